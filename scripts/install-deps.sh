@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of stack from Debian packages. Idempotent: packages
+# already present are left alone and apt is not asked again.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config musl-tools
+  libyaml-cpp-dev libboost1.81-dev libspdlog-dev nlohmann-json3-dev libexpected-dev libcli11-dev
+  libnl-3-dev libnl-route-3-dev libnftables-dev libarchive-dev libssl-dev libzstd-dev
+  libcurl4-openssl-dev libseccomp-dev libcap-dev libsqlite3-dev libsystemd-dev doctest-dev
+  iproute2 nftables zstd crun python3-jsonschema procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# A static busybox builds the base image; busybox-static conflicts with the dynamic busybox
+# package, so where that one is installed the static binary is only downloaded and unpacked.
+if ! dpkg-query -W -f='${Status}' busybox 2>/dev/null | grep -q 'install ok installed'; then
+  dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed' ||
+    missing+=(busybox-static)
+fi
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "dependencies: ok"

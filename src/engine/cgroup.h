@@ -1,0 +1,55 @@
+// Cgroup drivers behind one interface: v1 (one hierarchy per controller, as on this host) and
+// v2 (the unified tree). Both take the cgroupfs root as a parameter so unit tests run them
+// against a fake tree in a temp dir. Chosen once at start-up by what the host mounts.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace stack::engine {
+
+struct CgroupLimits {
+  std::optional<int64_t> memory_bytes;
+  std::optional<double> cpus;         // CFS quota over a 100 ms period
+  std::optional<int64_t> cpu_shares;  // v1 cpu.shares (2..262144); v2 cpu.weight converted
+  std::optional<int64_t> pids;
+};
+
+struct CgroupStats {
+  int64_t memory_bytes = 0;
+  int64_t pids = 0;
+  uint64_t cpu_usage_ns = 0;
+};
+
+class CgroupDriver {
+ public:
+  virtual ~CgroupDriver() = default;
+  [[nodiscard]] virtual std::string_view name() const = 0;  // "v1" | "v2"
+  // Creates the cgroup at relative PATH ("stack/demo/demo-web-1") with LIMITS; idempotent.
+  [[nodiscard]] virtual Result<void> create(const std::string& path, const CgroupLimits& limits) = 0;
+  // Moves PID into the cgroup (every hierarchy for v1).
+  [[nodiscard]] virtual Result<void> attach(const std::string& path, pid_t pid) = 0;
+  // How many processes the kernel OOM-killed in the cgroup so far.
+  [[nodiscard]] virtual Result<uint64_t> oom_kills(const std::string& path) = 0;
+  [[nodiscard]] virtual Result<std::vector<pid_t>> pids(const std::string& path) = 0;
+  [[nodiscard]] virtual Result<CgroupStats> stats(const std::string& path) = 0;
+  // Removes the cgroup (it must be empty of processes) and then every empty parent up to,
+  // not including, the top "stack" directory. A missing cgroup is not an error.
+  [[nodiscard]] virtual Result<void> remove(const std::string& path) = 0;
+};
+
+std::unique_ptr<CgroupDriver> make_cgroup_v1(std::filesystem::path root);
+std::unique_ptr<CgroupDriver> make_cgroup_v2(std::filesystem::path root);
+// v2 when ROOT is a cgroup2 mount (statfs magic), else v1.
+[[nodiscard]] Result<std::unique_ptr<CgroupDriver>> detect_cgroup_driver(
+    const std::filesystem::path& root = "/sys/fs/cgroup");
+
+}  // namespace stack::engine

@@ -1,0 +1,72 @@
+// The persisted record of what exists: projects and containers, in SQLite (WAL), one
+// transaction per state change. Knows nothing about the kernel.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+struct sqlite3;
+
+namespace stack::state {
+
+struct ProjectRecord {
+  std::string name;
+  std::vector<std::string> files;  // absolute paths of the stack files
+  std::string working_dir;
+  std::string environment_json;  // the CLI environment the files were interpolated with
+  int64_t created_at = 0;        // unix ms
+};
+
+struct ContainerRecord {
+  std::string name;  // <project>-<service>-<n>, also its id
+  std::string project;
+  std::string service;
+  int number = 1;
+  std::string config_hash;
+  std::string image;     // reference as written
+  std::string image_id;  // sha256:... of the config it was created from
+  std::string state = "created";  // created|running|restarting|exited|dead
+  pid_t pid = 0;                   // host PID of the init, 0 when not running
+  uint64_t pid_start_time = 0;     // /proc/PID/stat field 22, to tell a reused PID apart
+  int exit_code = 0;
+  bool oom_killed = false;
+  int restarts = 0;
+  int64_t created_at = 0;   // unix ms
+  int64_t started_at = 0;   // unix ms, 0 when never started
+  int64_t finished_at = 0;  // unix ms, 0 when not finished
+  std::string runtime_json;  // what exec needs: env, cwd, user, cgroup path (engine-defined)
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the database at PATH, in WAL mode, and migrates its schema.
+  [[nodiscard]] static Result<std::unique_ptr<Store>> open(const std::filesystem::path& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  [[nodiscard]] Result<void> put_project(const ProjectRecord& p);
+  [[nodiscard]] Result<std::optional<ProjectRecord>> get_project(std::string_view name);
+  [[nodiscard]] Result<std::vector<ProjectRecord>> list_projects();
+  [[nodiscard]] Result<void> remove_project(std::string_view name);  // and its containers
+
+  [[nodiscard]] Result<void> put_container(const ContainerRecord& c);  // insert or replace
+  [[nodiscard]] Result<std::optional<ContainerRecord>> get_container(std::string_view name);
+  [[nodiscard]] Result<std::vector<ContainerRecord>> list_containers(std::string_view project);
+  [[nodiscard]] Result<std::vector<ContainerRecord>> list_all_containers();
+  [[nodiscard]] Result<void> remove_container(std::string_view name);
+
+ private:
+  explicit Store(sqlite3* db);
+  sqlite3* db_;
+};
+
+}  // namespace stack::state
