@@ -1,0 +1,415 @@
+// SQLite implementation of the state store: WAL, busy timeout, foreign keys, a schema versioned
+// by PRAGMA user_version. Every value goes through a bound parameter; every change is one
+// transaction. A Store (one connection) is used by one thread at a time.
+#include "state/store.h"
+
+#include <sqlite3.h>
+
+#include <cstring>
+#include <iterator>
+#include <string_view>
+#include <utility>
+
+namespace stack::state {
+
+namespace {
+
+// Schema migrations: migration I brings user_version from I to I+1. Append only; never edit
+// a migration that has shipped.
+constexpr std::string_view kMigrations[] = {
+    R"sql(
+CREATE TABLE projects (
+  name             TEXT PRIMARY KEY NOT NULL,
+  working_dir      TEXT NOT NULL,
+  environment_json TEXT NOT NULL,
+  created_at       INTEGER NOT NULL
+) STRICT;
+CREATE TABLE project_files (
+  project  TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  path     TEXT NOT NULL,
+  PRIMARY KEY (project, position)
+) STRICT;
+CREATE TABLE containers (
+  name           TEXT PRIMARY KEY NOT NULL,
+  project        TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+  service        TEXT NOT NULL,
+  number         INTEGER NOT NULL,
+  config_hash    TEXT NOT NULL,
+  image          TEXT NOT NULL,
+  image_id       TEXT NOT NULL,
+  state          TEXT NOT NULL
+                 CHECK (state IN ('created', 'running', 'restarting', 'exited', 'dead')),
+  pid            INTEGER NOT NULL,
+  pid_start_time INTEGER NOT NULL,
+  exit_code      INTEGER NOT NULL,
+  oom_killed     INTEGER NOT NULL,
+  restarts       INTEGER NOT NULL,
+  created_at     INTEGER NOT NULL,
+  started_at     INTEGER NOT NULL,
+  finished_at    INTEGER NOT NULL,
+  runtime_json   TEXT NOT NULL
+) STRICT;
+CREATE INDEX containers_by_project ON containers(project, service, number);
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+Error db_error(sqlite3* db) { return Error{sqlite3_errmsg(db), 0}; }
+
+Result<void> exec(sqlite3* db, const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    Error e{msg ? msg : sqlite3_errmsg(db), 0};
+    sqlite3_free(msg);
+    return fail(std::move(e));
+  }
+  return {};
+}
+
+// A prepared statement. Bind errors are kept and reported by step().
+class Statement {
+ public:
+  Statement(sqlite3* db, std::string_view sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, std::string_view v) {
+    // SQLITE_TRANSIENT: the caller's string may not outlive the statement.
+    return check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
+                                   SQLITE_TRANSIENT));
+  }
+  Statement& bind(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
+
+  // True when a row is available, false when done.
+  [[nodiscard]] Result<bool> step() {
+    if (rc_ != SQLITE_OK) return fail(db_error(db_));
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return fail(db_error(db_));
+  }
+  [[nodiscard]] Result<void> run() {
+    auto r = step();
+    if (!r) return fail(r.error());
+    return {};
+  }
+  [[nodiscard]] int extended_error() const { return sqlite3_extended_errcode(db_); }
+
+  [[nodiscard]] std::string text(int col) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  [[nodiscard]] int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  [[nodiscard]] bool is_null(int col) const {
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+  }
+
+ private:
+  Statement& check(int rc) {
+    if (rc_ == SQLITE_OK) rc_ = rc;
+    return *this;
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_OK;
+};
+
+// BEGIN IMMEDIATE takes the write lock up front, so busy_timeout applies to the whole change
+// instead of failing half-way with SQLITE_BUSY on lock upgrade. Rolls back unless committed.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  ~Transaction() {
+    if (open_) (void)exec(db_, "ROLLBACK");
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  [[nodiscard]] Result<void> begin(const char* sql = "BEGIN IMMEDIATE") {
+    auto r = exec(db_, sql);
+    if (r) open_ = true;
+    return r;
+  }
+  [[nodiscard]] Result<void> commit() {
+    auto r = exec(db_, "COMMIT");
+    if (r) open_ = false;
+    return r;
+  }
+
+ private:
+  sqlite3* db_;
+  bool open_ = false;
+};
+
+Result<int> user_version(sqlite3* db) {
+  Statement s(db, "PRAGMA user_version");
+  auto row = s.step();
+  if (!row) return fail(row.error());
+  if (!*row) return fail("PRAGMA user_version returned no row");
+  return static_cast<int>(s.int64(0));
+}
+
+Result<void> migrate(sqlite3* db) {
+  Transaction tx(db);
+  if (auto r = tx.begin(); !r) return r;
+  // Read inside the write transaction: two processes opening a new file at once must not both
+  // run the same migration.
+  auto version = user_version(db);
+  if (!version) return fail(version.error());
+  if (*version > kSchemaVersion)
+    return fail("schema version " + std::to_string(*version) + " is newer than this stack (" +
+                std::to_string(kSchemaVersion) + ")");
+  for (int v = *version; v < kSchemaVersion; ++v) {
+    std::string sql(kMigrations[v]);
+    if (auto r = exec(db, sql.c_str()); !r)
+      return fail(r.error().wrap("migration " + std::to_string(v + 1)));
+  }
+  if (*version != kSchemaVersion) {
+    // PRAGMA takes no bound parameters; the value is our own constant.
+    std::string sql = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
+    if (auto r = exec(db, sql.c_str()); !r) return r;
+  }
+  return tx.commit();
+}
+
+constexpr const char* kContainerColumns =
+    "name, project, service, number, config_hash, image, image_id, state, pid, pid_start_time, "
+    "exit_code, oom_killed, restarts, created_at, started_at, finished_at, runtime_json";
+
+ContainerRecord read_container(const Statement& s) {
+  ContainerRecord c;
+  c.name = s.text(0);
+  c.project = s.text(1);
+  c.service = s.text(2);
+  c.number = static_cast<int>(s.int64(3));
+  c.config_hash = s.text(4);
+  c.image = s.text(5);
+  c.image_id = s.text(6);
+  c.state = s.text(7);
+  c.pid = static_cast<pid_t>(s.int64(8));
+  c.pid_start_time = static_cast<uint64_t>(s.int64(9));
+  c.exit_code = static_cast<int>(s.int64(10));
+  c.oom_killed = s.int64(11) != 0;
+  c.restarts = static_cast<int>(s.int64(12));
+  c.created_at = s.int64(13);
+  c.started_at = s.int64(14);
+  c.finished_at = s.int64(15);
+  c.runtime_json = s.text(16);
+  return c;
+}
+
+Result<std::vector<ContainerRecord>> query_containers(sqlite3* db, const std::string& sql,
+                                                      std::optional<std::string_view> project) {
+  Statement s(db, sql);
+  if (project) s.bind(1, *project);
+  std::vector<ContainerRecord> out;
+  for (;;) {
+    auto row = s.step();
+    if (!row) return fail(row.error());
+    if (!*row) break;
+    out.push_back(read_container(s));
+  }
+  return out;
+}
+
+// Projects joined with their files, one row per file (or one row with NULL for no files),
+// grouped back into records. One statement, so one consistent snapshot.
+Result<std::vector<ProjectRecord>> query_projects(sqlite3* db,
+                                                  std::optional<std::string_view> name) {
+  std::string sql =
+      "SELECT p.name, p.working_dir, p.environment_json, p.created_at, f.path "
+      "FROM projects p LEFT JOIN project_files f ON f.project = p.name ";
+  if (name) sql += "WHERE p.name = ?1 ";
+  sql += "ORDER BY p.name, f.position";
+  Statement s(db, sql);
+  if (name) s.bind(1, *name);
+  std::vector<ProjectRecord> out;
+  for (;;) {
+    auto row = s.step();
+    if (!row) return fail(row.error());
+    if (!*row) break;
+    std::string pname = s.text(0);
+    if (out.empty() || out.back().name != pname) {
+      ProjectRecord p;
+      p.name = std::move(pname);
+      p.working_dir = s.text(1);
+      p.environment_json = s.text(2);
+      p.created_at = s.int64(3);
+      out.push_back(std::move(p));
+    }
+    if (!s.is_null(4)) out.back().files.push_back(s.text(4));
+  }
+  return out;
+}
+
+}  // namespace
+
+Store::Store(sqlite3* db) : db_(db) {}
+
+Store::~Store() { sqlite3_close_v2(db_); }
+
+Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& path) {
+  const std::string ctx = "state: open " + path.string();
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  // Own the handle at once: sqlite3_open_v2 returns one even on failure.
+  std::unique_ptr<Store> store(new Store(db));
+  if (rc != SQLITE_OK) {
+    if (!db) return fail(ctx + ": " + sqlite3_errstr(rc));
+    return fail(db_error(db).wrap(ctx));
+  }
+  sqlite3_extended_result_codes(db, 1);
+  // The timeout first: switching to WAL itself needs a lock another process may hold.
+  sqlite3_busy_timeout(db, 5000);
+  {
+    Statement s(db, "PRAGMA journal_mode = WAL");
+    auto row = s.step();
+    if (!row) return fail(row.error().wrap(ctx + ": enable WAL"));
+    if (!*row || s.text(0) != "wal")
+      return fail(ctx + ": enable WAL: journal mode is " + (*row ? s.text(0) : "unknown"));
+  }
+  if (auto r = exec(db, "PRAGMA foreign_keys = ON"); !r) return fail(r.error().wrap(ctx));
+  // NORMAL is durable across process crashes in WAL mode; only power loss may lose the last
+  // commits.
+  if (auto r = exec(db, "PRAGMA synchronous = NORMAL"); !r) return fail(r.error().wrap(ctx));
+  if (auto r = migrate(db); !r) return fail(r.error().wrap(ctx + ": migrate schema"));
+  return store;
+}
+
+Result<void> Store::put_project(const ProjectRecord& p) {
+  const std::string ctx = "state: put project " + p.name;
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  // An upsert, not INSERT OR REPLACE: a replace deletes the row and would cascade to the
+  // project's containers.
+  Statement up(db_,
+               "INSERT INTO projects (name, working_dir, environment_json, created_at) "
+               "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET "
+               "working_dir = excluded.working_dir, "
+               "environment_json = excluded.environment_json, created_at = excluded.created_at");
+  up.bind(1, p.name).bind(2, p.working_dir).bind(3, p.environment_json).bind(4, p.created_at);
+  if (auto r = up.run(); !r) return fail(r.error().wrap(ctx));
+  Statement del(db_, "DELETE FROM project_files WHERE project = ?1");
+  del.bind(1, p.name);
+  if (auto r = del.run(); !r) return fail(r.error().wrap(ctx));
+  for (size_t i = 0; i < p.files.size(); ++i) {
+    Statement ins(db_, "INSERT INTO project_files (project, position, path) VALUES (?1, ?2, ?3)");
+    ins.bind(1, p.name).bind(2, static_cast<int64_t>(i)).bind(3, p.files[i]);
+    if (auto r = ins.run(); !r) return fail(r.error().wrap(ctx));
+  }
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<std::optional<ProjectRecord>> Store::get_project(std::string_view name) {
+  auto r = query_projects(db_, name);
+  if (!r) return fail(r.error().wrap("state: get project " + std::string(name)));
+  if (r->empty()) return std::optional<ProjectRecord>();
+  return std::optional<ProjectRecord>(std::move(r->front()));
+}
+
+Result<std::vector<ProjectRecord>> Store::list_projects() {
+  auto r = query_projects(db_, std::nullopt);
+  if (!r) return fail(r.error().wrap("state: list projects"));
+  return r;
+}
+
+Result<void> Store::remove_project(std::string_view name) {
+  const std::string ctx = "state: remove project " + std::string(name);
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  // Foreign keys cascade to files and containers; deleting the containers explicitly as well
+  // keeps this correct even on a connection where foreign keys were left off.
+  Statement dc(db_, "DELETE FROM containers WHERE project = ?1");
+  dc.bind(1, name);
+  if (auto r = dc.run(); !r) return fail(r.error().wrap(ctx));
+  Statement dp(db_, "DELETE FROM projects WHERE name = ?1");
+  dp.bind(1, name);
+  if (auto r = dp.run(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<void> Store::put_container(const ContainerRecord& c) {
+  const std::string ctx = "state: put container " + c.name;
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  Statement s(db_, std::string("INSERT OR REPLACE INTO containers (") + kContainerColumns +
+                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                       "?15, ?16, ?17)");
+  s.bind(1, c.name)
+      .bind(2, c.project)
+      .bind(3, c.service)
+      .bind(4, int64_t{c.number})
+      .bind(5, c.config_hash)
+      .bind(6, c.image)
+      .bind(7, c.image_id)
+      .bind(8, c.state)
+      .bind(9, int64_t{c.pid})
+      .bind(10, static_cast<int64_t>(c.pid_start_time))
+      .bind(11, int64_t{c.exit_code})
+      .bind(12, int64_t{c.oom_killed ? 1 : 0})
+      .bind(13, int64_t{c.restarts})
+      .bind(14, c.created_at)
+      .bind(15, c.started_at)
+      .bind(16, c.finished_at)
+      .bind(17, c.runtime_json);
+  if (auto r = s.run(); !r) {
+    if (s.extended_error() == SQLITE_CONSTRAINT_FOREIGNKEY)
+      return fail(ctx + ": project " + c.project + " does not exist");
+    if (s.extended_error() == SQLITE_CONSTRAINT_CHECK)
+      return fail(ctx + ": invalid state \"" + c.state + "\"");
+    return fail(r.error().wrap(ctx));
+  }
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<std::optional<ContainerRecord>> Store::get_container(std::string_view name) {
+  Statement s(db_, std::string("SELECT ") + kContainerColumns + " FROM containers WHERE name = ?1");
+  s.bind(1, name);
+  auto row = s.step();
+  if (!row) return fail(row.error().wrap("state: get container " + std::string(name)));
+  if (!*row) return std::optional<ContainerRecord>();
+  return std::optional<ContainerRecord>(read_container(s));
+}
+
+Result<std::vector<ContainerRecord>> Store::list_containers(std::string_view project) {
+  auto r = query_containers(db_,
+                            std::string("SELECT ") + kContainerColumns +
+                                " FROM containers WHERE project = ?1 ORDER BY service, number",
+                            project);
+  if (!r) return fail(r.error().wrap("state: list containers of " + std::string(project)));
+  return r;
+}
+
+Result<std::vector<ContainerRecord>> Store::list_all_containers() {
+  auto r = query_containers(
+      db_,
+      std::string("SELECT ") + kContainerColumns +
+          " FROM containers ORDER BY project, service, number",
+      std::nullopt);
+  if (!r) return fail(r.error().wrap("state: list containers"));
+  return r;
+}
+
+Result<void> Store::remove_container(std::string_view name) {
+  const std::string ctx = "state: remove container " + std::string(name);
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  Statement s(db_, "DELETE FROM containers WHERE name = ?1");
+  s.bind(1, name);
+  if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+}  // namespace stack::state

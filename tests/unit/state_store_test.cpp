@@ -1,0 +1,286 @@
+#include <doctest/doctest.h>
+
+#include <sqlite3.h>
+
+#include "state/store.h"
+#include "support/temp_dir.h"
+
+using namespace stack;
+using namespace stack::state;
+
+namespace {
+
+ProjectRecord a_project(const std::string& name) {
+  ProjectRecord p;
+  p.name = name;
+  p.files = {"/srv/" + name + "/stack.yaml", "/srv/" + name + "/stack.override.yaml"};
+  p.working_dir = "/srv/" + name;
+  p.environment_json = R"({"TAG":"1.2"})";
+  p.created_at = 1700000000123;
+  return p;
+}
+
+ContainerRecord a_container(const std::string& project, const std::string& service, int n) {
+  ContainerRecord c;
+  c.name = project + "-" + service + "-" + std::to_string(n);
+  c.project = project;
+  c.service = service;
+  c.number = n;
+  c.config_hash = "abc123";
+  c.image = "busybox:latest";
+  c.image_id = "sha256:deadbeef";
+  c.state = "running";
+  c.pid = 4242;
+  c.pid_start_time = 18446744073709551000ULL;  // above INT64_MAX: stored bit for bit
+  c.exit_code = 137;
+  c.oom_killed = true;
+  c.restarts = 3;
+  c.created_at = 1700000000001;
+  c.started_at = 1700000000002;
+  c.finished_at = 1700000000003;
+  c.runtime_json = R"({"env":["A=1"],"cwd":"/"})";
+  return c;
+}
+
+std::unique_ptr<Store> open_store(const std::filesystem::path& path) {
+  auto s = Store::open(path);
+  REQUIRE_MESSAGE(s, (s ? "" : s.error().message));
+  return std::move(*s);
+}
+
+void check_same(const ContainerRecord& a, const ContainerRecord& b) {
+  CHECK(a.name == b.name);
+  CHECK(a.project == b.project);
+  CHECK(a.service == b.service);
+  CHECK(a.number == b.number);
+  CHECK(a.config_hash == b.config_hash);
+  CHECK(a.image == b.image);
+  CHECK(a.image_id == b.image_id);
+  CHECK(a.state == b.state);
+  CHECK(a.pid == b.pid);
+  CHECK(a.pid_start_time == b.pid_start_time);
+  CHECK(a.exit_code == b.exit_code);
+  CHECK(a.oom_killed == b.oom_killed);
+  CHECK(a.restarts == b.restarts);
+  CHECK(a.created_at == b.created_at);
+  CHECK(a.started_at == b.started_at);
+  CHECK(a.finished_at == b.finished_at);
+  CHECK(a.runtime_json == b.runtime_json);
+}
+
+}  // namespace
+
+TEST_CASE("store: a project round-trips, files in order") {
+  test::TempDir dir;
+  auto store = open_store(dir / "state.db");
+  REQUIRE(store->put_project(a_project("demo")));
+  auto got = store->get_project("demo");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  const ProjectRecord& p = **got;
+  CHECK(p.name == "demo");
+  CHECK(p.files == std::vector<std::string>{"/srv/demo/stack.yaml", "/srv/demo/stack.override.yaml"});
+  CHECK(p.working_dir == "/srv/demo");
+  CHECK(p.environment_json == R"({"TAG":"1.2"})");
+  CHECK(p.created_at == 1700000000123);
+
+  auto missing = store->get_project("nope");
+  REQUIRE(missing);
+  CHECK(!missing->has_value());
+}
+
+TEST_CASE("store: putting a project twice updates it and keeps its containers") {
+  test::TempDir dir;
+  auto store = open_store(dir / "state.db");
+  REQUIRE(store->put_project(a_project("demo")));
+  REQUIRE(store->put_container(a_container("demo", "web", 1)));
+  auto p = a_project("demo");
+  p.files = {"/elsewhere/stack.yaml"};
+  p.working_dir = "/elsewhere";
+  REQUIRE(store->put_project(p));
+  auto got = store->get_project("demo");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK((*got)->files == std::vector<std::string>{"/elsewhere/stack.yaml"});
+  CHECK((*got)->working_dir == "/elsewhere");
+  CHECK(store->list_projects()->size() == 1);
+  CHECK(store->list_containers("demo")->size() == 1);
+}
+
+TEST_CASE("store: a project with no files") {
+  test::TempDir dir;
+  auto store = open_store(dir / "state.db");
+  auto p = a_project("bare");
+  p.files.clear();
+  REQUIRE(store->put_project(p));
+  auto got = store->get_project("bare");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK((*got)->files.empty());
+}
+
+TEST_CASE("store: a container round-trips and put replaces it") {
+  test::TempDir dir;
+  auto store = open_store(dir / "state.db");
+  REQUIRE(store->put_project(a_project("demo")));
+  auto c = a_container("demo", "web", 1);
+  REQUIRE(store->put_container(c));
+  auto got = store->get_container("demo-web-1");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  check_same(**got, c);
+
+  c.state = "exited";
+  c.pid = 0;
+  c.exit_code = 0;
+  c.oom_killed = false;
+  REQUIRE(store->put_container(c));
+  got = store->get_container("demo-web-1");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  check_same(**got, c);
+  CHECK(store->list_all_containers()->size() == 1);
+
+  auto missing = store->get_container("demo-web-9");
+  REQUIRE(missing);
+  CHECK(!missing->has_value());
+}
+
+TEST_CASE("store: containers are listed by project, ordered by service and number") {
+  test::TempDir dir;
+  auto store = open_store(dir / "state.db");
+  REQUIRE(store->put_project(a_project("a")));
+  REQUIRE(store->put_project(a_project("b")));
+  REQUIRE(store->put_container(a_container("a", "web", 2)));
+  REQUIRE(store->put_container(a_container("a", "db", 1)));
+  REQUIRE(store->put_container(a_container("a", "web", 1)));
+  REQUIRE(store->put_container(a_container("b", "web", 1)));
+
+  auto a = store->list_containers("a");
+  REQUIRE(a);
+  REQUIRE(a->size() == 3);
+  CHECK((*a)[0].name == "a-db-1");
+  CHECK((*a)[1].name == "a-web-1");
+  CHECK((*a)[2].name == "a-web-2");
+  CHECK(store->list_containers("b")->size() == 1);
+  CHECK(store->list_containers("c")->empty());
+  CHECK(store->list_all_containers()->size() == 4);
+
+  auto projects = store->list_projects();
+  REQUIRE(projects);
+  REQUIRE(projects->size() == 2);
+  CHECK((*projects)[0].name == "a");
+  CHECK((*projects)[0].files.size() == 2);
+  CHECK((*projects)[1].name == "b");
+
+  REQUIRE(store->remove_container("a-web-2"));
+  CHECK(store->list_containers("a")->size() == 2);
+  REQUIRE(store->remove_container("a-web-2"));  // missing: not an error
+}
+
+TEST_CASE("store: remove_project removes its containers and no other") {
+  test::TempDir dir;
+  auto store = open_store(dir / "state.db");
+  REQUIRE(store->put_project(a_project("a")));
+  REQUIRE(store->put_project(a_project("b")));
+  REQUIRE(store->put_container(a_container("a", "web", 1)));
+  REQUIRE(store->put_container(a_container("a", "db", 1)));
+  REQUIRE(store->put_container(a_container("b", "web", 1)));
+  REQUIRE(store->remove_project("a"));
+  CHECK(!store->get_project("a")->has_value());
+  CHECK(store->list_containers("a")->empty());
+  CHECK(!store->get_container("a-web-1")->has_value());
+  CHECK(store->get_project("b")->has_value());
+  CHECK(store->list_all_containers()->size() == 1);
+}
+
+TEST_CASE("store: a container of an unknown project is refused with context") {
+  test::TempDir dir;
+  auto store = open_store(dir / "state.db");
+  auto r = store->put_container(a_container("ghost", "web", 1));
+  REQUIRE(!r);
+  CHECK(r.error().message == "state: put container ghost-web-1: project ghost does not exist");
+}
+
+TEST_CASE("store: an invalid state is refused") {
+  test::TempDir dir;
+  auto store = open_store(dir / "state.db");
+  REQUIRE(store->put_project(a_project("demo")));
+  auto c = a_container("demo", "web", 1);
+  c.state = "sleeping";
+  auto r = store->put_container(c);
+  REQUIRE(!r);
+  CHECK(r.error().message.find("state: put container demo-web-1") == 0);
+}
+
+TEST_CASE("store: values with quotes are stored as given (bound, not spliced)") {
+  test::TempDir dir;
+  auto store = open_store(dir / "state.db");
+  auto p = a_project("it's");
+  p.environment_json = R"({"X":"'); DROP TABLE projects; --"})";
+  REQUIRE(store->put_project(p));
+  auto got = store->get_project("it's");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK((*got)->environment_json == p.environment_json);
+}
+
+TEST_CASE("store: data survives reopening the file, and the schema is versioned") {
+  test::TempDir dir;
+  {
+    auto store = open_store(dir / "state.db");
+    REQUIRE(store->put_project(a_project("demo")));
+    REQUIRE(store->put_container(a_container("demo", "web", 1)));
+  }
+  auto store = open_store(dir / "state.db");
+  CHECK(store->get_project("demo")->has_value());
+  auto c = store->get_container("demo-web-1");
+  REQUIRE(c);
+  REQUIRE(c->has_value());
+  check_same(**c, a_container("demo", "web", 1));
+
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((dir / "state.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(st, 0) == 1);
+  sqlite3_finalize(st);
+  REQUIRE(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST_CASE("store: a database from a newer stack is refused") {
+  test::TempDir dir;
+  { auto store = open_store(dir / "state.db"); }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((dir / "state.db").c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto r = Store::open(dir / "state.db");
+  REQUIRE(!r);
+  CHECK(r.error().message.find("schema version 99 is newer") != std::string::npos);
+}
+
+TEST_CASE("store: two stores on one file see each other's writes") {
+  test::TempDir dir;
+  auto one = open_store(dir / "state.db");
+  auto two = open_store(dir / "state.db");
+  REQUIRE(one->put_project(a_project("demo")));
+  CHECK(two->get_project("demo")->has_value());
+  REQUIRE(two->put_container(a_container("demo", "web", 1)));
+  auto c = one->get_container("demo-web-1");
+  REQUIRE(c);
+  CHECK(c->has_value());
+  REQUIRE(one->remove_project("demo"));
+  CHECK(two->list_all_containers()->empty());
+}
+
+TEST_CASE("store: opening in a missing directory fails with the path") {
+  auto r = Store::open("/nonexistent-dir/state.db");
+  REQUIRE(!r);
+  CHECK(r.error().message.find("state: open /nonexistent-dir/state.db") == 0);
+}
