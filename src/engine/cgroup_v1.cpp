@@ -1,0 +1,200 @@
+// The cgroup v1 driver: one hierarchy per controller at ROOT/<controller>/, the same relative
+// cgroup path created in each. Needs root on a real host; works on any fake tree for tests.
+// Controllers: memory, cpu, pids for limits; cpuacct, freezer, name=systemd for accounting.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cmath>
+
+#include "engine/cgroup.h"
+#include "engine/cgroup_fs.h"
+
+namespace stack::engine {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kHierarchies[] = {"memory", "cpu", "pids", "cpuacct", "freezer", "systemd"};
+constexpr int64_t kCfsPeriodUs = 100000;
+
+class CgroupV1 final : public CgroupDriver {
+ public:
+  explicit CgroupV1(fs::path root) : root_(std::move(root)) {}
+
+  [[nodiscard]] std::string_view name() const override { return "v1"; }
+
+  Result<void> create(const std::string& path, const CgroupLimits& limits) override {
+    const std::string ctx = "cgroup v1: create " + path;
+    if (auto r = cgroupfs::check_relative(path); !r) return fail(r.error().wrap(ctx));
+    if (limits.memory_bytes && !has("memory"))
+      return fail(ctx + ": a memory limit needs the memory hierarchy, missing at " +
+                  (root_ / "memory").string());
+    if ((limits.cpus || limits.cpu_shares) && !has("cpu"))
+      return fail(ctx + ": a cpu limit needs the cpu hierarchy, missing at " +
+                  (root_ / "cpu").string());
+    if (limits.pids && !has("pids"))
+      return fail(ctx + ": a pids limit needs the pids hierarchy, missing at " +
+                  (root_ / "pids").string());
+    if (limits.cpus && !(*limits.cpus > 0))
+      return fail(ctx + ": cpus must be positive, got " + std::to_string(*limits.cpus));
+
+    bool created_any = false;
+    for (const auto& h : hierarchies()) {
+      auto made = cgroupfs::make_dirs(h, path);
+      if (!made) {
+        if (created_any) (void)remove(path);
+        return fail(made.error().wrap("cgroup v1"));
+      }
+      created_any = created_any || *made;
+    }
+    // Undo a cgroup this call created if a limit cannot be set; an existing one is left as is.
+    if (auto r = set_limits(path, limits); !r) {
+      if (created_any) (void)remove(path);
+      return r;
+    }
+    return {};
+  }
+
+  Result<void> attach(const std::string& path, pid_t pid) override {
+    const std::string ctx = "cgroup v1: attach " + std::to_string(pid) + " to " + path;
+    if (auto r = cgroupfs::check_relative(path); !r) return fail(r.error().wrap(ctx));
+    bool attached = false;
+    for (const auto& h : hierarchies()) {
+      fs::path dir = h / path;
+      if (!cgroupfs::is_dir(dir)) continue;
+      if (auto r = cgroupfs::write_value(dir / "cgroup.procs", std::to_string(pid)); !r)
+        return fail(r.error().wrap("cgroup v1"));
+      attached = true;
+    }
+    if (!attached) return fail(ctx + ": cgroup does not exist");
+    return {};
+  }
+
+  Result<uint64_t> oom_kills(const std::string& path) override {
+    if (auto r = cgroupfs::check_relative(path); !r)
+      return fail(r.error().wrap("cgroup v1: oom kills of " + path));
+    // memory.failcnt counts limit hits, not kills (and stays 0 on this kernel): use the
+    // oom_kill counter of memory.oom_control (Linux 4.13+).
+    auto r = cgroupfs::read_key(root_ / "memory" / path / "memory.oom_control", "oom_kill");
+    if (!r) return fail(r.error().wrap("cgroup v1"));
+    return r;
+  }
+
+  Result<std::vector<pid_t>> pids(const std::string& path) override {
+    if (auto r = cgroupfs::check_relative(path); !r)
+      return fail(r.error().wrap("cgroup v1: pids of " + path));
+    const char* h = has("pids") ? "pids" : "memory";
+    auto r = cgroupfs::read_pids(root_ / h / path / "cgroup.procs");
+    if (!r) return fail(r.error().wrap("cgroup v1"));
+    return r;
+  }
+
+  Result<CgroupStats> stats(const std::string& path) override {
+    if (auto r = cgroupfs::check_relative(path); !r)
+      return fail(r.error().wrap("cgroup v1: stats of " + path));
+    CgroupStats s;
+    if (has("memory")) {
+      auto v = cgroupfs::read_u64(root_ / "memory" / path / "memory.usage_in_bytes");
+      if (!v) return fail(v.error().wrap("cgroup v1"));
+      s.memory_bytes = static_cast<int64_t>(*v);
+    }
+    if (has("pids")) {
+      auto v = cgroupfs::read_u64(root_ / "pids" / path / "pids.current");
+      if (!v) return fail(v.error().wrap("cgroup v1"));
+      s.pids = static_cast<int64_t>(*v);
+    }
+    if (has("cpuacct")) {
+      auto v = cgroupfs::read_u64(root_ / "cpuacct" / path / "cpuacct.usage");
+      if (!v) return fail(v.error().wrap("cgroup v1"));
+      s.cpu_usage_ns = *v;
+    }
+    return s;
+  }
+
+  Result<void> remove(const std::string& path) override {
+    if (auto r = cgroupfs::check_relative(path); !r)
+      return fail(r.error().wrap("cgroup v1: remove " + path));
+    // Every hierarchy is tried even when one fails, so one busy controller does not leak
+    // the others; the first error is returned.
+    Result<void> first;
+    for (const auto& h : hierarchies()) {
+      auto r = cgroupfs::remove_dirs(h, path);
+      if (!r && first) first = fail(r.error().wrap("cgroup v1"));
+    }
+    return first;
+  }
+
+ private:
+  [[nodiscard]] bool has(const char* controller) const {
+    return cgroupfs::is_dir(root_ / controller);
+  }
+
+  // The mounted hierarchies we use, once each: on many hosts cpu and cpuacct are symlinks to
+  // one "cpu,cpuacct" mount.
+  [[nodiscard]] std::vector<fs::path> hierarchies() const {
+    std::vector<fs::path> out;
+    std::vector<std::pair<dev_t, ino_t>> seen;
+    for (const char* h : kHierarchies) {
+      struct stat st {};
+      fs::path dir = root_ / h;
+      if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+      std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
+      bool dup = false;
+      for (const auto& s : seen) dup = dup || s == id;
+      if (dup) continue;
+      seen.push_back(id);
+      out.push_back(std::move(dir));
+    }
+    return out;
+  }
+
+  Result<void> write(const std::string& path, const char* controller, const char* file,
+                     const std::string& value) {
+    auto r = cgroupfs::write_value(root_ / controller / path / file, value);
+    if (!r) return fail(r.error().wrap("cgroup v1"));
+    return {};
+  }
+
+  Result<void> set_limits(const std::string& path, const CgroupLimits& limits) {
+    if (limits.memory_bytes) {
+      std::string v = std::to_string(*limits.memory_bytes);
+      // memsw (memory+swap) must stay >= memory; set to the same value so swap cannot be used
+      // to exceed the limit. The file exists only with swap accounting enabled.
+      fs::path memsw = root_ / "memory" / path / "memory.memsw.limit_in_bytes";
+      bool has_memsw = cgroupfs::exists(memsw);
+      auto r = write(path, "memory", "memory.limit_in_bytes", v);
+      if (!r && has_memsw && r.error().sys_errno == EINVAL) {
+        // Raising the limit above the current memsw limit: memsw has to go first.
+        if (auto m = write(path, "memory", "memory.memsw.limit_in_bytes", v); !m) return m;
+        r = write(path, "memory", "memory.limit_in_bytes", v);
+      }
+      if (!r) return r;
+      if (has_memsw)
+        if (auto m = write(path, "memory", "memory.memsw.limit_in_bytes", v); !m) return m;
+    }
+    if (limits.cpus) {
+      auto quota = static_cast<int64_t>(std::llround(*limits.cpus * kCfsPeriodUs));
+      // The period first: the kernel checks the quota against the current period.
+      if (auto r = write(path, "cpu", "cpu.cfs_period_us", std::to_string(kCfsPeriodUs)); !r)
+        return r;
+      if (auto r = write(path, "cpu", "cpu.cfs_quota_us", std::to_string(quota)); !r) return r;
+    }
+    if (limits.cpu_shares)
+      if (auto r = write(path, "cpu", "cpu.shares", std::to_string(*limits.cpu_shares)); !r)
+        return r;
+    if (limits.pids)
+      if (auto r = write(path, "pids", "pids.max", std::to_string(*limits.pids)); !r) return r;
+    return {};
+  }
+
+  fs::path root_;
+};
+
+}  // namespace
+
+std::unique_ptr<CgroupDriver> make_cgroup_v1(fs::path root) {
+  return std::make_unique<CgroupV1>(std::move(root));
+}
+
+}  // namespace stack::engine
