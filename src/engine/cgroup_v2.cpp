@@ -169,14 +169,13 @@ class CgroupV2 final : public CgroupDriver {
     }
     if (limits.cpus) {
       auto quota = static_cast<int64_t>(std::llround(*limits.cpus * kCpuPeriodUs));
-      if (auto r = write(leaf / "cpu.max", std::to_string(quota) + " " +
-                                               std::to_string(kCpuPeriodUs));
+      if (auto r =
+              write(leaf / "cpu.max", std::to_string(quota) + " " + std::to_string(kCpuPeriodUs));
           !r)
         return r;
     }
     if (limits.cpu_shares)
-      if (auto r = write(leaf / "cpu.weight",
-                         std::to_string(shares_to_weight(*limits.cpu_shares)));
+      if (auto r = write(leaf / "cpu.weight", std::to_string(shares_to_weight(*limits.cpu_shares)));
           !r)
         return r;
     if (limits.pids)

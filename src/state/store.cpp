@@ -79,8 +79,8 @@ class Statement {
 
   Statement& bind(int i, std::string_view v) {
     // SQLITE_TRANSIENT: the caller's string may not outlive the statement.
-    return check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
-                                   SQLITE_TRANSIENT));
+    return check(
+        sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   }
   Statement& bind(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
 
@@ -257,9 +257,9 @@ Store::~Store() { sqlite3_close_v2(db_); }
 Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& path) {
   const std::string ctx = "state: open " + path.string();
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   // Own the handle at once: sqlite3_open_v2 returns one even on failure.
   std::unique_ptr<Store> store(new Store(db));
   if (rc != SQLITE_OK) {
@@ -392,11 +392,10 @@ Result<std::vector<ContainerRecord>> Store::list_containers(std::string_view pro
 }
 
 Result<std::vector<ContainerRecord>> Store::list_all_containers() {
-  auto r = query_containers(
-      db_,
-      std::string("SELECT ") + kContainerColumns +
-          " FROM containers ORDER BY project, service, number",
-      std::nullopt);
+  auto r = query_containers(db_,
+                            std::string("SELECT ") + kContainerColumns +
+                                " FROM containers ORDER BY project, service, number",
+                            std::nullopt);
   if (!r) return fail(r.error().wrap("state: list containers"));
   return r;
 }

@@ -123,7 +123,8 @@ TEST_CASE("cgroup v1: a write error names the driver and the file") {
   limits.pids = 5;
   auto r = cg->create("stack/x", limits);
   REQUIRE(!r);
-  CHECK(r.error().message == "cgroup v1: write " + (fake.at("pids", "stack/x") / "pids.max").string() +
+  CHECK(r.error().message == "cgroup v1: write " +
+                                 (fake.at("pids", "stack/x") / "pids.max").string() +
                                  ": Is a directory");
   CHECK(r.error().sys_errno == EISDIR);
 }

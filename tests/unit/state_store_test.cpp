@@ -1,5 +1,4 @@
 #include <doctest/doctest.h>
-
 #include <sqlite3.h>
 
 #include "state/store.h"
@@ -79,7 +78,8 @@ TEST_CASE("store: a project round-trips, files in order") {
   REQUIRE(got->has_value());
   const ProjectRecord& p = **got;
   CHECK(p.name == "demo");
-  CHECK(p.files == std::vector<std::string>{"/srv/demo/stack.yaml", "/srv/demo/stack.override.yaml"});
+  CHECK(p.files ==
+        std::vector<std::string>{"/srv/demo/stack.yaml", "/srv/demo/stack.override.yaml"});
   CHECK(p.working_dir == "/srv/demo");
   CHECK(p.environment_json == R"({"TAG":"1.2"})");
   CHECK(p.created_at == 1700000000123);
