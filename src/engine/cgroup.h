@@ -41,8 +41,8 @@ class CgroupDriver {
   [[nodiscard]] virtual Result<uint64_t> oom_kills(const std::string& path) = 0;
   [[nodiscard]] virtual Result<std::vector<pid_t>> pids(const std::string& path) = 0;
   [[nodiscard]] virtual Result<CgroupStats> stats(const std::string& path) = 0;
-  // Removes the cgroup (it must be empty of processes) and then every empty parent up to,
-  // not including, the top "stack" directory. A missing cgroup is not an error.
+  // Removes the cgroup (it must be empty of processes) and then every empty parent, the top
+  // "stack" directory included. A missing cgroup is not an error.
   [[nodiscard]] virtual Result<void> remove(const std::string& path) = 0;
 };
 

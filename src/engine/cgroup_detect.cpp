@@ -133,9 +133,9 @@ static Result<void> rmdir_retry(const fs::path& dir) {
 Result<void> remove_dirs(const fs::path& base, const std::string& rel) {
   fs::path leaf(rel);
   if (auto r = rmdir_retry(base / leaf); !r) return r;
-  // Parents: stop below the first component (the "stack" directory), or at the first one
-  // still in use by a sibling.
-  for (fs::path p = leaf.parent_path(); !p.empty() && p.has_parent_path(); p = p.parent_path()) {
+  // Parents up to and including the first component (the "stack" directory), stopping at the
+  // first one still in use by a sibling: nothing of stack's stays on the host.
+  for (fs::path p = leaf.parent_path(); !p.empty(); p = p.parent_path()) {
     fs::path dir = base / p;
     if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) continue;
     if (errno == ENOTEMPTY || errno == EBUSY || errno == EEXIST) break;

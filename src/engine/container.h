@@ -1,0 +1,106 @@
+// The engine's public face: start one container from a spec, signal and stop it, read how it
+// ended, run a command inside it. Root on the host. Knows nothing of projects, stack files or
+// the state store; the reconciler maps those onto ContainerSpec.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "engine/cgroup.h"
+
+namespace stack::engine {
+
+struct BindMount {
+  std::filesystem::path source;  // host path
+  std::string target;            // absolute path in the container
+  bool read_only = false;
+};
+
+// The process to run: the service, or a command for `stack exec`.
+struct ProcessSpec {
+  std::vector<std::string> argv;  // argv[0] is looked up in the container's PATH
+  std::vector<std::string> env;   // "KEY=value"
+  std::string cwd = "/";
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  uint64_t capabilities = 0;  // bit set kept for root; see default_capabilities()
+};
+
+struct ContainerSpec {
+  std::string name;                          // "demo-web-1"
+  std::string cgroup;                        // "stack/demo/demo-web-1"
+  std::filesystem::path dir;                 // <root>/containers/<name>: upper, logs, exit
+  std::vector<std::filesystem::path> layers;  // image layers, lowest first
+  std::string hostname;
+  ProcessSpec process;
+  std::vector<BindMount> mounts;
+  CgroupLimits limits;
+  int64_t log_max_size = 10 * 1024 * 1024;
+  int log_max_files = 3;
+  std::string hosts;  // content of /etc/hosts
+};
+
+// A running container's init, identified so that a reused PID is never mistaken for it.
+struct ContainerProcess {
+  pid_t pid = 0;
+  uint64_t start_time = 0;  // /proc/PID/stat field 22 (clock ticks since boot)
+  int64_t started_at = 0;   // unix ms
+};
+
+struct ExitInfo {
+  int code = 0;        // the service's status, 128+N when killed by signal N
+  bool oom_killed = false;
+  int64_t finished_at = 0;  // unix ms
+};
+
+// Docker's default capability set: enough for ordinary services, none to administer the host.
+uint64_t default_capabilities();
+
+// Resolves a compose `user:` ("", "1000", "1000:1000", "app", "app:staff") against the image's
+// /etc/passwd and /etc/group (looked up from the top layer down).
+[[nodiscard]] Result<void> resolve_user(std::string_view user,
+                                        const std::vector<std::filesystem::path>& layers,
+                                        ProcessSpec& process);
+
+// /proc/PID/stat's start time, 0 when the process does not exist.
+uint64_t process_start_time(pid_t pid);
+// True when the process exists and is the one that was started (same start time).
+bool is_alive(const ContainerProcess& p);
+
+class Engine {
+ public:
+  Engine(std::filesystem::path init_binary, CgroupDriver& cgroups);
+
+  // Creates the cgroup, clones the namespaces, hands the spec to the init and returns once the
+  // service has been exec'd. On failure nothing is left running and the cgroup is removed.
+  [[nodiscard]] Result<ContainerProcess> start(const ContainerSpec& spec);
+  // Sends SIG (through a pidfd: immune to PID reuse); the init forwards it to the service.
+  [[nodiscard]] Result<void> signal(const ContainerProcess& p, int sig);
+  // SIG, then up to GRACE for the service to exit, then SIGKILL. Returns when it is gone.
+  [[nodiscard]] Result<void> stop(const ContainerProcess& p, int sig, std::chrono::milliseconds grace);
+  // Blocks until the container's init has exited (up to TIMEOUT); true when it has.
+  bool wait_exit(const ContainerProcess& p, std::chrono::milliseconds timeout);
+  // How the last run ended: the init's record in the container's directory, and the cgroup's
+  // OOM counter. A container whose init was killed outright reads as code 137.
+  [[nodiscard]] Result<ExitInfo> exit_info(const ContainerSpec& spec);
+  // Runs PROCESS inside the running container, on the caller's stdio; returns its exit code.
+  [[nodiscard]] Result<int> exec(const ContainerProcess& p, const std::string& cgroup,
+                                 const ProcessSpec& process);
+  // Removes the cgroup and the container's directory (writable layer, logs). It must not run.
+  [[nodiscard]] Result<void> remove(const ContainerSpec& spec);
+
+  CgroupDriver& cgroups() { return cgroups_; }
+
+ private:
+  std::filesystem::path init_;
+  CgroupDriver& cgroups_;
+};
+
+}  // namespace stack::engine

@@ -1,0 +1,272 @@
+/* stack-init: PID 1 of every container. It builds the container's root, starts the service,
+ * reaps zombies, forwards signals, writes the service's output as log lines, and records the
+ * exit status in the container's directory on the host, so nothing is lost if the engine that
+ * started it is gone. With "exec" it instead enters a running container for `stack exec`.
+ *
+ * Container sequence (engine = src/engine/launcher.cpp):
+ *  1. engine: socketpair (CTL), open the container directory (DIR); clone() with new PID, mount,
+ *     UTS, IPC and network namespaces; the child only dup2()s CTL to fd 3 and DIR to fd 4 and
+ *     execs this program (nothing else is safe between clone and exec in a threaded engine).
+ *  2. engine: puts the new PID into the container's cgroups, then sends the configuration.
+ *     Cgroups first, so every byte the container allocates from here on is accounted.
+ *  3. init: makes its mount tree private, mounts the overlay, /proc, /sys, /dev and the binds,
+ *     pivot_root()s, brings lo up, and answers "R" (or "E<why>" and exits 1).
+ *  4. engine: attaches networks (later: veth born in this namespace), then sends "G".
+ *  5. init: forks the service with stdout/stderr on pipes, which sets its credentials and
+ *     capabilities and execs; a close-on-exec pipe tells init whether exec succeeded. init
+ *     answers "S<pid>" (or "E<why>"), closes CTL, and supervises until the service exits.
+ *  6. init: records "exit" in DIR, exits with the service's status; the kernel then kills
+ *     whatever else is left in the PID namespace.
+ *
+ * Exec sequence: the engine joins the helper to the container's cgroups, passes CTL (fd 3) and
+ * a pidfd of the container's init (fd 4); the helper setns()s into its namespaces, forks (to be
+ * inside the PID namespace), and the child becomes CMD. The helper forwards signals and exits
+ * with CMD's status. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "init.h"
+
+static void say(const char *fmt, ...) {
+  char msg[4200];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n > sizeof msg - 2) n = sizeof msg - 2;
+  msg[n++] = '\n';
+  ssize_t w = write(CTL_FD, msg, (size_t)n);
+  (void)w;
+}
+
+static int wait_go(void) {
+  char c;
+  ssize_t r;
+  do r = read(CTL_FD, &c, 1);
+  while (r < 0 && errno == EINTR);
+  return r == 1 && c == 'G' ? 0 : -1;
+}
+
+/* Status as a shell reports it: the exit code, or 128 + the signal that killed it. */
+static int status_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
+static void record_exit(int status) {
+  char buf[128];
+  int n = snprintf(buf, sizeof buf, "code=%d\nsignal=%d\nfinished_at=%lld\n", status_code(status),
+                   WIFSIGNALED(status) ? WTERMSIG(status) : 0, now_ms());
+  int fd = openat(DIR_FD, "exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  ssize_t w = write(fd, buf, (size_t)n);
+  (void)w;
+  fsync(fd);
+  close(fd);
+  renameat(DIR_FD, "exit.tmp", DIR_FD, "exit");
+}
+
+/* Forks the process described by CFG with the given stdio; returns its pid, or -1 with a
+ * message in ERR when it could not exec. */
+static pid_t spawn(const struct config *cfg, int session, int in, int out, int errfd, char *err,
+                   size_t errlen) {
+  int ep[2];
+  if (pipe2(ep, O_CLOEXEC) != 0) return snprintf(err, errlen, "pipe: %s", strerror(errno)), -1;
+  pid_t pid = fork();
+  if (pid < 0) return snprintf(err, errlen, "fork: %s", strerror(errno)), -1;
+  if (pid == 0) {
+    close(ep[0]);
+    if (session) setsid();
+    if (in >= 0) dup2(in, 0);
+    if (out >= 0) dup2(out, 1);
+    if (errfd >= 0) dup2(errfd, 2);
+    /* Nothing of init's reaches the service; the report pipe closes itself on exec. */
+    syscall(SYS_close_range, 3, (unsigned)ep[1] - 1, 0);
+    syscall(SYS_close_range, (unsigned)ep[1] + 1, ~0u, 0);
+    exec_process(cfg, ep[1]);
+    _exit(errno == ENOENT ? 127 : 126);
+  }
+  close(ep[1]);
+  int report[2];
+  ssize_t r;
+  do r = read(ep[0], report, sizeof report);
+  while (r < 0 && errno == EINTR);
+  close(ep[0]);
+  if (r == (ssize_t)sizeof report) {
+    static const char *stage[] = {"set user", "set capabilities", "chdir", "exec"};
+    const char *what = stage[report[0] & 3];
+    if (report[0] == 2)
+      snprintf(err, errlen, "%s %s: %s", what, cfg->cwd, strerror(report[1]));
+    else if (report[0] == 3)
+      snprintf(err, errlen, "%s \"%s\": %s", what, cfg->args.v[0], strerror(report[1]));
+    else
+      snprintf(err, errlen, "%s: %s", what, strerror(report[1]));
+    waitpid(pid, NULL, 0);
+    return -1;
+  }
+  return pid;
+}
+
+static int block_signals(void) {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  return signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* Returns the pid reaped that was MAIN (status in *status), 0 if MAIN still runs. */
+static pid_t reap(pid_t main, int *status) {
+  pid_t found = 0;
+  for (;;) {
+    int st;
+    pid_t p = waitpid(-1, &st, WNOHANG);
+    if (p <= 0) break;
+    if (p == main) found = p, *status = st;
+  }
+  return found;
+}
+
+static void drain(int fd, struct logfile *lf, int stream) {
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      log_feed(lf, stream, buf, (size_t)n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;
+  }
+  log_flush(lf, stream);
+}
+
+static int run_container(void) {
+  char err[4096];
+  struct config cfg;
+  int sfd = block_signals();
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* no ptrace, no /proc/1/mem for the container */
+  if (read_config(CTL_FD, &cfg, err, sizeof err) != 0 || setup_rootfs(&cfg, err, sizeof err) != 0 ||
+      loopback_up(err, sizeof err) != 0) {
+    say("E%s", err);
+    return 1;
+  }
+  say("R");
+  if (wait_go() != 0) return 1; /* the engine gave up on this container */
+
+  struct logfile *lf = log_open(DIR_FD, cfg.log_max_size, cfg.log_max_files);
+  int outp[2], errp[2];
+  if (!lf || pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+    say("Elog pipes: %s", strerror(errno));
+    return 1;
+  }
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  pid_t main_pid = spawn(&cfg, 1, devnull, outp[1], errp[1], err, sizeof err);
+  close(outp[1]);
+  close(errp[1]);
+  if (devnull >= 0) close(devnull);
+  if (main_pid < 0) {
+    log_line(lf, 1, err);
+    record_exit(127 << 8);
+    say("E%s", err);
+    return 127;
+  }
+  say("S%d", (int)main_pid);
+  close(CTL_FD);
+
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  int fds[3] = {sfd, outp[0], errp[0]};
+  for (int i = 0; i < 3; i++) {
+    fcntl(fds[i], F_SETFL, O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+  }
+  int status = 0;
+  for (;;) {
+    struct epoll_event evs[4];
+    int n = epoll_wait(ep, evs, 4, -1);
+    if (n < 0 && errno == EINTR) continue;
+    for (int i = 0; i < n; i++) {
+      int which = (int)evs[i].data.u32;
+      if (which == 0) {
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+          if (si.ssi_signo == SIGCHLD) continue;
+          kill(main_pid, (int)si.ssi_signo); /* the service decides what a signal means */
+        }
+        if (reap(main_pid, &status)) goto exited;
+      } else {
+        char buf[8192];
+        ssize_t r = read(fds[which], buf, sizeof buf);
+        if (r > 0) log_feed(lf, which - 1, buf, (size_t)r);
+        else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+          epoll_ctl(ep, EPOLL_CTL_DEL, fds[which], NULL); /* closed: wait for the exit */
+      }
+    }
+  }
+exited:
+  /* Take what the service wrote before it died; descendants still holding the pipes are killed
+   * with the namespace when we return. */
+  drain(outp[0], lf, 0);
+  drain(errp[0], lf, 1);
+  record_exit(status);
+  return status_code(status);
+}
+
+static int run_exec(void) {
+  char err[4096];
+  struct config cfg;
+  int sfd = block_signals();
+  if (read_config(CTL_FD, &cfg, err, sizeof err) != 0) {
+    say("E%s", err);
+    return 126;
+  }
+  /* setns(2) with a pidfd joins several namespaces of that process atomically (Linux 5.8).
+   * Joining the mount namespace also moves our root and cwd to the container's root. */
+  if (setns(PIDFD_FD, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID)) {
+    say("Eenter the container's namespaces: %s", strerror(errno));
+    return 126;
+  }
+  close(PIDFD_FD);
+  pid_t pid = spawn(&cfg, 0, 0, 1, 2, err, sizeof err);
+  if (pid < 0) {
+    say("E%s", err);
+    return 127;
+  }
+  say("S%d", (int)pid);
+  close(CTL_FD);
+  for (;;) {
+    struct signalfd_siginfo si;
+    fcntl(sfd, F_SETFL, 0);
+    if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si) continue;
+    if (si.ssi_signo != SIGCHLD) {
+      kill(pid, (int)si.ssi_signo);
+      continue;
+    }
+    int status = 0;
+    if (reap(pid, &status)) return status_code(status);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "exec")) return run_exec();
+  if (argc > 1) {
+    fprintf(stderr, "stack-init: started by the stack engine, not by hand\n");
+    return 2;
+  }
+  return run_container();
+}
