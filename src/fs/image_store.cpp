@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -15,8 +16,6 @@
 #include <string>
 #include <system_error>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "common/files.h"
 #include "common/log.h"
@@ -39,7 +38,9 @@ stdfs::path blobs_dir(const stdfs::path& root) { return root / "blobs" / "sha256
 stdfs::path layers_dir(const stdfs::path& root) { return root / "layers"; }
 stdfs::path index_path(const stdfs::path& root) { return root / "index.json"; }
 
-std::string tmp_template() { return std::string(kTmpPrefix) + std::to_string(::getpid()) + "-XXXXXX"; }
+std::string tmp_template() {
+  return std::string(kTmpPrefix) + std::to_string(::getpid()) + "-XXXXXX";
+}
 
 // A ".tmp-<pid>-..." name whose process still runs belongs to an import in progress.
 bool is_live_temp(std::string_view name) {
@@ -96,8 +97,8 @@ Result<Descriptor> write_blob(const stdfs::path& root, std::string_view content,
   std::string hex = sha256_hex(content);
   stdfs::path final_path = blobs_dir(root) / hex;
   if (auto r = write_file_atomic(final_path, content); !r) return fail(r.error());
-  return Descriptor{std::string(media_type), "sha256:" + hex,
-                    static_cast<int64_t>(content.size()), {}};
+  return Descriptor{
+      std::string(media_type), "sha256:" + hex, static_cast<int64_t>(content.size()), {}};
 }
 
 struct TempBlob {
@@ -298,7 +299,8 @@ Result<Image> ImageStore::import(std::string_view reference, const std::filesyst
     layer_guard.dismiss();
   }
   manifest.config = STACK_TRY_CTX(write_blob(root_, config_json, kMediaTypeConfig), ctx);
-  Descriptor mdesc = STACK_TRY_CTX(write_blob(root_, render_manifest(manifest), kMediaTypeManifest), ctx);
+  Descriptor mdesc =
+      STACK_TRY_CTX(write_blob(root_, render_manifest(manifest), kMediaTypeManifest), ctx);
   mdesc.annotations[std::string(kRefNameAnnotation)] = ref;
 
   OciIndex index = STACK_TRY_CTX(load_index(root_), ctx);
@@ -340,8 +342,8 @@ Result<void> ImageStore::remove(std::string_view reference) {
   if (!stdfs::exists(index_path(root_), ec)) return fail(not_found(ref));
   StoreLock lock = STACK_TRY_CTX(StoreLock::acquire(root_), ctx);
   OciIndex index = STACK_TRY_CTX(load_index(root_), ctx);
-  size_t erased = std::erase_if(index.manifests,
-                                [&](const Descriptor& d) { return ref_name(d) == ref; });
+  size_t erased =
+      std::erase_if(index.manifests, [&](const Descriptor& d) { return ref_name(d) == ref; });
   if (erased == 0) return fail(not_found(ref));
   if (auto r = write_file_atomic(index_path(root_), render_index(index)); !r)
     return fail(r.error().wrap(ctx));

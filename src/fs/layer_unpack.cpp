@@ -72,7 +72,11 @@ std::string_view sniff_unsupported(const stdfs::path& blob) {
   UniqueFd fd(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
   unsigned char m[6] = {};
   if (!fd || ::read(fd.get(), m, sizeof m) != static_cast<ssize_t>(sizeof m)) return {};
-  if (std::memcmp(m, "\xFD" "7zXZ\0", 6) == 0) return "xz";
+  if (std::memcmp(m,
+                  "\xFD"
+                  "7zXZ\0",
+                  6) == 0)
+    return "xz";
   if (std::memcmp(m, "BZh", 3) == 0) return "bzip2";
   if (std::memcmp(m, "\x04\x22\x4D\x18", 4) == 0) return "lz4";
   if (m[0] == 0x5D && m[1] == 0 && m[2] == 0) return "lzma";
@@ -212,7 +216,7 @@ Result<void> extract_all(archive* in, archive* disk, const stdfs::path& root, in
     if (size_t slash = base.rfind('/'); slash != std::string_view::npos)
       base = base.substr(slash + 1);
     Result<void> done = base.starts_with(kWhiteoutPrefix) ? apply_whiteout(root, *rel, base)
-                                                           : extract_entry(in, disk, e, root, *rel);
+                                                          : extract_entry(in, disk, e, root, *rel);
     if (!done) return fail(done.error().wrap("layer entry \"" + std::string(raw) + "\""));
   }
 }
@@ -235,9 +239,12 @@ Result<ReadArchive> open_outer(const stdfs::path& blob) {
 
 std::string layer_media_type(Compression c) {
   switch (c) {
-    case Compression::gzip: return "application/vnd.oci.image.layer.v1.tar+gzip";
-    case Compression::zstd: return "application/vnd.oci.image.layer.v1.tar+zstd";
-    case Compression::none: break;
+    case Compression::gzip:
+      return "application/vnd.oci.image.layer.v1.tar+gzip";
+    case Compression::zstd:
+      return "application/vnd.oci.image.layer.v1.tar+zstd";
+    case Compression::none:
+      break;
   }
   return "application/vnd.oci.image.layer.v1.tar";
 }
@@ -270,9 +277,15 @@ Result<UnpackedLayer> unpack_layer(const stdfs::path& blob, const stdfs::path& t
 
   UnpackedLayer out;
   switch (archive_filter_code(outer.get(), 0)) {
-    case ARCHIVE_FILTER_GZIP: out.compression = Compression::gzip; break;
-    case ARCHIVE_FILTER_ZSTD: out.compression = Compression::zstd; break;
-    default: out.compression = Compression::none; break;
+    case ARCHIVE_FILTER_GZIP:
+      out.compression = Compression::gzip;
+      break;
+    case ARCHIVE_FILTER_ZSTD:
+      out.compression = Compression::zstd;
+      break;
+    default:
+      out.compression = Compression::none;
+      break;
   }
 
   auto stream = std::make_unique<Stream>();

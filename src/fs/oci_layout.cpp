@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <ctime>
-
 #include <nlohmann/json.hpp>
 
 #include "fs/sha256.h"
@@ -111,8 +110,7 @@ std::string render_config(const std::vector<std::string>& diff_ids, int64_t crea
       {"created", format_rfc3339(created)},
       {"architecture", "amd64"},
       {"os", "linux"},
-      {"config",
-       {{"Env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}}},
+      {"config", {{"Env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}}},
       {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}},
   };
   return j.dump();

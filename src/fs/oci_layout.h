@@ -14,8 +14,7 @@
 namespace stack::fs {
 
 inline constexpr std::string_view kMediaTypeIndex = "application/vnd.oci.image.index.v1+json";
-inline constexpr std::string_view kMediaTypeManifest =
-    "application/vnd.oci.image.manifest.v1+json";
+inline constexpr std::string_view kMediaTypeManifest = "application/vnd.oci.image.manifest.v1+json";
 inline constexpr std::string_view kMediaTypeConfig = "application/vnd.oci.image.config.v1+json";
 inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
 
@@ -47,8 +46,7 @@ struct ParsedConfig {
 [[nodiscard]] std::string render_manifest(const Manifest& manifest);
 [[nodiscard]] Result<ParsedConfig> parse_config(std::string_view json);
 // A linux/amd64 config with the default PATH and the given layers.
-[[nodiscard]] std::string render_config(const std::vector<std::string>& diff_ids,
-                                        int64_t created);
+[[nodiscard]] std::string render_config(const std::vector<std::string>& diff_ids, int64_t created);
 
 [[nodiscard]] std::string format_rfc3339(int64_t unix_seconds);
 // "2024-05-01T12:00:00.123Z" or with a "+02:00" offset -> unix seconds.

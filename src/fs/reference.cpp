@@ -13,7 +13,9 @@ namespace {
 bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 bool is_alnum(char c) { return is_lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
 bool is_word(char c) { return is_alnum(c) || c == '_'; }
-bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
@@ -41,7 +43,8 @@ Result<void> check_path_component(std::string_view c) {
     size_t sep = i;
     while (sep < c.size() && !is_lower_alnum(c[sep])) ++sep;
     std::string_view s = c.substr(i, sep - i);
-    bool ok = s == "." || s == "_" || s == "__" || s.find_first_not_of('-') == std::string_view::npos;
+    bool ok =
+        s == "." || s == "_" || s == "__" || s.find_first_not_of('-') == std::string_view::npos;
     if (!ok || sep == c.size())
       return fail("invalid repository name component \"" + std::string(c) + "\"");
     i = sep;
@@ -93,7 +96,8 @@ Result<void> check_tag(std::string_view t) {
   if (t.empty() || t.size() > 128 || !is_word(t.front()))
     return fail("invalid tag \"" + std::string(t) + "\"");
   for (char ch : t)
-    if (!is_word(ch) && ch != '.' && ch != '-') return fail("invalid tag \"" + std::string(t) + "\"");
+    if (!is_word(ch) && ch != '.' && ch != '-')
+      return fail("invalid tag \"" + std::string(t) + "\"");
   return {};
 }
 
@@ -164,8 +168,10 @@ Result<std::string> normalize_reference(std::string_view ref) {
   if (auto r = check_name(name); !r) return invalid(r.error());
 
   std::string out(name);
-  if (!tag.empty()) out.append(":").append(tag);
-  else if (digest.empty()) out.append(":latest");
+  if (!tag.empty())
+    out.append(":").append(tag);
+  else if (digest.empty())
+    out.append(":latest");
   if (!digest.empty()) out.append("@").append(digest);
   return out;
 }
