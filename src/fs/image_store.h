@@ -29,8 +29,8 @@ struct Image {
   std::string reference;  // "busybox:latest"
   std::string id;         // "sha256:<hex>" of the config blob
   std::string manifest_digest;
-  int64_t size = 0;     // bytes of the layer blobs
-  int64_t created = 0;  // unix seconds
+  int64_t size = 0;       // bytes of the layer blobs
+  int64_t created = 0;    // unix seconds
   ImageConfig config;
   // Unpacked layer directories, lowest first (overlayfs wants them highest first).
   std::vector<std::filesystem::path> layers;
