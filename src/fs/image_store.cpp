@@ -67,9 +67,13 @@ class StoreLock {
   UniqueFd fd_;  // closing releases the flock
 };
 
-Result<void> ensure_layout(const stdfs::path& root) {
+Result<void> ensure_dirs(const stdfs::path& root) {
   if (auto r = make_dirs(blobs_dir(root), 0755); !r) return r;
-  if (auto r = make_dirs(layers_dir(root), 0755); !r) return r;
+  return make_dirs(layers_dir(root), 0755);
+}
+
+// Caller holds the store lock (write_file_atomic's temp name is fixed).
+Result<void> ensure_layout_file(const stdfs::path& root) {
   stdfs::path layout = root / "oci-layout";
   std::error_code ec;
   if (!stdfs::exists(layout, ec))
@@ -261,7 +265,7 @@ ImageStore::ImageStore(std::filesystem::path root) : root_(std::move(root)) {}
 Result<Image> ImageStore::import(std::string_view reference, const std::filesystem::path& path) {
   std::string ref = STACK_TRY_CTX(normalize_reference(reference), "import");
   std::string ctx = "import " + ref + " from " + path.string();
-  if (auto r = ensure_layout(root_); !r) return fail(r.error().wrap(ctx));
+  if (auto r = ensure_dirs(root_); !r) return fail(r.error().wrap(ctx));
 
   TempBlob blob = STACK_TRY_CTX(make_layer_blob(root_, path), ctx);
   auto blob_guard = ScopeGuard([&] { ::unlink(blob.path.c_str()); });
@@ -285,6 +289,7 @@ Result<Image> ImageStore::import(std::string_view reference, const std::filesyst
   std::string config_json = render_config({"sha256:" + layer.diff_id}, layer.newest_mtime);
 
   StoreLock lock = STACK_TRY_CTX(StoreLock::acquire(root_), ctx);
+  if (auto r = ensure_layout_file(root_); !r) return fail(r.error().wrap(ctx));
   // Renames into place happen under the lock so a concurrent GC cannot see a blob or layer
   // that exists but is not yet named by index.json.
   stdfs::path final_blob = blobs_dir(root_) / blob.hex;

@@ -6,8 +6,10 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -225,6 +227,38 @@ TEST_CASE("image store import over a name replaces the image and collects the ol
   REQUIRE(got);
   CHECK(slurp(got->layers[0] / "hello.txt") == "new\n");
   CHECK(store.list()->size() == 1);
+}
+
+TEST_CASE("image store survives two processes importing at once") {
+  test::TempDir tmp;
+  make_rootfs(tmp / "r1", "one\n");
+  make_rootfs(tmp / "r2", "two\n");
+  fs::ImageStore store(tmp / "images");
+  pid_t kids[2];
+  for (int k = 0; k < 2; ++k) {
+    kids[k] = ::fork();
+    REQUIRE(kids[k] >= 0);
+    if (kids[k] == 0) {  // child: no doctest assertions, only an exit code
+      stdfs::path src = tmp / (k == 0 ? "r1" : "r2");
+      for (int i = 0; i < 5; ++i)
+        if (auto r = store.import("p" + std::to_string(k) + ":" + std::to_string(i % 2), src); !r) {
+          std::fprintf(stderr, "child: %s\n", r.error().message.c_str());
+          _exit(1);
+        }
+      _exit(0);
+    }
+  }
+  for (pid_t kid : kids) {
+    int status = 0;
+    REQUIRE(::waitpid(kid, &status, 0) == kid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  auto all = store.list();
+  REQUIRE(all);
+  CHECK(all->size() == 4);
+  CHECK(count_entries(store.root() / "layers") == 2);
+  CHECK(count_entries(store.root() / "blobs" / "sha256") == 6);
 }
 
 TEST_CASE("image store get of an unknown image says how to import it") {
