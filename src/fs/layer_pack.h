@@ -1,0 +1,22 @@
+// Packing a rootfs directory into a gzip-compressed tar layer. Private to src/fs. Reads the
+// directory only; never follows symlinks in it. Same content and mtimes give the same bytes.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "common/result.h"
+
+namespace stack::fs {
+
+struct PackedBlob {
+  std::string digest;  // hex sha256 of the compressed bytes written
+  int64_t size = 0;
+};
+
+// Writes DIR's tree (not DIR itself) to FD as tar+gzip: entries sorted by name, modes, numeric
+// owners, mtimes, symlinks, hardlinks, device nodes and xattrs kept; sockets skipped.
+[[nodiscard]] Result<PackedBlob> pack_directory(const std::filesystem::path& dir, int fd);
+
+}  // namespace stack::fs

@@ -1,0 +1,37 @@
+// Safe unpacking of one layer tarball (plain, gzip or zstd) into a directory, converting OCI
+// whiteouts to overlayfs form. Private to src/fs. Runs as root on the host, so nothing in the
+// tarball may write, link or set overlay xattrs outside (or through symlinks inside) the target.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace stack::fs {
+
+enum class Compression { none, gzip, zstd };
+
+// "application/vnd.oci.image.layer.v1.tar" with "+gzip" / "+zstd" as fits.
+[[nodiscard]] std::string layer_media_type(Compression c);
+
+struct UnpackedLayer {
+  std::string diff_id;  // hex sha256 of the uncompressed tar stream
+  Compression compression = Compression::none;
+  int64_t newest_mtime = 0;  // latest entry mtime, unix seconds; 0 for an empty layer
+};
+
+// Unpacks BLOB into TARGET, an existing empty directory whose path contains no symlinks (the
+// caller passes a canonical path). An entry with a ".." component, a link whose target leaves
+// the layer, or a write through a symlink fails the whole unpack; leading "/" is stripped as
+// tar does. The caller removes TARGET on failure.
+[[nodiscard]] Result<UnpackedLayer> unpack_layer(const std::filesystem::path& blob,
+                                                 const std::filesystem::path& target);
+
+// A tar entry name as a clean relative path ("" for the layer root): leading "/", empty and "."
+// components dropped. Error for "..".
+[[nodiscard]] Result<std::string> clean_entry_path(std::string_view name);
+
+}  // namespace stack::fs
