@@ -2,6 +2,7 @@
 #include "spec/field.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 #include "spec/loader.h"
@@ -39,7 +40,7 @@ std::optional<double> FieldCtx::number(const Node& n) const {
 std::optional<bool> FieldCtx::boolean(const Node& n) const {
   if (n.is_scalar()) {
     std::string v = n.value;
-    std::transform(v.begin(), v.end(), v.begin(), ::tolower);
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (v == "true" || v == "yes" || v == "on") return true;
     if (v == "false" || v == "no" || v == "off") return false;
   }
@@ -94,8 +95,7 @@ void FieldCtx::check_keys(const Node& n, const std::vector<std::string>& known,
   for (const Entry& e : n.entries) {
     if (e.key.rfind("x-", 0) == 0) continue;
     if (std::find(known.begin(), known.end(), e.key) != known.end()) continue;
-    if (std::find(supported_later.begin(), supported_later.end(), e.key) !=
-        supported_later.end()) {
+    if (std::find(supported_later.begin(), supported_later.end(), e.key) != supported_later.end()) {
       unsupported(e.key_pos, path + "." + e.key);
       continue;
     }

@@ -60,8 +60,7 @@ class Interpolator {
 
  private:
   static std::string invalid(std::string_view s) {
-    return "invalid interpolation format in \"" + std::string(s) +
-           "\" (write $$ for a literal $)";
+    return "invalid interpolation format in \"" + std::string(s) + "\" (write $$ for a literal $)";
   }
 
   std::string plain(const std::string& name) {

@@ -3,6 +3,7 @@
 #include "spec/loader.h"
 
 #include <algorithm>
+#include <cctype>
 #include <system_error>
 
 #include "common/files.h"
@@ -19,8 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kDefaultFiles = {"stack.yaml",   "stack.yml",
-                                                "compose.yaml", "compose.yml",
+const std::vector<std::string> kDefaultFiles = {"stack.yaml",          "stack.yml",
+                                                "compose.yaml",        "compose.yml",
                                                 "docker-compose.yaml", "docker-compose.yml"};
 
 bool is_file(const fs::path& p) {
@@ -188,8 +189,8 @@ Result<Stack> load(const LoadOptions& opts) {
   }
   out.name = normalize_project_name(raw_name);
   if (out.name.empty())
-    diag.error(name_pos, "project name \"" + raw_name +
-                             "\" has no letters or digits; use -p or name:");
+    diag.error(name_pos,
+               "project name \"" + raw_name + "\" has no letters or digits; use -p or name:");
 
   if (diag.has_errors()) return fail(diag.to_error());
   out.warnings = diag.warnings();

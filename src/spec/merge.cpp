@@ -68,8 +68,8 @@ std::optional<std::string> mount_target(const Node& n) {
   size_t first = n.value.find(':');
   if (first == std::string::npos) return n.value;
   size_t second = n.value.find(':', first + 1);
-  return n.value.substr(first + 1, second == std::string::npos ? std::string::npos
-                                                               : second - first - 1);
+  return n.value.substr(first + 1,
+                        second == std::string::npos ? std::string::npos : second - first - 1);
 }
 
 void merge_volumes(Node& base, const Node& over) {

@@ -3,6 +3,7 @@
 #include "spec/service.h"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <map>
 
@@ -12,23 +13,85 @@ namespace {
 using Normaliser = std::function<void(const FieldCtx&, const Node&, Service&)>;
 
 // Compose service keys stack does not implement yet ("not supported yet: services.web.ports").
-const std::vector<std::string> kLater = {
-    "annotations", "attach", "blkio_config", "build", "cap_add", "cap_drop", "cgroup",
-    "cgroup_parent", "configs", "container_name", "cpu_count", "cpu_percent", "cpu_period",
-    "cpu_quota", "cpu_rt_period", "cpu_rt_runtime", "cpuset", "credential_spec", "develop",
-    "device_cgroup_rules", "devices", "dns", "dns_opt", "dns_search", "domainname",
-    "driver_opts", "expose", "extends", "external_links", "extra_hosts", "gpus", "group_add",
-    "healthcheck", "init", "ipc", "isolation", "labels", "label_file", "links", "mac_address",
-    "mem_reservation", "mem_swappiness", "memswap_limit", "models", "network_mode", "networks",
-    "oom_kill_disable", "oom_score_adj", "pid", "platform", "ports", "post_start", "pre_stop",
-    "privileged", "profiles", "provider", "pull_policy", "read_only", "runtime", "secrets",
-    "security_opt", "shm_size", "stdin_open", "storage_opt", "sysctls", "tmpfs", "tty",
-    "ulimits", "use_api_socket", "userns_mode", "uts", "volumes_from"};
+const std::vector<std::string> kLater = {"annotations",
+                                         "attach",
+                                         "blkio_config",
+                                         "build",
+                                         "cap_add",
+                                         "cap_drop",
+                                         "cgroup",
+                                         "cgroup_parent",
+                                         "configs",
+                                         "container_name",
+                                         "cpu_count",
+                                         "cpu_percent",
+                                         "cpu_period",
+                                         "cpu_quota",
+                                         "cpu_rt_period",
+                                         "cpu_rt_runtime",
+                                         "cpuset",
+                                         "credential_spec",
+                                         "develop",
+                                         "device_cgroup_rules",
+                                         "devices",
+                                         "dns",
+                                         "dns_opt",
+                                         "dns_search",
+                                         "domainname",
+                                         "driver_opts",
+                                         "expose",
+                                         "extends",
+                                         "external_links",
+                                         "extra_hosts",
+                                         "gpus",
+                                         "group_add",
+                                         "healthcheck",
+                                         "init",
+                                         "ipc",
+                                         "isolation",
+                                         "labels",
+                                         "label_file",
+                                         "links",
+                                         "mac_address",
+                                         "mem_reservation",
+                                         "mem_swappiness",
+                                         "memswap_limit",
+                                         "models",
+                                         "network_mode",
+                                         "networks",
+                                         "oom_kill_disable",
+                                         "oom_score_adj",
+                                         "pid",
+                                         "platform",
+                                         "ports",
+                                         "post_start",
+                                         "pre_stop",
+                                         "privileged",
+                                         "profiles",
+                                         "provider",
+                                         "pull_policy",
+                                         "read_only",
+                                         "runtime",
+                                         "secrets",
+                                         "security_opt",
+                                         "shm_size",
+                                         "stdin_open",
+                                         "storage_opt",
+                                         "sysctls",
+                                         "tmpfs",
+                                         "tty",
+                                         "ulimits",
+                                         "use_api_socket",
+                                         "userns_mode",
+                                         "uts",
+                                         "volumes_from"};
 
 const std::vector<std::string> kSignals = {
-    "HUP",  "INT",  "QUIT", "ILL",    "TRAP", "ABRT", "BUS",  "FPE",  "KILL", "USR1", "SEGV",
-    "USR2", "PIPE", "ALRM", "TERM",   "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN",
-    "TTOU", "URG",  "XCPU", "XFSZ",   "VTALRM", "PROF", "WINCH", "IO", "POLL", "PWR", "SYS"};
+    "HUP",  "INT",  "QUIT", "ILL",    "TRAP",   "ABRT",  "BUS",  "FPE",  "KILL", "USR1", "SEGV",
+    "USR2", "PIPE", "ALRM", "TERM",   "STKFLT", "CHLD",  "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+    "URG",  "XCPU", "XFSZ", "VTALRM", "PROF",   "WINCH", "IO",   "POLL", "PWR",  "SYS"};
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 void set_string(std::string Service::*field, const FieldCtx& ctx, const Node& n, Service& s) {
   if (auto v = ctx.string(n)) s.*field = *v;
@@ -49,8 +112,8 @@ void normalize_stop_signal(const FieldCtx& ctx, const Node& n, Service& s) {
   auto v = ctx.string(n);
   if (!v) return;
   std::string sig = *v;
-  std::transform(sig.begin(), sig.end(), sig.begin(), ::toupper);
-  if (!sig.empty() && std::all_of(sig.begin(), sig.end(), ::isdigit)) {
+  for (char& c : sig) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (!sig.empty() && std::all_of(sig.begin(), sig.end(), is_digit)) {
     int number = std::stoi(sig.substr(0, 3));
     if (number >= 1 && number <= 64) {
       s.stop_signal = sig;
@@ -71,12 +134,11 @@ void normalize_restart(const FieldCtx& ctx, const Node& n, Service& s) {
   if (!v) return;
   // YAML 1.1 reads a bare `no` as a boolean; yaml-cpp hands us the text, "no" or "false".
   std::string policy = *v == "false" ? "no" : *v;
-  bool ok = policy == "no" || policy == "always" || policy == "unless-stopped" ||
-            policy == "on-failure";
+  bool ok =
+      policy == "no" || policy == "always" || policy == "unless-stopped" || policy == "on-failure";
   if (policy.rfind("on-failure:", 0) == 0) {
     std::string count = policy.substr(11);
-    ok = !count.empty() && count.size() < 10 &&
-         std::all_of(count.begin(), count.end(), ::isdigit);
+    ok = !count.empty() && count.size() < 10 && std::all_of(count.begin(), count.end(), is_digit);
   }
   if (!ok) {
     ctx.type_error(n, "no, always, on-failure[:N] or unless-stopped");
@@ -108,8 +170,8 @@ void normalize_depends_on(const FieldCtx& ctx, const Node& n, Service& s) {
         auto cond = dep.child("condition").string(*c);
         if (cond && *cond != "service_started" && *cond != "service_healthy" &&
             *cond != "service_completed_successfully")
-          dep.child("condition").type_error(
-              *c, "service_started, service_healthy or service_completed_successfully");
+          dep.child("condition")
+              .type_error(*c, "service_started, service_healthy or service_completed_successfully");
       }
     } else if (!e.value.is_null()) {
       dep.type_error(e.value, "a mapping like {condition: service_started}");
@@ -159,14 +221,10 @@ const std::map<std::string, Normaliser>& fields() {
        }},
       {"environment", normalize_environment},
       {"env_file", normalize_env_file},
-      {"working_dir",
-       [](const FieldCtx& c, const Node& n, Service& s) {
-         set_string(&Service::working_dir, c, n, s);
-       }},
-      {"hostname",
-       [](const FieldCtx& c, const Node& n, Service& s) {
-         set_string(&Service::hostname, c, n, s);
-       }},
+      {"working_dir", [](const FieldCtx& c, const Node& n,
+                         Service& s) { set_string(&Service::working_dir, c, n, s); }},
+      {"hostname", [](const FieldCtx& c, const Node& n,
+                      Service& s) { set_string(&Service::hostname, c, n, s); }},
       {"user",
        [](const FieldCtx& c, const Node& n, Service& s) { set_string(&Service::user, c, n, s); }},
       {"mem_limit",

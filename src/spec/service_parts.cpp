@@ -35,7 +35,8 @@ void add_env_file(const FieldCtx& ctx, const Node& path_node, bool required, Ser
   auto full = absolute_in_project(ctx, *path);
   auto text = read_file(full);
   if (!text) {
-    if (required || text.error().sys_errno != ENOENT) ctx.error(path_node.pos, text.error().message);
+    if (required || text.error().sys_errno != ENOENT)
+      ctx.error(path_node.pos, text.error().message);
     return;
   }
   auto lines = parse_env_file(*text);
@@ -71,8 +72,10 @@ void add_mount_from_string(const FieldCtx& ctx, const Node& n, Service& s) {
         option += parts[2][i];
         continue;
       }
-      if (option == "ro") m.read_only = true;
-      else if (option == "rw") m.read_only = false;
+      if (option == "ro")
+        m.read_only = true;
+      else if (option == "rw")
+        m.read_only = false;
       else if (option == "cached" || option == "delegated" || option == "consistent") {
         // macOS consistency hints; meaningless on Linux, accepted as compose does.
       } else {

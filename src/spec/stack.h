@@ -14,9 +14,9 @@
 namespace stack::spec {
 
 struct SourcePos {
-  std::string file;  // as the user named it
-  int line = 0;      // 1-based; 0 when unknown
-  int column = 0;    // 1-based
+  std::string file;                       // as the user named it
+  int line = 0;                           // 1-based; 0 when unknown
+  int column = 0;                         // 1-based
   [[nodiscard]] std::string str() const;  // "stack.yaml:3:5"
 };
 

@@ -13,7 +13,8 @@ std::optional<double> take_number(std::string_view& s) {
   size_t n = 0;
   bool digits = false;
   bool dot = false;
-  while (n < s.size() && (std::isdigit(static_cast<unsigned char>(s[n])) || (s[n] == '.' && !dot))) {
+  while (n < s.size() &&
+         (std::isdigit(static_cast<unsigned char>(s[n])) || (s[n] == '.' && !dot))) {
     if (s[n] == '.')
       dot = true;
     else
@@ -62,13 +63,20 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     std::string_view unit = s.substr(0, n);
     s.remove_prefix(n);
     double scale = 0;
-    if (unit == "h") scale = 3'600'000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "s") scale = 1'000;
-    else if (unit == "ms") scale = 1;
-    else if (unit == "us" || unit == "\u00b5s") scale = 1e-3;
-    else if (unit == "ns") scale = 1e-6;
-    else return std::nullopt;
+    if (unit == "h")
+      scale = 3'600'000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "s")
+      scale = 1'000;
+    else if (unit == "ms")
+      scale = 1;
+    else if (unit == "us" || unit == "\u00b5s")
+      scale = 1e-3;
+    else if (unit == "ns")
+      scale = 1e-6;
+    else
+      return std::nullopt;
     total_ms += *number * scale;
   }
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(total_ms)));

@@ -177,8 +177,8 @@ services:
   const Service& s = *r->find("web");
   CHECK(*s.command == std::vector<std::string>{"echo", "a b"});
   CHECK(*s.entrypoint == std::vector<std::string>{"/bin/sh", "-c"});
-  CHECK(s.environment == std::map<std::string, std::string>{
-                             {"A", "from_file"}, {"B", "override"}, {"C", "x=y"}});
+  CHECK(s.environment ==
+        std::map<std::string, std::string>{{"A", "from_file"}, {"B", "override"}, {"C", "x=y"}});
   CHECK(s.replicas == 3);
   CHECK(s.limits.memory_bytes == 1LL << 30);
   CHECK(s.limits.cpus == 1.5);
@@ -196,8 +196,7 @@ TEST_CASE("env_file as a string; environment wins whatever the key order") {
   auto r = p.load_yaml(
       "services:\n  web:\n    image: x\n    environment: {PORT: '8080'}\n    env_file: app.env\n");
   const Service& s = only(r);
-  CHECK(s.environment ==
-        std::map<std::string, std::string>{{"NAME", "my app"}, {"PORT", "8080"}});
+  CHECK(s.environment == std::map<std::string, std::string>{{"NAME", "my app"}, {"PORT", "8080"}});
 }
 
 TEST_CASE("a missing required env_file is an error with its position") {
@@ -351,8 +350,7 @@ services:
   const Service& s = *r->find("web");
   CHECK(s.image == "nginx:latest");
   CHECK(*s.command == std::vector<std::string>{"x"});
-  CHECK(s.environment ==
-        std::map<std::string, std::string>{{"A", "1"}, {"B", "2"}, {"C", "3"}});
+  CHECK(s.environment == std::map<std::string, std::string>{{"A", "1"}, {"B", "2"}, {"C", "3"}});
   REQUIRE(s.volumes.size() == 3);
   CHECK(s.volumes[0].target == "/one");
   CHECK(s.volumes[1].source == p.dir / "other");

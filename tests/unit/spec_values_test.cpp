@@ -79,7 +79,8 @@ TEST_CASE("interpolation operators") {
   CHECK(interp("${UNSET+alt}") == "");
   // :? and ?
   CHECK(interp("${SET:?boom}") == "value");
-  CHECK(interp("${UNSET:?need it}") == "ERROR: required variable UNSET is missing a value: need it");
+  CHECK(interp("${UNSET:?need it}") ==
+        "ERROR: required variable UNSET is missing a value: need it");
   CHECK(interp("${EMPTY:?x}") == "ERROR: required variable EMPTY is missing a value: x");
   CHECK(interp("${EMPTY?x}") == "");
   CHECK(interp("${UNSET?}") == "ERROR: required variable UNSET is missing a value");
