@@ -427,3 +427,36 @@ TEST_CASE("config_hash ignores formatting, key order and replicas; sees the envi
   scaled.pos.line = 42;
   CHECK(config_hash(scaled) == config_hash(sa));
 }
+
+TEST_CASE("environment list entries without a value come from the shell or are left out") {
+  Project p;
+  p.opts.environment = {{"HOME_DIR", "/home/me"}};
+  auto r = p.load_yaml(
+      "services:\n  web:\n    image: x\n    environment: [HOME_DIR, NOT_THERE]\n"
+      "    restart: no\n");
+  const Service& s = only(r);
+  CHECK(s.environment == std::map<std::string, std::string>{{"HOME_DIR", "/home/me"}});
+  CHECK(s.restart == "no");
+}
+
+TEST_CASE("volumes that are not binds, and relative targets, are refused") {
+  Project p;
+  CHECK(p.error_of("services:\n  web:\n    image: x\n    volumes: [/data]\n") ==
+        "stack.yaml:4:15: not supported yet: anonymous volume /data");
+  CHECK(p.error_of("services:\n  web:\n    image: x\n    volumes:\n"
+                   "      - {type: volume, source: db, target: /db}\n") ==
+        "stack.yaml:5:9: not supported yet: named volume db");
+  CHECK(p.error_of("services:\n  web:\n    image: x\n    volumes: [./a:rel]\n") ==
+        "stack.yaml:4:15: services.web.volumes: volume target must be an absolute path, got "
+        "\"rel\"");
+  CHECK(p.error_of("services:\n  web:\n    image: x\n    volumes: ['./a:/a:z']\n") ==
+        "stack.yaml:4:15: not supported yet: volume option z");
+}
+
+TEST_CASE("a service may not depend on itself and needs an image") {
+  Project p;
+  CHECK(p.error_of("services:\n  web:\n    image: x\n    depends_on: [web]\n") ==
+        "stack.yaml:4:18: services.web.depends_on: a service cannot depend on itself");
+  CHECK(p.error_of("services:\n  web:\n    user: x\n") ==
+        "stack.yaml:2:3: services.web: image is required");
+}
