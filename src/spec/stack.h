@@ -14,9 +14,9 @@
 namespace stack::spec {
 
 struct SourcePos {
-  std::string file;  // as the user named it
-  int line = 0;      // 1-based; 0 when unknown
-  int column = 0;    // 1-based
+  std::string file;                       // as the user named it
+  int line = 0;                           // 1-based; 0 when unknown
+  int column = 0;                         // 1-based
   [[nodiscard]] std::string str() const;  // "stack.yaml:3:5"
 };
 
@@ -38,6 +38,7 @@ struct Limits {
 
 // `logging.options` of the default driver; stack caps logs by default.
 struct Logging {
+  std::string driver = "json-file";  // json-file | local
   int64_t max_size_bytes = 10 * 1024 * 1024;
   int max_files = 3;
 };
@@ -69,6 +70,7 @@ struct Stack {
   std::filesystem::path project_dir;         // directory of the first file
   std::vector<std::filesystem::path> files;  // absolute paths of the loaded files
   std::vector<Service> services;             // in file order
+  std::vector<std::string> warnings;         // "file:line:col: variable "X" is not set, ..."
 
   [[nodiscard]] const Service* find(std::string_view service) const;
 };

@@ -1,0 +1,110 @@
+// Typed readers of FieldCtx; see field.h.
+#include "spec/field.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include "spec/loader.h"
+#include "spec/text.h"
+
+namespace stack::spec {
+
+std::optional<std::string> FieldCtx::string(const Node& n) const {
+  if (n.is_scalar()) return n.value;
+  type_error(n, "a string");
+  return std::nullopt;
+}
+
+std::optional<int64_t> FieldCtx::integer(const Node& n, int64_t min) const {
+  if (n.is_scalar() && !n.value.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(n.value.c_str(), &end, 10);
+    if (errno == 0 && *end == '\0' && v >= min) return v;
+  }
+  type_error(n, min == 0 ? "a non-negative integer" : "an integer");
+  return std::nullopt;
+}
+
+std::optional<double> FieldCtx::number(const Node& n) const {
+  if (n.is_scalar() && !n.value.empty()) {
+    char* end = nullptr;
+    double v = std::strtod(n.value.c_str(), &end);
+    if (*end == '\0' && v >= 0) return v;
+  }
+  type_error(n, "a number like 0.5");
+  return std::nullopt;
+}
+
+std::optional<bool> FieldCtx::boolean(const Node& n) const {
+  if (n.is_scalar()) {
+    std::string v = n.value;
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (v == "true" || v == "yes" || v == "on") return true;
+    if (v == "false" || v == "no" || v == "off") return false;
+  }
+  type_error(n, "true or false");
+  return std::nullopt;
+}
+
+std::optional<int64_t> FieldCtx::bytes(const Node& n) const {
+  if (n.is_scalar())
+    if (auto v = parse_bytes(n.value)) return v;
+  type_error(n, "a byte size like 512m");
+  return std::nullopt;
+}
+
+std::optional<std::chrono::milliseconds> FieldCtx::duration(const Node& n) const {
+  if (n.is_scalar())
+    if (auto v = parse_duration(n.value)) return v;
+  type_error(n, "a duration like 10s or 1m30s");
+  return std::nullopt;
+}
+
+std::optional<std::vector<std::string>> FieldCtx::words(const Node& n) const {
+  if (n.is_scalar()) {
+    auto split = split_shell_words(n.value);
+    if (!split) {
+      error(n.pos, split.error().message);
+      return std::nullopt;
+    }
+    return std::move(*split);
+  }
+  if (n.is_sequence()) {
+    std::vector<std::string> out;
+    bool ok = true;
+    for (const Node& item : n.items) {
+      if (item.is_scalar()) {
+        out.push_back(item.value);
+      } else {
+        type_error(item, "a string");
+        ok = false;
+      }
+    }
+    if (ok) return out;
+    return std::nullopt;
+  }
+  type_error(n, "a string or a list of strings");
+  return std::nullopt;
+}
+
+void FieldCtx::check_keys(const Node& n, const std::vector<std::string>& known,
+                          const std::vector<std::string>& supported_later,
+                          const std::string& where) const {
+  for (const Entry& e : n.entries) {
+    if (e.key.rfind("x-", 0) == 0) continue;
+    if (std::find(known.begin(), known.end(), e.key) != known.end()) continue;
+    if (std::find(supported_later.begin(), supported_later.end(), e.key) != supported_later.end()) {
+      unsupported(e.key_pos, path + "." + e.key);
+      continue;
+    }
+    std::vector<std::string> all = known;
+    all.insert(all.end(), supported_later.begin(), supported_later.end());
+    std::string message = "unknown key \"" + e.key + "\" in " + (where.empty() ? path : where);
+    if (auto guess = closest_match(e.key, all)) message += " (did you mean \"" + *guess + "\"?)";
+    diag.error(e.key_pos, message);
+  }
+}
+
+}  // namespace stack::spec

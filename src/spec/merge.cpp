@@ -1,0 +1,182 @@
+// See merge.h. The per-field rules are a table keyed by the service field name so later
+// fields (ports, labels, ...) add a line, not a branch.
+#include "spec/merge.h"
+
+#include <functional>
+#include <map>
+#include <optional>
+
+namespace stack::spec {
+namespace {
+
+void merge_node(Node& base, const Node& over);
+
+// environment / depends_on lists as mappings so they can merge by key; nullopt when the
+// value has a shape the validator will reject anyway.
+std::optional<Node> as_keyed_mapping(const Node& n, bool split_equals) {
+  if (n.is_mapping()) return n;
+  if (!n.is_sequence()) return std::nullopt;
+  Node out;
+  out.kind = Node::Kind::mapping;
+  out.pos = n.pos;
+  for (const Node& item : n.items) {
+    if (!item.is_scalar()) return std::nullopt;
+    Node value;
+    value.pos = item.pos;
+    std::string key = item.value;
+    if (split_equals) {
+      size_t eq = key.find('=');
+      if (eq != std::string::npos) {
+        value.kind = Node::Kind::scalar;
+        value.value = key.substr(eq + 1);
+        key.resize(eq);
+      }
+    } else {
+      value.kind = Node::Kind::mapping;
+    }
+    if (Node* existing = out.find(key))
+      *existing = value;
+    else
+      out.entries.push_back(Entry{key, item.pos, value});
+  }
+  return out;
+}
+
+void merge_by_key(Node& base, const Node& over, bool split_equals) {
+  auto b = as_keyed_mapping(base, split_equals);
+  auto o = as_keyed_mapping(over, split_equals);
+  if (!b || !o) {
+    base = over;
+    return;
+  }
+  for (const Entry& e : o->entries) {
+    if (Node* existing = b->find(e.key))
+      *existing = e.value;
+    else
+      b->entries.push_back(e);
+  }
+  base = std::move(*b);
+}
+
+std::optional<std::string> mount_target(const Node& n) {
+  if (n.is_mapping()) {
+    const Node* t = n.find("target");
+    if (t && t->is_scalar()) return t->value;
+    return std::nullopt;
+  }
+  if (!n.is_scalar()) return std::nullopt;
+  size_t first = n.value.find(':');
+  if (first == std::string::npos) return n.value;
+  size_t second = n.value.find(':', first + 1);
+  return n.value.substr(first + 1,
+                        second == std::string::npos ? std::string::npos : second - first - 1);
+}
+
+void merge_volumes(Node& base, const Node& over) {
+  if (!base.is_sequence() || !over.is_sequence()) {
+    base = over;
+    return;
+  }
+  for (const Node& item : over.items) {
+    auto target = mount_target(item);
+    bool replaced = false;
+    for (Node& existing : base.items) {
+      if (target && mount_target(existing) == target) {
+        existing = item;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) base.items.push_back(item);
+  }
+}
+
+void append_list(Node& base, const Node& over) {
+  if (base.is_scalar()) {
+    Node single = base;
+    base = Node{};
+    base.kind = Node::Kind::sequence;
+    base.pos = single.pos;
+    base.items.push_back(single);
+  }
+  if (!base.is_sequence()) {
+    base = over;
+    return;
+  }
+  if (over.is_sequence())
+    base.items.insert(base.items.end(), over.items.begin(), over.items.end());
+  else
+    base.items.push_back(over);
+}
+
+using FieldMerge = std::function<void(Node&, const Node&)>;
+
+const std::map<std::string, FieldMerge>& service_rules() {
+  static const std::map<std::string, FieldMerge> rules = {
+      {"command", [](Node& b, const Node& o) { b = o; }},
+      {"entrypoint", [](Node& b, const Node& o) { b = o; }},
+      {"environment", [](Node& b, const Node& o) { merge_by_key(b, o, true); }},
+      {"depends_on", [](Node& b, const Node& o) { merge_by_key(b, o, false); }},
+      {"volumes", merge_volumes},
+      {"env_file", append_list},
+  };
+  return rules;
+}
+
+void merge_service(Node& base, const Node& over) {
+  if (!base.is_mapping() || !over.is_mapping()) {
+    base = over;
+    return;
+  }
+  for (const Entry& e : over.entries) {
+    Node* existing = base.find(e.key);
+    if (existing == nullptr) {
+      base.entries.push_back(e);
+      continue;
+    }
+    auto rule = service_rules().find(e.key);
+    if (rule != service_rules().end())
+      rule->second(*existing, e.value);
+    else
+      merge_node(*existing, e.value);
+  }
+}
+
+void merge_node(Node& base, const Node& over) {
+  if (!base.is_mapping() || !over.is_mapping()) {
+    base = over;
+    return;
+  }
+  for (const Entry& e : over.entries) {
+    if (Node* existing = base.find(e.key))
+      merge_node(*existing, e.value);
+    else
+      base.entries.push_back(e);
+  }
+}
+
+}  // namespace
+
+void merge_files(Node& base, const Node& override_file) {
+  if (!base.is_mapping() || !override_file.is_mapping()) {
+    merge_node(base, override_file);
+    return;
+  }
+  for (const Entry& e : override_file.entries) {
+    Node* existing = base.find(e.key);
+    if (existing == nullptr) {
+      base.entries.push_back(e);
+    } else if (e.key == "services" && existing->is_mapping() && e.value.is_mapping()) {
+      for (const Entry& svc : e.value.entries) {
+        if (Node* s = existing->find(svc.key))
+          merge_service(*s, svc.value);
+        else
+          existing->entries.push_back(svc);
+      }
+    } else {
+      merge_node(*existing, e.value);
+    }
+  }
+}
+
+}  // namespace stack::spec
