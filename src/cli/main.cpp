@@ -1,6 +1,103 @@
-#include <cstdio>
+// The `stack` command line: global flags (accepted before and after the subcommand, and from
+// STACK_ROOT / STACK_RUN_ROOT), then one subcommand. Exit codes: 0 success, 1 failure, 2 usage,
+// and `exec` passes on its command's code.
+#include <unistd.h>
 
-int main() {
-  std::printf("stack %s\n", STACK_VERSION);
+#include <algorithm>
+#include <cstdio>
+#include <set>
+#include <cstdlib>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli.h"
+#include "common/log.h"
+
+namespace stack::cli {
+
+Globals& globals() {
+  static Globals g;
+  return g;
+}
+
+std::vector<std::string>& exec_command() {
+  static std::vector<std::string> command;
+  return command;
+}
+
+void split_exec_command(std::vector<std::string>& args) {
+  // Options that take a value, global or exec's own: their value is not a positional.
+  static const std::set<std::string> with_value = {
+      "--root", "--run-root", "-f", "--file", "-p", "--project-name", "--log-level",
+      "--index", "-e", "--env", "-u", "--user", "-w", "--workdir"};
+  size_t i = 0;
+  bool in_exec = false;
+  for (; i < args.size(); i++) {
+    const std::string& a = args[i];
+    if (a.size() > 1 && a[0] == '-') {
+      if (with_value.count(a)) i++;
+      continue;
+    }
+    if (!in_exec) {
+      if (a != "exec") return;  // another command: nothing to split
+      in_exec = true;
+      continue;
+    }
+    // The service: everything after it is the command.
+    exec_command().assign(args.begin() + static_cast<long>(i) + 1, args.end());
+    args.resize(i + 1);
+    return;
+  }
+}
+
+}  // namespace stack::cli
+
+int main(int argc, char** argv) {
+  using namespace stack::cli;
+  CLI::App app{"stack: a declarative multi-container orchestrator for Linux.\n"
+               "Runs Compose-format stack files on its own container engine.",
+               "stack"};
+  app.fallthrough();  // global flags after the subcommand reach this parser too
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Help for every command");
+  auto& g = globals();
+  const char* env_root = std::getenv("STACK_ROOT");
+  const char* env_run = std::getenv("STACK_RUN_ROOT");
+  g.root = env_root && *env_root ? env_root : "/var/lib/stack";
+  g.run_root = env_run && *env_run ? env_run : "/run/stack";
+  app.add_option("--root", g.root, "State, images and containers (env STACK_ROOT)")
+      ->capture_default_str();
+  app.add_option("--run-root", g.run_root, "Runtime files (env STACK_RUN_ROOT)")
+      ->capture_default_str();
+  app.add_option("-f,--file", g.files,
+                 "Stack file; repeat to merge (default: stack.yaml, compose.yaml, "
+                 "docker-compose.yml)");
+  app.add_option("-p,--project-name", g.project, "Project name (default: the file's name: or "
+                                                   "its directory)");
+  app.add_option("--log-level", g.log_level, "debug, info, warn or error")->capture_default_str();
+
+  auto* version = app.add_subcommand("version", "Show the version");
+  std::string version_format = "table";
+  version->add_option("--format", version_format, "table or json");
+  version->callback([&] {
+    if (version_format == "json")
+      std::printf("%s\n", nlohmann::json{{"version", STACK_VERSION}}.dump().c_str());
+    else
+      std::printf("stack version %s\n", STACK_VERSION);
+  });
+  add_project_commands(app);
+  add_image_commands(app);
+
+  std::vector<std::string> args(argv + 1, argv + argc);
+  split_exec_command(args);
+  std::reverse(args.begin(), args.end());  // CLI11 takes its vector in reverse
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const ExitCode& e) {
+    return e.code;
+  }
   return 0;
 }

@@ -164,8 +164,11 @@ Engine::Engine(std::filesystem::path init_binary, CgroupDriver& cgroups)
 
 Result<ContainerProcess> Engine::start(const ContainerSpec& spec) {
   const auto& dir = spec.dir;
+  // The overlay's root directory takes its owner and mode from the upper layer: 0755, or a
+  // service running as another user could not even reach "/". The containers/ directory
+  // above is 0711, so nothing here is listable by other host users.
   for (const char* sub : {"rootfs", "upper", "work"})
-    if (auto r = make_dirs(dir / sub, 0700); !r) return fail(r.error());
+    if (auto r = make_dirs(dir / sub, 0755); !r) return fail(r.error());
   if (auto r = write_file(dir / "hostname", spec.hostname + "\n"); !r) return fail(r.error());
   if (auto r = write_file(dir / "hosts", spec.hosts); !r) return fail(r.error());
   ::unlink((dir / "exit").c_str());

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine (as root): installs what is missing, builds, and runs
+# every CTest test (labels unit, integration, e2e). Extra arguments go to ctest, e.g. -L unit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build
+ctest --test-dir build --output-on-failure --timeout 300 "$@"

@@ -1,0 +1,113 @@
+// From a service of the stack file and its image to what the engine runs: the command,
+// environment, user, mounts and limits, with compose's rules for combining the image's
+// defaults with the service's overrides. Reads the image's files; changes nothing.
+#include "reconciler/container_builder.h"
+
+#include <map>
+
+#include "common/files.h"
+
+namespace stack::reconciler {
+
+namespace {
+
+const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Image env first, then the service's: a service value replaces the image's of the same key.
+std::vector<std::string> merge_env(const std::vector<std::string>& image_env,
+                                   const std::map<std::string, std::string>& service_env,
+                                   const std::string& hostname) {
+  std::vector<std::string> keys;
+  std::map<std::string, std::string> values;
+  auto set = [&](const std::string& k, const std::string& v) {
+    if (!values.count(k)) keys.push_back(k);
+    values[k] = v;
+  };
+  set("PATH", std::string(kDefaultPath + 5));
+  set("HOSTNAME", hostname);
+  for (const auto& kv : image_env) {
+    auto eq = kv.find('=');
+    set(kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1));
+  }
+  for (const auto& [k, v] : service_env) set(k, v);
+  std::vector<std::string> out;
+  for (const auto& k : keys) out.push_back(k + "=" + values[k]);
+  return out;
+}
+
+}  // namespace
+
+Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack,
+                                    const spec::Service& svc, int number, const fs::Image& image) {
+  RuntimeRecord r;
+  auto& s = r.spec;
+  s.name = planner::container_name(stack.name, svc.name, number);
+  s.cgroup = "stack/" + stack.name + "/" + s.name;
+  s.dir = paths.root / "containers" / s.name;
+  s.layers = image.layers;
+  s.hostname = svc.hostname.empty() ? s.name : svc.hostname;
+
+  // compose: an entrypoint set by the service discards the image's command too.
+  const auto& ic = image.config;
+  std::vector<std::string> entrypoint = svc.entrypoint ? *svc.entrypoint : ic.entrypoint;
+  std::vector<std::string> command =
+      svc.command ? *svc.command : (svc.entrypoint ? std::vector<std::string>{} : ic.cmd);
+  s.process.argv = entrypoint;
+  s.process.argv.insert(s.process.argv.end(), command.begin(), command.end());
+  if (s.process.argv.empty())
+    return fail(svc.pos.str() + ": service \"" + svc.name +
+                "\" has no command: the image defines none and the stack file sets none");
+  s.process.env = merge_env(ic.env, svc.environment, s.hostname);
+  s.process.cwd = !svc.working_dir.empty() ? svc.working_dir
+                  : !ic.working_dir.empty() ? ic.working_dir
+                                            : "/";
+  r.user = !svc.user.empty() ? svc.user : ic.user;
+  if (auto u = engine::resolve_user(r.user, image.layers, s.process); !u)
+    return fail(u.error().wrap(svc.pos.str() + ": service \"" + svc.name + "\""));
+  s.process.capabilities = engine::default_capabilities();
+
+  for (const auto& m : svc.volumes) {
+    // compose creates a missing host directory of a short-syntax bind.
+    if (::access(m.source.c_str(), F_OK) != 0)
+      if (auto made = make_dirs(m.source); !made)
+        return fail(made.error().wrap(m.pos.str() + ": bind source"));
+    s.mounts.push_back({m.source, m.target, m.read_only});
+  }
+  s.limits.memory_bytes = svc.limits.memory_bytes;
+  s.limits.cpus = svc.limits.cpus;
+  s.limits.cpu_shares = svc.limits.cpu_shares;
+  s.limits.pids = svc.limits.pids;
+  s.log_max_size = svc.logging.max_size_bytes;
+  s.log_max_files = svc.logging.max_files;
+  s.hosts = "127.0.0.1\tlocalhost " + s.hostname +
+            "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+
+  std::string stop = !ic.stop_signal.empty() && svc.stop_signal == "SIGTERM" ? ic.stop_signal
+                                                                             : svc.stop_signal;
+  auto sig = parse_signal(stop);
+  if (!sig) return fail(sig.error().wrap(svc.pos.str() + ": stop_signal"));
+  r.stop_signal = *sig;
+  r.stop_grace = svc.stop_grace_period;
+  return r;
+}
+
+Result<int> parse_signal(std::string_view name) {
+  static const std::map<std::string, int, std::less<>> kSignals = {
+      {"HUP", 1},   {"INT", 2},   {"QUIT", 3},   {"ILL", 4},   {"TRAP", 5},  {"ABRT", 6},
+      {"BUS", 7},   {"FPE", 8},   {"KILL", 9},   {"USR1", 10}, {"SEGV", 11}, {"USR2", 12},
+      {"PIPE", 13}, {"ALRM", 14}, {"TERM", 15},  {"CHLD", 17}, {"CONT", 18}, {"STOP", 19},
+      {"TSTP", 20}, {"TTIN", 21}, {"TTOU", 22},  {"URG", 23},  {"XCPU", 24}, {"XFSZ", 25},
+      {"VTALRM", 26}, {"PROF", 27}, {"WINCH", 28}, {"IO", 29}, {"PWR", 30}, {"SYS", 31}};
+  std::string_view n = name;
+  if (n.substr(0, 3) == "SIG") n.remove_prefix(3);
+  if (auto it = kSignals.find(n); it != kSignals.end()) return it->second;
+  int v = 0;
+  for (char c : n) {
+    if (c < '0' || c > '9' || v > 64) return fail("unknown signal \"" + std::string(name) + "\"");
+    v = v * 10 + (c - '0');
+  }
+  if (n.empty() || v < 1 || v > 64) return fail("unknown signal \"" + std::string(name) + "\"");
+  return v;
+}
+
+}  // namespace stack::reconciler

@@ -1,0 +1,86 @@
+// JSON form of RuntimeRecord; nlohmann/json stays inside this file.
+#include "reconciler/runtime_record.h"
+
+#include <nlohmann/json.hpp>
+
+namespace stack::reconciler {
+
+using nlohmann::json;
+
+std::string to_json(const RuntimeRecord& r) {
+  const auto& s = r.spec;
+  json mounts = json::array();
+  for (const auto& m : s.mounts)
+    mounts.push_back({{"source", m.source.string()}, {"target", m.target}, {"ro", m.read_only}});
+  json layers = json::array();
+  for (const auto& l : s.layers) layers.push_back(l.string());
+  json limits = json::object();
+  if (s.limits.memory_bytes) limits["memory"] = *s.limits.memory_bytes;
+  if (s.limits.cpus) limits["cpus"] = *s.limits.cpus;
+  if (s.limits.cpu_shares) limits["cpu_shares"] = *s.limits.cpu_shares;
+  if (s.limits.pids) limits["pids"] = *s.limits.pids;
+  const auto& p = s.process;
+  json j = {
+      {"name", s.name},
+      {"cgroup", s.cgroup},
+      {"dir", s.dir.string()},
+      {"layers", layers},
+      {"hostname", s.hostname},
+      {"process",
+       {{"argv", p.argv},
+        {"env", p.env},
+        {"cwd", p.cwd},
+        {"uid", p.uid},
+        {"gid", p.gid},
+        {"groups", p.groups},
+        {"capabilities", p.capabilities}}},
+      {"mounts", mounts},
+      {"limits", limits},
+      {"log_max_size", s.log_max_size},
+      {"log_max_files", s.log_max_files},
+      {"hosts", s.hosts},
+      {"stop_signal", r.stop_signal},
+      {"stop_grace_ms", r.stop_grace.count()},
+      {"user", r.user},
+  };
+  return j.dump();
+}
+
+Result<RuntimeRecord> runtime_from_json(const std::string& text) {
+  try {
+    json j = json::parse(text);
+    RuntimeRecord r;
+    auto& s = r.spec;
+    s.name = j.at("name");
+    s.cgroup = j.at("cgroup");
+    s.dir = j.at("dir").get<std::string>();
+    for (const auto& l : j.at("layers")) s.layers.emplace_back(l.get<std::string>());
+    s.hostname = j.at("hostname");
+    const auto& p = j.at("process");
+    s.process.argv = p.at("argv").get<std::vector<std::string>>();
+    s.process.env = p.at("env").get<std::vector<std::string>>();
+    s.process.cwd = p.at("cwd");
+    s.process.uid = p.at("uid");
+    s.process.gid = p.at("gid");
+    s.process.groups = p.at("groups").get<std::vector<gid_t>>();
+    s.process.capabilities = p.at("capabilities");
+    for (const auto& m : j.at("mounts"))
+      s.mounts.push_back({m.at("source").get<std::string>(), m.at("target"), m.at("ro")});
+    const auto& l = j.at("limits");
+    if (l.contains("memory")) s.limits.memory_bytes = l["memory"].get<int64_t>();
+    if (l.contains("cpus")) s.limits.cpus = l["cpus"].get<double>();
+    if (l.contains("cpu_shares")) s.limits.cpu_shares = l["cpu_shares"].get<int64_t>();
+    if (l.contains("pids")) s.limits.pids = l["pids"].get<int64_t>();
+    s.log_max_size = j.at("log_max_size");
+    s.log_max_files = j.at("log_max_files");
+    s.hosts = j.at("hosts");
+    r.stop_signal = j.at("stop_signal");
+    r.stop_grace = std::chrono::milliseconds(j.at("stop_grace_ms").get<int64_t>());
+    r.user = j.value("user", "");
+    return r;
+  } catch (const json::exception& e) {
+    return fail(std::string("corrupt runtime record: ") + e.what());
+  }
+}
+
+}  // namespace stack::reconciler
