@@ -3,6 +3,7 @@
 // defaults with the service's overrides. Reads the image's files; changes nothing.
 #include "reconciler/container_builder.h"
 
+#include <cstdio>
 #include <map>
 
 #include "common/files.h"
@@ -42,7 +43,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   RuntimeRecord r;
   auto& s = r.spec;
   s.name = planner::container_name(stack.name, svc.name, number);
-  s.cgroup = "stack/" + stack.name + "/" + s.name;
+  s.cgroup = paths.cgroup_parent() + "/" + stack.name + "/" + s.name;
   s.dir = paths.root / "containers" / s.name;
   s.layers = image.layers;
   s.hostname = svc.hostname.empty() ? s.name : svc.hostname;
@@ -89,6 +90,15 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   r.stop_signal = *sig;
   r.stop_grace = svc.stop_grace_period;
   return r;
+}
+
+std::string Paths::cgroup_parent() const {
+  if (root == "/var/lib/stack") return "stack";
+  uint64_t h = 1469598103934665603ull;  // FNV-1a: short, stable across builds
+  for (unsigned char c : root.lexically_normal().string()) h = (h ^ c) * 1099511628211ull;
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "stack/i-%08x", static_cast<unsigned>(h ^ (h >> 32)));
+  return buf;
 }
 
 Result<int> parse_signal(std::string_view name) {

@@ -35,6 +35,10 @@ struct Paths {
   std::filesystem::path root = "/var/lib/stack";
   std::filesystem::path run_root = "/run/stack";
   std::filesystem::path init_binary;  // stack-init; found next to the stack binary by default
+
+  // Where this instance's cgroups live: "stack" for the default root, "stack/i-<hash8>" for
+  // another, so instances with other roots never share a cgroup even for one project name.
+  [[nodiscard]] std::string cgroup_parent() const;
 };
 
 // One line of progress: "demo-web-1", "Started", elapsed.

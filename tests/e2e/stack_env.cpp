@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -25,30 +26,59 @@ StackEnv::StackEnv() {
   if (r.code != 0) FAIL("image import failed: " << r.err);
 }
 
+namespace {
+
+const char* kControllers[] = {"memory", "pids", "cpu", "cpuacct", "freezer", "systemd"};
+
+// The cgroup directories of PROJECT in one hierarchy: stack/<project> for the default root,
+// stack/i-<hash>/<project> for others.
+std::vector<fs::path> project_cgroups(const char* ctrl, const std::string& project) {
+  std::vector<fs::path> out;
+  fs::path top = fs::path("/sys/fs/cgroup") / ctrl / "stack";
+  std::error_code ec;
+  if (fs::exists(top / project)) out.push_back(top / project);
+  for (auto& e : fs::directory_iterator(top, ec))
+    if (e.is_directory() && fs::exists(e.path() / project)) out.push_back(e.path() / project);
+  return out;
+}
+
+void remove_cgroup_tree(const fs::path& dir) {
+  std::error_code ec;
+  std::vector<fs::path> dirs;
+  for (auto& e : fs::recursive_directory_iterator(dir, ec))
+    if (e.is_directory()) dirs.push_back(e.path());
+  dirs.push_back(dir);
+  std::sort(dirs.rbegin(), dirs.rend());  // children before parents
+  for (const auto& d : dirs)
+    for (int i = 0; i < 50 && ::rmdir(d.c_str()) != 0 && errno == EBUSY; i++) ::usleep(20000);
+  // Empty parents up to and including stack/, as stack itself would leave them.
+  for (fs::path p = dir.parent_path(); p.parent_path().parent_path() != "/sys/fs"; p = p.parent_path())
+    if (::rmdir(p.c_str()) != 0) break;
+}
+
+}  // namespace
+
+fs::path StackEnv::cgroup_dir(const char* ctrl, const std::string& project,
+                              const std::string& container) {
+  auto dirs = project_cgroups(ctrl, project);
+  return dirs.empty() ? fs::path() : dirs.front() / container;
+}
+
 StackEnv::~StackEnv() {
   for (const auto& p : projects_) stack({"down", "-p", p, "-t", "0"});
   // Whatever a failed test left: kill its processes through the cgroups, remove the cgroups.
-  for (const auto& p : projects_) {
-    for (const char* ctrl : {"memory", "pids", "cpu", "cpuacct", "freezer", "systemd"}) {
-      fs::path dir = fs::path("/sys/fs/cgroup") / ctrl / "stack" / p;
-      if (!fs::exists(dir)) continue;
-      for (auto& e : fs::recursive_directory_iterator(dir)) {
-        std::ifstream procs(e.path() / "cgroup.procs");
-        for (pid_t pid; procs >> pid;) ::kill(pid, SIGKILL);
-      }
-    }
-  }
   for (const auto& p : projects_)
-    for (const char* ctrl : {"memory", "pids", "cpu", "cpuacct", "freezer", "systemd"}) {
-      fs::path dir = fs::path("/sys/fs/cgroup") / ctrl / "stack" / p;
-      for (int i = 0; i < 50 && fs::exists(dir); i++) {
+    for (const char* ctrl : kControllers)
+      for (const auto& dir : project_cgroups(ctrl, p)) {
         std::error_code ec;
-        for (auto& e : fs::directory_iterator(dir, ec)) ::rmdir(e.path().c_str());
-        if (::rmdir(dir.c_str()) == 0) break;
-        ::usleep(20000);
+        for (auto& e : fs::recursive_directory_iterator(dir, ec)) {
+          std::ifstream procs(e.path() / "cgroup.procs");
+          for (pid_t pid; procs >> pid;) ::kill(pid, SIGKILL);
+        }
       }
-      ::rmdir((fs::path("/sys/fs/cgroup") / ctrl / "stack").c_str());
-    }
+  for (const auto& p : projects_)
+    for (const char* ctrl : kControllers)
+      for (const auto& dir : project_cgroups(ctrl, p)) remove_cgroup_tree(dir);
 }
 
 RunResult StackEnv::stack(const std::vector<std::string>& args, const std::vector<std::string>& env) {
@@ -83,9 +113,8 @@ std::vector<std::string> StackEnv::leftovers(const std::string& project) {
   std::ifstream mounts("/proc/self/mountinfo");
   for (std::string line; std::getline(mounts, line);)
     if (line.find(root_.string()) != std::string::npos) out.push_back("mount: " + line);
-  for (const char* ctrl : {"memory", "pids", "cpu", "cpuacct", "freezer", "systemd"})
-    if (fs::exists(fs::path("/sys/fs/cgroup") / ctrl / "stack" / project))
-      out.push_back(std::string("cgroup: ") + ctrl + "/stack/" + project);
+  for (const char* ctrl : kControllers)
+    for (const auto& dir : project_cgroups(ctrl, project)) out.push_back("cgroup: " + dir.string());
   for (auto& e : fs::directory_iterator("/proc")) {
     std::ifstream cg(e.path() / "cgroup");
     std::string text((std::istreambuf_iterator<char>(cg)), std::istreambuf_iterator<char>());

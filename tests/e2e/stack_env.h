@@ -30,6 +30,10 @@ class StackEnv {
   // Everything of PROJECT still on the host: mounts, cgroups, processes, directories, state.
   std::vector<std::string> leftovers(const std::string& project);
 
+  // The cgroup directory of CONTAINER in hierarchy CTRL ("pids"), empty when there is none.
+  static std::filesystem::path cgroup_dir(const char* ctrl, const std::string& project,
+                                          const std::string& container);
+
   const std::filesystem::path& project_dir() const { return project_dir_; }
   const std::filesystem::path& root() const { return root_; }
   // Project names a test used, taken down at the end.

@@ -25,3 +25,12 @@ void write_text(const std::filesystem::path& path, const std::string& content) {
 }
 
 }  // namespace stack::test
+
+namespace stack::test {
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace stack::test

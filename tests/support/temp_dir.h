@@ -21,5 +21,6 @@ class TempDir {
 
 // Writes CONTENT to PATH, creating parent directories.
 void write_text(const std::filesystem::path& path, const std::string& content);
+std::string read_text(const std::filesystem::path& path);
 
 }  // namespace stack::test

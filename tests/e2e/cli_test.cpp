@@ -1,0 +1,158 @@
+// The CLI contract later work relies on: global flags anywhere, project names, default files,
+// ps JSON, logs, stop/start/restart, --help everywhere, and clear errors for bad stack files
+// that leave the host untouched.
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "e2e/stack_env.h"
+
+using namespace stack::test;
+using namespace std::chrono_literals;
+
+TEST_CASE("global flags are accepted before and after the subcommand; ps JSON has its fields") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("flags");
+  env.uses(p);
+  env.write("services:\n  web:\n    image: busybox\n    command: [sleep, '300']\n", "app.yaml");
+  REQUIRE(env.stack({"-f", "app.yaml", "-p", p, "up", "-d"}).code == 0);
+  auto before = env.stack({"-p", p, "ps", "--format", "json"});
+  auto after = env.stack({"ps", "--format", "json", "-f", "app.yaml", "-p", p});
+  REQUIRE(before.code == 0);
+  REQUIRE(after.code == 0);
+  auto a = nlohmann::json::parse(before.out), b = nlohmann::json::parse(after.out);
+  REQUIRE(a.size() == 1);
+  CHECK(a[0]["name"] == b[0]["name"]);
+  const auto& c = a[0];
+  CHECK(c["name"] == p + "-web-1");
+  CHECK(c["project"] == p);
+  CHECK(c["service"] == "web");
+  CHECK(c["state"] == "running");
+  CHECK(c["pid"].get<int>() > 1);
+  CHECK(c["exit_code"] == 0);
+  CHECK(c["oom_killed"] == false);
+  CHECK(c["restarts"] == 0);
+  CHECK(!c["started_at"].get<std::string>().empty());
+  // The pid is the host PID of the container's init.
+  CHECK(read_text("/proc/" + std::to_string(c["pid"].get<int>()) + "/comm") == "stack-init\n");
+  CHECK(env.stack({"down", "-p", p}).code == 0);
+}
+
+TEST_CASE("project name: -p, then name:, then the directory; default file discovery") {
+  if (!is_root()) return;
+  StackEnv env;
+  env.write("services:\n  s:\n    image: busybox\n    command: [sleep, '300']\n", "compose.yaml");
+  // No -p and no name: the project directory's name ("project").
+  auto dry = env.stack({"up", "--dry-run"});
+  REQUIRE_MESSAGE(dry.code == 0, dry.err);
+  CHECK(dry.out == "+ create project-s-1 (new)\n");
+  env.write("name: Named_App\nservices:\n  s:\n    image: busybox\n    command: [sleep, '1']\n",
+            "compose.yaml");
+  CHECK(env.stack({"up", "--dry-run"}).out == "+ create named_app-s-1 (new)\n");
+  CHECK(env.stack({"-p", "other", "up", "--dry-run"}).out == "+ create other-s-1 (new)\n");
+  // A dry run changes nothing.
+  CHECK(env.stack({"ps", "-a", "-p", "named_app", "--format", "json"}).out == "[]\n");
+}
+
+TEST_CASE("logs, stop, start and restart act on the project's containers") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("life");
+  env.uses(p);
+  env.write("name: " + p + R"(
+services:
+  talk:
+    image: busybox
+    command: [sh, -c, "echo out; echo err >&2; exec sleep 300"]
+    stop_grace_period: 1s
+  quiet:
+    image: busybox
+    command: [sleep, "300"]
+)");
+  REQUIRE(env.stack({"up", "-d"}).code == 0);
+  std::this_thread::sleep_for(200ms);
+  auto logs = env.stack({"logs", "talk"});
+  CHECK(logs.out.find(p + "-talk-1 | out\n") != std::string::npos);
+  CHECK(logs.out.find(p + "-talk-1 | err\n") != std::string::npos);
+  CHECK(env.stack({"logs", "-t", "--tail", "1", "talk"}).out.find("Z ") != std::string::npos);
+
+  int pid = env.container(p, p + "-talk-1")["pid"];
+  REQUIRE(env.stack({"stop", "talk"}).code == 0);
+  CHECK(env.container(p, p + "-talk-1")["state"] == "exited");
+  CHECK(env.container(p, p + "-quiet-1")["state"] == "running");
+  REQUIRE(env.stack({"start"}).code == 0);
+  auto c = env.container(p, p + "-talk-1");
+  CHECK(c["state"] == "running");
+  CHECK(c["pid"] != pid);
+  REQUIRE(env.stack({"restart", "quiet"}).code == 0);
+  CHECK(env.container(p, p + "-quiet-1")["state"] == "running");
+  // The writable layer survives a stop: a restart is the same container.
+  CHECK(env.stack({"exec", "quiet", "touch", "/kept"}).code == 0);
+  REQUIRE(env.stack({"restart", "quiet"}).code == 0);
+  CHECK(env.stack({"exec", "quiet", "test", "-e", "/kept"}).code == 0);
+  CHECK(env.stack({"down"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
+
+TEST_CASE("a second up is a no-op, a changed service is recreated alone") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("noop");
+  env.uses(p);
+  auto file = [&](const std::string& mode) {
+    env.write("name: " + p + "\nservices:\n  a:\n    image: busybox\n    command: [sleep, '300']\n"
+              "    environment: {MODE: " + mode + "}\n  b:\n    image: busybox\n"
+              "    command: [sleep, '300']\n");
+  };
+  file("one");
+  REQUIRE(env.stack({"up", "-d"}).code == 0);
+  int pid_a = env.container(p, p + "-a-1")["pid"], pid_b = env.container(p, p + "-b-1")["pid"];
+  auto again = env.stack({"up", "-d"});
+  CHECK(again.err.find("Nothing to do") != std::string::npos);
+  CHECK(env.container(p, p + "-a-1")["pid"] == pid_a);
+  file("two");
+  CHECK(env.stack({"up", "--dry-run"}).out == "~ recreate " + p + "-a-1 (configuration changed)\n");
+  REQUIRE(env.stack({"up", "-d"}).code == 0);
+  CHECK(env.container(p, p + "-a-1")["pid"] != pid_a);
+  CHECK(env.container(p, p + "-b-1")["pid"] == pid_b);
+  CHECK(env.stack({"exec", "a", "sh", "-c", "echo $MODE"}).out == "two\n");
+  CHECK(env.stack({"down"}).code == 0);
+}
+
+TEST_CASE("every command has --help") {
+  StackEnv env;
+  for (std::vector<std::string> cmd :
+       {std::vector<std::string>{}, {"up"}, {"down"}, {"ps"}, {"logs"}, {"exec"}, {"stop"},
+        {"start"}, {"restart"}, {"version"}, {"image"}, {"image", "import"}, {"image", "ls"},
+        {"image", "rm"}}) {
+    cmd.push_back("--help");
+    auto r = env.stack(cmd);
+    CHECK_MESSAGE(r.code == 0, cmd[0]);
+    CHECK(r.out.find("Usage:") != std::string::npos);
+  }
+  CHECK(env.stack({"version"}).out.rfind("stack version ", 0) == 0);
+}
+
+TEST_CASE("bad stack files are refused with file:line:column and change nothing") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("bad");
+  env.uses(p);
+  struct Case {
+    std::string yaml, expected;
+  } cases[] = {
+      {"name: " + p + "\nservices:\n  web:\n    image: [busybox\n", "stack.yaml:5:1: "},
+      {"name: " + p + "\nservices:\n  web:\n    image: nope:1.0\n    command: [sleep, '1']\n",
+       "stack.yaml:4:12: image \"nope:1.0\" not found"},
+      {"name: " + p + "\nservices:\n  web:\n    image: busybox\n    mem_limit: lots\n",
+       "stack.yaml:5:16: services.web.mem_limit: expected a byte size"},
+  };
+  for (const auto& c : cases) {
+    env.write(c.yaml);
+    auto r = env.stack({"up", "-d"});
+    CHECK(r.code == 1);
+    CHECK_MESSAGE(r.err.find(c.expected) != std::string::npos, r.err);
+    CHECK(env.leftovers(p).empty());
+  }
+}

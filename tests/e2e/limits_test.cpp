@@ -1,0 +1,81 @@
+// Resource limits through the stack binary: memory (OOM kill reported) and pids (a fork bomb
+// contained, the host unaffected).
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "e2e/stack_env.h"
+
+using namespace stack::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+nlohmann::json wait_for_exit(StackEnv& env, const std::string& project, const std::string& name) {
+  for (int i = 0; i < 300; i++) {
+    auto c = env.container(project, name);
+    if (!c.is_null() && c["state"] != "running") return c;
+    std::this_thread::sleep_for(100ms);
+  }
+  return env.container(project, name);
+}
+
+}  // namespace
+
+TEST_CASE("a service over mem_limit is OOM-killed and shown so") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("oom");
+  env.uses(p);
+  // 200 MB asked for, 32 MiB allowed: busybox's shell doubling a string allocates for real.
+  env.write("name: " + p + R"(
+services:
+  hog:
+    image: busybox
+    mem_limit: 32m
+    command: [sh, -c, "x=$$(head -c 1048576 /dev/zero | tr '\\0' a); while [ $${#x} -lt 209715200 ]; do x=$$x$$x; done; echo survived"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto c = wait_for_exit(env, p, p + "-hog-1");
+  CHECK(c["state"] == "exited");
+  CHECK(c["oom_killed"] == true);
+  CHECK(c["exit_code"] == 137);
+  CHECK(env.stack({"logs", "hog"}).out.find("survived") == std::string::npos);
+  auto table = env.stack({"ps", "-a"}).out;
+  CHECK(table.find("Exited (137) OOMKilled") != std::string::npos);
+  CHECK(env.stack({"down"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
+
+TEST_CASE("a fork bomb under pids_limit is contained and the host is unaffected") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("bomb");
+  env.uses(p);
+  env.write("name: " + p + R"(
+services:
+  bomb:
+    image: busybox
+    pids_limit: 50
+    command: [sh, -c, "bomb() { bomb & bomb & wait; }; bomb & sleep 300"]
+)");
+  REQUIRE(env.stack({"up", "-d"}).code == 0);
+  std::this_thread::sleep_for(1500ms);
+  std::string cg = StackEnv::cgroup_dir("pids", p, p + "-bomb-1").string() + "/";
+  std::ifstream current(cg + "pids.current"), events(cg + "pids.events");
+  int pids = 0, refused = 0;
+  std::string word;
+  current >> pids;
+  events >> word >> refused;  // "max N": forks the limit refused
+  CHECK(pids > 1);
+  CHECK(pids <= 50);  // held at the limit
+  CHECK(refused > 0);  // the kernel refused forks beyond it
+  CHECK(env.container(p, p + "-bomb-1")["state"] == "running");
+  // The host can still start processes.
+  CHECK(run({"/bin/sh", "-c", "echo still here"}).out == "still here\n");
+  auto down = env.stack({"down", "-t", "1"});
+  CHECK_MESSAGE(down.code == 0, down.err);
+  CHECK(env.leftovers(p).empty());
+}
