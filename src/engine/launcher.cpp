@@ -197,7 +197,6 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec) {
   child_ctl.reset();
   ScopeGuard kill_child([&] { kill_and_reap(pid); });
 
-  if (auto r = cgroups_.attach(spec.cgroup, pid); !r) return fail(r.error());
   ConfigWriter cfg;
   cfg.add("rootfs", (dir / "rootfs").string());
   cfg.add("upper", (dir / "upper").string());
@@ -216,6 +215,9 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec) {
   for (const auto& m : spec.mounts) bind(m.source, m.target, m.read_only);
   cfg.add_process(spec.process);
   if (auto r = cfg.send(ctl.get()); !r) return fail(r.error());
+  // While the init builds the rootfs: on cgroup v1 moving a task waits for an RCU grace period
+  // (cgroup_threadgroup_rwsem), the largest single cost of a start; the two overlap.
+  if (auto r = cgroups_.attach(spec.cgroup, pid); !r) return fail(r.error());
 
   if (auto r = read_reply(ctl.get(), 10s); !r) return fail(r.error().wrap("set up container"));
   // Step 4 of the sequence: networks are attached here, while the init waits.

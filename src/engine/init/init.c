@@ -7,10 +7,11 @@
  *  1. engine: socketpair (CTL), open the container directory (DIR); clone() with new PID, mount,
  *     UTS, IPC and network namespaces; the child only dup2()s CTL to fd 3 and DIR to fd 4 and
  *     execs this program (nothing else is safe between clone and exec in a threaded engine).
- *  2. engine: puts the new PID into the container's cgroups, then sends the configuration.
- *     Cgroups first, so every byte the container allocates from here on is accounted.
+ *  2. engine: sends the configuration, then puts the new PID into the container's cgroups
+ *     while the init works (a v1 cgroup move waits for an RCU grace period: overlap it).
  *  3. init: makes its mount tree private, mounts the overlay, /proc, /sys, /dev and the binds,
- *     pivot_root()s, brings lo up, and answers "R" (or "E<why>" and exits 1).
+ *     pivot_root()s, brings lo up, and answers "R" (or "E<why>" and exits 1). The engine reads
+ *     "R" only after the move, so the service (step 5) starts inside the cgroups.
  *  4. engine: attaches networks (later: veth born in this namespace), then sends "G".
  *  5. init: forks the service with stdout/stderr on pipes, which sets its credentials and
  *     capabilities and execs; a close-on-exec pipe tells init whether exec succeeded. init

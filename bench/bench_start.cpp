@@ -1,0 +1,200 @@
+// Container start benchmarks, printed as medians over N runs (default 20), with crun as the
+// yardstick in the same run when it is installed:
+//   engine start       clone of the namespaces to the service exec'd (Engine::start returns)
+//   engine lifecycle   start + /bin/true runs + exit seen + cgroup and directory removed
+//   crun run           the same lifecycle by `crun run` of the same rootfs (whole process)
+//   stack up+down      `stack up -d` then `stack down` of a one-service stack (whole processes)
+//   init RSS           resident memory of a running container's init (the host cost)
+// Run as root from the build directory: sudo ./bench/bench_start [RUNS]
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/container.h"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using namespace stack;
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Milliseconds of FN, N times after one warm-up.
+std::vector<double> times(int n, const std::function<bool()>& fn) {
+  std::vector<double> out;
+  fn();
+  for (int i = 0; i < n; i++) {
+    auto t0 = Clock::now();
+    if (!fn()) return {};
+    out.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  return out;
+}
+
+int run(const std::vector<std::string>& argv, const fs::path& cwd = {}) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    std::vector<char*> a;
+    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    int null = ::open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    execvp(a[0], a.data());
+    _exit(127);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void print(const char* what, const std::vector<double>& v, double yardstick = 0) {
+  if (v.empty()) {
+    std::printf("%-22s failed\n", what);
+    return;
+  }
+  std::printf("%-22s median %8.2f ms  (min %.2f, max %.2f, n=%zu)", what, median(v),
+              *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()),
+              v.size());
+  if (yardstick > 0) std::printf("  = %.2fx crun run", median(v) / yardstick);
+  std::printf("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int n = argc > 1 ? std::atoi(argv[1]) : 20;
+  if (geteuid() != 0) {
+    std::fprintf(stderr, "bench_start: run as root\n");
+    return 2;
+  }
+  // crun refuses this host's hybrid cgroup layout while the unified tree has a controller
+  // (hugetlb); in a private mount namespace of this benchmark without that tree it runs on the
+  // v1 hierarchies, as stack does. Nothing changes for the host.
+  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    std::perror("bench_start: private mount namespace");
+  umount2("/sys/fs/cgroup/unified", MNT_DETACH);
+
+  fs::path build = fs::canonical("/proc/self/exe").parent_path().parent_path();
+  fs::path source = STACK_SOURCE_DIR;
+  fs::path work = fs::temp_directory_path() / ("stack-bench-" + std::to_string(getpid()));
+  fs::path rootfs = work / "bundle/rootfs";
+  fs::create_directories(work);
+  if (run({(source / "scripts/make-busybox-rootfs.sh").string(), rootfs.string()}) != 0) {
+    std::fprintf(stderr, "bench_start: could not build the busybox rootfs\n");
+    return 1;
+  }
+
+  auto cgroups = engine::detect_cgroup_driver().value();
+  engine::Engine eng(build / "stack-init", *cgroups);
+  int seq = 0;
+  auto spec = [&](std::vector<std::string> argv) {
+    engine::ContainerSpec s;
+    s.name = "bench-" + std::to_string(seq++);
+    s.cgroup = "stack/bench-" + std::to_string(getpid()) + "/" + s.name;
+    s.dir = work / "containers" / s.name;
+    s.layers = {rootfs};
+    s.hostname = s.name;
+    s.process.argv = std::move(argv);
+    s.process.env = {"PATH=/bin:/usr/bin"};
+    s.process.capabilities = engine::default_capabilities();
+    s.limits.memory_bytes = 64 << 20;
+    s.limits.pids = 100;
+    return s;
+  };
+
+  std::printf("container start, %d runs each (median, ms)\n", n);
+  std::vector<double> start_only;
+  auto lifecycle = times(n, [&] {
+    auto s = spec({"/bin/true"});
+    auto t0 = Clock::now();
+    auto p = eng.start(s);
+    start_only.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (!p) {
+      std::fprintf(stderr, "start: %s\n", p.error().message.c_str());
+      return false;
+    }
+    eng.wait_exit(*p, std::chrono::seconds(5));
+    return static_cast<bool>(eng.remove(s));
+  });
+  start_only.erase(start_only.begin());  // the warm-up
+
+  std::vector<double> crun;
+  double crun_median = 0;
+  if (run({"sh", "-c", "command -v crun"}) == 0) {
+    // An OCI bundle of the same rootfs running /bin/true, no terminal.
+    run({"crun", "spec"}, work / "bundle");
+    std::ifstream in(work / "bundle/config.json");
+    auto cfg = nlohmann::json::parse(in);
+    cfg["process"]["terminal"] = false;
+    cfg["process"]["args"] = {"/bin/true"};
+    cfg["root"]["readonly"] = false;
+    std::ofstream(work / "bundle/config.json") << cfg.dump(2);
+    int i = 0;
+    crun = times(n, [&] {
+      return run({"crun", "run", "--bundle", (work / "bundle").string(),
+                  "stack-bench-" + std::to_string(getpid()) + "-" + std::to_string(i++)}) == 0;
+    });
+    crun_median = median(crun);
+  }
+  print("engine start", start_only, crun_median);
+  print("engine lifecycle", lifecycle, crun_median);
+  if (!crun.empty()) print("crun run /bin/true", crun);
+  else std::printf("crun run /bin/true     (crun not installed)\n");
+
+  // The whole CLI: a one-service stack up and down.
+  fs::path root = work / "root";
+  fs::path project = work / "project";
+  fs::create_directories(project);
+  std::ofstream(project / "stack.yaml")
+      << "name: bench\nservices:\n  s:\n    image: busybox\n    command: [sleep, '300']\n";
+  std::vector<std::string> stack = {(build / "stack").string(), "--root", root.string(),
+                                    "--run-root", (work / "run").string()};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = stack;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  run(with({"image", "import", "busybox:latest", rootfs.string()}));
+  auto updown = times(n, [&] {
+    return run(with({"up", "-d"}), project) == 0 && run(with({"down", "-t", "0"}), project) == 0;
+  });
+  print("stack up -d + down", updown, crun_median);
+  auto up_noop = times(n, [&] {  // a no-op up: answered from state and /proc
+    static bool once = run(with({"up", "-d"}), project) == 0;
+    return once && run(with({"up", "-d"}), project) == 0;
+  });
+  print("stack up (no-op)", up_noop);
+
+  // Host memory of one running container: its init is all there is on the host.
+  auto s = spec({"sleep", "300"});
+  if (auto p = eng.start(s)) {
+    std::ifstream status("/proc/" + std::to_string(p->pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmRSS:", 0) == 0) std::printf("container init RSS     %s\n", line.c_str() + 6);
+    (void)eng.stop(*p, SIGKILL, std::chrono::milliseconds(0));
+    (void)eng.remove(s);
+  }
+  run(with({"down", "-t", "0"}), project);
+  fs::remove_all(work);
+  return 0;
+}
