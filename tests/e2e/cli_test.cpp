@@ -156,3 +156,26 @@ TEST_CASE("bad stack files are refused with file:line:column and change nothing"
     CHECK(env.leftovers(p).empty());
   }
 }
+
+TEST_CASE("two instances with their own roots run one project name side by side") {
+  if (!is_root()) return;
+  StackEnv one, two;
+  auto p = unique_project("twin");
+  one.uses(p);
+  two.uses(p);
+  std::string yaml = "name: " + p + "\nservices:\n  s:\n    image: busybox\n    command: [sleep, '300']\n";
+  one.write(yaml);
+  two.write(yaml);
+  REQUIRE(one.stack({"up", "-d"}).code == 0);
+  REQUIRE(two.stack({"up", "-d"}).code == 0);
+  int pid_one = one.container(p, p + "-s-1")["pid"], pid_two = two.container(p, p + "-s-1")["pid"];
+  CHECK(pid_one != pid_two);
+  REQUIRE(one.stack({"down"}).code == 0);
+  CHECK(one.ps(p).empty());
+  auto c = two.container(p, p + "-s-1");
+  CHECK(c["state"] == "running");
+  CHECK(c["pid"] == pid_two);
+  CHECK(two.stack({"exec", "s", "true"}).code == 0);
+  REQUIRE(two.stack({"down"}).code == 0);
+  CHECK(two.leftovers(p).empty());
+}
