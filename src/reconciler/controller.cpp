@@ -254,20 +254,31 @@ Result<std::vector<state::ContainerRecord>> Controller::containers_of(
   return out;
 }
 
+// Stops (and with REMOVE, removes) RECORDS in reverse creation order, each with its own stop
+// signal and grace period unless TIMEOUT overrides the grace.
+Result<void> Controller::stop_all(std::vector<state::ContainerRecord>& records,
+                                  std::optional<std::chrono::seconds> timeout, bool remove,
+                                  const Progress& progress) {
+  for (auto it = records.rbegin(); it != records.rend(); ++it) {
+    auto t0 = Clock::now();
+    auto rt = runtime_from_json(it->runtime_json);
+    if (!rt) return fail(rt.error());
+    milliseconds grace = timeout ? milliseconds(*timeout) : rt->stop_grace;
+    auto r = remove ? remove_container(*it, grace, rt->stop_signal)
+                    : stop_container(*it, grace, rt->stop_signal);
+    if (!r) return r;
+    progress(it->name, remove ? "Removed" : "Stopped", since(t0));
+  }
+  return {};
+}
+
 Result<void> Controller::down(const std::string& project, std::optional<std::chrono::seconds> timeout,
                               const Progress& progress) {
   auto lock = RootLock::take(paths_.root);
   if (!lock) return fail(lock.error());
   auto records = containers_of(project, {});
   if (!records) return fail(records.error());
-  for (auto it = records->rbegin(); it != records->rend(); ++it) {
-    auto t0 = Clock::now();
-    auto rt = runtime_from_json(it->runtime_json);
-    if (!rt) return fail(rt.error());
-    milliseconds grace = timeout ? milliseconds(*timeout) : rt->stop_grace;
-    if (auto r = remove_container(*it, grace, rt->stop_signal); !r) return r;
-    progress(it->name, "Removed", since(t0));
-  }
+  if (auto r = stop_all(*records, timeout, true, progress); !r) return r;
   return store_->remove_project(project);
 }
 
@@ -277,15 +288,7 @@ Result<void> Controller::stop(const std::string& project, const std::vector<std:
   if (!lock) return fail(lock.error());
   auto records = containers_of(project, services);
   if (!records) return fail(records.error());
-  for (auto it = records->rbegin(); it != records->rend(); ++it) {
-    auto t0 = Clock::now();
-    auto rt = runtime_from_json(it->runtime_json);
-    if (!rt) return fail(rt.error());
-    milliseconds grace = timeout ? milliseconds(*timeout) : rt->stop_grace;
-    if (auto r = stop_container(*it, grace, rt->stop_signal); !r) return r;
-    progress(it->name, "Stopped", since(t0));
-  }
-  return {};
+  return stop_all(*records, timeout, false, progress);
 }
 
 Result<void> Controller::start(const std::string& project, const std::vector<std::string>& services,

@@ -113,6 +113,9 @@ class Controller {
                               int signal);
   Result<void> remove_container(state::ContainerRecord& rec, std::chrono::milliseconds grace,
                                 int signal);
+  Result<void> stop_all(std::vector<state::ContainerRecord>& records,
+                        std::optional<std::chrono::seconds> timeout, bool remove,
+                        const Progress& progress);
   Result<engine::ContainerSpec> spec_of(const state::ContainerRecord& rec) const;
   Result<std::vector<state::ContainerRecord>> containers_of(const std::string& project,
                                                             const std::vector<std::string>& services);
