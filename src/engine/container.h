@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -78,9 +79,14 @@ class Engine {
  public:
   Engine(std::filesystem::path init_binary, CgroupDriver& cgroups);
 
+  // Called once the container's namespaces exist and before its service starts, with the
+  // init's host PID: the place to attach networks (a veth born in /proc/PID/ns/net).
+  using AttachFn = std::function<Result<void>(pid_t)>;
+
   // Creates the cgroup, clones the namespaces, hands the spec to the init and returns once the
   // service has been exec'd. On failure nothing is left running and the cgroup is removed.
-  [[nodiscard]] Result<ContainerProcess> start(const ContainerSpec& spec);
+  [[nodiscard]] Result<ContainerProcess> start(const ContainerSpec& spec,
+                                               const AttachFn& attach = {});
   // Sends SIG (through a pidfd: immune to PID reuse); the init forwards it to the service.
   [[nodiscard]] Result<void> signal(const ContainerProcess& p, int sig);
   // SIG, then up to GRACE for the service to exit, then SIGKILL. Returns when it is gone.

@@ -162,7 +162,7 @@ Result<std::string> lower_dirs(const std::vector<std::filesystem::path>& layers)
 Engine::Engine(std::filesystem::path init_binary, CgroupDriver& cgroups)
     : init_(std::move(init_binary)), cgroups_(cgroups) {}
 
-Result<ContainerProcess> Engine::start(const ContainerSpec& spec) {
+Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn& attach) {
   const auto& dir = spec.dir;
   // The overlay's root directory takes its owner and mode from the upper layer: 0755, or a
   // service running as another user could not even reach "/". The containers/ directory
@@ -221,6 +221,8 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec) {
 
   if (auto r = read_reply(ctl.get(), 10s); !r) return fail(r.error().wrap("set up container"));
   // Step 4 of the sequence: networks are attached here, while the init waits.
+  if (attach)
+    if (auto r = attach(pid); !r) return fail(r.error().wrap("attach networks"));
   if (::send(ctl.get(), "G", 1, MSG_NOSIGNAL) != 1) return fail_errno("start service");
   auto started = read_reply(ctl.get(), 10s);
   if (!started) return fail(started.error().wrap("start service"));
