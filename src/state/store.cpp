@@ -52,6 +52,12 @@ CREATE TABLE containers (
 ) STRICT;
 CREATE INDEX containers_by_project ON containers(project, service, number);
 )sql",
+    // 2: supervision. user_stopped: stopped by `stack stop`, so neither a restart policy nor
+    // the continuous reconcile starts it again. health: "", starting, healthy or unhealthy.
+    R"sql(
+ALTER TABLE containers ADD COLUMN user_stopped INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE containers ADD COLUMN health TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -180,7 +186,8 @@ Result<void> migrate(sqlite3* db) {
 
 constexpr const char* kContainerColumns =
     "name, project, service, number, config_hash, image, image_id, state, pid, pid_start_time, "
-    "exit_code, oom_killed, restarts, created_at, started_at, finished_at, runtime_json";
+    "exit_code, oom_killed, restarts, created_at, started_at, finished_at, runtime_json, "
+    "user_stopped, health";
 
 ContainerRecord read_container(const Statement& s) {
   ContainerRecord c;
@@ -201,6 +208,8 @@ ContainerRecord read_container(const Statement& s) {
   c.started_at = s.int64(14);
   c.finished_at = s.int64(15);
   c.runtime_json = s.text(16);
+  c.user_stopped = s.int64(17) != 0;
+  c.health = s.text(18);
   return c;
 }
 
@@ -344,7 +353,7 @@ Result<void> Store::put_container(const ContainerRecord& c) {
   if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
   Statement s(db_, std::string("INSERT OR REPLACE INTO containers (") + kContainerColumns +
                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-                       "?15, ?16, ?17)");
+                       "?15, ?16, ?17, ?18, ?19)");
   s.bind(1, c.name)
       .bind(2, c.project)
       .bind(3, c.service)
@@ -361,7 +370,9 @@ Result<void> Store::put_container(const ContainerRecord& c) {
       .bind(14, c.created_at)
       .bind(15, c.started_at)
       .bind(16, c.finished_at)
-      .bind(17, c.runtime_json);
+      .bind(17, c.runtime_json)
+      .bind(18, int64_t{c.user_stopped ? 1 : 0})
+      .bind(19, c.health);
   if (auto r = s.run(); !r) {
     if (s.extended_error() == SQLITE_CONSTRAINT_FOREIGNKEY)
       return fail(ctx + ": project " + c.project + " does not exist");

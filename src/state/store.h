@@ -43,6 +43,8 @@ struct ContainerRecord {
   int64_t started_at = 0;   // unix ms, 0 when never started
   int64_t finished_at = 0;  // unix ms, 0 when not finished
   std::string runtime_json;  // what exec needs: env, cwd, user, cgroup path (engine-defined)
+  bool user_stopped = false;  // stopped by the user: no restart policy or reconcile starts it
+  std::string health;         // "" (no check), "starting", "healthy", "unhealthy"
 };
 
 class Store {

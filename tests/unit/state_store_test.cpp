@@ -38,6 +38,8 @@ ContainerRecord a_container(const std::string& project, const std::string& servi
   c.started_at = 1700000000002;
   c.finished_at = 1700000000003;
   c.runtime_json = R"({"env":["A=1"],"cwd":"/"})";
+  c.user_stopped = true;
+  c.health = "healthy";
   return c;
 }
 
@@ -65,6 +67,8 @@ void check_same(const ContainerRecord& a, const ContainerRecord& b) {
   CHECK(a.started_at == b.started_at);
   CHECK(a.finished_at == b.finished_at);
   CHECK(a.runtime_json == b.runtime_json);
+  CHECK(a.user_stopped == b.user_stopped);
+  CHECK(a.health == b.health);
 }
 
 }  // namespace
@@ -244,7 +248,7 @@ TEST_CASE("store: data survives reopening the file, and the schema is versioned"
   sqlite3_stmt* st = nullptr;
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(st, 0) == 1);
+  CHECK(sqlite3_column_int(st, 0) == 2);
   sqlite3_finalize(st);
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
@@ -283,4 +287,37 @@ TEST_CASE("store: opening in a missing directory fails with the path") {
   auto r = Store::open("/nonexistent-dir/state.db");
   REQUIRE(!r);
   CHECK(r.error().message.find("state: open /nonexistent-dir/state.db") == 0);
+}
+
+TEST_CASE("a version 1 database is migrated and keeps its rows") {
+  test::TempDir dir;
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((dir / "state.db").c_str(), &db) == SQLITE_OK);
+  // The schema as version 1 shipped it, with one project and container.
+  const char* v1 = R"sql(
+CREATE TABLE projects (name TEXT PRIMARY KEY NOT NULL, working_dir TEXT NOT NULL,
+  environment_json TEXT NOT NULL, created_at INTEGER NOT NULL) STRICT;
+CREATE TABLE project_files (project TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+  position INTEGER NOT NULL, path TEXT NOT NULL, PRIMARY KEY (project, position)) STRICT;
+CREATE TABLE containers (name TEXT PRIMARY KEY NOT NULL,
+  project TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE, service TEXT NOT NULL,
+  number INTEGER NOT NULL, config_hash TEXT NOT NULL, image TEXT NOT NULL, image_id TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('created', 'running', 'restarting', 'exited', 'dead')),
+  pid INTEGER NOT NULL, pid_start_time INTEGER NOT NULL, exit_code INTEGER NOT NULL,
+  oom_killed INTEGER NOT NULL, restarts INTEGER NOT NULL, created_at INTEGER NOT NULL,
+  started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL, runtime_json TEXT NOT NULL) STRICT;
+INSERT INTO projects VALUES ('old', '/srv', '{}', 1);
+INSERT INTO containers VALUES ('old-web-1', 'old', 'web', 1, 'h', 'busybox:latest', 'sha256:x',
+  'running', 42, 7, 0, 0, 0, 1, 2, 0, '{}');
+PRAGMA user_version = 1;
+)sql";
+  REQUIRE(sqlite3_exec(db, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto store = state::Store::open(dir / "state.db");
+  REQUIRE(store);
+  auto c = (*store)->get_container("old-web-1").value();
+  REQUIRE(c);
+  CHECK(c->pid == 42);
+  CHECK(c->user_stopped == false);
+  CHECK(c->health == "");
 }
