@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "engine/cgroup.h"
 
 namespace stack::engine {
@@ -61,6 +62,17 @@ struct ExitInfo {
   int64_t finished_at = 0;  // unix ms
 };
 
+// A process started inside a running container by Engine::spawn.
+struct ExecProcess {
+  pid_t pid = 0;
+  UniqueFd pidfd;  // readable once it has exited; reap with waitid(P_PIDFD)
+};
+
+// Descriptors for a spawned process's stdin, stdout, stderr; -1 keeps the caller's.
+struct Stdio {
+  int in = -1, out = -1, err = -1;
+};
+
 // Docker's default capability set: enough for ordinary services, none to administer the host.
 uint64_t default_capabilities();
 
@@ -96,6 +108,9 @@ class Engine {
   // How the last run ended: the init's record in the container's directory, and the cgroup's
   // OOM counter. A container whose init was killed outright reads as code 137.
   [[nodiscard]] Result<ExitInfo> exit_info(const ContainerSpec& spec);
+  // Starts PROCESS inside the running container and returns without waiting for it.
+  [[nodiscard]] Result<ExecProcess> spawn(const ContainerProcess& p, const std::string& cgroup,
+                                          const ProcessSpec& process, const Stdio& stdio);
   // Runs PROCESS inside the running container, on the caller's stdio; returns its exit code.
   [[nodiscard]] Result<int> exec(const ContainerProcess& p, const std::string& cgroup,
                                  const ProcessSpec& process);

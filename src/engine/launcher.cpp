@@ -98,7 +98,7 @@ struct ChildArgs {
   char* const* argv;
   int ctl;
   int fd4;
-  int devnull;  // -1: keep the caller's stdio
+  int stdio[3];  // -1: keep the caller's
 };
 
 // Runs in the cloned child, sharing the parent's memory until execve (CLONE_VFORK): only
@@ -106,11 +106,8 @@ struct ChildArgs {
 // what it needs.
 int child_main(void* p) {
   auto* a = static_cast<ChildArgs*>(p);
-  if (a->devnull >= 0) {
-    ::dup2(a->devnull, 0);
-    ::dup2(a->devnull, 1);
-    ::dup2(a->devnull, 2);
-  }
+  for (int i = 0; i < 3; i++)
+    if (a->stdio[i] >= 0) ::dup2(a->stdio[i], i);
   // fd 4 first: the ctl fd might currently be 4.
   int fd4 = a->fd4 >= 0 ? ::fcntl(a->fd4, F_DUPFD_CLOEXEC, 10) : -1;
   if (::dup2(a->ctl, 3) < 0) ::_exit(126);
@@ -189,7 +186,8 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   std::string init = init_.string();
   char arg0[] = "stack-init";
   char* argv[] = {arg0, nullptr};
-  ChildArgs args{init.c_str(), argv, child_ctl.get(), dirfd.get(), devnull.get()};
+  ChildArgs args{init.c_str(), argv, child_ctl.get(), dirfd.get(),
+                 {devnull.get(), devnull.get(), devnull.get()}};
   pid_t pid = STACK_TRY_CTX(
       clone_exec(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET, args),
       "create namespaces");
@@ -233,8 +231,8 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   return proc;
 }
 
-Result<int> Engine::exec(const ContainerProcess& p, const std::string& cgroup,
-                         const ProcessSpec& process) {
+Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& cgroup,
+                                  const ProcessSpec& process, const Stdio& stdio) {
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, p.pid, 0)));
   if (!pidfd || process_start_time(p.pid) != p.start_time) return fail("container is not running");
   int sv[2];
@@ -244,7 +242,7 @@ Result<int> Engine::exec(const ContainerProcess& p, const std::string& cgroup,
   char arg0[] = "stack-init";
   char arg1[] = "exec";
   char* argv[] = {arg0, arg1, nullptr};
-  ChildArgs args{init.c_str(), argv, child_ctl.get(), pidfd.get(), -1};
+  ChildArgs args{init.c_str(), argv, child_ctl.get(), pidfd.get(), {stdio.in, stdio.out, stdio.err}};
   pid_t pid = STACK_TRY_CTX(clone_exec(0, args), "start exec helper");
   child_ctl.reset();
   ScopeGuard kill_child([&] { kill_and_reap(pid); });
@@ -254,7 +252,16 @@ Result<int> Engine::exec(const ContainerProcess& p, const std::string& cgroup,
   cfg.add_process(process);
   if (auto r = cfg.send(ctl.get()); !r) return fail(r.error());
   if (auto r = read_reply(ctl.get(), 10s); !r) return fail(r.error());
+  ExecProcess helper{pid, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)))};
+  if (!helper.pidfd) return fail_errno("pidfd of exec helper");
   kill_child.dismiss();
+  return helper;
+}
+
+Result<int> Engine::exec(const ContainerProcess& p, const std::string& cgroup,
+                         const ProcessSpec& process) {
+  auto helper = spawn(p, cgroup, process, {});
+  if (!helper) return fail(helper.error());
   // Like system(3): the terminal's Ctrl-C reaches the command directly, not us.
   struct sigaction ign {}, old_int{}, old_quit{};
   ign.sa_handler = SIG_IGN;
@@ -262,13 +269,12 @@ Result<int> Engine::exec(const ContainerProcess& p, const std::string& cgroup,
   ::sigaction(SIGQUIT, &ign, &old_quit);
   int status = 0;
   pid_t r;
-  do r = ::waitpid(pid, &status, 0);
+  do r = ::waitpid(helper->pid, &status, 0);
   while (r < 0 && errno == EINTR);
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGQUIT, &old_quit, nullptr);
   if (r < 0) return fail_errno("wait for exec helper");
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return 128 + WTERMSIG(status);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace stack::engine

@@ -99,14 +99,8 @@ void LogFollower::read_available(std::vector<LogRecord>& out) {
   partial_line_.erase(0, last_nl + 1);
 }
 
-Result<std::vector<LogRecord>> LogFollower::next(std::chrono::milliseconds timeout) {
+Result<std::vector<LogRecord>> LogFollower::read_new() {
   std::vector<LogRecord> out;
-  read_available(out);
-  if (!out.empty()) return out;
-  pollfd pfd{inotify_.get(), POLLIN, 0};
-  int r = ::poll(&pfd, 1, static_cast<int>(timeout.count()));
-  if (r < 0 && errno != EINTR) return fail_errno("poll inotify");
-  if (r <= 0) return out;
   alignas(inotify_event) char buf[4096];
   bool rotated = false;
   for (;;) {
@@ -122,10 +116,20 @@ Result<std::vector<LogRecord>> LogFollower::next(std::chrono::milliseconds timeo
   }
   read_available(out);  // the rest of the file we had open (renamed, still ours)
   if (rotated || !file_) {
-    if (auto rr = reopen(); !rr) return fail(rr.error());
+    if (auto r = reopen(); !r) return fail(r.error());
     read_available(out);
   }
   return out;
+}
+
+Result<std::vector<LogRecord>> LogFollower::next(std::chrono::milliseconds timeout) {
+  auto out = read_new();
+  if (!out || !out->empty()) return out;
+  pollfd pfd{inotify_.get(), POLLIN, 0};
+  int r = ::poll(&pfd, 1, static_cast<int>(timeout.count()));
+  if (r < 0 && errno != EINTR) return fail_errno("poll inotify");
+  if (r <= 0) return out;
+  return read_new();
 }
 
 }  // namespace stack::engine

@@ -33,6 +33,10 @@ class LogFollower {
   [[nodiscard]] static Result<LogFollower> open(const std::filesystem::path& dir, bool from_start);
   // Records written since the last call, waiting up to TIMEOUT for the first one.
   [[nodiscard]] Result<std::vector<LogRecord>> next(std::chrono::milliseconds timeout);
+  // Records written since the last call, without waiting.
+  [[nodiscard]] Result<std::vector<LogRecord>> read_new();
+  // Readable when there may be new records (an inotify descriptor), for event loops.
+  [[nodiscard]] int fd() const { return inotify_.get(); }
 
  private:
   LogFollower() = default;
