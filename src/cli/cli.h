@@ -1,17 +1,17 @@
-// Shared by the `stack` commands: the global flags, and the ways every command reaches the
-// controller, the stack file and the terminal. CLI11 stays out of this header.
+// Shared by the `stack` commands: the global flags, the daemon client, the stack file, and
+// printing. CLI11 and nlohmann/json stay out of this header.
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "api/client.h"
 #include "common/result.h"
-#include "reconciler/controller.h"
 #include "spec/stack.h"
 
 namespace CLI {
@@ -36,29 +36,57 @@ struct Globals {
 
 Globals& globals();
 
-[[nodiscard]] Result<std::unique_ptr<reconciler::Controller>> open_controller();
+// The daemon of this --root/--run-root, started in the background if none answers.
+api::Client& daemon_client();
 // Loads the stack file(s) named by -f, or the default file in the current directory.
 [[nodiscard]] Result<spec::Stack> load_stack();
 // The project a project-scoped command acts on: -p, else the name the stack file gives.
 [[nodiscard]] Result<std::string> project_name();
+// What `up` sends the daemon so that it can load the files itself: absolute paths, -p, the
+// working directory and this shell's environment (for interpolation), as a JSON object text.
+std::string load_request_json();
 
-// Prints "Container demo-web-1  Started  3.1ms" lines to stderr.
-reconciler::Progress progress_printer();
-// Prints the error as "stack: <message>" to stderr and returns the exit code for it.
+// Unwraps R or prints its error and ends with exit code 1.
+template <class T>
+T value_or_exit(Result<T> r);
+void check(Result<void> r);
 int report(const Error& e);
+
+// A request whose reply is one JSON document; prints the daemon's error and exits on failure.
+std::string call(std::string_view method, std::string_view target, std::string_view body = {});
+// A request whose reply streams progress lines ("Container x  Started  0.1s") and ends with
+// {"ok"}, {"plan"} or {"error"}; returns that last line's text.
+std::string run_operation(std::string_view method, std::string_view target, std::string_view body,
+                          const std::function<bool()>& stop = {});
+
 bool stdout_is_tty();
+// Percent-encodes for a URL query value.
+std::string url_encode(std::string_view s);
 
-// Follows the logs of the given containers, each line prefixed by its name, until every one
-// of them has exited or STOP returns true. FROM_START: print what is already logged.
-void follow_logs(reconciler::Controller& c, const std::vector<std::string>& containers,
-                 bool from_start, bool timestamps, const std::function<bool()>& stop);
+// Prints log lines from the daemon, each prefixed by its container's name.
+class LogPrinter {
+ public:
+  LogPrinter(bool timestamps, size_t width) : timestamps_(timestamps), width_(width) {}
+  void print(std::string_view json_line);
 
+ private:
+  bool timestamps_;
+  size_t width_;
+  std::vector<std::string> seen_;  // containers in order of first line, for colours
+};
+
+void add_project_commands(CLI::App& app);
+void add_image_commands(CLI::App& app);
+void add_daemon_command(CLI::App& app);
 // `stack exec SERVICE CMD...`: CMD is cut from the arguments before parsing, so its own
 // options ("ls -la") are never taken for stack's.
 std::vector<std::string>& exec_command();
 void split_exec_command(std::vector<std::string>& args);
 
-void add_project_commands(CLI::App& app);
-void add_image_commands(CLI::App& app);
+template <class T>
+T value_or_exit(Result<T> r) {
+  if (!r) throw ExitCode{report(r.error())};
+  return std::move(*r);
+}
 
 }  // namespace stack::cli

@@ -1,5 +1,5 @@
-// The project-scoped commands: up, down, ps, logs, exec, stop, start, restart. Each takes
-// -f/-p like compose; the work is the controller's, this file parses and prints.
+// The project-scoped commands: up, down, ps, logs, exec, stop, start, restart, events. Each
+// takes -f/-p like compose; the work is the daemon's, this file asks and prints.
 #include <signal.h>
 
 #include <algorithm>
@@ -11,8 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
-#include "engine/logs.h"
-#include "planner/plan.h"
+#include "engine/container.h"
 
 namespace stack::cli {
 
@@ -20,73 +19,45 @@ namespace {
 
 using nlohmann::json;
 
-template <class T>
-T value_or_exit(Result<T> r) {
-  if (!r) throw ExitCode{report(r.error())};
-  return std::move(*r);
+std::string project_path(const std::string& project, const std::string& what) {
+  return "/v1/projects/" + url_encode(project) + "/" + what;
 }
 
-void check(Result<void> r) {
-  if (!r) throw ExitCode{report(r.error())};
-}
-
-std::optional<std::chrono::seconds> timeout_of(int t) {
-  if (t < 0) return std::nullopt;
-  return std::chrono::seconds(t);
-}
-
-std::string iso_time(int64_t ms) {
-  if (ms == 0) return "";
-  time_t s = static_cast<time_t>(ms / 1000);
+int64_t parse_iso_ms(const std::string& iso) {
+  if (iso.empty()) return 0;
   struct tm tm {};
-  gmtime_r(&s, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
-  return out;
+  if (!strptime(iso.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
 }
 
-std::string ago(int64_t ms) {
+std::string ago(const std::string& iso) {
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
-  int64_t s = std::max<int64_t>(0, (now - ms) / 1000);
+  int64_t s = std::max<int64_t>(0, (now - parse_iso_ms(iso)) / 1000);
   if (s < 60) return std::to_string(s) + " seconds";
   if (s < 3600) return std::to_string(s / 60) + " minutes";
   if (s < 86400) return std::to_string(s / 3600) + " hours";
   return std::to_string(s / 86400) + " days";
 }
 
-std::string status_text(const reconciler::ContainerStatus& c) {
-  if (c.state == "running") return "Up " + ago(c.started_at);
-  if (c.state == "exited")
-    return "Exited (" + std::to_string(c.exit_code) + ")" + (c.oom_killed ? " OOMKilled" : "") +
-           " " + ago(c.finished_at) + " ago";
-  return c.state;
+std::string status_text(const json& c) {
+  std::string state = c["state"];
+  std::string health = c.value("health", "");
+  if (state == "running")
+    return "Up " + ago(c["started_at"]) + (health.empty() ? "" : " (" + health + ")");
+  if (state == "exited")
+    return "Exited (" + std::to_string(c["exit_code"].get<int>()) + ")" +
+           (c["oom_killed"].get<bool>() ? " OOMKilled" : "") + " " + ago(c["finished_at"]) + " ago";
+  if (state == "restarting")
+    return "Restarting (" + std::to_string(c["exit_code"].get<int>()) + ")";
+  return state;
 }
 
-std::string joined(const std::vector<std::string>& v) {
+std::string joined(const json& v) {
   std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
+  for (const auto& s : v) out += (out.empty() ? "" : " ") + s.get<std::string>();
   return out;
-}
-
-json to_json(const reconciler::ContainerStatus& c) {
-  return {{"name", c.name},
-          {"project", c.project},
-          {"service", c.service},
-          {"number", c.number},
-          {"image", c.image},
-          {"command", c.command},
-          {"state", c.state},
-          {"pid", c.pid},
-          {"exit_code", c.exit_code},
-          {"oom_killed", c.oom_killed},
-          {"restarts", c.restarts},
-          {"created_at", iso_time(c.created_at)},
-          {"started_at", iso_time(c.started_at)},
-          {"finished_at", iso_time(c.finished_at)}};
 }
 
 void print_table(const std::vector<std::vector<std::string>>& rows) {
@@ -106,42 +77,92 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
-json plan_json(const planner::Plan& p) {
-  json actions = json::array();
-  for (const auto& a : p.actions)
-    actions.push_back({{"action", planner::kind_name(a.kind)},
-                       {"container", a.container},
-                       {"service", a.service},
-                       {"reason", a.reason}});
-  return {{"actions", actions}, {"unchanged", p.unchanged}, {"orphans", p.orphans}};
+std::string render_plan(const json& plan) {
+  std::string out;
+  for (const auto& a : plan["actions"]) {
+    std::string kind = a["action"];
+    char sign = kind == "create" ? '+' : kind == "remove" ? '-' : kind == "recreate" ? '~' : '>';
+    out += std::string(1, sign) + " " + kind + " " + a["container"].get<std::string>() + " (" +
+           a["reason"].get<std::string>() + ")\n";
+  }
+  return out;
+}
+
+json ps_json(const std::string& project, bool all) {
+  return json::parse(call("GET", project_path(project, "containers") + (all ? "?all=1" : "")));
 }
 
 // Ctrl-C while attached: the first stops the stack gracefully, the second kills it.
 std::atomic<int> g_interrupts{0};
-void on_interrupt(int) { g_interrupts.fetch_add(1); }
+std::vector<pid_t> g_pids;  // filled before the graceful stop, read by the second Ctrl-C
 
-void attach(reconciler::Controller& c, const std::string& project, const planner::Plan& plan) {
-  auto ps = value_or_exit(c.ps(project, false));
+void attach(const std::string& project) {
+  auto ps = ps_json(project, false);
   std::vector<std::string> names;
-  for (const auto& s : ps) names.push_back(s.name);
-  std::fprintf(stderr, "Attaching to %s\n", joined(names).c_str());
+  size_t width = 0;
+  for (const auto& c : ps) {
+    names.push_back(c["name"]);
+    width = std::max(width, names.back().size());
+  }
+  std::string all;
+  for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+  std::fprintf(stderr, "Attaching to %s\n", all.c_str());
   struct sigaction sa {};
-  sa.sa_handler = on_interrupt;
+  sa.sa_handler = [](int) { g_interrupts.fetch_add(1); };
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
-  bool fresh = !plan.actions.empty();
-  follow_logs(c, names, fresh, false, [] { return g_interrupts.load() > 0; });
+  LogPrinter printer(false, width);
+  auto r = daemon_client().stream(
+      "GET", project_path(project, "logs") + "?follow=1&until_exit=1&tail=0",
+      {}, [&](std::string_view line) { printer.print(line); return true; },
+      [] { return g_interrupts.load() > 0; });
+  if (!r) throw ExitCode{report(r.error())};
   if (g_interrupts.load() == 0) return;  // every container exited on its own
   std::fprintf(stderr, "Gracefully stopping... (press Ctrl+C again to force)\n");
-  // A second Ctrl-C while stopping: SIGKILL every init, which ends the graceful waits at once.
-  static std::vector<pid_t> pids;
-  for (const auto& s : ps) pids.push_back(s.pid);
+  for (const auto& c : ps) g_pids.push_back(c["pid"].get<int>());
   struct sigaction force {};
   force.sa_handler = [](int) {
-    for (pid_t p : pids) ::kill(p, SIGKILL);
+    for (pid_t p : g_pids) ::kill(p, SIGKILL);  // async-signal-safe; ends the graceful waits
   };
   ::sigaction(SIGINT, &force, nullptr);
-  check(c.stop(project, {}, std::nullopt, progress_printer()));
+  run_operation("POST", project_path(project, "stop"), "{}");
+}
+
+// `stack exec`: the daemon says where the container is; the command runs from here, on this
+// terminal, so its stdin, stdout, exit code and Ctrl-C are the user's directly.
+int exec_in(const std::string& project, const std::string& service, int index,
+            const std::vector<std::string>& command, const std::vector<std::string>& env,
+            const std::string& user, const std::string& workdir) {
+  auto target = json::parse(call("GET", project_path(project, "exec-target") +
+                                            "?service=" + url_encode(service) +
+                                            "&index=" + std::to_string(index)));
+  const auto& rt = target["runtime"];
+  const auto& proc = rt["process"];
+  engine::ProcessSpec p;
+  p.argv = command;
+  p.env = proc["env"].get<std::vector<std::string>>();
+  for (const auto& e : env) p.env.push_back(e);
+  p.cwd = workdir.empty() ? proc["cwd"].get<std::string>() : workdir;
+  p.uid = proc["uid"];
+  p.gid = proc["gid"];
+  p.groups = proc["groups"].get<std::vector<gid_t>>();
+  p.capabilities = proc["capabilities"];
+  if (!user.empty()) {
+    std::vector<std::filesystem::path> layers;
+    for (const auto& l : rt["layers"]) layers.emplace_back(l.get<std::string>());
+    check(engine::resolve_user(user, layers, p));
+  }
+  auto cgroups = value_or_exit(engine::detect_cgroup_driver());
+  auto self = std::filesystem::read_symlink("/proc/self/exe").parent_path();
+  std::filesystem::path init = std::getenv("STACK_INIT") ? std::getenv("STACK_INIT")
+                               : std::filesystem::exists(self / "stack-init")
+                                   ? self / "stack-init"
+                                   : self / "../libexec/stack/stack-init";
+  engine::Engine eng(init, *cgroups);
+  engine::ContainerProcess cp{target["pid"].get<int>(), target["start_time"].get<uint64_t>(), 0};
+  auto code = eng.exec(cp, target["cgroup"], p);
+  if (!code) throw ExitCode{report(code.error().wrap("exec in " + target["name"].get<std::string>()))};
+  return *code;
 }
 
 }  // namespace
@@ -149,35 +170,44 @@ void attach(reconciler::Controller& c, const std::string& project, const planner
 void add_project_commands(CLI::App& app) {
   // up
   auto* up = app.add_subcommand("up", "Create and start the stack's containers");
-  static bool detach = false, dry_run = false, force = false, orphans = false;
+  static bool detach = false, dry_run = false, force = false, orphans = false, wait = false;
+  static int wait_timeout = 300;
   static std::vector<std::string> up_services;
   static std::string up_format = "table";
   up->add_flag("-d,--detach", detach, "Run in the background");
   up->add_flag("--dry-run", dry_run, "Print the plan, change nothing");
   up->add_flag("--force-recreate", force, "Recreate containers even if unchanged");
   up->add_flag("--remove-orphans", orphans, "Remove containers of services not in the file");
+  up->add_flag("--wait", wait, "Return once every service is running and healthy (implies -d)");
+  up->add_option("--wait-timeout", wait_timeout, "Seconds --wait waits at most")->capture_default_str();
   up->add_option("--format", up_format, "Plan output with --dry-run: table or json");
   up->add_option("service", up_services, "Services to start (default: all)");
   up->callback([] {
+    // Loaded here first: a bad file is reported without a daemon, and warnings shown once.
     auto stack = value_or_exit(load_stack());
     for (const auto& w : stack.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    auto c = value_or_exit(open_controller());
-    reconciler::UpOptions opts;
-    opts.plan = {up_services, force, orphans};
-    opts.dry_run = dry_run;
-    auto plan = value_or_exit(c->up(stack, opts, progress_printer()));
+    auto body = json::parse(load_request_json());
+    body["services"] = up_services;
+    body["force_recreate"] = force;
+    body["remove_orphans"] = orphans;
+    body["dry_run"] = dry_run;
+    body["wait"] = wait;
+    body["wait_timeout"] = wait_timeout;
+    auto last = json::parse(run_operation("POST", "/v1/up", body.dump()), nullptr, false);
+    if (!last.is_object() || !last.contains("plan")) throw ExitCode{1};
+    const auto& plan = last["plan"];
     if (dry_run) {
-      if (up_format == "json") std::printf("%s\n", plan_json(plan).dump(2).c_str());
-      else std::printf("%s", plan.empty() ? "nothing to do\n" : planner::render(plan).c_str());
+      if (up_format == "json") std::printf("%s\n", plan.dump(2).c_str());
+      else std::printf("%s", plan["actions"].empty() ? "nothing to do\n" : render_plan(plan).c_str());
       return;
     }
-    if (plan.empty())
+    if (plan["actions"].empty())
       std::fprintf(stderr, "Nothing to do: %zu container(s) of %s already up to date\n",
-                   plan.unchanged.size(), stack.name.c_str());
-    for (const auto& o : plan.orphans)
+                   plan["unchanged"].size(), stack.name.c_str());
+    for (const auto& o : plan["orphans"])
       std::fprintf(stderr, "warning: orphan container %s (its service is no longer in the file; "
-                           "remove it with --remove-orphans)\n", o.c_str());
-    if (!detach) attach(*c, stack.name, plan);
+                           "remove it with --remove-orphans)\n", o.get<std::string>().c_str());
+    if (!detach && !wait) attach(stack.name);
   });
 
   // down
@@ -187,8 +217,9 @@ void add_project_commands(CLI::App& app) {
                                                  "(default: each service's stop_grace_period)");
   down->callback([] {
     auto project = value_or_exit(project_name());
-    auto c = value_or_exit(open_controller());
-    check(c->down(project, timeout_of(down_timeout), progress_printer()));
+    json body = json::object();
+    if (down_timeout >= 0) body["timeout"] = down_timeout;
+    run_operation("POST", project_path(project, "down"), body.dump());
   });
 
   // ps
@@ -200,25 +231,24 @@ void add_project_commands(CLI::App& app) {
   ps->add_option("--format", ps_format, "table or json")->check(CLI::IsMember({"table", "json"}));
   ps->callback([] {
     auto project = value_or_exit(project_name());
-    auto c = value_or_exit(open_controller());
-    auto list = value_or_exit(c->ps(project, ps_all));
+    auto list = ps_json(project, ps_all);
     if (ps_format == "json") {
-      json arr = json::array();
-      for (const auto& s : list) arr.push_back(to_json(s));
-      std::printf("%s\n", arr.dump(2).c_str());
+      std::printf("%s\n", list.dump(2).c_str());
       return;
     }
     if (ps_quiet) {
-      for (const auto& s : list) std::printf("%s\n", s.name.c_str());
+      for (const auto& s : list) std::printf("%s\n", s["name"].get<std::string>().c_str());
       return;
     }
     std::vector<std::vector<std::string>> rows = {
         {"NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PID"}};
     for (const auto& s : list) {
-      std::string cmd = joined(s.command);
+      std::string cmd = joined(s["command"]);
       if (cmd.size() > 24) cmd = cmd.substr(0, 21) + "...";
-      rows.push_back({s.name, s.image, "\"" + cmd + "\"", s.service, ago(s.created_at) + " ago",
-                      status_text(s), s.pid ? std::to_string(s.pid) : "-"});
+      int pid = s["pid"];
+      rows.push_back({s["name"], s["image"], "\"" + cmd + "\"", s["service"],
+                      ago(s["created_at"]) + " ago", status_text(s),
+                      pid ? std::to_string(pid) : "-"});
     }
     print_table(rows);
   });
@@ -234,27 +264,18 @@ void add_project_commands(CLI::App& app) {
   logs->add_option("service", log_services, "Services (default: all)");
   logs->callback([] {
     auto project = value_or_exit(project_name());
-    auto c = value_or_exit(open_controller());
-    auto list = value_or_exit(c->ps(project, true));
-    std::vector<std::string> names;
-    for (const auto& s : list)
-      if (log_services.empty() || std::count(log_services.begin(), log_services.end(), s.service))
-        names.push_back(s.name);
     size_t width = 0;
-    for (const auto& n : names) width = std::max(width, n.size());
-    // Interleaved by time, as they were written.
-    struct Line { std::string time, name, text; };
-    std::vector<Line> lines;
-    for (const auto& n : names)
-      for (auto& r : value_or_exit(engine::read_logs(c->container_dir(n), tail)))
-        lines.push_back({r.time, n, r.text});
-    std::stable_sort(lines.begin(), lines.end(),
-                     [](const Line& a, const Line& b) { return a.time < b.time; });
-    for (const auto& l : lines)
-      std::printf("%-*s | %s%s%s\n", static_cast<int>(width), l.name.c_str(),
-                  timestamps ? l.time.c_str() : "", timestamps ? " " : "", l.text.c_str());
-    std::fflush(stdout);
-    if (follow) follow_logs(*c, names, false, timestamps, [] { return false; });
+    for (const auto& c : ps_json(project, true))
+      if (log_services.empty() ||
+          std::count(log_services.begin(), log_services.end(), c["service"].get<std::string>()))
+        width = std::max(width, c["name"].get<std::string>().size());
+    std::string target = project_path(project, "logs") + "?tail=" + std::to_string(tail) +
+                         (follow ? "&follow=1" : "");
+    for (const auto& s : log_services) target += "&service=" + url_encode(s);
+    LogPrinter printer(timestamps, width);
+    check(daemon_client()
+              .stream("GET", target, {}, [&](std::string_view l) { printer.print(l); return true; })
+              .map([](int) {}));
   });
 
   // exec
@@ -262,14 +283,13 @@ void add_project_commands(CLI::App& app) {
   static bool no_tty = false;
   static int index = 1;
   static std::vector<std::string> exec_env;
-  static std::string exec_user, exec_workdir;
+  static std::string exec_user, exec_workdir, exec_service;
   exec->add_flag("-T,--no-TTY", no_tty, "Do not allocate a terminal (accepted for compatibility: "
                                         "the command uses stack's own stdin/stdout)");
   exec->add_option("--index", index, "Which replica (default 1)");
   exec->add_option("-e,--env", exec_env, "Extra environment KEY=VALUE");
   exec->add_option("-u,--user", exec_user, "Run as this user");
   exec->add_option("-w,--workdir", exec_workdir, "Working directory in the container");
-  static std::string exec_service;
   exec->add_option("service", exec_service, "The service")->required();
   exec->footer("Usage: stack exec [OPTIONS] SERVICE COMMAND [ARG...]\n"
                "Everything after SERVICE is the command, options included.");
@@ -277,43 +297,64 @@ void add_project_commands(CLI::App& app) {
     const auto& command = exec_command();
     if (command.empty()) throw CLI::ValidationError("exec", "needs a COMMAND after the service");
     auto project = value_or_exit(project_name());
-    auto c = value_or_exit(open_controller());
-    reconciler::ExecOptions o;
-    o.service = exec_service;
-    o.index = index;
-    o.argv = command;
-    o.env = exec_env;
-    o.user = exec_user;
-    o.workdir = exec_workdir;
-    throw ExitCode{value_or_exit(c->exec(project, o))};
+    throw ExitCode{exec_in(project, exec_service, index, command, exec_env, exec_user, exec_workdir)};
   });
 
   // stop / start / restart
   static std::vector<std::string> which;
   static int stop_timeout = -1;
+  auto body = [] {
+    json b = {{"services", which}};
+    if (stop_timeout >= 0) b["timeout"] = stop_timeout;
+    return b.dump();
+  };
   auto* stop = app.add_subcommand("stop", "Stop containers, keeping them");
   stop->add_option("-t,--timeout", stop_timeout, "Seconds to wait before SIGKILL");
   stop->add_option("service", which, "Services (default: all)");
-  stop->callback([] {
-    auto project = value_or_exit(project_name());
-    auto c = value_or_exit(open_controller());
-    check(c->stop(project, which, timeout_of(stop_timeout), progress_printer()));
+  stop->callback([body] {
+    run_operation("POST", project_path(value_or_exit(project_name()), "stop"), body());
   });
   auto* start = app.add_subcommand("start", "Start stopped containers");
   start->add_option("service", which, "Services (default: all)");
-  start->callback([] {
-    auto project = value_or_exit(project_name());
-    auto c = value_or_exit(open_controller());
-    check(c->start(project, which, progress_printer()));
+  start->callback([body] {
+    run_operation("POST", project_path(value_or_exit(project_name()), "start"), body());
   });
   auto* restart = app.add_subcommand("restart", "Stop then start containers");
   restart->add_option("-t,--timeout", stop_timeout, "Seconds to wait before SIGKILL");
   restart->add_option("service", which, "Services (default: all)");
-  restart->callback([] {
+  restart->callback([body] {
+    run_operation("POST", project_path(value_or_exit(project_name()), "restart"), body());
+  });
+
+  // events
+  auto* events = app.add_subcommand("events", "Stream what happens to the project's containers");
+  static std::string events_format = "table";
+  events->add_option("--format", events_format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  events->callback([] {
     auto project = value_or_exit(project_name());
-    auto c = value_or_exit(open_controller());
-    check(c->stop(project, which, timeout_of(stop_timeout), progress_printer()));
-    check(c->start(project, which, progress_printer()));
+    check(daemon_client()
+              .stream("GET", "/v1/events?project=" + url_encode(project), {},
+                      [](std::string_view line) {
+                        if (events_format == "json") {
+                          std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
+                        } else {
+                          auto e = json::parse(line, nullptr, false);
+                          if (!e.is_object()) return true;
+                          std::string attrs;
+                          for (const auto& [k, v] : e["attributes"].items())
+                            attrs += (attrs.empty() ? "" : ", ") + k + "=" + v.get<std::string>();
+                          std::printf("%s container %s %s%s%s%s\n",
+                                      e["time"].get<std::string>().c_str(),
+                                      e["type"].get<std::string>().c_str(),
+                                      e["container"].get<std::string>().c_str(),
+                                      attrs.empty() ? "" : " (", attrs.c_str(),
+                                      attrs.empty() ? "" : ")");
+                        }
+                        std::fflush(stdout);
+                        return true;
+                      })
+              .map([](int) {}));
   });
 }
 

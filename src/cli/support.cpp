@@ -1,38 +1,30 @@
-// What every `stack` command shares: reaching the controller and the stack file, printing
-// progress and errors, following logs.
-#include <poll.h>
+// What every `stack` command shares: the daemon client (starting a daemon when none answers),
+// the stack file, errors, progress and log lines.
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
-#include <map>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
 #include "common/log.h"
-#include "engine/logs.h"
 #include "spec/loader.h"
 
 extern char** environ;
 
 namespace stack::cli {
 
+using nlohmann::json;
+
 namespace {
 
-std::filesystem::path self_dir() {
+std::filesystem::path self_path() {
   char buf[4096];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return {};
+  if (n <= 0) return "stack";
   buf[n] = 0;
-  return std::filesystem::path(buf).parent_path();
-}
-
-// stack-init is installed beside `stack` (the build tree) or in ../libexec/stack.
-std::filesystem::path find_init() {
-  if (const char* e = std::getenv("STACK_INIT"); e && *e) return e;
-  auto dir = self_dir();
-  for (auto p : {dir / "stack-init", dir / "../libexec/stack/stack-init"})
-    if (::access(p.c_str(), X_OK) == 0) return std::filesystem::weakly_canonical(p);
-  return dir / "stack-init";
+  return buf;
 }
 
 spec::LoadOptions load_options() {
@@ -42,24 +34,30 @@ spec::LoadOptions load_options() {
   opts.working_dir = std::filesystem::current_path();
   for (char** e = environ; *e; ++e) {
     const char* eq = std::strchr(*e, '=');
-    if (eq) opts.environment.emplace(std::string(*e, static_cast<size_t>(eq - *e)), std::string(eq + 1));
+    if (eq) opts.environment.emplace(std::string(*e, static_cast<size_t>(eq - *e)), eq + 1);
   }
   return opts;
 }
 
 }  // namespace
 
-Result<std::unique_ptr<reconciler::Controller>> open_controller() {
+api::Client& daemon_client() {
+  static std::unique_ptr<api::Client> client;
+  if (client) return *client;
   log::setup(globals().log_level);
-  if (::geteuid() != 0) return fail("stack needs root (it creates namespaces, mounts and cgroups)");
-  reconciler::Paths paths;
-  paths.root = globals().root;
-  paths.run_root = globals().run_root;
-  paths.init_binary = find_init();
-  if (::access(paths.init_binary.c_str(), X_OK) != 0)
-    return fail("container init not found at " + paths.init_binary.string() +
-                " (set STACK_INIT or install stack-init beside stack)");
-  return reconciler::Controller::open(paths);
+  client = std::make_unique<api::Client>(std::filesystem::path(globals().run_root) / "stack.sock");
+  if (!client->ping()) {
+    if (::geteuid() != 0) {
+      std::fprintf(stderr, "stack: no daemon answers on %s, and only root can start one\n",
+                   client->socket().c_str());
+      throw ExitCode{1};
+    }
+    api::DaemonCommand cmd{self_path(),
+                           {"--root", globals().root, "--run-root", globals().run_root,
+                            "--log-level", globals().log_level == "warn" ? "info" : globals().log_level}};
+    check(client->ensure_daemon(cmd));
+  }
+  return *client;
 }
 
 Result<spec::Stack> load_stack() { return spec::load(load_options()); }
@@ -71,16 +69,21 @@ Result<std::string> project_name() {
   return stack->name;
 }
 
-bool stdout_is_tty() { return ::isatty(1) == 1; }
+std::string load_request_json() {
+  auto opts = load_options();
+  auto files = spec::resolve_files(opts);
+  json files_json = json::array();
+  if (files)
+    for (const auto& f : *files) files_json.push_back(f.string());
+  return json{{"files", files_json},
+              {"project_name", opts.project_name.value_or("")},
+              {"working_dir", opts.working_dir.string()},
+              {"environment", opts.environment}}
+      .dump();
+}
 
-reconciler::Progress progress_printer() {
-  bool tty = ::isatty(2) == 1;
-  return [tty](const std::string& object, const std::string& what, std::chrono::milliseconds t) {
-    const char* green = tty ? "\033[32m" : "";
-    const char* reset = tty ? "\033[0m" : "";
-    std::fprintf(stderr, " %s✔%s Container %-28s %-10s %6.1fs\n", green, reset, object.c_str(),
-                 what.c_str(), static_cast<double>(t.count()) / 1000.0);
-  };
+void check(Result<void> r) {
+  if (!r) throw ExitCode{report(r.error())};
 }
 
 int report(const Error& e) {
@@ -88,47 +91,78 @@ int report(const Error& e) {
   return 1;
 }
 
-void follow_logs(reconciler::Controller& c, const std::vector<std::string>& containers,
-                 bool from_start, bool timestamps, const std::function<bool()>& stop) {
-  static const char* colors[] = {"\033[36m", "\033[33m", "\033[32m", "\033[35m", "\033[34m",
-                                 "\033[96m", "\033[93m", "\033[92m"};
-  bool tty = stdout_is_tty();
-  size_t width = 0;
-  for (const auto& n : containers) width = std::max(width, n.size());
-  std::vector<std::pair<std::string, engine::LogFollower>> followers;
-  for (const auto& n : containers)
-    if (auto f = engine::LogFollower::open(c.container_dir(n), from_start))
-      followers.emplace_back(n, std::move(*f));
-  auto running = [&] {
-    auto ps = c.ps("", false);
-    if (!ps) return false;
-    for (const auto& s : *ps)
-      for (const auto& n : containers)
-        if (s.name == n) return true;
-    return false;
-  };
-  auto last_check = std::chrono::steady_clock::now();
-  bool alive = true;
-  while (!stop()) {
-    bool any = false;
-    for (size_t i = 0; i < followers.size(); i++) {
-      auto recs = followers[i].second.next(std::chrono::milliseconds(alive ? 50 : 0));
-      if (!recs) continue;
-      for (const auto& r : *recs) {
-        any = true;
-        std::printf("%s%-*s |%s %s%s%s\n", tty ? colors[i % 8] : "", static_cast<int>(width),
-                    followers[i].first.c_str(), tty ? "\033[0m" : "",
-                    timestamps ? r.time.c_str() : "", timestamps ? " " : "", r.text.c_str());
-      }
-    }
-    std::fflush(stdout);
-    if (!alive && !any) break;  // drained what the exited containers wrote
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_check > std::chrono::milliseconds(500)) {
-      last_check = now;
-      alive = running();
+bool stdout_is_tty() { return ::isatty(1) == 1; }
+
+std::string url_encode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
     }
   }
+  return out;
+}
+
+std::string call(std::string_view method, std::string_view target, std::string_view body) {
+  auto r = value_or_exit(daemon_client().call(method, target, body));
+  if (r.status >= 400) {
+    auto j = json::parse(r.body, nullptr, false);
+    std::string msg = j.is_object() && j.contains("error") ? j["error"].get<std::string>() : r.body;
+    std::fprintf(stderr, "stack: %s\n", msg.c_str());
+    throw ExitCode{1};
+  }
+  return r.body;
+}
+
+std::string run_operation(std::string_view method, std::string_view target, std::string_view body,
+                          const std::function<bool()>& stop) {
+  bool tty = ::isatty(2) == 1;
+  std::string last;
+  auto status = daemon_client().stream(
+      method, target, body,
+      [&](std::string_view line) {
+        auto j = json::parse(line, nullptr, false);
+        if (!j.is_object()) return true;
+        if (j.contains("progress")) {
+          const auto& p = j["progress"];
+          std::fprintf(stderr, " %s✔%s Container %-28s %-10s %6.1fs\n", tty ? "\033[32m" : "",
+                       tty ? "\033[0m" : "", p["container"].get<std::string>().c_str(),
+                       p["action"].get<std::string>().c_str(), p["ms"].get<double>() / 1000.0);
+        } else if (j.contains("warning")) {
+          std::fprintf(stderr, "warning: %s\n", j["warning"].get<std::string>().c_str());
+        } else {
+          last = std::string(line);
+        }
+        return true;
+      },
+      stop);
+  if (!status) throw ExitCode{report(status.error())};
+  auto j = json::parse(last, nullptr, false);
+  if (j.is_object() && j.contains("error")) {
+    std::fprintf(stderr, "stack: %s\n", j["error"].get<std::string>().c_str());
+    throw ExitCode{1};
+  }
+  return last;
+}
+
+void LogPrinter::print(std::string_view line) {
+  static const char* colors[] = {"\033[36m", "\033[33m", "\033[32m", "\033[35m", "\033[34m",
+                                 "\033[96m", "\033[93m", "\033[92m"};
+  auto j = json::parse(line, nullptr, false);
+  if (!j.is_object() || !j.contains("container")) return;
+  std::string name = j["container"];
+  size_t i = std::find(seen_.begin(), seen_.end(), name) - seen_.begin();
+  if (i == seen_.size()) seen_.push_back(name);
+  bool tty = stdout_is_tty();
+  std::string time = timestamps_ ? j["time"].get<std::string>() + " " : "";
+  std::printf("%s%-*s |%s %s%s\n", tty ? colors[i % 8] : "", static_cast<int>(width_),
+              name.c_str(), tty ? "\033[0m" : "", time.c_str(),
+              j["text"].get<std::string>().c_str());
+  std::fflush(stdout);
 }
 
 }  // namespace stack::cli

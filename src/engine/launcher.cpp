@@ -171,7 +171,13 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   ::unlink((dir / "exit").c_str());
   std::string lowers = STACK_TRY_CTX(lower_dirs(spec.layers), "rootfs");
 
-  // A cgroup left by an earlier run would carry its OOM count; start from a fresh one.
+  // A cgroup left by an earlier run would carry its OOM count; start from a fresh one. If an
+  // engine died between starting this container and recording it, its processes are still
+  // in there: they are killed, or they would run unrecorded beside the new one.
+  if (auto stray = cgroups_.pids(spec.cgroup); stray && !stray->empty()) {
+    for (pid_t p : *stray) ::kill(p, SIGKILL);
+    for (int i = 0; i < 200 && !cgroups_.remove(spec.cgroup); i++) ::usleep(5000);
+  }
   (void)cgroups_.remove(spec.cgroup);
   if (auto r = cgroups_.create(spec.cgroup, spec.limits); !r) return fail(r.error());
   ScopeGuard drop_cgroup([&] { (void)cgroups_.remove(spec.cgroup); });

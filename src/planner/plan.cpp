@@ -96,7 +96,9 @@ Result<Plan> plan(const std::string& project, const std::vector<DesiredService>&
         continue;
       }
       const ObservedContainer& c = *it->second;
-      if (options.force_recreate)
+      if (c.user_stopped && options.keep_user_stopped && !c.running)
+        p.unchanged.push_back(cname);
+      else if (options.force_recreate)
         p.actions.push_back({K::Recreate, cname, s.name, n, "forced"});
       else if (c.config_hash != s.config_hash)
         p.actions.push_back({K::Recreate, cname, s.name, n, "configuration changed"});

@@ -25,12 +25,16 @@ struct ObservedContainer {
   std::string config_hash;
   std::string image_id;
   bool running = false;
+  bool user_stopped = false;  // stopped with `stack stop`
 };
 
 struct PlanOptions {
   std::vector<std::string> services;  // empty: all (and their dependencies)
   bool force_recreate = false;
   bool remove_orphans = false;
+  // The continuous reconcile leaves containers the user stopped alone; an explicit `up`
+  // starts them again, as compose does.
+  bool keep_user_stopped = false;
 };
 
 struct Action {

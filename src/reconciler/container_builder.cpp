@@ -89,6 +89,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   if (!sig) return fail(sig.error().wrap(svc.pos.str() + ": stop_signal"));
   r.stop_signal = *sig;
   r.stop_grace = svc.stop_grace_period;
+  r.restart = svc.restart;
   return r;
 }
 

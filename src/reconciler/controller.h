@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,7 +56,8 @@ struct ContainerStatus {
   std::string name, project, service;
   int number = 1;
   std::string image;
-  std::string state;  // created|running|restarting|exited|dead
+  std::string state;   // created|running|restarting|exited|dead
+  std::string health;  // "", starting, healthy, unhealthy
   int pid = 0;
   int exit_code = 0;
   bool oom_killed = false;
@@ -64,61 +66,43 @@ struct ContainerStatus {
   std::vector<std::string> command;
 };
 
-struct ExecOptions {
-  std::string service;
-  int index = 1;
-  std::vector<std::string> argv;
-  std::vector<std::string> env;  // extra "K=V"
-  std::string user;              // empty: the service's
-  std::string workdir;           // empty: the service's
-};
-
+// The resources of one stack instance (the state store, the image store, the cgroup driver and
+// the engine) and the synchronous steps the daemon builds its operations from. Nothing here
+// waits for a container: waiting is the daemon's, on its event loop.
 class Controller {
  public:
   [[nodiscard]] static Result<std::unique_ptr<Controller>> open(const Paths& paths);
   ~Controller();
 
-  // The plan for STACK against what exists; with dry_run that is all, else it is executed.
-  [[nodiscard]] Result<planner::Plan> up(const spec::Stack& stack, const UpOptions& options,
-                                         const Progress& progress);
-  // Stops (stop signal, grace or TIMEOUT, then SIGKILL) and removes every container of the
-  // project, its cgroups, directories and state, in reverse dependency order.
-  [[nodiscard]] Result<void> down(const std::string& project,
-                                  std::optional<std::chrono::seconds> timeout,
-                                  const Progress& progress);
-  [[nodiscard]] Result<void> stop(const std::string& project, const std::vector<std::string>& services,
-                                  std::optional<std::chrono::seconds> timeout,
-                                  const Progress& progress);
-  [[nodiscard]] Result<void> start(const std::string& project,
-                                   const std::vector<std::string>& services,
-                                   const Progress& progress);
-  // Containers of PROJECT (every project when empty), refreshed against the kernel: a container
-  // whose init has exited is recorded as exited with its code. Only running ones unless ALL.
+  // What STACK asks for: every image resolved (a missing one is reported at its `image:`),
+  // each service's config hash. Reads only.
+  [[nodiscard]] Result<std::vector<planner::DesiredService>> desired(
+      const spec::Stack& stack, std::map<std::string, fs::Image>& images);
+  // The containers of PROJECT as the kernel has them now (exits recorded).
+  [[nodiscard]] Result<std::vector<state::ContainerRecord>> observe(const std::string& project);
+  // Records a container of SERVICE (state "created") before anything is made on the host, so
+  // a crash half-way leaves a record that the next reconcile converges.
+  [[nodiscard]] Result<state::ContainerRecord> create_record(const spec::Stack& stack,
+                                                             const spec::Service& service,
+                                                             int number, const fs::Image& image);
+  // Removes a container that is not running: its cgroup, directory and record.
+  [[nodiscard]] Result<void> remove_container(const state::ContainerRecord& rec);
+  // Re-reads REC against the kernel: an init that has exited is recorded as exited with its
+  // code and OOM flag, and its cgroup removed. True when REC changed.
+  [[nodiscard]] Result<bool> refresh(state::ContainerRecord& rec);
+  // Containers of PROJECT (every project when empty), refreshed; only running ones unless ALL.
   [[nodiscard]] Result<std::vector<ContainerStatus>> ps(const std::string& project, bool all);
-  [[nodiscard]] Result<int> exec(const std::string& project, const ExecOptions& options);
-  // The directory holding a container's logs.
+  [[nodiscard]] Result<void> remove_image(const std::string& reference);
   [[nodiscard]] std::filesystem::path container_dir(const std::string& name) const;
+  [[nodiscard]] Result<engine::ContainerSpec> spec_of(const state::ContainerRecord& rec) const;
 
   fs::ImageStore& images() { return *images_; }
-  // Removes an image unless a container of any project was made from it.
-  [[nodiscard]] Result<void> remove_image(const std::string& reference);
+  state::Store& store() { return *store_; }
+  engine::Engine& engine() { return *engine_; }
+  [[nodiscard]] const Paths& paths() const { return paths_; }
 
  private:
   Controller() = default;
-  Result<void> refresh(state::ContainerRecord& rec);
-  Result<void> create_and_start(const spec::Stack& stack, const spec::Service& service, int number,
-                                const fs::Image& image, const std::string& image_ref);
-  Result<void> start_existing(state::ContainerRecord& rec);
-  Result<void> stop_container(state::ContainerRecord& rec, std::chrono::milliseconds grace,
-                              int signal);
-  Result<void> remove_container(state::ContainerRecord& rec, std::chrono::milliseconds grace,
-                                int signal);
-  Result<void> stop_all(std::vector<state::ContainerRecord>& records,
-                        std::optional<std::chrono::seconds> timeout, bool remove,
-                        const Progress& progress);
-  Result<engine::ContainerSpec> spec_of(const state::ContainerRecord& rec) const;
-  Result<std::vector<state::ContainerRecord>> containers_of(const std::string& project,
-                                                            const std::vector<std::string>& services);
 
   Paths paths_;
   std::unique_ptr<state::Store> store_;

@@ -42,6 +42,15 @@ std::string to_json(const RuntimeRecord& r) {
       {"stop_signal", r.stop_signal},
       {"stop_grace_ms", r.stop_grace.count()},
       {"user", r.user},
+      {"restart", r.restart},
+      {"health",
+       {{"argv", r.health.argv},
+        {"interval_ms", r.health.interval.count()},
+        {"timeout_ms", r.health.timeout.count()},
+        {"start_period_ms", r.health.start_period.count()},
+        {"start_interval_ms", r.health.start_interval.count()},
+        {"retries", r.health.retries}}},
+      {"restart_on_unhealthy", r.restart_on_unhealthy},
   };
   return j.dump();
 }
@@ -77,6 +86,18 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
     r.stop_signal = j.at("stop_signal");
     r.stop_grace = std::chrono::milliseconds(j.at("stop_grace_ms").get<int64_t>());
     r.user = j.value("user", "");
+    r.restart = j.value("restart", "no");
+    if (j.contains("health")) {
+      const auto& h = j["health"];
+      using ms = std::chrono::milliseconds;
+      r.health.argv = h.at("argv").get<std::vector<std::string>>();
+      r.health.interval = ms(h.at("interval_ms").get<int64_t>());
+      r.health.timeout = ms(h.at("timeout_ms").get<int64_t>());
+      r.health.start_period = ms(h.at("start_period_ms").get<int64_t>());
+      r.health.start_interval = ms(h.at("start_interval_ms").get<int64_t>());
+      r.health.retries = h.at("retries");
+    }
+    r.restart_on_unhealthy = j.value("restart_on_unhealthy", true);
     return r;
   } catch (const json::exception& e) {
     return fail(std::string("corrupt runtime record: ") + e.what());

@@ -8,6 +8,7 @@
 
 #include "common/result.h"
 #include "engine/container.h"
+#include "reconciler/health.h"
 
 namespace stack::reconciler {
 
@@ -16,6 +17,9 @@ struct RuntimeRecord {
   int stop_signal = 15;
   std::chrono::milliseconds stop_grace{10'000};
   std::string user;  // as written in the stack file, for `exec --user` defaults
+  std::string restart = "no";  // the restart policy, as written
+  HealthConfig health;         // empty argv: no health check
+  bool restart_on_unhealthy = true;  // x-stack: {restart_on_unhealthy: false} opts out
 };
 
 std::string to_json(const RuntimeRecord& r);

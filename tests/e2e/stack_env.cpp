@@ -66,6 +66,7 @@ fs::path StackEnv::cgroup_dir(const char* ctrl, const std::string& project,
 
 StackEnv::~StackEnv() {
   for (const auto& p : projects_) stack({"down", "-p", p, "-t", "0"});
+  stack({"daemon", "stop"});
   // Whatever a failed test left: kill its processes through the cgroups, remove the cgroups.
   for (const auto& p : projects_)
     for (const char* ctrl : kControllers)

@@ -100,3 +100,14 @@ TEST_CASE("a dependency cycle is an error that names it") {
   REQUIRE(!unknown);
   CHECK(unknown.error().message == "service \"web\" depends on unknown service \"nope\"");
 }
+
+TEST_CASE("the continuous reconcile leaves a container the user stopped; up starts it") {
+  std::vector<DesiredService> d = {svc("web")};
+  auto o = reached(d);
+  o[0].running = false;
+  o[0].user_stopped = true;
+  PlanOptions keep;
+  keep.keep_user_stopped = true;
+  CHECK(plan("demo", d, o, keep).value().empty());
+  CHECK(planned(d, o) == "> start demo-web-1 (not running)\n");
+}

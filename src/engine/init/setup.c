@@ -303,6 +303,10 @@ static void exec_in_path(const struct config *cfg) {
 
 void exec_process(const struct config *cfg, int errpipe) {
   int stage = 0; /* what failed, for the report: 0 creds, 1 caps, 2 cwd, 3 exec */
+  /* An ignored signal stays ignored across execve(2): whatever the engine ignored (SIGPIPE,
+   * typically) must not reach the service that way. */
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);

@@ -1,0 +1,380 @@
+// The routes of the API: JSON in, daemon calls, JSON out. The README lists them; every JSON
+// shape the CLI prints with --format json is made here, once.
+#include "api/routes.h"
+
+#include <algorithm>
+#include <ctime>
+#include <deque>
+#include <map>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include "engine/logs.h"
+#include "fs/image_store.h"
+#include "reconciler/daemon.h"
+
+namespace stack::api {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+using reconciler::awaitable;
+using reconciler::Daemon;
+
+namespace {
+
+struct Target {
+  std::vector<std::string> path;
+  std::multimap<std::string, std::string> query;
+  [[nodiscard]] std::string get(const std::string& k, const std::string& def = "") const {
+    auto it = query.find(k);
+    return it == query.end() ? def : it->second;
+  }
+  [[nodiscard]] bool flag(const std::string& k) const {
+    auto v = get(k);
+    return v == "1" || v == "true";
+  }
+  [[nodiscard]] std::vector<std::string> all(const std::string& k) const {
+    std::vector<std::string> out;
+    for (auto [a, b] = query.equal_range(k); a != b; ++a) out.push_back(a->second);
+    return out;
+  }
+};
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i] == '+' ? ' ' : s[i]);
+    }
+  }
+  return out;
+}
+
+Target parse_target(std::string_view t) {
+  Target out;
+  auto q = t.find('?');
+  std::string_view path = t.substr(0, q);
+  while (!path.empty()) {
+    auto slash = path.find('/');
+    if (slash != 0) out.path.push_back(percent_decode(path.substr(0, slash)));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  if (q == std::string_view::npos) return out;
+  std::string_view query = t.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto kv = query.substr(0, amp);
+    auto eq = kv.find('=');
+    out.query.emplace(percent_decode(kv.substr(0, eq)),
+                      eq == std::string_view::npos ? "1" : percent_decode(kv.substr(eq + 1)));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+std::string iso_time(int64_t ms) {
+  if (ms == 0) return "";
+  time_t s = static_cast<time_t>(ms / 1000);
+  struct tm tm {};
+  gmtime_r(&s, &tm);
+  char buf[48];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
+  return buf;
+}
+
+json status_json(const reconciler::ContainerStatus& c) {
+  return {{"name", c.name},          {"project", c.project},
+          {"service", c.service},    {"number", c.number},
+          {"image", c.image},        {"command", c.command},
+          {"state", c.state},        {"health", c.health},
+          {"pid", c.pid},            {"exit_code", c.exit_code},
+          {"oom_killed", c.oom_killed}, {"restarts", c.restarts},
+          {"created_at", iso_time(c.created_at)}, {"started_at", iso_time(c.started_at)},
+          {"finished_at", iso_time(c.finished_at)}};
+}
+
+json plan_json(const planner::Plan& p) {
+  json actions = json::array();
+  for (const auto& a : p.actions)
+    actions.push_back({{"action", planner::kind_name(a.kind)},
+                       {"container", a.container},
+                       {"service", a.service},
+                       {"reason", a.reason}});
+  return {{"actions", actions}, {"unchanged", p.unchanged}, {"orphans", p.orphans}};
+}
+
+json event_json(const reconciler::Event& e) {
+  return {{"time", iso_time(e.time)}, {"type", e.type},           {"project", e.project},
+          {"service", e.service},     {"container", e.container}, {"attributes", e.attributes}};
+}
+
+Reply error_reply(int status, const std::string& message) { return {status, {{"error", message}}, {}}; }
+
+reconciler::Progress progress_to(Emit emit) {
+  return [emit](const std::string& object, const std::string& what, std::chrono::milliseconds t) {
+    emit({{"progress", {{"container", object}, {"action", what}, {"ms", t.count()}}}});
+  };
+}
+
+std::optional<std::chrono::seconds> timeout_of(const json& body) {
+  if (body.contains("timeout") && body["timeout"].is_number_integer())
+    return std::chrono::seconds(body["timeout"].get<int>());
+  return std::nullopt;
+}
+
+// `stack up`: the daemon loads the files itself, with the caller's environment, so that it
+// can load them again when they change.
+Reply up_reply(Daemon& d, const json& body) {
+  reconciler::UpRequest req;
+  for (const auto& f : body.value("files", json::array())) req.load.files.emplace_back(f.get<std::string>());
+  if (body.contains("project_name") && !body["project_name"].get<std::string>().empty())
+    req.load.project_name = body["project_name"].get<std::string>();
+  req.load.working_dir = body.value("working_dir", std::string("/"));
+  const json env = body.value("environment", json::object());  // items() must not outlive it
+  for (const auto& [k, v] : env.items()) req.load.environment[k] = v.get<std::string>();
+  req.options.plan.services = body.value("services", std::vector<std::string>{});
+  req.options.plan.force_recreate = body.value("force_recreate", false);
+  req.options.plan.remove_orphans = body.value("remove_orphans", false);
+  req.options.dry_run = body.value("dry_run", false);
+  req.wait = body.value("wait", false);
+  req.wait_timeout = std::chrono::seconds(body.value("wait_timeout", 300));
+  return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
+            auto plan = co_await d.up(req, progress_to(emit));
+            if (!plan) emit({{"error", plan.error().message}});
+            else emit({{"plan", plan_json(*plan)}});
+          }};
+}
+
+using Op = std::function<awaitable<Result<void>>(reconciler::Progress)>;
+Reply op_reply(Op op) {
+  return {200, {}, [op](Emit emit, Cancelled) -> awaitable<void> {
+            auto r = co_await op(progress_to(emit));
+            if (!r) emit({{"error", r.error().message}});
+            else emit({{"ok", true}});
+          }};
+}
+
+// Logs: the last TAIL lines of each container interleaved by time, then (follow) new lines as
+// they are written; with until_exit the stream ends once none of the containers runs.
+Reply logs_reply(Daemon& d, const std::string& project, const Target& t) {
+  auto list = d.ps(project, true);
+  if (!list) return error_reply(500, list.error().message);
+  auto services = t.all("service");
+  std::vector<std::pair<std::string, std::string>> containers;  // name, service
+  for (const auto& c : *list)
+    if (services.empty() || std::count(services.begin(), services.end(), c.service))
+      containers.emplace_back(c.name, c.service);
+  int64_t tail = std::stoll(t.get("tail", "-1"));
+  bool follow = t.flag("follow"), until_exit = t.flag("until_exit");
+  return {200, {}, [&d, project, containers, tail, follow, until_exit](
+                       Emit emit, Cancelled cancelled) -> awaitable<void> {
+            std::vector<std::pair<size_t, engine::LogFollower>> followers;
+            if (follow)
+              for (size_t i = 0; i < containers.size(); i++)
+                if (auto f = engine::LogFollower::open(
+                        d.controller().container_dir(containers[i].first), false))
+                  followers.emplace_back(i, std::move(*f));
+            struct Line {
+              std::string time;
+              size_t who;
+              engine::LogRecord rec;
+            };
+            std::vector<Line> lines;
+            for (size_t i = 0; i < containers.size(); i++)
+              if (auto recs = engine::read_logs(d.controller().container_dir(containers[i].first), tail))
+                for (auto& r : *recs) lines.push_back({r.time, i, std::move(r)});
+            std::stable_sort(lines.begin(), lines.end(),
+                             [](const Line& a, const Line& b) { return a.time < b.time; });
+            auto send = [&](size_t who, const engine::LogRecord& r) {
+              return emit({{"container", containers[who].first},
+                           {"service", containers[who].second},
+                           {"time", r.time},
+                           {"stream", r.stream},
+                           {"text", r.text}});
+            };
+            for (const auto& l : lines)
+              if (!send(l.who, l.rec)) co_return;
+            if (!follow) co_return;
+            auto running = [&] {
+              auto ps = d.ps(project, false);
+              if (!ps) return false;
+              for (const auto& c : *ps)
+                for (const auto& [name, _] : containers)
+                  if (c.name == name) return true;
+              return false;
+            };
+            // One coroutine per container, woken by its log directory's inotify descriptor.
+            auto ex = co_await asio::this_coro::executor;
+            std::vector<std::unique_ptr<asio::posix::stream_descriptor>> fds;
+            int active = 0;
+            reconciler::Notifier finished(ex);
+            for (auto& [who, f] : followers) {
+              fds.push_back(std::make_unique<asio::posix::stream_descriptor>(ex, ::dup(f.fd())));
+              active++;
+              asio::co_spawn(
+                  ex,
+                  [&, who = who, &f = f, &fd = *fds.back()]() -> awaitable<void> {
+                    for (;;) {
+                      auto [ec] = co_await fd.async_wait(asio::posix::stream_descriptor::wait_read,
+                                                         reconciler::no_throw);
+                      if (ec) break;
+                      if (auto recs = f.read_new())
+                        for (const auto& r : *recs) send(who, r);
+                    }
+                    active--;
+                    finished.notify();
+                  },
+                  asio::detached);
+            }
+            // A container change wakes us; a client that left is noticed within a second.
+            while (!cancelled() && !(until_exit && !running()))
+              co_await d.changed().wait_for(std::chrono::seconds(1));
+            for (auto& fd : fds) fd->cancel();
+            while (active > 0) co_await finished.wait();
+            if (!cancelled())  // what the containers wrote on their way out
+              for (auto& [who, f] : followers)
+                if (auto recs = f.read_new())
+                  for (const auto& r : *recs) send(who, r);
+          }};
+}
+
+Reply events_reply(Daemon& d, const Target& t) {
+  std::string project = t.get("project");
+  return {200, {}, [&d, project](Emit emit, Cancelled cancelled) -> awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            std::deque<reconciler::Event> queue;
+            reconciler::Notifier wake(ex);
+            int id = d.events().subscribe([&](const reconciler::Event& e) {
+              if (!project.empty() && e.project != project) return;
+              queue.push_back(e);
+              wake.notify();
+            });
+            while (!cancelled()) {
+              while (!queue.empty()) {
+                if (!emit(event_json(queue.front()))) break;
+                queue.pop_front();
+              }
+              co_await wake.wait_for(std::chrono::milliseconds(1000));
+            }
+            d.events().unsubscribe(id);
+          }};
+}
+
+}  // namespace
+
+awaitable<Reply> route(Daemon& d, const Request& req) {
+  Target t = parse_target(req.target);
+  json body = json::object();
+  if (!req.body.empty()) {
+    body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded()) co_return error_reply(400, "request body is not JSON");
+  }
+  const auto& p = t.path;
+  const auto& m = req.method;
+  if (p.empty() || p[0] != "v1") co_return error_reply(404, "unknown API path " + req.target);
+  try {
+    if (m == "GET" && p.size() == 2 && p[1] == "version")
+      co_return Reply{200,
+                      {{"version", STACK_VERSION},
+                       {"pid", ::getpid()},
+                       {"root", d.paths().root.string()},
+                       {"run_root", d.paths().run_root.string()}},
+                      {}};
+    if (m == "POST" && p.size() == 2 && p[1] == "shutdown") {
+      if (d.on_shutdown_request) d.on_shutdown_request();
+      co_return Reply{200, {{"ok", true}}, {}};
+    }
+    if (m == "GET" && p.size() == 2 && p[1] == "projects") {
+      auto list = d.projects();
+      if (!list) co_return error_reply(500, list.error().message);
+      co_return Reply{200, *list, {}};
+    }
+    if (m == "GET" && p.size() == 2 && p[1] == "containers") {
+      auto list = d.ps("", t.flag("all"));
+      if (!list) co_return error_reply(500, list.error().message);
+      json arr = json::array();
+      for (const auto& c : *list) arr.push_back(status_json(c));
+      co_return Reply{200, arr, {}};
+    }
+    if (m == "POST" && p.size() == 2 && p[1] == "up") co_return up_reply(d, body);
+    if (m == "GET" && p.size() == 2 && p[1] == "events") co_return events_reply(d, t);
+    if (p.size() >= 3 && p[1] == "images") {
+      if (m == "POST" && p.size() == 3 && p[2] == "import") {
+        std::string ref = body.value("reference", ""), path = body.value("path", "");
+        auto r = co_await d.import_image(ref, path);
+        if (!r) co_return error_reply(400, r.error().message);
+        co_return Reply{200, {{"imported", *r}}, {}};
+      }
+      if (m == "DELETE" && p.size() == 3) {
+        if (auto r = d.controller().remove_image(p[2]); !r) co_return error_reply(409, r.error().message);
+        co_return Reply{200, {{"deleted", p[2]}}, {}};
+      }
+    }
+    if (m == "GET" && p.size() == 2 && p[1] == "images") {
+      auto list = d.controller().images().list();
+      if (!list) co_return error_reply(500, list.error().message);
+      json arr = json::array();
+      for (const auto& i : *list)
+        arr.push_back({{"reference", i.reference},
+                       {"id", i.id},
+                       {"size", i.size},
+                       {"created", i.created},
+                       {"layers", i.layers.size()}});
+      co_return Reply{200, arr, {}};
+    }
+    if (p.size() == 4 && p[1] == "projects") {
+      const std::string& project = p[2];
+      const std::string& what = p[3];
+      auto services = body.value("services", std::vector<std::string>{});
+      auto timeout = timeout_of(body);
+      if (m == "GET" && what == "containers") {
+        auto list = d.ps(project, t.flag("all"));
+        if (!list) co_return error_reply(500, list.error().message);
+        json arr = json::array();
+        for (const auto& c : *list) arr.push_back(status_json(c));
+        co_return Reply{200, arr, {}};
+      }
+      if (m == "GET" && what == "logs") co_return logs_reply(d, project, t);
+      if (m == "GET" && what == "exec-target") {
+        auto target = d.exec_target(project, t.get("service"), std::stoi(t.get("index", "1")));
+        if (!target) co_return error_reply(404, target.error().message);
+        co_return Reply{200,
+                        {{"name", target->name},
+                         {"pid", target->pid},
+                         {"start_time", target->start_time},
+                         {"cgroup", target->cgroup},
+                         {"runtime", json::parse(target->runtime_json)}},
+                        {}};
+      }
+      if (m == "POST" && what == "down")
+        co_return op_reply([&d, project, timeout](reconciler::Progress pr) {
+          return d.down(project, timeout, pr);
+        });
+      if (m == "POST" && what == "stop")
+        co_return op_reply([&d, project, services, timeout](reconciler::Progress pr) {
+          return d.stop(project, services, timeout, pr);
+        });
+      if (m == "POST" && what == "start")
+        co_return op_reply([&d, project, services](reconciler::Progress pr) {
+          return d.start_services(project, services, pr);
+        });
+      if (m == "POST" && what == "restart")
+        co_return op_reply([&d, project, services, timeout](reconciler::Progress pr)
+                               -> awaitable<Result<void>> {
+          if (auto r = co_await d.stop(project, services, timeout, pr); !r) co_return r;
+          co_return co_await d.start_services(project, services, pr);
+        });
+    }
+  } catch (const std::exception& e) {  // malformed numbers and JSON types in a request
+    co_return error_reply(400, std::string("bad request: ") + e.what());
+  }
+  co_return error_reply(404, "unknown API path " + m + " " + req.target);
+}
+
+}  // namespace stack::api

@@ -1,0 +1,37 @@
+// The API's routes: a request in, a reply out (a JSON document, or a stream of JSON lines).
+// Private to src/api.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "reconciler/async.h"
+
+namespace stack::reconciler {
+class Daemon;
+}
+
+namespace stack::api {
+
+struct Request {
+  std::string method;
+  std::string target;  // path and query
+  std::string body;
+};
+
+// Emits one line of a stream; false once the client is gone.
+using Emit = std::function<bool(const nlohmann::json&)>;
+using Cancelled = std::function<bool()>;
+
+struct Reply {
+  int status = 200;
+  nlohmann::json body;
+  // Set for streaming replies: runs the operation, emitting lines as it goes.
+  std::function<reconciler::awaitable<void>(Emit, Cancelled)> stream;
+};
+
+reconciler::awaitable<Reply> route(reconciler::Daemon& daemon, const Request& request);
+
+}  // namespace stack::api

@@ -1,0 +1,317 @@
+// Supervision: exits seen through pidfds, restart policies with backoff, drift repair of an
+// init killed from outside, health checks run inside the container. Loop thread only; the
+// blocking part of a start (clone and the init's handshake) runs on the worker pool.
+#include "reconciler/supervisor.h"
+
+#include <fcntl.h>
+#include <signal.h>
+
+#include <boost/asio/thread_pool.hpp>
+
+#include "common/log.h"
+#include "engine/container.h"
+#include "reconciler/daemon.h"
+#include "reconciler/dependencies.h"
+#include "reconciler/health.h"
+#include "reconciler/runtime_record.h"
+
+#include <spdlog/spdlog.h>
+
+namespace stack::reconciler {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+engine::ContainerProcess process_of(const state::ContainerRecord& r) {
+  return {r.pid, r.pid_start_time, r.started_at};
+}
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Supervisor::Supervisor(Daemon& daemon)
+    : daemon_(daemon), changed_(std::make_unique<Notifier>(daemon.io_.get_executor())) {}
+
+void Supervisor::shutdown() {
+  shutdown_ = true;
+  watches_.clear();
+  changed_->notify();
+}
+
+Result<state::ContainerRecord> Supervisor::record(const std::string& name) {
+  auto rec = daemon_.controller().store().get_container(name);
+  if (!rec) return fail(rec.error());
+  if (!*rec) return fail("container " + name + " no longer exists");
+  return std::move(**rec);
+}
+
+void Supervisor::publish(const state::ContainerRecord& rec, const std::string& type,
+                         std::map<std::string, std::string> attributes) {
+  daemon_.events().publish({0, type, rec.project, rec.service, rec.name, std::move(attributes)});
+}
+
+awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec) {
+  auto& c = daemon_.controller();
+  auto spec = c.spec_of(rec);
+  if (!spec) co_return fail(spec.error());
+  auto work = [&c, s = std::move(*spec)] { return c.engine().start(s); };
+  auto proc = co_await on_pool(*daemon_.pool_, std::move(work));
+  if (!proc) co_return fail(proc.error().wrap("start " + rec.name));
+  auto rt = runtime_from_json(rec.runtime_json);
+  rec.state = "running";
+  rec.pid = proc->pid;
+  rec.pid_start_time = proc->start_time;
+  rec.started_at = proc->started_at;
+  rec.finished_at = 0;
+  rec.exit_code = 0;
+  rec.oom_killed = false;
+  rec.user_stopped = false;
+  rec.health = rt && rt->health.enabled() ? "starting" : "";
+  if (auto r = c.store().put_container(rec); !r) co_return fail(r.error());
+  log::get("reconciler")->info("started container name={} pid={}", rec.name, rec.pid);
+  publish(rec, "start", {{"pid", std::to_string(rec.pid)}});
+  watch(rec);
+  co_return Result<void>{};
+}
+
+void Supervisor::watch(const state::ContainerRecord& rec) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, rec.pid, 0));
+  if (fd < 0 || engine::process_start_time(rec.pid) != rec.pid_start_time) {
+    if (fd >= 0) ::close(fd);
+    adopt_exited(rec);  // gone before we could watch it
+    return;
+  }
+  uint64_t gen = next_generation_++;
+  auto& w = watches_[rec.name];
+  w = Watch{gen, false, streaks_[rec.name], std::chrono::steady_clock::now()};
+  asio::co_spawn(daemon_.io_, watch_loop(rec.name, gen, fd), asio::detached);
+  auto rt = runtime_from_json(rec.runtime_json);
+  if (rt && rt->health.enabled())
+    asio::co_spawn(daemon_.io_, health_loop(rec.name, gen), asio::detached);
+  changed_->notify();
+}
+
+void Supervisor::adopt_exited(const state::ContainerRecord& rec) {
+  uint64_t gen = next_generation_++;
+  watches_[rec.name] = Watch{gen, false, streaks_[rec.name], std::chrono::steady_clock::now()};
+  asio::co_spawn(daemon_.io_, after_exit(rec.name, gen, false), asio::detached);
+}
+
+awaitable<void> Supervisor::watch_loop(std::string name, uint64_t generation, int pidfd) {
+  co_await wait_pidfd(pidfd);
+  ::close(pidfd);
+  auto it = watches_.find(name);
+  if (shutdown_ || it == watches_.end() || it->second.generation != generation) co_return;
+  co_await after_exit(name, generation, it->second.stopping);
+}
+
+awaitable<void> Supervisor::after_exit(std::string name, uint64_t generation, bool stopping) {
+  auto log = log::get("reconciler");
+  auto& c = daemon_.controller();
+  auto rec = record(name);
+  if (!rec) {
+    watches_.erase(name);
+    changed_->notify();
+    co_return;
+  }
+  auto started = watches_[name].started;
+  // No exit record means the init itself was killed: drift, not the service's decision.
+  bool recorded = ::access((c.container_dir(name) / "exit").c_str(), F_OK) == 0;
+  if (auto r = c.refresh(*rec); !r) log->error("record exit name={}: {}", name, r.error().message);
+  watches_.erase(name);
+  publish(*rec, "die", {{"exit_code", std::to_string(rec->exit_code)}});
+  if (rec->oom_killed) publish(*rec, "oom");
+  log->info("container exited name={} code={} oom={}", name, rec->exit_code, rec->oom_killed);
+  changed_->notify();
+  if (shutdown_ || stopping || rec->user_stopped) co_return;
+
+  auto rt = runtime_from_json(rec->runtime_json);
+  if (!rt) co_return;
+  milliseconds delay{0};
+  std::string reason;
+  if (!recorded) {
+    reason = "drift";
+    publish(*rec, "drift_repaired", {{"reason", "container init killed from outside"}});
+    log->info("drift: container init killed from outside, starting it again name={}", name);
+  } else {
+    auto policy = RestartPolicy::parse(rt->restart).value_or(RestartPolicy{});
+    ExitFacts facts{rec->exit_code, false,
+                    std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() -
+                                                             started),
+                    rec->restarts};
+    auto d = restart_delay(policy, facts, streaks_[name]);
+    if (!d) co_return;
+    delay = *d;
+    reason = "restart policy " + policy.str();
+  }
+  rec->state = "restarting";
+  (void)c.store().put_container(*rec);
+  watches_[name] = Watch{generation, false, streaks_[name], std::chrono::steady_clock::now()};
+  co_await sleep_for(delay);
+  // Stopped, removed or taken over by someone else while we waited.
+  auto it = watches_.find(name);
+  if (shutdown_ || it == watches_.end() || it->second.generation != generation || it->second.stopping)
+    co_return;
+  watches_.erase(it);
+  auto fresh = record(name);
+  if (!fresh || fresh->user_stopped) co_return;
+  fresh->restarts++;
+  if (auto r = co_await start(*fresh); !r) {
+    log->error("restart name={}: {}", name, r.error().message);
+    fresh->state = "exited";
+    fresh->exit_code = 127;
+    (void)c.store().put_container(*fresh);
+    adopt_exited(*fresh);  // the policy decides again, with a longer backoff
+    co_return;
+  }
+  publish(*fresh, "restart", {{"reason", reason}, {"delay_ms", std::to_string(delay.count())}});
+  co_await restart_dependents(*fresh);
+}
+
+awaitable<Result<void>> Supervisor::stop(const std::string& name, int signal, milliseconds grace) {
+  auto rec = record(name);
+  if (!rec) co_return fail(rec.error());
+  auto it = watches_.find(name);
+  if (it == watches_.end()) {
+    // Not supervised: not running, or waiting out a restart backoff.
+    auto r = daemon_.controller().refresh(*rec);
+    if (!r) co_return fail(r.error());
+    if (rec->state == "restarting") {
+      rec->state = "exited";
+      (void)daemon_.controller().store().put_container(*rec);
+    }
+    co_return Result<void>{};
+  }
+  it->second.stopping = true;
+  uint64_t gen = it->second.generation;
+  auto gone = [&] {
+    auto w = watches_.find(name);
+    return w == watches_.end() || w->second.generation != gen;
+  };
+  auto& engine = daemon_.controller().engine();
+  auto proc = process_of(*rec);
+  if (rec->state == "restarting" && rec->pid == 0) {  // in its backoff: nothing runs
+    watches_.erase(name);
+    rec->state = "exited";
+    (void)daemon_.controller().store().put_container(*rec);
+    co_return Result<void>{};
+  }
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  if (grace.count() > 0 && engine.signal(proc, signal)) {
+    while (!gone() && std::chrono::steady_clock::now() < deadline)
+      co_await changed_->wait_for(std::chrono::duration_cast<milliseconds>(
+          deadline - std::chrono::steady_clock::now()));
+  }
+  if (!gone()) {
+    // Killing PID 1 of the namespace takes every process in it along.
+    (void)engine.signal(proc, SIGKILL);
+    auto kill_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!gone() && std::chrono::steady_clock::now() < kill_deadline)
+      co_await changed_->wait_for(milliseconds(500));
+    if (!gone()) co_return fail("stop " + name + ": still running 10 s after SIGKILL");
+  }
+  co_return Result<void>{};
+}
+
+awaitable<Result<void>> Supervisor::restart(const std::string& name, std::string reason) {
+  auto rec = record(name);
+  if (!rec) co_return fail(rec.error());
+  auto rt = runtime_from_json(rec->runtime_json);
+  if (!rt) co_return fail(rt.error());
+  if (auto r = co_await stop(name, rt->stop_signal, rt->stop_grace); !r) co_return r;
+  auto fresh = record(name);
+  if (!fresh) co_return fail(fresh.error());
+  fresh->restarts++;
+  if (auto r = co_await start(*fresh); !r) co_return r;
+  publish(*fresh, "restart", {{"reason", reason}});
+  co_await restart_dependents(*fresh);
+  co_return Result<void>{};
+}
+
+awaitable<void> Supervisor::restart_dependents(state::ContainerRecord rec) {
+  // depends_on with `restart: true`: dependents follow a dependency that was restarted.
+  auto stack = daemon_.stacks_.find(rec.project);
+  if (stack == daemon_.stacks_.end()) co_return;
+  for (const auto& svc : stack->second.services) {
+    bool follows = false;
+    for (const auto& d : dependencies_of(svc))
+      if (d.service == rec.service && d.restart) follows = true;
+    if (!follows) continue;
+    auto records = daemon_.controller().store().list_containers(rec.project);
+    if (!records) co_return;
+    for (const auto& dep : *records)
+      if (dep.service == svc.name && dep.state == "running" && !dep.user_stopped)
+        if (auto r = co_await restart(dep.name, "dependency " + rec.name + " restarted"); !r)
+          log::get("reconciler")->error("restart dependent name={}: {}", dep.name, r.error().message);
+  }
+}
+
+awaitable<bool> Supervisor::probe(const state::ContainerRecord& rec,
+                                  const std::vector<std::string>& argv, milliseconds timeout) {
+  auto rt = runtime_from_json(rec.runtime_json);
+  if (!rt) co_return false;
+  engine::ProcessSpec p = rt->spec.process;
+  p.argv = argv;
+  UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  auto helper = daemon_.controller().engine().spawn(process_of(rec), rt->spec.cgroup, p,
+                                                    {devnull.get(), devnull.get(), devnull.get()});
+  if (!helper) co_return false;
+  auto status = co_await wait_pidfd_for(helper->pidfd.get(), timeout);
+  if (!status) {  // timed out: a probe that hangs is a failed probe
+    ::syscall(SYS_pidfd_send_signal, helper->pidfd.get(), SIGKILL, nullptr, 0);
+    co_await wait_pidfd(helper->pidfd.get());
+    co_return false;
+  }
+  co_return *status == 0;
+}
+
+awaitable<void> Supervisor::health_loop(std::string name, uint64_t generation) {
+  auto rec = record(name);
+  if (!rec) co_return;
+  auto rt = runtime_from_json(rec->runtime_json);
+  if (!rt) co_return;
+  HealthState health(rt->health);
+  auto t0 = std::chrono::steady_clock::now();
+  auto alive = [&] {
+    auto w = watches_.find(name);
+    return !shutdown_ && w != watches_.end() && w->second.generation == generation &&
+           !w->second.stopping;
+  };
+  for (;;) {
+    auto since = [&] {
+      return std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
+    };
+    co_await sleep_for(health.next_delay(since()));
+    if (!alive()) co_return;
+    auto current = record(name);
+    if (!current) co_return;
+    bool ok = co_await probe(*current, rt->health.argv, rt->health.timeout);
+    if (!alive()) co_return;
+    Health before = health.status();
+    Health now = health.record(ok, since());
+    if (now == before) continue;
+    current = record(name);
+    if (!current) co_return;
+    current->health = health_name(now);
+    (void)daemon_.controller().store().put_container(*current);
+    publish(*current, "health_status", {{"health", current->health}});
+    log::get("reconciler")->info("health name={} status={}", name, current->health);
+    changed_->notify();
+    if (now != Health::Unhealthy || !rt->restart_on_unhealthy) continue;
+    // Beyond compose (moby#28400): an unhealthy container whose restart policy is not "no" is
+    // restarted, as Swarm does; `x-stack: {restart_on_unhealthy: false}` opts out.
+    auto policy = RestartPolicy::parse(rt->restart).value_or(RestartPolicy{});
+    if (policy.kind == RestartPolicy::Kind::No) continue;
+    if (auto r = co_await restart(name, "unhealthy"); !r)
+      log::get("reconciler")->error("restart unhealthy name={}: {}", name, r.error().message);
+    co_return;  // the new run has its own health loop
+  }
+}
+
+}  // namespace stack::reconciler

@@ -1,0 +1,66 @@
+// Supervision of every running container: one coroutine per container waits on its init's
+// pidfd, records the exit, and applies the restart policy (with backoff) or repairs drift (an
+// init killed from outside left no exit record); another runs its health checks. Private to
+// the reconciler; everything runs on the daemon's loop thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "reconciler/async.h"
+#include "reconciler/restart_policy.h"
+#include "state/store.h"
+
+namespace stack::reconciler {
+
+class Daemon;
+
+class Supervisor {
+ public:
+  explicit Supervisor(Daemon& daemon);
+
+  // Starts the container of REC (on the worker pool), records it running and watches it.
+  awaitable<Result<void>> start(state::ContainerRecord& rec);
+  // Watches a container that is already running (after start, or adopted after a restart).
+  void watch(const state::ContainerRecord& rec);
+  // A container found not running when the daemon starts: its exit is recorded and its
+  // restart policy applied, as if we had seen it exit.
+  void adopt_exited(const state::ContainerRecord& rec);
+  // Stops on purpose (never restarted): SIGNAL, GRACE for the exit, then SIGKILL.
+  awaitable<Result<void>> stop(const std::string& name, int signal,
+                               std::chrono::milliseconds grace);
+  // Stops then starts again; the restart count goes up.
+  awaitable<Result<void>> restart(const std::string& name, std::string reason);
+  [[nodiscard]] bool watching(const std::string& name) const { return watches_.count(name) > 0; }
+  // Notified whenever a container's state or health changes.
+  Notifier& changed() { return *changed_; }
+  void shutdown();
+
+ private:
+  struct Watch {
+    uint64_t generation = 0;
+    bool stopping = false;  // an exit we asked for: not restarted
+    int streak = 0;         // quick exits in a row, for the backoff
+    std::chrono::steady_clock::time_point started;
+  };
+  awaitable<void> watch_loop(std::string name, uint64_t generation, int pidfd);
+  awaitable<void> health_loop(std::string name, uint64_t generation);
+  awaitable<void> after_exit(std::string name, uint64_t generation, bool stopping);
+  awaitable<bool> probe(const state::ContainerRecord& rec, const std::vector<std::string>& argv,
+                        std::chrono::milliseconds timeout);
+  awaitable<void> restart_dependents(state::ContainerRecord rec);
+  Result<state::ContainerRecord> record(const std::string& name);
+  void publish(const state::ContainerRecord& rec, const std::string& type,
+               std::map<std::string, std::string> attributes = {});
+
+  Daemon& daemon_;
+  std::unique_ptr<Notifier> changed_;
+  std::map<std::string, Watch> watches_;
+  std::map<std::string, int> streaks_;  // survives between watches of one container
+  uint64_t next_generation_ = 1;
+  bool shutdown_ = false;
+};
+
+}  // namespace stack::reconciler
