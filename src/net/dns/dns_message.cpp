@@ -100,7 +100,7 @@ Wire Query::reply(Rcode rcode, std::span<const Ipv4> addresses, std::size_t max_
                   std::uint32_t ttl, bool force_tc) const {
   const ldns_rr* question = ldns_rr_list_rr(ldns_pkt_question(pkt_.get()), 0);
   bool wants_a = (qtype_ == kTypeA || qtype_ == kTypeAny) &&
-                 (qclass_ == kClassIn || qclass_ == LDNS_RR_CLASS_ANY);
+                 (qclass_ == kClassIn || qclass_ == kClassAny);
   std::size_t count = wants_a ? addresses.size() : 0;
   bool tc = force_tc;
 

@@ -33,6 +33,7 @@ inline constexpr std::uint16_t kTypeA = 1;
 inline constexpr std::uint16_t kTypeAaaa = 28;
 inline constexpr std::uint16_t kTypeAny = 255;
 inline constexpr std::uint16_t kClassIn = 1;
+inline constexpr std::uint16_t kClassAny = 255;
 inline constexpr std::size_t kHeaderSize = 12;
 inline constexpr std::size_t kClassicUdpSize = 512;
 

@@ -161,7 +161,7 @@ DnsServer::Impl::Outcome DnsServer::Impl::decide(std::span<const std::uint8_t> w
   Query& q = *c.query;
   const std::size_t max_size = tcp ? kTcpMaxMessage : q.max_udp_size();
   Ipv4 from{client.is_v4() ? client.to_v4().to_uint() : 0};
-  if (q.qclass() == kClassIn || q.qclass() == kTypeAny) {
+  if (q.qclass() == kClassIn || q.qclass() == kClassAny) {
     std::optional<std::vector<Ipv4>> addresses;
     if (q.qtype() == kTypeA || q.qtype() == kTypeAny) {
       addresses = records_.lookup_a(from, q.name());
