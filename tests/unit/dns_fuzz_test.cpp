@@ -75,8 +75,8 @@ bool acceptable(const Wire& reply) {
 TEST_CASE("dns server survives thousands of hostile packets and still answers") {
   asio::io_context io;
   DnsRegistry registry;
-  REQUIRE(registry.add(Endpoint{"n1", "demo-client-1", *Ipv4::parse("127.0.0.11"), "client",
-                                "", {}}));
+  REQUIRE(
+      registry.add(Endpoint{"n1", "demo-client-1", *Ipv4::parse("127.0.0.11"), "client", "", {}}));
   REQUIRE(registry.add(Endpoint{"n1", "demo-web-1", *Ipv4::parse("10.0.0.2"), "web", "", {}}));
   DnsServerOptions o;
   o.address = "127.0.0.1";

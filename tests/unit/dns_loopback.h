@@ -6,15 +6,6 @@
 #include <doctest/doctest.h>
 
 #include <array>
-#include <chrono>
-#include <exception>
-#include <map>
-#include <memory>
-#include <optional>
-#include <set>
-#include <string>
-#include <vector>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -25,6 +16,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
+#include <exception>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "net/dns/dns_message.h"
 #include "net/dns/resolv_conf.h"
@@ -123,8 +122,8 @@ inline asio::awaitable<std::vector<Wire>> tcp_ask(std::string source, tcp::endpo
 }
 
 // A resolver on 127.0.0.1 (UDP and TCP on one port). Names in `answers` get their addresses,
-// names in `silent` no reply at all, names in `truncate_udp` an empty TC answer over UDP (the
-// full one over TCP); anything else NXDOMAIN.
+// names in `silent` no reply at all, names in `refuse` SERVFAIL, names in `truncate_udp` an empty
+// TC answer over UDP (the full one over TCP); anything else NXDOMAIN.
 class FakeUpstream {
  public:
   explicit FakeUpstream(asio::io_context& io) : io_(io), udp_(io), acceptor_(io) {
@@ -157,6 +156,7 @@ class FakeUpstream {
 
   std::map<std::string, std::vector<Ipv4>> answers;
   std::set<std::string> silent;
+  std::set<std::string> refuse;
   std::set<std::string> truncate_udp;
   int udp_queries = 0;
   int tcp_queries = 0;
@@ -167,6 +167,7 @@ class FakeUpstream {
     if (c.kind != Classified::Kind::kQuery) return std::nullopt;
     const Query& q = *c.query;
     if (silent.count(q.name())) return std::nullopt;
+    if (refuse.count(q.name())) return q.reply(Rcode::kServFail, {}, 65535);
     auto it = answers.find(q.name());
     if (it == answers.end()) return q.reply(Rcode::kNxDomain, {}, 65535);
     if (!tcp && truncate_udp.count(q.name())) return q.reply(Rcode::kNoError, {}, 512, 60, true);

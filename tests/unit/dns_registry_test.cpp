@@ -1,6 +1,8 @@
 // Unit tests of the DNS pieces that need no socket: the registry (scoping, round robin, names),
 // resolv.conf parsing and rendering, upstream parsing, and the ldns wire-format adapter.
 
+#include "net/dns/dns_registry.h"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 #include <set>
 
 #include "net/dns/dns_message.h"
-#include "net/dns/dns_registry.h"
 #include "net/dns/resolv_conf.h"
 
 using namespace stack::net::dns;
@@ -24,9 +25,18 @@ Ipv4 ip(const char* text) {
 // Fixture builder: an_endpoint("n1", "demo-web-1", "10.0.0.2").service("web").alias("www")
 struct EndpointBuilder {
   Endpoint e;
-  EndpointBuilder& service(std::string s) { e.service = std::move(s); return *this; }
-  EndpointBuilder& hostname(std::string h) { e.hostname = std::move(h); return *this; }
-  EndpointBuilder& alias(std::string a) { e.aliases.push_back(std::move(a)); return *this; }
+  EndpointBuilder& service(std::string s) {
+    e.service = std::move(s);
+    return *this;
+  }
+  EndpointBuilder& hostname(std::string h) {
+    e.hostname = std::move(h);
+    return *this;
+  }
+  EndpointBuilder& alias(std::string a) {
+    e.aliases.push_back(std::move(a));
+    return *this;
+  }
   operator Endpoint() const { return e; }  // NOLINT: builder
 };
 EndpointBuilder an_endpoint(std::string network, std::string container, const char* address) {
@@ -82,11 +92,13 @@ TEST_CASE("registry answers every replica of a service, rotating per query") {
 
 TEST_CASE("registry names are case-insensitive and take an optional trailing dot") {
   DnsRegistry r;
-  REQUIRE(r.add(an_endpoint("n1", "Demo-Web-1", "10.0.0.2").service("Web").hostname("web.local")
+  REQUIRE(r.add(an_endpoint("n1", "Demo-Web-1", "10.0.0.2")
+                    .service("Web")
+                    .hostname("web.local")
                     .alias("WWW.")));
   Ipv4 client = ip("10.0.0.2");  // a container can resolve its own names
-  for (const char* name : {"web", "WEB", "web.", "Web.", "demo-web-1", "DEMO-WEB-1.", "www",
-                           "www.", "WEB.LOCAL.", "web.local"})
+  for (const char* name : {"web", "WEB", "web.", "Web.", "demo-web-1", "DEMO-WEB-1.", "www", "www.",
+                           "WEB.LOCAL.", "web.local"})
     CHECK_MESSAGE(r.lookup_a(client, name), name);
   CHECK_FALSE(r.lookup_a(client, "web.."));
   CHECK_FALSE(r.lookup_a(client, "we"));
@@ -101,7 +113,7 @@ TEST_CASE("registry scopes names to the networks of the asking container") {
   REQUIRE(r.add(an_endpoint("back", "demo-api-1", "10.2.0.3").service("api")));
 
   CHECK(r.lookup_a(ip("10.1.0.2"), "web"));
-  CHECK_FALSE(r.lookup_a(ip("10.1.0.2"), "db"));  // web is not on back
+  CHECK_FALSE(r.lookup_a(ip("10.1.0.2"), "db"));   // web is not on back
   CHECK_FALSE(r.lookup_a(ip("10.2.0.2"), "web"));  // db is not on front
   // api asks from either of its addresses and sees both networks.
   for (const char* api : {"10.1.0.3", "10.2.0.3"}) {

@@ -2,13 +2,14 @@
 // clients asking from 127.0.0.11 (network n1) and 127.0.0.12 (network n2), and a fake upstream
 // resolver on 127.0.0.1. Registry changes are made between queries on the same loop.
 
+#include "net/dns/dns_server.h"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <set>
 
 #include "dns_loopback.h"
-#include "net/dns/dns_server.h"
 
 using namespace stack::test::dns;
 
@@ -151,6 +152,18 @@ TEST_CASE("dns server tries the next upstream, and answers SERVFAIL when all fai
   CHECK(f.ask(kClient1, "ok.example").rcode == Rcode::kServFail);
 }
 
+TEST_CASE("dns server moves past an upstream that answers SERVFAIL") {
+  Fixture f(true);
+  FakeUpstream broken(f.io);
+  broken.refuse.insert("ok.example");
+  f.upstream.answers["ok.example"] = {ip("192.0.2.1")};
+  f.server->set_upstreams({broken.upstream(), f.upstream.upstream()});
+  CHECK(f.ask(kClient1, "ok.example").addresses == std::vector<Ipv4>{ip("192.0.2.1")});
+  f.server->set_upstreams({broken.upstream()});
+  CHECK(f.ask(kClient1, "ok.example").rcode == Rcode::kServFail);
+  CHECK(broken.udp_queries == 2);
+}
+
 TEST_CASE("dns server retries a truncated upstream answer over TCP") {
   Fixture f(true);
   f.upstream.answers["big.example"] = {ip("192.0.2.7"), ip("192.0.2.8"), ip("192.0.2.9")};
@@ -168,9 +181,10 @@ TEST_CASE("dns server answers several queries on one TCP connection, local and f
   f.add("n1", "demo-web-1", "10.0.0.2", "web");
   f.add("n1", "demo-web-2", "10.0.0.3", "web");
   f.upstream.answers["ok.example"] = {ip("192.0.2.1")};
-  auto answers = run(f.io, tcp_ask(kClient1, f.tcp_ep(),
-                                   {build_query("web", kTypeA, 1), build_query("ok.example", kTypeA, 2),
-                                    build_query("nx.example", kTypeA, 3), build_query("web", kTypeA, 4)}));
+  auto answers =
+      run(f.io, tcp_ask(kClient1, f.tcp_ep(),
+                        {build_query("web", kTypeA, 1), build_query("ok.example", kTypeA, 2),
+                         build_query("nx.example", kTypeA, 3), build_query("web", kTypeA, 4)}));
   REQUIRE(answers.size() == 4);
   auto a1 = parse_response(answers[0]);
   auto a2 = parse_response(answers[1]);
@@ -199,7 +213,7 @@ TEST_CASE("dns server closes an idle TCP connection") {
     auto start = std::chrono::steady_clock::now();
     auto [ec, n] = co_await asio::async_read(sock, asio::buffer(len), kTuple);
     auto took = std::chrono::steady_clock::now() - start;
-    co_return ec == asio::error::eof && took >= 250ms && took < 3s;
+    co_return ec == asio::error::eof&& took >= 250ms && took < 3s;
   }(f.io, f.tcp_ep()));
   CHECK(closed);
 }

@@ -45,8 +45,7 @@ std::string dname_text(const ldns_rdf* rdf) {
         out.push_back(static_cast<char>(c - 'A' + 'a'));
       } else if (c <= ' ' || c >= 0x7f || c == '.' || c == '\\') {
         char esc[5] = {'\\', static_cast<char>('0' + c / 100),
-                       static_cast<char>('0' + (c / 10) % 10), static_cast<char>('0' + c % 10),
-                       0};
+                       static_cast<char>('0' + (c / 10) % 10), static_cast<char>('0' + c % 10), 0};
         out.append(esc);
       } else {
         out.push_back(static_cast<char>(c));
@@ -81,12 +80,18 @@ ldns_rr* a_record(const ldns_rdf* owner, Ipv4 address, std::uint32_t ttl) {
 
 std::string_view rcode_name(Rcode r) {
   switch (r) {
-    case Rcode::kNoError: return "NOERROR";
-    case Rcode::kFormErr: return "FORMERR";
-    case Rcode::kServFail: return "SERVFAIL";
-    case Rcode::kNxDomain: return "NXDOMAIN";
-    case Rcode::kNotImp: return "NOTIMP";
-    case Rcode::kRefused: return "REFUSED";
+    case Rcode::kNoError:
+      return "NOERROR";
+    case Rcode::kFormErr:
+      return "FORMERR";
+    case Rcode::kServFail:
+      return "SERVFAIL";
+    case Rcode::kNxDomain:
+      return "NXDOMAIN";
+    case Rcode::kNotImp:
+      return "NOTIMP";
+    case Rcode::kRefused:
+      return "REFUSED";
   }
   return "RCODE?";
 }
@@ -99,8 +104,8 @@ Query::~Query() = default;
 Wire Query::reply(Rcode rcode, std::span<const Ipv4> addresses, std::size_t max_size,
                   std::uint32_t ttl, bool force_tc) const {
   const ldns_rr* question = ldns_rr_list_rr(ldns_pkt_question(pkt_.get()), 0);
-  bool wants_a = (qtype_ == kTypeA || qtype_ == kTypeAny) &&
-                 (qclass_ == kClassIn || qclass_ == kClassAny);
+  bool wants_a =
+      (qtype_ == kTypeA || qtype_ == kTypeAny) && (qclass_ == kClassIn || qclass_ == kClassAny);
   std::size_t count = wants_a ? addresses.size() : 0;
   bool tc = force_tc;
 
@@ -188,7 +193,7 @@ Wire header_reply(std::span<const std::uint8_t> wire, Rcode rcode) {
   if (wire.size() < 4) return out;
   out[0] = wire[0];
   out[1] = wire[1];
-  out[2] = static_cast<std::uint8_t>(0x80 | (wire[2] & 0x79));  // QR, opcode, RD
+  out[2] = static_cast<std::uint8_t>(0x80 | (wire[2] & 0x79));                  // QR, opcode, RD
   out[3] = static_cast<std::uint8_t>(0x80 | static_cast<std::uint8_t>(rcode));  // RA, rcode
   return out;
 }
@@ -222,8 +227,8 @@ Wire build_query(std::string_view name, std::uint16_t qtype, std::uint16_t id,
   if (text.empty() || text.back() != '.') text.push_back('.');
   ldns_rdf* dname = ldns_dname_new_frm_str(text.c_str());
   if (dname == nullptr) return {};
-  PktPtr q = make_pkt(ldns_pkt_query_new(dname, static_cast<ldns_rr_type>(qtype),
-                                         LDNS_RR_CLASS_IN, LDNS_RD));
+  PktPtr q = make_pkt(
+      ldns_pkt_query_new(dname, static_cast<ldns_rr_type>(qtype), LDNS_RR_CLASS_IN, LDNS_RD));
   if (!q) return {};
   ldns_pkt_set_id(q.get(), id);
   if (edns_udp_size != 0) ldns_pkt_set_edns_udp_size(q.get(), edns_udp_size);

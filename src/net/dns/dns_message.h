@@ -76,9 +76,9 @@ class Query {
 // What to do with an incoming datagram or TCP message.
 struct Classified {
   enum class Kind {
-    kDrop,     // shorter than a header, or a response: never answered (no reflection loops)
-    kError,    // header readable but the rest is not a query we serve: reply holds the error
-    kQuery,    // query holds a well-formed query
+    kDrop,   // shorter than a header, or a response: never answered (no reflection loops)
+    kError,  // header readable but the rest is not a query we serve: reply holds the error
+    kQuery,  // query holds a well-formed query
   };
   Kind kind = Kind::kDrop;
   Wire reply;                  // kError: FORMERR or NOTIMP, header only

@@ -4,17 +4,17 @@
 
 #include "net/dns/dns_server.h"
 
-#include <array>
-#include <exception>
-#include <unordered_set>
+#include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
+#include <exception>
+#include <unordered_set>
 
 #include "common/log.h"
 #include "common/scope_guard.h"
@@ -58,6 +58,7 @@ struct DnsServer::Impl : std::enable_shared_from_this<Impl> {
   static asio::awaitable<void> tcp_session(std::shared_ptr<Impl> self,
                                            std::shared_ptr<tcp::socket> sock);
   void spawn(asio::awaitable<void> work);
+  bool debug_on() const { return log_->should_log(spdlog::level::debug); }
   std::string where() const { return opts_.address + ":" + std::to_string(port_); }
 
   asio::io_context& io_;
@@ -146,13 +147,14 @@ DnsServer::Impl::Outcome DnsServer::Impl::decide(std::span<const std::uint8_t> w
   Classified c = classify_message(wire);
   if (c.kind == Classified::Kind::kDrop) {
     ++stats_.dropped;
-    log_->debug("drop client={} bytes={}", client.to_string(), wire.size());
+    if (debug_on()) log_->debug("drop client={} bytes={}", client.to_string(), wire.size());
     return out;
   }
   if (c.kind == Classified::Kind::kError) {
     ++stats_.errors;
-    log_->debug("error client={} bytes={} rcode={}", client.to_string(), wire.size(),
-                rcode_name(wire_rcode(c.reply)));
+    if (debug_on())
+      log_->debug("error client={} bytes={} rcode={}", client.to_string(), wire.size(),
+                  rcode_name(wire_rcode(c.reply)));
     out.kind = Outcome::Kind::kReply;
     out.reply = std::move(c.reply);
     return out;
@@ -170,8 +172,9 @@ DnsServer::Impl::Outcome DnsServer::Impl::decide(std::span<const std::uint8_t> w
     }
     if (addresses) {
       ++stats_.local;
-      log_->debug("answer client={} name={} type={} answers={} tcp={}", client.to_string(),
-                  q.name(), q.qtype(), addresses->size(), tcp);
+      if (debug_on())
+        log_->debug("answer client={} name={} type={} answers={} tcp={}", client.to_string(),
+                    q.name(), q.qtype(), addresses->size(), tcp);
       out.kind = Outcome::Kind::kReply;
       out.reply = q.reply(Rcode::kNoError, *addresses, max_size, opts_.ttl);
       return out;
@@ -179,8 +182,9 @@ DnsServer::Impl::Outcome DnsServer::Impl::decide(std::span<const std::uint8_t> w
   }
   if (opts_.upstreams.empty()) {
     ++stats_.servfail;
-    log_->debug("servfail client={} name={} type={} reason=no-upstreams", client.to_string(),
-                q.name(), q.qtype());
+    if (debug_on())
+      log_->debug("servfail client={} name={} type={} reason=no-upstreams", client.to_string(),
+                  q.name(), q.qtype());
     out.kind = Outcome::Kind::kReply;
     out.reply = q.reply(Rcode::kServFail, {}, max_size);
     return out;
@@ -192,17 +196,17 @@ DnsServer::Impl::Outcome DnsServer::Impl::decide(std::span<const std::uint8_t> w
 
 asio::awaitable<Wire> DnsServer::Impl::forward(Query query, Wire wire, bool tcp,
                                                std::size_t max_size) {
-  ++forwards_in_flight_;
-  ScopeGuard done([this] { --forwards_in_flight_; });
   auto answer = co_await forwarder_.forward(opts_.upstreams, std::move(wire), tcp, max_size);
   if (answer) {
     ++stats_.forwarded;
-    log_->debug("forwarded name={} type={} rcode={} bytes={}", query.name(), query.qtype(),
-                rcode_name(wire_rcode(*answer)), answer->size());
+    if (debug_on())
+      log_->debug("forwarded name={} type={} rcode={} bytes={}", query.name(), query.qtype(),
+                  rcode_name(wire_rcode(*answer)), answer->size());
     co_return std::move(*answer);
   }
   ++stats_.servfail;
-  log_->debug("servfail name={} type={} reason=upstreams-failed", query.name(), query.qtype());
+  if (debug_on())
+    log_->debug("servfail name={} type={} reason=upstreams-failed", query.name(), query.qtype());
   co_return query.reply(Rcode::kServFail, {}, max_size);
 }
 
@@ -226,6 +230,7 @@ asio::awaitable<void> DnsServer::Impl::udp_loop(std::shared_ptr<Impl> self) {
         continue;
       }
       Wire wire(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+      ++self->forwards_in_flight_;  // counted here, not when the coroutine first runs
       self->spawn(forward_udp(self, std::move(*out.query), std::move(wire), from));
     }
   }
@@ -233,6 +238,7 @@ asio::awaitable<void> DnsServer::Impl::udp_loop(std::shared_ptr<Impl> self) {
 
 asio::awaitable<void> DnsServer::Impl::forward_udp(std::shared_ptr<Impl> self, Query query,
                                                    Wire wire, udp::endpoint client) {
+  ScopeGuard done([&] { --self->forwards_in_flight_; });
   std::size_t max_size = query.max_udp_size();
   Wire reply = co_await self->forward(std::move(query), std::move(wire), false, max_size);
   if (self->stopped_) co_return;

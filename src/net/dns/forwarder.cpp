@@ -4,14 +4,14 @@
 
 #include "net/dns/forwarder.h"
 
-#include <array>
+#include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
 
 #include "common/log.h"
 #include "common/scope_guard.h"
@@ -32,10 +32,10 @@ void Forwarder::stop() {
   for (auto* s : tcp_open_) s->close(ignored);
 }
 
-asio::awaitable<std::optional<Wire>> Forwarder::forward(std::vector<Upstream> upstreams,
-                                                        Wire query, bool client_tcp,
-                                                        std::size_t client_max) {
+asio::awaitable<std::optional<Wire>> Forwarder::forward(std::vector<Upstream> upstreams, Wire query,
+                                                        bool client_tcp, std::size_t client_max) {
   const std::uint16_t client_id = wire_id(query);
+  std::optional<Wire> refusal;  // a SERVFAIL or REFUSED answer, passed on if nothing better comes
   for (const Upstream& up : upstreams) {
     if (stopped_) break;
     error_code ec;
@@ -58,9 +58,16 @@ asio::awaitable<std::optional<Wire>> Forwarder::forward(std::vector<Upstream> up
       continue;
     }
     set_wire_id(*answer, client_id);
+    Rcode rcode = wire_rcode(*answer);
+    if (rcode == Rcode::kServFail || rcode == Rcode::kRefused) {
+      // As the C library does: another upstream may know better.
+      log_->debug("upstream refused upstream={} rcode={}", up.to_string(), rcode_name(rcode));
+      refusal = std::move(*answer);
+      continue;
+    }
     co_return std::move(*answer);
   }
-  co_return std::nullopt;
+  co_return refusal;
 }
 
 asio::awaitable<Result<Wire>> Forwarder::udp_exchange(Udp::endpoint to, const Wire& query,
@@ -116,21 +123,25 @@ asio::awaitable<Result<Wire>> Forwarder::tcp_exchange(Tcp::endpoint to, const Wi
   auto deadline_passed = [&] { return watchdog.expiry() <= asio::steady_timer::clock_type::now(); };
 
   auto [conn_ec] = co_await sock->async_connect(to, kTuple);
-  if (conn_ec) co_return fail(deadline_passed() ? "tcp timed out" : "tcp connect: " + conn_ec.message());
+  if (conn_ec)
+    co_return fail(deadline_passed() ? "tcp timed out" : "tcp connect: " + conn_ec.message());
   std::array<std::uint8_t, 2> len{static_cast<std::uint8_t>(query.size() >> 8),
                                   static_cast<std::uint8_t>(query.size())};
   std::array<asio::const_buffer, 2> out{asio::buffer(len), asio::buffer(query)};
   auto [write_ec, written] = co_await asio::async_write(*sock, out, kTuple);
   (void)written;
-  if (write_ec) co_return fail(deadline_passed() ? "tcp timed out" : "tcp write: " + write_ec.message());
+  if (write_ec)
+    co_return fail(deadline_passed() ? "tcp timed out" : "tcp write: " + write_ec.message());
   for (;;) {
     auto [len_ec, got] = co_await asio::async_read(*sock, asio::buffer(len), kTuple);
     (void)got;
-    if (len_ec) co_return fail(deadline_passed() ? "tcp timed out" : "tcp read: " + len_ec.message());
+    if (len_ec)
+      co_return fail(deadline_passed() ? "tcp timed out" : "tcp read: " + len_ec.message());
     Wire answer(static_cast<std::size_t>(len[0] << 8 | len[1]));
     auto [body_ec, n] = co_await asio::async_read(*sock, asio::buffer(answer), kTuple);
     (void)n;
-    if (body_ec) co_return fail(deadline_passed() ? "tcp timed out" : "tcp read: " + body_ec.message());
+    if (body_ec)
+      co_return fail(deadline_passed() ? "tcp timed out" : "tcp read: " + body_ec.message());
     if (is_response_to(answer, id)) co_return answer;
   }
 }

@@ -3,6 +3,10 @@
 // upstream on failure. Sockets are opened on the host side, from the daemon's namespace.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -10,11 +14,6 @@
 #include <random>
 #include <unordered_set>
 #include <vector>
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ip/udp.hpp>
 
 #include "common/result.h"
 #include "net/dns/dns_message.h"
@@ -31,9 +30,10 @@ class Forwarder {
   Forwarder(boost::asio::io_context& io, std::chrono::milliseconds timeout);
 
   // QUERY (the client's message) asked of UPSTREAMS in order. The answer carries the client's
-  // id; nullopt when every upstream failed. A truncated UDP answer is retried over TCP and used
-  // when the client asked over TCP or it fits CLIENT_MAX; otherwise the truncated answer is
-  // passed on so the client retries over TCP itself.
+  // id; nullopt when every upstream failed (SERVFAIL and REFUSED answers move on to the next
+  // upstream, the last one is returned if no other answers). A truncated UDP answer is retried over
+  // TCP and used when the client asked over TCP or it fits CLIENT_MAX; otherwise the truncated
+  // answer is passed on so the client retries over TCP itself.
   boost::asio::awaitable<std::optional<Wire>> forward(std::vector<Upstream> upstreams, Wire query,
                                                       bool client_tcp, std::size_t client_max);
 

@@ -68,8 +68,7 @@ Result<ResolvConf> read_resolv_conf(const std::filesystem::path& path) {
 }
 
 std::string Upstream::to_string() const {
-  if (address.find(':') != std::string::npos)
-    return "[" + address + "]:" + std::to_string(port);
+  if (address.find(':') != std::string::npos) return "[" + address + "]:" + std::to_string(port);
   return address + ":" + std::to_string(port);
 }
 
@@ -95,8 +94,7 @@ Result<Upstream> parse_upstream(std::string_view text) {
     if (port.empty()) return fail(ctx + ": empty port");
   }
   up.address = std::string(host);
-  if (!is_ipv4(up.address) && !is_ipv6(up.address))
-    return fail(ctx + ": not an IP address");
+  if (!is_ipv4(up.address) && !is_ipv6(up.address)) return fail(ctx + ": not an IP address");
   if (!port.empty()) {
     unsigned value = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
