@@ -36,9 +36,9 @@ struct NetworkAddressing {
 // What a user (or compose's ipam.config) asked for; unset fields are chosen.
 struct AddressingRequest {
   std::string network;
-  std::optional<Cidr> subnet;
-  std::optional<Cidr> ip_range;
-  std::optional<Ipv4> gateway;
+  std::optional<Cidr> subnet = std::nullopt;
+  std::optional<Cidr> ip_range = std::nullopt;
+  std::optional<Ipv4> gateway = std::nullopt;
 };
 
 // Validates REQUEST (ip_range and gateway inside the subnet, subnet neither /31 nor /32) and

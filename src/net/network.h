@@ -53,7 +53,7 @@ struct NetworkInfo {
 
 struct EndpointRequest {
   std::string network;                 // full name, "demo_default"
-  std::optional<Ipv4> ipv4_address;    // static address
+  std::optional<Ipv4> ipv4_address = std::nullopt;  // static address
 };
 
 // A container's interface on one network.
