@@ -15,6 +15,7 @@
 #include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,7 +33,8 @@ namespace {
 int nl_to_errno(int nlerr) {
   switch (nlerr < 0 ? -nlerr : nlerr) {
     case NLE_EXIST: return EEXIST;
-    case NLE_OBJ_NOTFOUND: return ENODEV;
+    case NLE_OBJ_NOTFOUND:
+    case NLE_NODEV: return ENODEV;
     case NLE_PERM: return EPERM;
     case NLE_BUSY: return EBUSY;
     case NLE_INVAL: return EINVAL;
@@ -177,9 +179,31 @@ Result<void> set_hairpin(nl_sock* sk, int ifindex) {
   return {};
 }
 
+Result<void> write_sysctl(std::string_view key, std::string_view value) {
+  std::string path = "/proc/sys/" + std::string(key);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return fail_errno("set sysctl " + path);
+  if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size()))
+    return fail_errno("set sysctl " + path);
+  return {};
+}
+
+Result<std::string> read_sysctl(std::string_view key) {
+  std::string path = "/proc/sys/" + std::string(key);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail_errno("read sysctl " + path);
+  char buf[256];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n < 0) return fail_errno("read sysctl " + path);
+  std::string s(buf, static_cast<size_t>(n));
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
 class LibnlNetlink final : public Netlink {
  public:
-  explicit LibnlNetlink(SockPtr sk) : sk_(std::move(sk)) {}
+  LibnlNetlink(SockPtr sk, UniqueFd netns, ino_t ino)
+      : sk_(std::move(sk)), netns_(std::move(netns)), netns_ino_(ino) {}
 
   Result<void> ensure_bridge(const BridgeConfig& c) override {
     auto ctx = "ensure bridge " + c.name;
@@ -242,7 +266,8 @@ class LibnlNetlink final : public Netlink {
     LinkPtr peer(rtnl_link_veth_get_peer(veth.get()));  // takes a reference
     rtnl_link_set_name(peer.get(), c.peer_name.c_str());
     rtnl_link_set_mtu(peer.get(), static_cast<unsigned>(c.mtu));
-    rtnl_link_set_flags(peer.get(), IFF_UP);  // veth_newlink applies the peer's ifinfomsg flags
+    // Not IFF_UP on the peer: the kernel (6.x) answers ENOTCONN when asked to open the peer
+    // before the pair is linked. configure_interface brings it up from inside.
     rtnl_link_set_ns_fd(peer.get(), c.netns_fd);
     if (int err = rtnl_link_add(sk_.get(), veth.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0)
       return fail(nl_error(ctx, err));
@@ -329,29 +354,36 @@ class LibnlNetlink final : public Netlink {
 
   Result<std::vector<Cidr>> list_routed_subnets() override;
 
+  // /proc/sys/net belongs to the namespace of the thread that opens it: when the caller's
+  // thread is elsewhere, a short-lived thread enters ours to do it.
   Result<void> set_sysctl(std::string_view key, std::string_view value) override {
-    std::string path = "/proc/sys/" + std::string(key);
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd) return fail_errno("set sysctl " + path);
-    if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size()))
-      return fail_errno("set sysctl " + path);
-    return {};
+    return in_own_netns<void>([&] { return write_sysctl(key, value); });
   }
 
   Result<std::string> get_sysctl(std::string_view key) override {
-    std::string path = "/proc/sys/" + std::string(key);
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return fail_errno("read sysctl " + path);
-    char buf[256];
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) return fail_errno("read sysctl " + path);
-    std::string s(buf, static_cast<size_t>(n));
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
+    return in_own_netns<std::string>([&] { return read_sysctl(key); });
   }
 
  private:
+  template <class T, class F>
+  Result<T> in_own_netns(F&& f) {
+    struct stat st{};
+    if (::stat("/proc/thread-self/ns/net", &st) == 0 && st.st_ino == netns_ino_) return f();
+    Result<T> out = fail("not run");
+    std::thread t([&] {
+      if (::setns(netns_.get(), CLONE_NEWNET) != 0) {
+        out = fail_errno("setns");
+        return;
+      }
+      out = f();
+    });
+    t.join();
+    return out;
+  }
+
   SockPtr sk_;
+  UniqueFd netns_;  // the namespace this object acts on
+  ino_t netns_ino_ = 0;
 };
 
 struct FdbDump {
@@ -429,7 +461,10 @@ Result<std::vector<Cidr>> LibnlNetlink::list_routed_subnets() {
 
 Result<std::unique_ptr<Netlink>> make_libnl_netlink() {
   auto sk = STACK_TRY_CTX(open_socket(), "netlink");
-  return std::unique_ptr<Netlink>(std::make_unique<LibnlNetlink>(std::move(sk)));
+  UniqueFd ns(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  struct stat st{};
+  if (!ns || ::fstat(ns.get(), &st) != 0) return fail_errno("netlink: open own network namespace");
+  return std::unique_ptr<Netlink>(std::make_unique<LibnlNetlink>(std::move(sk), std::move(ns), st.st_ino));
 }
 
 }  // namespace stack::net

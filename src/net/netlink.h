@@ -23,8 +23,9 @@ struct BridgeConfig {
 };
 
 // A veth pair whose peer is born in NETNS_FD (IFLA_NET_NS_FD in the same RTM_NEWLINK: 0.5 ms,
-// against ~35 ms to create it here and move it). Both ends come up at birth; the host end is
+// against ~35 ms to create it here and move it). The host end is
 // enslaved to BRIDGE with hairpin on (so a container can reach itself through a published port).
+// The host end comes up at birth; the peer cannot (ENOTCONN): configure_interface brings it up.
 struct VethConfig {
   std::string host_name;  // "stk0123456789"
   std::string bridge;

@@ -82,7 +82,8 @@ class FakeNetlink final : public net::Netlink {
     if (links.count(c.host_name)) return fail(ctx + ": object exists", EEXIST);
     if (netns[c.netns_fd].count(c.peer_name)) return fail(ctx + ": object exists", EEXIST);
     links[c.host_name] = Link{{c.host_name, "veth", c.bridge, c.mtu, true}, {}, {}, c.netns_fd, {}};
-    netns[c.netns_fd][c.peer_name] = Link{{c.peer_name, "veth", "", c.mtu, true}, {}, {}, -1, {}};
+    // The peer is born down, as in the kernel; configure_interface brings it up.
+    netns[c.netns_fd][c.peer_name] = Link{{c.peer_name, "veth", "", c.mtu, false}, {}, {}, -1, {}};
     return {};
   }
   Result<void> configure_interface(const net::InterfaceConfig& c) override {
