@@ -45,8 +45,8 @@ uint32_t derive_vni(std::string_view project, std::string_view network) {
   return 4096 + static_cast<uint32_t>(h % ((1u << 24) - 4096));
 }
 
-Mac bridge_mac(std::string_view bridge) {
-  uint64_t h = name_hash({"mac", bridge});
+Mac bridge_mac(std::string_view bridge, std::string_view host_salt) {
+  uint64_t h = name_hash({"mac", bridge, host_salt});
   Mac m;
   m.bytes = {0x02, 0x5c, static_cast<uint8_t>(h >> 24), static_cast<uint8_t>(h >> 16),
              static_cast<uint8_t>(h >> 8), static_cast<uint8_t>(h)};

@@ -33,8 +33,10 @@ std::string vxlan_name(uint32_t vni);
 // every host derives the same one. In [4096, 2^24).
 uint32_t derive_vni(std::string_view project, std::string_view network);
 // A stable, locally administered unicast MAC for a bridge, so its address does not change
-// as ports come and go (the kernel would otherwise take the lowest port's MAC).
-Mac bridge_mac(std::string_view bridge);
+// as ports come and go (the kernel would otherwise take the lowest port's MAC). An overlay's
+// bridges share one name on every host: HOST_SALT (the underlay address) keeps their MACs apart
+// on the shared L2 segment.
+Mac bridge_mac(std::string_view bridge, std::string_view host_salt = "");
 
 // True for names this code creates: "stk-*", "stk<hex>", "stx-*".
 bool is_stack_link(std::string_view name);

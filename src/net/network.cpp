@@ -71,7 +71,8 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
 
 Result<void> NetworkManager::ensure_links(const NetworkInfo& info) {
   const auto& a = info.addressing;
-  BridgeConfig bridge{info.bridge, Cidr{a.gateway, a.subnet.prefix}, info.mtu, bridge_mac(info.bridge)};
+  auto salt = info.spec.underlay ? info.spec.underlay->str() : std::string();
+  BridgeConfig bridge{info.bridge, Cidr{a.gateway, a.subnet.prefix}, info.mtu, bridge_mac(info.bridge, salt)};
   NET_CHECK(kernel_.ensure_bridge(bridge), "bridge");
   // 127.0.0.1:PORT published ports are DNAT'ed out of this bridge: the kernel must route
   // loopback-sourced packets here (with the masquerade in the nat table).
