@@ -20,6 +20,11 @@ struct FirewallNetwork {
   std::string bridge;  // "stk-1a2b3c4d"
   Cidr subnet;
   bool internal = false;  // no masquerade, nothing in or out of the bridge
+  // Overlay only: every host's bridge holds the same GATEWAY address on one L2 segment, so ARP
+  // for it must not cross the vxlan device (a container would reach another host's gateway, and
+  // its DNS server).
+  std::string vxlan = {};
+  Ipv4 gateway = {};
 };
 
 enum class Proto { kTcp, kUdp };
@@ -46,8 +51,11 @@ inline constexpr std::string_view kTableName = "stack";
 
 // `table ip stack { ... }` for MODEL; deterministic (sorted), so equal models render equally.
 [[nodiscard]] Result<std::string> render_table(const FirewallModel& model);
-// The one transaction that replaces the table: create-if-missing (so the delete cannot fail),
-// delete, re-add. With no network it only removes the table.
+// `table bridge stack { ... }` keeping ARP for overlay gateways on their own host; "" when
+// there is no overlay network.
+[[nodiscard]] std::string render_bridge_table(const FirewallModel& model);
+// The one transaction that replaces the tables: create-if-missing (so the delete cannot fail),
+// delete, re-add. With no network it only removes them.
 [[nodiscard]] Result<std::string> render_transaction(const FirewallModel& model);
 
 // Runs nft command text in one transaction; returns what nft printed (for list commands).

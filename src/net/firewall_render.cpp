@@ -90,12 +90,35 @@ Result<std::string> render_table(const FirewallModel& model) {
   return out.str();
 }
 
+std::string render_bridge_table(const FirewallModel& model) {
+  auto networks = model.networks;
+  std::sort(networks.begin(), networks.end(), [](auto& a, auto& b) { return a.bridge < b.bridge; });
+  // Requests for the gateway do not leave; the other hosts' gateways (requests or replies) do
+  // not come in, neither to the containers (forward) nor to this host's bridge (input).
+  std::string forward, input;
+  for (const auto& n : networks) {
+    if (n.vxlan.empty()) continue;
+    auto gw = n.gateway.str();
+    forward += "\t\toifname " + q(n.vxlan) + " arp daddr ip " + gw + " drop\n";
+    auto in = "\t\tiifname " + q(n.vxlan) + " arp saddr ip " + gw + " drop\n";
+    forward += in;
+    input += in;
+  }
+  if (forward.empty()) return "";
+  std::string out = "table bridge " + std::string(kTableName) + " {\n";
+  out += "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n" + forward + "\t}\n";
+  out += "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n" + input + "\t}\n";
+  return out + "}\n";
+}
+
 Result<std::string> render_transaction(const FirewallModel& model) {
-  std::string head = "table ip " + std::string(kTableName) + " {}\ndelete table ip " +
-                     std::string(kTableName) + "\n";
+  std::string head;
+  for (const char* family : {"ip", "bridge"})
+    head += std::string("table ") + family + " " + std::string(kTableName) + " {}\ndelete table " + family +
+            " " + std::string(kTableName) + "\n";
   if (model.networks.empty()) return head;
   auto table = STACK_TRY_CTX(render_table(model), "firewall");
-  return head + table;
+  return head + table + render_bridge_table(model);
 }
 
 std::vector<std::string> docker_accept_rules() {

@@ -195,7 +195,8 @@ Result<void> NetworkManager::publish(std::string_view container, std::vector<Por
 FirewallModel NetworkManager::firewall_model() const {
   FirewallModel m;
   for (const auto& [name, info] : networks_)
-    m.networks.push_back({info.bridge, info.addressing.subnet, info.spec.internal});
+    m.networks.push_back({info.bridge, info.addressing.subnet, info.spec.internal, info.vxlan,
+                          info.addressing.gateway});
   for (const auto& [container, ports] : ports_) m.ports.insert(m.ports.end(), ports.begin(), ports.end());
   return m;
 }

@@ -59,6 +59,15 @@ TEST_CASE("containers on two hosts reach each other over a VXLAN overlay") {
   // A full-size packet fits: 1450 - 28 bytes of IP and ICMP headers, not fragmented.
   CHECK(c1.exec({"/usr/bin/busybox", "ping", "-c", "1", "-W", "2", "-s", "1422", "10.70.0.128"}).code == 0);
 
+  // Each container resolves the gateway to its own host's bridge, never the other host's.
+  for (auto [c, h] : {std::pair{&c1, &h1}, std::pair{&c2, &h2}}) {
+    REQUIRE(test::ping(*c, "10.70.0.1"));
+    auto neigh = c->sh("ip neigh show 10.70.0.1").out;
+    auto mac = h->host.sh("ip -o link show " + i1.bridge + " | grep -o 'link/ether [0-9a-f:]*'").out;
+    CHECK_MESSAGE(neigh.find(mac.substr(11, 17)) != std::string::npos, (neigh + " vs " + mac));
+  }
+  CHECK(h1.host.sh("nft list tables").out.find("table bridge stack") != std::string::npos);
+
   // The table of each host is in that host: the managers act on their own namespace.
   CHECK(h1.host.sh("nft list tables").out.find("table ip stack") != std::string::npos);
   CHECK(h2.host.sh("nft list tables").out.find("table ip stack") != std::string::npos);

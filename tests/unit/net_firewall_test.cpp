@@ -82,10 +82,31 @@ TEST_CASE("port ranges map one to one or onto a single port") {
   CHECK(bad.error().message.find("9000-9002 does not match 7000-7005") != std::string::npos);
 }
 
-TEST_CASE("the table is replaced in one transaction and removed with the last network") {
+TEST_CASE("the tables are replaced in one transaction and removed with the last network") {
+  const std::string head =
+      "table ip stack {}\ndelete table ip stack\ntable bridge stack {}\ndelete table bridge stack\n";
   auto tx = render_transaction(two_networks()).value();
-  CHECK(tx.starts_with("table ip stack {}\ndelete table ip stack\ntable ip stack {\n"));
-  CHECK(render_transaction({}).value() == "table ip stack {}\ndelete table ip stack\n");
+  CHECK(tx == head + render_table(two_networks()).value());  // no overlay: no bridge table
+  CHECK(render_transaction({}).value() == head);
+}
+
+TEST_CASE("ARP for an overlay's gateway stays on its host") {
+  FirewallModel m;
+  m.networks = {{"stk-aaaaaaaa", cidr("10.89.0.0/24"), false},
+                {"stk-cccccccc", cidr("10.70.0.0/24"), false, "stx-4242", ip("10.70.0.1")}};
+  CHECK(render_bridge_table(m) == R"(table bridge stack {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		oifname "stx-4242" arp daddr ip 10.70.0.1 drop
+		iifname "stx-4242" arp saddr ip 10.70.0.1 drop
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iifname "stx-4242" arp saddr ip 10.70.0.1 drop
+	}
+}
+)");
+  CHECK(render_transaction(m).value().ends_with(render_bridge_table(m)));
 }
 
 TEST_CASE("apply runs one buffer and leaves a host without Docker's chain alone") {

@@ -196,6 +196,7 @@ TEST_CASE("remove_network: refused while attached; then bridge, vxlan and the ta
   REQUIRE(f.mgr.detach("demo-web-1"));
   REQUIRE(f.mgr.remove_network("demo_default"));
   CHECK(!f.kernel.links.count(info.bridge));
-  CHECK(f.nft.runs[f.nft.runs.size() - 2] == "table ip stack {}\ndelete table ip stack\n");
+  CHECK(f.nft.runs[f.nft.runs.size() - 2] ==
+        "table ip stack {}\ndelete table ip stack\ntable bridge stack {}\ndelete table bridge stack\n");
   CHECK(f.store.all().empty());
 }
