@@ -16,11 +16,10 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/scope_guard.h"
 #include "net/network.h"
@@ -65,27 +64,34 @@ int run(const std::vector<std::string>& argv, std::string* out = nullptr) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-int sh(const std::string& cmd, std::string* out = nullptr) { return run({"/bin/sh", "-c", cmd}, out); }
+int sh(const std::string& cmd, std::string* out = nullptr) {
+  return run({"/bin/sh", "-c", cmd}, out);
+}
 
 // A fresh, anonymous network namespace held by the returned fd (a thread unshares and exits).
 UniqueFd new_netns() {
   UniqueFd fd;
   std::thread([&] {
-    if (unshare(CLONE_NEWNET) == 0) fd.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (unshare(CLONE_NEWNET) == 0)
+      fd.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   }).join();
   return fd;
 }
 
 bool have(const char* tool) { return sh(std::string("command -v ") + tool + " >/dev/null") == 0; }
 
-double iperf_gbits(const std::string& server_ns, const std::string& client_ns, const std::string& ip) {
-  auto prefix = [](const std::string& ns) { return ns.empty() ? std::string() : "ip netns exec " + ns + " "; };
+double iperf_gbits(const std::string& server_ns, const std::string& client_ns,
+                   const std::string& ip) {
+  auto prefix = [](const std::string& ns) {
+    return ns.empty() ? std::string() : "ip netns exec " + ns + " ";
+  };
   pid_t server = fork();
   if (server == 0) {
     int null = ::open("/dev/null", O_WRONLY);
     dup2(null, 1);
     dup2(null, 2);
-    execl("/bin/sh", "sh", "-c", ("exec " + prefix(server_ns) + "iperf3 -s -1 -B " + ip).c_str(), nullptr);
+    execl("/bin/sh", "sh", "-c", ("exec " + prefix(server_ns) + "iperf3 -s -1 -B " + ip).c_str(),
+          nullptr);
     _exit(127);
   }
   std::string out;
@@ -97,10 +103,13 @@ double iperf_gbits(const std::string& server_ns, const std::string& client_ns, c
   kill(server, SIGTERM);
   waitpid(server, nullptr, 0);
   auto j = nlohmann::json::parse(out, nullptr, false);
-  auto bps = j.is_discarded() ? nullptr : j.value("/end/sum_received/bits_per_second"_json_pointer, nlohmann::json());
+  auto bps = j.is_discarded()
+                 ? nullptr
+                 : j.value("/end/sum_received/bits_per_second"_json_pointer, nlohmann::json());
   if (!bps.is_number()) {
-    std::fprintf(stderr, "bench_net: iperf3 to %s failed: %s\n", ip.c_str(),
-                 j.is_discarded() ? out.c_str() : j.value("error", std::string("no result")).c_str());
+    std::fprintf(
+        stderr, "bench_net: iperf3 to %s failed: %s\n", ip.c_str(),
+        j.is_discarded() ? out.c_str() : j.value("error", std::string("no result")).c_str());
     return 0;
   }
   return bps.get<double>() / 1e9;
@@ -119,7 +128,8 @@ int main(int argc, char** argv) {
   if (sh("ip netns add " + host) != 0) return 1;
   std::vector<std::string> named = {host};
   ScopeGuard cleanup([&] {
-    for (auto it = named.rbegin(); it != named.rend(); ++it) sh("ip netns del " + *it + " 2>/dev/null");
+    for (auto it = named.rbegin(); it != named.rend(); ++it)
+      sh("ip netns del " + *it + " 2>/dev/null");
   });
   UniqueFd saved(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   UniqueFd host_fd(::open(("/run/netns/" + host).c_str(), O_RDONLY | O_CLOEXEC));
@@ -168,7 +178,8 @@ int main(int argc, char** argv) {
     auto veth = "stkbench" + std::to_string(i);
     auto addr = "10.99.200." + std::to_string(i + 2) + "/16";
     auto t0 = Clock::now();
-    int rc = sh("ip link add " + veth + " mtu 1500 master " + info->bridge + " up type veth peer name eth0 netns " + ns);
+    int rc = sh("ip link add " + veth + " mtu 1500 master " + info->bridge +
+                " up type veth peer name eth0 netns " + ns);
     rc |= sh("ip link set " + veth + " type bridge_slave hairpin on");
     rc |= sh("ip -n " + ns + " addr add " + addr + " dev eth0");
     rc |= sh("ip -n " + ns + " link set eth0 up");
@@ -221,8 +232,8 @@ int main(int argc, char** argv) {
       double loop = iperf_gbits("", "", "127.0.0.1");
       std::printf("TCP throughput, iperf3 -t 3:\n");
       std::printf("  container to container over the bridge  %6.1f Gbit/s\n", bridge);
-      std::printf("  host loopback                           %6.1f Gbit/s  (bridge = %.0f%%)\n", loop,
-                  loop > 0 ? 100 * bridge / loop : 0);
+      std::printf("  host loopback                           %6.1f Gbit/s  (bridge = %.0f%%)\n",
+                  loop, loop > 0 ? 100 * bridge / loop : 0);
     }
     (void)mgr.detach(a);
     (void)mgr.detach(b);

@@ -49,7 +49,8 @@ Ipv4 Ipv4::from_network_order(uint32_t be) { return Ipv4{ntohl(be)}; }
 Result<Cidr> Cidr::parse(std::string_view text, bool bare_is_host) {
   size_t slash = text.find('/');
   if (slash == std::string_view::npos) {
-    if (!bare_is_host) return fail("invalid CIDR \"" + std::string(text) + "\" (expected A.B.C.D/N)");
+    if (!bare_is_host)
+      return fail("invalid CIDR \"" + std::string(text) + "\" (expected A.B.C.D/N)");
     auto ip = STACK_TRY_CTX(Ipv4::parse(text), "invalid CIDR");
     return Cidr{ip, 32};
   }
@@ -62,9 +63,7 @@ Result<Cidr> Cidr::parse(std::string_view text, bool bare_is_host) {
 
 std::string Cidr::str() const { return address.str() + "/" + std::to_string(prefix); }
 
-uint32_t Cidr::mask() const {
-  return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
-}
+uint32_t Cidr::mask() const { return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix); }
 
 Cidr Cidr::network() const { return Cidr{Ipv4{address.value & mask()}, prefix}; }
 Ipv4 Cidr::first() const { return Ipv4{address.value & mask()}; }
@@ -80,7 +79,8 @@ Result<Mac> Mac::parse(std::string_view text) {
   Mac mac;
   if (text.size() != 17) return fail("invalid MAC address \"" + std::string(text) + "\"");
   for (int i = 0; i < 6; i++) {
-    if (i < 5 && text[i * 3 + 2] != ':') return fail("invalid MAC address \"" + std::string(text) + "\"");
+    if (i < 5 && text[i * 3 + 2] != ':')
+      return fail("invalid MAC address \"" + std::string(text) + "\"");
     unsigned v = 0;
     auto part = text.substr(i * 3, 2);
     auto [ptr, ec] = std::from_chars(part.data(), part.data() + 2, v, 16);

@@ -4,8 +4,8 @@
 
 #include "common/result.h"
 
-#define NET_CHECK(expr, ctx)                                                    \
-  do {                                                                          \
-    if (auto net_check_r_ = (expr); !net_check_r_)                              \
-      return ::stack::fail(net_check_r_.error().wrap(ctx));                     \
+#define NET_CHECK(expr, ctx)                                \
+  do {                                                      \
+    if (auto net_check_r_ = (expr); !net_check_r_)          \
+      return ::stack::fail(net_check_r_.error().wrap(ctx)); \
   } while (0)

@@ -1,12 +1,13 @@
 // Applying the firewall model, and living with Docker: when Docker's `ip filter FORWARD` drops
 // by policy, stack inserts accepts for its bridges there (a drop in any base chain is final, so
 // accepts in stack's own table cannot help), and removes them when its last network goes.
+#include "net/firewall.h"
+
 #include <spdlog/spdlog.h>
 
 #include <sstream>
 
 #include "common/log.h"
-#include "net/firewall.h"
 #include "net/check.h"
 
 namespace stack::net {
@@ -41,7 +42,8 @@ Result<DockerForward> Firewall::observe_docker_forward() {
   }
   out.forward_drop = forward->find("policy drop;") != std::string::npos;
   auto user = nft_.run("list chain ip filter DOCKER-USER");
-  if (!user && !is_missing(user.error())) return fail(user.error().wrap("observe ip filter DOCKER-USER"));
+  if (!user && !is_missing(user.error()))
+    return fail(user.error().wrap("observe ip filter DOCKER-USER"));
   out.chain = user ? "DOCKER-USER" : "FORWARD";
   // Without br_netfilter loaded the sysctl does not exist: bridged frames skip iptables.
   auto nf = kernel_.get_sysctl("net/bridge/bridge-nf-call-iptables");
@@ -52,21 +54,24 @@ Result<DockerForward> Firewall::observe_docker_forward() {
 Result<void> Firewall::ensure_docker_accepts(bool wanted) {
   auto docker = STACK_TRY_CTX(observe_docker_forward(), "docker forward chain");
   if (!docker.forward_drop) return {};
-  auto listing = STACK_TRY_CTX(nft_.run("list chain ip filter " + docker.chain, true), "docker forward chain");
+  auto listing =
+      STACK_TRY_CTX(nft_.run("list chain ip filter " + docker.chain, true), "docker forward chain");
   std::string batch;
   for (const auto& rule : docker_accept_rules()) {
     auto handles = handles_of(listing, rule);
     if (wanted && handles.empty())
       batch += "insert rule ip filter " + docker.chain + " " + rule + "\n";
     if (!wanted)
-      for (const auto& h : handles) batch += "delete rule ip filter " + docker.chain + " handle " + h + "\n";
+      for (const auto& h : handles)
+        batch += "delete rule ip filter " + docker.chain + " handle " + h + "\n";
   }
   if (batch.empty()) return {};
   NET_CHECK(nft_.run(batch), "docker forward chain " + docker.chain);
   auto log = log::get("net");
   if (wanted)
-    log->info("docker host: ip filter {} drops forwarded traffic{}; inserted accepts for stk-* bridges",
-              docker.chain, docker.br_netfilter ? " (bridged too: br_netfilter is on)" : "");
+    log->info(
+        "docker host: ip filter {} drops forwarded traffic{}; inserted accepts for stk-* bridges",
+        docker.chain, docker.br_netfilter ? " (bridged too: br_netfilter is on)" : "");
   else
     log->info("docker host: removed stack's accepts from ip filter {}", docker.chain);
   return {};

@@ -62,7 +62,8 @@ inline constexpr std::string_view kTableName = "stack";
 class NftRunner {
  public:
   virtual ~NftRunner() = default;
-  [[nodiscard]] virtual Result<std::string> run(std::string_view commands, bool with_handles = false) = 0;
+  [[nodiscard]] virtual Result<std::string> run(std::string_view commands,
+                                                bool with_handles = false) = 0;
 };
 // The real one, through libnftables, on the calling thread's namespace.
 [[nodiscard]] Result<std::unique_ptr<NftRunner>> make_libnftables();

@@ -19,7 +19,8 @@ std::string ports_text(uint16_t first, uint16_t end) {
 Result<void> render_port(std::ostringstream& out, const PortMapping& p) {
   uint16_t host_end = p.host_port_end ? p.host_port_end : p.host_port;
   uint16_t cont_end = p.container_port_end ? p.container_port_end : p.container_port;
-  if (p.host_port == 0 || host_end < p.host_port || p.container_port == 0 || cont_end < p.container_port)
+  if (p.host_port == 0 || host_end < p.host_port || p.container_port == 0 ||
+      cont_end < p.container_port)
     return fail("invalid port mapping " + ports_text(p.host_port, p.host_port_end) + ":" +
                 ports_text(p.container_port, p.container_port_end));
   std::string match = p.host_ip ? "ip daddr " + p.host_ip->str() + " " : "";
@@ -34,8 +35,8 @@ Result<void> render_port(std::ostringstream& out, const PortMapping& p) {
   if (cont_end != p.container_port)
     return fail("port range " + ports_text(p.host_port, p.host_port_end) + " does not match " +
                 ports_text(p.container_port, p.container_port_end));
-  out << "\t\t" << match << ports_text(p.host_port, host_end) << " dnat to "
-      << p.container_ip.str() << ":" << p.container_port << "\n";
+  out << "\t\t" << match << ports_text(p.host_port, host_end) << " dnat to " << p.container_ip.str()
+      << ":" << p.container_port << "\n";
   return {};
 }
 
@@ -69,7 +70,8 @@ Result<std::string> render_table(const FirewallModel& model) {
     // 127.0.0.1:PORT -> container: needs route_localnet on the bridge and this masquerade.
     out << "\t\toifname " << q(n.bridge) << " ip saddr 127.0.0.0/8 masquerade\n";
     // Hairpin: a container reaching a published port of its own network via the host address.
-    out << "\t\toifname " << q(n.bridge) << " ip saddr " << subnet << " ct status dnat masquerade\n";
+    out << "\t\toifname " << q(n.bridge) << " ip saddr " << subnet
+        << " ct status dnat masquerade\n";
     if (!n.internal)
       out << "\t\tip saddr " << subnet << " oifname != " << q(n.bridge) << " masquerade\n";
   }
@@ -84,7 +86,8 @@ Result<std::string> render_table(const FirewallModel& model) {
   // Published ports may be reached from another network (through the host address).
   out << "\t\tct status dnat accept\n";
   for (const auto& n : networks)
-    out << "\t\tiifname " << q(n.bridge) << " oifname \"stk-*\" oifname != " << q(n.bridge) << " drop\n";
+    out << "\t\tiifname " << q(n.bridge) << " oifname \"stk-*\" oifname != " << q(n.bridge)
+        << " drop\n";
   out << "\t}\n";
   out << "}\n";
   return out.str();
@@ -106,16 +109,18 @@ std::string render_bridge_table(const FirewallModel& model) {
   }
   if (forward.empty()) return "";
   std::string out = "table bridge " + std::string(kTableName) + " {\n";
-  out += "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n" + forward + "\t}\n";
-  out += "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n" + input + "\t}\n";
+  out += "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n" +
+         forward + "\t}\n";
+  out += "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n" + input +
+         "\t}\n";
   return out + "}\n";
 }
 
 Result<std::string> render_transaction(const FirewallModel& model) {
   std::string head;
   for (const char* family : {"ip", "bridge"})
-    head += std::string("table ") + family + " " + std::string(kTableName) + " {}\ndelete table " + family +
-            " " + std::string(kTableName) + "\n";
+    head += std::string("table ") + family + " " + std::string(kTableName) + " {}\ndelete table " +
+            family + " " + std::string(kTableName) + "\n";
   if (model.networks.empty()) return head;
   auto table = STACK_TRY_CTX(render_table(model), "firewall");
   return head + table + render_bridge_table(model);

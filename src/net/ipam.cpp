@@ -1,9 +1,10 @@
 // Subnet choice, overlap checks and per-network address allocation; see ipam.h. No I/O beyond
 // the AddressStore it is given.
 #include "net/ipam.h"
-#include "net/check.h"
 
 #include <algorithm>
+
+#include "net/check.h"
 
 namespace stack::net {
 namespace {
@@ -34,33 +35,40 @@ Result<NetworkAddressing> plan_addressing(const AddressingRequest& req, const Su
     out.subnet = *req.subnet;
   } else {
     if (pool.size < pool.pool.prefix || pool.size > 30)
-      return fail(ctx + ": subnet pool " + pool.pool.str() + " cannot be split into /" + std::to_string(pool.size));
+      return fail(ctx + ": subnet pool " + pool.pool.str() + " cannot be split into /" +
+                  std::to_string(pool.size));
     uint64_t count = uint64_t{1} << (pool.size - pool.pool.prefix);
     uint64_t step = uint64_t{1} << (32 - pool.size);
     bool found = false;
     for (uint64_t i = 0; i < count && !found; i++) {
       Cidr candidate{Ipv4{static_cast<uint32_t>(pool.pool.first().value + i * step)}, pool.size};
-      found = std::none_of(taken.begin(), taken.end(), [&](const Cidr& t) { return t.overlaps(candidate); });
+      found = std::none_of(taken.begin(), taken.end(),
+                           [&](const Cidr& t) { return t.overlaps(candidate); });
       if (found) out.subnet = candidate;
     }
     if (!found) return fail(ctx + ": every subnet of the pool " + pool.pool.str() + " is in use");
   }
-  if (out.subnet.prefix > 30) return fail(ctx + ": subnet " + out.subnet.str() + " is too small (at most /30)");
+  if (out.subnet.prefix > 30)
+    return fail(ctx + ": subnet " + out.subnet.str() + " is too small (at most /30)");
   if (req.ip_range) {
     if (!out.subnet.contains(*req.ip_range))
-      return fail(ctx + ": ip_range " + req.ip_range->str() + " is not inside subnet " + out.subnet.str());
+      return fail(ctx + ": ip_range " + req.ip_range->str() + " is not inside subnet " +
+                  out.subnet.str());
     out.ip_range = req.ip_range->network();
   }
   if (req.gateway) {
     if (!out.subnet.contains(*req.gateway) || *req.gateway == out.subnet.first() ||
         *req.gateway == out.subnet.last())
-      return fail(ctx + ": gateway " + req.gateway->str() + " is not a host address of subnet " + out.subnet.str());
+      return fail(ctx + ": gateway " + req.gateway->str() + " is not a host address of subnet " +
+                  out.subnet.str());
     out.gateway = *req.gateway;
   } else {
     out.gateway = Ipv4{out.subnet.first().value + 1};
   }
   auto [lo, hi] = host_span(out);
-  if (lo > hi) return fail(ctx + ": no usable address in " + (out.ip_range ? out.ip_range->str() : out.subnet.str()));
+  if (lo > hi)
+    return fail(ctx + ": no usable address in " +
+                (out.ip_range ? out.ip_range->str() : out.subnet.str()));
   return out;
 }
 
@@ -86,7 +94,8 @@ Result<void> MemoryAddressStore::save(const Allocation& allocation) {
 }
 
 Result<void> MemoryAddressStore::erase(std::string_view network, std::string_view owner) {
-  std::erase_if(rows_, [&](const Allocation& a) { return a.network == network && a.owner == owner; });
+  std::erase_if(rows_,
+                [&](const Allocation& a) { return a.network == network && a.owner == owner; });
   return {};
 }
 
@@ -153,9 +162,12 @@ Result<Ipv4> Ipam::allocate(std::string_view network, std::string_view owner,
   if (static_address) {
     if (!a.subnet.contains(*static_address) || *static_address == a.subnet.first() ||
         *static_address == a.subnet.last())
-      return fail(ctx + ": " + static_address->str() + " is not a host address of subnet " + a.subnet.str());
-    if (*static_address == a.gateway) return fail(ctx + ": " + static_address->str() + " is the gateway");
-    if (net->used.count(*static_address)) return fail(ctx + ": " + static_address->str() + " is in use", EADDRINUSE);
+      return fail(ctx + ": " + static_address->str() + " is not a host address of subnet " +
+                  a.subnet.str());
+    if (*static_address == a.gateway)
+      return fail(ctx + ": " + static_address->str() + " is the gateway");
+    if (net->used.count(*static_address))
+      return fail(ctx + ": " + static_address->str() + " is in use", EADDRINUSE);
     chosen = *static_address;
   } else {
     auto [lo, hi] = host_span(a);
@@ -169,7 +181,10 @@ Result<Ipv4> Ipam::allocate(std::string_view network, std::string_view owner,
         found = true;
       }
     }
-    if (!found) return fail(ctx + ": no free address left in " + (a.ip_range ? a.ip_range->str() : a.subnet.str()), ENOSPC);
+    if (!found)
+      return fail(
+          ctx + ": no free address left in " + (a.ip_range ? a.ip_range->str() : a.subnet.str()),
+          ENOSPC);
   }
   NET_CHECK(store_.save(Allocation{std::string(network), std::string(owner), chosen}), ctx);
   net->by_owner[std::string(owner)] = chosen;

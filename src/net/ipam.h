@@ -27,9 +27,9 @@ struct SubnetPool {
 // One network's addressing. For an overlay network, every host shares SUBNET and GATEWAY and
 // allocates only from its own IP_RANGE, so no two hosts hand out the same address.
 struct NetworkAddressing {
-  std::string network;  // the caller's key for the network, e.g. "demo_default"
-  Cidr subnet;          // network address, e.g. 10.89.0.0/24
-  Ipv4 gateway;         // the bridge's address, by default the first host address
+  std::string network;           // the caller's key for the network, e.g. "demo_default"
+  Cidr subnet;                   // network address, e.g. 10.89.0.0/24
+  Ipv4 gateway;                  // the bridge's address, by default the first host address
   std::optional<Cidr> ip_range;  // containers get addresses only from here when set
 };
 
@@ -100,7 +100,8 @@ class Ipam {
                                       std::optional<Ipv4> static_address = std::nullopt);
   // Releases OWNER's address; a no-op when it holds none.
   [[nodiscard]] Result<void> release(std::string_view network, std::string_view owner);
-  [[nodiscard]] std::optional<Ipv4> address_of(std::string_view network, std::string_view owner) const;
+  [[nodiscard]] std::optional<Ipv4> address_of(std::string_view network,
+                                               std::string_view owner) const;
 
  private:
   struct Net {

@@ -18,8 +18,8 @@ class LibNftables final : public NftRunner {
 
   Result<std::string> run(std::string_view commands, bool with_handles) override {
     unsigned flags = nft_ctx_output_get_flags(ctx_);
-    nft_ctx_output_set_flags(ctx_, with_handles ? (flags | NFT_CTX_OUTPUT_HANDLE)
-                                                : (flags & ~NFT_CTX_OUTPUT_HANDLE));
+    nft_ctx_output_set_flags(
+        ctx_, with_handles ? (flags | NFT_CTX_OUTPUT_HANDLE) : (flags & ~NFT_CTX_OUTPUT_HANDLE));
     std::string buf(commands);
     int rc = nft_run_cmd_from_buffer(ctx_, buf.c_str());
     std::string out = nft_ctx_get_output_buffer(ctx_);

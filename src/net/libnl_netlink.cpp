@@ -23,8 +23,8 @@
 #include <thread>
 
 #include "common/unique_fd.h"
-#include "net/netlink.h"
 #include "net/check.h"
+#include "net/netlink.h"
 
 namespace stack::net {
 namespace {
@@ -32,16 +32,25 @@ namespace {
 // libnl turns the kernel's errno into its own codes; turn the common ones back.
 int nl_to_errno(int nlerr) {
   switch (nlerr < 0 ? -nlerr : nlerr) {
-    case NLE_EXIST: return EEXIST;
+    case NLE_EXIST:
+      return EEXIST;
     case NLE_OBJ_NOTFOUND:
-    case NLE_NODEV: return ENODEV;
-    case NLE_PERM: return EPERM;
-    case NLE_BUSY: return EBUSY;
-    case NLE_INVAL: return EINVAL;
-    case NLE_OPNOTSUPP: return EOPNOTSUPP;
-    case NLE_NOMEM: return ENOMEM;
-    case NLE_NOADDR: return EADDRNOTAVAIL;
-    default: return EIO;
+    case NLE_NODEV:
+      return ENODEV;
+    case NLE_PERM:
+      return EPERM;
+    case NLE_BUSY:
+      return EBUSY;
+    case NLE_INVAL:
+      return EINVAL;
+    case NLE_OPNOTSUPP:
+      return EOPNOTSUPP;
+    case NLE_NOMEM:
+      return ENOMEM;
+    case NLE_NOADDR:
+      return EADDRNOTAVAIL;
+    default:
+      return EIO;
   }
 }
 
@@ -74,7 +83,8 @@ AddrPtr ll_addr(const Mac& mac) { return AddrPtr(nl_addr_build(AF_LLC, mac.bytes
 Result<SockPtr> open_socket() {
   SockPtr sk(nl_socket_alloc());
   if (!sk) return fail("netlink socket: out of memory", ENOMEM);
-  if (int err = nl_connect(sk.get(), NETLINK_ROUTE); err < 0) return fail(nl_error("netlink connect", err));
+  if (int err = nl_connect(sk.get(), NETLINK_ROUTE); err < 0)
+    return fail(nl_error("netlink connect", err));
   return sk;
 }
 
@@ -157,7 +167,8 @@ Result<void> add_address(nl_sock* sk, int ifindex, const Cidr& cidr) {
   RtAddrPtr addr(rtnl_addr_alloc());
   rtnl_addr_set_ifindex(addr.get(), ifindex);
   auto local = inet_addr(cidr.address, cidr.prefix);
-  if (int err = rtnl_addr_set_local(addr.get(), local.get()); err < 0) return fail(nl_error("address", err));
+  if (int err = rtnl_addr_set_local(addr.get(), local.get()); err < 0)
+    return fail(nl_error("address", err));
   int err = rtnl_addr_add(sk, addr.get(), NLM_F_CREATE | NLM_F_EXCL);
   if (err < 0 && err != -NLE_EXIST) return fail(nl_error("add address " + cidr.str(), err));
   return {};
@@ -211,14 +222,16 @@ class LibnlNetlink final : public Netlink {
     if (!existing) {
       LinkPtr link(rtnl_link_alloc());
       rtnl_link_set_name(link.get(), c.name.c_str());
-      if (int err = rtnl_link_set_type(link.get(), "bridge"); err < 0) return fail(nl_error(ctx, err));
+      if (int err = rtnl_link_set_type(link.get(), "bridge"); err < 0)
+        return fail(nl_error(ctx, err));
       rtnl_link_set_mtu(link.get(), static_cast<unsigned>(c.mtu));
       if (c.mac) rtnl_link_set_addr(link.get(), ll_addr(*c.mac).get());
       rtnl_link_set_flags(link.get(), IFF_UP);
       int err = rtnl_link_add(sk_.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL);
       if (err < 0 && err != -NLE_EXIST) return fail(nl_error(ctx, err));
       existing = STACK_TRY_CTX(find_link(sk_.get(), c.name), ctx);
-    } else if (const char* kind = rtnl_link_get_type(existing.get()); !kind || std::strcmp(kind, "bridge") != 0) {
+    } else if (const char* kind = rtnl_link_get_type(existing.get());
+               !kind || std::strcmp(kind, "bridge") != 0) {
       return fail(ctx + ": a link of that name exists and is not a bridge", EEXIST);
     }
     NET_CHECK(converge_link(sk_.get(), existing.get(), c.mtu, 0), ctx);
@@ -230,7 +243,8 @@ class LibnlNetlink final : public Netlink {
     LinkPtr link(rtnl_link_alloc());
     std::string n(name);
     rtnl_link_set_name(link.get(), n.c_str());
-    if (int err = rtnl_link_delete(sk_.get(), link.get()); err < 0) return fail(nl_error("delete link " + n, err));
+    if (int err = rtnl_link_delete(sk_.get(), link.get()); err < 0)
+      return fail(nl_error("delete link " + n, err));
     return {};
   }
 
@@ -242,7 +256,8 @@ class LibnlNetlink final : public Netlink {
 
   Result<std::vector<LinkInfo>> list_links(std::string_view prefix) override {
     nl_cache* raw = nullptr;
-    if (int err = rtnl_link_alloc_cache(sk_.get(), AF_UNSPEC, &raw); err < 0) return fail(nl_error("list links", err));
+    if (int err = rtnl_link_alloc_cache(sk_.get(), AF_UNSPEC, &raw); err < 0)
+      return fail(nl_error("list links", err));
     CachePtr cache(raw);
     std::vector<LinkInfo> out;
     for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
@@ -293,7 +308,8 @@ class LibnlNetlink final : public Netlink {
       rtnl_route_nh_set_gateway(nh, inet_addr(*c.gateway, 32).get());
       rtnl_route_add_nexthop(route.get(), nh);  // the route owns it now
       int err = rtnl_route_add(sk.get(), route.get(), NLM_F_CREATE | NLM_F_EXCL);
-      if (err < 0 && err != -NLE_EXIST) return fail(nl_error(ctx + ": default route via " + c.gateway->str(), err));
+      if (err < 0 && err != -NLE_EXIST)
+        return fail(nl_error(ctx + ": default route via " + c.gateway->str(), err));
     }
     return {};
   }
@@ -304,8 +320,11 @@ class LibnlNetlink final : public Netlink {
     int master = rtnl_link_get_ifindex(bridge.get());
     auto existing = STACK_TRY_CTX(try_find_link(sk_.get(), c.name), ctx);
     if (existing) {
-      if (!rtnl_link_is_vxlan(existing.get())) return fail(ctx + ": a link of that name exists and is not a vxlan device", EEXIST);
-      return converge_link(sk_.get(), existing.get(), c.mtu, master).map_error([&](Error e) { return e.wrap(ctx); });
+      if (!rtnl_link_is_vxlan(existing.get()))
+        return fail(ctx + ": a link of that name exists and is not a vxlan device", EEXIST);
+      return converge_link(sk_.get(), existing.get(), c.mtu, master).map_error([&](Error e) {
+        return e.wrap(ctx);
+      });
     }
     LinkPtr link(rtnl_link_vxlan_alloc());
     rtnl_link_set_name(link.get(), c.name.c_str());
@@ -338,7 +357,8 @@ class LibnlNetlink final : public Netlink {
 
   Result<std::vector<Ipv4>> list_fdb_remotes(std::string_view device) override;
 
-  Result<void> add_neighbour(int netns_fd, std::string_view device, Ipv4 ip, const Mac& mac) override {
+  Result<void> add_neighbour(int netns_fd, std::string_view device, Ipv4 ip,
+                             const Mac& mac) override {
     auto ctx = "add neighbour " + ip.str() + " lladdr " + mac.str() + " on " + std::string(device);
     auto sk = STACK_TRY_CTX(open_socket_in(netns_fd), ctx);
     auto link = STACK_TRY_CTX(find_link(sk.get(), device), ctx);
@@ -367,7 +387,7 @@ class LibnlNetlink final : public Netlink {
  private:
   template <class T, class F>
   Result<T> in_own_netns(F&& f) {
-    struct stat st{};
+    struct stat st {};
     if (::stat("/proc/thread-self/ns/net", &st) == 0 && st.st_ino == netns_ino_) return f();
     Result<T> out = fail("not run");
     std::thread t([&] {
@@ -400,7 +420,8 @@ int on_fdb_entry(nl_msg* msg, void* arg) {
   if (ndm->ndm_ifindex != dump->ifindex) return NL_OK;
   nlattr* tb[NDA_MAX + 1] = {};
   if (nlmsg_parse(h, sizeof(ndmsg), tb, NDA_MAX, nullptr) < 0) return NL_OK;
-  if (!tb[NDA_LLADDR] || !tb[NDA_DST] || nla_len(tb[NDA_DST]) != 4 || nla_len(tb[NDA_LLADDR]) != 6) return NL_OK;
+  if (!tb[NDA_LLADDR] || !tb[NDA_DST] || nla_len(tb[NDA_DST]) != 4 || nla_len(tb[NDA_LLADDR]) != 6)
+    return NL_OK;
   Mac mac;
   std::memcpy(mac.bytes.data(), nla_data(tb[NDA_LLADDR]), 6);
   if (!mac.is_zero()) return NL_OK;
@@ -429,7 +450,8 @@ Result<std::vector<Ipv4>> LibnlNetlink::list_fdb_remotes(std::string_view device
 Result<std::vector<Cidr>> LibnlNetlink::list_routed_subnets() {
   std::vector<Cidr> out;
   nl_cache* raw = nullptr;
-  if (int err = rtnl_addr_alloc_cache(sk_.get(), &raw); err < 0) return fail(nl_error("list addresses", err));
+  if (int err = rtnl_addr_alloc_cache(sk_.get(), &raw); err < 0)
+    return fail(nl_error("list addresses", err));
   CachePtr addrs(raw);
   for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
     auto* a = reinterpret_cast<rtnl_addr*>(o);
@@ -440,7 +462,8 @@ Result<std::vector<Cidr>> LibnlNetlink::list_routed_subnets() {
     out.push_back(Cidr{Ipv4::from_network_order(be), rtnl_addr_get_prefixlen(a)}.network());
   }
   raw = nullptr;
-  if (int err = rtnl_route_alloc_cache(sk_.get(), AF_INET, 0, &raw); err < 0) return fail(nl_error("list routes", err));
+  if (int err = rtnl_route_alloc_cache(sk_.get(), AF_INET, 0, &raw); err < 0)
+    return fail(nl_error("list routes", err));
   CachePtr routes(raw);
   for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
     auto* r = reinterpret_cast<rtnl_route*>(o);
@@ -462,9 +485,10 @@ Result<std::vector<Cidr>> LibnlNetlink::list_routed_subnets() {
 Result<std::unique_ptr<Netlink>> make_libnl_netlink() {
   auto sk = STACK_TRY_CTX(open_socket(), "netlink");
   UniqueFd ns(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-  struct stat st{};
+  struct stat st {};
   if (!ns || ::fstat(ns.get(), &st) != 0) return fail_errno("netlink: open own network namespace");
-  return std::unique_ptr<Netlink>(std::make_unique<LibnlNetlink>(std::move(sk), std::move(ns), st.st_ino));
+  return std::unique_ptr<Netlink>(
+      std::make_unique<LibnlNetlink>(std::move(sk), std::move(ns), st.st_ino));
 }
 
 }  // namespace stack::net

@@ -8,7 +8,8 @@ namespace {
 
 std::string hex(uint64_t v, int digits) {
   std::string s(static_cast<size_t>(digits), '0');
-  for (int i = digits - 1; i >= 0; i--, v >>= 4) s[static_cast<size_t>(i)] = "0123456789abcdef"[v & 15];
+  for (int i = digits - 1; i >= 0; i--, v >>= 4)
+    s[static_cast<size_t>(i)] = "0123456789abcdef"[v & 15];
   return s;
 }
 
@@ -48,8 +49,12 @@ uint32_t derive_vni(std::string_view project, std::string_view network) {
 Mac bridge_mac(std::string_view bridge, std::string_view host_salt) {
   uint64_t h = name_hash({"mac", bridge, host_salt});
   Mac m;
-  m.bytes = {0x02, 0x5c, static_cast<uint8_t>(h >> 24), static_cast<uint8_t>(h >> 16),
-             static_cast<uint8_t>(h >> 8), static_cast<uint8_t>(h)};
+  m.bytes = {0x02,
+             0x5c,
+             static_cast<uint8_t>(h >> 24),
+             static_cast<uint8_t>(h >> 16),
+             static_cast<uint8_t>(h >> 8),
+             static_cast<uint8_t>(h)};
   return m;
 }
 

@@ -10,7 +10,7 @@
 
 namespace stack::net {
 
-inline constexpr size_t kMaxIfName = 15;     // IFNAMSIZ - 1
+inline constexpr size_t kMaxIfName = 15;  // IFNAMSIZ - 1
 inline constexpr std::string_view kBridgePrefix = "stk-";
 inline constexpr std::string_view kVethPrefix = "stk";  // "stk" + 9 hex: never has a '-'
 inline constexpr std::string_view kVxlanPrefix = "stx-";

@@ -16,10 +16,10 @@
 namespace stack::net {
 
 struct BridgeConfig {
-  std::string name;         // "stk-1a2b3c4d"
-  Cidr gateway;             // the bridge's own address, e.g. 10.89.0.1/24
+  std::string name;  // "stk-1a2b3c4d"
+  Cidr gateway;      // the bridge's own address, e.g. 10.89.0.1/24
   int mtu = 1500;
-  std::optional<Mac> mac;   // fixed, so the bridge's address does not follow its ports
+  std::optional<Mac> mac;  // fixed, so the bridge's address does not follow its ports
 };
 
 // A veth pair whose peer is born in NETNS_FD (IFLA_NET_NS_FD in the same RTM_NEWLINK: 0.5 ms,
@@ -48,9 +48,9 @@ struct VxlanConfig {
   std::string name;  // "stx-4242"
   uint32_t vni = 0;
   uint16_t port = 4789;
-  Ipv4 local;        // this host's underlay address
+  Ipv4 local;  // this host's underlay address
   std::string bridge;
-  int mtu = 1450;    // 1500 underlay minus the 50-byte VXLAN header
+  int mtu = 1450;  // 1500 underlay minus the 50-byte VXLAN header
 };
 
 struct LinkInfo {

@@ -4,13 +4,12 @@
 #include "net/network.h"
 
 #include <fcntl.h>
-
 #include <spdlog/spdlog.h>
 
 #include "common/log.h"
 #include "common/scope_guard.h"
-#include "net/naming.h"
 #include "net/check.h"
+#include "net/naming.h"
 
 namespace stack::net {
 
@@ -23,7 +22,11 @@ Result<UniqueFd> open_netns(pid_t pid) {
 
 NetworkManager::NetworkManager(Netlink& kernel, Firewall& firewall, AddressStore& store,
                                OverlayPeers& peers, NetworkOptions options)
-    : kernel_(kernel), firewall_(firewall), ipam_(store), peers_(peers), options_(std::move(options)) {}
+    : kernel_(kernel),
+      firewall_(firewall),
+      ipam_(store),
+      peers_(peers),
+      options_(std::move(options)) {}
 
 const NetworkInfo* NetworkManager::find(std::string_view full_name) const {
   auto it = networks_.find(full_name);
@@ -38,7 +41,8 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
     info = *known;
   } else {
     if (spec.driver == Driver::kOverlay && !spec.underlay)
-      return fail(ctx + ": an overlay network needs this host's underlay address (driver_opts.local)");
+      return fail(ctx +
+                  ": an overlay network needs this host's underlay address (driver_opts.local)");
     std::vector<Cidr> taken = ipam_.subnets();
     if (!spec.subnet) {
       auto routed = STACK_TRY_CTX(kernel_.list_routed_subnets(), ctx);
@@ -64,7 +68,8 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
   if (is_new) {
     if (auto r = apply_firewall(); !r) return fail(r.error().wrap(ctx));
     log::get("net")->info("network ready name={} bridge={} subnet={}{}", key, info.bridge,
-                          info.addressing.subnet.str(), info.vxlan.empty() ? "" : " vxlan=" + info.vxlan);
+                          info.addressing.subnet.str(),
+                          info.vxlan.empty() ? "" : " vxlan=" + info.vxlan);
   }
   return info;
 }
@@ -72,7 +77,8 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
 Result<void> NetworkManager::ensure_links(const NetworkInfo& info) {
   const auto& a = info.addressing;
   auto salt = info.spec.underlay ? info.spec.underlay->str() : std::string();
-  BridgeConfig bridge{info.bridge, Cidr{a.gateway, a.subnet.prefix}, info.mtu, bridge_mac(info.bridge, salt)};
+  BridgeConfig bridge{info.bridge, Cidr{a.gateway, a.subnet.prefix}, info.mtu,
+                      bridge_mac(info.bridge, salt)};
   NET_CHECK(kernel_.ensure_bridge(bridge), "bridge");
   // 127.0.0.1:PORT published ports are DNAT'ed out of this bridge: the kernel must route
   // loopback-sourced packets here (with the masquerade in the nat table).
@@ -103,7 +109,8 @@ Result<void> NetworkManager::remove_network(std::string_view full_name) {
   if (it == networks_.end()) return {};
   for (const auto& [container, eps] : endpoints_)
     for (const auto& ep : eps)
-      if (ep.network == full_name) return fail(ctx + ": container " + container + " is attached to it", EBUSY);
+      if (ep.network == full_name)
+        return fail(ctx + ": container " + container + " is attached to it", EBUSY);
   NetworkInfo info = it->second;
   networks_.erase(it);
   NET_CHECK(apply_firewall(), ctx);
@@ -134,9 +141,12 @@ Result<std::vector<Endpoint>> NetworkManager::attach(std::string_view container,
     if (!info) return fail(nctx + ": unknown network");
     auto ip = STACK_TRY_CTX(ipam_.allocate(req.network, container, req.ipv4_address), nctx);
     allocated.push_back(req.network);
-    Endpoint ep{req.network, "eth" + std::to_string(i),
+    Endpoint ep{req.network,
+                "eth" + std::to_string(i),
                 veth_name(options_.instance, container, req.network, generation),
-                Cidr{ip, info->addressing.subnet.prefix}, info->addressing.gateway, info->mtu};
+                Cidr{ip, info->addressing.subnet.prefix},
+                info->addressing.gateway,
+                info->mtu};
     VethConfig veth{ep.host_veth, info->bridge, netns_fd, ep.ifname, ep.mtu};
     auto created = kernel_.create_veth(veth);
     if (!created && created.error().sys_errno == EEXIST) {
@@ -197,7 +207,8 @@ FirewallModel NetworkManager::firewall_model() const {
   for (const auto& [name, info] : networks_)
     m.networks.push_back({info.bridge, info.addressing.subnet, info.spec.internal, info.vxlan,
                           info.addressing.gateway});
-  for (const auto& [container, ports] : ports_) m.ports.insert(m.ports.end(), ports.begin(), ports.end());
+  for (const auto& [container, ports] : ports_)
+    m.ports.insert(m.ports.end(), ports.begin(), ports.end());
   return m;
 }
 

@@ -52,7 +52,7 @@ struct NetworkInfo {
 };
 
 struct EndpointRequest {
-  std::string network;                 // full name, "demo_default"
+  std::string network;                              // full name, "demo_default"
   std::optional<Ipv4> ipv4_address = std::nullopt;  // static address
 };
 

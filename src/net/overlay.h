@@ -25,7 +25,9 @@ class StaticPeers final : public OverlayPeers {
  public:
   // Parses a comma-separated list (spaces allowed); errors name the bad entry.
   [[nodiscard]] static Result<std::vector<Ipv4>> parse(std::string_view list);
-  void set(std::string network, std::vector<Ipv4> peers) { peers_[std::move(network)] = std::move(peers); }
+  void set(std::string network, std::vector<Ipv4> peers) {
+    peers_[std::move(network)] = std::move(peers);
+  }
   Result<std::vector<Ipv4>> peers(std::string_view network) override;
 
  private:

@@ -17,7 +17,8 @@ TEST_CASE("two containers on one bridge reach each other; nothing is left after 
   auto ea = h.attach(a, {{"itest_default"}});
   auto eb = h.attach(b, {{"itest_default"}});
   CHECK(a.sh("ip -o addr show eth0").out.find(ea[0].address.str()) != std::string::npos);
-  CHECK(a.sh("ip route show default").out.find("via " + info.addressing.gateway.str()) != std::string::npos);
+  CHECK(a.sh("ip route show default").out.find("via " + info.addressing.gateway.str()) !=
+        std::string::npos);
   CHECK(test::ping(a, eb[0].address.address.str()));
   CHECK(test::ping(b, ea[0].address.address.str()));
   CHECK(test::ping(a, info.addressing.gateway.str()));
@@ -55,28 +56,31 @@ TEST_CASE("a published port answers on 127.0.0.1, the host address, from outside
   h.attach(client, {{"itest_default"}});
   test::TempDir root("stack-net-www");
   test::write_text(root / "index.html", "hello from web\n");
-  test::Background server(web, {"/usr/bin/busybox", "httpd", "-f", "-p", "80", "-h", root.path().string()});
+  test::Background server(
+      web, {"/usr/bin/busybox", "httpd", "-f", "-p", "80", "-h", root.path().string()});
   REQUIRE(test::wait_http(web, "http://127.0.0.1:80/"));
 
   using net::PortMapping;
   net::Ipv4 lo = test::ip("127.0.0.1");
-  REQUIRE(h.manager->publish(web.name(), {PortMapping{std::nullopt, 8080, 0, net::Proto::kTcp, {}, 80, 0},
-                                          PortMapping{lo, 8081, 0, net::Proto::kTcp, {}, 80, 0}}));
+  REQUIRE(h.manager->publish(web.name(),
+                             {PortMapping{std::nullopt, 8080, 0, net::Proto::kTcp, {}, 80, 0},
+                              PortMapping{lo, 8081, 0, net::Proto::kTcp, {}, 80, 0}}));
   const std::string hello = "hello from web\n";
-  CHECK(test::http_get(h.host, "http://127.0.0.1:8080/") == hello);          // DNAT + route_localnet
-  CHECK(test::http_get(h.host, "http://192.168.200.1:8080/") == hello);      // host address
-  CHECK(test::http_get(h.outside, "http://192.168.200.1:8080/") == hello);   // from another machine
-  CHECK(test::http_get(client, "http://192.168.200.1:8080/") == hello);      // hairpin
-  CHECK(test::http_get(web, "http://192.168.200.1:8080/") == hello);         // itself, via hairpin mode
+  CHECK(test::http_get(h.host, "http://127.0.0.1:8080/") == hello);         // DNAT + route_localnet
+  CHECK(test::http_get(h.host, "http://192.168.200.1:8080/") == hello);     // host address
+  CHECK(test::http_get(h.outside, "http://192.168.200.1:8080/") == hello);  // from another machine
+  CHECK(test::http_get(client, "http://192.168.200.1:8080/") == hello);     // hairpin
+  CHECK(test::http_get(web, "http://192.168.200.1:8080/") == hello);  // itself, via hairpin mode
   CHECK(test::http_get(h.host, "http://127.0.0.1:8081/") == hello);
-  CHECK(test::http_get(h.host, "http://192.168.200.1:8081/").empty());       // bound to 127.0.0.1 only
+  CHECK(test::http_get(h.host, "http://192.168.200.1:8081/").empty());  // bound to 127.0.0.1 only
 
   REQUIRE(h.manager->detach(web.name()));  // its ports go with it
   CHECK(test::http_get(h.host, "http://127.0.0.1:8080/").empty());
   REQUIRE(h.manager->detach(client.name()));
 }
 
-TEST_CASE("an internal network cannot reach outside the bridge; a normal one goes out masqueraded") {
+TEST_CASE(
+    "an internal network cannot reach outside the bridge; a normal one goes out masqueraded") {
   NetHost h("int");
   auto priv = h.ensure(test::a_network("private", true));
   h.ensure(test::a_network("public"));
@@ -85,8 +89,8 @@ TEST_CASE("an internal network cannot reach outside the bridge; a normal one goe
   auto ei2 = h.attach(in2, {{"itest_private"}});
   h.attach(out, {{"itest_public"}});
   CHECK(test::ping(in, ei2[0].address.address.str()));  // inside the bridge: fine
-  CHECK(test::ping(out, "192.168.200.2"));               // outside has no route back: masquerade
-  CHECK(in.sh("ip route show default").out.empty());     // no default route on an internal network
+  CHECK(test::ping(out, "192.168.200.2"));              // outside has no route back: masquerade
+  CHECK(in.sh("ip route show default").out.empty());    // no default route on an internal network
   // Even with a route added by hand, the firewall keeps it in.
   REQUIRE(in.sh("ip route add default via " + priv.addressing.gateway.str()).code == 0);
   CHECK(!test::ping(in, "192.168.200.2"));

@@ -9,11 +9,13 @@ using namespace stack;
 using test::NetHost;
 using test::TestNetns;
 
-TEST_CASE("on a Docker-style host, stack's bridges work and the accepts leave with the last network") {
+TEST_CASE(
+    "on a Docker-style host, stack's bridges work and the accepts leave with the last network") {
   NetHost h("dock");
   REQUIRE(h.host.sh("cat /proc/sys/net/bridge/bridge-nf-call-iptables").out == "1\n");
-  auto r = h.host.exec({"/usr/sbin/nft", "add table ip filter; add chain ip filter FORWARD "
-                                         "{ type filter hook forward priority filter; policy drop; }"});
+  auto r = h.host.exec({"/usr/sbin/nft",
+                        "add table ip filter; add chain ip filter FORWARD "
+                        "{ type filter hook forward priority filter; policy drop; }"});
   REQUIRE_MESSAGE(r.code == 0, r.err);
   auto docker = h.firewall->observe_docker_forward().value();
   CHECK(docker.forward_drop);

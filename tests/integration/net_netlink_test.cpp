@@ -22,8 +22,10 @@ TEST_CASE("LibnlNetlink honours the Netlink contract") {
   auto link = container.sh("ip -o link show eth0");
   CHECK(link.out.find("mtu 1400") != std::string::npos);
   CHECK(link.out.find("state UP") != std::string::npos);
-  CHECK(container.sh("ip route show default").out.find("default via 10.250.0.1 dev eth0") != std::string::npos);
-  CHECK(container.sh("ip neigh show 10.250.0.9").out.find("02:00:00:00:00:09 PERMANENT") != std::string::npos);
+  CHECK(container.sh("ip route show default").out.find("default via 10.250.0.1 dev eth0") !=
+        std::string::npos);
+  CHECK(container.sh("ip neigh show 10.250.0.9").out.find("02:00:00:00:00:09 PERMANENT") !=
+        std::string::npos);
   CHECK(host.sh("cat /proc/sys/net/ipv4/conf/all/route_localnet").out == "0\n");
 }
 

@@ -26,11 +26,13 @@ net::NetworkSpec overlay(const char* range, const char* underlay) {
 TEST_CASE("containers on two hosts reach each other over a VXLAN overlay") {
   NetHost h1("ov1", false);
   NetHost h2("ov2", false);
-  auto r = test::run({"/usr/sbin/ip", "link", "add", "stkt-u1", "netns", h1.host.name(), "type", "veth",
-                      "peer", "name", "stkt-u2", "netns", h2.host.name()});
+  auto r = test::run({"/usr/sbin/ip", "link", "add", "stkt-u1", "netns", h1.host.name(), "type",
+                      "veth", "peer", "name", "stkt-u2", "netns", h2.host.name()});
   REQUIRE_MESSAGE(r.code == 0, r.err);
-  REQUIRE(h1.host.sh("ip addr add 192.168.240.1/24 dev stkt-u1 && ip link set stkt-u1 up").code == 0);
-  REQUIRE(h2.host.sh("ip addr add 192.168.240.2/24 dev stkt-u2 && ip link set stkt-u2 up").code == 0);
+  REQUIRE(h1.host.sh("ip addr add 192.168.240.1/24 dev stkt-u1 && ip link set stkt-u1 up").code ==
+          0);
+  REQUIRE(h2.host.sh("ip addr add 192.168.240.2/24 dev stkt-u2 && ip link set stkt-u2 up").code ==
+          0);
 
   h1.peers.set("itest_over", {test::ip("192.168.240.2")});
   h2.peers.set("itest_over", {test::ip("192.168.240.1")});
@@ -45,8 +47,8 @@ TEST_CASE("containers on two hosts reach each other over a VXLAN overlay") {
   CHECK(vx.find("dstport 4789") != std::string::npos);
   CHECK(vx.find("nolearning") != std::string::npos);
   CHECK(vx.find("master " + i1.bridge) != std::string::npos);
-  CHECK(h1.host.sh("bridge fdb show dev " + i1.vxlan).out.find("00:00:00:00:00:00 dst 192.168.240.2") !=
-        std::string::npos);
+  CHECK(h1.host.sh("bridge fdb show dev " + i1.vxlan)
+            .out.find("00:00:00:00:00:00 dst 192.168.240.2") != std::string::npos);
 
   TestNetns c1("ov1c"), c2("ov2c");
   auto e1 = h1.attach(c1, {{"itest_over"}});
@@ -57,13 +59,15 @@ TEST_CASE("containers on two hosts reach each other over a VXLAN overlay") {
   CHECK(test::ping(c1, "10.70.0.128"));
   CHECK(test::ping(c2, "10.70.0.2"));
   // A full-size packet fits: 1450 - 28 bytes of IP and ICMP headers, not fragmented.
-  CHECK(c1.exec({"/usr/bin/busybox", "ping", "-c", "1", "-W", "2", "-s", "1422", "10.70.0.128"}).code == 0);
+  CHECK(c1.exec({"/usr/bin/busybox", "ping", "-c", "1", "-W", "2", "-s", "1422", "10.70.0.128"})
+            .code == 0);
 
   // Each container resolves the gateway to its own host's bridge, never the other host's.
   for (auto [c, h] : {std::pair{&c1, &h1}, std::pair{&c2, &h2}}) {
     REQUIRE(test::ping(*c, "10.70.0.1"));
     auto neigh = c->sh("ip neigh show 10.70.0.1").out;
-    auto mac = h->host.sh("ip -o link show " + i1.bridge + " | grep -o 'link/ether [0-9a-f:]*'").out;
+    auto mac =
+        h->host.sh("ip -o link show " + i1.bridge + " | grep -o 'link/ether [0-9a-f:]*'").out;
     CHECK_MESSAGE(neigh.find(mac.substr(11, 17)) != std::string::npos, (neigh + " vs " + mac));
   }
   CHECK(h1.host.sh("nft list tables").out.find("table bridge stack") != std::string::npos);

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "net/netlink.h"
 #include "net/firewall.h"
+#include "net/netlink.h"
 
 namespace stack::test {
 
@@ -23,12 +23,12 @@ class FakeNetlink final : public net::Netlink {
     std::vector<std::pair<net::Mac, net::Ipv4>> fdb;
   };
 
-  std::vector<std::string> calls;          // "create_veth stk0123 stk-1a2b eth0 1500"
-  std::map<std::string, int> fail_on;      // {"create_veth", 2}: the 2nd such call fails
-  std::map<std::string, Link> links;       // the host namespace
+  std::vector<std::string> calls;                    // "create_veth stk0123 stk-1a2b eth0 1500"
+  std::map<std::string, int> fail_on;                // {"create_veth", 2}: the 2nd such call fails
+  std::map<std::string, Link> links;                 // the host namespace
   std::map<int, std::map<std::string, Link>> netns;  // a container namespace by its fd
   std::map<std::string, std::string> sysctls;
-  std::vector<net::Cidr> routed;           // extra host routes for list_routed_subnets
+  std::vector<net::Cidr> routed;  // extra host routes for list_routed_subnets
   std::vector<std::tuple<int, std::string, net::Ipv4, net::Mac>> neighbours;
 
   // The container's namespace is gone: its links and their veth host ends go with it.
@@ -43,10 +43,13 @@ class FakeNetlink final : public net::Netlink {
   }
 
   Result<void> ensure_bridge(const net::BridgeConfig& c) override {
-    if (auto f = record("ensure_bridge", c.name + " " + c.gateway.str() + " " + std::to_string(c.mtu))) return *f;
+    if (auto f =
+            record("ensure_bridge", c.name + " " + c.gateway.str() + " " + std::to_string(c.mtu)))
+      return *f;
     auto it = links.find(c.name);
     if (it != links.end() && it->second.info.kind != "bridge")
-      return fail("ensure bridge " + c.name + ": a link of that name exists and is not a bridge", EEXIST);
+      return fail("ensure bridge " + c.name + ": a link of that name exists and is not a bridge",
+                  EEXIST);
     Link& l = links[c.name];
     l.info = {c.name, "bridge", "", c.mtu, true};
     if (std::find(l.addresses.begin(), l.addresses.end(), c.gateway) == l.addresses.end())
@@ -75,10 +78,12 @@ class FakeNetlink final : public net::Netlink {
     return out;  // std::map: sorted by name
   }
   Result<void> create_veth(const net::VethConfig& c) override {
-    if (auto f = record("create_veth", c.host_name + " " + c.bridge + " " + c.peer_name + " " + std::to_string(c.mtu)))
+    if (auto f = record("create_veth", c.host_name + " " + c.bridge + " " + c.peer_name + " " +
+                                           std::to_string(c.mtu)))
       return *f;
     auto ctx = "create veth " + c.host_name;
-    if (!links.count(c.bridge)) return fail(ctx + ": link " + c.bridge + ": no such device", ENODEV);
+    if (!links.count(c.bridge))
+      return fail(ctx + ": link " + c.bridge + ": no such device", ENODEV);
     if (links.count(c.host_name)) return fail(ctx + ": object exists", EEXIST);
     if (netns[c.netns_fd].count(c.peer_name)) return fail(ctx + ": object exists", EEXIST);
     links[c.host_name] = Link{{c.host_name, "veth", c.bridge, c.mtu, true}, {}, {}, c.netns_fd, {}};
@@ -87,12 +92,15 @@ class FakeNetlink final : public net::Netlink {
     return {};
   }
   Result<void> configure_interface(const net::InterfaceConfig& c) override {
-    if (auto f = record("configure_interface", c.name + " " + c.address.str() + " " + std::to_string(c.mtu) +
+    if (auto f = record("configure_interface", c.name + " " + c.address.str() + " " +
+                                                   std::to_string(c.mtu) +
                                                    (c.gateway ? " via " + c.gateway->str() : "")))
       return *f;
     auto ns = netns.find(c.netns_fd);
     if (ns == netns.end() || !ns->second.count(c.name))
-      return fail("configure " + c.name + " in container namespace: link " + c.name + ": no such device", ENODEV);
+      return fail(
+          "configure " + c.name + " in container namespace: link " + c.name + ": no such device",
+          ENODEV);
     Link& l = ns->second[c.name];
     l.info.mtu = c.mtu;
     l.info.up = true;
@@ -102,20 +110,26 @@ class FakeNetlink final : public net::Netlink {
     return {};
   }
   Result<void> ensure_vxlan(const net::VxlanConfig& c) override {
-    if (auto f = record("ensure_vxlan", c.name + " " + std::to_string(c.vni) + " " + c.local.str() + " " + c.bridge))
+    if (auto f = record("ensure_vxlan", c.name + " " + std::to_string(c.vni) + " " + c.local.str() +
+                                            " " + c.bridge))
       return *f;
-    if (!links.count(c.bridge)) return fail("ensure vxlan " + c.name + ": link " + c.bridge + ": no such device", ENODEV);
+    if (!links.count(c.bridge))
+      return fail("ensure vxlan " + c.name + ": link " + c.bridge + ": no such device", ENODEV);
     auto it = links.find(c.name);
     if (it != links.end() && it->second.info.kind != "vxlan")
-      return fail("ensure vxlan " + c.name + ": a link of that name exists and is not a vxlan device", EEXIST);
+      return fail(
+          "ensure vxlan " + c.name + ": a link of that name exists and is not a vxlan device",
+          EEXIST);
     Link& l = links[c.name];
     l.info = {c.name, "vxlan", c.bridge, c.mtu, true};
     return {};
   }
   Result<void> append_fdb(std::string_view device, const net::Mac& mac, net::Ipv4 remote) override {
-    if (auto f = record("append_fdb", std::string(device) + " " + mac.str() + " " + remote.str())) return *f;
+    if (auto f = record("append_fdb", std::string(device) + " " + mac.str() + " " + remote.str()))
+      return *f;
     auto it = links.find(std::string(device));
-    if (it == links.end()) return fail("append fdb: link " + std::string(device) + ": no such device", ENODEV);
+    if (it == links.end())
+      return fail("append fdb: link " + std::string(device) + ": no such device", ENODEV);
     auto entry = std::make_pair(mac, remote);
     auto& fdb = it->second.fdb;
     if (std::find(fdb.begin(), fdb.end(), entry) == fdb.end()) fdb.push_back(entry);
@@ -124,17 +138,21 @@ class FakeNetlink final : public net::Netlink {
   Result<std::vector<net::Ipv4>> list_fdb_remotes(std::string_view device) override {
     if (auto f = record("list_fdb_remotes", std::string(device))) return *f;
     auto it = links.find(std::string(device));
-    if (it == links.end()) return fail("list fdb: link " + std::string(device) + ": no such device", ENODEV);
+    if (it == links.end())
+      return fail("list fdb: link " + std::string(device) + ": no such device", ENODEV);
     std::vector<net::Ipv4> out;
     for (const auto& [mac, ip] : it->second.fdb)
       if (mac.is_zero()) out.push_back(ip);
     std::sort(out.begin(), out.end());
     return out;
   }
-  Result<void> add_neighbour(int netns_fd, std::string_view device, net::Ipv4 ip, const net::Mac& mac) override {
-    if (auto f = record("add_neighbour", std::string(device) + " " + ip.str() + " " + mac.str())) return *f;
+  Result<void> add_neighbour(int netns_fd, std::string_view device, net::Ipv4 ip,
+                             const net::Mac& mac) override {
+    if (auto f = record("add_neighbour", std::string(device) + " " + ip.str() + " " + mac.str()))
+      return *f;
     auto& space = netns_fd < 0 ? links : netns[netns_fd];
-    if (!space.count(std::string(device))) return fail("add neighbour: link " + std::string(device) + ": no such device", ENODEV);
+    if (!space.count(std::string(device)))
+      return fail("add neighbour: link " + std::string(device) + ": no such device", ENODEV);
     neighbours.emplace_back(netns_fd, std::string(device), ip, mac);
     return {};
   }
@@ -154,7 +172,9 @@ class FakeNetlink final : public net::Netlink {
   }
   Result<std::string> get_sysctl(std::string_view key) override {
     auto it = sysctls.find(std::string(key));
-    if (it == sysctls.end()) return fail("read sysctl /proc/sys/" + std::string(key) + ": No such file or directory", ENOENT);
+    if (it == sysctls.end())
+      return fail("read sysctl /proc/sys/" + std::string(key) + ": No such file or directory",
+                  ENOENT);
     return it->second;
   }
 
@@ -174,7 +194,7 @@ class FakeNft final : public net::NftRunner {
  public:
   std::vector<std::string> runs;
   std::map<std::string, std::string> listings;  // "list chain ip filter FORWARD" -> text
-  int fail_on_run = 0;                            // the Nth run fails
+  int fail_on_run = 0;                          // the Nth run fails
 
   Result<std::string> run(std::string_view commands, bool) override {
     runs.emplace_back(commands);

@@ -29,7 +29,8 @@ struct NetHost {
     nl = net::make_libnl_netlink().value();
     nft = net::make_libnftables().value();
     firewall = std::make_unique<net::Firewall>(*nft, *nl);
-    manager = std::make_unique<net::NetworkManager>(*nl, *firewall, store, peers, net::NetworkOptions{});
+    manager =
+        std::make_unique<net::NetworkManager>(*nl, *firewall, store, peers, net::NetworkOptions{});
   }
 
   net::NetworkInfo ensure(net::NetworkSpec spec) {

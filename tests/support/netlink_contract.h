@@ -13,9 +13,9 @@ namespace stack::test {
 inline net::Cidr cidr(const char* s) { return net::Cidr::parse(s, true).value(); }
 inline net::Ipv4 ip(const char* s) { return net::Ipv4::parse(s).value(); }
 
-#define NET_REQUIRE_OK(expr)                                            \
-  do {                                                                  \
-    auto net_ok_r_ = (expr);                                            \
+#define NET_REQUIRE_OK(expr)                                                  \
+  do {                                                                        \
+    auto net_ok_r_ = (expr);                                                  \
     REQUIRE_MESSAGE(net_ok_r_, (net_ok_r_ ? "" : net_ok_r_.error().message)); \
   } while (0)
 
@@ -26,7 +26,8 @@ inline void run_netlink_contract(net::Netlink& nl, int netns_fd) {
   const std::string vxlan = "stx-4242";
 
   // A bridge is made once, then converged; its address is what list_routed_subnets reports.
-  NET_REQUIRE_OK(nl.ensure_bridge({bridge, cidr("10.250.0.1/24"), 1500, net::Mac{{2, 0x5c, 1, 2, 3, 4}}}));
+  NET_REQUIRE_OK(
+      nl.ensure_bridge({bridge, cidr("10.250.0.1/24"), 1500, net::Mac{{2, 0x5c, 1, 2, 3, 4}}}));
   NET_REQUIRE_OK(nl.ensure_bridge({bridge, cidr("10.250.0.1/24"), 1500, std::nullopt}));
   auto b = nl.get_link(bridge).value();
   REQUIRE(b);
@@ -54,10 +55,12 @@ inline void run_netlink_contract(net::Netlink& nl, int netns_fd) {
   net::InterfaceConfig eth0{netns_fd, "eth0", cidr("10.250.0.2/24"), 1400, ip("10.250.0.1")};
   NET_REQUIRE_OK(nl.configure_interface(eth0));
   NET_REQUIRE_OK(nl.configure_interface(eth0));
-  auto missing = nl.configure_interface({netns_fd, "eth9", cidr("10.250.0.3/24"), 1500, std::nullopt});
+  auto missing =
+      nl.configure_interface({netns_fd, "eth9", cidr("10.250.0.3/24"), 1500, std::nullopt});
   REQUIRE(!missing);
   CHECK(missing.error().sys_errno == ENODEV);
-  NET_REQUIRE_OK(nl.add_neighbour(netns_fd, "eth0", ip("10.250.0.9"), net::Mac{{2, 0, 0, 0, 0, 9}}));
+  NET_REQUIRE_OK(
+      nl.add_neighbour(netns_fd, "eth0", ip("10.250.0.9"), net::Mac{{2, 0, 0, 0, 0, 9}}));
 
   // A name in use by another kind of link is refused.
   auto clash = nl.ensure_bridge({veth, cidr("10.251.0.1/24"), 1500, std::nullopt});
@@ -75,7 +78,8 @@ inline void run_netlink_contract(net::Netlink& nl, int netns_fd) {
   NET_REQUIRE_OK(nl.append_fdb(vxlan, net::Mac{}, ip("192.0.2.2")));
   NET_REQUIRE_OK(nl.append_fdb(vxlan, net::Mac{}, ip("192.0.2.2")));
   NET_REQUIRE_OK(nl.append_fdb(vxlan, net::Mac{}, ip("192.0.2.3")));
-  CHECK(nl.list_fdb_remotes(vxlan).value() == std::vector<net::Ipv4>{ip("192.0.2.2"), ip("192.0.2.3")});
+  CHECK(nl.list_fdb_remotes(vxlan).value() ==
+        std::vector<net::Ipv4>{ip("192.0.2.2"), ip("192.0.2.3")});
 
   auto listed = nl.list_links("stk-ctest").value();
   REQUIRE(listed.size() == 1);

@@ -26,7 +26,8 @@ inline void sweep_stale_netns() {
     auto name = e.path().filename().string();
     if (!name.starts_with("stk-test-")) continue;
     auto pid = std::atoi(name.c_str() + 9);
-    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) run({"/usr/sbin/ip", "netns", "del", name});
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH)
+      run({"/usr/sbin/ip", "netns", "del", name});
   }
 }
 
@@ -67,7 +68,8 @@ class TestNetns {
 // The calling thread is in NETNS until the end of the scope (setns affects only this thread).
 class EnterNetns {
  public:
-  explicit EnterNetns(int netns_fd) : saved_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
+  explicit EnterNetns(int netns_fd)
+      : saved_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
     if (::setns(netns_fd, CLONE_NEWNET) != 0) throw std::runtime_error("setns into test namespace");
   }
   ~EnterNetns() {

@@ -11,7 +11,8 @@ using namespace stack::net;
 TEST_CASE("IPv4 and CIDR values parse strictly and print back") {
   CHECK(Ipv4::parse("10.89.0.1").value().str() == "10.89.0.1");
   CHECK(Ipv4::parse("10.89.0.1").value().value == 0x0a590001u);
-  for (const char* bad : {"", "10.89.0", "10.89.0.256", "10.89.0.1.2", "010.1.1.1", "a.b.c.d", "1.2.3.4 "})
+  for (const char* bad :
+       {"", "10.89.0", "10.89.0.256", "10.89.0.1.2", "010.1.1.1", "a.b.c.d", "1.2.3.4 "})
     CHECK_MESSAGE(!Ipv4::parse(bad), bad);
   auto c = Cidr::parse("10.89.3.7/24").value();
   CHECK(c.str() == "10.89.3.7/24");

@@ -16,7 +16,8 @@ namespace {
 
 FirewallModel two_networks() {
   FirewallModel m;
-  m.networks = {{"stk-bbbbbbbb", cidr("10.89.1.0/24"), true}, {"stk-aaaaaaaa", cidr("10.89.0.0/24"), false}};
+  m.networks = {{"stk-bbbbbbbb", cidr("10.89.1.0/24"), true},
+                {"stk-aaaaaaaa", cidr("10.89.0.0/24"), false}};
   m.ports = {
       {ip("127.0.0.1"), 8081, 0, Proto::kTcp, ip("10.89.0.3"), 80, 0},
       {std::nullopt, 8080, 0, Proto::kTcp, ip("10.89.0.2"), 80, 0},
@@ -73,8 +74,9 @@ TEST_CASE("port ranges map one to one or onto a single port") {
   m.ports = {{std::nullopt, 9000, 9002, Proto::kTcp, ip("10.89.0.2"), 7000, 7002},
              {std::nullopt, 9100, 9109, Proto::kUdp, ip("10.89.0.2"), 53, 0}};
   auto text = render_table(m).value();
-  CHECK(text.find("\t\ttcp dport 9000 dnat to 10.89.0.2:7000\n\t\ttcp dport 9001 dnat to 10.89.0.2:7001\n"
-                  "\t\ttcp dport 9002 dnat to 10.89.0.2:7002\n") != std::string::npos);
+  CHECK(text.find(
+            "\t\ttcp dport 9000 dnat to 10.89.0.2:7000\n\t\ttcp dport 9001 dnat to 10.89.0.2:7001\n"
+            "\t\ttcp dport 9002 dnat to 10.89.0.2:7002\n") != std::string::npos);
   CHECK(text.find("\t\tudp dport 9100-9109 dnat to 10.89.0.2:53\n") != std::string::npos);
   m.ports = {{std::nullopt, 9000, 9002, Proto::kTcp, ip("10.89.0.2"), 7000, 7005}};
   auto bad = render_table(m);
@@ -84,7 +86,8 @@ TEST_CASE("port ranges map one to one or onto a single port") {
 
 TEST_CASE("the tables are replaced in one transaction and removed with the last network") {
   const std::string head =
-      "table ip stack {}\ndelete table ip stack\ntable bridge stack {}\ndelete table bridge stack\n";
+      "table ip stack {}\ndelete table ip stack\ntable bridge stack {}\ndelete table bridge "
+      "stack\n";
   auto tx = render_transaction(two_networks()).value();
   CHECK(tx == head + render_table(two_networks()).value());  // no overlay: no bridge table
   CHECK(render_transaction({}).value() == head);
@@ -119,12 +122,14 @@ TEST_CASE("apply runs one buffer and leaves a host without Docker's chain alone"
   CHECK(nft.runs[1] == "list chain ip filter FORWARD");
 }
 
-TEST_CASE("on a Docker host, accepts for stk-* go into FORWARD once and leave with the last network") {
+TEST_CASE(
+    "on a Docker host, accepts for stk-* go into FORWARD once and leave with the last network") {
   test::FakeNft nft;
   test::FakeNetlink kernel;
   kernel.sysctls["net/bridge/bridge-nf-call-iptables"] = "1";
   nft.listings["list chain ip filter FORWARD"] =
-      "table ip filter {\n\tchain FORWARD {\n\t\ttype filter hook forward priority filter; policy drop;\n\t}\n}\n";
+      "table ip filter {\n\tchain FORWARD {\n\t\ttype filter hook forward priority filter; policy "
+      "drop;\n\t}\n}\n";
   Firewall fw(nft, kernel);
   auto docker = fw.observe_docker_forward().value();
   CHECK(docker.forward_drop);
@@ -138,14 +143,16 @@ TEST_CASE("on a Docker host, accepts for stk-* go into FORWARD once and leave wi
 
   // Already there (as nft lists them with handles): nothing inserted again.
   nft.listings["list chain ip filter FORWARD"] =
-      "table ip filter {\n\tchain FORWARD { # handle 1\n\t\ttype filter hook forward priority filter; policy drop;\n"
+      "table ip filter {\n\tchain FORWARD { # handle 1\n\t\ttype filter hook forward priority "
+      "filter; policy drop;\n"
       "\t\toifname \"stk-*\" accept # handle 7\n\t\tiifname \"stk-*\" accept # handle 6\n\t}\n}\n";
   nft.runs.clear();
   REQUIRE(fw.apply(two_networks()));
   CHECK(nft.runs.back().starts_with("list chain"));
 
   REQUIRE(fw.apply({}));
-  CHECK(nft.runs.back() == "delete rule ip filter FORWARD handle 6\ndelete rule ip filter FORWARD handle 7\n");
+  CHECK(nft.runs.back() ==
+        "delete rule ip filter FORWARD handle 6\ndelete rule ip filter FORWARD handle 7\n");
 }
 
 TEST_CASE("Docker's DOCKER-USER chain is preferred when it exists") {

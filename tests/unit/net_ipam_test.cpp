@@ -33,16 +33,19 @@ TEST_CASE("a default subnet is the first /24 of the pool that overlaps nothing o
   CHECK(none.error().message.find("10.89.0.0/16") != std::string::npos);
   // A configured pool of /28s.
   SubnetPool small{cidr("192.168.77.0/24"), 28};
-  CHECK(plan_addressing({"x"}, small, {cidr("192.168.77.0/28")}).value().subnet.str() == "192.168.77.16/28");
+  CHECK(plan_addressing({"x"}, small, {cidr("192.168.77.0/28")}).value().subnet.str() ==
+        "192.168.77.16/28");
 }
 
 TEST_CASE("user addressing is validated") {
-  auto ok = plan_addressing({"n", cidr("172.30.0.0/16"), cidr("172.30.5.0/24"), ip("172.30.0.254")}, {}, {});
+  auto ok = plan_addressing({"n", cidr("172.30.0.0/16"), cidr("172.30.5.0/24"), ip("172.30.0.254")},
+                            {}, {});
   REQUIRE(ok);
   CHECK(ok->gateway.str() == "172.30.0.254");
   CHECK(ok->ip_range->str() == "172.30.5.0/24");
-  CHECK(!plan_addressing({"n", cidr("172.30.0.1/16")}, {}, {}));                       // host bits
-  CHECK(!plan_addressing({"n", cidr("172.30.0.0/16"), cidr("172.31.0.0/24")}, {}, {}));  // range outside
+  CHECK(!plan_addressing({"n", cidr("172.30.0.1/16")}, {}, {}));  // host bits
+  CHECK(!plan_addressing({"n", cidr("172.30.0.0/16"), cidr("172.31.0.0/24")}, {},
+                         {}));  // range outside
   CHECK(!plan_addressing({"n", cidr("172.30.0.0/16"), std::nullopt, ip("172.31.0.1")}, {}, {}));
   CHECK(!plan_addressing({"n", cidr("172.30.0.0/31")}, {}, {}));
 }
@@ -61,13 +64,17 @@ TEST_CASE("overlapping subnets are refused naming both networks") {
   CHECK(again.error().message.find("network b") != std::string::npos);
 }
 
-TEST_CASE("addresses skip network, gateway and broadcast, honour ip_range, and are not reused at once") {
+TEST_CASE(
+    "addresses skip network, gateway and broadcast, honour ip_range, and are not reused at once") {
   MemoryAddressStore store;
   Ipam ipam(store);
-  REQUIRE(ipam.add_network(addressing("n", "10.9.0.0/29")));  // .1 gateway, .2-.6 usable, .7 broadcast
+  REQUIRE(
+      ipam.add_network(addressing("n", "10.9.0.0/29")));  // .1 gateway, .2-.6 usable, .7 broadcast
   std::vector<std::string> got;
-  for (int i = 0; i < 5; i++) got.push_back(ipam.allocate("n", "c" + std::to_string(i)).value().str());
-  CHECK(got == std::vector<std::string>{"10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"});
+  for (int i = 0; i < 5; i++)
+    got.push_back(ipam.allocate("n", "c" + std::to_string(i)).value().str());
+  CHECK(got ==
+        std::vector<std::string>{"10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"});
   auto full = ipam.allocate("n", "c5");
   REQUIRE(!full);
   CHECK(full.error().sys_errno == ENOSPC);
@@ -78,7 +85,8 @@ TEST_CASE("addresses skip network, gateway and broadcast, honour ip_range, and a
 
   MemoryAddressStore store2;
   Ipam ranged(store2);
-  REQUIRE(ranged.add_network(plan_addressing({"r", cidr("10.8.0.0/16"), cidr("10.8.1.0/24")}, {}, {}).value()));
+  REQUIRE(ranged.add_network(
+      plan_addressing({"r", cidr("10.8.0.0/16"), cidr("10.8.1.0/24")}, {}, {}).value()));
   CHECK(ranged.allocate("r", "x").value().str() == "10.8.1.0");  // a host address of the /16
   REQUIRE(ranged.release("r", "x"));
   CHECK(ranged.allocate("r", "y").value().str() == "10.8.1.1");  // a released address rests a while
@@ -122,8 +130,10 @@ TEST_CASE("allocations survive a restart through the store and are released from
 TEST_CASE("overlay hosts share a subnet and each allocates from its own ip_range") {
   MemoryAddressStore s1, s2;
   Ipam host1(s1), host2(s2);
-  REQUIRE(host1.add_network(plan_addressing({"o", cidr("10.70.0.0/24"), cidr("10.70.0.0/25")}, {}, {}).value()));
-  REQUIRE(host2.add_network(plan_addressing({"o", cidr("10.70.0.0/24"), cidr("10.70.0.128/25")}, {}, {}).value()));
+  REQUIRE(host1.add_network(
+      plan_addressing({"o", cidr("10.70.0.0/24"), cidr("10.70.0.0/25")}, {}, {}).value()));
+  REQUIRE(host2.add_network(
+      plan_addressing({"o", cidr("10.70.0.0/24"), cidr("10.70.0.128/25")}, {}, {}).value()));
   auto a = host1.allocate("o", "a").value();
   auto b = host2.allocate("o", "b").value();
   CHECK(a.str() == "10.70.0.2");

@@ -44,7 +44,8 @@ bool has_call(const test::FakeNetlink& k, const std::string& call) {
 
 }  // namespace
 
-TEST_CASE("a bridge network gets a free subnet, its bridge, route_localnet, forwarding and the table") {
+TEST_CASE(
+    "a bridge network gets a free subnet, its bridge, route_localnet, forwarding and the table") {
   Fixture f;
   f.kernel.routed = {cidr("10.89.0.0/24")};  // something on the host already uses the first /24
   auto info = f.ensure(bridge_net("default"));
@@ -53,8 +54,8 @@ TEST_CASE("a bridge network gets a free subnet, its bridge, route_localnet, forw
   CHECK(has_call(f.kernel, "ensure_bridge " + info.bridge + " 10.89.1.1/24 1500"));
   CHECK(f.kernel.sysctls["net/ipv4/conf/" + info.bridge + "/route_localnet"] == "1");
   CHECK(f.kernel.sysctls["net/ipv4/ip_forward"] == "1");
-  CHECK(f.nft.runs.at(0).find("ip saddr 10.89.1.0/24 oifname != \"" + info.bridge + "\" masquerade") !=
-        std::string::npos);
+  CHECK(f.nft.runs.at(0).find("ip saddr 10.89.1.0/24 oifname != \"" + info.bridge +
+                              "\" masquerade") != std::string::npos);
 
   // Ensuring again changes nothing in the firewall and keeps the subnet.
   f.nft.runs.clear();
@@ -100,7 +101,8 @@ TEST_CASE("attach: a veth born in the namespace per network, eth0 then eth1, one
   CHECK(f.store.all().size() == 2);
 }
 
-TEST_CASE("detach releases addresses and ports and deletes no link; the veth goes with the namespace") {
+TEST_CASE(
+    "detach releases addresses and ports and deletes no link; the veth goes with the namespace") {
   Fixture f;
   f.ensure(bridge_net("default"));
   auto eps = f.mgr.attach("demo-web-1", 7, 1, {{"demo_default"}}).value();
@@ -108,7 +110,8 @@ TEST_CASE("detach releases addresses and ports and deletes no link; the veth goe
   CHECK(f.nft.runs.back().find("") == 0);
   bool published = false;
   for (const auto& run : f.nft.runs)
-    published |= run.find("tcp dport 8080 dnat to " + eps[0].address.address.str() + ":80") != std::string::npos;
+    published |= run.find("tcp dport 8080 dnat to " + eps[0].address.address.str() + ":80") !=
+                 std::string::npos;
   CHECK(published);
   f.kernel.calls.clear();
   f.nft.runs.clear();
@@ -156,12 +159,15 @@ TEST_CASE("an overlay network: vxlan in its bridge, one FDB entry per peer, MTU 
   spec.subnet = cidr("10.70.0.0/24");
   spec.ip_range = cidr("10.70.0.0/25");
   spec.underlay = ip("192.168.240.1");
-  f.peers.set("demo_over", StaticPeers::parse("192.168.240.1, 192.168.240.2,192.168.240.3").value());
+  f.peers.set("demo_over",
+              StaticPeers::parse("192.168.240.1, 192.168.240.2,192.168.240.3").value());
   auto info = f.ensure(spec);
   CHECK(info.vni == derive_vni("demo", "over"));
   CHECK(info.mtu == 1450);
-  CHECK(has_call(f.kernel, "ensure_vxlan " + info.vxlan + " " + std::to_string(info.vni) + " 192.168.240.1 " + info.bridge));
-  CHECK(f.kernel.list_fdb_remotes(info.vxlan).value() == std::vector<Ipv4>{ip("192.168.240.2"), ip("192.168.240.3")});
+  CHECK(has_call(f.kernel, "ensure_vxlan " + info.vxlan + " " + std::to_string(info.vni) +
+                               " 192.168.240.1 " + info.bridge));
+  CHECK(f.kernel.list_fdb_remotes(info.vxlan).value() ==
+        std::vector<Ipv4>{ip("192.168.240.2"), ip("192.168.240.3")});
   f.kernel.calls.clear();
   f.ensure(spec);  // converged: no entry appended twice
   CHECK(f.kernel.count("append_fdb") == 0);
@@ -197,6 +203,7 @@ TEST_CASE("remove_network: refused while attached; then bridge, vxlan and the ta
   REQUIRE(f.mgr.remove_network("demo_default"));
   CHECK(!f.kernel.links.count(info.bridge));
   CHECK(f.nft.runs[f.nft.runs.size() - 2] ==
-        "table ip stack {}\ndelete table ip stack\ntable bridge stack {}\ndelete table bridge stack\n");
+        "table ip stack {}\ndelete table ip stack\ntable bridge stack {}\ndelete table bridge "
+        "stack\n");
   CHECK(f.store.all().empty());
 }
