@@ -10,7 +10,7 @@ using namespace stack;
 using test::NetHost;
 using test::TestNetns;
 
-TEST_CASE("two containers on one bridge reach each other; nothing is left after removal") {
+TEST_CASE("two containers on one bridge reach each other by IP") {
   NetHost h("br");
   auto info = h.ensure(test::a_network("default"));
   TestNetns a("bra"), b("brb");
@@ -80,7 +80,7 @@ TEST_CASE("a published port answers on 127.0.0.1, the host address, from outside
 }
 
 TEST_CASE(
-    "an internal network cannot reach outside the bridge; a normal one goes out masqueraded") {
+    "an internal network cannot reach outside the bridge but a normal one goes out masqueraded") {
   NetHost h("int");
   auto priv = h.ensure(test::a_network("private", true));
   h.ensure(test::a_network("public"));
@@ -98,7 +98,7 @@ TEST_CASE(
   for (auto* c : {&in, &in2, &out}) REQUIRE(h.manager->detach(c->name()));
 }
 
-TEST_CASE("two networks are isolated; a container on both reaches each") {
+TEST_CASE("two networks are isolated but a container on both reaches each") {
   NetHost h("iso");
   h.ensure(test::a_network("front"));
   h.ensure(test::a_network("back"));

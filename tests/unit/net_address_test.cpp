@@ -72,7 +72,7 @@ TEST_CASE("host object names are recognisable, bounded and stable") {
   CHECK(!is_stack_link("docker0"));
 }
 
-TEST_CASE("derived VNIs agree across hosts and stay in range; bridge MACs are local unicast") {
+TEST_CASE("derived VNIs agree across hosts and stay in range, bridge MACs are local unicast") {
   CHECK(derive_vni("demo", "over") == derive_vni("demo", "over"));
   std::set<uint32_t> seen;
   for (int i = 0; i < 200; i++) {

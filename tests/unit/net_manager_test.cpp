@@ -192,7 +192,7 @@ TEST_CASE("drift: a deleted bridge is observed and ensure_network makes it again
   CHECK(f.mgr.observe_missing().value().empty());
 }
 
-TEST_CASE("remove_network: refused while attached; then bridge, vxlan and the table go") {
+TEST_CASE("remove_network is refused while attached, then bridge, vxlan and the table go") {
   Fixture f;
   auto info = f.ensure(bridge_net("default"));
   REQUIRE(f.mgr.attach("demo-web-1", 7, 1, {{"demo_default"}}));
