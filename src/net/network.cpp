@@ -187,11 +187,16 @@ std::vector<Endpoint> NetworkManager::endpoints(std::string_view container) cons
 
 Result<void> NetworkManager::publish(std::string_view container, std::vector<PortMapping> ports) {
   auto ctx = "publish ports of " + std::string(container);
-  auto eps = endpoints(container);
+  // Its first endpoint; for a container adopted after a daemon restart (no endpoint known in
+  // memory), the address the store holds for it on a network that is not internal.
+  std::optional<Ipv4> target;
+  if (auto eps = endpoints(container); !eps.empty()) target = eps.front().address.address;
+  for (const auto& [name, info] : networks_)
+    if (!target && !info.spec.internal) target = ipam_.address_of(name, container);
   for (auto& p : ports) {
     if (p.container_ip.value != 0) continue;
-    if (eps.empty()) return fail(ctx + ": not attached to any network");
-    p.container_ip = eps.front().address.address;
+    if (!target) return fail(ctx + ": not attached to any network");
+    p.container_ip = *target;
   }
   auto previous = ports_[std::string(container)];
   ports_[std::string(container)] = std::move(ports);

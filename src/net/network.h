@@ -104,7 +104,9 @@ class NetworkManager {
   [[nodiscard]] std::vector<Endpoint> endpoints(std::string_view container) const;
 
   // Publishes the container's ports (CONTAINER_IP of each mapping is filled from its first
-  // endpoint when unset) and applies the firewall; replaces what it published before.
+  // endpoint when unset, or from its stored address after a restart) and applies the firewall;
+  // replaces what it published before. After a daemon restart, ensure every network and
+  // publish every running container's ports again: the table is rebuilt from this state.
   [[nodiscard]] Result<void> publish(std::string_view container, std::vector<PortMapping> ports);
 
   // Names of known networks whose bridge or vxlan device is missing: drift to repair with

@@ -150,6 +150,10 @@ TEST_CASE("a static address is honoured and a restarted daemon hands out no dupl
   auto next = again.attach("demo-web-2", 9, 1, {{"demo_default"}}).value();
   CHECK(next[0].address != web[0].address);
   CHECK(next[0].address != db[0].address);
+  // An adopted container's ports go to the address the store holds for it.
+  REQUIRE(again.publish("demo-db-1", {{std::nullopt, 5432, 0, Proto::kTcp, {}, 5432, 0}}));
+  CHECK(f.nft.runs[f.nft.runs.size() - 2].find("tcp dport 5432 dnat to 172.29.0.10:5432") !=
+        std::string::npos);
 }
 
 TEST_CASE("an overlay network: vxlan in its bridge, one FDB entry per peer, MTU 1450") {
