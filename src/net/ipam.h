@@ -1,0 +1,119 @@
+// IP address management: subnets for networks (the user's, or picked from a pool so that they
+// overlap nothing routed on the host) and addresses for containers. Pure: the host's routes
+// come in as a list, and allocations persist through an AddressStore the caller provides.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "net/address.h"
+
+namespace stack::net {
+
+// Where default subnets come from: POOL split into blocks of /SIZE, taken lowest first.
+// The default, 10.89.0.0/16 in /24s, gives 256 networks of 253 containers each, away from
+// Docker's 172.17.0.0/16 + 172.18-31 and podman's 10.88.0.0/16, so all three coexist.
+struct SubnetPool {
+  Cidr pool{Ipv4{(10u << 24) | (89u << 16)}, 16};
+  int size = 24;
+};
+
+// One network's addressing. For an overlay network, every host shares SUBNET and GATEWAY and
+// allocates only from its own IP_RANGE, so no two hosts hand out the same address.
+struct NetworkAddressing {
+  std::string network;           // the caller's key for the network, e.g. "demo_default"
+  Cidr subnet;                   // network address, e.g. 10.89.0.0/24
+  Ipv4 gateway;                  // the bridge's address, by default the first host address
+  std::optional<Cidr> ip_range;  // containers get addresses only from here when set
+};
+
+// What a user (or compose's ipam.config) asked for; unset fields are chosen.
+struct AddressingRequest {
+  std::string network;
+  std::optional<Cidr> subnet = std::nullopt;
+  std::optional<Cidr> ip_range = std::nullopt;
+  std::optional<Ipv4> gateway = std::nullopt;
+};
+
+// Validates REQUEST (ip_range and gateway inside the subnet, subnet neither /31 nor /32) and
+// fills what is missing. A missing subnet is the first block of POOL that overlaps none of
+// TAKEN (other networks' subnets and the host's routed subnets).
+[[nodiscard]] Result<NetworkAddressing> plan_addressing(const AddressingRequest& request,
+                                                        const SubnetPool& pool,
+                                                        const std::vector<Cidr>& taken);
+
+// Fails naming both networks when two subnets overlap:
+// "subnet 10.1.0.0/16 of network a overlaps 10.1.2.0/24 of network b".
+[[nodiscard]] Result<void> check_overlaps(const std::vector<NetworkAddressing>& networks);
+
+struct Allocation {
+  std::string network;
+  std::string owner;  // the container (or its endpoint) holding it, e.g. "demo-web-1"
+  Ipv4 address;
+  auto operator<=>(const Allocation&) const = default;
+};
+
+// Where allocations live across restarts. The integrator implements it on the state store;
+// each call is one transaction.
+class AddressStore {
+ public:
+  virtual ~AddressStore() = default;
+  [[nodiscard]] virtual Result<std::vector<Allocation>> load(std::string_view network) = 0;
+  [[nodiscard]] virtual Result<void> save(const Allocation& allocation) = 0;
+  [[nodiscard]] virtual Result<void> erase(std::string_view network, std::string_view owner) = 0;
+};
+
+class MemoryAddressStore final : public AddressStore {
+ public:
+  Result<std::vector<Allocation>> load(std::string_view network) override;
+  Result<void> save(const Allocation& allocation) override;
+  Result<void> erase(std::string_view network, std::string_view owner) override;
+  [[nodiscard]] const std::vector<Allocation>& all() const { return rows_; }
+
+ private:
+  std::vector<Allocation> rows_;
+};
+
+// Addresses of every known network, written through to the store before they are returned, so
+// a daemon restarted at any point never hands out an address twice.
+class Ipam {
+ public:
+  explicit Ipam(AddressStore& store) : store_(store) {}
+
+  // Registers a network and loads its allocations. Fails if it overlaps a registered one.
+  [[nodiscard]] Result<void> add_network(const NetworkAddressing& addressing);
+  // Forgets the network and all its allocations (in the store too).
+  [[nodiscard]] Result<void> remove_network(std::string_view network);
+  [[nodiscard]] const NetworkAddressing* find(std::string_view network) const;
+  [[nodiscard]] std::vector<Cidr> subnets() const;
+
+  // OWNER's address on NETWORK: the one it already holds, else STATIC (ipv4_address, which must
+  // be in the subnet and free), else the lowest free one of the range. Network, broadcast and
+  // gateway addresses are never handed out.
+  [[nodiscard]] Result<Ipv4> allocate(std::string_view network, std::string_view owner,
+                                      std::optional<Ipv4> static_address = std::nullopt);
+  // Releases OWNER's address; a no-op when it holds none.
+  [[nodiscard]] Result<void> release(std::string_view network, std::string_view owner);
+  [[nodiscard]] std::optional<Ipv4> address_of(std::string_view network,
+                                               std::string_view owner) const;
+
+ private:
+  struct Net {
+    NetworkAddressing addressing;
+    std::map<std::string, Ipv4, std::less<>> by_owner;
+    std::set<Ipv4> used;
+    uint32_t next = 0;  // where the next search starts: addresses are not reused at once
+  };
+  Net* get(std::string_view network);
+
+  AddressStore& store_;
+  std::map<std::string, Net, std::less<>> nets_;
+};
+
+}  // namespace stack::net

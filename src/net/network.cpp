@@ -1,0 +1,236 @@
+// NetworkManager: the order of operations for networks, attachments and ports. The hot path is
+// attach (one RTM_NEWLINK with the peer born in the container's namespace, then address and
+// route there); teardown deletes nothing per container (see network.h).
+#include "net/network.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include "common/log.h"
+#include "common/scope_guard.h"
+#include "net/check.h"
+#include "net/naming.h"
+
+namespace stack::net {
+
+Result<UniqueFd> open_netns(pid_t pid) {
+  auto path = "/proc/" + std::to_string(pid) + "/ns/net";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail_errno("open " + path);
+  return fd;
+}
+
+NetworkManager::NetworkManager(Netlink& kernel, Firewall& firewall, AddressStore& store,
+                               OverlayPeers& peers, NetworkOptions options)
+    : kernel_(kernel),
+      firewall_(firewall),
+      ipam_(store),
+      peers_(peers),
+      options_(std::move(options)) {}
+
+const NetworkInfo* NetworkManager::find(std::string_view full_name) const {
+  auto it = networks_.find(full_name);
+  return it == networks_.end() ? nullptr : &it->second;
+}
+
+Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
+  auto key = spec.full_name();
+  auto ctx = "network " + key;
+  NetworkInfo info;
+  if (auto* known = find(key)) {
+    info = *known;
+  } else {
+    if (spec.driver == Driver::kOverlay && !spec.underlay)
+      return fail(ctx +
+                  ": an overlay network needs this host's underlay address (driver_opts.local)");
+    std::vector<Cidr> taken = ipam_.subnets();
+    if (!spec.subnet) {
+      auto routed = STACK_TRY_CTX(kernel_.list_routed_subnets(), ctx);
+      taken.insert(taken.end(), routed.begin(), routed.end());
+    }
+    AddressingRequest req{key, spec.subnet, spec.ip_range, spec.gateway};
+    info.addressing = STACK_TRY_CTX(plan_addressing(req, options_.pool, taken), ctx);
+    NET_CHECK(ipam_.add_network(info.addressing), ctx);
+    info.spec = spec;
+    info.bridge = bridge_name(options_.instance, spec.project, spec.name);
+    if (spec.driver == Driver::kOverlay) {
+      info.vni = spec.vni ? *spec.vni : derive_vni(spec.project, spec.name);
+      info.vxlan = vxlan_name(info.vni);
+    }
+    info.mtu = spec.mtu ? *spec.mtu : (spec.driver == Driver::kOverlay ? 1450 : 1500);
+  }
+  if (auto r = ensure_links(info); !r) {
+    if (!find(key)) (void)ipam_.remove_network(key);  // a new network that could not be made
+    return fail(r.error().wrap(ctx));
+  }
+  bool is_new = !find(key);
+  networks_[key] = info;
+  if (is_new) {
+    if (auto r = apply_firewall(); !r) return fail(r.error().wrap(ctx));
+    log::get("net")->info("network ready name={} bridge={} subnet={}{}", key, info.bridge,
+                          info.addressing.subnet.str(),
+                          info.vxlan.empty() ? "" : " vxlan=" + info.vxlan);
+  }
+  return info;
+}
+
+Result<void> NetworkManager::ensure_links(const NetworkInfo& info) {
+  const auto& a = info.addressing;
+  auto salt = info.spec.underlay ? info.spec.underlay->str() : std::string();
+  BridgeConfig bridge{info.bridge, Cidr{a.gateway, a.subnet.prefix}, info.mtu,
+                      bridge_mac(info.bridge, salt)};
+  NET_CHECK(kernel_.ensure_bridge(bridge), "bridge");
+  // 127.0.0.1:PORT published ports are DNAT'ed out of this bridge: the kernel must route
+  // loopback-sourced packets here (with the masquerade in the nat table).
+  NET_CHECK(kernel_.set_sysctl("net/ipv4/conf/" + info.bridge + "/route_localnet", "1"), "bridge");
+  if (!info.spec.internal && options_.enable_ip_forward) {
+    auto forward = kernel_.get_sysctl("net/ipv4/ip_forward");
+    if (!forward || *forward != "1") {
+      NET_CHECK(kernel_.set_sysctl("net/ipv4/ip_forward", "1"), "enable forwarding");
+      log::get("net")->info("enabled net.ipv4.ip_forward for network traffic");
+    }
+  }
+  if (info.spec.driver != Driver::kOverlay) return {};
+  VxlanConfig vx{info.vxlan, info.vni, 4789, *info.spec.underlay, info.bridge, info.mtu};
+  NET_CHECK(kernel_.ensure_vxlan(vx), "overlay");
+  auto peers = STACK_TRY_CTX(peers_.peers(info.spec.full_name()), "overlay peers");
+  auto present = STACK_TRY_CTX(kernel_.list_fdb_remotes(info.vxlan), "overlay");
+  for (auto peer : peers) {
+    if (peer == *info.spec.underlay) continue;
+    if (std::find(present.begin(), present.end(), peer) != present.end()) continue;
+    NET_CHECK(kernel_.append_fdb(info.vxlan, Mac{}, peer), "overlay peer " + peer.str());
+  }
+  return {};
+}
+
+Result<void> NetworkManager::remove_network(std::string_view full_name) {
+  auto ctx = "remove network " + std::string(full_name);
+  auto it = networks_.find(full_name);
+  if (it == networks_.end()) return {};
+  for (const auto& [container, eps] : endpoints_)
+    for (const auto& ep : eps)
+      if (ep.network == full_name)
+        return fail(ctx + ": container " + container + " is attached to it", EBUSY);
+  NetworkInfo info = it->second;
+  networks_.erase(it);
+  NET_CHECK(apply_firewall(), ctx);
+  for (const auto& link : {info.vxlan, info.bridge}) {
+    if (link.empty()) continue;
+    auto r = kernel_.delete_link(link);
+    if (!r && r.error().sys_errno != ENODEV) return fail(r.error().wrap(ctx));
+  }
+  NET_CHECK(ipam_.remove_network(full_name), ctx);
+  log::get("net")->info("network removed name={} bridge={}", full_name, info.bridge);
+  return {};
+}
+
+Result<std::vector<Endpoint>> NetworkManager::attach(std::string_view container, int netns_fd,
+                                                     uint64_t generation,
+                                                     const std::vector<EndpointRequest>& requests) {
+  auto ctx = "attach " + std::string(container);
+  std::vector<std::string> allocated;
+  ScopeGuard undo([&] {
+    for (const auto& n : allocated) (void)ipam_.release(n, container);
+  });
+  std::vector<Endpoint> out;
+  bool have_route = false;
+  for (size_t i = 0; i < requests.size(); i++) {
+    const auto& req = requests[i];
+    auto nctx = ctx + " to " + req.network;
+    const NetworkInfo* info = find(req.network);
+    if (!info) return fail(nctx + ": unknown network");
+    auto ip = STACK_TRY_CTX(ipam_.allocate(req.network, container, req.ipv4_address), nctx);
+    allocated.push_back(req.network);
+    Endpoint ep{req.network,
+                "eth" + std::to_string(i),
+                veth_name(options_.instance, container, req.network, generation),
+                Cidr{ip, info->addressing.subnet.prefix},
+                info->addressing.gateway,
+                info->mtu};
+    VethConfig veth{ep.host_veth, info->bridge, netns_fd, ep.ifname, ep.mtu};
+    auto created = kernel_.create_veth(veth);
+    if (!created && created.error().sys_errno == EEXIST) {
+      // A veth of that name survives from a namespace the kernel has not finished destroying
+      // (same container, same generation): the rare slow path.
+      NET_CHECK(kernel_.delete_link(ep.host_veth), nctx + ": remove stale " + ep.host_veth);
+      created = kernel_.create_veth(veth);
+    }
+    if (!created) return fail(created.error().wrap(nctx));
+    InterfaceConfig iface{netns_fd, ep.ifname, ep.address, ep.mtu, std::nullopt};
+    if (!have_route && !info->spec.internal) {
+      iface.gateway = ep.gateway;
+      have_route = true;
+    }
+    NET_CHECK(kernel_.configure_interface(iface), nctx);
+    out.push_back(std::move(ep));
+  }
+  undo.dismiss();
+  endpoints_[std::string(container)] = out;
+  return out;
+}
+
+Result<void> NetworkManager::detach(std::string_view container) {
+  auto ctx = "detach " + std::string(container);
+  for (const auto& [name, info] : networks_) NET_CHECK(ipam_.release(name, container), ctx);
+  if (auto it = endpoints_.find(container); it != endpoints_.end()) endpoints_.erase(it);
+  if (auto it = ports_.find(container); it != ports_.end()) {
+    ports_.erase(it);
+    NET_CHECK(apply_firewall(), ctx);
+  }
+  return {};
+}
+
+std::vector<Endpoint> NetworkManager::endpoints(std::string_view container) const {
+  auto it = endpoints_.find(container);
+  return it == endpoints_.end() ? std::vector<Endpoint>{} : it->second;
+}
+
+Result<void> NetworkManager::publish(std::string_view container, std::vector<PortMapping> ports) {
+  auto ctx = "publish ports of " + std::string(container);
+  // Its first endpoint; for a container adopted after a daemon restart (no endpoint known in
+  // memory), the address the store holds for it on a network that is not internal.
+  std::optional<Ipv4> target;
+  if (auto eps = endpoints(container); !eps.empty()) target = eps.front().address.address;
+  for (const auto& [name, info] : networks_)
+    if (!target && !info.spec.internal) target = ipam_.address_of(name, container);
+  for (auto& p : ports) {
+    if (p.container_ip.value != 0) continue;
+    if (!target) return fail(ctx + ": not attached to any network");
+    p.container_ip = *target;
+  }
+  auto previous = ports_[std::string(container)];
+  ports_[std::string(container)] = std::move(ports);
+  if (auto r = apply_firewall(); !r) {
+    ports_[std::string(container)] = std::move(previous);
+    return fail(r.error().wrap(ctx));
+  }
+  return {};
+}
+
+FirewallModel NetworkManager::firewall_model() const {
+  FirewallModel m;
+  for (const auto& [name, info] : networks_)
+    m.networks.push_back({info.bridge, info.addressing.subnet, info.spec.internal, info.vxlan,
+                          info.addressing.gateway});
+  for (const auto& [container, ports] : ports_)
+    m.ports.insert(m.ports.end(), ports.begin(), ports.end());
+  return m;
+}
+
+Result<void> NetworkManager::apply_firewall() { return firewall_.apply(firewall_model()); }
+
+Result<std::vector<std::string>> NetworkManager::observe_missing() {
+  std::vector<std::string> out;
+  for (const auto& [name, info] : networks_) {
+    auto bridge = STACK_TRY_CTX(kernel_.get_link(info.bridge), "observe networks");
+    bool missing = !bridge;
+    if (!info.vxlan.empty()) {
+      auto vx = STACK_TRY_CTX(kernel_.get_link(info.vxlan), "observe networks");
+      missing = missing || !vx || vx->master != info.bridge;
+    }
+    if (missing) out.push_back(name);
+  }
+  return out;
+}
+
+}  // namespace stack::net

@@ -1,0 +1,132 @@
+// The network library's public face: networks (bridge or VXLAN overlay) made to exist,
+// containers attached to them, ports published; IPAM, netlink and nftables underneath.
+// Acts on the namespace its Netlink and NftRunner were created in. Not thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "net/address.h"
+#include "net/firewall.h"
+#include "net/ipam.h"
+#include "net/netlink.h"
+#include "net/overlay.h"
+
+namespace stack::net {
+
+enum class Driver { kBridge, kOverlay };
+
+// One network of a stack file, as the reconciler resolved it.
+struct NetworkSpec {
+  std::string project;  // "demo"
+  std::string name;     // the key under `networks:`, "default" for <project>_default
+  Driver driver = Driver::kBridge;
+  bool internal = false;
+  std::optional<Cidr> subnet;  // ipam.config[0]
+  std::optional<Cidr> ip_range;
+  std::optional<Ipv4> gateway;
+  std::optional<int> mtu;  // default 1500, 1450 for overlay (VXLAN adds 50 bytes)
+  // overlay only: driver_opts.vni (else derived from project and name, the same on every
+  // host), and this host's underlay address (driver_opts.local).
+  std::optional<uint32_t> vni;
+  std::optional<Ipv4> underlay;
+
+  [[nodiscard]] std::string full_name() const { return project + "_" + name; }  // "demo_default"
+};
+
+// A network as it exists on this host.
+struct NetworkInfo {
+  NetworkSpec spec;
+  NetworkAddressing addressing;  // subnet, gateway (where its DNS server listens), ip_range
+  std::string bridge;            // "stk-1a2b3c4d"
+  std::string vxlan;             // "stx-4242" for overlay, else ""
+  uint32_t vni = 0;
+  int mtu = 1500;
+};
+
+struct EndpointRequest {
+  std::string network;                              // full name, "demo_default"
+  std::optional<Ipv4> ipv4_address = std::nullopt;  // static address
+};
+
+// A container's interface on one network.
+struct Endpoint {
+  std::string network;
+  std::string ifname;     // "eth0", "eth1", ... in the order of the requests
+  std::string host_veth;  // "stk0123456789", enslaved to the bridge
+  Cidr address;           // 10.89.0.2/24
+  Ipv4 gateway;
+  int mtu = 1500;
+};
+
+struct NetworkOptions {
+  std::string instance;  // tells apart instances with different roots ("" for the default)
+  SubnetPool pool;
+  bool enable_ip_forward = true;  // net.ipv4.ip_forward=1 when a non-internal network exists
+};
+
+// Opens /proc/PID/ns/net: what Engine::start's attach hook receives is the init's PID.
+[[nodiscard]] Result<UniqueFd> open_netns(pid_t pid);
+
+class NetworkManager {
+ public:
+  NetworkManager(Netlink& kernel, Firewall& firewall, AddressStore& store, OverlayPeers& peers,
+                 NetworkOptions options);
+
+  // Makes the network exist: subnet (given or from the pool), bridge with its gateway address
+  // and route_localnet, the vxlan device and its peers' FDB entries for overlay, the firewall.
+  // Idempotent, and the repair for drift (a deleted bridge is made again).
+  [[nodiscard]] Result<NetworkInfo> ensure_network(const NetworkSpec& spec);
+  // Deletes the bridge and vxlan device, forgets the subnet and its allocations, updates the
+  // firewall (the table goes with the last network). Refused while containers are attached.
+  [[nodiscard]] Result<void> remove_network(std::string_view full_name);
+  [[nodiscard]] const NetworkInfo* find(std::string_view full_name) const;
+
+  // Attaches the container whose network namespace is NETNS_FD to each requested network:
+  // an address, a veth born in the namespace as eth0, eth1..., address, MTU, default route
+  // (through the first network that is not internal). GENERATION (the init's PID) keeps the
+  // host-side name unique across restarts. On failure the addresses are released; veths
+  // already made go away with the namespace when the caller abandons the container.
+  [[nodiscard]] Result<std::vector<Endpoint>> attach(std::string_view container, int netns_fd,
+                                                     uint64_t generation,
+                                                     const std::vector<EndpointRequest>& requests);
+  // The container is gone (or going): releases its addresses and published ports. Deletes no
+  // link: the veth disappears with the container's namespace, at no cost (deleting it here
+  // would take ~35 ms).
+  [[nodiscard]] Result<void> detach(std::string_view container);
+  [[nodiscard]] std::vector<Endpoint> endpoints(std::string_view container) const;
+
+  // Publishes the container's ports (CONTAINER_IP of each mapping is filled from its first
+  // endpoint when unset, or from its stored address after a restart) and applies the firewall;
+  // replaces what it published before. After a daemon restart, ensure every network and
+  // publish every running container's ports again: the table is rebuilt from this state.
+  [[nodiscard]] Result<void> publish(std::string_view container, std::vector<PortMapping> ports);
+
+  // Names of known networks whose bridge or vxlan device is missing: drift to repair with
+  // ensure_network.
+  [[nodiscard]] Result<std::vector<std::string>> observe_missing();
+
+  [[nodiscard]] FirewallModel firewall_model() const;
+
+ private:
+  Result<void> apply_firewall();
+  Result<void> ensure_links(const NetworkInfo& info);
+
+  Netlink& kernel_;
+  Firewall& firewall_;
+  Ipam ipam_;
+  OverlayPeers& peers_;
+  NetworkOptions options_;
+  std::map<std::string, NetworkInfo, std::less<>> networks_;
+  std::map<std::string, std::vector<Endpoint>, std::less<>> endpoints_;
+  std::map<std::string, std::vector<PortMapping>, std::less<>> ports_;
+};
+
+}  // namespace stack::net

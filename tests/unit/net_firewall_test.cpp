@@ -1,0 +1,179 @@
+// The nftables ruleset as text: masquerade, isolation, internal networks, published ports with
+// 127.0.0.1 and hairpin, the atomic replace transaction, and the Docker FORWARD accepts (against
+// a FakeNft). Pure, no root.
+#include <doctest/doctest.h>
+
+#include "net/firewall.h"
+#include "support/fake_netlink.h"
+#include "support/netlink_contract.h"
+
+using namespace stack;
+using namespace stack::net;
+using test::cidr;
+using test::ip;
+
+namespace {
+
+FirewallModel two_networks() {
+  FirewallModel m;
+  m.networks = {{"stk-bbbbbbbb", cidr("10.89.1.0/24"), true},
+                {"stk-aaaaaaaa", cidr("10.89.0.0/24"), false}};
+  m.ports = {
+      {ip("127.0.0.1"), 8081, 0, Proto::kTcp, ip("10.89.0.3"), 80, 0},
+      {std::nullopt, 8080, 0, Proto::kTcp, ip("10.89.0.2"), 80, 0},
+      {std::nullopt, 5353, 0, Proto::kUdp, ip("10.89.0.2"), 53, 0},
+  };
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("the whole table renders from the model, sorted") {
+  auto text = render_table(two_networks()).value();
+  CHECK(text == R"(table ip stack {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		fib daddr type local jump published
+	}
+	chain output {
+		type nat hook output priority -100; policy accept;
+		fib daddr type local jump published
+	}
+	chain published {
+		tcp dport 8080 dnat to 10.89.0.2:80
+		udp dport 5353 dnat to 10.89.0.2:53
+		ip daddr 127.0.0.1 tcp dport 8081 dnat to 10.89.0.3:80
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "stk-aaaaaaaa" ip saddr 127.0.0.0/8 masquerade
+		oifname "stk-aaaaaaaa" ip saddr 10.89.0.0/24 ct status dnat masquerade
+		ip saddr 10.89.0.0/24 oifname != "stk-aaaaaaaa" masquerade
+		oifname "stk-bbbbbbbb" ip saddr 127.0.0.0/8 masquerade
+		oifname "stk-bbbbbbbb" ip saddr 10.89.1.0/24 ct status dnat masquerade
+	}
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		iifname "stk-bbbbbbbb" oifname != "stk-bbbbbbbb" drop
+		oifname "stk-bbbbbbbb" iifname != "stk-bbbbbbbb" drop
+		ct status dnat accept
+		iifname "stk-aaaaaaaa" oifname "stk-*" oifname != "stk-aaaaaaaa" drop
+		iifname "stk-bbbbbbbb" oifname "stk-*" oifname != "stk-bbbbbbbb" drop
+	}
+}
+)");
+  auto shuffled = two_networks();
+  std::swap(shuffled.ports[0], shuffled.ports[2]);
+  std::swap(shuffled.networks[0], shuffled.networks[1]);
+  CHECK(render_table(shuffled).value() == text);
+}
+
+TEST_CASE("port ranges map one to one or onto a single port") {
+  FirewallModel m;
+  m.networks = {{"stk-aaaaaaaa", cidr("10.89.0.0/24"), false}};
+  m.ports = {{std::nullopt, 9000, 9002, Proto::kTcp, ip("10.89.0.2"), 7000, 7002},
+             {std::nullopt, 9100, 9109, Proto::kUdp, ip("10.89.0.2"), 53, 0}};
+  auto text = render_table(m).value();
+  CHECK(text.find(
+            "\t\ttcp dport 9000 dnat to 10.89.0.2:7000\n\t\ttcp dport 9001 dnat to 10.89.0.2:7001\n"
+            "\t\ttcp dport 9002 dnat to 10.89.0.2:7002\n") != std::string::npos);
+  CHECK(text.find("\t\tudp dport 9100-9109 dnat to 10.89.0.2:53\n") != std::string::npos);
+  m.ports = {{std::nullopt, 9000, 9002, Proto::kTcp, ip("10.89.0.2"), 7000, 7005}};
+  auto bad = render_table(m);
+  REQUIRE(!bad);
+  CHECK(bad.error().message.find("9000-9002 does not match 7000-7005") != std::string::npos);
+}
+
+TEST_CASE("the tables are replaced in one transaction and removed with the last network") {
+  const std::string head =
+      "table ip stack {}\ndelete table ip stack\ntable bridge stack {}\ndelete table bridge "
+      "stack\n";
+  auto tx = render_transaction(two_networks()).value();
+  CHECK(tx == head + render_table(two_networks()).value());  // no overlay: no bridge table
+  CHECK(render_transaction({}).value() == head);
+}
+
+TEST_CASE("ARP for an overlay's gateway stays on its host") {
+  FirewallModel m;
+  m.networks = {{"stk-aaaaaaaa", cidr("10.89.0.0/24"), false},
+                {"stk-cccccccc", cidr("10.70.0.0/24"), false, "stx-4242", ip("10.70.0.1")}};
+  CHECK(render_bridge_table(m) == R"(table bridge stack {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		oifname "stx-4242" arp daddr ip 10.70.0.1 drop
+		iifname "stx-4242" arp saddr ip 10.70.0.1 drop
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iifname "stx-4242" arp saddr ip 10.70.0.1 drop
+	}
+}
+)");
+  CHECK(render_transaction(m).value().ends_with(render_bridge_table(m)));
+}
+
+TEST_CASE("apply runs one buffer and leaves a host without Docker's chain alone") {
+  test::FakeNft nft;
+  test::FakeNetlink kernel;
+  Firewall fw(nft, kernel);
+  REQUIRE(fw.apply(two_networks()));
+  REQUIRE(nft.runs.size() == 2);
+  CHECK(nft.runs[0] == render_transaction(two_networks()).value());
+  CHECK(nft.runs[1] == "list chain ip filter FORWARD");
+}
+
+TEST_CASE(
+    "on a Docker host, accepts for stk-* go into FORWARD once and leave with the last network") {
+  test::FakeNft nft;
+  test::FakeNetlink kernel;
+  kernel.sysctls["net/bridge/bridge-nf-call-iptables"] = "1";
+  nft.listings["list chain ip filter FORWARD"] =
+      "table ip filter {\n\tchain FORWARD {\n\t\ttype filter hook forward priority filter; policy "
+      "drop;\n\t}\n}\n";
+  Firewall fw(nft, kernel);
+  auto docker = fw.observe_docker_forward().value();
+  CHECK(docker.forward_drop);
+  CHECK(docker.br_netfilter);
+  CHECK(docker.chain == "FORWARD");
+
+  REQUIRE(fw.apply(two_networks()));
+  CHECK(nft.runs.back() ==
+        "insert rule ip filter FORWARD iifname \"stk-*\" accept\n"
+        "insert rule ip filter FORWARD oifname \"stk-*\" accept\n");
+
+  // Already there (as nft lists them with handles): nothing inserted again.
+  nft.listings["list chain ip filter FORWARD"] =
+      "table ip filter {\n\tchain FORWARD { # handle 1\n\t\ttype filter hook forward priority "
+      "filter; policy drop;\n"
+      "\t\toifname \"stk-*\" accept # handle 7\n\t\tiifname \"stk-*\" accept # handle 6\n\t}\n}\n";
+  nft.runs.clear();
+  REQUIRE(fw.apply(two_networks()));
+  CHECK(nft.runs.back().starts_with("list chain"));
+
+  REQUIRE(fw.apply({}));
+  CHECK(nft.runs.back() ==
+        "delete rule ip filter FORWARD handle 6\ndelete rule ip filter FORWARD handle 7\n");
+}
+
+TEST_CASE("Docker's DOCKER-USER chain is preferred when it exists") {
+  test::FakeNft nft;
+  test::FakeNetlink kernel;
+  nft.listings["list chain ip filter FORWARD"] = "chain FORWARD { policy drop; }";
+  nft.listings["list chain ip filter DOCKER-USER"] = "chain DOCKER-USER { }";
+  Firewall fw(nft, kernel);
+  auto docker = fw.observe_docker_forward().value();
+  CHECK(docker.chain == "DOCKER-USER");
+  CHECK(!docker.br_netfilter);
+  REQUIRE(fw.apply(two_networks()));
+  CHECK(nft.runs.back().starts_with("insert rule ip filter DOCKER-USER iifname"));
+}
+
+TEST_CASE("a failed transaction is reported with context") {
+  test::FakeNft nft;
+  test::FakeNetlink kernel;
+  nft.fail_on_run = 1;
+  Firewall fw(nft, kernel);
+  auto r = fw.apply(two_networks());
+  REQUIRE(!r);
+  CHECK(r.error().message == "apply firewall: nft: injected failure");
+}
