@@ -165,18 +165,23 @@ awaitable<Result<planner::Plan>> Daemon::up(UpRequest request, Progress progress
   auto stack = spec::load(request.load);
   if (!stack) co_return fail(stack.error());
   auto lock = co_await ProjectLock::take(*this, busy_, *busy_changed_, stack->name);
+  std::map<std::string, fs::Image> images;  // every image must exist before anything changes
+  if (auto d = controller_->desired(*stack, images); !d) co_return fail(d.error());
+  if (!request.options.dry_run) {
+    // Registered before anything is made: a daemon killed half-way through finds the project,
+    // with the environment its files were interpolated with, and finishes the job.
+    state::ProjectRecord project;
+    project.name = stack->name;
+    for (const auto& f : stack->files) project.files.push_back(f.string());
+    project.working_dir = stack->project_dir.string();
+    project.environment_json = nlohmann::json(request.load.environment).dump();
+    project.created_at = unix_ms();
+    if (auto r = controller_->store().put_project(project); !r) co_return fail(r.error());
+    register_watch(project.name, project.files);
+    stacks_[stack->name] = *stack;
+  }
   auto plan = co_await apply(*stack, request.options, true, progress);
   if (!plan || request.options.dry_run) co_return plan;
-  // Registered: its files are watched and the project reconciled from now on.
-  state::ProjectRecord project;
-  project.name = stack->name;
-  for (const auto& f : stack->files) project.files.push_back(f.string());
-  project.working_dir = stack->project_dir.string();
-  project.environment_json = nlohmann::json(request.load.environment).dump();
-  project.created_at = unix_ms();
-  if (auto r = controller_->store().put_project(project); !r) co_return fail(r.error());
-  register_watch(project.name, project.files);
-  stacks_[stack->name] = *stack;
   if (request.wait)
     if (auto r = co_await wait_ready(*stack, request.wait_timeout); !r) co_return fail(r.error());
   co_return plan;
