@@ -114,6 +114,22 @@ json event_json(const reconciler::Event& e) {
           {"service", e.service},     {"container", e.container}, {"attributes", e.attributes}};
 }
 
+// Sends what one container's log follower reads whenever its inotify descriptor wakes, until
+// the descriptor is cancelled. (Parameters, not coroutine-lambda captures: see join_all.)
+awaitable<void> follow_one(asio::posix::stream_descriptor* fd, engine::LogFollower* follower,
+                           std::function<void(const engine::LogRecord&)> send, int* active,
+                           reconciler::Notifier* finished) {
+  for (;;) {
+    auto [ec] = co_await fd->async_wait(asio::posix::stream_descriptor::wait_read,
+                                        reconciler::no_throw);
+    if (ec) break;
+    if (auto recs = follower->read_new())
+      for (const auto& r : *recs) send(r);
+  }
+  (*active)--;
+  finished->notify();
+}
+
 Reply error_reply(int status, const std::string& message) { return {status, {{"error", message}}, {}}; }
 
 reconciler::Progress progress_to(Emit emit) {
@@ -217,20 +233,13 @@ Reply logs_reply(Daemon& d, const std::string& project, const Target& t) {
             for (auto& [who, f] : followers) {
               fds.push_back(std::make_unique<asio::posix::stream_descriptor>(ex, ::dup(f.fd())));
               active++;
-              asio::co_spawn(
-                  ex,
-                  [&, who = who, &f = f, &fd = *fds.back()]() -> awaitable<void> {
-                    for (;;) {
-                      auto [ec] = co_await fd.async_wait(asio::posix::stream_descriptor::wait_read,
-                                                         reconciler::no_throw);
-                      if (ec) break;
-                      if (auto recs = f.read_new())
-                        for (const auto& r : *recs) send(who, r);
-                    }
-                    active--;
-                    finished.notify();
-                  },
-                  asio::detached);
+              asio::co_spawn(ex,
+                             follow_one(fds.back().get(), &f,
+                                        [&send, who = who](const engine::LogRecord& r) {
+                                          send(who, r);
+                                        },
+                                        &active, &finished),
+                             asio::detached);
             }
             // A container change wakes us; a client that left is noticed within a second.
             while (!cancelled() && !(until_exit && !running()))

@@ -58,42 +58,52 @@ class Stream {
     wake_.notify();
   }
   [[nodiscard]] bool broken() const { return broken_; }
-  // Writes queued lines until finish() and the queue is empty, or the peer is gone.
-  awaitable<void> writer() {
-    for (;;) {
-      if (lines_.empty()) {
-        if (finished_ || broken_) break;
-        co_await wake_.wait();
-        continue;
-      }
-      std::string line = std::move(lines_.front());
-      lines_.pop_front();
-      auto [ec, n] = co_await asio::async_write(sock_, asio::buffer(line), no_throw);
-      if (ec) {
-        broken_ = true;
-        break;
-      }
-    }
-    written_ = true;
-    done_notify();
-  }
-  awaitable<void> wait_written() {
-    while (!written_) co_await wake_.wait();
-  }
-  // Completes when the peer closes its end (or sends anything: it should not).
-  awaitable<void> wait_peer_closed() {
-    co_await sock_.async_wait(stream_protocol::socket::wait_read, no_throw);
+  void set_broken() {
     broken_ = true;
     wake_.notify();
   }
+  [[nodiscard]] bool finished() const { return finished_; }
+  [[nodiscard]] bool written() const { return written_; }
+  void set_written() {
+    written_ = true;
+    wake_.notify();
+  }
+  std::deque<std::string>& lines() { return lines_; }
+  Notifier& wake() { return wake_; }
 
  private:
-  void done_notify() { wake_.notify(); }
   stream_protocol::socket sock_;
   Notifier wake_;
   std::deque<std::string> lines_;
   bool finished_ = false, broken_ = false, written_ = false;
 };
+
+// The coroutines sharing a Stream take it by value: their frames keep it alive.
+
+// Writes queued lines until finish() and the queue is empty, or the peer is gone.
+awaitable<void> write_lines(std::shared_ptr<Stream> s) {
+  for (;;) {
+    if (s->lines().empty()) {
+      if (s->finished() || s->broken()) break;
+      co_await s->wake().wait();
+      continue;
+    }
+    std::string line = std::move(s->lines().front());
+    s->lines().pop_front();
+    auto [ec, n] = co_await asio::async_write(s->socket(), asio::buffer(line), no_throw);
+    if (ec) {
+      s->set_broken();
+      break;
+    }
+  }
+  s->set_written();
+}
+
+// Completes when the peer closes its end (or sends anything: it should not).
+awaitable<void> watch_peer(std::shared_ptr<Stream> s) {
+  co_await s->socket().async_wait(stream_protocol::socket::wait_read, no_throw);
+  s->set_broken();
+}
 
 struct Server::Impl {
   asio::io_context& io;
@@ -181,17 +191,20 @@ awaitable<void> Server::Impl::session(stream_protocol::socket sock) {
   }
   auto stream = std::make_shared<Stream>(std::move(sock));
   if (!co_await stream->open()) co_return;
-  asio::co_spawn(io, [stream]() { return stream->writer(); }, asio::detached);
-  asio::co_spawn(io, [stream]() { return stream->wait_peer_closed(); }, asio::detached);
-  co_await reply.stream(
-      [stream](const json& line) {
-        if (stream->broken()) return false;
-        stream->push(line);
-        return true;
-      },
-      [stream] { return stream->broken(); });
+  asio::co_spawn(io, write_lines(stream), asio::detached);
+  asio::co_spawn(io, watch_peer(stream), asio::detached);
+  // Named, not temporaries of the co_await expression: g++ 12 destroys such temporaries twice
+  // (here: one shared_ptr release too many).
+  Emit emit = [stream](const json& line) {
+    if (stream->broken()) return false;
+    stream->push(line);
+    return true;
+  };
+  Cancelled cancelled = [stream] { return stream->broken(); };
+  auto operation = reply.stream(emit, cancelled);
+  co_await std::move(operation);
   stream->finish();
-  co_await stream->wait_written();
+  while (!stream->written()) co_await stream->wake().wait();
   stream->socket().shutdown(stream_protocol::socket::shutdown_both, ignored);
   stream->socket().close(ignored);
 }

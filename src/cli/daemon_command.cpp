@@ -51,6 +51,31 @@ asio::awaitable<void> watchdog(uint64_t usec) {
   }
 }
 
+// Adoption first, then the API: a client never sees a daemon that does not yet know what runs.
+asio::awaitable<void> start(asio::io_context* io, reconciler::Daemon* daemon, api::Server* server,
+                            int* exit_code) {
+  auto log = log::get("reconciler");
+  auto adopted = co_await daemon->start();
+  if (!adopted) {
+    log->error("start: {}", adopted.error().message);
+    *exit_code = 1;
+    io->stop();
+    co_return;
+  }
+  if (auto r = server->listen(); !r) {
+    log->error("{}", r.error().message);
+    *exit_code = 1;
+    io->stop();
+    co_return;
+  }
+  log->info("ready pid={} root={} adopted={}", ::getpid(), daemon->paths().root.string(), *adopted);
+  std::string status =
+      "READY=1\nSTATUS=running, " + std::to_string(*adopted) + " container(s) adopted";
+  sd_notify(0, status.c_str());
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) > 0) asio::co_spawn(*io, watchdog(usec), asio::detached);
+}
+
 int run_daemon(const std::string& stacks_dir, int resync_seconds) {
   log::setup(globals().log_level == "warn" ? "info" : globals().log_level);
   auto log = log::get("reconciler");
@@ -99,30 +124,7 @@ int run_daemon(const std::string& stacks_dir, int resync_seconds) {
     if (!e) stop();
   });
   int exit_code = 0;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        auto adopted = co_await daemon.start();
-        if (!adopted) {
-          log->error("start: {}", adopted.error().message);
-          exit_code = 1;
-          io.stop();
-          co_return;
-        }
-        if (auto r = server.listen(); !r) {
-          log->error("{}", r.error().message);
-          exit_code = 1;
-          io.stop();
-          co_return;
-        }
-        log->info("ready pid={} root={} adopted={}", ::getpid(), paths.root.string(), *adopted);
-        std::string status = "READY=1\nSTATUS=running, " + std::to_string(*adopted) +
-                             " container(s) adopted";
-        sd_notify(0, status.c_str());
-        uint64_t usec = 0;
-        if (sd_watchdog_enabled(0, &usec) > 0) asio::co_spawn(io, watchdog(usec), asio::detached);
-      },
-      asio::detached);
+  asio::co_spawn(io, start(&io, &daemon, &server, &exit_code), asio::detached);
   io.run();
   return exit_code;
 }

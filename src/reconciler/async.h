@@ -24,6 +24,12 @@
 #include <type_traits>
 #include <utility>
 
+// Two rules for coroutines in this project, both from g++ 12's coroutine bugs:
+// - no lambda expression inside a co_await expression: its closure is destroyed twice
+//   (name the lambda, or the std::function made from it, before co_await);
+// - no capturing coroutine lambda: pass what a coroutine needs as parameters, which its frame
+//   owns (a coroutine lambda's captures live in a closure that may be gone when it resumes).
+
 namespace stack::reconciler {
 
 namespace asio = boost::asio;

@@ -34,24 +34,30 @@ int64_t unix_ms() {
       .count();
 }
 
-// Runs every task concurrently on the loop and waits for all; the first error wins.
-awaitable<Result<void>> join_all(std::vector<std::function<awaitable<Result<void>>()>> tasks) {
-  auto ex = co_await asio::this_coro::executor;
-  Notifier done(ex);
-  size_t left = tasks.size();
+using Task = std::function<awaitable<Result<void>>()>;
+
+struct Join {
+  Notifier done;
+  size_t left = 0;
   Result<void> result;
-  for (auto& task : tasks)
-    asio::co_spawn(
-        ex,
-        [&]() -> awaitable<void> {
-          auto r = co_await task();
-          if (!r && result) result = r;
-          left--;
-          done.notify();
-        },
-        asio::detached);
-  while (left > 0) co_await done.wait();
-  co_return result;
+};
+
+// One task of join_all. Coroutines here take what they use as parameters (their frames own
+// them), never as captures of a coroutine lambda, whose lifetime g++ 12 gets wrong.
+awaitable<void> run_joined(Task* task, Join* join) {
+  auto r = co_await (*task)();
+  if (!r && join->result) join->result = r;
+  join->left--;
+  join->done.notify();
+}
+
+// Runs every task concurrently on the loop and waits for all; the first error wins.
+awaitable<Result<void>> join_all(std::vector<Task> tasks) {
+  auto ex = co_await asio::this_coro::executor;
+  Join join{Notifier(ex), tasks.size(), {}};
+  for (auto& task : tasks) asio::co_spawn(ex, run_joined(&task, &join), asio::detached);
+  while (join.left > 0) co_await join.done.wait();
+  co_return join.result;
 }
 
 }  // namespace
@@ -59,7 +65,7 @@ awaitable<Result<void>> join_all(std::vector<std::function<awaitable<Result<void
 // Serialises operations on one project: taken at the start of each, released at its end.
 class ProjectLock {
  public:
-  static awaitable<ProjectLock> take(Daemon& d, std::set<std::string>& busy, Notifier& changed,
+  static awaitable<ProjectLock> take(std::set<std::string>& busy, Notifier& changed,
                                      std::string project) {
     while (busy.count(project)) co_await changed.wait();
     busy.insert(project);
@@ -164,7 +170,7 @@ Result<spec::Stack> Daemon::load_registered(const std::string& project) {
 awaitable<Result<planner::Plan>> Daemon::up(UpRequest request, Progress progress) {
   auto stack = spec::load(request.load);
   if (!stack) co_return fail(stack.error());
-  auto lock = co_await ProjectLock::take(*this, busy_, *busy_changed_, stack->name);
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack->name);
   std::map<std::string, fs::Image> images;  // every image must exist before anything changes
   if (auto d = controller_->desired(*stack, images); !d) co_return fail(d.error());
   if (!request.options.dry_run) {
@@ -224,14 +230,10 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
     (stack.find(a.service) ? by_service[a.service] : orphans).push_back(a);
   auto& done = done_[stack.name];
   done.clear();
-  std::vector<std::function<awaitable<Result<void>>()>> tasks;
+  std::vector<Task> tasks;
   for (const auto& svc : stack.services)
-    tasks.push_back([this, &stack, &svc, &by_service, &progress,
-                     &done]() -> awaitable<Result<void>> {
-      auto r = co_await run_service(stack, svc.name, by_service[svc.name], progress);
-      done.insert(svc.name);
-      supervisor_->changed().notify();
-      co_return r;
+    tasks.push_back([this, &stack, &svc, &by_service, &progress, &done] {
+      return run_and_mark(stack, svc.name, by_service[svc.name], progress, done);
     });
   auto result = co_await join_all(std::move(tasks));
   if (!orphans.empty()) {
@@ -240,6 +242,15 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
   }
   if (!result) co_return fail(result.error());
   co_return plan;
+}
+
+awaitable<Result<void>> Daemon::run_and_mark(const spec::Stack& stack, const std::string& service,
+                                             const std::vector<planner::Action>& actions,
+                                             const Progress& progress, std::set<std::string>& done) {
+  auto r = co_await run_service(stack, service, actions, progress);
+  done.insert(service);  // dependents may go on (or fail, seeing this service's state)
+  supervisor_->changed().notify();
+  co_return r;
 }
 
 awaitable<Result<void>> Daemon::wait_dependencies(const spec::Stack& stack,
@@ -398,7 +409,7 @@ awaitable<Result<void>> Daemon::stop_records(std::vector<state::ContainerRecord>
 
 awaitable<Result<void>> Daemon::down(std::string project, std::optional<std::chrono::seconds> timeout,
                                      Progress progress) {
-  auto lock = co_await ProjectLock::take(*this, busy_, *busy_changed_, project);
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
   auto records = controller_->store().list_containers(project);
   if (!records) co_return fail(records.error());
   if (auto r = co_await stop_records(std::move(*records), timeout, true, progress); !r) co_return r;
@@ -410,7 +421,7 @@ awaitable<Result<void>> Daemon::down(std::string project, std::optional<std::chr
 awaitable<Result<void>> Daemon::stop(std::string project, std::vector<std::string> services,
                                      std::optional<std::chrono::seconds> timeout,
                                      Progress progress) {
-  auto lock = co_await ProjectLock::take(*this, busy_, *busy_changed_, project);
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
   auto records = select(project, services);
   if (!records) co_return fail(records.error());
   co_return co_await stop_records(std::move(*records), timeout, false, progress);
@@ -418,7 +429,7 @@ awaitable<Result<void>> Daemon::stop(std::string project, std::vector<std::strin
 
 awaitable<Result<void>> Daemon::start_services(std::string project, std::vector<std::string> services,
                                                Progress progress) {
-  auto lock = co_await ProjectLock::take(*this, busy_, *busy_changed_, project);
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
   auto records = select(project, services);
   if (!records) co_return fail(records.error());
   std::sort(records->begin(), records->end(),
@@ -488,7 +499,7 @@ awaitable<Result<std::string>> Daemon::import_image(std::string reference,
 awaitable<void> Daemon::reconcile(std::string project, std::string reason) {
   if (stopping_) co_return;
   auto log = log::get("reconciler");
-  auto lock = co_await ProjectLock::take(*this, busy_, *busy_changed_, project);
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
   if (auto p = controller_->store().get_project(project); !p || !*p) co_return;  // gone
   auto stack = load_registered(project);
   if (!stack) {

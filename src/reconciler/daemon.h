@@ -101,6 +101,11 @@ class Daemon {
                                                    const std::string& service,
                                                    const std::vector<planner::Action>& actions,
                                                    const Progress& progress);
+  boost::asio::awaitable<Result<void>> run_and_mark(const spec::Stack& stack,
+                                                    const std::string& service,
+                                                    const std::vector<planner::Action>& actions,
+                                                    const Progress& progress,
+                                                    std::set<std::string>& done);
   boost::asio::awaitable<Result<void>> wait_dependencies(const spec::Stack& stack,
                                                          const spec::Service& service);
   boost::asio::awaitable<Result<void>> wait_ready(const spec::Stack& stack,

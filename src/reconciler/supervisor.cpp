@@ -27,12 +27,6 @@ engine::ContainerProcess process_of(const state::ContainerRecord& r) {
   return {r.pid, r.pid_start_time, r.started_at};
 }
 
-int64_t unix_ms() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 Supervisor::Supervisor(Daemon& daemon)
