@@ -23,6 +23,7 @@ class Converter {
       case YAML::NodeType::Scalar:
         out.kind = Node::Kind::scalar;
         out.value = in.Scalar();
+        out.quoted = in.Tag() == "!";
         break;
       case YAML::NodeType::Sequence:
         out.kind = Node::Kind::sequence;
@@ -115,7 +116,11 @@ std::string Node::describe() const {
 Result<Node> parse_yaml(const std::string& text, const std::string& display_name) {
   YAML::Node doc;
   try {
-    doc = YAML::Load(text);
+    std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.size() > 1)
+      return fail(pos_of(docs[1].Mark(), display_name).str() +
+                  ": a stack file holds one YAML document; remove the second one (or its ---)");
+    if (!docs.empty()) doc = docs.front();
   } catch (const YAML::Exception& e) {
     SourcePos pos = pos_of(e.mark, display_name);
     return fail(pos.str() + ": " + e.msg);
