@@ -60,5 +60,6 @@ void split_exec_command(std::vector<std::string>& args);
 
 void add_project_commands(CLI::App& app);
 void add_image_commands(CLI::App& app);
+void add_config_command(CLI::App& app);
 
 }  // namespace stack::cli

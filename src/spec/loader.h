@@ -55,8 +55,8 @@ struct LoadOptions {
 [[nodiscard]] std::string config_hash(const Service& service);
 
 // The canonical, normalised form of a service or a whole stack in Compose long syntax, keys
-// sorted: what `stack config` prints and what config_hash() digests. Loading the rendering
-// again gives the same rendering.
+// sorted: what `stack config` prints and what config_hash() digests. stack_json writes "$" as
+// "$$" (values are interpolated already), so loading its rendering gives the same rendering.
 [[nodiscard]] nlohmann::json service_json(const Service& service);
 [[nodiscard]] nlohmann::json stack_json(const Stack& stack);
 // stack_json as YAML text (canonical order: name, services, networks, volumes, secrets,

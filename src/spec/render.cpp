@@ -198,6 +198,19 @@ void put_security(json& j, const Service& s) {
   if (!s.configs.empty()) j["configs"] = file_refs_json(s.configs);
 }
 
+// Values were interpolated already: "$" is written "$$" so the rendering reads back the same.
+void escape_dollars(json& j) {
+  if (j.is_string()) {
+    const std::string& v = j.get_ref<const std::string&>();
+    if (v.find('$') == std::string::npos) return;
+    std::string out;
+    for (char c : v) out += c == '$' ? std::string("$$") : std::string(1, c);
+    j = out;
+  } else if (j.is_structured()) {
+    for (json& item : j) escape_dollars(item);
+  }
+}
+
 }  // namespace
 
 json service_json(const Service& s) {
@@ -272,6 +285,7 @@ json stack_json(const Stack& stack) {
     for (const FileObject& f : *list) objects[f.key] = file_object_json(f);
     if (!objects.empty()) j[key] = objects;
   }
+  escape_dollars(j);
   return j;
 }
 
