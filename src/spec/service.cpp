@@ -313,8 +313,8 @@ Service normalize_service(const FieldCtx& ctx, const Entry& entry) {
     if (!j.is_null()) s.extra[e.key] = std::move(j);
   }
   if (const Node* deploy = n.find("deploy")) merge_deploy(ctx, *deploy, n.find("scale"), s);
-  if (n.find("image") == nullptr && n.find("build") == nullptr)
-    ctx.error(entry.key_pos, "image is required");
+  if (n.find("image") == nullptr && n.find("build") == nullptr && n.find("provider") == nullptr)
+    ctx.error(entry.key_pos, "image is required (or build)");
   return s;
 }
 

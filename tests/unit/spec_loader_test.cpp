@@ -490,5 +490,5 @@ TEST_CASE("a service may not depend on itself and needs an image") {
   CHECK(p.error_of("services:\n  web:\n    image: x\n    depends_on: [web]\n") ==
         "stack.yaml:4:18: services.web.depends_on: a service cannot depend on itself");
   CHECK(p.error_of("services:\n  web:\n    user: x\n") ==
-        "stack.yaml:2:3: services.web: image is required");
+        "stack.yaml:2:3: services.web: image is required (or build)");
 }
