@@ -23,7 +23,7 @@ std::optional<int64_t> FieldCtx::integer(const Node& n, int64_t min) const {
     long long v = std::strtoll(n.value.c_str(), &end, 10);
     if (errno == 0 && *end == '\0' && v >= min) return v;
   }
-  type_error(n, min == 0 ? "a non-negative integer" : "an integer");
+  type_error(n, min == 0 ? "a non-negative integer" : min == 1 ? "a positive integer" : "an integer");
   return std::nullopt;
 }
 

@@ -34,6 +34,24 @@ std::optional<Range> parse_range(const std::string& text, bool allow_zero) {
 
 bool valid_protocol(const std::string& p) { return p == "tcp" || p == "udp" || p == "sctp"; }
 
+// An IPv4 address, or an IPv6 one (which the short syntax writes in brackets).
+bool valid_host_ip(const std::string& ip, bool bracketed) {
+  if (ip.empty()) return true;
+  if (bracketed) return ip.find(':') != std::string::npos &&
+                        ip.find_first_not_of("0123456789abcdefABCDEF:.") == std::string::npos;
+  int parts = 0;
+  size_t start = 0;
+  for (size_t dot; start <= ip.size(); start = dot + 1, ++parts) {
+    dot = ip.find('.', start);
+    if (dot == std::string::npos) dot = ip.size();
+    std::string part = ip.substr(start, dot - start);
+    if (part.empty() || part.size() > 3 || !std::all_of(part.begin(), part.end(), ::isdigit) ||
+        std::atoi(part.c_str()) > 255)
+      return false;
+  }
+  return parts == 4;
+}
+
 auto port_key(const Port& p) {
   return std::tie(p.target, p.protocol, p.host_ip, p.published_start, p.published_end, p.mode,
                   p.name, p.app_protocol);
@@ -74,7 +92,8 @@ void add_short_port(const FieldCtx& ctx, const Node& n, Service& s) {
   }
   std::string host_part;
   std::string container_part = text;
-  if (!text.empty() && text[0] == '[') {  // [::1]:8080:80
+  bool bracketed = !text.empty() && text[0] == '[';
+  if (bracketed) {  // [::1]:8080:80
     size_t close = text.find("]:");
     if (close == std::string::npos) return ctx.type_error(n, expected);
     proto.host_ip = text.substr(1, close - 1);
@@ -94,7 +113,7 @@ void add_short_port(const FieldCtx& ctx, const Node& n, Service& s) {
   std::optional<Range> host;
   if (!host_part.empty()) host = parse_range(host_part, true);
   if (!container || (!host_part.empty() && !host) || !valid_protocol(proto.protocol) ||
-      !expand(*container, host, proto, s.ports))
+      !valid_host_ip(proto.host_ip, bracketed) || !expand(*container, host, proto, s.ports))
     ctx.type_error(n, expected);
 }
 
