@@ -63,7 +63,7 @@ json port_json(const Port& p) {
   if (p.published_start) {
     std::string published = std::to_string(*p.published_start);
     if (p.published_end && *p.published_end != *p.published_start)
-      published += "-" + std::to_string(*p.published_end);
+      published.append(1, '-').append(std::to_string(*p.published_end));
     j["published"] = published;
   }
   put_text(j, "host_ip", p.host_ip);

@@ -84,7 +84,7 @@ void normalize_stop_signal(const FieldCtx& ctx, const Node& n, Service& s) {
 void normalize_restart(const FieldCtx& ctx, const Node& n, Service& s) {
   auto v = ctx.string(n);
   if (!v) return;
-  // YAML 1.1 reads a bare `no` as a boolean; yaml-cpp hands us the text, "no" or "false".
+  // YAML 1.1 reads a bare `no` as a boolean; the parser hands us the text, "no" or "false".
   std::string policy = *v == "false" ? "no" : *v;
   bool ok =
       policy == "no" || policy == "always" || policy == "unless-stopped" || policy == "on-failure";

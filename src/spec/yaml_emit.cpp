@@ -62,7 +62,7 @@ void emit(const json& v, int indent, std::string& out);
 void emit_entry(const std::string& key, const json& v, int indent, std::string& out) {
   out += std::string(static_cast<size_t>(indent), ' ') + quote(key) + ":";
   if (inline_value(v)) {
-    out += " " + inline_text(v) + "\n";
+    out.append(1, ' ').append(inline_text(v)).append(1, '\n');
     return;
   }
   out += "\n";
@@ -80,10 +80,10 @@ void emit(const json& v, int indent, std::string& out) {
       out += pad + "- " + inline_text(item) + "\n";
       continue;
     }
-    // The first line of a nested block goes beside the dash.
-    std::string nested;
-    emit(item, indent + 2, nested);
-    out += pad + "- " + nested.substr(static_cast<size_t>(indent) + 2);
+    // The first line of a nested block goes beside the dash: its indent becomes "  - ".
+    size_t start = out.size();
+    emit(item, indent + 2, out);
+    out.replace(start, pad.size() + 2, pad + "- ");
   }
 }
 

@@ -240,7 +240,7 @@ TEST_CASE("YAML syntax errors give file:line:col") {
   std::string e = p.error_of("services:\n  web:\n    image: [busybox\n    command: x\n");
   CHECK(e.rfind("stack.yaml:", 0) == 0);
   CHECK(e.rfind("stack.yaml:4:12: ", 0) == 0);
-  CHECK(e.find("end of sequence") != std::string::npos);
+  CHECK(e.find("did not find expected ',' or ']'") != std::string::npos);
   CHECK(p.error_of("services:\n  web: {image: a}\n  web: {image: b}\n") ==
         "stack.yaml:3:3: duplicate key \"web\"");
 }
