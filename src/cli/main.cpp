@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
   add_project_commands(app);
   add_image_commands(app);
   add_daemon_command(app);
+  add_config_command(app);
 
   std::vector<std::string> args(argv + 1, argv + argc);
   split_exec_command(args);

@@ -23,7 +23,7 @@ std::optional<int64_t> FieldCtx::integer(const Node& n, int64_t min) const {
     long long v = std::strtoll(n.value.c_str(), &end, 10);
     if (errno == 0 && *end == '\0' && v >= min) return v;
   }
-  type_error(n, min == 0 ? "a non-negative integer" : "an integer");
+  type_error(n, min == 0 ? "a non-negative integer" : min == 1 ? "a positive integer" : "an integer");
   return std::nullopt;
 }
 
@@ -105,6 +105,62 @@ void FieldCtx::check_keys(const Node& n, const std::vector<std::string>& known,
     if (auto guess = closest_match(e.key, all)) message += " (did you mean \"" + *guess + "\"?)";
     diag.error(e.key_pos, message);
   }
+}
+
+}  // namespace stack::spec
+
+namespace stack::spec {
+
+std::filesystem::path FieldCtx::resolve(const SourcePos& pos, const std::string& p) const {
+  std::filesystem::path base = project_dir;
+  if (base_dirs != nullptr)
+    if (auto it = base_dirs->find(pos.file); it != base_dirs->end()) base = it->second;
+  std::filesystem::path out;
+  if (p == "~" || p.rfind("~/", 0) == 0)
+    out = std::filesystem::path(lookup("HOME").value_or("/root")) / p.substr(p.size() > 1 ? 2 : 1);
+  else
+    out = base / p;  // an absolute P replaces BASE
+  out = out.lexically_normal();
+  if (!out.has_filename() && out.has_parent_path() && out != out.root_path())
+    out = out.parent_path();
+  return out;
+}
+
+std::map<std::string, std::string> string_dict(const FieldCtx& ctx, const Node& n) {
+  std::map<std::string, std::string> out;
+  if (n.is_mapping()) {
+    for (const Entry& e : n.entries) {
+      if (e.value.is_null())
+        out[e.key] = "";
+      else if (e.value.is_scalar())
+        out[e.key] = e.value.value;
+      else
+        ctx.child(e.key).type_error(e.value, "a string");
+    }
+  } else if (n.is_sequence()) {
+    for (const Node& item : n.items) {
+      auto text = ctx.string(item);
+      if (!text) continue;
+      size_t eq = text->find('=');
+      out[text->substr(0, eq)] = eq == std::string::npos ? "" : text->substr(eq + 1);
+    }
+  } else if (!n.is_null()) {
+    ctx.type_error(n, "a mapping or a list of KEY=VALUE");
+  }
+  return out;
+}
+
+std::vector<std::string> string_list(const FieldCtx& ctx, const Node& n) {
+  std::vector<std::string> out;
+  if (n.is_scalar()) {
+    out.push_back(n.value);
+  } else if (n.is_sequence()) {
+    for (const Node& item : n.items)
+      if (auto v = ctx.string(item)) out.push_back(*v);
+  } else if (!n.is_null()) {
+    ctx.type_error(n, "a string or a list of strings");
+  }
+  return out;
 }
 
 }  // namespace stack::spec

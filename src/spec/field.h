@@ -3,8 +3,10 @@
 // report "expected X, got Y" at the value's position. Private to the spec module.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,15 +18,23 @@
 
 namespace stack::spec {
 
+// Directories relative paths are resolved against, by the file name positions carry: the
+// project dir for the -f files, the file's own dir (or include's project_directory) for
+// included and extended files.
+using BaseDirs = std::map<std::string, std::filesystem::path>;
+
 struct FieldCtx {
   Diagnostics& diag;
   const std::filesystem::path& project_dir;
   const VarLookup& lookup;  // shell environment, then .env
   std::string path;         // "services.web.mem_limit"
+  const BaseDirs* base_dirs = nullptr;
 
   [[nodiscard]] FieldCtx child(const std::string& key) const {
-    return FieldCtx{diag, project_dir, lookup, path + "." + key};
+    return FieldCtx{diag, project_dir, lookup, path.empty() ? key : path + "." + key, base_dirs};
   }
+  // PATH made absolute against the directory of the file POS is in; "~/" is $HOME.
+  [[nodiscard]] std::filesystem::path resolve(const SourcePos& pos, const std::string& p) const;
   void error(const SourcePos& pos, const std::string& message) const {
     diag.error(pos, path + ": " + message);
   }
@@ -52,11 +62,31 @@ struct FieldCtx {
                   const std::string& where = "") const;
 };
 
-// Field normalisers defined outside service.cpp.
+// "1m30s", "250ms", "0s": the canonical text of a duration.
+[[nodiscard]] std::string format_duration(std::chrono::milliseconds d);
+// A mapping, or a list of KEY=VALUE (a bare KEY is ""), as a map of strings.
+[[nodiscard]] std::map<std::string, std::string> string_dict(const FieldCtx& ctx, const Node& n);
+// A string or a list of strings.
+[[nodiscard]] std::vector<std::string> string_list(const FieldCtx& ctx, const Node& n);
+
+// Field normalisers defined outside service.cpp (service_parts.cpp, service_net.cpp,
+// service_more.cpp).
 void normalize_volumes(const FieldCtx& ctx, const Node& n, Service& s);
 void normalize_logging(const FieldCtx& ctx, const Node& n, Service& s);
 void normalize_deploy(const FieldCtx& ctx, const Node& n, Service& s);
 void normalize_environment(const FieldCtx& ctx, const Node& n, Service& s);
 void normalize_env_file(const FieldCtx& ctx, const Node& n, Service& s);
+void normalize_ports(const FieldCtx& ctx, const Node& n, Service& s);
+void normalize_expose(const FieldCtx& ctx, const Node& n, Service& s);
+void normalize_service_networks(const FieldCtx& ctx, const Node& n, Service& s);
+void normalize_extra_hosts(const FieldCtx& ctx, const Node& n, Service& s);
+void normalize_healthcheck(const FieldCtx& ctx, const Node& n, Service& s);
+void normalize_depends_on(const FieldCtx& ctx, const Node& n, Service& s);
+void normalize_ulimits(const FieldCtx& ctx, const Node& n, Service& s);
+void normalize_devices(const FieldCtx& ctx, const Node& n, Service& s);
+void normalize_secrets(const FieldCtx& ctx, const Node& n, Service& s);
+void normalize_configs(const FieldCtx& ctx, const Node& n, Service& s);
+void normalize_build(const FieldCtx& ctx, const Node& n, Service& s);
+void normalize_capabilities(const FieldCtx& ctx, const Node& n, std::vector<std::string>& out);
 
 }  // namespace stack::spec

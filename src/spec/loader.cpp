@@ -1,19 +1,20 @@
-// load(): finds the files, reads `.env`, parses and interpolates each file, merges them,
-// then validates and normalises the top level and every service. Reads files only.
+// load(): finds the files, reads `.env`, parses and interpolates each file, applies include,
+// merges the files, resolves extends, then validates and normalises the top level and every
+// service, applies profiles and checks cross-references. Reads files only.
 #include "spec/loader.h"
 
 #include <algorithm>
-#include <cctype>
 #include <system_error>
 
 #include "common/files.h"
+#include "spec/assemble.h"
 #include "spec/diagnostics.h"
-#include "spec/env_file.h"
 #include "spec/interpolate.h"
 #include "spec/merge.h"
 #include "spec/node.h"
 #include "spec/service.h"
-#include "spec/text.h"
+#include "spec/toplevel.h"
+#include "spec/validate.h"
 
 namespace stack::spec {
 namespace {
@@ -29,74 +30,57 @@ bool is_file(const fs::path& p) {
   return fs::is_regular_file(p, ec);
 }
 
-// `.env` of the project dir: variables for interpolation, below the shell environment.
-Result<std::map<std::string, std::string>> read_dot_env(const fs::path& project_dir) {
-  std::map<std::string, std::string> vars;
-  fs::path path = project_dir / ".env";
-  if (!is_file(path)) return vars;
-  auto text = read_file(path);
-  if (!text) return fail(text.error());
-  auto lines = parse_env_file(*text);
-  if (!lines) return fail(lines.error().wrap(path.string()));
-  for (const EnvLine& line : *lines)
-    if (line.value) vars[line.key] = *line.value;
-  return vars;
-}
-
-bool valid_service_name(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-  });
-}
-
-void check_top_level(const Node& root, Diagnostics& diag) {
-  static const std::vector<std::string> known = {"name", "services", "version"};
-  static const std::vector<std::string> later = {"networks", "volumes", "secrets", "configs",
-                                                 "include"};
-  for (const Entry& e : root.entries) {
-    if (e.key.rfind("x-", 0) == 0) continue;
-    if (std::find(known.begin(), known.end(), e.key) != known.end()) continue;
-    if (std::find(later.begin(), later.end(), e.key) != later.end()) {
-      diag.error(e.key_pos, "not supported yet: " + e.key);
-      continue;
-    }
-    std::vector<std::string> all = known;
-    all.insert(all.end(), later.begin(), later.end());
-    std::string message = "unknown top-level key \"" + e.key + "\"";
-    if (auto guess = closest_match(e.key, all)) message += " (did you mean \"" + *guess + "\"?)";
-    diag.error(e.key_pos, message);
+void record_keys(const Node& n, const std::string& prefix, std::vector<KeyUse>& out) {
+  for (const Entry& e : n.entries) {
+    if (e.key.rfind("x-", 0) == 0 || (prefix.empty() && e.key == "services")) continue;
+    std::string path = prefix.empty() ? e.key : prefix + "." + e.key;
+    out.push_back(KeyUse{path, e.key_pos});
+    if (e.value.is_mapping()) record_keys(e.value, path, out);
   }
 }
 
-SourcePos dependency_pos(const Node& service, const std::string& dependency) {
-  const Node* deps = service.find("depends_on");
-  if (deps == nullptr) return service.pos;
-  for (const Node& item : deps->items)
-    if (item.value == dependency) return item.pos;
-  for (const Entry& e : deps->entries)
-    if (e.key == dependency) return e.key_pos;
-  return deps->pos;
+std::vector<std::string> split_profiles(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string p = text.substr(start, comma - start);
+    p.erase(0, p.find_first_not_of(' '));
+    p.erase(p.find_last_not_of(' ') + 1);
+    if (!p.empty()) out.push_back(p);
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool enabled(const Service& s, const std::vector<std::string>& active) {
+  if (s.profiles.empty()) return true;
+  for (const std::string& p : s.profiles)
+    if (std::find(active.begin(), active.end(), p) != active.end()) return true;
+  return std::find(active.begin(), active.end(), "*") != active.end();
 }
 
 void normalize_services(const Node& services, const FieldCtx& top, Stack& out) {
+  std::vector<Service> all;
   for (const Entry& e : services.entries) {
     if (e.key.rfind("x-", 0) == 0) continue;
-    if (!valid_service_name(e.key)) {
+    if (!valid_object_name(e.key)) {
       top.diag.error(e.key_pos, "invalid service name \"" + e.key +
                                     "\": use letters, digits, '.', '_' and '-'");
       continue;
     }
-    out.services.push_back(normalize_service(top.child(e.key), e));
+    all.push_back(normalize_service(top.child(e.key), e));
   }
-  for (const Service& s : out.services) {
-    for (const std::string& dep : s.depends_on) {
-      if (out.find(dep) != nullptr && dep != s.name) continue;
-      SourcePos pos = dependency_pos(*services.find(s.name), dep);
-      top.diag.error(pos, "services." + s.name + ".depends_on: " +
-                              (dep == s.name ? "a service cannot depend on itself"
-                                             : "unknown service \"" + dep + "\""));
-    }
+  for (Service& s : all) {
+    for (const std::string& p : s.profiles)
+      if (std::find(out.profiles.begin(), out.profiles.end(), p) == out.profiles.end())
+        out.profiles.push_back(p);
   }
+  std::sort(out.profiles.begin(), out.profiles.end());
+  std::vector<Service> disabled;
+  for (Service& s : all) (enabled(s, out.active_profiles) ? out.services : disabled).push_back(s);
+  check_references(top, out, disabled);
 }
 
 }  // namespace
@@ -108,7 +92,7 @@ Result<std::vector<fs::path>> resolve_files(const LoadOptions& opts) {
   if (!opts.files.empty()) {
     for (const fs::path& f : opts.files) {
       fs::path full = (f.is_absolute() ? f : base / f).lexically_normal();
-      if (!is_file(full)) return fail("file not found: " + f.string());
+      if (f != "-" && !is_file(full)) return fail("file not found: " + f.string());
       out.push_back(full);
     }
     return out;
@@ -137,18 +121,33 @@ Result<Stack> load(const LoadOptions& opts) {
     display.push_back(opts.files.empty() ? out.files[i].filename().string()
                                          : opts.files[i].string());
   Diagnostics diag(display);
+  BaseDirs base_dirs;
+  for (const std::string& d : display) base_dirs[d] = out.project_dir;
 
-  auto dot_env = read_dot_env(out.project_dir);
-  if (!dot_env) return fail(dot_env.error());
+  // Interpolation variables: the shell, then --env-file files (or the project's .env).
+  std::map<std::string, std::string> dot_env;
+  std::vector<fs::path> env_files = opts.env_files;
+  if (env_files.empty()) env_files.push_back(out.project_dir / ".env");
+  for (const fs::path& f : env_files) {
+    fs::path full = f.is_absolute() ? f : (opts.working_dir.empty() ? out.project_dir : opts.working_dir) / f;
+    auto vars = read_env_vars(full, !opts.env_files.empty());
+    if (!vars) return fail(vars.error());
+    for (auto& [k, v] : *vars) dot_env[k] = v;
+  }
   VarLookup lookup = [&](const std::string& name) -> std::optional<std::string> {
     if (auto it = opts.environment.find(name); it != opts.environment.end()) return it->second;
-    if (auto it = dot_env->find(name); it != dot_env->end()) return it->second;
+    if (auto it = dot_env.find(name); it != dot_env.end()) return it->second;
     return std::nullopt;
   };
 
+  Assembler assembler(diag, base_dirs, lookup, out.project_dir);
   Node merged;
   for (size_t i = 0; i < out.files.size(); ++i) {
-    auto text = read_file(out.files[i]);
+    Result<std::string> text = std::string();
+    if (out.files[i].filename() == "-" && opts.stdin_text)
+      text = *opts.stdin_text;
+    else
+      text = read_file(out.files[i]);
     if (!text) return fail(text.error());
     auto tree = parse_yaml(*text, display[i]);
     if (!tree) {
@@ -160,6 +159,7 @@ Result<Stack> load(const LoadOptions& opts) {
       continue;
     }
     interpolate_tree(*tree, lookup, diag);
+    assembler.apply_includes(*tree, out.project_dir);
     if (i == 0)
       merged = std::move(*tree);
     else
@@ -167,23 +167,21 @@ Result<Stack> load(const LoadOptions& opts) {
   }
   // Later checks would only report echoes of a syntax or interpolation error.
   if (diag.has_errors()) return fail(diag.to_error());
+  assembler.apply_extends(merged);
+  if (diag.has_errors()) return fail(diag.to_error());
 
-  check_top_level(merged, diag);
-  FieldCtx top{diag, out.project_dir, lookup, "services"};
-  const Node* services = merged.find("services");
-  if (services == nullptr)
-    diag.error(SourcePos{display.front(), 1, 1}, "services is required");
-  else if (!services->is_mapping())
-    top.type_error(*services, "a mapping of services");
-  else
-    normalize_services(*services, top, out);
+  FieldCtx top{diag, out.project_dir, lookup, "services", &base_dirs};
+  check_top_level(top, merged);
+  record_keys(merged, "", out.keys);
 
   std::string raw_name = out.project_dir.filename().string();
   SourcePos name_pos{display.front(), 0, 0};
   if (opts.project_name) {
     raw_name = *opts.project_name;
+  } else if (auto env = lookup("COMPOSE_PROJECT_NAME"); env && !env->empty()) {
+    raw_name = *env;
   } else if (const Node* name = merged.find("name")) {
-    FieldCtx name_ctx{diag, out.project_dir, lookup, "name"};
+    FieldCtx name_ctx{diag, out.project_dir, lookup, "name", &base_dirs};
     if (auto v = name_ctx.string(*name)) raw_name = *v;
     name_pos = name->pos;
   }
@@ -192,8 +190,22 @@ Result<Stack> load(const LoadOptions& opts) {
     diag.error(name_pos,
                "project name \"" + raw_name + "\" has no letters or digits; use -p or name:");
 
+  out.active_profiles = opts.profiles;
+  if (out.active_profiles.empty())
+    if (auto env = lookup("COMPOSE_PROFILES")) out.active_profiles = split_profiles(*env);
+
+  normalize_top_level(top, merged, out);
+  const Node* services = merged.find("services");
+  if (services == nullptr || services->is_null())
+    diag.error(SourcePos{display.front(), 1, 1}, "services is required");
+  else if (!services->is_mapping())
+    top.type_error(*services, "a mapping of services");
+  else
+    normalize_services(*services, top, out);
+
   if (diag.has_errors()) return fail(diag.to_error());
   out.warnings = diag.warnings();
+  out.file_names = diag.files();
   return out;
 }
 

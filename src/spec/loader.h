@@ -1,5 +1,6 @@
-// Loading a stack file: YAML with positions, interpolation, validation, normalisation into
-// spec::Stack. Reads files, never touches anything else on the host.
+// Loading a stack file: YAML with positions, interpolation, include/extends/merging, profiles,
+// validation, normalisation into spec::Stack; the canonical rendering `stack config` prints;
+// and the check of what the engine implements. Reads files, never touches anything else.
 #pragma once
 
 #include <filesystem>
@@ -8,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/result.h"
 #include "spec/stack.h"
 
@@ -15,18 +18,28 @@ namespace stack::spec {
 
 struct LoadOptions {
   std::vector<std::filesystem::path> files;  // empty: stack.yaml, compose.yaml, docker-compose.yml
+                                             // "-": stdin_text
   std::optional<std::string> project_name;   // -p
   std::filesystem::path working_dir;         // where default files are looked for
   std::map<std::string, std::string> environment;  // the caller's shell environment
+  std::vector<std::string> profiles;  // --profile; empty: COMPOSE_PROFILES (comma-separated)
+  std::vector<std::filesystem::path> env_files;  // --env-file: replace the project's .env
+  std::optional<std::string> stdin_text;         // the content of "-" in files
 };
 
 // The files that would be loaded: the given ones made absolute, or the first default file
-// found in working_dir. Error when none exists.
+// found in working_dir. Error when none exists. "-" (stdin) stays "<working_dir>/-".
 [[nodiscard]] Result<std::vector<std::filesystem::path>> resolve_files(const LoadOptions& opts);
 
 // Loads, interpolates, validates and normalises. On failure the error message holds every
 // problem found, one per line, each as "file:line:col: message", sorted by position.
+// Accepts every field of the Compose specification; see check_supported() for what runs.
 [[nodiscard]] Result<Stack> load(const LoadOptions& opts);
+
+// Every field STACK's files use that the engine does not implement yet, as one error with one
+// "file:line:col: not supported yet: services.web.ports" line each, sorted by position.
+// What is implemented is the table in supported.cpp.
+[[nodiscard]] Result<void> check_supported(const Stack& stack);
 
 // A project name made valid as compose does: lower case, [a-z0-9_-], starting with a letter
 // or digit.
@@ -37,8 +50,18 @@ struct LoadOptions {
 // Parses compose durations: "10s", "1m30s", "250ms", "1h".
 [[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
-// sha256 over the canonical JSON of a normalised service: the same meaning gives the same hash
-// whatever the key order or formatting of the file.
+// sha256 over the canonical JSON of a normalised service (service_json without replicas):
+// the same meaning gives the same hash whatever the key order or formatting of the file.
 [[nodiscard]] std::string config_hash(const Service& service);
+
+// The canonical, normalised form of a service or a whole stack in Compose long syntax, keys
+// sorted: what `stack config` prints and what config_hash() digests. stack_json writes "$" as
+// "$$" (values are interpolated already), so loading its rendering gives the same rendering.
+[[nodiscard]] nlohmann::json service_json(const Service& service);
+[[nodiscard]] nlohmann::json stack_json(const Stack& stack);
+// stack_json as YAML text (canonical order: name, services, networks, volumes, secrets,
+// configs, then sorted keys) or as indented JSON text.
+[[nodiscard]] std::string render_yaml(const nlohmann::json& doc);
+[[nodiscard]] std::string render_json(const nlohmann::json& doc);
 
 }  // namespace stack::spec

@@ -111,17 +111,71 @@ void append_list(Node& base, const Node& over) {
 
 using FieldMerge = std::function<void(Node&, const Node&)>;
 
+void merge_hosts(Node& base, const Node& over) {
+  if (base.is_mapping() && over.is_mapping())
+    merge_node(base, over);
+  else
+    append_list(base, over);
+}
+
+// `build: ./dir` is `build: {context: ./dir}`; args merge by key.
+void merge_build(Node& base, const Node& over) {
+  auto as_mapping = [](const Node& n) {
+    if (!n.is_scalar()) return n;
+    Node m;
+    m.kind = Node::Kind::mapping;
+    m.pos = n.pos;
+    m.entries.push_back(Entry{"context", n.pos, n});
+    return m;
+  };
+  Node b = as_mapping(base);
+  Node o = as_mapping(over);
+  if (!b.is_mapping() || !o.is_mapping()) {
+    base = over;
+    return;
+  }
+  for (const Entry& e : o.entries) {
+    Node* existing = b.find(e.key);
+    if (existing == nullptr)
+      b.entries.push_back(e);
+    else if (e.key == "args" || e.key == "labels")
+      merge_by_key(*existing, e.value, true);
+    else
+      merge_node(*existing, e.value);
+  }
+  base = std::move(b);
+}
+
 const std::map<std::string, FieldMerge>& service_rules() {
-  static const std::map<std::string, FieldMerge> rules = {
+  static std::map<std::string, FieldMerge> rules = {
       {"command", [](Node& b, const Node& o) { b = o; }},
       {"entrypoint", [](Node& b, const Node& o) { b = o; }},
       {"environment", [](Node& b, const Node& o) { merge_by_key(b, o, true); }},
       {"depends_on", [](Node& b, const Node& o) { merge_by_key(b, o, false); }},
       {"volumes", merge_volumes},
       {"env_file", append_list},
+      {"labels", [](Node& b, const Node& o) { merge_by_key(b, o, true); }},
+      {"annotations", [](Node& b, const Node& o) { merge_by_key(b, o, true); }},
+      {"sysctls", [](Node& b, const Node& o) { merge_by_key(b, o, true); }},
+      {"networks", [](Node& b, const Node& o) { merge_by_key(b, o, false); }},
+      {"extra_hosts", merge_hosts},
+      {"healthcheck", merge_node},
+      {"build", merge_build},
   };
+  // Sets: the override adds entries.
+  static const bool appended = [] {
+    for (const char* key : {"ports", "expose", "dns", "dns_search", "dns_opt", "tmpfs", "cap_add",
+                            "cap_drop", "security_opt", "external_links", "links", "volumes_from",
+                            "devices", "secrets", "configs", "group_add", "profiles",
+                            "device_cgroup_rules", "label_file"})
+      rules[key] = append_list;
+    return true;
+  }();
+  (void)appended;
   return rules;
 }
+
+}  // namespace
 
 void merge_service(Node& base, const Node& over) {
   if (!base.is_mapping() || !over.is_mapping()) {
@@ -141,6 +195,8 @@ void merge_service(Node& base, const Node& over) {
       merge_node(*existing, e.value);
   }
 }
+
+namespace {
 
 void merge_node(Node& base, const Node& over) {
   if (!base.is_mapping() || !over.is_mapping()) {

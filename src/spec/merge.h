@@ -10,4 +10,7 @@ namespace stack::spec {
 // Folds OVERRIDE into BASE. Both are whole files (top-level mappings).
 void merge_files(Node& base, const Node& override_file);
 
+// Folds one service mapping into another with the per-field rules (also what `extends` does).
+void merge_service(Node& base, const Node& over);
+
 }  // namespace stack::spec

@@ -1,6 +1,6 @@
 // A YAML document as a plain tree that remembers where every value came from: what the
-// loader interpolates, merges across files and validates. Owns the yaml-cpp adapter; no
-// yaml-cpp type or exception leaves node.cpp.
+// loader interpolates, merges across files and validates. Owns the YAML parser adapter
+// (libyaml); no libyaml type leaves node.cpp.
 #pragma once
 
 #include <string>
@@ -18,6 +18,7 @@ struct Node {
   enum class Kind { null_value, scalar, sequence, mapping };
   Kind kind = Kind::null_value;
   std::string value;           // scalar text as written (numbers and booleans too)
+  bool quoted = false;         // a quoted scalar: always a string, never a number or boolean
   std::vector<Node> items;     // sequence
   std::vector<Entry> entries;  // mapping, in file order
   SourcePos pos;
@@ -38,8 +39,8 @@ struct Entry {
   Node value;
 };
 
-// Parses YAML text; DISPLAY_NAME is the file name used in positions. Merge keys (`<<`) are
-// applied here: yaml-cpp 0.7 expands aliases but leaves `<<` as an ordinary key.
+// Parses YAML text; DISPLAY_NAME is the file name used in positions. Aliases are expanded
+// and merge keys (`<<`) applied here. A second YAML document in the text is an error.
 [[nodiscard]] Result<Node> parse_yaml(const std::string& text, const std::string& display_name);
 
 }  // namespace stack::spec

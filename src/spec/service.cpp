@@ -1,5 +1,6 @@
-// Service field normalisers and the table that dispatches to them. Adding a field: write a
-// normaliser, add it to kFields, remove it from kLater.
+// Service normalisation: a table of the Compose service keys with a typed field, each with
+// its normaliser; every other Compose key is validated and kept by its shape (generic.cpp).
+// Adding a typed field: write a normaliser, add it to fields(), drop its shape.
 #include "spec/service.h"
 
 #include <algorithm>
@@ -7,84 +8,13 @@
 #include <functional>
 #include <map>
 
+#include "spec/loader.h"
+#include "spec/shape.h"
+
 namespace stack::spec {
 namespace {
 
 using Normaliser = std::function<void(const FieldCtx&, const Node&, Service&)>;
-
-// Compose service keys stack does not implement yet ("not supported yet: services.web.ports").
-const std::vector<std::string> kLater = {"annotations",
-                                         "attach",
-                                         "blkio_config",
-                                         "build",
-                                         "cap_add",
-                                         "cap_drop",
-                                         "cgroup",
-                                         "cgroup_parent",
-                                         "configs",
-                                         "container_name",
-                                         "cpu_count",
-                                         "cpu_percent",
-                                         "cpu_period",
-                                         "cpu_quota",
-                                         "cpu_rt_period",
-                                         "cpu_rt_runtime",
-                                         "cpuset",
-                                         "credential_spec",
-                                         "develop",
-                                         "device_cgroup_rules",
-                                         "devices",
-                                         "dns",
-                                         "dns_opt",
-                                         "dns_search",
-                                         "domainname",
-                                         "driver_opts",
-                                         "expose",
-                                         "extends",
-                                         "external_links",
-                                         "extra_hosts",
-                                         "gpus",
-                                         "group_add",
-                                         "healthcheck",
-                                         "init",
-                                         "ipc",
-                                         "isolation",
-                                         "labels",
-                                         "label_file",
-                                         "links",
-                                         "mac_address",
-                                         "mem_reservation",
-                                         "mem_swappiness",
-                                         "memswap_limit",
-                                         "models",
-                                         "network_mode",
-                                         "networks",
-                                         "oom_kill_disable",
-                                         "oom_score_adj",
-                                         "pid",
-                                         "platform",
-                                         "ports",
-                                         "post_start",
-                                         "pre_stop",
-                                         "privileged",
-                                         "profiles",
-                                         "provider",
-                                         "pull_policy",
-                                         "read_only",
-                                         "runtime",
-                                         "secrets",
-                                         "security_opt",
-                                         "shm_size",
-                                         "stdin_open",
-                                         "storage_opt",
-                                         "sysctls",
-                                         "tmpfs",
-                                         "tty",
-                                         "ulimits",
-                                         "use_api_socket",
-                                         "userns_mode",
-                                         "uts",
-                                         "volumes_from"};
 
 const std::vector<std::string> kSignals = {
     "HUP",  "INT",  "QUIT", "ILL",    "TRAP",   "ABRT",  "BUS",  "FPE",  "KILL", "USR1", "SEGV",
@@ -93,8 +23,30 @@ const std::vector<std::string> kSignals = {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-void set_string(std::string Service::*field, const FieldCtx& ctx, const Node& n, Service& s) {
-  if (auto v = ctx.string(n)) s.*field = *v;
+Normaliser text(std::string Service::*field) {
+  return [field](const FieldCtx& c, const Node& n, Service& s) {
+    if (n.is_null()) return;
+    if (auto v = c.string(n)) s.*field = *v;
+  };
+}
+
+Normaliser flag(bool Service::*field) {
+  return [field](const FieldCtx& c, const Node& n, Service& s) {
+    if (n.is_null()) return;
+    if (auto v = c.boolean(n)) s.*field = *v;
+  };
+}
+
+Normaliser texts(std::vector<std::string> Service::*field) {
+  return [field](const FieldCtx& c, const Node& n, Service& s) {
+    for (std::string& v : string_list(c, n))
+      if (std::find((s.*field).begin(), (s.*field).end(), v) == (s.*field).end())
+        (s.*field).push_back(std::move(v));
+  };
+}
+
+Normaliser dict(std::map<std::string, std::string> Service::*field) {
+  return [field](const FieldCtx& c, const Node& n, Service& s) { s.*field = string_dict(c, n); };
 }
 
 void normalize_image(const FieldCtx& ctx, const Node& n, Service& s) {
@@ -132,7 +84,7 @@ void normalize_stop_signal(const FieldCtx& ctx, const Node& n, Service& s) {
 void normalize_restart(const FieldCtx& ctx, const Node& n, Service& s) {
   auto v = ctx.string(n);
   if (!v) return;
-  // YAML 1.1 reads a bare `no` as a boolean; yaml-cpp hands us the text, "no" or "false".
+  // YAML 1.1 reads a bare `no` as a boolean; the parser hands us the text, "no" or "false".
   std::string policy = *v == "false" ? "no" : *v;
   bool ok =
       policy == "no" || policy == "always" || policy == "unless-stopped" || policy == "on-failure";
@@ -147,68 +99,60 @@ void normalize_restart(const FieldCtx& ctx, const Node& n, Service& s) {
   s.restart = policy;
 }
 
-void normalize_depends_on(const FieldCtx& ctx, const Node& n, Service& s) {
-  s.depends_on.clear();
-  auto add = [&](const std::string& name) {
-    if (std::find(s.depends_on.begin(), s.depends_on.end(), name) == s.depends_on.end())
-      s.depends_on.push_back(name);
-  };
-  if (n.is_sequence()) {
-    for (const Node& item : n.items)
-      if (auto name = ctx.string(item)) add(*name);
+void normalize_pull_policy(const FieldCtx& ctx, const Node& n, Service& s) {
+  auto v = ctx.string(n);
+  if (!v) return;
+  std::string p = *v == "if_not_present" ? "missing" : *v;
+  bool every = p.rfind("every_", 0) == 0 && parse_duration(p.substr(6)).has_value();
+  static const std::vector<std::string> known = {"always", "never",  "missing", "build",
+                                                 "refresh", "daily", "weekly"};
+  if (!every && std::find(known.begin(), known.end(), p) == known.end()) {
+    ctx.type_error(n, "always, never, missing, build, daily, weekly or every_<duration>");
     return;
   }
-  if (!n.is_mapping()) {
-    ctx.type_error(n, "a list of service names or a mapping");
-    return;
-  }
-  for (const Entry& e : n.entries) {
-    FieldCtx dep = ctx.child(e.key);
-    if (e.value.is_mapping()) {
-      dep.check_keys(e.value, {"condition", "restart", "required"}, {});
-      if (const Node* c = e.value.find("condition")) {
-        auto cond = dep.child("condition").string(*c);
-        if (cond && *cond != "service_started" && *cond != "service_healthy" &&
-            *cond != "service_completed_successfully")
-          dep.child("condition")
-              .type_error(*c, "service_started, service_healthy or service_completed_successfully");
-      }
-    } else if (!e.value.is_null()) {
-      dep.type_error(e.value, "a mapping like {condition: service_started}");
-    }
-    add(e.key);
-  }
+  s.pull_policy = p;
 }
 
 void normalize_replicas(const FieldCtx& ctx, const Node& n, Service& s) {
   if (auto v = ctx.integer(n, 0)) s.replicas = static_cast<int>(std::min<int64_t>(*v, 1 << 20));
 }
 
-// mem_limit and deploy.resources.limits.memory (and scale / deploy.replicas) say the same
-// thing; compose rejects two different values rather than picking one.
-void merge_deploy(const FieldCtx& ctx, const Node& deploy, const Node* scale, Service& s) {
-  Service d;
-  normalize_deploy(ctx.child("deploy"), deploy, d);
-  auto take = [&](auto& into, const auto& from, const char* what) {
-    if (!from) return;
-    if (into && *into != *from)
-      ctx.error(deploy.pos, std::string(what) + " and deploy.resources.limits disagree");
-    else
-      into = from;
-  };
-  take(s.limits.memory_bytes, d.limits.memory_bytes, "mem_limit");
-  take(s.limits.cpus, d.limits.cpus, "cpus");
-  take(s.limits.pids, d.limits.pids, "pids_limit");
-  if (deploy.is_mapping() && deploy.find("replicas") != nullptr) {
-    if (scale != nullptr && s.replicas != d.replicas)
-      ctx.error(deploy.find("replicas")->pos, "scale and deploy.replicas disagree");
-    s.replicas = d.replicas;
+void normalize_network_mode(const FieldCtx& ctx, const Node& n, Service& s) {
+  auto v = ctx.string(n);
+  if (!v) return;
+  bool ok = *v == "host" || *v == "none" || *v == "bridge" || *v == "default" ||
+            ((v->rfind("service:", 0) == 0 || v->rfind("container:", 0) == 0) &&
+             v->back() != ':');
+  if (!ok) {
+    ctx.type_error(n, "host, none, bridge, service:NAME or container:NAME");
+    return;
   }
+  s.network_mode = *v;
+}
+
+void normalize_tmpfs(const FieldCtx& ctx, const Node& n, Service& s) {
+  for (std::string& v : string_list(ctx, n)) {
+    if (v.empty() || v[0] != '/') {
+      ctx.type_error(n, "an absolute path like /run[:size=64m]");
+      continue;
+    }
+    if (std::find(s.tmpfs.begin(), s.tmpfs.end(), v) == s.tmpfs.end()) s.tmpfs.push_back(v);
+  }
+}
+
+void normalize_x_stack(const FieldCtx& ctx, const Node& n, Service& s) {
+  if (!n.is_mapping() && !n.is_null()) {
+    ctx.type_error(n, "a mapping");
+    return;
+  }
+  s.x_stack = shape_json(ctx, n, shapes::any());
 }
 
 const std::map<std::string, Normaliser>& fields() {
   static const std::map<std::string, Normaliser> table = {
       {"image", normalize_image},
+      {"build", normalize_build},
+      {"pull_policy", normalize_pull_policy},
       {"command",
        [](const FieldCtx& c, const Node& n, Service& s) {
          if (n.is_null()) return;
@@ -221,12 +165,11 @@ const std::map<std::string, Normaliser>& fields() {
        }},
       {"environment", normalize_environment},
       {"env_file", normalize_env_file},
-      {"working_dir", [](const FieldCtx& c, const Node& n,
-                         Service& s) { set_string(&Service::working_dir, c, n, s); }},
-      {"hostname", [](const FieldCtx& c, const Node& n,
-                      Service& s) { set_string(&Service::hostname, c, n, s); }},
-      {"user",
-       [](const FieldCtx& c, const Node& n, Service& s) { set_string(&Service::user, c, n, s); }},
+      {"working_dir", text(&Service::working_dir)},
+      {"hostname", text(&Service::hostname)},
+      {"domainname", text(&Service::domainname)},
+      {"container_name", text(&Service::container_name)},
+      {"user", text(&Service::user)},
       {"mem_limit",
        [](const FieldCtx& c, const Node& n, Service& s) {
          if (auto v = c.bytes(n)) s.limits.memory_bytes = *v;
@@ -251,17 +194,85 @@ const std::map<std::string, Normaliser>& fields() {
          if (auto v = c.duration(n)) s.stop_grace_period = *v;
        }},
       {"volumes", normalize_volumes},
+      {"tmpfs", normalize_tmpfs},
       {"logging", normalize_logging},
       {"depends_on", normalize_depends_on},
       {"restart", normalize_restart},
+      {"healthcheck", normalize_healthcheck},
+      {"ports", normalize_ports},
+      {"expose", normalize_expose},
+      {"networks", normalize_service_networks},
+      {"network_mode", normalize_network_mode},
+      {"extra_hosts", normalize_extra_hosts},
+      {"dns", texts(&Service::dns)},
+      {"dns_search", texts(&Service::dns_search)},
+      {"dns_opt", texts(&Service::dns_opt)},
+      {"links", texts(&Service::links)},
+      {"labels", dict(&Service::labels)},
+      {"sysctls", dict(&Service::sysctls)},
+      {"ulimits", normalize_ulimits},
+      {"cap_add",
+       [](const FieldCtx& c, const Node& n, Service& s) { normalize_capabilities(c, n, s.cap_add); }},
+      {"cap_drop",
+       [](const FieldCtx& c, const Node& n,
+          Service& s) { normalize_capabilities(c, n, s.cap_drop); }},
+      {"privileged", flag(&Service::privileged)},
+      {"read_only", flag(&Service::read_only)},
+      {"init",
+       [](const FieldCtx& c, const Node& n, Service& s) {
+         if (n.is_null()) return;
+         if (auto v = c.boolean(n)) s.init = *v;
+       }},
+      {"tty", flag(&Service::tty)},
+      {"stdin_open", flag(&Service::stdin_open)},
+      {"devices", normalize_devices},
+      {"profiles", texts(&Service::profiles)},
+      {"secrets", normalize_secrets},
+      {"configs", normalize_configs},
+      {"x-stack", normalize_x_stack},
+      // Resolved by the loader before normalisation; only its presence is left.
+      {"extends", [](const FieldCtx&, const Node&, Service&) {}},
   };
   return table;
 }
 
 std::vector<std::string> known_keys() {
   std::vector<std::string> keys;
-  for (const auto& [key, _] : fields()) keys.push_back(key);
+  for (const auto& [key, _] : fields())
+    if (key != "x-stack") keys.push_back(key);
+  for (const auto& [key, _] : generic_service_fields()) keys.push_back(key);
   return keys;
+}
+
+// mem_limit and deploy.resources.limits.memory (and scale / deploy.replicas) say the same
+// thing; compose rejects two different values rather than picking one.
+void merge_deploy(const FieldCtx& ctx, const Node& deploy, const Node* scale, Service& s) {
+  Service d;
+  normalize_deploy(ctx.child("deploy"), deploy, d);
+  auto take = [&](auto& into, const auto& from, const char* what) {
+    if (!from) return;
+    if (into && *into != *from)
+      ctx.error(deploy.pos, std::string(what) + " and deploy.resources.limits disagree");
+    else
+      into = from;
+  };
+  take(s.limits.memory_bytes, d.limits.memory_bytes, "mem_limit");
+  take(s.limits.cpus, d.limits.cpus, "cpus");
+  take(s.limits.pids, d.limits.pids, "pids_limit");
+  if (deploy.is_mapping() && deploy.find("replicas") != nullptr) {
+    if (scale != nullptr && s.replicas != d.replicas)
+      ctx.error(deploy.find("replicas")->pos, "scale and deploy.replicas disagree");
+    s.replicas = d.replicas;
+  }
+  if (!d.extra.empty()) s.extra["deploy"] = d.extra["deploy"];
+}
+
+void record_keys(const Node& n, const std::string& prefix, std::vector<KeyUse>& out) {
+  for (const Entry& e : n.entries) {
+    if (e.key.rfind("x-", 0) == 0) continue;
+    out.push_back(KeyUse{prefix + "." + e.key, e.key_pos});
+    if (e.value.is_mapping()) record_keys(e.value, prefix + "." + e.key, out);
+  }
 }
 
 }  // namespace
@@ -284,19 +295,26 @@ Service normalize_service(const FieldCtx& ctx, const Entry& entry) {
     return s;
   }
   static const std::vector<std::string> known = known_keys();
-  ctx.check_keys(n, known, kLater, "service \"" + s.name + "\"");
+  ctx.check_keys(n, known, {}, "service \"" + s.name + "\"");
+  record_keys(n, ctx.path, s.keys);
 
   // env_file entries first so that `environment` overrides them whatever the key order.
   if (const Node* env_file = n.find("env_file"))
     normalize_env_file(ctx.child("env_file"), *env_file, s);
   for (const Entry& e : n.entries) {
-    auto field = fields().find(e.key);
-    if (field == fields().end() || e.key == "deploy" || e.key == "env_file") continue;
-    field->second(ctx.child(e.key), e.value, s);
+    if (e.key == "deploy" || e.key == "env_file") continue;
+    if (auto field = fields().find(e.key); field != fields().end()) {
+      field->second(ctx.child(e.key), e.value, s);
+      continue;
+    }
+    auto generic = generic_service_fields().find(e.key);
+    if (generic == generic_service_fields().end()) continue;
+    nlohmann::json j = shape_json(ctx.child(e.key), e.value, generic->second);
+    if (!j.is_null()) s.extra[e.key] = std::move(j);
   }
   if (const Node* deploy = n.find("deploy")) merge_deploy(ctx, *deploy, n.find("scale"), s);
-  if (n.find("image") == nullptr && n.find("build") == nullptr)
-    ctx.error(entry.key_pos, "image is required");
+  if (n.find("image") == nullptr && n.find("build") == nullptr && n.find("provider") == nullptr)
+    ctx.error(entry.key_pos, "image is required (or build)");
   return s;
 }
 

@@ -1,10 +1,11 @@
 // The service fields with structure of their own: environment and env_file, volumes, logging,
-// deploy. Reads env files from the project dir; nothing else touches the host.
+// deploy. Reads env files; nothing else touches the host.
 #include <algorithm>
 
 #include "common/files.h"
 #include "spec/env_file.h"
 #include "spec/field.h"
+#include "spec/shape.h"
 
 namespace stack::spec {
 namespace {
@@ -23,16 +24,10 @@ void set_env(const FieldCtx& ctx, const SourcePos& pos, const std::string& key,
     s.environment.erase(key);
 }
 
-std::filesystem::path absolute_in_project(const FieldCtx& ctx, const std::string& path) {
-  std::filesystem::path p = (ctx.project_dir / path).lexically_normal();
-  if (!p.has_filename() && p.has_parent_path() && p != p.root_path()) p = p.parent_path();
-  return p;
-}
-
 void add_env_file(const FieldCtx& ctx, const Node& path_node, bool required, Service& s) {
   auto path = ctx.string(path_node);
   if (!path) return;
-  auto full = absolute_in_project(ctx, *path);
+  auto full = ctx.resolve(path_node.pos, *path);
   auto text = read_file(full);
   if (!text) {
     if (required || text.error().sys_errno != ENOENT)
@@ -47,109 +42,154 @@ void add_env_file(const FieldCtx& ctx, const Node& path_node, bool required, Ser
   for (const EnvLine& line : *lines) set_env(ctx, path_node.pos, line.key, line.value, s);
 }
 
+bool is_path(const std::string& source) {
+  return !source.empty() && (source[0] == '/' || source[0] == '.' || source[0] == '~');
+}
+
+bool valid_target(const FieldCtx& ctx, const Node& n, const std::string& target) {
+  if (!target.empty() && target[0] == '/') return true;
+  ctx.error(n.pos, "volume target must be an absolute path, got \"" + target + "\"");
+  return false;
+}
+
+void apply_volume_option(const FieldCtx& ctx, const Node& n, const std::string& option, Mount& m) {
+  static const std::vector<std::string> propagation = {"shared", "slave",  "private",
+                                                       "rshared", "rslave", "rprivate"};
+  if (option == "ro" || option == "rw")
+    m.read_only = option == "ro";
+  else if (option == "z" || option == "Z")
+    m.selinux = option;
+  else if (option == "nocopy")
+    m.nocopy = true;
+  else if (option == "cached" || option == "delegated" || option == "consistent")
+    m.consistency = option;
+  else if (std::find(propagation.begin(), propagation.end(), option) != propagation.end())
+    m.propagation = option;
+  else
+    ctx.error(n.pos, "unknown volume option \"" + option +
+                         "\" (use ro, rw, z, Z, nocopy or a propagation like rshared)");
+}
+
 void add_mount_from_string(const FieldCtx& ctx, const Node& n, Service& s) {
   std::vector<std::string> parts;
   size_t start = 0;
   for (size_t colon; (colon = n.value.find(':', start)) != std::string::npos; start = colon + 1)
     parts.push_back(n.value.substr(start, colon - start));
   parts.push_back(n.value.substr(start));
-  if (parts.size() == 1) {
-    ctx.unsupported(n.pos, "anonymous volume " + parts[0]);
-    return;
-  }
   if (parts.size() > 3) {
     ctx.type_error(n, "a volume like ./data:/data[:ro]");
     return;
   }
   Mount m;
   m.pos = n.pos;
-  const std::string& source = parts[0];
-  m.target = parts[1];
-  if (parts.size() == 3) {
-    std::string option;
-    for (size_t i = 0; i <= parts[2].size(); ++i) {
-      if (i < parts[2].size() && parts[2][i] != ',') {
-        option += parts[2][i];
-        continue;
-      }
-      if (option == "ro")
-        m.read_only = true;
-      else if (option == "rw")
-        m.read_only = false;
-      else if (option == "cached" || option == "delegated" || option == "consistent") {
-        // macOS consistency hints; meaningless on Linux, accepted as compose does.
-      } else {
-        ctx.unsupported(n.pos, "volume option " + option);
-        return;
-      }
-      option.clear();
+  if (parts.size() == 1) {  // an anonymous volume
+    m.type = "volume";
+    m.target = parts[0];
+  } else {
+    m.target = parts[1];
+    if (is_path(parts[0])) {
+      m.source = ctx.resolve(n.pos, parts[0]);
+    } else {
+      m.type = "volume";
+      m.source = parts[0];
     }
   }
-  if (source.empty() || (source[0] != '/' && source[0] != '.')) {
-    ctx.unsupported(n.pos, "named volume " + source);
-    return;
-  }
-  m.source = absolute_in_project(ctx, source);
-  if (m.target.empty() || m.target[0] != '/') {
-    ctx.error(n.pos, "volume target must be an absolute path, got \"" + m.target + "\"");
-    return;
+  if (!valid_target(ctx, n, m.target)) return;
+  if (parts.size() == 3) {
+    std::string options = parts[2];
+    size_t from = 0;
+    for (size_t comma; from <= options.size(); from = comma + 1) {
+      comma = options.find(',', from);
+      if (comma == std::string::npos) comma = options.size();
+      apply_volume_option(ctx, n, options.substr(from, comma - from), m);
+    }
   }
   s.volumes.push_back(std::move(m));
 }
 
 void add_mount_from_mapping(const FieldCtx& ctx, const Node& n, Service& s) {
-  ctx.check_keys(n, {"type", "source", "target", "read_only"},
-                 {"bind", "volume", "tmpfs", "image", "consistency"});
+  ctx.check_keys(n, {"type", "source", "target", "read_only", "consistency", "bind", "volume",
+                     "tmpfs", "image"},
+                 {});
   Mount m;
   m.pos = n.pos;
+  m.create_host_path = false;
   const Node* type = n.find("type");
   if (type == nullptr) {
-    ctx.error(n.pos, "type is required (bind)");
+    ctx.error(n.pos, "type is required (bind, volume or tmpfs)");
     return;
   }
   auto t = ctx.child("type").string(*type);
+  static const std::vector<std::string> types = {"bind",  "volume", "tmpfs",
+                                                 "image", "npipe",  "cluster"};
   if (!t) return;
+  if (std::find(types.begin(), types.end(), *t) == types.end()) {
+    ctx.child("type").type_error(*type, "bind, volume, tmpfs, image, npipe or cluster");
+    return;
+  }
+  m.type = *t;
   const Node* source = n.find("source");
   const Node* target = n.find("target");
-  if (*t == "volume") {
-    auto name = source != nullptr && source->is_scalar() ? source->value : "";
-    ctx.unsupported(n.pos, name.empty() ? "anonymous volume" : "named volume " + name);
+  if (target == nullptr) {
+    ctx.error(n.pos, "target is required");
     return;
   }
-  if (*t != "bind") {
-    ctx.unsupported(type->pos, "mount type " + *t);
-    return;
-  }
-  if (source == nullptr || target == nullptr) {
-    ctx.error(n.pos, "a bind mount needs source and target");
-    return;
-  }
-  auto src = ctx.child("source").string(*source);
   auto dst = ctx.child("target").string(*target);
-  if (!src || !dst) return;
-  if (dst->empty() || (*dst)[0] != '/') {
-    ctx.child("target").error(target->pos, "expected an absolute path, got \"" + *dst + "\"");
+  if (!dst) return;
+  m.target = *dst;
+  if (!valid_target(ctx.child("target"), *target, m.target)) return;
+  if (source != nullptr) {
+    auto src = ctx.child("source").string(*source);
+    if (!src) return;
+    if (m.type == "tmpfs") {
+      ctx.error(source->pos, "a tmpfs mount has no source");
+      return;
+    }
+    m.source = m.type == "bind" ? ctx.resolve(source->pos, *src) : std::filesystem::path(*src);
+  } else if (m.type == "bind" || m.type == "image") {
+    ctx.error(n.pos, "a " + m.type + " mount needs a source");
     return;
   }
   if (const Node* ro = n.find("read_only"))
     if (auto v = ctx.child("read_only").boolean(*ro)) m.read_only = *v;
-  m.source = absolute_in_project(ctx, *src);
-  m.target = *dst;
-  s.volumes.push_back(std::move(m));
-}
-
-void normalize_limits(const FieldCtx& ctx, const Node& n, Service& s) {
-  if (!n.is_mapping()) {
-    ctx.type_error(n, "a mapping");
-    return;
+  if (const Node* c = n.find("consistency"))
+    if (auto v = ctx.child("consistency").string(*c)) m.consistency = *v;
+  using namespace shapes;
+  auto sub = [&](const char* key, const Shape& shape) {
+    const Node* v = n.find(key);
+    return v == nullptr ? nlohmann::json() : shape_json(ctx.child(key), *v, shape);
+  };
+  static const Shape bind = object({{"propagation", str()},
+                                    {"create_host_path", boolean()},
+                                    {"selinux", str({"z", "Z"})},
+                                    {"recursive", str()}});
+  static const Shape volume = object({{"nocopy", boolean()}, {"subpath", str()},
+                                      {"labels", dict()}});
+  static const Shape tmpfs = object({{"size", bytes()}, {"mode", scalar()}});
+  static const Shape image = object({{"subpath", str()}});
+  if (auto b = sub("bind", bind); b.is_object()) {
+    m.propagation = b.value("propagation", "");
+    m.create_host_path = b.value("create_host_path", false);
+    m.selinux = b.value("selinux", "");
   }
-  ctx.check_keys(n, {"cpus", "memory", "pids"}, {"devices"});
-  if (const Node* v = n.find("memory"))
-    if (auto b = ctx.child("memory").bytes(*v)) s.limits.memory_bytes = *b;
-  if (const Node* v = n.find("cpus"))
-    if (auto c = ctx.child("cpus").number(*v)) s.limits.cpus = *c;
-  if (const Node* v = n.find("pids"))
-    if (auto p = ctx.child("pids").integer(*v, -1)) s.limits.pids = *p;
+  if (auto v = sub("volume", volume); v.is_object()) {
+    m.nocopy = v.value("nocopy", false);
+    m.subpath = v.value("subpath", "");
+  }
+  if (auto i = sub("image", image); i.is_object()) m.subpath = i.value("subpath", "");
+  if (auto t = sub("tmpfs", tmpfs); t.is_object()) {
+    if (t.contains("size")) m.tmpfs_size = t["size"].get<int64_t>();
+    if (t.contains("mode")) {
+      std::string mode = t["mode"].is_string() ? t["mode"].get<std::string>() : t["mode"].dump();
+      char* end = nullptr;
+      long v = std::strtol(mode.c_str(), &end, 8);
+      if (mode.empty() || *end != '\0' || v < 0 || v > 07777)
+        ctx.child("tmpfs.mode").error(n.find("tmpfs")->pos, "expected octal permissions like 1777");
+      else
+        m.tmpfs_mode = static_cast<int>(v);
+    }
+  }
+  s.volumes.push_back(std::move(m));
 }
 
 }  // namespace
@@ -186,7 +226,7 @@ void normalize_env_file(const FieldCtx& ctx, const Node& n, Service& s) {
       add_env_file(ctx, item, true, s);
       return;
     }
-    ctx.check_keys(item, {"path", "required"}, {"format"});
+    ctx.check_keys(item, {"path", "required", "format"}, {});
     const Node* path = item.find("path");
     if (path == nullptr) {
       ctx.error(item.pos, "env_file entry needs a path");
@@ -204,6 +244,7 @@ void normalize_env_file(const FieldCtx& ctx, const Node& n, Service& s) {
 }
 
 void normalize_volumes(const FieldCtx& ctx, const Node& n, Service& s) {
+  if (n.is_null()) return;
   if (!n.is_sequence()) {
     ctx.type_error(n, "a list of volumes");
     return;
@@ -216,21 +257,21 @@ void normalize_volumes(const FieldCtx& ctx, const Node& n, Service& s) {
     else
       ctx.type_error(item, "a volume like ./data:/data or a mapping");
   }
+  for (size_t i = 0; i < s.volumes.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (s.volumes[i].target == s.volumes[j].target)
+        ctx.error(s.volumes[i].pos, "duplicate mount target " + s.volumes[i].target);
 }
 
 void normalize_logging(const FieldCtx& ctx, const Node& n, Service& s) {
+  if (n.is_null()) return;
   if (!n.is_mapping()) {
     ctx.type_error(n, "a mapping with driver and options");
     return;
   }
   ctx.check_keys(n, {"driver", "options"}, {});
-  if (const Node* d = n.find("driver")) {
-    auto driver = ctx.child("driver").string(*d);
-    if (driver && *driver != "json-file" && *driver != "local")
-      ctx.unsupported(d->pos, "logging driver " + *driver);
-    else if (driver)
-      s.logging.driver = *driver;
-  }
+  if (const Node* d = n.find("driver"))
+    if (auto driver = ctx.child("driver").string(*d)) s.logging.driver = *driver;
   const Node* options = n.find("options");
   if (options == nullptr || options->is_null()) return;
   FieldCtx opts = ctx.child("options");
@@ -244,33 +285,29 @@ void normalize_logging(const FieldCtx& ctx, const Node& n, Service& s) {
     } else if (e.key == "max-file") {
       if (auto f = opts.child(e.key).integer(e.value, 1))
         s.logging.max_files = static_cast<int>(std::min<int64_t>(*f, 1000));
+    } else if (e.value.is_scalar() || e.value.is_null()) {
+      s.logging.options[e.key] = e.value.value;
     } else {
-      ctx.unsupported(e.key_pos, opts.path + "." + e.key);
+      opts.child(e.key).type_error(e.value, "a string");
     }
   }
 }
 
 void normalize_deploy(const FieldCtx& ctx, const Node& n, Service& s) {
-  if (!n.is_mapping()) {
-    ctx.type_error(n, "a mapping");
-    return;
+  nlohmann::json d = shape_json(ctx, n, deploy_shape());
+  if (!d.is_object()) return;
+  if (d.contains("replicas"))
+    s.replicas = static_cast<int>(std::clamp<int64_t>(d["replicas"].get<int64_t>(), 0, 1 << 20));
+  d.erase("replicas");
+  if (d.contains("resources") && d["resources"].contains("limits")) {
+    nlohmann::json& limits = d["resources"]["limits"];
+    if (limits.contains("memory")) s.limits.memory_bytes = limits["memory"].get<int64_t>();
+    if (limits.contains("cpus")) s.limits.cpus = limits["cpus"].get<double>();
+    if (limits.contains("pids")) s.limits.pids = limits["pids"].get<int64_t>();
+    d["resources"].erase("limits");
+    if (d["resources"].empty()) d.erase("resources");
   }
-  ctx.check_keys(n, {"replicas", "resources"},
-                 {"endpoint_mode", "labels", "mode", "placement", "restart_policy",
-                  "rollback_config", "update_config"});
-  if (const Node* r = n.find("replicas"))
-    if (auto v = ctx.child("replicas").integer(*r, 0))
-      s.replicas = static_cast<int>(std::min<int64_t>(*v, 1 << 20));
-  const Node* resources = n.find("resources");
-  if (resources == nullptr) return;
-  FieldCtx rctx = ctx.child("resources");
-  if (!resources->is_mapping()) {
-    rctx.type_error(*resources, "a mapping");
-    return;
-  }
-  rctx.check_keys(*resources, {"limits"}, {"reservations"});
-  if (const Node* limits = resources->find("limits"))
-    normalize_limits(rctx.child("limits"), *limits, s);
+  if (!d.empty()) s.extra["deploy"] = std::move(d);
 }
 
 }  // namespace stack::spec

@@ -13,4 +13,16 @@ const Service* Stack::find(std::string_view service) const {
   return nullptr;
 }
 
+const Network* Stack::find_network(std::string_view key) const {
+  for (const auto& n : networks)
+    if (n.key == key) return &n;
+  return nullptr;
+}
+
+const Volume* Stack::find_volume(std::string_view key) const {
+  for (const auto& v : volumes)
+    if (v.key == key) return &v;
+  return nullptr;
+}
+
 }  // namespace stack::spec

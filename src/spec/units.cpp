@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "spec/field.h"
 #include "spec/loader.h"
 
 namespace stack::spec {
@@ -90,6 +91,35 @@ std::string normalize_project_name(std::string_view name) {
   }
   size_t start = out.find_first_not_of("_-");
   return start == std::string::npos ? std::string() : out.substr(start);
+}
+
+}  // namespace stack::spec
+
+namespace stack::spec {
+
+std::string format_duration(std::chrono::milliseconds d) {
+  // As Go's Duration.String() for whole milliseconds: "1h2m3s", "1m30s", "1.5s", "250ms", "0s".
+  int64_t ms = d.count();
+  if (ms == 0) return "0s";
+  std::string out;
+  if (ms < 0) {
+    out = "-";
+    ms = -ms;
+  }
+  if (ms < 1000) return out + std::to_string(ms) + "ms";
+  int64_t h = ms / 3'600'000;
+  int64_t m = ms / 60'000 % 60;
+  int64_t s = ms / 1000 % 60;
+  int64_t frac = ms % 1000;
+  if (h > 0) out += std::to_string(h) + "h";
+  if (h > 0 || m > 0) out += std::to_string(m) + "m";
+  out += std::to_string(s);
+  if (frac != 0) {
+    std::string f = std::to_string(frac + 1000).substr(1);
+    while (f.back() == '0') f.pop_back();
+    out += "." + f;
+  }
+  return out + "s";
 }
 
 }  // namespace stack::spec

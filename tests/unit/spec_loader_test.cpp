@@ -240,7 +240,7 @@ TEST_CASE("YAML syntax errors give file:line:col") {
   std::string e = p.error_of("services:\n  web:\n    image: [busybox\n    command: x\n");
   CHECK(e.rfind("stack.yaml:", 0) == 0);
   CHECK(e.rfind("stack.yaml:4:12: ", 0) == 0);
-  CHECK(e.find("end of sequence") != std::string::npos);
+  CHECK(e.find("did not find expected ',' or ']'") != std::string::npos);
   CHECK(p.error_of("services:\n  web: {image: a}\n  web: {image: b}\n") ==
         "stack.yaml:3:3: duplicate key \"web\"");
 }
@@ -254,21 +254,36 @@ TEST_CASE("unknown keys suggest the closest known key") {
         "stack.yaml:1:1: services is required");
 }
 
-TEST_CASE("compose keys that stack does not implement yet are named") {
+TEST_CASE("compose keys that stack does not implement yet load, and check_supported names them") {
   Project p;
-  CHECK(p.error_of("services:\n  web:\n    image: x\n    ports: ['80:80']\n") ==
+  auto unsupported = [&](const std::string& text) {
+    auto r = p.load_yaml(text);
+    if (!r) return "LOAD FAILED: " + r.error().message;
+    auto c = check_supported(*r);
+    return c ? std::string("SUPPORTED") : c.error().message;
+  };
+  CHECK(unsupported("services:\n  web:\n    image: x\n    ports: ['80:80']\n") ==
         "stack.yaml:4:5: not supported yet: services.web.ports");
-  CHECK(p.error_of("services:\n  web: {image: x}\nnetworks: {}\nvolumes: {}\n") ==
+  CHECK(unsupported("services:\n  web: {image: x}\nnetworks: {}\nvolumes: {}\n") ==
         "stack.yaml:3:1: not supported yet: networks\n"
         "stack.yaml:4:1: not supported yet: volumes");
-  CHECK(p.error_of("services:\n  web:\n    image: x\n    volumes: [data:/data]\n") ==
-        "stack.yaml:4:15: not supported yet: named volume data");
-  CHECK(p.error_of("services:\n  web:\n    build: .\n") ==
+  CHECK(unsupported("services:\n  web:\n    image: x\n    volumes: [data:/data]\nvolumes: {data: {}}\n") ==
+        "stack.yaml:4:15: not supported yet: services.web.volumes (named volume data)\n"
+        "stack.yaml:5:1: not supported yet: volumes");
+  CHECK(unsupported("services:\n  web:\n    build: .\n") ==
         "stack.yaml:3:5: not supported yet: services.web.build");
-  CHECK(p.error_of("services:\n  web:\n    image: x\n    logging: {driver: syslog}\n") ==
-        "stack.yaml:4:23: not supported yet: logging driver syslog");
-  CHECK(p.error_of("services:\n  web:\n    image: x\n    deploy: {placement: {}}\n") ==
+  CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {driver: syslog}\n") ==
+        "stack.yaml:2:3: not supported yet: services.web.logging.driver syslog");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    deploy: {placement: {}}\n") ==
         "stack.yaml:4:14: not supported yet: services.web.deploy.placement");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {options: {compress: 'true'}}\n") ==
+        "stack.yaml:4:25: not supported yet: services.web.logging.options.compress");
+  p.opts.profiles = {"p"};
+  CHECK(unsupported("services:\n  web:\n    image: x\n    depends_on: {db: {condition: service_healthy}}\n"
+                    "  db: {image: y, x-stack: {a: 1}, restart: always, profiles: [p]}\n") ==
+        "stack.yaml:4:18: not supported yet: services.web.depends_on.db.condition service_healthy");
+  CHECK(unsupported("x-base: &b {image: x}\nservices:\n  web:\n    <<: *b\n    environment: [A=1]\n"
+                    "    deploy: {replicas: 2, resources: {limits: {memory: 1g}}}\n") == "SUPPORTED");
 }
 
 TEST_CASE("wrong types name the field, the expectation and the position") {
@@ -439,18 +454,35 @@ TEST_CASE("environment list entries without a value come from the shell or are l
   CHECK(s.restart == "no");
 }
 
-TEST_CASE("volumes that are not binds, and relative targets, are refused") {
+TEST_CASE("volumes: every form loads; unknown named volumes and relative targets are errors") {
   Project p;
-  CHECK(p.error_of("services:\n  web:\n    image: x\n    volumes: [/data]\n") ==
-        "stack.yaml:4:15: not supported yet: anonymous volume /data");
+  auto r = p.load_yaml(
+      "services:\n  web:\n    image: x\n    volumes:\n      - /anon\n      - data:/data:ro,nocopy\n"
+      "      - ./a:/a:z\n      - {type: tmpfs, target: /t, tmpfs: {size: 64m, mode: 1777}}\n"
+      "volumes:\n  data: {}\n");
+  const Service& s = only(r);
+  REQUIRE(s.volumes.size() == 4);
+  CHECK(s.volumes[0].type == "volume");
+  CHECK(s.volumes[0].source.empty());
+  CHECK(s.volumes[1].source == "data");
+  CHECK(s.volumes[1].read_only);
+  CHECK(s.volumes[1].nocopy);
+  CHECK(s.volumes[2].selinux == "z");
+  CHECK(s.volumes[2].create_host_path);
+  CHECK(s.volumes[3].type == "tmpfs");
+  CHECK(s.volumes[3].tmpfs_size == 64LL << 20);
+  CHECK(s.volumes[3].tmpfs_mode == 01777);
+  CHECK(r->volumes.at(0).name == r->name + "_data");
   CHECK(p.error_of("services:\n  web:\n    image: x\n    volumes:\n"
                    "      - {type: volume, source: db, target: /db}\n") ==
-        "stack.yaml:5:9: not supported yet: named volume db");
+        "stack.yaml:5:9: services.web.volumes: unknown volume \"db\" (declare it under the "
+        "top-level volumes)");
   CHECK(p.error_of("services:\n  web:\n    image: x\n    volumes: [./a:rel]\n") ==
         "stack.yaml:4:15: services.web.volumes: volume target must be an absolute path, got "
         "\"rel\"");
-  CHECK(p.error_of("services:\n  web:\n    image: x\n    volumes: ['./a:/a:z']\n") ==
-        "stack.yaml:4:15: not supported yet: volume option z");
+  CHECK(p.error_of("services:\n  web:\n    image: x\n    volumes: ['./a:/a:bogus']\n") ==
+        "stack.yaml:4:15: services.web.volumes: unknown volume option \"bogus\" (use ro, rw, z, "
+        "Z, nocopy or a propagation like rshared)");
 }
 
 TEST_CASE("a service may not depend on itself and needs an image") {
@@ -458,5 +490,5 @@ TEST_CASE("a service may not depend on itself and needs an image") {
   CHECK(p.error_of("services:\n  web:\n    image: x\n    depends_on: [web]\n") ==
         "stack.yaml:4:18: services.web.depends_on: a service cannot depend on itself");
   CHECK(p.error_of("services:\n  web:\n    user: x\n") ==
-        "stack.yaml:2:3: services.web: image is required");
+        "stack.yaml:2:3: services.web: image is required (or build)");
 }

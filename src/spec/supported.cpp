@@ -1,0 +1,166 @@
+// check_supported(): which fields of a loaded stack the engine implements today. ONE table,
+// kImplemented: a key path is supported when a pattern names it ("*" is one path segment,
+// a trailing ".**" is everything below). A pattern may carry a check of the values under it
+// for what the key alone does not say (bind mounts only, ...). Anything else written in the
+// file is reported once, at its topmost unsupported key. Extending the engine: add a line.
+#include <algorithm>
+#include <functional>
+#include <tuple>
+
+#include "spec/diagnostics.h"
+#include "spec/loader.h"
+
+namespace stack::spec {
+namespace {
+
+// Reports "not supported yet: WHAT" at POS.
+using Report = std::function<void(const SourcePos& pos, const std::string& what)>;
+using ValueCheck = std::function<void(const Service& s, const Report& report)>;
+
+struct Implemented {
+  std::string pattern;
+  ValueCheck check;  // may be empty
+};
+
+void only_bind_mounts(const Service& s, const Report& report) {
+  for (const Mount& m : s.volumes) {
+    std::string where = "services." + s.name + ".volumes";
+    if (m.type != "bind")
+      report(m.pos, where + " (" + (m.type == "volume" ? m.source.empty()
+                                                             ? "anonymous volume"
+                                                             : "named volume " + m.source.string()
+                                                       : "mount type " + m.type) + ")");
+    else if (!m.propagation.empty() || !m.selinux.empty())
+      report(m.pos, where + " (bind " + (m.selinux.empty() ? "propagation " + m.propagation
+                                                           : "selinux " + m.selinux) + ")");
+  }
+}
+
+void only_started_condition(const Service& s, const Report& report) {
+  for (const Dependency& d : s.dependencies)
+    if (d.condition != "service_started")
+      report(d.pos, "services." + s.name + ".depends_on." + d.service + ".condition " +
+                        d.condition);
+}
+
+void only_local_log_drivers(const Service& s, const Report& report) {
+  if (s.logging.driver != "json-file" && s.logging.driver != "local")
+    report(s.pos, "services." + s.name + ".logging.driver " + s.logging.driver);
+}
+
+const std::vector<Implemented>& implemented() {
+  static const std::vector<Implemented> table = {
+      {"version", {}},
+      {"name", {}},
+      {"services", {}},
+      {"services.*", {}},
+      {"services.*.image", {}},
+      {"services.*.command", {}},
+      {"services.*.entrypoint", {}},
+      {"services.*.environment.**", {}},
+      {"services.*.env_file.**", {}},
+      {"services.*.working_dir", {}},
+      {"services.*.hostname", {}},
+      {"services.*.user", {}},
+      {"services.*.mem_limit", {}},
+      {"services.*.cpus", {}},
+      {"services.*.cpu_shares", {}},
+      {"services.*.pids_limit", {}},
+      {"services.*.deploy", {}},
+      {"services.*.deploy.replicas", {}},
+      {"services.*.deploy.resources", {}},
+      {"services.*.deploy.resources.limits", {}},
+      {"services.*.deploy.resources.limits.memory", {}},
+      {"services.*.deploy.resources.limits.cpus", {}},
+      {"services.*.deploy.resources.limits.pids", {}},
+      {"services.*.scale", {}},
+      {"services.*.stop_signal", {}},
+      {"services.*.stop_grace_period", {}},
+      {"services.*.volumes", only_bind_mounts},
+      {"services.*.logging", only_local_log_drivers},
+      {"services.*.logging.driver", {}},
+      {"services.*.logging.options", {}},
+      {"services.*.logging.options.max-size", {}},
+      {"services.*.logging.options.max-file", {}},
+      {"services.*.depends_on.**", only_started_condition},
+      {"services.*.restart", {}},
+      // Handled entirely by the loader.
+      {"services.*.profiles", {}},
+      {"services.*.extends.**", {}},
+  };
+  return table;
+}
+
+std::vector<std::string> split(const std::string& path) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t dot; (dot = path.find('.', start)) != std::string::npos; start = dot + 1)
+    out.push_back(path.substr(start, dot - start));
+  out.push_back(path.substr(start));
+  return out;
+}
+
+bool matches(const std::vector<std::string>& pattern, const std::vector<std::string>& path) {
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == "**") return path.size() > i - 1;
+    if (i >= path.size()) return false;
+    if (pattern[i] != "*" && pattern[i] != path[i]) return false;
+  }
+  return pattern.size() == path.size();
+}
+
+const Implemented* find(const std::string& path) {
+  static const auto patterns = [] {
+    std::vector<std::vector<std::string>> out;
+    for (const Implemented& i : implemented()) out.push_back(split(i.pattern));
+    return out;
+  }();
+  std::vector<std::string> parts = split(path);
+  for (size_t i = 0; i < patterns.size(); ++i)
+    if (matches(patterns[i], parts)) return &implemented()[i];
+  return nullptr;
+}
+
+// Service names may hold dots; the path is rebuilt as "services.*.rest" before matching.
+std::string generic_path(const std::string& path, const std::string& service) {
+  std::string prefix = "services." + service;
+  if (path.rfind(prefix, 0) != 0) return path;
+  return "services.*" + path.substr(prefix.size());
+}
+
+}  // namespace
+
+Result<void> check_supported(const Stack& stack) {
+  Diagnostics diag(stack.file_names);
+  Report report = [&](const SourcePos& pos, const std::string& what) {
+    diag.error(pos, "not supported yet: " + what);
+  };
+  auto walk = [&](const std::vector<KeyUse>& keys, const std::string& service) {
+    std::vector<std::string> refused;  // report the topmost unsupported key only
+    for (const KeyUse& k : keys) {
+      bool under = std::any_of(refused.begin(), refused.end(), [&](const std::string& r) {
+        return k.path.rfind(r + ".", 0) == 0;
+      });
+      if (under || find(generic_path(k.path, service)) != nullptr) continue;
+      refused.push_back(k.path);
+      report(k.pos, k.path);
+    }
+  };
+  walk(stack.keys, "");
+  for (const Service& s : stack.services) {
+    walk(s.keys, s.name);
+    for (const Implemented& i : implemented()) {
+      if (!i.check) continue;
+      std::string key = i.pattern.substr(std::string("services.*.").size());
+      if (key.size() > 3 && key.compare(key.size() - 3, 3, ".**") == 0) key.resize(key.size() - 3);
+      bool present = std::any_of(s.keys.begin(), s.keys.end(), [&](const KeyUse& k) {
+        return k.path == "services." + s.name + "." + key;
+      });
+      if (present) i.check(s, report);
+    }
+  }
+  if (diag.has_errors()) return fail(diag.to_error());
+  return {};
+}
+
+}  // namespace stack::spec
