@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "engine/container.h"
+#include "spec/loader.h"
 
 namespace stack::cli {
 
@@ -186,6 +187,7 @@ void add_project_commands(CLI::App& app) {
     // Loaded here first: a bad file is reported without a daemon, and warnings shown once.
     auto stack = value_or_exit(load_stack());
     for (const auto& w : stack.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    check(spec::check_supported(stack));
     auto body = json::parse(load_request_json());
     body["services"] = up_services;
     body["force_recreate"] = force;

@@ -90,6 +90,20 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   r.stop_signal = *sig;
   r.stop_grace = svc.stop_grace_period;
   r.restart = svc.restart;
+  if (svc.healthcheck && !svc.healthcheck->disable && !svc.healthcheck->test.empty()) {
+    const auto& h = *svc.healthcheck;
+    if (h.test[0] == "CMD") r.health.argv.assign(h.test.begin() + 1, h.test.end());
+    else if (h.test[0] == "CMD-SHELL" && h.test.size() > 1) r.health.argv = {"/bin/sh", "-c", h.test[1]};
+    r.health.interval = h.interval;
+    r.health.timeout = h.timeout;
+    r.health.start_period = h.start_period;
+    r.health.start_interval = h.start_interval;
+    r.health.retries = h.retries;
+  }
+  // x-stack: {restart_on_unhealthy: false} keeps compose's behaviour (health only reported).
+  if (svc.x_stack.is_object() && svc.x_stack.contains("restart_on_unhealthy") &&
+      svc.x_stack["restart_on_unhealthy"].is_boolean())
+    r.restart_on_unhealthy = svc.x_stack["restart_on_unhealthy"].get<bool>();
   return r;
 }
 

@@ -85,7 +85,8 @@ Result<std::vector<planner::DesiredService>> Controller::desired(
   for (const auto& svc : stack.services) {
     auto image = images_->get(svc.image);
     if (!image) {
-      missing += (missing.empty() ? "" : "\n") + svc.image_pos.str() + ": " + image.error().message;
+      if (!missing.empty()) missing += '\n';
+      missing.append(svc.image_pos.str()).append(": ").append(image.error().message);
       continue;
     }
     images.emplace(svc.name, *image);

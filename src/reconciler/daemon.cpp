@@ -170,6 +170,8 @@ Result<spec::Stack> Daemon::load_registered(const std::string& project) {
 awaitable<Result<planner::Plan>> Daemon::up(UpRequest request, Progress progress) {
   auto stack = spec::load(request.load);
   if (!stack) co_return fail(stack.error());
+  // Everything the file asks for must be something stack can run: refused before any change.
+  if (auto r = spec::check_supported(*stack); !r) co_return fail(r.error());
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack->name);
   std::map<std::string, fs::Image> images;  // every image must exist before anything changes
   if (auto d = controller_->desired(*stack, images); !d) co_return fail(d.error());

@@ -36,13 +36,6 @@ void only_bind_mounts(const Service& s, const Report& report) {
   }
 }
 
-void only_started_condition(const Service& s, const Report& report) {
-  for (const Dependency& d : s.dependencies)
-    if (d.condition != "service_started")
-      report(d.pos, "services." + s.name + ".depends_on." + d.service + ".condition " +
-                        d.condition);
-}
-
 void only_local_log_drivers(const Service& s, const Report& report) {
   if (s.logging.driver != "json-file" && s.logging.driver != "local")
     report(s.pos, "services." + s.name + ".logging.driver " + s.logging.driver);
@@ -82,8 +75,9 @@ const std::vector<Implemented>& implemented() {
       {"services.*.logging.options", {}},
       {"services.*.logging.options.max-size", {}},
       {"services.*.logging.options.max-file", {}},
-      {"services.*.depends_on.**", only_started_condition},
+      {"services.*.depends_on.**", {}},
       {"services.*.restart", {}},
+      {"services.*.healthcheck.**", {}},
       // Handled entirely by the loader.
       {"services.*.profiles", {}},
       {"services.*.extends.**", {}},

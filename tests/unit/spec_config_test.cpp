@@ -138,7 +138,6 @@ networks:
   auto c = check_supported(*r);
   REQUIRE(!c);
   CHECK(c.error().message ==
-        "stack.yaml:4:5: not supported yet: services.web.healthcheck\n"
         "stack.yaml:5:5: not supported yet: services.web.ports\n"
         "stack.yaml:8:7: not supported yet: services.web.deploy.placement\n"
         "stack.yaml:9:19: not supported yet: services.web.deploy.resources.reservations\n"

@@ -280,8 +280,8 @@ TEST_CASE("compose keys that stack does not implement yet load, and check_suppor
         "stack.yaml:4:25: not supported yet: services.web.logging.options.compress");
   p.opts.profiles = {"p"};
   CHECK(unsupported("services:\n  web:\n    image: x\n    depends_on: {db: {condition: service_healthy}}\n"
-                    "  db: {image: y, x-stack: {a: 1}, restart: always, profiles: [p]}\n") ==
-        "stack.yaml:4:18: not supported yet: services.web.depends_on.db.condition service_healthy");
+                    "  db: {image: y, x-stack: {a: 1}, restart: always, profiles: [p],\n"
+                    "       healthcheck: {test: [CMD, 'true']}}\n") == "SUPPORTED");
   CHECK(unsupported("x-base: &b {image: x}\nservices:\n  web:\n    <<: *b\n    environment: [A=1]\n"
                     "    deploy: {replicas: 2, resources: {limits: {memory: 1g}}}\n") == "SUPPORTED");
 }
