@@ -195,6 +195,7 @@ int main(int argc, char** argv) {
     (void)eng.remove(s);
   }
   run(with({"down", "-t", "0"}), project);
+  run(with({"daemon", "stop"}));
   fs::remove_all(work);
   return 0;
 }
