@@ -86,18 +86,23 @@ inline awaitable<void> sleep_for(std::chrono::milliseconds d) {
   co_await t.async_wait(no_throw);
 }
 
+// Reaps the exited process behind PIDFD if it is our child: its wait status (as waitpid(2)
+// encodes it), or -1 when it was not ours to reap.
+inline int reap_pidfd(int pidfd) {
+  siginfo_t si{};
+  if (::waitid(static_cast<idtype_t>(3 /* P_PIDFD */), static_cast<id_t>(pidfd), &si,
+               WEXITED | WNOHANG) != 0 || si.si_pid == 0)
+    return -1;
+  return si.si_code == CLD_EXITED ? (si.si_status << 8) : si.si_status;
+}
+
 // Waits until the process behind PIDFD has exited (the descriptor turns readable), then reaps
 // it if it is our child. Returns its wait status when we reaped it, -1 otherwise. The
 // descriptor is duplicated: the caller keeps ownership of PIDFD.
 inline awaitable<int> wait_pidfd(int pidfd) {
   asio::posix::stream_descriptor d(co_await asio::this_coro::executor, ::dup(pidfd));
   co_await d.async_wait(asio::posix::stream_descriptor::wait_read, no_throw);
-  siginfo_t si{};
-  int status = -1;
-  if (::waitid(static_cast<idtype_t>(3 /* P_PIDFD */), static_cast<id_t>(pidfd), &si,
-               WEXITED | WNOHANG) == 0 && si.si_pid != 0)
-    status = si.si_code == CLD_EXITED ? (si.si_status << 8) : si.si_status;
-  co_return status;
+  co_return reap_pidfd(pidfd);
 }
 
 // As wait_pidfd, but gives up after TIMEOUT: nullopt then (the process still runs).
@@ -119,12 +124,7 @@ inline awaitable<std::optional<int>> wait_pidfd_for(int pidfd, std::chrono::mill
   co_await w->d.async_wait(asio::posix::stream_descriptor::wait_read, no_throw);
   t.cancel();
   if (w->timed_out) co_return std::nullopt;
-  siginfo_t si{};
-  int status = -1;
-  if (::waitid(static_cast<idtype_t>(3 /* P_PIDFD */), static_cast<id_t>(pidfd), &si,
-               WEXITED | WNOHANG) == 0 && si.si_pid != 0)
-    status = si.si_code == CLD_EXITED ? (si.si_status << 8) : si.si_status;
-  co_return status;
+  co_return reap_pidfd(pidfd);
 }
 
 }  // namespace stack::reconciler

@@ -15,20 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Polls until PRED holds for PROJECT's containers (ps -a JSON), up to TIMEOUT.
-template <class Pred>
-nlohmann::json wait_until(StackEnv& env, const std::string& project, Pred pred,
-                          std::chrono::milliseconds timeout = 15s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  nlohmann::json ps;
-  while (std::chrono::steady_clock::now() < deadline) {
-    ps = env.ps(project);
-    if (pred(ps)) return ps;
-    std::this_thread::sleep_for(50ms);
-  }
-  return ps;
-}
-
 nlohmann::json find(const nlohmann::json& ps, const std::string& name) {
   for (const auto& c : ps)
     if (c["name"] == name) return c;
@@ -59,11 +45,8 @@ services:
 )");
   auto t0 = std::chrono::steady_clock::now();
   REQUIRE(env.stack({"up", "-d"}).code == 0);
-  auto ps = wait_until(env, p, [&](const nlohmann::json& ps) {
-    auto c = find(ps, p + "-flaky-1");
-    return c["restarts"] == 3 && c["state"] == "exited";
-  });
-  auto c = find(ps, p + "-flaky-1");
+  auto c = env.wait_for(p, p + "-flaky-1",
+                        [](auto& c) { return c["restarts"] == 3 && c["state"] == "exited"; });
   CHECK(c["restarts"] == 3);
   CHECK(c["state"] == "exited");
   CHECK(c["exit_code"] == 3);
@@ -86,11 +69,8 @@ TEST_CASE("a container whose init is killed from outside is started again (drift
   REQUIRE(env.stack({"up", "-d"}).code == 0);
   int pid = env.container(p, p + "-s-1")["pid"];
   REQUIRE(::kill(pid, SIGKILL) == 0);  // restart: "no" — but this is not the service exiting
-  auto ps = wait_until(env, p, [&](const nlohmann::json& ps) {
-    auto c = find(ps, p + "-s-1");
-    return c["state"] == "running" && c["pid"] != pid;
-  });
-  auto c = find(ps, p + "-s-1");
+  auto c = env.wait_for(p, p + "-s-1",
+                        [&](auto& c) { return c["state"] == "running" && c["pid"] != pid; });
   CHECK(c["state"] == "running");
   CHECK(c["pid"] != pid);
   CHECK(c["restarts"] == 1);
@@ -154,12 +134,10 @@ TEST_CASE("an edited stack file is applied by the daemon, to the changed service
   REQUIRE(env.stack({"up", "-d"}).code == 0);
   int a = env.container(p, p + "-a-1")["pid"], b = env.container(p, p + "-b-1")["pid"];
   file("two");  // no command: the daemon watches the file
-  auto ps = wait_until(env, p, [&](const nlohmann::json& ps) {
-    auto c = find(ps, p + "-a-1");
-    return !c.is_null() && c["state"] == "running" && c["pid"] != a;
-  });
-  CHECK(find(ps, p + "-a-1")["pid"] != a);
-  CHECK(find(ps, p + "-b-1")["pid"] == b);
+  auto c = env.wait_for(p, p + "-a-1",
+                        [&](auto& c) { return c["state"] == "running" && c["pid"] != a; });
+  CHECK(c["pid"] != a);
+  CHECK(env.container(p, p + "-b-1")["pid"] == b);
   CHECK(env.stack({"exec", "a", "sh", "-c", "echo $MODE"}).out == "two\n");
   CHECK(env.stack({"down"}).code == 0);
 }
@@ -202,7 +180,7 @@ TEST_CASE("events stream what happens, as JSON") {
   }
   std::this_thread::sleep_for(300ms);
   REQUIRE(env.stack({"up", "-d"}).code == 0);
-  wait_until(env, p, [&](const nlohmann::json& ps) { return find(ps, p + "-s-1")["state"] == "exited"; });
+  env.wait_for(p, p + "-s-1", [](auto& c) { return c["state"] == "exited"; });
   std::this_thread::sleep_for(300ms);
   ::kill(pid, SIGTERM);
   ::waitpid(pid, nullptr, 0);

@@ -17,19 +17,6 @@ int64_t ms_of(const std::string& iso) {  // "2026-11-29T10:00:00.123Z" -> ms of 
   return ((h * 60 + m) * 60 + s) * 1000 + ms;
 }
 
-template <class Pred>
-nlohmann::json wait_for(StackEnv& env, const std::string& project, const std::string& name,
-                        Pred pred, std::chrono::milliseconds timeout = 15s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  nlohmann::json c;
-  while (std::chrono::steady_clock::now() < deadline) {
-    c = env.container(project, name);
-    if (!c.is_null() && pred(c)) break;
-    std::this_thread::sleep_for(50ms);
-  }
-  return c;
-}
-
 }  // namespace
 
 TEST_CASE("depends_on service_healthy starts the dependent only once the dependency is healthy") {
@@ -133,9 +120,9 @@ services:
     x-stack: {restart_on_unhealthy: false}
 )");
   REQUIRE(env.stack({"up", "-d"}).code == 0);
-  auto sick = wait_for(env, p, p + "-sick-1", [](auto& c) { return c["restarts"] >= 1; });
+  auto sick = env.wait_for(p, p + "-sick-1", [](auto& c) { return c["restarts"] >= 1; });
   CHECK(sick["restarts"] >= 1);
-  auto reported = wait_for(env, p, p + "-reported-1", [](auto& c) { return c["health"] == "unhealthy"; });
+  auto reported = env.wait_for(p, p + "-reported-1", [](auto& c) { return c["health"] == "unhealthy"; });
   CHECK(reported["health"] == "unhealthy");
   CHECK(reported["restarts"] == 0);
   CHECK(reported["state"] == "running");

@@ -10,19 +10,6 @@
 using namespace stack::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-nlohmann::json wait_for_exit(StackEnv& env, const std::string& project, const std::string& name) {
-  for (int i = 0; i < 300; i++) {
-    auto c = env.container(project, name);
-    if (!c.is_null() && c["state"] != "running") return c;
-    std::this_thread::sleep_for(100ms);
-  }
-  return env.container(project, name);
-}
-
-}  // namespace
-
 TEST_CASE("a service over mem_limit is OOM-killed and shown so") {
   if (!is_root()) return;
   StackEnv env;
@@ -38,7 +25,7 @@ services:
 )");
   auto up = env.stack({"up", "-d"});
   REQUIRE_MESSAGE(up.code == 0, up.err);
-  auto c = wait_for_exit(env, p, p + "-hog-1");
+  auto c = env.wait_for(p, p + "-hog-1", [](auto& c) { return c["state"] != "running"; });
   CHECK(c["state"] == "exited");
   CHECK(c["oom_killed"] == true);
   CHECK(c["exit_code"] == 137);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include <doctest/doctest.h>
@@ -107,6 +108,17 @@ nlohmann::json StackEnv::container(const std::string& project, const std::string
   for (const auto& c : ps(project))
     if (c["name"] == name) return c;
   return nullptr;
+}
+
+nlohmann::json StackEnv::wait_for(const std::string& project, const std::string& name,
+                                  const std::function<bool(const nlohmann::json&)>& pred,
+                                  std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto c = container(project, name);
+    if ((!c.is_null() && pred(c)) || std::chrono::steady_clock::now() >= deadline) return c;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 std::vector<std::string> StackEnv::leftovers(const std::string& project) {

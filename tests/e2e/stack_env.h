@@ -3,7 +3,9 @@
 // that brings every project down and removes what is left, pass or fail.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,6 +29,11 @@ class StackEnv {
   // `ps -a --format json` of PROJECT.
   nlohmann::json ps(const std::string& project);
   nlohmann::json container(const std::string& project, const std::string& name);
+  // Polls CONTAINER of PROJECT until PRED holds (or TIMEOUT passes); returns its last state,
+  // null when it does not exist.
+  nlohmann::json wait_for(const std::string& project, const std::string& container,
+                          const std::function<bool(const nlohmann::json&)>& pred,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(15));
   // Everything of PROJECT still on the host: mounts, cgroups, processes, directories, state.
   std::vector<std::string> leftovers(const std::string& project);
 
