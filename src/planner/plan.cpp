@@ -6,6 +6,25 @@
 
 namespace stack::planner {
 
+namespace {
+
+// "environment, command changed": the fields whose hashes differ, when both sides know them.
+std::string changed_fields(const std::map<std::string, std::string>& desired,
+                           const std::map<std::string, std::string>& observed) {
+  if (desired.empty() || observed.empty()) return "configuration changed";
+  std::vector<std::string> changed;
+  for (const auto& [k, v] : desired)
+    if (auto it = observed.find(k); it == observed.end() || it->second != v) changed.push_back(k);
+  for (const auto& [k, v] : observed)
+    if (!desired.count(k)) changed.push_back(k);
+  if (changed.empty()) return "configuration changed";
+  std::string out;
+  for (const auto& k : changed) out += (out.empty() ? "" : ", ") + k;
+  return out + " changed";
+}
+
+}  // namespace
+
 std::string container_name(const std::string& project, const std::string& service, int n) {
   return project + "-" + service + "-" + std::to_string(n);
 }
@@ -101,7 +120,7 @@ Result<Plan> plan(const std::string& project, const std::vector<DesiredService>&
       else if (options.force_recreate)
         p.actions.push_back({K::Recreate, cname, s.name, n, "forced"});
       else if (c.config_hash != s.config_hash)
-        p.actions.push_back({K::Recreate, cname, s.name, n, "configuration changed"});
+        p.actions.push_back({K::Recreate, cname, s.name, n, changed_fields(s.fields, c.fields)});
       else if (c.image_id != s.image_id)
         p.actions.push_back({K::Recreate, cname, s.name, n, "image changed"});
       else if (!c.running)

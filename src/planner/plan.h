@@ -3,6 +3,7 @@
 // I/O, so the plan printed by `stack up --dry-run` is the plan `stack up` executes.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@ namespace stack::planner {
 struct DesiredService {
   std::string name;
   std::string config_hash;
+  std::map<std::string, std::string> fields;  // field -> hash, to name what changed
   std::string image_id;
   int replicas = 1;
   std::vector<std::string> depends_on;
@@ -23,6 +25,7 @@ struct ObservedContainer {
   std::string service;
   int number = 1;
   std::string config_hash;
+  std::map<std::string, std::string> fields;  // as created; empty when not recorded
   std::string image_id;
   bool running = false;
   bool user_stopped = false;  // stopped with `stack stop`

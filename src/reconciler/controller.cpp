@@ -90,7 +90,8 @@ Result<std::vector<planner::DesiredService>> Controller::desired(
       continue;
     }
     images.emplace(svc.name, *image);
-    desired.push_back({svc.name, spec::config_hash(svc), image->id, svc.replicas, svc.depends_on});
+    desired.push_back({svc.name, spec::config_hash(svc), spec::config_field_hashes(svc), image->id,
+                       svc.replicas, svc.depends_on});
   }
   if (!missing.empty()) return fail(missing);
   return desired;
@@ -118,6 +119,7 @@ Result<state::ContainerRecord> Controller::create_record(const spec::Stack& stac
   rec.image = svc.image;
   rec.image_id = image.id;
   rec.created_at = unix_ms();
+  rt->fields = spec::config_field_hashes(svc);
   rec.runtime_json = to_json(*rt);
   if (auto r = store_->put_container(rec); !r) return fail(r.error());
   return rec;

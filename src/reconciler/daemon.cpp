@@ -204,9 +204,12 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
   auto records = c.observe(stack.name);
   if (!records) co_return fail(records.error());
   std::vector<planner::ObservedContainer> observed;
-  for (const auto& rec : *records)
-    observed.push_back({rec.name, rec.service, rec.number, rec.config_hash, rec.image_id,
+  for (const auto& rec : *records) {
+    auto rt = runtime_from_json(rec.runtime_json);
+    observed.push_back({rec.name, rec.service, rec.number, rec.config_hash,
+                        rt ? rt->fields : std::map<std::string, std::string>{}, rec.image_id,
                         rec.state == "running" || rec.state == "restarting", rec.user_stopped});
+  }
   planner::PlanOptions popts = options.plan;
   popts.keep_user_stopped = !explicit_up;
   auto plan = planner::plan(stack.name, *desired, observed, popts);

@@ -51,6 +51,7 @@ std::string to_json(const RuntimeRecord& r) {
         {"start_interval_ms", r.health.start_interval.count()},
         {"retries", r.health.retries}}},
       {"restart_on_unhealthy", r.restart_on_unhealthy},
+      {"fields", r.fields},
   };
   return j.dump();
 }
@@ -98,6 +99,7 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
       r.health.retries = h.at("retries");
     }
     r.restart_on_unhealthy = j.value("restart_on_unhealthy", true);
+    if (j.contains("fields")) r.fields = j["fields"].get<std::map<std::string, std::string>>();
     return r;
   } catch (const json::exception& e) {
     return fail(std::string("corrupt runtime record: ") + e.what());

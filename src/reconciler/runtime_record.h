@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 
 #include "common/result.h"
@@ -20,6 +21,7 @@ struct RuntimeRecord {
   std::string restart = "no";  // the restart policy, as written
   HealthConfig health;         // empty argv: no health check
   bool restart_on_unhealthy = true;  // x-stack: {restart_on_unhealthy: false} opts out
+  std::map<std::string, std::string> fields;  // the service's field hashes, for plan reasons
 };
 
 std::string to_json(const RuntimeRecord& r);

@@ -9,11 +9,9 @@
 
 namespace stack::spec {
 
-std::string config_hash(const Service& service) {
-  nlohmann::json doc = service_json(service);
-  doc.erase("scale");
-  // nlohmann::json objects are std::map based, so keys come out sorted.
-  std::string text = nlohmann::json{{"name", service.name}, {"service", doc}}.dump();
+namespace {
+
+std::string sha256_hex(const std::string& text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   if (EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
@@ -26,6 +24,23 @@ std::string config_hash(const Service& service) {
     out += hex[digest[i] >> 4];
     out += hex[digest[i] & 0xf];
   }
+  return out;
+}
+
+}  // namespace
+
+std::string config_hash(const Service& service) {
+  nlohmann::json doc = service_json(service);
+  doc.erase("scale");
+  // nlohmann::json objects are std::map based, so keys come out sorted.
+  return sha256_hex(nlohmann::json{{"name", service.name}, {"service", doc}}.dump());
+}
+
+std::map<std::string, std::string> config_field_hashes(const Service& service) {
+  nlohmann::json doc = service_json(service);
+  doc.erase("scale");
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : doc.items()) out[key] = sha256_hex(value.dump()).substr(0, 16);
   return out;
 }
 

@@ -53,6 +53,9 @@ struct LoadOptions {
 // sha256 over the canonical JSON of a normalised service (service_json without replicas):
 // the same meaning gives the same hash whatever the key order or formatting of the file.
 [[nodiscard]] std::string config_hash(const Service& service);
+// A short hash of each top-level field of the same JSON, so a plan can say what changed
+// ("environment changed").
+[[nodiscard]] std::map<std::string, std::string> config_field_hashes(const Service& service);
 
 // The canonical, normalised form of a service or a whole stack in Compose long syntax, keys
 // sorted: what `stack config` prints and what config_hash() digests. stack_json writes "$" as

@@ -115,7 +115,7 @@ TEST_CASE("a second up is a no-op, a changed service is recreated alone") {
   // registered stack.yaml by itself.
   file("two", "next.yaml");
   CHECK(env.stack({"-f", "next.yaml", "up", "--dry-run"}).out ==
-        "~ recreate " + p + "-a-1 (configuration changed)\n");
+        "~ recreate " + p + "-a-1 (environment changed)\n");
   REQUIRE(env.stack({"-f", "next.yaml", "up", "-d"}).code == 0);
   CHECK(env.container(p, p + "-a-1")["pid"] != pid_a);
   CHECK(env.container(p, p + "-b-1")["pid"] == pid_b);

@@ -7,7 +7,8 @@ using namespace stack::planner;
 namespace {
 
 DesiredService svc(std::string name, int replicas = 1, std::vector<std::string> deps = {}) {
-  return {name, "hash-" + name, "sha256:img", replicas, std::move(deps)};
+  return {name, "hash-" + name, {{"image", "i"}, {"environment", "e1"}}, "sha256:img", replicas,
+          std::move(deps)};
 }
 
 // The containers a reached state would have: every desired replica running as desired.
@@ -16,7 +17,7 @@ std::vector<ObservedContainer> reached(const std::vector<DesiredService>& desire
   for (const auto& s : desired)
     for (int n = 1; n <= s.replicas; n++)
       out.push_back({"demo-" + s.name + "-" + std::to_string(n), s.name, n, s.config_hash,
-                     s.image_id, true});
+                     s.fields, s.image_id, true});
   return out;
 }
 
@@ -49,7 +50,13 @@ TEST_CASE("a changed service is recreated, the others untouched") {
   std::vector<DesiredService> d = {svc("web"), svc("db")};
   auto o = reached(d);
   d[0].config_hash = "hash-web-2";
+  d[0].fields["environment"] = "e2";
+  CHECK(planned(d, o) == "~ recreate demo-web-1 (environment changed)\n");
+  d[0].fields["command"] = "c";
+  CHECK(planned(d, o) == "~ recreate demo-web-1 (command, environment changed)\n");
+  o[0].fields.clear();  // a container recorded without field hashes
   CHECK(planned(d, o) == "~ recreate demo-web-1 (configuration changed)\n");
+  d[0].fields = o[0].fields = {};
   d[0].config_hash = "hash-web";
   d[1].image_id = "sha256:new";
   CHECK(planned(d, o) == "~ recreate demo-db-1 (image changed)\n");
