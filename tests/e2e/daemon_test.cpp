@@ -195,3 +195,36 @@ TEST_CASE("events stream what happens, as JSON") {
   CHECK(types == std::vector<std::string>{"create", "start", "die"});
   CHECK(env.stack({"down"}).code == 0);
 }
+
+TEST_CASE("a daemon killed half-way through up: the next one converges, nothing leaked") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("half");
+  env.uses(p);
+  std::string yaml = "name: " + p + "\nservices:\n";
+  for (int i = 0; i < 12; i++)
+    yaml += "  s" + std::to_string(i) + ":\n    image: busybox\n    command: [sleep, '300']\n" +
+            (i ? "    depends_on: [s" + std::to_string(i - 1) + "]\n" : "");
+  env.write(yaml);
+  REQUIRE(env.stack({"ps", "-p", p}).code == 0);  // a daemon runs
+  int daemon = daemon_pid(env);
+  // The chain of 12 services starts one after the other: kill the daemon in the middle.
+  pid_t up = ::fork();
+  if (up == 0) {
+    auto r = env.stack({"up", "-d"});
+    ::_exit(r.code);
+  }
+  std::this_thread::sleep_for(30ms);
+  ::kill(daemon, SIGKILL);
+  ::waitpid(up, nullptr, 0);
+  // The next command starts a daemon, which reconciles the registered project.
+  REQUIRE(env.stack({"ps", "-p", p}).code == 0);
+  for (int i = 0; i < 12; i++) {
+    auto c = env.wait_for(p, p + "-s" + std::to_string(i) + "-1",
+                          [](auto& c) { return c["state"] == "running"; });
+    CHECK_MESSAGE(c["state"] == "running", "s" << i);
+  }
+  CHECK(env.ps(p).size() == 12);  // one container per service: none started twice
+  CHECK(env.stack({"down"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
