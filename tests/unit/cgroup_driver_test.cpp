@@ -114,6 +114,19 @@ TEST_CASE("cgroup v1: attach writes the pid in every hierarchy") {
   CHECK(missing.error().message == "cgroup v1: attach 1 to stack/demo/nope: cgroup does not exist");
 }
 
+TEST_CASE("cgroup v1 in hybrid mode: the container leaves the daemon's cgroup2 tree too") {
+  FakeV1 fake;
+  fs::create_directories(fake.dir / "unified");
+  auto cg = make_cgroup_v1(fake.dir.path());
+  REQUIRE(cg->create("stack/demo/w", {}));
+  REQUIRE(cg->attach("stack/demo/w", 4242));
+  CHECK(content(fake.at("unified", "stack/demo/w") / "cgroup.procs") == "4242");
+  drop_control_files(fake.dir / "unified");
+  for (const char* h : {"memory", "cpu", "pids", "cpuacct"}) drop_control_files(fake.dir / h);
+  REQUIRE(cg->remove("stack/demo/w"));
+  CHECK(!fs::exists(fake.at("unified", "stack")));
+}
+
 TEST_CASE("cgroup v1: a write error names the driver and the file") {
   FakeV1 fake;
   auto cg = make_cgroup_v1(fake.dir.path());
