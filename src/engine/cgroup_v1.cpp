@@ -3,6 +3,7 @@
 // Controllers: memory, cpu, pids for limits; cpuacct, freezer, name=systemd for accounting;
 // in hybrid mode also the controller-less cgroup2 tree at unified/, where systemd tracks units.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
@@ -128,6 +129,13 @@ class CgroupV1 final : public CgroupDriver {
       if (!r && first) first = fail(r.error().wrap("cgroup v1"));
     }
     return first;
+  }
+
+  [[nodiscard]] Result<void> check_writable() const override {
+    for (const auto& h : hierarchies())
+      if (::access(h.c_str(), W_OK) != 0)
+        return fail_errno("cgroup v1: cannot create cgroups in " + h.string());
+    return {};
   }
 
  private:
