@@ -9,6 +9,7 @@ packages=(
   libnl-3-dev libnl-route-3-dev libnftables-dev libldns-dev libarchive-dev libssl-dev libzstd-dev
   libcurl4-openssl-dev libseccomp-dev libcap-dev libsqlite3-dev libsystemd-dev doctest-dev
   iproute2 nftables zstd crun python3-jsonschema python3-yaml procps file iperf3
+  debootstrap systemd-container  # tests/systemd: a Debian rootfs booted with systemd-nspawn
 )
 
 missing=()

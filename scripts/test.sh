@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine (as root): installs what is missing, builds, and runs
-# every CTest test (labels unit, integration, e2e). Extra arguments go to ctest, e.g. -L unit.
+# every CTest test (labels unit, integration, e2e, systemd). Extra arguments go to ctest, e.g. -L unit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

@@ -21,7 +21,10 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
+#include "engine/cgroup.h"
+#include "engine/container.h"
 #include "reconciler/async.h"
+#include "reconciler/controller.h"
 #include "reconciler/daemon.h"
 
 #include <spdlog/spdlog.h>
@@ -71,6 +74,14 @@ asio::awaitable<void> start(asio::io_context* io, reconciler::Daemon* daemon, ap
   log->info("ready pid={} root={} adopted={}", ::getpid(), daemon->paths().root.string(), *adopted);
   std::string status =
       "READY=1\nSTATUS=running, " + std::to_string(*adopted) + " container(s) adopted";
+  // Not fatal: adopted containers are still supervised and can be stopped. But every start
+  // would fail, so say why once, here and in `systemctl status`.
+  if (auto w = daemon->controller().engine().cgroups().check_writable(); !w) {
+    log->error("containers cannot start: {} (inside a container manager such as systemd-nspawn, "
+               "its cgroup hierarchies must be delegated read-write)",
+               w.error().message);
+    status += "; containers cannot start: " + w.error().message;
+  }
   sd_notify(0, status.c_str());
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) > 0) asio::co_spawn(*io, watchdog(usec), asio::detached);

@@ -44,6 +44,9 @@ class CgroupDriver {
   // Removes the cgroup (it must be empty of processes) and then every empty parent, the top
   // "stack" directory included. A missing cgroup is not an error.
   [[nodiscard]] virtual Result<void> remove(const std::string& path) = 0;
+  // Whether containers can get cgroups at all: the first hierarchy this process may not create
+  // cgroups in, e.g. one a container manager (systemd-nspawn) mounts read-only.
+  [[nodiscard]] virtual Result<void> check_writable() const = 0;
 };
 
 std::unique_ptr<CgroupDriver> make_cgroup_v1(std::filesystem::path root);

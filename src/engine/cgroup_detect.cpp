@@ -106,19 +106,27 @@ Result<std::vector<pid_t>> read_pids(const fs::path& file) {
 }
 
 Result<bool> make_dirs(const fs::path& base, const std::string& rel) {
-  fs::path dir = base;
-  bool created = false;
-  for (const auto& part : fs::path(rel)) {
-    dir /= part;
-    if (::mkdir(dir.c_str(), 0755) == 0) {
-      created = true;
-    } else if (errno == EEXIST) {
-      created = false;
-    } else {
-      return fail_errno("mkdir " + dir.string());
+  // ENOENT: a parent made or found a moment ago is gone - a sibling's remove_dirs pruned it
+  // while it was empty (two containers of one project starting at once). Start over.
+  for (int attempt = 0;; ++attempt) {
+    fs::path dir = base;
+    bool created = false;
+    int err = 0;
+    for (const auto& part : fs::path(rel)) {
+      dir /= part;
+      if (::mkdir(dir.c_str(), 0755) == 0) {
+        created = true;
+      } else if (errno == EEXIST) {
+        created = false;
+      } else {
+        err = errno;
+        break;
+      }
     }
+    if (err == 0) return created;
+    if (err != ENOENT || dir.parent_path() == base || attempt >= 100)
+      return fail_errno("mkdir " + dir.string(), err);
   }
-  return created;
 }
 
 // rmdir, retrying EBUSY: after SIGKILL a task stays in cgroup.procs until it has exited.

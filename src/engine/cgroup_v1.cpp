@@ -1,7 +1,9 @@
 // The cgroup v1 driver: one hierarchy per controller at ROOT/<controller>/, the same relative
 // cgroup path created in each. Needs root on a real host; works on any fake tree for tests.
-// Controllers: memory, cpu, pids for limits; cpuacct, freezer, name=systemd for accounting.
+// Controllers: memory, cpu, pids for limits; cpuacct, freezer, name=systemd for accounting;
+// in hybrid mode also the controller-less cgroup2 tree at unified/, where systemd tracks units.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
@@ -15,7 +17,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kHierarchies[] = {"memory", "cpu", "pids", "cpuacct", "freezer", "systemd"};
+// "unified" matters under systemd in hybrid mode: it tracks a unit's processes there, not in
+// name=systemd, so a container left in the daemon's cgroup of that tree would still belong to
+// stack.service ("left-over process" at each daemon restart, killed by `systemctl kill stack`).
+constexpr const char* kHierarchies[] = {"memory",  "cpu",     "pids",   "cpuacct",
+                                        "freezer", "systemd", "unified"};
 constexpr int64_t kCfsPeriodUs = 100000;
 
 class CgroupV1 final : public CgroupDriver {
@@ -123,6 +129,13 @@ class CgroupV1 final : public CgroupDriver {
       if (!r && first) first = fail(r.error().wrap("cgroup v1"));
     }
     return first;
+  }
+
+  [[nodiscard]] Result<void> check_writable() const override {
+    for (const auto& h : hierarchies())
+      if (::access(h.c_str(), W_OK) != 0)
+        return fail_errno("cgroup v1: cannot create cgroups in " + h.string());
+    return {};
   }
 
  private:

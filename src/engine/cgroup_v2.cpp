@@ -1,6 +1,8 @@
 // The cgroup v2 driver: one unified tree at ROOT. Controllers are enabled top-down in each
 // ancestor's cgroup.subtree_control; the leaf's own subtree_control stays empty because a
 // cgroup with processes may not enable controllers for children ("no internal processes").
+#include <unistd.h>
+
 #include <cerrno>
 #include <cmath>
 
@@ -104,6 +106,12 @@ class CgroupV2 final : public CgroupDriver {
       return fail(r.error().wrap("cgroup v2: remove " + path));
     auto r = cgroupfs::remove_dirs(root_, path);
     if (!r) return fail(r.error().wrap("cgroup v2"));
+    return {};
+  }
+
+  [[nodiscard]] Result<void> check_writable() const override {
+    if (::access(root_.c_str(), W_OK) != 0)
+      return fail_errno("cgroup v2: cannot create cgroups in " + root_.string());
     return {};
   }
 

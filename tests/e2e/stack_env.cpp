@@ -29,7 +29,7 @@ StackEnv::StackEnv() {
 
 namespace {
 
-const char* kControllers[] = {"memory", "pids", "cpu", "cpuacct", "freezer", "systemd"};
+const char* kControllers[] = {"memory", "pids", "cpu", "cpuacct", "freezer", "systemd", "unified"};
 
 // The cgroup directories of PROJECT in one hierarchy: stack/<project> for the default root,
 // stack/i-<hash>/<project> for others.

@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kRoot = "/sys/fs/cgroup";
-const char* kHierarchies[] = {"memory", "cpu", "pids", "cpuacct", "freezer", "systemd"};
+const char* kHierarchies[] = {"memory", "cpu", "pids", "cpuacct", "freezer", "systemd", "unified"};
 
 std::string top() { return "stack-test-" + std::to_string(::getpid()); }
 
@@ -58,6 +58,7 @@ std::string cgroup_line(pid_t pid, const std::string& controller) {
     auto a = line.find(':');
     auto b = line.find(':', a + 1);
     std::string ctrls = line.substr(a + 1, b - a - 1);
+    if (controller.empty() && ctrls.empty()) return line.substr(b + 1);  // "0::/path", cgroup2
     std::stringstream ss(ctrls);
     std::string c;
     while (std::getline(ss, c, ','))
@@ -103,8 +104,8 @@ TEST_CASE("cgroup v1 on the real kernel: limits, attach, stats, remove") {
   REQUIRE(cleanup.child > 0);
   auto attached = cg->attach(path, cleanup.child);
   REQUIRE_MESSAGE(attached, (attached ? "" : attached.error().message));
-  for (const char* c : {"memory", "pids", "cpu", "cpuacct", "freezer", "name=systemd"}) {
-    std::string h = c == std::string("name=systemd") ? "systemd" : c;
+  for (const char* c : {"memory", "pids", "cpu", "cpuacct", "freezer", "name=systemd", ""}) {
+    std::string h = c == std::string("name=systemd") ? "systemd" : *c ? c : "unified";
     if (!fs::is_directory(kRoot / h)) continue;
     CHECK_MESSAGE(ends_with(cgroup_line(cleanup.child, c), "/" + path), c, " ",
                   cgroup_line(cleanup.child, c));

@@ -3,7 +3,9 @@
 // kernel would provide (memory.oom_control, memory.events) are pre-written by the test.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "common/files.h"
 #include "engine/cgroup.h"
@@ -112,6 +114,38 @@ TEST_CASE("cgroup v1: attach writes the pid in every hierarchy") {
   auto missing = cg->attach("stack/demo/nope", 1);
   REQUIRE(!missing);
   CHECK(missing.error().message == "cgroup v1: attach 1 to stack/demo/nope: cgroup does not exist");
+}
+
+TEST_CASE("cgroup v1 in hybrid mode: the container leaves the daemon's cgroup2 tree too") {
+  FakeV1 fake;
+  fs::create_directories(fake.dir / "unified");
+  auto cg = make_cgroup_v1(fake.dir.path());
+  REQUIRE(cg->create("stack/demo/w", {}));
+  REQUIRE(cg->attach("stack/demo/w", 4242));
+  CHECK(content(fake.at("unified", "stack/demo/w") / "cgroup.procs") == "4242");
+  drop_control_files(fake.dir / "unified");
+  for (const char* h : {"memory", "cpu", "pids", "cpuacct"}) drop_control_files(fake.dir / h);
+  REQUIRE(cg->remove("stack/demo/w"));
+  CHECK(!fs::exists(fake.at("unified", "stack")));
+}
+
+TEST_CASE("cgroup v1: creating a cgroup races with a sibling's removal pruning the parents") {
+  // Two containers of one project start at once: each first removes its stale cgroup, which
+  // also removes empty parents - possibly the one the other has just made.
+  FakeV1 fake;
+  auto cg = make_cgroup_v1(fake.dir.path());
+  std::atomic<int> failures{0};
+  auto churn = [&](const std::string& path) {
+    for (int i = 0; i < 2000; i++) {
+      (void)cg->remove(path);
+      if (!cg->create(path, {})) failures++;
+      (void)cg->remove(path);
+    }
+  };
+  std::thread a(churn, "stack/demo/demo-a-1"), b(churn, "stack/demo/demo-b-1");
+  a.join();
+  b.join();
+  CHECK(failures == 0);
 }
 
 TEST_CASE("cgroup v1: a write error names the driver and the file") {
