@@ -106,19 +106,29 @@ Result<std::vector<pid_t>> read_pids(const fs::path& file) {
 }
 
 Result<bool> make_dirs(const fs::path& base, const std::string& rel) {
-  fs::path dir = base;
-  bool created = false;
-  for (const auto& part : fs::path(rel)) {
-    dir /= part;
-    if (::mkdir(dir.c_str(), 0755) == 0) {
-      created = true;
-    } else if (errno == EEXIST) {
-      created = false;
-    } else {
-      return fail_errno("mkdir " + dir.string());
+  // Containers of one project start in parallel: the cleanup of one (remove() of its stale
+  // cgroup, which takes empty parents along) may rmdir a parent between our mkdir of it and
+  // of the next level. ENOENT then means "walk again"; once the leaf exists, its parents are
+  // no longer empty and stay.
+  for (int attempt = 0;; attempt++) {
+    fs::path dir = base;
+    bool created = false;
+    bool raced = false;
+    for (const auto& part : fs::path(rel)) {
+      dir /= part;
+      if (::mkdir(dir.c_str(), 0755) == 0) {
+        created = true;
+      } else if (errno == EEXIST) {
+        created = false;
+      } else if (errno == ENOENT && attempt < 20) {
+        raced = true;
+        break;
+      } else {
+        return fail_errno("mkdir " + dir.string());
+      }
     }
+    if (!raced) return created;
   }
-  return created;
 }
 
 // rmdir, retrying EBUSY: after SIGKILL a task stays in cgroup.procs until it has exited.
