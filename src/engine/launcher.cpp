@@ -168,6 +168,8 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
     if (auto r = make_dirs(dir / sub, 0755); !r) return fail(r.error());
   if (auto r = write_file(dir / "hostname", spec.hostname + "\n"); !r) return fail(r.error());
   if (auto r = write_file(dir / "hosts", spec.hosts); !r) return fail(r.error());
+  if (!spec.resolv_conf.empty())
+    if (auto r = write_file(dir / "resolv.conf", spec.resolv_conf); !r) return fail(r.error());
   ::unlink((dir / "exit").c_str());
   std::string lowers = STACK_TRY_CTX(lower_dirs(spec.layers), "rootfs");
 
@@ -195,7 +197,9 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   ChildArgs args{init.c_str(), argv, child_ctl.get(), dirfd.get(),
                  {devnull.get(), devnull.get(), devnull.get()}};
   pid_t pid = STACK_TRY_CTX(
-      clone_exec(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET, args),
+      clone_exec(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+                     (spec.host_network ? 0 : CLONE_NEWNET),
+                 args),
       "create namespaces");
   int64_t started_at = unix_ms();
   child_ctl.reset();
@@ -216,6 +220,7 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   };
   bind(dir / "hostname", "/etc/hostname", false);
   bind(dir / "hosts", "/etc/hosts", false);
+  if (!spec.resolv_conf.empty()) bind(dir / "resolv.conf", "/etc/resolv.conf", false);
   for (const auto& m : spec.mounts) bind(m.source, m.target, m.read_only);
   cfg.add_process(spec.process);
   if (auto r = cfg.send(ctl.get()); !r) return fail(r.error());

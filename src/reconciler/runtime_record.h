@@ -12,6 +12,21 @@
 
 namespace stack::reconciler {
 
+// How a container joins networks, from its service: kept with the container so that a start
+// (and a daemon restart) needs no stack file.
+struct NetworkJoin {
+  std::string network;  // full name, "demo_default"
+  std::vector<std::string> aliases;
+  std::string ipv4_address;  // static, or ""
+};
+struct PublishedPort {
+  std::string host_ip;  // "" for every local address
+  int host_port = 0;
+  int host_port_end = 0;  // 0: one port
+  std::string protocol = "tcp";
+  int container_port = 0;
+};
+
 struct RuntimeRecord {
   engine::ContainerSpec spec;
   int stop_signal = 15;
@@ -20,6 +35,10 @@ struct RuntimeRecord {
   std::string restart = "no";  // the restart policy, as written
   HealthConfig health;         // empty argv: no health check
   bool restart_on_unhealthy = true;  // x-stack: {restart_on_unhealthy: false} opts out
+  std::string project, service;      // for DNS names
+  std::string network_mode = "none";  // bridge (join NETWORKS), none, host
+  std::vector<NetworkJoin> networks;  // in priority order: the first one's gateway is the DNS
+  std::vector<PublishedPort> ports;
 };
 
 std::string to_json(const RuntimeRecord& r);

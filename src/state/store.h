@@ -47,6 +47,13 @@ struct ContainerRecord {
   std::string health;         // "" (no check), "starting", "healthy", "unhealthy"
 };
 
+// One IPAM allocation (see net::AddressStore): ADDRESS ("10.89.0.2") held by OWNER on NETWORK.
+struct AllocationRecord {
+  std::string network;
+  std::string owner;
+  std::string address;
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database at PATH, in WAL mode, and migrates its schema.
@@ -65,6 +72,11 @@ class Store {
   [[nodiscard]] Result<std::vector<ContainerRecord>> list_containers(std::string_view project);
   [[nodiscard]] Result<std::vector<ContainerRecord>> list_all_containers();
   [[nodiscard]] Result<void> remove_container(std::string_view name);
+
+  // IPAM allocations; each call is one transaction.
+  [[nodiscard]] Result<void> put_allocation(const AllocationRecord& a);  // insert or replace
+  [[nodiscard]] Result<std::vector<AllocationRecord>> list_allocations(std::string_view network);
+  [[nodiscard]] Result<void> erase_allocation(std::string_view network, std::string_view owner);
 
  private:
   explicit Store(sqlite3* db);

@@ -1,0 +1,221 @@
+// Networking as a user sees it: services reach each other by name on their project's network,
+// replicas resolve to every address, published ports answer on the host, internal networks
+// and separate networks are isolated, and `stack down` leaves no link or nftables table.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "e2e/stack_env.h"
+
+using namespace stack::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Links whose name starts with "stk" or "stx" (stack's bridges, veths and vxlan devices).
+std::set<std::string> stack_links() {
+  std::set<std::string> out;
+  auto r = run({"/usr/sbin/ip", "-o", "link", "show"});
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    auto a = line.find(": ");
+    if (a == std::string::npos) continue;
+    auto b = line.find_first_of(":@", a + 2);
+    std::string name = line.substr(a + 2, b - a - 2);
+    if (name.rfind("stk", 0) == 0 || name.rfind("stx", 0) == 0) out.insert(name);
+  }
+  return out;
+}
+
+bool stack_table_exists() { return run({"/usr/sbin/nft", "list", "table", "ip", "stack"}).code == 0; }
+
+// Runs `stack exec SERVICE ARGV...` until it exits 0 (or TIMEOUT passes); the last result.
+RunResult exec_until_ok(StackEnv& env, const std::vector<std::string>& argv,
+                        std::chrono::milliseconds timeout = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<std::string> args = {"exec"};
+  args.insert(args.end(), argv.begin(), argv.end());
+  RunResult r;
+  do {
+    r = env.stack(args);
+    if (r.code == 0) return r;
+    std::this_thread::sleep_for(100ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return r;
+}
+
+void write_page(StackEnv& env, const std::string& text) {
+  std::filesystem::create_directories(env.project_dir() / "www");
+  std::ofstream(env.project_dir() / "www" / "index.html") << text;
+}
+
+const char* kWeb = R"(
+  web:
+    image: busybox
+    command: [httpd, -f, -p, "80", -h, /www]
+    volumes: ["./www:/www:ro"]
+)";
+
+// After `down`: none of the links that appeared since BEFORE remain, and no table when no
+// other network was there before.
+void check_clean(StackEnv& env, const std::string& project, const std::set<std::string>& before) {
+  REQUIRE(env.stack({"down", "-t", "0"}).code == 0);
+  for (const auto& l : stack_links()) CHECK_MESSAGE(before.count(l) == 1, "left: " << l);
+  if (before.empty()) CHECK_FALSE(stack_table_exists());
+  CHECK(env.leftovers(project).empty());
+}
+
+}  // namespace
+
+TEST_CASE("two services on one network reach each other by service name, also after a restart") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("netdns");
+  env.uses(p);
+  auto before = stack_links();
+  write_page(env, "hello from web\n");
+  env.write("name: " + p + "\nservices:" + kWeb + R"(
+  client:
+    image: busybox
+    command: [sleep, "3600"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  CHECK(stack_links().size() > before.size());  // a bridge and two veths
+  CHECK(stack_table_exists());
+  auto page = exec_until_ok(env, {"client", "wget", "-qO-", "http://web/"});
+  CHECK_MESSAGE(page.code == 0, page.err);
+  CHECK(page.out == "hello from web\n");
+  // The container's own files: resolv.conf points at its gateway, hosts has its address.
+  auto resolv = env.stack({"exec", "client", "cat", "/etc/resolv.conf"});
+  CHECK(resolv.out.find("nameserver 10.") != std::string::npos);
+  auto hosts = env.stack({"exec", "client", "cat", "/etc/hosts"});
+  CHECK(hosts.out.find("10.") != std::string::npos);
+
+  REQUIRE(env.stack({"restart", "web"}).code == 0);
+  page = exec_until_ok(env, {"client", "wget", "-qO-", "http://web/"}, 2s);
+  CHECK_MESSAGE(page.code == 0, page.err);
+  CHECK(page.out == "hello from web\n");
+  check_clean(env, p, before);
+}
+
+TEST_CASE("a service with 3 replicas resolves to 3 addresses") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("netrep");
+  env.uses(p);
+  auto before = stack_links();
+  env.write("name: " + p + R"(
+services:
+  web:
+    image: busybox
+    command: [sleep, "3600"]
+    deploy: {replicas: 3}
+  client:
+    image: busybox
+    command: [sleep, "3600"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto r = exec_until_ok(env, {"client", "nslookup", "web"});
+  REQUIRE_MESSAGE(r.code == 0, r.out << r.err);
+  std::set<std::string> addresses;
+  std::istringstream in(r.out);
+  bool answers = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Name:", 0) == 0) answers = true;
+    if (answers && line.rfind("Address", 0) == 0) addresses.insert(line.substr(line.find(' ') + 1));
+  }
+  CHECK_MESSAGE(addresses.size() == 3, r.out);
+  check_clean(env, p, before);
+}
+
+TEST_CASE("a published port answers on 127.0.0.1 and from another container via the host") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("netport");
+  env.uses(p);
+  auto before = stack_links();
+  int port = 20000 + ::getpid() % 10000;
+  write_page(env, "published\n");
+  env.write("name: " + p + "\nservices:" + kWeb + "    ports: [\"" + std::to_string(port) +
+            ":80\"]\n" + R"(
+  client:
+    image: busybox
+    command: [sleep, "3600"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto mapping = env.stack({"port", "web", "80"});
+  CHECK(mapping.out == "0.0.0.0:" + std::to_string(port) + "\n");
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/";
+  RunResult r;
+  for (int i = 0; i < 50; i++) {
+    r = run({"/usr/bin/curl", "-s", "--max-time", "2", url});
+    if (r.code == 0) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK_MESSAGE(r.code == 0, r.err);
+  CHECK(r.out == "published\n");
+  // From the client, through the host's address on its bridge (the gateway): hairpin NAT.
+  auto resolv = env.stack({"exec", "client", "cat", "/etc/resolv.conf"});
+  auto ns = resolv.out.find("nameserver ");
+  REQUIRE(ns != std::string::npos);
+  std::string gateway = resolv.out.substr(ns + 11, resolv.out.find('\n', ns) - ns - 11);
+  auto via_host = exec_until_ok(
+      env, {"client", "timeout", "2", "wget", "-qO-", "http://" + gateway + ":" + std::to_string(port) + "/"});
+  CHECK_MESSAGE(via_host.code == 0, via_host.err);
+  CHECK(via_host.out == "published\n");
+  check_clean(env, p, before);
+  CHECK(run({"/usr/bin/curl", "-s", "--max-time", "1", url}).code != 0);
+}
+
+TEST_CASE("an internal network reaches nothing outside its bridge; two networks are isolated") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("netiso");
+  env.uses(p);
+  auto before = stack_links();
+  write_page(env, "front\n");
+  env.write("name: " + p + "\nservices:" + kWeb + R"(    networks: [front]
+  inside:
+    image: busybox
+    command: [sleep, "3600"]
+    networks: [back]
+  other:
+    image: busybox
+    command: [sleep, "3600"]
+    networks: [side]
+networks:
+  front: {}
+  side: {}
+  back: {internal: true}
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto hosts = env.stack({"exec", "web", "cat", "/etc/hosts"});
+  std::string web_ip;
+  {
+    std::istringstream in(hosts.out);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("10.", 0) == 0) web_ip = line.substr(0, line.find('\t'));
+  }
+  REQUIRE(!web_ip.empty());
+  // web answers on its own network (its own address, from itself).
+  CHECK(exec_until_ok(env, {"web", "timeout", "2", "wget", "-qO-", "http://" + web_ip + "/"}).code == 0);
+  // From another network: no route through (isolated), whether internal or not.
+  CHECK(env.stack({"exec", "other", "timeout", "2", "wget", "-qO-", "http://" + web_ip + "/"}).code != 0);
+  CHECK(env.stack({"exec", "inside", "timeout", "2", "wget", "-qO-", "http://" + web_ip + "/"}).code != 0);
+  // The internal network's container has no way out of its bridge: not even the host's
+  // address on another bridge.
+  auto resolv = env.stack({"exec", "web", "cat", "/etc/resolv.conf"});
+  auto ns = resolv.out.find("nameserver ");
+  REQUIRE(ns != std::string::npos);
+  std::string front_gw = resolv.out.substr(ns + 11, resolv.out.find('\n', ns) - ns - 11);
+  CHECK(env.stack({"exec", "inside", "ping", "-c", "1", "-W", "1", front_gw}).code != 0);
+  check_clean(env, p, before);
+}
