@@ -113,9 +113,21 @@ Result<void> Networking::ensure_one(const std::string& project, const spec::Netw
       peers = STACK_TRY_CTX(net::StaticPeers::parse(*list), ctx + ": driver_opts.peers");
     peers_->set(spec.full_name(), std::move(peers));
   }
+  std::string full = spec.full_name();
+  // The subnet chosen the first time is kept: after a daemon restart the pool would skip it,
+  // its own bridge's route making it look taken.
+  auto stored = store_.get_network(full);
+  if (!stored) return fail(stored.error());
+  if (*stored && !spec.subnet) {
+    spec.subnet = STACK_TRY_CTX(net::Cidr::parse((*stored)->subnet), ctx + ": stored subnet");
+    if (!spec.gateway)
+      spec.gateway = STACK_TRY_CTX(net::Ipv4::parse((*stored)->gateway), ctx + ": stored gateway");
+  }
   auto info = manager_->ensure_network(spec);
   if (!info) return fail(info.error());
-  std::string full = spec.full_name();
+  state::NetworkRecord rec{full, info->addressing.subnet.str(), info->addressing.gateway.str()};
+  if (!*stored || (*stored)->subnet != rec.subnet || (*stored)->gateway != rec.gateway)
+    if (auto r = store_.put_network(rec); !r) return fail(r.error());
   projects_[full] = project;
   if (!dns_.count(full)) {
     net::dns::DnsServerOptions o;
@@ -150,6 +162,7 @@ Result<void> Networking::remove_project(const std::string& project) {
       dns_.erase(it);
     }
     if (auto r = manager_->remove_network(name); !r && result) result = fail(r.error());
+    else if (auto s = store_.remove_network(name); !s && result) result = fail(s.error());
     projects_.erase(name);
   }
   return result;

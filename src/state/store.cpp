@@ -59,8 +59,15 @@ ALTER TABLE containers ADD COLUMN user_stopped INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE containers ADD COLUMN health TEXT NOT NULL DEFAULT '';
 )sql",
     // 3: networking. IPAM's allocations (net::AddressStore): one address per network and
-    // owner, so a restarted daemon never hands out an address twice.
+    // owner, so a restarted daemon never hands out an address twice; and each network's
+    // subnet and gateway, so that it keeps them (its bridge's route would otherwise make the
+    // pool pick another subnet).
     R"sql(
+CREATE TABLE networks (
+  name    TEXT PRIMARY KEY NOT NULL,
+  subnet  TEXT NOT NULL,
+  gateway TEXT NOT NULL
+) STRICT;
 CREATE TABLE ip_allocations (
   network TEXT NOT NULL,
   owner   TEXT NOT NULL,
@@ -428,6 +435,40 @@ Result<void> Store::remove_container(std::string_view name) {
   Statement s(db_, "DELETE FROM containers WHERE name = ?1");
   s.bind(1, name);
   if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<void> Store::put_network(const NetworkRecord& n) {
+  const std::string ctx = "state: put network " + n.name;
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  Statement s(db_, "INSERT OR REPLACE INTO networks (name, subnet, gateway) VALUES (?1, ?2, ?3)");
+  s.bind(1, n.name).bind(2, n.subnet).bind(3, n.gateway);
+  if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<std::optional<NetworkRecord>> Store::get_network(std::string_view name) {
+  Statement s(db_, "SELECT name, subnet, gateway FROM networks WHERE name = ?1");
+  s.bind(1, name);
+  auto row = s.step();
+  if (!row) return fail(row.error().wrap("state: get network " + std::string(name)));
+  if (!*row) return std::optional<NetworkRecord>();
+  return std::optional<NetworkRecord>(NetworkRecord{s.text(0), s.text(1), s.text(2)});
+}
+
+Result<void> Store::remove_network(std::string_view name) {
+  const std::string ctx = "state: remove network " + std::string(name);
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  Statement s(db_, "DELETE FROM networks WHERE name = ?1");
+  s.bind(1, name);
+  if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
+  Statement a(db_, "DELETE FROM ip_allocations WHERE network = ?1");
+  a.bind(1, name);
+  if (auto r = a.run(); !r) return fail(r.error().wrap(ctx));
   if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
   return {};
 }

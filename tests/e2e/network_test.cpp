@@ -2,6 +2,7 @@
 // replicas resolve to every address, published ports answer on the host, internal networks
 // and separate networks are isolated, and `stack down` leaves no link or nftables table.
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -64,7 +65,16 @@ const char* kWeb = R"(
 // other network was there before.
 void check_clean(StackEnv& env, const std::string& project, const std::set<std::string>& before) {
   REQUIRE(env.stack({"down", "-t", "0"}).code == 0);
-  for (const auto& l : stack_links()) CHECK_MESSAGE(before.count(l) == 1, "left: " << l);
+  // A veth goes with its container's network namespace, which the kernel frees
+  // asynchronously (netns cleanup): allowed a few seconds.
+  auto left = [&] {
+    std::set<std::string> out;
+    for (const auto& l : stack_links())
+      if (!before.count(l)) out.insert(l);
+    return out;
+  };
+  for (int i = 0; i < 100 && !left().empty(); i++) std::this_thread::sleep_for(50ms);
+  for (const auto& l : left()) CHECK_MESSAGE(false, "left: " << l);
   if (before.empty()) CHECK_FALSE(stack_table_exists());
   CHECK(env.leftovers(project).empty());
 }
@@ -217,5 +227,108 @@ networks:
   REQUIRE(ns != std::string::npos);
   std::string front_gw = resolv.out.substr(ns + 11, resolv.out.find('\n', ns) - ns - 11);
   CHECK(env.stack({"exec", "inside", "ping", "-c", "1", "-W", "1", front_gw}).code != 0);
+  check_clean(env, p, before);
+}
+
+TEST_CASE("after kill -9 of the daemon, names and published ports of adopted containers work") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("netadopt");
+  env.uses(p);
+  auto before = stack_links();
+  int port = 30000 + ::getpid() % 10000;
+  write_page(env, "adopted\n");
+  env.write("name: " + p + "\nservices:" + kWeb + "    ports: [\"" + std::to_string(port) +
+            ":80\"]\n" + R"(
+  client:
+    image: busybox
+    command: [sleep, "3600"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  REQUIRE(exec_until_ok(env, {"client", "wget", "-qO-", "http://web/"}).out == "adopted\n");
+  env.stack({"ps", "-p", "none"});
+  auto pid = run({"/bin/sh", "-c",
+                  "pgrep -f -- '--run-root " + (env.root().parent_path() / "run").string() +
+                      " .*daemon$'"});
+  int daemon = std::atoi(pid.out.c_str());
+  REQUIRE(daemon > 0);
+  REQUIRE(::kill(daemon, SIGKILL) == 0);
+  std::this_thread::sleep_for(300ms);
+  // The next command starts a new daemon: it ensures the networks, registers the names of the
+  // containers it adopts and publishes their ports again.
+  CHECK(env.ps(p).size() == 2);
+  auto page = exec_until_ok(env, {"client", "wget", "-qO-", "http://web/"}, 3s);
+  CHECK_MESSAGE(page.code == 0, page.err);
+  CHECK(page.out == "adopted\n");
+  auto r = run({"/usr/bin/curl", "-s", "--max-time", "2",
+                "http://127.0.0.1:" + std::to_string(port) + "/"});
+  CHECK(r.out == "adopted\n");
+  check_clean(env, p, before);
+}
+
+TEST_CASE("network_mode host shares the host's network namespace; none has only lo") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("netmode");
+  env.uses(p);
+  env.write("name: " + p + R"(
+services:
+  h:
+    image: busybox
+    command: [sleep, "3600"]
+    network_mode: host
+  n:
+    image: busybox
+    command: [sleep, "3600"]
+    network_mode: none
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  char host_ns[64] = {};
+  REQUIRE(::readlink("/proc/self/ns/net", host_ns, sizeof host_ns - 1) > 0);
+  auto h = env.stack({"exec", "h", "readlink", "/proc/1/ns/net"});
+  CHECK(h.out == std::string(host_ns) + "\n");
+  auto n = env.stack({"exec", "n", "readlink", "/proc/1/ns/net"});
+  CHECK(n.out != std::string(host_ns) + "\n");
+  auto links = env.stack({"exec", "n", "cat", "/proc/net/dev"});
+  CHECK(links.out.find("lo:") != std::string::npos);
+  CHECK(links.out.find("eth0") == std::string::npos);
+  REQUIRE(env.stack({"down", "-t", "0"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
+
+TEST_CASE("drift: a deleted bridge is made again and its containers re-attached") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("netdrift");
+  env.uses(p);
+  auto before = stack_links();
+  // A daemon that resyncs every second, in place of the one the image import started.
+  REQUIRE(env.stack({"daemon", "stop"}).code == 0);
+  auto run_root = env.root().parent_path() / "run";
+  run({"/bin/sh", "-c",
+       std::string(STACK_BUILD_DIR) + "/stack --root " + env.root().string() + " --run-root " +
+           run_root.string() + " daemon --resync 1 >/dev/null 2>&1 &"});
+  for (int i = 0; i < 100 && !std::filesystem::exists(run_root / "stack.sock"); i++)
+    std::this_thread::sleep_for(50ms);
+  write_page(env, "drift\n");
+  env.write("name: " + p + "\nservices:" + kWeb + R"(
+  client:
+    image: busybox
+    command: [sleep, "3600"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  REQUIRE(exec_until_ok(env, {"client", "wget", "-qO-", "http://web/"}).out == "drift\n");
+  std::string bridge;
+  for (const auto& l : stack_links())
+    if (!before.count(l) && l.rfind("stk-", 0) == 0) bridge = l;
+  REQUIRE(!bridge.empty());
+  REQUIRE(run({"/usr/sbin/ip", "link", "del", bridge}).code == 0);
+  auto page = exec_until_ok(env, {"client", "timeout", "2", "wget", "-qO-", "http://web/"}, 20s);
+  CHECK_MESSAGE(page.code == 0, page.err);
+  CHECK(page.out == "drift\n");
+  CHECK(stack_links().count(bridge) == 1);
   check_clean(env, p, before);
 }

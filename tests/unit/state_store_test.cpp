@@ -342,3 +342,19 @@ TEST_CASE("store: IP allocations are put, listed per network, replaced and erase
   CHECK(store->list_allocations("demo_default")->size() == 1);
   CHECK(store->list_allocations("demo_back")->size() == 1);
 }
+
+TEST_CASE("store: a network's subnet is kept; removing the network drops its allocations") {
+  test::TempDir dir;
+  auto store = open_store(dir / "state.db");
+  REQUIRE(store->put_network({"demo_default", "10.89.0.0/24", "10.89.0.1"}));
+  REQUIRE(store->put_allocation({"demo_default", "demo-web-1", "10.89.0.2"}));
+  auto n = store->get_network("demo_default");
+  REQUIRE(n);
+  REQUIRE(n->has_value());
+  CHECK((*n)->subnet == "10.89.0.0/24");
+  CHECK((*n)->gateway == "10.89.0.1");
+  CHECK_FALSE(store->get_network("other")->has_value());
+  REQUIRE(store->remove_network("demo_default"));
+  CHECK_FALSE(store->get_network("demo_default")->has_value());
+  CHECK(store->list_allocations("demo_default")->empty());
+}
