@@ -332,3 +332,100 @@ TEST_CASE("drift: a deleted bridge is made again and its containers re-attached"
   CHECK(stack_links().count(bridge) == 1);
   check_clean(env, p, before);
 }
+
+namespace {
+
+// Two simulated hosts: network namespaces joined by a veth underlay (192.168.77.1 and .2).
+struct TwoHosts {
+  std::string h1, h2;
+  TwoHosts() {
+    auto id = std::to_string(::getpid() % 100000);
+    h1 = "stkh1-" + id;
+    h2 = "stkh2-" + id;
+    std::string u1 = "stku1-" + id, u2 = "stku2-" + id;
+    for (const auto& cmd : std::vector<std::vector<std::string>>{
+             {"netns", "add", h1},
+             {"netns", "add", h2},
+             {"link", "add", u1, "type", "veth", "peer", "name", u2},
+             {"link", "set", u1, "netns", h1},
+             {"link", "set", u2, "netns", h2},
+             {"-n", h1, "addr", "add", "192.168.77.1/24", "dev", u1},
+             {"-n", h2, "addr", "add", "192.168.77.2/24", "dev", u2},
+             {"-n", h1, "link", "set", u1, "up"},
+             {"-n", h2, "link", "set", u2, "up"},
+             {"-n", h1, "link", "set", "lo", "up"},
+             {"-n", h2, "link", "set", "lo", "up"}}) {
+      std::vector<std::string> argv = {"/usr/sbin/ip"};
+      argv.insert(argv.end(), cmd.begin(), cmd.end());
+      auto r = run(argv);
+      REQUIRE_MESSAGE(r.code == 0, r.err);
+    }
+  }
+  ~TwoHosts() {
+    run({"/usr/sbin/ip", "netns", "del", h1});
+    run({"/usr/sbin/ip", "netns", "del", h2});
+  }
+};
+
+// Replaces ENV's daemon with one running in network namespace NETNS (mounts untouched).
+void daemon_in(StackEnv& env, const std::string& netns) {
+  REQUIRE(env.stack({"daemon", "stop"}).code == 0);
+  auto run_root = env.root().parent_path() / "run";
+  run({"/bin/sh", "-c",
+       "nsenter --net=/run/netns/" + netns + " " + std::string(STACK_BUILD_DIR) + "/stack --root " +
+           env.root().string() + " --run-root " + run_root.string() +
+           " daemon >/dev/null 2>&1 &"});
+  for (int i = 0; i < 100 && !std::filesystem::exists(run_root / "stack.sock"); i++)
+    std::this_thread::sleep_for(50ms);
+}
+
+std::string overlay_stack(const std::string& project, const std::string& service,
+                          const std::string& local, const std::string& peer,
+                          const std::string& range) {
+  return "name: " + project + "\nservices:\n  " + service + R"(:
+    image: busybox
+    command: [sleep, "3600"]
+    networks: [ov]
+networks:
+  ov:
+    driver: overlay
+    driver_opts: {vni: "4242", local: )" + local + ", peers: " + peer + R"(}
+    ipam: {config: [{subnet: 10.201.0.0/24, gateway: 10.201.0.1, ip_range: )" + range + "}]}\n";
+}
+
+}  // namespace
+
+TEST_CASE("overlay: containers on two simulated hosts reach each other over VXLAN") {
+  if (!is_root()) return;
+  TwoHosts hosts;  // destroyed last, after both environments went down
+  StackEnv host1, host2;
+  auto p = unique_project("ovl");
+  host1.uses(p);
+  host2.uses(p);
+  daemon_in(host1, hosts.h1);
+  daemon_in(host2, hosts.h2);
+  host1.write(overlay_stack(p, "a", "192.168.77.1", "192.168.77.2", "10.201.0.0/25"));
+  host2.write(overlay_stack(p, "b", "192.168.77.2", "192.168.77.1", "10.201.0.128/25"));
+  auto up1 = host1.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up1.code == 0, up1.err);
+  auto up2 = host2.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up2.code == 0, up2.err);
+  auto b_hosts = host2.stack({"exec", "b", "cat", "/etc/hosts"});
+  std::string b_ip;
+  {
+    std::istringstream in(b_hosts.out);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("10.201.", 0) == 0) b_ip = line.substr(0, line.find('\t'));
+  }
+  REQUIRE(b_ip.rfind("10.201.0.", 0) == 0);
+  CHECK(std::atoi(b_ip.substr(9).c_str()) >= 128);  // from host 2's own range
+  auto ping = exec_until_ok(host1, {"a", "ping", "-c", "1", "-W", "1", b_ip}, 10s);
+  CHECK_MESSAGE(ping.code == 0, ping.out << ping.err);
+  REQUIRE(host1.stack({"down", "-t", "0"}).code == 0);
+  REQUIRE(host2.stack({"down", "-t", "0"}).code == 0);
+  for (const auto& ns : {hosts.h1, hosts.h2}) {
+    auto links = run({"/usr/sbin/ip", "-n", ns, "-o", "link", "show"});
+    CHECK(links.out.find("stx-") == std::string::npos);
+    CHECK(links.out.find("stk-") == std::string::npos);
+  }
+}
