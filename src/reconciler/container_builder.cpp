@@ -106,6 +106,8 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
 
   r.project = stack.name;
   r.service = svc.name;
+  r.dns_search = svc.dns_search;
+  r.dns_opt = svc.dns_opt;
   if (svc.network_mode == "none") {
     r.network_mode = "none";
   } else if (svc.network_mode == "host") {

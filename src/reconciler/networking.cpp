@@ -176,7 +176,8 @@ std::string Networking::resolv_conf(const RuntimeRecord& rt) const {
   if (rt.network_mode != "bridge" || rt.networks.empty() || !manager_) return {};
   const auto* info = manager_->find(rt.networks.front().network);
   if (!info) return {};
-  return net::dns::render_container_resolv_conf(info->addressing.gateway.str(), {}, {});
+  return net::dns::render_container_resolv_conf(info->addressing.gateway.str(), rt.dns_search,
+                                                rt.dns_opt);
 }
 
 engine::Engine::AttachFn Networking::attach_hook(const RuntimeRecord& rt) {

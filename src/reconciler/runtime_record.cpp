@@ -69,6 +69,8 @@ std::string to_json(const RuntimeRecord& r) {
                      {"protocol", p.protocol},
                      {"container_port", p.container_port}});
   j["ports"] = ports;
+  j["dns_search"] = r.dns_search;
+  j["dns_opt"] = r.dns_opt;
   return j.dump();
 }
 
@@ -124,6 +126,8 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
       for (const auto& n : j["networks"])
         r.networks.push_back({n.at("network"), n.at("aliases").get<std::vector<std::string>>(),
                               n.at("ipv4_address")});
+    if (j.contains("dns_search")) r.dns_search = j["dns_search"].get<std::vector<std::string>>();
+    if (j.contains("dns_opt")) r.dns_opt = j["dns_opt"].get<std::vector<std::string>>();
     if (j.contains("ports"))
       for (const auto& p : j["ports"])
         r.ports.push_back({p.at("host_ip"), p.at("host_port"), p.at("host_port_end"),

@@ -39,6 +39,7 @@ struct RuntimeRecord {
   std::string network_mode = "none";  // bridge (join NETWORKS), none, host
   std::vector<NetworkJoin> networks;  // in priority order: the first one's gateway is the DNS
   std::vector<PublishedPort> ports;
+  std::vector<std::string> dns_search, dns_opt;  // into the container's resolv.conf
 };
 
 std::string to_json(const RuntimeRecord& r);

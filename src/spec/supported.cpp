@@ -116,6 +116,8 @@ const std::vector<Implemented>& implemented() {
       {"services.*.ports", tcp_udp_ports},
       {"services.*.expose", {}},
       {"services.*.extra_hosts.**", {}},
+      {"services.*.dns_search", {}},
+      {"services.*.dns_opt", {}},
       // Handled entirely by the loader.
       {"services.*.profiles", {}},
       {"services.*.extends.**", {}},

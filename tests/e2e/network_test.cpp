@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -92,6 +93,9 @@ TEST_CASE("two services on one network reach each other by service name, also af
   client:
     image: busybox
     command: [sleep, "3600"]
+    dns_search: [example.internal]
+    dns_opt: ["timeout:1"]
+    extra_hosts: ["db.example:10.1.2.3"]
 )");
   auto up = env.stack({"up", "-d"});
   REQUIRE_MESSAGE(up.code == 0, up.err);
@@ -103,8 +107,11 @@ TEST_CASE("two services on one network reach each other by service name, also af
   // The container's own files: resolv.conf points at its gateway, hosts has its address.
   auto resolv = env.stack({"exec", "client", "cat", "/etc/resolv.conf"});
   CHECK(resolv.out.find("nameserver 10.") != std::string::npos);
+  CHECK(resolv.out.find("search example.internal") != std::string::npos);
+  CHECK(resolv.out.find("timeout:1") != std::string::npos);
   auto hosts = env.stack({"exec", "client", "cat", "/etc/hosts"});
-  CHECK(hosts.out.find("10.") != std::string::npos);
+  CHECK(std::regex_search(hosts.out, std::regex("\n10\\.[0-9.]+\t" + p + "-client-1\n")));
+  CHECK(hosts.out.find("10.1.2.3\tdb.example\n") != std::string::npos);
 
   REQUIRE(env.stack({"restart", "web"}).code == 0);
   page = exec_until_ok(env, {"client", "wget", "-qO-", "http://web/"}, 2s);
