@@ -119,6 +119,9 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
     for (const auto& a : svc.networks)
       r.networks.push_back({stack.name + "_" + a.network, a.aliases, a.ipv4_address});
     if (svc.networks.empty()) r.networks.push_back({stack.name + "_default", {}, ""});
+  } else if (svc.network_mode.rfind("service:", 0) == 0) {
+    r.network_mode = "service";
+    r.network_service = svc.network_mode.substr(8);
   } else {
     return fail(svc.pos.str() + ": service \"" + svc.name + "\": network_mode " +
                 svc.network_mode + " is not supported yet");

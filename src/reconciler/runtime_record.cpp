@@ -56,6 +56,7 @@ std::string to_json(const RuntimeRecord& r) {
       {"project", r.project},
       {"service", r.service},
       {"network_mode", r.network_mode},
+      {"network_service", r.network_service},
   };
   json nets = json::array();
   for (const auto& n : r.networks)
@@ -122,6 +123,7 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
     r.project = j.value("project", "");
     r.service = j.value("service", "");
     r.network_mode = j.value("network_mode", "none");
+    r.network_service = j.value("network_service", "");
     if (j.contains("networks"))
       for (const auto& n : j["networks"])
         r.networks.push_back({n.at("network"), n.at("aliases").get<std::vector<std::string>>(),

@@ -36,7 +36,8 @@ struct RuntimeRecord {
   HealthConfig health;         // empty argv: no health check
   bool restart_on_unhealthy = true;  // x-stack: {restart_on_unhealthy: false} opts out
   std::string project, service;      // for DNS names
-  std::string network_mode = "none";  // bridge (join NETWORKS), none, host
+  std::string network_mode = "none";  // bridge (join NETWORKS), none, host, service
+  std::string network_service;        // network_mode service:NAME: NAME
   std::vector<NetworkJoin> networks;  // in priority order: the first one's gateway is the DNS
   std::vector<PublishedPort> ports;
   std::vector<std::string> dns_search, dns_opt;  // into the container's resolv.conf

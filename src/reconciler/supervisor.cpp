@@ -8,6 +8,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include "common/files.h"
 #include "common/log.h"
 #include "engine/container.h"
 #include "reconciler/daemon.h"
@@ -59,6 +60,17 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec) {
   if (!rt) co_return fail(rt.error());
   auto& net = daemon_.networking();
   spec->resolv_conf = net.resolv_conf(*rt);
+  if (rt->network_mode == "service") {
+    // network_mode service:NAME: the namespace (and resolv.conf) of NAME's first replica.
+    auto target = planner::container_name(rec.project, rt->network_service, 1);
+    auto t = c.store().get_container(target);
+    if (!t) co_return fail(t.error());
+    if (!*t || (*t)->state != "running" || !engine::is_alive(process_of(**t)))
+      co_return fail("start " + rec.name + ": network_mode service:" + rt->network_service +
+                     ": " + target + " is not running");
+    spec->join_netns = "/proc/" + std::to_string((*t)->pid) + "/ns/net";
+    if (auto text = read_file(c.container_dir(target) / "resolv.conf")) spec->resolv_conf = *text;
+  }
   auto hook = net.attach_hook(*rt);
   auto work = [&c, s = std::move(*spec), hook] { return c.engine().start(s, hook); };
   auto proc = co_await on_pool(*daemon_.pool_, std::move(work));

@@ -43,7 +43,8 @@ void only_local_log_drivers(const Service& s, const Report& report) {
 
 void supported_network_modes(const Service& s, const Report& report) {
   const std::string& m = s.network_mode;
-  if (!m.empty() && m != "none" && m != "host" && m != "bridge" && m != "default")
+  bool service = m.rfind("service:", 0) == 0 && m.size() > 8;
+  if (!m.empty() && m != "none" && m != "host" && m != "bridge" && m != "default" && !service)
     report(s.pos, "services." + s.name + ".network_mode " + m);
 }
 

@@ -274,6 +274,33 @@ TEST_CASE("after kill -9 of the daemon, names and published ports of adopted con
   check_clean(env, p, before);
 }
 
+TEST_CASE("network_mode service:NAME shares that service's network namespace") {
+  if (!is_root()) return;
+  StackEnv env;
+  auto p = unique_project("netsvc");
+  env.uses(p);
+  auto before = stack_links();
+  write_page(env, "shared\n");
+  env.write("name: " + p + "\nservices:" + kWeb + R"(
+  side:
+    image: busybox
+    command: [sleep, "3600"]
+    network_mode: service:web
+    depends_on: [web]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto page = exec_until_ok(env, {"side", "wget", "-qO-", "http://127.0.0.1/"});
+  CHECK_MESSAGE(page.code == 0, page.err);
+  CHECK(page.out == "shared\n");
+  auto a = env.stack({"exec", "side", "readlink", "/proc/1/ns/net"});
+  auto b = env.stack({"exec", "web", "readlink", "/proc/1/ns/net"});
+  CHECK(a.out == b.out);
+  CHECK(env.stack({"exec", "side", "cat", "/etc/resolv.conf"}).out.find("nameserver 10.") !=
+        std::string::npos);
+  check_clean(env, p, before);
+}
+
 TEST_CASE("network_mode host shares the host's network namespace; none has only lo") {
   if (!is_root()) return;
   StackEnv env;
