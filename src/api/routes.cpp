@@ -350,6 +350,12 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
         co_return Reply{200, arr, {}};
       }
       if (m == "GET" && what == "logs") co_return logs_reply(d, project, t);
+      if (m == "GET" && what == "port") {
+        auto address = d.port(project, t.get("service"), std::stoi(t.get("index", "1")),
+                              std::stoi(t.get("private_port", "0")), t.get("protocol", "tcp"));
+        if (!address) co_return error_reply(404, address.error().message);
+        co_return Reply{200, {{"address", *address}}, {}};
+      }
       if (m == "GET" && what == "exec-target") {
         auto target = d.exec_target(project, t.get("service"), std::stoi(t.get("index", "1")));
         if (!target) co_return error_reply(404, target.error().message);

@@ -302,6 +302,25 @@ void add_project_commands(CLI::App& app) {
     throw ExitCode{exec_in(project, exec_service, index, command, exec_env, exec_user, exec_workdir)};
   });
 
+  // port
+  auto* port = app.add_subcommand("port", "Print the public address of a service's port");
+  static std::string port_service, port_protocol = "tcp";
+  static int port_private = 0, port_index = 1;
+  port->add_option("service", port_service, "The service")->required();
+  port->add_option("private_port", port_private, "The container port")->required();
+  port->add_option("--protocol", port_protocol, "tcp or udp (default tcp)")
+      ->check(CLI::IsMember({"tcp", "udp"}));
+  port->add_option("--index", port_index, "Which replica (default 1)");
+  port->callback([] {
+    auto project = value_or_exit(project_name());
+    auto answer = json::parse(call("GET", project_path(project, "port") + "?service=" +
+                                              url_encode(port_service) + "&index=" +
+                                              std::to_string(port_index) + "&private_port=" +
+                                              std::to_string(port_private) + "&protocol=" +
+                                              url_encode(port_protocol)));
+    std::printf("%s\n", answer["address"].get<std::string>().c_str());
+  });
+
   // stop / start / restart
   static std::vector<std::string> which;
   static int stop_timeout = -1;

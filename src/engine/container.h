@@ -47,6 +47,11 @@ struct ContainerSpec {
   int64_t log_max_size = 10 * 1024 * 1024;
   int log_max_files = 3;
   std::string hosts;  // content of /etc/hosts
+  std::string resolv_conf;    // content of /etc/resolv.conf; empty: the image's is kept
+  bool host_network = false;  // network_mode host: no network namespace of its own
+  // network_mode service:NAME: the network namespace to join ("/proc/PID/ns/net" of that
+  // container's init) instead of a new one. Set at each start, never persisted.
+  std::string join_netns;
 };
 
 // A running container's init, identified so that a reused PID is never mistaken for it.

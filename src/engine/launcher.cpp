@@ -168,6 +168,8 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
     if (auto r = make_dirs(dir / sub, 0755); !r) return fail(r.error());
   if (auto r = write_file(dir / "hostname", spec.hostname + "\n"); !r) return fail(r.error());
   if (auto r = write_file(dir / "hosts", spec.hosts); !r) return fail(r.error());
+  if (!spec.resolv_conf.empty())
+    if (auto r = write_file(dir / "resolv.conf", spec.resolv_conf); !r) return fail(r.error());
   ::unlink((dir / "exit").c_str());
   std::string lowers = STACK_TRY_CTX(lower_dirs(spec.layers), "rootfs");
 
@@ -194,9 +196,20 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   char* argv[] = {arg0, nullptr};
   ChildArgs args{init.c_str(), argv, child_ctl.get(), dirfd.get(),
                  {devnull.get(), devnull.get(), devnull.get()}};
-  pid_t pid = STACK_TRY_CTX(
-      clone_exec(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET, args),
-      "create namespaces");
+  // Joining another container's network namespace: this thread enters it for the clone (a
+  // child is born in its creating thread's namespaces), then returns to its own.
+  UniqueFd own_netns, join_netns;
+  if (!spec.join_netns.empty()) {
+    own_netns.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    join_netns.reset(::open(spec.join_netns.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!own_netns || !join_netns) return fail_errno("open " + spec.join_netns);
+    if (::setns(join_netns.get(), CLONE_NEWNET) != 0) return fail_errno("setns " + spec.join_netns);
+  }
+  auto cloned = clone_exec(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+                               (spec.host_network || !spec.join_netns.empty() ? 0 : CLONE_NEWNET),
+                           args);
+  if (own_netns && ::setns(own_netns.get(), CLONE_NEWNET) != 0) std::abort();  // never left astray
+  pid_t pid = STACK_TRY_CTX(std::move(cloned), "create namespaces");
   int64_t started_at = unix_ms();
   child_ctl.reset();
   ScopeGuard kill_child([&] { kill_and_reap(pid); });
@@ -216,6 +229,7 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   };
   bind(dir / "hostname", "/etc/hostname", false);
   bind(dir / "hosts", "/etc/hosts", false);
+  if (!spec.resolv_conf.empty()) bind(dir / "resolv.conf", "/etc/resolv.conf", false);
   for (const auto& m : spec.mounts) bind(m.source, m.target, m.read_only);
   cfg.add_process(spec.process);
   if (auto r = cfg.send(ctl.get()); !r) return fail(r.error());

@@ -3,6 +3,10 @@
 // defaults with the service's overrides. Reads the image's files; changes nothing.
 #include "reconciler/container_builder.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <map>
 
@@ -34,6 +38,22 @@ std::vector<std::string> merge_env(const std::vector<std::string>& image_env,
   std::vector<std::string> out;
   for (const auto& k : keys) out.push_back(k + "=" + values[k]);
   return out;
+}
+
+// A host port the kernel considers free now, for a `ports:` entry without one ("80").
+Result<int> ephemeral_port(bool udp) {
+  int fd = ::socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail_errno("socket");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  ::close(fd);
+  if (port <= 0) return fail("no free host port for a published port");
+  return port;
 }
 
 }  // namespace
@@ -82,6 +102,47 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   s.log_max_files = svc.logging.max_files;
   s.hosts = "127.0.0.1\tlocalhost " + s.hostname +
             "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  for (const auto& h : svc.extra_hosts) s.hosts += h.ip + "\t" + h.host + "\n";
+
+  r.project = stack.name;
+  r.service = svc.name;
+  r.dns_search = svc.dns_search;
+  r.dns_opt = svc.dns_opt;
+  if (svc.network_mode == "none") {
+    r.network_mode = "none";
+  } else if (svc.network_mode == "host") {
+    r.network_mode = "host";
+    s.host_network = true;
+  } else if (svc.network_mode.empty() || svc.network_mode == "bridge" ||
+             svc.network_mode == "default") {
+    r.network_mode = "bridge";
+    for (const auto& a : svc.networks)
+      r.networks.push_back({stack.name + "_" + a.network, a.aliases, a.ipv4_address});
+    if (svc.networks.empty()) r.networks.push_back({stack.name + "_default", {}, ""});
+  } else if (svc.network_mode.rfind("service:", 0) == 0) {
+    r.network_mode = "service";
+    r.network_service = svc.network_mode.substr(8);
+  } else {
+    return fail(svc.pos.str() + ": service \"" + svc.name + "\": network_mode " +
+                svc.network_mode + " is not supported yet");
+  }
+  for (const auto& p : svc.ports) {
+    PublishedPort out;
+    out.host_ip = p.host_ip;
+    out.protocol = p.protocol;
+    out.container_port = p.target;
+    if (p.published_start) {
+      out.host_port = *p.published_start;
+      if (p.published_end && *p.published_end != *p.published_start)
+        out.host_port_end = *p.published_end;
+    } else {
+      auto port = ephemeral_port(p.protocol == "udp");
+      if (!port) return fail(port.error().wrap(p.pos.str()));
+      out.host_port = *port;
+    }
+    if (r.network_mode != "bridge") continue;  // host: the port is the host's already
+    r.ports.push_back(out);
+  }
 
   std::string stop = !ic.stop_signal.empty() && svc.stop_signal == "SIGTERM" ? ic.stop_signal
                                                                              : svc.stop_signal;

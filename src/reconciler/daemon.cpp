@@ -11,6 +11,7 @@
 #include "fs/image_store.h"
 #include "reconciler/async.h"
 #include "reconciler/dependencies.h"
+#include "reconciler/networking.h"
 #include "reconciler/runtime_record.h"
 #include "reconciler/supervisor.h"
 #include "state/store.h"
@@ -115,6 +116,21 @@ awaitable<Result<int>> Daemon::start() {
   if (!c) co_return fail(c.error());
   controller_ = std::move(*c);
   supervisor_ = std::make_unique<Supervisor>(*this);
+  // Netlink and nftables are opened here, on the loop thread, in the daemon's namespace.
+  networking_ = std::make_unique<Networking>(io_, controller_->store(), paths_);
+  if (auto r = networking_->open(); !r) co_return fail(r.error());
+
+  // Every network of a registered project exists again before containers are adopted: the
+  // DNS servers and the firewall's table are rebuilt from memory and the state store.
+  auto projects = controller_->store().list_projects();
+  if (!projects) co_return fail(projects.error());
+  for (const auto& p : *projects) {
+    auto stack = load_registered(p.name);
+    if (!stack) continue;
+    if (auto r = networking_->ensure(*stack); !r)
+      log->error("networks of project={}: {}", p.name, r.error().message);
+    stacks_[p.name] = std::move(*stack);
+  }
 
   // Re-adoption: a container still running is the process we started if its PID has the
   // recorded start time; it is watched again, untouched. One that ended meanwhile has its
@@ -125,6 +141,8 @@ awaitable<Result<int>> Daemon::start() {
   for (const auto& rec : *records) {
     if (rec.state != "running" && rec.state != "restarting") continue;
     if (engine::is_alive({rec.pid, rec.pid_start_time, rec.started_at})) {
+      // Its DNS names and published ports again (the table is rebuilt from memory).
+      if (auto rt = runtime_from_json(rec.runtime_json)) networking_->started(*rt, true);
       supervisor_->watch(rec);
       events_.publish({0, "adopt", rec.project, rec.service, rec.name,
                        {{"pid", std::to_string(rec.pid)}}});
@@ -134,12 +152,7 @@ awaitable<Result<int>> Daemon::start() {
       supervisor_->adopt_exited(rec);
     }
   }
-  auto projects = controller_->store().list_projects();
-  if (!projects) co_return fail(projects.error());
-  for (const auto& p : *projects) {
-    register_watch(p.name, p.files);
-    if (auto stack = load_registered(p.name)) stacks_[p.name] = std::move(*stack);
-  }
+  for (const auto& p : *projects) register_watch(p.name, p.files);
   watch_files();
   if (!options_.stacks_dir.empty()) scan_stacks_dir();
   for (const auto& p : *projects)
@@ -226,6 +239,10 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
     rec.created_at = unix_ms();
     if (auto r = c.store().put_project(rec); !r) co_return fail(r.error());
   }
+
+  // The ensure_network step: every network of the project exists (made, or repaired if its
+  // bridge went missing) before any service starts. Idempotent: a no-op when all are there.
+  if (auto r = networking_->ensure(stack); !r) co_return fail(r.error());
 
   // One task per service, each waiting for what it depends on; services without a path
   // between them run in parallel. Containers of services gone from the file go last.
@@ -418,6 +435,8 @@ awaitable<Result<void>> Daemon::down(std::string project, std::optional<std::chr
   auto records = controller_->store().list_containers(project);
   if (!records) co_return fail(records.error());
   if (auto r = co_await stop_records(std::move(*records), timeout, true, progress); !r) co_return r;
+  // Its networks go with it: DNS servers stopped, bridges deleted, the firewall updated.
+  if (auto r = networking_->remove_project(project); !r) co_return r;
   stacks_.erase(project);
   unregister_watch(project);
   co_return controller_->store().remove_project(project);
@@ -483,6 +502,19 @@ Result<ExecTarget> Daemon::exec_target(const std::string& project, const std::st
                     (*rec)->runtime_json};
 }
 
+Result<std::string> Daemon::port(const std::string& project, const std::string& service,
+                                 int index, int private_port, const std::string& protocol) {
+  std::string name = planner::container_name(project, service, index);
+  auto rec = controller_->store().get_container(name);
+  if (!rec) return fail(rec.error());
+  if (!*rec) return fail("no container " + name + " (is service \"" + service + "\" up?)");
+  auto rt = runtime_from_json((*rec)->runtime_json);
+  if (!rt) return fail(rt.error());
+  auto p = networking_->port(*rt, private_port, protocol);
+  if (!p) return fail(p.error());
+  return p->host_ip + ":" + std::to_string(p->host_port);
+}
+
 Result<std::vector<std::string>> Daemon::projects() {
   auto list = controller_->store().list_projects();
   if (!list) return fail(list.error());
@@ -536,9 +568,36 @@ awaitable<void> Daemon::resync_loop() {
   while (!stopping_) {
     co_await sleep_for(options_.resync_interval);
     if (stopping_) co_return;
+    co_await repair_networks();
     auto list = projects();
     if (!list) continue;
     for (const auto& p : *list) co_await reconcile(p, "periodic resync");
+  }
+}
+
+awaitable<void> Daemon::repair_networks() {
+  // Drift: a network whose bridge was deleted from outside is made again. The containers
+  // that were attached to it lost their veth (it went with the bridge) and cannot be given a
+  // new one without re-entering their namespace mid-run: they are restarted, which attaches
+  // them afresh, and the repair is reported.
+  auto log = log::get("reconciler");
+  for (const auto& network : networking_->missing()) {
+    if (stopping_) co_return;
+    log->warn("drift: network {} lost its bridge, making it again", network);
+    if (auto r = networking_->repair(network); !r) {
+      log->error("repair network {}: {}", network, r.error().message);
+      continue;
+    }
+    for (const auto& name : networking_->attached_to(network)) {
+      auto rec = controller_->store().get_container(name);
+      if (!rec || !*rec) continue;
+      log->info("drift: restarting container name={} to re-attach it to {}", name, network);
+      events_.publish({0, "drift_repaired", (*rec)->project, (*rec)->service, name,
+                       {{"reason", "network " + network + " was deleted"},
+                        {"action", "restart"}}});
+      if (auto r = co_await supervisor_->restart(name, "network " + network + " repaired"); !r)
+        log->error("restart name={}: {}", name, r.error().message);
+    }
   }
 }
 

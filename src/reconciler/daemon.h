@@ -52,6 +52,7 @@ struct ExecTarget {
 
 class Supervisor;
 class Notifier;
+class Networking;
 
 class Daemon {
  public:
@@ -81,6 +82,10 @@ class Daemon {
   boost::asio::awaitable<Result<std::string>> import_image(std::string reference,
                                                            std::filesystem::path path);
   Controller& controller() { return *controller_; }
+  Networking& networking() { return *networking_; }
+  // `stack port`: "HOST_IP:PORT" of SERVICE's replica INDEX for PRIVATE_PORT/PROTOCOL.
+  [[nodiscard]] Result<std::string> port(const std::string& project, const std::string& service,
+                                         int index, int private_port, const std::string& protocol);
   // Notified whenever a container's state or health changes, and when a client goes away.
   Notifier& changed();
   // Set by `stack daemon`: what a POST /v1/shutdown does.
@@ -120,6 +125,7 @@ class Daemon {
   void watch_files();
   boost::asio::awaitable<void> file_watch_loop();
   boost::asio::awaitable<void> resync_loop();
+  boost::asio::awaitable<void> repair_networks();
   void register_watch(const std::string& project, const std::vector<std::string>& files);
   void unregister_watch(const std::string& project);
   void watch_dir(const std::filesystem::path& dir);
@@ -132,6 +138,7 @@ class Daemon {
   std::unique_ptr<boost::asio::thread_pool> pool_;
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<Supervisor> supervisor_;
+  std::unique_ptr<Networking> networking_;
   EventBus events_;
   std::map<std::string, spec::Stack> stacks_;  // the last loaded file of each project
   std::set<std::string> busy_;                 // projects with an operation under way

@@ -52,7 +52,27 @@ std::string to_json(const RuntimeRecord& r) {
         {"retries", r.health.retries}}},
       {"restart_on_unhealthy", r.restart_on_unhealthy},
       {"fields", r.fields},
+      {"resolv_conf", s.resolv_conf},
+      {"host_network", s.host_network},
+      {"project", r.project},
+      {"service", r.service},
+      {"network_mode", r.network_mode},
+      {"network_service", r.network_service},
   };
+  json nets = json::array();
+  for (const auto& n : r.networks)
+    nets.push_back({{"network", n.network}, {"aliases", n.aliases}, {"ipv4_address", n.ipv4_address}});
+  j["networks"] = nets;
+  json ports = json::array();
+  for (const auto& p : r.ports)
+    ports.push_back({{"host_ip", p.host_ip},
+                     {"host_port", p.host_port},
+                     {"host_port_end", p.host_port_end},
+                     {"protocol", p.protocol},
+                     {"container_port", p.container_port}});
+  j["ports"] = ports;
+  j["dns_search"] = r.dns_search;
+  j["dns_opt"] = r.dns_opt;
   return j.dump();
 }
 
@@ -100,6 +120,22 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
     }
     r.restart_on_unhealthy = j.value("restart_on_unhealthy", true);
     if (j.contains("fields")) r.fields = j["fields"].get<std::map<std::string, std::string>>();
+    s.resolv_conf = j.value("resolv_conf", "");
+    s.host_network = j.value("host_network", false);
+    r.project = j.value("project", "");
+    r.service = j.value("service", "");
+    r.network_mode = j.value("network_mode", "none");
+    r.network_service = j.value("network_service", "");
+    if (j.contains("networks"))
+      for (const auto& n : j["networks"])
+        r.networks.push_back({n.at("network"), n.at("aliases").get<std::vector<std::string>>(),
+                              n.at("ipv4_address")});
+    if (j.contains("dns_search")) r.dns_search = j["dns_search"].get<std::vector<std::string>>();
+    if (j.contains("dns_opt")) r.dns_opt = j["dns_opt"].get<std::vector<std::string>>();
+    if (j.contains("ports"))
+      for (const auto& p : j["ports"])
+        r.ports.push_back({p.at("host_ip"), p.at("host_port"), p.at("host_port_end"),
+                           p.at("protocol"), p.at("container_port")});
     return r;
   } catch (const json::exception& e) {
     return fail(std::string("corrupt runtime record: ") + e.what());

@@ -13,6 +13,21 @@
 
 namespace stack::reconciler {
 
+// How a container joins networks, from its service: kept with the container so that a start
+// (and a daemon restart) needs no stack file.
+struct NetworkJoin {
+  std::string network;  // full name, "demo_default"
+  std::vector<std::string> aliases;
+  std::string ipv4_address;  // static, or ""
+};
+struct PublishedPort {
+  std::string host_ip;  // "" for every local address
+  int host_port = 0;
+  int host_port_end = 0;  // 0: one port
+  std::string protocol = "tcp";
+  int container_port = 0;
+};
+
 struct RuntimeRecord {
   engine::ContainerSpec spec;
   int stop_signal = 15;
@@ -22,6 +37,12 @@ struct RuntimeRecord {
   HealthConfig health;         // empty argv: no health check
   bool restart_on_unhealthy = true;  // x-stack: {restart_on_unhealthy: false} opts out
   std::map<std::string, std::string> fields;  // the service's field hashes, for plan reasons
+  std::string project, service;      // for DNS names
+  std::string network_mode = "none";  // bridge (join NETWORKS), none, host, service
+  std::string network_service;        // network_mode service:NAME: NAME
+  std::vector<NetworkJoin> networks;  // in priority order: the first one's gateway is the DNS
+  std::vector<PublishedPort> ports;
+  std::vector<std::string> dns_search, dns_opt;  // into the container's resolv.conf
 };
 
 std::string to_json(const RuntimeRecord& r);

@@ -8,11 +8,13 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include "common/files.h"
 #include "common/log.h"
 #include "engine/container.h"
 #include "reconciler/daemon.h"
 #include "reconciler/dependencies.h"
 #include "reconciler/health.h"
+#include "reconciler/networking.h"
 #include "reconciler/runtime_record.h"
 
 #include <spdlog/spdlog.h>
@@ -54,10 +56,29 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec) {
   auto& c = daemon_.controller();
   auto spec = c.spec_of(rec);
   if (!spec) co_return fail(spec.error());
-  auto work = [&c, s = std::move(*spec)] { return c.engine().start(s); };
-  auto proc = co_await on_pool(*daemon_.pool_, std::move(work));
-  if (!proc) co_return fail(proc.error().wrap("start " + rec.name));
   auto rt = runtime_from_json(rec.runtime_json);
+  if (!rt) co_return fail(rt.error());
+  auto& net = daemon_.networking();
+  spec->resolv_conf = net.resolv_conf(*rt);
+  if (rt->network_mode == "service") {
+    // network_mode service:NAME: the namespace (and resolv.conf) of NAME's first replica.
+    auto target = planner::container_name(rec.project, rt->network_service, 1);
+    auto t = c.store().get_container(target);
+    if (!t) co_return fail(t.error());
+    if (!*t || (*t)->state != "running" || !engine::is_alive(process_of(**t)))
+      co_return fail("start " + rec.name + ": network_mode service:" + rt->network_service +
+                     ": " + target + " is not running");
+    spec->join_netns = "/proc/" + std::to_string((*t)->pid) + "/ns/net";
+    if (auto text = read_file(c.container_dir(target) / "resolv.conf")) spec->resolv_conf = *text;
+  }
+  auto hook = net.attach_hook(*rt);
+  auto work = [&c, s = std::move(*spec), hook] { return c.engine().start(s, hook); };
+  auto proc = co_await on_pool(*daemon_.pool_, std::move(work));
+  if (!proc) {
+    net.gone(rec.name);  // addresses of a failed attach are released
+    co_return fail(proc.error().wrap("start " + rec.name));
+  }
+  net.started(*rt, false);
   rec.state = "running";
   rec.pid = proc->pid;
   rec.pid_start_time = proc->start_time;
@@ -118,6 +139,7 @@ awaitable<void> Supervisor::after_exit(std::string name, uint64_t generation, bo
   // No exit record means the init itself was killed: drift, not the service's decision.
   bool recorded = ::access((c.container_dir(name) / "exit").c_str(), F_OK) == 0;
   if (auto r = c.refresh(*rec); !r) log->error("record exit name={}: {}", name, r.error().message);
+  daemon_.networking().gone(name);  // its DNS names, address and ports go at once
   watches_.erase(name);
   publish(*rec, "die", {{"exit_code", std::to_string(rec->exit_code)}});
   if (rec->oom_killed) publish(*rec, "oom");

@@ -41,6 +41,27 @@ void only_local_log_drivers(const Service& s, const Report& report) {
     report(s.pos, "services." + s.name + ".logging.driver " + s.logging.driver);
 }
 
+void supported_network_modes(const Service& s, const Report& report) {
+  const std::string& m = s.network_mode;
+  bool service = m.rfind("service:", 0) == 0 && m.size() > 8;
+  if (!m.empty() && m != "none" && m != "host" && m != "bridge" && m != "default" && !service)
+    report(s.pos, "services." + s.name + ".network_mode " + m);
+}
+
+void tcp_udp_ports(const Service& s, const Report& report) {
+  for (const Port& p : s.ports)
+    if (p.protocol != "tcp" && p.protocol != "udp")
+      report(p.pos, "services." + s.name + ".ports (protocol " + p.protocol + ")");
+}
+
+void ipv4_attachments(const Service& s, const Report& report) {
+  for (const NetworkAttachment& a : s.networks)
+    if (!a.ipv6_address.empty() || !a.mac_address.empty() || !a.interface_name.empty() ||
+        !a.link_local_ips.empty() || !a.driver_opts.empty() || a.gw_priority)
+      report(a.pos, "services." + s.name + ".networks." + a.network +
+                        " (only aliases, ipv4_address and priority)");
+}
+
 const std::vector<Implemented>& implemented() {
   static const std::vector<Implemented> table = {
       {"version", {}},
@@ -78,6 +99,26 @@ const std::vector<Implemented>& implemented() {
       {"services.*.depends_on.**", {}},
       {"services.*.restart", {}},
       {"services.*.healthcheck.**", {}},
+      // Networking: bridge and overlay networks, DNS names, published ports.
+      {"networks", {}},
+      {"networks.*", {}},
+      {"networks.*.driver", {}},
+      {"networks.*.driver_opts.**", {}},
+      {"networks.*.internal", {}},
+      {"networks.*.ipam", {}},
+      {"networks.*.ipam.config", {}},
+      {"networks.*.labels.**", {}},
+      {"services.*.networks", ipv4_attachments},
+      {"services.*.networks.*", {}},
+      {"services.*.networks.*.aliases", {}},
+      {"services.*.networks.*.ipv4_address", {}},
+      {"services.*.networks.*.priority", {}},
+      {"services.*.network_mode", supported_network_modes},
+      {"services.*.ports", tcp_udp_ports},
+      {"services.*.expose", {}},
+      {"services.*.extra_hosts.**", {}},
+      {"services.*.dns_search", {}},
+      {"services.*.dns_opt", {}},
       // Handled entirely by the loader.
       {"services.*.profiles", {}},
       {"services.*.extends.**", {}},

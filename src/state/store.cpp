@@ -58,6 +58,23 @@ CREATE INDEX containers_by_project ON containers(project, service, number);
 ALTER TABLE containers ADD COLUMN user_stopped INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE containers ADD COLUMN health TEXT NOT NULL DEFAULT '';
 )sql",
+    // 3: networking. IPAM's allocations (net::AddressStore): one address per network and
+    // owner, so a restarted daemon never hands out an address twice; and each network's
+    // subnet and gateway, so that it keeps them (its bridge's route would otherwise make the
+    // pool pick another subnet).
+    R"sql(
+CREATE TABLE networks (
+  name    TEXT PRIMARY KEY NOT NULL,
+  subnet  TEXT NOT NULL,
+  gateway TEXT NOT NULL
+) STRICT;
+CREATE TABLE ip_allocations (
+  network TEXT NOT NULL,
+  owner   TEXT NOT NULL,
+  address TEXT NOT NULL,
+  PRIMARY KEY (network, owner)
+) STRICT;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -417,6 +434,78 @@ Result<void> Store::remove_container(std::string_view name) {
   if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
   Statement s(db_, "DELETE FROM containers WHERE name = ?1");
   s.bind(1, name);
+  if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<void> Store::put_network(const NetworkRecord& n) {
+  const std::string ctx = "state: put network " + n.name;
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  Statement s(db_, "INSERT OR REPLACE INTO networks (name, subnet, gateway) VALUES (?1, ?2, ?3)");
+  s.bind(1, n.name).bind(2, n.subnet).bind(3, n.gateway);
+  if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<std::optional<NetworkRecord>> Store::get_network(std::string_view name) {
+  Statement s(db_, "SELECT name, subnet, gateway FROM networks WHERE name = ?1");
+  s.bind(1, name);
+  auto row = s.step();
+  if (!row) return fail(row.error().wrap("state: get network " + std::string(name)));
+  if (!*row) return std::optional<NetworkRecord>();
+  return std::optional<NetworkRecord>(NetworkRecord{s.text(0), s.text(1), s.text(2)});
+}
+
+Result<void> Store::remove_network(std::string_view name) {
+  const std::string ctx = "state: remove network " + std::string(name);
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  Statement s(db_, "DELETE FROM networks WHERE name = ?1");
+  s.bind(1, name);
+  if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
+  Statement a(db_, "DELETE FROM ip_allocations WHERE network = ?1");
+  a.bind(1, name);
+  if (auto r = a.run(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<void> Store::put_allocation(const AllocationRecord& a) {
+  const std::string ctx = "state: put allocation " + a.network + "/" + a.owner;
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  Statement s(db_, "INSERT OR REPLACE INTO ip_allocations (network, owner, address) "
+                   "VALUES (?1, ?2, ?3)");
+  s.bind(1, a.network).bind(2, a.owner).bind(3, a.address);
+  if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<std::vector<AllocationRecord>> Store::list_allocations(std::string_view network) {
+  Statement s(db_, "SELECT network, owner, address FROM ip_allocations WHERE network = ?1 "
+                   "ORDER BY owner");
+  s.bind(1, network);
+  std::vector<AllocationRecord> out;
+  for (;;) {
+    auto row = s.step();
+    if (!row) return fail(row.error().wrap("state: list allocations of " + std::string(network)));
+    if (!*row) break;
+    out.push_back({s.text(0), s.text(1), s.text(2)});
+  }
+  return out;
+}
+
+Result<void> Store::erase_allocation(std::string_view network, std::string_view owner) {
+  const std::string ctx =
+      "state: erase allocation " + std::string(network) + "/" + std::string(owner);
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  Statement s(db_, "DELETE FROM ip_allocations WHERE network = ?1 AND owner = ?2");
+  s.bind(1, network).bind(2, owner);
   if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
   if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
   return {};

@@ -47,6 +47,20 @@ struct ContainerRecord {
   std::string health;         // "" (no check), "starting", "healthy", "unhealthy"
 };
 
+// One IPAM allocation (see net::AddressStore): ADDRESS ("10.89.0.2") held by OWNER on NETWORK.
+struct AllocationRecord {
+  std::string network;
+  std::string owner;
+  std::string address;
+};
+
+// A network's addressing as first chosen: kept across daemon restarts.
+struct NetworkRecord {
+  std::string name;     // "demo_default"
+  std::string subnet;   // "10.89.0.0/24"
+  std::string gateway;  // "10.89.0.1"
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database at PATH, in WAL mode, and migrates its schema.
@@ -65,6 +79,15 @@ class Store {
   [[nodiscard]] Result<std::vector<ContainerRecord>> list_containers(std::string_view project);
   [[nodiscard]] Result<std::vector<ContainerRecord>> list_all_containers();
   [[nodiscard]] Result<void> remove_container(std::string_view name);
+
+  [[nodiscard]] Result<void> put_network(const NetworkRecord& n);  // insert or replace
+  [[nodiscard]] Result<std::optional<NetworkRecord>> get_network(std::string_view name);
+  [[nodiscard]] Result<void> remove_network(std::string_view name);  // and its allocations
+
+  // IPAM allocations; each call is one transaction.
+  [[nodiscard]] Result<void> put_allocation(const AllocationRecord& a);  // insert or replace
+  [[nodiscard]] Result<std::vector<AllocationRecord>> list_allocations(std::string_view network);
+  [[nodiscard]] Result<void> erase_allocation(std::string_view network, std::string_view owner);
 
  private:
   explicit Store(sqlite3* db);

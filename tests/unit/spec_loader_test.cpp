@@ -262,10 +262,19 @@ TEST_CASE("compose keys that stack does not implement yet load, and check_suppor
     auto c = check_supported(*r);
     return c ? std::string("SUPPORTED") : c.error().message;
   };
-  CHECK(unsupported("services:\n  web:\n    image: x\n    ports: ['80:80']\n") ==
-        "stack.yaml:4:5: not supported yet: services.web.ports");
-  CHECK(unsupported("services:\n  web: {image: x}\nnetworks: {}\nvolumes: {}\n") ==
-        "stack.yaml:3:1: not supported yet: networks\n"
+  CHECK(unsupported("services:\n  web:\n    image: x\n    ports: ['80:80', '53:53/udp']\n") ==
+        "SUPPORTED");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    ports: ['80:80/sctp']\n") ==
+        "stack.yaml:4:13: not supported yet: services.web.ports (protocol sctp)");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    network_mode: service:db\n  db: {image: x}\n") ==
+        "SUPPORTED");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    network_mode: container:abc\n") ==
+        "stack.yaml:2:3: not supported yet: services.web.network_mode container:abc");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    networks: {back: {aliases: [w], ipv4_address: 10.1.0.5}}\n"
+                    "    extra_hosts: ['db:10.0.0.1']\nnetworks:\n  back:\n    internal: true\n"
+                    "    ipam: {config: [{subnet: 10.1.0.0/24}]}\n") == "SUPPORTED");
+  CHECK(unsupported("services:\n  web: {image: x}\nnetworks: {n: {enable_ipv6: true}}\nvolumes: {}\n") ==
+        "stack.yaml:3:16: not supported yet: networks.n.enable_ipv6\n"
         "stack.yaml:4:1: not supported yet: volumes");
   CHECK(unsupported("services:\n  web:\n    image: x\n    volumes: [data:/data]\nvolumes: {data: {}}\n") ==
         "stack.yaml:4:15: not supported yet: services.web.volumes (named volume data)\n"

@@ -248,7 +248,7 @@ TEST_CASE("store: data survives reopening the file, and the schema is versioned"
   sqlite3_stmt* st = nullptr;
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(st, 0) == 2);
+  CHECK(sqlite3_column_int(st, 0) == 3);
   sqlite3_finalize(st);
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
@@ -320,4 +320,41 @@ PRAGMA user_version = 1;
   CHECK(c->pid == 42);
   CHECK(c->user_stopped == false);
   CHECK(c->health == "");
+}
+
+TEST_CASE("store: IP allocations are put, listed per network, replaced and erased") {
+  test::TempDir dir;
+  {
+    auto store = open_store(dir / "state.db");
+    REQUIRE(store->put_allocation({"demo_default", "demo-web-1", "10.89.0.2"}));
+    REQUIRE(store->put_allocation({"demo_default", "demo-db-1", "10.89.0.3"}));
+    REQUIRE(store->put_allocation({"demo_back", "demo-db-1", "10.89.1.2"}));
+    REQUIRE(store->put_allocation({"demo_default", "demo-web-1", "10.89.0.4"}));  // replaced
+  }
+  auto store = open_store(dir / "state.db");
+  auto rows = store->list_allocations("demo_default");
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 2);
+  CHECK((*rows)[0].owner == "demo-db-1");
+  CHECK((*rows)[1].address == "10.89.0.4");
+  REQUIRE(store->erase_allocation("demo_default", "demo-db-1"));
+  REQUIRE(store->erase_allocation("demo_default", "nobody"));  // a no-op
+  CHECK(store->list_allocations("demo_default")->size() == 1);
+  CHECK(store->list_allocations("demo_back")->size() == 1);
+}
+
+TEST_CASE("store: a network's subnet is kept; removing the network drops its allocations") {
+  test::TempDir dir;
+  auto store = open_store(dir / "state.db");
+  REQUIRE(store->put_network({"demo_default", "10.89.0.0/24", "10.89.0.1"}));
+  REQUIRE(store->put_allocation({"demo_default", "demo-web-1", "10.89.0.2"}));
+  auto n = store->get_network("demo_default");
+  REQUIRE(n);
+  REQUIRE(n->has_value());
+  CHECK((*n)->subnet == "10.89.0.0/24");
+  CHECK((*n)->gateway == "10.89.0.1");
+  CHECK_FALSE(store->get_network("other")->has_value());
+  REQUIRE(store->remove_network("demo_default"));
+  CHECK_FALSE(store->get_network("demo_default")->has_value());
+  CHECK(store->list_allocations("demo_default")->empty());
 }

@@ -1,0 +1,315 @@
+// The daemon's networking, on the loop thread. See networking.h.
+#include "reconciler/networking.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <future>
+
+#include "common/files.h"
+#include "common/log.h"
+#include "net/dns/dns_server.h"
+#include "net/network.h"
+
+#include <spdlog/spdlog.h>
+
+namespace stack::reconciler {
+
+namespace {
+
+namespace asio = boost::asio;
+
+// IPAM's allocations in the state store: each call is one transaction there.
+class StoreAddresses final : public net::AddressStore {
+ public:
+  explicit StoreAddresses(state::Store& store) : store_(store) {}
+  Result<std::vector<net::Allocation>> load(std::string_view network) override {
+    auto rows = store_.list_allocations(network);
+    if (!rows) return fail(rows.error());
+    std::vector<net::Allocation> out;
+    for (const auto& r : *rows) {
+      auto ip = net::Ipv4::parse(r.address);
+      if (!ip) return fail(ip.error().wrap("state: allocation of " + r.owner + " on " + r.network));
+      out.push_back({r.network, r.owner, *ip});
+    }
+    return out;
+  }
+  Result<void> save(const net::Allocation& a) override {
+    return store_.put_allocation({a.network, a.owner, a.address.str()});
+  }
+  Result<void> erase(std::string_view network, std::string_view owner) override {
+    return store_.erase_allocation(network, owner);
+  }
+
+ private:
+  state::Store& store_;
+};
+
+// "" for the default root, else the hash cgroup_parent() uses: names of bridges and veths of
+// instances with different roots never collide.
+std::string instance_of(const Paths& paths) {
+  std::string parent = paths.cgroup_parent();
+  auto i = parent.find("/i-");
+  return i == std::string::npos ? std::string() : parent.substr(i + 3);
+}
+
+}  // namespace
+
+Networking::Networking(asio::io_context& io, state::Store& store, const Paths& paths)
+    : io_(io),
+      store_(store),
+      instance_(instance_of(paths)),
+      addresses_(std::make_unique<StoreAddresses>(store)),
+      peers_(std::make_unique<net::StaticPeers>()),
+      registry_(std::make_unique<net::dns::DnsRegistry>()) {}
+
+Networking::~Networking() {
+  for (auto& [name, server] : dns_) server->stop();
+}
+
+Result<void> Networking::open() {
+  auto nl = net::make_libnl_netlink();
+  if (!nl) return fail(nl.error().wrap("networking: netlink"));
+  netlink_ = std::move(*nl);
+  auto nft = net::make_libnftables();
+  if (!nft) return fail(nft.error().wrap("networking: nftables"));
+  nft_ = std::move(*nft);
+  firewall_ = std::make_unique<net::Firewall>(*nft_, *netlink_);
+  net::NetworkOptions options;
+  options.instance = instance_;
+  manager_ =
+      std::make_unique<net::NetworkManager>(*netlink_, *firewall_, *addresses_, *peers_, options);
+  return {};
+}
+
+Result<void> Networking::ensure_one(const std::string& project, const spec::Network& n) {
+  const std::string ctx = "network " + n.key;
+  net::NetworkSpec spec;
+  spec.project = project;
+  spec.name = n.key;
+  if (n.driver == "overlay") spec.driver = net::Driver::kOverlay;
+  else if (n.driver != "bridge" && !n.driver.empty())
+    return fail(ctx + ": driver " + n.driver + " is not supported");
+  spec.internal = n.internal;
+  if (!n.ipam.empty()) {
+    const auto& p = n.ipam.front();
+    if (!p.subnet.empty()) spec.subnet = STACK_TRY_CTX(net::Cidr::parse(p.subnet), ctx + ": subnet");
+    if (!p.ip_range.empty())
+      spec.ip_range = STACK_TRY_CTX(net::Cidr::parse(p.ip_range), ctx + ": ip_range");
+    if (!p.gateway.empty())
+      spec.gateway = STACK_TRY_CTX(net::Ipv4::parse(p.gateway), ctx + ": gateway");
+  }
+  auto opt = [&](const char* key) -> const std::string* {
+    auto it = n.driver_opts.find(key);
+    return it == n.driver_opts.end() ? nullptr : &it->second;
+  };
+  if (auto* mtu = opt("mtu")) spec.mtu = std::atoi(mtu->c_str());
+  if (spec.driver == net::Driver::kOverlay) {
+    if (auto* vni = opt("vni")) spec.vni = static_cast<uint32_t>(std::strtoul(vni->c_str(), nullptr, 10));
+    if (auto* local = opt("local"))
+      spec.underlay = STACK_TRY_CTX(net::Ipv4::parse(*local), ctx + ": driver_opts.local");
+    std::vector<net::Ipv4> peers;
+    if (auto* list = opt("peers"))
+      peers = STACK_TRY_CTX(net::StaticPeers::parse(*list), ctx + ": driver_opts.peers");
+    peers_->set(spec.full_name(), std::move(peers));
+  }
+  std::string full = spec.full_name();
+  // The subnet chosen the first time is kept: after a daemon restart the pool would skip it,
+  // its own bridge's route making it look taken.
+  auto stored = store_.get_network(full);
+  if (!stored) return fail(stored.error());
+  if (*stored && !spec.subnet) {
+    spec.subnet = STACK_TRY_CTX(net::Cidr::parse((*stored)->subnet), ctx + ": stored subnet");
+    if (!spec.gateway)
+      spec.gateway = STACK_TRY_CTX(net::Ipv4::parse((*stored)->gateway), ctx + ": stored gateway");
+  }
+  auto info = manager_->ensure_network(spec);
+  if (!info) return fail(info.error());
+  state::NetworkRecord rec{full, info->addressing.subnet.str(), info->addressing.gateway.str()};
+  if (!*stored || (*stored)->subnet != rec.subnet || (*stored)->gateway != rec.gateway)
+    if (auto r = store_.put_network(rec); !r) return fail(r.error());
+  projects_[full] = project;
+  if (!dns_.count(full)) {
+    net::dns::DnsServerOptions o;
+    o.address = info->addressing.gateway.str();
+    o.port = 53;
+    if (auto conf = net::dns::read_resolv_conf()) o.upstreams = net::dns::upstreams_from(*conf);
+    auto server = std::make_unique<net::dns::DnsServer>(io_, *registry_, o);
+    if (auto r = server->start(); !r)
+      log::get("net")->warn("network {}: no DNS server: {}", full, r.error().message);
+    else
+      dns_[full] = std::move(server);
+  }
+  return {};
+}
+
+Result<void> Networking::ensure(const spec::Stack& stack) {
+  if (!manager_) return {};
+  for (const auto& n : stack.networks)
+    if (auto r = ensure_one(stack.name, n); !r) return fail(r.error().wrap("project " + stack.name));
+  return {};
+}
+
+Result<void> Networking::remove_project(const std::string& project) {
+  if (!manager_) return {};
+  std::vector<std::string> names;
+  for (const auto& [net, p] : projects_)
+    if (p == project) names.push_back(net);
+  Result<void> result;
+  for (const auto& name : names) {
+    if (auto it = dns_.find(name); it != dns_.end()) {
+      it->second->stop();
+      dns_.erase(it);
+    }
+    if (auto r = manager_->remove_network(name); !r && result) result = fail(r.error());
+    else if (auto s = store_.remove_network(name); !s && result) result = fail(s.error());
+    projects_.erase(name);
+  }
+  return result;
+}
+
+std::string Networking::resolv_conf(const RuntimeRecord& rt) const {
+  if (rt.network_mode == "host") {
+    auto text = read_file("/etc/resolv.conf");
+    return text ? *text : std::string();
+  }
+  if (rt.network_mode != "bridge" || rt.networks.empty() || !manager_) return {};
+  const auto* info = manager_->find(rt.networks.front().network);
+  if (!info) return {};
+  return net::dns::render_container_resolv_conf(info->addressing.gateway.str(), rt.dns_search,
+                                                rt.dns_opt);
+}
+
+engine::Engine::AttachFn Networking::attach_hook(const RuntimeRecord& rt) {
+  if (rt.network_mode != "bridge" || rt.networks.empty() || !manager_) return {};
+  // The engine calls this on a worker-pool thread, but NetworkManager, the DNS registry and
+  // the state store are the loop thread's (none is thread-safe). The attach is posted to the
+  // loop and this pool thread blocks until it is done: only the pool thread waits, and the
+  // loop is free meanwhile (the starting coroutine is suspended in on_pool), so it cannot
+  // deadlock; a mutex instead would have to cover the store and the registry as well.
+  return [this, rt](pid_t pid) -> Result<void> {
+    auto done = std::make_shared<std::promise<Result<void>>>();
+    auto result = done->get_future();
+    asio::post(io_, [this, rt, pid, done] { done->set_value(attach_now(rt, pid)); });
+    if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready)
+      return fail("the daemon's loop did not run the attach within 30 s");
+    return result.get();
+  };
+}
+
+Result<void> Networking::attach_now(const RuntimeRecord& rt, pid_t pid) {
+  const auto& name = rt.spec.name;
+  auto fd = net::open_netns(pid);
+  if (!fd) return fail(fd.error());
+  std::vector<net::EndpointRequest> requests;
+  for (const auto& j : rt.networks) {
+    net::EndpointRequest req{j.network};
+    if (!j.ipv4_address.empty())
+      req.ipv4_address = STACK_TRY_CTX(net::Ipv4::parse(j.ipv4_address), "ipv4_address");
+    requests.push_back(std::move(req));
+  }
+  auto eps = manager_->attach(name, fd->get(), static_cast<uint64_t>(pid), requests);
+  if (!eps) return fail(eps.error());
+  // /etc/hosts is bind-mounted already: rewritten in place (same inode) with our address.
+  std::string hosts = rt.spec.hosts;
+  if (!eps->empty())
+    hosts += eps->front().address.address.str() + "\t" + rt.spec.hostname +
+             (rt.spec.hostname != name ? " " + name : std::string()) + "\n";
+  if (auto r = write_file(rt.spec.dir / "hosts", hosts); !r) return fail(r.error());
+  return {};
+}
+
+void Networking::started(const RuntimeRecord& rt, bool adopted) {
+  if (rt.network_mode != "bridge" || !manager_) return;
+  auto log = log::get("net");
+  const auto& name = rt.spec.name;
+  auto eps = manager_->endpoints(name);
+  std::vector<std::string> nets;
+  for (const auto& j : rt.networks) {
+    std::optional<net::Ipv4> address;
+    for (const auto& e : eps)
+      if (e.network == j.network) address = e.address.address;
+    if (!address && adopted)
+      if (auto rows = store_.list_allocations(j.network))
+        for (const auto& r : *rows)
+          if (r.owner == name)
+            if (auto ip = net::Ipv4::parse(r.address)) address = *ip;
+    if (!address) continue;
+    nets.push_back(j.network);
+    net::dns::Endpoint e;
+    e.network = j.network;
+    e.container = name;
+    e.address = net::dns::Ipv4{address->value};
+    e.service = rt.service;
+    if (rt.spec.hostname != name) e.hostname = rt.spec.hostname;
+    e.aliases = j.aliases;
+    if (auto r = registry_->add(e); !r)
+      log->warn("dns: register {} on {}: {}", name, j.network, r.error().message);
+  }
+  attached_[name] = nets;
+  if (rt.ports.empty()) return;
+  std::vector<net::PortMapping> ports;
+  for (const auto& p : rt.ports) {
+    net::PortMapping m;
+    if (!p.host_ip.empty() && p.host_ip != "0.0.0.0")
+      if (auto ip = net::Ipv4::parse(p.host_ip)) m.host_ip = *ip;
+    m.host_port = static_cast<uint16_t>(p.host_port);
+    m.host_port_end = static_cast<uint16_t>(p.host_port_end);
+    m.proto = p.protocol == "udp" ? net::Proto::kUdp : net::Proto::kTcp;
+    m.container_port = static_cast<uint16_t>(p.container_port);
+    if (p.host_port_end)
+      m.container_port_end = static_cast<uint16_t>(p.container_port + p.host_port_end - p.host_port);
+    ports.push_back(m);
+  }
+  if (auto r = manager_->publish(name, std::move(ports)); !r)
+    log->error("publish ports of {}: {}", name, r.error().message);
+}
+
+void Networking::gone(const std::string& container) {
+  if (!manager_) return;
+  registry_->remove_container(container);
+  attached_.erase(container);
+  if (auto r = manager_->detach(container); !r)
+    log::get("net")->warn("detach {}: {}", container, r.error().message);
+}
+
+Result<PortAnswer> Networking::port(const RuntimeRecord& rt, int private_port,
+                                    const std::string& protocol) const {
+  for (const auto& p : rt.ports) {
+    if (p.protocol != protocol) continue;
+    int last = p.host_port_end ? p.container_port + p.host_port_end - p.host_port : p.container_port;
+    if (private_port < p.container_port || private_port > last) continue;
+    return PortAnswer{p.host_ip.empty() ? "0.0.0.0" : p.host_ip,
+                      p.host_port + (private_port - p.container_port)};
+  }
+  return fail("no public port for " + std::to_string(private_port) + "/" + protocol + " of " +
+              rt.spec.name);
+}
+
+Result<void> Networking::repair(const std::string& network) {
+  const auto* info = manager_ ? manager_->find(network) : nullptr;
+  if (!info) return fail("no network " + network);
+  net::NetworkSpec spec = info->spec;
+  auto r = manager_->ensure_network(spec);
+  if (!r) return fail(r.error());
+  return {};
+}
+
+std::vector<std::string> Networking::missing() {
+  if (!manager_) return {};
+  auto m = manager_->observe_missing();
+  if (!m) {
+    log::get("net")->warn("observe networks: {}", m.error().message);
+    return {};
+  }
+  return *m;
+}
+
+std::vector<std::string> Networking::attached_to(const std::string& network) const {
+  std::vector<std::string> out;
+  for (const auto& [c, nets] : attached_)
+    if (std::find(nets.begin(), nets.end(), network) != nets.end()) out.push_back(c);
+  return out;
+}
+
+}  // namespace stack::reconciler

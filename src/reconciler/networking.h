@@ -1,0 +1,105 @@
+// The daemon's networking: one NetworkManager (netlink + nftables in the daemon's namespace),
+// IPAM persisted in the state store, one DNS server per network on its gateway, and the DNS
+// registry fed as containers start and exit. Private to the reconciler. Every method runs on
+// the loop thread, except attach_hook()'s function, which runs on a worker-pool thread and
+// hands the work to the loop (see there).
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "engine/container.h"
+#include "reconciler/controller.h"
+#include "reconciler/runtime_record.h"
+#include "spec/stack.h"
+#include "state/store.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace stack::net {
+class Netlink;
+class NftRunner;
+class Firewall;
+class NetworkManager;
+class StaticPeers;
+class AddressStore;
+struct NetworkInfo;
+namespace dns {
+class DnsRegistry;
+class DnsServer;
+}  // namespace dns
+}  // namespace stack::net
+
+namespace stack::reconciler {
+
+// What `stack port` prints: "0.0.0.0:8080".
+struct PortAnswer {
+  std::string host_ip;
+  int host_port = 0;
+};
+
+class Networking {
+ public:
+  Networking(boost::asio::io_context& io, state::Store& store, const Paths& paths);
+  ~Networking();
+
+  // Opens netlink and nftables (in the calling thread's namespace: the daemon's).
+  [[nodiscard]] Result<void> open();
+
+  // Makes every network of STACK exist (idempotent; repairs a deleted bridge) and starts the
+  // DNS server of each new one.
+  [[nodiscard]] Result<void> ensure(const spec::Stack& stack);
+  // Stops the DNS servers and removes every network of PROJECT. Its containers must be gone.
+  [[nodiscard]] Result<void> remove_project(const std::string& project);
+
+  // What a container's /etc/resolv.conf should say, given its runtime (empty: keep the
+  // image's): the gateway of its first network, or the host's file for network_mode host.
+  [[nodiscard]] std::string resolv_conf(const RuntimeRecord& rt) const;
+
+  // The engine's attach hook for a container about to start.
+  [[nodiscard]] engine::Engine::AttachFn attach_hook(const RuntimeRecord& rt);
+
+  // After a successful start (or on adoption by a restarted daemon): DNS names registered and
+  // ports published. ADOPTED: the endpoints come from the stored addresses.
+  void started(const RuntimeRecord& rt, bool adopted);
+  // The container exited or is removed: its names, addresses and ports go.
+  void gone(const std::string& container);
+
+  // `stack port`: the host side of CONTAINER's PRIVATE_PORT/PROTOCOL.
+  [[nodiscard]] Result<PortAnswer> port(const RuntimeRecord& rt, int private_port,
+                                        const std::string& protocol) const;
+
+  // Makes NETWORK (a known one) exist again.
+  [[nodiscard]] Result<void> repair(const std::string& network);
+  // Names of networks whose bridge (or vxlan device) has gone missing.
+  [[nodiscard]] std::vector<std::string> missing();
+  // The containers attached to NETWORK now.
+  [[nodiscard]] std::vector<std::string> attached_to(const std::string& network) const;
+
+ private:
+  Result<void> attach_now(const RuntimeRecord& rt, pid_t pid);
+  Result<void> ensure_one(const std::string& project, const spec::Network& n);
+
+  boost::asio::io_context& io_;
+  state::Store& store_;
+  std::string instance_;
+  std::unique_ptr<net::AddressStore> addresses_;
+  std::unique_ptr<net::StaticPeers> peers_;
+  std::unique_ptr<net::Netlink> netlink_;
+  std::unique_ptr<net::NftRunner> nft_;
+  std::unique_ptr<net::Firewall> firewall_;
+  std::unique_ptr<net::NetworkManager> manager_;
+  std::unique_ptr<net::dns::DnsRegistry> registry_;
+  std::map<std::string, std::unique_ptr<net::dns::DnsServer>> dns_;  // by network full name
+  std::map<std::string, std::string> projects_;                      // network -> project
+  std::map<std::string, std::vector<std::string>> attached_;         // container -> networks
+};
+
+}  // namespace stack::reconciler
