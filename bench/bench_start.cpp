@@ -67,6 +67,37 @@ int run(const std::vector<std::string>& argv, const fs::path& cwd = {}) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+// `crun run` N times, timed in a child process with a private mount namespace: crun refuses
+// this host's hybrid cgroup layout while the unified tree has a controller (hugetlb), so the
+// child hides that tree under a throwaway tmpfs (where crun's own cgroup directories go too).
+// crun then runs on the v1 hierarchies, as stack does; nothing of it reaches the host.
+std::vector<double> crun_times(int n, const fs::path& bundle) {
+  int fds[2];
+  if (pipe(fds) != 0) return {};
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) ||
+        umount2("/sys/fs/cgroup/unified", MNT_DETACH) != 0 ||
+        mount("tmpfs", "/sys/fs/cgroup/unified", "tmpfs", 0, "size=1m") != 0)
+      _exit(1);
+    int i = 0;
+    auto t = times(n, [&] {
+      return run({"crun", "run", "--bundle", bundle.string(),
+                  "stack-bench-" + std::to_string(getpid()) + "-" + std::to_string(i++)}) == 0;
+    });
+    ssize_t w = write(fds[1], t.data(), t.size() * sizeof(double));
+    _exit(w < 0);
+  }
+  close(fds[1]);
+  std::vector<double> out(static_cast<size_t>(n));
+  ssize_t got = read(fds[0], out.data(), out.size() * sizeof(double));
+  close(fds[0]);
+  waitpid(pid, nullptr, 0);
+  out.resize(got > 0 ? static_cast<size_t>(got) / sizeof(double) : 0);
+  return out;
+}
+
 void print(const char* what, const std::vector<double>& v, double yardstick = 0) {
   if (v.empty()) {
     std::printf("%-22s failed\n", what);
@@ -87,13 +118,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_start: run as root\n");
     return 2;
   }
-  // crun refuses this host's hybrid cgroup layout while the unified tree has a controller
-  // (hugetlb); in a private mount namespace of this benchmark without that tree it runs on the
-  // v1 hierarchies, as stack does. Nothing changes for the host.
-  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-    std::perror("bench_start: private mount namespace");
-  umount2("/sys/fs/cgroup/unified", MNT_DETACH);
-
   fs::path build = fs::canonical("/proc/self/exe").parent_path().parent_path();
   fs::path source = STACK_SOURCE_DIR;
   fs::path work = fs::temp_directory_path() / ("stack-bench-" + std::to_string(getpid()));
@@ -134,7 +158,9 @@ int main(int argc, char** argv) {
       return false;
     }
     eng.wait_exit(*p, std::chrono::seconds(5));
-    return static_cast<bool>(eng.remove(s));
+    auto removed = eng.remove(s);
+    if (!removed) std::fprintf(stderr, "remove: %s\n", removed.error().message.c_str());
+    return static_cast<bool>(removed);
   });
   start_only.erase(start_only.begin());  // the warm-up
 
@@ -149,11 +175,7 @@ int main(int argc, char** argv) {
     cfg["process"]["args"] = {"/bin/true"};
     cfg["root"]["readonly"] = false;
     std::ofstream(work / "bundle/config.json") << cfg.dump(2);
-    int i = 0;
-    crun = times(n, [&] {
-      return run({"crun", "run", "--bundle", (work / "bundle").string(),
-                  "stack-bench-" + std::to_string(getpid()) + "-" + std::to_string(i++)}) == 0;
-    });
+    crun = crun_times(n, work / "bundle");
     crun_median = median(crun);
   }
   print("engine start", start_only, crun_median);

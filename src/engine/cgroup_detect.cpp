@@ -133,7 +133,9 @@ Result<bool> make_dirs(const fs::path& base, const std::string& rel) {
 static Result<void> rmdir_retry(const fs::path& dir) {
   for (int attempt = 0;; ++attempt) {
     if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return {};
-    if (errno != EBUSY || attempt >= 20) return fail_errno("rmdir " + dir.string());
+    // The unified (v2) tree answers ENOTEMPTY while a just-exited task is still leaving.
+    if ((errno != EBUSY && errno != ENOTEMPTY) || attempt >= 20)
+      return fail_errno("rmdir " + dir.string());
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
