@@ -146,7 +146,7 @@ void add_daemon_command(CLI::App& app) {
   auto* daemon = app.add_subcommand("daemon", "Run the reconciler daemon (the CLI starts one "
                                               "when none answers)");
   static std::string stacks_dir = "/etc/stack/stacks.d";
-  static int resync = 30;
+  static int resync = 5;
   daemon->add_option("--stacks-dir", stacks_dir, "Stack files reconciled continuously")
       ->capture_default_str();
   daemon->add_option("--resync", resync, "Seconds between full re-plans of every project")

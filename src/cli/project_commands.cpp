@@ -183,7 +183,7 @@ void add_project_commands(CLI::App& app) {
   up->add_option("--wait-timeout", wait_timeout, "Seconds --wait waits at most")->capture_default_str();
   up->add_option("--format", up_format, "Plan output with --dry-run: table or json");
   up->add_option("service", up_services, "Services to start (default: all)");
-  up->callback([] {
+  auto run_up = [] {
     // Loaded here first: a bad file is reported without a daemon, and warnings shown once.
     auto stack = value_or_exit(load_stack());
     for (const auto& w : stack.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
@@ -210,6 +210,18 @@ void add_project_commands(CLI::App& app) {
       std::fprintf(stderr, "warning: orphan container %s (its service is no longer in the file; "
                            "remove it with --remove-orphans)\n", o.get<std::string>().c_str());
     if (!detach && !wait) attach(stack.name);
+  };
+  up->callback(run_up);
+
+  // plan: `up --dry-run` under its own name
+  auto* plan = app.add_subcommand("plan", "Print what `stack up` would do, change nothing");
+  plan->add_option("--format", up_format, "table or json");
+  plan->add_flag("--force-recreate", force, "Plan recreating containers even if unchanged");
+  plan->add_flag("--remove-orphans", orphans, "Plan removing containers of services not in the file");
+  plan->add_option("service", up_services, "Services (default: all)");
+  plan->callback([run_up] {
+    dry_run = true;
+    run_up();
   });
 
   // down

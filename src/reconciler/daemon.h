@@ -31,7 +31,7 @@ namespace stack::reconciler {
 
 struct DaemonOptions {
   std::filesystem::path stacks_dir;  // stack files reconciled like static pods; empty: none
-  std::chrono::milliseconds resync_interval{30'000};  // full re-plan of every project
+  std::chrono::milliseconds resync_interval{5'000};  // full re-plan of every project
 };
 
 struct UpRequest {

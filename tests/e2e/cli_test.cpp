@@ -128,7 +128,8 @@ TEST_CASE("every command has --help") {
   for (std::vector<std::string> cmd :
        {std::vector<std::string>{}, {"up"}, {"down"}, {"ps"}, {"logs"}, {"exec"}, {"stop"},
         {"start"}, {"restart"}, {"version"}, {"image"}, {"image", "import"}, {"image", "ls"},
-        {"image", "rm"}}) {
+        {"image", "rm"}, {"plan"}, {"port"}, {"events"}, {"config"}, {"daemon"},
+        {"daemon", "stop"}}) {
     cmd.push_back("--help");
     auto r = env.stack(cmd);
     CHECK_MESSAGE(r.code == 0, cmd[0]);
