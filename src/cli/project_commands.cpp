@@ -97,7 +97,9 @@ json ps_json(const std::string& project, bool all) {
 std::atomic<int> g_interrupts{0};
 std::vector<pid_t> g_pids;  // filled before the graceful stop, read by the second Ctrl-C
 
-void attach(const std::string& project) {
+// Follows the project's logs until every container has exited; FRESH: containers this up
+// started, whose output is shown from its first line.
+void attach(const std::string& project, bool fresh) {
   auto ps = ps_json(project, false);
   std::vector<std::string> names;
   size_t width = 0;
@@ -114,7 +116,7 @@ void attach(const std::string& project) {
   ::sigaction(SIGTERM, &sa, nullptr);
   LogPrinter printer(false, width);
   auto r = daemon_client().stream(
-      "GET", project_path(project, "logs") + "?follow=1&until_exit=1&tail=0",
+      "GET", project_path(project, "logs") + "?follow=1&until_exit=1&tail=" + (fresh ? "-1" : "0"),
       {}, [&](std::string_view line) { printer.print(line); return true; },
       [] { return g_interrupts.load() > 0; });
   if (!r) throw ExitCode{report(r.error())};
@@ -209,7 +211,7 @@ void add_project_commands(CLI::App& app) {
     for (const auto& o : plan["orphans"])
       std::fprintf(stderr, "warning: orphan container %s (its service is no longer in the file; "
                            "remove it with --remove-orphans)\n", o.get<std::string>().c_str());
-    if (!detach && !wait) attach(stack.name);
+    if (!detach && !wait) attach(stack.name, !plan["actions"].empty());
   };
   up->callback(run_up);
 

@@ -406,15 +406,22 @@ awaitable<Result<void>> Daemon::stop_records(std::vector<state::ContainerRecord>
   std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
     return a.created_at != b.created_at ? a.created_at > b.created_at : a.name > b.name;
   });
+  // All marked first: a container that dies while an earlier one is being stopped (Ctrl-C
+  // twice kills them all) is part of this stop, not drift to repair.
+  // Re-read right before writing: the listed copy may be older than the supervisor's record.
+  auto& store = controller_->store();
+  for (const auto& rec : records) {
+    auto fresh = store.get_container(rec.name);
+    if (!fresh) co_return fail(fresh.error());
+    if (!*fresh) continue;
+    (*fresh)->user_stopped = true;
+    if (auto r = store.put_container(**fresh); !r) co_return r;
+  }
   for (auto& rec : records) {
     auto t0 = Clock::now();
     auto rt = runtime_from_json(rec.runtime_json);
     if (!rt) co_return fail(rt.error());
     milliseconds grace = timeout ? milliseconds(*timeout) : rt->stop_grace;
-    if (!remove) {  // recorded first: the exit the stop causes must not be restarted
-      rec.user_stopped = true;
-      if (auto r = controller_->store().put_container(rec); !r) co_return r;
-    }
     if (auto r = co_await supervisor_->stop(rec.name, rt->stop_signal, grace); !r) co_return r;
     if (remove) {
       auto fresh = controller_->store().get_container(rec.name);
