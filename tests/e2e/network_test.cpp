@@ -151,6 +151,18 @@ services:
   check_clean(env, p, before);
 }
 
+// Brings up web (serving PAGE, published on host PORT) and a client beside it.
+static RunResult up_published_web(StackEnv& env, const std::string& p, int port, const std::string& page) {
+  write_page(env, page);
+  env.write("name: " + p + "\nservices:" + kWeb + "    ports: [\"" + std::to_string(port) +
+            ":80\"]\n" + R"(
+  client:
+    image: busybox
+    command: [sleep, "3600"]
+)");
+  return env.stack({"up", "-d"});
+}
+
 TEST_CASE("a published port answers on 127.0.0.1 and from another container via the host") {
   if (!is_root()) return;
   StackEnv env;
@@ -158,14 +170,7 @@ TEST_CASE("a published port answers on 127.0.0.1 and from another container via 
   env.uses(p);
   auto before = stack_links();
   int port = 20000 + ::getpid() % 10000;
-  write_page(env, "published\n");
-  env.write("name: " + p + "\nservices:" + kWeb + "    ports: [\"" + std::to_string(port) +
-            ":80\"]\n" + R"(
-  client:
-    image: busybox
-    command: [sleep, "3600"]
-)");
-  auto up = env.stack({"up", "-d"});
+  auto up = up_published_web(env, p, port, "published\n");
   REQUIRE_MESSAGE(up.code == 0, up.err);
   auto mapping = env.stack({"port", "web", "80"});
   CHECK(mapping.out == "0.0.0.0:" + std::to_string(port) + "\n");
@@ -244,14 +249,7 @@ TEST_CASE("after kill -9 of the daemon, names and published ports of adopted con
   env.uses(p);
   auto before = stack_links();
   int port = 30000 + ::getpid() % 10000;
-  write_page(env, "adopted\n");
-  env.write("name: " + p + "\nservices:" + kWeb + "    ports: [\"" + std::to_string(port) +
-            ":80\"]\n" + R"(
-  client:
-    image: busybox
-    command: [sleep, "3600"]
-)");
-  auto up = env.stack({"up", "-d"});
+  auto up = up_published_web(env, p, port, "adopted\n");
   REQUIRE_MESSAGE(up.code == 0, up.err);
   REQUIRE(exec_until_ok(env, {"client", "wget", "-qO-", "http://web/"}).out == "adopted\n");
   env.stack({"ps", "-p", "none"});
