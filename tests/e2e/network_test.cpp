@@ -319,9 +319,10 @@ services:
   REQUIRE_MESSAGE(up.code == 0, up.err);
   char host_ns[64] = {};
   REQUIRE(::readlink("/proc/self/ns/net", host_ns, sizeof host_ns - 1) > 0);
-  auto h = env.stack({"exec", "h", "readlink", "/proc/1/ns/net"});
+  // /proc/self: the exec joins the container's namespaces; PID 1 (the init) is not dumpable.
+  auto h = env.stack({"exec", "h", "readlink", "/proc/self/ns/net"});
   CHECK(h.out == std::string(host_ns) + "\n");
-  auto n = env.stack({"exec", "n", "readlink", "/proc/1/ns/net"});
+  auto n = env.stack({"exec", "n", "readlink", "/proc/self/ns/net"});
   CHECK(n.out != std::string(host_ns) + "\n");
   auto links = env.stack({"exec", "n", "cat", "/proc/net/dev"});
   CHECK(links.out.find("lo:") != std::string::npos);
