@@ -3,6 +3,7 @@
 // behaviour, and a way to run one coroutine on the test's single io_context.
 #pragma once
 
+#include <algorithm>
 #include <doctest/doctest.h>
 
 #include <array>
@@ -206,8 +207,10 @@ class FakeUpstream {
       ++tcp_queries;
       auto r = respond(q, true);
       if (!r) continue;
-      Wire out{static_cast<std::uint8_t>(r->size() >> 8), static_cast<std::uint8_t>(r->size())};
-      out.insert(out.end(), r->begin(), r->end());
+      Wire out(2 + r->size());  // length prefix, then the message (RFC 1035 4.2.2)
+      out[0] = static_cast<std::uint8_t>(r->size() >> 8);
+      out[1] = static_cast<std::uint8_t>(r->size());
+      std::copy(r->begin(), r->end(), out.begin() + 2);
       co_await asio::async_write(sock, asio::buffer(out), kTuple);
     }
   }
