@@ -10,8 +10,8 @@
 using namespace stack::test;
 using namespace std::chrono_literals;
 
-TEST_CASE("global flags are accepted before and after the subcommand; ps JSON has its fields") {
-  if (!is_root()) return;
+TEST_CASE("global flags are accepted before and after the subcommand: ps JSON has its fields") {
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("flags");
   env.uses(p);
@@ -39,8 +39,8 @@ TEST_CASE("global flags are accepted before and after the subcommand; ps JSON ha
   CHECK(env.stack({"down", "-p", p}).code == 0);
 }
 
-TEST_CASE("project name: -p, then name:, then the directory; default file discovery") {
-  if (!is_root()) return;
+TEST_CASE("project name: -p, then name:, then the directory: default file discovery") {
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   env.write("services:\n  s:\n    image: busybox\n    command: [sleep, '300']\n", "compose.yaml");
   // No -p and no name: the project directory's name ("project").
@@ -56,7 +56,7 @@ TEST_CASE("project name: -p, then name:, then the directory; default file discov
 }
 
 TEST_CASE("logs, stop, start and restart act on the project's containers") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("life");
   env.uses(p);
@@ -96,7 +96,7 @@ services:
 }
 
 TEST_CASE("a second up is a no-op, a changed service is recreated alone") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("noop");
   env.uses(p);
@@ -139,7 +139,7 @@ TEST_CASE("every command has --help") {
 }
 
 TEST_CASE("bad stack files are refused with file:line:column and change nothing") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("bad");
   env.uses(p);
@@ -162,7 +162,7 @@ TEST_CASE("bad stack files are refused with file:line:column and change nothing"
 }
 
 TEST_CASE("two instances with their own roots run one project name side by side") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv one, two;
   auto p = unique_project("twin");
   one.uses(p);

@@ -32,7 +32,7 @@ int daemon_pid(StackEnv& env) {
 }  // namespace
 
 TEST_CASE("on-failure restarts with backoff up to its maximum, then stays down") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("retry");
   env.uses(p);
@@ -61,7 +61,7 @@ services:
 }
 
 TEST_CASE("a container whose init is killed from outside is started again (drift)") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("drift");
   env.uses(p);
@@ -80,7 +80,7 @@ TEST_CASE("a container whose init is killed from outside is started again (drift
 }
 
 TEST_CASE("kill -9 of the daemon: a new one re-adopts every container, PIDs unchanged") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("adopt");
   env.uses(p);
@@ -121,7 +121,7 @@ services:
 }
 
 TEST_CASE("an edited stack file is applied by the daemon, to the changed service only") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("edit");
   env.uses(p);
@@ -143,7 +143,7 @@ TEST_CASE("an edited stack file is applied by the daemon, to the changed service
 }
 
 TEST_CASE("stack stop is not undone by the restart policy or the reconcile") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("keep");
   env.uses(p);
@@ -162,7 +162,7 @@ TEST_CASE("stack stop is not undone by the restart policy or the reconcile") {
 }
 
 TEST_CASE("events stream what happens, as JSON") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("ev");
   env.uses(p);
@@ -197,7 +197,7 @@ TEST_CASE("events stream what happens, as JSON") {
 }
 
 TEST_CASE("a daemon killed half-way through up: the next one converges, nothing leaked") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("half");
   env.uses(p);

@@ -20,7 +20,7 @@ int64_t ms_of(const std::string& iso) {  // "2026-11-29T10:00:00.123Z" -> ms of 
 }  // namespace
 
 TEST_CASE("depends_on service_healthy starts the dependent only once the dependency is healthy") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("gate");
   env.uses(p);
@@ -65,7 +65,7 @@ services:
 }
 
 TEST_CASE("up --wait returns once healthy, and fails naming a dependency that never is") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("wait");
   env.uses(p);
@@ -101,7 +101,7 @@ services:
 }
 
 TEST_CASE("an unhealthy container is restarted, unless x-stack opts out") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("sick");
   env.uses(p);

@@ -21,7 +21,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 }  // namespace
 
 TEST_CASE("stack exec a ps lists only the container's processes, init as PID 1") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("iso");
   env.uses(p);
@@ -64,7 +64,7 @@ services:
 }
 
 TEST_CASE("down stops, removes and leaves no mount, cgroup, process, directory or state") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("clean");
   env.uses(p);
@@ -106,7 +106,7 @@ services:
 }
 
 TEST_CASE("a bind mount is shared with the host, and read-only when asked") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("bind");
   env.uses(p);
@@ -130,7 +130,7 @@ services:
 }
 
 TEST_CASE("user, working_dir, environment and env_file reach the service") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("env");
   env.uses(p);

@@ -11,7 +11,7 @@ using namespace stack::test;
 using namespace std::chrono_literals;
 
 TEST_CASE("a service over mem_limit is OOM-killed and shown so") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("oom");
   env.uses(p);
@@ -37,7 +37,7 @@ services:
 }
 
 TEST_CASE("a fork bomb under pids_limit is contained and the host is unaffected") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("bomb");
   env.uses(p);

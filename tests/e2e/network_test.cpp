@@ -83,7 +83,7 @@ void check_clean(StackEnv& env, const std::string& project, const std::set<std::
 }  // namespace
 
 TEST_CASE("two services on one network reach each other by service name, also after a restart") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("netdns");
   env.uses(p);
@@ -121,7 +121,7 @@ TEST_CASE("two services on one network reach each other by service name, also af
 }
 
 TEST_CASE("a service with 3 replicas resolves to 3 addresses") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("netrep");
   env.uses(p);
@@ -164,7 +164,7 @@ static RunResult up_published_web(StackEnv& env, const std::string& p, int port,
 }
 
 TEST_CASE("a published port answers on 127.0.0.1 and from another container via the host") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("netport");
   env.uses(p);
@@ -196,8 +196,8 @@ TEST_CASE("a published port answers on 127.0.0.1 and from another container via 
   CHECK(run({"/usr/bin/curl", "-s", "--max-time", "1", url}).code != 0);
 }
 
-TEST_CASE("an internal network reaches nothing outside its bridge; two networks are isolated") {
-  if (!is_root()) return;
+TEST_CASE("an internal network reaches nothing outside its bridge: two networks are isolated") {
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("netiso");
   env.uses(p);
@@ -243,7 +243,7 @@ networks:
 }
 
 TEST_CASE("after kill -9 of the daemon, names and published ports of adopted containers work") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("netadopt");
   env.uses(p);
@@ -273,7 +273,7 @@ TEST_CASE("after kill -9 of the daemon, names and published ports of adopted con
 }
 
 TEST_CASE("network_mode service:NAME shares that service's network namespace") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("netsvc");
   env.uses(p);
@@ -299,8 +299,8 @@ TEST_CASE("network_mode service:NAME shares that service's network namespace") {
   check_clean(env, p, before);
 }
 
-TEST_CASE("network_mode host shares the host's network namespace; none has only lo") {
-  if (!is_root()) return;
+TEST_CASE("network_mode host shares the host's network namespace: none has only lo") {
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("netmode");
   env.uses(p);
@@ -332,7 +332,7 @@ services:
 }
 
 TEST_CASE("drift: a deleted bridge is made again and its containers re-attached") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("netdrift");
   env.uses(p);
@@ -429,7 +429,7 @@ networks:
 }  // namespace
 
 TEST_CASE("overlay: containers on two simulated hosts reach each other over VXLAN") {
-  if (!is_root()) return;
+  STACK_REQUIRE_ROOT();
   TwoHosts hosts;  // destroyed last, after both environments went down
   StackEnv host1, host2;
   auto p = unique_project("ovl");

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "common/files.h"
+#include "support/fixtures.h"
 #include "engine/cgroup.h"
 
 using namespace stack;
@@ -76,7 +77,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 TEST_CASE("cgroup v1 on the real kernel: limits, attach, stats, remove") {
   if (::geteuid() != 0 || !fs::is_directory(kRoot / "memory")) {
-    MESSAGE("skipped: needs root and a cgroup v1 memory hierarchy at /sys/fs/cgroup/memory");
+    test::report_skip("needs root and a cgroup v1 memory hierarchy at /sys/fs/cgroup/memory");
     return;
   }
   auto detected = detect_cgroup_driver(kRoot);
@@ -138,7 +139,7 @@ TEST_CASE("cgroup v2 on a controller-less cgroup2 mount: plain cgroups work, lim
   const fs::path root = kRoot / "unified";
   struct statfs st {};
   if (::geteuid() != 0 || ::statfs(root.c_str(), &st) != 0 || st.f_type != CGROUP2_SUPER_MAGIC) {
-    MESSAGE("skipped: needs root and a cgroup2 mount at /sys/fs/cgroup/unified");
+    test::report_skip("needs root and a cgroup2 mount at /sys/fs/cgroup/unified");
     return;
   }
   auto detected = detect_cgroup_driver(root);

@@ -74,7 +74,7 @@ struct EngineFixture {
 
 TEST_CASE("a container sees only its own processes, hostname and root" *
           doctest::test_suite("integration")) {
-  if (!test::is_root()) return;
+  STACK_REQUIRE_ROOT();
   EngineFixture f;
   auto s = f.spec("iso", {"sh", "-c", "echo started; exec sleep 60"});
   auto p = f.start(s);
@@ -111,7 +111,7 @@ TEST_CASE("a container sees only its own processes, hostname and root" *
 
 TEST_CASE("a file written in one container is seen by neither another nor the image" *
           doctest::test_suite("integration")) {
-  if (!test::is_root()) return;
+  STACK_REQUIRE_ROOT();
   EngineFixture f;
   auto sa = f.spec("a", {"sleep", "60"});
   auto sb = f.spec("b", {"sleep", "60"});
@@ -125,7 +125,7 @@ TEST_CASE("a file written in one container is seen by neither another nor the im
 }
 
 TEST_CASE("the service's exit status is recorded by the init" * doctest::test_suite("integration")) {
-  if (!test::is_root()) return;
+  STACK_REQUIRE_ROOT();
   EngineFixture f;
   auto s = f.spec("exit3", {"sh", "-c", "echo bye >&2; exit 3"});
   auto p = f.start(s);
@@ -141,7 +141,7 @@ TEST_CASE("the service's exit status is recorded by the init" * doctest::test_su
 
 TEST_CASE("a command that does not exist fails the start with a clear error" *
           doctest::test_suite("integration")) {
-  if (!test::is_root()) return;
+  STACK_REQUIRE_ROOT();
   EngineFixture f;
   auto s = f.spec("nocmd", {"no-such-program"});
   auto p = f.eng.start(s);
@@ -153,7 +153,7 @@ TEST_CASE("a command that does not exist fails the start with a clear error" *
 }
 
 TEST_CASE("memory over the limit is OOM-killed and reported" * doctest::test_suite("integration")) {
-  if (!test::is_root()) return;
+  STACK_REQUIRE_ROOT();
   EngineFixture f;
   // busybox has no allocator tool; a shell string doubling in size allocates for real.
   auto s = f.spec("hog", {"sh", "-c", "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done"});
@@ -166,7 +166,7 @@ TEST_CASE("memory over the limit is OOM-killed and reported" * doctest::test_sui
 }
 
 TEST_CASE("logs rotate at the size cap and keep max files" * doctest::test_suite("integration")) {
-  if (!test::is_root()) return;
+  STACK_REQUIRE_ROOT();
   EngineFixture f;
   auto s = f.spec("chatty", {"sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done"});
   s.log_max_size = 16 * 1024;

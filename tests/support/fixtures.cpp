@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
@@ -14,6 +15,11 @@ extern char** environ;
 namespace stack::test {
 
 bool is_root() { return ::geteuid() == 0; }
+
+void report_skip(const std::string& reason) {
+  std::printf("SKIPPED: %s\n", reason.c_str());
+  std::fflush(stdout);
+}
 
 const std::filesystem::path& busybox_rootfs() {
   static std::once_flag once;

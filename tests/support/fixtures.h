@@ -23,4 +23,19 @@ RunResult run(const std::vector<std::string>& argv, const std::vector<std::strin
 
 bool is_root();
 
+// Prints "SKIPPED: REASON": CTest reports such a test as skipped (SKIP_REGULAR_EXPRESSION in
+// tests/CMakeLists.txt), never as passed.
+void report_skip(const std::string& reason);
+
+
 }  // namespace stack::test
+
+// The first line of a test that needs root: without it the test is reported skipped, with why.
+#define STACK_REQUIRE_ROOT()                                                              \
+  do {                                                                                    \
+    if (!::stack::test::is_root()) {                                                      \
+      ::stack::test::report_skip("needs root (namespaces, mounts, cgroups, netlink)");    \
+      return;                                                                             \
+    }                                                                                     \
+  } while (0)
+

@@ -312,7 +312,7 @@ TEST_CASE("cgroup v2: remove takes empty parents up to the top stack directory")
   REQUIRE(cg->remove("stack/demo/web"));
 }
 
-TEST_CASE("detect: a plain directory with memory/ is v1; without it, an error") {
+TEST_CASE("detect: a plain directory with memory/ is v1: without it, an error") {
   test::TempDir dir("stack-cgdetect");
   auto none = detect_cgroup_driver(dir.path());
   REQUIRE(!none);

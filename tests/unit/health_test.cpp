@@ -20,7 +20,7 @@ TEST_CASE("a container is healthy at its first success and unhealthy after retri
   CHECK(h.failing_streak() == 0);
 }
 
-TEST_CASE("failures in the start period do not count; probes come every start_interval") {
+TEST_CASE("failures in the start period do not count: probes come every start_interval") {
   HealthConfig c;
   c.argv = {"true"};
   c.retries = 1;

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
+#include "support/fixtures.h"
 #include "fs/sha256.h"
 #include "image_test_tar.h"
 #include "support/temp_dir.h"
@@ -279,7 +280,7 @@ TEST_CASE("image store get of an unknown image says how to import it") {
 
 TEST_CASE("image store keeps owners and device nodes of a directory (root only)") {
   if (::geteuid() != 0) {
-    MESSAGE("skipped: needs root for chown and mknod");
+    test::report_skip("needs root for chown and mknod");
     return;
   }
   test::TempDir tmp;

@@ -16,6 +16,7 @@
 #include "fs/image_store.h"
 #include "fs/layer_unpack.h"
 #include "image_test_tar.h"
+#include "support/fixtures.h"
 #include "support/temp_dir.h"
 
 using namespace stack;
@@ -127,7 +128,7 @@ TEST_CASE("image layer absolute entry names land inside the layer") {
 
 TEST_CASE("image layer whiteouts become overlayfs whiteouts (root only)") {
   if (::geteuid() != 0) {
-    MESSAGE("skipped: whiteouts need root for mknod and trusted.* xattrs");
+    test::report_skip("whiteouts need root for mknod and trusted.* xattrs");
     return;
   }
   test::TempDir tmp;

@@ -102,7 +102,7 @@ TEST_CASE("attach: a veth born in the namespace per network, eth0 then eth1, one
 }
 
 TEST_CASE(
-    "detach releases addresses and ports and deletes no link; the veth goes with the namespace") {
+    "detach releases addresses and ports and deletes no link: the veth goes with the namespace") {
   Fixture f;
   f.ensure(bridge_net("default"));
   auto eps = f.mgr.attach("demo-web-1", 7, 1, {{"demo_default"}}).value();

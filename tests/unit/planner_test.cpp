@@ -62,7 +62,7 @@ TEST_CASE("a changed service is recreated, the others untouched") {
   CHECK(planned(d, o) == "~ recreate demo-db-1 (image changed)\n");
 }
 
-TEST_CASE("a stopped container is started; force recreates all") {
+TEST_CASE("a stopped container is started: force recreates all") {
   std::vector<DesiredService> d = {svc("web")};
   auto o = reached(d);
   o[0].running = false;
@@ -108,7 +108,7 @@ TEST_CASE("a dependency cycle is an error that names it") {
   CHECK(unknown.error().message == "service \"web\" depends on unknown service \"nope\"");
 }
 
-TEST_CASE("the continuous reconcile leaves a container the user stopped; up starts it") {
+TEST_CASE("the continuous reconcile leaves a container the user stopped: up starts it") {
   std::vector<DesiredService> d = {svc("web")};
   auto o = reached(d);
   o[0].running = false;

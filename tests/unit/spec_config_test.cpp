@@ -27,7 +27,7 @@ std::string yaml_of(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("-f - reads the file from stdin_text; relative paths start from working_dir") {
+TEST_CASE("-f - reads the file from stdin_text: relative paths start from working_dir") {
   test::TempDir dir;
   LoadOptions opts;
   opts.working_dir = dir.path();
@@ -41,7 +41,7 @@ TEST_CASE("-f - reads the file from stdin_text; relative paths start from workin
         "-:2:20: services.web.mem_limit: expected a byte size like 512m, got \"lots\"");
 }
 
-TEST_CASE("--env-file replaces .env for interpolation; the shell still wins") {
+TEST_CASE("--env-file replaces .env for interpolation: the shell still wins") {
   test::TempDir dir;
   test::write_text(dir / ".env", "TAG=dotenv\n");
   test::write_text(dir / "prod.env", "TAG=prod\nMEM=1g\n");

@@ -190,7 +190,7 @@ services:
   CHECK(s.depends_on == std::vector<std::string>{"db"});
 }
 
-TEST_CASE("env_file as a string; environment wins whatever the key order") {
+TEST_CASE("env_file as a string: environment wins whatever the key order") {
   Project p;
   p.file("app.env", "# settings\nexport PORT=80\nNAME=\"my app\"\n");
   auto r = p.load_yaml(
@@ -430,7 +430,7 @@ TEST_CASE("default file discovery and explicit files") {
   CHECK(resolve_files(p.opts).value().front() == p.dir / "compose.yaml");
 }
 
-TEST_CASE("config_hash ignores formatting, key order and replicas; sees the environment") {
+TEST_CASE("config_hash ignores formatting, key order and replicas: sees the environment") {
   Project a;
   Project b;
   auto ra = a.load_yaml(
@@ -463,7 +463,7 @@ TEST_CASE("environment list entries without a value come from the shell or are l
   CHECK(s.restart == "no");
 }
 
-TEST_CASE("volumes: every form loads; unknown named volumes and relative targets are errors") {
+TEST_CASE("volumes: every form loads: unknown named volumes and relative targets are errors") {
   Project p;
   auto r = p.load_yaml(
       "services:\n  web:\n    image: x\n    volumes:\n      - /anon\n      - data:/data:ro,nocopy\n"

@@ -343,7 +343,7 @@ TEST_CASE("store: IP allocations are put, listed per network, replaced and erase
   CHECK(store->list_allocations("demo_back")->size() == 1);
 }
 
-TEST_CASE("store: a network's subnet is kept; removing the network drops its allocations") {
+TEST_CASE("store: a network's subnet is kept: removing the network drops its allocations") {
   test::TempDir dir;
   auto store = open_store(dir / "state.db");
   REQUIRE(store->put_network({"demo_default", "10.89.0.0/24", "10.89.0.1"}));
