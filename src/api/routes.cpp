@@ -97,7 +97,7 @@ json status_json(const reconciler::ContainerStatus& c) {
           {"pid", c.pid},            {"exit_code", c.exit_code},
           {"oom_killed", c.oom_killed}, {"restarts", c.restarts},
           {"created_at", iso_time(c.created_at)}, {"started_at", iso_time(c.started_at)},
-          {"finished_at", iso_time(c.finished_at)}};
+          {"finished_at", iso_time(c.finished_at)}, {"error", c.error}};
 }
 
 json plan_json(const planner::Plan& p) {

@@ -77,7 +77,9 @@ std::string status_text(const json& c) {
            (c["oom_killed"].get<bool>() ? " OOMKilled" : "") + " " + ago(c["finished_at"]) + " ago";
   if (state == "restarting")
     return "Restarting (" + std::to_string(c["exit_code"].get<int>()) + ")";
-  return state;
+  std::string error = c.value("error", "");
+  if (!error.empty()) return "Error: " + (error.size() > 60 ? error.substr(0, 57) + "..." : error);
+  return state == "created" ? "Created" : state;
 }
 
 std::string joined(const json& v) {

@@ -64,6 +64,7 @@ struct ContainerStatus {
   int restarts = 0;
   int64_t created_at = 0, started_at = 0, finished_at = 0;  // unix ms
   std::vector<std::string> command;
+  std::string error;  // why its last start failed, while it is not running
 };
 
 // The resources of one stack instance (the state store, the image store, the cgroup driver and
@@ -95,6 +96,8 @@ class Controller {
   [[nodiscard]] Result<void> remove_image(const std::string& reference);
   [[nodiscard]] std::filesystem::path container_dir(const std::string& name) const;
   [[nodiscard]] Result<engine::ContainerSpec> spec_of(const state::ContainerRecord& rec) const;
+  // The recorded spec, or, when the record cannot be read, where its host objects are.
+  [[nodiscard]] engine::ContainerSpec located(const state::ContainerRecord& rec) const;
 
   fs::ImageStore& images() { return *images_; }
   state::Store& store() { return *store_; }

@@ -369,6 +369,7 @@ awaitable<Result<void>> Daemon::run_service(const spec::Stack& stack, const std:
         if (fresh && *fresh)
           if (auto r = controller_->remove_container(**fresh); !r) co_return r;
         supervisor_->forget(a.container);  // a new container starts its backoff afresh
+        errors_.erase(a.container);
         events_.publish({0, "destroy", stack.name, a.service, a.container, {{"reason", a.reason}}});
       }
       if (a.kind == K::Remove) {
@@ -380,17 +381,18 @@ awaitable<Result<void>> Daemon::run_service(const spec::Stack& stack, const std:
       auto rec = controller_->create_record(stack, *svc, a.number, images.at(service));
       if (!rec) co_return fail(rec.error());
       events_.publish({0, "create", stack.name, a.service, a.container, {{"reason", a.reason}}});
-      if (auto r = co_await supervisor_->start(*rec); !r) {
-        (void)controller_->remove_container(*rec);  // nothing of a failed start stays
-        co_return r;
-      }
+      // A failed start leaves nothing running and no cgroup; the record stays, "created" with
+      // its error (as docker's), for `ps` to show and the next attempt to start.
+      if (auto r = co_await supervisor_->start(*rec); !r) co_return container_failed(*rec, r.error());
+      errors_.erase(a.container);
       progress(a.container, a.kind == K::Create ? "Started" : "Recreated", since(t0));
       continue;
     }
     if (a.kind == K::Start) {
       auto rec = store.get_container(a.container);
       if (!rec || !*rec) co_return fail("container " + a.container + " vanished");
-      if (auto r = co_await supervisor_->start(**rec); !r) co_return r;
+      if (auto r = co_await supervisor_->start(**rec); !r) co_return container_failed(**rec, r.error());
+      errors_.erase(a.container);
       progress(a.container, "Started", since(t0));
     }
   }
@@ -437,23 +439,36 @@ awaitable<Result<void>> Daemon::stop_records(std::vector<state::ContainerRecord>
     (*fresh)->user_stopped = true;
     if (auto r = store.put_container(**fresh); !r) co_return r;
   }
+  // Each container on its own: one that cannot be stopped or removed does not keep the
+  // others; every failure is reported at the end, and its record stays for the next attempt.
+  std::string failures;
   for (auto& rec : records) {
     auto t0 = Clock::now();
+    // An unreadable runtime record still names a container to stop: the defaults then.
+    RuntimeRecord defaults;
     auto rt = runtime_from_json(rec.runtime_json);
-    if (!rt) co_return fail(rt.error());
-    milliseconds grace = timeout ? milliseconds(*timeout) : rt->stop_grace;
-    if (auto r = co_await supervisor_->stop(rec.name, rt->stop_signal, grace); !r) co_return r;
-    if (remove) {
+    const RuntimeRecord& how = rt ? *rt : defaults;
+    milliseconds grace = timeout ? milliseconds(*timeout) : how.stop_grace;
+    auto done = co_await supervisor_->stop(rec.name, how.stop_signal, grace);
+    if (done && remove) {
       auto fresh = controller_->store().get_container(rec.name);
-      if (fresh && *fresh)
-        if (auto r = controller_->remove_container(**fresh); !r) co_return r;
+      if (fresh && *fresh) done = controller_->remove_container(**fresh);
+    }
+    if (!done) {
+      failures += (failures.empty() ? "" : "\n") + done.error().message;
+      progress(rec.name, "Error", since(t0));
+      continue;
+    }
+    if (remove) {
       supervisor_->forget(rec.name);
+      errors_.erase(rec.name);
       events_.publish({0, "destroy", rec.project, rec.service, rec.name, {}});
     } else {
       events_.publish({0, "stop", rec.project, rec.service, rec.name, {}});
     }
     progress(rec.name, remove ? "Removed" : "Stopped", since(t0));
   }
+  if (!failures.empty()) co_return fail(failures);
   co_return Result<void>{};
 }
 
@@ -511,8 +526,18 @@ Result<std::vector<state::ContainerRecord>> Daemon::select(const std::string& pr
   return out;
 }
 
+Result<void> Daemon::container_failed(const state::ContainerRecord& rec, const Error& error) {
+  errors_[rec.name] = error.message;
+  events_.publish({0, "error", rec.project, rec.service, rec.name, {{"message", error.message}}});
+  return fail(error);
+}
+
 Result<std::vector<ContainerStatus>> Daemon::ps(const std::string& project, bool all) {
-  return controller_->ps(project, all);
+  auto list = controller_->ps(project, all);
+  if (!list) return list;
+  for (auto& c : *list)
+    if (auto e = errors_.find(c.name); e != errors_.end() && c.state != "running") c.error = e->second;
+  return list;
 }
 
 Result<ExecTarget> Daemon::exec_target(const std::string& project, const std::string& service,

@@ -121,6 +121,8 @@ class Daemon {
                                                     std::optional<std::chrono::seconds> timeout,
                                                     bool remove, Progress progress);
   Result<spec::Stack> load_registered(const std::string& project);
+  // A start of REC failed: kept for `ps`, published, and returned.
+  Result<void> container_failed(const state::ContainerRecord& rec, const Error& error);
   Result<std::vector<state::ContainerRecord>> select(const std::string& project,
                                                      const std::vector<std::string>& services);
   // Stack files: registered projects' files and the stacks directory, watched with inotify.
@@ -167,6 +169,7 @@ class Daemon {
   static constexpr std::chrono::milliseconds kMaxRetry{300'000};
   std::map<std::string, Failures> failures_;
   std::set<std::string> resyncing_;  // projects the periodic resync is reconciling now
+  std::map<std::string, std::string> errors_;  // container -> why its last start failed
   uint64_t reconciles_ = 0;          // completed reconcile passes, for `GET /v1/version`
 };
 
