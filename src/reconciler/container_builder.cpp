@@ -11,6 +11,7 @@
 #include <map>
 
 #include "common/files.h"
+#include "common/instance.h"
 
 namespace stack::reconciler {
 
@@ -211,13 +212,11 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   return r;
 }
 
+std::string Paths::instance() const { return instance_id(root); }
+
 std::string Paths::cgroup_parent() const {
-  if (root == "/var/lib/stack") return "stack";
-  uint64_t h = 1469598103934665603ull;  // FNV-1a: short, stable across builds
-  for (unsigned char c : root.lexically_normal().string()) h = (h ^ c) * 1099511628211ull;
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "stack/i-%08x", static_cast<unsigned>(h ^ (h >> 32)));
-  return buf;
+  auto id = instance();
+  return id.empty() ? "stack" : "stack/i-" + id;
 }
 
 Result<int> parse_signal(std::string_view name) {

@@ -37,6 +37,9 @@ struct Paths {
   std::filesystem::path run_root = "/run/stack";
   std::filesystem::path init_binary;  // stack-init; found next to the stack binary by default
 
+  // "" for the default root, else 8 hex digits of the root (common/instance.h): what names
+  // this instance's cgroups and nftables tables apart from another's.
+  [[nodiscard]] std::string instance() const;
   // Where this instance's cgroups live: "stack" for the default root, "stack/i-<hash8>" for
   // another, so instances with other roots never share a cgroup even for one project name.
   [[nodiscard]] std::string cgroup_parent() const;
