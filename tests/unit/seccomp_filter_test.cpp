@@ -26,6 +26,7 @@
 
 #include "engine/seccomp.h"
 #include "engine/seccomp_profile.h"
+#include "support/fixtures.h"
 
 using namespace stack;
 using namespace stack::engine;
@@ -321,6 +322,47 @@ TEST_CASE("clone3 and syscalls newer than the profile answer ENOSYS, so a libc f
   CHECK(control.outcomes[0].err == EINVAL);
   CHECK(control.outcomes[1].err == ENOENT);
 }
+
+#if defined(__x86_64__)
+// A 64-bit process can still enter the kernel through the i386 ABI (int $0x80, i386 numbers):
+// the classic way around a filter that checks only x86_64 numbers. Returns like syscall(2).
+long int80(long nr, long a = 0, long b = 0, long c = 0) {
+  long ret;
+  asm volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+  if (ret < 0 && ret > -4096) {
+    errno = static_cast<int>(-ret);
+    return -1;
+  }
+  return ret;
+}
+
+TEST_CASE("the i386 ABI is filtered too, with its own syscall numbers") {
+  // i386 numbers: getpid 20, mount 21, kexec_load 283, clone3 435, fchmodat2 452, unshare 310.
+  std::vector<Probe> probes = {
+      {"i386 getpid", [] { return int80(20); }},
+      {"i386 mount", [] { return int80(21); }},
+      {"i386 kexec_load", [] { return int80(283, 0, 0, 0); }},
+      {"i386 clone3", [] { return int80(435); }},
+      {"i386 fchmodat2", [] { return int80(452, AT_FDCWD, 0, 0); }},
+      {"i386 unshare(CLONE_NEWUSER)", [] { return int80(310, CLONE_NEWUSER); }},
+  };
+  Run control = run(nullptr, probes);
+  if (!WIFEXITED(control.status) || control.outcomes.empty() || control.outcomes[0].rc <= 0) {
+    test::report_skip("this kernel has no i386 emulation: nothing to bypass the filter with");
+    return;
+  }
+  Run r = run(default_program(), probes);
+  REQUIRE(r.outcomes.size() == probes.size());
+  CHECK(r.outcomes[0].rc > 0);
+  CHECK(r.outcomes[1].err == EPERM);
+  CHECK(r.outcomes[2].err == EPERM);
+  CHECK(r.outcomes[3].err == ENOSYS);
+  CHECK(r.outcomes[4].err == ENOSYS);
+  CHECK(r.outcomes[5].err == EPERM);
+  CHECK(control.outcomes[1].err == EFAULT);
+  CHECK(control.outcomes[3].err == EINVAL);
+}
+#endif
 
 TEST_CASE("with CAP_SYS_ADMIN the namespace and mount syscalls pass the filter") {
   std::vector<Probe> probes = {
