@@ -60,6 +60,7 @@ class Cache {
     auto c = compile(spec, origin);
     if (!c) return fail(c.error());
     std::unique_lock lock(mutex_);
+    if (entries_.size() >= kMaxEntries) evict_unused();
     return entries_.emplace(std::move(key), std::move(*c)).first->second;
   }
 
@@ -79,6 +80,14 @@ class Cache {
         STACK_TRY_CTX(seccomp::compile(*profile, spec.capabilities, host), origin));
     c.flags = profile->flags;
     return c;
+  }
+
+  // A daemon lives long and profiles get edited: past this many entries, the programs no
+  // container start holds any more are dropped (under the write lock nobody can take a new
+  // reference, so a use count of 1 is the cache's own).
+  static constexpr size_t kMaxEntries = 64;
+  void evict_unused() {
+    std::erase_if(entries_, [](const auto& e) { return e.second.program.use_count() == 1; });
   }
 
   std::shared_mutex mutex_;

@@ -110,6 +110,20 @@ TEST_CASE("a cache hit returns the same program object") {
   CHECK(program_of(spec).get() != first.get());
 }
 
+TEST_CASE("the cache drops programs nobody holds once it is full, and keeps the held ones") {
+  auto tiny = [](int n) {
+    return profile_spec(R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"],
+      "action": "SCMP_ACT_ERRNO", "errnoRet": )" +
+                        std::to_string(n) + "}]}");
+  };
+  auto held = program_of(tiny(1));
+  std::weak_ptr<const std::string> dropped = program_of(tiny(2));
+  CHECK(!dropped.expired());  // the cache holds it
+  for (int n = 3; n < 200; ++n) program_of(tiny(n));
+  CHECK(dropped.expired());
+  CHECK(program_of(tiny(1)).get() == held.get());
+}
+
 TEST_CASE("unconfined gives no program") {
   auto r = seccomp_program(SeccompSpec{SeccompSpec::Mode::kUnconfined, "", kDockerCaps});
   REQUIRE(r);
