@@ -146,11 +146,12 @@ Result<SeccompSpec> seccomp_from_security_opt(const std::vector<std::string>& op
   SeccompSpec spec;
   spec.capabilities = caps;
   for (const auto& opt : opts) {
-    // "key=value", or Docker's older "key:value".
-    size_t sep = opt.find('=');
-    if (sep == std::string::npos) sep = opt.find(':');
-    if (sep == std::string::npos || opt.compare(0, sep, "seccomp") != 0) continue;
-    std::string value = opt.substr(sep + 1);
+    // "seccomp=value", or Docker's older "seccomp:value"; the value may hold either sign.
+    constexpr std::string_view kKey = "seccomp";
+    if (opt.size() <= kKey.size() || opt.compare(0, kKey.size(), kKey) != 0 ||
+        (opt[kKey.size()] != '=' && opt[kKey.size()] != ':'))
+      continue;
+    std::string value = opt.substr(kKey.size() + 1);
     if (value == "unconfined") {
       spec.mode = SeccompSpec::Mode::kUnconfined;
       spec.profile_json.clear();

@@ -293,10 +293,13 @@ TEST_CASE("security_opt selects the mode, and other options are left alone") {
   CHECK(r->profile_json == kEveryFeature);
   // Read now, compiled now: the start finds it in the cache.
   CHECK(program_of(*r).get() == program_of(*r).get());
-  auto absolute = seccomp_from_security_opt({"seccomp:" + (dir / "profiles/p.json").string()},
+  test::write_text(dir / "a=b:c.json", kEveryFeature);
+  auto absolute = seccomp_from_security_opt({"seccomp:" + (dir / "a=b:c.json").string()},
                                             "/nonexistent", kDockerCaps);
-  REQUIRE(absolute);
+  REQUIRE_MESSAGE(absolute, (absolute ? "" : absolute.error().message));
   CHECK(absolute->profile_json == kEveryFeature);
+  CHECK(mode_of({"seccompx=unconfined", "label:seccomp=unconfined"}) ==
+        SeccompSpec::Mode::kDefault);
 }
 
 TEST_CASE("a bad profile file is named with the JSON position, and its bytes are not echoed") {
