@@ -7,6 +7,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/keyctl.h>
+#include <linux/mount.h>
 #include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
 #include <sched.h>
@@ -186,7 +187,14 @@ const std::vector<Denied>& denied_probes() {
       {{"ioperm", [] { return ::syscall(SYS_ioperm, 65536, 1, 1); }}, true},
       {{"sethostname", [] { return ::syscall(SYS_sethostname, nullptr, 100000); }}, false},
       {{"syslog", [] { return ::syscall(SYS_syslog, 9999, nullptr, 0); }}, false},
-      {{"fsopen", [] { return ::syscall(SYS_fsopen, "stack-no-such-fs", 0); }}, false},
+      {{"fsopen",
+        [] {
+          // tmpfs: a missing type would make the kernel run modprobe on the host.
+          long fd = ::syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+          if (fd >= 0) ::close(static_cast<int>(fd));
+          return fd;
+        }},
+       false},
       {{"kcmp", [] { return ::syscall(SYS_kcmp, ::getpid(), ::getpid(), 0, 0, 0); }}, true},
       {{"personality(ADDR_NO_RANDOMIZE)",
         [] { return ::syscall(SYS_personality, ADDR_NO_RANDOMIZE); }},
@@ -299,6 +307,23 @@ TEST_CASE("the default program lets a process live: fork, clone, execve, pipes, 
     CAPTURE(r.outcomes[i].err);
     CHECK(r.outcomes[i].rc >= 0);
   }
+}
+
+TEST_CASE("socket(2) is refused for AF_VSOCK only, as Docker's argument rule") {
+  // No control run: unfiltered, AF_VSOCK may make the kernel load a module on the host.
+  std::vector<Probe> probes = {
+      {"socket(AF_VSOCK)", [] { return ::syscall(SYS_socket, 40 /* AF_VSOCK */, SOCK_STREAM, 0); }},
+      {"socket(AF_INET)",
+       [] {
+         long fd = ::syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+         if (fd >= 0) ::close(static_cast<int>(fd));
+         return fd < 0 ? fd : 0L;
+       }},
+  };
+  Run r = run(default_program(), probes);
+  REQUIRE(r.outcomes.size() == probes.size());
+  CHECK(r.outcomes[0].err == EPERM);
+  CHECK(r.outcomes[1].rc == 0);
 }
 
 TEST_CASE("clone3 and syscalls newer than the profile answer ENOSYS, so a libc falls back") {
