@@ -43,9 +43,18 @@ struct PortMapping {
   uint16_t container_port_end = 0;
 };
 
+// A container's port on a bridge: frames entering through VETH must carry MAC and ADDRESS as
+// their source (anti-spoofing).
+struct FirewallEndpoint {
+  std::string veth;  // the host end, "stk0123456789"
+  Mac mac;           // the container's interface
+  Ipv4 address;
+};
+
 struct FirewallModel {
   std::vector<FirewallNetwork> networks;
   std::vector<PortMapping> ports;
+  std::vector<FirewallEndpoint> endpoints;
   // The instance's tables, one name in both families: "stack" for the default root,
   // "stack-<instance id>" for another (table_name in naming.h). Also the comment that tags its
   // rules in Docker's chain.
@@ -54,8 +63,9 @@ struct FirewallModel {
 
 // `table ip TABLE { ... }` for MODEL; deterministic (sorted), so equal models render equally.
 [[nodiscard]] Result<std::string> render_table(const FirewallModel& model);
-// `table bridge TABLE { ... }` keeping ARP for overlay gateways on their own host; "" when
-// there is no overlay network.
+// `table bridge TABLE { ... }`: anti-spoofing on every container port (IPv4 and ARP only, its
+// own MAC and IPv4 address as source and ARP sender), and ARP for overlay gateways kept on their
+// own host. "" when there is no network.
 [[nodiscard]] std::string render_bridge_table(const FirewallModel& model);
 // The one transaction that replaces the instance's tables: create-if-missing (so the delete
 // cannot fail), delete, re-add. With no network it only removes them.

@@ -121,7 +121,10 @@ awaitable<Result<int>> Daemon::start() {
   if (auto r = networking_->open(); !r) co_return fail(r.error());
 
   // Every network of a registered project exists again before containers are adopted: the
-  // DNS servers and the firewall's table are rebuilt from memory and the state store.
+  // DNS servers and the firewall's tables are rebuilt from memory and the state store. The
+  // firewall is held until every running container's ports are known again, so the previous
+  // daemon's ruleset stays in force until the complete one replaces it.
+  networking_->hold_firewall();
   auto projects = controller_->store().list_projects();
   if (!projects) co_return fail(projects.error());
   for (const auto& p : *projects) {
@@ -141,8 +144,9 @@ awaitable<Result<int>> Daemon::start() {
   for (const auto& rec : *records) {
     if (rec.state != "running" && rec.state != "restarting") continue;
     if (engine::is_alive({rec.pid, rec.pid_start_time, rec.started_at})) {
-      // Its DNS names and published ports again (the table is rebuilt from memory).
-      if (auto rt = runtime_from_json(rec.runtime_json)) networking_->started(*rt, true);
+      // Its endpoints (and their anti-spoofing rules), DNS names and published ports again
+      // (the tables are rebuilt from memory).
+      if (auto rt = runtime_from_json(rec.runtime_json)) networking_->adopt(*rt, rec.pid);
       supervisor_->watch(rec);
       events_.publish({0, "adopt", rec.project, rec.service, rec.name,
                        {{"pid", std::to_string(rec.pid)}}});
@@ -152,6 +156,8 @@ awaitable<Result<int>> Daemon::start() {
       supervisor_->adopt_exited(rec);
     }
   }
+  if (auto r = networking_->release_firewall(); !r)
+    log->error("firewall after adoption: {}", r.error().message);
   for (const auto& p : *projects) register_watch(p.name, p.files);
   watch_files();
   if (!options_.stacks_dir.empty()) scan_stacks_dir();

@@ -1,6 +1,8 @@
 // The daemon's networking, on the loop thread. See networking.h.
 #include "reconciler/networking.h"
 
+#include <sys/stat.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <chrono>
@@ -189,10 +191,9 @@ engine::Engine::AttachFn Networking::attach_hook(const RuntimeRecord& rt) {
   };
 }
 
-Result<void> Networking::attach_now(const RuntimeRecord& rt, pid_t pid) {
-  const auto& name = rt.spec.name;
-  auto fd = net::open_netns(pid);
-  if (!fd) return fail(fd.error());
+namespace {
+
+Result<std::vector<net::EndpointRequest>> requests_of(const RuntimeRecord& rt) {
   std::vector<net::EndpointRequest> requests;
   for (const auto& j : rt.networks) {
     net::EndpointRequest req{j.network};
@@ -200,8 +201,25 @@ Result<void> Networking::attach_now(const RuntimeRecord& rt, pid_t pid) {
       req.ipv4_address = STACK_TRY_CTX(net::Ipv4::parse(j.ipv4_address), "ipv4_address");
     requests.push_back(std::move(req));
   }
-  auto eps = manager_->attach(name, fd->get(), static_cast<uint64_t>(pid), requests);
+  return requests;
+}
+
+ino_t inode_of(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+}  // namespace
+
+Result<void> Networking::attach_now(const RuntimeRecord& rt, pid_t pid) {
+  const auto& name = rt.spec.name;
+  auto fd = net::open_netns(pid);
+  if (!fd) return fail(fd.error());
+  auto requests = requests_of(rt);
+  if (!requests) return fail(requests.error());
+  auto eps = manager_->attach(name, fd->get(), static_cast<uint64_t>(pid), *requests);
   if (!eps) return fail(eps.error());
+  netns_[name] = {pid, inode_of(fd->get())};
   // /etc/hosts is bind-mounted already: rewritten in place (same inode) with our address.
   std::string hosts = rt.spec.hosts;
   if (!eps->empty())
@@ -257,10 +275,38 @@ void Networking::started(const RuntimeRecord& rt, bool adopted) {
     log->error("publish ports of {}: {}", name, r.error().message);
 }
 
+void Networking::adopt(const RuntimeRecord& rt, pid_t pid) {
+  if (rt.network_mode == "bridge" && !rt.networks.empty() && manager_) {
+    auto log = log::get("net");
+    const auto& name = rt.spec.name;
+    auto fd = net::open_netns(pid);
+    auto requests = requests_of(rt);
+    if (!fd || !requests) {
+      log->error("adopt {}: {}", name, (!fd ? fd.error() : requests.error()).message);
+    } else if (auto eps = manager_->adopt(name, fd->get(), static_cast<uint64_t>(pid), *requests);
+               !eps) {
+      log->error("{}", eps.error().message);
+    } else {
+      netns_[name] = {pid, inode_of(fd->get())};
+    }
+  }
+  started(rt, true);
+}
+
+void Networking::hold_firewall() {
+  if (manager_) manager_->hold_firewall();
+}
+
+Result<void> Networking::release_firewall() {
+  if (!manager_) return {};
+  return manager_->release_firewall();
+}
+
 void Networking::gone(const std::string& container) {
   if (!manager_) return;
   registry_->remove_container(container);
   attached_.erase(container);
+  netns_.erase(container);
   if (auto r = manager_->detach(container); !r)
     log::get("net")->warn("detach {}: {}", container, r.error().message);
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "engine/container.h"
 #include "reconciler/controller.h"
 #include "reconciler/runtime_record.h"
@@ -69,6 +70,13 @@ class Networking {
   // After a successful start (or on adoption by a restarted daemon): DNS names registered and
   // ports published. ADOPTED: the endpoints come from the stored addresses.
   void started(const RuntimeRecord& rt, bool adopted);
+  // A running container found by a restarted daemon (its init is PID): its endpoints and their
+  // anti-spoofing rules known again, then started(rt, true).
+  void adopt(const RuntimeRecord& rt, pid_t pid);
+  // Firewall changes are held while a restarting daemon re-learns its networks and containers,
+  // then applied at once: the previous ruleset is never replaced by a partial one.
+  void hold_firewall();
+  [[nodiscard]] Result<void> release_firewall();
   // The container exited or is removed: its names, addresses and ports go.
   void gone(const std::string& container);
 
@@ -100,6 +108,11 @@ class Networking {
   std::map<std::string, std::unique_ptr<net::dns::DnsServer>> dns_;  // by network full name
   std::map<std::string, std::string> projects_;                      // network -> project
   std::map<std::string, std::vector<std::string>> attached_;         // container -> networks
+  struct Namespace {
+    pid_t pid = 0;  // the container's init
+    ino_t inode = 0;
+  };
+  std::map<std::string, Namespace> netns_;  // container -> where its interfaces live
 };
 
 }  // namespace stack::reconciler

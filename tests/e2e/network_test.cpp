@@ -174,14 +174,7 @@ TEST_CASE("after kill -9 of the daemon, names and published ports of adopted con
   auto up = up_published_web(env, p, port, "adopted\n");
   REQUIRE_MESSAGE(up.code == 0, up.err);
   REQUIRE(exec_until_ok(env, {"client", "wget", "-qO-", "http://web/"}).out == "adopted\n");
-  env.stack({"ps", "-p", "none"});
-  auto pid = run({"/bin/sh", "-c",
-                  "pgrep -f -- '--run-root " + (env.root().parent_path() / "run").string() +
-                      " .*daemon$'"});
-  int daemon = std::atoi(pid.out.c_str());
-  REQUIRE(daemon > 0);
-  REQUIRE(::kill(daemon, SIGKILL) == 0);
-  std::this_thread::sleep_for(300ms);
+  kill_daemon(env);
   // The next command starts a new daemon: it ensures the networks, registers the names of the
   // containers it adopts and publishes their ports again.
   CHECK(env.ps(p).size() == 2);
