@@ -70,6 +70,12 @@ struct FirewallModel {
 // The one transaction that replaces the instance's tables: create-if-missing (so the delete
 // cannot fail), delete, re-add. With no network it only removes them.
 [[nodiscard]] Result<std::string> render_transaction(const FirewallModel& model);
+// The transaction that adds ADD to (or removes REMOVE from) the anti-spoofing sets of TABLE
+// (which must exist): what one container's start or exit changes, without re-writing the
+// rest, whose cost grows with every container (bench/bench_firewall).
+[[nodiscard]] std::string render_endpoint_change(std::string_view table,
+                                                 const std::vector<FirewallEndpoint>& add,
+                                                 const std::vector<FirewallEndpoint>& remove);
 
 // Runs nft command text in one transaction; returns what nft printed (for list commands).
 class NftRunner {
@@ -97,6 +103,11 @@ class Firewall {
   // network. On a Docker host, also inserts (or, with no network, removes) the instance's
   // accept rules in Docker's chain, and logs it; other instances' rules are left alone.
   [[nodiscard]] Result<void> apply(const FirewallModel& model);
+  // Runs render_endpoint_change; fails if the sets are not as the model says (the caller then
+  // applies the whole model).
+  [[nodiscard]] Result<void> change_endpoints(std::string_view table,
+                                              const std::vector<FirewallEndpoint>& add,
+                                              const std::vector<FirewallEndpoint>& remove);
   [[nodiscard]] Result<DockerForward> observe_docker_forward();
   // The ruleset of `table ip TABLE` as nft prints it, "" when there is none.
   [[nodiscard]] Result<std::string> observe_table(std::string_view table);

@@ -171,6 +171,26 @@ std::string render_bridge_table(const FirewallModel& model) {
   return out + "}\n";
 }
 
+std::string render_endpoint_change(std::string_view table,
+                                   const std::vector<FirewallEndpoint>& add,
+                                   const std::vector<FirewallEndpoint>& remove) {
+  std::string out;
+  for (const auto& [verb, eps] : {std::pair{"add", &add}, std::pair{"delete", &remove}}) {
+    std::string ports, addresses;
+    for (const auto& e : *eps) {
+      ports += (ports.empty() ? "" : ", ") + q(e.veth);
+      addresses += (addresses.empty() ? "" : ", ") + q(e.veth) + " . " + e.mac.str() + " . " +
+                   e.address.str();
+    }
+    if (ports.empty()) continue;
+    // One transaction: both sets change together.
+    auto prefix = std::string(verb) + " element bridge " + std::string(table) + " ";
+    out += prefix + "ports { " + ports + " }\n" + prefix + "port_addresses { " + addresses +
+           " }\n";
+  }
+  return out;
+}
+
 Result<std::string> render_transaction(const FirewallModel& model) {
   std::string head;
   for (const char* family : {"ip", "bridge"})

@@ -159,7 +159,7 @@ Result<std::vector<Endpoint>> NetworkManager::attach(std::string_view container,
   // container's passes unchecked.
   endpoints_[std::string(container)] = out;
   in_model = true;
-  NET_CHECK(apply_firewall(), ctx);
+  NET_CHECK(change_ports(out, {}), ctx);
   for (const auto& ep : out) {
     auto nctx = ctx + " to " + ep.network;
     NET_CHECK(make_port(ep, netns_fd), nctx);
@@ -255,16 +255,17 @@ Result<std::vector<std::string>> NetworkManager::observe_detached() {
 Result<void> NetworkManager::detach(std::string_view container) {
   auto ctx = "detach " + std::string(container);
   for (const auto& [name, info] : networks_) NET_CHECK(ipam_.release(name, container), ctx);
-  bool changed = false;
+  std::vector<Endpoint> gone;
   if (auto it = endpoints_.find(container); it != endpoints_.end()) {
+    gone = std::move(it->second);
     endpoints_.erase(it);
-    changed = true;
   }
   if (auto it = ports_.find(container); it != ports_.end()) {
     ports_.erase(it);
-    changed = true;
+    NET_CHECK(apply_firewall(), ctx);
+  } else if (!gone.empty()) {
+    NET_CHECK(change_ports({}, gone), ctx);
   }
-  if (changed) NET_CHECK(apply_firewall(), ctx);
   return {};
 }
 
@@ -314,6 +315,24 @@ Result<void> NetworkManager::apply_firewall() {
     return {};
   }
   return firewall_.apply(firewall_model());
+}
+
+Result<void> NetworkManager::change_ports(const std::vector<Endpoint>& add,
+                                          const std::vector<Endpoint>& remove) {
+  if (held_) {
+    dirty_ = true;
+    return {};
+  }
+  auto entries = [](const std::vector<Endpoint>& eps) {
+    std::vector<FirewallEndpoint> out;
+    for (const auto& ep : eps) out.push_back({ep.host_veth, ep.mac, ep.address.address});
+    return out;
+  };
+  auto r = firewall_.change_endpoints(table_name(options_.instance), entries(add), entries(remove));
+  if (r) return {};
+  // The sets were not as the model says (someone changed the tables): all of it, then.
+  log::get("net")->warn("{}; applying the whole firewall", r.error().message);
+  return apply_firewall();
 }
 
 Result<void> NetworkManager::release_firewall() {

@@ -138,6 +138,9 @@ class NetworkManager {
 
  private:
   Result<void> apply_firewall();
+  // ADD's ports into and REMOVE's out of the anti-spoofing sets: one small transaction on a
+  // container's start and exit, the whole model if it fails.
+  Result<void> change_ports(const std::vector<Endpoint>& add, const std::vector<Endpoint>& remove);
   Result<void> ensure_links(const NetworkInfo& info);
   // EP's veth with its peer born in NETNS_FD, configured there.
   Result<void> make_port(const Endpoint& ep, int netns_fd);

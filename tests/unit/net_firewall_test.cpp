@@ -147,6 +147,20 @@ TEST_CASE("a container port accepts only its own MAC and IPv4 address, and no IP
       "ifname . ether_addr . ipv4_addr\n\t}\n"));
 }
 
+TEST_CASE("a container's start or exit changes only the port sets") {
+  FirewallEndpoint a{"stk00000000a", Mac{{2, 0x5d, 10, 89, 0, 2}}, ip("10.89.0.2")};
+  FirewallEndpoint b{"stk00000000b", Mac{{2, 0x5d, 10, 89, 0, 3}}, ip("10.89.0.3")};
+  CHECK(render_endpoint_change("stack-1a2b3c4d", {a, b}, {}) ==
+        "add element bridge stack-1a2b3c4d ports { \"stk00000000a\", \"stk00000000b\" }\n"
+        "add element bridge stack-1a2b3c4d port_addresses { \"stk00000000a\" . 02:5d:0a:59:00:02 . "
+        "10.89.0.2, \"stk00000000b\" . 02:5d:0a:59:00:03 . 10.89.0.3 }\n");
+  CHECK(render_endpoint_change("stack", {}, {a}) ==
+        "delete element bridge stack ports { \"stk00000000a\" }\n"
+        "delete element bridge stack port_addresses { \"stk00000000a\" . 02:5d:0a:59:00:02 . "
+        "10.89.0.2 }\n");
+  CHECK(render_endpoint_change("stack", {}, {}).empty());
+}
+
 TEST_CASE("ARP for an overlay's gateway stays on its host") {
   FirewallModel m;
   m.networks = {{"stk-aaaaaaaa", cidr("10.89.0.0/24"), false},

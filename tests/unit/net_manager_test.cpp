@@ -238,11 +238,13 @@ TEST_CASE("a port's anti-spoofing rules are applied before the port exists, with
   CHECK(eps[0].mac == container_mac(eps[0].address.address));
   CHECK(eps[0].mac.str() == "02:5d:0a:59:00:02");
   CHECK(eps[0].default_route);
-  // The peer was born with that MAC, and the ruleset applied by then names it.
+  // The peer was born with that MAC, and the sets held it by then: one small transaction.
   CHECK(f.kernel.netns[7]["eth0"].info.mac == eps[0].mac);
-  REQUIRE(f.nft.runs.size() >= 1);
-  CHECK(f.nft.runs[0].find("\"" + eps[0].host_veth + "\" . 02:5d:0a:59:00:02 . 10.89.0.2") !=
-        std::string::npos);
+  auto v = "\"" + eps[0].host_veth + "\"";
+  CHECK(f.nft.runs == std::vector<std::string>{
+                          "add element bridge stack ports { " + v +
+                          " }\nadd element bridge stack port_addresses { " + v +
+                          " . 02:5d:0a:59:00:02 . 10.89.0.2 }\n"});
 
   // When the link cannot be made, the rules were already there; they go with the address.
   f.nft.runs.clear();
@@ -254,9 +256,21 @@ TEST_CASE("a port's anti-spoofing rules are applied before the port exists, with
   CHECK(f.nft.runs.back().find("10.89.0.3") == std::string::npos);
   CHECK(f.mgr.endpoints("demo-web-2").empty());
 
-  // Detach takes the container's port out of the rules.
+  // Detach takes the container's port out of the sets.
   f.nft.runs.clear();
   REQUIRE(f.mgr.detach("demo-web-1"));
-  REQUIRE(f.nft.runs.size() >= 1);
-  CHECK(f.nft.runs[0].find(eps[0].host_veth) == std::string::npos);
+  CHECK(f.nft.runs == std::vector<std::string>{
+                          "delete element bridge stack ports { " + v +
+                          " }\ndelete element bridge stack port_addresses { " + v +
+                          " . 02:5d:0a:59:00:02 . 10.89.0.2 }\n"});
+
+  // Sets that are not as the model says (the small change fails): the whole model instead.
+  f.nft.runs.clear();
+  f.nft.fail_on_run = 1;
+  f.kernel.fail_on.clear();
+  auto third = f.mgr.attach("demo-web-3", 9, 1, {{"demo_default"}}).value();
+  REQUIRE(f.nft.runs.size() >= 2);
+  CHECK(f.nft.runs[0].starts_with("add element"));
+  CHECK(f.nft.runs[1].starts_with("table ip stack {}\ndelete table ip stack\n"));
+  CHECK(f.nft.runs[1].find("\"" + third[0].host_veth + "\" . ") != std::string::npos);
 }
