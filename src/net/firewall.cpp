@@ -86,6 +86,15 @@ Result<void> Firewall::apply(const FirewallModel& model) {
   return {};
 }
 
+Result<void> Firewall::change_endpoints(std::string_view table,
+                                        const std::vector<FirewallEndpoint>& add,
+                                        const std::vector<FirewallEndpoint>& remove) {
+  auto batch = render_endpoint_change(table, add, remove);
+  if (batch.empty()) return {};
+  NET_CHECK(nft_.run(batch), "firewall: container ports");
+  return {};
+}
+
 Result<std::string> Firewall::observe_table(std::string_view table) {
   auto r = nft_.run("list table ip " + std::string(table));
   if (!r && is_missing(r.error())) return std::string();

@@ -43,9 +43,18 @@ struct PortMapping {
   uint16_t container_port_end = 0;
 };
 
+// A container's port on a bridge: frames entering through VETH must carry MAC and ADDRESS as
+// their source (anti-spoofing).
+struct FirewallEndpoint {
+  std::string veth;  // the host end, "stk0123456789"
+  Mac mac;           // the container's interface
+  Ipv4 address;
+};
+
 struct FirewallModel {
   std::vector<FirewallNetwork> networks;
   std::vector<PortMapping> ports;
+  std::vector<FirewallEndpoint> endpoints;
   // The instance's tables, one name in both families: "stack" for the default root,
   // "stack-<instance id>" for another (table_name in naming.h). Also the comment that tags its
   // rules in Docker's chain.
@@ -54,12 +63,19 @@ struct FirewallModel {
 
 // `table ip TABLE { ... }` for MODEL; deterministic (sorted), so equal models render equally.
 [[nodiscard]] Result<std::string> render_table(const FirewallModel& model);
-// `table bridge TABLE { ... }` keeping ARP for overlay gateways on their own host; "" when
-// there is no overlay network.
+// `table bridge TABLE { ... }`: anti-spoofing on every container port (IPv4 and ARP only, its
+// own MAC and IPv4 address as source and ARP sender), and ARP for overlay gateways kept on their
+// own host. "" when there is no network.
 [[nodiscard]] std::string render_bridge_table(const FirewallModel& model);
 // The one transaction that replaces the instance's tables: create-if-missing (so the delete
 // cannot fail), delete, re-add. With no network it only removes them.
 [[nodiscard]] Result<std::string> render_transaction(const FirewallModel& model);
+// The transaction that adds ADD to (or removes REMOVE from) the anti-spoofing sets of TABLE
+// (which must exist): what one container's start or exit changes, without re-writing the
+// rest, whose cost grows with every container (bench/bench_firewall).
+[[nodiscard]] std::string render_endpoint_change(std::string_view table,
+                                                 const std::vector<FirewallEndpoint>& add,
+                                                 const std::vector<FirewallEndpoint>& remove);
 
 // Runs nft command text in one transaction; returns what nft printed (for list commands).
 class NftRunner {
@@ -87,6 +103,11 @@ class Firewall {
   // network. On a Docker host, also inserts (or, with no network, removes) the instance's
   // accept rules in Docker's chain, and logs it; other instances' rules are left alone.
   [[nodiscard]] Result<void> apply(const FirewallModel& model);
+  // Runs render_endpoint_change; fails if the sets are not as the model says (the caller then
+  // applies the whole model).
+  [[nodiscard]] Result<void> change_endpoints(std::string_view table,
+                                              const std::vector<FirewallEndpoint>& add,
+                                              const std::vector<FirewallEndpoint>& remove);
   [[nodiscard]] Result<DockerForward> observe_docker_forward();
   // The ruleset of `table ip TABLE` as nft prints it, "" when there is none.
   [[nodiscard]] Result<std::string> observe_table(std::string_view table);

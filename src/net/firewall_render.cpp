@@ -1,5 +1,6 @@
-// Renders an instance's `table ip` and `table bridge` from a FirewallModel: pure text, so the unit tests pin it. The rules
-// and why each one is needed are in RECIPES.md, "Published ports with nftables".
+// Renders an instance's `table ip` (published ports, masquerade, isolation, the loopback guard)
+// and `table bridge` (anti-spoofing per container port, overlay ARP) from a FirewallModel: pure
+// text, pinned by the unit tests. Each rule says why it is there.
 #include <algorithm>
 #include <sstream>
 
@@ -14,6 +15,13 @@ std::string q(std::string_view s) {
   out.append(s).push_back('"');
   return out;
 }
+// `{ "stk-a", "stk-b" }`: the bridges of NETWORKS (sorted, not empty).
+std::string bridge_set(const std::vector<FirewallNetwork>& networks) {
+  std::string out = "{ ";
+  for (size_t i = 0; i < networks.size(); i++) out += (i ? ", " : "") + q(networks[i].bridge);
+  return out + " }";
+}
+
 const char* proto_name(Proto p) { return p == Proto::kTcp ? "tcp" : "udp"; }
 
 std::string ports_text(uint16_t first, uint16_t end) {
@@ -95,6 +103,18 @@ Result<std::string> render_table(const FirewallModel& model) {
     out << "\t\tiifname " << q(n.bridge) << " oifname \"stk-*\" oifname != " << q(n.bridge)
         << " drop\n";
   out << "\t}\n";
+
+  // The host's loopback services are not the containers' (CVE-2020-8558): route_localnet lets
+  // a frame to the gateway's MAC with destination 127.0.0.1 in. Only a published port's DNAT
+  // (and replies of connections already made, such as the host's own from 127.0.0.1) may pass.
+  // `ct status & dnat == 0`, not `ct status != dnat`: the latter compares the whole word.
+  if (!networks.empty()) {
+    out << "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n";
+    out << "\t\tiifname " << bridge_set(networks)
+        << " ip daddr 127.0.0.0/8 ct state != { established, related } ct status & dnat == 0 "
+           "drop\n";
+    out << "\t}\n";
+  }
   out << "}\n";
   return out.str();
 }
@@ -102,6 +122,10 @@ Result<std::string> render_table(const FirewallModel& model) {
 std::string render_bridge_table(const FirewallModel& model) {
   auto networks = model.networks;
   std::sort(networks.begin(), networks.end(), [](auto& a, auto& b) { return a.bridge < b.bridge; });
+  if (networks.empty()) return "";
+  auto endpoints = model.endpoints;
+  std::sort(endpoints.begin(), endpoints.end(),
+            [](auto& a, auto& b) { return a.veth < b.veth; });
   // Requests for the gateway do not leave; the other hosts' gateways (requests or replies) do
   // not come in, neither to the containers (forward) nor to this host's bridge (input).
   std::string forward, input;
@@ -113,13 +137,58 @@ std::string render_bridge_table(const FirewallModel& model) {
     forward += in;
     input += in;
   }
-  if (forward.empty()) return "";
+  std::string ports, addresses;
+  for (const auto& e : endpoints) {
+    ports += (ports.empty() ? "" : ", ") + q(e.veth);
+    addresses += (addresses.empty() ? "" : ", ") + q(e.veth) + " . " + e.mac.str() + " . " +
+                 e.address.str();
+  }
   std::string out = "table bridge " + model.table + " {\n";
-  out += "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n" +
-         forward + "\t}\n";
-  out += "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n" + input +
-         "\t}\n";
+  out += "\tset ports {\n\t\ttype ifname\n";
+  if (!ports.empty()) out += "\t\telements = { " + ports + " }\n";
+  out += "\t}\n\tset port_addresses {\n\t\ttype ifname . ether_addr . ipv4_addr\n";
+  if (!addresses.empty()) out += "\t\telements = { " + addresses + " }\n";
+  out += "\t}\n";
+  // Every frame a container sends enters at prerouting, whether bridged or for the host. A
+  // container's port is in the set before its link exists (see NetworkManager::attach). Ports
+  // stack does not know are not dropped: telling this instance's bridges from another's needs
+  // `meta ibrname` (CONFIG_NFT_BRIDGE_META), which kernels may lack (this project's VMs do).
+  out += "\tchain prerouting {\n\t\ttype filter hook prerouting priority filter; policy accept;\n"
+         "\t\tiifname @ports jump port\n\t}\n";
+  // IPv4 and ARP only: stack gives containers no IPv6, and an IPv6 router advertisement from a
+  // container would configure the others and the host (the CVE-2020-13401 class). VLAN-tagged
+  // frames go too. The source MAC and address, and the ARP sender, must be the port's own.
+  out += "\tchain port {\n\t\tether type != { ip, arp } drop\n"
+         "\t\tiifname . ether saddr . ip saddr != @port_addresses drop\n"
+         "\t\tiifname . ether saddr . arp saddr ip != @port_addresses drop\n"
+         "\t\tiifname . arp saddr ether . arp saddr ip != @port_addresses drop\n\t}\n";
+  if (!forward.empty()) {
+    out += "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n" +
+           forward + "\t}\n";
+    out += "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n" +
+           input + "\t}\n";
+  }
   return out + "}\n";
+}
+
+std::string render_endpoint_change(std::string_view table,
+                                   const std::vector<FirewallEndpoint>& add,
+                                   const std::vector<FirewallEndpoint>& remove) {
+  std::string out;
+  for (const auto& [verb, eps] : {std::pair{"add", &add}, std::pair{"delete", &remove}}) {
+    std::string ports, addresses;
+    for (const auto& e : *eps) {
+      ports += (ports.empty() ? "" : ", ") + q(e.veth);
+      addresses += (addresses.empty() ? "" : ", ") + q(e.veth) + " . " + e.mac.str() + " . " +
+                   e.address.str();
+    }
+    if (ports.empty()) continue;
+    // One transaction: both sets change together.
+    auto prefix = std::string(verb) + " element bridge " + std::string(table) + " ";
+    out += prefix + "ports { " + ports + " }\n" + prefix + "port_addresses { " + addresses +
+           " }\n";
+  }
+  return out;
 }
 
 Result<std::string> render_transaction(const FirewallModel& model) {

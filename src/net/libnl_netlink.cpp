@@ -126,6 +126,8 @@ LinkInfo describe(rtnl_link* link, nl_sock* sk, nl_cache* cache) {
   if (const char* kind = rtnl_link_get_type(link)) info.kind = kind;
   info.mtu = static_cast<int>(rtnl_link_get_mtu(link));
   info.up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
+  if (nl_addr* ll = rtnl_link_get_addr(link); ll && nl_addr_get_len(ll) == 6)
+    std::memcpy(info.mac.bytes.data(), nl_addr_get_binary_addr(ll), 6);
   if (int master = rtnl_link_get_master(link); master > 0) {
     char buf[IFNAMSIZ] = {};
     if (cache) {
@@ -254,6 +256,14 @@ class LibnlNetlink final : public Netlink {
     return std::optional<LinkInfo>(describe(link.get(), sk_.get(), nullptr));
   }
 
+  Result<std::optional<LinkInfo>> get_link_in(int netns_fd, std::string_view name) override {
+    auto ctx = "get link " + std::string(name) + " in container namespace";
+    auto sk = STACK_TRY_CTX(open_socket_in(netns_fd), ctx);
+    auto link = STACK_TRY_CTX(try_find_link(sk.get(), name), ctx);
+    if (!link) return std::optional<LinkInfo>();
+    return std::optional<LinkInfo>(describe(link.get(), sk.get(), nullptr));
+  }
+
   Result<std::vector<LinkInfo>> list_links(std::string_view prefix) override {
     nl_cache* raw = nullptr;
     if (int err = rtnl_link_alloc_cache(sk_.get(), AF_UNSPEC, &raw); err < 0)
@@ -281,6 +291,7 @@ class LibnlNetlink final : public Netlink {
     LinkPtr peer(rtnl_link_veth_get_peer(veth.get()));  // takes a reference
     rtnl_link_set_name(peer.get(), c.peer_name.c_str());
     rtnl_link_set_mtu(peer.get(), static_cast<unsigned>(c.mtu));
+    if (c.peer_mac) rtnl_link_set_addr(peer.get(), ll_addr(*c.peer_mac).get());
     // Not IFF_UP on the peer: the kernel (6.x) answers ENOTCONN when asked to open the peer
     // before the pair is linked. configure_interface brings it up from inside.
     rtnl_link_set_ns_fd(peer.get(), c.netns_fd);
@@ -288,6 +299,18 @@ class LibnlNetlink final : public Netlink {
       return fail(nl_error(ctx, err));
     auto created = STACK_TRY_CTX(find_link(sk_.get(), c.host_name), ctx);
     NET_CHECK(set_hairpin(sk_.get(), rtnl_link_get_ifindex(created.get())), ctx);
+    return {};
+  }
+
+  Result<void> ensure_port(std::string_view link, std::string_view bridge) override {
+    auto ctx = "attach " + std::string(link) + " to " + std::string(bridge);
+    auto port = STACK_TRY_CTX(find_link(sk_.get(), link), ctx);
+    auto br = STACK_TRY_CTX(find_link(sk_.get(), bridge), ctx);
+    int master = rtnl_link_get_ifindex(br.get());
+    bool enslaved = rtnl_link_get_master(port.get()) == master;
+    NET_CHECK(converge_link(sk_.get(), port.get(), 0, master), ctx);
+    // Hairpin is a property of the port, lost with the old bridge.
+    if (!enslaved) NET_CHECK(set_hairpin(sk_.get(), rtnl_link_get_ifindex(port.get())), ctx);
     return {};
   }
 

@@ -58,6 +58,17 @@ Mac bridge_mac(std::string_view bridge, std::string_view host_salt) {
   return m;
 }
 
+Mac container_mac(Ipv4 address) {
+  Mac m;
+  m.bytes = {0x02,
+             0x5d,
+             static_cast<uint8_t>(address.value >> 24),
+             static_cast<uint8_t>(address.value >> 16),
+             static_cast<uint8_t>(address.value >> 8),
+             static_cast<uint8_t>(address.value)};
+  return m;
+}
+
 std::string table_name(std::string_view instance) {
   return instance.empty() ? std::string("stack") : "stack-" + std::string(instance);
 }

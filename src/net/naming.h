@@ -42,6 +42,11 @@ Mac bridge_mac(std::string_view bridge, std::string_view host_salt = "");
 // ""), "stack-<instance>" for another, so that instances never replace each other's rules.
 std::string table_name(std::string_view instance);
 
+// A container interface's MAC: 02:5d followed by its IPv4 address. Unique on a network because
+// the address is (overlay hosts allocate from disjoint ranges), known before the link exists,
+// and kept by a replacement container that gets the same address (no stale neighbour entries).
+Mac container_mac(Ipv4 address);
+
 // True for names this code creates: "stk-*", "stk<hex>", "stx-*".
 bool is_stack_link(std::string_view name);
 

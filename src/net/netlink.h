@@ -32,6 +32,9 @@ struct VethConfig {
   int netns_fd = -1;      // an open /proc/PID/ns/net or /run/netns/NAME
   std::string peer_name;  // "eth0"
   int mtu = 1500;
+  // The peer's MAC, set in the same message: known (and in the firewall's anti-spoofing rules)
+  // before the link exists. Unset: the kernel picks a random one.
+  std::optional<Mac> peer_mac = std::nullopt;
 };
 
 // An interface inside a container's namespace: its address, MTU, up, and (optionally) the
@@ -59,6 +62,7 @@ struct LinkInfo {
   std::string master;  // the bridge it is enslaved to, "" when none
   int mtu = 0;
   bool up = false;
+  Mac mac = {};
 };
 
 class Netlink {
@@ -72,11 +76,17 @@ class Netlink {
   // path never does; a container's veth goes with its namespace.
   [[nodiscard]] virtual Result<void> delete_link(std::string_view name) = 0;
   [[nodiscard]] virtual Result<std::optional<LinkInfo>> get_link(std::string_view name) = 0;
+  // The same inside the namespace NETNS_FD (a container's).
+  [[nodiscard]] virtual Result<std::optional<LinkInfo>> get_link_in(int netns_fd,
+                                                                    std::string_view name) = 0;
   // Links whose name starts with PREFIX, sorted by name: drift and leak checks.
   [[nodiscard]] virtual Result<std::vector<LinkInfo>> list_links(std::string_view prefix) = 0;
 
   // Fails with EEXIST when HOST_NAME exists.
   [[nodiscard]] virtual Result<void> create_veth(const VethConfig& config) = 0;
+  // LINK (a veth's host end) enslaved to BRIDGE, up, hairpin on: what create_veth makes, for a
+  // port its bridge lost (a deleted bridge releases its ports; they survive). Idempotent.
+  [[nodiscard]] virtual Result<void> ensure_port(std::string_view link, std::string_view bridge) = 0;
   // Inside the container's namespace; the address and route are added if missing.
   [[nodiscard]] virtual Result<void> configure_interface(const InterfaceConfig& config) = 0;
 

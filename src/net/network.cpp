@@ -129,8 +129,12 @@ Result<std::vector<Endpoint>> NetworkManager::attach(std::string_view container,
                                                      const std::vector<EndpointRequest>& requests) {
   auto ctx = "attach " + std::string(container);
   std::vector<std::string> allocated;
+  bool in_model = false;
   ScopeGuard undo([&] {
     for (const auto& n : allocated) (void)ipam_.release(n, container);
+    if (!in_model) return;
+    endpoints_.erase(std::string(container));
+    (void)apply_firewall();
   });
   std::vector<Endpoint> out;
   bool have_route = false;
@@ -146,36 +150,121 @@ Result<std::vector<Endpoint>> NetworkManager::attach(std::string_view container,
                 veth_name(options_.instance, container, req.network, generation),
                 Cidr{ip, info->addressing.subnet.prefix},
                 info->addressing.gateway,
-                info->mtu};
-    VethConfig veth{ep.host_veth, info->bridge, netns_fd, ep.ifname, ep.mtu};
-    auto created = kernel_.create_veth(veth);
-    if (!created && created.error().sys_errno == EEXIST) {
-      // A veth of that name survives from a namespace the kernel has not finished destroying
-      // (same container, same generation): the rare slow path.
-      NET_CHECK(kernel_.delete_link(ep.host_veth), nctx + ": remove stale " + ep.host_veth);
-      created = kernel_.create_veth(veth);
-    }
-    if (!created) return fail(created.error().wrap(nctx));
-    InterfaceConfig iface{netns_fd, ep.ifname, ep.address, ep.mtu, std::nullopt};
-    if (!have_route && !info->spec.internal) {
-      iface.gateway = ep.gateway;
-      have_route = true;
-    }
-    NET_CHECK(kernel_.configure_interface(iface), nctx);
+                info->mtu,
+                container_mac(ip)};
+    if (!have_route && !info->spec.internal) ep.default_route = have_route = true;
     out.push_back(std::move(ep));
   }
-  undo.dismiss();
+  // The ports' anti-spoofing rules are in force before the ports exist: no frame of the
+  // container's passes unchecked.
   endpoints_[std::string(container)] = out;
+  in_model = true;
+  NET_CHECK(change_ports(out, {}), ctx);
+  for (const auto& ep : out) {
+    auto nctx = ctx + " to " + ep.network;
+    NET_CHECK(make_port(ep, netns_fd), nctx);
+  }
+  undo.dismiss();
+  return out;
+}
+
+Result<void> NetworkManager::make_port(const Endpoint& ep, int netns_fd) {
+  const NetworkInfo* info = find(ep.network);
+  if (!info) return fail("unknown network");
+  VethConfig veth{ep.host_veth, info->bridge, netns_fd, ep.ifname, ep.mtu, ep.mac};
+  auto created = kernel_.create_veth(veth);
+  if (!created && created.error().sys_errno == EEXIST) {
+    // A veth of that name survives from a namespace the kernel has not finished destroying
+    // (same container, same generation): the rare slow path.
+    NET_CHECK(kernel_.delete_link(ep.host_veth), "remove stale " + ep.host_veth);
+    created = kernel_.create_veth(veth);
+  }
+  if (!created) return fail(created.error());
+  InterfaceConfig iface{netns_fd, ep.ifname, ep.address, ep.mtu, std::nullopt};
+  if (ep.default_route) iface.gateway = ep.gateway;
+  return kernel_.configure_interface(iface);
+}
+
+Result<std::vector<Endpoint>> NetworkManager::adopt(std::string_view container, int netns_fd,
+                                                    uint64_t generation,
+                                                    const std::vector<EndpointRequest>& requests) {
+  auto ctx = "adopt " + std::string(container);
+  std::vector<Endpoint> out;
+  bool have_route = false;
+  for (size_t i = 0; i < requests.size(); i++) {
+    const auto& req = requests[i];
+    auto nctx = ctx + " on " + req.network;
+    const NetworkInfo* info = find(req.network);
+    if (!info) return fail(nctx + ": unknown network");
+    auto ip = ipam_.address_of(req.network, container);
+    if (!ip) return fail(nctx + ": no address recorded");
+    Endpoint ep{req.network,
+                "eth" + std::to_string(i),
+                veth_name(options_.instance, container, req.network, generation),
+                Cidr{*ip, info->addressing.subnet.prefix},
+                info->addressing.gateway,
+                info->mtu,
+                container_mac(*ip)};
+    if (!have_route && !info->spec.internal) ep.default_route = have_route = true;
+    // What the interface has is what its frames carry: a container attached before MACs were
+    // derived from addresses keeps the kernel's random one.
+    if (netns_fd >= 0)
+      if (auto link = kernel_.get_link_in(netns_fd, ep.ifname); link && *link)
+        ep.mac = (*link)->mac;
+    out.push_back(std::move(ep));
+  }
+  endpoints_[std::string(container)] = out;
+  NET_CHECK(apply_firewall(), ctx);
+  return out;
+}
+
+Result<std::vector<std::string>> NetworkManager::reattach(std::string_view container,
+                                                          int netns_fd) {
+  auto ctx = "re-attach " + std::string(container);
+  std::vector<std::string> repaired;
+  for (const auto& ep : endpoints(container)) {
+    auto nctx = ctx + " to " + ep.network;
+    const NetworkInfo* info = find(ep.network);
+    if (!info) continue;
+    auto link = STACK_TRY_CTX(kernel_.get_link(ep.host_veth), nctx);
+    if (link && link->master == info->bridge && link->up) continue;
+    if (link) NET_CHECK(kernel_.ensure_port(ep.host_veth, info->bridge), nctx);
+    else NET_CHECK(make_port(ep, netns_fd), nctx);
+    repaired.push_back(ep.network);
+  }
+  return repaired;
+}
+
+Result<std::vector<std::string>> NetworkManager::observe_detached() {
+  auto links = STACK_TRY_CTX(kernel_.list_links(kVethPrefix), "observe ports");
+  std::map<std::string, const LinkInfo*, std::less<>> by_name;
+  for (const auto& l : links) by_name[l.name] = &l;
+  std::vector<std::string> out;
+  for (const auto& [container, eps] : endpoints_)
+    for (const auto& ep : eps) {
+      const NetworkInfo* info = find(ep.network);
+      auto it = by_name.find(ep.host_veth);
+      if (info && (it == by_name.end() || it->second->master != info->bridge || !it->second->up)) {
+        out.push_back(container);
+        break;
+      }
+    }
   return out;
 }
 
 Result<void> NetworkManager::detach(std::string_view container) {
   auto ctx = "detach " + std::string(container);
   for (const auto& [name, info] : networks_) NET_CHECK(ipam_.release(name, container), ctx);
-  if (auto it = endpoints_.find(container); it != endpoints_.end()) endpoints_.erase(it);
+  std::vector<Endpoint> gone;
+  if (auto it = endpoints_.find(container); it != endpoints_.end()) {
+    gone = std::move(it->second);
+    endpoints_.erase(it);
+  }
   if (auto it = ports_.find(container); it != ports_.end()) {
     ports_.erase(it);
     NET_CHECK(apply_firewall(), ctx);
+  } else if (!gone.empty()) {
+    NET_CHECK(change_ports({}, gone), ctx);
   }
   return {};
 }
@@ -215,10 +304,43 @@ FirewallModel NetworkManager::firewall_model() const {
                           info.addressing.gateway});
   for (const auto& [container, ports] : ports_)
     m.ports.insert(m.ports.end(), ports.begin(), ports.end());
+  for (const auto& [container, eps] : endpoints_)
+    for (const auto& ep : eps) m.endpoints.push_back({ep.host_veth, ep.mac, ep.address.address});
   return m;
 }
 
-Result<void> NetworkManager::apply_firewall() { return firewall_.apply(firewall_model()); }
+Result<void> NetworkManager::apply_firewall() {
+  if (held_) {
+    dirty_ = true;
+    return {};
+  }
+  return firewall_.apply(firewall_model());
+}
+
+Result<void> NetworkManager::change_ports(const std::vector<Endpoint>& add,
+                                          const std::vector<Endpoint>& remove) {
+  if (held_) {
+    dirty_ = true;
+    return {};
+  }
+  auto entries = [](const std::vector<Endpoint>& eps) {
+    std::vector<FirewallEndpoint> out;
+    for (const auto& ep : eps) out.push_back({ep.host_veth, ep.mac, ep.address.address});
+    return out;
+  };
+  auto r = firewall_.change_endpoints(table_name(options_.instance), entries(add), entries(remove));
+  if (r) return {};
+  // The sets were not as the model says (someone changed the tables): all of it, then.
+  log::get("net")->warn("{}; applying the whole firewall", r.error().message);
+  return apply_firewall();
+}
+
+Result<void> NetworkManager::release_firewall() {
+  held_ = false;
+  if (!dirty_) return {};
+  dirty_ = false;
+  return apply_firewall();
+}
 
 Result<std::vector<std::string>> NetworkManager::observe_missing() {
   std::vector<std::string> out;

@@ -64,6 +64,8 @@ struct Endpoint {
   Cidr address;           // 10.89.0.2/24
   Ipv4 gateway;
   int mtu = 1500;
+  Mac mac = {};                // the container's interface (container_mac of its address)
+  bool default_route = false;  // the container's default route goes through this gateway
 };
 
 struct NetworkOptions {
@@ -101,6 +103,20 @@ class NetworkManager {
   // link: the veth disappears with the container's namespace, at no cost (deleting it here
   // would take ~35 ms).
   [[nodiscard]] Result<void> detach(std::string_view container);
+  // A running container that an earlier daemon attached: its endpoints as they are (addresses
+  // from the store, host veth names from GENERATION, MACs as its interfaces in NETNS_FD have
+  // them), so that its ports are filtered and published again. Makes no link.
+  [[nodiscard]] Result<std::vector<Endpoint>> adopt(std::string_view container, int netns_fd,
+                                                    uint64_t generation,
+                                                    const std::vector<EndpointRequest>& requests);
+  // Puts CONTAINER's ports back on their bridges, without restarting anything: a host end its
+  // bridge lost (a deleted bridge releases its ports, which survive) is enslaved again; a veth
+  // that is gone (its peer went with it) is made again with its peer born in NETNS_FD, with the
+  // same name, MAC, address and route. Returns the networks repaired.
+  [[nodiscard]] Result<std::vector<std::string>> reattach(std::string_view container,
+                                                          int netns_fd);
+  // Containers with a port that is missing, down or not on its network's bridge.
+  [[nodiscard]] Result<std::vector<std::string>> observe_detached();
   [[nodiscard]] std::vector<Endpoint> endpoints(std::string_view container) const;
 
   // Publishes the container's ports (CONTAINER_IP of each mapping is filled from its first
@@ -114,10 +130,20 @@ class NetworkManager {
   [[nodiscard]] Result<std::vector<std::string>> observe_missing();
 
   [[nodiscard]] FirewallModel firewall_model() const;
+  // While held, changes to the model are not applied; release applies them in one transaction
+  // (if any). A restarted daemon holds it while it re-learns its networks and containers, so
+  // the previous daemon's ruleset stays in force until the complete one replaces it.
+  void hold_firewall() { held_ = true; }
+  [[nodiscard]] Result<void> release_firewall();
 
  private:
   Result<void> apply_firewall();
+  // ADD's ports into and REMOVE's out of the anti-spoofing sets: one small transaction on a
+  // container's start and exit, the whole model if it fails.
+  Result<void> change_ports(const std::vector<Endpoint>& add, const std::vector<Endpoint>& remove);
   Result<void> ensure_links(const NetworkInfo& info);
+  // EP's veth with its peer born in NETNS_FD, configured there.
+  Result<void> make_port(const Endpoint& ep, int netns_fd);
 
   Netlink& kernel_;
   Firewall& firewall_;
@@ -127,6 +153,8 @@ class NetworkManager {
   std::map<std::string, NetworkInfo, std::less<>> networks_;
   std::map<std::string, std::vector<Endpoint>, std::less<>> endpoints_;
   std::map<std::string, std::vector<PortMapping>, std::less<>> ports_;
+  bool held_ = false;
+  bool dirty_ = false;  // changed while held
 };
 
 }  // namespace stack::net

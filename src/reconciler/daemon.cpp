@@ -19,6 +19,7 @@
 #include "reconciler/supervisor.h"
 #include "state/store.h"
 
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 namespace stack::reconciler {
@@ -124,7 +125,10 @@ awaitable<Result<int>> Daemon::start() {
   if (auto r = networking_->open(); !r) co_return fail(r.error());
 
   // Every network of a registered project exists again before containers are adopted: the
-  // DNS servers and the firewall's table are rebuilt from memory and the state store.
+  // DNS servers and the firewall's tables are rebuilt from memory and the state store. The
+  // firewall is held until every running container's ports are known again, so the previous
+  // daemon's ruleset stays in force until the complete one replaces it.
+  networking_->hold_firewall();
   auto projects = controller_->store().list_projects();
   if (!projects) co_return fail(projects.error());
   for (const auto& p : *projects) {
@@ -144,8 +148,10 @@ awaitable<Result<int>> Daemon::start() {
   for (const auto& rec : *records) {
     if (rec.state != "running" && rec.state != "restarting") continue;
     if (engine::is_alive({rec.pid, rec.pid_start_time, rec.started_at})) {
-      // Its DNS names and published ports again (the table is rebuilt from memory).
-      if (auto rt = runtime_from_json(rec.runtime_json)) networking_->started(*rt, true);
+      // Its endpoints (and their anti-spoofing rules), DNS names and published ports again
+      // (the tables are rebuilt from memory); its ports are put back on a bridge that was made
+      // again while no daemon ran.
+      if (auto rt = runtime_from_json(rec.runtime_json)) networking_->adopt(*rt, rec.pid);
       supervisor_->watch(rec);
       events_.publish({0, "adopt", rec.project, rec.service, rec.name,
                        {{"pid", std::to_string(rec.pid)}}});
@@ -155,6 +161,8 @@ awaitable<Result<int>> Daemon::start() {
       supervisor_->adopt_exited(rec);
     }
   }
+  if (auto r = networking_->release_firewall(); !r)
+    log->error("firewall after adoption: {}", r.error().message);
   for (const auto& p : *projects) register_watch(p.name, p.files);
   watch_files();
   if (!options_.stacks_dir.empty()) scan_stacks_dir();
@@ -697,29 +705,27 @@ awaitable<void> Daemon::resync_one(std::string project) {
 }
 
 awaitable<void> Daemon::repair_networks() {
-  // Drift: a network whose bridge was deleted from outside is made again. The containers
-  // that were attached to it lost their veth (it went with the bridge) and cannot be given a
-  // new one without re-entering their namespace mid-run: they are restarted, which attaches
-  // them afresh, and the repair is reported.
+  // Drift: a network whose bridge was deleted from outside is made again, and the containers
+  // that were on it are put back where they run: a deleted bridge only releases its ports, so
+  // their veths are enslaved again (one that is gone is made again in the container's
+  // namespace). No container is restarted. The same catches ports a bridge made again by a
+  // reconcile (or a daemon start) left behind.
   auto log = log::get("reconciler");
   for (const auto& network : networking_->missing()) {
     if (stopping_) co_return;
     log->warn("drift: network {} lost its bridge, making it again", network);
-    if (auto r = networking_->repair(network); !r) {
+    if (auto r = networking_->repair(network); !r)
       log->error("repair network {}: {}", network, r.error().message);
-      continue;
-    }
-    for (const auto& name : networking_->attached_to(network)) {
-      auto rec = controller_->store().get_container(name);
-      if (!rec || !*rec) continue;
-      log->info("drift: restarting container name={} to re-attach it to {}", name, network);
-      events_.publish({0, "drift_repaired", (*rec)->project, (*rec)->service, name,
-                       {{"reason", "network " + network + " was deleted"},
-                        {"action", "restart"}}});
-      if (auto r = co_await supervisor_->restart(name, "network " + network + " repaired"); !r)
-        log->error("restart name={}: {}", name, r.error().message);
-    }
   }
+  for (const auto& fixed : networking_->reattach_detached()) {
+    auto nets = fmt::format("{}", fmt::join(fixed.networks, ","));
+    log->info("drift: re-attached container name={} networks={}", fixed.container, nets);
+    auto rec = controller_->store().get_container(fixed.container);
+    if (!rec || !*rec) continue;
+    events_.publish({0, "drift_repaired", (*rec)->project, (*rec)->service, fixed.container,
+                     {{"reason", "its port left the bridge of " + nets}, {"action", "reattach"}}});
+  }
+  co_return;
 }
 
 }  // namespace stack::reconciler

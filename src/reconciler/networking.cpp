@@ -1,6 +1,9 @@
 // The daemon's networking, on the loop thread. See networking.h.
 #include "reconciler/networking.h"
 
+#include <spdlog/fmt/ranges.h>
+#include <sys/stat.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <chrono>
@@ -189,10 +192,9 @@ engine::Engine::AttachFn Networking::attach_hook(const RuntimeRecord& rt) {
   };
 }
 
-Result<void> Networking::attach_now(const RuntimeRecord& rt, pid_t pid) {
-  const auto& name = rt.spec.name;
-  auto fd = net::open_netns(pid);
-  if (!fd) return fail(fd.error());
+namespace {
+
+Result<std::vector<net::EndpointRequest>> requests_of(const RuntimeRecord& rt) {
   std::vector<net::EndpointRequest> requests;
   for (const auto& j : rt.networks) {
     net::EndpointRequest req{j.network};
@@ -200,8 +202,25 @@ Result<void> Networking::attach_now(const RuntimeRecord& rt, pid_t pid) {
       req.ipv4_address = STACK_TRY_CTX(net::Ipv4::parse(j.ipv4_address), "ipv4_address");
     requests.push_back(std::move(req));
   }
-  auto eps = manager_->attach(name, fd->get(), static_cast<uint64_t>(pid), requests);
+  return requests;
+}
+
+ino_t inode_of(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+}  // namespace
+
+Result<void> Networking::attach_now(const RuntimeRecord& rt, pid_t pid) {
+  const auto& name = rt.spec.name;
+  auto fd = net::open_netns(pid);
+  if (!fd) return fail(fd.error());
+  auto requests = requests_of(rt);
+  if (!requests) return fail(requests.error());
+  auto eps = manager_->attach(name, fd->get(), static_cast<uint64_t>(pid), *requests);
   if (!eps) return fail(eps.error());
+  netns_[name] = {pid, inode_of(fd->get())};
   // /etc/hosts is bind-mounted already: rewritten in place (same inode) with our address.
   std::string hosts = rt.spec.hosts;
   if (!eps->empty())
@@ -216,7 +235,6 @@ void Networking::started(const RuntimeRecord& rt, bool adopted) {
   auto log = log::get("net");
   const auto& name = rt.spec.name;
   auto eps = manager_->endpoints(name);
-  std::vector<std::string> nets;
   for (const auto& j : rt.networks) {
     std::optional<net::Ipv4> address;
     for (const auto& e : eps)
@@ -227,7 +245,6 @@ void Networking::started(const RuntimeRecord& rt, bool adopted) {
           if (r.owner == name)
             if (auto ip = net::Ipv4::parse(r.address)) address = *ip;
     if (!address) continue;
-    nets.push_back(j.network);
     net::dns::Endpoint e;
     e.network = j.network;
     e.container = name;
@@ -238,7 +255,6 @@ void Networking::started(const RuntimeRecord& rt, bool adopted) {
     if (auto r = registry_->add(e); !r)
       log->warn("dns: register {} on {}: {}", name, j.network, r.error().message);
   }
-  attached_[name] = nets;
   if (rt.ports.empty()) return;
   std::vector<net::PortMapping> ports;
   for (const auto& p : rt.ports) {
@@ -257,10 +273,75 @@ void Networking::started(const RuntimeRecord& rt, bool adopted) {
     log->error("publish ports of {}: {}", name, r.error().message);
 }
 
+void Networking::adopt(const RuntimeRecord& rt, pid_t pid) {
+  if (rt.network_mode == "bridge" && !rt.networks.empty() && manager_) {
+    auto log = log::get("net");
+    const auto& name = rt.spec.name;
+    auto fd = net::open_netns(pid);
+    auto requests = requests_of(rt);
+    if (!fd || !requests) {
+      log->error("adopt {}: {}", name, (!fd ? fd.error() : requests.error()).message);
+    } else if (auto eps = manager_->adopt(name, fd->get(), static_cast<uint64_t>(pid), *requests);
+               !eps) {
+      log->error("{}", eps.error().message);
+    } else {
+      netns_[name] = {pid, inode_of(fd->get())};
+      // Its bridge may have been deleted and made again while no daemon ran.
+      if (auto r = manager_->reattach(name, fd->get()); !r)
+        log->error("{}", r.error().message);
+      else if (!r->empty())
+        log->info("drift: re-attached container name={} networks={}", name, fmt::join(*r, ","));
+    }
+  }
+  started(rt, true);
+}
+
+void Networking::hold_firewall() {
+  if (manager_) manager_->hold_firewall();
+}
+
+Result<void> Networking::release_firewall() {
+  if (!manager_) return {};
+  return manager_->release_firewall();
+}
+
+Result<UniqueFd> Networking::netns_of(const std::string& container) const {
+  auto it = netns_.find(container);
+  if (it == netns_.end()) return fail("no network namespace known for " + container);
+  auto fd = net::open_netns(it->second.pid);
+  if (!fd) return fail(fd.error());
+  if (inode_of(fd->get()) != it->second.inode)
+    return fail("the network namespace of " + container + " is gone (PID " +
+                std::to_string(it->second.pid) + " is another process)");
+  return fd;
+}
+
+std::vector<Networking::Reattached> Networking::reattach_detached() {
+  std::vector<Reattached> out;
+  if (!manager_) return out;
+  auto log = log::get("net");
+  auto detached = manager_->observe_detached();
+  if (!detached) {
+    log->warn("observe ports: {}", detached.error().message);
+    return out;
+  }
+  for (const auto& name : *detached) {
+    auto fd = netns_of(name);
+    if (!fd) {
+      log->warn("re-attach {}: {}", name, fd.error().message);
+      continue;
+    }
+    auto r = manager_->reattach(name, fd->get());
+    if (!r) log->error("{}", r.error().message);
+    else if (!r->empty()) out.push_back({name, *r});
+  }
+  return out;
+}
+
 void Networking::gone(const std::string& container) {
   if (!manager_) return;
   registry_->remove_container(container);
-  attached_.erase(container);
+  netns_.erase(container);
   if (auto r = manager_->detach(container); !r)
     log::get("net")->warn("detach {}: {}", container, r.error().message);
 }
@@ -295,13 +376,6 @@ std::vector<std::string> Networking::missing() {
     return {};
   }
   return *m;
-}
-
-std::vector<std::string> Networking::attached_to(const std::string& network) const {
-  std::vector<std::string> out;
-  for (const auto& [c, nets] : attached_)
-    if (std::find(nets.begin(), nets.end(), network) != nets.end()) out.push_back(c);
-  return out;
 }
 
 }  // namespace stack::reconciler

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "engine/container.h"
 #include "reconciler/controller.h"
 #include "reconciler/runtime_record.h"
@@ -69,6 +70,14 @@ class Networking {
   // After a successful start (or on adoption by a restarted daemon): DNS names registered and
   // ports published. ADOPTED: the endpoints come from the stored addresses.
   void started(const RuntimeRecord& rt, bool adopted);
+  // A running container found by a restarted daemon (its init is PID): its endpoints and their
+  // anti-spoofing rules known again, its ports put back on bridges made again meanwhile, then
+  // started(rt, true).
+  void adopt(const RuntimeRecord& rt, pid_t pid);
+  // Firewall changes are held while a restarting daemon re-learns its networks and containers,
+  // then applied at once: the previous ruleset is never replaced by a partial one.
+  void hold_firewall();
+  [[nodiscard]] Result<void> release_firewall();
   // The container exited or is removed: its names, addresses and ports go.
   void gone(const std::string& container);
 
@@ -80,11 +89,21 @@ class Networking {
   [[nodiscard]] Result<void> repair(const std::string& network);
   // Names of networks whose bridge (or vxlan device) has gone missing.
   [[nodiscard]] std::vector<std::string> missing();
-  // The containers attached to NETWORK now.
-  [[nodiscard]] std::vector<std::string> attached_to(const std::string& network) const;
+
+  // A container put back on its networks, and which.
+  struct Reattached {
+    std::string container;
+    std::vector<std::string> networks;
+  };
+  // Every container whose port left its bridge (the bridge was deleted, and made again by
+  // repair or ensure) or vanished is re-attached where it runs, without a restart.
+  [[nodiscard]] std::vector<Reattached> reattach_detached();
 
  private:
   Result<void> attach_now(const RuntimeRecord& rt, pid_t pid);
+  // The container's network namespace, checked to be the one it was attached in (a PID reused
+  // by another process since would have another).
+  Result<UniqueFd> netns_of(const std::string& container) const;
   Result<void> ensure_one(const std::string& project, const spec::Network& n);
 
   boost::asio::io_context& io_;
@@ -99,7 +118,11 @@ class Networking {
   std::unique_ptr<net::dns::DnsRegistry> registry_;
   std::map<std::string, std::unique_ptr<net::dns::DnsServer>> dns_;  // by network full name
   std::map<std::string, std::string> projects_;                      // network -> project
-  std::map<std::string, std::vector<std::string>> attached_;         // container -> networks
+  struct Namespace {
+    pid_t pid = 0;  // the container's init
+    ino_t inode = 0;
+  };
+  std::map<std::string, Namespace> netns_;  // container -> where its interfaces live
 };
 
 }  // namespace stack::reconciler

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <filesystem>
@@ -124,6 +125,18 @@ inline std::string http_until_ok(const std::string& url) {
     std::this_thread::sleep_for(100ms);
   }
   return "";
+}
+
+// SIGKILLs ENV's daemon (containers keep running); the next command starts a new one.
+inline void kill_daemon(StackEnv& env) {
+  env.stack({"ps", "-p", "none"});  // a daemon is running
+  auto pid = run({"/bin/sh", "-c",
+                  "pgrep -f -- '--run-root " + (env.root().parent_path() / "run").string() +
+                      " .*daemon$'"});
+  int daemon = std::atoi(pid.out.c_str());
+  REQUIRE(daemon > 0);
+  REQUIRE(::kill(daemon, SIGKILL) == 0);
+  for (int i = 0; i < 100 && ::kill(daemon, 0) == 0; i++) std::this_thread::sleep_for(20ms);
 }
 
 }  // namespace stack::test

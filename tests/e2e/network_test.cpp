@@ -174,14 +174,7 @@ TEST_CASE("after kill -9 of the daemon, names and published ports of adopted con
   auto up = up_published_web(env, p, port, "adopted\n");
   REQUIRE_MESSAGE(up.code == 0, up.err);
   REQUIRE(exec_until_ok(env, {"client", "wget", "-qO-", "http://web/"}).out == "adopted\n");
-  env.stack({"ps", "-p", "none"});
-  auto pid = run({"/bin/sh", "-c",
-                  "pgrep -f -- '--run-root " + (env.root().parent_path() / "run").string() +
-                      " .*daemon$'"});
-  int daemon = std::atoi(pid.out.c_str());
-  REQUIRE(daemon > 0);
-  REQUIRE(::kill(daemon, SIGKILL) == 0);
-  std::this_thread::sleep_for(300ms);
+  kill_daemon(env);
   // The next command starts a new daemon: it ensures the networks, registers the names of the
   // containers it adopts and publishes their ports again.
   CHECK(env.ps(p).size() == 2);
@@ -251,41 +244,6 @@ services:
   CHECK(links.out.find("eth0") == std::string::npos);
   REQUIRE(env.stack({"down", "-t", "0"}).code == 0);
   CHECK(env.leftovers(p).empty());
-}
-
-TEST_CASE("drift: a deleted bridge is made again and its containers re-attached") {
-  STACK_REQUIRE_ROOT();
-  StackEnv env;
-  auto p = unique_project("netdrift");
-  env.uses(p);
-  auto before = stack_links();
-  // A daemon that resyncs every second, in place of the one the image import started.
-  REQUIRE(env.stack({"daemon", "stop"}).code == 0);
-  auto run_root = env.root().parent_path() / "run";
-  run({"/bin/sh", "-c",
-       std::string(STACK_BUILD_DIR) + "/stack --root " + env.root().string() + " --run-root " +
-           run_root.string() + " daemon --resync 1 >/dev/null 2>&1 &"});
-  for (int i = 0; i < 100 && !std::filesystem::exists(run_root / "stack.sock"); i++)
-    std::this_thread::sleep_for(50ms);
-  write_page(env, "drift\n");
-  env.write("name: " + p + "\nservices:" + kWeb + R"(
-  client:
-    image: busybox
-    command: [sleep, "3600"]
-)");
-  auto up = env.stack({"up", "-d"});
-  REQUIRE_MESSAGE(up.code == 0, up.err);
-  REQUIRE(exec_until_ok(env, {"client", "wget", "-qO-", "http://web/"}).out == "drift\n");
-  std::string bridge;
-  for (const auto& l : stack_links())
-    if (!before.count(l) && l.rfind("stk-", 0) == 0) bridge = l;
-  REQUIRE(!bridge.empty());
-  REQUIRE(run({"/usr/sbin/ip", "link", "del", bridge}).code == 0);
-  auto page = exec_until_ok(env, {"client", "timeout", "2", "wget", "-qO-", "http://web/"}, 20s);
-  CHECK_MESSAGE(page.code == 0, page.err);
-  CHECK(page.out == "drift\n");
-  CHECK(stack_links().count(bridge) == 1);
-  check_clean(env, p, before);
 }
 
 namespace {

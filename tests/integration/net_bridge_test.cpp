@@ -26,7 +26,19 @@ TEST_CASE("two containers on one bridge reach each other by IP") {
   auto port = h.host.sh("ip -d link show " + ea[0].host_veth);
   CHECK(port.out.find("hairpin on") != std::string::npos);
   CHECK(port.out.find("master " + info.bridge) != std::string::npos);
+  // Each container's port is in the anti-spoofing set with its MAC (the one its eth0 has) and
+  // address, put there and taken out by small transactions of their own.
+  auto entry = "\"" + ea[0].host_veth + "\" . " + ea[0].mac.str() + " . " +
+               ea[0].address.address.str();
+  CHECK(h.host.sh("nft list set bridge stack port_addresses").out.find(entry) != std::string::npos);
+  CHECK(a.sh("cat /sys/class/net/eth0/address").out == ea[0].mac.str() + "\n");
+  auto one = std::vector<net::FirewallEndpoint>{{ea[0].host_veth, ea[0].mac, ea[0].address.address}};
+  REQUIRE(h.firewall->change_endpoints("stack", {}, one));
+  CHECK(h.host.sh("nft list set bridge stack port_addresses").out.find(entry) == std::string::npos);
+  REQUIRE(h.firewall->change_endpoints("stack", one, {}));
+  CHECK(h.host.sh("nft list set bridge stack port_addresses").out.find(entry) != std::string::npos);
   REQUIRE(h.manager->detach(a.name()));
+  CHECK(h.host.sh("nft list set bridge stack port_addresses").out.find(entry) == std::string::npos);
   REQUIRE(h.manager->detach(b.name()));
 }
 

@@ -27,6 +27,8 @@ TEST_CASE("LibnlNetlink honours the Netlink contract") {
   CHECK(container.sh("ip neigh show 10.250.0.9").out.find("02:00:00:00:00:09 PERMANENT") !=
         std::string::npos);
   CHECK(host.sh("cat /proc/sys/net/ipv4/conf/all/route_localnet").out == "0\n");
+  CHECK(link.out.find("link/ether 02:5d:0a:fa:00:02") != std::string::npos);
+  test::run_netlink_teardown_contract(**nl, container.fd());
 }
 
 TEST_CASE("sysctls go to the namespace the Netlink was made in, whichever thread calls") {

@@ -21,6 +21,7 @@ class FakeNetlink final : public net::Netlink {
     std::optional<net::Ipv4> gateway;  // default route (inside a namespace)
     int peer_netns = -1;               // veth host end: the namespace of its peer
     std::vector<std::pair<net::Mac, net::Ipv4>> fdb;
+    bool hairpin = false;  // a bridge port's hairpin mode
   };
 
   std::vector<std::string> calls;                    // "create_veth stk0123 stk-1a2b eth0 1500"
@@ -31,6 +32,14 @@ class FakeNetlink final : public net::Netlink {
   std::vector<net::Cidr> routed;  // extra host routes for list_routed_subnets
   std::vector<std::tuple<int, std::string, net::Ipv4, net::Mac>> neighbours;
 
+  // The peer in namespace FD of the veth whose host end was HOST_END.
+  std::map<std::string, std::string> peer_of;  // host end -> peer name
+  void drop_peer(int fd, const std::string& host_end) {
+    auto it = peer_of.find(host_end);
+    if (it == peer_of.end()) return;
+    if (auto ns = netns.find(fd); ns != netns.end()) ns->second.erase(it->second);
+    peer_of.erase(it);
+  }
   // The container's namespace is gone: its links and their veth host ends go with it.
   void drop_netns(int fd) {
     netns.erase(fd);
@@ -59,9 +68,18 @@ class FakeNetlink final : public net::Netlink {
   Result<void> delete_link(std::string_view name) override {
     std::string n(name);
     if (auto f = record("delete_link", n)) return *f;
-    if (!links.erase(n)) return fail("delete link " + n + ": no such device", ENODEV);
+    auto it = links.find(n);
+    if (it == links.end()) return fail("delete link " + n + ": no such device", ENODEV);
+    int peer = it->second.peer_netns;
+    links.erase(it);
+    // A deleted bridge releases its ports (they survive, unenslaved, losing their port
+    // settings); a deleted veth takes its peer along.
     for (auto& [_, l] : links)
-      if (l.info.master == n) l.info.master.clear();
+      if (l.info.master == n) {
+        l.info.master.clear();
+        l.hairpin = false;
+      }
+    if (peer >= 0) drop_peer(peer, n);
     return {};
   }
   Result<std::optional<net::LinkInfo>> get_link(std::string_view name) override {
@@ -87,9 +105,32 @@ class FakeNetlink final : public net::Netlink {
     if (links.count(c.host_name)) return fail(ctx + ": object exists", EEXIST);
     if (netns[c.netns_fd].count(c.peer_name)) return fail(ctx + ": object exists", EEXIST);
     links[c.host_name] = Link{{c.host_name, "veth", c.bridge, c.mtu, true}, {}, {}, c.netns_fd, {}};
+    links[c.host_name].hairpin = true;
+    peer_of[c.host_name] = c.peer_name;
     // The peer is born down, as in the kernel; configure_interface brings it up.
     netns[c.netns_fd][c.peer_name] = Link{{c.peer_name, "veth", "", c.mtu, false}, {}, {}, -1, {}};
+    netns[c.netns_fd][c.peer_name].info.mac = c.peer_mac.value_or(net::Mac{{2, 0xfa, 0xce, 0, 0, 1}});
     return {};
+  }
+  Result<void> ensure_port(std::string_view link, std::string_view bridge) override {
+    std::string l(link), b(bridge);
+    if (auto f = record("ensure_port", l + " " + b)) return *f;
+    auto ctx = "attach " + l + " to " + b;
+    if (!links.count(b)) return fail(ctx + ": link " + b + ": no such device", ENODEV);
+    auto it = links.find(l);
+    if (it == links.end()) return fail(ctx + ": link " + l + ": no such device", ENODEV);
+    if (it->second.info.master != b) it->second.hairpin = true;
+    it->second.info.master = b;
+    it->second.info.up = true;
+    return {};
+  }
+  Result<std::optional<net::LinkInfo>> get_link_in(int netns_fd, std::string_view name) override {
+    if (auto f = record("get_link_in", std::string(name))) return *f;
+    auto ns = netns.find(netns_fd);
+    if (ns == netns.end()) return std::optional<net::LinkInfo>();
+    auto it = ns->second.find(std::string(name));
+    if (it == ns->second.end()) return std::optional<net::LinkInfo>();
+    return std::optional<net::LinkInfo>(it->second.info);
   }
   Result<void> configure_interface(const net::InterfaceConfig& c) override {
     if (auto f = record("configure_interface", c.name + " " + c.address.str() + " " +

@@ -38,7 +38,8 @@ inline void run_netlink_contract(net::Netlink& nl, int netns_fd) {
   CHECK(std::find(routed.begin(), routed.end(), cidr("10.250.0.0/24")) != routed.end());
 
   // A veth born in the namespace: host end enslaved and up; the name is taken afterwards.
-  NET_REQUIRE_OK(nl.create_veth({veth, bridge, netns_fd, "eth0", 1500}));
+  const net::Mac peer_mac{{2, 0x5d, 10, 250, 0, 2}};
+  NET_REQUIRE_OK(nl.create_veth({veth, bridge, netns_fd, "eth0", 1500, peer_mac}));
   auto v = nl.get_link(veth).value();
   REQUIRE(v);
   CHECK(v->kind == "veth");
@@ -50,6 +51,12 @@ inline void run_netlink_contract(net::Netlink& nl, int netns_fd) {
   auto no_bridge = nl.create_veth({"stkc0c0c0c0c1", "stk-nosuch0", netns_fd, "eth1", 1500});
   REQUIRE(!no_bridge);
   CHECK(no_bridge.error().sys_errno == ENODEV);
+
+  // The peer has the MAC it was born with; a link the namespace lacks is no error.
+  auto peer = nl.get_link_in(netns_fd, "eth0").value();
+  REQUIRE(peer);
+  CHECK(peer->mac == peer_mac);
+  CHECK(!nl.get_link_in(netns_fd, "eth7").value());
 
   // Inside the namespace: address, MTU, up, default route; idempotent.
   net::InterfaceConfig eth0{netns_fd, "eth0", cidr("10.250.0.2/24"), 1400, ip("10.250.0.1")};
@@ -98,6 +105,26 @@ inline void run_netlink_contract(net::Netlink& nl, int netns_fd) {
   auto orphan = nl.get_link(veth).value();
   REQUIRE(orphan);
   CHECK(orphan->master.empty());
+
+  // The bridge made again gets the surviving port back; idempotent; a missing one is ENODEV.
+  NET_REQUIRE_OK(nl.ensure_bridge({bridge, cidr("10.250.0.1/24"), 1500, std::nullopt}));
+  NET_REQUIRE_OK(nl.ensure_port(veth, bridge));
+  NET_REQUIRE_OK(nl.ensure_port(veth, bridge));
+  auto back = nl.get_link(veth).value();
+  REQUIRE(back);
+  CHECK(back->master == bridge);
+  CHECK(back->up);
+  auto no_port = nl.ensure_port("stkc0c0c0c0c9", bridge);
+  REQUIRE(!no_port);
+  CHECK(no_port.error().sys_errno == ENODEV);
+
+}
+
+// After run_netlink_contract: deleting a veth takes its peer along.
+inline void run_netlink_teardown_contract(net::Netlink& nl, int netns_fd) {
+  NET_REQUIRE_OK(nl.delete_link("stkc0c0c0c0c"));
+  CHECK(!nl.get_link_in(netns_fd, "eth0").value());
+  NET_REQUIRE_OK(nl.delete_link("stk-ctest0"));
 }
 
 }  // namespace stack::test

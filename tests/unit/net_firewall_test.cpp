@@ -60,6 +60,10 @@ TEST_CASE("the whole table renders from the model, sorted") {
 		iifname "stk-aaaaaaaa" oifname "stk-*" oifname != "stk-aaaaaaaa" drop
 		iifname "stk-bbbbbbbb" oifname "stk-*" oifname != "stk-bbbbbbbb" drop
 	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iifname { "stk-aaaaaaaa", "stk-bbbbbbbb" } ip daddr 127.0.0.0/8 ct state != { established, related } ct status & dnat == 0 drop
+	}
 }
 )");
   auto shuffled = two_networks();
@@ -106,16 +110,63 @@ TEST_CASE("the tables are replaced in one transaction and removed with the last 
       "table ip stack {}\ndelete table ip stack\ntable bridge stack {}\ndelete table bridge "
       "stack\n";
   auto tx = render_transaction(two_networks()).value();
-  CHECK(tx == head + render_table(two_networks()).value());  // no overlay: no bridge table
+  CHECK(tx == head + render_table(two_networks()).value() + render_bridge_table(two_networks()));
   CHECK(render_transaction({}).value() == head);
+  CHECK(render_bridge_table({}).empty());
+}
+
+TEST_CASE("a container port accepts only its own MAC and IPv4 address, and no IPv6") {
+  auto m = two_networks();
+  m.endpoints = {{"stk00000000b", Mac{{2, 0x5d, 10, 89, 0, 3}}, ip("10.89.0.3")},
+                 {"stk00000000a", Mac{{2, 0x5d, 10, 89, 0, 2}}, ip("10.89.0.2")}};
+  CHECK(render_bridge_table(m) == R"(table bridge stack {
+	set ports {
+		type ifname
+		elements = { "stk00000000a", "stk00000000b" }
+	}
+	set port_addresses {
+		type ifname . ether_addr . ipv4_addr
+		elements = { "stk00000000a" . 02:5d:0a:59:00:02 . 10.89.0.2, "stk00000000b" . 02:5d:0a:59:00:03 . 10.89.0.3 }
+	}
+	chain prerouting {
+		type filter hook prerouting priority filter; policy accept;
+		iifname @ports jump port
+	}
+	chain port {
+		ether type != { ip, arp } drop
+		iifname . ether saddr . ip saddr != @port_addresses drop
+		iifname . ether saddr . arp saddr ip != @port_addresses drop
+		iifname . arp saddr ether . arp saddr ip != @port_addresses drop
+	}
+}
+)");
+  // No container yet: empty sets (nft refuses `elements = { }`).
+  m.endpoints.clear();
+  CHECK(render_bridge_table(m).starts_with(
+      "table bridge stack {\n\tset ports {\n\t\ttype ifname\n\t}\n\tset port_addresses {\n\t\ttype "
+      "ifname . ether_addr . ipv4_addr\n\t}\n"));
+}
+
+TEST_CASE("a container's start or exit changes only the port sets") {
+  FirewallEndpoint a{"stk00000000a", Mac{{2, 0x5d, 10, 89, 0, 2}}, ip("10.89.0.2")};
+  FirewallEndpoint b{"stk00000000b", Mac{{2, 0x5d, 10, 89, 0, 3}}, ip("10.89.0.3")};
+  CHECK(render_endpoint_change("stack-1a2b3c4d", {a, b}, {}) ==
+        "add element bridge stack-1a2b3c4d ports { \"stk00000000a\", \"stk00000000b\" }\n"
+        "add element bridge stack-1a2b3c4d port_addresses { \"stk00000000a\" . 02:5d:0a:59:00:02 . "
+        "10.89.0.2, \"stk00000000b\" . 02:5d:0a:59:00:03 . 10.89.0.3 }\n");
+  CHECK(render_endpoint_change("stack", {}, {a}) ==
+        "delete element bridge stack ports { \"stk00000000a\" }\n"
+        "delete element bridge stack port_addresses { \"stk00000000a\" . 02:5d:0a:59:00:02 . "
+        "10.89.0.2 }\n");
+  CHECK(render_endpoint_change("stack", {}, {}).empty());
 }
 
 TEST_CASE("ARP for an overlay's gateway stays on its host") {
   FirewallModel m;
   m.networks = {{"stk-aaaaaaaa", cidr("10.89.0.0/24"), false},
                 {"stk-cccccccc", cidr("10.70.0.0/24"), false, "stx-4242", ip("10.70.0.1")}};
-  CHECK(render_bridge_table(m) == R"(table bridge stack {
-	chain forward {
+  auto text = render_bridge_table(m);
+  CHECK(text.ends_with(R"(	chain forward {
 		type filter hook forward priority filter; policy accept;
 		oifname "stx-4242" arp daddr ip 10.70.0.1 drop
 		iifname "stx-4242" arp saddr ip 10.70.0.1 drop
@@ -125,8 +176,10 @@ TEST_CASE("ARP for an overlay's gateway stays on its host") {
 		iifname "stx-4242" arp saddr ip 10.70.0.1 drop
 	}
 }
-)");
-  CHECK(render_transaction(m).value().ends_with(render_bridge_table(m)));
+)"));
+  // The vxlan device is a port of the bridge, but no container's: not in the port set.
+  CHECK(text.find("elements") == std::string::npos);
+  CHECK(render_transaction(m).value().ends_with(text));
 }
 
 TEST_CASE("apply runs one buffer and leaves a host without Docker's chain alone") {

@@ -228,3 +228,49 @@ TEST_CASE("another instance's manager writes only its own table, named after it"
         "table ip stack-1a2b3c4d {}\ndelete table ip stack-1a2b3c4d\ntable bridge stack-1a2b3c4d "
         "{}\ndelete table bridge stack-1a2b3c4d\n");
 }
+
+TEST_CASE("a port's anti-spoofing rules are applied before the port exists, with its MAC") {
+  Fixture f;
+  f.ensure(bridge_net("default"));
+  f.nft.runs.clear();
+  auto eps = f.mgr.attach("demo-web-1", 7, 1, {{"demo_default"}}).value();
+  REQUIRE(eps.size() == 1);
+  CHECK(eps[0].mac == container_mac(eps[0].address.address));
+  CHECK(eps[0].mac.str() == "02:5d:0a:59:00:02");
+  CHECK(eps[0].default_route);
+  // The peer was born with that MAC, and the sets held it by then: one small transaction.
+  CHECK(f.kernel.netns[7]["eth0"].info.mac == eps[0].mac);
+  auto v = "\"" + eps[0].host_veth + "\"";
+  CHECK(f.nft.runs == std::vector<std::string>{
+                          "add element bridge stack ports { " + v +
+                          " }\nadd element bridge stack port_addresses { " + v +
+                          " . 02:5d:0a:59:00:02 . 10.89.0.2 }\n"});
+
+  // When the link cannot be made, the rules were already there; they go with the address.
+  f.nft.runs.clear();
+  f.kernel.fail_on["create_veth"] = 2;
+  auto r = f.mgr.attach("demo-web-2", 8, 1, {{"demo_default"}});
+  REQUIRE(!r);
+  REQUIRE(f.nft.runs.size() >= 2);
+  CHECK(f.nft.runs[0].find("10.89.0.3") != std::string::npos);  // applied before create_veth
+  CHECK(f.nft.runs.back().find("10.89.0.3") == std::string::npos);
+  CHECK(f.mgr.endpoints("demo-web-2").empty());
+
+  // Detach takes the container's port out of the sets.
+  f.nft.runs.clear();
+  REQUIRE(f.mgr.detach("demo-web-1"));
+  CHECK(f.nft.runs == std::vector<std::string>{
+                          "delete element bridge stack ports { " + v +
+                          " }\ndelete element bridge stack port_addresses { " + v +
+                          " . 02:5d:0a:59:00:02 . 10.89.0.2 }\n"});
+
+  // Sets that are not as the model says (the small change fails): the whole model instead.
+  f.nft.runs.clear();
+  f.nft.fail_on_run = 1;
+  f.kernel.fail_on.clear();
+  auto third = f.mgr.attach("demo-web-3", 9, 1, {{"demo_default"}}).value();
+  REQUIRE(f.nft.runs.size() >= 2);
+  CHECK(f.nft.runs[0].starts_with("add element"));
+  CHECK(f.nft.runs[1].starts_with("table ip stack {}\ndelete table ip stack\n"));
+  CHECK(f.nft.runs[1].find("\"" + third[0].host_veth + "\" . ") != std::string::npos);
+}

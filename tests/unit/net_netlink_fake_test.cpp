@@ -10,6 +10,7 @@ using namespace stack;
 TEST_CASE("FakeNetlink honours the Netlink contract") {
   test::FakeNetlink fake;
   test::run_netlink_contract(fake, 3);
+  test::run_netlink_teardown_contract(fake, 3);
 }
 
 TEST_CASE("FakeNetlink fails the Nth call of a kind and records every call in order") {
