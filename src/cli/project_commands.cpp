@@ -150,6 +150,7 @@ int exec_in(const std::string& project, const std::string& service, int index,
   p.gid = proc["gid"];
   p.groups = proc["groups"].get<std::vector<gid_t>>();
   p.capabilities = proc["capabilities"];
+  p.no_new_privs = proc.value("no_new_privs", true);  // the service's: exec gets the same
   if (!user.empty()) {
     std::vector<std::filesystem::path> layers;
     for (const auto& l : rt["layers"]) layers.emplace_back(l.get<std::string>());

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,13 @@ struct ProcessSpec {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
-  uint64_t capabilities = 0;  // bit set kept for root; see default_capabilities()
+  // The bounding set, and the effective and permitted sets when uid is 0 (a user other than
+  // root keeps none). Inheritable and ambient are always empty. See default_capabilities().
+  uint64_t capabilities = 0;
+  bool no_new_privs = true;  // PR_SET_NO_NEW_PRIVS before execve (Docker's no-new-privileges)
+  // The seccomp filter installed just before execve: a `struct sock_filter` array, as compiled
+  // by seccomp_program(). Null: none. Set at each start or exec, never persisted.
+  std::shared_ptr<const std::string> seccomp;
 };
 
 struct ContainerSpec {
@@ -52,6 +59,11 @@ struct ContainerSpec {
   // network_mode service:NAME: the network namespace to join ("/proc/PID/ns/net" of that
   // container's init) instead of a new one. Set at each start, never persisted.
   std::string join_netns;
+  // Every host device in /dev and allowed by the device cgroup, /sys writable, nothing masked
+  // or read-only (the capabilities and seccomp of a privileged service are in `process`).
+  // Otherwise /dev holds null, zero, full, random, urandom, tty, ptmx and pts only, the device
+  // cgroup allows those (and mknod), and Docker's masked and read-only paths apply.
+  bool privileged = false;
 };
 
 // A running container's init, identified so that a reused PID is never mistaken for it.
@@ -78,8 +90,24 @@ struct Stdio {
   int in = -1, out = -1, err = -1;
 };
 
-// Docker's default capability set: enough for ordinary services, none to administer the host.
+// Docker's default capability set: enough for ordinary services, none to administer the host
+// (CapEff 00000000a80425fb).
 uint64_t default_capabilities();
+// Every capability this kernel knows (/proc/sys/kernel/cap_last_cap).
+uint64_t all_capabilities();
+// Compose's cap_add and cap_drop over Docker's default set, as Docker combines them: "ALL" in
+// cap_add is every capability but those dropped; "ALL" in cap_drop keeps only cap_add;
+// otherwise default - cap_drop + cap_add. Names with or without "CAP_", any case, resolved
+// with libcap; an unknown name is an error naming it.
+[[nodiscard]] Result<uint64_t> capabilities_from(const std::vector<std::string>& cap_add,
+                                                 const std::vector<std::string>& cap_drop);
+// no_new_privs from compose's security_opt: on unless "no-new-privileges:false" (or "=false")
+// says otherwise; "no-new-privileges" and ":true" keep it. Other options are not looked at.
+[[nodiscard]] Result<bool> no_new_privileges_from(const std::vector<std::string>& security_opt);
+// Docker's masked paths (hidden: /dev/null over a file, an empty tmpfs over a directory) and
+// read-only paths, for a container that is not privileged.
+const std::vector<std::string>& masked_paths();
+const std::vector<std::string>& readonly_paths();
 
 // Resolves a compose `user:` ("", "1000", "1000:1000", "app", "app:staff") against the image's
 // /etc/passwd and /etc/group (looked up from the top layer down).

@@ -56,6 +56,34 @@ Result<int> ephemeral_port(bool udp) {
   return port;
 }
 
+// Where KEY of the service was written ("cap_add"), for errors; the service's own position
+// when it is not in the file.
+std::string key_pos(const spec::Service& svc, const std::string& key) {
+  for (const auto& k : svc.keys)
+    if (k.path == "services." + svc.name + "." + key) return k.pos.str();
+  return svc.pos.str();
+}
+
+// Capabilities, privileged and no_new_privs, as Docker maps them.
+Result<void> security(const spec::Service& svc, engine::ContainerSpec& s) {
+  auto where = [&](const std::string& key) { return key_pos(svc, key) + ": service \"" + svc.name + "\""; };
+  auto caps = engine::capabilities_from(svc.cap_add, svc.cap_drop);
+  if (!caps) {
+    bool in_add = caps.error().message.rfind("cap_add", 0) == 0;
+    return fail(caps.error().wrap(where(in_add ? "cap_add" : "cap_drop")));
+  }
+  s.process.capabilities = svc.privileged ? engine::all_capabilities() : *caps;
+  s.privileged = svc.privileged;
+  std::vector<std::string> opts;
+  if (auto it = svc.extra.find("security_opt"); it != svc.extra.end() && it->is_array())
+    for (const auto& o : *it)
+      if (o.is_string()) opts.push_back(o.get<std::string>());
+  auto nnp = engine::no_new_privileges_from(opts);
+  if (!nnp) return fail(nnp.error().wrap(where("security_opt")));
+  s.process.no_new_privs = *nnp;
+  return {};
+}
+
 }  // namespace
 
 Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack,
@@ -85,7 +113,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   r.user = !svc.user.empty() ? svc.user : ic.user;
   if (auto u = engine::resolve_user(r.user, image.layers, s.process); !u)
     return fail(u.error().wrap(svc.pos.str() + ": service \"" + svc.name + "\""));
-  s.process.capabilities = engine::default_capabilities();
+  if (auto sec = security(svc, s); !sec) return fail(sec.error());
 
   for (const auto& m : svc.volumes) {
     // compose creates a missing host directory of a short-syntax bind.

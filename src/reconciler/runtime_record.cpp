@@ -33,7 +33,8 @@ std::string to_json(const RuntimeRecord& r) {
         {"uid", p.uid},
         {"gid", p.gid},
         {"groups", p.groups},
-        {"capabilities", p.capabilities}}},
+        {"capabilities", p.capabilities},
+        {"no_new_privs", p.no_new_privs}}},
       {"mounts", mounts},
       {"limits", limits},
       {"log_max_size", s.log_max_size},
@@ -54,6 +55,7 @@ std::string to_json(const RuntimeRecord& r) {
       {"fields", r.fields},
       {"resolv_conf", s.resolv_conf},
       {"host_network", s.host_network},
+      {"privileged", s.privileged},
       {"project", r.project},
       {"service", r.service},
       {"network_mode", r.network_mode},
@@ -94,6 +96,7 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
     s.process.gid = p.at("gid");
     s.process.groups = p.at("groups").get<std::vector<gid_t>>();
     s.process.capabilities = p.at("capabilities");
+    s.process.no_new_privs = p.value("no_new_privs", true);
     for (const auto& m : j.at("mounts"))
       s.mounts.push_back({m.at("source").get<std::string>(), m.at("target"), m.at("ro")});
     const auto& l = j.at("limits");
@@ -122,6 +125,7 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
     if (j.contains("fields")) r.fields = j["fields"].get<std::map<std::string, std::string>>();
     s.resolv_conf = j.value("resolv_conf", "");
     s.host_network = j.value("host_network", false);
+    s.privileged = j.value("privileged", false);
     r.project = j.value("project", "");
     r.service = j.value("service", "");
     r.network_mode = j.value("network_mode", "none");

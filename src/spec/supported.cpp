@@ -62,6 +62,26 @@ void ipv4_attachments(const Service& s, const Report& report) {
                         " (only aliases, ipv4_address and priority)");
 }
 
+// security_opt: no-new-privileges in every form docker takes, and seccomp=unconfined (what a
+// container without a seccomp filter is). A profile file, apparmor and labels are not yet.
+void supported_security_opts(const Service& s, const Report& report) {
+  const auto it = s.extra.find("security_opt");
+  if (it == s.extra.end() || !it->is_array()) return;
+  for (const auto& v : *it) {
+    if (!v.is_string()) continue;
+    std::string o = v.get<std::string>();
+    bool nnp = o == "no-new-privileges" || o == "no-new-privileges:true" ||
+               o == "no-new-privileges:false" || o == "no-new-privileges=true" ||
+               o == "no-new-privileges=false";
+    bool unconfined = o == "seccomp=unconfined" || o == "seccomp:unconfined";
+    if (nnp || unconfined) continue;
+    SourcePos pos = s.pos;
+    for (const KeyUse& k : s.keys)
+      if (k.path == "services." + s.name + ".security_opt") pos = k.pos;
+    report(pos, "services." + s.name + ".security_opt " + o);
+  }
+}
+
 const std::vector<Implemented>& implemented() {
   static const std::vector<Implemented> table = {
       {"version", {}},
@@ -119,6 +139,11 @@ const std::vector<Implemented>& implemented() {
       {"services.*.extra_hosts.**", {}},
       {"services.*.dns_search", {}},
       {"services.*.dns_opt", {}},
+      // Security: capabilities, privileged, no_new_privs.
+      {"services.*.cap_add", {}},
+      {"services.*.cap_drop", {}},
+      {"services.*.privileged", {}},
+      {"services.*.security_opt", supported_security_opts},
       // Handled entirely by the loader.
       {"services.*.profiles", {}},
       {"services.*.extends.**", {}},
