@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -19,6 +20,8 @@
 #include "common/scope_guard.h"
 #include "common/unique_fd.h"
 #include "engine/container.h"
+#include "engine/security.h"
+#include "engine/wire.h"
 
 namespace stack::engine {
 
@@ -32,65 +35,61 @@ int64_t unix_ms() {
       .count();
 }
 
-// NUL-separated key/value pairs, prefixed by their length (see read_config in init/setup.c).
-class ConfigWriter {
- public:
-  void add(std::string_view key, std::string_view value) {
-    buf_.append(key).push_back('\0');
-    buf_.append(value).push_back('\0');
-  }
-  void add_process(const ProcessSpec& p) {
-    for (const auto& a : p.argv) add("arg", a);
-    for (const auto& e : p.env) add("env", e);
-    add("cwd", p.cwd.empty() ? "/" : p.cwd);
-    add("uid", std::to_string(p.uid));
-    add("gid", std::to_string(p.gid));
-    for (gid_t g : p.groups) add("group", std::to_string(g));
-    char caps[20];
-    snprintf(caps, sizeof caps, "%llx", static_cast<unsigned long long>(p.capabilities));
-    add("caps", caps);
-  }
-  [[nodiscard]] Result<void> send(int fd) const {
-    uint32_t len = static_cast<uint32_t>(buf_.size());
-    std::string msg(reinterpret_cast<const char*>(&len), sizeof len);
-    msg += buf_;
-    std::string_view rest = msg;
-    while (!rest.empty()) {
-      ssize_t n = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fail_errno("send config to init");
-      rest.remove_prefix(static_cast<size_t>(n));
+// execve(2) takes C strings: a NUL in an argument or an environment value would silently cut
+// it short (and, in the engine's old message format, injected configuration). Refused here,
+// before anything is made, naming what holds it.
+Result<void> check_c_strings(const ProcessSpec& p) {
+  for (size_t i = 0; i < p.argv.size(); i++)
+    if (auto at = p.argv[i].find('\0'); at != std::string::npos)
+      return fail("argument " + std::to_string(i) + " of the command holds a NUL byte at offset " +
+                  std::to_string(at) + ": execve(2) cannot pass it");
+  for (const auto& e : p.env)
+    if (auto at = e.find('\0'); at != std::string::npos) {
+      auto eq = e.find('=');
+      std::string key = e.substr(0, std::min(eq, at));
+      return fail("environment variable " + key + " holds a NUL byte" +
+                  (eq < at ? " at offset " + std::to_string(at - eq - 1) + " of its value" : "") +
+                  ": execve(2) cannot pass it");
     }
-    return {};
-  }
+  if (p.cwd.find('\0') != std::string::npos) return fail("the working directory holds a NUL byte");
+  return {};
+}
 
- private:
-  std::string buf_;
-};
+void add_process(wire::Writer& w, const ProcessSpec& p) {
+  for (const auto& a : p.argv) w.bytes(W_ARG, a);
+  for (const auto& e : p.env) w.bytes(W_ENV, e);
+  w.bytes(W_CWD, p.cwd.empty() ? "/" : p.cwd);
+  w.u32(W_UID, p.uid).u32(W_GID, p.gid);
+  for (gid_t g : p.groups) w.u32(W_GROUP, g);
+  w.u64(W_CAPS, p.capabilities);
+  w.u32(W_NO_NEW_PRIVS, p.no_new_privs ? 1 : 0);
+  if (p.seccomp && !p.seccomp->empty()) w.bytes(W_SECCOMP, *p.seccomp);
+}
 
-// One line from the init: "R", "S<pid>" or "E<why>". The init may have died instead.
-Result<std::string> read_reply(int fd, std::chrono::milliseconds timeout) {
-  std::string line;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left <= 0ms) return fail("container init did not answer within " +
-                                 std::to_string(timeout.count()) + " ms");
-    pollfd pfd{fd, POLLIN, 0};
-    int r = ::poll(&pfd, 1, static_cast<int>(left.count()));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return fail_errno("poll init");
-    if (r == 0) continue;
-    char c;
-    ssize_t n = ::read(fd, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail("container init exited during setup");
-    if (c == '\n') break;
-    line.push_back(c);
-  }
-  if (!line.empty() && line[0] == 'E') return fail(line.substr(1));
-  return line;
+// One reply of the init: READY, STARTED (its pid) or ERROR (why, any bytes). The init may
+// have died instead.
+Result<wire::Record> read_reply(int fd, std::chrono::milliseconds timeout, std::string& body) {
+  auto msg = wire::receive(fd, timeout);
+  if (!msg) return fail(msg.error());
+  body = std::move(*msg);
+  auto records = wire::decode(body);
+  if (!records) return fail(records.error());
+  if (records->size() != 1) return fail("malformed reply from container init");
+  const auto& r = records->front();
+  if (r.tag == W_ERROR) return fail(std::string(r.value));
+  if (r.tag != W_READY && r.tag != W_STARTED)
+    return fail("unexpected reply " + std::to_string(r.tag) + " from container init");
+  return r;
+}
+
+Result<void> expect_reply(int fd, uint16_t tag, std::chrono::milliseconds timeout) {
+  std::string body;
+  auto r = read_reply(fd, timeout, body);
+  if (!r) return fail(r.error());
+  if (r->tag != tag) return fail("unexpected reply " + std::to_string(r->tag) + " from container init");
+  if (tag == W_STARTED)
+    if (auto pid = wire::as_u32(*r); !pid) return fail(pid.error());
+  return {};
 }
 
 struct ChildArgs {
@@ -160,6 +159,7 @@ Engine::Engine(std::filesystem::path init_binary, CgroupDriver& cgroups)
     : init_(std::move(init_binary)), cgroups_(cgroups) {}
 
 Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn& attach) {
+  if (auto r = check_c_strings(spec.process); !r) return fail(r.error());
   const auto& dir = spec.dir;
   // The overlay's root directory takes its owner and mode from the upper layer: 0755, or a
   // service running as another user could not even reach "/". The containers/ directory
@@ -181,7 +181,9 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
     for (int i = 0; i < 200 && !cgroups_.remove(spec.cgroup); i++) ::usleep(5000);
   }
   (void)cgroups_.remove(spec.cgroup);
-  if (auto r = cgroups_.create(spec.cgroup, spec.limits); !r) return fail(r.error());
+  CgroupLimits limits = spec.limits;
+  if (!spec.privileged) limits.devices = default_device_rules();
+  if (auto r = cgroups_.create(spec.cgroup, limits); !r) return fail(r.error());
   ScopeGuard drop_cgroup([&] { (void)cgroups_.remove(spec.cgroup); });
 
   int sv[2];
@@ -214,36 +216,50 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   child_ctl.reset();
   ScopeGuard kill_child([&] { kill_and_reap(pid); });
 
-  ConfigWriter cfg;
-  cfg.add("rootfs", (dir / "rootfs").string());
-  cfg.add("upper", (dir / "upper").string());
-  cfg.add("work", (dir / "work").string());
-  cfg.add("lowerdirs", lowers);
-  cfg.add("hostname", spec.hostname);
-  cfg.add("log_max_size", std::to_string(spec.log_max_size));
-  cfg.add("log_max_files", std::to_string(spec.log_max_files));
+  wire::Writer cfg;
+  cfg.bytes(W_ROOTFS, (dir / "rootfs").string())
+      .bytes(W_UPPER, (dir / "upper").string())
+      .bytes(W_WORK, (dir / "work").string())
+      .bytes(W_LOWERDIRS, lowers)
+      .bytes(W_HOSTNAME, spec.hostname)
+      .u64(W_LOG_MAX_SIZE, static_cast<uint64_t>(spec.log_max_size))
+      .u32(W_LOG_MAX_FILES, static_cast<uint32_t>(spec.log_max_files));
   auto bind = [&](const std::filesystem::path& src, const std::string& dst, bool ro) {
-    cfg.add("bind", src.string());
-    cfg.add("bind_dst", dst);
-    if (ro) cfg.add("bind_ro", "1");
+    cfg.nested(W_MOUNT, wire::Writer()
+                            .bytes(W_MOUNT_SRC, src.string())
+                            .bytes(W_MOUNT_DST, dst)
+                            .u32(W_MOUNT_FLAGS, ro ? WIRE_MOUNT_RO : 0));
   };
   bind(dir / "hostname", "/etc/hostname", false);
   bind(dir / "hosts", "/etc/hosts", false);
   if (!spec.resolv_conf.empty()) bind(dir / "resolv.conf", "/etc/resolv.conf", false);
   for (const auto& m : spec.mounts) bind(m.source, m.target, m.read_only);
-  cfg.add_process(spec.process);
-  if (auto r = cfg.send(ctl.get()); !r) return fail(r.error());
+  for (const auto& d : spec.privileged ? host_devices() : default_devices())
+    cfg.nested(W_DEVICE, wire::Writer()
+                             .bytes(W_DEV_PATH, d.path)
+                             .u32(W_DEV_TYPE, static_cast<uint32_t>(d.type))
+                             .u32(W_DEV_MAJOR, d.major)
+                             .u32(W_DEV_MINOR, d.minor)
+                             .u32(W_DEV_MODE, d.mode));
+  if (spec.privileged) {
+    cfg.u32(W_SYS_RW, 1);
+  } else {
+    for (const auto& m : masked_paths()) cfg.bytes(W_MASKED, m);
+    for (const auto& r : readonly_paths()) cfg.bytes(W_READONLY, r);
+  }
+  add_process(cfg, spec.process);
+  if (auto r = wire::send(ctl.get(), cfg.message()); !r) return fail(r.error());
   // While the init builds the rootfs: on cgroup v1 moving a task waits for an RCU grace period
   // (cgroup_threadgroup_rwsem), the largest single cost of a start; the two overlap.
   if (auto r = cgroups_.attach(spec.cgroup, pid); !r) return fail(r.error());
 
-  if (auto r = read_reply(ctl.get(), 10s); !r) return fail(r.error().wrap("set up container"));
+  if (auto r = expect_reply(ctl.get(), W_READY, 10s); !r) return fail(r.error().wrap("set up container"));
   // Step 4 of the sequence: networks are attached here, while the init waits.
   if (attach)
     if (auto r = attach(pid); !r) return fail(r.error().wrap("attach networks"));
-  if (::send(ctl.get(), "G", 1, MSG_NOSIGNAL) != 1) return fail_errno("start service");
-  auto started = read_reply(ctl.get(), 10s);
-  if (!started) return fail(started.error().wrap("start service"));
+  if (auto r = wire::send(ctl.get(), wire::Writer().bytes(W_GO, "").message()); !r)
+    return fail(r.error().wrap("start service"));
+  if (auto r = expect_reply(ctl.get(), W_STARTED, 10s); !r) return fail(r.error().wrap("start service"));
 
   ContainerProcess proc{pid, process_start_time(pid), started_at};
   kill_child.dismiss();
@@ -253,6 +269,7 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
 
 Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& cgroup,
                                   const ProcessSpec& process, const Stdio& stdio) {
+  if (auto r = check_c_strings(process); !r) return fail(r.error());
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, p.pid, 0)));
   if (!pidfd || process_start_time(p.pid) != p.start_time) return fail("container is not running");
   int sv[2];
@@ -268,10 +285,10 @@ Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& 
   ScopeGuard kill_child([&] { kill_and_reap(pid); });
   // Into the cgroup before it enters the container, so the command is limited from its start.
   if (auto r = cgroups_.attach(cgroup, pid); !r) return fail(r.error());
-  ConfigWriter cfg;
-  cfg.add_process(process);
-  if (auto r = cfg.send(ctl.get()); !r) return fail(r.error());
-  if (auto r = read_reply(ctl.get(), 10s); !r) return fail(r.error());
+  wire::Writer cfg;
+  add_process(cfg, process);
+  if (auto r = wire::send(ctl.get(), cfg.message()); !r) return fail(r.error());
+  if (auto r = expect_reply(ctl.get(), W_STARTED, 10s); !r) return fail(r.error());
   ExecProcess helper{pid, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)))};
   if (!helper.pidfd) return fail_errno("pidfd of exec helper");
   kill_child.dismiss();

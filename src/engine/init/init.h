@@ -1,6 +1,6 @@
 /* stack-init: the small static program that is PID 1 of every container (and the helper that
  * enters a running container for `stack exec`). Plain C over musl, no other libraries: it is the
- * only host memory a container costs. Shared declarations of its three files. */
+ * only host memory a container costs. Shared declarations of its files. */
 #ifndef STACK_INIT_H
 #define STACK_INIT_H
 
@@ -16,6 +16,12 @@ struct bind {
   int ro;
 };
 
+struct device {
+  const char *path; /* "/dev/null" */
+  unsigned type;    /* 'c' or 'b' */
+  unsigned major, minor, mode;
+};
+
 struct strv {
   const char **v; /* NULL-terminated */
   size_t n, cap;
@@ -26,7 +32,11 @@ struct config {
   const char *rootfs, *upper, *work, *lowerdirs; /* lowerdirs: "a:b:c", topmost first */
   const char *hostname;
   struct bind *binds;
-  size_t nbinds;
+  size_t nbinds, cap_binds;
+  struct device *devices;
+  size_t ndevices, cap_devices;
+  struct strv masked, readonly; /* paths hidden / made read-only after pivot_root */
+  int sys_rw;                   /* privileged: /sys read-write */
   /* the process */
   struct strv args, env;
   const char *cwd;
@@ -34,19 +44,43 @@ struct config {
   gid_t gid;
   gid_t groups[64];
   size_t ngroups;
-  uint64_t caps; /* capability bit set kept for a root process */
+  uint64_t caps;    /* the bounding set; also effective and permitted for uid 0 */
+  int no_new_privs; /* PR_SET_NO_NEW_PRIVS before execve */
+  const unsigned char *seccomp; /* struct sock_filter array, or NULL */
+  size_t seccomp_len;
   /* logging (container mode) */
   long long log_max_size;
   int log_max_files;
 };
 
-/* setup.c */
+/* config.c: the engine's message (wire.h) into CFG. 0, or -1 with a message in ERR. */
+int read_message(int fd, unsigned char **body, uint32_t *len, char *err, size_t errlen);
 int read_config(int fd, struct config *cfg, char *err, size_t errlen);
+
+/* inroot.c: paths inside the container's root, never outside it (openat2 RESOLVE_IN_ROOT). */
+enum { IR_NONE = 0, IR_DIR = 1, IR_FILE = 2 };
+/* An O_PATH descriptor of PATH resolved inside ROOTFD, following the root's symlinks as the
+ * container would, creating missing components (directories, and the last as CREATE says). */
+int open_in_root(int rootfd, const char *path, int create, char *err, size_t errlen);
+/* mount(2) of a filesystem onto PATH inside ROOTFD. */
+int mount_in_root(int rootfd, const char *path, const char *fstype, const char *source,
+                  unsigned long flags, const char *data, char *err, size_t errlen);
+/* A bind mount of host SRC onto DST inside ROOTFD, read-only from birth when RO. */
+int bind_in_root(int rootfd, const char *src, const char *dst, int ro, char *err, size_t errlen);
+
+/* setup.c */
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen);
 int loopback_up(char *err, size_t errlen);
-/* In the forked service (or exec'd) process: credentials, capabilities, cwd, then execve.
- * Returns only on failure, with errno set. */
+
+/* process.c */
+/* In the forked service (or exec'd) process: credentials, capabilities, no_new_privs, seccomp,
+ * cwd, then execve. Returns only on failure, with errno set. */
 void exec_process(const struct config *cfg, int errpipe);
+/* Drops the bounding set of the calling process to CFG's capabilities. */
+int drop_bounding(const struct config *cfg);
+/* Keeps only CFG's capabilities in the calling (root) process, plus CAP_KILL when the process
+ * it supervises runs as another user (to forward signals). */
+int drop_own_caps(const struct config *cfg);
 
 /* log.c */
 struct logfile;
