@@ -3,6 +3,7 @@
 #include "api/routes.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <ctime>
 #include <deque>
 #include <map>
@@ -96,7 +97,7 @@ json status_json(const reconciler::ContainerStatus& c) {
           {"pid", c.pid},            {"exit_code", c.exit_code},
           {"oom_killed", c.oom_killed}, {"restarts", c.restarts},
           {"created_at", iso_time(c.created_at)}, {"started_at", iso_time(c.started_at)},
-          {"finished_at", iso_time(c.finished_at)}};
+          {"finished_at", iso_time(c.finished_at)}, {"error", c.error}};
 }
 
 json plan_json(const planner::Plan& p) {
@@ -255,10 +256,15 @@ Reply logs_reply(Daemon& d, const std::string& project, const Target& t) {
 
 Reply events_reply(Daemon& d, const Target& t) {
   std::string project = t.get("project");
-  return {200, {}, [&d, project](Emit emit, Cancelled cancelled) -> awaitable<void> {
+  // since=UNIX_MS: the events kept from that time on (the last 1,000) come first.
+  int64_t since = std::atoll(t.get("since").c_str());
+  return {200, {}, [&d, project, since](Emit emit, Cancelled cancelled) -> awaitable<void> {
             auto ex = co_await asio::this_coro::executor;
             std::deque<reconciler::Event> queue;
             reconciler::Notifier wake(ex);
+            if (since > 0)
+              for (const auto& e : d.events().recent())
+                if (e.time >= since && (project.empty() || e.project == project)) queue.push_back(e);
             int id = d.events().subscribe([&](const reconciler::Event& e) {
               if (!project.empty() && e.project != project) return;
               queue.push_back(e);
@@ -293,7 +299,8 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
                       {{"version", STACK_VERSION},
                        {"pid", ::getpid()},
                        {"root", d.paths().root.string()},
-                       {"run_root", d.paths().run_root.string()}},
+                       {"run_root", d.paths().run_root.string()},
+                       {"reconciles", d.reconciles()}},
                       {}};
     if (m == "POST" && p.size() == 2 && p[1] == "shutdown") {
       if (d.on_shutdown_request) d.on_shutdown_request();

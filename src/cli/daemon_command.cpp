@@ -87,7 +87,7 @@ asio::awaitable<void> start(asio::io_context* io, reconciler::Daemon* daemon, ap
   if (sd_watchdog_enabled(0, &usec) > 0) asio::co_spawn(*io, watchdog(usec), asio::detached);
 }
 
-int run_daemon(const std::string& stacks_dir, int resync_seconds) {
+int run_daemon(const std::string& stacks_dir, double resync_seconds) {
   log::setup(globals().log_level == "warn" ? "info" : globals().log_level);
   auto log = log::get("reconciler");
   if (::geteuid() != 0) {
@@ -119,7 +119,7 @@ int run_daemon(const std::string& stacks_dir, int resync_seconds) {
   asio::io_context io;
   reconciler::DaemonOptions options;
   options.stacks_dir = stacks_dir;
-  options.resync_interval = std::chrono::seconds(resync_seconds);
+  options.resync_interval = std::chrono::milliseconds(static_cast<int64_t>(resync_seconds * 1000));
   reconciler::Daemon daemon(io, paths, options);
   api::Server server(io, daemon, run_root / "stack.sock");
   auto stop = [&] {
@@ -146,11 +146,12 @@ void add_daemon_command(CLI::App& app) {
   auto* daemon = app.add_subcommand("daemon", "Run the reconciler daemon (the CLI starts one "
                                               "when none answers)");
   static std::string stacks_dir = "/etc/stack/stacks.d";
-  static int resync = 5;
+  static double resync = 5;
   daemon->add_option("--stacks-dir", stacks_dir, "Stack files reconciled continuously")
       ->capture_default_str();
   daemon->add_option("--resync", resync, "Seconds between full re-plans of every project")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 86400.0));
   auto* stop = daemon->add_subcommand("stop", "Stop the daemon; containers keep running");
   stop->callback([] {
     api::Client client(std::filesystem::path(globals().run_root) / "stack.sock");

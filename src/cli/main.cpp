@@ -100,6 +100,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const ExitCode& e) {
     return e.code;
+  } catch (const std::exception& e) {
+    // A hostile input must not end in an abort with a core: say what gave way.
+    std::fprintf(stderr, "stack: unexpected failure: %s\n", e.what());
+    return 1;
   }
   return 0;
 }

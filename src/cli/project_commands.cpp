@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <charconv>
+#include <chrono>
 #include <ctime>
+#include <map>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -22,6 +25,28 @@ using nlohmann::json;
 
 std::string project_path(const std::string& project, const std::string& what) {
   return "/v1/projects/" + url_encode(project) + "/" + what;
+}
+
+// "30s", "5m", "2h", "1d" before now, or an RFC 3339 time: unix ms.
+Result<int64_t> parse_since(const std::string& text) {
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  char unit = text.empty() ? 0 : text.back();
+  static const std::map<char, int64_t> kUnits = {{'s', 1000}, {'m', 60'000}, {'h', 3'600'000},
+                                                 {'d', 86'400'000}};
+  if (auto u = kUnits.find(unit); u != kUnits.end()) {
+    int64_t n = 0;
+    auto body = std::string_view(text).substr(0, text.size() - 1);
+    auto [p, ec] = std::from_chars(body.data(), body.data() + body.size(), n);
+    if (ec == std::errc() && p == body.data() + body.size() && !body.empty() && n >= 0)
+      return now - n * u->second;
+  }
+  struct tm tm {};
+  const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end && (*end == 0 || *end == 'Z')) return static_cast<int64_t>(timegm(&tm)) * 1000;
+  return fail("expected a duration (30s, 5m, 2h, 1d) or a time (2026-11-30T10:00:00Z), got \"" +
+              text + "\"");
 }
 
 int64_t parse_iso_ms(const std::string& iso) {
@@ -52,7 +77,9 @@ std::string status_text(const json& c) {
            (c["oom_killed"].get<bool>() ? " OOMKilled" : "") + " " + ago(c["finished_at"]) + " ago";
   if (state == "restarting")
     return "Restarting (" + std::to_string(c["exit_code"].get<int>()) + ")";
-  return state;
+  std::string error = c.value("error", "");
+  if (!error.empty()) return "Error: " + (error.size() > 60 ? error.substr(0, 57) + "..." : error);
+  return state == "created" ? "Created" : state;
 }
 
 std::string joined(const json& v) {
@@ -364,33 +391,45 @@ void add_project_commands(CLI::App& app) {
 
   // events
   auto* events = app.add_subcommand("events", "Stream what happens to the project's containers");
-  static std::string events_format = "table";
+  static std::string events_format = "table", events_since;
   events->add_option("--format", events_format, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
+  events->add_option("--since", events_since,
+                     "Also show the events kept since then: a duration (30s, 5m, 2h) or a time "
+                     "(2026-11-30T10:00:00Z); the daemon keeps the last 1,000");
   events->callback([] {
     auto project = value_or_exit(project_name());
-    check(daemon_client()
-              .stream("GET", "/v1/events?project=" + url_encode(project), {},
-                      [](std::string_view line) {
-                        if (events_format == "json") {
-                          std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
-                        } else {
-                          auto e = json::parse(line, nullptr, false);
-                          if (!e.is_object()) return true;
-                          std::string attrs;
-                          for (const auto& [k, v] : e["attributes"].items())
-                            attrs += (attrs.empty() ? "" : ", ") + k + "=" + v.get<std::string>();
-                          std::printf("%s container %s %s%s%s%s\n",
-                                      e["time"].get<std::string>().c_str(),
-                                      e["type"].get<std::string>().c_str(),
-                                      e["container"].get<std::string>().c_str(),
-                                      attrs.empty() ? "" : " (", attrs.c_str(),
-                                      attrs.empty() ? "" : ")");
-                        }
-                        std::fflush(stdout);
-                        return true;
-                      })
-              .map([](int) {}));
+    std::string target = "/v1/events?project=" + url_encode(project);
+    if (!events_since.empty()) {
+      auto since = parse_since(events_since);
+      if (!since) {
+        std::fprintf(stderr, "stack events: --since: %s\n", since.error().message.c_str());
+        throw ExitCode{2};
+      }
+      target += "&since=" + std::to_string(*since);
+    }
+    auto print = [](std::string_view line) {
+      if (events_format == "json") {
+        std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
+      } else {
+        auto e = json::parse(line, nullptr, false);
+        if (!e.is_object()) return true;
+        std::string attrs;
+        for (const auto& [k, v] : e["attributes"].items())
+          attrs += (attrs.empty() ? "" : ", ") + k + "=" + v.get<std::string>();
+        std::string container = e["container"];
+        std::printf("%s %s %s %s%s%s%s\n", e["time"].get<std::string>().c_str(),
+                    container.empty() ? "project" : "container", e["type"].get<std::string>().c_str(),
+                    container.empty() ? e["project"].get<std::string>().c_str() : container.c_str(),
+                    attrs.empty() ? "" : " (", attrs.c_str(), attrs.empty() ? "" : ")");
+      }
+      std::fflush(stdout);
+      return true;
+    };
+    check(daemon_client().stream("GET", target, {}, print).map([](int) {}));
+    // The stream only ends when the daemon does (killed, or `stack daemon stop`).
+    std::fprintf(stderr, "stack: the daemon closed the event stream (it stopped or was killed)\n");
+    throw ExitCode{1};
   });
 }
 

@@ -132,7 +132,8 @@ Result<bool> make_dirs(const fs::path& base, const std::string& rel) {
 // rmdir, retrying EBUSY: after SIGKILL a task stays in cgroup.procs until it has exited.
 static Result<void> rmdir_retry(const fs::path& dir) {
   for (int attempt = 0;; ++attempt) {
-    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return {};
+    // ENAMETOOLONG: a path the kernel refuses was never made either.
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT || errno == ENAMETOOLONG) return {};
     // The unified (v2) tree answers ENOTEMPTY while a just-exited task is still leaving.
     if ((errno != EBUSY && errno != ENOTEMPTY) || attempt >= 20)
       return fail_errno("rmdir " + dir.string());

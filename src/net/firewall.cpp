@@ -1,6 +1,7 @@
 // Applying the firewall model, and living with Docker: when Docker's `ip filter FORWARD` drops
-// by policy, stack inserts accepts for its bridges there (a drop in any base chain is final, so
-// accepts in stack's own table cannot help), and removes them when its last network goes.
+// by policy, each instance inserts accepts for stack's bridges there, tagged with its table name
+// (a drop in any base chain is final, so accepts in stack's own table cannot help), and removes
+// its own when its last network goes: another instance's stay while it has networks.
 #include "net/firewall.h"
 
 #include <spdlog/spdlog.h>
@@ -51,13 +52,13 @@ Result<DockerForward> Firewall::observe_docker_forward() {
   return out;
 }
 
-Result<void> Firewall::ensure_docker_accepts(bool wanted) {
+Result<void> Firewall::ensure_docker_accepts(bool wanted, std::string_view tag) {
   auto docker = STACK_TRY_CTX(observe_docker_forward(), "docker forward chain");
   if (!docker.forward_drop) return {};
   auto listing =
       STACK_TRY_CTX(nft_.run("list chain ip filter " + docker.chain, true), "docker forward chain");
   std::string batch;
-  for (const auto& rule : docker_accept_rules()) {
+  for (const auto& rule : docker_accept_rules(tag)) {
     auto handles = handles_of(listing, rule);
     if (wanted && handles.empty())
       batch += "insert rule ip filter " + docker.chain + " " + rule + "\n";
@@ -70,24 +71,25 @@ Result<void> Firewall::ensure_docker_accepts(bool wanted) {
   auto log = log::get("net");
   if (wanted)
     log->info(
-        "docker host: ip filter {} drops forwarded traffic{}; inserted accepts for stk-* bridges",
-        docker.chain, docker.br_netfilter ? " (bridged too: br_netfilter is on)" : "");
+        "docker host: ip filter {} drops forwarded traffic{}; inserted accepts for stk-* bridges "
+        "tagged {}",
+        docker.chain, docker.br_netfilter ? " (bridged too: br_netfilter is on)" : "", tag);
   else
-    log->info("docker host: removed stack's accepts from ip filter {}", docker.chain);
+    log->info("docker host: removed the accepts tagged {} from ip filter {}", tag, docker.chain);
   return {};
 }
 
 Result<void> Firewall::apply(const FirewallModel& model) {
   auto batch = STACK_TRY_CTX(render_transaction(model), "apply firewall");
   NET_CHECK(nft_.run(batch), "apply firewall");
-  NET_CHECK(ensure_docker_accepts(!model.networks.empty()), "apply firewall");
+  NET_CHECK(ensure_docker_accepts(!model.networks.empty(), model.table), "apply firewall");
   return {};
 }
 
-Result<std::string> Firewall::observe_table() {
-  auto r = nft_.run("list table ip " + std::string(kTableName));
+Result<std::string> Firewall::observe_table(std::string_view table) {
+  auto r = nft_.run("list table ip " + std::string(table));
   if (!r && is_missing(r.error())) return std::string();
-  if (!r) return fail(r.error().wrap("observe table ip stack"));
+  if (!r) return fail(r.error().wrap("observe table ip " + std::string(table)));
   return r;
 }
 

@@ -1,6 +1,7 @@
-// Firewall and NAT for stack's networks: the whole `table ip stack` rendered from a model (pure)
-// and applied in one nftables transaction; plus the accept rules a Docker host needs in its own
-// `ip filter` FORWARD chain. Acts on the network namespace the NftRunner was created in.
+// Firewall and NAT for one stack instance's networks: its own tables (`ip` and `bridge`, named
+// after the instance) rendered from a model (pure) and applied in one nftables transaction; plus
+// the accept rules, tagged with the instance, a Docker host needs in its `ip filter` FORWARD
+// chain. Never touches another instance's tables or rules. Acts on the NftRunner's namespace.
 #pragma once
 
 #include <cstdint>
@@ -45,17 +46,19 @@ struct PortMapping {
 struct FirewallModel {
   std::vector<FirewallNetwork> networks;
   std::vector<PortMapping> ports;
+  // The instance's tables, one name in both families: "stack" for the default root,
+  // "stack-<instance id>" for another (table_name in naming.h). Also the comment that tags its
+  // rules in Docker's chain.
+  std::string table = "stack";
 };
 
-inline constexpr std::string_view kTableName = "stack";
-
-// `table ip stack { ... }` for MODEL; deterministic (sorted), so equal models render equally.
+// `table ip TABLE { ... }` for MODEL; deterministic (sorted), so equal models render equally.
 [[nodiscard]] Result<std::string> render_table(const FirewallModel& model);
-// `table bridge stack { ... }` keeping ARP for overlay gateways on their own host; "" when
+// `table bridge TABLE { ... }` keeping ARP for overlay gateways on their own host; "" when
 // there is no overlay network.
 [[nodiscard]] std::string render_bridge_table(const FirewallModel& model);
-// The one transaction that replaces the tables: create-if-missing (so the delete cannot fail),
-// delete, re-add. With no network it only removes them.
+// The one transaction that replaces the instance's tables: create-if-missing (so the delete
+// cannot fail), delete, re-add. With no network it only removes them.
 [[nodiscard]] Result<std::string> render_transaction(const FirewallModel& model);
 
 // Runs nft command text in one transaction; returns what nft printed (for list commands).
@@ -80,22 +83,23 @@ class Firewall {
   // KERNEL is used only to read sysctls (br_netfilter).
   Firewall(NftRunner& nft, Netlink& kernel) : nft_(nft), kernel_(kernel) {}
 
-  // Makes `table ip stack` exactly MODEL, atomically; removes it when MODEL has no network.
-  // On a Docker host, also inserts (or, with no network, removes) stack's accept rules in
-  // Docker's chain, and logs it.
+  // Makes the instance's tables exactly MODEL, atomically; removes them when MODEL has no
+  // network. On a Docker host, also inserts (or, with no network, removes) the instance's
+  // accept rules in Docker's chain, and logs it; other instances' rules are left alone.
   [[nodiscard]] Result<void> apply(const FirewallModel& model);
   [[nodiscard]] Result<DockerForward> observe_docker_forward();
-  // The ruleset of table ip stack as nft prints it, "" when there is none.
-  [[nodiscard]] Result<std::string> observe_table();
+  // The ruleset of `table ip TABLE` as nft prints it, "" when there is none.
+  [[nodiscard]] Result<std::string> observe_table(std::string_view table);
 
  private:
-  Result<void> ensure_docker_accepts(bool wanted);
+  Result<void> ensure_docker_accepts(bool wanted, std::string_view tag);
 
   NftRunner& nft_;
   Netlink& kernel_;
 };
 
-// The rules stack inserts in Docker's chain: bridged and routed traffic of stack's bridges.
-std::vector<std::string> docker_accept_rules();
+// The rules an instance inserts in Docker's chain: bridged and routed traffic of stack's bridges,
+// each tagged `comment "TAG"` (its table name), so that it removes its own only.
+std::vector<std::string> docker_accept_rules(std::string_view tag);
 
 }  // namespace stack::net

@@ -1,4 +1,4 @@
-// Renders `table ip stack` from a FirewallModel: pure text, so the unit tests pin it. The rules
+// Renders an instance's `table ip` and `table bridge` from a FirewallModel: pure text, so the unit tests pin it. The rules
 // and why each one is needed are in RECIPES.md, "Published ports with nftables".
 #include <algorithm>
 #include <sstream>
@@ -57,7 +57,7 @@ Result<std::string> render_table(const FirewallModel& model) {
   });
 
   std::ostringstream out;
-  out << "table ip " << kTableName << " {\n";
+  out << "table ip " << model.table << " {\n";
   // Published ports: DNAT for packets to any local address, arriving (prerouting) or sent by
   // the host itself (output), without listing the host's addresses.
   out << "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
@@ -66,7 +66,8 @@ Result<std::string> render_table(const FirewallModel& model) {
       << "\t\tfib daddr type local jump published\n\t}\n";
   out << "\tchain published {\n";
   for (const auto& p : ports)
-    if (auto r = render_port(out, p); !r) return fail(r.error().wrap("render table ip stack"));
+    if (auto r = render_port(out, p); !r)
+      return fail(r.error().wrap("render table ip " + model.table));
   out << "\t}\n";
 
   out << "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
@@ -113,7 +114,7 @@ std::string render_bridge_table(const FirewallModel& model) {
     input += in;
   }
   if (forward.empty()) return "";
-  std::string out = "table bridge " + std::string(kTableName) + " {\n";
+  std::string out = "table bridge " + model.table + " {\n";
   out += "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n" +
          forward + "\t}\n";
   out += "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n" + input +
@@ -124,15 +125,16 @@ std::string render_bridge_table(const FirewallModel& model) {
 Result<std::string> render_transaction(const FirewallModel& model) {
   std::string head;
   for (const char* family : {"ip", "bridge"})
-    head += std::string("table ") + family + " " + std::string(kTableName) + " {}\ndelete table " +
-            family + " " + std::string(kTableName) + "\n";
+    head += std::string("table ") + family + " " + model.table + " {}\ndelete table " + family +
+            " " + model.table + "\n";
   if (model.networks.empty()) return head;
   auto table = STACK_TRY_CTX(render_table(model), "firewall");
   return head + table + render_bridge_table(model);
 }
 
-std::vector<std::string> docker_accept_rules() {
-  return {"iifname \"stk-*\" accept", "oifname \"stk-*\" accept"};
+std::vector<std::string> docker_accept_rules(std::string_view tag) {
+  auto comment = " comment " + q(tag);
+  return {"iifname \"stk-*\" accept" + comment, "oifname \"stk-*\" accept" + comment};
 }
 
 }  // namespace stack::net

@@ -58,6 +58,10 @@ Mac bridge_mac(std::string_view bridge, std::string_view host_salt) {
   return m;
 }
 
+std::string table_name(std::string_view instance) {
+  return instance.empty() ? std::string("stack") : "stack-" + std::string(instance);
+}
+
 bool is_stack_link(std::string_view name) {
   if (name.starts_with(kBridgePrefix) || name.starts_with(kVxlanPrefix)) return true;
   if (!name.starts_with(kVethPrefix) || name.size() != kVethPrefix.size() + 9) return false;

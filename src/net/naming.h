@@ -38,6 +38,10 @@ uint32_t derive_vni(std::string_view project, std::string_view network);
 // on the shared L2 segment.
 Mac bridge_mac(std::string_view bridge, std::string_view host_salt = "");
 
+// The nftables tables of an instance (both families): "stack" for the default one (INSTANCE
+// ""), "stack-<instance>" for another, so that instances never replace each other's rules.
+std::string table_name(std::string_view instance);
+
 // True for names this code creates: "stk-*", "stk<hex>", "stx-*".
 bool is_stack_link(std::string_view name);
 

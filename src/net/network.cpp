@@ -209,6 +209,7 @@ Result<void> NetworkManager::publish(std::string_view container, std::vector<Por
 
 FirewallModel NetworkManager::firewall_model() const {
   FirewallModel m;
+  m.table = table_name(options_.instance);
   for (const auto& [name, info] : networks_)
     m.networks.push_back({info.bridge, info.addressing.subnet, info.spec.internal, info.vxlan,
                           info.addressing.gateway});

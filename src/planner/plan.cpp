@@ -115,7 +115,10 @@ Result<Plan> plan(const std::string& project, const std::vector<DesiredService>&
         continue;
       }
       const ObservedContainer& c = *it->second;
-      if (c.user_stopped && options.keep_user_stopped && !c.running)
+      bool as_desired = c.config_hash == s.config_hash && c.image_id == s.image_id;
+      // A user's stop outlasts an edit of the file; a completed job runs again only when
+      // what it runs changed.
+      if (options.continuous && !c.running && (c.user_stopped || (c.completed && as_desired)))
         p.unchanged.push_back(cname);
       else if (options.force_recreate)
         p.actions.push_back({K::Recreate, cname, s.name, n, "forced"});

@@ -29,15 +29,19 @@ struct ObservedContainer {
   std::string image_id;
   bool running = false;
   bool user_stopped = false;  // stopped with `stack stop`
+  // Exited by itself (its init recorded the exit) and its restart policy keeps it down: a
+  // one-shot job that ran, or on-failure past its maximum. A reached state, not drift.
+  bool completed = false;
 };
 
 struct PlanOptions {
   std::vector<std::string> services;  // empty: all (and their dependencies)
   bool force_recreate = false;
   bool remove_orphans = false;
-  // The continuous reconcile leaves containers the user stopped alone; an explicit `up`
-  // starts them again, as compose does.
-  bool keep_user_stopped = false;
+  // The continuous reconcile leaves alone what is down on purpose: containers the user
+  // stopped, and containers that completed (see ObservedContainer::completed). An explicit
+  // `up` starts them again, as compose does.
+  bool continuous = false;
 };
 
 struct Action {

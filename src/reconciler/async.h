@@ -24,6 +24,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "common/result.h"
+
 // Two rules for coroutines in this project, both from g++ 12's coroutine bugs:
 // - no lambda expression inside a co_await expression: its closure is destroyed twice
 //   (name the lambda, or the std::function made from it, before co_await);
@@ -37,6 +39,17 @@ using asio::awaitable;
 using asio::use_awaitable;
 inline constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
 
+// F's result; an exception F throws (std::bad_alloc from a hostile input, say) becomes an
+// error result instead of ending the thread it ran on, and with it the process.
+template <class F>
+std::invoke_result_t<F> guarded(F& f) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return stack::fail(std::string("unexpected failure: ") + e.what());
+  }
+}
+
 // Runs F on the worker pool and resumes the caller on its own executor with F's result.
 // For work that blocks: clone and the init handshake, unpacking, waiting on a process.
 // (A plain completion handler, not a coroutine lambda: g++ 12 mishandles the lifetime of a
@@ -48,7 +61,7 @@ auto on_pool(asio::thread_pool& pool, F f) {
       [&pool](auto handler, F work) {
         auto ex = asio::get_associated_executor(handler);
         asio::post(pool, [h = std::move(handler), work = std::move(work), ex]() mutable {
-          R result = work();
+          R result = guarded(work);
           asio::post(ex, [h = std::move(h), result = std::move(result)]() mutable {
             std::move(h)(std::move(result));
           });

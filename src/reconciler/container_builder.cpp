@@ -11,6 +11,7 @@
 #include <map>
 
 #include "common/files.h"
+#include "common/instance.h"
 
 namespace stack::reconciler {
 
@@ -86,6 +87,62 @@ Result<void> security(const spec::Service& svc, engine::ContainerSpec& s) {
 
 }  // namespace
 
+Result<engine::ProcessSpec> build_process(const spec::Service& svc, const fs::Image& image,
+                                          const std::string& hostname, std::string* user) {
+  engine::ProcessSpec p;
+  // compose: an entrypoint set by the service discards the image's command too.
+  const auto& ic = image.config;
+  std::vector<std::string> entrypoint = svc.entrypoint ? *svc.entrypoint : ic.entrypoint;
+  std::vector<std::string> command =
+      svc.command ? *svc.command : (svc.entrypoint ? std::vector<std::string>{} : ic.cmd);
+  p.argv = entrypoint;
+  p.argv.insert(p.argv.end(), command.begin(), command.end());
+  if (p.argv.empty())
+    return fail(svc.pos.str() + ": service \"" + svc.name +
+                "\" has no command: the image defines none and the stack file sets none");
+  p.env = merge_env(ic.env, svc.environment, hostname);
+  p.cwd = !svc.working_dir.empty() ? svc.working_dir
+          : !ic.working_dir.empty() ? ic.working_dir
+                                    : "/";
+  std::string name = !svc.user.empty() ? svc.user : ic.user;
+  if (auto u = engine::resolve_user(name, image.layers, p); !u)
+    return fail(u.error().wrap(svc.pos.str() + ": service \"" + svc.name + "\""));
+  if (user) *user = name;
+  return p;
+}
+
+Result<void> check_exec_limits(const spec::Service& svc, const engine::ProcessSpec& p) {
+  // execve(2): MAX_ARG_STRLEN (32 pages) per string, and a quarter of the stack limit for all
+  // strings and their pointers (ARG_MAX, 2 MiB under the usual 8 MiB RLIMIT_STACK).
+  constexpr size_t kPerString = 32 * 4096, kTotal = 2 * 1024 * 1024;
+  size_t total = 0, largest = 0;
+  std::string largest_name;
+  auto count = [&](const std::string& v, const char* kind) {
+    total += v.size() + 1 + sizeof(char*);
+    if (v.size() + 1 > largest) {
+      largest = v.size() + 1;
+      size_t shown = std::min<size_t>(v.find('='), 40);  // a variable's name, an argument's start
+      largest_name = std::string(kind) + " " + v.substr(0, shown) + (shown < v.size() && v[shown] != '=' ? "..." : "");
+    }
+  };
+  for (const auto& a : p.argv) count(a, "argument");
+  for (const auto& e : p.env) count(e, "variable");
+  auto mib = [](size_t n) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(n) / (1024 * 1024));
+    return std::string(buf);
+  };
+  std::string where = svc.pos.str() + ": service \"" + svc.name + "\": ";
+  if (largest > kPerString)
+    return fail(where + largest_name + " is " + mib(largest) +
+                "; execve(2) takes at most 128 KiB per argument or variable");
+  if (total > kTotal)
+    return fail(where + "its command and environment are " + mib(total) +
+                "; execve(2) takes at most 2 MiB in all (largest: " + largest_name + ", " +
+                mib(largest) + ")");
+  return {};
+}
+
 Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack,
                                     const spec::Service& svc, int number, const fs::Image& image) {
   RuntimeRecord r;
@@ -96,23 +153,10 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   s.layers = image.layers;
   s.hostname = svc.hostname.empty() ? s.name : svc.hostname;
 
-  // compose: an entrypoint set by the service discards the image's command too.
+  auto process = build_process(svc, image, s.hostname, &r.user);
+  if (!process) return fail(process.error());
+  s.process = std::move(*process);
   const auto& ic = image.config;
-  std::vector<std::string> entrypoint = svc.entrypoint ? *svc.entrypoint : ic.entrypoint;
-  std::vector<std::string> command =
-      svc.command ? *svc.command : (svc.entrypoint ? std::vector<std::string>{} : ic.cmd);
-  s.process.argv = entrypoint;
-  s.process.argv.insert(s.process.argv.end(), command.begin(), command.end());
-  if (s.process.argv.empty())
-    return fail(svc.pos.str() + ": service \"" + svc.name +
-                "\" has no command: the image defines none and the stack file sets none");
-  s.process.env = merge_env(ic.env, svc.environment, s.hostname);
-  s.process.cwd = !svc.working_dir.empty() ? svc.working_dir
-                  : !ic.working_dir.empty() ? ic.working_dir
-                                            : "/";
-  r.user = !svc.user.empty() ? svc.user : ic.user;
-  if (auto u = engine::resolve_user(r.user, image.layers, s.process); !u)
-    return fail(u.error().wrap(svc.pos.str() + ": service \"" + svc.name + "\""));
   if (auto sec = security(svc, s); !sec) return fail(sec.error());
 
   for (const auto& m : svc.volumes) {
@@ -196,13 +240,11 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   return r;
 }
 
+std::string Paths::instance() const { return instance_id(root); }
+
 std::string Paths::cgroup_parent() const {
-  if (root == "/var/lib/stack") return "stack";
-  uint64_t h = 1469598103934665603ull;  // FNV-1a: short, stable across builds
-  for (unsigned char c : root.lexically_normal().string()) h = (h ^ c) * 1099511628211ull;
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "stack/i-%08x", static_cast<unsigned>(h ^ (h >> 32)));
-  return buf;
+  auto id = instance();
+  return id.empty() ? "stack" : "stack/i-" + id;
 }
 
 Result<int> parse_signal(std::string_view name) {

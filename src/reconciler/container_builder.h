@@ -12,6 +12,19 @@
 
 namespace stack::reconciler {
 
+// The service's process: command (entrypoint + command, compose's rules against the image's),
+// environment, working directory and user. Reads the image's files; changes nothing.
+[[nodiscard]] Result<engine::ProcessSpec> build_process(const spec::Service& service,
+                                                        const fs::Image& image,
+                                                        const std::string& hostname,
+                                                        std::string* user = nullptr);
+
+// What the kernel will refuse at exec time, checked before anything is made: execve(2) takes
+// at most 128 KiB per argument or variable and 2 MiB for all of them (with the default 8 MiB
+// stack limit). The error names the service and its largest value.
+[[nodiscard]] Result<void> check_exec_limits(const spec::Service& service,
+                                             const engine::ProcessSpec& process);
+
 [[nodiscard]] Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack,
                                                   const spec::Service& service, int number,
                                                   const fs::Image& image);

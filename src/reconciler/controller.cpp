@@ -55,15 +55,25 @@ Result<engine::ContainerSpec> Controller::spec_of(const state::ContainerRecord& 
   return rt->spec;
 }
 
+engine::ContainerSpec Controller::located(const state::ContainerRecord& rec) const {
+  // Whatever the record says (even an unreadable one), what exists is found where stack puts
+  // it: the container's directory and cgroup follow from its name.
+  if (auto recorded = spec_of(rec)) return std::move(*recorded);
+  engine::ContainerSpec spec;
+  spec.name = rec.name;
+  spec.cgroup = paths_.cgroup_parent() + "/" + rec.project + "/" + rec.name;
+  spec.dir = container_dir(rec.name);
+  return spec;
+}
+
 Result<bool> Controller::refresh(state::ContainerRecord& rec) {
   if (rec.state != "running" && rec.state != "restarting") return false;
   if (rec.state == "restarting" && rec.pid == 0) return false;  // waiting for its backoff
   auto proc = process_of(rec);
   if (engine::is_alive(proc)) return false;
   engine_->wait_exit(proc, milliseconds(0));  // reaps it if it was our child
-  auto spec = spec_of(rec);
-  if (!spec) return fail(spec.error());
-  auto info = engine_->exit_info(*spec);
+  auto spec = located(rec);
+  auto info = engine_->exit_info(spec);
   if (!info) return fail(info.error().wrap(rec.name));
   rec.state = "exited";
   rec.exit_code = info->code;
@@ -73,7 +83,7 @@ Result<bool> Controller::refresh(state::ContainerRecord& rec) {
   rec.pid_start_time = 0;
   if (!rec.health.empty()) rec.health = "";
   // The cgroup outlives its processes only until their end is read: nothing stays behind.
-  if (auto r = engine_->cgroups().remove(spec->cgroup); !r) return fail(r.error().wrap(rec.name));
+  if (auto r = engine_->cgroups().remove(spec.cgroup); !r) return fail(r.error().wrap(rec.name));
   if (auto r = store_->put_container(rec); !r) return fail(r.error());
   return true;
 }
@@ -81,14 +91,25 @@ Result<bool> Controller::refresh(state::ContainerRecord& rec) {
 Result<std::vector<planner::DesiredService>> Controller::desired(
     const spec::Stack& stack, std::map<std::string, fs::Image>& images) {
   std::vector<planner::DesiredService> desired;
-  std::string missing;
+  std::string missing;  // every problem at once, one per line
+  auto report = [&missing](const std::string& line) {
+    if (!missing.empty()) missing += '\n';
+    missing += line;
+  };
   for (const auto& svc : stack.services) {
     auto image = images_->get(svc.image);
     if (!image) {
-      if (!missing.empty()) missing += '\n';
-      missing.append(svc.image_pos.str()).append(": ").append(image.error().message);
+      report(svc.image_pos.str() + ": " + image.error().message);
       continue;
     }
+    // What the kernel would refuse at the start of a container (a user the image lacks, an
+    // environment too large for execve) is found now, before anything is made.
+    auto hostname = svc.hostname.empty()
+                        ? planner::container_name(stack.name, svc.name, svc.replicas)
+                        : svc.hostname;
+    auto process = build_process(svc, *image, hostname);
+    if (!process) report(process.error().message);
+    else if (auto limits = check_exec_limits(svc, *process); !limits) report(limits.error().message);
     images.emplace(svc.name, *image);
     desired.push_back({svc.name, spec::config_hash(svc), spec::config_field_hashes(svc), image->id,
                        svc.replicas, svc.depends_on});
@@ -126,9 +147,7 @@ Result<state::ContainerRecord> Controller::create_record(const spec::Stack& stac
 }
 
 Result<void> Controller::remove_container(const state::ContainerRecord& rec) {
-  auto spec = spec_of(rec);
-  if (!spec) return fail(spec.error());
-  if (auto r = engine_->remove(*spec); !r) return fail(r.error().wrap("remove " + rec.name));
+  if (auto r = engine_->remove(located(rec)); !r) return fail(r.error().wrap("remove " + rec.name));
   return store_->remove_container(rec.name);
 }
 

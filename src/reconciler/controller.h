@@ -37,6 +37,9 @@ struct Paths {
   std::filesystem::path run_root = "/run/stack";
   std::filesystem::path init_binary;  // stack-init; found next to the stack binary by default
 
+  // "" for the default root, else 8 hex digits of the root (common/instance.h): what names
+  // this instance's cgroups and nftables tables apart from another's.
+  [[nodiscard]] std::string instance() const;
   // Where this instance's cgroups live: "stack" for the default root, "stack/i-<hash8>" for
   // another, so instances with other roots never share a cgroup even for one project name.
   [[nodiscard]] std::string cgroup_parent() const;
@@ -64,6 +67,7 @@ struct ContainerStatus {
   int restarts = 0;
   int64_t created_at = 0, started_at = 0, finished_at = 0;  // unix ms
   std::vector<std::string> command;
+  std::string error;  // why its last start failed, while it is not running
 };
 
 // The resources of one stack instance (the state store, the image store, the cgroup driver and
@@ -95,6 +99,8 @@ class Controller {
   [[nodiscard]] Result<void> remove_image(const std::string& reference);
   [[nodiscard]] std::filesystem::path container_dir(const std::string& name) const;
   [[nodiscard]] Result<engine::ContainerSpec> spec_of(const state::ContainerRecord& rec) const;
+  // The recorded spec, or, when the record cannot be read, where its host objects are.
+  [[nodiscard]] engine::ContainerSpec located(const state::ContainerRecord& rec) const;
 
   fs::ImageStore& images() { return *images_; }
   state::Store& store() { return *store_; }

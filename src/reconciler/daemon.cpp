@@ -3,6 +3,8 @@
 // only; operations on one project are serialised, different projects run side by side.
 #include "reconciler/daemon.h"
 
+#include <unistd.h>
+
 #include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +14,7 @@
 #include "reconciler/async.h"
 #include "reconciler/dependencies.h"
 #include "reconciler/networking.h"
+#include "reconciler/restart_policy.h"
 #include "reconciler/runtime_record.h"
 #include "reconciler/supervisor.h"
 #include "state/store.h"
@@ -156,32 +159,37 @@ awaitable<Result<int>> Daemon::start() {
   watch_files();
   if (!options_.stacks_dir.empty()) scan_stacks_dir();
   for (const auto& p : *projects)
-    asio::co_spawn(io_, reconcile(p.name, "daemon start"), asio::detached);
+    asio::co_spawn(io_, guarded_reconcile(p.name, "daemon start"), asio::detached);
   asio::co_spawn(io_, resync_loop(), asio::detached);
   co_return adopted;
 }
 
-Result<spec::Stack> Daemon::load_registered(const std::string& project) {
-  auto rec = controller_->store().get_project(project);
-  if (!rec) return fail(rec.error());
-  if (!*rec) return fail("no project " + project);
+spec::LoadOptions Daemon::load_options_of(const state::ProjectRecord& rec) {
   spec::LoadOptions opts;
-  for (const auto& f : (*rec)->files) opts.files.emplace_back(f);
-  opts.project_name = project;
-  opts.working_dir = (*rec)->working_dir;
+  for (const auto& f : rec.files) opts.files.emplace_back(f);
+  opts.project_name = rec.name;
+  opts.working_dir = rec.working_dir;
   try {
-    auto env = nlohmann::json::parse((*rec)->environment_json);
+    auto env = nlohmann::json::parse(rec.environment_json);
     if (env.is_object())
       for (const auto& [k, v] : env.items())
         if (v.is_string()) opts.environment[k] = v.get<std::string>();
   } catch (const nlohmann::json::exception&) {
     // An unreadable environment loads as empty: interpolation then warns per variable.
   }
-  return spec::load(opts);
+  return opts;
+}
+
+Result<spec::Stack> Daemon::load_registered(const std::string& project) {
+  auto rec = controller_->store().get_project(project);
+  if (!rec) return fail(rec.error());
+  if (!*rec) return fail("no project " + project);
+  return spec::load(load_options_of(**rec));
 }
 
 awaitable<Result<planner::Plan>> Daemon::up(UpRequest request, Progress progress) {
-  auto stack = spec::load(request.load);
+  auto loading = [opts = request.load] { return spec::load(opts); };  // off the loop, as reconcile
+  auto stack = co_await on_pool(*pool_, std::move(loading));
   if (!stack) co_return fail(stack.error());
   // Everything the file asks for must be something stack can run: refused before any change.
   if (auto r = spec::check_supported(*stack); !r) co_return fail(r.error());
@@ -202,6 +210,8 @@ awaitable<Result<planner::Plan>> Daemon::up(UpRequest request, Progress progress
     stacks_[stack->name] = *stack;
   }
   auto plan = co_await apply(*stack, request.options, true, progress);
+  if (!plan && !request.options.dry_run) failed(stack->name, plan.error(), "up");
+  if (plan && !request.options.dry_run) failures_.erase(stack->name);
   if (!plan || request.options.dry_run) co_return plan;
   if (request.wait)
     if (auto r = co_await wait_ready(*stack, request.wait_timeout); !r) co_return fail(r.error());
@@ -219,12 +229,21 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
   std::vector<planner::ObservedContainer> observed;
   for (const auto& rec : *records) {
     auto rt = runtime_from_json(rec.runtime_json);
-    observed.push_back({rec.name, rec.service, rec.number, rec.config_hash,
-                        rt ? rt->fields : std::map<std::string, std::string>{}, rec.image_id,
-                        rec.state == "running" || rec.state == "restarting", rec.user_stopped});
+    planner::ObservedContainer o{rec.name, rec.service, rec.number, rec.config_hash,
+                                 rt ? rt->fields : std::map<std::string, std::string>{},
+                                 rec.image_id, rec.state == "running" || rec.state == "restarting",
+                                 rec.user_stopped};
+    // Done when it exited by itself (its init wrote the record: not drift) and its policy
+    // keeps it down. Containers in a restart backoff count as running above.
+    if (rt && rec.state == "exited" && !rec.user_stopped &&
+        ::access((c.container_dir(rec.name) / "exit").c_str(), F_OK) == 0) {
+      auto policy = RestartPolicy::parse(rt->restart).value_or(RestartPolicy{});
+      o.completed = !policy.restarts_after(rec.exit_code, rec.restarts);
+    }
+    observed.push_back(std::move(o));
   }
   planner::PlanOptions popts = options.plan;
-  popts.keep_user_stopped = !explicit_up;
+  popts.continuous = !explicit_up;
   auto plan = planner::plan(stack.name, *desired, observed, popts);
   if (!plan) co_return fail(plan.error());
   if (options.dry_run || plan->empty()) co_return plan;
@@ -349,6 +368,8 @@ awaitable<Result<void>> Daemon::run_service(const spec::Stack& stack, const std:
         auto fresh = store.get_container(a.container);
         if (fresh && *fresh)
           if (auto r = controller_->remove_container(**fresh); !r) co_return r;
+        supervisor_->forget(a.container);  // a new container starts its backoff afresh
+        errors_.erase(a.container);
         events_.publish({0, "destroy", stack.name, a.service, a.container, {{"reason", a.reason}}});
       }
       if (a.kind == K::Remove) {
@@ -360,17 +381,18 @@ awaitable<Result<void>> Daemon::run_service(const spec::Stack& stack, const std:
       auto rec = controller_->create_record(stack, *svc, a.number, images.at(service));
       if (!rec) co_return fail(rec.error());
       events_.publish({0, "create", stack.name, a.service, a.container, {{"reason", a.reason}}});
-      if (auto r = co_await supervisor_->start(*rec); !r) {
-        (void)controller_->remove_container(*rec);  // nothing of a failed start stays
-        co_return r;
-      }
+      // A failed start leaves nothing running and no cgroup; the record stays, "created" with
+      // its error (as docker's), for `ps` to show and the next attempt to start.
+      if (auto r = co_await supervisor_->start(*rec); !r) co_return container_failed(*rec, r.error());
+      errors_.erase(a.container);
       progress(a.container, a.kind == K::Create ? "Started" : "Recreated", since(t0));
       continue;
     }
     if (a.kind == K::Start) {
       auto rec = store.get_container(a.container);
       if (!rec || !*rec) co_return fail("container " + a.container + " vanished");
-      if (auto r = co_await supervisor_->start(**rec); !r) co_return r;
+      if (auto r = co_await supervisor_->start(**rec); !r) co_return container_failed(**rec, r.error());
+      errors_.erase(a.container);
       progress(a.container, "Started", since(t0));
     }
   }
@@ -417,22 +439,36 @@ awaitable<Result<void>> Daemon::stop_records(std::vector<state::ContainerRecord>
     (*fresh)->user_stopped = true;
     if (auto r = store.put_container(**fresh); !r) co_return r;
   }
+  // Each container on its own: one that cannot be stopped or removed does not keep the
+  // others; every failure is reported at the end, and its record stays for the next attempt.
+  std::string failures;
   for (auto& rec : records) {
     auto t0 = Clock::now();
+    // An unreadable runtime record still names a container to stop: the defaults then.
+    RuntimeRecord defaults;
     auto rt = runtime_from_json(rec.runtime_json);
-    if (!rt) co_return fail(rt.error());
-    milliseconds grace = timeout ? milliseconds(*timeout) : rt->stop_grace;
-    if (auto r = co_await supervisor_->stop(rec.name, rt->stop_signal, grace); !r) co_return r;
-    if (remove) {
+    const RuntimeRecord& how = rt ? *rt : defaults;
+    milliseconds grace = timeout ? milliseconds(*timeout) : how.stop_grace;
+    auto done = co_await supervisor_->stop(rec.name, how.stop_signal, grace);
+    if (done && remove) {
       auto fresh = controller_->store().get_container(rec.name);
-      if (fresh && *fresh)
-        if (auto r = controller_->remove_container(**fresh); !r) co_return r;
+      if (fresh && *fresh) done = controller_->remove_container(**fresh);
+    }
+    if (!done) {
+      failures += (failures.empty() ? "" : "\n") + done.error().message;
+      progress(rec.name, "Error", since(t0));
+      continue;
+    }
+    if (remove) {
+      supervisor_->forget(rec.name);
+      errors_.erase(rec.name);
       events_.publish({0, "destroy", rec.project, rec.service, rec.name, {}});
     } else {
       events_.publish({0, "stop", rec.project, rec.service, rec.name, {}});
     }
     progress(rec.name, remove ? "Removed" : "Stopped", since(t0));
   }
+  if (!failures.empty()) co_return fail(failures);
   co_return Result<void>{};
 }
 
@@ -445,6 +481,7 @@ awaitable<Result<void>> Daemon::down(std::string project, std::optional<std::chr
   // Its networks go with it: DNS servers stopped, bridges deleted, the firewall updated.
   if (auto r = networking_->remove_project(project); !r) co_return r;
   stacks_.erase(project);
+  failures_.erase(project);
   unregister_watch(project);
   co_return controller_->store().remove_project(project);
 }
@@ -489,8 +526,18 @@ Result<std::vector<state::ContainerRecord>> Daemon::select(const std::string& pr
   return out;
 }
 
+Result<void> Daemon::container_failed(const state::ContainerRecord& rec, const Error& error) {
+  errors_[rec.name] = error.message;
+  events_.publish({0, "error", rec.project, rec.service, rec.name, {{"message", error.message}}});
+  return fail(error);
+}
+
 Result<std::vector<ContainerStatus>> Daemon::ps(const std::string& project, bool all) {
-  return controller_->ps(project, all);
+  auto list = controller_->ps(project, all);
+  if (!list) return list;
+  for (auto& c : *list)
+    if (auto e = errors_.find(c.name); e != errors_.end() && c.state != "running") c.error = e->second;
+  return list;
 }
 
 Result<ExecTarget> Daemon::exec_target(const std::string& project, const std::string& service,
@@ -544,8 +591,14 @@ awaitable<void> Daemon::reconcile(std::string project, std::string reason) {
   if (stopping_) co_return;
   auto log = log::get("reconciler");
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
-  if (auto p = controller_->store().get_project(project); !p || !*p) co_return;  // gone
-  auto stack = load_registered(project);
+  auto rec = controller_->store().get_project(project);
+  if (!rec || !*rec) co_return;  // gone
+  // Loading is CPU work on a file anyone with write access may have made huge or hostile:
+  // off the loop, so it never stalls the API, the supervisor or another project.
+  auto loading = [opts = load_options_of(**rec)] { return spec::load(opts); };
+  auto stack = co_await on_pool(*pool_, std::move(loading));
+  reconciles_++;
+  if (stopping_) co_return;
   if (!stack) {
     log->warn("reconcile project={} reason=\"{}\": stack file not loadable, keeping what runs: {}",
               project, reason, stack.error().message);
@@ -556,9 +609,10 @@ awaitable<void> Daemon::reconcile(std::string project, std::string reason) {
   auto noop = [](const std::string&, const std::string&, milliseconds) {};
   auto plan = co_await apply(*stack, {}, false, noop);
   if (!plan) {
-    log->error("reconcile project={} reason=\"{}\": {}", project, reason, plan.error().message);
+    failed(project, plan.error(), reason);
     co_return;
   }
+  failures_.erase(project);
   if (plan->empty()) {
     log->debug("reconciled project={} reason=\"{}\": nothing to do", project, reason);
     co_return;
@@ -570,16 +624,76 @@ awaitable<void> Daemon::reconcile(std::string project, std::string reason) {
                      {{"action", planner::kind_name(a.kind)}, {"reason", reason + ": " + a.reason}}});
 }
 
+void Daemon::failed(const std::string& project, const Error& error, const std::string& reason) {
+  // Each failure in a row doubles the wait before the next attempt: a project that cannot
+  // converge (a missing image, a port taken) is retried, never hammered.
+  auto& f = failures_[project];
+  f.count++;
+  milliseconds delay = kFirstRetry;
+  for (int i = 1; i < f.count && delay < kMaxRetry; i++) delay *= 2;
+  delay = std::min(delay, kMaxRetry);
+  f.next_try = Clock::now() + delay;
+  f.message = error.message;
+  log::get("reconciler")
+      ->error("reconcile project={} reason=\"{}\" failed (attempt {}), next attempt in {} ms: {}",
+              project, reason, f.count, delay.count(), error.message);
+  events_.publish({0, "error", project, "", "",
+                   {{"message", error.message},
+                    {"attempt", std::to_string(f.count)},
+                    {"retry_in_ms", std::to_string(delay.count())}}});
+  if (!f.retry_scheduled) {
+    f.retry_scheduled = true;
+    asio::co_spawn(io_, retry_later(project, delay), asio::detached);
+  }
+}
+
+awaitable<void> Daemon::retry_later(std::string project, milliseconds delay) {
+  co_await sleep_for(delay);
+  if (auto it = failures_.find(project); it != failures_.end()) it->second.retry_scheduled = false;
+  if (!stopping_ && failures_.count(project)) co_await guarded_reconcile(project, "retry after failure");
+}
+
+awaitable<void> Daemon::guarded_reconcile(std::string project, std::string reason) {
+  // Nothing a single project does (an exception from deep inside, std::bad_alloc from a hostile
+  // file) may end the loops that serve every other project.
+  try {
+    co_await reconcile(project, reason);
+  } catch (const std::exception& e) {
+    failed(project, Error{std::string("unexpected failure: ") + e.what()}, reason);
+  }
+}
+
 awaitable<void> Daemon::resync_loop() {
   // A safety net under the event-driven paths (pidfds, inotify): a full re-plan now and then.
+  // Each project is reconciled on its own coroutine: one that hangs (waiting for a dependency
+  // that never becomes healthy) or is busy with a long `up` holds up no other.
+  auto log = log::get("reconciler");
   while (!stopping_) {
     co_await sleep_for(options_.resync_interval);
     if (stopping_) co_return;
-    co_await repair_networks();
-    auto list = projects();
-    if (!list) continue;
-    for (const auto& p : *list) co_await reconcile(p, "periodic resync");
+    try {
+      co_await repair_networks();
+      auto list = projects();
+      if (!list) {
+        log->error("periodic resync: {}", list.error().message);
+        continue;
+      }
+      for (const auto& p : *list) {
+        if (busy_.count(p) || resyncing_.count(p)) continue;  // converging already
+        if (auto f = failures_.find(p); f != failures_.end() && Clock::now() < f->second.next_try)
+          continue;  // its own backoff decides when it is tried again
+        resyncing_.insert(p);
+        asio::co_spawn(io_, resync_one(p), asio::detached);
+      }
+    } catch (const std::exception& e) {
+      log->error("periodic resync: unexpected failure, continuing: {}", e.what());
+    }
   }
+}
+
+awaitable<void> Daemon::resync_one(std::string project) {
+  co_await guarded_reconcile(project, "periodic resync");
+  resyncing_.erase(project);
 }
 
 awaitable<void> Daemon::repair_networks() {

@@ -95,6 +95,8 @@ class Daemon {
 
   // Re-plans PROJECT from its registered files and converges; REASON goes to the log.
   boost::asio::awaitable<void> reconcile(std::string project, std::string reason);
+  // How many reconcile passes have run (any project, any reason): a test waits on it.
+  [[nodiscard]] uint64_t reconciles() const { return reconciles_; }
 
  private:
   friend class Supervisor;
@@ -119,12 +121,20 @@ class Daemon {
                                                     std::optional<std::chrono::seconds> timeout,
                                                     bool remove, Progress progress);
   Result<spec::Stack> load_registered(const std::string& project);
+  // A start of REC failed: kept for `ps`, published, and returned.
+  Result<void> container_failed(const state::ContainerRecord& rec, const Error& error);
   Result<std::vector<state::ContainerRecord>> select(const std::string& project,
                                                      const std::vector<std::string>& services);
   // Stack files: registered projects' files and the stacks directory, watched with inotify.
   void watch_files();
   boost::asio::awaitable<void> file_watch_loop();
   boost::asio::awaitable<void> resync_loop();
+  boost::asio::awaitable<void> resync_one(std::string project);
+  boost::asio::awaitable<void> guarded_reconcile(std::string project, std::string reason);
+  boost::asio::awaitable<void> retry_later(std::string project, std::chrono::milliseconds delay);
+  // A reconcile of PROJECT failed: counted, logged, published, and retried after a backoff.
+  void failed(const std::string& project, const Error& error, const std::string& reason);
+  static spec::LoadOptions load_options_of(const state::ProjectRecord& rec);
   boost::asio::awaitable<void> repair_networks();
   void register_watch(const std::string& project, const std::vector<std::string>& files);
   void unregister_watch(const std::string& project);
@@ -148,6 +158,19 @@ class Daemon {
   std::map<int, std::string> watch_dirs_;      // inotify watch -> directory
   std::map<std::string, std::set<std::string>> file_projects_;  // file path -> projects
   bool stopping_ = false;
+  // Projects whose last reconcile failed: the backoff before the next attempt.
+  struct Failures {
+    int count = 0;
+    std::chrono::steady_clock::time_point next_try;
+    std::string message;
+    bool retry_scheduled = false;
+  };
+  static constexpr std::chrono::milliseconds kFirstRetry{500};
+  static constexpr std::chrono::milliseconds kMaxRetry{300'000};
+  std::map<std::string, Failures> failures_;
+  std::set<std::string> resyncing_;  // projects the periodic resync is reconciling now
+  std::map<std::string, std::string> errors_;  // container -> why its last start failed
+  uint64_t reconciles_ = 0;          // completed reconcile passes, for `GET /v1/version`
 };
 
 }  // namespace stack::reconciler

@@ -91,7 +91,7 @@ awaitable<void> Daemon::file_watch_loop() {
         asio::co_spawn(io_, sync_static_project(p), asio::detached);
     }
     for (const auto& project : projects)
-      asio::co_spawn(io_, reconcile(project, "stack file changed"), asio::detached);
+      asio::co_spawn(io_, guarded_reconcile(project, "stack file changed"), asio::detached);
   }
 }
 
@@ -146,7 +146,7 @@ awaitable<void> Daemon::sync_static_project(std::filesystem::path file) {
       co_return;
     }
   register_watch(rec.name, rec.files);
-  co_await reconcile(rec.name, "stacks directory");
+  co_await guarded_reconcile(rec.name, "stacks directory");
 }
 
 }  // namespace stack::reconciler

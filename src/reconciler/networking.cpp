@@ -45,20 +45,12 @@ class StoreAddresses final : public net::AddressStore {
   state::Store& store_;
 };
 
-// "" for the default root, else the hash cgroup_parent() uses: names of bridges and veths of
-// instances with different roots never collide.
-std::string instance_of(const Paths& paths) {
-  std::string parent = paths.cgroup_parent();
-  auto i = parent.find("/i-");
-  return i == std::string::npos ? std::string() : parent.substr(i + 3);
-}
-
 }  // namespace
 
 Networking::Networking(asio::io_context& io, state::Store& store, const Paths& paths)
     : io_(io),
       store_(store),
-      instance_(instance_of(paths)),
+      instance_(paths.instance()),
       addresses_(std::make_unique<StoreAddresses>(store)),
       peers_(std::make_unique<net::StaticPeers>()),
       registry_(std::make_unique<net::dns::DnsRegistry>()) {}

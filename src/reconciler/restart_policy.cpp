@@ -35,13 +35,20 @@ std::string RestartPolicy::str() const {
   return "no";
 }
 
+bool RestartPolicy::restarts_after(int exit_code, int restarts) const {
+  switch (kind) {
+    case Kind::No: return false;
+    case Kind::Always:
+    case Kind::UnlessStopped: return true;
+    case Kind::OnFailure: return exit_code != 0 && (max_retries == 0 || restarts < max_retries);
+  }
+  return false;
+}
+
 std::optional<std::chrono::milliseconds> restart_delay(const RestartPolicy& policy,
                                                        const ExitFacts& facts, int& streak) {
-  if (facts.stopped_by_user || policy.kind == RestartPolicy::Kind::No) return std::nullopt;
-  if (policy.kind == RestartPolicy::Kind::OnFailure) {
-    if (facts.exit_code == 0) return std::nullopt;
-    if (policy.max_retries > 0 && facts.restarts_so_far >= policy.max_retries) return std::nullopt;
-  }
+  if (facts.stopped_by_user || !policy.restarts_after(facts.exit_code, facts.restarts_so_far))
+    return std::nullopt;
   if (facts.ran_for >= kResetAfter) streak = 0;
   auto delay = kFirstBackoff;
   for (int i = 0; i < streak && delay < kMaxBackoff; i++) delay *= 2;

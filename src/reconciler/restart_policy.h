@@ -17,6 +17,9 @@ struct RestartPolicy {
   int max_retries = 0;  // on-failure:N; 0 = unlimited
 
   [[nodiscard]] static Result<RestartPolicy> parse(std::string_view text);
+  // Whether the policy starts a container again that exited by itself with EXIT_CODE after
+  // RESTARTS restarts. When it does not, the exited container is done: a reached state.
+  [[nodiscard]] bool restarts_after(int exit_code, int restarts) const;
   [[nodiscard]] std::string str() const;
 };
 

@@ -34,6 +34,9 @@ class Supervisor {
   // Stops then starts again; the restart count goes up.
   awaitable<Result<void>> restart(const std::string& name, std::string reason);
   [[nodiscard]] bool watching(const std::string& name) const { return watches_.count(name) > 0; }
+  // NAME was removed: what the supervisor kept of it (its backoff streak) goes with it, so a
+  // container made again under the same name starts afresh.
+  void forget(const std::string& name) { streaks_.erase(name); }
   // Notified whenever a container's state or health changes.
   Notifier& changed() { return *changed_; }
   void shutdown();

@@ -71,8 +71,11 @@ services:
     command: [sleep, "300"]
 )");
   REQUIRE(env.stack({"up", "-d"}).code == 0);
-  std::this_thread::sleep_for(200ms);
   auto logs = env.stack({"logs", "talk"});
+  for (int i = 0; i < 100 && logs.out.find("| err\n") == std::string::npos; i++) {
+    std::this_thread::sleep_for(20ms);  // until the service has written both lines
+    logs = env.stack({"logs", "talk"});
+  }
   CHECK(logs.out.find(p + "-talk-1 | out\n") != std::string::npos);
   CHECK(logs.out.find(p + "-talk-1 | err\n") != std::string::npos);
   CHECK(env.stack({"logs", "-t", "--tail", "1", "talk"}).out.find("Z ") != std::string::npos);

@@ -75,13 +75,16 @@ services:
     command: [sh, -c, "bomb() { bomb & bomb & wait; }; bomb & sleep 300"]
 )");
   REQUIRE(env.stack({"up", "-d"}).code == 0);
-  std::this_thread::sleep_for(1500ms);
   std::string cg = StackEnv::cgroup_dir("pids", p, p + "-bomb-1").string() + "/";
-  std::ifstream current(cg + "pids.current"), events(cg + "pids.events");
   int pids = 0, refused = 0;
-  std::string word;
-  current >> pids;
-  events >> word >> refused;  // "max N": forks the limit refused
+  // Until the limit has refused a fork: the bomb has then reached it.
+  for (int i = 0; i < 500 && refused == 0; i++) {
+    std::this_thread::sleep_for(10ms);
+    std::ifstream current(cg + "pids.current"), events(cg + "pids.events");
+    std::string word;
+    current >> pids;
+    events >> word >> refused;  // "max N": forks the limit refused
+  }
   CHECK(pids > 1);
   CHECK(pids <= 50);  // held at the limit
   CHECK(refused > 0);  // the kernel refused forks beyond it

@@ -11,76 +11,10 @@
 #include <sstream>
 #include <thread>
 
-#include "e2e/stack_env.h"
+#include "e2e/network_support.h"
 
 using namespace stack::test;
 using namespace std::chrono_literals;
-
-namespace {
-
-// Links whose name starts with "stk" or "stx" (stack's bridges, veths and vxlan devices).
-std::set<std::string> stack_links() {
-  std::set<std::string> out;
-  auto r = run({"/usr/sbin/ip", "-o", "link", "show"});
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) {
-    auto a = line.find(": ");
-    if (a == std::string::npos) continue;
-    auto b = line.find_first_of(":@", a + 2);
-    std::string name = line.substr(a + 2, b - a - 2);
-    if (name.rfind("stk", 0) == 0 || name.rfind("stx", 0) == 0) out.insert(name);
-  }
-  return out;
-}
-
-bool stack_table_exists() { return run({"/usr/sbin/nft", "list", "table", "ip", "stack"}).code == 0; }
-
-// Runs `stack exec SERVICE ARGV...` until it exits 0 (or TIMEOUT passes); the last result.
-RunResult exec_until_ok(StackEnv& env, const std::vector<std::string>& argv,
-                        std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::vector<std::string> args = {"exec"};
-  args.insert(args.end(), argv.begin(), argv.end());
-  RunResult r;
-  do {
-    r = env.stack(args);
-    if (r.code == 0) return r;
-    std::this_thread::sleep_for(100ms);
-  } while (std::chrono::steady_clock::now() < deadline);
-  return r;
-}
-
-void write_page(StackEnv& env, const std::string& text) {
-  std::filesystem::create_directories(env.project_dir() / "www");
-  std::ofstream(env.project_dir() / "www" / "index.html") << text;
-}
-
-const char* kWeb = R"(
-  web:
-    image: busybox
-    command: [httpd, -f, -p, "80", -h, /www]
-    volumes: ["./www:/www:ro"]
-)";
-
-// After `down`: none of the links that appeared since BEFORE remain, and no table when no
-// other network was there before.
-void check_clean(StackEnv& env, const std::string& project, const std::set<std::string>& before) {
-  REQUIRE(env.stack({"down", "-t", "0"}).code == 0);
-  // A veth goes with its container's network namespace, which the kernel frees
-  // asynchronously (netns cleanup): allowed a few seconds.
-  auto left = [&] {
-    std::set<std::string> out;
-    for (const auto& l : stack_links())
-      if (!before.count(l)) out.insert(l);
-    return out;
-  };
-  for (int i = 0; i < 100 && !left().empty(); i++) std::this_thread::sleep_for(50ms);
-  for (const auto& l : left()) CHECK_MESSAGE(false, "left: " << l);
-  if (before.empty()) CHECK_FALSE(stack_table_exists());
-  CHECK(env.leftovers(project).empty());
-}
-
-}  // namespace
 
 TEST_CASE("two services on one network reach each other by service name, also after a restart") {
   STACK_REQUIRE_ROOT();
@@ -100,7 +34,7 @@ TEST_CASE("two services on one network reach each other by service name, also af
   auto up = env.stack({"up", "-d"});
   REQUIRE_MESSAGE(up.code == 0, up.err);
   CHECK(stack_links().size() > before.size());  // a bridge and two veths
-  CHECK(stack_table_exists());
+  CHECK(table_exists(env));
   auto page = exec_until_ok(env, {"client", "wget", "-qO-", "http://web/"});
   CHECK_MESSAGE(page.code == 0, page.err);
   CHECK(page.out == "hello from web\n");
@@ -149,18 +83,6 @@ services:
   }
   CHECK_MESSAGE(addresses.size() == 3, r.out);
   check_clean(env, p, before);
-}
-
-// Brings up web (serving PAGE, published on host PORT) and a client beside it.
-static RunResult up_published_web(StackEnv& env, const std::string& p, int port, const std::string& page) {
-  write_page(env, page);
-  env.write("name: " + p + "\nservices:" + kWeb + "    ports: [\"" + std::to_string(port) +
-            ":80\"]\n" + R"(
-  client:
-    image: busybox
-    command: [sleep, "3600"]
-)");
-  return env.stack({"up", "-d"});
 }
 
 TEST_CASE("a published port answers on 127.0.0.1 and from another container via the host") {

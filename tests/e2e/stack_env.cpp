@@ -1,6 +1,11 @@
 #include "e2e/stack_env.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -119,6 +124,134 @@ nlohmann::json StackEnv::wait_for(const std::string& project, const std::string&
     if ((!c.is_null() && pred(c)) || std::chrono::steady_clock::now() >= deadline) return c;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+namespace {
+
+// One HTTP/1.1 request over the daemon's socket; calls ON_LINE with each line of the body as it
+// arrives (the event stream is newline-delimited JSON) until it returns false, the connection
+// ends or TIMEOUT passes.
+void api_request(const fs::path& socket, const std::string& target, std::chrono::milliseconds timeout,
+                 const std::function<bool(const std::string&)>& on_line) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return;
+  }
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: stack\r\nConnection: close\r\n\r\n";
+  if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    ::close(fd);
+    return;
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string buf;
+  bool in_body = false;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd pfd{fd, POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
+    char chunk[4096];
+    ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n <= 0) break;
+    buf.append(chunk, static_cast<size_t>(n));
+    if (!in_body) {
+      auto end = buf.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      buf.erase(0, end + 4);
+      in_body = true;
+    }
+    // Body lines: JSON objects; chunk-size lines of a chunked reply are not JSON and skipped.
+    for (size_t nl; (nl = buf.find('\n')) != std::string::npos;) {
+      std::string line = buf.substr(0, nl);
+      buf.erase(0, nl + 1);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!line.empty() && line[0] == '{' && !on_line(line)) {
+        ::close(fd);
+        return;
+      }
+    }
+  }
+  if (in_body && !buf.empty() && buf[0] == '{') on_line(buf);
+  ::close(fd);
+}
+
+}  // namespace
+
+void StackEnv::start_daemon(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {std::string(STACK_BUILD_DIR) + "/stack", "--root",
+                                   root_.string(), "--run-root", run_root_.string(), "daemon"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  stack({"daemon", "stop"});  // the one the image import started, with the defaults
+  fs::create_directories(run_root_);
+  std::string log = (run_root_ / "daemon.log").string();
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::setsid();
+    if (::fork() != 0) ::_exit(0);  // nobody's child: outlives the test's process tree as stack's own
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    ::execv(cargv[0], cargv.data());
+    ::_exit(127);
+  }
+  ::waitpid(pid, nullptr, 0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (api_get("/v1/version").is_null()) {
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the daemon did not answer");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+nlohmann::json StackEnv::api_get(const std::string& path) {
+  nlohmann::json out;
+  api_request(run_root_ / "stack.sock", path, std::chrono::seconds(5), [&](const std::string& l) {
+    out = nlohmann::json::parse(l, nullptr, false);
+    return false;
+  });
+  return out.is_discarded() ? nlohmann::json() : out;
+}
+
+uint64_t StackEnv::reconciles() { return api_get("/v1/version").value("reconciles", uint64_t{0}); }
+
+bool StackEnv::wait_reconciles(uint64_t from, uint64_t n, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (reconciles() < from + n) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+nlohmann::json StackEnv::wait_event(const std::string& project, int64_t since_ms,
+                                    const std::function<bool(const nlohmann::json&)>& pred,
+                                    std::chrono::milliseconds timeout) {
+  nlohmann::json found;
+  api_request(run_root_ / "stack.sock",
+              "/v1/events?project=" + project + "&since=" + std::to_string(since_ms), timeout,
+              [&](const std::string& l) {
+                auto e = nlohmann::json::parse(l, nullptr, false);
+                if (e.is_object() && pred(e)) {
+                  found = e;
+                  return false;
+                }
+                return true;
+              });
+  return found;
+}
+
+int64_t StackEnv::now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::vector<std::string> StackEnv::leftovers(const std::string& project) {

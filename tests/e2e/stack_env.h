@@ -34,6 +34,23 @@ class StackEnv {
   nlohmann::json wait_for(const std::string& project, const std::string& container,
                           const std::function<bool(const nlohmann::json&)>& pred,
                           std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  // (Re)starts this instance's daemon in the background with extra ARGS (`--resync 0.1`);
+  // returns once it answers.
+  void start_daemon(const std::vector<std::string>& args);
+  // GET PATH from the daemon's API (a JSON reply); null when it does not answer.
+  nlohmann::json api_get(const std::string& path);
+  // Reconcile passes the daemon has completed (GET /v1/version "reconciles").
+  uint64_t reconciles();
+  // Waits until the daemon has completed N more reconcile passes than FROM.
+  bool wait_reconciles(uint64_t from, uint64_t n,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // Reads PROJECT's events from SINCE_MS (unix ms; the daemon keeps the last 1,000) until PRED
+  // holds for one of them; returns it, or null after TIMEOUT.
+  nlohmann::json wait_event(const std::string& project, int64_t since_ms,
+                            const std::function<bool(const nlohmann::json&)>& pred,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  static int64_t now_ms();
+
   // Everything of PROJECT still on the host: mounts, cgroups, processes, directories, state.
   std::vector<std::string> leftovers(const std::string& project);
 

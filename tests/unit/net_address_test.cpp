@@ -3,8 +3,10 @@
 
 #include <set>
 
+#include "common/instance.h"
 #include "net/address.h"
 #include "net/naming.h"
+#include "reconciler/controller.h"
 
 using namespace stack::net;
 
@@ -87,4 +89,20 @@ TEST_CASE("derived VNIs agree across hosts and stay in range, bridge MACs are lo
   auto mac = bridge_mac("stk-00000000");
   CHECK((mac.bytes[0] & 1) == 0);  // unicast
   CHECK((mac.bytes[0] & 2) == 2);  // locally administered
+}
+
+TEST_CASE("an instance is named from its root: cgroups and nftables tables agree") {
+  CHECK(stack::instance_id("/var/lib/stack").empty());
+  auto id = stack::instance_id("/tmp/stack-e2e-1/root");
+  CHECK(id.size() == 8);
+  CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(stack::instance_id("/tmp/stack-e2e-1/root/") == id);  // one root, however it is written
+  CHECK(stack::instance_id("/tmp/stack-e2e-2/root") != id);
+  CHECK(table_name("") == "stack");
+  CHECK(table_name(id) == "stack-" + id);
+  stack::reconciler::Paths paths;
+  CHECK(paths.cgroup_parent() == "stack");
+  paths.root = "/tmp/stack-e2e-1/root";
+  CHECK(paths.instance() == id);
+  CHECK(paths.cgroup_parent() == "stack/i-" + id);
 }

@@ -84,6 +84,23 @@ TEST_CASE("port ranges map one to one or onto a single port") {
   CHECK(bad.error().message.find("9000-9002 does not match 7000-7005") != std::string::npos);
 }
 
+TEST_CASE("another instance's tables are its own: named after it, replaced and removed alone") {
+  auto m = two_networks();
+  m.table = "stack-1a2b3c4d";
+  auto tx = render_transaction(m).value();
+  CHECK(tx.starts_with(
+      "table ip stack-1a2b3c4d {}\ndelete table ip stack-1a2b3c4d\ntable bridge stack-1a2b3c4d "
+      "{}\ndelete table bridge stack-1a2b3c4d\ntable ip stack-1a2b3c4d {\n"));
+  // Nothing in it names the default instance's tables (or any other).
+  for (const char* other : {"table ip stack ", "table bridge stack ", "table ip stack {",
+                            "table bridge stack {", "delete table ip stack\n"})
+    CHECK(tx.find(other) == std::string::npos);
+  m.networks.clear();
+  CHECK(render_transaction(m).value() ==
+        "table ip stack-1a2b3c4d {}\ndelete table ip stack-1a2b3c4d\ntable bridge stack-1a2b3c4d "
+        "{}\ndelete table bridge stack-1a2b3c4d\n");
+}
+
 TEST_CASE("the tables are replaced in one transaction and removed with the last network") {
   const std::string head =
       "table ip stack {}\ndelete table ip stack\ntable bridge stack {}\ndelete table bridge "
@@ -138,14 +155,15 @@ TEST_CASE(
 
   REQUIRE(fw.apply(two_networks()));
   CHECK(nft.runs.back() ==
-        "insert rule ip filter FORWARD iifname \"stk-*\" accept\n"
-        "insert rule ip filter FORWARD oifname \"stk-*\" accept\n");
+        "insert rule ip filter FORWARD iifname \"stk-*\" accept comment \"stack\"\n"
+        "insert rule ip filter FORWARD oifname \"stk-*\" accept comment \"stack\"\n");
 
   // Already there (as nft lists them with handles): nothing inserted again.
   nft.listings["list chain ip filter FORWARD"] =
       "table ip filter {\n\tchain FORWARD { # handle 1\n\t\ttype filter hook forward priority "
       "filter; policy drop;\n"
-      "\t\toifname \"stk-*\" accept # handle 7\n\t\tiifname \"stk-*\" accept # handle 6\n\t}\n}\n";
+      "\t\toifname \"stk-*\" accept comment \"stack\" # handle 7\n"
+      "\t\tiifname \"stk-*\" accept comment \"stack\" # handle 6\n\t}\n}\n";
   nft.runs.clear();
   REQUIRE(fw.apply(two_networks()));
   CHECK(nft.runs.back().starts_with("list chain"));
@@ -153,6 +171,40 @@ TEST_CASE(
   REQUIRE(fw.apply({}));
   CHECK(nft.runs.back() ==
         "delete rule ip filter FORWARD handle 6\ndelete rule ip filter FORWARD handle 7\n");
+}
+
+TEST_CASE("an instance removes only its own accepts from Docker's chain") {
+  test::FakeNft nft;
+  test::FakeNetlink kernel;
+  // Two instances' accepts, and the default one's, as nft lists them with handles.
+  nft.listings["list chain ip filter FORWARD"] =
+      "table ip filter {\n\tchain FORWARD { # handle 1\n\t\ttype filter hook forward priority "
+      "filter; policy drop;\n"
+      "\t\toifname \"stk-*\" accept comment \"stack-bbbbbbbb\" # handle 9\n"
+      "\t\tiifname \"stk-*\" accept comment \"stack-bbbbbbbb\" # handle 8\n"
+      "\t\toifname \"stk-*\" accept comment \"stack-aaaaaaaa\" # handle 7\n"
+      "\t\tiifname \"stk-*\" accept comment \"stack-aaaaaaaa\" # handle 6\n"
+      "\t\toifname \"stk-*\" accept comment \"stack\" # handle 5\n"
+      "\t\tiifname \"stk-*\" accept comment \"stack\" # handle 4\n\t}\n}\n";
+  Firewall fw(nft, kernel);
+  FirewallModel a;
+  a.table = "stack-aaaaaaaa";
+  REQUIRE(fw.apply(a));
+  CHECK(nft.runs.back() ==
+        "delete rule ip filter FORWARD handle 6\ndelete rule ip filter FORWARD handle 7\n");
+  // Instance b, still with networks, finds its accepts in place and adds none.
+  auto b = two_networks();
+  b.table = "stack-bbbbbbbb";
+  nft.runs.clear();
+  REQUIRE(fw.apply(b));
+  CHECK(nft.runs.back().starts_with("list chain"));
+  // A third instance adds its own pair even though others' are there.
+  auto c = two_networks();
+  c.table = "stack-cccccccc";
+  REQUIRE(fw.apply(c));
+  CHECK(nft.runs.back() ==
+        "insert rule ip filter FORWARD iifname \"stk-*\" accept comment \"stack-cccccccc\"\n"
+        "insert rule ip filter FORWARD oifname \"stk-*\" accept comment \"stack-cccccccc\"\n");
 }
 
 TEST_CASE("Docker's DOCKER-USER chain is preferred when it exists") {

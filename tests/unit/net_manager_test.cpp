@@ -211,3 +211,20 @@ TEST_CASE("remove_network is refused while attached, then bridge, vxlan and the 
         "stack\n");
   CHECK(f.store.all().empty());
 }
+
+TEST_CASE("another instance's manager writes only its own table, named after it") {
+  test::FakeNetlink kernel;
+  test::FakeNft nft;
+  Firewall firewall{nft, kernel};
+  MemoryAddressStore store;
+  StaticPeers peers;
+  NetworkManager mgr{kernel, firewall, store, peers, NetworkOptions{"1a2b3c4d", {}, true}};
+  REQUIRE(mgr.ensure_network(bridge_net("default")));
+  CHECK(mgr.firewall_model().table == "stack-1a2b3c4d");
+  CHECK(nft.runs.at(0).starts_with("table ip stack-1a2b3c4d {}\ndelete table ip stack-1a2b3c4d\n"));
+  CHECK(nft.runs.at(0).find("table ip stack {") == std::string::npos);
+  REQUIRE(mgr.remove_network("demo_default"));
+  CHECK(nft.runs[nft.runs.size() - 2] ==
+        "table ip stack-1a2b3c4d {}\ndelete table ip stack-1a2b3c4d\ntable bridge stack-1a2b3c4d "
+        "{}\ndelete table bridge stack-1a2b3c4d\n");
+}

@@ -114,7 +114,27 @@ TEST_CASE("the continuous reconcile leaves a container the user stopped: up star
   o[0].running = false;
   o[0].user_stopped = true;
   PlanOptions keep;
-  keep.keep_user_stopped = true;
+  keep.continuous = true;
   CHECK(plan("demo", d, o, keep).value().empty());
   CHECK(planned(d, o) == "> start demo-web-1 (not running)\n");
+}
+
+TEST_CASE("a completed one-shot job stays done for the continuous reconcile") {
+  std::vector<DesiredService> d = {svc("migrate"), svc("web", 1, {"migrate"})};
+  auto o = reached(d);
+  o[0].running = false;
+  o[0].completed = true;
+  PlanOptions continuous;
+  continuous.continuous = true;
+  CHECK(plan("demo", d, o, continuous).value().empty());
+  // An explicit up runs it again, as compose does.
+  CHECK(planned(d, o) == "> start demo-migrate-1 (not running)\n");
+  // A changed job is a new job: it runs once more, with its new configuration.
+  d[0].config_hash = "hash-migrate-2";
+  CHECK(render(plan("demo", d, o, continuous).value()) ==
+        "~ recreate demo-migrate-1 (configuration changed)\n");
+  // Exited without being done (its init vanished, or its policy restarts it): started.
+  d[0].config_hash = "hash-migrate";
+  o[0].completed = false;
+  CHECK(render(plan("demo", d, o, continuous).value()) == "> start demo-migrate-1 (not running)\n");
 }
