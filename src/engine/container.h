@@ -16,6 +16,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "engine/cgroup.h"
+#include "engine/seccomp.h"
 
 namespace stack::engine {
 
@@ -37,9 +38,11 @@ struct ProcessSpec {
   // root keeps none). Inheritable and ambient are always empty. See default_capabilities().
   uint64_t capabilities = 0;
   bool no_new_privs = true;  // PR_SET_NO_NEW_PRIVS before execve (Docker's no-new-privileges)
-  // The seccomp filter installed just before execve: a `struct sock_filter` array, as compiled
-  // by seccomp_program(). Null: none. Set at each start or exec, never persisted.
-  std::shared_ptr<const std::string> seccomp;
+  // The seccomp filter: Docker's default profile unless the service says otherwise. Compiled
+  // at each start or exec (once per distinct profile and capability set: cached) with this
+  // process's capabilities, whatever `seccomp.capabilities` holds, and installed just before
+  // execve.
+  SeccompSpec seccomp;
 };
 
 struct ContainerSpec {

@@ -55,7 +55,22 @@ Result<void> check_c_strings(const ProcessSpec& p) {
   return {};
 }
 
-void add_process(wire::Writer& w, const ProcessSpec& p) {
+// P's seccomp program, compiled (or found in the cache) with P's own capabilities: which rules
+// of the default profile apply depends on them (CAP_SYS_ADMIN allows mount, ...).
+struct Filter {
+  std::shared_ptr<const std::string> program;  // null: none
+  unsigned flags = 0;
+};
+Result<Filter> filter_for(const ProcessSpec& p) {
+  SeccompSpec spec = p.seccomp;
+  spec.capabilities = p.capabilities;
+  Filter f;
+  f.program = STACK_TRY_CTX(seccomp_program(spec), "seccomp");
+  f.flags = STACK_TRY_CTX(seccomp_filter_flags(spec), "seccomp");
+  return f;
+}
+
+void add_process(wire::Writer& w, const ProcessSpec& p, const Filter& filter) {
   for (const auto& a : p.argv) w.bytes(W_ARG, a);
   for (const auto& e : p.env) w.bytes(W_ENV, e);
   w.bytes(W_CWD, p.cwd.empty() ? "/" : p.cwd);
@@ -63,7 +78,10 @@ void add_process(wire::Writer& w, const ProcessSpec& p) {
   for (gid_t g : p.groups) w.u32(W_GROUP, g);
   w.u64(W_CAPS, p.capabilities);
   w.u32(W_NO_NEW_PRIVS, p.no_new_privs ? 1 : 0);
-  if (p.seccomp && !p.seccomp->empty()) w.bytes(W_SECCOMP, *p.seccomp);
+  if (filter.program && !filter.program->empty()) {
+    w.bytes(W_SECCOMP, *filter.program);
+    if (filter.flags) w.u32(W_SECCOMP_FLAGS, filter.flags);
+  }
 }
 
 // One reply of the init: READY, STARTED (its pid) or ERROR (why, any bytes). The init may
@@ -160,6 +178,8 @@ Engine::Engine(std::filesystem::path init_binary, CgroupDriver& cgroups)
 
 Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn& attach) {
   if (auto r = check_c_strings(spec.process); !r) return fail(r.error());
+  auto filter = filter_for(spec.process);
+  if (!filter) return fail(filter.error());
   const auto& dir = spec.dir;
   // The overlay's root directory takes its owner and mode from the upper layer: 0755, or a
   // service running as another user could not even reach "/". The containers/ directory
@@ -247,7 +267,7 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
     for (const auto& m : masked_paths()) cfg.bytes(W_MASKED, m);
     for (const auto& r : readonly_paths()) cfg.bytes(W_READONLY, r);
   }
-  add_process(cfg, spec.process);
+  add_process(cfg, spec.process, *filter);
   if (auto r = wire::send(ctl.get(), cfg.message()); !r) return fail(r.error());
   // While the init builds the rootfs: on cgroup v1 moving a task waits for an RCU grace period
   // (cgroup_threadgroup_rwsem), the largest single cost of a start; the two overlap.
@@ -270,6 +290,8 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
 Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& cgroup,
                                   const ProcessSpec& process, const Stdio& stdio) {
   if (auto r = check_c_strings(process); !r) return fail(r.error());
+  auto filter = filter_for(process);
+  if (!filter) return fail(filter.error());
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, p.pid, 0)));
   if (!pidfd || process_start_time(p.pid) != p.start_time) return fail("container is not running");
   int sv[2];
@@ -286,7 +308,7 @@ Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& 
   // Into the cgroup before it enters the container, so the command is limited from its start.
   if (auto r = cgroups_.attach(cgroup, pid); !r) return fail(r.error());
   wire::Writer cfg;
-  add_process(cfg, process);
+  add_process(cfg, process, *filter);
   if (auto r = wire::send(ctl.get(), cfg.message()); !r) return fail(r.error());
   if (auto r = expect_reply(ctl.get(), W_STARTED, 10s); !r) return fail(r.error());
   ExecProcess helper{pid, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)))};

@@ -65,8 +65,9 @@ std::string key_pos(const spec::Service& svc, const std::string& key) {
   return svc.pos.str();
 }
 
-// Capabilities, privileged and no_new_privs, as Docker maps them.
-Result<void> security(const spec::Service& svc, engine::ContainerSpec& s) {
+// Capabilities, privileged, no_new_privs and seccomp, as Docker maps them. A seccomp profile
+// file is read now, relative to the project directory, and kept in the record.
+Result<void> security(const spec::Stack& stack, const spec::Service& svc, engine::ContainerSpec& s) {
   auto where = [&](const std::string& key) { return key_pos(svc, key) + ": service \"" + svc.name + "\""; };
   auto caps = engine::capabilities_from(svc.cap_add, svc.cap_drop);
   if (!caps) {
@@ -82,6 +83,10 @@ Result<void> security(const spec::Service& svc, engine::ContainerSpec& s) {
   auto nnp = engine::no_new_privileges_from(opts);
   if (!nnp) return fail(nnp.error().wrap(where("security_opt")));
   s.process.no_new_privs = *nnp;
+  auto seccomp = engine::seccomp_from_security_opt(opts, stack.project_dir, s.process.capabilities);
+  if (!seccomp) return fail(seccomp.error().wrap(where("security_opt")));
+  s.process.seccomp = std::move(*seccomp);
+  if (svc.privileged) s.process.seccomp = {engine::SeccompSpec::Mode::kUnconfined, "", 0};
   return {};
 }
 
@@ -157,7 +162,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   if (!process) return fail(process.error());
   s.process = std::move(*process);
   const auto& ic = image.config;
-  if (auto sec = security(svc, s); !sec) return fail(sec.error());
+  if (auto sec = security(stack, svc, s); !sec) return fail(sec.error());
 
   for (const auto& m : svc.volumes) {
     // compose creates a missing host directory of a short-syntax bind.

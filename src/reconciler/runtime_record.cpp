@@ -7,6 +7,36 @@ namespace stack::reconciler {
 
 using nlohmann::json;
 
+namespace {
+
+using Mode = engine::SeccompSpec::Mode;
+
+// The seccomp profile a container runs with: its mode and, for a file, the profile's text
+// (the file may change or go; the container keeps what it was created with).
+json seccomp_json(const engine::SeccompSpec& s) {
+  const char* mode = s.mode == Mode::kUnconfined ? "unconfined"
+                     : s.mode == Mode::kProfile  ? "profile"
+                                                 : "default";
+  json j = {{"mode", mode}};
+  if (s.mode == Mode::kProfile) j["profile"] = s.profile_json;
+  return j;
+}
+
+// A record made before seccomp existed gets Docker's default profile.
+engine::SeccompSpec seccomp_from(const json& process) {
+  engine::SeccompSpec s;
+  if (!process.contains("seccomp")) return s;
+  std::string mode = process["seccomp"].value("mode", "default");
+  if (mode == "unconfined") s.mode = Mode::kUnconfined;
+  if (mode == "profile") {
+    s.mode = Mode::kProfile;
+    s.profile_json = process["seccomp"].value("profile", "");
+  }
+  return s;
+}
+
+}  // namespace
+
 std::string to_json(const RuntimeRecord& r) {
   const auto& s = r.spec;
   json mounts = json::array();
@@ -34,7 +64,8 @@ std::string to_json(const RuntimeRecord& r) {
         {"gid", p.gid},
         {"groups", p.groups},
         {"capabilities", p.capabilities},
-        {"no_new_privs", p.no_new_privs}}},
+        {"no_new_privs", p.no_new_privs},
+        {"seccomp", seccomp_json(p.seccomp)}}},
       {"mounts", mounts},
       {"limits", limits},
       {"log_max_size", s.log_max_size},
@@ -97,6 +128,7 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
     s.process.groups = p.at("groups").get<std::vector<gid_t>>();
     s.process.capabilities = p.at("capabilities");
     s.process.no_new_privs = p.value("no_new_privs", true);
+    s.process.seccomp = seccomp_from(p);
     for (const auto& m : j.at("mounts"))
       s.mounts.push_back({m.at("source").get<std::string>(), m.at("target"), m.at("ro")});
     const auto& l = j.at("limits");

@@ -62,8 +62,8 @@ void ipv4_attachments(const Service& s, const Report& report) {
                         " (only aliases, ipv4_address and priority)");
 }
 
-// security_opt: no-new-privileges in every form docker takes, and seccomp=unconfined (what a
-// container without a seccomp filter is). A profile file, apparmor and labels are not yet.
+// security_opt: no-new-privileges and seccomp (unconfined, a profile file) in every form docker
+// takes; the values are checked when the container is built. apparmor and labels are not yet.
 void supported_security_opts(const Service& s, const Report& report) {
   const auto it = s.extra.find("security_opt");
   if (it == s.extra.end() || !it->is_array()) return;
@@ -73,8 +73,8 @@ void supported_security_opts(const Service& s, const Report& report) {
     bool nnp = o == "no-new-privileges" || o == "no-new-privileges:true" ||
                o == "no-new-privileges:false" || o == "no-new-privileges=true" ||
                o == "no-new-privileges=false";
-    bool unconfined = o == "seccomp=unconfined" || o == "seccomp:unconfined";
-    if (nnp || unconfined) continue;
+    bool seccomp = o.rfind("seccomp=", 0) == 0 || o.rfind("seccomp:", 0) == 0;
+    if (nnp || seccomp) continue;
     SourcePos pos = s.pos;
     for (const KeyUse& k : s.keys)
       if (k.path == "services." + s.name + ".security_opt") pos = k.pos;

@@ -48,6 +48,7 @@ struct config {
   int no_new_privs; /* PR_SET_NO_NEW_PRIVS before execve */
   const unsigned char *seccomp; /* struct sock_filter array, or NULL */
   size_t seccomp_len;
+  unsigned seccomp_flags; /* SECCOMP_FILTER_FLAG_* */
   /* logging (container mode) */
   long long log_max_size;
   int log_max_files;

@@ -64,7 +64,7 @@ int drop_own_caps(const struct config *cfg) {
 static int install_seccomp(const struct config *cfg) {
   struct sock_fprog prog = {(unsigned short)(cfg->seccomp_len / 8), cfg->seccomp};
   if (cfg->seccomp_len / 8 > 0xffff) return errno = E2BIG, -1;
-  return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+  return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, cfg->seccomp_flags, &prog);
 }
 
 static const char *env_path(const struct config *cfg) {

@@ -53,6 +53,7 @@ enum {
   W_CAPS = 38,       /* u64: bounding set; also effective/permitted for uid 0 */
   W_NO_NEW_PRIVS = 39, /* u32: 1 sets PR_SET_NO_NEW_PRIVS before execve */
   W_SECCOMP = 40,    /* bytes: struct sock_filter array; absent: no filter */
+  W_SECCOMP_FLAGS = 41, /* u32: SECCOMP_FILTER_FLAG_* for seccomp(2) */
 
   /* engine -> init: control */
   W_GO = 64,         /* empty: start the service (run mode, step 4) */
