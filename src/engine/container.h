@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,13 @@ struct ProcessSpec {
   SeccompSpec seccomp;
 };
 
+// A user namespace for the container: its ids 0..count-1 are the host's uid_base.. and
+// gid_base.. (container root is an unprivileged user of the host).
+struct IdMapping {
+  uint32_t uid_base = 0, gid_base = 0, count = 0;
+  bool operator==(const IdMapping&) const = default;
+};
+
 struct ContainerSpec {
   std::string name;                          // "demo-web-1"
   std::string cgroup;                        // "stack/demo/demo-web-1"
@@ -67,6 +75,10 @@ struct ContainerSpec {
   // Otherwise /dev holds null, zero, full, random, urandom, tty, ptmx and pts only, the device
   // cgroup allows those (and mknod), and Docker's masked and read-only paths apply.
   bool privileged = false;
+  // A user namespace of its own (userns_mode, --userns-remap): the image's layers are mounted
+  // idmapped, the writable layer and the container's directory belong to the mapped root.
+  // Needs the container's own network namespace.
+  std::optional<IdMapping> userns;
 };
 
 // A running container's init, identified so that a reused PID is never mistaken for it.
@@ -107,6 +119,11 @@ uint64_t all_capabilities();
 // no_new_privs from compose's security_opt: on unless "no-new-privileges:false" (or "=false")
 // says otherwise; "no-new-privileges" and ":true" keep it. Other options are not looked at.
 [[nodiscard]] Result<bool> no_new_privileges_from(const std::vector<std::string>& security_opt);
+// The subordinate ranges of USER (a name, or a uid as /etc/subuid writes it) in /etc/subuid
+// and /etc/subgid: the first of at least 65536 ids each, so every id an image uses maps.
+[[nodiscard]] Result<IdMapping> subordinate_ids(
+    const std::string& user, const std::filesystem::path& subuid = "/etc/subuid",
+    const std::filesystem::path& subgid = "/etc/subgid");
 // Docker's masked paths (hidden: /dev/null over a file, an empty tmpfs over a directory) and
 // read-only paths, for a container that is not privileged.
 const std::vector<std::string>& masked_paths();

@@ -21,6 +21,7 @@
 #include "common/unique_fd.h"
 #include "engine/container.h"
 #include "engine/security.h"
+#include "engine/userns.h"
 #include "engine/wire.h"
 
 namespace stack::engine {
@@ -115,6 +116,7 @@ struct ChildArgs {
   char* const* argv;
   int ctl;
   int fd4;
+  int fd5;  // the user namespace for the init, or -1
   int stdio[3];  // -1: keep the caller's
 };
 
@@ -125,11 +127,13 @@ int child_main(void* p) {
   auto* a = static_cast<ChildArgs*>(p);
   for (int i = 0; i < 3; i++)
     if (a->stdio[i] >= 0) ::dup2(a->stdio[i], i);
-  // fd 4 first: the ctl fd might currently be 4.
+  // Out of the way first: the ctl fd might currently be 4 or 5.
   int fd4 = a->fd4 >= 0 ? ::fcntl(a->fd4, F_DUPFD_CLOEXEC, 10) : -1;
+  int fd5 = a->fd5 >= 0 ? ::fcntl(a->fd5, F_DUPFD_CLOEXEC, 10) : -1;
   if (::dup2(a->ctl, 3) < 0) ::_exit(126);
   if (fd4 >= 0 && ::dup2(fd4, 4) < 0) ::_exit(126);
-  ::syscall(SYS_close_range, 5u, ~0u, 0u);
+  if (fd5 >= 0 && ::dup2(fd5, 5) < 0) ::_exit(126);
+  ::syscall(SYS_close_range, fd5 >= 0 ? 6u : 5u, ~0u, 0u);
   static char* const empty_env[] = {nullptr};
   ::execve(a->init, a->argv, empty_env);
   ::_exit(127);
@@ -216,7 +220,17 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   std::string init = init_.string();
   char arg0[] = "stack-init";
   char* argv[] = {arg0, nullptr};
-  ChildArgs args{init.c_str(), argv, child_ctl.get(), dirfd.get(),
+  // A user namespace: made here with the maps written; the init joins it once it has built
+  // the root as root on the host (step 3), and makes the network, UTS and IPC namespaces
+  // then, so that they belong to it.
+  UniqueFd userns;
+  if (spec.userns) {
+    if (spec.host_network || !spec.join_netns.empty())
+      return fail("a user namespace needs the container's own network namespace");
+    if (auto r = own_for(dir, *spec.userns); !r) return fail(r.error().wrap("user namespace"));
+    userns = STACK_TRY_CTX(make_userns(*spec.userns), "start " + spec.name);
+  }
+  ChildArgs args{init.c_str(), argv, child_ctl.get(), dirfd.get(), userns.get(),
                  {devnull.get(), devnull.get(), devnull.get()}};
   // Joining another container's network namespace: this thread enters it for the clone (a
   // child is born in its creating thread's namespaces), then returns to its own.
@@ -227,9 +241,11 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
     if (!own_netns || !join_netns) return fail_errno("open " + spec.join_netns);
     if (::setns(join_netns.get(), CLONE_NEWNET) != 0) return fail_errno("setns " + spec.join_netns);
   }
-  auto cloned = clone_exec(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                               (spec.host_network || !spec.join_netns.empty() ? 0 : CLONE_NEWNET),
-                           args);
+  int ns = CLONE_NEWPID | CLONE_NEWNS;
+  if (!spec.userns)
+    ns |= CLONE_NEWUTS | CLONE_NEWIPC | (spec.host_network || !spec.join_netns.empty() ? 0 : CLONE_NEWNET);
+  auto cloned = clone_exec(ns, args);
+  userns.reset();
   if (own_netns && ::setns(own_netns.get(), CLONE_NEWNET) != 0) std::abort();  // never left astray
   pid_t pid = STACK_TRY_CTX(std::move(cloned), "create namespaces");
   int64_t started_at = unix_ms();
@@ -261,6 +277,7 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
                              .u32(W_DEV_MAJOR, d.major)
                              .u32(W_DEV_MINOR, d.minor)
                              .u32(W_DEV_MODE, d.mode));
+  if (spec.userns) cfg.u32(W_USERNS, 1);
   if (spec.privileged) {
     cfg.u32(W_SYS_RW, 1);
   } else {
@@ -301,7 +318,7 @@ Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& 
   char arg0[] = "stack-init";
   char arg1[] = "exec";
   char* argv[] = {arg0, arg1, nullptr};
-  ChildArgs args{init.c_str(), argv, child_ctl.get(), pidfd.get(), {stdio.in, stdio.out, stdio.err}};
+  ChildArgs args{init.c_str(), argv, child_ctl.get(), pidfd.get(), -1, {stdio.in, stdio.out, stdio.err}};
   pid_t pid = STACK_TRY_CTX(clone_exec(0, args), "start exec helper");
   child_ctl.reset();
   ScopeGuard kill_child([&] { kill_and_reap(pid); });
@@ -309,6 +326,7 @@ Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& 
   if (auto r = cgroups_.attach(cgroup, pid); !r) return fail(r.error());
   wire::Writer cfg;
   add_process(cfg, process, *filter);
+  if (in_other_userns(p.pid)) cfg.u32(W_USERNS, 1);
   if (auto r = wire::send(ctl.get(), cfg.message()); !r) return fail(r.error());
   if (auto r = expect_reply(ctl.get(), W_STARTED, 10s); !r) return fail(r.error());
   ExecProcess helper{pid, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)))};

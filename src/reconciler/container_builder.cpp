@@ -90,6 +90,25 @@ Result<void> security(const spec::Stack& stack, const spec::Service& svc, engine
   return {};
 }
 
+// The user namespace: the daemon's --userns-remap user, or the service's own
+// (x-stack: {userns_remap: USER}), unless the service says userns_mode: host.
+Result<void> user_namespace(const Paths& paths, const spec::Service& svc, RuntimeRecord& r) {
+  std::string user = paths.userns_remap;
+  if (svc.x_stack.is_object() && svc.x_stack.contains("userns_remap") &&
+      svc.x_stack["userns_remap"].is_string())
+    user = svc.x_stack["userns_remap"].get<std::string>();
+  if (auto it = svc.extra.find("userns_mode"); it != svc.extra.end() && *it == "host") user.clear();
+  if (user.empty()) return {};
+  auto where = key_pos(svc, "userns_mode") + ": service \"" + svc.name + "\"";
+  if (r.network_mode == "host" || r.network_mode == "service")
+    return fail(where + ": network_mode " + r.network_mode +
+                " shares a network namespace a user namespace cannot own; add userns_mode: host");
+  auto ids = engine::subordinate_ids(user);
+  if (!ids) return fail(ids.error().wrap(where));
+  r.spec.userns = *ids;
+  return {};
+}
+
 }  // namespace
 
 Result<engine::ProcessSpec> build_process(const spec::Service& svc, const fs::Image& image,
@@ -242,6 +261,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   if (svc.x_stack.is_object() && svc.x_stack.contains("restart_on_unhealthy") &&
       svc.x_stack["restart_on_unhealthy"].is_boolean())
     r.restart_on_unhealthy = svc.x_stack["restart_on_unhealthy"].get<bool>();
+  if (auto ns = user_namespace(paths, svc, r); !ns) return fail(ns.error());
   return r;
 }
 

@@ -104,6 +104,10 @@ std::string to_json(const RuntimeRecord& r) {
                      {"protocol", p.protocol},
                      {"container_port", p.container_port}});
   j["ports"] = ports;
+  if (s.userns)
+    j["userns"] = {{"uid_base", s.userns->uid_base},
+                   {"gid_base", s.userns->gid_base},
+                   {"count", s.userns->count}};
   j["dns_search"] = r.dns_search;
   j["dns_opt"] = r.dns_opt;
   return j.dump();
@@ -158,6 +162,9 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
     s.resolv_conf = j.value("resolv_conf", "");
     s.host_network = j.value("host_network", false);
     s.privileged = j.value("privileged", false);
+    if (j.contains("userns"))
+      s.userns = engine::IdMapping{j["userns"].at("uid_base"), j["userns"].at("gid_base"),
+                                   j["userns"].at("count")};
     r.project = j.value("project", "");
     r.service = j.value("service", "");
     r.network_mode = j.value("network_mode", "none");

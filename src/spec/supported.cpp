@@ -82,6 +82,14 @@ void supported_security_opts(const Service& s, const Report& report) {
   }
 }
 
+// userns_mode: "host" opts a service out of the daemon's --userns-remap (docker's only value).
+void host_userns_mode(const Service& s, const Report& report) {
+  auto it = s.extra.find("userns_mode");
+  if (it != s.extra.end() && *it != "host")
+    report(s.pos, "services." + s.name + ".userns_mode " +
+                      (it->is_string() ? it->get<std::string>() : it->dump()) + " (only host)");
+}
+
 const std::vector<Implemented>& implemented() {
   static const std::vector<Implemented> table = {
       {"version", {}},
@@ -144,6 +152,7 @@ const std::vector<Implemented>& implemented() {
       {"services.*.cap_drop", {}},
       {"services.*.privileged", {}},
       {"services.*.security_opt", supported_security_opts},
+      {"services.*.userns_mode", host_userns_mode},
       // Handled entirely by the loader.
       {"services.*.profiles", {}},
       {"services.*.extends.**", {}},

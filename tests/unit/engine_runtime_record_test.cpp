@@ -1,6 +1,7 @@
 // What the runtime record keeps of a container's security settings, so that a restart, a
 // health probe or `stack exec` gets the same as the first start: capabilities, no_new_privs,
-// privileged and the seccomp profile (a file's text, not its path). No root needed.
+// privileged, the seccomp profile (a file's text, not its path) and the user namespace's
+// mapping. No root needed.
 #include <doctest/doctest.h>
 
 #include "reconciler/runtime_record.h"
@@ -17,6 +18,7 @@ TEST_CASE("runtime record: security settings round-trip") {
   r.spec.process.no_new_privs = false;
   r.spec.process.seccomp = {Mode::kProfile, R"({"defaultAction": "SCMP_ACT_ALLOW"})", 0};
   r.spec.privileged = true;
+  r.spec.userns = engine::IdMapping{100000, 200000, 65536};
   auto back = runtime_from_json(to_json(r));
   REQUIRE_MESSAGE(back, (back ? "" : back.error().message));
   const auto& p = back->spec.process;
@@ -25,6 +27,8 @@ TEST_CASE("runtime record: security settings round-trip") {
   CHECK(p.seccomp.mode == Mode::kProfile);
   CHECK(p.seccomp.profile_json == R"({"defaultAction": "SCMP_ACT_ALLOW"})");
   CHECK(back->spec.privileged);
+  REQUIRE(back->spec.userns);
+  CHECK(*back->spec.userns == engine::IdMapping{100000, 200000, 65536});
 
   r.spec.process.seccomp = {Mode::kUnconfined, "", 0};
   CHECK(runtime_from_json(to_json(r))->spec.process.seccomp.mode == Mode::kUnconfined);
@@ -45,4 +49,5 @@ TEST_CASE("runtime record: a record made before these settings gets the safe def
   CHECK(old->spec.process.no_new_privs);
   CHECK(old->spec.process.seccomp.mode == Mode::kDefault);
   CHECK(!old->spec.privileged);
+  CHECK(!old->spec.userns);
 }

@@ -25,10 +25,15 @@
  *  6. init: records "exit" in DIR, exits with the service's status; the kernel then kills
  *     whatever else is left in the PID namespace.
  *
+ * With a user namespace (userns_mode), step 1 clones only the PID and mount namespaces and
+ * passes the namespace at fd 5; step 3 builds the root as root on the host (the layers
+ * idmapped through it), then joins it, becomes its root, and only then makes the network, UTS,
+ * IPC and a mount namespace of its own, mounts /sys and mqueue there, and pivot_root()s.
+ *
  * Exec sequence: the engine joins the helper to the container's cgroups, passes CTL (fd 3) and
  * a pidfd of the container's init (fd 4) and the process's configuration; the helper setns()s
- * into its namespaces, forks (to be inside the PID namespace), and the child becomes CMD as in
- * step 5. The helper drops its own capabilities, answers STARTED, forwards signals and exits
+ * into its namespaces (its user namespace last), forks (to be inside the PID namespace), and
+ * the child becomes CMD as in step 5. The helper drops its own capabilities, answers STARTED, forwards signals and exits
  * with CMD's status. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -290,6 +295,12 @@ static int run_exec(void) {
    * Joining the mount namespace also moves our root and cwd to the container's root. */
   if (setns(PIDFD_FD, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID)) {
     reply_error("enter the container's namespaces: %s", strerror(errno));
+    return 126;
+  }
+  /* Its user namespace last: joining it gives up every capability outside it, which joining
+   * the PID namespace (owned by the host's) still needed. */
+  if (cfg.userns && setns(PIDFD_FD, CLONE_NEWUSER)) {
+    reply_error("enter the container's user namespace: %s", strerror(errno));
     return 126;
   }
   close(PIDFD_FD);

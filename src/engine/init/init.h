@@ -9,7 +9,7 @@
 #include <sys/types.h>
 
 /* Descriptors the engine hands over at exec (see the sequence in init.c). */
-enum { CTL_FD = 3, DIR_FD = 4, PIDFD_FD = 4 };
+enum { CTL_FD = 3, DIR_FD = 4, PIDFD_FD = 4, USERNS_FD = 5 };
 
 struct bind {
   const char *src, *dst;
@@ -37,6 +37,7 @@ struct config {
   size_t ndevices, cap_devices;
   struct strv masked, readonly; /* paths hidden / made read-only after pivot_root */
   int sys_rw;                   /* privileged: /sys read-write */
+  int userns;                   /* join a user namespace (USERNS_FD, or the container's) */
   /* the process */
   struct strv args, env;
   const char *cwd;
@@ -68,6 +69,11 @@ int mount_in_root(int rootfd, const char *path, const char *fstype, const char *
                   unsigned long flags, const char *data, char *err, size_t errlen);
 /* A bind mount of host SRC onto DST inside ROOTFD, read-only from birth when RO. */
 int bind_in_root(int rootfd, const char *src, const char *dst, int ro, char *err, size_t errlen);
+/* A detached copy of the mount at PATH, idmapped through the user namespace USERNS. */
+int idmapped_tree(const char *path, int userns, char *err, size_t errlen);
+/* A detached, recursive copy of the tree at FD, moved onto FD's own place: a mount of the
+ * caller's namespace, not locked (pivot_root(2) refuses a locked new root). Its descriptor. */
+int remount_own(int fd, char *err, size_t errlen);
 
 /* setup.c */
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen);

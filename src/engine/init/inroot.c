@@ -31,6 +31,7 @@ struct mount_attr {
 };
 #define OPEN_TREE_CLONE 1
 #define MOUNT_ATTR_RDONLY 0x1
+#define MOUNT_ATTR_IDMAP 0x00100000
 #define MOVE_MOUNT_F_EMPTY_PATH 0x4
 #define MOVE_MOUNT_T_EMPTY_PATH 0x40
 #ifndef AT_RECURSIVE
@@ -177,4 +178,29 @@ out:
   if (target >= 0) close(target);
   close(tree);
   return rc;
+}
+
+int idmapped_tree(const char *path, int userns, char *err, size_t errlen) {
+  int errsave;
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | O_CLOEXEC);
+  if (tree < 0) return ERR("clone %s: %s", path, strerror(errno));
+  struct mount_attr attr = {MOUNT_ATTR_IDMAP, 0, 0, (uint64_t)userns};
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
+    (void)ERR("idmap %s: %s", path, strerror(errno));
+    close(tree);
+    return -1;
+  }
+  return tree;
+}
+
+int remount_own(int fd, char *err, size_t errlen) {
+  int errsave;
+  int tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+  if (tree < 0) return ERR("clone the root: %s", strerror(errno));
+  if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)) {
+    (void)ERR("mount the root on itself: %s", strerror(errno));
+    close(tree);
+    return -1;
+  }
+  return tree;
 }

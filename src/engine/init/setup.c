@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +63,9 @@ static int make_dev(int rootfd, const struct config *cfg, char *err, size_t errl
                     "mode=1777,size=65536k", err, errlen) != 0)
     goto out;
   mkdirat(devfd, "mqueue", 0755);
-  mount_in_root(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
-                err, errlen);
+  if (!cfg->userns) /* else once the container's IPC namespace exists (enter_userns) */
+    mount_in_root(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
+                  err, errlen);
   static const char *links[][2] = {{"pts/ptmx", "ptmx"},         {"/proc/self/fd", "fd"},
                                    {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
                                    {"/proc/self/fd/2", "stderr"}};
@@ -121,32 +124,102 @@ static void reopen_stdio(void) {
   if (fd > 2) close(fd);
 }
 
+/* The overlay's lowerdir= value: the engine's, or with a user namespace each layer as an
+ * idmapped copy of its mount (the image's root-owned files become the container root's),
+ * named by /proc/self/fd/N; FDS keeps those descriptors until the overlay is mounted. */
+static int lower_option(const struct config *cfg, char *out, size_t outlen, int *fds, size_t *nfds,
+                        char *err, size_t errlen) {
+  if (!cfg->userns) {
+    if (snprintf(out, outlen, "%s", cfg->lowerdirs) >= (int)outlen) return ERR("too many layers");
+    return 0;
+  }
+  size_t used = 0;
+  *nfds = 0;
+  for (const char *p = cfg->lowerdirs; *p;) {
+    const char *end = strchrnul(p, ':');
+    char path[4096];
+    snprintf(path, sizeof path, "%.*s", (int)(end - p), p);
+    if (*nfds == 128) return ERR("more than 128 layers");
+    int tree = idmapped_tree(path, USERNS_FD, err, errlen);
+    if (tree < 0) return -1;
+    fds[(*nfds)++] = tree;
+    int n = snprintf(out + used, outlen - used, "%s/proc/self/fd/%d", used ? ":" : "", tree);
+    if (n < 0 || (size_t)n >= outlen - used) return ERR("too many layers");
+    used += (size_t)n;
+    p = *end ? end + 1 : end;
+  }
+  return 0;
+}
+
+/* Step 3's second half with a user namespace: everything that needed root on the host is done
+ * (the idmapped overlay, /proc, /dev, the binds); now the init becomes the container's root
+ * and makes the namespaces that must belong to it (network: its root binds port 80 and
+ * configures its interfaces; UTS; IPC; and a mount namespace of its own, where the
+ * container's root owns what it mounts). *ROOT is then the rootfs in that namespace. */
+static int enter_userns(const struct config *cfg, int *root, char *err, size_t errlen) {
+  if (setns(USERNS_FD, CLONE_NEWUSER) != 0) return ERR("join the user namespace: %s", strerror(errno));
+  close(USERNS_FD);
+  if (setgroups(0, NULL) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
+    return ERR("become root of the user namespace: %s", strerror(errno));
+  /* unshare(2) moves our cwd into the new mount namespace's copy of it: the way to find the
+   * rootfs again there, as the container's root cannot walk the host's paths to it. */
+  if (fchdir(*root) != 0) return ERR("chdir %s: %s", cfg->rootfs, strerror(errno));
+  if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) != 0)
+    return ERR("create the container's namespaces: %s", strerror(errno));
+  int copy = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (copy < 0) return ERR("open the rootfs: %s", strerror(errno));
+  close(*root);
+  *root = copy;
+  if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
+    return ERR("sethostname: %s", strerror(errno));
+  /* sysfs shows the network namespace of whoever mounts it: mounted now, in the new one. */
+  if (mount_in_root(*root, "/sys", "sysfs", "sysfs",
+                    (cfg->sys_rw ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
+                    errlen) != 0 ||
+      mount_in_root(*root, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    NULL, err, errlen) != 0)
+    return -1;
+  /* The copied mounts are locked (mount_namespaces(7)) and pivot_root(2) refuses a locked new
+   * root: the rootfs is cloned onto itself, a mount of this namespace's own. */
+  int own = remount_own(*root, err, errlen);
+  if (own < 0) return -1;
+  close(*root);
+  *root = own;
+  return 0;
+}
+
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
   /* 1. Our copy of the host's mount tree must not propagate back to the host: everything
    *    mounted from here on lives and dies with this namespace. */
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
     return ERR("make / private: %s", strerror(errno));
-  if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
+  if (!cfg->userns && cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
     return ERR("sethostname: %s", strerror(errno));
   if (!cfg->rootfs || !cfg->lowerdirs || !cfg->upper || !cfg->work)
     return ERR("config: rootfs, lowerdirs, upper and work are required");
   /* 2. The overlay: image layers below, the container's own writable layer on top. Its paths
    *    are the engine's, on the host. */
-  char data[4096];
-  int n = snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s", cfg->lowerdirs,
-                   cfg->upper, cfg->work);
+  char lowers[3072], data[4096];
+  int layer_fds[128];
+  size_t nlayers = 0;
+  if (lower_option(cfg, lowers, sizeof lowers, layer_fds, &nlayers, err, errlen) != 0) return -1;
+  int n = snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s", lowers, cfg->upper,
+                   cfg->work);
   if (n < 0 || (size_t)n >= sizeof data) return ERR("overlay options longer than a page");
-  if (mount("overlay", cfg->rootfs, "overlay", 0, data) != 0)
-    return ERR("mount overlay on %s: %s", cfg->rootfs, strerror(errno));
+  int mounted = mount("overlay", cfg->rootfs, "overlay", 0, data);
+  int saved = errno;
+  for (size_t i = 0; i < nlayers; i++) close(layer_fds[i]);
+  if (mounted != 0) return ERR("mount overlay on %s: %s", cfg->rootfs, strerror(saved));
   int root = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return ERR("open %s: %s", cfg->rootfs, strerror(errno));
   /* 3. Kernel filesystems. /proc after the PID namespace exists (it does: we are its PID 1). */
   int rc = -1;
   if (mount_in_root(root, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
                     errlen) != 0 ||
-      mount_in_root(root, "/sys", "sysfs", "sysfs",
-                    (cfg->sys_rw ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
-                    errlen) != 0 ||
+      (!cfg->userns &&
+       mount_in_root(root, "/sys", "sysfs", "sysfs",
+                     (cfg->sys_rw ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
+                     errlen) != 0) ||
       make_dev(root, cfg, err, errlen) != 0)
     goto out;
   /* 4. Bind mounts: volumes and the files stack writes (/etc/hosts, /etc/hostname). */
@@ -158,6 +231,7 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
     }
     if (bind_in_root(root, b->src, b->dst, b->ro, err, errlen) != 0) goto out;
   }
+  if (cfg->userns && enter_userns(cfg, &root, err, errlen) != 0) goto out;
   /* 5. pivot_root(".", ".") stacks the old root under the new one; detaching it leaves the
    *    container with no path back to the host tree (pivot_root(2), NOTES). */
   if (fchdir(root) != 0) {

@@ -42,6 +42,8 @@ enum {
   W_DEV_MINOR = 18,  /* u32 */
   W_DEV_MODE = 19,   /* u32: permission bits */
   W_SYS_RW = 20,     /* u32: 1 mounts /sys read-write (privileged) */
+  W_USERNS = 21,     /* u32: 1 joins the user namespace at fd 5 (run mode) or the container's
+                        (exec mode); see init.c */
 
   /* engine -> init: the process (run and exec modes) */
   W_ARG = 32,        /* bytes (repeated, argv order) */
