@@ -226,8 +226,9 @@ int main(int argc, char** argv) {
   std::printf("  filter + drop cost     %.2f ms (median of the difference with neither)\n",
               median(variants[0].t) - median(variants[3].t));
   std::sort(hit.begin(), hit.end());
-  std::printf("%-22s median %8.2f us (max %.2f us, n=%zu): the whole cost of the filter's compile\n",
-              "seccomp cache hit", hit[hit.size() / 2] * 1000, hit.back() * 1000, hit.size());
+  std::printf(
+      "%-22s median %8.2f us (max %.2f us, n=%zu): the whole cost of the filter's compile\n",
+      "seccomp cache hit", hit[hit.size() / 2] * 1000, hit.back() * 1000, hit.size());
   print("seccomp compile (cold)", cold);
   print("engine lifecycle", lifecycle, crun_median);
   if (!crun.empty()) print("crun run /bin/true", crun);
@@ -262,7 +263,8 @@ int main(int argc, char** argv) {
   if (auto p = eng.start(s)) {
     std::ifstream status("/proc/" + std::to_string(p->pid) + "/status");
     for (std::string line; std::getline(status, line);)
-      if (line.rfind("VmRSS:", 0) == 0) std::printf("container init RSS     %s\n", line.c_str() + 6);
+      if (line.rfind("VmRSS:", 0) == 0)
+        std::printf("container init RSS     %s\n", line.c_str() + 6);
     (void)eng.stop(*p, SIGKILL, std::chrono::milliseconds(0));
     (void)eng.remove(s);
   }

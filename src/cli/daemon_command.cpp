@@ -87,7 +87,8 @@ asio::awaitable<void> start(asio::io_context* io, reconciler::Daemon* daemon, ap
   if (sd_watchdog_enabled(0, &usec) > 0) asio::co_spawn(*io, watchdog(usec), asio::detached);
 }
 
-int run_daemon(const std::string& stacks_dir, double resync_seconds, const std::string& userns_remap) {
+int run_daemon(const std::string& stacks_dir, double resync_seconds,
+               const std::string& userns_remap) {
   log::setup(globals().log_level == "warn" ? "info" : globals().log_level);
   auto log = log::get("reconciler");
   if (::geteuid() != 0) {

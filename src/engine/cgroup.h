@@ -64,7 +64,8 @@ class CgroupDriver {
   virtual ~CgroupDriver() = default;
   [[nodiscard]] virtual std::string_view name() const = 0;  // "v1" | "v2"
   // Creates the cgroup at relative PATH ("stack/demo/demo-web-1") with LIMITS; idempotent.
-  [[nodiscard]] virtual Result<void> create(const std::string& path, const CgroupLimits& limits) = 0;
+  [[nodiscard]] virtual Result<void> create(const std::string& path,
+                                            const CgroupLimits& limits) = 0;
   // Moves PID into the cgroup (every hierarchy for v1).
   [[nodiscard]] virtual Result<void> attach(const std::string& path, pid_t pid) = 0;
   // How many processes the kernel OOM-killed in the cgroup so far.

@@ -192,7 +192,8 @@ class CgroupV2 final : public CgroupDriver {
     // cgroup v2 has no devices controller: the device cgroup is a BPF program on the cgroup.
     if (limits.devices) {
       if (!devices_) return fail(ctx + ": device rules requested but no device filter");
-      if (auto r = devices_->attach(leaf, *limits.devices); !r) return fail(r.error().wrap("cgroup v2"));
+      if (auto r = devices_->attach(leaf, *limits.devices); !r)
+        return fail(r.error().wrap("cgroup v2"));
     }
     return {};
   }

@@ -155,7 +155,8 @@ class Engine {
   // Sends SIG (through a pidfd: immune to PID reuse); the init forwards it to the service.
   [[nodiscard]] Result<void> signal(const ContainerProcess& p, int sig);
   // SIG, then up to GRACE for the service to exit, then SIGKILL. Returns when it is gone.
-  [[nodiscard]] Result<void> stop(const ContainerProcess& p, int sig, std::chrono::milliseconds grace);
+  [[nodiscard]] Result<void> stop(const ContainerProcess& p, int sig,
+                                  std::chrono::milliseconds grace);
   // Blocks until the container's init has exited (up to TIMEOUT); true when it has.
   bool wait_exit(const ContainerProcess& p, std::chrono::milliseconds timeout);
   // How the last run ended: the init's record in the container's directory, and the cgroup's

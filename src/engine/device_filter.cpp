@@ -20,11 +20,11 @@ std::string DeviceRule::text() const {
 
 const std::vector<DeviceRule>& default_device_rules() {
   static const std::vector<DeviceRule> rules = {
-      {'c', -1, -1, "m"},    {'b', -1, -1, "m"},     // mknod of anything, as Docker
-      {'c', 1, 3, "rwm"},    {'c', 1, 5, "rwm"},     // null, zero
-      {'c', 1, 7, "rwm"},    {'c', 1, 8, "rwm"},     // full, random
-      {'c', 1, 9, "rwm"},    {'c', 5, 0, "rwm"},     // urandom, tty
-      {'c', 5, 2, "rwm"},    {'c', 136, -1, "rwm"},  // ptmx, the pts devices
+      {'c', -1, -1, "m"}, {'b', -1, -1, "m"},     // mknod of anything, as Docker
+      {'c', 1, 3, "rwm"}, {'c', 1, 5, "rwm"},     // null, zero
+      {'c', 1, 7, "rwm"}, {'c', 1, 8, "rwm"},     // full, random
+      {'c', 1, 9, "rwm"}, {'c', 5, 0, "rwm"},     // urandom, tty
+      {'c', 5, 2, "rwm"}, {'c', 136, -1, "rwm"},  // ptmx, the pts devices
   };
   return rules;
 }
@@ -72,8 +72,10 @@ std::vector<bpf_insn> device_program(const std::vector<DeviceRule>& rules) {
       block.push_back(insn(BPF_ALU64 | BPF_AND | BPF_K, BPF_REG_6, 0, 0, allowed));
       block.push_back(insn(kJneReg, BPF_REG_6, BPF_REG_3, -1, 0));
     }
-    if (r.major >= 0) block.push_back(insn(kJneImm, BPF_REG_4, 0, -1, static_cast<int32_t>(r.major)));
-    if (r.minor >= 0) block.push_back(insn(kJneImm, BPF_REG_5, 0, -1, static_cast<int32_t>(r.minor)));
+    if (r.major >= 0)
+      block.push_back(insn(kJneImm, BPF_REG_4, 0, -1, static_cast<int32_t>(r.major)));
+    if (r.minor >= 0)
+      block.push_back(insn(kJneImm, BPF_REG_5, 0, -1, static_cast<int32_t>(r.minor)));
     block.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1));
     block.push_back(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
     for (size_t i = 0; i < block.size(); i++)  // to the first instruction after the block
@@ -89,7 +91,8 @@ long bpf(int cmd, bpf_attr& attr) { return ::syscall(SYS_bpf, cmd, &attr, sizeof
 
 class BpfDeviceFilter final : public DeviceFilter {
  public:
-  Result<void> attach(const std::filesystem::path& dir, const std::vector<DeviceRule>& rules) override {
+  Result<void> attach(const std::filesystem::path& dir,
+                      const std::vector<DeviceRule>& rules) override {
     const std::string ctx = "device filter on " + dir.string();
     auto prog = device_program(rules);
     static const char kLicense[] = "Apache-2.0";
@@ -109,7 +112,8 @@ class BpfDeviceFilter final : public DeviceFilter {
       load.log_size = sizeof log;
       load.log_level = 1;
       UniqueFd again(static_cast<int>(bpf(BPF_PROG_LOAD, load)));
-      return fail_errno(ctx + ": load program" + (log[0] ? std::string(" (") + log + ")" : ""), err);
+      return fail_errno(ctx + ": load program" + (log[0] ? std::string(" (") + log + ")" : ""),
+                        err);
     }
     UniqueFd cg(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!cg) return fail_errno(ctx + ": open");
@@ -127,6 +131,8 @@ class BpfDeviceFilter final : public DeviceFilter {
 
 }  // namespace
 
-std::shared_ptr<DeviceFilter> make_bpf_device_filter() { return std::make_shared<BpfDeviceFilter>(); }
+std::shared_ptr<DeviceFilter> make_bpf_device_filter() {
+  return std::make_shared<BpfDeviceFilter>();
+}
 
 }  // namespace stack::engine

@@ -105,7 +105,8 @@ Result<void> expect_reply(int fd, uint16_t tag, std::chrono::milliseconds timeou
   std::string body;
   auto r = read_reply(fd, timeout, body);
   if (!r) return fail(r.error());
-  if (r->tag != tag) return fail("unexpected reply " + std::to_string(r->tag) + " from container init");
+  if (r->tag != tag)
+    return fail("unexpected reply " + std::to_string(r->tag) + " from container init");
   if (tag == W_STARTED)
     if (auto pid = wire::as_u32(*r); !pid) return fail(pid.error());
   return {};
@@ -143,7 +144,8 @@ int child_main(void* p) {
 // suspended until it has exec'd, as posix_spawn does; no page tables are copied.
 Result<pid_t> clone_exec(int flags, ChildArgs& args) {
   constexpr size_t kStack = 64 * 1024;
-  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return fail_errno("mmap clone stack");
   sigset_t all, old;
   sigfillset(&all);
@@ -211,7 +213,8 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   ScopeGuard drop_cgroup([&] { (void)cgroups_.remove(spec.cgroup); });
 
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return fail_errno("socketpair");
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return fail_errno("socketpair");
   UniqueFd ctl(sv[0]), child_ctl(sv[1]);
   UniqueFd dirfd(::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
   if (!dirfd) return fail_errno("open " + dir.string());
@@ -243,7 +246,8 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   }
   int ns = CLONE_NEWPID | CLONE_NEWNS;
   if (!spec.userns)
-    ns |= CLONE_NEWUTS | CLONE_NEWIPC | (spec.host_network || !spec.join_netns.empty() ? 0 : CLONE_NEWNET);
+    ns |= CLONE_NEWUTS | CLONE_NEWIPC |
+          (spec.host_network || !spec.join_netns.empty() ? 0 : CLONE_NEWNET);
   auto cloned = clone_exec(ns, args);
   userns.reset();
   if (own_netns && ::setns(own_netns.get(), CLONE_NEWNET) != 0) std::abort();  // never left astray
@@ -290,13 +294,15 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   // (cgroup_threadgroup_rwsem), the largest single cost of a start; the two overlap.
   if (auto r = cgroups_.attach(spec.cgroup, pid); !r) return fail(r.error());
 
-  if (auto r = expect_reply(ctl.get(), W_READY, 10s); !r) return fail(r.error().wrap("set up container"));
+  if (auto r = expect_reply(ctl.get(), W_READY, 10s); !r)
+    return fail(r.error().wrap("set up container"));
   // Step 4 of the sequence: networks are attached here, while the init waits.
   if (attach)
     if (auto r = attach(pid); !r) return fail(r.error().wrap("attach networks"));
   if (auto r = wire::send(ctl.get(), wire::Writer().bytes(W_GO, "").message()); !r)
     return fail(r.error().wrap("start service"));
-  if (auto r = expect_reply(ctl.get(), W_STARTED, 10s); !r) return fail(r.error().wrap("start service"));
+  if (auto r = expect_reply(ctl.get(), W_STARTED, 10s); !r)
+    return fail(r.error().wrap("start service"));
 
   ContainerProcess proc{pid, process_start_time(pid), started_at};
   kill_child.dismiss();
@@ -312,13 +318,15 @@ Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& 
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, p.pid, 0)));
   if (!pidfd || process_start_time(p.pid) != p.start_time) return fail("container is not running");
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return fail_errno("socketpair");
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return fail_errno("socketpair");
   UniqueFd ctl(sv[0]), child_ctl(sv[1]);
   std::string init = init_.string();
   char arg0[] = "stack-init";
   char arg1[] = "exec";
   char* argv[] = {arg0, arg1, nullptr};
-  ChildArgs args{init.c_str(), argv, child_ctl.get(), pidfd.get(), -1, {stdio.in, stdio.out, stdio.err}};
+  ChildArgs args{init.c_str(), argv, child_ctl.get(),
+                 pidfd.get(),  -1,   {stdio.in, stdio.out, stdio.err}};
   pid_t pid = STACK_TRY_CTX(clone_exec(0, args), "start exec helper");
   child_ctl.reset();
   ScopeGuard kill_child([&] { kill_and_reap(pid); });

@@ -1,6 +1,9 @@
 // The security settings the engine decides for a container, as Docker's defaults: capability
 // sets (names resolved with libcap, so stack-init only ever sees numbers), masked and read-only
 // paths, and the device nodes of /dev. Reads /proc and /dev on the host; changes nothing.
+#include "engine/security.h"
+
+#include <glob.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -9,11 +12,9 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <glob.h>
 
 #include "common/files.h"
 #include "engine/container.h"
-#include "engine/security.h"
 
 namespace stack::engine {
 
@@ -46,18 +47,18 @@ namespace {
 // "NET_ADMIN", "cap_net_admin", "CAP_NET_ADMIN" -> its number, as libcap names it.
 Result<int> capability_number(const std::string& name) {
   std::string lower;
-  for (char c : name) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (char c : name)
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   if (lower.rfind("cap_", 0) != 0) lower = "cap_" + lower;
   cap_value_t v;
   // libcap also takes numbers ("12"): compose names are names.
   bool digits = std::all_of(lower.begin() + 4, lower.end(), [](char c) { return std::isdigit(c); });
   if (digits || cap_from_name(lower.c_str(), &v) != 0 || v < 0 || v > 63)
-    return fail("unknown capability " + std::string("CAP_") +
-                [&] {
-                  std::string up = lower.substr(4);
-                  for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-                  return up;
-                }());
+    return fail("unknown capability " + std::string("CAP_") + [&] {
+      std::string up = lower.substr(4);
+      for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      return up;
+    }());
   return static_cast<int>(v);
 }
 
@@ -107,9 +108,12 @@ Result<bool> no_new_privileges_from(const std::vector<std::string>& security_opt
   for (const auto& o : security_opt) {
     if (o.rfind("no-new-privileges", 0) != 0) continue;
     std::string_view v = std::string_view(o).substr(17);
-    if (v.empty() || v == ":true" || v == "=true") on = true;
-    else if (v == ":false" || v == "=false") on = false;
-    else return fail("security_opt \"" + o + "\": expected no-new-privileges[:true|:false]");
+    if (v.empty() || v == ":true" || v == "=true")
+      on = true;
+    else if (v == ":false" || v == "=false")
+      on = false;
+    else
+      return fail("security_opt \"" + o + "\": expected no-new-privileges[:true|:false]");
   }
   return on;
 }
@@ -119,9 +123,10 @@ const std::vector<std::string>& masked_paths() {
   // directory (CVE-2020-8694 class: power and thermal side channels).
   static const std::vector<std::string> paths = [] {
     std::vector<std::string> p = {
-        "/proc/asound",     "/proc/acpi",        "/proc/interrupts",   "/proc/kcore",
-        "/proc/keys",       "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-        "/proc/sched_debug", "/proc/scsi",       "/sys/firmware",      "/sys/devices/virtual/powercap",
+        "/proc/asound",     "/proc/acpi",        "/proc/interrupts",
+        "/proc/kcore",      "/proc/keys",        "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+        "/proc/scsi",       "/sys/firmware",     "/sys/devices/virtual/powercap",
     };
     glob_t g{};
     if (::glob("/sys/devices/system/cpu/cpu*/thermal_throttle", GLOB_ONLYDIR, nullptr, &g) == 0)
@@ -152,7 +157,8 @@ std::vector<DeviceNode> host_devices() {
   // pts, shm, mqueue and /dev/ptmx (a link to its pts), and the host's console.
   std::vector<DeviceNode> out;
   std::error_code ec;
-  fs::recursive_directory_iterator it("/dev", fs::directory_options::skip_permission_denied, ec), end;
+  fs::recursive_directory_iterator it("/dev", fs::directory_options::skip_permission_denied, ec),
+      end;
   for (; !ec && it != end; it.increment(ec)) {
     const auto& p = it->path();
     std::string s = p.string();

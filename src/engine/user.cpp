@@ -99,7 +99,8 @@ Result<void> resolve_user(std::string_view user, const std::vector<std::filesyst
   });
   if (!found) {
     auto uid = as_number(name);
-    if (!uid) return fail("user \"" + std::string(name) + "\" not found in the image's /etc/passwd");
+    if (!uid)
+      return fail("user \"" + std::string(name) + "\" not found in the image's /etc/passwd");
     process.uid = *uid;
     process.gid = 0;  // Docker's choice for a uid the image does not know
   }
@@ -117,7 +118,8 @@ Result<void> resolve_user(std::string_view user, const std::vector<std::filesyst
     });
     if (!gfound) {
       auto gid = as_number(group);
-      if (!gid) return fail("group \"" + std::string(group) + "\" not found in the image's /etc/group");
+      if (!gid)
+        return fail("group \"" + std::string(group) + "\" not found in the image's /etc/group");
       process.gid = *gid;
     }
   }
@@ -127,7 +129,8 @@ Result<void> resolve_user(std::string_view user, const std::vector<std::filesyst
       if (f.size() < 4) return;
       for (auto member : split(f[3], ','))
         if (member == login)
-          if (auto gid = as_number(f[2]); gid && *gid != process.gid) process.groups.push_back(*gid);
+          if (auto gid = as_number(f[2]); gid && *gid != process.gid)
+            process.groups.push_back(*gid);
     });
   }
   return {};

@@ -84,8 +84,8 @@ Result<UniqueFd> make_userns(const IdMapping& map) {
   if (stack == MAP_FAILED) return fail_errno("mmap");
   // CLONE_VM: no page tables copied from a large daemon; the child only reads a pipe on its
   // own stack (no CLONE_VFORK: we must run meanwhile to write its maps).
-  pid_t pid = ::clone(hold, static_cast<char*>(stack) + kStack, CLONE_NEWUSER | CLONE_VM | SIGCHLD,
-                      fds);
+  pid_t pid =
+      ::clone(hold, static_cast<char*>(stack) + kStack, CLONE_NEWUSER | CLONE_VM | SIGCHLD, fds);
   if (pid < 0) {
     int err = errno;
     ::munmap(stack, kStack);
@@ -116,7 +116,8 @@ Result<void> own_for(const std::filesystem::path& dir, const IdMapping& map) {
 }
 
 bool in_other_userns(pid_t pid) {
-  struct stat self {}, other {};
+  struct stat self {
+  }, other{};
   return ::stat("/proc/self/ns/user", &self) == 0 &&
          ::stat(("/proc/" + std::to_string(pid) + "/ns/user").c_str(), &other) == 0 &&
          self.st_ino != other.st_ino;

@@ -93,7 +93,8 @@ Result<void> read_exact(int fd, char* out, size_t n, std::chrono::steady_clock::
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left <= 0ms)
-      return fail("container init did not answer within " + std::to_string(timeout.count()) + " ms");
+      return fail("container init did not answer within " + std::to_string(timeout.count()) +
+                  " ms");
     pollfd pfd{fd, POLLIN, 0};
     int r = ::poll(&pfd, 1, static_cast<int>(left.count()));
     if (r < 0 && errno == EINTR) continue;
@@ -116,8 +117,8 @@ Result<std::string> receive(int fd, std::chrono::milliseconds timeout) {
   if (auto r = read_exact(fd, reinterpret_cast<char*>(hdr), 4, deadline, timeout); !r)
     return fail(r.error());
   uint32_t len = hdr[0] | hdr[1] << 8 | hdr[2] << 16 | static_cast<uint32_t>(hdr[3]) << 24;
-  if (len > WIRE_MAX_MESSAGE) return fail("malformed message from container init: " +
-                                          std::to_string(len) + " bytes");
+  if (len > WIRE_MAX_MESSAGE)
+    return fail("malformed message from container init: " + std::to_string(len) + " bytes");
   std::string body(len, '\0');
   if (auto r = read_exact(fd, body.data(), len, deadline, timeout); !r) return fail(r.error());
   return body;

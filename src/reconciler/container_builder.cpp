@@ -67,8 +67,11 @@ std::string key_pos(const spec::Service& svc, const std::string& key) {
 
 // Capabilities, privileged, no_new_privs and seccomp, as Docker maps them. A seccomp profile
 // file is read now, relative to the project directory, and kept in the record.
-Result<void> security(const spec::Stack& stack, const spec::Service& svc, engine::ContainerSpec& s) {
-  auto where = [&](const std::string& key) { return key_pos(svc, key) + ": service \"" + svc.name + "\""; };
+Result<void> security(const spec::Stack& stack, const spec::Service& svc,
+                      engine::ContainerSpec& s) {
+  auto where = [&](const std::string& key) {
+    return key_pos(svc, key) + ": service \"" + svc.name + "\"";
+  };
   auto caps = engine::capabilities_from(svc.cap_add, svc.cap_drop);
   if (!caps) {
     bool in_add = caps.error().message.rfind("cap_add", 0) == 0;
@@ -146,7 +149,8 @@ Result<void> check_exec_limits(const spec::Service& svc, const engine::ProcessSp
     if (v.size() + 1 > largest) {
       largest = v.size() + 1;
       size_t shown = std::min<size_t>(v.find('='), 40);  // a variable's name, an argument's start
-      largest_name = std::string(kind) + " " + v.substr(0, shown) + (shown < v.size() && v[shown] != '=' ? "..." : "");
+      largest_name = std::string(kind) + " " + v.substr(0, shown) +
+                     (shown < v.size() && v[shown] != '=' ? "..." : "");
     }
   };
   for (const auto& a : p.argv) count(a, "argument");
@@ -250,7 +254,8 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   if (svc.healthcheck && !svc.healthcheck->disable && !svc.healthcheck->test.empty()) {
     const auto& h = *svc.healthcheck;
     if (h.test[0] == "CMD") r.health.argv.assign(h.test.begin() + 1, h.test.end());
-    else if (h.test[0] == "CMD-SHELL" && h.test.size() > 1) r.health.argv = {"/bin/sh", "-c", h.test[1]};
+    else if (h.test[0] == "CMD-SHELL" && h.test.size() > 1)
+      r.health.argv = {"/bin/sh", "-c", h.test[1]};
     r.health.interval = h.interval;
     r.health.timeout = h.timeout;
     r.health.start_period = h.start_period;

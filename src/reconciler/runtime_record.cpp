@@ -94,7 +94,8 @@ std::string to_json(const RuntimeRecord& r) {
   };
   json nets = json::array();
   for (const auto& n : r.networks)
-    nets.push_back({{"network", n.network}, {"aliases", n.aliases}, {"ipv4_address", n.ipv4_address}});
+    nets.push_back(
+        {{"network", n.network}, {"aliases", n.aliases}, {"ipv4_address", n.ipv4_address}});
   j["networks"] = nets;
   json ports = json::array();
   for (const auto& p : r.ports)

@@ -3,6 +3,7 @@
 // a block device, and may still mknod. Root only.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -12,8 +13,6 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
-
-#include <linux/magic.h>
 
 #include "engine/cgroup.h"
 #include "support/fixtures.h"

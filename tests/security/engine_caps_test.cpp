@@ -22,13 +22,16 @@ services:
   s:
     image: busybox
     command: [sh, -c, "cat /proc/self/status > /tmp/status; exec sleep 300"]
-)" + (user.empty() ? "" : "    user: " + user + "\n") + extra);
+)" + (user.empty() ? "" : "    user: " + user + "\n") +
+            extra);
   return env.stack({"up", "-d"});
 }
 
 std::string service_status(StackEnv& env) {
-  return env.stack({"exec", "s", "sh", "-c", "while [ ! -s /tmp/status ]; do sleep 0.05; done; "
-                                             "cat /tmp/status"})
+  return env
+      .stack({"exec", "s", "sh", "-c",
+              "while [ ! -s /tmp/status ]; do sleep 0.05; done; "
+              "cat /tmp/status"})
       .out;
 }
 

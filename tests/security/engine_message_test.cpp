@@ -29,8 +29,8 @@ TEST_CASE("a NUL in an environment value cannot inject a bind mount of a host di
   TempDir host("stack-sec-inject");
   write_text(host / "marker", "host secret\n");
   auto s = f.spec("nulenv", {"sleep", "60"});
-  std::string value = std::string("a\0bind\0", 7) + host.path().string() +
-                      std::string("\0bind_dst\0/injected", 19);
+  std::string value =
+      std::string("a\0bind\0", 7) + host.path().string() + std::string("\0bind_dst\0/injected", 19);
   s.process.env.push_back("X=" + value);
   auto p = f.try_start(s);
   if (p) {

@@ -37,7 +37,8 @@ TEST_CASE("an image's symlinks to host paths are followed inside the container, 
 
   // The image: BusyBox with hostile links.
   TempDir layer("stack-sec-evil-layer");
-  REQUIRE(run({"/bin/cp", "-a", busybox_rootfs().string() + "/.", layer.path().string()}).code == 0);
+  REQUIRE(run({"/bin/cp", "-a", busybox_rootfs().string() + "/.", layer.path().string()}).code ==
+          0);
   fs::remove(layer / "etc/hosts");
   fs::remove(layer / "etc/hostname");
   fs::remove(layer / "etc/passwd");
@@ -92,7 +93,8 @@ TEST_CASE("kernel filesystems are mounted inside even when the image links /proc
   env.uses(p);
   fs::path proc = unique_tmp("proc"), dev = unique_tmp("dev"), mnt = unique_tmp("mnt");
   TempDir layer("stack-sec-evil-layer2");
-  REQUIRE(run({"/bin/cp", "-a", busybox_rootfs().string() + "/.", layer.path().string()}).code == 0);
+  REQUIRE(run({"/bin/cp", "-a", busybox_rootfs().string() + "/.", layer.path().string()}).code ==
+          0);
   fs::remove_all(layer / "proc");
   fs::remove_all(layer / "dev");
   fs::create_symlink(proc, layer / "proc");

@@ -84,9 +84,9 @@ TEST_CASE("Docker's masked paths read as empty and its read-only paths refuse wr
     CHECK(ls.code == 0);
     CHECK(ls.out == "");
   }
-  for (std::string file : {"/proc/sysrq-trigger", "/proc/sys/kernel/core_pattern",
-                           "/proc/sys/vm/overcommit_memory", "/proc/irq/default_smp_affinity",
-                           "/sys/kernel/profiling"}) {
+  for (std::string file :
+       {"/proc/sysrq-trigger", "/proc/sys/kernel/core_pattern", "/proc/sys/vm/overcommit_memory",
+        "/proc/irq/default_smp_affinity", "/sys/kernel/profiling"}) {
     if (!fs::exists(file)) continue;
     CAPTURE(file);
     auto w = f.exec(p, s, {"/probe/probe", "write", file});
@@ -135,11 +135,20 @@ TEST_CASE("the init holds no host descriptor beyond its directory and logs, the 
     }
     return out;
   };
+  // The init closes the engine's control socket (fd 3) right after its last reply: wait for
+  // that (the number is then reused by its epoll descriptor).
+  fs::path ctl = "/proc/" + std::to_string(p.pid) + "/fd/3";
+  auto is_socket = [&] {
+    std::error_code ec;
+    return fs::read_symlink(ctl, ec).string().rfind("socket:", 0) == 0;
+  };
+  for (int i = 0; i < 200 && is_socket(); i++) ::usleep(10000);
   for (const auto& t : targets(p.pid)) {
     CAPTURE(t);
     std::string target = t.substr(t.find(' ') + 1);
     bool ok = target.rfind("pipe:", 0) == 0 || target.rfind("anon_inode:", 0) == 0 ||
-              target == s.dir.string() || target.rfind((s.dir / "container.log").string(), 0) == 0 ||
+              target == s.dir.string() ||
+              target.rfind((s.dir / "container.log").string(), 0) == 0 ||
               target == "/dev/null";  // the container's own, reopened after pivot_root
     CHECK(ok);
     CHECK(target.find("socket:") == std::string::npos);  // the engine's control socket is gone
@@ -189,8 +198,8 @@ TEST_CASE("inside a default container mount fails and kernel settings cannot be 
   CHECK(m.code != 0);
   CHECK_MESSAGE(m.err.find("denied") != std::string::npos, m.err);
   CHECK(f.exec(p, s, {"/probe/probe", "mount", "/tmp"}).code == 1);
-  for (std::string file : {"/proc/sys/kernel/core_pattern", "/proc/sys/kernel/modprobe",
-                           "/proc/sys/kernel/panic"}) {
+  for (std::string file :
+       {"/proc/sys/kernel/core_pattern", "/proc/sys/kernel/modprobe", "/proc/sys/kernel/panic"}) {
     CAPTURE(file);
     CHECK(f.exec(p, s, {"/probe/probe", "write", file}).code == 1);
   }

@@ -18,14 +18,16 @@ services:
   s:
     image: busybox
     command: [sh, -c, "cat /proc/self/status > /tmp/status; exec sleep 300"]
-    volumes: [")" + probe_dir().string() + R"(:/probe:ro"]
+    volumes: [")" +
+            probe_dir().string() + R"(:/probe:ro"]
 )" + extra);
   return env.stack({"up", "-d", "-p", project});
 }
 
 std::string service_status(StackEnv& env, const std::string& project) {
-  return env.stack({"exec", "-p", project, "s", "sh", "-c",
-                    "while [ ! -s /tmp/status ]; do sleep 0.05; done; cat /tmp/status"})
+  return env
+      .stack({"exec", "-p", project, "s", "sh", "-c",
+              "while [ ! -s /tmp/status ]; do sleep 0.05; done; cat /tmp/status"})
       .out;
 }
 

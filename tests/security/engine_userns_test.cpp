@@ -133,7 +133,7 @@ TEST_CASE("stack daemon --userns-remap maps every container's root, userns_mode 
   STACK_REQUIRE_ROOT();
   TestUser user;
   StackEnv env;
-  REQUIRE(env.stack({"daemon", "stop"}).code == 0);  // the one image import started
+  REQUIRE(env.stack({"daemon", "stop"}).code == 0);      // the one image import started
   fs::path run_root = env.root().parent_path() / "run";  // StackEnv's --run-root
   fs::remove(run_root / "stack.sock");
   pid_t daemon = ::fork();

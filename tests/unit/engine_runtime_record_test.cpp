@@ -38,8 +38,8 @@ TEST_CASE("runtime record: a record made before these settings gets the safe def
   RuntimeRecord r;
   r.spec.process.argv = {"true"};
   auto text = to_json(r);
-  for (const char* field : {",\"no_new_privs\":true", ",\"seccomp\":{\"mode\":\"default\"}",
-                            ",\"privileged\":false"}) {
+  for (const char* field :
+       {",\"no_new_privs\":true", ",\"seccomp\":{\"mode\":\"default\"}", ",\"privileged\":false"}) {
     auto at = text.find(field);
     REQUIRE_MESSAGE(at != std::string::npos, field);
     text.erase(at, std::string(field).size());

@@ -29,7 +29,8 @@ TEST_CASE("cap_add and cap_drop combine as Docker combines them") {
   // ALL in cap_drop keeps only cap_add; ALL in cap_add is everything but cap_drop.
   CHECK(capabilities_from({}, {"ALL"}).value() == 0);
   CHECK(capabilities_from({"CHOWN"}, {"ALL"}).value() == bit(kChown));
-  CHECK(capabilities_from({"ALL"}, {"SYS_ADMIN"}).value() == (all_capabilities() & ~bit(kSysAdmin)));
+  CHECK(capabilities_from({"ALL"}, {"SYS_ADMIN"}).value() ==
+        (all_capabilities() & ~bit(kSysAdmin)));
   // Added wins over dropped, as in moby (cap_add is applied after cap_drop).
   CHECK(capabilities_from({"MKNOD"}, {"MKNOD"}).value() == default_capabilities());
 }
@@ -59,11 +60,11 @@ TEST_CASE("no_new_privs is on unless security_opt turns it off") {
 
 TEST_CASE("Docker's masked and read-only paths") {
   const auto& m = masked_paths();
-  for (const char* p : {"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-                        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                        "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-                        "/sys/devices/virtual/powercap"})
+  for (const char* p :
+       {"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+        "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"})
     CHECK(std::find(m.begin(), m.end(), p) != m.end());
-  CHECK(readonly_paths() ==
-        std::vector<std::string>{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"});
+  CHECK(readonly_paths() == std::vector<std::string>{"/proc/bus", "/proc/fs", "/proc/irq",
+                                                     "/proc/sys", "/proc/sysrq-trigger"});
 }

@@ -70,7 +70,10 @@ TEST_CASE("wire: values with every byte 0..255 round-trip, NUL included") {
   CHECK(refused.rc == -1);
   CHECK(refused.err == "a mount source holds a NUL byte");
   wire::Writer program;
-  program.bytes(W_ARG, "sh").bytes(W_SECCOMP, all).u32(W_UID, 0xdeadbeef).u64(W_CAPS, 0xa80425fbull << 8);
+  program.bytes(W_ARG, "sh")
+      .bytes(W_SECCOMP, all)
+      .u32(W_UID, 0xdeadbeef)
+      .u64(W_CAPS, 0xa80425fbull << 8);
   auto d = init_decode(program.message());
   REQUIRE_MESSAGE(d.rc == 0, d.err);
   REQUIRE(d.cfg.seccomp_len == all.size());
@@ -122,7 +125,10 @@ TEST_CASE("wire: unknown tags, short records and wrong sizes are errors") {
 
   // A record whose length runs past the message.
   std::string body = ok.body();
-  body += std::string("\x20\x00\xff\x00\x00\x00" "abc", 9);
+  body += std::string(
+      "\x20\x00\xff\x00\x00\x00"
+      "abc",
+      9);
   d = init_decode(framed(body));
   CHECK(d.rc == -1);
   CHECK(d.err == "config: a record runs past the end of the message");

@@ -90,7 +90,8 @@ static const char *cstr(uint16_t tag, const unsigned char *val, uint32_t len, ch
 
 static int u32(uint16_t tag, const unsigned char *val, uint32_t len, uint32_t *out, char *err,
                size_t errlen) {
-  if (wire_u32(val, len, out) != 0) return ERR("config: record %u must be 4 bytes, got %u", tag, len);
+  if (wire_u32(val, len, out) != 0)
+    return ERR("config: record %u must be 4 bytes, got %u", tag, len);
   return 0;
 }
 
@@ -148,7 +149,8 @@ static int read_device(struct config *cfg, const unsigned char *body, uint32_t n
     }
   }
   if (got < 0) return ERR("config: a device's record runs past its end");
-  if (!d.path || (d.type != 'c' && d.type != 'b')) return ERR("config: a device without path or type");
+  if (!d.path || (d.type != 'c' && d.type != 'b'))
+    return ERR("config: a device without path or type");
   cfg->devices = grow(cfg->devices, &cfg->cap_devices, cfg->ndevices, sizeof *cfg->devices);
   cfg->devices[cfg->ndevices++] = d;
   return 0;

@@ -33,8 +33,8 @@
  * Exec sequence: the engine joins the helper to the container's cgroups, passes CTL (fd 3) and
  * a pidfd of the container's init (fd 4) and the process's configuration; the helper setns()s
  * into its namespaces (its user namespace last), forks (to be inside the PID namespace), and
- * the child becomes CMD as in step 5. The helper drops its own capabilities, answers STARTED, forwards signals and exits
- * with CMD's status. */
+ * the child becomes CMD as in step 5. The helper drops its own capabilities, answers STARTED,
+ * forwards signals and exits with CMD's status. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -101,8 +101,10 @@ int open_in_root(int rootfd, const char *path, int create, char *err, size_t err
     char candidate[PATH_MAX];
     if (snprintf(candidate, sizeof candidate, "%s/%s", resolved, comp) >= (int)sizeof candidate)
       return ERR("resolve %s: %s", path, strerror(ENAMETOOLONG));
-    int cfd = openat2_in(rootfd, candidate, O_PATH | O_NOFOLLOW, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
-    if (cfd < 0 && errno != ENOENT) return ERR("resolve %s: %s: %s", path, candidate, strerror(errno));
+    int cfd =
+        openat2_in(rootfd, candidate, O_PATH | O_NOFOLLOW, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+    if (cfd < 0 && errno != ENOENT)
+      return ERR("resolve %s: %s: %s", path, candidate, strerror(errno));
     if (cfd < 0) {
       if (create_in(rootfd, resolved, comp, !last || create == IR_DIR) != 0)
         return ERR("create %s in the container: %s", candidate, strerror(errno));
@@ -127,7 +129,8 @@ int open_in_root(int rootfd, const char *path, int create, char *err, size_t err
     memcpy(todo, next, strlen(next) + 1);
     rest = todo;
   }
-  fd = openat2_in(rootfd, *resolved ? resolved : "/", O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+  fd =
+      openat2_in(rootfd, *resolved ? resolved : "/", O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
   if (fd < 0) return ERR("resolve %s: %s", path, strerror(errno));
   return fd;
 }
@@ -169,7 +172,8 @@ int bind_in_root(int rootfd, const char *src, const char *dst, int ro, char *err
   }
   target = open_in_root(rootfd, dst, S_ISDIR(st.st_mode) ? IR_DIR : IR_FILE, err, errlen);
   if (target < 0) goto out;
-  if (syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)) {
+  if (syscall(SYS_move_mount, tree, "", target, "",
+              MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)) {
     (void)ERR("bind %s on %s: %s", src, dst, strerror(errno));
     goto out;
   }
@@ -195,9 +199,11 @@ int idmapped_tree(const char *path, int userns, char *err, size_t errlen) {
 
 int remount_own(int fd, char *err, size_t errlen) {
   int errsave;
-  int tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+  int tree = (int)syscall(SYS_open_tree, fd, "",
+                          OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
   if (tree < 0) return ERR("clone the root: %s", strerror(errno));
-  if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)) {
+  if (syscall(SYS_move_mount, tree, "", fd, "",
+              MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)) {
     (void)ERR("mount the root on itself: %s", strerror(errno));
     close(tree);
     return -1;

@@ -69,7 +69,8 @@ static int make_dev(int rootfd, const struct config *cfg, char *err, size_t errl
   static const char *links[][2] = {{"pts/ptmx", "ptmx"},         {"/proc/self/fd", "fd"},
                                    {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
                                    {"/proc/self/fd/2", "stderr"}};
-  for (size_t i = 0; i < sizeof links / sizeof *links; i++) symlinkat(links[i][0], devfd, links[i][1]);
+  for (size_t i = 0; i < sizeof links / sizeof *links; i++)
+    symlinkat(links[i][0], devfd, links[i][1]);
   rc = 0;
 out:
   close(devfd);
@@ -157,7 +158,8 @@ static int lower_option(const struct config *cfg, char *out, size_t outlen, int 
  * configures its interfaces; UTS; IPC; and a mount namespace of its own, where the
  * container's root owns what it mounts). *ROOT is then the rootfs in that namespace. */
 static int enter_userns(const struct config *cfg, int *root, char *err, size_t errlen) {
-  if (setns(USERNS_FD, CLONE_NEWUSER) != 0) return ERR("join the user namespace: %s", strerror(errno));
+  if (setns(USERNS_FD, CLONE_NEWUSER) != 0)
+    return ERR("join the user namespace: %s", strerror(errno));
   close(USERNS_FD);
   if (setgroups(0, NULL) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
     return ERR("become root of the user namespace: %s", strerror(errno));
