@@ -212,10 +212,18 @@ class CgroupV1 final : public CgroupDriver {
   // (cgroup v1 devices and the cgroup2 BPF hook), and a container must not depend on one alone.
   Result<void> set_devices(const std::string& path, const std::vector<DeviceRule>& rules) {
     if (auto r = write(path, "devices", "devices.deny", "a"); !r) return r;
-    for (const auto& rule : rules)
-      if (auto r = write(path, "devices", "devices.allow", rule.text()); !r) return r;
+    for (const auto& rule : rules) {
+      // A cgroup cannot allow what its parent denies (EPERM): inside a container manager
+      // that restricts devices itself, such a rule is denied already, as wanted.
+      auto r = write(path, "devices", "devices.allow", rule.text());
+      if (!r && r.error().sys_errno != EPERM) return r;
+    }
+    // The v1 rules above are what this host enforces; the program is a second lock. Where
+    // bpf(2) itself is refused (a container manager's seccomp filter: systemd-nspawn's), the
+    // container keeps the first. Any other failure is an error.
     if (has("unified") && devices_)
-      if (auto r = devices_->attach(root_ / "unified" / path, rules); !r)
+      if (auto r = devices_->attach(root_ / "unified" / path, rules);
+          !r && r.error().sys_errno != EPERM && r.error().sys_errno != ENOSYS)
         return fail(r.error().wrap("cgroup v1"));
     return {};
   }

@@ -4,6 +4,7 @@
 // writes them.
 #include <doctest/doctest.h>
 
+#include <cerrno>
 #include <filesystem>
 
 #include "common/files.h"
@@ -19,8 +20,9 @@ namespace {
 struct FakeDeviceFilter final : DeviceFilter {
   std::vector<std::pair<fs::path, std::vector<DeviceRule>>> calls;
   bool fail = false;
+  int fail_errno = EINVAL;
   Result<void> attach(const fs::path& dir, const std::vector<DeviceRule>& rules) override {
-    if (fail) return stack::fail("attach refused");
+    if (fail) return stack::fail("attach refused", fail_errno);
     calls.emplace_back(dir, rules);
     return {};
   }
@@ -64,6 +66,23 @@ TEST_CASE("cgroup v1: device rules deny all, allow the rules, and go to the unif
   REQUIRE(r2);
   CHECK(!fs::exists(dir / "devices/stack/p/priv/devices.deny"));
   CHECK(filter->calls.size() == 1);
+}
+
+TEST_CASE("cgroup v1: where bpf(2) is refused the v1 rules stand alone, other errors fail") {
+  test::TempDir dir("stack-cgdev1c");
+  for (const char* h : {"memory", "devices", "unified"}) fs::create_directories(dir / h);
+  auto filter = std::make_shared<FakeDeviceFilter>();
+  filter->fail = true;
+  filter->fail_errno = EPERM;  // systemd-nspawn's seccomp filter refuses bpf(2)
+  auto cg = make_cgroup_v1(dir.path(), filter);
+  CgroupLimits limits;
+  limits.devices = default_device_rules();
+  REQUIRE(cg->create("stack/p/c", limits));
+  CHECK(content(dir / "devices/stack/p/c/devices.deny") == "a");
+  filter->fail_errno = EINVAL;
+  auto r = cg->create("stack/p/d", limits);
+  REQUIRE(!r);
+  CHECK(r.error().message.find("attach refused") != std::string::npos);
 }
 
 TEST_CASE("cgroup v1: device rules without the devices hierarchy are an error, nothing made") {
