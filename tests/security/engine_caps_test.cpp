@@ -164,6 +164,8 @@ TEST_CASE("privileged gets every capability, the host's devices and a writable /
   }
   auto mounts = env.stack({"exec", "s", "cat", "/proc/mounts"}).out;
   CHECK(mounts.find("sysfs /sys sysfs rw") != std::string::npos);
+  CHECK(mounts.find(" /proc/sys ") == std::string::npos);        // nothing read-only...
+  CHECK(mounts.find(" /proc/interrupts ") == std::string::npos);  // ...nor masked
   CHECK(env.stack({"exec", "s", "ip", "link", "add", "stkprobe0", "type", "bridge"}).code == 0);
   CHECK(env.stack({"down"}).code == 0);
 }
