@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -26,15 +27,30 @@ static int read_full(int fd, void *buf, size_t n) {
   return 0;
 }
 
+/* A message body lives in pages of its own, so that free_message gives them back to the
+ * kernel: the init is the only host memory a container costs, and its configuration (the
+ * seccomp program alone is about 10 KiB) is no longer needed once the service runs. */
 int read_message(int fd, unsigned char **body, uint32_t *len, char *err, size_t errlen) {
   unsigned char hdr[4];
   if (read_full(fd, hdr, sizeof hdr) != 0) return ERR("read message length: %s", strerror(errno));
   *len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
   if (*len > WIRE_MAX_MESSAGE) return ERR("message too large (%u bytes)", *len);
-  *body = malloc(*len ? *len : 1);
-  if (!*body) return ERR("message of %u bytes: out of memory", *len);
+  void *m = mmap(NULL, *len ? *len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return ERR("message of %u bytes: %s", *len, strerror(errno));
+  *body = m;
   if (read_full(fd, *body, *len) != 0) return ERR("read message: %s", strerror(errno));
   return 0;
+}
+
+void free_message(unsigned char *body, uint32_t len) {
+  if (body) munmap(body, len ? len : 1);
+}
+
+void release_config(struct config *cfg) {
+  free_message(cfg->message, cfg->message_len);
+  cfg->message = NULL;
+  cfg->seccomp = NULL; /* it pointed into the message */
+  cfg->seccomp_len = 0;
 }
 
 static void strv_push(struct strv *s, const char *x) {
@@ -219,8 +235,8 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
   }
 }
 
-/* The configuration message. Its body stays allocated for the life of the process: the
- * seccomp program points into it. */
+/* The configuration message. Its body stays mapped until release_config: the seccomp program
+ * points into it. */
 int read_config(int fd, struct config *cfg, char *err, size_t errlen) {
   memset(cfg, 0, sizeof *cfg);
   cfg->cwd = "/";
@@ -229,6 +245,8 @@ int read_config(int fd, struct config *cfg, char *err, size_t errlen) {
   unsigned char *body;
   uint32_t n;
   if (read_message(fd, &body, &n, err, errlen) != 0) return -1;
+  cfg->message = body;
+  cfg->message_len = n;
   struct wire_reader r;
   wire_reader_init(&r, body, n);
   uint16_t tag;

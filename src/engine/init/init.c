@@ -100,7 +100,7 @@ static int wait_go(void) {
   uint32_t vlen;
   int ok = wire_next(&r, &tag, &val, &vlen) == 1 && tag == W_GO && vlen == 0 &&
            wire_next(&r, &tag, &val, &vlen) == 0;
-  free(body);
+  free_message(body, len);
   return ok ? 0 : -1;
 }
 
@@ -240,6 +240,7 @@ static int run_container(void) {
     kill(main_pid, SIGKILL);
     return 1;
   }
+  release_config(&cfg);
   reply_started(main_pid);
   close(CTL_FD);
 
@@ -314,6 +315,7 @@ static int run_exec(void) {
     kill(pid, SIGKILL);
     return 126;
   }
+  release_config(&cfg);
   reply_started(pid);
   close(CTL_FD);
   for (;;) {

@@ -53,11 +53,16 @@ struct config {
   /* logging (container mode) */
   long long log_max_size;
   int log_max_files;
+  unsigned char *message; /* the engine's message, until release_config */
+  uint32_t message_len;
 };
 
 /* config.c: the engine's message (wire.h) into CFG. 0, or -1 with a message in ERR. */
 int read_message(int fd, unsigned char **body, uint32_t *len, char *err, size_t errlen);
 int read_config(int fd, struct config *cfg, char *err, size_t errlen);
+void free_message(unsigned char *body, uint32_t len);
+/* Gives back the message's pages once the service runs (the seccomp program goes with it). */
+void release_config(struct config *cfg);
 
 /* inroot.c: paths inside the container's root, never outside it (openat2 RESOLVE_IN_ROOT). */
 enum { IR_NONE = 0, IR_DIR = 1, IR_FILE = 2 };
