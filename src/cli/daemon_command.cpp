@@ -111,7 +111,7 @@ int run_daemon(const std::string& stacks_dir, double resync_seconds,
     std::fprintf(stderr, "stack daemon: another daemon already serves %s\n", run_root.c_str());
     return 1;
   }
-  reconciler::Paths paths{globals().root, run_root, find_init()};
+  reconciler::Paths paths{globals().root, run_root, find_init(), ""};
   if (!userns_remap.empty()) {
     // Checked now: a daemon told to remap that cannot would start containers as host root.
     if (auto ids = engine::subordinate_ids(userns_remap); !ids) {
