@@ -1,6 +1,11 @@
 // Container start benchmarks, printed as medians over N runs (default 20), with crun as the
 // yardstick in the same run when it is installed:
-//   engine start       clone of the namespaces to the service exec'd (Engine::start returns)
+//   engine start       clone of the namespaces to the service exec'd (Engine::start returns),
+//                      with Docker's defaults (capability drop, no_new_privs, seccomp filter),
+//                      and, interleaved in the same run, without the filter, without the
+//                      capability drop (every capability), and without either
+//   seccomp program    the cached compile of the default profile (what a start pays), its
+//                      installation with seccomp(2) in a forked child, and a cold compile
 //   engine lifecycle   start + /bin/true runs + exit seen + cgroup and directory removed
 //   crun run           the same lifecycle by `crun run` of the same rootfs (whole process)
 //   stack up+down      `stack up -d` then `stack down` of a one-service stack (whole processes)
@@ -9,7 +14,11 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -147,22 +156,86 @@ int main(int argc, char** argv) {
   };
 
   std::printf("container start, %d runs each (median, ms)\n", n);
-  std::vector<double> start_only;
-  auto lifecycle = times(n, [&] {
+  // The four security variants, one start of each per round so that drift on a shared machine
+  // hits them alike.
+  struct Variant {
+    const char* name;
+    bool seccomp, drop;
+    std::vector<double> t;
+  };
+  std::vector<Variant> variants = {{"engine start", true, true, {}},
+                                   {"  without seccomp", false, true, {}},
+                                   {"  without cap drop", true, false, {}},
+                                   {"  without either", false, false, {}}};
+  auto start_once = [&](Variant& v, bool record) {
     auto s = spec({"/bin/true"});
+    if (!v.seccomp) s.process.seccomp.mode = engine::SeccompSpec::Mode::kUnconfined;
+    if (!v.drop) s.process.capabilities = engine::all_capabilities();
     auto t0 = Clock::now();
     auto p = eng.start(s);
-    start_only.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     if (!p) {
       std::fprintf(stderr, "start: %s\n", p.error().message.c_str());
       return false;
     }
+    if (record) v.t.push_back(ms);
     eng.wait_exit(*p, std::chrono::seconds(5));
     auto removed = eng.remove(s);
     if (!removed) std::fprintf(stderr, "remove: %s\n", removed.error().message.c_str());
     return static_cast<bool>(removed);
-  });
-  start_only.erase(start_only.begin());  // the warm-up
+  };
+  for (auto& v : variants) start_once(v, false);  // warm-up, and the filter compiled once
+  std::vector<double> lifecycle;
+  for (int i = 0; i < n; i++)
+    for (auto& v : variants) {
+      auto t0 = Clock::now();
+      if (!start_once(v, true)) break;
+      if (&v == &variants[0])
+        lifecycle.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+
+  // What the filter costs a start once cached: the lookup, then installing it in the child.
+  engine::SeccompSpec def;
+  def.capabilities = engine::default_capabilities();
+  std::vector<double> hit, cold;
+  for (int i = 0; i < 1000; i++) {
+    auto t0 = Clock::now();
+    auto prog = engine::seccomp_program(def);
+    hit.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (!prog) return 1;
+  }
+  // Installing it, as the service's child does before execve: timed in forked children.
+  std::vector<double> install;
+  if (auto prog = engine::seccomp_program(def); prog && *prog) {
+    for (int i = 0; i < 50; i++) {
+      int fds[2];
+      if (pipe(fds) != 0) break;
+      pid_t pid = fork();
+      if (pid == 0) {
+        sock_fprog fp{static_cast<unsigned short>((*prog)->size() / sizeof(sock_filter)),
+                      reinterpret_cast<sock_filter*>(const_cast<char*>((*prog)->data()))};
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        auto t0 = Clock::now();
+        long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp);
+        double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        if (rc != 0) ms = -1;
+        ssize_t w = write(fds[1], &ms, sizeof ms);
+        _exit(w == sizeof ms ? 0 : 1);
+      }
+      double ms = -1;
+      if (read(fds[0], &ms, sizeof ms) == sizeof ms && ms >= 0) install.push_back(ms);
+      close(fds[0]);
+      close(fds[1]);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+  for (int i = 0; i < 5; i++) {  // a capability set never seen: a compile each time
+    engine::SeccompSpec fresh = def;
+    fresh.capabilities |= 1ull << (32 + i);
+    auto t0 = Clock::now();
+    (void)engine::seccomp_program(fresh);
+    cold.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
 
   std::vector<double> crun;
   double crun_median = 0;
@@ -178,7 +251,19 @@ int main(int argc, char** argv) {
     crun = crun_times(n, work / "bundle");
     crun_median = median(crun);
   }
-  print("engine start", start_only, crun_median);
+  for (const auto& v : variants) print(v.name, v.t, &v == &variants[0] ? crun_median : 0);
+  std::printf("  filter + drop cost     %.2f ms (median of the difference with neither)\n",
+              median(variants[0].t) - median(variants[3].t));
+  std::sort(hit.begin(), hit.end());
+  std::printf(
+      "%-22s median %8.2f us (max %.2f us, n=%zu): the whole cost of the filter's compile\n",
+      "seccomp cache hit", hit[hit.size() / 2] * 1000, hit.back() * 1000, hit.size());
+  std::sort(install.begin(), install.end());
+  if (!install.empty())
+    std::printf("%-22s median %8.2f us (max %.2f us, n=%zu): seccomp(2) of the %zu-byte program\n",
+                "seccomp install", install[install.size() / 2] * 1000, install.back() * 1000,
+                install.size(), engine::seccomp_program(def).value()->size());
+  print("seccomp compile (cold)", cold);
   print("engine lifecycle", lifecycle, crun_median);
   if (!crun.empty()) print("crun run /bin/true", crun);
   else std::printf("crun run /bin/true     (crun not installed)\n");
@@ -212,7 +297,8 @@ int main(int argc, char** argv) {
   if (auto p = eng.start(s)) {
     std::ifstream status("/proc/" + std::to_string(p->pid) + "/status");
     for (std::string line; std::getline(status, line);)
-      if (line.rfind("VmRSS:", 0) == 0) std::printf("container init RSS     %s\n", line.c_str() + 6);
+      if (line.rfind("VmRSS:", 0) == 0)
+        std::printf("container init RSS     %s\n", line.c_str() + 6);
     (void)eng.stop(*p, SIGKILL, std::chrono::milliseconds(0));
     (void)eng.remove(s);
   }

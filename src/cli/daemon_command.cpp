@@ -87,7 +87,8 @@ asio::awaitable<void> start(asio::io_context* io, reconciler::Daemon* daemon, ap
   if (sd_watchdog_enabled(0, &usec) > 0) asio::co_spawn(*io, watchdog(usec), asio::detached);
 }
 
-int run_daemon(const std::string& stacks_dir, double resync_seconds) {
+int run_daemon(const std::string& stacks_dir, double resync_seconds,
+               const std::string& userns_remap) {
   log::setup(globals().log_level == "warn" ? "info" : globals().log_level);
   auto log = log::get("reconciler");
   if (::geteuid() != 0) {
@@ -110,7 +111,15 @@ int run_daemon(const std::string& stacks_dir, double resync_seconds) {
     std::fprintf(stderr, "stack daemon: another daemon already serves %s\n", run_root.c_str());
     return 1;
   }
-  reconciler::Paths paths{globals().root, run_root, find_init()};
+  reconciler::Paths paths{globals().root, run_root, find_init(), ""};
+  if (!userns_remap.empty()) {
+    // Checked now: a daemon told to remap that cannot would start containers as host root.
+    if (auto ids = engine::subordinate_ids(userns_remap); !ids) {
+      std::fprintf(stderr, "stack daemon: --userns-remap: %s\n", ids.error().message.c_str());
+      return 1;
+    }
+    paths.userns_remap = userns_remap;
+  }
   if (::access(paths.init_binary.c_str(), X_OK) != 0) {
     std::fprintf(stderr, "stack daemon: container init not found at %s\n",
                  paths.init_binary.c_str());
@@ -147,11 +156,16 @@ void add_daemon_command(CLI::App& app) {
                                               "when none answers)");
   static std::string stacks_dir = "/etc/stack/stacks.d";
   static double resync = 5;
+  static std::string userns_remap;
   daemon->add_option("--stacks-dir", stacks_dir, "Stack files reconciled continuously")
       ->capture_default_str();
   daemon->add_option("--resync", resync, "Seconds between full re-plans of every project")
       ->capture_default_str()
       ->check(CLI::Range(0.01, 86400.0));
+  daemon->add_option("--userns-remap", userns_remap,
+                     "Run containers in user namespaces: their root is USER's first subordinate "
+                     "uid and gid (/etc/subuid, /etc/subgid); a service opts out with "
+                     "userns_mode: host");
   auto* stop = daemon->add_subcommand("stop", "Stop the daemon; containers keep running");
   stop->callback([] {
     api::Client client(std::filesystem::path(globals().run_root) / "stack.sock");
@@ -172,7 +186,7 @@ void add_daemon_command(CLI::App& app) {
   });
   daemon->callback([daemon] {
     if (daemon->got_subcommand("stop")) return;
-    throw ExitCode{run_daemon(stacks_dir, resync)};
+    throw ExitCode{run_daemon(stacks_dir, resync, userns_remap)};
   });
 }
 

@@ -177,6 +177,17 @@ int exec_in(const std::string& project, const std::string& service, int index,
   p.gid = proc["gid"];
   p.groups = proc["groups"].get<std::vector<gid_t>>();
   p.capabilities = proc["capabilities"];
+  // The service's no_new_privs and seccomp profile: exec gets the same (a record made before
+  // they existed: on, and Docker's default profile).
+  p.no_new_privs = proc.value("no_new_privs", true);
+  if (proc.contains("seccomp")) {
+    std::string mode = proc["seccomp"].value("mode", "default");
+    using Mode = engine::SeccompSpec::Mode;
+    p.seccomp.mode = mode == "unconfined" ? Mode::kUnconfined
+                     : mode == "profile"  ? Mode::kProfile
+                                          : Mode::kDefault;
+    p.seccomp.profile_json = proc["seccomp"].value("profile", "");
+  }
   if (!user.empty()) {
     std::vector<std::filesystem::path> layers;
     for (const auto& l : rt["layers"]) layers.emplace_back(l.get<std::string>());

@@ -16,12 +16,42 @@
 
 namespace stack::engine {
 
+// One allowed entry of the device cgroup, as v1's devices.allow writes it: "c 1:3 rwm".
+struct DeviceRule {
+  char type = 'a';          // 'c', 'b', or 'a' (both)
+  int64_t major = -1;       // -1: any ('*')
+  int64_t minor = -1;
+  std::string access = "rwm";  // r read, w write, m mknod
+
+  [[nodiscard]] std::string text() const;  // "c 1:3 rwm", "b *:* m"
+  bool operator==(const DeviceRule&) const = default;
+};
+
 struct CgroupLimits {
   std::optional<int64_t> memory_bytes;
   std::optional<double> cpus;         // CFS quota over a 100 ms period
   std::optional<int64_t> cpu_shares;  // v1 cpu.shares (2..262144); v2 cpu.weight converted
   std::optional<int64_t> pids;
+  // The only devices the container may open or make: every other one is denied (v1: devices.deny
+  // "a" then devices.allow; v2: an eBPF device program). Unset: no restriction (privileged).
+  std::optional<std::vector<DeviceRule>> devices;
 };
+
+// What the device cgroup allows by default: mknod of anything (CAP_MKNOD is Docker's), and
+// using only the nodes of a container's minimal /dev (null, zero, full, random, urandom, tty,
+// ptmx and the pts devices).
+const std::vector<DeviceRule>& default_device_rules();
+
+// The kernel seam for cgroup v2 device control: a BPF_PROG_TYPE_CGROUP_DEVICE program attached
+// to a cgroup2 directory. A fake records the calls in unit tests.
+class DeviceFilter {
+ public:
+  virtual ~DeviceFilter() = default;
+  // Attaches to DIR a program that allows RULES and denies every other device access.
+  [[nodiscard]] virtual Result<void> attach(const std::filesystem::path& dir,
+                                            const std::vector<DeviceRule>& rules) = 0;
+};
+std::shared_ptr<DeviceFilter> make_bpf_device_filter();
 
 struct CgroupStats {
   int64_t memory_bytes = 0;
@@ -34,7 +64,8 @@ class CgroupDriver {
   virtual ~CgroupDriver() = default;
   [[nodiscard]] virtual std::string_view name() const = 0;  // "v1" | "v2"
   // Creates the cgroup at relative PATH ("stack/demo/demo-web-1") with LIMITS; idempotent.
-  [[nodiscard]] virtual Result<void> create(const std::string& path, const CgroupLimits& limits) = 0;
+  [[nodiscard]] virtual Result<void> create(const std::string& path,
+                                            const CgroupLimits& limits) = 0;
   // Moves PID into the cgroup (every hierarchy for v1).
   [[nodiscard]] virtual Result<void> attach(const std::string& path, pid_t pid) = 0;
   // How many processes the kernel OOM-killed in the cgroup so far.
@@ -49,8 +80,12 @@ class CgroupDriver {
   [[nodiscard]] virtual Result<void> check_writable() const = 0;
 };
 
-std::unique_ptr<CgroupDriver> make_cgroup_v1(std::filesystem::path root);
-std::unique_ptr<CgroupDriver> make_cgroup_v2(std::filesystem::path root);
+// Device rules go to v1's devices hierarchy and, in hybrid mode, also as a BPF program on the
+// container's cgroup in the unified tree (the kernel checks both).
+std::unique_ptr<CgroupDriver> make_cgroup_v1(
+    std::filesystem::path root, std::shared_ptr<DeviceFilter> devices = make_bpf_device_filter());
+std::unique_ptr<CgroupDriver> make_cgroup_v2(
+    std::filesystem::path root, std::shared_ptr<DeviceFilter> devices = make_bpf_device_filter());
 // v2 when ROOT is a cgroup2 mount (statfs magic), else v1.
 [[nodiscard]] Result<std::unique_ptr<CgroupDriver>> detect_cgroup_driver(
     const std::filesystem::path& root = "/sys/fs/cgroup");

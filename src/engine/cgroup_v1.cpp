@@ -1,7 +1,8 @@
 // The cgroup v1 driver: one hierarchy per controller at ROOT/<controller>/, the same relative
 // cgroup path created in each. Needs root on a real host; works on any fake tree for tests.
-// Controllers: memory, cpu, pids for limits; cpuacct, freezer, name=systemd for accounting;
-// in hybrid mode also the controller-less cgroup2 tree at unified/, where systemd tracks units.
+// Controllers: memory, cpu, pids, devices for limits; cpuacct, freezer, name=systemd for
+// accounting; in hybrid mode also the controller-less cgroup2 tree at unified/, where systemd
+// tracks units and where the kernel also runs a cgroup2 device program (so ours goes there).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,13 +21,14 @@ namespace {
 // "unified" matters under systemd in hybrid mode: it tracks a unit's processes there, not in
 // name=systemd, so a container left in the daemon's cgroup of that tree would still belong to
 // stack.service ("left-over process" at each daemon restart, killed by `systemctl kill stack`).
-constexpr const char* kHierarchies[] = {"memory",  "cpu",     "pids",   "cpuacct",
-                                        "freezer", "systemd", "unified"};
+constexpr const char* kHierarchies[] = {"memory",  "cpu",     "pids",    "devices",
+                                        "cpuacct", "freezer", "systemd", "unified"};
 constexpr int64_t kCfsPeriodUs = 100000;
 
 class CgroupV1 final : public CgroupDriver {
  public:
-  explicit CgroupV1(fs::path root) : root_(std::move(root)) {}
+  CgroupV1(fs::path root, std::shared_ptr<DeviceFilter> devices)
+      : root_(std::move(root)), devices_(std::move(devices)) {}
 
   [[nodiscard]] std::string_view name() const override { return "v1"; }
 
@@ -44,6 +46,9 @@ class CgroupV1 final : public CgroupDriver {
                   (root_ / "pids").string());
     if (limits.cpus && !(*limits.cpus > 0))
       return fail(ctx + ": cpus must be positive, got " + std::to_string(*limits.cpus));
+    if (limits.devices && !has("devices"))
+      return fail(ctx + ": device rules need the devices hierarchy, missing at " +
+                  (root_ / "devices").string());
 
     bool created_any = false;
     for (const auto& h : hierarchies()) {
@@ -198,16 +203,39 @@ class CgroupV1 final : public CgroupDriver {
         return r;
     if (limits.pids)
       if (auto r = write(path, "pids", "pids.max", std::to_string(*limits.pids)); !r) return r;
+    if (limits.devices) return set_devices(path, *limits.devices);
+    return {};
+  }
+
+  // Deny everything, then allow the rules, before any process is in the cgroup. In hybrid
+  // mode the same rules also go to the unified tree as a device program: the kernel asks both
+  // (cgroup v1 devices and the cgroup2 BPF hook), and a container must not depend on one alone.
+  Result<void> set_devices(const std::string& path, const std::vector<DeviceRule>& rules) {
+    if (auto r = write(path, "devices", "devices.deny", "a"); !r) return r;
+    for (const auto& rule : rules) {
+      // A cgroup cannot allow what its parent denies (EPERM): inside a container manager
+      // that restricts devices itself, such a rule is denied already, as wanted.
+      auto r = write(path, "devices", "devices.allow", rule.text());
+      if (!r && r.error().sys_errno != EPERM) return r;
+    }
+    // The v1 rules above are what this host enforces; the program is a second lock. Where
+    // bpf(2) itself is refused (a container manager's seccomp filter: systemd-nspawn's), the
+    // container keeps the first. Any other failure is an error.
+    if (has("unified") && devices_)
+      if (auto r = devices_->attach(root_ / "unified" / path, rules);
+          !r && r.error().sys_errno != EPERM && r.error().sys_errno != ENOSYS)
+        return fail(r.error().wrap("cgroup v1"));
     return {};
   }
 
   fs::path root_;
+  std::shared_ptr<DeviceFilter> devices_;
 };
 
 }  // namespace
 
-std::unique_ptr<CgroupDriver> make_cgroup_v1(fs::path root) {
-  return std::make_unique<CgroupV1>(std::move(root));
+std::unique_ptr<CgroupDriver> make_cgroup_v1(fs::path root, std::shared_ptr<DeviceFilter> devices) {
+  return std::make_unique<CgroupV1>(std::move(root), std::move(devices));
 }
 
 }  // namespace stack::engine

@@ -29,7 +29,8 @@ bool contains(const std::vector<std::string>& v, std::string_view s) {
 
 class CgroupV2 final : public CgroupDriver {
  public:
-  explicit CgroupV2(fs::path root) : root_(std::move(root)) {}
+  CgroupV2(fs::path root, std::shared_ptr<DeviceFilter> devices)
+      : root_(std::move(root)), devices_(std::move(devices)) {}
 
   [[nodiscard]] std::string_view name() const override { return "v2"; }
 
@@ -188,6 +189,12 @@ class CgroupV2 final : public CgroupDriver {
         return r;
     if (limits.pids)
       if (auto r = write(leaf / "pids.max", std::to_string(*limits.pids)); !r) return r;
+    // cgroup v2 has no devices controller: the device cgroup is a BPF program on the cgroup.
+    if (limits.devices) {
+      if (!devices_) return fail(ctx + ": device rules requested but no device filter");
+      if (auto r = devices_->attach(leaf, *limits.devices); !r)
+        return fail(r.error().wrap("cgroup v2"));
+    }
     return {};
   }
 
@@ -198,12 +205,13 @@ class CgroupV2 final : public CgroupDriver {
   }
 
   fs::path root_;
+  std::shared_ptr<DeviceFilter> devices_;
 };
 
 }  // namespace
 
-std::unique_ptr<CgroupDriver> make_cgroup_v2(fs::path root) {
-  return std::make_unique<CgroupV2>(std::move(root));
+std::unique_ptr<CgroupDriver> make_cgroup_v2(fs::path root, std::shared_ptr<DeviceFilter> devices) {
+  return std::make_unique<CgroupV2>(std::move(root), std::move(devices));
 }
 
 }  // namespace stack::engine

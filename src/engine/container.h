@@ -9,12 +9,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "engine/cgroup.h"
+#include "engine/seccomp.h"
 
 namespace stack::engine {
 
@@ -32,7 +35,22 @@ struct ProcessSpec {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
-  uint64_t capabilities = 0;  // bit set kept for root; see default_capabilities()
+  // The bounding set, and the effective and permitted sets when uid is 0 (a user other than
+  // root keeps none). Inheritable and ambient are always empty. See default_capabilities().
+  uint64_t capabilities = 0;
+  bool no_new_privs = true;  // PR_SET_NO_NEW_PRIVS before execve (Docker's no-new-privileges)
+  // The seccomp filter: Docker's default profile unless the service says otherwise. Compiled
+  // at each start or exec (once per distinct profile and capability set: cached) with this
+  // process's capabilities, whatever `seccomp.capabilities` holds, and installed just before
+  // execve.
+  SeccompSpec seccomp;
+};
+
+// A user namespace for the container: its ids 0..count-1 are the host's uid_base.. and
+// gid_base.. (container root is an unprivileged user of the host).
+struct IdMapping {
+  uint32_t uid_base = 0, gid_base = 0, count = 0;
+  bool operator==(const IdMapping&) const = default;
 };
 
 struct ContainerSpec {
@@ -52,6 +70,15 @@ struct ContainerSpec {
   // network_mode service:NAME: the network namespace to join ("/proc/PID/ns/net" of that
   // container's init) instead of a new one. Set at each start, never persisted.
   std::string join_netns;
+  // Every host device in /dev and allowed by the device cgroup, /sys writable, nothing masked
+  // or read-only (the capabilities and seccomp of a privileged service are in `process`).
+  // Otherwise /dev holds null, zero, full, random, urandom, tty, ptmx and pts only, the device
+  // cgroup allows those (and mknod), and Docker's masked and read-only paths apply.
+  bool privileged = false;
+  // A user namespace of its own (userns_mode, --userns-remap): the image's layers are mounted
+  // idmapped, the writable layer and the container's directory belong to the mapped root.
+  // Needs the container's own network namespace.
+  std::optional<IdMapping> userns;
 };
 
 // A running container's init, identified so that a reused PID is never mistaken for it.
@@ -78,8 +105,29 @@ struct Stdio {
   int in = -1, out = -1, err = -1;
 };
 
-// Docker's default capability set: enough for ordinary services, none to administer the host.
+// Docker's default capability set: enough for ordinary services, none to administer the host
+// (CapEff 00000000a80425fb).
 uint64_t default_capabilities();
+// Every capability this kernel knows (/proc/sys/kernel/cap_last_cap).
+uint64_t all_capabilities();
+// Compose's cap_add and cap_drop over Docker's default set, as Docker combines them: "ALL" in
+// cap_add is every capability but those dropped; "ALL" in cap_drop keeps only cap_add;
+// otherwise default - cap_drop + cap_add. Names with or without "CAP_", any case, resolved
+// with libcap; an unknown name is an error naming it.
+[[nodiscard]] Result<uint64_t> capabilities_from(const std::vector<std::string>& cap_add,
+                                                 const std::vector<std::string>& cap_drop);
+// no_new_privs from compose's security_opt: on unless "no-new-privileges:false" (or "=false")
+// says otherwise; "no-new-privileges" and ":true" keep it. Other options are not looked at.
+[[nodiscard]] Result<bool> no_new_privileges_from(const std::vector<std::string>& security_opt);
+// The subordinate ranges of USER (a name, or a uid as /etc/subuid writes it) in /etc/subuid
+// and /etc/subgid: the first of at least 65536 ids each, so every id an image uses maps.
+[[nodiscard]] Result<IdMapping> subordinate_ids(
+    const std::string& user, const std::filesystem::path& subuid = "/etc/subuid",
+    const std::filesystem::path& subgid = "/etc/subgid");
+// Docker's masked paths (hidden: /dev/null over a file, an empty tmpfs over a directory) and
+// read-only paths, for a container that is not privileged.
+const std::vector<std::string>& masked_paths();
+const std::vector<std::string>& readonly_paths();
 
 // Resolves a compose `user:` ("", "1000", "1000:1000", "app", "app:staff") against the image's
 // /etc/passwd and /etc/group (looked up from the top layer down).
@@ -107,7 +155,8 @@ class Engine {
   // Sends SIG (through a pidfd: immune to PID reuse); the init forwards it to the service.
   [[nodiscard]] Result<void> signal(const ContainerProcess& p, int sig);
   // SIG, then up to GRACE for the service to exit, then SIGKILL. Returns when it is gone.
-  [[nodiscard]] Result<void> stop(const ContainerProcess& p, int sig, std::chrono::milliseconds grace);
+  [[nodiscard]] Result<void> stop(const ContainerProcess& p, int sig,
+                                  std::chrono::milliseconds grace);
   // Blocks until the container's init has exited (up to TIMEOUT); true when it has.
   bool wait_exit(const ContainerProcess& p, std::chrono::milliseconds timeout);
   // How the last run ended: the init's record in the container's directory, and the cgroup's

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -19,6 +20,9 @@
 #include "common/scope_guard.h"
 #include "common/unique_fd.h"
 #include "engine/container.h"
+#include "engine/security.h"
+#include "engine/userns.h"
+#include "engine/wire.h"
 
 namespace stack::engine {
 
@@ -32,65 +36,80 @@ int64_t unix_ms() {
       .count();
 }
 
-// NUL-separated key/value pairs, prefixed by their length (see read_config in init/setup.c).
-class ConfigWriter {
- public:
-  void add(std::string_view key, std::string_view value) {
-    buf_.append(key).push_back('\0');
-    buf_.append(value).push_back('\0');
-  }
-  void add_process(const ProcessSpec& p) {
-    for (const auto& a : p.argv) add("arg", a);
-    for (const auto& e : p.env) add("env", e);
-    add("cwd", p.cwd.empty() ? "/" : p.cwd);
-    add("uid", std::to_string(p.uid));
-    add("gid", std::to_string(p.gid));
-    for (gid_t g : p.groups) add("group", std::to_string(g));
-    char caps[20];
-    snprintf(caps, sizeof caps, "%llx", static_cast<unsigned long long>(p.capabilities));
-    add("caps", caps);
-  }
-  [[nodiscard]] Result<void> send(int fd) const {
-    uint32_t len = static_cast<uint32_t>(buf_.size());
-    std::string msg(reinterpret_cast<const char*>(&len), sizeof len);
-    msg += buf_;
-    std::string_view rest = msg;
-    while (!rest.empty()) {
-      ssize_t n = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fail_errno("send config to init");
-      rest.remove_prefix(static_cast<size_t>(n));
+// execve(2) takes C strings: a NUL in an argument or an environment value would silently cut
+// it short (and, in the engine's old message format, injected configuration). Refused here,
+// before anything is made, naming what holds it.
+Result<void> check_c_strings(const ProcessSpec& p) {
+  for (size_t i = 0; i < p.argv.size(); i++)
+    if (auto at = p.argv[i].find('\0'); at != std::string::npos)
+      return fail("argument " + std::to_string(i) + " of the command holds a NUL byte at offset " +
+                  std::to_string(at) + ": execve(2) cannot pass it");
+  for (const auto& e : p.env)
+    if (auto at = e.find('\0'); at != std::string::npos) {
+      auto eq = e.find('=');
+      std::string key = e.substr(0, std::min(eq, at));
+      return fail("environment variable " + key + " holds a NUL byte" +
+                  (eq < at ? " at offset " + std::to_string(at - eq - 1) + " of its value" : "") +
+                  ": execve(2) cannot pass it");
     }
-    return {};
-  }
+  if (p.cwd.find('\0') != std::string::npos) return fail("the working directory holds a NUL byte");
+  return {};
+}
 
- private:
-  std::string buf_;
+// P's seccomp program, compiled (or found in the cache) with P's own capabilities: which rules
+// of the default profile apply depends on them (CAP_SYS_ADMIN allows mount, ...).
+struct Filter {
+  std::shared_ptr<const std::string> program;  // null: none
+  unsigned flags = 0;
 };
+Result<Filter> filter_for(const ProcessSpec& p) {
+  SeccompSpec spec = p.seccomp;
+  spec.capabilities = p.capabilities;
+  Filter f;
+  f.program = STACK_TRY_CTX(seccomp_program(spec), "seccomp");
+  f.flags = STACK_TRY_CTX(seccomp_filter_flags(spec), "seccomp");
+  return f;
+}
 
-// One line from the init: "R", "S<pid>" or "E<why>". The init may have died instead.
-Result<std::string> read_reply(int fd, std::chrono::milliseconds timeout) {
-  std::string line;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left <= 0ms) return fail("container init did not answer within " +
-                                 std::to_string(timeout.count()) + " ms");
-    pollfd pfd{fd, POLLIN, 0};
-    int r = ::poll(&pfd, 1, static_cast<int>(left.count()));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return fail_errno("poll init");
-    if (r == 0) continue;
-    char c;
-    ssize_t n = ::read(fd, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail("container init exited during setup");
-    if (c == '\n') break;
-    line.push_back(c);
+void add_process(wire::Writer& w, const ProcessSpec& p, const Filter& filter) {
+  for (const auto& a : p.argv) w.bytes(W_ARG, a);
+  for (const auto& e : p.env) w.bytes(W_ENV, e);
+  w.bytes(W_CWD, p.cwd.empty() ? "/" : p.cwd);
+  w.u32(W_UID, p.uid).u32(W_GID, p.gid);
+  for (gid_t g : p.groups) w.u32(W_GROUP, g);
+  w.u64(W_CAPS, p.capabilities);
+  w.u32(W_NO_NEW_PRIVS, p.no_new_privs ? 1 : 0);
+  if (filter.program && !filter.program->empty()) {
+    w.bytes(W_SECCOMP, *filter.program);
+    if (filter.flags) w.u32(W_SECCOMP_FLAGS, filter.flags);
   }
-  if (!line.empty() && line[0] == 'E') return fail(line.substr(1));
-  return line;
+}
+
+// One reply of the init: READY, STARTED (its pid) or ERROR (why, any bytes). The init may
+// have died instead.
+Result<wire::Record> read_reply(int fd, std::chrono::milliseconds timeout, std::string& body) {
+  auto msg = wire::receive(fd, timeout);
+  if (!msg) return fail(msg.error());
+  body = std::move(*msg);
+  auto records = wire::decode(body);
+  if (!records) return fail(records.error());
+  if (records->size() != 1) return fail("malformed reply from container init");
+  const auto& r = records->front();
+  if (r.tag == W_ERROR) return fail(std::string(r.value));
+  if (r.tag != W_READY && r.tag != W_STARTED)
+    return fail("unexpected reply " + std::to_string(r.tag) + " from container init");
+  return r;
+}
+
+Result<void> expect_reply(int fd, uint16_t tag, std::chrono::milliseconds timeout) {
+  std::string body;
+  auto r = read_reply(fd, timeout, body);
+  if (!r) return fail(r.error());
+  if (r->tag != tag)
+    return fail("unexpected reply " + std::to_string(r->tag) + " from container init");
+  if (tag == W_STARTED)
+    if (auto pid = wire::as_u32(*r); !pid) return fail(pid.error());
+  return {};
 }
 
 struct ChildArgs {
@@ -98,6 +117,7 @@ struct ChildArgs {
   char* const* argv;
   int ctl;
   int fd4;
+  int fd5;  // the user namespace for the init, or -1
   int stdio[3];  // -1: keep the caller's
 };
 
@@ -108,11 +128,13 @@ int child_main(void* p) {
   auto* a = static_cast<ChildArgs*>(p);
   for (int i = 0; i < 3; i++)
     if (a->stdio[i] >= 0) ::dup2(a->stdio[i], i);
-  // fd 4 first: the ctl fd might currently be 4.
+  // Out of the way first: the ctl fd might currently be 4 or 5.
   int fd4 = a->fd4 >= 0 ? ::fcntl(a->fd4, F_DUPFD_CLOEXEC, 10) : -1;
+  int fd5 = a->fd5 >= 0 ? ::fcntl(a->fd5, F_DUPFD_CLOEXEC, 10) : -1;
   if (::dup2(a->ctl, 3) < 0) ::_exit(126);
   if (fd4 >= 0 && ::dup2(fd4, 4) < 0) ::_exit(126);
-  ::syscall(SYS_close_range, 5u, ~0u, 0u);
+  if (fd5 >= 0 && ::dup2(fd5, 5) < 0) ::_exit(126);
+  ::syscall(SYS_close_range, fd5 >= 0 ? 6u : 5u, ~0u, 0u);
   static char* const empty_env[] = {nullptr};
   ::execve(a->init, a->argv, empty_env);
   ::_exit(127);
@@ -122,7 +144,8 @@ int child_main(void* p) {
 // suspended until it has exec'd, as posix_spawn does; no page tables are copied.
 Result<pid_t> clone_exec(int flags, ChildArgs& args) {
   constexpr size_t kStack = 64 * 1024;
-  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return fail_errno("mmap clone stack");
   sigset_t all, old;
   sigfillset(&all);
@@ -160,6 +183,9 @@ Engine::Engine(std::filesystem::path init_binary, CgroupDriver& cgroups)
     : init_(std::move(init_binary)), cgroups_(cgroups) {}
 
 Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn& attach) {
+  if (auto r = check_c_strings(spec.process); !r) return fail(r.error());
+  auto filter = filter_for(spec.process);
+  if (!filter) return fail(filter.error());
   const auto& dir = spec.dir;
   // The overlay's root directory takes its owner and mode from the upper layer: 0755, or a
   // service running as another user could not even reach "/". The containers/ directory
@@ -181,11 +207,14 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
     for (int i = 0; i < 200 && !cgroups_.remove(spec.cgroup); i++) ::usleep(5000);
   }
   (void)cgroups_.remove(spec.cgroup);
-  if (auto r = cgroups_.create(spec.cgroup, spec.limits); !r) return fail(r.error());
+  CgroupLimits limits = spec.limits;
+  if (!spec.privileged) limits.devices = default_device_rules();
+  if (auto r = cgroups_.create(spec.cgroup, limits); !r) return fail(r.error());
   ScopeGuard drop_cgroup([&] { (void)cgroups_.remove(spec.cgroup); });
 
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return fail_errno("socketpair");
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return fail_errno("socketpair");
   UniqueFd ctl(sv[0]), child_ctl(sv[1]);
   UniqueFd dirfd(::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
   if (!dirfd) return fail_errno("open " + dir.string());
@@ -194,7 +223,17 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   std::string init = init_.string();
   char arg0[] = "stack-init";
   char* argv[] = {arg0, nullptr};
-  ChildArgs args{init.c_str(), argv, child_ctl.get(), dirfd.get(),
+  // A user namespace: made here with the maps written; the init joins it once it has built
+  // the root as root on the host (step 3), and makes the network, UTS and IPC namespaces
+  // then, so that they belong to it.
+  UniqueFd userns;
+  if (spec.userns) {
+    if (spec.host_network || !spec.join_netns.empty())
+      return fail("a user namespace needs the container's own network namespace");
+    if (auto r = own_for(dir, *spec.userns); !r) return fail(r.error().wrap("user namespace"));
+    userns = STACK_TRY_CTX(make_userns(*spec.userns), "start " + spec.name);
+  }
+  ChildArgs args{init.c_str(), argv, child_ctl.get(), dirfd.get(), userns.get(),
                  {devnull.get(), devnull.get(), devnull.get()}};
   // Joining another container's network namespace: this thread enters it for the clone (a
   // child is born in its creating thread's namespaces), then returns to its own.
@@ -205,45 +244,65 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
     if (!own_netns || !join_netns) return fail_errno("open " + spec.join_netns);
     if (::setns(join_netns.get(), CLONE_NEWNET) != 0) return fail_errno("setns " + spec.join_netns);
   }
-  auto cloned = clone_exec(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                               (spec.host_network || !spec.join_netns.empty() ? 0 : CLONE_NEWNET),
-                           args);
+  int ns = CLONE_NEWPID | CLONE_NEWNS;
+  if (!spec.userns)
+    ns |= CLONE_NEWUTS | CLONE_NEWIPC |
+          (spec.host_network || !spec.join_netns.empty() ? 0 : CLONE_NEWNET);
+  auto cloned = clone_exec(ns, args);
+  userns.reset();
   if (own_netns && ::setns(own_netns.get(), CLONE_NEWNET) != 0) std::abort();  // never left astray
   pid_t pid = STACK_TRY_CTX(std::move(cloned), "create namespaces");
   int64_t started_at = unix_ms();
   child_ctl.reset();
   ScopeGuard kill_child([&] { kill_and_reap(pid); });
 
-  ConfigWriter cfg;
-  cfg.add("rootfs", (dir / "rootfs").string());
-  cfg.add("upper", (dir / "upper").string());
-  cfg.add("work", (dir / "work").string());
-  cfg.add("lowerdirs", lowers);
-  cfg.add("hostname", spec.hostname);
-  cfg.add("log_max_size", std::to_string(spec.log_max_size));
-  cfg.add("log_max_files", std::to_string(spec.log_max_files));
+  wire::Writer cfg;
+  cfg.bytes(W_ROOTFS, (dir / "rootfs").string())
+      .bytes(W_UPPER, (dir / "upper").string())
+      .bytes(W_WORK, (dir / "work").string())
+      .bytes(W_LOWERDIRS, lowers)
+      .bytes(W_HOSTNAME, spec.hostname)
+      .u64(W_LOG_MAX_SIZE, static_cast<uint64_t>(spec.log_max_size))
+      .u32(W_LOG_MAX_FILES, static_cast<uint32_t>(spec.log_max_files));
   auto bind = [&](const std::filesystem::path& src, const std::string& dst, bool ro) {
-    cfg.add("bind", src.string());
-    cfg.add("bind_dst", dst);
-    if (ro) cfg.add("bind_ro", "1");
+    cfg.nested(W_MOUNT, wire::Writer()
+                            .bytes(W_MOUNT_SRC, src.string())
+                            .bytes(W_MOUNT_DST, dst)
+                            .u32(W_MOUNT_FLAGS, ro ? WIRE_MOUNT_RO : 0));
   };
   bind(dir / "hostname", "/etc/hostname", false);
   bind(dir / "hosts", "/etc/hosts", false);
   if (!spec.resolv_conf.empty()) bind(dir / "resolv.conf", "/etc/resolv.conf", false);
   for (const auto& m : spec.mounts) bind(m.source, m.target, m.read_only);
-  cfg.add_process(spec.process);
-  if (auto r = cfg.send(ctl.get()); !r) return fail(r.error());
+  for (const auto& d : spec.privileged ? host_devices() : default_devices())
+    cfg.nested(W_DEVICE, wire::Writer()
+                             .bytes(W_DEV_PATH, d.path)
+                             .u32(W_DEV_TYPE, static_cast<uint32_t>(d.type))
+                             .u32(W_DEV_MAJOR, d.major)
+                             .u32(W_DEV_MINOR, d.minor)
+                             .u32(W_DEV_MODE, d.mode));
+  if (spec.userns) cfg.u32(W_USERNS, 1);
+  if (spec.privileged) {
+    cfg.u32(W_SYS_RW, 1);
+  } else {
+    for (const auto& m : masked_paths()) cfg.bytes(W_MASKED, m);
+    for (const auto& r : readonly_paths()) cfg.bytes(W_READONLY, r);
+  }
+  add_process(cfg, spec.process, *filter);
+  if (auto r = wire::send(ctl.get(), cfg.message()); !r) return fail(r.error());
   // While the init builds the rootfs: on cgroup v1 moving a task waits for an RCU grace period
   // (cgroup_threadgroup_rwsem), the largest single cost of a start; the two overlap.
   if (auto r = cgroups_.attach(spec.cgroup, pid); !r) return fail(r.error());
 
-  if (auto r = read_reply(ctl.get(), 10s); !r) return fail(r.error().wrap("set up container"));
+  if (auto r = expect_reply(ctl.get(), W_READY, 10s); !r)
+    return fail(r.error().wrap("set up container"));
   // Step 4 of the sequence: networks are attached here, while the init waits.
   if (attach)
     if (auto r = attach(pid); !r) return fail(r.error().wrap("attach networks"));
-  if (::send(ctl.get(), "G", 1, MSG_NOSIGNAL) != 1) return fail_errno("start service");
-  auto started = read_reply(ctl.get(), 10s);
-  if (!started) return fail(started.error().wrap("start service"));
+  if (auto r = wire::send(ctl.get(), wire::Writer().bytes(W_GO, "").message()); !r)
+    return fail(r.error().wrap("start service"));
+  if (auto r = expect_reply(ctl.get(), W_STARTED, 10s); !r)
+    return fail(r.error().wrap("start service"));
 
   ContainerProcess proc{pid, process_start_time(pid), started_at};
   kill_child.dismiss();
@@ -253,25 +312,31 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
 
 Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& cgroup,
                                   const ProcessSpec& process, const Stdio& stdio) {
+  if (auto r = check_c_strings(process); !r) return fail(r.error());
+  auto filter = filter_for(process);
+  if (!filter) return fail(filter.error());
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, p.pid, 0)));
   if (!pidfd || process_start_time(p.pid) != p.start_time) return fail("container is not running");
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return fail_errno("socketpair");
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return fail_errno("socketpair");
   UniqueFd ctl(sv[0]), child_ctl(sv[1]);
   std::string init = init_.string();
   char arg0[] = "stack-init";
   char arg1[] = "exec";
   char* argv[] = {arg0, arg1, nullptr};
-  ChildArgs args{init.c_str(), argv, child_ctl.get(), pidfd.get(), {stdio.in, stdio.out, stdio.err}};
+  ChildArgs args{init.c_str(), argv, child_ctl.get(),
+                 pidfd.get(),  -1,   {stdio.in, stdio.out, stdio.err}};
   pid_t pid = STACK_TRY_CTX(clone_exec(0, args), "start exec helper");
   child_ctl.reset();
   ScopeGuard kill_child([&] { kill_and_reap(pid); });
   // Into the cgroup before it enters the container, so the command is limited from its start.
   if (auto r = cgroups_.attach(cgroup, pid); !r) return fail(r.error());
-  ConfigWriter cfg;
-  cfg.add_process(process);
-  if (auto r = cfg.send(ctl.get()); !r) return fail(r.error());
-  if (auto r = read_reply(ctl.get(), 10s); !r) return fail(r.error());
+  wire::Writer cfg;
+  add_process(cfg, process, *filter);
+  if (in_other_userns(p.pid)) cfg.u32(W_USERNS, 1);
+  if (auto r = wire::send(ctl.get(), cfg.message()); !r) return fail(r.error());
+  if (auto r = expect_reply(ctl.get(), W_STARTED, 10s); !r) return fail(r.error());
   ExecProcess helper{pid, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)))};
   if (!helper.pidfd) return fail_errno("pidfd of exec helper");
   kill_child.dismiss();

@@ -49,15 +49,6 @@ bool wait_pidfd(int fd, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-uint64_t default_capabilities() {
-  // capability.h numbers: CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, FSETID 4, KILL 5, SETGID 6,
-  // SETUID 7, SETPCAP 8, NET_BIND_SERVICE 10, NET_RAW 13, SYS_CHROOT 18, MKNOD 27,
-  // AUDIT_WRITE 29, SETFCAP 31.
-  uint64_t caps = 0;
-  for (int c : {0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31}) caps |= 1ull << c;
-  return caps;
-}
-
 uint64_t process_start_time(pid_t pid) {
   auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   if (!stat) return 0;

@@ -1,11 +1,18 @@
 // Resolving a compose `user:` to numeric ids from the image's own /etc/passwd and /etc/group,
-// read from the layers on the host (topmost first), never from the host's user database.
+// read from the layers on the host (topmost first), never from the host's user database, and
+// never through a layer's symlink out of the layer (etc/passwd -> /etc/shadow would otherwise
+// read the host's shadow file as root).
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <charconv>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "common/files.h"
+#include "common/unique_fd.h"
 #include "engine/container.h"
 
 namespace stack::engine {
@@ -29,10 +36,30 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   }
 }
 
+// REL inside LAYER, its symlinks resolved with the layer as the root (openat2(2)
+// RESOLVE_IN_ROOT): what the image itself holds, or nothing. Capped at 4 MiB.
+std::optional<std::string> layer_file(const std::filesystem::path& layer, const char* rel) {
+  UniqueFd root(::open(layer.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return std::nullopt;
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), rel, &how, sizeof how)));
+  if (!fd) return std::nullopt;
+  std::string out;
+  char buf[8192];
+  for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || out.size() > (4u << 20)) return std::nullopt;  // a directory, a fifo, a bomb
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
 // The file as the container will see it: the topmost layer that has it wins.
 std::string image_file(const std::vector<std::filesystem::path>& layers, const char* rel) {
   for (auto it = layers.rbegin(); it != layers.rend(); ++it)
-    if (auto content = read_file(*it / rel)) return *content;
+    if (auto content = layer_file(*it, rel)) return *content;
   return {};
 }
 
@@ -72,7 +99,8 @@ Result<void> resolve_user(std::string_view user, const std::vector<std::filesyst
   });
   if (!found) {
     auto uid = as_number(name);
-    if (!uid) return fail("user \"" + std::string(name) + "\" not found in the image's /etc/passwd");
+    if (!uid)
+      return fail("user \"" + std::string(name) + "\" not found in the image's /etc/passwd");
     process.uid = *uid;
     process.gid = 0;  // Docker's choice for a uid the image does not know
   }
@@ -90,7 +118,8 @@ Result<void> resolve_user(std::string_view user, const std::vector<std::filesyst
     });
     if (!gfound) {
       auto gid = as_number(group);
-      if (!gid) return fail("group \"" + std::string(group) + "\" not found in the image's /etc/group");
+      if (!gid)
+        return fail("group \"" + std::string(group) + "\" not found in the image's /etc/group");
       process.gid = *gid;
     }
   }
@@ -100,7 +129,8 @@ Result<void> resolve_user(std::string_view user, const std::vector<std::filesyst
       if (f.size() < 4) return;
       for (auto member : split(f[3], ','))
         if (member == login)
-          if (auto gid = as_number(f[2]); gid && *gid != process.gid) process.groups.push_back(*gid);
+          if (auto gid = as_number(f[2]); gid && *gid != process.gid)
+            process.groups.push_back(*gid);
     });
   }
   return {};

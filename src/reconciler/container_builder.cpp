@@ -57,6 +57,61 @@ Result<int> ephemeral_port(bool udp) {
   return port;
 }
 
+// Where KEY of the service was written ("cap_add"), for errors; the service's own position
+// when it is not in the file.
+std::string key_pos(const spec::Service& svc, const std::string& key) {
+  for (const auto& k : svc.keys)
+    if (k.path == "services." + svc.name + "." + key) return k.pos.str();
+  return svc.pos.str();
+}
+
+// Capabilities, privileged, no_new_privs and seccomp, as Docker maps them. A seccomp profile
+// file is read now, relative to the project directory, and kept in the record.
+Result<void> security(const spec::Stack& stack, const spec::Service& svc,
+                      engine::ContainerSpec& s) {
+  auto where = [&](const std::string& key) {
+    return key_pos(svc, key) + ": service \"" + svc.name + "\"";
+  };
+  auto caps = engine::capabilities_from(svc.cap_add, svc.cap_drop);
+  if (!caps) {
+    bool in_add = caps.error().message.rfind("cap_add", 0) == 0;
+    return fail(caps.error().wrap(where(in_add ? "cap_add" : "cap_drop")));
+  }
+  s.process.capabilities = svc.privileged ? engine::all_capabilities() : *caps;
+  s.privileged = svc.privileged;
+  std::vector<std::string> opts;
+  if (auto it = svc.extra.find("security_opt"); it != svc.extra.end() && it->is_array())
+    for (const auto& o : *it)
+      if (o.is_string()) opts.push_back(o.get<std::string>());
+  auto nnp = engine::no_new_privileges_from(opts);
+  if (!nnp) return fail(nnp.error().wrap(where("security_opt")));
+  s.process.no_new_privs = *nnp;
+  auto seccomp = engine::seccomp_from_security_opt(opts, stack.project_dir, s.process.capabilities);
+  if (!seccomp) return fail(seccomp.error().wrap(where("security_opt")));
+  s.process.seccomp = std::move(*seccomp);
+  if (svc.privileged) s.process.seccomp = {engine::SeccompSpec::Mode::kUnconfined, "", 0};
+  return {};
+}
+
+// The user namespace: the daemon's --userns-remap user, or the service's own
+// (x-stack: {userns_remap: USER}), unless the service says userns_mode: host.
+Result<void> user_namespace(const Paths& paths, const spec::Service& svc, RuntimeRecord& r) {
+  std::string user = paths.userns_remap;
+  if (svc.x_stack.is_object() && svc.x_stack.contains("userns_remap") &&
+      svc.x_stack["userns_remap"].is_string())
+    user = svc.x_stack["userns_remap"].get<std::string>();
+  if (auto it = svc.extra.find("userns_mode"); it != svc.extra.end() && *it == "host") user.clear();
+  if (user.empty()) return {};
+  auto where = key_pos(svc, "userns_mode") + ": service \"" + svc.name + "\"";
+  if (r.network_mode == "host" || r.network_mode == "service")
+    return fail(where + ": network_mode " + r.network_mode +
+                " shares a network namespace a user namespace cannot own; add userns_mode: host");
+  auto ids = engine::subordinate_ids(user);
+  if (!ids) return fail(ids.error().wrap(where));
+  r.spec.userns = *ids;
+  return {};
+}
+
 }  // namespace
 
 Result<engine::ProcessSpec> build_process(const spec::Service& svc, const fs::Image& image,
@@ -94,7 +149,8 @@ Result<void> check_exec_limits(const spec::Service& svc, const engine::ProcessSp
     if (v.size() + 1 > largest) {
       largest = v.size() + 1;
       size_t shown = std::min<size_t>(v.find('='), 40);  // a variable's name, an argument's start
-      largest_name = std::string(kind) + " " + v.substr(0, shown) + (shown < v.size() && v[shown] != '=' ? "..." : "");
+      largest_name = std::string(kind) + " " + v.substr(0, shown) +
+                     (shown < v.size() && v[shown] != '=' ? "..." : "");
     }
   };
   for (const auto& a : p.argv) count(a, "argument");
@@ -129,7 +185,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   if (!process) return fail(process.error());
   s.process = std::move(*process);
   const auto& ic = image.config;
-  s.process.capabilities = engine::default_capabilities();
+  if (auto sec = security(stack, svc, s); !sec) return fail(sec.error());
 
   for (const auto& m : svc.volumes) {
     // compose creates a missing host directory of a short-syntax bind.
@@ -198,7 +254,8 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   if (svc.healthcheck && !svc.healthcheck->disable && !svc.healthcheck->test.empty()) {
     const auto& h = *svc.healthcheck;
     if (h.test[0] == "CMD") r.health.argv.assign(h.test.begin() + 1, h.test.end());
-    else if (h.test[0] == "CMD-SHELL" && h.test.size() > 1) r.health.argv = {"/bin/sh", "-c", h.test[1]};
+    else if (h.test[0] == "CMD-SHELL" && h.test.size() > 1)
+      r.health.argv = {"/bin/sh", "-c", h.test[1]};
     r.health.interval = h.interval;
     r.health.timeout = h.timeout;
     r.health.start_period = h.start_period;
@@ -209,6 +266,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   if (svc.x_stack.is_object() && svc.x_stack.contains("restart_on_unhealthy") &&
       svc.x_stack["restart_on_unhealthy"].is_boolean())
     r.restart_on_unhealthy = svc.x_stack["restart_on_unhealthy"].get<bool>();
+  if (auto ns = user_namespace(paths, svc, r); !ns) return fail(ns.error());
   return r;
 }
 

@@ -36,6 +36,9 @@ struct Paths {
   std::filesystem::path root = "/var/lib/stack";
   std::filesystem::path run_root = "/run/stack";
   std::filesystem::path init_binary;  // stack-init; found next to the stack binary by default
+  // --userns-remap: the host user whose subordinate ids every container's root maps to (a
+  // service opts out with userns_mode: host); "" for none.
+  std::string userns_remap;
 
   // "" for the default root, else 8 hex digits of the root (common/instance.h): what names
   // this instance's cgroups and nftables tables apart from another's.

@@ -7,6 +7,36 @@ namespace stack::reconciler {
 
 using nlohmann::json;
 
+namespace {
+
+using Mode = engine::SeccompSpec::Mode;
+
+// The seccomp profile a container runs with: its mode and, for a file, the profile's text
+// (the file may change or go; the container keeps what it was created with).
+json seccomp_json(const engine::SeccompSpec& s) {
+  const char* mode = s.mode == Mode::kUnconfined ? "unconfined"
+                     : s.mode == Mode::kProfile  ? "profile"
+                                                 : "default";
+  json j = {{"mode", mode}};
+  if (s.mode == Mode::kProfile) j["profile"] = s.profile_json;
+  return j;
+}
+
+// A record made before seccomp existed gets Docker's default profile.
+engine::SeccompSpec seccomp_from(const json& process) {
+  engine::SeccompSpec s;
+  if (!process.contains("seccomp")) return s;
+  std::string mode = process["seccomp"].value("mode", "default");
+  if (mode == "unconfined") s.mode = Mode::kUnconfined;
+  if (mode == "profile") {
+    s.mode = Mode::kProfile;
+    s.profile_json = process["seccomp"].value("profile", "");
+  }
+  return s;
+}
+
+}  // namespace
+
 std::string to_json(const RuntimeRecord& r) {
   const auto& s = r.spec;
   json mounts = json::array();
@@ -33,7 +63,9 @@ std::string to_json(const RuntimeRecord& r) {
         {"uid", p.uid},
         {"gid", p.gid},
         {"groups", p.groups},
-        {"capabilities", p.capabilities}}},
+        {"capabilities", p.capabilities},
+        {"no_new_privs", p.no_new_privs},
+        {"seccomp", seccomp_json(p.seccomp)}}},
       {"mounts", mounts},
       {"limits", limits},
       {"log_max_size", s.log_max_size},
@@ -54,6 +86,7 @@ std::string to_json(const RuntimeRecord& r) {
       {"fields", r.fields},
       {"resolv_conf", s.resolv_conf},
       {"host_network", s.host_network},
+      {"privileged", s.privileged},
       {"project", r.project},
       {"service", r.service},
       {"network_mode", r.network_mode},
@@ -61,7 +94,8 @@ std::string to_json(const RuntimeRecord& r) {
   };
   json nets = json::array();
   for (const auto& n : r.networks)
-    nets.push_back({{"network", n.network}, {"aliases", n.aliases}, {"ipv4_address", n.ipv4_address}});
+    nets.push_back(
+        {{"network", n.network}, {"aliases", n.aliases}, {"ipv4_address", n.ipv4_address}});
   j["networks"] = nets;
   json ports = json::array();
   for (const auto& p : r.ports)
@@ -71,6 +105,10 @@ std::string to_json(const RuntimeRecord& r) {
                      {"protocol", p.protocol},
                      {"container_port", p.container_port}});
   j["ports"] = ports;
+  if (s.userns)
+    j["userns"] = {{"uid_base", s.userns->uid_base},
+                   {"gid_base", s.userns->gid_base},
+                   {"count", s.userns->count}};
   j["dns_search"] = r.dns_search;
   j["dns_opt"] = r.dns_opt;
   return j.dump();
@@ -94,6 +132,8 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
     s.process.gid = p.at("gid");
     s.process.groups = p.at("groups").get<std::vector<gid_t>>();
     s.process.capabilities = p.at("capabilities");
+    s.process.no_new_privs = p.value("no_new_privs", true);
+    s.process.seccomp = seccomp_from(p);
     for (const auto& m : j.at("mounts"))
       s.mounts.push_back({m.at("source").get<std::string>(), m.at("target"), m.at("ro")});
     const auto& l = j.at("limits");
@@ -122,6 +162,10 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
     if (j.contains("fields")) r.fields = j["fields"].get<std::map<std::string, std::string>>();
     s.resolv_conf = j.value("resolv_conf", "");
     s.host_network = j.value("host_network", false);
+    s.privileged = j.value("privileged", false);
+    if (j.contains("userns"))
+      s.userns = engine::IdMapping{j["userns"].at("uid_base"), j["userns"].at("gid_base"),
+                                   j["userns"].at("count")};
     r.project = j.value("project", "");
     r.service = j.value("service", "");
     r.network_mode = j.value("network_mode", "none");

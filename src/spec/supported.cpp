@@ -62,6 +62,34 @@ void ipv4_attachments(const Service& s, const Report& report) {
                         " (only aliases, ipv4_address and priority)");
 }
 
+// security_opt: no-new-privileges and seccomp (unconfined, a profile file) in every form docker
+// takes; the values are checked when the container is built. apparmor and labels are not yet.
+void supported_security_opts(const Service& s, const Report& report) {
+  const auto it = s.extra.find("security_opt");
+  if (it == s.extra.end() || !it->is_array()) return;
+  for (const auto& v : *it) {
+    if (!v.is_string()) continue;
+    std::string o = v.get<std::string>();
+    bool nnp = o == "no-new-privileges" || o == "no-new-privileges:true" ||
+               o == "no-new-privileges:false" || o == "no-new-privileges=true" ||
+               o == "no-new-privileges=false";
+    bool seccomp = o.rfind("seccomp=", 0) == 0 || o.rfind("seccomp:", 0) == 0;
+    if (nnp || seccomp) continue;
+    SourcePos pos = s.pos;
+    for (const KeyUse& k : s.keys)
+      if (k.path == "services." + s.name + ".security_opt") pos = k.pos;
+    report(pos, "services." + s.name + ".security_opt " + o);
+  }
+}
+
+// userns_mode: "host" opts a service out of the daemon's --userns-remap (docker's only value).
+void host_userns_mode(const Service& s, const Report& report) {
+  auto it = s.extra.find("userns_mode");
+  if (it != s.extra.end() && *it != "host")
+    report(s.pos, "services." + s.name + ".userns_mode " +
+                      (it->is_string() ? it->get<std::string>() : it->dump()) + " (only host)");
+}
+
 const std::vector<Implemented>& implemented() {
   static const std::vector<Implemented> table = {
       {"version", {}},
@@ -119,6 +147,12 @@ const std::vector<Implemented>& implemented() {
       {"services.*.extra_hosts.**", {}},
       {"services.*.dns_search", {}},
       {"services.*.dns_opt", {}},
+      // Security: capabilities, privileged, no_new_privs.
+      {"services.*.cap_add", {}},
+      {"services.*.cap_drop", {}},
+      {"services.*.privileged", {}},
+      {"services.*.security_opt", supported_security_opts},
+      {"services.*.userns_mode", host_userns_mode},
       // Handled entirely by the loader.
       {"services.*.profiles", {}},
       {"services.*.extends.**", {}},

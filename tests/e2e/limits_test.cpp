@@ -36,6 +36,32 @@ services:
   CHECK(env.leftovers(p).empty());
 }
 
+TEST_CASE("a main process that outlives an OOM kill of its child shows its own exit code") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("oomchild");
+  env.uses(p);
+  // The subshell is a child that allocates past the limit and is OOM-killed; the main shell
+  // goes on and exits 0, as `docker run` would show: ExitCode 0, OOMKilled true.
+  env.write("name: " + p + R"(
+services:
+  job:
+    image: busybox
+    mem_limit: 32m
+    command: [sh, -c, "(x=$$(head -c 1048576 /dev/zero | tr '\\0' a); while true; do x=$$x$$x; done); echo survived; exit 0"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto c = env.wait_for(p, p + "-job-1", [](auto& c) { return c["state"] != "running"; }, 30s);
+  CHECK(c["state"] == "exited");
+  CHECK(c["exit_code"] == 0);
+  CHECK(c["oom_killed"] == true);
+  CHECK(env.stack({"logs", "job"}).out.find("survived") != std::string::npos);
+  CHECK(env.stack({"ps", "-a"}).out.find("Exited (0) OOMKilled") != std::string::npos);
+  CHECK(env.stack({"down"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
+
 TEST_CASE("a fork bomb under pids_limit is contained and the host is unaffected") {
   STACK_REQUIRE_ROOT();
   StackEnv env;

@@ -219,7 +219,7 @@ if [[ -n $ro_mounts ]]; then
   # keeps its cgroup namespace, so stack's cgroups land below this test's own cgroup on the
   # host, where cleanup removes them.
   for mp in $ro_mounts; do
-    case ${mp##*/} in memory | cpu | cpuacct | pids | freezer) ;; *) continue ;; esac
+    case ${mp##*/} in memory | cpu | cpuacct | pids | freezer | devices) ;; *) continue ;; esac
     nsenter -t "$pid1" -m mount -o remount,bind,rw "$mp" || fail "remount $mp read-write"
   done
   require "systemctl restart stack (cgroups now writable)" in_ct systemctl restart stack

@@ -2,27 +2,39 @@
  * reaps zombies, forwards signals, writes the service's output as log lines, and records the
  * exit status in the container's directory on the host, so nothing is lost if the engine that
  * started it is gone. With "exec" it instead enters a running container for `stack exec`.
+ * Every message on CTL, both ways, is wire.h's typed, length-prefixed format.
  *
  * Container sequence (engine = src/engine/launcher.cpp):
  *  1. engine: socketpair (CTL), open the container directory (DIR); clone() with new PID, mount,
  *     UTS, IPC and network namespaces; the child only dup2()s CTL to fd 3 and DIR to fd 4 and
  *     execs this program (nothing else is safe between clone and exec in a threaded engine).
  *  2. engine: sends the configuration, then puts the new PID into the container's cgroups
- *     while the init works (a v1 cgroup move waits for an RCU grace period: overlap it).
- *  3. init: makes its mount tree private, mounts the overlay, /proc, /sys, /dev and the binds,
- *     pivot_root()s, brings lo up, and answers "R" (or "E<why>" and exits 1). The engine reads
- *     "R" only after the move, so the service (step 5) starts inside the cgroups.
- *  4. engine: attaches networks (later: veth born in this namespace), then sends "G".
- *  5. init: forks the service with stdout/stderr on pipes, which sets its credentials and
- *     capabilities and execs; a close-on-exec pipe tells init whether exec succeeded. init
- *     answers "S<pid>" (or "E<why>"), closes CTL, and supervises until the service exits.
+ *     (device rules included) while the init works (a v1 cgroup move waits for an RCU grace
+ *     period: overlap it).
+ *  3. init: becomes non-dumpable, makes its mount tree private, mounts the overlay, /proc, /sys,
+ *     /dev and the binds (every target resolved inside the new root), pivot_root()s, reopens
+ *     its stdio on the container's /dev/null, masks Docker's paths, brings lo up, drops its
+ *     bounding set to the container's capabilities, and answers READY (or ERROR and exits 1).
+ *     The engine reads READY only after the cgroup move, so the service starts inside them.
+ *  4. engine: attaches networks (a veth born in this namespace), then sends GO.
+ *  5. init: forks the service with stdout/stderr on pipes; the child sets its user,
+ *     capabilities, no_new_privs and seccomp filter (process.c) and execs; a close-on-exec pipe
+ *     tells init whether exec succeeded. init drops its own capabilities to the service's,
+ *     answers STARTED (or ERROR), closes CTL, and supervises until the service exits. What it
+ *     keeps of the host: DIR and the log file in it (logs and the exit record go there).
  *  6. init: records "exit" in DIR, exits with the service's status; the kernel then kills
  *     whatever else is left in the PID namespace.
  *
+ * With a user namespace (userns_mode), step 1 clones only the PID and mount namespaces and
+ * passes the namespace at fd 5; step 3 builds the root as root on the host (the layers
+ * idmapped through it), then joins it, becomes its root, and only then makes the network, UTS,
+ * IPC and a mount namespace of its own, mounts /sys and mqueue there, and pivot_root()s.
+ *
  * Exec sequence: the engine joins the helper to the container's cgroups, passes CTL (fd 3) and
- * a pidfd of the container's init (fd 4); the helper setns()s into its namespaces, forks (to be
- * inside the PID namespace), and the child becomes CMD. The helper forwards signals and exits
- * with CMD's status. */
+ * a pidfd of the container's init (fd 4) and the process's configuration; the helper setns()s
+ * into its namespaces (its user namespace last), forks (to be inside the PID namespace), and
+ * the child becomes CMD as in step 5. The helper drops its own capabilities, answers STARTED,
+ * forwards signals and exits with CMD's status. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -40,26 +52,56 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "wire.h"
 
-static void say(const char *fmt, ...) {
-  char msg[4200];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(msg, sizeof msg - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n > sizeof msg - 2) n = sizeof msg - 2;
-  msg[n++] = '\n';
-  ssize_t w = write(CTL_FD, msg, (size_t)n);
-  (void)w;
+/* One reply to the engine: a message holding one record. */
+static void reply(uint16_t tag, const void *val, uint32_t len) {
+  unsigned char msg[4 + 6 + 4096];
+  size_t used = 4;
+  if (len > sizeof msg - 10) len = sizeof msg - 10; /* an error text, cut at 4 KiB */
+  wire_put(msg, sizeof msg, &used, tag, val, len);
+  uint32_t body = (uint32_t)(used - 4);
+  for (int i = 0; i < 4; i++) msg[i] = (unsigned char)(body >> (8 * i));
+  for (size_t off = 0; off < used;) {
+    ssize_t w = write(CTL_FD, msg + off, used - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    off += (size_t)w;
+  }
 }
 
+static void reply_error(const char *fmt, ...) {
+  char msg[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if ((size_t)n >= sizeof msg) n = sizeof msg - 1;
+  reply(W_ERROR, msg, (uint32_t)n);
+}
+
+static void reply_started(pid_t pid) {
+  unsigned char v[4];
+  for (int i = 0; i < 4; i++) v[i] = (unsigned char)((uint32_t)pid >> (8 * i));
+  reply(W_STARTED, v, sizeof v);
+}
+
+/* The engine's GO: a message with exactly one empty GO record. */
 static int wait_go(void) {
-  char c;
-  ssize_t r;
-  do r = read(CTL_FD, &c, 1);
-  while (r < 0 && errno == EINTR);
-  return r == 1 && c == 'G' ? 0 : -1;
+  char err[256];
+  unsigned char *body;
+  uint32_t len;
+  if (read_message(CTL_FD, &body, &len, err, sizeof err) != 0) return -1;
+  struct wire_reader r;
+  wire_reader_init(&r, body, len);
+  uint16_t tag;
+  const unsigned char *val;
+  uint32_t vlen;
+  int ok = wire_next(&r, &tag, &val, &vlen) == 1 && tag == W_GO && vlen == 0 &&
+           wire_next(&r, &tag, &val, &vlen) == 0;
+  free_message(body, len);
+  return ok ? 0 : -1;
 }
 
 /* Status as a shell reports it: the exit code, or 128 + the signal that killed it. */
@@ -109,8 +151,9 @@ static pid_t spawn(const struct config *cfg, int session, int in, int out, int e
   while (r < 0 && errno == EINTR);
   close(ep[0]);
   if (r == (ssize_t)sizeof report) {
-    static const char *stage[] = {"set user", "set capabilities", "chdir", "exec"};
-    const char *what = stage[report[0] & 3];
+    static const char *stage[] = {"set user", "set capabilities", "chdir", "exec",
+                                  "install the seccomp filter", "set no_new_privs"};
+    const char *what = report[0] >= 0 && report[0] < 6 ? stage[report[0]] : "start";
     if (report[0] == 2)
       snprintf(err, errlen, "%s %s: %s", what, cfg->cwd, strerror(report[1]));
     else if (report[0] == 3)
@@ -160,19 +203,25 @@ static int run_container(void) {
   char err[4096];
   struct config cfg;
   int sfd = block_signals();
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* no ptrace, no /proc/1/mem for the container */
+  /* Before anything of the container exists: no ptrace, no /proc/1/mem, no /proc/1/fd/N for
+   * the container's processes (ptrace_may_access needs CAP_SYS_PTRACE then). */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (read_config(CTL_FD, &cfg, err, sizeof err) != 0 || setup_rootfs(&cfg, err, sizeof err) != 0 ||
       loopback_up(err, sizeof err) != 0) {
-    say("E%s", err);
+    reply_error("%s", err);
     return 1;
   }
-  say("R");
+  if (drop_bounding(&cfg) != 0) {
+    reply_error("drop the capability bounding set: %s", strerror(errno));
+    return 1;
+  }
+  reply(W_READY, NULL, 0);
   if (wait_go() != 0) return 1; /* the engine gave up on this container */
 
   struct logfile *lf = log_open(DIR_FD, cfg.log_max_size, cfg.log_max_files);
   int outp[2], errp[2];
   if (!lf || pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
-    say("Elog pipes: %s", strerror(errno));
+    reply_error("log pipes: %s", strerror(errno));
     return 1;
   }
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -183,10 +232,16 @@ static int run_container(void) {
   if (main_pid < 0) {
     log_line(lf, 1, err);
     record_exit(127 << 8);
-    say("E%s", err);
+    reply_error("%s", err);
     return 127;
   }
-  say("S%d", (int)main_pid);
+  if (drop_own_caps(&cfg) != 0) {
+    reply_error("drop the init's capabilities: %s", strerror(errno));
+    kill(main_pid, SIGKILL);
+    return 1;
+  }
+  release_config(&cfg);
+  reply_started(main_pid);
   close(CTL_FD);
 
   int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -232,23 +287,36 @@ static int run_exec(void) {
   char err[4096];
   struct config cfg;
   int sfd = block_signals();
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (read_config(CTL_FD, &cfg, err, sizeof err) != 0) {
-    say("E%s", err);
+    reply_error("%s", err);
     return 126;
   }
   /* setns(2) with a pidfd joins several namespaces of that process atomically (Linux 5.8).
    * Joining the mount namespace also moves our root and cwd to the container's root. */
   if (setns(PIDFD_FD, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID)) {
-    say("Eenter the container's namespaces: %s", strerror(errno));
+    reply_error("enter the container's namespaces: %s", strerror(errno));
+    return 126;
+  }
+  /* Its user namespace last: joining it gives up every capability outside it, which joining
+   * the PID namespace (owned by the host's) still needed. */
+  if (cfg.userns && setns(PIDFD_FD, CLONE_NEWUSER)) {
+    reply_error("enter the container's user namespace: %s", strerror(errno));
     return 126;
   }
   close(PIDFD_FD);
   pid_t pid = spawn(&cfg, 0, 0, 1, 2, err, sizeof err);
   if (pid < 0) {
-    say("E%s", err);
+    reply_error("%s", err);
     return 127;
   }
-  say("S%d", (int)pid);
+  if (drop_bounding(&cfg) != 0 || drop_own_caps(&cfg) != 0) {
+    reply_error("drop the exec helper's capabilities: %s", strerror(errno));
+    kill(pid, SIGKILL);
+    return 126;
+  }
+  release_config(&cfg);
+  reply_started(pid);
   close(CTL_FD);
   for (;;) {
     struct signalfd_siginfo si;

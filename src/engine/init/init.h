@@ -1,6 +1,6 @@
 /* stack-init: the small static program that is PID 1 of every container (and the helper that
  * enters a running container for `stack exec`). Plain C over musl, no other libraries: it is the
- * only host memory a container costs. Shared declarations of its three files. */
+ * only host memory a container costs. Shared declarations of its files. */
 #ifndef STACK_INIT_H
 #define STACK_INIT_H
 
@@ -9,11 +9,17 @@
 #include <sys/types.h>
 
 /* Descriptors the engine hands over at exec (see the sequence in init.c). */
-enum { CTL_FD = 3, DIR_FD = 4, PIDFD_FD = 4 };
+enum { CTL_FD = 3, DIR_FD = 4, PIDFD_FD = 4, USERNS_FD = 5 };
 
 struct bind {
   const char *src, *dst;
   int ro;
+};
+
+struct device {
+  const char *path; /* "/dev/null" */
+  unsigned type;    /* 'c' or 'b' */
+  unsigned major, minor, mode;
 };
 
 struct strv {
@@ -26,7 +32,12 @@ struct config {
   const char *rootfs, *upper, *work, *lowerdirs; /* lowerdirs: "a:b:c", topmost first */
   const char *hostname;
   struct bind *binds;
-  size_t nbinds;
+  size_t nbinds, cap_binds;
+  struct device *devices;
+  size_t ndevices, cap_devices;
+  struct strv masked, readonly; /* paths hidden / made read-only after pivot_root */
+  int sys_rw;                   /* privileged: /sys read-write */
+  int userns;                   /* join a user namespace (USERNS_FD, or the container's) */
   /* the process */
   struct strv args, env;
   const char *cwd;
@@ -34,19 +45,54 @@ struct config {
   gid_t gid;
   gid_t groups[64];
   size_t ngroups;
-  uint64_t caps; /* capability bit set kept for a root process */
+  uint64_t caps;    /* the bounding set; also effective and permitted for uid 0 */
+  int no_new_privs; /* PR_SET_NO_NEW_PRIVS before execve */
+  const unsigned char *seccomp; /* struct sock_filter array, or NULL */
+  size_t seccomp_len;
+  unsigned seccomp_flags; /* SECCOMP_FILTER_FLAG_* */
   /* logging (container mode) */
   long long log_max_size;
   int log_max_files;
+  unsigned char *message; /* the engine's message, until release_config */
+  uint32_t message_len;
 };
 
-/* setup.c */
+/* config.c: the engine's message (wire.h) into CFG. 0, or -1 with a message in ERR. */
+int read_message(int fd, unsigned char **body, uint32_t *len, char *err, size_t errlen);
 int read_config(int fd, struct config *cfg, char *err, size_t errlen);
+void free_message(unsigned char *body, uint32_t len);
+/* Gives back the message's pages once the service runs (the seccomp program goes with it). */
+void release_config(struct config *cfg);
+
+/* inroot.c: paths inside the container's root, never outside it (openat2 RESOLVE_IN_ROOT). */
+enum { IR_NONE = 0, IR_DIR = 1, IR_FILE = 2 };
+/* An O_PATH descriptor of PATH resolved inside ROOTFD, following the root's symlinks as the
+ * container would, creating missing components (directories, and the last as CREATE says). */
+int open_in_root(int rootfd, const char *path, int create, char *err, size_t errlen);
+/* mount(2) of a filesystem onto PATH inside ROOTFD. */
+int mount_in_root(int rootfd, const char *path, const char *fstype, const char *source,
+                  unsigned long flags, const char *data, char *err, size_t errlen);
+/* A bind mount of host SRC onto DST inside ROOTFD, read-only from birth when RO. */
+int bind_in_root(int rootfd, const char *src, const char *dst, int ro, char *err, size_t errlen);
+/* A detached copy of the mount at PATH, idmapped through the user namespace USERNS. */
+int idmapped_tree(const char *path, int userns, char *err, size_t errlen);
+/* A detached, recursive copy of the tree at FD, moved onto FD's own place: a mount of the
+ * caller's namespace, not locked (pivot_root(2) refuses a locked new root). Its descriptor. */
+int remount_own(int fd, char *err, size_t errlen);
+
+/* setup.c */
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen);
 int loopback_up(char *err, size_t errlen);
-/* In the forked service (or exec'd) process: credentials, capabilities, cwd, then execve.
- * Returns only on failure, with errno set. */
+
+/* process.c */
+/* In the forked service (or exec'd) process: credentials, capabilities, no_new_privs, seccomp,
+ * cwd, then execve. Returns only on failure, with errno set. */
 void exec_process(const struct config *cfg, int errpipe);
+/* Drops the bounding set of the calling process to CFG's capabilities. */
+int drop_bounding(const struct config *cfg);
+/* Keeps only CFG's capabilities in the calling (root) process, plus CAP_KILL when the process
+ * it supervises runs as another user (to forward signals). */
+int drop_own_caps(const struct config *cfg);
 
 /* log.c */
 struct logfile;

@@ -1,19 +1,17 @@
-/* stack-init setup: reads the container's configuration from the engine, builds the root
- * filesystem inside the new mount namespace, and turns a forked child into the service process.
- * Runs as root in the container's fresh namespaces, single-threaded, before the service exists. */
+/* stack-init setup: builds the root filesystem inside the new mount namespace. Runs as root in
+ * the container's fresh namespaces, single-threaded, before the service exists. Every path in
+ * the container goes through inroot.c: the image's symlinks never lead out of its root. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <net/if.h>
 #include <sched.h>
-#include <signal.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -24,163 +22,172 @@
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 
-static int read_full(int fd, void *buf, size_t n) {
-  char *p = buf;
-  while (n > 0) {
-    ssize_t r = read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return -1;
-    p += r;
-    n -= (size_t)r;
+/* The container's /dev: a fresh tmpfs, the device nodes the engine listed (minimal, or the
+ * host's for a privileged container), its own devpts, shm and mqueue. */
+static int make_dev(int rootfd, const struct config *cfg, char *err, size_t errlen) {
+  if (mount_in_root(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+                    "mode=755,size=65536k", err, errlen) != 0)
+    return -1;
+  /* Resolved again: the descriptor now names the fresh tmpfs, which holds no symlink. */
+  int dev = open_in_root(rootfd, "/dev", IR_NONE, err, errlen);
+  if (dev < 0) return -1;
+  int devfd = openat(dev, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  close(dev);
+  if (devfd < 0) return ERR("open /dev: %s", strerror(errno));
+  int rc = -1;
+  for (size_t i = 0; i < cfg->ndevices; i++) {
+    const struct device *d = &cfg->devices[i];
+    if (strncmp(d->path, "/dev/", 5) != 0 || strstr(d->path, "/../")) {
+      (void)ERR("device %s: not a path under /dev", d->path);
+      goto out;
+    }
+    const char *rel = d->path + 5;
+    for (const char *slash = rel; (slash = strchr(slash, '/')); slash++) { /* /dev/input/... */
+      char dir[256];
+      snprintf(dir, sizeof dir, "%.*s", (int)(slash - rel), rel);
+      mkdirat(devfd, dir, 0755);
+    }
+    dev_t num = makedev(d->major, d->minor);
+    if (mknodat(devfd, rel, (d->type == 'b' ? S_IFBLK : S_IFCHR) | (d->mode & 07777), num) != 0) {
+      (void)ERR("mknod %s: %s", d->path, strerror(errno));
+      goto out;
+    }
+    fchmodat(devfd, rel, d->mode & 07777, 0); /* mknod honours the umask */
+  }
+  mkdirat(devfd, "pts", 0755);
+  if (mount_in_root(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+                    "newinstance,ptmxmode=0666,mode=0620,gid=5", err, errlen) != 0)
+    goto out;
+  mkdirat(devfd, "shm", 01777);
+  if (mount_in_root(rootfd, "/dev/shm", "tmpfs", "shm", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    "mode=1777,size=65536k", err, errlen) != 0)
+    goto out;
+  mkdirat(devfd, "mqueue", 0755);
+  if (!cfg->userns) /* else once the container's IPC namespace exists (enter_userns) */
+    mount_in_root(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
+                  err, errlen);
+  static const char *links[][2] = {{"pts/ptmx", "ptmx"},         {"/proc/self/fd", "fd"},
+                                   {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+                                   {"/proc/self/fd/2", "stderr"}};
+  for (size_t i = 0; i < sizeof links / sizeof *links; i++)
+    symlinkat(links[i][0], devfd, links[i][1]);
+  rc = 0;
+out:
+  close(devfd);
+  return rc;
+}
+
+/* Docker's masked and read-only paths (the engine sends the list), after pivot_root: a masked
+ * file gets /dev/null over it, a masked directory an empty read-only tmpfs; read-only paths are
+ * bound onto themselves and remounted read-only. A path this kernel lacks is skipped. */
+static int mask_paths(const struct config *cfg, char *err, size_t errlen) {
+  int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return ERR("open /: %s", strerror(errno));
+  int rc = -1;
+  for (size_t i = 0; i < cfg->masked.n; i++) {
+    const char *p = cfg->masked.v[i];
+    int fd = open_in_root(root, p, IR_NONE, err, errlen);
+    if (fd < 0 && errno == ENOENT) continue;
+    if (fd < 0) goto out;
+    struct stat st;
+    fstat(fd, &st);
+    close(fd);
+    if (S_ISDIR(st.st_mode)) {
+      if (mount_in_root(root, p, "tmpfs", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                        "size=0,mode=755", err, errlen) != 0)
+        goto out;
+    } else if (bind_in_root(root, "/dev/null", p, 1, err, errlen) != 0) {
+      goto out;
+    }
+  }
+  for (size_t i = 0; i < cfg->readonly.n; i++) {
+    const char *p = cfg->readonly.v[i];
+    int fd = open_in_root(root, p, IR_NONE, err, errlen);
+    if (fd < 0 && errno == ENOENT) continue;
+    if (fd < 0) goto out;
+    char self[32];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    int r = bind_in_root(root, self, p, 1, err, errlen);
+    close(fd);
+    if (r != 0) goto out;
+  }
+  rc = 0;
+out:
+  close(root);
+  return rc;
+}
+
+/* stdin, stdout and stderr of the init were the host's /dev/null: the container's from now on. */
+static void reopen_stdio(void) {
+  int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return;
+  for (int i = 0; i < 3; i++) dup3(fd, i, 0);
+  if (fd > 2) close(fd);
+}
+
+/* The overlay's lowerdir= value: the engine's, or with a user namespace each layer as an
+ * idmapped copy of its mount (the image's root-owned files become the container root's),
+ * named by /proc/self/fd/N; FDS keeps those descriptors until the overlay is mounted. */
+static int lower_option(const struct config *cfg, char *out, size_t outlen, int *fds, size_t *nfds,
+                        char *err, size_t errlen) {
+  if (!cfg->userns) {
+    if (snprintf(out, outlen, "%s", cfg->lowerdirs) >= (int)outlen) return ERR("too many layers");
+    return 0;
+  }
+  size_t used = 0;
+  *nfds = 0;
+  for (const char *p = cfg->lowerdirs; *p;) {
+    const char *end = strchrnul(p, ':');
+    char path[4096];
+    snprintf(path, sizeof path, "%.*s", (int)(end - p), p);
+    if (*nfds == 128) return ERR("more than 128 layers");
+    int tree = idmapped_tree(path, USERNS_FD, err, errlen);
+    if (tree < 0) return -1;
+    fds[(*nfds)++] = tree;
+    int n = snprintf(out + used, outlen - used, "%s/proc/self/fd/%d", used ? ":" : "", tree);
+    if (n < 0 || (size_t)n >= outlen - used) return ERR("too many layers");
+    used += (size_t)n;
+    p = *end ? end + 1 : end;
   }
   return 0;
 }
 
-static void strv_push(struct strv *s, const char *x) {
-  if (s->n + 1 >= s->cap) {
-    s->cap = s->cap ? s->cap * 2 : 16;
-    s->v = realloc(s->v, s->cap * sizeof *s->v);
-    if (!s->v) abort();
-  }
-  s->v[s->n++] = x;
-  s->v[s->n] = NULL;
-}
-
-/* The configuration is a length (uint32, host order) then NUL-separated key/value pairs.
- * Repeated keys build lists; "bind" starts a mount that "bind_dst"/"bind_ro" complete. */
-int read_config(int fd, struct config *cfg, char *err, size_t errlen) {
-  uint32_t len;
-  if (read_full(fd, &len, sizeof len) != 0) return ERR("read config length: %s", strerror(errno));
-  if (len > (64u << 20)) return ERR("config too large (%u bytes)", len);
-  char *buf = malloc(len + 1);
-  if (!buf || read_full(fd, buf, len) != 0) return ERR("read config: %s", strerror(errno));
-  buf[len] = 0;
-  memset(cfg, 0, sizeof *cfg);
-  cfg->cwd = "/";
-  cfg->log_max_size = 10 << 20;
-  cfg->log_max_files = 3;
-  size_t cap_binds = 0;
-  for (char *p = buf; p < buf + len;) {
-    char *key = p;
-    p += strlen(p) + 1;
-    if (p >= buf + len + 1) return ERR("config: key %s has no value", key);
-    char *val = p;
-    p += strlen(p) + 1;
-    if (!strcmp(key, "rootfs")) cfg->rootfs = val;
-    else if (!strcmp(key, "upper")) cfg->upper = val;
-    else if (!strcmp(key, "work")) cfg->work = val;
-    else if (!strcmp(key, "lowerdirs")) cfg->lowerdirs = val;
-    else if (!strcmp(key, "hostname")) cfg->hostname = val;
-    else if (!strcmp(key, "arg")) strv_push(&cfg->args, val);
-    else if (!strcmp(key, "env")) strv_push(&cfg->env, val);
-    else if (!strcmp(key, "cwd")) cfg->cwd = val;
-    else if (!strcmp(key, "uid")) cfg->uid = (uid_t)strtoul(val, NULL, 10);
-    else if (!strcmp(key, "gid")) cfg->gid = (gid_t)strtoul(val, NULL, 10);
-    else if (!strcmp(key, "group")) {
-      if (cfg->ngroups < sizeof cfg->groups / sizeof *cfg->groups)
-        cfg->groups[cfg->ngroups++] = (gid_t)strtoul(val, NULL, 10);
-    } else if (!strcmp(key, "caps")) cfg->caps = strtoull(val, NULL, 16);
-    else if (!strcmp(key, "log_max_size")) cfg->log_max_size = strtoll(val, NULL, 10);
-    else if (!strcmp(key, "log_max_files")) cfg->log_max_files = atoi(val);
-    else if (!strcmp(key, "bind")) {
-      if (cfg->nbinds == cap_binds) {
-        cap_binds = cap_binds ? cap_binds * 2 : 8;
-        cfg->binds = realloc(cfg->binds, cap_binds * sizeof *cfg->binds);
-        if (!cfg->binds) abort();
-      }
-      cfg->binds[cfg->nbinds++] = (struct bind){val, NULL, 0};
-    } else if (!strcmp(key, "bind_dst") && cfg->nbinds) cfg->binds[cfg->nbinds - 1].dst = val;
-    else if (!strcmp(key, "bind_ro") && cfg->nbinds) cfg->binds[cfg->nbinds - 1].ro = atoi(val);
-    else return ERR("config: unknown key %s", key);
-  }
-  if (cfg->args.n == 0) return ERR("config: no command to run");
+/* Step 3's second half with a user namespace: everything that needed root on the host is done
+ * (the idmapped overlay, /proc, /dev, the binds); now the init becomes the container's root
+ * and makes the namespaces that must belong to it (network: its root binds port 80 and
+ * configures its interfaces; UTS; IPC; and a mount namespace of its own, where the
+ * container's root owns what it mounts). *ROOT is then the rootfs in that namespace. */
+static int enter_userns(const struct config *cfg, int *root, char *err, size_t errlen) {
+  if (setns(USERNS_FD, CLONE_NEWUSER) != 0)
+    return ERR("join the user namespace: %s", strerror(errno));
+  close(USERNS_FD);
+  if (setgroups(0, NULL) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
+    return ERR("become root of the user namespace: %s", strerror(errno));
+  /* unshare(2) moves our cwd into the new mount namespace's copy of it: the way to find the
+   * rootfs again there, as the container's root cannot walk the host's paths to it. */
+  if (fchdir(*root) != 0) return ERR("chdir %s: %s", cfg->rootfs, strerror(errno));
+  if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) != 0)
+    return ERR("create the container's namespaces: %s", strerror(errno));
+  int copy = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (copy < 0) return ERR("open the rootfs: %s", strerror(errno));
+  close(*root);
+  *root = copy;
+  if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
+    return ERR("sethostname: %s", strerror(errno));
+  /* sysfs shows the network namespace of whoever mounts it: mounted now, in the new one. */
+  if (mount_in_root(*root, "/sys", "sysfs", "sysfs",
+                    (cfg->sys_rw ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
+                    errlen) != 0 ||
+      mount_in_root(*root, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    NULL, err, errlen) != 0)
+    return -1;
+  /* The copied mounts are locked (mount_namespaces(7)) and pivot_root(2) refuses a locked new
+   * root: the rootfs is cloned onto itself, a mount of this namespace's own. */
+  int own = remount_own(*root, err, errlen);
+  if (own < 0) return -1;
+  close(*root);
+  *root = own;
   return 0;
-}
-
-/* mkdir -p relative to the current directory (the new root before pivot_root). */
-static int mkdirs(const char *path, mode_t mode) {
-  char tmp[4096];
-  size_t n = strlen(path);
-  if (n >= sizeof tmp) return errno = ENAMETOOLONG, -1;
-  memcpy(tmp, path, n + 1);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, mode) != 0 && errno != EEXIST) return -1;
-    *p = '/';
-  }
-  if (mkdir(tmp, mode) != 0 && errno != EEXIST) return -1;
-  return 0;
-}
-
-/* A bind target inside the rootfs: "./etc/hosts" for "/etc/hosts", created as the kind of
- * object the source is, so a file can be bound over a file. */
-static int make_target(const char *src, const char *rel) {
-  struct stat st;
-  if (stat(src, &st) != 0) return -1;
-  if (S_ISDIR(st.st_mode)) return mkdirs(rel, 0755);
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s", rel);
-  char *slash = strrchr(dir, '/');
-  if (slash && slash != dir) {
-    *slash = 0;
-    if (mkdirs(dir, 0755) != 0) return -1;
-  }
-  int fd = open(rel, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0 && errno != EISDIR) return -1;
-  if (fd >= 0) close(fd);
-  return 0;
-}
-
-struct node {
-  const char* name;
-  unsigned major, minor;
-};
-
-static int make_dev(char *err, size_t errlen) {
-  if (mkdirs("dev", 0755) != 0) return ERR("mkdir /dev: %s", strerror(errno));
-  if (mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") != 0)
-    return ERR("mount tmpfs on /dev: %s", strerror(errno));
-  static const struct node nodes[] = {{"dev/null", 1, 3},    {"dev/zero", 1, 5},
-                                      {"dev/full", 1, 7},    {"dev/random", 1, 8},
-                                      {"dev/urandom", 1, 9}, {"dev/tty", 5, 0}};
-  for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
-    if (mknod(nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) != 0)
-      return ERR("mknod /%s: %s", nodes[i].name, strerror(errno));
-    chmod(nodes[i].name, 0666); /* mknod honours the umask */
-  }
-  mkdir("dev/pts", 0755);
-  if (mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-            "newinstance,ptmxmode=0666,mode=0620,gid=5") != 0)
-    return ERR("mount devpts: %s", strerror(errno));
-  mkdir("dev/shm", 01777);
-  if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"))
-    return ERR("mount /dev/shm: %s", strerror(errno));
-  mkdir("dev/mqueue", 0755);
-  mount("mqueue", "dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-  static const char *links[][2] = {{"pts/ptmx", "dev/ptmx"},       {"/proc/self/fd", "dev/fd"},
-                                   {"/proc/self/fd/0", "dev/stdin"}, {"/proc/self/fd/1", "dev/stdout"},
-                                   {"/proc/self/fd/2", "dev/stderr"}};
-  for (size_t i = 0; i < sizeof links / sizeof *links; i++) symlink(links[i][0], links[i][1]);
-  return 0;
-}
-
-/* Paths of /proc and /sys that would tell a container about the host or let it change it,
- * hidden or made read-only as Docker's default profile does. Run after pivot_root. */
-static void mask_paths(void) {
-  static const char *masked_files[] = {"/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                                       "/proc/timer_list", "/proc/sched_debug"};
-  static const char *masked_dirs[] = {"/proc/acpi", "/proc/scsi", "/sys/firmware",
-                                      "/sys/devices/virtual/powercap"};
-  static const char *readonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-                                   "/proc/sysrq-trigger"};
-  for (size_t i = 0; i < sizeof masked_files / sizeof *masked_files; i++)
-    mount("/dev/null", masked_files[i], NULL, MS_BIND, NULL);
-  for (size_t i = 0; i < sizeof masked_dirs / sizeof *masked_dirs; i++)
-    mount("tmpfs", masked_dirs[i], "tmpfs", MS_RDONLY, "size=0");
-  for (size_t i = 0; i < sizeof readonly / sizeof *readonly; i++)
-    if (mount(readonly[i], readonly[i], NULL, MS_BIND | MS_REC, NULL) == 0)
-      mount(readonly[i], readonly[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL);
 }
 
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
@@ -188,46 +195,68 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
    *    mounted from here on lives and dies with this namespace. */
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
     return ERR("make / private: %s", strerror(errno));
-  if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
+  if (!cfg->userns && cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
     return ERR("sethostname: %s", strerror(errno));
   if (!cfg->rootfs || !cfg->lowerdirs || !cfg->upper || !cfg->work)
     return ERR("config: rootfs, lowerdirs, upper and work are required");
-  /* 2. The overlay: image layers below, the container's own writable layer on top. */
-  char data[4096];
-  int n = snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s", cfg->lowerdirs,
-                   cfg->upper, cfg->work);
+  /* 2. The overlay: image layers below, the container's own writable layer on top. Its paths
+   *    are the engine's, on the host. */
+  char lowers[3072], data[4096];
+  int layer_fds[128];
+  size_t nlayers = 0;
+  if (lower_option(cfg, lowers, sizeof lowers, layer_fds, &nlayers, err, errlen) != 0) return -1;
+  int n = snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s", lowers, cfg->upper,
+                   cfg->work);
   if (n < 0 || (size_t)n >= sizeof data) return ERR("overlay options longer than a page");
-  if (mount("overlay", cfg->rootfs, "overlay", 0, data) != 0)
-    return ERR("mount overlay on %s: %s", cfg->rootfs, strerror(errno));
-  if (chdir(cfg->rootfs) != 0) return ERR("chdir %s: %s", cfg->rootfs, strerror(errno));
+  int mounted = mount("overlay", cfg->rootfs, "overlay", 0, data);
+  int saved = errno;
+  for (size_t i = 0; i < nlayers; i++) close(layer_fds[i]);
+  if (mounted != 0) return ERR("mount overlay on %s: %s", cfg->rootfs, strerror(saved));
+  int root = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return ERR("open %s: %s", cfg->rootfs, strerror(errno));
   /* 3. Kernel filesystems. /proc after the PID namespace exists (it does: we are its PID 1). */
-  mkdirs("proc", 0555);
-  if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-    return ERR("mount /proc: %s", strerror(errno));
-  mkdirs("sys", 0555);
-  if (mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-    return ERR("mount /sys: %s", strerror(errno));
-  if (make_dev(err, errlen) != 0) return -1;
-  /* 4. Bind mounts: volumes and the files stack writes (/etc/hosts, /etc/hostname). A bind is
-   *    made read-only by a second, remounting call (mount(2): MS_RDONLY is ignored on the first). */
+  int rc = -1;
+  if (mount_in_root(root, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
+                    errlen) != 0 ||
+      (!cfg->userns &&
+       mount_in_root(root, "/sys", "sysfs", "sysfs",
+                     (cfg->sys_rw ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
+                     errlen) != 0) ||
+      make_dev(root, cfg, err, errlen) != 0)
+    goto out;
+  /* 4. Bind mounts: volumes and the files stack writes (/etc/hosts, /etc/hostname). */
   for (size_t i = 0; i < cfg->nbinds; i++) {
     const struct bind *b = &cfg->binds[i];
-    if (!b->dst || b->dst[0] != '/') return ERR("bind %s: target must be absolute", b->src);
-    char rel[4096];
-    snprintf(rel, sizeof rel, ".%s", b->dst);
-    if (make_target(b->src, rel) != 0) return ERR("bind %s: create %s: %s", b->src, b->dst, strerror(errno));
-    if (mount(b->src, rel, NULL, MS_BIND | MS_REC, NULL) != 0)
-      return ERR("bind %s on %s: %s", b->src, b->dst, strerror(errno));
-    if (b->ro && mount(NULL, rel, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) != 0)
-      return ERR("remount %s read-only: %s", b->dst, strerror(errno));
+    if (b->dst[0] != '/') {
+      (void)ERR("bind %s: target %s must be absolute", b->src, b->dst);
+      goto out;
+    }
+    if (bind_in_root(root, b->src, b->dst, b->ro, err, errlen) != 0) goto out;
   }
+  if (cfg->userns && enter_userns(cfg, &root, err, errlen) != 0) goto out;
   /* 5. pivot_root(".", ".") stacks the old root under the new one; detaching it leaves the
    *    container with no path back to the host tree (pivot_root(2), NOTES). */
-  if (syscall(SYS_pivot_root, ".", ".") != 0) return ERR("pivot_root: %s", strerror(errno));
-  if (umount2(".", MNT_DETACH) != 0) return ERR("detach old root: %s", strerror(errno));
-  if (chdir("/") != 0) return ERR("chdir /: %s", strerror(errno));
-  mask_paths();
-  return 0;
+  if (fchdir(root) != 0) {
+    (void)ERR("chdir %s: %s", cfg->rootfs, strerror(errno));
+    goto out;
+  }
+  if (syscall(SYS_pivot_root, ".", ".") != 0) {
+    (void)ERR("pivot_root: %s", strerror(errno));
+    goto out;
+  }
+  if (umount2(".", MNT_DETACH) != 0) {
+    (void)ERR("detach old root: %s", strerror(errno));
+    goto out;
+  }
+  if (chdir("/") != 0) {
+    (void)ERR("chdir /: %s", strerror(errno));
+    goto out;
+  }
+  reopen_stdio();
+  rc = mask_paths(cfg, err, errlen);
+out:
+  close(root);
+  return rc;
 }
 
 int loopback_up(char *err, size_t errlen) {
@@ -243,84 +272,4 @@ int loopback_up(char *err, size_t errlen) {
   }
   close(s);
   return rc == 0 ? 0 : ERR("bring up lo: %s", strerror(errno));
-}
-
-/* capset(2) without libcap: version 3 takes two 32-bit halves. */
-struct cap_header {
-  uint32_t version;
-  int pid;
-};
-struct cap_data {
-  uint32_t effective, permitted, inheritable;
-};
-#define CAP_V3 0x20080522
-
-static int set_capabilities(uint64_t keep, uid_t uid) {
-  for (int cap = 0; cap < 64; cap++) {
-    if (keep & (1ull << cap)) continue;
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno == EINVAL) break; /* past the last */
-  }
-  /* A non-root user keeps no capabilities: setuid() cleared them (capabilities(7)). */
-  uint64_t set = uid == 0 ? keep : 0;
-  struct cap_header h = {CAP_V3, 0};
-  struct cap_data d[2] = {{(uint32_t)set, (uint32_t)set, (uint32_t)set},
-                          {(uint32_t)(set >> 32), (uint32_t)(set >> 32), (uint32_t)(set >> 32)}};
-  return (int)syscall(SYS_capset, &h, d);
-}
-
-static const char *env_path(const struct config *cfg) {
-  for (size_t i = 0; i < cfg->env.n; i++)
-    if (!strncmp(cfg->env.v[i], "PATH=", 5)) return cfg->env.v[i] + 5;
-  return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-}
-
-/* execvpe(3) looks PATH up in our own environment; the container's is in cfg->env. */
-static void exec_in_path(const struct config *cfg) {
-  const char *file = cfg->args.v[0];
-  char *const *argv = (char *const *)cfg->args.v;
-  char *const *envp = (char *const *)cfg->env.v;
-  static const char *empty_env[] = {NULL};
-  if (!envp) envp = (char *const *)empty_env;
-  if (strchr(file, '/')) {
-    execve(file, argv, envp);
-    return;
-  }
-  int saved = ENOENT;
-  const char *path = env_path(cfg);
-  while (*path) {
-    const char *end = strchrnul(path, ':');
-    char full[4096];
-    int n = snprintf(full, sizeof full, "%.*s/%s", (int)(end - path), path, file);
-    if (n > 0 && (size_t)n < sizeof full) {
-      execve(full, argv, envp);
-      if (errno == EACCES) saved = EACCES;
-      else if (errno != ENOENT && errno != ENOTDIR) return;
-    }
-    path = *end ? end + 1 : end;
-  }
-  errno = saved;
-}
-
-void exec_process(const struct config *cfg, int errpipe) {
-  int stage = 0; /* what failed, for the report: 0 creds, 1 caps, 2 cwd, 3 exec */
-  /* An ignored signal stays ignored across execve(2): whatever the engine ignored (SIGPIPE,
-   * typically) must not reach the service that way. */
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  if (setgroups(cfg->ngroups, cfg->groups) != 0 || setresgid(cfg->gid, cfg->gid, cfg->gid) != 0 ||
-      setresuid(cfg->uid, cfg->uid, cfg->uid) != 0)
-    goto fail;
-  stage = 1;
-  if (set_capabilities(cfg->caps, cfg->uid) != 0) goto fail;
-  stage = 2;
-  if (chdir(cfg->cwd) != 0) goto fail;
-  stage = 3;
-  exec_in_path(cfg);
-fail:;
-  int report[2] = {stage, errno};
-  ssize_t w = write(errpipe, report, sizeof report);
-  (void)w;
 }

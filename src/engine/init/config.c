@@ -1,0 +1,261 @@
+/* stack-init configuration: reads the engine's message (wire.h) into struct config. Every value
+ * is copied into its own NUL-terminated string; a value that must become a C string (a path, an
+ * argument, an environment entry) and holds a NUL is refused, never cut short. Unknown tags and
+ * malformed records are errors. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "init.h"
+#include "wire.h"
+
+#define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
+
+static int read_full(int fd, void *buf, size_t n) {
+  char *p = buf;
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* A message body lives in pages of its own, so that free_message gives them back to the
+ * kernel: the init is the only host memory a container costs, and its configuration (the
+ * seccomp program alone is about 10 KiB) is no longer needed once the service runs. */
+int read_message(int fd, unsigned char **body, uint32_t *len, char *err, size_t errlen) {
+  unsigned char hdr[4];
+  if (read_full(fd, hdr, sizeof hdr) != 0) return ERR("read message length: %s", strerror(errno));
+  *len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+  if (*len > WIRE_MAX_MESSAGE) return ERR("message too large (%u bytes)", *len);
+  void *m = mmap(NULL, *len ? *len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return ERR("message of %u bytes: %s", *len, strerror(errno));
+  *body = m;
+  if (read_full(fd, *body, *len) != 0) return ERR("read message: %s", strerror(errno));
+  return 0;
+}
+
+void free_message(unsigned char *body, uint32_t len) {
+  if (body) munmap(body, len ? len : 1);
+}
+
+void release_config(struct config *cfg) {
+  free_message(cfg->message, cfg->message_len);
+  cfg->message = NULL;
+  cfg->seccomp = NULL; /* it pointed into the message */
+  cfg->seccomp_len = 0;
+}
+
+static void strv_push(struct strv *s, const char *x) {
+  if (s->n + 1 >= s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 16;
+    s->v = realloc(s->v, s->cap * sizeof *s->v);
+    if (!s->v) abort();
+  }
+  s->v[s->n++] = x;
+  s->v[s->n] = NULL;
+}
+
+static void *grow(void *v, size_t *cap, size_t n, size_t size) {
+  if (n < *cap) return v;
+  *cap = *cap ? *cap * 2 : 8;
+  v = realloc(v, *cap * size);
+  if (!v) abort();
+  return v;
+}
+
+static const char *tag_name(uint16_t tag) {
+  switch (tag) {
+    case W_ARG: return "an argument";
+    case W_ENV: return "an environment entry";
+    case W_CWD: return "the working directory";
+    case W_HOSTNAME: return "the hostname";
+    case W_MOUNT_SRC: return "a mount source";
+    case W_MOUNT_DST: return "a mount target";
+    default: return "a path";
+  }
+}
+
+/* VAL as a C string; NULL (and ERR set) when it holds a NUL, which a C string cannot carry. */
+static const char *cstr(uint16_t tag, const unsigned char *val, uint32_t len, char *err,
+                        size_t errlen) {
+  const unsigned char *nul = memchr(val, 0, len);
+  if (nul) {
+    if (tag == W_ENV) {
+      const unsigned char *eq = memchr(val, '=', (size_t)(nul - val));
+      int keylen = eq ? (int)(eq - val) : (int)(nul - val);
+      snprintf(err, errlen, "environment variable %.*s holds a NUL byte", keylen, val);
+    } else {
+      snprintf(err, errlen, "%s holds a NUL byte", tag_name(tag));
+    }
+    return NULL;
+  }
+  char *s = malloc((size_t)len + 1);
+  if (!s) abort();
+  memcpy(s, val, len);
+  s[len] = 0;
+  return s;
+}
+
+static int u32(uint16_t tag, const unsigned char *val, uint32_t len, uint32_t *out, char *err,
+               size_t errlen) {
+  if (wire_u32(val, len, out) != 0)
+    return ERR("config: record %u must be 4 bytes, got %u", tag, len);
+  return 0;
+}
+
+static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
+                      size_t errlen) {
+  struct bind b = {NULL, NULL, 0};
+  struct wire_reader r;
+  wire_reader_init(&r, body, n);
+  uint16_t tag;
+  const unsigned char *val;
+  uint32_t len, flags;
+  int got;
+  while ((got = wire_next(&r, &tag, &val, &len)) == 1) {
+    if (tag == W_MOUNT_SRC) {
+      if (!(b.src = cstr(tag, val, len, err, errlen))) return -1;
+    } else if (tag == W_MOUNT_DST) {
+      if (!(b.dst = cstr(tag, val, len, err, errlen))) return -1;
+    } else if (tag == W_MOUNT_FLAGS) {
+      if (u32(tag, val, len, &flags, err, errlen) != 0) return -1;
+      b.ro = (flags & WIRE_MOUNT_RO) != 0;
+    } else {
+      return ERR("config: unknown record %u in a mount", tag);
+    }
+  }
+  if (got < 0) return ERR("config: a mount's record runs past its end");
+  if (!b.src || !b.dst) return ERR("config: a mount without source or target");
+  cfg->binds = grow(cfg->binds, &cfg->cap_binds, cfg->nbinds, sizeof *cfg->binds);
+  cfg->binds[cfg->nbinds++] = b;
+  return 0;
+}
+
+static int read_device(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
+                       size_t errlen) {
+  struct device d = {NULL, 0, 0, 0, 0};
+  struct wire_reader r;
+  wire_reader_init(&r, body, n);
+  uint16_t tag;
+  const unsigned char *val;
+  uint32_t len;
+  int got;
+  while ((got = wire_next(&r, &tag, &val, &len)) == 1) {
+    unsigned *field = tag == W_DEV_TYPE    ? &d.type
+                      : tag == W_DEV_MAJOR ? &d.major
+                      : tag == W_DEV_MINOR ? &d.minor
+                      : tag == W_DEV_MODE  ? &d.mode
+                                           : NULL;
+    if (tag == W_DEV_PATH) {
+      if (!(d.path = cstr(tag, val, len, err, errlen))) return -1;
+    } else if (field) {
+      uint32_t v;
+      if (u32(tag, val, len, &v, err, errlen) != 0) return -1;
+      *field = v;
+    } else {
+      return ERR("config: unknown record %u in a device", tag);
+    }
+  }
+  if (got < 0) return ERR("config: a device's record runs past its end");
+  if (!d.path || (d.type != 'c' && d.type != 'b'))
+    return ERR("config: a device without path or type");
+  cfg->devices = grow(cfg->devices, &cfg->cap_devices, cfg->ndevices, sizeof *cfg->devices);
+  cfg->devices[cfg->ndevices++] = d;
+  return 0;
+}
+
+/* One record into CFG. */
+static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uint32_t len,
+                 char *err, size_t errlen) {
+  const char **str = tag == W_ROOTFS      ? &cfg->rootfs
+                     : tag == W_UPPER     ? &cfg->upper
+                     : tag == W_WORK      ? &cfg->work
+                     : tag == W_LOWERDIRS ? &cfg->lowerdirs
+                     : tag == W_HOSTNAME  ? &cfg->hostname
+                     : tag == W_CWD       ? &cfg->cwd
+                                          : NULL;
+  struct strv *list = tag == W_ARG        ? &cfg->args
+                      : tag == W_ENV      ? &cfg->env
+                      : tag == W_MASKED   ? &cfg->masked
+                      : tag == W_READONLY ? &cfg->readonly
+                                          : NULL;
+  uint32_t v;
+  uint64_t v64;
+  if (str || list) {
+    const char *s = cstr(tag, val, len, err, errlen);
+    if (!s) return -1;
+    if (str) *str = s;
+    else strv_push(list, s);
+    return 0;
+  }
+  switch (tag) {
+    case W_MOUNT: return read_mount(cfg, val, len, err, errlen);
+    case W_DEVICE: return read_device(cfg, val, len, err, errlen);
+    case W_SECCOMP:
+      if (len == 0 || len % 8 != 0) return ERR("config: a seccomp program of %u bytes", len);
+      cfg->seccomp = val;
+      cfg->seccomp_len = len;
+      return 0;
+    case W_LOG_MAX_SIZE:
+    case W_CAPS:
+      if (wire_u64(val, len, &v64) != 0) return ERR("config: record %u must be 8 bytes", tag);
+      if (tag == W_CAPS) cfg->caps = v64;
+      else cfg->log_max_size = (long long)v64;
+      return 0;
+    case W_LOG_MAX_FILES:
+    case W_UID:
+    case W_GID:
+    case W_GROUP:
+    case W_NO_NEW_PRIVS:
+    case W_SYS_RW:
+    case W_SECCOMP_FLAGS:
+    case W_USERNS:
+      if (u32(tag, val, len, &v, err, errlen) != 0) return -1;
+      if (tag == W_LOG_MAX_FILES) cfg->log_max_files = (int)v;
+      else if (tag == W_UID) cfg->uid = v;
+      else if (tag == W_GID) cfg->gid = v;
+      else if (tag == W_NO_NEW_PRIVS) cfg->no_new_privs = v != 0;
+      else if (tag == W_SYS_RW) cfg->sys_rw = v != 0;
+      else if (tag == W_SECCOMP_FLAGS) cfg->seccomp_flags = v;
+      else if (tag == W_USERNS) cfg->userns = v != 0;
+      else if (cfg->ngroups == sizeof cfg->groups / sizeof *cfg->groups)
+        return ERR("config: more than %zu supplementary groups", cfg->ngroups);
+      else cfg->groups[cfg->ngroups++] = v;
+      return 0;
+    default:
+      return ERR("config: unknown record %u", tag);
+  }
+}
+
+/* The configuration message. Its body stays mapped until release_config: the seccomp program
+ * points into it. */
+int read_config(int fd, struct config *cfg, char *err, size_t errlen) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->cwd = "/";
+  cfg->log_max_size = 10 << 20;
+  cfg->log_max_files = 3;
+  unsigned char *body;
+  uint32_t n;
+  if (read_message(fd, &body, &n, err, errlen) != 0) return -1;
+  cfg->message = body;
+  cfg->message_len = n;
+  struct wire_reader r;
+  wire_reader_init(&r, body, n);
+  uint16_t tag;
+  const unsigned char *val;
+  uint32_t len;
+  int got;
+  while ((got = wire_next(&r, &tag, &val, &len)) == 1)
+    if (apply(cfg, tag, val, len, err, errlen) != 0) return -1;
+  if (got < 0) return ERR("config: a record runs past the end of the message");
+  if (cfg->args.n == 0) return ERR("config: no command to run");
+  return 0;
+}

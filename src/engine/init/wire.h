@@ -1,0 +1,91 @@
+/* The message format between the engine and stack-init, both directions: one definition for
+ * the C init and the C++ engine (launcher.cpp). Typed and length-prefixed, so no byte of a
+ * user's value (a NUL, a newline) can change what a message means. Pure functions, no I/O:
+ * each side reads and writes messages its own way (the init blocking, the engine with a
+ * deadline).
+ *
+ * A message is a u32 body length, then the body: records of u16 tag, u32 length, LENGTH bytes.
+ * Integers are little-endian. Numbers are records of exactly 4 (u32) or 8 (u64) bytes; a
+ * record may itself hold records (a mount: source, target, flags). An unknown tag, a record
+ * running past its message, or a number of the wrong size is an error, never skipped. */
+#ifndef STACK_INIT_WIRE_H
+#define STACK_INIT_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+  WIRE_MAX_MESSAGE = 64u << 20, /* the engine's limit too: argv+env are far below it */
+
+  /* engine -> init: the container (run mode) */
+  W_ROOTFS = 1,      /* bytes: host path of the mount point */
+  W_UPPER = 2,       /* bytes: host path */
+  W_WORK = 3,        /* bytes: host path */
+  W_LOWERDIRS = 4,   /* bytes: overlay lowerdir= value, topmost first */
+  W_HOSTNAME = 5,    /* bytes */
+  W_LOG_MAX_SIZE = 6,  /* u64 */
+  W_LOG_MAX_FILES = 7, /* u32 */
+  W_MOUNT = 8,       /* nested: W_MOUNT_SRC, W_MOUNT_DST, W_MOUNT_FLAGS */
+  W_MOUNT_SRC = 9,   /* bytes: host path */
+  W_MOUNT_DST = 10,  /* bytes: absolute path in the container */
+  W_MOUNT_FLAGS = 11, /* u32: WIRE_MOUNT_* */
+  W_MASKED = 12,     /* bytes: a path hidden in the container (repeated) */
+  W_READONLY = 13,   /* bytes: a path made read-only in the container (repeated) */
+  W_DEVICE = 14,     /* nested: W_DEV_PATH, W_DEV_TYPE, W_DEV_MAJOR, W_DEV_MINOR, W_DEV_MODE */
+  W_DEV_PATH = 15,   /* bytes: "/dev/null" */
+  W_DEV_TYPE = 16,   /* u32: 'c' or 'b' */
+  W_DEV_MAJOR = 17,  /* u32 */
+  W_DEV_MINOR = 18,  /* u32 */
+  W_DEV_MODE = 19,   /* u32: permission bits */
+  W_SYS_RW = 20,     /* u32: 1 mounts /sys read-write (privileged) */
+  W_USERNS = 21,     /* u32: 1 joins the user namespace at fd 5 (run mode) or the container's
+                        (exec mode); see init.c */
+
+  /* engine -> init: the process (run and exec modes) */
+  W_ARG = 32,        /* bytes (repeated, argv order) */
+  W_ENV = 33,        /* bytes "KEY=value" (repeated) */
+  W_CWD = 34,        /* bytes */
+  W_UID = 35,        /* u32 */
+  W_GID = 36,        /* u32 */
+  W_GROUP = 37,      /* u32 (repeated) */
+  W_CAPS = 38,       /* u64: bounding set; also effective/permitted for uid 0 */
+  W_NO_NEW_PRIVS = 39, /* u32: 1 sets PR_SET_NO_NEW_PRIVS before execve */
+  W_SECCOMP = 40,    /* bytes: struct sock_filter array; absent: no filter */
+  W_SECCOMP_FLAGS = 41, /* u32: SECCOMP_FILTER_FLAG_* for seccomp(2) */
+
+  /* engine -> init: control */
+  W_GO = 64,         /* empty: start the service (run mode, step 4) */
+
+  /* init -> engine: replies */
+  W_READY = 80,      /* empty: the container is set up (step 3) */
+  W_STARTED = 81,    /* u32: the service's pid, as the init sees it */
+  W_ERROR = 82       /* bytes: why it failed, any text */
+};
+
+enum { WIRE_MOUNT_RO = 1 };
+
+struct wire_reader {
+  const unsigned char *p, *end;
+};
+
+/* Starts reading the records of BODY (LEN bytes). */
+void wire_reader_init(struct wire_reader *r, const void *body, size_t len);
+/* The next record: 1 with *TAG, *VAL and *LEN set; 0 at the end; -1 when a header or a value
+ * runs past the end of the body. */
+int wire_next(struct wire_reader *r, uint16_t *tag, const unsigned char **val, uint32_t *len);
+/* A number record's value: 0, or -1 when LEN is not its size. */
+int wire_u32(const unsigned char *val, uint32_t len, uint32_t *out);
+int wire_u64(const unsigned char *val, uint32_t len, uint64_t *out);
+/* Appends a record to BUF (CAP bytes, *USED so far); -1 when it does not fit. */
+int wire_put(unsigned char *buf, size_t cap, size_t *used, uint16_t tag, const void *val,
+             uint32_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

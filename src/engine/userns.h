@@ -1,0 +1,25 @@
+// Internal to src/engine: the user namespace of a container started with
+// ContainerSpec::userns. The engine creates it (maps written by root on the host, so any
+// subordinate range works) and hands stack-init a descriptor of it; see init.c, step 3.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "engine/container.h"
+
+namespace stack::engine {
+
+// A new user namespace mapping container ids 0..count-1 to MAP's host ranges, held by the
+// returned descriptor (the process that made it is gone).
+[[nodiscard]] Result<UniqueFd> make_userns(const IdMapping& map);
+// Gives the container's directory, and what the init writes or binds from it, to the mapped
+// root: after it joins the namespace the init is that user on the host.
+[[nodiscard]] Result<void> own_for(const std::filesystem::path& dir, const IdMapping& map);
+// Whether PID lives in a user namespace other than ours.
+bool in_other_userns(pid_t pid);
+
+}  // namespace stack::engine

@@ -1,0 +1,53 @@
+// What the runtime record keeps of a container's security settings, so that a restart, a
+// health probe or `stack exec` gets the same as the first start: capabilities, no_new_privs,
+// privileged, the seccomp profile (a file's text, not its path) and the user namespace's
+// mapping. No root needed.
+#include <doctest/doctest.h>
+
+#include "reconciler/runtime_record.h"
+
+using namespace stack;
+using namespace stack::reconciler;
+using Mode = engine::SeccompSpec::Mode;
+
+TEST_CASE("runtime record: security settings round-trip") {
+  RuntimeRecord r;
+  r.spec.name = "p-s-1";
+  r.spec.process.argv = {"sleep", "1"};
+  r.spec.process.capabilities = 0x1234;
+  r.spec.process.no_new_privs = false;
+  r.spec.process.seccomp = {Mode::kProfile, R"({"defaultAction": "SCMP_ACT_ALLOW"})", 0};
+  r.spec.privileged = true;
+  r.spec.userns = engine::IdMapping{100000, 200000, 65536};
+  auto back = runtime_from_json(to_json(r));
+  REQUIRE_MESSAGE(back, (back ? "" : back.error().message));
+  const auto& p = back->spec.process;
+  CHECK(p.capabilities == 0x1234);
+  CHECK(!p.no_new_privs);
+  CHECK(p.seccomp.mode == Mode::kProfile);
+  CHECK(p.seccomp.profile_json == R"({"defaultAction": "SCMP_ACT_ALLOW"})");
+  CHECK(back->spec.privileged);
+  REQUIRE(back->spec.userns);
+  CHECK(*back->spec.userns == engine::IdMapping{100000, 200000, 65536});
+
+  r.spec.process.seccomp = {Mode::kUnconfined, "", 0};
+  CHECK(runtime_from_json(to_json(r))->spec.process.seccomp.mode == Mode::kUnconfined);
+}
+
+TEST_CASE("runtime record: a record made before these settings gets the safe defaults") {
+  RuntimeRecord r;
+  r.spec.process.argv = {"true"};
+  auto text = to_json(r);
+  for (const char* field :
+       {",\"no_new_privs\":true", ",\"seccomp\":{\"mode\":\"default\"}", ",\"privileged\":false"}) {
+    auto at = text.find(field);
+    REQUIRE_MESSAGE(at != std::string::npos, field);
+    text.erase(at, std::string(field).size());
+  }
+  auto old = runtime_from_json(text);
+  REQUIRE(old);
+  CHECK(old->spec.process.no_new_privs);
+  CHECK(old->spec.process.seccomp.mode == Mode::kDefault);
+  CHECK(!old->spec.privileged);
+  CHECK(!old->spec.userns);
+}
