@@ -19,6 +19,7 @@
 
 #include "common/files.h"
 #include "common/log.h"
+#include "common/private_root.h"
 #include "common/scope_guard.h"
 #include "common/unique_fd.h"
 #include "fs/layer_pack.h"
@@ -67,9 +68,12 @@ class StoreLock {
   UniqueFd fd_;  // closing releases the flock
 };
 
+// Root's alone (common/private_root.h): layers hold device nodes and a 1777 /tmp that every
+// container of the image shares. A layer's own root directory keeps the image's mode.
 Result<void> ensure_dirs(const stdfs::path& root) {
-  if (auto r = make_dirs(blobs_dir(root), 0755); !r) return r;
-  return make_dirs(layers_dir(root), 0755);
+  for (const stdfs::path& d : {root, root / "blobs", blobs_dir(root), layers_dir(root)})
+    if (auto r = make_private_dir(d); !r) return r;
+  return {};
 }
 
 // Caller holds the store lock (write_file_atomic's temp name is fixed).
@@ -77,7 +81,7 @@ Result<void> ensure_layout_file(const stdfs::path& root) {
   stdfs::path layout = root / "oci-layout";
   std::error_code ec;
   if (!stdfs::exists(layout, ec))
-    return write_file_atomic(layout, "{\"imageLayoutVersion\":\"1.0.0\"}\n");
+    return write_file_atomic(layout, "{\"imageLayoutVersion\":\"1.0.0\"}\n", 0600);
   return {};
 }
 
@@ -100,7 +104,7 @@ Result<Descriptor> write_blob(const stdfs::path& root, std::string_view content,
                               std::string_view media_type) {
   std::string hex = sha256_hex(content);
   stdfs::path final_path = blobs_dir(root) / hex;
-  if (auto r = write_file_atomic(final_path, content); !r) return fail(r.error());
+  if (auto r = write_file_atomic(final_path, content, 0600); !r) return fail(r.error());
   return Descriptor{
       std::string(media_type), "sha256:" + hex, static_cast<int64_t>(content.size()), {}};
 }
@@ -149,7 +153,7 @@ Result<TempBlob> make_layer_blob(const stdfs::path& root, const stdfs::path& src
   if (!out) return fail_errno("create temporary blob in " + blobs_dir(root).string());
   blob.path = tmpl;
   auto guard = ScopeGuard([&] { ::unlink(blob.path.c_str()); });
-  ::fchmod(out.get(), 0644);
+  ::fchmod(out.get(), 0600);
   if (S_ISDIR(st.st_mode)) {
     PackedBlob packed = STACK_TRY_CTX(pack_directory(src, out.get()), "import");
     blob.hex = packed.digest;
@@ -313,7 +317,7 @@ Result<Image> ImageStore::import(std::string_view reference, const std::filesyst
   index.manifests.push_back(mdesc);
   std::sort(index.manifests.begin(), index.manifests.end(),
             [](const Descriptor& a, const Descriptor& b) { return ref_name(a) < ref_name(b); });
-  if (auto r = write_file_atomic(index_path(root_), render_index(index)); !r)
+  if (auto r = write_file_atomic(index_path(root_), render_index(index), 0600); !r)
     return fail(r.error().wrap(ctx));
   try_collect_garbage(root_, index);
   log::get("fs")->info("imported image ref={} layer=sha256:{}", ref, layer.diff_id);
@@ -350,7 +354,7 @@ Result<void> ImageStore::remove(std::string_view reference) {
   size_t erased =
       std::erase_if(index.manifests, [&](const Descriptor& d) { return ref_name(d) == ref; });
   if (erased == 0) return fail(not_found(ref));
-  if (auto r = write_file_atomic(index_path(root_), render_index(index)); !r)
+  if (auto r = write_file_atomic(index_path(root_), render_index(index), 0600); !r)
     return fail(r.error().wrap(ctx));
   try_collect_garbage(root_, index);
   log::get("fs")->info("removed image ref={}", ref);

@@ -3,12 +3,17 @@
 // transaction. A Store (one connection) is used by one thread at a time.
 #include "state/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <iterator>
 #include <string_view>
 #include <utility>
+
+#include "common/unique_fd.h"
 
 namespace stack::state {
 
@@ -274,6 +279,24 @@ Result<std::vector<ProjectRecord>> query_projects(sqlite3* db,
   return out;
 }
 
+// The database and its -wal and -shm are root's alone: they hold every project's record. SQLite
+// gives the -wal and -shm it creates the mode of the database file (os_unix.c,
+// findCreateFileMode), so the database is made 0600 before SQLite first opens it; files an
+// older version made 0644 are tightened.
+Result<void> make_private_files(const std::filesystem::path& path) {
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::string p = path.string() + suffix;
+    int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (*suffix ? 0 : O_CREAT);
+    UniqueFd fd(::open(p.c_str(), flags, 0600));
+    if (!fd) {
+      if (*suffix && errno == ENOENT) continue;
+      return fail_errno("open " + p);
+    }
+    if (::fchmod(fd.get(), 0600) != 0) return fail_errno("chmod " + p);
+  }
+  return {};
+}
+
 }  // namespace
 
 Store::Store(sqlite3* db) : db_(db) {}
@@ -282,6 +305,7 @@ Store::~Store() { sqlite3_close_v2(db_); }
 
 Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& path) {
   const std::string ctx = "state: open " + path.string();
+  if (auto r = make_private_files(path); !r) return fail(r.error().wrap(ctx));
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &db,
