@@ -86,6 +86,13 @@ void normalize_services(const Node& services, const FieldCtx& top, Stack& out) {
 }  // namespace
 
 Result<std::vector<fs::path>> resolve_files(const LoadOptions& opts) {
+  // A NUL would cut the name short at open(2): another file than the one named would load.
+  auto has_nul = [](const fs::path& p) { return p.native().find('\0') != std::string::npos; };
+  if (has_nul(opts.working_dir)) return fail("working directory name contains a NUL byte");
+  for (const fs::path& f : opts.files)
+    if (has_nul(f)) return fail("file name contains a NUL byte: " + f.string());
+  for (const fs::path& f : opts.env_files)
+    if (has_nul(f)) return fail("env file name contains a NUL byte: " + f.string());
   std::error_code ec;
   fs::path base = opts.working_dir.empty() ? fs::current_path(ec) : opts.working_dir;
   std::vector<fs::path> out;

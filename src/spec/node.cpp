@@ -17,6 +17,20 @@ SourcePos pos_of(const yaml_mark_t& mark, const std::string& file) {
   return SourcePos{file, static_cast<int>(mark.line) + 1, static_cast<int>(mark.column) + 1};
 }
 
+// The line and column (0-based, in characters) of byte OFFSET of TEXT.
+yaml_mark_t mark_at(const std::string& text, size_t offset) {
+  yaml_mark_t m{};
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++m.line;
+      m.column = 0;
+    } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+      ++m.column;  // not a UTF-8 continuation byte
+    }
+  }
+  return m;
+}
+
 bool is_null_text(const std::string& v) {
   return v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL";
 }
@@ -181,7 +195,11 @@ Result<Node> parse_yaml(const std::string& text, const std::string& display_name
   for (bool done = false; !done;) {
     yaml_event_t e;
     if (!yaml_parser_parse(&parser, &e)) {
-      failure = pos_of(parser.problem_mark, display_name).str() + ": " +
+      yaml_mark_t mark = parser.problem_mark;
+      // The reader (encoding, control characters such as a raw NUL) reports a byte offset
+      // instead of a mark.
+      if (parser.error == YAML_READER_ERROR) mark = mark_at(text, parser.problem_offset);
+      failure = pos_of(mark, display_name).str() + ": " +
                 (parser.problem ? parser.problem : "invalid YAML");
       if (parser.context) failure += std::string(" ") + parser.context;
       break;

@@ -18,6 +18,10 @@ void set_env(const FieldCtx& ctx, const SourcePos& pos, const std::string& key,
   }
   // A bare KEY takes its value from the environment stack runs in, or is left out.
   if (!value) value = ctx.lookup(key);
+  if (value && value->find('\0') != std::string::npos) {
+    ctx.error(pos, "the value of " + key + " contains a NUL byte, which is not allowed");
+    return;
+  }
   if (value)
     s.environment[key] = *value;
   else
