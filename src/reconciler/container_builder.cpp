@@ -11,6 +11,7 @@
 #include <map>
 
 #include "common/files.h"
+#include "spec/loader.h"
 
 namespace stack::reconciler {
 
@@ -66,7 +67,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   s.cgroup = paths.cgroup_parent() + "/" + stack.name + "/" + s.name;
   s.dir = paths.root / "containers" / s.name;
   s.layers = image.layers;
-  s.hostname = svc.hostname.empty() ? s.name : svc.hostname;
+  s.hostname = svc.hostname.empty() ? spec::default_hostname(s.name) : svc.hostname;
 
   // compose: an entrypoint set by the service discards the image's command too.
   const auto& ic = image.config;

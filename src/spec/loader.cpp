@@ -70,6 +70,9 @@ void normalize_services(const Node& services, const FieldCtx& top, Stack& out) {
                                     "\": use letters, digits, '.', '_' and '-'");
       continue;
     }
+    if (!top.check_length(e.key_pos, "service name", e.key, kMaxServiceName,
+                          "a DNS label on its networks, and part of its containers' names"))
+      continue;
     all.push_back(normalize_service(top.child(e.key), e));
   }
   for (Service& s : all) {
@@ -196,6 +199,8 @@ Result<Stack> load(const LoadOptions& opts) {
   if (out.name.empty())
     diag.error(name_pos,
                "project name \"" + raw_name + "\" has no letters or digits; use -p or name:");
+  top.check_length(name_pos, "project name", out.name, kMaxProjectName,
+                   "it is part of every container's name, cgroup and DNS name; use -p or name:");
 
   out.active_profiles = opts.profiles;
   if (out.active_profiles.empty())

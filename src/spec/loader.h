@@ -45,6 +45,21 @@ struct LoadOptions {
 // or digit.
 [[nodiscard]] std::string normalize_project_name(std::string_view name);
 
+// Names are bounded where the kernel or DNS bounds them, and load() refuses a longer one at its
+// position, rather than `up` failing half-way (and `down` after it). A container is named
+// <project>-<service>-<n>: 63 + 1 + 63 + 1 + 7 bytes fits a path component and a cgroup name
+// (255) with room to spare.
+inline constexpr size_t kMaxProjectName = 63;  // part of container names, cgroups, DNS
+inline constexpr size_t kMaxServiceName = 63;  // a DNS label on its networks (RFC 1035)
+inline constexpr size_t kMaxHostname = 63;     // sethostname(2): 64; an RFC 1123 label: 63
+inline constexpr size_t kMaxDomainname = 64;   // setdomainname(2)
+inline constexpr size_t kMaxObjectName = 255;  // networks, volumes, container_name: a path
+                                               // component or cgroup name
+// A container's hostname when the file sets none: its name, or where that is longer than a
+// hostname may be, what docker uses for every container (12 hex digits of its id; here, of
+// the sha256 of its name).
+[[nodiscard]] std::string default_hostname(std::string_view container_name);
+
 // Parses "512m", "1gb", "1024" into bytes.
 [[nodiscard]] std::optional<int64_t> parse_bytes(std::string_view text);
 // Parses compose durations: "10s", "1m30s", "250ms", "1h".
