@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <system_error>
 
 #include "common/unique_fd.h"
@@ -13,10 +14,24 @@ namespace stack {
 namespace fs = std::filesystem;
 
 Result<std::string> read_file(const fs::path& path) {
+  return read_file(path, SIZE_MAX - 1, "");
+}
+
+Result<std::string> read_file(const fs::path& path, size_t max_bytes, std::string_view what) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return fail_errno("open " + path.string());
+  auto too_large = [&] {
+    return fail(path.string() + " is larger than the limit of " + format_size(max_bytes) +
+                (what.empty() ? std::string() : " for " + std::string(what)),
+                EFBIG);
+  };
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode)) {
+    if (static_cast<uint64_t>(st.st_size) > max_bytes) return too_large();
+  }
   std::string out;
-  char buf[8192];
+  if (S_ISREG(st.st_mode)) out.reserve(static_cast<size_t>(st.st_size));
+  char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0) {
@@ -25,8 +40,26 @@ Result<std::string> read_file(const fs::path& path) {
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) return too_large();
   }
   return out;
+}
+
+std::string format_size(uint64_t bytes) {
+  auto exact = [&](uint64_t unit, const char* name) -> std::string {
+    return bytes % unit == 0 ? std::to_string(bytes / unit) + " " + name : std::string();
+  };
+  if (bytes >= (1ULL << 30) && !exact(1ULL << 30, "GiB").empty()) return exact(1ULL << 30, "GiB");
+  if (bytes >= (1ULL << 20) && !exact(1ULL << 20, "MiB").empty()) return exact(1ULL << 20, "MiB");
+  if (bytes >= (1ULL << 10) && !exact(1ULL << 10, "KiB").empty()) return exact(1ULL << 10, "KiB");
+  if (bytes >= (1ULL << 20)) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f %s", static_cast<double>(bytes) /
+                  (bytes >= (1ULL << 30) ? (1ULL << 30) : (1ULL << 20)),
+                  bytes >= (1ULL << 30) ? "GiB" : "MiB");
+    return buf;
+  }
+  return std::to_string(bytes) + " bytes";
 }
 
 static Result<void> write_all(int fd, std::string_view content, const fs::path& path) {

@@ -3,6 +3,8 @@
 // and the check of what the engine implements. Reads files, never touches anything else.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -25,7 +27,17 @@ struct LoadOptions {
   std::vector<std::string> profiles;  // --profile; empty: COMPOSE_PROFILES (comma-separated)
   std::vector<std::filesystem::path> env_files;  // --env-file: replace the project's .env
   std::optional<std::string> stdin_text;         // the content of "-" in files
+  // For a caller that must not wait for ever (the daemon, off its event loop): loading stops
+  // with an error once DEADLINE has passed or *CANCEL is true, checked between stages and
+  // every few thousand steps of the long ones.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  const std::atomic<bool>* cancel = nullptr;
 };
+
+// Input bounds (README, "Limits"): a larger file is refused with its name and the limit.
+// A 500-service stack file is about 400 KiB; 100,000 services fit in 16 MiB.
+inline constexpr size_t kMaxStackFileBytes = 16 << 20;  // each stack, include or extends file
+inline constexpr size_t kMaxEnvFileBytes = 1 << 20;     // .env, --env-file, env_file
 
 // The files that would be loaded: the given ones made absolute, or the first default file
 // found in working_dir. Error when none exists. "-" (stdin) stays "<working_dir>/-".

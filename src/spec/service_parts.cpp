@@ -5,6 +5,7 @@
 #include "common/files.h"
 #include "spec/env_file.h"
 #include "spec/field.h"
+#include "spec/loader.h"
 #include "spec/shape.h"
 
 namespace stack::spec {
@@ -32,7 +33,7 @@ void add_env_file(const FieldCtx& ctx, const Node& path_node, bool required, Ser
   auto path = ctx.string(path_node);
   if (!path) return;
   auto full = ctx.resolve(path_node.pos, *path);
-  auto text = read_file(full);
+  auto text = read_file(full, kMaxEnvFileBytes, "env files");
   if (!text) {
     if (required || text.error().sys_errno != ENOENT)
       ctx.error(path_node.pos, text.error().message);
