@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "engine/logs.h"
@@ -111,6 +112,27 @@ Reply up_reply(Daemon& d, const json& body) {
             auto plan = co_await d.up(req, progress_to(emit));
             if (!plan) emit({{"error", plan.error().message}});
             else emit({{"plan", plan_json(*plan)}});
+          }};
+}
+
+// `image import` with progress: {"progress": {"phase", "bytes", "total"}} lines as the worker
+// thread reports them (posted to the loop), then {"imported": ...} or {"error": ...}.
+Reply import_reply(Daemon& d, std::string ref, std::string path, fs::ImportOptions options) {
+  return {200, {}, [&d, ref, path, options](Emit emit, Cancelled) -> awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            auto alive = std::make_shared<bool>(true);  // no line after the last one
+            fs::ImportOptions opts = options;
+            opts.progress = [ex, emit, alive](std::string_view phase, uint64_t done,
+                                              uint64_t total) {
+              asio::post(ex, [emit, alive, phase = std::string(phase), done, total] {
+                if (*alive)
+                  emit({{"progress", {{"phase", phase}, {"bytes", done}, {"total", total}}}});
+              });
+            };
+            auto r = co_await d.import_image(ref, path, opts);
+            *alive = false;
+            if (!r) emit({{"error", r.error().message}});
+            else emit({{"imported", *r}});
           }};
 }
 
@@ -292,7 +314,14 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
     if (p.size() >= 3 && p[1] == "images") {
       if (m == "POST" && p.size() == 3 && p[2] == "import") {
         std::string ref = body.value("reference", ""), path = body.value("path", "");
-        auto r = co_await d.import_image(ref, path);
+        fs::ImportOptions options;
+        if (body.contains("max_bytes")) {
+          if (!body["max_bytes"].is_number_unsigned() || body["max_bytes"].get<uint64_t>() == 0)
+            co_return error_reply(400, "max_bytes must be a positive number of bytes");
+          options.max_bytes = body["max_bytes"].get<uint64_t>();
+        }
+        if (body.value("progress", false)) co_return import_reply(d, ref, path, options);
+        auto r = co_await d.import_image(ref, path, options);
         if (!r) co_return error_reply(400, r.error().message);
         co_return Reply{200, {{"imported", *r}}, {}};
       }

@@ -46,20 +46,20 @@ Result<std::string> read_file(const fs::path& path, size_t max_bytes, std::strin
 }
 
 std::string format_size(uint64_t bytes) {
-  auto exact = [&](uint64_t unit, const char* name) -> std::string {
-    return bytes % unit == 0 ? std::to_string(bytes / unit) + " " + name : std::string();
-  };
-  if (bytes >= (1ULL << 30) && !exact(1ULL << 30, "GiB").empty()) return exact(1ULL << 30, "GiB");
-  if (bytes >= (1ULL << 20) && !exact(1ULL << 20, "MiB").empty()) return exact(1ULL << 20, "MiB");
-  if (bytes >= (1ULL << 10) && !exact(1ULL << 10, "KiB").empty()) return exact(1ULL << 10, "KiB");
-  if (bytes >= (1ULL << 20)) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f %s", static_cast<double>(bytes) /
-                  (bytes >= (1ULL << 30) ? (1ULL << 30) : (1ULL << 20)),
-                  bytes >= (1ULL << 30) ? "GiB" : "MiB");
-    return buf;
+  // The largest unit it reaches; exact when it divides, else one decimal: "16 MiB", "2.0 GiB".
+  static const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " bytes";
+  int u = 0;
+  uint64_t unit = 1024;
+  while (u < 3 && bytes >= unit * 1024) {
+    unit *= 1024;
+    ++u;
   }
-  return std::to_string(bytes) + " bytes";
+  if (bytes % unit == 0) return std::to_string(bytes / unit) + " " + units[u];
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", static_cast<double>(bytes) / static_cast<double>(unit),
+                units[u]);
+  return buf;
 }
 
 static Result<void> write_all(int fd, std::string_view content, const fs::path& path) {
