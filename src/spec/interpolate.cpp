@@ -86,6 +86,14 @@ class Interpolator {
     std::optional<std::string> value = lookup_(name);
     // With a colon, an empty value counts as unset.
     bool set = value.has_value() && (!colon || !value->empty());
+    // Each level recurses, and finds its closing brace by a scan of the rest: a value nested
+    // 200,000 deep took seconds and then overflowed the stack.
+    if (++depth_ > kMaxNesting)
+      return fail("variables nested more than " + std::to_string(kMaxNesting) + " deep");
+    struct Leave {
+      int& depth;
+      ~Leave() { --depth; }
+    } leave{depth_};
     switch (op) {
       case '-':
         if (set) return *value;
@@ -104,8 +112,10 @@ class Interpolator {
     }
   }
 
+  static constexpr int kMaxNesting = 32;
   const VarLookup& lookup_;
   std::vector<std::string>& unset_;
+  int depth_ = 0;
 };
 
 }  // namespace
