@@ -7,7 +7,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
-
 #include <cerrno>
 #include <cstdlib>
 
@@ -35,8 +34,8 @@ HttpError error_of(const boost::system::error_code& ec) {
     return {431, "request headers are larger than the limit of " +
                      std::to_string(kMaxHeaderBytes / 1024) + " KiB"};
   if (ec == http::error::body_limit)
-    return {413, "request body is larger than the limit of " +
-                     std::to_string(kMaxBodyBytes >> 20) + " MiB"};
+    return {413, "request body is larger than the limit of " + std::to_string(kMaxBodyBytes >> 20) +
+                     " MiB"};
   return {400, "malformed HTTP request: " + ec.message()};
 }
 
@@ -193,8 +192,7 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
     const std::string& what = p[3];
     if (what == "containers" || what == "logs" || what == "port" || what == "exec-target")
       return {"GET"};
-    if (what == "down" || what == "stop" || what == "start" || what == "restart")
-      return {"POST"};
+    if (what == "down" || what == "stop" || what == "start" || what == "restart") return {"POST"};
   }
   return {};
 }

@@ -18,17 +18,19 @@ Result<uint64_t> free_bytes(const ImportOptions& options, const std::filesystem:
   return static_cast<uint64_t>(st.f_bfree) * st.f_frsize;
 }
 
-ImportMeter::ImportMeter(const ImportOptions& options, std::filesystem::path on,
-                         std::string phase, uint64_t total)
-    : options_(options), on_(std::move(on)), phase_(std::move(phase)), total_(total),
+ImportMeter::ImportMeter(const ImportOptions& options, std::filesystem::path on, std::string phase,
+                         uint64_t total)
+    : options_(options),
+      on_(std::move(on)),
+      phase_(std::move(phase)),
+      total_(total),
       next_check_(kCheckEvery) {}
 
 Result<void> ImportMeter::add(uint64_t n) {
   count_ += n;
   if (count_ > options_.max_bytes)
-    return fail("the image is larger than the import limit of " +
-                format_size(options_.max_bytes) + " (" + phase_ + " stopped at " +
-                format_size(count_) + ")");
+    return fail("the image is larger than the import limit of " + format_size(options_.max_bytes) +
+                " (" + phase_ + " stopped at " + format_size(count_) + ")");
   if (count_ < next_check_) return {};
   next_check_ = count_ + kCheckEvery;
   if (options_.progress) options_.progress(phase_, count_, total_);

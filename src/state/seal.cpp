@@ -102,8 +102,8 @@ Result<std::string> Sealer::seal(std::string_view plain, std::string_view contex
   if (RAND_bytes(out.data(), kNonce) != 1) return fail("seal: no random bytes");
   CipherCtx c(EVP_CIPHER_CTX_new());
   int len = 0;
-  bool ok = c && EVP_EncryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr, key_.data(),
-                                    out.data()) == 1;
+  bool ok =
+      c && EVP_EncryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr, key_.data(), out.data()) == 1;
   ok = ok && EVP_EncryptUpdate(c.get(), nullptr, &len,
                                reinterpret_cast<const unsigned char*>(context.data()),
                                static_cast<int>(context.size())) == 1;
@@ -129,18 +129,19 @@ Result<std::string> Sealer::unseal(std::string_view stored, std::string_view con
   std::string plain(n, '\0');
   CipherCtx c(EVP_CIPHER_CTX_new());
   int len = 0;
-  bool ok = c && EVP_DecryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr, key_.data(),
-                                    raw->data()) == 1;
+  bool ok =
+      c && EVP_DecryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr, key_.data(), raw->data()) == 1;
   ok = ok && EVP_DecryptUpdate(c.get(), nullptr, &len,
                                reinterpret_cast<const unsigned char*>(context.data()),
                                static_cast<int>(context.size())) == 1;
   ok = ok && EVP_DecryptUpdate(c.get(), reinterpret_cast<unsigned char*>(plain.data()), &len,
                                raw->data() + kNonce, static_cast<int>(n)) == 1;
-  ok = ok && EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_TAG, kTag,
-                                 raw->data() + kNonce + n) == 1;
+  ok =
+      ok && EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_TAG, kTag, raw->data() + kNonce + n) == 1;
   if (!ok || EVP_DecryptFinal_ex(c.get(), nullptr, &len) != 1)
-    return fail("unseal: authentication failed (damaged value, or a state.key that is not the "
-                "one it was sealed with)");
+    return fail(
+        "unseal: authentication failed (damaged value, or a state.key that is not the "
+        "one it was sealed with)");
   return plain;
 }
 

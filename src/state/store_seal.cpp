@@ -19,8 +19,9 @@ Result<void> Store::open_sealer(const std::filesystem::path& key_path) {
   if (::access(key_path.c_str(), F_OK) != 0) {
     // A missing key is made only for a database that holds nothing sealed: otherwise those
     // values would be lost for good, and the user must be told rather than see them vanish.
-    Statement s(db_, "SELECT (SELECT count(*) FROM projects WHERE environment_json LIKE 'sealed:%')"
-                     " + (SELECT count(*) FROM containers WHERE runtime_json LIKE 'sealed:%')");
+    Statement s(db_,
+                "SELECT (SELECT count(*) FROM projects WHERE environment_json LIKE 'sealed:%')"
+                " + (SELECT count(*) FROM containers WHERE runtime_json LIKE 'sealed:%')");
     auto row = s.step();
     if (!row) return fail(row.error());
     if (*row && s.int64(0) > 0)

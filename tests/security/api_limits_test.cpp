@@ -2,12 +2,11 @@
 // 10): malformed HTTP, a bad percent-escape, bad JSON, unknown paths and methods, oversized
 // headers and bodies each get a JSON error and never take the daemon down; a client sending a
 // byte a second and 200 connections sending nothing are cut off while `ps` answers promptly.
+#include <doctest/doctest.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
@@ -101,7 +100,7 @@ TEST_CASE("malformed requests get a JSON error and never take the daemon down") 
   };
   const std::string big_header = "X-Filler: " + std::string(64 * 1024, 'x') + "\r\n";
   const Case cases[] = {
-      {"GET /v1/%zz HTTP/1.1\r\nHost: stack\r\n\r\n", 400},         // a bad percent-escape
+      {"GET /v1/%zz HTTP/1.1\r\nHost: stack\r\n\r\n", 400},  // a bad percent-escape
       {"GET /v1/projects/p/port?index=%4 HTTP/1.1\r\nHost: s\r\n\r\n", 400},
       {"GET /v1/projects/p/logs?tail=lots HTTP/1.1\r\nHost: s\r\n\r\n", 400},
       {"this is not HTTP\r\n\r\n", 400},

@@ -2,13 +2,12 @@
 // before it fills the disk (a 1 GB import used to take 2 GB without a word), a limit asked for
 // through the API stops a gzip that unpacks big, and progress comes as the import goes. The
 // state root is a 48 MiB tmpfs made for the test, so "the disk" is small and real.
+#include <doctest/doctest.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <cstring>
 
@@ -40,7 +39,8 @@ std::string import_raw(const fs::path& sock, const std::string& body) {
   REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
   std::string out;
   char buf[4096];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+    out.append(buf, static_cast<size_t>(n));
   ::close(fd);
   auto at = out.find("\r\n\r\n");
   return at == std::string::npos ? out : out.substr(at + 4);
@@ -57,8 +57,8 @@ TEST_CASE("an import that does not fit is refused before it fills the disk, nami
   stack::ScopeGuard unmount([&] { ::umount2(root.c_str(), MNT_DETACH); });
   const std::string stack_bin = std::string(STACK_BUILD_DIR) + "/stack";
   stack::ScopeGuard stop([&] {
-    (void)run({stack_bin, "--root", root.string(), "--run-root", run_root.string(), "daemon",
-               "stop"});
+    (void)run(
+        {stack_bin, "--root", root.string(), "--run-root", run_root.string(), "daemon", "stop"});
   });
   auto s = [&](std::vector<std::string> args) {
     std::vector<std::string> argv = {stack_bin, "--root", root.string(), "--run-root",
@@ -69,9 +69,10 @@ TEST_CASE("an import that does not fit is refused before it fills the disk, nami
 
   // 30 MiB that will not compress: as a blob and unpacked, 60 MiB on a 48 MiB disk.
   fs::create_directories(tmp / "big");
-  auto rnd = run({"/bin/sh", "-c", "head -c 31457280 /dev/urandom > '" + (tmp / "big/data").string() +
-                                       "' && tar -C '" + (tmp / "big").string() + "' -cf '" +
-                                       (tmp / "big.tar").string() + "' ."});
+  auto rnd =
+      run({"/bin/sh", "-c",
+           "head -c 31457280 /dev/urandom > '" + (tmp / "big/data").string() + "' && tar -C '" +
+               (tmp / "big").string() + "' -cf '" + (tmp / "big.tar").string() + "' ."});
   REQUIRE_MESSAGE(rnd.code == 0, rnd.err);
   REQUIRE(s({"image", "ls"}).code == 0);  // the daemon is up, its state on the tmpfs
   const uint64_t before = used_bytes(root);
@@ -91,16 +92,16 @@ TEST_CASE("an import asked to stay under a limit stops a gzip that unpacks big, 
   const fs::path sock = env.root().parent_path() / "run/stack.sock";
   // 64 MiB of zeros: a gzip of a few dozen KiB.
   auto mk = run({"/bin/sh", "-c",
-                 "cd '" + env.project_dir().string() + "' && head -c 67108864 /dev/zero > zeros && "
-                 "tar -czf zeros.tar.gz zeros && rm zeros"});
+                 "cd '" + env.project_dir().string() +
+                     "' && head -c 67108864 /dev/zero > zeros && "
+                     "tar -czf zeros.tar.gz zeros && rm zeros"});
   REQUIRE_MESSAGE(mk.code == 0, mk.err);
   const std::string path = (env.project_dir() / "zeros.tar.gz").string();
-  auto layers_before = std::distance(fs::directory_iterator(env.root() / "images/layers"),
-                                     fs::directory_iterator());
+  auto layers_before =
+      std::distance(fs::directory_iterator(env.root() / "images/layers"), fs::directory_iterator());
 
-  auto refused = nlohmann::json::parse(
-      import_raw(sock, nlohmann::json{{"reference", "zeros"}, {"path", path},
-                                      {"max_bytes", 8 << 20}}.dump()));
+  auto refused = nlohmann::json::parse(import_raw(
+      sock, nlohmann::json{{"reference", "zeros"}, {"path", path}, {"max_bytes", 8 << 20}}.dump()));
   REQUIRE(refused.contains("error"));
   CHECK(refused["error"].get<std::string>().find(
             "the image is larger than the import limit of 8 MiB (unpack stopped at") !=

@@ -22,8 +22,8 @@ inline constexpr uid_t kNobody = 65534;
 inline bool nobody_can(const std::function<bool()>& probe, std::vector<gid_t> groups = {}) {
   pid_t pid = ::fork();
   if (pid == 0) {
-    if (::setgroups(groups.size(), groups.data()) != 0 || ::setresgid(kNobody, kNobody, kNobody) != 0 ||
-        ::setresuid(kNobody, kNobody, kNobody) != 0)
+    if (::setgroups(groups.size(), groups.data()) != 0 ||
+        ::setresgid(kNobody, kNobody, kNobody) != 0 || ::setresuid(kNobody, kNobody, kNobody) != 0)
       ::_exit(3);
     ::_exit(probe() ? 0 : 1);
   }
@@ -60,7 +60,8 @@ inline NobodyRun nobody_exec(const std::vector<std::string>& argv) {
   ::close(out[1]);
   NobodyRun r;
   char buf[4096];
-  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) r.out.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;)
+    r.out.append(buf, static_cast<size_t>(n));
   ::close(out[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);

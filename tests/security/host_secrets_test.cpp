@@ -34,7 +34,8 @@ services:
     command: [sleep, "300"]
     env_file: app.env
     environment:
-      TOKEN: )" + in_file + R"(
+      TOKEN: )" +
+            in_file + R"(
       FROM_SHELL: ${SHELL_TOKEN}
 )");
   auto up = env.stack({"up", "-d"}, {"SHELL_TOKEN=" + in_shell});

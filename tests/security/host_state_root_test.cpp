@@ -4,13 +4,12 @@
 // the API socket only by root and the group `stack`. The test's temporary parent directory is
 // opened to 0755 first, as /var/lib is, so only stack's own modes protect the root.
 #include <dirent.h>
+#include <doctest/doctest.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
-
-#include <doctest/doctest.h>
 
 #include <cstring>
 #include <fstream>
@@ -57,8 +56,8 @@ void import_device_image(StackEnv& env) {
   REQUIRE(::mknod((dir / "rootfs/dev/null0").c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0);
   ::chmod((dir / "rootfs/dev/disk").c_str(), 0666);
   ::chmod((dir / "rootfs/dev/null0").c_str(), 0666);
-  auto tar = run({"/usr/bin/tar", "-C", (dir / "rootfs").string(), "-cf",
-                  (dir / "dev.tar").string(), "."});
+  auto tar = run(
+      {"/usr/bin/tar", "-C", (dir / "rootfs").string(), "-cf", (dir / "dev.tar").string(), "."});
   REQUIRE_MESSAGE(tar.code == 0, tar.err);
   auto r = env.stack({"image", "import", "devimg:latest", (dir / "dev.tar").string()});
   REQUIRE_MESSAGE(r.code == 0, r.err);
@@ -66,7 +65,9 @@ void import_device_image(StackEnv& env) {
 
 }  // namespace
 
-TEST_CASE("a host user reaches nothing under the state root: state, layers, devices, setuid files, logs") {
+TEST_CASE(
+    "a host user reaches nothing under the state root: state, layers, devices, setuid files, "
+    "logs") {
   STACK_REQUIRE_ROOT();
   StackEnv env;
   ::chmod(env.root().parent_path().c_str(), 0755);  // as /var/lib: only stack's modes protect
@@ -86,8 +87,8 @@ services:
   std::ifstream id_bin("/usr/bin/id", std::ios::binary);
   std::string id_bytes((std::istreambuf_iterator<char>(id_bin)), std::istreambuf_iterator<char>());
   auto ex = run({std::string(STACK_BUILD_DIR) + "/stack", "--root", env.root().string(),
-                 "--run-root", (env.root().parent_path() / "run").string(), "exec", "-T", "-p",
-                 p, "a", "sh", "-c", "cat >/tmp/p; chmod 4755 /tmp/p"},
+                 "--run-root", (env.root().parent_path() / "run").string(), "exec", "-T", "-p", p,
+                 "a", "sh", "-c", "cat >/tmp/p; chmod 4755 /tmp/p"},
                 {}, id_bytes);
   REQUIRE_MESSAGE(ex.code == 0, ex.err);
 
@@ -111,9 +112,8 @@ services:
   CHECK_FALSE(nobody_can([&] { return can_open(device_layer / "dev/disk"); }));
   CHECK_FALSE(nobody_can([&] { return can_open(device_layer / "dev/null0", O_WRONLY); }));
   // The image's /tmp is 1777: writing there would put a file into every container of it.
-  CHECK_FALSE(nobody_can([&] {
-    return can_open(busybox_layer / "tmp/planted", O_WRONLY | O_CREAT);
-  }));
+  CHECK_FALSE(
+      nobody_can([&] { return can_open(busybox_layer / "tmp/planted", O_WRONLY | O_CREAT); }));
   CHECK_FALSE(nobody_can([&] { return can_open(container / "container.log"); }));
   CHECK_FALSE(nobody_can([&] { return can_list(container / "upper"); }));
   auto euid = nobody_exec({setuid_file.string(), "-u"});
@@ -147,8 +147,8 @@ TEST_CASE("a state root left open by an older version is tightened when the daem
   const fs::path container = root / "containers" / (p + "-a-1");
   // What the versions before this one made.
   for (const fs::path& d : {root, root / "containers", root / "images"}) ::chmod(d.c_str(), 0711);
-  for (const fs::path& d : {container, root / "images/layers", root / "images/blobs",
-                            root / "images/blobs/sha256"})
+  for (const fs::path& d :
+       {container, root / "images/layers", root / "images/blobs", root / "images/blobs/sha256"})
     ::chmod(d.c_str(), 0755);
   for (const char* f : {"state.db", "state.db-wal", "state.db-shm", "images/index.json"})
     ::chmod((root / f).c_str(), 0644);

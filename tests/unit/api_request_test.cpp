@@ -45,8 +45,7 @@ TEST_CASE("api request: malformed, oversized and cut short requests fail with th
       {"GET /v1/version HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400},
       {"GET /v1/version HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
       {"GET /v1/version HTTP/1.1\r\nX: " + std::string(kMaxHeaderBytes, 'x') + "\r\n\r\n", 431},
-      {"POST /v1/up HTTP/1.1\r\nContent-Length: " + std::to_string(kMaxBodyBytes + 1) +
-           "\r\n\r\n",
+      {"POST /v1/up HTTP/1.1\r\nContent-Length: " + std::to_string(kMaxBodyBytes + 1) + "\r\n\r\n",
        413},
       {"POST /v1/up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n100001\r\n" +
            std::string(0x100001, 'x'),

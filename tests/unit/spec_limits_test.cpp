@@ -56,14 +56,16 @@ TEST_CASE("a YAML alias bomb is refused at once, with the alias that crossed the
   auto t0 = Clock::now();
   auto e = p.error_of(alias_bomb(9, 10));
   CHECK(seconds_since(t0) < 2);  // it spun for 40 s and took 3.7 GB
-  CHECK(e == "stack.yaml:6:27: aliases expand to more than 100000 nodes (at most 10 times the "
-             "file's own, or 100000): refused as a YAML alias bomb");
+  CHECK(e ==
+        "stack.yaml:6:27: aliases expand to more than 100000 nodes (at most 10 times the "
+        "file's own, or 100000): refused as a YAML alias bomb");
 }
 
 TEST_CASE("anchors used as compose files use them still load") {
   Project p;
-  std::string y = "x-defaults: &defaults\n  restart: always\n  environment: {A: '1', B: '2'}\n"
-                  "  labels: {team: x}\nservices:\n";
+  std::string y =
+      "x-defaults: &defaults\n  restart: always\n  environment: {A: '1', B: '2'}\n"
+      "  labels: {team: x}\nservices:\n";
   for (int i = 0; i < 2000; ++i)
     y += "  s" + std::to_string(i) + ":\n    <<: *defaults\n    image: busybox\n";
   auto r = p.load_yaml(y);
@@ -106,12 +108,13 @@ TEST_CASE("a chain of extends longer than the bound is refused") {
   CHECK(e.find("extends: a chain of more than 64 services") != std::string::npos);
 }
 
-TEST_CASE("a stack file or an env file over its size limit is refused with its name and the limit") {
+TEST_CASE(
+    "a stack file or an env file over its size limit is refused with its name and the limit") {
   Project p;
   std::string big = kService + "# " + std::string(kMaxStackFileBytes, 'x') + "\n";
   auto e = p.error_of(big);
-  CHECK(e == (p.dir / "stack.yaml").string() +
-                 " is larger than the limit of 16 MiB for stack files");
+  CHECK(e ==
+        (p.dir / "stack.yaml").string() + " is larger than the limit of 16 MiB for stack files");
 
   Project q;
   q.file("app.env", "A=" + std::string(kMaxEnvFileBytes, 'x') + "\n");
@@ -178,10 +181,11 @@ TEST_CASE("a clash of published ports is still found, with the first service it 
       "services:\n  a:\n    image: busybox\n    ports: ['8080:80', '9000-9010:90']\n"
       "  b:\n    image: busybox\n    ports: ['9005:80', '7000:70']\n"
       "  c:\n    image: busybox\n    ports: ['8080:81', '7000:70/udp', '9010:91']\n");
-  CHECK(e == "stack.yaml:7:13: services.b.ports: host port 9005/tcp is already published by "
-             "service \"a\"\n"
-             "stack.yaml:10:13: services.c.ports: host port 8080/tcp is already published by "
-             "service \"a\"\n"
-             "stack.yaml:10:39: services.c.ports: host port 9010/tcp is already published by "
-             "service \"a\"");
+  CHECK(e ==
+        "stack.yaml:7:13: services.b.ports: host port 9005/tcp is already published by "
+        "service \"a\"\n"
+        "stack.yaml:10:13: services.c.ports: host port 8080/tcp is already published by "
+        "service \"a\"\n"
+        "stack.yaml:10:39: services.c.ports: host port 9010/tcp is already published by "
+        "service \"a\"");
 }

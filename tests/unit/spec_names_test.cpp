@@ -46,8 +46,8 @@ TEST_CASE("project names: from name:, -p and the directory, at most 63 bytes") {
   const std::string svc = "services:\n  web:\n    image: busybox\n";
   CHECK(p.error_of("name: " + name_of(63) + "\n" + svc) == "LOADED");
   CHECK(p.error_of("name: " + name_of(64) + "\n" + svc)
-            .find("stack.yaml:1:7: project name \"" + name_of(64) + "\" is 64 bytes long, at most 63") ==
-        0);
+            .find("stack.yaml:1:7: project name \"" + name_of(64) +
+                  "\" is 64 bytes long, at most 63") == 0);
   p.opts.project_name = name_of(100, 'p');
   auto e = p.error_of(svc);
   CHECK(e.find("project name \"" + name_of(32, 'p') + "...\" is 100 bytes long") !=

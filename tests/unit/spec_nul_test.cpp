@@ -36,8 +36,9 @@ TEST_CASE("the issue's injection: a NUL in an environment value is refused with 
   Project p;
   auto e = p.error_of(
       service("    environment:\n      X: \"a\\x00bind\\x00/tmp/x\\x00bind_dst\\x00/injected\"\n"));
-  CHECK(e == "stack.yaml:5:10: services.web.environment.X: the value contains a NUL byte (at "
-             "byte 2), which is not allowed");
+  CHECK(e ==
+        "stack.yaml:5:10: services.web.environment.X: the value contains a NUL byte (at "
+        "byte 2), which is not allowed");
 }
 
 TEST_CASE("a NUL is refused in every kind of field: arguments, paths, labels, names") {
@@ -47,7 +48,8 @@ TEST_CASE("a NUL is refused in every kind of field: arguments, paths, labels, na
   };
   const Case cases[] = {
       {"    environment: [\"A=b\\0c\"]\n", "stack.yaml:4:19: services.web.environment"},
-      {"    command: [\"sh\", \"-c\", \"echo\\u0000hi\"]\n", "stack.yaml:4:27: services.web.command"},
+      {"    command: [\"sh\", \"-c\", \"echo\\u0000hi\"]\n",
+       "stack.yaml:4:27: services.web.command"},
       {"    command: \"echo a\\0b\"\n", "stack.yaml:4:14: services.web.command"},
       {"    entrypoint: [\"/bin/s\\0h\"]\n", "stack.yaml:4:18: services.web.entrypoint"},
       {"    healthcheck:\n      test: [\"CMD\", \"true\\0\"]\n",
@@ -84,8 +86,9 @@ TEST_CASE("a raw NUL in an env_file or in .env is refused with its line and colu
   Project p;
   p.file("app.env", std::string("A=1\nTOKEN=ab\0cd\n", 14));
   auto e = p.error_of(service("    env_file: app.env\n"));
-  CHECK(e == "stack.yaml:4:15: services.web.env_file: app.env: line 2 column 9: a NUL byte is "
-             "not allowed");
+  CHECK(e ==
+        "stack.yaml:4:15: services.web.env_file: app.env: line 2 column 9: a NUL byte is "
+        "not allowed");
 
   Project q;
   q.file(".env", std::string("TAG=1\0\n", 7));
@@ -97,12 +100,14 @@ TEST_CASE("a NUL that arrives through a variable is refused where it lands") {
   Project p;
   p.opts.environment["SECRET"] = std::string("a\0b", 3);
   auto e = p.error_of(service("    environment:\n      X: ${SECRET}\n"));
-  CHECK(e == "stack.yaml:5:10: services.web.environment.X: the value contains a NUL byte (at "
-             "byte 2), which is not allowed");
+  CHECK(e ==
+        "stack.yaml:5:10: services.web.environment.X: the value contains a NUL byte (at "
+        "byte 2), which is not allowed");
   // A bare KEY takes the shell's value as it is: no interpolation sees it.
   e = p.error_of(service("    environment:\n      SECRET:\n"));
-  CHECK(e == "stack.yaml:5:7: services.web.environment: the value of SECRET contains a NUL "
-             "byte, which is not allowed");
+  CHECK(e ==
+        "stack.yaml:5:7: services.web.environment: the value of SECRET contains a NUL "
+        "byte, which is not allowed");
 }
 
 TEST_CASE("a raw NUL in the YAML itself is a syntax error with its position") {

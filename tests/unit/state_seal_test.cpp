@@ -134,8 +134,9 @@ TEST_CASE("store: a sealed value copied to another row does not unseal there") {
     other.runtime_json = "{}";
     REQUIRE(store->put_container(other));
   }
-  raw_sql(db, "UPDATE containers SET runtime_json = (SELECT runtime_json FROM containers WHERE "
-              "name = 'shop-web-1') WHERE name = 'shop-web-2'");
+  raw_sql(db,
+          "UPDATE containers SET runtime_json = (SELECT runtime_json FROM containers WHERE "
+          "name = 'shop-web-1') WHERE name = 'shop-web-2'");
   auto store = open_store(db);
   auto r = store->get_container("shop-web-2");
   REQUIRE_FALSE(r);
@@ -161,8 +162,8 @@ TEST_CASE("sealer: round trip, binding to its context, damage and newer formats 
   Sealer::Key key{};
   key[0] = 7;
   Sealer s(key);
-  for (std::string plain : {std::string(), std::string("x"), std::string(5000, 'y'),
-                            std::string("nul\0inside", 10)}) {
+  for (std::string plain :
+       {std::string(), std::string("x"), std::string(5000, 'y'), std::string("nul\0inside", 10)}) {
     auto sealed = s.seal(plain, "ctx");
     REQUIRE(sealed);
     CHECK(Sealer::is_sealed(*sealed));
