@@ -1,8 +1,5 @@
-// See fuzz_targets.h. No state survives a call except the stack file target's empty working
-// directory, made once.
+// See fuzz_targets.h. No state survives a call.
 #include "fuzz_targets.h"
-
-#include <stdlib.h>
 
 #include <chrono>
 #include <filesystem>
@@ -75,21 +72,13 @@ void dns_message(const std::uint8_t* data, std::size_t size) {
   (void)dns::parse_response(wire);
 }
 
-namespace {
-
-const std::filesystem::path& empty_dir() {
-  static const std::filesystem::path dir = [] {
-    std::string tmpl = "/tmp/stack-fuzz-XXXXXX";
-    return std::filesystem::path(::mkdtemp(tmpl.data()) ? tmpl : "/nonexistent-stack-fuzz");
-  }();
-  return dir;
-}
-
-}  // namespace
+// The stack file's directory: one that does not exist, so no .env or relative env_file,
+// include or extends file is ever found, and nothing is left behind.
+constexpr const char* kNoDirectory = "/nonexistent/stack-fuzz";
 
 void stack_file(const std::uint8_t* data, std::size_t size) {
   spec::LoadOptions opts;
-  opts.working_dir = empty_dir();
+  opts.working_dir = kNoDirectory;
   opts.files = {"-"};
   opts.stdin_text = std::string(reinterpret_cast<const char*>(data), size);
   opts.environment = {{"HOME", "/root"}, {"TAG", "1.0"}, {"EMPTY", ""}, {"PORT", "8080"}};
