@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <climits>
+#include <optional>
 #include <ctime>
 #include <deque>
 #include <map>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "engine/logs.h"
@@ -22,61 +25,6 @@ using reconciler::awaitable;
 using reconciler::Daemon;
 
 namespace {
-
-struct Target {
-  std::vector<std::string> path;
-  std::multimap<std::string, std::string> query;
-  [[nodiscard]] std::string get(const std::string& k, const std::string& def = "") const {
-    auto it = query.find(k);
-    return it == query.end() ? def : it->second;
-  }
-  [[nodiscard]] bool flag(const std::string& k) const {
-    auto v = get(k);
-    return v == "1" || v == "true";
-  }
-  [[nodiscard]] std::vector<std::string> all(const std::string& k) const {
-    std::vector<std::string> out;
-    for (auto [a, b] = query.equal_range(k); a != b; ++a) out.push_back(a->second);
-    return out;
-  }
-};
-
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(s[i] == '+' ? ' ' : s[i]);
-    }
-  }
-  return out;
-}
-
-Target parse_target(std::string_view t) {
-  Target out;
-  auto q = t.find('?');
-  std::string_view path = t.substr(0, q);
-  while (!path.empty()) {
-    auto slash = path.find('/');
-    if (slash != 0) out.path.push_back(percent_decode(path.substr(0, slash)));
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
-  }
-  if (q == std::string_view::npos) return out;
-  std::string_view query = t.substr(q + 1);
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto kv = query.substr(0, amp);
-    auto eq = kv.find('=');
-    out.query.emplace(percent_decode(kv.substr(0, eq)),
-                      eq == std::string_view::npos ? "1" : percent_decode(kv.substr(eq + 1)));
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return out;
-}
 
 std::string iso_time(int64_t ms) {
   if (ms == 0) return "";
@@ -168,6 +116,27 @@ Reply up_reply(Daemon& d, const json& body) {
           }};
 }
 
+// `image import` with progress: {"progress": {"phase", "bytes", "total"}} lines as the worker
+// thread reports them (posted to the loop), then {"imported": ...} or {"error": ...}.
+Reply import_reply(Daemon& d, std::string ref, std::string path, fs::ImportOptions options) {
+  return {200, {}, [&d, ref, path, options](Emit emit, Cancelled) -> awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            auto alive = std::make_shared<bool>(true);  // no line after the last one
+            fs::ImportOptions opts = options;
+            opts.progress = [ex, emit, alive](std::string_view phase, uint64_t done,
+                                              uint64_t total) {
+              asio::post(ex, [emit, alive, phase = std::string(phase), done, total] {
+                if (*alive)
+                  emit({{"progress", {{"phase", phase}, {"bytes", done}, {"total", total}}}});
+              });
+            };
+            auto r = co_await d.import_image(ref, path, opts);
+            *alive = false;
+            if (!r) emit({{"error", r.error().message}});
+            else emit({{"imported", *r}});
+          }};
+}
+
 using Op = std::function<awaitable<Result<void>>(reconciler::Progress)>;
 Reply op_reply(Op op) {
   return {200, {}, [op](Emit emit, Cancelled) -> awaitable<void> {
@@ -187,7 +156,9 @@ Reply logs_reply(Daemon& d, const std::string& project, const Target& t) {
   for (const auto& c : *list)
     if (services.empty() || std::count(services.begin(), services.end(), c.service))
       containers.emplace_back(c.name, c.service);
-  int64_t tail = std::stoll(t.get("tail", "-1"));
+  auto tail_or = t.integer("tail", -1);
+  if (!tail_or) return error_reply(400, tail_or.error().message);
+  int64_t tail = *tail_or;
   bool follow = t.flag("follow"), until_exit = t.flag("until_exit");
   return {200, {}, [&d, project, containers, tail, follow, until_exit](
                        Emit emit, Cancelled cancelled) -> awaitable<void> {
@@ -281,18 +252,45 @@ Reply events_reply(Daemon& d, const Target& t) {
           }};
 }
 
+// 404 for a path the API does not have, 405 for a method it does not answer (the server adds
+// the Allow header).
+std::optional<Reply> check_method(const Request& req, const Target& t) {
+  auto allowed = allowed_methods(t.path);
+  if (allowed.empty()) return error_reply(404, "unknown API path " + req.target);
+  if (std::find(allowed.begin(), allowed.end(), req.method) != allowed.end()) return std::nullopt;
+  return error_reply(405, "method " + req.method + " is not allowed on " +
+                              req.target.substr(0, req.target.find('?')) + " (use " +
+                              allow_header(allowed) + ")");
+}
+
+// Integer query parameters: a bad one is a 400 naming it.
+struct Ints {
+  std::optional<std::string> error;
+  int get(const Target& t, const std::string& key, int def) {
+    auto v = t.integer(key, def);
+    if (!v || *v < INT32_MIN || *v > INT32_MAX) {
+      if (!error) error = v ? "query parameter " + key + " is out of range" : v.error().message;
+      return def;
+    }
+    return static_cast<int>(*v);
+  }
+};
+
 }  // namespace
 
 awaitable<Reply> route(Daemon& d, const Request& req) {
-  Target t = parse_target(req.target);
+  auto target = parse_target(req.target);
+  if (!target) co_return error_reply(400, target.error().message);
+  const Target& t = *target;
+  if (auto refused = check_method(req, t)) co_return *refused;
   json body = json::object();
   if (!req.body.empty()) {
     body = json::parse(req.body, nullptr, false);
     if (body.is_discarded()) co_return error_reply(400, "request body is not JSON");
+    if (!body.is_object()) co_return error_reply(400, "request body is not a JSON object");
   }
   const auto& p = t.path;
   const auto& m = req.method;
-  if (p.empty() || p[0] != "v1") co_return error_reply(404, "unknown API path " + req.target);
   try {
     if (m == "GET" && p.size() == 2 && p[1] == "version")
       co_return Reply{200,
@@ -323,7 +321,14 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
     if (p.size() >= 3 && p[1] == "images") {
       if (m == "POST" && p.size() == 3 && p[2] == "import") {
         std::string ref = body.value("reference", ""), path = body.value("path", "");
-        auto r = co_await d.import_image(ref, path);
+        fs::ImportOptions options;
+        if (body.contains("max_bytes")) {
+          if (!body["max_bytes"].is_number_unsigned() || body["max_bytes"].get<uint64_t>() == 0)
+            co_return error_reply(400, "max_bytes must be a positive number of bytes");
+          options.max_bytes = body["max_bytes"].get<uint64_t>();
+        }
+        if (body.value("progress", false)) co_return import_reply(d, ref, path, options);
+        auto r = co_await d.import_image(ref, path, options);
         if (!r) co_return error_reply(400, r.error().message);
         co_return Reply{200, {{"imported", *r}}, {}};
       }
@@ -358,13 +363,19 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
       }
       if (m == "GET" && what == "logs") co_return logs_reply(d, project, t);
       if (m == "GET" && what == "port") {
-        auto address = d.port(project, t.get("service"), std::stoi(t.get("index", "1")),
-                              std::stoi(t.get("private_port", "0")), t.get("protocol", "tcp"));
+        Ints ints;
+        int index = ints.get(t, "index", 1), private_port = ints.get(t, "private_port", 0);
+        if (ints.error) co_return error_reply(400, *ints.error);
+        auto address = d.port(project, t.get("service"), index, private_port,
+                              t.get("protocol", "tcp"));
         if (!address) co_return error_reply(404, address.error().message);
         co_return Reply{200, {{"address", *address}}, {}};
       }
       if (m == "GET" && what == "exec-target") {
-        auto target = d.exec_target(project, t.get("service"), std::stoi(t.get("index", "1")));
+        Ints ints;
+        int index = ints.get(t, "index", 1);
+        if (ints.error) co_return error_reply(400, *ints.error);
+        auto target = d.exec_target(project, t.get("service"), index);
         if (!target) co_return error_reply(404, target.error().message);
         co_return Reply{200,
                         {{"name", target->name},

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/request.h"
 #include "reconciler/async.h"
 
 namespace stack::reconciler {
@@ -14,12 +15,6 @@ class Daemon;
 }
 
 namespace stack::api {
-
-struct Request {
-  std::string method;
-  std::string target;  // path and query
-  std::string body;
-};
 
 // Emits one line of a stream; false once the client is gone.
 using Emit = std::function<bool(const nlohmann::json&)>;

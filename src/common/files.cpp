@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <system_error>
 
 #include "common/unique_fd.h"
@@ -13,10 +14,24 @@ namespace stack {
 namespace fs = std::filesystem;
 
 Result<std::string> read_file(const fs::path& path) {
+  return read_file(path, SIZE_MAX - 1, "");
+}
+
+Result<std::string> read_file(const fs::path& path, size_t max_bytes, std::string_view what) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return fail_errno("open " + path.string());
+  auto too_large = [&] {
+    return fail(path.string() + " is larger than the limit of " + format_size(max_bytes) +
+                (what.empty() ? std::string() : " for " + std::string(what)),
+                EFBIG);
+  };
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode)) {
+    if (static_cast<uint64_t>(st.st_size) > max_bytes) return too_large();
+  }
   std::string out;
-  char buf[8192];
+  if (S_ISREG(st.st_mode)) out.reserve(static_cast<size_t>(st.st_size));
+  char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0) {
@@ -25,8 +40,26 @@ Result<std::string> read_file(const fs::path& path) {
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) return too_large();
   }
   return out;
+}
+
+std::string format_size(uint64_t bytes) {
+  // The largest unit it reaches; exact when it divides, else one decimal: "16 MiB", "2.0 GiB".
+  static const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " bytes";
+  int u = 0;
+  uint64_t unit = 1024;
+  while (u < 3 && bytes >= unit * 1024) {
+    unit *= 1024;
+    ++u;
+  }
+  if (bytes % unit == 0) return std::to_string(bytes / unit) + " " + units[u];
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", static_cast<double>(bytes) / static_cast<double>(unit),
+                units[u]);
+  return buf;
 }
 
 static Result<void> write_all(int fd, std::string_view content, const fs::path& path) {

@@ -19,8 +19,10 @@
 
 #include "common/files.h"
 #include "common/log.h"
+#include "common/private_root.h"
 #include "common/scope_guard.h"
 #include "common/unique_fd.h"
+#include "fs/import_meter.h"
 #include "fs/layer_pack.h"
 #include "fs/layer_unpack.h"
 #include "fs/oci_layout.h"
@@ -67,9 +69,12 @@ class StoreLock {
   UniqueFd fd_;  // closing releases the flock
 };
 
+// Root's alone (common/private_root.h): layers hold device nodes and a 1777 /tmp that every
+// container of the image shares. A layer's own root directory keeps the image's mode.
 Result<void> ensure_dirs(const stdfs::path& root) {
-  if (auto r = make_dirs(blobs_dir(root), 0755); !r) return r;
-  return make_dirs(layers_dir(root), 0755);
+  for (const stdfs::path& d : {root, root / "blobs", blobs_dir(root), layers_dir(root)})
+    if (auto r = make_private_dir(d); !r) return r;
+  return {};
 }
 
 // Caller holds the store lock (write_file_atomic's temp name is fixed).
@@ -77,7 +82,7 @@ Result<void> ensure_layout_file(const stdfs::path& root) {
   stdfs::path layout = root / "oci-layout";
   std::error_code ec;
   if (!stdfs::exists(layout, ec))
-    return write_file_atomic(layout, "{\"imageLayoutVersion\":\"1.0.0\"}\n");
+    return write_file_atomic(layout, "{\"imageLayoutVersion\":\"1.0.0\"}\n", 0600);
   return {};
 }
 
@@ -100,7 +105,7 @@ Result<Descriptor> write_blob(const stdfs::path& root, std::string_view content,
                               std::string_view media_type) {
   std::string hex = sha256_hex(content);
   stdfs::path final_path = blobs_dir(root) / hex;
-  if (auto r = write_file_atomic(final_path, content); !r) return fail(r.error());
+  if (auto r = write_file_atomic(final_path, content, 0600); !r) return fail(r.error());
   return Descriptor{
       std::string(media_type), "sha256:" + hex, static_cast<int64_t>(content.size()), {}};
 }
@@ -111,7 +116,8 @@ struct TempBlob {
   int64_t size = 0;
 };
 
-Result<void> copy_hashing(int in, int out, const stdfs::path& src, TempBlob& blob) {
+Result<void> copy_hashing(int in, int out, const stdfs::path& src, TempBlob& blob,
+                          ImportMeter& meter) {
   Sha256 h;
   char buf[1 << 16];
   for (;;) {
@@ -121,6 +127,7 @@ Result<void> copy_hashing(int in, int out, const stdfs::path& src, TempBlob& blo
       return fail_errno("read " + src.string());
     }
     if (n == 0) break;
+    if (auto r = meter.add(static_cast<uint64_t>(n)); !r) return r;
     for (ssize_t off = 0; off < n;) {
       ssize_t w = ::write(out, buf + off, static_cast<size_t>(n - off));
       if (w < 0) {
@@ -136,9 +143,57 @@ Result<void> copy_hashing(int in, int out, const stdfs::path& src, TempBlob& blo
   return {};
 }
 
+// The bytes of the regular files under DIR (symlinks not followed); stops counting past LIMIT.
+uint64_t tree_size(const stdfs::path& dir, uint64_t limit) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (stdfs::recursive_directory_iterator it(dir, stdfs::directory_options::none, ec), end;
+       !ec && it != end && total <= limit; it.increment(ec)) {
+    std::error_code sec;
+    auto st = it->symlink_status(sec);
+    if (!sec && stdfs::is_regular_file(st)) total += it->file_size(sec);
+  }
+  return total;
+}
+
+// Refuses an import over its size limit, or one whose least need is not free on the images'
+// file system (with the reserve kept): before anything is written.
+Result<void> check_import_space(const stdfs::path& root, const stdfs::path& src,
+                                const ImportOptions& options) {
+  struct stat st {};
+  if (::stat(src.c_str(), &st) != 0) return fail_errno("stat " + src.string());
+  uint64_t size = 0, need = 0;
+  std::string why;
+  if (S_ISREG(st.st_mode)) {
+    size = static_cast<uint64_t>(st.st_size);
+    need = 2 * size;  // the file as a blob, and unpacked: at least as large again
+    why = "the " + format_size(size) + " file, kept as a blob and unpacked";
+  } else if (S_ISDIR(st.st_mode)) {
+    size = tree_size(src, options.max_bytes);
+    need = size;  // unpacked again; the compressed blob comes on top
+    why = "the " + format_size(size) + " of files, unpacked again, and a compressed copy";
+  } else {
+    return {};  // make_layer_blob says what is wrong with it
+  }
+  if (size > options.max_bytes)
+    return fail(S_ISDIR(st.st_mode)
+                    ? "the files are larger than the import limit of " +
+                          format_size(options.max_bytes)
+                    : "the file is " + format_size(size) + ", larger than the import limit of " +
+                          format_size(options.max_bytes));
+  auto free = free_bytes(options, root);
+  if (!free) return fail(free.error());
+  if (*free < need + options.reserve_bytes)
+    return fail("not enough space in " + root.string() + ": the import needs at least " +
+                format_size(need) + " (" + why + "), " + format_size(*free) + " is free and " +
+                format_size(options.reserve_bytes) + " must stay free");
+  return {};
+}
+
 // The layer blob for SRC in a temp file under blobs/: a directory is packed as tar+gzip, a
 // tarball copied byte for byte (its digest is the file's).
-Result<TempBlob> make_layer_blob(const stdfs::path& root, const stdfs::path& src) {
+Result<TempBlob> make_layer_blob(const stdfs::path& root, const stdfs::path& src,
+                                 const ImportOptions& options) {
   struct stat st {};
   if (::stat(src.c_str(), &st) != 0) return fail_errno("stat " + src.string());
   if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
@@ -149,15 +204,18 @@ Result<TempBlob> make_layer_blob(const stdfs::path& root, const stdfs::path& src
   if (!out) return fail_errno("create temporary blob in " + blobs_dir(root).string());
   blob.path = tmpl;
   auto guard = ScopeGuard([&] { ::unlink(blob.path.c_str()); });
-  ::fchmod(out.get(), 0644);
+  ::fchmod(out.get(), 0600);
   if (S_ISDIR(st.st_mode)) {
-    PackedBlob packed = STACK_TRY_CTX(pack_directory(src, out.get()), "import");
+    ImportMeter meter(options, root, "pack", 0);
+    PackedBlob packed = STACK_TRY_CTX(pack_directory(src, out.get(), &meter), "import");
     blob.hex = packed.digest;
     blob.size = packed.size;
   } else {
     UniqueFd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
     if (!in) return fail_errno("open " + src.string());
-    if (auto r = copy_hashing(in.get(), out.get(), src, blob); !r) return fail(r.error());
+    ImportMeter meter(options, root, "copy", static_cast<uint64_t>(st.st_size));
+    if (auto r = copy_hashing(in.get(), out.get(), src, blob, meter); !r) return fail(r.error());
+    meter.done();
   }
   if (::fsync(out.get()) != 0) return fail_errno("fsync " + blob.path.string());
   guard.dismiss();
@@ -262,12 +320,14 @@ Error not_found(const std::string& ref) {
 
 ImageStore::ImageStore(std::filesystem::path root) : root_(std::move(root)) {}
 
-Result<Image> ImageStore::import(std::string_view reference, const std::filesystem::path& path) {
+Result<Image> ImageStore::import(std::string_view reference, const std::filesystem::path& path,
+                                 const ImportOptions& options) {
   std::string ref = STACK_TRY_CTX(normalize_reference(reference), "import");
   std::string ctx = "import " + ref + " from " + path.string();
   if (auto r = ensure_dirs(root_); !r) return fail(r.error().wrap(ctx));
+  if (auto r = check_import_space(root_, path, options); !r) return fail(r.error().wrap(ctx));
 
-  TempBlob blob = STACK_TRY_CTX(make_layer_blob(root_, path), ctx);
+  TempBlob blob = STACK_TRY_CTX(make_layer_blob(root_, path, options), ctx);
   auto blob_guard = ScopeGuard([&] { ::unlink(blob.path.c_str()); });
 
   std::string tmpl = (layers_dir(root_) / tmp_template()).string();
@@ -280,7 +340,8 @@ Result<Image> ImageStore::import(std::string_view reference, const std::filesyst
   if (!real) return fail(Error::from_errno("resolve " + tmp_layer.string()).wrap(ctx));
   stdfs::path real_layer = real;
   ::free(real);
-  UnpackedLayer layer = STACK_TRY_CTX(unpack_layer(blob.path, real_layer), ctx);
+  ImportMeter unpacked(options, root_, "unpack", 0);
+  UnpackedLayer layer = STACK_TRY_CTX(unpack_layer(blob.path, real_layer, &unpacked), ctx);
 
   Manifest manifest;
   manifest.layers.push_back(
@@ -313,7 +374,7 @@ Result<Image> ImageStore::import(std::string_view reference, const std::filesyst
   index.manifests.push_back(mdesc);
   std::sort(index.manifests.begin(), index.manifests.end(),
             [](const Descriptor& a, const Descriptor& b) { return ref_name(a) < ref_name(b); });
-  if (auto r = write_file_atomic(index_path(root_), render_index(index)); !r)
+  if (auto r = write_file_atomic(index_path(root_), render_index(index), 0600); !r)
     return fail(r.error().wrap(ctx));
   try_collect_garbage(root_, index);
   log::get("fs")->info("imported image ref={} layer=sha256:{}", ref, layer.diff_id);
@@ -350,7 +411,7 @@ Result<void> ImageStore::remove(std::string_view reference) {
   size_t erased =
       std::erase_if(index.manifests, [&](const Descriptor& d) { return ref_name(d) == ref; });
   if (erased == 0) return fail(not_found(ref));
-  if (auto r = write_file_atomic(index_path(root_), render_index(index)); !r)
+  if (auto r = write_file_atomic(index_path(root_), render_index(index), 0600); !r)
     return fail(r.error().wrap(ctx));
   try_collect_garbage(root_, index);
   log::get("fs")->info("removed image ref={}", ref);

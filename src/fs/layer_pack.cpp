@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "fs/import_meter.h"
 #include "fs/sha256.h"
 
 namespace stack::fs {
@@ -62,8 +63,8 @@ struct EntryDeleter {
 
 class Packer {
  public:
-  Packer(archive* out, archive* disk, stdfs::path root)
-      : out_(out), disk_(disk), root_(std::move(root)) {}
+  Packer(archive* out, archive* disk, stdfs::path root, ImportMeter* meter)
+      : out_(out), disk_(disk), root_(std::move(root)), meter_(meter) {}
 
   Result<void> walk(const std::string& rel) {
     stdfs::path dir = rel.empty() ? root_ : root_ / rel;
@@ -133,6 +134,8 @@ class Packer {
         n = static_cast<ssize_t>(std::min<int64_t>(size, sizeof buf));
         std::memset(buf, 0, static_cast<size_t>(n));
       }
+      if (meter_ != nullptr)
+        if (auto r = meter_->add(static_cast<uint64_t>(n)); !r) return r;
       if (archive_write_data(out_, buf, static_cast<size_t>(n)) < 0)
         return fail(archive_error(out_, "write " + abs.string()));
       size -= n;
@@ -143,12 +146,13 @@ class Packer {
   archive* out_;
   archive* disk_;
   stdfs::path root_;
+  ImportMeter* meter_;
   std::map<std::pair<dev_t, la_int64_t>, std::string> first_links_;
 };
 
 }  // namespace
 
-Result<PackedBlob> pack_directory(const stdfs::path& dir, int fd) {
+Result<PackedBlob> pack_directory(const stdfs::path& dir, int fd, ImportMeter* meter) {
   std::unique_ptr<archive, decltype(&archive_write_free)> out(archive_write_new(),
                                                               &archive_write_free);
   std::unique_ptr<archive, decltype(&archive_read_free)> disk(archive_read_disk_new(),
@@ -165,10 +169,11 @@ Result<PackedBlob> pack_directory(const stdfs::path& dir, int fd) {
   sink.fd = fd;
   if (archive_write_open(out.get(), &sink, nullptr, write_sink, nullptr) != ARCHIVE_OK)
     return fail(archive_error(out.get(), "pack " + dir.string()));
-  Packer packer(out.get(), disk.get(), dir);
+  Packer packer(out.get(), disk.get(), dir, meter);
   if (auto r = packer.walk(""); !r) return fail(r.error().wrap("pack " + dir.string()));
   if (archive_write_close(out.get()) != ARCHIVE_OK)
     return fail(archive_error(out.get(), "pack " + dir.string()));
+  if (meter != nullptr) meter->done();
   return PackedBlob{sink.hash.hex_digest(), sink.size};
 }
 

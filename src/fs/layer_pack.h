@@ -17,6 +17,10 @@ struct PackedBlob {
 
 // Writes DIR's tree (not DIR itself) to FD as tar+gzip: entries sorted by name, modes, numeric
 // owners, mtimes, symlinks, hardlinks, device nodes and xattrs kept; sockets skipped.
-[[nodiscard]] Result<PackedBlob> pack_directory(const std::filesystem::path& dir, int fd);
+// METER, when given, counts the file bytes read: past its limit, or with the file system
+// running low, packing stops with its message.
+class ImportMeter;
+[[nodiscard]] Result<PackedBlob> pack_directory(const std::filesystem::path& dir, int fd,
+                                                ImportMeter* meter = nullptr);
 
 }  // namespace stack::fs

@@ -18,6 +18,7 @@
 
 #include "common/files.h"
 #include "common/unique_fd.h"
+#include "fs/import_meter.h"
 #include "fs/sha256.h"
 
 namespace stack::fs {
@@ -51,6 +52,7 @@ Error archive_error(archive* a, std::string_view context) {
 // pulls from it through read_decompressed, which hashes every byte on the way.
 struct Stream {
   archive* outer = nullptr;
+  ImportMeter* meter = nullptr;
   Sha256 hash;
   char buf[1 << 16];
 };
@@ -62,6 +64,13 @@ la_ssize_t read_decompressed(archive* inner, void* client, const void** out) {
     archive_set_error(inner, archive_errno(s->outer), "%s", archive_error_string(s->outer));
     return -1;
   }
+  // The unpacked layer is about as large as the tar stream: its bound is checked here, as
+  // the bytes arrive (a gzip bomb is stopped at the limit, not after).
+  if (s->meter != nullptr)
+    if (auto r = s->meter->add(static_cast<uint64_t>(n)); !r) {
+      archive_set_error(inner, EFBIG, "%s", r.error().message.c_str());
+      return -1;
+    }
   s->hash.update(s->buf, static_cast<size_t>(n));
   *out = s->buf;
   return n;
@@ -265,7 +274,8 @@ Result<std::string> clean_entry_path(std::string_view name) {
   return out;
 }
 
-Result<UnpackedLayer> unpack_layer(const stdfs::path& blob, const stdfs::path& target) {
+Result<UnpackedLayer> unpack_layer(const stdfs::path& blob, const stdfs::path& target,
+                                   ImportMeter* meter) {
   if (std::string_view kind = sniff_unsupported(blob); !kind.empty())
     return fail("unsupported layer compression " + std::string(kind) +
                 " (use a plain, gzip or zstd tarball)");
@@ -290,6 +300,7 @@ Result<UnpackedLayer> unpack_layer(const stdfs::path& blob, const stdfs::path& t
 
   auto stream = std::make_unique<Stream>();
   stream->outer = outer.get();
+  stream->meter = meter;
   ReadArchive inner(archive_read_new());
   archive_read_support_format_tar(inner.get());
   if (archive_read_open(inner.get(), stream.get(), nullptr, read_decompressed, nullptr) !=
@@ -318,6 +329,7 @@ Result<UnpackedLayer> unpack_layer(const stdfs::path& blob, const stdfs::path& t
     if (n == 0) break;
   }
   out.diff_id = stream->hash.hex_digest();
+  if (meter != nullptr) meter->done();
 
   // The layer is renamed into place next; its content must reach the disk first.
   UniqueFd dir(::open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -27,8 +27,12 @@ struct UnpackedLayer {
 // caller passes a canonical path). An entry with a ".." component, a link whose target leaves
 // the layer, or a write through a symlink fails the whole unpack; leading "/" is stripped as
 // tar does. The caller removes TARGET on failure.
+// METER, when given, counts the uncompressed tar stream: past its limit, or with the file
+// system running low, the unpack stops with its message.
+class ImportMeter;
 [[nodiscard]] Result<UnpackedLayer> unpack_layer(const std::filesystem::path& blob,
-                                                 const std::filesystem::path& target);
+                                                 const std::filesystem::path& target,
+                                                 ImportMeter* meter = nullptr);
 
 // A tar entry name as a clean relative path ("" for the layer root): leading "/", empty and "."
 // components dropped. Error for "..".

@@ -12,6 +12,7 @@
 
 #include "common/files.h"
 #include "common/instance.h"
+#include "spec/loader.h"
 
 namespace stack::reconciler {
 
@@ -179,7 +180,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   s.cgroup = paths.cgroup_parent() + "/" + stack.name + "/" + s.name;
   s.dir = paths.root / "containers" / s.name;
   s.layers = image.layers;
-  s.hostname = svc.hostname.empty() ? s.name : svc.hostname;
+  s.hostname = svc.hostname.empty() ? spec::default_hostname(s.name) : svc.hostname;
 
   auto process = build_process(svc, image, s.hostname, &r.user);
   if (!process) return fail(process.error());

@@ -5,6 +5,7 @@
 #include "reconciler/controller.h"
 
 #include "common/files.h"
+#include "common/private_root.h"
 #include "engine/cgroup.h"
 #include "engine/container.h"
 #include "fs/image_store.h"
@@ -36,8 +37,8 @@ Controller::~Controller() = default;
 Result<std::unique_ptr<Controller>> Controller::open(const Paths& paths) {
   std::unique_ptr<Controller> c(new Controller());
   c->paths_ = paths;
-  for (const auto& d : {paths.root, paths.root / "containers", paths.root / "images"})
-    if (auto r = make_dirs(d, 0711); !r) return fail(r.error());
+  // Root's alone, and tightened if an older version left it open (common/private_root.h).
+  if (auto r = secure_state_root(paths.root); !r) return fail(r.error());
   c->store_ = STACK_TRY_CTX(state::Store::open(paths.root / "state.db"), "open state");
   c->images_ = std::make_unique<fs::ImageStore>(paths.root / "images");
   c->cgroups_ = STACK_TRY_CTX(engine::detect_cgroup_driver(), "cgroups");

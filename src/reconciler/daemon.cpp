@@ -586,10 +586,13 @@ Result<std::vector<std::string>> Daemon::projects() {
 }
 
 awaitable<Result<std::string>> Daemon::import_image(std::string reference,
-                                                    std::filesystem::path path) {
+                                                    std::filesystem::path path,
+                                                    fs::ImportOptions options) {
   // Unpacking is long, blocking work: the pool, never the loop.
   auto& images = controller_->images();
-  auto work = [&images, reference, path] { return images.import(reference, path); };
+  auto work = [&images, reference, path, options] {
+    return images.import(reference, path, options);
+  };
   auto image = co_await on_pool(*pool_, std::move(work));
   if (!image) co_return fail(image.error().wrap("import " + reference));
   co_return image->reference + " " + image->id;

@@ -17,6 +17,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "common/result.h"
+#include "fs/image_store.h"
 #include "reconciler/controller.h"
 #include "reconciler/events.h"
 #include "spec/loader.h"
@@ -79,8 +80,11 @@ class Daemon {
   [[nodiscard]] Result<ExecTarget> exec_target(const std::string& project,
                                                const std::string& service, int index);
   [[nodiscard]] Result<std::vector<std::string>> projects();
+  // OPTIONS bound the import (src/fs/image_store.h); their progress callback runs on a
+  // worker thread.
   boost::asio::awaitable<Result<std::string>> import_image(std::string reference,
-                                                           std::filesystem::path path);
+                                                           std::filesystem::path path,
+                                                           fs::ImportOptions options = {});
   Controller& controller() { return *controller_; }
   Networking& networking() { return *networking_; }
   // `stack port`: "HOST_IP:PORT" of SERVICE's replica INDEX for PRIVATE_PORT/PROTOCOL.

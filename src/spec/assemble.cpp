@@ -8,6 +8,7 @@
 
 #include "common/files.h"
 #include "spec/env_file.h"
+#include "spec/loader.h"
 #include "spec/merge.h"
 
 namespace stack::spec {
@@ -16,6 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kMaxIncludeDepth = 16;
+constexpr size_t kMaxExtendsDepth = 64;
 
 std::vector<std::string> names_in(const Node& n) {
   std::vector<std::string> out;
@@ -31,7 +33,7 @@ Result<std::map<std::string, std::string>> read_env_vars(const fs::path& path, b
   std::map<std::string, std::string> vars;
   std::error_code ec;
   if (!required && !fs::is_regular_file(path, ec)) return vars;
-  auto text = read_file(path);
+  auto text = read_file(path, kMaxEnvFileBytes, "env files");
   if (!text) return fail(text.error());
   auto lines = parse_env_file(*text);
   if (!lines) return fail(lines.error().wrap(path.string()));
@@ -49,7 +51,7 @@ std::string Assembler::display_name(const fs::path& file) const {
 const Node* Assembler::tree_of(const fs::path& file, const SourcePos& from,
                                const VarLookup& lookup) {
   if (auto it = trees_.find(file); it != trees_.end()) return it->second.get();
-  auto text = read_file(file);
+  auto text = read_file(file, kMaxStackFileBytes, "stack files");
   if (!text) {
     diag_.error(from, text.error().message);
     trees_[file] = nullptr;
@@ -58,7 +60,7 @@ const Node* Assembler::tree_of(const fs::path& file, const SourcePos& from,
   std::string name = display_name(file);
   diag_.add_file(name);
   if (!base_dirs_.count(name)) base_dirs_[name] = file.parent_path();
-  auto tree = parse_yaml(*text, name);
+  auto tree = parse_yaml(*text, name, stop_ ? *stop_ : StopCheck());
   if (!tree) {
     diag_.error_text(tree.error().message);
     trees_[file] = nullptr;
@@ -169,21 +171,30 @@ void Assembler::import_one(Node& root, const Node& entry, const fs::path& dir, i
       *into = *from;
       continue;
     }
+    KeyIndex index(*into);
     for (const Entry& e : from->entries) {
-      if (into->find(e.key) != nullptr) {
+      if (index.find(e.key) != nullptr) {
         diag_.error(e.key_pos, std::string(section) + "." + e.key +
                                    ": already defined by the file that includes this one");
         continue;
       }
-      into->entries.push_back(e);
+      index.append(e);
     }
   }
 }
 
+const Node* Assembler::service_in(const Node& tree, const std::string& name) {
+  auto& index = service_index_[&tree];
+  if (index.empty())
+    if (const Node* services = tree.find("services"); services != nullptr)
+      for (const Entry& e : services->entries) index.emplace(e.key, &e.value);
+  auto it = index.find(name);
+  return it == index.end() ? nullptr : it->second;
+}
+
 std::optional<Node> Assembler::resolved(const Node& tree, const std::string& name,
                                         const SourcePos& from, std::vector<std::string>& chain) {
-  const Node* services = tree.find("services");
-  const Node* service = services == nullptr ? nullptr : services->find(name);
+  const Node* service = service_in(tree, name);
   if (service == nullptr) {
     diag_.error(from, "extends: no service \"" + name + "\" in " + tree.pos.file);
     return std::nullopt;
@@ -191,6 +202,13 @@ std::optional<Node> Assembler::resolved(const Node& tree, const std::string& nam
   std::string id = tree.pos.file + "#" + name;
   if (std::find(chain.begin(), chain.end(), id) != chain.end()) {
     diag_.error(from, "extends: a cycle through service \"" + name + "\"");
+    return std::nullopt;
+  }
+  // Each level copies and merges its base: a chain as long as the file (every service
+  // extending the one before) would be quadratic, and recurse as deep.
+  if (chain.size() >= kMaxExtendsDepth) {
+    diag_.error(from, "extends: a chain of more than " + std::to_string(kMaxExtendsDepth) +
+                          " services");
     return std::nullopt;
   }
   Node own = *service;
@@ -236,6 +254,10 @@ std::optional<Node> Assembler::resolved(const Node& tree, const std::string& nam
 void Assembler::apply_extends(Node& root) {
   Node* services = root.find("services");
   if (services == nullptr || !services->is_mapping()) return;
+  if (std::none_of(services->entries.begin(), services->entries.end(), [](const Entry& e) {
+        return e.value.is_mapping() && e.value.find("extends") != nullptr;
+      }))
+    return;  // no copy of the whole tree for nothing
   const Node original = root;  // bases are read as written, whatever order they resolve in
   for (Entry& e : services->entries) {
     if (!e.value.is_mapping() || e.value.find("extends") == nullptr) continue;

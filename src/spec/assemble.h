@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "spec/diagnostics.h"
@@ -29,6 +30,9 @@ class Assembler {
   // Replaces every service with `extends` by its base merged with its own keys.
   void apply_extends(Node& root);
 
+  // The loader's budget, asked while parsing the files this reads (may be empty).
+  void set_stop(const StopCheck* stop) { stop_ = stop; }
+
  private:
   // The parsed, interpolated tree of FILE, read once; null (and reported) if unreadable.
   const Node* tree_of(const std::filesystem::path& file, const SourcePos& from,
@@ -37,6 +41,8 @@ class Assembler {
   // The service NAME of TREE with its own extends resolved; CHAIN detects cycles.
   std::optional<Node> resolved(const Node& tree, const std::string& name, const SourcePos& from,
                                std::vector<std::string>& chain);
+  // Service NAME of TREE (read only), through an index built on first use.
+  const Node* service_in(const Node& tree, const std::string& name);
   void import_one(Node& root, const Node& entry, const std::filesystem::path& dir, int depth);
 
   Diagnostics& diag_;
@@ -45,10 +51,12 @@ class Assembler {
   std::filesystem::path project_dir_;
   std::map<std::filesystem::path, std::unique_ptr<Node>> trees_;
   std::vector<std::unique_ptr<VarLookup>> lookups_;  // of included files, kept alive
+  const StopCheck* stop_ = nullptr;
+  std::map<const Node*, std::unordered_map<std::string, const Node*>> service_index_;
 };
 
 // Variables of a dotenv file (`.env`, `--env-file`, include's env_file); empty if missing
-// and not REQUIRED.
+// and not REQUIRED. A file over kMaxEnvFileBytes is an error naming it and the limit.
 [[nodiscard]] Result<std::map<std::string, std::string>> read_env_vars(
     const std::filesystem::path& path, bool required);
 

@@ -29,6 +29,11 @@ std::string sha256_hex(const std::string& text) {
 
 }  // namespace
 
+std::string default_hostname(std::string_view container_name) {
+  if (container_name.size() <= kMaxHostname) return std::string(container_name);
+  return sha256_hex(std::string(container_name)).substr(0, 12);
+}
+
 std::string config_hash(const Service& service) {
   nlohmann::json doc = service_json(service);
   doc.erase("scale");

@@ -20,8 +20,7 @@ void Diagnostics::error_text(std::string line) {
 
 void Diagnostics::warn(const SourcePos& pos, std::string message) {
   std::string line = pos.str() + ": " + message;
-  if (std::find(warnings_.begin(), warnings_.end(), line) == warnings_.end())
-    warnings_.push_back(std::move(line));
+  if (warned_.insert(line).second) warnings_.push_back(std::move(line));
 }
 
 Error Diagnostics::to_error() const {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -37,6 +38,7 @@ class Diagnostics {
   std::vector<std::string> file_order_;
   std::vector<Item> errors_;
   std::vector<std::string> warnings_;
+  std::unordered_set<std::string> warned_;  // warnings_, for de-duplication in linear time
 };
 
 }  // namespace stack::spec

@@ -60,6 +60,11 @@ Result<std::vector<EnvLine>> parse_env_file(std::string_view text) {
   while (!text.empty()) {
     ++number;
     size_t nl = text.find('\n');
+    // A NUL would end the value where it meets execve(2), and could make one entry read as
+    // several in a NUL-separated message: refused, as docker does, with its position.
+    if (size_t nul = text.substr(0, nl).find('\0'); nul != std::string_view::npos)
+      return fail("line " + std::to_string(number) + " column " + std::to_string(nul + 1) +
+                  ": a NUL byte is not allowed");
     std::string_view line = trim(text.substr(0, nl));
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     if (line.empty() || line.front() == '#') continue;

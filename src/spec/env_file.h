@@ -18,7 +18,8 @@ struct EnvLine {
   int line = 0;
 };
 
-// Error messages are "line N: problem".
+// Error messages are "line N: problem" ("line N column C: ..." for a NUL byte, refused
+// anywhere).
 [[nodiscard]] Result<std::vector<EnvLine>> parse_env_file(std::string_view text);
 
 }  // namespace stack::spec

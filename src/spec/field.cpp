@@ -10,6 +10,16 @@
 
 namespace stack::spec {
 
+bool FieldCtx::check_length(const SourcePos& pos, const std::string& what,
+                            const std::string& name, size_t max, const std::string& why) const {
+  if (name.size() <= max) return true;
+  // A name that long would drown the message: its start is enough to find it.
+  std::string shown = name.size() > 80 ? name.substr(0, 32) + "..." : name;
+  diag.error(pos, what + " \"" + shown + "\" is " + std::to_string(name.size()) +
+                      " bytes long, at most " + std::to_string(max) + " (" + why + ")");
+  return false;
+}
+
 std::optional<std::string> FieldCtx::string(const Node& n) const {
   if (n.is_scalar()) return n.value;
   type_error(n, "a string");

@@ -41,6 +41,10 @@ struct FieldCtx {
   void type_error(const Node& n, const std::string& expected) const {
     error(n.pos, "expected " + expected + ", got " + n.describe());
   }
+  // False (and an error at POS) when NAME is longer than MAX bytes; WHAT names it ("service
+  // name"), WHY says what bounds it.
+  bool check_length(const SourcePos& pos, const std::string& what, const std::string& name,
+                    size_t max, const std::string& why) const;
   // "not supported yet: services.web.ports"
   void unsupported(const SourcePos& pos, const std::string& what) const {
     diag.error(pos, "not supported yet: " + what);

@@ -86,6 +86,14 @@ class Interpolator {
     std::optional<std::string> value = lookup_(name);
     // With a colon, an empty value counts as unset.
     bool set = value.has_value() && (!colon || !value->empty());
+    // Each level recurses, and finds its closing brace by a scan of the rest: a value nested
+    // 200,000 deep took seconds and then overflowed the stack.
+    if (++depth_ > kMaxNesting)
+      return fail("variables nested more than " + std::to_string(kMaxNesting) + " deep");
+    struct Leave {
+      int& depth;
+      ~Leave() { --depth; }
+    } leave{depth_};
     switch (op) {
       case '-':
         if (set) return *value;
@@ -104,8 +112,10 @@ class Interpolator {
     }
   }
 
+  static constexpr int kMaxNesting = 32;
   const VarLookup& lookup_;
   std::vector<std::string>& unset_;
+  int depth_ = 0;
 };
 
 }  // namespace
@@ -116,30 +126,68 @@ Result<std::string> interpolate(std::string_view text, const VarLookup& lookup,
   return interpolator.run(text);
 }
 
-void interpolate_tree(Node& node, const VarLookup& lookup, Diagnostics& diag) {
+namespace {
+
+// A dotted path for messages, built only when one is needed.
+std::string path_of(const std::vector<const std::string*>& keys) {
+  std::string out;
+  for (const std::string* k : keys) out += (out.empty() ? "" : ".") + *k;
+  return out;
+}
+
+// A NUL byte ends a C string where the value meets the kernel (execve's environment and
+// arguments, paths, the hostname): what follows would be cut off or, in a NUL-separated
+// message, read as something else. Refused everywhere in a stack file, as docker refuses it in
+// environment values and arguments.
+void refuse_nul(const std::string& text, const SourcePos& pos, const char* what,
+                const std::vector<const std::string*>& keys, Diagnostics& diag) {
+  size_t at = text.find('\0');
+  if (at == std::string::npos) return;
+  std::string where = path_of(keys);
+  diag.error(pos, (where.empty() ? std::string() : where + ": ") + what +
+                      " contains a NUL byte (at byte " + std::to_string(at + 1) +
+                      "), which is not allowed");
+}
+
+void walk(Node& node, const VarLookup& lookup, Diagnostics& diag,
+          std::vector<const std::string*>& keys) {
   switch (node.kind) {
     case Node::Kind::scalar: {
-      if (node.value.find('$') == std::string::npos) return;
-      std::vector<std::string> unset;
-      auto r = interpolate(node.value, lookup, unset);
-      if (!r) {
-        diag.error(node.pos, r.error().message);
-        return;
+      if (node.value.find('$') != std::string::npos) {
+        std::vector<std::string> unset;
+        auto r = interpolate(node.value, lookup, unset);
+        if (!r) {
+          diag.error(node.pos, r.error().message);
+          return;
+        }
+        node.value = std::move(*r);
+        for (const auto& name : unset)
+          diag.warn(node.pos, "variable \"" + name + "\" is not set, using an empty string");
       }
-      node.value = std::move(*r);
-      for (const auto& name : unset)
-        diag.warn(node.pos, "variable \"" + name + "\" is not set, using an empty string");
+      refuse_nul(node.value, node.pos, "the value", keys, diag);
       return;
     }
     case Node::Kind::sequence:
-      for (Node& item : node.items) interpolate_tree(item, lookup, diag);
+      for (Node& item : node.items) walk(item, lookup, diag, keys);
       return;
     case Node::Kind::mapping:
-      for (Entry& e : node.entries) interpolate_tree(e.value, lookup, diag);
+      for (Entry& e : node.entries) {
+        refuse_nul(e.key, e.key_pos, "the key", keys, diag);
+        keys.push_back(&e.key);
+        walk(e.value, lookup, diag, keys);
+        keys.pop_back();
+      }
       return;
     default:
       return;
   }
+}
+
+}  // namespace
+
+void interpolate_tree(Node& node, const VarLookup& lookup, Diagnostics& diag) {
+  std::vector<const std::string*> keys;
+  walk(node, lookup, diag, keys);
 }
 
 }  // namespace stack::spec

@@ -22,7 +22,8 @@ using VarLookup = std::function<std::optional<std::string>(const std::string&)>;
                                               std::vector<std::string>& unset);
 
 // Interpolates every scalar value of NODE in place (mapping keys are left alone); errors and
-// unset-variable warnings go to DIAG with the value's position.
+// unset-variable warnings go to DIAG with the value's position. A key or value holding a NUL
+// byte (a "\0" escape, or a variable's value) is an error at its position.
 void interpolate_tree(Node& node, const VarLookup& lookup, Diagnostics& diag);
 
 }  // namespace stack::spec

@@ -61,16 +61,47 @@ bool enabled(const Service& s, const std::vector<std::string>& active) {
   return std::find(active.begin(), active.end(), "*") != active.end();
 }
 
-void normalize_services(const Node& services, const FieldCtx& top, Stack& out) {
+// The daemon's budget (LoadOptions::deadline, cancel) as the check parse_yaml asks.
+StopCheck stop_check(const LoadOptions& opts) {
+  if (!opts.deadline && opts.cancel == nullptr) return {};
+  return [&opts]() -> std::optional<std::string> {
+    if (opts.cancel != nullptr && opts.cancel->load(std::memory_order_relaxed))
+      return "loading was cancelled";
+    if (opts.deadline && std::chrono::steady_clock::now() > *opts.deadline)
+      return "loading took longer than its time budget; stopped";
+    return std::nullopt;
+  };
+}
+
+Result<void> check_budget(const StopCheck& stop) {
+  if (stop)
+    if (auto why = stop()) return fail(*why);
+  return {};
+}
+
+// Each service's part of the tree is released once it is normalised: nothing reads it after,
+// and the tree and the typed services are then never both whole in memory.
+bool normalize_services(Node& services, const FieldCtx& top, Stack& out, const StopCheck& stop) {
   std::vector<Service> all;
-  for (const Entry& e : services.entries) {
+  all.reserve(services.entries.size());
+  size_t done = 0;
+  for (Entry& e : services.entries) {
+    if (stop && ++done % 1024 == 0)
+      if (auto why = stop()) {
+        top.diag.error(e.key_pos, *why);
+        return false;
+      }
     if (e.key.rfind("x-", 0) == 0) continue;
     if (!valid_object_name(e.key)) {
       top.diag.error(e.key_pos, "invalid service name \"" + e.key +
                                     "\": use letters, digits, '.', '_' and '-'");
       continue;
     }
+    if (!top.check_length(e.key_pos, "service name", e.key, kMaxServiceName,
+                          "a DNS label on its networks, and part of its containers' names"))
+      continue;
     all.push_back(normalize_service(top.child(e.key), e));
+    e.value = Node();
   }
   for (Service& s : all) {
     for (const std::string& p : s.profiles)
@@ -79,13 +110,22 @@ void normalize_services(const Node& services, const FieldCtx& top, Stack& out) {
   }
   std::sort(out.profiles.begin(), out.profiles.end());
   std::vector<Service> disabled;
-  for (Service& s : all) (enabled(s, out.active_profiles) ? out.services : disabled).push_back(s);
+  for (Service& s : all)
+    (enabled(s, out.active_profiles) ? out.services : disabled).push_back(std::move(s));
   check_references(top, out, disabled);
+  return true;
 }
 
 }  // namespace
 
 Result<std::vector<fs::path>> resolve_files(const LoadOptions& opts) {
+  // A NUL would cut the name short at open(2): another file than the one named would load.
+  auto has_nul = [](const fs::path& p) { return p.native().find('\0') != std::string::npos; };
+  if (has_nul(opts.working_dir)) return fail("working directory name contains a NUL byte");
+  for (const fs::path& f : opts.files)
+    if (has_nul(f)) return fail("file name contains a NUL byte: " + f.string());
+  for (const fs::path& f : opts.env_files)
+    if (has_nul(f)) return fail("env file name contains a NUL byte: " + f.string());
   std::error_code ec;
   fs::path base = opts.working_dir.empty() ? fs::current_path(ec) : opts.working_dir;
   std::vector<fs::path> out;
@@ -142,14 +182,20 @@ Result<Stack> load(const LoadOptions& opts) {
 
   Assembler assembler(diag, base_dirs, lookup, out.project_dir);
   Node merged;
+  const StopCheck stop = stop_check(opts);
+  assembler.set_stop(&stop);
   for (size_t i = 0; i < out.files.size(); ++i) {
     Result<std::string> text = std::string();
-    if (out.files[i].filename() == "-" && opts.stdin_text)
+    if (out.files[i].filename() == "-" && opts.stdin_text) {
+      if (opts.stdin_text->size() > kMaxStackFileBytes)
+        return fail("the stack file on stdin is larger than the limit of " +
+                    format_size(kMaxStackFileBytes) + " for stack files");
       text = *opts.stdin_text;
-    else
-      text = read_file(out.files[i]);
+    } else {
+      text = read_file(out.files[i], kMaxStackFileBytes, "stack files");
+    }
     if (!text) return fail(text.error());
-    auto tree = parse_yaml(*text, display[i]);
+    auto tree = parse_yaml(*text, display[i], stop);
     if (!tree) {
       diag.error_text(tree.error().message);
       continue;
@@ -167,8 +213,10 @@ Result<Stack> load(const LoadOptions& opts) {
   }
   // Later checks would only report echoes of a syntax or interpolation error.
   if (diag.has_errors()) return fail(diag.to_error());
+  if (auto r = check_budget(stop); !r) return fail(r.error());
   assembler.apply_extends(merged);
   if (diag.has_errors()) return fail(diag.to_error());
+  if (auto r = check_budget(stop); !r) return fail(r.error());
 
   FieldCtx top{diag, out.project_dir, lookup, "services", &base_dirs};
   check_top_level(top, merged);
@@ -189,19 +237,21 @@ Result<Stack> load(const LoadOptions& opts) {
   if (out.name.empty())
     diag.error(name_pos,
                "project name \"" + raw_name + "\" has no letters or digits; use -p or name:");
+  top.check_length(name_pos, "project name", out.name, kMaxProjectName,
+                   "it is part of every container's name, cgroup and DNS name; use -p or name:");
 
   out.active_profiles = opts.profiles;
   if (out.active_profiles.empty())
     if (auto env = lookup("COMPOSE_PROFILES")) out.active_profiles = split_profiles(*env);
 
   normalize_top_level(top, merged, out);
-  const Node* services = merged.find("services");
+  Node* services = merged.find("services");
   if (services == nullptr || services->is_null())
     diag.error(SourcePos{display.front(), 1, 1}, "services is required");
   else if (!services->is_mapping())
     top.type_error(*services, "a mapping of services");
-  else
-    normalize_services(*services, top, out);
+  else if (!normalize_services(*services, top, out, stop))
+    return fail(diag.to_error());
 
   if (diag.has_errors()) return fail(diag.to_error());
   out.warnings = diag.warnings();

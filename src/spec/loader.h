@@ -3,6 +3,8 @@
 // and the check of what the engine implements. Reads files, never touches anything else.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -25,7 +27,17 @@ struct LoadOptions {
   std::vector<std::string> profiles;  // --profile; empty: COMPOSE_PROFILES (comma-separated)
   std::vector<std::filesystem::path> env_files;  // --env-file: replace the project's .env
   std::optional<std::string> stdin_text;         // the content of "-" in files
+  // For a caller that must not wait for ever (the daemon, off its event loop): loading stops
+  // with an error once DEADLINE has passed or *CANCEL is true, checked between stages and
+  // every few thousand steps of the long ones.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  const std::atomic<bool>* cancel = nullptr;
 };
+
+// Input bounds (README, "Limits"): a larger file is refused with its name and the limit.
+// A 500-service stack file is about 400 KiB; 100,000 services fit in 16 MiB.
+inline constexpr size_t kMaxStackFileBytes = 16 << 20;  // each stack, include or extends file
+inline constexpr size_t kMaxEnvFileBytes = 1 << 20;     // .env, --env-file, env_file
 
 // The files that would be loaded: the given ones made absolute, or the first default file
 // found in working_dir. Error when none exists. "-" (stdin) stays "<working_dir>/-".
@@ -44,6 +56,21 @@ struct LoadOptions {
 // A project name made valid as compose does: lower case, [a-z0-9_-], starting with a letter
 // or digit.
 [[nodiscard]] std::string normalize_project_name(std::string_view name);
+
+// Names are bounded where the kernel or DNS bounds them, and load() refuses a longer one at its
+// position, rather than `up` failing half-way (and `down` after it). A container is named
+// <project>-<service>-<n>: 63 + 1 + 63 + 1 + 7 bytes fits a path component and a cgroup name
+// (255) with room to spare.
+inline constexpr size_t kMaxProjectName = 63;  // part of container names, cgroups, DNS
+inline constexpr size_t kMaxServiceName = 63;  // a DNS label on its networks (RFC 1035)
+inline constexpr size_t kMaxHostname = 63;     // sethostname(2): 64; an RFC 1123 label: 63
+inline constexpr size_t kMaxDomainname = 64;   // setdomainname(2)
+inline constexpr size_t kMaxObjectName = 255;  // networks, volumes, container_name: a path
+                                               // component or cgroup name
+// A container's hostname when the file sets none: its name, or where that is longer than a
+// hostname may be, what docker uses for every container (12 hex digits of its id; here, of
+// the sha256 of its name).
+[[nodiscard]] std::string default_hostname(std::string_view container_name);
 
 // Parses "512m", "1gb", "1024" into bytes.
 [[nodiscard]] std::optional<int64_t> parse_bytes(std::string_view text);

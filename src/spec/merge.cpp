@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <unordered_map>
 
 namespace stack::spec {
 namespace {
@@ -19,6 +20,7 @@ std::optional<Node> as_keyed_mapping(const Node& n, bool split_equals) {
   Node out;
   out.kind = Node::Kind::mapping;
   out.pos = n.pos;
+  KeyIndex index(out);
   for (const Node& item : n.items) {
     if (!item.is_scalar()) return std::nullopt;
     Node value;
@@ -34,10 +36,10 @@ std::optional<Node> as_keyed_mapping(const Node& n, bool split_equals) {
     } else {
       value.kind = Node::Kind::mapping;
     }
-    if (Node* existing = out.find(key))
+    if (Node* existing = index.find(key))
       *existing = value;
     else
-      out.entries.push_back(Entry{key, item.pos, value});
+      index.append(Entry{key, item.pos, value});
   }
   return out;
 }
@@ -49,11 +51,12 @@ void merge_by_key(Node& base, const Node& over, bool split_equals) {
     base = over;
     return;
   }
+  KeyIndex index(*b);
   for (const Entry& e : o->entries) {
-    if (Node* existing = b->find(e.key))
+    if (Node* existing = index.find(e.key))
       *existing = e.value;
     else
-      b->entries.push_back(e);
+      index.append(e);
   }
   base = std::move(*b);
 }
@@ -77,17 +80,18 @@ void merge_volumes(Node& base, const Node& over) {
     base = over;
     return;
   }
+  std::unordered_map<std::string, size_t> by_target;  // the first of each target, as a scan
+  for (size_t i = 0; i < base.items.size(); ++i)
+    if (auto t = mount_target(base.items[i])) by_target.emplace(*t, i);
   for (const Node& item : over.items) {
     auto target = mount_target(item);
-    bool replaced = false;
-    for (Node& existing : base.items) {
-      if (target && mount_target(existing) == target) {
-        existing = item;
-        replaced = true;
-        break;
-      }
+    auto it = target ? by_target.find(*target) : by_target.end();
+    if (it != by_target.end()) {
+      base.items[it->second] = item;
+    } else {
+      if (target) by_target.emplace(*target, base.items.size());
+      base.items.push_back(item);
     }
-    if (!replaced) base.items.push_back(item);
   }
 }
 
@@ -182,10 +186,11 @@ void merge_service(Node& base, const Node& over) {
     base = over;
     return;
   }
+  KeyIndex index(base);
   for (const Entry& e : over.entries) {
-    Node* existing = base.find(e.key);
+    Node* existing = index.find(e.key);
     if (existing == nullptr) {
-      base.entries.push_back(e);
+      index.append(e);
       continue;
     }
     auto rule = service_rules().find(e.key);
@@ -203,11 +208,12 @@ void merge_node(Node& base, const Node& over) {
     base = over;
     return;
   }
+  KeyIndex index(base);
   for (const Entry& e : over.entries) {
-    if (Node* existing = base.find(e.key))
+    if (Node* existing = index.find(e.key))
       merge_node(*existing, e.value);
     else
-      base.entries.push_back(e);
+      index.append(e);
   }
 }
 
@@ -218,16 +224,18 @@ void merge_files(Node& base, const Node& override_file) {
     merge_node(base, override_file);
     return;
   }
+  KeyIndex top(base);
   for (const Entry& e : override_file.entries) {
-    Node* existing = base.find(e.key);
+    Node* existing = top.find(e.key);
     if (existing == nullptr) {
-      base.entries.push_back(e);
+      top.append(e);
     } else if (e.key == "services" && existing->is_mapping() && e.value.is_mapping()) {
+      KeyIndex services(*existing);
       for (const Entry& svc : e.value.entries) {
-        if (Node* s = existing->find(svc.key))
+        if (Node* s = services.find(svc.key))
           merge_service(*s, svc.value);
         else
-          existing->entries.push_back(svc);
+          services.append(svc);
       }
     } else {
       merge_node(*existing, e.value);

@@ -3,8 +3,11 @@
 // (libyaml); no libyaml type leaves node.cpp.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
@@ -39,8 +42,34 @@ struct Entry {
   Node value;
 };
 
+// Lookups by key in a mapping that may be large (Node::find scans): an index built once, kept
+// up to date by append(). Merging two files of 100,000 services with a scan per key was
+// quadratic. The mapping must not change other than through this while the index is used.
+class KeyIndex {
+ public:
+  explicit KeyIndex(Node& mapping);
+  [[nodiscard]] Node* find(const std::string& key);
+  // Appends E to the mapping (its key must not be there yet).
+  void append(Entry e);
+
+ private:
+  Node& mapping_;
+  std::unordered_map<std::string, size_t> position_;
+};
+
+// Bounds of a YAML document (README, "Limits"). Aliases are expanded into copies, so a few
+// lines of nested anchors (the "billion laughs") would make 10^9 nodes: as yaml.v3 and
+// compose-go do, the nodes aliases create are counted against the document's own size.
+inline constexpr size_t kMaxAliasNodesFloor = 100'000;  // always allowed
+inline constexpr size_t kMaxAliasNodesRatio = 10;       // x the nodes written in the file
+inline constexpr size_t kMaxYamlDepth = 200;            // nested mappings and sequences
+
 // Parses YAML text; DISPLAY_NAME is the file name used in positions. Aliases are expanded
-// and merge keys (`<<`) applied here. A second YAML document in the text is an error.
-[[nodiscard]] Result<Node> parse_yaml(const std::string& text, const std::string& display_name);
+// and merge keys (`<<`) applied here. A second YAML document in the text is an error, and so
+// is a document over the bounds above. STOP, when given, is asked every few thousand events
+// and ends the parse with its message (the daemon's time budget).
+using StopCheck = std::function<std::optional<std::string>()>;
+[[nodiscard]] Result<Node> parse_yaml(const std::string& text, const std::string& display_name,
+                                      const StopCheck& stop = {});
 
 }  // namespace stack::spec

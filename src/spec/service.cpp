@@ -30,6 +30,15 @@ Normaliser text(std::string Service::*field) {
   };
 }
 
+Normaliser bounded_text(std::string Service::*field, std::string what, size_t max,
+                        std::string why) {
+  return [=](const FieldCtx& c, const Node& n, Service& s) {
+    if (n.is_null()) return;
+    if (auto v = c.string(n); v && c.check_length(n.pos, c.path + ": " + what, *v, max, why))
+      s.*field = *v;
+  };
+}
+
 Normaliser flag(bool Service::*field) {
   return [field](const FieldCtx& c, const Node& n, Service& s) {
     if (n.is_null()) return;
@@ -166,9 +175,12 @@ const std::map<std::string, Normaliser>& fields() {
       {"environment", normalize_environment},
       {"env_file", normalize_env_file},
       {"working_dir", text(&Service::working_dir)},
-      {"hostname", text(&Service::hostname)},
-      {"domainname", text(&Service::domainname)},
-      {"container_name", text(&Service::container_name)},
+      {"hostname", bounded_text(&Service::hostname, "hostname", kMaxHostname,
+                                "sethostname(2), and a DNS label")},
+      {"domainname", bounded_text(&Service::domainname, "domainname", kMaxDomainname,
+                                  "setdomainname(2)")},
+      {"container_name", bounded_text(&Service::container_name, "container name",
+                                      kMaxObjectName, "a directory and a cgroup are named so")},
       {"user", text(&Service::user)},
       {"mem_limit",
        [](const FieldCtx& c, const Node& n, Service& s) {

@@ -5,6 +5,7 @@
 #include "common/files.h"
 #include "spec/env_file.h"
 #include "spec/field.h"
+#include "spec/loader.h"
 #include "spec/shape.h"
 
 namespace stack::spec {
@@ -18,6 +19,10 @@ void set_env(const FieldCtx& ctx, const SourcePos& pos, const std::string& key,
   }
   // A bare KEY takes its value from the environment stack runs in, or is left out.
   if (!value) value = ctx.lookup(key);
+  if (value && value->find('\0') != std::string::npos) {
+    ctx.error(pos, "the value of " + key + " contains a NUL byte, which is not allowed");
+    return;
+  }
   if (value)
     s.environment[key] = *value;
   else
@@ -28,7 +33,7 @@ void add_env_file(const FieldCtx& ctx, const Node& path_node, bool required, Ser
   auto path = ctx.string(path_node);
   if (!path) return;
   auto full = ctx.resolve(path_node.pos, *path);
-  auto text = read_file(full);
+  auto text = read_file(full, kMaxEnvFileBytes, "env files");
   if (!text) {
     if (required || text.error().sys_errno != ENOENT)
       ctx.error(path_node.pos, text.error().message);

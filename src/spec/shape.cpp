@@ -9,6 +9,14 @@
 
 namespace stack::spec {
 
+Shape::Shape() = default;
+Shape::~Shape() = default;
+Shape::Shape(const Shape&) = default;
+Shape::Shape(Shape&&) noexcept = default;
+Shape& Shape::operator=(const Shape&) = default;
+Shape& Shape::operator=(Shape&&) noexcept = default;
+
+
 namespace shapes {
 namespace {
 Shape of(Shape::Kind kind) {

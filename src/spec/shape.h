@@ -33,6 +33,16 @@ struct Shape {
     object,    // a mapping with the keys of `fields`
     either,    // the first of `alternatives` whose kind (scalar, list, mapping) matches
   };
+  // Declared here, defined in shape.cpp where Shape is complete: `fields` holds pairs of
+  // Shape, and clang (with libstdc++) cannot instantiate their members while Shape is being
+  // defined.
+  Shape();
+  ~Shape();
+  Shape(const Shape&);
+  Shape(Shape&&) noexcept;
+  Shape& operator=(const Shape&);
+  Shape& operator=(Shape&&) noexcept;
+
   Kind kind = Kind::any;
   std::vector<std::string> values;  // string: the allowed values (empty: any)
   std::shared_ptr<Shape> item;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "spec/loader.h"
 #include "spec/shape.h"
 #include "spec/text.h"
 
@@ -99,6 +100,8 @@ void read_networks(const FieldCtx& ctx, const Node& root, Stack& out) {
     std::string ext_name;
     net.external = read_external(j, ext_name);
     net.name = object_name(j, ext_name, net.external, out.name, e.key);
+    c.check_length(e.key_pos, c.path + ": network name", net.name, kMaxObjectName,
+                   "names on the host are bounded as path components");
     net.driver = j.value("driver", "bridge");
     net.driver_opts = strings_of(j, "driver_opts");
     net.internal = j.value("internal", false);
@@ -147,6 +150,8 @@ void read_volumes(const FieldCtx& ctx, const Node& root, Stack& out) {
     std::string ext_name;
     v.external = read_external(j, ext_name);
     v.name = object_name(j, ext_name, v.external, out.name, e.key);
+    c.check_length(e.key_pos, c.path + ": volume name", v.name, kMaxObjectName,
+                   "a volume is a directory of that name");
     v.driver = j.value("driver", "local");
     v.driver_opts = strings_of(j, "driver_opts");
     v.labels = strings_of(j, "labels");

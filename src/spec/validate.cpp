@@ -2,6 +2,9 @@
 #include "spec/validate.h"
 
 #include <algorithm>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
 
 namespace stack::spec {
 namespace {
@@ -12,8 +15,19 @@ std::string profiles_of(const Service& s) {
   return out;
 }
 
-void check_dependencies(const FieldCtx& ctx, Service& s, const Stack& out,
-                        const std::vector<Service>& disabled) {
+// Services by name: the checks below look one up per reference, and a scan per lookup made
+// loading 100,000 services quadratic.
+using ServiceIndex = std::unordered_map<std::string_view, const Service*>;
+
+ServiceIndex index_of(const std::vector<Service>& services) {
+  ServiceIndex out;
+  out.reserve(services.size());
+  for (const Service& s : services) out.emplace(s.name, &s);
+  return out;
+}
+
+void check_dependencies(const FieldCtx& ctx, Service& s, const ServiceIndex& enabled,
+                        const ServiceIndex& disabled) {
   std::vector<Dependency> kept;
   for (const Dependency& d : s.dependencies) {
     FieldCtx c = ctx.child(s.name + ".depends_on");
@@ -21,31 +35,31 @@ void check_dependencies(const FieldCtx& ctx, Service& s, const Stack& out,
       c.error(d.pos, "a service cannot depend on itself");
       continue;
     }
-    if (out.find(d.service) != nullptr) {
+    if (enabled.count(d.service)) {
       kept.push_back(d);
       continue;
     }
-    auto off = std::find_if(disabled.begin(), disabled.end(),
-                            [&](const Service& x) { return x.name == d.service; });
+    auto off = disabled.find(d.service);
     if (off == disabled.end())
       c.error(d.pos, "unknown service \"" + d.service + "\"");
     else if (d.required)
       c.error(d.pos, "service \"" + d.service + "\" is not enabled (profiles: " +
-                         profiles_of(*off) + "); use --profile or required: false");
+                         profiles_of(*off->second) + "); use --profile or required: false");
   }
   s.dependencies = kept;
   s.depends_on.clear();
   for (const Dependency& d : kept) s.depends_on.push_back(d.service);
 }
 
-void check_network_use(const FieldCtx& ctx, Service& s, const Stack& out) {
+void check_network_use(const FieldCtx& ctx, Service& s, const Stack& out,
+                       const ServiceIndex& enabled) {
   FieldCtx c = ctx.child(s.name);
   if (!s.network_mode.empty() && !s.networks.empty())
     c.error(s.networks.front().pos, "networks and network_mode cannot be used together");
   for (const char* prefix : {"service:"}) {
     if (s.network_mode.rfind(prefix, 0) != 0) continue;
     std::string other = s.network_mode.substr(std::string(prefix).size());
-    if (out.find(other) == nullptr)
+    if (!enabled.count(other))
       c.child("network_mode").error(s.pos, "unknown service \"" + other + "\"");
   }
   for (const NetworkAttachment& a : s.networks)
@@ -81,22 +95,52 @@ bool overlap(const Port& a, const Port& b) {
   return *a.published_start <= *b.published_end && *b.published_start <= *a.published_end;
 }
 
+// Each published port against the ports before it in file order, reported once with the first
+// it clashes with. A sweep over the ports sorted by host port compares only those whose ranges
+// can meet, so 100,000 services with ports load in linear-ish time (pairwise: quadratic).
 void check_published_ports(const FieldCtx& ctx, const Stack& out) {
-  std::vector<std::pair<const Service*, const Port*>> seen;
-  for (const Service& s : out.services) {
-    for (const Port& p : s.ports) {
-      for (const auto& [other, q] : seen) {
-        // A host range shared by a service's own replicas or ports is fine.
-        if (overlap(p, *q) && !(other == &s && p.published_start != p.published_end)) {
-          ctx.child(s.name + ".ports")
-              .error(p.pos, "host port " + std::to_string(*p.published_start) + "/" + p.protocol +
-                                " is already published by service \"" + other->name + "\"");
-          break;
-        }
-      }
-      seen.emplace_back(&s, &p);
+  struct Published {
+    size_t order;  // in file order
+    const Service* service;
+    const Port* port;
+  };
+  std::vector<Published> ports;
+  for (const Service& s : out.services)
+    for (const Port& p : s.ports)
+      if (p.published_start) ports.push_back({ports.size(), &s, &p});
+  std::sort(ports.begin(), ports.end(), [](const Published& a, const Published& b) {
+    return std::tie(*a.port->published_start, a.order) <
+           std::tie(*b.port->published_start, b.order);
+  });
+  // For each port (by order), the earliest earlier port it clashes with.
+  std::vector<const Published*> first_clash(ports.size(), nullptr);
+  std::vector<const Published*> open;  // ranges that may still reach the next start
+  for (const Published& p : ports) {
+    std::erase_if(open, [&](const Published* q) {
+      return *q->port->published_end < *p.port->published_start;
+    });
+    for (const Published* q : open) {
+      // A host range shared by a service's own replicas or ports is fine.
+      auto clash = [](const Published& a, const Published& b) {
+        return overlap(*a.port, *b.port) &&
+               !(a.service == b.service && a.port->published_start != a.port->published_end);
+      };
+      const Published& later = q->order < p.order ? p : *q;
+      const Published& earlier = q->order < p.order ? *q : p;
+      if (!clash(later, earlier)) continue;
+      const Published*& slot = first_clash[later.order];
+      if (slot == nullptr || earlier.order < slot->order) slot = &earlier;
     }
+    open.push_back(&p);
   }
+  std::vector<const Published*> by_order(ports.size());
+  for (const Published& p : ports) by_order[p.order] = &p;
+  for (const Published* p : by_order)
+    if (const Published* other = first_clash[p->order])
+      ctx.child(p->service->name + ".ports")
+          .error(p->port->pos, "host port " + std::to_string(*p->port->published_start) + "/" +
+                                   p->port->protocol + " is already published by service \"" +
+                                   other->service->name + "\"");
 }
 
 void add_default_network(Stack& out) {
@@ -122,9 +166,11 @@ void add_default_network(Stack& out) {
 }  // namespace
 
 void check_references(const FieldCtx& ctx, Stack& out, const std::vector<Service>& disabled) {
+  const ServiceIndex enabled_index = index_of(out.services);
+  const ServiceIndex disabled_index = index_of(disabled);
   for (Service& s : out.services) {
-    check_dependencies(ctx, s, out, disabled);
-    check_network_use(ctx, s, out);
+    check_dependencies(ctx, s, enabled_index, disabled_index);
+    check_network_use(ctx, s, out, enabled_index);
     check_mounts(ctx, s, out);
   }
   check_published_ports(ctx, out);

@@ -3,16 +3,28 @@
 // transaction. A Store (one connection) is used by one thread at a time.
 #include "state/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <iterator>
 #include <string_view>
 #include <utility>
 
+#include "common/unique_fd.h"
+#include "state/seal.h"
+#include "state/sqlite.h"
+
 namespace stack::state {
 
 namespace {
+
+using sql::db_error;
+using sql::exec;
+using sql::Statement;
+using sql::Transaction;
 
 // Schema migrations: migration I brings user_version from I to I+1. Append only; never edit
 // a migration that has shipped.
@@ -77,98 +89,6 @@ CREATE TABLE ip_allocations (
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
-
-Error db_error(sqlite3* db) { return Error{sqlite3_errmsg(db), 0}; }
-
-Result<void> exec(sqlite3* db, const char* sql) {
-  char* msg = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-    Error e{msg ? msg : sqlite3_errmsg(db), 0};
-    sqlite3_free(msg);
-    return fail(std::move(e));
-  }
-  return {};
-}
-
-// A prepared statement. Bind errors are kept and reported by step().
-class Statement {
- public:
-  Statement(sqlite3* db, std::string_view sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  Statement& bind(int i, std::string_view v) {
-    // SQLITE_TRANSIENT: the caller's string may not outlive the statement.
-    return check(
-        sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-  }
-  Statement& bind(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
-
-  // True when a row is available, false when done.
-  [[nodiscard]] Result<bool> step() {
-    if (rc_ != SQLITE_OK) return fail(db_error(db_));
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return fail(db_error(db_));
-  }
-  [[nodiscard]] Result<void> run() {
-    auto r = step();
-    if (!r) return fail(r.error());
-    return {};
-  }
-  [[nodiscard]] int extended_error() const { return sqlite3_extended_errcode(db_); }
-
-  [[nodiscard]] std::string text(int col) const {
-    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string();
-  }
-  [[nodiscard]] int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
-  [[nodiscard]] bool is_null(int col) const {
-    return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
-  }
-
- private:
-  Statement& check(int rc) {
-    if (rc_ == SQLITE_OK) rc_ = rc;
-    return *this;
-  }
-
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_ = SQLITE_OK;
-};
-
-// BEGIN IMMEDIATE takes the write lock up front, so busy_timeout applies to the whole change
-// instead of failing half-way with SQLITE_BUSY on lock upgrade. Rolls back unless committed.
-class Transaction {
- public:
-  explicit Transaction(sqlite3* db) : db_(db) {}
-  ~Transaction() {
-    if (open_) (void)exec(db_, "ROLLBACK");
-  }
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-
-  [[nodiscard]] Result<void> begin(const char* sql = "BEGIN IMMEDIATE") {
-    auto r = exec(db_, sql);
-    if (r) open_ = true;
-    return r;
-  }
-  [[nodiscard]] Result<void> commit() {
-    auto r = exec(db_, "COMMIT");
-    if (r) open_ = false;
-    return r;
-  }
-
- private:
-  sqlite3* db_;
-  bool open_ = false;
-};
 
 Result<int> user_version(sqlite3* db) {
   Statement s(db, "PRAGMA user_version");
@@ -247,7 +167,8 @@ Result<std::vector<ContainerRecord>> query_containers(sqlite3* db, const std::st
 // Projects joined with their files, one row per file (or one row with NULL for no files),
 // grouped back into records. One statement, so one consistent snapshot.
 Result<std::vector<ProjectRecord>> query_projects(sqlite3* db,
-                                                  std::optional<std::string_view> name) {
+                                                  std::optional<std::string_view> name,
+                                                  const Sealer& sealer) {
   std::string sql =
       "SELECT p.name, p.working_dir, p.environment_json, p.created_at, f.path "
       "FROM projects p LEFT JOIN project_files f ON f.project = p.name ";
@@ -265,13 +186,33 @@ Result<std::vector<ProjectRecord>> query_projects(sqlite3* db,
       ProjectRecord p;
       p.name = std::move(pname);
       p.working_dir = s.text(1);
-      p.environment_json = s.text(2);
+      auto env = sealer.unseal(s.text(2), project_env_context(p.name));
+      if (!env) return fail(env.error().wrap("environment of project " + p.name));
+      p.environment_json = std::move(*env);
       p.created_at = s.int64(3);
       out.push_back(std::move(p));
     }
     if (!s.is_null(4)) out.back().files.push_back(s.text(4));
   }
   return out;
+}
+
+// The database and its -wal and -shm are root's alone: they hold every project's record. SQLite
+// gives the -wal and -shm it creates the mode of the database file (os_unix.c,
+// findCreateFileMode), so the database is made 0600 before SQLite first opens it; files an
+// older version made 0644 are tightened.
+Result<void> make_private_files(const std::filesystem::path& path) {
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::string p = path.string() + suffix;
+    int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (*suffix ? 0 : O_CREAT);
+    UniqueFd fd(::open(p.c_str(), flags, 0600));
+    if (!fd) {
+      if (*suffix && errno == ENOENT) continue;
+      return fail_errno("open " + p);
+    }
+    if (::fchmod(fd.get(), 0600) != 0) return fail_errno("chmod " + p);
+  }
+  return {};
 }
 
 }  // namespace
@@ -282,6 +223,7 @@ Store::~Store() { sqlite3_close_v2(db_); }
 
 Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& path) {
   const std::string ctx = "state: open " + path.string();
+  if (auto r = make_private_files(path); !r) return fail(r.error().wrap(ctx));
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &db,
@@ -303,10 +245,16 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& path) {
       return fail(ctx + ": enable WAL: journal mode is " + (*row ? s.text(0) : "unknown"));
   }
   if (auto r = exec(db, "PRAGMA foreign_keys = ON"); !r) return fail(r.error().wrap(ctx));
+  // Freed content is overwritten: a value replaced (or sealed in place of its plain text) leaves
+  // no copy in free pages.
+  if (auto r = exec(db, "PRAGMA secure_delete = ON"); !r) return fail(r.error().wrap(ctx));
   // NORMAL is durable across process crashes in WAL mode; only power loss may lose the last
   // commits.
   if (auto r = exec(db, "PRAGMA synchronous = NORMAL"); !r) return fail(r.error().wrap(ctx));
   if (auto r = migrate(db); !r) return fail(r.error().wrap(ctx + ": migrate schema"));
+  if (auto r = store->open_sealer(path.parent_path() / "state.key"); !r)
+    return fail(r.error().wrap(ctx));
+  if (auto r = store->seal_plain_rows(); !r) return fail(r.error().wrap(ctx + ": seal old rows"));
   return store;
 }
 
@@ -321,7 +269,9 @@ Result<void> Store::put_project(const ProjectRecord& p) {
                "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET "
                "working_dir = excluded.working_dir, "
                "environment_json = excluded.environment_json, created_at = excluded.created_at");
-  up.bind(1, p.name).bind(2, p.working_dir).bind(3, p.environment_json).bind(4, p.created_at);
+  auto env = sealer_->seal(p.environment_json, project_env_context(p.name));
+  if (!env) return fail(env.error().wrap(ctx));
+  up.bind(1, p.name).bind(2, p.working_dir).bind(3, *env).bind(4, p.created_at);
   if (auto r = up.run(); !r) return fail(r.error().wrap(ctx));
   Statement del(db_, "DELETE FROM project_files WHERE project = ?1");
   del.bind(1, p.name);
@@ -336,14 +286,14 @@ Result<void> Store::put_project(const ProjectRecord& p) {
 }
 
 Result<std::optional<ProjectRecord>> Store::get_project(std::string_view name) {
-  auto r = query_projects(db_, name);
+  auto r = query_projects(db_, name, *sealer_);
   if (!r) return fail(r.error().wrap("state: get project " + std::string(name)));
   if (r->empty()) return std::optional<ProjectRecord>();
   return std::optional<ProjectRecord>(std::move(r->front()));
 }
 
 Result<std::vector<ProjectRecord>> Store::list_projects() {
-  auto r = query_projects(db_, std::nullopt);
+  auto r = query_projects(db_, std::nullopt, *sealer_);
   if (!r) return fail(r.error().wrap("state: list projects"));
   return r;
 }
@@ -368,6 +318,9 @@ Result<void> Store::put_container(const ContainerRecord& c) {
   const std::string ctx = "state: put container " + c.name;
   Transaction tx(db_);
   if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  auto sealed = sealer_->seal(c.runtime_json, runtime_context(c.name));
+  if (!sealed) return fail(sealed.error().wrap(ctx));
+  const std::string& runtime = *sealed;
   Statement s(db_, std::string("INSERT OR REPLACE INTO containers (") + kContainerColumns +
                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
                        "?15, ?16, ?17, ?18, ?19)");
@@ -387,7 +340,7 @@ Result<void> Store::put_container(const ContainerRecord& c) {
       .bind(14, c.created_at)
       .bind(15, c.started_at)
       .bind(16, c.finished_at)
-      .bind(17, c.runtime_json)
+      .bind(17, runtime)
       .bind(18, int64_t{c.user_stopped ? 1 : 0})
       .bind(19, c.health);
   if (auto r = s.run(); !r) {
@@ -407,7 +360,9 @@ Result<std::optional<ContainerRecord>> Store::get_container(std::string_view nam
   auto row = s.step();
   if (!row) return fail(row.error().wrap("state: get container " + std::string(name)));
   if (!*row) return std::optional<ContainerRecord>();
-  return std::optional<ContainerRecord>(read_container(s));
+  ContainerRecord c = read_container(s);
+  if (auto r = unseal(c); !r) return fail(r.error().wrap("state: get container " + c.name));
+  return std::optional<ContainerRecord>(std::move(c));
 }
 
 Result<std::vector<ContainerRecord>> Store::list_containers(std::string_view project) {
@@ -416,6 +371,8 @@ Result<std::vector<ContainerRecord>> Store::list_containers(std::string_view pro
                                 " FROM containers WHERE project = ?1 ORDER BY service, number",
                             project);
   if (!r) return fail(r.error().wrap("state: list containers of " + std::string(project)));
+  for (ContainerRecord& c : *r)
+    if (auto u = unseal(c); !u) return fail(u.error().wrap("state: list containers"));
   return r;
 }
 
@@ -425,6 +382,8 @@ Result<std::vector<ContainerRecord>> Store::list_all_containers() {
                                 " FROM containers ORDER BY project, service, number",
                             std::nullopt);
   if (!r) return fail(r.error().wrap("state: list containers"));
+  for (ContainerRecord& c : *r)
+    if (auto u = unseal(c); !u) return fail(u.error().wrap("state: list containers"));
   return r;
 }
 

@@ -1,5 +1,6 @@
 // The persisted record of what exists: projects and containers, in SQLite (WAL), one
-// transaction per state change. Knows nothing about the kernel.
+// transaction per state change. Knows nothing about the kernel. The columns that hold
+// environment values are sealed on disk (seal.h): callers see plain values.
 #pragma once
 
 #include <sys/types.h>
@@ -22,6 +23,7 @@ struct ProjectRecord {
   std::vector<std::string> files;  // absolute paths of the stack files
   std::string working_dir;
   std::string environment_json;  // the CLI environment the files were interpolated with
+                                 // (sealed on disk: it holds secrets)
   int64_t created_at = 0;        // unix ms
 };
 
@@ -42,7 +44,8 @@ struct ContainerRecord {
   int64_t created_at = 0;   // unix ms
   int64_t started_at = 0;   // unix ms, 0 when never started
   int64_t finished_at = 0;  // unix ms, 0 when not finished
-  std::string runtime_json;  // what exec needs: env, cwd, user, cgroup path (engine-defined)
+  std::string runtime_json;  // what exec needs: env, cwd, user, cgroup path (engine-defined);
+                             // sealed on disk
   bool user_stopped = false;  // stopped by the user: no restart policy or reconcile starts it
   std::string health;         // "" (no check), "starting", "healthy", "unhealthy"
 };
@@ -61,9 +64,14 @@ struct NetworkRecord {
   std::string gateway;  // "10.89.0.1"
 };
 
+class Sealer;
+
 class Store {
  public:
-  // Opens (creating if needed) the database at PATH, in WAL mode, and migrates its schema.
+  // Opens (creating if needed) the database at PATH (0600, as its -wal and -shm), in WAL mode,
+  // and migrates its schema. The sealing key is state.key beside it, made on first open; rows an
+  // older version wrote in the clear are sealed here, and their plain text wiped from the file
+  // and its WAL.
   [[nodiscard]] static Result<std::unique_ptr<Store>> open(const std::filesystem::path& path);
   ~Store();
   Store(const Store&) = delete;
@@ -91,7 +99,11 @@ class Store {
 
  private:
   explicit Store(sqlite3* db);
+  [[nodiscard]] Result<void> open_sealer(const std::filesystem::path& key_path);
+  [[nodiscard]] Result<void> seal_plain_rows();
+  [[nodiscard]] Result<void> unseal(ContainerRecord& c) const;
   sqlite3* db_;
+  std::unique_ptr<Sealer> sealer_;
 };
 
 }  // namespace stack::state
