@@ -125,11 +125,12 @@ TEST_CASE("what execve would refuse is refused before anything is made") {
   StackEnv env;
   auto p = unique_project("argmax");
   env.uses(p);
+  // One value past the per-string limit (from an env file), and twenty that pass it alone but
+  // not together (in the file itself: an env file is capped at 1 MiB).
   std::string one(200 * 1024, 'x'), many;
   for (int i = 0; i < 20; i++)
-    many.append("V").append(std::to_string(i)).append("=").append(120 * 1024, 'y').append("\n");
+    many.append("      V").append(std::to_string(i)).append(": ").append(120 * 1024, 'y').append("\n");
   env.write("BIG=" + one + "\n", "one.env");
-  env.write(many, "many.env");
   env.write("name: " + p + R"(
 services:
   ok:
@@ -142,8 +143,8 @@ services:
   many:
     image: busybox
     command: [sleep, "300"]
-    env_file: many.env
-)");
+    environment:
+)" + many);
   auto up = env.stack({"up", "-d"});
   CHECK(up.code == 1);
   CHECK_MESSAGE(up.err.find("service \"one\": variable BIG is 0.2 MiB; execve(2) takes at most "
