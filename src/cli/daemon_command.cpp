@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -96,6 +97,13 @@ int run_daemon(const std::string& stacks_dir, double resync_seconds,
     return 1;
   }
   ::signal(SIGPIPE, SIG_IGN);  // a client that goes away is an error code, not our death
+  // A descriptor per container (pidfd), per API client (up to 256), per DNS socket and inotify
+  // watch: the soft limit of 1024 is not enough for a busy host. Containers inherit it, as
+  // Docker's do from dockerd; a service's `ulimits` set its own.
+  if (rlimit lim{}; ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
   std::filesystem::path run_root = globals().run_root;
   std::error_code ec;
   std::filesystem::create_directories(run_root, ec);

@@ -111,6 +111,7 @@ Notifier& Daemon::changed() { return supervisor_->changed(); }
 
 void Daemon::shutdown() {
   stopping_ = true;
+  cancel_loads_ = true;
   if (supervisor_) supervisor_->shutdown();
 }
 
@@ -172,6 +173,14 @@ awaitable<Result<int>> Daemon::start() {
   co_return adopted;
 }
 
+spec::LoadOptions Daemon::budgeted(spec::LoadOptions opts) const {
+  // Bounded in time as well as in size: a file that takes longer than this to load (a slow
+  // disk, a pathological but legal file) is an error, and shutdown stops any load at once.
+  opts.deadline = std::chrono::steady_clock::now() + kLoadBudget;
+  opts.cancel = &cancel_loads_;
+  return opts;
+}
+
 spec::LoadOptions Daemon::load_options_of(const state::ProjectRecord& rec) {
   spec::LoadOptions opts;
   for (const auto& f : rec.files) opts.files.emplace_back(f);
@@ -196,7 +205,7 @@ Result<spec::Stack> Daemon::load_registered(const std::string& project) {
 }
 
 awaitable<Result<planner::Plan>> Daemon::up(UpRequest request, Progress progress) {
-  auto loading = [opts = request.load] { return spec::load(opts); };  // off the loop, as reconcile
+  auto loading = [opts = budgeted(request.load)] { return spec::load(opts); };  // as reconcile
   auto stack = co_await on_pool(*pool_, std::move(loading));
   if (!stack) co_return fail(stack.error());
   // Everything the file asks for must be something stack can run: refused before any change.
@@ -606,7 +615,7 @@ awaitable<void> Daemon::reconcile(std::string project, std::string reason) {
   if (!rec || !*rec) co_return;  // gone
   // Loading is CPU work on a file anyone with write access may have made huge or hostile:
   // off the loop, so it never stalls the API, the supervisor or another project.
-  auto loading = [opts = load_options_of(**rec)] { return spec::load(opts); };
+  auto loading = [opts = budgeted(load_options_of(**rec))] { return spec::load(opts); };
   auto stack = co_await on_pool(*pool_, std::move(loading));
   reconciles_++;
   if (stopping_) co_return;

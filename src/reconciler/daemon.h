@@ -5,6 +5,7 @@
 // killed from outside, a registered stack file edited. Every method runs on the loop thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -139,6 +140,8 @@ class Daemon {
   // A reconcile of PROJECT failed: counted, logged, published, and retried after a backoff.
   void failed(const std::string& project, const Error& error, const std::string& reason);
   static spec::LoadOptions load_options_of(const state::ProjectRecord& rec);
+  // OPTS with the daemon's time budget and its shutdown flag.
+  spec::LoadOptions budgeted(spec::LoadOptions opts) const;
   boost::asio::awaitable<void> repair_networks();
   void register_watch(const std::string& project, const std::vector<std::string>& files);
   void unregister_watch(const std::string& project);
@@ -175,6 +178,8 @@ class Daemon {
   std::set<std::string> resyncing_;  // projects the periodic resync is reconciling now
   std::map<std::string, std::string> errors_;  // container -> why its last start failed
   uint64_t reconciles_ = 0;          // completed reconcile passes, for `GET /v1/version`
+  static constexpr std::chrono::seconds kLoadBudget{10};
+  std::atomic<bool> cancel_loads_{false};  // read by loads on the worker pool
 };
 
 }  // namespace stack::reconciler
