@@ -89,7 +89,7 @@ asio::awaitable<void> start(asio::io_context* io, reconciler::Daemon* daemon, ap
 }
 
 int run_daemon(const std::string& stacks_dir, double resync_seconds,
-               const std::string& userns_remap) {
+               const std::string& userns_remap, const std::string& userns_layers) {
   log::setup(globals().log_level == "warn" ? "info" : globals().log_level);
   auto log = log::get("reconciler");
   if (::geteuid() != 0) {
@@ -128,6 +128,7 @@ int run_daemon(const std::string& stacks_dir, double resync_seconds,
     }
     paths.userns_remap = userns_remap;
   }
+  paths.userns_layers = userns_layers;
   if (::access(paths.init_binary.c_str(), X_OK) != 0) {
     std::fprintf(stderr, "stack daemon: container init not found at %s\n",
                  paths.init_binary.c_str());
@@ -164,7 +165,7 @@ void add_daemon_command(CLI::App& app) {
                                               "when none answers)");
   static std::string stacks_dir = "/etc/stack/stacks.d";
   static double resync = 5;
-  static std::string userns_remap;
+  static std::string userns_remap, userns_layers = "auto";
   daemon->add_option("--stacks-dir", stacks_dir, "Stack files reconciled continuously")
       ->capture_default_str();
   daemon->add_option("--resync", resync, "Seconds between full re-plans of every project")
@@ -174,6 +175,12 @@ void add_daemon_command(CLI::App& app) {
                      "Run containers in user namespaces: their root is USER's first subordinate "
                      "uid and gid (/etc/subuid, /etc/subgid); a service opts out with "
                      "userns_mode: host");
+  daemon->add_option("--userns-layers", userns_layers,
+                     "How image layers become a user namespace's: auto (idmapped mounts where the "
+                     "filesystem takes them, else shifted copies), idmap, or copy (made once per "
+                     "mapping and layer under ROOT/userns-layers)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "idmap", "copy"}));
   auto* stop = daemon->add_subcommand("stop", "Stop the daemon; containers keep running");
   stop->callback([] {
     api::Client client(std::filesystem::path(globals().run_root) / "stack.sock");
@@ -194,7 +201,7 @@ void add_daemon_command(CLI::App& app) {
   });
   daemon->callback([daemon] {
     if (daemon->got_subcommand("stop")) return;
-    throw ExitCode{run_daemon(stacks_dir, resync, userns_remap)};
+    throw ExitCode{run_daemon(stacks_dir, resync, userns_remap, userns_layers)};
   });
 }
 

@@ -79,6 +79,12 @@ struct ContainerSpec {
   // idmapped, the writable layer and the container's directory belong to the mapped root.
   // Needs the container's own network namespace.
   std::optional<IdMapping> userns;
+  // How the image's layers become the mapped root's: idmapped mounts where the kernel allows
+  // (kAuto probes the layers' filesystem), or copies with shifted owners made once per mapping
+  // under userns_layer_cache and shared.
+  enum class LayerOwnership { kAuto, kIdmap, kCopy };
+  LayerOwnership userns_layers = LayerOwnership::kAuto;
+  std::filesystem::path userns_layer_cache;  // "<root>/userns-layers"
 };
 
 // A running container's init, identified so that a reused PID is never mistaken for it.

@@ -53,6 +53,12 @@ std::filesystem::path Controller::container_dir(const std::string& name) const {
 Result<engine::ContainerSpec> Controller::spec_of(const state::ContainerRecord& rec) const {
   auto rt = runtime_from_json(rec.runtime_json);
   if (!rt) return fail(rt.error().wrap(rec.name));
+  // The daemon's choice for user-namespaced layers, not the container's: never recorded.
+  using LO = engine::ContainerSpec::LayerOwnership;
+  rt->spec.userns_layers = paths_.userns_layers == "copy"    ? LO::kCopy
+                           : paths_.userns_layers == "idmap" ? LO::kIdmap
+                                                             : LO::kAuto;
+  rt->spec.userns_layer_cache = paths_.root / "userns-layers";
   return rt->spec;
 }
 

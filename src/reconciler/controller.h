@@ -39,6 +39,10 @@ struct Paths {
   // --userns-remap: the host user whose subordinate ids every container's root maps to (a
   // service opts out with userns_mode: host); "" for none.
   std::string userns_remap;
+  // --userns-layers: how the layers become the mapped root's: "auto" (idmapped mounts where
+  // the filesystem takes them, else copies), "idmap" or "copy" (made once per mapping, under
+  // <root>/userns-layers).
+  std::string userns_layers = "auto";
 
   // "" for the default root, else 8 hex digits of the root (common/instance.h): what names
   // this instance's cgroups and nftables tables apart from another's.

@@ -38,6 +38,7 @@ struct config {
   struct strv masked, readonly; /* paths hidden / made read-only after pivot_root */
   int sys_rw;                   /* privileged: /sys read-write */
   int userns;                   /* join a user namespace (USERNS_FD, or the container's) */
+  int layers_shifted;           /* with userns: the lowerdirs are already the mapped ids' */
   /* the process */
   struct strv args, env;
   const char *cwd;

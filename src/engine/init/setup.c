@@ -127,10 +127,11 @@ static void reopen_stdio(void) {
 
 /* The overlay's lowerdir= value: the engine's, or with a user namespace each layer as an
  * idmapped copy of its mount (the image's root-owned files become the container root's),
- * named by /proc/self/fd/N; FDS keeps those descriptors until the overlay is mounted. */
+ * named by /proc/self/fd/N; FDS keeps those descriptors until the overlay is mounted. Layers
+ * the engine copied with shifted owners (a filesystem without idmapped mounts) go as they are. */
 static int lower_option(const struct config *cfg, char *out, size_t outlen, int *fds, size_t *nfds,
                         char *err, size_t errlen) {
-  if (!cfg->userns) {
+  if (!cfg->userns || cfg->layers_shifted) {
     if (snprintf(out, outlen, "%s", cfg->lowerdirs) >= (int)outlen) return ERR("too many layers");
     return 0;
   }
