@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "engine/container.h"
 #include "fs/image_store.h"
 #include "reconciler/controller.h"
 #include "reconciler/runtime_record.h"

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/container.h"
 #include "planner/plan.h"
 #include "spec/stack.h"
 
@@ -27,7 +28,6 @@ struct ContainerRecord;
 namespace stack::engine {
 class Engine;
 class CgroupDriver;
-struct ContainerSpec;
 }  // namespace stack::engine
 
 namespace stack::reconciler {
@@ -105,9 +105,9 @@ class Controller {
   [[nodiscard]] Result<std::vector<ContainerStatus>> ps(const std::string& project, bool all);
   [[nodiscard]] Result<void> remove_image(const std::string& reference);
   [[nodiscard]] std::filesystem::path container_dir(const std::string& name) const;
-  [[nodiscard]] Result<engine::ContainerSpec> spec_of(const state::ContainerRecord& rec) const;
+  [[nodiscard]] Result<model::ContainerSpec> spec_of(const state::ContainerRecord& rec) const;
   // The recorded spec, or, when the record cannot be read, where its host objects are.
-  [[nodiscard]] engine::ContainerSpec located(const state::ContainerRecord& rec) const;
+  [[nodiscard]] model::ContainerSpec located(const state::ContainerRecord& rec) const;
 
   fs::ImageStore& images() { return *images_; }
   state::Store& store() { return *store_; }

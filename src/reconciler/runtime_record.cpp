@@ -9,11 +9,11 @@ using nlohmann::json;
 
 namespace {
 
-using Mode = engine::SeccompSpec::Mode;
+using Mode = model::SeccompSpec::Mode;
 
 // The seccomp profile a container runs with: its mode and, for a file, the profile's text
 // (the file may change or go; the container keeps what it was created with).
-json seccomp_json(const engine::SeccompSpec& s) {
+json seccomp_json(const model::SeccompSpec& s) {
   const char* mode = s.mode == Mode::kUnconfined ? "unconfined"
                      : s.mode == Mode::kProfile  ? "profile"
                                                  : "default";
@@ -23,8 +23,8 @@ json seccomp_json(const engine::SeccompSpec& s) {
 }
 
 // A record made before seccomp existed gets Docker's default profile.
-engine::SeccompSpec seccomp_from(const json& process) {
-  engine::SeccompSpec s;
+model::SeccompSpec seccomp_from(const json& process) {
+  model::SeccompSpec s;
   if (!process.contains("seccomp")) return s;
   std::string mode = process["seccomp"].value("mode", "default");
   if (mode == "unconfined") s.mode = Mode::kUnconfined;
@@ -164,7 +164,7 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
     s.host_network = j.value("host_network", false);
     s.privileged = j.value("privileged", false);
     if (j.contains("userns"))
-      s.userns = engine::IdMapping{j["userns"].at("uid_base"), j["userns"].at("gid_base"),
+      s.userns = model::IdMapping{j["userns"].at("uid_base"), j["userns"].at("gid_base"),
                                    j["userns"].at("count")};
     r.project = j.value("project", "");
     r.service = j.value("service", "");

@@ -8,7 +8,7 @@
 
 using namespace stack;
 using namespace stack::reconciler;
-using Mode = engine::SeccompSpec::Mode;
+using Mode = model::SeccompSpec::Mode;
 
 TEST_CASE("runtime record: security settings round-trip") {
   RuntimeRecord r;
@@ -18,7 +18,7 @@ TEST_CASE("runtime record: security settings round-trip") {
   r.spec.process.no_new_privs = false;
   r.spec.process.seccomp = {Mode::kProfile, R"({"defaultAction": "SCMP_ACT_ALLOW"})", 0};
   r.spec.privileged = true;
-  r.spec.userns = engine::IdMapping{100000, 200000, 65536};
+  r.spec.userns = model::IdMapping{100000, 200000, 65536};
   auto back = runtime_from_json(to_json(r));
   REQUIRE_MESSAGE(back, (back ? "" : back.error().message));
   const auto& p = back->spec.process;
@@ -28,7 +28,7 @@ TEST_CASE("runtime record: security settings round-trip") {
   CHECK(p.seccomp.profile_json == R"({"defaultAction": "SCMP_ACT_ALLOW"})");
   CHECK(back->spec.privileged);
   REQUIRE(back->spec.userns);
-  CHECK(*back->spec.userns == engine::IdMapping{100000, 200000, 65536});
+  CHECK(*back->spec.userns == model::IdMapping{100000, 200000, 65536});
 
   r.spec.process.seccomp = {Mode::kUnconfined, "", 0};
   CHECK(runtime_from_json(to_json(r))->spec.process.seccomp.mode == Mode::kUnconfined);

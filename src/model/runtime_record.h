@@ -1,0 +1,60 @@
+// What the state store keeps of a created container so it can be started again, stopped and
+// entered without its stack file: the engine's container spec plus how to stop, supervise and
+// connect it. Built once by the reconciler from a service, carried by the plan's CreateContainer
+// step, stored (sealed) by the state store. Plain data.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/container.h"
+
+namespace stack::model {
+
+// A health check as the supervisor runs it.
+struct HealthConfig {
+  std::vector<std::string> argv;  // CMD as given; CMD-SHELL becomes /bin/sh -c
+  std::chrono::milliseconds interval{30'000};
+  std::chrono::milliseconds timeout{30'000};
+  std::chrono::milliseconds start_period{0};
+  std::chrono::milliseconds start_interval{5'000};
+  int retries = 3;
+  [[nodiscard]] bool enabled() const { return !argv.empty(); }
+};
+
+// How a container joins networks, from its service: kept with the container so that a start
+// (and a daemon restart) needs no stack file.
+struct NetworkJoin {
+  std::string network;  // full name, "demo_default"
+  std::vector<std::string> aliases;
+  std::string ipv4_address;  // static, or ""
+  std::string config_hash;   // the network's definition when the container joined it
+};
+struct PublishedPort {
+  std::string host_ip;  // "" for every local address
+  int host_port = 0;
+  int host_port_end = 0;  // 0: one port
+  std::string protocol = "tcp";
+  int container_port = 0;
+};
+
+struct RuntimeRecord {
+  ContainerSpec spec;
+  int stop_signal = 15;
+  std::chrono::milliseconds stop_grace{10'000};
+  std::string user;  // as written in the stack file, for `exec --user` defaults
+  std::string restart = "no";  // the restart policy, as written
+  HealthConfig health;         // empty argv: no health check
+  bool restart_on_unhealthy = true;  // x-stack: {restart_on_unhealthy: false} opts out
+  std::map<std::string, std::string> fields;  // the service's field hashes, for plan reasons
+  std::string project, service;      // for DNS names
+  std::string network_mode = "none";  // bridge (join NETWORKS), none, host, service
+  std::string network_service;        // network_mode service:NAME: NAME
+  std::vector<NetworkJoin> networks;  // in priority order: the first one's gateway is the DNS
+  std::vector<PublishedPort> ports;
+  std::vector<std::string> dns_search, dns_opt;  // into the container's resolv.conf
+};
+
+}  // namespace stack::model
