@@ -48,13 +48,20 @@ json status_json(const reconciler::ContainerStatus& c) {
           {"finished_at", iso_time(c.finished_at)}, {"error", c.error}};
 }
 
+// The plan as a DAG: each step with its index, kind, object, service, reason, the steps it
+// follows, and its line as `stack plan` prints it.
 json plan_json(const planner::Plan& p) {
   json actions = json::array();
-  for (const auto& a : p.actions)
-    actions.push_back({{"action", planner::kind_name(a.kind)},
-                       {"container", a.container},
-                       {"service", a.service},
-                       {"reason", a.reason}});
+  for (size_t i = 0; i < p.nodes.size(); i++) {
+    const auto& n = p.nodes[i];
+    actions.push_back({{"id", i},
+                       {"action", planner::step_kind(n.step)},
+                       {"object", planner::step_object(n.step)},
+                       {"service", n.service},
+                       {"reason", n.reason},
+                       {"after", n.after},
+                       {"text", planner::render_step(n)}});
+  }
   return {{"actions", actions}, {"unchanged", p.unchanged}, {"orphans", p.orphans}};
 }
 
@@ -398,10 +405,8 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
           return d.start_services(project, services, pr);
         });
       if (m == "POST" && what == "restart")
-        co_return op_reply([&d, project, services, timeout](reconciler::Progress pr)
-                               -> awaitable<Result<void>> {
-          if (auto r = co_await d.stop(project, services, timeout, pr); !r) co_return r;
-          co_return co_await d.start_services(project, services, pr);
+        co_return op_reply([&d, project, services, timeout](reconciler::Progress pr) {
+          return d.restart(project, services, timeout, pr);
         });
     }
   } catch (const std::exception& e) {  // malformed numbers and JSON types in a request

@@ -105,14 +105,10 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+// The plan's steps, one line each, as the daemon renders them (planner::render_step).
 std::string render_plan(const json& plan) {
   std::string out;
-  for (const auto& a : plan["actions"]) {
-    std::string kind = a["action"];
-    char sign = kind == "create" ? '+' : kind == "remove" ? '-' : kind == "recreate" ? '~' : '>';
-    out += std::string(1, sign) + " " + kind + " " + a["container"].get<std::string>() + " (" +
-           a["reason"].get<std::string>() + ")\n";
-  }
+  for (const auto& a : plan["actions"]) out += a["text"].get<std::string>() + "\n";
   return out;
 }
 

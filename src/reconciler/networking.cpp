@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <chrono>
 #include <future>
 
@@ -77,8 +78,10 @@ Result<void> Networking::open() {
   return {};
 }
 
-Result<void> Networking::ensure_one(const std::string& project, const spec::Network& n) {
-  const std::string ctx = "network " + n.key;
+Result<void> Networking::ensure(const model::NetworkConfig& n) {
+  if (!manager_) return {};
+  const std::string ctx = "network " + n.name;
+  const std::string& project = n.project;
   net::NetworkSpec spec;
   spec.project = project;
   spec.name = n.key;
@@ -120,8 +123,10 @@ Result<void> Networking::ensure_one(const std::string& project, const spec::Netw
   }
   auto info = manager_->ensure_network(spec);
   if (!info) return fail(info.error());
-  state::NetworkRecord rec{full, info->addressing.subnet.str(), info->addressing.gateway.str()};
-  if (!*stored || (*stored)->subnet != rec.subnet || (*stored)->gateway != rec.gateway)
+  state::NetworkRecord rec{full, info->addressing.subnet.str(), info->addressing.gateway.str(),
+                           project, n.config_hash};
+  if (!*stored || (*stored)->subnet != rec.subnet || (*stored)->gateway != rec.gateway ||
+      (*stored)->project != rec.project || (*stored)->config_hash != rec.config_hash)
     if (auto r = store_.put_network(rec); !r) return fail(r.error());
   projects_[full] = project;
   if (!dns_.count(full)) {
@@ -138,11 +143,17 @@ Result<void> Networking::ensure_one(const std::string& project, const spec::Netw
   return {};
 }
 
-Result<void> Networking::ensure(const spec::Stack& stack) {
+Result<void> Networking::remove_network(const std::string& name) {
   if (!manager_) return {};
-  for (const auto& n : stack.networks)
-    if (auto r = ensure_one(stack.name, n); !r) return fail(r.error().wrap("project " + stack.name));
-  return {};
+  if (auto it = dns_.find(name); it != dns_.end()) {
+    it->second->stop();
+    dns_.erase(it);
+  }
+  projects_.erase(name);
+  // Known to the manager only when this daemon made or re-learned it; the record goes anyway.
+  if (manager_->find(name))
+    if (auto r = manager_->remove_network(name); !r) return fail(r.error());
+  return store_.remove_network(name);
 }
 
 Result<void> Networking::remove_project(const std::string& project) {
@@ -150,16 +161,13 @@ Result<void> Networking::remove_project(const std::string& project) {
   std::vector<std::string> names;
   for (const auto& [net, p] : projects_)
     if (p == project) names.push_back(net);
+  if (auto stored = store_.list_networks(project))
+    for (const auto& n : *stored) names.push_back(n.name);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
   Result<void> result;
-  for (const auto& name : names) {
-    if (auto it = dns_.find(name); it != dns_.end()) {
-      it->second->stop();
-      dns_.erase(it);
-    }
-    if (auto r = manager_->remove_network(name); !r && result) result = fail(r.error());
-    else if (auto s = store_.remove_network(name); !s && result) result = fail(s.error());
-    projects_.erase(name);
-  }
+  for (const auto& name : names)
+    if (auto r = remove_network(name); !r && result) result = fail(r.error());
   return result;
 }
 

@@ -16,8 +16,8 @@
 #include "common/unique_fd.h"
 #include "engine/container.h"
 #include "reconciler/controller.h"
-#include "reconciler/runtime_record.h"
-#include "spec/stack.h"
+#include "model/runtime_record.h"
+#include "model/network.h"
 #include "state/store.h"
 
 namespace boost::asio {
@@ -54,10 +54,13 @@ class Networking {
   // Opens netlink and nftables (in the calling thread's namespace: the daemon's).
   [[nodiscard]] Result<void> open();
 
-  // Makes every network of STACK exist (idempotent; repairs a deleted bridge) and starts the
-  // DNS server of each new one.
-  [[nodiscard]] Result<void> ensure(const spec::Stack& stack);
-  // Stops the DNS servers and removes every network of PROJECT. Its containers must be gone.
+  // Makes the network exist as CONFIG says (idempotent; repairs a deleted bridge), records it
+  // with its project and config hash, and starts its DNS server.
+  [[nodiscard]] Result<void> ensure(const model::NetworkConfig& config);
+  // Stops its DNS server, deletes it and forgets it (its record and allocations). Its
+  // containers must be gone.
+  [[nodiscard]] Result<void> remove_network(const std::string& name);
+  // Every network of PROJECT, as remove_network.
   [[nodiscard]] Result<void> remove_project(const std::string& project);
 
   // What a container's /etc/resolv.conf should say, given its runtime (empty: keep the
@@ -104,7 +107,6 @@ class Networking {
   // The container's network namespace, checked to be the one it was attached in (a PID reused
   // by another process since would have another).
   Result<UniqueFd> netns_of(const std::string& container) const;
-  Result<void> ensure_one(const std::string& project, const spec::Network& n);
 
   boost::asio::io_context& io_;
   state::Store& store_;

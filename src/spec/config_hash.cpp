@@ -41,6 +41,18 @@ std::string config_hash(const Service& service) {
   return sha256_hex(nlohmann::json{{"name", service.name}, {"service", doc}}.dump());
 }
 
+std::string network_config_hash(const Network& n) {
+  // What shapes the network on the host; its position in the file and `external` do not.
+  nlohmann::json ipam = nlohmann::json::array();
+  for (const auto& p : n.ipam)
+    ipam.push_back({{"subnet", p.subnet}, {"ip_range", p.ip_range}, {"gateway", p.gateway}});
+  nlohmann::json doc = {{"name", n.name},         {"driver", n.driver},
+                        {"driver_opts", n.driver_opts}, {"internal", n.internal},
+                        {"enable_ipv6", n.enable_ipv6}, {"ipam", ipam},
+                        {"labels", n.labels}};
+  return sha256_hex(doc.dump());
+}
+
 std::map<std::string, std::string> config_field_hashes(const Service& service) {
   nlohmann::json doc = service_json(service);
   doc.erase("scale");

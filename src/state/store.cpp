@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "common/unique_fd.h"
+#include "state/runtime_codec.h"
 #include "state/seal.h"
 #include "state/sqlite.h"
 
@@ -87,6 +88,14 @@ CREATE TABLE ip_allocations (
   PRIMARY KEY (network, owner)
 ) STRICT;
 )sql",
+    // 4: the plan of typed steps (issue 11). A network's project and the hash of the
+    // definition it was made from (a changed one is made again with its containers); the start
+    // time of the container whose network namespace a network_mode service:NAME one joined.
+    R"sql(
+ALTER TABLE networks ADD COLUMN project TEXT NOT NULL DEFAULT '';
+ALTER TABLE networks ADD COLUMN config_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE containers ADD COLUMN joined_started_at INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -124,8 +133,9 @@ Result<void> migrate(sqlite3* db) {
 constexpr const char* kContainerColumns =
     "name, project, service, number, config_hash, image, image_id, state, pid, pid_start_time, "
     "exit_code, oom_killed, restarts, created_at, started_at, finished_at, runtime_json, "
-    "user_stopped, health";
+    "user_stopped, health, joined_started_at";
 
+// Every column but the runtime record, which the store unseals and decodes (column 16).
 ContainerRecord read_container(const Statement& s) {
   ContainerRecord c;
   c.name = s.text(0);
@@ -135,7 +145,7 @@ ContainerRecord read_container(const Statement& s) {
   c.config_hash = s.text(4);
   c.image = s.text(5);
   c.image_id = s.text(6);
-  c.state = s.text(7);
+  c.state = parse_state(s.text(7)).value_or(ContainerState::kDead);  // the CHECK keeps it known
   c.pid = static_cast<pid_t>(s.int64(8));
   c.pid_start_time = static_cast<uint64_t>(s.int64(9));
   c.exit_code = static_cast<int>(s.int64(10));
@@ -144,22 +154,23 @@ ContainerRecord read_container(const Statement& s) {
   c.created_at = s.int64(13);
   c.started_at = s.int64(14);
   c.finished_at = s.int64(15);
-  c.runtime_json = s.text(16);
   c.user_stopped = s.int64(17) != 0;
   c.health = s.text(18);
+  c.joined_started_at = s.int64(19);
   return c;
 }
 
-Result<std::vector<ContainerRecord>> query_containers(sqlite3* db, const std::string& sql,
-                                                      std::optional<std::string_view> project) {
+// Records with their stored (sealed) runtime column, for the Store to unseal and decode.
+Result<std::vector<std::pair<ContainerRecord, std::string>>> query_containers(
+    sqlite3* db, const std::string& sql, std::optional<std::string_view> project) {
   Statement s(db, sql);
   if (project) s.bind(1, *project);
-  std::vector<ContainerRecord> out;
+  std::vector<std::pair<ContainerRecord, std::string>> out;
   for (;;) {
     auto row = s.step();
     if (!row) return fail(row.error());
     if (!*row) break;
-    out.push_back(read_container(s));
+    out.emplace_back(read_container(s), s.text(16));
   }
   return out;
 }
@@ -318,12 +329,14 @@ Result<void> Store::put_container(const ContainerRecord& c) {
   const std::string ctx = "state: put container " + c.name;
   Transaction tx(db_);
   if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
-  auto sealed = sealer_->seal(c.runtime_json, runtime_context(c.name));
+  // A record without a runtime (one that could not be read) keeps what is stored.
+  std::string encoded = c.runtime ? encode_runtime(*c.runtime) : std::string();
+  auto sealed = sealer_->seal(encoded, runtime_context(c.name));
   if (!sealed) return fail(sealed.error().wrap(ctx));
   const std::string& runtime = *sealed;
   Statement s(db_, std::string("INSERT OR REPLACE INTO containers (") + kContainerColumns +
                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-                       "?15, ?16, ?17, ?18, ?19)");
+                       "?15, ?16, ?17, ?18, ?19, ?20)");
   s.bind(1, c.name)
       .bind(2, c.project)
       .bind(3, c.service)
@@ -331,7 +344,7 @@ Result<void> Store::put_container(const ContainerRecord& c) {
       .bind(5, c.config_hash)
       .bind(6, c.image)
       .bind(7, c.image_id)
-      .bind(8, c.state)
+      .bind(8, std::string(state_name(c.state)))
       .bind(9, int64_t{c.pid})
       .bind(10, static_cast<int64_t>(c.pid_start_time))
       .bind(11, int64_t{c.exit_code})
@@ -342,12 +355,13 @@ Result<void> Store::put_container(const ContainerRecord& c) {
       .bind(16, c.finished_at)
       .bind(17, runtime)
       .bind(18, int64_t{c.user_stopped ? 1 : 0})
-      .bind(19, c.health);
+      .bind(19, c.health)
+      .bind(20, c.joined_started_at);
   if (auto r = s.run(); !r) {
     if (s.extended_error() == SQLITE_CONSTRAINT_FOREIGNKEY)
       return fail(ctx + ": project " + c.project + " does not exist");
     if (s.extended_error() == SQLITE_CONSTRAINT_CHECK)
-      return fail(ctx + ": invalid state \"" + c.state + "\"");
+      return fail(ctx + ": invalid state \"" + state_name(c.state) + "\"");
     return fail(r.error().wrap(ctx));
   }
   if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
@@ -361,8 +375,18 @@ Result<std::optional<ContainerRecord>> Store::get_container(std::string_view nam
   if (!row) return fail(row.error().wrap("state: get container " + std::string(name)));
   if (!*row) return std::optional<ContainerRecord>();
   ContainerRecord c = read_container(s);
-  if (auto r = unseal(c); !r) return fail(r.error().wrap("state: get container " + c.name));
+  if (auto r = unseal(c, s.text(16)); !r) return fail(r.error().wrap("state: get container " + c.name));
   return std::optional<ContainerRecord>(std::move(c));
+}
+
+Result<std::vector<ContainerRecord>> Store::unseal_all(
+    std::vector<std::pair<ContainerRecord, std::string>>& rows) const {
+  std::vector<ContainerRecord> out;
+  for (auto& [c, stored] : rows) {
+    if (auto u = unseal(c, stored); !u) return fail(u.error().wrap("state: list containers"));
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 Result<std::vector<ContainerRecord>> Store::list_containers(std::string_view project) {
@@ -371,9 +395,7 @@ Result<std::vector<ContainerRecord>> Store::list_containers(std::string_view pro
                                 " FROM containers WHERE project = ?1 ORDER BY service, number",
                             project);
   if (!r) return fail(r.error().wrap("state: list containers of " + std::string(project)));
-  for (ContainerRecord& c : *r)
-    if (auto u = unseal(c); !u) return fail(u.error().wrap("state: list containers"));
-  return r;
+  return unseal_all(*r);
 }
 
 Result<std::vector<ContainerRecord>> Store::list_all_containers() {
@@ -382,9 +404,7 @@ Result<std::vector<ContainerRecord>> Store::list_all_containers() {
                                 " FROM containers ORDER BY project, service, number",
                             std::nullopt);
   if (!r) return fail(r.error().wrap("state: list containers"));
-  for (ContainerRecord& c : *r)
-    if (auto u = unseal(c); !u) return fail(u.error().wrap("state: list containers"));
-  return r;
+  return unseal_all(*r);
 }
 
 Result<void> Store::remove_container(std::string_view name) {
@@ -402,20 +422,35 @@ Result<void> Store::put_network(const NetworkRecord& n) {
   const std::string ctx = "state: put network " + n.name;
   Transaction tx(db_);
   if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
-  Statement s(db_, "INSERT OR REPLACE INTO networks (name, subnet, gateway) VALUES (?1, ?2, ?3)");
-  s.bind(1, n.name).bind(2, n.subnet).bind(3, n.gateway);
+  Statement s(db_, "INSERT OR REPLACE INTO networks (name, subnet, gateway, project, config_hash) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5)");
+  s.bind(1, n.name).bind(2, n.subnet).bind(3, n.gateway).bind(4, n.project).bind(5, n.config_hash);
   if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
   if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
   return {};
 }
 
 Result<std::optional<NetworkRecord>> Store::get_network(std::string_view name) {
-  Statement s(db_, "SELECT name, subnet, gateway FROM networks WHERE name = ?1");
+  Statement s(db_, "SELECT name, subnet, gateway, project, config_hash FROM networks WHERE name = ?1");
   s.bind(1, name);
   auto row = s.step();
   if (!row) return fail(row.error().wrap("state: get network " + std::string(name)));
   if (!*row) return std::optional<NetworkRecord>();
-  return std::optional<NetworkRecord>(NetworkRecord{s.text(0), s.text(1), s.text(2)});
+  return std::optional<NetworkRecord>(
+      NetworkRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+}
+
+Result<std::vector<NetworkRecord>> Store::list_networks(std::string_view project) {
+  Statement s(db_, "SELECT name, subnet, gateway, project, config_hash FROM networks "
+                   "WHERE project = ?1 ORDER BY name");
+  s.bind(1, project);
+  std::vector<NetworkRecord> out;
+  for (;;) {
+    auto row = s.step();
+    if (!row) return fail(row.error().wrap("state: list networks of " + std::string(project)));
+    if (!*row) return out;
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+  }
 }
 
 Result<void> Store::remove_network(std::string_view name) {

@@ -46,11 +46,15 @@ TEST_CASE("project name: -p, then name:, then the directory: default file discov
   // No -p and no name: the project directory's name ("project").
   auto dry = env.stack({"up", "--dry-run"});
   REQUIRE_MESSAGE(dry.code == 0, dry.err);
-  CHECK(dry.out == "+ create project-s-1 (new)\n");
+  CHECK(dry.out ==
+        "+ network project_default (new)\n"
+        "+ create project-s-1 (new)\n"
+        "> start project-s-1 (new)\n");
   env.write("name: Named_App\nservices:\n  s:\n    image: busybox\n    command: [sleep, '1']\n",
             "compose.yaml");
-  CHECK(env.stack({"up", "--dry-run"}).out == "+ create named_app-s-1 (new)\n");
-  CHECK(env.stack({"-p", "other", "up", "--dry-run"}).out == "+ create other-s-1 (new)\n");
+  CHECK(env.stack({"up", "--dry-run"}).out.find("+ create named_app-s-1 (new)\n") != std::string::npos);
+  CHECK(env.stack({"-p", "other", "up", "--dry-run"}).out.find("+ create other-s-1 (new)\n") !=
+        std::string::npos);
   // A dry run changes nothing.
   CHECK(env.stack({"ps", "-a", "-p", "named_app", "--format", "json"}).out == "[]\n");
 }
@@ -118,7 +122,10 @@ TEST_CASE("a second up is a no-op, a changed service is recreated alone") {
   // registered stack.yaml by itself.
   file("two", "next.yaml");
   CHECK(env.stack({"-f", "next.yaml", "up", "--dry-run"}).out ==
-        "~ recreate " + p + "-a-1 (environment changed)\n");
+        "< stop " + p + "-a-1 (environment changed)\n"
+        "- remove " + p + "-a-1 (environment changed)\n"
+        "+ create " + p + "-a-1 (environment changed)\n"
+        "> start " + p + "-a-1 (environment changed)\n");
   REQUIRE(env.stack({"-f", "next.yaml", "up", "-d"}).code == 0);
   CHECK(env.container(p, p + "-a-1")["pid"] != pid_a);
   CHECK(env.container(p, p + "-b-1")["pid"] == pid_b);
