@@ -192,7 +192,8 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
     const std::string& what = p[3];
     if (what == "containers" || what == "logs" || what == "port" || what == "exec-target")
       return {"GET"};
-    if (what == "down" || what == "stop" || what == "start" || what == "restart") return {"POST"};
+    if (what == "down" || what == "stop" || what == "start" || what == "restart" ||
+        what == "rollback") return {"POST"};
   }
   return {};
 }

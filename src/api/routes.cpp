@@ -404,6 +404,10 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
         co_return op_reply([&d, project, services](reconciler::Progress pr) {
           return d.start_services(project, services, pr);
         });
+      if (m == "POST" && what == "rollback")
+        co_return op_reply([&d, project, services](reconciler::Progress pr) {
+          return d.rollback(project, services, pr);
+        });
       if (m == "POST" && what == "restart")
         co_return op_reply([&d, project, services, timeout](reconciler::Progress pr) {
           return d.restart(project, services, timeout, pr);

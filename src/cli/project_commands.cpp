@@ -394,6 +394,13 @@ void add_project_commands(CLI::App& app) {
   restart->callback([body] {
     run_operation("POST", project_path(value_or_exit(project_name()), "restart"), body());
   });
+  auto* rollback = app.add_subcommand(
+      "rollback", "Return services to what they ran before their last update (kept while the "
+                  "file asks for what they were rolled back from)");
+  rollback->add_option("service", which, "Services (default: every one with a previous configuration)");
+  rollback->callback([body] {
+    run_operation("POST", project_path(value_or_exit(project_name()), "rollback"), body());
+  });
 
   // events
   auto* events = app.add_subcommand("events", "Stream what happens to the project's containers");

@@ -139,6 +139,7 @@ class UpPlanner {
       // it runs changed.
       if (options_.continuous && !c.running && (c.user_stopped || (c.completed && as_desired)))
         r.todo = Todo::kNone;
+      else if (!why.empty() && options_.held.count(s.name)) r.todo = Todo::kNone;  // paused
       else if (!why.empty()) r.todo = Todo::kRecreate, r.reason = why;
       else if (!c.running) r.todo = Todo::kStart, r.reason = "not running";
       else if (joined_namespace_gone(s, c)) r.todo = Todo::kRestart, r.reason = joined_reason(s);
@@ -188,7 +189,7 @@ class UpPlanner {
       for (auto& r : replicas_[name]) {
         if (r.todo != Todo::kRecreate || !r.force_stop_first) continue;
         size_t stop = b_.add(StopContainer{r.name}, r.reason, name, {});
-        teardown_[r.name] = b_.add(RemoveContainer{r.name}, r.reason, name, {stop});
+        teardown_[r.name] = b_.add(RemoveContainer{r.name, true}, r.reason, name, {stop});
       }
     }
   }
@@ -287,6 +288,10 @@ class UpPlanner {
     }
   }
 
+  static int tolerated(const DesiredService& s) {
+    return static_cast<int>(s.update.max_failure_ratio * s.replicas);
+  }
+
   static std::vector<size_t> with(std::vector<size_t> v, size_t extra) {
     v.push_back(extra);
     return v;
@@ -310,11 +315,15 @@ class UpPlanner {
         gone.push_back(t->second);
       } else {
         size_t stop = b_.add(StopContainer{r.name}, r.reason, s.name, after);
-        gone = {b_.add(RemoveContainer{r.name}, r.reason, s.name, {stop})};
+        gone = {b_.add(RemoveContainer{r.name, true}, r.reason, s.name, {stop})};
       }
       size_t c = b_.add(std::move(create), r.reason, s.name, gone);
       started_[r.name] = b_.add(StartContainer{r.name}, r.reason, s.name, with(after, c));
-      return started_[r.name];
+      if (s.update.monitor.count() == 0 || !r.observed) return started_[r.name];
+      // Watched for MONITOR after its start: a failure then is the update's (failure_action).
+      AwaitContainer watch{r.name, s.healthcheck ? Condition::kHealthy : Condition::kStarted, true,
+                           s.update.monitor, UpdateCheck{"", s.update.failure_action, tolerated(s)}};
+      return b_.add(std::move(watch), r.reason, s.name, {started_[r.name]});
     }
     // start-first: the old one serves until the new one is up (healthy when it has a health
     // check), then traffic moves in one step and the old one goes.
@@ -322,14 +331,15 @@ class UpPlanner {
     std::string why = r.reason + ", start-first";
     size_t rename = b_.add(RenameContainer{r.name, old}, why, s.name, after);
     size_t c = b_.add(std::move(create), why, s.name, {rename});
-    size_t start = b_.add(StartContainer{r.name}, why, s.name, with(after, c));
+    size_t start = b_.add(StartContainer{r.name, false}, why, s.name, with(after, c));
     started_[r.name] = start;
     size_t ready = b_.add(AwaitContainer{r.name, s.healthcheck ? Condition::kHealthy : Condition::kStarted,
-                                         true, s.update.monitor},
+                                         true, s.update.monitor,
+                                         UpdateCheck{old, s.update.failure_action, tolerated(s)}},
                           why, s.name, {start});
     size_t sw = b_.add(SwitchTraffic{old, r.name}, why, s.name, {ready});
     size_t stop = b_.add(StopContainer{old}, why, s.name, {sw});
-    return b_.add(RemoveContainer{old}, why, s.name, {stop});
+    return b_.add(RemoveContainer{old, true}, why, s.name, {stop});
   }
 
   void emit_scale_down(const DesiredService& s) {

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -30,24 +32,36 @@ struct CreateContainer {
   int number = 1;
   std::shared_ptr<const model::RuntimeRecord> record;
 };
-// Namespaces made, networks attached, the service started, supervision begun.
+// Namespaces made, networks attached, the service started, supervision begun. Without SERVE
+// (the new container of a start-first update) its ports and names wait for SwitchTraffic.
 struct StartContainer {
   std::string name;
+  bool serve = true;
 };
-// Waits until NAME has reached CONDITION (and, with MONITOR, stays there that long).
+// Waits until NAME has reached CONDITION (and, with MONITOR, stays there that long). For a
+// replica an update replaced, UPDATE says what it replaced and what to do if it fails.
+struct UpdateCheck {
+  std::string previous;  // start-first: the old container, serving under this name; "" stop-first
+  UpdatePolicy::FailureAction on_failure = UpdatePolicy::FailureAction::kPause;
+  int tolerated = 0;  // failed replicas of the service this pass lets go on (max_failure_ratio)
+};
 struct AwaitContainer {
   std::string name;
   Condition condition = Condition::kStarted;
   bool required = true;
   milliseconds monitor{0};
+  std::optional<UpdateCheck> update;
 };
 // Its stop signal, its grace period, then SIGKILL; marked stopped on purpose when USER is set.
 struct StopContainer {
   std::string name;
   bool user = false;
 };
+// REPLACED: an update's old container, whose record is kept as the service's previous
+// configuration (for `stack rollback`).
 struct RemoveContainer {
   std::string name;
+  bool replaced = false;
 };
 // A start-first update keeps the old container running under another name while the new one
 // takes its name.
@@ -89,6 +103,9 @@ struct PlanOptions {
   // stopped, and containers that completed (see ObservedContainer::completed). An explicit
   // `up` starts them again, as compose does.
   bool continuous = false;
+  // Services whose update is held (paused after a failure): their containers are left as
+  // they are, changed or not, while the file still asks for what failed.
+  std::set<std::string> held;
 };
 
 // "<project>-<service>-<n>", n from 1: the name of a container, also its id.

@@ -42,6 +42,7 @@ struct UpdatePolicy {
   milliseconds delay{0};            // between two batches
   milliseconds monitor{0};          // a new container must stay up (and healthy) this long
   FailureAction failure_action = FailureAction::kPause;
+  double max_failure_ratio = 0;     // failed replicas tolerated, as a fraction of the replicas
 };
 
 struct DesiredService {

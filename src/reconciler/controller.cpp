@@ -4,6 +4,10 @@
 // before any record is believed.
 #include "reconciler/controller.h"
 
+#include <algorithm>
+
+#include <cstdio>
+
 #include "common/files.h"
 #include "common/private_root.h"
 #include "engine/cgroup.h"
@@ -118,6 +122,39 @@ Result<state::ContainerRecord> Controller::create_record(std::shared_ptr<const R
   rec.runtime = std::move(rt);
   if (auto r = store_->put_container(rec); !r) return fail(r.error());
   return rec;
+}
+
+Result<state::ContainerRecord> Controller::rename_container(const state::ContainerRecord& rec,
+                                                            const std::string& to) {
+  // A running container's directory is renamed under it: its init holds it open and its
+  // overlay is mounted, neither cares about the path. Its cgroup keeps its path (cgroup2 has no
+  // rename); the container that takes the name gets another one (see unused_cgroup).
+  if (!rec.runtime) return fail(rec.name + ": " + rec.runtime_error);
+  auto rt = std::make_shared<RuntimeRecord>(*rec.runtime);
+  auto& spec = rt->spec;
+  auto dir = container_dir(to);
+  if (::rename(spec.dir.c_str(), dir.c_str()) != 0 && errno != ENOENT)
+    return fail_errno("rename " + spec.dir.string() + " to " + dir.string());
+  spec.name = to;
+  spec.dir = dir;
+  state::ContainerRecord renamed = rec;
+  renamed.name = to;
+  renamed.runtime = std::move(rt);
+  if (auto r = store_->rename_container(rec.name, renamed); !r) return fail(r.error());
+  return renamed;
+}
+
+Result<std::string> Controller::unused_cgroup(const std::string& project, const std::string& wanted) {
+  auto records = store_->list_containers(project);
+  if (!records) return fail(records.error());
+  auto taken = [&](const std::string& path) {
+    return std::any_of(records->begin(), records->end(), [&](const auto& r) {
+      return r.runtime && r.runtime->spec.cgroup == path;
+    });
+  };
+  std::string path = wanted;
+  for (int n = 2; taken(path); n++) path = wanted + "." + std::to_string(n);
+  return path;
 }
 
 Result<void> Controller::remove_container(const state::ContainerRecord& rec) {

@@ -96,6 +96,13 @@ class Controller {
   // on the host, so a crash half-way leaves a record that the next reconcile converges.
   [[nodiscard]] Result<state::ContainerRecord> create_record(
       std::shared_ptr<const model::RuntimeRecord> runtime, int number);
+  // REC (running or not) is TO from now on: its record, directory and addresses (its cgroup
+  // keeps its path).
+  [[nodiscard]] Result<state::ContainerRecord> rename_container(const state::ContainerRecord& rec,
+                                                                const std::string& to);
+  // WANTED, or WANTED.2, .3...: a cgroup path no recorded container of PROJECT uses (the old
+  // container of a start-first update keeps the one its new container would have).
+  [[nodiscard]] Result<std::string> unused_cgroup(const std::string& project, const std::string& wanted);
   // Removes a container that is not running: its cgroup, directory and record.
   [[nodiscard]] Result<void> remove_container(const state::ContainerRecord& rec);
   // Re-reads REC against the kernel: an init that has exited is recorded as exited with its

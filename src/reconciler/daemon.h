@@ -20,6 +20,7 @@
 #include "common/result.h"
 #include "fs/image_store.h"
 #include "reconciler/controller.h"
+#include "reconciler/desired.h"
 #include "reconciler/events.h"
 #include "reconciler/executor.h"
 #include "spec/loader.h"
@@ -82,6 +83,12 @@ class Daemon {
                                                std::vector<std::string> services,
                                                std::optional<std::chrono::seconds> timeout,
                                                Progress progress);
+  // `stack rollback`: SERVICES (every one with a previous configuration when empty) go back to
+  // what their replicas ran before their last update, and stay there while the file still asks
+  // for what they were rolled back from.
+  boost::asio::awaitable<Result<void>> rollback(std::string project,
+                                                std::vector<std::string> services,
+                                                Progress progress);
   [[nodiscard]] Result<std::vector<ContainerStatus>> ps(const std::string& project, bool all);
   [[nodiscard]] Result<ExecTarget> exec_target(const std::string& project,
                                                const std::string& service, int index);
@@ -113,9 +120,19 @@ class Daemon {
   friend class DaemonSteps;
   struct Project;
   // Plans PROJECT's STACK against what exists and runs the plan (not with dry_run).
+  // An update that fails its check with failure_action rollback is rolled back at once, unless
+  // MAY_ROLL_BACK is false (the rollback itself).
   boost::asio::awaitable<Result<planner::Plan>> apply(const spec::Stack& stack,
                                                       const UpOptions& options, bool explicit_up,
-                                                      Progress progress);
+                                                      Progress progress, bool may_roll_back = true);
+  // What the pins of PROJECT ask of DESIRED (see state::PinRecord): rolled-back services and
+  // held (paused) ones. Pins the file has moved past are dropped, and every one with RELEASE.
+  struct Pins {
+    Rollbacks rollbacks;
+    std::set<std::string> held;
+  };
+  Result<Pins> pins_of(const std::string& project, const planner::DesiredState& desired,
+                       bool release);
   // Runs PLAN for PROJECT as one pass: its id in every log line and event of it.
   boost::asio::awaitable<Result<void>> execute(const std::string& project,
                                                const planner::Plan& plan, Progress progress,
@@ -181,6 +198,8 @@ class Daemon {
   std::set<std::string> resyncing_;  // projects the periodic resync is reconciling now
   std::map<std::string, std::string> errors_;  // container -> why its last start failed
   std::set<std::string> cancels_;              // projects whose running plan must give up
+  // Updates that failed in the running pass: project -> service -> rolled back (else paused).
+  std::map<std::string, std::map<std::string, bool>> update_failures_;
   uint64_t next_pass_ = 1;
   uint64_t reconciles_ = 0;          // completed reconcile passes, for `GET /v1/version`
   static constexpr std::chrono::seconds kLoadBudget{10};

@@ -64,14 +64,51 @@ awaitable<Result<planner::Plan>> Daemon::up(UpRequest request, Progress progress
   co_return plan;
 }
 
+Result<Daemon::Pins> Daemon::pins_of(const std::string& project,
+                                     const planner::DesiredState& desired, bool release) {
+  auto& store = controller_->store();
+  auto pins = store.list_pins(project);
+  if (!pins) return fail(pins.error());
+  Pins out;
+  for (const auto& p : *pins) {
+    auto s = std::find_if(desired.services.begin(), desired.services.end(),
+                          [&](const auto& d) { return d.name == p.service; });
+    bool obsolete = s == desired.services.end() || s->config_hash != p.file_hash;
+    if (obsolete || release) {
+      if (auto r = store.remove_pin(project, p.service); !r) return fail(r.error());
+      continue;
+    }
+    if (p.pinned_hash.empty()) {
+      out.held.insert(p.service);
+      continue;
+    }
+    auto history = store.list_history(project, p.service);
+    if (!history) return fail(history.error());
+    auto& records = out.rollbacks[p.service];
+    for (auto& h : *history)
+      if (h.config_hash == p.pinned_hash) records.push_back(std::move(h));
+  }
+  return out;
+}
+
 awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const UpOptions& options,
-                                               bool explicit_up, Progress progress) {
+                                               bool explicit_up, Progress progress,
+                                               bool may_roll_back) {
   auto desired = desired_state(stack, paths_, controller_->images());
   if (!desired) co_return fail(desired.error());
+  std::map<std::string, std::string> file_hashes;  // what the file asks for, before any pin
+  for (const auto& s : desired->services) file_hashes[s.name] = s.config_hash;
+  // A rollback keeps a service on its previous configuration, a paused update keeps it as it
+  // is, while the file still asks for what they were made against; an explicit up applies the
+  // file again (and so retries the update).
+  auto pins = pins_of(stack.name, *desired, explicit_up);
+  if (!pins) co_return fail(pins.error());
+  apply_rollbacks(*desired, stack, pins->rollbacks);
   auto observed = observed_state(*controller_, *networking_, stack.name);
   if (!observed) co_return fail(observed.error());
   planner::PlanOptions popts = options.plan;
   popts.continuous = !explicit_up;
+  popts.held = pins->held;
   auto plan = planner::plan(*desired, *observed, popts);
   if (!plan) co_return fail(plan.error());
   if (options.dry_run || plan->empty()) co_return plan;
@@ -85,8 +122,36 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
     rec.created_at = unix_ms();
     if (auto r = controller_->store().put_project(rec); !r) co_return fail(r.error());
   }
-  if (auto r = co_await execute(stack.name, *plan, progress); !r) co_return fail(r.error());
-  co_return plan;
+  auto done = co_await execute(stack.name, *plan, progress);
+  auto failed_updates = std::move(update_failures_[stack.name]);
+  update_failures_.erase(stack.name);
+  if (done) co_return plan;
+  // An update that failed its check: paused (held where it stopped) or rolled back (pinned to
+  // the previous configuration, and the replicas already updated taken back now).
+  bool roll_back = false;
+  auto& store = controller_->store();
+  for (const auto& [service, rollback] : failed_updates) {
+    std::string pinned;
+    if (rollback && may_roll_back) {  // a rollback that fails is paused, not rolled back again
+      // The previous configuration: what the replicas the update has not replaced still run
+      // (kept with what the replaced ones ran), else what the history holds.
+      if (auto records = store.list_containers(stack.name))
+        for (const auto& rec : *records)
+          if (rec.service == service && rec.config_hash != file_hashes[service] && rec.runtime) {
+            if (pinned.empty()) pinned = rec.config_hash;
+            if (rec.config_hash == pinned) (void)store.put_history(rec, unix_ms());
+          }
+      if (pinned.empty())
+        if (auto h = store.list_history(stack.name, service); h && !h->empty())
+          pinned = h->front().config_hash;
+    }
+    (void)store.put_pin({stack.name, service, file_hashes[service], pinned});
+    roll_back |= !pinned.empty();
+  }
+  if (roll_back)
+    if (auto back = co_await apply(stack, {}, false, progress, false); !back)
+      log::get("reconciler")->error("rollback of project={}: {}", stack.name, back.error().message);
+  co_return fail(done.error());
 }
 
 awaitable<Result<void>> Daemon::execute(const std::string& project, const planner::Plan& plan,
@@ -200,6 +265,45 @@ awaitable<Result<void>> Daemon::restart(std::string project, std::vector<std::st
   if (!observed) co_return fail(observed.error());
   co_return co_await execute(
       project, planner::plan_restart(services_of(project), *observed, services), progress, timeout);
+}
+
+awaitable<Result<void>> Daemon::rollback(std::string project, std::vector<std::string> services,
+                                         Progress progress) {
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
+  auto stack = load_registered(project);
+  if (!stack) co_return fail(stack.error());
+  auto desired = desired_state(*stack, paths_, controller_->images());
+  if (!desired) co_return fail(desired.error());
+  auto& store = controller_->store();
+  std::vector<std::string> chosen = services;
+  if (chosen.empty())
+    for (const auto& s : desired->services)
+      if (auto h = store.list_history(project, s.name); h && !h->empty()) chosen.push_back(s.name);
+  if (chosen.empty()) co_return fail("no service of project " + project + " has a previous configuration");
+  for (const auto& name : chosen) {
+    auto s = std::find_if(desired->services.begin(), desired->services.end(),
+                          [&](const auto& d) { return d.name == name; });
+    if (s == desired->services.end()) co_return fail("no such service in project " + project + ": " + name);
+    // What it ran before what it runs now: the newest configuration in its history that is not
+    // its containers' current one.
+    auto history = store.list_history(project, name);
+    if (!history) co_return fail(history.error());
+    auto records = store.list_containers(project);
+    if (!records) co_return fail(records.error());
+    std::string current;
+    for (const auto& r : *records)
+      if (r.service == name) current = r.config_hash;
+    auto previous = std::find_if(history->begin(), history->end(),
+                                 [&](const auto& h) { return h.config_hash != current; });
+    if (previous == history->end())
+      co_return fail("service " + name + " has no previous configuration to roll back to");
+    if (auto r = store.put_pin({project, name, s->config_hash, previous->config_hash}); !r)
+      co_return r;
+  }
+  stacks_[project] = *stack;
+  auto plan = co_await apply(*stack, {}, false, progress);
+  if (!plan) co_return fail(plan.error());
+  co_return Result<void>{};
 }
 
 awaitable<Result<void>> Daemon::wait_ready(const spec::Stack& stack, milliseconds timeout) {

@@ -2,6 +2,8 @@
 // input, once per reconcile pass.
 #include "reconciler/desired.h"
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "fs/image_store.h"
@@ -26,13 +28,14 @@ model::NetworkConfig network_config(const spec::Stack& stack, const spec::Networ
   return c;
 }
 
-// `deploy.update_config` as the planner reads it (the loader checked its shape).
-planner::UpdatePolicy update_policy(const spec::Service& svc) {
+// `deploy.update_config` (or `rollback_config`) as the planner reads it (the loader checked
+// its shape).
+planner::UpdatePolicy update_policy(const spec::Service& svc, const char* which = "update_config") {
   planner::UpdatePolicy u;
   auto deploy = svc.extra.find("deploy");
-  if (deploy == svc.extra.end() || !deploy->is_object() || !deploy->contains("update_config"))
+  if (deploy == svc.extra.end() || !deploy->is_object() || !deploy->contains(which))
     return u;
-  const auto& c = (*deploy)["update_config"];
+  const auto& c = (*deploy)[which];
   if (c.value("order", "") == "start-first") u.order = planner::UpdatePolicy::Order::kStartFirst;
   if (c.contains("parallelism") && c["parallelism"].is_number_integer())
     u.parallelism = c["parallelism"].get<int>();
@@ -43,6 +46,8 @@ planner::UpdatePolicy update_policy(const spec::Service& svc) {
   };
   u.delay = duration("delay");
   u.monitor = duration("monitor");
+  if (c.contains("max_failure_ratio") && c["max_failure_ratio"].is_number())
+    u.max_failure_ratio = c["max_failure_ratio"].get<double>();
   std::string action = c.value("failure_action", "pause");
   if (action == "continue") u.failure_action = planner::UpdatePolicy::FailureAction::kContinue;
   if (action == "rollback") u.failure_action = planner::UpdatePolicy::FailureAction::kRollback;
@@ -122,6 +127,34 @@ Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Path
   }
   if (!problems.empty()) return fail(problems);
   return d;
+}
+
+void apply_rollbacks(planner::DesiredState& desired, const spec::Stack& stack,
+                     const Rollbacks& rollbacks) {
+  for (auto& s : desired.services) {
+    auto back = rollbacks.find(s.name);
+    const spec::Service* svc = stack.find(s.name);
+    if (back == rollbacks.end() || back->second.empty() || !svc) continue;
+    const auto& first = back->second.front();
+    s.config_hash = first.config_hash;
+    s.image_id = first.image_id;
+    s.fields = first.runtime->fields;
+    s.update = update_policy(*svc, "rollback_config");
+    std::set<int> taken;  // newest first: the first record of each replica wins
+    for (const auto& h : back->second) {
+      if (h.config_hash != first.config_hash || h.number < 1 ||
+          h.number > static_cast<int>(s.records.size()) || !taken.insert(h.number).second)
+        continue;
+      // Where it lives is this replica's, whatever name the old container had when it went
+      // (a start-first update renames it first).
+      auto r = std::make_shared<RuntimeRecord>(*h.runtime);
+      const auto& here = s.records[h.number - 1]->spec;
+      r->spec.name = here.name;
+      r->spec.dir = here.dir;
+      r->spec.cgroup = here.cgroup;
+      s.records[h.number - 1] = std::move(r);
+    }
+  }
 }
 
 }  // namespace stack::reconciler

@@ -11,6 +11,7 @@
 #include "planner/state.h"
 #include "reconciler/controller.h"
 #include "spec/stack.h"
+#include "state/store.h"
 
 namespace stack::fs {
 class ImageStore;
@@ -18,11 +19,18 @@ class ImageStore;
 
 namespace stack::reconciler {
 
+// A rolled-back service: the records its replicas had before the update (by replica number).
+using Rollbacks = std::map<std::string, std::vector<state::HistoryRecord>>;
+
 // Every problem at once (a missing image, a user the image lacks, an environment too large for
 // execve), one per line with its position.
 [[nodiscard]] Result<planner::DesiredState> desired_state(const spec::Stack& stack,
                                                           const Paths& paths,
                                                           fs::ImageStore& images);
+// Each service of ROLLBACKS keeps the records its replicas had before its last update, and is
+// updated back with its rollback_config.
+void apply_rollbacks(planner::DesiredState& desired, const spec::Stack& stack,
+                     const Rollbacks& rollbacks);
 
 // depends_on as the planner reads it.
 std::vector<planner::Dependency> dependencies_of(const spec::Service& service);

@@ -84,9 +84,14 @@ bool ExecResult::ok() const {
 Error ExecResult::error(const planner::Plan& plan) const {
   std::string text;
   for (size_t i = 0; i < nodes.size(); i++)
-    if (nodes[i].state == State::kFailed)
-      text += (text.empty() ? "" : "\n") + std::string(planner::step_kind(plan.nodes[i].step)) + " " +
-              planner::step_object(plan.nodes[i].step) + ": " + nodes[i].error.message;
+    if (nodes[i].state == State::kFailed) {
+      if (!text.empty()) text += '\n';
+      text.append(planner::step_kind(plan.nodes[i].step))
+          .append(" ")
+          .append(planner::step_object(plan.nodes[i].step))
+          .append(": ")
+          .append(nodes[i].error.message);
+    }
   if (text.empty())
     for (size_t i = 0; i < nodes.size() && text.empty(); i++)
       if (nodes[i].state != State::kDone) text = nodes[i].error.message;

@@ -238,8 +238,15 @@ Result<void> Networking::attach_now(const RuntimeRecord& rt, pid_t pid) {
   return {};
 }
 
-void Networking::started(const RuntimeRecord& rt, bool adopted) {
-  if (rt.network_mode != "bridge" || !manager_) return;
+void Networking::started(const RuntimeRecord& rt, bool adopted, bool serve) {
+  if (rt.network_mode != "bridge" || !manager_ || !serve) return;
+  register_names(rt, adopted);
+  if (auto ports = port_mappings(rt); !ports.empty())
+    if (auto r = manager_->publish(rt.spec.name, std::move(ports)); !r)
+      log::get("net")->error("publish ports of {}: {}", rt.spec.name, r.error().message);
+}
+
+void Networking::register_names(const RuntimeRecord& rt, bool adopted) {
   auto log = log::get("net");
   const auto& name = rt.spec.name;
   auto eps = manager_->endpoints(name);
@@ -262,8 +269,12 @@ void Networking::started(const RuntimeRecord& rt, bool adopted) {
     e.aliases = j.aliases;
     if (auto r = registry_->add(e); !r)
       log->warn("dns: register {} on {}: {}", name, j.network, r.error().message);
+    else
+      names_[name].push_back(e);
   }
-  if (rt.ports.empty()) return;
+}
+
+std::vector<net::PortMapping> Networking::port_mappings(const RuntimeRecord& rt) {
   std::vector<net::PortMapping> ports;
   for (const auto& p : rt.ports) {
     net::PortMapping m;
@@ -277,8 +288,37 @@ void Networking::started(const RuntimeRecord& rt, bool adopted) {
       m.container_port_end = static_cast<uint16_t>(p.container_port + p.host_port_end - p.host_port);
     ports.push_back(m);
   }
-  if (auto r = manager_->publish(name, std::move(ports)); !r)
-    log->error("publish ports of {}: {}", name, r.error().message);
+  return ports;
+}
+
+Result<void> Networking::rename(const std::string& from, const std::string& to) {
+  if (!manager_) return {};
+  if (auto r = manager_->rename(from, to); !r) return r;
+  if (auto node = netns_.extract(from); !node.empty()) {
+    node.key() = to;
+    netns_.insert(std::move(node));
+  }
+  // Its DNS names stay its own (the service name, its aliases), under its new container name.
+  auto entries = names_.extract(from);
+  registry_->remove_container(from);
+  if (!entries.empty()) {
+    for (auto e : entries.mapped()) {
+      e.container = to;
+      if (auto r = registry_->add(e); r) names_[to].push_back(e);
+    }
+  }
+  return {};
+}
+
+Result<void> Networking::switch_traffic(const std::string& from, const RuntimeRecord& to) {
+  if (!manager_ || to.network_mode != "bridge") return {};
+  // Published ports first, in one firewall transaction; then the names: the new container
+  // answers for the service from now on, the old one for nothing.
+  if (auto r = manager_->switch_ports(from, to.spec.name, port_mappings(to)); !r) return r;
+  registry_->remove_container(from);
+  names_.erase(from);
+  register_names(to, false);
+  return {};
 }
 
 void Networking::adopt(const RuntimeRecord& rt, pid_t pid) {
@@ -349,6 +389,7 @@ std::vector<Networking::Reattached> Networking::reattach_detached() {
 void Networking::gone(const std::string& container) {
   if (!manager_) return;
   registry_->remove_container(container);
+  names_.erase(container);
   netns_.erase(container);
   if (auto r = manager_->detach(container); !r)
     log::get("net")->warn("detach {}: {}", container, r.error().message);

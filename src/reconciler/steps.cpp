@@ -53,6 +53,9 @@ awaitable<Outcome> DaemonSteps::run(const planner::Node& node, PassId pass) {
   if (auto* s = std::get_if<planner::StopContainer>(&node.step)) co_return co_await stop(*s, pass);
   if (auto* s = std::get_if<planner::RemoveContainer>(&node.step))
     co_return co_await remove(*s, node.reason, pass);
+  if (auto* s = std::get_if<planner::RenameContainer>(&node.step)) co_return co_await rename(*s, pass);
+  if (auto* s = std::get_if<planner::SwitchTraffic>(&node.step))
+    co_return co_await switch_traffic(*s, pass);
   if (auto* s = std::get_if<planner::Delay>(&node.step)) {
     co_await sleep_for(s->duration);
     co_return Done{};
@@ -93,6 +96,9 @@ awaitable<Outcome> DaemonSteps::create(const planner::CreateContainer& s, const 
   // What the desired state left to the moment of creation: free host ports for `ports:`
   // entries without one, and the bind sources compose makes when they are missing.
   auto rt = std::make_shared<RuntimeRecord>(*s.record);
+  auto cgroup = c.unused_cgroup(project_, rt->spec.cgroup);
+  if (!cgroup) co_return outcome_of(cgroup.error());
+  rt->spec.cgroup = *cgroup;
   for (auto& p : rt->ports)
     if (p.host_port == 0) {
       auto port = free_host_port(p.protocol == "udp");
@@ -121,7 +127,7 @@ awaitable<Outcome> DaemonSteps::start(const planner::StartContainer& s, PassId) 
   if (!*rec) co_return Terminal{Error{"start " + s.name + ": no such container"}};
   if (auto r = daemon_.controller().refresh(**rec); !r) co_return outcome_of(r.error());
   if (state::is_up((*rec)->state) || daemon_.supervisor_->watching(s.name)) co_return Done{};
-  if (auto r = co_await daemon_.supervisor_->start(**rec); !r) {
+  if (auto r = co_await daemon_.supervisor_->start(**rec, s.serve); !r) {
     (void)daemon_.container_failed(**rec, r.error());
     co_return outcome_of(r.error());
   }
@@ -166,6 +172,7 @@ awaitable<Outcome> DaemonSteps::await(const planner::AwaitContainer& s, PassId p
       }
       if (met && !ok && failure.empty()) failure = s.name + " stopped meeting the condition";
     }
+    if (!failure.empty() && s.update) co_return co_await update_failed(s, failure, pass);
     if (!failure.empty()) {
       if (!s.required) {
         log->warn("optional dependency failed container={} pass={}: {}", s.name, pass.str(), failure);
@@ -209,6 +216,13 @@ awaitable<Outcome> DaemonSteps::remove(const planner::RemoveContainer& s, const 
   if (!*rec) co_return Done{};
   if (auto r = c.refresh(**rec); !r) co_return outcome_of(r.error());
   if (state::is_up((*rec)->state)) co_return Terminal{Error{"cannot remove a running container " + s.name}};
+  // An update's old container: what it ran is the service's previous configuration.
+  if (s.replaced)
+    if (auto r = c.store().put_history(**rec, std::chrono::duration_cast<milliseconds>(
+                                                  std::chrono::system_clock::now().time_since_epoch())
+                                                  .count());
+        !r)
+      log::get("reconciler")->warn("keep previous configuration of {}: {}", s.name, r.error().message);
   daemon_.networking().gone(s.name);
   if (auto r = c.remove_container(**rec); !r) co_return outcome_of(r.error());
   daemon_.supervisor_->forget(s.name);
@@ -217,6 +231,84 @@ awaitable<Outcome> DaemonSteps::remove(const planner::RemoveContainer& s, const 
                            {{"reason", reason}, {"pass", pass.str()}}});
   progress_(s.name, "Removed", since(t0));
   co_return Done{};
+}
+
+awaitable<Result<void>> DaemonSteps::rename_container(const std::string& from,
+                                                      const std::string& to) {
+  auto& c = daemon_.controller();
+  auto rec = c.store().get_container(from);
+  if (!rec) co_return fail(rec.error());
+  if (!*rec) co_return fail("rename " + from + ": no such container");
+  auto renamed = c.rename_container(**rec, to);
+  if (!renamed) co_return fail(renamed.error());
+  daemon_.supervisor_->rename(from, to);
+  if (auto r = daemon_.networking().rename(from, to); !r) co_return r;
+  if (auto e = daemon_.errors_.extract(from); !e.empty()) daemon_.errors_[to] = e.mapped();
+  co_return Result<void>{};
+}
+
+awaitable<Outcome> DaemonSteps::rename(const planner::RenameContainer& s, PassId pass) {
+  auto& store = daemon_.controller().store();
+  // Done already by an earlier attempt of this pass: FROM gone, TO there.
+  auto from = store.get_container(s.from);
+  if (!from) co_return outcome_of(from.error());
+  if (!*from) {
+    auto to = store.get_container(s.to);
+    if (to && *to) co_return Done{};
+    co_return Terminal{Error{"rename " + s.from + ": no such container"}};
+  }
+  if (auto r = co_await rename_container(s.from, s.to); !r) co_return outcome_of(r.error());
+  log::get("reconciler")->info("renamed container name={} to={} pass={}", s.from, s.to, pass.str());
+  co_return Done{};
+}
+
+awaitable<Outcome> DaemonSteps::switch_traffic(const planner::SwitchTraffic& s, PassId pass) {
+  auto t0 = Clock::now();
+  auto rec = daemon_.controller().store().get_container(s.to);
+  if (!rec) co_return outcome_of(rec.error());
+  if (!*rec || !(*rec)->runtime) co_return Terminal{Error{"switch traffic to " + s.to + ": no such container"}};
+  if (auto r = daemon_.networking().switch_traffic(s.from, *(*rec)->runtime); !r)
+    co_return outcome_of(r.error());
+  daemon_.events_.publish({0, "switch", project_, (*rec)->service, s.to,
+                           {{"from", s.from}, {"pass", pass.str()}}});
+  progress_(s.to, "Serving", since(t0));
+  co_return Done{};
+}
+
+awaitable<Outcome> DaemonSteps::update_failed(const planner::AwaitContainer& s, const std::string& why,
+                                              PassId pass) {
+  using A = planner::UpdatePolicy::FailureAction;
+  auto log = log::get("reconciler");
+  auto& c = daemon_.controller();
+  auto rec = c.store().get_container(s.name);
+  std::string service = rec && *rec ? (*rec)->service : "";
+  daemon_.events_.publish({0, "update_failed", project_, service, s.name,
+                           {{"reason", why}, {"pass", pass.str()}}});
+  // Within max_failure_ratio the update goes on, as with failure_action: continue.
+  if (s.update->on_failure == A::kContinue || ++update_failures_[service] <= s.update->tolerated) {
+    log->warn("update of {} failed at {}, continuing pass={}: {}", service, s.name, pass.str(), why);
+    co_return Done{};
+  }
+  // The new container goes; with start-first the old one, which kept serving, takes its name
+  // back. Stop-first has nothing left to undo here: the old one is gone (a rollback makes it
+  // again from the history).
+  if (!s.update->previous.empty()) {
+    RuntimeRecord defaults;
+    const RuntimeRecord& rt = rec && *rec && (*rec)->runtime ? *(*rec)->runtime : defaults;
+    if (auto r = co_await daemon_.supervisor_->stop(s.name, rt.stop_signal, rt.stop_grace); !r)
+      co_return Terminal{r.error()};
+    if (auto fresh = c.store().get_container(s.name); fresh && *fresh) {
+      daemon_.networking().gone(s.name);
+      if (auto r = c.remove_container(**fresh); !r) co_return Terminal{r.error()};
+    }
+    if (auto r = co_await rename_container(s.update->previous, s.name); !r) co_return Terminal{r.error()};
+  }
+  bool rollback = s.update->on_failure == A::kRollback;
+  daemon_.update_failures_[project_][service] = rollback;
+  log->error("update of {} failed at {}, {} pass={}: {}", service, s.name,
+             rollback ? "rolling back" : "paused", pass.str(), why);
+  co_return Terminal{Error{"update of " + service + " failed at " + s.name + ": " + why + " (" +
+                           (rollback ? "rolled back" : "paused") + ")"}};
 }
 
 }  // namespace stack::reconciler

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -36,11 +37,19 @@ class DaemonSteps final : public StepRunner {
   boost::asio::awaitable<Outcome> stop(const planner::StopContainer& s, PassId pass);
   boost::asio::awaitable<Outcome> remove(const planner::RemoveContainer& s, const std::string& reason,
                             PassId pass);
+  boost::asio::awaitable<Outcome> rename(const planner::RenameContainer& s, PassId pass);
+  boost::asio::awaitable<Outcome> switch_traffic(const planner::SwitchTraffic& s, PassId pass);
+  // An update's new container failed its check: undone as its failure_action says.
+  boost::asio::awaitable<Outcome> update_failed(const planner::AwaitContainer& s,
+                                                const std::string& why, PassId pass);
+  boost::asio::awaitable<Result<void>> rename_container(const std::string& from,
+                                                        const std::string& to);
 
   Daemon& daemon_;
   Progress progress_;
   std::string project_;
   std::optional<std::chrono::seconds> timeout_;
+  std::map<std::string, int> update_failures_;  // per service, in this pass
 };
 
 }  // namespace stack::reconciler

@@ -52,7 +52,7 @@ void Supervisor::publish(const state::ContainerRecord& rec, const std::string& t
   daemon_.events().publish({0, type, rec.project, rec.service, rec.name, std::move(attributes)});
 }
 
-awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec) {
+awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec, bool serve) {
   auto& c = daemon_.controller();
   auto spec = c.spec_of(rec);
   if (!spec) co_return fail(spec.error());
@@ -79,7 +79,7 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec) {
     net.gone(rec.name);  // addresses of a failed attach are released
     co_return fail(proc.error().wrap("start " + rec.name));
   }
-  net.started(*rt, false);
+  net.started(*rt, false, serve);
   if (auto r = rec.transition(state::ContainerState::kRunning, "start"); !r) co_return fail(r.error());
   rec.pid = proc->pid;
   rec.pid_start_time = proc->start_time;
@@ -118,12 +118,30 @@ void Supervisor::adopt_exited(const state::ContainerRecord& rec) {
   asio::co_spawn(daemon_.io_, after_exit(rec.name, gen, false), asio::detached);
 }
 
+std::optional<std::string> Supervisor::name_of(uint64_t generation) const {
+  for (const auto& [name, w] : watches_)
+    if (w.generation == generation) return name;
+  return std::nullopt;
+}
+
+void Supervisor::rename(const std::string& from, const std::string& to) {
+  if (auto node = watches_.extract(from); !node.empty()) {
+    node.key() = to;
+    watches_.insert(std::move(node));
+  }
+  if (auto node = streaks_.extract(from); !node.empty()) {
+    node.key() = to;
+    streaks_.insert(std::move(node));
+  }
+}
+
 awaitable<void> Supervisor::watch_loop(std::string name, uint64_t generation, int pidfd) {
   co_await wait_pidfd(pidfd);
   ::close(pidfd);
-  auto it = watches_.find(name);
-  if (shutdown_ || it == watches_.end() || it->second.generation != generation) co_return;
-  co_await after_exit(name, generation, it->second.stopping);
+  // Looked up by generation: the container may have been renamed meanwhile.
+  auto current = name_of(generation);
+  if (shutdown_ || !current) co_return;
+  co_await after_exit(*current, generation, watches_[*current].stopping);
 }
 
 awaitable<void> Supervisor::after_exit(std::string name, uint64_t generation, bool stopping) {
@@ -297,10 +315,11 @@ awaitable<void> Supervisor::health_loop(std::string name, uint64_t generation) {
   auto rt = rec->runtime;  // shared: the record itself is read again below
   HealthState health(rt->health);
   auto t0 = std::chrono::steady_clock::now();
-  auto alive = [&] {
-    auto w = watches_.find(name);
-    return !shutdown_ && w != watches_.end() && w->second.generation == generation &&
-           !w->second.stopping;
+  auto alive = [&] {  // and NAME follows a rename
+    auto current = name_of(generation);
+    if (shutdown_ || !current) return false;
+    name = *current;
+    return !watches_[name].stopping;
   };
   for (;;) {
     auto since = [&] {

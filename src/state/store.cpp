@@ -96,6 +96,31 @@ ALTER TABLE networks ADD COLUMN project TEXT NOT NULL DEFAULT '';
 ALTER TABLE networks ADD COLUMN config_hash TEXT NOT NULL DEFAULT '';
 ALTER TABLE containers ADD COLUMN joined_started_at INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 5: updates (issue 11). The runtime records a replica had before updates replaced it
+    // (sealed like every runtime record; the last few configurations of each service), for
+    // `stack rollback` and failure_action rollback;
+    // and a service's pin: while the file still asks for FILE_HASH, the service keeps
+    // PINNED_HASH (rolled back), or "" (an update paused after a failure: held as it is).
+    R"sql(
+CREATE TABLE history (
+  project      TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+  service      TEXT NOT NULL,
+  number       INTEGER NOT NULL,
+  config_hash  TEXT NOT NULL,
+  image        TEXT NOT NULL,
+  image_id     TEXT NOT NULL,
+  runtime_json TEXT NOT NULL,
+  replaced_at  INTEGER NOT NULL,
+  PRIMARY KEY (project, service, number, config_hash)
+) STRICT;
+CREATE TABLE pins (
+  project     TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+  service     TEXT NOT NULL,
+  file_hash   TEXT NOT NULL,
+  pinned_hash TEXT NOT NULL,
+  PRIMARY KEY (project, service)
+) STRICT;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -329,10 +354,16 @@ Result<void> Store::put_container(const ContainerRecord& c) {
   const std::string ctx = "state: put container " + c.name;
   Transaction tx(db_);
   if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = insert_container(c); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<void> Store::insert_container(const ContainerRecord& c) {
   // A record without a runtime (one that could not be read) keeps what is stored.
   std::string encoded = c.runtime ? encode_runtime(*c.runtime) : std::string();
   auto sealed = sealer_->seal(encoded, runtime_context(c.name));
-  if (!sealed) return fail(sealed.error().wrap(ctx));
+  if (!sealed) return fail(sealed.error());
   const std::string& runtime = *sealed;
   Statement s(db_, std::string("INSERT OR REPLACE INTO containers (") + kContainerColumns +
                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
@@ -359,12 +390,11 @@ Result<void> Store::put_container(const ContainerRecord& c) {
       .bind(20, c.joined_started_at);
   if (auto r = s.run(); !r) {
     if (s.extended_error() == SQLITE_CONSTRAINT_FOREIGNKEY)
-      return fail(ctx + ": project " + c.project + " does not exist");
+      return fail("project " + c.project + " does not exist");
     if (s.extended_error() == SQLITE_CONSTRAINT_CHECK)
-      return fail(ctx + ": invalid state \"" + state_name(c.state) + "\"");
-    return fail(r.error().wrap(ctx));
+      return fail("invalid state \"" + std::string(state_name(c.state)) + "\"");
+    return fail(r.error());
   }
-  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
   return {};
 }
 
@@ -415,6 +445,96 @@ Result<void> Store::remove_container(std::string_view name) {
   s.bind(1, name);
   if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
   if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<void> Store::rename_container(std::string_view from, const ContainerRecord& c) {
+  const std::string ctx = "state: rename container " + std::string(from) + " to " + c.name;
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  Statement d(db_, "DELETE FROM containers WHERE name = ?1");
+  d.bind(1, from);
+  if (auto r = d.run(); !r) return fail(r.error().wrap(ctx));
+  Statement a(db_, "UPDATE ip_allocations SET owner = ?2 WHERE owner = ?1");
+  a.bind(1, from).bind(2, c.name);
+  if (auto r = a.run(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = insert_container(c); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<void> Store::put_history(const ContainerRecord& c, int64_t replaced_at) {
+  const std::string ctx = "state: keep the previous configuration of " + c.name;
+  if (!c.runtime) return {};  // nothing to roll back to
+  auto sealed = sealer_->seal(encode_runtime(*c.runtime), history_context(c.project, c.service, c.number));
+  if (!sealed) return fail(sealed.error().wrap(ctx));
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  Statement s(db_, "INSERT OR REPLACE INTO history (project, service, number, config_hash, image, "
+                   "image_id, runtime_json, replaced_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  s.bind(1, c.project).bind(2, c.service).bind(3, int64_t{c.number}).bind(4, c.config_hash)
+      .bind(5, c.image).bind(6, c.image_id).bind(7, *sealed).bind(8, replaced_at);
+  if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
+  // The service's last kHistoryDepth configurations are kept, older ones go.
+  Statement prune(db_, "DELETE FROM history WHERE project = ?1 AND service = ?2 AND config_hash "
+                       "NOT IN (SELECT config_hash FROM history WHERE project = ?1 AND service = ?2 "
+                       "GROUP BY config_hash ORDER BY max(replaced_at) DESC LIMIT ?3)");
+  prune.bind(1, c.project).bind(2, c.service).bind(3, int64_t{kHistoryDepth});
+  if (auto r = prune.run(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<std::vector<HistoryRecord>> Store::list_history(std::string_view project,
+                                                       std::string_view service) {
+  Statement s(db_, "SELECT number, config_hash, image, image_id, runtime_json, replaced_at "
+                   "FROM history WHERE project = ?1 AND service = ?2 "
+                   "ORDER BY replaced_at DESC, number");
+  s.bind(1, project).bind(2, service);
+  std::vector<HistoryRecord> out;
+  for (;;) {
+    auto row = s.step();
+    if (!row) return fail(row.error().wrap("state: history of " + std::string(service)));
+    if (!*row) return out;
+    HistoryRecord h;
+    h.number = static_cast<int>(s.int64(0));
+    h.config_hash = s.text(1);
+    h.image = s.text(2);
+    h.image_id = s.text(3);
+    h.replaced_at = s.int64(5);
+    auto plain = sealer_->unseal(s.text(4), history_context(project, service, h.number));
+    if (!plain) return fail(plain.error().wrap("state: history of " + std::string(service)));
+    auto decoded = decode_runtime(*plain);
+    if (!decoded) continue;  // unreadable: not something to roll back to
+    h.runtime = std::make_shared<const model::RuntimeRecord>(std::move(*decoded));
+    out.push_back(std::move(h));
+  }
+}
+
+Result<void> Store::put_pin(const PinRecord& p) {
+  Statement s(db_, "INSERT OR REPLACE INTO pins (project, service, file_hash, pinned_hash) "
+                   "VALUES (?1, ?2, ?3, ?4)");
+  s.bind(1, p.project).bind(2, p.service).bind(3, p.file_hash).bind(4, p.pinned_hash);
+  if (auto r = s.run(); !r) return fail(r.error().wrap("state: pin " + p.service));
+  return {};
+}
+
+Result<std::vector<PinRecord>> Store::list_pins(std::string_view project) {
+  Statement s(db_, "SELECT project, service, file_hash, pinned_hash FROM pins WHERE project = ?1");
+  s.bind(1, project);
+  std::vector<PinRecord> out;
+  for (;;) {
+    auto row = s.step();
+    if (!row) return fail(row.error().wrap("state: pins of " + std::string(project)));
+    if (!*row) return out;
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3)});
+  }
+}
+
+Result<void> Store::remove_pin(std::string_view project, std::string_view service) {
+  Statement s(db_, "DELETE FROM pins WHERE project = ?1 AND service = ?2");
+  s.bind(1, project).bind(2, service);
+  if (auto r = s.run(); !r) return fail(r.error().wrap("state: unpin " + std::string(service)));
   return {};
 }
 

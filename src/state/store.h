@@ -80,6 +80,20 @@ struct NetworkRecord {
   std::string config_hash;  // of the definition it was made from; "" when not known
 };
 
+// The runtime record replica NUMBER of a service had before an update replaced it.
+struct HistoryRecord {
+  int number = 1;
+  std::string config_hash, image, image_id;
+  std::shared_ptr<const model::RuntimeRecord> runtime;
+  int64_t replaced_at = 0;  // unix ms
+};
+
+// While the stack file asks for FILE_HASH for SERVICE, it keeps PINNED_HASH (a rollback), or
+// stays as it is when PINNED_HASH is "" (an update paused after a failure).
+struct PinRecord {
+  std::string project, service, file_hash, pinned_hash;
+};
+
 class Sealer;
 
 class Store {
@@ -103,6 +117,20 @@ class Store {
   [[nodiscard]] Result<std::vector<ContainerRecord>> list_containers(std::string_view project);
   [[nodiscard]] Result<std::vector<ContainerRecord>> list_all_containers();
   [[nodiscard]] Result<void> remove_container(std::string_view name);
+  // The container FROM becomes C (C.name, its new name), with its IPAM allocations, in one
+  // transaction.
+  [[nodiscard]] Result<void> rename_container(std::string_view from, const ContainerRecord& c);
+
+  // C's runtime record as one of its service's previous configurations (replica C.number);
+  // the last kHistoryDepth configurations of a service are kept.
+  static constexpr int kHistoryDepth = 4;
+  [[nodiscard]] Result<void> put_history(const ContainerRecord& c, int64_t replaced_at);
+  // Newest first.
+  [[nodiscard]] Result<std::vector<HistoryRecord>> list_history(std::string_view project,
+                                                                std::string_view service);
+  [[nodiscard]] Result<void> put_pin(const PinRecord& p);
+  [[nodiscard]] Result<std::vector<PinRecord>> list_pins(std::string_view project);
+  [[nodiscard]] Result<void> remove_pin(std::string_view project, std::string_view service);
 
   [[nodiscard]] Result<void> put_network(const NetworkRecord& n);  // insert or replace
   [[nodiscard]] Result<std::optional<NetworkRecord>> get_network(std::string_view name);
@@ -118,6 +146,7 @@ class Store {
   explicit Store(sqlite3* db);
   [[nodiscard]] Result<void> open_sealer(const std::filesystem::path& key_path);
   [[nodiscard]] Result<void> seal_plain_rows();
+  [[nodiscard]] Result<void> insert_container(const ContainerRecord& c);  // in a transaction
   // The stored runtime column: unsealed and decoded into C (or C.runtime_error).
   [[nodiscard]] Result<void> unseal(ContainerRecord& c, const std::string& stored) const;
   [[nodiscard]] Result<std::vector<ContainerRecord>> unseal_all(
