@@ -12,46 +12,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
-#include "common/log.h"
-
-namespace stack::cli {
-
-Globals& globals() {
-  static Globals g;
-  return g;
-}
-
-std::vector<std::string>& exec_command() {
-  static std::vector<std::string> command;
-  return command;
-}
-
-void split_exec_command(std::vector<std::string>& args) {
-  // Options that take a value, global or exec's own: their value is not a positional.
-  static const std::set<std::string> with_value = {
-      "--root", "--run-root", "-f", "--file", "-p", "--project-name", "--log-level",
-      "--index", "-e", "--env", "-u", "--user", "-w", "--workdir"};
-  size_t i = 0;
-  bool in_exec = false;
-  for (; i < args.size(); i++) {
-    const std::string& a = args[i];
-    if (a.size() > 1 && a[0] == '-') {
-      if (with_value.count(a)) i++;
-      continue;
-    }
-    if (!in_exec) {
-      if (a != "exec") return;  // another command: nothing to split
-      in_exec = true;
-      continue;
-    }
-    // The service: everything after it is the command.
-    exec_command().assign(args.begin() + static_cast<long>(i) + 1, args.end());
-    args.resize(i + 1);
-    return;
-  }
-}
-
-}  // namespace stack::cli
 
 int main(int argc, char** argv) {
   using namespace stack::cli;
@@ -75,7 +35,9 @@ int main(int argc, char** argv) {
                  "docker-compose.yml)");
   app.add_option("-p,--project-name", g.project, "Project name (default: the file's name: or "
                                                    "its directory)");
-  app.add_option("--log-level", g.log_level, "debug, info, warn or error")->capture_default_str();
+  app.add_option("--log-level", g.log_level,
+                 "The log level of a daemon this command starts: debug, info (default), warn or "
+                 "error");
 
   auto* version = app.add_subcommand("version", "Show the version");
   std::string version_format = "table";
