@@ -83,6 +83,7 @@ void add_project_commands(CLI::App& app);
 void add_image_commands(CLI::App& app);
 void add_daemon_command(CLI::App& app);
 void add_config_command(CLI::App& app);
+void add_exec_command(CLI::App& app);
 // `stack exec SERVICE CMD...`: CMD is cut from the arguments before parsing, so its own
 // options ("ls -la") are never taken for stack's.
 std::vector<std::string>& exec_command();

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <set>
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
@@ -49,6 +48,7 @@ int main(int argc, char** argv) {
       std::printf("stack version %s\n", STACK_VERSION);
   });
   add_project_commands(app);
+  add_exec_command(app);
   add_image_commands(app);
   add_daemon_command(app);
   add_config_command(app);
