@@ -20,12 +20,26 @@ void split_exec_command(std::vector<std::string>& args) {
   static const std::set<std::string> with_value = {
       "--root", "--run-root", "-f", "--file", "-p", "--project-name", "--log-level",
       "--index", "-e", "--env", "-u", "--user", "-w", "--workdir"};
-  size_t i = 0;
+  // Short ones also end a cluster ("-Te K=V": the value is the next argument).
+  static const std::string short_with_value = "fpeuw";
   bool in_exec = false;
-  for (; i < args.size(); i++) {
+  for (size_t i = 0; i < args.size(); i++) {
     const std::string& a = args[i];
+    if (a == "--") {  // the end of options: the next argument is the subcommand or the service
+      if (in_exec && i + 1 < args.size()) {
+        exec_command().assign(args.begin() + static_cast<long>(i) + 2, args.end());
+        args.resize(i + 2);
+        return;
+      }
+      continue;
+    }
     if (a.size() > 1 && a[0] == '-') {
-      if (with_value.count(a)) i++;
+      bool cluster = a[1] != '-' && a.size() > 2;  // "-Te": flags, maybe a value-taker last
+      if (with_value.count(a) ||
+          (cluster && a.find_first_of('=') == std::string::npos &&
+           short_with_value.find(a.back()) != std::string::npos &&
+           a.find_first_of(short_with_value) == a.size() - 1))
+        i++;
       continue;
     }
     if (!in_exec) {

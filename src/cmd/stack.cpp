@@ -29,9 +29,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--run-root", g.run_root, "Runtime files (env STACK_RUN_ROOT)")
       ->capture_default_str();
+  // One value per -f: the arguments after it are the subcommand's (issue 15: `restart -f
+  // stack.yaml web` took "web" for a file).
   app.add_option("-f,--file", g.files,
                  "Stack file; repeat to merge (default: stack.yaml, compose.yaml, "
-                 "docker-compose.yml)");
+                 "docker-compose.yml)")
+      ->allow_extra_args(false);
   app.add_option("-p,--project-name", g.project, "Project name (default: the file's name: or "
                                                    "its directory)");
   app.add_option("--log-level", g.log_level,
@@ -59,7 +62,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Prints the help, or the parser's message; a usage error is 2 whatever CLI11's own code
+    // for it (106 for a missing argument, 109 for an extra one...).
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const ExitCode& e) {
     return e.code;
   } catch (const std::exception& e) {
