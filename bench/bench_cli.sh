@@ -45,4 +45,6 @@ for name, t in times.items():
     print(f"{name:<14} median {t[len(t) // 2] / 1e6:6.2f} ms   (p10 {t[len(t) // 10] / 1e6:.2f}, "
           f"p90 {t[len(t) * 9 // 10] / 1e6:.2f}; {rounds} runs)")
 EOF
-echo "shared libraries mapped by stack: $(ldd "$stack" | wc -l) (ldd lines, vdso and loader included)"
+# The shared objects the dynamic loader maps for it (vdso and the loader included), or none.
+echo "ldd build/stack: $(ldd "$stack" | wc -l) line(s), $(ldd "$stack" | grep -c '=>\|^\s*/') shared" \
+  "object(s) loaded$(ldd "$stack" | grep -q 'statically linked' && echo ' (statically linked)')"
