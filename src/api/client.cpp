@@ -76,8 +76,8 @@ std::string request_text(std::string_view method, std::string_view target, std::
 // is), calling ON_BODY after each read that added body bytes; STOP is asked every 100 ms. False
 // from ON_BODY or true from STOP ends the read early: STOPPED says so.
 Result<void> read_response(int fd, ResponseReader& reader, bool header_only,
-                           const std::function<bool()>& on_body,
-                           const std::function<bool()>& stop, bool& stopped) {
+                           const std::function<bool()>& on_body, const std::function<bool()>& stop,
+                           bool& stopped) {
   char buf[16384];
   for (;;) {
     auto st = reader.state();

@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,8 +21,6 @@
 #include "engine/container.h"
 #include "reconciler/daemon.h"
 #include "reconciler/runtime_record.h"
-
-#include <spdlog/spdlog.h>
 
 namespace stack::api {
 
@@ -124,8 +123,10 @@ awaitable<Reply> exec_reply(reconciler::Daemon& d, const std::string& project, c
   if (!workdir.empty() && workdir.front() != '/')
     co_return error_reply(400, "the working directory must be absolute, got \"" + workdir + "\"");
   if (!detach && request.upgrade != exec::kUpgrade)
-    co_return error_reply(400, "exec streams over an upgraded connection: send Connection: Upgrade "
-                               "and Upgrade: " + std::string(exec::kUpgrade) + " (or detach)");
+    co_return error_reply(400,
+                          "exec streams over an upgraded connection: send Connection: Upgrade "
+                          "and Upgrade: " +
+                              std::string(exec::kUpgrade) + " (or detach)");
 
   auto target = d.exec_target(project, service, index);
   if (!target) co_return error_reply(409, target.error().message);
@@ -208,8 +209,8 @@ struct Pump {
   bool client_gone = false;      // the client closed, reset or broke the protocol
   bool draining = false;         // the command exited: readers stop, output is drained
   bool exited = false;
-  int status = 0;    // the helper's wait status
-  int readers = 0;   // output readers still running
+  int status = 0;   // the helper's wait status
+  int readers = 0;  // output readers still running
 };
 
 void close_descriptor(std::optional<Descriptor>& d) {
@@ -269,7 +270,7 @@ awaitable<void> read_client(std::shared_ptr<Pump> p, std::string after) {
       auto f = frames.next();
       if (!f) {
         log::get("api")->warn("exec client dropped container={}: {}", p->session->container,
-                               f.error().message);
+                              f.error().message);
         p->client_gone = true;
         break;
       }
@@ -277,7 +278,8 @@ awaitable<void> read_client(std::shared_ptr<Pump> p, std::string after) {
       exec::Frame& frame = **f;
       if (frame.type == exec::Type::stdin_data) {
         if (p->input && p->input->is_open()) {
-          auto [ec, n] = co_await asio::async_write(*p->input, asio::buffer(frame.payload), no_throw);
+          auto [ec, n] =
+              co_await asio::async_write(*p->input, asio::buffer(frame.payload), no_throw);
           if (ec) close_descriptor(p->input);  // the command closed its stdin
         }
       } else if (frame.type == exec::Type::stdin_eof) {
@@ -288,7 +290,7 @@ awaitable<void> read_client(std::shared_ptr<Pump> p, std::string after) {
           (void)engine::resize_pty(p->output->native_handle(), size->first, size->second);
       } else {
         log::get("api")->warn("exec client dropped container={}: frame type {} is the daemon's",
-                               p->session->container, static_cast<int>(frame.type));
+                              p->session->container, static_cast<int>(frame.type));
         p->client_gone = true;
       }
       if (p->client_gone) break;
@@ -351,6 +353,8 @@ awaitable<void> run_exec(std::shared_ptr<ExecSession> session, stream_protocol::
     close_descriptor(p->input);
     close_descriptor(p->output);
     close_descriptor(p->errors);
+    boost::system::error_code ignored;
+    p->sock.cancel(ignored);  // a frame stuck on a client that neither reads nor closes
     while (!p->exited || p->readers > 0) co_await p->changed.wait();
   } else {
     // What the command wrote before it ended is in the pipe or the terminal: it all goes out

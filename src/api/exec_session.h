@@ -3,11 +3,10 @@
 // connection on the daemon's loop (the wire format is exec_stream.h's). Private to src/api.
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include <boost/asio/local/stream_protocol.hpp>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "api/request.h"
 #include "api/routes.h"

@@ -20,7 +20,8 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -81,7 +82,8 @@ ResponseReader::State ResponseReader::parse_header() {
     auto colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0)
       return fail("bad header line \"" + std::string(line.substr(0, 80)) + "\"");
-    headers_.emplace_back(std::string(line.substr(0, colon)), std::string(trim(line.substr(colon + 1))));
+    headers_.emplace_back(std::string(line.substr(0, colon)),
+                          std::string(trim(line.substr(colon + 1))));
   }
   pending_.erase(0, end + 4);
   if (status_ < 200 || status_ == 204 || status_ == 304) {

@@ -18,8 +18,8 @@ std::vector<std::string>& exec_command() {
 void split_exec_command(std::vector<std::string>& args) {
   // Options that take a value, global or exec's own: their value is not a positional.
   static const std::set<std::string> with_value = {
-      "--root", "--run-root", "-f", "--file", "-p", "--project-name", "--log-level",
-      "--index", "-e", "--env", "-u", "--user", "-w", "--workdir"};
+      "--root", "--run-root", "-f", "--file", "-p", "--project-name", "--log-level", "--index",
+      "-e",     "--env",      "-u", "--user", "-w", "--workdir"};
   // Short ones also end a cluster ("-Te K=V": the value is the next argument).
   static const std::string short_with_value = "fpeuw";
   bool in_exec = false;
@@ -35,10 +35,9 @@ void split_exec_command(std::vector<std::string>& args) {
     }
     if (a.size() > 1 && a[0] == '-') {
       bool cluster = a[1] != '-' && a.size() > 2;  // "-Te": flags, maybe a value-taker last
-      if (with_value.count(a) ||
-          (cluster && a.find_first_of('=') == std::string::npos &&
-           short_with_value.find(a.back()) != std::string::npos &&
-           a.find_first_of(short_with_value) == a.size() - 1))
+      if (with_value.count(a) || (cluster && a.find_first_of('=') == std::string::npos &&
+                                  short_with_value.find(a.back()) != std::string::npos &&
+                                  a.find_first_of(short_with_value) == a.size() - 1))
         i++;
       continue;
     }

@@ -5,13 +5,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <thread>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli/cli.h"
 #include "common/files.h"
@@ -63,8 +62,9 @@ void stop_daemon() {
 }  // namespace
 
 void add_daemon_command(CLI::App& app) {
-  auto* daemon = app.add_subcommand("daemon", "Run the reconciler daemon in the foreground (execs "
-                                              "stackd; the CLI starts one when none answers)");
+  auto* daemon = app.add_subcommand("daemon",
+                                    "Run the reconciler daemon in the foreground (execs "
+                                    "stackd; the CLI starts one when none answers)");
   static DaemonFlags flags;
   // Checked by stackd, which prints its own message; passed on as written.
   daemon->add_option("--stacks-dir", flags.stacks_dir,

@@ -9,11 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "api/exec_stream.h"
@@ -147,15 +146,17 @@ int pump(int sock, std::string pending, bool tty) {
         frames.feed(std::string_view(buf.data(), static_cast<size_t>(n)));
       } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
         raw.reset();
-        std::fprintf(stderr, "stack: exec: the daemon closed the stream before the command's "
-                             "exit code (did the daemon stop?)\n");
+        std::fprintf(stderr,
+                     "stack: exec: the daemon closed the stream before the command's "
+                     "exit code (did the daemon stop?)\n");
         return 1;
       }
     }
   }
 }
 
-int exec_in(const std::string& project, const ExecFlags& f, const std::vector<std::string>& command) {
+int exec_in(const std::string& project, const ExecFlags& f,
+            const std::vector<std::string>& command) {
   bool tty = !f.no_tty && !f.detach && ::isatty(0) == 1;
   json env = json::array();
   for (const auto& e : f.env) {
@@ -169,7 +170,8 @@ int exec_in(const std::string& project, const ExecFlags& f, const std::vector<st
                {"env", env},           {"user", f.user},           {"workdir", f.workdir},
                {"tty", tty},           {"interactive", !f.detach}, {"detach", f.detach}};
   if (tty)
-    if (auto size = terminal_size(0)) body["size"] = {{"cols", size->first}, {"rows", size->second}};
+    if (auto size = terminal_size(0))
+      body["size"] = {{"cols", size->first}, {"rows", size->second}};
   std::string path = "/v1/projects/" + url_encode(project) + "/exec";
   if (f.detach) {
     call("POST", path, body.dump());
@@ -198,14 +200,16 @@ void add_exec_command(CLI::App& app) {
                  "Do not allocate a terminal (default: one when stdin is a terminal)");
   exec->add_flag("-d,--detach", flags.detach, "Run the command in the background");
   exec->add_option("--index", flags.index, "Which replica (default 1)");
-  exec->add_option("-e,--env", flags.env, "Set an environment variable KEY=VALUE (KEY alone: "
-                                          "its value here); repeatable")
+  exec->add_option("-e,--env", flags.env,
+                   "Set an environment variable KEY=VALUE (KEY alone: "
+                   "its value here); repeatable")
       ->allow_extra_args(false);
   exec->add_option("-u,--user", flags.user, "Run as this user (name or uid[:gid] of the image)");
   exec->add_option("-w,--workdir", flags.workdir, "Working directory in the container");
   exec->add_option("service", flags.service, "The service")->required();
-  exec->footer("Usage: stack exec [OPTIONS] SERVICE COMMAND [ARG...]\n"
-               "Everything after SERVICE is the command, options included.");
+  exec->footer(
+      "Usage: stack exec [OPTIONS] SERVICE COMMAND [ARG...]\n"
+      "Everything after SERVICE is the command, options included.");
   exec->callback([] {
     const auto& command = exec_command();
     if (command.empty()) throw CLI::ValidationError("exec", "needs a COMMAND after the service");

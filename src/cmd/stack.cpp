@@ -3,20 +3,20 @@
 // and `exec` passes on its command's code.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
 
 int main(int argc, char** argv) {
   using namespace stack::cli;
-  CLI::App app{"stack: a declarative multi-container orchestrator for Linux.\n"
-               "Runs Compose-format stack files on its own container engine.",
-               "stack"};
+  CLI::App app{
+      "stack: a declarative multi-container orchestrator for Linux.\n"
+      "Runs Compose-format stack files on its own container engine.",
+      "stack"};
   app.fallthrough();  // global flags after the subcommand reach this parser too
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every command");
@@ -35,8 +35,9 @@ int main(int argc, char** argv) {
                  "Stack file; repeat to merge (default: stack.yaml, compose.yaml, "
                  "docker-compose.yml)")
       ->allow_extra_args(false);
-  app.add_option("-p,--project-name", g.project, "Project name (default: the file's name: or "
-                                                   "its directory)");
+  app.add_option("-p,--project-name", g.project,
+                 "Project name (default: the file's name: or "
+                 "its directory)");
   app.add_option("--log-level", g.log_level,
                  "The log level of a daemon this command starts: debug, info (default), warn or "
                  "error");

@@ -4,16 +4,17 @@
 // event loop, STOPPING=1. Stopping the daemon never stops a container. Root only.
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <thread>
 
@@ -26,8 +27,6 @@
 #include "reconciler/async.h"
 #include "reconciler/controller.h"
 #include "reconciler/daemon.h"
-
-#include <spdlog/spdlog.h>
 
 namespace {
 
@@ -86,9 +85,10 @@ asio::awaitable<void> start(asio::io_context* io, reconciler::Daemon* daemon, ap
   // Not fatal: adopted containers are still supervised and can be stopped. But every start
   // would fail, so say why once, here and in `systemctl status`.
   if (auto w = daemon->controller().engine().cgroups().check_writable(); !w) {
-    log->error("containers cannot start: {} (inside a container manager such as systemd-nspawn, "
-               "its cgroup hierarchies must be delegated read-write)",
-               w.error().message);
+    log->error(
+        "containers cannot start: {} (inside a container manager such as systemd-nspawn, "
+        "its cgroup hierarchies must be delegated read-write)",
+        w.error().message);
     status += "; containers cannot start: " + w.error().message;
   }
   sd_notify(0, status.c_str());
@@ -159,10 +159,11 @@ int run_daemon(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"stackd: the stack daemon. Reconciles the registered stacks and serves the API on "
-               "<run-root>/stack.sock. Usually started as `stack daemon`, or by the CLI when no "
-               "daemon answers.",
-               "stackd"};
+  CLI::App app{
+      "stackd: the stack daemon. Reconciles the registered stacks and serves the API on "
+      "<run-root>/stack.sock. Usually started as `stack daemon`, or by the CLI when no "
+      "daemon answers.",
+      "stackd"};
   Flags flags;
   const char* env_root = std::getenv("STACK_ROOT");
   const char* env_run = std::getenv("STACK_RUN_ROOT");
@@ -170,8 +171,9 @@ int main(int argc, char** argv) {
   if (env_run && *env_run) flags.run_root = env_run;
   app.add_option("--root", flags.root, "State, images and containers (env STACK_ROOT)")
       ->capture_default_str();
-  app.add_option("--run-root", flags.run_root, "Runtime files and the API socket (env "
-                                               "STACK_RUN_ROOT)")
+  app.add_option("--run-root", flags.run_root,
+                 "Runtime files and the API socket (env "
+                 "STACK_RUN_ROOT)")
       ->capture_default_str();
   app.add_option("--log-level", flags.log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))

@@ -27,7 +27,8 @@ Result<Pty> open_pty(const ContainerProcess& p, uid_t owner) {
   open_how how{};
   how.flags = O_RDWR | O_NOCTTY | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  UniqueFd master(static_cast<int>(::syscall(SYS_openat2, root.get(), "dev/pts/ptmx", &how, sizeof how)));
+  UniqueFd master(
+      static_cast<int>(::syscall(SYS_openat2, root.get(), "dev/pts/ptmx", &how, sizeof how)));
   if (!master) return fail_errno("open the container's /dev/pts/ptmx");
   // The container's root user may have replaced /dev/pts/ptmx: only the ptmx of a devpts
   // instance is a terminal multiplexer (ptmx is char 5:2, pts(4)).

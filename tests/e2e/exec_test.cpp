@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "e2e/stack_env.h"
@@ -87,6 +88,11 @@ class Interactive {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   const std::string& output() const { return output_; }
+  void kill_now() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
 
  private:
   // False once the output has ended.
@@ -115,14 +121,16 @@ std::string stack_words(StackEnv& env) {
 // starts in the project directory.
 Interactive on_terminal(StackEnv& env, const std::string& name, const std::string& script) {
   fs::path file = env.project_dir() / (name + ".sh");
-  write_text(file, "cd " + env.project_dir().string() + "\nS='" + stack_words(env) + "'\n" + script);
+  write_text(file,
+             "cd " + env.project_dir().string() + "\nS='" + stack_words(env) + "'\n" + script);
   return Interactive({"/usr/bin/script", "-qec", "/bin/sh " + file.string(), "/dev/null"});
 }
 
 std::string up_sleeper(StackEnv& env, const std::string& base) {
   auto p = unique_project(base);
   env.uses(p);
-  env.write("name: " + p + "\nservices:\n  s:\n    image: busybox\n    command: [sleep, '300']\n"
+  env.write("name: " + p +
+            "\nservices:\n  s:\n    image: busybox\n    command: [sleep, '300']\n"
             "    environment: {MODE: one}\n    stop_grace_period: 1s\n");
   auto r = env.stack({"up", "-d"});
   REQUIRE_MESSAGE(r.code == 0, r.err);
@@ -254,7 +262,8 @@ TEST_CASE("exec -d returns at once, the command runs on and is reaped by the dae
   STACK_REQUIRE_ROOT();
   StackEnv env;
   up_sleeper(env, "xdetach");
-  auto r = env.stack({"exec", "-d", "s", "sh", "-c", "touch /tmp/started; sleep 0.3; touch /tmp/done"});
+  auto r =
+      env.stack({"exec", "-d", "s", "sh", "-c", "touch /tmp/started; sleep 0.3; touch /tmp/done"});
   CHECK(r.code == 0);
   CHECK(r.out.empty());
   auto daemon = env.api_get("/v1/version")["pid"].get<int>();
@@ -310,19 +319,60 @@ TEST_CASE("exec by a member of group stack works, a user outside it is refused a
   auto id = StackGroupUsers::stack_as(env, users.member(), p, {"exec", "s", "id", "-u"});
   CHECK_MESSAGE(id.code == 0, id.err);
   CHECK(id.out == "0\n");
-  auto piped = StackGroupUsers::stack_as(env, users.member(), p,
-                                         {"exec", "-T", "s", "sh", "-c", "cat > /tmp/by-member; exit 3"},
-                                         "from a member\n");
+  auto piped = StackGroupUsers::stack_as(
+      env, users.member(), p, {"exec", "-T", "s", "sh", "-c", "cat > /tmp/by-member; exit 3"},
+      "from a member\n");
   CHECK(piped.code == 3);
   CHECK(env.stack({"exec", "s", "cat", "/tmp/by-member"}).out == "from a member\n");
   CHECK(StackGroupUsers::stack_as(env, users.member(), p, {"ps", "--format", "json"}).code == 0);
 
-  auto refused =
-      StackGroupUsers::stack_as(env, users.outsider(), p, {"exec", "s", "touch", "/tmp/by-outsider"});
+  auto refused = StackGroupUsers::stack_as(env, users.outsider(), p,
+                                           {"exec", "s", "touch", "/tmp/by-outsider"});
   CHECK(refused.code == 1);
   CHECK_MESSAGE(refused.err.find("permission denied on ") != std::string::npos, refused.err);
   CHECK(refused.err.find("group stack") != std::string::npos);
   CHECK(env.stack({"exec", "s", "test", "-e", "/tmp/by-outsider"}).code == 1);
   // Nor does the outsider start a daemon of its own.
   CHECK(StackGroupUsers::stack_as(env, users.outsider(), p, {"ps"}).code == 1);
+}
+
+TEST_CASE("an exec whose client is killed leaves nothing: stdin ends, the terminal hangs up") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  up_sleeper(env, "xgone");
+  auto in_container = [&](const std::string& what) {
+    return env.stack({"exec", "s", "ps", "-o", "args"}).out.find(what) != std::string::npos;
+  };
+  auto gone = [&](const std::string& what) {
+    for (int i = 0; i < 250; i++) {
+      if (!in_container(what)) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  };
+  {
+    // Without a terminal: the command's stdin ends when the client is gone.
+    Interactive cli({std::string(STACK_BUILD_DIR) + "/stack", "--root", env.root().string(),
+                     "--run-root", (env.root().parent_path() / "run").string(), "-f",
+                     (env.project_dir() / "stack.yaml").string(), "exec", "-T", "s", "sh", "-c",
+                     "echo ready; exec cat"});
+    REQUIRE(cli.wait_for("ready"));
+    REQUIRE(in_container("cat"));
+    cli.kill_now();
+    CHECK(gone("cat"));
+  }
+  {
+    // With one: the container's terminal hangs up, SIGHUP ends the command.
+    auto t = on_terminal(env, "hup", "$S exec s sh -c 'echo ready; exec sleep 1000'\n");
+    REQUIRE(t.wait_for("ready"));
+    REQUIRE(in_container("sleep 1000"));
+    auto cli =
+        run({"/usr/bin/pgrep", "-f", "--", "stack --root " + env.root().string() + ".* exec s sh"});
+    REQUIRE(cli.code == 0);
+    for (std::istringstream pids(cli.out); pids;) {
+      int pid = 0;
+      if (pids >> pid) ::kill(pid, SIGKILL);
+    }
+    CHECK(gone("sleep 1000"));
+  }
 }

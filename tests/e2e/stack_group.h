@@ -3,14 +3,13 @@
 // Commands run as either through setpriv(1) with the user's own groups. Root only.
 #pragma once
 
+#include <doctest/doctest.h>
 #include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
 #include <vector>
-
-#include <doctest/doctest.h>
 
 #include "e2e/stack_env.h"
 #include "support/fixtures.h"
@@ -29,7 +28,7 @@ class StackGroupUsers {
     }
     for (const auto& [name, groups] : {std::pair{member_, "stack"}, std::pair{outsider_, ""}}) {
       std::vector<std::string> argv = {"/usr/sbin/useradd", "--system", "--user-group",
-                                       "--no-create-home", "--shell", "/usr/sbin/nologin"};
+                                       "--no-create-home",  "--shell",  "/usr/sbin/nologin"};
       if (*groups) argv.insert(argv.end(), {"--groups", groups});
       argv.push_back(name);
       auto r = run(argv);
@@ -57,10 +56,18 @@ class StackGroupUsers {
   // `stack ARGS` of ENV as USER (its own groups), for project P.
   static RunResult stack_as(StackEnv& env, const std::string& user, const std::string& project,
                             const std::vector<std::string>& args, const std::string& input = "") {
-    std::vector<std::string> argv = {"/usr/bin/setpriv", "--reuid=" + user, "--regid=" + user,
-                                     "--init-groups", "--", std::string(STACK_BUILD_DIR) + "/stack",
-                                     "--root", env.root().string(), "--run-root",
-                                     (env.root().parent_path() / "run").string(), "-p", project};
+    std::vector<std::string> argv = {"/usr/bin/setpriv",
+                                     "--reuid=" + user,
+                                     "--regid=" + user,
+                                     "--init-groups",
+                                     "--",
+                                     std::string(STACK_BUILD_DIR) + "/stack",
+                                     "--root",
+                                     env.root().string(),
+                                     "--run-root",
+                                     (env.root().parent_path() / "run").string(),
+                                     "-p",
+                                     project};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, {}, input);
   }

@@ -86,7 +86,8 @@ class CannedServer {
 
 TEST_CASE("api client: a response with Content-Length, whole or a byte at a time") {
   const std::string text =
-      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: 11\r\n\r\n{\"a\":true}\n";
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: "
+      "11\r\n\r\n{\"a\":true}\n";
   for (bool bytewise : {false, true}) {
     auto r = read_all(text, bytewise, false);
     REQUIRE(r.state() == ResponseReader::State::done);
@@ -106,8 +107,9 @@ TEST_CASE("api client: chunked and close-delimited bodies") {
     CHECK(r.body() == "hello, world");
   }
   // The API's streams: no length, the body ends with the connection.
-  auto s = read_all("HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n\r\n{\"x\":1}\n{\"x\":2}\n",
-                    true, false);
+  auto s = read_all(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n\r\n{\"x\":1}\n{\"x\":2}\n", true,
+      false);
   CHECK(s.state() == ResponseReader::State::body);
   CHECK(s.finish() == ResponseReader::State::done);
   CHECK(s.body() == "{\"x\":1}\n{\"x\":2}\n");
@@ -115,9 +117,11 @@ TEST_CASE("api client: chunked and close-delimited bodies") {
 
 TEST_CASE("api client: a 101 ends at its header, the next bytes are the new protocol's") {
   const std::string frame("\x01\x00\x00\x00\x02hi", 7);
-  auto r = read_all("HTTP/1.1 101 Switching Protocols\r\nUpgrade: stack-exec\r\n"
-                    "Connection: Upgrade\r\n\r\n" + frame,
-                    false, false);
+  auto r = read_all(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: stack-exec\r\n"
+      "Connection: Upgrade\r\n\r\n" +
+          frame,
+      false, false);
   REQUIRE(r.state() == ResponseReader::State::done);
   CHECK(r.status() == 101);
   CHECK(r.body().empty());
@@ -134,9 +138,11 @@ TEST_CASE("api client: malformed or cut short responses fail with a reason") {
       {"HTTP/1.1 2x0 OK\r\n\r\n", false, "bad status code"},
       {"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", false, "bad header line"},
       {"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", false, "bad Content-Length"},
-      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false, "unsupported Transfer-Encoding"},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false,
+       "unsupported Transfer-Encoding"},
       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false, "bad chunk size"},
-      {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", true, "ended inside the response body"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", true,
+       "ended inside the response body"},
       {"HTTP/1.1 200 OK\r\nContent-", true, "ended inside the response header"},
       {"HTTP/1.1 200 OK\r\nX: " + std::string(70000, 'a'), false, "over 64 KiB"},
   };
@@ -150,7 +156,8 @@ TEST_CASE("api client: malformed or cut short responses fail with a reason") {
 TEST_CASE("api client: call sends one HTTP/1.1 request and reads its reply") {
   test::TempDir dir("stack-api-client");
   auto sock = dir / "s.sock";
-  CannedServer server(sock, "HTTP/1.1 404 Not Found\r\nContent-Length: 21\r\n\r\n{\"error\":\"no such\"}\n\n");
+  CannedServer server(
+      sock, "HTTP/1.1 404 Not Found\r\nContent-Length: 21\r\n\r\n{\"error\":\"no such\"}\n\n");
   Client client(sock);
   auto r = client.call("POST", "/v1/projects/p/stop", "{\"services\":[]}");
   REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
@@ -166,7 +173,8 @@ TEST_CASE("api client: call sends one HTTP/1.1 request and reads its reply") {
 TEST_CASE("api client: stream hands over each line as it comes, the last one without newline too") {
   test::TempDir dir("stack-api-client");
   auto sock = dir / "s.sock";
-  CannedServer server(sock, "HTTP/1.1 200 OK\r\n\r\n{\"progress\":1}\n\n{\"progress\":2}\n{\"ok\":true}");
+  CannedServer server(sock,
+                      "HTTP/1.1 200 OK\r\n\r\n{\"progress\":1}\n\n{\"progress\":2}\n{\"ok\":true}");
   Client client(sock);
   std::vector<std::string> lines;
   auto status = client.stream("POST", "/v1/up", "{}", [&](std::string_view l) {
@@ -178,13 +186,15 @@ TEST_CASE("api client: stream hands over each line as it comes, the last one wit
   CHECK(lines == std::vector<std::string>{"{\"progress\":1}", "{\"progress\":2}", "{\"ok\":true}"});
 }
 
-TEST_CASE("api client: an upgrade gives the connection and the bytes already read, a refusal its reply") {
+TEST_CASE(
+    "api client: an upgrade gives the connection and the bytes already read, a refusal its reply") {
   test::TempDir dir("stack-api-client");
   auto sock = dir / "s.sock";
   {
     CannedServer server(sock,
                         "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-                        "Upgrade: stack-exec\r\n\r\n" + exec::encode(exec::Type::stdout_data, "hi"),
+                        "Upgrade: stack-exec\r\n\r\n" +
+                            exec::encode(exec::Type::stdout_data, "hi"),
                         false);
     Client client(sock);
     Response refused;
@@ -202,7 +212,8 @@ TEST_CASE("api client: an upgrade gives the connection and the bytes already rea
     auto req = server.request();
     CHECK(req.find("\r\nConnection: Upgrade\r\nUpgrade: stack-exec\r\n") != std::string::npos);
   }
-  CannedServer refusing(sock, "HTTP/1.1 409 Conflict\r\nContent-Length: 17\r\n\r\n{\"error\":\"down\"}\n");
+  CannedServer refusing(
+      sock, "HTTP/1.1 409 Conflict\r\nContent-Length: 17\r\n\r\n{\"error\":\"down\"}\n");
   Client client(sock);
   Response refused;
   auto up = client.upgrade("POST", "/v1/projects/p/exec", "{}", exec::kUpgrade, refused);
@@ -222,8 +233,9 @@ TEST_CASE("api client: no daemon and no permission are told apart") {
 }
 
 TEST_CASE("exec stream: frames survive any split, bad frames are refused") {
-  std::string bytes = exec::encode(exec::Type::stdout_data, "hello") + exec::encode_resize(123, 45) +
-                      exec::encode(exec::Type::stdin_eof) + exec::encode_exit(-2);
+  std::string bytes = exec::encode(exec::Type::stdout_data, "hello") +
+                      exec::encode_resize(123, 45) + exec::encode(exec::Type::stdin_eof) +
+                      exec::encode_exit(-2);
   exec::FrameReader r;
   std::vector<exec::Frame> frames;
   for (char c : bytes) {

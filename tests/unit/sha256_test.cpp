@@ -1,11 +1,11 @@
 // The library-free SHA-256 (src/common/sha256.h) against FIPS 180-4's examples and OpenSSL, at
 // every length around the padding's block boundaries. No root needed.
+#include "common/sha256.h"
+
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
 
 #include <string>
-
-#include "common/sha256.h"
 
 namespace {
 
