@@ -59,8 +59,9 @@ api::Client& daemon_client() {
   client = std::make_unique<api::Client>(std::filesystem::path(globals().run_root) / "stack.sock");
   auto ping = client->ping();
   if (!ping) {
-    // Only an absent daemon is started: a socket this user may not use is said as it is.
-    if (ping.error().sys_errno != ENOENT && ping.error().sys_errno != ECONNREFUSED)
+    // A socket this user may not use is said as it is; anything else (no socket, nobody
+    // listening, a daemon that died while answering) means no daemon answers: start one.
+    if (ping.error().sys_errno == EACCES || ping.error().sys_errno == EPERM)
       throw ExitCode{report(ping.error())};
     if (::geteuid() != 0) {
       std::fprintf(stderr, "stack: no daemon answers on %s, and only root can start one\n",
