@@ -13,6 +13,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include "api/exec_session.h"
 #include "engine/logs.h"
 #include "fs/image_store.h"
 #include "reconciler/daemon.h"
@@ -378,20 +379,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
         if (!address) co_return error_reply(404, address.error().message);
         co_return Reply{200, {{"address", *address}}, {}};
       }
-      if (m == "GET" && what == "exec-target") {
-        Ints ints;
-        int index = ints.get(t, "index", 1);
-        if (ints.error) co_return error_reply(400, *ints.error);
-        auto target = d.exec_target(project, t.get("service"), index);
-        if (!target) co_return error_reply(404, target.error().message);
-        co_return Reply{200,
-                        {{"name", target->name},
-                         {"pid", target->pid},
-                         {"start_time", target->start_time},
-                         {"cgroup", target->cgroup},
-                         {"runtime", json::parse(target->runtime_json)}},
-                        {}};
-      }
+      if (m == "POST" && what == "exec") co_return co_await exec_reply(d, project, body, req);
       if (m == "POST" && what == "down")
         co_return op_reply([&d, project, timeout](reconciler::Progress pr) {
           return d.down(project, timeout, pr);

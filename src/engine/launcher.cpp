@@ -349,6 +349,7 @@ Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& 
   wire::Writer cfg;
   add_process(cfg, process, *filter);
   if (in_other_userns(p.pid)) cfg.u32(W_USERNS, 1);
+  if (stdio.terminal) cfg.u32(W_TTY, 1);
   if (auto r = wire::send(ctl.get(), cfg.message()); !r) return fail(r.error());
   if (auto r = expect_reply(ctl.get(), W_STARTED, 10s); !r) return fail(r.error());
   ExecProcess helper{pid, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)))};

@@ -18,7 +18,6 @@
 #include "reconciler/restart_policy.h"
 #include "model/runtime_record.h"
 #include "reconciler/supervisor.h"
-#include "state/runtime_codec.h"
 #include "state/store.h"
 
 #include <spdlog/fmt/ranges.h>
@@ -184,7 +183,7 @@ Result<ExecTarget> Daemon::exec_target(const std::string& project, const std::st
                 ", exit code " + std::to_string((*rec)->exit_code) + ")");
   if (!(*rec)->runtime) return fail(name + ": " + (*rec)->runtime_error);
   return ExecTarget{name, (*rec)->pid, (*rec)->pid_start_time, (*rec)->runtime->spec.cgroup,
-                    state::encode_runtime(*(*rec)->runtime)};
+                    (*rec)->runtime};
 }
 
 Result<std::string> Daemon::port(const std::string& project, const std::string& service,

@@ -45,13 +45,13 @@ struct UpRequest {
   std::chrono::milliseconds wait_timeout{300'000};
 };
 
-// Where a container is, for `stack exec` run by the CLI itself.
+// A running container, for a process started in it (`stack exec` through the API).
 struct ExecTarget {
   std::string name;
   int pid = 0;
   uint64_t start_time = 0;
   std::string cgroup;
-  std::string runtime_json;  // the engine spec: env, cwd, user, layers
+  std::shared_ptr<const model::RuntimeRecord> runtime;  // env, cwd, user, layers, security
 };
 
 class Supervisor;
