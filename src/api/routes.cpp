@@ -117,10 +117,11 @@ Reply up_reply(Daemon& d, const json& body) {
   req.options.dry_run = body.value("dry_run", false);
   req.wait = body.value("wait", false);
   req.wait_timeout = std::chrono::seconds(body.value("wait_timeout", 300));
-  return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
-            auto plan = co_await d.up(req, progress_to(emit));
-            if (!plan) emit({{"error", plan.error().message}});
-            else emit({{"plan", plan_json(*plan)}});
+  return {200, {}, [&d, req](Emit emit, Cancelled) mutable -> awaitable<void> {
+            req.warn = [emit](const std::string& w) { emit({{"warning", w}}); };
+            auto up = co_await d.up(req, progress_to(emit));
+            if (!up) emit({{"error", up.error().message}});
+            else emit({{"project", up->project}, {"plan", plan_json(up->plan)}});
           }};
 }
 

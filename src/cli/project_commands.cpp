@@ -172,10 +172,8 @@ void add_project_commands(CLI::App& app) {
   up->add_option("--format", up_format, "Plan output with --dry-run: table or json");
   up->add_option("service", up_services, "Services to start (default: all)");
   auto run_up = [] {
-    // Loaded here first: a bad file is reported without a daemon, and warnings shown once.
-    auto stack = value_or_exit(load_stack());
-    for (const auto& w : stack.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    check(spec::check_supported(stack));
+    // The daemon loads the files (once, with this environment) and streams the loader's
+    // warnings; the CLI only names them.
     auto body = json::parse(load_request_json());
     body["services"] = up_services;
     body["force_recreate"] = force;
@@ -193,11 +191,11 @@ void add_project_commands(CLI::App& app) {
     }
     if (plan["actions"].empty())
       std::fprintf(stderr, "Nothing to do: %zu container(s) of %s already up to date\n",
-                   plan["unchanged"].size(), stack.name.c_str());
+                   plan["unchanged"].size(), last.value("project", "").c_str());
     for (const auto& o : plan["orphans"])
       std::fprintf(stderr, "warning: orphan container %s (its service is no longer in the file; "
                            "remove it with --remove-orphans)\n", o.get<std::string>().c_str());
-    if (!detach && !wait) attach(stack.name, !plan["actions"].empty());
+    if (!detach && !wait) attach(last.value("project", ""), !plan["actions"].empty());
   };
   up->callback(run_up);
 

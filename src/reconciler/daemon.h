@@ -43,6 +43,9 @@ struct UpRequest {
   UpOptions options;
   bool wait = false;  // return once every service is running and healthy, or failed
   std::chrono::milliseconds wait_timeout{300'000};
+  // The loader's warnings (an unset variable, an obsolete `version`), told as they are found:
+  // the daemon loads the files, the CLI only names them.
+  std::function<void(const std::string&)> warn;
 };
 
 // A running container, for a process started in it (`stack exec` through the API).
@@ -69,7 +72,12 @@ class Daemon {
   // Stops supervising; containers keep running.
   void shutdown();
 
-  boost::asio::awaitable<Result<planner::Plan>> up(UpRequest request, Progress progress);
+  // The project the files name and the plan that was run (or, with dry_run, would be).
+  struct UpOutcome {
+    std::string project;
+    planner::Plan plan;
+  };
+  boost::asio::awaitable<Result<UpOutcome>> up(UpRequest request, Progress progress);
   boost::asio::awaitable<Result<void>> down(std::string project,
                                             std::optional<std::chrono::seconds> timeout,
                                             Progress progress);
@@ -122,9 +130,10 @@ class Daemon {
   // Plans PROJECT's STACK against what exists and runs the plan (not with dry_run).
   // An update that fails its check with failure_action rollback is rolled back at once, unless
   // MAY_ROLL_BACK is false (the rollback itself).
-  boost::asio::awaitable<Result<planner::Plan>> apply(const spec::Stack& stack,
-                                                      const UpOptions& options, bool explicit_up,
-                                                      Progress progress, bool may_roll_back = true);
+  // DESIRED, when the caller has computed it already (up checks it before any change).
+  boost::asio::awaitable<Result<planner::Plan>> apply(
+      const spec::Stack& stack, const UpOptions& options, bool explicit_up, Progress progress,
+      bool may_roll_back = true, std::optional<planner::DesiredState> desired = std::nullopt);
   // What the pins of PROJECT ask of DESIRED (see state::PinRecord): rolled-back services and
   // held (paused) ones. Pins the file has moved past are dropped, and every one with RELEASE.
   struct Pins {

@@ -33,15 +33,18 @@ int64_t unix_ms() {
 
 }  // namespace
 
-awaitable<Result<planner::Plan>> Daemon::up(UpRequest request, Progress progress) {
+awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress progress) {
   auto loading = [opts = budgeted(request.load)] { return spec::load(opts); };  // as reconcile
   auto stack = co_await on_pool(*pool_, std::move(loading));
   if (!stack) co_return fail(stack.error());
+  if (request.warn)
+    for (const auto& w : stack->warnings) request.warn(w);
   // Everything the file asks for must be something stack can run: refused before any change.
   if (auto r = spec::check_supported(*stack); !r) co_return fail(r.error());
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack->name);
   // Every image, user and limit checked before anything changes.
-  if (auto d = desired_state(*stack, paths_, controller_->images()); !d) co_return fail(d.error());
+  auto desired = desired_state(*stack, paths_, controller_->images());
+  if (!desired) co_return fail(desired.error());
   if (!request.options.dry_run) {
     // Registered before anything is made: a daemon killed half-way through finds the project,
     // with the environment its files were interpolated with, and finishes the job.
@@ -55,13 +58,13 @@ awaitable<Result<planner::Plan>> Daemon::up(UpRequest request, Progress progress
     register_watch(project.name, project.files);
     stacks_[stack->name] = *stack;
   }
-  auto plan = co_await apply(*stack, request.options, true, progress);
+  auto plan = co_await apply(*stack, request.options, true, progress, true, std::move(*desired));
   if (!plan && !request.options.dry_run) failed(stack->name, plan.error(), "up");
   if (plan && !request.options.dry_run) failures_.erase(stack->name);
-  if (!plan || request.options.dry_run) co_return plan;
-  if (request.wait)
+  if (!plan) co_return fail(plan.error());
+  if (request.wait && !request.options.dry_run)
     if (auto r = co_await wait_ready(*stack, request.wait_timeout); !r) co_return fail(r.error());
-  co_return plan;
+  co_return UpOutcome{stack->name, std::move(*plan)};
 }
 
 Result<Daemon::Pins> Daemon::pins_of(const std::string& project,
@@ -93,8 +96,10 @@ Result<Daemon::Pins> Daemon::pins_of(const std::string& project,
 
 awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const UpOptions& options,
                                                bool explicit_up, Progress progress,
-                                               bool may_roll_back) {
-  auto desired = desired_state(stack, paths_, controller_->images());
+                                               bool may_roll_back,
+                                               std::optional<planner::DesiredState> given) {
+  auto desired = given ? Result<planner::DesiredState>(std::move(*given))
+                       : desired_state(stack, paths_, controller_->images());
   if (!desired) co_return fail(desired.error());
   std::map<std::string, std::string> file_hashes;  // what the file asks for, before any pin
   for (const auto& s : desired->services) file_hashes[s.name] = s.config_hash;

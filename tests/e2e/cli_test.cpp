@@ -255,3 +255,24 @@ TEST_CASE("a global flag after the subcommand takes one value, exec's command ke
   CHECK_MESSAGE(plan.out.find("create " + p + "-web-1 (environment changed)") != std::string::npos,
                 plan.err);
 }
+
+TEST_CASE("up: the daemon loads the files once and its warnings reach the user once") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("warn");
+  env.uses(p);
+  env.write("name: " + p + "\nservices:\n  s:\n    image: busybox\n"
+            "    command: [sleep, '300']\n    environment: {X: \"${STACK_TEST_UNSET_VAR}\"}\n",
+            "stack.yaml");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  const std::string warning = "variable \"STACK_TEST_UNSET_VAR\" is not set";
+  auto first = up.err.find(warning);
+  CHECK_MESSAGE(first != std::string::npos, up.err);
+  CHECK_MESSAGE(up.err.find(warning, first + 1) == std::string::npos, up.err);
+  // The daemon names the project the files define: the no-op message carries it.
+  auto again = env.stack({"up", "-d"});
+  CHECK_MESSAGE(again.err.find("already up to date") != std::string::npos, again.err);
+  CHECK_MESSAGE(again.err.find(" of " + p) != std::string::npos, again.err);
+  CHECK(env.stack({"down"}).code == 0);
+}
