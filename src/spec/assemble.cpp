@@ -265,6 +265,7 @@ void Assembler::apply_extends(Node& root) {
     auto r = resolved(original, e.key, e.key_pos, chain);
     if (r) e.value = std::move(*r);
   }
+  service_index_.erase(&original);  // the next file's copy may be born at the same address
 }
 
 }  // namespace stack::spec

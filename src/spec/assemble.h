@@ -27,7 +27,9 @@ class Assembler {
   // DIR is the directory ROOT's relative paths start from.
   void apply_includes(Node& root, const std::filesystem::path& dir, int depth = 0);
 
-  // Replaces every service with `extends` by its base merged with its own keys.
+  // Replaces every service with `extends` by its base merged with its own keys. Called once
+  // per -f file, before the files merge, as compose does: a base named without `file:` is
+  // looked up in the same file, and a later file's override of it does not reach it.
   void apply_extends(Node& root);
 
   // The loader's budget, asked while parsing the files this reads (may be empty).

@@ -64,6 +64,7 @@ const std::map<std::string, Shape>& generic_service_fields() {
                                       {"action", str({"rebuild", "sync", "restart",
                                                       "sync+restart", "sync+exec"})},
                                       {"target", str()},
+                                      {"initial_sync", boolean()},
                                       {"ignore", strings()},
                                       {"include", strings()},
                                       {"exec", hook()}},

@@ -1,5 +1,5 @@
-// load(): finds the files, reads `.env`, parses and interpolates each file, applies include,
-// merges the files, resolves extends, then validates and normalises the top level and every
+// load(): finds the files, reads `.env`, parses and interpolates each file, applies its
+// include and extends, merges the files, then validates and normalises the top level and every
 // service, applies profiles and checks cross-references. Reads files only.
 #include "spec/loader.h"
 
@@ -206,15 +206,13 @@ Result<Stack> load(const LoadOptions& opts) {
     }
     interpolate_tree(*tree, lookup, diag);
     assembler.apply_includes(*tree, out.project_dir);
+    if (!diag.has_errors()) assembler.apply_extends(*tree);  // else only echoes
     if (i == 0)
       merged = std::move(*tree);
     else
       merge_files(merged, *tree);
   }
   // Later checks would only report echoes of a syntax or interpolation error.
-  if (diag.has_errors()) return fail(diag.to_error());
-  if (auto r = check_budget(stop); !r) return fail(r.error());
-  assembler.apply_extends(merged);
   if (diag.has_errors()) return fail(diag.to_error());
   if (auto r = check_budget(stop); !r) return fail(r.error());
 

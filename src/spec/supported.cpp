@@ -9,6 +9,7 @@
 
 #include "spec/diagnostics.h"
 #include "spec/loader.h"
+#include "spec/validate.h"
 
 namespace stack::spec {
 namespace {
@@ -230,6 +231,7 @@ Result<void> check_supported(const Stack& stack) {
       if (present) i.check(s, report);
     }
   }
+  check_host_ports(diag, stack);
   if (diag.has_errors()) return fail(diag.to_error());
   return {};
 }

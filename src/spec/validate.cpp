@@ -98,7 +98,7 @@ bool overlap(const Port& a, const Port& b) {
 // Each published port against the ports before it in file order, reported once with the first
 // it clashes with. A sweep over the ports sorted by host port compares only those whose ranges
 // can meet, so 100,000 services with ports load in linear-ish time (pairwise: quadratic).
-void check_published_ports(const FieldCtx& ctx, const Stack& out) {
+void report_port_clashes(Diagnostics& diag, const Stack& out) {
   struct Published {
     size_t order;  // in file order
     const Service* service;
@@ -137,10 +137,51 @@ void check_published_ports(const FieldCtx& ctx, const Stack& out) {
   for (const Published& p : ports) by_order[p.order] = &p;
   for (const Published* p : by_order)
     if (const Published* other = first_clash[p->order])
-      ctx.child(p->service->name + ".ports")
-          .error(p->port->pos, "host port " + std::to_string(*p->port->published_start) + "/" +
+      diag.error(p->port->pos, "services." + p->service->name + ".ports: host port " + std::to_string(*p->port->published_start) + "/" +
                                    p->port->protocol + " is already published by service \"" +
                                    other->service->name + "\"");
+}
+
+// depends_on must be acyclic, as compose checks while loading: each cycle is reported once,
+// at the depends_on entry that closes it ("a -> b -> c -> a"). Iterative, so a chain of
+// 100,000 services does not overflow the stack.
+void check_dependency_cycles(const FieldCtx& ctx, const Stack& out) {
+  const ServiceIndex index = index_of(out.services);
+  enum class Mark : char { kNew, kOnPath, kDone };
+  std::unordered_map<const Service*, Mark> mark;
+  for (const Service& s : out.services) mark[&s] = Mark::kNew;
+  struct Frame {
+    const Service* service;
+    size_t next = 0;  // the next dependency to follow
+  };
+  for (const Service& root : out.services) {
+    if (mark[&root] != Mark::kNew) continue;
+    std::vector<Frame> path{{&root}};
+    mark[&root] = Mark::kOnPath;
+    while (!path.empty()) {
+      Frame& f = path.back();
+      if (f.next == f.service->dependencies.size()) {
+        mark[f.service] = Mark::kDone;
+        path.pop_back();
+        continue;
+      }
+      const Dependency& d = f.service->dependencies[f.next++];
+      auto it = index.find(d.service);
+      if (it == index.end()) continue;  // reported by check_dependencies
+      const Service* next = it->second;
+      if (mark[next] == Mark::kNew) {
+        mark[next] = Mark::kOnPath;
+        path.push_back({next});
+      } else if (mark[next] == Mark::kOnPath) {
+        std::string cycle;
+        auto start = std::find_if(path.begin(), path.end(),
+                                  [&](const Frame& p) { return p.service == next; });
+        for (auto p = start; p != path.end(); ++p) cycle += p->service->name + " -> ";
+        ctx.child(f.service->name + ".depends_on")
+            .error(d.pos, "dependency cycle: " + cycle + next->name);
+      }
+    }
+  }
 }
 
 void add_default_network(Stack& out) {
@@ -173,8 +214,10 @@ void check_references(const FieldCtx& ctx, Stack& out, const std::vector<Service
     check_network_use(ctx, s, out, enabled_index);
     check_mounts(ctx, s, out);
   }
-  check_published_ports(ctx, out);
+  check_dependency_cycles(ctx, out);
   add_default_network(out);
 }
+
+void check_host_ports(Diagnostics& diag, const Stack& stack) { report_port_clashes(diag, stack); }
 
 }  // namespace stack::spec

@@ -175,12 +175,16 @@ TEST_CASE("loading is linear: 100,000 x- keys and 60,000 services in seconds, no
   CHECK(seconds_since(t0) < 5);
 }
 
-TEST_CASE("a clash of published ports is still found, with the first service it clashes with") {
+TEST_CASE("a clash of published ports loads, as in compose, and up refuses it naming both services") {
   Project p;
-  auto e = p.error_of(
+  auto stack = p.load_yaml(
       "services:\n  a:\n    image: busybox\n    ports: ['8080:80', '9000-9010:90']\n"
       "  b:\n    image: busybox\n    ports: ['9005:80', '7000:70']\n"
       "  c:\n    image: busybox\n    ports: ['8080:81', '7000:70/udp', '9010:91']\n");
+  REQUIRE_MESSAGE(stack, (stack ? "" : stack.error().message));
+  auto runnable = check_supported(*stack);
+  REQUIRE(!runnable);
+  const std::string e = runnable.error().message;
   CHECK(e ==
         "stack.yaml:7:13: services.b.ports: host port 9005/tcp is already published by "
         "service \"a\"\n"
