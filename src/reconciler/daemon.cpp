@@ -139,6 +139,7 @@ spec::LoadOptions Daemon::load_options_of(const state::ProjectRecord& rec) {
   for (const auto& f : rec.files) opts.files.emplace_back(f);
   opts.project_name = rec.name;
   opts.working_dir = rec.working_dir;
+  opts.services = rec.services;
   try {
     auto env = nlohmann::json::parse(rec.environment_json);
     if (env.is_object())

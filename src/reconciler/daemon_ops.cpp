@@ -34,6 +34,7 @@ int64_t unix_ms() {
 }  // namespace
 
 awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress progress) {
+  request.load.services = request.options.plan.services;  // only their env files are read
   auto loading = [opts = budgeted(request.load)] { return spec::load(opts); };  // as reconcile
   auto stack = co_await on_pool(*pool_, std::move(loading));
   if (!stack) co_return fail(stack.error());
@@ -54,6 +55,16 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
     project.working_dir = stack->project_dir.string();
     project.environment_json = nlohmann::json(request.load.environment).dump();
     project.created_at = unix_ms();
+    // What the daemon keeps up from now on: `up web` adds web (and, through the planner, its
+    // dependencies) to what the project ran; a plain `up` means every service.
+    auto known = controller_->store().get_project(stack->name);
+    if (!known) co_return fail(known.error());
+    const auto& asked = request.options.plan.services;
+    if (!asked.empty() && (!*known || !(*known)->services.empty())) {
+      std::set<std::string> names(asked.begin(), asked.end());
+      if (*known) names.insert((*known)->services.begin(), (*known)->services.end());
+      project.services.assign(names.begin(), names.end());
+    }
     if (auto r = controller_->store().put_project(project); !r) co_return fail(r.error());
     register_watch(project.name, project.files);
     stacks_[stack->name] = *stack;
@@ -112,6 +123,10 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
   auto observed = observed_state(*controller_, *networking_, stack.name);
   if (!observed) co_return fail(observed.error());
   planner::PlanOptions popts = options.plan;
+  // The daemon's own passes keep up what `up` was asked for, not every service of the file.
+  if (!explicit_up && popts.services.empty())
+    if (auto p = controller_->store().get_project(stack.name); p && *p)
+      popts.services = (*p)->services;
   popts.continuous = !explicit_up;
   popts.held = pins->held;
   auto plan = planner::plan(*desired, *observed, popts);

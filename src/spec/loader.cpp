@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <system_error>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "common/files.h"
 #include "spec/assemble.h"
@@ -81,7 +83,33 @@ Result<void> check_budget(const StopCheck& stop) {
 
 // Each service's part of the tree is released once it is normalised: nothing reads it after,
 // and the tree and the typed services are then never both whole in memory.
-bool normalize_services(Node& services, const FieldCtx& top, Stack& out, const StopCheck& stop) {
+// The env_file problems of the services SELECTED (all when empty) and of everything they
+// depend on: compose reads only the env files of the services it runs. A selected name the file
+// lacks is left to the caller (the planner names it).
+void report_env_file_errors(Diagnostics& diag, const Stack& out,
+                            const std::vector<std::string>& selected) {
+  std::unordered_map<std::string_view, const Service*> by_name;
+  for (const Service& s : out.services) by_name.emplace(s.name, &s);
+  std::unordered_set<const Service*> runs;
+  std::vector<const Service*> todo;
+  if (selected.empty())
+    for (const Service& s : out.services) todo.push_back(&s);
+  for (const std::string& name : selected)
+    if (auto it = by_name.find(name); it != by_name.end()) todo.push_back(it->second);
+  while (!todo.empty()) {
+    const Service* s = todo.back();
+    todo.pop_back();
+    if (!runs.insert(s).second) continue;
+    for (const Dependency& d : s->dependencies)
+      if (auto it = by_name.find(d.service); it != by_name.end()) todo.push_back(it->second);
+  }
+  for (const Service& s : out.services)
+    if (runs.count(&s))
+      for (const auto& [pos, message] : s.env_file_errors) diag.error(pos, message);
+}
+
+bool normalize_services(Node& services, const FieldCtx& top, Stack& out, const StopCheck& stop,
+                        const std::vector<std::string>& selected) {
   std::vector<Service> all;
   all.reserve(services.entries.size());
   size_t done = 0;
@@ -113,6 +141,7 @@ bool normalize_services(Node& services, const FieldCtx& top, Stack& out, const S
   for (Service& s : all)
     (enabled(s, out.active_profiles) ? out.services : disabled).push_back(std::move(s));
   check_references(top, out, disabled);
+  report_env_file_errors(top.diag, out, selected);
   return true;
 }
 
@@ -248,7 +277,7 @@ Result<Stack> load(const LoadOptions& opts) {
     diag.error(SourcePos{display.front(), 1, 1}, "services is required");
   else if (!services->is_mapping())
     top.type_error(*services, "a mapping of services");
-  else if (!normalize_services(*services, top, out, stop))
+  else if (!normalize_services(*services, top, out, stop, opts.services))
     return fail(diag.to_error());
 
   if (diag.has_errors()) return fail(diag.to_error());

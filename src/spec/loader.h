@@ -27,6 +27,9 @@ struct LoadOptions {
   std::vector<std::string> profiles;  // --profile; empty: COMPOSE_PROFILES (comma-separated)
   std::vector<std::filesystem::path> env_files;  // --env-file: replace the project's .env
   std::optional<std::string> stdin_text;         // the content of "-" in files
+  // The services the caller will run (`up web`); empty: all. Only their env_file entries (and
+  // their dependencies') must be readable, as in compose.
+  std::vector<std::string> services;
   // For a caller that must not wait for ever (the daemon, off its event loop): loading stops
   // with an error once DEADLINE has passed or *CANCEL is true, checked between stages and
   // every few thousand steps of the long ones.

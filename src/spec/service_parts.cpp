@@ -36,12 +36,13 @@ void add_env_file(const FieldCtx& ctx, const Node& path_node, bool required, Ser
   auto text = read_file(full, kMaxEnvFileBytes, "env files");
   if (!text) {
     if (required || text.error().sys_errno != ENOENT)
-      ctx.error(path_node.pos, text.error().message);
+      s.env_file_errors.emplace_back(path_node.pos, ctx.path + ": " + text.error().message);
     return;
   }
   auto lines = parse_env_file(*text);
   if (!lines) {
-    ctx.error(path_node.pos, *path + ": " + lines.error().message);
+    s.env_file_errors.emplace_back(path_node.pos,
+                                   ctx.path + ": " + *path + ": " + lines.error().message);
     return;
   }
   for (const EnvLine& line : *lines) set_env(ctx, path_node.pos, line.key, line.value, s);

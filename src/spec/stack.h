@@ -212,6 +212,9 @@ struct Service {
   // "deploy" without what the typed fields above hold.
   nlohmann::json extra = nlohmann::json::object();
   std::vector<KeyUse> keys;  // every key written under this service, for check_supported()
+  // env_file problems (unreadable, malformed), reported by load() only for the services it
+  // loads for (LoadOptions::services and their dependencies): compose reads only those.
+  std::vector<std::pair<SourcePos, std::string>> env_file_errors;
 };
 
 struct IpamPool {

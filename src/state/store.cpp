@@ -121,6 +121,10 @@ CREATE TABLE pins (
   PRIMARY KEY (project, service)
 ) STRICT;
 )sql",
+    // 6: the services a project was brought up with (`up web`), one name a line; '' for all.
+    R"sql(
+ALTER TABLE projects ADD COLUMN services TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -206,7 +210,7 @@ Result<std::vector<ProjectRecord>> query_projects(sqlite3* db,
                                                   std::optional<std::string_view> name,
                                                   const Sealer& sealer) {
   std::string sql =
-      "SELECT p.name, p.working_dir, p.environment_json, p.created_at, f.path "
+      "SELECT p.name, p.working_dir, p.environment_json, p.created_at, f.path, p.services "
       "FROM projects p LEFT JOIN project_files f ON f.project = p.name ";
   if (name) sql += "WHERE p.name = ?1 ";
   sql += "ORDER BY p.name, f.position";
@@ -226,6 +230,12 @@ Result<std::vector<ProjectRecord>> query_projects(sqlite3* db,
       if (!env) return fail(env.error().wrap("environment of project " + p.name));
       p.environment_json = std::move(*env);
       p.created_at = s.int64(3);
+      std::string services = s.text(5);  // names never hold a newline (spec: [a-zA-Z0-9._-])
+      for (size_t at = 0, nl; at < services.size(); at = nl + 1) {
+        nl = services.find('\n', at);
+        if (nl == std::string::npos) nl = services.size();
+        if (nl > at) p.services.push_back(services.substr(at, nl - at));
+      }
       out.push_back(std::move(p));
     }
     if (!s.is_null(4)) out.back().files.push_back(s.text(4));
@@ -301,13 +311,16 @@ Result<void> Store::put_project(const ProjectRecord& p) {
   // An upsert, not INSERT OR REPLACE: a replace deletes the row and would cascade to the
   // project's containers.
   Statement up(db_,
-               "INSERT INTO projects (name, working_dir, environment_json, created_at) "
-               "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET "
+               "INSERT INTO projects (name, working_dir, environment_json, created_at, services) "
+               "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET "
                "working_dir = excluded.working_dir, "
-               "environment_json = excluded.environment_json, created_at = excluded.created_at");
+               "environment_json = excluded.environment_json, created_at = excluded.created_at, "
+               "services = excluded.services");
   auto env = sealer_->seal(p.environment_json, project_env_context(p.name));
   if (!env) return fail(env.error().wrap(ctx));
-  up.bind(1, p.name).bind(2, p.working_dir).bind(3, *env).bind(4, p.created_at);
+  std::string services;
+  for (const auto& s : p.services) services += s + "\n";
+  up.bind(1, p.name).bind(2, p.working_dir).bind(3, *env).bind(4, p.created_at).bind(5, services);
   if (auto r = up.run(); !r) return fail(r.error().wrap(ctx));
   Statement del(db_, "DELETE FROM project_files WHERE project = ?1");
   del.bind(1, p.name);

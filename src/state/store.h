@@ -27,6 +27,9 @@ struct ProjectRecord {
   std::string environment_json;  // the CLI environment the files were interpolated with
                                  // (sealed on disk: it holds secrets)
   int64_t created_at = 0;        // unix ms
+  // The services `up` was asked for (and the daemon keeps up, with their dependencies);
+  // empty: every service of the files.
+  std::vector<std::string> services;
 };
 
 struct ContainerRecord {

@@ -3,6 +3,7 @@
 // that leave the host untouched.
 #include <doctest/doctest.h>
 
+#include <set>
 #include <thread>
 
 #include "e2e/stack_env.h"
@@ -274,5 +275,44 @@ TEST_CASE("up: the daemon loads the files once and its warnings reach the user o
   auto again = env.stack({"up", "-d"});
   CHECK_MESSAGE(again.err.find("already up to date") != std::string::npos, again.err);
   CHECK_MESSAGE(again.err.find(" of " + p) != std::string::npos, again.err);
+  CHECK(env.stack({"down"}).code == 0);
+}
+
+TEST_CASE("up SERVICE: the daemon keeps up what was asked for, and reads only its env files") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("select");
+  env.uses(p);
+  env.write("name: " + p + "\nservices:\n"
+            "  db:\n    image: busybox\n    command: [sleep, '300']\n"
+            "  web:\n    image: busybox\n    command: [sleep, '300']\n    depends_on: [db]\n"
+            "  admin:\n    image: busybox\n    command: [sleep, '300']\n"
+            "    env_file: admin.env\n");  // does not exist
+  env.start_daemon({"--resync", "0.1"});
+  // compose reads only the env files of the services it runs.
+  auto up = env.stack({"up", "-d", "web"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  CHECK(env.container(p, p + "-db-1")["state"] == "running");
+  CHECK(env.container(p, p + "-web-1")["state"] == "running");
+  // Resync passes keep web and db up and do not bring up admin (they did: every service).
+  REQUIRE(env.wait_reconciles(env.reconciles(), 3));
+  auto names = [&] {
+    std::set<std::string> out;
+    for (const auto& c : env.ps(p)) out.insert(c["name"].get<std::string>());
+    return out;
+  };
+  CHECK(names() == std::set<std::string>{p + "-db-1", p + "-web-1"});
+  // admin itself needs its env file, and says which.
+  auto admin = env.stack({"up", "-d", "admin"});
+  CHECK(admin.code == 1);
+  bool named = admin.err.find("stack.yaml:13:15: services.admin.env_file: open ") !=
+                   std::string::npos &&
+               admin.err.find("admin.env: No such file") != std::string::npos;
+  CHECK_MESSAGE(named, admin.err);
+  CHECK(env.stack({"config", "-q"}).code == 1);  // config reads every service, as compose does
+  env.write("X=1\n", "admin.env");
+  REQUIRE(env.stack({"up", "-d", "admin"}).code == 0);
+  REQUIRE(env.wait_reconciles(env.reconciles(), 2));
+  CHECK(names() == std::set<std::string>{p + "-db-1", p + "-web-1", p + "-admin-1"});
   CHECK(env.stack({"down"}).code == 0);
 }

@@ -96,6 +96,12 @@ TEST_CASE("store: a project round-trips, files in order") {
   CHECK(p.working_dir == "/srv/demo");
   CHECK(p.environment_json == R"({"TAG":"1.2"})");
   CHECK(p.created_at == 1700000000123);
+  CHECK(p.services.empty());  // every service
+
+  auto some = a_project("some");
+  some.services = {"db", "web"};
+  REQUIRE(store->put_project(some));
+  CHECK((*store->get_project("some"))->services == std::vector<std::string>{"db", "web"});
 
   auto missing = store->get_project("nope");
   REQUIRE(missing);
@@ -280,7 +286,7 @@ TEST_CASE("store: data survives reopening the file, and the schema is versioned"
   sqlite3_stmt* st = nullptr;
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(st, 0) == 5);
+  CHECK(sqlite3_column_int(st, 0) == 6);
   sqlite3_finalize(st);
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
