@@ -1,7 +1,7 @@
 // The `stack` command line: global flags (accepted before and after the subcommand, and from
 // STACK_ROOT / STACK_RUN_ROOT, then the daemon's /etc/stack/daemon.json, so that the CLI finds
-// the daemon the service runs), then one subcommand. Exit codes: 0 success, 1 failure, 2 usage,
-// and `exec` passes on its command's code.
+// the daemon the service runs), then one subcommand. Exit codes: 0 success, 1 failure, 2 usage
+// (and an invalid daemon.json), and `exec` passes on its command's code.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   auto config = stack::load_daemon_config(stack::daemon_config_path());
   if (!config) {
     std::fprintf(stderr, "stack: %s\n", config.error().message.c_str());
-    return 1;
+    return 2;  // as a usage error: the unit's RestartPreventExitStatus=2 does not retry it
   }
   g.root = env_root && *env_root ? env_root : config->root.value_or("/var/lib/stack");
   g.run_root = env_run && *env_run ? env_run : config->run_root.value_or("/run/stack");

@@ -97,6 +97,25 @@ lines = [json.loads(l) for l in sys.stdin]
 assert lines and all(l[\"SYSLOG_IDENTIFIER\"] == \"stackd\" for l in lines), lines
 assert any(l.get(\"PASS\") == \"p1\" and l[\"MESSAGE\"].startswith(\"pass=p1 \") for l in lines), lines"'
 
+# --- /etc/stack/daemon.json: a mistake is named; the options reach the daemon ------------------
+echo '{"log-level": "debug", "rot": "/srv"}' >"$root/etc/stack/daemon.json"
+out=$(in_ct stack ps -p "$project" 2>&1)
+check "a typo in daemon.json: the CLI names the file and the key" \
+  test "$out" == 'stack: /etc/stack/daemon.json: unknown key "rot" (keys: root, run-root, stacks-dir, resync, log-level, userns-remap, userns-layers)'
+check "... and the daemon does not start" eval '! in_ct systemctl restart stack'
+check "... saying why in its journal" wait_for 5 eval \
+  'in_ct journalctl -b -u stack --no-pager -o cat | grep -qF "/etc/stack/daemon.json: unknown key \"rot\""'
+check "... once: exit status 2 is not restarted" \
+  test "$(prop Result)/$(prop NRestarts)" == exit-code/0
+echo '{"log-level": "debug"}' >"$root/etc/stack/daemon.json"
+require "fixed, the daemon starts" in_ct systemctl restart stack
+check "... and re-adopts the containers" \
+  test "$(prop StatusText)/$(field "$project-a-1" pid)/$(field "$project-b-1" pid)" == \
+  "running, 2 container(s) adopted/$a/$b"
+check "... at the file's log level (debug lines of API requests)" eval \
+  'in_ct journalctl -b -u stack --no-pager -o cat _PID=$(prop MainPID) | grep -q "^request GET"'
+rm "$root/etc/stack/daemon.json"
+
 # --- upgrade: stop, install, start; the containers are re-adopted --------------------------------
 require "systemctl stop stack" in_ct systemctl stop stack
 require "dpkg -i stack.deb again (upgrade in place)" in_ct dpkg -i /root/stack.deb
