@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154  # project, ct_stack, repo: set by the sourcing script
 # Sourced by the systemd tests: a Debian machine booted with systemd-nspawn over the cached
 # rootfs (rootfs.sh), on a tmpfs, in cgroups of its own; the PASS/FAIL helpers; and the EXIT
 # trap that takes its containers down through stack, powers it off and removes everything it

@@ -34,7 +34,7 @@ case $? in 0) ;; 77) exit 77 ;; *) echo "FAIL: cannot build the systemd rootfs";
 
 project=sdtest
 ct_stack=/usr/local/bin/stack
-# shellcheck source=machine.sh
+# shellcheck source=machine.sh disable=SC2034  # t0, ct_stack, repo: used by machine.sh
 . "$here/machine.sh"
 machine_init stack-sdtest
 
