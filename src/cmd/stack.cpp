@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -26,6 +27,9 @@ int main(int argc, char** argv) {
   const char* env_root = std::getenv("STACK_ROOT");
   const char* env_run = std::getenv("STACK_RUN_ROOT");
   auto config = stack::load_daemon_config(stack::daemon_config_path());
+  // A file this user may not read (0600: it may hold credentials one day) leaves the defaults:
+  // a member of group stack still reaches the daemon of the default run root.
+  if (!config && config.error().sys_errno == EACCES) config = stack::DaemonConfig{};
   if (!config) {
     std::fprintf(stderr, "stack: %s\n", config.error().message.c_str());
     return 2;  // as a usage error: the unit's RestartPreventExitStatus=2 does not retry it
