@@ -54,6 +54,19 @@ std::vector<std::pair<std::string_view, std::string_view>> journal_fields(
       break;
     }
   }
+  // The engine's lines about one container say "started container name=web-1" (STYLE.md's
+  // name=): that name is the line's CONTAINER= when no container= names one.
+  bool has_container = false;
+  for (const auto& f : out) has_container |= f.first == "CONTAINER";
+  auto name = message.find(" name=");
+  if (!has_container && name != std::string_view::npos) {
+    auto before = message.substr(0, name);
+    if (before.find("container") != std::string_view::npos) {
+      auto value = message.substr(name + 6);
+      value = value.substr(0, value.find(' '));
+      if (!value.empty()) out.emplace_back("CONTAINER", value);
+    }
+  }
   return out;
 }
 

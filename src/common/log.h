@@ -22,7 +22,8 @@ void setup(std::string_view level, std::shared_ptr<spdlog::sinks::sink> sink = n
 std::shared_ptr<spdlog::logger> get(std::string_view component);
 
 // The fields of a log line that journald indexes, from its `key=value` words: project=,
-// container=, pass= become PROJECT=, CONTAINER=, PASS= (first of each). Views into MESSAGE.
+// container=, pass= become PROJECT=, CONTAINER=, PASS= (first of each); the name= of a line
+// about a container ("started container name=web-1") is its CONTAINER=. Views into MESSAGE.
 std::vector<std::pair<std::string_view, std::string_view>> journal_fields(
     std::string_view message);
 

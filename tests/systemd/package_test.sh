@@ -96,6 +96,9 @@ check "... with the fields PROJECT= and PASS= (journalctl -u stack PROJECT=$proj
 lines = [json.loads(l) for l in sys.stdin]
 assert lines and all(l[\"SYSLOG_IDENTIFIER\"] == \"stackd\" for l in lines), lines
 assert any(l.get(\"PASS\") == \"p1\" and l[\"MESSAGE\"].startswith(\"pass=p1 \") for l in lines), lines"'
+check "... and CONTAINER= (journalctl -u stack CONTAINER=$project-a-1)" eval \
+  'in_ct journalctl -b -u stack --no-pager -o cat CONTAINER=$project-a-1 |
+     grep -q "^started container name=$project-a-1 "'
 
 # --- /etc/stack/daemon.json: a mistake is named; the options reach the daemon ------------------
 echo '{"log-level": "debug", "rot": "/srv"}' >"$root/etc/stack/daemon.json"

@@ -85,6 +85,10 @@ TEST_CASE("journald fields: project, container and pass from a line's key=value 
         F{{"PROJECT", "demo"}, {"PASS", "p12"}});
   CHECK(log::journal_fields("optional dependency failed container=demo-web-1 pass=p3: boom") ==
         F{{"CONTAINER", "demo-web-1"}, {"PASS", "p3"}});
+  CHECK(log::journal_fields("started container name=demo-web-1 pid=42") ==
+        F{{"CONTAINER", "demo-web-1"}});
+  CHECK(log::journal_fields("container exited name=demo-web-1 code=0") ==
+        F{{"CONTAINER", "demo-web-1"}});
   CHECK(log::journal_fields("old_project=x network ready name=n").empty());
   CHECK(log::journal_fields("project= empty").empty());
 }
