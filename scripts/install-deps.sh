@@ -10,6 +10,7 @@ packages=(
   libcurl4-openssl-dev libseccomp-dev libcap-dev libsqlite3-dev libsystemd-dev doctest-dev
   iproute2 nftables zstd crun python3-jsonschema python3-yaml procps file iperf3
   debootstrap systemd-container  # tests/systemd: a Debian rootfs booted with systemd-nspawn
+  dpkg-dev lintian               # packaging: cpack's dpkg-shlibdeps; the package test's lintian
   clang-14 libclang-rt-14-dev    # tests/fuzz: libFuzzer targets (clang's), with ASan and UBSan
 )
 

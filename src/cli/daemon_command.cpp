@@ -66,7 +66,8 @@ void stop_daemon() {
 void add_daemon_command(CLI::App& app) {
   auto* daemon = app.add_subcommand("daemon",
                                     "Run the reconciler daemon in the foreground (execs "
-                                    "stackd; the CLI starts one when none answers)");
+                                    "stackd; options from /etc/stack/daemon.json, which these "
+                                    "flags override; the CLI starts one when none answers)");
   static DaemonFlags flags;
   // Checked by stackd, which prints its own message; passed on as written.
   daemon->add_option("--stacks-dir", flags.stacks_dir,

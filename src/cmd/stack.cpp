@@ -1,15 +1,18 @@
 // The `stack` command line: global flags (accepted before and after the subcommand, and from
-// STACK_ROOT / STACK_RUN_ROOT), then one subcommand. Exit codes: 0 success, 1 failure, 2 usage,
-// and `exec` passes on its command's code.
+// STACK_ROOT / STACK_RUN_ROOT, then the daemon's /etc/stack/daemon.json, so that the CLI finds
+// the daemon the service runs), then one subcommand. Exit codes: 0 success, 1 failure, 2 usage
+// (and an invalid daemon.json), and `exec` passes on its command's code.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "common/daemon_config.h"
 
 int main(int argc, char** argv) {
   using namespace stack::cli;
@@ -23,8 +26,16 @@ int main(int argc, char** argv) {
   auto& g = globals();
   const char* env_root = std::getenv("STACK_ROOT");
   const char* env_run = std::getenv("STACK_RUN_ROOT");
-  g.root = env_root && *env_root ? env_root : "/var/lib/stack";
-  g.run_root = env_run && *env_run ? env_run : "/run/stack";
+  auto config = stack::load_daemon_config(stack::daemon_config_path());
+  // A file this user may not read (0600: it may hold credentials one day) leaves the defaults:
+  // a member of group stack still reaches the daemon of the default run root.
+  if (!config && config.error().sys_errno == EACCES) config = stack::DaemonConfig{};
+  if (!config) {
+    std::fprintf(stderr, "stack: %s\n", config.error().message.c_str());
+    return 2;  // as a usage error: the unit's RestartPreventExitStatus=2 does not retry it
+  }
+  g.root = env_root && *env_root ? env_root : config->root.value_or("/var/lib/stack");
+  g.run_root = env_run && *env_run ? env_run : config->run_root.value_or("/run/stack");
   app.add_option("--root", g.root, "State, images and containers (env STACK_ROOT)")
       ->capture_default_str();
   app.add_option("--run-root", g.run_root, "Runtime files (env STACK_RUN_ROOT)")

@@ -1,7 +1,9 @@
 // `stackd`: the daemon's main. The long-lived reconciler and its API on one io_context; the
 // CLI execs it (`stack daemon`) or starts it when no daemon answers. Under systemd it speaks
 // sd_notify: READY=1 once running containers are re-adopted, STATUS= lines, WATCHDOG=1 from the
-// event loop, STOPPING=1. Stopping the daemon never stops a container. Root only.
+// event loop, STOPPING=1, and logs to journald. Options come from flags, then the environment,
+// then /etc/stack/daemon.json, then the defaults. Stopping the daemon never stops a container.
+// Root only.
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -20,6 +22,8 @@
 #include <thread>
 
 #include "api/server.h"
+#include "cmd/journal_sink.h"
+#include "common/daemon_config.h"
 #include "common/instance.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
@@ -99,7 +103,7 @@ asio::awaitable<void> start(asio::io_context* io, reconciler::Daemon* daemon, ap
 }
 
 int run_daemon(const Flags& flags) {
-  log::setup(flags.log_level);
+  log::setup(flags.log_level, journal_wanted() ? make_journal_sink() : nullptr);
   auto log = log::get("reconciler");
   if (::geteuid() != 0) {
     std::fprintf(stderr, "stackd: needs root (namespaces, mounts, cgroups)\n");
@@ -175,10 +179,11 @@ int main(int argc, char** argv) {
       "daemon answers.",
       "stackd"};
   Flags flags;
-  const char* env_root = std::getenv("STACK_ROOT");
-  const char* env_run = std::getenv("STACK_RUN_ROOT");
-  if (env_root && *env_root) flags.root = env_root;
-  if (env_run && *env_run) flags.run_root = env_run;
+  std::string config_path = daemon_config_path();
+  app.add_option("--config", config_path,
+                 "Options as JSON, each key a long flag of this command (env "
+                 "STACK_DAEMON_CONFIG); flags and STACK_ROOT/STACK_RUN_ROOT override it")
+      ->capture_default_str();
   app.add_option("--root", flags.root, "State, images and containers (env STACK_ROOT)")
       ->capture_default_str();
   app.add_option("--run-root", flags.run_root,
@@ -208,5 +213,26 @@ int main(int argc, char** argv) {
     int code = app.exit(e);  // prints help, or the message
     return code == 0 ? 0 : 2;
   }
+  auto config = load_daemon_config(config_path);
+  if (!config) {
+    std::fprintf(stderr, "stackd: %s\n", config.error().message.c_str());
+    return 2;
+  }
+  // A flag given wins; then the environment (roots only); then the file.
+  auto unset = [&](const char* flag) { return app.get_option(flag)->count() == 0; };
+  auto take = [&](const char* flag, auto& field, const auto& value) {
+    if (value && unset(flag)) field = *value;
+  };
+  take("--root", flags.root, config->root);
+  take("--run-root", flags.run_root, config->run_root);
+  take("--stacks-dir", flags.stacks_dir, config->stacks_dir);
+  take("--resync", flags.resync, config->resync);
+  take("--log-level", flags.log_level, config->log_level);
+  take("--userns-remap", flags.userns_remap, config->userns_remap);
+  take("--userns-layers", flags.userns_layers, config->userns_layers);
+  const char* env_root = std::getenv("STACK_ROOT");
+  const char* env_run = std::getenv("STACK_RUN_ROOT");
+  if (env_root && *env_root && unset("--root")) flags.root = env_root;
+  if (env_run && *env_run && unset("--run-root")) flags.run_root = env_run;
   return run_daemon(flags);
 }

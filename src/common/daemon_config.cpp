@@ -1,0 +1,124 @@
+// Parses /etc/stack/daemon.json into DaemonConfig. Strict: an unknown key, a wrong type or an
+// out-of-range value is an error naming the file and the key, never silently a default — a
+// typo in "root" must not start a daemon on another state directory.
+#include "common/daemon_config.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "common/files.h"
+
+namespace stack {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::array kKeys = {"root",      "run-root",     "stacks-dir",   "resync",
+                              "log-level", "userns-remap", "userns-layers"};
+
+std::string known_keys() {
+  std::string s;
+  for (const char* k : kKeys) s += (s.empty() ? "" : ", ") + std::string(k);
+  return s;
+}
+
+// "line:column" (1-based) of byte OFFSET in TEXT, as an editor shows it.
+std::string position(const std::string& text, std::size_t offset) {
+  offset = std::min(offset, text.size());
+  std::size_t line = 1, col = 1;
+  for (std::size_t i = 0; i < offset; i++) {
+    if (text[i] == '\n') line++, col = 1;
+    else col++;
+  }
+  return std::to_string(line) + ":" + std::to_string(col);
+}
+
+struct Checker {
+  const std::filesystem::path& path;
+  const json& doc;
+
+  tl::unexpected<Error> bad(const std::string& key, const std::string& want,
+                            const json& got) const {
+    return fail(path.string() + ": \"" + key + "\": expected " + want + ", got " + got.dump());
+  }
+  Result<std::optional<std::string>> string(const char* key, bool absolute_path = false,
+                                            std::initializer_list<const char*> one_of = {}) const {
+    auto it = doc.find(key);
+    if (it == doc.end()) return std::nullopt;
+    std::string want = absolute_path ? "an absolute path" : "a string";
+    if (one_of.size()) {
+      want = "one of";
+      for (const char* v : one_of) want += std::string(" ") + v;
+    }
+    if (!it->is_string() || it->get_ref<const std::string&>().empty()) return bad(key, want, *it);
+    const auto& v = it->get_ref<const std::string&>();
+    if (absolute_path && v.front() != '/') return bad(key, want, *it);
+    if (one_of.size() && std::none_of(one_of.begin(), one_of.end(),
+                                      [&](const char* o) { return v == o; }))
+      return bad(key, want, *it);
+    return v;
+  }
+};
+
+}  // namespace
+
+std::filesystem::path daemon_config_path() {
+  const char* e = std::getenv("STACK_DAEMON_CONFIG");
+  return e && *e ? e : kDaemonConfigPath;
+}
+
+Result<DaemonConfig> parse_daemon_config(const std::string& text,
+                                         const std::filesystem::path& path) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    // e.byte is 1-based, one past the offending character.
+    std::string what = e.what();
+    if (auto p = what.find("syntax error"); p != std::string::npos) what = what.substr(p);
+    return fail(path.string() + ":" + position(text, e.byte ? e.byte - 1 : 0) + ": " + what);
+  }
+  if (!doc.is_object())
+    return fail(path.string() + ": expected a JSON object of options (" + known_keys() + ")");
+  for (const auto& [key, _] : doc.items())
+    if (std::find_if(kKeys.begin(), kKeys.end(), [&](const char* k) { return key == k; }) ==
+        kKeys.end())
+      return fail(path.string() + ": unknown key \"" + key + "\" (keys: " + known_keys() + ")");
+
+  Checker c{path, doc};
+  DaemonConfig cfg;
+  struct Field {
+    std::optional<std::string>* out;
+    Result<std::optional<std::string>> value;
+  };
+  for (auto& f : std::initializer_list<Field>{
+           {&cfg.root, c.string("root", true)},
+           {&cfg.run_root, c.string("run-root", true)},
+           {&cfg.stacks_dir, c.string("stacks-dir", true)},
+           {&cfg.log_level, c.string("log-level", false, {"debug", "info", "warn", "error"})},
+           {&cfg.userns_remap, c.string("userns-remap")},
+           {&cfg.userns_layers, c.string("userns-layers", false, {"auto", "idmap", "copy"})}}) {
+    if (!f.value) return fail(f.value.error());
+    *f.out = *f.value;
+  }
+  if (auto it = doc.find("resync"); it != doc.end()) {
+    if (!it->is_number() || it->get<double>() < 0.01 || it->get<double>() > 86400)
+      return c.bad("resync", "a number of seconds from 0.01 to 86400", *it);
+    cfg.resync = it->get<double>();
+  }
+  return cfg;
+}
+
+Result<DaemonConfig> load_daemon_config(const std::filesystem::path& path) {
+  auto text = read_file(path, 1 << 20, "the daemon's configuration");
+  if (!text) {
+    if (text.error().sys_errno == ENOENT) return DaemonConfig{};
+    return fail(text.error());
+  }
+  return parse_daemon_config(*text, path);
+}
+
+}  // namespace stack

@@ -1,0 +1,35 @@
+// /etc/stack/daemon.json: the daemon's options as a file, each key the long flag of the same
+// name (`"resync": 10` is `--resync 10`). Parses and validates only; the caller applies it
+// under its flags and environment. No logging; errors name the file, and the key or line:column.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+
+namespace stack {
+
+inline constexpr const char* kDaemonConfigPath = "/etc/stack/daemon.json";
+
+struct DaemonConfig {
+  std::optional<std::string> root;           // "root": absolute path
+  std::optional<std::string> run_root;       // "run-root": absolute path
+  std::optional<std::string> stacks_dir;     // "stacks-dir": absolute path
+  std::optional<double> resync;              // "resync": seconds, 0.01 to 86400
+  std::optional<std::string> log_level;      // "log-level": debug, info, warn, error
+  std::optional<std::string> userns_remap;   // "userns-remap": a user name
+  std::optional<std::string> userns_layers;  // "userns-layers": auto, idmap, copy
+};
+
+// The path in STACK_DAEMON_CONFIG if set, else kDaemonConfigPath.
+[[nodiscard]] std::filesystem::path daemon_config_path();
+
+// TEXT as the content of PATH (PATH only names it in errors).
+[[nodiscard]] Result<DaemonConfig> parse_daemon_config(const std::string& text,
+                                                       const std::filesystem::path& path);
+// PATH read and parsed; a file that does not exist is an empty config (every default).
+[[nodiscard]] Result<DaemonConfig> load_daemon_config(const std::filesystem::path& path);
+
+}  // namespace stack

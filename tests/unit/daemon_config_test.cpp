@@ -1,0 +1,94 @@
+// /etc/stack/daemon.json parsing (common/daemon_config.h) and the journald fields of a log line
+// (common/log.h): what a user who mistypes the file reads, and what `journalctl PROJECT=` finds.
+#include <doctest/doctest.h>
+
+#include "common/daemon_config.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "support/temp_dir.h"
+
+using namespace stack;
+
+namespace {
+const std::filesystem::path kPath = "/etc/stack/daemon.json";
+std::string error_of(const std::string& text) {
+  auto r = parse_daemon_config(text, kPath);
+  REQUIRE_FALSE(r);
+  return r.error().message;
+}
+}  // namespace
+
+TEST_CASE("daemon.json: every key, each the long flag of the same name") {
+  auto r = parse_daemon_config(R"({"root": "/srv/stack", "run-root": "/run/stack2",
+    "stacks-dir": "/srv/stacks.d", "resync": 2.5, "log-level": "debug",
+    "userns-remap": "stackmap", "userns-layers": "copy"})", kPath);
+  REQUIRE(r);
+  CHECK(r->root == "/srv/stack");
+  CHECK(r->run_root == "/run/stack2");
+  CHECK(r->stacks_dir == "/srv/stacks.d");
+  CHECK(r->resync == 2.5);
+  CHECK(r->log_level == "debug");
+  CHECK(r->userns_remap == "stackmap");
+  CHECK(r->userns_layers == "copy");
+  auto empty = parse_daemon_config("{}", kPath);
+  REQUIRE(empty);
+  CHECK_FALSE(empty->root);
+  CHECK_FALSE(empty->resync);
+}
+
+TEST_CASE("daemon.json: a syntax error names file, line and column") {
+  CHECK(error_of("{\n  \"root\": \"/srv\",\n  \"resync\": 5,,\n}").rfind(
+            "/etc/stack/daemon.json:3:15: syntax error", 0) == 0);
+}
+
+TEST_CASE("daemon.json: an unknown key is an error naming it and the known keys") {
+  CHECK(error_of(R"({"rot": "/srv"})") ==
+        "/etc/stack/daemon.json: unknown key \"rot\" (keys: root, run-root, stacks-dir, resync, "
+        "log-level, userns-remap, userns-layers)");
+}
+
+TEST_CASE("daemon.json: wrong types and values name the key and what it takes") {
+  CHECK(error_of(R"({"resync": "5s"})") ==
+        "/etc/stack/daemon.json: \"resync\": expected a number of seconds from 0.01 to 86400, "
+        "got \"5s\"");
+  CHECK(error_of(R"({"resync": 0})").find("\"resync\": expected") != std::string::npos);
+  CHECK(error_of(R"({"root": "var/lib/stack"})") ==
+        "/etc/stack/daemon.json: \"root\": expected an absolute path, got \"var/lib/stack\"");
+  CHECK(error_of(R"({"stacks-dir": 3})").find("\"stacks-dir\": expected an absolute path") !=
+        std::string::npos);
+  CHECK(error_of(R"({"log-level": "verbose"})") ==
+        "/etc/stack/daemon.json: \"log-level\": expected one of debug info warn error, got "
+        "\"verbose\"");
+  CHECK(error_of(R"({"userns-layers": "shift"})").find("one of auto idmap copy") !=
+        std::string::npos);
+  CHECK(error_of(R"(["root"])") ==
+        "/etc/stack/daemon.json: expected a JSON object of options (root, run-root, stacks-dir, "
+        "resync, log-level, userns-remap, userns-layers)");
+}
+
+TEST_CASE("daemon.json: a missing file is every default, an unreadable one an error") {
+  test::TempDir dir;
+  auto none = load_daemon_config(dir / "daemon.json");
+  REQUIRE(none);
+  CHECK_FALSE(none->root);
+  REQUIRE(write_file_atomic(dir / "daemon.json", R"({"resync": 1})"));
+  auto some = load_daemon_config(dir / "daemon.json");
+  REQUIRE(some);
+  CHECK(some->resync == 1);
+  auto directory = load_daemon_config(dir.path());
+  CHECK_FALSE(directory);
+}
+
+TEST_CASE("journald fields: project, container and pass from a line's key=value words") {
+  using F = std::vector<std::pair<std::string_view, std::string_view>>;
+  CHECK(log::journal_fields("pass=p12 project=demo done in 4 ms") ==
+        F{{"PROJECT", "demo"}, {"PASS", "p12"}});
+  CHECK(log::journal_fields("optional dependency failed container=demo-web-1 pass=p3: boom") ==
+        F{{"CONTAINER", "demo-web-1"}, {"PASS", "p3"}});
+  CHECK(log::journal_fields("started container name=demo-web-1 pid=42") ==
+        F{{"CONTAINER", "demo-web-1"}});
+  CHECK(log::journal_fields("container exited name=demo-web-1 code=0") ==
+        F{{"CONTAINER", "demo-web-1"}});
+  CHECK(log::journal_fields("old_project=x network ready name=n").empty());
+  CHECK(log::journal_fields("project= empty").empty());
+}
