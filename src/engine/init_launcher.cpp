@@ -135,8 +135,11 @@ std::string namespace_names(unsigned namespaces) {
   static constexpr std::pair<unsigned, const char*> kNames[] = {
       {kPidNs, "PID"}, {kMountNs, "NS"}, {kUtsNs, "UTS"}, {kIpcNs, "IPC"}, {kNetNs, "NET"}};
   std::string out;
-  for (const auto& [bit, name] : kNames)
-    if (namespaces & bit) out += (out.empty() ? "" : "|") + std::string(name);
+  for (const auto& [bit, name] : kNames) {
+    if (!(namespaces & bit)) continue;
+    if (!out.empty()) out += '|';
+    out += name;
+  }
   return out.empty() ? "none" : out;
 }
 
