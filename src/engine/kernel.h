@@ -107,6 +107,8 @@ class UserNamespaces {
   [[nodiscard]] virtual Result<std::filesystem::path> shifted_layer(
       const std::filesystem::path& layer, const model::IdMapping& map,
       const std::filesystem::path& cache) = 0;
+  // Whether PID lives in a user namespace other than ours (an exec joins it).
+  virtual bool in_other(pid_t pid) = 0;
 };
 
 // What an Engine calls besides its cgroup driver. The real ones are stateless and live as long

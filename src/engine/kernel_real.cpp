@@ -75,6 +75,7 @@ class LinuxUserNamespaces final : public UserNamespaces {
                                               const std::filesystem::path& cache) override {
     return engine::shifted_layer(layer, map, cache);
   }
+  bool in_other(pid_t pid) override { return in_other_userns(pid); }
 };
 
 }  // namespace

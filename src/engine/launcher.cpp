@@ -11,7 +11,6 @@
 #include "common/unique_fd.h"
 #include "engine/container.h"
 #include "engine/init_message.h"
-#include "engine/userns.h"
 #include "engine/wire.h"
 
 namespace stack::engine {
@@ -199,7 +198,7 @@ Result<Created> Engine::create(const ContainerSpec& spec) {
 
 Result<ContainerProcess> Engine::start(Created created) {
   Created c = std::move(created);
-  if (!c.engine_) return fail("start " + c.name_ + ": not a created container");
+  if (!c.engine_) return fail("start: not a created container (started, abandoned or moved from)");
   if (c.engine_ != this) return fail("start " + c.name_ + ": created by another engine");
   int64_t started_at = unix_ms();
   if (auto r = c.ctl_->send(wire::Writer().bytes(W_GO, "").message()); !r)
@@ -248,7 +247,7 @@ Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& 
   if (auto r = cgroups_.attach(cgroup, pid); !r) return fail(r.error());
   wire::Writer cfg;
   add_process(cfg, process, *filter);
-  if (in_other_userns(p.pid)) cfg.u32(W_USERNS, 1);
+  if (kernel_.userns.in_other(p.pid)) cfg.u32(W_USERNS, 1);
   if (auto r = ctl.send(cfg.message()); !r) return fail(r.error());
   if (auto r = expect_reply(ctl, W_STARTED, 10s); !r) return fail(r.error());
   auto helper = kernel_.processes.open_pidfd(pid);
