@@ -172,8 +172,8 @@ Result<Created> Engine::create(const ContainerSpec& spec) {
   c.cgroup_ = spec.cgroup;
   c.pid_ = launched->pid;
   c.ctl_ = std::move(launched->ctl);
-  // From here on, c's destructor (or discard below) kills and reaps the init and removes the
-  // cgroup.
+  // From here on a failure kills and reaps the init, then removes the cgroup; c becomes the
+  // caller's (and its destructor the one to discard it) only once READY is in.
   drop_cgroup.dismiss();
   ScopeGuard discard_c([&] { discard(c); });
   // The init is our child and unreaped: its PID cannot be reused while we hold it, so the
