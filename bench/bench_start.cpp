@@ -12,7 +12,8 @@
 //   crun run           the same lifecycle by `crun run` of the same rootfs (whole process)
 //   stack up+down      `stack up -d` then `stack down` of a one-service stack (whole processes)
 //   init RSS           resident memory of a running container's init (the host cost)
-// Run as root from the build directory: sudo ./bench/bench_start [RUNS]
+// Run as root from the build directory: sudo ./bench/bench_start [RUNS] [--engine-only]
+// (--engine-only: the engine's rows alone, in a second or so: for A/B runs of two builds).
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -124,7 +125,13 @@ void print(const char* what, const std::vector<double>& v, double yardstick = 0)
 }  // namespace
 
 int main(int argc, char** argv) {
-  int n = argc > 1 ? std::atoi(argv[1]) : 50;
+  int n = 50;
+  bool engine_only = false;
+  for (int i = 1; i < argc; i++) {
+    std::string arg = argv[i];
+    if (arg == "--engine-only") engine_only = true;
+    if (arg != "--engine-only") n = std::atoi(arg.c_str());
+  }
   if (geteuid() != 0) {
     std::fprintf(stderr, "bench_start: run as root\n");
     return 2;
@@ -208,6 +215,18 @@ int main(int argc, char** argv) {
       if (&v == &variants[0])
         lifecycle.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
+
+  if (engine_only) {
+    for (const auto& v : variants) {
+      print(v.name, v.t);
+      if (&v != &variants[0]) continue;
+      print("  create", v.create);
+      print("  start", v.start);
+    }
+    print("engine lifecycle", lifecycle);
+    fs::remove_all(work);
+    return 0;
+  }
 
   // What the filter costs a start once cached: the lookup, then installing it in the child.
   engine::SeccompSpec def;
