@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,4 +121,32 @@ TEST_CASE("engine contract: the start sequence against the real kernel" *
     for (const auto& f : start_failures())
       in_real_world([&](RealWorld& w) { contract_start_failure(w, f); });
   }
+}
+
+TEST_CASE("engine contract: a created container's descriptors are its init's" *
+          doctest::test_suite("integration")) {
+  STACK_REQUIRE_ROOT();
+  RealWorld w;
+  auto inode = [](const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+  };
+  auto s = w.spec("fds", {"sleep", "60"});
+  auto c = w.engine().create(s);
+  REQUIRE_MESSAGE(c, error_of(c));
+  struct stat st {};
+  REQUIRE(::fstat(c->netns_fd(), &st) == 0);
+  // The init's own network namespace, not the host's: where a veth is to be born.
+  CHECK(st.st_ino == inode("/proc/" + std::to_string(c->pid()) + "/ns/net"));
+  CHECK(st.st_ino != inode("/proc/self/ns/net"));
+  // The pidfd pins the init (fdinfo names the PID it refers to).
+  auto info = read_file("/proc/self/fdinfo/" + std::to_string(c->pidfd())).value_or("");
+  CHECK(info.find("Pid:\t" + std::to_string(c->pid()) + "\n") != std::string::npos);
+
+  auto h = w.spec("host-net", {"sleep", "60"});
+  h.host_network = true;
+  auto ch = w.engine().create(h);
+  REQUIRE_MESSAGE(ch, error_of(ch));
+  CHECK(ch->netns_fd() == -1);
+  CHECK(inode("/proc/" + std::to_string(ch->pid()) + "/ns/net") == inode("/proc/self/ns/net"));
 }
