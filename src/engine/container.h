@@ -51,6 +51,15 @@ struct ExecProcess {
 // Descriptors for a spawned process's stdin, stdout, stderr; -1 keeps the caller's.
 struct Stdio {
   int in = -1, out = -1, err = -1;
+  // IN is a terminal (the slave of open_pty): the process runs in a session of its own with it
+  // as its controlling terminal.
+  bool terminal = false;
+};
+
+// A pseudo-terminal in the container's own devpts (its /dev/pts/N), for `stack exec -t`.
+struct Pty {
+  UniqueFd master;  // the host's end, pumped by the caller
+  UniqueFd slave;   // the process's stdio, owned by OWNER (a host uid)
 };
 
 // Docker's default capability set: enough for ordinary services, none to administer the host
@@ -82,6 +91,11 @@ const std::vector<std::string>& readonly_paths();
 [[nodiscard]] Result<void> resolve_user(std::string_view user,
                                         const std::vector<std::filesystem::path>& layers,
                                         ProcessSpec& process);
+
+// Opens a pty pair in the running container P's devpts instance.
+[[nodiscard]] Result<Pty> open_pty(const ContainerProcess& p, uid_t owner);
+// Sets the window size of a terminal (the command gets SIGWINCH).
+[[nodiscard]] Result<void> resize_pty(int master, uint16_t cols, uint16_t rows);
 
 // /proc/PID/stat's start time, 0 when the process does not exist.
 uint64_t process_start_time(pid_t pid);

@@ -248,6 +248,7 @@ Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& 
   wire::Writer cfg;
   add_process(cfg, process, *filter);
   if (kernel_.userns.in_other(p.pid)) cfg.u32(W_USERNS, 1);
+  if (stdio.terminal) cfg.u32(W_TTY, 1);
   if (auto r = ctl.send(cfg.message()); !r) return fail(r.error());
   if (auto r = expect_reply(ctl, W_STARTED, 10s); !r) return fail(r.error());
   auto helper = kernel_.processes.open_pidfd(pid);

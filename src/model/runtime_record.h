@@ -42,6 +42,9 @@ struct PublishedPort {
 
 struct RuntimeRecord {
   ContainerSpec spec;
+  std::string config_hash;  // of the service it was made from
+  std::string image;        // the reference as written
+  std::string image_id;     // sha256:... of the image config it was made from
   int stop_signal = 15;
   std::chrono::milliseconds stop_grace{10'000};
   std::string user;  // as written in the stack file, for `exec --user` defaults

@@ -14,6 +14,7 @@
 
 #include "common/result.h"
 #include "model/container.h"
+#include "model/runtime_record.h"
 #include "planner/plan.h"
 #include "spec/stack.h"
 
@@ -31,6 +32,10 @@ class CgroupDriver;
 }  // namespace stack::engine
 
 namespace stack::reconciler {
+
+using model::NetworkJoin;
+using model::PublishedPort;
+using model::RuntimeRecord;
 
 struct Paths {
   std::filesystem::path root = "/var/lib/stack";
@@ -85,17 +90,19 @@ class Controller {
   [[nodiscard]] static Result<std::unique_ptr<Controller>> open(const Paths& paths);
   ~Controller();
 
-  // What STACK asks for: every image resolved (a missing one is reported at its `image:`),
-  // each service's config hash. Reads only.
-  [[nodiscard]] Result<std::vector<planner::DesiredService>> desired(
-      const spec::Stack& stack, std::map<std::string, fs::Image>& images);
   // The containers of PROJECT as the kernel has them now (exits recorded).
   [[nodiscard]] Result<std::vector<state::ContainerRecord>> observe(const std::string& project);
-  // Records a container of SERVICE (state "created") before anything is made on the host, so
-  // a crash half-way leaves a record that the next reconcile converges.
-  [[nodiscard]] Result<state::ContainerRecord> create_record(const spec::Stack& stack,
-                                                             const spec::Service& service,
-                                                             int number, const fs::Image& image);
+  // Records a container (state "created") from its runtime record, before anything is made
+  // on the host, so a crash half-way leaves a record that the next reconcile converges.
+  [[nodiscard]] Result<state::ContainerRecord> create_record(
+      std::shared_ptr<const model::RuntimeRecord> runtime, int number);
+  // REC (running or not) is TO from now on: its record, directory and addresses (its cgroup
+  // keeps its path).
+  [[nodiscard]] Result<state::ContainerRecord> rename_container(const state::ContainerRecord& rec,
+                                                                const std::string& to);
+  // WANTED, or WANTED.2, .3...: a cgroup path no recorded container of PROJECT uses (the old
+  // container of a start-first update keeps the one its new container would have).
+  [[nodiscard]] Result<std::string> unused_cgroup(const std::string& project, const std::string& wanted);
   // Removes a container that is not running: its cgroup, directory and record.
   [[nodiscard]] Result<void> remove_container(const state::ContainerRecord& rec);
   // Re-reads REC against the kernel: an init that has exited is recorded as exited with its

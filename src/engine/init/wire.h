@@ -46,6 +46,8 @@ enum {
                         (exec mode); see init.c */
   W_LAYERS_SHIFTED = 22, /* u32: 1 the lowerdirs are copies owned by the mapped ids: mounted
                             as they are, not idmapped (user namespace, run mode) */
+  W_TTY = 23,        /* u32: 1 gives the command stdin as its controlling terminal, in a
+                        session of its own (exec mode) */
 
   /* engine -> init: the process (run and exec modes) */
   W_ARG = 32,        /* bytes (repeated, argv order) */
