@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -153,12 +152,6 @@ class Engine {
   [[nodiscard]] Result<ContainerProcess> start(Created created);
   // A created container that will not be started: killed, its cgroup removed.
   void abandon(Created created);
-
-  // TRANSITIONAL, for the reconciler's one call site (Supervisor::start through
-  // Networking::attach_hook) until it calls create and start itself: create, ATTACH with the
-  // init's PID, start. To be removed with AttachFn.
-  using AttachFn = std::function<Result<void>(pid_t)>;
-  [[nodiscard]] Result<ContainerProcess> start(const ContainerSpec& spec, const AttachFn& attach);
 
   // Sends SIG (through a pidfd: immune to PID reuse); the init forwards it to the service.
   [[nodiscard]] Result<void> signal(const ContainerProcess& p, int sig);

@@ -215,14 +215,6 @@ void Engine::abandon(Created created) {
   if (c.engine_) std::exchange(c.engine_, nullptr)->discard(c);
 }
 
-Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn& attach) {
-  auto created = create(spec);
-  if (!created) return fail(created.error());
-  if (attach)
-    if (auto r = attach(created->pid()); !r) return fail(r.error().wrap("attach networks"));
-  return start(std::move(*created));
-}
-
 Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& cgroup,
                                   const ProcessSpec& process, const Stdio& stdio) {
   if (auto r = check_c_strings(process); !r) return fail(r.error());

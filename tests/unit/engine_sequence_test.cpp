@@ -364,27 +364,29 @@ TEST_CASE("engine sequence: a Created moved onto another abandons what that one 
   });
 }
 
-TEST_CASE("engine sequence: the transitional start(spec, attach) attaches between READY and GO") {
+TEST_CASE("engine sequence: the caller attaches between create and start") {
+  // What the reconciler does (Supervisor::create_and_start): its interfaces go into the
+  // created container's namespace, by the descriptor create opened, while the init waits.
   in_fake_world([](FakeWorld& w) {
-    auto s = w.spec("wrapped", {"sleep", "60"});
-    pid_t seen = 0;
-    auto p = w.eng.start(s, [&](pid_t pid) -> Result<void> {
-      seen = pid;
-      w.log().record("attach", std::to_string(pid));
-      return {};
-    });
+    auto s = w.spec("attached", {"sleep", "60"});
+    auto c = w.eng.create(s);
+    REQUIRE(c);
+    CHECK(c->pid() == 4242);
+    CHECK(c->netns_fd() >= 0);
+    w.log().record("attach", std::to_string(c->pid()));
+    auto p = w.eng.start(std::move(*c));
     REQUIRE(p);
-    CHECK(seen == 4242);
     CHECK(w.log().since(15) ==
           Strings{"expect READY", "netns_open PID", "attach PID", "send GO", "expect STARTED"});
     w.dispose(*p, s);
   });
-  in_fake_world([](FakeWorld& w) {
+  in_fake_world([](FakeWorld& w) {  // the attach failed: the caller abandons, nothing is left
     auto s = w.spec("unattached", {"sleep", "60"});
-    auto p = w.eng.start(s, [](pid_t) -> Result<void> { return fail("no address left"); });
-    REQUIRE(!p);
-    CHECK(p.error().message == "attach networks: no address left");
-    CHECK(w.log().since(17) == Strings{"kill PID pidfd", "reap PID", "cgroup.remove CG"});
+    auto c = w.eng.create(s);
+    REQUIRE(c);
+    size_t mark = w.log().calls.size();
+    w.eng.abandon(std::move(*c));
+    CHECK(w.log().since(mark) == Strings{"kill PID pidfd", "reap PID", "cgroup.remove CG"});
     check_nothing_left(w, s);
   });
 }
@@ -415,7 +417,9 @@ TEST_CASE("engine sequence: spawn enters a running container through an exec hel
   });
   in_fake_world([](FakeWorld& w) {  // the helper's command cannot start: it is killed and reaped
     auto s = w.spec("entered", {"sleep", "60"});
-    auto p = w.eng.start(s, {});
+    auto c = w.eng.create(s);
+    REQUIRE(c);
+    auto p = w.eng.start(std::move(*c));
     REQUIRE(p);
     w.k.world.started = {SimWorld::Reply::kError, "exec \"nope\": No such file or directory"};
     size_t mark = w.log().calls.size();
