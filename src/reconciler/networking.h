@@ -14,7 +14,6 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
-#include "engine/container.h"
 #include "reconciler/controller.h"
 #include "model/runtime_record.h"
 #include "model/network.h"
