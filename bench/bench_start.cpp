@@ -1,16 +1,19 @@
-// Container start benchmarks, printed as medians over N runs (default 20), with crun as the
+// Container start benchmarks, printed as medians over N runs (default 50), with crun as the
 // yardstick in the same run when it is installed:
-//   engine start       clone of the namespaces to the service exec'd (Engine::start returns),
+//   engine start       the whole start: Engine::create (files, cgroup, clone of the namespaces,
+//                      the root built, READY) then Engine::start (GO to the service exec'd),
 //                      with Docker's defaults (capability drop, no_new_privs, seccomp filter),
-//                      and, interleaved in the same run, without the filter, without the
-//                      capability drop (every capability), and without either
+//                      and each phase on its own; interleaved in the same run, the whole start
+//                      without the filter, without the capability drop (every capability), and
+//                      without either
 //   seccomp program    the cached compile of the default profile (what a start pays), its
 //                      installation with seccomp(2) in a forked child, and a cold compile
 //   engine lifecycle   start + /bin/true runs + exit seen + cgroup and directory removed
 //   crun run           the same lifecycle by `crun run` of the same rootfs (whole process)
 //   stack up+down      `stack up -d` then `stack down` of a one-service stack (whole processes)
 //   init RSS           resident memory of a running container's init (the host cost)
-// Run as root from the build directory: sudo ./bench/bench_start [RUNS]
+// Run as root from the build directory: sudo ./bench/bench_start [RUNS] [--engine-only]
+// (--engine-only: the engine's rows alone, in a second or so: for A/B runs of two builds).
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -122,7 +125,13 @@ void print(const char* what, const std::vector<double>& v, double yardstick = 0)
 }  // namespace
 
 int main(int argc, char** argv) {
-  int n = argc > 1 ? std::atoi(argv[1]) : 20;
+  int n = 50;
+  bool engine_only = false;
+  for (int i = 1; i < argc; i++) {
+    std::string arg = argv[i];
+    if (arg == "--engine-only") engine_only = true;
+    if (arg != "--engine-only") n = std::atoi(arg.c_str());
+  }
   if (geteuid() != 0) {
     std::fprintf(stderr, "bench_start: run as root\n");
     return 2;
@@ -161,24 +170,37 @@ int main(int argc, char** argv) {
   struct Variant {
     const char* name;
     bool seccomp, drop;
-    std::vector<double> t;
+    std::vector<double> t, create, start;  // whole, and each phase
   };
-  std::vector<Variant> variants = {{"engine start", true, true, {}},
-                                   {"  without seccomp", false, true, {}},
-                                   {"  without cap drop", true, false, {}},
-                                   {"  without either", false, false, {}}};
+  std::vector<Variant> variants = {{"engine start", true, true, {}, {}, {}},
+                                   {"  without seccomp", false, true, {}, {}, {}},
+                                   {"  without cap drop", true, false, {}, {}, {}},
+                                   {"  without either", false, false, {}, {}, {}}};
   auto start_once = [&](Variant& v, bool record) {
     auto s = spec({"/bin/true"});
     if (!v.seccomp) s.process.seccomp.mode = engine::SeccompSpec::Mode::kUnconfined;
     if (!v.drop) s.process.capabilities = engine::all_capabilities();
     auto t0 = Clock::now();
-    auto p = eng.start(s);
-    double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    auto c = eng.create(s);
+    auto t1 = Clock::now();
+    if (!c) {
+      std::fprintf(stderr, "create: %s\n", c.error().message.c_str());
+      return false;
+    }
+    auto p = eng.start(std::move(*c));
+    auto t2 = Clock::now();
     if (!p) {
       std::fprintf(stderr, "start: %s\n", p.error().message.c_str());
       return false;
     }
-    if (record) v.t.push_back(ms);
+    auto ms = [](auto a, auto b) {
+      return std::chrono::duration<double, std::milli>(b - a).count();
+    };
+    if (record) {
+      v.t.push_back(ms(t0, t2));
+      v.create.push_back(ms(t0, t1));
+      v.start.push_back(ms(t1, t2));
+    }
     eng.wait_exit(*p, std::chrono::seconds(5));
     auto removed = eng.remove(s);
     if (!removed) std::fprintf(stderr, "remove: %s\n", removed.error().message.c_str());
@@ -193,6 +215,18 @@ int main(int argc, char** argv) {
       if (&v == &variants[0])
         lifecycle.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
+
+  if (engine_only) {
+    for (const auto& v : variants) {
+      print(v.name, v.t);
+      if (&v != &variants[0]) continue;
+      print("  create", v.create);
+      print("  start", v.start);
+    }
+    print("engine lifecycle", lifecycle);
+    fs::remove_all(work);
+    return 0;
+  }
 
   // What the filter costs a start once cached: the lookup, then installing it in the child.
   engine::SeccompSpec def;
@@ -251,7 +285,12 @@ int main(int argc, char** argv) {
     crun = crun_times(n, work / "bundle");
     crun_median = median(crun);
   }
-  for (const auto& v : variants) print(v.name, v.t, &v == &variants[0] ? crun_median : 0);
+  for (const auto& v : variants) {
+    print(v.name, v.t, &v == &variants[0] ? crun_median : 0);
+    if (&v != &variants[0]) continue;
+    print("  create", v.create);
+    print("  start", v.start);
+  }
   std::printf("  filter + drop cost     %.2f ms (median of the difference with neither)\n",
               median(variants[0].t) - median(variants[3].t));
   std::sort(hit.begin(), hit.end());
@@ -294,7 +333,8 @@ int main(int argc, char** argv) {
 
   // Host memory of one running container: its init is all there is on the host.
   auto s = spec({"sleep", "300"});
-  if (auto p = eng.start(s)) {
+  auto c = eng.create(s);
+  if (auto p = c ? eng.start(std::move(*c)) : Result<engine::ContainerProcess>(fail(c.error()))) {
     std::ifstream status("/proc/" + std::to_string(p->pid) + "/status");
     for (std::string line; std::getline(status, line);)
       if (line.rfind("VmRSS:", 0) == 0)

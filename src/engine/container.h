@@ -1,6 +1,7 @@
-// The engine's public face: start one container from a spec, signal and stop it, read how it
-// ended, run a command inside it. Root on the host. Knows nothing of projects, stack files or
-// the state store; the reconciler maps those onto ContainerSpec.
+// The engine's public face: create one container from a spec and start it (two phases: the
+// caller attaches networks between), signal and stop it, read how it ended, run a command
+// inside it. Root on the host. Knows nothing of projects, stack files or the state store; the
+// reconciler maps those onto ContainerSpec.
 #pragma once
 
 #include <sys/types.h>
@@ -8,7 +9,6 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +17,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "engine/cgroup.h"
+#include "engine/kernel.h"
 #include "engine/seccomp.h"
 #include "model/container.h"
 
@@ -26,10 +27,6 @@ using model::BindMount;
 using model::ContainerSpec;
 using model::IdMapping;
 using model::ProcessSpec;
-
-
-
-
 
 // A running container's init, identified so that a reused PID is never mistaken for it.
 struct ContainerProcess {
@@ -104,18 +101,58 @@ uint64_t process_start_time(pid_t pid);
 // True when the process exists and is the one that was started (same start time).
 bool is_alive(const ContainerProcess& p);
 
+class Engine;
+
+// A container made by Engine::create and not started yet: its namespaces exist, its init is in
+// its cgroup with the root built, waiting for GO; nothing of the service runs. Movable, not
+// copyable; destroyed without Engine::start or Engine::abandon, it is abandoned (the init killed
+// and reaped, the cgroup removed). It must not outlive its Engine.
+class Created {
+ public:
+  Created(Created&& o) noexcept;
+  Created& operator=(Created&& o) noexcept;
+  Created(const Created&) = delete;
+  Created& operator=(const Created&) = delete;
+  ~Created();
+
+  // The init's host PID.
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  // The container's own network namespace, to attach interfaces in (a veth born there); -1
+  // with network_mode host or a joined namespace. Owned by this object.
+  [[nodiscard]] int netns_fd() const { return netns_.get(); }
+  // A pidfd of the init, owned by this object.
+  [[nodiscard]] int pidfd() const { return pidfd_.get(); }
+  [[nodiscard]] const std::string& name() const { return name_; }
+
+ private:
+  friend class Engine;
+  Created() = default;
+  void release();  // abandons what is held, if anything
+
+  Engine* engine_ = nullptr;  // null: nothing held (started, abandoned or moved from)
+  std::string name_, cgroup_;
+  pid_t pid_ = 0;
+  uint64_t start_time_ = 0;
+  UniqueFd pidfd_;
+  UniqueFd netns_;
+  std::unique_ptr<InitChannel> ctl_;
+};
+
 class Engine {
  public:
-  Engine(std::filesystem::path init_binary, CgroupDriver& cgroups);
+  // KERNEL: the start path's kernel calls (kernel.h); tests pass recording fakes.
+  Engine(std::filesystem::path init_binary, CgroupDriver& cgroups,
+         KernelSeams kernel = KernelSeams::real());
 
-  // Called once the container's namespaces exist and before its service starts, with the
-  // init's host PID: the place to attach networks (a veth born in /proc/PID/ns/net).
-  using AttachFn = std::function<Result<void>(pid_t)>;
+  // Namespaces made, the cgroup joined, the root built; stack-init waits for GO. Nothing of
+  // the service runs. On failure nothing is left (no process, no cgroup).
+  [[nodiscard]] Result<Created> create(const ContainerSpec& spec);
+  // GO: the init starts the service; returns once it is exec'd. On failure the init is
+  // killed and the cgroup removed.
+  [[nodiscard]] Result<ContainerProcess> start(Created created);
+  // A created container that will not be started: killed, its cgroup removed.
+  void abandon(Created created);
 
-  // Creates the cgroup, clones the namespaces, hands the spec to the init and returns once the
-  // service has been exec'd. On failure nothing is left running and the cgroup is removed.
-  [[nodiscard]] Result<ContainerProcess> start(const ContainerSpec& spec,
-                                               const AttachFn& attach = {});
   // Sends SIG (through a pidfd: immune to PID reuse); the init forwards it to the service.
   [[nodiscard]] Result<void> signal(const ContainerProcess& p, int sig);
   // SIG, then up to GRACE for the service to exit, then SIGKILL. Returns when it is gone.
@@ -138,8 +175,13 @@ class Engine {
   CgroupDriver& cgroups() { return cgroups_; }
 
  private:
+  friend class Created;
+  // Kills and reaps the init, removes the cgroup (abandon, a failed start, ~Created).
+  void discard(Created& c);
+
   std::filesystem::path init_;
   CgroupDriver& cgroups_;
+  KernelSeams kernel_;
 };
 
 }  // namespace stack::engine

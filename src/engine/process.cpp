@@ -1,7 +1,8 @@
 // A started container seen from the host: is it still the process we started, signalling and
-// stopping it through a pidfd, and how it ended. Root on the host. The container's init may
-// not be our child (the engine that started it may have been restarted), so exits are observed
-// through pidfds and the init's own record, never through wait() alone.
+// stopping it through a pidfd, how it ended, and waiting for a command run in it. Root on the
+// host. The container's init may not be our child (the engine that started it may have been
+// restarted), so exits are observed through pidfds and the init's own record, never through
+// wait() alone.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -129,6 +130,25 @@ Result<ExitInfo> Engine::exit_info(const ContainerSpec& spec) {
   }
   if (auto kills = cgroups_.oom_kills(spec.cgroup); kills && *kills > 0) info.oom_killed = true;
   return info;
+}
+
+Result<int> Engine::exec(const ContainerProcess& p, const std::string& cgroup,
+                         const ProcessSpec& process) {
+  auto helper = spawn(p, cgroup, process, {});
+  if (!helper) return fail(helper.error());
+  // Like system(3): the terminal's Ctrl-C reaches the command directly, not us.
+  struct sigaction ign {}, old_int{}, old_quit{};
+  ign.sa_handler = SIG_IGN;
+  ::sigaction(SIGINT, &ign, &old_int);
+  ::sigaction(SIGQUIT, &ign, &old_quit);
+  int status = 0;
+  pid_t r;
+  do r = ::waitpid(helper->pid, &status, 0);
+  while (r < 0 && errno == EINTR);
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGQUIT, &old_quit, nullptr);
+  if (r < 0) return fail_errno("wait for exec helper");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 Result<void> Engine::remove(const ContainerSpec& spec) {

@@ -102,8 +102,10 @@ Result<void> read_exact(int fd, char* out, size_t n, std::chrono::steady_clock::
     if (r == 0) continue;
     ssize_t k = ::read(fd, out + got, n - got);
     if (k < 0 && errno == EINTR) continue;
+    // An init that died with our last message unread resets the connection (unix(7)): it
+    // exited all the same, and says so rather than "Connection reset by peer".
+    if (k == 0 || (k < 0 && errno == ECONNRESET)) return fail("container init exited during setup");
     if (k < 0) return fail_errno("read from container init");
-    if (k == 0) return fail("container init exited during setup");
     got += static_cast<size_t>(k);
   }
   return {};

@@ -5,10 +5,7 @@
 #include <sys/stat.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <algorithm>
-#include <chrono>
-#include <future>
 
 #include "common/files.h"
 #include "common/log.h"
@@ -183,21 +180,8 @@ std::string Networking::resolv_conf(const RuntimeRecord& rt) const {
                                                 rt.dns_opt);
 }
 
-engine::Engine::AttachFn Networking::attach_hook(const RuntimeRecord& rt) {
-  if (rt.network_mode != "bridge" || rt.networks.empty() || !manager_) return {};
-  // The engine calls this on a worker-pool thread, but NetworkManager, the DNS registry and
-  // the state store are the loop thread's (none is thread-safe). The attach is posted to the
-  // loop and this pool thread blocks until it is done: only the pool thread waits, and the
-  // loop is free meanwhile (the starting coroutine is suspended in on_pool), so it cannot
-  // deadlock; a mutex instead would have to cover the store and the registry as well.
-  return [this, rt](pid_t pid) -> Result<void> {
-    auto done = std::make_shared<std::promise<Result<void>>>();
-    auto result = done->get_future();
-    asio::post(io_, [this, rt, pid, done] { done->set_value(attach_now(rt, pid)); });
-    if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready)
-      return fail("the daemon's loop did not run the attach within 30 s");
-    return result.get();
-  };
+bool Networking::attaches(const RuntimeRecord& rt) const {
+  return rt.network_mode == "bridge" && !rt.networks.empty() && manager_;
 }
 
 namespace {
@@ -220,15 +204,15 @@ ino_t inode_of(int fd) {
 
 }  // namespace
 
-Result<void> Networking::attach_now(const RuntimeRecord& rt, pid_t pid) {
+Result<void> Networking::attach(const RuntimeRecord& rt, pid_t pid, int netns) {
   const auto& name = rt.spec.name;
-  auto fd = net::open_netns(pid);
-  if (!fd) return fail(fd.error());
+  if (!attaches(rt)) return {};
+  if (netns < 0) return fail("attach " + name + ": no network namespace of its own");
   auto requests = requests_of(rt);
   if (!requests) return fail(requests.error());
-  auto eps = manager_->attach(name, fd->get(), static_cast<uint64_t>(pid), *requests);
+  auto eps = manager_->attach(name, netns, static_cast<uint64_t>(pid), *requests);
   if (!eps) return fail(eps.error());
-  netns_[name] = {pid, inode_of(fd->get())};
+  netns_[name] = {pid, inode_of(netns)};
   // /etc/hosts is bind-mounted already: rewritten in place (same inode) with our address.
   std::string hosts = rt.spec.hosts;
   if (!eps->empty())

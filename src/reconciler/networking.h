@@ -1,8 +1,8 @@
 // The daemon's networking: one NetworkManager (netlink + nftables in the daemon's namespace),
 // IPAM persisted in the state store, one DNS server per network on its gateway, and the DNS
 // registry fed as containers start and exit. Private to the reconciler. Every method runs on
-// the loop thread, except attach_hook()'s function, which runs on a worker-pool thread and
-// hands the work to the loop (see there).
+// the loop thread (NetworkManager, IPAM, the DNS registry and the state store are not
+// thread-safe).
 #pragma once
 
 #include <sys/types.h>
@@ -14,7 +14,6 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
-#include "engine/container.h"
 #include "reconciler/controller.h"
 #include "model/runtime_record.h"
 #include "model/network.h"
@@ -69,8 +68,12 @@ class Networking {
   // image's): the gateway of its first network, or the host's file for network_mode host.
   [[nodiscard]] std::string resolv_conf(const RuntimeRecord& rt) const;
 
-  // The engine's attach hook for a container about to start.
-  [[nodiscard]] engine::Engine::AttachFn attach_hook(const RuntimeRecord& rt);
+  // Whether a container of RT has interfaces to attach between the engine's create and start.
+  [[nodiscard]] bool attaches(const RuntimeRecord& rt) const;
+  // Step 4 of the start sequence (engine/init/init.c): a created container's interfaces, veths
+  // born in its network namespace NETNS (its init, PID, waits for GO), and its address added
+  // to its /etc/hosts. What a failure leaves allocated goes with gone(its name).
+  [[nodiscard]] Result<void> attach(const RuntimeRecord& rt, pid_t pid, int netns);
 
   // After a successful start (or on adoption by a restarted daemon): DNS names registered and
   // ports published. ADOPTED: the endpoints come from the stored addresses. Without SERVE (the
@@ -110,7 +113,6 @@ class Networking {
   [[nodiscard]] std::vector<Reattached> reattach_detached();
 
  private:
-  Result<void> attach_now(const RuntimeRecord& rt, pid_t pid);
   void register_names(const RuntimeRecord& rt, bool adopted);
   static std::vector<net::PortMapping> port_mappings(const RuntimeRecord& rt);
   // The container's network namespace, checked to be the one it was attached in (a PID reused

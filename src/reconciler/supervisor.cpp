@@ -1,6 +1,6 @@
 // Supervision: exits seen through pidfds, restart policies with backoff, drift repair of an
 // init killed from outside, health checks run inside the container. Loop thread only; the
-// blocking part of a start (clone and the init's handshake) runs on the worker pool.
+// blocking phases of a start (the engine's create and start) run on the worker pool.
 #include "reconciler/supervisor.h"
 
 #include <fcntl.h>
@@ -72,9 +72,7 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec, bool serv
     rec.joined_started_at = (*t)->started_at;  // which run of NAME it joined: the planner checks
     if (auto text = read_file(c.container_dir(target) / "resolv.conf")) spec->resolv_conf = *text;
   }
-  auto hook = net.attach_hook(*rt);
-  auto work = [&c, s = std::move(*spec), hook] { return c.engine().start(s, hook); };
-  auto proc = co_await on_pool(*daemon_.pool_, std::move(work));
+  auto proc = co_await create_and_start(*rt, std::move(*spec));
   if (!proc) {
     net.gone(rec.name);  // addresses of a failed attach are released
     co_return fail(proc.error().wrap("start " + rec.name));
@@ -94,6 +92,55 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec, bool serv
   publish(rec, "start", {{"pid", std::to_string(rec.pid)}});
   watch(rec);
   co_return Result<void>{};
+}
+
+// init.c's sequence: the engine creates the container on the pool (it blocks on the init's
+// handshake), the networks are attached here on the loop, whose state they are, and the
+// engine starts it on the pool; no pool thread ever waits for the loop. A failure after the
+// create abandons the container (killed, its cgroup removed); the caller releases what the
+// attach allocated. Without networks to attach, both phases go in one trip to the pool.
+awaitable<Result<engine::ContainerProcess>> Supervisor::create_and_start(
+    const RuntimeRecord& rt, engine::ContainerSpec spec) {
+  auto& engine = daemon_.controller().engine();
+  auto& pool = *daemon_.pool_;
+  auto& net = daemon_.networking();
+  if (!net.attaches(rt)) {
+    auto whole = [&engine, &spec]() -> Result<engine::ContainerProcess> {
+      auto created = engine.create(spec);
+      if (!created) return fail(created.error());
+      return engine.start(std::move(*created));
+    };
+    auto proc = co_await on_pool(pool, std::move(whole));
+    co_return proc;
+  }
+  uint64_t ticket = next_ticket_++;
+  auto create = [this, &engine, &spec, ticket]() -> Result<void> {
+    auto created = engine.create(spec);
+    if (!created) return fail(created.error());
+    std::lock_guard lock(created_mutex_);
+    created_.emplace(ticket, std::move(*created));
+    return {};
+  };
+  auto made = co_await on_pool(pool, std::move(create));
+  if (!made) co_return fail(made.error());
+  std::optional<engine::Created> created;
+  {
+    std::lock_guard lock(created_mutex_);
+    if (auto node = created_.extract(ticket); !node.empty())
+      created.emplace(std::move(node.mapped()));
+  }
+  if (!created) co_return fail("created container lost");
+  if (auto r = net.attach(rt, created->pid(), created->netns_fd()); !r) {
+    auto drop = [&engine, c = std::move(*created)]() mutable -> Result<void> {
+      engine.abandon(std::move(c));
+      return {};
+    };
+    (void)co_await on_pool(pool, std::move(drop));
+    co_return fail(r.error().wrap("attach networks"));
+  }
+  auto go = [&engine, c = std::move(*created)]() mutable { return engine.start(std::move(c)); };
+  auto proc = co_await on_pool(pool, std::move(go));
+  co_return proc;
 }
 
 void Supervisor::watch(const state::ContainerRecord& rec) {

@@ -6,10 +6,12 @@
 
 #include <chrono>
 #include <map>
-#include <optional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
+#include "engine/container.h"
 #include "reconciler/async.h"
 #include "reconciler/restart_policy.h"
 #include "state/store.h"
@@ -22,7 +24,8 @@ class Supervisor {
  public:
   explicit Supervisor(Daemon& daemon);
 
-  // Starts the container of REC (on the worker pool), records it running and watches it.
+  // Starts the container of REC (the engine's two phases on the worker pool, its networks
+  // attached between on the loop), records it running and watches it.
   // Without SERVE its ports and names wait for a SwitchTraffic (a start-first update).
   awaitable<Result<void>> start(state::ContainerRecord& rec, bool serve = true);
   // The container FROM is TO from now on: its watch, health checks and backoff follow.
@@ -60,6 +63,8 @@ class Supervisor {
   awaitable<bool> probe(const state::ContainerRecord& rec, const std::vector<std::string>& argv,
                         std::chrono::milliseconds timeout);
   awaitable<void> restart_dependents(state::ContainerRecord rec);
+  awaitable<Result<engine::ContainerProcess>> create_and_start(const model::RuntimeRecord& rt,
+                                                               engine::ContainerSpec spec);
   Result<state::ContainerRecord> record(const std::string& name);
   void publish(const state::ContainerRecord& rec, const std::string& type,
                std::map<std::string, std::string> attributes = {});
@@ -70,6 +75,14 @@ class Supervisor {
   std::map<std::string, int> streaks_;  // survives between watches of one container
   uint64_t next_generation_ = 1;
   bool shutdown_ = false;
+  // Containers created on the pool and not yet taken back by the loop, by ticket. Kept here,
+  // not in the pool's completion handler: a handler the stopped loop never ran is destroyed
+  // with the io_context, after the daemon and its engine; these are abandoned with the
+  // supervisor, while the engine still exists (the daemon joins the pool before). The only
+  // state the pool threads touch.
+  std::mutex created_mutex_;
+  std::map<uint64_t, engine::Created> created_;
+  uint64_t next_ticket_ = 1;
 };
 
 }  // namespace stack::reconciler

@@ -246,6 +246,71 @@ services:
   CHECK(env.leftovers(p).empty());
 }
 
+TEST_CASE("a container whose networks cannot be attached leaves nothing, and the next up starts it") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("netattach");
+  env.uses(p);
+  auto before = stack_links();
+  auto file = [&](const std::string& b_address) {
+    return "name: " + p + R"(
+services:
+  a:
+    image: busybox
+    command: [sleep, "3600"]
+    networks: {n: {ipv4_address: 10.202.0.10}}
+  b:
+    image: busybox
+    command: [sleep, "3600"]
+    depends_on: [a]
+    networks: {n: {ipv4_address: )" + b_address + R"(}}
+networks:
+  n:
+    ipam: {config: [{subnet: 10.202.0.0/24}]}
+)";
+  };
+  // b asks for a's address: its attach fails between the engine's create and start.
+  env.write(file("10.202.0.10"));
+  auto up = env.stack({"up", "-d"});
+  CHECK(up.code == 1);
+  CHECK_MESSAGE(up.err.find("attach networks") != std::string::npos, up.err);
+  CHECK(env.container(p, p + "-a-1")["state"] == "running");
+  CHECK(env.container(p, p + "-b-1")["state"] == "created");
+  // Nothing of b's is left on the host: no process, no cgroup, no port on the bridge (the
+  // bridge and a's port are the only new links). The daemon retries b on a backoff, each try
+  // making and abandoning it within milliseconds: what a try leaked would stay.
+  auto b_cgroup = "/" + p + "/" + p + "-b-1\n";
+  auto b_left = [&] {
+    std::vector<std::string> out;
+    for (auto& e : std::filesystem::directory_iterator("/proc")) {
+      std::ifstream cg(e.path() / "cgroup");
+      std::string text((std::istreambuf_iterator<char>(cg)), std::istreambuf_iterator<char>());
+      if (text.find(b_cgroup) != std::string::npos) out.push_back("process " + e.path().string());
+    }
+    for (const char* ctrl : {"pids", "memory", "cpu", "freezer"})
+      if (auto d = StackEnv::cgroup_dir(ctrl, p, p + "-b-1"); std::filesystem::exists(d))
+        out.push_back("cgroup " + d.string());
+    return out;
+  };
+  auto left = b_left();
+  for (int i = 0; i < 40 && !left.empty(); i++) {
+    std::this_thread::sleep_for(50ms);
+    left = b_left();
+  }
+  for (const auto& l : left) CHECK_MESSAGE(false, "left: " << l);
+  std::set<std::string> added;
+  for (const auto& l : stack_links())
+    if (!before.count(l)) added.insert(l);
+  CHECK_MESSAGE(added.size() == 2, added.size() << " new links");
+  // Mended, the next reconcile converges: b runs with its own address.
+  env.write(file("10.202.0.11"));
+  up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  CHECK(env.container(p, p + "-b-1")["state"] == "running");
+  CHECK(address_of(env, "b") == "10.202.0.11");
+  check_clean(env, p, before);
+}
+
 namespace {
 
 // Two simulated hosts: network namespaces joined by a veth underlay (192.168.77.1 and .2).

@@ -40,10 +40,12 @@ struct EngineFixture {
     return s;
   }
   engine::ContainerProcess start(const engine::ContainerSpec& s) {
-    auto p = eng.start(s);
+    specs.push_back(s);  // removed at the end even when the start fails half-way
+    auto c = eng.create(s);
+    REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+    auto p = eng.start(std::move(*c));
     REQUIRE_MESSAGE(p, (p ? "" : p.error().message));
     started.push_back(*p);
-    specs.push_back(s);
     return *p;
   }
   // Runs ARGV in the container, capturing its stdout through a temp file.
@@ -144,7 +146,9 @@ TEST_CASE("a command that does not exist fails the start with a clear error" *
   STACK_REQUIRE_ROOT();
   EngineFixture f;
   auto s = f.spec("nocmd", {"no-such-program"});
-  auto p = f.eng.start(s);
+  auto c = f.eng.create(s);  // the root is built; the command is looked up when it starts
+  REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  auto p = f.eng.start(std::move(*c));
   REQUIRE(!p);
   CHECK(p.error().message.find("exec \"no-such-program\": No such file or directory") !=
         std::string::npos);

@@ -52,7 +52,9 @@ class EngineFixture {
     return s;
   }
   Result<engine::ContainerProcess> try_start(const engine::ContainerSpec& s) {
-    auto p = eng_.start(s);
+    auto c = eng_.create(s);
+    if (!c) return fail(c.error());
+    auto p = eng_.start(std::move(*c));
     if (p) started_.push_back(*p);
     return p;
   }

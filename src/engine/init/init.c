@@ -4,7 +4,8 @@
  * started it is gone. With "exec" it instead enters a running container for `stack exec`.
  * Every message on CTL, both ways, is wire.h's typed, length-prefixed format.
  *
- * Container sequence (engine = src/engine/launcher.cpp):
+ * Container sequence (engine = src/engine/launcher.cpp: Engine::create does steps 1-3, the
+ * caller step 4, Engine::start the GO of step 4; its kernel calls go through engine/kernel.h):
  *  1. engine: socketpair (CTL), open the container directory (DIR); clone() with new PID, mount,
  *     UTS, IPC and network namespaces; the child only dup2()s CTL to fd 3 and DIR to fd 4 and
  *     execs this program (nothing else is safe between clone and exec in a threaded engine).
@@ -15,8 +16,11 @@
  *     /dev and the binds (every target resolved inside the new root), pivot_root()s, reopens
  *     its stdio on the container's /dev/null, masks Docker's paths, brings lo up, drops its
  *     bounding set to the container's capabilities, and answers READY (or ERROR and exits 1).
- *     The engine reads READY only after the cgroup move, so the service starts inside them.
- *  4. engine: attaches networks (a veth born in this namespace), then sends GO.
+ *     The engine reads READY only after the cgroup move, so the service starts inside them;
+ *     Engine::create returns then, with a pidfd and a descriptor of this network namespace.
+ *  4. the caller (the reconciler, on its own loop) attaches networks: a veth born in this
+ *     namespace. Then Engine::start sends GO. Engine::abandon instead kills this init (were
+ *     CTL only closed before GO, the init would exit by itself).
  *  5. init: forks the service with stdout/stderr on pipes; the child sets its user,
  *     capabilities, no_new_privs and seccomp filter (process.c) and execs; a close-on-exec pipe
  *     tells init whether exec succeeded. init drops its own capabilities to the service's,

@@ -1,0 +1,109 @@
+// Building the engine's messages to stack-init from a spec (see init_message.h). Pure apart
+// from the seccomp cache; the wire format is init/wire.h's.
+#include "engine/init_message.h"
+
+#include <algorithm>
+
+#include "engine/security.h"
+
+namespace stack::engine {
+
+// execve(2) takes C strings: a NUL in an argument or an environment value would silently cut
+// it short (and, in the engine's old message format, injected configuration). Refused here,
+// before anything is made, naming what holds it.
+Result<void> check_c_strings(const ProcessSpec& p) {
+  for (size_t i = 0; i < p.argv.size(); i++)
+    if (auto at = p.argv[i].find('\0'); at != std::string::npos)
+      return fail("argument " + std::to_string(i) + " of the command holds a NUL byte at offset " +
+                  std::to_string(at) + ": execve(2) cannot pass it");
+  for (const auto& e : p.env)
+    if (auto at = e.find('\0'); at != std::string::npos) {
+      auto eq = e.find('=');
+      std::string key = e.substr(0, std::min(eq, at));
+      return fail("environment variable " + key + " holds a NUL byte" +
+                  (eq < at ? " at offset " + std::to_string(at - eq - 1) + " of its value" : "") +
+                  ": execve(2) cannot pass it");
+    }
+  if (p.cwd.find('\0') != std::string::npos) return fail("the working directory holds a NUL byte");
+  return {};
+}
+
+// Which rules of the default profile apply depends on the process's capabilities
+// (CAP_SYS_ADMIN allows mount, ...).
+Result<Filter> filter_for(const ProcessSpec& p) {
+  SeccompSpec spec = p.seccomp;
+  spec.capabilities = p.capabilities;
+  Filter f;
+  f.program = STACK_TRY_CTX(seccomp_program(spec), "seccomp");
+  f.flags = STACK_TRY_CTX(seccomp_filter_flags(spec), "seccomp");
+  return f;
+}
+
+void add_process(wire::Writer& w, const ProcessSpec& p, const Filter& filter) {
+  for (const auto& a : p.argv) w.bytes(W_ARG, a);
+  for (const auto& e : p.env) w.bytes(W_ENV, e);
+  w.bytes(W_CWD, p.cwd.empty() ? "/" : p.cwd);
+  w.u32(W_UID, p.uid).u32(W_GID, p.gid);
+  for (gid_t g : p.groups) w.u32(W_GROUP, g);
+  w.u64(W_CAPS, p.capabilities);
+  w.u32(W_NO_NEW_PRIVS, p.no_new_privs ? 1 : 0);
+  if (filter.program && !filter.program->empty()) {
+    w.bytes(W_SECCOMP, *filter.program);
+    if (filter.flags) w.u32(W_SECCOMP_FLAGS, filter.flags);
+  }
+}
+
+Result<std::string> lower_dirs(const std::vector<std::filesystem::path>& layers) {
+  std::string out;
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {  // overlayfs: topmost first
+    const std::string s = it->string();
+    if (s.find_first_of(":,") != std::string::npos)
+      return fail("layer path " + s + " contains ':' or ','");
+    if (!out.empty()) out += ':';
+    out += s;
+  }
+  if (out.empty()) return fail("image has no layers");
+  return out;
+}
+
+std::string container_config(const ContainerSpec& spec, const std::string& lowers,
+                             bool layers_shifted, const Filter& filter) {
+  const auto& dir = spec.dir;
+  wire::Writer cfg;
+  cfg.bytes(W_ROOTFS, (dir / "rootfs").string())
+      .bytes(W_UPPER, (dir / "upper").string())
+      .bytes(W_WORK, (dir / "work").string())
+      .bytes(W_LOWERDIRS, lowers)
+      .bytes(W_HOSTNAME, spec.hostname)
+      .u64(W_LOG_MAX_SIZE, static_cast<uint64_t>(spec.log_max_size))
+      .u32(W_LOG_MAX_FILES, static_cast<uint32_t>(spec.log_max_files));
+  auto bind = [&](const std::filesystem::path& src, const std::string& dst, bool ro) {
+    cfg.nested(W_MOUNT, wire::Writer()
+                            .bytes(W_MOUNT_SRC, src.string())
+                            .bytes(W_MOUNT_DST, dst)
+                            .u32(W_MOUNT_FLAGS, ro ? WIRE_MOUNT_RO : 0));
+  };
+  bind(dir / "hostname", "/etc/hostname", false);
+  bind(dir / "hosts", "/etc/hosts", false);
+  if (!spec.resolv_conf.empty()) bind(dir / "resolv.conf", "/etc/resolv.conf", false);
+  for (const auto& m : spec.mounts) bind(m.source, m.target, m.read_only);
+  for (const auto& d : spec.privileged ? host_devices() : default_devices())
+    cfg.nested(W_DEVICE, wire::Writer()
+                             .bytes(W_DEV_PATH, d.path)
+                             .u32(W_DEV_TYPE, static_cast<uint32_t>(d.type))
+                             .u32(W_DEV_MAJOR, d.major)
+                             .u32(W_DEV_MINOR, d.minor)
+                             .u32(W_DEV_MODE, d.mode));
+  if (spec.userns) cfg.u32(W_USERNS, 1);
+  if (layers_shifted) cfg.u32(W_LAYERS_SHIFTED, 1);
+  if (spec.privileged) {
+    cfg.u32(W_SYS_RW, 1);
+  } else {
+    for (const auto& m : masked_paths()) cfg.bytes(W_MASKED, m);
+    for (const auto& r : readonly_paths()) cfg.bytes(W_READONLY, r);
+  }
+  add_process(cfg, spec.process, filter);
+  return cfg.message();
+}
+
+}  // namespace stack::engine
