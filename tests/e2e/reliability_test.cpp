@@ -81,6 +81,51 @@ services:
   CHECK(env.leftovers(p).empty());
 }
 
+TEST_CASE("a hostile file over one project's stack file stalls neither the API nor another project") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  env.start_daemon({"--resync", "0.1"});
+  auto bad = unique_project("bomb"), good = unique_project("calm");
+  env.uses(bad);
+  env.uses(good);
+  auto service = "\nservices:\n  s:\n    image: busybox\n    command: [sleep, '300']\n";
+  env.write("name: " + bad + service, "bad.yaml");
+  env.write("name: " + good + service, "good.yaml");
+  REQUIRE(env.stack({"-f", "bad.yaml", "up", "-d"}).code == 0);
+  REQUIRE(env.stack({"-f", "good.yaml", "up", "-d"}).code == 0);
+  // The alias bomb of the report (9 levels of 10, 10^9 nodes expanded) over the running
+  // project's file: it took 40 s, 3.7 GB and every project's resync with it.
+  std::string bomb = "name: " + bad + "\nx-l0: &l0 [lol]\n";
+  for (int l = 1; l <= 9; ++l) {
+    bomb += "x-l" + std::to_string(l) + ": &l" + std::to_string(l) + " [";
+    for (int i = 0; i < 10; ++i) bomb += (i ? ", *l" : "*l") + std::to_string(l - 1);
+    bomb += "]\n";
+  }
+  env.write(bomb + service, "bad.yaml");
+  auto t0 = std::chrono::steady_clock::now();
+  // The daemon says which file it cannot load, and keeps what runs.
+  std::string log;
+  for (int i = 0; i < 200 && log.find("not loadable") == std::string::npos; i++) {
+    std::this_thread::sleep_for(25ms);
+    log = read_text(env.run_root() / "daemon.log");
+  }
+  CHECK_MESSAGE(log.find("project=" + bad) != std::string::npos, log);
+  CHECK(log.find("alias") != std::string::npos);
+  CHECK(env.container(bad, bad + "-s-1")["state"] == "running");
+  // The API answers at once, and the other project's drift is still repaired.
+  int pid = env.container(good, good + "-s-1")["pid"];
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  auto back = env.wait_for(good, good + "-s-1", [&](auto& c) {
+    return c["state"] == "running" && c["pid"] != pid;
+  });
+  CHECK(back["pid"] != pid);
+  CHECK(std::chrono::steady_clock::now() - t0 < 10s);
+  REQUIRE(env.wait_reconciles(env.reconciles(), 3));  // resync goes on
+  env.write("name: " + bad + service, "bad.yaml");
+  CHECK(env.stack({"-f", "bad.yaml", "down"}).code == 0);
+  CHECK(env.stack({"-f", "good.yaml", "down"}).code == 0);
+}
+
 TEST_CASE("a new container's restart backoff starts at 100 ms, whatever its predecessor's") {
   STACK_REQUIRE_ROOT();
   StackEnv env;
