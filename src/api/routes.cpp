@@ -380,10 +380,13 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
         co_return Reply{200, {{"address", *address}}, {}};
       }
       if (m == "POST" && what == "exec") co_return co_await exec_reply(d, project, body, req);
-      if (m == "POST" && what == "down")
-        co_return op_reply([&d, project, timeout](reconciler::Progress pr) {
-          return d.down(project, timeout, pr);
+      if (m == "POST" && what == "down") {
+        bool volumes = body.contains("volumes") && body["volumes"].is_boolean() &&
+                       body["volumes"].get<bool>();
+        co_return op_reply([&d, project, timeout, volumes](reconciler::Progress pr) {
+          return d.down(project, timeout, pr, volumes);
         });
+      }
       if (m == "POST" && what == "stop")
         co_return op_reply([&d, project, services, timeout](reconciler::Progress pr) {
           return d.stop(project, services, timeout, pr);

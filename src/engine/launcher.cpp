@@ -20,6 +20,7 @@
 #include "common/scope_guard.h"
 #include "common/unique_fd.h"
 #include "engine/container.h"
+#include "engine/mounts.h"
 #include "engine/security.h"
 #include "engine/userns.h"
 #include "engine/wire.h"
@@ -286,7 +287,7 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   bind(dir / "hostname", "/etc/hostname", false);
   bind(dir / "hosts", "/etc/hosts", false);
   if (!spec.resolv_conf.empty()) bind(dir / "resolv.conf", "/etc/resolv.conf", false);
-  for (const auto& m : spec.mounts) bind(m.source, m.target, m.read_only);
+  add_mounts(cfg, spec);  // volumes, binds, tmpfs, secrets (mounts.cpp)
   for (const auto& d : spec.privileged ? host_devices() : default_devices())
     cfg.nested(W_DEVICE, wire::Writer()
                              .bytes(W_DEV_PATH, d.path)

@@ -70,9 +70,13 @@ class Daemon {
   void shutdown();
 
   boost::asio::awaitable<Result<planner::Plan>> up(UpRequest request, Progress progress);
+  // VOLUMES (`down -v`): the project's named volumes go too, with their data.
   boost::asio::awaitable<Result<void>> down(std::string project,
                                             std::optional<std::chrono::seconds> timeout,
-                                            Progress progress);
+                                            Progress progress, bool volumes = false);
+  // Removes named volume NAME and its data; refused while a container mounts it (named in the
+  // error). daemon_volumes.cpp.
+  [[nodiscard]] Result<void> remove_volume(const std::string& name);
   boost::asio::awaitable<Result<void>> stop(std::string project, std::vector<std::string> services,
                                             std::optional<std::chrono::seconds> timeout,
                                             Progress progress);

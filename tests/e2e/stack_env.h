@@ -60,6 +60,7 @@ class StackEnv {
 
   const std::filesystem::path& project_dir() const { return project_dir_; }
   const std::filesystem::path& root() const { return root_; }
+  const std::filesystem::path& run_root() const { return run_root_; }
   // Project names a test used, taken down at the end.
   void uses(const std::string& project) { projects_.insert(project); }
 
