@@ -279,3 +279,46 @@ secrets:
   CHECK_MESSAGE(up.err.find("secrets.ext.external") != std::string::npos, up.err);
   CHECK(!fs::exists(env.root() / "volumes" / (p + "_data")));
 }
+
+TEST_CASE("stack volume create, ls, inspect, rm and prune, and a volume in use is kept") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("volcli");
+  env.uses(p);
+  std::string shared = p + "-shared";
+  auto made = env.stack({"volume", "create", shared, "--label", "team=a"});
+  REQUIRE_MESSAGE(made.code == 0, made.err);
+  CHECK(env.stack({"volume", "create", shared}).code != 0);  // exists already
+  CHECK(env.stack({"volume", "create", "../escape"}).code != 0);
+  CHECK(!fs::exists(env.root() / "escape"));
+  env.write("name: " + p + R"(
+services:
+  app:
+    image: busybox
+    command: [sleep, "300"]
+    volumes: [shared:/shared]
+volumes:
+  shared: {external: true, name: )" + shared + R"(}
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto list = nlohmann::json::parse(env.stack({"volume", "ls", "--format", "json"}).out);
+  REQUIRE(list.size() == 1);
+  CHECK(list[0]["name"] == shared);
+  CHECK(list[0]["labels"]["team"] == "a");
+  CHECK(list[0]["used_by"] == nlohmann::json::array({p + "-app-1"}));
+  auto inspect = nlohmann::json::parse(env.stack({"volume", "inspect", shared}).out);
+  CHECK(inspect[0]["mountpoint"] == (env.root() / "volumes" / shared).string());
+  auto rm = env.stack({"volume", "rm", shared});
+  CHECK(rm.code != 0);
+  CHECK_MESSAGE(rm.err.find("in use by container " + p + "-app-1") != std::string::npos, rm.err);
+  CHECK(env.stack({"volume", "prune"}).out.find(shared) == std::string::npos);
+  // down -v leaves an external volume alone: it is not the project's.
+  REQUIRE(env.stack({"down", "-v"}).code == 0);
+  CHECK(fs::exists(env.root() / "volumes" / shared));
+  auto pruned = env.stack({"volume", "prune", "--format", "json"});
+  CHECK(nlohmann::json::parse(pruned.out)["removed"] == nlohmann::json::array({shared}));
+  CHECK(!fs::exists(env.root() / "volumes" / shared));
+  CHECK(env.stack({"volume", "rm", shared}).code != 0);  // gone
+  CHECK(env.leftovers(p).empty());
+}
