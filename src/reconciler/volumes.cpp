@@ -3,11 +3,14 @@
 #include "reconciler/volumes.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/mount.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 
 #include "common/files.h"
@@ -277,6 +280,19 @@ unsigned long mount_flag(const std::string& o, bool& known) {
   return known ? it->second : 0;
 }
 
+bool on_tmpfs(const std::filesystem::path& dir) {
+  struct statfs fs {};
+  return ::statfs(dir.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+}
+
+// The tmpfs write_secret_files mounted (its source names it), not a run root's own.
+bool owns_tmpfs(const std::filesystem::path& dir) {
+  std::ifstream mounts("/proc/self/mounts");
+  for (std::string src, target, rest; mounts >> src >> target && std::getline(mounts, rest);)
+    if (src == "stack-secrets" && target == dir.string()) return true;
+  return false;
+}
+
 }  // namespace
 
 Result<void> ensure_volume_dir(const Paths& paths, const model::VolumeConfig& c) {
@@ -343,9 +359,17 @@ Result<void> remove_volume_dir(const Paths& paths, const std::string& name, bool
 
 Result<void> write_secret_files(const Paths& paths, const RuntimeRecord& r) {
   if (r.secret_files.empty() || !r.secret_contents) return {};
-  auto dir = paths.run_root / "secrets" / r.spec.name;
+  auto parent = paths.run_root / "secrets";
+  if (auto d = make_dirs(parent, 0700); !d) return d;
+  ::chmod(parent.c_str(), 0700);
+  // Secrets live in memory only: a run root that is not a tmpfs (a --run-root on disk) gets
+  // one of its own here, so no secret byte is ever written to a disk.
+  if (!on_tmpfs(parent))
+    if (::mount("stack-secrets", parent.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "mode=0700,size=64m") != 0)
+      return fail_errno("secrets: mount a tmpfs on " + parent.string());
+  auto dir = parent / r.spec.name;
   if (auto d = make_dirs(dir, 0700); !d) return d;
-  ::chmod((paths.run_root / "secrets").c_str(), 0700);
   ::chmod(dir.c_str(), 0700);
   for (size_t i = 0; i < r.secret_files.size() && i < r.secret_contents->size(); i++) {
     const auto& f = r.secret_files[i];
@@ -382,11 +406,31 @@ Result<void> write_secret_files(const Paths& paths, const RuntimeRecord& r) {
   return {};
 }
 
+void restore_secret_files(const Paths& paths, const planner::DesiredState& desired) {
+  for (const auto& s : desired.services)
+    for (const auto& r : s.records) {
+      if (!r || r->secret_files.empty()) continue;
+      if (::access(r->spec.dir.c_str(), F_OK) != 0) continue;  // not created: its create writes
+      bool missing = std::any_of(r->secret_files.begin(), r->secret_files.end(), [](const auto& f) {
+        return ::access(f.path.c_str(), F_OK) != 0;
+      });
+      if (!missing) continue;
+      if (auto w = write_secret_files(paths, *r); !w)
+        log::get("reconciler")->error("restore secrets of {}: {}", r->spec.name, w.error().message);
+      else
+        log::get("reconciler")->info("restored secrets container={}", r->spec.name);
+    }
+}
+
 Result<void> remove_secret_files(const Paths& paths, const std::string& name) {
   auto dir = paths.run_root / "secrets" / name;
   if (::access(dir.c_str(), F_OK) != 0) return {};
   if (auto r = remove_tree(dir); !r) return r;
-  ::rmdir((paths.run_root / "secrets").c_str());  // the last one takes the parent with it
+  // The last one takes the parent (and the tmpfs stack mounted there) with it.
+  auto parent = paths.run_root / "secrets";
+  if (std::filesystem::is_empty(parent) && is_mountpoint(parent) && owns_tmpfs(parent))
+    ::umount2(parent.c_str(), MNT_DETACH);
+  ::rmdir(parent.c_str());
   return {};
 }
 

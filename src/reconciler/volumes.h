@@ -47,6 +47,9 @@ namespace stack::reconciler {
 // Writes R's secret files (0700 directory, owner and mode as asked) unless present with the
 // same content. Nothing written when R carries no content (a record read back from the state).
 [[nodiscard]] Result<void> write_secret_files(const Paths& paths, const RuntimeRecord& r);
+// At daemon start: the secret files of DESIRED's containers that exist but lost them (the run
+// root is a tmpfs: a reboot empties it) are written again before any of them starts.
+void restore_secret_files(const Paths& paths, const planner::DesiredState& desired);
 // Removes the secret files of container NAME.
 [[nodiscard]] Result<void> remove_secret_files(const Paths& paths, const std::string& name);
 

@@ -3,6 +3,7 @@
 // their owner and mode — each proven from inside the container.
 #include <doctest/doctest.h>
 
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -320,5 +321,41 @@ volumes:
   CHECK(nlohmann::json::parse(pruned.out)["removed"] == nlohmann::json::array({shared}));
   CHECK(!fs::exists(env.root() / "volumes" / shared));
   CHECK(env.stack({"volume", "rm", shared}).code != 0);  // gone
+  CHECK(env.leftovers(p).empty());
+}
+
+TEST_CASE("secrets live on a tmpfs, and a daemon restart that finds them gone writes them again") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("secrestart");
+  env.uses(p);
+  std::ofstream(env.project_dir() / "pw.txt") << "pw-" << p;
+  env.write("name: " + p + R"(
+services:
+  app:
+    image: busybox
+    command: [sleep, "300"]
+    secrets: [pw]
+secrets:
+  pw: {file: ./pw.txt}
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  fs::path secrets = env.run_root() / "secrets";
+  CHECK(slurp("/proc/self/mounts").find(secrets.string() + " tmpfs") != std::string::npos);
+  struct stat st {};
+  REQUIRE(::stat((secrets / (p + "-app-1")).c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  // What a reboot does to the run root, with the daemon down.
+  REQUIRE(env.stack({"daemon", "stop"}).code == 0);
+  REQUIRE(::umount2(secrets.c_str(), MNT_DETACH) == 0);
+  fs::remove_all(secrets);
+  env.start_daemon({});
+  CHECK(slurp(secrets / (p + "-app-1") / "0") == "pw-" + p);
+  REQUIRE(env.stack({"restart", "app"}).code == 0);
+  CHECK(env.stack({"exec", "app", "cat", "/run/secrets/pw"}).out == "pw-" + p);
+  REQUIRE(env.stack({"down"}).code == 0);
+  CHECK(!fs::exists(secrets));
+  CHECK(slurp("/proc/self/mounts").find(secrets.string()) == std::string::npos);
   CHECK(env.leftovers(p).empty());
 }
