@@ -175,6 +175,8 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
 
   // Volumes, binds, tmpfs, secrets (volumes.cpp). A missing bind source is made by the
   // CreateContainer step, as compose makes it.
+  // The image's VOLUME list joins here (build_storage's IMAGE_VOLUMES) once fs::ImageConfig
+  // carries it (the images issue).
   if (auto st = build_storage(paths, stack, svc, r); !st) return fail(st.error());
   s.limits.memory_bytes = svc.limits.memory_bytes;
   s.limits.cpus = svc.limits.cpus;

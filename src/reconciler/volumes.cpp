@@ -163,7 +163,7 @@ std::filesystem::path volume_dir(const Paths& paths, const std::string& name) {
 }
 
 Result<void> build_storage(const Paths& paths, const spec::Stack& stack, const spec::Service& svc,
-                           RuntimeRecord& r) {
+                           RuntimeRecord& r, const std::vector<std::string>& image_volumes) {
   auto& s = r.spec;
   // volumes_from first: the service's own mounts may cover a target of the other's.
   if (auto it = svc.extra.find("volumes_from"); it != svc.extra.end() && it->is_array())
@@ -185,6 +185,14 @@ Result<void> build_storage(const Paths& paths, const spec::Stack& stack, const s
       if (auto m = volume_mounts(paths, stack, *other, dir, ro, s.mounts); !m) return m;
     }
   if (auto m = volume_mounts(paths, stack, svc, s.dir, false, s.mounts); !m) return m;
+  for (const auto& target : image_volumes) {
+    bool covered = std::any_of(s.mounts.begin(), s.mounts.end(),
+                               [&](const model::BindMount& m) { return m.target == target; });
+    if (covered || target.empty() || target[0] != '/') continue;
+    model::BindMount b{s.dir / "volumes" / sha256_hex(target).substr(0, 16), target, false};
+    b.seed = true;
+    s.mounts.push_back(std::move(b));
+  }
   for (const auto& t : svc.tmpfs) {
     model::BindMount b;
     b.kind = model::BindMount::Kind::kTmpfs;

@@ -22,8 +22,11 @@ namespace stack::reconciler {
 
 // R.spec's mounts, read-only root and shm size, and R's secret files, from SERVICE (after
 // R.spec.name and dir are set). Reads each secret's and config's content (kept in memory only).
+// IMAGE_VOLUMES: the image's VOLUME paths; each one no mount of the service covers becomes an
+// anonymous volume (seeded from the image), as Docker makes them.
 [[nodiscard]] Result<void> build_storage(const Paths& paths, const spec::Stack& stack,
-                                         const spec::Service& service, RuntimeRecord& r);
+                                         const spec::Service& service, RuntimeRecord& r,
+                                         const std::vector<std::string>& image_volumes = {});
 
 // A digest of the content of every secret and config SERVICE uses ("" with none): a changed
 // secret changes the service's configuration (and recreates its containers).

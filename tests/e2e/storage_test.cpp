@@ -359,3 +359,62 @@ secrets:
   CHECK(slurp("/proc/self/mounts").find(secrets.string()) == std::string::npos);
   CHECK(env.leftovers(p).empty());
 }
+
+TEST_CASE("bind propagation, create_host_path false, and volumes_from another service") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("bindprop");
+  env.uses(p);
+  fs::create_directories(env.project_dir() / "shared");
+  env.write("name: " + p + R"(
+services:
+  app:
+    image: busybox
+    command: [sleep, "300"]
+    volumes:
+      - type: bind
+        source: ./shared
+        target: /shared
+        bind: {propagation: rshared, selinux: z}
+        consistency: cached
+      - data:/data
+  side:
+    image: busybox
+    command: [sleep, "300"]
+    volumes_from: ["app:ro"]
+volumes:
+  data: {}
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto info = env.stack({"exec", "app", "cat", "/proc/self/mountinfo"}).out;
+  auto at = info.find(" /shared ");
+  REQUIRE(at != std::string::npos);
+  auto line = info.substr(at, info.find('\n', at) - at);
+  CHECK_MESSAGE(line.find("shared:") != std::string::npos, line);
+  REQUIRE(env.stack({"exec", "app", "sh", "-c", "echo hi > /data/f"}).code == 0);
+  CHECK(env.stack({"exec", "side", "cat", "/data/f"}).out == "hi\n");
+  auto ro = env.stack({"exec", "side", "sh", "-c", "echo x > /data/g"});
+  CHECK(ro.code != 0);
+  CHECK(ro.err.find("Read-only file system") != std::string::npos);
+  REQUIRE(env.stack({"down", "-v"}).code == 0);
+
+  env.write("name: " + p + R"(
+services:
+  app:
+    image: busybox
+    command: [sleep, "300"]
+    volumes:
+      - type: bind
+        source: ./missing
+        target: /missing
+        bind: {create_host_path: false}
+)");
+  auto missing = env.stack({"up", "-d"});
+  CHECK(missing.code != 0);
+  CHECK_MESSAGE(missing.err.find("does not exist (create_host_path: false)") != std::string::npos,
+                missing.err);
+  CHECK(!fs::exists(env.project_dir() / "missing"));
+  REQUIRE(env.stack({"down", "-v"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
