@@ -1,7 +1,6 @@
 // `stack volume ls|inspect|create|rm|prune`: the daemon's named volumes, through its API.
-#include <cstdio>
-
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
@@ -64,7 +63,8 @@ void add_volume_commands(CLI::App& app) {
   static std::string create_name;
   static std::vector<std::string> opts, labels;
   create->add_option("name", create_name, "NAME")->required();
-  create->add_option("-o,--opt", opts, "Driver option type=, o= or device= (as mount(8) takes them)");
+  create->add_option("-o,--opt", opts,
+                     "Driver option type=, o= or device= (as mount(8) takes them)");
   create->add_option("--label", labels, "KEY=VALUE");
   create->callback([] {
     json body = {{"name", create_name},

@@ -64,8 +64,9 @@ Result<std::vector<Daemon::VolumeInfo>> Daemon::list_volumes() {
   if (!used) return fail(used.error());
   std::vector<VolumeInfo> out;
   for (const auto& v : *list) {
-    VolumeInfo i{v.name, v.project, volume_dir(paths_, v.name).string(), v.driver_opts, v.labels,
-                 v.created_at, {}};
+    VolumeInfo i{
+        v.name,       v.project, volume_dir(paths_, v.name).string(), v.driver_opts, v.labels,
+        v.created_at, {}};
     if (auto it = used->find(volume_dir(paths_, v.name)); it != used->end()) i.used_by = it->second;
     out.push_back(std::move(i));
   }
@@ -92,8 +93,8 @@ Result<Daemon::VolumeInfo> Daemon::create_volume(const std::string& name,
     (void)remove_volume_dir(paths_, name, !rec.driver_opts.empty());
     return fail(r.error());
   }
-  return VolumeInfo{name, "", volume_dir(paths_, name).string(), rec.driver_opts, rec.labels,
-                    rec.created_at, {}};
+  return VolumeInfo{
+      name, "", volume_dir(paths_, name).string(), rec.driver_opts, rec.labels, rec.created_at, {}};
 }
 
 Result<std::vector<std::string>> Daemon::prune_volumes() {

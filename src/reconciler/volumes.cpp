@@ -4,9 +4,10 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <spdlog/spdlog.h>
 #include <sys/mount.h>
-#include <sys/statfs.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,8 +17,6 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
-
-#include <spdlog/spdlog.h>
 
 namespace stack::reconciler {
 
@@ -48,12 +47,16 @@ Result<std::string> tmpfs_options(const std::string& given, bool& ro) {
     std::string o = given.substr(from, comma - from);
     from = comma + 1;
     std::string key = o.substr(0, o.find('='));
-    if (o == "ro") ro = true;
-    else if (o == "rw" || o.empty()) continue;
+    if (o == "ro")
+      ro = true;
+    else if (o == "rw" || o.empty())
+      continue;
     else if (key == "size" || key == "mode" || key == "uid" || key == "gid" || key == "nr_inodes")
       out += (out.empty() ? "" : ",") + o;
-    else return fail("tmpfs option \"" + o + "\" is not supported (size, mode, uid, gid, "
-                     "nr_inodes, ro, rw)");
+    else
+      return fail("tmpfs option \"" + o +
+                  "\" is not supported (size, mode, uid, gid, "
+                  "nr_inodes, ro, rw)");
   }
   return out;
 }
@@ -75,7 +78,8 @@ Result<void> volume_mounts(const Paths& paths, const spec::Stack& stack, const s
     if (!m.selinux.empty()) {
       static bool said = false;  // once per daemon
       if (!said)
-        log::get("reconciler")->warn("bind.selinux {} ignored: stack sets no SELinux labels", m.selinux);
+        log::get("reconciler")
+            ->warn("bind.selinux {} ignored: stack sets no SELinux labels", m.selinux);
       said = true;
     }
     if (m.type == "bind") {
@@ -92,13 +96,15 @@ Result<void> volume_mounts(const Paths& paths, const spec::Stack& stack, const s
         b.source = dir / "volumes" / sha256_hex(m.target).substr(0, 16);
       } else {
         const spec::Volume* v = stack.find_volume(m.source.string());
-        if (!v) return fail(where(svc, m.pos) + ": no top-level volume \"" + m.source.string() + "\"");
+        if (!v)
+          return fail(where(svc, m.pos) + ": no top-level volume \"" + m.source.string() + "\"");
         b.source = volume_dir(paths, v->name);
       }
     } else if (m.type == "tmpfs") {
       b.kind = model::BindMount::Kind::kTmpfs;
       if (m.tmpfs_size) b.options = "size=" + std::to_string(*m.tmpfs_size);
-      if (m.tmpfs_mode) b.options += (b.options.empty() ? "mode=" : ",mode=") + octal(*m.tmpfs_mode);
+      if (m.tmpfs_mode)
+        b.options += (b.options.empty() ? "mode=" : ",mode=") + octal(*m.tmpfs_mode);
     } else {
       return fail(where(svc, m.pos) + ": mount type " + m.type + " is not supported");
     }
@@ -170,8 +176,9 @@ Result<void> build_storage(const Paths& paths, const spec::Stack& stack, const s
     for (const auto& v : *it) {
       std::string from = v.get<std::string>();
       bool ro = false;
-      if (auto colon = from.rfind(':'); colon != std::string::npos &&
-                                        (from.substr(colon) == ":ro" || from.substr(colon) == ":rw")) {
+      if (auto colon = from.rfind(':');
+          colon != std::string::npos &&
+          (from.substr(colon) == ":ro" || from.substr(colon) == ":rw")) {
         ro = from.substr(colon) == ":ro";
         from.resize(colon);
       }
@@ -278,11 +285,18 @@ bool is_mountpoint(const std::filesystem::path& dir) {
 
 // mount(8)'s `-o` words that are flags; the rest is the filesystem's data.
 unsigned long mount_flag(const std::string& o, bool& known) {
-  static const std::map<std::string, unsigned long> flags = {
-      {"ro", MS_RDONLY},     {"rw", 0},           {"nosuid", MS_NOSUID}, {"nodev", MS_NODEV},
-      {"noexec", MS_NOEXEC}, {"sync", MS_SYNCHRONOUS}, {"bind", MS_BIND},
-      {"rbind", MS_BIND | MS_REC}, {"noatime", MS_NOATIME}, {"relatime", MS_RELATIME},
-      {"nodiratime", MS_NODIRATIME}, {"defaults", 0}};
+  static const std::map<std::string, unsigned long> flags = {{"ro", MS_RDONLY},
+                                                             {"rw", 0},
+                                                             {"nosuid", MS_NOSUID},
+                                                             {"nodev", MS_NODEV},
+                                                             {"noexec", MS_NOEXEC},
+                                                             {"sync", MS_SYNCHRONOUS},
+                                                             {"bind", MS_BIND},
+                                                             {"rbind", MS_BIND | MS_REC},
+                                                             {"noatime", MS_NOATIME},
+                                                             {"relatime", MS_RELATIME},
+                                                             {"nodiratime", MS_NODIRATIME},
+                                                             {"defaults", 0}};
   auto it = flags.find(o);
   known = it != flags.end();
   return known ? it->second : 0;
@@ -329,8 +343,9 @@ Result<void> ensure_volume_dir(const Paths& paths, const model::VolumeConfig& c)
     return fail("volume " + c.name + ": driver_opts need a type (tmpfs, none with o: bind, ...)");
   if (device.empty()) device = type;
   // A bind ignores the read-only flag of its first mount(2) (mount(2), MS_BIND): remounted.
-  int rc = ::mount(device.c_str(), dir.c_str(), (flags & MS_BIND) ? nullptr : type.c_str(),
-                   flags & ~(flags & MS_BIND ? MS_RDONLY : 0UL), data.empty() ? nullptr : data.c_str());
+  int rc =
+      ::mount(device.c_str(), dir.c_str(), (flags & MS_BIND) ? nullptr : type.c_str(),
+              flags & ~(flags & MS_BIND ? MS_RDONLY : 0UL), data.empty() ? nullptr : data.c_str());
   if (rc == 0 && (flags & MS_BIND) && (flags & MS_RDONLY))
     rc = ::mount(nullptr, dir.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr);
   if (rc != 0) {
@@ -419,9 +434,8 @@ void restore_secret_files(const Paths& paths, const planner::DesiredState& desir
     for (const auto& r : s.records) {
       if (!r || r->secret_files.empty()) continue;
       if (::access(r->spec.dir.c_str(), F_OK) != 0) continue;  // not created: its create writes
-      bool missing = std::any_of(r->secret_files.begin(), r->secret_files.end(), [](const auto& f) {
-        return ::access(f.path.c_str(), F_OK) != 0;
-      });
+      bool missing = std::any_of(r->secret_files.begin(), r->secret_files.end(),
+                                 [](const auto& f) { return ::access(f.path.c_str(), F_OK) != 0; });
       if (!missing) continue;
       if (auto w = write_secret_files(paths, *r); !w)
         log::get("reconciler")->error("restore secrets of {}: {}", r->spec.name, w.error().message);

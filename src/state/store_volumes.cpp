@@ -65,7 +65,8 @@ Result<std::vector<VolumeRecord>> Store::list_volumes(std::string_view project) 
 Result<void> Store::remove_volume(std::string_view name) {
   Statement s(db_, "DELETE FROM volumes WHERE name = ?1");
   s.bind(1, name);
-  if (auto r = s.run(); !r) return fail(r.error().wrap("state: remove volume " + std::string(name)));
+  if (auto r = s.run(); !r)
+    return fail(r.error().wrap("state: remove volume " + std::string(name)));
   return {};
 }
 

@@ -2,7 +2,6 @@
 // down -v, seeded from the image, tmpfs, a read-only root, /dev/shm, secrets and configs with
 // their owner and mode — each proven from inside the container.
 #include <doctest/doctest.h>
-
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -45,7 +44,8 @@ services:
   app:
     image: busybox
     command: [sleep, "300"]
-    environment: {MARKER: )" + marker + R"(}
+    environment: {MARKER: )" +
+              marker + R"(}
     volumes: [data:/data]
 volumes:
   data: {}
@@ -78,7 +78,9 @@ volumes:
   CHECK(env.leftovers(p).empty());
 }
 
-TEST_CASE("a new volume is seeded from the image unless nocopy, and an anonymous one goes with its container") {
+TEST_CASE(
+    "a new volume is seeded from the image unless nocopy, and an anonymous one goes with its "
+    "container") {
   STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("seed");
@@ -148,7 +150,9 @@ services:
   auto w = env.stack({"exec", "app", "sh", "-c", "touch /x"});
   CHECK(w.code != 0);
   CHECK(w.err.find("Read-only file system") != std::string::npos);
-  CHECK(env.stack({"exec", "app", "sh", "-c", "touch /scratch/x /cache/x /tmp/x 2>&1; touch /scratch/x"}).code == 0);
+  CHECK(env.stack({"exec", "app", "sh", "-c",
+                   "touch /scratch/x /cache/x /tmp/x 2>&1; touch /scratch/x"})
+            .code == 0);
   // A tmpfs holds no more than its size.
   auto full = env.stack({"exec", "app", "sh", "-c", "head -c 2097152 /dev/zero > /scratch/big"});
   CHECK(full.code != 0);
@@ -242,7 +246,8 @@ volumes:
     driver: local
     driver_opts: {type: tmpfs, device: tmpfs, o: "size=3m,mode=0750"}
   host:
-    driver_opts: {type: none, o: bind, device: )" + (env.project_dir() / "hostdir").string() + R"(}
+    driver_opts: {type: none, o: bind, device: )" +
+            (env.project_dir() / "hostdir").string() + R"(}
 )");
   auto up = env.stack({"up", "-d"});
   REQUIRE_MESSAGE(up.code == 0, up.err);
@@ -251,7 +256,7 @@ volumes:
   CHECK_MESSAGE(mem.find("size=3072k") != std::string::npos, mem);
   CHECK(env.stack({"exec", "app", "cat", "/host/hello"}).out == "from the host");
   REQUIRE(env.stack({"down", "-v"}).code == 0);
-  CHECK(env.leftovers(p).empty());  // no mount left under the root
+  CHECK(env.leftovers(p).empty());                             // no mount left under the root
   CHECK(fs::exists(env.project_dir() / "hostdir" / "hello"));  // a bound directory is the user's
 }
 
@@ -275,7 +280,8 @@ secrets:
 )");
   auto up = env.stack({"up", "-d"});
   CHECK(up.code != 0);
-  CHECK_MESSAGE(up.err.find("volumes.data.driver rexray (only local)") != std::string::npos, up.err);
+  CHECK_MESSAGE(up.err.find("volumes.data.driver rexray (only local)") != std::string::npos,
+                up.err);
   CHECK_MESSAGE(up.err.find("storage_opt") != std::string::npos, up.err);
   CHECK_MESSAGE(up.err.find("secrets.ext.external") != std::string::npos, up.err);
   CHECK(!fs::exists(env.root() / "volumes" / (p + "_data")));
@@ -299,7 +305,8 @@ services:
     command: [sleep, "300"]
     volumes: [shared:/shared]
 volumes:
-  shared: {external: true, name: )" + shared + R"(}
+  shared: {external: true, name: )" +
+            shared + R"(}
 )");
   auto up = env.stack({"up", "-d"});
   REQUIRE_MESSAGE(up.code == 0, up.err);

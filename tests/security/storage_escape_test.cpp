@@ -26,7 +26,8 @@ services:
       - type: volume
         source: data
         target: /mnt
-        volume: {subpath: )" + link + R"(}
+        volume: {subpath: )" +
+         link + R"(}
 volumes:
   data: {}
 )";
@@ -68,7 +69,8 @@ TEST_CASE("a volume subpath that climbs out with .. is resolved inside the volum
   env.write(escape_file(p, "../../etc"));
   auto bad = env.stack({"up", "-d"});
   CHECK(bad.code != 0);
-  CHECK_MESSAGE(bad.err.find("must be a relative path without \"..\"") != std::string::npos, bad.err);
+  CHECK_MESSAGE(bad.err.find("must be a relative path without \"..\"") != std::string::npos,
+                bad.err);
   REQUIRE(env.stack({"down", "-v"}).code == 0);
   CHECK(env.leftovers(p).empty());
 }

@@ -80,8 +80,8 @@ TEST_CASE("runtime record: mounts and secret files round-trip, secret contents n
   model::RuntimeRecord r;
   r.spec = storage_spec();
   r.secret_files = {{"/run/stack/secrets/p-s-1/0", 1000, 1000, 0400}};
-  r.secret_contents = std::make_shared<std::vector<std::string>>(
-      std::vector<std::string>{"hunter2-never-stored"});
+  r.secret_contents =
+      std::make_shared<std::vector<std::string>>(std::vector<std::string>{"hunter2-never-stored"});
   std::string stored = state::encode_runtime(r);
   CHECK(stored.find("hunter2-never-stored") == std::string::npos);
   auto back = state::decode_runtime(stored);

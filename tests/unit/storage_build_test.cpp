@@ -29,7 +29,8 @@ struct Fixture {
     r.spec.name = "demo-web-1";
     r.spec.dir = "/var/lib/stack/containers/demo-web-1";
   }
-  spec::Mount& mount(const std::string& type, const std::string& source, const std::string& target) {
+  spec::Mount& mount(const std::string& type, const std::string& source,
+                     const std::string& target) {
     spec::Mount m;
     m.type = type;
     m.source = source;
@@ -77,10 +78,12 @@ TEST_CASE("storage: named, anonymous and image volumes, tmpfs, read-only root an
 TEST_CASE("storage: what is refused before anything is made") {
   Fixture a;
   a.mount("volume", "data", "/data").subpath = "../../etc";
-  CHECK(a.build().error().message.find("must be a relative path without \"..\"") != std::string::npos);
+  CHECK(a.build().error().message.find("must be a relative path without \"..\"") !=
+        std::string::npos);
   Fixture b;
   b.svc.tmpfs = {"/run:exec"};
-  CHECK(b.build().error().message.find("tmpfs option \"exec\" is not supported") != std::string::npos);
+  CHECK(b.build().error().message.find("tmpfs option \"exec\" is not supported") !=
+        std::string::npos);
   Fixture c;
   c.svc.extra["volumes_from"] = {"container:abc"};
   CHECK(c.build().error().message.find("only services of the project") != std::string::npos);

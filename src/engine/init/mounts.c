@@ -35,12 +35,12 @@ enum { SEED_MAX_DEPTH = 64 };
 static int is_empty_dir(int dirfd) {
   int fd = dup(dirfd);
   if (fd < 0) return 0;
-  DIR *d = fdopendir(fd);
+  DIR* d = fdopendir(fd);
   if (!d) {
     close(fd);
     return 0;
   }
-  struct dirent *e;
+  struct dirent* e;
   int empty = 1;
   while ((e = readdir(d)))
     if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
@@ -68,18 +68,18 @@ static int copy_file(int from, int to) {
 
 /* Copies the content of directory SRC into directory DST, owners and modes kept. Nothing is
  * followed: a symlink is copied as a symlink, every open is relative and O_NOFOLLOW. */
-static int copy_tree(int src, int dst, int depth, char *err, size_t errlen) {
+static int copy_tree(int src, int dst, int depth, char* err, size_t errlen) {
   if (depth > SEED_MAX_DEPTH) return ERR("seed volume: deeper than %d directories", depth);
   int fd = dup(src);
-  DIR *d = fd < 0 ? NULL : fdopendir(fd);
+  DIR* d = fd < 0 ? NULL : fdopendir(fd);
   if (!d) {
     if (fd >= 0) close(fd);
     return ERR("seed volume: read directory: %s", strerror(errno));
   }
   int rc = 0;
-  struct dirent *e;
+  struct dirent* e;
   while (rc == 0 && (e = readdir(d))) {
-    const char *n = e->d_name;
+    const char* n = e->d_name;
     if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
     struct stat st;
     if (fstatat(src, n, &st, AT_SYMLINK_NOFOLLOW) != 0) continue; /* gone meanwhile */
@@ -124,7 +124,7 @@ static int copy_tree(int src, int dst, int depth, char *err, size_t errlen) {
 
 /* Docker's copy-up: a volume still empty gets the image's content at its mount point, and the
  * mount point's owner and mode. Nothing there (or not a directory): nothing to copy. */
-static int seed(int root, const char *src, const char *dst, char *err, size_t errlen) {
+static int seed(int root, const char* src, const char* dst, char* err, size_t errlen) {
   int vol = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (vol < 0) return ERR("volume %s: %s", src, strerror(errno));
   int rc = 0;
@@ -138,8 +138,8 @@ static int seed(int root, const char *src, const char *dst, char *err, size_t er
                       : -1;
       if (image >= 0) {
         rc = copy_tree(image, vol, 0, err, errlen);
-        if (rc == 0 && (fchown(vol, st.st_uid, st.st_gid) != 0 ||
-                        fchmod(vol, st.st_mode & 07777) != 0))
+        if (rc == 0 &&
+            (fchown(vol, st.st_uid, st.st_gid) != 0 || fchmod(vol, st.st_mode & 07777) != 0))
           rc = ERR("seed volume %s: %s", src, strerror(errno));
         close(image);
       }
@@ -151,7 +151,7 @@ static int seed(int root, const char *src, const char *dst, char *err, size_t er
 }
 
 /* TREE (a detached mount) moved onto DST resolved in ROOT, then given its propagation. */
-static int attach(int root, int tree, const struct bind *b, char *err, size_t errlen) {
+static int attach(int root, int tree, const struct bind* b, char* err, size_t errlen) {
   struct stat st;
   if (fstat(tree, &st) != 0) return ERR("bind %s: %s", b->src, strerror(errno));
   int target = open_in_root(root, b->dst, S_ISDIR(st.st_mode) ? IR_DIR : IR_FILE, err, errlen);
@@ -172,13 +172,13 @@ static int attach(int root, int tree, const struct bind *b, char *err, size_t er
   return 0;
 }
 
-int mount_one(int root, const struct bind *b, char *err, size_t errlen) {
+int mount_one(int root, const struct bind* b, char* err, size_t errlen) {
   if (b->kind == 1)
     return mount_in_root(root, b->dst, "tmpfs", "tmpfs",
                          MS_NOSUID | MS_NODEV | (b->ro ? MS_RDONLY : 0), b->data, err, errlen);
   if (b->seed && !b->subpath && seed(root, b->src, b->dst, err, errlen) != 0) return -1;
   int from = AT_FDCWD, srcroot = -1;
-  const char *path = b->src;
+  const char* path = b->src;
   if (b->subpath) {
     srcroot = open(b->src, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (srcroot < 0) return ERR("volume %s: %s", b->src, strerror(errno));
@@ -188,8 +188,9 @@ int mount_one(int root, const struct bind *b, char *err, size_t errlen) {
     if (from < 0) return -1;
     path = "";
   }
-  int tree = (int)syscall(SYS_open_tree, from, path,
-                          OPEN_TREE_CLONE_ | O_CLOEXEC | AT_RECURSIVE | (*path ? 0 : AT_EMPTY_PATH));
+  int tree =
+      (int)syscall(SYS_open_tree, from, path,
+                   OPEN_TREE_CLONE_ | O_CLOEXEC | AT_RECURSIVE | (*path ? 0 : AT_EMPTY_PATH));
   int saved = errno;
   if (from >= 0) close(from);
   if (tree < 0) return ERR("bind %s: %s", b->src, strerror(saved));
@@ -208,7 +209,7 @@ out:
   return rc;
 }
 
-int root_readonly(int root, char *err, size_t errlen) {
+int root_readonly(int root, char* err, size_t errlen) {
   struct mount_attr_ attr = {MOUNT_ATTR_RDONLY_, 0, 0, 0};
   if (syscall(SYS_mount_setattr, root, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0)
     return ERR("make the root read-only: %s", strerror(errno));
