@@ -260,7 +260,7 @@ volumes:
   CHECK(fs::exists(env.project_dir() / "hostdir" / "hello"));  // a bound directory is the user's
 }
 
-TEST_CASE("volume errors: another driver, storage_opt, an external secret, a volume in use") {
+TEST_CASE("refused before anything is made: another volume driver, storage_opt, an external secret") {
   STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("volerr");
