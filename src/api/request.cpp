@@ -184,7 +184,12 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
         what == "images")
       return {"GET"};
     if (what == "up" || what == "shutdown") return {"POST"};
+    if (what == "volumes") return {"GET", "POST"};
     return {};
+  }
+  if (p.size() == 3 && p[1] == "volumes") {
+    if (p[2] == "prune") return {"GET", "POST", "DELETE"};  // GET, DELETE: a volume named "prune"
+    return {"GET", "DELETE"};
   }
   if (p.size() == 3 && p[1] == "images") {
     if (p[2] == "import") return {"POST", "DELETE"};  // DELETE: an image named "import"

@@ -285,6 +285,56 @@ struct Ints {
   }
 };
 
+// /v1/volumes: GET (list), POST (create {name, driver_opts, labels}); /v1/volumes/NAME: GET
+// (inspect), DELETE (rm, 409 while in use); POST /v1/volumes/prune.
+Reply volume_reply(reconciler::Daemon& d, const std::string& m, const std::vector<std::string>& p,
+                   const json& body) {
+  auto to_json = [](const reconciler::Daemon::VolumeInfo& v) {
+    return json{{"name", v.name},          {"project", v.project},
+                {"driver", "local"},       {"mountpoint", v.mountpoint},
+                {"options", v.driver_opts}, {"labels", v.labels},
+                {"created", v.created_at}, {"used_by", v.used_by}};
+  };
+  if (p.size() == 2 && m == "GET") {
+    auto list = d.list_volumes();
+    if (!list) return error_reply(500, list.error().message);
+    json arr = json::array();
+    for (const auto& v : *list) arr.push_back(to_json(v));
+    return {200, arr, {}};
+  }
+  if (p.size() == 2 && m == "POST") {
+    auto strings = [&](const char* key) {
+      std::map<std::string, std::string> out;
+      if (body.contains(key) && body[key].is_object())
+        for (const auto& [k, v] : body[key].items())
+          if (v.is_string()) out[k] = v.get<std::string>();
+      return out;
+    };
+    auto v = d.create_volume(body.value("name", ""), strings("driver_opts"), strings("labels"));
+    if (!v) return error_reply(400, v.error().message);
+    return {200, to_json(*v), {}};
+  }
+  if (p.size() == 3 && m == "POST" && p[2] == "prune") {
+    auto removed = d.prune_volumes();
+    if (!removed) return error_reply(409, removed.error().message);
+    return {200, {{"removed", *removed}}, {}};
+  }
+  if (p.size() == 3 && m == "GET") {
+    auto list = d.list_volumes();
+    if (!list) return error_reply(500, list.error().message);
+    for (const auto& v : *list)
+      if (v.name == p[2]) return {200, to_json(v), {}};
+    return error_reply(404, "no such volume: " + p[2]);
+  }
+  if (p.size() == 3 && m == "DELETE") {
+    if (auto r = d.remove_volume(p[2]); !r)
+      return error_reply(r.error().message.find("no such volume") != std::string::npos ? 404 : 409,
+                         r.error().message);
+    return {200, {{"deleted", p[2]}}, {}};
+  }
+  return error_reply(404, "unknown API path " + m + " /v1/volumes" + (p.size() > 2 ? "/" + p[2] : ""));
+}
+
 }  // namespace
 
 awaitable<Reply> route(Daemon& d, const Request& req) {
@@ -327,6 +377,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
     }
     if (m == "POST" && p.size() == 2 && p[1] == "up") co_return up_reply(d, body);
     if (m == "GET" && p.size() == 2 && p[1] == "events") co_return events_reply(d, t);
+    if (p.size() >= 2 && p[1] == "volumes") co_return volume_reply(d, m, p, body);
     if (p.size() >= 3 && p[1] == "images") {
       if (m == "POST" && p.size() == 3 && p[2] == "import") {
         std::string ref = body.value("reference", ""), path = body.value("path", "");
@@ -381,10 +432,13 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
         co_return Reply{200, {{"address", *address}}, {}};
       }
       if (m == "POST" && what == "exec") co_return co_await exec_reply(d, project, body, req);
-      if (m == "POST" && what == "down")
-        co_return op_reply([&d, project, timeout](reconciler::Progress pr) {
-          return d.down(project, timeout, pr);
+      if (m == "POST" && what == "down") {
+        bool volumes = body.contains("volumes") && body["volumes"].is_boolean() &&
+                       body["volumes"].get<bool>();
+        co_return op_reply([&d, project, timeout, volumes](reconciler::Progress pr) {
+          return d.down(project, timeout, pr, volumes);
         });
+      }
       if (m == "POST" && what == "stop")
         co_return op_reply([&d, project, services, timeout](reconciler::Progress pr) {
           return d.stop(project, services, timeout, pr);

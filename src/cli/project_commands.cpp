@@ -215,10 +215,14 @@ void add_project_commands(CLI::App& app) {
   static int down_timeout = -1;
   down->add_option("-t,--timeout", down_timeout, "Seconds to wait before SIGKILL "
                                                  "(default: each service's stop_grace_period)");
+  static bool down_volumes = false;
+  down->add_flag("-v,--volumes", down_volumes, "Remove the project's named volumes too, with "
+                                               "their data");
   down->callback([] {
     auto project = value_or_exit(project_name());
     json body = json::object();
     if (down_timeout >= 0) body["timeout"] = down_timeout;
+    if (down_volumes) body["volumes"] = true;
     run_operation("POST", project_path(project, "down"), body.dump());
   });
 

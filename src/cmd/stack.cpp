@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
   add_project_commands(app);
   add_exec_command(app);
   add_image_commands(app);
+  add_volume_commands(app);
   add_daemon_command(app);
   add_config_command(app);
 

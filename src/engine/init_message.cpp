@@ -86,7 +86,7 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
   bind(dir / "hostname", "/etc/hostname", false);
   bind(dir / "hosts", "/etc/hosts", false);
   if (!spec.resolv_conf.empty()) bind(dir / "resolv.conf", "/etc/resolv.conf", false);
-  for (const auto& m : spec.mounts) bind(m.source, m.target, m.read_only);
+  add_mounts(cfg, spec);  // volumes, binds, tmpfs, secrets (mounts.cpp)
   for (const auto& d : spec.privileged ? host_devices() : default_devices())
     cfg.nested(W_DEVICE, wire::Writer()
                              .bytes(W_DEV_PATH, d.path)

@@ -43,6 +43,23 @@ struct BindMount {
   std::filesystem::path source;  // host path
   std::string target;            // absolute path in the container
   bool read_only = false;
+  // Storage (issue 13). A tmpfs has no source; OPTIONS is its mount data ("size=65536k,mode=1777").
+  enum class Kind { kBind, kTmpfs } kind = Kind::kBind;
+  std::string options;
+  std::string propagation;     // bind: "" (rprivate), private, shared, slave, r*, unbindable
+  std::string subpath;         // bind: this path of SOURCE, resolved inside SOURCE, never outside
+  bool seed = false;           // a volume: filled with the image's content at TARGET when empty
+  bool create_source = true;   // bind: make a missing SOURCE directory (create_host_path)
+};
+
+// A secret or config: written under the run root before the container starts (never to a
+// layer, the state database or a log), then bound read-only at TARGET. Only PATH, the owner
+// and mode are persisted; the content rides along in memory and is re-read from its source.
+struct SecretFile {
+  std::filesystem::path path;  // <run_root>/secrets/<container>/<n>
+  uid_t uid = 0;               // on the host (user namespace: already shifted)
+  gid_t gid = 0;
+  int mode = 0444;
 };
 
 // The process to run: the service, or a command for `stack exec`.
@@ -79,6 +96,8 @@ struct ContainerSpec {
   std::string hostname;
   ProcessSpec process;
   std::vector<BindMount> mounts;
+  bool read_only_root = false;  // read_only: the overlay mounted read-only
+  int64_t shm_size = 0;         // /dev/shm bytes; 0: 64 MiB as Docker
   CgroupLimits limits;
   int64_t log_max_size = 10 * 1024 * 1024;
   int log_max_files = 3;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,11 @@ struct RuntimeRecord {
   std::vector<NetworkJoin> networks;  // in priority order: the first one's gateway is the DNS
   std::vector<PublishedPort> ports;
   std::vector<std::string> dns_search, dns_opt;  // into the container's resolv.conf
+  // Secrets and configs (issue 13), written before the container is made and bound read-only
+  // by SPEC.mounts. SECRET_CONTENTS (same order) is read from their sources for each pass and
+  // never persisted: the record in the state database holds where, whose and which mode only.
+  std::vector<SecretFile> secret_files;
+  std::shared_ptr<const std::vector<std::string>> secret_contents;
 };
 
 }  // namespace stack::model

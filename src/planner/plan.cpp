@@ -84,6 +84,7 @@ class UpPlanner {
       if (selected_.count(name)) classify_service(*services_[name]);
     emit_network_teardown();
     emit_networks();
+    emit_volumes();
     for (const auto& name : order_)
       if (selected_.count(name)) emit_service(*services_[name]);
     emit_orphans();
@@ -206,12 +207,27 @@ class UpPlanner {
     }
   }
 
+  // A named volume not recorded, or whose directory is gone, is made before any container
+  // that mounts it is created.
+  void emit_volumes() {
+    std::map<std::string, const ObservedVolume*> observed;
+    for (const auto& v : observed_.volumes) observed[v.name] = &v;
+    for (const auto& v : desired_.volumes) {
+      auto it = observed.find(v.name);
+      if (it != observed.end() && it->second->present) continue;
+      volume_ready_[v.name] = b_.add(EnsureVolume{v.name, v.config},
+                                     it == observed.end() ? "new" : "directory missing", "", {});
+    }
+  }
+
   // What a container of S must follow before it starts: its networks, and its dependencies'
   // conditions (one await node per dependency container and condition, shared).
   std::vector<size_t> start_prerequisites(const DesiredService& s) {
     std::vector<size_t> after;
     for (const auto& net : s.networks)
       if (auto it = network_ready_.find(net); it != network_ready_.end()) after.push_back(it->second);
+    for (const auto& vol : s.volumes)
+      if (auto it = volume_ready_.find(vol); it != volume_ready_.end()) after.push_back(it->second);
     auto depend = [&](const std::string& service, Condition cond, bool required) {
       if (!services_.count(service)) return;
       for (int n = 1; n <= services_[service]->replicas; n++) {
@@ -374,6 +390,7 @@ class UpPlanner {
   std::map<std::string, const DesiredService*> services_;
   std::map<std::string, const ObservedContainer*> containers_;
   std::map<std::string, const ObservedNetwork*> observed_networks_;
+  std::map<std::string, size_t> volume_ready_;  // volume -> its EnsureVolume node
   std::map<std::string, std::string> network_hash_;     // desired
   std::map<std::string, std::string> network_reason_;   // networks to ensure, and why
   std::set<std::string> remade_;                        // networks made again

@@ -25,6 +25,16 @@ struct EnsureNetwork {
 struct RemoveNetwork {
   std::string name;
 };
+// Makes a named volume's directory (and mounts it, with the local driver's options) and
+// records it; a volume already there is kept with its data.
+struct EnsureVolume {
+  std::string name;
+  std::shared_ptr<const model::VolumeConfig> config;
+};
+// `down -v`: a volume no container uses any more, removed with its data.
+struct RemoveVolume {
+  std::string name;
+};
 // Records the container and prepares its directory; nothing runs yet.
 struct CreateContainer {
   std::string name;
@@ -79,7 +89,7 @@ struct Delay {
 
 using Step = std::variant<EnsureNetwork, RemoveNetwork, CreateContainer, StartContainer,
                           AwaitContainer, StopContainer, RemoveContainer, RenameContainer,
-                          SwitchTraffic, Delay>;
+                          SwitchTraffic, Delay, EnsureVolume, RemoveVolume>;
 
 struct Node {
   Step step;
@@ -121,8 +131,9 @@ std::string container_name(const std::string& project, const std::string& servic
 
 // `down`: every container stopped (dependents first) and removed, then the networks.
 // DEPENDS_ON gives the order; containers of services it does not know go first.
+// VOLUMES (`down -v`): the project's named volumes go last, with their data.
 [[nodiscard]] Plan plan_down(const std::vector<DesiredService>& services,
-                             const ObservedState& observed);
+                             const ObservedState& observed, bool volumes = false);
 
 // `stop` of the containers of ONLY's services (all when empty), dependents first, marked as
 // stopped by the user.

@@ -62,13 +62,16 @@ std::map<std::string, size_t> add_stops(PlanBuilder& b, const std::vector<Desire
 
 }  // namespace
 
-Plan plan_down(const std::vector<DesiredService>& services, const ObservedState& observed) {
+Plan plan_down(const std::vector<DesiredService>& services, const ObservedState& observed,
+               bool volumes) {
   PlanBuilder b;
   auto stops = add_stops(b, services, observed, true, {}, "down");
   std::vector<size_t> removed;
   for (const auto& c : observed.containers)
     removed.push_back(b.add(RemoveContainer{c.name}, "down", c.service, {stops.at(c.name)}));
   for (const auto& n : observed.networks) b.add(RemoveNetwork{n.name}, "down", "", removed);
+  if (volumes)
+    for (const auto& v : observed.volumes) b.add(RemoveVolume{v.name}, "down -v", "", removed);
   return std::move(b.plan);
 }
 

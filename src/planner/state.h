@@ -13,6 +13,7 @@
 
 #include "model/network.h"
 #include "model/runtime_record.h"
+#include "model/volume.h"
 
 namespace stack::planner {
 
@@ -22,6 +23,12 @@ struct DesiredNetwork {
   std::string name;         // "demo_default"
   std::string config_hash;  // of its definition: a changed network is made again
   std::shared_ptr<const model::NetworkConfig> config;
+};
+
+// A named volume the project uses (external ones are not the project's to make).
+struct DesiredVolume {
+  std::string name;  // "demo_data"
+  std::shared_ptr<const model::VolumeConfig> config;
 };
 
 enum class Condition { kStarted, kHealthy, kCompletedSuccessfully };
@@ -54,6 +61,7 @@ struct DesiredService {
   std::vector<Dependency> depends_on;
   std::vector<std::string> networks;  // full names of the networks its containers join
   std::string network_service;        // network_mode service:NAME: NAME
+  std::vector<std::string> volumes;   // the named volumes its containers mount
   bool healthcheck = false;           // a start-first update waits for healthy, else running
   UpdatePolicy update;
   // The runtime record of replica N at index N-1; null in tests that do not execute.
@@ -63,6 +71,7 @@ struct DesiredService {
 struct DesiredState {
   std::string project;
   std::vector<DesiredNetwork> networks;
+  std::vector<DesiredVolume> volumes;
   std::vector<DesiredService> services;  // in file order
 };
 
@@ -92,8 +101,14 @@ struct ObservedContainer {
   int64_t started_at = 0;  // of this container's current run (0: not running)
 };
 
+struct ObservedVolume {
+  std::string name;
+  bool present = true;  // its directory (and mount, with driver_opts) exists on the host
+};
+
 struct ObservedState {
   std::vector<ObservedNetwork> networks;       // the project's, as recorded
+  std::vector<ObservedVolume> volumes;         // the project's, as recorded
   std::vector<ObservedContainer> containers;   // the project's
 };
 

@@ -12,6 +12,7 @@
 
 #include "common/files.h"
 #include "common/instance.h"
+#include "reconciler/volumes.h"
 #include "spec/loader.h"
 
 namespace stack::reconciler {
@@ -172,8 +173,11 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   const auto& ic = image.config;
   if (auto sec = security(stack, svc, s); !sec) return fail(sec.error());
 
-  // A missing bind source is made by the CreateContainer step, as compose makes it.
-  for (const auto& m : svc.volumes) s.mounts.push_back({m.source, m.target, m.read_only});
+  // Volumes, binds, tmpfs, secrets (volumes.cpp). A missing bind source is made by the
+  // CreateContainer step, as compose makes it.
+  // The image's VOLUME list joins here (build_storage's IMAGE_VOLUMES) once fs::ImageConfig
+  // carries it (the images issue).
+  if (auto st = build_storage(paths, stack, svc, r); !st) return fail(st.error());
   s.limits.memory_bytes = svc.limits.memory_bytes;
   s.limits.cpus = svc.limits.cpus;
   s.limits.cpu_shares = svc.limits.cpu_shares;

@@ -13,6 +13,7 @@
 #include "fs/image_store.h"
 #include "reconciler/async.h"
 #include "reconciler/desired.h"
+#include "reconciler/volumes.h"
 #include "reconciler/networking.h"
 #include "reconciler/project_lock.h"
 #include "reconciler/restart_policy.h"
@@ -86,6 +87,7 @@ awaitable<Result<int>> Daemon::start() {
     // Only the networks here: their containers run already, and what else the file asks for
     // is the first reconcile's plan.
     if (auto desired = desired_state(*stack, paths_, controller_->images())) {
+      restore_secret_files(paths_, *desired);
       for (const auto& n : desired->networks)
         if (auto r = networking_->ensure(*n.config); !r)
           log->error("network {} of project={}: {}", n.name, p.name, r.error().message);

@@ -78,9 +78,27 @@ class Daemon {
     planner::Plan plan;
   };
   boost::asio::awaitable<Result<UpOutcome>> up(UpRequest request, Progress progress);
+  // VOLUMES (`down -v`): the project's named volumes go too, with their data.
   boost::asio::awaitable<Result<void>> down(std::string project,
                                             std::optional<std::chrono::seconds> timeout,
-                                            Progress progress);
+                                            Progress progress, bool volumes = false);
+  // Removes named volume NAME and its data; refused while a container mounts it (named in the
+  // error). daemon_volumes.cpp.
+  [[nodiscard]] Result<void> remove_volume(const std::string& name);
+  // `stack volume ls|inspect|create|prune` (daemon_volumes.cpp): each volume with where its
+  // data is and the containers that mount it.
+  struct VolumeInfo {
+    std::string name, project, mountpoint;
+    std::map<std::string, std::string> driver_opts, labels;
+    int64_t created_at = 0;
+    std::vector<std::string> used_by;
+  };
+  [[nodiscard]] Result<std::vector<VolumeInfo>> list_volumes();
+  [[nodiscard]] Result<VolumeInfo> create_volume(const std::string& name,
+                                                 std::map<std::string, std::string> driver_opts,
+                                                 std::map<std::string, std::string> labels);
+  // Every volume no container mounts; their names.
+  [[nodiscard]] Result<std::vector<std::string>> prune_volumes();
   boost::asio::awaitable<Result<void>> stop(std::string project, std::vector<std::string> services,
                                             std::optional<std::chrono::seconds> timeout,
                                             Progress progress);

@@ -237,13 +237,13 @@ awaitable<Result<void>> Daemon::mark_stopped(const planner::Plan& plan) {
 }
 
 awaitable<Result<void>> Daemon::down(std::string project, std::optional<std::chrono::seconds> timeout,
-                                     Progress progress) {
+                                     Progress progress, bool volumes) {
   cancels_.insert(project);  // a plan of this project waiting on something gives up
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
   cancels_.erase(project);
   auto observed = observed_state(*controller_, *networking_, project);
   if (!observed) co_return fail(observed.error());
-  auto plan = planner::plan_down(services_of(project), *observed);
+  auto plan = planner::plan_down(services_of(project), *observed, volumes);
   if (auto r = co_await mark_stopped(plan); !r) co_return r;
   if (auto r = co_await execute(project, plan, progress, timeout); !r) co_return r;
   // Networks not in the record of any step (made by an older version) go too.

@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "fs/image_store.h"
+#include "common/sha256.h"
 #include "reconciler/container_builder.h"
+#include "reconciler/volumes.h"
 #include "spec/loader.h"
 
 namespace stack::reconciler {
@@ -79,6 +81,9 @@ Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Path
     network_hashes[config->name] = config->config_hash;
     d.networks.push_back({config->name, config->config_hash, std::move(config)});
   }
+  auto volumes = desired_volumes(paths, stack);
+  if (!volumes) return fail(volumes.error());
+  d.volumes = std::move(*volumes);
   std::string problems;  // every one at once, one per line
   auto report = [&problems](const std::string& line) {
     problems += (problems.empty() ? "" : "\n") + line;
@@ -93,6 +98,21 @@ Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Path
     s.name = svc.name;
     s.config_hash = spec::config_hash(svc);
     s.fields = spec::config_field_hashes(svc);
+    // A secret's or config's content is not in the file: its digest joins the configuration,
+    // so a changed secret recreates the containers that mount it.
+    auto digest = secrets_digest(stack, svc);
+    if (!digest) {
+      report(digest.error().message);
+      continue;
+    }
+    if (!digest->empty()) {
+      s.fields["secret content"] = *digest;
+      s.config_hash = sha256_hex(s.config_hash + *digest);
+    }
+    for (const auto& m : svc.volumes)
+      if (m.type == "volume" && !m.source.empty())
+        if (const auto* v = stack.find_volume(m.source.string()); v && !v->external)
+          s.volumes.push_back(v->name);
     s.image_id = image->id;
     s.replicas = svc.replicas;
     s.depends_on = dependencies_of(svc);

@@ -8,6 +8,7 @@
 #include "reconciler/controller.h"
 #include "reconciler/networking.h"
 #include "reconciler/restart_policy.h"
+#include "reconciler/volumes.h"
 #include "state/store.h"
 
 namespace stack::reconciler {
@@ -41,6 +42,11 @@ Result<planner::ObservedState> observed_state(Controller& c, Networking& network
     }
     o.containers.push_back(std::move(oc));
   }
+  auto volumes = c.store().list_volumes(project);
+  if (!volumes) return fail(volumes.error());
+  for (const auto& v : *volumes)
+    if (v.project == project)
+      o.volumes.push_back({v.name, volume_present(c.paths(), v.name, !v.driver_opts.empty())});
   auto networks = c.store().list_networks(project);
   if (!networks) return fail(networks.error());
   auto missing = networking.missing();

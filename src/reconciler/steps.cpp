@@ -11,6 +11,7 @@
 #include "reconciler/daemon.h"
 #include "reconciler/networking.h"
 #include "reconciler/supervisor.h"
+#include "reconciler/volumes.h"
 #include "state/store.h"
 
 #include <spdlog/spdlog.h>
@@ -56,6 +57,8 @@ awaitable<Outcome> DaemonSteps::run(const planner::Node& node, PassId pass) {
   if (auto* s = std::get_if<planner::RenameContainer>(&node.step)) co_return co_await rename(*s, pass);
   if (auto* s = std::get_if<planner::SwitchTraffic>(&node.step))
     co_return co_await switch_traffic(*s, pass);
+  if (auto* s = std::get_if<planner::EnsureVolume>(&node.step)) co_return co_await ensure_volume(*s, pass);
+  if (auto* s = std::get_if<planner::RemoveVolume>(&node.step)) co_return co_await remove_volume(*s, pass);
   if (auto* s = std::get_if<planner::Delay>(&node.step)) {
     co_await sleep_for(s->duration);
     co_return Done{};
@@ -86,6 +89,31 @@ awaitable<Outcome> DaemonSteps::remove_network(const planner::RemoveNetwork& s, 
   co_return Done{};
 }
 
+awaitable<Outcome> DaemonSteps::ensure_volume(const planner::EnsureVolume& s, PassId pass) {
+  auto t0 = Clock::now();
+  if (!s.config) co_return Terminal{Error{"volume " + s.name + ": no configuration"}};
+  if (auto r = ensure_volume_dir(daemon_.paths(), *s.config); !r) co_return outcome_of(r.error());
+  auto& store = daemon_.controller().store();
+  auto known = store.get_volume(s.name);
+  if (!known) co_return outcome_of(known.error());
+  if (!*known) {
+    int64_t now = std::chrono::duration_cast<milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+    state::VolumeRecord v{s.name, s.config->project, s.config->driver_opts, s.config->labels, now};
+    if (auto r = store.put_volume(v); !r) co_return outcome_of(r.error());
+  }
+  log::get("reconciler")->info("volume ready name={} pass={}", s.name, pass.str());
+  progress_(s.name, "Volume created", since(t0));
+  co_return Done{};
+}
+
+awaitable<Outcome> DaemonSteps::remove_volume(const planner::RemoveVolume& s, PassId) {
+  auto t0 = Clock::now();
+  if (auto r = daemon_.remove_volume(s.name); !r) co_return Terminal{r.error()};
+  progress_(s.name, "Volume removed", since(t0));
+  co_return Done{};
+}
+
 awaitable<Outcome> DaemonSteps::create(const planner::CreateContainer& s, const std::string& reason,
                                        PassId pass) {
   auto t0 = Clock::now();
@@ -105,10 +133,17 @@ awaitable<Outcome> DaemonSteps::create(const planner::CreateContainer& s, const 
       if (!port) co_return outcome_of(port.error().wrap("create " + s.name));
       p.host_port = *port;
     }
-  for (const auto& m : rt->spec.mounts)
-    if (::access(m.source.c_str(), F_OK) != 0)
-      if (auto made = make_dirs(m.source); !made)
-        co_return Terminal{made.error().wrap("create " + s.name + ": bind source")};
+  // Secret files first: they are mount sources too.
+  if (auto w = write_secret_files(daemon_.paths(), *rt); !w)
+    co_return Terminal{w.error().wrap("create " + s.name)};
+  for (const auto& m : rt->spec.mounts) {
+    if (m.kind != model::BindMount::Kind::kBind || ::access(m.source.c_str(), F_OK) == 0) continue;
+    if (!m.create_source)
+      co_return Terminal{Error{"create " + s.name + ": bind source " + m.source.string() +
+                               " does not exist (create_host_path: false)"}};
+    if (auto made = make_dirs(m.source); !made)
+      co_return Terminal{made.error().wrap("create " + s.name + ": bind source")};
+  }
   auto rec = c.create_record(std::move(rt), s.number);
   if (!rec) co_return outcome_of(rec.error());
   daemon_.supervisor_->forget(s.name);  // a new container starts its backoff afresh
@@ -225,6 +260,7 @@ awaitable<Outcome> DaemonSteps::remove(const planner::RemoveContainer& s, const 
       log::get("reconciler")->warn("keep previous configuration of {}: {}", s.name, r.error().message);
   daemon_.networking().gone(s.name);
   if (auto r = c.remove_container(**rec); !r) co_return outcome_of(r.error());
+  if (auto r = remove_secret_files(daemon_.paths(), s.name); !r) co_return outcome_of(r.error());
   daemon_.supervisor_->forget(s.name);
   daemon_.errors_.erase(s.name);
   daemon_.events_.publish({0, "destroy", project_, (*rec)->service, s.name,

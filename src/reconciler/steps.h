@@ -30,6 +30,8 @@ class DaemonSteps final : public StepRunner {
  private:
   boost::asio::awaitable<Outcome> ensure_network(const planner::EnsureNetwork& s, PassId pass);
   boost::asio::awaitable<Outcome> remove_network(const planner::RemoveNetwork& s, PassId pass);
+  boost::asio::awaitable<Outcome> ensure_volume(const planner::EnsureVolume& s, PassId pass);
+  boost::asio::awaitable<Outcome> remove_volume(const planner::RemoveVolume& s, PassId pass);
   boost::asio::awaitable<Outcome> create(const planner::CreateContainer& s, const std::string& reason,
                             PassId pass);
   boost::asio::awaitable<Outcome> start(const planner::StartContainer& s, PassId pass);

@@ -259,6 +259,9 @@ struct FileObject {
   std::string name;               // `name:`, else "<project>_<key>" (external: the key)
   std::filesystem::path file;     // absolute; or empty
   std::string environment;        // the variable holding the content; or empty
+  // ENVIRONMENT's value when the file was loaded (shell, then .env); never rendered, hashed or
+  // stored: `stack config` names the variable only.
+  std::optional<std::string> environment_value;
   std::optional<std::string> content;  // configs only: inline content
   bool external = false;
   std::map<std::string, std::string> labels;

@@ -23,18 +23,49 @@ struct Implemented {
   ValueCheck check;  // may be empty
 };
 
-void only_bind_mounts(const Service& s, const Report& report) {
+// Mounts of every kind but image (no image store mount yet), npipe (Windows) and cluster
+// (Swarm). SELinux relabelling (z, Z) is accepted: the reconciler says once that it does
+// nothing (no SELinux labels are set on this host).
+void supported_mounts(const Service& s, const Report& report) {
   for (const Mount& m : s.volumes) {
     std::string where = "services." + s.name + ".volumes";
-    if (m.type != "bind")
-      report(m.pos, where + " (" + (m.type == "volume" ? m.source.empty()
-                                                             ? "anonymous volume"
-                                                             : "named volume " + m.source.string()
-                                                       : "mount type " + m.type) + ")");
-    else if (!m.propagation.empty() || !m.selinux.empty())
-      report(m.pos, where + " (bind " + (m.selinux.empty() ? "propagation " + m.propagation
-                                                           : "selinux " + m.selinux) + ")");
+    if (m.type != "bind" && m.type != "volume" && m.type != "tmpfs")
+      report(m.pos, where + " (mount type " + m.type + ")");
   }
+}
+
+// A named volume's driver: only the local one (the driver's options as mount(8) takes them).
+void local_volume_drivers(const Stack& stack, const Report& report) {
+  for (const Volume& v : stack.volumes)
+    if (!v.external && v.driver != "local" && !v.driver.empty())
+      report(v.pos, "volumes." + v.key + ".driver " + v.driver + " (only local)");
+}
+
+// Secrets and configs come from a file, a variable or (configs) inline content; an external
+// one would need the Swarm store a single host does not have.
+void file_sources(const Stack& stack, const Report& report) {
+  for (const auto* list : {&stack.secrets, &stack.configs})
+    for (const FileObject& f : *list)
+      if (f.external)
+        report(f.pos, std::string(list == &stack.secrets ? "secrets." : "configs.") + f.key +
+                          ".external (no Swarm store on a single host: give a file instead)");
+}
+
+// storage_opt sets a per-container size quota, which overlay on this host cannot enforce
+// (it needs xfs with project quotas under the layers).
+void no_storage_opt(const Service& s, const Report& report) {
+  report(s.pos, "services." + s.name +
+                    ".storage_opt (a size quota needs overlay on xfs with pquota; the layers are "
+                    "not on one)");
+}
+
+void container_volumes_from(const Service& s, const Report& report) {
+  auto it = s.extra.find("volumes_from");
+  if (it == s.extra.end() || !it->is_array()) return;
+  for (const auto& v : *it)
+    if (v.is_string() && v.get<std::string>().rfind("container:", 0) == 0)
+      report(s.pos, "services." + s.name + ".volumes_from " + v.get<std::string>() +
+                        " (only services of the project)");
 }
 
 void only_local_log_drivers(const Service& s, const Report& report) {
@@ -121,7 +152,39 @@ const std::vector<Implemented>& implemented() {
       {"services.*.scale", {}},
       {"services.*.stop_signal", {}},
       {"services.*.stop_grace_period", {}},
-      {"services.*.volumes", only_bind_mounts},
+      // Storage: volumes, binds, tmpfs, secrets and configs.
+      {"services.*.volumes", supported_mounts},
+      {"services.*.volumes.**", {}},
+      {"services.*.tmpfs", {}},
+      {"services.*.read_only", {}},
+      {"services.*.shm_size", {}},
+      {"services.*.volumes_from", container_volumes_from},
+      {"services.*.storage_opt.**", no_storage_opt},
+      {"services.*.secrets.**", {}},
+      {"services.*.configs.**", {}},
+      {"volumes", {}},
+      {"volumes.*", {}},
+      {"volumes.*.driver", {}},
+      {"volumes.*.driver_opts", {}},
+      {"volumes.*.driver_opts.type", {}},
+      {"volumes.*.driver_opts.o", {}},
+      {"volumes.*.driver_opts.device", {}},
+      {"volumes.*.external.**", {}},
+      {"volumes.*.name", {}},
+      {"volumes.*.labels.**", {}},
+      {"secrets", {}},
+      {"secrets.*", {}},
+      {"secrets.*.file", {}},
+      {"secrets.*.environment", {}},
+      {"secrets.*.name", {}},
+      {"secrets.*.external.**", {}},
+      {"configs", {}},
+      {"configs.*", {}},
+      {"configs.*.file", {}},
+      {"configs.*.environment", {}},
+      {"configs.*.content", {}},
+      {"configs.*.name", {}},
+      {"configs.*.external.**", {}},
       {"services.*.logging", only_local_log_drivers},
       {"services.*.logging.driver", {}},
       {"services.*.logging.options", {}},
@@ -219,6 +282,8 @@ Result<void> check_supported(const Stack& stack) {
     }
   };
   walk(stack.keys, "");
+  local_volume_drivers(stack, report);
+  file_sources(stack, report);
   for (const Service& s : stack.services) {
     walk(s.keys, s.name);
     for (const Implemented& i : implemented()) {

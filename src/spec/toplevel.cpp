@@ -184,6 +184,7 @@ void read_file_objects(const FieldCtx& ctx, const Node& root, const char* sectio
     f.name = object_name(j, ext_name, f.external, project, e.key);
     if (j.contains("file")) f.file = c.resolve(e.value.find("file")->pos, j["file"]);
     f.environment = j.value("environment", "");
+    if (!f.environment.empty()) f.environment_value = c.lookup(f.environment);
     if (j.contains("content")) f.content = j["content"].get<std::string>();
     f.labels = strings_of(j, "labels");
     f.driver = j.value("driver", "");

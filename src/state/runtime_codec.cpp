@@ -43,8 +43,20 @@ model::SeccompSpec seccomp_from(const json& process) {
 std::string encode_runtime(const RuntimeRecord& r) {
   const auto& s = r.spec;
   json mounts = json::array();
-  for (const auto& m : s.mounts)
-    mounts.push_back({{"source", m.source.string()}, {"target", m.target}, {"ro", m.read_only}});
+  for (const auto& m : s.mounts) {
+    json e = {{"source", m.source.string()}, {"target", m.target}, {"ro", m.read_only}};
+    if (m.kind == model::BindMount::Kind::kTmpfs) e["kind"] = "tmpfs";
+    if (!m.options.empty()) e["options"] = m.options;
+    if (!m.propagation.empty()) e["propagation"] = m.propagation;
+    if (!m.subpath.empty()) e["subpath"] = m.subpath;
+    if (m.seed) e["seed"] = true;
+    if (!m.create_source) e["create_source"] = false;
+    mounts.push_back(std::move(e));
+  }
+  json secret_files = json::array();  // where, whose and which mode: never the content
+  for (const auto& f : r.secret_files)
+    secret_files.push_back({{"path", f.path.string()}, {"uid", f.uid}, {"gid", f.gid},
+                            {"mode", f.mode}});
   json layers = json::array();
   for (const auto& l : s.layers) layers.push_back(l.string());
   json limits = json::object();
@@ -70,6 +82,9 @@ std::string encode_runtime(const RuntimeRecord& r) {
         {"no_new_privs", p.no_new_privs},
         {"seccomp", seccomp_json(p.seccomp)}}},
       {"mounts", mounts},
+      {"secret_files", secret_files},
+      {"read_only_root", s.read_only_root},
+      {"shm_size", s.shm_size},
       {"limits", limits},
       {"log_max_size", s.log_max_size},
       {"log_max_files", s.log_max_files},
@@ -142,8 +157,22 @@ Result<RuntimeRecord> decode_runtime(const std::string& text) {
     s.process.capabilities = p.at("capabilities");
     s.process.no_new_privs = p.value("no_new_privs", true);
     s.process.seccomp = seccomp_from(p);
-    for (const auto& m : j.at("mounts"))
-      s.mounts.push_back({m.at("source").get<std::string>(), m.at("target"), m.at("ro")});
+    for (const auto& m : j.at("mounts")) {
+      model::BindMount b{m.at("source").get<std::string>(), m.at("target"), m.at("ro")};
+      if (m.value("kind", "") == "tmpfs") b.kind = model::BindMount::Kind::kTmpfs;
+      b.options = m.value("options", "");
+      b.propagation = m.value("propagation", "");
+      b.subpath = m.value("subpath", "");
+      b.seed = m.value("seed", false);
+      b.create_source = m.value("create_source", true);
+      s.mounts.push_back(std::move(b));
+    }
+    if (j.contains("secret_files"))
+      for (const auto& f : j["secret_files"])
+        r.secret_files.push_back({f.at("path").get<std::string>(), f.at("uid"), f.at("gid"),
+                                  f.at("mode")});
+    s.read_only_root = j.value("read_only_root", false);
+    s.shm_size = j.value("shm_size", int64_t{0});
     const auto& l = j.at("limits");
     if (l.contains("memory")) s.limits.memory_bytes = l["memory"].get<int64_t>();
     if (l.contains("cpus")) s.limits.cpus = l["cpus"].get<double>();

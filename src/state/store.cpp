@@ -125,6 +125,17 @@ CREATE TABLE pins (
     R"sql(
 ALTER TABLE projects ADD COLUMN services TEXT NOT NULL DEFAULT '';
 )sql",
+    // 7: named volumes (issue 13). Kept by `down`, removed by `down -v` or `stack volume rm`;
+    // no foreign key to projects, which `down` removes. driver_opts and labels as JSON objects.
+    R"sql(
+CREATE TABLE volumes (
+  name        TEXT PRIMARY KEY NOT NULL,
+  project     TEXT NOT NULL,
+  driver_opts TEXT NOT NULL,
+  labels      TEXT NOT NULL,
+  created_at  INTEGER NOT NULL
+) STRICT;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

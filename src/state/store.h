@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,6 +84,14 @@ struct NetworkRecord {
   std::string config_hash;  // of the definition it was made from; "" when not known
 };
 
+// A named volume (issue 13): its host directory is <root>/volumes/<name>.
+struct VolumeRecord {
+  std::string name;
+  std::string project;  // "" for `stack volume create`
+  std::map<std::string, std::string> driver_opts, labels;
+  int64_t created_at = 0;  // unix ms
+};
+
 // The runtime record replica NUMBER of a service had before an update replaced it.
 struct HistoryRecord {
   int number = 1;
@@ -139,6 +148,12 @@ class Store {
   [[nodiscard]] Result<std::optional<NetworkRecord>> get_network(std::string_view name);
   [[nodiscard]] Result<std::vector<NetworkRecord>> list_networks(std::string_view project);
   [[nodiscard]] Result<void> remove_network(std::string_view name);  // and its allocations
+
+  // Named volumes (store_volumes.cpp). PROJECT "" lists every volume.
+  [[nodiscard]] Result<void> put_volume(const VolumeRecord& v);  // insert or replace
+  [[nodiscard]] Result<std::optional<VolumeRecord>> get_volume(std::string_view name);
+  [[nodiscard]] Result<std::vector<VolumeRecord>> list_volumes(std::string_view project);
+  [[nodiscard]] Result<void> remove_volume(std::string_view name);
 
   // IPAM allocations; each call is one transaction.
   [[nodiscard]] Result<void> put_allocation(const AllocationRecord& a);  // insert or replace

@@ -71,7 +71,8 @@ fs::path StackEnv::cgroup_dir(const char* ctrl, const std::string& project,
 }
 
 StackEnv::~StackEnv() {
-  for (const auto& p : projects_) stack({"down", "-p", p, "-t", "0"});
+  // -v: named volumes (and their mounts, with driver_opts) go too.
+  for (const auto& p : projects_) stack({"down", "-v", "-p", p, "-t", "0"});
   stack({"daemon", "stop"});
   // Whatever a failed test left: kill its processes through the cgroups, remove the cgroups.
   for (const auto& p : projects_)
@@ -271,6 +272,10 @@ std::vector<std::string> StackEnv::leftovers(const std::string& project) {
     for (auto& e : fs::directory_iterator(root_ / "containers"))
       if (e.path().filename().string().rfind(project + "-", 0) == 0)
         out.push_back("directory: " + e.path().string());
+  if (fs::exists(run_root_ / "secrets"))
+    for (auto& e : fs::directory_iterator(run_root_ / "secrets"))
+      if (e.path().filename().string().rfind(project + "-", 0) == 0)
+        out.push_back("secrets: " + e.path().string());
   auto r = stack({"ps", "-a", "-p", project, "--format", "json"});
   if (r.code == 0 && !nlohmann::json::parse(r.out).empty()) out.push_back("state: " + r.out);
   return out;

@@ -359,3 +359,40 @@ TEST_CASE("restart of a dependency restarts the services that follow it with res
         "= await demo-db-1 started (web depends on db)\n"
         "> start demo-web-1 (restart)\n");
 }
+
+TEST_CASE("a named volume is made before the containers that mount it, once, and kept") {
+  auto d = a_stack({a_service("db"), a_service("web")});
+  d.services[0].volumes = {"demo_data"};
+  d.volumes = {{"demo_data", nullptr}};
+  CHECK(planned(d, {}) ==
+        "+ network demo_default (new)\n"
+        "+ volume demo_data (new)\n"
+        "+ create demo-db-1 (new)\n"
+        "> start demo-db-1 (new)\n"
+        "+ create demo-web-1 (new)\n"
+        "> start demo-web-1 (new)\n");
+  auto p = plan(d, {}).value();
+  check_order(p);
+  CHECK(p.nodes[2].after == std::vector<size_t>{0, 1});  // db's create follows its volume
+  CHECK(p.nodes[4].after == std::vector<size_t>{0});     // web mounts none
+  auto o = reached(d);
+  o.volumes = {{"demo_data", true}};
+  CHECK(planned(d, o).empty());
+  o.volumes[0].present = false;  // its directory removed behind stack's back
+  CHECK(planned(d, o) == "+ volume demo_data (directory missing)\n");
+}
+
+TEST_CASE("down keeps named volumes, down -v removes them after every container") {
+  auto d = a_stack({a_service("db")});
+  auto o = reached(d);
+  o.volumes = {{"demo_data", true}};
+  CHECK(render(plan_down(d.services, o)).find("volume") == std::string::npos);
+  auto p = plan_down(d.services, o, true);
+  check_order(p);
+  CHECK(render(p) ==
+        "< stop demo-db-1 (down)\n"
+        "- remove demo-db-1 (down)\n"
+        "- network demo_default (down)\n"
+        "- volume demo_data (down -v)\n");
+  CHECK(p.nodes[3].after == std::vector<size_t>{1});
+}

@@ -274,11 +274,25 @@ TEST_CASE("compose keys that stack does not implement yet load, and check_suppor
                     "    extra_hosts: ['db:10.0.0.1']\nnetworks:\n  back:\n    internal: true\n"
                     "    ipam: {config: [{subnet: 10.1.0.0/24}]}\n") == "SUPPORTED");
   CHECK(unsupported("services:\n  web: {image: x}\nnetworks: {n: {enable_ipv6: true}}\nvolumes: {}\n") ==
-        "stack.yaml:3:16: not supported yet: networks.n.enable_ipv6\n"
-        "stack.yaml:4:1: not supported yet: volumes");
-  CHECK(unsupported("services:\n  web:\n    image: x\n    volumes: [data:/data]\nvolumes: {data: {}}\n") ==
-        "stack.yaml:4:15: not supported yet: services.web.volumes (named volume data)\n"
-        "stack.yaml:5:1: not supported yet: volumes");
+        "stack.yaml:3:16: not supported yet: networks.n.enable_ipv6");
+  // Storage (issue 13): named, anonymous and tmpfs volumes, secrets and configs run; what
+  // cannot work on one host is refused with its reason.
+  CHECK(unsupported("services:\n  web:\n    image: x\n    volumes: [data:/data, /anon]\n"
+                    "    tmpfs: [/run]\n    read_only: true\n    shm_size: 64m\n"
+                    "    secrets: [s]\n    configs: [{source: c, target: /c, mode: 0440}]\n"
+                    "volumes: {data: {driver: local, driver_opts: {type: tmpfs, device: tmpfs}}}\n"
+                    "secrets: {s: {file: ./s}}\nconfigs: {c: {content: x}}\n") == "SUPPORTED");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    volumes: [data:/data]\n"
+                    "volumes: {data: {driver: rexray}}\n") ==
+        "stack.yaml:5:11: not supported yet: volumes.data.driver rexray (only local)");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    storage_opt: {size: 1G}\n") ==
+        "stack.yaml:2:3: not supported yet: services.web.storage_opt (a size quota needs overlay "
+        "on xfs with pquota; the layers are not on one)");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    secrets: [s]\nsecrets: {s: {external: true}}\n") ==
+        "stack.yaml:5:11: not supported yet: secrets.s.external (no Swarm store on a single "
+        "host: give a file instead)");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    volumes: [{type: image, source: y, target: /y}]\n") ==
+        "stack.yaml:4:15: not supported yet: services.web.volumes (mount type image)");
   CHECK(unsupported("services:\n  web:\n    build: .\n") ==
         "stack.yaml:3:5: not supported yet: services.web.build");
   CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {driver: syslog}\n") ==

@@ -79,6 +79,8 @@ static const char *tag_name(uint16_t tag) {
     case W_HOSTNAME: return "the hostname";
     case W_MOUNT_SRC: return "a mount source";
     case W_MOUNT_DST: return "a mount target";
+    case W_MOUNT_DATA: return "a mount's options";
+    case W_MOUNT_SUBPATH: return "a mount's subpath";
     default: return "a path";
   }
 }
@@ -113,7 +115,7 @@ static int u32(uint16_t tag, const unsigned char *val, uint32_t len, uint32_t *o
 
 static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
                       size_t errlen) {
-  struct bind b = {NULL, NULL, 0};
+  struct bind b = {NULL, NULL, 0, 0, NULL, 0, NULL, 0};
   struct wire_reader r;
   wire_reader_init(&r, body, n);
   uint16_t tag;
@@ -128,12 +130,21 @@ static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n,
     } else if (tag == W_MOUNT_FLAGS) {
       if (u32(tag, val, len, &flags, err, errlen) != 0) return -1;
       b.ro = (flags & WIRE_MOUNT_RO) != 0;
+      b.seed = (flags & WIRE_MOUNT_SEED) != 0;
+    } else if (tag == W_MOUNT_KIND || tag == W_MOUNT_PROPAGATION) {
+      if (u32(tag, val, len, tag == W_MOUNT_KIND ? &b.kind : &b.propagation, err, errlen) != 0)
+        return -1;
+      if (tag == W_MOUNT_KIND && b.kind > 1) return ERR("config: unknown mount kind %u", b.kind);
+    } else if (tag == W_MOUNT_DATA) {
+      if (!(b.data = cstr(tag, val, len, err, errlen))) return -1;
+    } else if (tag == W_MOUNT_SUBPATH) {
+      if (!(b.subpath = cstr(tag, val, len, err, errlen))) return -1;
     } else {
       return ERR("config: unknown record %u in a mount", tag);
     }
   }
   if (got < 0) return ERR("config: a mount's record runs past its end");
-  if (!b.src || !b.dst) return ERR("config: a mount without source or target");
+  if ((!b.src && b.kind == 0) || !b.dst) return ERR("config: a mount without source or target");
   cfg->binds = grow(cfg->binds, &cfg->cap_binds, cfg->nbinds, sizeof *cfg->binds);
   cfg->binds[cfg->nbinds++] = b;
   return 0;
@@ -206,8 +217,10 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
       return 0;
     case W_LOG_MAX_SIZE:
     case W_CAPS:
+    case W_SHM_SIZE:
       if (wire_u64(val, len, &v64) != 0) return ERR("config: record %u must be 8 bytes", tag);
       if (tag == W_CAPS) cfg->caps = v64;
+      else if (tag == W_SHM_SIZE) cfg->shm_size = (long long)v64;
       else cfg->log_max_size = (long long)v64;
       return 0;
     case W_LOG_MAX_FILES:
@@ -220,6 +233,7 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
     case W_USERNS:
     case W_LAYERS_SHIFTED:
     case W_TTY:
+    case W_ROOT_READONLY:
       if (u32(tag, val, len, &v, err, errlen) != 0) return -1;
       if (tag == W_LOG_MAX_FILES) cfg->log_max_files = (int)v;
       else if (tag == W_UID) cfg->uid = v;
@@ -230,6 +244,7 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
       else if (tag == W_USERNS) cfg->userns = v != 0;
       else if (tag == W_LAYERS_SHIFTED) cfg->layers_shifted = v != 0;
       else if (tag == W_TTY) cfg->tty = v != 0;
+      else if (tag == W_ROOT_READONLY) cfg->root_readonly = v != 0;
       else if (cfg->ngroups == sizeof cfg->groups / sizeof *cfg->groups)
         return ERR("config: more than %zu supplementary groups", cfg->ngroups);
       else cfg->groups[cfg->ngroups++] = v;

@@ -14,6 +14,11 @@ enum { CTL_FD = 3, DIR_FD = 4, PIDFD_FD = 4, USERNS_FD = 5 };
 struct bind {
   const char *src, *dst;
   int ro;
+  unsigned kind;            /* 0 bind, 1 tmpfs (wire.h W_MOUNT_KIND) */
+  const char *data;         /* tmpfs options, or NULL */
+  unsigned propagation;     /* MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE, or 0 */
+  const char *subpath;      /* bind this path of SRC, resolved inside SRC; or NULL */
+  int seed;                 /* copy the root's content at DST into an empty SRC first */
 };
 
 struct device {
@@ -40,6 +45,8 @@ struct config {
   int userns;                   /* join a user namespace (USERNS_FD, or the container's) */
   int layers_shifted;           /* with userns: the lowerdirs are already the mapped ids' */
   int tty;                      /* exec mode: stdin is the command's controlling terminal */
+  int root_readonly;            /* read_only: the overlay mounted read-only */
+  long long shm_size;           /* bytes of /dev/shm; 0: 64 MiB */
   /* the process */
   struct strv args, env;
   const char *cwd;
@@ -81,6 +88,11 @@ int idmapped_tree(const char *path, int userns, char *err, size_t errlen);
 /* A detached, recursive copy of the tree at FD, moved onto FD's own place: a mount of the
  * caller's namespace, not locked (pivot_root(2) refuses a locked new root). Its descriptor. */
 int remount_own(int fd, char *err, size_t errlen);
+
+/* mounts.c: one entry of the container's mounts (volumes, binds, tmpfs, secrets) onto ROOT. */
+int mount_one(int root, const struct bind *b, char *err, size_t errlen);
+/* The overlay at ROOT made read-only (not the mounts below it). */
+int root_readonly(int root, char *err, size_t errlen);
 
 /* setup.c */
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen);

@@ -59,8 +59,11 @@ static int make_dev(int rootfd, const struct config *cfg, char *err, size_t errl
                     "newinstance,ptmxmode=0666,mode=0620,gid=5", err, errlen) != 0)
     goto out;
   mkdirat(devfd, "shm", 01777);
-  if (mount_in_root(rootfd, "/dev/shm", "tmpfs", "shm", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                    "mode=1777,size=65536k", err, errlen) != 0)
+  char shm[64];
+  snprintf(shm, sizeof shm, "mode=1777,size=%lldk",
+           cfg->shm_size > 0 ? (cfg->shm_size + 1023) / 1024 : 65536);
+  if (mount_in_root(rootfd, "/dev/shm", "tmpfs", "shm", MS_NOSUID | MS_NODEV | MS_NOEXEC, shm, err,
+                    errlen) != 0)
     goto out;
   mkdirat(devfd, "mqueue", 0755);
   if (!cfg->userns) /* else once the container's IPC namespace exists (enter_userns) */
@@ -225,16 +228,19 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
                      errlen) != 0) ||
       make_dev(root, cfg, err, errlen) != 0)
     goto out;
-  /* 4. Bind mounts: volumes and the files stack writes (/etc/hosts, /etc/hostname). */
+  /* 4. Mounts: volumes, binds, tmpfs, secrets and the files stack writes (/etc/hosts,
+   *    /etc/hostname), in the engine's order (a parent before what is mounted under it). */
   for (size_t i = 0; i < cfg->nbinds; i++) {
     const struct bind *b = &cfg->binds[i];
     if (b->dst[0] != '/') {
-      (void)ERR("bind %s: target %s must be absolute", b->src, b->dst);
+      (void)ERR("mount %s: target %s must be absolute", b->src ? b->src : "tmpfs", b->dst);
       goto out;
     }
-    if (bind_in_root(root, b->src, b->dst, b->ro, err, errlen) != 0) goto out;
+    if (mount_one(root, b, err, errlen) != 0) goto out;
   }
   if (cfg->userns && enter_userns(cfg, &root, err, errlen) != 0) goto out;
+  /* After every mount point was made in it (a read-only root takes no new directory). */
+  if (cfg->root_readonly && root_readonly(root, err, errlen) != 0) goto out;
   /* 5. pivot_root(".", ".") stacks the old root under the new one; detaching it leaves the
    *    container with no path back to the host tree (pivot_root(2), NOTES). */
   if (fchdir(root) != 0) {

@@ -48,6 +48,15 @@ enum {
                             as they are, not idmapped (user namespace, run mode) */
   W_TTY = 23,        /* u32: 1 gives the command stdin as its controlling terminal, in a
                         session of its own (exec mode) */
+  /* storage (issue 13) */
+  W_MOUNT_KIND = 24, /* u32 in a mount: 0 bind (default), 1 tmpfs (W_MOUNT_SRC ignored) */
+  W_MOUNT_DATA = 25, /* bytes in a mount: a tmpfs's options ("size=1m,mode=1777") */
+  W_MOUNT_PROPAGATION = 26, /* u32 in a mount: MS_SHARED, MS_SLAVE, MS_PRIVATE or
+                               MS_UNBINDABLE for a bind; 0 leaves it private */
+  W_MOUNT_SUBPATH = 27, /* bytes in a mount: bind this path of the source, resolved inside the
+                           source as a root (a symlink in it cannot leave it) */
+  W_ROOT_READONLY = 28, /* u32: 1 mounts the container's root read-only (read_only: true) */
+  W_SHM_SIZE = 29,      /* u64: bytes of /dev/shm; absent: 64 MiB */
 
   /* engine -> init: the process (run and exec modes) */
   W_ARG = 32,        /* bytes (repeated, argv order) */
@@ -70,7 +79,11 @@ enum {
   W_ERROR = 82       /* bytes: why it failed, any text */
 };
 
-enum { WIRE_MOUNT_RO = 1 };
+enum {
+  WIRE_MOUNT_RO = 1,
+  WIRE_MOUNT_SEED = 2 /* a volume: when its source is empty, the image's content at the
+                          target is copied into it first (Docker's copy-up; not nocopy) */
+};
 
 struct wire_reader {
   const unsigned char *p, *end;

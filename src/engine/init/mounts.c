@@ -1,0 +1,217 @@
+/* stack-init: the container's own mounts (volumes, binds, tmpfs, secrets), made before
+ * pivot_root as root in the container's mount namespace. Targets are resolved inside the
+ * container's root (inroot.c) and a volume's subpath inside the volume: no symlink of the
+ * image or of a volume's content makes stack mount or copy anything outside them. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
+
+/* linux/mount.h, which musl does not ship. */
+struct mount_attr_ {
+  uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+#define OPEN_TREE_CLONE_ 1
+#define MOUNT_ATTR_RDONLY_ 0x1
+#define MOVE_MOUNT_F_EMPTY_PATH_ 0x4
+#define MOVE_MOUNT_T_EMPTY_PATH_ 0x40
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+enum { SEED_MAX_DEPTH = 64 };
+
+static int is_empty_dir(int dirfd) {
+  int fd = dup(dirfd);
+  if (fd < 0) return 0;
+  DIR* d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return 0;
+  }
+  struct dirent* e;
+  int empty = 1;
+  while ((e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      empty = 0;
+      break;
+    }
+  closedir(d);
+  return empty;
+}
+
+static int copy_file(int from, int to) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(from, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return (int)n;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(to, buf + off, (size_t)(n - off));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return -1;
+      off += w;
+    }
+  }
+}
+
+/* Copies the content of directory SRC into directory DST, owners and modes kept. Nothing is
+ * followed: a symlink is copied as a symlink, every open is relative and O_NOFOLLOW. */
+static int copy_tree(int src, int dst, int depth, char* err, size_t errlen) {
+  if (depth > SEED_MAX_DEPTH) return ERR("seed volume: deeper than %d directories", depth);
+  int fd = dup(src);
+  DIR* d = fd < 0 ? NULL : fdopendir(fd);
+  if (!d) {
+    if (fd >= 0) close(fd);
+    return ERR("seed volume: read directory: %s", strerror(errno));
+  }
+  int rc = 0;
+  struct dirent* e;
+  while (rc == 0 && (e = readdir(d))) {
+    const char* n = e->d_name;
+    if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
+    struct stat st;
+    if (fstatat(src, n, &st, AT_SYMLINK_NOFOLLOW) != 0) continue; /* gone meanwhile */
+    if (S_ISDIR(st.st_mode)) {
+      int s = openat(src, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (s < 0 || mkdirat(dst, n, 0700) != 0) {
+        rc = ERR("seed volume: directory %s: %s", n, strerror(errno));
+        if (s >= 0) close(s);
+        break;
+      }
+      int t = openat(dst, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (t < 0) {
+        rc = ERR("seed volume: open %s: %s", n, strerror(errno));
+      } else {
+        rc = copy_tree(s, t, depth + 1, err, errlen);
+        if (rc == 0 && (fchown(t, st.st_uid, st.st_gid) != 0 || fchmod(t, st.st_mode & 07777) != 0))
+          rc = ERR("seed volume: owner of %s: %s", n, strerror(errno));
+        close(t);
+      }
+      close(s);
+    } else if (S_ISREG(st.st_mode)) {
+      int s = openat(src, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      int t = openat(dst, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (s < 0 || t < 0 || copy_file(s, t) != 0 || fchown(t, st.st_uid, st.st_gid) != 0 ||
+          fchmod(t, st.st_mode & 07777) != 0)
+        rc = ERR("seed volume: file %s: %s", n, strerror(errno));
+      if (s >= 0) close(s);
+      if (t >= 0) close(t);
+    } else if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t len = readlinkat(src, n, target, sizeof target - 1);
+      if (len < 0) continue;
+      target[len] = 0;
+      if (symlinkat(target, dst, n) != 0 ||
+          fchownat(dst, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) != 0)
+        rc = ERR("seed volume: symlink %s: %s", n, strerror(errno));
+    } /* devices, fifos and sockets are not copied up */
+  }
+  closedir(d);
+  return rc;
+}
+
+/* Docker's copy-up: a volume still empty gets the image's content at its mount point, and the
+ * mount point's owner and mode. Nothing there (or not a directory): nothing to copy. */
+static int seed(int root, const char* src, const char* dst, char* err, size_t errlen) {
+  int vol = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (vol < 0) return ERR("volume %s: %s", src, strerror(errno));
+  int rc = 0;
+  if (is_empty_dir(vol)) {
+    char ignored[8];
+    int at = open_in_root(root, dst, IR_NONE, ignored, sizeof ignored);
+    if (at >= 0) {
+      struct stat st;
+      int image = fstat(at, &st) == 0 && S_ISDIR(st.st_mode)
+                      ? openat(at, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                      : -1;
+      if (image >= 0) {
+        rc = copy_tree(image, vol, 0, err, errlen);
+        if (rc == 0 &&
+            (fchown(vol, st.st_uid, st.st_gid) != 0 || fchmod(vol, st.st_mode & 07777) != 0))
+          rc = ERR("seed volume %s: %s", src, strerror(errno));
+        close(image);
+      }
+      close(at);
+    }
+  }
+  close(vol);
+  return rc;
+}
+
+/* TREE (a detached mount) moved onto DST resolved in ROOT, then given its propagation. */
+static int attach(int root, int tree, const struct bind* b, char* err, size_t errlen) {
+  struct stat st;
+  if (fstat(tree, &st) != 0) return ERR("bind %s: %s", b->src, strerror(errno));
+  int target = open_in_root(root, b->dst, S_ISDIR(st.st_mode) ? IR_DIR : IR_FILE, err, errlen);
+  if (target < 0) return -1;
+  int rc = (int)syscall(SYS_move_mount, tree, "", target, "",
+                        MOVE_MOUNT_F_EMPTY_PATH_ | MOVE_MOUNT_T_EMPTY_PATH_);
+  close(target);
+  if (rc != 0) return ERR("bind %s on %s: %s", b->src, b->dst, strerror(errno));
+  if (!b->propagation) return 0;
+  /* Resolved again: the path now names the new mount, whose propagation mount(2) changes. */
+  target = open_in_root(root, b->dst, IR_NONE, err, errlen);
+  if (target < 0) return -1;
+  char path[32];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", target);
+  rc = mount(NULL, path, NULL, b->propagation, NULL);
+  close(target);
+  if (rc != 0) return ERR("propagation of %s: %s", b->dst, strerror(errno));
+  return 0;
+}
+
+int mount_one(int root, const struct bind* b, char* err, size_t errlen) {
+  if (b->kind == 1)
+    return mount_in_root(root, b->dst, "tmpfs", "tmpfs",
+                         MS_NOSUID | MS_NODEV | (b->ro ? MS_RDONLY : 0), b->data, err, errlen);
+  if (b->seed && !b->subpath && seed(root, b->src, b->dst, err, errlen) != 0) return -1;
+  int from = AT_FDCWD, srcroot = -1;
+  const char* path = b->src;
+  if (b->subpath) {
+    srcroot = open(b->src, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (srcroot < 0) return ERR("volume %s: %s", b->src, strerror(errno));
+    /* The volume is a root of its own: its content (written by containers) cannot lead out. */
+    from = open_in_root(srcroot, b->subpath, IR_NONE, err, errlen);
+    close(srcroot);
+    if (from < 0) return -1;
+    path = "";
+  }
+  int tree =
+      (int)syscall(SYS_open_tree, from, path,
+                   OPEN_TREE_CLONE_ | O_CLOEXEC | AT_RECURSIVE | (*path ? 0 : AT_EMPTY_PATH));
+  int saved = errno;
+  if (from >= 0) close(from);
+  if (tree < 0) return ERR("bind %s: %s", b->src, strerror(saved));
+  int rc = -1;
+  if (b->ro) {
+    /* Read-only before it is attached: the container never sees it writable. */
+    struct mount_attr_ attr = {MOUNT_ATTR_RDONLY_, 0, 0, 0};
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr)) {
+      (void)ERR("bind %s: make read-only: %s", b->src, strerror(errno));
+      goto out;
+    }
+  }
+  rc = attach(root, tree, b, err, errlen);
+out:
+  close(tree);
+  return rc;
+}
+
+int root_readonly(int root, char* err, size_t errlen) {
+  struct mount_attr_ attr = {MOUNT_ATTR_RDONLY_, 0, 0, 0};
+  if (syscall(SYS_mount_setattr, root, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0)
+    return ERR("make the root read-only: %s", strerror(errno));
+  return 0;
+}

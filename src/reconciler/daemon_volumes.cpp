@@ -1,0 +1,112 @@
+// The daemon's named volumes outside a plan's steps (see daemon.h): `stack volume` listing,
+// creation, removal and pruning; removal is refused while a container mounts the volume.
+// Loop thread.
+#include <cctype>
+#include <chrono>
+
+#include "reconciler/daemon.h"
+#include "reconciler/volumes.h"
+#include "state/store.h"
+
+namespace stack::reconciler {
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Volume directory -> the containers that mount it.
+Result<std::map<std::filesystem::path, std::vector<std::string>>> users(state::Store& store) {
+  auto all = store.list_all_containers();
+  if (!all) return fail(all.error());
+  std::map<std::filesystem::path, std::vector<std::string>> out;
+  for (const auto& c : *all) {
+    if (!c.runtime) continue;
+    for (const auto& m : c.runtime->spec.mounts)
+      if (m.kind == model::BindMount::Kind::kBind) out[m.source].push_back(c.name);
+  }
+  return out;
+}
+
+// Letters, digits, '.', '_' and '-', not starting with '.': a directory name under
+// <root>/volumes and nothing else ("..", "/" never).
+bool valid_name(const std::string& n) {
+  if (n.empty() || n.size() > 255 || n[0] == '.') return false;
+  for (unsigned char c : n)
+    if (!std::isalnum(c) && c != '.' && c != '_' && c != '-') return false;
+  return true;
+}
+
+}  // namespace
+
+Result<void> Daemon::remove_volume(const std::string& name) {
+  auto& store = controller_->store();
+  auto known = store.get_volume(name);
+  if (!known) return fail(known.error());
+  if (!*known) return fail("remove volume " + name + ": no such volume");
+  auto used = users(store);
+  if (!used) return fail(used.error().wrap("remove volume " + name));
+  if (auto it = used->find(volume_dir(paths_, name)); it != used->end())
+    return fail("remove volume " + name + ": volume is in use by container " + it->second.front());
+  if (auto r = remove_volume_dir(paths_, name, !(*known)->driver_opts.empty()); !r)
+    return fail(r.error().wrap("remove volume"));
+  return store.remove_volume(name);
+}
+
+Result<std::vector<Daemon::VolumeInfo>> Daemon::list_volumes() {
+  auto& store = controller_->store();
+  auto list = store.list_volumes("");
+  if (!list) return fail(list.error());
+  auto used = users(store);
+  if (!used) return fail(used.error());
+  std::vector<VolumeInfo> out;
+  for (const auto& v : *list) {
+    VolumeInfo i{
+        v.name,       v.project, volume_dir(paths_, v.name).string(), v.driver_opts, v.labels,
+        v.created_at, {}};
+    if (auto it = used->find(volume_dir(paths_, v.name)); it != used->end()) i.used_by = it->second;
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+Result<Daemon::VolumeInfo> Daemon::create_volume(const std::string& name,
+                                                 std::map<std::string, std::string> driver_opts,
+                                                 std::map<std::string, std::string> labels) {
+  if (!valid_name(name))
+    return fail("create volume \"" + name + "\": a name is letters, digits, '.', '_' and '-'");
+  for (const auto& [k, v] : driver_opts)
+    if (k != "type" && k != "o" && k != "device")
+      return fail("create volume " + name + ": driver option " + k +
+                  " is not one of the local driver's (type, o, device)");
+  auto& store = controller_->store();
+  auto known = store.get_volume(name);
+  if (!known) return fail(known.error());
+  if (*known) return fail("create volume " + name + ": it exists already");
+  model::VolumeConfig c{name, "", driver_opts, labels};
+  if (auto r = ensure_volume_dir(paths_, c); !r) return fail(r.error());
+  state::VolumeRecord rec{name, "", std::move(driver_opts), std::move(labels), now_ms()};
+  if (auto r = store.put_volume(rec); !r) {
+    (void)remove_volume_dir(paths_, name, !rec.driver_opts.empty());
+    return fail(r.error());
+  }
+  return VolumeInfo{
+      name, "", volume_dir(paths_, name).string(), rec.driver_opts, rec.labels, rec.created_at, {}};
+}
+
+Result<std::vector<std::string>> Daemon::prune_volumes() {
+  auto list = list_volumes();
+  if (!list) return fail(list.error());
+  std::vector<std::string> removed;
+  for (const auto& v : *list) {
+    if (!v.used_by.empty()) continue;
+    if (auto r = remove_volume(v.name); !r) return fail(r.error());
+    removed.push_back(v.name);
+  }
+  return removed;
+}
+
+}  // namespace stack::reconciler

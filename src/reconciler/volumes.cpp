@@ -1,0 +1,459 @@
+// Storage of a service on this host (see volumes.h). Building the mounts is pure but for
+// reading secret sources; writing secret files happens at container creation.
+#include "reconciler/volumes.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+
+#include "common/files.h"
+#include "common/log.h"
+#include "common/sha256.h"
+
+namespace stack::reconciler {
+
+namespace {
+
+constexpr size_t kMaxSecretBytes = 16 << 20;
+
+std::string where(const spec::Service& svc, const spec::SourcePos& pos) {
+  return (pos.line ? pos.str() : svc.pos.str()) + ": service \"" + svc.name + "\"";
+}
+
+// A relative path with no ".." component: what Docker takes as a volume subpath.
+bool plain_subpath(const std::string& p) {
+  if (p.empty() || p[0] == '/') return false;
+  for (const auto& part : std::filesystem::path(p))
+    if (part == "..") return false;
+  return true;
+}
+
+// "size=64m,mode=1777" of a `tmpfs:` entry or a tmpfs mount into tmpfs(5) options; "ro" into
+// RO. Options the kernel's tmpfs does not take are refused by name.
+Result<std::string> tmpfs_options(const std::string& given, bool& ro) {
+  std::string out;
+  size_t from = 0;
+  while (from <= given.size() && !given.empty()) {
+    size_t comma = given.find(',', from);
+    if (comma == std::string::npos) comma = given.size();
+    std::string o = given.substr(from, comma - from);
+    from = comma + 1;
+    std::string key = o.substr(0, o.find('='));
+    if (o == "ro")
+      ro = true;
+    else if (o == "rw" || o.empty())
+      continue;
+    else if (key == "size" || key == "mode" || key == "uid" || key == "gid" || key == "nr_inodes")
+      out += (out.empty() ? "" : ",") + o;
+    else
+      return fail("tmpfs option \"" + o +
+                  "\" is not supported (size, mode, uid, gid, "
+                  "nr_inodes, ro, rw)");
+  }
+  return out;
+}
+
+std::string octal(int mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%o", mode);
+  return buf;
+}
+
+// The mounts of SVC's `volumes:` (volumes_from reuses them).
+Result<void> volume_mounts(const Paths& paths, const spec::Stack& stack, const spec::Service& svc,
+                           const std::filesystem::path& dir, bool force_ro,
+                           std::vector<model::BindMount>& out) {
+  for (const auto& m : svc.volumes) {
+    model::BindMount b;
+    b.target = m.target;
+    b.read_only = m.read_only || force_ro;
+    if (!m.selinux.empty()) {
+      static bool said = false;  // once per daemon
+      if (!said)
+        log::get("reconciler")
+            ->warn("bind.selinux {} ignored: stack sets no SELinux labels", m.selinux);
+      said = true;
+    }
+    if (m.type == "bind") {
+      b.source = m.source;
+      b.propagation = m.propagation;
+      b.create_source = m.create_host_path;
+    } else if (m.type == "volume") {
+      if (!m.subpath.empty() && !plain_subpath(m.subpath))
+        return fail(where(svc, m.pos) + ": volume subpath \"" + m.subpath +
+                    "\" must be a relative path without \"..\"");
+      b.subpath = m.subpath;
+      b.seed = !m.nocopy;
+      if (m.source.empty()) {  // anonymous: lives and dies with the container
+        b.source = dir / "volumes" / sha256_hex(m.target).substr(0, 16);
+      } else {
+        const spec::Volume* v = stack.find_volume(m.source.string());
+        if (!v)
+          return fail(where(svc, m.pos) + ": no top-level volume \"" + m.source.string() + "\"");
+        b.source = volume_dir(paths, v->name);
+      }
+    } else if (m.type == "tmpfs") {
+      b.kind = model::BindMount::Kind::kTmpfs;
+      if (m.tmpfs_size) b.options = "size=" + std::to_string(*m.tmpfs_size);
+      if (m.tmpfs_mode)
+        b.options += (b.options.empty() ? "mode=" : ",mode=") + octal(*m.tmpfs_mode);
+    } else {
+      return fail(where(svc, m.pos) + ": mount type " + m.type + " is not supported");
+    }
+    out.push_back(std::move(b));
+  }
+  return {};
+}
+
+struct SecretSource {
+  const spec::FileRef* ref;
+  std::string content;
+};
+
+Result<std::vector<SecretSource>> read_secrets(const spec::Stack& stack, const spec::Service& svc) {
+  std::vector<SecretSource> out;
+  auto add = [&](const std::vector<spec::FileRef>& refs, const std::vector<spec::FileObject>& objs,
+                 const char* kind) -> Result<void> {
+    for (const auto& ref : refs) {
+      auto it = std::find_if(objs.begin(), objs.end(),
+                             [&](const spec::FileObject& o) { return o.key == ref.source; });
+      std::string what = std::string(kind) + " \"" + ref.source + "\"";
+      if (it == objs.end()) return fail(where(svc, ref.pos) + ": no top-level " + what);
+      if (it->external)
+        return fail(where(svc, ref.pos) + ": " + what +
+                    " is external: there is no Swarm store on a single host; give it a file");
+      SecretSource s{&ref, ""};
+      if (!it->file.empty()) {
+        auto text = read_file(it->file, kMaxSecretBytes, std::string(kind) + "s");
+        if (!text) return fail(text.error().wrap(where(svc, ref.pos) + ": " + what));
+        s.content = std::move(*text);
+      } else if (!it->environment.empty()) {
+        if (!it->environment_value)
+          return fail(where(svc, ref.pos) + ": " + what + ": variable " + it->environment +
+                      " is not set");
+        s.content = *it->environment_value;
+      } else if (it->content) {
+        s.content = *it->content;
+      }
+      out.push_back(std::move(s));
+    }
+    return {};
+  };
+  if (auto r = add(svc.secrets, stack.secrets, "secret"); !r) return fail(r.error());
+  if (auto r = add(svc.configs, stack.configs, "config"); !r) return fail(r.error());
+  return out;
+}
+
+Result<uint32_t> numeric_id(const spec::Service& svc, const spec::FileRef& ref,
+                            const std::string& v, const char* what) {
+  if (v.empty()) return 0u;
+  char* end = nullptr;
+  unsigned long n = std::strtoul(v.c_str(), &end, 10);
+  if (*end != '\0' || n > 0xfffffffeUL)
+    return fail(where(svc, ref.pos) + ": " + what + " \"" + v + "\" must be a number");
+  return static_cast<uint32_t>(n);
+}
+
+}  // namespace
+
+std::filesystem::path volume_dir(const Paths& paths, const std::string& name) {
+  return paths.root / "volumes" / name;
+}
+
+Result<void> build_storage(const Paths& paths, const spec::Stack& stack, const spec::Service& svc,
+                           RuntimeRecord& r, const std::vector<std::string>& image_volumes) {
+  auto& s = r.spec;
+  // volumes_from first: the service's own mounts may cover a target of the other's.
+  if (auto it = svc.extra.find("volumes_from"); it != svc.extra.end() && it->is_array())
+    for (const auto& v : *it) {
+      std::string from = v.get<std::string>();
+      bool ro = false;
+      if (auto colon = from.rfind(':');
+          colon != std::string::npos &&
+          (from.substr(colon) == ":ro" || from.substr(colon) == ":rw")) {
+        ro = from.substr(colon) == ":ro";
+        from.resize(colon);
+      }
+      if (from.rfind("container:", 0) == 0)
+        return fail(where(svc, svc.pos) + ": volumes_from " + from +
+                    ": only services of the project are supported");
+      if (from.rfind("service:", 0) == 0) from = from.substr(8);
+      const spec::Service* other = stack.find(from);
+      if (!other) return fail(where(svc, svc.pos) + ": volumes_from: no service \"" + from + "\"");
+      auto dir = paths.root / "containers" / planner::container_name(stack.name, from, 1);
+      if (auto m = volume_mounts(paths, stack, *other, dir, ro, s.mounts); !m) return m;
+    }
+  if (auto m = volume_mounts(paths, stack, svc, s.dir, false, s.mounts); !m) return m;
+  for (const auto& target : image_volumes) {
+    bool covered = std::any_of(s.mounts.begin(), s.mounts.end(),
+                               [&](const model::BindMount& m) { return m.target == target; });
+    if (covered || target.empty() || target[0] != '/') continue;
+    model::BindMount b{s.dir / "volumes" / sha256_hex(target).substr(0, 16), target, false};
+    b.seed = true;
+    s.mounts.push_back(std::move(b));
+  }
+  for (const auto& t : svc.tmpfs) {
+    model::BindMount b;
+    b.kind = model::BindMount::Kind::kTmpfs;
+    auto colon = t.find(':');
+    b.target = t.substr(0, colon);
+    auto opts = tmpfs_options(colon == std::string::npos ? "" : t.substr(colon + 1), b.read_only);
+    if (!opts) return fail(opts.error().wrap(where(svc, svc.pos) + ": tmpfs " + b.target));
+    b.options = *opts;
+    s.mounts.push_back(std::move(b));
+  }
+  s.read_only_root = svc.read_only;
+  if (auto it = svc.extra.find("shm_size"); it != svc.extra.end() && it->is_number_integer())
+    s.shm_size = it->get<int64_t>();
+
+  auto secrets = read_secrets(stack, svc);
+  if (!secrets) return fail(secrets.error());
+  auto contents = std::make_shared<std::vector<std::string>>();
+  for (size_t i = 0; i < secrets->size(); i++) {
+    const auto& src = (*secrets)[i];
+    auto uid = numeric_id(svc, *src.ref, src.ref->uid, "uid");
+    if (!uid) return fail(uid.error());
+    auto gid = numeric_id(svc, *src.ref, src.ref->gid, "gid");
+    if (!gid) return fail(gid.error());
+    model::SecretFile f;
+    f.path = paths.run_root / "secrets" / s.name / std::to_string(i);
+    f.uid = *uid;
+    f.gid = *gid;
+    f.mode = src.ref->mode.value_or(0444);
+    std::string target = src.ref->target;
+    r.secret_files.push_back(f);
+    contents->push_back(src.content);
+    model::BindMount b;
+    b.source = f.path;
+    b.target = target;
+    b.read_only = true;
+    b.create_source = false;
+    s.mounts.push_back(std::move(b));
+  }
+  if (!contents->empty()) r.secret_contents = std::move(contents);
+  return {};
+}
+
+Result<std::string> secrets_digest(const spec::Stack& stack, const spec::Service& svc) {
+  auto secrets = read_secrets(stack, svc);
+  if (!secrets) return fail(secrets.error());
+  if (secrets->empty()) return std::string();
+  std::string all;
+  for (const auto& s : *secrets) all += sha256_hex(s.content);
+  return sha256_hex(all);
+}
+
+Result<std::vector<planner::DesiredVolume>> desired_volumes(const Paths& paths,
+                                                            const spec::Stack& stack) {
+  std::vector<planner::DesiredVolume> out;
+  for (const auto& v : stack.volumes) {
+    if (v.external) {
+      if (::access(volume_dir(paths, v.name).c_str(), F_OK) != 0)
+        return fail(v.pos.str() + ": external volume \"" + v.name +
+                    "\" does not exist (make it with `stack volume create " + v.name + "`)");
+      continue;
+    }
+    auto c = std::make_shared<model::VolumeConfig>();
+    c->name = v.name;
+    c->project = stack.name;
+    c->driver_opts = v.driver_opts;
+    c->labels = v.labels;
+    out.push_back({v.name, std::move(c)});
+  }
+  return out;
+}
+
+namespace {
+
+// STATX_ATTR_MOUNT_ROOT (statx(2), Linux 5.8): a bind of a directory of the same filesystem
+// has the same st_dev as its parent, so comparing devices would miss it.
+bool is_mountpoint(const std::filesystem::path& dir) {
+  struct statx st {};
+  if (::statx(AT_FDCWD, dir.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &st) != 0)
+    return false;
+  return (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+         (st.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+// mount(8)'s `-o` words that are flags; the rest is the filesystem's data.
+unsigned long mount_flag(const std::string& o, bool& known) {
+  static const std::map<std::string, unsigned long> flags = {{"ro", MS_RDONLY},
+                                                             {"rw", 0},
+                                                             {"nosuid", MS_NOSUID},
+                                                             {"nodev", MS_NODEV},
+                                                             {"noexec", MS_NOEXEC},
+                                                             {"sync", MS_SYNCHRONOUS},
+                                                             {"bind", MS_BIND},
+                                                             {"rbind", MS_BIND | MS_REC},
+                                                             {"noatime", MS_NOATIME},
+                                                             {"relatime", MS_RELATIME},
+                                                             {"nodiratime", MS_NODIRATIME},
+                                                             {"defaults", 0}};
+  auto it = flags.find(o);
+  known = it != flags.end();
+  return known ? it->second : 0;
+}
+
+bool on_tmpfs(const std::filesystem::path& dir) {
+  struct statfs fs {};
+  return ::statfs(dir.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+}
+
+// The tmpfs write_secret_files mounted (its source names it), not a run root's own.
+bool owns_tmpfs(const std::filesystem::path& dir) {
+  std::ifstream mounts("/proc/self/mounts");
+  for (std::string src, target, rest; mounts >> src >> target && std::getline(mounts, rest);)
+    if (src == "stack-secrets" && target == dir.string()) return true;
+  return false;
+}
+
+}  // namespace
+
+Result<void> ensure_volume_dir(const Paths& paths, const model::VolumeConfig& c) {
+  auto parent = paths.root / "volumes";
+  if (auto r = make_dirs(parent, 0700); !r) return fail(r.error().wrap("volume " + c.name));
+  ::chmod(parent.c_str(), 0700);  // host users never reach a volume's data
+  auto dir = volume_dir(paths, c.name);
+  bool made = ::mkdir(dir.c_str(), 0755) == 0;
+  if (!made && errno != EEXIST) return fail_errno("volume " + c.name + ": mkdir " + dir.string());
+  if (c.driver_opts.empty() || is_mountpoint(dir)) return {};
+  std::string type = c.driver_opts.count("type") ? c.driver_opts.at("type") : "";
+  std::string device = c.driver_opts.count("device") ? c.driver_opts.at("device") : "";
+  std::string o = c.driver_opts.count("o") ? c.driver_opts.at("o") : "";
+  unsigned long flags = 0;
+  std::string data;
+  for (size_t from = 0; from <= o.size() && !o.empty();) {
+    size_t comma = o.find(',', from);
+    if (comma == std::string::npos) comma = o.size();
+    std::string word = o.substr(from, comma - from);
+    from = comma + 1;
+    bool known = false;
+    flags |= mount_flag(word, known);
+    if (!known && !word.empty()) data += (data.empty() ? "" : ",") + word;
+  }
+  if (type.empty() && !(flags & MS_BIND))
+    return fail("volume " + c.name + ": driver_opts need a type (tmpfs, none with o: bind, ...)");
+  if (device.empty()) device = type;
+  // A bind ignores the read-only flag of its first mount(2) (mount(2), MS_BIND): remounted.
+  int rc =
+      ::mount(device.c_str(), dir.c_str(), (flags & MS_BIND) ? nullptr : type.c_str(),
+              flags & ~(flags & MS_BIND ? MS_RDONLY : 0UL), data.empty() ? nullptr : data.c_str());
+  if (rc == 0 && (flags & MS_BIND) && (flags & MS_RDONLY))
+    rc = ::mount(nullptr, dir.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr);
+  if (rc != 0) {
+    int saved = errno;
+    ::umount2(dir.c_str(), MNT_DETACH);
+    if (made) ::rmdir(dir.c_str());
+    errno = saved;
+    return fail_errno("volume " + c.name + ": mount " + (type.empty() ? "bind" : type) + " " +
+                      device + " (driver_opts)");
+  }
+  return {};
+}
+
+bool volume_present(const Paths& paths, const std::string& name, bool mounted) {
+  auto dir = volume_dir(paths, name);
+  if (::access(dir.c_str(), F_OK) != 0) return false;
+  return !mounted || is_mountpoint(dir);
+}
+
+Result<void> remove_volume_dir(const Paths& paths, const std::string& name, bool mounted) {
+  auto dir = volume_dir(paths, name);
+  while (is_mountpoint(dir))
+    if (::umount2(dir.c_str(), MNT_DETACH) != 0) return fail_errno("volume " + name + ": umount");
+  // With driver_opts the data is the device's (a bound host directory is the user's): only
+  // the empty mount point goes, never a tree that could still be someone's files.
+  if (mounted) {
+    if (::rmdir(dir.c_str()) != 0 && errno != ENOENT)
+      return fail_errno("volume " + name + ": remove mount point " + dir.string());
+    return {};
+  }
+  if (auto r = remove_tree(dir); !r) return fail(r.error().wrap("volume " + name));
+  return {};
+}
+
+Result<void> write_secret_files(const Paths& paths, const RuntimeRecord& r) {
+  if (r.secret_files.empty() || !r.secret_contents) return {};
+  auto parent = paths.run_root / "secrets";
+  if (auto d = make_dirs(parent, 0700); !d) return d;
+  ::chmod(parent.c_str(), 0700);
+  // Secrets live in memory only: a run root that is not a tmpfs (a --run-root on disk) gets
+  // one of its own here, so no secret byte is ever written to a disk.
+  if (!on_tmpfs(parent))
+    if (::mount("stack-secrets", parent.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "mode=0700,size=64m") != 0)
+      return fail_errno("secrets: mount a tmpfs on " + parent.string());
+  auto dir = parent / r.spec.name;
+  if (auto d = make_dirs(dir, 0700); !d) return d;
+  ::chmod(dir.c_str(), 0700);
+  for (size_t i = 0; i < r.secret_files.size() && i < r.secret_contents->size(); i++) {
+    const auto& f = r.secret_files[i];
+    const auto& content = (*r.secret_contents)[i];
+    uid_t uid = f.uid;
+    gid_t gid = f.gid;
+    if (r.spec.userns) {  // the container's uid N is the host's base + N
+      uid += r.spec.userns->uid_base;
+      gid += r.spec.userns->gid_base;
+    }
+    auto tmp = f.path;
+    tmp += ".tmp";
+    ::unlink(tmp.c_str());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return fail_errno("write secret " + f.path.string());
+    bool ok = true;
+    for (size_t off = 0; ok && off < content.size();) {
+      ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      ok = n > 0;
+      if (ok) off += static_cast<size_t>(n);
+    }
+    ok = ok && ::fchown(fd, uid, gid) == 0 && ::fchmod(fd, static_cast<mode_t>(f.mode)) == 0;
+    int saved = errno;
+    ::close(fd);
+    // rename(2): a running container keeps the inode it has; the next start gets the new one.
+    if (!ok || ::rename(tmp.c_str(), f.path.c_str()) != 0) {
+      if (ok) saved = errno;
+      ::unlink(tmp.c_str());
+      errno = saved;
+      return fail_errno("write secret " + f.path.string());
+    }
+  }
+  return {};
+}
+
+void restore_secret_files(const Paths& paths, const planner::DesiredState& desired) {
+  for (const auto& s : desired.services)
+    for (const auto& r : s.records) {
+      if (!r || r->secret_files.empty()) continue;
+      if (::access(r->spec.dir.c_str(), F_OK) != 0) continue;  // not created: its create writes
+      bool missing = std::any_of(r->secret_files.begin(), r->secret_files.end(),
+                                 [](const auto& f) { return ::access(f.path.c_str(), F_OK) != 0; });
+      if (!missing) continue;
+      if (auto w = write_secret_files(paths, *r); !w)
+        log::get("reconciler")->error("restore secrets of {}: {}", r->spec.name, w.error().message);
+      else
+        log::get("reconciler")->info("restored secrets container={}", r->spec.name);
+    }
+}
+
+Result<void> remove_secret_files(const Paths& paths, const std::string& name) {
+  auto dir = paths.run_root / "secrets" / name;
+  if (::access(dir.c_str(), F_OK) != 0) return {};
+  if (auto r = remove_tree(dir); !r) return r;
+  // The last one takes the parent (and the tmpfs stack mounted there) with it.
+  auto parent = paths.run_root / "secrets";
+  if (std::filesystem::is_empty(parent) && is_mountpoint(parent) && owns_tmpfs(parent))
+    ::umount2(parent.c_str(), MNT_DETACH);
+  ::rmdir(parent.c_str());
+  return {};
+}
+
+}  // namespace stack::reconciler

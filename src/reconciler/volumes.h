@@ -1,0 +1,59 @@
+// Storage of a service on this host (issue 13): its volumes, binds, tmpfs, read-only root,
+// /dev/shm, volumes_from, secrets and configs as the engine mounts them; the project's named
+// volumes as the planner sees them; and the host side of both (volume directories, secret
+// files under the run root). Private to the reconciler. Loop thread.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "model/runtime_record.h"
+#include "planner/state.h"
+#include "reconciler/controller.h"
+#include "spec/stack.h"
+
+namespace stack::reconciler {
+
+// <root>/volumes/<name>: a named volume's directory (its data, or its mount point with
+// driver_opts).
+[[nodiscard]] std::filesystem::path volume_dir(const Paths& paths, const std::string& name);
+
+// R.spec's mounts, read-only root and shm size, and R's secret files, from SERVICE (after
+// R.spec.name and dir are set). Reads each secret's and config's content (kept in memory only).
+// IMAGE_VOLUMES: the image's VOLUME paths; each one no mount of the service covers becomes an
+// anonymous volume (seeded from the image), as Docker makes them.
+[[nodiscard]] Result<void> build_storage(const Paths& paths, const spec::Stack& stack,
+                                         const spec::Service& service, RuntimeRecord& r,
+                                         const std::vector<std::string>& image_volumes = {});
+
+// A digest of the content of every secret and config SERVICE uses ("" with none): a changed
+// secret changes the service's configuration (and recreates its containers).
+[[nodiscard]] Result<std::string> secrets_digest(const spec::Stack& stack,
+                                                 const spec::Service& service);
+
+// The project's named volumes (external ones are checked to exist instead).
+[[nodiscard]] Result<std::vector<planner::DesiredVolume>> desired_volumes(const Paths& paths,
+                                                                          const spec::Stack& stack);
+
+// Makes volume C's directory (0700 parents) and, with driver_opts, mounts type/o/device on it
+// as mount(8) would; idempotent. Undone when it fails half-way.
+[[nodiscard]] Result<void> ensure_volume_dir(const Paths& paths, const model::VolumeConfig& c);
+// Whether volume NAME is on the host: its directory, and its mount when it has driver_opts.
+[[nodiscard]] bool volume_present(const Paths& paths, const std::string& name, bool mounted);
+// Removes volume NAME's directory and data; MOUNTED (driver_opts): unmounts it and removes
+// the empty mount point only, never what the device holds.
+[[nodiscard]] Result<void> remove_volume_dir(const Paths& paths, const std::string& name,
+                                             bool mounted);
+
+// Writes R's secret files (0700 directory, owner and mode as asked) unless present with the
+// same content. Nothing written when R carries no content (a record read back from the state).
+[[nodiscard]] Result<void> write_secret_files(const Paths& paths, const RuntimeRecord& r);
+// At daemon start: the secret files of DESIRED's containers that exist but lost them (the run
+// root is a tmpfs: a reboot empties it) are written again before any of them starts.
+void restore_secret_files(const Paths& paths, const planner::DesiredState& desired);
+// Removes the secret files of container NAME.
+[[nodiscard]] Result<void> remove_secret_files(const Paths& paths, const std::string& name);
+
+}  // namespace stack::reconciler
