@@ -188,9 +188,12 @@ class CgroupV1 final : public CgroupDriver {
         r = write(path, "memory", "memory.limit_in_bytes", v);
       }
       if (!r) return r;
+      // memswap_limit: memory + swap as asked (-1: unlimited swap); else no swap at all.
+      std::string swap = limits.memory_swap ? std::to_string(*limits.memory_swap) : v;
       if (has_memsw)
-        if (auto m = write(path, "memory", "memory.memsw.limit_in_bytes", v); !m) return m;
+        if (auto m = write(path, "memory", "memory.memsw.limit_in_bytes", swap); !m) return m;
     }
+    if (auto r = set_more(path, limits); !r) return r;
     if (limits.cpus) {
       auto quota = static_cast<int64_t>(std::llround(*limits.cpus * kCfsPeriodUs));
       // The period first: the kernel checks the quota against the current period.
@@ -204,6 +207,35 @@ class CgroupV1 final : public CgroupDriver {
     if (limits.pids)
       if (auto r = write(path, "pids", "pids.max", std::to_string(*limits.pids)); !r) return r;
     if (limits.devices) return set_devices(path, *limits.devices);
+    return {};
+  }
+
+  // The service fields beyond the basic limits (mem_reservation, mem_swappiness,
+  // oom_kill_disable, cpu_period, cpu_quota), in v1's files.
+  Result<void> set_more(const std::string& path, const CgroupLimits& limits) {
+    bool memory = limits.memory_reservation || limits.swappiness || limits.oom_kill_disable;
+    if (memory && !has("memory"))
+      return fail("cgroup v1: create " + path + ": memory settings need the memory hierarchy");
+    if ((limits.cpu_quota || limits.cpu_period) && !has("cpu"))
+      return fail("cgroup v1: create " + path + ": cpu_quota/cpu_period need the cpu hierarchy");
+    if (limits.memory_reservation)
+      if (auto r = write(path, "memory", "memory.soft_limit_in_bytes",
+                         std::to_string(*limits.memory_reservation));
+          !r)
+        return r;
+    if (limits.swappiness)
+      if (auto r = write(path, "memory", "memory.swappiness", std::to_string(*limits.swappiness));
+          !r)
+        return r;
+    if (limits.oom_kill_disable)
+      if (auto r = write(path, "memory", "memory.oom_control", "1"); !r) return r;
+    // The period first: the kernel checks the quota against the current period.
+    if (limits.cpu_period)
+      if (auto r = write(path, "cpu", "cpu.cfs_period_us", std::to_string(*limits.cpu_period)); !r)
+        return r;
+    if (limits.cpu_quota)
+      if (auto r = write(path, "cpu", "cpu.cfs_quota_us", std::to_string(*limits.cpu_quota)); !r)
+        return r;
     return {};
   }
 

@@ -12,6 +12,7 @@
 
 #include "common/files.h"
 #include "common/instance.h"
+#include "reconciler/service_fields.h"
 #include "spec/loader.h"
 
 namespace stack::reconciler {
@@ -243,6 +244,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
       svc.x_stack["restart_on_unhealthy"].is_boolean())
     r.restart_on_unhealthy = svc.x_stack["restart_on_unhealthy"].get<bool>();
   if (auto ns = user_namespace(paths, svc, r); !ns) return fail(ns.error());
+  if (auto f = apply_service_fields(stack, svc, image, r); !f) return fail(f.error());
   return r;
 }
 

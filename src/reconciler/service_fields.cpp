@@ -1,0 +1,192 @@
+// The process and resource fields of a service onto the runtime record: ulimits, sysctls,
+// domainname, oom_score_adj, group_add, the cgroup knobs beyond the basic limits, labels and
+// deploy.restart_policy. Reads label files, the image's /etc/group and the host's memory and
+// CPU count (for reservations); changes nothing.
+#include "reconciler/service_fields.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "spec/env_file.h"
+#include "spec/loader.h"
+#include "spec/service_fields.h"
+
+namespace stack::reconciler {
+namespace {
+
+std::string where(const spec::Service& svc, const std::string& key) {
+  for (const auto& k : svc.keys)
+    if (k.path == "services." + svc.name + "." + key)
+      return k.pos.str() + ": service \"" + svc.name + "\"";
+  return svc.pos.str() + ": service \"" + svc.name + "\"";
+}
+
+const nlohmann::json* extra(const spec::Service& svc, const char* key) {
+  auto it = svc.extra.find(key);
+  return it == svc.extra.end() || it->is_null() ? nullptr : &*it;
+}
+
+// An integer field kept generically: a number, or a numeric string ("100000").
+Result<std::optional<int64_t>> integer(const spec::Service& svc, const char* key) {
+  const nlohmann::json* v = extra(svc, key);
+  if (!v) return std::optional<int64_t>{};
+  if (v->is_number_integer()) return std::optional<int64_t>{v->get<int64_t>()};
+  if (v->is_string()) {
+    const std::string s = v->get<std::string>();
+    try {
+      size_t used = 0;
+      int64_t n = std::stoll(s, &used);
+      if (used == s.size()) return std::optional<int64_t>{n};
+    } catch (const std::exception&) {
+    }
+  }
+  return fail(where(svc, key) + ": " + key + " must be an integer, got " + v->dump());
+}
+
+Result<void> labels(const spec::Stack& stack, const spec::Service& svc, RuntimeRecord& r) {
+  // compose: label_file entries first, `labels` override them; deploy.labels are the
+  // service's (Swarm) labels, kept with the others here as there is no service object.
+  if (const auto* files = extra(svc, "label_file"); files && files->is_array()) {
+    for (const auto& f : *files) {
+      std::filesystem::path path = f.get<std::string>();
+      if (path.is_relative()) path = stack.project_dir / path;
+      std::ifstream in(path);
+      if (!in) return fail(where(svc, "label_file") + ": cannot read " + path.string());
+      std::stringstream text;
+      text << in.rdbuf();
+      auto lines = spec::parse_env_file(text.str());
+      if (!lines) return fail(lines.error().wrap(where(svc, "label_file") + ": " + path.string()));
+      for (const auto& l : *lines) r.labels[l.key] = l.value.value_or("");
+    }
+  }
+  for (const auto& [k, v] : svc.labels) r.labels[k] = v;
+  if (const auto* d = extra(svc, "deploy"); d && d->contains("labels"))
+    for (const auto& [k, v] : (*d)["labels"].items())
+      r.labels[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  return {};
+}
+
+Result<void> restart_policy(const spec::Service& svc, RuntimeRecord& r) {
+  r.restart = spec::effective_restart(svc);
+  const auto* d = extra(svc, "deploy");
+  if (!d || !d->contains("restart_policy")) return {};
+  const auto& p = (*d)["restart_policy"];
+  for (const char* key : {"delay", "window"}) {
+    if (!p.contains(key) || !p[key].is_string()) continue;
+    auto ms = spec::parse_duration(p[key].get<std::string>());
+    if (!ms) return fail(where(svc, "deploy") + ": restart_policy." + key + " is not a duration");
+    (std::string(key) == "delay" ? r.restart_delay : r.restart_window) = *ms;
+  }
+  return {};
+}
+
+int64_t host_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  while (in >> key >> kib)
+    if (key == "MemTotal:") return kib * 1024;
+  return 0;
+}
+
+Result<void> cgroup_knobs(const spec::Service& svc, RuntimeRecord& r) {
+  auto& l = r.spec.limits;
+  const spec::Service& s = svc;
+  if (const auto* v = extra(s, "mem_reservation")) l.memory_reservation = v->get<int64_t>();
+  if (const auto* v = extra(s, "memswap_limit")) {
+    l.memory_swap = v->get<int64_t>();
+    if (!l.memory_bytes)
+      return fail(where(s, "memswap_limit") + ": memswap_limit needs mem_limit (as docker)");
+    if (*l.memory_swap != -1 && *l.memory_swap < *l.memory_bytes)
+      return fail(where(s, "memswap_limit") + ": memswap_limit (memory + swap) is below mem_limit");
+  }
+  if (const auto* v = extra(s, "mem_swappiness")) {
+    int64_t n = v->get<int64_t>();
+    if (n < 0 || n > 100) return fail(where(s, "mem_swappiness") + ": must be 0..100");
+    l.swappiness = n;
+  }
+  if (const auto* v = extra(s, "oom_kill_disable"); v && v->get<bool>()) l.oom_kill_disable = true;
+  auto quota = integer(s, "cpu_quota");
+  if (!quota) return fail(quota.error());
+  auto period = integer(s, "cpu_period");
+  if (!period) return fail(period.error());
+  if ((*quota || *period) && l.cpus)
+    return fail(where(s, *quota ? "cpu_quota" : "cpu_period") +
+                ": cpus and cpu_quota/cpu_period both set the CFS quota; use one");
+  if (*period && (**period < 1000 || **period > 1000000))
+    return fail(where(s, "cpu_period") + ": must be 1000..1000000 (microseconds)");
+  if (*quota && **quota != -1 && **quota < 1000)
+    return fail(where(s, "cpu_quota") + ": must be -1 or at least 1000 (microseconds)");
+  l.cpu_quota = *quota;
+  l.cpu_period = *period;
+
+  // deploy.resources.reservations: what the host must have; memory becomes the soft limit
+  // (as docker compose maps it) unless mem_reservation says otherwise.
+  if (const auto* d = extra(s, "deploy");
+      d && d->contains("resources") && (*d)["resources"].contains("reservations")) {
+    const auto& res = (*d)["resources"]["reservations"];
+    if (res.contains("memory") && res["memory"].is_number_integer()) {
+      int64_t want = res["memory"].get<int64_t>(), have = host_memory_bytes();
+      if (have > 0 && want > have)
+        return fail(where(s, "deploy") + ": reservations.memory " + std::to_string(want) +
+                    " bytes is more than this host has (" + std::to_string(have) + ")");
+      if (!l.memory_reservation) l.memory_reservation = want;
+    }
+    if (res.contains("cpus") && res["cpus"].is_number()) {
+      double want = res["cpus"].get<double>();
+      long have = ::sysconf(_SC_NPROCESSORS_ONLN);
+      if (have > 0 && want > static_cast<double>(have))
+        return fail(where(s, "deploy") + ": reservations.cpus " + res["cpus"].dump() +
+                    " is more than this host has (" + std::to_string(have) + ")");
+    }
+  }
+  return {};
+}
+
+Result<void> process_knobs(const spec::Service& svc, const fs::Image& image, RuntimeRecord& r) {
+  auto& s = r.spec;
+  for (const auto& [name, u] : svc.ulimits) {
+    auto res = spec::rlimit_resource(name);
+    if (!res) return fail(where(svc, "ulimits") + ": unknown ulimit \"" + name + "\"");
+    s.process.rlimits.push_back({*res, u.soft, u.hard});
+  }
+  for (const auto& [key, value] : svc.sysctls) {
+    std::string k = key;
+    std::replace(k.begin(), k.end(), '/', '.');
+    s.sysctls.emplace_back(k, value);
+  }
+  s.domainname = svc.domainname;
+  if (auto adj = integer(svc, "oom_score_adj"); !adj) {
+    return fail(adj.error());
+  } else if (*adj) {
+    if (**adj < -1000 || **adj > 1000)
+      return fail(where(svc, "oom_score_adj") + ": must be -1000..1000");
+    s.oom_score_adj = static_cast<int>(**adj);
+  }
+  if (const auto* groups = extra(svc, "group_add"); groups && groups->is_array()) {
+    for (const auto& g : *groups) {
+      std::string name = g.is_string() ? g.get<std::string>() : g.dump();
+      auto gid = engine::resolve_group(name, image.layers);
+      if (!gid) return fail(gid.error().wrap(where(svc, "group_add")));
+      if (std::find(s.process.groups.begin(), s.process.groups.end(), *gid) ==
+          s.process.groups.end())
+        s.process.groups.push_back(*gid);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service& svc,
+                                  const fs::Image& image, RuntimeRecord& r) {
+  if (auto x = labels(stack, svc, r); !x) return x;
+  if (auto x = restart_policy(svc, r); !x) return x;
+  if (auto x = cgroup_knobs(svc, r); !x) return x;
+  return process_knobs(svc, image, r);
+}
+
+}  // namespace stack::reconciler

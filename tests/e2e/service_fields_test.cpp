@@ -1,0 +1,189 @@
+// The process and resource fields of a service through the stack binary, proven where a user
+// would look: from inside the container (/proc/self/limits, /proc/sys, the domain name, the
+// OOM score, `id`), from the host (cgroup files), and in `stack ps` (labels, restarts).
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "e2e/stack_env.h"
+
+using namespace stack::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string file_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The line of TEXT that starts with PREFIX, or "".
+std::string line_of(const std::string& text, const std::string& prefix) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(prefix) != std::string::npos) return line;
+  return "";
+}
+
+// Waits until the logs of SERVICE hold MARKER; returns them.
+std::string logs_with(StackEnv& env, const std::string& service, const std::string& marker) {
+  std::string out;
+  for (int i = 0; i < 300; i++) {
+    out = env.stack({"logs", service}).out;
+    if (out.find(marker) != std::string::npos) break;
+    usleep(50'000);
+  }
+  return out;
+}
+
+std::string service_yaml(const std::string& p, int adj) {
+  return "name: " + p + R"(
+services:
+  box:
+    image: busybox
+    ulimits:
+      nofile: {soft: 1000, hard: 2000}
+      core: 0
+    sysctls:
+      net.core.somaxconn: 1234
+      kernel.shmmni: 555
+    domainname: example.test
+    oom_score_adj: )" +
+         std::to_string(adj) + R"(
+    group_add: [4242]
+    labels: {tier: web}
+    deploy: {labels: {team: ops}}
+    init: true
+    platform: linux/amd64
+    runtime: stack
+    command: [sh, -c, "cat /proc/self/limits; echo somaxconn=$$(cat /proc/sys/net/core/somaxconn); echo shmmni=$$(cat /proc/sys/kernel/shmmni); echo domain=$$(cat /proc/sys/kernel/domainname); echo adj=$$(cat /proc/self/oom_score_adj); id; echo READY; exec sleep 300"]
+)";
+}
+
+}  // namespace
+
+TEST_CASE("ulimits, sysctls, domainname, oom_score_adj and group_add hold inside the container") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("procf");
+  env.uses(p);
+  std::string host_somaxconn = file_text("/proc/sys/net/core/somaxconn");
+  std::string host_domain = file_text("/proc/sys/kernel/domainname");
+  env.write(service_yaml(p, 321));
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  std::string logs = logs_with(env, "box", "READY");
+  REQUIRE_MESSAGE(logs.find("READY") != std::string::npos, logs);
+  std::string nofile = line_of(logs, "Max open files");
+  CHECK_MESSAGE(nofile.find(" 1000 ") != std::string::npos, nofile);
+  CHECK_MESSAGE(nofile.find(" 2000 ") != std::string::npos, nofile);
+  std::string core = line_of(logs, "Max core file size");
+  CHECK_MESSAGE(core.find(" 0                    0 ") != std::string::npos, core);
+  CHECK(logs.find("somaxconn=1234") != std::string::npos);
+  CHECK(logs.find("shmmni=555") != std::string::npos);
+  CHECK(logs.find("domain=example.test") != std::string::npos);
+  CHECK(logs.find("adj=321") != std::string::npos);
+  CHECK_MESSAGE(line_of(logs, "uid=0").find("groups=4242") != std::string::npos, logs);
+  // The host is untouched: the sysctls and the domain name were the container's namespaces'.
+  CHECK(file_text("/proc/sys/net/core/somaxconn") == host_somaxconn);
+  CHECK(file_text("/proc/sys/kernel/domainname") == host_domain);
+  // An exec gets the service's ulimits too.
+  auto ex = env.stack({"exec", "box", "sh", "-c", "ulimit -n; ulimit -Hn"});
+  CHECK_MESSAGE(ex.out == "1000\n2000\n", (ex.out + ex.err));
+  // Labels (and deploy.labels) are the container's, as `stack ps` shows.
+  auto c = env.container(p, p + "-box-1");
+  CHECK(c["labels"]["tier"] == "web");
+  CHECK(c["labels"]["team"] == "ops");
+
+  // A changed field recreates the container with the new value.
+  env.write(service_yaml(p, 123));
+  up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  logs = logs_with(env, "box", "adj=123");
+  CHECK_MESSAGE(logs.find("adj=123") != std::string::npos, logs);
+  CHECK(env.stack({"down", "-t", "1"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
+
+TEST_CASE("memory and cpu fields reach the container's cgroup files") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("cgf");
+  env.uses(p);
+  env.write("name: " + p + R"(
+services:
+  box:
+    image: busybox
+    mem_limit: 64m
+    memswap_limit: 128m
+    mem_reservation: 16m
+    mem_swappiness: 7
+    oom_kill_disable: true
+    cpu_period: 40000
+    cpu_quota: 20000
+    command: [sleep, "300"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto mem = StackEnv::cgroup_dir("memory", p, p + "-box-1");
+  auto cpu = StackEnv::cgroup_dir("cpu", p, p + "-box-1");
+  CHECK(file_text(mem / "memory.limit_in_bytes") == std::to_string(64 << 20) + "\n");
+  if (std::filesystem::exists(mem / "memory.memsw.limit_in_bytes"))
+    CHECK(file_text(mem / "memory.memsw.limit_in_bytes") == std::to_string(128 << 20) + "\n");
+  CHECK(file_text(mem / "memory.soft_limit_in_bytes") == std::to_string(16 << 20) + "\n");
+  CHECK(file_text(mem / "memory.swappiness") == "7\n");
+  CHECK(file_text(mem / "memory.oom_control").find("oom_kill_disable 1") == 0);
+  CHECK(file_text(cpu / "cpu.cfs_period_us") == "40000\n");
+  CHECK(file_text(cpu / "cpu.cfs_quota_us") == "20000\n");
+  CHECK(env.stack({"down", "-t", "1"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
+
+TEST_CASE("deploy.restart_policy: on-failure with max_attempts stops after that many restarts") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("rpol");
+  env.uses(p);
+  env.write("name: " + p + R"(
+services:
+  job:
+    image: busybox
+    command: [sh, -c, "exit 3"]
+    deploy:
+      restart_policy: {condition: on-failure, max_attempts: 2, delay: 100ms, window: 5s}
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto c = env.wait_for(
+      p, p + "-job-1", [](auto& c) { return c["state"] == "exited" && c["restarts"] == 2; }, 20s);
+  CHECK(c["state"] == "exited");
+  CHECK(c["restarts"] == 2);
+  CHECK(c["exit_code"] == 3);
+  CHECK(env.stack({"down", "-t", "1"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
+
+TEST_CASE("a sysctl that is not namespaced is refused by name and nothing is made") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("sysref");
+  env.uses(p);
+  env.write("name: " + p + R"(
+services:
+  box:
+    image: busybox
+    command: [sleep, "300"]
+    sysctls:
+      kernel.panic: 1
+)");
+  auto up = env.stack({"up", "-d"});
+  CHECK(up.code != 0);
+  CHECK_MESSAGE(up.err.find("stack.yaml:7:7: service \"box\": sysctl kernel.panic is refused") !=
+                    std::string::npos,
+                up.err);
+  CHECK(env.leftovers(p).empty());
+}
