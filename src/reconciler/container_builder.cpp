@@ -161,7 +161,8 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
                                     const spec::Service& svc, int number, const fs::Image& image) {
   RuntimeRecord r;
   auto& s = r.spec;
-  s.name = planner::container_name(stack.name, svc.name, number);
+  s.name = svc.container_name.empty() ? planner::container_name(stack.name, svc.name, number)
+                                      : svc.container_name;
   s.cgroup = paths.cgroup_parent() + "/" + stack.name + "/" + s.name;
   s.dir = paths.root / "containers" / s.name;
   s.layers = image.layers;

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "reconciler/daemon.h"
+#include "reconciler/service_fields.h"
 #include "reconciler/desired.h"
 #include "reconciler/networking.h"
 #include "reconciler/observed.h"
@@ -41,7 +42,10 @@ awaitable<Result<planner::Plan>> Daemon::up(UpRequest request, Progress progress
   if (auto r = spec::check_supported(*stack); !r) co_return fail(r.error());
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack->name);
   // Every image, user and limit checked before anything changes.
-  if (auto d = desired_state(*stack, paths_, controller_->images()); !d) co_return fail(d.error());
+  auto desired = desired_state(*stack, paths_, controller_->images());
+  if (!desired) co_return fail(desired.error());
+  if (auto r = check_container_names(*stack, *desired, controller_->store()); !r)
+    co_return fail(r.error());
   if (!request.options.dry_run) {
     // Registered before anything is made: a daemon killed half-way through finds the project,
     // with the environment its files were interpolated with, and finishes the job.

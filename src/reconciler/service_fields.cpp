@@ -189,4 +189,22 @@ Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service&
   return process_knobs(svc, image, r);
 }
 
+Result<void> check_container_names(const spec::Stack& stack, const planner::DesiredState& desired,
+                                   state::Store& store) {
+  for (const auto& d : desired.services) {
+    const spec::Service* svc = stack.find(d.name);
+    for (const auto& r : d.records) {
+      if (!r) continue;
+      auto rec = store.get_container(r->spec.name);
+      if (!rec) return fail(rec.error());
+      if (!*rec || (*rec)->project == stack.name) continue;
+      // At container_name when written, else at the service.
+      std::string at = svc ? where(*svc, "container_name") : "service \"" + d.name + "\"";
+      return fail(at + ": container name " + r->spec.name + " is taken by project \"" +
+                  (*rec)->project + "\" on this host");
+    }
+  }
+  return {};
+}
+
 }  // namespace stack::reconciler

@@ -6,6 +6,8 @@
 #include "engine/container.h"
 #include "fs/image_store.h"
 #include "model/runtime_record.h"
+#include "planner/state.h"
+#include "state/store.h"
 #include "spec/stack.h"
 
 namespace stack::reconciler {
@@ -17,5 +19,12 @@ using model::RuntimeRecord;
 [[nodiscard]] Result<void> apply_service_fields(const spec::Stack& stack,
                                                 const spec::Service& service,
                                                 const fs::Image& image, RuntimeRecord& r);
+
+// Every container DESIRED names must be free on this host or already this project's: a
+// container_name (or a generated name) that another project's container holds is an error
+// naming both, before anything is made.
+[[nodiscard]] Result<void> check_container_names(const spec::Stack& stack,
+                                                 const planner::DesiredState& desired,
+                                                 state::Store& store);
 
 }  // namespace stack::reconciler

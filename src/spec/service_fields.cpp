@@ -114,6 +114,30 @@ void check_replicas(const Service& s, Diagnostics& diag) {
 
 }  // namespace
 
+void check_stack_fields(const Stack& stack, Diagnostics& diag) {
+  std::map<std::string, std::string> taken;  // container name -> service
+  for (const Service& s : stack.services)
+    if (s.container_name.empty())
+      for (int n = 1; n <= s.replicas && n <= 1000; n++)
+        taken[stack.name + "-" + s.name + "-" + std::to_string(n)] = s.name;
+  for (const Service& s : stack.services) {
+    if (s.container_name.empty()) continue;
+    auto [it, fresh] = taken.emplace(s.container_name, s.name);
+    if (!fresh)
+      diag.error(key_pos(s, "container_name"),
+                 "service \"" + s.name + "\": container_name " + s.container_name +
+                     " is also the name of a container of service \"" + it->second + "\"");
+  }
+  for (const Service& s : stack.services) {
+    if (s.network_mode.rfind("service:", 0) != 0) continue;
+    const Service* target = stack.find(s.network_mode.substr(8));
+    if (target && !target->container_name.empty())
+      diag.error(key_pos(s, "network_mode"), "service \"" + s.name + "\": network_mode " +
+                                                 s.network_mode + " with a container_name on \"" +
+                                                 target->name + "\" is not supported yet");
+  }
+}
+
 std::optional<int> rlimit_resource(std::string_view name) {
   static const std::map<std::string, int, std::less<>> kNames = {
       {"as", RLIMIT_AS},           {"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},

@@ -15,6 +15,10 @@ namespace stack::spec {
 // Every problem of SERVICE's process and resource fields, at the key that says it.
 void check_service_fields(const Service& service, Diagnostics& diag);
 
+// Problems between services: a container_name taken twice in the stack (or equal to another
+// replica's generated name), a network_mode service:NAME whose NAME has a container_name.
+void check_stack_fields(const Stack& stack, Diagnostics& diag);
+
 // RLIMIT_* of a compose ulimit name ("nofile"), none for an unknown one.
 [[nodiscard]] std::optional<int> rlimit_resource(std::string_view name);
 

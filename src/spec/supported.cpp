@@ -157,6 +157,7 @@ const std::vector<Implemented>& implemented() {
       {"services.*.security_opt", supported_security_opts},
       {"services.*.userns_mode", host_userns_mode},
       // Process and resources (service_fields.cpp checks the values).
+      {"services.*.container_name", {}},
       {"services.*.labels.**", {}},
       {"services.*.label_file", {}},
       {"services.*.annotations.**", {}},
@@ -242,6 +243,7 @@ Result<void> check_supported(const Stack& stack) {
     }
   };
   walk(stack.keys, "");
+  check_stack_fields(stack, diag);
   for (const Service& s : stack.services) {
     walk(s.keys, s.name);
     check_service_fields(s, diag);

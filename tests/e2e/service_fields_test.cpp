@@ -187,3 +187,39 @@ services:
                 up.err);
   CHECK(env.leftovers(p).empty());
 }
+
+TEST_CASE("container_name names the container, and another project cannot take it") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("cname");
+  auto q = p + "b";
+  env.uses(p);
+  env.uses(q);
+  std::string name = p + "-named";
+  env.write("name: " + p + "\nservices:\n  web:\n    image: busybox\n    container_name: " + name +
+            "\n    command: [sleep, \"300\"]\n");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto c = env.container(p, name);
+  REQUIRE(!c.is_null());
+  CHECK(c["state"] == "running");
+  CHECK(c["service"] == "web");
+  auto host = env.stack({"exec", "web", "hostname"});
+  CHECK_MESSAGE(host.out == name + "\n", (host.out + host.err));
+
+  // The same container_name in another project: refused before anything is made.
+  env.write("name: " + q + "\nservices:\n  api:\n    image: busybox\n    container_name: " + name +
+                "\n    command: [sleep, \"300\"]\n",
+            "other.yaml");
+  auto clash = env.stack({"-f", (env.project_dir() / "other.yaml").string(), "up", "-d"});
+  CHECK(clash.code != 0);
+  CHECK_MESSAGE(
+      clash.err.find("other.yaml:5:5: service \"api\": container name " + name +
+                     " is taken by project \"" + p + "\" on this host") != std::string::npos,
+      clash.err);
+  CHECK(env.ps(q).empty());
+  CHECK(env.container(p, name)["state"] == "running");  // the owner's container is untouched
+  CHECK(env.stack({"down", "-t", "1"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+  CHECK(env.leftovers(q).empty());
+}
