@@ -215,7 +215,11 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   }
   (void)cgroups_.remove(spec.cgroup);
   CgroupLimits limits = spec.limits;
-  if (!spec.privileged) limits.devices = default_device_rules();
+  if (!spec.privileged) {
+    limits.devices = default_device_rules();
+    limits.devices->insert(limits.devices->end(), spec.device_rules.begin(),
+                           spec.device_rules.end());
+  }
   if (auto r = cgroups_.create(spec.cgroup, limits); !r) return fail(r.error());
   ScopeGuard drop_cgroup([&] { (void)cgroups_.remove(spec.cgroup); });
 
@@ -295,6 +299,13 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   if (!spec.resolv_conf.empty()) bind(dir / "resolv.conf", "/etc/resolv.conf", false);
   for (const auto& m : spec.mounts) bind(m.source, m.target, m.read_only);
   for (const auto& d : spec.privileged ? host_devices() : default_devices())
+    cfg.nested(W_DEVICE, wire::Writer()
+                             .bytes(W_DEV_PATH, d.path)
+                             .u32(W_DEV_TYPE, static_cast<uint32_t>(d.type))
+                             .u32(W_DEV_MAJOR, d.major)
+                             .u32(W_DEV_MINOR, d.minor)
+                             .u32(W_DEV_MODE, d.mode));
+  for (const auto& d : spec.devices)  // `devices`, never a default's path (the builder checks)
     cfg.nested(W_DEVICE, wire::Writer()
                              .bytes(W_DEV_PATH, d.path)
                              .u32(W_DEV_TYPE, static_cast<uint32_t>(d.type))

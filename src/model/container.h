@@ -41,6 +41,15 @@ struct CgroupLimits {
   std::optional<int64_t> cpu_period;          // cpu_period (us)
 };
 
+// A host device node made in the container's /dev (`devices`).
+struct DeviceMapping {
+  std::string path;  // in the container: "/dev/net/tun"
+  char type = 'c';   // 'c' or 'b'
+  uint32_t major = 0, minor = 0;
+  uint32_t mode = 0600;  // the host node's permission bits
+  bool operator==(const DeviceMapping&) const = default;
+};
+
 // One resource limit of the service's process (setrlimit(2)); -1 is RLIM_INFINITY.
 struct Rlimit {
   int resource = 0;  // RLIMIT_*
@@ -124,6 +133,10 @@ struct ContainerSpec {
   std::vector<std::pair<std::string, std::string>> sysctls;  // "net.core.somaxconn", "1024"
   std::string domainname;                                   // setdomainname(2)
   std::optional<int> oom_score_adj;                         // /proc/self/oom_score_adj
+  // `devices` (nodes made in /dev, and allowed) and `device_cgroup_rules`: added to the device
+  // cgroup's default rules of a container that is not privileged.
+  std::vector<DeviceMapping> devices;
+  std::vector<DeviceRule> device_rules;
 };
 
 }  // namespace stack::model

@@ -4,6 +4,8 @@
 // CPU count (for reservations); changes nothing.
 #include "reconciler/service_fields.h"
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -179,6 +181,63 @@ Result<void> process_knobs(const spec::Service& svc, const fs::Image& image, Run
   return {};
 }
 
+// "c 1:3 rwm", "b *:* m", "a *:* rwm": docker's device_cgroup_rules syntax.
+std::optional<model::DeviceRule> parse_device_rule(const std::string& text) {
+  std::istringstream in(text);
+  std::string type, numbers, access, rest;
+  if (!(in >> type >> numbers >> access) || (in >> rest)) return std::nullopt;
+  if (type.size() != 1 || std::string("abc").find(type[0]) == std::string::npos)
+    return std::nullopt;
+  if (access.empty() || access.find_first_not_of("rwm") != std::string::npos) return std::nullopt;
+  size_t colon = numbers.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  auto number = [](const std::string& n) -> std::optional<int64_t> {
+    if (n == "*") return -1;
+    if (n.empty() || n.size() > 9 || n.find_first_not_of("0123456789") != std::string::npos)
+      return std::nullopt;
+    return std::stoll(n);
+  };
+  auto major = number(numbers.substr(0, colon)), minor = number(numbers.substr(colon + 1));
+  if (!major || !minor) return std::nullopt;
+  return model::DeviceRule{type[0], *major, *minor, access};
+}
+
+Result<void> device_knobs(const spec::Service& svc, RuntimeRecord& r) {
+  auto& s = r.spec;
+  if (svc.privileged) return {};  // every host device already
+  static const std::vector<std::string> kDefault = {"/dev/null",   "/dev/zero",    "/dev/full",
+                                                    "/dev/random", "/dev/urandom", "/dev/tty",
+                                                    "/dev/ptmx",   "/dev/console"};
+  for (const auto& d : svc.devices) {
+    struct stat st {};
+    if (::stat(d.source.c_str(), &st) != 0 || !(S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+      return fail(where(svc, "devices") + ": " + d.source + " is not a device on this host");
+    bool bad_target = d.target.rfind("/dev/", 0) != 0 ||
+                      d.target.find("/../") != std::string::npos ||
+                      std::find(kDefault.begin(), kDefault.end(), d.target) != kDefault.end();
+    for (const char* own : {"/dev/pts", "/dev/shm", "/dev/mqueue"})
+      bad_target = bad_target || d.target == own || d.target.rfind(std::string(own) + "/", 0) == 0;
+    if (bad_target)
+      return fail(where(svc, "devices") + ": " + d.target +
+                  " cannot be a device's path in the container (a path under /dev that is not "
+                  "one of the container's own nodes)");
+    char type = S_ISBLK(st.st_mode) ? 'b' : 'c';
+    uint32_t maj = ::major(st.st_rdev), min = ::minor(st.st_rdev);
+    s.devices.push_back({d.target, type, maj, min, static_cast<uint32_t>(st.st_mode & 0777)});
+    s.device_rules.push_back({type, maj, min, d.permissions});
+  }
+  if (const auto* rules = extra(svc, "device_cgroup_rules"); rules && rules->is_array()) {
+    for (const auto& text : *rules) {
+      auto rule = parse_device_rule(text.get<std::string>());
+      if (!rule)
+        return fail(where(svc, "device_cgroup_rules") + ": \"" + text.get<std::string>() +
+                    "\" is not a rule like \"c 1:3 rwm\"");
+      s.device_rules.push_back(*rule);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service& svc,
@@ -186,6 +245,7 @@ Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service&
   if (auto x = labels(stack, svc, r); !x) return x;
   if (auto x = restart_policy(svc, r); !x) return x;
   if (auto x = cgroup_knobs(svc, r); !x) return x;
+  if (auto x = device_knobs(svc, r); !x) return x;
   return process_knobs(svc, image, r);
 }
 

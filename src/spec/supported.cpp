@@ -172,6 +172,8 @@ const std::vector<Implemented>& implemented() {
       {"services.*.ulimits.**", {}},
       {"services.*.sysctls.**", {}},
       {"services.*.group_add", {}},
+      {"services.*.devices", {}},
+      {"services.*.device_cgroup_rules", {}},
       {"services.*.domainname", {}},
       {"services.*.oom_score_adj", {}},
       {"services.*.oom_kill_disable", {}},

@@ -62,6 +62,18 @@ void encode_service_fields(const RuntimeRecord& r, json& j) {
   if (r.restart_delay.count()) j["restart_delay_ms"] = r.restart_delay.count();
   if (r.restart_window.count()) j["restart_window_ms"] = r.restart_window.count();
   if (!r.labels.empty()) j["labels"] = r.labels;
+  if (!s.devices.empty()) {
+    json d = json::array();
+    for (const auto& x : s.devices)
+      d.push_back({x.path, std::string(1, x.type), x.major, x.minor, x.mode});
+    j["devices"] = d;
+  }
+  if (!s.device_rules.empty()) {
+    json d = json::array();
+    for (const auto& x : s.device_rules)
+      d.push_back({std::string(1, x.type), x.major, x.minor, x.access});
+    j["device_rules"] = d;
+  }
 }
 
 void decode_service_fields(const json& j, RuntimeRecord& r) {
@@ -85,6 +97,12 @@ void decode_service_fields(const json& j, RuntimeRecord& r) {
   r.restart_delay = std::chrono::milliseconds(j.value("restart_delay_ms", int64_t{0}));
   r.restart_window = std::chrono::milliseconds(j.value("restart_window_ms", int64_t{0}));
   if (j.contains("labels")) r.labels = j["labels"].get<std::map<std::string, std::string>>();
+  if (j.contains("devices"))
+    for (const auto& x : j["devices"])
+      s.devices.push_back({x.at(0), x.at(1).get<std::string>().at(0), x.at(2), x.at(3), x.at(4)});
+  if (j.contains("device_rules"))
+    for (const auto& x : j["device_rules"])
+      s.device_rules.push_back({x.at(0).get<std::string>().at(0), x.at(1), x.at(2), x.at(3)});
 }
 
 }  // namespace

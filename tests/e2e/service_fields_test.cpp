@@ -223,3 +223,39 @@ TEST_CASE("container_name names the container, and another project cannot take i
   CHECK(env.leftovers(p).empty());
   CHECK(env.leftovers(q).empty());
 }
+
+TEST_CASE("devices and device_cgroup_rules: the node is made and opens, others stay closed") {
+  STACK_REQUIRE_ROOT();
+  if (!std::filesystem::exists("/dev/net/tun")) {
+    MESSAGE("SKIPPED: no /dev/net/tun on this host");
+    return;
+  }
+  StackEnv env;
+  auto p = unique_project("devs");
+  env.uses(p);
+  // tun (10:200) mapped to another path; fuse (10:229) only allowed by a rule, made by mknod.
+  env.write("name: " + p + R"(
+services:
+  box:
+    image: busybox
+    devices: ["/dev/net/tun:/dev/tun0:rw"]
+    device_cgroup_rules: ["c 10:229 rw"]
+    command: [sleep, "300"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto tun =
+      env.stack({"exec", "box", "sh", "-c", "ls -l /dev/tun0; exec 3<>/dev/tun0 && echo opened"});
+  CHECK_MESSAGE(tun.out.find("10, 200") != std::string::npos, (tun.out + tun.err));
+  CHECK_MESSAGE(tun.out.find("opened") != std::string::npos, (tun.out + tun.err));
+  auto fuse = env.stack(
+      {"exec", "box", "sh", "-c", "mknod /tmp/f c 10 229 && exec 3<>/tmp/f && echo opened"});
+  CHECK_MESSAGE(fuse.out.find("opened") != std::string::npos, (fuse.out + fuse.err));
+  // A device neither mapped nor allowed: the device cgroup refuses it.
+  auto other = env.stack(
+      {"exec", "box", "sh", "-c", "mknod /tmp/l c 10 237 && exec 3<>/tmp/l && echo opened"});
+  CHECK(other.out.find("opened") == std::string::npos);
+  CHECK_MESSAGE(other.err.find("Operation not permitted") != std::string::npos, other.err);
+  CHECK(env.stack({"down", "-t", "1"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
