@@ -228,3 +228,29 @@ TEST_CASE("cgroup v2: reservation, swap and CFS quota, and what v2 cannot do ref
   CHECK(refused.error().message.find("mem_swappiness has no cgroup v2 equivalent") !=
         std::string::npos);
 }
+
+TEST_CASE("env_file format raw: values are taken literally, dotenv's are parsed") {
+  test::TempDir dir("stack-fields");
+  test::write_text(dir / "raw.env",
+                   "# comment\nA=\"quoted\"\nB=${HOME} $$x\nC= spaced \\n\r\n\nD\n");
+  test::write_text(dir / "dot.env", "E=\"quoted\"\n");
+  auto r = load_text(dir, R"(services:
+  web:
+    image: x
+    env_file:
+      - {path: raw.env, format: raw}
+      - {path: dot.env, format: dotenv}
+)");
+  REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
+  const auto& env = r->find("web")->environment;
+  CHECK(env.at("A") == "\"quoted\"");
+  CHECK(env.at("B") == "${HOME} $$x");
+  CHECK(env.at("C") == " spaced \\n");
+  CHECK(env.at("E") == "quoted");
+  auto bad = load_text(dir,
+                       "services:\n  web:\n    image: x\n    env_file: [{path: raw.env, "
+                       "format: yaml}]\n");
+  REQUIRE(!bad);
+  CHECK(bad.error().message.find("stack.yaml:4:40: services.web.env_file: format must be raw "
+                                 "or dotenv, got \"yaml\"") != std::string::npos);
+}
