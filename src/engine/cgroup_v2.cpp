@@ -184,6 +184,8 @@ class CgroupV2 final : public CgroupDriver {
     if (limits.memory_reservation)
       if (auto r = write(leaf / "memory.low", std::to_string(*limits.memory_reservation)); !r)
         return r;
+    if (!limits.cpuset_cpus.empty() || limits.blkio_weight || !limits.blkio_device.empty())
+      return fail(ctx + ": cpuset and blkio_config are not supported on cgroup v2 yet");
     // v2 has neither a per-cgroup swappiness nor a switch for the OOM killer.
     if (limits.swappiness)
       return fail(ctx + ": mem_swappiness has no cgroup v2 equivalent");

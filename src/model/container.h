@@ -39,6 +39,11 @@ struct CgroupLimits {
   bool oom_kill_disable = false;              // v1 memory.oom_control 1
   std::optional<int64_t> cpu_quota;           // cpu_quota (us per period; -1 none)
   std::optional<int64_t> cpu_period;          // cpu_period (us)
+  std::string cpuset_cpus;                    // cpuset: "0-1", "" all of the parent's
+  // blkio_config: a weight, and per-device lines of v1's blkio files, as written there:
+  // {"blkio.throttle.read_bps_device", "254:0 1048576"}, {"blkio.weight_device", "254:0 300"}.
+  std::optional<int64_t> blkio_weight;
+  std::vector<std::pair<std::string, std::string>> blkio_device;
 };
 
 // A host device node made in the container's /dev (`devices`).

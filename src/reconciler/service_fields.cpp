@@ -148,6 +148,56 @@ Result<void> cgroup_knobs(const spec::Service& svc, RuntimeRecord& r) {
   return {};
 }
 
+// blkio_config: weight, weight_device and the four throttles, per device by its host path.
+Result<void> blkio(const spec::Service& svc, RuntimeRecord& r) {
+  const auto* b = extra(svc, "blkio_config");
+  if (!b || !b->is_object()) return {};
+  auto& l = r.spec.limits;
+  std::string at = where(svc, "blkio_config");
+  if (b->contains("weight")) {
+    int64_t w = (*b)["weight"].get<int64_t>();
+    if (w < 10 || w > 1000) return fail(at + ": blkio_config.weight must be 10..1000");
+    l.blkio_weight = w;
+  }
+  auto device = [&](const nlohmann::json& e, const char* what) -> Result<std::string> {
+    std::string path = e.value("path", "");
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISBLK(st.st_mode))
+      return fail(at + ": blkio_config." + what + ": " + path +
+                  " is not a block device on this host");
+    return std::to_string(::major(st.st_rdev)) + ":" + std::to_string(::minor(st.st_rdev));
+  };
+  if (b->contains("weight_device"))
+    for (const auto& e : (*b)["weight_device"]) {
+      auto dev = device(e, "weight_device");
+      if (!dev) return fail(dev.error());
+      l.blkio_device.emplace_back("blkio.weight_device",
+                                  *dev + " " + std::to_string(e.value("weight", int64_t{0})));
+    }
+  static const std::pair<const char*, const char*> kRates[] = {
+      {"device_read_bps", "blkio.throttle.read_bps_device"},
+      {"device_write_bps", "blkio.throttle.write_bps_device"},
+      {"device_read_iops", "blkio.throttle.read_iops_device"},
+      {"device_write_iops", "blkio.throttle.write_iops_device"}};
+  for (const auto& [key, file] : kRates) {
+    if (!b->contains(key)) continue;
+    for (const auto& e : (*b)[key]) {
+      auto dev = device(e, key);
+      if (!dev) return fail(dev.error());
+      const auto& rate = e.contains("rate") ? e["rate"] : nlohmann::json();
+      std::optional<int64_t> n;
+      if (rate.is_number_integer())
+        n = rate.get<int64_t>();
+      else if (rate.is_string())
+        n = spec::parse_bytes(rate.get<std::string>());
+      if (!n || *n < 0)
+        return fail(at + ": blkio_config." + key + ": rate " + rate.dump() + " is not a number");
+      l.blkio_device.emplace_back(file, *dev + " " + std::to_string(*n));
+    }
+  }
+  return {};
+}
+
 Result<void> process_knobs(const spec::Service& svc, const fs::Image& image, RuntimeRecord& r) {
   auto& s = r.spec;
   for (const auto& [name, u] : svc.ulimits) {
@@ -246,6 +296,13 @@ Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service&
   if (auto x = restart_policy(svc, r); !x) return x;
   if (auto x = cgroup_knobs(svc, r); !x) return x;
   if (auto x = device_knobs(svc, r); !x) return x;
+  if (auto x = blkio(svc, r); !x) return x;
+  if (const auto* c = extra(svc, "cpuset"); c && c->is_string()) {
+    std::string cpus = c->get<std::string>();
+    if (cpus.empty() || cpus.find_first_not_of("0123456789,-") != std::string::npos)
+      return fail(where(svc, "cpuset") + ": cpuset \"" + cpus + "\" is not a CPU list like 0-1,3");
+    r.spec.limits.cpuset_cpus = cpus;
+  }
   return process_knobs(svc, image, r);
 }
 

@@ -182,6 +182,8 @@ const std::vector<Implemented>& implemented() {
       {"services.*.mem_swappiness", {}},
       {"services.*.cpu_quota", {}},
       {"services.*.cpu_period", {}},
+      {"services.*.cpuset", {}},
+      {"services.*.blkio_config.**", {}},
       // Handled entirely by the loader.
       {"services.*.profiles", {}},
       {"services.*.extends.**", {}},

@@ -50,6 +50,9 @@ void encode_service_fields(const RuntimeRecord& r, json& j) {
   if (l.oom_kill_disable) extra["oom_kill_disable"] = true;
   if (l.cpu_quota) extra["cpu_quota"] = *l.cpu_quota;
   if (l.cpu_period) extra["cpu_period"] = *l.cpu_period;
+  if (!l.cpuset_cpus.empty()) extra["cpuset_cpus"] = l.cpuset_cpus;
+  if (l.blkio_weight) extra["blkio_weight"] = *l.blkio_weight;
+  if (!l.blkio_device.empty()) extra["blkio_device"] = l.blkio_device;
   if (!extra.empty()) j["limits_more"] = extra;
   if (!s.process.rlimits.empty()) {
     json rl = json::array();
@@ -87,6 +90,10 @@ void decode_service_fields(const json& j, RuntimeRecord& r) {
     l.oom_kill_disable = e.value("oom_kill_disable", false);
     if (e.contains("cpu_quota")) l.cpu_quota = e["cpu_quota"];
     if (e.contains("cpu_period")) l.cpu_period = e["cpu_period"];
+    l.cpuset_cpus = e.value("cpuset_cpus", "");
+    if (e.contains("blkio_weight")) l.blkio_weight = e["blkio_weight"];
+    if (e.contains("blkio_device"))
+      l.blkio_device = e["blkio_device"].get<std::vector<std::pair<std::string, std::string>>>();
   }
   if (j.contains("rlimits"))
     for (const auto& x : j["rlimits"]) s.process.rlimits.push_back({x.at(0), x.at(1), x.at(2)});

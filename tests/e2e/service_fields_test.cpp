@@ -259,3 +259,36 @@ services:
   CHECK(env.stack({"down", "-t", "1"}).code == 0);
   CHECK(env.leftovers(p).empty());
 }
+
+TEST_CASE("cpuset pins the service to its CPUs, blkio_config throttles its disk") {
+  STACK_REQUIRE_ROOT();
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || !std::filesystem::exists("/dev/vda")) {
+    MESSAGE("SKIPPED: needs two CPUs and /dev/vda");
+    return;
+  }
+  StackEnv env;
+  auto p = unique_project("cpus");
+  env.uses(p);
+  env.write("name: " + p + R"(
+services:
+  box:
+    image: busybox
+    cpuset: "1"
+    blkio_config:
+      device_read_bps: [{path: /dev/vda, rate: 1mb}]
+      device_write_iops: [{path: /dev/vda, rate: 100}]
+    command: [sleep, "300"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto in = env.stack({"exec", "box", "grep", "Cpus_allowed_list", "/proc/self/status"});
+  CHECK_MESSAGE(in.out.find("Cpus_allowed_list:\t1\n") != std::string::npos, (in.out + in.err));
+  auto blk = StackEnv::cgroup_dir("blkio", p, p + "-box-1");
+  CHECK(file_text(blk / "blkio.throttle.read_bps_device") == "254:0 1048576\n");
+  CHECK(file_text(blk / "blkio.throttle.write_iops_device") == "254:0 100\n");
+  CHECK(file_text(StackEnv::cgroup_dir("cpuset", p, p + "-box-1") / "cpuset.cpus") == "1\n");
+  CHECK(env.stack({"down", "-t", "1"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+  CHECK(StackEnv::cgroup_dir("cpuset", p, p + "-box-1").empty());  // the project's is gone
+  CHECK(StackEnv::cgroup_dir("blkio", p, p + "-box-1").empty());
+}

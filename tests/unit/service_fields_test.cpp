@@ -254,3 +254,31 @@ TEST_CASE("env_file format raw: values are taken literally, dotenv's are parsed"
   CHECK(bad.error().message.find("stack.yaml:4:40: services.web.env_file: format must be raw "
                                  "or dotenv, got \"yaml\"") != std::string::npos);
 }
+
+TEST_CASE("cgroup v1: cpuset copies cpus and mems down each new level, blkio only when asked") {
+  test::TempDir dir("stack-cgv1c");
+  for (const char* h : {"memory", "cpu", "pids", "cpuset", "blkio"})
+    fs::create_directories(dir / h);
+  test::write_text(dir / "cpuset/cpuset.cpus", "0-1\n");
+  test::write_text(dir / "cpuset/cpuset.mems", "0\n");
+  auto cg = engine::make_cgroup_v1(dir.path());
+  REQUIRE(cg->create("stack/p/plain", {}));
+  CHECK(!fs::exists(dir / "cpuset/stack"));  // not asked for: not made
+  CHECK(!fs::exists(dir / "blkio/stack"));
+  engine::CgroupLimits l;
+  l.cpuset_cpus = "1";
+  l.blkio_device = {{"blkio.throttle.read_bps_device", "254:0 1048576"}};
+  auto r = cg->create("stack/p/x", l);
+  REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
+  CHECK(content(dir / "cpuset/stack/cpuset.cpus") == "0-1\n");
+  CHECK(content(dir / "cpuset/stack/p/cpuset.mems") == "0\n");
+  CHECK(content(dir / "cpuset/stack/p/x/cpuset.mems") == "0\n");
+  CHECK(content(dir / "cpuset/stack/p/x/cpuset.cpus") == "1");
+  CHECK(content(dir / "blkio/stack/p/x/blkio.throttle.read_bps_device") == "254:0 1048576");
+  engine::CgroupLimits w;
+  w.blkio_weight = 300;
+  auto refused = cg->create("stack/p/w", w);
+  REQUIRE(!refused);
+  CHECK(refused.error().message.find("no weight file (weights need the bfq I/O scheduler") !=
+        std::string::npos);
+}

@@ -129,7 +129,7 @@ TEST_CASE("check_supported: every unsupported field at once, sorted, topmost key
     x-anything: {}
   db:
     image: y
-    blkio_config: {weight: 300}
+    cgroup_parent: elsewhere
 networks:
   default:
     driver_opts: {a: b}
@@ -140,7 +140,7 @@ networks:
   CHECK(c.error().message ==
         "stack.yaml:8:7: not supported yet: services.web.deploy.placement\n"
         "stack.yaml:9:34: not supported yet: services.web.deploy.resources.reservations.devices\n"
-        "stack.yaml:13:5: not supported yet: services.db.blkio_config");
+        "stack.yaml:13:5: not supported yet: services.db.cgroup_parent");
 }
 
 TEST_CASE("the implicit default network: attached unless network_mode says otherwise") {
