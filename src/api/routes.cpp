@@ -46,7 +46,8 @@ json status_json(const reconciler::ContainerStatus& c) {
           {"pid", c.pid},            {"exit_code", c.exit_code},
           {"oom_killed", c.oom_killed}, {"restarts", c.restarts},
           {"created_at", iso_time(c.created_at)}, {"started_at", iso_time(c.started_at)},
-          {"finished_at", iso_time(c.finished_at)}, {"error", c.error}};
+          {"finished_at", iso_time(c.finished_at)}, {"error", c.error},
+          {"labels", c.labels}};
 }
 
 // The plan as a DAG: each step with its index, kind, object, service, reason, the steps it

@@ -21,8 +21,16 @@ namespace {
 // "unified" matters under systemd in hybrid mode: it tracks a unit's processes there, not in
 // name=systemd, so a container left in the daemon's cgroup of that tree would still belong to
 // stack.service ("left-over process" at each daemon restart, killed by `systemctl kill stack`).
-constexpr const char* kHierarchies[] = {"memory",  "cpu",     "pids",    "devices",
-                                        "cpuacct", "freezer", "systemd", "unified"};
+constexpr const char* kHierarchies[] = {"memory",  "cpu",     "pids",    "devices", "cpuacct",
+                                        "freezer", "systemd", "unified", "cpuset",  "blkio"};
+// Made only for a container that asks for them: a cpuset cgroup needs its cpus and mems
+// copied down every level before it can hold a task, a cost ordinary containers skip.
+bool optional_hierarchy(const std::filesystem::path& dir, const CgroupLimits& limits) {
+  std::string name = dir.filename().string();
+  if (name == "cpuset") return limits.cpuset_cpus.empty();
+  if (name == "blkio") return !limits.blkio_weight && limits.blkio_device.empty();
+  return false;
+}
 constexpr int64_t kCfsPeriodUs = 100000;
 
 class CgroupV1 final : public CgroupDriver {
@@ -52,6 +60,7 @@ class CgroupV1 final : public CgroupDriver {
 
     bool created_any = false;
     for (const auto& h : hierarchies()) {
+      if (optional_hierarchy(h, limits)) continue;
       auto made = cgroupfs::make_dirs(h, path);
       if (!made) {
         if (created_any) (void)remove(path);
@@ -188,9 +197,12 @@ class CgroupV1 final : public CgroupDriver {
         r = write(path, "memory", "memory.limit_in_bytes", v);
       }
       if (!r) return r;
+      // memswap_limit: memory + swap as asked (-1: unlimited swap); else no swap at all.
+      std::string swap = limits.memory_swap ? std::to_string(*limits.memory_swap) : v;
       if (has_memsw)
-        if (auto m = write(path, "memory", "memory.memsw.limit_in_bytes", v); !m) return m;
+        if (auto m = write(path, "memory", "memory.memsw.limit_in_bytes", swap); !m) return m;
     }
+    if (auto r = set_more(path, limits); !r) return r;
     if (limits.cpus) {
       auto quota = static_cast<int64_t>(std::llround(*limits.cpus * kCfsPeriodUs));
       // The period first: the kernel checks the quota against the current period.
@@ -204,6 +216,94 @@ class CgroupV1 final : public CgroupDriver {
     if (limits.pids)
       if (auto r = write(path, "pids", "pids.max", std::to_string(*limits.pids)); !r) return r;
     if (limits.devices) return set_devices(path, *limits.devices);
+    return {};
+  }
+
+  // The service fields beyond the basic limits (mem_reservation, mem_swappiness,
+  // oom_kill_disable, cpu_period, cpu_quota), in v1's files.
+  Result<void> set_more(const std::string& path, const CgroupLimits& limits) {
+    bool memory = limits.memory_reservation || limits.swappiness || limits.oom_kill_disable;
+    if (memory && !has("memory"))
+      return fail("cgroup v1: create " + path + ": memory settings need the memory hierarchy");
+    if ((limits.cpu_quota || limits.cpu_period) && !has("cpu"))
+      return fail("cgroup v1: create " + path + ": cpu_quota/cpu_period need the cpu hierarchy");
+    if (limits.memory_reservation)
+      if (auto r = write(path, "memory", "memory.soft_limit_in_bytes",
+                         std::to_string(*limits.memory_reservation));
+          !r)
+        return r;
+    if (limits.swappiness)
+      if (auto r = write(path, "memory", "memory.swappiness", std::to_string(*limits.swappiness));
+          !r)
+        return r;
+    if (limits.oom_kill_disable)
+      if (auto r = write(path, "memory", "memory.oom_control", "1"); !r) return r;
+    // The period first: the kernel checks the quota against the current period.
+    if (limits.cpu_period)
+      if (auto r = write(path, "cpu", "cpu.cfs_period_us", std::to_string(*limits.cpu_period)); !r)
+        return r;
+    if (limits.cpu_quota)
+      if (auto r = write(path, "cpu", "cpu.cfs_quota_us", std::to_string(*limits.cpu_quota)); !r)
+        return r;
+    if (!limits.cpuset_cpus.empty())
+      if (auto r = set_cpuset(path, limits.cpuset_cpus); !r) return r;
+    return set_blkio(path, limits);
+  }
+
+  // A new v1 cpuset cgroup starts with no cpus and no mems (cgroup.clone_children is 0) and
+  // cannot take a task: each level gets its parent's, top-down, then the leaf its own cpus.
+  Result<void> set_cpuset(const std::string& path, const std::string& cpus) {
+    if (!has("cpuset")) return fail("cgroup v1: cpuset needs the cpuset hierarchy");
+    fs::path dir = root_ / "cpuset";
+    for (const auto& part : fs::path(path)) {
+      fs::path parent = dir;
+      dir /= part;
+      for (const char* file : {"cpuset.mems", "cpuset.cpus"}) {
+        auto mine = cgroupfs::read_value(dir / file);
+        if (mine && mine->find_first_not_of(" \n") != std::string::npos) continue;
+        auto from = cgroupfs::read_value(parent / file);
+        if (!from) return fail(from.error().wrap("cgroup v1"));
+        if (auto r = cgroupfs::write_value(dir / file, *from); !r)
+          return fail(r.error().wrap("cgroup v1"));
+      }
+    }
+    auto r = write(path, "cpuset", "cpuset.cpus", cpus);
+    if (!r && r.error().sys_errno == EINVAL)
+      return fail("cgroup v1: cpuset " + cpus + ": not a subset of this host's CPUs (" +
+                  cgroupfs::read_value(root_ / "cpuset" / "cpuset.cpus").value_or("?") + ")");
+    return r;
+  }
+
+  // blkio_config. A weight needs a weight file, which only a proportional I/O scheduler (bfq)
+  // provides: refused with that reason where the disks have none.
+  Result<void> set_blkio(const std::string& path, const CgroupLimits& limits) {
+    if (!limits.blkio_weight && limits.blkio_device.empty()) return {};
+    if (!has("blkio")) return fail("cgroup v1: blkio_config needs the blkio hierarchy");
+    fs::path dir = root_ / "blkio" / path;
+    auto weight_file = [&](const std::string& name) -> std::optional<std::string> {
+      for (const char* prefix : {"blkio.", "blkio.bfq."})
+        if (cgroupfs::exists(dir / (prefix + name))) return prefix + name;
+      return std::nullopt;
+    };
+    auto no_weight = [&] {
+      return fail("cgroup v1: blkio_config weight: this host's blkio controller has no weight "
+                  "file (weights need the bfq I/O scheduler on the disks)");
+    };
+    if (limits.blkio_weight) {
+      auto f = weight_file("weight");
+      if (!f) return no_weight();
+      if (auto r = write(path, "blkio", f->c_str(), std::to_string(*limits.blkio_weight)); !r)
+        return r;
+    }
+    for (const auto& [file, line] : limits.blkio_device) {
+      std::string name = file;
+      if (file == "blkio.weight_device") {
+        auto f = weight_file("weight_device");
+        if (!f) return no_weight();
+        name = *f;
+      }
+      if (auto r = write(path, "blkio", name.c_str(), line); !r) return r;
+    }
     return {};
   }
 

@@ -162,9 +162,9 @@ class CgroupV2 final : public CgroupDriver {
                   " controller is not available in " + root_.string() +
                   " (not in cgroup.controllers, or held by a cgroup v1 hierarchy)");
     };
-    if (limits.memory_bytes)
+    if (limits.memory_bytes || limits.memory_reservation)
       if (auto r = need("memory", "a memory limit"); !r) return r;
-    if (limits.cpus || limits.cpu_shares)
+    if (limits.cpus || limits.cpu_shares || limits.cpu_quota || limits.cpu_period)
       if (auto r = need("cpu", "a cpu limit"); !r) return r;
     if (limits.pids)
       if (auto r = need("pids", "a pids limit"); !r) return r;
@@ -173,8 +173,32 @@ class CgroupV2 final : public CgroupDriver {
     if (limits.memory_bytes) {
       if (auto r = write(leaf / "memory.max", std::to_string(*limits.memory_bytes)); !r) return r;
       // No swap: otherwise the container can exceed its limit by swapping.
+      // memswap_limit is memory + swap; v2's swap.max is the swap alone.
+      std::string swap = "0";
+      if (limits.memory_swap)
+        swap = *limits.memory_swap < 0 ? "max"
+                                       : std::to_string(*limits.memory_swap - *limits.memory_bytes);
       if (cgroupfs::exists(leaf / "memory.swap.max"))
-        if (auto r = write(leaf / "memory.swap.max", "0"); !r) return r;
+        if (auto r = write(leaf / "memory.swap.max", swap); !r) return r;
+    }
+    if (limits.memory_reservation)
+      if (auto r = write(leaf / "memory.low", std::to_string(*limits.memory_reservation)); !r)
+        return r;
+    if (!limits.cpuset_cpus.empty() || limits.blkio_weight || !limits.blkio_device.empty())
+      return fail(ctx + ": cpuset and blkio_config are not supported on cgroup v2 yet");
+    // v2 has neither a per-cgroup swappiness nor a switch for the OOM killer.
+    if (limits.swappiness)
+      return fail(ctx + ": mem_swappiness has no cgroup v2 equivalent");
+    if (limits.oom_kill_disable)
+      return fail(ctx + ": oom_kill_disable has no cgroup v2 equivalent");
+    if (limits.cpu_quota || limits.cpu_period) {
+      std::string quota = !limits.cpu_quota || *limits.cpu_quota < 0
+                              ? "max"
+                              : std::to_string(*limits.cpu_quota);
+      if (auto r = write(leaf / "cpu.max",
+                         quota + " " + std::to_string(limits.cpu_period.value_or(kCpuPeriodUs)));
+          !r)
+        return r;
     }
     if (limits.cpus) {
       auto quota = static_cast<int64_t>(std::llround(*limits.cpus * kCpuPeriodUs));

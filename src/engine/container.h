@@ -91,6 +91,10 @@ const std::vector<std::string>& readonly_paths();
                                         const std::vector<std::filesystem::path>& layers,
                                         ProcessSpec& process);
 
+// A group name or number (group_add) as the image's /etc/group resolves it.
+[[nodiscard]] Result<gid_t> resolve_group(std::string_view group,
+                                          const std::vector<std::filesystem::path>& layers);
+
 // Opens a pty pair in the running container P's devpts instance.
 [[nodiscard]] Result<Pty> open_pty(const ContainerProcess& p, uid_t owner);
 // Sets the window size of a terminal (the command gets SIGWINCH).

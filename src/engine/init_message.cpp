@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "engine/mounts.h"
 #include "engine/security.h"
 
 namespace stack::engine {
@@ -47,6 +48,13 @@ void add_process(wire::Writer& w, const ProcessSpec& p, const Filter& filter) {
   for (gid_t g : p.groups) w.u32(W_GROUP, g);
   w.u64(W_CAPS, p.capabilities);
   w.u32(W_NO_NEW_PRIVS, p.no_new_privs ? 1 : 0);
+  for (const auto& rl : p.rlimits) {
+    auto value = [](int64_t v) { return v < 0 ? UINT64_MAX : static_cast<uint64_t>(v); };
+    w.nested(W_RLIMIT, wire::Writer()
+                           .u32(WR_RESOURCE, static_cast<uint32_t>(rl.resource))
+                           .u64(WR_SOFT, value(rl.soft))
+                           .u64(WR_HARD, value(rl.hard)));
+  }
   if (filter.program && !filter.program->empty()) {
     w.bytes(W_SECCOMP, *filter.program);
     if (filter.flags) w.u32(W_SECCOMP_FLAGS, filter.flags);
@@ -94,7 +102,22 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
                              .u32(W_DEV_MAJOR, d.major)
                              .u32(W_DEV_MINOR, d.minor)
                              .u32(W_DEV_MODE, d.mode));
+  for (const auto& d : spec.devices)  // `devices`, never a default's path (the builder checks)
+    cfg.nested(W_DEVICE, wire::Writer()
+                             .bytes(W_DEV_PATH, d.path)
+                             .u32(W_DEV_TYPE, static_cast<uint32_t>(d.type))
+                             .u32(W_DEV_MAJOR, d.major)
+                             .u32(W_DEV_MINOR, d.minor)
+                             .u32(W_DEV_MODE, d.mode));
   if (spec.userns) cfg.u32(W_USERNS, 1);
+  if (!spec.sysctls.empty() || !spec.domainname.empty() || spec.oom_score_adj) {
+    wire::Writer k;
+    for (const auto& [key, value] : spec.sysctls) k.bytes(WK_SYSCTL, key + "=" + value);
+    if (!spec.domainname.empty()) k.bytes(WK_DOMAINNAME, spec.domainname);
+    if (spec.oom_score_adj)
+      k.u32(WK_OOM_SCORE_ADJ, static_cast<uint32_t>(*spec.oom_score_adj + 1000));
+    cfg.nested(W_KERNEL, k);
+  }
   if (layers_shifted) cfg.u32(W_LAYERS_SHIFTED, 1);
   if (spec.privileged) {
     cfg.u32(W_SYS_RW, 1);

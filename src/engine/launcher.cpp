@@ -125,7 +125,11 @@ Result<Created> Engine::create(const ContainerSpec& spec) {
   }
   (void)cgroups_.remove(spec.cgroup);
   CgroupLimits limits = spec.limits;
-  if (!spec.privileged) limits.devices = default_device_rules();
+  if (!spec.privileged) {
+    limits.devices = default_device_rules();
+    limits.devices->insert(limits.devices->end(), spec.device_rules.begin(),
+                           spec.device_rules.end());
+  }
   if (auto r = cgroups_.create(spec.cgroup, limits); !r) return fail(r.error());
   ScopeGuard drop_cgroup([&] { (void)cgroups_.remove(spec.cgroup); });
 

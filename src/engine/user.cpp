@@ -136,4 +136,16 @@ Result<void> resolve_user(std::string_view user, const std::vector<std::filesyst
   return {};
 }
 
+Result<gid_t> resolve_group(std::string_view group,
+                            const std::vector<std::filesystem::path>& layers) {
+  if (auto n = as_number(group)) return static_cast<gid_t>(*n);
+  std::optional<gid_t> found;
+  each_entry(image_file(layers, "etc/group"), [&](const std::vector<std::string_view>& f) {
+    if (!found && f.size() >= 3 && f[0] == group)
+      if (auto gid = as_number(f[2])) found = static_cast<gid_t>(*gid);
+  });
+  if (!found) return fail("group \"" + std::string(group) + "\" not found in the image's /etc/group");
+  return *found;
+}
+
 }  // namespace stack::engine

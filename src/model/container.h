@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace stack::model {
@@ -31,6 +32,34 @@ struct CgroupLimits {
   // The only devices the container may open or make: every other one is denied (v1: devices.deny
   // "a" then devices.allow; v2: an eBPF device program). Unset: no restriction (privileged).
   std::optional<std::vector<DeviceRule>> devices;
+  // Service fields beyond the limits above (compose's names; v2 equivalents in cgroup_v2.cpp).
+  std::optional<int64_t> memory_reservation;  // mem_reservation: v1 memory.soft_limit_in_bytes
+  std::optional<int64_t> memory_swap;         // memswap_limit: memory + swap, -1 unlimited
+  std::optional<int64_t> swappiness;          // mem_swappiness 0..100
+  bool oom_kill_disable = false;              // v1 memory.oom_control 1
+  std::optional<int64_t> cpu_quota;           // cpu_quota (us per period; -1 none)
+  std::optional<int64_t> cpu_period;          // cpu_period (us)
+  std::string cpuset_cpus;                    // cpuset: "0-1", "" all of the parent's
+  // blkio_config: a weight, and per-device lines of v1's blkio files, as written there:
+  // {"blkio.throttle.read_bps_device", "254:0 1048576"}, {"blkio.weight_device", "254:0 300"}.
+  std::optional<int64_t> blkio_weight;
+  std::vector<std::pair<std::string, std::string>> blkio_device;
+};
+
+// A host device node made in the container's /dev (`devices`).
+struct DeviceMapping {
+  std::string path;  // in the container: "/dev/net/tun"
+  char type = 'c';   // 'c' or 'b'
+  uint32_t major = 0, minor = 0;
+  uint32_t mode = 0600;  // the host node's permission bits
+  bool operator==(const DeviceMapping&) const = default;
+};
+
+// One resource limit of the service's process (setrlimit(2)); -1 is RLIM_INFINITY.
+struct Rlimit {
+  int resource = 0;  // RLIMIT_*
+  int64_t soft = -1, hard = -1;
+  bool operator==(const Rlimit&) const = default;
 };
 
 struct SeccompSpec {
@@ -79,6 +108,8 @@ struct ProcessSpec {
   // process's capabilities, whatever `seccomp.capabilities` holds, and installed just before
   // execve.
   SeccompSpec seccomp;
+  // ulimits: set in the process just before execve (the service's, and every exec's).
+  std::vector<Rlimit> rlimits;
 };
 
 // A user namespace for the container: its ids 0..count-1 are the host's uid_base.. and
@@ -122,6 +153,14 @@ struct ContainerSpec {
   enum class LayerOwnership { kAuto, kIdmap, kCopy };
   LayerOwnership userns_layers = LayerOwnership::kAuto;
   std::filesystem::path userns_layer_cache;  // "<root>/userns-layers"
+  // Set by the init inside the container before the service starts (init/limits.c).
+  std::vector<std::pair<std::string, std::string>> sysctls;  // "net.core.somaxconn", "1024"
+  std::string domainname;                                   // setdomainname(2)
+  std::optional<int> oom_score_adj;                         // /proc/self/oom_score_adj
+  // `devices` (nodes made in /dev, and allowed) and `device_cgroup_rules`: added to the device
+  // cgroup's default rules of a container that is not privileged.
+  std::vector<DeviceMapping> devices;
+  std::vector<DeviceRule> device_rules;
 };
 
 }  // namespace stack::model

@@ -50,6 +50,9 @@ struct RuntimeRecord {
   std::chrono::milliseconds stop_grace{10'000};
   std::string user;  // as written in the stack file, for `exec --user` defaults
   std::string restart = "no";  // the restart policy, as written
+  // deploy.restart_policy delay and window; 0: stack's backoff (restart_policy.h).
+  std::chrono::milliseconds restart_delay{0}, restart_window{0};
+  std::map<std::string, std::string> labels;  // labels, label_file, deploy.labels
   HealthConfig health;         // empty argv: no health check
   bool restart_on_unhealthy = true;  // x-stack: {restart_on_unhealthy: false} opts out
   std::map<std::string, std::string> fields;  // the service's field hashes, for plan reasons

@@ -122,7 +122,7 @@ class UpPlanner {
     auto& replicas = replicas_[s.name];
     for (int n = 1; n <= s.replicas; n++) {
       Replica r;
-      r.name = container_name(desired_.project, s.name, n);
+      r.name = replica_name(desired_.project, s, n);
       r.number = n;
       auto it = containers_.find(r.name);
       if (it == containers_.end()) {
@@ -231,7 +231,7 @@ class UpPlanner {
     auto depend = [&](const std::string& service, Condition cond, bool required) {
       if (!services_.count(service)) return;
       for (int n = 1; n <= services_[service]->replicas; n++) {
-        std::string target = container_name(desired_.project, service, n);
+        std::string target = replica_name(desired_.project, *services_[service], n);
         auto key = target + "/" + condition_name(cond);
         auto found = awaits_.find(key);
         if (found == awaits_.end()) {
@@ -405,6 +405,10 @@ class UpPlanner {
 
 std::string container_name(const std::string& project, const std::string& service, int n) {
   return project + "-" + service + "-" + std::to_string(n);
+}
+
+std::string replica_name(const std::string& project, const DesiredService& s, int n) {
+  return s.container_name.empty() ? container_name(project, s.name, n) : s.container_name;
 }
 
 Result<std::vector<std::string>> start_order(const std::vector<DesiredService>& services) {

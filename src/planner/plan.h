@@ -120,6 +120,8 @@ struct PlanOptions {
 
 // "<project>-<service>-<n>", n from 1: the name of a container, also its id.
 std::string container_name(const std::string& project, const std::string& service, int n);
+// Replica N of S: its container_name when it has one (one replica then), else the above.
+std::string replica_name(const std::string& project, const DesiredService& s, int n);
 
 // The services in start order (each after what it depends on); an error names a cycle
 // ("dependency cycle: web -> api -> web") or an unknown dependency.

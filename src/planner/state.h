@@ -62,6 +62,7 @@ struct DesiredService {
   std::vector<std::string> networks;  // full names of the networks its containers join
   std::string network_service;        // network_mode service:NAME: NAME
   std::vector<std::string> volumes;   // the named volumes its containers mount
+  std::string container_name;         // container_name: its only replica's name; "" default
   bool healthcheck = false;           // a start-first update waits for healthy, else running
   UpdatePolicy update;
   // The runtime record of replica N at index N-1; null in tests that do not execute.

@@ -13,6 +13,7 @@
 #include "common/files.h"
 #include "common/instance.h"
 #include "reconciler/volumes.h"
+#include "reconciler/service_fields.h"
 #include "spec/loader.h"
 
 namespace stack::reconciler {
@@ -161,7 +162,8 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
                                     const spec::Service& svc, int number, const fs::Image& image) {
   RuntimeRecord r;
   auto& s = r.spec;
-  s.name = planner::container_name(stack.name, svc.name, number);
+  s.name = svc.container_name.empty() ? planner::container_name(stack.name, svc.name, number)
+                                      : svc.container_name;
   s.cgroup = paths.cgroup_parent() + "/" + stack.name + "/" + s.name;
   s.dir = paths.root / "containers" / s.name;
   s.layers = image.layers;
@@ -247,6 +249,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
       svc.x_stack["restart_on_unhealthy"].is_boolean())
     r.restart_on_unhealthy = svc.x_stack["restart_on_unhealthy"].get<bool>();
   if (auto ns = user_namespace(paths, svc, r); !ns) return fail(ns.error());
+  if (auto f = apply_service_fields(stack, svc, image, r); !f) return fail(f.error());
   return r;
 }
 

@@ -185,6 +185,7 @@ Result<std::vector<ContainerStatus>> Controller::ps(const std::string& project, 
     s.started_at = rec.started_at;
     s.finished_at = rec.finished_at;
     if (rec.runtime) s.command = rec.runtime->spec.process.argv;
+    if (rec.runtime) s.labels = rec.runtime->labels;
     out.push_back(std::move(s));
   }
   return out;

@@ -80,6 +80,7 @@ struct ContainerStatus {
   int64_t created_at = 0, started_at = 0, finished_at = 0;  // unix ms
   std::vector<std::string> command;
   std::string error;  // why its last start failed, while it is not running
+  std::map<std::string, std::string> labels;  // labels, label_file, deploy.labels
 };
 
 // The resources of one stack instance (the state store, the image store, the cgroup driver and

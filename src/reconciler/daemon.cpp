@@ -174,9 +174,25 @@ Result<std::vector<ContainerStatus>> Daemon::ps(const std::string& project, bool
   return list;
 }
 
+namespace {
+
+// Replica INDEX of SERVICE: "<project>-<service>-<index>", or the container_name it was made
+// with (found by its service and number).
+std::string replica_of(state::Store& store, const std::string& project,
+                       const std::string& service, int index) {
+  std::string name = planner::container_name(project, service, index);
+  if (auto rec = store.get_container(name); rec && *rec) return name;
+  if (auto all = store.list_containers(project))
+    for (const auto& c : *all)
+      if (c.service == service && c.number == index) return c.name;
+  return name;
+}
+
+}  // namespace
+
 Result<ExecTarget> Daemon::exec_target(const std::string& project, const std::string& service,
                                        int index) {
-  std::string name = planner::container_name(project, service, index);
+  std::string name = replica_of(controller_->store(), project, service, index);
   auto rec = controller_->store().get_container(name);
   if (!rec) return fail(rec.error());
   if (!*rec) return fail("no container " + name + " (is service \"" + service + "\" up?)");
@@ -191,7 +207,7 @@ Result<ExecTarget> Daemon::exec_target(const std::string& project, const std::st
 
 Result<std::string> Daemon::port(const std::string& project, const std::string& service,
                                  int index, int private_port, const std::string& protocol) {
-  std::string name = planner::container_name(project, service, index);
+  std::string name = replica_of(controller_->store(), project, service, index);
   auto rec = controller_->store().get_container(name);
   if (!rec) return fail(rec.error());
   if (!*rec) return fail("no container " + name + " (is service \"" + service + "\" up?)");

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "reconciler/daemon.h"
+#include "reconciler/service_fields.h"
 #include "reconciler/desired.h"
 #include "reconciler/networking.h"
 #include "reconciler/observed.h"
@@ -46,6 +47,8 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
   // Every image, user and limit checked before anything changes.
   auto desired = desired_state(*stack, paths_, controller_->images());
   if (!desired) co_return fail(desired.error());
+  if (auto r = check_container_names(*stack, *desired, controller_->store()); !r)
+    co_return fail(r.error());
   if (!request.options.dry_run) {
     // Registered before anything is made: a daemon killed half-way through finds the project,
     // with the environment its files were interpolated with, and finishes the job.

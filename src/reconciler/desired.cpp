@@ -115,6 +115,7 @@ Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Path
           s.volumes.push_back(v->name);
     s.image_id = image->id;
     s.replicas = svc.replicas;
+    s.container_name = svc.container_name;
     s.depends_on = dependencies_of(svc);
     s.update = update_policy(svc);
     bool ok = true;

@@ -14,7 +14,11 @@ namespace stack::reconciler {
 struct RestartPolicy {
   enum class Kind { No, Always, OnFailure, UnlessStopped };
   Kind kind = Kind::No;
-  int max_retries = 0;  // on-failure:N; 0 = unlimited
+  int max_retries = 0;  // on-failure:N, any:N (deploy.restart_policy max_attempts); 0 = unlimited
+  // deploy.restart_policy: a fixed delay between restarts instead of the backoff, and how long
+  // a run must last to count as a success that resets the backoff (kResetAfter otherwise).
+  std::optional<std::chrono::milliseconds> delay;
+  std::optional<std::chrono::milliseconds> window;
 
   [[nodiscard]] static Result<RestartPolicy> parse(std::string_view text);
   // Whether the policy starts a container again that exited by itself with EXIT_CODE after

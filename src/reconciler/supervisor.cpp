@@ -222,6 +222,8 @@ awaitable<void> Supervisor::after_exit(std::string name, uint64_t generation, bo
     log->info("drift: container init killed from outside, starting it again name={}", name);
   } else {
     auto policy = RestartPolicy::parse(rt->restart).value_or(RestartPolicy{});
+    if (rt->restart_delay.count() > 0) policy.delay = rt->restart_delay;
+    if (rt->restart_window.count() > 0) policy.window = rt->restart_window;
     ExitFacts facts{rec->exit_code, false,
                     std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() -
                                                              started),

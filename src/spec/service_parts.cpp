@@ -29,7 +29,33 @@ void set_env(const FieldCtx& ctx, const SourcePos& pos, const std::string& key,
     s.environment.erase(key);
 }
 
-void add_env_file(const FieldCtx& ctx, const Node& path_node, bool required, Service& s) {
+// env_file `format: raw`: KEY=VALUE lines taken literally (no quotes, no escapes, no
+// interpolation); blank lines and lines starting with # are skipped.
+Result<std::vector<EnvLine>> parse_raw_env_file(std::string_view text) {
+  std::vector<EnvLine> out;
+  int number = 0;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find('\0') != std::string_view::npos)
+      return fail("line " + std::to_string(number) + ": a NUL byte");
+    if (line.empty() || line[0] == '#') continue;
+    size_t eq = line.find('=');
+    EnvLine e;
+    e.key = std::string(line.substr(0, eq));
+    e.line = number;
+    if (eq != std::string_view::npos) e.value = std::string(line.substr(eq + 1));
+    if (e.key.empty()) return fail("line " + std::to_string(number) + ": no variable name");
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+void add_env_file(const FieldCtx& ctx, const Node& path_node, bool required, Service& s,
+                  bool raw = false) {
   auto path = ctx.string(path_node);
   if (!path) return;
   auto full = ctx.resolve(path_node.pos, *path);
@@ -39,7 +65,7 @@ void add_env_file(const FieldCtx& ctx, const Node& path_node, bool required, Ser
       s.env_file_errors.emplace_back(path_node.pos, ctx.path + ": " + text.error().message);
     return;
   }
-  auto lines = parse_env_file(*text);
+  auto lines = raw ? parse_raw_env_file(*text) : parse_env_file(*text);
   if (!lines) {
     s.env_file_errors.emplace_back(path_node.pos,
                                    ctx.path + ": " + *path + ": " + lines.error().message);
@@ -241,7 +267,16 @@ void normalize_env_file(const FieldCtx& ctx, const Node& n, Service& s) {
     bool required = true;
     if (const Node* r = item.find("required"))
       required = ctx.child("required").boolean(*r).value_or(true);
-    add_env_file(ctx, *path, required, s);
+    bool raw = false;
+    if (const Node* f = item.find("format")) {
+      auto v = ctx.child("format").string(*f);
+      if (v && *v != "raw" && *v != "dotenv" && !v->empty()) {
+        ctx.error(f->pos, "format must be raw or dotenv, got \"" + *v + "\"");
+        return;
+      }
+      raw = v && *v == "raw";
+    }
+    add_env_file(ctx, *path, required, s, raw);
   };
   if (n.is_sequence())
     for (const Node& item : n.items) one(item);

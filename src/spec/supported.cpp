@@ -10,6 +10,7 @@
 #include "spec/diagnostics.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "spec/service_fields.h"
 
 namespace stack::spec {
 namespace {
@@ -219,6 +220,34 @@ const std::vector<Implemented>& implemented() {
       {"services.*.privileged", {}},
       {"services.*.security_opt", supported_security_opts},
       {"services.*.userns_mode", host_userns_mode},
+      // Process and resources (service_fields.cpp checks the values).
+      {"services.*.container_name", {}},
+      {"services.*.labels.**", {}},
+      {"services.*.label_file", {}},
+      {"services.*.annotations.**", {}},
+      {"services.*.init", {}},  // stack-init is always PID 1: true and false both run it
+      {"services.*.platform", {}},
+      {"services.*.runtime", {}},
+      {"services.*.deploy.labels.**", {}},
+      {"services.*.deploy.restart_policy.**", {}},
+      {"services.*.deploy.resources.reservations", {}},
+      {"services.*.deploy.resources.reservations.memory", {}},
+      {"services.*.deploy.resources.reservations.cpus", {}},
+      {"services.*.ulimits.**", {}},
+      {"services.*.sysctls.**", {}},
+      {"services.*.group_add", {}},
+      {"services.*.devices", {}},
+      {"services.*.device_cgroup_rules", {}},
+      {"services.*.domainname", {}},
+      {"services.*.oom_score_adj", {}},
+      {"services.*.oom_kill_disable", {}},
+      {"services.*.mem_reservation", {}},
+      {"services.*.memswap_limit", {}},
+      {"services.*.mem_swappiness", {}},
+      {"services.*.cpu_quota", {}},
+      {"services.*.cpu_period", {}},
+      {"services.*.cpuset", {}},
+      {"services.*.blkio_config.**", {}},
       // Handled entirely by the loader.
       {"services.*.profiles", {}},
       {"services.*.extends.**", {}},
@@ -284,8 +313,10 @@ Result<void> check_supported(const Stack& stack) {
   walk(stack.keys, "");
   local_volume_drivers(stack, report);
   file_sources(stack, report);
+  check_stack_fields(stack, diag);
   for (const Service& s : stack.services) {
     walk(s.keys, s.name);
+    check_service_fields(s, diag);
     for (const Implemented& i : implemented()) {
       if (!i.check) continue;
       std::string key = i.pattern.substr(std::string("services.*.").size());

@@ -38,6 +38,80 @@ model::SeccompSpec seccomp_from(const json& process) {
   return s;
 }
 
+// Process and resource fields of a service (ulimits, sysctls, cgroup knobs, labels, ...):
+// written only when set, so records of containers made before them still read.
+void encode_service_fields(const RuntimeRecord& r, json& j) {
+  const auto& s = r.spec;
+  const auto& l = s.limits;
+  json extra = json::object();
+  if (l.memory_reservation) extra["memory_reservation"] = *l.memory_reservation;
+  if (l.memory_swap) extra["memory_swap"] = *l.memory_swap;
+  if (l.swappiness) extra["swappiness"] = *l.swappiness;
+  if (l.oom_kill_disable) extra["oom_kill_disable"] = true;
+  if (l.cpu_quota) extra["cpu_quota"] = *l.cpu_quota;
+  if (l.cpu_period) extra["cpu_period"] = *l.cpu_period;
+  if (!l.cpuset_cpus.empty()) extra["cpuset_cpus"] = l.cpuset_cpus;
+  if (l.blkio_weight) extra["blkio_weight"] = *l.blkio_weight;
+  if (!l.blkio_device.empty()) extra["blkio_device"] = l.blkio_device;
+  if (!extra.empty()) j["limits_more"] = extra;
+  if (!s.process.rlimits.empty()) {
+    json rl = json::array();
+    for (const auto& x : s.process.rlimits) rl.push_back({x.resource, x.soft, x.hard});
+    j["rlimits"] = rl;
+  }
+  if (!s.sysctls.empty()) j["sysctls"] = s.sysctls;
+  if (!s.domainname.empty()) j["domainname"] = s.domainname;
+  if (s.oom_score_adj) j["oom_score_adj"] = *s.oom_score_adj;
+  if (r.restart_delay.count()) j["restart_delay_ms"] = r.restart_delay.count();
+  if (r.restart_window.count()) j["restart_window_ms"] = r.restart_window.count();
+  if (!r.labels.empty()) j["labels"] = r.labels;
+  if (!s.devices.empty()) {
+    json d = json::array();
+    for (const auto& x : s.devices)
+      d.push_back({x.path, std::string(1, x.type), x.major, x.minor, x.mode});
+    j["devices"] = d;
+  }
+  if (!s.device_rules.empty()) {
+    json d = json::array();
+    for (const auto& x : s.device_rules)
+      d.push_back({std::string(1, x.type), x.major, x.minor, x.access});
+    j["device_rules"] = d;
+  }
+}
+
+void decode_service_fields(const json& j, RuntimeRecord& r) {
+  auto& s = r.spec;
+  auto& l = s.limits;
+  if (j.contains("limits_more")) {
+    const auto& e = j["limits_more"];
+    if (e.contains("memory_reservation")) l.memory_reservation = e["memory_reservation"];
+    if (e.contains("memory_swap")) l.memory_swap = e["memory_swap"];
+    if (e.contains("swappiness")) l.swappiness = e["swappiness"];
+    l.oom_kill_disable = e.value("oom_kill_disable", false);
+    if (e.contains("cpu_quota")) l.cpu_quota = e["cpu_quota"];
+    if (e.contains("cpu_period")) l.cpu_period = e["cpu_period"];
+    l.cpuset_cpus = e.value("cpuset_cpus", "");
+    if (e.contains("blkio_weight")) l.blkio_weight = e["blkio_weight"];
+    if (e.contains("blkio_device"))
+      l.blkio_device = e["blkio_device"].get<std::vector<std::pair<std::string, std::string>>>();
+  }
+  if (j.contains("rlimits"))
+    for (const auto& x : j["rlimits"]) s.process.rlimits.push_back({x.at(0), x.at(1), x.at(2)});
+  if (j.contains("sysctls"))
+    s.sysctls = j["sysctls"].get<std::vector<std::pair<std::string, std::string>>>();
+  s.domainname = j.value("domainname", "");
+  if (j.contains("oom_score_adj")) s.oom_score_adj = j["oom_score_adj"].get<int>();
+  r.restart_delay = std::chrono::milliseconds(j.value("restart_delay_ms", int64_t{0}));
+  r.restart_window = std::chrono::milliseconds(j.value("restart_window_ms", int64_t{0}));
+  if (j.contains("labels")) r.labels = j["labels"].get<std::map<std::string, std::string>>();
+  if (j.contains("devices"))
+    for (const auto& x : j["devices"])
+      s.devices.push_back({x.at(0), x.at(1).get<std::string>().at(0), x.at(2), x.at(3), x.at(4)});
+  if (j.contains("device_rules"))
+    for (const auto& x : j["device_rules"])
+      s.device_rules.push_back({x.at(0).get<std::string>().at(0), x.at(1), x.at(2), x.at(3)});
+}
+
 }  // namespace
 
 std::string encode_runtime(const RuntimeRecord& r) {
@@ -134,6 +208,7 @@ std::string encode_runtime(const RuntimeRecord& r) {
                    {"count", s.userns->count}};
   j["dns_search"] = r.dns_search;
   j["dns_opt"] = r.dns_opt;
+  encode_service_fields(r, j);
   return j.dump();
 }
 
@@ -216,6 +291,7 @@ Result<RuntimeRecord> decode_runtime(const std::string& text) {
                               n.at("ipv4_address"), n.value("config_hash", "")});
     if (j.contains("dns_search")) r.dns_search = j["dns_search"].get<std::vector<std::string>>();
     if (j.contains("dns_opt")) r.dns_opt = j["dns_opt"].get<std::vector<std::string>>();
+    decode_service_fields(j, r);
     if (j.contains("ports"))
       for (const auto& p : j["ports"])
         r.ports.push_back({p.at("host_ip"), p.at("host_port"), p.at("host_port_end"),

@@ -125,11 +125,11 @@ TEST_CASE("check_supported: every unsupported field at once, sorted, topmost key
     deploy:
       replicas: 2
       placement: {constraints: [a]}
-      resources: {reservations: {memory: 1g}, limits: {memory: 2g}}
+      resources: {reservations: {devices: [{capabilities: [gpu]}]}, limits: {memory: 2g}}
     x-anything: {}
   db:
     image: y
-    sysctls: {net.core.somaxconn: 1024}
+    cgroup_parent: elsewhere
 networks:
   default:
     driver_opts: {a: b}
@@ -139,8 +139,8 @@ networks:
   REQUIRE(!c);
   CHECK(c.error().message ==
         "stack.yaml:8:7: not supported yet: services.web.deploy.placement\n"
-        "stack.yaml:9:19: not supported yet: services.web.deploy.resources.reservations\n"
-        "stack.yaml:13:5: not supported yet: services.db.sysctls");
+        "stack.yaml:9:34: not supported yet: services.web.deploy.resources.reservations.devices\n"
+        "stack.yaml:13:5: not supported yet: services.db.cgroup_parent");
 }
 
 TEST_CASE("the implicit default network: attached unless network_mode says otherwise") {

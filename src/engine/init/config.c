@@ -210,6 +210,8 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
   switch (tag) {
     case W_MOUNT: return read_mount(cfg, val, len, err, errlen);
     case W_DEVICE: return read_device(cfg, val, len, err, errlen);
+    case W_RLIMIT: return read_rlimit(cfg, val, len, err, errlen);
+    case W_KERNEL: return read_kernel(cfg, val, len, err, errlen);
     case W_SECCOMP:
       if (len == 0 || len % 8 != 0) return ERR("config: a seccomp program of %u bytes", len);
       cfg->seccomp = val;

@@ -47,6 +47,10 @@ struct config {
   int tty;                      /* exec mode: stdin is the command's controlling terminal */
   int root_readonly;            /* read_only: the overlay mounted read-only */
   long long shm_size;           /* bytes of /dev/shm; 0: 64 MiB */
+  /* kernel settings of the container (limits.c) */
+  struct strv sysctls;     /* "key=value" */
+  const char *domainname;  /* NULL: none */
+  int has_oom_score_adj, oom_score_adj;
   /* the process */
   struct strv args, env;
   const char *cwd;
@@ -59,6 +63,11 @@ struct config {
   const unsigned char *seccomp; /* struct sock_filter array, or NULL */
   size_t seccomp_len;
   unsigned seccomp_flags; /* SECCOMP_FILTER_FLAG_* */
+  struct rlimit_set {
+    unsigned resource;
+    uint64_t soft, hard; /* UINT64_MAX: unlimited */
+  } rlimits[16];
+  size_t nrlimits;
   /* logging (container mode) */
   long long log_max_size;
   int log_max_files;
@@ -93,6 +102,15 @@ int remount_own(int fd, char *err, size_t errlen);
 int mount_one(int root, const struct bind *b, char *err, size_t errlen);
 /* The overlay at ROOT made read-only (not the mounts below it). */
 int root_readonly(int root, char *err, size_t errlen);
+/* limits.c: W_RLIMIT and W_KERNEL records into CFG (0, or -1 with ERR), and applying them. */
+int read_rlimit(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
+                size_t errlen);
+int read_kernel(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
+                size_t errlen);
+/* In the container's namespaces, /proc/sys still writable: sysctls, domain name, OOM score. */
+int apply_kernel_settings(const struct config *cfg, char *err, size_t errlen);
+/* setrlimit(2) of each ulimit in the calling process (-1 with errno). */
+int apply_rlimits(const struct config *cfg);
 
 /* setup.c */
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen);
@@ -100,7 +118,7 @@ int loopback_up(char *err, size_t errlen);
 
 /* process.c */
 /* What failed in the forked child, for its report to the init (spawn in init.c). */
-enum stage { ST_CREDS, ST_CAPS, ST_CWD, ST_EXEC, ST_SECCOMP, ST_NNP, ST_CTTY };
+enum stage { ST_CREDS, ST_CAPS, ST_CWD, ST_EXEC, ST_SECCOMP, ST_NNP, ST_CTTY, ST_RLIMIT };
 /* In the forked service (or exec'd) process: credentials, capabilities, no_new_privs, seccomp,
  * cwd, then execve. Returns only on failure, with errno set. */
 void exec_process(const struct config *cfg, int errpipe);

@@ -114,6 +114,11 @@ void exec_process(const struct config *cfg, int errpipe) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
+  /* ulimits while every capability is still held: raising a hard limit needs
+   * CAP_SYS_RESOURCE (setrlimit(2)). */
+  stage = ST_RLIMIT;
+  if (apply_rlimits(cfg) != 0) goto fail;
+  stage = ST_SECCOMP;
   if (cfg->seccomp && !cfg->no_new_privs && install_seccomp(cfg) != 0) goto fail;
   stage = ST_CAPS;
   if (drop_bounding(cfg) != 0) goto fail;

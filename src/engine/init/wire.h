@@ -57,6 +57,7 @@ enum {
                            source as a root (a symlink in it cannot leave it) */
   W_ROOT_READONLY = 28, /* u32: 1 mounts the container's root read-only (read_only: true) */
   W_SHM_SIZE = 29,      /* u64: bytes of /dev/shm; absent: 64 MiB */
+  W_KERNEL = 31,     /* nested: WK_* (run mode), the container's kernel settings; limits.c */
 
   /* engine -> init: the process (run and exec modes) */
   W_ARG = 32,        /* bytes (repeated, argv order) */
@@ -69,6 +70,7 @@ enum {
   W_NO_NEW_PRIVS = 39, /* u32: 1 sets PR_SET_NO_NEW_PRIVS before execve */
   W_SECCOMP = 40,    /* bytes: struct sock_filter array; absent: no filter */
   W_SECCOMP_FLAGS = 41, /* u32: SECCOMP_FILTER_FLAG_* for seccomp(2) */
+  W_RLIMIT = 30,     /* nested: WR_* (repeated), a setrlimit(2) just before execve */
 
   /* engine -> init: control */
   W_GO = 64,         /* empty: start the service (run mode, step 4) */
@@ -84,6 +86,12 @@ enum {
   WIRE_MOUNT_SEED = 2 /* a volume: when its source is empty, the image's content at the
                           target is copied into it first (Docker's copy-up; not nocopy) */
 };
+
+/* Records inside a W_RLIMIT record. */
+enum { WR_RESOURCE = 1 /* u32 RLIMIT_* */, WR_SOFT = 2 /* u64 */, WR_HARD = 3 /* u64 */ };
+/* Records inside a W_KERNEL record: a sysctl "key=value" (repeated; a key never holds '='),
+ * the NIS domain name, and oom_score_adj + 1000 (u32). */
+enum { WK_SYSCTL = 1, WK_DOMAINNAME = 2, WK_OOM_SCORE_ADJ = 3 };
 
 struct wire_reader {
   const unsigned char *p, *end;

@@ -1,0 +1,190 @@
+// Checks of the process and resource fields that their shape does not catch: what this host
+// cannot run (another platform, another runtime) and what the kernel would refuse in a
+// container (a sysctl that is not namespaced, an unknown ulimit). Reports at the key's position;
+// touches nothing.
+#include "spec/service_fields.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <map>
+
+namespace stack::spec {
+namespace {
+
+// Where KEY (a dotted path under the service) was written; else where FALLBACK was; else the
+// service's own position (a list entry has no key of its own).
+SourcePos key_pos(const Service& s, const std::string& key, const std::string& fallback = "") {
+  for (const std::string& want : {key, fallback}) {
+    if (want.empty()) continue;
+    std::string path = "services." + s.name + "." + want;
+    for (const KeyUse& k : s.keys)
+      if (k.path == path) return k.pos;
+  }
+  return s.pos;
+}
+
+std::string extra_string(const Service& s, const char* key) {
+  auto it = s.extra.find(key);
+  return it != s.extra.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+void check_platform(const Service& s, Diagnostics& diag) {
+  std::string p = extra_string(s, "platform");
+  if (p.empty()) return;
+  std::string host = host_platform();
+  std::string want = p;
+  std::transform(want.begin(), want.end(), want.begin(), ::tolower);
+  // "linux/amd64/v2" and "linux/arm/v7": the variant narrows the architecture, which must match.
+  auto two = [](const std::string& t) {
+    size_t a = t.find('/');
+    size_t b = a == std::string::npos ? a : t.find('/', a + 1);
+    return b == std::string::npos ? t : t.substr(0, b);
+  };
+  std::string base = two(want);
+  bool x86_64 = base == "linux/x86_64" || base == "linux/x86-64";
+  if (base == host || (x86_64 && host == "linux/amd64") || want == "linux") return;
+  diag.error(key_pos(s, "platform"), "service \"" + s.name + "\": platform " + p +
+                                         " cannot run on this host (" + host +
+                                         "): stack runs images natively, without emulation");
+}
+
+void check_runtime(const Service& s, Diagnostics& diag) {
+  std::string r = extra_string(s, "runtime");
+  if (r.empty() || r == "stack") return;
+  diag.error(key_pos(s, "runtime"),
+             "service \"" + s.name + "\": runtime " + r +
+                 " is refused: stack runs every container with its own engine (runtime: stack)");
+}
+
+void check_ulimits(const Service& s, Diagnostics& diag) {
+  for (const auto& [name, u] : s.ulimits)
+    if (!rlimit_resource(name))
+      diag.error(key_pos(s, "ulimits." + name, "ulimits"),
+                 "service \"" + s.name + "\": unknown ulimit \"" + name +
+                     "\" (as, core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, "
+                     "nproc, rss, rtprio, rttime, sigpending, stack)");
+}
+
+// runc's list (libcontainer/configs/validate): the sysctls that belong to a namespace the
+// container has its own of. Anything else would change the host for everyone.
+void check_sysctls(const Service& s, Diagnostics& diag) {
+  static const std::vector<std::string> ipc = {
+      "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+      "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"};
+  bool own_netns = s.network_mode.empty() || s.network_mode == "bridge" ||
+                   s.network_mode == "default" || s.network_mode == "none";
+  for (const auto& [key, value] : s.sysctls) {
+    // compose and docker take "net/ipv4/ip_forward" too; the key is looked up under /proc/sys.
+    std::string k = key;
+    std::replace(k.begin(), k.end(), '/', '.');
+    SourcePos pos = key_pos(s, "sysctls." + key, "sysctls");
+    std::string where = "service \"" + s.name + "\": sysctl " + key;
+    bool bad_name =
+        k.empty() || k.find("..") != std::string::npos || k.front() == '.' || k.back() == '.';
+    if (bad_name || value.find_first_of("\n") != std::string::npos) {
+      diag.error(pos, where + ": not a sysctl name and one-line value");
+      continue;
+    }
+    if (std::find(ipc.begin(), ipc.end(), k) != ipc.end() || k.rfind("fs.mqueue.", 0) == 0)
+      continue;
+    if (k.rfind("net.", 0) == 0) {
+      if (own_netns) continue;
+      diag.error(pos, where + " is refused with network_mode " + s.network_mode +
+                          ": the network namespace is not the container's own");
+      continue;
+    }
+    if (k == "kernel.hostname" || k == "kernel.domainname") {
+      diag.error(pos, where + ": use " + k.substr(7) + ": instead");
+      continue;
+    }
+    diag.error(pos, where +
+                        " is refused: it is not namespaced and would change the host "
+                        "(allowed: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)");
+  }
+}
+
+void check_replicas(const Service& s, Diagnostics& diag) {
+  if (!s.container_name.empty() && s.replicas > 1)
+    diag.error(key_pos(s, "container_name"), "service \"" + s.name + "\": container_name " +
+                                                 s.container_name +
+                                                 " names one container, and the service asks for " +
+                                                 std::to_string(s.replicas) + " replicas");
+}
+
+}  // namespace
+
+void check_stack_fields(const Stack& stack, Diagnostics& diag) {
+  std::map<std::string, std::string> taken;  // container name -> service
+  for (const Service& s : stack.services)
+    if (s.container_name.empty())
+      for (int n = 1; n <= s.replicas && n <= 1000; n++)
+        taken[stack.name + "-" + s.name + "-" + std::to_string(n)] = s.name;
+  for (const Service& s : stack.services) {
+    if (s.container_name.empty()) continue;
+    auto [it, fresh] = taken.emplace(s.container_name, s.name);
+    if (!fresh)
+      diag.error(key_pos(s, "container_name"),
+                 "service \"" + s.name + "\": container_name " + s.container_name +
+                     " is also the name of a container of service \"" + it->second + "\"");
+  }
+  for (const Service& s : stack.services) {
+    if (s.network_mode.rfind("service:", 0) != 0) continue;
+    const Service* target = stack.find(s.network_mode.substr(8));
+    if (target && !target->container_name.empty())
+      diag.error(key_pos(s, "network_mode"), "service \"" + s.name + "\": network_mode " +
+                                                 s.network_mode + " with a container_name on \"" +
+                                                 target->name + "\" is not supported yet");
+  }
+}
+
+std::optional<int> rlimit_resource(std::string_view name) {
+  static const std::map<std::string, int, std::less<>> kNames = {
+      {"as", RLIMIT_AS},           {"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},
+      {"data", RLIMIT_DATA},       {"fsize", RLIMIT_FSIZE},       {"locks", RLIMIT_LOCKS},
+      {"memlock", RLIMIT_MEMLOCK}, {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+      {"nofile", RLIMIT_NOFILE},   {"nproc", RLIMIT_NPROC},       {"rss", RLIMIT_RSS},
+      {"rtprio", RLIMIT_RTPRIO},   {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING},
+      {"stack", RLIMIT_STACK}};
+  auto it = kNames.find(name);
+  if (it == kNames.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string host_platform() {
+#if defined(__x86_64__)
+  return "linux/amd64";
+#elif defined(__aarch64__)
+  return "linux/arm64";
+#elif defined(__riscv) && __riscv_xlen == 64
+  return "linux/riscv64";
+#else
+  return "linux/unknown";
+#endif
+}
+
+std::string effective_restart(const Service& s) {
+  auto deploy = s.extra.find("deploy");
+  if (deploy == s.extra.end() || !deploy->is_object() || !deploy->contains("restart_policy"))
+    return s.restart;
+  const auto& p = (*deploy)["restart_policy"];
+  std::string condition = p.value("condition", "any");  // compose's default
+  int64_t attempts = p.contains("max_attempts") && p["max_attempts"].is_number_integer()
+                         ? p["max_attempts"].get<int64_t>()
+                         : 0;
+  if (condition == "none") return "no";
+  if (condition == "on-failure")
+    return attempts > 0 ? "on-failure:" + std::to_string(attempts) : "on-failure";
+  // "any" restarts whatever the exit code; with max_attempts it stops after that many.
+  return attempts > 0 ? "any:" + std::to_string(attempts) : "always";
+}
+
+void check_service_fields(const Service& s, Diagnostics& diag) {
+  check_platform(s, diag);
+  check_runtime(s, diag);
+  check_ulimits(s, diag);
+  check_sysctls(s, diag);
+  check_replicas(s, diag);
+}
+
+}  // namespace stack::spec
