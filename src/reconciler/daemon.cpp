@@ -13,6 +13,7 @@
 #include "fs/image_store.h"
 #include "reconciler/async.h"
 #include "reconciler/dependencies.h"
+#include "reconciler/images.h"
 #include "reconciler/networking.h"
 #include "reconciler/restart_policy.h"
 #include "reconciler/runtime_record.h"
@@ -119,6 +120,7 @@ awaitable<Result<int>> Daemon::start() {
   auto c = Controller::open(paths_);
   if (!c) co_return fail(c.error());
   controller_ = std::move(*c);
+  images_ = std::make_unique<ImageService>(io_, controller_->images(), controller_->store());
   supervisor_ = std::make_unique<Supervisor>(*this);
   // Netlink and nftables are opened here, on the loop thread, in the daemon's namespace.
   networking_ = std::make_unique<Networking>(io_, controller_->store(), paths_);
@@ -583,19 +585,6 @@ Result<std::vector<std::string>> Daemon::projects() {
   std::vector<std::string> out;
   for (const auto& p : *list) out.push_back(p.name);
   return out;
-}
-
-awaitable<Result<std::string>> Daemon::import_image(std::string reference,
-                                                    std::filesystem::path path,
-                                                    fs::ImportOptions options) {
-  // Unpacking is long, blocking work: the pool, never the loop.
-  auto& images = controller_->images();
-  auto work = [&images, reference, path, options] {
-    return images.import(reference, path, options);
-  };
-  auto image = co_await on_pool(*pool_, std::move(work));
-  if (!image) co_return fail(image.error().wrap("import " + reference));
-  co_return image->reference + " " + image->id;
 }
 
 awaitable<void> Daemon::reconcile(std::string project, std::string reason) {
