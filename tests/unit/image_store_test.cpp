@@ -457,3 +457,23 @@ TEST_CASE("image reference normalization follows the distribution grammar") {
   CHECK(r->path == "team/app");
   CHECK(r->tag == "2");
 }
+
+// A packed layer ends with the gzip trailer: no zero padding after it, which Go's gzip reader
+// (docker, podman, skopeo) takes for a broken second member and refuses.
+TEST_CASE("image store packs a directory into a gzip stream with nothing after it") {
+  test::TempDir tmp;
+  make_rootfs(tmp / "rootfs", "hello\n");
+  fs::ImageStore store(tmp / "images");
+  auto img = store.import("packed", tmp / "rootfs");
+  REQUIRE(img);
+  std::string hex = manifest_of(store, *img)["layers"][0]["digest"].get<std::string>().substr(7);
+  std::string blob = slurp(store.root() / "blobs" / "sha256" / hex);
+  REQUIRE(blob.size() > 18);
+  // RFC 1952: the last four bytes are the uncompressed size (mod 2^32), here a tar of some KiB.
+  uint32_t isize = 0;
+  for (int i = 0; i < 4; i++)
+    isize |= static_cast<uint32_t>(static_cast<unsigned char>(blob[blob.size() - 4 + i]))
+             << (8 * i);
+  CHECK(isize > 0);
+  CHECK(isize % 512 == 0);
+}
