@@ -49,6 +49,8 @@ struct Stream {
   archive* outer = nullptr;
   ImportMeter* meter = nullptr;
   Sha256 hash;
+  uint64_t total = 0;
+  bool padded = false;
   char buf[1 << 16];
 };
 
@@ -59,6 +61,18 @@ la_ssize_t read_decompressed(archive* inner, void* client, const void** out) {
     archive_set_error(inner, archive_errno(s->outer), "%s", archive_error_string(s->outer));
     return -1;
   }
+  if (n == 0 && !s->padded) {
+    // Some writers (umoci 0.4) end a layer without the last entry's padding and the
+    // end-of-archive blocks; Go's archive/tar, which docker, containerd and podman use, takes
+    // that as the end. So do we: zeros to the next block and the end marker, not part of the
+    // diff_id (which covers the bytes as they are).
+    s->padded = true;
+    size_t pad = (512 - s->total % 512) % 512 + 1024;
+    std::memset(s->buf, 0, pad);
+    *out = s->buf;
+    return static_cast<la_ssize_t>(pad);
+  }
+  s->total += static_cast<uint64_t>(n);
   // The unpacked layer is about as large as the tar stream: its bound is checked here, as
   // the bytes arrive (a gzip bomb is stopped at the limit, not after).
   if (s->meter != nullptr)

@@ -16,6 +16,7 @@
 
 #include "fs/image_store.h"
 #include "fs/layer_unpack.h"
+#include "fs/sha256.h"
 #include "image_test_tar.h"
 #include "support/fixtures.h"
 #include "support/temp_dir.h"
@@ -239,4 +240,30 @@ TEST_CASE("image layer whiteouts become overlayfs whiteouts (root only)") {
   for (auto it = stdfs::recursive_directory_iterator(layer);
        it != stdfs::recursive_directory_iterator(); ++it)
     CHECK(!it->path().filename().string().starts_with(".wh."));
+}
+
+// umoci 0.4 (Debian's) ends a layer after the last file's data, without its padding or the
+// end-of-archive blocks; Go's archive/tar (docker, podman, containerd) reads that as the end.
+TEST_CASE("image layer without its final padding and end blocks unpacks, as Go's tar reads it") {
+  test::TempDir tmp;
+  test::write_tar(tmp / "full.tar", {test::tar_dir("etc/"), test::tar_file("etc/x", "hi\n")});
+  std::string full = test::read_text(tmp / "full.tar");
+  // Headers of etc/ and etc/x (pax headers too), the three data bytes, and nothing after.
+  size_t data = full.find("hi\n");
+  REQUIRE(data != std::string::npos);
+  test::write_text(tmp / "short.tar", full.substr(0, data + 3));
+  fs::ImageStore store(tmp / "images");
+  auto img = store.import("short", tmp / "short.tar");
+  REQUIRE_MESSAGE(img, (img ? "" : img.error().message));
+  CHECK(test::read_text(img->layers[0] / "etc/x") == "hi\n");
+  // The diff_id is the digest of the bytes as they are.
+  CHECK(img->layers[0].filename() == fs::sha256_file_hex(tmp / "short.tar").value());
+  // Cut short a block or more before the data's end is still an error. (Within the last block
+  // the missing bytes read as zeros: the padding cannot be told from the data.)
+  test::write_tar(tmp / "long.tar", {test::tar_file("big", std::string(5000, 'b'))});
+  std::string long_tar = test::read_text(tmp / "long.tar");
+  test::write_text(tmp / "cut.tar", long_tar.substr(0, long_tar.find("bbbb") + 3000));
+  auto cut = store.import("cut", tmp / "cut.tar");
+  REQUIRE(!cut);
+  CHECK(cut.error().message.find("layer entry \"big\"") != std::string::npos);
 }
