@@ -11,6 +11,9 @@ packages=(
   iproute2 nftables zstd crun python3-jsonschema python3-yaml procps file iperf3
   debootstrap systemd-container  # tests/systemd: a Debian rootfs booted with systemd-nspawn
   clang-14 libclang-rt-14-dev    # tests/fuzz: libFuzzer targets (clang's), with ASan and UBSan
+  # tests of registry pulls and image archives: a registry on loopback, images built and pushed
+  # from an OCI layout, and the readers `image save` must satisfy (podman for the test only)
+  docker-registry skopeo umoci podman
 )
 
 missing=()

@@ -354,6 +354,8 @@ Result<SourceKind> detect_source(const stdfs::path& path) {
                (top == "blobs" && rest.starts_with("sha256/") && is_hex_name(rest.substr(7))) ||
                (name.ends_with(".json") &&
                 is_hex_name(std::string_view(name).substr(0, name.size() - 5))) ||
+               (name.ends_with(".tar") &&  // skopeo's docker-archive layers
+                is_hex_name(std::string_view(name).substr(0, name.size() - 4))) ||
                (is_hex_name(top) &&
                 (rest.empty() || rest == "VERSION" || rest == "json" || rest == "layer.tar"))) {
       continue;

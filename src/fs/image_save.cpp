@@ -113,7 +113,9 @@ Result<void> write_archive(const stdfs::path& root, const std::vector<SavedImage
       named.annotations[std::string(kRefNameAnnotation)] = name;
       named.annotations[std::string(kContainerdNameAnnotation)] = name;
       index.manifests.push_back(named);
-      tags.push_back(familiar_reference(name));
+      // Fully qualified: docker load reads it as well as "busybox:latest", and podman load
+      // would put "localhost/" before a name without a registry.
+      tags.push_back(name);
     }
     use(s.image.manifest_digest);
     json layers = json::array();

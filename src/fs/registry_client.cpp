@@ -109,8 +109,11 @@ Result<HttpResponse> RegistryClient::get_at(Endpoint& shared, const std::string&
   HttpRequest req{e.base + path, headers,    e.verify_tls,  resume_from,
                   on_body,       cancelled_, stall_seconds_};
   if (!auth.empty()) req.headers.push_back("Authorization: " + auth);
+  // Probing an insecure registry for TLS: a plain-HTTP server may never answer the handshake.
+  bool probing = e.http_fallback && e.base.starts_with("https://");
+  if (probing) req.connect_seconds = 3;
   auto r = http_get(req);
-  if (!r && e.http_fallback && e.base.starts_with("https://")) {
+  if (!r && probing) {
     // An insecure registry that does not speak TLS: plain HTTP from now on, as docker does.
     std::string http = "http://" + e.base.substr(8);
     req.url = http + path;

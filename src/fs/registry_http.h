@@ -29,6 +29,8 @@ struct HttpRequest {
   std::function<bool()> cancelled;  // checked about once a second, and with every piece of body
   // Gives up on a connection that moves fewer than 1 byte/s for this long.
   long stall_seconds = 30;
+  // For the TCP connection and the TLS handshake.
+  long connect_seconds = 30;
 };
 
 struct HttpResponse {

@@ -122,12 +122,17 @@ Result<void> BlobWriter::restart() {
 Result<std::string> BlobWriter::commit(std::string_view expected, int64_t expected_size,
                                        bool* existed) {
   std::string hex = hash_->hex_digest();
+  auto refuse = [&](std::string why) {
+    ::unlink(path_.c_str());  // bytes that are not what they should be are of no use
+    done_ = true;
+    return fail(std::move(why));
+  };
   if (!expected.empty() && expected != "sha256:" + hex)
-    return fail("digest mismatch: expected " + std::string(expected) + ", got sha256:" + hex +
-                " (" + std::to_string(size_) + " bytes)");
+    return refuse("digest mismatch: expected " + std::string(expected) + ", got sha256:" + hex +
+                  " (" + std::to_string(size_) + " bytes)");
   if (expected_size >= 0 && static_cast<uint64_t>(expected_size) != size_)
-    return fail("size mismatch: expected " + std::to_string(expected_size) + " bytes, got " +
-                std::to_string(size_));
+    return refuse("size mismatch: expected " + std::to_string(expected_size) + " bytes, got " +
+                  std::to_string(size_));
   if (::fsync(fd_.get()) != 0) return fail_errno("fsync " + path_.string());
   fd_.reset();
   if (on_digest_) on_digest_(hex);
