@@ -436,11 +436,20 @@ void add_store_commands(CLI::App* image) {
   static std::vector<std::string> names;
   static bool force = false;
   rm->add_option("name", names, "NAME[:TAG] or image id")->required();
+  static std::string rm_format = "table";
   rm->add_flag("-f,--force", force, "Untag an image a container uses (it stays until pruned)");
+  rm->add_option("--format", rm_format, "table or json")->check(CLI::IsMember({"table", "json"}));
   rm->callback([] {
-    for (const auto& n : names)
-      print_removal(
-          json::parse(call("DELETE", "/v1/images/" + url_encode(n) + (force ? "?force=1" : ""))));
+    json all = json::array();
+    for (const auto& n : names) {
+      auto r =
+          json::parse(call("DELETE", "/v1/images/" + url_encode(n) + (force ? "?force=1" : "")));
+      if (rm_format == "json")
+        all.push_back(r);
+      else
+        print_removal(r);
+    }
+    if (rm_format == "json") std::printf("%s\n", all.dump(2).c_str());
   });
 
   auto* inspect = image->add_subcommand("inspect",
@@ -478,8 +487,12 @@ void add_store_commands(CLI::App* image) {
   static std::string source, target;
   tag->add_option("source", source, "NAME[:TAG] or image id")->required();
   tag->add_option("target", target, "NAME[:TAG]")->required();
+  static std::string tag_format = "table";
+  tag->add_option("--format", tag_format, "table (nothing) or json (the image)")
+      ->check(CLI::IsMember({"table", "json"}));
   tag->callback([] {
-    call("POST", "/v1/images/tag", json{{"source", source}, {"target", target}}.dump());
+    auto r = call("POST", "/v1/images/tag", json{{"source", source}, {"target", target}}.dump());
+    if (tag_format == "json") std::printf("%s\n", json::parse(r).dump(2).c_str());
   });
 }
 

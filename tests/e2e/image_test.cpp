@@ -157,7 +157,8 @@ TEST_CASE("the image's HEALTHCHECK is the service's default") {
 TEST_CASE("image ls, inspect, tag, rm and prune") {
   STACK_REQUIRE_ROOT();
   StackEnv env;
-  REQUIRE(env.stack({"image", "tag", "busybox", "mybox:2"}).code == 0);
+  auto tagged = json_of(env.stack({"image", "tag", "--format", "json", "busybox", "mybox:2"}));
+  CHECK(tagged["reference"] == "mybox:2");
   auto list = json_of(env.stack({"image", "ls", "--format", "json"}));
   REQUIRE(list.size() == 2);
   CHECK(list[0]["reference"] == "busybox:latest");
@@ -179,9 +180,9 @@ TEST_CASE("image ls, inspect, tag, rm and prune") {
   env.uses(p);
   env.write("name: " + p + "\nservices:\n  a:\n    image: mybox:2\n    command: [sleep, '300']\n");
   REQUIRE(env.stack({"up", "-d"}).code == 0);
-  auto untag = env.stack({"image", "rm", "busybox"});  // another name keeps the image
-  CHECK(untag.code == 0);
-  CHECK(untag.out == "Untagged: busybox:latest\n");
+  auto untag = json_of(env.stack({"image", "rm", "--format", "json", "busybox"}));
+  CHECK(untag[0]["untagged"] == nlohmann::json::array({"busybox:latest"}));  // mybox:2 keeps it
+  CHECK(untag[0]["deleted"].empty());
   auto refused = env.stack({"image", "rm", "mybox:2"});
   CHECK(refused.code == 1);
   CHECK(refused.err.find("is used by container " + p + "-a-1") != std::string::npos);
@@ -198,6 +199,24 @@ TEST_CASE("image ls, inspect, tag, rm and prune") {
   CHECK(pruned.out.find("Deleted: " + one["id"].get<std::string>()) != std::string::npos);
   CHECK(json_of(env.stack({"image", "ls", "--format", "json"})).empty());
   CHECK(fs::is_empty(env.root() / "images/layers"));
+}
+
+TEST_CASE("the image commands have --help") {
+  StackEnv env;
+  for (std::vector<std::string> cmd : {std::vector<std::string>{"image", "pull"},
+                                       {"image", "inspect"},
+                                       {"image", "tag"},
+                                       {"image", "prune"},
+                                       {"image", "save"},
+                                       {"image", "load"},
+                                       {"pull"},
+                                       {"login"},
+                                       {"logout"}}) {
+    cmd.push_back("--help");
+    auto r = env.stack(cmd);
+    CHECK_MESSAGE(r.code == 0, cmd[0]);
+    CHECK(r.out.find("Usage:") != std::string::npos);
+  }
 }
 
 TEST_CASE("an image re-imported under a running container keeps the container's layers") {
