@@ -11,6 +11,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -43,45 +49,130 @@ Error archive_error(archive* a, std::string_view context) {
                archive_errno(a) > 0 ? archive_errno(a) : 0};
 }
 
-// The decompressed stream: the outer reader (format "raw") decompresses; the inner tar reader
-// pulls from it through read_decompressed, which hashes every byte on the way.
-struct Stream {
-  archive* outer = nullptr;
-  ImportMeter* meter = nullptr;
-  Sha256 hash;
-  uint64_t total = 0;
-  bool padded = false;
-  char buf[1 << 16];
+// The decompressed stream, read ahead on a thread of its own: decompressing and hashing the
+// next pieces overlap with writing the files (as `tar -xz` runs gzip in another process). The
+// outer reader (format "raw") decompresses; the inner tar reader pulls from it through
+// read_decompressed. The reader thread is the only user of OUTER once started.
+class Stream {
+ public:
+  Stream(archive* outer, ImportMeter* meter) : outer_(outer), meter_(meter) {
+    for (size_t i = 0; i < kBuffers; i++) {
+      buffers_[i].resize(kBufferSize);
+      free_.push_back(i);
+    }
+    thread_ = std::thread([this] { read_ahead(); });
+  }
+  ~Stream() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // The next piece (valid until the next call); 0 at the end; -1 with *ERROR set.
+  la_ssize_t next(const void** out, Error* error) {
+    std::unique_lock lock(mu_);
+    if (held_ != kNone) {
+      free_.push_back(held_);
+      held_ = kNone;
+      cv_.notify_all();
+    }
+    cv_.wait(lock, [&] { return !full_.empty() || end_; });
+    if (!full_.empty()) {
+      auto [index, n] = full_.front();
+      full_.pop_front();
+      held_ = index;
+      *out = buffers_[index].data();
+      return static_cast<la_ssize_t>(n);
+    }
+    if (error_) {
+      *error = *error_;
+      return -1;
+    }
+    if (!padded_) {
+      // Some writers (umoci 0.4) end a layer without the last entry's padding and the
+      // end-of-archive blocks; Go's archive/tar, which docker, containerd and podman use, takes
+      // that as the end. So do we: zeros to the next block and the end marker, not part of the
+      // diff_id (which covers the bytes as they are).
+      padded_ = true;
+      size_t pad = (512 - total_ % 512) % 512 + 1024;
+      *out = kZeros;
+      return static_cast<la_ssize_t>(pad);
+    }
+    return 0;
+  }
+  // Once next() has returned 0: the digest of every byte read.
+  std::string hex_digest() {
+    thread_.join();
+    thread_ = std::thread([] {});
+    return hash_.hex_digest();
+  }
+
+ private:
+  static constexpr size_t kBuffers = 4, kBufferSize = 256 << 10, kNone = SIZE_MAX;
+  static inline const char kZeros[2048] = {};
+
+  void read_ahead() {
+    for (;;) {
+      size_t index;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !free_.empty(); });
+        if (stop_) return;
+        index = free_.back();
+        free_.pop_back();
+      }
+      la_ssize_t n = archive_read_data(outer_, buffers_[index].data(), kBufferSize);
+      std::optional<Error> error;
+      if (n < 0) {
+        const char* msg = archive_error_string(outer_);
+        error = Error{msg ? msg : "read error", archive_errno(outer_) > 0 ? archive_errno(outer_) : 0};
+      } else if (n > 0) {
+        total_ += static_cast<uint64_t>(n);
+        // The unpacked layer is about as large as the tar stream: its bound is checked here, as
+        // the bytes arrive (a gzip bomb is stopped at the limit, not after).
+        if (meter_ != nullptr)
+          if (auto r = meter_->add(static_cast<uint64_t>(n)); !r) error = Error{r.error().message, EFBIG};
+        if (!error) hash_.update(buffers_[index].data(), static_cast<size_t>(n));
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (error || n == 0) {
+          error_ = error;
+          end_ = true;
+          free_.push_back(index);
+        } else {
+          full_.emplace_back(index, static_cast<size_t>(n));
+        }
+      }
+      cv_.notify_all();
+      if (error || n == 0) return;
+    }
+  }
+
+  archive* outer_;
+  ImportMeter* meter_;
+  Sha256 hash_;
+  uint64_t total_ = 0;  // written by the reader before end_, read by next() after it
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::array<std::vector<char>, kBuffers> buffers_;
+  std::vector<size_t> free_;
+  std::deque<std::pair<size_t, size_t>> full_;  // buffer, bytes
+  size_t held_ = kNone;                          // the piece the tar reader is reading
+  bool end_ = false, stop_ = false, padded_ = false;
+  std::optional<Error> error_;
+  std::thread thread_;
 };
 
 la_ssize_t read_decompressed(archive* inner, void* client, const void** out) {
-  auto* s = static_cast<Stream*>(client);
-  la_ssize_t n = archive_read_data(s->outer, s->buf, sizeof s->buf);
-  if (n < 0) {
-    archive_set_error(inner, archive_errno(s->outer), "%s", archive_error_string(s->outer));
-    return -1;
-  }
-  if (n == 0 && !s->padded) {
-    // Some writers (umoci 0.4) end a layer without the last entry's padding and the
-    // end-of-archive blocks; Go's archive/tar, which docker, containerd and podman use, takes
-    // that as the end. So do we: zeros to the next block and the end marker, not part of the
-    // diff_id (which covers the bytes as they are).
-    s->padded = true;
-    size_t pad = (512 - s->total % 512) % 512 + 1024;
-    std::memset(s->buf, 0, pad);
-    *out = s->buf;
-    return static_cast<la_ssize_t>(pad);
-  }
-  s->total += static_cast<uint64_t>(n);
-  // The unpacked layer is about as large as the tar stream: its bound is checked here, as
-  // the bytes arrive (a gzip bomb is stopped at the limit, not after).
-  if (s->meter != nullptr)
-    if (auto r = s->meter->add(static_cast<uint64_t>(n)); !r) {
-      archive_set_error(inner, EFBIG, "%s", r.error().message.c_str());
-      return -1;
-    }
-  s->hash.update(s->buf, static_cast<size_t>(n));
-  *out = s->buf;
+  Error error;
+  la_ssize_t n = static_cast<Stream*>(client)->next(out, &error);
+  if (n < 0) archive_set_error(inner, error.sys_errno, "%s", error.message.c_str());
   return n;
 }
 
@@ -191,9 +282,7 @@ Result<UnpackedLayer> unpack_layer(const stdfs::path& blob, const stdfs::path& t
       break;
   }
 
-  auto stream = std::make_unique<Stream>();
-  stream->outer = outer.get();
-  stream->meter = meter;
+  auto stream = std::make_unique<Stream>(outer.get(), meter);
   ReadArchive inner(archive_read_new());
   archive_read_support_format_tar(inner.get());
   if (archive_read_open(inner.get(), stream.get(), nullptr, read_decompressed, nullptr) !=
@@ -212,7 +301,7 @@ Result<UnpackedLayer> unpack_layer(const stdfs::path& blob, const stdfs::path& t
     if (n < 0) return fail(archive_error(inner.get(), "unpack layer: read"));
     if (n == 0) break;
   }
-  out.diff_id = stream->hash.hex_digest();
+  out.diff_id = stream->hex_digest();
   if (meter != nullptr) meter->done();
 
   // The layer is renamed into place next; its content must reach the disk first.
