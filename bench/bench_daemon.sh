@@ -21,7 +21,7 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 scripts/make-busybox-rootfs.sh "$work/rootfs" >/dev/null
 "${S[@]}" image import busybox:latest "$work/rootfs" >/dev/null 2>&1
-daemon=$(pgrep -f -- "--run-root $work/run .*daemon$")
+daemon=$(pgrep -f -- "stackd --root .* --run-root $work/run( |\$)")
 echo "daemon RSS, no container:        $(rss_kb "$daemon") kB"
 
 mkdir -p "$work/p10" "$work/p50"

@@ -1,121 +1,194 @@
-// libcurl over the daemon's Unix socket (CURLOPT_UNIX_SOCKET_PATH), and starting the daemon
-// when none answers: `stack daemon` detached in its own session, its log in the run root.
+// HTTP/1.1 over the daemon's Unix socket with plain syscalls (the response is read by
+// http_reader), and starting the daemon when none answers: `stackd` detached in its own
+// session, its log in the run root.
 #include "api/client.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <thread>
+
+#include "api/http_reader.h"
 
 namespace stack::api {
 
 namespace {
 
-struct Transfer {
-  std::string buffer;  // the partial line
-  std::string body;    // the whole body, when not streaming
-  const std::function<bool(std::string_view)>* on_line = nullptr;
-  const std::function<bool()>* stop = nullptr;
-  bool stopped = false;
-};
+Result<UniqueFd> connect_to(const std::filesystem::path& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.native().size() >= sizeof addr.sun_path)
+    return fail("socket path too long: " + path.string(), ENAMETOOLONG);
+  std::memcpy(addr.sun_path, path.c_str(), path.native().size() + 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fail_errno("socket");
+  int r;
+  do r = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  while (r != 0 && errno == EINTR);
+  if (r == 0) return fd;
+  int err = errno;
+  if (err == ENOENT || err == ECONNREFUSED)
+    return fail("no stack daemon answers on " + path.string(), err);
+  if (err == EACCES || err == EPERM)
+    return fail("permission denied on " + path.string() +
+                    " (the daemon's socket is for root and the members of group stack)",
+                err);
+  return fail_errno("connect to " + path.string(), err);
+}
 
-size_t on_data(char* data, size_t size, size_t n, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  size_t len = size * n;
-  if (!t->on_line) {
-    t->body.append(data, len);
-    return len;
+Result<void> send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("send to the daemon");
+    data.remove_prefix(static_cast<size_t>(n));
   }
-  t->buffer.append(data, len);
-  size_t start = 0;
-  for (size_t nl; (nl = t->buffer.find('\n', start)) != std::string::npos; start = nl + 1) {
-    std::string_view line(t->buffer.data() + start, nl - start);
-    if (!line.empty() && !(*t->on_line)(line)) {
-      t->stopped = true;
-      return 0;  // aborts the transfer
+  return {};
+}
+
+std::string request_text(std::string_view method, std::string_view target, std::string_view body,
+                         std::string_view upgrade) {
+  std::string req;
+  req.reserve(160 + body.size());
+  req.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: stack\r\n");
+  req.append("User-Agent: stack/" STACK_VERSION "\r\n");
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    req.append("Content-Type: application/json\r\nContent-Length: ");
+    req.append(std::to_string(body.size())).append("\r\n");
+  }
+  if (upgrade.empty()) {
+    req.append("Connection: close\r\n\r\n");
+  } else {
+    req.append("Connection: Upgrade\r\nUpgrade: ").append(upgrade).append("\r\n\r\n");
+  }
+  req.append(body);
+  return req;
+}
+
+// Reads the response into READER until it is complete (or, with HEADER_ONLY, until its header
+// is), calling ON_BODY after each read that added body bytes; STOP is asked every 100 ms. False
+// from ON_BODY or true from STOP ends the read early: STOPPED says so.
+Result<void> read_response(int fd, ResponseReader& reader, bool header_only,
+                           const std::function<bool()>& on_body, const std::function<bool()>& stop,
+                           bool& stopped) {
+  char buf[16384];
+  for (;;) {
+    auto st = reader.state();
+    if (st == ResponseReader::State::done || (header_only && st != ResponseReader::State::header))
+      return {};
+    if (st == ResponseReader::State::failed) return fail(reader.error());
+    if (stop) {
+      if (stop()) {
+        stopped = true;
+        return {};
+      }
+      pollfd pfd{fd, POLLIN, 0};
+      int r = ::poll(&pfd, 1, 100);
+      if (r < 0 && errno != EINTR) return fail_errno("poll the daemon's socket");
+      if (r <= 0) continue;
     }
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("read from the daemon");
+    if (n == 0) {
+      reader.finish();
+    } else {
+      reader.feed(std::string_view(buf, static_cast<size_t>(n)));
+    }
+    if (on_body && !reader.body().empty() && !on_body()) {
+      stopped = true;
+      return {};
+    }
+    if (n == 0 && reader.state() != ResponseReader::State::done) return fail(reader.error());
   }
-  t->buffer.erase(0, start);
-  return len;
 }
 
-int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* t = static_cast<Transfer*>(user);
-  if (t->stop && *t->stop && (*t->stop)()) {
-    t->stopped = true;
-    return 1;
-  }
-  return 0;
-}
-
-Result<int> perform(const std::filesystem::path& socket, std::string_view method,
-                    std::string_view target, std::string_view body, Transfer& t) {
-  static const bool initialised = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-  (void)initialised;
-  CURL* curl = curl_easy_init();
-  if (!curl) return fail("curl_easy_init failed");
-  std::string url = "http://stack" + std::string(target);
-  std::string m(method);
-  curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket.c_str());
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, m.c_str());
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  if (!body.empty() || method == "POST") {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  }
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  if (t.stop && *t.stop) {
-    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
-  }
-  CURLcode rc = curl_easy_perform(curl);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  if (rc != CURLE_OK && !t.stopped) {
-    if (rc == CURLE_COULDNT_CONNECT)
-      return fail("no stack daemon answers on " + socket.string(), ECONNREFUSED);
-    return fail(std::string("daemon request ") + m + " " + std::string(target) + ": " +
-                curl_easy_strerror(rc));
-  }
-  return static_cast<int>(status);
+Result<Response> exchange(const std::filesystem::path& socket, std::string_view method,
+                          std::string_view target, std::string_view body) {
+  auto conn = connect_to(socket);
+  if (!conn) return fail(conn.error());
+  UniqueFd fd = std::move(*conn);
+  auto context = "daemon request " + std::string(method) + " " +
+                 std::string(target.substr(0, target.find('?')));
+  if (auto r = send_all(fd.get(), request_text(method, target, body, {})); !r)
+    return fail(r.error().wrap(context));
+  ResponseReader reader;
+  bool stopped = false;
+  if (auto r = read_response(fd.get(), reader, false, {}, {}, stopped); !r)
+    return fail(r.error().wrap(context));
+  return Response{reader.status(), std::move(reader.body())};
 }
 
 }  // namespace
 
-bool Client::ping() {
-  Transfer t;
-  auto r = perform(socket_, "GET", "/v1/version", {}, t);
-  return r && *r == 200;
+Result<void> Client::ping() {
+  auto r = exchange(socket_, "GET", "/v1/version", {});
+  if (!r) return fail(r.error());
+  if (r->status != 200)
+    return fail("the daemon on " + socket_.string() + " answered " + std::to_string(r->status));
+  return {};
 }
 
 Result<Response> Client::call(std::string_view method, std::string_view target,
                               std::string_view body) {
-  Transfer t;
-  auto status = perform(socket_, method, target, body, t);
-  if (!status) return fail(status.error());
-  return Response{*status, std::move(t.body)};
+  return exchange(socket_, method, target, body);
 }
 
 Result<int> Client::stream(std::string_view method, std::string_view target, std::string_view body,
                            const std::function<bool(std::string_view)>& on_line,
                            const std::function<bool()>& stop) {
-  Transfer t;
-  t.on_line = &on_line;
-  t.stop = &stop;
-  auto status = perform(socket_, method, target, body, t);
-  if (status && !t.buffer.empty() && !t.stopped) on_line(t.buffer);
-  return status;
+  auto fd = connect_to(socket_);
+  if (!fd) return fail(fd.error());
+  auto context = "daemon request " + std::string(method) + " " +
+                 std::string(target.substr(0, target.find('?')));
+  if (auto r = send_all(fd->get(), request_text(method, target, body, {})); !r)
+    return fail(r.error().wrap(context));
+  ResponseReader reader;
+  // Complete lines go to ON_LINE as they arrive; an error reply's body is one JSON line too.
+  auto lines = [&] {
+    std::string& b = reader.body();
+    size_t start = 0;
+    bool more = true;
+    for (size_t nl; more && (nl = b.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string_view line(b.data() + start, nl - start);
+      if (!line.empty()) more = on_line(line);
+    }
+    b.erase(0, start);
+    return more;
+  };
+  bool stopped = false;
+  if (auto r = read_response(fd->get(), reader, false, lines, stop, stopped); !r)
+    return fail(r.error().wrap(context));
+  if (!stopped && !reader.body().empty()) on_line(reader.body());  // a last line without '\n'
+  return reader.status();
+}
+
+Result<Upgraded> Client::upgrade(std::string_view method, std::string_view target,
+                                 std::string_view body, std::string_view protocol,
+                                 Response& refused) {
+  auto conn = connect_to(socket_);
+  if (!conn) return fail(conn.error());
+  UniqueFd fd = std::move(*conn);
+  auto context = "daemon request " + std::string(method) + " " +
+                 std::string(target.substr(0, target.find('?')));
+  if (auto r = send_all(fd.get(), request_text(method, target, body, protocol)); !r)
+    return fail(r.error().wrap(context));
+  ResponseReader reader;
+  bool stopped = false;
+  if (auto r = read_response(fd.get(), reader, true, {}, {}, stopped); !r)
+    return fail(r.error().wrap(context));
+  if (reader.status() == 101) return Upgraded{std::move(fd), std::move(reader.rest())};
+  if (auto r = read_response(fd.get(), reader, false, {}, {}, stopped); !r)
+    return fail(r.error().wrap(context));
+  refused = Response{reader.status(), std::move(reader.body())};
+  return Upgraded{};
 }
 
 Result<void> Client::ensure_daemon(const DaemonCommand& command) {
@@ -123,9 +196,11 @@ Result<void> Client::ensure_daemon(const DaemonCommand& command) {
   std::filesystem::path log = socket_.parent_path() / "daemon.log";
   std::error_code ec;
   std::filesystem::create_directories(socket_.parent_path(), ec);
-  std::vector<std::string> args = {command.stack_binary.string()};
+  std::vector<std::string> args = {command.binary.string()};
   args.insert(args.end(), command.args.begin(), command.args.end());
-  args.push_back("daemon");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   // Double fork: the daemon is nobody's child here and outlives this command.
   pid_t pid = ::fork();
   if (pid < 0) return fail_errno("fork");
@@ -137,9 +212,6 @@ Result<void> Client::ensure_daemon(const DaemonCommand& command) {
     ::dup2(in, 0);
     ::dup2(out, 1);
     ::dup2(out, 2);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
@@ -152,8 +224,8 @@ Result<void> Client::ensure_daemon(const DaemonCommand& command) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return fail("started the stack daemon, but it does not answer on " + socket_.string() +
-              " (see " + log.string() + ")");
+  return fail("started the stack daemon (" + command.binary.string() +
+              "), but it does not answer on " + socket_.string() + " (see " + log.string() + ")");
 }
 
 }  // namespace stack::api

@@ -80,8 +80,10 @@ RequestReader::State RequestReader::finish() {
 
 Request RequestReader::take() {
   auto& req = impl_->parser.get();
+  std::string upgrade;
+  if (impl_->parser.upgrade()) upgrade = std::string(req[http::field::upgrade]);
   return Request{std::string(req.method_string()), std::string(req.target()),
-                 std::move(req.body())};
+                 std::move(req.body()), std::move(upgrade), std::move(impl_->pending)};
 }
 
 namespace {
@@ -195,9 +197,10 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
   }
   if (p.size() == 4 && p[1] == "projects") {
     const std::string& what = p[3];
-    if (what == "containers" || what == "logs" || what == "port" || what == "exec-target")
-      return {"GET"};
-    if (what == "down" || what == "stop" || what == "start" || what == "restart") return {"POST"};
+    if (what == "containers" || what == "logs" || what == "port") return {"GET"};
+    if (what == "down" || what == "stop" || what == "start" || what == "restart" ||
+        what == "rollback" || what == "exec")
+      return {"POST"};
   }
   return {};
 }

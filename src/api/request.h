@@ -27,6 +27,8 @@ struct Request {
   std::string method;
   std::string target;  // path and query
   std::string body;
+  std::string upgrade;  // the Upgrade header when Connection asks for one (exec), else empty
+  std::string after;    // bytes the client sent after the request (an upgraded stream's first)
 };
 
 // An HTTP status and the message of its JSON error body.
@@ -36,7 +38,8 @@ struct HttpError {
 };
 
 // Reads one HTTP/1.1 request from bytes as they arrive, through Boost.Beast's parser with the
-// limits above. Bytes after a complete request are ignored: one request per connection.
+// limits above. One request per connection: bytes after a complete request are not read as
+// another, but kept (Request::after) for a connection the request upgrades.
 class RequestReader {
  public:
   RequestReader();

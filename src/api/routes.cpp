@@ -12,6 +12,7 @@
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include "api/exec_session.h"
 #include "api/image_routes.h"
 #include "engine/logs.h"
 #include "reconciler/daemon.h"
@@ -47,13 +48,20 @@ json status_json(const reconciler::ContainerStatus& c) {
           {"finished_at", iso_time(c.finished_at)}, {"error", c.error}};
 }
 
+// The plan as a DAG: each step with its index, kind, object, service, reason, the steps it
+// follows, and its line as `stack plan` prints it.
 json plan_json(const planner::Plan& p) {
   json actions = json::array();
-  for (const auto& a : p.actions)
-    actions.push_back({{"action", planner::kind_name(a.kind)},
-                       {"container", a.container},
-                       {"service", a.service},
-                       {"reason", a.reason}});
+  for (size_t i = 0; i < p.nodes.size(); i++) {
+    const auto& n = p.nodes[i];
+    actions.push_back({{"id", i},
+                       {"action", planner::step_kind(n.step)},
+                       {"object", planner::step_object(n.step)},
+                       {"service", n.service},
+                       {"reason", n.reason},
+                       {"after", n.after},
+                       {"text", planner::render_step(n)}});
+  }
   return {{"actions", actions}, {"unchanged", p.unchanged}, {"orphans", p.orphans}};
 }
 
@@ -319,20 +327,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
         if (!address) co_return error_reply(404, address.error().message);
         co_return Reply{200, {{"address", *address}}, {}};
       }
-      if (m == "GET" && what == "exec-target") {
-        Ints ints;
-        int index = ints.get(t, "index", 1);
-        if (ints.error) co_return error_reply(400, *ints.error);
-        auto target = d.exec_target(project, t.get("service"), index);
-        if (!target) co_return error_reply(404, target.error().message);
-        co_return Reply{200,
-                        {{"name", target->name},
-                         {"pid", target->pid},
-                         {"start_time", target->start_time},
-                         {"cgroup", target->cgroup},
-                         {"runtime", json::parse(target->runtime_json)}},
-                        {}};
-      }
+      if (m == "POST" && what == "exec") co_return co_await exec_reply(d, project, body, req);
       if (m == "POST" && what == "down")
         co_return op_reply([&d, project, timeout](reconciler::Progress pr) {
           return d.down(project, timeout, pr);
@@ -345,11 +340,13 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
         co_return op_reply([&d, project, services](reconciler::Progress pr) {
           return d.start_services(project, services, pr);
         });
+      if (m == "POST" && what == "rollback")
+        co_return op_reply([&d, project, services](reconciler::Progress pr) {
+          return d.rollback(project, services, pr);
+        });
       if (m == "POST" && what == "restart")
-        co_return op_reply([&d, project, services, timeout](reconciler::Progress pr)
-                               -> awaitable<Result<void>> {
-          if (auto r = co_await d.stop(project, services, timeout, pr); !r) co_return r;
-          co_return co_await d.start_services(project, services, pr);
+        co_return op_reply([&d, project, services, timeout](reconciler::Progress pr) {
+          return d.restart(project, services, timeout, pr);
         });
     }
   } catch (const std::exception& e) {  // malformed numbers and JSON types in a request

@@ -16,6 +16,8 @@ class Daemon;
 
 namespace stack::api {
 
+struct ExecSession;  // exec_session.h
+
 // Emits one line of a stream; false once the client is gone.
 using Emit = std::function<bool(const nlohmann::json&)>;
 using Cancelled = std::function<bool()>;
@@ -25,6 +27,8 @@ struct Reply {
   nlohmann::json body;
   // Set for streaming replies: runs the operation, emitting lines as it goes.
   std::function<reconciler::awaitable<void>(Emit, Cancelled)> stream;
+  // Set for `exec`: the command runs; the server upgrades the connection to its stream.
+  std::shared_ptr<ExecSession> exec{};
 };
 
 reconciler::awaitable<Reply> route(reconciler::Daemon& daemon, const Request& request);

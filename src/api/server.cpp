@@ -15,6 +15,7 @@
 #include <deque>
 #include <nlohmann/json.hpp>
 
+#include "api/exec_session.h"
 #include "api/request.h"
 #include "api/routes.h"
 #include "common/log.h"
@@ -303,6 +304,11 @@ awaitable<void> Server::Impl::session(stream_protocol::socket sock) {
   const Request& r = *request;
   log::get("api")->debug("request {} {}", r.method, r.target);
   Reply reply = co_await route(daemon, r);
+  if (reply.exec) {  // the connection becomes the command's stream
+    std::string after = std::move(request->after);
+    co_await run_exec(reply.exec, std::move(sock), std::move(after));
+    co_return;
+  }
   if (!reply.stream) {
     Watchdog dog(sock, kWriteTimeout);
     const std::string allow = reply.status == 405 ? allow_for(r.target) : std::string();

@@ -1,7 +1,7 @@
 // The daemon's local API: HTTP/1.1 + JSON over a Unix socket in the run root (mode 0660, owner
 // root, group `stack` when that group exists). One request per connection; long operations
-// and follows stream newline-delimited JSON until the connection closes. Endpoints are listed
-// in the README.
+// and follows stream newline-delimited JSON until the connection closes; `exec` upgrades its
+// connection to a framed stream (exec_stream.h). Endpoints are listed in the README.
 #pragma once
 
 #include <filesystem>

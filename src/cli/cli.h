@@ -31,13 +31,17 @@ struct Globals {
   std::string run_root;
   std::vector<std::string> files;  // -f, repeatable; "-" is stdin
   std::string project;             // -p
-  std::string log_level = "warn";
+  std::string log_level;           // the daemon's, when the CLI starts one; empty: its default
 };
 
 Globals& globals();
 
 // The daemon of this --root/--run-root, started in the background if none answers.
 api::Client& daemon_client();
+// The daemon's program: `stackd` next to this one, else ../libexec/stack/stackd.
+std::filesystem::path daemon_binary();
+// The global flags a daemon started by this command gets: --root, --run-root, --log-level.
+std::vector<std::string> daemon_global_args();
 // Loads the stack file(s) named by -f, or the default file in the current directory.
 [[nodiscard]] Result<spec::Stack> load_stack();
 // The project a project-scoped command acts on: -p, else the name the stack file gives.
@@ -79,6 +83,7 @@ void add_project_commands(CLI::App& app);
 void add_image_commands(CLI::App& app);
 void add_daemon_command(CLI::App& app);
 void add_config_command(CLI::App& app);
+void add_exec_command(CLI::App& app);
 // `stack exec SERVICE CMD...`: CMD is cut from the arguments before parsing, so its own
 // options ("ls -la") are never taken for stack's.
 std::vector<std::string>& exec_command();

@@ -87,9 +87,11 @@ void add_config_command(CLI::App& app) {
   config->add_option("--hash", flags.hash, "Print SERVICE's config hash (\"*\": every service)");
   config->add_flag("-q,--quiet", flags.quiet, "Only validate; print nothing on success");
   config->add_option("--profile", flags.profile,
-                     "Enable a profile; repeatable (default: COMPOSE_PROFILES)");
+                     "Enable a profile; repeatable (default: COMPOSE_PROFILES)")
+      ->allow_extra_args(false);
   config->add_option("--env-file", flags.env_files,
-                     "Read interpolation variables from this file instead of .env; repeatable");
+                     "Read interpolation variables from this file instead of .env; repeatable")
+      ->allow_extra_args(false);
   config->callback([] { run_config(flags); });
 }
 

@@ -1,5 +1,6 @@
-// The project-scoped commands: up, down, ps, logs, exec, stop, start, restart, events. Each
-// takes -f/-p like compose; the work is the daemon's, this file asks and prints.
+// The project-scoped commands: up, down, ps, logs, port, stop, start, restart, events (exec is
+// exec_command.cpp). Each takes -f/-p like compose; the work is the daemon's, this file asks
+// and prints.
 #include <signal.h>
 
 #include <algorithm>
@@ -14,7 +15,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
-#include "engine/container.h"
 #include "spec/loader.h"
 
 namespace stack::cli {
@@ -105,14 +105,10 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+// The plan's steps, one line each, as the daemon renders them (planner::render_step).
 std::string render_plan(const json& plan) {
   std::string out;
-  for (const auto& a : plan["actions"]) {
-    std::string kind = a["action"];
-    char sign = kind == "create" ? '+' : kind == "remove" ? '-' : kind == "recreate" ? '~' : '>';
-    out += std::string(1, sign) + " " + kind + " " + a["container"].get<std::string>() + " (" +
-           a["reason"].get<std::string>() + ")\n";
-  }
+  for (const auto& a : plan["actions"]) out += a["text"].get<std::string>() + "\n";
   return out;
 }
 
@@ -156,54 +152,6 @@ void attach(const std::string& project, bool fresh) {
   };
   ::sigaction(SIGINT, &force, nullptr);
   run_operation("POST", project_path(project, "stop"), "{}");
-}
-
-// `stack exec`: the daemon says where the container is; the command runs from here, on this
-// terminal, so its stdin, stdout, exit code and Ctrl-C are the user's directly.
-int exec_in(const std::string& project, const std::string& service, int index,
-            const std::vector<std::string>& command, const std::vector<std::string>& env,
-            const std::string& user, const std::string& workdir) {
-  auto target = json::parse(call("GET", project_path(project, "exec-target") +
-                                            "?service=" + url_encode(service) +
-                                            "&index=" + std::to_string(index)));
-  const auto& rt = target["runtime"];
-  const auto& proc = rt["process"];
-  engine::ProcessSpec p;
-  p.argv = command;
-  p.env = proc["env"].get<std::vector<std::string>>();
-  for (const auto& e : env) p.env.push_back(e);
-  p.cwd = workdir.empty() ? proc["cwd"].get<std::string>() : workdir;
-  p.uid = proc["uid"];
-  p.gid = proc["gid"];
-  p.groups = proc["groups"].get<std::vector<gid_t>>();
-  p.capabilities = proc["capabilities"];
-  // The service's no_new_privs and seccomp profile: exec gets the same (a record made before
-  // they existed: on, and Docker's default profile).
-  p.no_new_privs = proc.value("no_new_privs", true);
-  if (proc.contains("seccomp")) {
-    std::string mode = proc["seccomp"].value("mode", "default");
-    using Mode = engine::SeccompSpec::Mode;
-    p.seccomp.mode = mode == "unconfined" ? Mode::kUnconfined
-                     : mode == "profile"  ? Mode::kProfile
-                                          : Mode::kDefault;
-    p.seccomp.profile_json = proc["seccomp"].value("profile", "");
-  }
-  if (!user.empty()) {
-    std::vector<std::filesystem::path> layers;
-    for (const auto& l : rt["layers"]) layers.emplace_back(l.get<std::string>());
-    check(engine::resolve_user(user, layers, p));
-  }
-  auto cgroups = value_or_exit(engine::detect_cgroup_driver());
-  auto self = std::filesystem::read_symlink("/proc/self/exe").parent_path();
-  std::filesystem::path init = std::getenv("STACK_INIT") ? std::getenv("STACK_INIT")
-                               : std::filesystem::exists(self / "stack-init")
-                                   ? self / "stack-init"
-                                   : self / "../libexec/stack/stack-init";
-  engine::Engine eng(init, *cgroups);
-  engine::ContainerProcess cp{target["pid"].get<int>(), target["start_time"].get<uint64_t>(), 0};
-  auto code = eng.exec(cp, target["cgroup"], p);
-  if (!code) throw ExitCode{report(code.error().wrap("exec in " + target["name"].get<std::string>()))};
-  return *code;
 }
 
 }  // namespace
@@ -332,28 +280,6 @@ void add_project_commands(CLI::App& app) {
               .map([](int) {}));
   });
 
-  // exec
-  auto* exec = app.add_subcommand("exec", "Run a command in a running container");
-  static bool no_tty = false;
-  static int index = 1;
-  static std::vector<std::string> exec_env;
-  static std::string exec_user, exec_workdir, exec_service;
-  exec->add_flag("-T,--no-TTY", no_tty, "Do not allocate a terminal (accepted for compatibility: "
-                                        "the command uses stack's own stdin/stdout)");
-  exec->add_option("--index", index, "Which replica (default 1)");
-  exec->add_option("-e,--env", exec_env, "Extra environment KEY=VALUE");
-  exec->add_option("-u,--user", exec_user, "Run as this user");
-  exec->add_option("-w,--workdir", exec_workdir, "Working directory in the container");
-  exec->add_option("service", exec_service, "The service")->required();
-  exec->footer("Usage: stack exec [OPTIONS] SERVICE COMMAND [ARG...]\n"
-               "Everything after SERVICE is the command, options included.");
-  exec->callback([] {
-    const auto& command = exec_command();
-    if (command.empty()) throw CLI::ValidationError("exec", "needs a COMMAND after the service");
-    auto project = value_or_exit(project_name());
-    throw ExitCode{exec_in(project, exec_service, index, command, exec_env, exec_user, exec_workdir)};
-  });
-
   // port
   auto* port = app.add_subcommand("port", "Print the public address of a service's port");
   static std::string port_service, port_protocol = "tcp";
@@ -397,6 +323,13 @@ void add_project_commands(CLI::App& app) {
   restart->add_option("service", which, "Services (default: all)");
   restart->callback([body] {
     run_operation("POST", project_path(value_or_exit(project_name()), "restart"), body());
+  });
+  auto* rollback = app.add_subcommand(
+      "rollback", "Return services to what they ran before their last update (kept while the "
+                  "file asks for what they were rolled back from)");
+  rollback->add_option("service", which, "Services (default: every one with a previous configuration)");
+  rollback->callback([body] {
+    run_operation("POST", project_path(value_or_exit(project_name()), "rollback"), body());
   });
 
   // events

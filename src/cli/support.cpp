@@ -8,7 +8,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
-#include "common/log.h"
 #include "spec/loader.h"
 
 extern char** environ;
@@ -19,12 +18,12 @@ using nlohmann::json;
 
 namespace {
 
-std::filesystem::path self_path() {
+std::filesystem::path self_dir() {
   char buf[4096];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "stack";
+  if (n <= 0) return ".";
   buf[n] = 0;
-  return buf;
+  return std::filesystem::path(buf).parent_path();
 }
 
 spec::LoadOptions load_options() {
@@ -41,21 +40,35 @@ spec::LoadOptions load_options() {
 
 }  // namespace
 
+std::filesystem::path daemon_binary() {
+  auto dir = self_dir();
+  for (auto p : {dir / "stackd", dir / "../libexec/stack/stackd"})
+    if (::access(p.c_str(), X_OK) == 0) return p.lexically_normal();
+  return dir / "stackd";
+}
+
+std::vector<std::string> daemon_global_args() {
+  std::vector<std::string> args = {"--root", globals().root, "--run-root", globals().run_root};
+  if (!globals().log_level.empty()) args.insert(args.end(), {"--log-level", globals().log_level});
+  return args;
+}
+
 api::Client& daemon_client() {
   static std::unique_ptr<api::Client> client;
   if (client) return *client;
-  log::setup(globals().log_level);
   client = std::make_unique<api::Client>(std::filesystem::path(globals().run_root) / "stack.sock");
-  if (!client->ping()) {
+  auto ping = client->ping();
+  if (!ping) {
+    // A socket this user may not use is said as it is; anything else (no socket, nobody
+    // listening, a daemon that died while answering) means no daemon answers: start one.
+    if (ping.error().sys_errno == EACCES || ping.error().sys_errno == EPERM)
+      throw ExitCode{report(ping.error())};
     if (::geteuid() != 0) {
       std::fprintf(stderr, "stack: no daemon answers on %s, and only root can start one\n",
                    client->socket().c_str());
       throw ExitCode{1};
     }
-    api::DaemonCommand cmd{self_path(),
-                           {"--root", globals().root, "--run-root", globals().run_root,
-                            "--log-level", globals().log_level == "warn" ? "info" : globals().log_level}};
-    check(client->ensure_daemon(cmd));
+    check(client->ensure_daemon({daemon_binary(), daemon_global_args()}));
   }
   return *client;
 }

@@ -13,29 +13,16 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/container.h"
 
 namespace stack::engine {
 
-// One allowed entry of the device cgroup, as v1's devices.allow writes it: "c 1:3 rwm".
-struct DeviceRule {
-  char type = 'a';          // 'c', 'b', or 'a' (both)
-  int64_t major = -1;       // -1: any ('*')
-  int64_t minor = -1;
-  std::string access = "rwm";  // r read, w write, m mknod
+using model::CgroupLimits;
+using model::DeviceRule;
+// As v1's devices.allow writes it: "c 1:3 rwm", "b *:* m".
+std::string device_rule_text(const DeviceRule& rule);
 
-  [[nodiscard]] std::string text() const;  // "c 1:3 rwm", "b *:* m"
-  bool operator==(const DeviceRule&) const = default;
-};
 
-struct CgroupLimits {
-  std::optional<int64_t> memory_bytes;
-  std::optional<double> cpus;         // CFS quota over a 100 ms period
-  std::optional<int64_t> cpu_shares;  // v1 cpu.shares (2..262144); v2 cpu.weight converted
-  std::optional<int64_t> pids;
-  // The only devices the container may open or make: every other one is denied (v1: devices.deny
-  // "a" then devices.allow; v2: an eBPF device program). Unset: no restriction (privileged).
-  std::optional<std::vector<DeviceRule>> devices;
-};
 
 // What the device cgroup allows by default: mknod of anything (CAP_MKNOD is Docker's), and
 // using only the nodes of a container's minimal /dev (null, zero, full, random, urandom, tty,

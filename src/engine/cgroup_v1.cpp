@@ -215,7 +215,7 @@ class CgroupV1 final : public CgroupDriver {
     for (const auto& rule : rules) {
       // A cgroup cannot allow what its parent denies (EPERM): inside a container manager
       // that restricts devices itself, such a rule is denied already, as wanted.
-      auto r = write(path, "devices", "devices.allow", rule.text());
+      auto r = write(path, "devices", "devices.allow", device_rule_text(rule));
       if (!r && r.error().sys_errno != EPERM) return r;
     }
     // The v1 rules above are what this host enforces; the program is a second lock. Where

@@ -18,68 +18,18 @@
 #include "common/unique_fd.h"
 #include "engine/cgroup.h"
 #include "engine/seccomp.h"
+#include "model/container.h"
 
 namespace stack::engine {
 
-struct BindMount {
-  std::filesystem::path source;  // host path
-  std::string target;            // absolute path in the container
-  bool read_only = false;
-};
+using model::BindMount;
+using model::ContainerSpec;
+using model::IdMapping;
+using model::ProcessSpec;
 
-// The process to run: the service, or a command for `stack exec`.
-struct ProcessSpec {
-  std::vector<std::string> argv;  // argv[0] is looked up in the container's PATH
-  std::vector<std::string> env;   // "KEY=value"
-  std::string cwd = "/";
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;
-  // The bounding set, and the effective and permitted sets when uid is 0 (a user other than
-  // root keeps none). Inheritable and ambient are always empty. See default_capabilities().
-  uint64_t capabilities = 0;
-  bool no_new_privs = true;  // PR_SET_NO_NEW_PRIVS before execve (Docker's no-new-privileges)
-  // The seccomp filter: Docker's default profile unless the service says otherwise. Compiled
-  // at each start or exec (once per distinct profile and capability set: cached) with this
-  // process's capabilities, whatever `seccomp.capabilities` holds, and installed just before
-  // execve.
-  SeccompSpec seccomp;
-};
 
-// A user namespace for the container: its ids 0..count-1 are the host's uid_base.. and
-// gid_base.. (container root is an unprivileged user of the host).
-struct IdMapping {
-  uint32_t uid_base = 0, gid_base = 0, count = 0;
-  bool operator==(const IdMapping&) const = default;
-};
 
-struct ContainerSpec {
-  std::string name;                          // "demo-web-1"
-  std::string cgroup;                        // "stack/demo/demo-web-1"
-  std::filesystem::path dir;                 // <root>/containers/<name>: upper, logs, exit
-  std::vector<std::filesystem::path> layers;  // image layers, lowest first
-  std::string hostname;
-  ProcessSpec process;
-  std::vector<BindMount> mounts;
-  CgroupLimits limits;
-  int64_t log_max_size = 10 * 1024 * 1024;
-  int log_max_files = 3;
-  std::string hosts;  // content of /etc/hosts
-  std::string resolv_conf;    // content of /etc/resolv.conf; empty: the image's is kept
-  bool host_network = false;  // network_mode host: no network namespace of its own
-  // network_mode service:NAME: the network namespace to join ("/proc/PID/ns/net" of that
-  // container's init) instead of a new one. Set at each start, never persisted.
-  std::string join_netns;
-  // Every host device in /dev and allowed by the device cgroup, /sys writable, nothing masked
-  // or read-only (the capabilities and seccomp of a privileged service are in `process`).
-  // Otherwise /dev holds null, zero, full, random, urandom, tty, ptmx and pts only, the device
-  // cgroup allows those (and mknod), and Docker's masked and read-only paths apply.
-  bool privileged = false;
-  // A user namespace of its own (userns_mode, --userns-remap): the image's layers are mounted
-  // idmapped, the writable layer and the container's directory belong to the mapped root.
-  // Needs the container's own network namespace.
-  std::optional<IdMapping> userns;
-};
+
 
 // A running container's init, identified so that a reused PID is never mistaken for it.
 struct ContainerProcess {
@@ -103,6 +53,15 @@ struct ExecProcess {
 // Descriptors for a spawned process's stdin, stdout, stderr; -1 keeps the caller's.
 struct Stdio {
   int in = -1, out = -1, err = -1;
+  // IN is a terminal (the slave of open_pty): the process runs in a session of its own with it
+  // as its controlling terminal.
+  bool terminal = false;
+};
+
+// A pseudo-terminal in the container's own devpts (its /dev/pts/N), for `stack exec -t`.
+struct Pty {
+  UniqueFd master;  // the host's end, pumped by the caller
+  UniqueFd slave;   // the process's stdio, owned by OWNER (a host uid)
 };
 
 // Docker's default capability set: enough for ordinary services, none to administer the host
@@ -134,6 +93,11 @@ const std::vector<std::string>& readonly_paths();
 [[nodiscard]] Result<void> resolve_user(std::string_view user,
                                         const std::vector<std::filesystem::path>& layers,
                                         ProcessSpec& process);
+
+// Opens a pty pair in the running container P's devpts instance.
+[[nodiscard]] Result<Pty> open_pty(const ContainerProcess& p, uid_t owner);
+// Sets the window size of a terminal (the command gets SIGWINCH).
+[[nodiscard]] Result<void> resize_pty(int master, uint16_t cols, uint16_t rows);
 
 // /proc/PID/stat's start time, 0 when the process does not exist.
 uint64_t process_start_time(pid_t pid);

@@ -13,9 +13,9 @@
 
 namespace stack::engine {
 
-std::string DeviceRule::text() const {
+std::string device_rule_text(const DeviceRule& rule) {
   auto num = [](int64_t v) { return v < 0 ? std::string("*") : std::to_string(v); };
-  return std::string(1, type) + " " + num(major) + ":" + num(minor) + " " + access;
+  return std::string(1, rule.type) + " " + num(rule.major) + ":" + num(rule.minor) + " " + rule.access;
 }
 
 const std::vector<DeviceRule>& default_device_rules() {

@@ -227,11 +227,24 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
   // the root as root on the host (step 3), and makes the network, UTS and IPC namespaces
   // then, so that they belong to it.
   UniqueFd userns;
+  bool layers_shifted = false;  // copies owned by the mapped ids: mounted as they are
   if (spec.userns) {
     if (spec.host_network || !spec.join_netns.empty())
       return fail("a user namespace needs the container's own network namespace");
     if (auto r = own_for(dir, *spec.userns); !r) return fail(r.error().wrap("user namespace"));
     userns = STACK_TRY_CTX(make_userns(*spec.userns), "start " + spec.name);
+    using LO = ContainerSpec::LayerOwnership;
+    layers_shifted = spec.userns_layers == LO::kCopy ||
+                     (spec.userns_layers == LO::kAuto && !spec.layers.empty() &&
+                      !idmap_supported(spec.layers.front(), userns.get()));
+    if (layers_shifted) {
+      if (spec.userns_layer_cache.empty()) return fail("user namespace: no cache for layer copies");
+      std::vector<std::filesystem::path> copies;
+      for (const auto& layer : spec.layers)
+        copies.push_back(STACK_TRY_CTX(shifted_layer(layer, *spec.userns, spec.userns_layer_cache),
+                                       "user namespace"));
+      lowers = STACK_TRY_CTX(lower_dirs(copies), "rootfs");
+    }
   }
   ChildArgs args{init.c_str(), argv, child_ctl.get(), dirfd.get(), userns.get(),
                  {devnull.get(), devnull.get(), devnull.get()}};
@@ -282,6 +295,7 @@ Result<ContainerProcess> Engine::start(const ContainerSpec& spec, const AttachFn
                              .u32(W_DEV_MINOR, d.minor)
                              .u32(W_DEV_MODE, d.mode));
   if (spec.userns) cfg.u32(W_USERNS, 1);
+  if (layers_shifted) cfg.u32(W_LAYERS_SHIFTED, 1);
   if (spec.privileged) {
     cfg.u32(W_SYS_RW, 1);
   } else {
@@ -335,6 +349,7 @@ Result<ExecProcess> Engine::spawn(const ContainerProcess& p, const std::string& 
   wire::Writer cfg;
   add_process(cfg, process, *filter);
   if (in_other_userns(p.pid)) cfg.u32(W_USERNS, 1);
+  if (stdio.terminal) cfg.u32(W_TTY, 1);
   if (auto r = wire::send(ctl.get(), cfg.message()); !r) return fail(r.error());
   if (auto r = expect_reply(ctl.get(), W_STARTED, 10s); !r) return fail(r.error());
   ExecProcess helper{pid, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)))};

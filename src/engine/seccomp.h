@@ -10,14 +10,12 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/container.h"
 
 namespace stack::engine {
 
-struct SeccompSpec {
-  enum class Mode { kDefault, kUnconfined, kProfile } mode = Mode::kDefault;
-  std::string profile_json;   // Docker's seccomp JSON (kProfile)
-  uint64_t capabilities = 0;  // the container's capability set (bit N = capability N)
-};
+using model::SeccompSpec;
+
 
 // The BPF program (a `struct sock_filter` array as raw bytes, ready for
 // seccomp(SECCOMP_SET_MODE_FILTER) / prctl(PR_SET_SECCOMP)) for SPEC, compiled with

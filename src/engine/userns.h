@@ -22,4 +22,13 @@ namespace stack::engine {
 // Whether PID lives in a user namespace other than ours.
 bool in_other_userns(pid_t pid);
 
+// Whether LAYER's filesystem takes idmapped mounts (through USERNS_FD); probed once per
+// filesystem.
+bool idmap_supported(const std::filesystem::path& layer, int userns_fd);
+// LAYER copied with every owner shifted into MAP (ids past its count become 65534), under
+// CACHE/<uid_base>-<gid_base>-<count>/: made once per mapping and layer, then reused.
+[[nodiscard]] Result<std::filesystem::path> shifted_layer(const std::filesystem::path& layer,
+                                                          const IdMapping& map,
+                                                          const std::filesystem::path& cache);
+
 }  // namespace stack::engine

@@ -296,6 +296,46 @@ Result<void> NetworkManager::publish(std::string_view container, std::vector<Por
   return {};
 }
 
+Result<void> NetworkManager::rename(std::string_view from, std::string_view to) {
+  auto ctx = "rename " + std::string(from) + " to " + std::string(to);
+  for (const auto& [name, info] : networks_)
+    if (auto ip = ipam_.address_of(name, from)) {
+      NET_CHECK(ipam_.release(name, from), ctx);
+      NET_CHECK(ipam_.allocate(name, to, *ip), ctx);  // the same address, under the new owner
+    }
+  for (auto* map : {&endpoints_})
+    if (auto node = map->extract(std::string(from)); !node.empty()) {
+      node.key() = std::string(to);
+      map->insert(std::move(node));
+    }
+  if (auto node = ports_.extract(std::string(from)); !node.empty()) {
+    node.key() = std::string(to);
+    ports_.insert(std::move(node));
+  }
+  return {};
+}
+
+Result<void> NetworkManager::switch_ports(std::string_view from, std::string_view to,
+                                          std::vector<PortMapping> ports) {
+  auto ctx = "move published ports from " + std::string(from) + " to " + std::string(to);
+  auto eps = endpoints(to);
+  std::optional<Ipv4> target;
+  if (!eps.empty()) target = eps.front().address.address;
+  for (auto& p : ports)
+    if (p.container_ip.value == 0) {
+      if (!target) return fail(ctx + ": " + std::string(to) + " is not attached to any network");
+      p.container_ip = *target;
+    }
+  auto old = ports_.extract(std::string(from));
+  ports_[std::string(to)] = std::move(ports);
+  if (auto r = apply_firewall(); !r) {
+    ports_.erase(std::string(to));
+    if (!old.empty()) ports_.insert(std::move(old));
+    return fail(r.error().wrap(ctx));
+  }
+  return {};
+}
+
 FirewallModel NetworkManager::firewall_model() const {
   FirewallModel m;
   m.table = table_name(options_.instance);

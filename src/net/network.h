@@ -125,6 +125,14 @@ class NetworkManager {
   // publish every running container's ports again: the table is rebuilt from this state.
   [[nodiscard]] Result<void> publish(std::string_view container, std::vector<PortMapping> ports);
 
+  // CONTAINER's endpoints, addresses (IPAM owner) and published ports are TO's from now on:
+  // a start-first update keeps the old container under another name. Changes no link.
+  [[nodiscard]] Result<void> rename(std::string_view from, std::string_view to);
+  // FROM's published ports go and TO's (PORTS, CONTAINER_IP filled as publish does) come, in
+  // one firewall transaction: no connection attempt finds neither.
+  [[nodiscard]] Result<void> switch_ports(std::string_view from, std::string_view to,
+                                          std::vector<PortMapping> ports);
+
   // Names of known networks whose bridge or vxlan device is missing: drift to repair with
   // ensure_network.
   [[nodiscard]] Result<std::vector<std::string>> observe_missing();

@@ -1,8 +1,14 @@
-#include "planner/plan.h"
-
+// The diff of `up`: for each network and each replica of each selected service, what to do
+// (nothing, create, start, recreate, restart), then the steps of it as a DAG — networks before
+// the containers on them, a dependency's await before its dependents start, an update's
+// batches one after another, and its order (stop-first or start-first) spelled out step by step.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
+
+#include "planner/plan.h"
+#include "planner/plan_builder.h"
 
 namespace stack::planner {
 
@@ -23,42 +29,390 @@ std::string changed_fields(const std::map<std::string, std::string>& desired,
   return out + " changed";
 }
 
+enum class Todo { kNone, kCreate, kStart, kRecreate, kRestart };
+
+struct Replica {
+  std::string name;
+  int number = 1;
+  Todo todo = Todo::kNone;
+  std::string reason;
+  bool force_stop_first = false;  // its network is made again: the old one cannot keep serving
+  const ObservedContainer* observed = nullptr;
+};
+
+// The services that `up SERVICE...` touches: those named and, transitively, what they need.
+Result<std::set<std::string>> selection(const DesiredState& desired, const PlanOptions& options) {
+  std::set<std::string> selected;
+  std::map<std::string, const DesiredService*> by_name;
+  for (const auto& s : desired.services) by_name[s.name] = &s;
+  if (options.services.empty()) {
+    for (const auto& s : desired.services) selected.insert(s.name);
+    return selected;
+  }
+  std::vector<std::string> todo = options.services;
+  while (!todo.empty()) {
+    std::string name = todo.back();
+    todo.pop_back();
+    auto it = by_name.find(name);
+    if (it == by_name.end()) return fail("no such service: " + name);
+    if (!selected.insert(name).second) continue;
+    for (const auto& d : it->second->depends_on) todo.push_back(d.service);
+    if (!it->second->network_service.empty()) todo.push_back(it->second->network_service);
+  }
+  return selected;
+}
+
+class UpPlanner {
+ public:
+  UpPlanner(const DesiredState& d, const ObservedState& o, const PlanOptions& opts)
+      : desired_(d), observed_(o), options_(opts) {
+    for (const auto& s : d.services) services_[s.name] = &s;
+    for (const auto& c : o.containers) containers_[c.name] = &c;
+    for (const auto& n : o.networks) observed_networks_[n.name] = &n;
+    for (const auto& n : d.networks) network_hash_[n.name] = n.config_hash;
+  }
+
+  Result<Plan> run() {
+    auto order = start_order(desired_.services);
+    if (!order) return fail(order.error());
+    auto selected = selection(desired_, options_);
+    if (!selected) return fail(selected.error());
+    order_ = std::move(*order);
+    selected_ = std::move(*selected);
+    classify_networks();
+    for (const auto& name : order_)
+      if (selected_.count(name)) classify_service(*services_[name]);
+    emit_network_teardown();
+    emit_networks();
+    for (const auto& name : order_)
+      if (selected_.count(name)) emit_service(*services_[name]);
+    emit_orphans();
+    return std::move(b_.plan);
+  }
+
+ private:
+  void classify_networks() {
+    for (const auto& n : desired_.networks) {
+      auto it = observed_networks_.find(n.name);
+      if (it == observed_networks_.end()) network_reason_[n.name] = "new";
+      else if (!it->second->config_hash.empty() && it->second->config_hash != n.config_hash)
+        network_reason_[n.name] = "definition changed", remade_.insert(n.name);
+      else if (!it->second->present) network_reason_[n.name] = "bridge missing";
+    }
+  }
+
+  // Why a running container must be made again, or "".
+  std::string recreate_reason(const DesiredService& s, const ObservedContainer& c) {
+    if (options_.force_recreate) return "forced";
+    if (c.config_hash != s.config_hash) return changed_fields(s.fields, c.fields);
+    if (c.image_id != s.image_id) return "image changed";
+    for (const auto& net : s.networks) {
+      if (remade_.count(net)) return "network " + net + " changed";
+      // Made again since this container joined it (an update interrupted half-way).
+      auto joined = c.networks.find(net);
+      if (joined != c.networks.end() && !joined->second.empty() &&
+          joined->second != network_hash_[net])
+        return "network " + net + " changed";
+    }
+    return "";
+  }
+
+  void classify_service(const DesiredService& s) {
+    auto& replicas = replicas_[s.name];
+    for (int n = 1; n <= s.replicas; n++) {
+      Replica r;
+      r.name = container_name(desired_.project, s.name, n);
+      r.number = n;
+      auto it = containers_.find(r.name);
+      if (it == containers_.end()) {
+        r.todo = Todo::kCreate, r.reason = "new";
+        replicas.push_back(r);
+        continue;
+      }
+      const ObservedContainer& c = *it->second;
+      r.observed = &c;
+      bool as_desired = c.config_hash == s.config_hash && c.image_id == s.image_id;
+      std::string why = recreate_reason(s, c);
+      for (const auto& net : s.networks)
+        if (remade_.count(net)) r.force_stop_first = true;
+      // A user's stop outlasts an edit of the file; a completed job runs again only when what
+      // it runs changed.
+      if (options_.continuous && !c.running && (c.user_stopped || (c.completed && as_desired)))
+        r.todo = Todo::kNone;
+      else if (!why.empty() && options_.held.count(s.name)) r.todo = Todo::kNone;  // paused
+      else if (!why.empty()) r.todo = Todo::kRecreate, r.reason = why;
+      else if (!c.running) r.todo = Todo::kStart, r.reason = "not running";
+      else if (joined_namespace_gone(s, c)) r.todo = Todo::kRestart, r.reason = joined_reason(s);
+      replicas.push_back(r);
+    }
+    // network_mode service:NAME joins NAME's first replica: started anew, it takes the joiners
+    // along (their namespace is the old one's).
+    if (!s.network_service.empty() && starts_anew(s.network_service, 1))
+      for (auto& r : replicas)
+        if (r.todo == Todo::kNone && r.observed && r.observed->running)
+          r.todo = Todo::kRestart, r.reason = joined_reason(s);
+    // depends_on restart: true — a dependency started anew restarts its dependents.
+    for (const auto& d : s.depends_on) {
+      if (!d.restart || !services_.count(d.service)) continue;
+      bool restarted = false;
+      for (int n = 1; n <= services_[d.service]->replicas; n++) restarted |= starts_anew(d.service, n);
+      if (!restarted) continue;
+      for (auto& r : replicas)
+        if (r.todo == Todo::kNone && r.observed && r.observed->running)
+          r.todo = Todo::kRestart, r.reason = "dependency " + d.service + " restarted";
+    }
+  }
+
+  std::string joined_reason(const DesiredService& s) {
+    return "joins the network namespace of " + container_name(desired_.project, s.network_service, 1) +
+           ", started anew";
+  }
+
+  bool joined_namespace_gone(const DesiredService& s, const ObservedContainer& c) {
+    if (s.network_service.empty()) return false;
+    auto target = containers_.find(container_name(desired_.project, s.network_service, 1));
+    return target != containers_.end() && target->second->running && c.joined_started_at != 0 &&
+           c.joined_started_at != target->second->started_at;
+  }
+
+  // Whether replica N of SERVICE gets a new process in this plan (created, started, recreated).
+  bool starts_anew(const std::string& service, int n) {
+    auto it = replicas_.find(service);
+    if (it == replicas_.end() || n > static_cast<int>(it->second.size())) return false;
+    return it->second[n - 1].todo != Todo::kNone;
+  }
+
+  // Containers on a network made again are stopped and removed before it is.
+  void emit_network_teardown() {
+    for (const auto& name : order_) {
+      if (!selected_.count(name)) continue;
+      for (auto& r : replicas_[name]) {
+        if (r.todo != Todo::kRecreate || !r.force_stop_first) continue;
+        size_t stop = b_.add(StopContainer{r.name}, r.reason, name, {});
+        teardown_[r.name] = b_.add(RemoveContainer{r.name, true}, r.reason, name, {stop});
+      }
+    }
+  }
+
+  void emit_networks() {
+    for (const auto& n : desired_.networks) {
+      auto why = network_reason_.find(n.name);
+      if (why == network_reason_.end()) continue;
+      std::vector<size_t> after;
+      if (remade_.count(n.name))
+        for (const auto& [container, node] : teardown_) after.push_back(node);
+      network_ready_[n.name] =
+          b_.add(EnsureNetwork{n.name, n.config, remade_.count(n.name) > 0}, why->second, "", after);
+    }
+  }
+
+  // What a container of S must follow before it starts: its networks, and its dependencies'
+  // conditions (one await node per dependency container and condition, shared).
+  std::vector<size_t> start_prerequisites(const DesiredService& s) {
+    std::vector<size_t> after;
+    for (const auto& net : s.networks)
+      if (auto it = network_ready_.find(net); it != network_ready_.end()) after.push_back(it->second);
+    auto depend = [&](const std::string& service, Condition cond, bool required) {
+      if (!services_.count(service)) return;
+      for (int n = 1; n <= services_[service]->replicas; n++) {
+        std::string target = container_name(desired_.project, service, n);
+        auto key = target + "/" + condition_name(cond);
+        auto found = awaits_.find(key);
+        if (found == awaits_.end()) {
+          std::vector<size_t> deps;
+          if (auto st = started_.find(target); st != started_.end()) deps.push_back(st->second);
+          found = awaits_.emplace(key, b_.add(AwaitContainer{target, cond, required},
+                                              s.name + " depends on " + service, service, deps))
+                      .first;
+        }
+        after.push_back(found->second);
+      }
+    };
+    for (const auto& d : s.depends_on) depend(d.service, d.condition, d.required);
+    if (!s.network_service.empty()) depend(s.network_service, Condition::kStarted, true);
+    return after;
+  }
+
+  void emit_service(const DesiredService& s) {
+    auto& replicas = replicas_[s.name];
+    bool touched = std::any_of(replicas.begin(), replicas.end(),
+                               [](const Replica& r) { return r.todo != Todo::kNone; });
+    if (touched) {
+      auto prereq = start_prerequisites(s);
+      emit_replicas(s, replicas, prereq);
+    }
+    for (const auto& r : replicas)
+      if (r.todo == Todo::kNone && r.observed) b_.plan.unchanged.push_back(r.name);
+    emit_scale_down(s);
+  }
+
+  void emit_replicas(const DesiredService& s, std::vector<Replica>& replicas,
+                     const std::vector<size_t>& prereq) {
+    // New containers and plain starts go at once; replacements of running ones go in batches
+    // of `parallelism`, each batch after the previous one (and its delay).
+    size_t batch_size = s.update.parallelism > 0 ? static_cast<size_t>(s.update.parallelism)
+                                                 : replicas.size();
+    std::vector<size_t> previous_batch;
+    size_t in_batch = 0;
+    std::vector<size_t> this_batch;
+    for (auto& r : replicas) {
+      auto record = static_cast<size_t>(r.number - 1) < s.records.size() ? s.records[r.number - 1] : nullptr;
+      switch (r.todo) {
+        case Todo::kNone: break;
+        case Todo::kCreate: {
+          size_t c = b_.add(CreateContainer{r.name, s.name, r.number, record}, r.reason, s.name, prereq);
+          started_[r.name] = b_.add(StartContainer{r.name}, r.reason, s.name, with(prereq, c));
+          break;
+        }
+        case Todo::kStart:
+          started_[r.name] = b_.add(StartContainer{r.name}, r.reason, s.name, prereq);
+          break;
+        case Todo::kRestart:
+        case Todo::kRecreate: {
+          if (in_batch == batch_size) {
+            previous_batch = this_batch;
+            if (s.update.delay.count() > 0)
+              previous_batch = {b_.add(Delay{s.update.delay}, "update delay", s.name, previous_batch)};
+            this_batch.clear();
+            in_batch = 0;
+          }
+          in_batch++;
+          auto after = prereq;
+          after.insert(after.end(), previous_batch.begin(), previous_batch.end());
+          size_t last = r.todo == Todo::kRestart ? emit_restart(s, r, after)
+                                                 : emit_recreate(s, r, record, after);
+          this_batch.push_back(last);
+          break;
+        }
+      }
+    }
+  }
+
+  static int tolerated(const DesiredService& s) {
+    return static_cast<int>(s.update.max_failure_ratio * s.replicas);
+  }
+
+  static std::vector<size_t> with(std::vector<size_t> v, size_t extra) {
+    v.push_back(extra);
+    return v;
+  }
+
+  size_t emit_restart(const DesiredService& s, const Replica& r, const std::vector<size_t>& after) {
+    size_t stop = b_.add(StopContainer{r.name}, r.reason, s.name, after);
+    started_[r.name] = b_.add(StartContainer{r.name}, r.reason, s.name, {stop});
+    return started_[r.name];
+  }
+
+  size_t emit_recreate(const DesiredService& s, const Replica& r,
+                       std::shared_ptr<const model::RuntimeRecord> record,
+                       const std::vector<size_t>& after) {
+    bool start_first = s.update.order == UpdatePolicy::Order::kStartFirst && !r.force_stop_first &&
+                       r.observed && r.observed->running;
+    CreateContainer create{r.name, s.name, r.number, std::move(record)};
+    if (!start_first) {
+      std::vector<size_t> gone = after;
+      if (auto t = teardown_.find(r.name); t != teardown_.end()) {
+        gone.push_back(t->second);
+      } else {
+        size_t stop = b_.add(StopContainer{r.name}, r.reason, s.name, after);
+        gone = {b_.add(RemoveContainer{r.name, true}, r.reason, s.name, {stop})};
+      }
+      size_t c = b_.add(std::move(create), r.reason, s.name, gone);
+      started_[r.name] = b_.add(StartContainer{r.name}, r.reason, s.name, with(after, c));
+      if (s.update.monitor.count() == 0 || !r.observed) return started_[r.name];
+      // Watched for MONITOR after its start: a failure then is the update's (failure_action).
+      AwaitContainer watch{r.name, s.healthcheck ? Condition::kHealthy : Condition::kStarted, true,
+                           s.update.monitor, UpdateCheck{"", s.update.failure_action, tolerated(s)}};
+      return b_.add(std::move(watch), r.reason, s.name, {started_[r.name]});
+    }
+    // start-first: the old one serves until the new one is up (healthy when it has a health
+    // check), then traffic moves in one step and the old one goes.
+    std::string old = r.name + "-old";
+    std::string why = r.reason + ", start-first";
+    size_t rename = b_.add(RenameContainer{r.name, old}, why, s.name, after);
+    size_t c = b_.add(std::move(create), why, s.name, {rename});
+    size_t start = b_.add(StartContainer{r.name, false}, why, s.name, with(after, c));
+    started_[r.name] = start;
+    size_t ready = b_.add(AwaitContainer{r.name, s.healthcheck ? Condition::kHealthy : Condition::kStarted,
+                                         true, s.update.monitor,
+                                         UpdateCheck{old, s.update.failure_action, tolerated(s)}},
+                          why, s.name, {start});
+    size_t sw = b_.add(SwitchTraffic{old, r.name}, why, s.name, {ready});
+    size_t stop = b_.add(StopContainer{old}, why, s.name, {sw});
+    return b_.add(RemoveContainer{old, true}, why, s.name, {stop});
+  }
+
+  void emit_scale_down(const DesiredService& s) {
+    std::vector<const ObservedContainer*> extra;
+    for (const auto& c : observed_.containers)
+      if (c.service == s.name && c.number > s.replicas) extra.push_back(&c);
+    std::sort(extra.begin(), extra.end(), [](auto* a, auto* b) { return a->number > b->number; });
+    for (auto* c : extra) {
+      size_t stop = b_.add(StopContainer{c->name}, "scaled down", s.name, {});
+      b_.add(RemoveContainer{c->name}, "scaled down", s.name, {stop});
+    }
+  }
+
+  void emit_orphans() {
+    for (const auto& c : observed_.containers) {
+      if (services_.count(c.service)) continue;
+      if (!options_.remove_orphans) {
+        b_.plan.orphans.push_back(c.name);
+        continue;
+      }
+      size_t stop = b_.add(StopContainer{c.name}, "orphan", c.service, {});
+      b_.add(RemoveContainer{c.name}, "orphan", c.service, {stop});
+    }
+  }
+
+  const DesiredState& desired_;
+  const ObservedState& observed_;
+  const PlanOptions& options_;
+  PlanBuilder b_;
+  std::vector<std::string> order_;
+  std::set<std::string> selected_;
+  std::map<std::string, const DesiredService*> services_;
+  std::map<std::string, const ObservedContainer*> containers_;
+  std::map<std::string, const ObservedNetwork*> observed_networks_;
+  std::map<std::string, std::string> network_hash_;     // desired
+  std::map<std::string, std::string> network_reason_;   // networks to ensure, and why
+  std::set<std::string> remade_;                        // networks made again
+  std::map<std::string, size_t> network_ready_;         // network -> its ensure node
+  std::map<std::string, size_t> teardown_;              // container -> its removal before a remade network
+  std::map<std::string, std::vector<Replica>> replicas_;
+  std::map<std::string, size_t> started_;               // container -> its start node
+  std::map<std::string, size_t> awaits_;                // "container/condition" -> await node
+};
+
 }  // namespace
 
 std::string container_name(const std::string& project, const std::string& service, int n) {
   return project + "-" + service + "-" + std::to_string(n);
 }
 
-const char* kind_name(Action::Kind kind) {
-  switch (kind) {
-    case Action::Kind::Create: return "create";
-    case Action::Kind::Start: return "start";
-    case Action::Kind::Recreate: return "recreate";
-    case Action::Kind::Remove: return "remove";
-  }
-  return "?";
-}
-
 Result<std::vector<std::string>> start_order(const std::vector<DesiredService>& services) {
   std::map<std::string, const DesiredService*> by_name;
   for (const auto& s : services) by_name[s.name] = &s;
-  enum Mark { None, Visiting, Done };
+  enum Mark { kNone, kVisiting, kDone };
   std::map<std::string, Mark> mark;
   std::vector<std::string> order, path;
   Error cycle;
   // Depth-first, visiting services in file order so the result is stable.
   auto visit = [&](auto&& self, const DesiredService& s) -> bool {
-    if (mark[s.name] == Done) return true;
-    if (mark[s.name] == Visiting) {
+    if (mark[s.name] == kDone) return true;
+    if (mark[s.name] == kVisiting) {
       auto from = std::find(path.begin(), path.end(), s.name);
       std::string text;
       for (auto it = from; it != path.end(); ++it) text += *it + " -> ";
       cycle = Error{"dependency cycle: " + text + s.name};
       return false;
     }
-    mark[s.name] = Visiting;
+    mark[s.name] = kVisiting;
     path.push_back(s.name);
-    for (const auto& dep : s.depends_on) {
+    std::vector<std::string> needs;
+    for (const auto& d : s.depends_on) needs.push_back(d.service);
+    if (!s.network_service.empty()) needs.push_back(s.network_service);
+    for (const auto& dep : needs) {
       auto it = by_name.find(dep);
       if (it == by_name.end()) {
         cycle = Error{"service \"" + s.name + "\" depends on unknown service \"" + dep + "\""};
@@ -67,7 +421,7 @@ Result<std::vector<std::string>> start_order(const std::vector<DesiredService>& 
       if (!self(self, *it->second)) return false;
     }
     path.pop_back();
-    mark[s.name] = Done;
+    mark[s.name] = kDone;
     order.push_back(s.name);
     return true;
   };
@@ -76,93 +430,9 @@ Result<std::vector<std::string>> start_order(const std::vector<DesiredService>& 
   return order;
 }
 
-Result<Plan> plan(const std::string& project, const std::vector<DesiredService>& desired,
-                  const std::vector<ObservedContainer>& observed, const PlanOptions& options) {
-  auto order = start_order(desired);
-  if (!order) return fail(order.error());
-  std::map<std::string, const DesiredService*> by_name;
-  for (const auto& s : desired) by_name[s.name] = &s;
-
-  // The selected services and, transitively, what they depend on.
-  std::set<std::string> selected;
-  if (options.services.empty()) {
-    for (const auto& s : desired) selected.insert(s.name);
-  } else {
-    std::vector<std::string> todo = options.services;
-    while (!todo.empty()) {
-      std::string name = todo.back();
-      todo.pop_back();
-      auto it = by_name.find(name);
-      if (it == by_name.end()) return fail("no such service: " + name);
-      if (!selected.insert(name).second) continue;
-      for (const auto& d : it->second->depends_on) todo.push_back(d);
-    }
-  }
-
-  std::map<std::string, const ObservedContainer*> existing;
-  for (const auto& c : observed) existing[c.name] = &c;
-
-  Plan p;
-  for (const auto& name : *order) {
-    if (!selected.count(name)) continue;
-    const DesiredService& s = *by_name[name];
-    for (int n = 1; n <= s.replicas; n++) {
-      std::string cname = container_name(project, s.name, n);
-      auto it = existing.find(cname);
-      using K = Action::Kind;
-      if (it == existing.end()) {
-        p.actions.push_back({K::Create, cname, s.name, n, "new"});
-        continue;
-      }
-      const ObservedContainer& c = *it->second;
-      bool as_desired = c.config_hash == s.config_hash && c.image_id == s.image_id;
-      // A user's stop outlasts an edit of the file; a completed job runs again only when
-      // what it runs changed.
-      if (options.continuous && !c.running && (c.user_stopped || (c.completed && as_desired)))
-        p.unchanged.push_back(cname);
-      else if (options.force_recreate)
-        p.actions.push_back({K::Recreate, cname, s.name, n, "forced"});
-      else if (c.config_hash != s.config_hash)
-        p.actions.push_back({K::Recreate, cname, s.name, n, changed_fields(s.fields, c.fields)});
-      else if (c.image_id != s.image_id)
-        p.actions.push_back({K::Recreate, cname, s.name, n, "image changed"});
-      else if (!c.running)
-        p.actions.push_back({K::Start, cname, s.name, n, "not running"});
-      else
-        p.unchanged.push_back(cname);
-    }
-    // Scaling down removes the highest numbers first.
-    std::vector<const ObservedContainer*> extra;
-    for (const auto& c : observed)
-      if (c.service == s.name && c.number > s.replicas) extra.push_back(&c);
-    std::sort(extra.begin(), extra.end(),
-              [](auto* a, auto* b) { return a->number > b->number; });
-    for (auto* c : extra)
-      p.actions.push_back({Action::Kind::Remove, c->name, c->service, c->number, "scaled down"});
-  }
-  for (const auto& c : observed) {
-    if (by_name.count(c.service)) continue;
-    if (options.remove_orphans)
-      p.actions.push_back({Action::Kind::Remove, c.name, c.service, c.number, "orphan"});
-    else
-      p.orphans.push_back(c.name);
-  }
-  return p;
-}
-
-std::string render(const Plan& plan) {
-  std::string out;
-  for (const auto& a : plan.actions) {
-    char sign = a.kind == Action::Kind::Create ? '+'
-                : a.kind == Action::Kind::Remove ? '-'
-                : a.kind == Action::Kind::Recreate ? '~'
-                                                   : '>';
-    out += sign;
-    out += ' ';
-    out += kind_name(a.kind);
-    out += ' ' + a.container + " (" + a.reason + ")\n";
-  }
-  return out;
+Result<Plan> plan(const DesiredState& desired, const ObservedState& observed,
+                  const PlanOptions& options) {
+  return UpPlanner(desired, observed, options).run();
 }
 
 }  // namespace stack::planner

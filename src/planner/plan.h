@@ -1,37 +1,98 @@
-// The planner: from the desired services and the observed containers of one project, the
-// actions that make the host match. A pure function of its inputs: no syscalls, no clock, no
-// I/O, so the plan printed by `stack up --dry-run` is the plan `stack up` executes.
+// The planner: from what a project should be and what it is, the plan that makes the host
+// match — a DAG of typed steps, each with its reason and the steps it must follow. A pure
+// function of its inputs (no syscalls, no clock, no I/O), so the plan `stack plan` prints is the
+// plan `stack up` executes, networks included; the executor never re-derives an order.
 #pragma once
 
-#include <map>
+#include <cstddef>
+#include <optional>
+#include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "common/result.h"
+#include "planner/state.h"
 
 namespace stack::planner {
 
-struct DesiredService {
+// Makes a network, or makes it again: REASON says which (new, bridge missing, changed).
+struct EnsureNetwork {
   std::string name;
-  std::string config_hash;
-  std::map<std::string, std::string> fields;  // field -> hash, to name what changed
-  std::string image_id;
-  int replicas = 1;
-  std::vector<std::string> depends_on;
+  std::shared_ptr<const model::NetworkConfig> config;
+  bool recreate = false;  // its definition changed: removed first, then made anew
 };
-
-struct ObservedContainer {
+struct RemoveNetwork {
+  std::string name;
+};
+// Records the container and prepares its directory; nothing runs yet.
+struct CreateContainer {
   std::string name;
   std::string service;
   int number = 1;
-  std::string config_hash;
-  std::map<std::string, std::string> fields;  // as created; empty when not recorded
-  std::string image_id;
-  bool running = false;
-  bool user_stopped = false;  // stopped with `stack stop`
-  // Exited by itself (its init recorded the exit) and its restart policy keeps it down: a
-  // one-shot job that ran, or on-failure past its maximum. A reached state, not drift.
-  bool completed = false;
+  std::shared_ptr<const model::RuntimeRecord> record;
+};
+// Namespaces made, networks attached, the service started, supervision begun. Without SERVE
+// (the new container of a start-first update) its ports and names wait for SwitchTraffic.
+struct StartContainer {
+  std::string name;
+  bool serve = true;
+};
+// Waits until NAME has reached CONDITION (and, with MONITOR, stays there that long). For a
+// replica an update replaced, UPDATE says what it replaced and what to do if it fails.
+struct UpdateCheck {
+  std::string previous;  // start-first: the old container, serving under this name; "" stop-first
+  UpdatePolicy::FailureAction on_failure = UpdatePolicy::FailureAction::kPause;
+  int tolerated = 0;  // failed replicas of the service this pass lets go on (max_failure_ratio)
+};
+struct AwaitContainer {
+  std::string name;
+  Condition condition = Condition::kStarted;
+  bool required = true;
+  milliseconds monitor{0};
+  std::optional<UpdateCheck> update;
+};
+// Its stop signal, its grace period, then SIGKILL; marked stopped on purpose when USER is set.
+struct StopContainer {
+  std::string name;
+  bool user = false;
+};
+// REPLACED: an update's old container, whose record is kept as the service's previous
+// configuration (for `stack rollback`).
+struct RemoveContainer {
+  std::string name;
+  bool replaced = false;
+};
+// A start-first update keeps the old container running under another name while the new one
+// takes its name.
+struct RenameContainer {
+  std::string from, to;
+};
+// Published ports and DNS names move from FROM to TO at once.
+struct SwitchTraffic {
+  std::string from, to;
+};
+// `deploy.update_config.delay` between two batches of an update.
+struct Delay {
+  milliseconds duration{0};
+};
+
+using Step = std::variant<EnsureNetwork, RemoveNetwork, CreateContainer, StartContainer,
+                          AwaitContainer, StopContainer, RemoveContainer, RenameContainer,
+                          SwitchTraffic, Delay>;
+
+struct Node {
+  Step step;
+  std::string reason;         // "new", "environment changed", "start-first update", ...
+  std::string service;        // the service it belongs to, "" for networks
+  std::vector<size_t> after;  // indexes of the nodes that must be done first
+};
+
+struct Plan {
+  std::vector<Node> nodes;             // in an order that respects `after` (a topological one)
+  std::vector<std::string> unchanged;  // containers already as desired
+  std::vector<std::string> orphans;    // containers of services no longer in the file, kept
+  [[nodiscard]] bool empty() const { return nodes.empty(); }
 };
 
 struct PlanOptions {
@@ -42,22 +103,9 @@ struct PlanOptions {
   // stopped, and containers that completed (see ObservedContainer::completed). An explicit
   // `up` starts them again, as compose does.
   bool continuous = false;
-};
-
-struct Action {
-  enum class Kind { Create, Start, Recreate, Remove };
-  Kind kind;
-  std::string container;  // "<project>-<service>-<n>"
-  std::string service;
-  int number = 1;
-  std::string reason;  // "new", "configuration changed", ...
-};
-
-struct Plan {
-  std::vector<Action> actions;         // in execution order (dependencies first)
-  std::vector<std::string> orphans;    // containers of services no longer in the file, kept
-  std::vector<std::string> unchanged;  // containers already as desired
-  [[nodiscard]] bool empty() const { return actions.empty(); }
+  // Services whose update is held (paused after a failure): their containers are left as
+  // they are, changed or not, while the file still asks for what failed.
+  std::set<std::string> held;
 };
 
 // "<project>-<service>-<n>", n from 1: the name of a container, also its id.
@@ -67,13 +115,37 @@ std::string container_name(const std::string& project, const std::string& servic
 // ("dependency cycle: web -> api -> web") or an unknown dependency.
 [[nodiscard]] Result<std::vector<std::string>> start_order(const std::vector<DesiredService>& services);
 
-[[nodiscard]] Result<Plan> plan(const std::string& project,
-                                const std::vector<DesiredService>& desired,
-                                const std::vector<ObservedContainer>& observed,
+// `up`: what makes the project match DESIRED.
+[[nodiscard]] Result<Plan> plan(const DesiredState& desired, const ObservedState& observed,
                                 const PlanOptions& options = {});
 
-// As a person reads a diff: "+ create demo-web-1 (new)", "~ recreate ...", "- remove ...".
+// `down`: every container stopped (dependents first) and removed, then the networks.
+// DEPENDS_ON gives the order; containers of services it does not know go first.
+[[nodiscard]] Plan plan_down(const std::vector<DesiredService>& services,
+                             const ObservedState& observed);
+
+// `stop` of the containers of ONLY's services (all when empty), dependents first, marked as
+// stopped by the user.
+[[nodiscard]] Plan plan_stop(const std::vector<DesiredService>& services,
+                             const ObservedState& observed, const std::vector<std::string>& only);
+// `start`: the existing containers of ONLY's services that do not run, each after the
+// conditions of what it depends on.
+[[nodiscard]] Plan plan_start(const std::vector<DesiredService>& services,
+                              const ObservedState& observed, const std::vector<std::string>& only);
+// `restart`: the running containers of ONLY's services stopped and started again, and after
+// each restarted dependency, the services that depend on it with `restart: true`.
+[[nodiscard]] Plan plan_restart(const std::vector<DesiredService>& services,
+                                const ObservedState& observed, const std::vector<std::string>& only);
+
+// What a step does, in a word: "network", "create", "start", "await", "stop", ...
+[[nodiscard]] const char* step_kind(const Step& step);
+// The object a step acts on: a network or container name ("" for a delay).
+[[nodiscard]] std::string step_object(const Step& step);
+// As a person reads a diff, one line per step:
+//   "+ network demo_default (new)", "+ create demo-web-1 (new)", "> start demo-web-1",
+//   "… await demo-db-1 healthy (web depends on db)", "- remove demo-old-1 (orphan)".
 [[nodiscard]] std::string render(const Plan& plan);
-[[nodiscard]] const char* kind_name(Action::Kind kind);
+[[nodiscard]] std::string render_step(const Node& node);
+[[nodiscard]] const char* condition_name(Condition c);
 
 }  // namespace stack::planner

@@ -42,22 +42,6 @@ std::vector<std::string> merge_env(const std::vector<std::string>& image_env,
   return out;
 }
 
-// A host port the kernel considers free now, for a `ports:` entry without one ("80").
-Result<int> ephemeral_port(bool udp) {
-  int fd = ::socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail_errno("socket");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  socklen_t len = sizeof a;
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  if (port <= 0) return fail("no free host port for a published port");
-  return port;
-}
-
 // Where KEY of the service was written ("cap_add"), for errors; the service's own position
 // when it is not in the file.
 std::string key_pos(const spec::Service& svc, const std::string& key) {
@@ -116,8 +100,8 @@ Result<void> user_namespace(const Paths& paths, const spec::Service& svc, Runtim
 // The health check as compose has it: the service's; its test, when it gives none, and the
 // whole check when the service has none, from the image's HEALTHCHECK (whose unset durations
 // take docker's defaults). A test of NONE, or disable, turns it off.
-HealthConfig health_of(const spec::Service& svc, const fs::ImageConfig& image) {
-  HealthConfig out;
+model::HealthConfig health_of(const spec::Service& svc, const fs::ImageConfig& image) {
+  model::HealthConfig out;
   if (svc.healthcheck && svc.healthcheck->disable) return out;
   std::vector<std::string> test;
   if (svc.healthcheck) {
@@ -221,13 +205,8 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   const auto& ic = image.config;
   if (auto sec = security(stack, svc, s); !sec) return fail(sec.error());
 
-  for (const auto& m : svc.volumes) {
-    // compose creates a missing host directory of a short-syntax bind.
-    if (::access(m.source.c_str(), F_OK) != 0)
-      if (auto made = make_dirs(m.source); !made)
-        return fail(made.error().wrap(m.pos.str() + ": bind source"));
-    s.mounts.push_back({m.source, m.target, m.read_only});
-  }
+  // A missing bind source is made by the CreateContainer step, as compose makes it.
+  for (const auto& m : svc.volumes) s.mounts.push_back({m.source, m.target, m.read_only});
   s.limits.memory_bytes = svc.limits.memory_bytes;
   s.limits.cpus = svc.limits.cpus;
   s.limits.cpu_shares = svc.limits.cpu_shares;
@@ -269,11 +248,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
       out.host_port = *p.published_start;
       if (p.published_end && *p.published_end != *p.published_start)
         out.host_port_end = *p.published_end;
-    } else {
-      auto port = ephemeral_port(p.protocol == "udp");
-      if (!port) return fail(port.error().wrap(p.pos.str()));
-      out.host_port = *port;
-    }
+    }  // else 0: a free host port, chosen by the CreateContainer step
     if (r.network_mode != "bridge") continue;  // host: the port is the host's already
     r.ports.push_back(out);
   }
@@ -292,6 +267,22 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
     r.restart_on_unhealthy = svc.x_stack["restart_on_unhealthy"].get<bool>();
   if (auto ns = user_namespace(paths, svc, r); !ns) return fail(ns.error());
   return r;
+}
+
+// A host port the kernel considers free now, for a `ports:` entry without one ("80").
+Result<int> free_host_port(bool udp) {
+  int fd = ::socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail_errno("socket");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  ::close(fd);
+  if (port <= 0) return fail("no free host port for a published port");
+  return port;
 }
 
 std::string Paths::instance() const { return instance_id(root); }

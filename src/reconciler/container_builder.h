@@ -5,9 +5,10 @@
 #include <string>
 
 #include "common/result.h"
+#include "engine/container.h"
 #include "fs/image_store.h"
 #include "reconciler/controller.h"
-#include "reconciler/runtime_record.h"
+#include "model/runtime_record.h"
 #include "spec/stack.h"
 
 namespace stack::reconciler {
@@ -25,6 +26,11 @@ namespace stack::reconciler {
 [[nodiscard]] Result<void> check_exec_limits(const spec::Service& service,
                                              const engine::ProcessSpec& process);
 
+// A host port the kernel considers free now, for a `ports:` entry without one ("80").
+[[nodiscard]] Result<int> free_host_port(bool udp);
+
+// The runtime record of replica NUMBER of SERVICE. Pure: published ports without a host port
+// keep 0 (chosen when the container is created), missing bind sources are made then too.
 [[nodiscard]] Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack,
                                                   const spec::Service& service, int number,
                                                   const fs::Image& image);

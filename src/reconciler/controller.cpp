@@ -4,13 +4,17 @@
 // before any record is believed.
 #include "reconciler/controller.h"
 
+#include <algorithm>
+
+#include <cstdio>
+
 #include "common/files.h"
 #include "common/private_root.h"
 #include "engine/cgroup.h"
 #include "engine/container.h"
 #include "fs/image_store.h"
 #include "reconciler/container_builder.h"
-#include "reconciler/runtime_record.h"
+#include "model/runtime_record.h"
 #include "spec/loader.h"
 #include "state/store.h"
 
@@ -51,9 +55,15 @@ std::filesystem::path Controller::container_dir(const std::string& name) const {
 }
 
 Result<engine::ContainerSpec> Controller::spec_of(const state::ContainerRecord& rec) const {
-  auto rt = runtime_from_json(rec.runtime_json);
-  if (!rt) return fail(rt.error().wrap(rec.name));
-  return rt->spec;
+  if (!rec.runtime) return fail(rec.name + ": " + rec.runtime_error);
+  engine::ContainerSpec spec = rec.runtime->spec;
+  // The daemon's choice for user-namespaced layers, not the container's: never recorded.
+  using LO = engine::ContainerSpec::LayerOwnership;
+  spec.userns_layers = paths_.userns_layers == "copy"    ? LO::kCopy
+                       : paths_.userns_layers == "idmap" ? LO::kIdmap
+                                                         : LO::kAuto;
+  spec.userns_layer_cache = paths_.root / "userns-layers";
+  return spec;
 }
 
 engine::ContainerSpec Controller::located(const state::ContainerRecord& rec) const {
@@ -68,15 +78,16 @@ engine::ContainerSpec Controller::located(const state::ContainerRecord& rec) con
 }
 
 Result<bool> Controller::refresh(state::ContainerRecord& rec) {
-  if (rec.state != "running" && rec.state != "restarting") return false;
-  if (rec.state == "restarting" && rec.pid == 0) return false;  // waiting for its backoff
+  using S = state::ContainerState;
+  if (!state::is_up(rec.state)) return false;
+  if (rec.state == S::kRestarting && rec.pid == 0) return false;  // waiting for its backoff
   auto proc = process_of(rec);
   if (engine::is_alive(proc)) return false;
   engine_->wait_exit(proc, milliseconds(0));  // reaps it if it was our child
   auto spec = located(rec);
   auto info = engine_->exit_info(spec);
   if (!info) return fail(info.error().wrap(rec.name));
-  rec.state = "exited";
+  if (auto r = rec.transition(S::kExited, "record the exit of"); !r) return fail(r.error());
   rec.exit_code = info->code;
   rec.oom_killed = info->oom_killed;
   rec.finished_at = info->finished_at;
@@ -89,36 +100,6 @@ Result<bool> Controller::refresh(state::ContainerRecord& rec) {
   return true;
 }
 
-Result<std::vector<planner::DesiredService>> Controller::desired(
-    const spec::Stack& stack, std::map<std::string, fs::Image>& images) {
-  std::vector<planner::DesiredService> desired;
-  std::string missing;  // every problem at once, one per line
-  auto report = [&missing](const std::string& line) {
-    if (!missing.empty()) missing += '\n';
-    missing += line;
-  };
-  for (const auto& svc : stack.services) {
-    auto image = images_->get(svc.image);
-    if (!image) {
-      report(svc.image_pos.str() + ": " + image.error().message);
-      continue;
-    }
-    // What the kernel would refuse at the start of a container (a user the image lacks, an
-    // environment too large for execve) is found now, before anything is made.
-    auto hostname = svc.hostname.empty()
-                        ? planner::container_name(stack.name, svc.name, svc.replicas)
-                        : svc.hostname;
-    auto process = build_process(svc, *image, hostname);
-    if (!process) report(process.error().message);
-    else if (auto limits = check_exec_limits(svc, *process); !limits) report(limits.error().message);
-    images.emplace(svc.name, *image);
-    desired.push_back({svc.name, spec::config_hash(svc), spec::config_field_hashes(svc), image->id,
-                       svc.replicas, svc.depends_on});
-  }
-  if (!missing.empty()) return fail(missing);
-  return desired;
-}
-
 Result<std::vector<state::ContainerRecord>> Controller::observe(const std::string& project) {
   auto records = store_->list_containers(project);
   if (!records) return fail(records.error());
@@ -127,24 +108,53 @@ Result<std::vector<state::ContainerRecord>> Controller::observe(const std::strin
   return records;
 }
 
-Result<state::ContainerRecord> Controller::create_record(const spec::Stack& stack,
-                                                         const spec::Service& svc, int number,
-                                                         const fs::Image& image) {
-  auto rt = build_runtime(paths_, stack, svc, number, image);
-  if (!rt) return fail(rt.error());
+Result<state::ContainerRecord> Controller::create_record(std::shared_ptr<const RuntimeRecord> rt,
+                                                         int number) {
   state::ContainerRecord rec;
   rec.name = rt->spec.name;
-  rec.project = stack.name;
-  rec.service = svc.name;
+  rec.project = rt->project;
+  rec.service = rt->service;
   rec.number = number;
-  rec.config_hash = spec::config_hash(svc);
-  rec.image = svc.image;
-  rec.image_id = image.id;
+  rec.config_hash = rt->config_hash;
+  rec.image = rt->image;
+  rec.image_id = rt->image_id;
   rec.created_at = unix_ms();
-  rt->fields = spec::config_field_hashes(svc);
-  rec.runtime_json = to_json(*rt);
+  rec.runtime = std::move(rt);
   if (auto r = store_->put_container(rec); !r) return fail(r.error());
   return rec;
+}
+
+Result<state::ContainerRecord> Controller::rename_container(const state::ContainerRecord& rec,
+                                                            const std::string& to) {
+  // A running container's directory is renamed under it: its init holds it open and its
+  // overlay is mounted, neither cares about the path. Its cgroup keeps its path (cgroup2 has no
+  // rename); the container that takes the name gets another one (see unused_cgroup).
+  if (!rec.runtime) return fail(rec.name + ": " + rec.runtime_error);
+  auto rt = std::make_shared<RuntimeRecord>(*rec.runtime);
+  auto& spec = rt->spec;
+  auto dir = container_dir(to);
+  if (::rename(spec.dir.c_str(), dir.c_str()) != 0 && errno != ENOENT)
+    return fail_errno("rename " + spec.dir.string() + " to " + dir.string());
+  spec.name = to;
+  spec.dir = dir;
+  state::ContainerRecord renamed = rec;
+  renamed.name = to;
+  renamed.runtime = std::move(rt);
+  if (auto r = store_->rename_container(rec.name, renamed); !r) return fail(r.error());
+  return renamed;
+}
+
+Result<std::string> Controller::unused_cgroup(const std::string& project, const std::string& wanted) {
+  auto records = store_->list_containers(project);
+  if (!records) return fail(records.error());
+  auto taken = [&](const std::string& path) {
+    return std::any_of(records->begin(), records->end(), [&](const auto& r) {
+      return r.runtime && r.runtime->spec.cgroup == path;
+    });
+  };
+  std::string path = wanted;
+  for (int n = 2; taken(path); n++) path = wanted + "." + std::to_string(n);
+  return path;
 }
 
 Result<void> Controller::remove_container(const state::ContainerRecord& rec) {
@@ -158,14 +168,14 @@ Result<std::vector<ContainerStatus>> Controller::ps(const std::string& project, 
   std::vector<ContainerStatus> out;
   for (auto& rec : *records) {
     if (auto r = refresh(rec); !r) return fail(r.error());
-    if (!all && rec.state != "running") continue;
+    if (!all && rec.state != state::ContainerState::kRunning) continue;
     ContainerStatus s;
     s.name = rec.name;
     s.project = rec.project;
     s.service = rec.service;
     s.number = rec.number;
     s.image = rec.image;
-    s.state = rec.state;
+    s.state = state::state_name(rec.state);
     s.health = rec.health;
     s.pid = rec.pid;
     s.exit_code = rec.exit_code;
@@ -174,7 +184,7 @@ Result<std::vector<ContainerStatus>> Controller::ps(const std::string& project, 
     s.created_at = rec.created_at;
     s.started_at = rec.started_at;
     s.finished_at = rec.finished_at;
-    if (auto rt = runtime_from_json(rec.runtime_json)) s.command = rt->spec.process.argv;
+    if (rec.runtime) s.command = rec.runtime->spec.process.argv;
     out.push_back(std::move(s));
   }
   return out;

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/container.h"
+#include "model/runtime_record.h"
 #include "planner/plan.h"
 #include "spec/stack.h"
 
@@ -27,10 +29,13 @@ struct ContainerRecord;
 namespace stack::engine {
 class Engine;
 class CgroupDriver;
-struct ContainerSpec;
 }  // namespace stack::engine
 
 namespace stack::reconciler {
+
+using model::NetworkJoin;
+using model::PublishedPort;
+using model::RuntimeRecord;
 
 struct Paths {
   std::filesystem::path root = "/var/lib/stack";
@@ -39,6 +44,10 @@ struct Paths {
   // --userns-remap: the host user whose subordinate ids every container's root maps to (a
   // service opts out with userns_mode: host); "" for none.
   std::string userns_remap;
+  // --userns-layers: how the layers become the mapped root's: "auto" (idmapped mounts where
+  // the filesystem takes them, else copies), "idmap" or "copy" (made once per mapping, under
+  // <root>/userns-layers).
+  std::string userns_layers = "auto";
 
   // "" for the default root, else 8 hex digits of the root (common/instance.h): what names
   // this instance's cgroups and nftables tables apart from another's.
@@ -81,17 +90,19 @@ class Controller {
   [[nodiscard]] static Result<std::unique_ptr<Controller>> open(const Paths& paths);
   ~Controller();
 
-  // What STACK asks for: every image resolved (a missing one is reported at its `image:`),
-  // each service's config hash. Reads only.
-  [[nodiscard]] Result<std::vector<planner::DesiredService>> desired(
-      const spec::Stack& stack, std::map<std::string, fs::Image>& images);
   // The containers of PROJECT as the kernel has them now (exits recorded).
   [[nodiscard]] Result<std::vector<state::ContainerRecord>> observe(const std::string& project);
-  // Records a container of SERVICE (state "created") before anything is made on the host, so
-  // a crash half-way leaves a record that the next reconcile converges.
-  [[nodiscard]] Result<state::ContainerRecord> create_record(const spec::Stack& stack,
-                                                             const spec::Service& service,
-                                                             int number, const fs::Image& image);
+  // Records a container (state "created") from its runtime record, before anything is made
+  // on the host, so a crash half-way leaves a record that the next reconcile converges.
+  [[nodiscard]] Result<state::ContainerRecord> create_record(
+      std::shared_ptr<const model::RuntimeRecord> runtime, int number);
+  // REC (running or not) is TO from now on: its record, directory and addresses (its cgroup
+  // keeps its path).
+  [[nodiscard]] Result<state::ContainerRecord> rename_container(const state::ContainerRecord& rec,
+                                                                const std::string& to);
+  // WANTED, or WANTED.2, .3...: a cgroup path no recorded container of PROJECT uses (the old
+  // container of a start-first update keeps the one its new container would have).
+  [[nodiscard]] Result<std::string> unused_cgroup(const std::string& project, const std::string& wanted);
   // Removes a container that is not running: its cgroup, directory and record.
   [[nodiscard]] Result<void> remove_container(const state::ContainerRecord& rec);
   // Re-reads REC against the kernel: an init that has exited is recorded as exited with its
@@ -100,9 +111,9 @@ class Controller {
   // Containers of PROJECT (every project when empty), refreshed; only running ones unless ALL.
   [[nodiscard]] Result<std::vector<ContainerStatus>> ps(const std::string& project, bool all);
   [[nodiscard]] std::filesystem::path container_dir(const std::string& name) const;
-  [[nodiscard]] Result<engine::ContainerSpec> spec_of(const state::ContainerRecord& rec) const;
+  [[nodiscard]] Result<model::ContainerSpec> spec_of(const state::ContainerRecord& rec) const;
   // The recorded spec, or, when the record cannot be read, where its host objects are.
-  [[nodiscard]] engine::ContainerSpec located(const state::ContainerRecord& rec) const;
+  [[nodiscard]] model::ContainerSpec located(const state::ContainerRecord& rec) const;
 
   fs::ImageStore& images() { return *images_; }
   state::Store& store() { return *store_; }

@@ -1,10 +1,11 @@
 // The long-lived reconciler (`stack daemon`): one Boost.Asio io_context, C++20 coroutines.
-// It executes plans with independent actions in parallel and depends_on conditions honoured,
-// supervises every container through its pidfd (restart policies with backoff, health
+// Every operation is a plan (a DAG of typed steps from src/planner) run by the executor; the
+// daemon supervises every container through its pidfd (restart policies with backoff, health
 // checks), re-adopts running containers after its own restart, and repairs drift: a container
 // killed from outside, a registered stack file edited. Every method runs on the loop thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -19,7 +20,9 @@
 #include "common/result.h"
 #include "fs/image_store.h"
 #include "reconciler/controller.h"
+#include "reconciler/desired.h"
 #include "reconciler/events.h"
+#include "reconciler/executor.h"
 #include "spec/loader.h"
 #include "state/store.h"
 
@@ -42,13 +45,13 @@ struct UpRequest {
   std::chrono::milliseconds wait_timeout{300'000};
 };
 
-// Where a container is, for `stack exec` run by the CLI itself.
+// A running container, for a process started in it (`stack exec` through the API).
 struct ExecTarget {
   std::string name;
   int pid = 0;
   uint64_t start_time = 0;
   std::string cgroup;
-  std::string runtime_json;  // the engine spec: env, cwd, user, layers
+  std::shared_ptr<const model::RuntimeRecord> runtime;  // env, cwd, user, layers, security
 };
 
 class Supervisor;
@@ -77,6 +80,16 @@ class Daemon {
   boost::asio::awaitable<Result<void>> start_services(std::string project,
                                                       std::vector<std::string> services,
                                                       Progress progress);
+  boost::asio::awaitable<Result<void>> restart(std::string project,
+                                               std::vector<std::string> services,
+                                               std::optional<std::chrono::seconds> timeout,
+                                               Progress progress);
+  // `stack rollback`: SERVICES (every one with a previous configuration when empty) go back to
+  // what their replicas ran before their last update, and stay there while the file still asks
+  // for what they were rolled back from.
+  boost::asio::awaitable<Result<void>> rollback(std::string project,
+                                                std::vector<std::string> services,
+                                                Progress progress);
   [[nodiscard]] Result<std::vector<ContainerStatus>> ps(const std::string& project, bool all);
   [[nodiscard]] Result<ExecTarget> exec_target(const std::string& project,
                                                const std::string& service, int index);
@@ -102,31 +115,40 @@ class Daemon {
 
  private:
   friend class Supervisor;
+  friend class DaemonSteps;
   struct Project;
+  // Plans PROJECT's STACK against what exists and runs the plan (not with dry_run).
+  // An update that fails its check with failure_action rollback is rolled back at once, unless
+  // MAY_ROLL_BACK is false (the rollback itself).
   boost::asio::awaitable<Result<planner::Plan>> apply(const spec::Stack& stack,
                                                       const UpOptions& options, bool explicit_up,
-                                                      Progress progress);
-  boost::asio::awaitable<Result<void>> run_service(const spec::Stack& stack,
-                                                   const std::string& service,
-                                                   const std::vector<planner::Action>& actions,
-                                                   const Progress& progress);
-  boost::asio::awaitable<Result<void>> run_and_mark(const spec::Stack& stack,
-                                                    const std::string& service,
-                                                    const std::vector<planner::Action>& actions,
-                                                    const Progress& progress,
-                                                    std::set<std::string>& done);
-  boost::asio::awaitable<Result<void>> wait_dependencies(const spec::Stack& stack,
-                                                         const spec::Service& service);
+                                                      Progress progress, bool may_roll_back = true);
+  // What the pins of PROJECT ask of DESIRED (see state::PinRecord): rolled-back services and
+  // held (paused) ones. Pins the file has moved past are dropped, and every one with RELEASE.
+  struct Pins {
+    Rollbacks rollbacks;
+    std::set<std::string> held;
+  };
+  Result<Pins> pins_of(const std::string& project, const planner::DesiredState& desired,
+                       bool release);
+  // Runs PLAN for PROJECT as one pass: its id in every log line and event of it.
+  boost::asio::awaitable<Result<void>> execute(const std::string& project,
+                                               const planner::Plan& plan, Progress progress,
+                                               std::optional<std::chrono::seconds> timeout = {});
+  // The desired services of PROJECT's last loaded file (their dependencies, for the order of
+  // stop, start and restart); empty when none was loaded.
+  std::vector<planner::DesiredService> services_of(const std::string& project);
   boost::asio::awaitable<Result<void>> wait_ready(const spec::Stack& stack,
                                                   std::chrono::milliseconds timeout);
-  boost::asio::awaitable<Result<void>> stop_records(std::vector<state::ContainerRecord> records,
-                                                    std::optional<std::chrono::seconds> timeout,
-                                                    bool remove, Progress progress);
   Result<spec::Stack> load_registered(const std::string& project);
+  // `down` asks the project's running plan (awaiting a dependency, say) to give up.
+  [[nodiscard]] bool cancelled(const std::string& project) const { return cancels_.count(project) > 0; }
   // A start of REC failed: kept for `ps`, published, and returned.
   Result<void> container_failed(const state::ContainerRecord& rec, const Error& error);
-  Result<std::vector<state::ContainerRecord>> select(const std::string& project,
-                                                     const std::vector<std::string>& services);
+  // An error naming the first of SERVICES that has no container in PROJECT.
+  Result<void> check_services(const std::string& project, const std::vector<std::string>& services);
+  // Marks the containers PLAN stops on the user's behalf as stopped by the user.
+  boost::asio::awaitable<Result<void>> mark_stopped(const planner::Plan& plan);
   // Stack files: registered projects' files and the stacks directory, watched with inotify.
   void watch_files();
   boost::asio::awaitable<void> file_watch_loop();
@@ -137,6 +159,8 @@ class Daemon {
   // A reconcile of PROJECT failed: counted, logged, published, and retried after a backoff.
   void failed(const std::string& project, const Error& error, const std::string& reason);
   static spec::LoadOptions load_options_of(const state::ProjectRecord& rec);
+  // OPTS with the daemon's time budget and its shutdown flag.
+  spec::LoadOptions budgeted(spec::LoadOptions opts) const;
   boost::asio::awaitable<void> repair_networks();
   void register_watch(const std::string& project, const std::vector<std::string>& files);
   void unregister_watch(const std::string& project);
@@ -156,7 +180,6 @@ class Daemon {
   std::map<std::string, spec::Stack> stacks_;  // the last loaded file of each project
   std::set<std::string> busy_;                 // projects with an operation under way
   std::unique_ptr<Notifier> busy_changed_;
-  std::map<std::string, std::set<std::string>> done_;  // services an apply has finished
   int inotify_fd_ = -1;
   std::map<int, std::string> watch_dirs_;      // inotify watch -> directory
   std::map<std::string, std::set<std::string>> file_projects_;  // file path -> projects
@@ -173,7 +196,13 @@ class Daemon {
   std::map<std::string, Failures> failures_;
   std::set<std::string> resyncing_;  // projects the periodic resync is reconciling now
   std::map<std::string, std::string> errors_;  // container -> why its last start failed
+  std::set<std::string> cancels_;              // projects whose running plan must give up
+  // Updates that failed in the running pass: project -> service -> rolled back (else paused).
+  std::map<std::string, std::map<std::string, bool>> update_failures_;
+  uint64_t next_pass_ = 1;
   uint64_t reconciles_ = 0;          // completed reconcile passes, for `GET /v1/version`
+  static constexpr std::chrono::seconds kLoadBudget{10};
+  std::atomic<bool> cancel_loads_{false};  // read by loads on the worker pool
 };
 
 }  // namespace stack::reconciler

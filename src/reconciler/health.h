@@ -8,17 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "model/runtime_record.h"
+
 namespace stack::reconciler {
 
-struct HealthConfig {
-  std::vector<std::string> argv;  // CMD as given; CMD-SHELL becomes /bin/sh -c
-  std::chrono::milliseconds interval{30'000};
-  std::chrono::milliseconds timeout{30'000};
-  std::chrono::milliseconds start_period{0};
-  std::chrono::milliseconds start_interval{5'000};
-  int retries = 3;
-  [[nodiscard]] bool enabled() const { return !argv.empty(); }
-};
+using model::HealthConfig;
 
 enum class Health { None, Starting, Healthy, Unhealthy };
 const char* health_name(Health h);

@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <chrono>
 #include <future>
 
@@ -77,8 +78,10 @@ Result<void> Networking::open() {
   return {};
 }
 
-Result<void> Networking::ensure_one(const std::string& project, const spec::Network& n) {
-  const std::string ctx = "network " + n.key;
+Result<void> Networking::ensure(const model::NetworkConfig& n) {
+  if (!manager_) return {};
+  const std::string ctx = "network " + n.name;
+  const std::string& project = n.project;
   net::NetworkSpec spec;
   spec.project = project;
   spec.name = n.key;
@@ -120,8 +123,10 @@ Result<void> Networking::ensure_one(const std::string& project, const spec::Netw
   }
   auto info = manager_->ensure_network(spec);
   if (!info) return fail(info.error());
-  state::NetworkRecord rec{full, info->addressing.subnet.str(), info->addressing.gateway.str()};
-  if (!*stored || (*stored)->subnet != rec.subnet || (*stored)->gateway != rec.gateway)
+  state::NetworkRecord rec{full, info->addressing.subnet.str(), info->addressing.gateway.str(),
+                           project, n.config_hash};
+  if (!*stored || (*stored)->subnet != rec.subnet || (*stored)->gateway != rec.gateway ||
+      (*stored)->project != rec.project || (*stored)->config_hash != rec.config_hash)
     if (auto r = store_.put_network(rec); !r) return fail(r.error());
   projects_[full] = project;
   if (!dns_.count(full)) {
@@ -138,11 +143,17 @@ Result<void> Networking::ensure_one(const std::string& project, const spec::Netw
   return {};
 }
 
-Result<void> Networking::ensure(const spec::Stack& stack) {
+Result<void> Networking::remove_network(const std::string& name) {
   if (!manager_) return {};
-  for (const auto& n : stack.networks)
-    if (auto r = ensure_one(stack.name, n); !r) return fail(r.error().wrap("project " + stack.name));
-  return {};
+  if (auto it = dns_.find(name); it != dns_.end()) {
+    it->second->stop();
+    dns_.erase(it);
+  }
+  projects_.erase(name);
+  // Known to the manager only when this daemon made or re-learned it; the record goes anyway.
+  if (manager_->find(name))
+    if (auto r = manager_->remove_network(name); !r) return fail(r.error());
+  return store_.remove_network(name);
 }
 
 Result<void> Networking::remove_project(const std::string& project) {
@@ -150,16 +161,13 @@ Result<void> Networking::remove_project(const std::string& project) {
   std::vector<std::string> names;
   for (const auto& [net, p] : projects_)
     if (p == project) names.push_back(net);
+  if (auto stored = store_.list_networks(project))
+    for (const auto& n : *stored) names.push_back(n.name);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
   Result<void> result;
-  for (const auto& name : names) {
-    if (auto it = dns_.find(name); it != dns_.end()) {
-      it->second->stop();
-      dns_.erase(it);
-    }
-    if (auto r = manager_->remove_network(name); !r && result) result = fail(r.error());
-    else if (auto s = store_.remove_network(name); !s && result) result = fail(s.error());
-    projects_.erase(name);
-  }
+  for (const auto& name : names)
+    if (auto r = remove_network(name); !r && result) result = fail(r.error());
   return result;
 }
 
@@ -230,8 +238,15 @@ Result<void> Networking::attach_now(const RuntimeRecord& rt, pid_t pid) {
   return {};
 }
 
-void Networking::started(const RuntimeRecord& rt, bool adopted) {
-  if (rt.network_mode != "bridge" || !manager_) return;
+void Networking::started(const RuntimeRecord& rt, bool adopted, bool serve) {
+  if (rt.network_mode != "bridge" || !manager_ || !serve) return;
+  register_names(rt, adopted);
+  if (auto ports = port_mappings(rt); !ports.empty())
+    if (auto r = manager_->publish(rt.spec.name, std::move(ports)); !r)
+      log::get("net")->error("publish ports of {}: {}", rt.spec.name, r.error().message);
+}
+
+void Networking::register_names(const RuntimeRecord& rt, bool adopted) {
   auto log = log::get("net");
   const auto& name = rt.spec.name;
   auto eps = manager_->endpoints(name);
@@ -254,8 +269,12 @@ void Networking::started(const RuntimeRecord& rt, bool adopted) {
     e.aliases = j.aliases;
     if (auto r = registry_->add(e); !r)
       log->warn("dns: register {} on {}: {}", name, j.network, r.error().message);
+    else
+      names_[name].push_back(e);
   }
-  if (rt.ports.empty()) return;
+}
+
+std::vector<net::PortMapping> Networking::port_mappings(const RuntimeRecord& rt) {
   std::vector<net::PortMapping> ports;
   for (const auto& p : rt.ports) {
     net::PortMapping m;
@@ -269,8 +288,37 @@ void Networking::started(const RuntimeRecord& rt, bool adopted) {
       m.container_port_end = static_cast<uint16_t>(p.container_port + p.host_port_end - p.host_port);
     ports.push_back(m);
   }
-  if (auto r = manager_->publish(name, std::move(ports)); !r)
-    log->error("publish ports of {}: {}", name, r.error().message);
+  return ports;
+}
+
+Result<void> Networking::rename(const std::string& from, const std::string& to) {
+  if (!manager_) return {};
+  if (auto r = manager_->rename(from, to); !r) return r;
+  if (auto node = netns_.extract(from); !node.empty()) {
+    node.key() = to;
+    netns_.insert(std::move(node));
+  }
+  // Its DNS names stay its own (the service name, its aliases), under its new container name.
+  auto entries = names_.extract(from);
+  registry_->remove_container(from);
+  if (!entries.empty()) {
+    for (auto e : entries.mapped()) {
+      e.container = to;
+      if (auto r = registry_->add(e); r) names_[to].push_back(e);
+    }
+  }
+  return {};
+}
+
+Result<void> Networking::switch_traffic(const std::string& from, const RuntimeRecord& to) {
+  if (!manager_ || to.network_mode != "bridge") return {};
+  // Published ports first, in one firewall transaction; then the names: the new container
+  // answers for the service from now on, the old one for nothing.
+  if (auto r = manager_->switch_ports(from, to.spec.name, port_mappings(to)); !r) return r;
+  registry_->remove_container(from);
+  names_.erase(from);
+  register_names(to, false);
+  return {};
 }
 
 void Networking::adopt(const RuntimeRecord& rt, pid_t pid) {
@@ -341,6 +389,7 @@ std::vector<Networking::Reattached> Networking::reattach_detached() {
 void Networking::gone(const std::string& container) {
   if (!manager_) return;
   registry_->remove_container(container);
+  names_.erase(container);
   netns_.erase(container);
   if (auto r = manager_->detach(container); !r)
     log::get("net")->warn("detach {}: {}", container, r.error().message);

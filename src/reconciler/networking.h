@@ -16,8 +16,8 @@
 #include "common/unique_fd.h"
 #include "engine/container.h"
 #include "reconciler/controller.h"
-#include "reconciler/runtime_record.h"
-#include "spec/stack.h"
+#include "model/runtime_record.h"
+#include "model/network.h"
 #include "state/store.h"
 
 namespace boost::asio {
@@ -32,9 +32,11 @@ class NetworkManager;
 class StaticPeers;
 class AddressStore;
 struct NetworkInfo;
+struct PortMapping;
 namespace dns {
 class DnsRegistry;
 class DnsServer;
+struct Endpoint;
 }  // namespace dns
 }  // namespace stack::net
 
@@ -54,10 +56,13 @@ class Networking {
   // Opens netlink and nftables (in the calling thread's namespace: the daemon's).
   [[nodiscard]] Result<void> open();
 
-  // Makes every network of STACK exist (idempotent; repairs a deleted bridge) and starts the
-  // DNS server of each new one.
-  [[nodiscard]] Result<void> ensure(const spec::Stack& stack);
-  // Stops the DNS servers and removes every network of PROJECT. Its containers must be gone.
+  // Makes the network exist as CONFIG says (idempotent; repairs a deleted bridge), records it
+  // with its project and config hash, and starts its DNS server.
+  [[nodiscard]] Result<void> ensure(const model::NetworkConfig& config);
+  // Stops its DNS server, deletes it and forgets it (its record and allocations). Its
+  // containers must be gone.
+  [[nodiscard]] Result<void> remove_network(const std::string& name);
+  // Every network of PROJECT, as remove_network.
   [[nodiscard]] Result<void> remove_project(const std::string& project);
 
   // What a container's /etc/resolv.conf should say, given its runtime (empty: keep the
@@ -68,8 +73,13 @@ class Networking {
   [[nodiscard]] engine::Engine::AttachFn attach_hook(const RuntimeRecord& rt);
 
   // After a successful start (or on adoption by a restarted daemon): DNS names registered and
-  // ports published. ADOPTED: the endpoints come from the stored addresses.
-  void started(const RuntimeRecord& rt, bool adopted);
+  // ports published. ADOPTED: the endpoints come from the stored addresses. Without SERVE (the
+  // new container of a start-first update) neither: switch_traffic gives them later.
+  void started(const RuntimeRecord& rt, bool adopted, bool serve = true);
+  // FROM (running, attached) is known as TO from now on: addresses, ports, names.
+  [[nodiscard]] Result<void> rename(const std::string& from, const std::string& to);
+  // FROM's published ports and DNS names go to TO at once.
+  [[nodiscard]] Result<void> switch_traffic(const std::string& from, const RuntimeRecord& to);
   // A running container found by a restarted daemon (its init is PID): its endpoints and their
   // anti-spoofing rules known again, its ports put back on bridges made again meanwhile, then
   // started(rt, true).
@@ -101,10 +111,11 @@ class Networking {
 
  private:
   Result<void> attach_now(const RuntimeRecord& rt, pid_t pid);
+  void register_names(const RuntimeRecord& rt, bool adopted);
+  static std::vector<net::PortMapping> port_mappings(const RuntimeRecord& rt);
   // The container's network namespace, checked to be the one it was attached in (a PID reused
   // by another process since would have another).
   Result<UniqueFd> netns_of(const std::string& container) const;
-  Result<void> ensure_one(const std::string& project, const spec::Network& n);
 
   boost::asio::io_context& io_;
   state::Store& store_;
@@ -123,6 +134,7 @@ class Networking {
     ino_t inode = 0;
   };
   std::map<std::string, Namespace> netns_;  // container -> where its interfaces live
+  std::map<std::string, std::vector<net::dns::Endpoint>> names_;  // container -> its DNS entries
 };
 
 }  // namespace stack::reconciler

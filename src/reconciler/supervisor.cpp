@@ -12,10 +12,10 @@
 #include "common/log.h"
 #include "engine/container.h"
 #include "reconciler/daemon.h"
-#include "reconciler/dependencies.h"
+#include "reconciler/desired.h"
 #include "reconciler/health.h"
 #include "reconciler/networking.h"
-#include "reconciler/runtime_record.h"
+#include "model/runtime_record.h"
 
 #include <spdlog/spdlog.h>
 
@@ -52,12 +52,12 @@ void Supervisor::publish(const state::ContainerRecord& rec, const std::string& t
   daemon_.events().publish({0, type, rec.project, rec.service, rec.name, std::move(attributes)});
 }
 
-awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec) {
+awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec, bool serve) {
   auto& c = daemon_.controller();
   auto spec = c.spec_of(rec);
   if (!spec) co_return fail(spec.error());
-  auto rt = runtime_from_json(rec.runtime_json);
-  if (!rt) co_return fail(rt.error());
+  if (!rec.runtime) co_return fail(rec.name + ": " + rec.runtime_error);
+  const RuntimeRecord* rt = rec.runtime.get();
   auto& net = daemon_.networking();
   spec->resolv_conf = net.resolv_conf(*rt);
   if (rt->network_mode == "service") {
@@ -65,10 +65,11 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec) {
     auto target = planner::container_name(rec.project, rt->network_service, 1);
     auto t = c.store().get_container(target);
     if (!t) co_return fail(t.error());
-    if (!*t || (*t)->state != "running" || !engine::is_alive(process_of(**t)))
+    if (!*t || (*t)->state != state::ContainerState::kRunning || !engine::is_alive(process_of(**t)))
       co_return fail("start " + rec.name + ": network_mode service:" + rt->network_service +
                      ": " + target + " is not running");
     spec->join_netns = "/proc/" + std::to_string((*t)->pid) + "/ns/net";
+    rec.joined_started_at = (*t)->started_at;  // which run of NAME it joined: the planner checks
     if (auto text = read_file(c.container_dir(target) / "resolv.conf")) spec->resolv_conf = *text;
   }
   auto hook = net.attach_hook(*rt);
@@ -78,8 +79,8 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec) {
     net.gone(rec.name);  // addresses of a failed attach are released
     co_return fail(proc.error().wrap("start " + rec.name));
   }
-  net.started(*rt, false);
-  rec.state = "running";
+  net.started(*rt, false, serve);
+  if (auto r = rec.transition(state::ContainerState::kRunning, "start"); !r) co_return fail(r.error());
   rec.pid = proc->pid;
   rec.pid_start_time = proc->start_time;
   rec.started_at = proc->started_at;
@@ -106,8 +107,7 @@ void Supervisor::watch(const state::ContainerRecord& rec) {
   auto& w = watches_[rec.name];
   w = Watch{gen, false, streaks_[rec.name], std::chrono::steady_clock::now()};
   asio::co_spawn(daemon_.io_, watch_loop(rec.name, gen, fd), asio::detached);
-  auto rt = runtime_from_json(rec.runtime_json);
-  if (rt && rt->health.enabled())
+  if (rec.runtime && rec.runtime->health.enabled())
     asio::co_spawn(daemon_.io_, health_loop(rec.name, gen), asio::detached);
   changed_->notify();
 }
@@ -118,12 +118,30 @@ void Supervisor::adopt_exited(const state::ContainerRecord& rec) {
   asio::co_spawn(daemon_.io_, after_exit(rec.name, gen, false), asio::detached);
 }
 
+std::optional<std::string> Supervisor::name_of(uint64_t generation) const {
+  for (const auto& [name, w] : watches_)
+    if (w.generation == generation) return name;
+  return std::nullopt;
+}
+
+void Supervisor::rename(const std::string& from, const std::string& to) {
+  if (auto node = watches_.extract(from); !node.empty()) {
+    node.key() = to;
+    watches_.insert(std::move(node));
+  }
+  if (auto node = streaks_.extract(from); !node.empty()) {
+    node.key() = to;
+    streaks_.insert(std::move(node));
+  }
+}
+
 awaitable<void> Supervisor::watch_loop(std::string name, uint64_t generation, int pidfd) {
   co_await wait_pidfd(pidfd);
   ::close(pidfd);
-  auto it = watches_.find(name);
-  if (shutdown_ || it == watches_.end() || it->second.generation != generation) co_return;
-  co_await after_exit(name, generation, it->second.stopping);
+  // Looked up by generation: the container may have been renamed meanwhile.
+  auto current = name_of(generation);
+  if (shutdown_ || !current) co_return;
+  co_await after_exit(*current, generation, watches_[*current].stopping);
 }
 
 awaitable<void> Supervisor::after_exit(std::string name, uint64_t generation, bool stopping) {
@@ -147,8 +165,8 @@ awaitable<void> Supervisor::after_exit(std::string name, uint64_t generation, bo
   changed_->notify();
   if (shutdown_ || stopping || rec->user_stopped) co_return;
 
-  auto rt = runtime_from_json(rec->runtime_json);
-  if (!rt) co_return;
+  if (!rec->runtime) co_return;
+  const RuntimeRecord* rt = rec->runtime.get();
   milliseconds delay{0};
   std::string reason;
   if (!recorded) {
@@ -166,7 +184,10 @@ awaitable<void> Supervisor::after_exit(std::string name, uint64_t generation, bo
     delay = *d;
     reason = "restart policy " + policy.str();
   }
-  rec->state = "restarting";
+  if (auto r = rec->transition(state::ContainerState::kRestarting, "restart"); !r) {
+    log->error("{}", r.error().message);
+    co_return;
+  }
   (void)c.store().put_container(*rec);
   watches_[name] = Watch{generation, false, streaks_[name], std::chrono::steady_clock::now()};
   co_await sleep_for(delay);
@@ -180,7 +201,7 @@ awaitable<void> Supervisor::after_exit(std::string name, uint64_t generation, bo
   fresh->restarts++;
   if (auto r = co_await start(*fresh); !r) {
     log->error("restart name={}: {}", name, r.error().message);
-    fresh->state = "exited";
+    fresh->state = state::ContainerState::kExited;  // from restarting: its restart failed
     fresh->exit_code = 127;
     (void)c.store().put_container(*fresh);
     adopt_exited(*fresh);  // the policy decides again, with a longer backoff
@@ -198,8 +219,8 @@ awaitable<Result<void>> Supervisor::stop(const std::string& name, int signal, mi
     // Not supervised: not running, or waiting out a restart backoff.
     auto r = daemon_.controller().refresh(*rec);
     if (!r) co_return fail(r.error());
-    if (rec->state == "restarting") {
-      rec->state = "exited";
+    if (rec->state == state::ContainerState::kRestarting) {
+      rec->state = state::ContainerState::kExited;
       (void)daemon_.controller().store().put_container(*rec);
     }
     co_return Result<void>{};
@@ -212,9 +233,9 @@ awaitable<Result<void>> Supervisor::stop(const std::string& name, int signal, mi
   };
   auto& engine = daemon_.controller().engine();
   auto proc = process_of(*rec);
-  if (rec->state == "restarting" && rec->pid == 0) {  // in its backoff: nothing runs
+  if (rec->state == state::ContainerState::kRestarting && rec->pid == 0) {  // in its backoff
     watches_.erase(name);
-    rec->state = "exited";
+    rec->state = state::ContainerState::kExited;
     (void)daemon_.controller().store().put_container(*rec);
     co_return Result<void>{};
   }
@@ -238,9 +259,9 @@ awaitable<Result<void>> Supervisor::stop(const std::string& name, int signal, mi
 awaitable<Result<void>> Supervisor::restart(const std::string& name, std::string reason) {
   auto rec = record(name);
   if (!rec) co_return fail(rec.error());
-  auto rt = runtime_from_json(rec->runtime_json);
-  if (!rt) co_return fail(rt.error());
-  if (auto r = co_await stop(name, rt->stop_signal, rt->stop_grace); !r) co_return r;
+  RuntimeRecord defaults;  // an unreadable record is stopped with the defaults
+  const RuntimeRecord& rt = rec->runtime ? *rec->runtime : defaults;
+  if (auto r = co_await stop(name, rt.stop_signal, rt.stop_grace); !r) co_return r;
   auto fresh = record(name);
   if (!fresh) co_return fail(fresh.error());
   fresh->restarts++;
@@ -262,7 +283,7 @@ awaitable<void> Supervisor::restart_dependents(state::ContainerRecord rec) {
     auto records = daemon_.controller().store().list_containers(rec.project);
     if (!records) co_return;
     for (const auto& dep : *records)
-      if (dep.service == svc.name && dep.state == "running" && !dep.user_stopped)
+      if (dep.service == svc.name && dep.state == state::ContainerState::kRunning && !dep.user_stopped)
         if (auto r = co_await restart(dep.name, "dependency " + rec.name + " restarted"); !r)
           log::get("reconciler")->error("restart dependent name={}: {}", dep.name, r.error().message);
   }
@@ -270,8 +291,8 @@ awaitable<void> Supervisor::restart_dependents(state::ContainerRecord rec) {
 
 awaitable<bool> Supervisor::probe(const state::ContainerRecord& rec,
                                   const std::vector<std::string>& argv, milliseconds timeout) {
-  auto rt = runtime_from_json(rec.runtime_json);
-  if (!rt) co_return false;
+  if (!rec.runtime) co_return false;
+  const RuntimeRecord* rt = rec.runtime.get();
   engine::ProcessSpec p = rt->spec.process;
   p.argv = argv;
   UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
@@ -290,14 +311,15 @@ awaitable<bool> Supervisor::probe(const state::ContainerRecord& rec,
 awaitable<void> Supervisor::health_loop(std::string name, uint64_t generation) {
   auto rec = record(name);
   if (!rec) co_return;
-  auto rt = runtime_from_json(rec->runtime_json);
-  if (!rt) co_return;
+  if (!rec->runtime) co_return;
+  auto rt = rec->runtime;  // shared: the record itself is read again below
   HealthState health(rt->health);
   auto t0 = std::chrono::steady_clock::now();
-  auto alive = [&] {
-    auto w = watches_.find(name);
-    return !shutdown_ && w != watches_.end() && w->second.generation == generation &&
-           !w->second.stopping;
+  auto alive = [&] {  // and NAME follows a rename
+    auto current = name_of(generation);
+    if (shutdown_ || !current) return false;
+    name = *current;
+    return !watches_[name].stopping;
   };
   for (;;) {
     auto since = [&] {

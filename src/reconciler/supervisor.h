@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -22,7 +23,10 @@ class Supervisor {
   explicit Supervisor(Daemon& daemon);
 
   // Starts the container of REC (on the worker pool), records it running and watches it.
-  awaitable<Result<void>> start(state::ContainerRecord& rec);
+  // Without SERVE its ports and names wait for a SwitchTraffic (a start-first update).
+  awaitable<Result<void>> start(state::ContainerRecord& rec, bool serve = true);
+  // The container FROM is TO from now on: its watch, health checks and backoff follow.
+  void rename(const std::string& from, const std::string& to);
   // Watches a container that is already running (after start, or adopted after a restart).
   void watch(const state::ContainerRecord& rec);
   // A container found not running when the daemon starts: its exit is recorded and its
@@ -48,6 +52,8 @@ class Supervisor {
     int streak = 0;         // quick exits in a row, for the backoff
     std::chrono::steady_clock::time_point started;
   };
+  // The name of the container a watch of GENERATION is for now (it may have been renamed).
+  [[nodiscard]] std::optional<std::string> name_of(uint64_t generation) const;
   awaitable<void> watch_loop(std::string name, uint64_t generation, int pidfd);
   awaitable<void> health_loop(std::string name, uint64_t generation);
   awaitable<void> after_exit(std::string name, uint64_t generation, bool stopping);

@@ -1,33 +1,12 @@
 // config_hash: sha256 over the canonical JSON of a normalised service (service_json). Replicas
 // and source positions are left out: scaling or moving a line in the file must not recreate
 // containers.
-#include <openssl/evp.h>
-
 #include <nlohmann/json.hpp>
 
+#include "common/sha256.h"
 #include "spec/loader.h"
 
 namespace stack::spec {
-
-namespace {
-
-std::string sha256_hex(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
-    // sha256 of an in-memory buffer cannot fail short of a broken libcrypto.
-    std::abort();
-  }
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 0xf];
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string default_hostname(std::string_view container_name) {
   if (container_name.size() <= kMaxHostname) return std::string(container_name);
@@ -39,6 +18,18 @@ std::string config_hash(const Service& service) {
   doc.erase("scale");
   // nlohmann::json objects are std::map based, so keys come out sorted.
   return sha256_hex(nlohmann::json{{"name", service.name}, {"service", doc}}.dump());
+}
+
+std::string network_config_hash(const Network& n) {
+  // What shapes the network on the host; its position in the file and `external` do not.
+  nlohmann::json ipam = nlohmann::json::array();
+  for (const auto& p : n.ipam)
+    ipam.push_back({{"subnet", p.subnet}, {"ip_range", p.ip_range}, {"gateway", p.gateway}});
+  nlohmann::json doc = {{"name", n.name},         {"driver", n.driver},
+                        {"driver_opts", n.driver_opts}, {"internal", n.internal},
+                        {"enable_ipv6", n.enable_ipv6}, {"ipam", ipam},
+                        {"labels", n.labels}};
+  return sha256_hex(doc.dump());
 }
 
 std::map<std::string, std::string> config_field_hashes(const Service& service) {

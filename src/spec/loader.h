@@ -80,6 +80,9 @@ inline constexpr size_t kMaxObjectName = 255;  // networks, volumes, container_n
 // sha256 over the canonical JSON of a normalised service (service_json without replicas):
 // the same meaning gives the same hash whatever the key order or formatting of the file.
 [[nodiscard]] std::string config_hash(const Service& service);
+// The same for a top-level network: what shapes it on the host (a changed one is made again,
+// with its containers).
+[[nodiscard]] std::string network_config_hash(const Network& network);
 // A short hash of each top-level field of the same JSON, so a plan can say what changed
 // ("environment changed").
 [[nodiscard]] std::map<std::string, std::string> config_field_hashes(const Service& service);

@@ -115,6 +115,8 @@ const std::vector<Implemented>& implemented() {
       {"services.*.deploy.resources.limits.memory", {}},
       {"services.*.deploy.resources.limits.cpus", {}},
       {"services.*.deploy.resources.limits.pids", {}},
+      {"services.*.deploy.update_config.**", {}},
+      {"services.*.deploy.rollback_config.**", {}},
       {"services.*.scale", {}},
       {"services.*.stop_signal", {}},
       {"services.*.stop_grace_period", {}},

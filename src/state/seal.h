@@ -48,5 +48,10 @@ inline std::string project_env_context(std::string_view project) {
 inline std::string runtime_context(std::string_view container) {
   return "containers.runtime_json/" + std::string(container);
 }
+inline std::string history_context(std::string_view project, std::string_view service,
+                                   int number) {
+  return "history.runtime_json/" + std::string(project) + "/" + std::string(service) + "/" +
+         std::to_string(number);
+}
 
 }  // namespace stack::state

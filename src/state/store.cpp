@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "common/unique_fd.h"
+#include "state/runtime_codec.h"
 #include "state/seal.h"
 #include "state/sqlite.h"
 
@@ -87,6 +88,39 @@ CREATE TABLE ip_allocations (
   PRIMARY KEY (network, owner)
 ) STRICT;
 )sql",
+    // 4: the plan of typed steps (issue 11). A network's project and the hash of the
+    // definition it was made from (a changed one is made again with its containers); the start
+    // time of the container whose network namespace a network_mode service:NAME one joined.
+    R"sql(
+ALTER TABLE networks ADD COLUMN project TEXT NOT NULL DEFAULT '';
+ALTER TABLE networks ADD COLUMN config_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE containers ADD COLUMN joined_started_at INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 5: updates (issue 11). The runtime records a replica had before updates replaced it
+    // (sealed like every runtime record; the last few configurations of each service), for
+    // `stack rollback` and failure_action rollback;
+    // and a service's pin: while the file still asks for FILE_HASH, the service keeps
+    // PINNED_HASH (rolled back), or "" (an update paused after a failure: held as it is).
+    R"sql(
+CREATE TABLE history (
+  project      TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+  service      TEXT NOT NULL,
+  number       INTEGER NOT NULL,
+  config_hash  TEXT NOT NULL,
+  image        TEXT NOT NULL,
+  image_id     TEXT NOT NULL,
+  runtime_json TEXT NOT NULL,
+  replaced_at  INTEGER NOT NULL,
+  PRIMARY KEY (project, service, number, config_hash)
+) STRICT;
+CREATE TABLE pins (
+  project     TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+  service     TEXT NOT NULL,
+  file_hash   TEXT NOT NULL,
+  pinned_hash TEXT NOT NULL,
+  PRIMARY KEY (project, service)
+) STRICT;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -124,8 +158,9 @@ Result<void> migrate(sqlite3* db) {
 constexpr const char* kContainerColumns =
     "name, project, service, number, config_hash, image, image_id, state, pid, pid_start_time, "
     "exit_code, oom_killed, restarts, created_at, started_at, finished_at, runtime_json, "
-    "user_stopped, health";
+    "user_stopped, health, joined_started_at";
 
+// Every column but the runtime record, which the store unseals and decodes (column 16).
 ContainerRecord read_container(const Statement& s) {
   ContainerRecord c;
   c.name = s.text(0);
@@ -135,7 +170,7 @@ ContainerRecord read_container(const Statement& s) {
   c.config_hash = s.text(4);
   c.image = s.text(5);
   c.image_id = s.text(6);
-  c.state = s.text(7);
+  c.state = parse_state(s.text(7)).value_or(ContainerState::kDead);  // the CHECK keeps it known
   c.pid = static_cast<pid_t>(s.int64(8));
   c.pid_start_time = static_cast<uint64_t>(s.int64(9));
   c.exit_code = static_cast<int>(s.int64(10));
@@ -144,22 +179,23 @@ ContainerRecord read_container(const Statement& s) {
   c.created_at = s.int64(13);
   c.started_at = s.int64(14);
   c.finished_at = s.int64(15);
-  c.runtime_json = s.text(16);
   c.user_stopped = s.int64(17) != 0;
   c.health = s.text(18);
+  c.joined_started_at = s.int64(19);
   return c;
 }
 
-Result<std::vector<ContainerRecord>> query_containers(sqlite3* db, const std::string& sql,
-                                                      std::optional<std::string_view> project) {
+// Records with their stored (sealed) runtime column, for the Store to unseal and decode.
+Result<std::vector<std::pair<ContainerRecord, std::string>>> query_containers(
+    sqlite3* db, const std::string& sql, std::optional<std::string_view> project) {
   Statement s(db, sql);
   if (project) s.bind(1, *project);
-  std::vector<ContainerRecord> out;
+  std::vector<std::pair<ContainerRecord, std::string>> out;
   for (;;) {
     auto row = s.step();
     if (!row) return fail(row.error());
     if (!*row) break;
-    out.push_back(read_container(s));
+    out.emplace_back(read_container(s), s.text(16));
   }
   return out;
 }
@@ -318,12 +354,20 @@ Result<void> Store::put_container(const ContainerRecord& c) {
   const std::string ctx = "state: put container " + c.name;
   Transaction tx(db_);
   if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
-  auto sealed = sealer_->seal(c.runtime_json, runtime_context(c.name));
-  if (!sealed) return fail(sealed.error().wrap(ctx));
+  if (auto r = insert_container(c); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<void> Store::insert_container(const ContainerRecord& c) {
+  // A record without a runtime (one that could not be read) keeps what is stored.
+  std::string encoded = c.runtime ? encode_runtime(*c.runtime) : std::string();
+  auto sealed = sealer_->seal(encoded, runtime_context(c.name));
+  if (!sealed) return fail(sealed.error());
   const std::string& runtime = *sealed;
   Statement s(db_, std::string("INSERT OR REPLACE INTO containers (") + kContainerColumns +
                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-                       "?15, ?16, ?17, ?18, ?19)");
+                       "?15, ?16, ?17, ?18, ?19, ?20)");
   s.bind(1, c.name)
       .bind(2, c.project)
       .bind(3, c.service)
@@ -331,7 +375,7 @@ Result<void> Store::put_container(const ContainerRecord& c) {
       .bind(5, c.config_hash)
       .bind(6, c.image)
       .bind(7, c.image_id)
-      .bind(8, c.state)
+      .bind(8, std::string(state_name(c.state)))
       .bind(9, int64_t{c.pid})
       .bind(10, static_cast<int64_t>(c.pid_start_time))
       .bind(11, int64_t{c.exit_code})
@@ -342,15 +386,15 @@ Result<void> Store::put_container(const ContainerRecord& c) {
       .bind(16, c.finished_at)
       .bind(17, runtime)
       .bind(18, int64_t{c.user_stopped ? 1 : 0})
-      .bind(19, c.health);
+      .bind(19, c.health)
+      .bind(20, c.joined_started_at);
   if (auto r = s.run(); !r) {
     if (s.extended_error() == SQLITE_CONSTRAINT_FOREIGNKEY)
-      return fail(ctx + ": project " + c.project + " does not exist");
+      return fail("project " + c.project + " does not exist");
     if (s.extended_error() == SQLITE_CONSTRAINT_CHECK)
-      return fail(ctx + ": invalid state \"" + c.state + "\"");
-    return fail(r.error().wrap(ctx));
+      return fail("invalid state \"" + std::string(state_name(c.state)) + "\"");
+    return fail(r.error());
   }
-  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
   return {};
 }
 
@@ -361,8 +405,18 @@ Result<std::optional<ContainerRecord>> Store::get_container(std::string_view nam
   if (!row) return fail(row.error().wrap("state: get container " + std::string(name)));
   if (!*row) return std::optional<ContainerRecord>();
   ContainerRecord c = read_container(s);
-  if (auto r = unseal(c); !r) return fail(r.error().wrap("state: get container " + c.name));
+  if (auto r = unseal(c, s.text(16)); !r) return fail(r.error().wrap("state: get container " + c.name));
   return std::optional<ContainerRecord>(std::move(c));
+}
+
+Result<std::vector<ContainerRecord>> Store::unseal_all(
+    std::vector<std::pair<ContainerRecord, std::string>>& rows) const {
+  std::vector<ContainerRecord> out;
+  for (auto& [c, stored] : rows) {
+    if (auto u = unseal(c, stored); !u) return fail(u.error().wrap("state: list containers"));
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 Result<std::vector<ContainerRecord>> Store::list_containers(std::string_view project) {
@@ -371,9 +425,7 @@ Result<std::vector<ContainerRecord>> Store::list_containers(std::string_view pro
                                 " FROM containers WHERE project = ?1 ORDER BY service, number",
                             project);
   if (!r) return fail(r.error().wrap("state: list containers of " + std::string(project)));
-  for (ContainerRecord& c : *r)
-    if (auto u = unseal(c); !u) return fail(u.error().wrap("state: list containers"));
-  return r;
+  return unseal_all(*r);
 }
 
 Result<std::vector<ContainerRecord>> Store::list_all_containers() {
@@ -382,9 +434,7 @@ Result<std::vector<ContainerRecord>> Store::list_all_containers() {
                                 " FROM containers ORDER BY project, service, number",
                             std::nullopt);
   if (!r) return fail(r.error().wrap("state: list containers"));
-  for (ContainerRecord& c : *r)
-    if (auto u = unseal(c); !u) return fail(u.error().wrap("state: list containers"));
-  return r;
+  return unseal_all(*r);
 }
 
 Result<void> Store::remove_container(std::string_view name) {
@@ -398,24 +448,129 @@ Result<void> Store::remove_container(std::string_view name) {
   return {};
 }
 
+Result<void> Store::rename_container(std::string_view from, const ContainerRecord& c) {
+  const std::string ctx = "state: rename container " + std::string(from) + " to " + c.name;
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  Statement d(db_, "DELETE FROM containers WHERE name = ?1");
+  d.bind(1, from);
+  if (auto r = d.run(); !r) return fail(r.error().wrap(ctx));
+  Statement a(db_, "UPDATE ip_allocations SET owner = ?2 WHERE owner = ?1");
+  a.bind(1, from).bind(2, c.name);
+  if (auto r = a.run(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = insert_container(c); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<void> Store::put_history(const ContainerRecord& c, int64_t replaced_at) {
+  const std::string ctx = "state: keep the previous configuration of " + c.name;
+  if (!c.runtime) return {};  // nothing to roll back to
+  auto sealed = sealer_->seal(encode_runtime(*c.runtime), history_context(c.project, c.service, c.number));
+  if (!sealed) return fail(sealed.error().wrap(ctx));
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
+  Statement s(db_, "INSERT OR REPLACE INTO history (project, service, number, config_hash, image, "
+                   "image_id, runtime_json, replaced_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  s.bind(1, c.project).bind(2, c.service).bind(3, int64_t{c.number}).bind(4, c.config_hash)
+      .bind(5, c.image).bind(6, c.image_id).bind(7, *sealed).bind(8, replaced_at);
+  if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
+  // The service's last kHistoryDepth configurations are kept, older ones go.
+  Statement prune(db_, "DELETE FROM history WHERE project = ?1 AND service = ?2 AND config_hash "
+                       "NOT IN (SELECT config_hash FROM history WHERE project = ?1 AND service = ?2 "
+                       "GROUP BY config_hash ORDER BY max(replaced_at) DESC LIMIT ?3)");
+  prune.bind(1, c.project).bind(2, c.service).bind(3, int64_t{kHistoryDepth});
+  if (auto r = prune.run(); !r) return fail(r.error().wrap(ctx));
+  if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<std::vector<HistoryRecord>> Store::list_history(std::string_view project,
+                                                       std::string_view service) {
+  Statement s(db_, "SELECT number, config_hash, image, image_id, runtime_json, replaced_at "
+                   "FROM history WHERE project = ?1 AND service = ?2 "
+                   "ORDER BY replaced_at DESC, number");
+  s.bind(1, project).bind(2, service);
+  std::vector<HistoryRecord> out;
+  for (;;) {
+    auto row = s.step();
+    if (!row) return fail(row.error().wrap("state: history of " + std::string(service)));
+    if (!*row) return out;
+    HistoryRecord h;
+    h.number = static_cast<int>(s.int64(0));
+    h.config_hash = s.text(1);
+    h.image = s.text(2);
+    h.image_id = s.text(3);
+    h.replaced_at = s.int64(5);
+    auto plain = sealer_->unseal(s.text(4), history_context(project, service, h.number));
+    if (!plain) return fail(plain.error().wrap("state: history of " + std::string(service)));
+    auto decoded = decode_runtime(*plain);
+    if (!decoded) continue;  // unreadable: not something to roll back to
+    h.runtime = std::make_shared<const model::RuntimeRecord>(std::move(*decoded));
+    out.push_back(std::move(h));
+  }
+}
+
+Result<void> Store::put_pin(const PinRecord& p) {
+  Statement s(db_, "INSERT OR REPLACE INTO pins (project, service, file_hash, pinned_hash) "
+                   "VALUES (?1, ?2, ?3, ?4)");
+  s.bind(1, p.project).bind(2, p.service).bind(3, p.file_hash).bind(4, p.pinned_hash);
+  if (auto r = s.run(); !r) return fail(r.error().wrap("state: pin " + p.service));
+  return {};
+}
+
+Result<std::vector<PinRecord>> Store::list_pins(std::string_view project) {
+  Statement s(db_, "SELECT project, service, file_hash, pinned_hash FROM pins WHERE project = ?1");
+  s.bind(1, project);
+  std::vector<PinRecord> out;
+  for (;;) {
+    auto row = s.step();
+    if (!row) return fail(row.error().wrap("state: pins of " + std::string(project)));
+    if (!*row) return out;
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3)});
+  }
+}
+
+Result<void> Store::remove_pin(std::string_view project, std::string_view service) {
+  Statement s(db_, "DELETE FROM pins WHERE project = ?1 AND service = ?2");
+  s.bind(1, project).bind(2, service);
+  if (auto r = s.run(); !r) return fail(r.error().wrap("state: unpin " + std::string(service)));
+  return {};
+}
+
 Result<void> Store::put_network(const NetworkRecord& n) {
   const std::string ctx = "state: put network " + n.name;
   Transaction tx(db_);
   if (auto r = tx.begin(); !r) return fail(r.error().wrap(ctx));
-  Statement s(db_, "INSERT OR REPLACE INTO networks (name, subnet, gateway) VALUES (?1, ?2, ?3)");
-  s.bind(1, n.name).bind(2, n.subnet).bind(3, n.gateway);
+  Statement s(db_, "INSERT OR REPLACE INTO networks (name, subnet, gateway, project, config_hash) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5)");
+  s.bind(1, n.name).bind(2, n.subnet).bind(3, n.gateway).bind(4, n.project).bind(5, n.config_hash);
   if (auto r = s.run(); !r) return fail(r.error().wrap(ctx));
   if (auto r = tx.commit(); !r) return fail(r.error().wrap(ctx));
   return {};
 }
 
 Result<std::optional<NetworkRecord>> Store::get_network(std::string_view name) {
-  Statement s(db_, "SELECT name, subnet, gateway FROM networks WHERE name = ?1");
+  Statement s(db_, "SELECT name, subnet, gateway, project, config_hash FROM networks WHERE name = ?1");
   s.bind(1, name);
   auto row = s.step();
   if (!row) return fail(row.error().wrap("state: get network " + std::string(name)));
   if (!*row) return std::optional<NetworkRecord>();
-  return std::optional<NetworkRecord>(NetworkRecord{s.text(0), s.text(1), s.text(2)});
+  return std::optional<NetworkRecord>(
+      NetworkRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+}
+
+Result<std::vector<NetworkRecord>> Store::list_networks(std::string_view project) {
+  Statement s(db_, "SELECT name, subnet, gateway, project, config_hash FROM networks "
+                   "WHERE project = ?1 ORDER BY name");
+  s.bind(1, project);
+  std::vector<NetworkRecord> out;
+  for (;;) {
+    auto row = s.step();
+    if (!row) return fail(row.error().wrap("state: list networks of " + std::string(project)));
+    if (!*row) return out;
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+  }
 }
 
 Result<void> Store::remove_network(std::string_view name) {

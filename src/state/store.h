@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/runtime_record.h"
+#include "state/container_state.h"
 
 struct sqlite3;
 
@@ -35,7 +37,7 @@ struct ContainerRecord {
   std::string config_hash;
   std::string image;     // reference as written
   std::string image_id;  // sha256:... of the config it was created from
-  std::string state = "created";  // created|running|restarting|exited|dead
+  ContainerState state = ContainerState::kCreated;
   pid_t pid = 0;                   // host PID of the init, 0 when not running
   uint64_t pid_start_time = 0;     // /proc/PID/stat field 22, to tell a reused PID apart
   int exit_code = 0;
@@ -44,10 +46,22 @@ struct ContainerRecord {
   int64_t created_at = 0;   // unix ms
   int64_t started_at = 0;   // unix ms, 0 when never started
   int64_t finished_at = 0;  // unix ms, 0 when not finished
-  std::string runtime_json;  // what exec needs: env, cwd, user, cgroup path (engine-defined);
-                             // sealed on disk
+  // What the engine needs to start, stop and enter it without its stack file, decoded once
+  // here (sealed on disk: it holds the environment). Null when the stored record cannot be
+  // read (RUNTIME_ERROR says why): such a container can still be stopped and removed.
+  std::shared_ptr<const model::RuntimeRecord> runtime;
+  std::string runtime_error;
   bool user_stopped = false;  // stopped by the user: no restart policy or reconcile starts it
   std::string health;         // "" (no check), "starting", "healthy", "unhealthy"
+  // network_mode service:NAME: the started_at of NAME's container whose namespace it joined.
+  int64_t joined_started_at = 0;
+
+  // Moves to TO, or says why it may not ("cannot start a running container").
+  [[nodiscard]] Result<void> transition(ContainerState to, std::string_view verb) {
+    if (auto r = check_transition(state, to, verb); !r) return fail(r.error().wrap(name));
+    state = to;
+    return {};
+  }
 };
 
 // One IPAM allocation (see net::AddressStore): ADDRESS ("10.89.0.2") held by OWNER on NETWORK.
@@ -62,6 +76,22 @@ struct NetworkRecord {
   std::string name;     // "demo_default"
   std::string subnet;   // "10.89.0.0/24"
   std::string gateway;  // "10.89.0.1"
+  std::string project;      // "" for records made before projects were kept
+  std::string config_hash;  // of the definition it was made from; "" when not known
+};
+
+// The runtime record replica NUMBER of a service had before an update replaced it.
+struct HistoryRecord {
+  int number = 1;
+  std::string config_hash, image, image_id;
+  std::shared_ptr<const model::RuntimeRecord> runtime;
+  int64_t replaced_at = 0;  // unix ms
+};
+
+// While the stack file asks for FILE_HASH for SERVICE, it keeps PINNED_HASH (a rollback), or
+// stays as it is when PINNED_HASH is "" (an update paused after a failure).
+struct PinRecord {
+  std::string project, service, file_hash, pinned_hash;
 };
 
 class Sealer;
@@ -87,9 +117,24 @@ class Store {
   [[nodiscard]] Result<std::vector<ContainerRecord>> list_containers(std::string_view project);
   [[nodiscard]] Result<std::vector<ContainerRecord>> list_all_containers();
   [[nodiscard]] Result<void> remove_container(std::string_view name);
+  // The container FROM becomes C (C.name, its new name), with its IPAM allocations, in one
+  // transaction.
+  [[nodiscard]] Result<void> rename_container(std::string_view from, const ContainerRecord& c);
+
+  // C's runtime record as one of its service's previous configurations (replica C.number);
+  // the last kHistoryDepth configurations of a service are kept.
+  static constexpr int kHistoryDepth = 4;
+  [[nodiscard]] Result<void> put_history(const ContainerRecord& c, int64_t replaced_at);
+  // Newest first.
+  [[nodiscard]] Result<std::vector<HistoryRecord>> list_history(std::string_view project,
+                                                                std::string_view service);
+  [[nodiscard]] Result<void> put_pin(const PinRecord& p);
+  [[nodiscard]] Result<std::vector<PinRecord>> list_pins(std::string_view project);
+  [[nodiscard]] Result<void> remove_pin(std::string_view project, std::string_view service);
 
   [[nodiscard]] Result<void> put_network(const NetworkRecord& n);  // insert or replace
   [[nodiscard]] Result<std::optional<NetworkRecord>> get_network(std::string_view name);
+  [[nodiscard]] Result<std::vector<NetworkRecord>> list_networks(std::string_view project);
   [[nodiscard]] Result<void> remove_network(std::string_view name);  // and its allocations
 
   // IPAM allocations; each call is one transaction.
@@ -101,7 +146,11 @@ class Store {
   explicit Store(sqlite3* db);
   [[nodiscard]] Result<void> open_sealer(const std::filesystem::path& key_path);
   [[nodiscard]] Result<void> seal_plain_rows();
-  [[nodiscard]] Result<void> unseal(ContainerRecord& c) const;
+  [[nodiscard]] Result<void> insert_container(const ContainerRecord& c);  // in a transaction
+  // The stored runtime column: unsealed and decoded into C (or C.runtime_error).
+  [[nodiscard]] Result<void> unseal(ContainerRecord& c, const std::string& stored) const;
+  [[nodiscard]] Result<std::vector<ContainerRecord>> unseal_all(
+      std::vector<std::pair<ContainerRecord, std::string>>& rows) const;
   sqlite3* db_;
   std::unique_ptr<Sealer> sealer_;
 };

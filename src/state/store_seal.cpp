@@ -5,6 +5,7 @@
 #include <tuple>
 #include <vector>
 
+#include "state/runtime_codec.h"
 #include "state/seal.h"
 #include "state/sqlite.h"
 #include "state/store.h"
@@ -77,10 +78,13 @@ Result<void> Store::seal_plain_rows() {
   return exec(db_, "PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
-Result<void> Store::unseal(ContainerRecord& c) const {
-  auto plain = sealer_->unseal(c.runtime_json, runtime_context(c.name));
+Result<void> Store::unseal(ContainerRecord& c, const std::string& stored) const {
+  auto plain = sealer_->unseal(stored, runtime_context(c.name));
   if (!plain) return fail(plain.error().wrap("runtime record of " + c.name));
-  c.runtime_json = std::move(*plain);
+  // A record that does not decode still names a container to stop and remove: kept, with why.
+  auto decoded = decode_runtime(*plain);
+  if (decoded) c.runtime = std::make_shared<const model::RuntimeRecord>(std::move(*decoded));
+  else c.runtime_error = decoded.error().message;
   return {};
 }
 

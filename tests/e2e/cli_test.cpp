@@ -46,11 +46,15 @@ TEST_CASE("project name: -p, then name:, then the directory: default file discov
   // No -p and no name: the project directory's name ("project").
   auto dry = env.stack({"up", "--dry-run"});
   REQUIRE_MESSAGE(dry.code == 0, dry.err);
-  CHECK(dry.out == "+ create project-s-1 (new)\n");
+  CHECK(dry.out ==
+        "+ network project_default (new)\n"
+        "+ create project-s-1 (new)\n"
+        "> start project-s-1 (new)\n");
   env.write("name: Named_App\nservices:\n  s:\n    image: busybox\n    command: [sleep, '1']\n",
             "compose.yaml");
-  CHECK(env.stack({"up", "--dry-run"}).out == "+ create named_app-s-1 (new)\n");
-  CHECK(env.stack({"-p", "other", "up", "--dry-run"}).out == "+ create other-s-1 (new)\n");
+  CHECK(env.stack({"up", "--dry-run"}).out.find("+ create named_app-s-1 (new)\n") != std::string::npos);
+  CHECK(env.stack({"-p", "other", "up", "--dry-run"}).out.find("+ create other-s-1 (new)\n") !=
+        std::string::npos);
   // A dry run changes nothing.
   CHECK(env.stack({"ps", "-a", "-p", "named_app", "--format", "json"}).out == "[]\n");
 }
@@ -118,7 +122,10 @@ TEST_CASE("a second up is a no-op, a changed service is recreated alone") {
   // registered stack.yaml by itself.
   file("two", "next.yaml");
   CHECK(env.stack({"-f", "next.yaml", "up", "--dry-run"}).out ==
-        "~ recreate " + p + "-a-1 (environment changed)\n");
+        "< stop " + p + "-a-1 (environment changed)\n"
+        "- remove " + p + "-a-1 (environment changed)\n"
+        "+ create " + p + "-a-1 (environment changed)\n"
+        "> start " + p + "-a-1 (environment changed)\n");
   REQUIRE(env.stack({"-f", "next.yaml", "up", "-d"}).code == 0);
   CHECK(env.container(p, p + "-a-1")["pid"] != pid_a);
   CHECK(env.container(p, p + "-b-1")["pid"] == pid_b);
@@ -185,4 +192,66 @@ TEST_CASE("two instances with their own roots run one project name side by side"
   CHECK(two.stack({"exec", "s", "true"}).code == 0);
   REQUIRE(two.stack({"down"}).code == 0);
   CHECK(two.leftovers(p).empty());
+}
+
+TEST_CASE("usage errors exit 2 with the parser's message, never its internal codes") {
+  // No daemon and no root needed: these end while the arguments are read.
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  } cases[] = {
+      {{"ps", "--bogus"}, "The following argument was not expected: --bogus"},
+      {{"exec"}, "service is required"},
+      {{"exec", "s"}, "needs a COMMAND after the service"},
+      {{"port", "s"}, "private_port is required"},
+      {{"nosuchcommand"}, "A subcommand is required"},
+      {{"ps", "--format", "xml"}, "xml not in {table,json}"},
+      {{"up", "--wait-timeout", "soon"}, "soon"},
+      {{}, "A subcommand is required"},
+      {{"image"}, "A subcommand is required"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> argv = {std::string(STACK_BUILD_DIR) + "/stack"};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    auto r = run(argv);
+    CAPTURE(r.err);
+    CHECK_MESSAGE(r.code == 2, (c.args.empty() ? "(none)" : c.args[0]));
+    CHECK(r.err.find(c.message) != std::string::npos);
+    CHECK(r.out.empty());
+  }
+  // --help is not an error.
+  CHECK(run({std::string(STACK_BUILD_DIR) + "/stack", "exec", "--help"}).code == 0);
+}
+
+TEST_CASE("a global flag after the subcommand takes one value, exec's command keeps its own") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("argv");
+  env.uses(p);
+  env.write("name: " + p + "\nservices:\n  web:\n    image: busybox\n    command: [sleep, '300']\n"
+            "    stop_grace_period: 1s\n  db:\n    image: busybox\n    command: [sleep, '300']\n",
+            "app.yaml");
+  REQUIRE(env.stack({"-f", "app.yaml", "up", "-d"}).code == 0);
+  int web = env.container(p, p + "-web-1")["pid"], db = env.container(p, p + "-db-1")["pid"];
+  // issue 15: `restart -f stack.yaml web` said "file not found: web".
+  auto restart = env.stack({"restart", "-f", "app.yaml", "web"});
+  CHECK_MESSAGE(restart.code == 0, restart.err);
+  CHECK(env.container(p, p + "-web-1")["pid"] != web);
+  CHECK(env.container(p, p + "-db-1")["pid"] == db);
+  // issue 15: `exec -f stack.yaml web sh -c 'echo hi'` said "service is required" (exit 106).
+  auto hi = env.stack({"exec", "-f", "app.yaml", "web", "sh", "-c", "echo hi"});
+  CHECK_MESSAGE(hi.code == 0, hi.err);
+  CHECK(hi.out == "hi\n");
+  // After the service, everything is the command's, stack's own flags included.
+  CHECK(env.stack({"-f", "app.yaml", "exec", "-e", "A=1", "web", "echo", "-f", "x", "-p", "y",
+                   "--root", "z", "-e", "B=2", "--help"})
+            .out == "-f x -p y --root z -e B=2 --help\n");
+  CHECK(env.stack({"exec", "-Te", "A=1", "-f", "app.yaml", "web", "sh", "-c", "echo $A"}).out ==
+        "1\n");
+  CHECK(env.stack({"exec", "-f", "app.yaml", "--", "web", "true"}).code == 0);
+  // Repeated -f still merges files.
+  env.write("services:\n  web:\n    environment: {FROM: two}\n", "two.yaml");
+  auto plan = env.stack({"plan", "-f", "app.yaml", "-f", "two.yaml"});
+  CHECK_MESSAGE(plan.out.find("create " + p + "-web-1 (environment changed)") != std::string::npos,
+                plan.err);
 }

@@ -27,8 +27,8 @@ nlohmann::json find(const nlohmann::json& ps, const std::string& name) {
 int daemon_pid(StackEnv& env) {
   env.stack({"ps", "-p", "none"});  // makes sure one runs
   auto out = run({"/bin/sh", "-c",
-                  "pgrep -f -- '--run-root " + (env.root().parent_path() / "run").string() +
-                      " .*daemon$'"});
+                  "pgrep -f -- 'stackd --root .* --run-root " +
+                      (env.root().parent_path() / "run").string() + "( |$)'"});
   return std::atoi(out.out.c_str());
 }
 

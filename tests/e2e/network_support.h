@@ -131,8 +131,8 @@ inline std::string http_until_ok(const std::string& url) {
 inline void kill_daemon(StackEnv& env) {
   env.stack({"ps", "-p", "none"});  // a daemon is running
   auto pid = run({"/bin/sh", "-c",
-                  "pgrep -f -- '--run-root " + (env.root().parent_path() / "run").string() +
-                      " .*daemon$'"});
+                  "pgrep -f -- 'stackd --root .* --run-root " +
+                      (env.root().parent_path() / "run").string() + "( |$)'"});
   int daemon = std::atoi(pid.out.c_str());
   REQUIRE(daemon > 0);
   REQUIRE(::kill(daemon, SIGKILL) == 0);

@@ -114,6 +114,47 @@ TEST_CASE("a user-namespaced container's root is a subordinate uid of the host" 
   CHECK(read_text(s.dir / "container.log").find("hello from root") != std::string::npos);
 }
 
+TEST_CASE("without idmapped mounts, layers are copied once per mapping with shifted owners" *
+          doctest::test_suite("security")) {
+  STACK_REQUIRE_ROOT();
+  TestUser user;
+  auto map = engine::subordinate_ids(user.name());
+  REQUIRE(map);
+  EngineFixture f;
+  TempDir cache("stack-sec-userns-cache");
+  auto spec = [&](const std::string& name) {
+    auto s = f.spec(name, {"sleep", "300"});
+    s.userns = *map;
+    // What a filesystem without idmapped mounts gets (auto chooses it there by itself).
+    s.userns_layers = engine::ContainerSpec::LayerOwnership::kCopy;
+    s.userns_layer_cache = cache.path();
+    return s;
+  };
+  auto s1 = spec("copied1");
+  auto p1 = f.start(s1);
+  CHECK(f.exec(p1, s1, {"id", "-u"}).out == "0\n");
+  CHECK(f.exec(p1, s1, {"stat", "-c", "%u:%g %a", "/bin/busybox"}).out == "0:0 755\n");
+  CHECK(f.exec(p1, s1, {"sh", "-c", "echo extra:x:7:7::/:/bin/sh >> /etc/passwd"}).code == 0);
+  // On the host: one copy for this mapping, the mapped root's; the image's own layer untouched.
+  fs::path copies = cache / (std::to_string(map->uid_base) + "-" + std::to_string(map->gid_base) +
+                             "-65536");
+  fs::path copy = copies / busybox_rootfs().filename();
+  CHECK(owner(copy / "bin/busybox") == map->uid_base);
+  CHECK(owner(busybox_rootfs() / "bin/busybox") == 0);
+  struct stat first {};
+  REQUIRE(::stat(copy.c_str(), &first) == 0);
+  // A second container of the same mapping shares it: not copied again.
+  auto s2 = spec("copied2");
+  auto p2 = f.start(s2);
+  CHECK(f.exec(p2, s2, {"id", "-u"}).out == "0\n");
+  struct stat again {};
+  REQUIRE(::stat(copy.c_str(), &again) == 0);
+  CHECK(again.st_ino == first.st_ino);
+  size_t entries = 0;
+  for ([[maybe_unused]] auto& e : fs::directory_iterator(copies)) entries++;
+  CHECK(entries == 1);  // no temporary copy left behind
+}
+
 TEST_CASE("subordinate ids: a missing or short range is a clear error" *
           doctest::test_suite("security")) {
   TempDir dir("stack-subids");

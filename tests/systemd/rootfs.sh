@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Prints the path of a cached tarball of a Debian rootfs that boots systemd and runs STACK_BINARY:
-# debootstrap minbase + systemd, systemd-sysv, dbus and the Debian packages of the binary's
+# Prints the path of a cached tarball of a Debian rootfs that boots systemd and runs BINARY...:
+# debootstrap minbase + systemd, systemd-sysv, dbus and the Debian packages of the binaries'
 # shared libraries. Built once from apt's own mirror, then reused; the name carries a hash of
 # the package list, so a binary that links a new library gets a new rootfs. Concurrent runs
 # wait on a lock instead of building twice. Exit 77: no way to build it here (skip).
-# Usage: rootfs.sh STACK_BINARY   (env: STACK_TEST_CACHE, default /var/cache/stack-test;
+# Usage: rootfs.sh BINARY...   (env: STACK_TEST_CACHE, default /var/cache/stack-test;
 #                                   STACK_TEST_MIRROR, default: apt's mirror for the suite)
 set -euo pipefail
-binary=${1:?usage: rootfs.sh STACK_BINARY}
+(($# > 0)) || { echo "usage: rootfs.sh BINARY..." >&2; exit 2; }
 cache=${STACK_TEST_CACHE:-/var/cache/stack-test}
 
 skip() { echo "SKIP: $*" >&2; exit 77; }
@@ -19,19 +19,21 @@ command -v dpkg >/dev/null || skip "not a Debian host: the rootfs is built from 
 suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 [[ -n $suite ]] || skip "no VERSION_CODENAME in /etc/os-release"
 
-# The Debian packages of the binary's own (NEEDED) libraries; apt brings their dependencies.
+# The Debian packages of each binary's own (NEEDED) libraries; apt brings their dependencies.
 # ldd gives each one's path, dpkg its owner - on either side of the /usr merge.
-needed=$(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p') ||
-  die "readelf $binary failed"
-paths=$(ldd "$binary" | awk -v n=" $(echo $needed) " 'index(n, " " $1 " ") && $3 ~ /^\// {print $3}')
-owners=$(for p in $paths; do echo "$p"; case $p in /usr/*) echo "${p#/usr}" ;; *) echo "/usr$p" ;; esac
-  done | xargs dpkg -S 2>/dev/null || true)
 pkgs=(systemd systemd-sysv dbus)
-for lib in $needed; do
-  p=$(awk -v l="/$lib" 'substr($2, length($2) - length(l) + 1) == l { sub(/:.*/, "", $1); print $1; exit }' \
-    <<<"$owners")
-  [[ -n $p ]] || die "no Debian package owns $lib (needed by $binary)"
-  pkgs+=("$p")
+for binary in "$@"; do
+  needed=$(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p') ||
+    die "readelf $binary failed"
+  paths=$(ldd "$binary" | awk -v n=" $(echo $needed) " 'index(n, " " $1 " ") && $3 ~ /^\// {print $3}')
+  owners=$(for p in $paths; do echo "$p"; case $p in /usr/*) echo "${p#/usr}" ;; *) echo "/usr$p" ;; esac
+    done | xargs dpkg -S 2>/dev/null || true)
+  for lib in $needed; do
+    p=$(awk -v l="/$lib" 'substr($2, length($2) - length(l) + 1) == l { sub(/:.*/, "", $1); print $1; exit }' \
+      <<<"$owners")
+    [[ -n $p ]] || die "no Debian package owns $lib (needed by $binary)"
+    pkgs+=("$p")
+  done
 done
 mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sort -u)
 key=$(printf '%s\n' "$suite" minbase "${pkgs[@]}" | sha256sum | cut -c1-12)

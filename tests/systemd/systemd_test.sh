@@ -7,10 +7,13 @@
 # controller hierarchies read-only: the daemon must say so in STATUS=; then the test remounts
 # the ones stack uses read-write inside the machine. Everything it makes (machine, its cgroups,
 # tmpfs, temp dir, containers) is removed by the EXIT trap, pass or fail.
-# Usage (as root): systemd_test.sh STACK_BINARY STACK_INIT_BINARY. Exit 77: cannot run here.
+# Usage (as root): systemd_test.sh STACK_BINARY STACKD_BINARY STACK_INIT_BINARY. Exit 77:
+# cannot run here.
 set -uo pipefail
-stack_bin=${1:?usage: systemd_test.sh STACK_BINARY STACK_INIT_BINARY}
-init_bin=${2:?usage: systemd_test.sh STACK_BINARY STACK_INIT_BINARY}
+usage="usage: systemd_test.sh STACK_BINARY STACKD_BINARY STACK_INIT_BINARY"
+stack_bin=${1:?$usage}
+stackd_bin=${2:?$usage}
+init_bin=${3:?$usage}
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 t0=$SECONDS
@@ -19,13 +22,14 @@ skip() { echo "SKIP: $*"; exit 77; }
 [[ $EUID -eq 0 ]] || skip "needs root (boots a container with systemd-nspawn)"
 command -v systemd-nspawn >/dev/null ||
   skip "systemd-nspawn is not installed (package systemd-container, scripts/install-deps.sh)"
-for b in "$stack_bin" "$init_bin"; do
+for b in "$stack_bin" "$stackd_bin" "$init_bin"; do
   [[ -x $b ]] || { echo "FAIL: $b is not an executable (build first)"; exit 1; }
 done
 stack_bin=$(readlink -f "$stack_bin")
+stackd_bin=$(readlink -f "$stackd_bin")
 init_bin=$(readlink -f "$init_bin")
 
-tarball=$("$here/rootfs.sh" "$stack_bin")
+tarball=$("$here/rootfs.sh" "$stack_bin" "$stackd_bin")
 case $? in 0) ;; 77) exit 77 ;; *) echo "FAIL: cannot build the systemd rootfs"; exit 1 ;; esac
 
 passed=0 failed=0
@@ -164,7 +168,8 @@ StartLimitIntervalSec=0
 WatchdogSec=2s
 TimeoutAbortSec=2s
 EOF
-touch "$root/usr/local/bin/stack" "$root/usr/local/libexec/stack/stack-init"
+touch "$root/usr/local/bin/stack" "$root/usr/local/libexec/stack/stackd" \
+  "$root/usr/local/libexec/stack/stack-init"
 for d in "${cg_dirs[@]}"; do mkdir -p "$d"; done
 
 (
@@ -177,6 +182,7 @@ for d in "${cg_dirs[@]}"; do mkdir -p "$d"; done
   exec systemd-nspawn -q -D "$root" -M "$name" --register=no --keep-unit --private-network \
     --console=read-only -b \
     --bind-ro="$stack_bin:/usr/local/bin/stack" \
+    --bind-ro="$stackd_bin:/usr/local/libexec/stack/stackd" \
     --bind-ro="$init_bin:/usr/local/libexec/stack/stack-init" \
     --bind-ro="$tmp/busybox:/opt/busybox"
 ) </dev/null >"$tmp/console.log" 2>&1 &
@@ -225,8 +231,10 @@ if [[ -n $ro_mounts ]]; then
   require "systemctl restart stack (cgroups now writable)" in_ct systemctl restart stack
 fi
 main=$(prop MainPID) main_start=$SECONDS
-check "MainPID runs /usr/local/bin/stack daemon" \
-  test "$(in_ct cat /proc/"$main"/cmdline | tr '\0' ' ')" == "/usr/local/bin/stack daemon "
+# ExecStart=stack daemon execs stackd in the same process: systemd's main PID is the daemon.
+check "MainPID is stackd, exec'd by /usr/local/bin/stack daemon" \
+  test "$(in_ct readlink /proc/"$main"/exe),$(in_ct cat /proc/"$main"/cmdline | tr '\0' ' ')" == \
+  "/usr/local/libexec/stack/stackd,/usr/local/libexec/stack/stackd --root /var/lib/stack --run-root /run/stack "
 check "STATUS= is the unit's StatusText" \
   test "$(prop StatusText)" == "running, 0 container(s) adopted"
 check "systemctl status shows the Status: line" eval \

@@ -33,13 +33,13 @@ std::string content(const fs::path& p) { return read_file(p).value_or("<missing>
 }  // namespace
 
 TEST_CASE("device rules render as v1's devices.allow lines") {
-  CHECK(DeviceRule{'c', 1, 3, "rwm"}.text() == "c 1:3 rwm");
-  CHECK(DeviceRule{'b', -1, -1, "m"}.text() == "b *:* m");
-  CHECK(DeviceRule{'c', 136, -1, "rwm"}.text() == "c 136:* rwm");
+  CHECK(device_rule_text(DeviceRule{'c', 1, 3, "rwm"}) == "c 1:3 rwm");
+  CHECK(device_rule_text(DeviceRule{'b', -1, -1, "m"}) == "b *:* m");
+  CHECK(device_rule_text(DeviceRule{'c', 136, -1, "rwm"}) == "c 136:* rwm");
   // The minimal /dev: mknod of anything, and only null, zero, full, random, urandom, tty,
   // ptmx and the pts devices to use.
   std::vector<std::string> text;
-  for (const auto& r : default_device_rules()) text.push_back(r.text());
+  for (const auto& r : default_device_rules()) text.push_back(device_rule_text(r));
   CHECK(text == std::vector<std::string>{"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm",
                                          "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
                                          "c 5:2 rwm", "c 136:* rwm"});

@@ -4,11 +4,12 @@
 // mapping. No root needed.
 #include <doctest/doctest.h>
 
-#include "reconciler/runtime_record.h"
+#include "state/runtime_codec.h"
 
 using namespace stack;
-using namespace stack::reconciler;
-using Mode = engine::SeccompSpec::Mode;
+using namespace stack::state;
+using stack::model::RuntimeRecord;
+using Mode = model::SeccompSpec::Mode;
 
 TEST_CASE("runtime record: security settings round-trip") {
   RuntimeRecord r;
@@ -18,8 +19,8 @@ TEST_CASE("runtime record: security settings round-trip") {
   r.spec.process.no_new_privs = false;
   r.spec.process.seccomp = {Mode::kProfile, R"({"defaultAction": "SCMP_ACT_ALLOW"})", 0};
   r.spec.privileged = true;
-  r.spec.userns = engine::IdMapping{100000, 200000, 65536};
-  auto back = runtime_from_json(to_json(r));
+  r.spec.userns = model::IdMapping{100000, 200000, 65536};
+  auto back = decode_runtime(encode_runtime(r));
   REQUIRE_MESSAGE(back, (back ? "" : back.error().message));
   const auto& p = back->spec.process;
   CHECK(p.capabilities == 0x1234);
@@ -28,23 +29,23 @@ TEST_CASE("runtime record: security settings round-trip") {
   CHECK(p.seccomp.profile_json == R"({"defaultAction": "SCMP_ACT_ALLOW"})");
   CHECK(back->spec.privileged);
   REQUIRE(back->spec.userns);
-  CHECK(*back->spec.userns == engine::IdMapping{100000, 200000, 65536});
+  CHECK(*back->spec.userns == model::IdMapping{100000, 200000, 65536});
 
   r.spec.process.seccomp = {Mode::kUnconfined, "", 0};
-  CHECK(runtime_from_json(to_json(r))->spec.process.seccomp.mode == Mode::kUnconfined);
+  CHECK(decode_runtime(encode_runtime(r))->spec.process.seccomp.mode == Mode::kUnconfined);
 }
 
 TEST_CASE("runtime record: a record made before these settings gets the safe defaults") {
   RuntimeRecord r;
   r.spec.process.argv = {"true"};
-  auto text = to_json(r);
+  auto text = encode_runtime(r);
   for (const char* field :
        {",\"no_new_privs\":true", ",\"seccomp\":{\"mode\":\"default\"}", ",\"privileged\":false"}) {
     auto at = text.find(field);
     REQUIRE_MESSAGE(at != std::string::npos, field);
     text.erase(at, std::string(field).size());
   }
-  auto old = runtime_from_json(text);
+  auto old = decode_runtime(text);
   REQUIRE(old);
   CHECK(old->spec.process.no_new_privs);
   CHECK(old->spec.process.seccomp.mode == Mode::kDefault);

@@ -159,3 +159,19 @@ TEST_CASE("wire: unknown tags, short records and wrong sizes are errors") {
   CHECK(d.rc == -1);
   CHECK(d.err.find("too large") != std::string::npos);
 }
+
+TEST_CASE("wire: an exec with a terminal asks the init for a controlling terminal") {
+  wire::Writer w;
+  w.bytes(W_ARG, "sh");
+  auto d = init_decode(w.message());
+  REQUIRE(d.rc == 0);
+  CHECK(d.cfg.tty == 0);
+  w.u32(W_TTY, 1);
+  d = init_decode(w.message());
+  REQUIRE(d.rc == 0);
+  CHECK(d.cfg.tty == 1);
+  wire::Writer bad;
+  bad.bytes(W_ARG, "sh").bytes(W_TTY, "x");
+  d = init_decode(bad.message());
+  CHECK(d.rc == -1);
+}

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "state/seal.h"
+#include "state/runtime_codec.h"
 #include "state/store.h"
 #include "support/temp_dir.h"
 
@@ -32,13 +33,25 @@ ProjectRecord a_project() {
   return p;
 }
 
+model::RuntimeRecord a_runtime() {
+  model::RuntimeRecord r;
+  r.spec.name = "shop-web-1";
+  r.spec.process.argv = {"serve"};
+  r.spec.process.env = {std::string("TOKEN=") + kSecret};
+  return r;
+}
+
 ContainerRecord a_container(const std::string& name) {
   ContainerRecord c;
   c.name = name;
   c.project = "shop";
   c.service = "web";
-  c.runtime_json = std::string(R"({"env":["TOKEN=)") + kSecret + "\"]}";
+  c.runtime = std::make_shared<const model::RuntimeRecord>(a_runtime());
   return c;
+}
+
+std::vector<std::string> env_of(const ContainerRecord& c) {
+  return c.runtime ? c.runtime->spec.process.env : std::vector<std::string>{};
 }
 
 // Whether any of the database's files holds TEXT, byte for byte (what `grep -a` would find).
@@ -85,9 +98,8 @@ TEST_CASE("store: environment values are sealed on disk and read back plain") {
   CHECK_FALSE(on_disk(db, kSecret));
   CHECK(on_disk(db, "shop-web-1"));  // the files are read at all: names are not secret
   CHECK(store->get_project("shop")->value().environment_json == a_project().environment_json);
-  CHECK(store->get_container("shop-web-1")->value().runtime_json ==
-        a_container("shop-web-1").runtime_json);
-  CHECK(store->list_containers("shop")->front().runtime_json == a_container("x").runtime_json);
+  CHECK(env_of(store->get_container("shop-web-1")->value()) == a_runtime().spec.process.env);
+  CHECK(env_of(store->list_containers("shop")->front()) == a_runtime().spec.process.env);
   CHECK(store->list_projects()->front().environment_json == a_project().environment_json);
 
   struct stat st {};
@@ -111,14 +123,13 @@ TEST_CASE("store: rows an older version wrote in the clear read back, and are se
   }
   // What a version without sealing left: plain JSON in both columns, in the file and its WAL.
   raw_sql(db, std::string("UPDATE projects SET environment_json = '{\"TOKEN\":\"") + kSecret +
-                  "\"}'; UPDATE containers SET runtime_json = '{\"env\":[\"TOKEN=" + kSecret +
-                  "\"]}'");
+                  "\"}'; UPDATE containers SET runtime_json = '" + encode_runtime(a_runtime()) +
+                  "'");
   REQUIRE(on_disk(db, kSecret));
 
   auto store = open_store(db);
   CHECK(store->get_project("shop")->value().environment_json == a_project().environment_json);
-  CHECK(store->get_container("shop-web-1")->value().runtime_json ==
-        a_container("shop-web-1").runtime_json);
+  CHECK(env_of(store->get_container("shop-web-1")->value()) == a_runtime().spec.process.env);
   CHECK_FALSE(on_disk(db, kSecret));
   CHECK(raw_value(db, "SELECT environment_json FROM projects").rfind("sealed:v1:", 0) == 0);
 }
@@ -131,7 +142,7 @@ TEST_CASE("store: a sealed value copied to another row does not unseal there") {
     REQUIRE(store->put_project(a_project()));
     REQUIRE(store->put_container(a_container("shop-web-1")));
     auto other = a_container("shop-web-2");
-    other.runtime_json = "{}";
+    other.runtime = std::make_shared<const model::RuntimeRecord>();
     REQUIRE(store->put_container(other));
   }
   raw_sql(db,

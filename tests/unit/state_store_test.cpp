@@ -28,7 +28,7 @@ ContainerRecord a_container(const std::string& project, const std::string& servi
   c.config_hash = "abc123";
   c.image = "busybox:latest";
   c.image_id = "sha256:deadbeef";
-  c.state = "running";
+  c.state = ContainerState::kRunning;
   c.pid = 4242;
   c.pid_start_time = 18446744073709551000ULL;  // above INT64_MAX: stored bit for bit
   c.exit_code = 137;
@@ -37,7 +37,12 @@ ContainerRecord a_container(const std::string& project, const std::string& servi
   c.created_at = 1700000000001;
   c.started_at = 1700000000002;
   c.finished_at = 1700000000003;
-  c.runtime_json = R"({"env":["A=1"],"cwd":"/"})";
+  auto rt = std::make_shared<stack::model::RuntimeRecord>();
+  rt->spec.name = c.name;
+  rt->spec.process.argv = {"sleep", "300"};
+  rt->spec.process.env = {"A=1"};
+  rt->config_hash = "abc123";
+  c.runtime = rt;
   c.user_stopped = true;
   c.health = "healthy";
   return c;
@@ -66,7 +71,11 @@ void check_same(const ContainerRecord& a, const ContainerRecord& b) {
   CHECK(a.created_at == b.created_at);
   CHECK(a.started_at == b.started_at);
   CHECK(a.finished_at == b.finished_at);
-  CHECK(a.runtime_json == b.runtime_json);
+  REQUIRE(a.runtime);
+  REQUIRE(b.runtime);
+  CHECK(a.runtime->spec.process.argv == b.runtime->spec.process.argv);
+  CHECK(a.runtime->spec.process.env == b.runtime->spec.process.env);
+  CHECK(a.runtime->config_hash == b.runtime->config_hash);
   CHECK(a.user_stopped == b.user_stopped);
   CHECK(a.health == b.health);
 }
@@ -134,7 +143,7 @@ TEST_CASE("store: a container round-trips and put replaces it") {
   REQUIRE(got->has_value());
   check_same(**got, c);
 
-  c.state = "exited";
+  c.state = ContainerState::kExited;
   c.pid = 0;
   c.exit_code = 0;
   c.oom_killed = false;
@@ -206,15 +215,38 @@ TEST_CASE("store: a container of an unknown project is refused with context") {
   CHECK(r.error().message == "state: put container ghost-web-1: project ghost does not exist");
 }
 
-TEST_CASE("store: an invalid state is refused") {
+TEST_CASE("container states: the transition table, and what it refuses") {
+  using S = ContainerState;
+  CHECK(can_transition(S::kCreated, S::kRunning));
+  CHECK(can_transition(S::kRunning, S::kExited));
+  CHECK(can_transition(S::kRunning, S::kRestarting));
+  CHECK(can_transition(S::kRestarting, S::kRunning));
+  CHECK(can_transition(S::kExited, S::kRunning));
+  CHECK_FALSE(can_transition(S::kRunning, S::kRunning));
+  CHECK_FALSE(can_transition(S::kCreated, S::kRestarting));
+  CHECK_FALSE(can_transition(S::kDead, S::kRunning));
+  auto c = a_container("demo", "web", 1);
+  auto r = c.transition(S::kRunning, "start");
+  REQUIRE(!r);
+  CHECK(r.error().message == "demo-web-1: cannot start a running container");
+  CHECK(c.state == S::kRunning);
+  CHECK(parse_state("restarting") == S::kRestarting);
+  CHECK_FALSE(parse_state("sleeping"));
+}
+
+TEST_CASE("store: a runtime record that cannot be decoded still lists its container") {
   test::TempDir dir;
   auto store = open_store(dir / "state.db");
   REQUIRE(store->put_project(a_project("demo")));
   auto c = a_container("demo", "web", 1);
-  c.state = "sleeping";
-  auto r = store->put_container(c);
-  REQUIRE(!r);
-  CHECK(r.error().message.find("state: put container demo-web-1") == 0);
+  c.runtime.reset();  // stored as an empty (undecodable) record
+  REQUIRE(store->put_container(c));
+  auto back = store->get_container("demo-web-1");
+  REQUIRE(back);
+  REQUIRE(*back);
+  CHECK(!(*back)->runtime);
+  CHECK((*back)->runtime_error.find("corrupt runtime record") != std::string::npos);
+  CHECK(store->list_containers("demo")->size() == 1);
 }
 
 TEST_CASE("store: values with quotes are stored as given (bound, not spliced)") {
@@ -248,7 +280,7 @@ TEST_CASE("store: data survives reopening the file, and the schema is versioned"
   sqlite3_stmt* st = nullptr;
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(st, 0) == 3);
+  CHECK(sqlite3_column_int(st, 0) == 5);
   sqlite3_finalize(st);
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);

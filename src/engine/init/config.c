@@ -218,6 +218,8 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
     case W_SYS_RW:
     case W_SECCOMP_FLAGS:
     case W_USERNS:
+    case W_LAYERS_SHIFTED:
+    case W_TTY:
       if (u32(tag, val, len, &v, err, errlen) != 0) return -1;
       if (tag == W_LOG_MAX_FILES) cfg->log_max_files = (int)v;
       else if (tag == W_UID) cfg->uid = v;
@@ -226,6 +228,8 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
       else if (tag == W_SYS_RW) cfg->sys_rw = v != 0;
       else if (tag == W_SECCOMP_FLAGS) cfg->seccomp_flags = v;
       else if (tag == W_USERNS) cfg->userns = v != 0;
+      else if (tag == W_LAYERS_SHIFTED) cfg->layers_shifted = v != 0;
+      else if (tag == W_TTY) cfg->tty = v != 0;
       else if (cfg->ngroups == sizeof cfg->groups / sizeof *cfg->groups)
         return ERR("config: more than %zu supplementary groups", cfg->ngroups);
       else cfg->groups[cfg->ngroups++] = v;

@@ -34,7 +34,9 @@
  * a pidfd of the container's init (fd 4) and the process's configuration; the helper setns()s
  * into its namespaces (its user namespace last), forks (to be inside the PID namespace), and
  * the child becomes CMD as in step 5. The helper drops its own capabilities, answers STARTED,
- * forwards signals and exits with CMD's status. */
+ * forwards signals and exits with CMD's status. With a terminal (W_TTY: stdin is the slave of a
+ * pty the engine opened in the container's devpts), the child first makes a session of its own
+ * and takes that terminal as its controlling one (TIOCSCTTY), as login(1) does. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -124,10 +127,11 @@ static void record_exit(int status) {
   renameat(DIR_FD, "exit.tmp", DIR_FD, "exit");
 }
 
-/* Forks the process described by CFG with the given stdio; returns its pid, or -1 with a
- * message in ERR when it could not exec. */
-static pid_t spawn(const struct config *cfg, int session, int in, int out, int errfd, char *err,
-                   size_t errlen) {
+/* Forks the process described by CFG with the given stdio, in a session of its own with SESSION
+ * (and with IN as its controlling terminal with CTTY); returns its pid, or -1 with a message in
+ * ERR when it could not exec. */
+static pid_t spawn(const struct config *cfg, int session, int ctty, int in, int out, int errfd,
+                   char *err, size_t errlen) {
   int ep[2];
   if (pipe2(ep, O_CLOEXEC) != 0) return snprintf(err, errlen, "pipe: %s", strerror(errno)), -1;
   pid_t pid = fork();
@@ -141,6 +145,14 @@ static pid_t spawn(const struct config *cfg, int session, int in, int out, int e
     /* Nothing of init's reaches the service; the report pipe closes itself on exec. */
     syscall(SYS_close_range, 3, (unsigned)ep[1] - 1, 0);
     syscall(SYS_close_range, (unsigned)ep[1] + 1, ~0u, 0);
+    /* A session leader without a controlling terminal acquires the one it asks for
+     * (ioctl_tty(2), TIOCSCTTY); the terminal's Ctrl-C then signals its foreground group. */
+    if (ctty && ioctl(0, TIOCSCTTY, 0) != 0) {
+      int report[2] = {ST_CTTY, errno};
+      ssize_t w = write(ep[1], report, sizeof report);
+      (void)w;
+      _exit(126);
+    }
     exec_process(cfg, ep[1]);
     _exit(errno == ENOENT ? 127 : 126);
   }
@@ -152,8 +164,9 @@ static pid_t spawn(const struct config *cfg, int session, int in, int out, int e
   close(ep[0]);
   if (r == (ssize_t)sizeof report) {
     static const char *stage[] = {"set user", "set capabilities", "chdir", "exec",
-                                  "install the seccomp filter", "set no_new_privs"};
-    const char *what = report[0] >= 0 && report[0] < 6 ? stage[report[0]] : "start";
+                                  "install the seccomp filter", "set no_new_privs",
+                                  "set the controlling terminal"};
+    const char *what = report[0] >= 0 && report[0] <= ST_CTTY ? stage[report[0]] : "start";
     if (report[0] == 2)
       snprintf(err, errlen, "%s %s: %s", what, cfg->cwd, strerror(report[1]));
     else if (report[0] == 3)
@@ -225,7 +238,7 @@ static int run_container(void) {
     return 1;
   }
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  pid_t main_pid = spawn(&cfg, 1, devnull, outp[1], errp[1], err, sizeof err);
+  pid_t main_pid = spawn(&cfg, 1, 0, devnull, outp[1], errp[1], err, sizeof err);
   close(outp[1]);
   close(errp[1]);
   if (devnull >= 0) close(devnull);
@@ -305,7 +318,7 @@ static int run_exec(void) {
     return 126;
   }
   close(PIDFD_FD);
-  pid_t pid = spawn(&cfg, 0, 0, 1, 2, err, sizeof err);
+  pid_t pid = spawn(&cfg, cfg.tty, cfg.tty, 0, 1, 2, err, sizeof err);
   if (pid < 0) {
     reply_error("%s", err);
     return 127;

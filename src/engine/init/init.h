@@ -38,6 +38,8 @@ struct config {
   struct strv masked, readonly; /* paths hidden / made read-only after pivot_root */
   int sys_rw;                   /* privileged: /sys read-write */
   int userns;                   /* join a user namespace (USERNS_FD, or the container's) */
+  int layers_shifted;           /* with userns: the lowerdirs are already the mapped ids' */
+  int tty;                      /* exec mode: stdin is the command's controlling terminal */
   /* the process */
   struct strv args, env;
   const char *cwd;
@@ -85,6 +87,8 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen);
 int loopback_up(char *err, size_t errlen);
 
 /* process.c */
+/* What failed in the forked child, for its report to the init (spawn in init.c). */
+enum stage { ST_CREDS, ST_CAPS, ST_CWD, ST_EXEC, ST_SECCOMP, ST_NNP, ST_CTTY };
 /* In the forked service (or exec'd) process: credentials, capabilities, no_new_privs, seccomp,
  * cwd, then execve. Returns only on failure, with errno set. */
 void exec_process(const struct config *cfg, int errpipe);

@@ -31,8 +31,6 @@ struct sock_fprog {
 };
 #define SECCOMP_SET_MODE_FILTER 1
 
-/* What failed, for the report to the init. */
-enum stage { ST_CREDS, ST_CAPS, ST_CWD, ST_EXEC, ST_SECCOMP, ST_NNP };
 
 static int capset_all(uint64_t eff, uint64_t prm, uint64_t inh) {
   struct cap_header h = {CAP_V3, 0};

@@ -127,11 +127,12 @@ static void reopen_stdio(void) {
 
 /* One lower layer's path: the engine's, or with a user namespace an idmapped copy of its mount
  * (the image's root-owned files become the container root's) named by /proc/self/fd/N, its
- * descriptor in *TREE (-1 without one). */
+ * descriptor in *TREE (-1 without one). Layers the engine copied with shifted owners (a
+ * filesystem without idmapped mounts) go as they are. */
 static int lower_path(const struct config *cfg, const char *path, char *out, size_t outlen,
                       int *tree, char *err, size_t errlen) {
   *tree = -1;
-  if (!cfg->userns) {
+  if (!cfg->userns || cfg->layers_shifted) {
     if (snprintf(out, outlen, "%s", path) >= (int)outlen) return ERR("layer path too long");
     return 0;
   }

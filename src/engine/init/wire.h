@@ -44,6 +44,10 @@ enum {
   W_SYS_RW = 20,     /* u32: 1 mounts /sys read-write (privileged) */
   W_USERNS = 21,     /* u32: 1 joins the user namespace at fd 5 (run mode) or the container's
                         (exec mode); see init.c */
+  W_LAYERS_SHIFTED = 22, /* u32: 1 the lowerdirs are copies owned by the mapped ids: mounted
+                            as they are, not idmapped (user namespace, run mode) */
+  W_TTY = 23,        /* u32: 1 gives the command stdin as its controlling terminal, in a
+                        session of its own (exec mode) */
 
   /* engine -> init: the process (run and exec modes) */
   W_ARG = 32,        /* bytes (repeated, argv order) */

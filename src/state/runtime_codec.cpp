@@ -1,19 +1,22 @@
-// JSON form of RuntimeRecord; nlohmann/json stays inside this file.
-#include "reconciler/runtime_record.h"
+// The JSON form a runtime record is stored in (sealed: it holds the environment); decoded once,
+// here, into the typed record every layer above uses. nlohmann/json stays inside this file.
+#include "state/runtime_codec.h"
 
 #include <nlohmann/json.hpp>
 
-namespace stack::reconciler {
+namespace stack::state {
+
+using model::RuntimeRecord;
 
 using nlohmann::json;
 
 namespace {
 
-using Mode = engine::SeccompSpec::Mode;
+using Mode = model::SeccompSpec::Mode;
 
 // The seccomp profile a container runs with: its mode and, for a file, the profile's text
 // (the file may change or go; the container keeps what it was created with).
-json seccomp_json(const engine::SeccompSpec& s) {
+json seccomp_json(const model::SeccompSpec& s) {
   const char* mode = s.mode == Mode::kUnconfined ? "unconfined"
                      : s.mode == Mode::kProfile  ? "profile"
                                                  : "default";
@@ -23,8 +26,8 @@ json seccomp_json(const engine::SeccompSpec& s) {
 }
 
 // A record made before seccomp existed gets Docker's default profile.
-engine::SeccompSpec seccomp_from(const json& process) {
-  engine::SeccompSpec s;
+model::SeccompSpec seccomp_from(const json& process) {
+  model::SeccompSpec s;
   if (!process.contains("seccomp")) return s;
   std::string mode = process["seccomp"].value("mode", "default");
   if (mode == "unconfined") s.mode = Mode::kUnconfined;
@@ -37,7 +40,7 @@ engine::SeccompSpec seccomp_from(const json& process) {
 
 }  // namespace
 
-std::string to_json(const RuntimeRecord& r) {
+std::string encode_runtime(const RuntimeRecord& r) {
   const auto& s = r.spec;
   json mounts = json::array();
   for (const auto& m : s.mounts)
@@ -91,11 +94,16 @@ std::string to_json(const RuntimeRecord& r) {
       {"service", r.service},
       {"network_mode", r.network_mode},
       {"network_service", r.network_service},
+      {"config_hash", r.config_hash},
+      {"image", r.image},
+      {"image_id", r.image_id},
   };
   json nets = json::array();
   for (const auto& n : r.networks)
-    nets.push_back(
-        {{"network", n.network}, {"aliases", n.aliases}, {"ipv4_address", n.ipv4_address}});
+    nets.push_back({{"network", n.network},
+                    {"aliases", n.aliases},
+                    {"ipv4_address", n.ipv4_address},
+                    {"config_hash", n.config_hash}});
   j["networks"] = nets;
   json ports = json::array();
   for (const auto& p : r.ports)
@@ -114,7 +122,7 @@ std::string to_json(const RuntimeRecord& r) {
   return j.dump();
 }
 
-Result<RuntimeRecord> runtime_from_json(const std::string& text) {
+Result<RuntimeRecord> decode_runtime(const std::string& text) {
   try {
     json j = json::parse(text);
     RuntimeRecord r;
@@ -164,16 +172,19 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
     s.host_network = j.value("host_network", false);
     s.privileged = j.value("privileged", false);
     if (j.contains("userns"))
-      s.userns = engine::IdMapping{j["userns"].at("uid_base"), j["userns"].at("gid_base"),
+      s.userns = model::IdMapping{j["userns"].at("uid_base"), j["userns"].at("gid_base"),
                                    j["userns"].at("count")};
     r.project = j.value("project", "");
     r.service = j.value("service", "");
     r.network_mode = j.value("network_mode", "none");
     r.network_service = j.value("network_service", "");
+    r.config_hash = j.value("config_hash", "");
+    r.image = j.value("image", "");
+    r.image_id = j.value("image_id", "");
     if (j.contains("networks"))
       for (const auto& n : j["networks"])
         r.networks.push_back({n.at("network"), n.at("aliases").get<std::vector<std::string>>(),
-                              n.at("ipv4_address")});
+                              n.at("ipv4_address"), n.value("config_hash", "")});
     if (j.contains("dns_search")) r.dns_search = j["dns_search"].get<std::vector<std::string>>();
     if (j.contains("dns_opt")) r.dns_opt = j["dns_opt"].get<std::vector<std::string>>();
     if (j.contains("ports"))
@@ -186,4 +197,4 @@ Result<RuntimeRecord> runtime_from_json(const std::string& text) {
   }
 }
 
-}  // namespace stack::reconciler
+}  // namespace stack::state

@@ -1,17 +1,28 @@
 // What the state store keeps of a created container so it can be started again, stopped and
-// entered without its stack file: the engine spec plus how to stop it. Serialised as JSON in
-// ContainerRecord::runtime_json. Private to the reconciler.
+// entered without its stack file: the engine's container spec plus how to stop, supervise and
+// connect it. Built once by the reconciler from a service, carried by the plan's CreateContainer
+// step, stored (sealed) by the state store. Plain data.
 #pragma once
 
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
-#include "common/result.h"
-#include "engine/container.h"
-#include "reconciler/health.h"
+#include "model/container.h"
 
-namespace stack::reconciler {
+namespace stack::model {
+
+// A health check as the supervisor runs it.
+struct HealthConfig {
+  std::vector<std::string> argv;  // CMD as given; CMD-SHELL becomes /bin/sh -c
+  std::chrono::milliseconds interval{30'000};
+  std::chrono::milliseconds timeout{30'000};
+  std::chrono::milliseconds start_period{0};
+  std::chrono::milliseconds start_interval{5'000};
+  int retries = 3;
+  [[nodiscard]] bool enabled() const { return !argv.empty(); }
+};
 
 // How a container joins networks, from its service: kept with the container so that a start
 // (and a daemon restart) needs no stack file.
@@ -19,6 +30,7 @@ struct NetworkJoin {
   std::string network;  // full name, "demo_default"
   std::vector<std::string> aliases;
   std::string ipv4_address;  // static, or ""
+  std::string config_hash;   // the network's definition when the container joined it
 };
 struct PublishedPort {
   std::string host_ip;  // "" for every local address
@@ -29,7 +41,10 @@ struct PublishedPort {
 };
 
 struct RuntimeRecord {
-  engine::ContainerSpec spec;
+  ContainerSpec spec;
+  std::string config_hash;  // of the service it was made from
+  std::string image;        // the reference as written
+  std::string image_id;     // sha256:... of the image config it was made from
   int stop_signal = 15;
   std::chrono::milliseconds stop_grace{10'000};
   std::string user;  // as written in the stack file, for `exec --user` defaults
@@ -45,7 +60,4 @@ struct RuntimeRecord {
   std::vector<std::string> dns_search, dns_opt;  // into the container's resolv.conf
 };
 
-std::string to_json(const RuntimeRecord& r);
-[[nodiscard]] Result<RuntimeRecord> runtime_from_json(const std::string& text);
-
-}  // namespace stack::reconciler
+}  // namespace stack::model

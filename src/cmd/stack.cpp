@@ -3,61 +3,20 @@
 // and `exec` passes on its command's code.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
-#include <set>
 #include <cstdlib>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
-#include "common/log.h"
-
-namespace stack::cli {
-
-Globals& globals() {
-  static Globals g;
-  return g;
-}
-
-std::vector<std::string>& exec_command() {
-  static std::vector<std::string> command;
-  return command;
-}
-
-void split_exec_command(std::vector<std::string>& args) {
-  // Options that take a value, global or exec's own: their value is not a positional.
-  static const std::set<std::string> with_value = {
-      "--root", "--run-root", "-f", "--file", "-p", "--project-name", "--log-level",
-      "--index", "-e", "--env", "-u", "--user", "-w", "--workdir"};
-  size_t i = 0;
-  bool in_exec = false;
-  for (; i < args.size(); i++) {
-    const std::string& a = args[i];
-    if (a.size() > 1 && a[0] == '-') {
-      if (with_value.count(a)) i++;
-      continue;
-    }
-    if (!in_exec) {
-      if (a != "exec") return;  // another command: nothing to split
-      in_exec = true;
-      continue;
-    }
-    // The service: everything after it is the command.
-    exec_command().assign(args.begin() + static_cast<long>(i) + 1, args.end());
-    args.resize(i + 1);
-    return;
-  }
-}
-
-}  // namespace stack::cli
 
 int main(int argc, char** argv) {
   using namespace stack::cli;
-  CLI::App app{"stack: a declarative multi-container orchestrator for Linux.\n"
-               "Runs Compose-format stack files on its own container engine.",
-               "stack"};
+  CLI::App app{
+      "stack: a declarative multi-container orchestrator for Linux.\n"
+      "Runs Compose-format stack files on its own container engine.",
+      "stack"};
   app.fallthrough();  // global flags after the subcommand reach this parser too
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every command");
@@ -70,12 +29,18 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--run-root", g.run_root, "Runtime files (env STACK_RUN_ROOT)")
       ->capture_default_str();
+  // One value per -f: the arguments after it are the subcommand's (issue 15: `restart -f
+  // stack.yaml web` took "web" for a file).
   app.add_option("-f,--file", g.files,
                  "Stack file; repeat to merge (default: stack.yaml, compose.yaml, "
-                 "docker-compose.yml)");
-  app.add_option("-p,--project-name", g.project, "Project name (default: the file's name: or "
-                                                   "its directory)");
-  app.add_option("--log-level", g.log_level, "debug, info, warn or error")->capture_default_str();
+                 "docker-compose.yml)")
+      ->allow_extra_args(false);
+  app.add_option("-p,--project-name", g.project,
+                 "Project name (default: the file's name: or "
+                 "its directory)");
+  app.add_option("--log-level", g.log_level,
+                 "The log level of a daemon this command starts: debug, info (default), warn or "
+                 "error");
 
   auto* version = app.add_subcommand("version", "Show the version");
   std::string version_format = "table";
@@ -87,6 +52,7 @@ int main(int argc, char** argv) {
       std::printf("stack version %s\n", STACK_VERSION);
   });
   add_project_commands(app);
+  add_exec_command(app);
   add_image_commands(app);
   add_daemon_command(app);
   add_config_command(app);
@@ -97,7 +63,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Prints the help, or the parser's message; a usage error is 2 whatever CLI11's own code
+    // for it (106 for a missing argument, 109 for an extra one...).
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const ExitCode& e) {
     return e.code;
   } catch (const std::exception& e) {

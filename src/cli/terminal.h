@@ -1,0 +1,29 @@
+// The local terminal during `stack exec` with a tty: raw mode (every key, Ctrl-C included, is a
+// byte for the container's terminal), restored on every way out: return, exception, and the
+// signals that end the process. Private to src/cli.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+namespace stack::cli {
+
+class RawTerminal {
+ public:
+  // Puts terminal FD in raw mode; nullopt when FD is not a terminal (or cannot be set).
+  static std::optional<RawTerminal> enter(int fd);
+  RawTerminal(RawTerminal&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  RawTerminal& operator=(RawTerminal&&) = delete;
+  RawTerminal(const RawTerminal&) = delete;
+  ~RawTerminal();
+
+ private:
+  explicit RawTerminal(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// The size of terminal FD (columns, rows), nullopt when it has none.
+std::optional<std::pair<uint16_t, uint16_t>> terminal_size(int fd);
+
+}  // namespace stack::cli

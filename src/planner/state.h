@@ -1,0 +1,100 @@
+// The planner's inputs: what a project should be (from its stack file, its images resolved) and
+// what it is (from the state store and the kernel, read by the reconciler). Plain data; the
+// payloads the executor needs (a container's runtime record, a network's configuration) ride
+// along, shared and never looked into by the planner.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/network.h"
+#include "model/runtime_record.h"
+
+namespace stack::planner {
+
+using std::chrono::milliseconds;
+
+struct DesiredNetwork {
+  std::string name;         // "demo_default"
+  std::string config_hash;  // of its definition: a changed network is made again
+  std::shared_ptr<const model::NetworkConfig> config;
+};
+
+enum class Condition { kStarted, kHealthy, kCompletedSuccessfully };
+
+struct Dependency {
+  std::string service;
+  Condition condition = Condition::kStarted;
+  bool required = true;  // false: a failed dependency is warned about, not fatal
+  bool restart = false;  // this service restarts after the dependency is restarted or recreated
+};
+
+// `deploy.update_config` (and `rollback_config`, the same shape).
+struct UpdatePolicy {
+  enum class Order { kStopFirst, kStartFirst };
+  enum class FailureAction { kPause, kContinue, kRollback };
+  Order order = Order::kStopFirst;
+  int parallelism = 1;              // containers replaced at once; 0: all
+  milliseconds delay{0};            // between two batches
+  milliseconds monitor{0};          // a new container must stay up (and healthy) this long
+  FailureAction failure_action = FailureAction::kPause;
+  double max_failure_ratio = 0;     // failed replicas tolerated, as a fraction of the replicas
+};
+
+struct DesiredService {
+  std::string name;
+  std::string config_hash;
+  std::map<std::string, std::string> fields;  // field -> hash, to name what changed
+  std::string image_id;
+  int replicas = 1;
+  std::vector<Dependency> depends_on;
+  std::vector<std::string> networks;  // full names of the networks its containers join
+  std::string network_service;        // network_mode service:NAME: NAME
+  bool healthcheck = false;           // a start-first update waits for healthy, else running
+  UpdatePolicy update;
+  // The runtime record of replica N at index N-1; null in tests that do not execute.
+  std::vector<std::shared_ptr<const model::RuntimeRecord>> records;
+};
+
+struct DesiredState {
+  std::string project;
+  std::vector<DesiredNetwork> networks;
+  std::vector<DesiredService> services;  // in file order
+};
+
+struct ObservedNetwork {
+  std::string name;
+  std::string config_hash;  // as made; "" when not recorded
+  bool present = true;      // its bridge exists on the host
+};
+
+struct ObservedContainer {
+  std::string name;
+  std::string service;
+  int number = 1;
+  std::string config_hash;
+  std::map<std::string, std::string> fields;  // as created; empty when not recorded
+  std::string image_id;
+  bool running = false;       // running, or waiting out a restart backoff
+  bool user_stopped = false;  // stopped with `stack stop`
+  // Exited by itself (its init recorded the exit) and its restart policy keeps it down: a
+  // one-shot job that ran, or on-failure past its maximum. A reached state, not drift.
+  bool completed = false;
+  // The networks it was attached to, with the config hash each had then: a network made
+  // again since takes its containers with it.
+  std::map<std::string, std::string> networks;
+  // network_mode service:NAME: the start time of NAME's container whose namespace it joined.
+  int64_t joined_started_at = 0;
+  int64_t started_at = 0;  // of this container's current run (0: not running)
+};
+
+struct ObservedState {
+  std::vector<ObservedNetwork> networks;       // the project's, as recorded
+  std::vector<ObservedContainer> containers;   // the project's
+};
+
+}  // namespace stack::planner

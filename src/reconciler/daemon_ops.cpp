@@ -1,0 +1,331 @@
+// The daemon's operations on a project: up (desired state, observed state, the plan, the plan
+// executed), down, stop, start and restart — each one a plan of typed steps run by the
+// executor as one pass. Loop thread only; operations on one project are serialised.
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "reconciler/daemon.h"
+#include "reconciler/desired.h"
+#include "reconciler/networking.h"
+#include "reconciler/observed.h"
+#include "reconciler/project_lock.h"
+#include "reconciler/steps.h"
+#include "reconciler/supervisor.h"
+#include "state/store.h"
+
+#include <spdlog/spdlog.h>
+
+namespace stack::reconciler {
+
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+using S = state::ContainerState;
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+awaitable<Result<planner::Plan>> Daemon::up(UpRequest request, Progress progress) {
+  auto loading = [opts = budgeted(request.load)] { return spec::load(opts); };  // as reconcile
+  auto stack = co_await on_pool(*pool_, std::move(loading));
+  if (!stack) co_return fail(stack.error());
+  // Everything the file asks for must be something stack can run: refused before any change.
+  if (auto r = spec::check_supported(*stack); !r) co_return fail(r.error());
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack->name);
+  // Every image, user and limit checked before anything changes.
+  if (auto d = desired_state(*stack, paths_, controller_->images()); !d) co_return fail(d.error());
+  if (!request.options.dry_run) {
+    // Registered before anything is made: a daemon killed half-way through finds the project,
+    // with the environment its files were interpolated with, and finishes the job.
+    state::ProjectRecord project;
+    project.name = stack->name;
+    for (const auto& f : stack->files) project.files.push_back(f.string());
+    project.working_dir = stack->project_dir.string();
+    project.environment_json = nlohmann::json(request.load.environment).dump();
+    project.created_at = unix_ms();
+    if (auto r = controller_->store().put_project(project); !r) co_return fail(r.error());
+    register_watch(project.name, project.files);
+    stacks_[stack->name] = *stack;
+  }
+  auto plan = co_await apply(*stack, request.options, true, progress);
+  if (!plan && !request.options.dry_run) failed(stack->name, plan.error(), "up");
+  if (plan && !request.options.dry_run) failures_.erase(stack->name);
+  if (!plan || request.options.dry_run) co_return plan;
+  if (request.wait)
+    if (auto r = co_await wait_ready(*stack, request.wait_timeout); !r) co_return fail(r.error());
+  co_return plan;
+}
+
+Result<Daemon::Pins> Daemon::pins_of(const std::string& project,
+                                     const planner::DesiredState& desired, bool release) {
+  auto& store = controller_->store();
+  auto pins = store.list_pins(project);
+  if (!pins) return fail(pins.error());
+  Pins out;
+  for (const auto& p : *pins) {
+    auto s = std::find_if(desired.services.begin(), desired.services.end(),
+                          [&](const auto& d) { return d.name == p.service; });
+    bool obsolete = s == desired.services.end() || s->config_hash != p.file_hash;
+    if (obsolete || release) {
+      if (auto r = store.remove_pin(project, p.service); !r) return fail(r.error());
+      continue;
+    }
+    if (p.pinned_hash.empty()) {
+      out.held.insert(p.service);
+      continue;
+    }
+    auto history = store.list_history(project, p.service);
+    if (!history) return fail(history.error());
+    auto& records = out.rollbacks[p.service];
+    for (auto& h : *history)
+      if (h.config_hash == p.pinned_hash) records.push_back(std::move(h));
+  }
+  return out;
+}
+
+awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const UpOptions& options,
+                                               bool explicit_up, Progress progress,
+                                               bool may_roll_back) {
+  auto desired = desired_state(stack, paths_, controller_->images());
+  if (!desired) co_return fail(desired.error());
+  std::map<std::string, std::string> file_hashes;  // what the file asks for, before any pin
+  for (const auto& s : desired->services) file_hashes[s.name] = s.config_hash;
+  // A rollback keeps a service on its previous configuration, a paused update keeps it as it
+  // is, while the file still asks for what they were made against; an explicit up applies the
+  // file again (and so retries the update).
+  auto pins = pins_of(stack.name, *desired, explicit_up);
+  if (!pins) co_return fail(pins.error());
+  apply_rollbacks(*desired, stack, pins->rollbacks);
+  auto observed = observed_state(*controller_, *networking_, stack.name);
+  if (!observed) co_return fail(observed.error());
+  planner::PlanOptions popts = options.plan;
+  popts.continuous = !explicit_up;
+  popts.held = pins->held;
+  auto plan = planner::plan(*desired, *observed, popts);
+  if (!plan) co_return fail(plan.error());
+  if (options.dry_run || plan->empty()) co_return plan;
+  // The project must exist before its containers are recorded.
+  if (auto p = controller_->store().get_project(stack.name); p && !*p) {
+    state::ProjectRecord rec;
+    rec.name = stack.name;
+    rec.working_dir = stack.project_dir.string();
+    for (const auto& f : stack.files) rec.files.push_back(f.string());
+    rec.environment_json = "{}";
+    rec.created_at = unix_ms();
+    if (auto r = controller_->store().put_project(rec); !r) co_return fail(r.error());
+  }
+  auto done = co_await execute(stack.name, *plan, progress);
+  auto failed_updates = std::move(update_failures_[stack.name]);
+  update_failures_.erase(stack.name);
+  if (done) co_return plan;
+  // An update that failed its check: paused (held where it stopped) or rolled back (pinned to
+  // the previous configuration, and the replicas already updated taken back now).
+  bool roll_back = false;
+  auto& store = controller_->store();
+  for (const auto& [service, rollback] : failed_updates) {
+    std::string pinned;
+    if (rollback && may_roll_back) {  // a rollback that fails is paused, not rolled back again
+      // The previous configuration: what the replicas the update has not replaced still run
+      // (kept with what the replaced ones ran), else what the history holds.
+      if (auto records = store.list_containers(stack.name))
+        for (const auto& rec : *records)
+          if (rec.service == service && rec.config_hash != file_hashes[service] && rec.runtime) {
+            if (pinned.empty()) pinned = rec.config_hash;
+            if (rec.config_hash == pinned) (void)store.put_history(rec, unix_ms());
+          }
+      if (pinned.empty())
+        if (auto h = store.list_history(stack.name, service); h && !h->empty())
+          pinned = h->front().config_hash;
+    }
+    (void)store.put_pin({stack.name, service, file_hashes[service], pinned});
+    roll_back |= !pinned.empty();
+  }
+  if (roll_back)
+    if (auto back = co_await apply(stack, {}, false, progress, false); !back)
+      log::get("reconciler")->error("rollback of project={}: {}", stack.name, back.error().message);
+  co_return fail(done.error());
+}
+
+awaitable<Result<void>> Daemon::execute(const std::string& project, const planner::Plan& plan,
+                                        Progress progress, std::optional<std::chrono::seconds> timeout) {
+  PassId pass{next_pass_++};
+  auto log = log::get("reconciler");
+  log->info("pass={} project={} steps={}", pass.str(), project, plan.nodes.size());
+  for (const auto& n : plan.nodes) log->debug("pass={} plan: {}", pass.str(), planner::render_step(n));
+  DaemonSteps steps(*this, std::move(progress), project, timeout);
+  ExecOptions options;
+  options.cancelled = [this, project] { return stopping_ || cancelled(project); };
+  auto t0 = Clock::now();
+  auto result = co_await reconciler::execute(plan, steps, std::move(options), pass);
+  supervisor_->changed().notify();
+  auto ms = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
+  if (!result.ok()) {
+    auto error = result.error(plan);
+    log->error("pass={} project={} failed after {} ms: {}", pass.str(), project, ms, error.message);
+    co_return fail(error);
+  }
+  log->info("pass={} project={} done in {} ms", pass.str(), project, ms);
+  co_return Result<void>{};
+}
+
+std::vector<planner::DesiredService> Daemon::services_of(const std::string& project) {
+  std::vector<planner::DesiredService> out;
+  auto it = stacks_.find(project);
+  if (it == stacks_.end()) return out;
+  for (const auto& svc : it->second.services) {
+    planner::DesiredService s;
+    s.name = svc.name;
+    s.depends_on = dependencies_of(svc);
+    if (svc.network_mode.rfind("service:", 0) == 0) s.network_service = svc.network_mode.substr(8);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<void> Daemon::check_services(const std::string& project,
+                                    const std::vector<std::string>& services) {
+  auto records = controller_->store().list_containers(project);
+  if (!records) return fail(records.error());
+  for (const auto& s : services)
+    if (std::none_of(records->begin(), records->end(), [&](auto& r) { return r.service == s; }))
+      return fail("no such service in project " + project + ": " + s);
+  return {};
+}
+
+awaitable<Result<void>> Daemon::mark_stopped(const planner::Plan& plan) {
+  // Marked before anything stops: a container that dies while an earlier one is being stopped
+  // (Ctrl-C twice kills them all) is part of this stop, not drift to repair.
+  auto& store = controller_->store();
+  for (const auto& n : plan.nodes) {
+    auto* stop = std::get_if<planner::StopContainer>(&n.step);
+    if (!stop || !stop->user) continue;
+    auto rec = store.get_container(stop->name);
+    if (!rec) co_return fail(rec.error());
+    if (!*rec) continue;
+    (*rec)->user_stopped = true;
+    if (auto r = store.put_container(**rec); !r) co_return r;
+  }
+  co_return Result<void>{};
+}
+
+awaitable<Result<void>> Daemon::down(std::string project, std::optional<std::chrono::seconds> timeout,
+                                     Progress progress) {
+  cancels_.insert(project);  // a plan of this project waiting on something gives up
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
+  cancels_.erase(project);
+  auto observed = observed_state(*controller_, *networking_, project);
+  if (!observed) co_return fail(observed.error());
+  auto plan = planner::plan_down(services_of(project), *observed);
+  if (auto r = co_await mark_stopped(plan); !r) co_return r;
+  if (auto r = co_await execute(project, plan, progress, timeout); !r) co_return r;
+  // Networks not in the record of any step (made by an older version) go too.
+  if (auto r = networking_->remove_project(project); !r) co_return r;
+  stacks_.erase(project);
+  failures_.erase(project);
+  unregister_watch(project);
+  co_return controller_->store().remove_project(project);
+}
+
+awaitable<Result<void>> Daemon::stop(std::string project, std::vector<std::string> services,
+                                     std::optional<std::chrono::seconds> timeout,
+                                     Progress progress) {
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
+  if (auto r = check_services(project, services); !r) co_return r;
+  auto observed = observed_state(*controller_, *networking_, project);
+  if (!observed) co_return fail(observed.error());
+  auto plan = planner::plan_stop(services_of(project), *observed, services);
+  if (auto r = co_await mark_stopped(plan); !r) co_return r;
+  co_return co_await execute(project, plan, progress, timeout);
+}
+
+awaitable<Result<void>> Daemon::start_services(std::string project, std::vector<std::string> services,
+                                               Progress progress) {
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
+  if (auto r = check_services(project, services); !r) co_return r;
+  auto observed = observed_state(*controller_, *networking_, project);
+  if (!observed) co_return fail(observed.error());
+  co_return co_await execute(project, planner::plan_start(services_of(project), *observed, services),
+                             progress);
+}
+
+awaitable<Result<void>> Daemon::restart(std::string project, std::vector<std::string> services,
+                                        std::optional<std::chrono::seconds> timeout,
+                                        Progress progress) {
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
+  if (auto r = check_services(project, services); !r) co_return r;
+  auto observed = observed_state(*controller_, *networking_, project);
+  if (!observed) co_return fail(observed.error());
+  co_return co_await execute(
+      project, planner::plan_restart(services_of(project), *observed, services), progress, timeout);
+}
+
+awaitable<Result<void>> Daemon::rollback(std::string project, std::vector<std::string> services,
+                                         Progress progress) {
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
+  auto stack = load_registered(project);
+  if (!stack) co_return fail(stack.error());
+  auto desired = desired_state(*stack, paths_, controller_->images());
+  if (!desired) co_return fail(desired.error());
+  auto& store = controller_->store();
+  std::vector<std::string> chosen = services;
+  if (chosen.empty())
+    for (const auto& s : desired->services)
+      if (auto h = store.list_history(project, s.name); h && !h->empty()) chosen.push_back(s.name);
+  if (chosen.empty()) co_return fail("no service of project " + project + " has a previous configuration");
+  for (const auto& name : chosen) {
+    auto s = std::find_if(desired->services.begin(), desired->services.end(),
+                          [&](const auto& d) { return d.name == name; });
+    if (s == desired->services.end()) co_return fail("no such service in project " + project + ": " + name);
+    // What it ran before what it runs now: the newest configuration in its history that is not
+    // its containers' current one.
+    auto history = store.list_history(project, name);
+    if (!history) co_return fail(history.error());
+    auto records = store.list_containers(project);
+    if (!records) co_return fail(records.error());
+    std::string current;
+    for (const auto& r : *records)
+      if (r.service == name) current = r.config_hash;
+    auto previous = std::find_if(history->begin(), history->end(),
+                                 [&](const auto& h) { return h.config_hash != current; });
+    if (previous == history->end())
+      co_return fail("service " + name + " has no previous configuration to roll back to");
+    if (auto r = store.put_pin({project, name, s->config_hash, previous->config_hash}); !r)
+      co_return r;
+  }
+  stacks_[project] = *stack;
+  auto plan = co_await apply(*stack, {}, false, progress);
+  if (!plan) co_return fail(plan.error());
+  co_return Result<void>{};
+}
+
+awaitable<Result<void>> Daemon::wait_ready(const spec::Stack& stack, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto records = controller_->store().list_containers(stack.name);
+    if (!records) co_return fail(records.error());
+    bool ready = true;
+    for (const auto& r : *records) {
+      if (r.state == S::kExited && r.exit_code != 0 && !r.user_stopped)
+        co_return fail(r.name + " exited with code " + std::to_string(r.exit_code) +
+                       (r.oom_killed ? " (OOM-killed)" : ""));
+      if (r.health == "unhealthy") co_return fail(r.name + " is unhealthy");
+      if (r.state == S::kRunning && (r.health.empty() || r.health == "healthy")) continue;
+      if (r.state == S::kExited || r.user_stopped) continue;  // completed
+      ready = false;
+    }
+    if (ready) co_return Result<void>{};
+    if (Clock::now() >= deadline) co_return fail("timed out waiting for the stack to be ready");
+    co_await supervisor_->changed().wait_for(
+        std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+  }
+}
+
+}  // namespace stack::reconciler

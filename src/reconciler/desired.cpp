@@ -1,0 +1,160 @@
+// The desired state of a project (see desired.h): from the typed stack file to the planner's
+// input, once per reconcile pass.
+#include "reconciler/desired.h"
+
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "fs/image_store.h"
+#include "reconciler/container_builder.h"
+#include "spec/loader.h"
+
+namespace stack::reconciler {
+
+namespace {
+
+model::NetworkConfig network_config(const spec::Stack& stack, const spec::Network& n) {
+  model::NetworkConfig c;
+  c.project = stack.name;
+  c.key = n.key;
+  c.name = n.name;
+  c.driver = n.driver;
+  c.internal = n.internal;
+  for (const auto& p : n.ipam) c.ipam.push_back({p.subnet, p.ip_range, p.gateway});
+  c.driver_opts = n.driver_opts;
+  c.labels = n.labels;
+  c.config_hash = spec::network_config_hash(n);
+  return c;
+}
+
+// `deploy.update_config` (or `rollback_config`) as the planner reads it (the loader checked
+// its shape).
+planner::UpdatePolicy update_policy(const spec::Service& svc, const char* which = "update_config") {
+  planner::UpdatePolicy u;
+  auto deploy = svc.extra.find("deploy");
+  if (deploy == svc.extra.end() || !deploy->is_object() || !deploy->contains(which))
+    return u;
+  const auto& c = (*deploy)[which];
+  if (c.value("order", "") == "start-first") u.order = planner::UpdatePolicy::Order::kStartFirst;
+  if (c.contains("parallelism") && c["parallelism"].is_number_integer())
+    u.parallelism = c["parallelism"].get<int>();
+  auto duration = [&](const char* key) {
+    if (c.contains(key) && c[key].is_string())
+      if (auto d = spec::parse_duration(c[key].get<std::string>())) return *d;
+    return std::chrono::milliseconds(0);
+  };
+  u.delay = duration("delay");
+  u.monitor = duration("monitor");
+  if (c.contains("max_failure_ratio") && c["max_failure_ratio"].is_number())
+    u.max_failure_ratio = c["max_failure_ratio"].get<double>();
+  std::string action = c.value("failure_action", "pause");
+  if (action == "continue") u.failure_action = planner::UpdatePolicy::FailureAction::kContinue;
+  if (action == "rollback") u.failure_action = planner::UpdatePolicy::FailureAction::kRollback;
+  return u;
+}
+
+}  // namespace
+
+std::vector<planner::Dependency> dependencies_of(const spec::Service& service) {
+  std::vector<planner::Dependency> out;
+  for (const auto& d : service.dependencies) {
+    planner::Dependency dep{d.service, planner::Condition::kStarted, d.required, d.restart};
+    if (d.condition == "service_healthy") dep.condition = planner::Condition::kHealthy;
+    if (d.condition == "service_completed_successfully")
+      dep.condition = planner::Condition::kCompletedSuccessfully;
+    out.push_back(std::move(dep));
+  }
+  return out;
+}
+
+Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Paths& paths,
+                                            fs::ImageStore& images) {
+  planner::DesiredState d;
+  d.project = stack.name;
+  std::map<std::string, std::string> network_hashes;  // by host name
+  for (const auto& n : stack.networks) {
+    if (n.external) continue;  // made by someone else
+    auto config = std::make_shared<const model::NetworkConfig>(network_config(stack, n));
+    network_hashes[config->name] = config->config_hash;
+    d.networks.push_back({config->name, config->config_hash, std::move(config)});
+  }
+  std::string problems;  // every one at once, one per line
+  auto report = [&problems](const std::string& line) {
+    problems += (problems.empty() ? "" : "\n") + line;
+  };
+  for (const auto& svc : stack.services) {
+    auto image = images.get(svc.image);
+    if (!image) {
+      report(svc.image_pos.str() + ": " + image.error().message);
+      continue;
+    }
+    planner::DesiredService s;
+    s.name = svc.name;
+    s.config_hash = spec::config_hash(svc);
+    s.fields = spec::config_field_hashes(svc);
+    s.image_id = image->id;
+    s.replicas = svc.replicas;
+    s.depends_on = dependencies_of(svc);
+    s.update = update_policy(svc);
+    bool ok = true;
+    for (int n = 1; n <= svc.replicas && ok; n++) {
+      auto r = build_runtime(paths, stack, svc, n, *image);
+      if (!r) {
+        report(r.error().message);
+        ok = false;
+        break;
+      }
+      // What the kernel would refuse at the start, found before anything is made.
+      if (auto limits = check_exec_limits(svc, r->spec.process); !limits) {
+        report(limits.error().message);
+        ok = false;
+        break;
+      }
+      r->config_hash = s.config_hash;
+      r->fields = s.fields;
+      r->image = svc.image;
+      r->image_id = image->id;
+      for (auto& join : r->networks) join.config_hash = network_hashes[join.network];
+      if (n == 1) {
+        for (const auto& join : r->networks) s.networks.push_back(join.network);
+        s.network_service = r->network_service;
+        s.healthcheck = r->health.enabled();
+      }
+      s.records.push_back(std::make_shared<const model::RuntimeRecord>(std::move(*r)));
+    }
+    if (ok) d.services.push_back(std::move(s));
+  }
+  if (!problems.empty()) return fail(problems);
+  return d;
+}
+
+void apply_rollbacks(planner::DesiredState& desired, const spec::Stack& stack,
+                     const Rollbacks& rollbacks) {
+  for (auto& s : desired.services) {
+    auto back = rollbacks.find(s.name);
+    const spec::Service* svc = stack.find(s.name);
+    if (back == rollbacks.end() || back->second.empty() || !svc) continue;
+    const auto& first = back->second.front();
+    s.config_hash = first.config_hash;
+    s.image_id = first.image_id;
+    s.fields = first.runtime->fields;
+    s.update = update_policy(*svc, "rollback_config");
+    std::set<int> taken;  // newest first: the first record of each replica wins
+    for (const auto& h : back->second) {
+      if (h.config_hash != first.config_hash || h.number < 1 ||
+          h.number > static_cast<int>(s.records.size()) || !taken.insert(h.number).second)
+        continue;
+      // Where it lives is this replica's, whatever name the old container had when it went
+      // (a start-first update renames it first).
+      auto r = std::make_shared<RuntimeRecord>(*h.runtime);
+      const auto& here = s.records[h.number - 1]->spec;
+      r->spec.name = here.name;
+      r->spec.dir = here.dir;
+      r->spec.cgroup = here.cgroup;
+      s.records[h.number - 1] = std::move(r);
+    }
+  }
+}
+
+}  // namespace stack::reconciler

@@ -1,0 +1,38 @@
+// What a project should be, from its loaded stack file: each network with its configuration and
+// each service with one runtime record per replica, every image resolved and what the kernel
+// would refuse found first. Reads the image store and the images' files; changes nothing on
+// the host (bind sources and free host ports are the CreateContainer step's).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "common/result.h"
+#include "planner/state.h"
+#include "reconciler/controller.h"
+#include "spec/stack.h"
+#include "state/store.h"
+
+namespace stack::fs {
+class ImageStore;
+}
+
+namespace stack::reconciler {
+
+// A rolled-back service: the records its replicas had before the update (by replica number).
+using Rollbacks = std::map<std::string, std::vector<state::HistoryRecord>>;
+
+// Every problem at once (a missing image, a user the image lacks, an environment too large for
+// execve), one per line with its position.
+[[nodiscard]] Result<planner::DesiredState> desired_state(const spec::Stack& stack,
+                                                          const Paths& paths,
+                                                          fs::ImageStore& images);
+// Each service of ROLLBACKS keeps the records its replicas had before its last update, and is
+// updated back with its rollback_config.
+void apply_rollbacks(planner::DesiredState& desired, const spec::Stack& stack,
+                     const Rollbacks& rollbacks);
+
+// depends_on as the planner reads it.
+std::vector<planner::Dependency> dependencies_of(const spec::Service& service);
+
+}  // namespace stack::reconciler

@@ -1,0 +1,314 @@
+// The daemon's steps (see steps.h). Each one converges its object and is safe to run again:
+// a pass interrupted half-way (a daemon killed, a step failed) is finished by the next one.
+#include "reconciler/steps.h"
+
+#include <unistd.h>
+
+#include "common/files.h"
+#include "common/log.h"
+#include "reconciler/async.h"
+#include "reconciler/container_builder.h"
+#include "reconciler/daemon.h"
+#include "reconciler/networking.h"
+#include "reconciler/supervisor.h"
+#include "state/store.h"
+
+#include <spdlog/spdlog.h>
+
+namespace stack::reconciler {
+
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+using S = state::ContainerState;
+
+milliseconds since(Clock::time_point t) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - t);
+}
+
+// Failures the kernel may not repeat a moment later are retried; the rest are final.
+Outcome outcome_of(const Error& e) {
+  switch (e.sys_errno) {
+    case EAGAIN:
+    case EBUSY:
+    case EINTR:
+    case ENOMEM:
+      return RetryAfter{milliseconds(200), e};
+    default:
+      return Terminal{e};
+  }
+}
+
+}  // namespace
+
+awaitable<Outcome> DaemonSteps::run(const planner::Node& node, PassId pass) {
+  if (daemon_.stopping_) co_return Terminal{Error{"the daemon is stopping"}};
+  if (auto* s = std::get_if<planner::EnsureNetwork>(&node.step)) co_return co_await ensure_network(*s, pass);
+  if (auto* s = std::get_if<planner::RemoveNetwork>(&node.step)) co_return co_await remove_network(*s, pass);
+  if (auto* s = std::get_if<planner::CreateContainer>(&node.step))
+    co_return co_await create(*s, node.reason, pass);
+  if (auto* s = std::get_if<planner::StartContainer>(&node.step)) co_return co_await start(*s, pass);
+  if (auto* s = std::get_if<planner::AwaitContainer>(&node.step)) co_return co_await await(*s, pass);
+  if (auto* s = std::get_if<planner::StopContainer>(&node.step)) co_return co_await stop(*s, pass);
+  if (auto* s = std::get_if<planner::RemoveContainer>(&node.step))
+    co_return co_await remove(*s, node.reason, pass);
+  if (auto* s = std::get_if<planner::RenameContainer>(&node.step)) co_return co_await rename(*s, pass);
+  if (auto* s = std::get_if<planner::SwitchTraffic>(&node.step))
+    co_return co_await switch_traffic(*s, pass);
+  if (auto* s = std::get_if<planner::Delay>(&node.step)) {
+    co_await sleep_for(s->duration);
+    co_return Done{};
+  }
+  co_return Terminal{Error{std::string("step not supported yet: ") + planner::step_kind(node.step)}};
+}
+
+awaitable<Outcome> DaemonSteps::ensure_network(const planner::EnsureNetwork& s, PassId pass) {
+  auto t0 = Clock::now();
+  auto& net = daemon_.networking();
+  if (s.recreate)
+    if (auto r = net.remove_network(s.name); !r) co_return outcome_of(r.error());
+  if (!s.config) co_return Terminal{Error{"network " + s.name + ": no configuration"}};
+  if (auto r = net.ensure(*s.config); !r) co_return outcome_of(r.error());
+  // A bridge made again: the containers still running on it are put back, without a restart.
+  for (const auto& fixed : net.reattach_detached())
+    daemon_.events_.publish({0, "drift_repaired", project_, "", fixed.container,
+                             {{"action", "reattach"}, {"pass", pass.str()}}});
+  log::get("reconciler")->info("network ready name={} pass={}", s.name, pass.str());
+  progress_(s.name, "Network created", since(t0));
+  co_return Done{};
+}
+
+awaitable<Outcome> DaemonSteps::remove_network(const planner::RemoveNetwork& s, PassId) {
+  auto t0 = Clock::now();
+  if (auto r = daemon_.networking().remove_network(s.name); !r) co_return outcome_of(r.error());
+  progress_(s.name, "Network removed", since(t0));
+  co_return Done{};
+}
+
+awaitable<Outcome> DaemonSteps::create(const planner::CreateContainer& s, const std::string& reason,
+                                       PassId pass) {
+  auto t0 = Clock::now();
+  auto& c = daemon_.controller();
+  if (!s.record) co_return Terminal{Error{"create " + s.name + ": no runtime record"}};
+  // Already recorded by an attempt of this pass that got that far.
+  if (auto existing = c.store().get_container(s.name); existing && *existing) co_return Done{};
+  // What the desired state left to the moment of creation: free host ports for `ports:`
+  // entries without one, and the bind sources compose makes when they are missing.
+  auto rt = std::make_shared<RuntimeRecord>(*s.record);
+  auto cgroup = c.unused_cgroup(project_, rt->spec.cgroup);
+  if (!cgroup) co_return outcome_of(cgroup.error());
+  rt->spec.cgroup = *cgroup;
+  for (auto& p : rt->ports)
+    if (p.host_port == 0) {
+      auto port = free_host_port(p.protocol == "udp");
+      if (!port) co_return outcome_of(port.error().wrap("create " + s.name));
+      p.host_port = *port;
+    }
+  for (const auto& m : rt->spec.mounts)
+    if (::access(m.source.c_str(), F_OK) != 0)
+      if (auto made = make_dirs(m.source); !made)
+        co_return Terminal{made.error().wrap("create " + s.name + ": bind source")};
+  auto rec = c.create_record(std::move(rt), s.number);
+  if (!rec) co_return outcome_of(rec.error());
+  daemon_.supervisor_->forget(s.name);  // a new container starts its backoff afresh
+  daemon_.errors_.erase(s.name);
+  daemon_.events_.publish({0, "create", project_, s.service, s.name,
+                           {{"reason", reason}, {"pass", pass.str()}}});
+  progress_(s.name, "Created", since(t0));
+  co_return Done{};
+}
+
+awaitable<Outcome> DaemonSteps::start(const planner::StartContainer& s, PassId) {
+  auto t0 = Clock::now();
+  auto& store = daemon_.controller().store();
+  auto rec = store.get_container(s.name);
+  if (!rec) co_return outcome_of(rec.error());
+  if (!*rec) co_return Terminal{Error{"start " + s.name + ": no such container"}};
+  if (auto r = daemon_.controller().refresh(**rec); !r) co_return outcome_of(r.error());
+  if (state::is_up((*rec)->state) || daemon_.supervisor_->watching(s.name)) co_return Done{};
+  if (auto r = co_await daemon_.supervisor_->start(**rec, s.serve); !r) {
+    (void)daemon_.container_failed(**rec, r.error());
+    co_return outcome_of(r.error());
+  }
+  daemon_.errors_.erase(s.name);
+  progress_(s.name, "Started", since(t0));
+  co_return Done{};
+}
+
+awaitable<Outcome> DaemonSteps::await(const planner::AwaitContainer& s, PassId pass) {
+  // Until NAME meets the condition, it fails it for good, or the project is taken down.
+  auto t0 = Clock::now();
+  auto log = log::get("reconciler");
+  auto& c = daemon_.controller();
+  std::optional<Clock::time_point> met;  // when it first met the condition (for MONITOR)
+  for (;;) {
+    if (daemon_.stopping_) co_return Terminal{Error{"the daemon is stopping"}};
+    if (daemon_.cancelled(project_)) co_return Terminal{Error{"cancelled"}};
+    auto rec = c.store().get_container(s.name);
+    if (!rec) co_return outcome_of(rec.error());
+    std::string failure;
+    bool ok = false;
+    if (!*rec) {
+      failure = s.name + " does not exist";
+    } else {
+      auto& r = **rec;
+      if (auto fresh = c.refresh(r); !fresh) co_return outcome_of(fresh.error());
+      std::string code = std::to_string(r.exit_code);
+      switch (s.condition) {
+        case planner::Condition::kStarted:
+          // compose: it was started; a one-shot one that already exited counts.
+          ok = state::is_up(r.state) || (r.state == S::kExited && r.started_at > 0);
+          break;
+        case planner::Condition::kHealthy:
+          if (!state::is_up(r.state)) failure = s.name + " is " + state::state_name(r.state) + " (exit code " + code + ")";
+          else if (r.health == "unhealthy") failure = s.name + " is unhealthy";
+          else ok = r.health == "healthy" || (r.health.empty() && r.runtime && !r.runtime->health.enabled());
+          break;
+        case planner::Condition::kCompletedSuccessfully:
+          if (r.state == S::kExited && r.exit_code != 0) failure = s.name + " exited with code " + code;
+          else ok = r.state == S::kExited && r.started_at > 0;
+          break;
+      }
+      if (met && !ok && failure.empty()) failure = s.name + " stopped meeting the condition";
+    }
+    if (!failure.empty() && s.update) co_return co_await update_failed(s, failure, pass);
+    if (!failure.empty()) {
+      if (!s.required) {
+        log->warn("optional dependency failed container={} pass={}: {}", s.name, pass.str(), failure);
+        co_return Done{};
+      }
+      co_return Terminal{Error{"dependency failed to start: " + failure}};
+    }
+    if (ok && !met) met = Clock::now();
+    if (ok && Clock::now() - *met >= s.monitor) {
+      if (s.condition == planner::Condition::kHealthy) progress_(s.name, "Healthy", since(t0));
+      co_return Done{};
+    }
+    if (ok) co_await daemon_.changed().wait_for(std::chrono::duration_cast<milliseconds>(
+        s.monitor - (Clock::now() - *met)));
+    else co_await daemon_.changed().wait_for(milliseconds(1000));
+  }
+}
+
+awaitable<Outcome> DaemonSteps::stop(const planner::StopContainer& s, PassId pass) {
+  auto t0 = Clock::now();
+  auto& store = daemon_.controller().store();
+  auto rec = store.get_container(s.name);
+  if (!rec) co_return outcome_of(rec.error());
+  if (!*rec) co_return Done{};  // gone already
+  RuntimeRecord defaults;  // an unreadable record is stopped with the defaults
+  const RuntimeRecord& rt = (*rec)->runtime ? *(*rec)->runtime : defaults;
+  auto grace = timeout_ ? milliseconds(*timeout_) : rt.stop_grace;
+  if (auto r = co_await daemon_.supervisor_->stop(s.name, rt.stop_signal, grace); !r)
+    co_return outcome_of(r.error());
+  daemon_.events_.publish({0, "stop", project_, (*rec)->service, s.name, {{"pass", pass.str()}}});
+  progress_(s.name, "Stopped", since(t0));
+  co_return Done{};
+}
+
+awaitable<Outcome> DaemonSteps::remove(const planner::RemoveContainer& s, const std::string& reason,
+                                       PassId pass) {
+  auto t0 = Clock::now();
+  auto& c = daemon_.controller();
+  auto rec = c.store().get_container(s.name);
+  if (!rec) co_return outcome_of(rec.error());
+  if (!*rec) co_return Done{};
+  if (auto r = c.refresh(**rec); !r) co_return outcome_of(r.error());
+  if (state::is_up((*rec)->state)) co_return Terminal{Error{"cannot remove a running container " + s.name}};
+  // An update's old container: what it ran is the service's previous configuration.
+  if (s.replaced)
+    if (auto r = c.store().put_history(**rec, std::chrono::duration_cast<milliseconds>(
+                                                  std::chrono::system_clock::now().time_since_epoch())
+                                                  .count());
+        !r)
+      log::get("reconciler")->warn("keep previous configuration of {}: {}", s.name, r.error().message);
+  daemon_.networking().gone(s.name);
+  if (auto r = c.remove_container(**rec); !r) co_return outcome_of(r.error());
+  daemon_.supervisor_->forget(s.name);
+  daemon_.errors_.erase(s.name);
+  daemon_.events_.publish({0, "destroy", project_, (*rec)->service, s.name,
+                           {{"reason", reason}, {"pass", pass.str()}}});
+  progress_(s.name, "Removed", since(t0));
+  co_return Done{};
+}
+
+awaitable<Result<void>> DaemonSteps::rename_container(const std::string& from,
+                                                      const std::string& to) {
+  auto& c = daemon_.controller();
+  auto rec = c.store().get_container(from);
+  if (!rec) co_return fail(rec.error());
+  if (!*rec) co_return fail("rename " + from + ": no such container");
+  auto renamed = c.rename_container(**rec, to);
+  if (!renamed) co_return fail(renamed.error());
+  daemon_.supervisor_->rename(from, to);
+  if (auto r = daemon_.networking().rename(from, to); !r) co_return r;
+  if (auto e = daemon_.errors_.extract(from); !e.empty()) daemon_.errors_[to] = e.mapped();
+  co_return Result<void>{};
+}
+
+awaitable<Outcome> DaemonSteps::rename(const planner::RenameContainer& s, PassId pass) {
+  auto& store = daemon_.controller().store();
+  // Done already by an earlier attempt of this pass: FROM gone, TO there.
+  auto from = store.get_container(s.from);
+  if (!from) co_return outcome_of(from.error());
+  if (!*from) {
+    auto to = store.get_container(s.to);
+    if (to && *to) co_return Done{};
+    co_return Terminal{Error{"rename " + s.from + ": no such container"}};
+  }
+  if (auto r = co_await rename_container(s.from, s.to); !r) co_return outcome_of(r.error());
+  log::get("reconciler")->info("renamed container name={} to={} pass={}", s.from, s.to, pass.str());
+  co_return Done{};
+}
+
+awaitable<Outcome> DaemonSteps::switch_traffic(const planner::SwitchTraffic& s, PassId pass) {
+  auto t0 = Clock::now();
+  auto rec = daemon_.controller().store().get_container(s.to);
+  if (!rec) co_return outcome_of(rec.error());
+  if (!*rec || !(*rec)->runtime) co_return Terminal{Error{"switch traffic to " + s.to + ": no such container"}};
+  if (auto r = daemon_.networking().switch_traffic(s.from, *(*rec)->runtime); !r)
+    co_return outcome_of(r.error());
+  daemon_.events_.publish({0, "switch", project_, (*rec)->service, s.to,
+                           {{"from", s.from}, {"pass", pass.str()}}});
+  progress_(s.to, "Serving", since(t0));
+  co_return Done{};
+}
+
+awaitable<Outcome> DaemonSteps::update_failed(const planner::AwaitContainer& s, const std::string& why,
+                                              PassId pass) {
+  using A = planner::UpdatePolicy::FailureAction;
+  auto log = log::get("reconciler");
+  auto& c = daemon_.controller();
+  auto rec = c.store().get_container(s.name);
+  std::string service = rec && *rec ? (*rec)->service : "";
+  daemon_.events_.publish({0, "update_failed", project_, service, s.name,
+                           {{"reason", why}, {"pass", pass.str()}}});
+  // Within max_failure_ratio the update goes on, as with failure_action: continue.
+  if (s.update->on_failure == A::kContinue || ++update_failures_[service] <= s.update->tolerated) {
+    log->warn("update of {} failed at {}, continuing pass={}: {}", service, s.name, pass.str(), why);
+    co_return Done{};
+  }
+  // The new container goes; with start-first the old one, which kept serving, takes its name
+  // back. Stop-first has nothing left to undo here: the old one is gone (a rollback makes it
+  // again from the history).
+  if (!s.update->previous.empty()) {
+    RuntimeRecord defaults;
+    const RuntimeRecord& rt = rec && *rec && (*rec)->runtime ? *(*rec)->runtime : defaults;
+    if (auto r = co_await daemon_.supervisor_->stop(s.name, rt.stop_signal, rt.stop_grace); !r)
+      co_return Terminal{r.error()};
+    if (auto fresh = c.store().get_container(s.name); fresh && *fresh) {
+      daemon_.networking().gone(s.name);
+      if (auto r = c.remove_container(**fresh); !r) co_return Terminal{r.error()};
+    }
+    if (auto r = co_await rename_container(s.update->previous, s.name); !r) co_return Terminal{r.error()};
+  }
+  bool rollback = s.update->on_failure == A::kRollback;
+  daemon_.update_failures_[project_][service] = rollback;
+  log->error("update of {} failed at {}, {} pass={}: {}", service, s.name,
+             rollback ? "rolling back" : "paused", pass.str(), why);
+  co_return Terminal{Error{"update of " + service + " failed at " + s.name + ": " + why + " (" +
+                           (rollback ? "rolled back" : "paused") + ")"}};
+}
+
+}  // namespace stack::reconciler
