@@ -113,6 +113,7 @@ Reply up_reply(Daemon& d, const json& body) {
   req.options.plan.services = body.value("services", std::vector<std::string>{});
   req.options.plan.force_recreate = body.value("force_recreate", false);
   req.options.plan.remove_orphans = body.value("remove_orphans", false);
+  req.options.plan.pull = body.value("pull", std::string());
   req.options.dry_run = body.value("dry_run", false);
   req.wait = body.value("wait", false);
   req.wait_timeout = std::chrono::seconds(body.value("wait_timeout", 300));

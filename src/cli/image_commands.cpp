@@ -22,11 +22,6 @@
 
 namespace stack::cli {
 
-namespace {
-
-using nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
 std::string human_size(uint64_t bytes) {
   char buf[32];
   if (bytes >= 1000 * 1000 * 1000)
@@ -39,6 +34,12 @@ std::string human_size(uint64_t bytes) {
     std::snprintf(buf, sizeof buf, "%lluB", static_cast<unsigned long long>(bytes));
   return buf;
 }
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
 
 std::string created_ago(const std::string& iso) {
   struct tm tm {};

@@ -23,7 +23,8 @@ namespace {
 Error not_found(const std::string& ref) {
   return Error{"image \"" + familiar_reference(ref) +
                "\" not found (pull it with: stack image pull " + familiar_reference(ref) +
-               ", or import it with: stack image import " + familiar_reference(ref) + " PATH)"};
+               ", or import it with: stack image import " + familiar_reference(ref) + " PATH)",
+               ENOENT};
 }
 
 bool is_hex(std::string_view s) {

@@ -36,7 +36,8 @@ const char* step_kind(const Step& step) {
                              [](const RemoveContainer&) { return "remove"; },
                              [](const RenameContainer&) { return "rename"; },
                              [](const SwitchTraffic&) { return "switch"; },
-                             [](const Delay&) { return "delay"; }},
+                             [](const Delay&) { return "delay"; },
+                             [](const PullImage&) { return "pull"; }},
                     step);
 }
 
@@ -50,7 +51,8 @@ std::string step_object(const Step& step) {
                              [](const RemoveContainer& s) { return s.name; },
                              [](const RenameContainer& s) { return s.from; },
                              [](const SwitchTraffic& s) { return s.to; },
-                             [](const Delay&) { return std::string(); }},
+                             [](const Delay&) { return std::string(); },
+                             [](const PullImage& s) { return s.ref; }},
                     step);
 }
 
@@ -72,7 +74,10 @@ std::string render_step(const Node& node) {
                [](const RemoveContainer& s) { return "- remove " + s.name; },
                [](const RenameContainer& s) { return "~ rename " + s.from + " to " + s.to; },
                [](const SwitchTraffic& s) { return "~ switch traffic " + s.from + " to " + s.to; },
-               [](const Delay& s) { return "= delay " + std::to_string(s.duration.count()) + " ms"; }},
+               [](const Delay& s) { return "= delay " + std::to_string(s.duration.count()) + " ms"; },
+               [](const PullImage& s) {
+                 return "+ pull " + s.ref + (s.platform.empty() ? "" : " for " + s.platform);
+               }},
       node.step);
   if (!node.reason.empty()) text += " (" + node.reason + ")";
   return text;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,15 @@ struct DesiredService {
   std::vector<std::string> networks;  // full names of the networks its containers join
   std::string network_service;        // network_mode service:NAME: NAME
   bool healthcheck = false;           // a start-first update waits for healthy, else running
+  // Its image as the planner decides a pull (fs/pull_policy.h): the reference and platform,
+  // compose's pull_policy, whether the store has it (IMAGE_ID is "" when not) and when the
+  // reference was last pulled. IMAGE_WHERE ("stack.yaml:4:12") names it in errors.
+  std::string image;
+  std::string platform;
+  std::string pull_policy = "missing";
+  bool image_present = true;
+  std::optional<std::chrono::system_clock::time_point> last_pulled;
+  std::string image_where;
   UpdatePolicy update;
   // The runtime record of replica N at index N-1; null in tests that do not execute.
   std::vector<std::shared_ptr<const model::RuntimeRecord>> records;

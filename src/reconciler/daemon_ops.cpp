@@ -40,8 +40,15 @@ awaitable<Result<planner::Plan>> Daemon::up(UpRequest request, Progress progress
   // Everything the file asks for must be something stack can run: refused before any change.
   if (auto r = spec::check_supported(*stack); !r) co_return fail(r.error());
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack->name);
-  // Every image, user and limit checked before anything changes.
-  if (auto d = desired_state(*stack, paths_, controller_->images()); !d) co_return fail(d.error());
+  // Every image, user and limit checked before anything changes, and what the planner refuses
+  // (an image missing with pull_policy never) too.
+  auto d = desired_state(*stack, paths_, controller_->images());
+  if (!d) co_return fail(d.error());
+  if (auto observed = observed_state(*controller_, *networking_, stack->name)) {
+    planner::PlanOptions check = request.options.plan;
+    check.now = std::chrono::system_clock::now();
+    if (auto p = planner::plan(*d, *observed, check); !p) co_return fail(p.error());
+  }
   if (!request.options.dry_run) {
     // Registered before anything is made: a daemon killed half-way through finds the project,
     // with the environment its files were interpolated with, and finishes the job.
@@ -109,6 +116,7 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
   planner::PlanOptions popts = options.plan;
   popts.continuous = !explicit_up;
   popts.held = pins->held;
+  popts.now = std::chrono::system_clock::now();
   auto plan = planner::plan(*desired, *observed, popts);
   if (!plan) co_return fail(plan.error());
   if (options.dry_run || plan->empty()) co_return plan;

@@ -32,6 +32,12 @@ using Rollbacks = std::map<std::string, std::vector<state::HistoryRecord>>;
 void apply_rollbacks(planner::DesiredState& desired, const spec::Stack& stack,
                      const Rollbacks& rollbacks);
 
+// The runtime record of replica NUMBER of SERVICE, its image taken from IMAGES now: for the
+// CreateContainer of a service whose image the plan pulls first (desired_state left it null).
+[[nodiscard]] Result<std::shared_ptr<const RuntimeRecord>> replica_record(
+    const spec::Stack& stack, const std::string& service, int number, fs::ImageStore& images,
+    const Paths& paths);
+
 // depends_on as the planner reads it.
 std::vector<planner::Dependency> dependencies_of(const spec::Service& service);
 
