@@ -1,5 +1,6 @@
 // Images end to end through the stack binary: a multi-layer image from an index pulled from a
-// registry on loopback and run, a second pull that transfers nothing, `stack pull`, an image of
+// registry on loopback and run, a second pull that transfers nothing, `stack pull`, `up` pulling
+// what is missing (the PullImage step, pull_policy never), an image of
 // 128 layers, the image's HEALTHCHECK as the service's default, the image commands with
 // --format json, login, and an image re-imported under a running container. Root.
 #include <doctest/doctest.h>
@@ -86,6 +87,75 @@ TEST_CASE("stack image pull then up runs a multi-layer image from an index") {
   CHECK(reg.count("\"GET /v2/team/app/blobs/") == blobs);
   CHECK(env.stack({"down"}).code == 0);
   CHECK(env.leftovers(p).empty());
+}
+
+TEST_CASE("up pulls an image only in the registry, a second up pulls nothing, never fails clearly") {
+  REQUIRE_IMAGE_TOOLS();
+  StackEnv env;
+  TempDir tmp("stack-e2e-uppull");
+  Registry reg;
+  write_text(tmp / "app/app/hello", "pulled by up\n");
+  Layout l(tmp / "layout", "1");
+  l.insert(busybox_rootfs(), "/")
+      .insert(tmp / "app/app", "/app")
+      .config({"--config.cmd", "sleep", "--config.cmd", "300"});
+  reg.push(l.dir(), "1", "team/up:1");
+  const std::string ref = reg.host() + "/team/up:1";
+
+  auto p = unique_project("uppull");
+  env.uses(p);
+  env.write("name: " + p + "\nservices:\n  app:\n    image: " + ref + "\n");
+  auto planned = env.stack({"plan"});
+  REQUIRE_MESSAGE(planned.code == 0, planned.err);
+  CHECK(planned.out.find("+ pull " + ref + " (missing)\n") == 0);
+  CHECK(reg.count("\"GET /v2/team/up/blobs/") == 0);  // planning pulls nothing
+
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  CHECK(up.err.find("Image " + ref + " Pulled") != std::string::npos);
+  CHECK(up.err.find("Pull complete") != std::string::npos);  // a pipe: one line per layer status
+  CHECK(up.err.find("\033[") == std::string::npos);
+  CHECK(reg.count("\"GET /v2/team/up/blobs/") > 0);
+  CHECK(env.stack({"exec", "app", "cat", "/app/hello"}).out == "pulled by up\n");
+
+  // The image is here now: a second up asks the registry nothing.
+  int requests = reg.count("\"GET /v2/");
+  auto again = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(again.code == 0, again.err);
+  CHECK(again.err.find("Pull") == std::string::npos);
+  CHECK(reg.count("\"GET /v2/") == requests);
+  // --pull always asks (and transfers no layer: they are all here).
+  int blobs = reg.count("\"GET /v2/team/up/blobs/");
+  auto always = env.stack({"up", "-d", "--pull", "always"});
+  REQUIRE_MESSAGE(always.code == 0, always.err);
+  CHECK(always.err.find("Image " + ref + " Pulled") != std::string::npos);
+  CHECK(reg.count("\"GET /v2/team/up/blobs/") == blobs);
+  CHECK(env.stack({"down"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+
+  // pull_policy never and the image not here: refused before anything is made.
+  auto q = unique_project("upnever");
+  env.uses(q);
+  const std::string missing = reg.host() + "/team/absent:1";
+  env.write("name: " + q + "\nservices:\n  web:\n    image: " + missing +
+            "\n    pull_policy: never\n");
+  auto never = env.stack({"up", "-d"});
+  INFO(never.err);
+  CHECK(never.code == 1);
+  CHECK(never.err.find("service \"web\"") != std::string::npos);
+  CHECK(never.err.find("image \"" + missing + "\"") != std::string::npos);
+  CHECK(never.err.find("pull_policy is never") != std::string::npos);
+  CHECK(env.leftovers(q).empty());
+
+  // A pull the registry refuses: the up fails with the registry's word, no container made.
+  env.write("name: " + q + "\nservices:\n  web:\n    image: " + missing + "\n");
+  auto refused = env.stack({"up", "-d"});
+  CHECK(refused.code == 1);
+  INFO(refused.err);
+  CHECK(refused.err.find("pull " + missing) != std::string::npos);
+  CHECK(env.stack({"ps", "-a", "-q"}).out.empty());
+  CHECK(env.stack({"down"}).code == 0);
+  CHECK(env.leftovers(q).empty());
 }
 
 TEST_CASE("an image of 128 layers runs") {
