@@ -3,8 +3,9 @@
 # (10 MB of random bytes per layer, built with umoci on the BusyBox rootfs) on a docker-registry
 # on loopback; `stack image pull` (download, verify, unpack, fsync) against `skopeo copy` of it
 # into an OCI directory (download and verify only), median of 5 each in the same run; a second
-# pull (nothing to transfer); and `stack up -d` of a service of that image split into the pull
-# and the start. Everything is under a temp dir and a private --root, removed at the end.
+# pull (nothing to transfer); `image pull` then `up -d`; and `up -d` with the image missing (the
+# plan's PullImage step), split into the pull and the rest. Everything is under a temp dir and
+# a private --root, removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stack=$PWD/build/stack
@@ -77,4 +78,17 @@ for run in 1 2 3 4 5; do
   pull+=($((t1 - t0))); start+=($((t2 - t1)))
   "${S[@]}" -p benchpull down -t 0 >/dev/null 2>&1
 done
-echo "stack up of a service to pull: pull median $(printf '%s\n' "${pull[@]}" | median) ms, start median $(printf '%s\n' "${start[@]}" | median) ms"
+echo "image pull, then up -d:         pull median $(printf '%s\n' "${pull[@]}" | median) ms, up median $(printf '%s\n' "${start[@]}" | median) ms"
+
+# `stack up -d` with the image missing: the plan's PullImage step, then create and start. The
+# pull's share is what its "Image REF Pulled N.Ns" line says.
+total=(); inplan=()
+for run in 1 2 3 4 5; do
+  "${S[@]}" image rm "$host/bench:1" >/dev/null 2>&1 || true
+  "${S[@]}" image prune -a >/dev/null 2>&1; sync
+  t0=$(ms); (cd "$work/project" && "${S[@]}" up -d 2>"$work/up.err" >/dev/null); t1=$(ms)
+  total+=($((t1 - t0)))
+  inplan+=($(awk '/Image .* Pulled/ {sub("s","",$NF); print int($NF*1000)}' "$work/up.err"))
+  "${S[@]}" -p benchpull down -t 0 >/dev/null 2>&1
+done
+echo "up -d pulling in its plan:      total median $(printf '%s\n' "${total[@]}" | median) ms, of which the pull step $(printf '%s\n' "${inplan[@]}" | median) ms"

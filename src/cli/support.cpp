@@ -144,12 +144,15 @@ class PullLines {
   void event(const std::string& object, const std::string& action, double seconds) {
     std::string ref = object.substr(6);
     if (action == "Pulling" || action == "Pulled") {
-      if (!tty_ || action == "Pulled") {
-        std::fprintf(stderr, " %s%s Image %s %s %.1fs\n", tty_ ? "\033[32m" : "",
-                     action == "Pulled" ? "\u2714" : "\u283f", (ref + (tty_ ? "\033[0m" : "")).c_str(),
-                     action.c_str(), seconds);
-        if (action == "Pulled") forget(ref);
+      if (action == "Pulled") {
+        if (tty_ && drawn_ > 0) draw();  // the layers' last state stays above the line
+        std::erase_if(layers_, [&](const Layer& l) { return l.ref == ref; });
+        drawn_ = 0;
       }
+      if (!tty_ || action == "Pulled")
+        std::fprintf(stderr, " %s%s%s Image %s %s %.1fs\n", tty_ ? "\033[32m" : "",
+                     action == "Pulled" ? "\u2714" : "\u283f", tty_ ? "\033[0m" : "", ref.c_str(),
+                     action.c_str(), seconds);
       return;
     }
     size_t sp = action.find(' ');
@@ -180,11 +183,6 @@ class PullLines {
   struct Layer {
     std::string ref, id, status, detail;
   };
-  void forget(const std::string& ref) {
-    if (tty_) draw();
-    std::erase_if(layers_, [&](const Layer& l) { return l.ref == ref; });
-    drawn_ = 0;
-  }
   void draw() {
     std::string out;
     if (drawn_ > 0) out += "\033[" + std::to_string(drawn_) + "F";

@@ -7,9 +7,9 @@
 #include <optional>
 #include <set>
 
-#include "fs/pull_policy.h"
 #include "planner/plan.h"
 #include "planner/plan_builder.h"
+#include "planner/pull_policy.h"
 
 namespace stack::planner {
 
@@ -116,19 +116,19 @@ class UpPlanner {
       std::string where = "service \"" + s.name + "\"" +
                           (s.image_where.empty() ? "" : " (" + s.image_where + ")") + ": image \"" +
                           s.image + "\"";
-      auto action = fs::pull_action(policy, s.image_present, s.last_pulled, options_.now);
+      auto action = pull_action(policy, s.image_present, s.last_pulled, options_.now);
       if (!action) return fail(action.error().wrap(where + ": pull_policy"));
       if (options_.continuous && s.image_present) continue;
       switch (*action) {
-        case fs::PullAction::use_local: continue;
-        case fs::PullAction::fail_missing:
+        case PullAction::use_local: continue;
+        case PullAction::fail_missing:
           return fail(where + " is not in the image store and its pull_policy is " + policy +
                       " (pull it with: stack pull " + s.name + ")");
-        case fs::PullAction::build:
+        case PullAction::build:
           if (s.image_present) continue;
           return fail(where + " is not in the image store and its pull_policy is build: stack "
                               "does not build images (import or pull it)");
-        case fs::PullAction::pull: break;
+        case PullAction::pull: break;
       }
       std::string key = s.image + "|" + s.platform;
       auto it = pulls.find(key);

@@ -56,7 +56,7 @@ struct DesiredService {
   std::vector<std::string> networks;  // full names of the networks its containers join
   std::string network_service;        // network_mode service:NAME: NAME
   bool healthcheck = false;           // a start-first update waits for healthy, else running
-  // Its image as the planner decides a pull (fs/pull_policy.h): the reference and platform,
+  // Its image as the planner decides a pull (planner/pull_policy.h): the reference and platform,
   // compose's pull_policy, whether the store has it (IMAGE_ID is "" when not) and when the
   // reference was last pulled. IMAGE_WHERE ("stack.yaml:4:12") names it in errors.
   std::string image;

@@ -201,8 +201,9 @@ void apply_rollbacks(planner::DesiredState& desired, const spec::Stack& stack,
     std::set<int> taken;  // newest first: the first record of each replica wins
     for (const auto& h : back->second) {
       if (h.config_hash != first.config_hash || h.number < 1 ||
-          h.number > static_cast<int>(s.records.size()) || !taken.insert(h.number).second)
-        continue;
+          h.number > static_cast<int>(s.records.size()) || !s.records[h.number - 1] ||
+          !taken.insert(h.number).second)
+        continue;  // (a null record: its image is pulled first, the file's record made then)
       // Where it lives is this replica's, whatever name the old container had when it went
       // (a start-first update renames it first).
       auto r = std::make_shared<RuntimeRecord>(*h.runtime);

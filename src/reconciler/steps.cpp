@@ -315,7 +315,7 @@ awaitable<Outcome> DaemonSteps::pull(const planner::PullImage& s, const std::str
     if (e.status == "Downloading" && e.total > 0)
       text += " " + std::to_string(e.current) + "/" + std::to_string(e.total);
     else if (!e.message.empty())
-      text += " " + e.message;
+      text += ": " + e.message;
     progress(object, text, since(t0));
   };
   auto image = co_await daemon_.images().pull(std::move(request));

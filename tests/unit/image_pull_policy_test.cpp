@@ -1,19 +1,19 @@
 // pull_policy as the planner sees it: (policy, present, last pulled, now) -> what to do.
 #include <doctest/doctest.h>
 
-#include "fs/pull_policy.h"
+#include "planner/pull_policy.h"
 
 using namespace stack;
-using fs::PullAction;
+using planner::PullAction;
 using namespace std::chrono_literals;
 
 TEST_CASE("pull_policy decides from the policy, presence and the last pull") {
-  const fs::SystemTime now = fs::SystemTime() + 1000h;
-  const std::optional<fs::SystemTime> never;
+  const planner::SystemTime now = planner::SystemTime() + 1000h;
+  const std::optional<planner::SystemTime> never;
   struct Case {
     const char* policy;
     bool present;
-    std::optional<fs::SystemTime> last;
+    std::optional<planner::SystemTime> last;
     PullAction want;
   };
   const Case cases[] = {
@@ -41,14 +41,14 @@ TEST_CASE("pull_policy decides from the policy, presence and the last pull") {
   for (const auto& c : cases) {
     CAPTURE(c.policy);
     CAPTURE(c.present);
-    auto r = fs::pull_action(c.policy, c.present, c.last, now);
+    auto r = planner::pull_action(c.policy, c.present, c.last, now);
     REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
     CHECK(*r == c.want);
   }
   for (const char* bad : {"sometimes", "every_", "every_5", "every_h", "every_0s", "every_1y"}) {
     CAPTURE(bad);
-    CHECK(!fs::pull_action(bad, true, never, now));
+    CHECK(!planner::pull_action(bad, true, never, now));
   }
-  CHECK(fs::parse_pull_interval("1w2d3h4m5s").value() ==
+  CHECK(planner::parse_pull_interval("1w2d3h4m5s").value() ==
         std::chrono::seconds(604800 + 2 * 86400 + 3 * 3600 + 4 * 60 + 5));
 }

@@ -1,9 +1,9 @@
 // pull_action (pull_policy.h): compose's pull policies, pure.
-#include "fs/pull_policy.h"
+#include "planner/pull_policy.h"
 
 #include <string>
 
-namespace stack::fs {
+namespace stack::planner {
 
 Result<std::chrono::seconds> parse_pull_interval(std::string_view text) {
   auto bad = [&] {
@@ -60,4 +60,4 @@ Result<PullAction> pull_action(std::string_view policy, bool present,
   return now - *last_pulled >= every ? PullAction::pull : PullAction::use_local;
 }
 
-}  // namespace stack::fs
+}  // namespace stack::planner
