@@ -105,7 +105,9 @@ class UpPlanner {
 
   // One pull per image and platform the selected services need, as pull_policy (or `up --pull`)
   // decides; a service whose image is missing and may not be pulled stops the plan. The
-  // continuous reconcile pulls only what is missing: `always` is for an explicit `up`.
+  // continuous reconcile (a file edit, a resync, the retries of a failed pass) pulls nothing:
+  // pulls are an explicit `up`'s or `stack pull`'s, so a registry that is down is not asked
+  // again every few seconds, and a missing image is reported as missing.
   Result<void> emit_pulls() {
     std::map<std::string, size_t> pulls;  // "ref|platform" -> node
     for (const auto& name : order_) {
@@ -113,12 +115,14 @@ class UpPlanner {
       const DesiredService& s = *services_[name];
       if (s.image.empty()) continue;
       std::string policy = options_.pull.empty() ? s.pull_policy : options_.pull;
-      std::string where = "service \"" + s.name + "\"" +
-                          (s.image_where.empty() ? "" : " (" + s.image_where + ")") + ": image \"" +
-                          s.image + "\"";
+      std::string where = (s.image_where.empty() ? "" : s.image_where + ": ") + "service \"" +
+                          s.name + "\": image \"" + s.image + "\"";
       auto action = pull_action(policy, s.image_present, s.last_pulled, options_.now);
       if (!action) return fail(action.error().wrap(where + ": pull_policy"));
       if (options_.continuous && s.image_present) continue;
+      if (options_.continuous)
+        return fail(where + " is not in the image store (pull it with: stack pull " + s.name +
+                    ", or stack up)");
       switch (*action) {
         case PullAction::use_local: continue;
         case PullAction::fail_missing:

@@ -228,7 +228,10 @@ awaitable<void> Daemon::reconcile(std::string project, std::string reason) {
   stacks_[project] = *stack;
   auto t0 = Clock::now();
   auto noop = [](const std::string&, const std::string&, milliseconds) {};
-  auto plan = co_await apply(*stack, {}, false, noop);
+  // A named object, not `{}`: GCC 12 mis-destroys a temporary bound to a coroutine's reference
+  // parameter across the co_await (free(): invalid pointer once PlanOptions held a string).
+  const UpOptions defaults;
+  auto plan = co_await apply(*stack, defaults, false, noop);
   if (!plan) {
     failed(project, plan.error(), reason);
     co_return;

@@ -156,9 +156,11 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
     (void)store.put_pin({stack.name, service, file_hashes[service], pinned});
     roll_back |= !pinned.empty();
   }
-  if (roll_back)
-    if (auto back = co_await apply(stack, {}, false, progress, false); !back)
+  if (roll_back) {
+    const UpOptions defaults;  // named: see Daemon::reconcile
+    if (auto back = co_await apply(stack, defaults, false, progress, false); !back)
       log::get("reconciler")->error("rollback of project={}: {}", stack.name, back.error().message);
+  }
   co_return fail(done.error());
 }
 
@@ -309,7 +311,8 @@ awaitable<Result<void>> Daemon::rollback(std::string project, std::vector<std::s
       co_return r;
   }
   stacks_[project] = *stack;
-  auto plan = co_await apply(*stack, {}, false, progress);
+  const UpOptions defaults;  // named: see Daemon::reconcile
+  auto plan = co_await apply(*stack, defaults, false, progress);
   if (!plan) co_return fail(plan.error());
   co_return Result<void>{};
 }

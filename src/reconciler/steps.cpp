@@ -319,7 +319,12 @@ awaitable<Outcome> DaemonSteps::pull(const planner::PullImage& s, const std::str
     progress(object, text, since(t0));
   };
   auto image = co_await daemon_.images().pull(std::move(request));
-  if (!image) co_return Terminal{image.error().wrap("pull " + s.ref)};
+  if (!image) {
+    // The executor names the step ("pull REF: "); the store's message may too.
+    Error e = image.error();
+    if (e.message.rfind("pull " + s.ref + ": ", 0) == 0) e.message.erase(0, s.ref.size() + 7);
+    co_return Terminal{e};
+  }
   log::get("reconciler")->info("pulled image ref={} id={} reason={} pass={}", s.ref, image->id,
                                reason, pass.str());
   daemon_.events_.publish({0, "pull", project_, "", "",

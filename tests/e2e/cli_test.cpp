@@ -157,8 +157,9 @@ TEST_CASE("bad stack files are refused with file:line:column and change nothing"
     std::string yaml, expected;
   } cases[] = {
       {"name: " + p + "\nservices:\n  web:\n    image: [busybox\n", "stack.yaml:5:1: "},
-      {"name: " + p + "\nservices:\n  web:\n    image: nope:1.0\n    command: [sleep, '1']\n",
-       "stack.yaml:4:12: image \"nope:1.0\" not found"},
+      {"name: " + p + "\nservices:\n  web:\n    image: nope:1.0\n    pull_policy: never\n"
+       "    command: [sleep, '1']\n",
+       "stack.yaml:4:12: service \"web\": image \"nope:1.0\" is not in the image store"},
       {"name: " + p + "\nservices:\n  web:\n    image: busybox\n    mem_limit: lots\n",
        "stack.yaml:5:16: services.web.mem_limit: expected a byte size"},
   };
