@@ -1,6 +1,7 @@
 // What a project should be, from its loaded stack file: each network with its configuration and
-// each service with one runtime record per replica, every image resolved and what the kernel
-// would refuse found first. Reads the image store and the images' files; changes nothing on
+// each service with one runtime record per replica, every image in the store resolved and what
+// the kernel would refuse found first. A service whose image is missing gets no records: the
+// planner decides its pull, and its creates make the records from the pulled image. Reads the image store and the images' files; changes nothing on
 // the host (bind sources and free host ports are the CreateContainer step's).
 #pragma once
 

@@ -1,5 +1,6 @@
 // What each step of a plan does on this host: the daemon's StepRunner. Networks through
-// Networking, containers through the Controller and the Supervisor, each step's outcome for the
+// Networking, containers through the Controller and the Supervisor, pulls through the
+// ImageService (on its workers), each step's outcome for the
 // executor (done, retry after a delay, or terminal) and its line of progress for the client.
 // Loop thread only. Private to the reconciler.
 #pragma once
