@@ -12,6 +12,9 @@ packages=(
   debootstrap systemd-container  # tests/systemd: a Debian rootfs booted with systemd-nspawn
   dpkg-dev lintian               # packaging: cpack's dpkg-shlibdeps; the package test's lintian
   clang-14 libclang-rt-14-dev    # tests/fuzz: libFuzzer targets (clang's), with ASan and UBSan
+  # tests of registry pulls and image archives: a registry on loopback, images built and pushed
+  # from an OCI layout, and the readers `image save` must satisfy (podman for the test only)
+  docker-registry skopeo umoci podman
 )
 
 missing=()

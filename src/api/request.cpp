@@ -183,7 +183,7 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
     if (what == "version" || what == "projects" || what == "containers" || what == "events" ||
         what == "images")
       return {"GET"};
-    if (what == "up" || what == "shutdown") return {"POST"};
+    if (what == "up" || what == "shutdown" || what == "auth") return {"POST"};
     if (what == "volumes") return {"GET", "POST"};
     return {};
   }
@@ -192,7 +192,12 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
     return {"GET", "DELETE"};
   }
   if (p.size() == 3 && p[1] == "images") {
-    if (p[2] == "import") return {"POST", "DELETE"};  // DELETE: an image named "import"
+    // DELETE on each: an image may be named "import" (api/image_routes.cpp).
+    const std::string& what = p[2];
+    if (what == "import" || what == "pull" || what == "load" || what == "save" || what == "tag" ||
+        what == "prune")
+      return {"POST", "DELETE"};
+    if (what == "inspect") return {"GET", "DELETE"};
     return {"DELETE"};
   }
   if (p.size() == 4 && p[1] == "projects") {

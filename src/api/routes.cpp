@@ -10,12 +10,11 @@
 #include <deque>
 #include <map>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "api/exec_session.h"
+#include "api/image_routes.h"
 #include "engine/logs.h"
-#include "fs/image_store.h"
 #include "reconciler/daemon.h"
 
 namespace stack::api {
@@ -115,6 +114,7 @@ Reply up_reply(Daemon& d, const json& body) {
   req.options.plan.services = body.value("services", std::vector<std::string>{});
   req.options.plan.force_recreate = body.value("force_recreate", false);
   req.options.plan.remove_orphans = body.value("remove_orphans", false);
+  req.options.plan.pull = body.value("pull", std::string());
   req.options.dry_run = body.value("dry_run", false);
   req.wait = body.value("wait", false);
   req.wait_timeout = std::chrono::seconds(body.value("wait_timeout", 300));
@@ -123,27 +123,6 @@ Reply up_reply(Daemon& d, const json& body) {
             auto up = co_await d.up(req, progress_to(emit));
             if (!up) emit({{"error", up.error().message}});
             else emit({{"project", up->project}, {"plan", plan_json(up->plan)}});
-          }};
-}
-
-// `image import` with progress: {"progress": {"phase", "bytes", "total"}} lines as the worker
-// thread reports them (posted to the loop), then {"imported": ...} or {"error": ...}.
-Reply import_reply(Daemon& d, std::string ref, std::string path, fs::ImportOptions options) {
-  return {200, {}, [&d, ref, path, options](Emit emit, Cancelled) -> awaitable<void> {
-            auto ex = co_await asio::this_coro::executor;
-            auto alive = std::make_shared<bool>(true);  // no line after the last one
-            fs::ImportOptions opts = options;
-            opts.progress = [ex, emit, alive](std::string_view phase, uint64_t done,
-                                              uint64_t total) {
-              asio::post(ex, [emit, alive, phase = std::string(phase), done, total] {
-                if (*alive)
-                  emit({{"progress", {{"phase", phase}, {"bytes", done}, {"total", total}}}});
-              });
-            };
-            auto r = co_await d.import_image(ref, path, opts);
-            *alive = false;
-            if (!r) emit({{"error", r.error().message}});
-            else emit({{"imported", *r}});
           }};
 }
 
@@ -349,6 +328,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
     if (body.is_discarded()) co_return error_reply(400, "request body is not JSON");
     if (!body.is_object()) co_return error_reply(400, "request body is not a JSON object");
   }
+  if (is_image_route(t)) co_return co_await image_route(d, req, t, body);
   const auto& p = t.path;
   const auto& m = req.method;
   try {
@@ -379,37 +359,6 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
     if (m == "POST" && p.size() == 2 && p[1] == "up") co_return up_reply(d, body);
     if (m == "GET" && p.size() == 2 && p[1] == "events") co_return events_reply(d, t);
     if (p.size() >= 2 && p[1] == "volumes") co_return volume_reply(d, m, p, body);
-    if (p.size() >= 3 && p[1] == "images") {
-      if (m == "POST" && p.size() == 3 && p[2] == "import") {
-        std::string ref = body.value("reference", ""), path = body.value("path", "");
-        fs::ImportOptions options;
-        if (body.contains("max_bytes")) {
-          if (!body["max_bytes"].is_number_unsigned() || body["max_bytes"].get<uint64_t>() == 0)
-            co_return error_reply(400, "max_bytes must be a positive number of bytes");
-          options.max_bytes = body["max_bytes"].get<uint64_t>();
-        }
-        if (body.value("progress", false)) co_return import_reply(d, ref, path, options);
-        auto r = co_await d.import_image(ref, path, options);
-        if (!r) co_return error_reply(400, r.error().message);
-        co_return Reply{200, {{"imported", *r}}, {}};
-      }
-      if (m == "DELETE" && p.size() == 3) {
-        if (auto r = d.controller().remove_image(p[2]); !r) co_return error_reply(409, r.error().message);
-        co_return Reply{200, {{"deleted", p[2]}}, {}};
-      }
-    }
-    if (m == "GET" && p.size() == 2 && p[1] == "images") {
-      auto list = d.controller().images().list();
-      if (!list) co_return error_reply(500, list.error().message);
-      json arr = json::array();
-      for (const auto& i : *list)
-        arr.push_back({{"reference", i.reference},
-                       {"id", i.id},
-                       {"size", i.size},
-                       {"created", i.created},
-                       {"layers", i.layers.size()}});
-      co_return Reply{200, arr, {}};
-    }
     if (p.size() == 4 && p[1] == "projects") {
       const std::string& project = p[2];
       const std::string& what = p[3];

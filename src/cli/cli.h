@@ -60,6 +60,9 @@ int report(const Error& e);
 std::string call(std::string_view method, std::string_view target, std::string_view body = {});
 // A request whose reply streams progress lines ("Container x  Started  0.1s") and ends with
 // {"ok"}, {"plan"} or {"error"}; returns that last line's text.
+// 1234567 -> "1.2MB", as docker prints sizes.
+std::string human_size(uint64_t bytes);
+
 std::string run_operation(std::string_view method, std::string_view target, std::string_view body,
                           const std::function<bool()>& stop = {});
 

@@ -162,7 +162,7 @@ void add_project_commands(CLI::App& app) {
   static bool detach = false, dry_run = false, force = false, orphans = false, wait = false;
   static int wait_timeout = 300;
   static std::vector<std::string> up_services;
-  static std::string up_format = "table";
+  static std::string up_format = "table", up_pull;
   up->add_flag("-d,--detach", detach, "Run in the background");
   up->add_flag("--dry-run", dry_run, "Print the plan, change nothing");
   up->add_flag("--force-recreate", force, "Recreate containers even if unchanged");
@@ -170,6 +170,9 @@ void add_project_commands(CLI::App& app) {
   up->add_flag("--wait", wait, "Return once every service is running and healthy (implies -d)");
   up->add_option("--wait-timeout", wait_timeout, "Seconds --wait waits at most")->capture_default_str();
   up->add_option("--format", up_format, "Plan output with --dry-run: table or json");
+  up->add_option("--pull", up_pull, "Pull images: always, missing or never (default: each "
+                                    "service's pull_policy)")
+      ->check(CLI::IsMember({"always", "missing", "never"}));
   up->add_option("service", up_services, "Services to start (default: all)");
   auto run_up = [] {
     // The daemon loads the files (once, with this environment) and streams the loader's
@@ -178,6 +181,7 @@ void add_project_commands(CLI::App& app) {
     body["services"] = up_services;
     body["force_recreate"] = force;
     body["remove_orphans"] = orphans;
+    body["pull"] = up_pull;
     body["dry_run"] = dry_run;
     body["wait"] = wait;
     body["wait_timeout"] = wait_timeout;
@@ -204,6 +208,8 @@ void add_project_commands(CLI::App& app) {
   plan->add_option("--format", up_format, "table or json");
   plan->add_flag("--force-recreate", force, "Plan recreating containers even if unchanged");
   plan->add_flag("--remove-orphans", orphans, "Plan removing containers of services not in the file");
+  plan->add_option("--pull", up_pull, "Plan pulls as always, missing or never")
+      ->check(CLI::IsMember({"always", "missing", "never"}));
   plan->add_option("service", up_services, "Services (default: all)");
   plan->callback([run_up] {
     dry_run = true;

@@ -2,6 +2,7 @@
 // the stack file, errors, progress and log lines.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -131,10 +132,78 @@ std::string call(std::string_view method, std::string_view target, std::string_v
   return r.body;
 }
 
+namespace {
+
+// The layers of the images an operation pulls (progress lines from "image REF" with an action
+// "Pulling", "Pulled" or "LAYER STATUS [BYTES/TOTAL]"), as compose shows them: on a terminal a
+// block redrawn in place, in a pipe one line per status change.
+class PullLines {
+ public:
+  explicit PullLines(bool tty) : tty_(tty) {}
+
+  void event(const std::string& object, const std::string& action, double seconds) {
+    std::string ref = object.substr(6);
+    if (action == "Pulling" || action == "Pulled") {
+      if (action == "Pulled") {
+        if (tty_ && drawn_ > 0) draw();  // the layers' last state stays above the line
+        std::erase_if(layers_, [&](const Layer& l) { return l.ref == ref; });
+        drawn_ = 0;
+      }
+      if (!tty_ || action == "Pulled")
+        std::fprintf(stderr, " %s%s%s Image %s %s %.1fs\n", tty_ ? "\033[32m" : "",
+                     action == "Pulled" ? "\u2714" : "\u283f", tty_ ? "\033[0m" : "", ref.c_str(),
+                     action.c_str(), seconds);
+      return;
+    }
+    size_t sp = action.find(' ');
+    std::string id = action.substr(0, sp), rest = sp == std::string::npos ? "" : action.substr(sp + 1);
+    std::string status = rest, detail;
+    if (rest.rfind("Downloading ", 0) == 0) {
+      status = "Downloading";
+      unsigned long long cur = 0, total = 0;
+      if (std::sscanf(rest.c_str() + 12, "%llu/%llu", &cur, &total) == 2)
+        detail = human_size(cur) + "/" + human_size(total);
+    }
+    auto it = std::find_if(layers_.begin(), layers_.end(),
+                           [&](const Layer& l) { return l.ref == ref && l.id == id; });
+    if (it == layers_.end()) it = layers_.insert(layers_.end(), Layer{ref, id, "", ""});
+    bool changed = it->status != status;
+    it->status = status;
+    it->detail = detail;
+    if (!tty_) {
+      if (changed) std::fprintf(stderr, "   %s %s %s\n", ref.c_str(), id.c_str(), status.c_str());
+      return;
+    }
+    draw();
+  }
+  // Another line is about to be printed: the block stays where it is, finished.
+  void interrupt() { drawn_ = 0; }
+
+ private:
+  struct Layer {
+    std::string ref, id, status, detail;
+  };
+  void draw() {
+    std::string out;
+    if (drawn_ > 0) out += "\033[" + std::to_string(drawn_) + "F";
+    for (const auto& l : layers_)
+      out += "\033[2K   " + l.id + " " + l.status + (l.detail.empty() ? "" : " " + l.detail) + "\n";
+    drawn_ = layers_.size();
+    std::fputs(out.c_str(), stderr);
+    std::fflush(stderr);
+  }
+  bool tty_;
+  std::vector<Layer> layers_;
+  size_t drawn_ = 0;
+};
+
+}  // namespace
+
 std::string run_operation(std::string_view method, std::string_view target, std::string_view body,
                           const std::function<bool()>& stop) {
   bool tty = ::isatty(2) == 1;
   std::string last;
+  PullLines pulls(tty);
   auto status = daemon_client().stream(
       method, target, body,
       [&](std::string_view line) {
@@ -142,6 +211,12 @@ std::string run_operation(std::string_view method, std::string_view target, std:
         if (!j.is_object()) return true;
         if (j.contains("progress")) {
           const auto& p = j["progress"];
+          std::string object = p["container"].get<std::string>();
+          if (object.rfind("image ", 0) == 0) {
+            pulls.event(object, p["action"].get<std::string>(), p["ms"].get<double>() / 1000.0);
+            return true;
+          }
+          pulls.interrupt();
           std::fprintf(stderr, " %s✔%s Container %-28s %-10s %6.1fs\n", tty ? "\033[32m" : "",
                        tty ? "\033[0m" : "", p["container"].get<std::string>().c_str(),
                        p["action"].get<std::string>().c_str(), p["ms"].get<double>() / 1000.0);

@@ -160,6 +160,10 @@ Result<PackedBlob> pack_directory(const stdfs::path& dir, int fd, ImportMeter* m
   if (!out || !disk) return fail("pack " + dir.string() + ": libarchive allocation failed");
   archive_read_disk_set_symlink_physical(disk.get());
   archive_write_set_format_pax_restricted(out.get());
+  // No zero padding after the gzip stream (libarchive pads the last block to 10 KiB by default):
+  // Go's gzip reader, which docker, podman and skopeo use, takes trailing zeros for a broken
+  // second member and refuses the layer.
+  archive_write_set_bytes_in_last_block(out.get(), 1);
   if (archive_write_add_filter_gzip(out.get()) != ARCHIVE_OK)
     return fail(archive_error(out.get(), "pack " + dir.string()));
   // NULL value means "!timestamp": no mtime in the gzip header, for reproducible blobs.

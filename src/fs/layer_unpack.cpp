@@ -1,24 +1,31 @@
 // Layer unpacking: libarchive reads the (possibly compressed) stream twice-nested so the
-// uncompressed tar bytes can be hashed for the diff_id in the same pass that extracts them.
-// Extraction uses absolute paths under the target (no chdir: other threads share the cwd).
+// uncompressed tar bytes can be hashed for the diff_id in the same pass that extracts them;
+// LayerWriter makes each entry with descriptors resolved inside the layer (no chdir, no path
+// outside it: other threads share the cwd, and the tar is not trusted).
 #include "fs/layer_unpack.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "common/files.h"
 #include "common/unique_fd.h"
+#include "fs/fs_try.h"
 #include "fs/import_meter.h"
+#include "fs/layer_writer.h"
 #include "fs/sha256.h"
 
 namespace stack::fs {
@@ -28,19 +35,13 @@ namespace {
 namespace stdfs = std::filesystem;
 
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
-constexpr std::string_view kOpaqueWhiteout = ".wh..wh..opq";
-constexpr std::string_view kOverlayXattrPrefix = "trusted.overlay.";
-// Longer paths make archive_write_disk chdir(2) into deep directories, which is process-wide.
-constexpr size_t kMaxPath = 3900;
+// openat2(2) takes at most PATH_MAX.
+constexpr size_t kMaxPath = 4000;
 
 struct ArchiveReadDeleter {
   void operator()(archive* a) const { archive_read_free(a); }
 };
-struct ArchiveWriteDeleter {
-  void operator()(archive* a) const { archive_write_free(a); }
-};
 using ReadArchive = std::unique_ptr<archive, ArchiveReadDeleter>;
-using WriteArchive = std::unique_ptr<archive, ArchiveWriteDeleter>;
 
 Error archive_error(archive* a, std::string_view context) {
   const char* msg = archive_error_string(a);
@@ -48,31 +49,130 @@ Error archive_error(archive* a, std::string_view context) {
                archive_errno(a) > 0 ? archive_errno(a) : 0};
 }
 
-// The decompressed stream: the outer reader (format "raw") decompresses; the inner tar reader
-// pulls from it through read_decompressed, which hashes every byte on the way.
-struct Stream {
-  archive* outer = nullptr;
-  ImportMeter* meter = nullptr;
-  Sha256 hash;
-  char buf[1 << 16];
+// The decompressed stream, read ahead on a thread of its own: decompressing and hashing the
+// next pieces overlap with writing the files (as `tar -xz` runs gzip in another process). The
+// outer reader (format "raw") decompresses; the inner tar reader pulls from it through
+// read_decompressed. The reader thread is the only user of OUTER once started.
+class Stream {
+ public:
+  Stream(archive* outer, ImportMeter* meter) : outer_(outer), meter_(meter) {
+    for (size_t i = 0; i < kBuffers; i++) {
+      buffers_[i].resize(kBufferSize);
+      free_.push_back(i);
+    }
+    thread_ = std::thread([this] { read_ahead(); });
+  }
+  ~Stream() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // The next piece (valid until the next call); 0 at the end; -1 with *ERROR set.
+  la_ssize_t next(const void** out, Error* error) {
+    std::unique_lock lock(mu_);
+    if (held_ != kNone) {
+      free_.push_back(held_);
+      held_ = kNone;
+      cv_.notify_all();
+    }
+    cv_.wait(lock, [&] { return !full_.empty() || end_; });
+    if (!full_.empty()) {
+      auto [index, n] = full_.front();
+      full_.pop_front();
+      held_ = index;
+      *out = buffers_[index].data();
+      return static_cast<la_ssize_t>(n);
+    }
+    if (error_) {
+      *error = *error_;
+      return -1;
+    }
+    if (!padded_) {
+      // Some writers (umoci 0.4) end a layer without the last entry's padding and the
+      // end-of-archive blocks; Go's archive/tar, which docker, containerd and podman use, takes
+      // that as the end. So do we: zeros to the next block and the end marker, not part of the
+      // diff_id (which covers the bytes as they are).
+      padded_ = true;
+      size_t pad = (512 - total_ % 512) % 512 + 1024;
+      *out = kZeros;
+      return static_cast<la_ssize_t>(pad);
+    }
+    return 0;
+  }
+  // Once next() has returned 0: the digest of every byte read.
+  std::string hex_digest() {
+    thread_.join();
+    thread_ = std::thread([] {});
+    return hash_.hex_digest();
+  }
+
+ private:
+  static constexpr size_t kBuffers = 4, kBufferSize = 256 << 10, kNone = SIZE_MAX;
+  static inline const char kZeros[2048] = {};
+
+  void read_ahead() {
+    for (;;) {
+      size_t index;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !free_.empty(); });
+        if (stop_) return;
+        index = free_.back();
+        free_.pop_back();
+      }
+      la_ssize_t n = archive_read_data(outer_, buffers_[index].data(), kBufferSize);
+      std::optional<Error> error;
+      if (n < 0) {
+        const char* msg = archive_error_string(outer_);
+        error = Error{msg ? msg : "read error", archive_errno(outer_) > 0 ? archive_errno(outer_) : 0};
+      } else if (n > 0) {
+        total_ += static_cast<uint64_t>(n);
+        // The unpacked layer is about as large as the tar stream: its bound is checked here, as
+        // the bytes arrive (a gzip bomb is stopped at the limit, not after).
+        if (meter_ != nullptr)
+          if (auto r = meter_->add(static_cast<uint64_t>(n)); !r) error = Error{r.error().message, EFBIG};
+        if (!error) hash_.update(buffers_[index].data(), static_cast<size_t>(n));
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (error || n == 0) {
+          error_ = error;
+          end_ = true;
+          free_.push_back(index);
+        } else {
+          full_.emplace_back(index, static_cast<size_t>(n));
+        }
+      }
+      cv_.notify_all();
+      if (error || n == 0) return;
+    }
+  }
+
+  archive* outer_;
+  ImportMeter* meter_;
+  Sha256 hash_;
+  uint64_t total_ = 0;  // written by the reader before end_, read by next() after it
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::array<std::vector<char>, kBuffers> buffers_;
+  std::vector<size_t> free_;
+  std::deque<std::pair<size_t, size_t>> full_;  // buffer, bytes
+  size_t held_ = kNone;                          // the piece the tar reader is reading
+  bool end_ = false, stop_ = false, padded_ = false;
+  std::optional<Error> error_;
+  std::thread thread_;
 };
 
 la_ssize_t read_decompressed(archive* inner, void* client, const void** out) {
-  auto* s = static_cast<Stream*>(client);
-  la_ssize_t n = archive_read_data(s->outer, s->buf, sizeof s->buf);
-  if (n < 0) {
-    archive_set_error(inner, archive_errno(s->outer), "%s", archive_error_string(s->outer));
-    return -1;
-  }
-  // The unpacked layer is about as large as the tar stream: its bound is checked here, as
-  // the bytes arrive (a gzip bomb is stopped at the limit, not after).
-  if (s->meter != nullptr)
-    if (auto r = s->meter->add(static_cast<uint64_t>(n)); !r) {
-      archive_set_error(inner, EFBIG, "%s", r.error().message.c_str());
-      return -1;
-    }
-  s->hash.update(s->buf, static_cast<size_t>(n));
-  *out = s->buf;
+  Error error;
+  la_ssize_t n = static_cast<Stream*>(client)->next(out, &error);
+  if (n < 0) archive_set_error(inner, error.sys_errno, "%s", error.message.c_str());
   return n;
 }
 
@@ -92,125 +192,7 @@ std::string_view sniff_unsupported(const stdfs::path& blob) {
   return {};
 }
 
-// Fails when a directory on the way to REL (the last component too, if INCLUDE_LAST) is a
-// symlink: writing through it could land anywhere on the host.
-Result<void> check_no_symlinks(const stdfs::path& root, std::string_view rel, bool include_last) {
-  std::string cur = root.string();
-  size_t start = 0;
-  while (start < rel.size()) {
-    size_t slash = rel.find('/', start);
-    bool last = slash == std::string_view::npos;
-    if (last && !include_last) return {};
-    cur.append("/").append(rel.substr(start, last ? std::string_view::npos : slash - start));
-    struct stat st {};
-    if (::lstat(cur.c_str(), &st) != 0) {
-      if (errno == ENOENT) return {};
-      return fail_errno("lstat " + cur);
-    }
-    if (S_ISLNK(st.st_mode))
-      return fail("path goes through symlink \"" + cur.substr(root.string().size() + 1) + "\"");
-    if (last) return {};
-    start = slash + 1;
-  }
-  return {};
-}
-
-// Creates missing parent directories of REL (0755, as docker does for implied directories);
-// existing ones keep their mode.
-Result<void> ensure_parent(const stdfs::path& root, const std::string& rel) {
-  if (auto r = check_no_symlinks(root, rel, false); !r) return r;
-  stdfs::path parent = (root / rel).parent_path();
-  struct stat st {};
-  if (::lstat(parent.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) return fail("parent of whiteout is not a directory");
-    return {};
-  }
-  return make_dirs(parent, 0755);
-}
-
-// ".wh..wh..opq" -> trusted.overlay.opaque=y on the directory; ".wh.NAME" -> char device 0/0
-// named NAME. Overlayfs reads these forms (Documentation/filesystems/overlayfs.rst).
-Result<void> apply_whiteout(const stdfs::path& root, const std::string& rel,
-                            std::string_view base) {
-  if (auto r = ensure_parent(root, rel); !r) return r;
-  stdfs::path dir = (root / rel).parent_path();
-  if (base == kOpaqueWhiteout) {
-    if (::lsetxattr(dir.c_str(), "trusted.overlay.opaque", "y", 1, 0) != 0)
-      return fail_errno("set opaque xattr on " + dir.string());
-    return {};
-  }
-  std::string_view name = base.substr(kWhiteoutPrefix.size());
-  if (name.empty() || name == "." || name == "..") return fail("invalid whiteout name");
-  stdfs::path victim = dir / std::string(name);
-  if (auto r = remove_tree(victim); !r) return r;
-  if (::mknod(victim.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0)
-    return fail_errno("create whiteout " + victim.string());
-  return {};
-}
-
-// Drops trusted.overlay.* xattrs from an entry: only whiteout conversion may set them, since
-// overlayfs acts on them (redirects, metacopy) in ways a layer author must not control.
-void strip_overlay_xattrs(archive_entry* e) {
-  if (archive_entry_xattr_reset(e) == 0) return;
-  struct Xattr {
-    std::string name;
-    std::string value;
-  };
-  std::vector<Xattr> keep;
-  bool dropped = false;
-  const char* name = nullptr;
-  const void* value = nullptr;
-  size_t size = 0;
-  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-    if (std::string_view(name).starts_with(kOverlayXattrPrefix)) {
-      dropped = true;
-      continue;
-    }
-    keep.push_back({name, std::string(static_cast<const char*>(value), size)});
-  }
-  if (!dropped) return;
-  archive_entry_xattr_clear(e);
-  for (const auto& x : keep)
-    archive_entry_xattr_add_entry(e, x.name.c_str(), x.value.data(), x.value.size());
-}
-
-Result<void> copy_data(archive* in, archive* out) {
-  for (;;) {
-    const void* buf = nullptr;
-    size_t size = 0;
-    la_int64_t offset = 0;
-    int r = archive_read_data_block(in, &buf, &size, &offset);
-    if (r == ARCHIVE_EOF) return {};
-    if (r < ARCHIVE_WARN) return fail(archive_error(in, "read"));
-    if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN)
-      return fail(archive_error(out, "write"));
-  }
-}
-
-// Extracts one entry whose name is already clean.
-Result<void> extract_entry(archive* in, archive* disk, archive_entry* e, const stdfs::path& root,
-                           const std::string& rel) {
-  if (auto r = check_no_symlinks(root, rel, false); !r) return r;
-  if (const char* link = archive_entry_hardlink(e)) {
-    auto clean = clean_entry_path(link);
-    if (!clean) return fail(clean.error().wrap("hardlink target \"" + std::string(link) + "\""));
-    if (clean->empty()) return fail("hardlink to the layer root");
-    if (auto r = check_no_symlinks(root, *clean, false); !r)
-      return fail(r.error().wrap("hardlink target \"" + std::string(link) + "\""));
-    archive_entry_copy_hardlink(e, (root / *clean).c_str());
-  }
-  stdfs::path dest = rel.empty() ? root : root / rel;
-  if (dest.native().size() > kMaxPath) return fail("path too long");
-  archive_entry_copy_pathname(e, dest.c_str());
-  strip_overlay_xattrs(e);
-  if (archive_write_header(disk, e) < ARCHIVE_WARN) return fail(archive_error(disk, "create"));
-  if (archive_entry_size(e) > 0)
-    if (auto r = copy_data(in, disk); !r) return r;
-  if (archive_write_finish_entry(disk) < ARCHIVE_WARN) return fail(archive_error(disk, "finish"));
-  return {};
-}
-
-Result<void> extract_all(archive* in, archive* disk, const stdfs::path& root, int64_t& newest) {
+Result<void> extract_all(archive* in, LayerWriter& out, int64_t& newest) {
   for (;;) {
     archive_entry* e = nullptr;
     int r = archive_read_next_header(in, &e);
@@ -220,12 +202,14 @@ Result<void> extract_all(archive* in, archive* disk, const stdfs::path& root, in
     if (!raw) return fail("read layer: entry without a usable name");
     auto rel = clean_entry_path(raw);
     if (!rel) return fail(rel.error().wrap("layer entry \"" + std::string(raw) + "\""));
+    if (rel->size() > kMaxPath)
+      return fail("layer entry \"" + std::string(raw).substr(0, 80) + "...\": path too long");
     newest = std::max<int64_t>(newest, archive_entry_mtime(e));
     std::string_view base = *rel;
     if (size_t slash = base.rfind('/'); slash != std::string_view::npos)
       base = base.substr(slash + 1);
-    Result<void> done = base.starts_with(kWhiteoutPrefix) ? apply_whiteout(root, *rel, base)
-                                                          : extract_entry(in, disk, e, root, *rel);
+    Result<void> done =
+        base.starts_with(kWhiteoutPrefix) ? out.whiteout(*rel, base) : out.add(in, e, *rel);
     if (!done) return fail(done.error().wrap("layer entry \"" + std::string(raw) + "\""));
   }
 }
@@ -298,28 +282,17 @@ Result<UnpackedLayer> unpack_layer(const stdfs::path& blob, const stdfs::path& t
       break;
   }
 
-  auto stream = std::make_unique<Stream>();
-  stream->outer = outer.get();
-  stream->meter = meter;
+  auto stream = std::make_unique<Stream>(outer.get(), meter);
   ReadArchive inner(archive_read_new());
   archive_read_support_format_tar(inner.get());
   if (archive_read_open(inner.get(), stream.get(), nullptr, read_decompressed, nullptr) !=
       ARCHIVE_OK)
     return fail(archive_error(inner.get(), "unpack layer: read tar"));
 
-  WriteArchive disk(archive_write_disk_new());
-  // No archive_write_disk_set_standard_lookup: owners are the numeric ids in the layer, never
-  // names looked up in the host's /etc/passwd. No NOABSOLUTEPATHS: our paths are absolute by
-  // construction, after clean_entry_path removed "/" and ".." from the entry's own name.
-  archive_write_disk_set_options(
-      disk.get(), ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                      ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME |
-                      ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK);
-  if (auto done = extract_all(inner.get(), disk.get(), target, out.newest_mtime); !done)
+  LayerWriter writer = FS_TRY(LayerWriter::open(target));
+  if (auto done = extract_all(inner.get(), writer, out.newest_mtime); !done)
     return fail(done.error().wrap("unpack layer"));
-  // Close applies the deferred directory modes and times.
-  if (archive_write_close(disk.get()) < ARCHIVE_WARN)
-    return fail(archive_error(disk.get(), "unpack layer: finish"));
+  if (auto done = writer.finish(); !done) return fail(done.error().wrap("unpack layer"));
 
   // The tar reader stops at the end-of-archive marker; the diff_id covers the padding after it.
   for (;;) {
@@ -328,7 +301,7 @@ Result<UnpackedLayer> unpack_layer(const stdfs::path& blob, const stdfs::path& t
     if (n < 0) return fail(archive_error(inner.get(), "unpack layer: read"));
     if (n == 0) break;
   }
-  out.diff_id = stream->hash.hex_digest();
+  out.diff_id = stream->hex_digest();
   if (meter != nullptr) meter->done();
 
   // The layer is renamed into place next; its content must reach the disk first.

@@ -1,6 +1,7 @@
 // Safe unpacking of one layer tarball (plain, gzip or zstd) into a directory, converting OCI
-// whiteouts to overlayfs form. Private to src/fs. Runs as root on the host, so nothing in the
-// tarball may write, link or set overlay xattrs outside (or through symlinks inside) the target.
+// whiteouts to overlayfs form. Private to src/fs. Runs as root on the host, so every path of the
+// tarball is resolved inside the layer directory (openat2 RESOLVE_IN_ROOT): an absolute name, a
+// symlink (also one an earlier entry made) or a hardlink can never make it write elsewhere.
 #pragma once
 
 #include <cstdint>
@@ -23,10 +24,12 @@ struct UnpackedLayer {
   int64_t newest_mtime = 0;  // latest entry mtime, unix seconds; 0 for an empty layer
 };
 
-// Unpacks BLOB into TARGET, an existing empty directory whose path contains no symlinks (the
-// caller passes a canonical path). An entry with a ".." component, a link whose target leaves
-// the layer, or a write through a symlink fails the whole unpack; leading "/" is stripped as
-// tar does. The caller removes TARGET on failure.
+// Unpacks BLOB into TARGET, an existing empty directory. Entry names are taken relative to the
+// layer (a leading "/" as tar strips it); a ".." component is refused, naming the entry; every
+// other path, a hardlink's target included, resolves inside TARGET: a symlink pointing out is
+// followed as if TARGET were "/" (as it will be in the container). Owners, modes, times, xattrs
+// (but never trusted.overlay.*), device nodes, symlinks and hardlinks are kept. The caller
+// removes TARGET on failure.
 // METER, when given, counts the uncompressed tar stream: past its limit, or with the file
 // system running low, the unpack stops with its message.
 class ImportMeter;

@@ -1,10 +1,10 @@
-// normalize_reference: image references by the OCI distribution / docker reference grammar,
-// without docker's implicit "docker.io/library/" prefix. Pure string work, no I/O.
+// parse_reference: image references by the OCI distribution / docker reference grammar, with
+// docker's normalisation (docker.io, library/, latest). Pure string work, no I/O.
+#include "fs/reference.h"
+
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "fs/image_store.h"
 
 namespace stack::fs {
 
@@ -123,57 +123,90 @@ Result<void> check_digest(std::string_view d) {
   return {};
 }
 
-Result<void> check_name(std::string_view name) {
+// Splits NAME into domain and path and checks both. As docker's splitDockerDomain: the first
+// part names a registry when it looks like a host (a '.', a ':', "localhost", an upper-case
+// letter); otherwise the registry is docker.io.
+Result<void> split_name(std::string_view name, Reference& out) {
   if (name.empty()) return fail("empty repository name");
-  if (name.size() > 255) return fail("repository name longer than 255 characters");
   std::vector<std::string_view> parts = split(name, '/');
   size_t first_path = 0;
+  out.domain = kDockerHub;
   if (parts.size() > 1) {
     std::string_view d = parts[0];
     bool has_upper = false;
     for (char ch : d) has_upper |= (ch >= 'A' && ch <= 'Z');
-    // As docker's reference parser: the first part names a registry when it looks like a host.
     if (d.find_first_of(".:[") != std::string_view::npos || d == "localhost" || has_upper) {
       if (auto r = check_domain(d); !r) return r;
+      out.domain = d == "index.docker.io" ? std::string(kDockerHub) : std::string(d);
       first_path = 1;
     }
   }
-  for (size_t i = first_path; i < parts.size(); ++i)
+  if (first_path == parts.size()) return fail("empty repository name");
+  out.path.clear();
+  for (size_t i = first_path; i < parts.size(); ++i) {
     if (auto r = check_path_component(parts[i]); !r) return r;
+    if (!out.path.empty()) out.path.push_back('/');
+    out.path.append(parts[i]);
+  }
+  if (out.domain == kDockerHub && out.path.find('/') == std::string::npos)
+    out.path = "library/" + out.path;
+  if (out.name().size() > 255) return fail("repository name longer than 255 characters");
   return {};
 }
 
 }  // namespace
 
-Result<std::string> normalize_reference(std::string_view ref) {
+std::string Reference::str() const {
+  if (!digest.empty()) return name() + "@" + digest;
+  return name() + ":" + tag;
+}
+
+std::string Reference::familiar() const {
+  std::string n = name();
+  if (domain == kDockerHub) {
+    n = path;
+    if (n.starts_with("library/") && n.find('/', 8) == std::string::npos) n = n.substr(8);
+  }
+  if (!digest.empty()) return n + "@" + digest;
+  return n + ":" + tag;
+}
+
+Result<Reference> parse_reference(std::string_view ref) {
   auto invalid = [&](const Error& e) {
     return fail("invalid image reference \"" + std::string(ref) + "\": " + e.message);
   };
   if (ref.empty()) return fail("invalid image reference \"\": empty");
+  Reference out;
   std::string_view name = ref;
-  std::string_view tag;
-  std::string_view digest;
   if (size_t at = name.find('@'); at != std::string_view::npos) {
-    digest = name.substr(at + 1);
+    std::string_view digest = name.substr(at + 1);
     name = name.substr(0, at);
     if (auto r = check_digest(digest); !r) return invalid(r.error());
+    if (!digest.starts_with("sha256:")) return invalid(Error{"only sha256 digests are supported"});
+    out.digest = digest;
   }
   size_t slash = name.rfind('/');
   size_t colon = name.rfind(':');
   if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
-    tag = name.substr(colon + 1);
+    std::string_view tag = name.substr(colon + 1);
     name = name.substr(0, colon);
     if (auto r = check_tag(tag); !r) return invalid(r.error());
+    out.tag = tag;
   }
-  if (auto r = check_name(name); !r) return invalid(r.error());
-
-  std::string out(name);
-  if (!tag.empty())
-    out.append(":").append(tag);
-  else if (digest.empty())
-    out.append(":latest");
-  if (!digest.empty()) out.append("@").append(digest);
+  if (auto r = split_name(name, out); !r) return invalid(r.error());
+  if (out.tag.empty() && out.digest.empty()) out.tag = "latest";
   return out;
+}
+
+Result<std::string> normalize_reference(std::string_view ref) {
+  auto r = parse_reference(ref);
+  if (!r) return fail(r.error());
+  return r->str();
+}
+
+std::string familiar_reference(std::string_view ref) {
+  auto r = parse_reference(ref);
+  return r ? r->familiar() : std::string(ref);
 }
 
 }  // namespace stack::fs

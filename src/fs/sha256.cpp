@@ -26,6 +26,13 @@ void Sha256::update(const void* data, size_t size) {
   if (size > 0) EVP_DigestUpdate(ctx_, data, size);
 }
 
+void Sha256::reset() {
+  if (EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
+    std::fputs("stack: EVP sha256 init failed\n", stderr);
+    std::abort();
+  }
+}
+
 std::string Sha256::hex_digest() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

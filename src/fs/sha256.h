@@ -22,8 +22,10 @@ class Sha256 {
 
   void update(const void* data, size_t size);
   void update(std::string_view data) { update(data.data(), data.size()); }
-  // Finishes the hash; the object must not be updated afterwards.
+  // Finishes the hash; the object must not be updated afterwards (until reset).
   [[nodiscard]] std::string hex_digest();
+  // Starts again from no data (a download restarted from its first byte).
+  void reset();
 
  private:
   evp_md_ctx_st* ctx_;

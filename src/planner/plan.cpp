@@ -9,6 +9,7 @@
 
 #include "planner/plan.h"
 #include "planner/plan_builder.h"
+#include "planner/pull_policy.h"
 
 namespace stack::planner {
 
@@ -82,6 +83,7 @@ class UpPlanner {
     classify_networks();
     for (const auto& name : order_)
       if (selected_.count(name)) classify_service(*services_[name]);
+    if (auto r = emit_pulls(); !r) return fail(r.error());
     emit_network_teardown();
     emit_networks();
     emit_volumes();
@@ -102,11 +104,53 @@ class UpPlanner {
     }
   }
 
+  // One pull per image and platform the selected services need, as pull_policy (or `up --pull`)
+  // decides; a service whose image is missing and may not be pulled stops the plan. The
+  // continuous reconcile (a file edit, a resync, the retries of a failed pass) pulls nothing:
+  // pulls are an explicit `up`'s or `stack pull`'s, so a registry that is down is not asked
+  // again every few seconds, and a missing image is reported as missing.
+  Result<void> emit_pulls() {
+    std::map<std::string, size_t> pulls;  // "ref|platform" -> node
+    for (const auto& name : order_) {
+      if (!selected_.count(name)) continue;
+      const DesiredService& s = *services_[name];
+      if (s.image.empty()) continue;
+      std::string policy = options_.pull.empty() ? s.pull_policy : options_.pull;
+      std::string where = (s.image_where.empty() ? "" : s.image_where + ": ") + "service \"" +
+                          s.name + "\": image \"" + s.image + "\"";
+      auto action = pull_action(policy, s.image_present, s.last_pulled, options_.now);
+      if (!action) return fail(action.error().wrap(where + ": pull_policy"));
+      if (options_.continuous && s.image_present) continue;
+      if (options_.continuous)
+        return fail(where + " is not in the image store (pull it with: stack pull " + s.name +
+                    ", or stack up)");
+      switch (*action) {
+        case PullAction::use_local: continue;
+        case PullAction::fail_missing:
+          return fail(where + " is not in the image store and its pull_policy is " + policy +
+                      " (pull it with: stack pull " + s.name + ")");
+        case PullAction::build:
+          if (s.image_present) continue;
+          return fail(where + " is not in the image store and its pull_policy is build: stack "
+                              "does not build images (import or pull it)");
+        case PullAction::pull: break;
+      }
+      std::string key = s.image + "|" + s.platform;
+      auto it = pulls.find(key);
+      if (it == pulls.end())
+        it = pulls.emplace(key, b_.add(PullImage{s.image, s.platform},
+                                       s.image_present ? "policy " + policy : "missing", s.name, {}))
+                 .first;
+      pull_node_[s.name] = it->second;
+    }
+    return {};
+  }
+
   // Why a running container must be made again, or "".
   std::string recreate_reason(const DesiredService& s, const ObservedContainer& c) {
     if (options_.force_recreate) return "forced";
     if (c.config_hash != s.config_hash) return changed_fields(s.fields, c.fields);
-    if (c.image_id != s.image_id) return "image changed";
+    if (!s.image_id.empty() && c.image_id != s.image_id) return "image changed";
     for (const auto& net : s.networks) {
       if (remade_.count(net)) return "network " + net + " changed";
       // Made again since this container joined it (an update interrupted half-way).
@@ -132,7 +176,7 @@ class UpPlanner {
       }
       const ObservedContainer& c = *it->second;
       r.observed = &c;
-      bool as_desired = c.config_hash == s.config_hash && c.image_id == s.image_id;
+      bool as_desired = c.config_hash == s.config_hash && (s.image_id.empty() || c.image_id == s.image_id);
       std::string why = recreate_reason(s, c);
       for (const auto& net : s.networks)
         if (remade_.count(net)) r.force_stop_first = true;
@@ -224,6 +268,7 @@ class UpPlanner {
   // conditions (one await node per dependency container and condition, shared).
   std::vector<size_t> start_prerequisites(const DesiredService& s) {
     std::vector<size_t> after;
+    if (auto pull = pull_node_.find(s.name); pull != pull_node_.end()) after.push_back(pull->second);
     for (const auto& net : s.networks)
       if (auto it = network_ready_.find(net); it != network_ready_.end()) after.push_back(it->second);
     for (const auto& vol : s.volumes)
@@ -399,6 +444,7 @@ class UpPlanner {
   std::map<std::string, std::vector<Replica>> replicas_;
   std::map<std::string, size_t> started_;               // container -> its start node
   std::map<std::string, size_t> awaits_;                // "container/condition" -> await node
+  std::map<std::string, size_t> pull_node_;             // service -> the pull of its image
 };
 
 }  // namespace

@@ -16,6 +16,12 @@
 
 namespace stack::planner {
 
+// Pulls REF for PLATFORM into the image store; the creates of the services using it follow it.
+// REASON says why: "missing", "policy always", "policy daily", ...
+struct PullImage {
+  std::string ref;
+  std::string platform;
+};
 // Makes a network, or makes it again: REASON says which (new, bridge missing, changed).
 struct EnsureNetwork {
   std::string name;
@@ -89,7 +95,7 @@ struct Delay {
 
 using Step = std::variant<EnsureNetwork, RemoveNetwork, CreateContainer, StartContainer,
                           AwaitContainer, StopContainer, RemoveContainer, RenameContainer,
-                          SwitchTraffic, Delay, EnsureVolume, RemoveVolume>;
+                          SwitchTraffic, Delay, EnsureVolume, RemoveVolume, PullImage>;
 
 struct Node {
   Step step;
@@ -116,6 +122,10 @@ struct PlanOptions {
   // Services whose update is held (paused after a failure): their containers are left as
   // they are, changed or not, while the file still asks for what failed.
   std::set<std::string> held;
+  // `up --pull`: replaces every service's pull_policy ("" keeps each service's own).
+  std::string pull;
+  // The planner reads no clock: pull_policy daily/weekly/every_ are decided against this.
+  std::chrono::system_clock::time_point now{};
 };
 
 // "<project>-<service>-<n>", n from 1: the name of a container, also its id.
@@ -152,7 +162,7 @@ std::string replica_name(const std::string& project, const DesiredService& s, in
 
 // What a step does, in a word: "network", "create", "start", "await", "stop", ...
 [[nodiscard]] const char* step_kind(const Step& step);
-// The object a step acts on: a network or container name ("" for a delay).
+// The object a step acts on: a network or container name, an image ("" for a delay).
 [[nodiscard]] std::string step_object(const Step& step);
 // As a person reads a diff, one line per step:
 //   "+ network demo_default (new)", "+ create demo-web-1 (new)", "> start demo-web-1",

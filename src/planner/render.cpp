@@ -38,7 +38,8 @@ const char* step_kind(const Step& step) {
                              [](const SwitchTraffic&) { return "switch"; },
                              [](const Delay&) { return "delay"; },
                              [](const EnsureVolume&) { return "volume"; },
-                             [](const RemoveVolume&) { return "remove volume"; }},
+                             [](const RemoveVolume&) { return "remove volume"; },
+                             [](const PullImage&) { return "pull"; }},
                     step);
 }
 
@@ -54,7 +55,8 @@ std::string step_object(const Step& step) {
                              [](const SwitchTraffic& s) { return s.to; },
                              [](const Delay&) { return std::string(); },
                              [](const EnsureVolume& s) { return s.name; },
-                             [](const RemoveVolume& s) { return s.name; }},
+                             [](const RemoveVolume& s) { return s.name; },
+                             [](const PullImage& s) { return s.ref; }},
                     step);
 }
 
@@ -78,7 +80,10 @@ std::string render_step(const Node& node) {
                [](const SwitchTraffic& s) { return "~ switch traffic " + s.from + " to " + s.to; },
                [](const Delay& s) { return "= delay " + std::to_string(s.duration.count()) + " ms"; },
                [](const EnsureVolume& s) { return "+ volume " + s.name; },
-               [](const RemoveVolume& s) { return "- volume " + s.name; }},
+               [](const RemoveVolume& s) { return "- volume " + s.name; },
+               [](const PullImage& s) {
+                 return "+ pull " + s.ref + (s.platform.empty() ? "" : " for " + s.platform);
+               }},
       node.step);
   if (!node.reason.empty()) text += " (" + node.reason + ")";
   return text;

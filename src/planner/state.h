@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,15 @@ struct DesiredService {
   std::vector<std::string> volumes;   // the named volumes its containers mount
   std::string container_name;         // container_name: its only replica's name; "" default
   bool healthcheck = false;           // a start-first update waits for healthy, else running
+  // Its image as the planner decides a pull (planner/pull_policy.h): the reference and platform,
+  // compose's pull_policy, whether the store has it (IMAGE_ID is "" when not) and when the
+  // reference was last pulled. IMAGE_WHERE ("stack.yaml:4:12") names it in errors.
+  std::string image;
+  std::string platform;
+  std::string pull_policy = "missing";
+  bool image_present = true;
+  std::optional<std::chrono::system_clock::time_point> last_pulled;
+  std::string image_where;
   UpdatePolicy update;
   // The runtime record of replica N at index N-1; null in tests that do not execute.
   std::vector<std::shared_ptr<const model::RuntimeRecord>> records;

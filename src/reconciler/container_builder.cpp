@@ -99,6 +99,39 @@ Result<void> user_namespace(const Paths& paths, const spec::Service& svc, Runtim
   return {};
 }
 
+// The health check as compose has it: the service's; its test, when it gives none, and the
+// whole check when the service has none, from the image's HEALTHCHECK (whose unset durations
+// take docker's defaults). A test of NONE, or disable, turns it off.
+model::HealthConfig health_of(const spec::Service& svc, const fs::ImageConfig& image) {
+  model::HealthConfig out;
+  if (svc.healthcheck && svc.healthcheck->disable) return out;
+  std::vector<std::string> test;
+  if (svc.healthcheck) {
+    const auto& h = *svc.healthcheck;
+    test = h.test;
+    out.interval = h.interval;
+    out.timeout = h.timeout;
+    out.start_period = h.start_period;
+    out.start_interval = h.start_interval;
+    out.retries = h.retries;
+  } else if (image.healthcheck) {
+    const auto& h = *image.healthcheck;
+    auto ms = [](int64_t ns, std::chrono::milliseconds def) {
+      return ns > 0 ? std::chrono::milliseconds(ns / 1'000'000) : def;
+    };
+    out.interval = ms(h.interval_ns, out.interval);
+    out.timeout = ms(h.timeout_ns, out.timeout);
+    out.start_period = ms(h.start_period_ns, out.start_period);
+    out.start_interval = ms(h.start_interval_ns, out.start_interval);
+    if (h.retries > 0) out.retries = h.retries;
+  }
+  if (test.empty() && image.healthcheck) test = image.healthcheck->test;
+  if (test.empty()) return out;
+  if (test[0] == "CMD") out.argv.assign(test.begin() + 1, test.end());
+  else if (test[0] == "CMD-SHELL" && test.size() > 1) out.argv = {"/bin/sh", "-c", test[1]};
+  return out;
+}
+
 }  // namespace
 
 Result<engine::ProcessSpec> build_process(const spec::Service& svc, const fs::Image& image,
@@ -233,17 +266,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   r.stop_signal = *sig;
   r.stop_grace = svc.stop_grace_period;
   r.restart = svc.restart;
-  if (svc.healthcheck && !svc.healthcheck->disable && !svc.healthcheck->test.empty()) {
-    const auto& h = *svc.healthcheck;
-    if (h.test[0] == "CMD") r.health.argv.assign(h.test.begin() + 1, h.test.end());
-    else if (h.test[0] == "CMD-SHELL" && h.test.size() > 1)
-      r.health.argv = {"/bin/sh", "-c", h.test[1]};
-    r.health.interval = h.interval;
-    r.health.timeout = h.timeout;
-    r.health.start_period = h.start_period;
-    r.health.start_interval = h.start_interval;
-    r.health.retries = h.retries;
-  }
+  r.health = health_of(svc, ic);
   // x-stack: {restart_on_unhealthy: false} keeps compose's behaviour (health only reported).
   if (svc.x_stack.is_object() && svc.x_stack.contains("restart_on_unhealthy") &&
       svc.x_stack["restart_on_unhealthy"].is_boolean())

@@ -191,15 +191,4 @@ Result<std::vector<ContainerStatus>> Controller::ps(const std::string& project, 
   return out;
 }
 
-Result<void> Controller::remove_image(const std::string& reference) {
-  auto ref = fs::normalize_reference(reference);
-  if (!ref) return fail(ref.error());
-  auto records = store_->list_all_containers();
-  if (!records) return fail(records.error());
-  for (const auto& r : *records)
-    if (fs::normalize_reference(r.image).value_or("") == *ref)
-      return fail("image " + *ref + " is used by container " + r.name + " (stack down first)");
-  return images_->remove(*ref);
-}
-
 }  // namespace stack::reconciler

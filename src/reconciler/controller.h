@@ -111,7 +111,6 @@ class Controller {
   [[nodiscard]] Result<bool> refresh(state::ContainerRecord& rec);
   // Containers of PROJECT (every project when empty), refreshed; only running ones unless ALL.
   [[nodiscard]] Result<std::vector<ContainerStatus>> ps(const std::string& project, bool all);
-  [[nodiscard]] Result<void> remove_image(const std::string& reference);
   [[nodiscard]] std::filesystem::path container_dir(const std::string& name) const;
   [[nodiscard]] Result<model::ContainerSpec> spec_of(const state::ContainerRecord& rec) const;
   // The recorded spec, or, when the record cannot be read, where its host objects are.

@@ -13,6 +13,7 @@
 #include "fs/image_store.h"
 #include "reconciler/async.h"
 #include "reconciler/desired.h"
+#include "reconciler/images.h"
 #include "reconciler/volumes.h"
 #include "reconciler/networking.h"
 #include "reconciler/project_lock.h"
@@ -69,6 +70,7 @@ awaitable<Result<int>> Daemon::start() {
   auto c = Controller::open(paths_);
   if (!c) co_return fail(c.error());
   controller_ = std::move(*c);
+  images_ = std::make_unique<ImageService>(io_, controller_->images(), controller_->store());
   supervisor_ = std::make_unique<Supervisor>(*this);
   // Netlink and nftables are opened here, on the loop thread, in the daemon's namespace.
   networking_ = std::make_unique<Networking>(io_, controller_->store(), paths_);
@@ -225,19 +227,6 @@ Result<std::vector<std::string>> Daemon::projects() {
   return out;
 }
 
-awaitable<Result<std::string>> Daemon::import_image(std::string reference,
-                                                    std::filesystem::path path,
-                                                    fs::ImportOptions options) {
-  // Unpacking is long, blocking work: the pool, never the loop.
-  auto& images = controller_->images();
-  auto work = [&images, reference, path, options] {
-    return images.import(reference, path, options);
-  };
-  auto image = co_await on_pool(*pool_, std::move(work));
-  if (!image) co_return fail(image.error().wrap("import " + reference));
-  co_return image->reference + " " + image->id;
-}
-
 awaitable<void> Daemon::reconcile(std::string project, std::string reason) {
   if (stopping_) co_return;
   auto log = log::get("reconciler");
@@ -258,7 +247,10 @@ awaitable<void> Daemon::reconcile(std::string project, std::string reason) {
   stacks_[project] = *stack;
   auto t0 = Clock::now();
   auto noop = [](const std::string&, const std::string&, milliseconds) {};
-  auto plan = co_await apply(*stack, {}, false, noop);
+  // A named object, not `{}`: GCC 12 mis-destroys a temporary bound to a coroutine's reference
+  // parameter across the co_await (free(): invalid pointer once PlanOptions held a string).
+  const UpOptions defaults;
+  auto plan = co_await apply(*stack, defaults, false, noop);
   if (!plan) {
     failed(project, plan.error(), reason);
     co_return;

@@ -59,6 +59,7 @@ struct ExecTarget {
 
 class Supervisor;
 class Notifier;
+class ImageService;
 class Networking;
 
 class Daemon {
@@ -119,12 +120,9 @@ class Daemon {
   [[nodiscard]] Result<ExecTarget> exec_target(const std::string& project,
                                                const std::string& service, int index);
   [[nodiscard]] Result<std::vector<std::string>> projects();
-  // OPTIONS bound the import (src/fs/image_store.h); their progress callback runs on a
-  // worker thread.
-  boost::asio::awaitable<Result<std::string>> import_image(std::string reference,
-                                                           std::filesystem::path path,
-                                                           fs::ImportOptions options = {});
   Controller& controller() { return *controller_; }
+  // Pulls, imports and the rest of the image store's operations (reconciler/images.h).
+  ImageService& images() { return *images_; }
   Networking& networking() { return *networking_; }
   // `stack port`: "HOST_IP:PORT" of SERVICE's replica INDEX for PRIVATE_PORT/PROTOCOL.
   [[nodiscard]] Result<std::string> port(const std::string& project, const std::string& service,
@@ -202,6 +200,7 @@ class Daemon {
   DaemonOptions options_;
   std::unique_ptr<boost::asio::thread_pool> pool_;
   std::unique_ptr<Controller> controller_;
+  std::unique_ptr<ImageService> images_;  // before controller_ goes: it uses its stores
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<Networking> networking_;
   EventBus events_;

@@ -44,11 +44,17 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
   // Everything the file asks for must be something stack can run: refused before any change.
   if (auto r = spec::check_supported(*stack); !r) co_return fail(r.error());
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack->name);
-  // Every image, user and limit checked before anything changes.
+  // Every image, user and limit checked before anything changes, and what the planner refuses
+  // (an image missing with pull_policy never) too.
   auto desired = desired_state(*stack, paths_, controller_->images());
   if (!desired) co_return fail(desired.error());
   if (auto r = check_container_names(*stack, *desired, controller_->store()); !r)
     co_return fail(r.error());
+  if (auto observed = observed_state(*controller_, *networking_, stack->name)) {
+    planner::PlanOptions check = request.options.plan;
+    check.now = std::chrono::system_clock::now();
+    if (auto p = planner::plan(*desired, *observed, check); !p) co_return fail(p.error());
+  }
   if (!request.options.dry_run) {
     // Registered before anything is made: a daemon killed half-way through finds the project,
     // with the environment its files were interpolated with, and finishes the job.
@@ -132,6 +138,7 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
       popts.services = (*p)->services;
   popts.continuous = !explicit_up;
   popts.held = pins->held;
+  popts.now = std::chrono::system_clock::now();
   auto plan = planner::plan(*desired, *observed, popts);
   if (!plan) co_return fail(plan.error());
   if (options.dry_run || plan->empty()) co_return plan;
@@ -171,9 +178,11 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
     (void)store.put_pin({stack.name, service, file_hashes[service], pinned});
     roll_back |= !pinned.empty();
   }
-  if (roll_back)
-    if (auto back = co_await apply(stack, {}, false, progress, false); !back)
+  if (roll_back) {
+    const UpOptions defaults;  // named: see Daemon::reconcile
+    if (auto back = co_await apply(stack, defaults, false, progress, false); !back)
       log::get("reconciler")->error("rollback of project={}: {}", stack.name, back.error().message);
+  }
   co_return fail(done.error());
 }
 
@@ -324,7 +333,8 @@ awaitable<Result<void>> Daemon::rollback(std::string project, std::vector<std::s
       co_return r;
   }
   stacks_[project] = *stack;
-  auto plan = co_await apply(*stack, {}, false, progress);
+  const UpOptions defaults;  // named: see Daemon::reconcile
+  auto plan = co_await apply(*stack, defaults, false, progress);
   if (!plan) co_return fail(plan.error());
   co_return Result<void>{};
 }

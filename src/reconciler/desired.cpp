@@ -2,6 +2,7 @@
 // input, once per reconcile pass.
 #include "reconciler/desired.h"
 
+#include <cerrno>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -56,7 +57,58 @@ planner::UpdatePolicy update_policy(const spec::Service& svc, const char* which 
   return u;
 }
 
+// `platform:` of a service ("" for the default, linux/amd64).
+std::string platform_of(const spec::Service& svc) {
+  auto it = svc.extra.find("platform");
+  return it != svc.extra.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// The networks a service's containers join (as build_runtime names them), without its image.
+std::vector<std::string> service_networks(const spec::Stack& stack, const spec::Service& svc) {
+  std::vector<std::string> out;
+  if (!svc.network_mode.empty() && svc.network_mode != "bridge" && svc.network_mode != "default")
+    return out;
+  for (const auto& a : svc.networks) out.push_back(stack.name + "_" + a.network);
+  if (svc.networks.empty()) out.push_back(stack.name + "_default");
+  return out;
+}
+
 }  // namespace
+
+static Result<std::shared_ptr<const RuntimeRecord>> replica_record(
+    const spec::Stack& stack, const spec::Service& svc, int number, const fs::Image& image,
+    const Paths& paths, const std::map<std::string, std::string>& network_hashes) {
+  auto r = build_runtime(paths, stack, svc, number, image);
+  if (!r) return fail(r.error());
+  // What the kernel would refuse at the start, found before anything is made.
+  if (auto limits = check_exec_limits(svc, r->spec.process); !limits) return fail(limits.error());
+  r->config_hash = spec::config_hash(svc);
+  r->fields = spec::config_field_hashes(svc);
+  r->image = svc.image;
+  r->image_id = image.id;
+  for (auto& join : r->networks)
+    if (auto h = network_hashes.find(join.network); h != network_hashes.end())
+      join.config_hash = h->second;
+  return std::shared_ptr<const RuntimeRecord>(std::make_shared<RuntimeRecord>(std::move(*r)));
+}
+
+static std::map<std::string, std::string> network_hashes(const spec::Stack& stack) {
+  std::map<std::string, std::string> out;
+  for (const auto& n : stack.networks)
+    if (!n.external) out[n.name] = spec::network_config_hash(n);
+  return out;
+}
+
+Result<std::shared_ptr<const RuntimeRecord>> replica_record(const spec::Stack& stack,
+                                                            const std::string& service, int number,
+                                                            fs::ImageStore& images,
+                                                            const Paths& paths) {
+  const spec::Service* svc = stack.find(service);
+  if (!svc) return fail("no such service in project " + stack.name + ": " + service);
+  auto image = images.get(svc->image);
+  if (!image) return fail(image.error().wrap(svc->image_pos.str()));
+  return replica_record(stack, *svc, number, *image, paths, network_hashes(stack));
+}
 
 std::vector<planner::Dependency> dependencies_of(const spec::Service& service) {
   std::vector<planner::Dependency> out;
@@ -89,11 +141,6 @@ Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Path
     problems += (problems.empty() ? "" : "\n") + line;
   };
   for (const auto& svc : stack.services) {
-    auto image = images.get(svc.image);
-    if (!image) {
-      report(svc.image_pos.str() + ": " + image.error().message);
-      continue;
-    }
     planner::DesiredService s;
     s.name = svc.name;
     s.config_hash = spec::config_hash(svc);
@@ -113,36 +160,47 @@ Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Path
       if (m.type == "volume" && !m.source.empty())
         if (const auto* v = stack.find_volume(m.source.string()); v && !v->external)
           s.volumes.push_back(v->name);
-    s.image_id = image->id;
     s.replicas = svc.replicas;
     s.container_name = svc.container_name;
     s.depends_on = dependencies_of(svc);
     s.update = update_policy(svc);
+    s.image = svc.image;
+    s.platform = platform_of(svc);
+    s.pull_policy = svc.pull_policy;
+    s.image_where = svc.image_pos.str();
+    auto image = images.get(svc.image);
+    if (!image && image.error().sys_errno == ENOENT) {
+      // Not here yet: the planner decides whether it is pulled (and its creates follow the
+      // pull, their records made then, see replica_record) or the service cannot run.
+      s.image_present = false;
+      s.records.resize(static_cast<size_t>(std::max(svc.replicas, 0)));
+      for (const auto& n : service_networks(stack, svc)) s.networks.push_back(n);
+      if (svc.network_mode.rfind("service:", 0) == 0) s.network_service = svc.network_mode.substr(8);
+      s.healthcheck = svc.healthcheck && !svc.healthcheck->disable;
+      d.services.push_back(std::move(s));
+      continue;
+    }
+    if (!image) {
+      report(svc.image_pos.str() + ": " + image.error().message);
+      continue;
+    }
+    s.image_id = image->id;
+    if (image->pulled_at > 0)
+      s.last_pulled = std::chrono::system_clock::time_point(std::chrono::seconds(image->pulled_at));
     bool ok = true;
     for (int n = 1; n <= svc.replicas && ok; n++) {
-      auto r = build_runtime(paths, stack, svc, n, *image);
+      auto r = replica_record(stack, svc, n, *image, paths, network_hashes);
       if (!r) {
         report(r.error().message);
         ok = false;
         break;
       }
-      // What the kernel would refuse at the start, found before anything is made.
-      if (auto limits = check_exec_limits(svc, r->spec.process); !limits) {
-        report(limits.error().message);
-        ok = false;
-        break;
-      }
-      r->config_hash = s.config_hash;
-      r->fields = s.fields;
-      r->image = svc.image;
-      r->image_id = image->id;
-      for (auto& join : r->networks) join.config_hash = network_hashes[join.network];
       if (n == 1) {
-        for (const auto& join : r->networks) s.networks.push_back(join.network);
-        s.network_service = r->network_service;
-        s.healthcheck = r->health.enabled();
+        for (const auto& join : (*r)->networks) s.networks.push_back(join.network);
+        s.network_service = (*r)->network_service;
+        s.healthcheck = (*r)->health.enabled();
       }
-      s.records.push_back(std::make_shared<const model::RuntimeRecord>(std::move(*r)));
+      s.records.push_back(std::move(*r));
     }
     if (ok) d.services.push_back(std::move(s));
   }
@@ -164,8 +222,9 @@ void apply_rollbacks(planner::DesiredState& desired, const spec::Stack& stack,
     std::set<int> taken;  // newest first: the first record of each replica wins
     for (const auto& h : back->second) {
       if (h.config_hash != first.config_hash || h.number < 1 ||
-          h.number > static_cast<int>(s.records.size()) || !taken.insert(h.number).second)
-        continue;
+          h.number > static_cast<int>(s.records.size()) || !s.records[h.number - 1] ||
+          !taken.insert(h.number).second)
+        continue;  // (a null record: its image is pulled first, the file's record made then)
       // Where it lives is this replica's, whatever name the old container had when it went
       // (a start-first update renames it first).
       auto r = std::make_shared<RuntimeRecord>(*h.runtime);

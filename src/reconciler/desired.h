@@ -1,6 +1,7 @@
 // What a project should be, from its loaded stack file: each network with its configuration and
-// each service with one runtime record per replica, every image resolved and what the kernel
-// would refuse found first. Reads the image store and the images' files; changes nothing on
+// each service with one runtime record per replica, every image in the store resolved and what
+// the kernel would refuse found first. A service whose image is missing gets no records: the
+// planner decides its pull, and its creates make the records from the pulled image. Reads the image store and the images' files; changes nothing on
 // the host (bind sources and free host ports are the CreateContainer step's).
 #pragma once
 
@@ -31,6 +32,12 @@ using Rollbacks = std::map<std::string, std::vector<state::HistoryRecord>>;
 // updated back with its rollback_config.
 void apply_rollbacks(planner::DesiredState& desired, const spec::Stack& stack,
                      const Rollbacks& rollbacks);
+
+// The runtime record of replica NUMBER of SERVICE, its image taken from IMAGES now: for the
+// CreateContainer of a service whose image the plan pulls first (desired_state left it null).
+[[nodiscard]] Result<std::shared_ptr<const RuntimeRecord>> replica_record(
+    const spec::Stack& stack, const std::string& service, int number, fs::ImageStore& images,
+    const Paths& paths);
 
 // depends_on as the planner reads it.
 std::vector<planner::Dependency> dependencies_of(const spec::Service& service);

@@ -9,6 +9,8 @@
 #include "reconciler/async.h"
 #include "reconciler/container_builder.h"
 #include "reconciler/daemon.h"
+#include "reconciler/desired.h"
+#include "reconciler/images.h"
 #include "reconciler/networking.h"
 #include "reconciler/supervisor.h"
 #include "reconciler/volumes.h"
@@ -59,6 +61,7 @@ awaitable<Outcome> DaemonSteps::run(const planner::Node& node, PassId pass) {
     co_return co_await switch_traffic(*s, pass);
   if (auto* s = std::get_if<planner::EnsureVolume>(&node.step)) co_return co_await ensure_volume(*s, pass);
   if (auto* s = std::get_if<planner::RemoveVolume>(&node.step)) co_return co_await remove_volume(*s, pass);
+  if (auto* s = std::get_if<planner::PullImage>(&node.step)) co_return co_await pull(*s, node.reason, pass);
   if (auto* s = std::get_if<planner::Delay>(&node.step)) {
     co_await sleep_for(s->duration);
     co_return Done{};
@@ -118,12 +121,21 @@ awaitable<Outcome> DaemonSteps::create(const planner::CreateContainer& s, const 
                                        PassId pass) {
   auto t0 = Clock::now();
   auto& c = daemon_.controller();
-  if (!s.record) co_return Terminal{Error{"create " + s.name + ": no runtime record"}};
   // Already recorded by an attempt of this pass that got that far.
   if (auto existing = c.store().get_container(s.name); existing && *existing) co_return Done{};
+  // A service whose image this plan pulled first has its record made now, from that image.
+  auto record = s.record;
+  if (!record) {
+    auto stack = daemon_.stacks_.find(project_);
+    if (stack == daemon_.stacks_.end())
+      co_return Terminal{Error{"create " + s.name + ": no runtime record"}};
+    auto made = replica_record(stack->second, s.service, s.number, c.images(), daemon_.paths_);
+    if (!made) co_return Terminal{made.error().wrap("create " + s.name)};
+    record = std::move(*made);
+  }
   // What the desired state left to the moment of creation: free host ports for `ports:`
   // entries without one, and the bind sources compose makes when they are missing.
-  auto rt = std::make_shared<RuntimeRecord>(*s.record);
+  auto rt = std::make_shared<RuntimeRecord>(*record);
   auto cgroup = c.unused_cgroup(project_, rt->spec.cgroup);
   if (!cgroup) co_return outcome_of(cgroup.error());
   rt->spec.cgroup = *cgroup;
@@ -308,6 +320,52 @@ awaitable<Outcome> DaemonSteps::switch_traffic(const planner::SwitchTraffic& s, 
   daemon_.events_.publish({0, "switch", project_, (*rec)->service, s.to,
                            {{"from", s.from}, {"pass", pass.str()}}});
   progress_(s.to, "Serving", since(t0));
+  co_return Done{};
+}
+
+// Runs on the image workers (a long pull holds up no other step); its layers' progress goes to
+// the client as "image REF" lines: each status change, and a download's bytes at most every
+// 200 ms. A failed pull is terminal, with the registry's message: the pull retried its
+// requests itself.
+awaitable<Outcome> DaemonSteps::pull(const planner::PullImage& s, const std::string& reason,
+                                     PassId pass) {
+  auto t0 = Clock::now();
+  std::string object = "image " + s.ref;
+  progress_(object, "Pulling", since(t0));
+  fs::PullRequest request;
+  request.reference = s.ref;
+  if (!s.platform.empty()) request.platform = s.platform;
+  request.now = std::chrono::system_clock::now();
+  struct Seen {
+    std::string status;
+    Clock::time_point at;
+  };
+  auto seen = std::make_shared<std::map<std::string, Seen>>();
+  request.progress = [progress = progress_, object, seen, t0](const fs::PullEvent& e) {
+    if (e.kind != fs::PullEvent::Kind::layer) return;
+    auto& last = (*seen)[e.id];
+    auto now = Clock::now();
+    if (e.status == last.status && now - last.at < milliseconds(200)) return;
+    last = {e.status, now};
+    std::string text = e.id + " " + e.status;
+    if (e.status == "Downloading" && e.total > 0)
+      text += " " + std::to_string(e.current) + "/" + std::to_string(e.total);
+    else if (!e.message.empty())
+      text += ": " + e.message;
+    progress(object, text, since(t0));
+  };
+  auto image = co_await daemon_.images().pull(std::move(request));
+  if (!image) {
+    // The executor names the step ("pull REF: "); the store's message may too.
+    Error e = image.error();
+    if (e.message.rfind("pull " + s.ref + ": ", 0) == 0) e.message.erase(0, s.ref.size() + 7);
+    co_return Terminal{e};
+  }
+  log::get("reconciler")->info("pulled image ref={} id={} reason={} pass={}", s.ref, image->id,
+                               reason, pass.str());
+  daemon_.events_.publish({0, "pull", project_, "", "",
+                           {{"image", s.ref}, {"reason", reason}, {"pass", pass.str()}}});
+  progress_(object, "Pulled", since(t0));
   co_return Done{};
 }
 

@@ -1,5 +1,6 @@
 // What each step of a plan does on this host: the daemon's StepRunner. Networks through
-// Networking, containers through the Controller and the Supervisor, each step's outcome for the
+// Networking, containers through the Controller and the Supervisor, pulls through the
+// ImageService (on its workers), each step's outcome for the
 // executor (done, retry after a delay, or terminal) and its line of progress for the client.
 // Loop thread only. Private to the reconciler.
 #pragma once
@@ -41,6 +42,8 @@ class DaemonSteps final : public StepRunner {
                             PassId pass);
   boost::asio::awaitable<Outcome> rename(const planner::RenameContainer& s, PassId pass);
   boost::asio::awaitable<Outcome> switch_traffic(const planner::SwitchTraffic& s, PassId pass);
+  boost::asio::awaitable<Outcome> pull(const planner::PullImage& s, const std::string& reason,
+                                       PassId pass);
   // An update's new container failed its check: undone as its failure_action says.
   boost::asio::awaitable<Outcome> update_failed(const planner::AwaitContainer& s,
                                                 const std::string& why, PassId pass);

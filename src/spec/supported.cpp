@@ -130,6 +130,8 @@ const std::vector<Implemented>& implemented() {
       {"services", {}},
       {"services.*", {}},
       {"services.*.image", {}},
+      {"services.*.pull_policy", {}},  // the plan's PullImage steps (planner/plan.cpp)
+      {"services.*.platform", {}},     // the platform pulled (fs/pull.h)
       {"services.*.command", {}},
       {"services.*.entrypoint", {}},
       {"services.*.environment.**", {}},

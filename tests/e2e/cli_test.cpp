@@ -158,8 +158,9 @@ TEST_CASE("bad stack files are refused with file:line:column and change nothing"
     std::string yaml, expected;
   } cases[] = {
       {"name: " + p + "\nservices:\n  web:\n    image: [busybox\n", "stack.yaml:5:1: "},
-      {"name: " + p + "\nservices:\n  web:\n    image: nope:1.0\n    command: [sleep, '1']\n",
-       "stack.yaml:4:12: image \"nope:1.0\" not found"},
+      {"name: " + p + "\nservices:\n  web:\n    image: nope:1.0\n    pull_policy: never\n"
+       "    command: [sleep, '1']\n",
+       "stack.yaml:4:12: service \"web\": image \"nope:1.0\" is not in the image store"},
       {"name: " + p + "\nservices:\n  web:\n    image: busybox\n    mem_limit: lots\n",
        "stack.yaml:5:16: services.web.mem_limit: expected a byte size"},
   };
@@ -315,4 +316,20 @@ TEST_CASE("up SERVICE: the daemon keeps up what was asked for, and reads only it
   REQUIRE(env.wait_reconciles(env.reconciles(), 2));
   CHECK(names() == std::set<std::string>{p + "-db-1", p + "-web-1", p + "-admin-1"});
   CHECK(env.stack({"down"}).code == 0);
+}
+
+TEST_CASE("a missing image is pulled by up, and the tests' registries config keeps that on this machine") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("offline");
+  env.uses(p);
+  env.write("name: " + p + "\nservices:\n  s:\n    image: example.invalid/nothing:1\n", "stack.yaml");
+  auto plan = env.stack({"plan"});
+  CHECK_MESSAGE(plan.out.find("+ pull example.invalid/nothing:1 (missing)") != std::string::npos,
+                (plan.out + plan.err));
+  auto up = env.stack({"up", "-d"});
+  CHECK(up.code == 1);
+  CHECK_MESSAGE(up.err.find("registry example.invalid is blocked by") != std::string::npos, up.err);
+  CHECK(env.ps(p).empty());
+  CHECK(env.leftovers(p).empty());
 }

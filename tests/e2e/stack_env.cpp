@@ -28,6 +28,11 @@ StackEnv::StackEnv() {
   run_root_ = tmp_ / "run";
   project_dir_ = tmp_ / "project";
   fs::create_directories(project_dir_);
+  // Tests send traffic only to this machine: a pull of an image the store lacks must fail at
+  // once, not reach docker.io. Loopback registries (the registry tests') stay allowed; every
+  // daemon the tests start, by the CLI or by start_daemon, inherits this.
+  write_text(tmp_ / "registries.json", R"({"blocked": ["*"]})");
+  ::setenv("STACK_REGISTRIES_CONFIG", (tmp_ / "registries.json").c_str(), 1);
   auto r = stack({"image", "import", "busybox:latest", busybox_rootfs().string()});
   if (r.code != 0) FAIL("image import failed: " << r.err);
 }

@@ -1,6 +1,6 @@
-// ImageStore against a temp root: import of directories and tarballs, idempotence, list/remove
-// with garbage collection, and reference normalization. Safety of unpacking and whiteouts are
-// in image_unpack_test.cpp.
+// ImageStore against a temp root: import of directories and tarballs, idempotence, list/remove/
+// prune with garbage collection, and reference normalization. Safety of unpacking and whiteouts
+// are in image_unpack_test.cpp, archives (OCI layouts, docker save) in image_archive_test.cpp.
 #include "fs/image_store.h"
 
 #include <doctest/doctest.h>
@@ -14,9 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
-#include "support/fixtures.h"
 #include "fs/sha256.h"
 #include "image_test_tar.h"
+#include "support/fixtures.h"
 #include "support/temp_dir.h"
 
 using namespace stack;
@@ -58,7 +58,7 @@ TEST_CASE("image store imports a directory as one layer with its files") {
   REQUIRE_MESSAGE(imported, (imported ? "" : imported.error().message));
   auto img = store.get("demo:latest");
   REQUIRE(img);
-  CHECK(img->reference == "demo:latest");
+  CHECK(img->reference == "docker.io/library/demo:latest");
   CHECK(img->id == imported->id);
   CHECK(img->id.starts_with("sha256:"));
   CHECK(img->manifest_digest.starts_with("sha256:"));
@@ -86,7 +86,8 @@ TEST_CASE("image store imports a directory as one layer with its files") {
   CHECK(stdfs::exists(store.root() / "oci-layout"));
   auto index = nlohmann::json::parse(slurp(store.root() / "index.json"));
   REQUIRE(index["manifests"].size() == 1);
-  CHECK(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "demo:latest");
+  CHECK(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] ==
+        "docker.io/library/demo:latest");
   auto manifest = manifest_of(store, *img);
   CHECK(manifest["schemaVersion"] == 2);
   CHECK(manifest["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip");
@@ -185,19 +186,27 @@ TEST_CASE("image store lists sorted and remove collects unreferenced blobs and l
   auto all = store.list();
   REQUIRE(all);
   REQUIRE(all->size() == 3);
-  CHECK((*all)[0].reference == "alpha:latest");
-  CHECK((*all)[1].reference == "beta:latest");
-  CHECK((*all)[2].reference == "zeta:latest");
+  CHECK((*all)[0].reference == "docker.io/library/alpha:latest");
+  CHECK((*all)[1].reference == "docker.io/library/beta:latest");
+  CHECK((*all)[2].reference == "docker.io/library/zeta:latest");
+  CHECK((*all)[1].tags ==
+        std::vector<std::string>{"docker.io/library/beta:latest", "docker.io/library/zeta:latest"});
 
   auto blobs = store.root() / "blobs" / "sha256";
   size_t blob_count = count_entries(blobs);  // 2 images x (layer, config, manifest)
   CHECK(blob_count == 6);
-  REQUIRE(store.remove("zeta"));
+  auto untag = store.remove("zeta", {});
+  REQUIRE(untag);
+  CHECK(untag->untagged == std::vector<std::string>{"docker.io/library/zeta:latest"});
+  CHECK(untag->deleted.empty());
   CHECK(count_entries(blobs) == blob_count);  // beta still uses them
   CHECK(stdfs::exists(beta->layers[0]));
 
   std::string layer_blob = manifest_of(store, *beta)["layers"][0]["digest"].get<std::string>();
-  REQUIRE(store.remove("beta:latest"));
+  auto gone = store.remove("beta:latest", {});
+  REQUIRE(gone);
+  CHECK(gone->deleted == std::vector<std::string>{beta->id});
+  CHECK(gone->reclaimed > 0);
   CHECK(!stdfs::exists(beta->layers[0]));
   CHECK(!stdfs::exists(blobs / layer_blob.substr(7)));
   CHECK(!stdfs::exists(blobs / beta->id.substr(7)));
@@ -205,14 +214,15 @@ TEST_CASE("image store lists sorted and remove collects unreferenced blobs and l
   CHECK(count_entries(blobs) == 3);
   CHECK(count_entries(store.root() / "layers") == 1);
 
-  auto again = store.remove("beta");
+  auto again = store.remove("beta", {});
   REQUIRE(!again);
   CHECK(again.error().message ==
-        "image \"beta:latest\" not found (import it with: stack image import beta:latest PATH)");
+        "image \"beta:latest\" not found (pull it with: stack image pull beta:latest, or import it "
+        "with: stack image import beta:latest PATH)");
   REQUIRE(store.list()->size() == 1);
 }
 
-TEST_CASE("image store import over a name replaces the image and collects the old one") {
+TEST_CASE("image store import over a name keeps the old image untagged until pruned") {
   test::TempDir tmp;
   make_rootfs(tmp / "r1", "old\n");
   make_rootfs(tmp / "r2", "new\n");
@@ -222,12 +232,81 @@ TEST_CASE("image store import over a name replaces the image and collects the ol
   auto new_img = store.import("app:1", tmp / "r2");
   REQUIRE(new_img);
   CHECK(new_img->id != old_img->id);
-  CHECK(!stdfs::exists(old_img->layers[0]));
-  CHECK(!stdfs::exists(store.root() / "blobs" / "sha256" / old_img->id.substr(7)));
   auto got = store.get("app:1");
   REQUIRE(got);
   CHECK(slurp(got->layers[0] / "hello.txt") == "new\n");
+  // As docker's <none>: a container may still run it.
+  auto all = store.list();
+  REQUIRE(all);
+  REQUIRE(all->size() == 2);
+  CHECK((*all)[1].reference.empty());
+  CHECK((*all)[1].id == old_img->id);
+  CHECK(stdfs::exists(old_img->layers[0]));
+  // By its id, still.
+  auto by_id = store.get(old_img->id.substr(7, 12));
+  REQUIRE(by_id);
+  CHECK(by_id->id == old_img->id);
+
+  // A container uses it: prune keeps it.
+  auto kept = store.prune({{old_img->id, "p-a-1"}});
+  REQUIRE(kept);
+  CHECK(kept->deleted.empty());
+  CHECK(stdfs::exists(old_img->layers[0]));
+  auto pruned = store.prune({});
+  REQUIRE(pruned);
+  CHECK(pruned->deleted == std::vector<std::string>{old_img->id});
+  CHECK(!stdfs::exists(old_img->layers[0]));
+  CHECK(!stdfs::exists(store.root() / "blobs" / "sha256" / old_img->id.substr(7)));
   CHECK(store.list()->size() == 1);
+  CHECK(stdfs::exists(new_img->layers[0]));
+}
+
+TEST_CASE("image store rm refuses an image a container uses, --force untags it") {
+  test::TempDir tmp;
+  make_rootfs(tmp / "r1", "one\n");
+  fs::ImageStore store(tmp / "images");
+  auto img = store.import("app", tmp / "r1");
+  REQUIRE(img);
+  REQUIRE(store.tag("app", "other:2"));
+  fs::InUse used = {{img->id, "proj-web-1"}};
+  // Another name keeps it: untagging one name is fine.
+  auto one = store.remove("other:2", used);
+  REQUIRE(one);
+  CHECK(one->untagged == std::vector<std::string>{"docker.io/library/other:2"});
+  auto refused = store.remove("app", used);
+  REQUIRE(!refused);
+  CHECK(refused.error().message ==
+        "image app:latest is used by container proj-web-1 (stack down first, or --force to untag "
+        "it)");
+  auto forced = store.remove("app", used, true);
+  REQUIRE(forced);
+  CHECK(forced->deleted.empty());
+  CHECK(stdfs::exists(img->layers[0]));  // the container's layers stay
+  CHECK(store.list()->size() == 1);      // untagged
+  auto later = store.prune({});          // the container is gone
+  REQUIRE(later);
+  CHECK(later->deleted == std::vector<std::string>{img->id});
+  CHECK(!stdfs::exists(img->layers[0]));
+}
+
+TEST_CASE("image store reads a store of the first version (short names)") {
+  test::TempDir tmp;
+  make_rootfs(tmp / "r1", "one\n");
+  fs::ImageStore store(tmp / "images");
+  auto img = store.import("busybox", tmp / "r1");
+  REQUIRE(img);
+  // What the first version wrote: "busybox:latest" as the ref name.
+  auto index = nlohmann::json::parse(slurp(store.root() / "index.json"));
+  index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] = "busybox:latest";
+  test::write_text(store.root() / "index.json", index.dump());
+  auto got = store.get("busybox");
+  REQUIRE(got);
+  CHECK(got->reference == "docker.io/library/busybox:latest");
+  CHECK(got->id == img->id);
+  REQUIRE(store.tag("busybox", "bb:2"));  // a write puts it back canonical
+  index = nlohmann::json::parse(slurp(store.root() / "index.json"));
+  CHECK(index["manifests"][1]["annotations"]["org.opencontainers.image.ref.name"] ==
+        "docker.io/library/busybox:latest");
 }
 
 TEST_CASE("image store survives two processes importing at once") {
@@ -272,8 +351,8 @@ TEST_CASE("image store get of an unknown image says how to import it") {
   auto r = store.get("busybox");
   REQUIRE(!r);
   CHECK(r.error().message ==
-        "image \"busybox:latest\" not found (import it with: stack image import busybox:latest "
-        "PATH)");
+        "image \"busybox:latest\" not found (pull it with: stack image pull busybox:latest, or "
+        "import it with: stack image import busybox:latest PATH)");
   CHECK(store.list()->empty());
   CHECK(!store.get("Bad Name"));
 }
@@ -305,21 +384,30 @@ TEST_CASE("image reference normalization follows the distribution grammar") {
     const char* in;
     const char* out;
   };
+  // Docker's rule: docker.io and library/ for short names, latest for no tag; a digest wins
+  // over a tag (the image is pulled and named by it).
   const Ok ok[] = {
-      {"busybox", "busybox:latest"},
-      {"busybox:1.36", "busybox:1.36"},
-      {"library/busybox", "library/busybox:latest"},
+      {"busybox", "docker.io/library/busybox:latest"},
+      {"busybox:1.36", "docker.io/library/busybox:1.36"},
+      {"library/busybox", "docker.io/library/busybox:latest"},
+      {"docker.io/busybox", "docker.io/library/busybox:latest"},
+      {"index.docker.io/library/busybox:1", "docker.io/library/busybox:1"},
+      {"bitnami/redis:7", "docker.io/bitnami/redis:7"},
+      {"ghcr.io/org/app:1", "ghcr.io/org/app:1"},
       {"127.0.0.1:5000/a/b", "127.0.0.1:5000/a/b:latest"},
       {"127.0.0.1:5000/a/b:v2", "127.0.0.1:5000/a/b:v2"},
       {"localhost/app", "localhost/app:latest"},
+      {"localhost:5000/app", "localhost:5000/app:latest"},
       {"registry.example.com/team/my_app-x.y:1.0-rc_1",
        "registry.example.com/team/my_app-x.y:1.0-rc_1"},
-      {"a__b/c---d", "a__b/c---d:latest"},
+      {"a__b/c---d", "docker.io/a__b/c---d:latest"},
       {"[::1]:5000/app", "[::1]:5000/app:latest"},
       {"x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+       "docker.io/library/"
        "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
       {"x:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-       "x:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+       "docker.io/library/"
+       "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
   };
   for (const auto& c : ok) {
     INFO(c.in);
@@ -358,4 +446,34 @@ TEST_CASE("image reference normalization follows the distribution grammar") {
   }
   CHECK(!fs::normalize_reference(std::string(300, 'a')));
   CHECK(!fs::normalize_reference("a:" + std::string(129, 't')));
+
+  // As `docker images` shows them.
+  CHECK(fs::familiar_reference("docker.io/library/busybox:latest") == "busybox:latest");
+  CHECK(fs::familiar_reference("docker.io/bitnami/redis:7") == "bitnami/redis:7");
+  CHECK(fs::familiar_reference("ghcr.io/org/app:1") == "ghcr.io/org/app:1");
+  auto r = fs::parse_reference("127.0.0.1:5000/team/app:2");
+  REQUIRE(r);
+  CHECK(r->domain == "127.0.0.1:5000");
+  CHECK(r->path == "team/app");
+  CHECK(r->tag == "2");
+}
+
+// A packed layer ends with the gzip trailer: no zero padding after it, which Go's gzip reader
+// (docker, podman, skopeo) takes for a broken second member and refuses.
+TEST_CASE("image store packs a directory into a gzip stream with nothing after it") {
+  test::TempDir tmp;
+  make_rootfs(tmp / "rootfs", "hello\n");
+  fs::ImageStore store(tmp / "images");
+  auto img = store.import("packed", tmp / "rootfs");
+  REQUIRE(img);
+  std::string hex = manifest_of(store, *img)["layers"][0]["digest"].get<std::string>().substr(7);
+  std::string blob = slurp(store.root() / "blobs" / "sha256" / hex);
+  REQUIRE(blob.size() > 18);
+  // RFC 1952: the last four bytes are the uncompressed size (mod 2^32), here a tar of some KiB.
+  uint32_t isize = 0;
+  for (int i = 0; i < 4; i++)
+    isize |= static_cast<uint32_t>(static_cast<unsigned char>(blob[blob.size() - 4 + i]))
+             << (8 * i);
+  CHECK(isize > 0);
+  CHECK(isize % 512 == 0);
 }

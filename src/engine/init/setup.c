@@ -128,32 +128,127 @@ static void reopen_stdio(void) {
   if (fd > 2) close(fd);
 }
 
-/* The overlay's lowerdir= value: the engine's, or with a user namespace each layer as an
- * idmapped copy of its mount (the image's root-owned files become the container root's),
- * named by /proc/self/fd/N; FDS keeps those descriptors until the overlay is mounted. Layers
- * the engine copied with shifted owners (a filesystem without idmapped mounts) go as they are. */
-static int lower_option(const struct config *cfg, char *out, size_t outlen, int *fds, size_t *nfds,
-                        char *err, size_t errlen) {
+/* One lower layer's path: the engine's, or with a user namespace an idmapped copy of its mount
+ * (the image's root-owned files become the container root's) named by /proc/self/fd/N, its
+ * descriptor in *TREE (-1 without one). Layers the engine copied with shifted owners (a
+ * filesystem without idmapped mounts) go as they are. */
+static int lower_path(const struct config *cfg, const char *path, char *out, size_t outlen,
+                      int *tree, char *err, size_t errlen) {
+  *tree = -1;
   if (!cfg->userns || cfg->layers_shifted) {
-    if (snprintf(out, outlen, "%s", cfg->lowerdirs) >= (int)outlen) return ERR("too many layers");
+    if (snprintf(out, outlen, "%s", path) >= (int)outlen) return ERR("layer path too long");
     return 0;
   }
-  size_t used = 0;
-  *nfds = 0;
+  *tree = idmapped_tree(path, USERNS_FD, err, errlen);
+  if (*tree < 0) return -1;
+  snprintf(out, outlen, "/proc/self/fd/%d", *tree);
+  return 0;
+}
+
+/* The new mount API (linux/mount.h; musl lacks it). */
+#define FSOPEN_CLOEXEC 0x1
+#define FSMOUNT_CLOEXEC 0x1
+#define FSCONFIG_SET_STRING 1
+#define FSCONFIG_CMD_CREATE 6
+#define MOVE_MOUNT_F_EMPTY_PATH_ 0x4
+#define OVERLAY_MAX_LAYERS 500 /* fs/overlayfs: OVL_MAX_STACK */
+
+/* The overlay through fsopen(2)/fsconfig(2), each layer its own "lowerdir+" parameter (Linux
+ * 6.8): no page-sized option string bounds how many layers an image has (a 128-layer image's
+ * paths take ~10 KiB), only overlayfs' own limit of 500. Returns 1, having done nothing, on a
+ * kernel without "lowerdir+": the caller falls back to mount(2). */
+static int mount_overlay_fsconfig(const struct config *cfg, char *err, size_t errlen) {
+  int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+  if (fs < 0) return errno == ENOSYS ? 1 : ERR("fsopen overlay: %s", strerror(errno));
+  /* An idmapped tree is a detached mount: closing its last descriptor unmounts it, so they
+   * stay open until the overlay exists. */
+  int trees[OVERLAY_MAX_LAYERS];
+  size_t ntrees = 0;
+  int rc = -1, first = 1;
+  syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "source", "overlay", 0); /* as mount(2)'s */
   for (const char *p = cfg->lowerdirs; *p;) {
     const char *end = strchrnul(p, ':');
-    char path[4096];
+    char path[4096], lower[4096];
     snprintf(path, sizeof path, "%.*s", (int)(end - p), p);
-    if (*nfds == 128) return ERR("more than 128 layers");
-    int tree = idmapped_tree(path, USERNS_FD, err, errlen);
-    if (tree < 0) return -1;
-    fds[(*nfds)++] = tree;
-    int n = snprintf(out + used, outlen - used, "%s/proc/self/fd/%d", used ? ":" : "", tree);
-    if (n < 0 || (size_t)n >= outlen - used) return ERR("too many layers");
+    if (ntrees == OVERLAY_MAX_LAYERS) {
+      (void)ERR("more than %d layers (overlayfs' limit)", OVERLAY_MAX_LAYERS);
+      goto out;
+    }
+    int tree;
+    if (lower_path(cfg, path, lower, sizeof lower, &tree, err, errlen) != 0) goto out;
+    if (tree >= 0) trees[ntrees++] = tree;
+    int r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", lower, 0);
+    if (r != 0 && first && errno == EINVAL) {
+      rc = 1; /* an older overlayfs: no "lowerdir+" */
+      goto out;
+    }
+    if (r != 0) {
+      (void)ERR("overlay lower layer %s: %s", path, strerror(errno));
+      goto out;
+    }
+    first = 0;
+    p = *end ? end + 1 : end;
+  }
+  if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", cfg->upper, 0) != 0 ||
+      syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", cfg->work, 0) != 0 ||
+      syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0) {
+    (void)ERR("create overlay for %s: %s", cfg->rootfs, strerror(errno));
+    goto out;
+  }
+  int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
+  if (mnt < 0) {
+    (void)ERR("mount overlay: %s", strerror(errno));
+    goto out;
+  }
+  if (syscall(SYS_move_mount, mnt, "", AT_FDCWD, cfg->rootfs, MOVE_MOUNT_F_EMPTY_PATH_) != 0)
+    (void)ERR("mount overlay on %s: %s", cfg->rootfs, strerror(errno));
+  else
+    rc = 0;
+  close(mnt);
+out:
+  for (size_t i = 0; i < ntrees; i++) close(trees[i]);
+  close(fs);
+  return rc;
+}
+
+/* mount(2) with the whole option string, for kernels before 6.8: at most a page, so fewer
+ * layers (an error says so). */
+static int mount_overlay_legacy(const struct config *cfg, char *err, size_t errlen) {
+  char lowers[3072], data[4096];
+  int fds[128];
+  size_t nfds = 0, used = 0;
+  int rc = -1;
+  for (const char *p = cfg->lowerdirs; *p;) {
+    const char *end = strchrnul(p, ':');
+    char path[4096], lower[4096];
+    snprintf(path, sizeof path, "%.*s", (int)(end - p), p);
+    if (nfds == 128) {
+      (void)ERR("more than 128 layers");
+      goto out;
+    }
+    if (lower_path(cfg, path, lower, sizeof lower, &fds[nfds], err, errlen) != 0) goto out;
+    if (fds[nfds] >= 0) nfds++;
+    int n = snprintf(lowers + used, sizeof lowers - used, "%s%s", used ? ":" : "", lower);
+    if (n < 0 || (size_t)n >= sizeof lowers - used) {
+      (void)ERR("too many layers for this kernel's overlay options (one page)");
+      goto out;
+    }
     used += (size_t)n;
     p = *end ? end + 1 : end;
   }
-  return 0;
+  int n = snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s", lowers, cfg->upper,
+                   cfg->work);
+  if (n < 0 || (size_t)n >= sizeof data) {
+    (void)ERR("overlay options longer than a page");
+    goto out;
+  }
+  if (mount("overlay", cfg->rootfs, "overlay", 0, data) != 0)
+    (void)ERR("mount overlay on %s: %s", cfg->rootfs, strerror(errno));
+  else
+    rc = 0;
+out:
+  for (size_t i = 0; i < nfds; i++) close(fds[i]);
+  return rc;
 }
 
 /* Step 3's second half with a user namespace: everything that needed root on the host is done
@@ -205,17 +300,9 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
     return ERR("config: rootfs, lowerdirs, upper and work are required");
   /* 2. The overlay: image layers below, the container's own writable layer on top. Its paths
    *    are the engine's, on the host. */
-  char lowers[3072], data[4096];
-  int layer_fds[128];
-  size_t nlayers = 0;
-  if (lower_option(cfg, lowers, sizeof lowers, layer_fds, &nlayers, err, errlen) != 0) return -1;
-  int n = snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s", lowers, cfg->upper,
-                   cfg->work);
-  if (n < 0 || (size_t)n >= sizeof data) return ERR("overlay options longer than a page");
-  int mounted = mount("overlay", cfg->rootfs, "overlay", 0, data);
-  int saved = errno;
-  for (size_t i = 0; i < nlayers; i++) close(layer_fds[i]);
-  if (mounted != 0) return ERR("mount overlay on %s: %s", cfg->rootfs, strerror(saved));
+  int mounted = mount_overlay_fsconfig(cfg, err, errlen);
+  if (mounted == 1) mounted = mount_overlay_legacy(cfg, err, errlen);
+  if (mounted != 0) return -1;
   int root = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return ERR("open %s: %s", cfg->rootfs, strerror(errno));
   /* 3. Kernel filesystems. /proc after the PID namespace exists (it does: we are its PID 1). */

@@ -1,0 +1,266 @@
+// The image routes: JSON in, ImageService calls, JSON out. Long operations (pull, import, load,
+// save) stream their progress as JSON lines and end with one result line or {"error": ...}.
+//   GET    /v1/images                  every reference (and untagged image)
+//   GET    /v1/images/inspect?ref=R    one image: config, layers, size, digest, tags, created
+//   POST   /v1/images/pull             {reference, platform, auth_file}: {"pull": event}...
+//   {"pulled"} POST   /v1/images/import           {reference, path, max_bytes, progress} POST
+//   /v1/images/load             {path}: {"progress"}... {"loaded": [image]} POST   /v1/images/save
+//   {references, path}: {"progress"}... {"saved": path} POST   /v1/images/tag              {source,
+//   target} POST   /v1/images/prune            {all} DELETE /v1/images/REF[?force=1] {"untagged":
+//   [...], "deleted": [...]} POST   /v1/auth                    {registry, username, password}:
+//   checked against it
+#include "api/image_routes.h"
+
+#include <boost/asio/this_coro.hpp>
+#include <nlohmann/json.hpp>
+
+#include "fs/oci_layout.h"
+#include "reconciler/async.h"
+#include "reconciler/daemon.h"
+#include "reconciler/images.h"
+
+namespace stack::api {
+
+namespace {
+
+using nlohmann::json;
+using reconciler::awaitable;
+using reconciler::Daemon;
+
+Reply error_reply(int status, const std::string& message) {
+  return {status, {{"error", message}}, {}};
+}
+
+std::string time_of(int64_t unix_seconds) {
+  return unix_seconds > 0 ? fs::format_rfc3339(unix_seconds) : std::string();
+}
+
+// A reference's repository and tag, as `docker images` shows them.
+std::pair<std::string, std::string> repository_tag(const std::string& canonical) {
+  if (canonical.empty()) return {"<none>", "<none>"};
+  std::string familiar = fs::familiar_reference(canonical);
+  if (size_t at = familiar.find('@'); at != std::string::npos)
+    return {familiar.substr(0, at), "<none>"};
+  size_t colon = familiar.rfind(':');
+  return {familiar.substr(0, colon), familiar.substr(colon + 1)};
+}
+
+json image_json(const fs::Image& i) {
+  const auto& c = i.config;
+  json config = {{"Env", c.env},
+                 {"Entrypoint", c.entrypoint},
+                 {"Cmd", c.cmd},
+                 {"WorkingDir", c.working_dir},
+                 {"User", c.user},
+                 {"StopSignal", c.stop_signal},
+                 {"ExposedPorts", c.exposed_ports},
+                 {"Volumes", c.volumes},
+                 {"Labels", c.labels}};
+  if (c.healthcheck)
+    config["Healthcheck"] = {{"Test", c.healthcheck->test},
+                             {"Interval", c.healthcheck->interval_ns},
+                             {"Timeout", c.healthcheck->timeout_ns},
+                             {"StartPeriod", c.healthcheck->start_period_ns},
+                             {"StartInterval", c.healthcheck->start_interval_ns},
+                             {"Retries", c.healthcheck->retries}};
+  else
+    config["Healthcheck"] = nullptr;
+  json tags = json::array();
+  for (const auto& t : i.tags) tags.push_back(fs::familiar_reference(t));
+  auto [repository, tag] = repository_tag(i.reference);
+  return {{"reference", i.reference.empty() ? "" : fs::familiar_reference(i.reference)},
+          {"canonical", i.reference},
+          {"repository", repository},
+          {"tag", tag},
+          {"tags", tags},
+          {"id", i.id},
+          {"digest", i.manifest_digest},
+          {"repo_digests", i.repo_digest.empty() ? json::array() : json::array({i.repo_digest})},
+          {"size", i.size},
+          {"created", time_of(i.created)},
+          {"pulled_at", time_of(i.pulled_at)},
+          {"os", i.os},
+          {"architecture", i.architecture},
+          {"variant", i.variant},
+          {"layers", i.diff_ids},
+          {"config", config}};
+}
+
+json removal_json(const fs::Removal& r) {
+  json untagged = json::array();
+  for (const auto& u : r.untagged) untagged.push_back(fs::familiar_reference(u));
+  return {{"untagged", untagged}, {"deleted", r.deleted}, {"reclaimed", r.reclaimed}};
+}
+
+json event_json(const fs::PullEvent& e) {
+  static const char* kinds[] = {"resolving", "resolved", "layer", "done"};
+  json j = {{"kind", kinds[static_cast<int>(e.kind)]},
+            {"reference", fs::familiar_reference(e.reference)}};
+  if (!e.digest.empty()) j["digest"] = e.digest;
+  if (e.kind == fs::PullEvent::Kind::resolved) j["layers"] = e.layers;
+  if (e.kind == fs::PullEvent::Kind::layer) {
+    j["id"] = e.id;
+    j["status"] = e.status;
+    j["current"] = e.current;
+    j["total"] = e.total;
+    if (!e.message.empty()) j["message"] = e.message;
+  }
+  return j;
+}
+
+// Import progress as the CLI shows it: {"progress": {"phase", "bytes", "total"}}.
+std::function<void(std::string_view, uint64_t, uint64_t)> progress_lines(Emit emit) {
+  return [emit](std::string_view phase, uint64_t done, uint64_t total) {
+    emit({{"progress", {{"phase", phase}, {"bytes", done}, {"total", total}}}});
+  };
+}
+
+Reply pull_reply(Daemon& d, const json& body) {
+  fs::PullRequest req;
+  req.reference = body.value("reference", "");
+  if (req.reference.empty()) return error_reply(400, "pull: no reference");
+  if (body.contains("platform") && !body["platform"].get<std::string>().empty())
+    req.platform = body["platform"].get<std::string>();
+  // The caller's auth file (the CLI sends its user's): the daemon's own otherwise.
+  if (body.contains("auth_file") && !body["auth_file"].get<std::string>().empty())
+    req.auth_file = body["auth_file"].get<std::string>();
+  return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
+            fs::PullRequest r = req;
+            r.progress = [emit](const fs::PullEvent& e) { emit({{"pull", event_json(e)}}); };
+            auto image = co_await d.images().pull(std::move(r));
+            if (!image)
+              emit({{"error", image.error().message}});
+            else
+              emit({{"pulled", image_json(*image)}});
+          }};
+}
+
+Reply import_reply(Daemon& d, const json& body) {
+  std::string ref = body.value("reference", ""), path = body.value("path", "");
+  fs::ImportOptions options;
+  if (body.contains("max_bytes")) {
+    if (!body["max_bytes"].is_number_unsigned() || body["max_bytes"].get<uint64_t>() == 0)
+      return error_reply(400, "max_bytes must be a positive number of bytes");
+    options.max_bytes = body["max_bytes"].get<uint64_t>();
+  }
+  return {200, {}, [&d, ref, path, options](Emit emit, Cancelled) -> awaitable<void> {
+            fs::ImportOptions o = options;
+            o.progress = progress_lines(emit);
+            auto r = co_await d.images().import(ref, path, o);
+            if (!r)
+              emit({{"error", r.error().message}});
+            else
+              emit({{"imported", fs::familiar_reference(r->reference) + " " + r->id},
+                    {"image", image_json(*r)}});
+          }};
+}
+
+Reply load_reply(Daemon& d, const json& body) {
+  std::string path = body.value("path", "");
+  if (path.empty()) return error_reply(400, "load: no path");
+  return {200, {}, [&d, path](Emit emit, Cancelled) -> awaitable<void> {
+            fs::ImportOptions o;
+            o.progress = progress_lines(emit);
+            auto r = co_await d.images().load(path, o);
+            if (!r) {
+              emit({{"error", r.error().message}});
+              co_return;
+            }
+            json loaded = json::array();
+            for (const auto& i : *r) loaded.push_back(image_json(i));
+            emit({{"loaded", loaded}});
+          }};
+}
+
+Reply save_reply(Daemon& d, const json& body) {
+  auto refs = body.value("references", std::vector<std::string>{});
+  std::string path = body.value("path", "");
+  if (refs.empty() || path.empty()) return error_reply(400, "save: references and path needed");
+  return {200, {}, [&d, refs, path](Emit emit, Cancelled) -> awaitable<void> {
+            fs::ImportOptions o;
+            o.progress = progress_lines(emit);
+            auto r = co_await d.images().save(refs, path, o);
+            if (!r)
+              emit({{"error", r.error().message}});
+            else
+              emit({{"saved", path}});
+          }};
+}
+
+}  // namespace
+
+bool is_image_route(const Target& t) {
+  const auto& p = t.path;
+  return p.size() >= 2 && p[0] == "v1" && (p[1] == "images" || (p[1] == "auth" && p.size() == 2));
+}
+
+awaitable<Reply> image_route(Daemon& d, const Request& req, const Target& t, const json& body) {
+  const auto& p = t.path;
+  const auto& m = req.method;
+  auto& images = d.images();
+  try {
+    if (p.size() == 2 && p[1] == "auth") {
+      fs::Credentials c{body.value("username", ""), body.value("password", ""), ""};
+      std::string registry = body.value("registry", "docker.io");
+      auto r = co_await images.login(registry, c);
+      if (!r) co_return error_reply(401, r.error().message);
+      co_return Reply{200, {{"ok", true}, {"registry", registry}}, {}};
+    }
+    if (p.size() == 2) {
+      auto list = images.list();
+      if (!list) co_return error_reply(500, list.error().message);
+      json arr = json::array();
+      for (const auto& i : *list) arr.push_back(image_json(i));
+      co_return Reply{200, arr, {}};
+    }
+    const std::string& what = p[2];
+    if (m == "DELETE") {
+      auto r = co_await images.remove(what, t.flag("force"));
+      if (!r)
+        co_return error_reply(r.error().message.find("not found") != std::string::npos ? 404 : 409,
+                              r.error().message);
+      co_return Reply{200, removal_json(*r), {}};
+    }
+    if (m == "GET" && what == "inspect") {
+      auto img = images.get(t.get("ref"));
+      if (!img) co_return error_reply(404, img.error().message);
+      co_return Reply{200, image_json(*img), {}};
+    }
+    {  // POST: allowed_methods let nothing else through
+      if (what == "pull") co_return pull_reply(d, body);
+      if (what == "import") {
+        if (body.value("progress", false)) co_return import_reply(d, body);
+        std::string ref = body.value("reference", ""), path = body.value("path", "");
+        fs::ImportOptions options;
+        if (body.contains("max_bytes")) {
+          if (!body["max_bytes"].is_number_unsigned() || body["max_bytes"].get<uint64_t>() == 0)
+            co_return error_reply(400, "max_bytes must be a positive number of bytes");
+          options.max_bytes = body["max_bytes"].get<uint64_t>();
+        }
+        auto r = co_await images.import(ref, path, options);
+        if (!r) co_return error_reply(400, r.error().message);
+        co_return Reply{200,
+                        {{"imported", fs::familiar_reference(r->reference) + " " + r->id},
+                         {"image", image_json(*r)}},
+                        {}};
+      }
+      if (what == "load") co_return load_reply(d, body);
+      if (what == "save") co_return save_reply(d, body);
+      if (what == "tag") {
+        auto r = images.tag(body.value("source", ""), body.value("target", ""));
+        if (!r) co_return error_reply(400, r.error().message);
+        co_return Reply{200, image_json(*r), {}};
+      }
+      if (what == "prune") {
+        auto r = co_await images.prune(body.value("all", false));
+        if (!r) co_return error_reply(500, r.error().message);
+        co_return Reply{200, removal_json(*r), {}};
+      }
+    }
+    co_return error_reply(404, "unknown API path " + m + " " + req.target);
+  } catch (const std::exception& e) {  // malformed JSON types in a request
+    co_return error_reply(400, std::string("bad request: ") + e.what());
+  }
+}
+
+}  // namespace stack::api

@@ -1,0 +1,195 @@
+// http_get over libcurl's easy interface, one handle per request (requests of a pull run on
+// several threads; curl handles are not shared between them). curl_global_init runs once.
+#include "fs/registry_http.h"
+
+#include <curl/curl.h>
+
+#include <memory>
+#include <mutex>
+
+namespace stack::fs {
+
+namespace {
+
+constexpr size_t kMaxCollected = 4 << 20;
+
+struct Transfer {
+  const HttpRequest* req;
+  HttpResponse* resp;
+  bool too_large = false;
+  bool aborted = false;
+};
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::string_view line(data, size * n);
+  // A redirect starts a new response: its headers replace the last one's. The status is known
+  // before the body arrives (on_data routes the body by it).
+  if (line.starts_with("HTTP/")) {
+    t->resp->headers.clear();
+    size_t sp = line.find(' ');
+    t->resp->status =
+        sp == std::string_view::npos ? 0 : std::atol(std::string(line.substr(sp + 1, 3)).c_str());
+  }
+  size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    std::string name(line.substr(0, colon));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+      value.remove_suffix(1);
+    t->resp->headers[name] = std::string(value);
+  }
+  return size * n;
+}
+
+size_t on_data(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t len = size * n;
+  // Only a successful answer's body goes to the caller's sink; error bodies are collected.
+  bool success = t->resp->status >= 200 && t->resp->status < 300;
+  if (success && t->req->on_body) {
+    if (!t->req->on_body(data, len)) {
+      t->aborted = true;
+      return 0;
+    }
+    return len;
+  }
+  if (t->resp->body.size() + len > kMaxCollected) {
+    t->too_large = true;
+    return 0;
+  }
+  t->resp->body.append(data, len);
+  return len;
+}
+
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  return t->req->cancelled && t->req->cancelled() ? 1 : 0;
+}
+
+struct EasyDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct ListDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+bool transient(CURLcode c) {
+  switch (c) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_GOT_NOTHING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Result<HttpResponse> http_get(const HttpRequest& req) {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::unique_ptr<CURL, EasyDeleter> curl(curl_easy_init());
+  if (!curl) return fail("curl_easy_init failed");
+  HttpResponse resp;
+  Transfer t{&req, &resp};
+  std::unique_ptr<curl_slist, ListDeleter> headers;
+  for (const auto& h : req.headers) headers.reset(curl_slist_append(headers.release(), h.c_str()));
+  CURL* c = curl.get();
+  curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  // Only HTTP(S) anywhere, redirects included: a registry must not send us to file:// or ftp://.
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, req.connect_seconds);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, req.stall_seconds);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "stack/" STACK_VERSION);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+  if (!req.verify_tls) {
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (req.resume_from > 0)
+    curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(req.resume_from));
+  CURLcode rc = curl_easy_perform(c);
+  char* effective = nullptr;
+  curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
+  if (effective) resp.url = effective;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+  if (rc == CURLE_WRITE_ERROR && t.aborted) return fail("GET " + req.url + ": stopped");
+  if (rc == CURLE_WRITE_ERROR && t.too_large)
+    return fail("GET " + req.url + ": answer larger than 4 MiB");
+  if (rc == CURLE_ABORTED_BY_CALLBACK) return fail("GET " + req.url + ": cancelled");
+  // A server that ignores the range answers 200 with the whole body: that is a response too.
+  if (rc == CURLE_RANGE_ERROR) return resp;
+  if (rc != CURLE_OK)
+    return fail("GET " + req.url + ": " + curl_easy_strerror(rc), transient(rc) ? kTransient : 0);
+  return resp;
+}
+
+std::string base64_encode(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(v >> s) & 63]);
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+Result<std::string> base64_decode(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=' || c == '\n' || c == '\r') continue;
+    int v = value(c);
+    if (v < 0) return fail("invalid base64");
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+}  // namespace stack::fs
