@@ -25,6 +25,9 @@ constexpr const char* kHierarchies[] = {"memory",  "cpu",     "pids",    "device
                                         "freezer", "systemd", "unified", "cpuset",  "blkio"};
 // Made only for a container that asks for them: a cpuset cgroup needs its cpus and mems
 // copied down every level before it can hold a task, a cost ordinary containers skip.
+bool is_optional(const std::filesystem::path& dir) {
+  return dir.filename() == "cpuset" || dir.filename() == "blkio";
+}
 bool optional_hierarchy(const std::filesystem::path& dir, const CgroupLimits& limits) {
   std::string name = dir.filename().string();
   if (name == "cpuset") return limits.cpuset_cpus.empty();
@@ -139,6 +142,9 @@ class CgroupV1 final : public CgroupDriver {
     // the others; the first error is returned.
     Result<void> first;
     for (const auto& h : hierarchies()) {
+      // cpuset and blkio exist for the containers that asked; elsewhere they may be read-only
+      // (a container manager delegates only what it must), and rmdir(2) then says EROFS.
+      if (is_optional(h) && !cgroupfs::is_dir(h / path)) continue;
       auto r = cgroupfs::remove_dirs(h, path);
       if (!r && first) first = fail(r.error().wrap("cgroup v1"));
     }
@@ -146,8 +152,8 @@ class CgroupV1 final : public CgroupDriver {
   }
 
   [[nodiscard]] Result<void> check_writable() const override {
-    for (const auto& h : hierarchies())
-      if (::access(h.c_str(), W_OK) != 0)
+    for (const auto& h : hierarchies())  // the optional ones are checked when a limit asks
+      if (!is_optional(h) && ::access(h.c_str(), W_OK) != 0)
         return fail_errno("cgroup v1: cannot create cgroups in " + h.string());
     return {};
   }

@@ -95,20 +95,16 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
   bind(dir / "hosts", "/etc/hosts", false);
   if (!spec.resolv_conf.empty()) bind(dir / "resolv.conf", "/etc/resolv.conf", false);
   add_mounts(cfg, spec);  // volumes, binds, tmpfs, secrets (mounts.cpp)
-  for (const auto& d : spec.privileged ? host_devices() : default_devices())
+  auto device = [&](const auto& d) {
     cfg.nested(W_DEVICE, wire::Writer()
                              .bytes(W_DEV_PATH, d.path)
                              .u32(W_DEV_TYPE, static_cast<uint32_t>(d.type))
                              .u32(W_DEV_MAJOR, d.major)
                              .u32(W_DEV_MINOR, d.minor)
                              .u32(W_DEV_MODE, d.mode));
-  for (const auto& d : spec.devices)  // `devices`, never a default's path (the builder checks)
-    cfg.nested(W_DEVICE, wire::Writer()
-                             .bytes(W_DEV_PATH, d.path)
-                             .u32(W_DEV_TYPE, static_cast<uint32_t>(d.type))
-                             .u32(W_DEV_MAJOR, d.major)
-                             .u32(W_DEV_MINOR, d.minor)
-                             .u32(W_DEV_MODE, d.mode));
+  };
+  for (const auto& d : spec.privileged ? host_devices() : default_devices()) device(d);
+  for (const auto& d : spec.devices) device(d);  // never a default's path (the builder checks)
   if (spec.userns) cfg.u32(W_USERNS, 1);
   if (!spec.sysctls.empty() || !spec.domainname.empty() || spec.oom_score_adj) {
     wire::Writer k;
