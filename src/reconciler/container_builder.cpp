@@ -208,11 +208,10 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   const auto& ic = image.config;
   if (auto sec = security(stack, svc, s); !sec) return fail(sec.error());
 
-  // Volumes, binds, tmpfs, secrets (volumes.cpp). A missing bind source is made by the
-  // CreateContainer step, as compose makes it.
-  // The image's VOLUME list joins here (build_storage's IMAGE_VOLUMES) once fs::ImageConfig
-  // carries it (the images issue).
-  if (auto st = build_storage(paths, stack, svc, r); !st) return fail(st.error());
+  // Volumes, binds, tmpfs, secrets (volumes.cpp), and an anonymous volume for each of the
+  // image's VOLUME paths the service does not mount otherwise. A missing bind source is made
+  // by the CreateContainer step, as compose makes it.
+  if (auto st = build_storage(paths, stack, svc, r, ic.volumes); !st) return fail(st.error());
   s.limits.memory_bytes = svc.limits.memory_bytes;
   s.limits.cpus = svc.limits.cpus;
   s.limits.cpu_shares = svc.limits.cpu_shares;

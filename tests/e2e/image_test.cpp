@@ -221,6 +221,15 @@ TEST_CASE("the image's HEALTHCHECK is the service's default") {
                         [](const nlohmann::json& c) { return c["health"] == "healthy"; });
   CHECK(c["health"] == "healthy");
   CHECK(env.container(p, p + "-off-1")["health"] == "");
+  // The image's VOLUME /data is an anonymous volume: a mount of its own, in the container's
+  // directory, not the writable layer.
+  auto mounts = env.stack({"exec", "checked", "cat", "/proc/self/mountinfo"}).out;
+  CHECK_MESSAGE(mounts.find(" /data ") != std::string::npos, mounts);
+  CHECK(env.stack({"exec", "checked", "sh", "-c", "echo kept > /data/f"}).code == 0);
+  bool in_volume = false;
+  for (const auto& e : fs::recursive_directory_iterator(env.root() / "containers" / (p + "-checked-1") / "volumes"))
+    in_volume = in_volume || e.path().filename() == "f";
+  CHECK(in_volume);
   CHECK(env.stack({"down"}).code == 0);
 }
 
