@@ -24,6 +24,8 @@ struct DaemonFlags {
   std::string resync;
   std::string userns_remap;
   std::string userns_layers;
+  std::string log_max_size;
+  std::string log_max_file;
 };
 
 [[noreturn]] void exec_daemon(const DaemonFlags& flags) {
@@ -34,6 +36,8 @@ struct DaemonFlags {
   if (!flags.resync.empty()) args.insert(args.end(), {"--resync", flags.resync});
   if (!flags.userns_remap.empty()) args.insert(args.end(), {"--userns-remap", flags.userns_remap});
   if (!flags.userns_layers.empty()) args.insert(args.end(), {"--userns-layers", flags.userns_layers});
+  if (!flags.log_max_size.empty()) args.insert(args.end(), {"--log-max-size", flags.log_max_size});
+  if (!flags.log_max_file.empty()) args.insert(args.end(), {"--log-max-file", flags.log_max_file});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -74,6 +78,10 @@ void add_daemon_command(CLI::App& app) {
                      "Stack files reconciled continuously (default /etc/stack/stacks.d)");
   daemon->add_option("--resync", flags.resync,
                      "Seconds between full re-plans of every project (default 5)");
+  daemon->add_option("--log-max-size", flags.log_max_size,
+                     "Log rotation size of a service whose logging.options set none (default 10m)");
+  daemon->add_option("--log-max-file", flags.log_max_file,
+                     "Log files kept of a service whose logging.options set none (default 3)");
   daemon->add_option("--userns-remap", flags.userns_remap,
                      "Run containers in user namespaces: their root is USER's first subordinate "
                      "uid and gid (/etc/subuid, /etc/subgid); a service opts out with "

@@ -46,6 +46,8 @@ struct Flags {
   double resync = 5;
   std::string userns_remap;
   std::string userns_layers = "auto";
+  std::string log_max_size = "10m";
+  int log_max_file = 3;
 };
 
 // stack-init next to this program (the build tree, libexec/stack), else ../libexec/stack.
@@ -142,6 +144,8 @@ int run_daemon(const Flags& flags) {
     paths.userns_remap = flags.userns_remap;
   }
   paths.userns_layers = flags.userns_layers;
+  paths.log_max_size = *parse_log_size(flags.log_max_size);  // checked when parsed
+  paths.log_max_files = flags.log_max_file;
   if (::access(paths.init_binary.c_str(), X_OK) != 0) {
     std::fprintf(stderr, "stackd: container init not found at %s\n", paths.init_binary.c_str());
     return 1;
@@ -207,6 +211,16 @@ int main(int argc, char** argv) {
                  "mapping and layer under ROOT/userns-layers)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "idmap", "copy"}));
+  app.add_option("--log-max-size", flags.log_max_size,
+                 "Log rotation size of a service whose logging.options set none (10m, 512k, 1g)")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        return parse_log_size(v) ? std::string() : "not a size such as 10m: " + v;
+      });
+  app.add_option("--log-max-file", flags.log_max_file,
+                 "Log files kept of a service whose logging.options set none")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -230,6 +244,9 @@ int main(int argc, char** argv) {
   take("--log-level", flags.log_level, config->log_level);
   take("--userns-remap", flags.userns_remap, config->userns_remap);
   take("--userns-layers", flags.userns_layers, config->userns_layers);
+  if (config->log_max_size && unset("--log-max-size"))
+    flags.log_max_size = std::to_string(*config->log_max_size);
+  take("--log-max-file", flags.log_max_file, config->log_max_file);
   const char* env_root = std::getenv("STACK_ROOT");
   const char* env_run = std::getenv("STACK_RUN_ROOT");
   if (env_root && *env_root && unset("--root")) flags.root = env_root;

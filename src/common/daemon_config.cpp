@@ -4,6 +4,7 @@
 #include "common/daemon_config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -16,8 +17,9 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array kKeys = {"root",      "run-root",     "stacks-dir",   "resync",
-                              "log-level", "userns-remap", "userns-layers"};
+constexpr std::array kKeys = {"root",         "run-root",      "stacks-dir",   "resync",
+                              "log-level",    "userns-remap",  "userns-layers", "log-max-size",
+                              "log-max-file"};
 
 std::string known_keys() {
   std::string s;
@@ -109,7 +111,38 @@ Result<DaemonConfig> parse_daemon_config(const std::string& text,
       return c.bad("resync", "a number of seconds from 0.01 to 86400", *it);
     cfg.resync = it->get<double>();
   }
+  if (auto it = doc.find("log-max-size"); it != doc.end()) {
+    std::optional<int64_t> size;
+    if (it->is_number_integer()) size = it->get<int64_t>() > 0 ? it->get<int64_t>() : 0;
+    if (it->is_string()) size = parse_log_size(it->get<std::string>());
+    if (!size || *size <= 0) return c.bad("log-max-size", "a size such as \"10m\" or bytes", *it);
+    cfg.log_max_size = *size;
+  }
+  if (auto it = doc.find("log-max-file"); it != doc.end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 1000)
+      return c.bad("log-max-file", "a number of files from 1 to 1000", *it);
+    cfg.log_max_file = static_cast<int>(it->get<int64_t>());
+  }
   return cfg;
+}
+
+std::optional<int64_t> parse_log_size(const std::string& text) {
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return std::nullopt;
+  size_t end = 0;
+  int64_t n = 0;
+  for (; end < text.size() && std::isdigit(static_cast<unsigned char>(text[end])); end++) {
+    if (n > (int64_t{1} << 50)) return std::nullopt;
+    n = n * 10 + (text[end] - '0');
+  }
+  std::string unit = text.substr(end);
+  for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  int shift = unit.empty() || unit == "b" ? 0
+              : unit == "k" || unit == "kb" ? 10
+              : unit == "m" || unit == "mb" ? 20
+              : unit == "g" || unit == "gb" ? 30
+                                            : -1;
+  if (shift < 0 || n <= 0) return std::nullopt;
+  return n << shift;
 }
 
 Result<DaemonConfig> load_daemon_config(const std::filesystem::path& path) {

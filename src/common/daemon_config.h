@@ -21,7 +21,13 @@ struct DaemonConfig {
   std::optional<std::string> log_level;      // "log-level": debug, info, warn, error
   std::optional<std::string> userns_remap;   // "userns-remap": a user name
   std::optional<std::string> userns_layers;  // "userns-layers": auto, idmap, copy
+  std::optional<int64_t> log_max_size;       // "log-max-size": bytes, or "10m" (k, m, g)
+  std::optional<int> log_max_file;           // "log-max-file": 1 to 1000
 };
+
+// "10m", "512k", "1g", "4096" (bytes): a log size as docker's max-size writes it; none: 0 or
+// less, or not a size.
+[[nodiscard]] std::optional<int64_t> parse_log_size(const std::string& text);
 
 // The path in STACK_DAEMON_CONFIG if set, else kDaemonConfigPath.
 [[nodiscard]] std::filesystem::path daemon_config_path();

@@ -216,8 +216,8 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   s.limits.cpus = svc.limits.cpus;
   s.limits.cpu_shares = svc.limits.cpu_shares;
   s.limits.pids = svc.limits.pids;
-  s.log_max_size = svc.logging.max_size_bytes;
-  s.log_max_files = svc.logging.max_files;
+  s.log_max_size = svc.logging.max_size_set ? svc.logging.max_size_bytes : paths.log_max_size;
+  s.log_max_files = svc.logging.max_files_set ? svc.logging.max_files : paths.log_max_files;
   s.hosts = "127.0.0.1\tlocalhost " + s.hostname +
             "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
   for (const auto& h : svc.extra_hosts) s.hosts += h.ip + "\t" + h.host + "\n";

@@ -48,6 +48,9 @@ struct Paths {
   // the filesystem takes them, else copies), "idmap" or "copy" (made once per mapping, under
   // <root>/userns-layers).
   std::string userns_layers = "auto";
+  // Log rotation of a service whose `logging.options` say nothing (--log-max-size, -file).
+  int64_t log_max_size = 10 * 1024 * 1024;
+  int log_max_files = 3;
 
   // "" for the default root, else 8 hex digits of the root (common/instance.h): what names
   // this instance's cgroups and nftables tables apart from another's.

@@ -322,10 +322,15 @@ void normalize_logging(const FieldCtx& ctx, const Node& n, Service& s) {
   }
   for (const Entry& e : options->entries) {
     if (e.key == "max-size") {
-      if (auto b = opts.child(e.key).bytes(e.value)) s.logging.max_size_bytes = *b;
+      if (auto b = opts.child(e.key).bytes(e.value)) {
+        s.logging.max_size_bytes = *b;
+        s.logging.max_size_set = true;
+      }
     } else if (e.key == "max-file") {
-      if (auto f = opts.child(e.key).integer(e.value, 1))
+      if (auto f = opts.child(e.key).integer(e.value, 1)) {
         s.logging.max_files = static_cast<int>(std::min<int64_t>(*f, 1000));
+        s.logging.max_files_set = true;
+      }
     } else if (e.value.is_scalar() || e.value.is_null()) {
       s.logging.options[e.key] = e.value.value;
     } else {

@@ -61,6 +61,8 @@ struct Logging {
   std::string driver = "json-file";
   int64_t max_size_bytes = 10 * 1024 * 1024;     // options.max-size
   int max_files = 3;                             // options.max-file
+  // Written in the file: otherwise the daemon's defaults (daemon.json log-max-size, -file).
+  bool max_size_set = false, max_files_set = false;
   std::map<std::string, std::string> options;  // every other option, as written
 };
 

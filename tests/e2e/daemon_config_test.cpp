@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "e2e/stack_env.h"
 
@@ -74,4 +75,39 @@ TEST_CASE("daemon.json: a bad file stops the daemon before it starts, naming fil
           {"STACK_DAEMON_CONFIG=" + (dir / "daemon.json").string()});
   CHECK(r.code == 2);
   CHECK(r.err.rfind("stack: " + (dir / "daemon.json").string() + ":3:1: syntax error", 0) == 0);
+}
+
+TEST_CASE("daemon.json: log-max-size and log-max-file rotate the logs of services that set none") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  write_text(env.project_dir() / "daemon.json", R"({"log-max-size": "1k", "log-max-file": 2})");
+  ConfigEnv config(env.project_dir() / "daemon.json");
+  env.start_daemon({});
+  auto p = unique_project("logdefault");
+  env.uses(p);
+  const std::string chatty =
+      "    command: [sh, -c, 'for i in $$(seq 100); do echo line-$$i-xxxxxxxxxxxxxxxxxxxxxxxx; done;"
+      " echo done; exec sleep 300']\n";
+  env.write("name: " + p + "\nservices:\n  dflt:\n    image: busybox\n" + chatty +
+            "  own:\n    image: busybox\n" + chatty +
+            "    logging:\n      options: {max-size: 1m}\n");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto dir = [&](const std::string& c) { return env.root() / "containers" / (p + "-" + c + "-1"); };
+  auto wrote_all = [&](const std::string& c) {
+    for (int i = 0; i < 200; i++) {
+      if (read_text(dir(c) / "container.log").find(" done") != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return false;
+  };
+  REQUIRE(wrote_all("dflt"));
+  REQUIRE(wrote_all("own"));
+  // The daemon's default: 1 KiB files, two kept (about 7 KiB were written).
+  CHECK(fs::exists(dir("dflt") / "container.log.1"));
+  CHECK_FALSE(fs::exists(dir("dflt") / "container.log.2"));
+  CHECK(fs::file_size(dir("dflt") / "container.log.1") <= 1024 + 128);
+  // A service that sets its own keeps it.
+  CHECK_FALSE(fs::exists(dir("own") / "container.log.1"));
+  CHECK(env.stack({"down"}).code == 0);
 }

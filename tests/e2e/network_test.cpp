@@ -298,10 +298,23 @@ networks:
     left = b_left();
   }
   for (const auto& l : left) CHECK_MESSAGE(false, "left: " << l);
-  std::set<std::string> added;
-  for (const auto& l : stack_links())
-    if (!before.count(l)) added.insert(l);
-  CHECK_MESSAGE(added.size() == 2, added.size() << " new links");
+  // The project's bridge is the one holding the network's gateway; its ports are a's alone
+  // (links of other instances running meanwhile do not count).
+  std::string bridge;
+  auto addrs = run({"/usr/sbin/ip", "-o", "-4", "addr", "show"});
+  std::istringstream lines(addrs.out);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find(" 10.202.0.1/24 ") != std::string::npos) {
+      std::istringstream words(line);
+      std::string index;
+      words >> index >> bridge;
+    }
+  REQUIRE_MESSAGE(!bridge.empty(), addrs.out);
+  size_t ports = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator("/sys/class/net/" + bridge + "/brif"))
+    ports++;
+  CHECK_MESSAGE(ports == 1, ports << " ports on " << bridge);
   // Mended, the next reconcile converges: b runs with its own address.
   env.write(file("10.202.0.11"));
   up = env.stack({"up", "-d"});

@@ -160,7 +160,7 @@ TEST_CASE("loading is linear: 100,000 x- keys and 60,000 services in seconds, no
   auto t0 = Clock::now();
   auto r = p.load_yaml("name: big\n" + keys + kService);
   CHECK(r);
-  CHECK(seconds_since(t0) < 5);
+  CHECK(seconds_since(t0) < 30);  // quadratic took minutes; a loaded machine takes ~7 s
 
   std::string services = "name: big\nservices:\n";
   for (int i = 0; i < 60'000; ++i) {
@@ -172,7 +172,7 @@ TEST_CASE("loading is linear: 100,000 x- keys and 60,000 services in seconds, no
   r = p.load_yaml(services);
   REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
   CHECK(r->services.size() == 60'000);
-  CHECK(seconds_since(t0) < 5);
+  CHECK(seconds_since(t0) < 30);  // quadratic took minutes; a loaded machine takes ~7 s
 }
 
 TEST_CASE("a clash of published ports loads, as in compose, and up refuses it naming both services") {
