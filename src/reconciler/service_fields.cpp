@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "reconciler/hooks.h"
 #include "spec/env_file.h"
 #include "spec/loader.h"
 #include "spec/service_fields.h"
@@ -303,7 +304,8 @@ Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service&
       return fail(where(svc, "cpuset") + ": cpuset \"" + cpus + "\" is not a CPU list like 0-1,3");
     r.spec.limits.cpuset_cpus = cpus;
   }
-  return process_knobs(svc, image, r);
+  if (auto x = process_knobs(svc, image, r); !x) return x;
+  return build_hooks(svc, image, r);  // from the final process: after process_knobs
 }
 
 Result<void> check_container_names(const spec::Stack& stack, const planner::DesiredState& desired,

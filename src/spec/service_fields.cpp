@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <map>
 
+#include "spec/text.h"
+
 namespace stack::spec {
 namespace {
 
@@ -112,7 +114,52 @@ void check_replicas(const Service& s, Diagnostics& diag) {
                                                  std::to_string(s.replicas) + " replicas");
 }
 
+void check_hooks(const Service& s, Diagnostics& diag) {
+  for (const char* key : {"post_start", "pre_stop"})
+    if (auto h = lifecycle_hooks(s, key); !h) diag.error(key_pos(s, key), h.error().message);
+}
+
 }  // namespace
+
+Result<std::vector<LifecycleHook>> lifecycle_hooks(const Service& s, const std::string& key) {
+  std::vector<LifecycleHook> out;
+  auto it = s.extra.find(key);
+  if (it == s.extra.end() || !it->is_array()) return out;
+  std::string where = "service \"" + s.name + "\": " + key;
+  for (const auto& h : *it) {
+    if (!h.is_object()) return fail(where + ": each hook is a mapping with a command");
+    LifecycleHook hook;
+    const auto& cmd = h.contains("command") ? h["command"] : nlohmann::json();
+    if (cmd.is_string()) {
+      auto words = split_shell_words(cmd.get<std::string>());
+      if (!words) return fail(words.error().wrap(where + ".command"));
+      hook.argv = std::move(*words);
+    } else if (cmd.is_array()) {
+      for (const auto& w : cmd)
+        if (w.is_string()) hook.argv.push_back(w.get<std::string>());
+    }
+    if (hook.argv.empty()) return fail(where + ": a hook needs a command");
+    hook.user = h.value("user", "");
+    hook.privileged = h.value("privileged", false);
+    hook.working_dir = h.value("working_dir", "");
+    if (h.contains("environment")) {
+      const auto& env = h["environment"];
+      auto text = [](const nlohmann::json& v) {
+        return v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump();
+      };
+      if (env.is_object())
+        for (const auto& [k, v] : env.items()) hook.environment[k] = text(v);
+      else if (env.is_array())
+        for (const auto& e : env) {
+          std::string kv = text(e);
+          size_t eq = kv.find('=');
+          hook.environment[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+        }
+    }
+    out.push_back(std::move(hook));
+  }
+  return out;
+}
 
 void check_stack_fields(const Stack& stack, Diagnostics& diag) {
   std::map<std::string, std::string> taken;  // container name -> service
@@ -185,6 +232,7 @@ void check_service_fields(const Service& s, Diagnostics& diag) {
   check_ulimits(s, diag);
   check_sysctls(s, diag);
   check_replicas(s, diag);
+  check_hooks(s, diag);
 }
 
 }  // namespace stack::spec

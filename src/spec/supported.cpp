@@ -250,6 +250,8 @@ const std::vector<Implemented>& implemented() {
       {"services.*.cpu_period", {}},
       {"services.*.cpuset", {}},
       {"services.*.blkio_config.**", {}},
+      {"services.*.post_start.**", {}},  // run through the exec path (reconciler/hooks.cpp)
+      {"services.*.pre_stop.**", {}},
       // Handled entirely by the loader.
       {"services.*.profiles", {}},
       {"services.*.extends.**", {}},
