@@ -291,6 +291,32 @@ Result<void> device_knobs(const spec::Service& svc, RuntimeRecord& r) {
 
 }  // namespace
 
+// uts: host and ipc: host (spec/service_fields.cpp refuses what would change the host
+// through them: hostname, domainname, IPC sysctls).
+Result<void> host_namespaces(const spec::Service& svc, RuntimeRecord& r) {
+  auto& s = r.spec;
+  if (const auto* u = extra(svc, "uts"); u && *u == "host") {
+    s.host_uts = true;
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0) return fail_errno("gethostname");
+    // /etc/hostname and /etc/hosts say the name the kernel gives inside: the host's.
+    std::string from = "localhost " + s.hostname + "\n";
+    if (size_t at = s.hosts.find(from); at != std::string::npos)
+      s.hosts.replace(at, from.size(), "localhost " + std::string(name) + "\n");
+    s.hostname = name;
+  }
+  if (const auto* i = extra(svc, "ipc"); i && *i == "host") {
+    s.host_ipc = true;
+    // POSIX shared memory lives in /dev/shm: the host's, as Docker binds it.
+    model::BindMount shm;
+    shm.source = "/dev/shm";
+    shm.target = "/dev/shm";
+    shm.create_source = false;
+    s.mounts.push_back(shm);
+  }
+  return {};
+}
+
 Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service& svc,
                                   const fs::Image& image, RuntimeRecord& r) {
   if (auto x = labels(stack, svc, r); !x) return x;
@@ -298,6 +324,7 @@ Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service&
   if (auto x = cgroup_knobs(svc, r); !x) return x;
   if (auto x = device_knobs(svc, r); !x) return x;
   if (auto x = blkio(svc, r); !x) return x;
+  if (auto x = host_namespaces(svc, r); !x) return x;
   if (const auto* c = extra(svc, "cpuset"); c && c->is_string()) {
     std::string cpus = c->get<std::string>();
     if (cpus.empty() || cpus.find_first_not_of("0123456789,-") != std::string::npos)

@@ -88,8 +88,11 @@ void check_sysctls(const Service& s, Diagnostics& diag) {
       diag.error(pos, where + ": not a sysctl name and one-line value");
       continue;
     }
-    if (std::find(ipc.begin(), ipc.end(), k) != ipc.end() || k.rfind("fs.mqueue.", 0) == 0)
+    if (std::find(ipc.begin(), ipc.end(), k) != ipc.end() || k.rfind("fs.mqueue.", 0) == 0) {
+      if (extra_string(s, "ipc") != "host") continue;
+      diag.error(pos, where + " is refused with ipc: host: the IPC namespace is the host's");
       continue;
+    }
     if (k.rfind("net.", 0) == 0) {
       if (own_netns) continue;
       diag.error(pos, where + " is refused with network_mode " + s.network_mode +
@@ -112,6 +115,30 @@ void check_replicas(const Service& s, Diagnostics& diag) {
                                                  s.container_name +
                                                  " names one container, and the service asks for " +
                                                  std::to_string(s.replicas) + " replicas");
+}
+
+// uts: host and ipc: host|private|shareable. Joining another container's IPC namespace
+// (service:NAME) is not done yet; what would rename the host is refused.
+void check_namespaces(const Service& s, Diagnostics& diag) {
+  std::string uts = extra_string(s, "uts");
+  if (!uts.empty() && uts != "host")
+    diag.error(key_pos(s, "uts"), "service \"" + s.name + "\": uts " + uts +
+                                      ": only host (without it the container has its own)");
+  if (uts == "host") {
+    if (!s.hostname.empty())
+      diag.error(key_pos(s, "hostname"), "service \"" + s.name +
+                                             "\": hostname with uts: host would rename the host");
+    if (!s.domainname.empty())
+      diag.error(key_pos(s, "domainname"),
+                 "service \"" + s.name + "\": domainname with uts: host would change the host's");
+  }
+  std::string ipc = extra_string(s, "ipc");
+  if (ipc.rfind("service:", 0) == 0 || ipc.rfind("container:", 0) == 0)
+    diag.error(key_pos(s, "ipc"), "service \"" + s.name + "\": not supported yet: ipc " + ipc +
+                                      " (joining another container's IPC namespace)");
+  else if (!ipc.empty() && ipc != "host" && ipc != "private" && ipc != "shareable")
+    diag.error(key_pos(s, "ipc"), "service \"" + s.name + "\": ipc " + ipc +
+                                      ": one of host, private, shareable, service:NAME");
 }
 
 void check_hooks(const Service& s, Diagnostics& diag) {
@@ -233,6 +260,7 @@ void check_service_fields(const Service& s, Diagnostics& diag) {
   check_sysctls(s, diag);
   check_replicas(s, diag);
   check_hooks(s, diag);
+  check_namespaces(s, diag);
 }
 
 }  // namespace stack::spec

@@ -214,6 +214,8 @@ std::string encode_runtime(const RuntimeRecord& r) {
       {"fields", r.fields},
       {"resolv_conf", s.resolv_conf},
       {"host_network", s.host_network},
+      {"host_uts", s.host_uts},
+      {"host_ipc", s.host_ipc},
       {"privileged", s.privileged},
       {"project", r.project},
       {"service", r.service},
@@ -310,6 +312,8 @@ Result<RuntimeRecord> decode_runtime(const std::string& text) {
     if (j.contains("fields")) r.fields = j["fields"].get<std::map<std::string, std::string>>();
     s.resolv_conf = j.value("resolv_conf", "");
     s.host_network = j.value("host_network", false);
+    s.host_uts = j.value("host_uts", false);
+    s.host_ipc = j.value("host_ipc", false);
     s.privileged = j.value("privileged", false);
     if (j.contains("userns"))
       s.userns = model::IdMapping{j["userns"].at("uid_base"), j["userns"].at("gid_base"),

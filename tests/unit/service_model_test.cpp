@@ -108,3 +108,33 @@ TEST_CASE("runtime record: hooks round-trip with their whole process") {
   REQUIRE(p.rlimits.size() == 1);
   CHECK(p.rlimits[0].hard == 20);
 }
+
+TEST_CASE("refusals: what cannot work on one Linux host says why, at its key") {
+  std::string m = refusal("    isolation: process\n");
+  CHECK_MESSAGE(m == "stack.yaml:4:5: refused: services.web.isolation (a Windows container setting)", m);
+  m = refusal("    credential_spec: {file: x.json}\n");
+  CHECK_MESSAGE(m.find("refused: services.web.credential_spec (a Windows gMSA") != std::string::npos, m);
+  m = refusal("    gpus: all\n");
+  CHECK_MESSAGE(m.find("refused: services.web.gpus (") != std::string::npos, m);
+  m = refusal("    deploy: {mode: global}\n");
+  CHECK_MESSAGE(m.find("deploy.mode global (Swarm runs one task per node") != std::string::npos, m);
+  CHECK(refusal("    deploy: {mode: replicated}\n").empty());
+  m = refusal("    cpu_count: 2\n");
+  CHECK_MESSAGE(m.find("refused: services.web.cpu_count (a Windows") != std::string::npos, m);
+  // What could work here and is not done yet still says so.
+  m = refusal("    pid: host\n");
+  CHECK_MESSAGE(m.find("not supported yet: services.web.pid") != std::string::npos, m);
+}
+
+TEST_CASE("namespaces: uts host and ipc host load, what would change the host is refused") {
+  CHECK(refusal("    uts: host\n    ipc: host\n").empty());
+  CHECK(refusal("    ipc: shareable\n").empty());
+  std::string m = refusal("    uts: private\n");
+  CHECK_MESSAGE(m.find("stack.yaml:4:5: service \"web\": uts private: only host") == 0, m);
+  m = refusal("    uts: host\n    hostname: h\n");
+  CHECK_MESSAGE(m.find("stack.yaml:5:5: service \"web\": hostname with uts: host") == 0, m);
+  m = refusal("    ipc: host\n    sysctls: {kernel.shmmax: 1}\n");
+  CHECK_MESSAGE(m.find("sysctl kernel.shmmax is refused with ipc: host") != std::string::npos, m);
+  m = refusal("    ipc: service:db\n");
+  CHECK_MESSAGE(m.find("not supported yet: ipc service:db") != std::string::npos, m);
+}
