@@ -82,9 +82,10 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
       .bytes(W_UPPER, (dir / "upper").string())
       .bytes(W_WORK, (dir / "work").string())
       .bytes(W_LOWERDIRS, lowers)
-      .bytes(W_HOSTNAME, spec.hostname)
       .u64(W_LOG_MAX_SIZE, static_cast<uint64_t>(spec.log_max_size))
       .u32(W_LOG_MAX_FILES, static_cast<uint32_t>(spec.log_max_files));
+  // In the host's UTS namespace the init must not set a name: it would be the host's.
+  if (!spec.host_uts) cfg.bytes(W_HOSTNAME, spec.hostname);
   auto bind = [&](const std::filesystem::path& src, const std::string& dst, bool ro) {
     cfg.nested(W_MOUNT, wire::Writer()
                             .bytes(W_MOUNT_SRC, src.string())

@@ -100,6 +100,8 @@ Result<Created> Engine::create(const ContainerSpec& spec) {
   if (!filter) return fail(filter.error());
   if (spec.userns && (spec.host_network || !spec.join_netns.empty()))
     return fail("a user namespace needs the container's own network namespace");
+  if (spec.userns && (spec.host_uts || spec.host_ipc))
+    return fail("a user namespace needs the container's own UTS and IPC namespaces");
   std::string lowers = STACK_TRY_CTX(lower_dirs(spec.layers), "rootfs");
   auto& files = kernel_.files;
   auto& processes = kernel_.processes;
@@ -161,8 +163,9 @@ Result<Created> Engine::create(const ContainerSpec& spec) {
   InitLaunch how;
   how.namespaces = kPidNs | kMountNs;
   if (!spec.userns)
-    how.namespaces |=
-        kUtsNs | kIpcNs | (spec.host_network || !spec.join_netns.empty() ? 0u : unsigned{kNetNs});
+    how.namespaces |= (spec.host_uts ? 0u : unsigned{kUtsNs}) |
+                      (spec.host_ipc ? 0u : unsigned{kIpcNs}) |
+                      (spec.host_network || !spec.join_netns.empty() ? 0u : unsigned{kNetNs});
   how.fd4 = dirfd->get();
   how.userns_fd = userns.get();
   how.join_netns = spec.join_netns;

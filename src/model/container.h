@@ -135,6 +135,10 @@ struct ContainerSpec {
   std::string hosts;  // content of /etc/hosts
   std::string resolv_conf;    // content of /etc/resolv.conf; empty: the image's is kept
   bool host_network = false;  // network_mode host: no network namespace of its own
+  // uts: host: the host's UTS namespace (its hostname is never set); ipc: host: the host's
+  // IPC namespace and its /dev/shm. Neither goes with a user namespace.
+  bool host_uts = false;
+  bool host_ipc = false;
   // network_mode service:NAME: the network namespace to join ("/proc/PID/ns/net" of that
   // container's init) instead of a new one. Set at each start, never persisted.
   std::string join_netns;

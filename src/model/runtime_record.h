@@ -66,6 +66,9 @@ struct RuntimeRecord {
   // by SPEC.mounts. SECRET_CONTENTS (same order) is read from their sources for each pass and
   // never persisted: the record in the state database holds where, whose and which mode only.
   std::vector<SecretFile> secret_files;
+  // post_start and pre_stop hooks, resolved against the image (user, environment, cwd) when
+  // the container is built; each runs inside the running container as `exec` does.
+  std::vector<ProcessSpec> post_start, pre_stop;
   std::shared_ptr<const std::vector<std::string>> secret_contents;
 };
 

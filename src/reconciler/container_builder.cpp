@@ -93,6 +93,10 @@ Result<void> user_namespace(const Paths& paths, const spec::Service& svc, Runtim
   if (r.network_mode == "host" || r.network_mode == "service")
     return fail(where + ": network_mode " + r.network_mode +
                 " shares a network namespace a user namespace cannot own; add userns_mode: host");
+  for (const char* ns : {"uts", "ipc"})
+    if (auto it = svc.extra.find(ns); it != svc.extra.end() && *it == "host")
+      return fail(key_pos(svc, ns) + ": service \"" + svc.name + "\": " + ns +
+                  ": host shares a namespace a user namespace cannot own; add userns_mode: host");
   auto ids = engine::subordinate_ids(user);
   if (!ids) return fail(ids.error().wrap(where));
   r.spec.userns = *ids;

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "reconciler/hooks.h"
 #include "spec/env_file.h"
 #include "spec/loader.h"
 #include "spec/service_fields.h"
@@ -290,6 +291,32 @@ Result<void> device_knobs(const spec::Service& svc, RuntimeRecord& r) {
 
 }  // namespace
 
+// uts: host and ipc: host (spec/service_fields.cpp refuses what would change the host
+// through them: hostname, domainname, IPC sysctls).
+Result<void> host_namespaces(const spec::Service& svc, RuntimeRecord& r) {
+  auto& s = r.spec;
+  if (const auto* u = extra(svc, "uts"); u && *u == "host") {
+    s.host_uts = true;
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0) return fail_errno("gethostname");
+    // /etc/hostname and /etc/hosts say the name the kernel gives inside: the host's.
+    std::string from = "localhost " + s.hostname + "\n";
+    if (size_t at = s.hosts.find(from); at != std::string::npos)
+      s.hosts.replace(at, from.size(), "localhost " + std::string(name) + "\n");
+    s.hostname = name;
+  }
+  if (const auto* i = extra(svc, "ipc"); i && *i == "host") {
+    s.host_ipc = true;
+    // POSIX shared memory lives in /dev/shm: the host's, as Docker binds it.
+    model::BindMount shm;
+    shm.source = "/dev/shm";
+    shm.target = "/dev/shm";
+    shm.create_source = false;
+    s.mounts.push_back(shm);
+  }
+  return {};
+}
+
 Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service& svc,
                                   const fs::Image& image, RuntimeRecord& r) {
   if (auto x = labels(stack, svc, r); !x) return x;
@@ -297,13 +324,15 @@ Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service&
   if (auto x = cgroup_knobs(svc, r); !x) return x;
   if (auto x = device_knobs(svc, r); !x) return x;
   if (auto x = blkio(svc, r); !x) return x;
+  if (auto x = host_namespaces(svc, r); !x) return x;
   if (const auto* c = extra(svc, "cpuset"); c && c->is_string()) {
     std::string cpus = c->get<std::string>();
     if (cpus.empty() || cpus.find_first_not_of("0123456789,-") != std::string::npos)
       return fail(where(svc, "cpuset") + ": cpuset \"" + cpus + "\" is not a CPU list like 0-1,3");
     r.spec.limits.cpuset_cpus = cpus;
   }
-  return process_knobs(svc, image, r);
+  if (auto x = process_knobs(svc, image, r); !x) return x;
+  return build_hooks(svc, image, r);  // from the final process: after process_knobs
 }
 
 Result<void> check_container_names(const spec::Stack& stack, const planner::DesiredState& desired,

@@ -10,6 +10,7 @@
 #include "reconciler/container_builder.h"
 #include "reconciler/daemon.h"
 #include "reconciler/desired.h"
+#include "reconciler/hooks.h"
 #include "reconciler/images.h"
 #include "reconciler/networking.h"
 #include "reconciler/supervisor.h"
@@ -177,6 +178,25 @@ awaitable<Outcome> DaemonSteps::start(const planner::StartContainer& s, PassId) 
   if (auto r = co_await daemon_.supervisor_->start(**rec, s.serve); !r) {
     (void)daemon_.container_failed(**rec, r.error());
     co_return outcome_of(r.error());
+  }
+  // post_start, in order, once the service runs (compose: a failing hook fails `up`; the
+  // container keeps running). Restarts by the restart policy do not run them, as with Docker.
+  if (const auto& rt = (*rec)->runtime; rt && !rt->post_start.empty()) {
+    auto& engine = daemon_.controller().engine();
+    auto proc = engine::ContainerProcess{(*rec)->pid, (*rec)->pid_start_time, (*rec)->started_at};
+    auto dir = daemon_.controller().container_dir(s.name);
+    auto hooks = [&engine, proc, rt, dir]() -> Result<void> {
+      for (size_t i = 0; i < rt->post_start.size(); i++)
+        if (auto r = run_hook(engine, proc, rt->spec.cgroup, rt->post_start[i], dir,
+                              "post_start hook " + std::to_string(i + 1), std::chrono::minutes(10));
+            !r)
+          return r;
+      return {};
+    };
+    if (auto r = co_await on_pool(*daemon_.pool_, std::move(hooks)); !r) {
+      log::get("reconciler")->error("{}: {}", s.name, r.error().message);
+      co_return Terminal{Error{r.error().wrap(s.name).message}};
+    }
   }
   daemon_.errors_.erase(s.name);
   progress_(s.name, "Started", since(t0));

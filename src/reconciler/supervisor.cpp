@@ -14,6 +14,7 @@
 #include "reconciler/daemon.h"
 #include "reconciler/desired.h"
 #include "reconciler/health.h"
+#include "reconciler/hooks.h"
 #include "reconciler/networking.h"
 #include "model/runtime_record.h"
 
@@ -287,6 +288,22 @@ awaitable<Result<void>> Supervisor::stop(const std::string& name, int signal, mi
     rec->state = state::ContainerState::kExited;
     (void)daemon_.controller().store().put_container(*rec);
     co_return Result<void>{};
+  }
+  if (rec->runtime && !rec->runtime->pre_stop.empty() && rec->pid != 0) {
+    // pre_stop before the signal, each within the grace period; a failing one is in the log
+    // and the stop goes on (a stop must not be refused by the container it stops).
+    auto rt = rec->runtime;
+    auto dir = daemon_.controller().container_dir(name);
+    auto hooks = [&engine, proc, rt, dir, grace, name]() -> Result<void> {
+      auto budget = std::max(grace, milliseconds(1000));
+      for (size_t i = 0; i < rt->pre_stop.size(); i++)
+        if (auto r = run_hook(engine, proc, rt->spec.cgroup, rt->pre_stop[i], dir,
+                              "pre_stop hook " + std::to_string(i + 1), budget);
+            !r)
+          log::get("reconciler")->error("{}: {}", name, r.error().message);
+      return {};
+    };
+    (void)co_await on_pool(*daemon_.pool_, std::move(hooks));
   }
   auto deadline = std::chrono::steady_clock::now() + grace;
   if (grace.count() > 0 && engine.signal(proc, signal)) {

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <map>
 
+#include "spec/text.h"
+
 namespace stack::spec {
 namespace {
 
@@ -86,8 +88,11 @@ void check_sysctls(const Service& s, Diagnostics& diag) {
       diag.error(pos, where + ": not a sysctl name and one-line value");
       continue;
     }
-    if (std::find(ipc.begin(), ipc.end(), k) != ipc.end() || k.rfind("fs.mqueue.", 0) == 0)
+    if (std::find(ipc.begin(), ipc.end(), k) != ipc.end() || k.rfind("fs.mqueue.", 0) == 0) {
+      if (extra_string(s, "ipc") != "host") continue;
+      diag.error(pos, where + " is refused with ipc: host: the IPC namespace is the host's");
       continue;
+    }
     if (k.rfind("net.", 0) == 0) {
       if (own_netns) continue;
       diag.error(pos, where + " is refused with network_mode " + s.network_mode +
@@ -112,7 +117,76 @@ void check_replicas(const Service& s, Diagnostics& diag) {
                                                  std::to_string(s.replicas) + " replicas");
 }
 
+// uts: host and ipc: host|private|shareable. Joining another container's IPC namespace
+// (service:NAME) is not done yet; what would rename the host is refused.
+void check_namespaces(const Service& s, Diagnostics& diag) {
+  std::string uts = extra_string(s, "uts");
+  if (!uts.empty() && uts != "host")
+    diag.error(key_pos(s, "uts"), "service \"" + s.name + "\": uts " + uts +
+                                      ": only host (without it the container has its own)");
+  if (uts == "host") {
+    if (!s.hostname.empty())
+      diag.error(key_pos(s, "hostname"), "service \"" + s.name +
+                                             "\": hostname with uts: host would rename the host");
+    if (!s.domainname.empty())
+      diag.error(key_pos(s, "domainname"),
+                 "service \"" + s.name + "\": domainname with uts: host would change the host's");
+  }
+  std::string ipc = extra_string(s, "ipc");
+  if (ipc.rfind("service:", 0) == 0 || ipc.rfind("container:", 0) == 0)
+    diag.error(key_pos(s, "ipc"), "service \"" + s.name + "\": not supported yet: ipc " + ipc +
+                                      " (joining another container's IPC namespace)");
+  else if (!ipc.empty() && ipc != "host" && ipc != "private" && ipc != "shareable")
+    diag.error(key_pos(s, "ipc"), "service \"" + s.name + "\": ipc " + ipc +
+                                      ": one of host, private, shareable, service:NAME");
+}
+
+void check_hooks(const Service& s, Diagnostics& diag) {
+  for (const char* key : {"post_start", "pre_stop"})
+    if (auto h = lifecycle_hooks(s, key); !h) diag.error(key_pos(s, key), h.error().message);
+}
+
 }  // namespace
+
+Result<std::vector<LifecycleHook>> lifecycle_hooks(const Service& s, const std::string& key) {
+  std::vector<LifecycleHook> out;
+  auto it = s.extra.find(key);
+  if (it == s.extra.end() || !it->is_array()) return out;
+  std::string where = "service \"" + s.name + "\": " + key;
+  for (const auto& h : *it) {
+    if (!h.is_object()) return fail(where + ": each hook is a mapping with a command");
+    LifecycleHook hook;
+    const auto& cmd = h.contains("command") ? h["command"] : nlohmann::json();
+    if (cmd.is_string()) {
+      auto words = split_shell_words(cmd.get<std::string>());
+      if (!words) return fail(words.error().wrap(where + ".command"));
+      hook.argv = std::move(*words);
+    } else if (cmd.is_array()) {
+      for (const auto& w : cmd)
+        if (w.is_string()) hook.argv.push_back(w.get<std::string>());
+    }
+    if (hook.argv.empty()) return fail(where + ": a hook needs a command");
+    hook.user = h.value("user", "");
+    hook.privileged = h.value("privileged", false);
+    hook.working_dir = h.value("working_dir", "");
+    if (h.contains("environment")) {
+      const auto& env = h["environment"];
+      auto text = [](const nlohmann::json& v) {
+        return v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump();
+      };
+      if (env.is_object())
+        for (const auto& [k, v] : env.items()) hook.environment[k] = text(v);
+      else if (env.is_array())
+        for (const auto& e : env) {
+          std::string kv = text(e);
+          size_t eq = kv.find('=');
+          hook.environment[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+        }
+    }
+    out.push_back(std::move(hook));
+  }
+  return out;
+}
 
 void check_stack_fields(const Stack& stack, Diagnostics& diag) {
   std::map<std::string, std::string> taken;  // container name -> service
@@ -185,6 +259,8 @@ void check_service_fields(const Service& s, Diagnostics& diag) {
   check_ulimits(s, diag);
   check_sysctls(s, diag);
   check_replicas(s, diag);
+  check_hooks(s, diag);
+  check_namespaces(s, diag);
 }
 
 }  // namespace stack::spec

@@ -3,10 +3,13 @@
 // the restart policy of deploy. Pure: no host state beyond what the build targets.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "common/result.h"
 #include "spec/diagnostics.h"
 #include "spec/stack.h"
 
@@ -18,6 +21,19 @@ void check_service_fields(const Service& service, Diagnostics& diag);
 // Problems between services: a container_name taken twice in the stack (or equal to another
 // replica's generated name), a network_mode service:NAME whose NAME has a container_name.
 void check_stack_fields(const Stack& stack, Diagnostics& diag);
+
+// A post_start or pre_stop hook as written: run inside the container like `exec`.
+struct LifecycleHook {
+  std::vector<std::string> argv;  // a string command is split into words as a shell would
+  std::string user;               // "" : the service's user
+  bool privileged = false;
+  std::string working_dir;                     // "" : the service's
+  std::map<std::string, std::string> environment;  // over the service's
+};
+
+// The hooks under KEY ("post_start" or "pre_stop"), in order; an error names the key.
+[[nodiscard]] Result<std::vector<LifecycleHook>> lifecycle_hooks(const Service& service,
+                                                                 const std::string& key);
 
 // RLIMIT_* of a compose ulimit name ("nofile"), none for an unknown one.
 [[nodiscard]] std::optional<int> rlimit_resource(std::string_view name);

@@ -52,12 +52,42 @@ void file_sources(const Stack& stack, const Report& report) {
                           ".external (no Swarm store on a single host: give a file instead)");
 }
 
-// storage_opt sets a per-container size quota, which overlay on this host cannot enforce
-// (it needs xfs with project quotas under the layers).
-void no_storage_opt(const Service& s, const Report& report) {
-  report(s.pos, "services." + s.name +
-                    ".storage_opt (a size quota needs overlay on xfs with pquota; the layers are "
-                    "not on one)");
+// What cannot work on a single Linux host, with the reason given to the user (a "refused:"
+// error, never "not supported yet"). The key alone says it; the value does not matter.
+struct Refused {
+  std::string pattern;
+  std::string reason;
+};
+const std::vector<Refused>& refused() {
+  static const std::vector<Refused> table = {
+      {"services.*.isolation", "a Windows container setting"},
+      {"services.*.credential_spec", "a Windows gMSA credential"},
+      {"services.*.cpu_count", "a Windows container setting; use cpus"},
+      {"services.*.cpu_percent", "a Windows container setting; use cpus"},
+      {"services.*.gpus", "GPU requests need a vendor runtime hook; stack runs its own engine only"},
+      {"services.*.deploy.resources.reservations.devices",
+       "GPU and device requests need a vendor runtime hook; use devices"},
+      {"services.*.deploy.resources.reservations.generic_resources",
+       "Swarm node resources; stack runs on one host"},
+      {"services.*.deploy.placement", "Swarm places tasks on nodes; stack runs on one host"},
+      {"services.*.deploy.endpoint_mode",
+       "Swarm's virtual IP; stack's DNS answers with every replica's address"},
+      {"services.*.storage_opt",
+       "a size quota needs overlay on xfs with pquota; the layers are not on one"},
+      {"services.*.use_api_socket", "stack's API is not Docker's: there is no Docker socket"},
+  };
+  return table;
+}
+
+// deploy.mode: replicated is what stack does; global (one task per node) is replicas: 1 here.
+void replicated_mode(const Service& s, const Report& report) {
+  auto d = s.extra.find("deploy");
+  if (d == s.extra.end() || !d->is_object() || !d->contains("mode")) return;
+  const auto& m = (*d)["mode"];
+  if (m != "replicated")
+    report(s.pos, "services." + s.name + ".deploy.mode " +
+                      (m.is_string() ? m.get<std::string>() : m.dump()) +
+                      " (Swarm runs one task per node; stack runs on one host: use replicas)");
 }
 
 void container_volumes_from(const Service& s, const Report& report) {
@@ -162,7 +192,6 @@ const std::vector<Implemented>& implemented() {
       {"services.*.read_only", {}},
       {"services.*.shm_size", {}},
       {"services.*.volumes_from", container_volumes_from},
-      {"services.*.storage_opt.**", no_storage_opt},
       {"services.*.secrets.**", {}},
       {"services.*.configs.**", {}},
       {"volumes", {}},
@@ -250,6 +279,11 @@ const std::vector<Implemented>& implemented() {
       {"services.*.cpu_period", {}},
       {"services.*.cpuset", {}},
       {"services.*.blkio_config.**", {}},
+      {"services.*.uts", {}},  // host only (service_fields.cpp)
+      {"services.*.ipc", {}},
+      {"services.*.deploy.mode", replicated_mode},
+      {"services.*.post_start.**", {}},  // run through the exec path (reconciler/hooks.cpp)
+      {"services.*.pre_stop.**", {}},
       // Handled entirely by the loader.
       {"services.*.profiles", {}},
       {"services.*.extends.**", {}},
@@ -301,15 +335,27 @@ Result<void> check_supported(const Stack& stack) {
   Report report = [&](const SourcePos& pos, const std::string& what) {
     diag.error(pos, "not supported yet: " + what);
   };
+  static const auto refused_patterns = [] {
+    std::vector<std::vector<std::string>> out;
+    for (const Refused& r : refused()) out.push_back(split(r.pattern));
+    return out;
+  }();
   auto walk = [&](const std::vector<KeyUse>& keys, const std::string& service) {
-    std::vector<std::string> refused;  // report the topmost unsupported key only
+    std::vector<std::string> reported;  // report the topmost unsupported key only
     for (const KeyUse& k : keys) {
-      bool under = std::any_of(refused.begin(), refused.end(), [&](const std::string& r) {
+      bool under = std::any_of(reported.begin(), reported.end(), [&](const std::string& r) {
         return k.path.rfind(r + ".", 0) == 0;
       });
-      if (under || find(generic_path(k.path, service)) != nullptr) continue;
-      refused.push_back(k.path);
-      report(k.pos, k.path);
+      std::string path = generic_path(k.path, service);
+      if (under || find(path) != nullptr) continue;
+      reported.push_back(k.path);
+      auto parts = split(path);
+      size_t i = 0;
+      while (i < refused_patterns.size() && !matches(refused_patterns[i], parts)) i++;
+      if (i < refused_patterns.size())
+        diag.error(k.pos, "refused: " + k.path + " (" + refused()[i].reason + ")");
+      else
+        report(k.pos, k.path);
     }
   };
   walk(stack.keys, "");

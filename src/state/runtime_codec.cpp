@@ -38,6 +38,32 @@ model::SeccompSpec seccomp_from(const json& process) {
   return s;
 }
 
+// A hook's whole process (post_start, pre_stop): what exec needs without the stack file.
+json hook_json(const model::ProcessSpec& p) {
+  json rl = json::array();
+  for (const auto& x : p.rlimits) rl.push_back({x.resource, x.soft, x.hard});
+  return {{"argv", p.argv},         {"env", p.env},
+          {"cwd", p.cwd},           {"uid", p.uid},
+          {"gid", p.gid},           {"groups", p.groups},
+          {"capabilities", p.capabilities}, {"no_new_privs", p.no_new_privs},
+          {"seccomp", seccomp_json(p.seccomp)}, {"rlimits", rl}};
+}
+
+model::ProcessSpec hook_from(const json& j) {
+  model::ProcessSpec p;
+  p.argv = j.at("argv").get<std::vector<std::string>>();
+  p.env = j.at("env").get<std::vector<std::string>>();
+  p.cwd = j.at("cwd");
+  p.uid = j.at("uid");
+  p.gid = j.at("gid");
+  p.groups = j.at("groups").get<std::vector<gid_t>>();
+  p.capabilities = j.at("capabilities");
+  p.no_new_privs = j.value("no_new_privs", true);
+  p.seccomp = seccomp_from(j);
+  for (const auto& x : j.at("rlimits")) p.rlimits.push_back({x.at(0), x.at(1), x.at(2)});
+  return p;
+}
+
 // Process and resource fields of a service (ulimits, sysctls, cgroup knobs, labels, ...):
 // written only when set, so records of containers made before them still read.
 void encode_service_fields(const RuntimeRecord& r, json& j) {
@@ -54,6 +80,12 @@ void encode_service_fields(const RuntimeRecord& r, json& j) {
   if (l.blkio_weight) extra["blkio_weight"] = *l.blkio_weight;
   if (!l.blkio_device.empty()) extra["blkio_device"] = l.blkio_device;
   if (!extra.empty()) j["limits_more"] = extra;
+  for (const auto* hooks : {&r.post_start, &r.pre_stop}) {
+    if (hooks->empty()) continue;
+    json list = json::array();
+    for (const auto& h : *hooks) list.push_back(hook_json(h));
+    j[hooks == &r.post_start ? "post_start" : "pre_stop"] = list;
+  }
   if (!s.process.rlimits.empty()) {
     json rl = json::array();
     for (const auto& x : s.process.rlimits) rl.push_back({x.resource, x.soft, x.hard});
@@ -95,6 +127,10 @@ void decode_service_fields(const json& j, RuntimeRecord& r) {
     if (e.contains("blkio_device"))
       l.blkio_device = e["blkio_device"].get<std::vector<std::pair<std::string, std::string>>>();
   }
+  if (j.contains("post_start"))
+    for (const auto& h : j["post_start"]) r.post_start.push_back(hook_from(h));
+  if (j.contains("pre_stop"))
+    for (const auto& h : j["pre_stop"]) r.pre_stop.push_back(hook_from(h));
   if (j.contains("rlimits"))
     for (const auto& x : j["rlimits"]) s.process.rlimits.push_back({x.at(0), x.at(1), x.at(2)});
   if (j.contains("sysctls"))
@@ -178,6 +214,8 @@ std::string encode_runtime(const RuntimeRecord& r) {
       {"fields", r.fields},
       {"resolv_conf", s.resolv_conf},
       {"host_network", s.host_network},
+      {"host_uts", s.host_uts},
+      {"host_ipc", s.host_ipc},
       {"privileged", s.privileged},
       {"project", r.project},
       {"service", r.service},
@@ -274,6 +312,8 @@ Result<RuntimeRecord> decode_runtime(const std::string& text) {
     if (j.contains("fields")) r.fields = j["fields"].get<std::map<std::string, std::string>>();
     s.resolv_conf = j.value("resolv_conf", "");
     s.host_network = j.value("host_network", false);
+    s.host_uts = j.value("host_uts", false);
+    s.host_ipc = j.value("host_ipc", false);
     s.privileged = j.value("privileged", false);
     if (j.contains("userns"))
       s.userns = model::IdMapping{j["userns"].at("uid_base"), j["userns"].at("gid_base"),

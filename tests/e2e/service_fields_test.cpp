@@ -292,3 +292,51 @@ services:
   CHECK(StackEnv::cgroup_dir("cpuset", p, p + "-box-1").empty());  // the project's is gone
   CHECK(StackEnv::cgroup_dir("blkio", p, p + "-box-1").empty());
 }
+
+TEST_CASE("uts host and ipc host: the container sees the host's namespaces and /dev/shm") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("hostns");
+  env.uses(p);
+  char host_name[256] = {};
+  REQUIRE(::gethostname(host_name, sizeof host_name - 1) == 0);
+  auto ns = [](const char* kind) {
+    return std::filesystem::read_symlink(std::string("/proc/self/ns/") + kind).string();
+  };
+  // A file in the host's /dev/shm, removed pass or fail.
+  std::filesystem::path shm = "/dev/shm/" + p + "-marker";
+  std::ofstream(shm) << "x";
+  struct Remove {
+    std::filesystem::path f;
+    ~Remove() { std::filesystem::remove(f); }
+  } remove_shm{shm};
+  env.write("name: " + p + R"(
+services:
+  shared:
+    image: busybox
+    uts: host
+    ipc: host
+    command: [sh, -c, "echo name=$$(hostname) uts=$$(readlink /proc/self/ns/uts) ipc=$$(readlink /proc/self/ns/ipc); ls /dev/shm; echo READY; exec sleep 300"]
+  own:
+    image: busybox
+    ipc: shareable
+    command: [sh, -c, "echo name=$$(hostname) uts=$$(readlink /proc/self/ns/uts) ipc=$$(readlink /proc/self/ns/ipc); echo READY; exec sleep 300"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  std::string shared = logs_with(env, "shared", "READY");
+  CHECK_MESSAGE(shared.find("name=" + std::string(host_name) + " ") != std::string::npos, shared);
+  CHECK_MESSAGE(shared.find("uts=" + ns("uts")) != std::string::npos, shared);
+  CHECK_MESSAGE(shared.find("ipc=" + ns("ipc")) != std::string::npos, shared);
+  CHECK_MESSAGE(shared.find(shm.filename().string()) != std::string::npos, shared);
+  std::string own = logs_with(env, "own", "READY");
+  CHECK_MESSAGE(own.find("uts=" + ns("uts")) == std::string::npos, own);
+  CHECK_MESSAGE(own.find("ipc=" + ns("ipc")) == std::string::npos, own);
+  CHECK_MESSAGE(own.find("name=" + p + "-own-1") != std::string::npos, own);
+  // The host's name is untouched.
+  char after[256] = {};
+  REQUIRE(::gethostname(after, sizeof after - 1) == 0);
+  CHECK(std::string(after) == host_name);
+  CHECK(env.stack({"down", "-t", "1"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}

@@ -286,7 +286,7 @@ TEST_CASE("compose keys that stack does not implement yet load, and check_suppor
                     "volumes: {data: {driver: rexray}}\n") ==
         "stack.yaml:5:11: not supported yet: volumes.data.driver rexray (only local)");
   CHECK(unsupported("services:\n  web:\n    image: x\n    storage_opt: {size: 1G}\n") ==
-        "stack.yaml:2:3: not supported yet: services.web.storage_opt (a size quota needs overlay "
+        "stack.yaml:4:5: refused: services.web.storage_opt (a size quota needs overlay "
         "on xfs with pquota; the layers are not on one)");
   CHECK(unsupported("services:\n  web:\n    image: x\n    secrets: [s]\nsecrets: {s: {external: true}}\n") ==
         "stack.yaml:5:11: not supported yet: secrets.s.external (no Swarm store on a single "
@@ -298,7 +298,8 @@ TEST_CASE("compose keys that stack does not implement yet load, and check_suppor
   CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {driver: syslog}\n") ==
         "stack.yaml:2:3: not supported yet: services.web.logging.driver syslog");
   CHECK(unsupported("services:\n  web:\n    image: x\n    deploy: {placement: {}}\n") ==
-        "stack.yaml:4:14: not supported yet: services.web.deploy.placement");
+        "stack.yaml:4:14: refused: services.web.deploy.placement (Swarm places tasks on nodes; "
+        "stack runs on one host)");
   CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {options: {compress: 'true'}}\n") ==
         "stack.yaml:4:25: not supported yet: services.web.logging.options.compress");
   p.opts.profiles = {"p"};
