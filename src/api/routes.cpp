@@ -14,6 +14,7 @@
 
 #include "api/exec_session.h"
 #include "api/image_routes.h"
+#include "api/verb_routes.h"
 #include "engine/logs.h"
 #include "reconciler/daemon.h"
 
@@ -329,6 +330,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
     if (!body.is_object()) co_return error_reply(400, "request body is not a JSON object");
   }
   if (is_image_route(t)) co_return co_await image_route(d, req, t, body);
+  if (is_verb_route(t)) co_return co_await verb_route(d, req, t, body);
   const auto& p = t.path;
   const auto& m = req.method;
   try {
