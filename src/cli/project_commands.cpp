@@ -2,6 +2,7 @@
 // exec_command.cpp). Each takes -f/-p like compose; the work is the daemon's, this file asks
 // and prints.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -238,12 +239,44 @@ void add_project_commands(CLI::App& app) {
   static bool down_volumes = false;
   down->add_flag("-v,--volumes", down_volumes, "Remove the project's named volumes too, with "
                                                "their data");
+  static std::string down_rmi;
+  down->add_option("--rmi", down_rmi,
+                   "Remove the images the services used: all, or local (only those without a "
+                   "custom tag, the PROJECT-SERVICE images compose builds)")
+      ->check(CLI::IsMember({"all", "local"}));
   down->callback([] {
     auto project = value_or_exit(project_name());
+    // The images are named before the containers go; removed after, each through the image
+    // store's own removal, which keeps one another container still uses.
+    std::vector<std::string> images;
+    if (!down_rmi.empty())
+      for (const auto& c : ps_json(project, true)) {
+        std::string ref = c["image"], service = c["service"];
+        bool local = ref == project + "-" + service || ref == project + "-" + service + ":latest";
+        if ((down_rmi == "all" || local) && !std::count(images.begin(), images.end(), ref))
+          images.push_back(ref);
+      }
     json body = json::object();
     if (down_timeout >= 0) body["timeout"] = down_timeout;
     if (down_volumes) body["volumes"] = true;
     run_operation("POST", project_path(project, "down"), body.dump());
+    bool tty = ::isatty(2) == 1;
+    int code = 0;
+    for (const auto& ref : images) {
+      auto r = value_or_exit(daemon_client().call("DELETE", "/v1/images/" + url_encode(ref)));
+      if (r.status == 404) continue;  // removed already (another service used it too)
+      if (r.status >= 400) {
+        auto j = json::parse(r.body, nullptr, false);
+        std::fprintf(stderr, "stack: image %s kept: %s\n", ref.c_str(),
+                     j.is_object() && j.contains("error") ? j["error"].get<std::string>().c_str()
+                                                          : r.body.c_str());
+        code = 1;
+        continue;
+      }
+      std::fprintf(stderr, " %s✔%s Image %-32s Removed\n", tty ? "\033[32m" : "",
+                   tty ? "\033[0m" : "", ref.c_str());
+    }
+    if (code) throw ExitCode{code};
   });
 
   // ps

@@ -285,3 +285,34 @@ TEST_CASE("pause freezes a service's cgroup and ps says paused, unpause thaws it
   CHECK_MESSAGE(down.code == 0, down.err);
   CHECK(env.leftovers(p).empty());
 }
+
+TEST_CASE("down --rmi all removes the images the project used, keeping one another project runs") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("rmi"), q = unique_project("rmiq");
+  env.uses(p);
+  env.uses(q);
+  env.write("name: " + p + "\nservices:\n  s:\n    image: busybox\n    command: [sleep, '300']\n");
+  env.write("name: " + q + "\nservices:\n  s:\n    image: busybox\n    command: [sleep, '300']\n",
+            "other.yaml");
+  REQUIRE(env.stack({"up", "-d"}).code == 0);
+  REQUIRE(env.stack({"-f", "other.yaml", "up", "-d"}).code == 0);
+  // q still runs busybox: p's containers go, the image stays, and the user is told why.
+  auto kept = env.stack({"down", "--rmi", "all"});
+  CHECK(kept.code == 1);
+  CHECK_MESSAGE(kept.err.find("image busybox:latest kept") != std::string::npos, kept.err);
+  CHECK(env.ps(p).empty());
+  CHECK(env.stack({"image", "ls", "-q"}).out != "");
+  // --rmi local touches no image that has a name of its own.
+  auto local = env.stack({"-f", "other.yaml", "down", "--rmi", "local"});
+  CHECK(local.code == 0);
+  CHECK(env.stack({"image", "ls", "-q"}).out != "");
+  REQUIRE(env.stack({"-f", "other.yaml", "up", "-d"}).code == 0);
+  auto all = env.stack({"-f", "other.yaml", "down", "--rmi", "all"});
+  CHECK_MESSAGE(all.code == 0, all.err);
+  CHECK(all.err.find("Image busybox:latest") != std::string::npos);
+  CHECK(env.stack({"image", "ls", "-q"}).out == "");
+  CHECK(env.stack({"down", "--rmi", "some"}).code == 2);
+  CHECK(env.leftovers(p).empty());
+  CHECK(env.leftovers(q).empty());
+}
