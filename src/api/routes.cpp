@@ -346,6 +346,14 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
       if (d.on_shutdown_request) d.on_shutdown_request();
       co_return Reply{200, {{"ok", true}}, {}};
     }
+    if (m == "GET" && p.size() == 2 && p[1] == "projects" && t.flag("files")) {
+      // `stack ls`: each project with the stack files it was brought up from.
+      auto list = d.controller().store().list_projects();
+      if (!list) co_return error_reply(500, list.error().message);
+      json arr = json::array();
+      for (const auto& r : *list) arr.push_back({{"name", r.name}, {"files", r.files}});
+      co_return Reply{200, arr, {}};
+    }
     if (m == "GET" && p.size() == 2 && p[1] == "projects") {
       auto list = d.projects();
       if (!list) co_return error_reply(500, list.error().message);

@@ -173,11 +173,12 @@ void add_ls(CLI::App& app) {
   ls->add_flag("-q,--quiet", quiet, "Only project names");
   ls->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
   ls->callback([] {
-    auto projects = json::parse(call("GET", "/v1/projects"));
+    auto projects = json::parse(call("GET", "/v1/projects?files=1"));
     auto containers = json::parse(call("GET", "/v1/containers?all=1"));
     json out = json::array();
     for (const auto& p : projects) {
-      std::string name = p;
+      std::string name = p["name"], files;
+      for (const auto& f : p["files"]) files += (files.empty() ? "" : ",") + f.get<std::string>();
       std::map<std::string, int> counts;  // state -> containers, in compose's order (by name)
       for (const auto& c : containers)
         if (c["project"] == name) counts[c["state"].get<std::string>()]++;
@@ -185,7 +186,7 @@ void add_ls(CLI::App& app) {
       std::string status;
       for (const auto& [state, n] : counts)
         status += (status.empty() ? "" : ", ") + state + "(" + std::to_string(n) + ")";
-      out.push_back({{"Name", name}, {"Status", status}, {"ConfigFiles", ""}});
+      out.push_back({{"Name", name}, {"Status", status}, {"ConfigFiles", files}});
     }
     if (format == "json") {
       std::printf("%s\n", out.dump().c_str());
@@ -195,8 +196,8 @@ void add_ls(CLI::App& app) {
       for (const auto& p : out) std::printf("%s\n", p["Name"].get<std::string>().c_str());
       return;
     }
-    std::vector<std::vector<std::string>> rows = {{"NAME", "STATUS"}};
-    for (const auto& p : out) rows.push_back({p["Name"], p["Status"]});
+    std::vector<std::vector<std::string>> rows = {{"NAME", "STATUS", "CONFIG FILES"}};
+    for (const auto& p : out) rows.push_back({p["Name"], p["Status"], p["ConfigFiles"]});
     print_rows(rows);
   });
 }

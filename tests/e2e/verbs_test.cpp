@@ -142,7 +142,9 @@ TEST_CASE("ls lists projects with their status counts, images the images their c
   auto json = nlohmann::json::parse(env.stack({"ls", "--format", "json"}).out);
   bool found = false;
   for (const auto& j : json)
-    if (j["Name"] == p) found = j["Status"] == "exited(1), running(1)";
+    if (j["Name"] == p)
+      found = j["Status"] == "exited(1), running(1)" &&
+              j["ConfigFiles"] == (env.project_dir() / "stack.yaml").string();
   CHECK(found);
   // A project with nothing running shows with --all only.
   REQUIRE(env.stack({"stop"}).code == 0);
