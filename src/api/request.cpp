@@ -202,9 +202,12 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
   }
   if (p.size() == 4 && p[1] == "projects") {
     const std::string& what = p[3];
-    if (what == "containers" || what == "logs" || what == "port") return {"GET"};
+    if (what == "containers" || what == "logs" || what == "port" || what == "top" ||
+        what == "wait")
+      return {"GET"};
     if (what == "down" || what == "stop" || what == "start" || what == "restart" ||
-        what == "rollback" || what == "exec")
+        what == "rollback" || what == "exec" || what == "kill" ||
+        what == "pause" || what == "unpause")
       return {"POST"};
   }
   return {};

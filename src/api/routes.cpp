@@ -14,6 +14,7 @@
 
 #include "api/exec_session.h"
 #include "api/image_routes.h"
+#include "api/verb_routes.h"
 #include "engine/logs.h"
 #include "reconciler/daemon.h"
 
@@ -329,6 +330,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
     if (!body.is_object()) co_return error_reply(400, "request body is not a JSON object");
   }
   if (is_image_route(t)) co_return co_await image_route(d, req, t, body);
+  if (is_verb_route(t)) co_return co_await verb_route(d, req, t, body);
   const auto& p = t.path;
   const auto& m = req.method;
   try {
@@ -343,6 +345,14 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
     if (m == "POST" && p.size() == 2 && p[1] == "shutdown") {
       if (d.on_shutdown_request) d.on_shutdown_request();
       co_return Reply{200, {{"ok", true}}, {}};
+    }
+    if (m == "GET" && p.size() == 2 && p[1] == "projects" && t.flag("files")) {
+      // `stack ls`: each project with the stack files it was brought up from.
+      auto list = d.controller().store().list_projects();
+      if (!list) co_return error_reply(500, list.error().message);
+      json arr = json::array();
+      for (const auto& r : *list) arr.push_back({{"name", r.name}, {"files", r.files}});
+      co_return Reply{200, arr, {}};
     }
     if (m == "GET" && p.size() == 2 && p[1] == "projects") {
       auto list = d.projects();

@@ -73,12 +73,16 @@ std::string url_encode(std::string_view s);
 // Prints log lines from the daemon, each prefixed by its container's name.
 class LogPrinter {
  public:
-  LogPrinter(bool timestamps, size_t width) : timestamps_(timestamps), width_(width) {}
+  // COLOR: on a terminal, each container's prefix in its own colour; PREFIX: "name |" at all
+  // (`logs --no-color`, `--no-log-prefix`).
+  LogPrinter(bool timestamps, size_t width, bool color = true, bool prefix = true)
+      : timestamps_(timestamps), width_(width), color_(color), prefix_(prefix) {}
   void print(std::string_view json_line);
 
  private:
   bool timestamps_;
   size_t width_;
+  bool color_, prefix_;
   std::vector<std::string> seen_;  // containers in order of first line, for colours
 };
 
@@ -88,6 +92,7 @@ void add_volume_commands(CLI::App& app);
 void add_daemon_command(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_exec_command(CLI::App& app);
+void add_verbs_commands(CLI::App& app);  // verbs_commands.cpp
 // `stack exec SERVICE CMD...`: CMD is cut from the arguments before parsing, so its own
 // options ("ls -la") are never taken for stack's.
 std::vector<std::string>& exec_command();

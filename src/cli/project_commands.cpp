@@ -2,12 +2,14 @@
 // exec_command.cpp). Each takes -f/-p like compose; the work is the daemon's, this file asks
 // and prints.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <charconv>
 #include <chrono>
+#include <climits>
 #include <ctime>
 #include <map>
 
@@ -56,6 +58,18 @@ int64_t parse_iso_ms(const std::string& iso) {
   return static_cast<int64_t>(timegm(&tm)) * 1000;
 }
 
+// A log record's time ("2026-11-30T10:00:00.123456789Z") in unix ms.
+int64_t record_ms(const std::string& iso) {
+  int64_t ms = parse_iso_ms(iso);
+  auto dot = iso.find('.');
+  if (dot != std::string::npos) {
+    std::string frac = iso.substr(dot + 1, 3);
+    while (frac.size() < 3) frac += '0';
+    if (std::all_of(frac.begin(), frac.end(), ::isdigit)) ms += std::stoi(frac);
+  }
+  return ms;
+}
+
 std::string ago(const std::string& iso) {
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
@@ -72,6 +86,7 @@ std::string status_text(const json& c) {
   std::string health = c.value("health", "");
   if (state == "running")
     return "Up " + ago(c["started_at"]) + (health.empty() ? "" : " (" + health + ")");
+  if (state == "paused") return "Up " + ago(c["started_at"]) + " (Paused)";
   if (state == "exited")
     return "Exited (" + std::to_string(c["exit_code"].get<int>()) + ")" +
            (c["oom_killed"].get<bool>() ? " OOMKilled" : "") + " " + ago(c["finished_at"]) + " ago";
@@ -224,24 +239,87 @@ void add_project_commands(CLI::App& app) {
   static bool down_volumes = false;
   down->add_flag("-v,--volumes", down_volumes, "Remove the project's named volumes too, with "
                                                "their data");
+  static std::string down_rmi;
+  down->add_option("--rmi", down_rmi,
+                   "Remove the images the services used: all, or local (only those without a "
+                   "custom tag, the PROJECT-SERVICE images compose builds)")
+      ->check(CLI::IsMember({"all", "local"}));
   down->callback([] {
     auto project = value_or_exit(project_name());
+    // The images are named before the containers go; removed after, each through the image
+    // store's own removal, which keeps one another container still uses.
+    std::vector<std::string> images;
+    if (!down_rmi.empty())
+      for (const auto& c : ps_json(project, true)) {
+        std::string ref = c["image"], service = c["service"];
+        bool local = ref == project + "-" + service || ref == project + "-" + service + ":latest";
+        if ((down_rmi == "all" || local) && !std::count(images.begin(), images.end(), ref))
+          images.push_back(ref);
+      }
     json body = json::object();
     if (down_timeout >= 0) body["timeout"] = down_timeout;
     if (down_volumes) body["volumes"] = true;
     run_operation("POST", project_path(project, "down"), body.dump());
+    bool tty = ::isatty(2) == 1;
+    int code = 0;
+    for (const auto& ref : images) {
+      auto r = value_or_exit(daemon_client().call("DELETE", "/v1/images/" + url_encode(ref)));
+      if (r.status == 404) continue;  // removed already (another service used it too)
+      if (r.status >= 400) {
+        auto j = json::parse(r.body, nullptr, false);
+        std::fprintf(stderr, "stack: image %s kept: %s\n", ref.c_str(),
+                     j.is_object() && j.contains("error") ? j["error"].get<std::string>().c_str()
+                                                          : r.body.c_str());
+        code = 1;
+        continue;
+      }
+      std::fprintf(stderr, " %s✔%s Image %-32s Removed\n", tty ? "\033[32m" : "",
+                   tty ? "\033[0m" : "", ref.c_str());
+    }
+    if (code) throw ExitCode{code};
   });
 
   // ps
   auto* ps = app.add_subcommand("ps", "List the project's containers");
-  static bool ps_all = false, ps_quiet = false;
+  static bool ps_all = false, ps_quiet = false, ps_services = false;
   static std::string ps_format = "table";
+  static std::vector<std::string> ps_status, ps_filter, ps_which;
   ps->add_flag("-a,--all", ps_all, "Include stopped containers");
   ps->add_flag("-q,--quiet", ps_quiet, "Only names");
+  ps->add_flag("--services", ps_services, "Only the services' names");
+  ps->add_option("--status", ps_status, "Only containers in this state (repeatable): created, "
+                                        "restarting, running, exited, dead")
+      ->check(CLI::IsMember({"paused", "restarting", "removing", "running", "dead", "created",
+                             "exited"}));
+  ps->add_option("--filter", ps_filter, "KEY=VALUE; the key compose knows: status");
   ps->add_option("--format", ps_format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  ps->add_option("service", ps_which, "Services (default: all)");
   ps->callback([] {
     auto project = value_or_exit(project_name());
-    auto list = ps_json(project, ps_all);
+    std::vector<std::string> states = ps_status;
+    for (const auto& f : ps_filter) {
+      if (f.rfind("status=", 0) != 0) {
+        std::fprintf(stderr, "stack ps: --filter %s: the only filter is status=STATE\n", f.c_str());
+        throw ExitCode{2};
+      }
+      states.push_back(f.substr(7));
+    }
+    // A state filter looks at every container, as compose's does.
+    auto all = ps_json(project, ps_all || !states.empty());
+    json list = json::array();
+    for (const auto& c : all)
+      if ((states.empty() || std::count(states.begin(), states.end(), c["state"].get<std::string>())) &&
+          (ps_which.empty() ||
+           std::count(ps_which.begin(), ps_which.end(), c["service"].get<std::string>())))
+        list.push_back(c);
+    if (ps_services) {
+      std::vector<std::string> seen;
+      for (const auto& c : list)
+        if (!std::count(seen.begin(), seen.end(), c["service"].get<std::string>()))
+          seen.push_back(c["service"]);
+      for (const auto& s : seen) std::printf("%s\n", s.c_str());
+      return;
+    }
     if (ps_format == "json") {
       std::printf("%s\n", list.dump(2).c_str());
       return;
@@ -265,14 +343,30 @@ void add_project_commands(CLI::App& app) {
 
   // logs
   auto* logs = app.add_subcommand("logs", "Show the output of the project's containers");
-  static bool follow = false, timestamps = false;
+  static bool follow = false, timestamps = false, no_color = false, no_prefix = false;
   static int64_t tail = -1;
+  static std::string log_since, log_until;
   static std::vector<std::string> log_services;
   logs->add_flag("-f,--follow", follow, "Follow new output");
   logs->add_flag("-t,--timestamps", timestamps, "Show timestamps");
   logs->add_option("-n,--tail", tail, "Only the last N lines of each container");
+  logs->add_option("--since", log_since, "Only lines written since then: a duration (30s, 5m, "
+                                         "2h) or a time (2026-11-30T10:00:00Z)");
+  logs->add_option("--until", log_until, "Only lines written before then (same forms)");
+  logs->add_flag("--no-color", no_color, "Monochrome output");
+  logs->add_flag("--no-log-prefix", no_prefix, "Do not print the container's name before each line");
   logs->add_option("service", log_services, "Services (default: all)");
   logs->callback([] {
+    auto bound = [](const std::string& flag, const std::string& text, int64_t none) {
+      if (text.empty()) return none;
+      auto t = parse_since(text);
+      if (!t) {
+        std::fprintf(stderr, "stack logs: %s: %s\n", flag.c_str(), t.error().message.c_str());
+        throw ExitCode{2};
+      }
+      return *t;
+    };
+    int64_t since = bound("--since", log_since, INT64_MIN), until = bound("--until", log_until, INT64_MAX);
     auto project = value_or_exit(project_name());
     size_t width = 0;
     for (const auto& c : ps_json(project, true))
@@ -282,10 +376,17 @@ void add_project_commands(CLI::App& app) {
     std::string target = project_path(project, "logs") + "?tail=" + std::to_string(tail) +
                          (follow ? "&follow=1" : "");
     for (const auto& s : log_services) target += "&service=" + url_encode(s);
-    LogPrinter printer(timestamps, width);
-    check(daemon_client()
-              .stream("GET", target, {}, [&](std::string_view l) { printer.print(l); return true; })
-              .map([](int) {}));
+    LogPrinter printer(timestamps, width, !no_color, !no_prefix);
+    auto print = [&](std::string_view l) {
+      if (since != INT64_MIN || until != INT64_MAX) {
+        auto j = json::parse(l, nullptr, false);
+        int64_t t = j.is_object() ? record_ms(j.value("time", "")) : 0;
+        if (t < since || t >= until) return true;
+      }
+      printer.print(l);
+      return true;
+    };
+    check(daemon_client().stream("GET", target, {}, print).map([](int) {}));
   });
 
   // port
@@ -343,12 +444,30 @@ void add_project_commands(CLI::App& app) {
   // events
   auto* events = app.add_subcommand("events", "Stream what happens to the project's containers");
   static std::string events_format = "table", events_since;
+  static std::vector<std::string> events_filter;
+  static bool events_json = false;
   events->add_option("--format", events_format, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
+  events->add_flag("--json", events_json, "Output events as a stream of JSON objects");
+  events->add_option("--filter", events_filter,
+                     "KEY=VALUE, repeatable: type, service or container; values of one key are "
+                     "alternatives, keys must all match");
   events->add_option("--since", events_since,
                      "Also show the events kept since then: a duration (30s, 5m, 2h) or a time "
                      "(2026-11-30T10:00:00Z); the daemon keeps the last 1,000");
   events->callback([] {
+    if (events_json) events_format = "json";
+    std::map<std::string, std::vector<std::string>> filters;
+    for (const auto& f : events_filter) {
+      auto eq = f.find('=');
+      std::string key = f.substr(0, eq);
+      if (eq == std::string::npos || (key != "type" && key != "service" && key != "container")) {
+        std::fprintf(stderr, "stack events: --filter %s: expected type=, service= or container=\n",
+                     f.c_str());
+        throw ExitCode{2};
+      }
+      filters[key].push_back(f.substr(eq + 1));
+    }
     auto project = value_or_exit(project_name());
     std::string target = "/v1/events?project=" + url_encode(project);
     if (!events_since.empty()) {
@@ -359,7 +478,14 @@ void add_project_commands(CLI::App& app) {
       }
       target += "&since=" + std::to_string(*since);
     }
-    auto print = [](std::string_view line) {
+    auto print = [filters](std::string_view line) {
+      if (!filters.empty()) {
+        auto e = json::parse(line, nullptr, false);
+        if (!e.is_object()) return true;
+        for (const auto& [key, values] : filters)
+          if (!std::count(values.begin(), values.end(), e.value(key, std::string())))
+            return true;
+      }
       if (events_format == "json") {
         std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
       } else {

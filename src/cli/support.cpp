@@ -245,8 +245,13 @@ void LogPrinter::print(std::string_view line) {
   std::string name = j["container"];
   size_t i = std::find(seen_.begin(), seen_.end(), name) - seen_.begin();
   if (i == seen_.size()) seen_.push_back(name);
-  bool tty = stdout_is_tty();
+  bool tty = color_ && stdout_is_tty();
   std::string time = timestamps_ ? j["time"].get<std::string>() + " " : "";
+  if (!prefix_) {
+    std::printf("%s%s\n", time.c_str(), j["text"].get<std::string>().c_str());
+    std::fflush(stdout);
+    return;
+  }
   std::printf("%s%-*s |%s %s%s\n", tty ? colors[i % 8] : "", static_cast<int>(width_),
               name.c_str(), tty ? "\033[0m" : "", time.c_str(),
               j["text"].get<std::string>().c_str());

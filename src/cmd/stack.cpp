@@ -55,15 +55,20 @@ int main(int argc, char** argv) {
 
   auto* version = app.add_subcommand("version", "Show the version");
   std::string version_format = "table";
+  bool version_short = false;
   version->add_option("--format", version_format, "table or json");
+  version->add_flag("--short", version_short, "Only the version number");
   version->callback([&] {
-    if (version_format == "json")
+    if (version_short)
+      std::printf("%s\n", STACK_VERSION);
+    else if (version_format == "json")
       std::printf("%s\n", nlohmann::json{{"version", STACK_VERSION}}.dump().c_str());
     else
       std::printf("stack version %s\n", STACK_VERSION);
   });
   add_project_commands(app);
   add_exec_command(app);
+  add_verbs_commands(app);
   add_image_commands(app);
   add_volume_commands(app);
   add_daemon_command(app);

@@ -59,6 +59,11 @@ class CgroupDriver {
   [[nodiscard]] virtual Result<uint64_t> oom_kills(const std::string& path) = 0;
   [[nodiscard]] virtual Result<std::vector<pid_t>> pids(const std::string& path) = 0;
   [[nodiscard]] virtual Result<CgroupStats> stats(const std::string& path) = 0;
+  // Freezes every process of the cgroup (FROZEN) or thaws it (`stack pause`/`unpause`);
+  // returns once the kernel reports the new state. v1: the freezer hierarchy; v2: cgroup.freeze.
+  [[nodiscard]] virtual Result<void> freeze(const std::string& path, bool frozen) = 0;
+  // Whether the cgroup is frozen now; false when it does not exist.
+  [[nodiscard]] virtual Result<bool> frozen(const std::string& path) = 0;
   // Removes the cgroup (it must be empty of processes) and then every empty parent, the top
   // "stack" directory included. A missing cgroup is not an error.
   [[nodiscard]] virtual Result<void> remove(const std::string& path) = 0;

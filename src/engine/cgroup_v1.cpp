@@ -135,6 +135,37 @@ class CgroupV1 final : public CgroupDriver {
     return s;
   }
 
+  // cgroup-v1/freezer-subsystem.rst: writing FROZEN reads back FREEZING until every task
+  // has stopped; a task in an uninterruptible sleep can keep it there, so the wait is bounded
+  // and a freeze that does not finish is undone.
+  Result<void> freeze(const std::string& path, bool frozen) override {
+    const std::string ctx = std::string("cgroup v1: ") + (frozen ? "freeze " : "thaw ") + path;
+    if (auto r = cgroupfs::check_relative(path); !r) return fail(r.error().wrap(ctx));
+    if (!has("freezer")) return fail(ctx + ": no freezer hierarchy at " + (root_ / "freezer").string());
+    fs::path file = root_ / "freezer" / path / "freezer.state";
+    if (!cgroupfs::is_dir(file.parent_path())) return fail(ctx + ": cgroup does not exist");
+    const char* want = frozen ? "FROZEN" : "THAWED";
+    if (auto r = cgroupfs::write_value(file, want); !r) return fail(r.error().wrap("cgroup v1"));
+    for (int i = 0; i < 400; i++) {
+      auto state = cgroupfs::read_value(file);
+      if (!state) return fail(state.error().wrap("cgroup v1"));
+      if (state->rfind(want, 0) == 0) return {};
+      ::usleep(5000);
+    }
+    if (frozen) (void)cgroupfs::write_value(file, "THAWED");
+    return fail(ctx + ": still FREEZING after 2 s (a process in an uninterruptible sleep?)");
+  }
+
+  Result<bool> frozen(const std::string& path) override {
+    if (auto r = cgroupfs::check_relative(path); !r)
+      return fail(r.error().wrap("cgroup v1: freezer state of " + path));
+    fs::path file = root_ / "freezer" / path / "freezer.state";
+    if (!has("freezer") || !cgroupfs::exists(file)) return false;
+    auto state = cgroupfs::read_value(file);
+    if (!state) return fail(state.error().wrap("cgroup v1"));
+    return state->rfind("FROZEN", 0) == 0;
+  }
+
   Result<void> remove(const std::string& path) override {
     if (auto r = cgroupfs::check_relative(path); !r)
       return fail(r.error().wrap("cgroup v1: remove " + path));

@@ -76,6 +76,33 @@ class CgroupV2 final : public CgroupDriver {
     return r;
   }
 
+  // cgroup-v2.rst: writing cgroup.freeze starts the freeze; "frozen 1" in cgroup.events says
+  // when every process has stopped. Bounded, and undone when it does not finish.
+  Result<void> freeze(const std::string& path, bool frozen) override {
+    const std::string ctx = std::string("cgroup v2: ") + (frozen ? "freeze " : "thaw ") + path;
+    if (auto r = cgroupfs::check_relative(path); !r) return fail(r.error().wrap(ctx));
+    if (!cgroupfs::is_dir(root_ / path)) return fail(ctx + ": cgroup does not exist");
+    if (auto r = cgroupfs::write_value(root_ / path / "cgroup.freeze", frozen ? "1" : "0"); !r)
+      return fail(r.error().wrap("cgroup v2"));
+    for (int i = 0; i < 400; i++) {
+      auto v = cgroupfs::read_key(root_ / path / "cgroup.events", "frozen");
+      if (!v) return fail(v.error().wrap("cgroup v2"));
+      if ((*v == 1) == frozen) return {};
+      ::usleep(5000);
+    }
+    if (frozen) (void)cgroupfs::write_value(root_ / path / "cgroup.freeze", "0");
+    return fail(ctx + ": not frozen after 2 s");
+  }
+
+  Result<bool> frozen(const std::string& path) override {
+    if (auto r = cgroupfs::check_relative(path); !r)
+      return fail(r.error().wrap("cgroup v2: freezer state of " + path));
+    if (!cgroupfs::exists(root_ / path / "cgroup.events")) return false;
+    auto v = cgroupfs::read_key(root_ / path / "cgroup.events", "frozen");
+    if (!v) return fail(v.error().wrap("cgroup v2"));
+    return *v == 1;
+  }
+
   Result<CgroupStats> stats(const std::string& path) override {
     const std::string ctx = "cgroup v2: stats of " + path;
     if (auto r = cgroupfs::check_relative(path); !r) return fail(r.error().wrap(ctx));

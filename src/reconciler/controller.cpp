@@ -176,6 +176,8 @@ Result<std::vector<ContainerStatus>> Controller::ps(const std::string& project, 
     s.number = rec.number;
     s.image = rec.image;
     s.state = state::state_name(rec.state);
+    if (rec.state == state::ContainerState::kRunning && rec.runtime)
+      if (auto f = cgroups_->frozen(rec.runtime->spec.cgroup); f && *f) s.state = "paused";
     s.health = rec.health;
     s.pid = rec.pid;
     s.exit_code = rec.exit_code;

@@ -203,6 +203,9 @@ Result<ExecTarget> Daemon::exec_target(const std::string& project, const std::st
     return fail("container " + name + " is not running (" + state::state_name((*rec)->state) +
                 ", exit code " + std::to_string((*rec)->exit_code) + ")");
   if (!(*rec)->runtime) return fail(name + ": " + (*rec)->runtime_error);
+  // Its processes frozen, the command would start and hang: refused, as docker does.
+  if (auto f = controller_->engine().cgroups().frozen((*rec)->runtime->spec.cgroup); f && *f)
+    return fail("container " + name + " is paused, unpause it first");
   return ExecTarget{name, (*rec)->pid, (*rec)->pid_start_time, (*rec)->runtime->spec.cgroup,
                     (*rec)->runtime};
 }

@@ -117,6 +117,33 @@ class Daemon {
                                                 std::vector<std::string> services,
                                                 Progress progress);
   [[nodiscard]] Result<std::vector<ContainerStatus>> ps(const std::string& project, bool all);
+  // `stack kill` (daemon_verbs.cpp): SIGNAL to the running containers of SERVICES (every
+  // service when empty). A signal that ends processes marks them stopped by the user first, so
+  // neither a restart policy nor drift repair starts them again (docker's kill does the same).
+  // The containers signalled.
+  boost::asio::awaitable<Result<std::vector<std::string>>> kill(std::string project,
+                                                                std::vector<std::string> services,
+                                                                int signal);
+  // `stack pause` / `unpause` (daemon_verbs.cpp): freezes (thaws) the cgroups of the running
+  // containers of SERVICES (every service when empty). The containers changed.
+  boost::asio::awaitable<Result<std::vector<std::string>>> pause(std::string project,
+                                                                 std::vector<std::string> services,
+                                                                 bool paused);
+  // `stack top` (daemon_verbs.cpp): the processes in each running container's cgroup, as
+  // /proc has them now (host PIDs).
+  struct Process {
+    uint32_t uid = 0;
+    int pid = 0, ppid = 0;
+    int64_t started_at = 0;  // unix ms
+    uint64_t cpu_ms = 0;     // user + system
+    std::string tty, command;
+  };
+  struct Top {
+    std::string container, service;
+    std::vector<Process> processes;
+  };
+  [[nodiscard]] Result<std::vector<Top>> top(const std::string& project,
+                                             const std::vector<std::string>& services);
   [[nodiscard]] Result<ExecTarget> exec_target(const std::string& project,
                                                const std::string& service, int index);
   [[nodiscard]] Result<std::vector<std::string>> projects();

@@ -267,6 +267,13 @@ awaitable<Outcome> DaemonSteps::stop(const planner::StopContainer& s, PassId pas
   RuntimeRecord defaults;  // an unreadable record is stopped with the defaults
   const RuntimeRecord& rt = (*rec)->runtime ? *(*rec)->runtime : defaults;
   auto grace = timeout_ ? milliseconds(*timeout_) : rt.stop_grace;
+  // A paused container is thawed first: frozen, its service would not see the stop signal
+  // before the grace period ran out.
+  if ((*rec)->runtime) {
+    auto& cgroups = daemon_.controller().engine().cgroups();
+    if (auto f = cgroups.frozen(rt.spec.cgroup); f && *f)
+      if (auto r = cgroups.freeze(rt.spec.cgroup, false); !r) co_return outcome_of(r.error());
+  }
   if (auto r = co_await daemon_.supervisor_->stop(s.name, rt.stop_signal, grace); !r)
     co_return outcome_of(r.error());
   daemon_.events_.publish({0, "stop", project_, (*rec)->service, s.name, {{"pass", pass.str()}}});

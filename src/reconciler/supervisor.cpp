@@ -395,6 +395,9 @@ awaitable<void> Supervisor::health_loop(std::string name, uint64_t generation) {
     if (!alive()) co_return;
     auto current = record(name);
     if (!current) co_return;
+    // A paused container cannot answer: no probe until `unpause`, rather than a probe that
+    // times out and makes it unhealthy (and restarted).
+    if (auto f = daemon_.controller().engine().cgroups().frozen(rt->spec.cgroup); f && *f) continue;
     bool ok = co_await probe(*current, rt->health.argv, rt->health.timeout);
     if (!alive()) co_return;
     Health before = health.status();

@@ -112,6 +112,11 @@ class RecordingCgroups final : public engine::CgroupDriver {
     if (auto f = log_.record("cgroup.stats", path)) return fail(*f);
     return inner_.stats(path);
   }
+  Result<void> freeze(const std::string& path, bool frozen) override {
+    if (auto f = log_.record(frozen ? "cgroup.freeze" : "cgroup.thaw", path)) return fail(*f);
+    return inner_.freeze(path, frozen);
+  }
+  Result<bool> frozen(const std::string& path) override { return inner_.frozen(path); }
   Result<void> remove(const std::string& path) override {
     if (auto f = log_.record("cgroup.remove", path)) return fail(*f);
     return inner_.remove(path);

@@ -117,6 +117,13 @@ class SimCgroups final : public engine::CgroupDriver {
     return std::vector<pid_t>(it->second.begin(), it->second.end());
   }
   Result<engine::CgroupStats> stats(const std::string&) override { return engine::CgroupStats{}; }
+  Result<void> freeze(const std::string& path, bool frozen) override {
+    if (!w_.cgroups.count(path)) return fail("cgroup sim: " + path + ": no such cgroup", ENOENT);
+    if (frozen) frozen_.insert(path);
+    else frozen_.erase(path);
+    return {};
+  }
+  Result<bool> frozen(const std::string& path) override { return frozen_.count(path) > 0; }
   Result<void> remove(const std::string& path) override {
     auto it = w_.cgroups.find(path);
     if (it == w_.cgroups.end()) return {};
@@ -128,6 +135,7 @@ class SimCgroups final : public engine::CgroupDriver {
   Result<void> check_writable() const override { return {}; }
 
  private:
+  std::set<std::string> frozen_;
   SimWorld& w_;
 };
 

@@ -322,3 +322,34 @@ TEST_CASE("detect: a plain directory with memory/ is v1: without it, an error") 
   REQUIRE(d);
   CHECK((*d)->name() == "v1");
 }
+
+TEST_CASE("cgroup v1: pause writes FROZEN to the freezer and frozen reads it back") {
+  FakeV1 fake;
+  fs::create_directories(fake.dir / "freezer");
+  auto cg = make_cgroup_v1(fake.dir.path());
+  const std::string c = "stack/demo/demo-web-1";
+  REQUIRE(cg->create(c, {}));
+  CHECK(*cg->frozen(c) == false);
+  // The fake file reads back what was written at once; the kernel says FREEZING first.
+  REQUIRE(cg->freeze(c, true));
+  CHECK(content(fake.at("freezer", c) / "freezer.state") == "FROZEN");
+  CHECK(*cg->frozen(c) == true);
+  REQUIRE(cg->freeze(c, false));
+  CHECK(content(fake.at("freezer", c) / "freezer.state") == "THAWED");
+  CHECK(*cg->frozen(c) == false);
+  // A cgroup that does not exist is not frozen, and cannot be frozen.
+  CHECK(*cg->frozen("stack/demo/gone") == false);
+  auto missing = cg->freeze("stack/demo/gone", true);
+  REQUIRE(!missing);
+  CHECK(missing.error().message.find("cgroup does not exist") != std::string::npos);
+  CHECK(!cg->freeze("../escape", true));
+}
+
+TEST_CASE("cgroup v1: pause without a freezer hierarchy says so") {
+  FakeV1 fake;
+  auto cg = make_cgroup_v1(fake.dir.path());
+  REQUIRE(cg->create("stack/demo/demo-web-1", {}));
+  auto r = cg->freeze("stack/demo/demo-web-1", true);
+  REQUIRE(!r);
+  CHECK(r.error().message.find("no freezer hierarchy") != std::string::npos);
+}
