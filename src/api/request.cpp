@@ -203,6 +203,7 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
   if (p.size() == 4 && p[1] == "projects") {
     const std::string& what = p[3];
     if (what == "containers" || what == "logs" || what == "port") return {"GET"};
+    if (what == "stats") return {"GET"};  // api/stats_routes.cpp
     if (what == "down" || what == "stop" || what == "start" || what == "restart" ||
         what == "rollback" || what == "exec")
       return {"POST"};
