@@ -128,3 +128,26 @@ TEST_CASE("help COMMAND prints the command's own help") {
   CHECK(none.code == 2);
   CHECK(none.err == "stack: no such command: image nope\n");
 }
+
+TEST_CASE("up --abort-on-container-exit stops the rest when one exits and passes its code on") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("abort");
+  env.uses(p);
+  env.write("services:\n"
+            "  a:\n    image: busybox\n    command: [sh, -c, 'echo a done; exit 3']\n"
+            "  b:\n    image: busybox\n"
+            "    command: [sh, -c, 'trap \"exit 7\" TERM; while :; do sleep 0.1; done']\n");
+  auto r = env.stack({"-p", p, "up", "--abort-on-container-exit", "-t", "5"});
+  CHECK_MESSAGE(r.code == 3, r.err);
+  CHECK(r.out.find("a done") != std::string::npos);
+  CHECK(r.err.find("Aborting on container exit...") != std::string::npos);
+  CHECK(env.container(p, p + "-b-1")["state"] == "exited");
+
+  auto from = env.stack({"-p", p, "up", "--exit-code-from", "b", "-t", "5"});
+  CHECK_MESSAGE(from.code == 7, from.err);  // b's code, stopped after a exited
+  CHECK(env.container(p, p + "-b-1")["state"] == "exited");
+
+  CHECK(env.stack({"-p", p, "up", "-d", "--abort-on-container-exit"}).code == 2);
+  CHECK(env.stack({"-p", p, "down"}).code == 0);
+}
