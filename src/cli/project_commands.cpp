@@ -154,13 +154,17 @@ void attach(const std::string& project, bool fresh, const AttachOptions& opts = 
   auto next_poll = std::chrono::steady_clock::now();
   auto stop = [&] {
     if (g_interrupts.load() > 0) return true;
-    if (!abort_on_exit || std::chrono::steady_clock::now() < next_poll) return false;
-    next_poll = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    auto now = std::chrono::steady_clock::now();
+    // Stopped a moment after the exit is seen, so that the stream has shown its last lines.
+    if (!exited.empty()) return now >= next_poll;
+    if (!abort_on_exit || now < next_poll) return false;
+    next_poll = now + std::chrono::milliseconds(200);
     for (const auto& c : ps_json(project, true))
       if (std::count(names.begin(), names.end(), c["name"].get<std::string>()) &&
           c["state"] != "running" && c["state"] != "restarting") {
         exited = c["name"];
-        return true;
+        next_poll = now + std::chrono::milliseconds(300);
+        return false;
       }
     return false;
   };
