@@ -205,6 +205,7 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
     if (what == "containers" || what == "logs" || what == "port" || what == "top" ||
         what == "wait")
       return {"GET"};
+    if (what == "stats") return {"GET"};  // api/stats_routes.cpp
     if (what == "down" || what == "stop" || what == "start" || what == "restart" ||
         what == "rollback" || what == "exec" || what == "kill" ||
         what == "pause" || what == "unpause")

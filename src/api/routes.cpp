@@ -14,6 +14,7 @@
 
 #include "api/exec_session.h"
 #include "api/image_routes.h"
+#include "api/stats_routes.h"
 #include "api/verb_routes.h"
 #include "engine/logs.h"
 #include "reconciler/daemon.h"
@@ -382,6 +383,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
         co_return Reply{200, arr, {}};
       }
       if (m == "GET" && what == "logs") co_return logs_reply(d, project, t);
+      if (m == "GET" && what == "stats") co_return stats_reply(d, project, t);
       if (m == "GET" && what == "port") {
         Ints ints;
         int index = ints.get(t, "index", 1), private_port = ints.get(t, "private_port", 0);

@@ -135,10 +135,21 @@ json ps_json(const std::string& project, bool all) {
 std::atomic<int> g_interrupts{0};
 std::vector<pid_t> g_pids;  // filled before the graceful stop, read by the second Ctrl-C
 
+// `up`'s attached mode: --abort-on-container-exit, --exit-code-from SERVICE (implies the
+// former) and -t/--timeout for the stop that ends it.
+struct AttachOptions {
+  bool abort_on_exit = false;
+  std::string exit_code_from;
+  int timeout = -1;  // seconds; -1: each service's stop_grace_period
+};
+
 // Follows the project's logs until every container has exited; FRESH: containers this up
-// started, whose output is shown from its first line.
-void attach(const std::string& project, bool fresh) {
-  auto ps = ps_json(project, false);
+// started, whose output is shown from its first line. With ABORT_ON_EXIT, until the first
+// exits: the others are then stopped, and the exit code is that container's (or
+// EXIT_CODE_FROM's), as compose returns it.
+void attach(const std::string& project, bool fresh, const AttachOptions& opts = {}) {
+  // Aborting on an exit watches every container: one may have exited before this looks.
+  auto ps = ps_json(project, opts.abort_on_exit || !opts.exit_code_from.empty());
   std::vector<std::string> names;
   size_t width = 0;
   for (const auto& c : ps) {
@@ -153,20 +164,52 @@ void attach(const std::string& project, bool fresh) {
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
   LogPrinter printer(false, width);
+  bool abort_on_exit = opts.abort_on_exit || !opts.exit_code_from.empty();
+  std::string exited;  // the first container seen ended, with --abort-on-container-exit
+  auto next_poll = std::chrono::steady_clock::now();
+  auto stop = [&] {
+    if (g_interrupts.load() > 0) return true;
+    auto now = std::chrono::steady_clock::now();
+    // Stopped a moment after the exit is seen, so that the stream has shown its last lines.
+    if (!exited.empty()) return now >= next_poll;
+    if (!abort_on_exit || now < next_poll) return false;
+    next_poll = now + std::chrono::milliseconds(200);
+    for (const auto& c : ps_json(project, true))
+      if (std::count(names.begin(), names.end(), c["name"].get<std::string>()) &&
+          c["state"] != "running" && c["state"] != "restarting") {
+        exited = c["name"];
+        next_poll = now + std::chrono::milliseconds(300);
+        return false;
+      }
+    return false;
+  };
   auto r = daemon_client().stream(
       "GET", project_path(project, "logs") + "?follow=1&until_exit=1&tail=" + (fresh ? "-1" : "0"),
-      {}, [&](std::string_view line) { printer.print(line); return true; },
-      [] { return g_interrupts.load() > 0; });
+      {}, [&](std::string_view line) { printer.print(line); return true; }, stop);
   if (!r) throw ExitCode{report(r.error())};
+  json stop_body = json::object();
+  if (opts.timeout >= 0) stop_body["timeout"] = opts.timeout;
+  if (!exited.empty() || (abort_on_exit && g_interrupts.load() == 0)) {
+    // The code: EXIT_CODE_FROM's container, else the one that exited first.
+    if (!exited.empty()) std::fprintf(stderr, "Aborting on container exit...\n");
+    run_operation("POST", project_path(project, "stop"), stop_body.dump());
+    int code = 0;
+    for (const auto& c : ps_json(project, true))
+      if (opts.exit_code_from.empty() ? c["name"] == exited
+                                      : c["service"] == opts.exit_code_from)
+        code = c["exit_code"].get<int>();
+    throw ExitCode{code};
+  }
   if (g_interrupts.load() == 0) return;  // every container exited on its own
   std::fprintf(stderr, "Gracefully stopping... (press Ctrl+C again to force)\n");
-  for (const auto& c : ps) g_pids.push_back(c["pid"].get<int>());
+  for (const auto& c : ps)
+    if (c["pid"].get<int>() > 0) g_pids.push_back(c["pid"].get<int>());  // kill(0) is our group
   struct sigaction force {};
   force.sa_handler = [](int) {
     for (pid_t p : g_pids) ::kill(p, SIGKILL);  // async-signal-safe; ends the graceful waits
   };
   ::sigaction(SIGINT, &force, nullptr);
-  run_operation("POST", project_path(project, "stop"), "{}");
+  run_operation("POST", project_path(project, "stop"), stop_body.dump());
 }
 
 }  // namespace
@@ -188,10 +231,23 @@ void add_project_commands(CLI::App& app) {
   up->add_option("--pull", up_pull, "Pull images: always, missing or never (default: each "
                                     "service's pull_policy)")
       ->check(CLI::IsMember({"always", "missing", "never"}));
+  static AttachOptions up_attach;
+  up->add_flag("--abort-on-container-exit", up_attach.abort_on_exit,
+               "Stop every container when one exits (attached); exit with its code");
+  up->add_option("--exit-code-from", up_attach.exit_code_from,
+                 "Exit with this service's container's code (implies --abort-on-container-exit)");
+  up->add_option("-t,--timeout", up_attach.timeout,
+                 "Seconds to wait for a container to stop when up ends it (default: its "
+                 "stop_grace_period)");
   up->add_option("service", up_services, "Services to start (default: all)");
   auto run_up = [] {
     // The daemon loads the files (once, with this environment) and streams the loader's
     // warnings; the CLI only names them.
+    if ((up_attach.abort_on_exit || !up_attach.exit_code_from.empty()) && (detach || wait)) {
+      std::fprintf(stderr, "stack: --abort-on-container-exit and --exit-code-from need the "
+                           "attached mode, not -d or --wait\n");
+      throw ExitCode{2};
+    }
     auto body = json::parse(load_request_json());
     body["services"] = up_services;
     body["force_recreate"] = force;
@@ -214,7 +270,7 @@ void add_project_commands(CLI::App& app) {
     for (const auto& o : plan["orphans"])
       std::fprintf(stderr, "warning: orphan container %s (its service is no longer in the file; "
                            "remove it with --remove-orphans)\n", o.get<std::string>().c_str());
-    if (!detach && !wait) attach(last.value("project", ""), !plan["actions"].empty());
+    if (!detach && !wait) attach(last.value("project", ""), !plan["actions"].empty(), up_attach);
   };
   up->callback(run_up);
 

@@ -44,7 +44,13 @@ struct CgroupStats {
   int64_t memory_bytes = 0;
   int64_t pids = 0;
   uint64_t cpu_usage_ns = 0;
+  int64_t memory_limit = 0;  // 0: none set (the cgroup may use all the host's memory)
+  uint64_t block_read_bytes = 0, block_write_bytes = 0;  // bytes the block layer served it
 };
+
+// The byte totals of "MAJ:MIN Read N" lines (blkio.throttle.io_service_bytes, cgroup v1) or of
+// "MAJ:MIN rbytes=N wbytes=N ..." lines (io.stat, v2). Exposed for unit tests.
+void parse_block_io(std::string_view text, uint64_t& read, uint64_t& write);
 
 class CgroupDriver {
  public:

@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
+#include <string_view>
+#include <vector>
 
 #include "engine/cgroup.h"
 #include "engine/cgroup_fs.h"
@@ -35,6 +38,38 @@ bool optional_hierarchy(const std::filesystem::path& dir, const CgroupLimits& li
   return false;
 }
 constexpr int64_t kCfsPeriodUs = 100000;
+
+}  // namespace
+
+void parse_block_io(std::string_view text, uint64_t& read, uint64_t& write) {
+  read = write = 0;
+  while (!text.empty()) {
+    auto eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
+    // Words after the device: "Read 4096" (v1) or "rbytes=4096 wbytes=0 ..." (v2).
+    std::vector<std::string_view> words;
+    for (size_t i = 0; i < line.size();) {
+      size_t j = line.find(' ', i);
+      if (j == std::string_view::npos) j = line.size();
+      if (j > i) words.push_back(line.substr(i, j - i));
+      i = j + 1;
+    }
+    auto number = [](std::string_view w) {
+      uint64_t v = 0;
+      std::from_chars(w.data(), w.data() + w.size(), v);
+      return v;
+    };
+    if (words.size() == 3 && words[1] == "Read") read += number(words[2]);
+    if (words.size() == 3 && words[1] == "Write") write += number(words[2]);
+    for (size_t i = 1; i < words.size(); i++) {
+      if (words[i].rfind("rbytes=", 0) == 0) read += number(words[i].substr(7));
+      if (words[i].rfind("wbytes=", 0) == 0) write += number(words[i].substr(7));
+    }
+  }
+}
+
+namespace {
 
 class CgroupV1 final : public CgroupDriver {
  public:
@@ -121,6 +156,21 @@ class CgroupV1 final : public CgroupDriver {
       auto v = cgroupfs::read_u64(root_ / "memory" / path / "memory.usage_in_bytes");
       if (!v) return fail(v.error().wrap("cgroup v1"));
       s.memory_bytes = static_cast<int64_t>(*v);
+      fs::path limit_file = root_ / "memory" / path / "memory.limit_in_bytes";
+      if (cgroupfs::exists(limit_file)) {
+        auto limit = cgroupfs::read_u64(limit_file);
+        if (!limit) return fail(limit.error().wrap("cgroup v1"));
+        // No limit reads as PAGE_COUNTER_MAX pages (9223372036854771712 with 4 KiB pages).
+        if (*limit < (uint64_t{1} << 62)) s.memory_limit = static_cast<int64_t>(*limit);
+      }
+    }
+    // A container has a blkio cgroup only when it sets blkio_config (optional_hierarchy);
+    // without one its I/O is its parent's and reads as 0. The kernel charges direct and
+    // synchronous I/O, not the page cache's writeback (cgroup v1 charges that to the root).
+    if (has("blkio") && cgroupfs::is_dir(root_ / "blkio" / path)) {
+      auto v = cgroupfs::read_value(root_ / "blkio" / path / "blkio.throttle.io_service_bytes");
+      if (!v) return fail(v.error().wrap("cgroup v1"));
+      parse_block_io(*v, s.block_read_bytes, s.block_write_bytes);
     }
     if (has("pids")) {
       auto v = cgroupfs::read_u64(root_ / "pids" / path / "pids.current");

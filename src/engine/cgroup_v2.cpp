@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 
 #include "engine/cgroup.h"
 #include "engine/cgroup_fs.h"
@@ -115,6 +116,16 @@ class CgroupV2 final : public CgroupDriver {
       auto v = cgroupfs::read_u64(dir / "memory.current");
       if (!v) return fail(v.error().wrap("cgroup v2"));
       s.memory_bytes = static_cast<int64_t>(*v);
+      if (cgroupfs::exists(dir / "memory.max")) {  // not in the root cgroup
+        auto limit = cgroupfs::read_value(dir / "memory.max");
+        if (!limit) return fail(limit.error().wrap("cgroup v2"));
+        if (limit->rfind("max", 0) != 0) s.memory_limit = std::atoll(limit->c_str());
+      }
+    }
+    if (cgroupfs::exists(dir / "io.stat")) {
+      auto v = cgroupfs::read_value(dir / "io.stat");
+      if (!v) return fail(v.error().wrap("cgroup v2"));
+      parse_block_io(*v, s.block_read_bytes, s.block_write_bytes);
     }
     if (cgroupfs::exists(dir / "pids.current")) {
       auto v = cgroupfs::read_u64(dir / "pids.current");

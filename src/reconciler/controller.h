@@ -86,6 +86,16 @@ struct ContainerStatus {
   std::map<std::string, std::string> labels;  // labels, label_file, deploy.labels
 };
 
+// One running container's counters, as `stack stats` reads them (stats.cpp).
+struct ContainerStats {
+  std::string name, service;
+  uint64_t cpu_ns = 0;   // CPU time used so far
+  uint64_t read_ns = 0;  // CLOCK_MONOTONIC when read: two samples give the CPU %
+  int64_t memory_bytes = 0, memory_limit = 0;  // the limit is the host's memory when none is set
+  int64_t pids = 0;
+  uint64_t net_rx = 0, net_tx = 0, block_read = 0, block_write = 0;
+};
+
 // The resources of one stack instance (the state store, the image store, the cgroup driver and
 // the engine) and the synchronous steps the daemon builds its operations from. Nothing here
 // waits for a container: waiting is the daemon's, on its event loop.
@@ -114,6 +124,9 @@ class Controller {
   [[nodiscard]] Result<bool> refresh(state::ContainerRecord& rec);
   // Containers of PROJECT (every project when empty), refreshed; only running ones unless ALL.
   [[nodiscard]] Result<std::vector<ContainerStatus>> ps(const std::string& project, bool all);
+  // The running containers of PROJECT (of SERVICES when given), refreshed, with their counters.
+  [[nodiscard]] Result<std::vector<ContainerStats>> stats(const std::string& project,
+                                                          const std::vector<std::string>& services);
   [[nodiscard]] std::filesystem::path container_dir(const std::string& name) const;
   [[nodiscard]] Result<model::ContainerSpec> spec_of(const state::ContainerRecord& rec) const;
   // The recorded spec, or, when the record cannot be read, where its host objects are.

@@ -171,18 +171,18 @@ void api_request(const fs::path& socket, const std::string& target, std::chrono:
       buf.erase(0, end + 4);
       in_body = true;
     }
-    // Body lines: JSON objects; chunk-size lines of a chunked reply are not JSON and skipped.
+    // Body lines: JSON objects or arrays; chunk-size lines of a chunked reply are not JSON and skipped.
     for (size_t nl; (nl = buf.find('\n')) != std::string::npos;) {
       std::string line = buf.substr(0, nl);
       buf.erase(0, nl + 1);
       if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (!line.empty() && line[0] == '{' && !on_line(line)) {
+      if (!line.empty() && (line[0] == '{' || line[0] == '[') && !on_line(line)) {
         ::close(fd);
         return;
       }
     }
   }
-  if (in_body && !buf.empty() && buf[0] == '{') on_line(buf);
+  if (in_body && !buf.empty() && (buf[0] == '{' || buf[0] == '[')) on_line(buf);
   ::close(fd);
 }
 

@@ -186,6 +186,14 @@ TEST_CASE("cgroup v1: oom kills, pids and stats are read from the kernel's files
   CHECK(st->memory_bytes == 2097152);
   CHECK(st->pids == 3);
   CHECK(st->cpu_usage_ns == 123456789);
+  CHECK(st->memory_limit == 0);  // no limit file in the fake tree: none
+
+  // stack stats: a limit, and the kernel's "no limit" (PAGE_COUNTER_MAX pages) read as none.
+  test::write_text(fake.at("memory", "stack/x") / "memory.limit_in_bytes", "67108864\n");
+  CHECK(cg->stats("stack/x")->memory_limit == 67108864);
+  test::write_text(fake.at("memory", "stack/x") / "memory.limit_in_bytes",
+                   "9223372036854771712\n");
+  CHECK(cg->stats("stack/x")->memory_limit == 0);
 
   auto none = cg->oom_kills("stack/nope");
   REQUIRE(!none);
