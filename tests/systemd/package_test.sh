@@ -58,6 +58,8 @@ check "the unit runs /usr/bin/stack daemon" eval \
   'in_ct systemctl cat stack | grep -qx "ExecStart=/usr/bin/stack daemon"'
 check "the group stack exists" in_ct getent group stack
 check "/etc/stack/stacks.d exists" in_ct test -d /etc/stack/stacks.d
+check "bash and zsh completions are installed" \
+  in_ct test -s /usr/share/bash-completion/completions/stack -a -s /usr/share/zsh/vendor-completions/_stack
 check "nothing is enabled or started" \
   test "$(in_ct systemctl is-enabled stack)/$(prop ActiveState)" == disabled/inactive
 
