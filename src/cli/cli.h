@@ -67,6 +67,8 @@ std::string run_operation(std::string_view method, std::string_view target, std:
                           const std::function<bool()>& stop = {});
 
 bool stdout_is_tty();
+// ROWS as columns three spaces apart, each as wide as its widest cell (the first row: titles).
+void print_table(const std::vector<std::vector<std::string>>& rows);
 // Percent-encodes for a URL query value.
 std::string url_encode(std::string_view s);
 

@@ -237,6 +237,23 @@ std::string run_operation(std::string_view method, std::string_view target, std:
   return last;
 }
 
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); i++) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], r[i].size());
+    }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); i++) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 3, ' ');
+    }
+    std::printf("%s\n", line.c_str());
+  }
+}
+
 void LogPrinter::print(std::string_view line) {
   static const char* colors[] = {"\033[36m", "\033[33m", "\033[32m", "\033[35m", "\033[34m",
                                  "\033[96m", "\033[93m", "\033[92m"};

@@ -30,22 +30,6 @@ std::string services_query(const std::vector<std::string>& services) {
   return q;
 }
 
-void print_rows(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width;
-  for (const auto& r : rows)
-    for (size_t i = 0; i < r.size(); i++) {
-      if (width.size() <= i) width.push_back(0);
-      width[i] = std::max(width[i], r[i].size());
-    }
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); i++) {
-      line += r[i];
-      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 3, ' ');
-    }
-    std::printf("%s\n", line.c_str());
-  }
-}
 
 // "HH:MM" for a start today, else "Mon DD", as ps(1)'s STIME.
 std::string stime(int64_t ms) {
@@ -132,7 +116,7 @@ void add_top(CLI::App& app) {
                         std::to_string(p["ppid"].get<int>()), "0",
                         stime(p["started_at"].get<int64_t>()), p["tty"],
                         cpu_time(p["cpu_ms"].get<uint64_t>()), p["command"]});
-      print_rows(rows);
+      print_table(rows);
     }
   });
 }
@@ -198,7 +182,7 @@ void add_ls(CLI::App& app) {
     }
     std::vector<std::vector<std::string>> rows = {{"NAME", "STATUS", "CONFIG FILES"}};
     for (const auto& p : out) rows.push_back({p["Name"], p["Status"], p["ConfigFiles"]});
-    print_rows(rows);
+    print_table(rows);
   });
 }
 
@@ -246,7 +230,7 @@ void add_images(CLI::App& app) {
     for (const auto& r : out)
       rows.push_back({r["ContainerName"], r["Repository"], r["Tag"], short_id(r),
                       human_size(r["Size"].get<uint64_t>())});
-    print_rows(rows);
+    print_table(rows);
   });
 }
 
