@@ -26,6 +26,7 @@ struct DaemonFlags {
   std::string userns_layers;
   std::string log_max_size;
   std::string log_max_file;
+  std::string registries_config;
 };
 
 [[noreturn]] void exec_daemon(const DaemonFlags& flags) {
@@ -38,6 +39,8 @@ struct DaemonFlags {
   if (!flags.userns_layers.empty()) args.insert(args.end(), {"--userns-layers", flags.userns_layers});
   if (!flags.log_max_size.empty()) args.insert(args.end(), {"--log-max-size", flags.log_max_size});
   if (!flags.log_max_file.empty()) args.insert(args.end(), {"--log-max-file", flags.log_max_file});
+  if (!flags.registries_config.empty())
+    args.insert(args.end(), {"--registries-config", flags.registries_config});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -80,6 +83,9 @@ void add_daemon_command(CLI::App& app) {
                      "Seconds between full re-plans of every project (default 5)");
   daemon->add_option("--log-max-size", flags.log_max_size,
                      "Log rotation size of a service whose logging.options set none (default 10m)");
+  daemon->add_option("--registries-config", flags.registries_config,
+                     "Registry mirrors, insecure and blocked registries (default "
+                     "/etc/stack/registries.json)");
   daemon->add_option("--log-max-file", flags.log_max_file,
                      "Log files kept of a service whose logging.options set none (default 3)");
   daemon->add_option("--userns-remap", flags.userns_remap,

@@ -48,6 +48,7 @@ struct Flags {
   std::string userns_layers = "auto";
   std::string log_max_size = "10m";
   int log_max_file = 3;
+  std::string registries_config;  // "": $STACK_REGISTRIES_CONFIG, else /etc/stack/registries.json
 };
 
 // stack-init next to this program (the build tree, libexec/stack), else ../libexec/stack.
@@ -217,6 +218,9 @@ int main(int argc, char** argv) {
       ->check([](const std::string& v) {
         return parse_log_size(v) ? std::string() : "not a size such as 10m: " + v;
       });
+  app.add_option("--registries-config", flags.registries_config,
+                 "Registry mirrors, insecure and blocked registries (JSON; default "
+                 "$STACK_REGISTRIES_CONFIG, else /etc/stack/registries.json)");
   app.add_option("--log-max-file", flags.log_max_file,
                  "Log files kept of a service whose logging.options set none")
       ->capture_default_str()
@@ -247,6 +251,12 @@ int main(int argc, char** argv) {
   if (config->log_max_size && unset("--log-max-size"))
     flags.log_max_size = std::to_string(*config->log_max_size);
   take("--log-max-file", flags.log_max_file, config->log_max_file);
+  const char* env_registries = std::getenv("STACK_REGISTRIES_CONFIG");
+  if (!env_registries || !*env_registries)  // as the roots: the environment wins over the file
+    take("--registries-config", flags.registries_config, config->registries_config);
+  // The pulls read it where fs/pull.h looks: this process's environment, set once here.
+  if (!flags.registries_config.empty())
+    ::setenv("STACK_REGISTRIES_CONFIG", flags.registries_config.c_str(), 1);
   const char* env_root = std::getenv("STACK_ROOT");
   const char* env_run = std::getenv("STACK_RUN_ROOT");
   if (env_root && *env_root && unset("--root")) flags.root = env_root;

@@ -19,7 +19,7 @@ using json = nlohmann::json;
 
 constexpr std::array kKeys = {"root",         "run-root",      "stacks-dir",   "resync",
                               "log-level",    "userns-remap",  "userns-layers", "log-max-size",
-                              "log-max-file"};
+                              "log-max-file", "registries-config"};
 
 std::string known_keys() {
   std::string s;
@@ -100,6 +100,7 @@ Result<DaemonConfig> parse_daemon_config(const std::string& text,
            {&cfg.root, c.string("root", true)},
            {&cfg.run_root, c.string("run-root", true)},
            {&cfg.stacks_dir, c.string("stacks-dir", true)},
+           {&cfg.registries_config, c.string("registries-config", true)},
            {&cfg.log_level, c.string("log-level", false, {"debug", "info", "warn", "error"})},
            {&cfg.userns_remap, c.string("userns-remap")},
            {&cfg.userns_layers, c.string("userns-layers", false, {"auto", "idmap", "copy"})}}) {

@@ -23,6 +23,9 @@ struct DaemonConfig {
   std::optional<std::string> userns_layers;  // "userns-layers": auto, idmap, copy
   std::optional<int64_t> log_max_size;       // "log-max-size": bytes, or "10m" (k, m, g)
   std::optional<int> log_max_file;           // "log-max-file": 1 to 1000
+  // "registries-config": absolute path of the registries file (mirrors, insecure, blocked;
+  // fs/pull.h), default /etc/stack/registries.json.
+  std::optional<std::string> registries_config;
 };
 
 // "10m", "512k", "1g", "4096" (bytes): a log size as docker's max-size writes it; none: 0 or

@@ -111,3 +111,32 @@ TEST_CASE("daemon.json: log-max-size and log-max-file rotate the logs of service
   CHECK_FALSE(fs::exists(dir("own") / "container.log.1"));
   CHECK(env.stack({"down"}).code == 0);
 }
+
+TEST_CASE("daemon.json: registries-config names the registries file the daemon's pulls read") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  // The tests' own file comes through the environment, which wins over daemon.json: set aside
+  // here (and put back), so that only the daemon.json key names a file.
+  std::string tests_file = std::getenv("STACK_REGISTRIES_CONFIG");
+  ::unsetenv("STACK_REGISTRIES_CONFIG");
+  struct Restore {
+    std::string value;
+    ~Restore() { ::setenv("STACK_REGISTRIES_CONFIG", value.c_str(), 1); }
+  } restore{tests_file};
+  auto registries = env.project_dir() / "registries-from-daemon-json.json";
+  // A loopback registry blocked by name: were the key ignored, the pull would go to 127.0.0.1:1
+  // (refused), never off this machine.
+  write_text(registries, R"({"blocked": ["127.0.0.1:1"]})");
+  write_text(env.project_dir() / "daemon.json",
+             "{\"registries-config\": \"" + registries.string() + "\"}");
+  ConfigEnv config(env.project_dir() / "daemon.json");
+  env.start_daemon({});
+  auto p = unique_project("regcfg");
+  env.uses(p);
+  env.write("name: " + p + "\nservices:\n  s:\n    image: 127.0.0.1:1/nothing:1\n");
+  auto up = env.stack({"up", "-d"});
+  CHECK(up.code == 1);
+  CHECK_MESSAGE(up.err.find("registry 127.0.0.1:1 is blocked by " + registries.string()) !=
+                    std::string::npos,
+                up.err);
+}

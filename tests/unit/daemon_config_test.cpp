@@ -44,7 +44,7 @@ TEST_CASE("daemon.json: a syntax error names file, line and column") {
 TEST_CASE("daemon.json: an unknown key is an error naming it and the known keys") {
   CHECK(error_of(R"({"rot": "/srv"})") ==
         "/etc/stack/daemon.json: unknown key \"rot\" (keys: root, run-root, stacks-dir, resync, "
-        "log-level, userns-remap, userns-layers, log-max-size, log-max-file)");
+        "log-level, userns-remap, userns-layers, log-max-size, log-max-file, registries-config)");
 }
 
 TEST_CASE("daemon.json: wrong types and values name the key and what it takes") {
@@ -63,7 +63,7 @@ TEST_CASE("daemon.json: wrong types and values name the key and what it takes") 
         std::string::npos);
   CHECK(error_of(R"(["root"])") ==
         "/etc/stack/daemon.json: expected a JSON object of options (root, run-root, stacks-dir, "
-        "resync, log-level, userns-remap, userns-layers, log-max-size, log-max-file)");
+        "resync, log-level, userns-remap, userns-layers, log-max-size, log-max-file, registries-config)");
 }
 
 TEST_CASE("daemon.json: default log rotation for services whose logging options set none") {
@@ -76,6 +76,11 @@ TEST_CASE("daemon.json: default log rotation for services whose logging options 
         "/etc/stack/daemon.json: \"log-max-size\": expected a size such as \"10m\" or bytes, "
         "got \"10x\"");
   CHECK(error_of(R"({"log-max-file": 0})").find("from 1 to 1000") != std::string::npos);
+  auto reg = parse_daemon_config(R"({"registries-config": "/etc/stack/registries.json"})", kPath);
+  REQUIRE(reg);
+  CHECK(reg->registries_config == "/etc/stack/registries.json");
+  CHECK(error_of(R"({"registries-config": "registries.json"})").find("an absolute path") !=
+        std::string::npos);
   CHECK(parse_log_size("512k") == 512 * 1024);
   CHECK(parse_log_size("1G") == int64_t{1} << 30);
   CHECK(parse_log_size("7") == 7);
