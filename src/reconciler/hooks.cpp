@@ -14,17 +14,11 @@
 
 #include <algorithm>
 
+#include "reconciler/service_fields.h"
 #include "spec/service_fields.h"
 
 namespace stack::reconciler {
 namespace {
-
-std::string where(const spec::Service& svc, const std::string& key) {
-  for (const auto& k : svc.keys)
-    if (k.path == "services." + svc.name + "." + key)
-      return k.pos.str() + ": service \"" + svc.name + "\"";
-  return svc.pos.str() + ": service \"" + svc.name + "\"";
-}
 
 // One record line as stack-init writes it (engine/init/log.c).
 std::string record(const char* stream, const std::string& text) {

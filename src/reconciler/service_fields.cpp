@@ -18,7 +18,6 @@
 #include "spec/service_fields.h"
 
 namespace stack::reconciler {
-namespace {
 
 std::string where(const spec::Service& svc, const std::string& key) {
   for (const auto& k : svc.keys)
@@ -26,6 +25,8 @@ std::string where(const spec::Service& svc, const std::string& key) {
       return k.pos.str() + ": service \"" + svc.name + "\"";
   return svc.pos.str() + ": service \"" + svc.name + "\"";
 }
+
+namespace {
 
 const nlohmann::json* extra(const spec::Service& svc, const char* key) {
   auto it = svc.extra.find(key);

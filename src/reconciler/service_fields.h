@@ -14,6 +14,10 @@ namespace stack::reconciler {
 
 using model::RuntimeRecord;
 
+// "stack.yaml:12:5: service \"web\"": where SERVICE writes KEY ("sysctls", "post_start"),
+// else where the service starts; the head of a message about that field.
+[[nodiscard]] std::string where(const spec::Service& svc, const std::string& key);
+
 // Fills R from SERVICE after build_runtime's basics; an error names the key's file:line:column.
 // Reads label files, the image's /etc/group and the host's memory and CPU count.
 [[nodiscard]] Result<void> apply_service_fields(const spec::Stack& stack,
