@@ -14,6 +14,8 @@
 //   init RSS           resident memory of a running container's init (the host cost)
 // Run as root from the build directory: sudo ./bench/bench_start [RUNS] [--engine-only]
 // (--engine-only: the engine's rows alone, in a second or so: for A/B runs of two builds).
+// `bench_start --once ROOTFS`: one whole lifecycle of /bin/true on ROOTFS as a command of its
+// own (process start included), as bench/run.sh times it beside `crun run`.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -124,7 +126,45 @@ void print(const char* what, const std::vector<double>& v, double yardstick = 0)
 
 }  // namespace
 
+// One lifecycle with Docker's default security, timed from outside: what `crun run` does.
+int once(const fs::path& rootfs) {
+  fs::path build = fs::canonical("/proc/self/exe").parent_path().parent_path();
+  auto cgroups = engine::detect_cgroup_driver();
+  if (!cgroups) return 1;
+  engine::Engine eng(build / "stack-init", **cgroups);
+  std::string name = "bench-once-" + std::to_string(getpid());
+  engine::ContainerSpec s;
+  s.name = name;
+  s.cgroup = "stack/" + name;
+  s.dir = fs::temp_directory_path() / ("stack-" + name);
+  s.layers = {rootfs};
+  s.hostname = name;
+  s.process.argv = {"/bin/true"};
+  s.process.env = {"PATH=/bin:/usr/bin"};
+  s.process.capabilities = engine::default_capabilities();
+  s.limits.memory_bytes = 64 << 20;
+  s.limits.pids = 100;
+  auto c = eng.create(s);
+  if (!c) {
+    std::fprintf(stderr, "create: %s\n", c.error().message.c_str());
+    return 1;
+  }
+  auto p = eng.start(std::move(*c));
+  if (!p) {
+    std::fprintf(stderr, "start: %s\n", p.error().message.c_str());
+    (void)eng.remove(s);
+    return 1;
+  }
+  eng.wait_exit(*p, std::chrono::seconds(5));
+  auto removed = eng.remove(s);
+  std::error_code ec;
+  fs::remove_all(s.dir, ec);
+  if (!removed) std::fprintf(stderr, "remove: %s\n", removed.error().message.c_str());
+  return removed ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--once") return once(argv[2]);
   int n = 50;
   bool engine_only = false;
   for (int i = 1; i < argc; i++) {

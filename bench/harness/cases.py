@@ -1,0 +1,353 @@
+# The cases. Each one interleaves the tools run by run (round r runs every tool once, in an
+# order that rotates), so drift on the machine hits them alike, after a warm-up that is not
+# counted. A case returns {tool: [values]} and {tool: reason} for the tools that could not run
+# it; the harness turns values into figures. Names and units are the results file's.
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+from tools import Failed, Unavailable, memory_kib, pids_by_cmdline, sh, sleepers, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def interleave(contenders, runs, warmup, progress):
+    """contenders: {tool: once()}; once() returns one value or raises Failed/Unavailable."""
+    values = {t: [] for t in contenders}
+    reasons = {}
+    live = list(contenders)
+    for r in range(-warmup, runs):
+        order = live[r % len(live):] + live[:r % len(live)] if live else []
+        for tool in order:
+            if tool in reasons:
+                continue
+            try:
+                v = contenders[tool]()
+            except (Failed, Unavailable) as e:
+                reasons[tool] = str(e)
+                continue
+            if r >= 0:
+                values[tool].append(v)
+        progress(r + 1, runs)
+    return {t: v for t, v in values.items() if t not in reasons}, reasons
+
+
+class Context:
+    def __init__(self, fx, tools, runs, quick, log):
+        self.fx, self.tools, self.runs, self.quick, self.log = fx, tools, runs, quick, log
+        self.keep = {}  # extra data for plots (DNS latencies)
+
+    def time(self, argv, cwd=None, env=None, private=False):
+        runner = self.fx.private if private else self.fx.host
+        return runner.time_ms(argv, cwd=cwd, env=env)
+
+    def run(self, tool, argv, cwd=None):
+        """ARGV of TOOL, timed, in the mount namespace and environment the tool needs."""
+        return self.time(argv, cwd=cwd, env=getattr(tool, "env", None),
+                         private=getattr(tool, "private", False))
+
+
+# 1. A container running /bin/true, from nothing to exited and cleaned up.
+def container_start(ctx, net):
+    c = {}
+    stack = ctx.tools.get("stack")
+    if stack and not net:
+        engine = os.path.join(ctx.fx.build, "bench", "bench_start")
+        c["stack"] = lambda: ctx.time([engine, "--once", ctx.fx.rootfs])
+    if stack and net:
+        if not stack.run_verb:
+            return {}, {"stack": "this build has no `stack run`"}
+        d = project_dir(ctx, "stack", "bstartnet", sleepers(1, stack.image))
+        sh(stack.up("bstartnet", d), cwd=d)
+        c["stack"] = lambda: ctx.time(stack.cmd("-p", "bstartnet", "run", "--rm", "-T", "s1",
+                                                "/bin/true"), cwd=d)
+    for name in ("crun", "runc"):
+        if name in ctx.tools and not net:
+            t = ctx.tools[name]
+            c[name] = (lambda t=t: ctx.run(t, t.one_shot()))
+    for name in ("podman", "docker"):
+        if name in ctx.tools:
+            t = ctx.tools[name]
+            c[name] = (lambda t=t: ctx.run(t, t.one_shot(net=net)))
+    if "unshare" in ctx.tools and not net:
+        c["unshare"] = lambda: ctx.time(ctx.tools["unshare"].one_shot())
+    try:
+        return interleave(c, ctx.runs, 2, ctx.log)
+    finally:
+        if stack and net:
+            sh(stack.down("bstartnet", d), cwd=d, check=False)
+
+
+def _compose_tools(ctx):
+    """(label, tool) for every tool that brings up a compose file: stack itself, podman through
+    podman-compose and docker through docker-compose (labelled by the compose tool)."""
+    out = []
+    for name, t in ctx.tools.items():
+        if name == "stack":
+            out.append(("stack", t))
+        elif hasattr(t, "compose_tool"):
+            out.append((t.compose_tool, t))
+    return out
+
+
+# 2. up -d of N services to all running, the no-op up after it, and down.
+def up_down(ctx, n, runs):
+    ups, noops, downs = {}, {}, {}
+    reasons = {}
+    for label, t in _compose_tools(ctx):
+        project = f"bup{n}"
+        d = project_dir(ctx, label, project, sleepers(n, t.image))
+        try:
+            t.up(project, d)  # a peer without its compose tool says so here
+        except Unavailable as e:
+            reasons[label] = str(e)
+            continue
+
+        def once(t=t, d=d, project=project, label=label):
+            up = ctx.run(t, t.up(project, d), cwd=d)
+            running = len(t.container_pids(project, d))
+            if running != n:
+                raise Failed(f"{running} of {n} containers running after up")
+            noop = ctx.run(t, t.up(project, d), cwd=d)
+            down = ctx.run(t, t.down(project, d), cwd=d)
+            noops.setdefault(label, []).append(noop)
+            downs.setdefault(label, []).append(down)
+            return up
+        ups[label] = once
+    values, failed = interleave(ups, runs, 1, ctx.log)
+    failed.update(reasons)
+    # The warm-up run recorded a noop and a down too: drop it.
+    trim = lambda d: {k: v[-len(values[k]):] for k, v in d.items() if k in values}
+    return values, trim(noops), trim(downs), failed
+
+
+def project_dir(ctx, label, project, text):
+    d = os.path.join(ctx.fx.work, "projects", label, project)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "stack.yaml"), "w") as f:
+        f.write(text)
+    return d
+
+
+def _bring_up(ctx, label, t, project, text):
+    d = project_dir(ctx, label, project, text)
+    ctx.run(t, t.up(project, d), cwd=d)
+    return d
+
+
+def _take_down(ctx, t, project, d):
+    try:
+        ctx.run(t, t.down(project, d), cwd=d)
+    except Failed as e:
+        print(f"bench: {e}", flush=True)
+
+
+# 3. Host memory per idle container (PSS and RSS of every process the tool adds per
+# container), and the daemon's RSS, with N containers running.
+def memory(ctx, n):
+    pss, rss, daemon, reasons = {}, {}, {}, {}  # reasons["daemon"]: for daemon-rss-kib
+    for label, t in _compose_tools(ctx):
+        project = f"bmem{n}"
+        try:
+            d = _bring_up(ctx, label, t, project, sleepers(n, t.image))
+        except (Failed, Unavailable) as e:
+            reasons[label] = str(e)
+            continue
+        try:
+            pids = t.overhead_pids(project, d)
+            if len(pids) != n:
+                reasons[label] = f"found {len(pids)} per-container processes for {n} containers"
+                continue
+            mem = [memory_kib(p) for p in pids]
+            rss[label] = [m[0] for m in mem]
+            pss[label] = [m[1] for m in mem]
+            dp = t.daemon_pids()
+            if dp:
+                daemon[label] = [sum(memory_kib(p)[0] for p in dp)]
+            else:
+                reasons.setdefault("daemon", {})[label] = "no daemon (daemonless)"
+        finally:
+            _take_down(ctx, t, project, d)
+        ctx.log(1, 1)
+    return pss, rss, daemon, reasons
+
+
+# 4. Restart reaction: the service's process killed (SIGKILL) to a new one running, at the
+# first step of the restart backoff (each round waits for the backoff to reset: 10 s for stack
+# and docker).
+def restart_reaction(ctx, runs):
+    projects, reasons, c = {}, {}, {}
+    marker = "3601"
+    text = lambda image: sleepers(1, image, marker=marker).replace(
+        "    command:", "    restart: always\n    command:")
+    for label, t in _compose_tools(ctx):
+        try:
+            projects[label] = (t, _bring_up(ctx, label, t, f"brst", text(t.image)))
+        except (Failed, Unavailable) as e:
+            reasons[label] = str(e)
+    # Which sleeper belongs to which tool: each tool's container pid is an ancestor of it.
+    def service_pid(t, d):
+        inits = set(t.container_pids("brst", d))
+        for pid in pids_by_cmdline(["sleep", marker]):
+            p = pid
+            for _ in range(4):
+                if p in inits:
+                    return pid
+                try:
+                    with open(f"/proc/{p}/stat") as f:
+                        p = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError):
+                    break
+        return None
+
+    for label, (t, d) in projects.items():
+        def once(t=t, d=d):
+            old = wait_for(lambda: service_pid(t, d), 30, "the service to run")
+            t0 = time.perf_counter_ns()
+            os.kill(old, signal.SIGKILL)
+            wait_for(lambda: (lambda p: p and p != old)(service_pid(t, d)), 30,
+                     "the restarted service")
+            return (time.perf_counter_ns() - t0) / 1e6
+        c[label] = once
+
+    def rounds(progress_r, progress_n):
+        ctx.log(progress_r, progress_n)
+        if progress_r < progress_n:
+            time.sleep(11)  # past the 10 s after which a run resets the backoff
+    try:
+        values, failed = interleave(c, runs, 0, rounds)
+    finally:
+        for label, (t, d) in projects.items():
+            _take_down(ctx, t, "brst", d)
+    failed.update(reasons)
+    return values, failed
+
+
+def _netns_ipv4(pid):
+    out = sh(["nsenter", "-t", str(pid), "-n", "ip", "-4", "-o", "addr", "show",
+              "scope", "global"]).stdout
+    m = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", out)
+    if not m:
+        raise Failed(f"no IPv4 address in the namespace of {pid}")
+    return m.group(1)
+
+
+def _resolver(pid):
+    with open(f"/proc/{pid}/root/etc/resolv.conf") as f:
+        for line in f:
+            if line.startswith("nameserver"):
+                return line.split()[1]
+    raise Failed(f"no nameserver in the resolv.conf of {pid}")
+
+
+# 5a. DNS: p50 and p99 of COUNT answers for a service name, the same client in each tool's
+# container namespace.
+def dns(ctx, runs, count):
+    p50, p99, reasons, c, projects = {}, {}, {}, {}, {}
+    for label, t in _compose_tools(ctx):
+        try:
+            d = _bring_up(ctx, label, t, "bdns", sleepers(2, t.image))
+            projects[label] = (t, d)
+            pids = t.container_pids("bdns", d)
+            if len(pids) != 2:
+                raise Failed(f"{len(pids)} of 2 containers running")
+        except (Failed, Unavailable) as e:
+            reasons[label] = str(e)
+            continue
+
+        def once(pid=pids[0], label=label):
+            server = _resolver(pid)
+            out = sh(["nsenter", "-t", str(pid), "-n", "python3",
+                      os.path.join(HERE, "dnsclient.py"), server, "s2", str(count)]).stdout
+            lat = sorted(json.loads(out))
+            ctx.keep.setdefault("dns", {})[label] = lat
+            p50.setdefault(label, []).append(lat[len(lat) // 2])
+            return lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        c[label] = once
+    try:
+        values, failed = interleave(c, runs, 1, ctx.log)
+    finally:
+        for label, (t, d) in projects.items():
+            _take_down(ctx, t, "bdns", d)
+    failed.update(reasons)
+    p50 = {k: v[-len(values[k]):] for k, v in p50.items() if k in values}
+    return p50, values, failed
+
+
+def _iperf(server_pid, client_pid, address, seconds):
+    """One iperf3 server per attempt (never -1 reused after a failed client), waited for until
+    it listens, then one client; Gbit/s received."""
+    srv = subprocess.Popen(["nsenter", "-t", str(server_pid), "-n", "iperf3", "-s", "-1",
+                            "-B", address, "-p", "5201"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def listening():
+            with open(f"/proc/{server_pid}/net/tcp") as f:
+                return any(l.split()[1].endswith(":1451") and l.split()[3] == "0A"
+                           for l in f.readlines()[1:])
+        wait_for(listening, 10, "iperf3 to listen")
+        out = sh(["nsenter", "-t", str(client_pid), "-n", "iperf3", "-c", address, "-p", "5201",
+                  "-t", str(seconds), "-J"]).stdout
+        return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+# 5b. TCP throughput between two containers over each tool's bridge, and over a bare veth pair
+# between two namespaces (the floor, tool "unshare").
+def throughput(ctx, runs, seconds):
+    reasons, c, projects = {}, {}, {}
+    for label, t in _compose_tools(ctx):
+        try:
+            d = _bring_up(ctx, label, t, "bnet", sleepers(2, t.image))
+            projects[label] = (t, d)
+            pids = t.container_pids("bnet", d)
+            if len(pids) != 2:
+                raise Failed(f"{len(pids)} of 2 containers running")
+            address = _netns_ipv4(pids[0])
+        except (Failed, Unavailable) as e:
+            reasons[label] = str(e)
+            continue
+        c[label] = lambda a=pids[0], b=pids[1], ip=address: _iperf(a, b, ip, seconds)
+    try:
+        bridge, failed = interleave(c, runs, 0, ctx.log)
+    finally:
+        for label, (t, d) in projects.items():
+            _take_down(ctx, t, "bnet", d)
+    failed.update(reasons)
+    veth = _veth_floor(ctx, runs, seconds)
+    return bridge, veth, failed
+
+
+def _veth_floor(ctx, runs, seconds):
+    a, b = f"stkbench-{os.getpid()}-a", f"stkbench-{os.getpid()}-b"
+    holders = []
+    try:
+        for ns in (a, b):
+            sh(["ip", "netns", "add", ns])
+        sh(["ip", "link", "add", "stkbv-a", "netns", a, "type", "veth", "peer", "name",
+            "stkbv-b", "netns", b])
+        for ns, dev, ip in ((a, "stkbv-a", "10.253.0.1/30"), (b, "stkbv-b", "10.253.0.2/30")):
+            sh(["ip", "-n", ns, "addr", "add", ip, "dev", dev])
+            sh(["ip", "-n", ns, "link", "set", dev, "up"])
+            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+            # A process holding the namespace, so that iperf3 can be nsenter'ed by pid.
+            holders.append(subprocess.Popen(["ip", "netns", "exec", ns, "sleep", "3600"]))
+        host = os.readlink("/proc/self/ns/net")
+        entered = lambda h: os.readlink(f"/proc/{h.pid}/ns/net") != host
+        wait_for(lambda: all(entered(h) for h in holders), 5, "the namespaces")
+        values, failed = interleave(
+            {"unshare": lambda: _iperf(holders[0].pid, holders[1].pid, "10.253.0.1", seconds)},
+            runs, 0, ctx.log)
+        return values if values else {}
+    finally:
+        for h in holders:
+            h.kill()
+            h.wait()
+        for ns in (a, b):
+            sh(["ip", "netns", "del", ns], check=False)
