@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -94,12 +95,19 @@ double iperf_gbits(const std::string& server_ns, const std::string& client_ns,
           nullptr);
     _exit(127);
   }
+  // One client, once the server listens (its own /proc/PID/net/tcp shows its namespace's
+  // sockets; 5201 is 0x1451, 0A is LISTEN). Retrying clients against a `-1` server used it up
+  // with a failed attempt, and the next got nothing: the 0.0 Gbit/s once printed.
+  auto listening = [&] {
+    std::ifstream tcp("/proc/" + std::to_string(server) + "/net/tcp");
+    for (std::string line; std::getline(tcp, line);)
+      if (line.find(":1451 00000000:0000 0A") != std::string::npos) return true;
+    return false;
+  };
+  for (int i = 0; i < 5000 && !listening(); i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::string out;
-  for (int i = 0; i < 50; i++) {  // the server needs a moment to listen
-    out.clear();
-    if (sh(prefix(client_ns) + "iperf3 -J -t 3 -c " + ip, &out) == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  sh(prefix(client_ns) + "iperf3 -J -t 3 -c " + ip, &out);
   kill(server, SIGTERM);
   waitpid(server, nullptr, 0);
   auto j = nlohmann::json::parse(out, nullptr, false);
