@@ -15,6 +15,7 @@
 #include "reconciler/volumes.h"
 #include "reconciler/service_fields.h"
 #include "spec/loader.h"
+#include "spec/network_fields.h"
 
 namespace stack::reconciler {
 
@@ -195,6 +196,30 @@ Result<void> check_exec_limits(const spec::Service& svc, const engine::ProcessSp
   return {};
 }
 
+namespace {
+
+// mac_address (the service's is its first network's), interface names, gw_priority, links,
+// external_links and dns (spec/network_fields.cpp checked them).
+void network_fields(const spec::Service& svc, RuntimeRecord& r) {
+  for (size_t i = 0; i < svc.networks.size() && i < r.networks.size(); i++) {
+    const auto& a = svc.networks[i];
+    auto& j = r.networks[i];
+    auto opt = [&](const char* key) {
+      auto it = a.driver_opts.find(key);
+      return it == a.driver_opts.end() ? std::string() : it->second;
+    };
+    j.mac_address = !a.mac_address.empty() ? a.mac_address : opt(spec::kEndpointMacOpt);
+    j.interface_name = !a.interface_name.empty() ? a.interface_name : opt(spec::kEndpointIfnameOpt);
+    j.gw_priority = a.gw_priority.value_or(0);
+  }
+  if (auto m = svc.extra.find("mac_address"); m != svc.extra.end() && m->is_string())
+    r.networks.front().mac_address = m->get<std::string>();
+  r.dns = svc.dns;
+  for (const auto& [alias, target] : spec::link_aliases(svc)) r.links[alias] = target;
+}
+
+}  // namespace
+
 Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack,
                                     const spec::Service& svc, int number, const fs::Image& image) {
   RuntimeRecord r;
@@ -241,6 +266,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
     for (const auto& a : svc.networks)
       r.networks.push_back({stack.name + "_" + a.network, a.aliases, a.ipv4_address});
     if (svc.networks.empty()) r.networks.push_back({stack.name + "_default", {}, ""});
+    network_fields(svc, r);
   } else if (svc.network_mode.rfind("service:", 0) == 0) {
     r.network_mode = "service";
     r.network_service = svc.network_mode.substr(8);

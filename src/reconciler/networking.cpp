@@ -192,6 +192,10 @@ Result<std::vector<net::EndpointRequest>> requests_of(const RuntimeRecord& rt) {
     net::EndpointRequest req{j.network};
     if (!j.ipv4_address.empty())
       req.ipv4_address = STACK_TRY_CTX(net::Ipv4::parse(j.ipv4_address), "ipv4_address");
+    if (!j.mac_address.empty())
+      req.mac = STACK_TRY_CTX(net::Mac::parse(j.mac_address), "mac_address");
+    req.ifname = j.interface_name;
+    req.gw_priority = j.gw_priority;
     requests.push_back(std::move(req));
   }
   return requests;
@@ -251,6 +255,8 @@ void Networking::register_names(const RuntimeRecord& rt, bool adopted) {
     e.service = rt.service;
     if (rt.spec.hostname != name) e.hostname = rt.spec.hostname;
     e.aliases = j.aliases;
+    for (const auto& [alias, target] : rt.links) e.links.push_back({alias, target});
+    for (const auto& d : rt.dns) e.upstreams.push_back({d, 53});
     if (auto r = registry_->add(e); !r)
       log->warn("dns: register {} on {}: {}", name, j.network, r.error().message);
     else
