@@ -10,6 +10,7 @@
 #include "net/dns/dns_server.h"
 #include "net/network.h"
 #include "spec/loader.h"
+#include "state/runtime_codec.h"
 #include "support/fake_netlink.h"
 #include "support/temp_dir.h"
 
@@ -181,4 +182,44 @@ networks: {side: {}}
             .find("not supported yet") != std::string::npos);
   CHECK(refusal("  app: {image: x}\nnetworks:\n  default: {enable_ipv6: true}\n")
             .find("not supported yet: networks.default.enable_ipv6") != std::string::npos);
+}
+
+TEST_CASE("a link orders the start like depends_on, and the record keeps the network fields") {
+  test::TempDir dir("stack-netfields");
+  test::write_text(dir / "stack.yaml", R"(services:
+  db: {image: x}
+  cache: {image: x}
+  app:
+    image: x
+    links: ["db:database", cache]
+    depends_on: {cache: {condition: service_healthy}}
+)");
+  spec::LoadOptions opts;
+  opts.working_dir = dir.path();
+  auto stack = spec::load(opts);
+  REQUIRE_MESSAGE(stack, (stack ? "" : stack.error().message));
+  const spec::Service* app = nullptr;
+  for (const auto& s : stack->services)
+    if (s.name == "app") app = &s;
+  REQUIRE(app);
+  std::map<std::string, std::string> conditions;
+  for (const auto& d : app->dependencies) conditions[d.service] = d.condition;
+  CHECK(conditions == std::map<std::string, std::string>{{"cache", "service_healthy"},
+                                                         {"db", "service_started"}});
+
+  model::RuntimeRecord r;
+  r.spec.name = "demo-app-1";
+  r.spec.cgroup = "stack/demo/demo-app-1";
+  r.spec.dir = "/tmp/x";
+  r.dns = {"192.0.2.53"};
+  r.links = {{"database", "db"}};
+  r.networks.push_back({"demo_default", {}, "", "h", "02:42:ac:11:00:02", "lan0", 7});
+  auto back = state::decode_runtime(state::encode_runtime(r));
+  REQUIRE(back);
+  CHECK(back->dns == r.dns);
+  CHECK(back->links == r.links);
+  REQUIRE(back->networks.size() == 1);
+  CHECK(back->networks[0].mac_address == "02:42:ac:11:00:02");
+  CHECK(back->networks[0].interface_name == "lan0");
+  CHECK(back->networks[0].gw_priority == 7);
 }
