@@ -1,7 +1,8 @@
 // The network service fields seen from inside the containers: links and external_links are
 // names only the linking service resolves, a service's `dns` servers answer its other queries
-// (resolvers this test runs on loopback addresses of its own), and mac_address, interface_name,
-// endpoint driver_opts and gw_priority shape the container's interfaces and default route.
+// (resolvers this test runs on loopback addresses of its own), both also after a daemon
+// restart; mac_address, interface_name, endpoint driver_opts and gw_priority shape the
+// container's interfaces and default route.
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
@@ -150,20 +151,25 @@ services:
   std::string db = address_of(env, "db"), old = address_of(env, "old");
   REQUIRE(!db.empty());
   REQUIRE(!old.empty());
-  auto r = exec_until_ok(env, {"app", "nslookup", "database"});
+  auto r = exec_until_ok(env, {"app", "nslookup", "database"}, 10s);
   CHECK_MESSAGE(answers_of(r.out) == std::vector<std::string>{db}, r.out << r.err);
   r = exec_until_ok(env, {"app", "nslookup", "legacy"});
   CHECK_MESSAGE(answers_of(r.out) == std::vector<std::string>{old}, r.out << r.err);
   // Traffic goes there too: the alias is a name like any other.
   CHECK(exec_until_ok(env, {"app", "ping", "-c", "1", "-W", "2", "database"}).code == 0);
   // Another service of the same network does not see the aliases: they go upstream (to this
-  // test's resolver, which says NXDOMAIN), and the service names still answer.
+  // test's resolver, which says NXDOMAIN), and the service names still answer (once they do,
+  // its names are registered, and with them its own upstream).
+  CHECK(answers_of(exec_until_ok(env, {"other", "nslookup", "db"}, 10s).out) ==
+        std::vector<std::string>{db});
   auto other = env.stack({"exec", "other", "nslookup", "database"});
   CHECK_MESSAGE(answers_of(other.out).empty(), other.out);
   CHECK(resolver.queries("database") >= 1);
   CHECK(env.stack({"exec", "other", "nslookup", "legacy"}).code != 0);
-  CHECK(answers_of(exec_until_ok(env, {"other", "nslookup", "db"}).out) ==
-        std::vector<std::string>{db});
+  // A restarted daemon re-learns the links from app's record.
+  kill_daemon(env);
+  r = exec_until_ok(env, {"app", "nslookup", "database"}, 10s);
+  CHECK_MESSAGE(answers_of(r.out) == std::vector<std::string>{db}, r.out << r.err);
   check_clean(env, p, before);
 }
 
@@ -201,6 +207,12 @@ services:
   CHECK(answers_of(exec_until_ok(env, {"one", "nslookup", "two"}).out) ==
         std::vector<std::string>{address_of(env, "two")});
   CHECK(first.queries("two") == 0);
+  // A restarted daemon knows them from the containers' records: no stack file needed.
+  kill_daemon(env);
+  int asked = second.queries("where.test");
+  r = exec_until_ok(env, {"two", "nslookup", "where.test"}, 10s);
+  CHECK_MESSAGE(answers_of(r.out) == std::vector<std::string>{"192.0.2.20"}, r.out << r.err);
+  CHECK(second.queries("where.test") > asked);
   check_clean(env, p, before);
 }
 
