@@ -199,7 +199,7 @@ Result<void> check_exec_limits(const spec::Service& svc, const engine::ProcessSp
 namespace {
 
 // mac_address (the service's is its first network's), interface names, gw_priority, links,
-// external_links and dns (spec/network_fields.cpp checked them).
+// and external_links (spec/network_fields.cpp checked them).
 void network_fields(const spec::Service& svc, RuntimeRecord& r) {
   for (size_t i = 0; i < svc.networks.size() && i < r.networks.size(); i++) {
     const auto& a = svc.networks[i];
@@ -214,7 +214,6 @@ void network_fields(const spec::Service& svc, RuntimeRecord& r) {
   }
   if (auto m = svc.extra.find("mac_address"); m != svc.extra.end() && m->is_string())
     r.networks.front().mac_address = m->get<std::string>();
-  r.dns = svc.dns;
   for (const auto& [alias, target] : spec::link_aliases(svc)) r.links[alias] = target;
 }
 
@@ -255,6 +254,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   r.service = svc.name;
   r.dns_search = svc.dns_search;
   r.dns_opt = svc.dns_opt;
+  r.dns = svc.dns;
   if (svc.network_mode == "none") {
     r.network_mode = "none";
   } else if (svc.network_mode == "host") {

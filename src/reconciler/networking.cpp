@@ -171,7 +171,10 @@ Result<void> Networking::remove_project(const std::string& project) {
 std::string Networking::resolv_conf(const RuntimeRecord& rt) const {
   if (rt.network_mode == "host") {
     auto text = read_file("/etc/resolv.conf");
-    return text ? *text : std::string();
+    if (!text) return {};
+    if (rt.dns.empty() && rt.dns_search.empty() && rt.dns_opt.empty()) return *text;
+    return net::dns::render_host_resolv_conf(net::dns::parse_resolv_conf(*text), rt.dns,
+                                             rt.dns_search, rt.dns_opt);
   }
   if (rt.network_mode != "bridge" || rt.networks.empty() || !manager_) return {};
   const auto* info = manager_->find(rt.networks.front().network);

@@ -264,3 +264,29 @@ networks:
   CHECK_MESSAGE(neigh.out.find("02:42:ac:1e:00:06") != std::string::npos, neigh.out);
   check_clean(env, p, before);
 }
+
+TEST_CASE("dns, dns_search and dns_opt of a service on the host's network are its resolv.conf") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("netdnshost");
+  env.uses(p);
+  env.write("name: " + p + R"(
+services:
+  h:
+    image: busybox
+    command: [sleep, "3600"]
+    network_mode: host
+    dns: [192.0.2.53, "2001:db8::53"]
+    dns_search: [corp.example]
+    dns_opt: ["attempts:2"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  auto resolv = exec_until_ok(env, {"h", "cat", "/etc/resolv.conf"}).out;
+  CHECK_MESSAGE(resolv.find("nameserver 192.0.2.53\nnameserver 2001:db8::53\n") != std::string::npos,
+                resolv);
+  CHECK(resolv.find("search corp.example\n") != std::string::npos);
+  CHECK(resolv.find("attempts:2") != std::string::npos);
+  REQUIRE(env.stack({"down", "-t", "0"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
