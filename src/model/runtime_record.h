@@ -32,6 +32,9 @@ struct NetworkJoin {
   std::vector<std::string> aliases;
   std::string ipv4_address;  // static, or ""
   std::string config_hash;   // the network's definition when the container joined it
+  std::string mac_address = "";     // "" : derived from the address
+  std::string interface_name = "";  // "" : eth<N>
+  int gw_priority = 0;              // the default route goes through the highest
 };
 struct PublishedPort {
   std::string host_ip;  // "" for every local address
@@ -62,6 +65,8 @@ struct RuntimeRecord {
   std::vector<NetworkJoin> networks;  // in priority order: the first one's gateway is the DNS
   std::vector<PublishedPort> ports;
   std::vector<std::string> dns_search, dns_opt;  // into the container's resolv.conf
+  std::vector<std::string> dns;  // upstream servers of its other queries ("" : the host's)
+  std::map<std::string, std::string> links;  // links, external_links: alias -> service/container
   // Secrets and configs (issue 13), written before the container is made and bound read-only
   // by SPEC.mounts. SECRET_CONTENTS (same order) is read from their sources for each pass and
   // never persisted: the record in the state database holds where, whose and which mode only.

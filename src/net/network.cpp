@@ -4,6 +4,8 @@
 #include "net/network.h"
 
 #include <fcntl.h>
+
+#include <set>
 #include <spdlog/spdlog.h>
 
 #include "common/log.h"
@@ -124,6 +126,41 @@ Result<void> NetworkManager::remove_network(std::string_view full_name) {
   return {};
 }
 
+Result<std::vector<Endpoint>> NetworkManager::plan_endpoints(
+    std::string_view container, uint64_t generation, const std::vector<EndpointRequest>& requests,
+    const std::function<Result<Ipv4>(const EndpointRequest&)>& address) {
+  std::vector<Endpoint> out;
+  std::set<std::string> names;
+  for (const auto& req : requests)
+    if (!req.ifname.empty() && !names.insert(req.ifname).second)
+      return fail("interface name " + req.ifname + " is asked for twice");
+  int route = -1;  // the request whose gateway is the default route
+  for (size_t i = 0; i < requests.size(); i++) {
+    const auto& req = requests[i];
+    auto nctx = "on " + req.network;
+    const NetworkInfo* info = find(req.network);
+    if (!info) return fail(nctx + ": unknown network");
+    auto ip = STACK_TRY_CTX(address(req), nctx);
+    // A default name never takes one a later request chose ("eth1" asked for by the second).
+    std::string ifname = req.ifname;
+    for (size_t n = i; ifname.empty(); n++)
+      if (!names.count("eth" + std::to_string(n))) ifname = "eth" + std::to_string(n);
+    names.insert(ifname);
+    Endpoint ep{req.network,
+                ifname,
+                veth_name(options_.instance, container, req.network, generation),
+                Cidr{ip, info->addressing.subnet.prefix},
+                info->addressing.gateway,
+                info->mtu,
+                req.mac ? *req.mac : container_mac(ip)};
+    if (!info->spec.internal && (route < 0 || req.gw_priority > requests[route].gw_priority))
+      route = static_cast<int>(i);
+    out.push_back(std::move(ep));
+  }
+  if (route >= 0) out[route].default_route = true;
+  return out;
+}
+
 Result<std::vector<Endpoint>> NetworkManager::attach(std::string_view container, int netns_fd,
                                                      uint64_t generation,
                                                      const std::vector<EndpointRequest>& requests) {
@@ -136,25 +173,14 @@ Result<std::vector<Endpoint>> NetworkManager::attach(std::string_view container,
     endpoints_.erase(std::string(container));
     (void)apply_firewall();
   });
-  std::vector<Endpoint> out;
-  bool have_route = false;
-  for (size_t i = 0; i < requests.size(); i++) {
-    const auto& req = requests[i];
-    auto nctx = ctx + " to " + req.network;
-    const NetworkInfo* info = find(req.network);
-    if (!info) return fail(nctx + ": unknown network");
-    auto ip = STACK_TRY_CTX(ipam_.allocate(req.network, container, req.ipv4_address), nctx);
-    allocated.push_back(req.network);
-    Endpoint ep{req.network,
-                "eth" + std::to_string(i),
-                veth_name(options_.instance, container, req.network, generation),
-                Cidr{ip, info->addressing.subnet.prefix},
-                info->addressing.gateway,
-                info->mtu,
-                container_mac(ip)};
-    if (!have_route && !info->spec.internal) ep.default_route = have_route = true;
-    out.push_back(std::move(ep));
-  }
+  auto planned = plan_endpoints(container, generation, requests,
+                                [&](const EndpointRequest& req) -> Result<Ipv4> {
+                                  auto ip = ipam_.allocate(req.network, container, req.ipv4_address);
+                                  if (ip) allocated.push_back(req.network);
+                                  return ip;
+                                });
+  if (!planned) return fail(planned.error().wrap(ctx));
+  std::vector<Endpoint> out = std::move(*planned);
   // The ports' anti-spoofing rules are in force before the ports exist: no frame of the
   // container's passes unchecked.
   endpoints_[std::string(container)] = out;
@@ -189,30 +215,20 @@ Result<std::vector<Endpoint>> NetworkManager::adopt(std::string_view container, 
                                                     uint64_t generation,
                                                     const std::vector<EndpointRequest>& requests) {
   auto ctx = "adopt " + std::string(container);
-  std::vector<Endpoint> out;
-  bool have_route = false;
-  for (size_t i = 0; i < requests.size(); i++) {
-    const auto& req = requests[i];
-    auto nctx = ctx + " on " + req.network;
-    const NetworkInfo* info = find(req.network);
-    if (!info) return fail(nctx + ": unknown network");
-    auto ip = ipam_.address_of(req.network, container);
-    if (!ip) return fail(nctx + ": no address recorded");
-    Endpoint ep{req.network,
-                "eth" + std::to_string(i),
-                veth_name(options_.instance, container, req.network, generation),
-                Cidr{*ip, info->addressing.subnet.prefix},
-                info->addressing.gateway,
-                info->mtu,
-                container_mac(*ip)};
-    if (!have_route && !info->spec.internal) ep.default_route = have_route = true;
-    // What the interface has is what its frames carry: a container attached before MACs were
-    // derived from addresses keeps the kernel's random one.
-    if (netns_fd >= 0)
+  auto planned = plan_endpoints(container, generation, requests,
+                                [&](const EndpointRequest& req) -> Result<Ipv4> {
+                                  auto ip = ipam_.address_of(req.network, container);
+                                  if (!ip) return fail("no address recorded");
+                                  return *ip;
+                                });
+  if (!planned) return fail(planned.error().wrap(ctx));
+  std::vector<Endpoint> out = std::move(*planned);
+  // What the interface has is what its frames carry: a container attached before MACs were
+  // derived from addresses keeps the kernel's random one.
+  if (netns_fd >= 0)
+    for (auto& ep : out)
       if (auto link = kernel_.get_link_in(netns_fd, ep.ifname); link && *link)
         ep.mac = (*link)->mac;
-    out.push_back(std::move(ep));
-  }
   endpoints_[std::string(container)] = out;
   NET_CHECK(apply_firewall(), ctx);
   return out;

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -54,6 +55,9 @@ struct NetworkInfo {
 struct EndpointRequest {
   std::string network;                              // full name, "demo_default"
   std::optional<Ipv4> ipv4_address = std::nullopt;  // static address
+  std::optional<Mac> mac = std::nullopt;            // mac_address; else derived from the address
+  std::string ifname = "";  // interface_name; "" : eth<N>, N its position among the requests
+  int gw_priority = 0;  // the default route goes through the highest (ties: the first)
 };
 
 // A container's interface on one network.
@@ -92,9 +96,9 @@ class NetworkManager {
   [[nodiscard]] const NetworkInfo* find(std::string_view full_name) const;
 
   // Attaches the container whose network namespace is NETNS_FD to each requested network:
-  // an address, a veth born in the namespace as eth0, eth1..., address, MTU, default route
-  // (through the first network that is not internal). GENERATION (the init's PID) keeps the
-  // host-side name unique across restarts. On failure the addresses are released; veths
+  // an address, a veth born in the namespace as eth0, eth1... (or its interface_name), its
+  // MAC, address, MTU, default route (through the non-internal network of highest
+  // gw_priority). GENERATION (the init's PID) keeps the host-side name unique across restarts. On failure the addresses are released; veths
   // already made go away with the namespace when the caller abandons the container.
   [[nodiscard]] Result<std::vector<Endpoint>> attach(std::string_view container, int netns_fd,
                                                      uint64_t generation,
@@ -150,6 +154,10 @@ class NetworkManager {
   // container's start and exit, the whole model if it fails.
   Result<void> change_ports(const std::vector<Endpoint>& add, const std::vector<Endpoint>& remove);
   Result<void> ensure_links(const NetworkInfo& info);
+  // The endpoints REQUESTS ask for, ADDRESS giving each one's address; no kernel call.
+  Result<std::vector<Endpoint>> plan_endpoints(
+      std::string_view container, uint64_t generation, const std::vector<EndpointRequest>& requests,
+      const std::function<Result<Ipv4>(const EndpointRequest&)>& address);
   // EP's veth with its peer born in NETNS_FD, configured there.
   Result<void> make_port(const Endpoint& ep, int netns_fd);
 

@@ -15,6 +15,7 @@
 #include "reconciler/volumes.h"
 #include "reconciler/service_fields.h"
 #include "spec/loader.h"
+#include "spec/network_fields.h"
 
 namespace stack::reconciler {
 
@@ -195,6 +196,29 @@ Result<void> check_exec_limits(const spec::Service& svc, const engine::ProcessSp
   return {};
 }
 
+namespace {
+
+// mac_address (the service's is its first network's), interface names, gw_priority, links,
+// and external_links (spec/network_fields.cpp checked them).
+void network_fields(const spec::Service& svc, RuntimeRecord& r) {
+  for (size_t i = 0; i < svc.networks.size() && i < r.networks.size(); i++) {
+    const auto& a = svc.networks[i];
+    auto& j = r.networks[i];
+    auto opt = [&](const char* key) {
+      auto it = a.driver_opts.find(key);
+      return it == a.driver_opts.end() ? std::string() : it->second;
+    };
+    j.mac_address = !a.mac_address.empty() ? a.mac_address : opt(spec::kEndpointMacOpt);
+    j.interface_name = !a.interface_name.empty() ? a.interface_name : opt(spec::kEndpointIfnameOpt);
+    j.gw_priority = a.gw_priority.value_or(0);
+  }
+  if (auto m = svc.extra.find("mac_address"); m != svc.extra.end() && m->is_string())
+    r.networks.front().mac_address = m->get<std::string>();
+  for (const auto& [alias, target] : spec::link_aliases(svc)) r.links[alias] = target;
+}
+
+}  // namespace
+
 Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack,
                                     const spec::Service& svc, int number, const fs::Image& image) {
   RuntimeRecord r;
@@ -230,6 +254,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   r.service = svc.name;
   r.dns_search = svc.dns_search;
   r.dns_opt = svc.dns_opt;
+  r.dns = svc.dns;
   if (svc.network_mode == "none") {
     r.network_mode = "none";
   } else if (svc.network_mode == "host") {
@@ -241,6 +266,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
     for (const auto& a : svc.networks)
       r.networks.push_back({stack.name + "_" + a.network, a.aliases, a.ipv4_address});
     if (svc.networks.empty()) r.networks.push_back({stack.name + "_default", {}, ""});
+    network_fields(svc, r);
   } else if (svc.network_mode.rfind("service:", 0) == 0) {
     r.network_mode = "service";
     r.network_service = svc.network_mode.substr(8);

@@ -171,7 +171,10 @@ Result<void> Networking::remove_project(const std::string& project) {
 std::string Networking::resolv_conf(const RuntimeRecord& rt) const {
   if (rt.network_mode == "host") {
     auto text = read_file("/etc/resolv.conf");
-    return text ? *text : std::string();
+    if (!text) return {};
+    if (rt.dns.empty() && rt.dns_search.empty() && rt.dns_opt.empty()) return *text;
+    return net::dns::render_host_resolv_conf(net::dns::parse_resolv_conf(*text), rt.dns,
+                                             rt.dns_search, rt.dns_opt);
   }
   if (rt.network_mode != "bridge" || rt.networks.empty() || !manager_) return {};
   const auto* info = manager_->find(rt.networks.front().network);
@@ -192,6 +195,10 @@ Result<std::vector<net::EndpointRequest>> requests_of(const RuntimeRecord& rt) {
     net::EndpointRequest req{j.network};
     if (!j.ipv4_address.empty())
       req.ipv4_address = STACK_TRY_CTX(net::Ipv4::parse(j.ipv4_address), "ipv4_address");
+    if (!j.mac_address.empty())
+      req.mac = STACK_TRY_CTX(net::Mac::parse(j.mac_address), "mac_address");
+    req.ifname = j.interface_name;
+    req.gw_priority = j.gw_priority;
     requests.push_back(std::move(req));
   }
   return requests;
@@ -251,6 +258,8 @@ void Networking::register_names(const RuntimeRecord& rt, bool adopted) {
     e.service = rt.service;
     if (rt.spec.hostname != name) e.hostname = rt.spec.hostname;
     e.aliases = j.aliases;
+    for (const auto& [alias, target] : rt.links) e.links.push_back({alias, target});
+    for (const auto& d : rt.dns) e.upstreams.push_back({d, 53});
     if (auto r = registry_->add(e); !r)
       log->warn("dns: register {} on {}: {}", name, j.network, r.error().message);
     else

@@ -11,6 +11,7 @@
 #include "spec/loader.h"
 #include "spec/validate.h"
 #include "spec/service_fields.h"
+#include "spec/network_fields.h"
 
 namespace stack::spec {
 namespace {
@@ -117,12 +118,13 @@ void tcp_udp_ports(const Service& s, const Report& report) {
       report(p.pos, "services." + s.name + ".ports (protocol " + p.protocol + ")");
 }
 
+// No IPv6 yet: an attachment's ipv6_address and link_local_ips are refused (network_fields.cpp
+// checks the rest: MAC, interface name, endpoint driver_opts).
 void ipv4_attachments(const Service& s, const Report& report) {
   for (const NetworkAttachment& a : s.networks)
-    if (!a.ipv6_address.empty() || !a.mac_address.empty() || !a.interface_name.empty() ||
-        !a.link_local_ips.empty() || !a.driver_opts.empty() || a.gw_priority)
+    if (!a.ipv6_address.empty() || !a.link_local_ips.empty())
       report(a.pos, "services." + s.name + ".networks." + a.network +
-                        " (only aliases, ipv4_address and priority)");
+                        " (IPv6: ipv6_address and link_local_ips)");
 }
 
 // security_opt: no-new-privileges and seccomp (unconfined, a profile file) in every form docker
@@ -239,6 +241,14 @@ const std::vector<Implemented>& implemented() {
       {"services.*.networks.*.aliases", {}},
       {"services.*.networks.*.ipv4_address", {}},
       {"services.*.networks.*.priority", {}},
+      {"services.*.networks.*.gw_priority", {}},
+      {"services.*.networks.*.mac_address", {}},
+      {"services.*.networks.*.interface_name", {}},
+      {"services.*.networks.*.driver_opts.**", {}},
+      {"services.*.mac_address", {}},
+      {"services.*.links", {}},
+      {"services.*.external_links", {}},
+      {"services.*.dns", {}},
       {"services.*.network_mode", supported_network_modes},
       {"services.*.ports", tcp_udp_ports},
       {"services.*.expose", {}},
@@ -362,6 +372,7 @@ Result<void> check_supported(const Stack& stack) {
   local_volume_drivers(stack, report);
   file_sources(stack, report);
   check_stack_fields(stack, diag);
+  check_network_fields(stack, diag);
   for (const Service& s : stack.services) {
     walk(s.keys, s.name);
     check_service_fields(s, diag);

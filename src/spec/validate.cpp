@@ -26,8 +26,25 @@ ServiceIndex index_of(const std::vector<Service>& services) {
   return out;
 }
 
+// A link is a dependency too, as compose-go normalises it (started, required, restart):
+// the linked service starts first. Added unless
+// depends_on names it already. A link to no service is network_fields.cpp's to report.
+void add_link_dependencies(Service& s, const ServiceIndex& enabled) {
+  SourcePos pos = s.pos;
+  for (const KeyUse& k : s.keys)
+    if (k.path == "services." + s.name + ".links") pos = k.pos;
+  for (const std::string& l : s.links) {
+    std::string target = l.substr(0, l.find(':'));
+    bool known = std::any_of(s.dependencies.begin(), s.dependencies.end(),
+                             [&](const Dependency& d) { return d.service == target; });
+    if (!known && target != s.name && enabled.count(target))
+      s.dependencies.push_back({target, "service_started", true, true, pos});
+  }
+}
+
 void check_dependencies(const FieldCtx& ctx, Service& s, const ServiceIndex& enabled,
                         const ServiceIndex& disabled) {
+  add_link_dependencies(s, enabled);
   std::vector<Dependency> kept;
   for (const Dependency& d : s.dependencies) {
     FieldCtx c = ctx.child(s.name + ".depends_on");

@@ -230,7 +230,10 @@ std::string encode_runtime(const RuntimeRecord& r) {
     nets.push_back({{"network", n.network},
                     {"aliases", n.aliases},
                     {"ipv4_address", n.ipv4_address},
-                    {"config_hash", n.config_hash}});
+                    {"config_hash", n.config_hash},
+                    {"mac_address", n.mac_address},
+                    {"interface_name", n.interface_name},
+                    {"gw_priority", n.gw_priority}});
   j["networks"] = nets;
   json ports = json::array();
   for (const auto& p : r.ports)
@@ -246,6 +249,8 @@ std::string encode_runtime(const RuntimeRecord& r) {
                    {"count", s.userns->count}};
   j["dns_search"] = r.dns_search;
   j["dns_opt"] = r.dns_opt;
+  if (!r.dns.empty()) j["dns"] = r.dns;
+  if (!r.links.empty()) j["links"] = r.links;
   encode_service_fields(r, j);
   return j.dump();
 }
@@ -328,9 +333,13 @@ Result<RuntimeRecord> decode_runtime(const std::string& text) {
     if (j.contains("networks"))
       for (const auto& n : j["networks"])
         r.networks.push_back({n.at("network"), n.at("aliases").get<std::vector<std::string>>(),
-                              n.at("ipv4_address"), n.value("config_hash", "")});
+                              n.at("ipv4_address"), n.value("config_hash", ""),
+                              n.value("mac_address", ""), n.value("interface_name", ""),
+                              n.value("gw_priority", 0)});
     if (j.contains("dns_search")) r.dns_search = j["dns_search"].get<std::vector<std::string>>();
     if (j.contains("dns_opt")) r.dns_opt = j["dns_opt"].get<std::vector<std::string>>();
+    if (j.contains("dns")) r.dns = j["dns"].get<std::vector<std::string>>();
+    if (j.contains("links")) r.links = j["links"].get<std::map<std::string, std::string>>();
     decode_service_fields(j, r);
     if (j.contains("ports"))
       for (const auto& p : j["ports"])

@@ -79,6 +79,12 @@ Result<void> DnsRegistry::add(const Endpoint& ep) {
   for (const auto& a : ep.aliases) names.push_back(&a);
   for (const std::string* n : names)
     if (auto r = add_name(*n); !r) return r;
+  for (const Link& l : ep.links) {
+    for (const std::string* n : {&l.alias, &l.target})
+      if (auto v = validate_name(*n); !v) return fail(v.error().wrap(ctx + ": link"));
+    entry.links.push_back({normalize_name(l.alias), normalize_name(l.target)});
+  }
+  entry.upstreams = ep.upstreams;
 
   remove(ep.network, ep.container);
   Key key{ep.container, ep.network};
@@ -138,17 +144,41 @@ std::vector<std::string> DnsRegistry::networks_of(Ipv4 client) const {
   return {networks.begin(), networks.end()};
 }
 
-std::vector<Ipv4> DnsRegistry::visible(Ipv4 client, const std::string& name) const {
+std::vector<Ipv4> DnsRegistry::registered(const std::vector<std::string>& scope,
+                                           const std::string& name) const {
   std::vector<Ipv4> out;
   auto it = by_name_.find(name);
   if (it == by_name_.end()) return out;
-  std::vector<std::string> scope = networks_of(client);
   for (const Key& key : it->second) {
     if (!std::binary_search(scope.begin(), scope.end(), key.network)) continue;
     const Entry& e = containers_.find(key.container)->second.find(key.network)->second;
     if (std::find(out.begin(), out.end(), e.address) == out.end()) out.push_back(e.address);
   }
   return out;
+}
+
+std::vector<Ipv4> DnsRegistry::visible(Ipv4 client, const std::string& name) const {
+  std::vector<std::string> scope = networks_of(client);
+  auto [lo, hi] = by_address_.equal_range(client.value);
+  for (auto it = lo; it != hi; ++it) {
+    auto c = containers_.find(it->second);
+    if (c == containers_.end()) continue;
+    for (const auto& [network, entry] : c->second)
+      for (const Link& l : entry.links)
+        if (l.alias == name) return registered(scope, l.target);
+  }
+  return registered(scope, name);
+}
+
+std::vector<Upstream> DnsRegistry::upstreams_of(Ipv4 client) const {
+  auto [lo, hi] = by_address_.equal_range(client.value);
+  for (auto it = lo; it != hi; ++it) {
+    auto c = containers_.find(it->second);
+    if (c == containers_.end()) continue;
+    for (const auto& [network, entry] : c->second)
+      if (!entry.upstreams.empty()) return entry.upstreams;
+  }
+  return {};
 }
 
 std::optional<std::vector<Ipv4>> DnsRegistry::lookup_a(Ipv4 client, std::string_view name) {

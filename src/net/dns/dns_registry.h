@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "net/dns/resolv_conf.h"
 
 namespace stack::net::dns {
 
@@ -39,6 +40,17 @@ class Records {
   // Whether NAME is registered for CLIENT, without rotating: other query types for a registered
   // name get an empty NOERROR, and must not advance the round robin of the A answers.
   virtual bool contains(Ipv4 client, std::string_view name) const = 0;
+  // Where to forward CLIENT's other queries: its service's `dns` servers; empty for the
+  // server's own upstreams.
+  virtual std::vector<Upstream> upstreams_of(Ipv4 /*client*/) const { return {}; }
+};
+
+// A name only one container sees (compose's `links` and `external_links`): ALIAS answers with
+// what TARGET (a service or container name) answers on the linking container's networks.
+struct Link {
+  std::string alias;
+  std::string target;
+  bool operator==(const Link&) const = default;
 };
 
 // One container's attachment to one network, with every name it answers to there.
@@ -49,12 +61,15 @@ struct Endpoint {
   std::string service;    // project-less service name ("web"): every replica answers it
   std::string hostname;   // the service's `hostname:`, if any
   std::vector<std::string> aliases;  // the service's `aliases:` on NETWORK
+  std::vector<Link> links = {};          // names this container alone resolves
+  std::vector<Upstream> upstreams = {};  // the service's `dns`: this container's other queries
 };
 
 // Scoping: a client is identified by its source address; it sees the names of every network
 // that the container owning that address is attached to (a container on two networks resolves
 // names of both, whichever gateway it asks). Unknown clients see no registered names.
-// Several containers answering one name (replicas, shared aliases) are returned rotated by
+// A link alias of the asking container wins over a registered name (as the /etc/hosts entry
+// docker writes for a link does). Several containers answering one name (replicas, shared aliases) are returned rotated by
 // one position per lookup. Changes are visible to the very next lookup.
 class DnsRegistry final : public Records {
  public:
@@ -68,6 +83,7 @@ class DnsRegistry final : public Records {
 
   std::optional<std::vector<Ipv4>> lookup_a(Ipv4 client, std::string_view name) override;
   bool contains(Ipv4 client, std::string_view name) const override;
+  std::vector<Upstream> upstreams_of(Ipv4 client) const override;
 
   // The networks a client at CLIENT is on, sorted.
   std::vector<std::string> networks_of(Ipv4 client) const;
@@ -82,9 +98,12 @@ class DnsRegistry final : public Records {
   struct Entry {
     Ipv4 address;
     std::vector<std::string> names;  // normalised, unique
+    std::vector<Link> links;         // normalised
+    std::vector<Upstream> upstreams;
   };
   void unindex(const Key& key, const Entry& entry);
   std::vector<Ipv4> visible(Ipv4 client, const std::string& name) const;
+  std::vector<Ipv4> registered(const std::vector<std::string>& scope, const std::string& name) const;
 
   // container -> network -> entry
   std::map<std::string, std::map<std::string, Entry, std::less<>>, std::less<>> containers_;

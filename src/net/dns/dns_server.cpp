@@ -45,14 +45,17 @@ struct DnsServer::Impl : std::enable_shared_from_this<Impl> {
     enum class Kind { kDrop, kReply, kForward } kind = Kind::kDrop;
     Wire reply;
     std::optional<Query> query;
+    std::vector<Upstream> upstreams;  // for kForward
   };
 
   Result<void> start();
   void stop();
   Outcome decide(std::span<const std::uint8_t> wire, const asio::ip::address& client, bool tcp);
-  asio::awaitable<Wire> forward(Query query, Wire wire, bool tcp, std::size_t max_size);
+  asio::awaitable<Wire> forward(Query query, std::vector<Upstream> upstreams, Wire wire, bool tcp,
+                                std::size_t max_size);
   static asio::awaitable<void> udp_loop(std::shared_ptr<Impl> self);
-  static asio::awaitable<void> forward_udp(std::shared_ptr<Impl> self, Query query, Wire wire,
+  static asio::awaitable<void> forward_udp(std::shared_ptr<Impl> self, Query query,
+                                           std::vector<Upstream> upstreams, Wire wire,
                                            udp::endpoint client);
   static asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self);
   static asio::awaitable<void> tcp_session(std::shared_ptr<Impl> self,
@@ -180,7 +183,10 @@ DnsServer::Impl::Outcome DnsServer::Impl::decide(std::span<const std::uint8_t> w
       return out;
     }
   }
-  if (opts_.upstreams.empty()) {
+  // The asking container's own servers (its service's `dns`) replace the network's.
+  std::vector<Upstream> upstreams = records_.upstreams_of(from);
+  if (upstreams.empty()) upstreams = opts_.upstreams;
+  if (upstreams.empty()) {
     ++stats_.servfail;
     if (debug_on())
       log_->debug("servfail client={} name={} type={} reason=no-upstreams", client.to_string(),
@@ -191,12 +197,13 @@ DnsServer::Impl::Outcome DnsServer::Impl::decide(std::span<const std::uint8_t> w
   }
   out.kind = Outcome::Kind::kForward;
   out.query = std::move(c.query);
+  out.upstreams = std::move(upstreams);
   return out;
 }
 
-asio::awaitable<Wire> DnsServer::Impl::forward(Query query, Wire wire, bool tcp,
-                                               std::size_t max_size) {
-  auto answer = co_await forwarder_.forward(opts_.upstreams, std::move(wire), tcp, max_size);
+asio::awaitable<Wire> DnsServer::Impl::forward(Query query, std::vector<Upstream> upstreams,
+                                               Wire wire, bool tcp, std::size_t max_size) {
+  auto answer = co_await forwarder_.forward(std::move(upstreams), std::move(wire), tcp, max_size);
   if (answer) {
     ++stats_.forwarded;
     if (debug_on())
@@ -231,16 +238,19 @@ asio::awaitable<void> DnsServer::Impl::udp_loop(std::shared_ptr<Impl> self) {
       }
       Wire wire(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
       ++self->forwards_in_flight_;  // counted here, not when the coroutine first runs
-      self->spawn(forward_udp(self, std::move(*out.query), std::move(wire), from));
+      self->spawn(forward_udp(self, std::move(*out.query), std::move(out.upstreams),
+                              std::move(wire), from));
     }
   }
 }
 
 asio::awaitable<void> DnsServer::Impl::forward_udp(std::shared_ptr<Impl> self, Query query,
-                                                   Wire wire, udp::endpoint client) {
+                                                   std::vector<Upstream> upstreams, Wire wire,
+                                                   udp::endpoint client) {
   ScopeGuard done([&] { --self->forwards_in_flight_; });
   std::size_t max_size = query.max_udp_size();
-  Wire reply = co_await self->forward(std::move(query), std::move(wire), false, max_size);
+  Wire reply = co_await self->forward(std::move(query), std::move(upstreams), std::move(wire),
+                                      false, max_size);
   if (self->stopped_) co_return;
   error_code ec;
   self->udp_.send_to(asio::buffer(reply), client, 0, ec);
@@ -304,7 +314,8 @@ asio::awaitable<void> DnsServer::Impl::tcp_session(std::shared_ptr<Impl> self,
     if (out.kind == Outcome::Kind::kReply) {
       reply = std::move(out.reply);
     } else if (out.kind == Outcome::Kind::kForward) {
-      reply = co_await self->forward(std::move(*out.query), message, true, kTcpMaxMessage);
+      reply = co_await self->forward(std::move(*out.query), std::move(out.upstreams), message, true,
+                                     kTcpMaxMessage);
       if (self->stopped_) break;
     } else {
       continue;

@@ -144,4 +144,27 @@ std::string render_container_resolv_conf(std::string_view nameserver,
   return out;
 }
 
+std::string render_host_resolv_conf(const ResolvConf& host, const std::vector<std::string>& dns,
+                                    const std::vector<std::string>& dns_search,
+                                    const std::vector<std::string>& dns_opt) {
+  std::string out = "# Written by stack: the host's resolv.conf with the service's dns fields.\n";
+  for (const auto& ns : dns.empty() ? host.nameservers : dns) out += "nameserver " + ns + "\n";
+  const auto& search = dns_search.empty() ? host.search : dns_search;
+  if (!search.empty()) {
+    out += "search";
+    for (const auto& s : search) out += " " + s;
+    out += "\n";
+  }
+  std::vector<std::string> options = host.options;
+  for (const auto& o : dns_opt)
+    if (!o.empty() && std::find(options.begin(), options.end(), o) == options.end())
+      options.push_back(o);
+  if (!options.empty()) {
+    out += "options";
+    for (const auto& o : options) out += " " + o;
+    out += "\n";
+  }
+  return out;
+}
+
 }  // namespace stack::net::dns

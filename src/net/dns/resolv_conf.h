@@ -48,4 +48,11 @@ std::string render_container_resolv_conf(std::string_view nameserver,
                                          const std::vector<std::string>& dns_search,
                                          const std::vector<std::string>& dns_opt);
 
+// The resolv.conf of a container on the host's network (no embedded DNS server there): the
+// host's, with the service's `dns` servers instead of its nameservers, `dns_search` instead of
+// its search list, and `dns_opt` added to its options, as docker writes it.
+std::string render_host_resolv_conf(const ResolvConf& host, const std::vector<std::string>& dns,
+                                    const std::vector<std::string>& dns_search,
+                                    const std::vector<std::string>& dns_opt);
+
 }  // namespace stack::net::dns

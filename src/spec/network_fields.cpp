@@ -1,0 +1,169 @@
+// Checks of the network fields that their shape does not catch (see network_fields.h). Reports
+// at the key's position; touches nothing.
+#include "spec/network_fields.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+namespace stack::spec {
+namespace {
+
+SourcePos key_pos(const Service& s, const std::string& key) {
+  std::string path = "services." + s.name + "." + key;
+  for (const KeyUse& k : s.keys)
+    if (k.path == path) return k.pos;
+  return s.pos;
+}
+
+std::vector<std::string> extra_strings(const Service& s, const char* key) {
+  std::vector<std::string> out;
+  auto it = s.extra.find(key);
+  if (it == s.extra.end() || !it->is_array()) return out;
+  for (const auto& v : *it)
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  return out;
+}
+
+std::pair<std::string, std::string> split_link(const std::string& entry) {
+  auto colon = entry.find(':');
+  if (colon == std::string::npos) return {entry, entry};
+  return {entry.substr(colon + 1), entry.substr(0, colon)};
+}
+
+// A DNS label as docker takes a link alias: letters, digits, '-', '_', '.'.
+bool valid_name(const std::string& n) {
+  if (n.empty() || n.size() > 253 || n.front() == '.' || n.back() == '.') return false;
+  return std::all_of(n.begin(), n.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+// "xx:xx:xx:xx:xx:xx", unicast and not all zeros; else why not.
+std::string mac_problem(const std::string& m) {
+  if (m.size() != 17) return "not six hexadecimal bytes separated by ':'";
+  unsigned first = 0;
+  bool zero = true;
+  for (size_t i = 0; i < m.size(); i++) {
+    if (i % 3 == 2) {
+      if (m[i] != ':') return "not six hexadecimal bytes separated by ':'";
+      continue;
+    }
+    if (!std::isxdigit(static_cast<unsigned char>(m[i])))
+      return "not six hexadecimal bytes separated by ':'";
+    if (m[i] != '0') zero = false;
+  }
+  first = static_cast<unsigned>(std::stoul(m.substr(0, 2), nullptr, 16));
+  if (zero) return "all zeros";
+  if (first & 1) return "a multicast address (the first byte is odd)";
+  return "";
+}
+
+// What the kernel takes as an interface name (dev_valid_name): 1..15 bytes, no '/', ':' or
+// space, not "." or "..".
+bool valid_ifname(const std::string& n) {
+  if (n.empty() || n.size() > 15 || n == "." || n == "..") return false;
+  return std::none_of(n.begin(), n.end(), [](unsigned char c) {
+    return c == '/' || c == ':' || std::isspace(c) || c < 0x20 || c >= 0x7f;
+  });
+}
+
+bool ip_literal(const std::string& text) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
+void check_links(const Stack& stack, const Service& s, Diagnostics& diag) {
+  std::string where = "services." + s.name;
+  for (const std::string& l : s.links) {
+    const auto link = split_link(l);
+    const std::string& alias = link.first;
+    const std::string& target = link.second;
+    if (std::none_of(stack.services.begin(), stack.services.end(),
+                     [&](const Service& o) { return o.name == target; }))
+      diag.error(key_pos(s, "links"),
+                 where + ".links: " + l + ": no service \"" + target + "\" in this stack" +
+                     " (a container outside it goes under external_links)");
+    else if (target == s.name)
+      diag.error(key_pos(s, "links"), where + ".links: " + l + ": a service cannot link to itself");
+    if (!valid_name(alias))
+      diag.error(key_pos(s, "links"), where + ".links: " + l + ": \"" + alias +
+                                          "\" is not a valid DNS name");
+  }
+  for (const std::string& l : extra_strings(s, "external_links")) {
+    auto [alias, target] = split_link(l);
+    if (!valid_name(alias) || !valid_name(target))
+      diag.error(key_pos(s, "external_links"),
+                 where + ".external_links: " + l + ": not CONTAINER[:ALIAS] with valid DNS names");
+  }
+}
+
+void check_dns(const Service& s, Diagnostics& diag) {
+  for (const std::string& d : s.dns)
+    if (!ip_literal(d))
+      diag.error(key_pos(s, "dns"), "services." + s.name + ".dns: " + d +
+                                        " is not an IP address (the embedded DNS server "
+                                        "forwards this service's other queries to it, port 53)");
+}
+
+void check_endpoints(const Service& s, Diagnostics& diag) {
+  std::string where = "services." + s.name;
+  std::string service_mac;
+  if (auto m = s.extra.find("mac_address"); m != s.extra.end() && m->is_string())
+    service_mac = m->get<std::string>();
+  auto check_mac = [&](const SourcePos& pos, const std::string& what, const std::string& mac) {
+    if (mac.empty()) return false;
+    if (std::string p = mac_problem(mac); !p.empty()) {
+      diag.error(pos, what + ": " + mac + " is " + p);
+    } else if (s.replicas > 1) {
+      diag.error(pos, what + ": " + mac + " cannot be given to " + std::to_string(s.replicas) +
+                          " replicas (each container needs its own)");
+    }
+    return true;
+  };
+  check_mac(key_pos(s, "mac_address"), where + ".mac_address", service_mac);
+  std::set<std::string> ifnames;
+  for (const NetworkAttachment& a : s.networks) {
+    std::string at = where + ".networks." + a.network;
+    std::string mac = a.mac_address, ifname = a.interface_name;
+    for (const auto& [key, value] : a.driver_opts) {
+      if (key == kEndpointMacOpt && mac.empty()) mac = value;
+      else if (key == kEndpointIfnameOpt && ifname.empty()) ifname = value;
+      else if (key != kEndpointMacOpt && key != kEndpointIfnameOpt)
+        diag.error(a.pos, at + ".driver_opts." + key +
+                              ": not an option of stack's bridge driver (it takes " +
+                              kEndpointIfnameOpt + " and " + kEndpointMacOpt + ")");
+    }
+    if (check_mac(a.pos, at + ".mac_address", mac) && !service_mac.empty() &&
+        &a == &s.networks.front())
+      diag.error(a.pos, at + ".mac_address: the service's mac_address is already this network's"
+                             " (give it at one place)");
+    if (ifname.empty()) continue;
+    if (!valid_ifname(ifname))
+      diag.error(a.pos, at + ".interface_name: \"" + ifname +
+                            "\" is not an interface name (1 to 15 bytes, no '/', ':' or space)");
+    else if (!ifnames.insert(ifname).second)
+      diag.error(a.pos, at + ".interface_name: " + ifname + " is given to two networks");
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> link_aliases(const Service& s) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& l : s.links) out.push_back(split_link(l));
+  for (const std::string& l : extra_strings(s, "external_links")) out.push_back(split_link(l));
+  return out;
+}
+
+void check_network_fields(const Stack& stack, Diagnostics& diag) {
+  for (const Service& s : stack.services) {
+    check_links(stack, s, diag);
+    check_dns(s, diag);
+    check_endpoints(s, diag);
+  }
+}
+
+}  // namespace stack::spec
