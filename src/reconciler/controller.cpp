@@ -95,7 +95,7 @@ Result<bool> Controller::refresh(state::ContainerRecord& rec) {
   rec.pid_start_time = 0;
   if (!rec.health.empty()) rec.health = "";
   // The cgroup outlives its processes only until their end is read: nothing stays behind.
-  if (auto r = engine_->cgroups().remove(spec.cgroup); !r) return fail(r.error().wrap(rec.name));
+  if (auto r = engine_->release_cgroup(spec.cgroup); !r) return fail(r.error().wrap(rec.name));
   if (auto r = store_->put_container(rec); !r) return fail(r.error());
   return true;
 }
