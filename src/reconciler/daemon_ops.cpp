@@ -14,6 +14,7 @@
 #include "reconciler/project_lock.h"
 #include "reconciler/steps.h"
 #include "reconciler/supervisor.h"
+#include "spec/service_fields.h"
 #include "state/store.h"
 
 #include <spdlog/spdlog.h>
@@ -216,7 +217,7 @@ std::vector<planner::DesiredService> Daemon::services_of(const std::string& proj
     planner::DesiredService s;
     s.name = svc.name;
     s.depends_on = dependencies_of(svc);
-    if (svc.network_mode.rfind("service:", 0) == 0) s.network_service = svc.network_mode.substr(8);
+    s.network_service = spec::joined_service(svc);
     out.push_back(std::move(s));
   }
   return out;

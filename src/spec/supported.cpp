@@ -107,7 +107,9 @@ void only_local_log_drivers(const Service& s, const Report& report) {
 void supported_network_modes(const Service& s, const Report& report) {
   const std::string& m = s.network_mode;
   bool service = m.rfind("service:", 0) == 0 && m.size() > 8;
-  if (!m.empty() && m != "none" && m != "host" && m != "bridge" && m != "default" && !service)
+  bool container = m.rfind("container:", 0) == 0 && m.size() > 10;
+  if (!m.empty() && m != "none" && m != "host" && m != "bridge" && m != "default" && !service &&
+      !container)
     report(s.pos, "services." + s.name + ".network_mode " + m);
 }
 
@@ -281,6 +283,10 @@ const std::vector<Implemented>& implemented() {
       {"services.*.blkio_config.**", {}},
       {"services.*.uts", {}},  // host only (service_fields.cpp)
       {"services.*.ipc", {}},
+      {"services.*.pid", {}},             // host, service:NAME (service_fields.cpp)
+      {"services.*.cgroup", {}},          // host, private: a cgroup namespace
+      {"services.*.cpu_rt_runtime", {}},  // refused at up where the kernel lacks RT groups
+      {"services.*.cpu_rt_period", {}},
       {"services.*.deploy.mode", replicated_mode},
       {"services.*.post_start.**", {}},  // run through the exec path (reconciler/hooks.cpp)
       {"services.*.pre_stop.**", {}},
