@@ -14,6 +14,7 @@
 #include "reconciler/project_lock.h"
 #include "reconciler/steps.h"
 #include "reconciler/supervisor.h"
+#include "reconciler/volumes.h"
 #include "spec/service_fields.h"
 #include "state/store.h"
 
@@ -50,6 +51,8 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
   auto desired = desired_state(*stack, paths_, controller_->images());
   if (!desired) co_return fail(desired.error());
   if (auto r = check_container_names(*stack, *desired, controller_->store()); !r)
+    co_return fail(r.error());
+  if (auto r = check_volumes_unchanged(*stack, *desired, controller_->store()); !r)
     co_return fail(r.error());
   if (auto observed = observed_state(*controller_, *networking_, stack->name)) {
     planner::PlanOptions check = request.options.plan;

@@ -17,6 +17,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "engine/container.h"
 
 namespace stack::reconciler {
 
@@ -152,14 +153,26 @@ Result<std::vector<SecretSource>> read_secrets(const spec::Stack& stack, const s
   return out;
 }
 
-Result<uint32_t> numeric_id(const spec::Service& svc, const spec::FileRef& ref,
-                            const std::string& v, const char* what) {
+// A secret's or config's uid or gid: a number, or a name the image's /etc/passwd or
+// /etc/group gives (read from the image's layers, every path resolved inside the layer: never
+// the host's files).
+Result<uint32_t> owner_id(const spec::Service& svc, const spec::FileRef& ref, const std::string& v,
+                          const char* what, const std::vector<std::filesystem::path>& layers) {
   if (v.empty()) return 0u;
   char* end = nullptr;
   unsigned long n = std::strtoul(v.c_str(), &end, 10);
-  if (*end != '\0' || n > 0xfffffffeUL)
-    return fail(where(svc, ref.pos) + ": " + what + " \"" + v + "\" must be a number");
-  return static_cast<uint32_t>(n);
+  if (*end == '\0' && n <= 0xfffffffeUL) return static_cast<uint32_t>(n);
+  if (v.find_first_of(":\n") == std::string::npos) {
+    if (std::string(what) == "gid") {
+      if (auto gid = engine::resolve_group(v, layers)) return static_cast<uint32_t>(*gid);
+    } else {
+      model::ProcessSpec p;
+      if (engine::resolve_user(v, layers, p)) return static_cast<uint32_t>(p.uid);
+    }
+  }
+  return fail(where(svc, ref.pos) + ": " + what + " \"" + v + "\" is neither a number nor a " +
+              (std::string(what) == "gid" ? "group in the image's /etc/group"
+                                          : "user in the image's /etc/passwd"));
 }
 
 }  // namespace
@@ -219,9 +232,9 @@ Result<void> build_storage(const Paths& paths, const spec::Stack& stack, const s
   auto contents = std::make_shared<std::vector<std::string>>();
   for (size_t i = 0; i < secrets->size(); i++) {
     const auto& src = (*secrets)[i];
-    auto uid = numeric_id(svc, *src.ref, src.ref->uid, "uid");
+    auto uid = owner_id(svc, *src.ref, src.ref->uid, "uid", s.layers);
     if (!uid) return fail(uid.error());
-    auto gid = numeric_id(svc, *src.ref, src.ref->gid, "gid");
+    auto gid = owner_id(svc, *src.ref, src.ref->gid, "gid", s.layers);
     if (!gid) return fail(gid.error());
     model::SecretFile f;
     f.path = paths.run_root / "secrets" / s.name / std::to_string(i);
@@ -378,6 +391,64 @@ Result<void> remove_volume_dir(const Paths& paths, const std::string& name, bool
   }
   if (auto r = remove_tree(dir); !r) return fail(r.error().wrap("volume " + name));
   return {};
+}
+
+Result<void> check_volumes_unchanged(const spec::Stack& stack,
+                                    const planner::DesiredState& desired, state::Store& store) {
+  for (const auto& d : desired.volumes) {
+    if (!d.config) continue;
+    auto known = store.get_volume(d.name);
+    if (!known) return fail(known.error());
+    // One `stack volume create` made is the user's: used as it is, as compose does.
+    if (!*known || (*known)->project != stack.name) continue;
+    std::string changed;
+    if ((*known)->driver_opts != d.config->driver_opts) changed = "driver_opts";
+    if ((*known)->labels != d.config->labels) changed += changed.empty() ? "labels" : " and labels";
+    if (changed.empty()) continue;
+    std::string at;
+    for (const auto& v : stack.volumes)
+      if (v.name == d.name) at = v.pos.str() + ": ";
+    return fail(at + "volume \"" + d.name + "\" exists but doesn't match configuration (" +
+                changed + " changed): making it again loses its data; `stack down -v` removes "
+                "it, or put its earlier configuration back");
+  }
+  return {};
+}
+
+namespace {
+std::filesystem::path kept_volumes(const Paths& paths, const std::string& name) {
+  return paths.root / "containers" / (name + ".kept-volumes");
+}
+}  // namespace
+
+Result<void> keep_anonymous_volumes(const Paths& paths, const std::string& name) {
+  auto from = paths.root / "containers" / name / "volumes";
+  if (::access(from.c_str(), F_OK) != 0) return {};
+  auto to = kept_volumes(paths, name);
+  drop_kept_volumes(paths, name);
+  // rename(2): the same filesystem, the data never copied.
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    return fail_errno("keep the anonymous volumes of " + name + ": rename " + from.string());
+  return {};
+}
+
+Result<void> adopt_anonymous_volumes(const Paths& paths, const RuntimeRecord& r) {
+  auto kept = kept_volumes(paths, r.spec.name);
+  if (::access(kept.c_str(), F_OK) != 0) return {};
+  auto to = r.spec.dir / "volumes";
+  if (::access(to.c_str(), F_OK) == 0) {  // it has its own already: the kept ones go
+    drop_kept_volumes(paths, r.spec.name);
+    return {};
+  }
+  if (auto d = make_dirs(r.spec.dir); !d) return d;
+  if (::rename(kept.c_str(), to.c_str()) != 0)
+    return fail_errno("take the anonymous volumes of the replaced " + r.spec.name);
+  return {};
+}
+
+void drop_kept_volumes(const Paths& paths, const std::string& name) {
+  auto kept = kept_volumes(paths, name);
+  if (::access(kept.c_str(), F_OK) == 0) (void)remove_tree(kept);
 }
 
 Result<void> write_secret_files(const Paths& paths, const RuntimeRecord& r) {

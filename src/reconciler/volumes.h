@@ -13,6 +13,7 @@
 #include "planner/state.h"
 #include "reconciler/controller.h"
 #include "spec/stack.h"
+#include "state/store.h"
 
 namespace stack::reconciler {
 
@@ -27,6 +28,20 @@ namespace stack::reconciler {
 [[nodiscard]] Result<void> build_storage(const Paths& paths, const spec::Stack& stack,
                                          const spec::Service& service, RuntimeRecord& r,
                                          const std::vector<std::string>& image_volumes = {});
+
+// A named volume the project made earlier with other driver_opts or labels: refused at up
+// before anything changes, as compose refuses it ("exists but doesn't match configuration");
+// its data would be lost by making it again, which `down -v` does on purpose.
+[[nodiscard]] Result<void> check_volumes_unchanged(const spec::Stack& stack,
+                                                   const planner::DesiredState& desired,
+                                                   state::Store& store);
+
+// Anonymous volumes over a recreation, as compose keeps them: the replaced container NAME's
+// volumes/ are set aside (keep) when it is removed, and taken by the container made next under
+// that name (adopt, before its mounts are made); `down` drops what nobody took.
+[[nodiscard]] Result<void> keep_anonymous_volumes(const Paths& paths, const std::string& name);
+[[nodiscard]] Result<void> adopt_anonymous_volumes(const Paths& paths, const RuntimeRecord& r);
+void drop_kept_volumes(const Paths& paths, const std::string& name);
 
 // A digest of the content of every secret and config SERVICE uses ("" with none): a changed
 // secret changes the service's configuration (and recreates its containers).
