@@ -54,6 +54,8 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
     co_return fail(r.error());
   if (auto r = check_volumes_unchanged(*stack, *desired, controller_->store()); !r)
     co_return fail(r.error());
+  if (auto r = check_volumes_from_containers(*stack, controller_->store()); !r)
+    co_return fail(r.error());
   if (auto observed = observed_state(*controller_, *networking_, stack->name)) {
     planner::PlanOptions check = request.options.plan;
     check.now = std::chrono::system_clock::now();

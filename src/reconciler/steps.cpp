@@ -146,6 +146,10 @@ awaitable<Outcome> DaemonSteps::create(const planner::CreateContainer& s, const 
       if (!port) co_return outcome_of(port.error().wrap("create " + s.name));
       p.host_port = *port;
     }
+  if (auto stack = daemon_.stacks_.find(project_); stack != daemon_.stacks_.end())
+    if (const spec::Service* svc = stack->second.find(s.service))
+      if (auto v = container_volumes_from(daemon_.paths(), *svc, c.store(), *rt); !v)
+        co_return Terminal{v.error().wrap("create " + s.name)};
   // The anonymous volumes of the container this one replaces, before any source is made.
   if (auto a = adopt_anonymous_volumes(daemon_.paths(), *rt); !a)
     co_return Terminal{a.error().wrap("create " + s.name)};

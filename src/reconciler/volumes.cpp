@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "common/files.h"
 #include "common/log.h"
@@ -195,9 +196,7 @@ Result<void> build_storage(const Paths& paths, const spec::Stack& stack, const s
         ro = from.substr(colon) == ":ro";
         from.resize(colon);
       }
-      if (from.rfind("container:", 0) == 0)
-        return fail(where(svc, svc.pos) + ": volumes_from " + from +
-                    ": only services of the project are supported");
+      if (from.rfind("container:", 0) == 0) continue;  // at creation: container_volumes_from
       if (from.rfind("service:", 0) == 0) from = from.substr(8);
       const spec::Service* other = stack.find(from);
       if (!other) return fail(where(svc, svc.pos) + ": volumes_from: no service \"" + from + "\"");
@@ -412,6 +411,67 @@ Result<void> check_volumes_unchanged(const spec::Stack& stack,
                 changed + " changed): making it again loses its data; `stack down -v` removes "
                 "it, or put its earlier configuration back");
   }
+  return {};
+}
+
+namespace {
+// "NAME" and whether ":ro" was asked, of a volumes_from "container:NAME[:ro|:rw]"; nullopt for
+// any other entry.
+std::optional<std::pair<std::string, bool>> from_container(std::string v) {
+  if (v.rfind("container:", 0) != 0) return std::nullopt;
+  v = v.substr(10);
+  bool ro = false;
+  if (auto colon = v.rfind(':'); colon != std::string::npos &&
+                                 (v.substr(colon) == ":ro" || v.substr(colon) == ":rw")) {
+    ro = v.substr(colon) == ":ro";
+    v.resize(colon);
+  }
+  return std::make_pair(v, ro);
+}
+}  // namespace
+
+Result<void> check_volumes_from_containers(const spec::Stack& stack, state::Store& store) {
+  for (const auto& svc : stack.services) {
+    auto it = svc.extra.find("volumes_from");
+    if (it == svc.extra.end() || !it->is_array()) continue;
+    for (const auto& v : *it) {
+      auto c = v.is_string() ? from_container(v.get<std::string>()) : std::nullopt;
+      if (!c) continue;
+      auto rec = store.get_container(c->first);
+      if (!rec) return fail(rec.error());
+      if (!*rec)
+        return fail(where(svc, svc.pos) + ": volumes_from container:" + c->first +
+                    ": no container " + c->first + " on this host");
+    }
+  }
+  return {};
+}
+
+Result<void> container_volumes_from(const Paths& paths, const spec::Service& svc,
+                                    state::Store& store, RuntimeRecord& r) {
+  auto it = svc.extra.find("volumes_from");
+  if (it == svc.extra.end() || !it->is_array()) return {};
+  std::vector<model::BindMount> taken;
+  for (const auto& v : *it) {
+    auto c = v.is_string() ? from_container(v.get<std::string>()) : std::nullopt;
+    if (!c) continue;
+    auto rec = store.get_container(c->first);
+    if (!rec) return fail(rec.error());
+    if (!*rec || !(*rec)->runtime)
+      return fail(where(svc, svc.pos) + ": volumes_from container:" + c->first +
+                  ": no container " + c->first + " on this host");
+    // Its volumes and binds, as docker's --volumes-from takes them: not its tmpfs, its secrets
+    // (another container's, under the run root) or the host's /dev/shm of an ipc: host.
+    for (model::BindMount m : (*rec)->runtime->spec.mounts) {
+      bool secret = m.source.string().rfind((paths.run_root / "secrets").string() + "/", 0) == 0;
+      if (m.kind != model::BindMount::Kind::kBind || secret || m.target == "/dev/shm") continue;
+      m.read_only = m.read_only || c->second;
+      m.seed = false;  // it holds the other container's data already
+      taken.push_back(std::move(m));
+    }
+  }
+  // First: the service's own mounts may cover a target of the other's.
+  r.spec.mounts.insert(r.spec.mounts.begin(), taken.begin(), taken.end());
   return {};
 }
 

@@ -36,6 +36,14 @@ namespace stack::reconciler {
                                                    const planner::DesiredState& desired,
                                                    state::Store& store);
 
+// volumes_from container:NAME[:ro]: the volumes and binds of a container of this host by name
+// (any project). Checked at up (nothing is made when the store has no NAME), taken when the
+// container is created (from NAME's record then) and put before the service's own mounts.
+[[nodiscard]] Result<void> check_volumes_from_containers(const spec::Stack& stack,
+                                                         state::Store& store);
+[[nodiscard]] Result<void> container_volumes_from(const Paths& paths, const spec::Service& service,
+                                                  state::Store& store, RuntimeRecord& r);
+
 // Anonymous volumes over a recreation, as compose keeps them: the replaced container NAME's
 // volumes/ are set aside (keep) when it is removed, and taken by the container made next under
 // that name (adopt, before its mounts are made); `down` drops what nobody took.

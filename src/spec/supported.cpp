@@ -90,15 +90,6 @@ void replicated_mode(const Service& s, const Report& report) {
                       " (Swarm runs one task per node; stack runs on one host: use replicas)");
 }
 
-void container_volumes_from(const Service& s, const Report& report) {
-  auto it = s.extra.find("volumes_from");
-  if (it == s.extra.end() || !it->is_array()) return;
-  for (const auto& v : *it)
-    if (v.is_string() && v.get<std::string>().rfind("container:", 0) == 0)
-      report(s.pos, "services." + s.name + ".volumes_from " + v.get<std::string>() +
-                        " (only services of the project)");
-}
-
 void only_local_log_drivers(const Service& s, const Report& report) {
   if (s.logging.driver != "json-file" && s.logging.driver != "local")
     report(s.pos, "services." + s.name + ".logging.driver " + s.logging.driver);
@@ -193,7 +184,7 @@ const std::vector<Implemented>& implemented() {
       {"services.*.tmpfs", {}},
       {"services.*.read_only", {}},
       {"services.*.shm_size", {}},
-      {"services.*.volumes_from", container_volumes_from},
+      {"services.*.volumes_from", {}},  // services and container:NAME (reconciler/volumes.cpp)
       {"services.*.secrets.**", {}},
       {"services.*.configs.**", {}},
       {"volumes", {}},

@@ -288,3 +288,42 @@ services:
   CHECK(env.stack({"down", "-v", "-t", "1"}).code == 0);
   CHECK(env.leftovers(p).empty());
 }
+
+TEST_CASE("volumes_from container:NAME takes a container's volumes, read-only when asked") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("vfrom");
+  auto q = p + "b";
+  env.uses(p);
+  env.uses(q);
+  env.write("name: " + p + "\nservices:\n  db:\n    image: busybox\n    container_name: " + p +
+            "-named\n    volumes: [/shared]\n    command: [sleep, \"300\"]\n");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  CHECK(sh(env, "db", "echo from-db > /shared/f && echo ok") == "ok\n");
+  env.write("name: " + q + "\nservices:\n  reader:\n    image: busybox\n    volumes_from: [\"container:" +
+                p + "-named:ro\"]\n    command: [sleep, \"300\"]\n",
+            "other.yaml");
+  auto other = (env.project_dir() / "other.yaml").string();
+  auto up2 = env.stack({"-f", other, "up", "-d"});
+  REQUIRE_MESSAGE(up2.code == 0, up2.err);
+  auto read = env.stack({"-f", other, "exec", "reader", "cat", "/shared/f"});
+  CHECK_MESSAGE(read.out == "from-db\n", (read.out + read.err));
+  auto write = env.stack({"-f", other, "exec", "reader", "sh", "-c", "echo x > /shared/g"});
+  CHECK(write.code != 0);
+  CHECK_MESSAGE(write.err.find("Read-only file system") != std::string::npos, write.err);
+  CHECK(env.stack({"-f", other, "down", "-t", "1"}).code == 0);
+  // A container that does not exist: refused by name before anything is made.
+  env.write("name: " + q + "\nservices:\n  reader:\n    image: busybox\n    volumes_from: [\"container:" +
+                p + "-nosuch\"]\n    command: [sleep, \"300\"]\n",
+            "other.yaml");
+  auto bad = env.stack({"-f", other, "up", "-d"});
+  CHECK(bad.code != 0);
+  CHECK_MESSAGE(bad.err.find("volumes_from container:" + p + "-nosuch: no container " + p +
+                             "-nosuch on this host") != std::string::npos,
+                bad.err);
+  CHECK(env.ps(q).empty());
+  CHECK(env.stack({"down", "-t", "1"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+  CHECK(env.leftovers(q).empty());
+}

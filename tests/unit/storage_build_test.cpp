@@ -85,9 +85,10 @@ TEST_CASE("storage: what is refused before anything is made") {
   b.svc.tmpfs = {"/run:exec"};
   CHECK(b.build().error().message.find("tmpfs option \"exec\" is not supported") !=
         std::string::npos);
-  Fixture c;
+  Fixture c;  // a container by name: its mounts are taken at creation, none here
   c.svc.extra["volumes_from"] = {"container:abc"};
-  CHECK(c.build().error().message.find("only services of the project") != std::string::npos);
+  CHECK(c.build());
+  CHECK(c.r.spec.mounts.empty());
   Fixture d;
   d.stack.secrets.push_back({});
   d.stack.secrets.back().key = "s";
