@@ -164,6 +164,8 @@ awaitable<Outcome> DaemonSteps::create(const planner::CreateContainer& s, const 
     if (auto made = make_dirs(m.source); !made)
       co_return Terminal{made.error().wrap("create " + s.name + ": bind source")};
   }
+  if (auto o = shift_volume_owners(daemon_.paths(), *rt); !o)
+    co_return Terminal{o.error().wrap("create " + s.name)};
   auto rec = c.create_record(std::move(rt), s.number);
   if (!rec) co_return outcome_of(rec.error());
   daemon_.supervisor_->forget(s.name);  // a new container starts its backoff afresh

@@ -475,6 +475,29 @@ Result<void> container_volumes_from(const Paths& paths, const spec::Service& svc
   return {};
 }
 
+Result<void> shift_volume_owners(const Paths& paths, const RuntimeRecord& r) {
+  if (!r.spec.userns) return {};
+  auto under = [](const std::filesystem::path& p, const std::filesystem::path& dir) {
+    return p.string().rfind(dir.string() + "/", 0) == 0;
+  };
+  for (const auto& m : r.spec.mounts) {
+    if (m.kind != model::BindMount::Kind::kBind) continue;
+    if (!under(m.source, paths.root / "volumes") && !under(m.source, r.spec.dir / "volumes"))
+      continue;
+    // O_NOFOLLOW|O_DIRECTORY: the volume's own directory, never where a symlink points.
+    int fd = ::open(m.source.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return fail_errno("volume " + m.source.string());
+    struct stat st {};
+    bool fresh = ::fstat(fd, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 &&
+                 std::filesystem::is_empty(m.source);
+    int rc = fresh ? ::fchown(fd, r.spec.userns->uid_base, r.spec.userns->gid_base) : 0;
+    int saved = errno;
+    ::close(fd);
+    if (rc != 0) return fail_errno("volume " + m.source.string() + ": give it to the mapped root", saved);
+  }
+  return {};
+}
+
 namespace {
 std::filesystem::path kept_volumes(const Paths& paths, const std::string& name) {
   return paths.root / "containers" / (name + ".kept-volumes");

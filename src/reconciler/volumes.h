@@ -44,6 +44,11 @@ namespace stack::reconciler {
 [[nodiscard]] Result<void> container_volumes_from(const Paths& paths, const spec::Service& service,
                                                   state::Store& store, RuntimeRecord& r);
 
+// With a user namespace (userns-remap): each volume of R (named or anonymous) that is still
+// fresh - empty and root's on the host - is given to the container's root (the mapped base
+// ids), as docker's remapped root owns its volumes. Binds stay the user's.
+[[nodiscard]] Result<void> shift_volume_owners(const Paths& paths, const RuntimeRecord& r);
+
 // Anonymous volumes over a recreation, as compose keeps them: the replaced container NAME's
 // volumes/ are set aside (keep) when it is removed, and taken by the container made next under
 // that name (adopt, before its mounts are made); `down` drops what nobody took.
