@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "reconciler/hooks.h"
@@ -374,6 +375,19 @@ Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service&
   if (auto x = device_knobs(svc, r); !x) return x;
   if (auto x = blkio(svc, r); !x) return x;
   if (auto x = host_namespaces(svc, r); !x) return x;
+  if (const auto* p = extra(svc, "cgroup_parent"); p && p->is_string()) {
+    std::string parent = p->get<std::string>();
+    while (!parent.empty() && parent.front() == '/') parent.erase(0, 1);
+    while (!parent.empty() && parent.back() == '/') parent.pop_back();
+    bool bad = parent.empty() || parent == "stack" || parent.rfind("stack/", 0) == 0 ||
+               parent.find("//") != std::string::npos ||
+               parent.find_first_of("\n:,") != std::string::npos;
+    for (const auto& part : std::filesystem::path(parent)) bad = bad || part == ".." || part == ".";
+    if (bad)
+      return fail(where(svc, "cgroup_parent") + ": cgroup_parent \"" + p->get<std::string>() +
+                  "\" must be a cgroup path outside stack's own \"stack\" tree, without \"..\"");
+    r.spec.cgroup = parent + "/" + r.spec.name;
+  }
   if (const auto* c = extra(svc, "cpuset"); c && c->is_string()) {
     std::string cpus = c->get<std::string>();
     if (cpus.empty() || cpus.find_first_not_of("0123456789,-") != std::string::npos)
@@ -410,6 +424,70 @@ Result<void> check_container_names(const spec::Stack& stack, const planner::Desi
     }
   }
   return {};
+}
+
+namespace {
+std::mutex parents_mutex;  // the loop and the pool both start and reap containers
+
+std::vector<std::string> read_parents(const std::filesystem::path& file) {
+  std::vector<std::string> out;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+void write_parents(const std::filesystem::path& file, const std::vector<std::string>& levels) {
+  if (levels.empty()) {
+    ::unlink(file.c_str());
+    return;
+  }
+  std::ofstream out(file, std::ios::trunc);
+  for (const auto& l : levels) out << l << "\n";
+}
+}  // namespace
+
+Result<void> note_cgroup_parents(const std::filesystem::path& root, engine::CgroupDriver& cgroups,
+                                 const std::string& cgroup) {
+  std::filesystem::path parent = std::filesystem::path(cgroup).parent_path();
+  if (parent.empty() || *parent.begin() == "stack") return {};
+  std::lock_guard lock(parents_mutex);
+  auto file = root / "cgroup-parents";
+  auto levels = read_parents(file);
+  std::filesystem::path level;
+  bool changed = false;
+  for (const auto& part : parent) {
+    level /= part;
+    // pids() reads its cgroup.procs: it fails where the level does not exist.
+    if (cgroups.pids(level.string())) continue;
+    if (std::find(levels.begin(), levels.end(), level.string()) == levels.end()) {
+      levels.push_back(level.string());
+      changed = true;
+    }
+  }
+  if (changed) write_parents(file, levels);
+  return {};
+}
+
+void release_cgroup_parents(const std::filesystem::path& root, engine::CgroupDriver& cgroups,
+                            state::Store& store) {
+  std::lock_guard lock(parents_mutex);
+  auto file = root / "cgroup-parents";
+  auto levels = read_parents(file);
+  if (levels.empty()) return;
+  auto records = store.list_all_containers();
+  if (!records) return;
+  std::sort(levels.begin(), levels.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  std::vector<std::string> kept;
+  for (const auto& level : levels) {
+    bool used = std::any_of(records->begin(), records->end(), [&](const auto& rec) {
+      return state::is_up(rec.state) && rec.runtime &&
+             rec.runtime->spec.cgroup.rfind(level + "/", 0) == 0;
+    });
+    if (used || !cgroups.remove(level)) kept.push_back(level);
+  }
+  write_parents(file, kept);
 }
 
 }  // namespace stack::reconciler

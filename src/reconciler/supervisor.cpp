@@ -16,6 +16,7 @@
 #include "reconciler/health.h"
 #include "reconciler/hooks.h"
 #include "reconciler/networking.h"
+#include "reconciler/service_fields.h"
 #include "model/runtime_record.h"
 
 #include <spdlog/spdlog.h>
@@ -87,6 +88,8 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec, bool serv
     if (join_net)
       if (auto text = read_file(c.container_dir(target) / "resolv.conf")) spec->resolv_conf = *text;
   }
+  if (auto r = note_cgroup_parents(c.paths().root, c.engine().cgroups(), spec->cgroup); !r)
+    co_return fail(r.error().wrap("start " + rec.name));
   auto proc = co_await create_and_start(*rt, std::move(*spec));
   if (!proc) {
     net.gone(rec.name);  // addresses of a failed attach are released

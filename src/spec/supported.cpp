@@ -276,6 +276,7 @@ const std::vector<Implemented>& implemented() {
       {"services.*.ipc", {}},
       {"services.*.pid", {}},             // host, service:NAME (service_fields.cpp)
       {"services.*.cgroup", {}},          // host, private: a cgroup namespace
+      {"services.*.cgroup_parent", {}},   // reconciler/service_fields.cpp
       {"services.*.cpu_rt_runtime", {}},  // refused at up where the kernel lacks RT groups
       {"services.*.cpu_rt_period", {}},
       {"services.*.deploy.mode", replicated_mode},

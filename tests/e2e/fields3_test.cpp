@@ -327,3 +327,47 @@ TEST_CASE("volumes_from container:NAME takes a container's volumes, read-only wh
   CHECK(env.leftovers(p).empty());
   CHECK(env.leftovers(q).empty());
 }
+
+TEST_CASE("cgroup_parent puts the container's cgroups under it, made and removed by stack when it made it") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("cgpar");
+  env.uses(p);
+  std::string made = "stk-test-" + p;  // stack makes this one
+  std::string users = "stk-user-" + p;  // the user made this one: it stays
+  auto mem = [](const std::string& rel) { return std::filesystem::path("/sys/fs/cgroup/memory") / rel; };
+  // The user's parent, made in every hierarchy as cgcreate would; all removed pass or fail.
+  const char* hierarchies[] = {"memory", "cpu", "pids", "devices", "cpuacct", "freezer", "systemd",
+                               "unified"};
+  struct Cleanup {
+    std::vector<std::filesystem::path> dirs;
+    ~Cleanup() {
+      for (const auto& d : dirs) ::rmdir(d.c_str());
+    }
+  } cleanup;
+  for (const char* h : hierarchies) {
+    auto top = std::filesystem::path("/sys/fs/cgroup") / h;
+    for (const auto& rel : {made + "/inner/" + p + "-a-1", made + "/inner", made,
+                            users + "/" + p + "-b-1", users})
+      cleanup.dirs.push_back(top / rel);
+  }
+  for (const char* h : hierarchies)
+    REQUIRE(std::filesystem::create_directory(std::filesystem::path("/sys/fs/cgroup") / h / users));
+  env.write("name: " + p + "\nservices:\n  a:\n    image: busybox\n    cgroup_parent: /" + made +
+            "/inner\n    mem_limit: 32m\n    command: [sleep, \"300\"]\n  b:\n    image: busybox\n"
+            "    cgroup_parent: " + users + "\n    command: [sleep, \"300\"]\n");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  // From inside: the container's own cgroup is under the parent; the limit is in its files.
+  auto in = env.stack({"exec", "a", "grep", ":memory:", "/proc/self/cgroup"});
+  CHECK_MESSAGE(in.out.find(":memory:/" + made + "/inner/" + p + "-a-1\n") != std::string::npos,
+                (in.out + in.err));
+  CHECK(text_of(mem(made + "/inner/" + p + "-a-1") / "memory.limit_in_bytes") ==
+        std::to_string(32 << 20) + "\n");
+  CHECK(std::filesystem::exists(mem(users + "/" + p + "-b-1")));
+  CHECK(env.stack({"down", "-t", "1"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+  CHECK(!std::filesystem::exists(mem(made)));   // stack made it: gone with the last container
+  CHECK(!std::filesystem::exists(mem(users + "/" + p + "-b-1")));
+  CHECK(std::filesystem::exists(mem(users)));   // the user's stays
+}
