@@ -231,6 +231,11 @@ void check_stack_fields(const Stack& stack, Diagnostics& diag) {
       } else if (!target->container_name.empty()) {
         diag.error(key_pos(s, key), at + " with a container_name on \"" + target->name +
                                         "\" is not supported yet");
+      } else if (std::string(key) == "ipc" && extra_string(*target, "ipc") != "shareable" &&
+                 extra_string(*target, "ipc") != "host") {
+        // docker joins only an IPC namespace its owner shares (ipc: shareable).
+        diag.error(key_pos(s, key), at + ": the IPC namespace of \"" + name +
+                                        "\" is private; give it ipc: shareable");
       }
       joined = name;
     }

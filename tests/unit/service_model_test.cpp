@@ -146,8 +146,13 @@ TEST_CASE("namespaces: pid host|service, ipc service and cgroup load, one joined
   CHECK(refusal("    pid: host\n    cgroup: private\n").empty());
   CHECK(refusal("    cgroup: host\n    cpu_rt_runtime: 10000\n    cpu_rt_period: 1000000\n").empty());
   const std::string db = "  db: {image: x}\n";
-  CHECK(refusal("    pid: service:db\n    ipc: service:db\n    network_mode: service:db\n" + db)
+  CHECK(refusal("    pid: service:db\n    ipc: service:db\n    network_mode: service:db\n"
+                "  db: {image: x, ipc: shareable}\n")
             .empty());
+  std::string p = refusal("    ipc: service:db\n" + db);
+  CHECK_MESSAGE(p.find("stack.yaml:4:5: service \"web\": ipc service:db: the IPC namespace of "
+                       "\"db\" is private; give it ipc: shareable") == 0,
+                p);
   std::string m = refusal("    pid: service:db\n    network_mode: service:other\n" + db +
                           "  other: {image: x}\n");
   CHECK_MESSAGE(m.find("stack joins the namespaces of one service only") != std::string::npos, m);
