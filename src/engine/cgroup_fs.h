@@ -36,7 +36,9 @@ namespace stack::engine::cgroupfs {
 
 // rmdir(2) of BASE/REL, retrying EBUSY for ~100 ms (a just-killed task may still be exiting),
 // then of each empty parent up to, not including, BASE/<first component of REL> (the "stack"
-// directory). A missing directory is not an error; a non-empty parent ends the walk.
+// directory). A missing directory is not an error; a non-empty parent ends the walk. Under any
+// other first component (a service's cgroup_parent, which may be the user's) only the leaf
+// goes: the reconciler removes a parent it made itself.
 [[nodiscard]] Result<void> remove_dirs(const std::filesystem::path& base, const std::string& rel);
 
 [[nodiscard]] bool is_dir(const std::filesystem::path& path);

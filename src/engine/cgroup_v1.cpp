@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <algorithm>
 #include <string_view>
 #include <vector>
 
@@ -334,7 +336,68 @@ class CgroupV1 final : public CgroupDriver {
         return r;
     if (!limits.cpuset_cpus.empty())
       if (auto r = set_cpuset(path, limits.cpuset_cpus); !r) return r;
+    if (limits.cpu_rt_runtime || limits.cpu_rt_period)
+      if (auto r = set_rt(path, limits); !r) return r;
     return set_blkio(path, limits);
+  }
+
+  // cpu_rt_runtime / cpu_rt_period (sched-rt-group.rst): a group's RT bandwidth
+  // (runtime/period) may not exceed its parent's less what its siblings hold, and a new group
+  // has none. Each ancestor below the root is given, top-down, what its children hold plus
+  // this container's; the root's own (kernel.sched_rt_runtime_us) is the ceiling.
+  Result<void> set_rt(const std::string& path, const CgroupLimits& limits) {
+    fs::path top = root_ / "cpu";
+    if (!cgroupfs::exists(top / "cpu.rt_runtime_us"))
+      return fail("cgroup v1: cpu_rt_runtime needs RT group scheduling "
+                  "(CONFIG_RT_GROUP_SCHED): this kernel's cpu controller has no cpu.rt_runtime_us");
+    auto number = [](const Result<std::string>& v) -> int64_t {
+      return v ? std::atoll(v->c_str()) : 0;
+    };
+    auto ratio = [&](const fs::path& dir) {  // the group's runtime per second, in us
+      int64_t period = number(cgroupfs::read_value(dir / "cpu.rt_period_us"));
+      int64_t runtime = number(cgroupfs::read_value(dir / "cpu.rt_runtime_us"));
+      return period > 0 && runtime > 0 ? runtime * 1000000 / period : 0;
+    };
+    int64_t period = limits.cpu_rt_period.value_or(1000000);
+    int64_t runtime = limits.cpu_rt_runtime.value_or(0);
+    int64_t want = runtime * 1000000 / period;  // per second
+    std::vector<fs::path> chain;  // the ancestors below the root, top-down
+    fs::path dir = top;
+    for (const auto& part : fs::path(path).parent_path()) chain.push_back(dir /= part);
+    fs::path leaf = top / path;
+    // Bottom-up: what each ancestor must hold = its other children's + the one on our path's.
+    std::vector<int64_t> need(chain.size());
+    int64_t below = want;
+    fs::path child = leaf;
+    for (size_t i = chain.size(); i-- > 0;) {
+      int64_t others = 0;
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(chain[i], ec))
+        if (e.is_directory() && e.path() != child) others += ratio(e.path());
+      need[i] = std::max(others + below, ratio(chain[i]));
+      below = need[i];
+      child = chain[i];
+    }
+    for (size_t i = 0; i < chain.size(); i++) {
+      if (ratio(chain[i]) >= need[i]) continue;
+      int64_t p = number(cgroupfs::read_value(chain[i] / "cpu.rt_period_us"));
+      if (p <= 0) p = 1000000;
+      auto r = cgroupfs::write_value(chain[i] / "cpu.rt_runtime_us",
+                                     std::to_string((need[i] * p + 999999) / 1000000));
+      if (!r)
+        return fail(r.error().wrap("cgroup v1: cpu_rt_runtime " + std::to_string(runtime) +
+                                   ": more RT time than the host grants its groups (" +
+                                   cgroupfs::read_value(top / "cpu.rt_runtime_us").value_or("?") +
+                                   "us per " +
+                                   cgroupfs::read_value(top / "cpu.rt_period_us").value_or("?") +
+                                   "us); raising " + chain[i].string()));
+    }
+    // The period first, with no runtime: the kernel checks the runtime against it.
+    if (limits.cpu_rt_period)
+      if (auto r = write(path, "cpu", "cpu.rt_period_us", std::to_string(period)); !r) return r;
+    if (limits.cpu_rt_runtime)
+      if (auto r = write(path, "cpu", "cpu.rt_runtime_us", std::to_string(runtime)); !r) return r;
+    return {};
   }
 
   // A new v1 cpuset cgroup starts with no cpus and no mems (cgroup.clone_children is 0) and

@@ -224,6 +224,9 @@ class CgroupV2 final : public CgroupDriver {
         return r;
     if (!limits.cpuset_cpus.empty() || limits.blkio_weight || !limits.blkio_device.empty())
       return fail(ctx + ": cpuset and blkio_config are not supported on cgroup v2 yet");
+    if (limits.cpu_rt_runtime || limits.cpu_rt_period)
+      return fail(ctx + ": cpu_rt_runtime needs RT group scheduling, which cgroup v2 does not "
+                        "have (only v1's cpu controller)");
     // v2 has neither a per-cgroup swappiness nor a switch for the OOM killer.
     if (limits.swappiness)
       return fail(ctx + ": mem_swappiness has no cgroup v2 equivalent");

@@ -175,6 +175,10 @@ class Engine {
                                  const ProcessSpec& process);
   // Removes the cgroup and the container's directory (writable layer, logs). It must not run.
   [[nodiscard]] Result<void> remove(const ContainerSpec& spec);
+  // Removes the cgroup of a container whose init is gone, killing what is still in it first: a
+  // container without a PID namespace of its own (pid: host, service:NAME) keeps the processes
+  // its service left behind when the init exits; the kernel only kills a namespace's.
+  [[nodiscard]] Result<void> release_cgroup(const std::string& cgroup);
 
   CgroupDriver& cgroups() { return cgroups_; }
 

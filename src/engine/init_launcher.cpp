@@ -12,6 +12,8 @@
 
 #include <cstdlib>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/kernel.h"
 #include "engine/kernel_real.h"
@@ -111,19 +113,43 @@ class ForkExecLauncher final : public InitLauncher {
     char* argv[] = {arg0, exec_mode ? arg1 : nullptr, nullptr};
     ChildArgs args{path.c_str(), argv,          child_ctl.get(),
                    how.fd4,      how.userns_fd, {stdio[0], stdio[1], stdio[2]}};
-    // Joining another container's network namespace: this thread enters it for the clone (a
-    // child is born in its creating thread's namespaces), then returns to its own.
-    UniqueFd own_netns, join_netns;
-    if (!how.join_netns.empty()) {
-      own_netns.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-      join_netns.reset(::open(how.join_netns.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!own_netns || !join_netns) return fail_errno("open " + how.join_netns.string());
-      if (::setns(join_netns.get(), CLONE_NEWNET) != 0)
-        return fail_errno("setns " + how.join_netns.string());
+    // Joining another container's namespaces: this thread enters them for the clone (a child
+    // is born in its creating thread's network and IPC namespaces, and in its PID namespace
+    // for children, setns(2)), then returns to its own. Per-thread: the pool's other threads
+    // are untouched.
+    struct Join {
+      const std::filesystem::path& path;
+      int type;
+      const char* own;
+    };
+    const Join joins[] = {{how.join_netns, CLONE_NEWNET, "/proc/thread-self/ns/net"},
+                          {how.join_ipcns, CLONE_NEWIPC, "/proc/thread-self/ns/ipc"},
+                          {how.join_pidns, CLONE_NEWPID, "/proc/thread-self/ns/pid_for_children"}};
+    std::vector<std::pair<UniqueFd, int>> back;  // our own namespaces, to return to
+    auto go_back = [&back] {
+      // Never left astray: every later clone of this (pool) thread would land there.
+      for (auto& [fd, type] : back)
+        if (::setns(fd.get(), type) != 0) std::abort();
+      back.clear();
+    };
+    for (const Join& j : joins) {
+      if (j.path.empty()) continue;
+      UniqueFd own(::open(j.own, O_RDONLY | O_CLOEXEC));
+      UniqueFd target(::open(j.path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!own || !target) {
+        int err = errno;
+        go_back();
+        return fail_errno("open " + j.path.string(), err);
+      }
+      if (::setns(target.get(), j.type) != 0) {
+        int err = errno;
+        go_back();
+        return fail_errno("setns " + j.path.string(), err);
+      }
+      back.emplace_back(std::move(own), j.type);
     }
     auto cloned = clone_exec(clone_flags(how.namespaces), args);
-    // Never left astray: every later clone of this (pool) thread would land there.
-    if (own_netns && ::setns(own_netns.get(), CLONE_NEWNET) != 0) std::abort();
+    go_back();
     if (!cloned) return fail(cloned.error());
     return LaunchedInit{*cloned, std::make_unique<SocketChannel>(std::move(ctl))};
   }

@@ -36,9 +36,11 @@ struct InitLaunch {
   unsigned namespaces = 0;       // Namespace bits: the new namespaces of the clone
   int fd4 = -1;                  // the init's fd 4: the container directory, or (exec) a pidfd
   int userns_fd = -1;            // the init's fd 5 (a user namespace to join), or -1
-  // A network namespace (a path) the init is born in instead of a new one: network_mode
-  // service:NAME. Empty: none.
+  // Namespaces (paths) the init is born in instead of new ones: network_mode service:NAME or
+  // container:NAME, pid and ipc service:NAME. Empty: none.
   std::filesystem::path join_netns;
+  std::filesystem::path join_pidns;
+  std::filesystem::path join_ipcns;
   // The init's stdio in exec mode (-1 keeps the caller's); a container's init gets /dev/null.
   int stdio[3] = {-1, -1, -1};
 };

@@ -94,14 +94,26 @@ void Engine::discard(Created& c) {
   (void)cgroups_.remove(c.cgroup_);
 }
 
+Result<void> Engine::release_cgroup(const std::string& cgroup) {
+  auto stray = cgroups_.pids(cgroup);
+  if (!stray || stray->empty()) return cgroups_.remove(cgroup);
+  for (pid_t p : *stray) kernel_.processes.kill(p);
+  Result<void> removed;
+  for (int i = 0; i < 200 && !(removed = cgroups_.remove(cgroup)); i++)
+    std::this_thread::sleep_for(5ms);  // a killed task leaves its cgroup when it has exited
+  return removed;
+}
+
 Result<Created> Engine::create(const ContainerSpec& spec) {
   if (auto r = check_c_strings(spec.process); !r) return fail(r.error());
   auto filter = filter_for(spec.process);
   if (!filter) return fail(filter.error());
   if (spec.userns && (spec.host_network || !spec.join_netns.empty()))
     return fail("a user namespace needs the container's own network namespace");
-  if (spec.userns && (spec.host_uts || spec.host_ipc))
+  if (spec.userns && (spec.host_uts || spec.host_ipc || !spec.join_ipcns.empty()))
     return fail("a user namespace needs the container's own UTS and IPC namespaces");
+  if (spec.userns && (spec.host_pid || !spec.join_pidns.empty()))
+    return fail("a user namespace needs the container's own PID namespace");
   std::string lowers = STACK_TRY_CTX(lower_dirs(spec.layers), "rootfs");
   auto& files = kernel_.files;
   auto& processes = kernel_.processes;
@@ -120,12 +132,7 @@ Result<Created> Engine::create(const ContainerSpec& spec) {
   // A cgroup left by an earlier run would carry its OOM count; start from a fresh one. If an
   // engine died between starting this container and recording it, its processes are still
   // in there: they are killed, or they would run unrecorded beside the new one.
-  if (auto stray = cgroups_.pids(spec.cgroup); stray && !stray->empty()) {
-    for (pid_t p : *stray) processes.kill(p);
-    for (int i = 0; i < 200 && !cgroups_.remove(spec.cgroup); i++)
-      std::this_thread::sleep_for(5ms);  // a killed task leaves its cgroup when it has exited
-  }
-  (void)cgroups_.remove(spec.cgroup);
+  (void)release_cgroup(spec.cgroup);
   CgroupLimits limits = spec.limits;
   if (!spec.privileged) {
     limits.devices = default_device_rules();
@@ -161,14 +168,16 @@ Result<Created> Engine::create(const ContainerSpec& spec) {
     }
   }
   InitLaunch how;
-  how.namespaces = kPidNs | kMountNs;
+  how.namespaces = kMountNs | (spec.host_pid || !spec.join_pidns.empty() ? 0u : unsigned{kPidNs});
   if (!spec.userns)
     how.namespaces |= (spec.host_uts ? 0u : unsigned{kUtsNs}) |
-                      (spec.host_ipc ? 0u : unsigned{kIpcNs}) |
+                      (spec.host_ipc || !spec.join_ipcns.empty() ? 0u : unsigned{kIpcNs}) |
                       (spec.host_network || !spec.join_netns.empty() ? 0u : unsigned{kNetNs});
   how.fd4 = dirfd->get();
   how.userns_fd = userns.get();
   how.join_netns = spec.join_netns;
+  how.join_pidns = spec.join_pidns;
+  how.join_ipcns = spec.join_ipcns;
   auto launched = kernel_.launcher.launch(init_, how);
   userns.reset();
   dirfd->reset();

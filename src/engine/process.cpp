@@ -152,7 +152,7 @@ Result<int> Engine::exec(const ContainerProcess& p, const std::string& cgroup,
 }
 
 Result<void> Engine::remove(const ContainerSpec& spec) {
-  if (auto r = cgroups_.remove(spec.cgroup); !r) return r;
+  if (auto r = release_cgroup(spec.cgroup); !r) return r;
   return remove_tree(spec.dir);
 }
 

@@ -44,6 +44,10 @@ struct CgroupLimits {
   // {"blkio.throttle.read_bps_device", "254:0 1048576"}, {"blkio.weight_device", "254:0 300"}.
   std::optional<int64_t> blkio_weight;
   std::vector<std::pair<std::string, std::string>> blkio_device;
+  // cpu_rt_runtime / cpu_rt_period: v1 cpu.rt_runtime_us and cpu.rt_period_us (RT group
+  // scheduling); the ancestors get the runtime the kernel wants them to have first.
+  std::optional<int64_t> cpu_rt_runtime;
+  std::optional<int64_t> cpu_rt_period;
 };
 
 // A host device node made in the container's /dev (`devices`).
@@ -139,9 +143,17 @@ struct ContainerSpec {
   // IPC namespace and its /dev/shm. Neither goes with a user namespace.
   bool host_uts = false;
   bool host_ipc = false;
-  // network_mode service:NAME: the network namespace to join ("/proc/PID/ns/net" of that
-  // container's init) instead of a new one. Set at each start, never persisted.
+  // pid: host: the host's PID namespace (the init is not PID 1: what the service leaves behind
+  // is killed through the cgroup). cgroup: private: a cgroup namespace of its own, made once
+  // the init is in its cgroups (the default, host, is the host's, as docker has it on v1).
+  bool host_pid = false;
+  bool cgroupns = false;
+  // network_mode service:NAME|container:NAME, pid and ipc service:NAME: the namespaces to join
+  // ("/proc/PID/ns/net" ... of that container's init) instead of new ones. Set at each start,
+  // never persisted.
   std::string join_netns;
+  std::string join_pidns;
+  std::string join_ipcns;
   // Every host device in /dev and allowed by the device cgroup, /sys writable, nothing masked
   // or read-only (the capabilities and seccomp of a privileged service are in `process`).
   // Otherwise /dev holds null, zero, full, random, urandom, tty, ptmx and pts only, the device

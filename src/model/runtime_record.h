@@ -60,8 +60,15 @@ struct RuntimeRecord {
   bool restart_on_unhealthy = true;  // x-stack: {restart_on_unhealthy: false} opts out
   std::map<std::string, std::string> fields;  // the service's field hashes, for plan reasons
   std::string project, service;      // for DNS names
-  std::string network_mode = "none";  // bridge (join NETWORKS), none, host, service
-  std::string network_service;        // network_mode service:NAME: NAME
+  std::string network_mode = "none";  // bridge (join NETWORKS), none, host, service, container
+  // The service whose first replica's namespaces this container joins at each start (the
+  // planner orders and recreates by it): network_mode service:NAME (network_mode "service"),
+  // pid: service:NAME (JOIN_PID), ipc: service:NAME (JOIN_IPC). One service for all three.
+  std::string network_service;
+  bool join_pid = false, join_ipc = false;
+  // network_mode container:NAME: a container of the host by name (any project), joined at
+  // each start; it must be running then.
+  std::string join_container;
   std::vector<NetworkJoin> networks;  // in priority order: the first one's gateway is the DNS
   std::vector<PublishedPort> ports;
   std::vector<std::string> dns_search, dns_opt;  // into the container's resolv.conf

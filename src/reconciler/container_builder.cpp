@@ -91,13 +91,17 @@ Result<void> user_namespace(const Paths& paths, const spec::Service& svc, Runtim
   if (auto it = svc.extra.find("userns_mode"); it != svc.extra.end() && *it == "host") user.clear();
   if (user.empty()) return {};
   auto where = key_pos(svc, "userns_mode") + ": service \"" + svc.name + "\"";
-  if (r.network_mode == "host" || r.network_mode == "service")
+  if (r.network_mode == "host" || r.network_mode == "service" || r.network_mode == "container")
     return fail(where + ": network_mode " + r.network_mode +
                 " shares a network namespace a user namespace cannot own; add userns_mode: host");
-  for (const char* ns : {"uts", "ipc"})
-    if (auto it = svc.extra.find(ns); it != svc.extra.end() && *it == "host")
-      return fail(key_pos(svc, ns) + ": service \"" + svc.name + "\": " + ns +
-                  ": host shares a namespace a user namespace cannot own; add userns_mode: host");
+  for (const char* ns : {"uts", "ipc", "pid"}) {
+    auto it = svc.extra.find(ns);
+    if (it == svc.extra.end() || !it->is_string()) continue;
+    std::string v = it->get<std::string>();
+    if (v == "host" || v.rfind("service:", 0) == 0)
+      return fail(key_pos(svc, ns) + ": service \"" + svc.name + "\": " + ns + ": " + v +
+                  " shares a namespace a user namespace cannot own; add userns_mode: host");
+  }
   auto ids = engine::subordinate_ids(user);
   if (!ids) return fail(ids.error().wrap(where));
   r.spec.userns = *ids;
@@ -270,6 +274,9 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   } else if (svc.network_mode.rfind("service:", 0) == 0) {
     r.network_mode = "service";
     r.network_service = svc.network_mode.substr(8);
+  } else if (svc.network_mode.rfind("container:", 0) == 0 && svc.network_mode.size() > 10) {
+    r.network_mode = "container";
+    r.join_container = svc.network_mode.substr(10);
   } else {
     return fail(svc.pos.str() + ": service \"" + svc.name + "\": network_mode " +
                 svc.network_mode + " is not supported yet");

@@ -3,6 +3,7 @@
 // record of what was made; the kernel is asked (is the init still the process we started?)
 // before any record is believed.
 #include "reconciler/controller.h"
+#include "reconciler/service_fields.h"
 
 #include <algorithm>
 
@@ -95,8 +96,9 @@ Result<bool> Controller::refresh(state::ContainerRecord& rec) {
   rec.pid_start_time = 0;
   if (!rec.health.empty()) rec.health = "";
   // The cgroup outlives its processes only until their end is read: nothing stays behind.
-  if (auto r = engine_->cgroups().remove(spec.cgroup); !r) return fail(r.error().wrap(rec.name));
+  if (auto r = engine_->release_cgroup(spec.cgroup); !r) return fail(r.error().wrap(rec.name));
   if (auto r = store_->put_container(rec); !r) return fail(r.error());
+  release_cgroup_parents(paths_.root, engine_->cgroups(), *store_);
   return true;
 }
 
@@ -159,7 +161,9 @@ Result<std::string> Controller::unused_cgroup(const std::string& project, const 
 
 Result<void> Controller::remove_container(const state::ContainerRecord& rec) {
   if (auto r = engine_->remove(located(rec)); !r) return fail(r.error().wrap("remove " + rec.name));
-  return store_->remove_container(rec.name);
+  auto removed = store_->remove_container(rec.name);
+  release_cgroup_parents(paths_.root, engine_->cgroups(), *store_);
+  return removed;
 }
 
 Result<std::vector<ContainerStatus>> Controller::ps(const std::string& project, bool all) {

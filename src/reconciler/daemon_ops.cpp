@@ -14,6 +14,8 @@
 #include "reconciler/project_lock.h"
 #include "reconciler/steps.h"
 #include "reconciler/supervisor.h"
+#include "reconciler/volumes.h"
+#include "spec/service_fields.h"
 #include "state/store.h"
 
 #include <spdlog/spdlog.h>
@@ -49,6 +51,10 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
   auto desired = desired_state(*stack, paths_, controller_->images());
   if (!desired) co_return fail(desired.error());
   if (auto r = check_container_names(*stack, *desired, controller_->store()); !r)
+    co_return fail(r.error());
+  if (auto r = check_volumes_unchanged(*stack, *desired, controller_->store()); !r)
+    co_return fail(r.error());
+  if (auto r = check_volumes_from_containers(*stack, controller_->store()); !r)
     co_return fail(r.error());
   if (auto observed = observed_state(*controller_, *networking_, stack->name)) {
     planner::PlanOptions check = request.options.plan;
@@ -216,7 +222,7 @@ std::vector<planner::DesiredService> Daemon::services_of(const std::string& proj
     planner::DesiredService s;
     s.name = svc.name;
     s.depends_on = dependencies_of(svc);
-    if (svc.network_mode.rfind("service:", 0) == 0) s.network_service = svc.network_mode.substr(8);
+    s.network_service = spec::joined_service(svc);
     out.push_back(std::move(s));
   }
   return out;

@@ -11,6 +11,7 @@
 #include "common/sha256.h"
 #include "reconciler/container_builder.h"
 #include "reconciler/volumes.h"
+#include "spec/service_fields.h"
 #include "spec/loader.h"
 
 namespace stack::reconciler {
@@ -175,7 +176,7 @@ Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Path
       s.image_present = false;
       s.records.resize(static_cast<size_t>(std::max(svc.replicas, 0)));
       for (const auto& n : service_networks(stack, svc)) s.networks.push_back(n);
-      if (svc.network_mode.rfind("service:", 0) == 0) s.network_service = svc.network_mode.substr(8);
+      s.network_service = spec::joined_service(svc);
       s.healthcheck = svc.healthcheck && !svc.healthcheck->disable;
       d.services.push_back(std::move(s));
       continue;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "reconciler/hooks.h"
@@ -96,6 +97,40 @@ int64_t host_memory_bytes() {
   return 0;
 }
 
+// cpu_rt_runtime / cpu_rt_period: microseconds (a number) or a duration ("400ms"). Refused
+// here, at up, where the kernel has no RT group scheduling (no v1 cpu.rt_runtime_us).
+Result<void> rt_knobs(const spec::Service& svc, model::CgroupLimits& l) {
+  auto micros = [&](const char* key) -> Result<std::optional<int64_t>> {
+    const nlohmann::json* v = extra(svc, key);
+    if (v && v->is_string() && v->get<std::string>().find_first_not_of("0123456789") !=
+                                   std::string::npos) {
+      auto ms = spec::parse_duration(v->get<std::string>());
+      if (!ms) return fail(where(svc, key) + ": " + key + " " + v->dump() + " is not a duration");
+      return std::optional<int64_t>{ms->count() * 1000};
+    }
+    return integer(svc, key);
+  };
+  auto runtime = micros("cpu_rt_runtime");
+  if (!runtime) return fail(runtime.error());
+  auto period = micros("cpu_rt_period");
+  if (!period) return fail(period.error());
+  if (!*runtime && !*period) return {};
+  const char* key = *runtime ? "cpu_rt_runtime" : "cpu_rt_period";
+  if (::access("/sys/fs/cgroup/cpu/cpu.rt_runtime_us", F_OK) != 0)
+    return fail(where(svc, key) + ": " + key +
+                " is refused on this host: its kernel has no RT group scheduling "
+                "(no cpu.rt_runtime_us in a cgroup v1 cpu hierarchy; CONFIG_RT_GROUP_SCHED)");
+  if (*period && (**period < 1000 || **period > 1000000))
+    return fail(where(svc, "cpu_rt_period") + ": must be 1000..1000000 (microseconds)");
+  int64_t p = period->value_or(1000000);
+  if (*runtime && (**runtime < 0 || **runtime > p))
+    return fail(where(svc, "cpu_rt_runtime") + ": must be 0.." + std::to_string(p) +
+                " microseconds (at most the period)");
+  l.cpu_rt_runtime = *runtime;
+  l.cpu_rt_period = *period;
+  return {};
+}
+
 Result<void> cgroup_knobs(const spec::Service& svc, RuntimeRecord& r) {
   auto& l = r.spec.limits;
   const spec::Service& s = svc;
@@ -126,6 +161,7 @@ Result<void> cgroup_knobs(const spec::Service& svc, RuntimeRecord& r) {
     return fail(where(s, "cpu_quota") + ": must be -1 or at least 1000 (microseconds)");
   l.cpu_quota = *quota;
   l.cpu_period = *period;
+  if (auto x = rt_knobs(s, l); !x) return x;
 
   // deploy.resources.reservations: what the host must have; memory becomes the soft limit
   // (as docker compose maps it) unless mem_reservation says otherwise.
@@ -293,7 +329,8 @@ Result<void> device_knobs(const spec::Service& svc, RuntimeRecord& r) {
 }  // namespace
 
 // uts: host and ipc: host (spec/service_fields.cpp refuses what would change the host
-// through them: hostname, domainname, IPC sysctls).
+// through them: hostname, domainname, IPC sysctls); pid: host; pid and ipc service:NAME (joined
+// at each start, supervisor.cpp); cgroup: private.
 Result<void> host_namespaces(const spec::Service& svc, RuntimeRecord& r) {
   auto& s = r.spec;
   if (const auto* u = extra(svc, "uts"); u && *u == "host") {
@@ -315,6 +352,18 @@ Result<void> host_namespaces(const spec::Service& svc, RuntimeRecord& r) {
     shm.create_source = false;
     s.mounts.push_back(shm);
   }
+  if (const auto* p = extra(svc, "pid"); p && *p == "host") s.host_pid = true;
+  if (const auto* c = extra(svc, "cgroup"); c && *c == "private") s.cgroupns = true;
+  for (const char* key : {"pid", "ipc"}) {
+    const auto* v = extra(svc, key);
+    if (!v || !v->is_string() || v->get<std::string>().rfind("service:", 0) != 0) continue;
+    std::string target = v->get<std::string>().substr(8);
+    if (!r.network_service.empty() && r.network_service != target)
+      return fail(where(svc, key) + ": " + key + " service:" + target + " and service:" +
+                  r.network_service + ": stack joins the namespaces of one service only");
+    r.network_service = target;
+    (std::string(key) == "pid" ? r.join_pid : r.join_ipc) = true;
+  }
   return {};
 }
 
@@ -326,6 +375,19 @@ Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service&
   if (auto x = device_knobs(svc, r); !x) return x;
   if (auto x = blkio(svc, r); !x) return x;
   if (auto x = host_namespaces(svc, r); !x) return x;
+  if (const auto* p = extra(svc, "cgroup_parent"); p && p->is_string()) {
+    std::string parent = p->get<std::string>();
+    while (!parent.empty() && parent.front() == '/') parent.erase(0, 1);
+    while (!parent.empty() && parent.back() == '/') parent.pop_back();
+    bool bad = parent.empty() || parent == "stack" || parent.rfind("stack/", 0) == 0 ||
+               parent.find("//") != std::string::npos ||
+               parent.find_first_of("\n:,") != std::string::npos;
+    for (const auto& part : std::filesystem::path(parent)) bad = bad || part == ".." || part == ".";
+    if (bad)
+      return fail(where(svc, "cgroup_parent") + ": cgroup_parent \"" + p->get<std::string>() +
+                  "\" must be a cgroup path outside stack's own \"stack\" tree, without \"..\"");
+    r.spec.cgroup = parent + "/" + r.spec.name;
+  }
   if (const auto* c = extra(svc, "cpuset"); c && c->is_string()) {
     std::string cpus = c->get<std::string>();
     if (cpus.empty() || cpus.find_first_not_of("0123456789,-") != std::string::npos)
@@ -338,6 +400,16 @@ Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service&
 
 Result<void> check_container_names(const spec::Stack& stack, const planner::DesiredState& desired,
                                    state::Store& store) {
+  // network_mode container:NAME: a container this host has (of any project), or nothing is made.
+  for (const auto& svc : stack.services) {
+    if (svc.network_mode.rfind("container:", 0) != 0) continue;
+    std::string name = svc.network_mode.substr(10);
+    auto rec = store.get_container(name);
+    if (!rec) return fail(rec.error());
+    if (!*rec)
+      return fail(where(svc, "network_mode") + ": network_mode " + svc.network_mode +
+                  ": no container " + name + " on this host");
+  }
   for (const auto& d : desired.services) {
     const spec::Service* svc = stack.find(d.name);
     for (const auto& r : d.records) {
@@ -352,6 +424,70 @@ Result<void> check_container_names(const spec::Stack& stack, const planner::Desi
     }
   }
   return {};
+}
+
+namespace {
+std::mutex parents_mutex;  // the loop and the pool both start and reap containers
+
+std::vector<std::string> read_parents(const std::filesystem::path& file) {
+  std::vector<std::string> out;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+void write_parents(const std::filesystem::path& file, const std::vector<std::string>& levels) {
+  if (levels.empty()) {
+    ::unlink(file.c_str());
+    return;
+  }
+  std::ofstream out(file, std::ios::trunc);
+  for (const auto& l : levels) out << l << "\n";
+}
+}  // namespace
+
+Result<void> note_cgroup_parents(const std::filesystem::path& root, engine::CgroupDriver& cgroups,
+                                 const std::string& cgroup) {
+  std::filesystem::path parent = std::filesystem::path(cgroup).parent_path();
+  if (parent.empty() || *parent.begin() == "stack") return {};
+  std::lock_guard lock(parents_mutex);
+  auto file = root / "cgroup-parents";
+  auto levels = read_parents(file);
+  std::filesystem::path level;
+  bool changed = false;
+  for (const auto& part : parent) {
+    level /= part;
+    // pids() reads its cgroup.procs: it fails where the level does not exist.
+    if (cgroups.pids(level.string())) continue;
+    if (std::find(levels.begin(), levels.end(), level.string()) == levels.end()) {
+      levels.push_back(level.string());
+      changed = true;
+    }
+  }
+  if (changed) write_parents(file, levels);
+  return {};
+}
+
+void release_cgroup_parents(const std::filesystem::path& root, engine::CgroupDriver& cgroups,
+                            state::Store& store) {
+  std::lock_guard lock(parents_mutex);
+  auto file = root / "cgroup-parents";
+  auto levels = read_parents(file);
+  if (levels.empty()) return;
+  auto records = store.list_all_containers();
+  if (!records) return;
+  std::sort(levels.begin(), levels.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  std::vector<std::string> kept;
+  for (const auto& level : levels) {
+    bool used = std::any_of(records->begin(), records->end(), [&](const auto& rec) {
+      return state::is_up(rec.state) && rec.runtime &&
+             rec.runtime->spec.cgroup.rfind(level + "/", 0) == 0;
+    });
+    if (used || !cgroups.remove(level)) kept.push_back(level);
+  }
+  write_parents(file, kept);
 }
 
 }  // namespace stack::reconciler

@@ -31,4 +31,14 @@ using model::RuntimeRecord;
                                                  const planner::DesiredState& desired,
                                                  state::Store& store);
 
+// cgroup_parent: the levels of CGROUP's parent path that do not exist yet are stack's to make
+// and to remove. note_cgroup_parents records them (in ROOT/cgroup-parents) before the
+// container's cgroup is made; release_cgroup_parents removes, deepest first, each recorded
+// one no running container of STORE is under. The "stack" tree is the driver's own business.
+[[nodiscard]] Result<void> note_cgroup_parents(const std::filesystem::path& root,
+                                               engine::CgroupDriver& cgroups,
+                                               const std::string& cgroup);
+void release_cgroup_parents(const std::filesystem::path& root, engine::CgroupDriver& cgroups,
+                            state::Store& store);
+
 }  // namespace stack::reconciler

@@ -146,6 +146,13 @@ awaitable<Outcome> DaemonSteps::create(const planner::CreateContainer& s, const 
       if (!port) co_return outcome_of(port.error().wrap("create " + s.name));
       p.host_port = *port;
     }
+  if (auto stack = daemon_.stacks_.find(project_); stack != daemon_.stacks_.end())
+    if (const spec::Service* svc = stack->second.find(s.service))
+      if (auto v = container_volumes_from(daemon_.paths(), *svc, c.store(), *rt); !v)
+        co_return Terminal{v.error().wrap("create " + s.name)};
+  // The anonymous volumes of the container this one replaces, before any source is made.
+  if (auto a = adopt_anonymous_volumes(daemon_.paths(), *rt); !a)
+    co_return Terminal{a.error().wrap("create " + s.name)};
   // Secret files first: they are mount sources too.
   if (auto w = write_secret_files(daemon_.paths(), *rt); !w)
     co_return Terminal{w.error().wrap("create " + s.name)};
@@ -157,6 +164,8 @@ awaitable<Outcome> DaemonSteps::create(const planner::CreateContainer& s, const 
     if (auto made = make_dirs(m.source); !made)
       co_return Terminal{made.error().wrap("create " + s.name + ": bind source")};
   }
+  if (auto o = shift_volume_owners(daemon_.paths(), *rt); !o)
+    co_return Terminal{o.error().wrap("create " + s.name)};
   auto rec = c.create_record(std::move(rt), s.number);
   if (!rec) co_return outcome_of(rec.error());
   daemon_.supervisor_->forget(s.name);  // a new container starts its backoff afresh
@@ -298,6 +307,18 @@ awaitable<Outcome> DaemonSteps::remove(const planner::RemoveContainer& s, const 
         !r)
       log::get("reconciler")->warn("keep previous configuration of {}: {}", s.name, r.error().message);
   daemon_.networking().gone(s.name);
+  // A replaced container's anonymous volumes go to its successor under the same name (a
+  // stop-first update). With start-first the successor runs already, with its own.
+  bool successor = false;
+  if (auto all = c.store().list_containers(project_))
+    for (const auto& other : *all)
+      successor = successor || (other.name != s.name && other.service == (*rec)->service &&
+                                other.number == (*rec)->number);
+  if (s.replaced && !successor) {
+    if (auto r = keep_anonymous_volumes(daemon_.paths(), s.name); !r) co_return outcome_of(r.error());
+  } else {
+    drop_kept_volumes(daemon_.paths(), s.name);
+  }
   if (auto r = c.remove_container(**rec); !r) co_return outcome_of(r.error());
   if (auto r = remove_secret_files(daemon_.paths(), s.name); !r) co_return outcome_of(r.error());
   daemon_.supervisor_->forget(s.name);

@@ -16,6 +16,7 @@
 #include "reconciler/health.h"
 #include "reconciler/hooks.h"
 #include "reconciler/networking.h"
+#include "reconciler/service_fields.h"
 #include "model/runtime_record.h"
 
 #include <spdlog/spdlog.h>
@@ -61,18 +62,34 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec, bool serv
   const RuntimeRecord* rt = rec.runtime.get();
   auto& net = daemon_.networking();
   spec->resolv_conf = net.resolv_conf(*rt);
-  if (rt->network_mode == "service") {
-    // network_mode service:NAME: the namespace (and resolv.conf) of NAME's first replica.
-    auto target = planner::container_name(rec.project, rt->network_service, 1);
+  // The container whose namespaces this one joins: the first replica of a service
+  // (network_mode, pid, ipc service:NAME) or a container by name (network_mode container:NAME).
+  bool join_net = rt->network_mode == "service" || rt->network_mode == "container";
+  std::string target, what;
+  if (!rt->join_container.empty()) {
+    target = rt->join_container;
+    what = "network_mode container:" + target;
+  } else if (join_net || rt->join_pid || rt->join_ipc) {
+    target = planner::container_name(rec.project, rt->network_service, 1);
+    what = std::string(join_net ? "network_mode" : rt->join_pid ? "pid" : "ipc") + " service:" +
+           rt->network_service;
+  }
+  if (!target.empty()) {
     auto t = c.store().get_container(target);
     if (!t) co_return fail(t.error());
     if (!*t || (*t)->state != state::ContainerState::kRunning || !engine::is_alive(process_of(**t)))
-      co_return fail("start " + rec.name + ": network_mode service:" + rt->network_service +
-                     ": " + target + " is not running");
-    spec->join_netns = "/proc/" + std::to_string((*t)->pid) + "/ns/net";
+      co_return fail("start " + rec.name + ": " + what + ": " + target +
+                     (*t ? " is not running" : " does not exist on this host"));
+    std::string ns = "/proc/" + std::to_string((*t)->pid) + "/ns/";
+    if (join_net) spec->join_netns = ns + "net";
+    if (rt->join_pid) spec->join_pidns = ns + "pid";
+    if (rt->join_ipc) spec->join_ipcns = ns + "ipc";
     rec.joined_started_at = (*t)->started_at;  // which run of NAME it joined: the planner checks
-    if (auto text = read_file(c.container_dir(target) / "resolv.conf")) spec->resolv_conf = *text;
+    if (join_net)
+      if (auto text = read_file(c.container_dir(target) / "resolv.conf")) spec->resolv_conf = *text;
   }
+  if (auto r = note_cgroup_parents(c.paths().root, c.engine().cgroups(), spec->cgroup); !r)
+    co_return fail(r.error().wrap("start " + rec.name));
   auto proc = co_await create_and_start(*rt, std::move(*spec));
   if (!proc) {
     net.gone(rec.name);  // addresses of a failed attach are released

@@ -13,10 +13,12 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "engine/container.h"
 
 namespace stack::reconciler {
 
@@ -152,14 +154,26 @@ Result<std::vector<SecretSource>> read_secrets(const spec::Stack& stack, const s
   return out;
 }
 
-Result<uint32_t> numeric_id(const spec::Service& svc, const spec::FileRef& ref,
-                            const std::string& v, const char* what) {
+// A secret's or config's uid or gid: a number, or a name the image's /etc/passwd or
+// /etc/group gives (read from the image's layers, every path resolved inside the layer: never
+// the host's files).
+Result<uint32_t> owner_id(const spec::Service& svc, const spec::FileRef& ref, const std::string& v,
+                          const char* what, const std::vector<std::filesystem::path>& layers) {
   if (v.empty()) return 0u;
   char* end = nullptr;
   unsigned long n = std::strtoul(v.c_str(), &end, 10);
-  if (*end != '\0' || n > 0xfffffffeUL)
-    return fail(where(svc, ref.pos) + ": " + what + " \"" + v + "\" must be a number");
-  return static_cast<uint32_t>(n);
+  if (*end == '\0' && n <= 0xfffffffeUL) return static_cast<uint32_t>(n);
+  if (v.find_first_of(":\n") == std::string::npos) {
+    if (std::string(what) == "gid") {
+      if (auto gid = engine::resolve_group(v, layers)) return static_cast<uint32_t>(*gid);
+    } else {
+      model::ProcessSpec p;
+      if (engine::resolve_user(v, layers, p)) return static_cast<uint32_t>(p.uid);
+    }
+  }
+  return fail(where(svc, ref.pos) + ": " + what + " \"" + v + "\" is neither a number nor a " +
+              (std::string(what) == "gid" ? "group in the image's /etc/group"
+                                          : "user in the image's /etc/passwd"));
 }
 
 }  // namespace
@@ -182,9 +196,7 @@ Result<void> build_storage(const Paths& paths, const spec::Stack& stack, const s
         ro = from.substr(colon) == ":ro";
         from.resize(colon);
       }
-      if (from.rfind("container:", 0) == 0)
-        return fail(where(svc, svc.pos) + ": volumes_from " + from +
-                    ": only services of the project are supported");
+      if (from.rfind("container:", 0) == 0) continue;  // at creation: container_volumes_from
       if (from.rfind("service:", 0) == 0) from = from.substr(8);
       const spec::Service* other = stack.find(from);
       if (!other) return fail(where(svc, svc.pos) + ": volumes_from: no service \"" + from + "\"");
@@ -219,9 +231,9 @@ Result<void> build_storage(const Paths& paths, const spec::Stack& stack, const s
   auto contents = std::make_shared<std::vector<std::string>>();
   for (size_t i = 0; i < secrets->size(); i++) {
     const auto& src = (*secrets)[i];
-    auto uid = numeric_id(svc, *src.ref, src.ref->uid, "uid");
+    auto uid = owner_id(svc, *src.ref, src.ref->uid, "uid", s.layers);
     if (!uid) return fail(uid.error());
-    auto gid = numeric_id(svc, *src.ref, src.ref->gid, "gid");
+    auto gid = owner_id(svc, *src.ref, src.ref->gid, "gid", s.layers);
     if (!gid) return fail(gid.error());
     model::SecretFile f;
     f.path = paths.run_root / "secrets" / s.name / std::to_string(i);
@@ -378,6 +390,148 @@ Result<void> remove_volume_dir(const Paths& paths, const std::string& name, bool
   }
   if (auto r = remove_tree(dir); !r) return fail(r.error().wrap("volume " + name));
   return {};
+}
+
+Result<void> check_volumes_unchanged(const spec::Stack& stack,
+                                    const planner::DesiredState& desired, state::Store& store) {
+  for (const auto& d : desired.volumes) {
+    if (!d.config) continue;
+    auto known = store.get_volume(d.name);
+    if (!known) return fail(known.error());
+    // One `stack volume create` made is the user's: used as it is, as compose does.
+    if (!*known || (*known)->project != stack.name) continue;
+    std::string changed;
+    if ((*known)->driver_opts != d.config->driver_opts) changed = "driver_opts";
+    if ((*known)->labels != d.config->labels) changed += changed.empty() ? "labels" : " and labels";
+    if (changed.empty()) continue;
+    std::string at;
+    for (const auto& v : stack.volumes)
+      if (v.name == d.name) at = v.pos.str() + ": ";
+    return fail(at + "volume \"" + d.name + "\" exists but doesn't match configuration (" +
+                changed + " changed): making it again loses its data; `stack down -v` removes "
+                "it, or put its earlier configuration back");
+  }
+  return {};
+}
+
+namespace {
+// "NAME" and whether ":ro" was asked, of a volumes_from "container:NAME[:ro|:rw]"; nullopt for
+// any other entry.
+std::optional<std::pair<std::string, bool>> from_container(std::string v) {
+  if (v.rfind("container:", 0) != 0) return std::nullopt;
+  v = v.substr(10);
+  bool ro = false;
+  if (auto colon = v.rfind(':'); colon != std::string::npos &&
+                                 (v.substr(colon) == ":ro" || v.substr(colon) == ":rw")) {
+    ro = v.substr(colon) == ":ro";
+    v.resize(colon);
+  }
+  return std::make_pair(v, ro);
+}
+}  // namespace
+
+Result<void> check_volumes_from_containers(const spec::Stack& stack, state::Store& store) {
+  for (const auto& svc : stack.services) {
+    auto it = svc.extra.find("volumes_from");
+    if (it == svc.extra.end() || !it->is_array()) continue;
+    for (const auto& v : *it) {
+      auto c = v.is_string() ? from_container(v.get<std::string>()) : std::nullopt;
+      if (!c) continue;
+      auto rec = store.get_container(c->first);
+      if (!rec) return fail(rec.error());
+      if (!*rec)
+        return fail(where(svc, svc.pos) + ": volumes_from container:" + c->first +
+                    ": no container " + c->first + " on this host");
+    }
+  }
+  return {};
+}
+
+Result<void> container_volumes_from(const Paths& paths, const spec::Service& svc,
+                                    state::Store& store, RuntimeRecord& r) {
+  auto it = svc.extra.find("volumes_from");
+  if (it == svc.extra.end() || !it->is_array()) return {};
+  std::vector<model::BindMount> taken;
+  for (const auto& v : *it) {
+    auto c = v.is_string() ? from_container(v.get<std::string>()) : std::nullopt;
+    if (!c) continue;
+    auto rec = store.get_container(c->first);
+    if (!rec) return fail(rec.error());
+    if (!*rec || !(*rec)->runtime)
+      return fail(where(svc, svc.pos) + ": volumes_from container:" + c->first +
+                  ": no container " + c->first + " on this host");
+    // Its volumes and binds, as docker's --volumes-from takes them: not its tmpfs, its secrets
+    // (another container's, under the run root) or the host's /dev/shm of an ipc: host.
+    for (model::BindMount m : (*rec)->runtime->spec.mounts) {
+      bool secret = m.source.string().rfind((paths.run_root / "secrets").string() + "/", 0) == 0;
+      if (m.kind != model::BindMount::Kind::kBind || secret || m.target == "/dev/shm") continue;
+      m.read_only = m.read_only || c->second;
+      m.seed = false;  // it holds the other container's data already
+      taken.push_back(std::move(m));
+    }
+  }
+  // First: the service's own mounts may cover a target of the other's.
+  r.spec.mounts.insert(r.spec.mounts.begin(), taken.begin(), taken.end());
+  return {};
+}
+
+Result<void> shift_volume_owners(const Paths& paths, const RuntimeRecord& r) {
+  if (!r.spec.userns) return {};
+  auto under = [](const std::filesystem::path& p, const std::filesystem::path& dir) {
+    return p.string().rfind(dir.string() + "/", 0) == 0;
+  };
+  for (const auto& m : r.spec.mounts) {
+    if (m.kind != model::BindMount::Kind::kBind) continue;
+    if (!under(m.source, paths.root / "volumes") && !under(m.source, r.spec.dir / "volumes"))
+      continue;
+    // O_NOFOLLOW|O_DIRECTORY: the volume's own directory, never where a symlink points.
+    int fd = ::open(m.source.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return fail_errno("volume " + m.source.string());
+    struct stat st {};
+    bool fresh = ::fstat(fd, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 &&
+                 std::filesystem::is_empty(m.source);
+    int rc = fresh ? ::fchown(fd, r.spec.userns->uid_base, r.spec.userns->gid_base) : 0;
+    int saved = errno;
+    ::close(fd);
+    if (rc != 0) return fail_errno("volume " + m.source.string() + ": give it to the mapped root", saved);
+  }
+  return {};
+}
+
+namespace {
+std::filesystem::path kept_volumes(const Paths& paths, const std::string& name) {
+  return paths.root / "containers" / (name + ".kept-volumes");
+}
+}  // namespace
+
+Result<void> keep_anonymous_volumes(const Paths& paths, const std::string& name) {
+  auto from = paths.root / "containers" / name / "volumes";
+  if (::access(from.c_str(), F_OK) != 0) return {};
+  auto to = kept_volumes(paths, name);
+  drop_kept_volumes(paths, name);
+  // rename(2): the same filesystem, the data never copied.
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    return fail_errno("keep the anonymous volumes of " + name + ": rename " + from.string());
+  return {};
+}
+
+Result<void> adopt_anonymous_volumes(const Paths& paths, const RuntimeRecord& r) {
+  auto kept = kept_volumes(paths, r.spec.name);
+  if (::access(kept.c_str(), F_OK) != 0) return {};
+  auto to = r.spec.dir / "volumes";
+  if (::access(to.c_str(), F_OK) == 0) {  // it has its own already: the kept ones go
+    drop_kept_volumes(paths, r.spec.name);
+    return {};
+  }
+  if (auto d = make_dirs(r.spec.dir); !d) return d;
+  if (::rename(kept.c_str(), to.c_str()) != 0)
+    return fail_errno("take the anonymous volumes of the replaced " + r.spec.name);
+  return {};
+}
+
+void drop_kept_volumes(const Paths& paths, const std::string& name) {
+  auto kept = kept_volumes(paths, name);
+  if (::access(kept.c_str(), F_OK) == 0) (void)remove_tree(kept);
 }
 
 Result<void> write_secret_files(const Paths& paths, const RuntimeRecord& r) {

@@ -13,6 +13,7 @@
 #include "planner/state.h"
 #include "reconciler/controller.h"
 #include "spec/stack.h"
+#include "state/store.h"
 
 namespace stack::reconciler {
 
@@ -27,6 +28,33 @@ namespace stack::reconciler {
 [[nodiscard]] Result<void> build_storage(const Paths& paths, const spec::Stack& stack,
                                          const spec::Service& service, RuntimeRecord& r,
                                          const std::vector<std::string>& image_volumes = {});
+
+// A named volume the project made earlier with other driver_opts or labels: refused at up
+// before anything changes, as compose refuses it ("exists but doesn't match configuration");
+// its data would be lost by making it again, which `down -v` does on purpose.
+[[nodiscard]] Result<void> check_volumes_unchanged(const spec::Stack& stack,
+                                                   const planner::DesiredState& desired,
+                                                   state::Store& store);
+
+// volumes_from container:NAME[:ro]: the volumes and binds of a container of this host by name
+// (any project). Checked at up (nothing is made when the store has no NAME), taken when the
+// container is created (from NAME's record then) and put before the service's own mounts.
+[[nodiscard]] Result<void> check_volumes_from_containers(const spec::Stack& stack,
+                                                         state::Store& store);
+[[nodiscard]] Result<void> container_volumes_from(const Paths& paths, const spec::Service& service,
+                                                  state::Store& store, RuntimeRecord& r);
+
+// With a user namespace (userns-remap): each volume of R (named or anonymous) that is still
+// fresh - empty and root's on the host - is given to the container's root (the mapped base
+// ids), as docker's remapped root owns its volumes. Binds stay the user's.
+[[nodiscard]] Result<void> shift_volume_owners(const Paths& paths, const RuntimeRecord& r);
+
+// Anonymous volumes over a recreation, as compose keeps them: the replaced container NAME's
+// volumes/ are set aside (keep) when it is removed, and taken by the container made next under
+// that name (adopt, before its mounts are made); `down` drops what nobody took.
+[[nodiscard]] Result<void> keep_anonymous_volumes(const Paths& paths, const std::string& name);
+[[nodiscard]] Result<void> adopt_anonymous_volumes(const Paths& paths, const RuntimeRecord& r);
+void drop_kept_volumes(const Paths& paths, const std::string& name);
 
 // A digest of the content of every secret and config SERVICE uses ("" with none): a changed
 // secret changes the service's configuration (and recreates its containers).

@@ -117,8 +117,8 @@ void check_replicas(const Service& s, Diagnostics& diag) {
                                                  std::to_string(s.replicas) + " replicas");
 }
 
-// uts: host and ipc: host|private|shareable. Joining another container's IPC namespace
-// (service:NAME) is not done yet; what would rename the host is refused.
+// uts: host, ipc: host|private|shareable|service:NAME, pid: host|service:NAME. What would
+// rename the host is refused; joining a container by name (container:NAME) is not done yet.
 void check_namespaces(const Service& s, Diagnostics& diag) {
   std::string uts = extra_string(s, "uts");
   if (!uts.empty() && uts != "host")
@@ -133,12 +133,20 @@ void check_namespaces(const Service& s, Diagnostics& diag) {
                  "service \"" + s.name + "\": domainname with uts: host would change the host's");
   }
   std::string ipc = extra_string(s, "ipc");
-  if (ipc.rfind("service:", 0) == 0 || ipc.rfind("container:", 0) == 0)
+  if (ipc.rfind("container:", 0) == 0)
     diag.error(key_pos(s, "ipc"), "service \"" + s.name + "\": not supported yet: ipc " + ipc +
-                                      " (joining another container's IPC namespace)");
-  else if (!ipc.empty() && ipc != "host" && ipc != "private" && ipc != "shareable")
+                                      " (a container by name: use service:NAME)");
+  else if (!ipc.empty() && ipc != "host" && ipc != "private" && ipc != "shareable" &&
+           !(ipc.rfind("service:", 0) == 0 && ipc.size() > 8))
     diag.error(key_pos(s, "ipc"), "service \"" + s.name + "\": ipc " + ipc +
                                       ": one of host, private, shareable, service:NAME");
+  std::string pid = extra_string(s, "pid");
+  if (pid.rfind("container:", 0) == 0)
+    diag.error(key_pos(s, "pid"), "service \"" + s.name + "\": not supported yet: pid " + pid +
+                                      " (a container by name: use service:NAME)");
+  else if (!pid.empty() && pid != "host" && !(pid.rfind("service:", 0) == 0 && pid.size() > 8))
+    diag.error(key_pos(s, "pid"), "service \"" + s.name + "\": pid " + pid +
+                                      ": host or service:NAME (without it the container has its own)");
 }
 
 void check_hooks(const Service& s, Diagnostics& diag) {
@@ -203,13 +211,41 @@ void check_stack_fields(const Stack& stack, Diagnostics& diag) {
                      " is also the name of a container of service \"" + it->second + "\"");
   }
   for (const Service& s : stack.services) {
-    if (s.network_mode.rfind("service:", 0) != 0) continue;
-    const Service* target = stack.find(s.network_mode.substr(8));
-    if (target && !target->container_name.empty())
-      diag.error(key_pos(s, "network_mode"), "service \"" + s.name + "\": network_mode " +
-                                                 s.network_mode + " with a container_name on \"" +
-                                                 target->name + "\" is not supported yet");
+    // network_mode, pid and ipc service:NAME: one service, which exists (validate.cpp checks
+    // network_mode's), is not this one and has no container_name.
+    std::string joined;
+    for (const char* key : {"network_mode", "pid", "ipc"}) {
+      std::string v = std::string(key) == "network_mode" ? s.network_mode : extra_string(s, key);
+      if (v.rfind("service:", 0) != 0 || v.size() <= 8) continue;
+      std::string name = v.substr(8);
+      std::string at = "service \"" + s.name + "\": " + key + " " + v;
+      const Service* target = stack.find(name);
+      if (!joined.empty() && joined != name) {
+        diag.error(key_pos(s, key), at + " and service:" + joined +
+                                        ": stack joins the namespaces of one service only");
+      } else if (name == s.name) {
+        diag.error(key_pos(s, key), at + ": a service cannot join its own namespaces");
+      } else if (!target) {
+        if (std::string(key) != "network_mode")
+          diag.error(key_pos(s, key), at + ": unknown service \"" + name + "\"");
+      } else if (!target->container_name.empty()) {
+        diag.error(key_pos(s, key), at + " with a container_name on \"" + target->name +
+                                        "\" is not supported yet");
+      } else if (std::string(key) == "ipc" && extra_string(*target, "ipc") != "shareable" &&
+                 extra_string(*target, "ipc") != "host") {
+        // docker joins only an IPC namespace its owner shares (ipc: shareable).
+        diag.error(key_pos(s, key), at + ": the IPC namespace of \"" + name +
+                                        "\" is private; give it ipc: shareable");
+      }
+      joined = name;
+    }
   }
+}
+
+std::string joined_service(const Service& s) {
+  for (const std::string& v : {s.network_mode, extra_string(s, "pid"), extra_string(s, "ipc")})
+    if (v.rfind("service:", 0) == 0 && v.size() > 8) return v.substr(8);
+  return "";
 }
 
 std::optional<int> rlimit_resource(std::string_view name) {

@@ -35,6 +35,10 @@ struct LifecycleHook {
 [[nodiscard]] Result<std::vector<LifecycleHook>> lifecycle_hooks(const Service& service,
                                                                  const std::string& key);
 
+// The service whose namespaces SERVICE joins: NAME of network_mode, pid or ipc service:NAME
+// (check_stack_fields refuses two different ones); "" for none.
+[[nodiscard]] std::string joined_service(const Service& service);
+
 // RLIMIT_* of a compose ulimit name ("nofile"), none for an unknown one.
 [[nodiscard]] std::optional<int> rlimit_resource(std::string_view name);
 

@@ -91,15 +91,6 @@ void replicated_mode(const Service& s, const Report& report) {
                       " (Swarm runs one task per node; stack runs on one host: use replicas)");
 }
 
-void container_volumes_from(const Service& s, const Report& report) {
-  auto it = s.extra.find("volumes_from");
-  if (it == s.extra.end() || !it->is_array()) return;
-  for (const auto& v : *it)
-    if (v.is_string() && v.get<std::string>().rfind("container:", 0) == 0)
-      report(s.pos, "services." + s.name + ".volumes_from " + v.get<std::string>() +
-                        " (only services of the project)");
-}
-
 void only_local_log_drivers(const Service& s, const Report& report) {
   if (s.logging.driver != "json-file" && s.logging.driver != "local")
     report(s.pos, "services." + s.name + ".logging.driver " + s.logging.driver);
@@ -108,7 +99,9 @@ void only_local_log_drivers(const Service& s, const Report& report) {
 void supported_network_modes(const Service& s, const Report& report) {
   const std::string& m = s.network_mode;
   bool service = m.rfind("service:", 0) == 0 && m.size() > 8;
-  if (!m.empty() && m != "none" && m != "host" && m != "bridge" && m != "default" && !service)
+  bool container = m.rfind("container:", 0) == 0 && m.size() > 10;
+  if (!m.empty() && m != "none" && m != "host" && m != "bridge" && m != "default" && !service &&
+      !container)
     report(s.pos, "services." + s.name + ".network_mode " + m);
 }
 
@@ -193,7 +186,7 @@ const std::vector<Implemented>& implemented() {
       {"services.*.tmpfs", {}},
       {"services.*.read_only", {}},
       {"services.*.shm_size", {}},
-      {"services.*.volumes_from", container_volumes_from},
+      {"services.*.volumes_from", {}},  // services and container:NAME (reconciler/volumes.cpp)
       {"services.*.secrets.**", {}},
       {"services.*.configs.**", {}},
       {"volumes", {}},
@@ -291,6 +284,11 @@ const std::vector<Implemented>& implemented() {
       {"services.*.blkio_config.**", {}},
       {"services.*.uts", {}},  // host only (service_fields.cpp)
       {"services.*.ipc", {}},
+      {"services.*.pid", {}},             // host, service:NAME (service_fields.cpp)
+      {"services.*.cgroup", {}},          // host, private: a cgroup namespace
+      {"services.*.cgroup_parent", {}},   // reconciler/service_fields.cpp
+      {"services.*.cpu_rt_runtime", {}},  // refused at up where the kernel lacks RT groups
+      {"services.*.cpu_rt_period", {}},
       {"services.*.deploy.mode", replicated_mode},
       {"services.*.post_start.**", {}},  // run through the exec path (reconciler/hooks.cpp)
       {"services.*.pre_stop.**", {}},

@@ -77,6 +77,8 @@ void encode_service_fields(const RuntimeRecord& r, json& j) {
   if (l.cpu_quota) extra["cpu_quota"] = *l.cpu_quota;
   if (l.cpu_period) extra["cpu_period"] = *l.cpu_period;
   if (!l.cpuset_cpus.empty()) extra["cpuset_cpus"] = l.cpuset_cpus;
+  if (l.cpu_rt_runtime) extra["cpu_rt_runtime"] = *l.cpu_rt_runtime;
+  if (l.cpu_rt_period) extra["cpu_rt_period"] = *l.cpu_rt_period;
   if (l.blkio_weight) extra["blkio_weight"] = *l.blkio_weight;
   if (!l.blkio_device.empty()) extra["blkio_device"] = l.blkio_device;
   if (!extra.empty()) j["limits_more"] = extra;
@@ -123,6 +125,8 @@ void decode_service_fields(const json& j, RuntimeRecord& r) {
     if (e.contains("cpu_quota")) l.cpu_quota = e["cpu_quota"];
     if (e.contains("cpu_period")) l.cpu_period = e["cpu_period"];
     l.cpuset_cpus = e.value("cpuset_cpus", "");
+    if (e.contains("cpu_rt_runtime")) l.cpu_rt_runtime = e["cpu_rt_runtime"];
+    if (e.contains("cpu_rt_period")) l.cpu_rt_period = e["cpu_rt_period"];
     if (e.contains("blkio_weight")) l.blkio_weight = e["blkio_weight"];
     if (e.contains("blkio_device"))
       l.blkio_device = e["blkio_device"].get<std::vector<std::pair<std::string, std::string>>>();
@@ -216,6 +220,11 @@ std::string encode_runtime(const RuntimeRecord& r) {
       {"host_network", s.host_network},
       {"host_uts", s.host_uts},
       {"host_ipc", s.host_ipc},
+      {"host_pid", s.host_pid},
+      {"cgroupns", s.cgroupns},
+      {"join_pid", r.join_pid},
+      {"join_ipc", r.join_ipc},
+      {"join_container", r.join_container},
       {"privileged", s.privileged},
       {"project", r.project},
       {"service", r.service},
@@ -319,6 +328,11 @@ Result<RuntimeRecord> decode_runtime(const std::string& text) {
     s.host_network = j.value("host_network", false);
     s.host_uts = j.value("host_uts", false);
     s.host_ipc = j.value("host_ipc", false);
+    s.host_pid = j.value("host_pid", false);
+    s.cgroupns = j.value("cgroupns", false);
+    r.join_pid = j.value("join_pid", false);
+    r.join_ipc = j.value("join_ipc", false);
+    r.join_container = j.value("join_container", "");
     s.privileged = j.value("privileged", false);
     if (j.contains("userns"))
       s.userns = model::IdMapping{j["userns"].at("uid_base"), j["userns"].at("gid_base"),

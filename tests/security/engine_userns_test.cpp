@@ -234,3 +234,55 @@ services:
   CHECK_MESSAGE(down.code == 0, down.err);
   CHECK(env.leftovers(p).empty());
 }
+
+TEST_CASE("with --userns-remap the container's root owns its named and anonymous volumes" *
+          doctest::test_suite("security")) {
+  STACK_REQUIRE_ROOT();
+  TestUser user;
+  StackEnv env;
+  REQUIRE(env.stack({"daemon", "stop"}).code == 0);      // the one image import started
+  fs::path run_root = env.root().parent_path() / "run";  // StackEnv's --run-root
+  fs::remove(run_root / "stack.sock");
+  pid_t daemon = ::fork();
+  if (daemon == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    std::string bin = std::string(STACK_BUILD_DIR) + "/stack";
+    ::execl(bin.c_str(), bin.c_str(), "--root", env.root().c_str(), "--run-root", run_root.c_str(),
+            "daemon", "--userns-remap", user.name().c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  struct Reap {
+    StackEnv& env;
+    pid_t pid;
+    ~Reap() {
+      env.stack({"daemon", "stop"});
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap{env, daemon};
+  for (int i = 0; i < 500 && !fs::exists(run_root / "stack.sock"); i++) ::usleep(10000);
+  REQUIRE(fs::exists(run_root / "stack.sock"));
+
+  auto p = unique_project("rmvol");
+  env.uses(p);
+  env.write("name: " + p + R"(
+volumes:
+  data: {}
+services:
+  mapped:
+    image: busybox
+    command: [sleep, "300"]
+    volumes: ["data:/named", "/anon"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  // The container's root writes into both; on the host the files are the mapped root's.
+  auto w = env.stack({"exec", "mapped", "sh", "-c", "touch /named/n /anon/a && stat -c %u /named"});
+  CHECK_MESSAGE(w.code == 0, w.err);
+  CHECK(w.out == "0\n");
+  CHECK(owner(env.root() / "volumes" / (p + "_data") / "n") == user.base());
+  CHECK(owner(env.root() / "volumes" / (p + "_data")) == user.base());
+  CHECK(env.stack({"down", "-v"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}

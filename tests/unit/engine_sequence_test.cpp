@@ -332,7 +332,7 @@ TEST_CASE("engine sequence: processes left in a reused cgroup are killed before 
     auto c = w.eng.create(s);
     REQUIRE(c);
     CHECK(w.log().since(6) == Strings{"cgroup.pids CG", "kill STRAY", "cgroup.remove CG",
-                                      "cgroup.remove CG", "cgroup.create CG", "opendir DIR",
+                                      "cgroup.create CG", "opendir DIR",
                                       "clone flags=PID|NS|UTS|IPC|NET", "pidfd_open PID",
                                       "start_time PID", "send config N bytes",
                                       "cgroup.attach CG PID", "expect READY", "netns_open PID"});

@@ -122,8 +122,10 @@ TEST_CASE("refusals: what cannot work on one Linux host says why, at its key") {
   m = refusal("    cpu_count: 2\n");
   CHECK_MESSAGE(m.find("refused: services.web.cpu_count (a Windows") != std::string::npos, m);
   // What could work here and is not done yet still says so.
-  m = refusal("    pid: host\n");
-  CHECK_MESSAGE(m.find("not supported yet: services.web.pid") != std::string::npos, m);
+  m = refusal("    volumes: [{type: image, source: y, target: /y}]\n");
+  CHECK_MESSAGE(m.find("not supported yet: services.web.volumes (mount type image)") !=
+                    std::string::npos,
+                m);
 }
 
 TEST_CASE("namespaces: uts host and ipc host load, what would change the host is refused") {
@@ -136,5 +138,31 @@ TEST_CASE("namespaces: uts host and ipc host load, what would change the host is
   m = refusal("    ipc: host\n    sysctls: {kernel.shmmax: 1}\n");
   CHECK_MESSAGE(m.find("sysctl kernel.shmmax is refused with ipc: host") != std::string::npos, m);
   m = refusal("    ipc: service:db\n");
-  CHECK_MESSAGE(m.find("not supported yet: ipc service:db") != std::string::npos, m);
+  CHECK_MESSAGE(m.find("stack.yaml:4:5: service \"web\": ipc service:db: unknown service \"db\"") == 0,
+                m);
+}
+
+TEST_CASE("namespaces: pid host|service, ipc service and cgroup load, one joined service only") {
+  CHECK(refusal("    pid: host\n    cgroup: private\n").empty());
+  CHECK(refusal("    cgroup: host\n    cpu_rt_runtime: 10000\n    cpu_rt_period: 1000000\n").empty());
+  const std::string db = "  db: {image: x}\n";
+  CHECK(refusal("    pid: service:db\n    ipc: service:db\n    network_mode: service:db\n"
+                "  db: {image: x, ipc: shareable}\n")
+            .empty());
+  std::string p = refusal("    ipc: service:db\n" + db);
+  CHECK_MESSAGE(p.find("stack.yaml:4:5: service \"web\": ipc service:db: the IPC namespace of "
+                       "\"db\" is private; give it ipc: shareable") == 0,
+                p);
+  std::string m = refusal("    pid: service:db\n    network_mode: service:other\n" + db +
+                          "  other: {image: x}\n");
+  CHECK_MESSAGE(m.find("stack joins the namespaces of one service only") != std::string::npos, m);
+  m = refusal("    pid: service:web\n");
+  CHECK_MESSAGE(m.find("pid service:web: a service cannot join its own namespaces") !=
+                    std::string::npos,
+                m);
+  m = refusal("    pid: container:abc\n");
+  CHECK_MESSAGE(m.find("not supported yet: pid container:abc") != std::string::npos, m);
+  m = refusal("    pid: private\n");
+  CHECK_MESSAGE(m.find("pid private: host or service:NAME") != std::string::npos, m);
+  CHECK(refusal("    network_mode: container:abc\n").empty());
 }

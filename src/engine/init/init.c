@@ -234,6 +234,13 @@ static int run_container(void) {
   }
   reply(W_READY, NULL, 0);
   if (wait_go() != 0) return 1; /* the engine gave up on this container */
+  /* cgroup: private. Not at clone: the namespace's root is the cgroup of its maker when made
+   * (cgroup_namespaces(7)), and the engine moves us into ours only after the clone; GO comes
+   * after that move. */
+  if (cfg.cgroupns && unshare(CLONE_NEWCGROUP) != 0) {
+    reply_error("cgroup namespace: %s", strerror(errno));
+    return 1;
+  }
 
   struct logfile *lf = log_open(DIR_FD, cfg.log_max_size, cfg.log_max_files);
   int outp[2], errp[2];
@@ -311,7 +318,8 @@ static int run_exec(void) {
   }
   /* setns(2) with a pidfd joins several namespaces of that process atomically (Linux 5.8).
    * Joining the mount namespace also moves our root and cwd to the container's root. */
-  if (setns(PIDFD_FD, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID)) {
+  if (setns(PIDFD_FD, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID |
+                           CLONE_NEWCGROUP)) {
     reply_error("enter the container's namespaces: %s", strerror(errno));
     return 126;
   }

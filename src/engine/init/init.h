@@ -47,6 +47,7 @@ struct config {
   int tty;                      /* exec mode: stdin is the command's controlling terminal */
   int root_readonly;            /* read_only: the overlay mounted read-only */
   long long shm_size;           /* bytes of /dev/shm; 0: 64 MiB */
+  int cgroupns;                 /* a cgroup namespace of its own, made at GO */
   /* kernel settings of the container (limits.c) */
   struct strv sysctls;     /* "key=value" */
   const char *domainname;  /* NULL: none */

@@ -58,6 +58,8 @@ enum {
   W_ROOT_READONLY = 28, /* u32: 1 mounts the container's root read-only (read_only: true) */
   W_SHM_SIZE = 29,      /* u64: bytes of /dev/shm; absent: 64 MiB */
   W_KERNEL = 31,     /* nested: WK_* (run mode), the container's kernel settings; limits.c */
+  W_CGROUPNS = 42,   /* u32: 1 makes a cgroup namespace at GO, once the engine has put the
+                        init into its cgroups (cgroup: private) */
 
   /* engine -> init: the process (run and exec modes) */
   W_ARG = 32,        /* bytes (repeated, argv order) */
