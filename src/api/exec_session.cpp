@@ -134,6 +134,13 @@ awaitable<Reply> exec_reply(reconciler::Daemon& d, const std::string& project, c
   proc.argv = *command;
   for (const auto& e : *env) set_env(proc.env, e);
   if (!workdir.empty()) proc.cwd = workdir;
+  // `exec --privileged`, as Docker's: every capability and no seccomp filter, still inside the
+  // container's namespaces, cgroup (its device rules) and user mapping. Nothing more than a
+  // service with `privileged: true` gets, which anyone who may call the API can run already.
+  if (body.value("privileged", false)) {
+    proc.capabilities = engine::all_capabilities();
+    proc.seccomp = {engine::SeccompSpec::Mode::kUnconfined, "", 0};
+  }
   if (!user.empty())
     if (auto r = engine::resolve_user(user, rt->spec.layers, proc); !r)
       co_return error_reply(400, r.error().wrap("exec in " + target->name).message, 126);

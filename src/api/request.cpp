@@ -183,7 +183,7 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
     if (what == "version" || what == "projects" || what == "containers" || what == "events" ||
         what == "images")
       return {"GET"};
-    if (what == "up" || what == "shutdown" || what == "auth") return {"POST"};
+    if (what == "up" || what == "shutdown" || what == "auth" || what == "run") return {"POST"};
     if (what == "volumes") return {"GET", "POST"};
     return {};
   }
@@ -208,7 +208,7 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
     if (what == "stats") return {"GET"};  // api/stats_routes.cpp
     if (what == "down" || what == "stop" || what == "start" || what == "restart" ||
         what == "rollback" || what == "exec" || what == "kill" ||
-        what == "pause" || what == "unpause")
+        what == "pause" || what == "unpause" || what == "scale" || what == "rm")
       return {"POST"};
   }
   return {};

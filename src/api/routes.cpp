@@ -14,6 +14,7 @@
 
 #include "api/exec_session.h"
 #include "api/image_routes.h"
+#include "api/lifecycle_routes.h"
 #include "api/stats_routes.h"
 #include "api/verb_routes.h"
 #include "engine/logs.h"
@@ -118,6 +119,11 @@ Reply up_reply(Daemon& d, const json& body) {
   req.options.plan.remove_orphans = body.value("remove_orphans", false);
   req.options.plan.pull = body.value("pull", std::string());
   req.options.dry_run = body.value("dry_run", false);
+  req.options.plan.no_recreate = body.value("no_recreate", false);
+  req.options.plan.always_recreate_deps = body.value("always_recreate_deps", false);
+  req.options.plan.no_deps = body.value("no_deps", false);
+  req.no_start = body.value("no_start", false);
+  req.scale = body.value("scale", std::map<std::string, int>{});
   req.wait = body.value("wait", false);
   req.wait_timeout = std::chrono::seconds(body.value("wait_timeout", 300));
   return {200, {}, [&d, req](Emit emit, Cancelled) mutable -> awaitable<void> {
@@ -143,9 +149,11 @@ Reply logs_reply(Daemon& d, const std::string& project, const Target& t) {
   auto list = d.ps(project, true);
   if (!list) return error_reply(500, list.error().message);
   auto services = t.all("service");
+  auto names = t.all("container");  // `run`: its one-off container only
   std::vector<std::pair<std::string, std::string>> containers;  // name, service
   for (const auto& c : *list)
-    if (services.empty() || std::count(services.begin(), services.end(), c.service))
+    if ((services.empty() || std::count(services.begin(), services.end(), c.service)) &&
+        (names.empty() || std::count(names.begin(), names.end(), c.name)))
       containers.emplace_back(c.name, c.service);
   auto tail_or = t.integer("tail", -1);
   if (!tail_or) return error_reply(400, tail_or.error().message);
@@ -332,6 +340,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
   }
   if (is_image_route(t)) co_return co_await image_route(d, req, t, body);
   if (is_verb_route(t)) co_return co_await verb_route(d, req, t, body);
+  if (is_lifecycle_route(t)) co_return lifecycle_route(d, req, t, body);
   const auto& p = t.path;
   const auto& m = req.method;
   try {

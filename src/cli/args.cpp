@@ -1,4 +1,4 @@
-// The global flags and the arguments of `stack exec`, before CLI11 sees them.
+// The global flags and the arguments of `stack exec` and `stack run`, before CLI11 sees them.
 #include <set>
 
 #include "cli/cli.h"
@@ -19,9 +19,11 @@ void split_exec_command(std::vector<std::string>& args) {
   // Options that take a value, global or exec's own: their value is not a positional.
   static const std::set<std::string> with_value = {
       "--root", "--run-root", "-f", "--file", "-p", "--project-name", "--log-level", "--index",
-      "-e",     "--env",      "-u", "--user", "-w", "--workdir"};
+      "-e",     "--env",      "-u", "--user", "-w", "--workdir",
+      // run's own (its -p is --publish)
+      "--entrypoint", "--publish", "--name", "-v", "--volume", "-l", "--label"};
   // Short ones also end a cluster ("-Te K=V": the value is the next argument).
-  static const std::string short_with_value = "fpeuw";
+  static const std::string short_with_value = "fpeuwvl";
   bool in_exec = false;
   for (size_t i = 0; i < args.size(); i++) {
     const std::string& a = args[i];
@@ -42,7 +44,7 @@ void split_exec_command(std::vector<std::string>& args) {
       continue;
     }
     if (!in_exec) {
-      if (a != "exec") return;  // another command: nothing to split
+      if (a != "exec" && a != "run") return;  // another command: nothing to split
       in_exec = true;
       continue;
     }

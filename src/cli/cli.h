@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -98,6 +99,11 @@ void add_verbs_commands(CLI::App& app);  // verbs_commands.cpp
 // `completion bash|zsh` and `help COMMAND`, from APP's own tree: registered last.
 void add_completion_commands(CLI::App& app);
 void add_stats_command(CLI::App& app);
+void add_lifecycle_commands(CLI::App& app);  // create, rm, scale: lifecycle_command.cpp
+void add_run_command(CLI::App& app);         // run_command.cpp
+// "web=3" arguments of `scale` and `up --scale`: SERVICE -> N; a malformed one ends COMMAND
+// with a usage error (exit 2).
+std::map<std::string, int> parse_scale(const std::vector<std::string>& args, const char* command);
 // `stack exec SERVICE CMD...`: CMD is cut from the arguments before parsing, so its own
 // options ("ls -la") are never taken for stack's.
 std::vector<std::string>& exec_command();

@@ -1,4 +1,4 @@
-// `stack completion bash|zsh` and `stack help COMMAND...`: both read the CLI's own command
+// `stack completion bash|zsh`, `stack help COMMAND...` and `stack help --man`: all read the CLI's own command
 // table (the CLI11 tree main() built), so a command or flag added anywhere is completed and
 // documented without touching this file. Prints only; never calls the daemon.
 #include <CLI/CLI.hpp>
@@ -176,6 +176,46 @@ std::string zsh_script(const CLI::App& root) {
   return s;
 }
 
+// troff text: backslashes and hyphens escaped, no line starting with a control character.
+std::string roff(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\') out += "\\e";
+    else if (c == '-') out += "\\-";
+    else if (c == '\n') out += ' ';
+    else out += c;
+  }
+  if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out = "\\&" + out;
+  return out;
+}
+
+// The COMMANDS section of stack(1): every command of the tree with its description, its
+// arguments and each flag, appended at build time to the hand-written page (packaging/).
+std::string man_commands(const CLI::App& app) {
+  std::vector<Node> nodes;
+  walk(&app, "", nodes);
+  std::string s = ".SH COMMANDS\n";
+  for (const auto& n : nodes) {
+    if (n.path.empty() || n.app->get_group().empty()) continue;  // the root; hidden ones
+    std::string synopsis = "stack " + n.path;
+    if (!flags_of(n.app).empty()) synopsis += " [OPTIONS]";
+    for (const auto* o : n.app->get_options([](const CLI::Option* o) { return o->get_positional(); }))
+      synopsis += " " + (o->get_required() ? o->get_name() : "[" + o->get_name() + "]") +
+                  (o->get_items_expected_max() > 1 ? "..." : "");
+    s += ".SS \"" + roff(n.path) + "\"\n.B " + roff(synopsis) + "\n.br\n" +
+         roff(n.app->get_description()) + "\n";
+    for (const auto* o : flags_of(n.app)) {
+      auto names = names_of(o);
+      if (names.empty() || names[0] == "-h" || names[0] == "--help-all") continue;  // on every command
+      std::string joined;
+      for (const auto& x : names) joined += (joined.empty() ? "" : ", ") + x;
+      if (takes_value(o)) joined += " " + (o->get_type_name().empty() ? "VALUE" : o->get_type_name());
+      s += ".TP\n.B " + roff(joined) + "\n" + roff(o->get_description()) + "\n";
+    }
+  }
+  return s;
+}
+
 }  // namespace
 
 void add_completion_commands(CLI::App& app) {
@@ -193,7 +233,15 @@ void add_completion_commands(CLI::App& app) {
   static std::vector<std::string> words;
   auto* help = app.add_subcommand("help", "Show the help of a command (`stack help image ls`)");
   help->add_option("COMMAND", words, "The command, and its subcommand if it has one");
+  static bool man = false;
+  help->add_flag("--man", man, "Print the COMMANDS section of the manual page stack(1), in troff, "
+                               "from the command table");
   help->callback([&app] {
+    if (man) {
+      std::string text = man_commands(app);
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      return;
+    }
     const CLI::App* at = &app;
     std::string prev = "stack", named;
     for (const auto& w : words) {

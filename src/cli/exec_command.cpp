@@ -28,6 +28,7 @@ using nlohmann::json;
 struct ExecFlags {
   bool no_tty = false;
   bool detach = false;
+  bool privileged = false;  // every capability, no seccomp filter
   int index = 1;
   std::vector<std::string> env;
   std::string user, workdir, service;
@@ -169,6 +170,7 @@ int exec_in(const std::string& project, const ExecFlags& f,
   json body = {{"service", f.service}, {"index", f.index},         {"command", command},
                {"env", env},           {"user", f.user},           {"workdir", f.workdir},
                {"tty", tty},           {"interactive", !f.detach}, {"detach", f.detach}};
+  if (f.privileged) body["privileged"] = true;
   if (tty)
     if (auto size = terminal_size(0))
       body["size"] = {{"cols", size->first}, {"rows", size->second}};
@@ -200,6 +202,9 @@ void add_exec_command(CLI::App& app) {
                  "Do not allocate a terminal (default: one when stdin is a terminal)");
   exec->add_flag("-d,--detach", flags.detach, "Run the command in the background");
   exec->add_option("--index", flags.index, "Which replica (default 1)");
+  exec->add_flag("--privileged", flags.privileged,
+                 "Give the command every capability and no seccomp filter (in the container's "
+                 "namespaces, cgroup and devices)");
   exec->add_option("-e,--env", flags.env,
                    "Set an environment variable KEY=VALUE (KEY alone: "
                    "its value here); repeatable")

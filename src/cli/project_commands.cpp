@@ -125,6 +125,7 @@ struct AttachOptions {
   bool abort_on_exit = false;
   std::string exit_code_from;
   int timeout = -1;  // seconds; -1: each service's stop_grace_period
+  std::vector<std::string> attach, no_attach;  // --attach / --no-attach: whose output is shown
 };
 
 // Follows the project's logs until every container has exited; FRESH: containers this up
@@ -136,12 +137,30 @@ void attach(const std::string& project, bool fresh, const AttachOptions& opts = 
   auto ps = ps_json(project, opts.abort_on_exit || !opts.exit_code_from.empty());
   std::vector<std::string> names;
   size_t width = 0;
+  // --attach SERVICE shows only those; --no-attach SERVICE hides those (both repeatable).
+  bool filtering = !opts.attach.empty() || !opts.no_attach.empty();
+  auto shown = [&](const std::string& service) {
+    return (opts.attach.empty() || std::count(opts.attach.begin(), opts.attach.end(), service)) &&
+           !std::count(opts.no_attach.begin(), opts.no_attach.end(), service);
+  };
+  std::string only;  // the logs stream's service= filter
+  std::vector<std::string> filtered;
   for (const auto& c : ps) {
+    std::string service = c["service"];
+    if (!shown(service)) continue;
+    if (filtering && !std::count(filtered.begin(), filtered.end(), service)) {
+      filtered.push_back(service);
+      only += "&service=" + url_encode(service);
+    }
     names.push_back(c["name"]);
     width = std::max(width, names.back().size());
   }
   std::string all;
   for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+  if (names.empty() && filtering) {
+    std::fprintf(stderr, "No service attached (--attach/--no-attach): running in the background\n");
+    return;
+  }
   std::fprintf(stderr, "Attaching to %s\n", all.c_str());
   struct sigaction sa {};
   sa.sa_handler = [](int) { g_interrupts.fetch_add(1); };
@@ -168,7 +187,8 @@ void attach(const std::string& project, bool fresh, const AttachOptions& opts = 
     return false;
   };
   auto r = daemon_client().stream(
-      "GET", project_path(project, "logs") + "?follow=1&until_exit=1&tail=" + (fresh ? "-1" : "0"),
+      "GET",
+      project_path(project, "logs") + "?follow=1&until_exit=1&tail=" + (fresh ? "-1" : "0") + only,
       {}, [&](std::string_view line) { printer.print(line); return true; }, stop);
   if (!r) throw ExitCode{report(r.error())};
   json stop_body = json::object();
@@ -223,6 +243,20 @@ void add_project_commands(CLI::App& app) {
   up->add_option("-t,--timeout", up_attach.timeout,
                  "Seconds to wait for a container to stop when up ends it (default: its "
                  "stop_grace_period)");
+  static bool no_start = false, no_recreate = false, recreate_deps = false, no_deps = false;
+  static std::vector<std::string> up_scale;
+  up->add_flag("--no-start", no_start, "Create the containers, do not start them (the daemon "
+                                       "leaves them so until start or up)");
+  up->add_flag("--no-recreate", no_recreate, "Keep existing containers even if their "
+                                             "configuration changed");
+  up->add_flag("--always-recreate-deps", recreate_deps,
+               "Recreate the containers of the services the named ones depend on");
+  up->add_flag("--no-deps", no_deps, "Do not start the services the named ones depend on");
+  up->add_option("--scale", up_scale, "SERVICE=N: run N replicas (repeatable); kept until the "
+                                      "next up");
+  up->add_option("--attach", up_attach.attach, "Show only this service's output (repeatable)");
+  up->add_option("--no-attach", up_attach.no_attach, "Do not show this service's output "
+                                                     "(repeatable)");
   up->add_option("service", up_services, "Services to start (default: all)");
   auto run_up = [] {
     // The daemon loads the files (once, with this environment) and streams the loader's
@@ -232,8 +266,23 @@ void add_project_commands(CLI::App& app) {
                            "attached mode, not -d or --wait\n");
       throw ExitCode{2};
     }
+    auto usage = [](const char* what) {
+      std::fprintf(stderr, "stack up: %s\n", what);
+      throw ExitCode{2};
+    };
+    if (force && no_recreate) usage("--force-recreate and --no-recreate are incompatible");
+    if (recreate_deps && no_recreate)
+      usage("--always-recreate-deps and --no-recreate are incompatible");
+    if (no_start && (wait || up_attach.abort_on_exit || !up_attach.exit_code_from.empty()))
+      usage("--no-start cannot be combined with --wait, --abort-on-container-exit or "
+            "--exit-code-from");
     auto body = json::parse(load_request_json());
     body["services"] = up_services;
+    body["no_start"] = no_start;
+    body["no_recreate"] = no_recreate;
+    body["always_recreate_deps"] = recreate_deps;
+    body["no_deps"] = no_deps;
+    body["scale"] = parse_scale(up_scale, "up --scale");
     body["force_recreate"] = force;
     body["remove_orphans"] = orphans;
     body["pull"] = up_pull;
@@ -254,7 +303,7 @@ void add_project_commands(CLI::App& app) {
     for (const auto& o : plan["orphans"])
       std::fprintf(stderr, "warning: orphan container %s (its service is no longer in the file; "
                            "remove it with --remove-orphans)\n", o.get<std::string>().c_str());
-    if (!detach && !wait) attach(last.value("project", ""), !plan["actions"].empty(), up_attach);
+    if (!detach && !wait && !no_start) attach(last.value("project", ""), !plan["actions"].empty(), up_attach);
   };
   up->callback(run_up);
 
@@ -279,6 +328,10 @@ void add_project_commands(CLI::App& app) {
   static bool down_volumes = false;
   down->add_flag("-v,--volumes", down_volumes, "Remove the project's named volumes too, with "
                                                "their data");
+  static bool down_orphans = false;
+  down->add_flag("--remove-orphans", down_orphans,
+                 "Accepted as compose has it: down removes every container of the project, those "
+                 "of services no longer in the file and those of `run` included");
   static std::string down_rmi;
   down->add_option("--rmi", down_rmi,
                    "Remove the images the services used: all, or local (only those without a "
@@ -321,12 +374,16 @@ void add_project_commands(CLI::App& app) {
 
   // ps
   auto* ps = app.add_subcommand("ps", "List the project's containers");
-  static bool ps_all = false, ps_quiet = false, ps_services = false;
+  static bool ps_all = false, ps_quiet = false, ps_services = false, ps_no_trunc = false,
+              ps_orphans = true;
   static std::string ps_format = "table";
   static std::vector<std::string> ps_status, ps_filter, ps_which;
   ps->add_flag("-a,--all", ps_all, "Include stopped containers");
   ps->add_flag("-q,--quiet", ps_quiet, "Only names");
   ps->add_flag("--services", ps_services, "Only the services' names");
+  ps->add_flag("--no-trunc", ps_no_trunc, "Do not shorten the command");
+  ps->add_flag("--orphans", ps_orphans, "Include containers of services the file no longer has "
+                                        "(default true; --orphans=false leaves them out)");
   ps->add_option("--status", ps_status, "Only containers in this state (repeatable): created, "
                                         "restarting, running, exited, dead")
       ->check(CLI::IsMember({"paused", "restarting", "removing", "running", "dead", "created",
@@ -346,9 +403,13 @@ void add_project_commands(CLI::App& app) {
     }
     // A state filter looks at every container, as compose's does.
     auto all = ps_json(project, ps_all || !states.empty());
+    std::vector<std::string> in_file;  // --orphans=false: the services of the stack file
+    if (!ps_orphans)
+      for (const auto& s : value_or_exit(load_stack()).services) in_file.push_back(s.name);
     json list = json::array();
     for (const auto& c : all)
-      if ((states.empty() || std::count(states.begin(), states.end(), c["state"].get<std::string>())) &&
+      if ((ps_orphans || std::count(in_file.begin(), in_file.end(), c["service"].get<std::string>())) &&
+          (states.empty() || std::count(states.begin(), states.end(), c["state"].get<std::string>())) &&
           (ps_which.empty() ||
            std::count(ps_which.begin(), ps_which.end(), c["service"].get<std::string>())))
         list.push_back(c);
@@ -372,7 +433,7 @@ void add_project_commands(CLI::App& app) {
         {"NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PID"}};
     for (const auto& s : list) {
       std::string cmd = joined(s["command"]);
-      if (cmd.size() > 24) cmd = cmd.substr(0, 21) + "...";
+      if (cmd.size() > 24 && !ps_no_trunc) cmd = cmd.substr(0, 21) + "...";
       int pid = s["pid"];
       rows.push_back({s["name"], s["image"], "\"" + cmd + "\"", s["service"],
                       ago(s["created_at"]) + " ago", status_text(s),

@@ -156,12 +156,27 @@ void add_ls(CLI::App& app) {
   ls->add_flag("-a,--all", all, "Show all stopped projects too");
   ls->add_flag("-q,--quiet", quiet, "Only project names");
   ls->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  static std::vector<std::string> filters;
+  ls->add_option("--filter", filters, "name=TEXT: only projects whose name contains TEXT "
+                                      "(repeatable: any of them)");
   ls->callback([] {
+    std::vector<std::string> names;
+    for (const auto& f : filters) {
+      if (f.rfind("name=", 0) != 0) {
+        std::fprintf(stderr, "stack ls: --filter %s: the only filter is name=TEXT\n", f.c_str());
+        throw ExitCode{2};
+      }
+      names.push_back(f.substr(5));
+    }
     auto projects = json::parse(call("GET", "/v1/projects?files=1"));
     auto containers = json::parse(call("GET", "/v1/containers?all=1"));
     json out = json::array();
     for (const auto& p : projects) {
       std::string name = p["name"], files;
+      if (!names.empty() && std::none_of(names.begin(), names.end(), [&](const std::string& n) {
+            return name.find(n) != std::string::npos;
+          }))
+        continue;
       for (const auto& f : p["files"]) files += (files.empty() ? "" : ",") + f.get<std::string>();
       std::map<std::string, int> counts;  // state -> containers, in compose's order (by name)
       for (const auto& c : containers)

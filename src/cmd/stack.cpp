@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
   add_project_commands(app);
   add_exec_command(app);
   add_verbs_commands(app);
+  add_lifecycle_commands(app);
+  add_run_command(app);
   add_image_commands(app);
   add_volume_commands(app);
   add_daemon_command(app);

@@ -56,11 +56,30 @@ Result<std::set<std::string>> selection(const DesiredState& desired, const PlanO
     todo.pop_back();
     auto it = by_name.find(name);
     if (it == by_name.end()) return fail("no such service: " + name);
-    if (!selected.insert(name).second) continue;
+    if (!selected.insert(name).second || options.no_deps) continue;
     for (const auto& d : it->second->depends_on) todo.push_back(d.service);
     if (!it->second->network_service.empty()) todo.push_back(it->second->network_service);
   }
   return selected;
+}
+
+// `up --always-recreate-deps`: the services a selected one depends on, transitively.
+std::set<std::string> dependencies(const DesiredState& desired, const std::set<std::string>& selected) {
+  std::map<std::string, const DesiredService*> by_name;
+  for (const auto& s : desired.services) by_name[s.name] = &s;
+  std::set<std::string> out;
+  std::vector<std::string> todo(selected.begin(), selected.end());
+  while (!todo.empty()) {
+    auto it = by_name.find(todo.back());
+    todo.pop_back();
+    if (it == by_name.end()) continue;
+    std::vector<std::string> needs;
+    for (const auto& d : it->second->depends_on) needs.push_back(d.service);
+    if (!it->second->network_service.empty()) needs.push_back(it->second->network_service);
+    for (const auto& n : needs)
+      if (out.insert(n).second) todo.push_back(n);
+  }
+  return out;
 }
 
 class UpPlanner {
@@ -80,6 +99,7 @@ class UpPlanner {
     if (!selected) return fail(selected.error());
     order_ = std::move(*order);
     selected_ = std::move(*selected);
+    if (options_.always_recreate_deps) recreate_deps_ = dependencies(desired_, selected_);
     classify_networks();
     for (const auto& name : order_)
       if (selected_.count(name)) classify_service(*services_[name]);
@@ -149,6 +169,7 @@ class UpPlanner {
   // Why a running container must be made again, or "".
   std::string recreate_reason(const DesiredService& s, const ObservedContainer& c) {
     if (options_.force_recreate) return "forced";
+    if (recreate_deps_.count(s.name)) return "dependency, always recreated";
     if (c.config_hash != s.config_hash) return changed_fields(s.fields, c.fields);
     if (!s.image_id.empty() && c.image_id != s.image_id) return "image changed";
     for (const auto& net : s.networks) {
@@ -170,7 +191,7 @@ class UpPlanner {
       r.number = n;
       auto it = containers_.find(r.name);
       if (it == containers_.end()) {
-        r.todo = Todo::kCreate, r.reason = "new";
+        if (!options_.removed.count(s.name)) r.todo = Todo::kCreate, r.reason = "new";
         replicas.push_back(r);
         continue;
       }
@@ -178,6 +199,9 @@ class UpPlanner {
       r.observed = &c;
       bool as_desired = c.config_hash == s.config_hash && (s.image_id.empty() || c.image_id == s.image_id);
       std::string why = recreate_reason(s, c);
+      // --no-recreate keeps what exists, changed or not (a forced recreate still goes).
+      if (options_.no_recreate && !options_.force_recreate && !recreate_deps_.count(s.name))
+        why.clear();
       for (const auto& net : s.networks)
         if (remade_.count(net)) r.force_stop_first = true;
       // A user's stop outlasts an edit of the file; a completed job runs again only when what
@@ -188,6 +212,8 @@ class UpPlanner {
       else if (!why.empty()) r.todo = Todo::kRecreate, r.reason = why;
       else if (!c.running) r.todo = Todo::kStart, r.reason = "not running";
       else if (joined_namespace_gone(s, c)) r.todo = Todo::kRestart, r.reason = joined_reason(s);
+      if (options_.no_start.count(s.name) && (r.todo == Todo::kStart || r.todo == Todo::kRestart))
+        r.todo = Todo::kNone;
       replicas.push_back(r);
     }
     // network_mode service:NAME joins NAME's first replica: started anew, it takes the joiners
@@ -266,15 +292,18 @@ class UpPlanner {
 
   // What a container of S must follow before it starts: its networks, and its dependencies'
   // conditions (one await node per dependency container and condition, shared).
-  std::vector<size_t> start_prerequisites(const DesiredService& s) {
+  // Without STARTS (created, not started), only what its creates need: no dependency's await.
+  std::vector<size_t> start_prerequisites(const DesiredService& s, bool starts = true) {
     std::vector<size_t> after;
     if (auto pull = pull_node_.find(s.name); pull != pull_node_.end()) after.push_back(pull->second);
     for (const auto& net : s.networks)
       if (auto it = network_ready_.find(net); it != network_ready_.end()) after.push_back(it->second);
     for (const auto& vol : s.volumes)
       if (auto it = volume_ready_.find(vol); it != volume_ready_.end()) after.push_back(it->second);
+    if (!starts) return after;
     auto depend = [&](const std::string& service, Condition cond, bool required) {
       if (!services_.count(service)) return;
+      if (options_.no_deps && !selected_.count(service)) return;  // not ours to wait for
       for (int n = 1; n <= services_[service]->replicas; n++) {
         std::string target = replica_name(desired_.project, *services_[service], n);
         auto key = target + "/" + condition_name(cond);
@@ -299,12 +328,12 @@ class UpPlanner {
     bool touched = std::any_of(replicas.begin(), replicas.end(),
                                [](const Replica& r) { return r.todo != Todo::kNone; });
     if (touched) {
-      auto prereq = start_prerequisites(s);
+      auto prereq = start_prerequisites(s, !options_.no_start.count(s.name));
       emit_replicas(s, replicas, prereq);
     }
     for (const auto& r : replicas)
       if (r.todo == Todo::kNone && r.observed) b_.plan.unchanged.push_back(r.name);
-    emit_scale_down(s);
+    if (s.name != options_.one_off) emit_scale_down(s);
   }
 
   void emit_replicas(const DesiredService& s, std::vector<Replica>& replicas,
@@ -322,6 +351,7 @@ class UpPlanner {
         case Todo::kNone: break;
         case Todo::kCreate: {
           size_t c = b_.add(CreateContainer{r.name, s.name, r.number, record}, r.reason, s.name, prereq);
+          if (options_.no_start.count(s.name)) break;
           started_[r.name] = b_.add(StartContainer{r.name}, r.reason, s.name, with(prereq, c));
           break;
         }
@@ -367,8 +397,9 @@ class UpPlanner {
   size_t emit_recreate(const DesiredService& s, const Replica& r,
                        std::shared_ptr<const model::RuntimeRecord> record,
                        const std::vector<size_t>& after) {
+    bool no_start = options_.no_start.count(s.name) > 0;
     bool start_first = s.update.order == UpdatePolicy::Order::kStartFirst && !r.force_stop_first &&
-                       r.observed && r.observed->running;
+                       r.observed && r.observed->running && !no_start;
     CreateContainer create{r.name, s.name, r.number, std::move(record)};
     if (!start_first) {
       std::vector<size_t> gone = after;
@@ -379,6 +410,7 @@ class UpPlanner {
         gone = {b_.add(RemoveContainer{r.name, true}, r.reason, s.name, {stop})};
       }
       size_t c = b_.add(std::move(create), r.reason, s.name, gone);
+      if (no_start) return c;
       started_[r.name] = b_.add(StartContainer{r.name}, r.reason, s.name, with(after, c));
       if (s.update.monitor.count() == 0 || !r.observed) return started_[r.name];
       // Watched for MONITOR after its start: a failure then is the update's (failure_action).
@@ -445,6 +477,7 @@ class UpPlanner {
   std::map<std::string, size_t> started_;               // container -> its start node
   std::map<std::string, size_t> awaits_;                // "container/condition" -> await node
   std::map<std::string, size_t> pull_node_;             // service -> the pull of its image
+  std::set<std::string> recreate_deps_;                 // --always-recreate-deps: recreated
 };
 
 }  // namespace

@@ -122,6 +122,18 @@ struct PlanOptions {
   // Services whose update is held (paused after a failure): their containers are left as
   // they are, changed or not, while the file still asks for what failed.
   std::set<std::string> held;
+  // Services whose containers are created and not started (`create`, `up --no-start`, and the
+  // daemon's passes while `create` is not followed by `start` or `up`): one that does not run is
+  // left so, and their creates wait for no dependency.
+  std::set<std::string> no_start;
+  // Services `rm` removed: a replica of theirs that has no container is not made again.
+  std::set<std::string> removed;
+  bool no_recreate = false;           // `up --no-recreate`: existing containers are kept
+  bool always_recreate_deps = false;  // `up --always-recreate-deps`: dependencies recreated
+  bool no_deps = false;               // `up --no-deps`: the named services, not their dependencies
+  // `run`: this service's one desired replica is a one-off container (its records[0], named
+  // by its container_name), made beside the service's own replicas, which are left alone.
+  std::string one_off;
   // `up --pull`: replaces every service's pull_policy ("" keeps each service's own).
   std::string pull;
   // The planner reads no clock: pull_policy daily/weekly/every_ are decided against this.
@@ -151,6 +163,11 @@ std::string replica_name(const std::string& project, const DesiredService& s, in
 // stopped by the user.
 [[nodiscard]] Plan plan_stop(const std::vector<DesiredService>& services,
                              const ObservedState& observed, const std::vector<std::string>& only);
+// `rm`: the containers of ONLY's services (all when empty) that do not run, removed; with
+// STOP, the running ones are stopped first (marked stopped by the user) and removed too.
+[[nodiscard]] Plan plan_rm(const std::vector<DesiredService>& services,
+                           const ObservedState& observed, const std::vector<std::string>& only,
+                           bool stop);
 // `start`: the existing containers of ONLY's services that do not run, each after the
 // conditions of what it depends on.
 [[nodiscard]] Plan plan_start(const std::vector<DesiredService>& services,

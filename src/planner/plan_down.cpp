@@ -82,6 +82,21 @@ Plan plan_stop(const std::vector<DesiredService>& services, const ObservedState&
   return std::move(b.plan);
 }
 
+Plan plan_rm(const std::vector<DesiredService>& services, const ObservedState& observed,
+             const std::vector<std::string>& only, bool stop) {
+  PlanBuilder b;
+  std::map<std::string, size_t> stops;
+  if (stop) stops = add_stops(b, services, observed, true, only, "rm --stop", true);
+  for (const auto& c : observed.containers) {
+    if (!only.empty() && !std::count(only.begin(), only.end(), c.service)) continue;
+    auto s = stops.find(c.name);
+    if (c.running && s == stops.end()) continue;  // compose's rm leaves a running one
+    b.add(RemoveContainer{c.name}, "rm", c.service,
+          s == stops.end() ? std::vector<size_t>{} : std::vector<size_t>{s->second});
+  }
+  return std::move(b.plan);
+}
+
 namespace {
 
 // Starts of the containers of ONLY's services (all when empty) that need one (those that do

@@ -43,10 +43,35 @@ struct UpRequest {
   UpOptions options;
   bool wait = false;  // return once every service is running and healthy, or failed
   std::chrono::milliseconds wait_timeout{300'000};
+  // `up --scale SERVICE=N`: kept as the service's replica count until the next `up`.
+  std::map<std::string, int> scale;
+  // `create`, `up --no-start`: the containers are made, not started, and the daemon's passes
+  // leave them so until `start` or `up`.
+  bool no_start = false;
   // The loader's warnings (an unset variable, an obsolete `version`), told as they are found:
   // the daemon loads the files, the CLI only names them.
   std::function<void(const std::string&)> warn;
 };
+
+// `stack run SERVICE [CMD...]`: a one-off container of SERVICE, with what the flags change.
+struct RunRequest {
+  spec::LoadOptions load;
+  std::string service;
+  std::optional<std::vector<std::string>> command, entrypoint;  // none: the service's
+  std::map<std::string, std::string> environment, labels;       // over the service's
+  std::string user, workdir;                                    // "": the service's
+  std::string name;  // --name; "": <project>-<service>-run-<12 hex digits>
+  std::vector<std::string> publish, volumes;  // -p and -v, in the file's short syntax
+  bool service_ports = false;  // the service's own ports too (else only -p's)
+  bool no_deps = false;        // its dependencies are not started
+};
+
+// `up --scale` and `--no-start` applied to the loaded STACK and REQUEST's plan options, or why
+// not (a service the file lacks, a count below 0). daemon_lifecycle.cpp.
+[[nodiscard]] Result<void> prepare_up(spec::Stack& stack, UpRequest& request);
+// NAMED (every service of STACK when empty) and, transitively, what they depend on.
+[[nodiscard]] std::set<std::string> with_dependencies(const spec::Stack& stack,
+                                                      const std::vector<std::string>& named);
 
 // A running container, for a process started in it (`stack exec` through the API).
 struct ExecTarget {
@@ -117,6 +142,26 @@ class Daemon {
                                                 std::vector<std::string> services,
                                                 Progress progress);
   [[nodiscard]] Result<std::vector<ContainerStatus>> ps(const std::string& project, bool all);
+  // `stack scale SERVICE=N...` (daemon_lifecycle.cpp): each service's replica count, kept by
+  // the daemon's passes until the next `up`; replicas made or removed now (and, unless NO_DEPS,
+  // what they depend on started).
+  boost::asio::awaitable<Result<void>> scale(std::string project, std::map<std::string, int> replicas,
+                                             bool no_deps, Progress progress);
+  // `stack run` (daemon_run.cpp): the one-off container made and started after what SERVICE
+  // depends on (unless no_deps), its networks made if need be; the project and the container's
+  // name. A project that only `run` has used keeps its dependencies up, and no container of the
+  // service itself, until `up`.
+  struct RunOutcome {
+    std::string project, container;
+  };
+  boost::asio::awaitable<Result<RunOutcome>> run(RunRequest request, Progress progress);
+  // `stack rm` (daemon_lifecycle.cpp): the containers of SERVICES (every service when empty)
+  // that do not run are removed, and with STOP the running ones are stopped first; the daemon's
+  // passes do not make them again until `up`. The containers removed.
+  // With CONTAINERS, only those (`run --rm`), and no override is recorded.
+  boost::asio::awaitable<Result<std::vector<std::string>>> remove_containers(
+      std::string project, std::vector<std::string> services, bool stop, Progress progress,
+      std::vector<std::string> containers = {});
   // `stack kill` (daemon_verbs.cpp): SIGNAL to the running containers of SERVICES (every
   // service when empty). A signal that ends processes marks them stopped by the user first, so
   // neither a restart policy nor drift repair starts them again (docker's kill does the same).
@@ -185,6 +230,21 @@ class Daemon {
   };
   Result<Pins> pins_of(const std::string& project, const planner::DesiredState& desired,
                        bool release);
+  // What `scale`, `create` and `rm` asked of PROJECT since its last `up` (state::OverrideRecord),
+  // applied to STACK (replica counts) and OPTIONS (services left created, services removed).
+  // daemon_lifecycle.cpp.
+  Result<void> apply_overrides(spec::Stack& stack, planner::PlanOptions& options);
+  // Changes SERVICE's override in PROJECT by EDIT (read, edited, written back).
+  Result<void> edit_override(const std::string& project, const std::string& service,
+                             const std::function<void(state::OverrideRecord&)>& edit);
+  // `up` clears the overrides of the services it brings up (all when NAMED is empty), then
+  // records its own --scale and --no-start.
+  Result<void> reset_overrides(const spec::Stack& stack, const UpRequest& request);
+  // `up --no-recreate`: each service whose containers differ from FILE_HASHES (service ->
+  // what the file asks for) is held as it is (a pin, see state::PinRecord) until the next `up`
+  // or a change of the file, so the daemon's passes do not recreate it either.
+  Result<void> hold_unchanged(const std::string& project,
+                              const std::map<std::string, std::string>& file_hashes);
   // Runs PLAN for PROJECT as one pass: its id in every log line and event of it.
   boost::asio::awaitable<Result<void>> execute(const std::string& project,
                                                const planner::Plan& plan, Progress progress,

@@ -45,6 +45,7 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
     for (const auto& w : stack->warnings) request.warn(w);
   // Everything the file asks for must be something stack can run: refused before any change.
   if (auto r = spec::check_supported(*stack); !r) co_return fail(r.error());
+  if (auto r = prepare_up(*stack, request); !r) co_return fail(r.error());
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack->name);
   // Every image, user and limit checked before anything changes, and what the planner refuses
   // (an image missing with pull_policy never) too.
@@ -81,10 +82,17 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
       project.services.assign(names.begin(), names.end());
     }
     if (auto r = controller_->store().put_project(project); !r) co_return fail(r.error());
+    if (auto r = reset_overrides(*stack, request); !r) co_return fail(r.error());
     register_watch(project.name, project.files);
     stacks_[stack->name] = *stack;
   }
+  std::map<std::string, std::string> file_hashes;  // of the services this up brings up
+  auto selected = with_dependencies(*stack, request.options.plan.services);
+  for (const auto& s : desired->services)
+    if (selected.count(s.name)) file_hashes[s.name] = s.config_hash;
   auto plan = co_await apply(*stack, request.options, true, progress, true, std::move(*desired));
+  if (plan && !request.options.dry_run && request.options.plan.no_recreate)
+    if (auto r = hold_unchanged(stack->name, file_hashes); !r) co_return fail(r.error());
   if (!plan && !request.options.dry_run) failed(stack->name, plan.error(), "up");
   if (plan && !request.options.dry_run) failures_.erase(stack->name);
   if (!plan) co_return fail(plan.error());
@@ -124,8 +132,19 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
                                                bool explicit_up, Progress progress,
                                                bool may_roll_back,
                                                std::optional<planner::DesiredState> given) {
+  // The daemon's own passes keep what `scale`, `create` and `rm` changed since the last `up`
+  // (an explicit up has applied its own already).
+  planner::PlanOptions popts = options.plan;
+  std::optional<spec::Stack> overridden;
+  if (!explicit_up) {
+    overridden = stack;
+    if (auto r = apply_overrides(*overridden, popts); !r) co_return fail(r.error());
+    popts.removed.erase(popts.one_off);
+    popts.no_start.erase(popts.one_off);
+  }
+  const spec::Stack& use = overridden ? *overridden : stack;
   auto desired = given ? Result<planner::DesiredState>(std::move(*given))
-                       : desired_state(stack, paths_, controller_->images());
+                       : desired_state(use, paths_, controller_->images());
   if (!desired) co_return fail(desired.error());
   std::map<std::string, std::string> file_hashes;  // what the file asks for, before any pin
   for (const auto& s : desired->services) file_hashes[s.name] = s.config_hash;
@@ -134,10 +153,10 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
   // file again (and so retries the update).
   auto pins = pins_of(stack.name, *desired, explicit_up);
   if (!pins) co_return fail(pins.error());
-  apply_rollbacks(*desired, stack, pins->rollbacks);
+  pins->rollbacks.erase(popts.one_off);  // its one record is the one-off container's
+  apply_rollbacks(*desired, use, pins->rollbacks);
   auto observed = observed_state(*controller_, *networking_, stack.name);
   if (!observed) co_return fail(observed.error());
-  planner::PlanOptions popts = options.plan;
   // The daemon's own passes keep up what `up` was asked for, not every service of the file.
   if (!explicit_up && popts.services.empty())
     if (auto p = controller_->store().get_project(stack.name); p && *p)
@@ -290,6 +309,13 @@ awaitable<Result<void>> Daemon::start_services(std::string project, std::vector<
   if (auto r = check_services(project, services); !r) co_return r;
   auto observed = observed_state(*controller_, *networking_, project);
   if (!observed) co_return fail(observed.error());
+  // Created by `create`: from now on the daemon's passes keep them running.
+  auto overrides = controller_->store().list_overrides(project);
+  if (!overrides) co_return fail(overrides.error());
+  for (const auto& o : *overrides)
+    if (o.no_start && (services.empty() || std::count(services.begin(), services.end(), o.service)))
+      if (auto r = edit_override(project, o.service, [](auto& x) { x.no_start = false; }); !r)
+        co_return r;
   co_return co_await execute(project, planner::plan_start(services_of(project), *observed, services),
                              progress);
 }

@@ -136,6 +136,17 @@ CREATE TABLE volumes (
   created_at  INTEGER NOT NULL
 ) STRICT;
 )sql",
+    // 8: what `scale`, `create` and `rm` changed since the last `up` (OverrideRecord).
+    R"sql(
+CREATE TABLE overrides (
+  project  TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+  service  TEXT NOT NULL,
+  replicas INTEGER NOT NULL,
+  no_start INTEGER NOT NULL,
+  removed  INTEGER NOT NULL,
+  PRIMARY KEY (project, service)
+) STRICT;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

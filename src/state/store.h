@@ -106,6 +106,16 @@ struct PinRecord {
   std::string project, service, file_hash, pinned_hash;
 };
 
+// What `scale`, `create` and `rm` asked of SERVICE since the last `up` (which clears it): the
+// daemon's own passes keep REPLICAS (-1: the file's count), leave the containers of a NO_START
+// service created and not started, and do not make again the containers of a REMOVED one.
+struct OverrideRecord {
+  std::string project, service;
+  int replicas = -1;
+  bool no_start = false;
+  bool removed = false;
+};
+
 class Sealer;
 
 class Store {
@@ -143,6 +153,11 @@ class Store {
   [[nodiscard]] Result<void> put_pin(const PinRecord& p);
   [[nodiscard]] Result<std::vector<PinRecord>> list_pins(std::string_view project);
   [[nodiscard]] Result<void> remove_pin(std::string_view project, std::string_view service);
+
+  // Overrides (store_overrides.cpp); SERVICE "" removes every one of PROJECT.
+  [[nodiscard]] Result<void> put_override(const OverrideRecord& o);  // insert or replace
+  [[nodiscard]] Result<std::vector<OverrideRecord>> list_overrides(std::string_view project);
+  [[nodiscard]] Result<void> remove_overrides(std::string_view project, std::string_view service);
 
   [[nodiscard]] Result<void> put_network(const NetworkRecord& n);  // insert or replace
   [[nodiscard]] Result<std::optional<NetworkRecord>> get_network(std::string_view name);

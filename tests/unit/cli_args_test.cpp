@@ -50,3 +50,13 @@ TEST_CASE("cli args: other commands are left alone") {
   CHECK(split({"-p", "exec", "ps"}) == std::pair{Args{"-p", "exec", "ps"}, Args{}});
   CHECK(split({"config", "exec"}).second.empty());
 }
+
+TEST_CASE("cli args: run cuts its command after the service, its value options keep their values") {
+  CHECK(split({"run", "--rm", "-e", "K=V", "-v", "/a:/b", "-l", "x=y", "-p", "8080:80", "--name",
+               "n", "--entrypoint", "sh", "web", "-c", "echo -v"}) ==
+        std::pair{Args{"run", "--rm", "-e", "K=V", "-v", "/a:/b", "-l", "x=y", "-p", "8080:80",
+                       "--name", "n", "--entrypoint", "sh", "web"},
+                  Args{"-c", "echo -v"}});
+  CHECK(split({"-p", "proj", "run", "-dTv", "/a:/b", "web", "ls"}).first.back() == "web");
+  CHECK(split({"run", "web"}).second.empty());
+}

@@ -396,3 +396,83 @@ TEST_CASE("down keeps named volumes, down -v removes them after every container"
         "- volume demo_data (down -v)\n");
   CHECK(p.nodes[3].after == std::vector<size_t>{1});
 }
+
+TEST_CASE("create (no_start): containers made, none started, no dependency awaited") {
+  auto d = a_stack({a_service("web").depends_on("db"), a_service("db")});
+  PlanOptions opts;
+  opts.no_start = {"web", "db"};
+  CHECK(planned(d, {}, opts) ==
+        "+ network demo_default (new)\n"
+        "+ create demo-db-1 (new)\n"
+        "+ create demo-web-1 (new)\n");
+  // Created, not running: a pass that keeps them so plans nothing; without it, they start.
+  auto o = reached(d);
+  for (auto& c : o.containers) c.running = false;
+  opts.continuous = true;
+  CHECK(planned(d, o, opts).empty());
+  PlanOptions plain;
+  plain.continuous = true;
+  CHECK(planned(d, o, plain).find("> start demo-web-1 (not running)") != std::string::npos);
+}
+
+TEST_CASE("a removed service: its missing replicas are not made again, the others are") {
+  auto d = a_stack({a_service("web").replicas(2), a_service("db")});
+  auto o = reached(d);
+  std::erase_if(o.containers, [](const auto& c) { return c.name == "demo-db-1"; });  // gone
+  PlanOptions opts;
+  opts.continuous = true;
+  opts.removed = {"db"};
+  CHECK(planned(d, o, opts).empty());
+  opts.removed.clear();
+  CHECK(planned(d, o, opts) == "+ create demo-db-1 (new)\n> start demo-db-1 (new)\n");
+}
+
+TEST_CASE("no_recreate keeps changed containers and starts stopped ones, force still recreates") {
+  auto before = a_stack({a_service("web"), a_service("db")});
+  auto o = reached(before);
+  find(o, "demo-db-1").running = false;
+  auto d = a_stack({a_service("web").env("e2"), a_service("db")});
+  PlanOptions opts;
+  opts.no_recreate = true;
+  CHECK(planned(d, o, opts) == "> start demo-db-1 (not running)\n");
+  opts.force_recreate = true;
+  CHECK(planned(d, o, opts).find("+ create demo-web-1 (forced)") != std::string::npos);
+}
+
+TEST_CASE("always_recreate_deps recreates what the selected services depend on, and only that") {
+  auto d = a_stack({a_service("web").depends_on("api"), a_service("api").depends_on("db"),
+                    a_service("db"), a_service("other")});
+  PlanOptions opts;
+  opts.services = {"web"};
+  opts.always_recreate_deps = true;
+  auto text = planned(d, reached(d), opts);
+  CHECK(text.find("+ create demo-api-1 (dependency, always recreated)") != std::string::npos);
+  CHECK(text.find("+ create demo-db-1 (dependency, always recreated)") != std::string::npos);
+  CHECK(text.find("create demo-web-1") == std::string::npos);
+  CHECK(text.find("demo-other-1") == std::string::npos);
+}
+
+TEST_CASE("no_deps: only the named services, and no await on a dependency not selected") {
+  auto d = a_stack({a_service("web").depends_on("db"), a_service("db")});
+  PlanOptions opts;
+  opts.services = {"web"};
+  opts.no_deps = true;
+  CHECK(planned(d, {}, opts) ==
+        "+ network demo_default (new)\n"
+        "+ create demo-web-1 (new)\n"
+        "> start demo-web-1 (new)\n");
+}
+
+TEST_CASE("one_off: the run container is made after its dependencies, the replicas left alone") {
+  auto file = a_stack({a_service("web").replicas(3).depends_on("db"), a_service("db")});
+  auto o = reached(file);
+  auto run = a_stack({a_service("web").depends_on("db"), a_service("db")});
+  run.services[0].container_name = "demo-web-run-0123456789ab";
+  PlanOptions opts;
+  opts.services = {"web"};
+  opts.one_off = "web";
+  CHECK(planned(run, o, opts) ==
+        "= await demo-db-1 started (web depends on db)\n"
+        "+ create demo-web-run-0123456789ab (new)\n"
+        "> start demo-web-run-0123456789ab (new)\n");
+}

@@ -286,7 +286,7 @@ TEST_CASE("store: data survives reopening the file, and the schema is versioned"
   sqlite3_stmt* st = nullptr;
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(st, 0) == 7);
+  CHECK(sqlite3_column_int(st, 0) == 8);
   sqlite3_finalize(st);
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
@@ -395,4 +395,30 @@ TEST_CASE("store: a network's subnet is kept: removing the network drops its all
   REQUIRE(store->remove_network("demo_default"));
   CHECK_FALSE(store->get_network("demo_default")->has_value());
   CHECK(store->list_allocations("demo_default")->empty());
+}
+
+TEST_CASE("store: overrides round-trip, are cleared per service or whole, and go with the project") {
+  test::TempDir dir;
+  auto store = open_store(dir / "state.db");
+  REQUIRE(store->put_project(a_project("demo")));
+  REQUIRE(store->put_override({"demo", "web", 3, false, false}));
+  REQUIRE(store->put_override({"demo", "db", -1, true, false}));
+  REQUIRE(store->put_override({"demo", "web", 4, false, true}));  // replaces
+  auto list = store->list_overrides("demo");
+  REQUIRE(list);
+  REQUIRE(list->size() == 2);
+  CHECK((*list)[0].service == "db");
+  CHECK((*list)[0].no_start);
+  CHECK((*list)[0].replicas == -1);
+  CHECK((*list)[1].replicas == 4);
+  CHECK((*list)[1].removed);
+  REQUIRE(store->remove_overrides("demo", "db"));
+  CHECK(store->list_overrides("demo")->size() == 1);
+  REQUIRE(store->remove_overrides("demo", ""));
+  CHECK(store->list_overrides("demo")->empty());
+  REQUIRE(store->put_override({"demo", "web", 2, false, false}));
+  REQUIRE(store->put_project(a_project("demo")));  // an upsert keeps them
+  CHECK(store->list_overrides("demo")->size() == 1);
+  REQUIRE(store->remove_project("demo"));
+  CHECK(store->list_overrides("demo")->empty());
 }
