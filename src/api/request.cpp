@@ -208,7 +208,7 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
     if (what == "stats") return {"GET"};  // api/stats_routes.cpp
     if (what == "down" || what == "stop" || what == "start" || what == "restart" ||
         what == "rollback" || what == "exec" || what == "kill" ||
-        what == "pause" || what == "unpause")
+        what == "pause" || what == "unpause" || what == "cp")
       return {"POST"};
   }
   return {};

@@ -98,6 +98,7 @@ void add_verbs_commands(CLI::App& app);  // verbs_commands.cpp
 // `completion bash|zsh` and `help COMMAND`, from APP's own tree: registered last.
 void add_completion_commands(CLI::App& app);
 void add_stats_command(CLI::App& app);
+void add_cp_command(CLI::App& app);      // cp_command.cpp
 // `stack exec SERVICE CMD...`: CMD is cut from the arguments before parsing, so its own
 // options ("ls -la") are never taken for stack's.
 std::vector<std::string>& exec_command();
