@@ -99,6 +99,7 @@ void add_verbs_commands(CLI::App& app);  // verbs_commands.cpp
 void add_completion_commands(CLI::App& app);
 void add_stats_command(CLI::App& app);
 void add_cp_command(CLI::App& app);      // cp_command.cpp
+void add_attach_command(CLI::App& app);  // attach_command.cpp
 // `stack exec SERVICE CMD...`: CMD is cut from the arguments before parsing, so its own
 // options ("ls -la") are never taken for stack's.
 std::vector<std::string>& exec_command();

@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   add_project_commands(app);
   add_exec_command(app);
   add_cp_command(app);
+  add_attach_command(app);
   add_verbs_commands(app);
   add_image_commands(app);
   add_volume_commands(app);

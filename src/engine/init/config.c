@@ -235,6 +235,7 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
     case W_USERNS:
     case W_LAYERS_SHIFTED:
     case W_TTY:
+    case W_STDIN_OPEN:
     case W_ROOT_READONLY:
       if (u32(tag, val, len, &v, err, errlen) != 0) return -1;
       if (tag == W_LOG_MAX_FILES) cfg->log_max_files = (int)v;
@@ -246,6 +247,7 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
       else if (tag == W_USERNS) cfg->userns = v != 0;
       else if (tag == W_LAYERS_SHIFTED) cfg->layers_shifted = v != 0;
       else if (tag == W_TTY) cfg->tty = v != 0;
+      else if (tag == W_STDIN_OPEN) cfg->stdin_open = v != 0;
       else if (tag == W_ROOT_READONLY) cfg->root_readonly = v != 0;
       else if (cfg->ngroups == sizeof cfg->groups / sizeof *cfg->groups)
         return ERR("config: more than %zu supplementary groups", cfg->ngroups);
