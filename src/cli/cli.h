@@ -100,6 +100,9 @@ void add_completion_commands(CLI::App& app);
 void add_stats_command(CLI::App& app);
 void add_cp_command(CLI::App& app);      // cp_command.cpp
 void add_attach_command(CLI::App& app);  // attach_command.cpp
+void add_watch_command(CLI::App& app);   // watch_command.cpp
+// The develop.watch loop of `watch` and `up --watch`: returns only on an error.
+int run_watch(const std::string& project, const std::vector<std::string>& services);
 // `stack exec SERVICE CMD...`: CMD is cut from the arguments before parsing, so its own
 // options ("ls -la") are never taken for stack's.
 std::vector<std::string>& exec_command();

@@ -15,6 +15,7 @@
 
 #include "api/exec_stream.h"
 #include "cli/cli.h"
+#include "cli/service_io.h"
 #include "common/tree_copy.h"
 
 namespace stack::cli {
@@ -233,6 +234,14 @@ int copy_in(const std::string& project, const CpFlags& f, const std::string& ser
 }
 
 }  // namespace
+
+Result<void> copy_into_service(const std::string& project, const std::string& service, int index,
+                               const std::string& source, const std::string& dest) {
+  bool contents = copy::names_contents(source);
+  json body = {{"service", service}, {"index", index},       {"direction", "in"},
+               {"path", dest},        {"contents", contents}, {"parents", true}};
+  return send_in(project, body, source);
+}
 
 void add_cp_command(CLI::App& app) {
   auto* cp = app.add_subcommand("cp", "Copy files between a service's container and the host");

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   add_exec_command(app);
   add_cp_command(app);
   add_attach_command(app);
+  add_watch_command(app);
   add_verbs_commands(app);
   add_image_commands(app);
   add_volume_commands(app);
