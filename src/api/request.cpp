@@ -206,9 +206,11 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
         what == "wait")
       return {"GET"};
     if (what == "stats") return {"GET"};  // api/stats_routes.cpp
+    if (what == "attach") return {"GET", "POST"};  // api/attach_routes.cpp
     if (what == "down" || what == "stop" || what == "start" || what == "restart" ||
         what == "rollback" || what == "exec" || what == "kill" ||
-        what == "pause" || what == "unpause" || what == "scale" || what == "rm")
+        what == "pause" || what == "unpause" || what == "scale" || what == "rm" ||
+        what == "cp")
       return {"POST"};
   }
   return {};

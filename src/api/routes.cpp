@@ -12,6 +12,8 @@
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include "api/attach_routes.h"
+#include "api/copy_routes.h"
 #include "api/exec_session.h"
 #include "api/image_routes.h"
 #include "api/lifecycle_routes.h"
@@ -341,6 +343,8 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
   if (is_image_route(t)) co_return co_await image_route(d, req, t, body);
   if (is_verb_route(t)) co_return co_await verb_route(d, req, t, body);
   if (is_lifecycle_route(t)) co_return lifecycle_route(d, req, t, body);
+  if (is_copy_route(t)) co_return co_await copy_route(d, req, t, body);
+  if (is_attach_route(t)) co_return co_await attach_route(d, req, t, body);
   const auto& p = t.path;
   const auto& m = req.method;
   try {

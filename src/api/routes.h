@@ -29,6 +29,9 @@ struct Reply {
   std::function<reconciler::awaitable<void>(Emit, Cancelled)> stream;
   // Set for `exec`: the command runs; the server upgrades the connection to its stream.
   std::shared_ptr<ExecSession> exec{};
+  // Set for an upgraded connection served by its route (cp): given the connection (a
+  // descriptor it owns) and the bytes the client sent after its request.
+  std::function<reconciler::awaitable<void>(int fd, std::string after)> takeover{};
 };
 
 reconciler::awaitable<Reply> route(reconciler::Daemon& daemon, const Request& request);

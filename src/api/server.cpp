@@ -3,6 +3,7 @@
 // newline-delimited JSON written as they happen, ended by closing the connection.
 #include "api/server.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -307,6 +308,12 @@ awaitable<void> Server::Impl::session(stream_protocol::socket sock) {
   if (reply.exec) {  // the connection becomes the command's stream
     std::string after = std::move(request->after);
     co_await run_exec(reply.exec, std::move(sock), std::move(after));
+    co_return;
+  }
+  if (reply.takeover) {  // the route serves the upgraded connection itself
+    int fd = ::fcntl(sock.native_handle(), F_DUPFD_CLOEXEC, 3);
+    sock.close(ignored);
+    if (fd >= 0) co_await reply.takeover(fd, std::move(request->after));
     co_return;
   }
   if (!reply.stream) {

@@ -104,6 +104,11 @@ void add_run_command(CLI::App& app);         // run_command.cpp
 // "web=3" arguments of `scale` and `up --scale`: SERVICE -> N; a malformed one ends COMMAND
 // with a usage error (exit 2).
 std::map<std::string, int> parse_scale(const std::vector<std::string>& args, const char* command);
+void add_cp_command(CLI::App& app);      // cp_command.cpp
+void add_attach_command(CLI::App& app);  // attach_command.cpp
+void add_watch_command(CLI::App& app);   // watch_command.cpp
+// The develop.watch loop of `watch` and `up --watch`: returns only on an error.
+int run_watch(const std::string& project, const std::vector<std::string>& services);
 // `stack exec SERVICE CMD...`: CMD is cut from the arguments before parsing, so its own
 // options ("ls -la") are never taken for stack's.
 std::vector<std::string>& exec_command();

@@ -12,6 +12,7 @@
 #include <climits>
 #include <ctime>
 #include <map>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -221,7 +222,8 @@ void attach(const std::string& project, bool fresh, const AttachOptions& opts = 
 void add_project_commands(CLI::App& app) {
   // up
   auto* up = app.add_subcommand("up", "Create and start the stack's containers");
-  static bool detach = false, dry_run = false, force = false, orphans = false, wait = false;
+  static bool detach = false, dry_run = false, force = false, orphans = false, wait = false,
+              watch = false;
   static int wait_timeout = 300;
   static std::vector<std::string> up_services;
   static std::string up_format = "table", up_pull;
@@ -257,6 +259,8 @@ void add_project_commands(CLI::App& app) {
   up->add_option("--attach", up_attach.attach, "Show only this service's output (repeatable)");
   up->add_option("--no-attach", up_attach.no_attach, "Do not show this service's output "
                                                      "(repeatable)");
+  up->add_flag("-w,--watch", watch,
+               "Apply the develop.watch rules while attached (as `stack watch`)");
   up->add_option("service", up_services, "Services to start (default: all)");
   auto run_up = [] {
     // The daemon loads the files (once, with this environment) and streams the loader's
@@ -264,6 +268,11 @@ void add_project_commands(CLI::App& app) {
     if ((up_attach.abort_on_exit || !up_attach.exit_code_from.empty()) && (detach || wait)) {
       std::fprintf(stderr, "stack: --abort-on-container-exit and --exit-code-from need the "
                            "attached mode, not -d or --wait\n");
+      throw ExitCode{2};
+    }
+    if (watch && (detach || wait || no_start)) {
+      std::fprintf(stderr, "stack: --watch needs the attached mode, not -d, --wait or "
+                           "--no-start (use `stack watch` after up -d)\n");
       throw ExitCode{2};
     }
     auto usage = [](const char* what) {
@@ -303,7 +312,15 @@ void add_project_commands(CLI::App& app) {
     for (const auto& o : plan["orphans"])
       std::fprintf(stderr, "warning: orphan container %s (its service is no longer in the file; "
                            "remove it with --remove-orphans)\n", o.get<std::string>().c_str());
-    if (!detach && !wait && !no_start) attach(last.value("project", ""), !plan["actions"].empty(), up_attach);
+    if (watch && !dry_run)  // beside the attached logs; it ends with the process
+      std::thread([project = last.value("project", "")] {
+        try {
+          run_watch(project, up_services);
+        } catch (...) {  // ExitCode of a failed request: the logs go on
+        }
+      }).detach();
+    if (!detach && !wait && !no_start)
+      attach(last.value("project", ""), !plan["actions"].empty(), up_attach);
   };
   up->callback(run_up);
 

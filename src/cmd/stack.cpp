@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
   });
   add_project_commands(app);
   add_exec_command(app);
+  add_cp_command(app);
+  add_attach_command(app);
+  add_watch_command(app);
   add_verbs_commands(app);
   add_lifecycle_commands(app);
   add_run_command(app);

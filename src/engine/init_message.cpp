@@ -108,6 +108,8 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
   for (const auto& d : spec.devices) device(d);  // never a default's path (the builder checks)
   if (spec.userns) cfg.u32(W_USERNS, 1);
   if (spec.cgroupns) cfg.u32(W_CGROUPNS, 1);
+  if (spec.tty) cfg.u32(W_TTY, 1);
+  else if (spec.stdin_open) cfg.u32(W_STDIN_OPEN, 1);
   if (!spec.sysctls.empty() || !spec.domainname.empty() || spec.oom_score_adj) {
     wire::Writer k;
     for (const auto& [key, value] : spec.sysctls) k.bytes(WK_SYSCTL, key + "=" + value);

@@ -28,7 +28,8 @@ bool parse_log_line(std::string_view line, LogRecord& out) {
 namespace {
 
 // Appends the records of CONTENT to OUT, joining partial ("P") records with what follows.
-void parse_records(std::string_view content, std::string& partial, std::vector<LogRecord>& out) {
+void parse_records(std::string_view content, std::string& partial, std::vector<LogRecord>& out,
+                   bool keep_partials = false) {
   while (!content.empty()) {
     auto nl = content.find('\n');
     if (nl == std::string_view::npos) break;
@@ -37,6 +38,11 @@ void parse_records(std::string_view content, std::string& partial, std::vector<L
     LogRecord r;
     if (!parse_log_line(line, r)) continue;
     auto b = line.find(' ', line.find(' ') + 1);
+    if (line[b + 1] == 'P' && keep_partials) {
+      r.partial = true;
+      out.push_back(std::move(r));
+      continue;
+    }
     if (line[b + 1] == 'P') {
       partial += r.text;
       continue;
@@ -68,9 +74,11 @@ Result<std::vector<LogRecord>> read_logs(const std::filesystem::path& dir, int64
   return out;
 }
 
-Result<LogFollower> LogFollower::open(const std::filesystem::path& dir, bool from_start) {
+Result<LogFollower> LogFollower::open(const std::filesystem::path& dir, bool from_start,
+                                      bool partials) {
   LogFollower f;
   f.dir_ = dir;
+  f.partials_ = partials;
   f.inotify_.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
   if (!f.inotify_) return fail_errno("inotify_init");
   if (::inotify_add_watch(f.inotify_.get(), dir.c_str(), IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0)
@@ -95,7 +103,8 @@ void LogFollower::read_available(std::vector<LogRecord>& out) {
   }
   auto last_nl = partial_line_.rfind('\n');
   if (last_nl == std::string::npos) return;
-  parse_records(std::string_view(partial_line_).substr(0, last_nl + 1), partial_record_, out);
+  parse_records(std::string_view(partial_line_).substr(0, last_nl + 1), partial_record_, out,
+                partials_);
   partial_line_.erase(0, last_nl + 1);
 }
 

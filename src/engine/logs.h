@@ -17,6 +17,7 @@ struct LogRecord {
   std::string time;    // RFC 3339 with nanoseconds, UTC
   std::string stream;  // "stdout" | "stderr"
   std::string text;    // one whole line (partial records joined)
+  bool partial = false;  // a LogFollower with partials: the line goes on in the next record
 };
 
 // Parses one record line; false when it is not one.
@@ -27,10 +28,12 @@ bool parse_log_line(std::string_view line, LogRecord& out);
 [[nodiscard]] Result<std::vector<LogRecord>> read_logs(const std::filesystem::path& dir,
                                                        int64_t tail = -1);
 
-// Follows container.log in DIR from its current end (or start), across rotations.
+// Follows container.log in DIR from its current end (or start), across rotations. With
+// PARTIALS, partial records come out as they are (a terminal's prompt, `stack attach`).
 class LogFollower {
  public:
-  [[nodiscard]] static Result<LogFollower> open(const std::filesystem::path& dir, bool from_start);
+  [[nodiscard]] static Result<LogFollower> open(const std::filesystem::path& dir, bool from_start,
+                                                bool partials = false);
   // Records written since the last call, waiting up to TIMEOUT for the first one.
   [[nodiscard]] Result<std::vector<LogRecord>> next(std::chrono::milliseconds timeout);
   // Records written since the last call, without waiting.
@@ -45,6 +48,7 @@ class LogFollower {
   std::filesystem::path dir_;
   UniqueFd inotify_, file_;
   std::string partial_line_, partial_record_;
+  bool partials_ = false;
 };
 
 }  // namespace stack::engine

@@ -132,6 +132,10 @@ struct ContainerSpec {
   ProcessSpec process;
   std::vector<BindMount> mounts;
   bool read_only_root = false;  // read_only: the overlay mounted read-only
+  // tty: the service's stdio is a pty of the container's devpts; stdin_open (without tty): its
+  // stdin a pipe. The init keeps the master (or the pipe's writing end) for `stack attach`.
+  bool tty = false;
+  bool stdin_open = false;
   int64_t shm_size = 0;         // /dev/shm bytes; 0: 64 MiB as Docker
   CgroupLimits limits;
   int64_t log_max_size = 10 * 1024 * 1024;

@@ -249,6 +249,8 @@ Result<void> process_knobs(const spec::Service& svc, const fs::Image& image, Run
     s.sysctls.emplace_back(k, value);
   }
   s.domainname = svc.domainname;
+  s.tty = svc.tty;
+  s.stdin_open = svc.stdin_open;
   if (auto adj = integer(svc, "oom_score_adj"); !adj) {
     return fail(adj.error());
   } else if (*adj) {

@@ -259,6 +259,9 @@ const std::vector<Implemented>& implemented() {
       {"services.*.labels.**", {}},
       {"services.*.label_file", {}},
       {"services.*.annotations.**", {}},
+      {"services.*.tty", {}},         // a pty held by the init (engine/init/init.c)
+      {"services.*.stdin_open", {}},  // a stdin pipe held by the init, for `stack attach`
+      {"services.*.develop.**", {}},  // read by `stack watch` and `up --watch`, not by up
       {"services.*.init", {}},  // stack-init is always PID 1: true and false both run it
       {"services.*.platform", {}},
       {"services.*.runtime", {}},

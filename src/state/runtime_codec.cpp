@@ -198,6 +198,8 @@ std::string encode_runtime(const RuntimeRecord& r) {
       {"mounts", mounts},
       {"secret_files", secret_files},
       {"read_only_root", s.read_only_root},
+      {"tty", s.tty},
+      {"stdin_open", s.stdin_open},
       {"shm_size", s.shm_size},
       {"limits", limits},
       {"log_max_size", s.log_max_size},
@@ -299,6 +301,8 @@ Result<RuntimeRecord> decode_runtime(const std::string& text) {
         r.secret_files.push_back({f.at("path").get<std::string>(), f.at("uid"), f.at("gid"),
                                   f.at("mode")});
     s.read_only_root = j.value("read_only_root", false);
+    s.tty = j.value("tty", false);
+    s.stdin_open = j.value("stdin_open", false);
     s.shm_size = j.value("shm_size", int64_t{0});
     const auto& l = j.at("limits");
     if (l.contains("memory")) s.limits.memory_bytes = l["memory"].get<int64_t>();

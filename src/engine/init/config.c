@@ -235,6 +235,7 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
     case W_USERNS:
     case W_LAYERS_SHIFTED:
     case W_TTY:
+    case W_STDIN_OPEN:
     case W_ROOT_READONLY:
     case W_CGROUPNS:
       if (u32(tag, val, len, &v, err, errlen) != 0) return -1;
@@ -247,6 +248,7 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
       else if (tag == W_USERNS) cfg->userns = v != 0;
       else if (tag == W_LAYERS_SHIFTED) cfg->layers_shifted = v != 0;
       else if (tag == W_TTY) cfg->tty = v != 0;
+      else if (tag == W_STDIN_OPEN) cfg->stdin_open = v != 0;
       else if (tag == W_ROOT_READONLY) cfg->root_readonly = v != 0;
       else if (tag == W_CGROUPNS) cfg->cgroupns = v != 0;
       else if (cfg->ngroups == sizeof cfg->groups / sizeof *cfg->groups)

@@ -216,6 +216,27 @@ static void drain(int fd, struct logfile *lf, int stream) {
   log_flush(lf, stream);
 }
 
+/* The service's terminal: a pty of the container's own devpts (its /dev/pts, mounted by
+ * setup_rootfs), so the service finds it at /dev/pts/N; the slave is opened through the master
+ * (TIOCGPTPEER, ioctl_tty(2)), never by a path, and given to the service's user as login(1)
+ * does. *MASTER is kept by the init, *SLAVE becomes the service's stdio. */
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+static int open_terminal(const struct config *cfg, int *master, int *slave, char *err,
+                         size_t errlen) {
+  int unlock = 0;
+  *master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (*master < 0) return snprintf(err, errlen, "open /dev/pts/ptmx: %s", strerror(errno)), -1;
+  if (ioctl(*master, TIOCSPTLCK, &unlock) != 0)
+    return snprintf(err, errlen, "unlock the terminal: %s", strerror(errno)), -1;
+  *slave = ioctl(*master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (*slave < 0) return snprintf(err, errlen, "open the terminal: %s", strerror(errno)), -1;
+  if (fchown(*slave, cfg->uid, (gid_t)-1) != 0)
+    return snprintf(err, errlen, "give the terminal to its user: %s", strerror(errno)), -1;
+  return 0;
+}
+
 static int run_container(void) {
   char err[4096];
   struct config cfg;
@@ -249,9 +270,31 @@ static int run_container(void) {
     return 1;
   }
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  pid_t main_pid = spawn(&cfg, 1, 0, devnull, outp[1], errp[1], err, sizeof err);
-  close(outp[1]);
-  close(errp[1]);
+  /* KEEP: what the init holds for `stack attach` (fd 3 once CTL is closed): the pty's master,
+   * or the writing end of the service's stdin; the daemon takes a copy with pidfd_getfd(2). */
+  int keep = -1, in = devnull, out = outp[1], errout = errp[1];
+  if (cfg.tty) {
+    if (open_terminal(&cfg, &keep, &in, err, sizeof err) != 0) {
+      reply_error("%s", err);
+      return 1;
+    }
+    out = errout = in;
+    close(outp[1]);
+    close(errp[1]);
+    outp[1] = errp[1] = -1;
+  } else if (cfg.stdin_open) {
+    int inp[2];
+    if (pipe2(inp, O_CLOEXEC) != 0) {
+      reply_error("stdin pipe: %s", strerror(errno));
+      return 1;
+    }
+    keep = inp[1];
+    in = inp[0];
+  }
+  pid_t main_pid = spawn(&cfg, 1, cfg.tty, in, out, errout, err, sizeof err);
+  if (outp[1] >= 0) close(outp[1]);
+  if (errp[1] >= 0) close(errp[1]);
+  if (in != devnull) close(in);
   if (devnull >= 0) close(devnull);
   if (main_pid < 0) {
     log_line(lf, 1, err);
@@ -264,13 +307,23 @@ static int run_container(void) {
     kill(main_pid, SIGKILL);
     return 1;
   }
+  int tty = cfg.tty;
   release_config(&cfg);
   reply_started(main_pid);
   close(CTL_FD);
+  if (keep >= 0) { /* at the place the daemon looks for it */
+    dup3(keep, CTL_FD, O_CLOEXEC);
+    close(keep);
+    if (tty) {
+      close(outp[0]);
+      outp[0] = CTL_FD; /* the terminal's output is the service's stdout */
+    }
+  }
 
   int ep = epoll_create1(EPOLL_CLOEXEC);
   int fds[3] = {sfd, outp[0], errp[0]};
   for (int i = 0; i < 3; i++) {
+    if (fds[i] < 0) continue;
     fcntl(fds[i], F_SETFL, O_NONBLOCK);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
     epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
@@ -292,8 +345,10 @@ static int run_container(void) {
       } else {
         char buf[8192];
         ssize_t r = read(fds[which], buf, sizeof buf);
-        if (r > 0) log_feed(lf, which - 1, buf, (size_t)r);
-        else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+        if (r > 0) {
+          log_feed(lf, which - 1, buf, (size_t)r);
+          if (tty) log_partial(lf, which - 1);
+        } else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
           epoll_ctl(ep, EPOLL_CTL_DEL, fds[which], NULL); /* closed: wait for the exit */
       }
     }
@@ -302,7 +357,7 @@ exited:
   /* Take what the service wrote before it died; descendants still holding the pipes are killed
    * with the namespace when we return. */
   drain(outp[0], lf, 0);
-  drain(errp[0], lf, 1);
+  if (errp[0] >= 0) drain(errp[0], lf, 1);
   record_exit(status);
   return status_code(status);
 }

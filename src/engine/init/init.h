@@ -44,7 +44,9 @@ struct config {
   int sys_rw;                   /* privileged: /sys read-write */
   int userns;                   /* join a user namespace (USERNS_FD, or the container's) */
   int layers_shifted;           /* with userns: the lowerdirs are already the mapped ids' */
-  int tty;                      /* exec mode: stdin is the command's controlling terminal */
+  int tty;                      /* exec mode: stdin is the command's controlling terminal;
+                                   run mode: the service gets a pty (tty: true) */
+  int stdin_open;               /* run mode: the service's stdin is a pipe the init keeps open */
   int root_readonly;            /* read_only: the overlay mounted read-only */
   long long shm_size;           /* bytes of /dev/shm; 0: 64 MiB */
   int cgroupns;                 /* a cgroup namespace of its own, made at GO */
@@ -135,6 +137,9 @@ struct logfile *log_open(int dirfd, long long max_size, int max_files);
 /* Feeds bytes read from a stream ("stdout"/"stderr"); writes complete lines as records. */
 void log_feed(struct logfile *lf, int stream, const char *buf, size_t n);
 void log_flush(struct logfile *lf, int stream); /* the partial line left at EOF */
+/* The partial line buffered so far as a partial ("P") record, at once: a terminal's prompt
+ * has no newline, and `stack attach` shows it as it comes. */
+void log_partial(struct logfile *lf, int stream);
 void log_line(struct logfile *lf, int stream, const char *msg); /* one line from init itself */
 long long now_ms(void);
 

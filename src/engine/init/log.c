@@ -117,6 +117,12 @@ void log_flush(struct logfile *lf, int stream) {
   lf->len[stream] = 0;
 }
 
+void log_partial(struct logfile *lf, int stream) {
+  if (lf->len[stream] == 0) return;
+  write_record(lf, stream, 'P', lf->buf[stream], lf->len[stream]);
+  lf->len[stream] = 0;
+}
+
 void log_line(struct logfile *lf, int stream, const char *msg) {
   write_record(lf, stream, 'F', msg, strlen(msg));
 }

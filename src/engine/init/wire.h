@@ -47,7 +47,8 @@ enum {
   W_LAYERS_SHIFTED = 22, /* u32: 1 the lowerdirs are copies owned by the mapped ids: mounted
                             as they are, not idmapped (user namespace, run mode) */
   W_TTY = 23,        /* u32: 1 gives the command stdin as its controlling terminal, in a
-                        session of its own (exec mode) */
+                        session of its own (exec mode); run mode: the service gets a pty of
+                        the container's devpts, the init keeps its master at fd 3 */
   /* storage (issue 13) */
   W_MOUNT_KIND = 24, /* u32 in a mount: 0 bind (default), 1 tmpfs (W_MOUNT_SRC ignored) */
   W_MOUNT_DATA = 25, /* bytes in a mount: a tmpfs's options ("size=1m,mode=1777") */
@@ -73,6 +74,9 @@ enum {
   W_SECCOMP = 40,    /* bytes: struct sock_filter array; absent: no filter */
   W_SECCOMP_FLAGS = 41, /* u32: SECCOMP_FILTER_FLAG_* for seccomp(2) */
   W_RLIMIT = 30,     /* nested: WR_* (repeated), a setrlimit(2) just before execve */
+  /* terminals (tty, issues 13 and 15) */
+  W_STDIN_OPEN = 50, /* u32: 1 the service's stdin is a pipe whose writing end the init keeps
+                        at fd 3 (run mode, stdin_open without tty) */
 
   /* engine -> init: control */
   W_GO = 64,         /* empty: start the service (run mode, step 4) */

@@ -1,0 +1,266 @@
+// See copy_routes.h. What can be refused is refused before the upgrade (a JSON error: no such
+// container, no such path); then a thread of its own per copy does the blocking file I/O and
+// speaks the frames on its own copy of the socket, so neither the loop nor the worker pool
+// waits for a slow client (its socket timeouts bound a client that stalls). Every path is
+// resolved in the container's root (/proc/PID/root, checked against the container's start
+// time) with RESOLVE_IN_ROOT: what the container planted cannot lead the daemon to the host's.
+#include "api/copy_routes.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cstring>
+#include <thread>
+
+#include "api/exec_stream.h"
+#include "common/log.h"
+#include "common/tree_copy.h"
+#include "engine/container.h"
+#include "reconciler/daemon.h"
+
+namespace stack::api {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+using reconciler::awaitable;
+using reconciler::Daemon;
+
+namespace {
+
+constexpr int kSocketTimeoutSeconds = 60;  // a client that neither sends nor reads for this
+
+Reply error_reply(int status, const std::string& message) {
+  return {status, {{"error", message}}, {}};
+}
+
+struct Job {
+  std::string container;
+  bool out = true;
+  std::string path;
+  UniqueFd root;  // the container's "/"
+  copy::Destination dest;
+  copy::PackOptions pack;
+  copy::UnpackOptions unpack;
+};
+
+bool send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// The client's stdin frames as one byte stream, ending at its stdin-eof frame.
+class FrameSource {
+ public:
+  FrameSource(int sock, std::string after) : sock_(sock) { frames_.feed(after); }
+  Result<size_t> read(char* buf, size_t n) {
+    while (pending_.size() == offset_) {
+      if (eof_) return size_t{0};
+      auto f = frames_.next();
+      if (!f) return fail(f.error());
+      if (*f) {
+        if ((*f)->type == exec::Type::stdin_eof) eof_ = true;
+        else if ((*f)->type == exec::Type::stdin_data) pending_ = std::move((*f)->payload), offset_ = 0;
+        else return fail("cp stream: unexpected frame from the client");
+        continue;
+      }
+      char chunk[64 * 1024];
+      ssize_t got = ::recv(sock_, chunk, sizeof chunk, 0);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return fail_errno("cp stream: read from the client");
+      if (got == 0) return fail("cp stream: the client closed before the end of the archive");
+      frames_.feed(std::string_view(chunk, static_cast<size_t>(got)));
+    }
+    size_t k = std::min(n, pending_.size() - offset_);
+    std::memcpy(buf, pending_.data() + offset_, k);
+    offset_ += k;
+    return k;
+  }
+  // Reads and drops the rest of the client's archive (so that it reads our answer).
+  void drain() {
+    char buf[64 * 1024];
+    while (!eof_) {
+      auto n = read(buf, sizeof buf);
+      if (!n) return;
+      if (*n == 0) return;
+    }
+  }
+
+ private:
+  int sock_;
+  exec::FrameReader frames_;
+  std::string pending_;
+  size_t offset_ = 0;
+  bool eof_ = false;
+};
+
+void serve(const Job& job, int sock, std::string after) {
+  timeval tv{kSocketTimeoutSeconds, 0};
+  ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  int flags = ::fcntl(sock, F_GETFL);
+  ::fcntl(sock, F_SETFL, flags & ~O_NONBLOCK);
+  std::string upgraded = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " +
+                         std::string(kCopyUpgrade) + "\r\n\r\n";
+  if (!send_all(sock, upgraded)) return;
+  copy::Tree tree{job.root.get(), true};
+  Result<void> result;
+  bool sock_broken = false;
+  if (job.out) {
+    result = copy::pack(tree, job.path, job.pack, [&](std::string_view data) -> Result<void> {
+      while (!data.empty()) {
+        auto piece = data.substr(0, exec::kChunk);
+        if (!send_all(sock, exec::encode(exec::Type::stdout_data, piece))) {
+          sock_broken = true;
+          return fail("the client is gone");
+        }
+        data.remove_prefix(piece.size());
+      }
+      return {};
+    });
+  } else {
+    FrameSource source(sock, std::move(after));
+    tar::Reader reader([&](char* buf, size_t n) { return source.read(buf, n); });
+    auto r = copy::unpack(tree, job.dest, reader, job.unpack);
+    source.drain();
+    if (r) {
+      log::get("api")->debug("cp into container={} entries={} bytes={}", job.container,
+                             r->entries, r->bytes);
+    } else {
+      result = fail(r.error());
+    }
+  }
+  if (sock_broken) return;
+  if (result) {
+    send_all(sock, exec::encode_exit(0));
+  } else {
+    log::get("api")->info("cp failed container={} path={}: {}", job.container, job.path,
+                          result.error().message);
+    send_all(sock, exec::encode(exec::Type::error, result.error().message));
+  }
+  ::shutdown(sock, SHUT_RDWR);
+}
+
+// The copy on its thread; resumes when it has ended (the thread closes DONE's other end).
+awaitable<void> run(std::shared_ptr<Job> job, int fd, std::string after) {
+  int done[2];
+  if (::pipe2(done, O_CLOEXEC) != 0) {
+    ::close(fd);
+    co_return;
+  }
+  asio::posix::stream_descriptor finished(co_await asio::this_coro::executor, done[0]);
+  std::thread([job, fd, after = std::move(after), end = done[1]]() mutable {
+    serve(*job, fd, std::move(after));
+    ::close(fd);
+    ::close(end);
+  }).detach();
+  co_await finished.async_wait(asio::posix::stream_descriptor::wait_read, reconciler::no_throw);
+}
+
+}  // namespace
+
+bool is_copy_route(const Target& t) {
+  return t.path.size() == 4 && t.path[1] == "projects" && t.path[3] == "cp";
+}
+
+awaitable<Reply> copy_route(Daemon& d, const Request& req, const Target& t, const json& body) {
+  const std::string& project = t.path[2];
+  auto job = std::make_shared<Job>();
+  std::string service, direction;
+  int index = 1;
+  bool contents = false, archive = false, parents = false;
+  try {
+    service = body.value("service", "");
+    index = body.value("index", 1);
+    direction = body.value("direction", "");
+    job->path = body.value("path", "");
+    contents = body.value("contents", false);
+    archive = body.value("archive", false);
+    parents = body.value("parents", false);
+  } catch (const std::exception& e) {
+    co_return error_reply(400, std::string("bad request: ") + e.what());
+  }
+  if (service.empty()) co_return error_reply(400, "cp needs a service");
+  if (direction != "in" && direction != "out")
+    co_return error_reply(400, "cp direction is \"in\" or \"out\", got \"" + direction + "\"");
+  if (job->path.empty() || job->path.front() != '/' ||
+      job->path.find('\0') != std::string::npos)
+    co_return error_reply(400, "the container's path must be absolute, got \"" + job->path + "\"");
+  if (req.upgrade != kCopyUpgrade)
+    co_return error_reply(400, "cp streams over an upgraded connection: send Connection: Upgrade "
+                               "and Upgrade: " + std::string(kCopyUpgrade));
+  auto target = d.exec_target(project, service, index);
+  if (!target) co_return error_reply(409, target.error().wrap("cp").message);
+  job->container = target->name;
+  job->out = direction == "out";
+  UniqueFd root(::open(("/proc/" + std::to_string(target->pid) + "/root").c_str(),
+                       O_PATH | O_DIRECTORY | O_CLOEXEC));
+  // Checked after opening: the root is of the container that was started, not of a process
+  // that reused its PID.
+  if (!root || engine::process_start_time(target->pid) != target->start_time)
+    co_return error_reply(409, "cp: container " + target->name + " is not running");
+  job->root = std::move(root);
+  copy::Tree tree{job->root.get(), true};
+
+  const auto& spec = target->runtime->spec;
+  if (spec.userns) {
+    auto base_u = spec.userns->uid_base, base_g = spec.userns->gid_base,
+         count = spec.userns->count;
+    job->pack.uid = [=](uint64_t id) -> std::optional<uint64_t> {
+      if (id >= base_u && id < uint64_t{base_u} + count) return id - base_u;
+      return std::nullopt;
+    };
+    job->pack.gid = [=](uint64_t id) -> std::optional<uint64_t> {
+      if (id >= base_g && id < uint64_t{base_g} + count) return id - base_g;
+      return std::nullopt;
+    };
+  }
+  if (job->out) {
+    auto found = copy::open_in(tree, job->path, O_PATH | O_NOFOLLOW);
+    if (!found)
+      co_return error_reply(found.error().sys_errno == ENOENT ? 404 : 400,
+                            "cp from " + target->name + ": " + found.error().message);
+  } else {
+    if (parents && !contents) {  // the file's directory, made as mkdir -p would
+      std::string dir = job->path.substr(0, job->path.find_last_of('/'));
+      if (auto made = copy::destination(tree, dir.empty() ? "/" : dir, true, true); !made)
+        co_return error_reply(400, "cp into " + target->name + ": " + made.error().message);
+    }
+    auto dest = copy::destination(tree, job->path, contents, parents);
+    if (!dest) co_return error_reply(404, "cp into " + target->name + ": " + dest.error().message);
+    job->dest = *dest;
+    auto shift = [&](uint32_t base, uint32_t count) -> copy::IdMap {
+      if (!spec.userns) return [](uint64_t id) -> std::optional<uint64_t> { return id; };
+      return [base, count](uint64_t id) -> std::optional<uint64_t> {
+        if (id >= count) return std::nullopt;
+        return base + id;
+      };
+    };
+    if (archive) {
+      job->unpack.uid = shift(spec.userns ? spec.userns->uid_base : 0,
+                              spec.userns ? spec.userns->count : 0);
+      job->unpack.gid = shift(spec.userns ? spec.userns->gid_base : 0,
+                              spec.userns ? spec.userns->count : 0);
+    } else {  // docker cp: the files belong to the container's user
+      uid_t uid = spec.process.uid, gid = spec.process.gid;
+      if (spec.userns) uid += spec.userns->uid_base, gid += spec.userns->gid_base;
+      job->unpack.owner = std::make_pair(uid, gid);
+    }
+  }
+  log::get("api")->info("cp {} container={} path={}", job->out ? "out of" : "into",
+                        target->name, job->path);
+  Reply reply{101, {}, {}};
+  reply.takeover = [job](int fd, std::string after) { return run(job, fd, std::move(after)); };
+  co_return reply;
+}
+
+}  // namespace stack::api
