@@ -88,10 +88,12 @@ struct BuildResult {
 class BuildNetwork {
  public:
   virtual ~BuildNetwork() = default;
-  // Gives the RUN container CONTAINER (its init PID and network namespace) an interface with a
-  // default route through NAT. Returns the content of its /etc/resolv.conf.
-  [[nodiscard]] virtual Result<std::string> attach(std::string_view container, int netns_fd,
-                                                   pid_t pid) = 0;
+  // The content of a RUN container's /etc/resolv.conf (a nameserver the container reaches).
+  [[nodiscard]] virtual Result<std::string> resolv_conf() = 0;
+  // Gives the created RUN container CONTAINER (its init PID and network namespace) an
+  // interface with a default route through NAT, before it starts.
+  [[nodiscard]] virtual Result<void> attach(std::string_view container, int netns_fd,
+                                            pid_t pid) = 0;
   // CONTAINER is gone: its address is released.
   virtual void detach(std::string_view container) = 0;
 };
