@@ -9,11 +9,13 @@
 
 #include <fstream>
 
+#include "build/bridge_network.h"
 #include "build/build.h"
 #include "common/files.h"
 #include "engine/container.h"
 #include "fs/image_store.h"
 #include "support/fixtures.h"
+#include "support/net_host.h"
 #include "support/temp_dir.h"
 
 using namespace stack;
@@ -321,4 +323,40 @@ TEST_CASE("build: a bad Dockerfile names its line and changes nothing" * doctest
   std::error_code ec;
   bool clean = !stdfs::exists(f.dir / "builds") || stdfs::is_empty(f.dir / "builds", ec);
   CHECK(clean);
+}
+
+TEST_CASE("build: RUN on the default network reaches the outside through the build's NAT bridge" * doctest::test_suite("integration")) {
+  STACK_REQUIRE_ROOT();
+  // A simulated host (its own namespaces): the "outside" at 192.168.200.2 serves a file.
+  test::NetHost h("bld");
+  test::TempDir www("stack-build-www");
+  test::write_text(www / "index.html", "from outside\n");
+  test::Background server(h.outside, {"/usr/bin/busybox", "httpd", "-f", "-p", "8080", "-h",
+                                      www.path().string()});
+  REQUIRE(test::wait_http(h.outside, "http://127.0.0.1:8080/"));
+  BuildFixture f;
+  {
+    build::BridgeBuildNetwork net(*h.manager, "build-itest", "nameserver 127.0.0.53\nnameserver 192.168.200.2\n");
+    f.host.network = &net;
+    auto r = f.request(
+        "FROM busybox:latest\n"
+        "RUN wget -q -O /fetched http://192.168.200.2:8080/index.html && cat /etc/resolv.conf\n");
+    r.network = build::NetworkMode::kDefault;
+    auto res = f.ok(r);
+    auto img = f.store.get(res.image_id);
+    REQUIRE(img);
+    CHECK(f.read(*img, "/fetched") == "from outside\n");
+    auto out = f.output();
+    CHECK(std::find(out.begin(), out.end(), "nameserver 192.168.200.2") != out.end());
+    CHECK(std::find(out.begin(), out.end(), "nameserver 127.0.0.53") == out.end());
+    f.host.network = nullptr;
+  }
+  // The build's network is gone with it.
+  std::string left;
+  for (int i = 0; i < 100; i++) {  // the veth goes with the RUN's namespace, asynchronously
+    left = h.leftovers();
+    if (left.empty()) break;
+    ::usleep(10000);
+  }
+  CHECK(left == "");
 }
