@@ -4,6 +4,7 @@
 // layer when it exits 0. Root on the host.
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -44,6 +45,41 @@ std::vector<std::string> run_argv(const Instruction& ins, const std::vector<std:
   }
   argv.push_back(script);
   return argv;
+}
+
+// REL in the image LAYERS (lowest first) make: the topmost entry, unless a whiteout hides it.
+std::optional<struct stat> in_layers(const std::vector<stdfs::path>& layers, const std::string& rel) {
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    struct stat st {};
+    if (::lstat((*it / rel).c_str(), &st) != 0) continue;
+    if (S_ISCHR(st.st_mode) && st.st_rdev == 0) return std::nullopt;
+    return st;
+  }
+  return std::nullopt;
+}
+
+// The engine makes mount points in the container's root when the image lacks them (/etc/hosts,
+// /etc/hostname, /etc/resolv.conf, /dev, /proc, /sys): empty, in the writable layer. They are
+// not the command's doing, so they leave the RUN's diff, as in BuildKit; so does /etc when it
+// is left an untouched copy-up.
+void strip_mount_points(const stdfs::path& upper, const std::vector<stdfs::path>& layers) {
+  for (const char* f : {"etc/hosts", "etc/hostname", "etc/resolv.conf"}) {
+    struct stat st {};
+    if (::lstat((upper / f).c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0) continue;
+    if (!in_layers(layers, f)) ::unlink((upper / f).c_str());
+  }
+  for (const char* d : {"dev", "proc", "sys", "etc"}) {
+    struct stat st {};
+    if (::lstat((upper / d).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    std::error_code ec;
+    if (!stdfs::is_empty(upper / d, ec) || ec) continue;
+    char opaque = 0;
+    if (::lgetxattr((upper / d).c_str(), "trusted.overlay.opaque", &opaque, 1) == 1) continue;
+    auto lower = in_layers(layers, d);
+    bool copy_up = lower && S_ISDIR(lower->st_mode) && lower->st_mode == st.st_mode &&
+                   lower->st_uid == st.st_uid && lower->st_gid == st.st_gid;
+    if (!lower || copy_up) ::rmdir((upper / d).c_str());
+  }
 }
 
 std::string host_resolv_conf() {
@@ -176,6 +212,7 @@ Result<void> Builder::run_step(const Instruction& ins, StageState& st) {
     host_.network->detach(spec.name);
     attached = false;
   }
+  strip_mount_points(spec.dir / "upper", spec.layers);
   return add_layer(key, spec.dir / "upper", st, ins.source());
 }
 

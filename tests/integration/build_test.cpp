@@ -360,3 +360,20 @@ TEST_CASE("build: RUN on the default network reaches the outside through the bui
   }
   CHECK(left == "");
 }
+
+TEST_CASE("build: a RUN's layer holds what the command changed, nothing the engine mounted" * doctest::test_suite("integration")) {
+  STACK_REQUIRE_ROOT();
+  BuildFixture f;
+  auto res = f.ok(f.request("FROM busybox:latest\nRUN echo x > /only-this && mkdir -p /tmp/t && rm -rf /tmp/t\n"));
+  auto img = f.store.get(res.image_id);
+  REQUIRE(img);
+  std::vector<std::string> entries;
+  for (auto it = stdfs::recursive_directory_iterator(img->layers.back());
+       it != stdfs::recursive_directory_iterator(); ++it)
+    entries.push_back(stdfs::relative(it->path(), img->layers.back()).string());
+  std::sort(entries.begin(), entries.end());
+  std::string all;
+  for (const auto& e : entries) all += e + " ";
+  const std::vector<std::string> want = {"only-this", "tmp"};
+  CHECK_MESSAGE(entries == want, all);
+}
