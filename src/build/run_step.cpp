@@ -24,9 +24,12 @@ using namespace std::chrono_literals;
 namespace {
 
 // The command of a RUN: exec form as it is; shell form through the stage's SHELL; heredocs
-// (BuildKit's): a RUN that is only "<<EOF" runs the heredoc as its script, otherwise the
-// heredocs go to the shell with the command, which reads them itself.
-std::vector<std::string> run_argv(const Instruction& ins, const std::vector<std::string>& shell) {
+// (BuildKit's): a RUN that is only "<<EOF" runs the heredoc as its script (a script with a
+// "#!" line is run as a file, AS_FILE, mounted at /dev/pipes/EOF as BuildKit does), otherwise
+// the heredocs go to the shell with the command, which reads them itself.
+std::vector<std::string> run_argv(const Instruction& ins, const std::vector<std::string>& shell,
+                                  const Heredoc** as_file) {
+  *as_file = nullptr;
   if (ins.exec_form) return ins.exec;
   std::vector<std::string> argv = shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : shell;
   std::string script = ins.text;
@@ -37,6 +40,10 @@ std::vector<std::string> run_argv(const Instruction& ins, const std::vector<std:
     bool only = ins.heredocs.size() == 1 &&
                 (t == "<<" + h.name || t == "<<-" + h.name || t == "<<\"" + h.name + "\"" ||
                  t == "<<'" + h.name + "'");
+    if (only && h.content.rfind("#!", 0) == 0) {
+      *as_file = &h;
+      return {"/dev/pipes/" + h.name};
+    }
     if (only) {
       script = h.content;
     } else {
@@ -47,7 +54,7 @@ std::vector<std::string> run_argv(const Instruction& ins, const std::vector<std:
   return argv;
 }
 
-// REL in the image LAYERS (lowest first) make: the topmost entry, unless a whiteout hides it.
+// REL as the image LAYERS (lowest first) show it: the topmost entry, unless a whiteout hides it.
 std::optional<struct stat> in_layers(const std::vector<stdfs::path>& layers, const std::string& rel) {
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
     struct stat st {};
@@ -93,7 +100,8 @@ Result<void> Builder::run_step(const Instruction& ins, StageState& st) {
   NetworkMode net = req_.network;
   if (const Flag* f = ins.flag("network"))
     net = f->value == "none" ? NetworkMode::kNone : f->value == "host" ? NetworkMode::kHost : net;
-  std::vector<std::string> argv = run_argv(ins, st.recipe.shell);
+  const Heredoc* script = nullptr;
+  std::vector<std::string> argv = run_argv(ins, st.recipe.shell, &script);
 
   // The environment: the image's, and the build args its ENV does not set (Docker passes
   // them to RUN, not into the image).
@@ -109,6 +117,7 @@ Result<void> Builder::run_step(const Instruction& ins, StageState& st) {
 
   std::string key_text = "RUN network=" + std::to_string(static_cast<int>(net)) + "\n";
   for (const auto& a : argv) key_text += a + '\0';
+  if (script) key_text += "\nscript:" + script->content;
   key_text += "\nargs:";
   for (const auto& [k, v] : st.args) key_text += k + "=" + v + '\0';
   std::string key = next_state_id(st.id, key_text);
@@ -153,6 +162,20 @@ Result<void> Builder::run_step(const Instruction& ins, StageState& st) {
     auto resolv = host_.network->resolv_conf();
     if (!resolv) return fail(resolv.error().wrap(at(ins.line) + ": build network"));
     spec.resolv_conf = *resolv;
+  }
+
+  if (script) {
+    stdfs::path file = scratch("script");
+    std::error_code ec;
+    stdfs::create_directories(file.parent_path(), ec);
+    if (auto r = write_file(file, script->content); !r) return fail(r.error().wrap(at(ins.line)));
+    ::chmod(file.c_str(), 0755);
+    model::BindMount b;
+    b.source = file;
+    b.target = "/dev/pipes/" + script->name;
+    b.read_only = true;
+    b.create_source = false;
+    spec.mounts.push_back(b);
   }
 
   auto dir_made = [&]() -> Result<void> {

@@ -119,6 +119,10 @@ TEST_CASE("build: each instruction's effect is in the built image" * doctest::te
       "echo heredoc-one > /h1\n"
       "echo heredoc-two >> /h1\n"
       "EOF\n"
+      "RUN <<SCRIPT\n"
+      "#!/bin/sh\n"
+      "echo shebang-$((1 + 1)) > /h2\n"
+      "SCRIPT\n"
       "COPY <<CONF /etc/app.conf\n"
       "home=${APP_HOME}\n"
       "CONF\n"
@@ -170,6 +174,7 @@ TEST_CASE("build: each instruction's effect is in the built image" * doctest::te
   CHECK(f.read(*img, "/opt/inside.txt") == "from the tar\n");
   CHECK_FALSE(f.find(*img, "/opt/bundle.tar.gz"));
   CHECK(f.read(*img, "/h1") == "heredoc-one\nheredoc-two\n");
+  CHECK(f.read(*img, "/h2") == "shebang-2\n");  // a heredoc with #! runs as a script file
   CHECK(f.read(*img, "/etc/app.conf") == "home=/srv/app\n");
   // A file a RUN deleted is absent from the image (a whiteout in its layer).
   CHECK_FALSE(f.find(*img, "/bin/ls"));
