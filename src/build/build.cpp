@@ -4,6 +4,8 @@
 #include "build/build.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 
 #include "common/log.h"
 #include "common/scope_guard.h"
+#include "engine/container.h"
 #include "fs/image_store.h"
 #include "fs/sha256.h"
 
@@ -83,7 +86,71 @@ void set_env(std::vector<std::string>& env, const std::string& key, const std::s
   env.push_back(key + "=" + value);
 }
 
+// The PID a scratch name "<prefix><pid>-..." carries, or 0.
+pid_t owner_pid(const std::string& name, std::string_view prefix) {
+  if (name.rfind(prefix, 0) != 0) return 0;
+  size_t dash = name.find('-', prefix.size());
+  if (dash == std::string::npos) return 0;
+  try {
+    return static_cast<pid_t>(std::stol(name.substr(prefix.size(), dash - prefix.size())));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+bool alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
 }  // namespace
+
+void sweep_stale_builds(const stdfs::path& work_dir, engine::Engine& engine,
+                        const std::string& cgroup_parent) {
+  std::error_code ec;
+  // RUN containers of dead builds: their init may still run (it never dies with its daemon).
+  for (stdfs::directory_iterator it(work_dir / "containers", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    pid_t pid = owner_pid(name, "stkb-");
+    if (pid <= 0 || alive(pid)) continue;
+    engine::ContainerSpec spec;
+    spec.name = name;
+    spec.cgroup = cgroup_parent + "/" + name;
+    spec.dir = it->path();
+    for (int i = 0; i < 100; i++) {
+      auto pids = engine.cgroups().pids(spec.cgroup);
+      if (!pids || pids->empty()) break;
+      for (pid_t p : *pids) ::kill(p, SIGKILL);
+      ::usleep(10'000);
+    }
+    (void)engine.remove(spec);
+    (void)remove_tree(spec.dir);
+  }
+  // Scratch directories of dead builds, with the overlays they had mounted (deepest first).
+  for (stdfs::directory_iterator it(work_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    pid_t pid = owner_pid(name, "b-");
+    if (pid <= 0 || alive(pid)) continue;
+    std::string prefix = it->path().string() + "/";
+    std::vector<std::string> mounts;
+    if (auto info = read_file("/proc/self/mountinfo", 16 << 20, "mountinfo")) {
+      size_t pos = 0;
+      while (pos < info->size()) {
+        size_t nl = info->find('\n', pos);
+        std::string line = info->substr(pos, nl == std::string::npos ? nl : nl - pos);
+        pos = nl == std::string::npos ? info->size() : nl + 1;
+        // Field 5 is the mount point (proc(5)); our paths have no blanks to escape.
+        size_t f = 0;
+        for (int k = 0; k < 4 && f != std::string::npos; k++) f = line.find(' ', f + 1);
+        if (f == std::string::npos) continue;
+        size_t e = line.find(' ', f + 1);
+        std::string point = line.substr(f + 1, e == std::string::npos ? e : e - f - 1);
+        if (point.rfind(prefix, 0) == 0) mounts.push_back(point);
+      }
+    }
+    std::sort(mounts.rbegin(), mounts.rend());
+    for (const auto& m : mounts) ::umount2(m.c_str(), MNT_DETACH);
+    (void)remove_tree(it->path());
+  }
+}
 
 std::string next_state_id(std::string_view parent, std::string_view step) {
   std::string text = "stack-build-v1\n" + std::string(parent) + "\n" + std::string(step);
@@ -159,7 +226,8 @@ Vars StageState::vars() const {
 Builder::Builder(const BuildRequest& request, BuildHost& host, const Progress& progress,
                  const Dockerfile& df, const StagePlan& plan, IgnoreRules rules)
     : req_(request), host_(host), progress_(progress), df_(df), plan_(plan),
-      rules_(std::move(rules)), build_id_(random_hex(10)) {}
+      rules_(std::move(rules)),
+      build_id_(std::to_string(::getpid()) + "-" + random_hex(8)) {}
 
 void Builder::emit(BuildEvent::Kind kind, std::string text) {
   if (!progress_) return;
@@ -402,6 +470,7 @@ Result<BuildResult> Builder::run() {
     emit(BuildEvent::Kind::kNote, "build arg " + a + " is not consumed by any ARG");
   if (auto r = ::mkdir(host_.work_dir.c_str(), 0700); r != 0 && errno != EEXIST)
     return fail_errno("create " + host_.work_dir.string());
+  sweep_stale_builds(host_.work_dir, host_.engine, host_.cgroup_parent);
   stdfs::path mine = host_.work_dir / ("b-" + build_id_);
   if (::mkdir(mine.c_str(), 0700) != 0) return fail_errno("create " + mine.string());
   auto cleanup = ScopeGuard([&] { (void)remove_tree(mine); });

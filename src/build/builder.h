@@ -40,6 +40,12 @@ struct StageState {
 // EXPOSE's "80", "80/udp", "8000-8002/tcp" as the config's keys ("80/tcp", ...).
 [[nodiscard]] Result<std::vector<std::string>> expose_ports(const std::string& word);
 
+// What builds whose process died (a daemon killed mid-build) left in WORK_DIR: their RUN
+// containers killed and removed, their scratch directories unmounted and removed. Builds of
+// live processes are not touched.
+void sweep_stale_builds(const std::filesystem::path& work_dir, engine::Engine& engine,
+                        const std::string& cgroup_parent);
+
 class Builder {
  public:
   Builder(const BuildRequest& request, BuildHost& host, const Progress& progress,

@@ -4,7 +4,9 @@
 // own and removed, pass or fail.
 #include <doctest/doctest.h>
 #include <sys/stat.h>
+#include <sys/mount.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -381,4 +383,28 @@ TEST_CASE("build: a RUN's layer holds what the command changed, nothing the engi
   for (const auto& e : entries) all += e + " ";
   const std::vector<std::string> want = {"only-this", "tmp"};
   CHECK_MESSAGE(entries == want, all);
+}
+
+TEST_CASE("build: what a build killed half-way left is swept by the next one" * doctest::test_suite("integration")) {
+  STACK_REQUIRE_ROOT();
+  BuildFixture f;
+  // A PID that is surely gone: a child already reaped.
+  pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  stdfs::path stale = f.dir / "builds" / ("b-" + std::to_string(dead) + "-deadbeef");
+  stdfs::create_directories(stale / "copy-1" / "merged");
+  REQUIRE(::mount("tmpfs", (stale / "copy-1" / "merged").c_str(), "tmpfs", 0, "size=1m") == 0);
+  struct Unmount {
+    stdfs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }  // pass or fail
+  } unmount{stale / "copy-1" / "merged"};
+  stdfs::path live = f.dir / "builds" / ("b-" + std::to_string(::getpid()) + "-cafecafe");
+  stdfs::create_directories(live);
+  f.ok(f.request("FROM busybox:latest\nENV A=1\n"));
+  CHECK_FALSE(stdfs::exists(stale));
+  auto mounts = test::read_text("/proc/self/mountinfo");
+  CHECK(mounts.find(stale.string()) == std::string::npos);
+  CHECK(stdfs::exists(live));  // a live process's build is left alone
+  stdfs::remove_all(live);
 }
