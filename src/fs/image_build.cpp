@@ -201,6 +201,18 @@ Result<void> cache_record(ImageStore& store, std::string_view key, const BuildLa
   return write_file_atomic(dir / std::string(key), j.dump());
 }
 
+Result<int> clear_build_cache(ImageStore& store) {
+  int n = 0;
+  std::error_code ec;
+  for (stdfs::directory_iterator it(cache_dir(store.root()), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (::unlink(it->path().c_str()) != 0 && errno != ENOENT)
+      return fail_errno("remove " + it->path().string());
+    ++n;
+  }
+  return n;
+}
+
 std::vector<BuildLayer> cache_layers(const stdfs::path& root) {
   std::vector<BuildLayer> out;
   std::error_code ec;

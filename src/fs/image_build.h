@@ -56,6 +56,9 @@ struct ImageRecipe {
                                                              std::string_view key);
 [[nodiscard]] Result<void> cache_record(ImageStore& store, std::string_view key,
                                         const BuildLayer& layer);
+// Forgets every record (`builder prune`): the next image prune reclaims what only they kept.
+// Returns how many there were.
+[[nodiscard]] Result<int> clear_build_cache(ImageStore& store);
 
 // FILE unpacked into DEST (an existing, empty directory) when it is a tar archive (plain,
 // gzip, bzip2, xz or zstd), entries contained in DEST. False, and nothing written, when it is

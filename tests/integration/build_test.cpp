@@ -15,6 +15,7 @@
 #include "build/build.h"
 #include "common/files.h"
 #include "engine/container.h"
+#include "fs/image_build.h"
 #include "fs/image_store.h"
 #include "support/fixtures.h"
 #include "support/net_host.h"
@@ -247,6 +248,15 @@ TEST_CASE("build: the cache survives a new store object (a daemon restart) and g
   auto img = again.get("second:1");
   REQUIRE(img);
   CHECK(f.read(*img, "/ran") == "ran\n");
+
+  // Once the cache is cleared, removing the image and pruning reclaims the layer.
+  auto cleared = fs::clear_build_cache(again);
+  REQUIRE(cleared);
+  CHECK(*cleared == 1);
+  auto layer = img->layers.back();
+  REQUIRE(again.remove("second:1", {}, false));
+  REQUIRE(again.prune({}, false));
+  CHECK_FALSE(stdfs::exists(layer));
 }
 
 TEST_CASE("build: multi-stage with COPY --from, an unused failing stage and --target" * doctest::test_suite("integration")) {
