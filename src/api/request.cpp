@@ -183,7 +183,9 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
     if (what == "version" || what == "projects" || what == "containers" || what == "events" ||
         what == "images")
       return {"GET"};
-    if (what == "up" || what == "shutdown" || what == "auth" || what == "run") return {"POST"};
+    if (what == "up" || what == "build" || what == "shutdown" || what == "auth" ||
+        what == "run")
+      return {"POST"};
     if (what == "volumes") return {"GET", "POST"};
     return {};
   }

@@ -64,6 +64,9 @@ std::string call(std::string_view method, std::string_view target, std::string_v
 // 1234567 -> "1.2MB", as docker prints sizes.
 std::string human_size(uint64_t bytes);
 
+// One line of a build's progress, as compose prints it: "[web] step 2/4: RUN make".
+void print_build_line(const std::string& service, const std::string& line);
+
 std::string run_operation(std::string_view method, std::string_view target, std::string_view body,
                           const std::function<bool()>& stop = {});
 
@@ -109,6 +112,7 @@ void add_attach_command(CLI::App& app);  // attach_command.cpp
 void add_watch_command(CLI::App& app);   // watch_command.cpp
 // The develop.watch loop of `watch` and `up --watch`: returns only on an error.
 int run_watch(const std::string& project, const std::vector<std::string>& services);
+void add_build_command(CLI::App& app);  // build_command.cpp
 // `stack exec SERVICE CMD...`: CMD is cut from the arguments before parsing, so its own
 // options ("ls -la") are never taken for stack's.
 std::vector<std::string>& exec_command();
