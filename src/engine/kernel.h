@@ -39,8 +39,10 @@ struct InitLaunch {
   // A network namespace (a path) the init is born in instead of a new one: network_mode
   // service:NAME. Empty: none.
   std::filesystem::path join_netns;
-  // The init's stdio in exec mode (-1 keeps the caller's); a container's init gets /dev/null.
+  // The init's stdio in exec mode (-1 keeps the caller's); a container's init gets /dev/null
+  // unless INHERIT_STDIO (an OCI runtime's container: the caller's stdio).
   int stdio[3] = {-1, -1, -1};
+  bool inherit_stdio = false;
 };
 
 // The engine's end of one init's control socket (CTL), carrying wire.h messages.

@@ -169,6 +169,7 @@ Result<Created> Engine::create(const ContainerSpec& spec) {
   how.fd4 = dirfd->get();
   how.userns_fd = userns.get();
   how.join_netns = spec.join_netns;
+  how.inherit_stdio = spec.inherit_stdio;
   auto launched = kernel_.launcher.launch(init_, how);
   userns.reset();
   dirfd->reset();

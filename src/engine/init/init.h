@@ -46,6 +46,7 @@ struct config {
   int layers_shifted;           /* with userns: the lowerdirs are already the mapped ids' */
   int tty;                      /* exec mode: stdin is the command's controlling terminal */
   int root_readonly;            /* read_only: the overlay mounted read-only */
+  int stdio_inherit;            /* the service's stdio is the init's own (W_STDIO_INHERIT) */
   long long shm_size;           /* bytes of /dev/shm; 0: 64 MiB */
   /* kernel settings of the container (limits.c) */
   struct strv sysctls;     /* "key=value" */
