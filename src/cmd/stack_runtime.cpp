@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -60,8 +61,10 @@ int error(const std::string& msg) {
   return 1;
 }
 
+// With --log (conmon, containerd) a warning goes there only: the caller shows stderr as the
+// container's failure.
 void warn(const std::string& msg) {
-  log_line("warning", msg);
+  if (!g.log.empty()) return log_line("warning", msg);
   std::fprintf(stderr, "stack-runtime: warning: %s\n", msg.c_str());
 }
 
@@ -80,17 +83,18 @@ const char* kUsage =
     "  create [--bundle DIR] [--pid-file FILE] ID   start ID   state ID\n"
     "  kill ID [SIGNAL] [--all]   delete [--force] ID\n"
     "  run [--bundle DIR] [--pid-file FILE] [--detach] ID\n"
+    "  exec [--process FILE] [--detach] [--pid-file FILE] ID [CMD...]\n"
     "  list [--format table|json]   ps [--format table|json] ID   features   --version\n";
 
 // A command's own flags and operands: "--flag value", "--flag=value", booleans.
 struct Args {
   std::vector<std::string> operands;
-  std::string bundle = ".", pid_file, console_socket, format = "table";
-  bool force = false, all = false, detach = false;
+  std::string bundle = ".", pid_file, console_socket, format = "table", process;
+  bool force = false, all = false, detach = false, tty = false;
   int preserve_fds = 0;
 };
 
-Result<Args> parse_args(const std::vector<std::string>& v) {
+Result<Args> parse_args(const std::vector<std::string>& v, bool exec_args) {
   Args a;
   for (size_t i = 0; i < v.size(); i++) {
     std::string arg = v[i], value;
@@ -116,6 +120,8 @@ Result<Args> parse_args(const std::vector<std::string>& v) {
     else if (arg == "--pid-file") r = set(a.pid_file);
     else if (arg == "--console-socket") r = set(a.console_socket);
     else if (arg == "--format" || arg == "-f") r = set(a.format);
+    else if (arg == "--process" || arg == "-p") r = set(a.process);
+    else if (arg == "--tty" || arg == "-t") a.tty = true;
     else if (arg == "--preserve-fds") {
       std::string n;
       r = set(n);
@@ -125,7 +131,14 @@ Result<Args> parse_args(const std::vector<std::string>& v) {
     else if (arg == "--detach" || arg == "-d") a.detach = true;
     else if (arg == "--no-pivot" || arg == "--no-new-keyring" || arg == "--keep") continue;
     else if (arg.size() > 1 && arg[0] == '-') return stack::fail("unknown flag " + arg);
-    else a.operands.push_back(arg);
+    else {
+      a.operands.push_back(arg);
+      // exec ID CMD ARGS...: what follows the command is its own, flags included.
+      if (exec_args && a.operands.size() == 2) {
+        a.operands.insert(a.operands.end(), v.begin() + static_cast<long>(i) + 1, v.end());
+        break;
+      }
+    }
     if (!r) return stack::fail(r.error());
   }
   return a;
@@ -146,7 +159,7 @@ Result<void> check_create_flags(const Args& a) {
 }
 
 int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
-  auto parsed = parse_args(rest);
+  auto parsed = parse_args(rest, cmd == "exec");
   if (!parsed) return error(cmd + ": " + parsed.error().message);
   const Args& a = *parsed;
   stack::runtime::Runtime rt(g.root, find_init(), warn);
@@ -170,7 +183,7 @@ int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
                   s["bundle"].get<std::string>().c_str(), s["created"].get<std::string>().c_str());
     return 0;
   }
-  auto id = one_id(a, cmd.c_str(), cmd == "kill" ? 2 : 1);
+  auto id = one_id(a, cmd.c_str(), cmd == "kill" ? 2 : cmd == "exec" ? SIZE_MAX : 1);
   if (!id) return error(id.error().message);
   if (cmd == "create") {
     if (auto r = check_create_flags(a); !r) return error(r.error().message);
@@ -179,6 +192,14 @@ int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
   if (cmd == "run") {
     if (auto r = check_create_flags(a); !r) return error(r.error().message);
     auto code = rt.run(*id, co, a.detach);
+    return code ? *code : error(code.error().message);
+  }
+  if (cmd == "exec") {
+    if (a.tty || !a.console_socket.empty())
+      return error("exec: terminals are not supported yet (--tty, --console-socket)");
+    if (a.preserve_fds != 0) return error("exec: --preserve-fds is not supported");
+    std::vector<std::string> cmdline(a.operands.begin() + 1, a.operands.end());
+    auto code = rt.exec(*id, a.process, cmdline, a.detach, a.pid_file);
     return code ? *code : error(code.error().message);
   }
   if (cmd == "start") return done(rt.start(*id));

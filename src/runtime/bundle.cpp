@@ -329,7 +329,9 @@ Result<void> read_linux(const json& lx, const std::string& id, model::ContainerS
   spec.cgroup = cg.empty() ? "stack-runtime/" + id : cg;
   if (lx.contains("resources"))
     if (auto r = read_resources(lx["resources"], spec); !r) return r;
-  for (const auto& [k, v] : lx.value("sysctl", json::object()).items())
+  // items() of a temporary would dangle: the value is kept first.
+  const json sysctl = lx.value("sysctl", json::object());
+  for (const auto& [k, v] : sysctl.items())
     spec.sysctls.emplace_back(k, v.get<std::string>());
   if (lx.contains("seccomp") && !lx["seccomp"].is_null()) {
     // The runtime spec's seccomp object is Docker's profile format (defaultAction,
@@ -413,7 +415,8 @@ Result<Bundle> parse(const json& c, const std::filesystem::path& bundle, const s
   b.hooks.create_runtime = STACK_TRY_CTX(read_hooks(hooks, "createRuntime"), "config.json");
   b.hooks.poststart = STACK_TRY_CTX(read_hooks(hooks, "poststart"), "config.json");
   b.hooks.poststop = STACK_TRY_CTX(read_hooks(hooks, "poststop"), "config.json");
-  for (const auto& [k, v] : c.value("annotations", json::object()).items())
+  const json annotations = c.value("annotations", json::object());
+  for (const auto& [k, v] : annotations.items())
     b.annotations.emplace_back(k, v.get<std::string>());
   return b;
 }
@@ -428,6 +431,20 @@ Result<Bundle> parse_config(std::string_view text, const std::filesystem::path& 
     return parse(c, bundle, id, dir);
   } catch (const json::exception& e) {
     // A member of the wrong type, or a syntax error (with its byte offset).
+    return fail(std::string("invalid: ") + e.what());
+  }
+}
+
+Result<model::ProcessSpec> parse_process(std::string_view text, const model::ProcessSpec& base) {
+  try {
+    json p = json::parse(text);
+    model::ContainerSpec spec;
+    spec.process = base;
+    spec.process.rlimits.clear();
+    if (auto r = read_process(p, spec); !r) return fail(r.error());
+    if (spec.oom_score_adj) return refuse("process.oomScoreAdj", "not supported for exec");
+    return spec.process;
+  } catch (const json::exception& e) {
     return fail(std::string("invalid: ") + e.what());
   }
 }

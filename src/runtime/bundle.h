@@ -37,6 +37,10 @@ struct Bundle {
 // container's, DIR the engine's directory for it (writable layer, exit record).
 [[nodiscard]] Result<Bundle> parse_config(std::string_view json, const std::filesystem::path& bundle,
                                           const std::string& id, const std::filesystem::path& dir);
+// A process JSON (`exec --process FILE`: the runtime spec's "process" object) over BASE, the
+// container's own process (its seccomp profile stays: the object has none).
+[[nodiscard]] Result<model::ProcessSpec> parse_process(std::string_view json,
+                                                       const model::ProcessSpec& base);
 // BUNDLE/config.json, with errors prefixed by the file's path.
 [[nodiscard]] Result<Bundle> load_bundle(const std::filesystem::path& bundle, const std::string& id,
                                          const std::filesystem::path& dir);

@@ -508,6 +508,46 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
   return code;
 }
 
+Result<int> Runtime::exec(const std::string& id, const std::filesystem::path& process_file,
+                          const std::vector<std::string>& args, bool detach,
+                          const std::filesystem::path& pid_file) {
+  if (auto r = check_id(id); !r) return fail(r.error());
+  auto dir = root_ / id;
+  auto r = read_record(dir, id);
+  if (!r) return fail(r.error());
+  if (auto st = status_of(*r); st != "running")
+    return fail("cannot exec in a container that is " + st + " (" + id + ")");
+  auto config = read_file(dir / "config.json");
+  if (!config) return fail(config.error());
+  auto b = parse_config(*config, r->bundle, id, dir / "container");
+  if (!b) return fail(b.error().wrap("config.json of " + id));
+  model::ProcessSpec process = b->spec.process;
+  if (!process_file.empty()) {
+    auto text = read_file(process_file);
+    if (!text) return fail(text.error());
+    auto p = parse_process(*text, b->spec.process);
+    if (!p) return fail(p.error().wrap(process_file.string()));
+    process = std::move(*p);
+  } else if (!args.empty()) {
+    process.argv = args;
+  } else {
+    return fail("exec " + id + ": a command or --process is required");
+  }
+  auto drv = cgroups();
+  if (!drv) return fail(drv.error());
+  engine::Engine eng(init_, **drv);
+  engine::ContainerProcess target{r->pid, r->start_time, 0};
+  auto spawned = eng.spawn(target, r->cgroup, process, engine::Stdio{});
+  if (!spawned) return fail(spawned.error().wrap("exec in " + id));
+  if (auto w = write_pid_file(pid_file, spawned->pid); !w) return fail(w.error());
+  // Detached, the helper is reparented to the caller's subreaper (conmon), which reaps it.
+  if (detach) return 0;
+  siginfo_t info{};
+  while (::waitid(P_PIDFD, static_cast<id_t>(spawned->pidfd.get()), &info, WEXITED) != 0)
+    if (errno != EINTR) return fail_errno("wait for exec in " + id);
+  return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+}
+
 Result<std::string> Runtime::list() {
   json out = json::array();
   std::error_code ec;

@@ -36,6 +36,12 @@ class Runtime {
   // create + start; unless DETACH, waits for the container's exit, deletes it and returns its
   // exit status.
   [[nodiscard]] Result<int> run(const std::string& id, const CreateOptions& o, bool detach);
+  // A process in the running container: PROCESS_FILE (the runtime spec's process JSON) or,
+  // without one, ARGS with the container's own process settings. DETACH: returns once it
+  // runs (PID_FILE names it); else waits and returns its exit status.
+  [[nodiscard]] Result<int> exec(const std::string& id, const std::filesystem::path& process_file,
+                                 const std::vector<std::string>& args, bool detach,
+                                 const std::filesystem::path& pid_file);
   // Every container's state JSON, as an array.
   [[nodiscard]] Result<std::string> list();
   // The host pids in the container's cgroup.

@@ -323,3 +323,87 @@ TEST_CASE("stack-runtime run passes the exit code and the output, and refuses un
   CHECK(status(rt, id) == "absent");
   CHECK_FALSE(cgroup_exists(id));
 }
+
+namespace {
+
+// podman from Debian with stack-runtime as its runtime: its own storage under DIR, the cgroupfs
+// manager, and (as crun needs here) the hybrid layout's cgroup2 tree hidden in a private mount
+// namespace. default_ulimits = []: this VM lacks CAP_SYS_RESOURCE for podman's default nofile.
+struct Podman {
+  fs::path dir;
+  std::string runtime = std::string(STACK_BUILD_DIR) + "/stack-runtime";
+  explicit Podman(const fs::path& d) : dir(d) {
+    stack::test::write_text(dir / "containers.conf",
+                            "[containers]\ndefault_ulimits = []\n"
+                            "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n");
+  }
+  RunResult operator()(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {
+        "/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+        "umount -l /sys/fs/cgroup/unified 2>/dev/null; "
+        "mount -t tmpfs -o size=1m stack-rt-hide /sys/fs/cgroup/unified && "
+        "CONTAINERS_CONF=\"$0/containers.conf\" exec /usr/bin/podman --root \"$0/storage\" "
+        "--runroot \"$0/run\" --tmpdir \"$0/tmp\" --runtime " + runtime + " \"$@\"",
+        dir.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return stack::test::run(argv);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("podman runs containers with stack-runtime: run --rm, -d and stop, exec, rm -f") {
+  STACK_REQUIRE_ROOT();
+  if (!fs::exists("/usr/bin/podman") || !fs::exists("/usr/bin/conmon")) {
+    stack::test::report_skip("podman or conmon not installed");
+    return;
+  }
+  TempDir dir("stack-rt-podman");
+  Podman podman(dir.path());
+  std::string image = "localhost/stack-rt-bb-" + std::to_string(getpid()) + ":latest";
+  // The image: the BusyBox fixture, imported.
+  auto tar = dir / "bb.tar";
+  REQUIRE(stack::test::run({"/bin/tar", "-C", stack::test::busybox_rootfs().string(), "-cf",
+                            tar.string(), "."})
+              .code == 0);
+  auto imp = podman({"import", tar.string(), image});
+  REQUIRE_MESSAGE(imp.code == 0, imp.err);
+  std::string name = "stack-rt-" + std::to_string(getpid());
+  struct Cleanup {
+    const Podman& p;
+    std::string name;
+    ~Cleanup() {
+      p({"rm", "-f", "-t", "0", name});
+      // conmon's cgroup, made by podman's cgroupfs manager in each v1 hierarchy.
+      for (const auto& h : fs::directory_iterator("/sys/fs/cgroup")) {
+        ::rmdir((h.path() / "libpod_parent/conmon").c_str());
+        ::rmdir((h.path() / "libpod_parent").c_str());
+      }
+    }
+  } cleanup{podman, name};
+
+  auto r = podman({"run", "--rm", "--network", "none", image, "sh", "-c", "echo hi; exit 5"});
+  CHECK(r.code == 5);
+  CHECK(r.out == "hi\n");
+  CHECK(podman({"run", "--rm", "--network", "none", image, "true"}).code == 0);
+
+  auto d = podman({"run", "-d", "--name", name, "--network", "none", image, "sleep", "1000"});
+  REQUIRE_MESSAGE(d.code == 0, d.err);
+  std::string id = d.out.substr(0, d.out.find('\n'));
+  CHECK(fs::exists("/run/stack-runtime/" + id + "/state.json"));
+  auto e = podman({"exec", name, "sh", "-c", "echo in-$(hostname); exit 4"});
+  CHECK(e.code == 4);
+  CHECK(e.out == "in-" + id.substr(0, 12) + "\n");
+  auto s = podman({"stop", "-t", "5", name});
+  CHECK_MESSAGE(s.code == 0, s.err);
+  auto st = podman({"inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name});
+  CHECK(st.out == "exited 143\n");
+  CHECK(podman({"start", name}).code == 0);
+  CHECK(podman({"inspect", "--format", "{{.State.Status}}", name}).out == "running\n");
+  auto rm = podman({"rm", "-f", "-t", "0", name});
+  CHECK_MESSAGE(rm.code == 0, rm.err);
+  CHECK(podman({"ps", "-a", "--format", "{{.Names}}"}).out.find(name) == std::string::npos);
+  CHECK_FALSE(fs::exists("/run/stack-runtime/" + id));
+  CHECK_FALSE(fs::exists("/sys/fs/cgroup/memory/libpod_parent/libpod-" + id));
+  podman({"rmi", "-f", image});
+}
