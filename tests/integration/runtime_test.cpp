@@ -407,3 +407,28 @@ TEST_CASE("podman runs containers with stack-runtime: run --rm, -d and stop, exe
   CHECK_FALSE(fs::exists("/sys/fs/cgroup/memory/libpod_parent/libpod-" + id));
   podman({"rmi", "-f", image});
 }
+
+TEST_CASE("stack-runtime works where its caller hid the cgroup2 tree under a tmpfs") {
+  // podman and crun need the hybrid layout's unified/ hidden here, and a runtime they start
+  // inherits that view. The v1 driver once treated the tmpfs as a hierarchy: it wrote
+  // cgroup.procs there as a plain file, then spun on an rmdir that could never succeed.
+  STACK_REQUIRE_ROOT();
+  TempDir roots("stack-rt-roots");
+  // sh -c SCRIPT BINARY ROOT ARGS...: $0 is the binary, $1 the state root, the rest ours.
+  Oci hidden{"stack-runtime (unified hidden)",
+             {"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+              "umount -l /sys/fs/cgroup/unified 2>/dev/null; "
+              "mount -t tmpfs -o size=1m stack-rt-hide /sys/fs/cgroup/unified && "
+              "r=$1; shift; exec \"$0\" --root \"$r\" \"$@\"",
+              std::string(STACK_BUILD_DIR) + "/stack-runtime", (roots / "stack-root").string()}};
+  Bundle b;
+  std::string id = unique("hidden");
+  b.write(config({"sh", "-c", "exit 6"}, b.shared, id));
+  b.made.emplace_back(&hidden, id);
+  auto start = std::chrono::steady_clock::now();
+  auto r = hidden({"run", "--bundle", b.path(), id});
+  CHECK_MESSAGE(r.code == 6, r.err);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  CHECK(status(hidden, id) == "absent");
+  CHECK_FALSE(cgroup_exists(id));
+}
