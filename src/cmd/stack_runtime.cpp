@@ -83,6 +83,7 @@ const char* kUsage =
     "  create [--bundle DIR] [--pid-file FILE] ID   start ID   state ID\n"
     "  kill ID [SIGNAL] [--all]   delete [--force] ID\n"
     "  run [--bundle DIR] [--pid-file FILE] [--detach] ID\n"
+    "  pause ID   resume ID\n"
     "  exec [--process FILE] [--detach] [--pid-file FILE] ID [CMD...]\n"
     "  list [--format table|json]   ps [--format table|json] ID   features   --version\n";
 
@@ -203,6 +204,7 @@ int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
     return code ? *code : error(code.error().message);
   }
   if (cmd == "start") return done(rt.start(*id));
+  if (cmd == "pause" || cmd == "resume") return done(rt.freeze(*id, cmd == "pause"));
   if (cmd == "delete") return done(rt.remove(*id, a.force));
   if (cmd == "kill") {
     auto sig = stack::runtime::parse_signal(a.operands.size() > 1 ? a.operands[1] : "SIGTERM");

@@ -88,13 +88,20 @@ struct Record {
   pid_t pid = 0;
   uint64_t start_time = 0;
   bool started = false;
+  bool paused = false;  // set by pause, cleared by resume: only then is the freezer read
   json annotations = json::object();
 };
+
+Result<std::unique_ptr<engine::CgroupDriver>> cgroups();
 
 std::string status_of(const Record& r) {
   bool alive = r.start_time != 0 && live_start_time(r.pid) == r.start_time;
   if (!r.started) return alive ? "created" : "stopped";
-  return alive ? "running" : "stopped";
+  if (!alive) return "stopped";
+  if (r.paused)
+    if (auto drv = cgroups(); drv)
+      if (auto f = (*drv)->frozen(r.cgroup); f && *f) return "paused";
+  return "running";
 }
 
 json state_json(const Record& r, const std::string& status) {
@@ -118,6 +125,7 @@ Result<Record> read_record(const std::filesystem::path& dir, const std::string& 
     r.pid = j.at("pid");
     r.start_time = j.at("start_time");
     r.started = j.at("started");
+    r.paused = j.value("paused", false);
     r.annotations = j.at("annotations");
     return r;
   } catch (const json::exception& e) {
@@ -128,7 +136,7 @@ Result<Record> read_record(const std::filesystem::path& dir, const std::string& 
 Result<void> write_record(const std::filesystem::path& dir, const Record& r) {
   json j{{"id", r.id},         {"bundle", r.bundle},         {"created", r.created},
          {"cgroup", r.cgroup}, {"pid", r.pid},               {"start_time", r.start_time},
-         {"started", r.started}, {"annotations", r.annotations}};
+         {"started", r.started}, {"paused", r.paused}, {"annotations", r.annotations}};
   return write_file_atomic(dir / "state.json", j.dump(), 0600);
 }
 
@@ -415,6 +423,22 @@ Result<void> Runtime::kill(const std::string& id, int sig, bool all) {
   return {};
 }
 
+Result<void> Runtime::freeze(const std::string& id, bool frozen) {
+  if (auto r = check_id(id); !r) return r;
+  auto dir = root_ / id;
+  auto r = read_record(dir, id);
+  if (!r) return fail(r.error());
+  auto st = status_of(*r);
+  if (frozen && st != "running") return fail("cannot pause a container that is " + st);
+  if (!frozen && st != "paused") return fail("cannot resume a container that is " + st);
+  auto drv = cgroups();
+  if (!drv) return fail(drv.error());
+  if (auto f = (*drv)->freeze(r->cgroup, frozen); !f)
+    return fail(f.error().wrap((frozen ? "pause " : "resume ") + id));
+  r->paused = frozen;
+  return write_record(dir, *r);
+}
+
 Result<void> Runtime::remove(const std::string& id, bool force) {
   if (auto r = check_id(id); !r) return r;
   auto dir = root_ / id;
@@ -431,8 +455,12 @@ Result<void> Runtime::remove(const std::string& id, bool force) {
       ::kill(r->pid, SIGKILL);
     }
     wait_gone(r->pid, r->start_time, 10s);
-  } else if (st == "running") {
+  } else if (st == "running" || st == "paused") {
+    if (st == "paused" && !force)
+      return fail("cannot delete container " + id + " that is paused: resume it or use --force");
     if (auto k = kill(id, SIGKILL, false); !k && status_of(*r) != "stopped") return k;
+    if (st == "paused")  // a frozen task dies only once thawed
+      if (auto drv = cgroups(); drv) (void)(*drv)->freeze(r->cgroup, false);
     if (!wait_gone(r->pid, r->start_time, 10s))
       return fail("delete " + id + ": the container did not exit after SIGKILL");
   }

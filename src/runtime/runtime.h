@@ -32,6 +32,9 @@ class Runtime {
   // The runtime spec's state JSON.
   [[nodiscard]] Result<std::string> state(const std::string& id);
   [[nodiscard]] Result<void> kill(const std::string& id, int sig, bool all);
+  // Freezes (pause) or thaws (resume) every process of a running container: its cgroup's
+  // freezer; `state` then reads "paused".
+  [[nodiscard]] Result<void> freeze(const std::string& id, bool frozen);
   [[nodiscard]] Result<void> remove(const std::string& id, bool force);
   // create + start; unless DETACH, waits for the container's exit, deletes it and returns its
   // exit status.
