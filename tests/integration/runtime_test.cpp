@@ -232,6 +232,33 @@ TEST_CASE("runtime delete of a running container is refused without force") {
   }
 }
 
+TEST_CASE("runtime pause and resume through the freezer") {
+  STACK_REQUIRE_ROOT();
+  TempDir roots("stack-rt-roots");
+  for (const auto& rt : runtimes(roots.path())) {
+    CAPTURE(rt.name);
+    Bundle b;
+    std::string id = unique("pause");
+    b.write(config(kWaitForGo, b.shared, id));
+    b.made.emplace_back(&rt, id);
+    REQUIRE(rt({"create", "--bundle", b.path(), id}).code == 0);
+    REQUIRE(rt({"start", id}).code == 0);
+    auto p = rt({"pause", id});
+    CHECK_MESSAGE(p.code == 0, p.err);
+    CHECK(status(rt, id) == "paused");
+    CHECK(stack::test::read_text("/sys/fs/cgroup/freezer/" + id + "/freezer.state") ==
+          "FROZEN\n");
+    auto r = rt({"resume", id});
+    CHECK_MESSAGE(r.code == 0, r.err);
+    CHECK(status(rt, id) == "running");
+    CHECK(rt({"pause", id}).code == 0);
+    auto d = rt({"delete", "--force", id});  // a frozen container is killed all the same
+    CHECK_MESSAGE(d.code == 0, d.err);
+    CHECK(status(rt, id) == "absent");
+    CHECK_FALSE(cgroup_exists(id));
+  }
+}
+
 TEST_CASE("runtime hooks run in order with the state on stdin") {
   STACK_REQUIRE_ROOT();
   TempDir roots("stack-rt-roots");
