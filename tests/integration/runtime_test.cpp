@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -399,12 +400,21 @@ TEST_CASE("podman runs containers with stack-runtime: run --rm, -d and stop, exe
   struct Cleanup {
     const Podman& p;
     std::string name;
+    // conmon's cgroups, made by podman's cgroupfs manager in each hierarchy: removed when this
+    // test made them, once the last conmon has left them (it exits after `rm`).
+    bool made_parent = !fs::exists("/sys/fs/cgroup/memory/libpod_parent");
     ~Cleanup() {
       p({"rm", "-f", "-t", "0", name});
-      // conmon's cgroup, made by podman's cgroupfs manager in each v1 hierarchy.
-      for (const auto& h : fs::directory_iterator("/sys/fs/cgroup")) {
-        ::rmdir((h.path() / "libpod_parent/conmon").c_str());
-        ::rmdir((h.path() / "libpod_parent").c_str());
+      if (!made_parent) return;
+      for (auto until = std::chrono::steady_clock::now() + 10s;
+           std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(10ms)) {
+        bool left = false;
+        for (const auto& h : fs::directory_iterator("/sys/fs/cgroup")) {
+          auto parent = h.path() / "libpod_parent";
+          ::rmdir((parent / "conmon").c_str());
+          left |= ::rmdir(parent.c_str()) != 0 && errno != ENOENT;
+        }
+        if (!left) break;
       }
     }
   } cleanup{podman, name};
