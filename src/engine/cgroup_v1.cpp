@@ -3,7 +3,9 @@
 // Controllers: memory, cpu, pids, devices for limits; cpuacct, freezer, name=systemd for
 // accounting; in hybrid mode also the controller-less cgroup2 tree at unified/, where systemd
 // tracks units and where the kernel also runs a cgroup2 device program (so ours goes there).
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -243,7 +245,22 @@ class CgroupV1 final : public CgroupDriver {
 
  private:
   [[nodiscard]] bool has(const char* controller) const {
-    return cgroupfs::is_dir(root_ / controller);
+    return cgroupfs::is_dir(root_ / controller) && !hidden(root_ / controller);
+  }
+
+  // A hierarchy another filesystem is mounted over: podman and crun need the hybrid layout's
+  // unified/ hidden under a tmpfs in their mount namespace on this host, and a runtime they
+  // start (stack-runtime) inherits that view. It is no cgroup tree: mkdir there makes plain
+  // directories, a written cgroup.procs a plain file that then blocks the rmdir.
+  [[nodiscard]] static bool hidden(const fs::path& dir) {
+    struct statfs sf {};
+    struct stat st {}, parent {};
+    if (::statfs(dir.c_str(), &sf) != 0 || sf.f_type == CGROUP2_SUPER_MAGIC ||
+        sf.f_type == CGROUP_SUPER_MAGIC)
+      return false;
+    if (::stat(dir.c_str(), &st) != 0 || ::stat(dir.parent_path().c_str(), &parent) != 0)
+      return false;
+    return st.st_dev != parent.st_dev;  // a mount point (a fake tree in a test is not one)
   }
 
   // The mounted hierarchies we use, once each: on many hosts cpu and cpuacct are symlinks to
@@ -254,7 +271,7 @@ class CgroupV1 final : public CgroupDriver {
     for (const char* h : kHierarchies) {
       struct stat st {};
       fs::path dir = root_ / h;
-      if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+      if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || hidden(dir)) continue;
       std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
       bool dup = false;
       for (const auto& s : seen) dup = dup || s == id;

@@ -102,7 +102,7 @@ class ForkExecLauncher final : public InitLauncher {
     bool exec_mode = how.mode == InitLaunch::Mode::kExec;
     UniqueFd devnull;
     int stdio[3] = {how.stdio[0], how.stdio[1], how.stdio[2]};
-    if (!exec_mode) {
+    if (!exec_mode && !how.inherit_stdio) {
       devnull.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
       if (!devnull) return fail_errno("open /dev/null");
       for (int& fd : stdio) fd = devnull.get();

@@ -92,8 +92,10 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
                             .bytes(W_MOUNT_DST, dst)
                             .u32(W_MOUNT_FLAGS, ro ? WIRE_MOUNT_RO : 0));
   };
-  bind(dir / "hostname", "/etc/hostname", false);
-  bind(dir / "hosts", "/etc/hosts", false);
+  if (spec.etc_binds) {
+    bind(dir / "hostname", "/etc/hostname", false);
+    bind(dir / "hosts", "/etc/hosts", false);
+  }
   if (!spec.resolv_conf.empty()) bind(dir / "resolv.conf", "/etc/resolv.conf", false);
   add_mounts(cfg, spec);  // volumes, binds, tmpfs, secrets (mounts.cpp)
   auto device = [&](const auto& d) {
@@ -119,11 +121,13 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
     cfg.nested(W_KERNEL, k);
   }
   if (layers_shifted) cfg.u32(W_LAYERS_SHIFTED, 1);
+  if (spec.inherit_stdio) cfg.u32(W_STDIO_INHERIT, 1);
   if (spec.privileged) {
     cfg.u32(W_SYS_RW, 1);
   } else {
-    for (const auto& m : masked_paths()) cfg.bytes(W_MASKED, m);
-    for (const auto& r : readonly_paths()) cfg.bytes(W_READONLY, r);
+    for (const auto& m : spec.masked ? *spec.masked : masked_paths()) cfg.bytes(W_MASKED, m);
+    for (const auto& r : spec.readonly ? *spec.readonly : readonly_paths())
+      cfg.bytes(W_READONLY, r);
   }
   add_process(cfg, spec.process, filter);
   return cfg.message();

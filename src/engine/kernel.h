@@ -41,8 +41,10 @@ struct InitLaunch {
   std::filesystem::path join_netns;
   std::filesystem::path join_pidns;
   std::filesystem::path join_ipcns;
-  // The init's stdio in exec mode (-1 keeps the caller's); a container's init gets /dev/null.
+  // The init's stdio in exec mode (-1 keeps the caller's); a container's init gets /dev/null
+  // unless INHERIT_STDIO (an OCI runtime's container: the caller's stdio).
   int stdio[3] = {-1, -1, -1};
+  bool inherit_stdio = false;
 };
 
 // The engine's end of one init's control socket (CTL), carrying wire.h messages.

@@ -178,6 +178,7 @@ Result<Created> Engine::create(const ContainerSpec& spec) {
   how.join_netns = spec.join_netns;
   how.join_pidns = spec.join_pidns;
   how.join_ipcns = spec.join_ipcns;
+  how.inherit_stdio = spec.inherit_stdio;
   auto launched = kernel_.launcher.launch(init_, how);
   userns.reset();
   dirfd->reset();

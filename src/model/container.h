@@ -181,6 +181,15 @@ struct ContainerSpec {
   // cgroup's default rules of a container that is not privileged.
   std::vector<DeviceMapping> devices;
   std::vector<DeviceRule> device_rules;
+  // An OCI runtime's container (src/runtime): the service's stdin, stdout and stderr are the
+  // caller of Engine::create's own (conmon's pipes, a terminal), not /dev/null and the log.
+  bool inherit_stdio = false;
+  // /etc/hostname and /etc/hosts bound from the container's directory; an OCI bundle's root
+  // keeps its own (its config.json's mounts bind them where the caller wants).
+  bool etc_binds = true;
+  // The paths masked and made read-only in a container that is not privileged; unset: Docker's
+  // (engine::masked_paths(), readonly_paths()).
+  std::optional<std::vector<std::string>> masked, readonly;
 };
 
 }  // namespace stack::model

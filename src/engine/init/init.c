@@ -237,6 +237,43 @@ static int open_terminal(const struct config *cfg, int *master, int *slave, char
   return 0;
 }
 
+/* After GO with W_STDIO_INHERIT (an OCI runtime): the service writes to the init's own stdio,
+ * the caller's pipes or terminal; no log file. The rest is run_container's. */
+static int run_inherited(struct config *cfg, int sfd) {
+  char err[4096];
+  pid_t main_pid = spawn(cfg, 1, 0, 0, 1, 2, err, sizeof err);
+  if (main_pid < 0) {
+    record_exit(127 << 8);
+    reply_error("%s", err);
+    return 127;
+  }
+  if (drop_own_caps(cfg) != 0) {
+    reply_error("drop the init's capabilities: %s", strerror(errno));
+    kill(main_pid, SIGKILL);
+    return 1;
+  }
+  release_config(cfg);
+  reply_started(main_pid);
+  close(CTL_FD);
+  /* Only the signals' descriptor: the service's output is none of the init's business. */
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull >= 0) {
+    for (int i = 0; i < 3; i++) dup3(devnull, i, 0);
+    close(devnull);
+  }
+  fcntl(sfd, F_SETFL, 0);
+  int status = 0;
+  for (;;) {
+    struct signalfd_siginfo si;
+    ssize_t r = read(sfd, &si, sizeof si);
+    if (r != (ssize_t)sizeof si) continue;
+    if (si.ssi_signo != SIGCHLD) kill(main_pid, (int)si.ssi_signo);
+    if (reap(main_pid, &status)) break;
+  }
+  record_exit(status);
+  return status_code(status);
+}
+
 static int run_container(void) {
   char err[4096];
   struct config cfg;
@@ -263,6 +300,7 @@ static int run_container(void) {
     return 1;
   }
 
+  if (cfg.stdio_inherit) return run_inherited(&cfg, sfd);
   struct logfile *lf = log_open(DIR_FD, cfg.log_max_size, cfg.log_max_files);
   int outp[2], errp[2];
   if (!lf || pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {

@@ -48,6 +48,7 @@ struct config {
                                    run mode: the service gets a pty (tty: true) */
   int stdin_open;               /* run mode: the service's stdin is a pipe the init keeps open */
   int root_readonly;            /* read_only: the overlay mounted read-only */
+  int stdio_inherit;            /* the service's stdio is the init's own (W_STDIO_INHERIT) */
   long long shm_size;           /* bytes of /dev/shm; 0: 64 MiB */
   int cgroupns;                 /* a cgroup namespace of its own, made at GO */
   /* kernel settings of the container (limits.c) */

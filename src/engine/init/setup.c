@@ -346,7 +346,7 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
     (void)ERR("chdir /: %s", strerror(errno));
     goto out;
   }
-  reopen_stdio();
+  if (!cfg->stdio_inherit) reopen_stdio();
   /* Before mask_paths: it makes /proc/sys read-only. */
   if (apply_kernel_settings(cfg, err, errlen) != 0) goto out;
   rc = mask_paths(cfg, err, errlen);

@@ -1,0 +1,48 @@
+// A bundle's config.json (runtime-spec 1.x, Linux) read into the engine's ContainerSpec and
+// its hooks: each field is honoured or refused naming it ("linux.resources.blockIO: ..."),
+// never silently dropped. Pure apart from reading config.json; nlohmann/json stays in the .cpp.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "model/container.h"
+
+namespace stack::runtime {
+
+// One hook of config.json: run with the container's state JSON on stdin.
+struct Hook {
+  std::string path;
+  std::vector<std::string> args, env;
+  int timeout = 0;  // seconds; 0: none
+};
+
+struct Hooks {
+  std::vector<Hook> prestart, create_runtime, poststart, poststop;
+};
+
+struct Bundle {
+  model::ContainerSpec spec;
+  Hooks hooks;
+  std::vector<std::pair<std::string, std::string>> annotations;
+  // Accepted with a difference the caller logs (a cgroup mount left empty, ...).
+  std::vector<std::string> warnings;
+};
+
+// config.json's text: BUNDLE is its directory (root.path is relative to it), ID the
+// container's, DIR the engine's directory for it (writable layer, exit record).
+[[nodiscard]] Result<Bundle> parse_config(std::string_view json, const std::filesystem::path& bundle,
+                                          const std::string& id, const std::filesystem::path& dir);
+// A process JSON (`exec --process FILE`: the runtime spec's "process" object) over BASE, the
+// container's own process (its seccomp profile stays: the object has none).
+[[nodiscard]] Result<model::ProcessSpec> parse_process(std::string_view json,
+                                                       const model::ProcessSpec& base);
+// BUNDLE/config.json, with errors prefixed by the file's path.
+[[nodiscard]] Result<Bundle> load_bundle(const std::filesystem::path& bundle, const std::string& id,
+                                         const std::filesystem::path& dir);
+
+}  // namespace stack::runtime

@@ -1,0 +1,84 @@
+// Hooks: fork + execve with the state on a pipe to stdin (see hooks.h). The runtime is single
+// threaded, so the child may do ordinary work between fork and exec.
+#include "runtime/hooks.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "common/unique_fd.h"
+
+namespace stack::runtime {
+namespace {
+
+std::vector<char*> c_strings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+Result<void> run_one(const Hook& h, const std::string& state) {
+  int in[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) return fail_errno("pipe");
+  UniqueFd rd(in[0]), wr(in[1]);
+  std::vector<std::string> args = h.args.empty() ? std::vector<std::string>{h.path} : h.args;
+  std::vector<std::string> env = h.env;
+  auto argv = c_strings(args);
+  auto envp = c_strings(env);
+  pid_t pid = ::fork();
+  if (pid < 0) return fail_errno("fork");
+  if (pid == 0) {
+    ::dup2(rd.get(), 0);
+    ::execve(h.path.c_str(), argv.data(), envp.data());
+    ::_exit(127);
+  }
+  rd.reset();
+  // A hook that does not read its stdin must not block us: a state is far below a pipe's
+  // buffer, and SIGPIPE is ignored by the runtime's main.
+  for (size_t off = 0; off < state.size();) {
+    ssize_t w = ::write(wr.get(), state.data() + off, state.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    off += static_cast<size_t>(w);
+  }
+  wr.reset();
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (h.timeout > 0 && pidfd) {
+    pollfd p{pidfd.get(), POLLIN, 0};
+    int r;
+    do r = ::poll(&p, 1, h.timeout * 1000);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      return fail("timed out after " + std::to_string(h.timeout) + "s");
+    }
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 127) return fail("could not be executed");
+  if (WIFSIGNALED(status)) return fail("killed by signal " + std::to_string(WTERMSIG(status)));
+  return fail("exited with status " + std::to_string(WEXITSTATUS(status)));
+}
+
+}  // namespace
+
+Result<void> run_hooks(const std::vector<Hook>& hooks, const char* kind,
+                       const std::string& state_json) {
+  for (size_t i = 0; i < hooks.size(); i++)
+    if (auto r = run_one(hooks[i], state_json); !r)
+      return fail(r.error().wrap(std::string(kind) + " hook " + std::to_string(i) + " (" +
+                                 hooks[i].path + ")"));
+  return {};
+}
+
+}  // namespace stack::runtime

@@ -1,0 +1,19 @@
+// Running a bundle's hooks (config.json "hooks"): each one a program started with the
+// container's state JSON on its stdin, waited for up to its timeout. Host side, as root; no
+// knowledge of which phase calls them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "runtime/bundle.h"
+
+namespace stack::runtime {
+
+// Runs HOOKS in order; the first that fails (non-zero exit, killed, timed out, not found)
+// stops the rest and is the error, named by KIND ("prestart") and its index and path.
+[[nodiscard]] Result<void> run_hooks(const std::vector<Hook>& hooks, const char* kind,
+                                     const std::string& state_json);
+
+}  // namespace stack::runtime

@@ -1,0 +1,63 @@
+// The OCI runtime's operations on containers kept under one state root (stack-runtime's
+// --root): create/start/state/kill/delete/run/list/ps, the runtime spec's lifecycle over the
+// engine's two-phase Engine::create/start. Root on the host. Prints nothing: the command line
+// (src/cmd/stack_runtime.cpp) formats results and errors.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace stack::runtime {
+
+struct CreateOptions {
+  std::filesystem::path bundle = ".";
+  std::filesystem::path pid_file;  // empty: none
+};
+
+class Runtime {
+ public:
+  // ROOT: the state directory (made 0700); INIT: the stack-init binary. WARN receives what was
+  // accepted with a difference (the caller logs it).
+  Runtime(std::filesystem::path root, std::filesystem::path init,
+          std::function<void(const std::string&)> warn);
+
+  // The container made and waiting: its init is PID 1 of new namespaces, its root built, held by
+  // a small process of ours until start (runtime-spec "created").
+  [[nodiscard]] Result<void> create(const std::string& id, const CreateOptions& o);
+  [[nodiscard]] Result<void> start(const std::string& id);
+  // The runtime spec's state JSON.
+  [[nodiscard]] Result<std::string> state(const std::string& id);
+  [[nodiscard]] Result<void> kill(const std::string& id, int sig, bool all);
+  // Freezes (pause) or thaws (resume) every process of a running container: its cgroup's
+  // freezer; `state` then reads "paused".
+  [[nodiscard]] Result<void> freeze(const std::string& id, bool frozen);
+  [[nodiscard]] Result<void> remove(const std::string& id, bool force);
+  // create + start; unless DETACH, waits for the container's exit, deletes it and returns its
+  // exit status.
+  [[nodiscard]] Result<int> run(const std::string& id, const CreateOptions& o, bool detach);
+  // A process in the running container: PROCESS_FILE (the runtime spec's process JSON) or,
+  // without one, ARGS with the container's own process settings. DETACH: returns once it
+  // runs (PID_FILE names it); else waits and returns its exit status.
+  [[nodiscard]] Result<int> exec(const std::string& id, const std::filesystem::path& process_file,
+                                 const std::vector<std::string>& args, bool detach,
+                                 const std::filesystem::path& pid_file);
+  // Every container's state JSON, as an array.
+  [[nodiscard]] Result<std::string> list();
+  // The host pids in the container's cgroup.
+  [[nodiscard]] Result<std::vector<int>> pids(const std::string& id);
+
+ private:
+  std::filesystem::path root_, init_;
+  std::function<void(const std::string&)> warn_;
+};
+
+// "SIGTERM", "TERM", "15": the signal's number.
+[[nodiscard]] Result<int> parse_signal(const std::string& s);
+// The runtime spec's features JSON (what this runtime honours).
+std::string features_json();
+
+}  // namespace stack::runtime

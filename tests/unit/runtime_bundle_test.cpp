@@ -1,0 +1,153 @@
+// stack-runtime's reading of config.json (src/runtime/bundle.cpp): what each field becomes in
+// the engine's ContainerSpec, and that what cannot be honoured is refused naming the field.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "runtime/bundle.h"
+
+using json = nlohmann::json;
+using stack::runtime::parse_config;
+
+namespace {
+
+json minimal() {
+  return {{"ociVersion", "1.0.2"},
+          {"root", {{"path", "rootfs"}}},
+          {"process", {{"args", {"/bin/true"}}, {"cwd", "/"}}},
+          {"linux", {{"namespaces", {{{"type", "pid"}}, {{"type", "mount"}}}}}}};
+}
+
+std::string refusal(const json& c) {
+  auto b = parse_config(c.dump(), "/b", "ctr", "/state/ctr/container");
+  REQUIRE_FALSE(b);
+  return b.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("runtime bundle: a minimal config.json becomes an OCI-mode ContainerSpec") {
+  auto b = parse_config(minimal().dump(), "/b", "ctr", "/state/ctr/container");
+  REQUIRE(b);
+  const auto& s = b->spec;
+  CHECK(s.layers == std::vector<std::filesystem::path>{"/b/rootfs"});
+  CHECK(s.dir == "/state/ctr/container");
+  CHECK(s.inherit_stdio);
+  CHECK_FALSE(s.etc_binds);
+  CHECK(s.cgroup == "stack-runtime/ctr");
+  // No network, uts or ipc namespace in the list: the host's, as the runtime spec says.
+  CHECK(s.host_network);
+  CHECK(s.host_uts);
+  CHECK(s.host_ipc);
+  // No seccomp object: no filter; no capabilities object: none.
+  CHECK(s.process.seccomp.mode == stack::model::SeccompSpec::Mode::kUnconfined);
+  CHECK(s.process.capabilities == 0);
+  CHECK_FALSE(s.process.no_new_privs);
+  CHECK(s.masked->empty());
+  CHECK(s.readonly->empty());
+}
+
+TEST_CASE("runtime bundle: process, mounts, linux and hooks are carried over") {
+  json c = minimal();
+  c["process"]["user"] = {{"uid", 1000}, {"gid", 100}, {"additionalGids", {5, 6}}};
+  c["process"]["env"] = {"A=1"};
+  c["process"]["noNewPrivileges"] = true;
+  c["process"]["oomScoreAdj"] = 100;
+  c["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 1024}, {"hard", 4096}}};
+  c["process"]["capabilities"] = {{"bounding", {"CAP_KILL", "CAP_CHOWN"}}};
+  c["hostname"] = "h";
+  c["mounts"] = {
+      {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
+      {{"destination", "/dev/shm"}, {"type", "tmpfs"}, {"options", {"size=65536k"}}},
+      {{"destination", "/data"}, {"type", "bind"}, {"source", "/host/data"},
+       {"options", {"rbind", "ro", "rslave"}}},
+      {{"destination", "/scratch"}, {"type", "tmpfs"}, {"options", {"nosuid", "size=1m"}}},
+      {{"destination", "/sys/fs/cgroup"}, {"type", "cgroup"}}};
+  c["linux"]["namespaces"] = {{{"type", "pid"}},
+                              {{"type", "mount"}},
+                              {{"type", "uts"}},
+                              {{"type", "network"}, {"path", "/run/netns/x"}}};
+  c["linux"]["cgroupsPath"] = "/libpod_parent/libpod-1";
+  c["linux"]["resources"] = {{"memory", {{"limit", 1 << 26}}},
+                             {"pids", {{"limit", 64}}},
+                             {"cpu", {{"quota", 50000}, {"period", 100000}}},
+                             {"devices",
+                              {{{"allow", false}, {"access", "rwm"}},
+                               {{"allow", true}, {"type", "c"}, {"major", 10}, {"minor", 200},
+                                {"access", "rwm"}}}}};
+  c["linux"]["sysctl"] = {{"net.core.somaxconn", "1024"}};
+  c["linux"]["maskedPaths"] = {"/proc/kcore"};
+  c["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"}};
+  c["hooks"]["prestart"] = {{{"path", "/bin/hook"}, {"args", {"hook", "a"}}, {"timeout", 3}}};
+  c["annotations"] = {{"k", "v"}};
+  auto b = parse_config(c.dump(), "/b", "ctr", "/d");
+  REQUIRE_MESSAGE(b, (b ? "" : b.error().message));
+  const auto& s = b->spec;
+  CHECK(s.process.uid == 1000);
+  CHECK(s.process.gid == 100);
+  CHECK(s.process.groups == std::vector<gid_t>{5, 6});
+  CHECK(s.process.no_new_privs);
+  CHECK(s.oom_score_adj == 100);
+  REQUIRE(s.process.rlimits.size() == 1);
+  CHECK(s.process.rlimits[0].soft == 1024);
+  CHECK(s.process.rlimits[0].hard == 4096);
+  CHECK(s.process.capabilities == ((1ull << 5) | (1ull << 0)));  // CAP_KILL, CAP_CHOWN
+  CHECK(s.hostname == "h");
+  CHECK(s.shm_size == 65536 * 1024);
+  REQUIRE(s.mounts.size() == 2);  // /proc is the engine's own; the cgroup mount is not made
+  CHECK(s.mounts[0].source == "/host/data");
+  CHECK(s.mounts[0].read_only);
+  CHECK(s.mounts[0].propagation == "rslave");
+  CHECK(s.mounts[1].kind == stack::model::BindMount::Kind::kTmpfs);
+  CHECK(s.mounts[1].options == "size=1m");
+  REQUIRE(b->warnings.size() == 1);
+  CHECK(b->warnings[0].find("/sys/fs/cgroup") != std::string::npos);
+  CHECK(s.join_netns == "/run/netns/x");
+  CHECK_FALSE(s.host_network);
+  CHECK_FALSE(s.host_uts);
+  CHECK(s.host_ipc);
+  CHECK(s.cgroup == "libpod_parent/libpod-1");
+  CHECK(s.limits.memory_bytes == 1 << 26);
+  CHECK(s.limits.pids == 64);
+  CHECK(s.limits.cpu_quota == 50000);
+  REQUIRE(s.device_rules.size() == 1);
+  CHECK(s.device_rules[0].major == 10);
+  CHECK(s.sysctls.front().first == "net.core.somaxconn");
+  CHECK(*s.masked == std::vector<std::string>{"/proc/kcore"});
+  CHECK(s.process.seccomp.mode == stack::model::SeccompSpec::Mode::kProfile);
+  REQUIRE(b->hooks.prestart.size() == 1);
+  CHECK(b->hooks.prestart[0].timeout == 3);
+  CHECK(b->annotations == std::vector<std::pair<std::string, std::string>>{{"k", "v"}});
+}
+
+TEST_CASE("runtime bundle: what cannot be honoured is refused naming the field") {
+  auto with = [](auto edit) {
+    json c = minimal();
+    edit(c);
+    return refusal(c);
+  };
+  CHECK(with([](json& c) { c["ociVersion"] = "2.0.0"; }).find("ociVersion") == 0);
+  CHECK(with([](json& c) { c["process"]["terminal"] = true; }).find("process.terminal") == 0);
+  CHECK(with([](json& c) { c["linux"]["cgroupsPath"] = "machine.slice:libpod:x"; })
+            .find("linux.cgroupsPath") == 0);
+  CHECK(with([](json& c) { c["linux"]["resources"]["blockIO"] = {{"weight", 10}}; })
+            .find("linux.resources.blockIO") == 0);
+  CHECK(with([](json& c) { c["linux"]["namespaces"].push_back({{"type", "cgroup"}}); })
+            .find("linux.namespaces (cgroup)") == 0);
+  CHECK(with([](json& c) { c["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid"; })
+            .find("linux.namespaces (pid)") == 0);
+  CHECK(with([](json& c) {
+          c["mounts"] = {{{"destination", "/x"}, {"type", "nfs"}, {"source", "h:/x"}}};
+        }).find("mounts[0] (/x).type") == 0);
+  CHECK(with([](json& c) { c["process"]["capabilities"] = {{"bounding", {"CAP_KILL"}},
+                                                            {"effective", {"CAP_CHOWN"}}}; })
+            .find("process.capabilities.effective") == 0);
+  CHECK(with([](json& c) { c["hooks"]["createContainer"] = {{{"path", "/bin/true"}}}; })
+            .find("hooks.createContainer") == 0);
+  CHECK(with([](json& c) { c["linux"]["personality"] = {{"domain", "LINUX32"}}; })
+            .find("linux.personality") == 0);
+  CHECK(with([](json& c) { c["process"]["user"]["umask"] = 077; }).find("process.user.umask") ==
+        0);
+  CHECK(with([](json& c) { c["root"]["path"] = 5; }).find("invalid") == 0);
+}
