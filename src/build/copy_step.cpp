@@ -3,6 +3,7 @@
 // image's root (openat2(2) RESOLVE_IN_ROOT: an image's symlink never leads a write to the host),
 // unmounted, the upper directory stored as the step's layer. Root on the host.
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -42,16 +43,22 @@ class OverlayMount {
   OverlayMount(const OverlayMount&) = delete;
   OverlayMount& operator=(const OverlayMount&) = delete;
   ~OverlayMount() { unmount(); }
-  // LOWERS lowest first (overlayfs wants the topmost first); no UPPER: read-only.
+  // LOWERS lowest first (overlayfs wants the topmost first); no UPPER: read-only. Through
+  // fsconfig(2), one "lowerdir+" per layer (Linux 6.8), as the engine mounts a container's root:
+  // no page-sized option string bounds the layers; mount(2) on older kernels.
   Result<void> mount(const std::vector<stdfs::path>& lowers, const stdfs::path& upper,
                      const stdfs::path& work, const stdfs::path& target) {
+    if (auto r = mount_fsconfig(lowers, upper, work, target); r || r.error().sys_errno != EINVAL)
+      return r;
     std::string opts = "lowerdir=";
-    for (auto it = lowers.rbegin(); it != lowers.rend(); ++it)
-      opts += (it == lowers.rbegin() ? "" : ":") + it->string();
+    for (auto it = lowers.rbegin(); it != lowers.rend(); ++it) {
+      if (it != lowers.rbegin()) opts += ':';
+      opts += it->string();
+    }
     if (!upper.empty()) opts += ",upperdir=" + upper.string() + ",workdir=" + work.string();
-    // mount(2) takes one page of options.
     if (opts.size() >= 4000)
-      return fail("the image has too many layers to mount (" + std::to_string(lowers.size()) + ")");
+      return fail("the image has too many layers to mount on this kernel (" +
+                  std::to_string(lowers.size()) + ")");
     if (::mount("overlay", target.c_str(), "overlay", MS_NODEV, opts.c_str()) != 0)
       return fail_errno("mount overlay on " + target.string());
     target_ = target;
@@ -66,6 +73,31 @@ class OverlayMount {
   }
 
  private:
+  // EINVAL (and nothing mounted) when the kernel has no "lowerdir+".
+  Result<void> mount_fsconfig(const std::vector<stdfs::path>& lowers, const stdfs::path& upper,
+                              const stdfs::path& work, const stdfs::path& target) {
+    UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)));
+    if (!fs) return fail_errno("fsopen overlay", errno == ENOSYS ? EINVAL : errno);
+    auto set = [&](const char* key, const std::string& value) {
+      return ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0;
+    };
+    (void)set("source", "overlay");
+    for (auto it = lowers.rbegin(); it != lowers.rend(); ++it)
+      if (!set("lowerdir+", it->string()))
+        return fail_errno("overlay lower layer " + it->string());
+    if (!upper.empty() && (!set("upperdir", upper.string()) || !set("workdir", work.string())))
+      return fail_errno("overlay upper " + upper.string(), errno == EINVAL ? EIO : errno);
+    if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
+      return fail_errno("create overlay for " + target.string(), errno == EINVAL ? EIO : errno);
+    UniqueFd mnt(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV)));
+    if (!mnt) return fail_errno("fsmount overlay", errno == EINVAL ? EIO : errno);
+    if (::syscall(SYS_move_mount, mnt.get(), "", AT_FDCWD, target.c_str(),
+                  MOVE_MOUNT_F_EMPTY_PATH) != 0)
+      return fail_errno("mount overlay on " + target.string(), errno == EINVAL ? EIO : errno);
+    target_ = target;
+    return {};
+  }
+
   stdfs::path target_;
 };
 

@@ -418,3 +418,18 @@ TEST_CASE("build: what a build killed half-way left is swept by the next one" * 
   CHECK(stdfs::exists(live));  // a live process's build is left alone
   stdfs::remove_all(live);
 }
+
+TEST_CASE("build: a stage of more layers than mount(2)'s one page of options holds" * doctest::test_suite("integration")) {
+  STACK_REQUIRE_ROOT();
+  BuildFixture f;
+  test::write_text(f.ctx / "f", "layer\n");
+  // Each store layer path takes ~110 bytes: 45 of them pass the 4 KiB a mount(2) option takes.
+  std::string df = "FROM busybox:latest\n";
+  for (int i = 0; i < 45; i++) df += "COPY f /f" + std::to_string(i) + "\n";
+  df += "RUN cat /f0 /f44 > /both\n";
+  auto res = f.ok(f.request(df));
+  auto img = f.store.get(res.image_id);
+  REQUIRE(img);
+  CHECK(img->layers.size() == 47);
+  CHECK(f.read(*img, "/both") == "layer\nlayer\n");
+}
