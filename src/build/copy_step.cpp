@@ -141,10 +141,12 @@ std::string rel_of(const std::string& abs) {
   return out;
 }
 
-// REL's directories made inside ROOT (as mkdir -p), new ones owned by OWNER; REL opened.
-Result<UniqueFd> make_dirs(int root, const std::string& rel, const Owner& owner) {
+// REL's directories made inside ROOT (as mkdir -p), new ones owned by OWNER; REL opened. A
+// dangling symlink on the way is followed as the kernel would, inside ROOT: its target made.
+Result<UniqueFd> make_dirs(int root, std::string rel, const Owner& owner) {
   std::string done;
   size_t i = 0;
+  int hops = 0;
   while (i <= rel.size()) {
     size_t j = rel.find('/', i);
     if (j == std::string::npos) j = rel.size();
@@ -156,6 +158,18 @@ Result<UniqueFd> make_dirs(int root, const std::string& rel, const Owner& owner)
     if (fd < 0 && errno == ENOENT) {
       UniqueFd parent(openat2_in_root(root, done, O_PATH | O_DIRECTORY));
       if (!parent) return fail_errno("open /" + done);
+      char link[4096];
+      ssize_t n = ::readlinkat(parent.get(), c.c_str(), link, sizeof link - 1);
+      if (n > 0) {
+        if (++hops > 40) return fail("/" + next + ": too many levels of symbolic links");
+        link[n] = 0;
+        std::string rest = i <= rel.size() ? rel.substr(i) : "";
+        std::string target = link[0] == '/' ? rel_of(link) : rel_of(done + "/" + link);
+        rel = join(target, rest);
+        done.clear();
+        i = 0;
+        continue;
+      }
       if (::mkdirat(parent.get(), c.c_str(), 0755) != 0 && errno != EEXIST)
         return fail_errno("mkdir /" + next);
       if (owner.uid || owner.gid)

@@ -117,6 +117,7 @@ TEST_CASE("build: each instruction's effect is in the built image" * doctest::te
       "COPY --chown=1000:1000 --chmod=0750 app/ ./\n"
       "ADD bundle.tar.gz /opt/\n"
       "RUN echo \"$GREETING from $MODE\" > greeting && echo built-in-run\n"
+      "RUN grep db.local /etc/hosts && df -k /dev/shm | tail -1 | awk '{print \"shm \" $2}'\n"
       "RUN rm /bin/ls\n"
       "RUN <<EOF\n"
       "echo heredoc-one > /h1\n"
@@ -139,6 +140,8 @@ TEST_CASE("build: each instruction's effect is in the built image" * doctest::te
       "ENTRYPOINT [\"/bin/sh\"]\n"
       "CMD echo from-cmd\n");
   r.args = {{"GREETING", "hello"}};
+  r.extra_hosts = {"db.local:10.1.2.3"};
+  r.shm_size = 128 << 20;
   r.labels = {{"com.example.built-by", "stack"}};
   auto res = f.ok(r);
   CHECK(res.cached == 0);
@@ -184,6 +187,8 @@ TEST_CASE("build: each instruction's effect is in the built image" * doctest::te
   CHECK(f.find(*img, "/bin/sh"));
   auto out = f.output();
   CHECK(std::count(out.begin(), out.end(), "built-in-run") == 1);
+  CHECK(std::count(out.begin(), out.end(), "10.1.2.3\tdb.local") == 1);  // extra_hosts
+  CHECK(std::count(out.begin(), out.end(), "shm 131072") == 1);        // shm_size
   bool noted = false;
   for (const auto& e : f.events)
     noted |= e.kind == build::BuildEvent::Kind::kNote && e.text.find("syntax=") != std::string::npos;
@@ -432,4 +437,21 @@ TEST_CASE("build: a stage of more layers than mount(2)'s one page of options hol
   REQUIRE(img);
   CHECK(img->layers.size() == 47);
   CHECK(f.read(*img, "/both") == "layer\nlayer\n");
+}
+
+TEST_CASE("build: a symlink in the image never leads a COPY to the host" * doctest::test_suite("integration")) {
+  STACK_REQUIRE_ROOT();
+  BuildFixture f;
+  test::write_text(f.ctx / "payload", "owned\n");
+  stdfs::path host_target = f.dir / "host-target";  // exists on the host, outside the image
+  stdfs::create_directories(host_target);
+  auto res = f.ok(f.request("FROM busybox:latest\n"
+                            "RUN ln -s " + host_target.string() + " /evil && ln -s ../../../.. /up\n"
+                            "COPY payload /evil/x\n"
+                            "COPY payload /up/tmp/y\n"));
+  CHECK(stdfs::is_empty(host_target));  // nothing written on the host
+  auto img = f.store.get(res.image_id);
+  REQUIRE(img);
+  CHECK(f.read(*img, host_target.string() + "/x") == "owned\n");  // inside the image's root
+  CHECK(f.read(*img, "/tmp/y") == "owned\n");
 }
