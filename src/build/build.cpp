@@ -379,9 +379,23 @@ Result<BuildResult> build(const BuildRequest& request, BuildHost& host, const Pr
   return b.run();
 }
 
+bool is_config_instruction(const std::string& k) {
+  return k != "RUN" && k != "COPY" && k != "ADD" && k != "WORKDIR" && k != "FROM";
+}
+
 Result<void> check(const BuildRequest& request) {
   auto loaded = load(request);
   if (!loaded) return fail(loaded.error());
+  // The config instructions of the stages to build, applied to an empty image: their own
+  // errors (a bad EXPOSE port, a HEALTHCHECK flag, an unset ${VAR:?}) show before any build.
+  const auto& plan = loaded->plan;
+  ConfigContext cx{request.args, plan.global_args, loaded->df.escape, loaded->df.name};
+  for (int i : plan.order) {
+    StageState st;
+    for (const auto& ins : plan.stages[i].body)
+      if (is_config_instruction(ins.keyword))
+        if (auto r = apply_config(ins, st, cx); !r) return fail(r.error());
+  }
   if (auto rules = load_ignore(request.context, loaded->dockerfile_path); !rules)
     return fail(rules.error());
   return {};

@@ -121,8 +121,10 @@ struct BuildHost {
 [[nodiscard]] Result<BuildResult> build(const BuildRequest& request, BuildHost& host,
                                         const Progress& progress = {});
 
-// Parses the Dockerfile of REQUEST and resolves its target and args, touching nothing: what
-// `stack config` and planning can check before a build runs. Same errors as build().
+// Parses the Dockerfile of REQUEST, resolves its target and args, reads its .dockerignore and
+// applies the config instructions (EXPOSE, HEALTHCHECK, ENV, ...) of the stages to build to an
+// empty image, touching nothing: what `stack config` and planning can check before a build
+// runs. Same errors as build() for those. Images, the context's files and RUN are not checked.
 [[nodiscard]] Result<void> check(const BuildRequest& request);
 
 }  // namespace stack::build

@@ -73,34 +73,35 @@ Result<std::vector<std::string>> expose_ports(const std::string& word) {
   return out;
 }
 
-Result<void> Builder::config_step(const Instruction& ins, StageState& st) {
+Result<void> apply_config(const Instruction& ins, StageState& st, const ConfigContext& cx) {
+  auto at = [&](int line) { return cx.file + ":" + std::to_string(line); };
   const std::string& k = ins.keyword;
   auto& c = st.recipe.config;
   Vars vars = st.vars();
   auto err = [&](const Error& e) { return fail(at(ins.line) + ": " + k + ": " + e.message); };
   if (k == "ARG") {
-    auto decls = arg_decls(ins.text, vars, df_.escape);
+    auto decls = arg_decls(ins.text, vars, cx.escape);
     if (!decls) return err(decls.error());
     for (const auto& [name, def] : *decls) {
-      if (auto it = req_.args.find(name); it != req_.args.end()) st.args[name] = it->second;
+      if (auto it = cx.build_args.find(name); it != cx.build_args.end()) st.args[name] = it->second;
       else if (def) st.args[name] = *def;
-      else if (auto g = plan_.global_args.find(name); g != plan_.global_args.end())
+      else if (auto g = cx.global_args.find(name); g != cx.global_args.end())
         st.args[name] = g->second;
     }
   } else if (k == "ENV") {
-    auto kv = key_values(ins.text, vars, df_.escape, true);
+    auto kv = key_values(ins.text, vars, cx.escape, true);
     if (!kv) return err(kv.error());
     for (const auto& [key, value] : *kv) set_env(c.env, key, value);
   } else if (k == "LABEL") {
-    auto kv = key_values(ins.text, vars, df_.escape, true);
+    auto kv = key_values(ins.text, vars, cx.escape, true);
     if (!kv) return err(kv.error());
     for (const auto& [key, value] : *kv) c.labels[key] = value;
   } else if (k == "MAINTAINER") {
-    auto v = expand_word(ins.text, vars, df_.escape);
+    auto v = expand_word(ins.text, vars, cx.escape);
     if (!v) return err(v.error());
     c.labels["maintainer"] = *v;  // MAINTAINER is deprecated: docker suggests this label
   } else if (k == "EXPOSE") {
-    auto words = expand_words(ins.text, vars, df_.escape);
+    auto words = expand_words(ins.text, vars, cx.escape);
     if (!words) return err(words.error());
     std::set<std::string> ports(c.exposed_ports.begin(), c.exposed_ports.end());
     for (const auto& w : *words) {
@@ -112,7 +113,7 @@ Result<void> Builder::config_step(const Instruction& ins, StageState& st) {
   } else if (k == "VOLUME") {
     std::vector<std::string> vols = ins.exec;
     if (!ins.exec_form) {
-      auto words = expand_words(ins.text, vars, df_.escape);
+      auto words = expand_words(ins.text, vars, cx.escape);
       if (!words) return err(words.error());
       vols = *words;
     }
@@ -123,11 +124,11 @@ Result<void> Builder::config_step(const Instruction& ins, StageState& st) {
     }
     c.volumes.assign(all.begin(), all.end());
   } else if (k == "USER") {
-    auto v = expand_word(ins.text, vars, df_.escape);
+    auto v = expand_word(ins.text, vars, cx.escape);
     if (!v) return err(v.error());
     c.user = *v;
   } else if (k == "STOPSIGNAL") {
-    auto v = expand_word(ins.text, vars, df_.escape);
+    auto v = expand_word(ins.text, vars, cx.escape);
     if (!v) return err(v.error());
     c.stop_signal = *v;
   } else if (k == "SHELL") {
@@ -188,6 +189,10 @@ Result<void> Builder::config_step(const Instruction& ins, StageState& st) {
     return fail(at(ins.line) + ": " + k + " is not handled");
   }
   return {};
+}
+
+Result<void> Builder::config_step(const Instruction& ins, StageState& st) {
+  return apply_config(ins, st, ConfigContext{req_.args, plan_.global_args, df_.escape, df_.name});
 }
 
 }  // namespace stack::build

@@ -332,6 +332,10 @@ TEST_CASE("build: a bad Dockerfile names its line and changes nothing" * doctest
   auto res = f.run(r);
   REQUIRE(!res);
   CHECK(res.error().message == "Dockerfile:3: unknown instruction FORM");
+  // check() also finds what only a config instruction knows is wrong, before any build.
+  auto port = build::check(f.request("FROM busybox:latest\nRUN true\nEXPOSE 70000\n"));
+  REQUIRE(!port);
+  CHECK(port.error().message == "Dockerfile:3: EXPOSE 70000: \"70000\" is not a port (1-65535)");
   auto missing = f.run(f.request("FROM nosuch/image:1\n"));
   REQUIRE(!missing);
   CHECK(missing.error().message.find("Dockerfile:1: image nosuch/image:1 is not in the store") == 0);
