@@ -198,7 +198,19 @@ Result<void> cache_record(ImageStore& store, std::string_view key, const BuildLa
             {"size", layer.size},
             {"media_type", layer.media_type},
             {"created", layer.created}};
-  return write_file_atomic(dir / std::string(key), j.dump());
+  // A temporary name of its own: two builds may record the same step at once (write_file_atomic's
+  // fixed "<name>.tmp" made one of them fail its rename).
+  std::string tmpl = (dir / (std::string(key) + ".XXXXXX")).string();
+  UniqueFd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
+  if (!fd) return fail_errno("create a build cache record in " + dir.string());
+  auto guard = ScopeGuard([&] { ::unlink(tmpl.c_str()); });
+  std::string text = j.dump();
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+      ::fsync(fd.get()) != 0)
+    return fail_errno("write " + tmpl);
+  if (::rename(tmpl.c_str(), (dir / std::string(key)).c_str()) != 0) return fail_errno("rename " + tmpl);
+  guard.dismiss();
+  return {};
 }
 
 Result<int> clear_build_cache(ImageStore& store) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 
 #include "build/bridge_network.h"
 #include "build/build.h"
@@ -458,4 +459,32 @@ TEST_CASE("build: a symlink in the image never leads a COPY to the host" * docte
   REQUIRE(img);
   CHECK(f.read(*img, host_target.string() + "/x") == "owned\n");  // inside the image's root
   CHECK(f.read(*img, "/tmp/y") == "owned\n");
+}
+
+TEST_CASE("build: two builds at once on one store each get their own image" * doctest::test_suite("integration")) {
+  STACK_REQUIRE_ROOT();
+  BuildFixture f;
+  test::write_text(f.ctx / "a/Dockerfile", "FROM busybox:latest\nRUN echo common > /c\nRUN echo a > /who\n");
+  test::write_text(f.ctx / "b/Dockerfile", "FROM busybox:latest\nRUN echo common > /c\nRUN echo b > /who\n");
+  auto req = [&](const std::string& name) {
+    build::BuildRequest r;
+    r.context = f.ctx / name;
+    r.tags = {"par-" + name + ":1"};
+    r.network = build::NetworkMode::kNone;
+    return r;
+  };
+  auto ra = req("a"), rb = req("b");
+  Result<build::BuildResult> a = fail("not run"), b = fail("not run");
+  std::thread ta([&] { a = build::build(ra, f.host); });
+  std::thread tb([&] { b = build::build(rb, f.host); });
+  ta.join();
+  tb.join();
+  REQUIRE_MESSAGE(a, (a ? "" : a.error().message));
+  REQUIRE_MESSAGE(b, (b ? "" : b.error().message));
+  auto ia = f.store.get("par-a:1"), ib = f.store.get("par-b:1");
+  REQUIRE(ia);
+  REQUIRE(ib);
+  CHECK(f.read(*ia, "/who") == "a\n");
+  CHECK(f.read(*ib, "/who") == "b\n");
+  CHECK(f.read(*ia, "/c") == "common\n");
 }
