@@ -217,7 +217,14 @@ Result<StageState> Builder::image_state(const std::string& reference, const std:
                 recipe->architecture + ", this host runs " + host_plat);
   StageState st;
   st.recipe = std::move(*recipe);
-  st.recipe.history.clear();
+  // An image without history for each layer (an imported rootfs has none): entries for them
+  // first, so the history's layers keep matching the image's.
+  size_t with_layer = 0;
+  for (const auto& h : st.recipe.history) with_layer += h.empty_layer ? 0 : 1;
+  while (with_layer < st.recipe.layers.size()) {
+    st.recipe.history.insert(st.recipe.history.begin(), fs::HistoryEntry{"imported", false});
+    ++with_layer;
+  }
   st.id = "image:" + img->id;
   return st;
 }
@@ -253,7 +260,7 @@ Result<void> Builder::apply(const Instruction& ins, const Stage& stage, StageSta
     for (const auto& [name, v] : st.args) text += name + "=" + v + "\n";
   }
   st.id = next_state_id(st.id, text);
-  st.recipe.history.push_back(ins.source());
+  st.recipe.history.push_back(fs::HistoryEntry{ins.source(), true});
   return {};
 }
 
@@ -263,7 +270,7 @@ Result<bool> Builder::cached(const std::string& key, StageState& st, const std::
   if (!hit) return fail(hit.error());
   if (!*hit) return false;
   st.recipe.layers.push_back(**hit);
-  st.recipe.history.push_back(history);
+  st.recipe.history.push_back(fs::HistoryEntry{history, false});
   st.id = key;
   ++cached_;
   emit(BuildEvent::Kind::kCached);
@@ -280,7 +287,7 @@ Result<void> Builder::add_layer(const std::string& key, const stdfs::path& upper
   if (auto r = fs::cache_record(host_.images, key, *layer); !r)
     return fail(r.error().wrap(at(line_) + ": record the cache"));
   st.recipe.layers.push_back(*layer);
-  st.recipe.history.push_back(history);
+  st.recipe.history.push_back(fs::HistoryEntry{history, false});
   st.id = key;
   return {};
 }

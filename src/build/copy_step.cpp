@@ -356,7 +356,7 @@ Result<void> Builder::workdir_step(const Instruction& ins, StageState& st) {
   }
   if (!made) {
     st.id = key;
-    st.recipe.history.push_back(ins.source());
+    st.recipe.history.push_back(fs::HistoryEntry{ins.source(), true});
     return {};
   }
   return add_layer(key, upper, st, ins.source());

@@ -68,7 +68,11 @@ std::string render_recipe_config(const ImageRecipe& r) {
   std::vector<std::string> diff_ids;
   for (const auto& l : r.layers) diff_ids.push_back(l.diff_id);
   json history = json::array();
-  for (const auto& h : r.history) history.push_back({{"created_by", h}});
+  for (const auto& h : r.history) {
+    json e = {{"created_by", h.created_by}};
+    if (h.empty_layer) e["empty_layer"] = true;
+    history.push_back(e);
+  }
   json j = {
       {"created", format_rfc3339(r.created)},
       {"architecture", r.architecture},
@@ -113,6 +117,11 @@ Result<ImageRecipe> image_recipe(const ImageStore& store, std::string_view refer
         j["config"]["Shell"].is_array())
       for (const auto& s : j["config"]["Shell"])
         if (s.is_string()) r.shell.push_back(s.get<std::string>());
+    if (j.contains("history") && j["history"].is_array())
+      for (const auto& h : j["history"])
+        if (h.is_object())
+          r.history.push_back(HistoryEntry{h.value("created_by", std::string()),
+                                           h.value("empty_layer", false)});
   } catch (const std::exception&) {
   }
   return r;

@@ -441,6 +441,15 @@ TEST_CASE("build: a stage of more layers than mount(2)'s one page of options hol
   auto img = f.store.get(res.image_id);
   REQUIRE(img);
   CHECK(img->layers.size() == 47);
+  // The history: the base image's import, then one entry per step, those with a layer matching
+  // the layers in order.
+  auto recipe = fs::image_recipe(f.store, res.image_id);
+  REQUIRE(recipe);
+  size_t with_layer = 0;
+  for (const auto& h : recipe->history) with_layer += h.empty_layer ? 0 : 1;
+  CHECK(recipe->history.size() == 47);
+  CHECK(with_layer == 47);
+  CHECK(recipe->history.back().created_by == "RUN cat /f0 /f44 > /both");
   CHECK(f.read(*img, "/both") == "layer\nlayer\n");
 }
 
