@@ -2,8 +2,8 @@
 // a second COPY, config steps) built by stack's engine (src/build) cold (a fresh store), warm
 // (everything cached) and after one copied file changed; and, with --podman, the same context
 // by `podman build` (cold: --no-cache; warm: its layer cache; in a storage root of its own). Median of 5 runs each, in ms.
-// Usage: bench_build ROOTFS [--podman]  (ROOTFS: a busybox root directory, e.g. the tests'
-// <build>/test-fixtures/busybox). Everything it makes is under a temp dir, removed at the end.
+// Usage: bench_build ROOTFS [--podman]  (ROOTFS: a root directory or tarball with a shell and
+// seq, e.g. the tests' <build>/test-fixtures/busybox). Everything it makes is under a temp dir, removed at the end.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,7 +26,11 @@ namespace {
 
 namespace stdfs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-constexpr int kRuns = 5;
+// STACK_BENCH_RUNS overrides it (one run of a large base is enough to see its figures).
+int runs() {
+  const char* v = std::getenv("STACK_BENCH_RUNS");
+  return v && std::atoi(v) > 0 ? std::atoi(v) : 5;
+}
 
 int sh(const std::string& cmd) {
   int r = std::system(cmd.c_str());
@@ -111,7 +115,7 @@ int run(const stdfs::path& dir, const stdfs::path& rootfs, bool podman) {
     return static_cast<bool>(r);
   };
   std::vector<double> cold, warm, one;
-  for (int i = 0; i < kRuns; i++) {
+  for (int i = 0; i < runs(); i++) {
     stdfs::path store_dir = dir / ("store" + std::to_string(i));
     {
       stack::fs::ImageStore store(store_dir);
@@ -141,7 +145,7 @@ int run(const stdfs::path& dir, const stdfs::path& rootfs, bool podman) {
     write(ctx / "Dockerfile", df);
     std::string cmd = pm + "build -q --network none -t " + tag + " " + ctx.string() + " >/dev/null";
     std::vector<double> pcold, pwarm;
-    for (int i = 0; i < kRuns; i++) {
+    for (int i = 0; i < runs(); i++) {
       pcold.push_back(time_ms([&] { return sh(pm + "build -q --no-cache --network none -t " + tag + " " + ctx.string() + " >/dev/null") == 0; }));
       pwarm.push_back(time_ms([&] { return sh(cmd) == 0; }));
     }

@@ -63,7 +63,7 @@ struct BuildEvent {
     kOutput,   // one line of a RUN step's output (stdout and stderr) in TEXT
     kDone,     // the step ended: DURATION_MS
     kNote,     // something the user should know, TEXT ("# syntax= ignored: ...")
-    kError,    // the build failed at this step: TEXT ("Dockerfile:7: RUN exited with 2")
+    kError,    // the build failed at this step: TEXT ("Dockerfile:7: RUN make: exit code 2")
   } kind = Kind::kStep;
   std::string stage;        // the stage's name, or its index ("0") when it has none
   int step = 0, steps = 0;  // 1-based, over the steps of the stages that are built
@@ -82,9 +82,9 @@ struct BuildResult {
   int64_t duration_ms = 0;
 };
 
-// How RUN steps with NetworkMode::kDefault get their network. The caller implements it with
-// its network manager (a bridge with NAT made for the build, removed when the build ends) and
-// serialises it with its own use of that manager.
+// How RUN steps with NetworkMode::kDefault get their network. build/bridge_network.h has one
+// on the daemon's NetworkManager (a bridge with NAT made for the build, removed when the build
+// ends); the caller serialises it with its own use of that manager.
 class BuildNetwork {
  public:
   virtual ~BuildNetwork() = default;
@@ -102,8 +102,8 @@ class BuildNetwork {
 struct BuildHost {
   fs::ImageStore& images;  // FROM images come from it; results and the cache go into it
   engine::Engine& engine;  // runs RUN steps
-  // Scratch space of builds (RUN containers' directories, the cache records): e.g.
-  // <root>/builds, root's alone. Created when missing.
+  // Scratch space of builds (RUN containers' directories, COPY's overlays): e.g.
+  // <root>/builds, root's alone. Created when missing. The cache lives in the store.
   std::filesystem::path work_dir;
   // RUN containers' cgroups are "<cgroup_parent>/<name>".
   std::string cgroup_parent = "stack/build";
@@ -121,8 +121,10 @@ struct BuildHost {
 [[nodiscard]] Result<BuildResult> build(const BuildRequest& request, BuildHost& host,
                                         const Progress& progress = {});
 
-// Parses the Dockerfile of REQUEST and resolves its target and args, touching nothing: what
-// `stack config` and planning can check before a build runs. Same errors as build().
+// Parses the Dockerfile of REQUEST, resolves its target and args, reads its .dockerignore and
+// applies the config instructions (EXPOSE, HEALTHCHECK, ENV, ...) of the stages to build to an
+// empty image, touching nothing: what `stack config` and planning can check before a build
+// runs. Same errors as build() for those. Images, the context's files and RUN are not checked.
 [[nodiscard]] Result<void> check(const BuildRequest& request);
 
 }  // namespace stack::build

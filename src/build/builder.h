@@ -40,6 +40,19 @@ struct StageState {
 // EXPOSE's "80", "80/udp", "8000-8002/tcp" as the config's keys ("80/tcp", ...).
 [[nodiscard]] Result<std::vector<std::string>> expose_ports(const std::string& word);
 
+// What config instructions expand with, and the file errors name.
+struct ConfigContext {
+  const Vars& build_args;
+  const Vars& global_args;
+  char escape = '\\';
+  std::string file;  // "Dockerfile"
+};
+// True for the instructions that change only the config (apply_config takes them).
+[[nodiscard]] bool is_config_instruction(const std::string& keyword);
+// A config instruction applied to ST's config (ARG to its args). Pure. Errors "FILE:LINE: ...".
+[[nodiscard]] Result<void> apply_config(const Instruction& ins, StageState& st,
+                                        const ConfigContext& cx);
+
 // What builds whose process died (a daemon killed mid-build) left in WORK_DIR: their RUN
 // containers killed and removed, their scratch directories unmounted and removed. Builds of
 // live processes are not touched.

@@ -229,24 +229,19 @@ Result<std::vector<SourceItem>> SourceRoot::resolve(const std::string& source) c
   }
   auto re = compile(pattern);
   if (!re) return fail(re.error());
-  // Walk from the longest directory prefix without glob characters, as deep as the pattern.
+  // Walk from the longest directory prefix without glob characters, as deep as the pattern
+  // goes past it ("**": any depth).
   std::string prefix;
-  size_t depth = 1;
-  {
-    std::string acc;
-    size_t i = 0;
-    bool globbed = false;
-    while (i <= pattern.size()) {
-      size_t j = pattern.find('/', i);
-      if (j == std::string::npos) j = pattern.size();
-      std::string c = pattern.substr(i, j - i);
-      if (!globbed && has_glob(c)) globbed = true;
-      if (!globbed) prefix += (prefix.empty() ? "" : "/") + c;
-      else if (i > 0 || true) ++depth;
-      i = j + 1;
-    }
-    if (pattern.find("**") != std::string::npos) depth = 1u << 20;
+  size_t depth = 0;
+  for (size_t i = 0; i <= pattern.size();) {
+    size_t j = pattern.find('/', i);
+    if (j == std::string::npos) j = pattern.size();
+    std::string c = pattern.substr(i, j - i);
+    if (depth == 0 && !has_glob(c)) prefix += (prefix.empty() ? "" : "/") + c;
+    else ++depth;
+    i = j + 1;
   }
+  if (pattern.find("**") != std::string::npos) depth = 1u << 20;
   std::function<Result<void>(const std::string&, size_t)> walk_dir =
       [&](const std::string& rel, size_t level) -> Result<void> {
     stdfs::path dir = rel.empty() ? root_ : root_ / rel;

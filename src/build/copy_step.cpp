@@ -3,6 +3,7 @@
 // image's root (openat2(2) RESOLVE_IN_ROOT: an image's symlink never leads a write to the host),
 // unmounted, the upper directory stored as the step's layer. Root on the host.
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -42,16 +43,22 @@ class OverlayMount {
   OverlayMount(const OverlayMount&) = delete;
   OverlayMount& operator=(const OverlayMount&) = delete;
   ~OverlayMount() { unmount(); }
-  // LOWERS lowest first (overlayfs wants the topmost first); no UPPER: read-only.
+  // LOWERS lowest first (overlayfs wants the topmost first); no UPPER: read-only. Through
+  // fsconfig(2), one "lowerdir+" per layer (Linux 6.8), as the engine mounts a container's root:
+  // no page-sized option string bounds the layers; mount(2) on older kernels.
   Result<void> mount(const std::vector<stdfs::path>& lowers, const stdfs::path& upper,
                      const stdfs::path& work, const stdfs::path& target) {
+    if (auto r = mount_fsconfig(lowers, upper, work, target); r || r.error().sys_errno != EINVAL)
+      return r;
     std::string opts = "lowerdir=";
-    for (auto it = lowers.rbegin(); it != lowers.rend(); ++it)
-      opts += (it == lowers.rbegin() ? "" : ":") + it->string();
+    for (auto it = lowers.rbegin(); it != lowers.rend(); ++it) {
+      if (it != lowers.rbegin()) opts += ':';
+      opts += it->string();
+    }
     if (!upper.empty()) opts += ",upperdir=" + upper.string() + ",workdir=" + work.string();
-    // mount(2) takes one page of options.
     if (opts.size() >= 4000)
-      return fail("the image has too many layers to mount (" + std::to_string(lowers.size()) + ")");
+      return fail("the image has too many layers to mount on this kernel (" +
+                  std::to_string(lowers.size()) + ")");
     if (::mount("overlay", target.c_str(), "overlay", MS_NODEV, opts.c_str()) != 0)
       return fail_errno("mount overlay on " + target.string());
     target_ = target;
@@ -66,6 +73,31 @@ class OverlayMount {
   }
 
  private:
+  // EINVAL (and nothing mounted) when the kernel has no "lowerdir+".
+  Result<void> mount_fsconfig(const std::vector<stdfs::path>& lowers, const stdfs::path& upper,
+                              const stdfs::path& work, const stdfs::path& target) {
+    UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)));
+    if (!fs) return fail_errno("fsopen overlay", errno == ENOSYS ? EINVAL : errno);
+    auto set = [&](const char* key, const std::string& value) {
+      return ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0;
+    };
+    (void)set("source", "overlay");
+    for (auto it = lowers.rbegin(); it != lowers.rend(); ++it)
+      if (!set("lowerdir+", it->string()))
+        return fail_errno("overlay lower layer " + it->string());
+    if (!upper.empty() && (!set("upperdir", upper.string()) || !set("workdir", work.string())))
+      return fail_errno("overlay upper " + upper.string(), errno == EINVAL ? EIO : errno);
+    if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
+      return fail_errno("create overlay for " + target.string(), errno == EINVAL ? EIO : errno);
+    UniqueFd mnt(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV)));
+    if (!mnt) return fail_errno("fsmount overlay", errno == EINVAL ? EIO : errno);
+    if (::syscall(SYS_move_mount, mnt.get(), "", AT_FDCWD, target.c_str(),
+                  MOVE_MOUNT_F_EMPTY_PATH) != 0)
+      return fail_errno("mount overlay on " + target.string(), errno == EINVAL ? EIO : errno);
+    target_ = target;
+    return {};
+  }
+
   stdfs::path target_;
 };
 
@@ -109,10 +141,12 @@ std::string rel_of(const std::string& abs) {
   return out;
 }
 
-// REL's directories made inside ROOT (as mkdir -p), new ones owned by OWNER; REL opened.
-Result<UniqueFd> make_dirs(int root, const std::string& rel, const Owner& owner) {
+// REL's directories made inside ROOT (as mkdir -p), new ones owned by OWNER; REL opened. A
+// dangling symlink on the way is followed as the kernel would, inside ROOT: its target made.
+Result<UniqueFd> make_dirs(int root, std::string rel, const Owner& owner) {
   std::string done;
   size_t i = 0;
+  int hops = 0;
   while (i <= rel.size()) {
     size_t j = rel.find('/', i);
     if (j == std::string::npos) j = rel.size();
@@ -124,6 +158,18 @@ Result<UniqueFd> make_dirs(int root, const std::string& rel, const Owner& owner)
     if (fd < 0 && errno == ENOENT) {
       UniqueFd parent(openat2_in_root(root, done, O_PATH | O_DIRECTORY));
       if (!parent) return fail_errno("open /" + done);
+      char link[4096];
+      ssize_t n = ::readlinkat(parent.get(), c.c_str(), link, sizeof link - 1);
+      if (n > 0) {
+        if (++hops > 40) return fail("/" + next + ": too many levels of symbolic links");
+        link[n] = 0;
+        std::string rest = i <= rel.size() ? rel.substr(i) : "";
+        std::string target = link[0] == '/' ? rel_of(link) : rel_of(done + "/" + link);
+        rel = join(target, rest);
+        done.clear();
+        i = 0;
+        continue;
+      }
       if (::mkdirat(parent.get(), c.c_str(), 0755) != 0 && errno != EEXIST)
         return fail_errno("mkdir /" + next);
       if (owner.uid || owner.gid)
@@ -310,7 +356,7 @@ Result<void> Builder::workdir_step(const Instruction& ins, StageState& st) {
   }
   if (!made) {
     st.id = key;
-    st.recipe.history.push_back(ins.source());
+    st.recipe.history.push_back(fs::HistoryEntry{ins.source(), true});
     return {};
   }
   return add_layer(key, upper, st, ins.source());

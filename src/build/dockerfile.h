@@ -69,6 +69,10 @@ using Vars = std::map<std::string, std::string>;
 [[nodiscard]] Result<std::vector<std::pair<std::string, std::string>>> key_values(
     std::string_view text, const Vars& vars, char escape, bool allow_legacy);
 
+// TEXT split on unquoted blanks, quotes and escapes kept: ENV and LABEL pairs before their
+// values are expanded, and a COPY's argument count.
+[[nodiscard]] Result<std::vector<std::string>> raw_words(std::string_view text, char escape);
+
 // ARG's declarations: "NAME" or "NAME=default" (the default expanded with VARS), one or more.
 [[nodiscard]] Result<std::vector<std::pair<std::string, std::optional<std::string>>>> arg_decls(
     std::string_view text, const Vars& vars, char escape);

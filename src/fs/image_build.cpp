@@ -68,7 +68,11 @@ std::string render_recipe_config(const ImageRecipe& r) {
   std::vector<std::string> diff_ids;
   for (const auto& l : r.layers) diff_ids.push_back(l.diff_id);
   json history = json::array();
-  for (const auto& h : r.history) history.push_back({{"created_by", h}});
+  for (const auto& h : r.history) {
+    json e = {{"created_by", h.created_by}};
+    if (h.empty_layer) e["empty_layer"] = true;
+    history.push_back(e);
+  }
   json j = {
       {"created", format_rfc3339(r.created)},
       {"architecture", r.architecture},
@@ -113,6 +117,11 @@ Result<ImageRecipe> image_recipe(const ImageStore& store, std::string_view refer
         j["config"]["Shell"].is_array())
       for (const auto& s : j["config"]["Shell"])
         if (s.is_string()) r.shell.push_back(s.get<std::string>());
+    if (j.contains("history") && j["history"].is_array())
+      for (const auto& h : j["history"])
+        if (h.is_object())
+          r.history.push_back(HistoryEntry{h.value("created_by", std::string()),
+                                           h.value("empty_layer", false)});
   } catch (const std::exception&) {
   }
   return r;
@@ -198,7 +207,19 @@ Result<void> cache_record(ImageStore& store, std::string_view key, const BuildLa
             {"size", layer.size},
             {"media_type", layer.media_type},
             {"created", layer.created}};
-  return write_file_atomic(dir / std::string(key), j.dump());
+  // A temporary name of its own: two builds may record the same step at once (write_file_atomic's
+  // fixed "<name>.tmp" made one of them fail its rename).
+  std::string tmpl = (dir / (std::string(key) + ".XXXXXX")).string();
+  UniqueFd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
+  if (!fd) return fail_errno("create a build cache record in " + dir.string());
+  auto guard = ScopeGuard([&] { ::unlink(tmpl.c_str()); });
+  std::string text = j.dump();
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+      ::fsync(fd.get()) != 0)
+    return fail_errno("write " + tmpl);
+  if (::rename(tmpl.c_str(), (dir / std::string(key)).c_str()) != 0) return fail_errno("rename " + tmpl);
+  guard.dismiss();
+  return {};
 }
 
 Result<int> clear_build_cache(ImageStore& store) {

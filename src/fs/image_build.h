@@ -24,6 +24,13 @@ struct BuildLayer {
   int64_t created = 0;     // unix seconds the step that made it ran; 0 for a base image's
 };
 
+// One step of an image's history; EMPTY_LAYER: it made no layer (a config step), so the
+// entries that made one match the layers in order (as docker history reads them).
+struct HistoryEntry {
+  std::string created_by;  // "RUN make"
+  bool empty_layer = false;
+};
+
 // An image as a build goes: its layers and config.
 struct ImageRecipe {
   std::vector<BuildLayer> layers;  // lowest first
@@ -31,7 +38,7 @@ struct ImageRecipe {
   std::vector<std::string> shell;  // SHELL; empty: ["/bin/sh", "-c"]
   std::string os = "linux", architecture = "amd64", variant;
   int64_t created = 0;                // unix seconds
-  std::vector<std::string> history;   // created_by of each step ("RUN make")
+  std::vector<HistoryEntry> history;  // the base image's, then each step's
 };
 
 // The unpacked directory of LAYER in STORE.

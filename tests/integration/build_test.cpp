@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 
 #include "build/bridge_network.h"
 #include "build/build.h"
@@ -117,6 +118,7 @@ TEST_CASE("build: each instruction's effect is in the built image" * doctest::te
       "COPY --chown=1000:1000 --chmod=0750 app/ ./\n"
       "ADD bundle.tar.gz /opt/\n"
       "RUN echo \"$GREETING from $MODE\" > greeting && echo built-in-run\n"
+      "RUN grep db.local /etc/hosts && df -k /dev/shm | tail -1 | awk '{print \"shm \" $2}'\n"
       "RUN rm /bin/ls\n"
       "RUN <<EOF\n"
       "echo heredoc-one > /h1\n"
@@ -139,6 +141,8 @@ TEST_CASE("build: each instruction's effect is in the built image" * doctest::te
       "ENTRYPOINT [\"/bin/sh\"]\n"
       "CMD echo from-cmd\n");
   r.args = {{"GREETING", "hello"}};
+  r.extra_hosts = {"db.local:10.1.2.3"};
+  r.shm_size = 128 << 20;
   r.labels = {{"com.example.built-by", "stack"}};
   auto res = f.ok(r);
   CHECK(res.cached == 0);
@@ -184,6 +188,8 @@ TEST_CASE("build: each instruction's effect is in the built image" * doctest::te
   CHECK(f.find(*img, "/bin/sh"));
   auto out = f.output();
   CHECK(std::count(out.begin(), out.end(), "built-in-run") == 1);
+  CHECK(std::count(out.begin(), out.end(), "10.1.2.3\tdb.local") == 1);  // extra_hosts
+  CHECK(std::count(out.begin(), out.end(), "shm 131072") == 1);        // shm_size
   bool noted = false;
   for (const auto& e : f.events)
     noted |= e.kind == build::BuildEvent::Kind::kNote && e.text.find("syntax=") != std::string::npos;
@@ -327,6 +333,10 @@ TEST_CASE("build: a bad Dockerfile names its line and changes nothing" * doctest
   auto res = f.run(r);
   REQUIRE(!res);
   CHECK(res.error().message == "Dockerfile:3: unknown instruction FORM");
+  // check() also finds what only a config instruction knows is wrong, before any build.
+  auto port = build::check(f.request("FROM busybox:latest\nRUN true\nEXPOSE 70000\n"));
+  REQUIRE(!port);
+  CHECK(port.error().message == "Dockerfile:3: EXPOSE 70000: \"70000\" is not a port (1-65535)");
   auto missing = f.run(f.request("FROM nosuch/image:1\n"));
   REQUIRE(!missing);
   CHECK(missing.error().message.find("Dockerfile:1: image nosuch/image:1 is not in the store") == 0);
@@ -417,4 +427,73 @@ TEST_CASE("build: what a build killed half-way left is swept by the next one" * 
   CHECK(mounts.find(stale.string()) == std::string::npos);
   CHECK(stdfs::exists(live));  // a live process's build is left alone
   stdfs::remove_all(live);
+}
+
+TEST_CASE("build: a stage of more layers than mount(2)'s one page of options holds" * doctest::test_suite("integration")) {
+  STACK_REQUIRE_ROOT();
+  BuildFixture f;
+  test::write_text(f.ctx / "f", "layer\n");
+  // Each store layer path takes ~110 bytes: 45 of them pass the 4 KiB a mount(2) option takes.
+  std::string df = "FROM busybox:latest\n";
+  for (int i = 0; i < 45; i++) df += "COPY f /f" + std::to_string(i) + "\n";
+  df += "RUN cat /f0 /f44 > /both\n";
+  auto res = f.ok(f.request(df));
+  auto img = f.store.get(res.image_id);
+  REQUIRE(img);
+  CHECK(img->layers.size() == 47);
+  // The history: the base image's import, then one entry per step, those with a layer matching
+  // the layers in order.
+  auto recipe = fs::image_recipe(f.store, res.image_id);
+  REQUIRE(recipe);
+  size_t with_layer = 0;
+  for (const auto& h : recipe->history) with_layer += h.empty_layer ? 0 : 1;
+  CHECK(recipe->history.size() == 47);
+  CHECK(with_layer == 47);
+  CHECK(recipe->history.back().created_by == "RUN cat /f0 /f44 > /both");
+  CHECK(f.read(*img, "/both") == "layer\nlayer\n");
+}
+
+TEST_CASE("build: a symlink in the image never leads a COPY to the host" * doctest::test_suite("integration")) {
+  STACK_REQUIRE_ROOT();
+  BuildFixture f;
+  test::write_text(f.ctx / "payload", "owned\n");
+  stdfs::path host_target = f.dir / "host-target";  // exists on the host, outside the image
+  stdfs::create_directories(host_target);
+  auto res = f.ok(f.request("FROM busybox:latest\n"
+                            "RUN ln -s " + host_target.string() + " /evil && ln -s ../../../.. /up\n"
+                            "COPY payload /evil/x\n"
+                            "COPY payload /up/tmp/y\n"));
+  CHECK(stdfs::is_empty(host_target));  // nothing written on the host
+  auto img = f.store.get(res.image_id);
+  REQUIRE(img);
+  CHECK(f.read(*img, host_target.string() + "/x") == "owned\n");  // inside the image's root
+  CHECK(f.read(*img, "/tmp/y") == "owned\n");
+}
+
+TEST_CASE("build: two builds at once on one store each get their own image" * doctest::test_suite("integration")) {
+  STACK_REQUIRE_ROOT();
+  BuildFixture f;
+  test::write_text(f.ctx / "a/Dockerfile", "FROM busybox:latest\nRUN echo common > /c\nRUN echo a > /who\n");
+  test::write_text(f.ctx / "b/Dockerfile", "FROM busybox:latest\nRUN echo common > /c\nRUN echo b > /who\n");
+  auto req = [&](const std::string& name) {
+    build::BuildRequest r;
+    r.context = f.ctx / name;
+    r.tags = {"par-" + name + ":1"};
+    r.network = build::NetworkMode::kNone;
+    return r;
+  };
+  auto ra = req("a"), rb = req("b");
+  Result<build::BuildResult> a = fail("not run"), b = fail("not run");
+  std::thread ta([&] { a = build::build(ra, f.host); });
+  std::thread tb([&] { b = build::build(rb, f.host); });
+  ta.join();
+  tb.join();
+  REQUIRE_MESSAGE(a, (a ? "" : a.error().message));
+  REQUIRE_MESSAGE(b, (b ? "" : b.error().message));
+  auto ia = f.store.get("par-a:1"), ib = f.store.get("par-b:1");
+  REQUIRE(ia);
+  REQUIRE(ib);
+  CHECK(f.read(*ia, "/who") == "a\n");
+  CHECK(f.read(*ib, "/who") == "b\n");
+  CHECK(f.read(*ia, "/c") == "common\n");
 }

@@ -115,6 +115,9 @@ TEST_CASE("context: sources resolve inside the context, ignored files are absent
   REQUIRE(!esc);
   CHECK(esc.error().message.find("not found") != std::string::npos);
   CHECK_FALSE(ctx.resolve("../../etc/passwd"));
+  // An ignored file is not reachable through a symlink either.
+  std::filesystem::create_symlink("app/secret.key", dir / "key-link");
+  CHECK_FALSE(ctx.resolve("key-link"));
 
   // The ignored file is out of the content hash: changing it changes nothing.
   auto before = ctx.content_hash(*app);
