@@ -15,6 +15,9 @@ base="stack-examples/debian-webapp:bookworm"
 work=$(mktemp -d /tmp/stack-bench-build-XXXXXX)
 S=("$stack" --root "$work/root" --run-root "$work/run")
 P=(podman --root "$work/podman" --runroot "$work/podman-run" --storage-driver overlay)
+# crun refuses this cgroup v1 hybrid host ("cgroups in hybrid mode not supported"): runc with
+# cgroupfs works here.
+if command -v runc >/dev/null; then P+=(--runtime runc --cgroup-manager cgroupfs); fi
 trap '"${S[@]}" daemon stop >/dev/null 2>&1 || true
       "${P[@]}" rmi -af >/dev/null 2>&1 || true
       umount -R "$work/podman/overlay" 2>/dev/null || true
@@ -63,12 +66,11 @@ tried=0
 if command -v podman >/dev/null && "${P[@]}" info >/dev/null 2>&1; then
   tried=1
   zstd -dc "$tarball" | "${P[@]}" import - "$base" >/dev/null 2>&1
-  # podman's default (oci: crun) fails on a cgroup v1 hybrid host ("cgroups in hybrid mode not
-  # supported"): fall back to its chroot isolation, which skips namespaces and cgroups for RUN.
+  # Without a runtime that works here, podman's chroot isolation (no namespaces, no cgroups).
   isolation=oci network=none
   if ! "${P[@]}" run --rm --network=none "$base" true >/dev/null 2>&1; then
     isolation=chroot network=host  # chroot allows no other; these RUNs send nothing
-    echo "podman: crun cannot run containers here (cgroup v1 hybrid): podman build --isolation=chroot"
+    echo "podman: its runtime cannot run containers here: podman build --isolation=chroot"
   fi
   result[podman_cold]=$(timed podman-cold other_build --no-cache "${P[@]}")
   result[podman_warm]=$(timed podman-warm other_build "" "${P[@]}")
