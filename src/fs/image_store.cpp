@@ -14,6 +14,7 @@
 
 #include "common/files.h"
 #include "common/log.h"
+#include "fs/image_build.h"
 #include "fs/store_internal.h"
 
 namespace stack::fs {
@@ -181,6 +182,11 @@ Result<Image> ImageStore::Internal::commit(const NewImage& image) {
 
 Result<uint64_t> ImageStore::Internal::collect_garbage(const OciIndex& index) {
   std::set<std::string> blobs = pinned(), layers = blobs;
+  // The build cache's layers stay until the cache itself is pruned.
+  for (const auto& l : cache_layers(root)) {
+    if (auto b = digest_hex(l.blob)) blobs.insert(*b);
+    if (auto d = digest_hex(l.diff_id)) layers.insert(*d);
+  }
   for (const auto& d : index.manifests) {
     std::string mhex = STACK_TRY_CTX(digest_hex(d.digest), "index.json");
     blobs.insert(mhex);

@@ -7,6 +7,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,8 +64,8 @@ struct EntryDeleter {
 
 class Packer {
  public:
-  Packer(archive* out, archive* disk, stdfs::path root, ImportMeter* meter)
-      : out_(out), disk_(disk), root_(std::move(root)), meter_(meter) {}
+  Packer(archive* out, archive* disk, stdfs::path root, ImportMeter* meter, bool overlay_upper)
+      : out_(out), disk_(disk), root_(std::move(root)), meter_(meter), upper_(overlay_upper) {}
 
   Result<void> walk(const std::string& rel) {
     stdfs::path dir = rel.empty() ? root_ : root_ / rel;
@@ -95,6 +96,11 @@ class Packer {
     mode_t type = archive_entry_filetype(e.get());
     is_dir = type == AE_IFDIR;
     if (type == AE_IFSOCK) return {};  // tar cannot hold sockets
+    if (upper_) {
+      // overlayfs(5): a whiteout is a character device 0/0; the OCI layer's is ".wh.NAME".
+      if (type == AE_IFCHR && archive_entry_rdev(e.get()) == 0) return add_marker(rel, false);
+      strip_overlay_xattrs(e.get());
+    }
     archive_entry_unset_atime(e.get());
     archive_entry_unset_ctime(e.get());
     archive_entry_unset_birthtime(e.get());
@@ -115,7 +121,47 @@ class Packer {
     if (archive_write_header(out_, e.get()) < ARCHIVE_WARN)
       return fail(archive_error(out_, "add " + rel));
     if (has_data) return copy_file(abs, archive_entry_size(e.get()));
+    if (upper_ && is_dir) {
+      char v = 0;
+      if (::lgetxattr(abs.c_str(), "trusted.overlay.opaque", &v, 1) == 1 && v == 'y')
+        return add_marker(rel, true);
+    }
     return {};
+  }
+
+  // ".wh.NAME" in REL's directory for a whiteout of REL, or REL/".wh..wh..opq" (OPAQUE).
+  Result<void> add_marker(const std::string& rel, bool opaque) {
+    std::string name;
+    if (opaque) {
+      name = rel + "/.wh..wh..opq";
+    } else {
+      size_t slash = rel.rfind('/');
+      name = slash == std::string::npos ? ".wh." + rel
+                                        : rel.substr(0, slash + 1) + ".wh." + rel.substr(slash + 1);
+    }
+    std::unique_ptr<archive_entry, EntryDeleter> e(archive_entry_new());
+    archive_entry_copy_pathname(e.get(), name.c_str());
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0);
+    archive_entry_set_size(e.get(), 0);
+    if (archive_write_header(out_, e.get()) < ARCHIVE_WARN)
+      return fail(archive_error(out_, "add " + name));
+    return {};
+  }
+
+  static void strip_overlay_xattrs(archive_entry* e) {
+    std::vector<std::pair<std::string, std::string>> keep;
+    archive_entry_xattr_reset(e);
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+      std::string_view n(name);
+      if (n.starts_with("trusted.overlay.") || n.starts_with("user.overlay.")) continue;
+      keep.emplace_back(n, std::string(static_cast<const char*>(value), size));
+    }
+    archive_entry_xattr_clear(e);
+    for (const auto& [k, v] : keep) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
   }
 
   // Writes exactly SIZE bytes (the header is already out): a file that changed meanwhile is
@@ -147,12 +193,14 @@ class Packer {
   archive* disk_;
   stdfs::path root_;
   ImportMeter* meter_;
+  bool upper_;
   std::map<std::pair<dev_t, la_int64_t>, std::string> first_links_;
 };
 
 }  // namespace
 
-Result<PackedBlob> pack_directory(const stdfs::path& dir, int fd, ImportMeter* meter) {
+Result<PackedBlob> pack_directory(const stdfs::path& dir, int fd, ImportMeter* meter,
+                                  bool overlay_upper) {
   std::unique_ptr<archive, decltype(&archive_write_free)> out(archive_write_new(),
                                                               &archive_write_free);
   std::unique_ptr<archive, decltype(&archive_read_free)> disk(archive_read_disk_new(),
@@ -173,7 +221,7 @@ Result<PackedBlob> pack_directory(const stdfs::path& dir, int fd, ImportMeter* m
   sink.fd = fd;
   if (archive_write_open(out.get(), &sink, nullptr, write_sink, nullptr) != ARCHIVE_OK)
     return fail(archive_error(out.get(), "pack " + dir.string()));
-  Packer packer(out.get(), disk.get(), dir, meter);
+  Packer packer(out.get(), disk.get(), dir, meter, overlay_upper);
   if (auto r = packer.walk(""); !r) return fail(r.error().wrap("pack " + dir.string()));
   if (archive_write_close(out.get()) != ARCHIVE_OK)
     return fail(archive_error(out.get(), "pack " + dir.string()));

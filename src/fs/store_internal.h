@@ -156,6 +156,10 @@ inline std::function<void(const std::string&)> pin_to(ImageStore::Internal::Pin&
 // The image INDEX names with entry D (its tags gathered from the whole index).
 [[nodiscard]] Result<Image> load_image(const stdfs::path& root, const OciIndex& index,
                                        const Descriptor& d);
+// The layers the build cache's records name (blob and diff_id): garbage collection keeps them.
+struct BuildLayer;
+std::vector<BuildLayer> cache_layers(const stdfs::path& root);
+
 // Bytes of the files under DIR (symlinks not followed).
 uint64_t tree_bytes(const stdfs::path& dir);
 
