@@ -110,6 +110,9 @@ void exercise(StackEnv& env, const std::string& file, bool build) {
   auto down = in({"down", "-v"});
   CHECK_MESSAGE(down.code == 0, down.err);
   CHECK(env.leftovers(p).empty());
+  // -v: the database's volume went too.
+  CHECK(env.stack({"volume", "ls"}).out.find(p + "_pgdata") == std::string::npos);
+  CHECK_FALSE(fs::exists(env.root() / "volumes" / (p + "_pgdata")));
   CHECK(http({url}).code != 0);  // nothing listens on the published port any more
 }
 
