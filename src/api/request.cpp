@@ -183,7 +183,7 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
     if (what == "version" || what == "projects" || what == "containers" || what == "events" ||
         what == "images")
       return {"GET"};
-    if (what == "up" || what == "shutdown" || what == "auth") return {"POST"};
+    if (what == "up" || what == "build" || what == "shutdown" || what == "auth") return {"POST"};
     if (what == "volumes") return {"GET", "POST"};
     return {};
   }

@@ -117,6 +117,7 @@ Reply up_reply(Daemon& d, const json& body) {
   req.options.plan.force_recreate = body.value("force_recreate", false);
   req.options.plan.remove_orphans = body.value("remove_orphans", false);
   req.options.plan.pull = body.value("pull", std::string());
+  req.options.plan.build = body.value("build", false);
   req.options.dry_run = body.value("dry_run", false);
   req.wait = body.value("wait", false);
   req.wait_timeout = std::chrono::seconds(body.value("wait_timeout", 300));
@@ -125,6 +126,37 @@ Reply up_reply(Daemon& d, const json& body) {
             auto up = co_await d.up(req, progress_to(emit));
             if (!up) emit({{"error", up.error().message}});
             else emit({{"project", up->project}, {"plan", plan_json(up->plan)}});
+          }};
+}
+
+// `stack build`: the files loaded as `up` loads them; the builds' steps stream as progress
+// lines ("build web", "step 2/4: RUN make"), then {"built": [{service, image, id}]}.
+Reply build_reply(Daemon& d, const json& body) {
+  reconciler::BuildServicesRequest req;
+  for (const auto& f : body.value("files", json::array())) req.load.files.emplace_back(f.get<std::string>());
+  if (body.contains("project_name") && !body["project_name"].get<std::string>().empty())
+    req.load.project_name = body["project_name"].get<std::string>();
+  req.load.working_dir = body.value("working_dir", std::string("/"));
+  const json env = body.value("environment", json::object());
+  for (const auto& [k, v] : env.items()) req.load.environment[k] = v.get<std::string>();
+  req.services = body.value("services", std::vector<std::string>{});
+  req.no_cache = body.value("no_cache", false);
+  req.pull = body.value("pull", false);
+  const json args = body.value("build_args", json::object());
+  for (const auto& [k, v] : args.items())
+    if (v.is_string()) req.args[k] = v.get<std::string>();
+  req.load.services = req.services;
+  return {200, {}, [&d, req](Emit emit, Cancelled) mutable -> awaitable<void> {
+            req.warn = [emit](const std::string& w) { emit({{"warning", w}}); };
+            auto built = co_await d.build_services(req, progress_to(emit));
+            if (!built) {
+              emit({{"error", built.error().message}});
+              co_return;
+            }
+            json out = json::array();
+            for (const auto& b : *built)
+              out.push_back({{"service", b.service}, {"image", b.image}, {"id", b.id}});
+            emit({{"built", out}});
           }};
 }
 
@@ -368,6 +400,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
       co_return Reply{200, arr, {}};
     }
     if (m == "POST" && p.size() == 2 && p[1] == "up") co_return up_reply(d, body);
+    if (m == "POST" && p.size() == 2 && p[1] == "build") co_return build_reply(d, body);
     if (m == "GET" && p.size() == 2 && p[1] == "events") co_return events_reply(d, t);
     if (p.size() >= 2 && p[1] == "volumes") co_return volume_reply(d, m, p, body);
     if (p.size() == 4 && p[1] == "projects") {

@@ -63,6 +63,9 @@ std::string call(std::string_view method, std::string_view target, std::string_v
 // 1234567 -> "1.2MB", as docker prints sizes.
 std::string human_size(uint64_t bytes);
 
+// One line of a build's progress, as compose prints it: "[web] step 2/4: RUN make".
+void print_build_line(const std::string& service, const std::string& line);
+
 std::string run_operation(std::string_view method, std::string_view target, std::string_view body,
                           const std::function<bool()>& stop = {});
 
@@ -98,6 +101,7 @@ void add_verbs_commands(CLI::App& app);  // verbs_commands.cpp
 // `completion bash|zsh` and `help COMMAND`, from APP's own tree: registered last.
 void add_completion_commands(CLI::App& app);
 void add_stats_command(CLI::App& app);
+void add_build_command(CLI::App& app);  // build_command.cpp
 // `stack exec SERVICE CMD...`: CMD is cut from the arguments before parsing, so its own
 // options ("ls -la") are never taken for stack's.
 std::vector<std::string>& exec_command();

@@ -332,8 +332,10 @@ void add_pull_commands(CLI::App& app, CLI::App* image) {
       if (!services.empty() &&
           std::find(services.begin(), services.end(), svc.name) == services.end())
         continue;
-      if (svc.image.empty()) {
-        if (!quiet) std::fprintf(stderr, "%s: skipped (no image: it is built)\n", svc.name.c_str());
+      if (svc.image.empty() || svc.build) {
+        if (!quiet)
+          std::fprintf(stderr, "%s: skipped (its image is built: stack build %s)\n",
+                       svc.name.c_str(), svc.name.c_str());
         continue;
       }
       std::string svc_platform;

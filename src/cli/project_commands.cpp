@@ -201,13 +201,16 @@ void attach(const std::string& project, bool fresh, const AttachOptions& opts = 
 void add_project_commands(CLI::App& app) {
   // up
   auto* up = app.add_subcommand("up", "Create and start the stack's containers");
-  static bool detach = false, dry_run = false, force = false, orphans = false, wait = false;
+  static bool detach = false, dry_run = false, force = false, orphans = false, wait = false,
+              build = false;
   static int wait_timeout = 300;
   static std::vector<std::string> up_services;
   static std::string up_format = "table", up_pull;
   up->add_flag("-d,--detach", detach, "Run in the background");
   up->add_flag("--dry-run", dry_run, "Print the plan, change nothing");
   up->add_flag("--force-recreate", force, "Recreate containers even if unchanged");
+  up->add_flag("--build", build, "Build the images of services with a build section again "
+                                 "(unchanged steps come from the cache)");
   up->add_flag("--remove-orphans", orphans, "Remove containers of services not in the file");
   up->add_flag("--wait", wait, "Return once every service is running and healthy (implies -d)");
   up->add_option("--wait-timeout", wait_timeout, "Seconds --wait waits at most")->capture_default_str();
@@ -237,6 +240,7 @@ void add_project_commands(CLI::App& app) {
     body["force_recreate"] = force;
     body["remove_orphans"] = orphans;
     body["pull"] = up_pull;
+    body["build"] = build;
     body["dry_run"] = dry_run;
     body["wait"] = wait;
     body["wait_timeout"] = wait_timeout;
@@ -263,6 +267,7 @@ void add_project_commands(CLI::App& app) {
   plan->add_option("--format", up_format, "table or json");
   plan->add_flag("--force-recreate", force, "Plan recreating containers even if unchanged");
   plan->add_flag("--remove-orphans", orphans, "Plan removing containers of services not in the file");
+  plan->add_flag("--build", build, "Plan building the images of services with a build section");
   plan->add_option("--pull", up_pull, "Plan pulls as always, missing or never")
       ->check(CLI::IsMember({"always", "missing", "never"}));
   plan->add_option("service", up_services, "Services (default: all)");

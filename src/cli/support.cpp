@@ -199,6 +199,10 @@ class PullLines {
 
 }  // namespace
 
+void print_build_line(const std::string& service, const std::string& line) {
+  std::fprintf(stderr, "[%s] %s\n", service.c_str(), line.c_str());
+}
+
 std::string run_operation(std::string_view method, std::string_view target, std::string_view body,
                           const std::function<bool()>& stop) {
   bool tty = ::isatty(2) == 1;
@@ -214,6 +218,11 @@ std::string run_operation(std::string_view method, std::string_view target, std:
           std::string object = p["container"].get<std::string>();
           if (object.rfind("image ", 0) == 0) {
             pulls.event(object, p["action"].get<std::string>(), p["ms"].get<double>() / 1000.0);
+            return true;
+          }
+          if (object.rfind("build ", 0) == 0) {
+            pulls.interrupt();
+            print_build_line(object.substr(6), p["action"].get<std::string>());
             return true;
           }
           pulls.interrupt();

@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   add_daemon_command(app);
   add_config_command(app);
   add_stats_command(app);
+  add_build_command(app);
   add_completion_commands(app);  // last: it reads the tree the others built
 
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "api/server.h"
+#include "build/build.h"
 #include "cmd/journal_sink.h"
 #include "common/daemon_config.h"
 #include "common/instance.h"
@@ -155,6 +156,9 @@ int run_daemon(const Flags& flags) {
   reconciler::DaemonOptions options;
   options.stacks_dir = flags.stacks_dir;
   options.resync_interval = std::chrono::milliseconds(static_cast<int64_t>(flags.resync * 1000));
+  options.builder = [](const build::BuildRequest& r, build::BuildHost& h, const build::Progress& p) {
+    return build::build(r, h, p);
+  };
   reconciler::Daemon daemon(io, paths, options);
   api::Server server(io, daemon, run_root / "stack.sock");
   auto stop = [&] {

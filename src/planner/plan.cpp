@@ -115,6 +115,10 @@ class UpPlanner {
       if (!selected_.count(name)) continue;
       const DesiredService& s = *services_[name];
       if (s.image.empty()) continue;
+      if (s.build) {
+        if (auto r = emit_build(s); !r) return r;
+        continue;
+      }
       std::string policy = options_.pull.empty() ? s.pull_policy : options_.pull;
       std::string where = (s.image_where.empty() ? "" : s.image_where + ": ") + "service \"" +
                           s.name + "\": image \"" + s.image + "\"";
@@ -131,8 +135,8 @@ class UpPlanner {
                       " (pull it with: stack pull " + s.name + ")");
         case PullAction::build:
           if (s.image_present) continue;
-          return fail(where + " is not in the image store and its pull_policy is build: stack "
-                              "does not build images (import or pull it)");
+          return fail(where + " is not in the image store and its pull_policy is build "
+                              "without a build section");
         case PullAction::pull: break;
       }
       std::string key = s.image + "|" + s.platform;
@@ -143,6 +147,32 @@ class UpPlanner {
                  .first;
       pull_node_[s.name] = it->second;
     }
+    return {};
+  }
+
+  // A service with `build:` has its image built, never pulled: when it is missing, with
+  // `up --build`, and always with pull_policy build. One build per image name, however many
+  // services use it. The continuous reconcile builds nothing, as it pulls nothing.
+  Result<void> emit_build(const DesiredService& s) {
+    std::string where = (s.image_where.empty() ? "" : s.image_where + ": ") + "service \"" +
+                        s.name + "\": image \"" + s.image + "\"";
+    if (options_.built) return {};
+    if (options_.continuous) {
+      if (s.image_present) return {};
+      return fail(where + " is not in the image store (build it with: stack build " + s.name +
+                  ", or stack up)");
+    }
+    std::string reason = !s.image_present          ? "missing"
+                         : s.pull_policy == "build" ? "pull_policy build"
+                         : options_.build           ? "up --build"
+                                                    : "";
+    if (reason.empty()) return {};
+    auto it = builds_.find(s.image);
+    if (it == builds_.end())
+      it = builds_.emplace(s.image, b_.add(BuildImage{s.image, {}, s.build}, reason, s.name, {}))
+               .first;
+    std::get<BuildImage>(b_.plan.nodes[it->second].step).services.push_back(s.name);
+    pull_node_[s.name] = it->second;
     return {};
   }
 
@@ -444,7 +474,8 @@ class UpPlanner {
   std::map<std::string, std::vector<Replica>> replicas_;
   std::map<std::string, size_t> started_;               // container -> its start node
   std::map<std::string, size_t> awaits_;                // "container/condition" -> await node
-  std::map<std::string, size_t> pull_node_;             // service -> the pull of its image
+  std::map<std::string, size_t> pull_node_;             // service -> the pull (or build) of its image
+  std::map<std::string, size_t> builds_;                // image -> its build
 };
 
 }  // namespace

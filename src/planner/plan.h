@@ -22,6 +22,13 @@ struct PullImage {
   std::string ref;
   std::string platform;
 };
+// Builds CONFIG's image with stack's build engine, one step per image however many services
+// use it; their creates follow it. REASON says why: "missing", "up --build", "pull_policy build".
+struct BuildImage {
+  std::string image;
+  std::vector<std::string> services;
+  std::shared_ptr<const model::BuildConfig> config;
+};
 // Makes a network, or makes it again: REASON says which (new, bridge missing, changed).
 struct EnsureNetwork {
   std::string name;
@@ -95,7 +102,7 @@ struct Delay {
 
 using Step = std::variant<EnsureNetwork, RemoveNetwork, CreateContainer, StartContainer,
                           AwaitContainer, StopContainer, RemoveContainer, RenameContainer,
-                          SwitchTraffic, Delay, EnsureVolume, RemoveVolume, PullImage>;
+                          SwitchTraffic, Delay, EnsureVolume, RemoveVolume, PullImage, BuildImage>;
 
 struct Node {
   Step step;
@@ -124,6 +131,11 @@ struct PlanOptions {
   std::set<std::string> held;
   // `up --pull`: replaces every service's pull_policy ("" keeps each service's own).
   std::string pull;
+  // `up --build`: every selected service with a build section is built again (the layer cache
+  // decides what actually runs). BUILT: this up's builds are done (its second plan, made
+  // against the images they produced): no BuildImage again.
+  bool build = false;
+  bool built = false;
   // The planner reads no clock: pull_policy daily/weekly/every_ are decided against this.
   std::chrono::system_clock::time_point now{};
 };

@@ -39,7 +39,8 @@ const char* step_kind(const Step& step) {
                              [](const Delay&) { return "delay"; },
                              [](const EnsureVolume&) { return "volume"; },
                              [](const RemoveVolume&) { return "remove volume"; },
-                             [](const PullImage&) { return "pull"; }},
+                             [](const PullImage&) { return "pull"; },
+                             [](const BuildImage&) { return "build"; }},
                     step);
 }
 
@@ -56,7 +57,8 @@ std::string step_object(const Step& step) {
                              [](const Delay&) { return std::string(); },
                              [](const EnsureVolume& s) { return s.name; },
                              [](const RemoveVolume& s) { return s.name; },
-                             [](const PullImage& s) { return s.ref; }},
+                             [](const PullImage& s) { return s.ref; },
+                             [](const BuildImage& s) { return s.image; }},
                     step);
 }
 
@@ -83,6 +85,11 @@ std::string render_step(const Node& node) {
                [](const RemoveVolume& s) { return "- volume " + s.name; },
                [](const PullImage& s) {
                  return "+ pull " + s.ref + (s.platform.empty() ? "" : " for " + s.platform);
+               },
+               [](const BuildImage& s) {
+                 std::string users;
+                 for (const auto& name : s.services) users += (users.empty() ? "" : ", ") + name;
+                 return "+ build " + s.image + " for " + users;
                }},
       node.step);
   if (!node.reason.empty()) text += " (" + node.reason + ")";

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/build.h"
 #include "model/network.h"
 #include "model/runtime_record.h"
 #include "model/volume.h"
@@ -74,6 +75,8 @@ struct DesiredService {
   bool image_present = true;
   std::optional<std::chrono::system_clock::time_point> last_pulled;
   std::string image_where;
+  // `build:`: its image is built (a BuildImage step) instead of pulled. Null: none.
+  std::shared_ptr<const model::BuildConfig> build;
   UpdatePolicy update;
   // The runtime record of replica N at index N-1; null in tests that do not execute.
   std::vector<std::shared_ptr<const model::RuntimeRecord>> records;

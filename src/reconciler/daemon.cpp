@@ -12,6 +12,7 @@
 #include "engine/container.h"
 #include "fs/image_store.h"
 #include "reconciler/async.h"
+#include "reconciler/builds.h"
 #include "reconciler/desired.h"
 #include "reconciler/images.h"
 #include "reconciler/volumes.h"
@@ -75,6 +76,8 @@ awaitable<Result<int>> Daemon::start() {
   // Netlink and nftables are opened here, on the loop thread, in the daemon's namespace.
   networking_ = std::make_unique<Networking>(io_, controller_->store(), paths_);
   if (auto r = networking_->open(); !r) co_return fail(r.error());
+  builds_ = std::make_unique<BuildService>(io_, *controller_, *networking_, paths_.root / "builds",
+                                           options_.builder);
 
   // Every network of a registered project exists again before containers are adopted: the
   // DNS servers and the firewall's tables are rebuilt from memory and the state store. The

@@ -19,6 +19,7 @@
 
 #include "common/result.h"
 #include "fs/image_store.h"
+#include "reconciler/builds.h"
 #include "reconciler/controller.h"
 #include "reconciler/desired.h"
 #include "reconciler/events.h"
@@ -36,6 +37,7 @@ namespace stack::reconciler {
 struct DaemonOptions {
   std::filesystem::path stacks_dir;  // stack files reconciled like static pods; empty: none
   std::chrono::milliseconds resync_interval{5'000};  // full re-plan of every project
+  BuildFunction builder;  // build::build, from the daemon's main (reconciler/builds.h)
 };
 
 struct UpRequest {
@@ -46,6 +48,22 @@ struct UpRequest {
   // The loader's warnings (an unset variable, an obsolete `version`), told as they are found:
   // the daemon loads the files, the CLI only names them.
   std::function<void(const std::string&)> warn;
+};
+
+// `stack build [SERVICE...]`: the project's files as `up` loads them, the services (every one
+// with a build section when empty) and what the command line changes of their builds.
+struct BuildServicesRequest {
+  spec::LoadOptions load;
+  std::vector<std::string> services;
+  bool no_cache = false;
+  bool pull = false;
+  std::map<std::string, std::string> args;  // --build-arg, over each build's args
+  std::function<void(const std::string&)> warn;
+};
+struct BuiltImage {
+  std::string service;  // the first service that uses it
+  std::string image;
+  std::string id;
 };
 
 // A running container, for a process started in it (`stack exec` through the API).
@@ -61,6 +79,7 @@ class Supervisor;
 class Notifier;
 class ImageService;
 class Networking;
+class BuildService;
 
 class Daemon {
  public:
@@ -79,6 +98,10 @@ class Daemon {
     planner::Plan plan;
   };
   boost::asio::awaitable<Result<UpOutcome>> up(UpRequest request, Progress progress);
+  // Builds the images of the request's services, independent ones side by side; changes
+  // nothing else (the containers are `up`'s). Each image once, with the first service that uses it.
+  boost::asio::awaitable<Result<std::vector<BuiltImage>>> build_services(BuildServicesRequest request,
+                                                                         Progress progress);
   // VOLUMES (`down -v`): the project's named volumes go too, with their data.
   boost::asio::awaitable<Result<void>> down(std::string project,
                                             std::optional<std::chrono::seconds> timeout,
@@ -151,6 +174,8 @@ class Daemon {
   // Pulls, imports and the rest of the image store's operations (reconciler/images.h).
   ImageService& images() { return *images_; }
   Networking& networking() { return *networking_; }
+  // Image builds (reconciler/builds.h): the plan's BuildImage steps.
+  BuildService& builds() { return *builds_; }
   // `stack port`: "HOST_IP:PORT" of SERVICE's replica INDEX for PRIVATE_PORT/PROTOCOL.
   [[nodiscard]] Result<std::string> port(const std::string& project, const std::string& service,
                                          int index, int private_port, const std::string& protocol);
@@ -230,6 +255,7 @@ class Daemon {
   std::unique_ptr<ImageService> images_;  // before controller_ goes: it uses its stores
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<Networking> networking_;
+  std::unique_ptr<BuildService> builds_;  // after networking_: its network goes first
   EventBus events_;
   std::map<std::string, spec::Stack> stacks_;  // the last loaded file of each project
   std::set<std::string> busy_;                 // projects with an operation under way

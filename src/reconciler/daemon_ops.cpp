@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "fs/image_store.h"
 #include "reconciler/daemon.h"
 #include "reconciler/service_fields.h"
 #include "reconciler/desired.h"
@@ -32,6 +33,21 @@ int64_t unix_ms() {
       .count();
 }
 
+bool has_builds(const planner::Plan& plan) {
+  return std::any_of(plan.nodes.begin(), plan.nodes.end(), [](const planner::Node& n) {
+    return std::holds_alternative<planner::BuildImage>(n.step);
+  });
+}
+
+// The BuildImage steps of PLAN, on their own: they follow nothing, so they run side by side.
+planner::Plan builds_of(const planner::Plan& plan) {
+  planner::Plan out;
+  for (const auto& n : plan.nodes)
+    if (std::holds_alternative<planner::BuildImage>(n.step))
+      out.nodes.push_back({n.step, n.reason, n.service, {}});
+  return out;
+}
+
 }  // namespace
 
 awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress progress) {
@@ -53,7 +69,17 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
   if (auto observed = observed_state(*controller_, *networking_, stack->name)) {
     planner::PlanOptions check = request.options.plan;
     check.now = std::chrono::system_clock::now();
-    if (auto p = planner::plan(*desired, *observed, check); !p) co_return fail(p.error());
+    auto p = planner::plan(*desired, *observed, check);
+    if (!p) co_return fail(p.error());
+    // The images this up builds, built first, before anything else changes: a build that
+    // fails leaves the host as it was. The rest is planned against what they produced (a
+    // changed image recreates its service's containers, an unchanged one leaves them).
+    if (!request.options.dry_run && has_builds(*p)) {
+      if (auto r = co_await execute(stack->name, builds_of(*p), progress); !r) co_return fail(r.error());
+      request.options.plan.built = true;
+      desired = desired_state(*stack, paths_, controller_->images());
+      if (!desired) co_return fail(desired.error());
+    }
   }
   if (!request.options.dry_run) {
     // Registered before anything is made: a daemon killed half-way through finds the project,
@@ -85,6 +111,43 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
   if (request.wait && !request.options.dry_run)
     if (auto r = co_await wait_ready(*stack, request.wait_timeout); !r) co_return fail(r.error());
   co_return UpOutcome{stack->name, std::move(*plan)};
+}
+
+awaitable<Result<std::vector<BuiltImage>>> Daemon::build_services(BuildServicesRequest request,
+                                                                 Progress progress) {
+  auto loading = [opts = budgeted(request.load)] { return spec::load(opts); };
+  auto stack = co_await on_pool(*pool_, std::move(loading));
+  if (!stack) co_return fail(stack.error());
+  if (request.warn)
+    for (const auto& w : stack->warnings) request.warn(w);
+  if (auto r = spec::check_supported(*stack); !r) co_return fail(r.error());
+  for (const auto& name : request.services)
+    if (!stack->find(name)) co_return fail("no such service: " + name);
+  auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack->name);
+  planner::Plan plan;
+  std::map<std::string, size_t> by_image;
+  std::vector<BuiltImage> built;
+  for (const auto& svc : stack->services) {
+    const auto& only = request.services;
+    if (!svc.build || (!only.empty() && std::find(only.begin(), only.end(), svc.name) == only.end()))
+      continue;
+    if (auto it = by_image.find(svc.image); it != by_image.end()) {
+      std::get<planner::BuildImage>(plan.nodes[it->second].step).services.push_back(svc.name);
+      continue;
+    }
+    auto config = std::make_shared<model::BuildConfig>(*build_config(svc));
+    config->no_cache |= request.no_cache;
+    config->pull |= request.pull;
+    for (const auto& [k, v] : request.args) config->args[k] = v;
+    by_image[svc.image] = plan.nodes.size();
+    plan.nodes.push_back({planner::BuildImage{svc.image, {svc.name}, config}, "stack build", svc.name, {}});
+    built.push_back({svc.name, svc.image, ""});
+  }
+  if (plan.empty()) co_return built;
+  if (auto r = co_await execute(stack->name, plan, progress); !r) co_return fail(r.error());
+  for (auto& b : built)
+    if (auto image = controller_->images().get(b.image)) b.id = image->id;
+  co_return built;
 }
 
 Result<Daemon::Pins> Daemon::pins_of(const std::string& project,

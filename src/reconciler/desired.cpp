@@ -75,6 +75,27 @@ std::vector<std::string> service_networks(const spec::Stack& stack, const spec::
 
 }  // namespace
 
+std::shared_ptr<const model::BuildConfig> build_config(const spec::Service& svc) {
+  if (!svc.build) return nullptr;
+  const spec::Build& b = *svc.build;
+  auto c = std::make_shared<model::BuildConfig>();
+  c->image = svc.image;
+  c->tags = b.tags;
+  c->context = b.context;
+  c->dockerfile = b.dockerfile_inline.empty() ? b.dockerfile : "";
+  c->dockerfile_inline = b.dockerfile_inline;
+  c->target = b.target;
+  c->args = b.args;
+  c->labels = b.labels;
+  c->network = b.network;
+  c->no_cache = b.no_cache;
+  c->pull = b.pull;
+  c->shm_size = b.shm_size;
+  for (const auto& h : b.extra_hosts) c->extra_hosts.emplace_back(h.host, h.ip);
+  c->where = b.pos.str();
+  return c;
+}
+
 static Result<std::shared_ptr<const RuntimeRecord>> replica_record(
     const spec::Stack& stack, const spec::Service& svc, int number, const fs::Image& image,
     const Paths& paths, const std::map<std::string, std::string>& network_hashes) {
@@ -168,6 +189,7 @@ Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Path
     s.platform = platform_of(svc);
     s.pull_policy = svc.pull_policy;
     s.image_where = svc.image_pos.str();
+    s.build = build_config(svc);
     auto image = images.get(svc.image);
     if (!image && image.error().sys_errno == ENOENT) {
       // Not here yet: the planner decides whether it is pulled (and its creates follow the

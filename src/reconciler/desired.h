@@ -39,6 +39,9 @@ void apply_rollbacks(planner::DesiredState& desired, const spec::Stack& stack,
     const spec::Stack& stack, const std::string& service, int number, fs::ImageStore& images,
     const Paths& paths);
 
+// A service's `build:` as the plan's BuildImage step carries it; null without one.
+std::shared_ptr<const model::BuildConfig> build_config(const spec::Service& service);
+
 // depends_on as the planner reads it.
 std::vector<planner::Dependency> dependencies_of(const spec::Service& service);
 

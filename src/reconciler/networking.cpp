@@ -222,6 +222,38 @@ Result<void> Networking::attach(const RuntimeRecord& rt, pid_t pid, int netns) {
   return {};
 }
 
+Result<std::string> Networking::build_resolv_conf() {
+  if (!manager_) return fail("build network: no network manager");
+  if (!manager_->find(kBuildNetwork)) {
+    model::NetworkConfig c;
+    c.project = "_stack";
+    c.key = "build";
+    c.name = kBuildNetwork;
+    c.config_hash = "build";
+    if (auto r = ensure(c); !r) return fail(r.error().wrap("build network"));
+  }
+  const auto* info = manager_->find(kBuildNetwork);
+  if (!info) return fail("build network: not made");
+  return net::dns::render_container_resolv_conf(info->addressing.gateway.str(), {}, {});
+}
+
+Result<void> Networking::attach_build(const std::string& container, int netns, pid_t pid) {
+  if (auto r = build_resolv_conf(); !r) return fail(r.error());
+  auto eps = manager_->attach(container, netns, static_cast<uint64_t>(pid),
+                              {net::EndpointRequest{kBuildNetwork}});
+  if (!eps) return fail(eps.error().wrap("attach " + container + " to the build network"));
+  return {};
+}
+
+void Networking::detach_build(const std::string& container) { gone(container); }
+
+Result<void> Networking::remove_build_network() {
+  if (!manager_) return {};
+  if (!manager_->find(kBuildNetwork))
+    if (auto stored = store_.get_network(kBuildNetwork); !stored || !*stored) return {};
+  return remove_network(kBuildNetwork);
+}
+
 void Networking::started(const RuntimeRecord& rt, bool adopted, bool serve) {
   if (rt.network_mode != "bridge" || !manager_ || !serve) return;
   register_names(rt, adopted);

@@ -98,6 +98,17 @@ class Networking {
   [[nodiscard]] Result<PortAnswer> port(const RuntimeRecord& rt, int private_port,
                                         const std::string& protocol) const;
 
+  // A build's RUN containers (build/build.h, BuildNetwork) join the builds' network
+  // (kBuildNetwork, made on first use: a bridge with NAT and its DNS server, which forwards to
+  // the host's resolvers). build_resolv_conf: what their resolv.conf says. detach_build when
+  // one is gone; remove_build_network when no build runs.
+  [[nodiscard]] Result<std::string> build_resolv_conf();
+  [[nodiscard]] Result<void> attach_build(const std::string& container, int netns, pid_t pid);
+  void detach_build(const std::string& container);
+  [[nodiscard]] Result<void> remove_build_network();
+  // "_stack_build": no project's network can have it (project names begin with a letter or a
+  // digit).
+  static constexpr const char* kBuildNetwork = "_stack_build";
   // Makes NETWORK (a known one) exist again.
   [[nodiscard]] Result<void> repair(const std::string& network);
   // Names of networks whose bridge (or vxlan device) has gone missing.

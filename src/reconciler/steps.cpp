@@ -7,6 +7,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "reconciler/async.h"
+#include "reconciler/builds.h"
 #include "reconciler/container_builder.h"
 #include "reconciler/daemon.h"
 #include "reconciler/desired.h"
@@ -63,6 +64,8 @@ awaitable<Outcome> DaemonSteps::run(const planner::Node& node, PassId pass) {
   if (auto* s = std::get_if<planner::EnsureVolume>(&node.step)) co_return co_await ensure_volume(*s, pass);
   if (auto* s = std::get_if<planner::RemoveVolume>(&node.step)) co_return co_await remove_volume(*s, pass);
   if (auto* s = std::get_if<planner::PullImage>(&node.step)) co_return co_await pull(*s, node.reason, pass);
+  if (auto* s = std::get_if<planner::BuildImage>(&node.step))
+    co_return co_await build_image(*s, node.reason, pass);
   if (auto* s = std::get_if<planner::Delay>(&node.step)) {
     co_await sleep_for(s->duration);
     co_return Done{};
@@ -393,6 +396,58 @@ awaitable<Outcome> DaemonSteps::pull(const planner::PullImage& s, const std::str
   daemon_.events_.publish({0, "pull", project_, "", "",
                            {{"image", s.ref}, {"reason", reason}, {"pass", pass.str()}}});
   progress_(object, "Pulled", since(t0));
+  co_return Done{};
+}
+
+static std::string build_line(const build::BuildEvent& e) {
+  std::string step = "step " + std::to_string(e.step) + "/" + std::to_string(e.steps) + ": ";
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.1fs", static_cast<double>(e.duration_ms) / 1000.0);
+  switch (e.kind) {
+    case build::BuildEvent::Kind::kStep: return step + e.instruction;
+    case build::BuildEvent::Kind::kCached: return step + "CACHED";
+    case build::BuildEvent::Kind::kOutput: return "| " + e.text;
+    case build::BuildEvent::Kind::kDone: return step + "DONE " + seconds;
+    case build::BuildEvent::Kind::kNote: return "note: " + e.text;
+    case build::BuildEvent::Kind::kError: return "ERROR " + e.text;
+  }
+  return e.text;
+}
+
+// Runs on the build workers (builds.h): its steps go to the client as "build SERVICE" lines
+// (build_line), the CLI prints them as "[SERVICE] step 2/4: RUN make". A failed build is
+// terminal: its error names the Dockerfile's line.
+awaitable<Outcome> DaemonSteps::build_image(const planner::BuildImage& s, const std::string& reason,
+                                            PassId pass) {
+  auto t0 = Clock::now();
+  if (!s.config) co_return Terminal{Error{"no build configuration"}};
+  std::string object = "build " + (s.services.empty() ? s.image : s.services.front());
+  // A step is CACHED or has its time, as compose shows it: not both.
+  auto cached_step = std::make_shared<int>(0);
+  build::Progress progress = [report = progress_, object, t0, cached_step](const build::BuildEvent& e) {
+    if (e.kind == build::BuildEvent::Kind::kCached) *cached_step = e.step;
+    if (e.kind == build::BuildEvent::Kind::kDone && *cached_step == e.step) return;
+    report(object, build_line(e), since(t0));
+  };
+  // Made before the co_await: g++ 12 mishandles a default argument's temporary inside one
+  // (its map is left unconstructed).
+  build::BuildRequest request = build_request(*s.config);
+  auto built = co_await daemon_.builds().build(std::move(request), std::move(progress));
+  if (!built) {
+    Error e = built.error();
+    if (!s.config->where.empty()) e = e.wrap(s.config->where);
+    co_return Terminal{e};
+  }
+  log::get("reconciler")->info("built image ref={} id={} steps={} cached={} reason={} pass={}",
+                               s.image, built->image_id, built->steps, built->cached, reason,
+                               pass.str());
+  daemon_.events_.publish({0, "build", project_, s.services.empty() ? "" : s.services.front(), "",
+                           {{"image", s.image}, {"id", built->image_id}, {"reason", reason},
+                            {"pass", pass.str()}}});
+  progress_(object, "Built " + s.image + " " + built->image_id.substr(0, 19) + " (" +
+                        std::to_string(built->steps) + " steps, " + std::to_string(built->cached) +
+                        " cached)",
+            since(t0));
   co_return Done{};
 }
 

@@ -44,6 +44,8 @@ class DaemonSteps final : public StepRunner {
   boost::asio::awaitable<Outcome> switch_traffic(const planner::SwitchTraffic& s, PassId pass);
   boost::asio::awaitable<Outcome> pull(const planner::PullImage& s, const std::string& reason,
                                        PassId pass);
+  boost::asio::awaitable<Outcome> build_image(const planner::BuildImage& s,
+                                              const std::string& reason, PassId pass);
   // An update's new container failed its check: undone as its failure_action says.
   boost::asio::awaitable<Outcome> update_failed(const planner::AwaitContainer& s,
                                                 const std::string& why, PassId pass);

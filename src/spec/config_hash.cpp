@@ -16,6 +16,9 @@ std::string default_hostname(std::string_view container_name) {
 std::string config_hash(const Service& service) {
   nlohmann::json doc = service_json(service);
   doc.erase("scale");
+  // How the image is built is not how the container runs: a rebuild that changes the image
+  // changes its id (which recreates), an edit of `build:` alone recreates nothing (compose).
+  doc.erase("build");
   // nlohmann::json objects are std::map based, so keys come out sorted.
   return sha256_hex(nlohmann::json{{"name", service.name}, {"service", doc}}.dump());
 }
@@ -35,6 +38,7 @@ std::string network_config_hash(const Network& n) {
 std::map<std::string, std::string> config_field_hashes(const Service& service) {
   nlohmann::json doc = service_json(service);
   doc.erase("scale");
+  doc.erase("build");
   std::map<std::string, std::string> out;
   for (const auto& [key, value] : doc.items()) out[key] = sha256_hex(value.dump()).substr(0, 16);
   return out;

@@ -280,6 +280,19 @@ Result<Stack> load(const LoadOptions& opts) {
   else if (!normalize_services(*services, top, out, stop, opts.services))
     return fail(diag.to_error());
 
+  // A built image is named by `image:`, else "<project>-<service>", as compose names it.
+  for (Service& s : out.services) {
+    if (s.build && s.image.empty()) {
+      s.image = out.name + "-" + s.name + ":latest";
+      s.image_pos = s.build->pos;
+    }
+    if (!s.build && s.pull_policy == "build") {
+      SourcePos at = s.pos;
+      for (const KeyUse& k : s.keys)
+        if (k.path == "services." + s.name + ".pull_policy") at = k.pos;
+      diag.error(at, "services." + s.name + ".pull_policy: build needs a build section");
+    }
+  }
   if (diag.has_errors()) return fail(diag.to_error());
   out.warnings = diag.warnings();
   out.file_names = diag.files();

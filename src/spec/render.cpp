@@ -219,9 +219,21 @@ json service_json(const Service& s) {
   if (s.build) {
     json b = s.build->extra;
     b["context"] = s.build->context;
-    b["dockerfile"] = s.build->dockerfile;
+    if (s.build->dockerfile_inline.empty())
+      b["dockerfile"] = s.build->dockerfile;
+    else
+      b["dockerfile_inline"] = s.build->dockerfile_inline;
     put_text(b, "target", s.build->target);
     put_map(b, "args", s.build->args);
+    put_map(b, "labels", s.build->labels);
+    put_text(b, "network", s.build->network);
+    if (s.build->no_cache) b["no_cache"] = true;
+    if (s.build->pull) b["pull"] = true;
+    if (!s.build->tags.empty()) b["tags"] = s.build->tags;
+    if (s.build->shm_size > 0) b["shm_size"] = s.build->shm_size;
+    std::vector<std::string> hosts;
+    for (const HostEntry& h : s.build->extra_hosts) hosts.push_back(h.host + "=" + h.ip);
+    if (!hosts.empty()) b["extra_hosts"] = hosts;
     j["build"] = b;
   }
   j["pull_policy"] = s.pull_policy;

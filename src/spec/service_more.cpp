@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "spec/field.h"
+#include "spec/service.h"
 #include "spec/shape.h"
 
 namespace stack::spec {
@@ -243,6 +244,7 @@ void normalize_configs(const FieldCtx& ctx, const Node& n, Service& s) {
 void normalize_build(const FieldCtx& ctx, const Node& n, Service& s) {
   if (n.is_null()) return;
   Build b;
+  b.pos = n.pos;
   auto set_context = [&](const Node& at, const std::string& context) {
     bool remote = context.find("://") != std::string::npos || context.rfind("git@", 0) == 0 ||
                   context.rfind("github.com/", 0) == 0;
@@ -258,15 +260,41 @@ void normalize_build(const FieldCtx& ctx, const Node& n, Service& s) {
   const Node* context = n.find("context");
   set_context(context != nullptr ? *context : n, j.value("context", "."));
   b.dockerfile = j.value("dockerfile", "Dockerfile");
+  b.dockerfile_inline = j.value("dockerfile_inline", "");
+  if (j.contains("dockerfile") && j.contains("dockerfile_inline"))
+    ctx.error(n.find("dockerfile_inline")->pos, "dockerfile and dockerfile_inline exclude each other");
   b.target = j.value("target", "");
-  if (j.contains("args")) {
-    for (auto& [k, v] : j["args"].items()) {
-      // A bare ARG takes its value from the environment, as compose does.
-      std::optional<std::string> value = v.is_null() ? ctx.lookup(k) : v.get<std::string>();
-      if (value) b.args[k] = *value;
+  for (const char* key : {"args", "labels"}) {
+    if (!j.contains(key)) continue;
+    for (auto& [k, v] : j[key].items()) {
+      // A bare ARG takes its value from the environment, as compose does (and is left out,
+      // so the Dockerfile's default holds, when the environment has none).
+      std::optional<std::string> value =
+          v.is_null() ? (std::string(key) == "args" ? ctx.lookup(k) : std::string())
+                      : std::optional<std::string>(v.is_string() ? v.get<std::string>() : v.dump());
+      if (value) (std::string(key) == "args" ? b.args : b.labels)[k] = *value;
     }
   }
-  for (const char* key : {"context", "dockerfile", "target", "args"}) j.erase(key);
+  b.network = j.value("network", "");
+  b.no_cache = j.value("no_cache", false);
+  b.pull = j.value("pull", false);
+  if (j.contains("tags"))
+    for (const auto& t : j["tags"])
+      if (t.is_string()) b.tags.push_back(default_image_tag(t.get<std::string>()));
+  if (j.contains("shm_size") && j["shm_size"].is_number_integer())
+    b.shm_size = j["shm_size"].get<int64_t>();
+  if (const Node* hosts = n.find("extra_hosts")) {
+    Service scratch;  // the service's own parser, for the same forms and messages
+    normalize_extra_hosts(ctx.child("extra_hosts"), *hosts, scratch);
+    b.extra_hosts = std::move(scratch.extra_hosts);
+  }
+  for (const char* key : {"cache_from", "cache_to"})
+    if (const Node* at = n.find(key))
+      ctx.diag.warn(at->pos, ctx.path + "." + key +
+                                 " is ignored: builds use the local layer cache, nothing is exported");
+  for (const char* key : {"context", "dockerfile", "dockerfile_inline", "target", "args", "labels",
+                          "network", "no_cache", "pull", "tags", "shm_size", "extra_hosts"})
+    j.erase(key);
   b.extra = std::move(j);
   s.build = std::move(b);
 }

@@ -148,11 +148,22 @@ struct FileRef {
   SourcePos pos;
 };
 
+// `build:`, short (`build: ./dir`) or long form. The image it makes is the service's `image:`
+// (or "<project>-<service>:latest" when the file names none, see Service::image).
 struct Build {
-  std::string context;  // absolute path, or a URL as written
-  std::string dockerfile = "Dockerfile";
+  std::string context;  // absolute path, or a URL as written (refused by check_supported)
+  std::string dockerfile = "Dockerfile";  // as written: relative to the context, or absolute
+  std::string dockerfile_inline;          // the Dockerfile itself (then DOCKERFILE is unused)
   std::string target;
-  std::map<std::string, std::string> args;
+  std::map<std::string, std::string> args;  // bare names taken from the environment, or left out
+  std::map<std::string, std::string> labels;
+  std::string network;  // for RUN: "" (the build's default), none, host or a network's name
+  bool no_cache = false;
+  bool pull = false;
+  std::vector<std::string> tags;  // more names for the result, defaulted to ":latest"
+  int64_t shm_size = 0;           // bytes, 0: the engine's default
+  std::vector<HostEntry> extra_hosts;
+  SourcePos pos;  // of the `build` key's value
   nlohmann::json extra = nlohmann::json::object();  // every other build option, normalised
 };
 

@@ -75,6 +75,14 @@ const std::vector<Refused>& refused() {
       {"services.*.storage_opt",
        "a size quota needs overlay on xfs with pquota; the layers are not on one"},
       {"services.*.use_api_socket", "stack's API is not Docker's: there is no Docker socket"},
+      {"services.*.build.secrets",
+       "build secrets are not mounted into RUN: pass values with args, or COPY a file"},
+      {"services.*.build.ssh", "no SSH agent is forwarded into RUN"},
+      {"services.*.build.additional_contexts", "a build has one context, its directory"},
+      {"services.*.build.entitlements", "RUN gets no extra privileges"},
+      {"services.*.build.privileged", "RUN gets no extra privileges"},
+      {"services.*.build.isolation", "a Windows container setting"},
+      {"services.*.build.ulimits", "RUN runs with the engine's default limits"},
   };
   return table;
 }
@@ -153,6 +161,22 @@ void host_userns_mode(const Service& s, const Report& report) {
                       (it->is_string() ? it->get<std::string>() : it->dump()) + " (only host)");
 }
 
+// build: a local directory only; platforms only the host's (the engine runs what it builds).
+void local_builds(const Service& s, const Report& report) {
+  if (!s.build) return;
+  const Build& b = *s.build;
+  if (!b.context.empty() && b.context.front() != '/')
+    report(b.pos, "services." + s.name + ".build.context " + b.context +
+                      " (a remote context: clone it and give the directory)");
+  auto platforms = b.extra.find("platforms");
+  if (platforms == b.extra.end() || !platforms->is_array()) return;
+  for (const auto& p : *platforms)
+    if (p != "linux/amd64" && p != host_platform())
+      report(b.pos, "services." + s.name + ".build.platforms " +
+                        (p.is_string() ? p.get<std::string>() : p.dump()) +
+                        " (only the host's, " + host_platform() + ")");
+}
+
 const std::vector<Implemented>& implemented() {
   static const std::vector<Implemented> table = {
       {"version", {}},
@@ -161,6 +185,24 @@ const std::vector<Implemented>& implemented() {
       {"services.*", {}},
       {"services.*.image", {}},
       {"services.*.pull_policy", {}},  // the plan's PullImage steps (planner/plan.cpp)
+      // Builds: the plan's BuildImage steps, run by stack's own build engine (src/build).
+      {"services.*.build", local_builds},
+      {"services.*.build.context", {}},
+      {"services.*.build.dockerfile", {}},
+      {"services.*.build.dockerfile_inline", {}},
+      {"services.*.build.args.**", {}},
+      {"services.*.build.target", {}},
+      {"services.*.build.labels.**", {}},
+      {"services.*.build.network", {}},
+      {"services.*.build.no_cache", {}},
+      {"services.*.build.pull", {}},
+      {"services.*.build.tags", {}},
+      {"services.*.build.shm_size", {}},
+      {"services.*.build.extra_hosts.**", {}},
+      {"services.*.build.platforms", {}},  // the host's only (local_builds)
+      // Registry cache import/export: the local layer cache is always used, nothing exported.
+      {"services.*.build.cache_from", {}},
+      {"services.*.build.cache_to", {}},
       {"services.*.platform", {}},     // the platform pulled (fs/pull.h)
       {"services.*.command", {}},
       {"services.*.entrypoint", {}},

@@ -140,7 +140,7 @@ TEST_CASE("every command has --help") {
        {std::vector<std::string>{}, {"up"}, {"down"}, {"ps"}, {"logs"}, {"exec"}, {"stop"},
         {"start"}, {"restart"}, {"version"}, {"image"}, {"image", "import"}, {"image", "ls"},
         {"image", "rm"}, {"plan"}, {"port"}, {"events"}, {"config"}, {"daemon"},
-        {"daemon", "stop"}}) {
+        {"daemon", "stop"}, {"build"}}) {
     cmd.push_back("--help");
     auto r = env.stack(cmd);
     CHECK_MESSAGE(r.code == 0, cmd[0]);

@@ -293,8 +293,10 @@ TEST_CASE("compose keys that stack does not implement yet load, and check_suppor
         "host: give a file instead)");
   CHECK(unsupported("services:\n  web:\n    image: x\n    volumes: [{type: image, source: y, target: /y}]\n") ==
         "stack.yaml:4:15: not supported yet: services.web.volumes (mount type image)");
-  CHECK(unsupported("services:\n  web:\n    build: .\n") ==
-        "stack.yaml:3:5: not supported yet: services.web.build");
+  CHECK(unsupported("services:\n  web:\n    build: .\n") == "SUPPORTED");
+  CHECK(unsupported("services:\n  web:\n    build: {context: ., secrets: [s]}\n") ==
+        "stack.yaml:3:25: refused: services.web.build.secrets (build secrets are not mounted "
+        "into RUN: pass values with args, or COPY a file)");
   CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {driver: syslog}\n") ==
         "stack.yaml:2:3: not supported yet: services.web.logging.driver syslog");
   CHECK(unsupported("services:\n  web:\n    image: x\n    deploy: {placement: {}}\n") ==
