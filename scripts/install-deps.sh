@@ -15,6 +15,7 @@ packages=(
   # tests of registry pulls and image archives: a registry on loopback, images built and pushed
   # from an OCI layout, and the readers `image save` must satisfy (podman for the test only)
   docker-registry skopeo umoci podman
+  curl wget                      # e2e tests speak HTTP to published ports; mirror checks
 )
 
 missing=()
