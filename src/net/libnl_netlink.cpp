@@ -2,6 +2,7 @@
 // namespace of the thread that created it; reaches into a container's namespace through a
 // socket opened there by a short-lived thread (setns affects only the calling thread).
 #include <fcntl.h>
+#include <linux/if_addr.h>
 #include <linux/if_bridge.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
@@ -74,6 +75,12 @@ using MsgPtr = std::unique_ptr<nl_msg, Deleter<nl_msg, nlmsg_free>>;
 AddrPtr inet_addr(Ipv4 ip, int prefix) {
   uint32_t be = ip.network_order();
   AddrPtr a(nl_addr_build(AF_INET, &be, sizeof be));
+  nl_addr_set_prefixlen(a.get(), prefix);
+  return a;
+}
+
+AddrPtr inet6_addr(const Ipv6& ip, int prefix) {
+  AddrPtr a(nl_addr_build(AF_INET6, ip.bytes.data(), ip.bytes.size()));
   nl_addr_set_prefixlen(a.get(), prefix);
   return a;
 }
@@ -176,6 +183,20 @@ Result<void> add_address(nl_sock* sk, int ifindex, const Cidr& cidr) {
   return {};
 }
 
+// IFA_F_NODAD: the addresses are stack's own choice in its own subnet; with DAD they would be
+// "tentative" for about a second (bind and connect fail with EADDRNOTAVAIL meanwhile).
+Result<void> add_address6(nl_sock* sk, int ifindex, const Cidr6& cidr) {
+  RtAddrPtr addr(rtnl_addr_alloc());
+  rtnl_addr_set_ifindex(addr.get(), ifindex);
+  auto local = inet6_addr(cidr.address, cidr.prefix);
+  if (int err = rtnl_addr_set_local(addr.get(), local.get()); err < 0)
+    return fail(nl_error("address", err));
+  rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
+  int err = rtnl_addr_add(sk, addr.get(), NLM_F_CREATE | NLM_F_EXCL);
+  if (err < 0 && err != -NLE_EXIST) return fail(nl_error("add address " + cidr.str(), err));
+  return {};
+}
+
 // IFLA_BRPORT_MODE (hairpin) is a bridge-port attribute: RTM_SETLINK with family AF_BRIDGE
 // and IFLA_PROTINFO. It cannot ride on the RTM_NEWLINK that creates the port.
 Result<void> set_hairpin(nl_sock* sk, int ifindex) {
@@ -238,6 +259,8 @@ class LibnlNetlink final : public Netlink {
     }
     NET_CHECK(converge_link(sk_.get(), existing.get(), c.mtu, 0), ctx);
     NET_CHECK(add_address(sk_.get(), rtnl_link_get_ifindex(existing.get()), c.gateway), ctx);
+    if (c.gateway6)
+      NET_CHECK(add_address6(sk_.get(), rtnl_link_get_ifindex(existing.get()), *c.gateway6), ctx);
     return {};
   }
 
@@ -333,6 +356,20 @@ class LibnlNetlink final : public Netlink {
       int err = rtnl_route_add(sk.get(), route.get(), NLM_F_CREATE | NLM_F_EXCL);
       if (err < 0 && err != -NLE_EXIST)
         return fail(nl_error(ctx + ": default route via " + c.gateway->str(), err));
+    }
+    if (c.address6) NET_CHECK(add_address6(sk.get(), ifindex, *c.address6), ctx);
+    if (c.gateway6) {
+      RoutePtr route(rtnl_route_alloc());
+      rtnl_route_set_family(route.get(), AF_INET6);
+      rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+      rtnl_route_set_dst(route.get(), inet6_addr(Ipv6{}, 0).get());
+      rtnl_nexthop* nh = rtnl_route_nh_alloc();
+      rtnl_route_nh_set_ifindex(nh, ifindex);
+      rtnl_route_nh_set_gateway(nh, inet6_addr(*c.gateway6, 128).get());
+      rtnl_route_add_nexthop(route.get(), nh);
+      int err = rtnl_route_add(sk.get(), route.get(), NLM_F_CREATE | NLM_F_EXCL);
+      if (err < 0 && err != -NLE_EXIST)
+        return fail(nl_error(ctx + ": IPv6 default route via " + c.gateway6->str(), err));
     }
     return {};
   }

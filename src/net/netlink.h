@@ -20,6 +20,7 @@ struct BridgeConfig {
   Cidr gateway;      // the bridge's own address, e.g. 10.89.0.1/24
   int mtu = 1500;
   std::optional<Mac> mac;  // fixed, so the bridge's address does not follow its ports
+  std::optional<Cidr6> gateway6 = std::nullopt;  // enable_ipv6: fd..::1/64, without DAD
 };
 
 // A veth pair whose peer is born in NETNS_FD (IFLA_NET_NS_FD in the same RTM_NEWLINK: 0.5 ms,
@@ -45,6 +46,9 @@ struct InterfaceConfig {
   Cidr address;      // 10.89.0.2/24
   int mtu = 1500;
   std::optional<Ipv4> gateway;
+  // enable_ipv6: the IPv6 address (added without DAD, usable at once) and default route.
+  std::optional<Cidr6> address6 = std::nullopt;
+  std::optional<Ipv6> gateway6 = std::nullopt;
 };
 
 struct VxlanConfig {
