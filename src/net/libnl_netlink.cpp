@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "common/unique_fd.h"
@@ -220,6 +221,20 @@ Result<void> write_sysctl(std::string_view key, std::string_view value) {
   if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size()))
     return fail_errno("set sysctl " + path);
   return {};
+}
+
+// /proc/net/ipv6_route (of the calling thread's namespace): "DEST PLEN SRC SPLEN NEXTHOP METRIC
+// REFCNT USE FLAGS DEVICE", addresses in 32 hex digits.
+Result<std::vector<std::string>> read_ipv6_default_devices() {
+  std::ifstream in("/proc/net/ipv6_route");
+  if (!in) return fail_errno("read /proc/net/ipv6_route");
+  std::vector<std::string> out;
+  std::string dest, plen, src, splen, hop, metric, refcnt, use, flags, dev;
+  while (in >> dest >> plen >> src >> splen >> hop >> metric >> refcnt >> use >> flags >> dev)
+    if (plen == "00" && dest == std::string(32, '0') && dev != "lo") out.push_back(dev);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 Result<std::string> read_sysctl(std::string_view key) {
@@ -442,6 +457,9 @@ class LibnlNetlink final : public Netlink {
 
   Result<std::string> get_sysctl(std::string_view key) override {
     return in_own_netns<std::string>([&] { return read_sysctl(key); });
+  }
+  Result<std::vector<std::string>> ipv6_default_route_devices() override {
+    return in_own_netns<std::vector<std::string>>([&] { return read_ipv6_default_devices(); });
   }
 
  private:

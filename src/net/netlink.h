@@ -113,6 +113,9 @@ class Netlink {
   // is that of the calling thread's namespace.
   [[nodiscard]] virtual Result<void> set_sysctl(std::string_view key, std::string_view value) = 0;
   [[nodiscard]] virtual Result<std::string> get_sysctl(std::string_view key) = 0;
+  // The devices of this namespace's IPv6 default routes ("lo" excluded), sorted, unique: the
+  // uplinks that NAT66 replies come in through.
+  [[nodiscard]] virtual Result<std::vector<std::string>> ipv6_default_route_devices() = 0;
 };
 
 // The real one, through libnl-3, on the calling thread's network namespace at creation.

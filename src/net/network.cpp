@@ -110,9 +110,23 @@ Result<void> NetworkManager::ensure_links(const NetworkInfo& info) {
   // IPv6 forwarding for what enters through this bridge only (force_forwarding, Linux 6.17):
   // net.ipv6.conf.all.forwarding would turn the whole host into a router and make it ignore
   // router advertisements on its own uplinks.
-  if (info.v6 && !info.spec.internal)
+  if (info.v6 && !info.spec.internal) {
     NET_CHECK(kernel_.set_sysctl("net/ipv6/conf/" + info.bridge + "/force_forwarding", "1"),
               "bridge IPv6 forwarding");
+    // NAT66 replies come in through the uplinks and are forwarded from there: forwarding on
+    // them too, as net.ipv4.ip_forward is for IPv4 (left on, like it). force_forwarding leaves
+    // their accept_ra as it is (all.forwarding would not).
+    if (options_.enable_ip_forward) {
+      auto uplinks = STACK_TRY_CTX(kernel_.ipv6_default_route_devices(), "IPv6 uplinks");
+      for (const auto& dev : uplinks) {
+        auto key = "net/ipv6/conf/" + dev + "/force_forwarding";
+        auto on = kernel_.get_sysctl(key);
+        if (on && *on == "1") continue;
+        NET_CHECK(kernel_.set_sysctl(key, "1"), "IPv6 forwarding on " + dev);
+        log::get("net")->info("enabled net.ipv6.conf.{}.force_forwarding for NAT66 replies", dev);
+      }
+    }
+  }
   // 127.0.0.1:PORT published ports are DNAT'ed out of this bridge: the kernel must route
   // loopback-sourced packets here (with the masquerade in the nat table).
   NET_CHECK(kernel_.set_sysctl("net/ipv4/conf/" + info.bridge + "/route_localnet", "1"), "bridge");

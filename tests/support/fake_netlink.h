@@ -214,6 +214,8 @@ class FakeNetlink final : public net::Netlink {
     sysctls[std::string(key)] = std::string(value);
     return {};
   }
+  std::vector<std::string> uplinks6;  // devices of the IPv6 default routes
+  Result<std::vector<std::string>> ipv6_default_route_devices() override { return uplinks6; }
   Result<std::string> get_sysctl(std::string_view key) override {
     auto it = sysctls.find(std::string(key));
     if (it == sysctls.end())

@@ -160,12 +160,16 @@ TEST_CASE("ipv6: a network with enable_ipv6 gives its bridge and containers IPv6
   spec.name = "v6";
   spec.enable_ipv6 = true;
   spec.subnet6 = cidr6("fd00:db8:7::/64");
+  kernel.uplinks6 = {"eth9"};
   auto info = mgr.ensure_network(spec);
   REQUIRE_MESSAGE(info, (info ? "" : info.error().message));
   REQUIRE(info->v6);
   CHECK(std::count(kernel.calls.begin(), kernel.calls.end(),
                    "ensure_bridge " + info->bridge + " 10.89.0.1/24 1500 fd00:db8:7::1/64") == 1);
   CHECK(kernel.sysctls["net/ipv6/conf/" + info->bridge + "/force_forwarding"] == "1");
+  // NAT66 replies are forwarded from the uplink; not all.forwarding (the host stays a host).
+  CHECK(kernel.sysctls["net/ipv6/conf/eth9/force_forwarding"] == "1");
+  CHECK_FALSE(kernel.sysctls.count("net/ipv6/conf/all/forwarding"));
   CHECK(std::any_of(nft.runs.begin(), nft.runs.end(), [&](const std::string& run) {
     return has(run, "ip6 saddr fd00:db8:7::/64 oifname != \"" + info->bridge + "\" masquerade");
   }));
