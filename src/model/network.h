@@ -21,6 +21,7 @@ struct NetworkConfig {
   std::string name;     // on the host: "demo_default"
   std::string driver = "bridge";  // bridge | overlay
   bool internal = false;
+  bool enable_ipv6 = false;  // an IPv6 subnet too (ipam.config's IPv6 entry, or the ULA pool)
   std::vector<IpamPool> ipam;
   std::map<std::string, std::string> driver_opts;  // mtu; overlay: vni, local, peers
   std::map<std::string, std::string> labels;

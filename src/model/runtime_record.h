@@ -35,6 +35,7 @@ struct NetworkJoin {
   std::string mac_address = "";     // "" : derived from the address
   std::string interface_name = "";  // "" : eth<N>
   int gw_priority = 0;              // the default route goes through the highest
+  std::string ipv6_address = "";    // static, on a network with enable_ipv6; or ""
 };
 struct PublishedPort {
   std::string host_ip;  // "" for every local address

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -102,6 +103,64 @@ bool Mac::is_zero() const {
   for (auto b : bytes)
     if (b) return false;
   return true;
+}
+
+Result<Ipv6> Ipv6::parse(std::string_view text) {
+  // inet_pton takes exactly the textual forms of RFC 4291 2.2; no zone ("%eth0"), no brackets.
+  std::string s(text);
+  Ipv6 ip;
+  if (s.empty() || s.size() > 45 || inet_pton(AF_INET6, s.c_str(), ip.bytes.data()) != 1)
+    return fail("invalid IPv6 address \"" + s + "\"");
+  return ip;
+}
+
+std::string Ipv6::str() const {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf);
+  return buf;
+}
+
+Result<Cidr6> Cidr6::parse(std::string_view text) {
+  size_t slash = text.find('/');
+  if (slash == std::string_view::npos)
+    return fail("invalid IPv6 CIDR \"" + std::string(text) + "\" (expected ADDRESS/N)");
+  auto ip = STACK_TRY_CTX(Ipv6::parse(text.substr(0, slash)), "invalid IPv6 CIDR");
+  uint32_t prefix = 0;
+  if (!parse_number(text.substr(slash + 1), 128, prefix))
+    return fail("invalid IPv6 CIDR \"" + std::string(text) + "\": prefix must be 0-128");
+  return Cidr6{ip, static_cast<int>(prefix)};
+}
+
+std::string Cidr6::str() const { return address.str() + "/" + std::to_string(prefix); }
+
+Cidr6 Cidr6::network() const {
+  Cidr6 out = *this;
+  for (int i = 0; i < 16; i++) {
+    int keep = std::clamp(prefix - i * 8, 0, 8);
+    out.address.bytes[i] &= static_cast<uint8_t>(keep == 0 ? 0 : 0xff << (8 - keep));
+  }
+  return out;
+}
+
+bool Cidr6::contains(const Ipv6& ip) const {
+  return Cidr6{ip, prefix}.network().address == network().address;
+}
+
+bool Cidr6::overlaps(const Cidr6& other) const {
+  int p = std::min(prefix, other.prefix);
+  return Cidr6{address, p}.network().address == Cidr6{other.address, p}.network().address;
+}
+
+Ipv6 Cidr6::at(uint64_t offset) const {
+  Ipv6 out = network().address;
+  unsigned carry = 0;
+  for (int i = 15; i >= 0; i--) {
+    unsigned sum = out.bytes[i] + static_cast<unsigned>(offset & 0xff) + carry;
+    out.bytes[i] = static_cast<uint8_t>(sum);
+    carry = sum >> 8;
+    offset >>= 8;
+  }
+  return out;
 }
 
 }  // namespace stack::net

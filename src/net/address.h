@@ -43,6 +43,30 @@ struct Cidr {
   auto operator<=>(const Cidr&) const = default;
 };
 
+// An IPv6 address, 16 bytes in network order.
+struct Ipv6 {
+  std::array<uint8_t, 16> bytes{};
+
+  [[nodiscard]] static Result<Ipv6> parse(std::string_view text);  // "fd00::1" (no brackets)
+  [[nodiscard]] std::string str() const;                           // RFC 5952 form
+  auto operator<=>(const Ipv6&) const = default;
+};
+
+// An IPv6 block, "fd12:3456:789a:1::/64"; as an interface address the host bits are kept.
+struct Cidr6 {
+  Ipv6 address;
+  int prefix = 128;
+
+  [[nodiscard]] static Result<Cidr6> parse(std::string_view text);  // "ADDR/N"
+  [[nodiscard]] std::string str() const;
+  [[nodiscard]] Cidr6 network() const;  // host bits cleared
+  [[nodiscard]] bool contains(const Ipv6& ip) const;
+  [[nodiscard]] bool overlaps(const Cidr6& other) const;
+  // The address OFFSET past the network address (OFFSET fits the host bits, checked by caller).
+  [[nodiscard]] Ipv6 at(uint64_t offset) const;
+  auto operator<=>(const Cidr6&) const = default;
+};
+
 struct Mac {
   std::array<uint8_t, 6> bytes{};
 

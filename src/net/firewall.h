@@ -26,6 +26,7 @@ struct FirewallNetwork {
   // its DNS server).
   std::string vxlan = {};
   Ipv4 gateway = {};
+  std::optional<Cidr6> subnet6 = std::nullopt;  // enable_ipv6: `table ip6` NAT and filtering
 };
 
 enum class Proto { kTcp, kUdp };
@@ -41,6 +42,10 @@ struct PortMapping {
   Ipv4 container_ip;
   uint16_t container_port = 0;
   uint16_t container_port_end = 0;
+  // The container's IPv6 address when it has one: the port is published on the host's IPv6
+  // addresses too (not on ::1: see render_table6). HOST_IP6 limits it to one, and to IPv6.
+  std::optional<Ipv6> container_ip6 = std::nullopt;
+  std::optional<Ipv6> host_ip6 = std::nullopt;
 };
 
 // A container's port on a bridge: frames entering through VETH must carry MAC and ADDRESS as
@@ -49,6 +54,7 @@ struct FirewallEndpoint {
   std::string veth;  // the host end, "stk0123456789"
   Mac mac;           // the container's interface
   Ipv4 address;
+  std::optional<Ipv6> address6 = std::nullopt;  // the port's IPv6 source, when it has one
 };
 
 struct FirewallModel {
@@ -63,6 +69,9 @@ struct FirewallModel {
 
 // `table ip TABLE { ... }` for MODEL; deterministic (sorted), so equal models render equally.
 [[nodiscard]] Result<std::string> render_table(const FirewallModel& model);
+// `table ip6 TABLE { ... }` for MODEL's networks with IPv6: published ports, NAT66 masquerade,
+// isolation. "" when none has IPv6.
+[[nodiscard]] Result<std::string> render_table6(const FirewallModel& model);
 // `table bridge TABLE { ... }`: anti-spoofing on every container port (IPv4 and ARP only, its
 // own MAC and IPv4 address as source and ARP sender), and ARP for overlay gateways kept on their
 // own host. "" when there is no network.

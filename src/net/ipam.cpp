@@ -212,4 +212,75 @@ std::optional<Ipv4> Ipam::address_of(std::string_view network, std::string_view 
   return o->second;
 }
 
+namespace {
+uint64_t fnv1a(std::string_view text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+}  // namespace
+
+Cidr6 ula_pool(std::string_view instance) {
+  uint64_t h = fnv1a(std::string("stack-ula:") + std::string(instance));
+  Cidr6 pool{{}, 48};
+  pool.address.bytes[0] = 0xfd;
+  for (int i = 1; i < 6; i++) pool.address.bytes[i] = static_cast<uint8_t>(h >> (8 * (i - 1)));
+  return pool;
+}
+
+Result<Addressing6> plan_ipv6(std::string_view network, int v4_prefix,
+                              const std::optional<Cidr6>& subnet,
+                              const std::optional<Ipv6>& gateway, const Cidr6& pool,
+                              const std::vector<Cidr6>& taken) {
+  Addressing6 out;
+  if (subnet) {
+    out.subnet = subnet->network();
+    // Every IPv4 host address has its image in the IPv6 subnet (see Addressing6).
+    int widest = 128 - (32 - v4_prefix);
+    if (out.subnet.prefix > widest)
+      return fail("IPv6 subnet " + subnet->str() + " is smaller than the IPv4 subnet (/" +
+                  std::to_string(v4_prefix) + "): give a /" + std::to_string(widest) +
+                  " or larger");
+    for (const auto& t : taken)
+      if (out.subnet.overlaps(t))
+        return fail("IPv6 subnet " + out.subnet.str() + " overlaps " + t.str() +
+                    " of another network");
+  } else {
+    if (pool.prefix > 64) return fail("IPv6 pool " + pool.str() + " has no /64 in it");
+    uint64_t count = pool.prefix == 0 ? 0 : (uint64_t{1} << std::min(64 - pool.prefix, 16));
+    uint64_t start = fnv1a(network) % count;
+    bool found = false;
+    for (uint64_t i = 0; i < count && !found; i++) {
+      Cidr6 c{pool.network().at(0), 64};
+      // The /64 index sits in bytes 6-7 (below a /48 pool's prefix).
+      uint64_t index = (start + i) % count;
+      c.address.bytes[6] |= static_cast<uint8_t>(index >> 8);
+      c.address.bytes[7] |= static_cast<uint8_t>(index);
+      found = std::none_of(taken.begin(), taken.end(), [&](auto& t) { return c.overlaps(t); });
+      if (found) out.subnet = c;
+    }
+    if (!found) return fail("IPv6 pool " + pool.str() + " is exhausted");
+  }
+  out.gateway = gateway ? *gateway : out.subnet.at(1);
+  if (!out.subnet.contains(out.gateway))
+    return fail("IPv6 gateway " + out.gateway.str() + " is outside the subnet " +
+                out.subnet.str());
+  if (out.gateway == out.subnet.address)
+    return fail("IPv6 gateway " + out.gateway.str() + " is the subnet's own address");
+  return out;
+}
+
+Result<Ipv6> ipv6_address_for(const Addressing6& v6, const Cidr& v4_subnet, Ipv4 v4,
+                              const std::optional<Ipv6>& static_address) {
+  Ipv6 ip = static_address ? *static_address
+                           : v6.subnet.at(v4.value - v4_subnet.network().address.value);
+  if (!v6.subnet.contains(ip))
+    return fail("IPv6 address " + ip.str() + " is outside the subnet " + v6.subnet.str());
+  if (ip == v6.subnet.address || ip == v6.gateway)
+    return fail("IPv6 address " + ip.str() + " is the " +
+                (ip == v6.gateway ? "network's gateway" : "subnet's own address") +
+                (static_address ? "" : " (the IPv6 gateway is the image of this IPv4 address)"));
+  return ip;
+}
+
 }  // namespace stack::net

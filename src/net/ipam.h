@@ -52,6 +52,33 @@ struct AddressingRequest {
 // "subnet 10.1.0.0/16 of network a overlaps 10.1.2.0/24 of network b".
 [[nodiscard]] Result<void> check_overlaps(const std::vector<NetworkAddressing>& networks);
 
+// A network's IPv6 side (enable_ipv6). A container's IPv6 address is not allocated apart: it is
+// its IPv4 address's position in the IPv4 subnet, placed in SUBNET (10.89.3.7 -> <subnet>::7),
+// unless it asked for one (ipv6_address). So the IPv4 allocation the store keeps decides it,
+// and a restarted daemon finds the same one.
+struct Addressing6 {
+  Cidr6 subnet;  // network address, e.g. fd3a:1b2c:4d5e:9f01::/64
+  Ipv6 gateway;  // the bridge's address, by default <subnet>::1
+  auto operator<=>(const Addressing6&) const = default;
+};
+
+// The instance's default IPv6 pool: a ULA /48 (RFC 4193, fd00::/8 and a 40-bit global ID) taken
+// from a hash of INSTANCE, so that two instances on one host do not collide.
+[[nodiscard]] Cidr6 ula_pool(std::string_view instance);
+
+// Validates the user's SUBNET (large enough for every IPv4 host of a /V4_PREFIX network to have
+// its image) and GATEWAY (inside, not the network address), or chooses a /64 of POOL: the one
+// NETWORK's name hashes to, the next one while it overlaps one of TAKEN.
+[[nodiscard]] Result<Addressing6> plan_ipv6(std::string_view network, int v4_prefix,
+                                            const std::optional<Cidr6>& subnet,
+                                            const std::optional<Ipv6>& gateway, const Cidr6& pool,
+                                            const std::vector<Cidr6>& taken);
+
+// A container's IPv6 address on a network: STATIC (inside the subnet, neither the network
+// address nor the gateway), else the image of its IPv4 address V4 (see Addressing6).
+[[nodiscard]] Result<Ipv6> ipv6_address_for(const Addressing6& v6, const Cidr& v4_subnet, Ipv4 v4,
+                                            const std::optional<Ipv6>& static_address);
+
 struct Allocation {
   std::string network;
   std::string owner;  // the container (or its endpoint) holding it, e.g. "demo-web-1"

@@ -2,6 +2,7 @@
 // namespace of the thread that created it; reaches into a container's namespace through a
 // socket opened there by a short-lived thread (setns affects only the calling thread).
 #include <fcntl.h>
+#include <linux/if_addr.h>
 #include <linux/if_bridge.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
@@ -20,6 +21,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "common/unique_fd.h"
@@ -74,6 +76,12 @@ using MsgPtr = std::unique_ptr<nl_msg, Deleter<nl_msg, nlmsg_free>>;
 AddrPtr inet_addr(Ipv4 ip, int prefix) {
   uint32_t be = ip.network_order();
   AddrPtr a(nl_addr_build(AF_INET, &be, sizeof be));
+  nl_addr_set_prefixlen(a.get(), prefix);
+  return a;
+}
+
+AddrPtr inet6_addr(const Ipv6& ip, int prefix) {
+  AddrPtr a(nl_addr_build(AF_INET6, ip.bytes.data(), ip.bytes.size()));
   nl_addr_set_prefixlen(a.get(), prefix);
   return a;
 }
@@ -176,6 +184,20 @@ Result<void> add_address(nl_sock* sk, int ifindex, const Cidr& cidr) {
   return {};
 }
 
+// IFA_F_NODAD: the addresses are stack's own choice in its own subnet; with DAD they would be
+// "tentative" for about a second (bind and connect fail with EADDRNOTAVAIL meanwhile).
+Result<void> add_address6(nl_sock* sk, int ifindex, const Cidr6& cidr) {
+  RtAddrPtr addr(rtnl_addr_alloc());
+  rtnl_addr_set_ifindex(addr.get(), ifindex);
+  auto local = inet6_addr(cidr.address, cidr.prefix);
+  if (int err = rtnl_addr_set_local(addr.get(), local.get()); err < 0)
+    return fail(nl_error("address", err));
+  rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
+  int err = rtnl_addr_add(sk, addr.get(), NLM_F_CREATE | NLM_F_EXCL);
+  if (err < 0 && err != -NLE_EXIST) return fail(nl_error("add address " + cidr.str(), err));
+  return {};
+}
+
 // IFLA_BRPORT_MODE (hairpin) is a bridge-port attribute: RTM_SETLINK with family AF_BRIDGE
 // and IFLA_PROTINFO. It cannot ride on the RTM_NEWLINK that creates the port.
 Result<void> set_hairpin(nl_sock* sk, int ifindex) {
@@ -199,6 +221,20 @@ Result<void> write_sysctl(std::string_view key, std::string_view value) {
   if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size()))
     return fail_errno("set sysctl " + path);
   return {};
+}
+
+// /proc/net/ipv6_route (of the calling thread's namespace): "DEST PLEN SRC SPLEN NEXTHOP METRIC
+// REFCNT USE FLAGS DEVICE", addresses in 32 hex digits.
+Result<std::vector<std::string>> read_ipv6_default_devices() {
+  std::ifstream in("/proc/net/ipv6_route");
+  if (!in) return fail_errno("read /proc/net/ipv6_route");
+  std::vector<std::string> out;
+  std::string dest, plen, src, splen, hop, metric, refcnt, use, flags, dev;
+  while (in >> dest >> plen >> src >> splen >> hop >> metric >> refcnt >> use >> flags >> dev)
+    if (plen == "00" && dest == std::string(32, '0') && dev != "lo") out.push_back(dev);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 Result<std::string> read_sysctl(std::string_view key) {
@@ -238,6 +274,8 @@ class LibnlNetlink final : public Netlink {
     }
     NET_CHECK(converge_link(sk_.get(), existing.get(), c.mtu, 0), ctx);
     NET_CHECK(add_address(sk_.get(), rtnl_link_get_ifindex(existing.get()), c.gateway), ctx);
+    if (c.gateway6)
+      NET_CHECK(add_address6(sk_.get(), rtnl_link_get_ifindex(existing.get()), *c.gateway6), ctx);
     return {};
   }
 
@@ -334,6 +372,20 @@ class LibnlNetlink final : public Netlink {
       if (err < 0 && err != -NLE_EXIST)
         return fail(nl_error(ctx + ": default route via " + c.gateway->str(), err));
     }
+    if (c.address6) NET_CHECK(add_address6(sk.get(), ifindex, *c.address6), ctx);
+    if (c.gateway6) {
+      RoutePtr route(rtnl_route_alloc());
+      rtnl_route_set_family(route.get(), AF_INET6);
+      rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+      rtnl_route_set_dst(route.get(), inet6_addr(Ipv6{}, 0).get());
+      rtnl_nexthop* nh = rtnl_route_nh_alloc();
+      rtnl_route_nh_set_ifindex(nh, ifindex);
+      rtnl_route_nh_set_gateway(nh, inet6_addr(*c.gateway6, 128).get());
+      rtnl_route_add_nexthop(route.get(), nh);
+      int err = rtnl_route_add(sk.get(), route.get(), NLM_F_CREATE | NLM_F_EXCL);
+      if (err < 0 && err != -NLE_EXIST)
+        return fail(nl_error(ctx + ": IPv6 default route via " + c.gateway6->str(), err));
+    }
     return {};
   }
 
@@ -405,6 +457,9 @@ class LibnlNetlink final : public Netlink {
 
   Result<std::string> get_sysctl(std::string_view key) override {
     return in_own_netns<std::string>([&] { return read_sysctl(key); });
+  }
+  Result<std::vector<std::string>> ipv6_default_route_devices() override {
+    return in_own_netns<std::vector<std::string>>([&] { return read_ipv6_default_devices(); });
   }
 
  private:

@@ -20,6 +20,7 @@ struct BridgeConfig {
   Cidr gateway;      // the bridge's own address, e.g. 10.89.0.1/24
   int mtu = 1500;
   std::optional<Mac> mac;  // fixed, so the bridge's address does not follow its ports
+  std::optional<Cidr6> gateway6 = std::nullopt;  // enable_ipv6: fd..::1/64, without DAD
 };
 
 // A veth pair whose peer is born in NETNS_FD (IFLA_NET_NS_FD in the same RTM_NEWLINK: 0.5 ms,
@@ -45,6 +46,9 @@ struct InterfaceConfig {
   Cidr address;      // 10.89.0.2/24
   int mtu = 1500;
   std::optional<Ipv4> gateway;
+  // enable_ipv6: the IPv6 address (added without DAD, usable at once) and default route.
+  std::optional<Cidr6> address6 = std::nullopt;
+  std::optional<Ipv6> gateway6 = std::nullopt;
 };
 
 struct VxlanConfig {
@@ -109,6 +113,9 @@ class Netlink {
   // is that of the calling thread's namespace.
   [[nodiscard]] virtual Result<void> set_sysctl(std::string_view key, std::string_view value) = 0;
   [[nodiscard]] virtual Result<std::string> get_sysctl(std::string_view key) = 0;
+  // The devices of this namespace's IPv6 default routes ("lo" excluded), sorted, unique: the
+  // uplinks that NAT66 replies come in through.
+  [[nodiscard]] virtual Result<std::vector<std::string>> ipv6_default_route_devices() = 0;
 };
 
 // The real one, through libnl-3, on the calling thread's network namespace at creation.

@@ -22,6 +22,13 @@ Result<UniqueFd> open_netns(pid_t pid) {
   return fd;
 }
 
+namespace {
+FirewallEndpoint firewall_endpoint(const Endpoint& ep) {
+  return {ep.host_veth, ep.mac, ep.address.address,
+          ep.address6 ? std::optional<Ipv6>(ep.address6->address) : std::nullopt};
+}
+}  // namespace
+
 NetworkManager::NetworkManager(Netlink& kernel, Firewall& firewall, AddressStore& store,
                                OverlayPeers& peers, NetworkOptions options)
     : kernel_(kernel),
@@ -60,6 +67,23 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
       info.vxlan = vxlan_name(info.vni);
     }
     info.mtu = spec.mtu ? *spec.mtu : (spec.driver == Driver::kOverlay ? 1450 : 1500);
+    if (spec.enable_ipv6) {
+      if (spec.driver == Driver::kOverlay) {
+        (void)ipam_.remove_network(key);
+        return fail(ctx + ": enable_ipv6 on an overlay network is not supported");
+      }
+      std::vector<Cidr6> taken6;
+      for (const auto& [name, other] : networks_)
+        if (other.v6) taken6.push_back(other.v6->subnet);
+      auto pool = options_.pool6 ? *options_.pool6 : ula_pool(options_.instance);
+      auto v6 = plan_ipv6(key, info.addressing.subnet.prefix, spec.subnet6, spec.gateway6, pool,
+                          taken6);
+      if (!v6) {
+        (void)ipam_.remove_network(key);
+        return fail(v6.error().wrap(ctx));
+      }
+      info.v6 = *v6;
+    }
   }
   if (auto r = ensure_links(info); !r) {
     if (!find(key)) (void)ipam_.remove_network(key);  // a new network that could not be made
@@ -81,7 +105,28 @@ Result<void> NetworkManager::ensure_links(const NetworkInfo& info) {
   auto salt = info.spec.underlay ? info.spec.underlay->str() : std::string();
   BridgeConfig bridge{info.bridge, Cidr{a.gateway, a.subnet.prefix}, info.mtu,
                       bridge_mac(info.bridge, salt)};
+  if (info.v6) bridge.gateway6 = Cidr6{info.v6->gateway, info.v6->subnet.prefix};
   NET_CHECK(kernel_.ensure_bridge(bridge), "bridge");
+  // IPv6 forwarding for what enters through this bridge only (force_forwarding, Linux 6.17):
+  // net.ipv6.conf.all.forwarding would turn the whole host into a router and make it ignore
+  // router advertisements on its own uplinks.
+  if (info.v6 && !info.spec.internal) {
+    NET_CHECK(kernel_.set_sysctl("net/ipv6/conf/" + info.bridge + "/force_forwarding", "1"),
+              "bridge IPv6 forwarding");
+    // NAT66 replies come in through the uplinks and are forwarded from there: forwarding on
+    // them too, as net.ipv4.ip_forward is for IPv4 (left on, like it). force_forwarding leaves
+    // their accept_ra as it is (all.forwarding would not).
+    if (options_.enable_ip_forward) {
+      auto uplinks = STACK_TRY_CTX(kernel_.ipv6_default_route_devices(), "IPv6 uplinks");
+      for (const auto& dev : uplinks) {
+        auto key = "net/ipv6/conf/" + dev + "/force_forwarding";
+        auto on = kernel_.get_sysctl(key);
+        if (on && *on == "1") continue;
+        NET_CHECK(kernel_.set_sysctl(key, "1"), "IPv6 forwarding on " + dev);
+        log::get("net")->info("enabled net.ipv6.conf.{}.force_forwarding for NAT66 replies", dev);
+      }
+    }
+  }
   // 127.0.0.1:PORT published ports are DNAT'ed out of this bridge: the kernel must route
   // loopback-sourced packets here (with the masquerade in the nat table).
   NET_CHECK(kernel_.set_sysctl("net/ipv4/conf/" + info.bridge + "/route_localnet", "1"), "bridge");
@@ -146,6 +191,9 @@ Result<std::vector<Endpoint>> NetworkManager::plan_endpoints(
     for (size_t n = i; ifname.empty(); n++)
       if (!names.count("eth" + std::to_string(n))) ifname = "eth" + std::to_string(n);
     names.insert(ifname);
+    if (req.ipv6_address && !info->v6)
+      return fail(nctx + ": ipv6_address " + req.ipv6_address->str() +
+                  " needs enable_ipv6 on the network");
     Endpoint ep{req.network,
                 ifname,
                 veth_name(options_.instance, container, req.network, generation),
@@ -153,11 +201,27 @@ Result<std::vector<Endpoint>> NetworkManager::plan_endpoints(
                 info->addressing.gateway,
                 info->mtu,
                 req.mac ? *req.mac : container_mac(ip)};
+    if (info->v6) {
+      auto ip6 = STACK_TRY_CTX(
+          ipv6_address_for(*info->v6, info->addressing.subnet, ip, req.ipv6_address), nctx);
+      for (const auto& [other, eps] : endpoints_)
+        for (const auto& e : eps)
+          if (other != container && e.network == req.network && e.address6 &&
+              e.address6->address == ip6)
+            return fail(nctx + ": IPv6 address " + ip6.str() + " is in use by " + other);
+      ep.address6 = Cidr6{ip6, info->v6->subnet.prefix};
+      ep.gateway6 = info->v6->gateway;
+    }
     if (!info->spec.internal && (route < 0 || req.gw_priority > requests[route].gw_priority))
       route = static_cast<int>(i);
     out.push_back(std::move(ep));
   }
   if (route >= 0) out[route].default_route = true;
+  // IPv6's default route: the IPv4 one's network if it has IPv6, else the first such network.
+  int route6 = route >= 0 && out[route].address6 ? route : -1;
+  for (size_t i = 0; i < out.size() && route6 < 0; i++)
+    if (out[i].address6 && !find(out[i].network)->spec.internal) route6 = static_cast<int>(i);
+  if (route6 >= 0) out[route6].default_route6 = true;
   return out;
 }
 
@@ -208,6 +272,8 @@ Result<void> NetworkManager::make_port(const Endpoint& ep, int netns_fd) {
   if (!created) return fail(created.error());
   InterfaceConfig iface{netns_fd, ep.ifname, ep.address, ep.mtu, std::nullopt};
   if (ep.default_route) iface.gateway = ep.gateway;
+  iface.address6 = ep.address6;
+  if (ep.default_route6) iface.gateway6 = ep.gateway6;
   return kernel_.configure_interface(iface);
 }
 
@@ -295,13 +361,22 @@ Result<void> NetworkManager::publish(std::string_view container, std::vector<Por
   // Its first endpoint; for a container adopted after a daemon restart (no endpoint known in
   // memory), the address the store holds for it on a network that is not internal.
   std::optional<Ipv4> target;
-  if (auto eps = endpoints(container); !eps.empty()) target = eps.front().address.address;
+  std::optional<Ipv6> target6;
+  if (auto eps = endpoints(container); !eps.empty()) {
+    target = eps.front().address.address;
+    if (eps.front().address6) target6 = eps.front().address6->address;
+  }
   for (const auto& [name, info] : networks_)
     if (!target && !info.spec.internal) target = ipam_.address_of(name, container);
   for (auto& p : ports) {
-    if (p.container_ip.value != 0) continue;
-    if (!target) return fail(ctx + ": not attached to any network");
-    p.container_ip = *target;
+    if (p.container_ip.value == 0) {
+      if (!target) return fail(ctx + ": not attached to any network");
+      p.container_ip = *target;
+    }
+    if (!p.container_ip6) p.container_ip6 = target6;
+    if (p.host_ip6 && !p.container_ip6)
+      return fail(ctx + ": port " + std::to_string(p.host_port) + " is published on " +
+                  p.host_ip6->str() + " but the container has no IPv6 address (enable_ipv6)");
   }
   auto previous = ports_[std::string(container)];
   ports_[std::string(container)] = std::move(ports);
@@ -336,12 +411,16 @@ Result<void> NetworkManager::switch_ports(std::string_view from, std::string_vie
   auto ctx = "move published ports from " + std::string(from) + " to " + std::string(to);
   auto eps = endpoints(to);
   std::optional<Ipv4> target;
+  std::optional<Ipv6> target6;
   if (!eps.empty()) target = eps.front().address.address;
-  for (auto& p : ports)
+  if (!eps.empty() && eps.front().address6) target6 = eps.front().address6->address;
+  for (auto& p : ports) {
     if (p.container_ip.value == 0) {
       if (!target) return fail(ctx + ": " + std::string(to) + " is not attached to any network");
       p.container_ip = *target;
     }
+    if (!p.container_ip6) p.container_ip6 = target6;
+  }
   auto old = ports_.extract(std::string(from));
   ports_[std::string(to)] = std::move(ports);
   if (auto r = apply_firewall(); !r) {
@@ -357,11 +436,12 @@ FirewallModel NetworkManager::firewall_model() const {
   m.table = table_name(options_.instance);
   for (const auto& [name, info] : networks_)
     m.networks.push_back({info.bridge, info.addressing.subnet, info.spec.internal, info.vxlan,
-                          info.addressing.gateway});
+                          info.addressing.gateway,
+                          info.v6 ? std::optional<Cidr6>(info.v6->subnet) : std::nullopt});
   for (const auto& [container, ports] : ports_)
     m.ports.insert(m.ports.end(), ports.begin(), ports.end());
   for (const auto& [container, eps] : endpoints_)
-    for (const auto& ep : eps) m.endpoints.push_back({ep.host_veth, ep.mac, ep.address.address});
+    for (const auto& ep : eps) m.endpoints.push_back(firewall_endpoint(ep));
   return m;
 }
 
@@ -381,7 +461,7 @@ Result<void> NetworkManager::change_ports(const std::vector<Endpoint>& add,
   }
   auto entries = [](const std::vector<Endpoint>& eps) {
     std::vector<FirewallEndpoint> out;
-    for (const auto& ep : eps) out.push_back({ep.host_veth, ep.mac, ep.address.address});
+    for (const auto& ep : eps) out.push_back(firewall_endpoint(ep));
     return out;
   };
   auto r = firewall_.change_endpoints(table_name(options_.instance), entries(add), entries(remove));

@@ -38,6 +38,10 @@ struct NetworkSpec {
   // host), and this host's underlay address (driver_opts.local).
   std::optional<uint32_t> vni;
   std::optional<Ipv4> underlay;
+  // enable_ipv6: an IPv6 subnet too (ipam.config's IPv6 entry, else a /64 of the ULA pool).
+  bool enable_ipv6 = false;
+  std::optional<Cidr6> subnet6 = std::nullopt;
+  std::optional<Ipv6> gateway6 = std::nullopt;
 
   [[nodiscard]] std::string full_name() const { return project + "_" + name; }  // "demo_default"
 };
@@ -50,6 +54,7 @@ struct NetworkInfo {
   std::string vxlan;             // "stx-4242" for overlay, else ""
   uint32_t vni = 0;
   int mtu = 1500;
+  std::optional<Addressing6> v6 = std::nullopt;  // enable_ipv6
 };
 
 struct EndpointRequest {
@@ -58,6 +63,7 @@ struct EndpointRequest {
   std::optional<Mac> mac = std::nullopt;            // mac_address; else derived from the address
   std::string ifname = "";  // interface_name; "" : eth<N>, N its position among the requests
   int gw_priority = 0;  // the default route goes through the highest (ties: the first)
+  std::optional<Ipv6> ipv6_address = std::nullopt;  // static, on a network with enable_ipv6
 };
 
 // A container's interface on one network.
@@ -70,12 +76,16 @@ struct Endpoint {
   int mtu = 1500;
   Mac mac = {};                // the container's interface (container_mac of its address)
   bool default_route = false;  // the container's default route goes through this gateway
+  std::optional<Cidr6> address6 = std::nullopt;  // on a network with enable_ipv6
+  std::optional<Ipv6> gateway6 = std::nullopt;
+  bool default_route6 = false;  // the IPv6 default route goes through GATEWAY6
 };
 
 struct NetworkOptions {
   std::string instance;  // tells apart instances with different roots ("" for the default)
   SubnetPool pool;
   bool enable_ip_forward = true;  // net.ipv4.ip_forward=1 when a non-internal network exists
+  std::optional<Cidr6> pool6 = std::nullopt;  // default IPv6 subnets; unset: ula_pool(instance)
 };
 
 // Opens /proc/PID/ns/net: what Engine::start's attach hook receives is the init's PID.

@@ -267,8 +267,10 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   } else if (svc.network_mode.empty() || svc.network_mode == "bridge" ||
              svc.network_mode == "default") {
     r.network_mode = "bridge";
-    for (const auto& a : svc.networks)
+    for (const auto& a : svc.networks) {
       r.networks.push_back({stack.name + "_" + a.network, a.aliases, a.ipv4_address});
+      r.networks.back().ipv6_address = a.ipv6_address;
+    }
     if (svc.networks.empty()) r.networks.push_back({stack.name + "_default", {}, ""});
     network_fields(svc, r);
   } else if (svc.network_mode.rfind("service:", 0) == 0) {

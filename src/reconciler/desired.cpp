@@ -25,6 +25,7 @@ model::NetworkConfig network_config(const spec::Stack& stack, const spec::Networ
   c.name = n.name;
   c.driver = n.driver;
   c.internal = n.internal;
+  c.enable_ipv6 = n.enable_ipv6;
   for (const auto& p : n.ipam) c.ipam.push_back({p.subnet, p.ip_range, p.gateway});
   c.driver_opts = n.driver_opts;
   c.labels = n.labels;

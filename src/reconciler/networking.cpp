@@ -86,13 +86,28 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
   else if (n.driver != "bridge" && !n.driver.empty())
     return fail(ctx + ": driver " + n.driver + " is not supported");
   spec.internal = n.internal;
-  if (!n.ipam.empty()) {
-    const auto& p = n.ipam.front();
+  spec.enable_ipv6 = n.enable_ipv6;
+  // The first IPv4 entry of ipam.config, and its IPv6 entry (spec/network_fields.cpp allows
+  // one, with enable_ipv6).
+  auto is_v6 = [](const model::IpamPool& p) {
+    return p.subnet.find(':') != std::string::npos || p.gateway.find(':') != std::string::npos;
+  };
+  auto v4 = std::find_if(n.ipam.begin(), n.ipam.end(), [&](auto& p) { return !is_v6(p); });
+  auto v6 = std::find_if(n.ipam.begin(), n.ipam.end(), is_v6);
+  if (v4 != n.ipam.end()) {
+    const auto& p = *v4;
     if (!p.subnet.empty()) spec.subnet = STACK_TRY_CTX(net::Cidr::parse(p.subnet), ctx + ": subnet");
     if (!p.ip_range.empty())
       spec.ip_range = STACK_TRY_CTX(net::Cidr::parse(p.ip_range), ctx + ": ip_range");
     if (!p.gateway.empty())
       spec.gateway = STACK_TRY_CTX(net::Ipv4::parse(p.gateway), ctx + ": gateway");
+  }
+  if (v6 != n.ipam.end()) {
+    if (!n.enable_ipv6) return fail(ctx + ": an IPv6 subnet needs enable_ipv6: true");
+    if (!v6->subnet.empty())
+      spec.subnet6 = STACK_TRY_CTX(net::Cidr6::parse(v6->subnet), ctx + ": IPv6 subnet");
+    if (!v6->gateway.empty())
+      spec.gateway6 = STACK_TRY_CTX(net::Ipv6::parse(v6->gateway), ctx + ": IPv6 gateway");
   }
   auto opt = [&](const char* key) -> const std::string* {
     auto it = n.driver_opts.find(key);
@@ -197,6 +212,8 @@ Result<std::vector<net::EndpointRequest>> requests_of(const RuntimeRecord& rt) {
       req.ipv4_address = STACK_TRY_CTX(net::Ipv4::parse(j.ipv4_address), "ipv4_address");
     if (!j.mac_address.empty())
       req.mac = STACK_TRY_CTX(net::Mac::parse(j.mac_address), "mac_address");
+    if (!j.ipv6_address.empty())
+      req.ipv6_address = STACK_TRY_CTX(net::Ipv6::parse(j.ipv6_address), "ipv6_address");
     req.ifname = j.interface_name;
     req.gw_priority = j.gw_priority;
     requests.push_back(std::move(req));
@@ -222,9 +239,10 @@ Result<void> Networking::attach(const RuntimeRecord& rt, pid_t pid, int netns) {
   netns_[name] = {pid, inode_of(netns)};
   // /etc/hosts is bind-mounted already: rewritten in place (same inode) with our address.
   std::string hosts = rt.spec.hosts;
-  if (!eps->empty())
-    hosts += eps->front().address.address.str() + "\t" + rt.spec.hostname +
-             (rt.spec.hostname != name ? " " + name : std::string()) + "\n";
+  std::string names = rt.spec.hostname + (rt.spec.hostname != name ? " " + name : std::string());
+  if (!eps->empty()) hosts += eps->front().address.address.str() + "\t" + names + "\n";
+  if (!eps->empty() && eps->front().address6)
+    hosts += eps->front().address6->address.str() + "\t" + names + "\n";
   if (auto r = write_file(rt.spec.dir / "hosts", hosts); !r) return fail(r.error());
   return {};
 }
@@ -275,8 +293,12 @@ void Networking::register_names(const RuntimeRecord& rt, bool adopted) {
   auto eps = manager_->endpoints(name);
   for (const auto& j : rt.networks) {
     std::optional<net::Ipv4> address;
+    std::optional<net::Ipv6> address6;
     for (const auto& e : eps)
-      if (e.network == j.network) address = e.address.address;
+      if (e.network == j.network) {
+        address = e.address.address;
+        if (e.address6) address6 = e.address6->address;
+      }
     if (!address && adopted)
       if (auto rows = store_.list_allocations(j.network))
         for (const auto& r : *rows)
@@ -287,6 +309,7 @@ void Networking::register_names(const RuntimeRecord& rt, bool adopted) {
     e.network = j.network;
     e.container = name;
     e.address = net::dns::Ipv4{address->value};
+    if (address6) e.address6 = net::dns::Ipv6{address6->bytes};
     e.service = rt.service;
     if (rt.spec.hostname != name) e.hostname = rt.spec.hostname;
     e.aliases = j.aliases;
@@ -303,8 +326,11 @@ std::vector<net::PortMapping> Networking::port_mappings(const RuntimeRecord& rt)
   std::vector<net::PortMapping> ports;
   for (const auto& p : rt.ports) {
     net::PortMapping m;
-    if (!p.host_ip.empty() && p.host_ip != "0.0.0.0")
+    // "::" : every local IPv6 address, and no IPv4 one (as docker takes "[::]:8080:80").
+    if (!p.host_ip.empty() && p.host_ip != "0.0.0.0") {
       if (auto ip = net::Ipv4::parse(p.host_ip)) m.host_ip = *ip;
+      else if (auto ip6 = net::Ipv6::parse(p.host_ip)) m.host_ip6 = *ip6;
+    }
     m.host_port = static_cast<uint16_t>(p.host_port);
     m.host_port_end = static_cast<uint16_t>(p.host_port_end);
     m.proto = p.protocol == "udp" ? net::Proto::kUdp : net::Proto::kTcp;

@@ -149,6 +149,63 @@ void check_endpoints(const Service& s, Diagnostics& diag) {
   }
 }
 
+bool ipv6_literal(const std::string& text) {
+  in6_addr a{};
+  return inet_pton(AF_INET6, text.c_str(), &a) == 1;
+}
+
+bool ipv6_cidr(const std::string& text) {
+  size_t slash = text.find('/');
+  if (slash == std::string::npos || !ipv6_literal(text.substr(0, slash))) return false;
+  std::string bits = text.substr(slash + 1);
+  return !bits.empty() && bits.size() <= 3 && std::all_of(bits.begin(), bits.end(), ::isdigit) &&
+         std::atoi(bits.c_str()) <= 128;
+}
+
+// enable_ipv6 and the IPv6 entry of ipam.config: one IPv6 subnet per network, on a bridge.
+void check_ipv6_network(const Network& n, Diagnostics& diag) {
+  std::string at = "networks." + n.key;
+  if (n.enable_ipv6 && n.driver == "overlay")
+    diag.error(n.pos, at + ".enable_ipv6: not supported on an overlay network (stack's overlay"
+                           " carries IPv4 only)");
+  int v6 = 0;
+  for (const IpamPool& p : n.ipam) {
+    bool is_v6 = p.subnet.find(':') != std::string::npos || p.gateway.find(':') != std::string::npos;
+    if (!is_v6) continue;
+    std::string what = at + ".ipam.config";
+    if (!n.enable_ipv6)
+      diag.error(n.pos, what + ": IPv6 subnet " + p.subnet + " needs enable_ipv6: true");
+    if (++v6 == 2) diag.error(n.pos, what + ": more than one IPv6 subnet (stack takes one)");
+    if (!p.subnet.empty() && !ipv6_cidr(p.subnet))
+      diag.error(n.pos, what + ": \"" + p.subnet + "\" is not an IPv6 subnet like fd00:1::/64");
+    if (p.subnet.empty())
+      diag.error(n.pos, what + ": an IPv6 gateway needs its subnet");
+    if (!p.gateway.empty() && !ipv6_literal(p.gateway))
+      diag.error(n.pos, what + ": gateway \"" + p.gateway + "\" is not an IPv6 address");
+    if (!p.ip_range.empty())
+      diag.error(n.pos, what + ".ip_range " + p.ip_range +
+                            ": not supported for IPv6 (containers' IPv6 addresses follow their "
+                            "IPv4 ones, or ipv6_address)");
+  }
+}
+
+void check_ipv6_attachments(const Stack& stack, const Service& s, Diagnostics& diag) {
+  for (const NetworkAttachment& a : s.networks) {
+    if (a.ipv6_address.empty()) continue;
+    std::string at = "services." + s.name + ".networks." + a.network + ".ipv6_address";
+    const Network* net = nullptr;
+    for (const Network& n : stack.networks)
+      if (n.key == a.network) net = &n;
+    if (!ipv6_literal(a.ipv6_address))
+      diag.error(a.pos, at + ": \"" + a.ipv6_address + "\" is not an IPv6 address");
+    else if (net != nullptr && !net->enable_ipv6)
+      diag.error(a.pos, at + ": network " + a.network + " has no enable_ipv6: true");
+    else if (s.replicas > 1)
+      diag.error(a.pos, at + ": " + a.ipv6_address + " cannot be given to " +
+                            std::to_string(s.replicas) + " replicas (each container needs its own)");
+  }
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> link_aliases(const Service& s) {
@@ -163,7 +220,9 @@ void check_network_fields(const Stack& stack, Diagnostics& diag) {
     check_links(stack, s, diag);
     check_dns(s, diag);
     check_endpoints(s, diag);
+    check_ipv6_attachments(stack, s, diag);
   }
+  for (const Network& n : stack.networks) check_ipv6_network(n, diag);
 }
 
 }  // namespace stack::spec

@@ -117,15 +117,19 @@ void tcp_udp_ports(const Service& s, const Report& report) {
   for (const Port& p : s.ports)
     if (p.protocol != "tcp" && p.protocol != "udp")
       report(p.pos, "services." + s.name + ".ports (protocol " + p.protocol + ")");
+    // The kernel drops a packet with source ::1 on any device but lo (RFC 4291 2.5.3), and
+    // IPv6 has no route_localnet: a DNAT from [::1] to a container cannot work.
+    else if (p.host_ip == "::1" || p.host_ip == "0:0:0:0:0:0:0:1")
+      report(p.pos, "services." + s.name + ".ports (host IP ::1: publish on :: or the host's "
+                                           "IPv6 address instead)");
 }
 
-// No IPv6 yet: an attachment's ipv6_address and link_local_ips are refused (network_fields.cpp
-// checks the rest: MAC, interface name, endpoint driver_opts).
-void ipv4_attachments(const Service& s, const Report& report) {
+// link_local_ips are refused: stack gives no extra addresses (network_fields.cpp checks the
+// rest: MAC, interface name, endpoint driver_opts, ipv6_address).
+void no_link_local_ips(const Service& s, const Report& report) {
   for (const NetworkAttachment& a : s.networks)
-    if (!a.ipv6_address.empty() || !a.link_local_ips.empty())
-      report(a.pos, "services." + s.name + ".networks." + a.network +
-                        " (IPv6: ipv6_address and link_local_ips)");
+    if (!a.link_local_ips.empty())
+      report(a.pos, "services." + s.name + ".networks." + a.network + " (link_local_ips)");
 }
 
 // security_opt: no-new-privileges and seccomp (unconfined, a profile file) in every form docker
@@ -268,13 +272,15 @@ const std::vector<Implemented>& implemented() {
       {"networks.*.driver", {}},
       {"networks.*.driver_opts.**", {}},
       {"networks.*.internal", {}},
+      {"networks.*.enable_ipv6", {}},
       {"networks.*.ipam", {}},
       {"networks.*.ipam.config", {}},
       {"networks.*.labels.**", {}},
-      {"services.*.networks", ipv4_attachments},
+      {"services.*.networks", no_link_local_ips},
       {"services.*.networks.*", {}},
       {"services.*.networks.*.aliases", {}},
       {"services.*.networks.*.ipv4_address", {}},
+      {"services.*.networks.*.ipv6_address", {}},
       {"services.*.networks.*.priority", {}},
       {"services.*.networks.*.gw_priority", {}},
       {"services.*.networks.*.mac_address", {}},

@@ -53,7 +53,8 @@ class FakeNetlink final : public net::Netlink {
 
   Result<void> ensure_bridge(const net::BridgeConfig& c) override {
     if (auto f =
-            record("ensure_bridge", c.name + " " + c.gateway.str() + " " + std::to_string(c.mtu)))
+            record("ensure_bridge", c.name + " " + c.gateway.str() + " " + std::to_string(c.mtu) +
+                                        (c.gateway6 ? " " + c.gateway6->str() : "")))
       return *f;
     auto it = links.find(c.name);
     if (it != links.end() && it->second.info.kind != "bridge")
@@ -135,7 +136,9 @@ class FakeNetlink final : public net::Netlink {
   Result<void> configure_interface(const net::InterfaceConfig& c) override {
     if (auto f = record("configure_interface", c.name + " " + c.address.str() + " " +
                                                    std::to_string(c.mtu) +
-                                                   (c.gateway ? " via " + c.gateway->str() : "")))
+                                                   (c.gateway ? " via " + c.gateway->str() : "") +
+                                                   (c.address6 ? " " + c.address6->str() : "") +
+                                                   (c.gateway6 ? " via " + c.gateway6->str() : "")))
       return *f;
     auto ns = netns.find(c.netns_fd);
     if (ns == netns.end() || !ns->second.count(c.name))
@@ -211,6 +214,8 @@ class FakeNetlink final : public net::Netlink {
     sysctls[std::string(key)] = std::string(value);
     return {};
   }
+  std::vector<std::string> uplinks6;  // devices of the IPv6 default routes
+  Result<std::vector<std::string>> ipv6_default_route_devices() override { return uplinks6; }
   Result<std::string> get_sysctl(std::string_view key) override {
     auto it = sysctls.find(std::string(key));
     if (it == sysctls.end())

@@ -93,7 +93,8 @@ TEST_CASE("another instance's tables are its own: named after it, replaced and r
   m.table = "stack-1a2b3c4d";
   auto tx = render_transaction(m).value();
   CHECK(tx.starts_with(
-      "table ip stack-1a2b3c4d {}\ndelete table ip stack-1a2b3c4d\ntable bridge stack-1a2b3c4d "
+      "table ip stack-1a2b3c4d {}\ndelete table ip stack-1a2b3c4d\ntable ip6 stack-1a2b3c4d "
+      "{}\ndelete table ip6 stack-1a2b3c4d\ntable bridge stack-1a2b3c4d "
       "{}\ndelete table bridge stack-1a2b3c4d\ntable ip stack-1a2b3c4d {\n"));
   // Nothing in it names the default instance's tables (or any other).
   for (const char* other : {"table ip stack ", "table bridge stack ", "table ip stack {",
@@ -101,21 +102,22 @@ TEST_CASE("another instance's tables are its own: named after it, replaced and r
     CHECK(tx.find(other) == std::string::npos);
   m.networks.clear();
   CHECK(render_transaction(m).value() ==
-        "table ip stack-1a2b3c4d {}\ndelete table ip stack-1a2b3c4d\ntable bridge stack-1a2b3c4d "
+        "table ip stack-1a2b3c4d {}\ndelete table ip stack-1a2b3c4d\ntable ip6 stack-1a2b3c4d "
+        "{}\ndelete table ip6 stack-1a2b3c4d\ntable bridge stack-1a2b3c4d "
         "{}\ndelete table bridge stack-1a2b3c4d\n");
 }
 
 TEST_CASE("the tables are replaced in one transaction and removed with the last network") {
   const std::string head =
-      "table ip stack {}\ndelete table ip stack\ntable bridge stack {}\ndelete table bridge "
-      "stack\n";
+      "table ip stack {}\ndelete table ip stack\ntable ip6 stack {}\ndelete table ip6 stack\n"
+      "table bridge stack {}\ndelete table bridge stack\n";
   auto tx = render_transaction(two_networks()).value();
   CHECK(tx == head + render_table(two_networks()).value() + render_bridge_table(two_networks()));
   CHECK(render_transaction({}).value() == head);
   CHECK(render_bridge_table({}).empty());
 }
 
-TEST_CASE("a container port accepts only its own MAC and IPv4 address, and no IPv6") {
+TEST_CASE("a container port accepts only its own MAC and IPv4 address, and IPv6 only with one") {
   auto m = two_networks();
   m.endpoints = {{"stk00000000b", Mac{{2, 0x5d, 10, 89, 0, 3}}, ip("10.89.0.3")},
                  {"stk00000000a", Mac{{2, 0x5d, 10, 89, 0, 2}}, ip("10.89.0.2")}};
@@ -128,15 +130,28 @@ TEST_CASE("a container port accepts only its own MAC and IPv4 address, and no IP
 		type ifname . ether_addr . ipv4_addr
 		elements = { "stk00000000a" . 02:5d:0a:59:00:02 . 10.89.0.2, "stk00000000b" . 02:5d:0a:59:00:03 . 10.89.0.3 }
 	}
+	set ports6 {
+		type ifname
+	}
+	set port_addresses6 {
+		type ifname . ether_addr . ipv6_addr
+	}
+	set port_macs6 {
+		type ifname . ether_addr
+	}
 	chain prerouting {
 		type filter hook prerouting priority filter; policy accept;
 		iifname @ports jump port
 	}
 	chain port {
-		ether type != { ip, arp } drop
+		ether type != { ip, arp, ip6 } drop
+		ether type ip6 iifname != @ports6 drop
+		icmpv6 type { nd-router-advert, nd-redirect } drop
 		iifname . ether saddr . ip saddr != @port_addresses drop
 		iifname . ether saddr . arp saddr ip != @port_addresses drop
 		iifname . arp saddr ether . arp saddr ip != @port_addresses drop
+		ip6 saddr != { ::, fe80::/10 } iifname . ether saddr . ip6 saddr != @port_addresses6 drop
+		ip6 saddr { ::, fe80::/10 } iifname . ether saddr != @port_macs6 drop
 	}
 }
 )");

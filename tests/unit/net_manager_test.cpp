@@ -207,7 +207,8 @@ TEST_CASE("remove_network is refused while attached, then bridge, vxlan and the 
   REQUIRE(f.mgr.remove_network("demo_default"));
   CHECK(!f.kernel.links.count(info.bridge));
   CHECK(f.nft.runs[f.nft.runs.size() - 2] ==
-        "table ip stack {}\ndelete table ip stack\ntable bridge stack {}\ndelete table bridge "
+        "table ip stack {}\ndelete table ip stack\ntable ip6 stack {}\ndelete table ip6 "
+              "stack\ntable bridge stack {}\ndelete table bridge "
         "stack\n");
   CHECK(f.store.all().empty());
 }
@@ -225,7 +226,8 @@ TEST_CASE("another instance's manager writes only its own table, named after it"
   CHECK(nft.runs.at(0).find("table ip stack {") == std::string::npos);
   REQUIRE(mgr.remove_network("demo_default"));
   CHECK(nft.runs[nft.runs.size() - 2] ==
-        "table ip stack-1a2b3c4d {}\ndelete table ip stack-1a2b3c4d\ntable bridge stack-1a2b3c4d "
+        "table ip stack-1a2b3c4d {}\ndelete table ip stack-1a2b3c4d\ntable ip6 stack-1a2b3c4d "
+        "{}\ndelete table ip6 stack-1a2b3c4d\ntable bridge stack-1a2b3c4d "
         "{}\ndelete table bridge stack-1a2b3c4d\n");
 }
 

@@ -274,7 +274,9 @@ TEST_CASE("compose keys that stack does not implement yet load, and check_suppor
                     "    extra_hosts: ['db:10.0.0.1']\nnetworks:\n  back:\n    internal: true\n"
                     "    ipam: {config: [{subnet: 10.1.0.0/24}]}\n") == "SUPPORTED");
   CHECK(unsupported("services:\n  web: {image: x}\nnetworks: {n: {enable_ipv6: true}}\nvolumes: {}\n") ==
-        "stack.yaml:3:16: not supported yet: networks.n.enable_ipv6");
+        "SUPPORTED");
+  CHECK(unsupported("services:\n  web: {image: x}\nnetworks: {n: {enable_ipv4: false}}\nvolumes: {}\n") ==
+        "stack.yaml:3:16: not supported yet: networks.n.enable_ipv4");
   // Storage (issue 13): named, anonymous and tmpfs volumes, secrets and configs run; what
   // cannot work on one host is refused with its reason.
   CHECK(unsupported("services:\n  web:\n    image: x\n    volumes: [data:/data, /anon]\n"

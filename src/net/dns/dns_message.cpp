@@ -56,24 +56,34 @@ std::string dname_text(const ldns_rdf* rdf) {
   return out;
 }
 
-ldns_rr* a_record(const ldns_rdf* owner, Ipv4 address, std::uint32_t ttl) {
+ldns_rr* address_record(const ldns_rdf* owner, ldns_rr_type type, ldns_rdf_type rdf_type,
+                        const std::uint8_t* bytes, std::size_t size, std::uint32_t ttl) {
   ldns_rr* rr = ldns_rr_new();
   if (rr == nullptr) return nullptr;
   ldns_rr_set_owner(rr, ldns_rdf_clone(owner));
-  ldns_rr_set_type(rr, LDNS_RR_TYPE_A);
+  ldns_rr_set_type(rr, type);
   ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
   ldns_rr_set_ttl(rr, ttl);
-  std::uint8_t bytes[4] = {static_cast<std::uint8_t>(address.value >> 24),
-                           static_cast<std::uint8_t>(address.value >> 16),
-                           static_cast<std::uint8_t>(address.value >> 8),
-                           static_cast<std::uint8_t>(address.value)};
-  ldns_rdf* rdf = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, sizeof bytes, bytes);
+  ldns_rdf* rdf = ldns_rdf_new_frm_data(rdf_type, size, bytes);
   if (rdf == nullptr || !ldns_rr_push_rdf(rr, rdf)) {
     if (rdf != nullptr) ldns_rdf_deep_free(rdf);
     ldns_rr_free(rr);
     return nullptr;
   }
   return rr;
+}
+
+ldns_rr* aaaa_record(const ldns_rdf* owner, const Ipv6& address, std::uint32_t ttl) {
+  return address_record(owner, LDNS_RR_TYPE_AAAA, LDNS_RDF_TYPE_AAAA, address.bytes.data(),
+                        address.bytes.size(), ttl);
+}
+
+ldns_rr* a_record(const ldns_rdf* owner, Ipv4 address, std::uint32_t ttl) {
+  std::uint8_t bytes[4] = {static_cast<std::uint8_t>(address.value >> 24),
+                           static_cast<std::uint8_t>(address.value >> 16),
+                           static_cast<std::uint8_t>(address.value >> 8),
+                           static_cast<std::uint8_t>(address.value)};
+  return address_record(owner, LDNS_RR_TYPE_A, LDNS_RDF_TYPE_A, bytes, sizeof bytes, ttl);
 }
 
 }  // namespace
@@ -101,12 +111,10 @@ Query::Query(Query&&) noexcept = default;
 Query& Query::operator=(Query&&) noexcept = default;
 Query::~Query() = default;
 
-Wire Query::reply(Rcode rcode, std::span<const Ipv4> addresses, std::size_t max_size,
-                  std::uint32_t ttl, bool force_tc) const {
+template <class Record>
+Wire Query::build_reply(Rcode rcode, std::size_t count, std::size_t max_size, bool force_tc,
+                        const Record& record) const {
   const ldns_rr* question = ldns_rr_list_rr(ldns_pkt_question(pkt_.get()), 0);
-  bool wants_a =
-      (qtype_ == kTypeA || qtype_ == kTypeAny) && (qclass_ == kClassIn || qclass_ == kClassAny);
-  std::size_t count = wants_a ? addresses.size() : 0;
   bool tc = force_tc;
 
   auto build = [&](std::size_t answers, bool truncated) -> Wire {
@@ -127,7 +135,7 @@ Wire Query::reply(Rcode rcode, std::span<const Ipv4> addresses, std::size_t max_
     ldns_rr_set_question(q, true);
     ldns_pkt_push_rr(r.get(), LDNS_SECTION_QUESTION, q);
     for (std::size_t i = 0; i < answers; ++i) {
-      ldns_rr* a = a_record(ldns_rr_owner(question), addresses[i], ttl);
+      ldns_rr* a = record(ldns_rr_owner(question), i);
       if (a == nullptr) return {};
       ldns_pkt_push_rr(r.get(), LDNS_SECTION_ANSWER, a);
     }
@@ -143,6 +151,25 @@ Wire Query::reply(Rcode rcode, std::span<const Ipv4> addresses, std::size_t max_
     wire = build(std::min(fit, count), true);
   }
   return wire;
+}
+
+Wire Query::reply(Rcode rcode, std::span<const Ipv4> addresses, std::size_t max_size,
+                  std::uint32_t ttl, bool force_tc) const {
+  bool wants_a =
+      (qtype_ == kTypeA || qtype_ == kTypeAny) && (qclass_ == kClassIn || qclass_ == kClassAny);
+  return build_reply(rcode, wants_a ? addresses.size() : 0, max_size, force_tc,
+                     [&](const ldns_rdf* owner, std::size_t i) {
+                       return a_record(owner, addresses[i], ttl);
+                     });
+}
+
+Wire Query::reply_aaaa(Rcode rcode, std::span<const Ipv6> addresses, std::size_t max_size,
+                       std::uint32_t ttl) const {
+  bool wants = qtype_ == kTypeAaaa && (qclass_ == kClassIn || qclass_ == kClassAny);
+  return build_reply(rcode, wants ? addresses.size() : 0, max_size, false,
+                     [&](const ldns_rdf* owner, std::size_t i) {
+                       return aaaa_record(owner, addresses[i], ttl);
+                     });
 }
 
 struct QueryParser {

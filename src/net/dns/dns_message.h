@@ -58,6 +58,9 @@ class Query {
   // or ANY; answers that do not fit MAX_SIZE are dropped and TC is set, as is FORCE_TC.
   Wire reply(Rcode rcode, std::span<const Ipv4> addresses, std::size_t max_size,
              std::uint32_t ttl = 0, bool force_tc = false) const;
+  // The same with AAAA records, when the query asks for AAAA.
+  Wire reply_aaaa(Rcode rcode, std::span<const Ipv6> addresses, std::size_t max_size,
+                  std::uint32_t ttl = 0) const;
 
  private:
   friend struct QueryParser;
@@ -65,6 +68,10 @@ class Query {
   struct PktDeleter {
     void operator()(ldns_struct_pkt* p) const;
   };
+  // A reply with COUNT answers, each made by RECORD(owner, i); trimmed to MAX_SIZE with TC.
+  template <class Record>
+  Wire build_reply(Rcode rcode, std::size_t count, std::size_t max_size, bool force_tc,
+                   const Record& record) const;
   std::unique_ptr<ldns_struct_pkt, PktDeleter> pkt_;
   std::uint16_t id_ = 0;
   std::string name_;

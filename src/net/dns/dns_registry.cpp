@@ -85,6 +85,7 @@ Result<void> DnsRegistry::add(const Endpoint& ep) {
     entry.links.push_back({normalize_name(l.alias), normalize_name(l.target)});
   }
   entry.upstreams = ep.upstreams;
+  entry.address6 = ep.address6;
 
   remove(ep.network, ep.container);
   Key key{ep.container, ep.network};
@@ -144,20 +145,22 @@ std::vector<std::string> DnsRegistry::networks_of(Ipv4 client) const {
   return {networks.begin(), networks.end()};
 }
 
-std::vector<Ipv4> DnsRegistry::registered(const std::vector<std::string>& scope,
-                                           const std::string& name) const {
-  std::vector<Ipv4> out;
+// One entry per address, in registration order.
+std::vector<const DnsRegistry::Entry*> DnsRegistry::registered(
+    const std::vector<std::string>& scope, const std::string& name) const {
+  std::vector<const Entry*> out;
   auto it = by_name_.find(name);
   if (it == by_name_.end()) return out;
   for (const Key& key : it->second) {
     if (!std::binary_search(scope.begin(), scope.end(), key.network)) continue;
     const Entry& e = containers_.find(key.container)->second.find(key.network)->second;
-    if (std::find(out.begin(), out.end(), e.address) == out.end()) out.push_back(e.address);
+    if (std::none_of(out.begin(), out.end(), [&](const Entry* o) { return o->address == e.address; }))
+      out.push_back(&e);
   }
   return out;
 }
 
-std::vector<Ipv4> DnsRegistry::visible(Ipv4 client, const std::string& name) const {
+std::vector<const DnsRegistry::Entry*> DnsRegistry::visible(Ipv4 client, const std::string& name) const {
   std::vector<std::string> scope = networks_of(client);
   auto [lo, hi] = by_address_.equal_range(client.value);
   for (auto it = lo; it != hi; ++it) {
@@ -183,7 +186,8 @@ std::vector<Upstream> DnsRegistry::upstreams_of(Ipv4 client) const {
 
 std::optional<std::vector<Ipv4>> DnsRegistry::lookup_a(Ipv4 client, std::string_view name) {
   std::string n = normalize_name(name);
-  std::vector<Ipv4> out = visible(client, n);
+  std::vector<Ipv4> out;
+  for (const Entry* e : visible(client, n)) out.push_back(e->address);
   if (out.empty()) return std::nullopt;
   if (out.size() > 1) {
     std::uint64_t turn = rotation_[n]++;
@@ -195,6 +199,14 @@ std::optional<std::vector<Ipv4>> DnsRegistry::lookup_a(Ipv4 client, std::string_
 
 bool DnsRegistry::contains(Ipv4 client, std::string_view name) const {
   return !visible(client, normalize_name(name)).empty();
+}
+
+std::vector<Ipv6> DnsRegistry::lookup_aaaa(Ipv4 client, std::string_view name) const {
+  std::vector<Ipv6> out;
+  for (const Entry* e : visible(client, normalize_name(name)))
+    if (e->address6 && std::find(out.begin(), out.end(), *e->address6) == out.end())
+      out.push_back(*e->address6);
+  return out;
 }
 
 std::size_t DnsRegistry::size() const {

@@ -3,6 +3,7 @@
 // Pure data, no I/O. Not thread-safe by design: every call happens on the daemon's loop thread.
 #pragma once
 
+#include <array>
 #include <compare>
 #include <cstdint>
 #include <map>
@@ -26,6 +27,12 @@ struct Ipv4 {
   auto operator<=>(const Ipv4&) const = default;
 };
 
+// An IPv6 address, network byte order.
+struct Ipv6 {
+  std::array<std::uint8_t, 16> bytes{};
+  auto operator<=>(const Ipv6&) const = default;
+};
+
 // Lower case, one trailing dot removed: the form names are stored and looked up in.
 std::string normalize_name(std::string_view name);
 
@@ -40,6 +47,11 @@ class Records {
   // Whether NAME is registered for CLIENT, without rotating: other query types for a registered
   // name get an empty NOERROR, and must not advance the round robin of the A answers.
   virtual bool contains(Ipv4 client, std::string_view name) const = 0;
+  // The AAAA addresses answering NAME for CLIENT: those of the registered containers that have
+  // one (a network with enable_ipv6), in the order lookup_a would give, without rotating.
+  virtual std::vector<Ipv6> lookup_aaaa(Ipv4 /*client*/, std::string_view /*name*/) const {
+    return {};
+  }
   // Where to forward CLIENT's other queries: its service's `dns` servers; empty for the
   // server's own upstreams.
   virtual std::vector<Upstream> upstreams_of(Ipv4 /*client*/) const { return {}; }
@@ -63,6 +75,7 @@ struct Endpoint {
   std::vector<std::string> aliases;  // the service's `aliases:` on NETWORK
   std::vector<Link> links = {};          // names this container alone resolves
   std::vector<Upstream> upstreams = {};  // the service's `dns`: this container's other queries
+  std::optional<Ipv6> address6 = std::nullopt;  // its IPv6 address on NETWORK, if it has one
 };
 
 // Scoping: a client is identified by its source address; it sees the names of every network
@@ -83,6 +96,7 @@ class DnsRegistry final : public Records {
 
   std::optional<std::vector<Ipv4>> lookup_a(Ipv4 client, std::string_view name) override;
   bool contains(Ipv4 client, std::string_view name) const override;
+  std::vector<Ipv6> lookup_aaaa(Ipv4 client, std::string_view name) const override;
   std::vector<Upstream> upstreams_of(Ipv4 client) const override;
 
   // The networks a client at CLIENT is on, sorted.
@@ -100,10 +114,12 @@ class DnsRegistry final : public Records {
     std::vector<std::string> names;  // normalised, unique
     std::vector<Link> links;         // normalised
     std::vector<Upstream> upstreams;
+    std::optional<Ipv6> address6;
   };
   void unindex(const Key& key, const Entry& entry);
-  std::vector<Ipv4> visible(Ipv4 client, const std::string& name) const;
-  std::vector<Ipv4> registered(const std::vector<std::string>& scope, const std::string& name) const;
+  std::vector<const Entry*> visible(Ipv4 client, const std::string& name) const;
+  std::vector<const Entry*> registered(const std::vector<std::string>& scope,
+                                       const std::string& name) const;
 
   // container -> network -> entry
   std::map<std::string, std::map<std::string, Entry, std::less<>>, std::less<>> containers_;

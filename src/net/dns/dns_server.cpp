@@ -168,6 +168,14 @@ DnsServer::Impl::Outcome DnsServer::Impl::decide(std::span<const std::uint8_t> w
   Ipv4 from{client.is_v4() ? client.to_v4().to_uint() : 0};
   if (q.qclass() == kClassIn || q.qclass() == kClassAny) {
     std::optional<std::vector<Ipv4>> addresses;
+    if (q.qtype() == kTypeAaaa && records_.contains(from, q.name())) {
+      // Empty (NOERROR, no data) for a name whose containers have no IPv6.
+      auto six = records_.lookup_aaaa(from, q.name());
+      ++stats_.local;
+      out.kind = Outcome::Kind::kReply;
+      out.reply = q.reply_aaaa(Rcode::kNoError, six, max_size, opts_.ttl);
+      return out;
+    }
     if (q.qtype() == kTypeA || q.qtype() == kTypeAny) {
       addresses = records_.lookup_a(from, q.name());
     } else if (records_.contains(from, q.name())) {
