@@ -3,8 +3,8 @@
 // changes (quiet for kQuiet) is applied rule by rule through the daemon's API: `sync` copies
 // the changed paths into every running replica (the cp route) and removes the deleted ones
 // (`rm -rf` run in the container, as compose does), `sync+restart` then restarts the service,
-// `sync+exec` runs its command, `restart` restarts. `rebuild` is refused: stack has no image
-// builds yet. `ignore` and `include` are .dockerignore patterns relative to the rule's path.
+// `sync+exec` runs its command, `restart` restarts, `rebuild` builds the image again and
+// recreates the service if it changed. `ignore` and `include` are .dockerignore patterns relative to the rule's path.
 #include <fnmatch.h>
 #include <poll.h>
 #include <sys/inotify.h>
@@ -148,9 +148,8 @@ Result<std::vector<Rule>> rules_of(const spec::Stack& stack,
       };
       r.ignore = strings("ignore");
       r.include = strings("include");
-      if (r.action == "rebuild")
-        return fail(r.where + ": action rebuild needs image builds, which this stack does not "
-                              "have yet (no `stack build`); use sync+restart, or restart");
+      if (r.action == "rebuild" && !svc.build)
+        return fail(r.where + ": action rebuild needs a build section in services." + svc.name);
       if (syncs(r) && (r.target.empty() || r.target.front() != '/'))
         return fail(r.where + ": " + r.action + " needs an absolute target in the container");
       if (r.action == "sync+exec") {
@@ -187,6 +186,26 @@ Result<void> restart(const std::string& project, const std::string& service) {
       run_operation("POST", "/v1/projects/" + url_encode(project) + "/restart", body.dump()),
       nullptr, false);
   if (last.is_object() && last.contains("error")) return fail(last["error"].get<std::string>());
+  return {};
+}
+
+// `rebuild`: SERVICE's image built again and the service recreated when the image changed, as
+// `up --build --no-deps SERVICE` does (compose's watch does the same). `up SERVICE` adds to
+// what the project keeps up, never narrows it.
+Result<void> rebuild(const std::string& project, const std::string& service) {
+  auto body = json::parse(load_request_json());
+  body["services"] = {service};
+  body["build"] = true;
+  body["no_deps"] = true;
+  std::string answer;
+  try {
+    answer = run_operation("POST", "/v1/up", body.dump());
+  } catch (const ExitCode&) {  // the daemon's error was printed; the watch goes on
+    return fail("up --build " + service + " of " + project + " failed");
+  }
+  auto last = json::parse(answer, nullptr, false);
+  if (!last.is_object() || !last.contains("plan"))
+    return fail(last.is_object() ? last.value("error", "up --build failed") : "up --build failed");
   return {};
 }
 
@@ -273,6 +292,10 @@ void apply(const std::string& project, const Rule& r, const std::vector<std::str
                        done.error().message.c_str());
       }
   }
+  if (r.action == "rebuild")
+    if (auto done = rebuild(project, r.service); !done)
+      std::fprintf(stderr, "watch: rebuild %s: %s\n", r.service.c_str(),
+                   done.error().message.c_str());
   if (r.action == "sync+restart" || r.action == "restart") {
     if (auto done = restart(project, r.service); !done)
       std::fprintf(stderr, "watch: restart %s: %s\n", r.service.c_str(),
@@ -391,7 +414,7 @@ void add_watch_command(CLI::App& app) {
   cmd->add_flag("--no-up", flags.no_up, "Do not run `up -d` first");
   cmd->add_option("service", flags.services, "Services whose rules apply (default: all)");
   cmd->footer(
-      "Actions: sync, sync+restart, sync+exec, restart (rebuild is refused: no image builds).\n"
+      "Actions: sync, sync+restart, sync+exec, restart, rebuild (up --build --no-deps SERVICE).\n"
       "Deleted files are removed in the container with rm -rf. Ends with Ctrl-C.");
   cmd->callback([] {
     auto project = value_or_exit(project_name());

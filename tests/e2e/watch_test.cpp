@@ -1,9 +1,11 @@
 // `stack watch` (issue 15): the develop.watch rules as a developer uses them. An edited file
 // reaches the container, a new directory too, an ignored file does not, a deleted one goes;
 // initial_sync copies the tree at start; sync+restart restarts the service; sync+exec runs its
-// command; rebuild is refused with its reason. Root; each test has its own instance.
+// command; rebuild builds the image again and recreates the service (refused without a build
+// section). Root; each test has its own instance.
 #include <doctest/doctest.h>
 
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "e2e/interactive.h"
@@ -114,10 +116,42 @@ services:
   CHECK_MESSAGE(wait_cat(env, "app", "/tmp/ran", "h2") == "h2", w.output());
 }
 
-TEST_CASE("watch refuses rebuild with its reason, and a stack without rules") {
+TEST_CASE("watch rebuild builds the image again and recreates the service") {
   STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("watchrebuild");
+  env.uses(p);
+  write_text(env.project_dir() / "src/Dockerfile",
+             "FROM busybox\nCOPY msg /msg\nCMD [\"sleep\", \"300\"]\n");
+  write_text(env.project_dir() / "src/msg", "one");
+  env.write("name: " + p + R"(
+services:
+  web:
+    build: ./src
+    develop:
+      watch:
+        - path: ./src
+          action: rebuild
+)");
+  auto w = start_watch(env, p);
+  REQUIRE_MESSAGE(w.wait_for("Watch enabled", 60s), w.output());
+  CHECK(wait_cat(env, "web", "/msg", "one") == "one");  // built by the watch's own up
+  auto started = [&] {  // the container's start time: a recreated one has a new one
+    auto j = nlohmann::json::parse(env.stack({"ps", "--format", "json"}).out, nullptr, false);
+    return j.is_array() && j.size() == 1 ? j[0]["created_at"].dump() : std::string();
+  };
+  auto before = started();
+  REQUIRE(!before.empty());
+
+  write_text(env.project_dir() / "src/msg", "two");
+  CHECK_MESSAGE(wait_cat(env, "web", "/msg", "two") == "two", w.output());
+  CHECK(started() != before);  // a new container, from the new image
+}
+
+TEST_CASE("watch refuses rebuild without a build section, and a stack without rules") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("watchnobuild");
   env.uses(p);
   fs::create_directories(env.project_dir() / "src");
   env.write("name: " + p + R"(
@@ -132,7 +166,8 @@ services:
 )");
   auto r = env.stack({"watch", "--no-up"});
   CHECK(r.code == 1);
-  CHECK_MESSAGE(r.err.find("services.web.develop.watch[0]: action rebuild") != std::string::npos,
+  CHECK_MESSAGE(r.err.find("services.web.develop.watch[0]: action rebuild needs a build section") !=
+                    std::string::npos,
                 r.err);
   env.write("name: " + p + "\nservices:\n  web:\n    image: busybox\n");
   auto none = env.stack({"watch", "--no-up"});
