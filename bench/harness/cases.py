@@ -292,7 +292,10 @@ def _iperf(server_pid, client_pid, address, seconds):
         wait_for(listening, 10, "iperf3 to listen")
         out = sh(["nsenter", "-t", str(client_pid), "-n", "iperf3", "-c", address, "-p", "5201",
                   "-t", str(seconds), "-J"]).stdout
-        return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
+        result = json.loads(out)
+        if "error" in result or "sum_received" not in result.get("end", {}):
+            raise Failed(f"iperf3 to {address}: {result.get('error', 'no result')}")
+        return result["end"]["sum_received"]["bits_per_second"] / 1e9
     finally:
         srv.kill()
         srv.wait()

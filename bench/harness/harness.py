@@ -153,6 +153,14 @@ def main():
         ctx.log = progress(label)
         log(f"{label} ...")
 
+    def guarded(label, run):
+        """A case that breaks (a tool's unexpected output) is reported, not the end of the run."""
+        try:
+            run()
+        except Exception as e:  # noqa: BLE001 - anything a case raises is reported as such
+            log(f"{label}: failed: {type(e).__name__}: {e}")
+            skipped.append({"case": label, "tool": "*", "reason": f"{type(e).__name__}: {e}"})
+
     try:
         if "container-start" in wanted:
             step("container-start")
@@ -178,18 +186,25 @@ def main():
                     add("daemon-rss-kib", "kib", daemon, no_daemon)
         if "restart-reaction" in wanted:
             step("restart-reaction")
-            add("restart-reaction", "ms", *cases.restart_reaction(ctx, 3 if a.quick else runs))
+            guarded("restart-reaction", lambda: add(
+                "restart-reaction", "ms", *cases.restart_reaction(ctx, 3 if a.quick else runs)))
         if "dns" in wanted:
             step("dns")
-            p50, p99, why = cases.dns(ctx, runs, 300 if a.quick else 1000)
-            add("dns-p50-us", "us", p50)
-            add("dns-p99-us", "us", p99, why)
+
+            def dns():
+                p50, p99, why = cases.dns(ctx, runs, 300 if a.quick else 1000)
+                add("dns-p50-us", "us", p50)
+                add("dns-p99-us", "us", p99, why)
+            guarded("dns", dns)
         if "network" in wanted:
             step("network")
-            bridge, veth, why = cases.throughput(ctx, 3 if a.quick else runs,
-                                                 1 if a.quick else 2)
-            add("bridge-gbits", "gbits", bridge, why)
-            add("veth-gbits", "gbits", veth)
+
+            def network():
+                bridge, veth, why = cases.throughput(ctx, 3 if a.quick else runs,
+                                                     1 if a.quick else 2)
+                add("bridge-gbits", "gbits", bridge, why)
+                add("veth-gbits", "gbits", veth)
+            guarded("network", network)
     finally:
         for t in tools.values():
             t.close()
