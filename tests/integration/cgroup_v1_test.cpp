@@ -23,7 +23,11 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kRoot = "/sys/fs/cgroup";
-const char* kHierarchies[] = {"memory", "cpu", "pids", "cpuacct", "freezer", "systemd", "unified"};
+// Every hierarchy the v1 driver may make a directory in (src/engine/cgroup_v1.cpp), so the
+// guard removes the test's top directory from each: devices was missing, and its stack-test-PID
+// directories stayed behind.
+const char* kHierarchies[] = {"memory", "cpu",     "pids",    "devices", "cpuacct",
+                              "freezer", "systemd", "unified", "cpuset",  "blkio"};
 
 std::string top() { return "stack-test-" + std::to_string(::getpid()); }
 
