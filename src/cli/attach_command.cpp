@@ -61,40 +61,12 @@ std::optional<std::string> parse_keys(const std::string& spec) {
   return out;
 }
 
-int g_winch[2] = {-1, -1};
-void on_winch(int) {
-  int saved = errno;
-  char c = 0;
-  (void)!::write(g_winch[1], &c, 1);
-  errno = saved;
-}
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      pollfd p{fd, POLLOUT, 0};
-      ::poll(&p, 1, -1);
-      continue;
-    }
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
 int pump(int sock, std::string pending, bool tty, bool send_stdin, const std::string& keys) {
   struct sigaction ign {};
   ign.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ign, nullptr);
   std::optional<RawTerminal> raw = tty && send_stdin ? RawTerminal::enter(0) : std::nullopt;
-  if (tty && ::pipe2(g_winch, O_CLOEXEC | O_NONBLOCK) == 0) {
-    struct sigaction sa {};
-    sa.sa_handler = on_winch;
-    sa.sa_flags = SA_RESTART;
-    ::sigaction(SIGWINCH, &sa, nullptr);
-  }
+  int winch = tty ? window_changes() : -1;
   ::fcntl(sock, F_SETFL, ::fcntl(sock, F_GETFL) | O_NONBLOCK);
   frames::FrameReader reader;
   reader.feed(pending);
@@ -125,14 +97,14 @@ int pump(int sock, std::string pending, bool tty, bool send_stdin, const std::st
     }
     pollfd fds[3] = {{sock, static_cast<short>(POLLIN | (out.empty() ? 0 : POLLOUT)), 0},
                      {stdin_open && out.size() < (256 << 10) ? 0 : -1, POLLIN, 0},
-                     {g_winch[0], POLLIN, 0}};
+                     {winch, POLLIN, 0}};
     if (::poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
       return 1;
     }
     if (fds[2].revents & POLLIN) {
       char drain[64];
-      while (::read(g_winch[0], drain, sizeof drain) > 0) {
+      while (::read(winch, drain, sizeof drain) > 0) {
       }
       if (auto size = terminal_size(0)) out += frames::encode_resize(size->first, size->second);
     }

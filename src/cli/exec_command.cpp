@@ -34,30 +34,6 @@ struct ExecFlags {
   std::string user, workdir, service;
 };
 
-// SIGWINCH, seen by the loop through a pipe.
-int g_winch_pipe[2] = {-1, -1};
-void on_winch(int) {
-  int saved = errno;
-  char c = 0;
-  (void)!::write(g_winch_pipe[1], &c, 1);
-  errno = saved;
-}
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      pollfd pfd{fd, POLLOUT, 0};
-      ::poll(&pfd, 1, -1);
-      continue;
-    }
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
 // Frames the client has to send, sent as the socket takes them: stdin is read only while
 // little is queued, so a command that does not read its stdin never blocks its output here.
 constexpr size_t kMaxQueued = 256 * 1024;
@@ -68,14 +44,7 @@ int pump(int sock, std::string pending, bool tty) {
   ign.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ign, nullptr);  // a closed stdout or socket is an error code here
   std::optional<RawTerminal> raw = tty ? RawTerminal::enter(0) : std::nullopt;
-  if (tty) {
-    if (::pipe2(g_winch_pipe, O_CLOEXEC | O_NONBLOCK) == 0) {
-      struct sigaction sa {};
-      sa.sa_handler = on_winch;
-      sa.sa_flags = SA_RESTART;
-      ::sigaction(SIGWINCH, &sa, nullptr);
-    }
-  }
+  int winch = tty ? window_changes() : -1;
   int flags = ::fcntl(sock, F_GETFL);
   ::fcntl(sock, F_SETFL, flags | O_NONBLOCK);
   api::exec::FrameReader frames;
@@ -115,7 +84,7 @@ int pump(int sock, std::string pending, bool tty) {
     }
     pollfd fds[3] = {{sock, static_cast<short>(POLLIN | (out.empty() ? 0 : POLLOUT)), 0},
                      {stdin_open && out.size() < kMaxQueued ? 0 : -1, POLLIN, 0},
-                     {g_winch_pipe[0], POLLIN, 0}};
+                     {winch, POLLIN, 0}};
     if (::poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
       std::perror("stack: poll");
@@ -123,7 +92,7 @@ int pump(int sock, std::string pending, bool tty) {
     }
     if (fds[2].revents & POLLIN) {
       char drain[64];
-      while (::read(g_winch_pipe[0], drain, sizeof drain) > 0) {
+      while (::read(winch, drain, sizeof drain) > 0) {
       }
       if (auto size = terminal_size(0)) out += api::exec::encode_resize(size->first, size->second);
     }

@@ -2,10 +2,14 @@
 // signal handlers can restore them (tcsetattr(3) is async-signal-safe, signal-safety(7)).
 #include "cli/terminal.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <iterator>
 
@@ -21,6 +25,15 @@ volatile sig_atomic_t g_fd = -1;  // the terminal in raw mode, -1: none
 // what it would have done.
 constexpr int kSignals[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGSEGV, SIGBUS};
 struct sigaction g_old[sizeof kSignals / sizeof *kSignals];
+
+int g_winch[2] = {-1, -1};  // window_changes(): the handler writes a byte to [1]
+
+void on_winch(int) {
+  int saved = errno;
+  char c = 0;
+  (void)!::write(g_winch[1], &c, 1);
+  errno = saved;
+}
 
 void restore_and_reraise(int sig) {
   if (g_fd >= 0) ::tcsetattr(g_fd, TCSADRAIN, &g_saved);
@@ -60,6 +73,31 @@ std::optional<std::pair<uint16_t, uint16_t>> terminal_size(int fd) {
   winsize ws{};
   if (::ioctl(fd, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0 || ws.ws_row == 0) return std::nullopt;
   return std::pair<uint16_t, uint16_t>{ws.ws_col, ws.ws_row};
+}
+
+int window_changes() {
+  if (g_winch[0] >= 0) return g_winch[0];
+  if (::pipe2(g_winch, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+  struct sigaction sa {};
+  sa.sa_handler = on_winch;
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGWINCH, &sa, nullptr);
+  return g_winch[0];
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      pollfd p{fd, POLLOUT, 0};
+      ::poll(&p, 1, -1);
+      continue;
+    }
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
 }
 
 }  // namespace stack::cli

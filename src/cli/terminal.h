@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 namespace stack::cli {
@@ -25,5 +26,13 @@ class RawTerminal {
 
 // The size of terminal FD (columns, rows), nullopt when it has none.
 std::optional<std::pair<uint16_t, uint16_t>> terminal_size(int fd);
+
+// A descriptor that becomes readable at each SIGWINCH (the read end of a non-blocking pipe the
+// handler writes to; the handler is installed on the first call), -1 when it cannot be made.
+// The reader drains it, then asks terminal_size again.
+int window_changes();
+
+// Writes all of DATA to FD, waiting on a non-blocking one; false on an error.
+bool write_all(int fd, std::string_view data);
 
 }  // namespace stack::cli
