@@ -100,6 +100,23 @@ Result<void> render_port6(std::ostringstream& out, const PortMapping& p) {
   return {};
 }
 
+// The forward chain, the same for the ip and ip6 tables: an internal network's traffic stays on
+// its bridge, published ports (DNAT) may be reached from another network through the host's
+// address, and no other traffic crosses from one of stack's bridges to another.
+void render_forward(std::ostringstream& out, const std::vector<FirewallNetwork>& networks) {
+  out << "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n";
+  for (const auto& n : networks) {
+    if (!n.internal) continue;
+    out << "\t\tiifname " << q(n.bridge) << " oifname != " << q(n.bridge) << " drop\n";
+    out << "\t\toifname " << q(n.bridge) << " iifname != " << q(n.bridge) << " drop\n";
+  }
+  out << "\t\tct status dnat accept\n";
+  for (const auto& n : networks)
+    out << "\t\tiifname " << q(n.bridge) << " oifname \"stk-*\" oifname != " << q(n.bridge)
+        << " drop\n";
+  out << "\t}\n";
+}
+
 }  // namespace
 
 Result<std::string> render_table6(const FirewallModel& model) {
@@ -139,17 +156,8 @@ Result<std::string> render_table6(const FirewallModel& model) {
       out << "\t\tip6 saddr " << subnet << " oifname != " << q(n.bridge) << " masquerade\n";
   }
   out << "\t}\n";
-  out << "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n";
-  for (const auto& n : networks) {
-    if (!n.internal) continue;
-    out << "\t\tiifname " << q(n.bridge) << " oifname != " << q(n.bridge) << " drop\n";
-    out << "\t\toifname " << q(n.bridge) << " iifname != " << q(n.bridge) << " drop\n";
-  }
-  out << "\t\tct status dnat accept\n";
-  for (const auto& n : networks)
-    out << "\t\tiifname " << q(n.bridge) << " oifname \"stk-*\" oifname != " << q(n.bridge)
-        << " drop\n";
-  out << "\t}\n}\n";
+  render_forward(out, networks);
+  out << "}\n";
   return out.str();
 }
 
@@ -190,18 +198,7 @@ Result<std::string> render_table(const FirewallModel& model) {
   }
   out << "\t}\n";
 
-  out << "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n";
-  for (const auto& n : networks) {
-    if (!n.internal) continue;
-    out << "\t\tiifname " << q(n.bridge) << " oifname != " << q(n.bridge) << " drop\n";
-    out << "\t\toifname " << q(n.bridge) << " iifname != " << q(n.bridge) << " drop\n";
-  }
-  // Published ports may be reached from another network (through the host address).
-  out << "\t\tct status dnat accept\n";
-  for (const auto& n : networks)
-    out << "\t\tiifname " << q(n.bridge) << " oifname \"stk-*\" oifname != " << q(n.bridge)
-        << " drop\n";
-  out << "\t}\n";
+  render_forward(out, networks);
 
   // The host's loopback services are not the containers' (CVE-2020-8558): route_localnet lets
   // a frame to the gateway's MAC with destination 127.0.0.1 in. Only a published port's DNAT
