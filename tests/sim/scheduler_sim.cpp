@@ -144,6 +144,7 @@ Figures simulate(int n) {
   f.placed = slot_count(first.assignments);
   for (const auto& u : first.unplaced) f.unplaced += static_cast<size_t>(u.missing);
   CHECK(within_capacity(c, first.assignments));
+  CHECK(cluster::schedule(input).assignments == first.assignments);  // deterministic
 
   // A node dies (its lease expired): a full node in the middle of the list.
   const std::string dead = node_name(n / 2 + 1);

@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
+#include <random>
 #include <vector>
 
 #include "cluster/scheduler.h"
@@ -294,4 +296,95 @@ TEST_CASE("re-scheduling a schedule changes nothing") {
   CHECK(again.assignments == first.assignments);
   CHECK(again.kept == first.placed);
   CHECK(again.moved + again.placed + again.removed == 0);
+}
+
+// Random small clusters (a fixed seed: the same cases every run) and the properties every
+// schedule must have, whatever the mix.
+TEST_CASE("every schedule of 300 random clusters keeps the rules") {
+  std::mt19937 random(18);
+  auto pick = [&](int n) { return static_cast<int>(random() % static_cast<unsigned>(n)); };
+  for (int round = 0; round < 300; ++round) {
+    std::vector<cluster::Node> nodes;
+    int node_count = 1 + pick(8);
+    for (int i = 0; i < node_count; ++i) {
+      std::string name = "n";
+      name += std::to_string(i);
+      auto node = a_node(name).cpus(1 + pick(4)).memory_mib(256 * (1 + pick(4)));
+      if (pick(3) > 0) node.label("zone", pick(2) ? "a" : "b");
+      if (pick(8) == 0) node.down();
+      nodes.push_back(node);
+    }
+    std::vector<cluster::ServicePlacement> services;
+    int service_count = 1 + pick(6);
+    for (int i = 0; i < service_count; ++i) {
+      std::string name = "s";
+      name += std::to_string(i);
+      auto s = a_service(name).replicas(pick(10));
+      if (pick(6) == 0) s.global();
+      if (pick(3) == 0) s.constraint("node.labels.zone", pick(2) ? "a" : "b", pick(2) == 0);
+      if (pick(3) == 0) s.spread("zone");
+      if (pick(3) == 0) s.reserve_cpus(0.5 * pick(3)).reserve_mib(128 * pick(3));
+      if (pick(4) == 0) s.max_per_node(1 + pick(2));
+      services.push_back(s);
+    }
+    CAPTURE(round);
+    auto first = run(nodes, services);
+
+    std::map<std::string, const cluster::Node*> by_name;
+    for (const auto& n : nodes) by_name[n.name] = &n;
+    std::map<std::string, cluster::Resources> used;
+    for (const auto& s : services) {
+      std::string key = cluster::service_key(s.project, s.name);
+      std::map<std::string, int> per;
+      auto it = first.assignments.find(key);
+      size_t placed = it == first.assignments.end() ? 0 : it->second.size();
+      if (it != first.assignments.end())
+        for (const auto& [slot, node] : it->second) {
+          REQUIRE(by_name.count(node));
+          CHECK(by_name[node]->ready);
+          CHECK(cluster::satisfies(s.constraints, *by_name[node]));
+          per[node]++;
+          used[node].nano_cpus += s.reservations.nano_cpus;
+          used[node].memory_bytes += s.reservations.memory_bytes;
+        }
+      int missing = 0;
+      for (const auto& u : first.unplaced)
+        if (u.service == key) missing = u.missing;
+      for (const auto& [node, n] : per) {
+        if (s.global) CHECK(n == 1);
+        if (s.max_replicas_per_node > 0) CHECK(n <= s.max_replicas_per_node);
+      }
+      if (!s.global) CHECK(static_cast<int>(placed) + missing == s.replicas);
+      // Nothing reserved, nothing constrained, no preference: counts differ by one at most.
+      if (!s.global && s.constraints.empty() && s.spread.empty() && s.reservations.nano_cpus == 0 &&
+          s.reservations.memory_bytes == 0 && s.max_replicas_per_node == 0) {
+        int lo = 1 << 20, hi = 0;
+        for (const auto& n : nodes)
+          if (n.ready) {
+            lo = std::min(lo, per[n.name]);
+            hi = std::max(hi, per[n.name]);
+          }
+        if (hi > 0) CHECK(hi - lo <= 1);
+      }
+    }
+    for (const auto& n : nodes) {
+      CHECK(used[n.name].nano_cpus <= n.capacity.nano_cpus);
+      CHECK(used[n.name].memory_bytes <= n.capacity.memory_bytes);
+    }
+
+    // Scheduling the result again changes nothing.
+    auto again = run(nodes, services, first.assignments);
+    CHECK(again.assignments == first.assignments);
+    // A node lost: only the slots it held change.
+    auto lost = nodes;
+    cluster::Node& gone = lost[static_cast<size_t>(pick(node_count))];
+    gone.ready = false;
+    auto after = run(lost, services, first.assignments);
+    for (const auto& c : cluster::changes(first.assignments, after.assignments)) {
+      const auto& was = first.assignments[c.service];
+      std::string before = was.count(c.slot) ? was.at(c.slot) : "";
+      CHECK_MESSAGE(before == gone.name, c.service << " slot " << c.slot << " moved from " << before
+                                                   << " to " << c.node);
+    }
+  }
 }
