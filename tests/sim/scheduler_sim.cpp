@@ -99,6 +99,17 @@ double cpu_millis(F&& f) {
   return now() - start;
 }
 
+// What the assignments take in the store: one key per slot,
+// /stack/assign/<project>/<service>/<slot> → node.
+size_t store_bytes(const cluster::Assignments& a) {
+  size_t bytes = 0;
+  for (const auto& [key, slots] : a)
+    for (const auto& [slot, node] : slots)
+      bytes += std::string("/stack/assign/").size() + key.size() + 1 + std::to_string(slot).size() +
+               node.size();
+  return bytes;
+}
+
 size_t slot_count(const cluster::Assignments& a) {
   size_t n = 0;
   for (const auto& [_, slots] : a) n += slots.size();
@@ -125,7 +136,7 @@ bool within_capacity(const Cluster& c, const cluster::Assignments& a) {
 
 struct Figures {
   int nodes = 0;
-  size_t services = 0, containers = 0, placed = 0, unplaced = 0;
+  size_t services = 0, containers = 0, placed = 0, unplaced = 0, bytes = 0;
   double place_ms = 0, death_ms = 0, join_ms = 0;
   size_t death_moved = 0, death_removed = 0, death_writes = 0, on_dead = 0;
   size_t join_moved = 0, join_placed = 0, join_writes = 0;
@@ -142,6 +153,7 @@ Figures simulate(int n) {
   cluster::SchedulerInput input{c.nodes, c.services, {}};
   f.place_ms = cpu_millis([&] { first = cluster::schedule(input); });
   f.placed = slot_count(first.assignments);
+  f.bytes = store_bytes(first.assignments);
   for (const auto& u : first.unplaced) f.unplaced += static_cast<size_t>(u.missing);
   CHECK(within_capacity(c, first.assignments));
   CHECK(cluster::schedule(input).assignments == first.assignments);  // deterministic
@@ -180,14 +192,20 @@ Figures simulate(int n) {
   return f;
 }
 
+// One row per simulated cluster; times are the scheduler's CPU time.
+void print_header() {
+  std::printf("%6s %8s %10s | %-29s | %-43s | %s\n", "nodes", "services", "containers",
+              "place all: ms, waiting, B/slot", "node lost: ms, its slots, moved, removed, keys",
+              "node joined: ms, moved, placed, keys");
+}
+
 void print(const Figures& f) {
   std::printf(
-      "%6d nodes %6zu services %7zu containers: place all %8.1f ms (%zu placed, %zu waiting) | "
-      "node lost %6.1f ms, %zu slots on it: %zu moved, %zu removed, %zu keys written | "
-      "node joined %6.1f ms: %zu moved, %zu placed, %zu keys written\n",
-      f.nodes, f.services, f.containers, f.place_ms, f.placed, f.unplaced, f.death_ms, f.on_dead,
-      f.death_moved, f.death_removed, f.death_writes, f.join_ms, f.join_moved, f.join_placed,
-      f.join_writes);
+      "%6d %8zu %10zu | %8.1f %8zu %11.0f | %8.1f %9zu %6zu %8zu %6zu | %8.1f %6zu %7zu %4zu\n",
+      f.nodes, f.services, f.containers, f.place_ms, f.unplaced,
+      f.placed ? static_cast<double>(f.bytes) / static_cast<double>(f.placed) : 0.0, f.death_ms,
+      f.on_dead, f.death_moved, f.death_removed, f.death_writes, f.join_ms, f.join_moved,
+      f.join_placed, f.join_writes);
   std::fflush(stdout);
 }
 
@@ -195,6 +213,7 @@ void print(const Figures& f) {
 
 TEST_CASE("1,000 nodes and 20,000 containers: placed, a node lost, a node joined") {
   Figures f = simulate(1000);
+  print_header();
   print(f);
   CHECK(f.containers == 20000);
   CHECK(f.placed == 20000);
@@ -203,6 +222,7 @@ TEST_CASE("1,000 nodes and 20,000 containers: placed, a node lost, a node joined
 }
 
 TEST_CASE("how the scheduler grows with the cluster: 100, 1,000 and 5,000 nodes") {
+  print_header();
   for (int n : {100, 1000, 5000}) {
     Figures f = simulate(n);
     print(f);
