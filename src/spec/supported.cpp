@@ -70,7 +70,8 @@ const std::vector<Refused>& refused() {
        "GPU and device requests need a vendor runtime hook; use devices"},
       {"services.*.deploy.resources.reservations.generic_resources",
        "Swarm node resources; stack runs on one host"},
-      {"services.*.deploy.placement", "Swarm places tasks on nodes; stack runs on one host"},
+      {"services.*.deploy.placement",
+       "placing replicas on nodes needs a cluster: stack daemon --cluster"},
       {"services.*.deploy.endpoint_mode",
        "Swarm's virtual IP; stack's DNS answers with every replica's address"},
       {"services.*.storage_opt",
@@ -88,7 +89,8 @@ const std::vector<Refused>& refused() {
   return table;
 }
 
-// deploy.mode: replicated is what stack does; global (one task per node) is replicas: 1 here.
+// deploy.mode: replicated is what stack does on one host; global (one replica on every node)
+// needs the cluster's scheduler (src/cluster/scheduler.h).
 void replicated_mode(const Service& s, const Report& report) {
   auto d = s.extra.find("deploy");
   if (d == s.extra.end() || !d->is_object() || !d->contains("mode")) return;
@@ -96,7 +98,7 @@ void replicated_mode(const Service& s, const Report& report) {
   if (m != "replicated")
     report(s.pos, "services." + s.name + ".deploy.mode " +
                       (m.is_string() ? m.get<std::string>() : m.dump()) +
-                      " (Swarm runs one task per node; stack runs on one host: use replicas)");
+                      " (one replica per node needs a cluster: stack daemon --cluster)");
 }
 
 void only_local_log_drivers(const Service& s, const Report& report) {

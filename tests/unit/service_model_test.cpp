@@ -117,7 +117,7 @@ TEST_CASE("refusals: what cannot work on one Linux host says why, at its key") {
   m = refusal("    gpus: all\n");
   CHECK_MESSAGE(m.find("refused: services.web.gpus (") != std::string::npos, m);
   m = refusal("    deploy: {mode: global}\n");
-  CHECK_MESSAGE(m.find("deploy.mode global (Swarm runs one task per node") != std::string::npos, m);
+  CHECK_MESSAGE(m.find("deploy.mode global (one replica per node needs a cluster") != std::string::npos, m);
   CHECK(refusal("    deploy: {mode: replicated}\n").empty());
   m = refusal("    cpu_count: 2\n");
   CHECK_MESSAGE(m.find("refused: services.web.cpu_count (a Windows") != std::string::npos, m);

@@ -138,8 +138,8 @@ networks:
   auto c = check_supported(*r);
   REQUIRE(!c);
   CHECK(c.error().message ==
-        "stack.yaml:8:7: refused: services.web.deploy.placement (Swarm places tasks on nodes; "
-        "stack runs on one host)\n"
+        "stack.yaml:8:7: refused: services.web.deploy.placement (placing replicas on nodes "
+        "needs a cluster: stack daemon --cluster)\n"
         "stack.yaml:9:34: refused: services.web.deploy.resources.reservations.devices (GPU and "
         "device requests need a vendor runtime hook; use devices)\n"
         "stack.yaml:13:5: not supported yet: services.db.attach");

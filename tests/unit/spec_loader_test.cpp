@@ -302,8 +302,8 @@ TEST_CASE("compose keys that stack does not implement yet load, and check_suppor
   CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {driver: syslog}\n") ==
         "stack.yaml:2:3: not supported yet: services.web.logging.driver syslog");
   CHECK(unsupported("services:\n  web:\n    image: x\n    deploy: {placement: {}}\n") ==
-        "stack.yaml:4:14: refused: services.web.deploy.placement (Swarm places tasks on nodes; "
-        "stack runs on one host)");
+        "stack.yaml:4:14: refused: services.web.deploy.placement (placing replicas on "
+        "nodes needs a cluster: stack daemon --cluster)");
   CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {options: {compress: 'true'}}\n") ==
         "stack.yaml:4:25: not supported yet: services.web.logging.options.compress");
   p.opts.profiles = {"p"};
