@@ -56,13 +56,15 @@ def draw(doc, keep, results_dir):
         _plot(path, f"up -d to all running ({where})", "services", "ms (median)", up, logx=True)
         out.append(f"plot: {path}")
     mem = _series(doc, "mem-per-container-", "kib")
-    daemon = {c["tool"]: c["median_kib"] for c in doc["cases"] if c["case"] == "daemon-rss-kib"}
+    # The daemon's RSS at each size (daemon-rss-kib is the one at 20 containers).
+    daemon = {(c["tool"], 20 if c["case"] == "daemon-rss-kib" else int(c["case"].split("-")[-1])):
+              c["median_kib"] for c in doc["cases"] if c["case"].startswith("daemon-rss-kib")}
     if any(len(v) > 1 for v in mem.values()):
-        total = {t: [(n, (kib * n + daemon.get(t, 0)) / 1024) for n, kib in v]
+        total = {t: [(n, (kib * n + daemon.get((t, n), 0)) / 1024) for n, kib in v]
                  for t, v in mem.items()}
         path = os.path.join(results_dir, "latest-memory.png")
         _plot(path, f"host memory of each tool's processes ({where})", "running containers",
-              "MiB (per-container PSS x n + daemon RSS)", total)
+              "MiB (per-container PSS x n + daemon RSS)", total, extra="set yrange [0:*]")
         out.append(f"plot: {path}")
     if keep.get("dns"):
         cdf = {t: [(us, (i + 1) / len(lat)) for i, us in enumerate(lat)]
@@ -120,7 +122,9 @@ def _rows(figures):
                    if c.startswith("mem-per-container-") and c.split("-")[-1].isdigit()})
     rows += [(f"host memory per idle container at {n}, PSS / RSS",
               [f"mem-per-container-{n}", f"mem-per-container-{n}-rss"]) for n in mems]
-    rows += [("daemon RSS with 20 containers", ["daemon-rss-kib"]),
+    daemons = [n for n in [20] + mems if n != 20 and f"daemon-rss-kib-{n}" in figures]
+    rows += [(f"daemon RSS with {' / '.join(str(n) for n in [20] + daemons)} containers",
+              ["daemon-rss-kib"] + [f"daemon-rss-kib-{n}" for n in daemons]),
              ("restart reaction (kill -9 to running again)", ["restart-reaction"]),
              ("DNS answer for a service name, p50 / p99", ["dns-p50-us", "dns-p99-us"]),
              ("TCP between two containers on one bridge", ["bridge-gbits"]),

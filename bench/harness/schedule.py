@@ -10,14 +10,14 @@ import stats
 
 # Seconds of one round (fixed, per service), measured on the 2-core VM of
 # bench/results/20261130T114157Z-vm.json (a loaded machine: the model errs on the long side).
-UP_COST = {"stack": (0.03, 0.012), "docker-compose": (1.2, 0.19), "podman-compose": (1.8, 1.5)}
+UP_COST = {"stack": (0.05, 0.025), "docker-compose": (1.2, 0.19), "podman-compose": (1.8, 1.5)}
 NOOP_COST = {"stack": (0.004, 0.0001), "docker-compose": (0.35, 0.0),
              "podman-compose": (0.1, 2.2)}
 # podman-compose's no-op `up` re-checks every container one podman call at a time (~2 s a
 # service): the peers' no-op up is measured up to this many services, stack's at every size.
 PEER_NOOP_MAX = 10
 # Counted seconds a tool may spend at one `up` size before its runs are cut.
-UP_BUDGET_S = 150
+UP_BUDGET_S = 120
 FEW_RUNS = stats.FEW_RUNS  # a figure of fewer runs is flagged (stats.few_runs)
 # The service counts of the `up` case and of the memory case.
 UP_SIZES = {True: [1, 10], False: [1, 10, 50, 100, 200]}
