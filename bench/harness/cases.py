@@ -276,6 +276,9 @@ def _resolver(pid):
 def dns(ctx, runs, count):
     p50, p99, reasons, c, projects = {}, {}, {}, {}, {}
     for label, t in _compose_tools(ctx):
+        if getattr(t, "no_dns", None):
+            reasons[label] = t.no_dns
+            continue
         try:
             d = _bring_up(ctx, label, t, "bdns", sleepers(2, t.image))
             projects[label] = (t, d)

@@ -55,8 +55,10 @@ class Podman:
             else:
                 f.write(f'[network]\nnetwork_config_dir = "{self.dir}/cni"\n')
         self.env = {"CONTAINERS_CONF": conf, "CONTAINERS_STORAGE_CONF": storage}
-        self.dns = ("aardvark-dns" if os.path.exists(NETAVARK) and os.path.exists(AARDVARK)
-                    else "none: CNI without the dnsname plugin (install netavark aardvark-dns)")
+        # Why the DNS case cannot measure podman here, if it cannot.
+        self.no_dns = None if os.path.exists(NETAVARK) and os.path.exists(AARDVARK) else (
+            "no aardvark-dns: podman's CNI backend has no DNS server (install netavark and "
+            "aardvark-dns)")
         sh(["podman", "import", fx.tar, IMAGE], env={**os.environ, **self.env})
         self.image = IMAGE
         try:
