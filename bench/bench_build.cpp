@@ -2,8 +2,10 @@
 // a second COPY, config steps) built by stack's engine (src/build) cold (a fresh store), warm
 // (everything cached) and after one copied file changed; and, with --podman, the same context
 // by `podman build` (cold: --no-cache; warm: its layer cache; in a storage root of its own). Median of 5 runs each, in ms.
-// Usage: bench_build ROOTFS [--podman]  (ROOTFS: a root directory or tarball with a shell and
+// Usage: bench_build ROOTFS [--podman | --json]  (ROOTFS: a root directory or tarball with a shell and
 // seq, e.g. the tests' <build>/test-fixtures/busybox). Everything it makes is under a temp dir, removed at the end.
+// For bench/run.sh: --json prints each run's times ({"cold_ms": [...], "warm_ms": [...], "one_ms": [...]});
+// `bench_build --context DIR BASE` writes the same context (its Dockerfile FROM BASE) for the peers.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,20 +69,48 @@ const char* kDockerfile =
 
 }  // namespace
 
-int run(const stdfs::path& dir, const stdfs::path& rootfs, bool podman);
+struct Options {
+  bool podman = false;
+  bool json = false;
+};
+
+int run(const stdfs::path& dir, const stdfs::path& rootfs, const Options& opt);
+
+// The build context: 200 small files, a config file and the Dockerfile FROM BASE.
+void write_context(const stdfs::path& ctx, const std::string& base) {
+  std::string payload(4096, 'x');
+  for (int i = 0; i < 200; i++) write(ctx / "app" / ("f" + std::to_string(i)), payload + std::to_string(i));
+  write(ctx / "config.txt", "a=1\n");
+  char df[1024];
+  std::snprintf(df, sizeof df, kDockerfile, base.c_str());
+  write(ctx / "Dockerfile", df);
+}
+
+void print_runs(const char* name, const std::vector<double>& v, const char* sep) {
+  std::printf("\"%s\": [", name);
+  for (size_t i = 0; i < v.size(); i++) std::printf("%s%.3f", i ? ", " : "", v[i]);
+  std::printf("]%s", sep);
+}
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--context") {
+    write_context(argv[2], argv[3]);
+    return 0;
+  }
   if (argc < 2 || geteuid() != 0) {
-    std::fprintf(stderr, "usage (root): bench_build ROOTFS [--podman]\n");
+    std::fprintf(stderr, "usage (root): bench_build ROOTFS [--podman | --json]\n"
+                         "               bench_build --context DIR BASE_IMAGE\n");
     return 2;
   }
   stdfs::path rootfs = argv[1];
-  bool podman = argc > 2 && std::string(argv[2]) == "--podman";
+  Options opt;
+  opt.podman = argc > 2 && std::string(argv[2]) == "--podman";
+  opt.json = argc > 2 && std::string(argv[2]) == "--json";
   char tmpl[] = "/tmp/stack-bench-build-XXXXXX";
   stdfs::path dir = ::mkdtemp(tmpl);
   int rc = 1;
   try {
-    rc = run(dir, rootfs, podman);
+    rc = run(dir, rootfs, opt);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_build: %s\n", e.what());
   }
@@ -90,14 +120,9 @@ int main(int argc, char** argv) {
   return rc;
 }
 
-int run(const stdfs::path& dir, const stdfs::path& rootfs, bool podman) {
+int run(const stdfs::path& dir, const stdfs::path& rootfs, const Options& opt) {
   stdfs::path ctx = dir / "ctx";
-  std::string payload(4096, 'x');
-  for (int i = 0; i < 200; i++) write(ctx / "app" / ("f" + std::to_string(i)), payload + std::to_string(i));
-  write(ctx / "config.txt", "a=1\n");
-  char df[1024];
-  std::snprintf(df, sizeof df, kDockerfile, "busybox:latest");
-  write(ctx / "Dockerfile", df);
+  write_context(ctx, "busybox:latest");
 
   auto cgroups = stack::engine::detect_cgroup_driver().value();
   stack::engine::Engine eng{stdfs::path(STACK_BUILD_DIR) / "stack-init", *cgroups};
@@ -129,10 +154,18 @@ int run(const stdfs::path& dir, const stdfs::path& rootfs, bool podman) {
     write(ctx / "config.txt", "a=1\n");
     stdfs::remove_all(store_dir);
   }
+  if (opt.json) {
+    std::printf("{");
+    print_runs("cold_ms", cold, ", ");
+    print_runs("warm_ms", warm, ", ");
+    print_runs("one_ms", one, "}\n");
+    return 0;
+  }
   std::printf("stack build  cold %.0f ms  warm (all cached) %.0f ms  one COPY changed %.0f ms\n",
               median(cold), median(warm), median(one));
 
-  if (podman) {
+  if (opt.podman) {
+    char df[1024];
     // podman's own storage under DIR: nothing of other users' images is touched.
     // crun refuses cgroup v1 hybrid hosts: runc with cgroupfs works here.
     std::string pm = "podman --runtime runc --cgroup-manager cgroupfs --root " + (dir / "podman-root").string() + " --runroot " +

@@ -3,6 +3,9 @@
 // unpacked by stack (fs::unpack_layer: contained, diff_id hashed, syncfs at the end) and by GNU
 // `tar -x` of the same file (without and with a syncfs after it). Median of 5 runs each,
 // MB/s of the unpacked bytes. Usage: bench_unpack [WORKDIR] (default: a temp dir, removed).
+// For bench/run.sh, which interleaves the runs itself: `bench_unpack --prepare WORKDIR` writes
+// WORKDIR/layer.tar.gz and prints {"bytes": N}; `bench_unpack --once stack|tar|tar-syncfs LAYER
+// OUT` unpacks LAYER into an emptied OUT once and prints {"seconds": S}.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,9 +81,51 @@ double measure(const fs::path& work, const std::function<bool(const fs::path&)>&
   return median(times);
 }
 
+// One unpack of LAYER into OUT (emptied first, and everything synced before the clock starts).
+int once(const std::string& how, const fs::path& layer, const fs::path& out) {
+  fs::remove_all(out);
+  fs::create_directories(out);
+  sh("sync");
+  auto t0 = Clock::now();
+  bool ok = false;
+  if (how == "stack") {
+    auto r = stack::fs::unpack_layer(layer, out);
+    if (!r) std::fprintf(stderr, "%s\n", r.error().message.c_str());
+    ok = bool(r);
+  } else if (how == "tar" || how == "tar-syncfs") {
+    std::string cmd = "tar -xf " + layer.string() + " -C " + out.string();
+    if (how == "tar-syncfs") cmd += " && sync -f " + out.string();
+    ok = sh(cmd) == 0;
+  } else {
+    std::fprintf(stderr, "bench_unpack: --once takes stack, tar or tar-syncfs, not %s\n", how.c_str());
+    return 2;
+  }
+  double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  fs::remove_all(out);
+  if (!ok) return 1;
+  std::printf("{\"seconds\": %.6f}\n", s);
+  return 0;
+}
+
+// The layer of the table run, for --once: WORK/layer.tar.gz; prints its unpacked bytes.
+int prepare(const fs::path& work) {
+  uint64_t bytes = 0;
+  fs::create_directories(work);
+  generate(work / "rootfs", bytes);
+  std::string cmd = "tar -C " + (work / "rootfs").string() + " -cf " + (work / "layer.tar").string() +
+                    " . && gzip -1 -f " + (work / "layer.tar").string();
+  int rc = sh(cmd);
+  fs::remove_all(work / "rootfs");
+  if (rc != 0) return 1;
+  std::printf("{\"bytes\": %llu}\n", static_cast<unsigned long long>(bytes));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--prepare") return prepare(argv[2]);
+  if (argc == 5 && std::string(argv[1]) == "--once") return once(argv[2], argv[3], argv[4]);
   bool own = argc < 2;
   fs::path work = own ? fs::path("/tmp/stack-bench-unpack-") : fs::path(argv[1]);
   if (own) work += std::to_string(::getpid());

@@ -5,18 +5,22 @@
 # writes bench/results/<date>-<host>.json, bench/results/latest.json and the plots.
 #   bench/run.sh [--quick] [--with-peers] [--cases LIST] [--runs N] [--no-build] [--check]
 #   --quick        up to 10 services and fewer runs (under 10 minutes with the peers)
-#   --with-peers   install crun, runc, podman, podman-compose, docker.io and docker-compose from
-#                  Debian and measure them too (docker on a dockerd of the bench's own, started
-#                  with --iptables=false: the host's firewall is left as it is)
+#   --with-peers   install crun, runc, podman (with netavark and aardvark-dns), podman-compose,
+#                  docker.io and docker-compose from Debian and measure them too (docker on a
+#                  dockerd of the bench's own, started with --iptables=false: the host's
+#                  firewall is left as it is; podman in a storage and network config of its own)
 #   --cases LIST   comma-separated: container-start, container-start-net, up, memory,
-#                  restart-reaction, dns, network, or a case name (up-10, dns-p99-us, ...)
+#                  restart-reaction, dns, network, overlay, unpack, build, or a case name
+#                  (up-10, dns-p99-us, overlay-gbits, ...)
+#   --runs N       counted runs per case (default 10, 5 with --quick; fewer for a peer at
+#                  50-200 services, where a round takes minutes: the run count is shown)
 #   --results DIR  where the results go (default bench/results)
 #   --build-dir D  the build directory (default build)
 #   --no-build     use the existing build directory as it is
 #   --check        fail unless every selected case produced a figure for stack (the CTest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 build=1 peers=0 check=0 dir=build pass=()
 while (($#)); do
   case $1 in
@@ -37,7 +41,8 @@ if [[ $EUID != 0 ]]; then
 fi
 
 need=(iperf3 gnuplot-nox iproute2 util-linux)
-((peers)) && need+=(crun runc podman podman-compose docker.io docker-compose)
+# netavark and aardvark-dns: podman's DNS (the CNI backend has none without dnsname).
+((peers)) && need+=(crun runc podman netavark aardvark-dns podman-compose docker.io docker-compose)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

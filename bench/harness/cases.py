@@ -3,6 +3,7 @@
 # counted. A case returns {tool: [values]} and {tool: reason} for the tools that could not run
 # it; the harness turns values into figures. Names and units are the results file's.
 
+import ipaddress
 import json
 import os
 import re
@@ -10,20 +11,25 @@ import signal
 import subprocess
 import time
 
+import schedule
 from tools import Failed, Unavailable, memory_kib, pids_by_cmdline, sh, sleepers, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def interleave(contenders, runs, warmup, progress):
-    """contenders: {tool: once()}; once() returns one value or raises Failed/Unavailable."""
+    """contenders: {tool: once()}; once() returns one value or raises Failed/Unavailable.
+    RUNS: counted runs for every tool, or {tool: runs} (a tool done with its runs sits out the
+    remaining rounds)."""
+    want = runs if isinstance(runs, dict) else {t: runs for t in contenders}
+    total = max([want[t] for t in contenders], default=0)
     values = {t: [] for t in contenders}
     reasons = {}
     live = list(contenders)
-    for r in range(-warmup, runs):
+    for r in range(-warmup, total):
         order = live[r % len(live):] + live[:r % len(live)] if live else []
         for tool in order:
-            if tool in reasons:
+            if tool in reasons or (r >= 0 and len(values[tool]) >= want[tool]):
                 continue
             try:
                 v = contenders[tool]()
@@ -32,7 +38,7 @@ def interleave(contenders, runs, warmup, progress):
                 continue
             if r >= 0:
                 values[tool].append(v)
-        progress(r + 1, runs)
+        progress(r + 1, total)
     return {t: v for t, v in values.items() if t not in reasons}, reasons
 
 
@@ -94,10 +100,12 @@ def _compose_tools(ctx):
     return out
 
 
-# 2. up -d of N services to all running, the no-op up after it, and down.
-def up_down(ctx, n, runs):
-    ups, noops, downs = {}, {}, {}
-    reasons = {}
+# 2. up -d of N services to all running, the no-op up after it (stack at every size, the peers
+# up to schedule.PEER_NOOP_MAX services), and down. With MEMORY, the first counted round also
+# measures the memory of the N running containers (case 3 at that size).
+def up_down(ctx, n, runs, warmup=1, memory=False):
+    ups, noops, downs, mem = {}, {}, {}, ({}, {}, {}, {})
+    reasons, want = {}, {}
     for label, t in _compose_tools(ctx):
         project = f"bup{n}"
         d = project_dir(ctx, label, project, sleepers(n, t.image))
@@ -106,23 +114,27 @@ def up_down(ctx, n, runs):
         except Unavailable as e:
             reasons[label] = str(e)
             continue
+        want[label] = runs(label) if callable(runs) else runs
+        counted = []
 
-        def once(t=t, d=d, project=project, label=label):
+        def once(t=t, d=d, project=project, label=label, counted=counted):
             up = ctx.run(t, t.up(project, d), cwd=d)
             running = len(t.container_pids(project, d))
             if running != n:
                 raise Failed(f"{running} of {n} containers running after up")
-            noop = ctx.run(t, t.up(project, d), cwd=d)
-            down = ctx.run(t, t.down(project, d), cwd=d)
-            noops.setdefault(label, []).append(noop)
-            downs.setdefault(label, []).append(down)
+            counted.append(up)
+            if memory and len(counted) == warmup + 1:
+                _measure_memory(t, label, project, d, n, mem)
+            if schedule.noop_measured(label, n):
+                noops.setdefault(label, []).append(ctx.run(t, t.up(project, d), cwd=d))
+            downs.setdefault(label, []).append(ctx.run(t, t.down(project, d), cwd=d))
             return up
         ups[label] = once
-    values, failed = interleave(ups, runs, 1, ctx.log)
+    values, failed = interleave(ups, want, warmup, ctx.log)
     failed.update(reasons)
-    # The warm-up run recorded a noop and a down too: drop it.
+    # The warm-up rounds recorded a noop and a down too: drop them.
     trim = lambda d: {k: v[-len(values[k]):] for k, v in d.items() if k in values}
-    return values, trim(noops), trim(downs), failed
+    return values, trim(noops), trim(downs), failed, mem
 
 
 def project_dir(ctx, label, project, text):
@@ -149,31 +161,36 @@ def _take_down(ctx, t, project, d):
 # 3. Host memory per idle container (PSS and RSS of every process the tool adds per
 # container), and the daemon's RSS, with N containers running.
 def memory(ctx, n):
-    pss, rss, daemon, reasons = {}, {}, {}, {}  # reasons["daemon"]: for daemon-rss-kib
+    mem = ({}, {}, {}, {})  # pss, rss, daemon, reasons (reasons["daemon"]: for daemon-rss-kib)
     for label, t in _compose_tools(ctx):
         project = f"bmem{n}"
         try:
             d = _bring_up(ctx, label, t, project, sleepers(n, t.image))
         except (Failed, Unavailable) as e:
-            reasons[label] = str(e)
+            mem[3][label] = str(e)
             continue
         try:
-            pids = t.overhead_pids(project, d)
-            if len(pids) != n:
-                reasons[label] = f"found {len(pids)} per-container processes for {n} containers"
-                continue
-            mem = [memory_kib(p) for p in pids]
-            rss[label] = [m[0] for m in mem]
-            pss[label] = [m[1] for m in mem]
-            dp = t.daemon_pids()
-            if dp:
-                daemon[label] = [sum(memory_kib(p)[0] for p in dp)]
-            else:
-                reasons.setdefault("daemon", {})[label] = "no daemon (daemonless)"
+            _measure_memory(t, label, project, d, n, mem)
         finally:
             _take_down(ctx, t, project, d)
         ctx.log(1, 1)
-    return pss, rss, daemon, reasons
+    return mem
+
+
+def _measure_memory(t, label, project, d, n, mem):
+    pss, rss, daemon, reasons = mem
+    pids = t.overhead_pids(project, d)
+    if len(pids) != n:
+        reasons[label] = f"found {len(pids)} per-container processes for {n} containers"
+        return
+    m = [memory_kib(p) for p in pids]
+    rss[label] = [x[0] for x in m]
+    pss[label] = [x[1] for x in m]
+    dp = t.daemon_pids()
+    if dp:
+        daemon[label] = [sum(memory_kib(p)[0] for p in dp)]
+    else:
+        reasons.setdefault("daemon", {})[label] = "no daemon (daemonless)"
 
 
 # 4. Restart reaction: the service's process killed (SIGKILL) to a new one running, at the
@@ -237,11 +254,21 @@ def _netns_ipv4(pid):
 
 
 def _resolver(pid):
+    """The container's first nameserver, if it is the tool's own: on loopback in the container
+    (Docker's 127.0.0.11) or on the container's network (stack's, aardvark-dns on the gateway).
+    Any other (the host's resolver, copied in when the tool has no DNS of its own on the network)
+    is refused: the queries would leave the machine."""
     with open(f"/proc/{pid}/root/etc/resolv.conf") as f:
-        for line in f:
-            if line.startswith("nameserver"):
-                return line.split()[1]
-    raise Failed(f"no nameserver in the resolv.conf of {pid}")
+        servers = [l.split()[1] for l in f if l.startswith("nameserver") and len(l.split()) > 1]
+    if not servers:
+        raise Failed(f"no nameserver in the resolv.conf of {pid}")
+    server = ipaddress.ip_address(servers[0])
+    out = sh(["nsenter", "-t", str(pid), "-n", "ip", "-o", "addr", "show"]).stdout
+    nets = [ipaddress.ip_interface(m).network for m in re.findall(r"inet6? (\S+/\d+)", out)]
+    if not server.is_loopback and not any(server in n for n in nets):
+        raise Failed(f"the container's resolver {server} is not on its network (no DNS server of "
+                     "the tool's own there): not queried, the queries would leave the machine")
+    return str(server)
 
 
 # 5a. DNS: p50 and p99 of COUNT answers for a service name, the same client in each tool's
@@ -249,18 +276,21 @@ def _resolver(pid):
 def dns(ctx, runs, count):
     p50, p99, reasons, c, projects = {}, {}, {}, {}, {}
     for label, t in _compose_tools(ctx):
+        if getattr(t, "no_dns", None):
+            reasons[label] = t.no_dns
+            continue
         try:
             d = _bring_up(ctx, label, t, "bdns", sleepers(2, t.image))
             projects[label] = (t, d)
             pids = t.container_pids("bdns", d)
             if len(pids) != 2:
                 raise Failed(f"{len(pids)} of 2 containers running")
+            server = _resolver(pids[0])
         except (Failed, Unavailable) as e:
             reasons[label] = str(e)
             continue
 
-        def once(pid=pids[0], label=label):
-            server = _resolver(pid)
+        def once(pid=pids[0], label=label, server=server):
             out = sh(["nsenter", "-t", str(pid), "-n", "python3",
                       os.path.join(HERE, "dnsclient.py"), server, "s2", str(count)]).stdout
             lat = sorted(json.loads(out))

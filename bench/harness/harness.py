@@ -12,19 +12,25 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import cases
+import images
+import overlay
+import schedule
 import stats
 from peers import Docker, Podman
 from tools import Fixtures, Oci, Stack, Unavailable, Unshare, sh
 
-# Case groups as --cases takes them; a case name selects itself.
+# Case groups as --cases takes them, in the order they run; a case name selects its group.
 GROUPS = ["container-start", "container-start-net", "up", "memory", "restart-reaction", "dns",
-          "network"]
-ALIASES = {"up-10": "up", "up-50": "up", "down-10": "up", "noop-up-10": "up",
-           "mem-per-container-20": "memory", "daemon-rss-kib": "memory",
+          "network", "overlay", "unpack", "build"]
+ALIASES = {"noop-up-10": "up", "down-10": "up", "daemon-rss-kib": "memory",
            "dns-p99-us": "dns", "dns-p50-us": "dns", "bridge-gbits": "network",
-           "veth-gbits": "network"}
+           "veth-gbits": "network", "overlay-gbits": "overlay", "unpack-mbs": "unpack",
+           "build-cold-ms": "build", "build-warm-ms": "build"}
+ALIASES.update({f"up-{n}": "up" for n in schedule.UP_SIZES[False]})
+ALIASES.update({f"mem-per-container-{n}": "memory" for n in schedule.MEM_SIZES[False]})
 
 
 def parse():
@@ -47,10 +53,28 @@ def log(msg):
 
 
 def progress(label):
+    """Round r of n: on a terminal in place, otherwise a line at most every 30 s."""
+    last = [time.monotonic()]
+
     def report(done, total):
-        if done > 0 and sys.stderr.isatty():
+        if done <= 0:
+            return
+        if sys.stderr.isatty():
             print(f"\r  {label}: run {done}/{total}", end="", file=sys.stderr, flush=True)
+        elif time.monotonic() - last[0] >= 30 or done == total:
+            last[0] = time.monotonic()
+            log(f"  {label}: run {done}/{total}")
     return report
+
+
+PEER_TOOLS = ["crun", "runc", "podman", "docker", "podman-compose", "docker-compose"]
+
+
+def estimate(steps, tools, again=False):
+    total = sum(v for _, v in steps)
+    log(f"bench: {'without the tools that cannot run, now' if again else 'estimated'} "
+        f"~{schedule.clock(total)} (min:s) for {', '.join(sorted(tools))}: "
+        + ", ".join(f"{k} {schedule.clock(v)}" for k, v in steps))
 
 
 def machine(source):
@@ -125,6 +149,10 @@ def main():
     if not wanted:
         wanted = set(GROUPS)
 
+    order = [g for g in GROUPS if g in wanted]
+    assumed = {"stack", "unshare"} | (set(PEER_TOOLS) if a.with_peers else set())
+    started = time.monotonic()
+    estimate(schedule.plan(["setup"] + order, assumed, runs, a.quick), assumed)
     before = host_objects()
     work = tempfile.mkdtemp(prefix="stack-bench-")
     fx = Fixtures(a.source, a.build, work)
@@ -141,6 +169,11 @@ def main():
             log(f"{name}: not measured: {e}")
     ctx = cases.Context(fx, tools, runs, a.quick, None)
     results, skipped = [], []
+    labels = {t: getattr(tools[t], "compose_tool", t) for t in tools}
+    have = set(tools) | set(labels.values())
+    left = dict(schedule.plan(order, have, runs, a.quick))
+    if have != assumed:
+        estimate(list(left.items()), have, again=True)
 
     def add(case, unit, values, reasons=None):
         for tool, v in values.items():
@@ -150,8 +183,10 @@ def main():
             skipped.append({"case": case, "tool": tool, "reason": why})
 
     def step(label):
+        left.pop(label, None)
         ctx.log = progress(label)
-        log(f"{label} ...")
+        log(f"[{schedule.clock(time.monotonic() - started)} elapsed, "
+            f"~{schedule.clock(sum(left.values()))} after this] {label} ...")
 
     def guarded(label, run):
         """A case that breaks (a tool's unexpected output) is reported, not the end of the run."""
@@ -161,6 +196,15 @@ def main():
             log(f"{label}: failed: {type(e).__name__}: {e}")
             skipped.append({"case": label, "tool": "*", "reason": f"{type(e).__name__}: {e}"})
 
+    def add_memory(n, mem):
+        pss, rss, daemon, why = mem
+        no_daemon = why.pop("daemon", {})
+        add(f"mem-per-container-{n}", "kib", pss, why)
+        add(f"mem-per-container-{n}-rss", "kib", rss)
+        # daemon-rss-kib: at 20 containers (the issue's name); at the other sizes, for the plot.
+        add("daemon-rss-kib" if n == 20 else f"daemon-rss-kib-{n}", "kib", daemon, no_daemon)
+
+    mem_sizes = schedule.MEM_SIZES[a.quick]
     try:
         if "container-start" in wanted:
             step("container-start")
@@ -169,25 +213,34 @@ def main():
             step("container-start-net")
             add("container-start-net", "ms", *cases.container_start(ctx, net=True))
         if "up" in wanted:
-            for n in ([1, 10] if a.quick else [1, 10, 50, 100, 200]):
+            for n in schedule.UP_SIZES[a.quick]:
                 step(f"up-{n}")
-                up, noop, down, why = cases.up_down(ctx, n, runs)
+                # The memory case at the sizes `up` reaches, from its first counted round.
+                fold = "memory" in wanted and n in mem_sizes
+                up, noop, down, why, mem = cases.up_down(
+                    ctx, n, lambda label, n=n: schedule.up_runs(label, n, runs, a.quick),
+                    schedule.up_warmup(n), memory=fold)
                 add(f"up-{n}", "ms", up, why)
-                add(f"noop-up-{n}", "ms", noop)
+                add(f"noop-up-{n}", "ms", noop, {
+                    label: f"no-op up measured up to {schedule.PEER_NOOP_MAX} services for the "
+                           "peers (podman-compose: about 2 s a service)"
+                    for label in up if not schedule.noop_measured(label, n)})
                 add(f"down-{n}", "ms", down)
+                if fold:
+                    for label, reason in why.items():
+                        if label not in mem[0]:
+                            mem[3].setdefault(label, f"up-{n} failed: {reason}")
+                    add_memory(n, mem)
+                    mem_sizes = [m for m in mem_sizes if m != n]
         if "memory" in wanted:
-            for n in ([20] if a.quick else [20, 100, 200]):
-                step(f"mem-per-container-{n}")
-                pss, rss, daemon, why = cases.memory(ctx, n)
-                no_daemon = why.pop("daemon", {})
-                add(f"mem-per-container-{n}", "kib", pss, why)
-                add(f"mem-per-container-{n}-rss", "kib", rss)
-                if n == 20:
-                    add("daemon-rss-kib", "kib", daemon, no_daemon)
+            for n in mem_sizes:
+                step("memory")
+                add_memory(n, cases.memory(ctx, n))
         if "restart-reaction" in wanted:
             step("restart-reaction")
             guarded("restart-reaction", lambda: add(
-                "restart-reaction", "ms", *cases.restart_reaction(ctx, 3 if a.quick else runs)))
+                "restart-reaction", "ms",
+                *cases.restart_reaction(ctx, schedule.case_runs("restart-reaction", runs, a.quick))))
         if "dns" in wanted:
             step("dns")
 
@@ -200,17 +253,40 @@ def main():
             step("network")
 
             def network():
-                bridge, veth, why = cases.throughput(ctx, 3 if a.quick else runs,
-                                                     1 if a.quick else 2)
+                bridge, veth, why = cases.throughput(
+                    ctx, schedule.case_runs("network", runs, a.quick), schedule.iperf_seconds(a.quick))
                 add("bridge-gbits", "gbits", bridge, why)
                 add("veth-gbits", "gbits", veth)
             guarded("network", network)
+        if "overlay" in wanted:
+            step("overlay")
+
+            def over():
+                values, why = overlay.throughput(
+                    ctx, schedule.case_runs("overlay", runs, a.quick), schedule.iperf_seconds(a.quick))
+                why.update({label: r for label, r in overlay.PEERS.items()
+                            if label in labels.values()})
+                add("overlay-gbits", "gbits", values, why)
+            guarded("overlay", over)
+        if "unpack" in wanted:
+            step("unpack")
+            guarded("unpack", lambda: add(
+                "unpack-mbs", "mbs", *images.unpack(ctx, schedule.case_runs("unpack", runs, a.quick))))
+        if "build" in wanted:
+            step("build")
+
+            def build():
+                cold, warm, why = images.build(ctx, schedule.case_runs("build", runs, a.quick))
+                add("build-cold-ms", "ms", cold, why)
+                add("build-warm-ms", "ms", warm)
+            guarded("build", build)
     finally:
         for t in tools.values():
             t.close()
         fx.close()
         sh(["rm", "-rf", work], check=False)
         remove_peer_leftovers(before)
+    log(f"bench: took {schedule.clock(time.monotonic() - started)}")
 
     for name, why in unavailable.items():
         skipped.append({"case": "*", "tool": name, "reason": why})
@@ -224,25 +300,28 @@ def main():
 
 
 def expected_cases(wanted, quick):
+    """The cases --check requires a figure of stack for (the no-op `up` at every size)."""
     out = []
-    if "container-start" in wanted:
-        out.append("container-start")
-    if "container-start-net" in wanted:
-        out.append("container-start-net")
-    if "up" in wanted:
-        out += ["up-10", "noop-up-10", "down-10"]
-    if "memory" in wanted:
-        out += ["mem-per-container-20", "daemon-rss-kib"]
-    if "restart-reaction" in wanted:
-        out.append("restart-reaction")
-    if "dns" in wanted:
-        out += ["dns-p50-us", "dns-p99-us"]
-    if "network" in wanted:
-        out += ["bridge-gbits"]
+    for g in GROUPS:
+        if g not in wanted:
+            continue
+        if g == "up":
+            out += [f"{c}-{n}" for n in schedule.UP_SIZES[quick] for c in ("up", "noop-up", "down")]
+        elif g == "memory":
+            out += [f"mem-per-container-{n}" for n in schedule.MEM_SIZES[quick]]
+            out.append("daemon-rss-kib")
+        elif g == "dns":
+            out += ["dns-p50-us", "dns-p99-us"]
+        elif g == "network":
+            out.append("bridge-gbits")
+        elif g == "build":
+            out += ["build-cold-ms", "build-warm-ms"]
+        else:
+            out.append({"overlay": "overlay-gbits", "unpack": "unpack-mbs"}.get(g, g))
     return out
 
 
-UNITS = {"ms": "ms", "kib": "KiB", "us": "us", "gbits": "Gbit/s"}
+UNITS = {"ms": "ms", "kib": "KiB", "us": "us", "gbits": "Gbit/s", "mbs": "MB/s"}
 
 
 def report(results, skipped):
@@ -257,7 +336,11 @@ def report(results, skipped):
             note = "(spread too wide for a ratio)" if stats.too_wide(s) else ""
             if ref and tool != "stack":
                 r = stats.ratio(s, ref)
-                note = f"{r:.2f}x" if r is not None else "~ (spread too wide)"
+                why = "spread too wide" if stats.too_wide(s) or stats.too_wide(ref) \
+                    else "few runs, ranges overlap"
+                note = f"{r:.2f}x" if r is not None else f"~ ({why})"
+            if stats.few_runs(s):
+                note += f" (few runs: {s['runs']})"
             print(f"{case:<25} {tool:<15} {s['median']:>10.2f} {UNITS[unit]:<7}"
                   f"{s['p25']:>10.2f} -{s['p75']:>9.2f} {s['min']:>10.2f} -{s['max']:>9.2f} "
                   f"{s['runs']:>4}  {note}")

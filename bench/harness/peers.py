@@ -13,6 +13,10 @@ import time
 from tools import IMAGE, Failed, Unavailable, pids_by_cmdline, sh, _comm
 
 
+NETAVARK = "/usr/lib/podman/netavark"
+AARDVARK = "/usr/lib/podman/aardvark-dns"
+
+
 def _first_line(err):
     lines = [l for l in err.strip().splitlines() if l.strip()]
     return lines[-1] if lines else "no message"
@@ -32,11 +36,30 @@ class Podman:
         # Podman's default ulimits raise RLIMIT_NOFILE and RLIMIT_NPROC, which needs
         # CAP_SYS_RESOURCE: where the machine's bounding set lacks it, crun fails with EPERM.
         # The containers keep the caller's limits instead, as stack's do.
-        conf = os.path.join(fx.work, "containers.conf")
+        # Its own storage, run root and network configurations under the bench's work
+        # directory (nothing of the host's podman is used or left), and netavark with
+        # aardvark-dns, podman's own DNS (CNI, the host's default here, has none: the
+        # containers would get the host's resolver).
+        self.dir = os.path.join(fx.work, "podman")
+        storage = os.path.join(self.dir, "storage.conf")
+        os.makedirs(self.dir, exist_ok=True)
+        with open(storage, "w") as f:
+            f.write(f'[storage]\ndriver = "overlay"\ngraphroot = "{self.dir}/root"\n'
+                    f'runroot = "{self.dir}/run"\n')
+        conf = os.path.join(self.dir, "containers.conf")
         with open(conf, "w") as f:
             f.write("[containers]\ndefault_ulimits = []\n")
-        self.env = {"CONTAINERS_CONF": conf}
-        sh(["podman", "import", fx.tar, IMAGE])
+            if os.path.exists(NETAVARK):
+                f.write(f'[network]\nnetwork_backend = "netavark"\n'
+                        f'network_config_dir = "{self.dir}/networks"\n')
+            else:
+                f.write(f'[network]\nnetwork_config_dir = "{self.dir}/cni"\n')
+        self.env = {"CONTAINERS_CONF": conf, "CONTAINERS_STORAGE_CONF": storage}
+        # Why the DNS case cannot measure podman here, if it cannot.
+        self.no_dns = None if os.path.exists(NETAVARK) and os.path.exists(AARDVARK) else (
+            "no aardvark-dns: podman's CNI backend has no DNS server (install netavark and "
+            "aardvark-dns)")
+        sh(["podman", "import", fx.tar, IMAGE], env={**os.environ, **self.env})
         self.image = IMAGE
         try:
             fx.private.time_ms(["podman", "run", "--rm", "--network", "none", IMAGE, "/bin/true"],
@@ -79,7 +102,22 @@ class Podman:
         return []  # daemonless
 
     def close(self):
-        sh(["podman", "rmi", "-f", IMAGE], check=False)
+        # In the runner's mount namespace, where the containers' mounts and netns files are.
+        for argv in (["podman", "rm", "-a", "-f", "-t", "0"], ["podman", "network", "prune", "-f"],
+                     ["podman", "rmi", "-a", "-f"]):
+            try:
+                self.fx.private.output(argv, env=self.env)
+            except Failed:
+                pass
+        # aardvark-dns outlives its last container by design: stop ours.
+        pidfile = os.path.join(self.dir, "run", "networks", "aardvark-dns", "aardvark.pid")
+        try:
+            with open(pidfile) as f:
+                os.kill(int(f.read().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+        for d in ("run", "root"):
+            sh(["umount", "-R", "-l", os.path.join(self.dir, d)], check=False)
 
 
 class Docker:

@@ -37,9 +37,21 @@ def too_wide(summary):
     return (summary["p75"] - summary["p25"]) / abs(m) > WIDE_SPREAD
 
 
+# A figure of fewer runs than this is few-run: its quartiles say little about its spread, so a
+# ratio is drawn from it only where the two tools' min-max ranges do not overlap.
+FEW_RUNS = 5
+
+
+def few_runs(summary):
+    return summary["runs"] < FEW_RUNS
+
+
 def ratio(tool, reference):
     """tool / reference, or None when either spread cannot support a ratio."""
     if too_wide(tool) or too_wide(reference) or reference["median"] == 0:
+        return None
+    if (few_runs(tool) or few_runs(reference)) and not (
+            tool["min"] > reference["max"] or tool["max"] < reference["min"]):
         return None
     return tool["median"] / reference["median"]
 
