@@ -1,9 +1,13 @@
 // Issue 13's last fields through the stack binary, proven on the host and from inside the
 // containers: pid and ipc container:NAME (the namespaces of another project's container),
 // networks named in the file (shared by two projects, kept while the other uses it), external
-// networks (missing: refused, nothing made), link_local_ips (in `ip addr`), attach: false.
+// networks (missing: refused, nothing made), link_local_ips (in `ip addr`), attach: false,
+// security_opt apparmor/label (a no-op said in the daemon log, or refused).
 #include <doctest/doctest.h>
 #include <unistd.h>
+
+#include <fstream>
+#include <iterator>
 
 #include "common/instance.h"
 #include "e2e/network_support.h"
@@ -229,6 +233,43 @@ services:
   CHECK_MESSAGE(up.out.find("hidden-line-4033") == std::string::npos, up.out);
   // Its logs are still kept: `stack logs` shows them.
   CHECK(env.stack({"logs", "loud"}).out.find("hidden-line-4033") != std::string::npos);
+  CHECK(env.stack({"down", "-t", "0"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
+
+TEST_CASE("security_opt apparmor and label: no-ops when they ask for none, else refused") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("lsmopt");
+  env.uses(p);
+  env.write("name: " + p + R"(
+services:
+  app:
+    image: busybox
+    command: [sleep, "300"]
+    security_opt: ["apparmor:confined-profile"]
+)");
+  auto bad = env.stack({"up", "-d"});
+  CHECK(bad.code != 0);
+  CHECK_MESSAGE(bad.err.find("refused: services.app.security_opt apparmor:confined-profile (") !=
+                    std::string::npos,
+                bad.err);
+  CHECK(env.ps(p).empty());
+  env.write("name: " + p + R"(
+services:
+  app:
+    image: busybox
+    command: [sleep, "300"]
+    security_opt: ["apparmor:unconfined", "label:disable"]
+)");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  CHECK(env.stack({"exec", "app", "true"}).code == 0);
+  std::ifstream log(env.run_root() / "daemon.log");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK_MESSAGE(text.find("ignored: stack confines with namespaces, capabilities and seccomp") !=
+                    std::string::npos,
+                text);
   CHECK(env.stack({"down", "-t", "0"}).code == 0);
   CHECK(env.leftovers(p).empty());
 }
