@@ -186,9 +186,10 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
     if (what == "up" || what == "build" || what == "shutdown" || what == "auth" ||
         what == "run")
       return {"POST"};
-    if (what == "volumes") return {"GET", "POST"};
+    if (what == "volumes" || what == "networks") return {"GET", "POST"};
     return {};
   }
+  if (p.size() == 3 && p[1] == "networks") return {"GET", "DELETE"};
   if (p.size() == 3 && p[1] == "volumes") {
     if (p[2] == "prune") return {"GET", "POST", "DELETE"};  // GET, DELETE: a volume named "prune"
     return {"GET", "DELETE"};

@@ -133,7 +133,10 @@ Reply up_reply(Daemon& d, const json& body) {
             req.warn = [emit](const std::string& w) { emit({{"warning", w}}); };
             auto up = co_await d.up(req, progress_to(emit));
             if (!up) emit({{"error", up.error().message}});
-            else emit({{"project", up->project}, {"plan", plan_json(up->plan)}});
+            else
+              emit({{"project", up->project},
+                    {"plan", plan_json(up->plan)},
+                    {"not_attached", up->not_attached}});
           }};
 }
 
@@ -309,6 +312,42 @@ struct Ints {
   }
 };
 
+// /v1/networks: GET (list), POST (create {name, subnet}); /v1/networks/NAME: GET (inspect),
+// DELETE (rm: a network of no project, 409 while in use).
+Reply network_reply(reconciler::Daemon& d, const std::string& m, const std::vector<std::string>& p,
+                    const json& body) {
+  auto to_json = [](const reconciler::Daemon::NetworkListing& n) {
+    return json{{"name", n.name},     {"project", n.project},        {"driver", "bridge"},
+                {"subnet", n.subnet}, {"gateway", n.gateway},        {"containers", n.containers}};
+  };
+  if (p.size() == 2 && m == "GET") {
+    auto list = d.list_networks();
+    if (!list) return error_reply(500, list.error().message);
+    json arr = json::array();
+    for (const auto& n : *list) arr.push_back(to_json(n));
+    return {200, arr, {}};
+  }
+  if (p.size() == 2 && m == "POST") {
+    auto n = d.create_network(body.value("name", ""), body.value("subnet", ""));
+    if (!n) return error_reply(400, n.error().message);
+    return {200, to_json(*n), {}};
+  }
+  if (p.size() == 3 && m == "GET") {
+    auto list = d.list_networks();
+    if (!list) return error_reply(500, list.error().message);
+    for (const auto& n : *list)
+      if (n.name == p[2]) return {200, to_json(n), {}};
+    return error_reply(404, "no such network: " + p[2]);
+  }
+  if (p.size() == 3 && m == "DELETE") {
+    if (auto r = d.remove_network(p[2]); !r)
+      return error_reply(r.error().message.find("no such network") != std::string::npos ? 404 : 409,
+                         r.error().message);
+    return {200, {{"deleted", p[2]}}, {}};
+  }
+  return error_reply(404, "unknown API path " + m + " /v1/networks" + (p.size() > 2 ? "/" + p[2] : ""));
+}
+
 // /v1/volumes: GET (list), POST (create {name, driver_opts, labels}); /v1/volumes/NAME: GET
 // (inspect), DELETE (rm, 409 while in use); POST /v1/volumes/prune.
 Reply volume_reply(reconciler::Daemon& d, const std::string& m, const std::vector<std::string>& p,
@@ -416,6 +455,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
     if (m == "POST" && p.size() == 2 && p[1] == "build") co_return build_reply(d, body);
     if (m == "GET" && p.size() == 2 && p[1] == "events") co_return events_reply(d, t);
     if (p.size() >= 2 && p[1] == "volumes") co_return volume_reply(d, m, p, body);
+    if (p.size() >= 2 && p[1] == "networks") co_return network_reply(d, m, p, body);
     if (p.size() == 4 && p[1] == "projects") {
       const std::string& project = p[2];
       const std::string& what = p[3];

@@ -322,8 +322,12 @@ void add_project_commands(CLI::App& app) {
         } catch (...) {  // ExitCode of a failed request: the logs go on
         }
       }).detach();
+    // attach: false (compose's): its output is not shown unless --attach names it.
+    AttachOptions shown = up_attach;
+    for (const auto& s : last.value("not_attached", std::vector<std::string>{}))
+      if (!std::count(shown.attach.begin(), shown.attach.end(), s)) shown.no_attach.push_back(s);
     if (!detach && !wait && !no_start)
-      attach(last.value("project", ""), !plan["actions"].empty(), up_attach);
+      attach(last.value("project", ""), !plan["actions"].empty(), shown);
   };
   up->callback(run_up);
 

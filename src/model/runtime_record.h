@@ -36,6 +36,7 @@ struct NetworkJoin {
   std::string interface_name = "";  // "" : eth<N>
   int gw_priority = 0;              // the default route goes through the highest
   std::string ipv6_address = "";    // static, on a network with enable_ipv6; or ""
+  std::vector<std::string> link_local_ips = {};  // extra addresses on this interface
 };
 struct PublishedPort {
   std::string host_ip;  // "" for every local address
@@ -67,8 +68,8 @@ struct RuntimeRecord {
   // pid: service:NAME (JOIN_PID), ipc: service:NAME (JOIN_IPC). One service for all three.
   std::string network_service;
   bool join_pid = false, join_ipc = false;
-  // network_mode container:NAME: a container of the host by name (any project), joined at
-  // each start; it must be running then.
+  // network_mode, pid or ipc container:NAME (NETWORK_MODE "container", JOIN_PID, JOIN_IPC): a
+  // container of the host by name (any project), joined at each start; it must be running then.
   std::string join_container;
   std::vector<NetworkJoin> networks;  // in priority order: the first one's gateway is the DNS
   std::vector<PublishedPort> ports;

@@ -373,6 +373,8 @@ class LibnlNetlink final : public Netlink {
         return fail(nl_error(ctx + ": default route via " + c.gateway->str(), err));
     }
     if (c.address6) NET_CHECK(add_address6(sk.get(), ifindex, *c.address6), ctx);
+    for (const auto& a : c.extra) NET_CHECK(add_address(sk.get(), ifindex, a), ctx);
+    for (const auto& a : c.extra6) NET_CHECK(add_address6(sk.get(), ifindex, a), ctx);
     if (c.gateway6) {
       RoutePtr route(rtnl_route_alloc());
       rtnl_route_set_family(route.get(), AF_INET6);

@@ -49,6 +49,9 @@ struct InterfaceConfig {
   // enable_ipv6: the IPv6 address (added without DAD, usable at once) and default route.
   std::optional<Cidr6> address6 = std::nullopt;
   std::optional<Ipv6> gateway6 = std::nullopt;
+  // link_local_ips: more addresses on the interface (no route through them).
+  std::vector<Cidr> extra = {};
+  std::vector<Cidr6> extra6 = {};
 };
 
 struct VxlanConfig {

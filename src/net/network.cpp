@@ -61,9 +61,12 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
     info.addressing = STACK_TRY_CTX(plan_addressing(req, options_.pool, taken), ctx);
     NET_CHECK(ipam_.add_network(info.addressing), ctx);
     info.spec = spec;
-    info.bridge = bridge_name(options_.instance, spec.project, spec.name);
+    // A network named in the file (name:) is the same one whichever project makes it.
+    const std::string owner = spec.host_name.empty() ? spec.project : "";
+    const std::string local = spec.host_name.empty() ? spec.name : spec.host_name;
+    info.bridge = bridge_name(options_.instance, owner, local);
     if (spec.driver == Driver::kOverlay) {
-      info.vni = spec.vni ? *spec.vni : derive_vni(spec.project, spec.name);
+      info.vni = spec.vni ? *spec.vni : derive_vni(owner, local);
       info.vxlan = vxlan_name(info.vni);
     }
     info.mtu = spec.mtu ? *spec.mtu : (spec.driver == Driver::kOverlay ? 1450 : 1500);
@@ -212,6 +215,8 @@ Result<std::vector<Endpoint>> NetworkManager::plan_endpoints(
       ep.address6 = Cidr6{ip6, info->v6->subnet.prefix};
       ep.gateway6 = info->v6->gateway;
     }
+    ep.extra = req.link_local_ips;
+    ep.extra6 = req.link_local_ips6;
     if (!info->spec.internal && (route < 0 || req.gw_priority > requests[route].gw_priority))
       route = static_cast<int>(i);
     out.push_back(std::move(ep));
@@ -274,6 +279,8 @@ Result<void> NetworkManager::make_port(const Endpoint& ep, int netns_fd) {
   if (ep.default_route) iface.gateway = ep.gateway;
   iface.address6 = ep.address6;
   if (ep.default_route6) iface.gateway6 = ep.gateway6;
+  iface.extra = ep.extra;
+  iface.extra6 = ep.extra6;
   return kernel_.configure_interface(iface);
 }
 

@@ -43,7 +43,13 @@ struct NetworkSpec {
   std::optional<Cidr6> subnet6 = std::nullopt;
   std::optional<Ipv6> gateway6 = std::nullopt;
 
-  [[nodiscard]] std::string full_name() const { return project + "_" + name; }  // "demo_default"
+  // `name:` in the file: the network's name on the host, the same for every project naming it
+  // (its bridge and VNI derive from it alone). "" : "<project>_<name>".
+  std::string host_name = "";
+
+  [[nodiscard]] std::string full_name() const {  // "demo_default"
+    return host_name.empty() ? project + "_" + name : host_name;
+  }
 };
 
 // A network as it exists on this host.
@@ -64,6 +70,9 @@ struct EndpointRequest {
   std::string ifname = "";  // interface_name; "" : eth<N>, N its position among the requests
   int gw_priority = 0;  // the default route goes through the highest (ties: the first)
   std::optional<Ipv6> ipv6_address = std::nullopt;  // static, on a network with enable_ipv6
+  // link_local_ips: extra addresses on the interface, outside the network's IPAM.
+  std::vector<Cidr> link_local_ips = {};
+  std::vector<Cidr6> link_local_ips6 = {};
 };
 
 // A container's interface on one network.
@@ -79,6 +88,8 @@ struct Endpoint {
   std::optional<Cidr6> address6 = std::nullopt;  // on a network with enable_ipv6
   std::optional<Ipv6> gateway6 = std::nullopt;
   bool default_route6 = false;  // the IPv6 default route goes through GATEWAY6
+  std::vector<Cidr> extra = {};  // link_local_ips
+  std::vector<Cidr6> extra6 = {};
 };
 
 struct NetworkOptions {

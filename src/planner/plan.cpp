@@ -264,14 +264,21 @@ class UpPlanner {
     }
   }
 
+  // The container whose namespaces S joins: the first replica of its network_service (by its
+  // container_name when it has one).
+  std::string joined_container(const DesiredService& s) {
+    auto it = services_.find(s.network_service);
+    return it != services_.end() ? replica_name(desired_.project, *it->second, 1)
+                                 : container_name(desired_.project, s.network_service, 1);
+  }
+
   std::string joined_reason(const DesiredService& s) {
-    return "joins the network namespace of " + container_name(desired_.project, s.network_service, 1) +
-           ", started anew";
+    return "joins the network namespace of " + joined_container(s) + ", started anew";
   }
 
   bool joined_namespace_gone(const DesiredService& s, const ObservedContainer& c) {
     if (s.network_service.empty()) return false;
-    auto target = containers_.find(container_name(desired_.project, s.network_service, 1));
+    auto target = containers_.find(joined_container(s));
     return target != containers_.end() && target->second->running && c.joined_started_at != 0 &&
            c.joined_started_at != target->second->started_at;
   }

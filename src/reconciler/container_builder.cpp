@@ -7,15 +7,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <map>
 
 #include "common/files.h"
 #include "common/instance.h"
+#include "common/log.h"
 #include "reconciler/volumes.h"
 #include "reconciler/service_fields.h"
 #include "spec/loader.h"
 #include "spec/network_fields.h"
+#include "spec/security_fields.h"
 
 namespace stack::reconciler {
 
@@ -71,6 +75,16 @@ Result<void> security(const spec::Stack& stack, const spec::Service& svc,
   if (auto it = svc.extra.find("security_opt"); it != svc.extra.end() && it->is_array())
     for (const auto& o : *it)
       if (o.is_string()) opts.push_back(o.get<std::string>());
+  for (const auto& o : opts)
+    if (spec::lsm_noop_option(o)) {
+      static bool said = false;  // once per daemon: compose files carry these for other hosts
+      if (!said)
+        log::get("reconciler")
+            ->warn("security_opt {} ignored: stack confines with namespaces, capabilities and "
+                   "seccomp, and applies no AppArmor profile or SELinux label",
+                   o);
+      said = true;
+    }
   auto nnp = engine::no_new_privileges_from(opts);
   if (!nnp) return fail(nnp.error().wrap(where("security_opt")));
   s.process.no_new_privs = *nnp;
@@ -98,7 +112,7 @@ Result<void> user_namespace(const Paths& paths, const spec::Service& svc, Runtim
     auto it = svc.extra.find(ns);
     if (it == svc.extra.end() || !it->is_string()) continue;
     std::string v = it->get<std::string>();
-    if (v == "host" || v.rfind("service:", 0) == 0)
+    if (v == "host" || v.rfind("service:", 0) == 0 || v.rfind("container:", 0) == 0)
       return fail(key_pos(svc, ns) + ": service \"" + svc.name + "\": " + ns + ": " + v +
                   " shares a namespace a user namespace cannot own; add userns_mode: host");
   }
@@ -268,10 +282,12 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
              svc.network_mode == "default") {
     r.network_mode = "bridge";
     for (const auto& a : svc.networks) {
-      r.networks.push_back({stack.name + "_" + a.network, a.aliases, a.ipv4_address});
+      r.networks.push_back({spec::network_name(stack, a.network), a.aliases, a.ipv4_address});
       r.networks.back().ipv6_address = a.ipv6_address;
+      r.networks.back().link_local_ips = a.link_local_ips;
     }
-    if (svc.networks.empty()) r.networks.push_back({stack.name + "_default", {}, ""});
+    if (svc.networks.empty())
+      r.networks.push_back({spec::network_name(stack, "default"), {}, ""});
     network_fields(svc, r);
   } else if (svc.network_mode.rfind("service:", 0) == 0) {
     r.network_mode = "service";
@@ -280,8 +296,9 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
     r.network_mode = "container";
     r.join_container = svc.network_mode.substr(10);
   } else {
+    // (check_supported refuses it first: a stack loaded without it gets this.)
     return fail(svc.pos.str() + ": service \"" + svc.name + "\": network_mode " +
-                svc.network_mode + " is not supported yet");
+                svc.network_mode + ": not none, host, bridge, service:NAME or container:NAME");
   }
   for (const auto& p : svc.ports) {
     PublishedPort out;

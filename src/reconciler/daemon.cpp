@@ -99,6 +99,16 @@ awaitable<Result<int>> Daemon::start() {
     }
     stacks_[p.name] = std::move(*stack);
   }
+  // The networks of `stack network create` (no project) exist again too, as first made.
+  if (auto all = controller_->store().list_all_networks())
+    for (const auto& n : *all) {
+      if (!n.project.empty() || n.config_hash != kStandaloneNetwork) continue;
+      model::NetworkConfig c;
+      c.key = c.name = n.name;
+      c.config_hash = kStandaloneNetwork;
+      if (auto r = networking_->ensure(c); !r)
+        log->error("network {}: {}", n.name, r.error().message);
+    }
 
   // Re-adoption: a container still running is the process we started if its PID has the
   // recorded start time; it is watched again, untouched. One that ended meanwhile has its

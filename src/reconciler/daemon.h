@@ -121,6 +121,7 @@ class Daemon {
   struct UpOutcome {
     std::string project;
     planner::Plan plan;
+    std::vector<std::string> not_attached;  // services with attach: false (compose's)
   };
   boost::asio::awaitable<Result<UpOutcome>> up(UpRequest request, Progress progress);
   // Builds the images of the request's services, independent ones side by side; changes
@@ -148,6 +149,20 @@ class Daemon {
                                                  std::map<std::string, std::string> labels);
   // Every volume no container mounts; their names.
   [[nodiscard]] Result<std::vector<std::string>> prune_volumes();
+  // `stack network ls|inspect|create|rm` (daemon_networks.cpp): every network of this host,
+  // with the project that owns it ("" : made by `stack network create`) and the containers on
+  // it. A network made here has no project: only `stack network rm` removes it, refused while
+  // a container joins it; projects join it as external (or by name).
+  struct NetworkListing {
+    std::string name, project, subnet, gateway;
+    std::vector<std::string> containers;
+  };
+  [[nodiscard]] Result<std::vector<NetworkListing>> list_networks();
+  [[nodiscard]] Result<NetworkListing> create_network(const std::string& name,
+                                                      const std::string& subnet);
+  [[nodiscard]] Result<void> remove_network(const std::string& name);
+  // The config_hash a network made by create_network is recorded with (made again at start).
+  static constexpr const char* kStandaloneNetwork = "stack network create";
   boost::asio::awaitable<Result<void>> stop(std::string project, std::vector<std::string> services,
                                             std::optional<std::chrono::seconds> timeout,
                                             Progress progress);
@@ -280,6 +295,9 @@ class Daemon {
   boost::asio::awaitable<Result<void>> wait_ready(const spec::Stack& stack,
                                                   std::chrono::milliseconds timeout);
   Result<spec::Stack> load_registered(const std::string& project);
+  // Each external network a service joins exists on this host (daemon_ops.cpp).
+  Result<void> check_external_networks(const spec::Stack& stack,
+                                       const planner::DesiredState& desired);
   // `down` asks the project's running plan (awaiting a dependency, say) to give up.
   [[nodiscard]] bool cancelled(const std::string& project) const { return cancels_.count(project) > 0; }
   // A start of REC failed: kept for `ps`, published, and returned.

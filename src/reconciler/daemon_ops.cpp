@@ -69,11 +69,14 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
   if (!desired) co_return fail(desired.error());
   if (auto r = check_container_names(*stack, *desired, controller_->store()); !r)
     co_return fail(r.error());
+  if (auto r = check_external_networks(*stack, *desired); !r) co_return fail(r.error());
   if (auto r = check_volumes_unchanged(*stack, *desired, controller_->store()); !r)
     co_return fail(r.error());
   if (auto r = check_volumes_from_containers(*stack, controller_->store()); !r)
     co_return fail(r.error());
   if (auto observed = observed_state(*controller_, *networking_, stack->name)) {
+    if (auto r = add_shared_networks(*observed, *desired, *controller_, *networking_); !r)
+      co_return fail(r.error());
     planner::PlanOptions check = request.options.plan;
     check.now = std::chrono::system_clock::now();
     auto p = planner::plan(*desired, *observed, check);
@@ -124,7 +127,11 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
   if (!plan) co_return fail(plan.error());
   if (request.wait && !request.options.dry_run)
     if (auto r = co_await wait_ready(*stack, request.wait_timeout); !r) co_return fail(r.error());
-  co_return UpOutcome{stack->name, std::move(*plan)};
+  UpOutcome out{stack->name, std::move(*plan), {}};
+  for (const auto& svc : stack->services)
+    if (auto a = svc.extra.find("attach"); a != svc.extra.end() && *a == false)
+      out.not_attached.push_back(svc.name);
+  co_return out;
 }
 
 awaitable<Result<std::vector<BuiltImage>>> Daemon::build_services(BuildServicesRequest request,
@@ -220,6 +227,8 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
   apply_rollbacks(*desired, use, pins->rollbacks);
   auto observed = observed_state(*controller_, *networking_, stack.name);
   if (!observed) co_return fail(observed.error());
+  if (auto r = add_shared_networks(*observed, *desired, *controller_, *networking_); !r)
+    co_return fail(r.error());
   // The daemon's own passes keep up what `up` was asked for, not every service of the file.
   if (!explicit_up && popts.services.empty())
     if (auto p = controller_->store().get_project(stack.name); p && *p)
@@ -334,6 +343,27 @@ awaitable<Result<void>> Daemon::mark_stopped(const planner::Plan& plan) {
     if (auto r = store.put_container(**rec); !r) co_return r;
   }
   co_return Result<void>{};
+}
+
+// An external network is made by another project or `stack network create`: each one a
+// service joins must exist now (its bridge there); this project never makes or removes it.
+Result<void> Daemon::check_external_networks(const spec::Stack& stack,
+                                             const planner::DesiredState& desired) {
+  auto missing = networking_->missing();
+  for (const auto& n : stack.networks) {
+    if (!n.external) continue;
+    bool used = std::any_of(desired.services.begin(), desired.services.end(), [&](const auto& s) {
+      return std::count(s.networks.begin(), s.networks.end(), n.name) > 0;
+    });
+    if (!used) continue;
+    auto rec = controller_->store().get_network(n.name);
+    if (!rec) return fail(rec.error());
+    if (!*rec || std::count(missing.begin(), missing.end(), n.name))
+      return fail(n.pos.str() + ": network " + n.key + " is external: network " + n.name +
+                  " does not exist on this host (make it with `stack network create " + n.name +
+                  "`, or up the project that defines it)");
+  }
+  return {};
 }
 
 awaitable<Result<void>> Daemon::down(std::string project, std::optional<std::chrono::seconds> timeout,

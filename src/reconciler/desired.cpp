@@ -11,6 +11,7 @@
 #include "common/sha256.h"
 #include "reconciler/container_builder.h"
 #include "reconciler/volumes.h"
+#include "spec/network_fields.h"
 #include "spec/service_fields.h"
 #include "spec/loader.h"
 
@@ -70,8 +71,8 @@ std::vector<std::string> service_networks(const spec::Stack& stack, const spec::
   std::vector<std::string> out;
   if (!svc.network_mode.empty() && svc.network_mode != "bridge" && svc.network_mode != "default")
     return out;
-  for (const auto& a : svc.networks) out.push_back(stack.name + "_" + a.network);
-  if (svc.networks.empty()) out.push_back(stack.name + "_default");
+  for (const auto& a : svc.networks) out.push_back(spec::network_name(stack, a.network));
+  if (svc.networks.empty()) out.push_back(spec::network_name(stack, "default"));
   return out;
 }
 
@@ -189,7 +190,7 @@ Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Path
     s.update = update_policy(svc);
     s.image = svc.image;
     s.platform = platform_of(svc);
-    s.pull_policy = svc.pull_policy;
+    s.pull_policy = spec::effective_pull_policy(svc);
     s.image_where = svc.image_pos.str();
     s.build = build_config(svc);
     auto image = images.get(svc.image);

@@ -82,6 +82,7 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
   net::NetworkSpec spec;
   spec.project = project;
   spec.name = n.key;
+  if (n.name != project + "_" + n.key) spec.host_name = n.name;  // `name:` in the file
   if (n.driver == "overlay") spec.driver = net::Driver::kOverlay;
   else if (n.driver != "bridge" && !n.driver.empty())
     return fail(ctx + ": driver " + n.driver + " is not supported");
@@ -137,10 +138,16 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
   if (!info) return fail(info.error());
   state::NetworkRecord rec{full, info->addressing.subnet.str(), info->addressing.gateway.str(),
                            project, n.config_hash};
+  // A network named in the file (name:) may be another project's: it stays that project's
+  // (it removes it on down; see remove_network's callers), as it was made.
+  if (*stored && !(*stored)->project.empty() && (*stored)->project != project) {
+    rec.project = (*stored)->project;
+    rec.config_hash = (*stored)->config_hash;
+  }
   if (!*stored || (*stored)->subnet != rec.subnet || (*stored)->gateway != rec.gateway ||
       (*stored)->project != rec.project || (*stored)->config_hash != rec.config_hash)
     if (auto r = store_.put_network(rec); !r) return fail(r.error());
-  projects_[full] = project;
+  projects_[full] = rec.project;
   if (!dns_.count(full)) {
     net::dns::DnsServerOptions o;
     o.address = info->addressing.gateway.str();
@@ -166,6 +173,15 @@ Result<void> Networking::remove_network(const std::string& name) {
   if (manager_->find(name))
     if (auto r = manager_->remove_network(name); !r) return fail(r.error());
   return store_.remove_network(name);
+}
+
+Result<void> Networking::hand_over(const std::string& name, const std::string& project) {
+  if (projects_.count(name)) projects_[name] = project;
+  auto rec = store_.get_network(name);
+  if (!rec) return fail(rec.error());
+  if (!*rec) return {};
+  (*rec)->project = project;
+  return store_.put_network(**rec);
 }
 
 Result<void> Networking::remove_project(const std::string& project) {
@@ -216,6 +232,19 @@ Result<std::vector<net::EndpointRequest>> requests_of(const RuntimeRecord& rt) {
       req.ipv6_address = STACK_TRY_CTX(net::Ipv6::parse(j.ipv6_address), "ipv6_address");
     req.ifname = j.interface_name;
     req.gw_priority = j.gw_priority;
+    for (const auto& ip : j.link_local_ips) {
+      // A bare address is taken with its link-local network's prefix (169.254.0.0/16,
+      // fe80::/64, as RFC 3927 and 4291 define them), any other with its host prefix.
+      bool v6 = ip.find(':') != std::string::npos;
+      std::string text = ip;
+      if (text.find('/') == std::string::npos)
+        text += v6 ? (text.rfind("fe80:", 0) == 0 ? "/64" : "/128")
+                   : (text.rfind("169.254.", 0) == 0 ? "/16" : "/32");
+      if (v6)
+        req.link_local_ips6.push_back(STACK_TRY_CTX(net::Cidr6::parse(text), "link_local_ips"));
+      else
+        req.link_local_ips.push_back(STACK_TRY_CTX(net::Cidr::parse(text), "link_local_ips"));
+    }
     requests.push_back(std::move(req));
   }
   return requests;

@@ -61,6 +61,9 @@ class Networking {
   // Stops its DNS server, deletes it and forgets it (its record and allocations). Its
   // containers must be gone.
   [[nodiscard]] Result<void> remove_network(const std::string& name);
+  // NAME (a network named in the file) stays for PROJECT, whose containers still join it: it
+  // is recorded as PROJECT's from now on (its down removes it).
+  [[nodiscard]] Result<void> hand_over(const std::string& name, const std::string& project);
   // Every network of PROJECT, as remove_network.
   [[nodiscard]] Result<void> remove_project(const std::string& project);
 

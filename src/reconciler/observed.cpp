@@ -56,4 +56,20 @@ Result<planner::ObservedState> observed_state(Controller& c, Networking& network
   return o;
 }
 
+Result<void> add_shared_networks(planner::ObservedState& o, const planner::DesiredState& d,
+                                 Controller& c, Networking& networking) {
+  auto missing = networking.missing();
+  for (const auto& n : d.networks) {
+    bool known = std::any_of(o.networks.begin(), o.networks.end(),
+                             [&](const auto& x) { return x.name == n.name; });
+    if (known) continue;
+    auto rec = c.store().get_network(n.name);
+    if (!rec) return fail(rec.error());
+    if (!*rec || (*rec)->project == d.project) continue;
+    o.networks.push_back({n.name, n.config_hash,
+                          std::find(missing.begin(), missing.end(), n.name) == missing.end()});
+  }
+  return {};
+}
+
 }  // namespace stack::reconciler

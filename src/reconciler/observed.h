@@ -17,4 +17,10 @@ class Networking;
                                                             Networking& networking,
                                                             const std::string& project);
 
+// The networks DESIRED names that another project made (name: in both files): observed as
+// they are, with DESIRED's definition, so this project uses them and never makes them again.
+[[nodiscard]] Result<void> add_shared_networks(planner::ObservedState& observed,
+                                               const planner::DesiredState& desired,
+                                               Controller& controller, Networking& networking);
+
 }  // namespace stack::reconciler

@@ -331,8 +331,8 @@ Result<void> device_knobs(const spec::Service& svc, RuntimeRecord& r) {
 }  // namespace
 
 // uts: host and ipc: host (spec/service_fields.cpp refuses what would change the host
-// through them: hostname, domainname, IPC sysctls); pid: host; pid and ipc service:NAME (joined
-// at each start, supervisor.cpp); cgroup: private.
+// through them: hostname, domainname, IPC sysctls); pid: host; pid and ipc service:NAME and
+// container:NAME (joined at each start, supervisor.cpp); cgroup: private.
 Result<void> host_namespaces(const spec::Service& svc, RuntimeRecord& r) {
   auto& s = r.spec;
   if (const auto* u = extra(svc, "uts"); u && *u == "host") {
@@ -358,8 +358,23 @@ Result<void> host_namespaces(const spec::Service& svc, RuntimeRecord& r) {
   if (const auto* c = extra(svc, "cgroup"); c && *c == "private") s.cgroupns = true;
   for (const char* key : {"pid", "ipc"}) {
     const auto* v = extra(svc, key);
-    if (!v || !v->is_string() || v->get<std::string>().rfind("service:", 0) != 0) continue;
-    std::string target = v->get<std::string>().substr(8);
+    if (!v || !v->is_string()) continue;
+    const std::string value = v->get<std::string>();
+    if (value.rfind("container:", 0) == 0 && value.size() > 10) {
+      // A container of this daemon by name (any project), joined at each start (supervisor.cpp).
+      std::string target = value.substr(10);
+      if ((!r.join_container.empty() && r.join_container != target) || !r.network_service.empty())
+        return fail(where(svc, key) + ": " + key + " " + value +
+                    ": stack joins the namespaces of one container only");
+      r.join_container = target;
+      (std::string(key) == "pid" ? r.join_pid : r.join_ipc) = true;
+      continue;
+    }
+    if (value.rfind("service:", 0) != 0) continue;
+    std::string target = value.substr(8);
+    if (!r.join_container.empty())
+      return fail(where(svc, key) + ": " + key + " " + value + " and container:" +
+                  r.join_container + ": stack joins the namespaces of one container only");
     if (!r.network_service.empty() && r.network_service != target)
       return fail(where(svc, key) + ": " + key + " service:" + target + " and service:" +
                   r.network_service + ": stack joins the namespaces of one service only");
@@ -402,16 +417,23 @@ Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service&
 
 Result<void> check_container_names(const spec::Stack& stack, const planner::DesiredState& desired,
                                    state::Store& store) {
-  // network_mode container:NAME: a container this host has (of any project), or nothing is made.
-  for (const auto& svc : stack.services) {
-    if (svc.network_mode.rfind("container:", 0) != 0) continue;
-    std::string name = svc.network_mode.substr(10);
-    auto rec = store.get_container(name);
-    if (!rec) return fail(rec.error());
-    if (!*rec)
-      return fail(where(svc, "network_mode") + ": network_mode " + svc.network_mode +
-                  ": no container " + name + " on this host");
-  }
+  // network_mode, pid and ipc container:NAME: a container this host has (of any project), or
+  // nothing is made.
+  for (const auto& svc : stack.services)
+    for (const char* key : {"network_mode", "pid", "ipc"}) {
+      std::string value = svc.network_mode;
+      if (std::string(key) != "network_mode") {
+        const auto* v = extra(svc, key);
+        value = v && v->is_string() ? v->get<std::string>() : "";
+      }
+      if (value.rfind("container:", 0) != 0) continue;
+      std::string name = value.substr(10);
+      auto rec = store.get_container(name);
+      if (!rec) return fail(rec.error());
+      if (!*rec)
+        return fail(where(svc, key) + ": " + key + " " + value + ": no container " + name +
+                    " on this host");
+    }
   for (const auto& d : desired.services) {
     const spec::Service* svc = stack.find(d.name);
     for (const auto& r : d.records) {

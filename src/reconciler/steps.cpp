@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "common/files.h"
 #include "common/log.h"
 #include "reconciler/async.h"
@@ -91,6 +93,23 @@ awaitable<Outcome> DaemonSteps::ensure_network(const planner::EnsureNetwork& s, 
 
 awaitable<Outcome> DaemonSteps::remove_network(const planner::RemoveNetwork& s, PassId) {
   auto t0 = Clock::now();
+  // A network named in the file (name:) that a container of another project still joins is
+  // kept, and becomes that project's: its down removes it (compose would leave it behind).
+  auto& store = daemon_.controller().store();
+  auto all = store.list_all_containers();
+  if (!all) co_return outcome_of(all.error());
+  for (const auto& c : *all) {
+    if (c.project == project_ || !c.runtime) continue;
+    bool joins = std::any_of(c.runtime->networks.begin(), c.runtime->networks.end(),
+                             [&](const auto& j) { return j.network == s.name; });
+    if (!joins) continue;
+    if (auto r = daemon_.networking().hand_over(s.name, c.project); !r)
+      co_return outcome_of(r.error());
+    log::get("reconciler")
+        ->info("network kept name={} used_by={} container={}", s.name, c.project, c.name);
+    progress_(s.name, "Network kept (in use by project " + c.project + ")", since(t0));
+    co_return Done{};
+  }
   if (auto r = daemon_.networking().remove_network(s.name); !r) co_return outcome_of(r.error());
   progress_(s.name, "Network removed", since(t0));
   co_return Done{};

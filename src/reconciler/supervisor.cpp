@@ -63,14 +63,20 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec, bool serv
   auto& net = daemon_.networking();
   spec->resolv_conf = net.resolv_conf(*rt);
   // The container whose namespaces this one joins: the first replica of a service
-  // (network_mode, pid, ipc service:NAME) or a container by name (network_mode container:NAME).
+  // (network_mode, pid, ipc service:NAME) or a container by name (network_mode, pid, ipc
+  // container:NAME, any project of this daemon).
   bool join_net = rt->network_mode == "service" || rt->network_mode == "container";
   std::string target, what;
   if (!rt->join_container.empty()) {
     target = rt->join_container;
-    what = "network_mode container:" + target;
+    what = std::string(join_net ? "network_mode" : rt->join_pid ? "pid" : "ipc") + " container:" +
+           target;
   } else if (join_net || rt->join_pid || rt->join_ipc) {
     target = planner::container_name(rec.project, rt->network_service, 1);
+    // With a container_name, the service's one replica has that name.
+    if (auto mine = c.store().list_containers(rec.project))
+      for (const auto& x : *mine)
+        if (x.service == rt->network_service && x.number == 1) target = x.name;
     what = std::string(join_net ? "network_mode" : rt->join_pid ? "pid" : "ipc") + " service:" +
            rt->network_service;
   }

@@ -75,6 +75,18 @@ bool ip_literal(const std::string& text) {
   return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
 }
 
+// "ADDR" or "ADDR/BITS", IPv4 or IPv6.
+bool address_or_cidr(const std::string& text) {
+  size_t slash = text.find('/');
+  std::string addr = text.substr(0, slash);
+  if (!ip_literal(addr)) return false;
+  if (slash == std::string::npos) return true;
+  std::string bits = text.substr(slash + 1);
+  int max = addr.find(':') == std::string::npos ? 32 : 128;
+  return !bits.empty() && bits.size() <= 3 && std::all_of(bits.begin(), bits.end(), ::isdigit) &&
+         std::atoi(bits.c_str()) <= max;
+}
+
 void check_links(const Stack& stack, const Service& s, Diagnostics& diag) {
   std::string where = "services." + s.name;
   for (const std::string& l : s.links) {
@@ -140,6 +152,13 @@ void check_endpoints(const Service& s, Diagnostics& diag) {
         &a == &s.networks.front())
       diag.error(a.pos, at + ".mac_address: the service's mac_address is already this network's"
                              " (give it at one place)");
+    for (const std::string& ip : a.link_local_ips) {
+      if (!address_or_cidr(ip))
+        diag.error(a.pos, at + ".link_local_ips: \"" + ip + "\" is not an IP address");
+      else if (s.replicas > 1)
+        diag.error(a.pos, at + ".link_local_ips: " + ip + " cannot be given to " +
+                              std::to_string(s.replicas) + " replicas (each container needs its own)");
+    }
     if (ifname.empty()) continue;
     if (!valid_ifname(ifname))
       diag.error(a.pos, at + ".interface_name: \"" + ifname +
@@ -213,6 +232,11 @@ std::vector<std::pair<std::string, std::string>> link_aliases(const Service& s) 
   for (const std::string& l : s.links) out.push_back(split_link(l));
   for (const std::string& l : extra_strings(s, "external_links")) out.push_back(split_link(l));
   return out;
+}
+
+std::string network_name(const Stack& stack, const std::string& key) {
+  if (const Network* n = stack.find_network(key); n && !n->name.empty()) return n->name;
+  return stack.name + "_" + key;
 }
 
 void check_network_fields(const Stack& stack, Diagnostics& diag) {

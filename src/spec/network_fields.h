@@ -21,6 +21,10 @@ inline constexpr const char* kEndpointMacOpt = "com.docker.network.endpoint.maca
 // (alias, target) pairs, in file order; an entry without an alias is its own alias.
 [[nodiscard]] std::vector<std::pair<std::string, std::string>> link_aliases(const Service& service);
 
+// The name on the host of STACK's network KEY: its `name:` (or, external, its key), else
+// "<project>_<key>" (the implicit default network too).
+[[nodiscard]] std::string network_name(const Stack& stack, const std::string& key);
+
 // Every problem of the network fields of STACK's services, at the key that says it: a link to
 // no service, a dns entry that is not an IP address, a malformed or multicast MAC, a MAC given
 // twice or to replicas, an invalid or repeated interface name, an endpoint driver option the

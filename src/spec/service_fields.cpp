@@ -7,8 +7,10 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
+#include "spec/loader.h"
 #include "spec/text.h"
 
 namespace stack::spec {
@@ -117,8 +119,8 @@ void check_replicas(const Service& s, Diagnostics& diag) {
                                                  std::to_string(s.replicas) + " replicas");
 }
 
-// uts: host, ipc: host|private|shareable|service:NAME, pid: host|service:NAME. What would
-// rename the host is refused; joining a container by name (container:NAME) is not done yet.
+// uts: host, ipc: host|private|shareable|service:NAME|container:NAME, pid: host|service:NAME|
+// container:NAME. What would rename the host is refused.
 void check_namespaces(const Service& s, Diagnostics& diag) {
   std::string uts = extra_string(s, "uts");
   if (!uts.empty() && uts != "host")
@@ -132,21 +134,45 @@ void check_namespaces(const Service& s, Diagnostics& diag) {
       diag.error(key_pos(s, "domainname"),
                  "service \"" + s.name + "\": domainname with uts: host would change the host's");
   }
+  // container:NAME joins a container of this daemon by name, any project (checked at start).
+  auto container = [](const std::string& v) { return v.rfind("container:", 0) == 0 && v.size() > 10; };
   std::string ipc = extra_string(s, "ipc");
-  if (ipc.rfind("container:", 0) == 0)
-    diag.error(key_pos(s, "ipc"), "service \"" + s.name + "\": not supported yet: ipc " + ipc +
-                                      " (a container by name: use service:NAME)");
-  else if (!ipc.empty() && ipc != "host" && ipc != "private" && ipc != "shareable" &&
-           !(ipc.rfind("service:", 0) == 0 && ipc.size() > 8))
+  if (!ipc.empty() && ipc != "host" && ipc != "private" && ipc != "shareable" && !container(ipc) &&
+      !(ipc.rfind("service:", 0) == 0 && ipc.size() > 8))
     diag.error(key_pos(s, "ipc"), "service \"" + s.name + "\": ipc " + ipc +
-                                      ": one of host, private, shareable, service:NAME");
+                                      ": one of host, private, shareable, service:NAME, "
+                                      "container:NAME");
   std::string pid = extra_string(s, "pid");
-  if (pid.rfind("container:", 0) == 0)
-    diag.error(key_pos(s, "pid"), "service \"" + s.name + "\": not supported yet: pid " + pid +
-                                      " (a container by name: use service:NAME)");
-  else if (!pid.empty() && pid != "host" && !(pid.rfind("service:", 0) == 0 && pid.size() > 8))
+  if (!pid.empty() && pid != "host" && !container(pid) &&
+      !(pid.rfind("service:", 0) == 0 && pid.size() > 8))
     diag.error(key_pos(s, "pid"), "service \"" + s.name + "\": pid " + pid +
-                                      ": host or service:NAME (without it the container has its own)");
+                                      ": host, service:NAME or container:NAME (without it the "
+                                      "container has its own)");
+  // One container's namespaces, like one service's (the start joins one target).
+  std::string joined, joined_key;
+  for (const char* key : {"network_mode", "pid", "ipc"}) {
+    std::string v = std::string(key) == "network_mode" ? s.network_mode : extra_string(s, key);
+    bool by_service = v.rfind("service:", 0) == 0 && v.size() > 8;
+    if (!container(v) && !by_service) continue;
+    if (!joined.empty() && joined != v && (container(v) || container(joined)))
+      diag.error(key_pos(s, key), "service \"" + s.name + "\": " + key + " " + v + " and " +
+                                      joined_key + " " + joined +
+                                      ": stack joins the namespaces of one container only");
+    if (joined.empty()) joined = v, joined_key = key;
+  }
+}
+
+// pull_refresh_after: a duration, read with pull_policy refresh (or none, or missing).
+void check_pull_refresh(const Service& s, Diagnostics& diag) {
+  std::string after = extra_string(s, "pull_refresh_after");
+  if (after.empty()) return;
+  std::string at = "service \"" + s.name + "\": pull_refresh_after " + after;
+  auto d = parse_duration(after);
+  if (!d || d->count() < 1000)
+    diag.error(key_pos(s, "pull_refresh_after"), at + ": not a duration of a second or more");
+  else if (!s.pull_policy.empty() && s.pull_policy != "refresh" && s.pull_policy != "missing")
+    diag.error(key_pos(s, "pull_refresh_after"),
+               at + " with pull_policy " + s.pull_policy + ": it needs pull_policy refresh");
 }
 
 void check_hooks(const Service& s, Diagnostics& diag) {
@@ -212,7 +238,7 @@ void check_stack_fields(const Stack& stack, Diagnostics& diag) {
   }
   for (const Service& s : stack.services) {
     // network_mode, pid and ipc service:NAME: one service, which exists (validate.cpp checks
-    // network_mode's), is not this one and has no container_name.
+    // network_mode's) and is not this one (its container_name, if any, names the one joined).
     std::string joined;
     for (const char* key : {"network_mode", "pid", "ipc"}) {
       std::string v = std::string(key) == "network_mode" ? s.network_mode : extra_string(s, key);
@@ -228,9 +254,6 @@ void check_stack_fields(const Stack& stack, Diagnostics& diag) {
       } else if (!target) {
         if (std::string(key) != "network_mode")
           diag.error(key_pos(s, key), at + ": unknown service \"" + name + "\"");
-      } else if (!target->container_name.empty()) {
-        diag.error(key_pos(s, key), at + " with a container_name on \"" + target->name +
-                                        "\" is not supported yet");
       } else if (std::string(key) == "ipc" && extra_string(*target, "ipc") != "shareable" &&
                  extra_string(*target, "ipc") != "host") {
         // docker joins only an IPC namespace its owner shares (ipc: shareable).
@@ -273,6 +296,15 @@ std::string host_platform() {
 #endif
 }
 
+std::string effective_pull_policy(const Service& s) {
+  std::string after = extra_string(s, "pull_refresh_after");
+  auto d = after.empty() ? std::nullopt : parse_duration(after);
+  if (!d || (!s.pull_policy.empty() && s.pull_policy != "refresh" && s.pull_policy != "missing"))
+    return s.pull_policy;
+  return "every_" +
+         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(*d).count()) + "s";
+}
+
 std::string effective_restart(const Service& s) {
   auto deploy = s.extra.find("deploy");
   if (deploy == s.extra.end() || !deploy->is_object() || !deploy->contains("restart_policy"))
@@ -297,6 +329,7 @@ void check_service_fields(const Service& s, Diagnostics& diag) {
   check_replicas(s, diag);
   check_hooks(s, diag);
   check_namespaces(s, diag);
+  check_pull_refresh(s, diag);
 }
 
 }  // namespace stack::spec

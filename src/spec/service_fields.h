@@ -45,6 +45,11 @@ struct LifecycleHook {
 // The platform this build runs containers for: "linux/amd64".
 [[nodiscard]] std::string host_platform();
 
+// The pull policy the planner applies: pull_policy, or with pull_refresh_after D (and
+// pull_policy refresh, missing or none) "every_<D in seconds>s": pulled when missing or when
+// the last pull is older than D.
+[[nodiscard]] std::string effective_pull_policy(const Service& service);
+
 // The restart policy stack applies: `restart`, or deploy.restart_policy's condition and
 // max_attempts when given (compose lets deploy win): "no", "always", "on-failure[:N]".
 [[nodiscard]] std::string effective_restart(const Service& service);

@@ -12,6 +12,7 @@
 #include "spec/validate.h"
 #include "spec/service_fields.h"
 #include "spec/network_fields.h"
+#include "spec/security_fields.h"
 
 namespace stack::spec {
 namespace {
@@ -43,6 +44,17 @@ void local_volume_drivers(const Stack& stack, const Report& report) {
       report(v.pos, "volumes." + v.key + ".driver " + v.driver + " (only local)");
 }
 
+// enable_ipv4: true is every network; an IPv6-only one (false) is not made yet.
+void ipv4_networks(const Stack& stack, const Report& report) {
+  for (const Network& n : stack.networks) {
+    if (!n.enable_ipv4 || *n.enable_ipv4) continue;
+    SourcePos pos = n.pos;
+    for (const KeyUse& k : stack.keys)
+      if (k.path == "networks." + n.key + ".enable_ipv4") pos = k.pos;
+    report(pos, "networks." + n.key + ".enable_ipv4 false (an IPv6-only network)");
+  }
+}
+
 // Secrets and configs come from a file, a variable or (configs) inline content; an external
 // one would need the Swarm store a single host does not have.
 void file_sources(const Stack& stack, const Report& report) {
@@ -66,6 +78,10 @@ const std::vector<Refused>& refused() {
       {"services.*.cpu_count", "a Windows container setting; use cpus"},
       {"services.*.cpu_percent", "a Windows container setting; use cpus"},
       {"services.*.gpus", "GPU requests need a vendor runtime hook; stack runs its own engine only"},
+      {"services.*.models.**",
+       "Docker Model Runner serves models from Docker Desktop or its plugin; stack has neither"},
+      {"models.**",
+       "Docker Model Runner serves models from Docker Desktop or its plugin; stack has neither"},
       {"services.*.deploy.resources.reservations.devices",
        "GPU and device requests need a vendor runtime hook; use devices"},
       {"services.*.deploy.resources.reservations.generic_resources",
@@ -126,16 +142,9 @@ void tcp_udp_ports(const Service& s, const Report& report) {
                                            "IPv6 address instead)");
 }
 
-// link_local_ips are refused: stack gives no extra addresses (network_fields.cpp checks the
-// rest: MAC, interface name, endpoint driver_opts, ipv6_address).
-void no_link_local_ips(const Service& s, const Report& report) {
-  for (const NetworkAttachment& a : s.networks)
-    if (!a.link_local_ips.empty())
-      report(a.pos, "services." + s.name + ".networks." + a.network + " (link_local_ips)");
-}
-
 // security_opt: no-new-privileges and seccomp (unconfined, a profile file) in every form docker
-// takes; the values are checked when the container is built. apparmor and labels are not yet.
+// takes; the values are checked when the container is built. apparmor and label are
+// check_lsm_options's (security_fields.cpp): a no-op or refused with the kernel's reason.
 void supported_security_opts(const Service& s, const Report& report) {
   const auto it = s.extra.find("security_opt");
   if (it == s.extra.end() || !it->is_array()) return;
@@ -146,7 +155,7 @@ void supported_security_opts(const Service& s, const Report& report) {
                o == "no-new-privileges:false" || o == "no-new-privileges=true" ||
                o == "no-new-privileges=false";
     bool seccomp = o.rfind("seccomp=", 0) == 0 || o.rfind("seccomp:", 0) == 0;
-    if (nnp || seccomp) continue;
+    if (nnp || seccomp || lsm_option(o)) continue;
     SourcePos pos = s.pos;
     for (const KeyUse& k : s.keys)
       if (k.path == "services." + s.name + ".security_opt") pos = k.pos;
@@ -186,6 +195,7 @@ const std::vector<Implemented>& implemented() {
       {"services.*", {}},
       {"services.*.image", {}},
       {"services.*.pull_policy", {}},  // the plan's PullImage steps (planner/plan.cpp)
+      {"services.*.pull_refresh_after", {}},  // with refresh: every_<duration> (service_fields)
       // Builds: the plan's BuildImage steps, run by stack's own build engine (src/build).
       {"services.*.build", local_builds},
       {"services.*.build.context", {}},
@@ -275,10 +285,14 @@ const std::vector<Implemented>& implemented() {
       {"networks.*.driver_opts.**", {}},
       {"networks.*.internal", {}},
       {"networks.*.enable_ipv6", {}},
+      {"networks.*.enable_ipv4", {}},  // true only (ipv4_networks)
       {"networks.*.ipam", {}},
       {"networks.*.ipam.config", {}},
       {"networks.*.labels.**", {}},
-      {"services.*.networks", no_link_local_ips},
+      {"networks.*.name", {}},  // its name on the host, shared by every project naming it
+      {"networks.*.external.**", {}},  // must exist (daemon_ops.cpp); never made or removed
+      {"networks.*.attachable", {}},   // `stack run` containers join every network anyway
+      {"services.*.networks", {}},
       {"services.*.networks.*", {}},
       {"services.*.networks.*.aliases", {}},
       {"services.*.networks.*.ipv4_address", {}},
@@ -287,6 +301,7 @@ const std::vector<Implemented>& implemented() {
       {"services.*.networks.*.gw_priority", {}},
       {"services.*.networks.*.mac_address", {}},
       {"services.*.networks.*.interface_name", {}},
+      {"services.*.networks.*.link_local_ips", {}},  // more addresses on that interface
       {"services.*.networks.*.driver_opts.**", {}},
       {"services.*.mac_address", {}},
       {"services.*.links", {}},
@@ -311,7 +326,8 @@ const std::vector<Implemented>& implemented() {
       {"services.*.annotations.**", {}},
       {"services.*.tty", {}},         // a pty held by the init (engine/init/init.c)
       {"services.*.stdin_open", {}},  // a stdin pipe held by the init, for `stack attach`
-      {"services.*.develop.**", {}},  // read by `stack watch` and `up --watch`, not by up
+      {"services.*.develop.**", {}},
+      {"services.*.attach", {}},  // the attached `up` leaves its output out (cli, up)  // read by `stack watch` and `up --watch`, not by up
       {"services.*.init", {}},  // stack-init is always PID 1: true and false both run it
       {"services.*.platform", {}},
       {"services.*.runtime", {}},
@@ -420,13 +436,16 @@ Result<void> check_supported(const Stack& stack) {
     }
   };
   walk(stack.keys, "");
+  const HostLsms lsms = host_lsms();
   local_volume_drivers(stack, report);
+  ipv4_networks(stack, report);
   file_sources(stack, report);
   check_stack_fields(stack, diag);
   check_network_fields(stack, diag);
   for (const Service& s : stack.services) {
     walk(s.keys, s.name);
     check_service_fields(s, diag);
+    check_lsm_options(s, lsms, diag);
     for (const Implemented& i : implemented()) {
       if (!i.check) continue;
       std::string key = i.pattern.substr(std::string("services.*.").size());

@@ -245,7 +245,8 @@ std::string encode_runtime(const RuntimeRecord& r) {
                     {"mac_address", n.mac_address},
                     {"interface_name", n.interface_name},
                     {"gw_priority", n.gw_priority},
-                    {"ipv6_address", n.ipv6_address}});
+                    {"ipv6_address", n.ipv6_address},
+                    {"link_local_ips", n.link_local_ips}});
   j["networks"] = nets;
   json ports = json::array();
   for (const auto& p : r.ports)
@@ -354,7 +355,8 @@ Result<RuntimeRecord> decode_runtime(const std::string& text) {
         r.networks.push_back({n.at("network"), n.at("aliases").get<std::vector<std::string>>(),
                               n.at("ipv4_address"), n.value("config_hash", ""),
                               n.value("mac_address", ""), n.value("interface_name", ""),
-                              n.value("gw_priority", 0), n.value("ipv6_address", "")});
+                              n.value("gw_priority", 0), n.value("ipv6_address", ""),
+                              n.value("link_local_ips", std::vector<std::string>{})});
     if (j.contains("dns_search")) r.dns_search = j["dns_search"].get<std::vector<std::string>>();
     if (j.contains("dns_opt")) r.dns_opt = j["dns_opt"].get<std::vector<std::string>>();
     if (j.contains("dns")) r.dns = j["dns"].get<std::vector<std::string>>();

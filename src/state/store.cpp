@@ -608,6 +608,17 @@ Result<std::vector<NetworkRecord>> Store::list_networks(std::string_view project
   }
 }
 
+Result<std::vector<NetworkRecord>> Store::list_all_networks() {
+  Statement s(db_, "SELECT name, subnet, gateway, project, config_hash FROM networks ORDER BY name");
+  std::vector<NetworkRecord> out;
+  for (;;) {
+    auto row = s.step();
+    if (!row) return fail(row.error().wrap("state: list networks"));
+    if (!*row) return out;
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+  }
+}
+
 Result<void> Store::remove_network(std::string_view name) {
   const std::string ctx = "state: remove network " + std::string(name);
   Transaction tx(db_);

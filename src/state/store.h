@@ -162,6 +162,7 @@ class Store {
   [[nodiscard]] Result<void> put_network(const NetworkRecord& n);  // insert or replace
   [[nodiscard]] Result<std::optional<NetworkRecord>> get_network(std::string_view name);
   [[nodiscard]] Result<std::vector<NetworkRecord>> list_networks(std::string_view project);
+  [[nodiscard]] Result<std::vector<NetworkRecord>> list_all_networks();
   [[nodiscard]] Result<void> remove_network(std::string_view name);  // and its allocations
 
   // Named volumes (store_volumes.cpp). PROJECT "" lists every volume.

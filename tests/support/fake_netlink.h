@@ -133,12 +133,20 @@ class FakeNetlink final : public net::Netlink {
     if (it == ns->second.end()) return std::optional<net::LinkInfo>();
     return std::optional<net::LinkInfo>(it->second.info);
   }
+  // link_local_ips, as " +ADDR/N" each.
+  static std::string extras(const net::InterfaceConfig& c) {
+    std::string out;
+    for (const auto& a : c.extra) out += " +" + a.str();
+    for (const auto& a : c.extra6) out += " +" + a.str();
+    return out;
+  }
   Result<void> configure_interface(const net::InterfaceConfig& c) override {
     if (auto f = record("configure_interface", c.name + " " + c.address.str() + " " +
                                                    std::to_string(c.mtu) +
                                                    (c.gateway ? " via " + c.gateway->str() : "") +
                                                    (c.address6 ? " " + c.address6->str() : "") +
-                                                   (c.gateway6 ? " via " + c.gateway6->str() : "")))
+                                                   (c.gateway6 ? " via " + c.gateway6->str() : "") +
+                                                   extras(c)))
       return *f;
     auto ns = netns.find(c.netns_fd);
     if (ns == netns.end() || !ns->second.count(c.name))

@@ -276,3 +276,33 @@ TEST_CASE("a port's anti-spoofing rules are applied before the port exists, with
   CHECK(f.nft.runs[1].starts_with("table ip stack {}\ndelete table ip stack\n"));
   CHECK(f.nft.runs[1].find("\"" + third[0].host_veth + "\" . ") != std::string::npos);
 }
+
+TEST_CASE("a network named in the file is one bridge whichever project makes it") {
+  Fixture f;
+  NetworkSpec a = bridge_net("front");
+  a.host_name = "shared-front";
+  auto made = f.ensure(a);
+  CHECK(made.bridge == bridge_name("", "", "shared-front"));
+  CHECK(made.bridge != bridge_name("", "demo", "front"));
+  CHECK(f.mgr.find("shared-front") != nullptr);
+  CHECK(f.mgr.find("demo_front") == nullptr);
+  NetworkSpec b = a;
+  b.project = "other";
+  b.name = "edge";  // another key in another file, the same name
+  auto again = f.ensure(b);
+  CHECK(again.bridge == made.bridge);
+  CHECK(again.addressing.subnet.str() == made.addressing.subnet.str());
+}
+
+TEST_CASE("link_local_ips: extra addresses on the container's interface, no route") {
+  Fixture f;
+  auto net = f.ensure(bridge_net("default"));
+  f.kernel.calls.clear();
+  EndpointRequest req{"demo_default"};
+  req.link_local_ips = {cidr("169.254.7.7/16")};
+  req.link_local_ips6 = {Cidr6::parse("fe80::7/64").value()};
+  auto eps = f.mgr.attach("demo-web-1", 7, 1, {req}).value();
+  REQUIRE(eps.size() == 1);
+  CHECK(f.kernel.calls.at(1) == "configure_interface eth0 " + eps[0].address.str() + " 1500 via " +
+                                    net.addressing.gateway.str() + " +169.254.7.7/16 +fe80::7/64");
+}

@@ -160,9 +160,9 @@ TEST_CASE("namespaces: pid host|service, ipc service and cgroup load, one joined
   CHECK_MESSAGE(m.find("pid service:web: a service cannot join its own namespaces") !=
                     std::string::npos,
                 m);
-  m = refusal("    pid: container:abc\n");
-  CHECK_MESSAGE(m.find("not supported yet: pid container:abc") != std::string::npos, m);
+  CHECK(refusal("    pid: container:abc\n").empty());
   m = refusal("    pid: private\n");
-  CHECK_MESSAGE(m.find("pid private: host or service:NAME") != std::string::npos, m);
+  CHECK_MESSAGE(m.find("pid private: host, service:NAME or container:NAME") != std::string::npos,
+                m);
   CHECK(refusal("    network_mode: container:abc\n").empty());
 }

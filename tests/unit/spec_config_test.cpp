@@ -129,7 +129,7 @@ TEST_CASE("check_supported: every unsupported field at once, sorted, topmost key
     x-anything: {}
   db:
     image: y
-    attach: false
+    provider: {type: x}
 networks:
   default:
     driver_opts: {a: b}
@@ -142,7 +142,7 @@ networks:
         "needs a cluster: stack daemon --cluster)\n"
         "stack.yaml:9:34: refused: services.web.deploy.resources.reservations.devices (GPU and "
         "device requests need a vendor runtime hook; use devices)\n"
-        "stack.yaml:13:5: not supported yet: services.db.attach");
+        "stack.yaml:13:5: not supported yet: services.db.provider");
 }
 
 TEST_CASE("the implicit default network: attached unless network_mode says otherwise") {
