@@ -182,8 +182,10 @@ std::chrono::milliseconds left(std::chrono::steady_clock::time_point deadline) {
 // A member that cannot serve now (another may): go to the next.
 bool unavailable(std::int64_t code, const std::string& message) {
   if (code == 14 || code == 4) return true;  // gRPC Unavailable, DeadlineExceeded
-  for (const char* m : {"no leader", "leader changed", "timed out", "too many requests",
-                        "not capable", "stopped"})
+  // etcd's own words; "election: no leader" is an answer, not an unavailable member.
+  for (const char* m : {"etcdserver: no leader", "etcdserver: leader changed",
+                        "etcdserver: request timed out", "etcdserver: too many requests",
+                        "etcdserver: not capable", "etcdserver: server stopped"})
     if (message.find(m) != std::string::npos) return true;
   return false;
 }
@@ -241,7 +243,9 @@ struct EtcdStore::Impl {
     const std::string text = body.dump();
     std::string last = "no endpoint answered";
     size_t failures = 0;
+    size_t refusals = 0;  // TLS handshakes that failed: asking again will not help
     auto failed = [&](size_t idx, std::string why) {
+      if (why.find("TLS handshake") != std::string::npos) ++refusals;
       last = std::move(why);
       next_member(idx);
       if (++failures % endpoints.size() == 0)
@@ -255,6 +259,7 @@ struct EtcdStore::Impl {
       auto conn = take(idx, deadline, pooled);
       if (!conn) {
         failed(idx, conn.error().message);
+        if (refusals == failures && failures >= endpoints.size()) break;
         continue;
       }
       // A member that lost its leader holds a request for up to 7 s before it says so: give

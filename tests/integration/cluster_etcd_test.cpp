@@ -146,7 +146,10 @@ TEST_CASE("etcd store fails over past an endpoint that does not answer") {
   REQUIRE(w);
   CHECK(test::conformance::drain(**w, 1).size() == 1);
 
-  auto none = open_store({dead});
+  EtcdOptions only_dead;
+  only_dead.endpoints = {dead};
+  only_dead.timeout = 1000ms;
+  auto none = std::move(*EtcdStore::open(only_dead));
   auto r = none->range(KeyRange::exact("/fo/a"));
   REQUIRE_FALSE(r);
   CHECK(r.error().message.find(dead) != std::string::npos);

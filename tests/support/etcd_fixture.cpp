@@ -6,10 +6,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -42,7 +44,30 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
-std::string tag() { return std::to_string(::getpid() % 10000); }
+std::string tag() { return std::to_string(::getpid()); }
+
+bool dead(const std::string& pid_text) {
+  int pid = std::atoi(pid_text.c_str());
+  return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+// What a killed test process left: namespaces stack-test-etcd-<pid>-<n> and bridges
+// stkteb<pid> (their veths go with the namespaces). Members died with it (PDEATHSIG).
+void sweep_stale() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/run/netns", ec)) {
+    auto name = e.path().filename().string();
+    const std::string prefix = "stack-test-etcd-";
+    if (name.rfind(prefix, 0) != 0) continue;
+    auto pid = name.substr(prefix.size(), name.find('-', prefix.size()) - prefix.size());
+    if (dead(pid)) run({"/usr/sbin/ip", "netns", "del", name});
+  }
+  for (const auto& e : fs::directory_iterator("/sys/class/net", ec)) {
+    auto name = e.path().filename().string();
+    if (name.rfind("stkteb", 0) == 0 && dead(name.substr(6)))
+      run({"/usr/sbin/ip", "link", "del", name});
+  }
+}
 
 // Waits for PID for at most GRACE; true when it exited.
 bool wait_exit(pid_t pid, std::chrono::milliseconds grace) {
@@ -122,6 +147,7 @@ std::unique_ptr<EtcdCluster> EtcdCluster::single(bool tls) {
 
 std::unique_ptr<EtcdCluster> EtcdCluster::three() {
   std::unique_ptr<EtcdCluster> c(new EtcdCluster);
+  sweep_stale();
   c->dir_ = std::make_unique<TempDir>("stack-test-etcd");
   const std::string t = tag();
   const std::string net = "192.168." + std::to_string(224 + ::getpid() % 16) + ".";
@@ -141,7 +167,7 @@ std::unique_ptr<EtcdCluster> EtcdCluster::three() {
     std::string addr = net + std::to_string(11 + i);
     m.client_url = "http://" + addr + ":2379";
     c->members_.push_back(m);
-    std::string link = "stkte" + t + "x" + std::to_string(i);
+    std::string link = "stkte" + t + "x" + std::to_string(i);  // at most 14 characters
     c->links_.push_back(link);
     sh("ip netns add " + m.netns);
     sh("ip link add " + link + " type veth peer name eth0 netns " + m.netns);
@@ -196,6 +222,9 @@ void EtcdCluster::start_member(int i, const std::string& initial_cluster,
     ::dup2(out, 1);
     ::dup2(out, 2);
     ::setpgid(0, 0);
+    // A test process killed outright takes its members along (`ip netns exec` execs etcd in
+    // this same process, and the signal survives exec).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::execv(cargv[0], cargv.data());
     ::_exit(127);
   }

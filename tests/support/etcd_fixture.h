@@ -1,6 +1,6 @@
 // etcd for tests: one member on free loopback ports in a temp dir (plain or TLS with client
 // certificates made by openssl for the test), or three members in three network namespaces
-// (stack-test-etcd-<pid>-<n>) on a bridge of the test's own. Everything is removed on
+// (stack-test-etcd-<pid>-<n>) on a bridge of the test's own (stkteb<pid>). Everything is removed on
 // destruction, pass or fail: members stopped in RECIPES.md's order (followers first, SIGKILL
 // after a grace time), namespaces, links and directories deleted.
 #pragma once
