@@ -16,6 +16,7 @@ packages=(
   # from an OCI layout, and the readers `image save` must satisfy (podman for the test only)
   docker-registry skopeo umoci podman
   curl wget                      # e2e tests speak HTTP to published ports; mirror checks
+  etcd-server etcd-client        # the cluster store's tests: EtcdStore against real members
 )
 
 missing=()
