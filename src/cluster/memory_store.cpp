@@ -45,6 +45,7 @@ namespace detail {
 
 struct Watcher {
   KeyRange range;
+  Revision from = 0;  // events before it are not for this watcher (a future start)
   std::deque<Event> queue;
   bool cancelled = false;
 };
@@ -78,7 +79,8 @@ struct MemoryCore {
     if (pending.empty()) return;
     for (auto& w : watchers)
       for (const auto& e : pending)
-        if (!w->cancelled && in_range(w->range, e.kv.key)) w->queue.push_back(e);
+        if (!w->cancelled && e.kv.mod_revision >= w->from && in_range(w->range, e.kv.key))
+          w->queue.push_back(e);
     history.insert(history.end(), pending.begin(), pending.end());
     pending.clear();
     cv.notify_all();
@@ -432,6 +434,7 @@ Result<std::unique_ptr<EventStream>> MemoryStore::watch(const KeyRange& r, Revis
                 ": required revision has been compacted");
   auto w = std::make_shared<detail::Watcher>();
   w->range = r;
+  w->from = from;
   if (from != 0)
     for (const auto& e : core_->history)
       if (e.kv.mod_revision >= from && in_range(r, e.kv.key)) w->queue.push_back(e);

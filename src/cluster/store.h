@@ -123,8 +123,9 @@ struct Event {
   bool operator==(const Event&) const = default;
 };
 
-// A stream of events (a watch) or of leaders (an observation). Closed by cancel() or on
-// destruction; a stream whose store is lost answers next() with an error.
+// A stream of events (a watch) or of leaders (an observation), read by one thread at a time.
+// Closed by cancel() or on destruction; a stream whose store is lost answers next() with an
+// error (EtcdStore's first tries the other members, resuming after the last event it gave).
 class EventStream {
  public:
   virtual ~EventStream() = default;

@@ -201,3 +201,33 @@ TEST_CASE("etcd three members lose their leader and keep every write") {
   CHECK(seen.size() == 100);
   CHECK(ev.size() == 100);
 }
+
+TEST_CASE("etcd store gone and back: calls fail within their budget, then work again") {
+  auto c = single_or_skip();
+  if (!c) return;
+  EtcdOptions o;
+  o.endpoints = c->endpoints();
+  o.timeout = 1500ms;
+  auto s = std::move(*EtcdStore::open(o));
+  REQUIRE(s->put("/back/a", "1"));
+  auto w = s->watch(KeyRange::with_prefix("/back/"), 0);
+  REQUIRE(w);
+
+  c->kill(0);
+  auto t0 = std::chrono::steady_clock::now();
+  auto down = s->put("/back/b", "2");
+  CHECK_FALSE(down);
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  auto stream_down = (*w)->next(500ms);
+  CHECK_FALSE(stream_down);  // the member is gone: said, not hidden
+
+  REQUIRE_MESSAGE(c->restart(0), c->log(0));
+  auto r = s->range(KeyRange::exact("/back/a"));
+  REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message));
+  CHECK(r->kvs.at(0).value == "1");
+  REQUIRE(s->put("/back/c", "3"));
+  // The same watch reconnects and resumes: the write made after the restart arrives.
+  auto ev = test::conformance::drain(**w, 1, 10000ms);
+  REQUIRE(ev.size() == 1);
+  CHECK(ev[0].kv.key == "/back/c");
+}

@@ -1,6 +1,6 @@
 // Cluster IPAM against a real etcd member: 200 allocations at once from three clients, as
-// threads each with its own EtcdStore and as three processes (tests/support/
-// cluster_ipam_client.cpp), give 200 distinct addresses.
+// threads each with its own EtcdStore, as threads sharing one, and as three processes
+// (tests/support/cluster_ipam_client.cpp), give 200 distinct addresses.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -75,6 +75,32 @@ TEST_CASE("cluster ipam 200 allocations from three clients on etcd are distinct"
     CHECK(all.size() == 200);
     CHECK(setup.allocations("threads")->size() == 200);
     MESSAGE("conflicts retried: " << total_conflicts);
+  }
+
+  SUBCASE("threads sharing one store") {
+    // EtcdStore is thread-safe: its connection pool is shared by every caller.
+    std::vector<std::vector<net::Ipv4>> got(4);
+    std::vector<std::string> errors(4);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        ClusterIpam ipam(*admin);
+        for (int i = 0; i < 50; ++i) {
+          auto a = ipam.allocate("threads", "shared-" + std::to_string(t) + "/c" + std::to_string(i));
+          if (!a) {
+            errors[t] = a.error().message;
+            return;
+          }
+          got[t].push_back(*a);
+        }
+      });
+    for (auto& th : threads) th.join();
+    std::set<net::Ipv4> all;
+    for (int t = 0; t < 4; ++t) {
+      CHECK_MESSAGE(errors[t].empty(), errors[t]);
+      all.insert(got[t].begin(), got[t].end());
+    }
+    CHECK(all.size() == 200);
   }
 
   SUBCASE("processes") {

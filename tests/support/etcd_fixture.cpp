@@ -138,9 +138,10 @@ std::unique_ptr<EtcdCluster> EtcdCluster::single(bool tls) {
   EtcdMember m;
   m.name = "m0";
   m.client_url = std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(client);
+  m.peer_url = "http://127.0.0.1:" + std::to_string(peer);
+  c->initial_cluster_ = "m0=" + m.peer_url;
   c->members_.push_back(m);
-  std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
-  c->start_member(0, "m0=" + peer_url, peer_url, tls);
+  c->start_member(0);
   c->healthy_ = c->wait_healthy(0, 20);
   return c;
 }
@@ -166,6 +167,7 @@ std::unique_ptr<EtcdCluster> EtcdCluster::three() {
     m.netns = "stack-test-etcd-" + std::to_string(::getpid()) + "-" + std::to_string(i);
     std::string addr = net + std::to_string(11 + i);
     m.client_url = "http://" + addr + ":2379";
+    m.peer_url = "http://" + addr + ":2380";
     c->members_.push_back(m);
     std::string link = "stkte" + t + "x" + std::to_string(i);  // at most 14 characters
     c->links_.push_back(link);
@@ -176,18 +178,18 @@ std::unique_ptr<EtcdCluster> EtcdCluster::three() {
        " link set eth0 up && ip -n " + m.netns + " link set lo up");
     initial += (i ? "," : "") + m.name + "=http://" + addr + ":2380";
   }
-  for (int i = 0; i < 3; ++i) {
-    auto host = c->members_[i].client_url.substr(7, c->members_[i].client_url.rfind(':') - 7);
-    c->start_member(i, initial, "http://" + host + ":2380", false);
-  }
+  c->initial_cluster_ = initial;
+  for (int i = 0; i < 3; ++i) c->start_member(i);
   c->healthy_ = true;
   for (int i = 0; i < 3; ++i) c->healthy_ = c->wait_healthy(i, 30) && c->healthy_;
   return c;
 }
 
-void EtcdCluster::start_member(int i, const std::string& initial_cluster,
-                               const std::string& peer_url, bool tls) {
+void EtcdCluster::start_member(int i) {
   auto& m = members_[i];
+  const auto& peer_url = m.peer_url;
+  const auto& initial_cluster = initial_cluster_;
+  const bool tls = tls_;
   auto url = m.client_url;
   std::string host_port = url.substr(url.find("://") + 3);
   std::string listen = url;
@@ -291,6 +293,12 @@ void EtcdCluster::kill(int i) {
   ::kill(m.pid, SIGKILL);
   ::waitpid(m.pid, nullptr, 0);
   m.pid = -1;
+}
+
+bool EtcdCluster::restart(int i) {
+  if (members_.at(i).pid > 0) return false;
+  start_member(i);  // its data dir holds the cluster: the initial-cluster flags are ignored
+  return wait_healthy(i, 30);
 }
 
 std::string EtcdCluster::log(int i) const {

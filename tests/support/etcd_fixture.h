@@ -29,6 +29,7 @@ TestPki make_test_pki(const std::filesystem::path& dir, const std::vector<std::s
 struct EtcdMember {
   std::string name;
   std::string client_url;
+  std::string peer_url;
   pid_t pid = -1;
   std::string netns;  // empty: the host's
 };
@@ -48,13 +49,14 @@ class EtcdCluster {
   [[nodiscard]] int leader() const;
   // SIGKILL member I (as a crash would) and reap it.
   void kill(int i);
+  // Starts member I again on its data (after kill); true once it is healthy.
+  bool restart(int i);
   [[nodiscard]] bool healthy() const { return healthy_; }
   [[nodiscard]] std::string log(int i) const;
 
  private:
   EtcdCluster() = default;
-  void start_member(int i, const std::string& initial_cluster, const std::string& peer_url,
-                    bool tls);
+  void start_member(int i);
   bool wait_healthy(int i, int seconds);
   void stop_all();
 
@@ -62,6 +64,7 @@ class EtcdCluster {
   std::vector<EtcdMember> members_;
   TestPki pki_;
   bool tls_ = false;
+  std::string initial_cluster_;
   bool healthy_ = false;
   std::string bridge_;
   std::vector<std::string> links_;

@@ -215,6 +215,17 @@ inline void watch_history(StoreHarness& h) {
   CHECK(seen[0].kv.value == "changed");
   CHECK(seen[0].kv.version == 2);
   (*now)->cancel();
+
+  // From a future revision: nothing before it.
+  auto cur = s.range(KeyRange::exact(p + "f"));
+  REQUIRE(cur);
+  auto future = s.watch(KeyRange::exact(p + "f"), cur->revision + 3);
+  REQUIRE(future);
+  for (const char* v : {"1", "2", "3"}) REQUIRE(s.put(p + "f", v));
+  auto later = drain(**future, 1);
+  REQUIRE(later.size() == 1);
+  CHECK(later[0].kv.value == "3");
+  CHECK((*future)->next(200ms)->empty());
 }
 
 inline void lease_expiry(StoreHarness& h) {
