@@ -7,8 +7,8 @@
 #include <chrono>
 #include <thread>
 
-#include "e2e/restartable_etcd.h"
 #include "e2e/stack_env.h"
+#include "support/etcd_fixture.h"
 
 using namespace stack::test;
 using namespace std::chrono_literals;
@@ -43,19 +43,32 @@ json wait_status(StackEnv& env, const std::string& name, const std::string& stat
   return n;
 }
 
-std::vector<std::string> join_args(const RestartableEtcd& etcd, const std::string& name) {
-  return {"--cluster", etcd.url(), "--node-name", name, "--advertise", "127.0.0.1"};
+std::vector<std::string> join_args(const EtcdCluster& etcd, const std::string& name) {
+  return {"--cluster", etcd.endpoints()[0], "--node-name", name, "--advertise", "127.0.0.1"};
 }
+
+// KEY's value as etcdctl reads it from ETCD ("" when missing).
+std::string etcd_get(const EtcdCluster& etcd, const std::string& key) {
+  auto r = run({"/usr/bin/etcdctl", "--endpoints", etcd.endpoints()[0], "get", key,
+                "--print-value-only"});
+  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
+  return r.out;
+}
+
+// One member on loopback, or why there is none (the test is then skipped).
+#define STACK_REQUIRE_ETCD(var, ...)                                  \
+  if (auto why = etcd_missing(); !why.empty()) return report_skip(why); \
+  auto var = EtcdCluster::single(__VA_ARGS__);                         \
+  REQUIRE(var->healthy())
 
 }  // namespace
 
 TEST_CASE("cluster: a daemon joins, node ls shows it ready, and its labels are kept") {
   STACK_REQUIRE_ROOT();
-  RestartableEtcd etcd;
-  if (!etcd.available()) return report_skip("etcd is not installed (Debian etcd-server)");
+  STACK_REQUIRE_ETCD(etcd);
   StackEnv env;
   auto name = unique_project("node");
-  env.start_daemon(join_args(etcd, name));
+  env.start_daemon(join_args(*etcd, name));
   auto n = wait_status(env, name, "ready", 10s);
   REQUIRE_MESSAGE(n["status"] == "ready", n.dump());
   CHECK(n["address"] == "127.0.0.1");
@@ -83,7 +96,7 @@ TEST_CASE("cluster: a daemon joins, node ls shows it ready, and its labels are k
   CHECK(doc[0]["labels"]["zone"] == "a");
   CHECK(doc[0]["agent"]["state"] == "ready");
   // What etcd holds, as another client reads it.
-  CHECK(etcd.get("/stack/node-labels/" + name) == R"({"zone":"a"})");
+  CHECK(etcd_get(*etcd, "/stack/node-labels/" + name) == R"({"zone":"a"})");
 
   auto missing = env.stack({"node", "inspect", "no-such-node"});
   CHECK(missing.code == 1);
@@ -106,15 +119,14 @@ TEST_CASE("cluster: node commands on a daemon that is not in a cluster say so") 
 
 TEST_CASE("cluster: a second daemon with the same node name is refused while the first lives") {
   STACK_REQUIRE_ROOT();
-  RestartableEtcd etcd;
-  if (!etcd.available()) return report_skip("etcd is not installed (Debian etcd-server)");
+  STACK_REQUIRE_ETCD(etcd);
   StackEnv first;
   auto name = unique_project("dup");
-  first.start_daemon(join_args(etcd, name));
+  first.start_daemon(join_args(*etcd, name));
   REQUIRE(wait_status(first, name, "ready", 10s)["status"] == "ready");
   TempDir other{"stack-e2e-dup"};
   auto r = run({std::string(STACK_BUILD_DIR) + "/stackd", "--root", (other / "root").string(),
-                "--run-root", (other / "run").string(), "--cluster", etcd.url(), "--node-name",
+                "--run-root", (other / "run").string(), "--cluster", etcd->endpoints()[0], "--node-name",
                 name, "--advertise", "127.0.0.2"});
   CHECK(r.code == 1);
   CHECK_MESSAGE(r.err.find("stackd: --cluster: register node " + name +
@@ -126,12 +138,11 @@ TEST_CASE("cluster: a second daemon with the same node name is refused while the
 
 TEST_CASE("cluster: a killed daemon's node goes down after its TTL, and comes back with it") {
   STACK_REQUIRE_ROOT();
-  RestartableEtcd etcd;
-  if (!etcd.available()) return report_skip("etcd is not installed (Debian etcd-server)");
+  STACK_REQUIRE_ETCD(etcd);
   StackEnv a, b;
   auto name_a = unique_project("ka"), name_b = unique_project("kb");
-  a.start_daemon(join_args(etcd, name_a));
-  b.start_daemon(join_args(etcd, name_b));
+  a.start_daemon(join_args(*etcd, name_a));
+  b.start_daemon(join_args(*etcd, name_b));
   REQUIRE(wait_status(b, name_a, "ready", 10s)["status"] == "ready");
   REQUIRE(a.stack({"node", "update", "--label-add", "role=a", name_a}).code == 0);
   int pid = a.api_get("/v1/version")["pid"].get<int>();
@@ -145,17 +156,16 @@ TEST_CASE("cluster: a killed daemon's node goes down after its TTL, and comes ba
   CHECK(down["labels"] == json{{"role", "a"}});
   MESSAGE("down after " << took.count() << " ms");
   CHECK(took >= 6s);  // not before the lease could have expired (TTL 10 s, renewed every 3.3 s)
-  a.start_daemon(join_args(etcd, name_a));
+  a.start_daemon(join_args(*etcd, name_a));
   CHECK(wait_status(b, name_a, "ready", 10s)["status"] == "ready");
 }
 
-TEST_CASE("cluster: with etcd gone containers run and the API answers; etcd back, the node is ready") {
+TEST_CASE("cluster: with etcd gone containers run and the API answers, and with etcd back the node is ready") {
   STACK_REQUIRE_ROOT();
-  RestartableEtcd etcd;
-  if (!etcd.available()) return report_skip("etcd is not installed (Debian etcd-server)");
+  STACK_REQUIRE_ETCD(etcd);
   StackEnv env;
   auto name = unique_project("lost");
-  env.start_daemon(join_args(etcd, name));
+  env.start_daemon(join_args(*etcd, name));
   REQUIRE(wait_status(env, name, "ready", 10s)["status"] == "ready");
   auto p = unique_project("lost");
   env.uses(p);
@@ -165,7 +175,7 @@ TEST_CASE("cluster: with etcd gone containers run and the API answers; etcd back
   REQUIRE(c["state"] == "running");
   int pid = c["pid"].get<int>();
 
-  etcd.stop();
+  etcd->kill(0);
   auto t0 = std::chrono::steady_clock::now();
   auto ps = env.stack({"ps", "--format", "json"});
   CHECK(ps.code == 0);
@@ -189,8 +199,30 @@ TEST_CASE("cluster: with etcd gone containers run and the API answers; etcd back
   CHECK(env.container(p, p + "-a-1")["state"] == "running");
   CHECK(::kill(pid, 0) == 0);
 
-  etcd.start();
+  REQUIRE(etcd->restart(0));
   auto n = wait_status(env, name, "ready", 20s);
   CHECK_MESSAGE(n["status"] == "ready", n.dump());
   CHECK(env.container(p, p + "-a-1")["pid"] == pid);  // the same container, never restarted
+}
+
+TEST_CASE("cluster: a daemon joins an etcd that wants TLS client certificates") {
+  STACK_REQUIRE_ROOT();
+  STACK_REQUIRE_ETCD(etcd, true);
+  const auto& pki = etcd->pki();
+  StackEnv env;
+  auto name = unique_project("tls");
+  auto args = join_args(*etcd, name);
+  args.insert(args.end(), {"--cluster-ca", pki.ca, "--cluster-cert", pki.client_cert,
+                           "--cluster-key", pki.client_key});
+  env.start_daemon(args);
+  auto n = wait_status(env, name, "ready", 10s);
+  CHECK_MESSAGE(n["status"] == "ready", n.dump());
+
+  // Without the client certificate etcd refuses the connection: the daemon still serves, and
+  // says why its node is not ready.
+  env.start_daemon({"--cluster", etcd->endpoints()[0], "--node-name", name + "x", "--advertise",
+                    "127.0.0.1", "--cluster-ca", pki.ca});
+  auto v = env.api_get("/v1/version");
+  CHECK(v["cluster"]["state"] == "unreachable");
+  CHECK_MESSAGE(!v["cluster"]["error"].get<std::string>().empty(), v.dump());
 }
