@@ -226,3 +226,28 @@ TEST_CASE("cluster: a daemon joins an etcd that wants TLS client certificates") 
   CHECK(v["cluster"]["state"] == "unreachable");
   CHECK_MESSAGE(!v["cluster"]["error"].get<std::string>().empty(), v.dump());
 }
+
+TEST_CASE("cluster: bad cluster flags stop the daemon before it touches anything") {
+  TempDir dir{"stack-e2e-clflags"};
+  auto stackd = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {std::string(STACK_BUILD_DIR) + "/stackd", "--root",
+                                     (dir / "root").string(), "--run-root", (dir / "run").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  };
+  auto r = stackd({"--node-name", "n1"});
+  CHECK(r.code == 2);
+  CHECK(r.err == "stackd: --node-name, --advertise and the --cluster-* files need --cluster URLS\n");
+  r = stackd({"--cluster", "10.0.0.1:2379"});
+  CHECK(r.code == 2);
+  CHECK(r.err == "stackd: --cluster: not an etcd client URL such as http://10.0.0.5:2379: "
+                 "\"10.0.0.1:2379\"\n");
+  r = stackd({"--cluster", "http://127.0.0.1:2379", "--cluster-cert", "/x.pem"});
+  CHECK(r.code == 2);
+  CHECK(r.err == "stackd: --cluster-cert and --cluster-key go together\n");
+  r = stackd({"--cluster", "http://127.0.0.1:2379", "--node-name", "-bad"});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("not a node name") != std::string::npos);
+  CHECK(!std::filesystem::exists(dir / "root"));
+  CHECK(!std::filesystem::exists(dir / "run"));
+}
