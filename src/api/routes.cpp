@@ -17,6 +17,7 @@
 #include "api/exec_session.h"
 #include "api/image_routes.h"
 #include "api/lifecycle_routes.h"
+#include "api/node_routes.h"
 #include "api/stats_routes.h"
 #include "api/verb_routes.h"
 #include "engine/logs.h"
@@ -416,17 +417,19 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
   if (is_lifecycle_route(t)) co_return lifecycle_route(d, req, t, body);
   if (is_copy_route(t)) co_return co_await copy_route(d, req, t, body);
   if (is_attach_route(t)) co_return co_await attach_route(d, req, t, body);
+  if (is_node_route(t)) co_return co_await node_route(d, req, t, body);
   const auto& p = t.path;
   const auto& m = req.method;
   try {
-    if (m == "GET" && p.size() == 2 && p[1] == "version")
-      co_return Reply{200,
-                      {{"version", STACK_VERSION},
-                       {"pid", ::getpid()},
-                       {"root", d.paths().root.string()},
-                       {"run_root", d.paths().run_root.string()},
-                       {"reconciles", d.reconciles()}},
-                      {}};
+    if (m == "GET" && p.size() == 2 && p[1] == "version") {
+      json v = {{"version", STACK_VERSION},
+                {"pid", ::getpid()},
+                {"root", d.paths().root.string()},
+                {"run_root", d.paths().run_root.string()},
+                {"reconciles", d.reconciles()}};
+      if (d.cluster_agent) v["cluster"] = cluster_agent_json(*d.cluster_agent);
+      co_return Reply{200, v, {}};
+    }
     if (m == "POST" && p.size() == 2 && p[1] == "shutdown") {
       if (d.on_shutdown_request) d.on_shutdown_request();
       co_return Reply{200, {{"ok", true}}, {}};

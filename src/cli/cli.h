@@ -96,6 +96,7 @@ void add_project_commands(CLI::App& app);
 void add_image_commands(CLI::App& app);
 void add_volume_commands(CLI::App& app);
 void add_network_commands(CLI::App& app);  // network_commands.cpp
+void add_node_commands(CLI::App& app);  // node_commands.cpp
 void add_daemon_command(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_exec_command(CLI::App& app);

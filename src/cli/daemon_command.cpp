@@ -27,6 +27,8 @@ struct DaemonFlags {
   std::string log_max_size;
   std::string log_max_file;
   std::string registries_config;
+  std::vector<std::string> cluster;
+  std::string node_name, advertise, cluster_ca, cluster_cert, cluster_key;
 };
 
 [[noreturn]] void exec_daemon(const DaemonFlags& flags) {
@@ -41,6 +43,13 @@ struct DaemonFlags {
   if (!flags.log_max_file.empty()) args.insert(args.end(), {"--log-max-file", flags.log_max_file});
   if (!flags.registries_config.empty())
     args.insert(args.end(), {"--registries-config", flags.registries_config});
+  for (const auto& url : flags.cluster) args.insert(args.end(), {"--cluster", url});
+  for (auto [flag, value] : {std::pair{"--node-name", &flags.node_name},
+                             {"--advertise", &flags.advertise},
+                             {"--cluster-ca", &flags.cluster_ca},
+                             {"--cluster-cert", &flags.cluster_cert},
+                             {"--cluster-key", &flags.cluster_key}})
+    if (!value->empty()) args.insert(args.end(), {flag, *value});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -94,6 +103,18 @@ void add_daemon_command(CLI::App& app) {
                      "userns_mode: host");
   daemon->add_option("--userns-layers", flags.userns_layers,
                      "How image layers become a user namespace's: auto (default), idmap or copy");
+  daemon->add_option("--cluster", flags.cluster,
+                     "Join the cluster whose etcd answers at these client URLs "
+                     "(http://10.0.0.5:2379,...)");
+  daemon->add_option("--node-name", flags.node_name,
+                     "This node's name in the cluster (default: the hostname)");
+  daemon->add_option("--advertise", flags.advertise,
+                     "The IPv4 address other nodes reach this one at (default: the source "
+                     "address of the default route)");
+  daemon->add_option("--cluster-ca", flags.cluster_ca, "CA certificate (PEM) for etcd");
+  daemon->add_option("--cluster-cert", flags.cluster_cert,
+                     "Client certificate (PEM) presented to etcd, with --cluster-key");
+  daemon->add_option("--cluster-key", flags.cluster_key, "Private key (PEM) of --cluster-cert");
   auto* stop = daemon->add_subcommand("stop", "Stop the daemon; containers keep running");
   stop->callback(stop_daemon);
   daemon->callback([daemon] {

@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
   add_image_commands(app);
   add_volume_commands(app);
   add_network_commands(app);
+  add_node_commands(app);
   add_daemon_command(app);
   add_config_command(app);
   add_stats_command(app);

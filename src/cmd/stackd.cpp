@@ -23,6 +23,8 @@
 
 #include "api/server.h"
 #include "build/build.h"
+#include "cluster/node_agent.h"
+#include "cmd/cluster_join.h"
 #include "cmd/journal_sink.h"
 #include "common/daemon_config.h"
 #include "common/instance.h"
@@ -50,6 +52,11 @@ struct Flags {
   std::string log_max_size = "10m";
   int log_max_file = 3;
   std::string registries_config;  // "": $STACK_REGISTRIES_CONFIG, else /etc/stack/registries.json
+  // The cluster: etcd URLs (empty: not in a cluster), this node's name and address, TLS files.
+  std::vector<std::string> cluster;
+  std::string node_name;  // "": the hostname
+  std::string advertise;  // "": the source address of the default route
+  std::string cluster_ca, cluster_cert, cluster_key;
 };
 
 // stack-init next to this program (the build tree, libexec/stack), else ../libexec/stack.
@@ -152,6 +159,19 @@ int run_daemon(const Flags& flags) {
     std::fprintf(stderr, "stackd: container init not found at %s\n", paths.init_binary.c_str());
     return 1;
   }
+  // The cluster first: a name another daemon holds stops this one before it serves. An
+  // unreachable etcd does not: the agent keeps trying while containers run.
+  std::unique_ptr<cluster::NodeAgent> agent;
+  if (!flags.cluster.empty()) {
+    cmd::ClusterFlags cf{flags.cluster,    flags.node_name,    flags.advertise,
+                         flags.cluster_ca, flags.cluster_cert, flags.cluster_key};
+    auto joined = cmd::join_cluster(cf, run_root);
+    if (!joined) {
+      std::fprintf(stderr, "stackd: --cluster: %s\n", joined.error().message.c_str());
+      return 1;
+    }
+    agent = std::move(*joined);
+  }
   asio::io_context io;
   reconciler::DaemonOptions options;
   options.stacks_dir = flags.stacks_dir;
@@ -160,6 +180,8 @@ int run_daemon(const Flags& flags) {
     return build::build(r, h, p);
   };
   reconciler::Daemon daemon(io, paths, options);
+  daemon.cluster_agent = agent.get();
+  if (agent) agent->start();
   api::Server server(io, daemon, run_root / "stack.sock");
   auto stop = [&] {
     sd_notify(0, "STOPPING=1\nSTATUS=stopping (containers keep running)");
@@ -176,6 +198,8 @@ int run_daemon(const Flags& flags) {
   int exit_code = 0;
   asio::co_spawn(io, start(&io, &daemon, &server, &exit_code), asio::detached);
   io.run();
+  // Stopped on purpose: leave the cluster now rather than after the lease's TTL.
+  if (agent) agent->stop(true);
   return exit_code;
 }
 
@@ -225,6 +249,25 @@ int main(int argc, char** argv) {
   app.add_option("--registries-config", flags.registries_config,
                  "Registry mirrors, insecure and blocked registries (JSON; default "
                  "$STACK_REGISTRIES_CONFIG, else /etc/stack/registries.json)");
+  app.add_option("--cluster", flags.cluster,
+                 "Join the cluster whose etcd answers at these client URLs (comma-separated or "
+                 "repeated; http:// or https://)")
+      ->delimiter(',');
+  app.add_option("--node-name", flags.node_name,
+                 "This node's name in the cluster (default: the hostname)")
+      ->check([](const std::string& v) {
+        auto ok = check_node_name(v);
+        return ok ? std::string() : ok.error().message;
+      });
+  app.add_option("--advertise", flags.advertise,
+                 "The IPv4 address other nodes reach this one at (default: the source address "
+                 "of the default route)")
+      ->check(CLI::ValidIPV4);
+  app.add_option("--cluster-ca", flags.cluster_ca, "CA certificate (PEM) that etcd's certificate "
+                                                   "must chain to");
+  app.add_option("--cluster-cert", flags.cluster_cert,
+                 "Client certificate (PEM) presented to etcd, with --cluster-key");
+  app.add_option("--cluster-key", flags.cluster_key, "Private key (PEM) of --cluster-cert");
   app.add_option("--log-max-file", flags.log_max_file,
                  "Log files kept of a service whose logging.options set none")
       ->capture_default_str()
@@ -255,6 +298,30 @@ int main(int argc, char** argv) {
   if (config->log_max_size && unset("--log-max-size"))
     flags.log_max_size = std::to_string(*config->log_max_size);
   take("--log-max-file", flags.log_max_file, config->log_max_file);
+  if (config->cluster && unset("--cluster")) flags.cluster = *config->cluster;
+  take("--node-name", flags.node_name, config->node_name);
+  take("--advertise", flags.advertise, config->advertise);
+  take("--cluster-ca", flags.cluster_ca, config->cluster_ca);
+  take("--cluster-cert", flags.cluster_cert, config->cluster_cert);
+  take("--cluster-key", flags.cluster_key, config->cluster_key);
+  if (!flags.cluster.empty()) {
+    auto urls = parse_cluster_urls(flags.cluster);
+    if (!urls) {
+      std::fprintf(stderr, "stackd: --cluster: %s\n", urls.error().message.c_str());
+      return 2;
+    }
+    flags.cluster = *urls;
+  }
+  if (flags.cluster_cert.empty() != flags.cluster_key.empty()) {
+    std::fprintf(stderr, "stackd: --cluster-cert and --cluster-key go together\n");
+    return 2;
+  }
+  if (flags.cluster.empty() && (!flags.node_name.empty() || !flags.advertise.empty() ||
+                                !flags.cluster_ca.empty() || !flags.cluster_cert.empty())) {
+    std::fprintf(stderr, "stackd: --node-name, --advertise and the --cluster-* files need "
+                         "--cluster URLS\n");
+    return 2;
+  }
   const char* env_registries = std::getenv("STACK_REGISTRIES_CONFIG");
   if (!env_registries || !*env_registries)  // as the roots: the environment wins over the file
     take("--registries-config", flags.registries_config, config->registries_config);

@@ -3,6 +3,8 @@
 // typo in "root" must not start a daemon on another state directory.
 #include "common/daemon_config.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 #include <array>
@@ -17,9 +19,10 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array kKeys = {"root",         "run-root",      "stacks-dir",   "resync",
-                              "log-level",    "userns-remap",  "userns-layers", "log-max-size",
-                              "log-max-file", "registries-config"};
+constexpr std::array kKeys = {"root",         "run-root",          "stacks-dir",   "resync",
+                              "log-level",    "userns-remap",      "userns-layers", "log-max-size",
+                              "log-max-file", "registries-config", "cluster",      "node-name",
+                              "advertise",    "cluster-ca",        "cluster-cert", "cluster-key"};
 
 std::string known_keys() {
   std::string s;
@@ -101,11 +104,35 @@ Result<DaemonConfig> parse_daemon_config(const std::string& text,
            {&cfg.run_root, c.string("run-root", true)},
            {&cfg.stacks_dir, c.string("stacks-dir", true)},
            {&cfg.registries_config, c.string("registries-config", true)},
+           {&cfg.node_name, c.string("node-name")},
+           {&cfg.advertise, c.string("advertise")},
+           {&cfg.cluster_ca, c.string("cluster-ca", true)},
+           {&cfg.cluster_cert, c.string("cluster-cert", true)},
+           {&cfg.cluster_key, c.string("cluster-key", true)},
            {&cfg.log_level, c.string("log-level", false, {"debug", "info", "warn", "error"})},
            {&cfg.userns_remap, c.string("userns-remap")},
            {&cfg.userns_layers, c.string("userns-layers", false, {"auto", "idmap", "copy"})}}) {
     if (!f.value) return fail(f.value.error());
     *f.out = *f.value;
+  }
+  if (cfg.node_name)
+    if (auto ok = check_node_name(*cfg.node_name); !ok)
+      return fail(path.string() + ": \"node-name\": " + ok.error().message);
+  if (cfg.advertise)
+    if (in_addr a{}; ::inet_pton(AF_INET, cfg.advertise->c_str(), &a) != 1)
+      return c.bad("advertise", "an IPv4 address", doc["advertise"]);
+  if (auto it = doc.find("cluster"); it != doc.end()) {
+    std::vector<std::string> words;
+    if (it->is_string()) words.push_back(it->get<std::string>());
+    if (it->is_array())
+      for (const auto& u : *it) {
+        if (!u.is_string()) return c.bad("cluster", "etcd URLs (a string or an array)", *it);
+        words.push_back(u.get<std::string>());
+      }
+    if (words.empty()) return c.bad("cluster", "etcd URLs (a string or an array)", *it);
+    auto urls = parse_cluster_urls(words);
+    if (!urls) return fail(path.string() + ": \"cluster\": " + urls.error().message);
+    cfg.cluster = *urls;
   }
   if (auto it = doc.find("resync"); it != doc.end()) {
     if (!it->is_number() || it->get<double>() < 0.01 || it->get<double>() > 86400)
@@ -144,6 +171,35 @@ std::optional<int64_t> parse_log_size(const std::string& text) {
                                             : -1;
   if (shift < 0 || n <= 0) return std::nullopt;
   return n << shift;
+}
+
+Result<std::vector<std::string>> parse_cluster_urls(const std::vector<std::string>& words) {
+  std::vector<std::string> out;
+  for (const auto& word : words) {
+    size_t start = 0;
+    while (start <= word.size()) {
+      size_t comma = std::min(word.find(',', start), word.size());
+      std::string url = word.substr(start, comma - start);
+      start = comma + 1;
+      bool http = url.rfind("http://", 0) == 0, https = url.rfind("https://", 0) == 0;
+      std::string host = url.substr(http ? 7 : https ? 8 : 0);
+      if (!host.empty() && host.back() == '/') host.pop_back();
+      if ((!http && !https) || host.empty() || host.find_first_of("/?#@ ") != std::string::npos)
+        return fail("not an etcd client URL such as http://10.0.0.5:2379: \"" + url + "\"");
+      out.push_back((http ? "http://" : "https://") + host);
+    }
+  }
+  if (out.empty()) return fail("no etcd URL given");
+  return out;
+}
+
+Result<void> check_node_name(const std::string& name) {
+  auto ok = [](unsigned char ch) { return std::isalnum(ch) || ch == '.' || ch == '_' || ch == '-'; };
+  if (name.empty() || name.size() > 63 || !std::isalnum(static_cast<unsigned char>(name[0])) ||
+      !std::all_of(name.begin(), name.end(), ok))
+    return fail("not a node name (1 to 63 letters, digits, '.', '_' or '-', starting with a "
+                "letter or digit): \"" + name + "\"");
+  return {};
 }
 
 Result<DaemonConfig> load_daemon_config(const std::filesystem::path& path) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 
@@ -26,7 +27,23 @@ struct DaemonConfig {
   // "registries-config": absolute path of the registries file (mirrors, insecure, blocked;
   // fs/pull.h), default /etc/stack/registries.json.
   std::optional<std::string> registries_config;
+  // The cluster (etcd) this daemon joins; none: a single host. "cluster": the etcd client URLs,
+  // "http://10.0.0.5:2379,https://..." or an array of them, tried in order.
+  std::optional<std::vector<std::string>> cluster;
+  std::optional<std::string> node_name;     // "node-name": default the hostname
+  std::optional<std::string> advertise;     // "advertise": IPv4; default the default route's source
+  std::optional<std::string> cluster_ca;    // "cluster-ca": absolute path, PEM
+  std::optional<std::string> cluster_cert;  // "cluster-cert": absolute path, PEM (with the key)
+  std::optional<std::string> cluster_key;   // "cluster-key": absolute path, PEM
 };
+
+// "http://a:2379,https://b:2379" (commas, or one URL per array element): each must be an
+// http:// or https:// URL with a host; the error names the bad one.
+[[nodiscard]] Result<std::vector<std::string>> parse_cluster_urls(
+    const std::vector<std::string>& words);
+// A node name: 1 to 63 of [A-Za-z0-9._-], starting with a letter or digit (a hostname label
+// or a dotted name; it is an etcd key component and a constraint's value).
+[[nodiscard]] Result<void> check_node_name(const std::string& name);
 
 // "10m", "512k", "1g", "4096" (bytes): a log size as docker's max-size writes it; none: 0 or
 // less, or not a size.

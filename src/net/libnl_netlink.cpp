@@ -463,6 +463,7 @@ class LibnlNetlink final : public Netlink {
   Result<std::vector<std::string>> ipv6_default_route_devices() override {
     return in_own_netns<std::vector<std::string>>([&] { return read_ipv6_default_devices(); });
   }
+  Result<std::optional<Ipv4>> default_route_source() override;
 
  private:
   template <class T, class F>
@@ -557,6 +558,62 @@ Result<std::vector<Cidr>> LibnlNetlink::list_routed_subnets() {
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// The RTA_PREFSRC of an RTM_GETROUTE reply.
+int on_route_get(nl_msg* msg, void* arg) {
+  nlmsghdr* h = nlmsg_hdr(msg);
+  if (h->nlmsg_type != RTM_NEWROUTE) return NL_OK;
+  nlattr* tb[RTA_MAX + 1] = {};
+  if (nlmsg_parse(h, sizeof(rtmsg), tb, RTA_MAX, nullptr) < 0) return NL_OK;
+  if (tb[RTA_PREFSRC] && nla_len(tb[RTA_PREFSRC]) == 4) {
+    uint32_t be = 0;
+    std::memcpy(&be, nla_data(tb[RTA_PREFSRC]), 4);
+    *static_cast<std::optional<Ipv4>*>(arg) = Ipv4::from_network_order(be);
+  }
+  return NL_OK;
+}
+
+Result<std::optional<Ipv4>> LibnlNetlink::default_route_source() {
+  nl_cache* raw = nullptr;
+  if (int err = rtnl_route_alloc_cache(sk_.get(), AF_INET, 0, &raw); err < 0)
+    return fail(nl_error("list routes", err));
+  CachePtr routes(raw);
+  rtnl_route* best = nullptr;
+  for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
+    auto* r = reinterpret_cast<rtnl_route*>(o);
+    nl_addr* dst = rtnl_route_get_dst(r);
+    if (rtnl_route_get_table(r) != RT_TABLE_MAIN || (dst && nl_addr_get_prefixlen(dst) != 0))
+      continue;
+    if (!best || rtnl_route_get_priority(r) < rtnl_route_get_priority(best)) best = r;
+  }
+  if (!best) return std::optional<Ipv4>{};
+  if (nl_addr* src = rtnl_route_get_pref_src(best); src && nl_addr_get_len(src) == 4) {
+    uint32_t be = 0;
+    std::memcpy(&be, nl_addr_get_binary_addr(src), 4);
+    return std::optional<Ipv4>{Ipv4::from_network_order(be)};
+  }
+  // No preferred source on the route: ask the kernel which it would pick towards the gateway
+  // (RTM_GETROUTE, rtnetlink(7)); nothing is sent on the wire.
+  rtnl_nexthop* nh = rtnl_route_nexthop_n(best, 0);
+  nl_addr* gw = nh ? rtnl_route_nh_get_gateway(nh) : nullptr;
+  int oif = nh ? rtnl_route_nh_get_ifindex(nh) : 0;
+  uint32_t dst_be = 0;
+  if (gw && nl_addr_get_len(gw) == 4) std::memcpy(&dst_be, nl_addr_get_binary_addr(gw), 4);
+  auto sk = STACK_TRY_CTX(open_socket(), "route lookup");
+  nl_socket_disable_auto_ack(sk.get());  // the reply is the route, or an error
+  MsgPtr m(nlmsg_alloc_simple(RTM_GETROUTE, NLM_F_REQUEST));
+  rtmsg rtm{};
+  rtm.rtm_family = AF_INET;
+  rtm.rtm_dst_len = 32;
+  if (!m || nlmsg_append(m.get(), &rtm, sizeof rtm, NLMSG_ALIGNTO) < 0 ||
+      nla_put_u32(m.get(), RTA_DST, dst_be) < 0 || (oif && nla_put_u32(m.get(), RTA_OIF, oif) < 0))
+    return fail("route lookup: out of memory", ENOMEM);
+  std::optional<Ipv4> out;
+  nl_socket_modify_cb(sk.get(), NL_CB_VALID, NL_CB_CUSTOM, on_route_get, &out);
+  if (int err = nl_send_auto(sk.get(), m.get()); err < 0) return fail(nl_error("route lookup", err));
+  if (int err = nl_recvmsgs_default(sk.get()); err < 0) return fail(nl_error("route lookup", err));
   return out;
 }
 

@@ -119,6 +119,10 @@ class Netlink {
   // The devices of this namespace's IPv6 default routes ("lo" excluded), sorted, unique: the
   // uplinks that NAT66 replies come in through.
   [[nodiscard]] virtual Result<std::vector<std::string>> ipv6_default_route_devices() = 0;
+  // The source address of this namespace's IPv4 default route (of the main table, lowest
+  // metric), as `ip route get GATEWAY` gives it: the address a cluster node advertises unless
+  // told. nullopt when there is no default route.
+  [[nodiscard]] virtual Result<std::optional<Ipv4>> default_route_source() = 0;
 };
 
 // The real one, through libnl-3, on the calling thread's network namespace at creation.

@@ -32,6 +32,10 @@ class io_context;
 class thread_pool;
 }  // namespace boost::asio
 
+namespace stack::cluster {
+class NodeAgent;
+}
+
 namespace stack::reconciler {
 
 struct DaemonOptions {
@@ -243,6 +247,9 @@ class Daemon {
   Notifier& changed();
   // Set by `stack daemon`: what a POST /v1/shutdown does.
   std::function<void()> on_shutdown_request;
+  // Set by `stack daemon --cluster`: this node's cluster agent (the API's /v1/nodes use it).
+  // Null on a daemon that is not in a cluster.
+  cluster::NodeAgent* cluster_agent = nullptr;
   EventBus& events() { return events_; }
   [[nodiscard]] const Paths& paths() const { return paths_; }
 

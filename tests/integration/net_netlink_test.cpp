@@ -62,3 +62,24 @@ TEST_CASE("a veth's host end is gone once its container namespace is") {
   }
   CHECK(gone);
 }
+
+TEST_CASE("the default route's source address: none, the kernel's pick, the route's own src") {
+  test::TestNetns host("nlsrc");
+  test::EnterNetns in(host.fd());
+  auto nl = net::make_libnl_netlink().value();
+  auto none = nl->default_route_source();
+  REQUIRE(none);
+  CHECK_FALSE(*none);  // only lo: no default route
+  // A veth pair with both ends here (no dummy driver on this kernel): its carrier comes up.
+  REQUIRE(host.sh("ip link add stk-src0 type veth peer name stk-src1 && "
+                  "ip link set stk-src1 up && ip link set stk-src0 up && "
+                  "ip addr add 10.252.0.7/24 dev stk-src0 && ip addr add 10.253.0.9/24 dev "
+                  "stk-src0 && ip route add default via 10.252.0.1")
+              .code == 0);
+  auto picked = nl->default_route_source();
+  REQUIRE(picked);
+  REQUIRE(*picked);
+  CHECK((*picked)->str() == "10.252.0.7");  // the address on the gateway's subnet
+  REQUIRE(host.sh("ip route replace default via 10.252.0.1 src 10.253.0.9").code == 0);
+  CHECK(nl->default_route_source().value().value().str() == "10.253.0.9");
+}

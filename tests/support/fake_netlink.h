@@ -224,6 +224,8 @@ class FakeNetlink final : public net::Netlink {
   }
   std::vector<std::string> uplinks6;  // devices of the IPv6 default routes
   Result<std::vector<std::string>> ipv6_default_route_devices() override { return uplinks6; }
+  std::optional<net::Ipv4> default_source;  // the IPv4 default route's source address
+  Result<std::optional<net::Ipv4>> default_route_source() override { return default_source; }
   Result<std::string> get_sysctl(std::string_view key) override {
     auto it = sysctls.find(std::string(key));
     if (it == sysctls.end())

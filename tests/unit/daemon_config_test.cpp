@@ -44,7 +44,8 @@ TEST_CASE("daemon.json: a syntax error names file, line and column") {
 TEST_CASE("daemon.json: an unknown key is an error naming it and the known keys") {
   CHECK(error_of(R"({"rot": "/srv"})") ==
         "/etc/stack/daemon.json: unknown key \"rot\" (keys: root, run-root, stacks-dir, resync, "
-        "log-level, userns-remap, userns-layers, log-max-size, log-max-file, registries-config)");
+        "log-level, userns-remap, userns-layers, log-max-size, log-max-file, registries-config, "
+        "cluster, node-name, advertise, cluster-ca, cluster-cert, cluster-key)");
 }
 
 TEST_CASE("daemon.json: wrong types and values name the key and what it takes") {
@@ -63,7 +64,8 @@ TEST_CASE("daemon.json: wrong types and values name the key and what it takes") 
         std::string::npos);
   CHECK(error_of(R"(["root"])") ==
         "/etc/stack/daemon.json: expected a JSON object of options (root, run-root, stacks-dir, "
-        "resync, log-level, userns-remap, userns-layers, log-max-size, log-max-file, registries-config)");
+        "resync, log-level, userns-remap, userns-layers, log-max-size, log-max-file, registries-config, "
+        "cluster, node-name, advertise, cluster-ca, cluster-cert, cluster-key)");
 }
 
 TEST_CASE("daemon.json: default log rotation for services whose logging options set none") {
@@ -114,4 +116,46 @@ TEST_CASE("journald fields: project, container and pass from a line's key=value 
         F{{"CONTAINER", "demo-web-1"}});
   CHECK(log::journal_fields("old_project=x network ready name=n").empty());
   CHECK(log::journal_fields("project= empty").empty());
+}
+
+TEST_CASE("daemon.json: the cluster keys, and what each refuses") {
+  auto r = parse_daemon_config(R"({"cluster": "http://127.0.0.1:2379,https://10.0.0.5:2379/",
+    "node-name": "node-1.lan", "advertise": "10.0.0.7", "cluster-ca": "/etc/stack/ca.pem",
+    "cluster-cert": "/etc/stack/node.pem", "cluster-key": "/etc/stack/node-key.pem"})", kPath);
+  REQUIRE(r);
+  CHECK(*r->cluster == std::vector<std::string>{"http://127.0.0.1:2379", "https://10.0.0.5:2379"});
+  CHECK(r->node_name == "node-1.lan");
+  CHECK(r->advertise == "10.0.0.7");
+  CHECK(r->cluster_ca == "/etc/stack/ca.pem");
+  CHECK(r->cluster_cert == "/etc/stack/node.pem");
+  CHECK(r->cluster_key == "/etc/stack/node-key.pem");
+  auto list = parse_daemon_config(R"({"cluster": ["http://a:2379", "http://b:2379"]})", kPath);
+  REQUIRE(list);
+  CHECK(list->cluster->size() == 2);
+
+  CHECK(error_of(R"({"cluster": "10.0.0.5:2379"})") ==
+        "/etc/stack/daemon.json: \"cluster\": not an etcd client URL such as "
+        "http://10.0.0.5:2379: \"10.0.0.5:2379\"");
+  CHECK(error_of(R"({"cluster": [1]})").find("\"cluster\": expected etcd URLs") !=
+        std::string::npos);
+  CHECK(error_of(R"({"node-name": "-x"})").find("\"node-name\": not a node name") !=
+        std::string::npos);
+  CHECK(error_of(R"({"node-name": "a/b"})").find("not a node name") != std::string::npos);
+  CHECK(error_of(R"({"advertise": "10.0.0"})") ==
+        "/etc/stack/daemon.json: \"advertise\": expected an IPv4 address, got \"10.0.0\"");
+  CHECK(error_of(R"({"cluster-key": "key.pem"})").find("\"cluster-key\": expected an absolute "
+                                                       "path") != std::string::npos);
+}
+
+TEST_CASE("daemon.json: the packaged examples parse") {
+  for (const char* name : {"daemon.example.json", "daemon.cluster.example.json"}) {
+    auto path = std::filesystem::path(STACK_SOURCE_DIR) / "packaging" / name;
+    auto r = load_daemon_config(path);
+    CHECK_MESSAGE(r, name << ": " << (r ? "" : r.error().message));
+  }
+  auto cluster = load_daemon_config(std::filesystem::path(STACK_SOURCE_DIR) / "packaging" /
+                                    "daemon.cluster.example.json");
+  REQUIRE(cluster);
+  CHECK(cluster->cluster->size() == 3);
+  CHECK(cluster->node_name == "node-1");
 }

@@ -1,0 +1,126 @@
+// /v1/nodes: the cluster's nodes as `stack node ls|inspect|update` show them. Each request's
+// store calls run on the agent's query thread (they block, up to the store's timeout, when etcd
+// is unreachable); the loop only awaits their result.
+#include "api/node_routes.h"
+
+#include <memory>
+
+#include "cluster/node_agent.h"
+#include "cluster/nodes.h"
+#include "reconciler/daemon.h"
+
+namespace stack::api {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+using reconciler::awaitable;
+
+namespace {
+
+// Runs F on AGENT's query thread and resumes the caller on its own executor with F's result.
+template <class F>
+auto on_agent(cluster::NodeAgent& agent, F f) {
+  using R = std::invoke_result_t<F>;
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
+      [&agent](auto handler, F work) {
+        auto ex = asio::get_associated_executor(handler);
+        // std::function wants a copyable callable: the handler is move-only.
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        agent.submit([h, work = std::move(work), ex]() mutable {
+          auto result = std::make_shared<R>(reconciler::guarded(work));
+          asio::post(ex, [h, result]() mutable { std::move(*h)(std::move(*result)); });
+        });
+      },
+      asio::use_awaitable, std::move(f));
+}
+
+json node_json(const cluster::NodeStatus& n, const cluster::NodeAgent& agent) {
+  const auto& r = n.record;
+  json out = {{"name", r.name},
+              {"status", n.ready ? "ready" : "down"},
+              {"address", r.address},
+              {"labels", r.labels},
+              {"cpus", r.cpus},
+              {"memory_bytes", r.memory_bytes},
+              {"engine_version", r.engine_version},
+              {"started_at", r.started_at},
+              {"leader", n.leader},
+              {"self", r.name == agent.name()}};
+  return out;
+}
+
+Reply error_reply(int status, const std::string& message) {
+  return {status, {{"error", message}}, {}};
+}
+
+// "no such node: x" is the client's mistake; anything else is the store's.
+int status_of(const Error& e) { return e.message.rfind("no such node", 0) == 0 ? 404 : 503; }
+
+}  // namespace
+
+json cluster_agent_json(const cluster::NodeAgent& agent) {
+  static constexpr const char* kStates[] = {"joining", "ready", "refused", "unreachable"};
+  auto s = agent.status();
+  return {{"node", agent.name()},
+          {"state", kStates[static_cast<int>(s.state)]},
+          {"error", s.error}};
+}
+
+bool is_node_route(const Target& t) { return t.path.size() >= 2 && t.path[1] == "nodes"; }
+
+awaitable<Reply> node_route(reconciler::Daemon& d, const Request& req, const Target& t,
+                            const json& body) {
+  cluster::NodeAgent* agent = d.cluster_agent;
+  if (!agent)
+    co_return error_reply(409, "this daemon is not in a cluster (start it with --cluster URLS)");
+  const auto& p = t.path;
+  if (req.method == "GET" && p.size() == 2) {
+    auto list_fn = [agent] { return cluster::list_nodes(agent->store()); };
+    auto list = co_await on_agent(*agent, list_fn);
+    if (!list) co_return error_reply(503, list.error().message);
+    json arr = json::array();
+    for (const auto& n : list->nodes) arr.push_back(node_json(n, *agent));
+    co_return Reply{200, arr, {}};
+  }
+  const std::string name = p.size() >= 3 ? p[2] : "";
+  if (req.method == "GET" && p.size() == 3) {
+    auto inspect_fn = [agent, name] { return cluster::inspect_node(agent->store(), name); };
+    auto n = co_await on_agent(*agent, inspect_fn);
+    if (!n) co_return error_reply(status_of(n.error()), n.error().message);
+    json out = node_json(*n, *agent);
+    // What this daemon's agent knows that the store cannot say: why it is not ready.
+    if (name == agent->name()) out["agent"] = cluster_agent_json(*agent);
+    co_return Reply{200, out, {}};
+  }
+  if (req.method == "POST" && p.size() == 4 && p[3] == "update") {
+    cluster::Labels add;
+    std::vector<std::string> rm;
+    const json a = body.value("label_add", json::object());
+    if (!a.is_object()) co_return error_reply(400, "label_add: expected an object of strings");
+    for (const auto& [k, v] : a.items()) {
+      if (!v.is_string()) co_return error_reply(400, "label_add: " + k + " is not a string");
+      add[k] = v.get<std::string>();
+    }
+    const json r = body.value("label_rm", json::array());
+    if (!r.is_array()) co_return error_reply(400, "label_rm: expected an array of strings");
+    for (const auto& k : r) {
+      if (!k.is_string()) co_return error_reply(400, "label_rm: expected an array of strings");
+      rm.push_back(k.get<std::string>());
+    }
+    auto update_fn = [agent, name, add, rm] {
+      return cluster::update_node_labels(agent->store(), name, add, rm);
+    };
+    auto n = co_await on_agent(*agent, update_fn);
+    if (!n) {
+      int status = n.error().message.find("not a label key") != std::string::npos ||
+                           n.error().message.find(": the value must") != std::string::npos
+                       ? 400
+                       : status_of(n.error());
+      co_return error_reply(status, n.error().message);
+    }
+    co_return Reply{200, node_json(*n, *agent), {}};
+  }
+  co_return error_reply(404, "unknown API path " + req.method + " " + req.target);
+}
+
+}  // namespace stack::api
