@@ -39,6 +39,7 @@
 #include "engine/container.h"
 #include "runtime/bundle.h"
 #include "runtime/hooks.h"
+#include "runtime/record.h"
 
 namespace stack::runtime {
 namespace {
@@ -46,105 +47,6 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-Result<void> check_id(const std::string& id) {
-  if (id.empty() || id.size() > 128 || id[0] == '.')
-    return fail("invalid container id \"" + id + "\"");
-  for (char c : id)
-    if (!isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.' && c != '+')
-      return fail("invalid container id \"" + id + "\": only [A-Za-z0-9_.+-]");
-  return {};
-}
-
-// /proc/PID/stat: its start time (field 22), 0 when gone or a zombie (exited, not reaped).
-uint64_t live_start_time(pid_t pid) {
-  if (pid <= 0) return 0;
-  auto text = read_file("/proc/" + std::to_string(pid) + "/stat");
-  if (!text) return 0;
-  auto close = text->rfind(')');
-  if (close == std::string::npos || close + 2 >= text->size()) return 0;
-  char state = (*text)[close + 2];
-  if (state == 'Z' || state == 'X') return 0;
-  // Fields after the comm: 3 is the state; the start time is field 22.
-  const char* p = text->c_str() + close + 2;
-  for (int field = 3; field < 22 && *p; p++)
-    if (*p == ' ') field++;
-  return std::strtoull(p, nullptr, 10);
-}
-
-std::string rfc3339_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  gmtime_r(&ts.tv_sec, &t);
-  char buf[64];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
-  return buf;
-}
-
-// What state.json keeps of a container (besides a copy of its config.json).
-struct Record {
-  std::string id, bundle, created, cgroup;
-  pid_t pid = 0;
-  uint64_t start_time = 0;
-  bool started = false;
-  bool paused = false;  // set by pause, cleared by resume: only then is the freezer read
-  json annotations = json::object();
-};
-
-Result<std::unique_ptr<engine::CgroupDriver>> cgroups();
-
-std::string status_of(const Record& r) {
-  bool alive = r.start_time != 0 && live_start_time(r.pid) == r.start_time;
-  if (!r.started) return alive ? "created" : "stopped";
-  if (!alive) return "stopped";
-  if (r.paused)
-    if (auto drv = cgroups(); drv)
-      if (auto f = (*drv)->frozen(r.cgroup); f && *f) return "paused";
-  return "running";
-}
-
-json state_json(const Record& r, const std::string& status) {
-  return json{{"ociVersion", "1.0.2"},  {"id", r.id},
-              {"status", status},       {"pid", status == "stopped" ? 0 : r.pid},
-              {"bundle", r.bundle},     {"annotations", r.annotations},
-              {"created", r.created},   {"rootfs", ""},
-              {"owner", ""}};
-}
-
-Result<Record> read_record(const std::filesystem::path& dir, const std::string& id) {
-  auto text = read_file(dir / "state.json");
-  if (!text) return fail("container " + id + " does not exist");
-  try {
-    json j = json::parse(*text);
-    Record r;
-    r.id = j.at("id");
-    r.bundle = j.at("bundle");
-    r.created = j.at("created");
-    r.cgroup = j.at("cgroup");
-    r.pid = j.at("pid");
-    r.start_time = j.at("start_time");
-    r.started = j.at("started");
-    r.paused = j.value("paused", false);
-    r.annotations = j.at("annotations");
-    return r;
-  } catch (const json::exception& e) {
-    return fail("container " + id + ": state.json: " + e.what());
-  }
-}
-
-Result<void> write_record(const std::filesystem::path& dir, const Record& r) {
-  json j{{"id", r.id},         {"bundle", r.bundle},         {"created", r.created},
-         {"cgroup", r.cgroup}, {"pid", r.pid},               {"start_time", r.start_time},
-         {"started", r.started}, {"paused", r.paused}, {"annotations", r.annotations}};
-  return write_file_atomic(dir / "state.json", j.dump(), 0600);
-}
-
-Result<std::unique_ptr<engine::CgroupDriver>> cgroups() {
-  auto d = engine::detect_cgroup_driver();
-  if (!d) return fail(d.error().wrap("cgroups"));
-  return std::move(*d);
-}
 
 void write_all(int fd, std::string_view s) {
   while (!s.empty()) {
@@ -313,6 +215,10 @@ Result<void> Runtime::create(const std::string& id, const CreateOptions& o) {
   if (::mkdir(dir.c_str(), 0700) != 0)
     return errno == EEXIST ? fail("container " + id + " already exists")
                            : fail_errno("create " + dir.string());
+  // Taken before the guard below: a failed create removes its directory while still holding
+  // the lock, so a delete waiting for it finds nothing half-made.
+  auto lock = lock_container(dir, id);
+  if (!lock) return fail(lock.error());
   ScopeGuard drop_dir([&] { (void)remove_tree(dir); });
   std::error_code ec;
   auto bundle = std::filesystem::absolute(o.bundle, ec).lexically_normal();
@@ -338,6 +244,7 @@ Result<void> Runtime::create(const std::string& id, const CreateOptions& o) {
   if (holder < 0) return fail_errno("fork");
   if (holder == 0) {
     report_rd.reset();
+    lock->reset();  // the holder outlives this create: the lock is the caller's only
     hold(init_, *b, id, bundle, listen_fd.get(), report_wr.get());
   }
   report_wr.reset();
@@ -376,6 +283,8 @@ Result<void> Runtime::create(const std::string& id, const CreateOptions& o) {
 Result<void> Runtime::start(const std::string& id) {
   if (auto r = check_id(id); !r) return r;
   auto dir = root_ / id;
+  auto lock = lock_container(dir, id);
+  if (!lock) return fail(lock.error());
   auto r = read_record(dir, id);
   if (!r) return fail(r.error());
   if (auto st = status_of(*r); st != "created")
@@ -403,8 +312,16 @@ Result<std::string> Runtime::state(const std::string& id) {
 
 Result<void> Runtime::kill(const std::string& id, int sig, bool all) {
   if (auto r = check_id(id); !r) return r;
+  auto lock = lock_container(root_ / id, id);
+  if (!lock) return fail(lock.error());
   auto r = read_record(root_ / id, id);
   if (!r) return fail(r.error());
+  return signal(*r, sig, all);
+}
+
+Result<void> Runtime::signal(const Record& rec, int sig, bool all) {
+  const Record* r = &rec;
+  const std::string& id = rec.id;
   if (status_of(*r) == "stopped") return fail("container " + id + " is not running");
   if (all) {
     auto drv = cgroups();
@@ -426,6 +343,8 @@ Result<void> Runtime::kill(const std::string& id, int sig, bool all) {
 Result<void> Runtime::freeze(const std::string& id, bool frozen) {
   if (auto r = check_id(id); !r) return r;
   auto dir = root_ / id;
+  auto lock = lock_container(dir, id);
+  if (!lock) return fail(lock.error());
   auto r = read_record(dir, id);
   if (!r) return fail(r.error());
   auto st = status_of(*r);
@@ -442,9 +361,13 @@ Result<void> Runtime::freeze(const std::string& id, bool frozen) {
 Result<void> Runtime::remove(const std::string& id, bool force) {
   if (auto r = check_id(id); !r) return r;
   auto dir = root_ / id;
+  auto lock = lock_container(dir, id);
+  if (!lock) return force ? Result<void>{} : fail(lock.error());
   auto r = read_record(dir, id);
   if (!r) {
-    if (force && !std::filesystem::exists(dir)) return {};
+    // Under the lock, a directory without state.json is no create in progress but one that
+    // died half-way: --force clears it.
+    if (force) return remove_tree(dir);
     return fail(r.error());
   }
   auto st = status_of(*r);
@@ -458,7 +381,7 @@ Result<void> Runtime::remove(const std::string& id, bool force) {
   } else if (st == "running" || st == "paused") {
     if (st == "paused" && !force)
       return fail("cannot delete container " + id + " that is paused: resume it or use --force");
-    if (auto k = kill(id, SIGKILL, false); !k && status_of(*r) != "stopped") return k;
+    if (auto k = signal(*r, SIGKILL, false); !k && status_of(*r) != "stopped") return k;
     if (st == "paused")  // a frozen task dies only once thawed
       if (auto drv = cgroups(); drv) (void)(*drv)->freeze(r->cgroup, false);
     if (!wait_gone(r->pid, r->start_time, 10s))
@@ -488,6 +411,8 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
   if (::mkdir(dir.c_str(), 0700) != 0)
     return errno == EEXIST ? fail("container " + id + " already exists")
                            : fail_errno("create " + dir.string());
+  auto lock = lock_container(dir, id);  // until it runs (as create's, before the guard)
+  if (!lock) return fail(lock.error());
   ScopeGuard drop_dir([&] { (void)remove_tree(dir); });
   std::error_code ec;
   auto bundle = std::filesystem::absolute(o.bundle, ec).lexically_normal();
@@ -519,6 +444,8 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
   if (auto h = run_hooks(b->hooks.poststart, "poststart", state_json(*r, "running").dump()); !h)
     warn_(h.error().message);
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, r->pid, 0)));
+  drop_dir.dismiss();
+  lock->reset();  // kill and delete of a running container may come from others now
   for (;;) {
     pollfd p[2] = {{pidfd.get(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
     if (::poll(p, 2, -1) < 0) continue;
@@ -531,7 +458,6 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
   while (::waitpid(r->pid, &status, 0) < 0 && errno == EINTR) {
   }
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  drop_dir.dismiss();
   if (auto d = remove(id, true); !d) return fail(d.error());
   return code;
 }

@@ -18,6 +18,8 @@ struct CreateOptions {
   std::filesystem::path pid_file;  // empty: none
 };
 
+struct Record;
+
 class Runtime {
  public:
   // ROOT: the state directory (made 0700); INIT: the stack-init binary. WARN receives what was
@@ -51,6 +53,9 @@ class Runtime {
   [[nodiscard]] Result<std::vector<int>> pids(const std::string& id);
 
  private:
+  // kill's work, under the caller's lock of the container.
+  [[nodiscard]] Result<void> signal(const Record& r, int sig, bool all);
+
   std::filesystem::path root_, init_;
   std::function<void(const std::string&)> warn_;
 };
