@@ -80,11 +80,12 @@ std::filesystem::path find_init() {
 const char* kUsage =
     "usage: stack-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...\n"
     "commands:\n"
-    "  create [--bundle DIR] [--pid-file FILE] ID   start ID   state ID\n"
+    "  create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] ID   start ID   state ID\n"
     "  kill ID [SIGNAL] [--all]   delete [--force] ID\n"
-    "  run [--bundle DIR] [--pid-file FILE] [--detach] ID\n"
+    "  run [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] [--detach] ID\n"
     "  pause ID   resume ID\n"
-    "  exec [--process FILE] [--detach] [--pid-file FILE] ID [CMD...]\n"
+    "  exec [--process FILE] [--tty] [--console-socket SOCK] [--detach] [--pid-file FILE]\n"
+    "       ID [CMD...]\n"
     "  list [--format table|json]   ps [--format table|json] ID   features   --version\n";
 
 // A command's own flags and operands: "--flag value", "--flag=value", booleans.
@@ -153,8 +154,6 @@ Result<std::string> one_id(const Args& a, const char* cmd, size_t max_operands =
 }
 
 Result<void> check_create_flags(const Args& a) {
-  if (!a.console_socket.empty())
-    return stack::fail("--console-socket: terminals are not supported yet (process.terminal)");
   if (a.preserve_fds != 0) return stack::fail("--preserve-fds: not supported");
   return {};
 }
@@ -164,7 +163,7 @@ int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
   if (!parsed) return error(cmd + ": " + parsed.error().message);
   const Args& a = *parsed;
   stack::runtime::Runtime rt(g.root, find_init(), warn);
-  stack::runtime::CreateOptions co{a.bundle, a.pid_file};
+  stack::runtime::CreateOptions co{a.bundle, a.pid_file, a.console_socket};
   auto done = [](const Result<void>& r) { return r ? 0 : error(r.error().message); };
   if (cmd == "features") {
     std::printf("%s\n", stack::runtime::features_json().c_str());
@@ -196,11 +195,9 @@ int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
     return code ? *code : error(code.error().message);
   }
   if (cmd == "exec") {
-    if (a.tty || !a.console_socket.empty())
-      return error("exec: terminals are not supported yet (--tty, --console-socket)");
     if (a.preserve_fds != 0) return error("exec: --preserve-fds is not supported");
     std::vector<std::string> cmdline(a.operands.begin() + 1, a.operands.end());
-    auto code = rt.exec(*id, a.process, cmdline, a.detach, a.pid_file);
+    auto code = rt.exec(*id, a.process, cmdline, {a.detach, a.pid_file, a.tty, a.console_socket});
     return code ? *code : error(code.error().message);
   }
   if (cmd == "start") return done(rt.start(*id));

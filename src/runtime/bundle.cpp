@@ -54,15 +54,20 @@ Result<uint64_t> cap_set(const json& names, const std::string& field) {
   return *set;
 }
 
-Result<void> read_process(const json& p, model::ContainerSpec& spec) {
+Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& console) {
   auto& proc = spec.process;
   if (!p.contains("args") || p["args"].empty()) return refuse("process.args", "required");
   proc.argv = p["args"].get<std::vector<std::string>>();
   proc.env = p.value("env", std::vector<std::string>{});
   proc.cwd = p.value("cwd", std::string("/"));
   if (proc.cwd.empty() || proc.cwd[0] != '/') return refuse("process.cwd", "must be absolute");
-  if (p.value("terminal", false))
-    return refuse("process.terminal", "a terminal (--console-socket) is not supported yet");
+  console.terminal = p.value("terminal", false);
+  spec.tty = console.terminal;
+  if (p.contains("consoleSize")) {
+    const json& cs = p["consoleSize"];
+    console.rows = static_cast<uint16_t>(cs.value("height", 0u));
+    console.cols = static_cast<uint16_t>(cs.value("width", 0u));
+  }
   if (auto r = refuse_if_set(p, "apparmorProfile", "process.apparmorProfile",
                              "AppArmor is not supported");
       !r)
@@ -397,7 +402,7 @@ Result<Bundle> parse(const json& c, const std::filesystem::path& bundle, const s
   spec.layers = {root};
   spec.read_only_root = c["root"].value("readonly", false);
   if (!c.contains("process")) return refuse("process", "required to create a container");
-  if (auto r = read_process(c["process"], spec); !r) return fail(r.error());
+  if (auto r = read_process(c["process"], spec, b.console); !r) return fail(r.error());
   spec.hostname = c.value("hostname", "");
   spec.domainname = c.value("domainname", "");
   if (auto r = read_mounts(c.value("mounts", json::array()), b); !r) return fail(r.error());
@@ -435,13 +440,14 @@ Result<Bundle> parse_config(std::string_view text, const std::filesystem::path& 
   }
 }
 
-Result<model::ProcessSpec> parse_process(std::string_view text, const model::ProcessSpec& base) {
+Result<model::ProcessSpec> parse_process(std::string_view text, const model::ProcessSpec& base,
+                                         Console& console) {
   try {
     json p = json::parse(text);
     model::ContainerSpec spec;
     spec.process = base;
     spec.process.rlimits.clear();
-    if (auto r = read_process(p, spec); !r) return fail(r.error());
+    if (auto r = read_process(p, spec, console); !r) return fail(r.error());
     if (spec.oom_score_adj) return refuse("process.oomScoreAdj", "not supported for exec");
     return spec.process;
   } catch (const json::exception& e) {

@@ -38,6 +38,7 @@
 #include "engine/cgroup.h"
 #include "engine/container.h"
 #include "runtime/bundle.h"
+#include "runtime/console.h"
 #include "runtime/hooks.h"
 #include "runtime/record.h"
 
@@ -95,9 +96,20 @@ Result<void> write_pid_file(const std::filesystem::path& file, pid_t pid) {
 // with the init's pid; the Created object is handed to the caller through OUT.
 Result<Record> make_container(engine::Engine& eng, Bundle& b, const std::string& id,
                               const std::filesystem::path& bundle,
+                              const std::filesystem::path& console_socket,
                               std::optional<engine::Created>& out) {
   auto created = eng.create(b.spec);
   if (!created) return fail(created.error().wrap("create " + id));
+  if (b.console.terminal) {
+    auto master = take_init_terminal(created->pidfd());
+    Result<void> sent = master ? send_console(console_socket, master->get(), b.console.rows,
+                                              b.console.cols)
+                               : fail(master.error());
+    if (!sent) {
+      eng.abandon(std::move(*created));
+      return fail(sent.error().wrap("create " + id));
+    }
+  }
   Record r;
   r.id = id;
   r.bundle = bundle.string();
@@ -117,9 +129,19 @@ Result<Record> make_container(engine::Engine& eng, Bundle& b, const std::string&
   return r;
 }
 
+// runc's rule: a terminal's master needs somewhere to go, and a socket nothing to send.
+Result<void> check_console(const Bundle& b, const CreateOptions& o) {
+  if (b.console.terminal && o.console_socket.empty())
+    return fail("process.terminal: needs --console-socket (where the terminal's master goes)");
+  if (!b.console.terminal && !o.console_socket.empty())
+    return fail("--console-socket given but process.terminal is false");
+  return {};
+}
+
 // The holder (step 2 of the sequence at the top). Never returns.
 [[noreturn]] void hold(const std::filesystem::path& init, Bundle& b, const std::string& id,
-                       const std::filesystem::path& bundle, int listen_fd, int report_fd) {
+                       const CreateOptions& o, const std::filesystem::path& bundle, int listen_fd,
+                       int report_fd) {
   ::setsid();  // a terminal's ^C to the caller's group is not for us
   auto drv = cgroups();
   if (!drv) {
@@ -128,7 +150,7 @@ Result<Record> make_container(engine::Engine& eng, Bundle& b, const std::string&
   }
   engine::Engine eng(init, **drv);
   std::optional<engine::Created> c;
-  auto r = make_container(eng, b, id, bundle, c);
+  auto r = make_container(eng, b, id, bundle, o.console_socket, c);
   if (!r) {
     write_all(report_fd, "ERR " + r.error().message);
     ::_exit(1);
@@ -224,6 +246,7 @@ Result<void> Runtime::create(const std::string& id, const CreateOptions& o) {
   auto bundle = std::filesystem::absolute(o.bundle, ec).lexically_normal();
   auto b = load_bundle(bundle, id, dir / "container");
   if (!b) return fail(b.error());
+  if (auto c = check_console(*b, o); !c) return c;
   for (const auto& w : b->warnings) warn_(w);
   auto config = read_file(bundle / "config.json");
   if (!config) return fail(config.error());
@@ -245,7 +268,7 @@ Result<void> Runtime::create(const std::string& id, const CreateOptions& o) {
   if (holder == 0) {
     report_rd.reset();
     lock->reset();  // the holder outlives this create: the lock is the caller's only
-    hold(init_, *b, id, bundle, listen_fd.get(), report_wr.get());
+    hold(init_, *b, id, o, bundle, listen_fd.get(), report_wr.get());
   }
   report_wr.reset();
   listen_fd.reset();
@@ -418,6 +441,7 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
   auto bundle = std::filesystem::absolute(o.bundle, ec).lexically_normal();
   auto b = load_bundle(bundle, id, dir / "container");
   if (!b) return fail(b.error());
+  if (auto c = check_console(*b, o); !c) return fail(c.error());
   for (const auto& w : b->warnings) warn_(w);
   auto config = read_file(bundle / "config.json");
   if (!config) return fail(config.error());
@@ -433,7 +457,7 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
   if (!drv) return fail(drv.error());
   engine::Engine eng(init_, **drv);
   std::optional<engine::Created> c;
-  auto r = make_container(eng, *b, id, bundle, c);
+  auto r = make_container(eng, *b, id, bundle, o.console_socket, c);
   if (!r) return fail(r.error());
   if (auto w = write_record(dir, *r); !w) return fail(w.error());
   if (auto w = write_pid_file(o.pid_file, r->pid); !w) return fail(w.error());
@@ -463,8 +487,7 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
 }
 
 Result<int> Runtime::exec(const std::string& id, const std::filesystem::path& process_file,
-                          const std::vector<std::string>& args, bool detach,
-                          const std::filesystem::path& pid_file) {
+                          const std::vector<std::string>& args, const ExecOptions& o) {
   if (auto r = check_id(id); !r) return fail(r.error());
   auto dir = root_ / id;
   auto r = read_record(dir, id);
@@ -476,10 +499,11 @@ Result<int> Runtime::exec(const std::string& id, const std::filesystem::path& pr
   auto b = parse_config(*config, r->bundle, id, dir / "container");
   if (!b) return fail(b.error().wrap("config.json of " + id));
   model::ProcessSpec process = b->spec.process;
+  Console console;
   if (!process_file.empty()) {
     auto text = read_file(process_file);
     if (!text) return fail(text.error());
-    auto p = parse_process(*text, b->spec.process);
+    auto p = parse_process(*text, b->spec.process, console);
     if (!p) return fail(p.error().wrap(process_file.string()));
     process = std::move(*p);
   } else if (!args.empty()) {
@@ -491,11 +515,32 @@ Result<int> Runtime::exec(const std::string& id, const std::filesystem::path& pr
   if (!drv) return fail(drv.error());
   engine::Engine eng(init_, **drv);
   engine::ContainerProcess target{r->pid, r->start_time, 0};
-  auto spawned = eng.spawn(target, r->cgroup, process, engine::Stdio{});
+  bool tty = o.tty || console.terminal;
+  if (tty && o.console_socket.empty())
+    return fail("exec " + id + ": a terminal needs --console-socket (where its master goes)");
+  if (!tty && !o.console_socket.empty())
+    return fail("exec " + id + ": --console-socket given without --tty or process.terminal");
+  engine::Stdio stdio;
+  std::optional<engine::Pty> pty;
+  if (tty) {
+    auto p = engine::open_pty(target, process.uid);
+    if (!p) return fail(p.error().wrap("exec in " + id));
+    pty.emplace(std::move(*p));
+    stdio = {pty->slave.get(), pty->slave.get(), pty->slave.get(), true};
+  }
+  auto spawned = eng.spawn(target, r->cgroup, process, stdio);
   if (!spawned) return fail(spawned.error().wrap("exec in " + id));
-  if (auto w = write_pid_file(pid_file, spawned->pid); !w) return fail(w.error());
+  if (pty) {
+    pty->slave.reset();
+    if (auto s = send_console(o.console_socket, pty->master.get(), console.rows, console.cols);
+        !s) {
+      ::syscall(SYS_pidfd_send_signal, spawned->pidfd.get(), SIGKILL, nullptr, 0);
+      return fail(s.error().wrap("exec in " + id));
+    }
+  }
+  if (auto w = write_pid_file(o.pid_file, spawned->pid); !w) return fail(w.error());
   // Detached, the helper is reparented to the caller's subreaper (conmon), which reaps it.
-  if (detach) return 0;
+  if (o.detach) return 0;
   siginfo_t info{};
   while (::waitid(P_PIDFD, static_cast<id_t>(spawned->pidfd.get()), &info, WEXITED) != 0)
     if (errno != EINTR) return fail_errno("wait for exec in " + id);

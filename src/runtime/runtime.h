@@ -16,6 +16,15 @@ namespace stack::runtime {
 struct CreateOptions {
   std::filesystem::path bundle = ".";
   std::filesystem::path pid_file;  // empty: none
+  // Where the terminal's master goes (process.terminal); required with one, refused without.
+  std::filesystem::path console_socket;
+};
+
+struct ExecOptions {
+  bool detach = false;
+  std::filesystem::path pid_file;
+  bool tty = false;  // --tty, or the process file's terminal
+  std::filesystem::path console_socket;
 };
 
 struct Record;
@@ -42,11 +51,11 @@ class Runtime {
   // exit status.
   [[nodiscard]] Result<int> run(const std::string& id, const CreateOptions& o, bool detach);
   // A process in the running container: PROCESS_FILE (the runtime spec's process JSON) or,
-  // without one, ARGS with the container's own process settings. DETACH: returns once it
-  // runs (PID_FILE names it); else waits and returns its exit status.
+  // without one, ARGS with the container's own process settings. Detached: returns once it
+  // runs (the pid file names it); else waits and returns its exit status. With a terminal,
+  // a pty of the container's devpts whose master goes to the console socket.
   [[nodiscard]] Result<int> exec(const std::string& id, const std::filesystem::path& process_file,
-                                 const std::vector<std::string>& args, bool detach,
-                                 const std::filesystem::path& pid_file);
+                                 const std::vector<std::string>& args, const ExecOptions& o);
   // Every container's state JSON, as an array.
   [[nodiscard]] Result<std::string> list();
   // The host pids in the container's cgroup.

@@ -10,6 +10,9 @@
 
 /* Descriptors the engine hands over at exec (see the sequence in init.c). */
 enum { CTL_FD = 3, DIR_FD = 4, PIDFD_FD = 4, USERNS_FD = 5 };
+/* An OCI runtime's terminal master, held from READY to GO for the runtime to copy with
+ * pidfd_getfd(2) (W_TTY with W_STDIO_INHERIT): high, clear of the descriptors opened before. */
+enum { TTY_MASTER_FD = 100 };
 
 struct bind {
   const char *src, *dst;

@@ -48,7 +48,9 @@ enum {
                             as they are, not idmapped (user namespace, run mode) */
   W_TTY = 23,        /* u32: 1 gives the command stdin as its controlling terminal, in a
                         session of its own (exec mode); run mode: the service gets a pty of
-                        the container's devpts, the init keeps its master at fd 3 */
+                        the container's devpts, the init keeps its master at fd 3; with
+                        W_STDIO_INHERIT the pty is opened before READY and its master held at
+                        fd 100 until GO, for the OCI runtime to copy (pidfd_getfd(2)) */
   /* storage (issue 13) */
   W_MOUNT_KIND = 24, /* u32 in a mount: 0 bind (default), 1 tmpfs (W_MOUNT_SRC ignored) */
   W_MOUNT_DATA = 25, /* bytes in a mount: a tmpfs's options ("size=1m,mode=1777") */
