@@ -232,20 +232,28 @@ Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSp
   for (const auto& n : nss) ns[n.value("type", "")] = n.value("path", "");
   for (const auto& [type, path] : ns) {
     std::string field = "linux.namespaces (" + type + ")";
-    if (type == "pid" || type == "mount") {
-      if (!path.empty()) return refuse(field, "joining an existing one is not supported");
-    } else if (type == "network") {
+    // Joined by path: the engine's setns(2) before its clone (pods, podman's --network ns:,
+    // --pid container:, --ipc container:). The others it always makes anew.
+    if (type == "network") {
       spec.join_netns = path;
-    } else if (type == "uts" || type == "ipc") {
-      if (!path.empty()) return refuse(field, "joining an existing one is not supported");
-    } else if (type == "user") {
-      if (!path.empty()) return refuse(field, "joining an existing one is not supported");
+    } else if (type == "pid") {
+      spec.join_pidns = path;
+    } else if (type == "ipc") {
+      spec.join_ipcns = path;
+    } else if (type == "cgroup") {
+      if (!path.empty())
+        return refuse(field, "joining an existing one is not supported (a new one is)");
+      spec.cgroupns = true;
+    } else if (type == "mount" || type == "uts" || type == "user") {
+      if (!path.empty())
+        return refuse(field, "joining an existing one is not supported (network, pid and ipc "
+                             "namespaces can be joined)");
     } else {
       return refuse(field, "not supported");
     }
   }
-  if (!ns.count("pid")) return refuse("linux.namespaces", "a pid namespace is required here");
   if (!ns.count("mount")) return refuse("linux.namespaces", "a mount namespace is required here");
+  spec.host_pid = !ns.count("pid");
   spec.host_network = !ns.count("network");
   spec.host_uts = !ns.count("uts");
   spec.host_ipc = !ns.count("ipc");

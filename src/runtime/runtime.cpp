@@ -590,7 +590,7 @@ std::string features_json() {
            "rshared", "slave", "rslave", "unbindable", "runbindable", "relatime", "noatime",
            "strictatime"}},
          {"linux",
-          {{"namespaces", {"pid", "mount", "network", "uts", "ipc", "user"}},
+          {{"namespaces", {"pid", "mount", "network", "uts", "ipc", "user", "cgroup"}},
            {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
            {"seccomp", {{"enabled", true}}},
            {"apparmor", {{"enabled", false}}},
