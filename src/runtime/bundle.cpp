@@ -463,6 +463,20 @@ Result<model::ProcessSpec> parse_process(std::string_view text, const model::Pro
   }
 }
 
+Result<model::CgroupLimits> parse_resources(std::string_view text) {
+  try {
+    json r = json::parse(text);
+    if (!r.is_object()) return fail("not a JSON object");
+    model::ContainerSpec spec;
+    if (auto e = read_resources(r, spec); !e) return fail(e.error());
+    if (!spec.device_rules.empty() || r.contains("devices"))
+      return refuse("linux.resources.devices", "cannot be updated (set at create)");
+    return spec.limits;
+  } catch (const json::exception& e) {
+    return fail(std::string("invalid: ") + e.what());
+  }
+}
+
 Result<Bundle> load_bundle(const std::filesystem::path& bundle, const std::string& id,
                            const std::filesystem::path& dir) {
   auto path = bundle / "config.json";

@@ -51,6 +51,9 @@ struct Bundle {
 [[nodiscard]] Result<model::ProcessSpec> parse_process(std::string_view json,
                                                        const model::ProcessSpec& base,
                                                        Console& console);
+// `update --resources`: the runtime spec's linux.resources object as the limits to set on a
+// running container's cgroup (only those present); what cannot change refused by name.
+[[nodiscard]] Result<model::CgroupLimits> parse_resources(std::string_view json);
 // BUNDLE/config.json, with errors prefixed by the file's path.
 [[nodiscard]] Result<Bundle> load_bundle(const std::filesystem::path& bundle, const std::string& id,
                                          const std::filesystem::path& dir);

@@ -56,6 +56,9 @@ class Runtime {
   // a pty of the container's devpts whose master goes to the console socket.
   [[nodiscard]] Result<int> exec(const std::string& id, const std::filesystem::path& process_file,
                                  const std::vector<std::string>& args, const ExecOptions& o);
+  // Sets the limits of RESOURCES (the runtime spec's linux.resources JSON) on the container's
+  // cgroup, through the engine's cgroup driver; those absent stay as they are.
+  [[nodiscard]] Result<void> update(const std::string& id, const std::string& resources);
   // Every container's state JSON, as an array.
   [[nodiscard]] Result<std::string> list();
   // The host pids in the container's cgroup.
