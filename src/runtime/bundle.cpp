@@ -416,16 +416,24 @@ Result<Bundle> parse(const json& c, const std::filesystem::path& bundle, const s
   if (auto r = read_mounts(c.value("mounts", json::array()), b); !r) return fail(r.error());
   if (!c.contains("linux")) return refuse("linux", "required on Linux");
   if (auto r = read_linux(c["linux"], id, spec); !r) return fail(r.error());
+  // The root written in place, as runc and crun do (podman commits and copies from it). With a
+  // user namespace the engine mounts the root idmapped, which needs its overlay: there the
+  // writes stay in the container's own layer (<root>/<id>/container/upper).
+  spec.root_in_place = !spec.userns;
   if (spec.host_uts && (!spec.hostname.empty() || !spec.domainname.empty()))
     return refuse("hostname", "needs a uts namespace");
   const json& hooks = c.value("hooks", json::object());
-  for (const char* k : {"createContainer", "startContainer"})
-    if (auto r = refuse_if_set(hooks, k, std::string("hooks.") + k,
-                               "hooks inside the container are not supported yet");
-        !r)
-      return fail(r.error());
+  // The spec runs these in the container's namespaces before pivot_root, their paths resolved
+  // on the host; the engine's init has pivoted by the time it reports ready, and a hook run
+  // in its namespaces afterwards sees the container's root, not the host's.
+  if (auto r = refuse_if_set(hooks, "createContainer", "hooks.createContainer",
+                             "not supported (the engine pivots into the root before a hook "
+                             "could run in the container's namespaces)");
+      !r)
+    return fail(r.error());
   b.hooks.prestart = STACK_TRY_CTX(read_hooks(hooks, "prestart"), "config.json");
   b.hooks.create_runtime = STACK_TRY_CTX(read_hooks(hooks, "createRuntime"), "config.json");
+  b.hooks.start_container = STACK_TRY_CTX(read_hooks(hooks, "startContainer"), "config.json");
   b.hooks.poststart = STACK_TRY_CTX(read_hooks(hooks, "poststart"), "config.json");
   b.hooks.poststop = STACK_TRY_CTX(read_hooks(hooks, "poststop"), "config.json");
   const json annotations = c.value("annotations", json::object());

@@ -138,6 +138,22 @@ Result<void> check_console(const Bundle& b, const CreateOptions& o) {
   return {};
 }
 
+// The startContainer hooks, in the container's namespaces, then GO. A failing hook stops the
+// container (the runtime spec: "stop the container", then delete as usual).
+Result<engine::ContainerProcess> start_container(engine::Engine& eng, const Bundle& b,
+                                                 const Record& r,
+                                                 std::optional<engine::Created>& c) {
+  if (auto h = run_hooks_in(c->pidfd(), b.spec.userns.has_value(), b.hooks.start_container,
+                            "startContainer", state_json(r, "created").dump());
+      !h) {
+    eng.abandon(std::move(*c));
+    return fail(h.error().wrap("start " + r.id));
+  }
+  auto started = eng.start(std::move(*c));
+  if (!started) return fail(started.error().wrap("start " + r.id));
+  return started;
+}
+
 // The holder (step 2 of the sequence at the top). Never returns.
 [[noreturn]] void hold(const std::filesystem::path& init, Bundle& b, const std::string& id,
                        const CreateOptions& o, const std::filesystem::path& bundle, int listen_fd,
@@ -174,7 +190,7 @@ Result<void> check_console(const Bundle& b, const CreateOptions& o) {
     if (::recv(conn.get(), &what, 1, 0) != 1) continue;
     std::string reply;
     if (what == 'S') {
-      auto started = eng.start(std::move(*c));
+      auto started = start_container(eng, b, *r, c);
       reply = started ? "OK " + std::to_string(started->pid) : "ERR " + started.error().message;
     } else if (what == 'D') {
       eng.abandon(std::move(*c));
@@ -461,8 +477,8 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
   if (!r) return fail(r.error());
   if (auto w = write_record(dir, *r); !w) return fail(w.error());
   if (auto w = write_pid_file(o.pid_file, r->pid); !w) return fail(w.error());
-  auto started = eng.start(std::move(*c));
-  if (!started) return fail(started.error().wrap("start " + id));
+  auto started = start_container(eng, *b, *r, c);
+  if (!started) return fail(started.error());
   r->started = true;
   (void)write_record(dir, *r);
   if (auto h = run_hooks(b->hooks.poststart, "poststart", state_json(*r, "running").dump()); !h)
@@ -584,7 +600,7 @@ Result<int> parse_signal(const std::string& s) {
 std::string features_json() {
   json f{{"ociVersionMin", "1.0.0"},
          {"ociVersionMax", "1.1.0"},
-         {"hooks", {"prestart", "createRuntime", "poststart", "poststop"}},
+         {"hooks", {"prestart", "createRuntime", "startContainer", "poststart", "poststop"}},
          {"mountOptions",
           {"ro", "rw", "bind", "rbind", "nosuid", "nodev", "private", "rprivate", "shared",
            "rshared", "slave", "rslave", "unbindable", "runbindable", "relatime", "noatime",

@@ -154,16 +154,29 @@ inline const std::vector<std::string> kWaitForGo = {
     "sh", "-c", "echo $$ > /tmp/running; while [ ! -e /tmp/go ]; do sleep 0.02; done; exit 3"};
 
 
-// podman from Debian with stack-runtime as its runtime: its own storage under DIR, the cgroupfs
-// manager, and (as crun needs here) the hybrid layout's cgroup2 tree hidden in a private mount
-// namespace. default_ulimits = []: this VM lacks CAP_SYS_RESOURCE for podman's default nofile.
+// podman from Debian with stack-runtime as its runtime: its own storage and network
+// definitions under DIR, the cgroupfs manager, and (as crun needs here) the hybrid layout's
+// cgroup2 tree hidden in a private mount namespace. default_ulimits = []: this VM lacks
+// CAP_SYS_RESOURCE for podman's default nofile.
 struct Podman {
   fs::path dir;
   std::string runtime = std::string(STACK_BUILD_DIR) + "/stack-runtime";
   explicit Podman(const fs::path& d) : dir(d) {
+    fs::create_directories(dir / "networks");
     stack::test::write_text(dir / "containers.conf",
                             "[containers]\ndefault_ulimits = []\n"
-                            "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n");
+                            "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"
+                            "[network]\nnetwork_config_dir = \"" + (dir / "networks").string() +
+                            "\"\n");
+  }
+  // The BusyBox fixture imported as IMAGE.
+  void import_busybox(const std::string& image) const {
+    auto tar = dir / "bb.tar";
+    REQUIRE(stack::test::run({"/bin/tar", "-C", stack::test::busybox_rootfs().string(), "-cf",
+                              tar.string(), "."})
+                .code == 0);
+    auto imp = (*this)({"import", tar.string(), image});
+    REQUIRE_MESSAGE(imp.code == 0, imp.err);
   }
   RunResult operator()(const std::vector<std::string>& args) const {
     std::vector<std::string> argv = {
@@ -175,6 +188,26 @@ struct Podman {
         dir.string()};
     argv.insert(argv.end(), args.begin(), args.end());
     return stack::test::run(argv);
+  }
+};
+
+// conmon's cgroups, made by podman's cgroupfs manager in each hierarchy: removed when the test
+// made them, once the last conmon has left them (it exits after `rm`). Declared before what
+// removes the containers, so it runs after that.
+struct PodmanCgroups {
+  bool made_parent = !fs::exists("/sys/fs/cgroup/memory/libpod_parent");
+  ~PodmanCgroups() {
+    if (!made_parent) return;
+    for (auto until = std::chrono::steady_clock::now() + 10s;
+         std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(10ms)) {
+      bool left = false;
+      for (const auto& h : fs::directory_iterator("/sys/fs/cgroup")) {
+        auto parent = h.path() / "libpod_parent";
+        ::rmdir((parent / "conmon").c_str());
+        left |= ::rmdir(parent.c_str()) != 0 && errno != ENOENT;
+      }
+      if (!left) break;
+    }
   }
 };
 

@@ -216,34 +216,13 @@ TEST_CASE("podman runs containers with stack-runtime: run --rm, -d and stop, exe
   TempDir dir("stack-rt-podman");
   Podman podman(dir.path());
   std::string image = "localhost/stack-rt-bb-" + std::to_string(getpid()) + ":latest";
-  // The image: the BusyBox fixture, imported.
-  auto tar = dir / "bb.tar";
-  REQUIRE(stack::test::run({"/bin/tar", "-C", stack::test::busybox_rootfs().string(), "-cf",
-                            tar.string(), "."})
-              .code == 0);
-  auto imp = podman({"import", tar.string(), image});
-  REQUIRE_MESSAGE(imp.code == 0, imp.err);
+  podman.import_busybox(image);
   std::string name = "stack-rt-" + std::to_string(getpid());
+  PodmanCgroups cgroups;
   struct Cleanup {
     const Podman& p;
     std::string name;
-    // conmon's cgroups, made by podman's cgroupfs manager in each hierarchy: removed when this
-    // test made them, once the last conmon has left them (it exits after `rm`).
-    bool made_parent = !fs::exists("/sys/fs/cgroup/memory/libpod_parent");
-    ~Cleanup() {
-      p({"rm", "-f", "-t", "0", name});
-      if (!made_parent) return;
-      for (auto until = std::chrono::steady_clock::now() + 10s;
-           std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(10ms)) {
-        bool left = false;
-        for (const auto& h : fs::directory_iterator("/sys/fs/cgroup")) {
-          auto parent = h.path() / "libpod_parent";
-          ::rmdir((parent / "conmon").c_str());
-          left |= ::rmdir(parent.c_str()) != 0 && errno != ENOENT;
-        }
-        if (!left) break;
-      }
-    }
+    ~Cleanup() { p({"rm", "-f", "-t", "0", name}); }
   } cleanup{podman, name};
 
   auto r = podman({"run", "--rm", "--network", "none", image, "sh", "-c", "echo hi; exit 5"});

@@ -38,6 +38,7 @@ struct strv {
 struct config {
   /* root filesystem (container mode) */
   const char *rootfs, *upper, *work, *lowerdirs; /* lowerdirs: "a:b:c", topmost first */
+  const char *root_bind;        /* W_ROOT_BIND: bound as the root, no overlay */
   const char *hostname;
   struct bind *binds;
   size_t nbinds, cap_binds;

@@ -63,6 +63,8 @@ enum {
   W_STDIO_INHERIT = 83, /* u32: 1 the service gets the init's own stdin, stdout and stderr (the
                            caller's, an OCI runtime's) instead of /dev/null and the log pipes */
   W_KERNEL = 31,     /* nested: WK_* (run mode), the container's kernel settings; limits.c */
+  W_ROOT_BIND = 56,  /* bytes: host directory bound as the root instead of the overlay (an OCI
+                        bundle's root, written in place); W_UPPER/W_WORK/W_LOWERDIRS unused */
   W_CGROUPNS = 42,   /* u32: 1 makes a cgroup namespace at GO, once the engine has put the
                         init into its cgroups (cgroup: private) */
 
