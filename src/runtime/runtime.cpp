@@ -4,11 +4,13 @@
 //  1. create: reads config.json (refusing what cannot be honoured), makes <root>/<id>/ (0700),
 //     binds <root>/<id>/ctl.sock, forks the holder;
 //  2. holder: Engine::create (namespaces, cgroup, root built, the init waiting for GO, its
-//     stdio the caller's: conmon's pipes), runs the prestart and createRuntime hooks, reports
+//     stdio the caller's: conmon's pipes, or a terminal whose master it sends to
+//     --console-socket), runs the prestart and createRuntime hooks, reports
 //     "OK pid start_time" (or the error) on a pipe, puts /dev/null on its own stdio, and waits
 //     on the socket and on the init's pidfd;
 //  3. create: records state.json, writes --pid-file, exits 0 (the holder's report decides);
-//  4. start: connects, sends 'S'; the holder calls Engine::start (GO), answers, exits. The init
+//  4. start: connects, sends 'S'; the holder runs the startContainer hooks in the container's
+//     namespaces, calls Engine::start (GO), answers, exits. The init
 //     is reparented to the caller's subreaper (conmon) or PID 1, which reaps it. delete of a
 //     created container sends 'D' instead (Engine::abandon); an init killed before start makes
 //     the holder abandon it and exit.

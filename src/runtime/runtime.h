@@ -1,6 +1,6 @@
 // The OCI runtime's operations on containers kept under one state root (stack-runtime's
-// --root): create/start/state/kill/delete/run/list/ps, the runtime spec's lifecycle over the
-// engine's two-phase Engine::create/start. Root on the host. Prints nothing: the command line
+// --root): create/start/state/kill/delete/run/exec/update/list/ps, the runtime spec's lifecycle
+// over the engine's two-phase Engine::create/start; calls on one id serialised by its lock. Root on the host. Prints nothing: the command line
 // (src/cmd/stack_runtime.cpp) formats results and errors.
 #pragma once
 
