@@ -165,7 +165,9 @@ Result<void> read_mounts(const json& mounts, Bundle& b) {
     if (dst.empty() || dst[0] != '/') return refuse(field + ".destination", "must be absolute");
     field += " (" + dst + ")";
     if (m.contains("uidMappings") || m.contains("gidMappings"))
-      return refuse(field, "idmapped mounts are not supported");
+      return refuse(field + ".uidMappings",
+                    "idmapped mounts are not supported (the engine idmaps only a root under the "
+                    "container's own user namespace, not a mount with mappings of its own)");
     bool is_bind = type == "bind";
     for (const auto& o : options) is_bind |= o == "bind" || o == "rbind";
     if (engine_mount(type, dst)) continue;

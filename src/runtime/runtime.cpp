@@ -612,7 +612,8 @@ std::string features_json() {
            {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
            {"seccomp", {{"enabled", true}}},
            {"apparmor", {{"enabled", false}}},
-           {"selinux", {{"enabled", false}}}}}};
+           {"selinux", {{"enabled", false}}},
+           {"mountExtensions", {{"idmap", {{"enabled", false}}}}}}}};
   return f.dump(2);
 }
 

@@ -147,6 +147,11 @@ TEST_CASE("runtime bundle: what cannot be honoured is refused naming the field")
             .find("process.capabilities.effective") == 0);
   CHECK(with([](json& c) { c["hooks"]["createContainer"] = {{{"path", "/bin/true"}}}; })
             .find("hooks.createContainer") == 0);
+  CHECK(with([](json& c) {
+          c["mounts"] = {{{"destination", "/x"}, {"type", "bind"}, {"source", "/srv"},
+                          {"options", {"rbind"}},
+                          {"uidMappings", {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}}}}};
+        }).find("mounts[0] (/x).uidMappings: idmapped mounts are not supported") == 0);
   CHECK(with([](json& c) { c["linux"]["personality"] = {{"domain", "LINUX32"}}; })
             .find("linux.personality") == 0);
   CHECK(with([](json& c) { c["process"]["user"]["umask"] = 077; }).find("process.user.umask") ==
