@@ -93,3 +93,25 @@ TEST_CASE("runtime concurrent create, kill and delete of one id are serialised")
     CHECK_FALSE(cgroup_exists(id));
   }
 }
+
+TEST_CASE("stack-runtime leaves no cgroup parent of its default cgroupsPath") {
+  // Without linux.cgroupsPath a container's cgroup is stack-runtime/<id>; the parent once
+  // stayed in every hierarchy after the last container was deleted.
+  STACK_REQUIRE_ROOT();
+  if (fs::exists("/sys/fs/cgroup/memory/stack-runtime")) {
+    stack::test::report_skip("stack-runtime/ cgroups in use by other containers");
+    return;
+  }
+  TempDir roots("stack-rt-roots");
+  auto rt = runtimes(roots.path()).front();
+  Bundle b;
+  std::string id = unique("defcg");
+  json c = config({"true"}, b.shared, id);
+  c["linux"].erase("cgroupsPath");
+  b.write(c);
+  b.made.emplace_back(&rt, id);
+  auto r = rt({"run", "--bundle", b.path(), id});
+  CHECK_MESSAGE(r.code == 0, r.err);
+  for (const char* h : {"memory", "pids", "cpu", "freezer", "devices"})
+    CHECK_FALSE(fs::exists(fs::path("/sys/fs/cgroup") / h / "stack-runtime"));
+}
