@@ -71,7 +71,7 @@ def container_start(ctx, net):
         sh(stack.up("bstartnet", d), cwd=d)
         c["stack"] = lambda: ctx.time(stack.cmd("-p", "bstartnet", "run", "--rm", "-T", "s1",
                                                 "/bin/true"), cwd=d)
-    for name in ("crun", "runc"):
+    for name in ("crun", "runc", "stack-runtime"):
         if name in ctx.tools and not net:
             t = ctx.tools[name]
             c[name] = (lambda t=t: ctx.run(t, t.one_shot()))
@@ -79,6 +79,12 @@ def container_start(ctx, net):
         if name in ctx.tools:
             t = ctx.tools[name]
             c[name] = (lambda t=t: ctx.run(t, t.one_shot(net=net)))
+    # podman with stack-runtime as its OCI runtime, beside its default (crun).
+    runtime = os.path.join(ctx.fx.build, "stack-runtime")
+    if "podman" in ctx.tools and os.access(runtime, os.X_OK):
+        t = ctx.tools["podman"]
+        c["podman-stack-runtime"] = (
+            lambda t=t: ctx.run(t, ["podman", "--runtime", runtime] + t.one_shot(net=net)[1:]))
     if "unshare" in ctx.tools and not net:
         c["unshare"] = lambda: ctx.time(ctx.tools["unshare"].one_shot())
     try:

@@ -160,6 +160,8 @@ def main():
     makers = [("stack", lambda: Stack(fx)), ("unshare", lambda: Unshare(fx))]
     if a.with_peers:
         makers += [("crun", lambda: Oci(fx, "crun")), ("runc", lambda: Oci(fx, "runc")),
+                   ("stack-runtime",
+                    lambda: Oci(fx, "stack-runtime", os.path.join(fx.build, "stack-runtime"))),
                    ("podman", lambda: Podman(fx)), ("docker", lambda: Docker(fx))]
     for name, make in makers:
         try:

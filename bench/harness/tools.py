@@ -201,19 +201,23 @@ def _pids_with_arg(arg):
 
 
 class Oci:
-    """crun or runc on an OCI bundle of the same root filesystem."""
+    """crun, runc or stack-runtime (BINARY: the build's) on an OCI bundle of the same root
+    filesystem."""
     compose = False
     private = True  # in the runner that hides the hybrid layout's cgroup2 tree
 
-    def __init__(self, fx, name):
-        if not shutil.which(name):
+    def __init__(self, fx, name, binary=None):
+        self.binary = binary or name
+        if not shutil.which(self.binary):
             raise Unavailable(f"{name} is not installed")
         self.fx, self.name = fx, name
         self.bundle = os.path.dirname(fx.rootfs)
         cfg = os.path.join(self.bundle, "config.json")
         if not os.path.exists(cfg):
             # crun's default spec when crun is here (runc's otherwise): the same for both tools.
-            spec = shutil.which("crun") or name
+            spec = shutil.which("crun") or shutil.which("runc")
+            if not spec:
+                raise Unavailable("no crun or runc to write the bundle's config.json")
             sh([spec, "spec"], cwd=self.bundle)
             with open(cfg) as f:
                 c = json.load(f)
@@ -227,7 +231,7 @@ class Oci:
 
     def one_shot(self):
         self.seq += 1
-        return [self.name, "--root", self.root, "run", "--bundle", self.bundle,
+        return [self.binary, "--root", self.root, "run", "--bundle", self.bundle,
                 f"stack-bench-{os.getpid()}-{self.seq}"]
 
     def close(self):

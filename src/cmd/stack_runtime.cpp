@@ -11,7 +11,9 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -80,16 +82,50 @@ std::filesystem::path find_init() {
 const char* kUsage =
     "usage: stack-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...\n"
     "commands:\n"
-    "  create [--bundle DIR] [--pid-file FILE] ID   start ID   state ID\n"
+    "  create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] ID   start ID   state ID\n"
     "  kill ID [SIGNAL] [--all]   delete [--force] ID\n"
-    "  run [--bundle DIR] [--pid-file FILE] [--detach] ID\n"
+    "  run [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] [--detach] ID\n"
     "  pause ID   resume ID\n"
-    "  exec [--process FILE] [--detach] [--pid-file FILE] ID [CMD...]\n"
+    "  update [--resources FILE|-] [--memory N] [--memory-reservation N] [--memory-swap N]\n"
+    "         [--cpu-period N] [--cpu-quota N] [--cpu-share N] [--cpuset-cpus S] [--pids-limit N]\n"
+    "         ID\n"
+    "  exec [--process FILE] [--tty] [--console-socket SOCK] [--detach] [--pid-file FILE]\n"
+    "       ID [CMD...]\n"
     "  list [--format table|json]   ps [--format table|json] ID   features   --version\n";
+
+// runc update's flags (the limits podman and containerd pass), each a member of the runtime
+// spec's linux.resources.
+bool is_update_flag(const std::string& f) {
+  for (const char* k : {"--memory", "--memory-reservation", "--memory-swap", "--kernel-memory",
+                        "--kernel-memory-tcp", "--cpu-period", "--cpu-quota", "--cpu-share",
+                        "--cpu-rt-period", "--cpu-rt-runtime", "--cpuset-cpus", "--cpuset-mems",
+                        "--pids-limit", "--blkio-weight", "--l3-cache-schema", "--mem-bw-schema"})
+    if (f == k) return true;
+  return false;
+}
+
+// "512m", "1g", "1048576", "-1": bytes (binary units, as runc reads them).
+Result<int64_t> bytes(const std::string& flag, const std::string& v) {
+  size_t used = 0;
+  int64_t n = 0;
+  try {
+    n = std::stoll(v, &used);
+  } catch (...) {
+    return stack::fail(flag + ": \"" + v + "\" is not a number");
+  }
+  std::string unit = v.substr(used);
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!unit.empty() && unit.back() == 'b') unit.pop_back();
+  int shift = unit.empty() ? 0 : unit == "k" ? 10 : unit == "m" ? 20 : unit == "g" ? 30 : -1;
+  if (shift < 0) return stack::fail(flag + ": \"" + v + "\" is not a size");
+  return n < 0 ? n : n << shift;
+}
 
 // A command's own flags and operands: "--flag value", "--flag=value", booleans.
 struct Args {
   std::vector<std::string> operands;
+  std::string resources;                                   // update --resources FILE ("-": stdin)
+  std::vector<std::pair<std::string, std::string>> limits;  // update's runc flags, in order
   std::string bundle = ".", pid_file, console_socket, format = "table", process;
   bool force = false, all = false, detach = false, tty = false;
   int preserve_fds = 0;
@@ -123,6 +159,12 @@ Result<Args> parse_args(const std::vector<std::string>& v, bool exec_args) {
     else if (arg == "--format" || arg == "-f") r = set(a.format);
     else if (arg == "--process" || arg == "-p") r = set(a.process);
     else if (arg == "--tty" || arg == "-t") a.tty = true;
+    else if (arg == "--resources" || arg == "-r") r = set(a.resources);
+    else if (is_update_flag(arg)) {
+      std::string v;
+      r = set(v);
+      a.limits.emplace_back(arg, v);
+    }
     else if (arg == "--preserve-fds") {
       std::string n;
       r = set(n);
@@ -145,6 +187,33 @@ Result<Args> parse_args(const std::vector<std::string>& v, bool exec_args) {
   return a;
 }
 
+// update's flags as the resources object they stand for; members not expressible are named
+// by parse_resources (blockIO, ...) and refused there.
+Result<nlohmann::json> resources_from_flags(const Args& a) {
+  nlohmann::json r = nlohmann::json::object();
+  for (const auto& [flag, v] : a.limits) {
+    auto number = [&]() -> Result<int64_t> { return bytes(flag, v); };
+    Result<int64_t> n = 0;
+    if (flag == "--memory") { if ((n = number())) r["memory"]["limit"] = *n; }
+    else if (flag == "--memory-reservation") { if ((n = number())) r["memory"]["reservation"] = *n; }
+    else if (flag == "--memory-swap") { if ((n = number())) r["memory"]["swap"] = *n; }
+    else if (flag == "--kernel-memory") { if ((n = number())) r["memory"]["kernel"] = *n; }
+    else if (flag == "--kernel-memory-tcp") { if ((n = number())) r["memory"]["kernelTCP"] = *n; }
+    else if (flag == "--cpu-period") { if ((n = number())) r["cpu"]["period"] = *n; }
+    else if (flag == "--cpu-quota") { if ((n = number())) r["cpu"]["quota"] = *n; }
+    else if (flag == "--cpu-share") { if ((n = number())) r["cpu"]["shares"] = *n; }
+    else if (flag == "--cpu-rt-period") { if ((n = number())) r["cpu"]["realtimePeriod"] = *n; }
+    else if (flag == "--cpu-rt-runtime") { if ((n = number())) r["cpu"]["realtimeRuntime"] = *n; }
+    else if (flag == "--cpuset-cpus") r["cpu"]["cpus"] = v;
+    else if (flag == "--cpuset-mems") r["cpu"]["mems"] = v;
+    else if (flag == "--pids-limit") { if ((n = number())) r["pids"]["limit"] = *n; }
+    else if (flag == "--blkio-weight") { if ((n = number())) r["blockIO"]["weight"] = *n; }
+    else return stack::fail(flag + ": Intel RDT is not supported");
+    if (!n) return stack::fail(n.error());
+  }
+  return r;
+}
+
 Result<std::string> one_id(const Args& a, const char* cmd, size_t max_operands = 1) {
   if (a.operands.empty()) return stack::fail(std::string(cmd) + ": a container id is required");
   if (a.operands.size() > max_operands)
@@ -153,8 +222,6 @@ Result<std::string> one_id(const Args& a, const char* cmd, size_t max_operands =
 }
 
 Result<void> check_create_flags(const Args& a) {
-  if (!a.console_socket.empty())
-    return stack::fail("--console-socket: terminals are not supported yet (process.terminal)");
   if (a.preserve_fds != 0) return stack::fail("--preserve-fds: not supported");
   return {};
 }
@@ -164,7 +231,7 @@ int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
   if (!parsed) return error(cmd + ": " + parsed.error().message);
   const Args& a = *parsed;
   stack::runtime::Runtime rt(g.root, find_init(), warn);
-  stack::runtime::CreateOptions co{a.bundle, a.pid_file};
+  stack::runtime::CreateOptions co{a.bundle, a.pid_file, a.console_socket};
   auto done = [](const Result<void>& r) { return r ? 0 : error(r.error().message); };
   if (cmd == "features") {
     std::printf("%s\n", stack::runtime::features_json().c_str());
@@ -196,14 +263,31 @@ int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
     return code ? *code : error(code.error().message);
   }
   if (cmd == "exec") {
-    if (a.tty || !a.console_socket.empty())
-      return error("exec: terminals are not supported yet (--tty, --console-socket)");
     if (a.preserve_fds != 0) return error("exec: --preserve-fds is not supported");
     std::vector<std::string> cmdline(a.operands.begin() + 1, a.operands.end());
-    auto code = rt.exec(*id, a.process, cmdline, a.detach, a.pid_file);
+    auto code = rt.exec(*id, a.process, cmdline, {a.detach, a.pid_file, a.tty, a.console_socket});
     return code ? *code : error(code.error().message);
   }
   if (cmd == "start") return done(rt.start(*id));
+  if (cmd == "update") {
+    std::string resources;
+    if (!a.resources.empty()) {
+      if (!a.limits.empty()) return error("update: --resources and limit flags together");
+      std::ifstream in;
+      std::istream* is = &std::cin;
+      if (a.resources != "-") {
+        in.open(a.resources);
+        if (!in) return error("update: cannot read " + a.resources);
+        is = &in;
+      }
+      resources.assign(std::istreambuf_iterator<char>(*is), {});
+    } else {
+      auto r = resources_from_flags(a);
+      if (!r) return error("update: " + r.error().message);
+      resources = r->dump();
+    }
+    return done(rt.update(*id, resources));
+  }
   if (cmd == "pause" || cmd == "resume") return done(rt.freeze(*id, cmd == "pause"));
   if (cmd == "delete") return done(rt.remove(*id, a.force));
   if (cmd == "kill") {

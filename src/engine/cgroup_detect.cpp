@@ -144,7 +144,9 @@ static Result<void> rmdir_retry(const fs::path& dir) {
 Result<void> remove_dirs(const fs::path& base, const std::string& rel) {
   fs::path leaf(rel);
   if (auto r = rmdir_retry(base / leaf); !r) return r;
-  if (leaf.begin() == leaf.end() || *leaf.begin() != "stack") return {};
+  // stack's own tree, and stack-runtime's default one ("stack-runtime/<id>", src/runtime).
+  if (leaf.begin() == leaf.end() || (*leaf.begin() != "stack" && *leaf.begin() != "stack-runtime"))
+    return {};
   // Parents up to and including the first component (the "stack" directory), stopping at the
   // first one still in use by a sibling: nothing of stack's stays on the host.
   for (fs::path p = leaf.parent_path(); !p.empty(); p = p.parent_path()) {

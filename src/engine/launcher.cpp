@@ -114,6 +114,8 @@ Result<Created> Engine::create(const ContainerSpec& spec) {
     return fail("a user namespace needs the container's own UTS and IPC namespaces");
   if (spec.userns && (spec.host_pid || !spec.join_pidns.empty()))
     return fail("a user namespace needs the container's own PID namespace");
+  if (spec.root_in_place && (spec.userns || spec.layers.size() != 1))
+    return fail("a root in place is one directory, without a user namespace");
   std::string lowers = STACK_TRY_CTX(lower_dirs(spec.layers), "rootfs");
   auto& files = kernel_.files;
   auto& processes = kernel_.processes;

@@ -132,6 +132,10 @@ struct ContainerSpec {
   ProcessSpec process;
   std::vector<BindMount> mounts;
   bool read_only_root = false;  // read_only: the overlay mounted read-only
+  // LAYERS is one directory mounted as the root itself (bound), not under an overlay: an OCI
+  // bundle's root, which its caller (podman commit, cp) expects changed in place. Not with a
+  // user namespace.
+  bool root_in_place = false;
   // tty: the service's stdio is a pty of the container's devpts; stdin_open (without tty): its
   // stdin a pipe. The init keeps the master (or the pipe's writing end) for `stack attach`.
   bool tty = false;

@@ -54,15 +54,20 @@ Result<uint64_t> cap_set(const json& names, const std::string& field) {
   return *set;
 }
 
-Result<void> read_process(const json& p, model::ContainerSpec& spec) {
+Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& console) {
   auto& proc = spec.process;
   if (!p.contains("args") || p["args"].empty()) return refuse("process.args", "required");
   proc.argv = p["args"].get<std::vector<std::string>>();
   proc.env = p.value("env", std::vector<std::string>{});
   proc.cwd = p.value("cwd", std::string("/"));
   if (proc.cwd.empty() || proc.cwd[0] != '/') return refuse("process.cwd", "must be absolute");
-  if (p.value("terminal", false))
-    return refuse("process.terminal", "a terminal (--console-socket) is not supported yet");
+  console.terminal = p.value("terminal", false);
+  spec.tty = console.terminal;
+  if (p.contains("consoleSize")) {
+    const json& cs = p["consoleSize"];
+    console.rows = static_cast<uint16_t>(cs.value("height", 0u));
+    console.cols = static_cast<uint16_t>(cs.value("width", 0u));
+  }
   if (auto r = refuse_if_set(p, "apparmorProfile", "process.apparmorProfile",
                              "AppArmor is not supported");
       !r)
@@ -160,7 +165,9 @@ Result<void> read_mounts(const json& mounts, Bundle& b) {
     if (dst.empty() || dst[0] != '/') return refuse(field + ".destination", "must be absolute");
     field += " (" + dst + ")";
     if (m.contains("uidMappings") || m.contains("gidMappings"))
-      return refuse(field, "idmapped mounts are not supported");
+      return refuse(field + ".uidMappings",
+                    "idmapped mounts are not supported (the engine idmaps only a root under the "
+                    "container's own user namespace, not a mount with mappings of its own)");
     bool is_bind = type == "bind";
     for (const auto& o : options) is_bind |= o == "bind" || o == "rbind";
     if (engine_mount(type, dst)) continue;
@@ -227,20 +234,28 @@ Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSp
   for (const auto& n : nss) ns[n.value("type", "")] = n.value("path", "");
   for (const auto& [type, path] : ns) {
     std::string field = "linux.namespaces (" + type + ")";
-    if (type == "pid" || type == "mount") {
-      if (!path.empty()) return refuse(field, "joining an existing one is not supported");
-    } else if (type == "network") {
+    // Joined by path: the engine's setns(2) before its clone (pods, podman's --network ns:,
+    // --pid container:, --ipc container:). The others it always makes anew.
+    if (type == "network") {
       spec.join_netns = path;
-    } else if (type == "uts" || type == "ipc") {
-      if (!path.empty()) return refuse(field, "joining an existing one is not supported");
-    } else if (type == "user") {
-      if (!path.empty()) return refuse(field, "joining an existing one is not supported");
+    } else if (type == "pid") {
+      spec.join_pidns = path;
+    } else if (type == "ipc") {
+      spec.join_ipcns = path;
+    } else if (type == "cgroup") {
+      if (!path.empty())
+        return refuse(field, "joining an existing one is not supported (a new one is)");
+      spec.cgroupns = true;
+    } else if (type == "mount" || type == "uts" || type == "user") {
+      if (!path.empty())
+        return refuse(field, "joining an existing one is not supported (network, pid and ipc "
+                             "namespaces can be joined)");
     } else {
       return refuse(field, "not supported");
     }
   }
-  if (!ns.count("pid")) return refuse("linux.namespaces", "a pid namespace is required here");
   if (!ns.count("mount")) return refuse("linux.namespaces", "a mount namespace is required here");
+  spec.host_pid = !ns.count("pid");
   spec.host_network = !ns.count("network");
   spec.host_uts = !ns.count("uts");
   spec.host_ipc = !ns.count("ipc");
@@ -397,22 +412,30 @@ Result<Bundle> parse(const json& c, const std::filesystem::path& bundle, const s
   spec.layers = {root};
   spec.read_only_root = c["root"].value("readonly", false);
   if (!c.contains("process")) return refuse("process", "required to create a container");
-  if (auto r = read_process(c["process"], spec); !r) return fail(r.error());
+  if (auto r = read_process(c["process"], spec, b.console); !r) return fail(r.error());
   spec.hostname = c.value("hostname", "");
   spec.domainname = c.value("domainname", "");
   if (auto r = read_mounts(c.value("mounts", json::array()), b); !r) return fail(r.error());
   if (!c.contains("linux")) return refuse("linux", "required on Linux");
   if (auto r = read_linux(c["linux"], id, spec); !r) return fail(r.error());
+  // The root written in place, as runc and crun do (podman commits and copies from it). With a
+  // user namespace the engine mounts the root idmapped, which needs its overlay: there the
+  // writes stay in the container's own layer (<root>/<id>/container/upper).
+  spec.root_in_place = !spec.userns;
   if (spec.host_uts && (!spec.hostname.empty() || !spec.domainname.empty()))
     return refuse("hostname", "needs a uts namespace");
   const json& hooks = c.value("hooks", json::object());
-  for (const char* k : {"createContainer", "startContainer"})
-    if (auto r = refuse_if_set(hooks, k, std::string("hooks.") + k,
-                               "hooks inside the container are not supported yet");
-        !r)
-      return fail(r.error());
+  // The spec runs these in the container's namespaces before pivot_root, their paths resolved
+  // on the host; the engine's init has pivoted by the time it reports ready, and a hook run
+  // in its namespaces afterwards sees the container's root, not the host's.
+  if (auto r = refuse_if_set(hooks, "createContainer", "hooks.createContainer",
+                             "not supported (the engine pivots into the root before a hook "
+                             "could run in the container's namespaces)");
+      !r)
+    return fail(r.error());
   b.hooks.prestart = STACK_TRY_CTX(read_hooks(hooks, "prestart"), "config.json");
   b.hooks.create_runtime = STACK_TRY_CTX(read_hooks(hooks, "createRuntime"), "config.json");
+  b.hooks.start_container = STACK_TRY_CTX(read_hooks(hooks, "startContainer"), "config.json");
   b.hooks.poststart = STACK_TRY_CTX(read_hooks(hooks, "poststart"), "config.json");
   b.hooks.poststop = STACK_TRY_CTX(read_hooks(hooks, "poststop"), "config.json");
   const json annotations = c.value("annotations", json::object());
@@ -435,15 +458,30 @@ Result<Bundle> parse_config(std::string_view text, const std::filesystem::path& 
   }
 }
 
-Result<model::ProcessSpec> parse_process(std::string_view text, const model::ProcessSpec& base) {
+Result<model::ProcessSpec> parse_process(std::string_view text, const model::ProcessSpec& base,
+                                         Console& console) {
   try {
     json p = json::parse(text);
     model::ContainerSpec spec;
     spec.process = base;
     spec.process.rlimits.clear();
-    if (auto r = read_process(p, spec); !r) return fail(r.error());
+    if (auto r = read_process(p, spec, console); !r) return fail(r.error());
     if (spec.oom_score_adj) return refuse("process.oomScoreAdj", "not supported for exec");
     return spec.process;
+  } catch (const json::exception& e) {
+    return fail(std::string("invalid: ") + e.what());
+  }
+}
+
+Result<model::CgroupLimits> parse_resources(std::string_view text) {
+  try {
+    json r = json::parse(text);
+    if (!r.is_object()) return fail("not a JSON object");
+    model::ContainerSpec spec;
+    if (auto e = read_resources(r, spec); !e) return fail(e.error());
+    if (!spec.device_rules.empty() || r.contains("devices"))
+      return refuse("linux.resources.devices", "cannot be updated (set at create)");
+    return spec.limits;
   } catch (const json::exception& e) {
     return fail(std::string("invalid: ") + e.what());
   }

@@ -22,11 +22,19 @@ struct Hook {
 };
 
 struct Hooks {
-  std::vector<Hook> prestart, create_runtime, poststart, poststop;
+  std::vector<Hook> prestart, create_runtime, start_container, poststart, poststop;
+};
+
+// process.terminal: the container's stdio a pty of its own devpts, whose master goes to the
+// caller over --console-socket; consoleSize its window (0: the kernel's default).
+struct Console {
+  bool terminal = false;
+  uint16_t rows = 0, cols = 0;
 };
 
 struct Bundle {
   model::ContainerSpec spec;
+  Console console;
   Hooks hooks;
   std::vector<std::pair<std::string, std::string>> annotations;
   // Accepted with a difference the caller logs (a cgroup mount left empty, ...).
@@ -39,8 +47,13 @@ struct Bundle {
                                           const std::string& id, const std::filesystem::path& dir);
 // A process JSON (`exec --process FILE`: the runtime spec's "process" object) over BASE, the
 // container's own process (its seccomp profile stays: the object has none).
+// Its terminal and consoleSize go to CONSOLE.
 [[nodiscard]] Result<model::ProcessSpec> parse_process(std::string_view json,
-                                                       const model::ProcessSpec& base);
+                                                       const model::ProcessSpec& base,
+                                                       Console& console);
+// `update --resources`: the runtime spec's linux.resources object as the limits to set on a
+// running container's cgroup (only those present); what cannot change refused by name.
+[[nodiscard]] Result<model::CgroupLimits> parse_resources(std::string_view json);
 // BUNDLE/config.json, with errors prefixed by the file's path.
 [[nodiscard]] Result<Bundle> load_bundle(const std::filesystem::path& bundle, const std::string& id,
                                          const std::filesystem::path& dir);

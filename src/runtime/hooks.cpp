@@ -1,10 +1,13 @@
-// Hooks: fork + execve with the state on a pipe to stdin (see hooks.h). The runtime is single
-// threaded, so the child may do ordinary work between fork and exec.
+// Hooks: fork + execve with the state on a pipe to stdin (see hooks.h), in our namespaces or a
+// container's. The runtime is single threaded, so the child may do ordinary work between fork
+// and exec.
 #include "runtime/hooks.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,7 +27,27 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
   return out;
 }
 
-Result<void> run_one(const Hook& h, const std::string& state) {
+// In the child: joins the namespaces of NS_PIDFD and forks again (a PID namespace applies to
+// children only); the first child waits for the hook and exits with its status, the hook dies
+// with it (a timeout kills the first child). Returns in the process that execs the hook.
+void enter(int ns_pidfd, bool userns) {
+  int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID |
+              CLONE_NEWCGROUP | (userns ? CLONE_NEWUSER : 0);
+  // setns(2) with a pidfd (Linux 5.8) enters every namespace of FLAGS at once; entering the
+  // mount namespace sets our root and cwd to its root: the container's.
+  if (::setns(ns_pidfd, flags) != 0) ::_exit(126);
+  pid_t hook = ::fork();
+  if (hook < 0) ::_exit(126);
+  if (hook > 0) {
+    int status = 0;
+    while (::waitpid(hook, &status, 0) < 0 && errno == EINTR) {
+    }
+    ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  }
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+Result<void> run_one(const Hook& h, const std::string& state, int ns_pidfd, bool userns) {
   int in[2];
   if (::pipe2(in, O_CLOEXEC) != 0) return fail_errno("pipe");
   UniqueFd rd(in[0]), wr(in[1]);
@@ -35,6 +58,10 @@ Result<void> run_one(const Hook& h, const std::string& state) {
   pid_t pid = ::fork();
   if (pid < 0) return fail_errno("fork");
   if (pid == 0) {
+    // Closed before exec (CLOEXEC) only in the hook: the first child of a hook in a container
+    // never execs, and its copy would keep the hook's stdin from ending.
+    wr.reset();
+    if (ns_pidfd >= 0) enter(ns_pidfd, userns);
     ::dup2(rd.get(), 0);
     ::execve(h.path.c_str(), argv.data(), envp.data());
     ::_exit(127);
@@ -74,8 +101,13 @@ Result<void> run_one(const Hook& h, const std::string& state) {
 
 Result<void> run_hooks(const std::vector<Hook>& hooks, const char* kind,
                        const std::string& state_json) {
+  return run_hooks_in(-1, false, hooks, kind, state_json);
+}
+
+Result<void> run_hooks_in(int init_pidfd, bool userns, const std::vector<Hook>& hooks,
+                          const char* kind, const std::string& state_json) {
   for (size_t i = 0; i < hooks.size(); i++)
-    if (auto r = run_one(hooks[i], state_json); !r)
+    if (auto r = run_one(hooks[i], state_json, init_pidfd, userns); !r)
       return fail(r.error().wrap(std::string(kind) + " hook " + std::to_string(i) + " (" +
                                  hooks[i].path + ")"));
   return {};

@@ -15,5 +15,10 @@ namespace stack::runtime {
 // stops the rest and is the error, named by KIND ("prestart") and its index and path.
 [[nodiscard]] Result<void> run_hooks(const std::vector<Hook>& hooks, const char* kind,
                                      const std::string& state_json);
+// The same inside the namespaces of the process INIT_PIDFD refers to (a created container's
+// init): its mount namespace's root is the hook's "/", so each path resolves in the container
+// (startContainer). USERNS: the container has a user namespace of its own, joined too.
+[[nodiscard]] Result<void> run_hooks_in(int init_pidfd, bool userns, const std::vector<Hook>& hooks,
+                                        const char* kind, const std::string& state_json);
 
 }  // namespace stack::runtime

@@ -4,11 +4,13 @@
 //  1. create: reads config.json (refusing what cannot be honoured), makes <root>/<id>/ (0700),
 //     binds <root>/<id>/ctl.sock, forks the holder;
 //  2. holder: Engine::create (namespaces, cgroup, root built, the init waiting for GO, its
-//     stdio the caller's: conmon's pipes), runs the prestart and createRuntime hooks, reports
+//     stdio the caller's: conmon's pipes, or a terminal whose master it sends to
+//     --console-socket), runs the prestart and createRuntime hooks, reports
 //     "OK pid start_time" (or the error) on a pipe, puts /dev/null on its own stdio, and waits
 //     on the socket and on the init's pidfd;
 //  3. create: records state.json, writes --pid-file, exits 0 (the holder's report decides);
-//  4. start: connects, sends 'S'; the holder calls Engine::start (GO), answers, exits. The init
+//  4. start: connects, sends 'S'; the holder runs the startContainer hooks in the container's
+//     namespaces, calls Engine::start (GO), answers, exits. The init
 //     is reparented to the caller's subreaper (conmon) or PID 1, which reaps it. delete of a
 //     created container sends 'D' instead (Engine::abandon); an init killed before start makes
 //     the holder abandon it and exit.
@@ -38,7 +40,9 @@
 #include "engine/cgroup.h"
 #include "engine/container.h"
 #include "runtime/bundle.h"
+#include "runtime/console.h"
 #include "runtime/hooks.h"
+#include "runtime/record.h"
 
 namespace stack::runtime {
 namespace {
@@ -46,105 +50,6 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-Result<void> check_id(const std::string& id) {
-  if (id.empty() || id.size() > 128 || id[0] == '.')
-    return fail("invalid container id \"" + id + "\"");
-  for (char c : id)
-    if (!isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.' && c != '+')
-      return fail("invalid container id \"" + id + "\": only [A-Za-z0-9_.+-]");
-  return {};
-}
-
-// /proc/PID/stat: its start time (field 22), 0 when gone or a zombie (exited, not reaped).
-uint64_t live_start_time(pid_t pid) {
-  if (pid <= 0) return 0;
-  auto text = read_file("/proc/" + std::to_string(pid) + "/stat");
-  if (!text) return 0;
-  auto close = text->rfind(')');
-  if (close == std::string::npos || close + 2 >= text->size()) return 0;
-  char state = (*text)[close + 2];
-  if (state == 'Z' || state == 'X') return 0;
-  // Fields after the comm: 3 is the state; the start time is field 22.
-  const char* p = text->c_str() + close + 2;
-  for (int field = 3; field < 22 && *p; p++)
-    if (*p == ' ') field++;
-  return std::strtoull(p, nullptr, 10);
-}
-
-std::string rfc3339_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  gmtime_r(&ts.tv_sec, &t);
-  char buf[64];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
-  return buf;
-}
-
-// What state.json keeps of a container (besides a copy of its config.json).
-struct Record {
-  std::string id, bundle, created, cgroup;
-  pid_t pid = 0;
-  uint64_t start_time = 0;
-  bool started = false;
-  bool paused = false;  // set by pause, cleared by resume: only then is the freezer read
-  json annotations = json::object();
-};
-
-Result<std::unique_ptr<engine::CgroupDriver>> cgroups();
-
-std::string status_of(const Record& r) {
-  bool alive = r.start_time != 0 && live_start_time(r.pid) == r.start_time;
-  if (!r.started) return alive ? "created" : "stopped";
-  if (!alive) return "stopped";
-  if (r.paused)
-    if (auto drv = cgroups(); drv)
-      if (auto f = (*drv)->frozen(r.cgroup); f && *f) return "paused";
-  return "running";
-}
-
-json state_json(const Record& r, const std::string& status) {
-  return json{{"ociVersion", "1.0.2"},  {"id", r.id},
-              {"status", status},       {"pid", status == "stopped" ? 0 : r.pid},
-              {"bundle", r.bundle},     {"annotations", r.annotations},
-              {"created", r.created},   {"rootfs", ""},
-              {"owner", ""}};
-}
-
-Result<Record> read_record(const std::filesystem::path& dir, const std::string& id) {
-  auto text = read_file(dir / "state.json");
-  if (!text) return fail("container " + id + " does not exist");
-  try {
-    json j = json::parse(*text);
-    Record r;
-    r.id = j.at("id");
-    r.bundle = j.at("bundle");
-    r.created = j.at("created");
-    r.cgroup = j.at("cgroup");
-    r.pid = j.at("pid");
-    r.start_time = j.at("start_time");
-    r.started = j.at("started");
-    r.paused = j.value("paused", false);
-    r.annotations = j.at("annotations");
-    return r;
-  } catch (const json::exception& e) {
-    return fail("container " + id + ": state.json: " + e.what());
-  }
-}
-
-Result<void> write_record(const std::filesystem::path& dir, const Record& r) {
-  json j{{"id", r.id},         {"bundle", r.bundle},         {"created", r.created},
-         {"cgroup", r.cgroup}, {"pid", r.pid},               {"start_time", r.start_time},
-         {"started", r.started}, {"paused", r.paused}, {"annotations", r.annotations}};
-  return write_file_atomic(dir / "state.json", j.dump(), 0600);
-}
-
-Result<std::unique_ptr<engine::CgroupDriver>> cgroups() {
-  auto d = engine::detect_cgroup_driver();
-  if (!d) return fail(d.error().wrap("cgroups"));
-  return std::move(*d);
-}
 
 void write_all(int fd, std::string_view s) {
   while (!s.empty()) {
@@ -193,9 +98,20 @@ Result<void> write_pid_file(const std::filesystem::path& file, pid_t pid) {
 // with the init's pid; the Created object is handed to the caller through OUT.
 Result<Record> make_container(engine::Engine& eng, Bundle& b, const std::string& id,
                               const std::filesystem::path& bundle,
+                              const std::filesystem::path& console_socket,
                               std::optional<engine::Created>& out) {
   auto created = eng.create(b.spec);
   if (!created) return fail(created.error().wrap("create " + id));
+  if (b.console.terminal) {
+    auto master = take_init_terminal(created->pidfd());
+    Result<void> sent = master ? send_console(console_socket, master->get(), b.console.rows,
+                                              b.console.cols)
+                               : fail(master.error());
+    if (!sent) {
+      eng.abandon(std::move(*created));
+      return fail(sent.error().wrap("create " + id));
+    }
+  }
   Record r;
   r.id = id;
   r.bundle = bundle.string();
@@ -215,9 +131,35 @@ Result<Record> make_container(engine::Engine& eng, Bundle& b, const std::string&
   return r;
 }
 
+// runc's rule: a terminal's master needs somewhere to go, and a socket nothing to send.
+Result<void> check_console(const Bundle& b, const CreateOptions& o) {
+  if (b.console.terminal && o.console_socket.empty())
+    return fail("process.terminal: needs --console-socket (where the terminal's master goes)");
+  if (!b.console.terminal && !o.console_socket.empty())
+    return fail("--console-socket given but process.terminal is false");
+  return {};
+}
+
+// The startContainer hooks, in the container's namespaces, then GO. A failing hook stops the
+// container (the runtime spec: "stop the container", then delete as usual).
+Result<engine::ContainerProcess> start_container(engine::Engine& eng, const Bundle& b,
+                                                 const Record& r,
+                                                 std::optional<engine::Created>& c) {
+  if (auto h = run_hooks_in(c->pidfd(), b.spec.userns.has_value(), b.hooks.start_container,
+                            "startContainer", state_json(r, "created").dump());
+      !h) {
+    eng.abandon(std::move(*c));
+    return fail(h.error().wrap("start " + r.id));
+  }
+  auto started = eng.start(std::move(*c));
+  if (!started) return fail(started.error().wrap("start " + r.id));
+  return started;
+}
+
 // The holder (step 2 of the sequence at the top). Never returns.
 [[noreturn]] void hold(const std::filesystem::path& init, Bundle& b, const std::string& id,
-                       const std::filesystem::path& bundle, int listen_fd, int report_fd) {
+                       const CreateOptions& o, const std::filesystem::path& bundle, int listen_fd,
+                       int report_fd) {
   ::setsid();  // a terminal's ^C to the caller's group is not for us
   auto drv = cgroups();
   if (!drv) {
@@ -226,7 +168,7 @@ Result<Record> make_container(engine::Engine& eng, Bundle& b, const std::string&
   }
   engine::Engine eng(init, **drv);
   std::optional<engine::Created> c;
-  auto r = make_container(eng, b, id, bundle, c);
+  auto r = make_container(eng, b, id, bundle, o.console_socket, c);
   if (!r) {
     write_all(report_fd, "ERR " + r.error().message);
     ::_exit(1);
@@ -250,7 +192,7 @@ Result<Record> make_container(engine::Engine& eng, Bundle& b, const std::string&
     if (::recv(conn.get(), &what, 1, 0) != 1) continue;
     std::string reply;
     if (what == 'S') {
-      auto started = eng.start(std::move(*c));
+      auto started = start_container(eng, b, *r, c);
       reply = started ? "OK " + std::to_string(started->pid) : "ERR " + started.error().message;
     } else if (what == 'D') {
       eng.abandon(std::move(*c));
@@ -313,11 +255,16 @@ Result<void> Runtime::create(const std::string& id, const CreateOptions& o) {
   if (::mkdir(dir.c_str(), 0700) != 0)
     return errno == EEXIST ? fail("container " + id + " already exists")
                            : fail_errno("create " + dir.string());
+  // Taken before the guard below: a failed create removes its directory while still holding
+  // the lock, so a delete waiting for it finds nothing half-made.
+  auto lock = lock_container(dir, id);
+  if (!lock) return fail(lock.error());
   ScopeGuard drop_dir([&] { (void)remove_tree(dir); });
   std::error_code ec;
   auto bundle = std::filesystem::absolute(o.bundle, ec).lexically_normal();
   auto b = load_bundle(bundle, id, dir / "container");
   if (!b) return fail(b.error());
+  if (auto c = check_console(*b, o); !c) return c;
   for (const auto& w : b->warnings) warn_(w);
   auto config = read_file(bundle / "config.json");
   if (!config) return fail(config.error());
@@ -338,7 +285,8 @@ Result<void> Runtime::create(const std::string& id, const CreateOptions& o) {
   if (holder < 0) return fail_errno("fork");
   if (holder == 0) {
     report_rd.reset();
-    hold(init_, *b, id, bundle, listen_fd.get(), report_wr.get());
+    lock->reset();  // the holder outlives this create: the lock is the caller's only
+    hold(init_, *b, id, o, bundle, listen_fd.get(), report_wr.get());
   }
   report_wr.reset();
   listen_fd.reset();
@@ -376,6 +324,8 @@ Result<void> Runtime::create(const std::string& id, const CreateOptions& o) {
 Result<void> Runtime::start(const std::string& id) {
   if (auto r = check_id(id); !r) return r;
   auto dir = root_ / id;
+  auto lock = lock_container(dir, id);
+  if (!lock) return fail(lock.error());
   auto r = read_record(dir, id);
   if (!r) return fail(r.error());
   if (auto st = status_of(*r); st != "created")
@@ -403,8 +353,16 @@ Result<std::string> Runtime::state(const std::string& id) {
 
 Result<void> Runtime::kill(const std::string& id, int sig, bool all) {
   if (auto r = check_id(id); !r) return r;
+  auto lock = lock_container(root_ / id, id);
+  if (!lock) return fail(lock.error());
   auto r = read_record(root_ / id, id);
   if (!r) return fail(r.error());
+  return signal(*r, sig, all);
+}
+
+Result<void> Runtime::signal(const Record& rec, int sig, bool all) {
+  const Record* r = &rec;
+  const std::string& id = rec.id;
   if (status_of(*r) == "stopped") return fail("container " + id + " is not running");
   if (all) {
     auto drv = cgroups();
@@ -426,6 +384,8 @@ Result<void> Runtime::kill(const std::string& id, int sig, bool all) {
 Result<void> Runtime::freeze(const std::string& id, bool frozen) {
   if (auto r = check_id(id); !r) return r;
   auto dir = root_ / id;
+  auto lock = lock_container(dir, id);
+  if (!lock) return fail(lock.error());
   auto r = read_record(dir, id);
   if (!r) return fail(r.error());
   auto st = status_of(*r);
@@ -442,9 +402,13 @@ Result<void> Runtime::freeze(const std::string& id, bool frozen) {
 Result<void> Runtime::remove(const std::string& id, bool force) {
   if (auto r = check_id(id); !r) return r;
   auto dir = root_ / id;
+  auto lock = lock_container(dir, id);
+  if (!lock) return force ? Result<void>{} : fail(lock.error());
   auto r = read_record(dir, id);
   if (!r) {
-    if (force && !std::filesystem::exists(dir)) return {};
+    // Under the lock, a directory without state.json is no create in progress but one that
+    // died half-way: --force clears it.
+    if (force) return remove_tree(dir);
     return fail(r.error());
   }
   auto st = status_of(*r);
@@ -458,7 +422,7 @@ Result<void> Runtime::remove(const std::string& id, bool force) {
   } else if (st == "running" || st == "paused") {
     if (st == "paused" && !force)
       return fail("cannot delete container " + id + " that is paused: resume it or use --force");
-    if (auto k = kill(id, SIGKILL, false); !k && status_of(*r) != "stopped") return k;
+    if (auto k = signal(*r, SIGKILL, false); !k && status_of(*r) != "stopped") return k;
     if (st == "paused")  // a frozen task dies only once thawed
       if (auto drv = cgroups(); drv) (void)(*drv)->freeze(r->cgroup, false);
     if (!wait_gone(r->pid, r->start_time, 10s))
@@ -488,11 +452,14 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
   if (::mkdir(dir.c_str(), 0700) != 0)
     return errno == EEXIST ? fail("container " + id + " already exists")
                            : fail_errno("create " + dir.string());
+  auto lock = lock_container(dir, id);  // until it runs (as create's, before the guard)
+  if (!lock) return fail(lock.error());
   ScopeGuard drop_dir([&] { (void)remove_tree(dir); });
   std::error_code ec;
   auto bundle = std::filesystem::absolute(o.bundle, ec).lexically_normal();
   auto b = load_bundle(bundle, id, dir / "container");
   if (!b) return fail(b.error());
+  if (auto c = check_console(*b, o); !c) return fail(c.error());
   for (const auto& w : b->warnings) warn_(w);
   auto config = read_file(bundle / "config.json");
   if (!config) return fail(config.error());
@@ -508,17 +475,19 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
   if (!drv) return fail(drv.error());
   engine::Engine eng(init_, **drv);
   std::optional<engine::Created> c;
-  auto r = make_container(eng, *b, id, bundle, c);
+  auto r = make_container(eng, *b, id, bundle, o.console_socket, c);
   if (!r) return fail(r.error());
   if (auto w = write_record(dir, *r); !w) return fail(w.error());
   if (auto w = write_pid_file(o.pid_file, r->pid); !w) return fail(w.error());
-  auto started = eng.start(std::move(*c));
-  if (!started) return fail(started.error().wrap("start " + id));
+  auto started = start_container(eng, *b, *r, c);
+  if (!started) return fail(started.error());
   r->started = true;
   (void)write_record(dir, *r);
   if (auto h = run_hooks(b->hooks.poststart, "poststart", state_json(*r, "running").dump()); !h)
     warn_(h.error().message);
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, r->pid, 0)));
+  drop_dir.dismiss();
+  lock->reset();  // kill and delete of a running container may come from others now
   for (;;) {
     pollfd p[2] = {{pidfd.get(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
     if (::poll(p, 2, -1) < 0) continue;
@@ -531,14 +500,12 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
   while (::waitpid(r->pid, &status, 0) < 0 && errno == EINTR) {
   }
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  drop_dir.dismiss();
   if (auto d = remove(id, true); !d) return fail(d.error());
   return code;
 }
 
 Result<int> Runtime::exec(const std::string& id, const std::filesystem::path& process_file,
-                          const std::vector<std::string>& args, bool detach,
-                          const std::filesystem::path& pid_file) {
+                          const std::vector<std::string>& args, const ExecOptions& o) {
   if (auto r = check_id(id); !r) return fail(r.error());
   auto dir = root_ / id;
   auto r = read_record(dir, id);
@@ -550,10 +517,11 @@ Result<int> Runtime::exec(const std::string& id, const std::filesystem::path& pr
   auto b = parse_config(*config, r->bundle, id, dir / "container");
   if (!b) return fail(b.error().wrap("config.json of " + id));
   model::ProcessSpec process = b->spec.process;
+  Console console;
   if (!process_file.empty()) {
     auto text = read_file(process_file);
     if (!text) return fail(text.error());
-    auto p = parse_process(*text, b->spec.process);
+    auto p = parse_process(*text, b->spec.process, console);
     if (!p) return fail(p.error().wrap(process_file.string()));
     process = std::move(*p);
   } else if (!args.empty()) {
@@ -565,11 +533,32 @@ Result<int> Runtime::exec(const std::string& id, const std::filesystem::path& pr
   if (!drv) return fail(drv.error());
   engine::Engine eng(init_, **drv);
   engine::ContainerProcess target{r->pid, r->start_time, 0};
-  auto spawned = eng.spawn(target, r->cgroup, process, engine::Stdio{});
+  bool tty = o.tty || console.terminal;
+  if (tty && o.console_socket.empty())
+    return fail("exec " + id + ": a terminal needs --console-socket (where its master goes)");
+  if (!tty && !o.console_socket.empty())
+    return fail("exec " + id + ": --console-socket given without --tty or process.terminal");
+  engine::Stdio stdio;
+  std::optional<engine::Pty> pty;
+  if (tty) {
+    auto p = engine::open_pty(target, process.uid);
+    if (!p) return fail(p.error().wrap("exec in " + id));
+    pty.emplace(std::move(*p));
+    stdio = {pty->slave.get(), pty->slave.get(), pty->slave.get(), true};
+  }
+  auto spawned = eng.spawn(target, r->cgroup, process, stdio);
   if (!spawned) return fail(spawned.error().wrap("exec in " + id));
-  if (auto w = write_pid_file(pid_file, spawned->pid); !w) return fail(w.error());
+  if (pty) {
+    pty->slave.reset();
+    if (auto s = send_console(o.console_socket, pty->master.get(), console.rows, console.cols);
+        !s) {
+      ::syscall(SYS_pidfd_send_signal, spawned->pidfd.get(), SIGKILL, nullptr, 0);
+      return fail(s.error().wrap("exec in " + id));
+    }
+  }
+  if (auto w = write_pid_file(o.pid_file, spawned->pid); !w) return fail(w.error());
   // Detached, the helper is reparented to the caller's subreaper (conmon), which reaps it.
-  if (detach) return 0;
+  if (o.detach) return 0;
   siginfo_t info{};
   while (::waitid(P_PIDFD, static_cast<id_t>(spawned->pidfd.get()), &info, WEXITED) != 0)
     if (errno != EINTR) return fail_errno("wait for exec in " + id);
@@ -613,17 +602,18 @@ Result<int> parse_signal(const std::string& s) {
 std::string features_json() {
   json f{{"ociVersionMin", "1.0.0"},
          {"ociVersionMax", "1.1.0"},
-         {"hooks", {"prestart", "createRuntime", "poststart", "poststop"}},
+         {"hooks", {"prestart", "createRuntime", "startContainer", "poststart", "poststop"}},
          {"mountOptions",
           {"ro", "rw", "bind", "rbind", "nosuid", "nodev", "private", "rprivate", "shared",
            "rshared", "slave", "rslave", "unbindable", "runbindable", "relatime", "noatime",
            "strictatime"}},
          {"linux",
-          {{"namespaces", {"pid", "mount", "network", "uts", "ipc", "user"}},
+          {{"namespaces", {"pid", "mount", "network", "uts", "ipc", "user", "cgroup"}},
            {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
            {"seccomp", {{"enabled", true}}},
            {"apparmor", {{"enabled", false}}},
-           {"selinux", {{"enabled", false}}}}}};
+           {"selinux", {{"enabled", false}}},
+           {"mountExtensions", {{"idmap", {{"enabled", false}}}}}}}};
   return f.dump(2);
 }
 

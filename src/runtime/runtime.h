@@ -1,6 +1,6 @@
 // The OCI runtime's operations on containers kept under one state root (stack-runtime's
-// --root): create/start/state/kill/delete/run/list/ps, the runtime spec's lifecycle over the
-// engine's two-phase Engine::create/start. Root on the host. Prints nothing: the command line
+// --root): create/start/state/kill/delete/run/exec/update/list/ps, the runtime spec's lifecycle
+// over the engine's two-phase Engine::create/start; calls on one id serialised by its lock. Root on the host. Prints nothing: the command line
 // (src/cmd/stack_runtime.cpp) formats results and errors.
 #pragma once
 
@@ -16,7 +16,18 @@ namespace stack::runtime {
 struct CreateOptions {
   std::filesystem::path bundle = ".";
   std::filesystem::path pid_file;  // empty: none
+  // Where the terminal's master goes (process.terminal); required with one, refused without.
+  std::filesystem::path console_socket;
 };
+
+struct ExecOptions {
+  bool detach = false;
+  std::filesystem::path pid_file;
+  bool tty = false;  // --tty, or the process file's terminal
+  std::filesystem::path console_socket;
+};
+
+struct Record;
 
 class Runtime {
  public:
@@ -40,17 +51,23 @@ class Runtime {
   // exit status.
   [[nodiscard]] Result<int> run(const std::string& id, const CreateOptions& o, bool detach);
   // A process in the running container: PROCESS_FILE (the runtime spec's process JSON) or,
-  // without one, ARGS with the container's own process settings. DETACH: returns once it
-  // runs (PID_FILE names it); else waits and returns its exit status.
+  // without one, ARGS with the container's own process settings. Detached: returns once it
+  // runs (the pid file names it); else waits and returns its exit status. With a terminal,
+  // a pty of the container's devpts whose master goes to the console socket.
   [[nodiscard]] Result<int> exec(const std::string& id, const std::filesystem::path& process_file,
-                                 const std::vector<std::string>& args, bool detach,
-                                 const std::filesystem::path& pid_file);
+                                 const std::vector<std::string>& args, const ExecOptions& o);
+  // Sets the limits of RESOURCES (the runtime spec's linux.resources JSON) on the container's
+  // cgroup, through the engine's cgroup driver; those absent stay as they are.
+  [[nodiscard]] Result<void> update(const std::string& id, const std::string& resources);
   // Every container's state JSON, as an array.
   [[nodiscard]] Result<std::string> list();
   // The host pids in the container's cgroup.
   [[nodiscard]] Result<std::vector<int>> pids(const std::string& id);
 
  private:
+  // kill's work, under the caller's lock of the container.
+  [[nodiscard]] Result<void> signal(const Record& r, int sig, bool all);
+
   std::filesystem::path root_, init_;
   std::function<void(const std::string&)> warn_;
 };

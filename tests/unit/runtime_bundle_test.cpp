@@ -128,15 +128,17 @@ TEST_CASE("runtime bundle: what cannot be honoured is refused naming the field")
     return refusal(c);
   };
   CHECK(with([](json& c) { c["ociVersion"] = "2.0.0"; }).find("ociVersion") == 0);
-  CHECK(with([](json& c) { c["process"]["terminal"] = true; }).find("process.terminal") == 0);
   CHECK(with([](json& c) { c["linux"]["cgroupsPath"] = "machine.slice:libpod:x"; })
             .find("linux.cgroupsPath") == 0);
   CHECK(with([](json& c) { c["linux"]["resources"]["blockIO"] = {{"weight", 10}}; })
             .find("linux.resources.blockIO") == 0);
-  CHECK(with([](json& c) { c["linux"]["namespaces"].push_back({{"type", "cgroup"}}); })
-            .find("linux.namespaces (cgroup)") == 0);
-  CHECK(with([](json& c) { c["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid"; })
-            .find("linux.namespaces (pid)") == 0);
+  CHECK(with([](json& c) {
+          c["linux"]["namespaces"].push_back({{"type", "cgroup"}, {"path", "/proc/1/ns/cgroup"}});
+        }).find("linux.namespaces (cgroup)") == 0);
+  CHECK(with([](json& c) { c["linux"]["namespaces"].push_back({{"type", "uts"}, {"path", "/x"}}); })
+            .find("linux.namespaces (uts)") == 0);
+  CHECK(with([](json& c) { c["linux"]["namespaces"][1]["path"] = "/proc/1/ns/mnt"; })
+            .find("linux.namespaces (mount)") == 0);
   CHECK(with([](json& c) {
           c["mounts"] = {{{"destination", "/x"}, {"type", "nfs"}, {"source", "h:/x"}}};
         }).find("mounts[0] (/x).type") == 0);
@@ -145,9 +147,41 @@ TEST_CASE("runtime bundle: what cannot be honoured is refused naming the field")
             .find("process.capabilities.effective") == 0);
   CHECK(with([](json& c) { c["hooks"]["createContainer"] = {{{"path", "/bin/true"}}}; })
             .find("hooks.createContainer") == 0);
+  CHECK(with([](json& c) {
+          c["mounts"] = {{{"destination", "/x"}, {"type", "bind"}, {"source", "/srv"},
+                          {"options", {"rbind"}},
+                          {"uidMappings", {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}}}}};
+        }).find("mounts[0] (/x).uidMappings: idmapped mounts are not supported") == 0);
   CHECK(with([](json& c) { c["linux"]["personality"] = {{"domain", "LINUX32"}}; })
             .find("linux.personality") == 0);
   CHECK(with([](json& c) { c["process"]["user"]["umask"] = 077; }).find("process.user.umask") ==
         0);
   CHECK(with([](json& c) { c["root"]["path"] = 5; }).find("invalid") == 0);
+}
+
+TEST_CASE("runtime bundle: a terminal, namespaces joined by path, a cgroup namespace") {
+  json c = minimal();
+  c["process"]["terminal"] = true;
+  c["process"]["consoleSize"] = {{"height", 40}, {"width", 120}};
+  c["linux"]["namespaces"] = {{{"type", "pid"}, {"path", "/proc/9/ns/pid"}},
+                              {{"type", "network"}, {"path", "/run/netns/x"}},
+                              {{"type", "ipc"}, {"path", "/proc/9/ns/ipc"}},
+                              {{"type", "cgroup"}},
+                              {{"type", "mount"}}};
+  auto b = parse_config(c.dump(), "/b", "ctr", "/state/ctr/container");
+  REQUIRE(b);
+  CHECK(b->spec.tty);
+  CHECK(b->console.terminal);
+  CHECK(b->console.rows == 40);
+  CHECK(b->console.cols == 120);
+  CHECK(b->spec.join_pidns == "/proc/9/ns/pid");
+  CHECK(b->spec.join_netns == "/run/netns/x");
+  CHECK(b->spec.join_ipcns == "/proc/9/ns/ipc");
+  CHECK(b->spec.cgroupns);
+  CHECK_FALSE(b->spec.host_pid);
+  // No pid namespace in the list: the host's.
+  c["linux"]["namespaces"] = {{{"type", "mount"}}};
+  b = parse_config(c.dump(), "/b", "ctr", "/state/ctr/container");
+  REQUIRE(b);
+  CHECK(b->spec.host_pid);
 }

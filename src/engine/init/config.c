@@ -190,6 +190,7 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
                      : tag == W_UPPER     ? &cfg->upper
                      : tag == W_WORK      ? &cfg->work
                      : tag == W_LOWERDIRS ? &cfg->lowerdirs
+                     : tag == W_ROOT_BIND ? &cfg->root_bind
                      : tag == W_HOSTNAME  ? &cfg->hostname
                      : tag == W_CWD       ? &cfg->cwd
                                           : NULL;

@@ -238,10 +238,18 @@ static int open_terminal(const struct config *cfg, int *master, int *slave, char
 }
 
 /* After GO with W_STDIO_INHERIT (an OCI runtime): the service writes to the init's own stdio,
- * the caller's pipes or terminal; no log file. The rest is run_container's. */
-static int run_inherited(struct config *cfg, int sfd) {
+ * the caller's pipes or terminal; no log file. With W_TTY, TTY_SLAVE (opened before READY) is
+ * its stdio and controlling terminal instead; the runtime took its master at TTY_MASTER_FD
+ * before GO. The rest is run_container's. */
+static int run_inherited(struct config *cfg, int sfd, int tty_slave) {
   char err[4096];
-  pid_t main_pid = spawn(cfg, 1, 0, 0, 1, 2, err, sizeof err);
+  int tty = tty_slave >= 0;
+  pid_t main_pid = spawn(cfg, 1, tty, tty ? tty_slave : 0, tty ? tty_slave : 1,
+                         tty ? tty_slave : 2, err, sizeof err);
+  if (tty) {
+    close(tty_slave);
+    close(TTY_MASTER_FD);
+  }
   if (main_pid < 0) {
     record_exit(127 << 8);
     reply_error("%s", err);
@@ -290,6 +298,21 @@ static int run_container(void) {
     reply_error("drop the capability bounding set: %s", strerror(errno));
     return 1;
   }
+  /* An OCI runtime's terminal (process.terminal): opened now, in the container's devpts, so the
+   * runtime can hand its master to its caller (--console-socket) at create, before GO. */
+  int tty_slave = -1;
+  if (cfg.stdio_inherit && cfg.tty) {
+    int master = -1;
+    if (open_terminal(&cfg, &master, &tty_slave, err, sizeof err) != 0) {
+      reply_error("%s", err);
+      return 1;
+    }
+    if (dup3(master, TTY_MASTER_FD, O_CLOEXEC) < 0) {
+      reply_error("terminal: %s", strerror(errno));
+      return 1;
+    }
+    close(master);
+  }
   reply(W_READY, NULL, 0);
   if (wait_go() != 0) return 1; /* the engine gave up on this container */
   /* cgroup: private. Not at clone: the namespace's root is the cgroup of its maker when made
@@ -300,7 +323,7 @@ static int run_container(void) {
     return 1;
   }
 
-  if (cfg.stdio_inherit) return run_inherited(&cfg, sfd);
+  if (cfg.stdio_inherit) return run_inherited(&cfg, sfd, tty_slave);
   struct logfile *lf = log_open(DIR_FD, cfg.log_max_size, cfg.log_max_files);
   int outp[2], errp[2];
   if (!lf || pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {

@@ -10,6 +10,9 @@
 
 /* Descriptors the engine hands over at exec (see the sequence in init.c). */
 enum { CTL_FD = 3, DIR_FD = 4, PIDFD_FD = 4, USERNS_FD = 5 };
+/* An OCI runtime's terminal master, held from READY to GO for the runtime to copy with
+ * pidfd_getfd(2) (W_TTY with W_STDIO_INHERIT): high, clear of the descriptors opened before. */
+enum { TTY_MASTER_FD = 100 };
 
 struct bind {
   const char *src, *dst;
@@ -35,6 +38,7 @@ struct strv {
 struct config {
   /* root filesystem (container mode) */
   const char *rootfs, *upper, *work, *lowerdirs; /* lowerdirs: "a:b:c", topmost first */
+  const char *root_bind;        /* W_ROOT_BIND: bound as the root, no overlay */
   const char *hostname;
   struct bind *binds;
   size_t nbinds, cap_binds;

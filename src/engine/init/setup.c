@@ -296,13 +296,20 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
     return ERR("make / private: %s", strerror(errno));
   if (!cfg->userns && cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
     return ERR("sethostname: %s", strerror(errno));
-  if (!cfg->rootfs || !cfg->lowerdirs || !cfg->upper || !cfg->work)
-    return ERR("config: rootfs, lowerdirs, upper and work are required");
+  if (!cfg->rootfs || (!cfg->root_bind && (!cfg->lowerdirs || !cfg->upper || !cfg->work)))
+    return ERR("config: rootfs and either the root to bind or lowerdirs, upper and work are "
+               "required");
   /* 2. The overlay: image layers below, the container's own writable layer on top. Its paths
-   *    are the engine's, on the host. */
-  int mounted = mount_overlay_fsconfig(cfg, err, errlen);
-  if (mounted == 1) mounted = mount_overlay_legacy(cfg, err, errlen);
-  if (mounted != 0) return -1;
+   *    are the engine's, on the host. Or an OCI bundle's root bound as it is (MS_REC: podman's
+   *    own overlay mounted there comes along), written in place as runc and crun do. */
+  if (cfg->root_bind) {
+    if (mount(cfg->root_bind, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0)
+      return ERR("bind the root %s: %s", cfg->root_bind, strerror(errno));
+  } else {
+    int mounted = mount_overlay_fsconfig(cfg, err, errlen);
+    if (mounted == 1) mounted = mount_overlay_legacy(cfg, err, errlen);
+    if (mounted != 0) return -1;
+  }
   int root = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return ERR("open %s: %s", cfg->rootfs, strerror(errno));
   /* 3. Kernel filesystems. /proc after the PID namespace exists (it does: we are its PID 1). */

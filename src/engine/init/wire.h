@@ -48,7 +48,9 @@ enum {
                             as they are, not idmapped (user namespace, run mode) */
   W_TTY = 23,        /* u32: 1 gives the command stdin as its controlling terminal, in a
                         session of its own (exec mode); run mode: the service gets a pty of
-                        the container's devpts, the init keeps its master at fd 3 */
+                        the container's devpts, the init keeps its master at fd 3; with
+                        W_STDIO_INHERIT the pty is opened before READY and its master held at
+                        fd 100 until GO, for the OCI runtime to copy (pidfd_getfd(2)) */
   /* storage (issue 13) */
   W_MOUNT_KIND = 24, /* u32 in a mount: 0 bind (default), 1 tmpfs (W_MOUNT_SRC ignored) */
   W_MOUNT_DATA = 25, /* bytes in a mount: a tmpfs's options ("size=1m,mode=1777") */
@@ -61,6 +63,8 @@ enum {
   W_STDIO_INHERIT = 83, /* u32: 1 the service gets the init's own stdin, stdout and stderr (the
                            caller's, an OCI runtime's) instead of /dev/null and the log pipes */
   W_KERNEL = 31,     /* nested: WK_* (run mode), the container's kernel settings; limits.c */
+  W_ROOT_BIND = 56,  /* bytes: host directory bound as the root instead of the overlay (an OCI
+                        bundle's root, written in place); W_UPPER/W_WORK/W_LOWERDIRS unused */
   W_CGROUPNS = 42,   /* u32: 1 makes a cgroup namespace at GO, once the engine has put the
                         init into its cgroups (cgroup: private) */
 
