@@ -60,7 +60,6 @@ int run(const RunFlags& f) {
     std::fprintf(stderr, "stack run: %s\n", what.c_str());
     return ExitCode{2};
   };
-  if (f.detach && f.rm) throw usage("--rm with -d is not supported yet (remove it with stack rm)");
   auto env = pairs(f.env, "-e", true);
   auto labels = pairs(f.labels, "-l", false);
   if (!env) throw usage(env.error().message);
@@ -78,6 +77,8 @@ int run(const RunFlags& f) {
   body["volumes"] = f.volumes;
   body["service_ports"] = f.service_ports;
   body["no_deps"] = f.no_deps;
+  // Detached, nobody waits for its exit here: the daemon's supervisor removes it.
+  body["auto_remove"] = f.detach && f.rm;
   auto last = json::parse(run_operation("POST", "/v1/run", body.dump()), nullptr, false);
   if (!last.is_object() || !last.contains("container")) return 1;
   std::string project = last["project"], container = last["container"];
@@ -118,7 +119,7 @@ void add_run_command(CLI::App& app) {
   auto* run_cmd = app.add_subcommand("run", "Run a one-off command in a new container of a service");
   static RunFlags flags;
   run_cmd->add_flag("-d,--detach", flags.detach, "Run in the background; print the container's name");
-  run_cmd->add_flag("--rm", flags.rm, "Remove the container once it has exited");
+  run_cmd->add_flag("--rm", flags.rm, "Remove the container once it has exited (with -d: the daemon removes it)");
   run_cmd->add_option("-e,--env", flags.env, "Set an environment variable KEY=VALUE (KEY alone: its "
                                              "value here); repeatable")
       ->allow_extra_args(false);

@@ -66,6 +66,7 @@ struct RunRequest {
   std::vector<std::string> publish, volumes;  // -p and -v, in the file's short syntax
   bool service_ports = false;  // the service's own ports too (else only -p's)
   bool no_deps = false;        // its dependencies are not started
+  bool auto_remove = false;    // `run -d --rm`: removed by the supervisor once it has exited
 };
 
 // `up --scale` and `--no-start` applied to the loaded STACK and REQUEST's plan options, or why
@@ -336,6 +337,8 @@ class Daemon {
   std::map<std::string, Failures> failures_;
   std::set<std::string> resyncing_;  // projects the periodic resync is reconciling now
   std::map<std::string, std::string> errors_;  // container -> why its last start failed
+  // `run -d --rm` containers being made: their records carry auto_remove from the create on.
+  std::set<std::string> auto_remove_;
   std::set<std::string> cancels_;              // projects whose running plan must give up
   // Updates that failed in the running pass: project -> service -> rolled back (else paused).
   std::map<std::string, std::map<std::string, bool>> update_failures_;

@@ -142,7 +142,9 @@ awaitable<Result<Daemon::RunOutcome>> Daemon::run(RunRequest request, Progress p
   options.plan.services = {request.service};
   options.plan.no_deps = request.no_deps;
   options.plan.one_off = request.service;
+  if (request.auto_remove) auto_remove_.insert(name);
   auto plan = co_await apply(stack, options, false, progress);
+  auto_remove_.erase(name);
   if (!plan) co_return fail(plan.error());
   co_return RunOutcome{stack.name, name};
 }
