@@ -67,6 +67,8 @@ std::string override_file(const RunRequest& r) {
   if (r.command) svc["command"] = literal(*r.command);
   if (!r.volumes.empty()) svc["volumes"] = literal(r.volumes);
   if (!r.publish.empty()) svc["ports"] = literal(r.publish);
+  if (r.tty) svc["tty"] = true;
+  if (r.stdin_open) svc["stdin_open"] = true;
   return json{{"services", {{r.service, svc}}}}.dump();
 }
 

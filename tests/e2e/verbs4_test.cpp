@@ -1,12 +1,14 @@
 // Compose verbs, part 4 (issue 15's remainder): `run -d --rm` (the supervisor removes the
-// one-off container once it has exited), `attach --sig-proxy`, and what compose does that the
-// earlier parts left out.
+// one-off container once it has exited), `attach --sig-proxy`, and `run` with a terminal
+// (-t, or this stdin one; -T; -i only with it). Root; each test has its own instance.
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <thread>
 
+#include "e2e/interactive.h"
 #include "e2e/stack_env.h"
 
 using namespace stack::test;
@@ -70,5 +72,89 @@ TEST_CASE("run -d --rm: the one-off container is removed once it exits, however 
   CHECK(exists(env, p, p + "-long"));
   REQUIRE(env.stack({"-p", p, "down"}).code == 0);
   CHECK(env.ps(p).empty());
+  CHECK(env.leftovers(p).empty());
+}
+
+TEST_CASE("attach --sig-proxy passes a signal on to the container, --sig-proxy=false leaves it") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("sigproxy");
+  env.uses(p);
+  env.write("services:\n  app:\n    image: busybox\n    stop_grace_period: 1s\n"
+            "    command: [sh, -c, 'trap \"echo got-int; exit 7\" INT; "
+            "while true; do echo tick; sleep 0.2; done']\n");
+  REQUIRE(env.stack({"-p", p, "up", "-d"}).code == 0);
+  auto attach = [&](std::vector<std::string> flags) {
+    std::vector<std::string> argv = {std::string(STACK_BUILD_DIR) + "/stack", "--root",
+                                     env.root().string(), "--run-root",
+                                     (env.root().parent_path() / "run").string(), "-p", p,
+                                     "attach"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.push_back("app");
+    return std::make_unique<Interactive>(argv);
+  };
+  {
+    // Default: SIGINT to the CLI is the container's; its exit code is attach's.
+    auto a = attach({});
+    REQUIRE_MESSAGE(a->wait_for("tick"), a->output());  // attached: the handler is in place
+    a->signal(SIGINT);
+    CHECK_MESSAGE(a->wait_for("got-int"), a->output());
+    CHECK(a->wait() == 7);
+    auto c = env.wait_for(p, p + "-app-1", [](const auto& c) { return c["state"] == "exited"; });
+    CHECK(c["state"] == "exited");
+    CHECK(c["exit_code"] == 7);
+  }
+  REQUIRE(env.stack({"-p", p, "up", "-d"}).code == 0);
+  auto c = env.wait_for(p, p + "-app-1", [](const auto& c) { return c["state"] == "running"; });
+  REQUIRE(c["state"] == "running");
+  {
+    // --sig-proxy=false: the signal ends attach only; the service goes on.
+    auto a = attach({"--sig-proxy=false"});
+    REQUIRE_MESSAGE(a->wait_for("tick"), a->output());
+    a->signal(SIGINT);
+    CHECK(a->wait() == 128 + SIGINT);
+    CHECK(a->output().find("got-int") == std::string::npos);
+    CHECK(env.container(p, p + "-app-1")["state"] == "running");
+    CHECK(env.container(p, p + "-app-1")["pid"] == c["pid"]);
+    auto logs = env.stack({"-p", p, "logs", "app"}).out;  // one got-int only: the first run's
+    CHECK(logs.find("got-int") == logs.rfind("got-int"));
+  }
+  REQUIRE(env.stack({"-p", p, "down", "-t", "1"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
+
+TEST_CASE("run on a terminal gets a tty as compose gives it, -T keeps the log path, -i needs the tty") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("runtty");
+  env.uses(p);
+  env.write("services:\n  app:\n    image: busybox\n    command: [sleep, '300']\n");
+  // This terminal is a terminal: so is the container's, and its exit code is run's.
+  auto t = on_terminal(env, "runtty",
+                       "$S -p " + p + " run --rm app sh -c 'tty; exit 3'; echo run=$?\n"
+                       "$S -p " + p + " run -T --rm app sh -c 'tty; exit 4'; echo run=$?\n"
+                       "$S -p " + p + " run --rm app sh; echo run=$?\n");
+  CHECK_MESSAGE(t.wait_for("/dev/pts/"), t.output());
+  CHECK_MESSAGE(t.wait_for("run=3"), t.output());
+  CHECK_MESSAGE(t.wait_for("not a tty"), t.output());  // -T
+  CHECK_MESSAGE(t.wait_for("run=4"), t.output());
+  // An interactive shell: a line typed, its exit.
+  t.send("echo typed-$((40+2))\r");
+  CHECK_MESSAGE(t.wait_for("typed-42"), t.output());
+  t.send("exit 5\r");
+  CHECK_MESSAGE(t.wait_for("run=5"), t.output());
+  CHECK(t.wait() == 0);
+  // -i without a terminal is refused (the end of stdin would not reach the container's).
+  auto refused = env.stack({"-p", p, "run", "-i", "--rm", "app", "cat"});
+  CHECK(refused.code == 2);
+  CHECK(refused.err.find("-i without a terminal") != std::string::npos);
+  // Without -i, stdin is not the container's.
+  auto piped = run({"/bin/sh", "-c",
+               "cd " + env.project_dir().string() + " && echo one | " + stack_words(env) +
+                   " -p " + p + " run --rm app sh -c 'read l; echo got:$l'"});
+  CHECK(piped.out.find("got:one") == std::string::npos);
+  CHECK(env.stack({"-p", p, "run", "-t", "-T", "app", "true"}).code == 2);
+  CHECK(env.ps(p).empty());  // --rm left nothing
+  REQUIRE(env.stack({"-p", p, "down"}).code == 0);
   CHECK(env.leftovers(p).empty());
 }
