@@ -1,6 +1,6 @@
 // Compose verbs, part 4 (issue 15's remainder): `run -d --rm` (the supervisor removes the
 // one-off container once it has exited), `attach --sig-proxy`, and `run` with a terminal
-// (-t, or this stdin one; -T; -i only with it). Root; each test has its own instance.
+// (-t, or this stdin one; -T; -i only with it), `cp -L`. Root; each test has its own instance.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -156,5 +156,46 @@ TEST_CASE("run on a terminal gets a tty as compose gives it, -T keeps the log pa
   CHECK(env.stack({"-p", p, "run", "-t", "-T", "app", "true"}).code == 2);
   CHECK(env.ps(p).empty());  // --rm left nothing
   REQUIRE(env.stack({"-p", p, "down"}).code == 0);
+  CHECK(env.leftovers(p).empty());
+}
+
+TEST_CASE("cp -L copies what a symlink names, looked up inside the container's root") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("cpfollow");
+  env.uses(p);
+  // A host file the container's links point at by its host path: never what -L reaches.
+  auto host = env.project_dir() / "host-only.txt";
+  write_text(host, "host-secret\n");
+  env.write("services:\n  app:\n    image: busybox\n    stop_grace_period: 1s\n"
+            "    command: [sh, -c, 'echo in-container > /data.txt && ln -s /data.txt /link && "
+            "ln -s link /link2 && ln -s ../../../../../../.." + host.string() + " /escape && "
+            "touch /ready && sleep 300']\n");
+  REQUIRE(env.stack({"-p", p, "up", "-d"}).code == 0);
+  auto dir = env.project_dir();
+  REQUIRE(eventually([&] {
+    return env.stack({"-p", p, "exec", "-T", "app", "test", "-e", "/ready"}).code == 0;
+  }));
+  // Without -L the link itself; with it (two hops) the file, under the link's name.
+  REQUIRE(env.stack({"-p", p, "cp", "app:/link2", (dir / "plain").string()}).code == 0);
+  CHECK(std::filesystem::is_symlink(dir / "plain"));
+  auto r = env.stack({"-p", p, "cp", "-L", "app:/link2", (dir / "followed").string()});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  CHECK(!std::filesystem::is_symlink(dir / "followed"));
+  CHECK(read_text(dir / "followed") == "in-container\n");
+  std::filesystem::create_directories(dir / "into");
+  REQUIRE(env.stack({"-p", p, "cp", "-L", "app:/link", (dir / "into").string()}).code == 0);
+  CHECK(read_text(dir / "into" / "link") == "in-container\n");
+  // A link to a host path by '..': resolved in the container's root, where it does not exist.
+  r = env.stack({"-p", p, "cp", "-L", "app:/escape", (dir / "escaped").string()});
+  CHECK(r.code != 0);
+  CHECK(!std::filesystem::exists(dir / "escaped"));
+  // Into the container: the host link's target, under the link's name.
+  std::filesystem::create_symlink(host, dir / "hostlink");
+  r = env.stack({"-p", p, "cp", "-L", (dir / "hostlink").string(), "app:/copied"});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  auto cat = env.stack({"-p", p, "exec", "-T", "app", "sh", "-c", "test -L /copied || cat /copied"});
+  CHECK(cat.out == "host-secret\n");
+  REQUIRE(env.stack({"-p", p, "down", "-t", "1"}).code == 0);
   CHECK(env.leftovers(p).empty());
 }
