@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <thread>
 
 #include "api/exec_stream.h"
@@ -189,6 +190,7 @@ Result<UniqueFd> take_input(int pidfd, bool tty) {
   return fd;
 }
 
+
 }  // namespace
 
 bool is_attach_route(const Target& t) {
@@ -199,7 +201,8 @@ awaitable<Reply> attach_route(Daemon& d, const Request& req, const Target& t, co
   if (req.method == "GET") {  // what the client needs to know first: is it a terminal
     auto index = t.integer("index", 1);
     if (!index) co_return error_reply(400, index.error().message);
-    auto target = d.exec_target(t.path[2], t.get("service"), static_cast<int>(*index));
+    auto target =
+        d.exec_target(t.path[2], t.get("service"), static_cast<int>(*index), t.get("container"));
     if (!target) co_return error_reply(409, target.error().wrap("attach").message);
     const auto& spec = target->runtime->spec;
     co_return Reply{200,
@@ -210,13 +213,15 @@ awaitable<Reply> attach_route(Daemon& d, const Request& req, const Target& t, co
   }
   auto job = std::make_shared<Job>();
   job->project = t.path[2];
-  std::string service;
+  std::string service, container;
   int index = 1, cols = 0, rows = 0;
-  bool want_stdin = true;
+  bool want_stdin = true, from_start = false;
   try {
     service = body.value("service", "");
+    container = body.value("container", "");
     index = body.value("index", 1);
     want_stdin = body.value("stdin", true);
+    from_start = body.value("from_start", false);
     if (body.contains("size")) {
       cols = body["size"].value("cols", 0);
       rows = body["size"].value("rows", 0);
@@ -228,7 +233,7 @@ awaitable<Reply> attach_route(Daemon& d, const Request& req, const Target& t, co
   if (req.upgrade != kAttachUpgrade)
     co_return error_reply(400, "attach streams over an upgraded connection: send Connection: "
                                "Upgrade and Upgrade: " + std::string(kAttachUpgrade));
-  auto target = d.exec_target(job->project, service, index);
+  auto target = d.exec_target(job->project, service, index, container);
   if (!target) co_return error_reply(409, target.error().wrap("attach").message);
   job->container = target->name;
   const auto& spec = target->runtime->spec;
@@ -239,6 +244,18 @@ awaitable<Reply> attach_route(Daemon& d, const Request& req, const Target& t, co
     co_return error_reply(409, "attach: container " + target->name + " is not running");
   if (want_stdin && (spec.tty || spec.stdin_open)) {
     auto input = take_input(job->pidfd.get(), spec.tty);
+    // The init answers "started" on fd 3 (its control socket) and only then closes it and
+    // moves the terminal there (init.c): an attach right after the start (`run -t`) can fall
+    // between the two and find the socket or nothing. Asked again for a while (2 s).
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    for (int i = 0; !input && i < 200; i++) {
+      pause.expires_after(std::chrono::milliseconds(10));
+      co_await pause.async_wait(reconciler::no_throw);
+      input = take_input(job->pidfd.get(), spec.tty);
+    }
+    pollfd gone{job->pidfd.get(), POLLIN, 0};  // a pidfd is readable once its process ended
+    if (!input && ::poll(&gone, 1, 0) == 1)
+      co_return error_reply(409, "attach: container " + target->name + " is not running");
     if (!input) co_return error_reply(500, input.error().wrap("attach " + target->name).message);
     job->input = std::move(*input);
     if (spec.tty && cols > 0 && rows > 0 && cols <= 0xffff && rows <= 0xffff) {
@@ -248,8 +265,9 @@ awaitable<Reply> attach_route(Daemon& d, const Request& req, const Target& t, co
       (void)::ioctl(job->input.get(), TIOCSWINSZ, &ws);
     }
   }
-  auto follower = engine::LogFollower::open(d.controller().container_dir(target->name), false,
-                                            /*partials=*/true);
+  // FROM_START: `run`'s own container, whose first lines may precede this attach.
+  auto follower = engine::LogFollower::open(d.controller().container_dir(target->name),
+                                            from_start, /*partials=*/true);
   if (!follower) co_return error_reply(500, follower.error().wrap("attach").message);
   job->follower.emplace(std::move(*follower));
   log::get("api")->info("attach container={} stdin={} tty={}", target->name, bool(job->input),

@@ -177,7 +177,7 @@ awaitable<Reply> copy_route(Daemon& d, const Request& req, const Target& t, cons
   auto job = std::make_shared<Job>();
   std::string service, direction;
   int index = 1;
-  bool contents = false, archive = false, parents = false;
+  bool contents = false, archive = false, parents = false, follow = false;
   try {
     service = body.value("service", "");
     index = body.value("index", 1);
@@ -186,6 +186,7 @@ awaitable<Reply> copy_route(Daemon& d, const Request& req, const Target& t, cons
     contents = body.value("contents", false);
     archive = body.value("archive", false);
     parents = body.value("parents", false);
+    follow = body.value("follow", false);
   } catch (const std::exception& e) {
     co_return error_reply(400, std::string("bad request: ") + e.what());
   }
@@ -223,6 +224,17 @@ awaitable<Reply> copy_route(Daemon& d, const Request& req, const Target& t, cons
       if (id >= base_g && id < uint64_t{base_g} + count) return id - base_g;
       return std::nullopt;
     };
+  }
+  if (job->out && follow && !copy::names_contents(job->path)) {
+    // `cp -L`: the link's target, looked up in the container's root step by step, archived
+    // under the link's own name (as docker cp -L).
+    auto name = job->path.substr(job->path.find_last_of('/') + 1);
+    auto at = copy::follow_links(tree, job->path);
+    if (!at)
+      co_return error_reply(at.error().sys_errno == ENOENT ? 404 : 400,
+                            "cp from " + target->name + ": " + at.error().message);
+    job->path = *at;
+    if (!name.empty()) job->pack.name = name;
   }
   if (job->out) {
     auto found = copy::open_in(tree, job->path, O_PATH | O_NOFOLLOW);

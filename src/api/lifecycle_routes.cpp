@@ -47,6 +47,9 @@ Reply run_reply(Daemon& d, const json& body) {
     req.volumes = body.value("volumes", std::vector<std::string>{});
     req.service_ports = body.value("service_ports", false);
     req.no_deps = body.value("no_deps", false);
+    req.auto_remove = body.value("auto_remove", false);
+    req.tty = body.value("tty", false);
+    req.stdin_open = body.value("interactive", false);
   } catch (const std::exception& e) {  // JSON of the wrong type in the request
     return error_reply(400, std::string("bad request: ") + e.what());
   }

@@ -76,7 +76,8 @@ awaitable<Reply> verb_route(Daemon& d, const Request& req, const Target& t, cons
       auto services = body.value("services", std::vector<std::string>{});
       auto sig = reconciler::parse_signal(body.value("signal", std::string("SIGKILL")));
       if (!sig) co_return error_reply(400, sig.error().message);
-      auto killed = co_await d.kill(project, services, *sig);
+      auto containers = body.value("containers", std::vector<std::string>{});
+      auto killed = co_await d.kill(project, services, *sig, containers);
       if (!killed) co_return error_reply(status_of(killed.error()), killed.error().message);
       co_return Reply{200, {{"killed", *killed}, {"signal", *sig}}, {}};
     }

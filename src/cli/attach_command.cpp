@@ -1,8 +1,9 @@
-// `stack attach [--index N] [--no-stdin] [--detach-keys KEYS] SERVICE`, as docker compose
-// attach: this terminal joins the service's (tty: true) or its stdin (stdin_open: true) and
-// output, through the daemon (POST /v1/projects/P/attach, src/api/attach_routes.h). The local
-// terminal is raw for a tty service and its size follows SIGWINCH; the detach keys (Ctrl-P
-// Ctrl-Q by default) leave the service running. Ends with the service's exit code.
+// `stack attach [--index N] [--no-stdin] [--detach-keys KEYS] [--sig-proxy] SERVICE`, as docker
+// compose attach: this terminal joins the service's (tty: true) or its stdin (stdin_open: true)
+// and output, through the daemon (POST /v1/projects/P/attach, src/api/attach_routes.h). The
+// local terminal is raw for a tty service and its size follows SIGWINCH; the detach keys (Ctrl-P
+// Ctrl-Q by default) leave the service running. Without a tty, the signals this process gets
+// go to the container (--sig-proxy, POST /v1/projects/P/kill). Ends with the service's exit code.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -30,6 +31,7 @@ constexpr std::string_view kUpgrade = "stack-attach";  // src/api/attach_routes.
 struct AttachFlags {
   int index = 1;
   bool no_stdin = false;
+  bool sig_proxy = true;
   std::string detach_keys = "ctrl-p,ctrl-q";
   std::string service;
 };
@@ -61,7 +63,29 @@ std::optional<std::string> parse_keys(const std::string& spec) {
   return out;
 }
 
-int pump(int sock, std::string pending, bool tty, bool send_stdin, const std::string& keys) {
+// Where a signal this process gets goes (--sig-proxy): the container it is attached to.
+struct Proxy {
+  std::string project, container;
+  int fd = -1;  // proxied_signals(), -1: not proxying
+};
+
+void forward(const Proxy& proxy) {
+  char sigs[16];
+  ssize_t n;
+  while ((n = ::read(proxy.fd, sigs, sizeof sigs)) > 0)
+    for (ssize_t i = 0; i < n; i++) {
+      json body = {{"containers", {proxy.container}},
+                   {"signal", std::to_string(static_cast<int>(sigs[i]))}};
+      auto r = daemon_client().call("POST", "/v1/projects/" + url_encode(proxy.project) + "/kill",
+                                       body.dump());
+      if (!r || r->status != 200)
+        std::fprintf(stderr, "stack: attach: signal %d not passed on to %s\n", sigs[i],
+                     proxy.container.c_str());
+    }
+}
+
+int pump(int sock, std::string pending, bool tty, bool send_stdin, const std::string& keys,
+         const Proxy& proxy) {
   struct sigaction ign {};
   ign.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ign, nullptr);
@@ -95,13 +119,15 @@ int pump(int sock, std::string pending, bool tty, bool send_stdin, const std::st
         return 1;
       }
     }
-    pollfd fds[3] = {{sock, static_cast<short>(POLLIN | (out.empty() ? 0 : POLLOUT)), 0},
+    pollfd fds[4] = {{sock, static_cast<short>(POLLIN | (out.empty() ? 0 : POLLOUT)), 0},
                      {stdin_open && out.size() < (256 << 10) ? 0 : -1, POLLIN, 0},
-                     {winch, POLLIN, 0}};
-    if (::poll(fds, 3, -1) < 0) {
+                     {winch, POLLIN, 0},
+                     {proxy.fd, POLLIN, 0}};
+    if (::poll(fds, 4, -1) < 0) {
       if (errno == EINTR) continue;
       return 1;
     }
+    if (fds[3].revents & POLLIN) forward(proxy);
     if (fds[2].revents & POLLIN) {
       char drain[64];
       while (::read(winch, drain, sizeof drain) > 0) {
@@ -146,7 +172,10 @@ int pump(int sock, std::string pending, bool tty, bool send_stdin, const std::st
   }
 }
 
-int attach(const std::string& project, const AttachFlags& f) {
+// CONTAINER: `run`'s (its output from its first line), instead of the index. A refusal of
+// RUN_CONTAINER (it no longer runs) is nullopt, said nothing of.
+std::optional<int> attach(const std::string& project, const AttachFlags& f,
+                          const std::string& run_container = "") {
   auto keys = parse_keys(f.detach_keys);
   if (!keys) {
     std::fprintf(stderr, "stack: attach: --detach-keys \"%s\": give ctrl-<key> or characters, "
@@ -154,12 +183,19 @@ int attach(const std::string& project, const AttachFlags& f) {
     return 2;
   }
   std::string path = "/v1/projects/" + url_encode(project) + "/attach";
-  auto info = json::parse(call("GET", path + "?service=" + url_encode(f.service) +
-                                          "&index=" + std::to_string(f.index)),
-                          nullptr, false);
+  std::string target = "?service=" + url_encode(f.service) + "&index=" + std::to_string(f.index);
+  if (!run_container.empty()) target += "&container=" + url_encode(run_container);
+  auto got = value_or_exit(daemon_client().call("GET", path + target));
+  if (got.status >= 400 && !run_container.empty()) return std::nullopt;
+  if (got.status >= 400) call("GET", path + target);  // says why, and exits
+  auto info = json::parse(got.body, nullptr, false);
   bool tty = info.is_object() && info.value("tty", false);
   bool send_stdin = !f.no_stdin && info.is_object() && info.value("stdin_open", false);
   json body = {{"service", f.service}, {"index", f.index}, {"stdin", send_stdin}};
+  if (!run_container.empty()) {
+    body["container"] = run_container;
+    body["from_start"] = true;
+  }
   if (tty)
     if (auto size = terminal_size(0))
       body["size"] = {{"cols", size->first}, {"rows", size->second}};
@@ -167,6 +203,7 @@ int attach(const std::string& project, const AttachFlags& f) {
   auto up = daemon_client().upgrade("POST", path, body.dump(), kUpgrade, refused);
   if (!up) return report(up.error());
   if (!up->socket) {
+    if (!run_container.empty() && refused.status == 409) return std::nullopt;
     auto j = json::parse(refused.body, nullptr, false);
     std::string msg = j.is_object() && j.contains("error") && j["error"].is_string()
                           ? j["error"].get<std::string>()
@@ -174,7 +211,11 @@ int attach(const std::string& project, const AttachFlags& f) {
     std::fprintf(stderr, "stack: %s\n", msg.c_str());
     return 1;
   }
-  return pump(up->socket.get(), std::move(up->pending), tty, send_stdin, *keys);
+  // As docker: signals are passed on without a tty only (with one, the terminal's keys are
+  // bytes for the container's own line discipline).
+  Proxy proxy{project, info.value("container", ""), -1};
+  if (f.sig_proxy && !tty && !proxy.container.empty()) proxy.fd = proxied_signals();
+  return pump(up->socket.get(), std::move(up->pending), tty, send_stdin, *keys, proxy);
 }
 
 }  // namespace
@@ -187,14 +228,26 @@ void add_attach_command(CLI::App& app) {
   cmd->add_flag("--no-stdin", flags.no_stdin, "Do not send this terminal's input");
   cmd->add_option("--detach-keys", flags.detach_keys,
                   "Keys that detach, leaving the service running (default ctrl-p,ctrl-q)");
+  cmd->add_flag("--sig-proxy", flags.sig_proxy,
+                "Pass the signals this command gets (Ctrl-C, SIGTERM, ...) on to the container's "
+                "main process (default true; --sig-proxy=false: Ctrl-C ends attach, the service "
+                "goes on); without a tty only, as docker");
   cmd->add_option("service", flags.service, "The service")->required();
   cmd->footer(
       "Output is the service's from now on (its logs hold what came before). A service\n"
-      "without tty or stdin_open gets no input; Ctrl-C ends attach only when it has no tty.");
+      "without tty or stdin_open gets no input. With a tty, Ctrl-C is the container's key.");
   cmd->callback([] {
     auto project = value_or_exit(project_name());
-    throw ExitCode{attach(project, flags)};
+    throw ExitCode{attach(project, flags).value_or(1)};
   });
+}
+
+std::optional<int> attach_run(const std::string& project, const std::string& service,
+                              const std::string& container, bool sig_proxy) {
+  AttachFlags f;
+  f.service = service;
+  f.sig_proxy = sig_proxy;
+  return attach(project, f, container);
 }
 
 }  // namespace stack::cli

@@ -111,6 +111,10 @@ void add_run_command(CLI::App& app);         // run_command.cpp
 std::map<std::string, int> parse_scale(const std::vector<std::string>& args, const char* command);
 void add_cp_command(CLI::App& app);      // cp_command.cpp
 void add_attach_command(CLI::App& app);  // attach_command.cpp
+// `run -i/-t`: this terminal attached to CONTAINER, `run`'s of SERVICE, as `stack attach` does,
+// its output from its first line; its exit code, nullopt when it no longer runs.
+std::optional<int> attach_run(const std::string& project, const std::string& service,
+                              const std::string& container, bool sig_proxy);
 void add_watch_command(CLI::App& app);   // watch_command.cpp
 // The develop.watch loop of `watch` and `up --watch`: returns only on an error.
 int run_watch(const std::string& project, const std::vector<std::string>& services);

@@ -28,7 +28,7 @@ namespace frames = api::exec;
 constexpr std::string_view kUpgrade = "stack-cp";  // src/api/copy_routes.h
 
 struct CpFlags {
-  bool archive = false;
+  bool archive = false, follow = false;
   int index = 1;
   std::string source, dest;
 };
@@ -144,7 +144,8 @@ int copy_out(const std::string& project, const CpFlags& f, const std::string& se
     where = *w;
     where.dir = ".";
   }
-  json body = {{"service", service}, {"index", f.index}, {"direction", "out"}, {"path", path}};
+  json body = {{"service", service}, {"index", f.index}, {"direction", "out"}, {"path", path},
+               {"follow", f.follow}};
   auto up = connect(project, body);
   if (!up) return report(up.error());
   Stream stream(up->socket.get(), std::move(up->pending));
@@ -177,8 +178,10 @@ int copy_out(const std::string& project, const CpFlags& f, const std::string& se
   return 0;
 }
 
-// Sends SOURCE (a host path, or "-": a tar on stdin) as BODY asks.
-Result<void> send_in(const std::string& project, const json& body, const std::string& source) {
+// Sends SOURCE (a host path, or "-": a tar on stdin) as BODY asks; FOLLOW: SOURCE's target if
+// it is a symlink, under its name (`cp -L`).
+Result<void> send_in(const std::string& project, const json& body, const std::string& source,
+                     bool follow = false) {
   bool from_stdin = source == "-";
   auto up = connect(project, body);
   if (!up) return fail(up.error());
@@ -207,7 +210,15 @@ Result<void> send_in(const std::string& project, const json& body, const std::st
       if (sent = sink(std::string_view(buf.data(), static_cast<size_t>(n))); !sent) break;
     }
   } else {
-    sent = copy::pack({AT_FDCWD, false}, source, {}, sink);
+    copy::PackOptions options;
+    std::string at = source;
+    if (follow && !copy::names_contents(source)) {
+      auto followed = copy::follow_links({AT_FDCWD, false}, source);
+      if (!followed) return fail(followed.error());
+      at = *followed;
+      options.name = source.substr(source.find_last_of('/') + 1);
+    }
+    sent = copy::pack({AT_FDCWD, false}, at, options, sink);
   }
   if (sent) send_all(sock, frames::encode(frames::Type::stdin_eof));
   // The daemon's answer says more than our own failure to send (it stopped reading).
@@ -229,7 +240,8 @@ int copy_in(const std::string& project, const CpFlags& f, const std::string& ser
                {"path", path},
                {"contents", from_stdin || copy::names_contents(f.source)},
                {"archive", f.archive}};
-  if (auto r = send_in(project, body, f.source); !r) return report(r.error().wrap("cp"));
+  if (auto r = send_in(project, body, f.source, f.follow); !r)
+    return report(r.error().wrap("cp"));
   return 0;
 }
 
@@ -249,6 +261,8 @@ void add_cp_command(CLI::App& app) {
   cp->add_flag("-a,--archive", flags.archive,
                "Keep the archive's owners (uid/gid); else files copied into the container "
                "belong to its user");
+  cp->add_flag("-L,--follow-link", flags.follow,
+               "Follow the source if it is a symlink (in the container: inside its root)");
   cp->add_option("--index", flags.index, "Which replica (default 1)");
   cp->add_option("source", flags.source, "SERVICE:SRC_PATH, a host path, or - (a tar on stdin)")
       ->required();
@@ -257,7 +271,8 @@ void add_cp_command(CLI::App& app) {
   cp->footer(
       "Usage: stack cp [OPTIONS] SERVICE:SRC_PATH DEST_PATH|-\n"
       "       stack cp [OPTIONS] SRC_PATH|- SERVICE:DEST_PATH\n"
-      "A path ending in /. copies a directory's contents. The container must be running.");
+      "A path ending in /. copies a directory's contents; -L copies what a symlink source names.\n"
+      "The container must be running.");
   cp->callback([] {
     auto from = container_side(flags.source), to = container_side(flags.dest);
     if (from && to)

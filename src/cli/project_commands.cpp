@@ -129,13 +129,17 @@ struct AttachOptions {
   std::vector<std::string> attach, no_attach;  // --attach / --no-attach: whose output is shown
 };
 
-// Follows the project's logs until every container has exited; FRESH: containers this up
-// started, whose output is shown from its first line. With ABORT_ON_EXIT, until the first
-// exits: the others are then stopped, and the exit code is that container's (or
-// EXIT_CODE_FROM's), as compose returns it.
-void attach(const std::string& project, bool fresh, const AttachOptions& opts = {}) {
-  // Aborting on an exit watches every container: one may have exited before this looks.
-  auto ps = ps_json(project, opts.abort_on_exit || !opts.exit_code_from.empty());
+// Follows the project's logs until every container has exited; STARTED: the containers this
+// up started (its plan's start steps), whose output is shown from its first line. With
+// ABORT_ON_EXIT, until the first exits: the others are then stopped, and the exit code is that
+// container's (or EXIT_CODE_FROM's), as compose returns it.
+void attach(const std::string& project, const std::vector<std::string>& started,
+            const AttachOptions& opts = {}) {
+  bool fresh = !started.empty();
+  bool abort_on_exit = opts.abort_on_exit || !opts.exit_code_from.empty();
+  // Every container, exited ones too: a one-shot service this up started may have run to its
+  // end before this looks, and its output is still shown whole, as compose shows it.
+  auto ps = ps_json(project, true);
   std::vector<std::string> names;
   size_t width = 0;
   // --attach SERVICE shows only those; --no-attach SERVICE hides those (both repeatable).
@@ -144,16 +148,17 @@ void attach(const std::string& project, bool fresh, const AttachOptions& opts = 
     return (opts.attach.empty() || std::count(opts.attach.begin(), opts.attach.end(), service)) &&
            !std::count(opts.no_attach.begin(), opts.no_attach.end(), service);
   };
-  std::string only;  // the logs stream's service= filter
-  std::vector<std::string> filtered;
+  std::string only;  // the logs stream's container= filter
   for (const auto& c : ps) {
-    std::string service = c["service"];
-    if (!shown(service)) continue;
-    if (filtering && !std::count(filtered.begin(), filtered.end(), service)) {
-      filtered.push_back(service);
-      only += "&service=" + url_encode(service);
-    }
-    names.push_back(c["name"]);
+    std::string name = c["name"], service = c["service"];
+    bool running = c["state"] == "running" || c["state"] == "restarting";
+    // An exited container counts when this up started it; with nothing started, aborting on
+    // an exit watches every container (one may have exited before this looks).
+    bool ours = running || std::count(started.begin(), started.end(), name) ||
+                (abort_on_exit && !fresh);
+    if (!ours || !shown(service)) continue;
+    only += "&container=" + url_encode(name);
+    names.push_back(name);
     width = std::max(width, names.back().size());
   }
   std::string all;
@@ -168,7 +173,6 @@ void attach(const std::string& project, bool fresh, const AttachOptions& opts = 
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
   LogPrinter printer(false, width);
-  bool abort_on_exit = opts.abort_on_exit || !opts.exit_code_from.empty();
   std::string exited;  // the first container seen ended, with --abort-on-container-exit
   auto next_poll = std::chrono::steady_clock::now();
   auto stop = [&] {
@@ -326,8 +330,12 @@ void add_project_commands(CLI::App& app) {
     AttachOptions shown = up_attach;
     for (const auto& s : last.value("not_attached", std::vector<std::string>{}))
       if (!std::count(shown.attach.begin(), shown.attach.end(), s)) shown.no_attach.push_back(s);
-    if (!detach && !wait && !no_start)
-      attach(last.value("project", ""), !plan["actions"].empty(), shown);
+    if (!detach && !wait && !no_start) {
+      std::vector<std::string> started;
+      for (const auto& a : plan["actions"])
+        if (a["action"] == "start") started.push_back(a["object"]);
+      attach(last.value("project", ""), started, shown);
+    }
   };
   up->callback(run_up);
 

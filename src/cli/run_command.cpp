@@ -1,6 +1,8 @@
 // `stack run SERVICE [COMMAND...]`: a one-off container of a service. The daemon loads the
 // files, makes and starts it after what it depends on; attached, this command shows its output
-// (from its log, stdout and stderr apart) until it exits and ends with its exit code.
+// (from its log, stdout and stderr apart) until it exits and ends with its exit code. With -i
+// or a tty (-t, or this stdin a terminal unless -T, as compose) this terminal is attached to it
+// as `stack attach` does (attach_command.cpp).
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +23,7 @@ using nlohmann::json;
 
 struct RunFlags {
   bool detach = false, rm = false, no_deps = false, service_ports = false, no_tty = false;
+  bool tty = false, interactive = false;
   std::vector<std::string> env, labels, publish, volumes;
   std::string user, workdir, entrypoint, name, service;
 };
@@ -60,9 +63,17 @@ int run(const RunFlags& f) {
     std::fprintf(stderr, "stack run: %s\n", what.c_str());
     return ExitCode{2};
   };
-  if (f.detach && f.rm) throw usage("--rm with -d is not supported yet (remove it with stack rm)");
   auto env = pairs(f.env, "-e", true);
   auto labels = pairs(f.labels, "-l", false);
+  if (f.tty && f.no_tty) throw usage("-t and -T are incompatible");
+  // As compose: a terminal when this one is, attached; -i is implied by it.
+  bool tty = f.tty || (!f.no_tty && !f.detach && ::isatty(0) == 1 && ::isatty(1) == 1);
+  // Without a terminal, the end of this stdin cannot reach the container's yet: the init keeps
+  // the pipe's writing end for `attach` (engine/init/init.c), so `cat` would never end.
+  if (f.interactive && !tty)
+    throw usage("-i without a terminal (-t, or this stdin a terminal) is not supported yet: "
+                "the end of stdin would not reach the container");
+  bool interactive = tty;
   if (!env) throw usage(env.error().message);
   if (!labels) throw usage(labels.error().message);
   auto body = json::parse(load_request_json());
@@ -78,6 +89,10 @@ int run(const RunFlags& f) {
   body["volumes"] = f.volumes;
   body["service_ports"] = f.service_ports;
   body["no_deps"] = f.no_deps;
+  // Detached, nobody waits for its exit here: the daemon's supervisor removes it.
+  body["auto_remove"] = f.detach && f.rm;
+  body["tty"] = tty;
+  body["interactive"] = interactive;
   auto last = json::parse(run_operation("POST", "/v1/run", body.dump()), nullptr, false);
   if (!last.is_object() || !last.contains("container")) return 1;
   std::string project = last["project"], container = last["container"];
@@ -85,6 +100,20 @@ int run(const RunFlags& f) {
     std::printf("%s\n", container.c_str());
     return 0;
   }
+  auto remove = [&] {
+    if (!f.rm) return;
+    json rm = {{"containers", {container}}, {"stop", true}};
+    auto r = daemon_client().stream("POST", project_path(project, "rm"), rm.dump(),
+                                    [](std::string_view) { return true; });
+    if (!r) std::fprintf(stderr, "stack: --rm: %s\n", r.error().message.c_str());
+  };
+  // Its terminal or stdin: attached as `stack attach`; one that has already ended has its
+  // whole output in its log, read below.
+  if (interactive)
+    if (auto code = attach_run(project, f.service, container, true)) {
+      remove();
+      return *code;
+    }
   // Its output as it writes it, each line to the stream it was written to, until it exits.
   auto print = [](std::string_view line) {
     auto j = json::parse(line, nullptr, false);
@@ -103,12 +132,7 @@ int run(const RunFlags& f) {
   int code = 1;
   for (const auto& c : json::parse(call("GET", project_path(project, "containers") + "?all=1")))
     if (c["name"] == container) code = c["state"] == "exited" ? c["exit_code"].get<int>() : 1;
-  if (f.rm) {
-    json rm = {{"containers", {container}}, {"stop", true}};
-    auto r = daemon_client().stream("POST", project_path(project, "rm"), rm.dump(),
-                                    [](std::string_view) { return true; });
-    if (!r) std::fprintf(stderr, "stack: --rm: %s\n", r.error().message.c_str());
-  }
+  remove();
   return code;
 }
 
@@ -118,7 +142,7 @@ void add_run_command(CLI::App& app) {
   auto* run_cmd = app.add_subcommand("run", "Run a one-off command in a new container of a service");
   static RunFlags flags;
   run_cmd->add_flag("-d,--detach", flags.detach, "Run in the background; print the container's name");
-  run_cmd->add_flag("--rm", flags.rm, "Remove the container once it has exited");
+  run_cmd->add_flag("--rm", flags.rm, "Remove the container once it has exited (with -d: the daemon removes it)");
   run_cmd->add_option("-e,--env", flags.env, "Set an environment variable KEY=VALUE (KEY alone: its "
                                              "value here); repeatable")
       ->allow_extra_args(false);
@@ -139,9 +163,15 @@ void add_run_command(CLI::App& app) {
   run_cmd->add_flag("--service-ports", flags.service_ports,
                     "Publish the service's own ports too (default: only -p's)");
   run_cmd->add_flag("--no-deps", flags.no_deps, "Do not start the services it depends on");
+  run_cmd->add_flag("-i,--interactive", flags.interactive,
+                    "Send this stdin to it (with its terminal only: -t, or this stdin a "
+                    "terminal, which implies it)");
+  run_cmd->add_flag("-t,--tty", flags.tty,
+                    "Allocate a terminal (default: when this stdin and stdout are terminals, "
+                    "attached)");
   run_cmd->add_flag("-T,--no-TTY", flags.no_tty,
-                    "Do not allocate a terminal (stack run never allocates one yet: the output "
-                    "comes from the container's log, stdin is /dev/null)");
+                    "Do not allocate a terminal (the output comes from the container's log, "
+                    "stdout and stderr apart; stdin is /dev/null without -i)");
   run_cmd->add_option("service", flags.service, "The service")->required();
   run_cmd->footer(
       "Usage: stack run [OPTIONS] SERVICE [COMMAND] [ARG...]\n"

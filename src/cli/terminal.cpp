@@ -27,11 +27,21 @@ constexpr int kSignals[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGSEGV, 
 struct sigaction g_old[sizeof kSignals / sizeof *kSignals];
 
 int g_winch[2] = {-1, -1};  // window_changes(): the handler writes a byte to [1]
+int g_proxied[2] = {-1, -1};  // proxied_signals(): the handler writes the signal's number
+// What a user sends to end or poke a process (SIGKILL and SIGSTOP cannot be caught).
+constexpr int kProxiedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 void on_winch(int) {
   int saved = errno;
   char c = 0;
   (void)!::write(g_winch[1], &c, 1);
+  errno = saved;
+}
+
+void on_proxied(int sig) {
+  int saved = errno;
+  char c = static_cast<char>(sig);
+  (void)!::write(g_proxied[1], &c, 1);
   errno = saved;
 }
 
@@ -83,6 +93,16 @@ int window_changes() {
   sa.sa_flags = SA_RESTART;
   ::sigaction(SIGWINCH, &sa, nullptr);
   return g_winch[0];
+}
+
+int proxied_signals() {
+  if (g_proxied[0] >= 0) return g_proxied[0];
+  if (::pipe2(g_proxied, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+  struct sigaction sa {};
+  sa.sa_handler = on_proxied;
+  sa.sa_flags = SA_RESTART;
+  for (int sig : kProxiedSignals) ::sigaction(sig, &sa, nullptr);
+  return g_proxied[0];
 }
 
 bool write_all(int fd, std::string_view data) {

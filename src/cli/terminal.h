@@ -32,6 +32,12 @@ std::optional<std::pair<uint16_t, uint16_t>> terminal_size(int fd);
 // The reader drains it, then asks terminal_size again.
 int window_changes();
 
+// A descriptor from which each signal `attach --sig-proxy` passes on (SIGINT, SIGTERM, SIGHUP,
+// SIGQUIT, SIGUSR1, SIGUSR2) that this process receives from now on reads as one byte, its
+// number (a non-blocking pipe the handler writes to; installed on the first call); -1 when it
+// cannot be made.
+int proxied_signals();
+
 // Writes all of DATA to FD, waiting on a non-blocking one; false on an error.
 bool write_all(int fd, std::string_view data);
 

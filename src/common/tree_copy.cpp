@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <map>
+#include <vector>
 #include <vector>
 
 namespace stack::copy {
@@ -284,9 +286,28 @@ Result<void> pack(const Tree& tree, const std::string& source, const PackOptions
   } else {
     auto dir = open_in(tree, parent, O_PATH | O_DIRECTORY);
     if (!dir) return fail(dir.error());
-    if (auto r = packer.node(dir->get(), leaf, leaf, 0); !r) return r;
+    const std::string& name = options.name.empty() ? leaf : options.name;
+    if (auto r = packer.node(dir->get(), leaf, name, 0); !r) return r;
   }
   return sink(tar::trailer());
+}
+
+Result<std::string> follow_links(const Tree& tree, const std::string& path) {
+  std::string at = path;
+  for (int hops = 0; hops < 40; hops++) {  // as the kernel's own limit (path_resolution(7))
+    auto fd = open_in(tree, at, O_PATH | O_NOFOLLOW);
+    if (!fd) return fail(fd.error());
+    struct stat st {};
+    if (::fstatat(fd->get(), "", &st, AT_EMPTY_PATH) != 0) return fail_errno(at);
+    if (!S_ISLNK(st.st_mode)) return at;
+    std::vector<char> target(static_cast<size_t>(PATH_MAX) + 1);
+    ssize_t n = ::readlinkat(fd->get(), "", target.data(), target.size() - 1);
+    if (n < 0) return fail_errno("readlink " + at);
+    std::string to(target.data(), static_cast<size_t>(n));
+    if (to.empty() || to.front() != '/') to = split(at).first + "/" + to;
+    at = to;
+  }
+  return fail(path + ": too many levels of symbolic links");
 }
 
 Result<Destination> destination(const Tree& tree, const std::string& dest, bool contents,

@@ -39,7 +39,12 @@ struct Tree {
 
 struct PackOptions {
   IdMap uid, gid;       // tree -> archive; empty: kept
+  std::string name;     // the top entry's name in the archive; "": SOURCE's last component
 };
+
+// PATH with its last component followed while it is a symlink (`cp -L`), each step looked up
+// under TREE as open_in does: in a container's tree, a link never leads out of its root.
+[[nodiscard]] Result<std::string> follow_links(const Tree& tree, const std::string& path);
 
 // Writes SOURCE (a file, directory, symlink...) under TREE as a tar stream to SINK, named by
 // its last component (or its contents, unnamed, for "dir/."), ending with the trailer.

@@ -60,6 +60,7 @@ struct RuntimeRecord {
   std::map<std::string, std::string> labels;  // labels, label_file, deploy.labels
   HealthConfig health;         // empty argv: no health check
   bool restart_on_unhealthy = true;  // x-stack: {restart_on_unhealthy: false} opts out
+  bool auto_remove = false;  // `run -d --rm`: the supervisor removes it once it has exited
   std::map<std::string, std::string> fields;  // the service's field hashes, for plan reasons
   std::string project, service;      // for DNS names
   std::string network_mode = "none";  // bridge (join NETWORKS), none, host, service, container

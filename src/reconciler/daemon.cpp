@@ -206,11 +206,14 @@ std::string replica_of(state::Store& store, const std::string& project,
 }  // namespace
 
 Result<ExecTarget> Daemon::exec_target(const std::string& project, const std::string& service,
-                                       int index) {
-  std::string name = replica_of(controller_->store(), project, service, index);
+                                       int index, const std::string& container) {
+  std::string name =
+      container.empty() ? replica_of(controller_->store(), project, service, index) : container;
   auto rec = controller_->store().get_container(name);
   if (!rec) return fail(rec.error());
-  if (!*rec) return fail("no container " + name + " (is service \"" + service + "\" up?)");
+  // A container named by the caller is one of this project's service's, or none.
+  if (!*rec || (*rec)->project != project || (*rec)->service != service)
+    return fail("no container " + name + " (is service \"" + service + "\" up?)");
   if (auto r = controller_->refresh(**rec); !r) return fail(r.error());
   if ((*rec)->state != state::ContainerState::kRunning)
     return fail("container " + name + " is not running (" + state::state_name((*rec)->state) +

@@ -70,6 +70,8 @@ struct RunRequest {
   std::vector<std::string> publish, volumes;  // -p and -v, in the file's short syntax
   bool service_ports = false;  // the service's own ports too (else only -p's)
   bool no_deps = false;        // its dependencies are not started
+  bool auto_remove = false;    // `run -d --rm`: removed by the supervisor once it has exited
+  bool tty = false, stdin_open = false;  // `run -t`, `run -i`: the CLI attaches to it
 };
 
 // `up --scale` and `--no-start` applied to the loaded STACK and REQUEST's plan options, or why
@@ -207,10 +209,10 @@ class Daemon {
   // `stack kill` (daemon_verbs.cpp): SIGNAL to the running containers of SERVICES (every
   // service when empty). A signal that ends processes marks them stopped by the user first, so
   // neither a restart policy nor drift repair starts them again (docker's kill does the same).
-  // The containers signalled.
-  boost::asio::awaitable<Result<std::vector<std::string>>> kill(std::string project,
-                                                                std::vector<std::string> services,
-                                                                int signal);
+  // The containers signalled. With CONTAINERS, only those (`attach --sig-proxy`).
+  boost::asio::awaitable<Result<std::vector<std::string>>> kill(
+      std::string project, std::vector<std::string> services, int signal,
+      std::vector<std::string> containers = {});
   // `stack pause` / `unpause` (daemon_verbs.cpp): freezes (thaws) the cgroups of the running
   // containers of SERVICES (every service when empty). The containers changed.
   boost::asio::awaitable<Result<std::vector<std::string>>> pause(std::string project,
@@ -231,8 +233,10 @@ class Daemon {
   };
   [[nodiscard]] Result<std::vector<Top>> top(const std::string& project,
                                              const std::vector<std::string>& services);
+  // CONTAINER, when given, names it instead of INDEX (a `run` container of SERVICE).
   [[nodiscard]] Result<ExecTarget> exec_target(const std::string& project,
-                                               const std::string& service, int index);
+                                               const std::string& service, int index,
+                                               const std::string& container = "");
   [[nodiscard]] Result<std::vector<std::string>> projects();
   Controller& controller() { return *controller_; }
   // Pulls, imports and the rest of the image store's operations (reconciler/images.h).
@@ -361,6 +365,8 @@ class Daemon {
   std::map<std::string, Failures> failures_;
   std::set<std::string> resyncing_;  // projects the periodic resync is reconciling now
   std::map<std::string, std::string> errors_;  // container -> why its last start failed
+  // `run -d --rm` containers being made: their records carry auto_remove from the create on.
+  std::set<std::string> auto_remove_;
   std::set<std::string> cancels_;              // projects whose running plan must give up
   // Updates that failed in the running pass: project -> service -> rolled back (else paused).
   std::map<std::string, std::map<std::string, bool>> update_failures_;

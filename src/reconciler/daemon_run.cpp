@@ -67,6 +67,8 @@ std::string override_file(const RunRequest& r) {
   if (r.command) svc["command"] = literal(*r.command);
   if (!r.volumes.empty()) svc["volumes"] = literal(r.volumes);
   if (!r.publish.empty()) svc["ports"] = literal(r.publish);
+  if (r.tty) svc["tty"] = true;
+  if (r.stdin_open) svc["stdin_open"] = true;
   return json{{"services", {{r.service, svc}}}}.dump();
 }
 
@@ -142,7 +144,9 @@ awaitable<Result<Daemon::RunOutcome>> Daemon::run(RunRequest request, Progress p
   options.plan.services = {request.service};
   options.plan.no_deps = request.no_deps;
   options.plan.one_off = request.service;
+  if (request.auto_remove) auto_remove_.insert(name);
   auto plan = co_await apply(stack, options, false, progress);
+  auto_remove_.erase(name);
   if (!plan) co_return fail(plan.error());
   co_return RunOutcome{stack.name, name};
 }

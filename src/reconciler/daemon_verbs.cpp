@@ -87,7 +87,8 @@ std::optional<Daemon::Process> read_process(int pid, int64_t boot, long hz) {
 
 awaitable<Result<std::vector<std::string>>> Daemon::kill(std::string project,
                                                          std::vector<std::string> services,
-                                                         int signal) {
+                                                         int signal,
+                                                         std::vector<std::string> containers) {
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
   if (auto r = check_services(project, services); !r) co_return fail(r.error());
   auto& store = controller_->store();
@@ -96,6 +97,8 @@ awaitable<Result<std::vector<std::string>>> Daemon::kill(std::string project,
   std::vector<std::string> signalled;
   for (auto& rec : *records) {
     if (!wanted(services, rec.service)) continue;
+    if (!containers.empty() && !std::count(containers.begin(), containers.end(), rec.name))
+      continue;
     if (auto r = controller_->refresh(rec); !r) co_return fail(r.error());
     if (rec.state != state::ContainerState::kRunning) continue;
     // Marked before the signal: the supervisor sees the exit as the user's, not as a crash.

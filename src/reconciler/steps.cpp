@@ -162,6 +162,7 @@ awaitable<Outcome> DaemonSteps::create(const planner::CreateContainer& s, const 
   auto cgroup = c.unused_cgroup(project_, rt->spec.cgroup);
   if (!cgroup) co_return outcome_of(cgroup.error());
   rt->spec.cgroup = *cgroup;
+  if (daemon_.auto_remove_.count(s.name)) rt->auto_remove = true;
   for (auto& p : rt->ports)
     if (p.host_port == 0) {
       auto port = free_host_port(p.protocol == "udp");

@@ -31,6 +31,16 @@ engine::ContainerProcess process_of(const state::ContainerRecord& r) {
   return {r.pid, r.pid_start_time, r.started_at};
 }
 
+// `run -d --rm`'s removal; one that something else (a `down`) removed first is no error.
+awaitable<void> remove_exited(Daemon& d, std::string project, std::string name) {
+  Progress quiet = [](const std::string&, const std::string&, std::chrono::milliseconds) {};
+  std::vector<std::string> services, containers{name};
+  auto r = co_await d.remove_containers(project, services, true, quiet, containers);
+  auto still = d.controller().store().get_container(name);
+  if (!r && (!still || *still))
+    log::get("reconciler")->error("remove name={} (run --rm): {}", name, r.error().message);
+}
+
 }  // namespace
 
 Supervisor::Supervisor(Daemon& daemon)
@@ -234,6 +244,13 @@ awaitable<void> Supervisor::after_exit(std::string name, uint64_t generation, bo
   if (rec->oom_killed) publish(*rec, "oom");
   log->info("container exited name={} code={} oom={}", name, rec->exit_code, rec->oom_killed);
   changed_->notify();
+  // `run -d --rm`: removed once it has exited, whatever ended it (as docker's AutoRemove), by
+  // `rm`'s own removal. Spawned: that takes the project's lock, which whoever stopped it (a
+  // `stop`, a `down`) may hold while it waits for this exit.
+  if (rec->runtime && rec->runtime->auto_remove && !shutdown_) {
+    asio::co_spawn(daemon_.io_, remove_exited(daemon_, rec->project, name), asio::detached);
+    co_return;
+  }
   if (shutdown_ || stopping || rec->user_stopped) co_return;
 
   if (!rec->runtime) co_return;

@@ -217,6 +217,7 @@ std::string encode_runtime(const RuntimeRecord& r) {
         {"start_interval_ms", r.health.start_interval.count()},
         {"retries", r.health.retries}}},
       {"restart_on_unhealthy", r.restart_on_unhealthy},
+      {"auto_remove", r.auto_remove},
       {"fields", r.fields},
       {"resolv_conf", s.resolv_conf},
       {"host_network", s.host_network},
@@ -329,6 +330,7 @@ Result<RuntimeRecord> decode_runtime(const std::string& text) {
       r.health.retries = h.at("retries");
     }
     r.restart_on_unhealthy = j.value("restart_on_unhealthy", true);
+    r.auto_remove = j.value("auto_remove", false);
     if (j.contains("fields")) r.fields = j["fields"].get<std::map<std::string, std::string>>();
     s.resolv_conf = j.value("resolv_conf", "");
     s.host_network = j.value("host_network", false);

@@ -83,6 +83,7 @@ class Interactive {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   const std::string& output() const { return output_; }
+  void signal(int sig) { REQUIRE(::kill(pid_, sig) == 0); }
   void kill_now() {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
