@@ -34,7 +34,12 @@ StackEnv::StackEnv() {
   write_text(tmp_ / "registries.json", R"({"blocked": ["*"]})");
   ::setenv("STACK_REGISTRIES_CONFIG", (tmp_ / "registries.json").c_str(), 1);
   auto r = stack({"image", "import", "busybox:latest", busybox_rootfs().string()});
-  if (r.code != 0) FAIL("image import failed: " << r.err);
+  if (r.code != 0) {
+    // FAIL throws out of the constructor: no destructor runs, so the daemon the import
+    // started is stopped here (a full disk once left nine daemons behind this way).
+    stack({"daemon", "stop"});
+    FAIL("image import failed: " << r.err);
+  }
 }
 
 namespace {
