@@ -83,15 +83,23 @@ TEST_CASE("podman with stack-runtime on a bridge network of netavark") {
           .dump());
   podman.import_busybox(image);
   PodmanCgroups cgroups;
+  // netavark adds its chains to the host's iptables-nft tables `ip nat` and `ip filter`,
+  // making them when absent: the tables this test caused are removed with the rest.
+  auto table_exists = [](const char* name) {
+    return stack::test::run({"/usr/sbin/nft", "list", "table", "ip", name}).code == 0;
+  };
   struct Cleanup {
     const Podman& p;
     std::string image, net, bridge;
+    bool had_nat, had_filter;
     ~Cleanup() {
       p({"rmi", "-f", image});
       p({"network", "rm", "-f", net});
       stack::test::run({"/sbin/ip", "link", "del", bridge});
+      if (!had_nat) stack::test::run({"/usr/sbin/nft", "delete", "table", "ip", "nat"});
+      if (!had_filter) stack::test::run({"/usr/sbin/nft", "delete", "table", "ip", "filter"});
     }
-  } cleanup{podman, image, net, bridge};
+  } cleanup{podman, image, net, bridge, table_exists("nat"), table_exists("filter")};
 
   auto r = podman({"run", "--rm", "--network", net, "--cap-add", "NET_RAW", image, "sh", "-c",
                    "ip -4 -o addr show eth0; ping -c 1 -W 5 " + subnet + "1 >/dev/null && "
