@@ -79,6 +79,21 @@ struct EtcdStore::Impl {
     return HttpConnection::open(endpoints[idx], tls, std::min(left(deadline), timeout));
   }
 
+  // A new connection to the current member for a request that holds it (a watch stream, a
+  // campaign): null when the member does not answer, LAST saying why and the next member made
+  // current. Such a request gets each member twice, and once more.
+  std::unique_ptr<HttpConnection> open_held(size_t& idx,
+                                            std::chrono::steady_clock::time_point deadline,
+                                            std::string& last) {
+    bool pooled = false;
+    auto conn = take(idx, deadline, pooled);
+    if (conn) return std::move(*conn);
+    last = conn.error().message;
+    next_member(idx);
+    return nullptr;
+  }
+  size_t held_attempts() const { return endpoints.size() * 2 + 1; }
+
   void give_back(size_t idx, std::unique_ptr<HttpConnection> c) {
     if (!c->reusable()) return;
     std::lock_guard lock(mu);
@@ -149,16 +164,11 @@ class EtcdStream final : public EventStream {
   Result<void> open(std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string last;
-    for (size_t attempt = 0; attempt < impl_->endpoints.size() * 2 + 1; ++attempt) {
+    for (size_t attempt = 0; attempt < impl_->held_attempts(); ++attempt) {
       if (attempt > 0 && std::chrono::steady_clock::now() >= deadline) break;
       size_t idx = 0;
-      bool pooled = false;
-      auto conn = impl_->take(idx, deadline, pooled);
-      if (!conn) {
-        last = conn.error().message;
-        impl_->next_member(idx);
-        continue;
-      }
+      auto conn = impl_->open_held(idx, deadline, last);
+      if (!conn) continue;
       json body;
       std::string target;
       if (kind_ == Kind::Watch) {
@@ -171,12 +181,12 @@ class EtcdStream final : public EventStream {
         body["name"] = b64(range_.key);
         target = "/v3/election/observe";
       }
-      if (auto r = (*conn)->open_stream(target, body.dump(), left(deadline)); !r) {
+      if (auto r = conn->open_stream(target, body.dump(), left(deadline)); !r) {
         last = r.error().message;
         impl_->next_member(idx);
         continue;
       }
-      conn_ = std::move(*conn);
+      conn_ = std::move(conn);
       if (kind_ == Kind::Observe) return {};
       // The watch's first message says it was created (and at which revision).
       for (;;) {
@@ -392,17 +402,12 @@ Result<LeaderKey> EtcdStore::campaign(const std::string& name, const std::string
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string last;
   // Not pooled: the request waits until this candidate leads, and closing it withdraws.
-  for (size_t attempt = 0; attempt < impl_->endpoints.size() * 2 + 1; ++attempt) {
+  for (size_t attempt = 0; attempt < impl_->held_attempts(); ++attempt) {
     if (attempt > 0 && std::chrono::steady_clock::now() >= deadline) break;
     size_t idx = 0;
-    bool pooled = false;
-    auto conn = impl_->take(idx, deadline, pooled);
-    if (!conn) {
-      last = conn.error().message;
-      impl_->next_member(idx);
-      continue;
-    }
-    auto resp = (*conn)->post("/v3/election/campaign", body.dump(), left(deadline));
+    auto conn = impl_->open_held(idx, deadline, last);
+    if (!conn) continue;
+    auto resp = conn->post("/v3/election/campaign", body.dump(), left(deadline));
     if (!resp) {
       last = resp.error().message;
       if (std::chrono::steady_clock::now() < deadline) impl_->next_member(idx);
