@@ -226,8 +226,15 @@ std::string run_operation(std::string_view method, std::string_view target, std:
             return true;
           }
           pulls.interrupt();
-          std::fprintf(stderr, " %s✔%s Container %-28s %-10s %6.1fs\n", tty ? "\033[32m" : "",
-                       tty ? "\033[0m" : "", p["container"].get<std::string>().c_str(),
+          // "network NAME", "volume NAME" (steps.cpp): compose's kind first, then the name.
+          std::string kind = "Container";
+          for (auto [prefix, name] : {std::pair{"network ", "Network"}, {"volume ", "Volume"}})
+            if (object.rfind(prefix, 0) == 0) {
+              kind = name;
+              object.erase(0, std::strlen(prefix));
+            }
+          std::fprintf(stderr, " %s✔%s %s %-28s %-10s %6.1fs\n", tty ? "\033[32m" : "",
+                       tty ? "\033[0m" : "", kind.c_str(), object.c_str(),
                        p["action"].get<std::string>().c_str(), p["ms"].get<double>() / 1000.0);
         } else if (j.contains("warning")) {
           std::fprintf(stderr, "warning: %s\n", j["warning"].get<std::string>().c_str());

@@ -87,10 +87,12 @@ awaitable<Outcome> DaemonSteps::ensure_network(const planner::EnsureNetwork& s, 
     daemon_.events_.publish({0, "drift_repaired", project_, "", fixed.container,
                              {{"action", "reattach"}, {"pass", pass.str()}}});
   log::get("reconciler")->info("network ready name={} pass={}", s.name, pass.str());
-  progress_(s.name, "Network created", since(t0));
+  progress_("network " + s.name, "Created", since(t0));
   co_return Done{};
 }
 
+// Networks and volumes are named with their kind ("network demo_default"): the CLI prints
+// compose's "Network demo_default  Removed".
 awaitable<Outcome> DaemonSteps::remove_network(const planner::RemoveNetwork& s, PassId) {
   auto t0 = Clock::now();
   // A network named in the file (name:) that a container of another project still joins is
@@ -107,11 +109,11 @@ awaitable<Outcome> DaemonSteps::remove_network(const planner::RemoveNetwork& s, 
       co_return outcome_of(r.error());
     log::get("reconciler")
         ->info("network kept name={} used_by={} container={}", s.name, c.project, c.name);
-    progress_(s.name, "Network kept (in use by project " + c.project + ")", since(t0));
+    progress_("network " + s.name, "Kept (in use by project " + c.project + ")", since(t0));
     co_return Done{};
   }
   if (auto r = daemon_.networking().remove_network(s.name); !r) co_return outcome_of(r.error());
-  progress_(s.name, "Network removed", since(t0));
+  progress_("network " + s.name, "Removed", since(t0));
   co_return Done{};
 }
 
@@ -129,14 +131,14 @@ awaitable<Outcome> DaemonSteps::ensure_volume(const planner::EnsureVolume& s, Pa
     if (auto r = store.put_volume(v); !r) co_return outcome_of(r.error());
   }
   log::get("reconciler")->info("volume ready name={} pass={}", s.name, pass.str());
-  progress_(s.name, "Volume created", since(t0));
+  progress_("volume " + s.name, "Created", since(t0));
   co_return Done{};
 }
 
 awaitable<Outcome> DaemonSteps::remove_volume(const planner::RemoveVolume& s, PassId) {
   auto t0 = Clock::now();
   if (auto r = daemon_.remove_volume(s.name); !r) co_return Terminal{r.error()};
-  progress_(s.name, "Volume removed", since(t0));
+  progress_("volume " + s.name, "Removed", since(t0));
   co_return Done{};
 }
 
