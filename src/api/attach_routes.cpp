@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "engine/container.h"
 #include "engine/logs.h"
+#include "engine/service_stdin.h"
 #include "reconciler/controller.h"
 #include "reconciler/daemon.h"
 
@@ -53,6 +54,8 @@ struct Job {
   bool tty = false;
   UniqueFd pidfd;  // the container's init
   UniqueFd input;  // our copy of the terminal's master or of the stdin pipe; empty: no stdin
+  // `run -i` without a terminal: the end of the client's stdin is the end of the service's.
+  bool close_stdin = false;
   std::optional<engine::LogFollower> follower;
   End end = End::client_gone;
 };
@@ -105,17 +108,24 @@ void serve(Job& job, int sock, std::string after) {
   exec::FrameReader frames;
   frames.feed(after);
   std::string queued;  // stdin for the service
+  bool eof = false;    // the client's stdin ended: once QUEUED is written, ours closes
   std::vector<char> buf(64 * 1024);
   for (;;) {
     for (;;) {  // the client's frames so far
       auto f = frames.next();
       if (!f) return;  // a protocol error: the client is dropped
       if (!*f) break;
-      if ((*f)->type == exec::Type::stdin_data && job.input) queued += (*f)->payload;
-      else if ((*f)->type == exec::Type::stdin_eof) job.input.reset();  // ours only
+      if ((*f)->type == exec::Type::stdin_data && job.input && !eof) queued += (*f)->payload;
+      else if ((*f)->type == exec::Type::stdin_eof) eof = true;
       else if ((*f)->type == exec::Type::resize) resize(job, (*f)->payload);
     }
     if (!job.input) queued.clear();
+    if (eof && queued.empty() && job.input) {
+      job.input.reset();  // ours; the init's copy too for `run -i` (no terminal: a pipe)
+      if (job.close_stdin && !job.tty)
+        if (auto r = engine::close_service_stdin(job.pidfd.get()); !r)
+          log::get("api")->warn("attach container={}: {}", job.container, r.error().message);
+    }
     pollfd fds[4] = {
         {queued.size() < kMaxQueuedInput ? sock : -1, POLLIN, 0},
         {job.follower->fd(), POLLIN, 0},
@@ -222,6 +232,7 @@ awaitable<Reply> attach_route(Daemon& d, const Request& req, const Target& t, co
     index = body.value("index", 1);
     want_stdin = body.value("stdin", true);
     from_start = body.value("from_start", false);
+    job->close_stdin = body.value("close_stdin", false);
     if (body.contains("size")) {
       cols = body["size"].value("cols", 0);
       rows = body["size"].value("rows", 0);

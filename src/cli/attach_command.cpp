@@ -195,6 +195,7 @@ std::optional<int> attach(const std::string& project, const AttachFlags& f,
   if (!run_container.empty()) {
     body["container"] = run_container;
     body["from_start"] = true;
+    body["close_stdin"] = true;  // `run`: the end of this stdin ends the service's
   }
   if (tty)
     if (auto size = terminal_size(0))

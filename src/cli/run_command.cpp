@@ -1,8 +1,8 @@
 // `stack run SERVICE [COMMAND...]`: a one-off container of a service. The daemon loads the
 // files, makes and starts it after what it depends on; attached, this command shows its output
-// (from its log, stdout and stderr apart) until it exits and ends with its exit code. With -i
-// or a tty (-t, or this stdin a terminal unless -T, as compose) this terminal is attached to it
-// as `stack attach` does (attach_command.cpp).
+// (from its log, stdout and stderr apart) until it exits and ends with its exit code. Attached,
+// this stdin (as compose: -i is the default) and a tty (-t, or this stdin a terminal unless -T)
+// are joined to it as `stack attach` does (attach_command.cpp).
 #include <unistd.h>
 
 #include <algorithm>
@@ -68,12 +68,10 @@ int run(const RunFlags& f) {
   if (f.tty && f.no_tty) throw usage("-t and -T are incompatible");
   // As compose: a terminal when this one is, attached; -i is implied by it.
   bool tty = f.tty || (!f.no_tty && !f.detach && ::isatty(0) == 1 && ::isatty(1) == 1);
-  // Without a terminal, the end of this stdin cannot reach the container's yet: the init keeps
-  // the pipe's writing end for `attach` (engine/init/init.c), so `cat` would never end.
-  if (f.interactive && !tty)
-    throw usage("-i without a terminal (-t, or this stdin a terminal) is not supported yet: "
-                "the end of stdin would not reach the container");
-  bool interactive = tty;
+  // As compose, -i is the default of an attached run: this stdin goes to the service (a pipe
+  // without a terminal; its end is the service's end of input). Detached, there is no stdin.
+  (void)f.interactive;
+  bool interactive = !f.detach;
   if (!env) throw usage(env.error().message);
   if (!labels) throw usage(labels.error().message);
   auto body = json::parse(load_request_json());
@@ -164,14 +162,14 @@ void add_run_command(CLI::App& app) {
                     "Publish the service's own ports too (default: only -p's)");
   run_cmd->add_flag("--no-deps", flags.no_deps, "Do not start the services it depends on");
   run_cmd->add_flag("-i,--interactive", flags.interactive,
-                    "Send this stdin to it (with its terminal only: -t, or this stdin a "
-                    "terminal, which implies it)");
+                    "Send this stdin to it (the default, as compose, unless -d); its end is "
+                    "the end of the service's input");
   run_cmd->add_flag("-t,--tty", flags.tty,
                     "Allocate a terminal (default: when this stdin and stdout are terminals, "
                     "attached)");
   run_cmd->add_flag("-T,--no-TTY", flags.no_tty,
                     "Do not allocate a terminal (the output comes from the container's log, "
-                    "stdout and stderr apart; stdin is /dev/null without -i)");
+                    "stdout and stderr apart; this stdin is a pipe to it)");
   run_cmd->add_option("service", flags.service, "The service")->required();
   run_cmd->footer(
       "Usage: stack run [OPTIONS] SERVICE [COMMAND] [ARG...]\n"

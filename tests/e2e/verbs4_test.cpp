@@ -1,6 +1,6 @@
 // Compose verbs, part 4 (issue 15's remainder): `run -d --rm` (the supervisor removes the
 // one-off container once it has exited), `attach --sig-proxy`, and `run` with a terminal
-// (-t, or this stdin one; -T; -i only with it), `cp -L`. Root; each test has its own instance.
+// (-t, or this stdin one; -T; without one this stdin and its end), `cp -L`. Root; each test has its own instance.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -123,7 +123,7 @@ TEST_CASE("attach --sig-proxy passes a signal on to the container, --sig-proxy=f
   CHECK(env.leftovers(p).empty());
 }
 
-TEST_CASE("run on a terminal gets a tty as compose gives it, -T keeps the log path, -i needs the tty") {
+TEST_CASE("run on a terminal gets a tty as compose gives it, without one this stdin and its end reach the service") {
   STACK_REQUIRE_ROOT();
   StackEnv env;
   auto p = unique_project("runtty");
@@ -144,18 +144,43 @@ TEST_CASE("run on a terminal gets a tty as compose gives it, -T keeps the log pa
   t.send("exit 5\r");
   CHECK_MESSAGE(t.wait_for("run=5"), t.output());
   CHECK(t.wait() == 0);
-  // -i without a terminal is refused (the end of stdin would not reach the container's).
-  auto refused = env.stack({"-p", p, "run", "-i", "--rm", "app", "cat"});
-  CHECK(refused.code == 2);
-  CHECK(refused.err.find("-i without a terminal") != std::string::npos);
-  // Without -i, stdin is not the container's.
-  auto piped = run({"/bin/sh", "-c",
-               "cd " + env.project_dir().string() + " && echo one | " + stack_words(env) +
-                   " -p " + p + " run --rm app sh -c 'read l; echo got:$l'"});
-  CHECK(piped.out.find("got:one") == std::string::npos);
+  // Without a terminal, this stdin is the service's (-i is compose's default), and its end is
+  // the service's end of input: `cat` ends, run passes its code on.
+  auto shell = [&](const std::string& line) {
+    return run({"/bin/sh", "-c",
+                "cd " + env.project_dir().string() + " && " + line});
+  };
+  auto cat = shell("echo hi | " + stack_words(env) + " -p " + p + " run -T --rm app cat");
+  CHECK_MESSAGE(cat.code == 0, cat.err);
+  CHECK(cat.out == "hi\n");
+  auto cat_i = shell("printf 'a\\nb\\n' | " + stack_words(env) + " -p " + p +
+                     " run -T -i --rm app sh -c 'wc -l; exit 6'");
+  CHECK_MESSAGE(cat_i.code == 6, cat_i.err);
+  CHECK(cat_i.out.find("2") != std::string::npos);
+  auto piped = shell("echo one | " + stack_words(env) + " -p " + p +
+                     " run --rm app sh -c 'read l; echo got:$l'");
+  CHECK(piped.out == "got:one\n");
+  // A larger input than a pipe holds arrives whole before the end.
+  auto big = shell("head -c 300000 /dev/zero | " + stack_words(env) + " -p " + p +
+                   " run -T --rm app wc -c");
+  CHECK_MESSAGE(big.code == 0, big.err);
+  CHECK(big.out.find("300000") != std::string::npos);
+  // exec -T -i: the same end of input.
+  REQUIRE(env.stack({"-p", p, "up", "-d"}).code == 0);
+  auto exec_cat = shell("echo via-exec | " + stack_words(env) + " -p " + p + " exec -T app cat");
+  CHECK_MESSAGE(exec_cat.code == 0, exec_cat.err);
+  CHECK(exec_cat.out == "via-exec\n");
   CHECK(env.stack({"-p", p, "run", "-t", "-T", "app", "true"}).code == 2);
-  CHECK(env.ps(p).empty());  // --rm left nothing
-  REQUIRE(env.stack({"-p", p, "down"}).code == 0);
+  CHECK(env.ps(p).size() == 1);  // --rm left nothing: the service's own container only
+  // down names the network as compose does: its kind, its name, then what happened, after the
+  // containers.
+  auto down = env.stack({"-p", p, "down", "-t", "1"});
+  REQUIRE(down.code == 0);
+  size_t net = down.err.find("Network " + p + "_default ");
+  CHECK_MESSAGE(net != std::string::npos, down.err);
+  CHECK(down.err.find("Removed", net) != std::string::npos);
+  CHECK(down.err.find("Network removed") == std::string::npos);
+  CHECK(down.err.find("Container " + p + "-app-1") < net);
   CHECK(env.leftovers(p).empty());
 }
 

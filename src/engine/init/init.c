@@ -282,6 +282,31 @@ static int run_inherited(struct config *cfg, int sfd, int tty_slave) {
   return status_code(status);
 }
 
+/* A message on the stdin control pipe (W_STDIN_CLOSE): 0 to go on reading it, 1 once stdin is
+ * closed or the pipe is of no more use. Messages are far below PIPE_BUF: each arrives whole. */
+static int stdin_control(int fd) {
+  unsigned char buf[64];
+  ssize_t n = read(fd, buf, sizeof buf);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+  if (n < 4) return 1;
+  uint32_t len = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 |
+                 (uint32_t)buf[3] << 24;
+  if (len != (uint32_t)n - 4) return 0; /* not one whole message: ignored */
+  struct wire_reader r;
+  uint16_t tag;
+  const unsigned char *val;
+  uint32_t vlen;
+  wire_reader_init(&r, buf + 4, len);
+  if (wire_next(&r, &tag, &val, &vlen) != 1 || tag != W_STDIN_CLOSE || vlen != 0 ||
+      wire_next(&r, &tag, &val, &vlen) != 0)
+    return 0;
+  /* Our copy of the stdin pipe's writing end: with the daemon's closed too, the service reads
+   * EOF. A later attach finds no fd 3 and sends no input. */
+  close(CTL_FD);
+  close(STDIN_CTL_FD);
+  return 1;
+}
+
 static int run_container(void) {
   char err[4096];
   struct config cfg;
@@ -334,6 +359,7 @@ static int run_container(void) {
   /* KEEP: what the init holds for `stack attach` (fd 3 once CTL is closed): the pty's master,
    * or the writing end of the service's stdin; the daemon takes a copy with pidfd_getfd(2). */
   int keep = -1, in = devnull, out = outp[1], errout = errp[1];
+  int stdin_ctl = -1; /* stdin_open: the control pipe's reading end (W_STDIN_CLOSE) */
   if (cfg.tty) {
     if (open_terminal(&cfg, &keep, &in, err, sizeof err) != 0) {
       reply_error("%s", err);
@@ -344,13 +370,16 @@ static int run_container(void) {
     close(errp[1]);
     outp[1] = errp[1] = -1;
   } else if (cfg.stdin_open) {
-    int inp[2];
-    if (pipe2(inp, O_CLOEXEC) != 0) {
+    int inp[2], ctlp[2];
+    if (pipe2(inp, O_CLOEXEC) != 0 || pipe2(ctlp, O_CLOEXEC) != 0 ||
+        dup3(ctlp[1], STDIN_CTL_FD, O_CLOEXEC) < 0) {
       reply_error("stdin pipe: %s", strerror(errno));
       return 1;
     }
+    close(ctlp[1]);
     keep = inp[1];
     in = inp[0];
+    stdin_ctl = ctlp[0];
   }
   pid_t main_pid = spawn(&cfg, 1, cfg.tty, in, out, errout, err, sizeof err);
   if (outp[1] >= 0) close(outp[1]);
@@ -382,8 +411,8 @@ static int run_container(void) {
   }
 
   int ep = epoll_create1(EPOLL_CLOEXEC);
-  int fds[3] = {sfd, outp[0], errp[0]};
-  for (int i = 0; i < 3; i++) {
+  int fds[4] = {sfd, outp[0], errp[0], stdin_ctl};
+  for (int i = 0; i < 4; i++) {
     if (fds[i] < 0) continue;
     fcntl(fds[i], F_SETFL, O_NONBLOCK);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
@@ -403,6 +432,12 @@ static int run_container(void) {
           kill(main_pid, (int)si.ssi_signo); /* the service decides what a signal means */
         }
         if (reap(main_pid, &status)) goto exited;
+      } else if (which == 3) {
+        if (stdin_control(stdin_ctl) != 0) { /* closed or done with: no more messages */
+          epoll_ctl(ep, EPOLL_CTL_DEL, stdin_ctl, NULL);
+          close(stdin_ctl);
+          stdin_ctl = fds[3] = -1;
+        }
       } else {
         char buf[8192];
         ssize_t r = read(fds[which], buf, sizeof buf);

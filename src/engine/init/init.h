@@ -13,6 +13,9 @@ enum { CTL_FD = 3, DIR_FD = 4, PIDFD_FD = 4, USERNS_FD = 5 };
 /* An OCI runtime's terminal master, held from READY to GO for the runtime to copy with
  * pidfd_getfd(2) (W_TTY with W_STDIO_INHERIT): high, clear of the descriptors opened before. */
 enum { TTY_MASTER_FD = 100 };
+/* stdin_open without a tty (run mode): the writing end of the init's control pipe, for the daemon
+ * to copy with pidfd_getfd(2) and send W_STDIN_CLOSE on (wire.h); the init reads the other end. */
+enum { STDIN_CTL_FD = 101 };
 
 struct bind {
   const char *src, *dst;

@@ -82,7 +82,13 @@ enum {
   W_RLIMIT = 30,     /* nested: WR_* (repeated), a setrlimit(2) just before execve */
   /* terminals (tty, issues 13 and 15) */
   W_STDIN_OPEN = 50, /* u32: 1 the service's stdin is a pipe whose writing end the init keeps
-                        at fd 3 (run mode, stdin_open without tty) */
+                        at fd 3 (run mode, stdin_open without tty); the init also reads
+                        control messages from the pipe whose writing end it keeps at
+                        STDIN_CTL_FD (init.h) */
+  /* daemon -> init, after STARTED, on the STDIN_CTL_FD pipe (run mode, stdin_open) */
+  W_STDIN_CLOSE = 51, /* empty: the client's stdin ended (`run -i`): the init closes its
+                         writing end of the service's stdin, so the service reads EOF once
+                         the daemon has closed its own copy */
 
   /* engine -> init: control */
   W_GO = 64,         /* empty: start the service (run mode, step 4) */
