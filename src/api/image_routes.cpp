@@ -3,7 +3,8 @@
 //   GET    /v1/images                  every reference (and untagged image)
 //   GET    /v1/images/inspect?ref=R    one image: config, layers, size, digest, tags, created
 //   POST   /v1/images/pull             {reference, platform, auth_file}: {"pull": event}...
-//   {"pulled"} POST   /v1/images/import           {reference, path, max_bytes, progress} POST
+//   {"pulled"} POST   /v1/images/push {reference, auth_file}: {"push": event}... {"pushed":
+//   {reference, digest, size, layers, existed}} POST   /v1/images/import           {reference, path, max_bytes, progress} POST
 //   /v1/images/load             {path}: {"progress"}... {"loaded": [image]} POST   /v1/images/save
 //   {references, path}: {"progress"}... {"saved": path} POST   /v1/images/tag              {source,
 //   target} POST   /v1/images/prune            {all} DELETE /v1/images/REF[?force=1] {"untagged":
@@ -135,6 +136,28 @@ Reply pull_reply(Daemon& d, const json& body) {
           }};
 }
 
+Reply push_reply(Daemon& d, const json& body) {
+  fs::PushRequest req;
+  req.reference = body.value("reference", "");
+  if (req.reference.empty()) return error_reply(400, "push: no reference");
+  if (body.contains("auth_file") && !body["auth_file"].get<std::string>().empty())
+    req.auth_file = body["auth_file"].get<std::string>();
+  return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
+            fs::PushRequest r = req;
+            r.progress = [emit](const fs::PullEvent& e) { emit({{"push", event_json(e)}}); };
+            auto pushed = co_await d.images().push(std::move(r));
+            if (!pushed)
+              emit({{"error", pushed.error().message}});
+            else
+              emit({{"pushed",
+                     {{"reference", fs::familiar_reference(pushed->reference)},
+                      {"digest", pushed->digest},
+                      {"size", pushed->size},
+                      {"layers", pushed->layers},
+                      {"existed", pushed->existed}}}});
+          }};
+}
+
 Reply import_reply(Daemon& d, const json& body) {
   std::string ref = body.value("reference", ""), path = body.value("path", "");
   fs::ImportOptions options;
@@ -228,6 +251,7 @@ awaitable<Reply> image_route(Daemon& d, const Request& req, const Target& t, con
     }
     {  // POST: allowed_methods let nothing else through
       if (what == "pull") co_return pull_reply(d, body);
+      if (what == "push") co_return push_reply(d, body);
       if (what == "import") {
         if (body.value("progress", false)) co_return import_reply(d, body);
         std::string ref = body.value("reference", ""), path = body.value("path", "");

@@ -199,8 +199,8 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
   if (p.size() == 3 && p[1] == "images") {
     // DELETE on each: an image may be named "import" (api/image_routes.cpp).
     const std::string& what = p[2];
-    if (what == "import" || what == "pull" || what == "load" || what == "save" || what == "tag" ||
-        what == "prune")
+    if (what == "import" || what == "pull" || what == "push" || what == "load" ||
+        what == "save" || what == "tag" || what == "prune")
       return {"POST", "DELETE"};
     if (what == "inspect") return {"GET", "DELETE"};
     return {"DELETE"};

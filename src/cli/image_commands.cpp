@@ -19,6 +19,7 @@
 #include <set>
 
 #include "cli/cli.h"
+#include "cli/transfer_display.h"
 
 namespace stack::cli {
 
@@ -52,112 +53,9 @@ std::string created_ago(const std::string& iso) {
   return std::to_string(s / (86400 * 30)) + " months ago";
 }
 
-// The auth file docker and podman use: $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,
-// ~/.docker/config.json (fs::default_auth_file, which the CLI may not include).
-std::filesystem::path auth_file() {
-  if (const char* f = std::getenv("REGISTRY_AUTH_FILE"); f && *f) return f;
-  if (const char* d = std::getenv("DOCKER_CONFIG"); d && *d)
-    return std::filesystem::path(d) / "config.json";
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home && *home ? home : "/root") / ".docker" / "config.json";
-}
-
-// The progress of a pull, as compose shows it: one line per layer and a total. A TTY is
-// redrawn in place (at most 10 times a second); a pipe gets a line per change of state.
-class PullDisplay {
- public:
-  explicit PullDisplay(bool quiet) : quiet_(quiet), tty_(::isatty(2) == 1) {}
-
-  void event(const json& e) {
-    if (quiet_) return;
-    std::string kind = e.value("kind", "");
-    reference_ = e.value("reference", reference_);
-    if (kind == "resolving" && !tty_) std::fprintf(stderr, "%s: resolving\n", reference_.c_str());
-    if (kind != "layer") return;
-    std::string id = e["id"];
-    auto it =
-        std::find_if(layers_.begin(), layers_.end(), [&](const Layer& l) { return l.id == id; });
-    if (it == layers_.end()) it = layers_.insert(layers_.end(), Layer{id, "", "", 0, 0});
-    std::string status = e["status"];
-    bool changed = it->status != status;
-    it->status = status;
-    it->current = e.value("current", uint64_t{0});
-    it->total = e.value("total", uint64_t{0});
-    it->message = e.value("message", "");
-    if (tty_) {
-      if (changed || Clock::now() - drawn_ > std::chrono::milliseconds(100)) draw();
-    } else if (changed || !it->message.empty()) {
-      std::fprintf(stderr, "%s: %s%s%s\n", id.c_str(), status.c_str(),
-                   it->message.empty() ? "" : ": ", it->message.c_str());
-    }
-  }
-
-  void finish(bool ok) {
-    if (quiet_) return;
-    if (tty_) draw();
-    uint64_t total = 0;
-    for (const auto& l : layers_) total += l.total;
-    std::fprintf(stderr, " %s %s %s (%zu layers, %s)\n", ok ? "\u2714" : "\u2718",
-                 reference_.c_str(), ok ? "Pulled" : "Error", layers_.size(),
-                 human_size(total).c_str());
-  }
-
- private:
-  struct Layer {
-    std::string id, status, message;
-    uint64_t current = 0, total = 0;
-  };
-
-  void draw() {
-    drawn_ = Clock::now();
-    std::string out;
-    if (lines_ > 0) out += "\033[" + std::to_string(lines_) + "F";  // back to the first line
-    uint64_t done = 0, total = 0;
-    int complete = 0;
-    for (const auto& l : layers_) {
-      bool finished = l.status == "Pull complete" || l.status == "Already exists";
-      complete += finished;
-      done += finished ? l.total
-                       : (l.status == "Downloading" || l.status == "Retrying" ? l.current : 0);
-      total += l.total;
-    }
-    char head[256];
-    std::snprintf(head, sizeof head, "\033[2K[+] Pulling %s %d/%zu  %s/%s\n", reference_.c_str(),
-                  complete, layers_.size(), human_size(done).c_str(), human_size(total).c_str());
-    out += head;
-    for (const auto& l : layers_) {
-      bool finished = l.status == "Pull complete" || l.status == "Already exists";
-      char line[512];
-      std::string bar;
-      if (l.status == "Downloading" && l.total > 0) {
-        int filled = static_cast<int>(20 * std::min(l.current, l.total) / l.total);
-        bar = "[" + std::string(filled, '=') + ">" + std::string(20 - filled, ' ') + "] " +
-              human_size(l.current) + "/" + human_size(l.total);
-      } else if (!l.message.empty()) {
-        bar = l.message;
-      } else if (l.total > 0) {
-        bar = human_size(l.total);
-      }
-      std::snprintf(line, sizeof line, "\033[2K   %s %s %-15s %s\n",
-                    finished ? "\033[32m\u2714\033[0m" : "\u283f", l.id.c_str(), l.status.c_str(),
-                    bar.c_str());
-      out += line;
-    }
-    lines_ = static_cast<int>(layers_.size()) + 1;
-    std::fputs(out.c_str(), stderr);
-    std::fflush(stderr);
-  }
-
-  bool quiet_, tty_;
-  std::string reference_;
-  std::vector<Layer> layers_;
-  int lines_ = 0;
-  Clock::time_point drawn_{};
-};
-
 // Pulls REFERENCE through the daemon with a progress display; the image JSON, or exits 1.
 json pull(const std::string& reference, const std::string& platform, bool quiet) {
-  PullDisplay display(quiet);
+  TransferDisplay display(quiet, false);
   json result;
   std::string error;
   json body = {
@@ -558,6 +456,7 @@ void add_image_commands(CLI::App& app) {
   add_transfer_commands(image);
   add_store_commands(image);
   add_pull_commands(app, image);
+  add_push_commands(app, image);
   add_login_commands(app);
 }
 

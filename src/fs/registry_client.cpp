@@ -70,6 +70,7 @@ RegistryClient::RegistryClient(Reference ref, const RegistryConfig& config,
                                std::optional<Credentials> creds, const PullRequest& tuning,
                                std::function<bool()> cancelled)
     : ref_(std::move(ref)),
+      blocked_(config.blocked),
       creds_(std::move(creds)),
       cancelled_(std::move(cancelled)),
       retry_(tuning.retry),
@@ -104,10 +105,8 @@ bool RegistryClient::backoff(int attempt) {
   return true;
 }
 
-Result<HttpResponse> RegistryClient::get_at(Endpoint& shared, const std::string& path,
-                                            const std::vector<std::string>& headers,
-                                            const std::function<bool(const char*, size_t)>& on_body,
-                                            int64_t resume_from) {
+Result<HttpResponse> RegistryClient::send_at(Endpoint& shared, const std::string& path,
+                                             HttpRequest req) {
   Endpoint e;
   std::string auth;
   {
@@ -115,18 +114,31 @@ Result<HttpResponse> RegistryClient::get_at(Endpoint& shared, const std::string&
     e = shared;
     auth = authorization_;
   }
-  HttpRequest req{e.base + path, headers,    e.verify_tls,  resume_from,
-                  on_body,       cancelled_, stall_seconds_};
+  bool absolute = path.starts_with("http://") || path.starts_with("https://");
+  req.url = absolute ? path : e.base + path;
+  if (absolute) {
+    // An upload's Location: the registry's own (the usual case) or another service, which is
+    // held to the blocked list as the registry is and gets none of its credentials.
+    std::string host = path.substr(path.find("://") + 3);
+    host = host.substr(0, host.find('/'));
+    RegistryConfig blocked{{}, {}, blocked_};
+    if (registry_blocked(blocked, host))
+      return fail("the registry sent stack to " + host + ", which is blocked");
+    if (!path.starts_with(e.base + "/")) auth.clear();
+  }
+  req.verify_tls = e.verify_tls;
+  req.cancelled = cancelled_;
+  req.stall_seconds = stall_seconds_;
   if (!auth.empty()) req.headers.push_back("Authorization: " + auth);
   // Probing an insecure registry for TLS: a plain-HTTP server may never answer the handshake.
-  bool probing = e.http_fallback && e.base.starts_with("https://");
+  bool probing = !absolute && e.http_fallback && e.base.starts_with("https://");
   if (probing) req.connect_seconds = 3;
-  auto r = http_get(req);
+  auto r = http_request(req);
   if (!r && probing) {
     // An insecure registry that does not speak TLS: plain HTTP from now on, as docker does.
     std::string http = "http://" + e.base.substr(8);
     req.url = http + path;
-    auto plain = http_get(req);
+    auto plain = http_request(req);
     if (plain) {
       std::lock_guard lock(mu_);
       shared.base = http;
@@ -139,6 +151,14 @@ Result<HttpResponse> RegistryClient::get_at(Endpoint& shared, const std::string&
 Result<HttpResponse> RegistryClient::get(const std::string& path, std::vector<std::string> headers,
                                          std::function<bool(const char*, size_t)> on_body,
                                          int64_t resume_from) {
+  HttpRequest proto;
+  proto.headers = std::move(headers);
+  proto.on_body = std::move(on_body);
+  proto.resume_from = resume_from;
+  return send(path, proto);
+}
+
+Result<HttpResponse> RegistryClient::send(const std::string& path, const HttpRequest& proto) {
   size_t count;
   {
     std::lock_guard lock(mu_);
@@ -149,7 +169,7 @@ Result<HttpResponse> RegistryClient::get(const std::string& path, std::vector<st
     Endpoint& e = endpoints_[i];
     bool mirror = e.mirror;
     for (int round = 0; round < 2; round++) {
-      last = get_at(e, path, headers, on_body, resume_from);
+      last = send_at(e, path, proto);
       if (!last || last->status != 401 || round == 1) break;
       std::string challenge = last->headers.count("www-authenticate")
                                   ? last->headers.at("www-authenticate")
@@ -190,18 +210,20 @@ Result<void> RegistryClient::authenticate(const std::string& header, const std::
     if (scope != c.params.end() || !ref_.path.empty())
       url +=
           sep + "scope=" +
-          url_escape(scope != c.params.end() ? scope->second : "repository:" + ref_.path + ":pull");
+          url_escape(scope != c.params.end() ? scope->second
+                                             : "repository:" + ref_.path + ":" + actions_);
     HttpRequest req{url, {}, true, 0, {}, cancelled_, stall_seconds_};
     // The token service of an insecure (loopback) registry is as trusted as the registry.
     req.verify_tls = endpoint.starts_with("http://") || !is_loopback_registry(ref_.domain);
     if (creds_ && !creds_->username.empty())
       req.headers.push_back("Authorization: Basic " +
                             base64_encode(creds_->username + ":" + creds_->password));
-    auto r = http_get(req);
+    auto r = http_request(req);
     if (!r) return fail(r.error().wrap("token from " + realm->second));
     if (r->status == 401 || r->status == 403)
       return fail("unauthorized: the token service of " + who + " refused " +
-                  (creds_ ? "the credentials (stack login " + who + ")" : "an anonymous pull"));
+                  (creds_ ? "the credentials (stack login " + who + ")"
+                          : "an anonymous " + std::string(actions_ == "pull" ? "pull" : "push")));
     if (r->status != 200)
       return fail("token from " + realm->second + ": " + status_error(*r),
                   retryable_status(r->status) ? kTransient : 0);
@@ -286,6 +308,90 @@ Result<void> RegistryClient::blob(const Descriptor& d, BlobWriter& w,
   auto committed = w.commit(d.digest, d.size);
   if (!committed) return fail(committed.error().wrap(ctx));
   return {};
+}
+
+Result<bool> RegistryClient::has_blob(const std::string& digest) {
+  HttpRequest head;
+  head.method = "HEAD";
+  std::string ctx = "blob " + digest;
+  for (int attempt = 1;; attempt++) {
+    auto r = send("/v2/" + ref_.path + "/blobs/" + digest, head);
+    bool transient =
+        (!r && r.error().sys_errno == kTransient) || (r && retryable_status(r->status));
+    if (transient && attempt < retry_.attempts) {
+      if (!backoff(attempt)) return fail(ctx + ": cancelled");
+      continue;
+    }
+    if (!r) return fail(r.error().wrap(ctx));
+    if (r->status == 200) return true;
+    if (r->status == 404) return false;
+    return fail(ctx + ": " + status_error(*r));
+  }
+}
+
+Result<HttpResponse> RegistryClient::upload_once(const Descriptor& d,
+                                                 const std::filesystem::path& file,
+                                                 const std::function<void(uint64_t)>& sent) {
+  HttpRequest post;
+  post.method = "POST";
+  auto started = send("/v2/" + ref_.path + "/blobs/uploads/", post);
+  if (!started || started->status != 202) return started;
+  auto location = started->headers.find("location");
+  if (location == started->headers.end() || location->second.empty())
+    return fail("the registry started an upload without a Location");
+  std::string url = location->second;
+  url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") +
+         url_escape(d.digest);
+  HttpRequest put;
+  put.method = "PUT";
+  put.headers = {"Content-Type: application/octet-stream"};
+  put.body_file = file;
+  put.on_sent = sent;
+  return send(url, put);
+}
+
+Result<void> RegistryClient::upload_blob(const Descriptor& d, const std::filesystem::path& file,
+                                         const std::function<void(uint64_t)>& sent) {
+  std::string ctx = "upload blob " + d.digest;
+  for (int attempt = 1;; attempt++) {
+    auto r = upload_once(d, file, sent);
+    if (r && r->status == 201) return {};
+    bool transient =
+        (!r && r.error().sys_errno == kTransient) || (r && retryable_status(r->status));
+    std::string why = r ? status_error(*r) : r.error().message;
+    if (r && (r->status == 401 || r->status == 403))
+      why = "denied: " + why + (creds_ ? "" : " (stack login " + ref_.domain + ")");
+    if (!transient || attempt >= retry_.attempts)
+      return fail(ctx + (attempt > 1 ? " (after " + std::to_string(attempt) + " attempts)" : "") +
+                  ": " + why);
+    if (!backoff(attempt)) return fail(ctx + ": cancelled");
+  }
+}
+
+Result<std::string> RegistryClient::put_manifest(std::string_view tag_or_digest,
+                                                 const std::string& body,
+                                                 const std::string& media_type) {
+  std::string ctx = "manifest " + ref_.name() + ":" + std::string(tag_or_digest);
+  std::string digest = "sha256:" + sha256_hex(body);
+  HttpRequest put;
+  put.method = "PUT";
+  put.headers = {"Content-Type: " + media_type};
+  put.body = body;
+  for (int attempt = 1;; attempt++) {
+    auto r = send("/v2/" + ref_.path + "/manifests/" + std::string(tag_or_digest), put);
+    bool transient =
+        (!r && r.error().sys_errno == kTransient) || (r && retryable_status(r->status));
+    if (transient && attempt < retry_.attempts) {
+      if (!backoff(attempt)) return fail(ctx + ": cancelled");
+      continue;
+    }
+    if (!r) return fail(r.error().wrap(ctx));
+    if (r->status != 201 && r->status != 200) return fail(ctx + ": " + status_error(*r));
+    if (auto a = r->headers.find("docker-content-digest");
+        a != r->headers.end() && a->second.starts_with("sha256:") && a->second != digest)
+      return fail(ctx + ": the registry stored it as " + a->second + ", not " + digest);
+    return digest;
+  }
 }
 
 Result<void> RegistryClient::ping() {

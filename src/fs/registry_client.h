@@ -1,9 +1,11 @@
 // A client of one repository on a registry (its mirrors first): manifests and blobs by the OCI
-// distribution API, with token or basic authentication on a 401, HTTPS (HTTP for loopback and
-// insecure registries), retries with backoff and Range resumption. Private to src/fs;
-// blocking; one client may serve several threads (a pull's layers).
+// distribution API, read (pull) and written (push: blob HEAD, monolithic upload, manifest PUT),
+// with token or basic authentication on a 401, HTTPS (HTTP for loopback and insecure
+// registries), retries with backoff and Range resumption. Private to src/fs; blocking; one
+// client may serve several threads (a pull's or a push's layers).
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -41,6 +43,21 @@ class RegistryClient {
   // commits it: size and digest checked.
   [[nodiscard]] Result<void> blob(const Descriptor& d, BlobWriter& w, const BlobProgress& progress);
 
+  // Pushing: tokens are asked for "pull,push" on the repository. Make the client with a
+  // configuration without mirrors (a push goes to the registry itself).
+  void for_push() { actions_ = "pull,push"; }
+  // HEAD of blob DIGEST: whether the repository has it.
+  [[nodiscard]] Result<bool> has_blob(const std::string& digest);
+  // Uploads FILE as blob D (POST, then one PUT of the whole file with ?digest=), retried whole
+  // after a transient failure. SENT hears the bytes sent of the current try.
+  [[nodiscard]] Result<void> upload_blob(const Descriptor& d, const std::filesystem::path& file,
+                                         const std::function<void(uint64_t sent)>& sent);
+  // PUT of manifest BODY (exactly these bytes: its digest is kept) as TAG_OR_DIGEST; returns
+  // its digest, checked against the one the registry announces.
+  [[nodiscard]] Result<std::string> put_manifest(std::string_view tag_or_digest,
+                                                 const std::string& body,
+                                                 const std::string& media_type);
+
   // GET /v2/ with the credentials: 200 (after a token exchange when the registry asks).
   [[nodiscard]] Result<void> ping();
   // False when the registries configuration blocks the registry and every mirror of it.
@@ -56,15 +73,20 @@ class RegistryClient {
   Result<HttpResponse> get(const std::string& path, std::vector<std::string> headers,
                            std::function<bool(const char*, size_t)> on_body = {},
                            int64_t resume_from = 0);
-  Result<HttpResponse> get_at(Endpoint& e, const std::string& path,
-                              const std::vector<std::string>& headers,
-                              const std::function<bool(const char*, size_t)>& on_body,
-                              int64_t resume_from);
+  // PROTO (method, headers, body...) to PATH on each endpoint in turn, authenticating on a 401.
+  // PATH is "/v2/..." or an absolute URL the registry gave (an upload's Location).
+  Result<HttpResponse> send(const std::string& path, const HttpRequest& proto);
+  Result<HttpResponse> send_at(Endpoint& e, const std::string& path, HttpRequest req);
+  // One upload session: POST, then PUT of the whole FILE.
+  Result<HttpResponse> upload_once(const Descriptor& d, const std::filesystem::path& file,
+                                   const std::function<void(uint64_t)>& sent);
   Result<void> authenticate(const std::string& challenge_header, const std::string& endpoint);
   // Sleeps before retry ATTEMPT; false when cancelled meanwhile.
   bool backoff(int attempt);
 
   Reference ref_;
+  std::vector<std::string> blocked_;  // the configuration's: an upload's Location is checked
+  std::string actions_ = "pull";      // a token's scope on the repository
   std::optional<Credentials> creds_;
   std::function<bool()> cancelled_;
   RetryPolicy retry_;

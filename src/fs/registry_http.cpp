@@ -1,9 +1,12 @@
-// http_get over libcurl's easy interface, one handle per request (requests of a pull run on
+// http_request over libcurl's easy interface, one handle per request (requests of a pull run on
 // several threads; curl handles are not shared between them). curl_global_init runs once.
 #include "fs/registry_http.h"
 
 #include <curl/curl.h>
 
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 
@@ -18,7 +21,22 @@ struct Transfer {
   HttpResponse* resp;
   bool too_large = false;
   bool aborted = false;
+  FILE* upload = nullptr;  // BODY_FILE, or null: BODY from UPLOADED on
+  size_t uploaded = 0;
 };
+
+size_t on_read(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->upload) {
+    size_t got = std::fread(data, 1, size * n, t->upload);
+    if (got == 0 && std::ferror(t->upload)) return CURL_READFUNC_ABORT;
+    return got;
+  }
+  size_t m = std::min(size * n, t->req->body.size() - t->uploaded);
+  std::memcpy(data, t->req->body.data() + t->uploaded, m);
+  t->uploaded += m;
+  return m;
+}
 
 size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -65,8 +83,9 @@ size_t on_data(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
-int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t ulnow) {
   auto* t = static_cast<Transfer*>(user);
+  if (t->req->on_sent && ulnow > 0) t->req->on_sent(static_cast<uint64_t>(ulnow));
   return t->req->cancelled && t->req->cancelled() ? 1 : 0;
 }
 
@@ -96,7 +115,7 @@ bool transient(CURLcode c) {
 
 }  // namespace
 
-Result<HttpResponse> http_get(const HttpRequest& req) {
+Result<HttpResponse> http_request(const HttpRequest& req) {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   std::unique_ptr<CURL, EasyDeleter> curl(curl_easy_init());
@@ -108,7 +127,39 @@ Result<HttpResponse> http_get(const HttpRequest& req) {
   CURL* c = curl.get();
   curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  const std::string& m = req.method;
+  bool sends = m == "POST" || m == "PUT" || m == "PATCH";
+  struct FileCloser {
+    void operator()(FILE* f) const { std::fclose(f); }
+  };
+  std::unique_ptr<FILE, FileCloser> file;
+  int64_t body_size = static_cast<int64_t>(req.body.size());
+  if (sends && !req.body_file.empty()) {
+    file.reset(std::fopen(req.body_file.c_str(), "rbe"));
+    if (!file) return fail_errno("open " + req.body_file.string());
+    std::error_code ec;
+    body_size = static_cast<int64_t>(std::filesystem::file_size(req.body_file, ec));
+    if (ec) return fail("size of " + req.body_file.string() + ": " + ec.message());
+    t.upload = file.get();
+  }
+  if (m == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else if (sends) {
+    // UPLOAD streams the body through on_read with its length known (Content-Length); the
+    // method is set after it, which would otherwise make every upload a PUT.
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, &t);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body_size));
+    if (m != "PUT") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m.c_str());
+    // No "Expect: 100-continue": a registry answers at once, curl would wait a second for it.
+    headers.reset(curl_slist_append(headers.release(), "Expect:"));
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  } else if (m != "GET") {
+    return fail("HTTP method " + m + " is not one the registry client sends");
+  }
+  // Redirects only for reads: a registry's blob GET may point at a storage service.
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, sends ? 0L : 1L);
   curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
   // Only HTTP(S) anywhere, redirects included: a registry must not send us to file:// or ftp://.
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -136,14 +187,14 @@ Result<HttpResponse> http_get(const HttpRequest& req) {
   curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
   if (effective) resp.url = effective;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
-  if (rc == CURLE_WRITE_ERROR && t.aborted) return fail("GET " + req.url + ": stopped");
+  if (rc == CURLE_WRITE_ERROR && t.aborted) return fail(m + " " + req.url + ": stopped");
   if (rc == CURLE_WRITE_ERROR && t.too_large)
-    return fail("GET " + req.url + ": answer larger than 4 MiB");
-  if (rc == CURLE_ABORTED_BY_CALLBACK) return fail("GET " + req.url + ": cancelled");
+    return fail(m + " " + req.url + ": answer larger than 4 MiB");
+  if (rc == CURLE_ABORTED_BY_CALLBACK) return fail(m + " " + req.url + ": cancelled");
   // A server that ignores the range answers 200 with the whole body: that is a response too.
   if (rc == CURLE_RANGE_ERROR) return resp;
   if (rc != CURLE_OK)
-    return fail("GET " + req.url + ": " + curl_easy_strerror(rc), transient(rc) ? kTransient : 0);
+    return fail(m + " " + req.url + ": " + curl_easy_strerror(rc), transient(rc) ? kTransient : 0);
   return resp;
 }
 

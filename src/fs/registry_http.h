@@ -1,9 +1,11 @@
-// One HTTP GET through libcurl, for the registry client: headers in, status, headers and body
-// out (or the body streamed to a callback), redirects followed, TLS verified unless told not to.
-// Private to src/fs; the only file that includes curl.
+// One HTTP request through libcurl, for the registry client: GET, HEAD, POST, PUT or PATCH;
+// headers and a body (a string or a file) in, status, headers and body out (or the body streamed
+// to a callback), redirects followed (GET and HEAD), TLS verified unless told not to. Private to
+// src/fs; the only file that includes curl.
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -31,6 +33,12 @@ struct HttpRequest {
   long stall_seconds = 30;
   // For the TCP connection and the TLS handshake.
   long connect_seconds = 30;
+  std::string method = "GET";  // HEAD, POST, PUT, PATCH too
+  // What a POST, PUT or PATCH sends: BODY_FILE's bytes when it is set (opened afresh for each
+  // request, so a retry sends them whole again), else BODY.
+  std::string body;
+  std::filesystem::path body_file;
+  std::function<void(uint64_t sent)> on_sent;  // bytes of the body sent so far
 };
 
 struct HttpResponse {
@@ -42,7 +50,10 @@ struct HttpResponse {
 
 // A transport failure is an error (kTransient when retrying may help); any HTTP status is a
 // response, even 4xx and 5xx.
-[[nodiscard]] Result<HttpResponse> http_get(const HttpRequest& request);
+[[nodiscard]] Result<HttpResponse> http_request(const HttpRequest& request);
+[[nodiscard]] inline Result<HttpResponse> http_get(const HttpRequest& request) {
+  return http_request(request);
+}
 
 // base64 (RFC 4648, with padding), for Basic credentials and auth files.
 [[nodiscard]] std::string base64_encode(std::string_view in);

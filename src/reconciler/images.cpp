@@ -67,6 +67,17 @@ awaitable<Result<fs::Image>> ImageService::pull(fs::PullRequest request) {
   co_return r;
 }
 
+awaitable<Result<fs::Pushed>> ImageService::push(fs::PushRequest request) {
+  auto alive = std::make_shared<bool>(true);
+  request.progress = on_loop<const fs::PullEvent&>(io_.get_executor(), alive, request.progress);
+  request.cancel = cancel_.get();
+  auto cancel = cancel_;
+  auto work = [&store = store_, request, cancel] { return fs::push_image(store, request); };
+  auto r = co_await on_pool(*workers_, std::move(work));
+  *alive = false;
+  co_return r;
+}
+
 awaitable<Result<fs::Image>> ImageService::import(std::string reference, std::filesystem::path path,
                                                   fs::ImportOptions options) {
   auto alive = std::make_shared<bool>(true);

@@ -1,5 +1,5 @@
 // The daemon's image operations: pull (the planner's PullImage step and `stack pull` call it),
-// import, load, save, tag, remove, prune, login. The store's slow work runs on the image
+// push, import, load, save, tag, remove, prune, login. The store's slow work runs on the image
 // workers, a pool of their own, so a long pull never holds up a container start; callbacks and
 // results come back on the loop. Every method is called on the loop thread.
 #pragma once
@@ -15,6 +15,7 @@
 #include "common/result.h"
 #include "fs/image_store.h"
 #include "fs/pull.h"
+#include "fs/push.h"
 
 namespace boost::asio {
 class io_context;
@@ -36,6 +37,8 @@ class ImageService {
   // Pulls REQUEST.reference (its platform, credentials, progress: see fs/pull.h). PROGRESS, when
   // set, is called on the loop (not from the workers, as fs's is).
   boost::asio::awaitable<Result<fs::Image>> pull(fs::PullRequest request);
+  // Pushes REQUEST.reference to its registry (fs/push.h); progress on the loop, as pull's.
+  boost::asio::awaitable<Result<fs::Pushed>> push(fs::PushRequest request);
   // OPTIONS.progress, likewise, is called on the loop.
   boost::asio::awaitable<Result<fs::Image>> import(std::string reference,
                                                    std::filesystem::path path,
