@@ -3,7 +3,8 @@
 // speaks the frames on its own copy of the socket, so neither the loop nor the worker pool
 // waits for a slow client (its socket timeouts bound a client that stalls). Every path is
 // resolved in the container's root (/proc/PID/root, checked against the container's start
-// time) with RESOLVE_IN_ROOT: what the container planted cannot lead the daemon to the host's.
+// time; a container that does not run: its layers mounted read-only, engine/stopped_root.h)
+// with RESOLVE_IN_ROOT: what the container planted cannot lead the daemon to the host's.
 #include "api/copy_routes.h"
 
 #include <fcntl.h>
@@ -15,13 +16,17 @@
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "api/exec_stream.h"
 #include "common/log.h"
 #include "common/tree_copy.h"
 #include "engine/container.h"
+#include "engine/stopped_root.h"
+#include "reconciler/controller.h"
 #include "reconciler/daemon.h"
+#include "state/store.h"
 
 namespace stack::api {
 
@@ -166,6 +171,28 @@ awaitable<void> run(std::shared_ptr<Job> job, int fd, std::string after) {
   co_await finished.async_wait(asio::posix::stream_descriptor::wait_read, reconciler::no_throw);
 }
 
+// "/a/./b/../c/" as "/a/c": what a mount's target is compared with.
+std::string normal_path(const std::string& path) {
+  std::string p = std::filesystem::path(path).lexically_normal().string();
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
+
+// Replica INDEX of SERVICE when it exists and does not run (state after the daemon's refresh
+// in exec_target), found by its service and number; none otherwise.
+Result<std::optional<state::ContainerRecord>> stopped_container(Daemon& d,
+                                                                const std::string& project,
+                                                                const std::string& service,
+                                                                int index) {
+  auto all = d.controller().store().list_containers(project);
+  if (!all) return fail(all.error());
+  for (auto& c : *all)
+    if (c.service == service && c.number == index &&
+        c.state != state::ContainerState::kRunning && c.state != state::ContainerState::kRestarting)
+      return std::optional<state::ContainerRecord>(std::move(c));
+  return std::optional<state::ContainerRecord>();
+}
+
 }  // namespace
 
 bool is_copy_route(const Target& t) {
@@ -199,20 +226,48 @@ awaitable<Reply> copy_route(Daemon& d, const Request& req, const Target& t, cons
   if (req.upgrade != kCopyUpgrade)
     co_return error_reply(400, "cp streams over an upgraded connection: send Connection: Upgrade "
                                "and Upgrade: " + std::string(kCopyUpgrade));
-  auto target = d.exec_target(project, service, index);
-  if (!target) co_return error_reply(409, target.error().wrap("cp").message);
-  job->container = target->name;
   job->out = direction == "out";
-  UniqueFd root(::open(("/proc/" + std::to_string(target->pid) + "/root").c_str(),
-                       O_PATH | O_DIRECTORY | O_CLOEXEC));
-  // Checked after opening: the root is of the container that was started, not of a process
-  // that reused its PID.
-  if (!root || engine::process_start_time(target->pid) != target->start_time)
-    co_return error_reply(409, "cp: container " + target->name + " is not running");
-  job->root = std::move(root);
+  std::shared_ptr<const model::RuntimeRecord> runtime;
+  bool stopped_root = false;
+  auto target = d.exec_target(project, service, index);
+  if (target) {
+    job->container = target->name;
+    runtime = target->runtime;
+    UniqueFd root(::open(("/proc/" + std::to_string(target->pid) + "/root").c_str(),
+                         O_PATH | O_DIRECTORY | O_CLOEXEC));
+    // Checked after opening: the root is of the container that was started, not of a process
+    // that reused its PID.
+    if (!root || engine::process_start_time(target->pid) != target->start_time)
+      co_return error_reply(409, "cp: container " + job->container + " is not running");
+    job->root = std::move(root);
+  } else {
+    // Not running (created, exited): its own filesystem, mounted read-only for the copy.
+    auto stopped = stopped_container(d, project, service, index);
+    if (!stopped) co_return error_reply(500, stopped.error().wrap("cp").message);
+    if (!*stopped) co_return error_reply(409, target.error().wrap("cp").message);
+    const auto& rec = **stopped;
+    job->container = rec.name;
+    std::string path = normal_path(job->path);
+    if (!job->out)
+      co_return error_reply(409, "cp into " + rec.name + ": it is " +
+                                     state::state_name(rec.state) +
+                                     "; copying into a container that does not run is not "
+                                     "supported (start it)");
+    if (!rec.runtime) co_return error_reply(409, "cp from " + rec.name + ": " + rec.runtime_error);
+    if (auto m = engine::mount_holding(rec.runtime->spec, path))
+      co_return error_reply(409, "cp from " + rec.name + ": " + path + " is on " + *m +
+                                     ", a mount of the running container (a volume, bind or "
+                                     "file stack provides), not in its filesystem: start it to "
+                                     "copy from it");
+    auto root = engine::open_stopped_root(rec.runtime->spec);
+    if (!root) co_return error_reply(409, root.error().wrap("cp from " + rec.name).message);
+    job->root = std::move(*root);
+    runtime = rec.runtime;
+    stopped_root = true;
+  }
   copy::Tree tree{job->root.get(), true};
 
-  const auto& spec = target->runtime->spec;
+  const auto& spec = runtime->spec;
   if (spec.userns) {
     auto base_u = spec.userns->uid_base, base_g = spec.userns->gid_base,
          count = spec.userns->count;
@@ -232,23 +287,27 @@ awaitable<Reply> copy_route(Daemon& d, const Request& req, const Target& t, cons
     auto at = copy::follow_links(tree, job->path);
     if (!at)
       co_return error_reply(at.error().sys_errno == ENOENT ? 404 : 400,
-                            "cp from " + target->name + ": " + at.error().message);
+                            "cp from " + job->container + ": " + at.error().message);
     job->path = *at;
     if (!name.empty()) job->pack.name = name;
+    if (auto m = stopped_root ? engine::mount_holding(spec, normal_path(job->path)) : std::nullopt)
+      co_return error_reply(409, "cp from " + job->container + ": the link leads to " + *m +
+                                     ", a mount of the running container: start it to copy "
+                                     "from it");
   }
   if (job->out) {
     auto found = copy::open_in(tree, job->path, O_PATH | O_NOFOLLOW);
     if (!found)
       co_return error_reply(found.error().sys_errno == ENOENT ? 404 : 400,
-                            "cp from " + target->name + ": " + found.error().message);
+                            "cp from " + job->container + ": " + found.error().message);
   } else {
     if (parents && !contents) {  // the file's directory, made as mkdir -p would
       std::string dir = job->path.substr(0, job->path.find_last_of('/'));
       if (auto made = copy::destination(tree, dir.empty() ? "/" : dir, true, true); !made)
-        co_return error_reply(400, "cp into " + target->name + ": " + made.error().message);
+        co_return error_reply(400, "cp into " + job->container + ": " + made.error().message);
     }
     auto dest = copy::destination(tree, job->path, contents, parents);
-    if (!dest) co_return error_reply(404, "cp into " + target->name + ": " + dest.error().message);
+    if (!dest) co_return error_reply(404, "cp into " + job->container + ": " + dest.error().message);
     job->dest = *dest;
     auto shift = [&](uint32_t base, uint32_t count) -> copy::IdMap {
       if (!spec.userns) return [](uint64_t id) -> std::optional<uint64_t> { return id; };
@@ -269,7 +328,7 @@ awaitable<Reply> copy_route(Daemon& d, const Request& req, const Target& t, cons
     }
   }
   log::get("api")->info("cp {} container={} path={}", job->out ? "out of" : "into",
-                        target->name, job->path);
+                        job->container, job->path);
   Reply reply{101, {}, {}};
   reply.takeover = [job](int fd, std::string after) { return run(job, fd, std::move(after)); };
   co_return reply;

@@ -272,7 +272,8 @@ void add_cp_command(CLI::App& app) {
       "Usage: stack cp [OPTIONS] SERVICE:SRC_PATH DEST_PATH|-\n"
       "       stack cp [OPTIONS] SRC_PATH|- SERVICE:DEST_PATH\n"
       "A path ending in /. copies a directory's contents; -L copies what a symlink source names.\n"
-      "The container must be running.");
+      "From a container that does not run (created, exited): its own filesystem, read-only\n"
+      "(not its volumes or binds); into one: refused, start it first.");
   cp->callback([] {
     auto from = container_side(flags.source), to = container_side(flags.dest);
     if (from && to)
