@@ -341,6 +341,8 @@ class UpPlanner {
     auto depend = [&](const std::string& service, Condition cond, bool required) {
       if (!services_.count(service)) return;
       if (options_.no_deps && !selected_.count(service)) return;  // not ours to wait for
+      if (auto run = provider_run_.find(service); run != provider_run_.end())
+        after.push_back(run->second);
       for (int n = 1; n <= services_[service]->replicas; n++) {
         std::string target = replica_name(desired_.project, *services_[service], n);
         auto key = target + "/" + condition_name(cond);
@@ -360,7 +362,18 @@ class UpPlanner {
     return after;
   }
 
+  // A provider service has no container: an explicit up runs its binary, after the providers
+  // it depends on; what depends on it waits for that run (start_prerequisites).
+  void emit_provider(const DesiredService& s) {
+    if (options_.continuous || options_.providers_done) return;
+    std::vector<size_t> after;
+    for (const auto& d : s.depends_on)
+      if (auto it = provider_run_.find(d.service); it != provider_run_.end()) after.push_back(it->second);
+    provider_run_[s.name] = b_.add(RunProvider{s.name, "up", s.provider}, "up", s.name, after);
+  }
+
   void emit_service(const DesiredService& s) {
+    if (s.provider) return emit_provider(s);
     auto& replicas = replicas_[s.name];
     bool touched = std::any_of(replicas.begin(), replicas.end(),
                                [](const Replica& r) { return r.todo != Todo::kNone; });
@@ -515,6 +528,7 @@ class UpPlanner {
   std::map<std::string, size_t> awaits_;                // "container/condition" -> await node
   std::map<std::string, size_t> pull_node_;             // service -> the pull (or build) of its image
   std::map<std::string, size_t> builds_;                // image -> its build
+  std::map<std::string, size_t> provider_run_;          // provider service -> its RunProvider
   std::set<std::string> recreate_deps_;                 // --always-recreate-deps: recreated
 };
 

@@ -100,9 +100,19 @@ struct Delay {
   milliseconds duration{0};
 };
 
+// A provider service (compose's `provider:`): its binary run as
+// `TYPE compose --project-name P COMMAND --opt=value... SERVICE`, COMMAND "up" or "down". Only an
+// explicit `up` or `down` plans it; the continuous reconcile never runs a provider again.
+struct RunProvider {
+  std::string service;
+  std::string command;
+  std::shared_ptr<const model::ProviderConfig> config;
+};
+
 using Step = std::variant<EnsureNetwork, RemoveNetwork, CreateContainer, StartContainer,
                           AwaitContainer, StopContainer, RemoveContainer, RenameContainer,
-                          SwitchTraffic, Delay, EnsureVolume, RemoveVolume, PullImage, BuildImage>;
+                          SwitchTraffic, Delay, EnsureVolume, RemoveVolume, PullImage, BuildImage,
+                          RunProvider>;
 
 struct Node {
   Step step;
@@ -148,6 +158,9 @@ struct PlanOptions {
   // against the images they produced): no BuildImage again.
   bool build = false;
   bool built = false;
+  // This up's providers have run (their variables are in the dependents' records now): no
+  // RunProvider again in its second plan.
+  bool providers_done = false;
   // The planner reads no clock: pull_policy daily/weekly/every_ are decided against this.
   std::chrono::system_clock::time_point now{};
 };
@@ -168,8 +181,11 @@ std::string replica_name(const std::string& project, const DesiredService& s, in
 // `down`: every container stopped (dependents first) and removed, then the networks.
 // DEPENDS_ON gives the order; containers of services it does not know go first.
 // VOLUMES (`down -v`): the project's named volumes go last, with their data.
+// PROVIDERS (the provider services whose `up` ran): each one's `down` after every container
+// is removed and after the providers that depend on it.
 [[nodiscard]] Plan plan_down(const std::vector<DesiredService>& services,
-                             const ObservedState& observed, bool volumes = false);
+                             const ObservedState& observed, bool volumes = false,
+                             const std::vector<RunProvider>& providers = {});
 
 // `stop` of the containers of ONLY's services (all when empty), dependents first, marked as
 // stopped by the user.

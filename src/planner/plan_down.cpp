@@ -63,12 +63,33 @@ std::map<std::string, size_t> add_stops(PlanBuilder& b, const std::vector<Desire
 }  // namespace
 
 Plan plan_down(const std::vector<DesiredService>& services, const ObservedState& observed,
-               bool volumes) {
+               bool volumes, const std::vector<RunProvider>& providers) {
   PlanBuilder b;
   auto stops = add_stops(b, services, observed, true, {}, "down");
   std::vector<size_t> removed;
   for (const auto& c : observed.containers)
     removed.push_back(b.add(RemoveContainer{c.name}, "down", c.service, {stops.at(c.name)}));
+  // Providers last, dependents first (as compose's reverse dependency order): the containers
+  // that used what a provider made are gone before it is released.
+  std::map<std::string, std::vector<std::string>> dependents;
+  for (const auto& s : services)
+    for (const auto& d : s.depends_on) dependents[d.service].push_back(s.name);
+  std::vector<std::string> order = order_of(services);
+  std::map<std::string, const RunProvider*> by_service;
+  for (const auto& p : providers) by_service[p.service] = &p;
+  for (const auto& p : providers)  // those the file no longer names: no order to keep
+    if (std::find(order.begin(), order.end(), p.service) == order.end()) order.push_back(p.service);
+  std::map<std::string, size_t> provider_down;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    auto p = by_service.find(*it);
+    if (p == by_service.end()) continue;
+    std::vector<size_t> after = removed;
+    for (const auto& d : dependents[*it])
+      if (auto n = provider_down.find(d); n != provider_down.end()) after.push_back(n->second);
+    RunProvider step = *p->second;
+    step.command = "down";
+    provider_down[*it] = b.add(std::move(step), "down", *it, after);
+  }
   for (const auto& n : observed.networks) b.add(RemoveNetwork{n.name}, "down", "", removed);
   if (volumes)
     for (const auto& v : observed.volumes) b.add(RemoveVolume{v.name}, "down -v", "", removed);

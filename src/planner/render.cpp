@@ -40,7 +40,8 @@ const char* step_kind(const Step& step) {
                              [](const EnsureVolume&) { return "volume"; },
                              [](const RemoveVolume&) { return "remove volume"; },
                              [](const PullImage&) { return "pull"; },
-                             [](const BuildImage&) { return "build"; }},
+                             [](const BuildImage&) { return "build"; },
+                             [](const RunProvider&) { return "provider"; }},
                     step);
 }
 
@@ -58,7 +59,8 @@ std::string step_object(const Step& step) {
                              [](const EnsureVolume& s) { return s.name; },
                              [](const RemoveVolume& s) { return s.name; },
                              [](const PullImage& s) { return s.ref; },
-                             [](const BuildImage& s) { return s.image; }},
+                             [](const BuildImage& s) { return s.image; },
+                             [](const RunProvider& s) { return s.service; }},
                     step);
 }
 
@@ -90,6 +92,11 @@ std::string render_step(const Node& node) {
                  std::string users;
                  for (const auto& name : s.services) users += (users.empty() ? "" : ", ") + name;
                  return "+ build " + s.image + " for " + users;
+               },
+               [](const RunProvider& s) {
+                 std::string type = s.config ? s.config->type : std::string("?");
+                 return (s.command == "down" ? "- provider " : "+ provider ") + s.service + " " +
+                        s.command + " (" + type + ")";
                }},
       node.step);
   if (!node.reason.empty()) text += " (" + node.reason + ")";

@@ -14,6 +14,7 @@
 
 #include "model/build.h"
 #include "model/network.h"
+#include "model/provider.h"
 #include "model/runtime_record.h"
 #include "model/volume.h"
 
@@ -77,6 +78,9 @@ struct DesiredService {
   std::string image_where;
   // `build:`: its image is built (a BuildImage step) instead of pulled. Null: none.
   std::shared_ptr<const model::BuildConfig> build;
+  // `provider:`: no container (REPLICAS is 0); an explicit up runs it (a RunProvider step)
+  // before what depends on it. Null: an ordinary service.
+  std::shared_ptr<const model::ProviderConfig> provider;
   UpdatePolicy update;
   // The runtime record of replica N at index N-1; null in tests that do not execute.
   std::vector<std::shared_ptr<const model::RuntimeRecord>> records;

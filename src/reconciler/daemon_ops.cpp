@@ -13,6 +13,7 @@
 #include "reconciler/networking.h"
 #include "reconciler/observed.h"
 #include "reconciler/project_lock.h"
+#include "reconciler/providers.h"
 #include "reconciler/steps.h"
 #include "reconciler/supervisor.h"
 #include "reconciler/volumes.h"
@@ -50,6 +51,34 @@ planner::Plan builds_of(const planner::Plan& plan) {
   return out;
 }
 
+bool has_providers(const planner::Plan& plan) {
+  return std::any_of(plan.nodes.begin(), plan.nodes.end(), [](const planner::Node& n) {
+    return std::holds_alternative<planner::RunProvider>(n.step);
+  });
+}
+
+// The RunProvider steps of PLAN, on their own, with the edges between them, each run in
+// ENVIRONMENT (the client's, as compose runs a provider in its own).
+planner::Plan providers_of(const planner::Plan& plan,
+                           const std::map<std::string, std::string>& environment) {
+  planner::Plan out;
+  std::map<size_t, size_t> index;  // in PLAN -> in OUT
+  for (size_t i = 0; i < plan.nodes.size(); ++i) {
+    const auto* run = std::get_if<planner::RunProvider>(&plan.nodes[i].step);
+    if (!run) continue;
+    planner::RunProvider step = *run;
+    auto config = std::make_shared<model::ProviderConfig>(*run->config);
+    config->environment = environment;
+    step.config = std::move(config);
+    std::vector<size_t> after;
+    for (size_t a : plan.nodes[i].after)
+      if (auto it = index.find(a); it != index.end()) after.push_back(it->second);
+    index[i] = out.nodes.size();
+    out.nodes.push_back({std::move(step), plan.nodes[i].reason, plan.nodes[i].service, after});
+  }
+  return out;
+}
+
 }  // namespace
 
 awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress progress) {
@@ -63,6 +92,9 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
   if (auto r = spec::check_supported(*stack); !r) co_return fail(r.error());
   if (auto r = prepare_up(*stack, request); !r) co_return fail(r.error());
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack->name);
+  // The variables the providers' last up set, in their dependents' environment.
+  const spec::Stack as_loaded = *stack;
+  if (auto r = inject_provider_env(*stack, controller_->store()); !r) co_return fail(r.error());
   // Every image, user and limit checked before anything changes, and what the planner refuses
   // (an image missing with pull_policy never) too.
   auto desired = desired_state(*stack, paths_, controller_->images());
@@ -87,6 +119,18 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
     if (!request.options.dry_run && has_builds(*p)) {
       if (auto r = co_await execute(stack->name, builds_of(*p), progress); !r) co_return fail(r.error());
       request.options.plan.built = true;
+      desired = desired_state(*stack, paths_, controller_->images());
+      if (!desired) co_return fail(desired.error());
+    }
+    // Then the providers, before any network or container: one that fails leaves nothing made.
+    // What they report goes into their dependents' environment, and the rest is planned
+    // against that.
+    if (!request.options.dry_run && has_providers(*p)) {
+      auto runs = providers_of(*p, request.load.environment);
+      if (auto r = co_await execute(stack->name, runs, progress); !r) co_return fail(r.error());
+      request.options.plan.providers_done = true;
+      *stack = as_loaded;
+      if (auto r = inject_provider_env(*stack, controller_->store()); !r) co_return fail(r.error());
       desired = desired_state(*stack, paths_, controller_->images());
       if (!desired) co_return fail(desired.error());
     }
@@ -206,8 +250,14 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
   // (an explicit up has applied its own already).
   planner::PlanOptions popts = options.plan;
   std::optional<spec::Stack> overridden;
-  if (!explicit_up) {
+  auto providers = controller_->store().list_providers(stack.name);
+  if (!providers) co_return fail(providers.error());
+  if (!providers->empty()) {  // their variables, in their dependents' environment
     overridden = stack;
+    if (auto r = inject_provider_env(*overridden, controller_->store()); !r) co_return fail(r.error());
+  }
+  if (!explicit_up) {
+    if (!overridden) overridden = stack;
     if (auto r = apply_overrides(*overridden, popts); !r) co_return fail(r.error());
     popts.removed.erase(popts.one_off);
     popts.no_start.erase(popts.one_off);
@@ -373,7 +423,12 @@ awaitable<Result<void>> Daemon::down(std::string project, std::optional<std::chr
   cancels_.erase(project);
   auto observed = observed_state(*controller_, *networking_, project);
   if (!observed) co_return fail(observed.error());
-  auto plan = planner::plan_down(services_of(project), *observed, volumes);
+  auto recorded = controller_->store().list_providers(project);
+  if (!recorded) co_return fail(recorded.error());
+  std::vector<planner::RunProvider> providers;
+  for (const auto& p : *recorded)
+    providers.push_back({p.service, "down", std::make_shared<const model::ProviderConfig>(p.config)});
+  auto plan = planner::plan_down(services_of(project), *observed, volumes, providers);
   if (auto r = co_await mark_stopped(plan); !r) co_return r;
   if (auto r = co_await execute(project, plan, progress, timeout); !r) co_return r;
   // Networks not in the record of any step (made by an older version) go too.

@@ -1,6 +1,7 @@
 // The desired state of a project (see desired.h): from the typed stack file to the planner's
 // input, once per reconcile pass.
 #include "reconciler/desired.h"
+#include "reconciler/providers.h"
 
 #include <cerrno>
 #include <set>
@@ -169,6 +170,13 @@ Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Path
     s.name = svc.name;
     s.config_hash = spec::config_hash(svc);
     s.fields = spec::config_field_hashes(svc);
+    if (svc.extra.contains("provider")) {  // no container: its binary, on an explicit up
+      s.replicas = 0;
+      s.depends_on = dependencies_of(svc);
+      s.provider = std::make_shared<const model::ProviderConfig>(provider_config(stack, svc));
+      d.services.push_back(std::move(s));
+      continue;
+    }
     // A secret's or config's content is not in the file: its digest joins the configuration,
     // so a changed secret recreates the containers that mount it.
     auto digest = secrets_digest(stack, svc);

@@ -68,6 +68,7 @@ awaitable<Outcome> DaemonSteps::run(const planner::Node& node, PassId pass) {
   if (auto* s = std::get_if<planner::PullImage>(&node.step)) co_return co_await pull(*s, node.reason, pass);
   if (auto* s = std::get_if<planner::BuildImage>(&node.step))
     co_return co_await build_image(*s, node.reason, pass);
+  if (auto* s = std::get_if<planner::RunProvider>(&node.step)) co_return co_await run_provider(*s, pass);
   if (auto* s = std::get_if<planner::Delay>(&node.step)) {
     co_await sleep_for(s->duration);
     co_return Done{};

@@ -46,6 +46,8 @@ class DaemonSteps final : public StepRunner {
                                        PassId pass);
   boost::asio::awaitable<Outcome> build_image(const planner::BuildImage& s,
                                               const std::string& reason, PassId pass);
+  // provider_step.cpp: the provider's binary run on the worker pool, its info lines as progress.
+  boost::asio::awaitable<Outcome> run_provider(const planner::RunProvider& s, PassId pass);
   // An update's new container failed its check: undone as its failure_action says.
   boost::asio::awaitable<Outcome> update_failed(const planner::AwaitContainer& s,
                                                 const std::string& why, PassId pass);

@@ -55,6 +55,25 @@ void ipv4_networks(const Stack& stack, const Report& report) {
   }
 }
 
+// A provider service runs before every network and container of its `up` (reconciler/
+// providers.h), so it may depend on other providers only; a container it needed would not
+// exist yet.
+void provider_dependencies(const Stack& stack, const Report& report) {
+  auto provider = [&](const std::string& name) {
+    const Service* s = stack.find(name);
+    return s != nullptr && s->extra.contains("provider");
+  };
+  for (const Service& s : stack.services) {
+    if (!s.extra.contains("provider")) continue;
+    for (const Dependency& d : s.dependencies)
+      if (!provider(d.service))
+        report(d.pos.line > 0 ? d.pos : s.pos,
+               "services." + s.name + ".depends_on " + d.service +
+                   " (a provider service depending on a container service: providers run "
+                   "before any container)");
+  }
+}
+
 // Secrets and configs come from a file, a variable or (configs) inline content; an external
 // one would need the Swarm store a single host does not have.
 void file_sources(const Stack& stack, const Report& report) {
@@ -361,6 +380,8 @@ const std::vector<Implemented>& implemented() {
       {"services.*.deploy.mode", replicated_mode},
       {"services.*.post_start.**", {}},  // run through the exec path (reconciler/hooks.cpp)
       {"services.*.pre_stop.**", {}},
+      // A provider's binary, run by an explicit up and down (reconciler/providers.h).
+      {"services.*.provider.**", {}},
       // Handled entirely by the loader.
       {"services.*.profiles", {}},
       {"services.*.extends.**", {}},
@@ -439,6 +460,7 @@ Result<void> check_supported(const Stack& stack) {
   const HostLsms lsms = host_lsms();
   local_volume_drivers(stack, report);
   ipv4_networks(stack, report);
+  provider_dependencies(stack, report);
   file_sources(stack, report);
   check_stack_fields(stack, diag);
   check_network_fields(stack, diag);

@@ -147,6 +147,20 @@ CREATE TABLE overrides (
   PRIMARY KEY (project, service)
 ) STRICT;
 )sql",
+    // 9: provider services (issue 13): what each one's `up` reported (its setenv variables,
+    // sealed: they may hold credentials) and how to run its `down`. No foreign key to
+    // projects: a provider runs before its project is registered, and `down` removes it.
+    R"sql(
+CREATE TABLE providers (
+  project      TEXT NOT NULL,
+  service      TEXT NOT NULL,
+  type         TEXT NOT NULL,
+  options_json TEXT NOT NULL,
+  env_json     TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  PRIMARY KEY (project, service)
+) STRICT;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

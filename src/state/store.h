@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/provider.h"
 #include "model/runtime_record.h"
 #include "state/container_state.h"
 
@@ -116,6 +117,16 @@ struct OverrideRecord {
   bool removed = false;
 };
 
+// A provider service whose `up` succeeded: the variables it set (setenv, as KEY → value, and
+// rawsetenv, injected as they are) and what its `down` needs (TYPE and OPTIONS, as its `up`
+// was given them, with the project's directory and environment).
+struct ProviderRecord {
+  std::string project, service;
+  model::ProviderConfig config;
+  std::map<std::string, std::string> env, raw_env;
+  int64_t created_at = 0;  // unix ms
+};
+
 class Sealer;
 
 class Store {
@@ -170,6 +181,11 @@ class Store {
   [[nodiscard]] Result<std::optional<VolumeRecord>> get_volume(std::string_view name);
   [[nodiscard]] Result<std::vector<VolumeRecord>> list_volumes(std::string_view project);
   [[nodiscard]] Result<void> remove_volume(std::string_view name);
+
+  // Provider services (store_providers.cpp); their variables are sealed on disk.
+  [[nodiscard]] Result<void> put_provider(const ProviderRecord& p);  // insert or replace
+  [[nodiscard]] Result<std::vector<ProviderRecord>> list_providers(std::string_view project);
+  [[nodiscard]] Result<void> remove_provider(std::string_view project, std::string_view service);
 
   // IPAM allocations; each call is one transaction.
   [[nodiscard]] Result<void> put_allocation(const AllocationRecord& a);  // insert or replace

@@ -133,3 +133,12 @@ TEST_CASE("attach and pull_refresh_after run, models are refused with the reason
   CHECK_MESSAGE(m.find("refused: services.web.models (Docker Model Runner") != std::string::npos, m);
   CHECK_MESSAGE(m.find("refused: models (Docker Model Runner") != std::string::npos, m);
 }
+
+TEST_CASE("provider runs, and a provider depending on a container service is refused") {
+  CHECK(check("services:\n  db: {provider: {type: cloud, options: {size: 1, tag: [a, b]}}}\n"
+              "  web: {image: x, depends_on: [db]}\n") == "");
+  std::string m = check("services:\n  db:\n    provider: {type: cloud}\n    depends_on: [web]\n"
+                        "  web: {image: x}\n");
+  CHECK_MESSAGE(m.find("not supported yet: services.db.depends_on web (a provider service "
+                       "depending on a container service") != std::string::npos, m);
+}

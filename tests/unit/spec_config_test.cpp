@@ -141,8 +141,7 @@ networks:
         "stack.yaml:8:7: refused: services.web.deploy.placement (placing replicas on nodes "
         "needs a cluster: stack daemon --cluster)\n"
         "stack.yaml:9:34: refused: services.web.deploy.resources.reservations.devices (GPU and "
-        "device requests need a vendor runtime hook; use devices)\n"
-        "stack.yaml:13:5: not supported yet: services.db.provider");
+        "device requests need a vendor runtime hook; use devices)");
 }
 
 TEST_CASE("the implicit default network: attached unless network_mode says otherwise") {

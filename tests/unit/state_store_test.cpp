@@ -286,7 +286,7 @@ TEST_CASE("store: data survives reopening the file, and the schema is versioned"
   sqlite3_stmt* st = nullptr;
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(st, 0) == 8);
+  CHECK(sqlite3_column_int(st, 0) == 9);  // 9: providers
   sqlite3_finalize(st);
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
