@@ -88,18 +88,31 @@ Result<std::vector<ClusterAllocation>> ClusterIpam::allocations(const std::strin
 }
 
 Result<net::Ipv4> ClusterIpam::allocate(const std::string& network, const std::string& owner,
-                                        std::optional<net::Ipv4> static_address) {
+                                        std::optional<net::Ipv4> static_address, LeaseId lease) {
   const std::string ctx = "allocate an address on " + network + " for " + owner;
   if (owner.empty()) return fail(ctx + ": empty owner");
   auto sub = STACK_TRY_CTX(subnet(network), ctx);
-  auto held = STACK_TRY_CTX(allocations(network), ctx);
-  for (const auto& a : held)
-    if (a.owner == owner) return a.address;
+  auto listed = STACK_TRY_CTX(store_.range(KeyRange::with_prefix(keys::ipam_addrs(network))), ctx);
+  std::vector<ClusterAllocation> held;
+  for (const auto& kv : listed.kvs) {
+    auto ip = net::Ipv4::parse(std::string_view(kv.key).substr(keys::ipam_addrs(network).size()));
+    if (!ip) continue;
+    held.push_back({*ip, kv.value});
+    if (kv.value != owner) continue;
+    if (lease != 0 && kv.lease != lease) {
+      // Still ours (value compare): under the lease that lives now.
+      auto r = STACK_TRY_CTX(store_.txn({Compare::value_is(kv.key, Compare::Op::Equal, owner)},
+                                        {TxnOp::put(kv.key, owner, lease)}, {}),
+                             ctx + ": keep " + ip->str());
+      if (!r.succeeded) continue;  // released meanwhile: allocate anew below
+    }
+    return *ip;
+  }
 
   // Tries IP: true when OWNER holds it now.
   auto claim = [&](net::Ipv4 ip) -> Result<bool> {
     const auto key = keys::ipam_addr(network, ip.str());
-    auto r = STACK_TRY_CTX(store_.txn({Compare::absent(key)}, {TxnOp::put(key, owner)},
+    auto r = STACK_TRY_CTX(store_.txn({Compare::absent(key)}, {TxnOp::put(key, owner, lease)},
                                       {TxnOp::get(KeyRange::exact(key))}),
                            "claim " + ip.str());
     if (r.succeeded) return true;

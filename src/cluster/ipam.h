@@ -41,9 +41,12 @@ class ClusterIpam {
   // OWNER's address on NETWORK: the one it holds already, else STATIC (which must be in the
   // subnet and free), else a free one chosen at random (so that nodes allocating at once
   // rarely collide; a collision is retried). OWNER names the holder cluster-wide, e.g.
-  // "<node>/<container>".
+  // "<node>/<container>". LEASE (the node's; 0: none) holds the address: it is released when
+  // the node's lease expires. An address OWNER holds under another lease (a daemon that
+  // registered again) is moved under LEASE.
   [[nodiscard]] Result<net::Ipv4> allocate(const std::string& network, const std::string& owner,
-                                           std::optional<net::Ipv4> static_address = {});
+                                           std::optional<net::Ipv4> static_address = {},
+                                           LeaseId lease = 0);
   // Releases what OWNER holds on NETWORK (never an address another owner holds by then).
   [[nodiscard]] Result<void> release(const std::string& network, const std::string& owner);
   [[nodiscard]] Result<std::vector<ClusterAllocation>> allocations(const std::string& network);

@@ -50,6 +50,8 @@ class NodeAgent {
   std::chrono::milliseconds step();
   [[nodiscard]] Status status() const;
   [[nodiscard]] const std::string& name() const { return options_.record.name; }
+  // The underlay address this node advertises (the VXLAN endpoint of its overlays).
+  [[nodiscard]] const std::string& address() const { return options_.record.address; }
   [[nodiscard]] Store& store() { return *store_; }
   // Runs WORK on the query thread (the API's blocking store calls), in order.
   void submit(std::function<void()> work);

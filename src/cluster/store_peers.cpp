@@ -12,9 +12,13 @@ using json = nlohmann::json;
 
 namespace {
 
+// The names are written only when set: a record without them reads as before.
 std::string encode(const OverlayEndpoint& ep) {
-  return json{{"ip", ep.ip.str()}, {"mac", ep.mac.str()}, {"underlay", ep.underlay.str()}}
-      .dump();
+  json j{{"ip", ep.ip.str()}, {"mac", ep.mac.str()}, {"underlay", ep.underlay.str()}};
+  if (!ep.service.empty()) j["service"] = ep.service;
+  if (!ep.project.empty()) j["project"] = ep.project;
+  if (!ep.aliases.empty()) j["aliases"] = ep.aliases;
+  return j.dump();
 }
 
 // "<node>/<container>" after the network's prefix.
@@ -46,6 +50,11 @@ std::optional<OverlayEndpoint> decode(const std::string& network, const KeyValue
   ep.ip = *ip;
   ep.mac = *mac;
   ep.underlay = *underlay;
+  ep.service = text("service");
+  ep.project = text("project");
+  if (auto it = j.find("aliases"); it != j.end() && it->is_array())
+    for (const auto& a : *it)
+      if (a.is_string()) ep.aliases.push_back(a.get<std::string>());
   return ep;
 }
 

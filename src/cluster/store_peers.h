@@ -1,5 +1,5 @@
 // Overlay endpoints in the cluster store (/stack/overlay/<net>/endpoints/<node>/<container> →
-// {ip, mac, underlay}, under the node's lease) and StorePeers, the net::OverlayPeers that the
+// {ip, mac, underlay[, service, project, aliases]}, under the node's lease) and StorePeers, the net::OverlayPeers that the
 // overlay driver asks for remote hosts. StorePeers answers from a cache and never blocks on the
 // store: the cluster agent's thread fills it with EndpointWatch (a listing, then changes).
 #pragma once
@@ -24,6 +24,12 @@ struct OverlayEndpoint {
   net::Ipv4 ip;        // the container's address on the overlay
   net::Mac mac;        // its MAC (the FDB and neighbour entries of other nodes)
   net::Ipv4 underlay;  // the node's address VXLAN packets go to
+  // What the embedded DNS of other nodes answers with this address (issue 18): the service
+  // and its project ("" when unknown: a record written before these fields, or a container
+  // without a service), and the aliases the service has on the network.
+  std::string service = "";
+  std::string project = "";
+  std::vector<std::string> aliases = {};
   bool operator==(const OverlayEndpoint&) const = default;
 };
 

@@ -409,6 +409,7 @@ class LibnlNetlink final : public Netlink {
     rtnl_link_vxlan_set_port(link.get(), c.port);
     rtnl_link_vxlan_set_local(link.get(), inet_addr(c.local, 32).get());
     rtnl_link_vxlan_disable_learning(link.get());
+    if (c.proxy) rtnl_link_vxlan_enable_proxy(link.get());
     rtnl_link_set_mtu(link.get(), static_cast<unsigned>(c.mtu));
     rtnl_link_set_master(link.get(), master);
     rtnl_link_set_flags(link.get(), IFF_UP);
@@ -433,6 +434,31 @@ class LibnlNetlink final : public Netlink {
   }
 
   Result<std::vector<Ipv4>> list_fdb_remotes(std::string_view device) override;
+
+  Result<void> delete_fdb(std::string_view device, const Mac& mac, Ipv4 remote) override {
+    auto ctx = "delete fdb " + mac.str() + " dst " + remote.str() + " on " + std::string(device);
+    auto link = STACK_TRY_CTX(find_link(sk_.get(), device), ctx);
+    NeighPtr n(rtnl_neigh_alloc());
+    rtnl_neigh_set_ifindex(n.get(), rtnl_link_get_ifindex(link.get()));
+    rtnl_neigh_set_dst(n.get(), inet_addr(remote, 32).get());
+    rtnl_neigh_set_family(n.get(), AF_BRIDGE);
+    rtnl_neigh_set_lladdr(n.get(), ll_addr(mac).get());
+    rtnl_neigh_set_flags(n.get(), NTF_SELF);
+    int err = rtnl_neigh_delete(sk_.get(), n.get(), 0);
+    if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NOADDR) return fail(nl_error(ctx, err));
+    return {};
+  }
+
+  Result<void> delete_neighbour(std::string_view device, Ipv4 ip) override {
+    auto ctx = "delete neighbour " + ip.str() + " on " + std::string(device);
+    auto link = STACK_TRY_CTX(find_link(sk_.get(), device), ctx);
+    NeighPtr n(rtnl_neigh_alloc());
+    rtnl_neigh_set_ifindex(n.get(), rtnl_link_get_ifindex(link.get()));
+    rtnl_neigh_set_dst(n.get(), inet_addr(ip, 32).get());
+    int err = rtnl_neigh_delete(sk_.get(), n.get(), 0);
+    if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NOADDR) return fail(nl_error(ctx, err));
+    return {};
+  }
 
   Result<void> add_neighbour(int netns_fd, std::string_view device, Ipv4 ip,
                              const Mac& mac) override {

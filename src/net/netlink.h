@@ -61,6 +61,11 @@ struct VxlanConfig {
   Ipv4 local;  // this host's underlay address
   std::string bridge;
   int mtu = 1450;  // 1500 underlay minus the 50-byte VXLAN header
+  // ARP proxy (IFLA_VXLAN_PROXY): the device answers ARP requests from its own neighbour
+  // entries and sends none across the underlay. A cluster overlay (every remote endpoint known
+  // with its MAC) needs it; static peers (head-end replication) must not have it: it swallows
+  // ARP requests it has no entry for. Set on creation only.
+  bool proxy = false;
 };
 
 struct LinkInfo {
@@ -105,9 +110,14 @@ class Netlink {
                                                 Ipv4 remote) = 0;
   // The remote underlay addresses of DEVICE's all-zeros FDB entries.
   [[nodiscard]] virtual Result<std::vector<Ipv4>> list_fdb_remotes(std::string_view device) = 0;
+  // Removes the FDB entry MAC -> REMOTE from the vxlan device; one that is not there is fine.
+  [[nodiscard]] virtual Result<void> delete_fdb(std::string_view device, const Mac& mac,
+                                                Ipv4 remote) = 0;
   // A permanent neighbour (ARP) entry IP -> MAC on DEVICE, in NETNS_FD (-1: this namespace).
   [[nodiscard]] virtual Result<void> add_neighbour(int netns_fd, std::string_view device, Ipv4 ip,
                                                    const Mac& mac) = 0;
+  // Removes IP's neighbour entry from DEVICE in this namespace; one that is not there is fine.
+  [[nodiscard]] virtual Result<void> delete_neighbour(std::string_view device, Ipv4 ip) = 0;
 
   // Every IPv4 address and route destination of this namespace (default route excluded):
   // what a default subnet must not overlap.

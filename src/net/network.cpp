@@ -142,6 +142,7 @@ Result<void> NetworkManager::ensure_links(const NetworkInfo& info) {
   }
   if (info.spec.driver != Driver::kOverlay) return {};
   VxlanConfig vx{info.vxlan, info.vni, 4789, *info.spec.underlay, info.bridge, info.mtu};
+  vx.proxy = info.spec.cluster;
   NET_CHECK(kernel_.ensure_vxlan(vx), "overlay");
   auto peers = STACK_TRY_CTX(peers_.peers(info.spec.full_name()), "overlay peers");
   auto present = STACK_TRY_CTX(kernel_.list_fdb_remotes(info.vxlan), "overlay");
@@ -355,6 +356,27 @@ Result<void> NetworkManager::detach(std::string_view container) {
   } else if (!gone.empty()) {
     NET_CHECK(change_ports({}, gone), ctx);
   }
+  return {};
+}
+
+Result<void> NetworkManager::add_remote(std::string_view network, Ipv4 ip, const Mac& mac,
+                                        Ipv4 underlay) {
+  auto ctx = "remote endpoint " + ip.str() + " on " + std::string(network);
+  const NetworkInfo* info = find(network);
+  if (!info || info->vxlan.empty()) return fail(ctx + ": not an overlay network here");
+  // The FDB entry first: once ARP is answered, frames must already know where to go.
+  NET_CHECK(kernel_.append_fdb(info->vxlan, mac, underlay), ctx);
+  NET_CHECK(kernel_.add_neighbour(-1, info->vxlan, ip, mac), ctx);
+  return {};
+}
+
+Result<void> NetworkManager::remove_remote(std::string_view network, Ipv4 ip, const Mac& mac,
+                                           Ipv4 underlay) {
+  auto ctx = "remove remote endpoint " + ip.str() + " on " + std::string(network);
+  const NetworkInfo* info = find(network);
+  if (!info || info->vxlan.empty()) return {};  // the network went, and its device with it
+  NET_CHECK(kernel_.delete_neighbour(info->vxlan, ip), ctx);
+  NET_CHECK(kernel_.delete_fdb(info->vxlan, mac, underlay), ctx);
   return {};
 }
 

@@ -38,6 +38,9 @@ struct NetworkSpec {
   // host), and this host's underlay address (driver_opts.local).
   std::optional<uint32_t> vni;
   std::optional<Ipv4> underlay;
+  // overlay only: a cluster's (issue 18): the other hosts' endpoints come one by one
+  // (add_remote), ARP is answered by the vxlan device, and nothing is flooded to peers.
+  bool cluster = false;
   // enable_ipv6: an IPv6 subnet too (ipam.config's IPv6 entry, else a /64 of the ULA pool).
   bool enable_ipv6 = false;
   std::optional<Cidr6> subnet6 = std::nullopt;
@@ -143,6 +146,14 @@ class NetworkManager {
   // Containers with a port that is missing, down or not on its network's bridge.
   [[nodiscard]] Result<std::vector<std::string>> observe_detached();
   [[nodiscard]] std::vector<Endpoint> endpoints(std::string_view container) const;
+
+  // A container on another host of cluster overlay NETWORK: frames to MAC go to UNDERLAY (an
+  // FDB entry on the vxlan device) and ARP for IP is answered by the device (a permanent
+  // neighbour entry; the device has proxy on). Idempotent. remove_remote undoes it.
+  [[nodiscard]] Result<void> add_remote(std::string_view network, Ipv4 ip, const Mac& mac,
+                                        Ipv4 underlay);
+  [[nodiscard]] Result<void> remove_remote(std::string_view network, Ipv4 ip, const Mac& mac,
+                                           Ipv4 underlay);
 
   // Publishes the container's ports (CONTAINER_IP of each mapping is filled from its first
   // endpoint when unset, or from its stored address after a restart) and applies the firewall;

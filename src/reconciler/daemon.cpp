@@ -13,6 +13,7 @@
 #include "fs/image_store.h"
 #include "reconciler/async.h"
 #include "reconciler/builds.h"
+#include "reconciler/cluster_overlay.h"
 #include "reconciler/desired.h"
 #include "reconciler/images.h"
 #include "reconciler/volumes.h"
@@ -76,6 +77,10 @@ awaitable<Result<int>> Daemon::start() {
   // Netlink and nftables are opened here, on the loop thread, in the daemon's namespace.
   networking_ = std::make_unique<Networking>(io_, controller_->store(), paths_);
   if (auto r = networking_->open(); !r) co_return fail(r.error());
+  if (cluster_agent) {
+    cluster_overlay_ = std::make_unique<ClusterOverlay>(io_, *cluster_agent, *networking_);
+    networking_->set_cluster(cluster_overlay_.get());
+  }
   builds_ = std::make_unique<BuildService>(io_, *controller_, *networking_, paths_.root / "builds",
                                            options_.builder);
 

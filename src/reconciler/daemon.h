@@ -110,6 +110,7 @@ class Supervisor;
 class Notifier;
 class ImageService;
 class Networking;
+class ClusterOverlay;
 class BuildService;
 
 class Daemon {
@@ -242,6 +243,8 @@ class Daemon {
   // Pulls, imports and the rest of the image store's operations (reconciler/images.h).
   ImageService& images() { return *images_; }
   Networking& networking() { return *networking_; }
+  // A daemon in a cluster: its cluster overlay networks (null otherwise).
+  ClusterOverlay* cluster_overlay() { return cluster_overlay_.get(); }
   // Image builds (reconciler/builds.h): the plan's BuildImage steps.
   BuildService& builds() { return *builds_; }
   // `stack port`: "HOST_IP:PORT" of SERVICE's replica INDEX for PRIVATE_PORT/PROTOCOL.
@@ -344,6 +347,7 @@ class Daemon {
   std::unique_ptr<ImageService> images_;  // before controller_ goes: it uses its stores
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<Networking> networking_;
+  std::unique_ptr<ClusterOverlay> cluster_overlay_;  // after networking_: it goes first
   std::unique_ptr<BuildService> builds_;  // after networking_: its network goes first
   EventBus events_;
   std::map<std::string, spec::Stack> stacks_;  // the last loaded file of each project

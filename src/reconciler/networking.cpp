@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "net/dns/dns_server.h"
 #include "net/network.h"
+#include "reconciler/cluster_overlay.h"
 
 #include <spdlog/spdlog.h>
 
@@ -115,6 +116,19 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
     return it == n.driver_opts.end() ? nullptr : &it->second;
   };
   if (auto* mtu = opt("mtu")) spec.mtu = std::atoi(mtu->c_str());
+  const bool in_cluster = cluster_ && ClusterOverlay::is_cluster_network(n);
+  if (in_cluster) {
+    // The cluster's subnet (prepare read it from the store; a restarted daemon keeps the one
+    // it stored), its own underlay, no peers: the endpoints come from the store.
+    spec.cluster = true;
+    if (!opt("local") && cluster_->underlay()) spec.underlay = cluster_->underlay();
+    if (auto s = cluster_->subnet(n.name)) {
+      spec.subnet = s->subnet;
+      spec.gateway = s->gateway;
+    }
+    // Addresses come from the cluster's IPAM, which has no ip_range.
+    spec.ip_range.reset();
+  }
   if (spec.driver == net::Driver::kOverlay) {
     if (auto* vni = opt("vni")) spec.vni = static_cast<uint32_t>(std::strtoul(vni->c_str(), nullptr, 10));
     if (auto* local = opt("local"))
@@ -148,6 +162,7 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
       (*stored)->project != rec.project || (*stored)->config_hash != rec.config_hash)
     if (auto r = store_.put_network(rec); !r) return fail(r.error());
   projects_[full] = rec.project;
+  if (in_cluster) cluster_->watch(full);
   if (!dns_.count(full)) {
     net::dns::DnsServerOptions o;
     o.address = info->addressing.gateway.str();
@@ -263,6 +278,9 @@ Result<void> Networking::attach(const RuntimeRecord& rt, pid_t pid, int netns) {
   if (netns < 0) return fail("attach " + name + ": no network namespace of its own");
   auto requests = requests_of(rt);
   if (!requests) return fail(requests.error());
+  if (cluster_)  // the cluster's address (reserved before the start), as a static one here
+    for (auto& req : *requests)
+      if (auto ip = cluster_->reserved(name, req.network)) req.ipv4_address = *ip;
   auto eps = manager_->attach(name, netns, static_cast<uint64_t>(pid), *requests);
   if (!eps) return fail(eps.error());
   netns_[name] = {pid, inode_of(netns)};
@@ -311,6 +329,12 @@ Result<void> Networking::remove_build_network() {
 void Networking::started(const RuntimeRecord& rt, bool adopted, bool serve) {
   if (rt.network_mode != "bridge" || !manager_ || !serve) return;
   register_names(rt, adopted);
+  if (cluster_) {
+    std::vector<ClusterOverlay::Attached> eps;
+    for (const auto& e : manager_->endpoints(rt.spec.name))
+      if (cluster_->is_cluster(e.network)) eps.push_back({e.network, e.address.address, e.mac});
+    cluster_->attached(rt, eps);
+  }
   if (auto ports = port_mappings(rt); !ports.empty())
     if (auto r = manager_->publish(rt.spec.name, std::move(ports)); !r)
       log::get("net")->error("publish ports of {}: {}", rt.spec.name, r.error().message);
@@ -374,6 +398,7 @@ std::vector<net::PortMapping> Networking::port_mappings(const RuntimeRecord& rt)
 Result<void> Networking::rename(const std::string& from, const std::string& to) {
   if (!manager_) return {};
   if (auto r = manager_->rename(from, to); !r) return r;
+  if (cluster_) cluster_->renamed(from, to);
   if (auto node = netns_.extract(from); !node.empty()) {
     node.key() = to;
     netns_.insert(std::move(node));
@@ -468,11 +493,32 @@ std::vector<Networking::Reattached> Networking::reattach_detached() {
 
 void Networking::gone(const std::string& container) {
   if (!manager_) return;
+  if (cluster_) cluster_->gone(container);
   registry_->remove_container(container);
   names_.erase(container);
   netns_.erase(container);
   if (auto r = manager_->detach(container); !r)
     log::get("net")->warn("detach {}: {}", container, r.error().message);
+}
+
+Result<void> Networking::add_remote(const std::string& network, const RemoteEndpoint& ep) {
+  if (!manager_) return {};
+  if (auto r = manager_->add_remote(network, ep.ip, ep.mac, ep.underlay); !r) return r;
+  net::dns::Endpoint e;
+  e.network = network;
+  e.container = ep.key;  // unique here; its container name is one of its aliases
+  e.address = net::dns::Ipv4{ep.ip.value};
+  e.service = ep.service;
+  e.aliases = ep.aliases;
+  e.aliases.push_back(ep.container);
+  if (auto r = registry_->add(e); !r) return fail(r.error().wrap("overlay " + network));
+  return {};
+}
+
+Result<void> Networking::remove_remote(const std::string& network, const RemoteEndpoint& ep) {
+  if (!manager_) return {};
+  registry_->remove(network, ep.key);
+  return manager_->remove_remote(network, ep.ip, ep.mac, ep.underlay);
 }
 
 Result<PortAnswer> Networking::port(const RuntimeRecord& rt, int private_port,

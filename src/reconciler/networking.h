@@ -14,6 +14,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "net/address.h"
 #include "reconciler/controller.h"
 #include "model/runtime_record.h"
 #include "model/network.h"
@@ -40,6 +41,8 @@ struct Endpoint;
 }  // namespace stack::net
 
 namespace stack::reconciler {
+
+class ClusterOverlay;
 
 // What `stack port` prints: "0.0.0.0:8080".
 struct PortAnswer {
@@ -97,6 +100,21 @@ class Networking {
   // The container exited or is removed: its names, addresses and ports go.
   void gone(const std::string& container);
 
+  // A daemon in a cluster: its overlay networks without static peers are the cluster's
+  // (reconciler/cluster_overlay.h): subnet and addresses from the store, endpoints registered.
+  void set_cluster(ClusterOverlay* cluster) { cluster_ = cluster; }
+  // Another node's container on cluster overlay NETWORK: frames and ARP for it go across the
+  // VXLAN (FDB and neighbour entries), and the DNS answers its names there. KEY
+  // ("<node>/<container>") keys it; CONTAINER, SERVICE and ALIASES are its names.
+  struct RemoteEndpoint {
+    std::string key, container, service;
+    std::vector<std::string> aliases;
+    net::Ipv4 ip, underlay;
+    net::Mac mac;
+  };
+  [[nodiscard]] Result<void> add_remote(const std::string& network, const RemoteEndpoint& ep);
+  [[nodiscard]] Result<void> remove_remote(const std::string& network, const RemoteEndpoint& ep);
+
   // `stack port`: the host side of CONTAINER's PRIVATE_PORT/PROTOCOL.
   [[nodiscard]] Result<PortAnswer> port(const RuntimeRecord& rt, int private_port,
                                         const std::string& protocol) const;
@@ -136,6 +154,7 @@ class Networking {
   boost::asio::io_context& io_;
   state::Store& store_;
   std::string instance_;
+  ClusterOverlay* cluster_ = nullptr;
   std::unique_ptr<net::AddressStore> addresses_;
   std::unique_ptr<net::StaticPeers> peers_;
   std::unique_ptr<net::Netlink> netlink_;

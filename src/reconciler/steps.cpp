@@ -2,6 +2,8 @@
 // a pass interrupted half-way (a daemon killed, a step failed) is finished by the next one.
 #include "reconciler/steps.h"
 
+#include "reconciler/cluster_overlay.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -82,6 +84,10 @@ awaitable<Outcome> DaemonSteps::ensure_network(const planner::EnsureNetwork& s, 
   if (s.recreate)
     if (auto r = net.remove_network(s.name); !r) co_return outcome_of(r.error());
   if (!s.config) co_return Terminal{Error{"network " + s.name + ": no configuration"}};
+  if (auto* cluster = daemon_.cluster_overlay()) {  // its subnet from the cluster's store first
+    auto prepared = co_await cluster->prepare(*s.config);
+    if (!prepared) co_return outcome_of(prepared.error());
+  }
   if (auto r = net.ensure(*s.config); !r) co_return outcome_of(r.error());
   // A bridge made again: the containers still running on it are put back, without a restart.
   for (const auto& fixed : net.reattach_detached())

@@ -3,6 +3,8 @@
 // blocking phases of a start (the engine's create and start) run on the worker pool.
 #include "reconciler/supervisor.h"
 
+#include "reconciler/cluster_overlay.h"
+
 #include <fcntl.h>
 #include <signal.h>
 
@@ -106,6 +108,13 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec, bool serv
   }
   if (auto r = note_cgroup_parents(c.paths().root, c.engine().cgroups(), spec->cgroup); !r)
     co_return fail(r.error().wrap("start " + rec.name));
+  if (auto* cluster = daemon_.cluster_overlay()) {  // its cluster overlay addresses first
+    auto reserved = co_await cluster->reserve(*rt);
+    if (!reserved) {
+      net.gone(rec.name);
+      co_return fail(reserved.error().wrap("start " + rec.name));
+    }
+  }
   auto proc = co_await create_and_start(*rt, std::move(*spec));
   if (!proc) {
     net.gone(rec.name);  // addresses of a failed attach are released

@@ -52,6 +52,9 @@ class EtcdCluster {
   // Starts member I again on its data (after kill); true once it is healthy.
   bool restart(int i);
   [[nodiscard]] bool healthy() const { return healthy_; }
+  // three(): the bridge (in the host's namespace) the members' namespaces are joined by, on
+  // which a test may put simulated hosts of its own; "" for single().
+  [[nodiscard]] const std::string& bridge() const { return bridge_; }
   [[nodiscard]] std::string log(int i) const;
 
  private:

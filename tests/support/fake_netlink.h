@@ -198,6 +198,24 @@ class FakeNetlink final : public net::Netlink {
     std::sort(out.begin(), out.end());
     return out;
   }
+  Result<void> delete_fdb(std::string_view device, const net::Mac& mac,
+                          net::Ipv4 remote) override {
+    if (auto f = record("delete_fdb", std::string(device) + " " + mac.str() + " " + remote.str()))
+      return *f;
+    auto it = links.find(std::string(device));
+    if (it == links.end())
+      return fail("delete fdb: link " + std::string(device) + ": no such device", ENODEV);
+    auto& fdb = it->second.fdb;
+    fdb.erase(std::remove(fdb.begin(), fdb.end(), std::make_pair(mac, remote)), fdb.end());
+    return {};
+  }
+  Result<void> delete_neighbour(std::string_view device, net::Ipv4 ip) override {
+    if (auto f = record("delete_neighbour", std::string(device) + " " + ip.str())) return *f;
+    std::erase_if(neighbours, [&](const auto& n) {
+      return std::get<0>(n) < 0 && std::get<1>(n) == device && std::get<2>(n) == ip;
+    });
+    return {};
+  }
   Result<void> add_neighbour(int netns_fd, std::string_view device, net::Ipv4 ip,
                              const net::Mac& mac) override {
     if (auto f = record("add_neighbour", std::string(device) + " " + ip.str() + " " + mac.str()))

@@ -4,6 +4,8 @@
 // concurrency against real etcd members.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -177,4 +179,31 @@ TEST_CASE("cluster ipam 200 concurrent allocations from 8 clients are distinct")
   }
   CHECK(all.size() == 200);
   CHECK(ClusterIpam(s).allocations("n")->size() == 200);
+}
+
+TEST_CASE("cluster ipam an address held under a lease goes with it, and moves to a new lease") {
+  auto t = std::make_shared<std::atomic<std::int64_t>>(0);
+  auto start = std::chrono::steady_clock::now();
+  MemoryStore s([t, start] { return start + std::chrono::seconds(t->load()); });
+  ClusterIpam ipam(s);
+  REQUIRE(ipam.ensure_subnet("ov", cidr("10.90.0.0/24")));
+  auto old_lease = s.grant(10);
+  auto new_lease = s.grant(30);
+  REQUIRE(old_lease);
+  REQUIRE(new_lease);
+  auto a = ipam.allocate("ov", "n1/a", std::nullopt, old_lease->id);
+  auto b = ipam.allocate("ov", "n2/b", std::nullopt, old_lease->id);
+  REQUIRE(a);
+  REQUIRE(b);
+  // n1 registered again: its address moves under its new lease, the same one.
+  auto again = ipam.allocate("ov", "n1/a", std::nullopt, new_lease->id);
+  REQUIRE(again);
+  CHECK(*again == *a);
+  *t += 11;
+  s.expire_leases();
+  auto left = ipam.allocations("ov");
+  REQUIRE(left);
+  REQUIRE(left->size() == 1);
+  CHECK(left->at(0).owner == "n1/a");
+  CHECK(left->at(0).address == *a);
 }

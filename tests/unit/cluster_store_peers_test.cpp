@@ -91,3 +91,26 @@ TEST_CASE("store peers follow endpoint changes and a node whose lease ran out") 
   CHECK(peers.peers("ov")->empty());
   CHECK(peers.endpoints("ov").size() == 1);  // this node's own
 }
+
+TEST_CASE("endpoint records carry service, project and aliases, and older records still read") {
+  MemoryStore s;
+  auto web = ep("b", "demo-web-1", "10.90.0.3", "02:00:00:00:00:03", "192.0.2.2");
+  web.service = "web";
+  web.project = "demo";
+  web.aliases = {"www"};
+  REQUIRE(put_endpoint(s, "ov", web, 0));
+  auto kv = s.range(KeyRange::exact(keys::overlay_endpoint("ov", "b", "demo-web-1")));
+  REQUIRE(kv);
+  CHECK(kv->kvs.at(0).value ==
+        R"({"aliases":["www"],"ip":"10.90.0.3","mac":"02:00:00:00:00:03","project":"demo",)"
+        R"("service":"web","underlay":"192.0.2.2"})");
+  // A record without them (as written before): names empty.
+  REQUIRE(s.put(keys::overlay_endpoint("ov", "c", "x-1"),
+                R"({"ip":"10.90.0.4","mac":"02:00:00:00:00:04","underlay":"192.0.2.3"})"));
+  auto listing = list_endpoints(s, "ov");
+  REQUIRE(listing);
+  REQUIRE(listing->endpoints.size() == 2);
+  CHECK(listing->endpoints[0] == web);
+  CHECK(listing->endpoints[1].service.empty());
+  CHECK(listing->endpoints[1].ip.str() == "10.90.0.4");
+}

@@ -1,0 +1,249 @@
+// Cluster overlay networks across simulated hosts (issue 18): two network namespaces on the
+// bridge of a three-member etcd (tests/support/etcd_fixture), one daemon each joined to it,
+// each node running its own project on one shared overlay (`name:`). Checks the addresses
+// (the cluster's subnet, distinct), reach by name across nodes, the FDB/neighbour entries and
+// DNS name of a stopped container going, and a killed daemon's endpoints going with its lease.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "e2e/stack_env.h"
+#include "net/naming.h"
+#include "support/etcd_fixture.h"
+
+using namespace stack::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Simulated hosts: namespaces stkch<i>-<pid>, each with a veth on ETCD's bridge at .21, .22...
+// of the members' /24. Removed on destruction, pass or fail.
+struct Hosts {
+  std::vector<std::string> ns, links, addr;
+  Hosts(const EtcdCluster& etcd, int n) {
+    auto url = etcd.members()[0].client_url;  // http://192.168.X.11:2379
+    auto host = url.substr(7, url.rfind(':') - 7);
+    auto prefix = host.substr(0, host.rfind('.') + 1);
+    auto id = std::to_string(::getpid() % 100000);
+    for (int i = 0; i < n; i++) {
+      ns.push_back("stkch" + std::to_string(i) + "-" + id);
+      links.push_back("stkcl" + id + "x" + std::to_string(i));
+      addr.push_back(prefix + std::to_string(21 + i));
+      for (const auto& cmd : std::vector<std::string>{
+               "ip netns add " + ns[i],
+               "ip link add " + links[i] + " type veth peer name u0 netns " + ns[i],
+               "ip link set " + links[i] + " master " + etcd.bridge() + " up",
+               "ip -n " + ns[i] + " addr add " + addr[i] + "/24 dev u0",
+               "ip -n " + ns[i] + " link set u0 up",
+               "ip -n " + ns[i] + " link set lo up"}) {
+        auto r = run({"/bin/sh", "-c", cmd});
+        REQUIRE_MESSAGE(r.code == 0, cmd << ": " << r.err);
+      }
+    }
+  }
+  ~Hosts() {
+    for (const auto& l : links) run({"/usr/sbin/ip", "link", "del", l});
+    for (const auto& n : ns) run({"/usr/sbin/ip", "netns", "del", n});
+  }
+};
+
+// (Re)starts ENV's daemon in namespace NETNS, joined to ETCD as NODE advertising ADDRESS.
+void cluster_daemon(StackEnv& env, const std::string& netns, const EtcdCluster& etcd,
+                    const std::string& node, const std::string& address) {
+  env.stack({"daemon", "stop"});
+  std::filesystem::remove(env.run_root() / "stack.sock");
+  std::string endpoints;
+  for (const auto& e : etcd.endpoints()) endpoints += (endpoints.empty() ? "" : ",") + e;
+  run({"/bin/sh", "-c",
+       "setsid nsenter --net=/run/netns/" + netns + " " + std::string(STACK_BUILD_DIR) +
+           "/stack --root " + env.root().string() + " --run-root " + env.run_root().string() +
+           " daemon --cluster " + endpoints + " --node-name " + node + " --advertise " + address +
+           " >>" + (env.run_root() / "daemon.log").string() + " 2>&1 &"});
+  auto deadline = Clock::now() + 15s;
+  while (Clock::now() < deadline && env.api_get("/v1/version")["cluster"]["state"] != "ready")
+    std::this_thread::sleep_for(100ms);
+  REQUIRE_MESSAGE(env.api_get("/v1/version")["cluster"]["state"] == "ready",
+                  env.api_get("/v1/version").dump());
+}
+
+std::string project_file(const std::string& project, const std::string& service,
+                         const std::string& network) {
+  return "name: " + project + "\nservices:\n  " + service + R"(:
+    image: busybox
+    command: [sleep, "3600"]
+    networks: [shared]
+networks:
+  shared:
+    driver: overlay
+    name: )" + network + "\n";
+}
+
+// etcdctl get --prefix PREFIX from the host: key -> value.
+std::map<std::string, std::string> etcd_prefix(const EtcdCluster& etcd, const std::string& prefix) {
+  auto r = run({"/usr/bin/etcdctl", "--endpoints", etcd.endpoints()[0], "get", "--prefix", prefix});
+  std::map<std::string, std::string> out;
+  std::istringstream in(r.out);
+  for (std::string key, value; std::getline(in, key) && std::getline(in, value);) out[key] = value;
+  return out;
+}
+
+std::string sh_in(const std::string& netns, const std::string& cmd) {
+  return run({"/bin/sh", "-c", "ip netns exec " + netns + " " + cmd}).out;
+}
+
+// Runs ARGV in SERVICE until it succeeds or TIMEOUT passes.
+RunResult exec_until(StackEnv& env, const std::vector<std::string>& argv, bool ok,
+                     std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  std::vector<std::string> args = {"exec"};
+  args.insert(args.end(), argv.begin(), argv.end());
+  RunResult r;
+  do {
+    r = env.stack(args);
+    if ((r.code == 0) == ok) return r;
+    std::this_thread::sleep_for(50ms);
+  } while (Clock::now() < deadline);
+  return r;
+}
+
+long ms_since(Clock::time_point t0) {
+  return static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+}
+
+}  // namespace
+
+TEST_CASE("cluster overlay: containers on two nodes reach each other by name over the cluster's overlay") {
+  STACK_REQUIRE_ROOT();
+  if (auto why = etcd_missing(); !why.empty()) return report_skip(why);
+  auto etcd = EtcdCluster::three();
+  REQUIRE(etcd->healthy());
+  Hosts hosts(*etcd, 2);  // destroyed before etcd, after both environments went down
+  StackEnv a, b;
+  auto id = std::to_string(::getpid() % 100000);
+  const std::string net = "stkov" + id, pa = unique_project("cova"), pb = unique_project("covb");
+  a.uses(pa);
+  b.uses(pb);
+  const std::string node_a = "na" + id, node_b = "nb" + id;
+  cluster_daemon(a, hosts.ns[0], *etcd, node_a, hosts.addr[0]);
+  cluster_daemon(b, hosts.ns[1], *etcd, node_b, hosts.addr[1]);
+  a.write(project_file(pa, "a", net));
+  b.write(project_file(pb, "b", net));
+  auto up_a = a.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up_a.code == 0, up_a.err);
+  auto t_b = Clock::now();
+  auto up_b = b.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up_b.code == 0, up_b.err);
+  // First packet: from b's `up` until a reaches it by name.
+  auto ping = exec_until(a, {"a", "ping", "-c", "1", "-W", "1", "b"}, true, 15s);
+  auto first_packet_ms = ms_since(t_b);
+  REQUIRE_MESSAGE(ping.code == 0, ping.out << ping.err);
+  MESSAGE("first packet by name " << first_packet_ms << " ms after b's up");
+  // Both ways, and by container name too.
+  auto back = exec_until(b, {"b", "ping", "-c", "1", "-W", "1", "a"}, true, 5s);
+  CHECK_MESSAGE(back.code == 0, back.out << back.err);
+  auto by_name = exec_until(a, {"a", "ping", "-c", "1", "-W", "1", pb + "-b-1"}, true, 5s);
+  CHECK_MESSAGE(by_name.code == 0, by_name.out << by_name.err);
+  // HTTP across: b serves a file, a fetches it by service name.
+  REQUIRE(b.stack({"exec", "-d", "b", "sh", "-c",
+                   "mkdir -p /w && echo hello-from-b > /w/i && httpd -p 8080 -h /w"})
+              .code == 0);
+  auto wget = exec_until(a, {"a", "timeout", "5", "wget", "-qO-", "http://b:8080/i"}, true, 10s);
+  CHECK(wget.out == "hello-from-b\n");
+
+  // One subnet, recorded once; two distinct addresses in it, each held by its node.
+  auto subnet = json::parse(etcd_prefix(*etcd, "/stack/ipam/" + net + "/subnet").begin()->second);
+  auto eps = etcd_prefix(*etcd, "/stack/overlay/" + net + "/endpoints/");
+  REQUIRE(eps.size() == 2);
+  std::set<std::string> ips;
+  for (const auto& [k, v] : eps) ips.insert(json::parse(v)["ip"].get<std::string>());
+  CHECK(ips.size() == 2);
+  std::string base = subnet["subnet"].get<std::string>();
+  base = base.substr(0, base.rfind('.') + 1);
+  for (const auto& ip : ips) CHECK_MESSAGE(ip.rfind(base, 0) == 0, ip << " not in " << subnet);
+  auto addrs = etcd_prefix(*etcd, "/stack/ipam/" + net + "/addr/");
+  CHECK(addrs.size() == 2);
+  CHECK(addrs.count("/stack/ipam/" + net + "/addr/" + *ips.begin()) == 1);
+  auto b_ep = json::parse(eps.at("/stack/overlay/" + net + "/endpoints/" + node_b + "/" + pb + "-b-1"));
+  CHECK(b_ep["service"] == "b");
+  CHECK(b_ep["project"] == pb);
+  CHECK(b_ep["underlay"] == hosts.addr[1]);
+  const std::string b_ip = b_ep["ip"], b_mac = b_ep["mac"];
+
+  // Cross-node DNS: nslookup in a (one exec each) against a plain exec: the difference is
+  // the answer's own time, roughly.
+  std::vector<long> lookups, plain;
+  for (int i = 0; i < 9; i++) {
+    auto t0 = Clock::now();
+    auto r = a.stack({"exec", "a", "nslookup", "b"});
+    lookups.push_back(ms_since(t0));
+    CHECK_MESSAGE(r.out.find(b_ip) != std::string::npos, r.out << r.err);
+    t0 = Clock::now();
+    a.stack({"exec", "a", "true"});
+    plain.push_back(ms_since(t0));
+  }
+  std::sort(lookups.begin(), lookups.end());
+  std::sort(plain.begin(), plain.end());
+  MESSAGE("exec nslookup b p50 " << lookups[4] << " ms, exec true p50 " << plain[4] << " ms");
+
+  // A's vxlan device has b's FDB and neighbour entries.
+  const std::string vx = stack::net::vxlan_name(stack::net::derive_vni("", net));
+  auto fdb = [&] { return sh_in(hosts.ns[0], "bridge fdb show dev " + vx); };
+  auto neigh = [&] { return sh_in(hosts.ns[0], "ip neigh show dev " + vx); };
+  CHECK_MESSAGE(fdb().find(b_mac + " dst " + hosts.addr[1]) != std::string::npos, fdb());
+  CHECK_MESSAGE(neigh().find(b_ip + " lladdr " + b_mac) != std::string::npos, neigh());
+  // No flooding: no all-zeros entry.
+  CHECK(fdb().find("00:00:00:00:00:00") == std::string::npos);
+
+  // b stopped: its entries and name go from A.
+  REQUIRE(b.stack({"stop", "-t", "0", "b"}).code == 0);
+  auto t_stop = Clock::now();
+  while (Clock::now() - t_stop < 10s && neigh().find(b_ip) != std::string::npos)
+    std::this_thread::sleep_for(50ms);
+  CHECK_MESSAGE(neigh().find(b_ip) == std::string::npos, neigh());
+  // The vxlan device's own entry (the bridge's learned one, "master stk-...", ages out).
+  CHECK_MESSAGE(fdb().find(b_mac + " dst") == std::string::npos, fdb());
+  auto gone = exec_until(a, {"a", "nslookup", "b"}, false, 5s);
+  CHECK_MESSAGE(gone.out.find(b_ip) == std::string::npos, gone.out);
+  CHECK(etcd_prefix(*etcd, "/stack/overlay/" + net + "/endpoints/" + node_b + "/").empty());
+  CHECK(etcd_prefix(*etcd, "/stack/ipam/" + net + "/addr/").size() == 1);
+
+  // b again; then its daemon killed: after the lease (10 s) its endpoint goes from A.
+  REQUIRE(b.stack({"start", "b"}).code == 0);
+  auto again = exec_until(a, {"a", "ping", "-c", "1", "-W", "1", "b"}, true, 15s);
+  REQUIRE_MESSAGE(again.code == 0, again.out << again.err);
+  int pid = b.api_get("/v1/version")["pid"].get<int>();
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  auto killed = Clock::now();
+  while (Clock::now() - killed < 25s &&
+         !etcd_prefix(*etcd, "/stack/overlay/" + net + "/endpoints/" + node_b + "/").empty())
+    std::this_thread::sleep_for(100ms);
+  while (Clock::now() - killed < 27s && neigh().find(b_ip) != std::string::npos)
+    std::this_thread::sleep_for(50ms);
+  MESSAGE("b's endpoint gone from A " << ms_since(killed) << " ms after its daemon was killed");
+  CHECK_MESSAGE(neigh().find(b_ip) == std::string::npos, neigh());
+  CHECK(fdb().find(b_mac + " dst") == std::string::npos);
+  CHECK(etcd_prefix(*etcd, "/stack/ipam/" + net + "/addr/").size() == 1);  // a's alone
+  CHECK(exec_until(a, {"a", "nslookup", "b"}, false, 5s).out.find(b_ip) == std::string::npos);
+
+  // B's daemon back: it adopts b and registers it again; then both go down.
+  cluster_daemon(b, hosts.ns[1], *etcd, node_b, hosts.addr[1]);
+  auto readopted = exec_until(a, {"a", "ping", "-c", "1", "-W", "1", "b"}, true, 15s);
+  CHECK_MESSAGE(readopted.code == 0, readopted.out << readopted.err);
+  REQUIRE(b.stack({"down", "-t", "0"}).code == 0);
+  REQUIRE(a.stack({"down", "-t", "0"}).code == 0);
+  for (const auto& ns : hosts.ns) {
+    auto links = sh_in(ns, "ip -o link show");
+    CHECK(links.find("stx-") == std::string::npos);
+    CHECK(links.find("stk-") == std::string::npos);
+  }
+  CHECK(etcd_prefix(*etcd, "/stack/overlay/" + net + "/").empty());
+  CHECK(etcd_prefix(*etcd, "/stack/ipam/" + net + "/addr/").empty());
+}
