@@ -131,9 +131,9 @@ void supported_network_modes(const Service& s, const Report& report) {
     report(s.pos, "services." + s.name + ".network_mode " + m);
 }
 
-void tcp_udp_ports(const Service& s, const Report& report) {
+void supported_ports(const Service& s, const Report& report) {
   for (const Port& p : s.ports)
-    if (p.protocol != "tcp" && p.protocol != "udp")
+    if (p.protocol != "tcp" && p.protocol != "udp" && p.protocol != "sctp")
       report(p.pos, "services." + s.name + ".ports (protocol " + p.protocol + ")");
     // The kernel drops a packet with source ::1 on any device but lo (RFC 4291 2.5.3), and
     // IPv6 has no route_localnet: a DNAT from [::1] to a container cannot work.
@@ -308,7 +308,7 @@ const std::vector<Implemented>& implemented() {
       {"services.*.external_links", {}},
       {"services.*.dns", {}},
       {"services.*.network_mode", supported_network_modes},
-      {"services.*.ports", tcp_udp_ports},
+      {"services.*.ports", supported_ports},
       {"services.*.expose", {}},
       {"services.*.extra_hosts.**", {}},
       {"services.*.dns_search", {}},

@@ -264,8 +264,8 @@ TEST_CASE("compose keys that stack does not implement yet load, and check_suppor
   };
   CHECK(unsupported("services:\n  web:\n    image: x\n    ports: ['80:80', '53:53/udp']\n") ==
         "SUPPORTED");
-  CHECK(unsupported("services:\n  web:\n    image: x\n    ports: ['80:80/sctp']\n") ==
-        "stack.yaml:4:13: not supported yet: services.web.ports (protocol sctp)");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    ports: ['80:80/sctp', '90/sctp']\n") ==
+        "SUPPORTED");
   CHECK(unsupported("services:\n  web:\n    image: x\n    network_mode: service:db\n  db: {image: x}\n") ==
         "SUPPORTED");
   CHECK(unsupported("services:\n  web:\n    image: x\n    network_mode: container:abc\n") ==
