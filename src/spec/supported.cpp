@@ -13,6 +13,7 @@
 #include "spec/service_fields.h"
 #include "spec/network_fields.h"
 #include "spec/security_fields.h"
+#include "spec/log_options.h"
 
 namespace stack::spec {
 namespace {
@@ -115,11 +116,6 @@ void replicated_mode(const Service& s, const Report& report) {
     report(s.pos, "services." + s.name + ".deploy.mode " +
                       (m.is_string() ? m.get<std::string>() : m.dump()) +
                       " (one replica per node needs a cluster: stack daemon --cluster)");
-}
-
-void only_local_log_drivers(const Service& s, const Report& report) {
-  if (s.logging.driver != "json-file" && s.logging.driver != "local")
-    report(s.pos, "services." + s.name + ".logging.driver " + s.logging.driver);
 }
 
 void supported_network_modes(const Service& s, const Report& report) {
@@ -270,11 +266,10 @@ const std::vector<Implemented>& implemented() {
       {"configs.*.content", {}},
       {"configs.*.name", {}},
       {"configs.*.external.**", {}},
-      {"services.*.logging", only_local_log_drivers},
+      // json-file and local; syslog and journald besides them (check_log_options).
+      {"services.*.logging", {}},
       {"services.*.logging.driver", {}},
-      {"services.*.logging.options", {}},
-      {"services.*.logging.options.max-size", {}},
-      {"services.*.logging.options.max-file", {}},
+      {"services.*.logging.options.**", {}},
       {"services.*.depends_on.**", {}},
       {"services.*.restart", {}},
       {"services.*.healthcheck.**", {}},
@@ -446,6 +441,7 @@ Result<void> check_supported(const Stack& stack) {
     walk(s.keys, s.name);
     check_service_fields(s, diag);
     check_lsm_options(s, lsms, diag);
+    check_log_options(s, diag);
     for (const Implemented& i : implemented()) {
       if (!i.check) continue;
       std::string key = i.pattern.substr(std::string("services.*.").size());
