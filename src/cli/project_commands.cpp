@@ -529,8 +529,8 @@ void add_project_commands(CLI::App& app) {
   static int port_private = 0, port_index = 1;
   port->add_option("service", port_service, "The service")->required();
   port->add_option("private_port", port_private, "The container port")->required();
-  port->add_option("--protocol", port_protocol, "tcp or udp (default tcp)")
-      ->check(CLI::IsMember({"tcp", "udp"}));
+  port->add_option("--protocol", port_protocol, "tcp, udp or sctp (default tcp)")
+      ->check(CLI::IsMember({"tcp", "udp", "sctp"}));
   port->add_option("--index", port_index, "Which replica (default 1)");
   port->callback([] {
     auto project = value_or_exit(project_name());

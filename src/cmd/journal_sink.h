@@ -1,6 +1,7 @@
 // stackd's log sink under systemd: each line to journald with its structured fields (PROJECT=,
 // CONTAINER=, PASS=, STACK_COMPONENT=), so `journalctl -u stack PROJECT=demo` finds a project's
-// lines. Only stackd links libsystemd; the CLI and the libraries never see this file.
+// lines. stackd is the binary that links libsystemd (the reconciler's journald logging driver
+// uses sd_journal_sendv too); the CLI never sees this file.
 #pragma once
 
 #include <memory>

@@ -58,6 +58,10 @@ struct RuntimeRecord {
   // deploy.restart_policy delay and window; 0: stack's backoff (restart_policy.h).
   std::chrono::milliseconds restart_delay{0}, restart_window{0};
   std::map<std::string, std::string> labels;  // labels, label_file, deploy.labels
+  // logging.driver and its options: syslog and journald get each line besides the local
+  // copy the init writes (reconciler/log_shipper.h).
+  std::string log_driver = "json-file";
+  std::map<std::string, std::string> log_options;
   HealthConfig health;         // empty argv: no health check
   bool restart_on_unhealthy = true;  // x-stack: {restart_on_unhealthy: false} opts out
   bool auto_remove = false;  // `run -d --rm`: the supervisor removes it once it has exited

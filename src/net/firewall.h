@@ -29,7 +29,9 @@ struct FirewallNetwork {
   std::optional<Cidr6> subnet6 = std::nullopt;  // enable_ipv6: `table ip6` NAT and filtering
 };
 
-enum class Proto { kTcp, kUdp };
+// sctp is matched and DNATed like tcp and udp (nf_conntrack's sctp tracker, built into the
+// kernel even where CONFIG_IP_SCTP is not); like docker, no userland proxy serves it.
+enum class Proto { kTcp, kUdp, kSctp };
 
 // One `ports:` entry: HOST_IP (any local address when unset) : HOST_PORT[-HOST_PORT_END] ->
 // CONTAINER_IP : CONTAINER_PORT[-CONTAINER_PORT_END]. A host range maps onto an equal container

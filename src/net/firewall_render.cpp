@@ -46,7 +46,14 @@ std::vector<EndpointSet> endpoint_sets(const std::vector<FirewallEndpoint>& endp
   return sets;
 }
 
-const char* proto_name(Proto p) { return p == Proto::kTcp ? "tcp" : "udp"; }
+const char* proto_name(Proto p) {
+  switch (p) {
+    case Proto::kUdp: return "udp";
+    case Proto::kSctp: return "sctp";
+    case Proto::kTcp: break;
+  }
+  return "tcp";
+}
 
 std::string ports_text(uint16_t first, uint16_t end) {
   if (end == 0 || end == first) return std::to_string(first);

@@ -386,7 +386,9 @@ std::vector<net::PortMapping> Networking::port_mappings(const RuntimeRecord& rt)
     }
     m.host_port = static_cast<uint16_t>(p.host_port);
     m.host_port_end = static_cast<uint16_t>(p.host_port_end);
-    m.proto = p.protocol == "udp" ? net::Proto::kUdp : net::Proto::kTcp;
+    m.proto = p.protocol == "udp"    ? net::Proto::kUdp
+              : p.protocol == "sctp" ? net::Proto::kSctp
+                                     : net::Proto::kTcp;
     m.container_port = static_cast<uint16_t>(p.container_port);
     if (p.host_port_end)
       m.container_port_end = static_cast<uint16_t>(p.container_port + p.host_port_end - p.host_port);

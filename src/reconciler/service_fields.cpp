@@ -387,6 +387,8 @@ Result<void> host_namespaces(const spec::Service& svc, RuntimeRecord& r) {
 Result<void> apply_service_fields(const spec::Stack& stack, const spec::Service& svc,
                                   const fs::Image& image, RuntimeRecord& r) {
   if (auto x = labels(stack, svc, r); !x) return x;
+  r.log_driver = svc.logging.driver;
+  r.log_options = svc.logging.options;
   if (auto x = restart_policy(svc, r); !x) return x;
   if (auto x = cgroup_knobs(svc, r); !x) return x;
   if (auto x = device_knobs(svc, r); !x) return x;

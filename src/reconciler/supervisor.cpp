@@ -17,6 +17,7 @@
 #include "reconciler/desired.h"
 #include "reconciler/health.h"
 #include "reconciler/hooks.h"
+#include "reconciler/log_shipper.h"
 #include "reconciler/networking.h"
 #include "reconciler/service_fields.h"
 #include "model/runtime_record.h"
@@ -46,10 +47,19 @@ awaitable<void> remove_exited(Daemon& d, std::string project, std::string name) 
 }  // namespace
 
 Supervisor::Supervisor(Daemon& daemon)
-    : daemon_(daemon), changed_(std::make_unique<Notifier>(daemon.io_.get_executor())) {}
+    : daemon_(daemon), changed_(std::make_unique<Notifier>(daemon.io_.get_executor())),
+      shipper_(std::make_unique<LogShipper>(daemon.io_)) {}
+
+Supervisor::~Supervisor() = default;
+
+void Supervisor::forget(const std::string& name) {
+  streaks_.erase(name);
+  shipper_->stop(name);
+}
 
 void Supervisor::shutdown() {
   shutdown_ = true;
+  shipper_->stop_all();
   watches_.clear();
   changed_->notify();
 }
@@ -107,6 +117,10 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec, bool serv
       if (auto text = read_file(c.container_dir(target) / "resolv.conf")) spec->resolv_conf = *text;
   }
   if (auto r = note_cgroup_parents(c.paths().root, c.engine().cgroups(), spec->cgroup); !r)
+    co_return fail(r.error().wrap("start " + rec.name));
+  // Before the first line is written: syslog and journald get every line of this run (an
+  // unreachable destination fails the start, as docker's driver does).
+  if (auto r = shipper_->follow(rec.name, c.container_dir(rec.name), *rt); !r)
     co_return fail(r.error().wrap("start " + rec.name));
   if (auto* cluster = daemon_.cluster_overlay()) {  // its cluster overlay addresses first
     auto reserved = co_await cluster->reserve(*rt);
@@ -193,6 +207,12 @@ void Supervisor::watch(const state::ContainerRecord& rec) {
     adopt_exited(rec);  // gone before we could watch it
     return;
   }
+  // An adopted container (a daemon restart): its lines from now on.
+  if (rec.runtime && !shipper_->following(rec.name))
+    if (auto r = shipper_->follow(rec.name, daemon_.controller().container_dir(rec.name),
+                                  *rec.runtime);
+        !r)
+      log::get("reconciler")->warn("log driver name={}: {}", rec.name, r.error().message);
   uint64_t gen = next_generation_++;
   auto& w = watches_[rec.name];
   w = Watch{gen, false, streaks_[rec.name], std::chrono::steady_clock::now()};
@@ -215,6 +235,7 @@ std::optional<std::string> Supervisor::name_of(uint64_t generation) const {
 }
 
 void Supervisor::rename(const std::string& from, const std::string& to) {
+  shipper_->rename(from, to);
   if (auto node = watches_.extract(from); !node.empty()) {
     node.key() = to;
     watches_.insert(std::move(node));

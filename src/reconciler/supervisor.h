@@ -19,10 +19,12 @@
 namespace stack::reconciler {
 
 class Daemon;
+class LogShipper;
 
 class Supervisor {
  public:
   explicit Supervisor(Daemon& daemon);
+  ~Supervisor();
 
   // Starts the container of REC (the engine's two phases on the worker pool, its networks
   // attached between on the loop), records it running and watches it.
@@ -43,7 +45,7 @@ class Supervisor {
   [[nodiscard]] bool watching(const std::string& name) const { return watches_.count(name) > 0; }
   // NAME was removed: what the supervisor kept of it (its backoff streak) goes with it, so a
   // container made again under the same name starts afresh.
-  void forget(const std::string& name) { streaks_.erase(name); }
+  void forget(const std::string& name);
   // Notified whenever a container's state or health changes.
   Notifier& changed() { return *changed_; }
   void shutdown();
@@ -71,6 +73,7 @@ class Supervisor {
 
   Daemon& daemon_;
   std::unique_ptr<Notifier> changed_;
+  std::unique_ptr<LogShipper> shipper_;  // syslog and journald: dual logging
   std::map<std::string, Watch> watches_;
   std::map<std::string, int> streaks_;  // survives between watches of one container
   uint64_t next_generation_ = 1;

@@ -256,8 +256,11 @@ json service_json(const Service& s) {
   if (!volumes.empty()) j["volumes"] = volumes;
   put_list(j, "tmpfs", s.tmpfs);
   json options = s.logging.options;
-  options["max-size"] = std::to_string(s.logging.max_size_bytes);
-  options["max-file"] = std::to_string(s.logging.max_files);
+  // The size caps are the file drivers' (syslog and journald refuse them).
+  if (s.logging.driver == "json-file" || s.logging.driver == "local" || s.logging.max_size_set)
+    options["max-size"] = std::to_string(s.logging.max_size_bytes);
+  if (s.logging.driver == "json-file" || s.logging.driver == "local" || s.logging.max_files_set)
+    options["max-file"] = std::to_string(s.logging.max_files);
   j["logging"] = {{"driver", s.logging.driver}, {"options", options}};
   j["scale"] = s.replicas;
   if (!s.dependencies.empty()) {

@@ -13,6 +13,7 @@
 #include "spec/service_fields.h"
 #include "spec/network_fields.h"
 #include "spec/security_fields.h"
+#include "spec/log_options.h"
 
 namespace stack::spec {
 namespace {
@@ -136,11 +137,6 @@ void replicated_mode(const Service& s, const Report& report) {
                       " (one replica per node needs a cluster: stack daemon --cluster)");
 }
 
-void only_local_log_drivers(const Service& s, const Report& report) {
-  if (s.logging.driver != "json-file" && s.logging.driver != "local")
-    report(s.pos, "services." + s.name + ".logging.driver " + s.logging.driver);
-}
-
 void supported_network_modes(const Service& s, const Report& report) {
   const std::string& m = s.network_mode;
   bool service = m.rfind("service:", 0) == 0 && m.size() > 8;
@@ -150,9 +146,9 @@ void supported_network_modes(const Service& s, const Report& report) {
     report(s.pos, "services." + s.name + ".network_mode " + m);
 }
 
-void tcp_udp_ports(const Service& s, const Report& report) {
+void supported_ports(const Service& s, const Report& report) {
   for (const Port& p : s.ports)
-    if (p.protocol != "tcp" && p.protocol != "udp")
+    if (p.protocol != "tcp" && p.protocol != "udp" && p.protocol != "sctp")
       report(p.pos, "services." + s.name + ".ports (protocol " + p.protocol + ")");
     // The kernel drops a packet with source ::1 on any device but lo (RFC 4291 2.5.3), and
     // IPv6 has no route_localnet: a DNAT from [::1] to a container cannot work.
@@ -289,11 +285,10 @@ const std::vector<Implemented>& implemented() {
       {"configs.*.content", {}},
       {"configs.*.name", {}},
       {"configs.*.external.**", {}},
-      {"services.*.logging", only_local_log_drivers},
+      // json-file and local; syslog and journald besides them (check_log_options).
+      {"services.*.logging", {}},
       {"services.*.logging.driver", {}},
-      {"services.*.logging.options", {}},
-      {"services.*.logging.options.max-size", {}},
-      {"services.*.logging.options.max-file", {}},
+      {"services.*.logging.options.**", {}},
       {"services.*.depends_on.**", {}},
       {"services.*.restart", {}},
       {"services.*.healthcheck.**", {}},
@@ -327,7 +322,7 @@ const std::vector<Implemented>& implemented() {
       {"services.*.external_links", {}},
       {"services.*.dns", {}},
       {"services.*.network_mode", supported_network_modes},
-      {"services.*.ports", tcp_udp_ports},
+      {"services.*.ports", supported_ports},
       {"services.*.expose", {}},
       {"services.*.extra_hosts.**", {}},
       {"services.*.dns_search", {}},
@@ -468,6 +463,7 @@ Result<void> check_supported(const Stack& stack) {
     walk(s.keys, s.name);
     check_service_fields(s, diag);
     check_lsm_options(s, lsms, diag);
+    check_log_options(s, diag);
     for (const Implemented& i : implemented()) {
       if (!i.check) continue;
       std::string key = i.pattern.substr(std::string("services.*.").size());

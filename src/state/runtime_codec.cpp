@@ -99,6 +99,8 @@ void encode_service_fields(const RuntimeRecord& r, json& j) {
   if (r.restart_delay.count()) j["restart_delay_ms"] = r.restart_delay.count();
   if (r.restart_window.count()) j["restart_window_ms"] = r.restart_window.count();
   if (!r.labels.empty()) j["labels"] = r.labels;
+  if (r.log_driver != "json-file") j["log_driver"] = r.log_driver;
+  if (!r.log_options.empty()) j["log_options"] = r.log_options;
   if (!s.devices.empty()) {
     json d = json::array();
     for (const auto& x : s.devices)
@@ -144,6 +146,9 @@ void decode_service_fields(const json& j, RuntimeRecord& r) {
   r.restart_delay = std::chrono::milliseconds(j.value("restart_delay_ms", int64_t{0}));
   r.restart_window = std::chrono::milliseconds(j.value("restart_window_ms", int64_t{0}));
   if (j.contains("labels")) r.labels = j["labels"].get<std::map<std::string, std::string>>();
+  r.log_driver = j.value("log_driver", "json-file");
+  if (j.contains("log_options"))
+    r.log_options = j["log_options"].get<std::map<std::string, std::string>>();
   if (j.contains("devices"))
     for (const auto& x : j["devices"])
       s.devices.push_back({x.at(0), x.at(1).get<std::string>().at(0), x.at(2), x.at(3), x.at(4)});

@@ -88,6 +88,21 @@ TEST_CASE("port ranges map one to one or onto a single port") {
   CHECK(bad.error().message.find("9000-9002 does not match 7000-7005") != std::string::npos);
 }
 
+TEST_CASE("an sctp port is matched and DNATed like tcp and udp, on IPv4 and IPv6") {
+  FirewallModel m;
+  m.networks = {{"stk-aaaaaaaa", cidr("10.89.0.0/24"), false}};
+  m.networks[0].subnet6 = Cidr6::parse("fd00:89::/64").value();
+  PortMapping p{std::nullopt, 8080, 0, Proto::kSctp, ip("10.89.0.2"), 80, 0};
+  p.container_ip6 = Ipv6::parse("fd00:89::2").value();
+  m.ports = {p, {ip("127.0.0.1"), 9000, 9001, Proto::kSctp, ip("10.89.0.2"), 7000, 7001}};
+  auto text = render_table(m).value();
+  CHECK(text.find("\t\tsctp dport 8080 dnat to 10.89.0.2:80\n") != std::string::npos);
+  CHECK(text.find("\t\tip daddr 127.0.0.1 sctp dport 9001 dnat to 10.89.0.2:7001\n") !=
+        std::string::npos);
+  CHECK(render_table6(m).value().find("\t\tsctp dport 8080 dnat to [fd00:89::2]:80\n") !=
+        std::string::npos);
+}
+
 TEST_CASE("another instance's tables are its own: named after it, replaced and removed alone") {
   auto m = two_networks();
   m.table = "stack-1a2b3c4d";

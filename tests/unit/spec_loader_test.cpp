@@ -264,8 +264,8 @@ TEST_CASE("compose keys that stack does not implement yet load, and check_suppor
   };
   CHECK(unsupported("services:\n  web:\n    image: x\n    ports: ['80:80', '53:53/udp']\n") ==
         "SUPPORTED");
-  CHECK(unsupported("services:\n  web:\n    image: x\n    ports: ['80:80/sctp']\n") ==
-        "stack.yaml:4:13: not supported yet: services.web.ports (protocol sctp)");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    ports: ['80:80/sctp', '90/sctp']\n") ==
+        "SUPPORTED");
   CHECK(unsupported("services:\n  web:\n    image: x\n    network_mode: service:db\n  db: {image: x}\n") ==
         "SUPPORTED");
   CHECK(unsupported("services:\n  web:\n    image: x\n    network_mode: container:abc\n") ==
@@ -300,7 +300,10 @@ TEST_CASE("compose keys that stack does not implement yet load, and check_suppor
         "stack.yaml:3:25: refused: services.web.build.secrets (build secrets are not mounted "
         "into RUN: pass values with args, or COPY a file)");
   CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {driver: syslog}\n") ==
-        "stack.yaml:2:3: not supported yet: services.web.logging.driver syslog");
+        "SUPPORTED");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {driver: gelf}\n") ==
+        "stack.yaml:4:15: not supported yet: services.web.logging.driver gelf (json-file, "
+        "local, syslog and journald are)");
   CHECK(unsupported("services:\n  web:\n    image: x\n    deploy: {placement: {}}\n") ==
         "stack.yaml:4:14: refused: services.web.deploy.placement (placing replicas on "
         "nodes needs a cluster: stack daemon --cluster)");

@@ -1,0 +1,48 @@
+// Dual logging: each container whose logging driver is syslog or journald has its new log lines
+// followed (the init's own files stay the local copy `stack logs` reads) and sent to that
+// driver's sink. One follower per container, by name, on the daemon's loop; private to the
+// reconciler (the supervisor starts and stops them).
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace stack::model {
+struct RuntimeRecord;
+}
+
+namespace stack::reconciler {
+
+class LogShipper {
+ public:
+  explicit LogShipper(boost::asio::io_context& io);
+  ~LogShipper();
+  LogShipper(const LogShipper&) = delete;
+  LogShipper& operator=(const LogShipper&) = delete;
+
+  // From now on, the lines NAME writes to its log in DIR (from the log's current end) go to
+  // RT's logging driver as well. Nothing for json-file and local, nor when NAME is already
+  // followed. An error when the driver's destination cannot be reached: the start fails.
+  [[nodiscard]] Result<void> follow(const std::string& name, const std::filesystem::path& dir,
+                                    const model::RuntimeRecord& rt);
+  void rename(const std::string& from, const std::string& to);
+  void stop(const std::string& name);
+  void stop_all();
+  [[nodiscard]] bool following(const std::string& name) const { return shipments_.count(name); }
+
+  struct Shipment;  // one container's follower and sink (log_shipper.cpp)
+
+ private:
+  boost::asio::io_context& io_;
+  std::map<std::string, std::shared_ptr<Shipment>> shipments_;
+};
+
+}  // namespace stack::reconciler
