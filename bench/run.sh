@@ -3,7 +3,8 @@
 # same BusyBox root for every tool, runs the cases with the tools interleaved run by run, prints
 # medians with their spread (and the ratio against stack where the spread supports one), and
 # writes bench/results/<date>-<host>.json, bench/results/latest.json and the plots.
-#   bench/run.sh [--quick] [--with-peers] [--cases LIST] [--runs N] [--no-build] [--check]
+#   bench/run.sh [--quick] [--with-peers] [--cases LIST] [--tools LIST] [--runs N] [--no-build]
+#                [--check]
 #   --quick        up to 10 services and fewer runs (under 10 minutes with the peers)
 #   --with-peers   install crun, runc, podman (with netavark and aardvark-dns), podman-compose,
 #                  docker.io and docker-compose from Debian and measure them too (docker on a
@@ -11,7 +12,10 @@
 #                  firewall is left as it is; podman in a storage and network config of its own)
 #   --cases LIST   comma-separated: container-start, container-start-net, up, memory,
 #                  restart-reaction, dns, network, overlay, unpack, build, or a case name
-#                  (up-10, dns-p99-us, overlay-gbits, ...)
+#                  (up-10, dns-p99-us, overlay-gbits, ...); up-N alone runs `up` at N
+#                  services only. The sizes from 100 run after every other case.
+#   --tools LIST   comma-separated: only these tools (stack, unshare, crun, runc, stack-runtime,
+#                  podman or podman-compose, docker or docker-compose)
 #   --runs N       counted runs per case (default 10, 5 with --quick; fewer for a peer at
 #                  50-200 services, where a round takes minutes: the run count is shown)
 #   --results DIR  where the results go (default bench/results)
@@ -20,7 +24,7 @@
 #   --check        fail unless every selected case produced a figure for stack (the CTest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 build=1 peers=0 check=0 dir=build pass=()
 while (($#)); do
   case $1 in
@@ -30,7 +34,7 @@ while (($#)); do
     --check) check=1; pass+=("$1") ;;
     --quick) pass+=("$1") ;;
     --build-dir) dir=${2:?--build-dir needs a value}; shift ;;
-    --cases|--runs|--results) pass+=("$1" "${2:?$1 needs a value}"); shift ;;
+    --cases|--tools|--runs|--results) pass+=("$1" "${2:?$1 needs a value}"); shift ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
   shift

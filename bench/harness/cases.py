@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import schedule
@@ -47,14 +48,19 @@ class Context:
         self.fx, self.tools, self.runs, self.quick, self.log = fx, tools, runs, quick, log
         self.keep = {}  # extra data for plots (DNS latencies)
 
-    def time(self, argv, cwd=None, env=None, private=False):
+    def time(self, argv, cwd=None, env=None, private=False, timeout=600):
         runner = self.fx.private if private else self.fx.host
-        return runner.time_ms(argv, cwd=cwd, env=env)
+        return runner.time_ms(argv, cwd=cwd, env=env, timeout=timeout)
 
-    def run(self, tool, argv, cwd=None):
-        """ARGV of TOOL, timed, in the mount namespace and environment the tool needs."""
-        return self.time(argv, cwd=cwd, env=getattr(tool, "env", None),
-                         private=getattr(tool, "private", False))
+    def run(self, tool, argv, cwd=None, services=0):
+        """ARGV of TOOL, timed, in the mount namespace and environment the tool needs; for a
+        project of SERVICES services, with the tool's settings for that size and a time-out
+        that grows with it (podman-compose takes ~1.5 s a service on a quiet machine)."""
+        env = dict(getattr(tool, "env", None) or {})
+        if services and hasattr(tool, "compose_env"):
+            env.update(tool.compose_env(services))
+        return self.time(argv, cwd=cwd, env=env or None, private=getattr(tool, "private", False),
+                         timeout=max(600, 6 * services))
 
 
 # 1. A container running /bin/true, from nothing to exited and cleaned up.
@@ -111,7 +117,7 @@ def _compose_tools(ctx):
 # measures the memory of the N running containers (case 3 at that size).
 def up_down(ctx, n, runs, warmup=1, memory=False):
     ups, noops, downs, mem = {}, {}, {}, ({}, {}, {}, {})
-    reasons, want = {}, {}
+    reasons, want, down_failed = {}, {}, {}
     for label, t in _compose_tools(ctx):
         project = f"bup{n}"
         d = project_dir(ctx, label, project, sleepers(n, t.image))
@@ -124,23 +130,47 @@ def up_down(ctx, n, runs, warmup=1, memory=False):
         counted = []
 
         def once(t=t, d=d, project=project, label=label, counted=counted):
-            up = ctx.run(t, t.up(project, d), cwd=d)
-            running = len(t.container_pids(project, d))
-            if running != n:
-                raise Failed(f"{running} of {n} containers running after up")
+            try:
+                up = ctx.run(t, t.up(project, d), cwd=d, services=n)
+                running = len(t.container_pids(project, d))
+                if running != n:
+                    raise Failed(f"{running} of {n} containers running after up")
+            except (Failed, Unavailable):
+                # What it did start must not stay for the next tool and case.
+                _take_down(ctx, t, project, d, n)
+                raise
             counted.append(up)
+            warm = len(counted) <= warmup  # the warm-up rounds record nothing
             if memory and len(counted) == warmup + 1:
                 _measure_memory(t, label, project, d, n, mem)
             if schedule.noop_measured(label, n):
-                noops.setdefault(label, []).append(ctx.run(t, t.up(project, d), cwd=d))
-            downs.setdefault(label, []).append(ctx.run(t, t.down(project, d), cwd=d))
+                try:
+                    noop = ctx.run(t, t.up(project, d), cwd=d, services=n)
+                except (Failed, Unavailable):
+                    _take_down(ctx, t, project, d, n)
+                    raise
+                if not warm:
+                    noops.setdefault(label, []).append(noop)
+            try:
+                down = ctx.run(t, t.down(project, d), cwd=d, services=n)
+                if not warm:
+                    downs.setdefault(label, []).append(down)
+            except Failed as e:
+                # dockerd may still hold an endpoint of a removed container ("network ... has
+                # active endpoints"): the up stands, this down is not counted, and a second
+                # down removes what is left before the next round.
+                down_failed.setdefault(label, str(e))
+                for _ in range(5):
+                    if _take_down(ctx, t, project, d, n):
+                        break
+                    time.sleep(2)
             return up
         ups[label] = once
     values, failed = interleave(ups, want, warmup, ctx.log)
     failed.update(reasons)
-    # The warm-up rounds recorded a noop and a down too: drop them.
-    trim = lambda d: {k: v[-len(values[k]):] for k, v in d.items() if k in values}
-    return values, trim(noops), trim(downs), failed, mem
+    keep = lambda d: {k: v for k, v in d.items() if k in values}
+    down_failed = {k: v for k, v in down_failed.items() if k not in downs}
+    return values, keep(noops), keep(downs), failed, mem, down_failed
 
 
 def project_dir(ctx, label, project, text):
@@ -151,17 +181,24 @@ def project_dir(ctx, label, project, text):
     return d
 
 
-def _bring_up(ctx, label, t, project, text):
+def _bring_up(ctx, label, t, project, text, n=0):
     d = project_dir(ctx, label, project, text)
-    ctx.run(t, t.up(project, d), cwd=d)
+    try:
+        ctx.run(t, t.up(project, d), cwd=d, services=n)
+    except (Failed, Unavailable):
+        _take_down(ctx, t, project, d, n)
+        raise
     return d
 
 
-def _take_down(ctx, t, project, d):
+def _take_down(ctx, t, project, d, n=0):
+    """True if the project's down succeeded (a failure is printed, never raised)."""
     try:
-        ctx.run(t, t.down(project, d), cwd=d)
-    except Failed as e:
-        print(f"bench: {e}", flush=True)
+        ctx.run(t, t.down(project, d), cwd=d, services=n)
+        return True
+    except (Failed, Unavailable) as e:
+        print(f"bench: {e}", file=sys.stderr, flush=True)
+        return False
 
 
 # 3. Host memory per idle container (PSS and RSS of every process the tool adds per
@@ -171,14 +208,14 @@ def memory(ctx, n):
     for label, t in _compose_tools(ctx):
         project = f"bmem{n}"
         try:
-            d = _bring_up(ctx, label, t, project, sleepers(n, t.image))
+            d = _bring_up(ctx, label, t, project, sleepers(n, t.image), n)
         except (Failed, Unavailable) as e:
             mem[3][label] = str(e)
             continue
         try:
             _measure_memory(t, label, project, d, n, mem)
         finally:
-            _take_down(ctx, t, project, d)
+            _take_down(ctx, t, project, d, n)
         ctx.log(1, 1)
     return mem
 

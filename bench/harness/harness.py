@@ -39,6 +39,9 @@ def parse():
     p.add_argument("--with-peers", action="store_true",
                    help="also run crun, runc, podman, docker and the compose tools")
     p.add_argument("--cases", default="", help="comma-separated cases or groups (default all)")
+    p.add_argument("--tools", default="",
+                   help="comma-separated tools to set up (default all): stack, unshare, crun, runc, "
+                        "stack-runtime, podman (podman-compose), docker (docker-compose)")
     p.add_argument("--runs", type=int, default=0, help="counted runs per case (default 10, 5 quick)")
     p.add_argument("--source", required=True)
     p.add_argument("--build", required=True)
@@ -68,6 +71,15 @@ def progress(label):
 
 
 PEER_TOOLS = ["crun", "runc", "podman", "docker", "podman-compose", "docker-compose"]
+TOOLS = ["stack", "unshare", "crun", "runc", "stack-runtime", "podman", "docker"]
+TOOL_ALIASES = {"podman-compose": "podman", "docker-compose": "docker"}
+# The host's limits that bear on 100-200 containers, recorded with every result (the bench
+# changes none of them: the failures at 100 and 200 services were the harness's own tmpfs and
+# docker-compose's semaphore, see tools.Runner and peers.Docker).
+HOST_LIMITS = ["fs.inotify.max_user_instances", "fs.inotify.max_user_watches", "kernel.pid_max",
+               "kernel.threads-max", "net.ipv4.neigh.default.gc_thresh1",
+               "net.ipv4.neigh.default.gc_thresh2", "net.ipv4.neigh.default.gc_thresh3",
+               "net.netfilter.nf_conntrack_max"]
 
 
 def estimate(steps, tools, again=False):
@@ -77,7 +89,18 @@ def estimate(steps, tools, again=False):
         + ", ".join(f"{k} {schedule.clock(v)}" for k, v in steps))
 
 
-def machine(source):
+def host_limits():
+    out = {}
+    for key in HOST_LIMITS:
+        try:
+            with open("/proc/sys/" + key.replace(".", "/")) as f:
+                out[key] = f.read().strip()
+        except OSError:
+            pass
+    return out
+
+
+def machine(source, settings=None):
     def out(argv):
         try:
             return subprocess.run(argv, capture_output=True, text=True).stdout.strip()
@@ -102,7 +125,7 @@ def machine(source):
             "cores": os.cpu_count(), "memory_mib": mem_kib // 1024,
             "stack_commit": out(["git", "-C", source, "rev-parse", "--short", "HEAD"]),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "peers": versions}
+            "peers": versions, "host_limits": host_limits(), "settings": settings or {}}
 
 
 def host_objects():
@@ -140,19 +163,32 @@ def main():
     a = parse()
     a.results = a.results or os.path.join(a.source, "bench", "results")
     runs = a.runs or (5 if a.quick else 10)
-    wanted = set()
+    wanted, sizes = set(), []
     for name in filter(None, a.cases.split(",")):
         if name not in GROUPS and name not in ALIASES:
             sys.exit(f"bench: unknown case {name!r} (cases: "
                      f"{', '.join(sorted(GROUPS + list(ALIASES)))})")
         wanted.add(ALIASES.get(name, name))
+        if name.startswith("up-") and name[3:].isdigit():
+            sizes.append(int(name[3:]))
     if not wanted:
         wanted = set(GROUPS)
+    # up-N alone runs that size only; "up" (or no --cases) every size.
+    up_sizes = [n for n in schedule.UP_SIZES[a.quick] if n in sizes] \
+        if sizes and "up" not in a.cases.split(",") else schedule.UP_SIZES[a.quick]
+    if sizes and not up_sizes:
+        sys.exit(f"bench: --quick runs up at {schedule.UP_SIZES[True]} services only")
+    only = {TOOL_ALIASES.get(t, t) for t in filter(None, a.tools.split(","))}
+    if only - set(TOOLS):
+        sys.exit(f"bench: unknown tool(s) {', '.join(sorted(only - set(TOOLS)))} "
+                 f"(tools: {', '.join(TOOLS + list(TOOL_ALIASES))})")
 
     order = [g for g in GROUPS if g in wanted]
     assumed = {"stack", "unshare"} | (set(PEER_TOOLS) if a.with_peers else set())
+    if only:
+        assumed = {t for t in assumed if TOOL_ALIASES.get(t, t) in only}
     started = time.monotonic()
-    estimate(schedule.plan(["setup"] + order, assumed, runs, a.quick), assumed)
+    estimate(schedule.plan(["setup"] + order, assumed, runs, a.quick, up_sizes), assumed)
     before = host_objects()
     work = tempfile.mkdtemp(prefix="stack-bench-")
     fx = Fixtures(a.source, a.build, work)
@@ -164,6 +200,8 @@ def main():
                     lambda: Oci(fx, "stack-runtime", os.path.join(fx.build, "stack-runtime"))),
                    ("podman", lambda: Podman(fx)), ("docker", lambda: Docker(fx))]
     for name, make in makers:
+        if only and name not in only:
+            continue
         try:
             tools[name] = make()
         except Unavailable as e:
@@ -173,7 +211,7 @@ def main():
     results, skipped = [], []
     labels = {t: getattr(tools[t], "compose_tool", t) for t in tools}
     have = set(tools) | set(labels.values())
-    left = dict(schedule.plan(order, have, runs, a.quick))
+    left = dict(schedule.plan(order, have, runs, a.quick, up_sizes))
     if have != assumed:
         estimate(list(left.items()), have, again=True)
 
@@ -207,6 +245,35 @@ def main():
         add("daemon-rss-kib" if n == 20 else f"daemon-rss-kib-{n}", "kib", daemon, no_daemon)
 
     mem_sizes = schedule.MEM_SIZES[a.quick]
+
+    def up(n):
+        step(f"up-{n}")
+        # The memory case at the sizes `up` reaches, from its first counted round.
+        fold = "memory" in wanted and n in mem_sizes
+        ups, noop, down, why, mem, down_why = cases.up_down(
+            ctx, n, lambda label: schedule.up_runs(label, n, runs, a.quick),
+            schedule.up_warmup(n), memory=fold)
+        add(f"up-{n}", "ms", ups, why)
+        add(f"noop-up-{n}", "ms", noop, {
+            label: f"no-op up measured up to {schedule.PEER_NOOP_MAX} services for the "
+                   "peers (podman-compose: about 2 s a service)"
+            for label in ups if not schedule.noop_measured(label, n)})
+        add(f"down-{n}", "ms", down, down_why)
+        if fold:
+            for label, reason in why.items():
+                if label not in mem[0]:
+                    mem[3].setdefault(label, f"up-{n} failed: {reason}")
+            add_memory(n, mem)
+
+    def reset_after(label):
+        """After a big size: each peer's state of the bench's own back to empty (podman: its
+        containers, the cgroups of the ones that failed half-way, the hidden cgroup2 tmpfs)."""
+        for name, t in tools.items():
+            why = t.reset() if hasattr(t, "reset") else None
+            if why:
+                log(f"{name}: {why}")
+                skipped.append({"case": f"after {label}", "tool": name, "reason": why})
+
     try:
         if "container-start" in wanted:
             step("container-start")
@@ -214,28 +281,17 @@ def main():
         if "container-start-net" in wanted:
             step("container-start-net")
             add("container-start-net", "ms", *cases.container_start(ctx, net=True))
+        big = [n for n in up_sizes if n >= schedule.BIG] if "up" in wanted else []
         if "up" in wanted:
-            for n in schedule.UP_SIZES[a.quick]:
-                step(f"up-{n}")
-                # The memory case at the sizes `up` reaches, from its first counted round.
-                fold = "memory" in wanted and n in mem_sizes
-                up, noop, down, why, mem = cases.up_down(
-                    ctx, n, lambda label, n=n: schedule.up_runs(label, n, runs, a.quick),
-                    schedule.up_warmup(n), memory=fold)
-                add(f"up-{n}", "ms", up, why)
-                add(f"noop-up-{n}", "ms", noop, {
-                    label: f"no-op up measured up to {schedule.PEER_NOOP_MAX} services for the "
-                           "peers (podman-compose: about 2 s a service)"
-                    for label in up if not schedule.noop_measured(label, n)})
-                add(f"down-{n}", "ms", down)
-                if fold:
-                    for label, reason in why.items():
-                        if label not in mem[0]:
-                            mem[3].setdefault(label, f"up-{n} failed: {reason}")
-                    add_memory(n, mem)
-                    mem_sizes = [m for m in mem_sizes if m != n]
-        if "memory" in wanted:
-            for n in mem_sizes:
+            for n in up_sizes:
+                if n < schedule.BIG:
+                    up(n)
+        # The memory case's sizes that no `up` size measures: the small ones here, the big
+        # ones last with the big `up` sizes.
+        alone = [n for n in mem_sizes if "up" not in wanted or n not in up_sizes] \
+            if "memory" in wanted else []
+        for n in alone:
+            if n < schedule.BIG:
                 step("memory")
                 add_memory(n, cases.memory(ctx, n))
         if "restart-reaction" in wanted:
@@ -282,6 +338,15 @@ def main():
                 add("build-cold-ms", "ms", cold, why)
                 add("build-warm-ms", "ms", warm)
             guarded("build", build)
+        # The big sizes last, each followed by the peers' reset.
+        for n in sorted(big + [m for m in alone if m >= schedule.BIG and m not in big]):
+            if n in big:
+                guarded(f"up-{n}", lambda n=n: up(n))
+            else:
+                step("memory")
+                guarded(f"mem-per-container-{n}",
+                        lambda n=n: add_memory(n, cases.memory(ctx, n)))
+            reset_after(f"up-{n}" if n in big else f"mem-per-container-{n}")
     finally:
         for t in tools.values():
             t.close()
@@ -293,22 +358,24 @@ def main():
     for name, why in unavailable.items():
         skipped.append({"case": "*", "tool": name, "reason": why})
     report(results, skipped)
-    write(a, results, skipped, ctx.keep)
+    settings = {name: t.settings for name, t in tools.items() if getattr(t, "settings", None)}
+    write(a, results, skipped, ctx.keep, settings)
     if a.check:
         have = {c for c, t, _, _ in results if t == "stack"}
-        missing = [c for c in expected_cases(wanted, a.quick) if c not in have]
+        missing = [c for c in expected_cases(wanted, a.quick, up_sizes) if c not in have]
         if missing:
             sys.exit(f"bench: no figure for stack in: {', '.join(missing)}")
 
 
-def expected_cases(wanted, quick):
+def expected_cases(wanted, quick, up_sizes=None):
     """The cases --check requires a figure of stack for (the no-op `up` at every size)."""
     out = []
     for g in GROUPS:
         if g not in wanted:
             continue
         if g == "up":
-            out += [f"{c}-{n}" for n in schedule.UP_SIZES[quick] for c in ("up", "noop-up", "down")]
+            out += [f"{c}-{n}" for n in up_sizes or schedule.UP_SIZES[quick]
+                    for c in ("up", "noop-up", "down")]
         elif g == "memory":
             out += [f"mem-per-container-{n}" for n in schedule.MEM_SIZES[quick]]
             out.append("daemon-rss-kib")
@@ -350,9 +417,9 @@ def report(results, skipped):
         print(f"not measured: {s['tool']} in {s['case']}: {s['reason']}")
 
 
-def write(a, results, skipped, keep):
+def write(a, results, skipped, keep, settings=None):
     os.makedirs(a.results, exist_ok=True)
-    m = machine(a.source)
+    m = machine(a.source, settings)
     doc = {"machine": m, "quick": a.quick,
            "cases": [stats.record(c, t, u, s) for c, t, u, s in results],
            "not_measured": skipped}

@@ -25,6 +25,10 @@ def _first_line(err):
 class Podman:
     name = "podman"
     compose_tool = "podman-compose"
+    settings = {"storage": "its own graph root and run root under the bench's work directory",
+                "default_ulimits": "[] (the caller's limits, as stack's containers keep)",
+                "cgroup2": "hidden under a 64 MiB tmpfs in a private mount namespace (crun "
+                           "refuses the hybrid layout), emptied after each size from 100"}
     # crun (podman's runtime) refuses the hybrid cgroup layout while cgroup2 is mounted: podman
     # runs in the runner that hides it, as crun does.
     private = True
@@ -59,6 +63,9 @@ class Podman:
         self.no_dns = None if os.path.exists(NETAVARK) and os.path.exists(AARDVARK) else (
             "no aardvark-dns: podman's CNI backend has no DNS server (install netavark and "
             "aardvark-dns)")
+        # The container cgroups podman (crun, cgroupfs manager) had made before the bench: a
+        # reset removes only those made since, and only when empty.
+        self.cgroups_before = _libpod_cgroups()
         sh(["podman", "import", fx.tar, IMAGE], env={**os.environ, **self.env})
         self.image = IMAGE
         try:
@@ -101,14 +108,38 @@ class Podman:
     def daemon_pids(self):
         return []  # daemonless
 
-    def close(self):
+    @staticmethod
+    def compose_env(n):
+        return {}
+
+    def _podman(self, *argvs):
         # In the runner's mount namespace, where the containers' mounts and netns files are.
-        for argv in (["podman", "rm", "-a", "-f", "-t", "0"], ["podman", "network", "prune", "-f"],
-                     ["podman", "rmi", "-a", "-f"]):
+        for argv in argvs:
             try:
                 self.fx.private.output(argv, env=self.env)
             except Failed:
                 pass
+
+    def reset(self):
+        """After a big size: no container, pod or network of the bench's podman left, the
+        cgroups of the containers that failed half-way removed (crun leaves them in every v1
+        hierarchy) and the tmpfs hiding cgroup2 emptied, so that nothing after a size where
+        podman failed is poisoned by it. Returns why podman still cannot run, or None."""
+        self._podman(["podman", "rm", "-a", "-f", "-t", "0"], ["podman", "pod", "rm", "-a", "-f"],
+                     ["podman", "network", "prune", "-f"])
+        _remove_libpod_cgroups(self.cgroups_before)
+        try:
+            self.fx.private.clear_cgroup2()
+            self.fx.private.time_ms(["podman", "run", "--rm", "--network", "none", IMAGE,
+                                     "/bin/true"], env=self.env)
+        except Failed as e:
+            return f"podman run fails after the reset: {e}"
+        return None
+
+    def close(self):
+        self._podman(["podman", "rm", "-a", "-f", "-t", "0"], ["podman", "pod", "rm", "-a", "-f"],
+                     ["podman", "network", "prune", "-f"], ["podman", "rmi", "-a", "-f"])
+        _remove_libpod_cgroups(self.cgroups_before)
         # aardvark-dns outlives its last container by design: stop ours.
         pidfile = os.path.join(self.dir, "run", "networks", "aardvark-dns", "aardvark.pid")
         try:
@@ -120,9 +151,46 @@ class Podman:
             sh(["umount", "-R", "-l", os.path.join(self.dir, d)], check=False)
 
 
+LIBPOD_PARENT = "libpod_parent"  # podman's cgroup parent with the cgroupfs manager
+
+
+def _libpod_cgroups():
+    """{(hierarchy, name)} of the libpod-<container id> cgroups in the v1 hierarchies."""
+    out = set()
+    root = "/sys/fs/cgroup"
+    for h in os.listdir(root) if os.path.isdir(root) else []:
+        parent = os.path.join(root, h, LIBPOD_PARENT)
+        if os.path.isdir(parent):
+            out |= {(h, d) for d in os.listdir(parent) if d.startswith("libpod-")}
+    return out
+
+
+def _remove_libpod_cgroups(before):
+    """rmdir the libpod-* cgroups made since BEFORE: a cgroup with a process in it refuses
+    (EBUSY), so a running container of anyone else's is never touched."""
+    for h, d in sorted(_libpod_cgroups() - before):
+        try:
+            os.rmdir(os.path.join("/sys/fs/cgroup", h, LIBPOD_PARENT, d))
+        except OSError:
+            pass
+
+
 class Docker:
     name = "docker"
     compose_tool = "docker-compose"
+    # docker-compose 1.29 runs each service's convergence in a thread holding a slot of one
+    # global semaphore (COMPOSE_PARALLEL_LIMIT, default 64) while the container it creates
+    # waits for a second slot: with 64 services or more, once every slot is held by a service
+    # none of their containers can start and `up` hangs for good (docker/compose#5864, #7486;
+    # here 27 to 57 of 100 containers were created, then nothing, with dockerd idle). From
+    # 64 services the bench gives it one slot per service plus its default 64 for the
+    # containers (64 container operations at once, as it does below 32 services), and a
+    # 600 s HTTP time-out instead of 60 (a loaded 2-core dockerd answered 200 creations late).
+    DEFAULT_PARALLEL_LIMIT = 64
+    settings = {"dockerd": "its own data root, exec root and bridge, --iptables=false",
+                "COMPOSE_PARALLEL_LIMIT": "services + 64 from 64 services (its default, 64, "
+                                          "deadlocks there: docker/compose#5864)",
+                "COMPOSE_HTTP_TIMEOUT": "600 from 64 services (default 60)"}
 
     def __init__(self, fx):
         if not shutil.which("dockerd"):
@@ -178,6 +246,14 @@ class Docker:
 
     def down(self, project, directory):
         return self.compose_argv(project, directory) + ["down", "-v", "-t", "0"]
+
+    @classmethod
+    def compose_env(cls, n):
+        """The environment of docker-compose for a project of N services."""
+        if n < cls.DEFAULT_PARALLEL_LIMIT:
+            return {}
+        return {"COMPOSE_PARALLEL_LIMIT": str(n + cls.DEFAULT_PARALLEL_LIMIT),
+                "COMPOSE_HTTP_TIMEOUT": "600"}
 
     def _ids(self, project):
         return self._docker(["ps", "-q", "--filter",

@@ -22,6 +22,10 @@ FEW_RUNS = stats.FEW_RUNS  # a figure of fewer runs is flagged (stats.few_runs)
 # The service counts of the `up` case and of the memory case.
 UP_SIZES = {True: [1, 10], False: [1, 10, 50, 100, 200]}
 MEM_SIZES = {True: [20], False: [20, 100, 200]}
+# Sizes from BIG up run after every other case (a peer that fails there, or leaves its
+# state behind, cannot take the smaller cases down with it), each followed by a reset of the
+# peers' state.
+BIG = 100
 
 
 def noop_measured(label, n):
@@ -102,15 +106,17 @@ def up_cost(tools, n, runs, quick):
     return sum(round_cost(c, n) * (up_runs(c, n, runs, quick) + up_warmup(n)) for c in compose)
 
 
-def plan(groups, tools, runs, quick):
-    """[(step label, estimated seconds)] in the order the harness runs them."""
-    out = []
+def plan(groups, tools, runs, quick, sizes=None):
+    """[(step label, estimated seconds)] in the order the harness runs them: the `up` sizes
+    (SIZES, default all) below BIG where the group is, those from BIG last."""
+    out, last = [], []
     for g in groups:
         if g == "up":
-            out += [(f"up-{n}", up_cost(tools, n, runs, quick)) for n in UP_SIZES[quick]]
+            for n in sizes or UP_SIZES[quick]:
+                (last if n >= BIG else out).append((f"up-{n}", up_cost(tools, n, runs, quick)))
         else:
             out.append((g, case_cost(g, tools, runs, quick, "up" in groups)))
-    return out
+    return out + last
 
 
 def clock(seconds):

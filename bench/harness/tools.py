@@ -36,13 +36,20 @@ class Runner:
     """A runner.py process; `private_cgroup2` starts it in a mount namespace where the hybrid
     layout's cgroup2 tree is hidden under a tmpfs: crun and runc refuse this host's hybrid
     layout otherwise (the engine uses the v1 hierarchies, as stack does); nothing they make
-    under that tmpfs reaches the host."""
+    under that tmpfs reaches the host.
+    crun still makes a directory per container there and writes its pid to cgroup.procs: on a
+    tmpfs that is a regular file of one page, so the directory cannot be removed (rmdir:
+    ENOTEMPTY) and every container podman ever ran keeps 4 KiB. A 1 MiB tmpfs was full after
+    256 containers (in the middle of up-100) and every later crun failed with "writing
+    cgroup.procs: No space left on device": hence room for 16384, and clear_cgroup2()."""
+
+    HIDDEN = "/sys/fs/cgroup/unified"
 
     def __init__(self, private_cgroup2=False):
         argv = [sys.executable, os.path.join(HERE, "runner.py")]
         if private_cgroup2:
-            hide = ("if mountpoint -q /sys/fs/cgroup/unified; then umount -l /sys/fs/cgroup/unified"
-                    " && mount -t tmpfs -o size=1m stack-bench /sys/fs/cgroup/unified; fi; "
+            hide = (f"if mountpoint -q {self.HIDDEN}; then umount -l {self.HIDDEN}"
+                    f" && mount -t tmpfs -o size=64m stack-bench {self.HIDDEN}; fi; "
                     'exec "$@"')
             argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, "-"] + argv
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -62,6 +69,13 @@ class Runner:
     def output(self, argv, cwd=None, env=None, timeout=600):
         """ARGV's standard output (not a timed run)."""
         return self._ask(argv, cwd, env, timeout, True)["out"]
+
+    def clear_cgroup2(self):
+        """Empty the tmpfs that hides cgroup2 in this runner's namespace (only if it is that
+        tmpfs: never the host's cgroup2), when no container of a tool of this runner runs."""
+        script = (f'[ "$(stat -f -c %T {self.HIDDEN})" = tmpfs ] || exit 0; '
+                  f"find {self.HIDDEN} -mindepth 1 -delete")
+        self.output(["sh", "-c", script])
 
     def close(self):
         self.p.stdin.close()

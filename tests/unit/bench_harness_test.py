@@ -1,5 +1,6 @@
 # The bench harness's pure parts (bench/harness/schedule.py, stats.py, plots.py): the full run
-# with every peer is planned within its 35 minutes, a costly peer gets fewer runs but never none,
+# with every peer is planned within its 35 minutes with the sizes from 100 last, a costly peer
+# gets fewer runs but never none, docker-compose's parallel limit clears its deadlock,
 # a few-run figure yields a ratio only when the ranges are apart, and the README table shows
 # every case of a results file. No root, no processes: run by CTest (label unit).
 
@@ -11,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
                                 "bench", "harness"))
 
 import harness  # noqa: E402
+import peers  # noqa: E402
 import plots  # noqa: E402
 import schedule  # noqa: E402
 import stats  # noqa: E402
@@ -28,6 +30,15 @@ class Schedule(unittest.TestCase):
         self.assertLessEqual(sum(v for _, v in steps), 35 * 60)
         self.assertEqual([k for k, _ in steps if k.startswith("up-")],
                          ["up-1", "up-10", "up-50", "up-100", "up-200"])
+
+    def test_the_big_sizes_run_after_every_other_case(self):
+        # A peer that fails at 100 or 200 services (or leaves its state behind) must not take
+        # the restart, DNS, network and build cases down with it.
+        steps = [k for k, _ in schedule.plan(["setup"] + harness.GROUPS, ALL, 10, False)]
+        self.assertEqual(steps[-2:], ["up-100", "up-200"])
+        self.assertLess(steps.index("up-50"), steps.index("restart-reaction"))
+        only = [k for k, _ in schedule.plan(["up"], ALL, 1, False, [100])]
+        self.assertEqual(only, ["up-100"])
 
     def test_quick_run_with_peers_is_planned_within_10_minutes(self):
         steps = schedule.plan(["setup"] + harness.GROUPS, ALL, 5, True)
@@ -85,6 +96,18 @@ class Readme(unittest.TestCase):
         self.assertIn("cold / all cached | 2.9 s / 52 ms |", text)
         self.assertIn("at 200, PSS / RSS | 75 KiB / – |", text)
         self.assertIn("not measured: docker-compose in overlay-gbits: needs swarm mode", text)
+
+
+class DockerCompose(unittest.TestCase):
+    def test_its_parallel_limit_is_raised_from_64_services_only(self):
+        # docker-compose 1.29 holds a slot of COMPOSE_PARALLEL_LIMIT (64) per service while the
+        # service's container waits for a second one: from 64 services `up` hangs for good.
+        for n in (64, 100, 200):
+            env = peers.Docker.compose_env(n)
+            # a slot per service and still its 64 for the containers
+            self.assertEqual(int(env["COMPOSE_PARALLEL_LIMIT"]), n + 64)
+        for n in (1, 10, 50):
+            self.assertEqual(peers.Docker.compose_env(n), {})
 
 
 class Check(unittest.TestCase):
