@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -148,9 +149,14 @@ class Engine {
   Engine(std::filesystem::path init_binary, CgroupDriver& cgroups,
          KernelSeams kernel = KernelSeams::real());
 
+  // Called while the init waits between its mounts and pivot_root, in its cgroup (the OCI
+  // runtime's prestart, createRuntime and createContainer hooks): the init's host pid and a
+  // pidfd of it. An error fails the create.
+  using BeforePivot = std::function<Result<void>(pid_t pid, int pidfd)>;
   // Namespaces made, the cgroup joined, the root built; stack-init waits for GO. Nothing of
   // the service runs. On failure nothing is left (no process, no cgroup).
-  [[nodiscard]] Result<Created> create(const ContainerSpec& spec);
+  [[nodiscard]] Result<Created> create(const ContainerSpec& spec,
+                                       const BeforePivot& before_pivot = {});
   // GO: the init starts the service; returns once it is exec'd. On failure the init is
   // killed and the cgroup removed.
   [[nodiscard]] Result<ContainerProcess> start(Created created);

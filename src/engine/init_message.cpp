@@ -75,7 +75,7 @@ Result<std::string> lower_dirs(const std::vector<std::filesystem::path>& layers)
 }
 
 std::string container_config(const ContainerSpec& spec, const std::string& lowers,
-                             bool layers_shifted, const Filter& filter) {
+                             bool layers_shifted, const Filter& filter, bool pause_pivot) {
   const auto& dir = spec.dir;
   wire::Writer cfg;
   cfg.bytes(W_ROOTFS, (dir / "rootfs").string())
@@ -123,6 +123,7 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
   }
   if (layers_shifted) cfg.u32(W_LAYERS_SHIFTED, 1);
   if (spec.inherit_stdio) cfg.u32(W_STDIO_INHERIT, 1);
+  if (pause_pivot) cfg.u32(W_PAUSE_PIVOT, 1);
   if (spec.privileged) {
     cfg.u32(W_SYS_RW, 1);
   } else {

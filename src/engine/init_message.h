@@ -32,7 +32,9 @@ void add_process(wire::Writer& w, const ProcessSpec& p, const Filter& filter);
 
 // The container's configuration (step 2 of init.c's sequence): its root, binds, devices,
 // masks and process. LOWERS as lower_dirs made it (of the shifted copies when LAYERS_SHIFTED).
+// PAUSE_PIVOT: the init stops before pivot_root for the caller's hooks (W_PAUSE_PIVOT).
 [[nodiscard]] std::string container_config(const ContainerSpec& spec, const std::string& lowers,
-                                           bool layers_shifted, const Filter& filter);
+                                           bool layers_shifted, const Filter& filter,
+                                           bool pause_pivot = false);
 
 }  // namespace stack::engine

@@ -26,7 +26,11 @@ int64_t unix_ms() {
 }
 
 const char* reply_name(uint16_t tag) {
-  return tag == W_READY ? "READY" : tag == W_STARTED ? "STARTED" : tag == W_ERROR ? "ERROR" : "?";
+  return tag == W_READY     ? "READY"
+         : tag == W_STARTED ? "STARTED"
+         : tag == W_MOUNTED ? "MOUNTED"
+         : tag == W_ERROR   ? "ERROR"
+                            : "?";
 }
 
 // One reply of the init: TAG (READY, or STARTED with its pid), or ERROR (why, any bytes). The
@@ -104,7 +108,7 @@ Result<void> Engine::release_cgroup(const std::string& cgroup) {
   return removed;
 }
 
-Result<Created> Engine::create(const ContainerSpec& spec) {
+Result<Created> Engine::create(const ContainerSpec& spec, const BeforePivot& before_pivot) {
   if (auto r = check_c_strings(spec.process); !r) return fail(r.error());
   auto filter = filter_for(spec.process);
   if (!filter) return fail(filter.error());
@@ -200,11 +204,21 @@ Result<Created> Engine::create(const ContainerSpec& spec) {
   c.pidfd_ = STACK_TRY_CTX(processes.open_pidfd(c.pid_), "create namespaces");
   c.start_time_ = processes.start_time(c.pid_);
 
-  if (auto r = c.ctl_->send(container_config(spec, lowers, layers_shifted, *filter)); !r)
+  if (auto r = c.ctl_->send(
+          container_config(spec, lowers, layers_shifted, *filter, bool(before_pivot)));
+      !r)
     return fail(r.error().wrap("set up container"));
   // While the init builds the rootfs: on cgroup v1 moving a task waits for an RCU grace period
   // (cgroup_threadgroup_rwsem), the largest single cost of a start; the two overlap.
   if (auto r = cgroups_.attach(spec.cgroup, c.pid_); !r) return fail(r.error());
+  if (before_pivot) {
+    // A failure here (a hook's) discards the init: its mounts die with its mount namespace.
+    if (auto r = expect_reply(*c.ctl_, W_MOUNTED, 10s); !r)
+      return fail(r.error().wrap("set up container"));
+    if (auto r = before_pivot(c.pid_, c.pidfd_.get()); !r) return fail(r.error());
+    if (auto r = c.ctl_->send(wire::Writer().bytes(W_PIVOT, "").message()); !r)
+      return fail(r.error().wrap("set up container"));
+  }
   if (auto r = expect_reply(*c.ctl_, W_READY, 10s); !r)
     return fail(r.error().wrap("set up container"));
   // Only now: with a user namespace the init made its network namespace in step 3.

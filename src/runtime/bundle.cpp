@@ -425,16 +425,9 @@ Result<Bundle> parse(const json& c, const std::filesystem::path& bundle, const s
   if (spec.host_uts && (!spec.hostname.empty() || !spec.domainname.empty()))
     return refuse("hostname", "needs a uts namespace");
   const json& hooks = c.value("hooks", json::object());
-  // The spec runs these in the container's namespaces before pivot_root, their paths resolved
-  // on the host; the engine's init has pivoted by the time it reports ready, and a hook run
-  // in its namespaces afterwards sees the container's root, not the host's.
-  if (auto r = refuse_if_set(hooks, "createContainer", "hooks.createContainer",
-                             "not supported (the engine pivots into the root before a hook "
-                             "could run in the container's namespaces)");
-      !r)
-    return fail(r.error());
   b.hooks.prestart = STACK_TRY_CTX(read_hooks(hooks, "prestart"), "config.json");
   b.hooks.create_runtime = STACK_TRY_CTX(read_hooks(hooks, "createRuntime"), "config.json");
+  b.hooks.create_container = STACK_TRY_CTX(read_hooks(hooks, "createContainer"), "config.json");
   b.hooks.start_container = STACK_TRY_CTX(read_hooks(hooks, "startContainer"), "config.json");
   b.hooks.poststart = STACK_TRY_CTX(read_hooks(hooks, "poststart"), "config.json");
   b.hooks.poststop = STACK_TRY_CTX(read_hooks(hooks, "poststop"), "config.json");

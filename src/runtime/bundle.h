@@ -22,7 +22,8 @@ struct Hook {
 };
 
 struct Hooks {
-  std::vector<Hook> prestart, create_runtime, start_container, poststart, poststop;
+  std::vector<Hook> prestart, create_runtime, create_container, start_container, poststart,
+      poststop;
 };
 
 // process.terminal: the container's stdio a pty of its own devpts, whose master goes to the

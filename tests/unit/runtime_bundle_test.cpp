@@ -145,8 +145,6 @@ TEST_CASE("runtime bundle: what cannot be honoured is refused naming the field")
   CHECK(with([](json& c) { c["process"]["capabilities"] = {{"bounding", {"CAP_KILL"}},
                                                             {"effective", {"CAP_CHOWN"}}}; })
             .find("process.capabilities.effective") == 0);
-  CHECK(with([](json& c) { c["hooks"]["createContainer"] = {{{"path", "/bin/true"}}}; })
-            .find("hooks.createContainer") == 0);
   CHECK(with([](json& c) {
           c["mounts"] = {{{"destination", "/x"}, {"type", "bind"}, {"source", "/srv"},
                           {"options", {"rbind"}},

@@ -94,8 +94,8 @@ static void reply_started(pid_t pid) {
   reply(W_STARTED, v, sizeof v);
 }
 
-/* The engine's GO: a message with exactly one empty GO record. */
-static int wait_go(void) {
+/* The engine's TAG (GO, PIVOT): a message with exactly one empty record of it. */
+static int wait_for(uint16_t want) {
   char err[256];
   unsigned char *body;
   uint32_t len;
@@ -105,10 +105,21 @@ static int wait_go(void) {
   uint16_t tag;
   const unsigned char *val;
   uint32_t vlen;
-  int ok = wire_next(&r, &tag, &val, &vlen) == 1 && tag == W_GO && vlen == 0 &&
+  int ok = wire_next(&r, &tag, &val, &vlen) == 1 && tag == want && vlen == 0 &&
            wire_next(&r, &tag, &val, &vlen) == 0;
   free_message(body, len);
   return ok ? 0 : -1;
+}
+
+static int wait_go(void) { return wait_for(W_GO); }
+
+int pause_before_pivot(char *err, size_t errlen) {
+  reply(W_MOUNTED, NULL, 0);
+  if (wait_for(W_PIVOT) != 0) {
+    snprintf(err, errlen, "the engine stopped the create before pivot_root");
+    return -1;
+  }
+  return 0;
 }
 
 /* Status as a shell reports it: the exit code, or 128 + the signal that killed it. */

@@ -58,6 +58,7 @@ struct config {
   int stdio_inherit;            /* the service's stdio is the init's own (W_STDIO_INHERIT) */
   long long shm_size;           /* bytes of /dev/shm; 0: 64 MiB */
   int cgroupns;                 /* a cgroup namespace of its own, made at GO */
+  int pause_pivot;              /* MOUNTED, then wait for PIVOT, before pivot_root (OCI hooks) */
   /* kernel settings of the container (limits.c) */
   struct strv sysctls;     /* "key=value" */
   const char *domainname;  /* NULL: none */
@@ -122,6 +123,10 @@ int read_kernel(struct config *cfg, const unsigned char *body, uint32_t n, char 
 int apply_kernel_settings(const struct config *cfg, char *err, size_t errlen);
 /* setrlimit(2) of each ulimit in the calling process (-1 with errno). */
 int apply_rlimits(const struct config *cfg);
+
+/* init.c: answers MOUNTED and waits for the engine's PIVOT (W_PAUSE_PIVOT). 0, or -1 with ERR
+ * (the engine gave up: a hook failed). */
+int pause_before_pivot(char *err, size_t errlen);
 
 /* setup.c */
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen);

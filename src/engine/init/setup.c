@@ -335,6 +335,10 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
   if (cfg->userns && enter_userns(cfg, &root, err, errlen) != 0) goto out;
   /* After every mount point was made in it (a read-only root takes no new directory). */
   if (cfg->root_readonly && root_readonly(root, err, errlen) != 0) goto out;
+  /* The runtime spec's prestart, createRuntime and createContainer hooks run here: the
+   * container's namespaces and mounts exist, the host's tree is still reachable (a hook's path
+   * resolves on the host), pivot_root has not happened. */
+  if (cfg->pause_pivot && pause_before_pivot(err, errlen) != 0) goto out;
   /* 5. pivot_root(".", ".") stacks the old root under the new one; detaching it leaves the
    *    container with no path back to the host tree (pivot_root(2), NOTES). */
   if (fchdir(root) != 0) {

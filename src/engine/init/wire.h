@@ -65,6 +65,9 @@ enum {
   W_KERNEL = 31,     /* nested: WK_* (run mode), the container's kernel settings; limits.c */
   W_ROOT_BIND = 56,  /* bytes: host directory bound as the root instead of the overlay (an OCI
                         bundle's root, written in place); W_UPPER/W_WORK/W_LOWERDIRS unused */
+  W_PAUSE_PIVOT = 57, /* u32: 1 the init stops between its mounts and pivot_root, answers
+                          MOUNTED and waits for PIVOT: the OCI runtime runs its prestart,
+                          createRuntime and createContainer hooks there (runtime-spec) */
   W_CGROUPNS = 42,   /* u32: 1 makes a cgroup namespace at GO, once the engine has put the
                         init into its cgroups (cgroup: private) */
 
@@ -92,11 +95,14 @@ enum {
 
   /* engine -> init: control */
   W_GO = 64,         /* empty: start the service (run mode, step 4) */
+  W_PIVOT = 58,      /* empty: go on to pivot_root (after MOUNTED, with W_PAUSE_PIVOT) */
 
   /* init -> engine: replies */
   W_READY = 80,      /* empty: the container is set up (step 3) */
   W_STARTED = 81,    /* u32: the service's pid, as the init sees it */
-  W_ERROR = 82       /* bytes: why it failed, any text */
+  W_ERROR = 82,      /* bytes: why it failed, any text */
+  W_MOUNTED = 59     /* empty: the root and its mounts are built, pivot_root not yet done
+                        (W_PAUSE_PIVOT); the init waits for PIVOT */
 };
 
 enum {
