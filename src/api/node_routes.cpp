@@ -63,14 +63,10 @@ awaitable<void> add_cluster_rows(reconciler::Daemon& d, const std::string& proje
     c["node"] = self;
     here.insert(c.value("name", ""));
   }
-  auto read = [agent, project] {
-    return agent->store().range(cluster::KeyRange::with_prefix(cluster::assign_prefix(project)));
-  };
-  auto slots = co_await on_agent(*agent, read);
-  if (!slots) co_return;
-  for (const auto& kv : slots->kvs) {
-    cluster::SlotKey k;
-    if (!cluster::parse_assign_key(kv.key, k) || kv.value == self) continue;
+  // From the watch's last read, not the store: ps never waits on an unreachable etcd.
+  for (const auto& [service, slot, node] : d.cluster_slots_of(project)) {
+    if (node == self) continue;
+    cluster::SlotKey k{project, service, slot};
     std::string name = project + "-" + k.service + "-" + std::to_string(k.slot);
     if (here.count(name)) continue;  // still here, on its way out
     containers.push_back({{"name", name},
@@ -84,7 +80,7 @@ awaitable<void> add_cluster_rows(reconciler::Daemon& d, const std::string& proje
                           {"pid", 0},
                           {"exit_code", 0},
                           {"restarts", 0},
-                          {"node", kv.value}});
+                          {"node", node}});
   }
 }
 

@@ -24,8 +24,8 @@ reconciler::awaitable<Reply> node_route(reconciler::Daemon& daemon, const Reques
 
 // `ps` in a cluster: each of CONTAINERS (this node's, as status_json made them) gets "node",
 // and each slot of PROJECT assigned to another node is added as a row in state "assigned"
-// with its node (its state is that node's to tell). Unchanged outside a cluster; the store
-// unreachable: this node's rows only.
+// with its node (its state is that node's to tell), as this node's watch of the assignments
+// last read them: ps never waits on the store. Unchanged outside a cluster.
 reconciler::awaitable<void> add_cluster_rows(reconciler::Daemon& daemon, const std::string& project,
                                              nlohmann::json& containers);
 

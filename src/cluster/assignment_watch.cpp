@@ -22,7 +22,8 @@ bool same_view(const LocalView& a, const LocalView& b) {
   return true;
 }
 
-Result<std::pair<LocalView, Revision>> read_local_view(Store& store, const std::string& node) {
+Result<std::pair<LocalView, Revision>> read_local_view(Store& store, const std::string& node,
+                                                       SlotTable* all) {
   auto read = store.txn({},
                         {TxnOp::get(KeyRange::with_prefix(std::string(kProjectsPrefix))),
                          TxnOp::get(KeyRange::with_prefix(std::string(kAssignPrefix)))},
@@ -40,7 +41,9 @@ Result<std::pair<LocalView, Revision>> read_local_view(Store& store, const std::
   }
   for (const auto& kv : read->results[1].kvs) {
     SlotKey k;
-    if (kv.value != node || !parse_assign_key(kv.key, k)) continue;
+    if (!parse_assign_key(kv.key, k)) continue;
+    if (all) (*all)[k.project].emplace_back(k.service, k.slot, kv.value);
+    if (kv.value != node) continue;
     auto it = view.find(k.project);
     if (it != view.end()) it->second.slots[k.service].insert(k.slot);
   }
@@ -72,12 +75,20 @@ bool AssignmentWatch::wait(milliseconds d) {
   return !stopping_;
 }
 
+std::vector<std::tuple<std::string, int, std::string>> AssignmentWatch::slots_of(
+    const std::string& project) const {
+  std::lock_guard lk(mu_);
+  auto it = all_.find(project);
+  return it != all_.end() ? it->second : std::vector<std::tuple<std::string, int, std::string>>{};
+}
+
 void AssignmentWatch::run() {
   auto log = log::get("cluster");
   std::optional<LocalView> last;
   std::string last_error;
   while (!stopping_) {
-    auto read = read_local_view(*store_, node_);
+    SlotTable all;
+    auto read = read_local_view(*store_, node_, &all);
     if (!read) {
       if (read.error().message != last_error)
         log->warn("{} (keeping what runs)", read.error().message);
@@ -86,6 +97,10 @@ void AssignmentWatch::run() {
       continue;
     }
     last_error.clear();
+    {
+      std::lock_guard lk(mu_);
+      all_ = std::move(all);
+    }
     if (!last || !same_view(*last, read->first)) {
       last = read->first;
       views_++;

@@ -9,7 +9,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <tuple>
+#include <vector>
 #include <string>
 #include <thread>
 
@@ -28,8 +31,11 @@ using LocalView = std::map<std::string, LocalProject>;
 [[nodiscard]] bool same_view(const LocalView& a, const LocalView& b);
 
 // The view of NODE at one revision (the revision read).
+// Every slot of every project: (service, slot, node) by project.
+using SlotTable = std::map<std::string, std::vector<std::tuple<std::string, int, std::string>>>;
 [[nodiscard]] Result<std::pair<LocalView, Revision>> read_local_view(Store& store,
-                                                                     const std::string& node);
+                                                                     const std::string& node,
+                                                                     SlotTable* all = nullptr);
 
 class AssignmentWatch {
  public:
@@ -42,6 +48,9 @@ class AssignmentWatch {
   void start();
   void stop();
   [[nodiscard]] uint64_t views() const { return views_; }  // views handed on
+  // PROJECT's slots on every node as last read (`ps` shows them without asking the store).
+  [[nodiscard]] std::vector<std::tuple<std::string, int, std::string>> slots_of(
+      const std::string& project) const;
 
  private:
   void run();
@@ -54,6 +63,8 @@ class AssignmentWatch {
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> views_{0};
   std::thread thread_;
+  mutable std::mutex mu_;
+  SlotTable all_;
 };
 
 }  // namespace stack::cluster

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -265,6 +266,9 @@ class Daemon {
   // project's file written under <root>/cluster, registered and reconciled to those slots; a
   // project gone from the cluster goes down here.
   void cluster_view(const std::map<std::string, cluster::LocalProject>& view);
+  // PROJECT's slots on every node, (service, slot, node), as this node's watch last read them.
+  [[nodiscard]] std::vector<std::tuple<std::string, int, std::string>> cluster_slots_of(
+      const std::string& project) const;
   EventBus& events() { return events_; }
   [[nodiscard]] const Paths& paths() const { return paths_; }
 

@@ -68,9 +68,14 @@ awaitable<Result<void>> Daemon::cluster_down(const std::string& project) {
     if (!r) return fail(r.error().wrap("remove project " + project + " from the cluster"));
     return {};
   };
-  if (auto r = co_await on_agent(*cluster_agent, std::move(erase)); !r) co_return r;
-  cluster_slots_.erase(project);  // no pass of this node makes it again meanwhile
+  // Before the erase: the view without the project may reach the loop before this resumes,
+  // and must not start a second down here (it would cancel this one).
   cluster_leaving_.insert(project);
+  if (auto r = co_await on_agent(*cluster_agent, std::move(erase)); !r) {
+    cluster_leaving_.erase(project);
+    co_return r;
+  }
+  cluster_slots_.erase(project);  // no pass of this node makes it again meanwhile
   std::error_code ec;
   std::filesystem::remove(cluster_file(project), ec);
   co_return Result<void>{};
@@ -100,6 +105,12 @@ awaitable<void> Daemon::cluster_gone(std::string project) {
   cluster_leaving_.erase(project);  // failed: the next view tries again
   std::error_code ec;
   std::filesystem::remove(cluster_file(project), ec);
+}
+
+std::vector<std::tuple<std::string, int, std::string>> Daemon::cluster_slots_of(
+    const std::string& project) const {
+  return assignments_ ? assignments_->slots_of(project)
+                      : std::vector<std::tuple<std::string, int, std::string>>{};
 }
 
 void Daemon::start_cluster() {
