@@ -4,35 +4,22 @@
 #include "api/node_routes.h"
 
 #include <memory>
+#include <set>
 
 #include "cluster/node_agent.h"
 #include "cluster/nodes.h"
+#include "cluster/project_record.h"
 #include "reconciler/daemon.h"
+#include "reconciler/on_agent.h"
 
 namespace stack::api {
 
 namespace asio = boost::asio;
 using nlohmann::json;
 using reconciler::awaitable;
+using reconciler::on_agent;
 
 namespace {
-
-// Runs F on AGENT's query thread and resumes the caller on its own executor with F's result.
-template <class F>
-auto on_agent(cluster::NodeAgent& agent, F f) {
-  using R = std::invoke_result_t<F>;
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
-      [&agent](auto handler, F work) {
-        auto ex = asio::get_associated_executor(handler);
-        // std::function wants a copyable callable: the handler is move-only.
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        agent.submit([h, work = std::move(work), ex]() mutable {
-          auto result = std::make_shared<R>(reconciler::guarded(work));
-          asio::post(ex, [h, result]() mutable { std::move(*h)(std::move(*result)); });
-        });
-      },
-      asio::use_awaitable, std::move(f));
-}
 
 json node_json(const cluster::NodeStatus& n, const cluster::NodeAgent& agent) {
   const auto& r = n.record;
@@ -64,6 +51,37 @@ json cluster_agent_json(const cluster::NodeAgent& agent) {
   return {{"node", agent.name()},
           {"state", kStates[static_cast<int>(s.state)]},
           {"error", s.error}};
+}
+
+awaitable<void> add_cluster_rows(reconciler::Daemon& d, const std::string& project,
+                                 json& containers) {
+  cluster::NodeAgent* agent = d.cluster_agent;
+  if (!agent) co_return;
+  const std::string self = agent->name();
+  std::set<std::string> here;
+  for (auto& c : containers) {
+    c["node"] = self;
+    here.insert(c.value("name", ""));
+  }
+  // From the watch's last read, not the store: ps never waits on an unreachable etcd.
+  for (const auto& [service, slot, node] : d.cluster_slots_of(project)) {
+    if (node == self) continue;
+    cluster::SlotKey k{project, service, slot};
+    std::string name = project + "-" + k.service + "-" + std::to_string(k.slot);
+    if (here.count(name)) continue;  // still here, on its way out
+    containers.push_back({{"name", name},
+                          {"project", project},
+                          {"service", k.service},
+                          {"number", k.slot},
+                          {"image", ""},
+                          {"command", json::array()},
+                          {"state", "assigned"},
+                          {"health", ""},
+                          {"pid", 0},
+                          {"exit_code", 0},
+                          {"restarts", 0},
+                          {"node", node}});
+  }
 }
 
 bool is_node_route(const Target& t) { return t.path.size() >= 2 && t.path[1] == "nodes"; }

@@ -22,4 +22,11 @@ reconciler::awaitable<Reply> node_route(reconciler::Daemon& daemon, const Reques
 // error}): what GET /v1/version shows of the cluster, without asking the store.
 [[nodiscard]] nlohmann::json cluster_agent_json(const cluster::NodeAgent& agent);
 
+// `ps` in a cluster: each of CONTAINERS (this node's, as status_json made them) gets "node",
+// and each slot of PROJECT assigned to another node is added as a row in state "assigned"
+// with its node (its state is that node's to tell), as this node's watch of the assignments
+// last read them: ps never waits on the store. Unchanged outside a cluster.
+reconciler::awaitable<void> add_cluster_rows(reconciler::Daemon& daemon, const std::string& project,
+                                             nlohmann::json& containers);
+
 }  // namespace stack::api

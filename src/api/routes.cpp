@@ -469,6 +469,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
         if (!list) co_return error_reply(500, list.error().message);
         json arr = json::array();
         for (const auto& c : *list) arr.push_back(status_json(c));
+        co_await add_cluster_rows(d, project, arr);
         co_return Reply{200, arr, {}};
       }
       if (m == "GET" && what == "logs") co_return logs_reply(d, project, t);

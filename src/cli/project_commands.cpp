@@ -462,15 +462,20 @@ void add_project_commands(CLI::App& app) {
       for (const auto& s : list) std::printf("%s\n", s["name"].get<std::string>().c_str());
       return;
     }
+    // In a cluster each row says where it runs (a slot of another node: "assigned" there).
+    bool cluster = std::any_of(list.begin(), list.end(), [](const json& c) { return c.contains("node"); });
     std::vector<std::vector<std::string>> rows = {
         {"NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PID"}};
+    if (cluster) rows[0].push_back("NODE");
     for (const auto& s : list) {
       std::string cmd = joined(s["command"]);
       if (cmd.size() > 24 && !ps_no_trunc) cmd = cmd.substr(0, 21) + "...";
       int pid = s["pid"];
-      rows.push_back({s["name"], s["image"], "\"" + cmd + "\"", s["service"],
-                      ago(s["created_at"]) + " ago", status_text(s),
-                      pid ? std::to_string(pid) : "-"});
+      bool remote = s.value("state", "") == "assigned";
+      rows.push_back({s["name"], s["image"], remote ? "-" : "\"" + cmd + "\"", s["service"],
+                      remote ? "-" : ago(s["created_at"]) + " ago",
+                      remote ? "assigned" : status_text(s), pid ? std::to_string(pid) : "-"});
+      if (cluster) rows.back().push_back(s.value("node", ""));
     }
     print_table(rows);
   });

@@ -97,6 +97,8 @@ asio::awaitable<void> start(asio::io_context* io, reconciler::Daemon* daemon, ap
     co_return;
   }
   log->info("ready pid={} root={} adopted={}", ::getpid(), daemon->paths().root.string(), *adopted);
+  // After adoption: the first view of the assignments is planned against what runs.
+  daemon->start_cluster();
   std::string status =
       "READY=1\nSTATUS=running, " + std::to_string(*adopted) + " container(s) adopted";
   // Not fatal: adopted containers are still supervised and can be stopped. But every start

@@ -219,6 +219,10 @@ class UpPlanner {
       Replica r;
       r.name = replica_name(desired_.project, s, n);
       r.number = n;
+      if (!here(s, n)) {  // another node's: a placeholder keeps replicas[n - 1] replica n
+        replicas.push_back(r);
+        continue;
+      }
       auto it = containers_.find(r.name);
       if (it == containers_.end()) {
         if (!options_.removed.count(s.name)) r.todo = Todo::kCreate, r.reason = "new";
@@ -283,6 +287,8 @@ class UpPlanner {
            c.joined_started_at != target->second->started_at;
   }
 
+  static bool here(const DesiredService& s, int n) { return !s.slots || s.slots->count(n) > 0; }
+
   // Whether replica N of SERVICE gets a new process in this plan (created, started, recreated).
   bool starts_anew(const std::string& service, int n) {
     auto it = replicas_.find(service);
@@ -344,6 +350,8 @@ class UpPlanner {
       if (auto run = provider_run_.find(service); run != provider_run_.end())
         after.push_back(run->second);
       for (int n = 1; n <= services_[service]->replicas; n++) {
+        // A replica on another node is not awaited: depends_on holds within a node.
+        if (!here(*services_[service], n)) continue;
         std::string target = replica_name(desired_.project, *services_[service], n);
         auto key = target + "/" + condition_name(cond);
         auto found = awaits_.find(key);
@@ -488,11 +496,12 @@ class UpPlanner {
   void emit_scale_down(const DesiredService& s) {
     std::vector<const ObservedContainer*> extra;
     for (const auto& c : observed_.containers)
-      if (c.service == s.name && c.number > s.replicas) extra.push_back(&c);
+      if (c.service == s.name && (c.number > s.replicas || !here(s, c.number))) extra.push_back(&c);
     std::sort(extra.begin(), extra.end(), [](auto* a, auto* b) { return a->number > b->number; });
     for (auto* c : extra) {
-      size_t stop = b_.add(StopContainer{c->name}, "scaled down", s.name, {});
-      b_.add(RemoveContainer{c->name}, "scaled down", s.name, {stop});
+      const char* why = c->number > s.replicas ? "scaled down" : "slot moved to another node";
+      size_t stop = b_.add(StopContainer{c->name}, why, s.name, {});
+      b_.add(RemoveContainer{c->name}, why, s.name, {stop});
     }
   }
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,10 @@ struct DesiredService {
   std::map<std::string, std::string> fields;  // field -> hash, to name what changed
   std::string image_id;
   int replicas = 1;
+  // In a cluster: the replica numbers (slots) the scheduler gave this node; the others run on
+  // other nodes and are neither made nor awaited here, and a container of a slot not in it is
+  // removed (its slot moved away). None: every replica 1..replicas runs here.
+  std::optional<std::set<int>> slots;
   std::vector<Dependency> depends_on;
   std::vector<std::string> networks;  // full names of the networks its containers join
   std::string network_service;        // network_mode service:NAME: NAME

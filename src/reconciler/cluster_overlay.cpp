@@ -19,31 +19,13 @@
 #include "net/naming.h"
 #include "reconciler/async.h"
 #include "reconciler/networking.h"
+#include "reconciler/on_agent.h"
 
 namespace stack::reconciler {
 
 using std::chrono::milliseconds;
 
 namespace {
-
-// Runs F on the agent's query thread and resumes the caller on its executor with F's result.
-template <class F>
-auto on_agent(cluster::NodeAgent& agent, F f) {
-  using R = std::invoke_result_t<F>;
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
-      [&agent](auto handler, F work) {
-        auto ex = asio::get_associated_executor(handler);
-        // std::function wants a copyable callable: the handler is shared.
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        agent.submit([h, work = std::move(work), ex]() mutable {
-          R result = guarded(work);
-          asio::post(ex, [h, result = std::move(result)]() mutable {
-            std::move (*h)(std::move(result));
-          });
-        });
-      },
-      use_awaitable, std::move(f));
-}
 
 std::string owner_of(const std::string& node, const std::string& container) {
   return node + "/" + container;

@@ -3,6 +3,9 @@
 // only; operations on one project are serialised, different projects run side by side.
 #include "reconciler/daemon.h"
 
+#include "cluster/assignment_watch.h"
+#include "cluster/scheduler_loop.h"
+
 #include <unistd.h>
 
 #include <boost/asio/thread_pool.hpp>
@@ -65,6 +68,7 @@ void Daemon::shutdown() {
   stopping_ = true;
   cancel_loads_ = true;
   if (supervisor_) supervisor_->shutdown();
+  stop_cluster();
 }
 
 awaitable<Result<int>> Daemon::start() {
@@ -257,6 +261,8 @@ awaitable<void> Daemon::reconcile(std::string project, std::string reason) {
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
   auto rec = controller_->store().get_project(project);
   if (!rec || !*rec) co_return;  // gone
+  // A cluster project before this node knows its slots: what runs keeps running.
+  if (is_cluster_project(**rec) && !cluster_slots_.count(project)) co_return;
   // Loading is CPU work on a file anyone with write access may have made huge or hostile:
   // off the loop, so it never stalls the API, the supervisor or another project.
   auto loading = [opts = budgeted(load_options_of(**rec))] { return spec::load(opts); };

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -34,6 +35,9 @@ class thread_pool;
 
 namespace stack::cluster {
 class NodeAgent;
+class SchedulerLoop;
+class AssignmentWatch;
+struct LocalProject;
 }
 
 namespace stack::reconciler {
@@ -257,6 +261,17 @@ class Daemon {
   // Set by `stack daemon --cluster`: this node's cluster agent (the API's /v1/nodes use it).
   // Null on a daemon that is not in a cluster.
   cluster::NodeAgent* cluster_agent = nullptr;
+  // In a cluster (daemon_cluster.cpp): starts this node's scheduler candidate and the watch of
+  // what is assigned to it, once start() has adopted what runs. Stopped by shutdown().
+  void start_cluster();
+  void stop_cluster();
+  // What the cluster assigns to this node now (every project, with this node's slots): each
+  // project's file written under <root>/cluster, registered and reconciled to those slots; a
+  // project gone from the cluster goes down here.
+  void cluster_view(const std::map<std::string, cluster::LocalProject>& view);
+  // PROJECT's slots on every node, (service, slot, node), as this node's watch last read them.
+  [[nodiscard]] std::vector<std::tuple<std::string, int, std::string>> cluster_slots_of(
+      const std::string& project) const;
   EventBus& events() { return events_; }
   [[nodiscard]] const Paths& paths() const { return paths_; }
 
@@ -351,6 +366,22 @@ class Daemon {
   std::unique_ptr<BuildService> builds_;  // after networking_: its network goes first
   EventBus events_;
   std::map<std::string, spec::Stack> stacks_;  // the last loaded file of each project
+  // Cluster mode (daemon_cluster.cpp). `up` and `down` go to the store; what runs here is
+  // what the cluster assigns here: project → service → its slots on this node. A project of
+  // the cluster not in it yet (a restarted daemon before its first view) is left as it runs.
+  boost::asio::awaitable<Result<UpOutcome>> cluster_up(UpRequest request);
+  boost::asio::awaitable<Result<void>> cluster_down(const std::string& project);
+  boost::asio::awaitable<void> cluster_gone(std::string project);  // down here, file removed
+  [[nodiscard]] bool is_cluster_project(const state::ProjectRecord& rec) const;
+  [[nodiscard]] std::filesystem::path cluster_file(const std::string& project) const;
+  // DESIRED limited to this node's slots of PROJECT (when it is a cluster project).
+  void restrict_to_slots(planner::DesiredState& desired) const;
+  std::map<std::string, std::map<std::string, std::set<int>>> cluster_slots_;
+  // Projects a `down` here is taking down: the view that no longer has them starts no
+  // second down (which would cancel the first).
+  std::set<std::string> cluster_leaving_;
+  std::unique_ptr<cluster::SchedulerLoop> scheduler_;
+  std::unique_ptr<cluster::AssignmentWatch> assignments_;
   std::set<std::string> busy_;                 // projects with an operation under way
   std::unique_ptr<Notifier> busy_changed_;
   int inotify_fd_ = -1;

@@ -82,6 +82,8 @@ planner::Plan providers_of(const planner::Plan& plan,
 }  // namespace
 
 awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress progress) {
+  // In a cluster the project goes to the store; this node runs what the scheduler gives it.
+  if (cluster_agent) co_return co_await cluster_up(std::move(request));
   request.load.services = request.options.plan.services;  // only their env files are read
   auto loading = [opts = budgeted(request.load)] { return spec::load(opts); };  // as reconcile
   auto stack = co_await on_pool(*pool_, std::move(loading));
@@ -262,10 +264,19 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
     popts.removed.erase(popts.one_off);
     popts.no_start.erase(popts.one_off);
   }
+  // A slot of this node may be above the file's replicas (a global service's slots are
+  // numbered across the nodes): its replica is made like the others.
+  if (auto it = cluster_slots_.find(stack.name); it != cluster_slots_.end()) {
+    if (!overridden) overridden = stack;
+    for (auto& svc : overridden->services)
+      if (auto sl = it->second.find(svc.name); sl != it->second.end() && !sl->second.empty())
+        svc.replicas = std::max(svc.replicas, *sl->second.rbegin());
+  }
   const spec::Stack& use = overridden ? *overridden : stack;
   auto desired = given ? Result<planner::DesiredState>(std::move(*given))
                        : desired_state(use, paths_, controller_->images());
   if (!desired) co_return fail(desired.error());
+  restrict_to_slots(*desired);
   std::map<std::string, std::string> file_hashes;  // what the file asks for, before any pin
   for (const auto& s : desired->services) file_hashes[s.name] = s.config_hash;
   // A rollback keeps a service on its previous configuration, a paused update keeps it as it
@@ -418,6 +429,9 @@ Result<void> Daemon::check_external_networks(const spec::Stack& stack,
 
 awaitable<Result<void>> Daemon::down(std::string project, std::optional<std::chrono::seconds> timeout,
                                      Progress progress, bool volumes) {
+  // Every node's share goes: the store's record first, so no scheduler places it again.
+  if (cluster_agent)
+    if (auto r = co_await cluster_down(project); !r) co_return r;
   cancels_.insert(project);  // a plan of this project waiting on something gives up
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
   cancels_.erase(project);
@@ -436,6 +450,7 @@ awaitable<Result<void>> Daemon::down(std::string project, std::optional<std::chr
   stacks_.erase(project);
   failures_.erase(project);
   unregister_watch(project);
+  cluster_leaving_.erase(project);
   co_return controller_->store().remove_project(project);
 }
 

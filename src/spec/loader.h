@@ -54,7 +54,9 @@ inline constexpr size_t kMaxEnvFileBytes = 1 << 20;     // .env, --env-file, env
 // Every field STACK's files use that the engine does not implement yet, as one error with one
 // "file:line:col: not supported yet: services.web.ports" line each, sorted by position.
 // What is implemented is the table in supported.cpp.
-[[nodiscard]] Result<void> check_supported(const Stack& stack);
+// CLUSTER: the stack goes to a cluster's scheduler (stack daemon --cluster), which places
+// replicas on nodes: deploy.placement and deploy.mode global are accepted there.
+[[nodiscard]] Result<void> check_supported(const Stack& stack, bool cluster = false);
 
 // A project name made valid as compose does: lower case, [a-z0-9_-], starting with a letter
 // or digit.

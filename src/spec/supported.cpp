@@ -423,7 +423,7 @@ std::string generic_path(const std::string& path, const std::string& service) {
 
 }  // namespace
 
-Result<void> check_supported(const Stack& stack) {
+Result<void> check_supported(const Stack& stack, bool cluster) {
   Diagnostics diag(stack.file_names);
   Report report = [&](const SourcePos& pos, const std::string& what) {
     diag.error(pos, "not supported yet: " + what);
@@ -441,6 +441,10 @@ Result<void> check_supported(const Stack& stack) {
       });
       std::string path = generic_path(k.path, service);
       if (under || find(path) != nullptr) continue;
+      // The cluster's scheduler reads them (cluster/placement.cpp checks their values).
+      if (cluster && (path == "services.*.deploy.placement" ||
+                      path.rfind("services.*.deploy.placement.", 0) == 0))
+        continue;
       reported.push_back(k.path);
       auto parts = split(path);
       size_t i = 0;
@@ -471,7 +475,9 @@ Result<void> check_supported(const Stack& stack) {
       bool present = std::any_of(s.keys.begin(), s.keys.end(), [&](const KeyUse& k) {
         return k.path == "services." + s.name + "." + key;
       });
-      if (present) i.check(s, report);
+      if (!present) continue;
+      if (cluster && i.pattern == "services.*.deploy.mode") continue;  // global: one per node
+      i.check(s, report);
     }
   }
   check_host_ports(diag, stack);

@@ -183,3 +183,28 @@ TEST_CASE("without a cluster, placement and global mode are refused with the way
         "stack.yaml:6:7: refused: services.web.deploy.placement (placing replicas on nodes "
         "needs a cluster: stack daemon --cluster)");
 }
+
+TEST_CASE("in a cluster, placement and global mode are accepted, other refusals stay") {
+  test::TempDir dir("stack-placement");
+  auto stack = load_text(dir, R"(services:
+  web:
+    image: x
+    deploy:
+      mode: global
+      placement: {constraints: [node.role==manager],
+                  preferences: [{spread: node.labels.zone}]}
+  gpu:
+    image: x
+    deploy:
+      resources: {reservations: {generic_resources: [{discrete_resource_spec: {kind: gpu, value: 1}}]}}
+)");
+  REQUIRE_MESSAGE(stack, (stack ? "" : stack.error().message));
+  auto c = spec::check_supported(*stack, true);
+  REQUIRE_FALSE(c);
+  CHECK(c.error().message.find("deploy.placement") == std::string::npos);
+  CHECK(c.error().message.find("deploy.mode") == std::string::npos);
+  CHECK(c.error().message.find("generic_resources") != std::string::npos);
+  auto p = cluster::placements_of(*stack);
+  REQUIRE_MESSAGE(p, (p ? "" : p.error().message));
+  CHECK((*p)[0].global);
+}

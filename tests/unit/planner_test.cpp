@@ -476,3 +476,28 @@ TEST_CASE("one_off: the run container is made after its dependencies, the replic
         "+ create demo-web-run-0123456789ab (new)\n"
         "> start demo-web-run-0123456789ab (new)\n");
 }
+
+TEST_CASE("in a cluster only this node's slots are made, and a slot moved away is removed") {
+  auto d = a_stack({a_service("web").replicas(4), a_service("db")});
+  d.services[0].slots = std::set<int>{2, 4};
+  d.services[1].slots = std::set<int>{};  // db runs on another node
+  d.services[0].depends_on.push_back({"db", Condition::kStarted, true, false});
+  auto fresh = planned(d, ObservedState{});
+  CHECK(fresh.find("demo-web-2") != std::string::npos);
+  CHECK(fresh.find("demo-web-4") != std::string::npos);
+  CHECK(fresh.find("demo-web-1") == std::string::npos);
+  CHECK(fresh.find("demo-web-3") == std::string::npos);
+  CHECK(fresh.find("demo-db-1") == std::string::npos);  // neither made nor awaited here
+
+  // Slots 1 and 2 ran here; now 2 and 4 do: 1 goes, 4 comes, 2 stays.
+  auto before = a_stack({a_service("web").replicas(2)});
+  auto o = reached(before);
+  auto now = a_stack({a_service("web").replicas(4)});
+  now.services[0].slots = std::set<int>{2, 4};
+  auto p = planned(now, o);
+  CHECK(p.find("stop demo-web-1 (slot moved to another node)") != std::string::npos);
+  CHECK(p.find("remove demo-web-1 (slot moved to another node)") != std::string::npos);
+  CHECK(p.find("demo-web-4") != std::string::npos);
+  CHECK(p.find("demo-web-2") == std::string::npos);
+  CHECK(p.find("demo-web-3") == std::string::npos);
+}

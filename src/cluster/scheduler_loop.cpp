@@ -1,0 +1,219 @@
+// The leader's pass: one read transaction guarded by the leader key gives a consistent snapshot
+// (one revision) of nodes, labels, projects and assignments; the changes go out in guarded
+// transactions of at most kOpsPerTxn operations (etcd refuses more than 128 by default).
+#include "cluster/scheduler_loop.h"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "cluster/node_record.h"
+#include "cluster/project_record.h"
+#include "common/log.h"
+
+namespace stack::cluster {
+
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr size_t kOpsPerTxn = 100;
+constexpr std::string_view kNodesPrefix = "/stack/nodes/";
+constexpr std::string_view kLabelsPrefix = "/stack/node-labels/";
+
+Compare still_leader(const LeaderKey& l) {
+  return Compare::create_revision(l.key, Compare::Op::Equal, l.create_revision);
+}
+
+bool relevant(const std::string& key) {
+  for (std::string_view p : {kNodesPrefix, kLabelsPrefix, kProjectsPrefix, kAssignPrefix})
+    if (key.compare(0, p.size(), p) == 0) return true;
+  return false;
+}
+
+SchedulerInput input_of(const TxnResult& read) {
+  SchedulerInput in;
+  std::map<std::string, Labels> labels;
+  for (const auto& kv : read.results[1].kvs)
+    if (auto l = decode_labels(kv.value, kv.key)) labels[kv.key.substr(kLabelsPrefix.size())] = *l;
+  std::set<std::string> live;
+  for (const auto& kv : read.results[0].kvs) {
+    auto rec = decode_node(kv.value, kv.key);
+    if (!rec) continue;  // a record another version wrote badly places nothing there
+    Node n;
+    n.name = kv.key.substr(kNodesPrefix.size());
+    n.labels = labels.count(n.name) ? labels[n.name] : rec->labels;
+    n.capacity.nano_cpus = int64_t{rec->cpus} * 1'000'000'000;
+    n.capacity.memory_bytes = rec->memory_bytes;
+    live.insert(n.name);
+    in.nodes.push_back(std::move(n));
+  }
+  // A labelled node without a live record is down: its slots move.
+  for (const auto& [name, l] : labels) {
+    if (live.count(name)) continue;
+    Node n;
+    n.name = name;
+    n.labels = l;
+    n.ready = false;
+    in.nodes.push_back(std::move(n));
+  }
+  for (const auto& kv : read.results[2].kvs) {
+    auto p = decode_project(kv.value, kv.key);
+    if (!p) {
+      log::get("cluster")->warn("scheduler: skipping {}", p.error().message);
+      continue;
+    }
+    for (auto& s : p->placements) in.services.push_back(std::move(s));
+  }
+  for (const auto& kv : read.results[3].kvs) {
+    SlotKey k;
+    if (parse_assign_key(kv.key, k)) in.current[service_key(k.project, k.service)][k.slot] = kv.value;
+  }
+  return in;
+}
+
+}  // namespace
+
+Result<PassResult> schedule_pass(Store& store, const LeaderKey& leader) {
+  PassResult out;
+  auto read = store.txn({still_leader(leader)},
+                        {TxnOp::get(KeyRange::with_prefix(std::string(kNodesPrefix))),
+                         TxnOp::get(KeyRange::with_prefix(std::string(kLabelsPrefix))),
+                         TxnOp::get(KeyRange::with_prefix(std::string(kProjectsPrefix))),
+                         TxnOp::get(KeyRange::with_prefix(std::string(kAssignPrefix)))},
+                        {});
+  if (!read) return fail(read.error().wrap("scheduler: read the cluster"));
+  out.revision = read->revision;
+  if (!read->succeeded) {
+    out.leader = false;
+    return out;
+  }
+  SchedulerInput in = input_of(*read);
+  out.schedule = schedule(in);
+  auto diff = changes(in.current, out.schedule.assignments);
+  std::vector<TxnOp> ops;
+  auto flush = [&]() -> Result<bool> {
+    if (ops.empty()) return true;
+    auto w = store.txn({still_leader(leader)}, ops, {});
+    if (!w) return fail(w.error().wrap("scheduler: write assignments"));
+    out.revision = w->revision;
+    if (w->succeeded) out.writes += ops.size();
+    ops.clear();
+    return w->succeeded;
+  };
+  for (const auto& c : diff) {
+    auto slash = c.service.find('/');
+    std::string key = keys::assign(c.service.substr(0, slash), c.service.substr(slash + 1), c.slot);
+    ops.push_back(c.node.empty() ? TxnOp::erase(KeyRange::exact(key)) : TxnOp::put(key, c.node));
+    if (ops.size() == kOpsPerTxn) {
+      auto ok = flush();
+      if (!ok) return fail(ok.error());
+      if (!*ok) {
+        out.leader = false;
+        return out;
+      }
+    }
+  }
+  auto ok = flush();
+  if (!ok) return fail(ok.error());
+  if (!*ok) out.leader = false;
+  return out;
+}
+
+SchedulerLoop::SchedulerLoop(std::shared_ptr<Store> store, SchedulerLoopOptions options)
+    : store_(std::move(store)), options_(std::move(options)) {}
+
+SchedulerLoop::~SchedulerLoop() { stop(); }
+
+void SchedulerLoop::start() {
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void SchedulerLoop::stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+bool SchedulerLoop::wait(milliseconds d) {
+  auto until = std::chrono::steady_clock::now() + d;
+  while (!stopping_ && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::min(d, milliseconds(50)));
+  return !stopping_;
+}
+
+void SchedulerLoop::run() {
+  auto log = log::get("cluster");
+  std::string last_error;
+  while (!stopping_) {
+    LeaseId lease = options_.lease ? options_.lease() : 0;
+    if (lease == 0) {
+      wait(options_.backoff);
+      continue;
+    }
+    auto key = store_->campaign(std::string(keys::kSchedulerElection), options_.node, lease,
+                                options_.campaign_timeout);
+    if (!key) {
+      // A timeout is the normal case of a follower; anything else is worth a line, once.
+      if (key.error().message != last_error && key.error().message.find("not leader after") == std::string::npos)
+        log->warn("scheduler election: {}", key.error().message);
+      last_error = key.error().message;
+      wait(options_.backoff);
+      continue;
+    }
+    last_error.clear();
+    log->info("scheduler: this node leads (key {})", key->key);
+    leading_ = true;
+    lead(*key);
+    leading_ = false;
+    log->info("scheduler: this node no longer leads");
+    if (!stopping_) (void)store_->resign(*key);
+  }
+}
+
+void SchedulerLoop::lead(const LeaderKey& key) {
+  auto log = log::get("cluster");
+  std::string last_unplaced;
+  while (!stopping_) {
+    auto pass = schedule_pass(*store_, key);
+    passes_++;
+    if (!pass) {
+      log->warn("{}", pass.error().message);
+      return;  // campaign again: the leader key may be gone with the store
+    }
+    if (!pass->leader) return;
+    if (pass->writes > 0)
+      log->info("scheduler: placed={} moved={} removed={} kept={} writes={}",
+                pass->schedule.placed, pass->schedule.moved, pass->schedule.removed,
+                pass->schedule.kept, pass->writes);
+    std::string unplaced;
+    for (const auto& u : pass->schedule.unplaced)
+      unplaced += u.service + ": " + std::to_string(u.missing) + " waiting, " + u.reason + "; ";
+    if (unplaced != last_unplaced && !unplaced.empty()) log->warn("scheduler: {}", unplaced);
+    last_unplaced = unplaced;
+    // The next change (ours included: the pass after our own writes finds nothing to do).
+    auto stream = store_->watch(KeyRange::with_prefix("/stack/"), pass->revision + 1);
+    if (!stream) {
+      log->warn("scheduler: watch: {}", stream.error().message);
+      return;
+    }
+    bool changed = false;
+    while (!changed && !stopping_) {
+      auto events = (*stream)->next(milliseconds(1000));
+      if (!events) {
+        log->warn("scheduler: watch: {}", events.error().message);
+        return;
+      }
+      for (const auto& e : *events) changed |= relevant(e.kv.key) || e.kv.key == key.key;
+      if (events->empty()) {
+        // Still ours? (our node re-registered under a new lease, say, and its key went.)
+        auto l = store_->leader(key.name);
+        if (!l) return;
+        if (l->key != key.key) return;
+      }
+    }
+  }
+}
+
+}  // namespace stack::cluster

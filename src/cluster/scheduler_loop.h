@@ -1,0 +1,63 @@
+// The scheduler's loop on one node: every node campaigns on /stack/election/scheduler under its
+// node lease; the leader reads nodes, labels, projects and assignments in one guarded read,
+// places (scheduler.h) and writes the changes in transactions that hold only while its leader
+// key lives, so a deposed leader writes nothing; then it waits for the next change (a watch).
+// Its own thread; blocking store calls never run on the daemon's loop. Logs as "cluster".
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "cluster/scheduler.h"
+#include "cluster/store.h"
+
+namespace stack::cluster {
+
+struct SchedulerLoopOptions {
+  std::string node;                // the candidate's value: this node's name
+  std::function<LeaseId()> lease;  // the node's lease now (0: not registered yet)
+  std::chrono::milliseconds campaign_timeout{2000};
+  std::chrono::milliseconds backoff{500};
+};
+
+// What one pass of a leader did.
+struct PassResult {
+  bool leader = true;  // false: the leader key was gone, nothing was written
+  Revision revision = 0;  // the store's revision after the pass
+  size_t writes = 0;      // assignment keys put or deleted
+  Schedule schedule;
+};
+
+// One leader pass against STORE, guarded by LEADER's key (create_revision unchanged). Public for
+// tests and the simulation.
+[[nodiscard]] Result<PassResult> schedule_pass(Store& store, const LeaderKey& leader);
+
+class SchedulerLoop {
+ public:
+  SchedulerLoop(std::shared_ptr<Store> store, SchedulerLoopOptions options);
+  ~SchedulerLoop();  // stop()
+  SchedulerLoop(const SchedulerLoop&) = delete;
+  SchedulerLoop& operator=(const SchedulerLoop&) = delete;
+
+  void start();
+  void stop();
+  [[nodiscard]] bool leading() const { return leading_; }
+  [[nodiscard]] uint64_t passes() const { return passes_; }
+
+ private:
+  void run();
+  void lead(const LeaderKey& key);
+  bool wait(std::chrono::milliseconds d);  // false: stopping
+
+  std::shared_ptr<Store> store_;
+  SchedulerLoopOptions options_;
+  std::atomic<bool> stopping_{false}, leading_{false};
+  std::atomic<uint64_t> passes_{0};
+  std::thread thread_;
+};
+
+}  // namespace stack::cluster

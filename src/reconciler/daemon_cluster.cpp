@@ -1,0 +1,196 @@
+// The daemon in a cluster: `up` writes the project (its canonical JSON, hash and placements) to
+// /stack/projects/<project>, `down` removes it with its assignments; what runs here is what the
+// scheduler assigns here, reconciled by the same planner and executor, limited to this node's
+// slots. Store calls run on the agent's threads, never on the loop; a view of the assignments
+// reaches the loop by post. An unreachable store hands on no view: nothing is removed.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "cluster/assignment_watch.h"
+#include "cluster/placement.h"
+#include "cluster/project_record.h"
+#include "cluster/scheduler_loop.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "reconciler/daemon.h"
+#include "reconciler/on_agent.h"
+#include "reconciler/project_lock.h"
+
+namespace stack::reconciler {
+
+namespace asio = boost::asio;
+
+awaitable<Result<Daemon::UpOutcome>> Daemon::cluster_up(UpRequest request) {
+  auto loading = [opts = budgeted(request.load)] { return spec::load(opts); };
+  auto stack = co_await on_pool(*pool_, std::move(loading));
+  if (!stack) co_return fail(stack.error());
+  if (request.warn)
+    for (const auto& w : stack->warnings) request.warn(w);
+  if (auto r = spec::check_supported(*stack, true); !r) co_return fail(r.error());
+  if (auto r = prepare_up(*stack, request); !r) co_return fail(r.error());
+  if (!request.options.plan.services.empty())
+    co_return fail("up SERVICE... in a cluster: the project is placed as a whole (stack up)");
+  auto placements = cluster::placements_of(*stack);
+  if (!placements) co_return fail(placements.error());
+  cluster::ProjectRecord rec;
+  rec.name = stack->name;
+  rec.spec = spec::render_json(spec::stack_json(*stack));
+  rec.hash = sha256_hex(rec.spec);
+  rec.placements = std::move(*placements);
+  UpOutcome out{stack->name, {}, {}};
+  if (request.options.dry_run) co_return out;
+  cluster_leaving_.erase(rec.name);  // up again after a down that failed half-way here
+  auto put = [agent = cluster_agent, key = cluster::project_key(rec.name),
+              value = cluster::encode_project(rec)]() -> Result<void> {
+    auto r = agent->store().put(key, value);
+    if (!r) return fail(r.error().wrap("write the project to the cluster"));
+    return {};
+  };
+  if (auto r = co_await on_agent(*cluster_agent, std::move(put)); !r) co_return fail(r.error());
+  log::get("cluster")->info("project={} hash={} written to the cluster", rec.name,
+                            rec.hash.substr(0, 12));
+  co_return out;
+}
+
+awaitable<Result<void>> Daemon::cluster_down(const std::string& project) {
+  auto erase = [agent = cluster_agent, project]() -> Result<void> {
+    auto r = agent->store().txn({},
+                                {cluster::TxnOp::erase(cluster::KeyRange::exact(
+                                     cluster::project_key(project))),
+                                 cluster::TxnOp::erase(cluster::KeyRange::with_prefix(
+                                     cluster::assign_prefix(project)))},
+                                {});
+    if (!r) return fail(r.error().wrap("remove project " + project + " from the cluster"));
+    return {};
+  };
+  // Before the erase: the view without the project may reach the loop before this resumes,
+  // and must not start a second down here (it would cancel this one).
+  cluster_leaving_.insert(project);
+  if (auto r = co_await on_agent(*cluster_agent, std::move(erase)); !r) {
+    cluster_leaving_.erase(project);
+    co_return r;
+  }
+  cluster_slots_.erase(project);  // no pass of this node makes it again meanwhile
+  std::error_code ec;
+  std::filesystem::remove(cluster_file(project), ec);
+  co_return Result<void>{};
+}
+
+std::filesystem::path Daemon::cluster_file(const std::string& project) const {
+  return paths_.root / "cluster" / (project + ".json");
+}
+
+bool Daemon::is_cluster_project(const state::ProjectRecord& rec) const {
+  return rec.files.size() == 1 && std::filesystem::path(rec.files[0]) == cluster_file(rec.name);
+}
+
+void Daemon::restrict_to_slots(planner::DesiredState& desired) const {
+  auto it = cluster_slots_.find(desired.project);
+  if (it == cluster_slots_.end()) return;
+  for (auto& s : desired.services) {
+    auto sl = it->second.find(s.name);
+    s.slots = sl != it->second.end() ? sl->second : std::set<int>{};
+  }
+}
+
+awaitable<void> Daemon::cluster_gone(std::string project) {
+  auto noop = [](const std::string&, const std::string&, std::chrono::milliseconds) {};
+  if (auto r = co_await down(project, std::nullopt, noop); !r)
+    log::get("cluster")->error("down project={}: {}", project, r.error().message);
+  cluster_leaving_.erase(project);  // failed: the next view tries again
+  std::error_code ec;
+  std::filesystem::remove(cluster_file(project), ec);
+}
+
+std::vector<std::tuple<std::string, int, std::string>> Daemon::cluster_slots_of(
+    const std::string& project) const {
+  return assignments_ ? assignments_->slots_of(project)
+                      : std::vector<std::tuple<std::string, int, std::string>>{};
+}
+
+void Daemon::start_cluster() {
+  if (!cluster_agent || scheduler_) return;
+  // The agent outlives the daemon (stackd's main): a shared_ptr that owns nothing.
+  std::shared_ptr<cluster::Store> store(std::shared_ptr<void>(), &cluster_agent->store());
+  cluster::SchedulerLoopOptions so;
+  so.node = cluster_agent->name();
+  so.lease = [agent = cluster_agent] {
+    auto s = agent->status();
+    return s.state == cluster::NodeAgent::State::Ready ? s.lease : 0;
+  };
+  scheduler_ = std::make_unique<cluster::SchedulerLoop>(store, std::move(so));
+  assignments_ = std::make_unique<cluster::AssignmentWatch>(
+      store, cluster_agent->name(), [this](cluster::LocalView view) {
+        asio::post(io_, [this, view = std::move(view)] {
+          if (!stopping_) cluster_view(view);
+        });
+      });
+  scheduler_->start();
+  assignments_->start();
+}
+
+void Daemon::stop_cluster() {
+  if (scheduler_) scheduler_->stop();
+  if (assignments_) assignments_->stop();
+}
+
+void Daemon::cluster_view(const std::map<std::string, cluster::LocalProject>& view) {
+  auto log = log::get("cluster");
+  auto& store = controller_->store();
+  for (const auto& [name, lp] : view) {
+    if (cluster_leaving_.count(name)) continue;  // a view read before its down here
+    auto path = cluster_file(name);
+    auto old = read_file(path, spec::kMaxStackFileBytes, "the cluster's copy of " + name);
+    if (!old || *old != lp.project.spec) {
+      if (auto r = make_dirs(path.parent_path(), 0700); !r) {
+        log->error("project={}: {}", name, r.error().message);
+        continue;
+      }
+      if (auto r = write_file_atomic(path, lp.project.spec, 0600); !r) {
+        log->error("project={}: {}", name, r.error().message);
+        continue;
+      }
+    }
+    auto known = store.get_project(name);
+    if (!known) {
+      log->error("project={}: {}", name, known.error().message);
+      continue;
+    }
+    if (!*known || !is_cluster_project(**known)) {
+      state::ProjectRecord rec;
+      rec.name = name;
+      rec.files = {path.string()};
+      rec.working_dir = path.parent_path().string();
+      rec.environment_json = "{}";
+      rec.created_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      if (auto r = store.put_project(rec); !r) {
+        log->error("project={}: {}", name, r.error().message);
+        continue;
+      }
+    }
+    size_t here = 0;
+    for (const auto& [svc, slots] : lp.slots) here += slots.size();
+    log->info("cluster: project={} hash={} slots here={}", name, lp.project.hash.substr(0, 12), here);
+    cluster_slots_[name] = lp.slots;
+    asio::co_spawn(io_, guarded_reconcile(name, "cluster assignment"), asio::detached);
+  }
+  // A project the cluster no longer has: what runs of it here goes.
+  auto all = store.list_projects();
+  if (!all) return;
+  for (const auto& p : *all) {
+    if (!is_cluster_project(p) || view.count(p.name) || cluster_leaving_.count(p.name)) continue;
+    log->info("cluster: project={} removed from the cluster, taking it down here", p.name);
+    cluster_slots_.erase(p.name);
+    cluster_leaving_.insert(p.name);
+    asio::co_spawn(io_, cluster_gone(p.name), asio::detached);
+  }
+}
+
+}  // namespace stack::reconciler

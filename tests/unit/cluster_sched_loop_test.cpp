@@ -1,0 +1,223 @@
+// The scheduler's loop and each node's view of its assignments (cluster/scheduler_loop.h,
+// cluster/assignment_watch.h) against MemoryStore: a leader's pass places 6 replicas 2/2/2,
+// a deposed leader writes nothing, a lost node's slots move keeping their numbers, two loops
+// hand leadership over, a node's view holds its slots only.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "cluster/assignment_watch.h"
+#include "cluster/memory_store.h"
+#include "cluster/nodes.h"
+#include "cluster/placement.h"
+#include "cluster/project_record.h"
+#include "cluster/scheduler_loop.h"
+
+using namespace stack;
+using namespace stack::cluster;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Clock {
+  std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now();
+  MemoryStore::Clock fn() {
+    return [this] { return now; };
+  }
+};
+
+LeaseId join(Store& s, const std::string& name, int ttl = 10) {
+  auto lease = s.grant(ttl);
+  REQUIRE(lease);
+  NodeRecord r;
+  r.name = name;
+  r.address = "10.0.0.1";
+  r.cpus = 2;
+  r.memory_bytes = int64_t{1} << 30;
+  r.daemon_id = "d-" + name;
+  REQUIRE(register_node(s, r, lease->id));
+  return lease->id;
+}
+
+void put_project(Store& s, const std::string& name, int replicas,
+                 std::vector<std::string> constraints = {}) {
+  ProjectRecord p;
+  p.name = name;
+  p.spec = "{}";
+  p.hash = "h" + std::to_string(replicas);
+  ServicePlacement sp;
+  sp.project = name;
+  sp.name = "web";
+  sp.replicas = replicas;
+  for (const auto& c : constraints) {
+    auto parsed = parse_constraint(c);
+    REQUIRE(parsed);
+    sp.constraints.push_back(*parsed);
+  }
+  p.placements.push_back(sp);
+  REQUIRE(s.put(project_key(name), encode_project(p)));
+}
+
+// slot → node of demo/web, as the store holds it.
+std::map<int, std::string> slots(Store& s, const std::string& project = "demo") {
+  std::map<int, std::string> out;
+  auto r = s.range(KeyRange::with_prefix(assign_prefix(project)));
+  REQUIRE(r);
+  for (const auto& kv : r->kvs) {
+    SlotKey k;
+    REQUIRE(parse_assign_key(kv.key, k));
+    out[k.slot] = kv.value;
+  }
+  return out;
+}
+
+std::map<std::string, int> per_node(const std::map<int, std::string>& m) {
+  std::map<std::string, int> out;
+  for (const auto& [slot, node] : m) out[node]++;
+  return out;
+}
+
+template <class F>
+bool eventually(F f, std::chrono::milliseconds limit = 5s) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (f()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return f();
+}
+
+}  // namespace
+
+TEST_CASE("scheduler pass: 6 replicas land 2 2 2 and a deposed leader writes nothing") {
+  MemoryStore s;
+  LeaseId a = join(s, "a");
+  join(s, "b");
+  join(s, "c");
+  put_project(s, "demo", 6);
+  auto leader = s.campaign(std::string(keys::kSchedulerElection), "a", a, 1s);
+  REQUIRE(leader);
+  auto pass = schedule_pass(s, *leader);
+  REQUIRE(pass);
+  CHECK(pass->leader);
+  CHECK(pass->writes == 6);
+  CHECK(per_node(slots(s)) == std::map<std::string, int>{{"a", 2}, {"b", 2}, {"c", 2}});
+  // Nothing changed: nothing written.
+  auto again = schedule_pass(s, *leader);
+  REQUIRE(again);
+  CHECK(again->writes == 0);
+
+  REQUIRE(s.resign(*leader));
+  put_project(s, "demo", 9);
+  auto deposed = schedule_pass(s, *leader);
+  REQUIRE(deposed);
+  CHECK_FALSE(deposed->leader);
+  CHECK(deposed->writes == 0);
+  CHECK(slots(s).size() == 6);
+}
+
+TEST_CASE("scheduler pass: a lost node's slots move after its lease expires, keeping their numbers") {
+  Clock clock;
+  MemoryStore s(clock.fn());
+  LeaseId a = join(s, "a", 60);
+  join(s, "b", 5);
+  join(s, "c", 60);
+  put_project(s, "demo", 6);
+  auto leader = s.campaign(std::string(keys::kSchedulerElection), "a", a, 1s);
+  REQUIRE(leader);
+  REQUIRE(schedule_pass(s, *leader));
+  auto before = slots(s);
+  std::set<int> on_b;
+  for (const auto& [slot, node] : before)
+    if (node == "b") on_b.insert(slot);
+  REQUIRE(on_b.size() == 2);
+
+  clock.now += 6s;
+  s.expire_leases();
+  auto pass = schedule_pass(s, *leader);
+  REQUIRE(pass);
+  CHECK(pass->schedule.moved == 2);
+  auto after = slots(s);
+  CHECK(after.size() == 6);
+  for (const auto& [slot, node] : after) {
+    CHECK(node != "b");
+    if (!on_b.count(slot)) CHECK(node == before[slot]);  // nothing else moved
+  }
+  CHECK(per_node(after) == std::map<std::string, int>{{"a", 3}, {"c", 3}});
+}
+
+TEST_CASE("scheduler pass: a constraint pins the service, a removed project loses its slots") {
+  MemoryStore s;
+  LeaseId a = join(s, "a");
+  join(s, "b");
+  REQUIRE(update_node_labels(s, "b", {{"zone", "b"}}, {}));
+  put_project(s, "demo", 3, {"node.labels.zone==b"});
+  auto leader = s.campaign(std::string(keys::kSchedulerElection), "a", a, 1s);
+  REQUIRE(leader);
+  REQUIRE(schedule_pass(s, *leader));
+  CHECK(per_node(slots(s)) == std::map<std::string, int>{{"b", 3}});
+  REQUIRE(s.erase(KeyRange::exact(project_key("demo"))));
+  auto pass = schedule_pass(s, *leader);
+  REQUIRE(pass);
+  CHECK(pass->schedule.removed == 3);
+  CHECK(slots(s).empty());
+}
+
+TEST_CASE("scheduler loops: one leads, the other takes over when its node goes") {
+  MemoryStore mem;
+  std::shared_ptr<Store> s(&mem, [](Store*) {});
+  LeaseId la = join(mem, "a");
+  LeaseId lb = join(mem, "b");
+  SchedulerLoop loop_a(s, {"a", [la] { return la; }, 200ms, 20ms});
+  SchedulerLoop loop_b(s, {"b", [lb] { return lb; }, 200ms, 20ms});
+  loop_a.start();
+  REQUIRE(eventually([&] { return loop_a.leading(); }));
+  loop_b.start();
+  put_project(mem, "demo", 4);
+  REQUIRE(eventually([&] { return slots(mem).size() == 4; }));
+  CHECK(per_node(slots(mem)) == std::map<std::string, int>{{"a", 2}, {"b", 2}});
+  CHECK_FALSE(loop_b.leading());
+
+  REQUIRE(mem.revoke(la));  // node a is gone: its record and its leader key with it
+  REQUIRE(eventually([&] { return loop_b.leading(); }));
+  REQUIRE(eventually([&] { return per_node(slots(mem)) == std::map<std::string, int>{{"b", 4}}; }));
+  loop_a.stop();
+  loop_b.stop();
+}
+
+TEST_CASE("assignment view: a node sees every project and only its own slots, and each change once") {
+  MemoryStore mem;
+  std::shared_ptr<Store> s(&mem, [](Store*) {});
+  put_project(mem, "demo", 3);
+  put_project(mem, "other", 1);
+  REQUIRE(mem.put(keys::assign("demo", "web", 1), "a"));
+  REQUIRE(mem.put(keys::assign("demo", "web", 2), "b"));
+  REQUIRE(mem.put(keys::assign("demo", "web", 3), "a"));
+  REQUIRE(mem.put(keys::assign("other", "web", 1), "b"));
+  auto view = read_local_view(mem, "a");
+  REQUIRE(view);
+  REQUIRE(view->first.size() == 2);
+  CHECK(view->first["demo"].slots == std::map<std::string, std::set<int>>{{"web", {1, 3}}});
+  CHECK(view->first["other"].slots.empty());  // nothing of it runs here
+
+  std::mutex mu;
+  std::vector<LocalView> seen;
+  AssignmentWatch watch(s, "a", [&](LocalView v) {
+    std::lock_guard lk(mu);
+    seen.push_back(std::move(v));
+  }, 20ms);
+  watch.start();
+  REQUIRE(eventually([&] { return watch.views() == 1; }));
+  REQUIRE(mem.put(keys::assign("other", "web", 1), "c"));  // not ours either way: no new view
+  REQUIRE(mem.put(keys::assign("demo", "web", 2), "a"));   // moved here
+  REQUIRE(eventually([&] { return watch.views() == 2; }));
+  REQUIRE(mem.erase(KeyRange::exact(project_key("other"))));
+  REQUIRE(eventually([&] { return watch.views() == 3; }));
+  watch.stop();
+  std::lock_guard lk(mu);
+  CHECK(seen[1]["demo"].slots["web"] == std::set<int>{1, 2, 3});
+  CHECK(seen[2].count("other") == 0);
+}
