@@ -22,6 +22,7 @@ struct NetworkConfig {
   std::string driver = "bridge";  // bridge | overlay
   bool internal = false;
   bool enable_ipv6 = false;  // an IPv6 subnet too (ipam.config's IPv6 entry, or the ULA pool)
+  bool enable_ipv4 = true;   // false: IPv6-only (needs enable_ipv6)
   std::vector<IpamPool> ipam;
   std::map<std::string, std::string> driver_opts;  // mtu; overlay: vni, local, peers
   std::map<std::string, std::string> labels;

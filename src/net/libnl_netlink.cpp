@@ -273,7 +273,8 @@ class LibnlNetlink final : public Netlink {
       return fail(ctx + ": a link of that name exists and is not a bridge", EEXIST);
     }
     NET_CHECK(converge_link(sk_.get(), existing.get(), c.mtu, 0), ctx);
-    NET_CHECK(add_address(sk_.get(), rtnl_link_get_ifindex(existing.get()), c.gateway), ctx);
+    if (c.address4)
+      NET_CHECK(add_address(sk_.get(), rtnl_link_get_ifindex(existing.get()), c.gateway), ctx);
     if (c.gateway6)
       NET_CHECK(add_address6(sk_.get(), rtnl_link_get_ifindex(existing.get()), *c.gateway6), ctx);
     return {};
@@ -358,8 +359,8 @@ class LibnlNetlink final : public Netlink {
     auto link = STACK_TRY_CTX(find_link(sk.get(), c.name), ctx);
     int ifindex = rtnl_link_get_ifindex(link.get());
     NET_CHECK(converge_link(sk.get(), link.get(), c.mtu, 0), ctx);
-    NET_CHECK(add_address(sk.get(), ifindex, c.address), ctx);
-    if (c.gateway) {
+    if (c.address4) NET_CHECK(add_address(sk.get(), ifindex, c.address), ctx);
+    if (c.address4 && c.gateway) {
       RoutePtr route(rtnl_route_alloc());
       rtnl_route_set_family(route.get(), AF_INET);
       rtnl_route_set_table(route.get(), RT_TABLE_MAIN);

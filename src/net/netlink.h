@@ -21,6 +21,7 @@ struct BridgeConfig {
   int mtu = 1500;
   std::optional<Mac> mac;  // fixed, so the bridge's address does not follow its ports
   std::optional<Cidr6> gateway6 = std::nullopt;  // enable_ipv6: fd..::1/64, without DAD
+  bool address4 = true;  // false (enable_ipv4: false): GATEWAY is not put on the bridge
 };
 
 // A veth pair whose peer is born in NETNS_FD (IFLA_NET_NS_FD in the same RTM_NEWLINK: 0.5 ms,
@@ -52,6 +53,7 @@ struct InterfaceConfig {
   // link_local_ips: more addresses on the interface (no route through them).
   std::vector<Cidr> extra = {};
   std::vector<Cidr6> extra6 = {};
+  bool address4 = true;  // false (enable_ipv4: false): no IPv4 ADDRESS, no IPv4 route
 };
 
 struct VxlanConfig {

@@ -70,6 +70,10 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
       info.vxlan = vxlan_name(info.vni);
     }
     info.mtu = spec.mtu ? *spec.mtu : (spec.driver == Driver::kOverlay ? 1450 : 1500);
+    if (!spec.enable_ipv4 && !spec.enable_ipv6) {
+      (void)ipam_.remove_network(key);
+      return fail(ctx + ": IPv4 or IPv6 must be enabled");
+    }
     if (spec.enable_ipv6) {
       if (spec.driver == Driver::kOverlay) {
         (void)ipam_.remove_network(key);
@@ -109,6 +113,7 @@ Result<void> NetworkManager::ensure_links(const NetworkInfo& info) {
   BridgeConfig bridge{info.bridge, Cidr{a.gateway, a.subnet.prefix}, info.mtu,
                       bridge_mac(info.bridge, salt)};
   if (info.v6) bridge.gateway6 = Cidr6{info.v6->gateway, info.v6->subnet.prefix};
+  bridge.address4 = info.spec.enable_ipv4;
   NET_CHECK(kernel_.ensure_bridge(bridge), "bridge");
   // IPv6 forwarding for what enters through this bridge only (force_forwarding, Linux 6.17):
   // net.ipv6.conf.all.forwarding would turn the whole host into a router and make it ignore
@@ -218,7 +223,8 @@ Result<std::vector<Endpoint>> NetworkManager::plan_endpoints(
     }
     ep.extra = req.link_local_ips;
     ep.extra6 = req.link_local_ips6;
-    if (!info->spec.internal && (route < 0 || req.gw_priority > requests[route].gw_priority))
+    if (!info->spec.internal && info->spec.enable_ipv4 &&
+        (route < 0 || req.gw_priority > requests[route].gw_priority))
       route = static_cast<int>(i);
     out.push_back(std::move(ep));
   }
@@ -282,6 +288,7 @@ Result<void> NetworkManager::make_port(const Endpoint& ep, int netns_fd) {
   if (ep.default_route6) iface.gateway6 = ep.gateway6;
   iface.extra = ep.extra;
   iface.extra6 = ep.extra6;
+  iface.address4 = info->spec.enable_ipv4;
   return kernel_.configure_interface(iface);
 }
 
@@ -391,18 +398,22 @@ Result<void> NetworkManager::publish(std::string_view container, std::vector<Por
   // memory), the address the store holds for it on a network that is not internal.
   std::optional<Ipv4> target;
   std::optional<Ipv6> target6;
+  std::string via;  // the network the ports lead to
   if (auto eps = endpoints(container); !eps.empty()) {
     target = eps.front().address.address;
     if (eps.front().address6) target6 = eps.front().address6->address;
+    via = eps.front().network;
   }
   for (const auto& [name, info] : networks_)
-    if (!target && !info.spec.internal) target = ipam_.address_of(name, container);
+    if (!target && !info.spec.internal)
+      if ((target = ipam_.address_of(name, container))) via = name;
   for (auto& p : ports) {
     if (p.container_ip.value == 0) {
       if (!target) return fail(ctx + ": not attached to any network");
       p.container_ip = *target;
     }
     if (!p.container_ip6) p.container_ip6 = target6;
+    NET_CHECK(ipv6_only_port(via, p), ctx);
     if (p.host_ip6 && !p.container_ip6)
       return fail(ctx + ": port " + std::to_string(p.host_port) + " is published on " +
                   p.host_ip6->str() + " but the container has no IPv6 address (enable_ipv6)");
@@ -413,6 +424,18 @@ Result<void> NetworkManager::publish(std::string_view container, std::vector<Por
     ports_[std::string(container)] = std::move(previous);
     return fail(r.error().wrap(ctx));
   }
+  return {};
+}
+
+Result<void> NetworkManager::ipv6_only_port(std::string_view network, PortMapping& p) const {
+  const NetworkInfo* info = find(network);
+  if (!info || info->spec.enable_ipv4) return {};
+  // The container has no IPv4 address: its ports are published on the host's IPv6 addresses
+  // only ("::" when no host IP was given), as docker does on an IPv6-only network.
+  if (p.host_ip)
+    return fail("port " + std::to_string(p.host_port) + " is published on " + p.host_ip->str() +
+                " but network " + std::string(network) + " has no IPv4 (enable_ipv4: false)");
+  if (!p.host_ip6) p.host_ip6 = Ipv6{};
   return {};
 }
 
@@ -449,6 +472,7 @@ Result<void> NetworkManager::switch_ports(std::string_view from, std::string_vie
       p.container_ip = *target;
     }
     if (!p.container_ip6) p.container_ip6 = target6;
+    if (!eps.empty()) NET_CHECK(ipv6_only_port(eps.front().network, p), ctx);
   }
   auto old = ports_.extract(std::string(from));
   ports_[std::string(to)] = std::move(ports);

@@ -43,6 +43,10 @@ struct NetworkSpec {
   bool cluster = false;
   // enable_ipv6: an IPv6 subnet too (ipam.config's IPv6 entry, else a /64 of the ULA pool).
   bool enable_ipv6 = false;
+  // false: IPv6-only. The network still reserves an IPv4 subnet in the IPAM (containers'
+  // IPv6 addresses and the DNS server's client scoping derive from their IPv4 allocation), but
+  // no IPv4 address is put on the bridge or in a container, and ports publish on IPv6 only.
+  bool enable_ipv4 = true;
   std::optional<Cidr6> subnet6 = std::nullopt;
   std::optional<Ipv6> gateway6 = std::nullopt;
 
@@ -192,6 +196,8 @@ class NetworkManager {
       const std::function<Result<Ipv4>(const EndpointRequest&)>& address);
   // EP's veth with its peer born in NETNS_FD, configured there.
   Result<void> make_port(const Endpoint& ep, int netns_fd);
+  // enable_ipv4: false on NETWORK: P goes to IPv6 only; an IPv4 host IP is refused.
+  Result<void> ipv6_only_port(std::string_view network, PortMapping& p) const;
 
   Netlink& kernel_;
   Firewall& firewall_;

@@ -28,6 +28,7 @@ model::NetworkConfig network_config(const spec::Stack& stack, const spec::Networ
   c.driver = n.driver;
   c.internal = n.internal;
   c.enable_ipv6 = n.enable_ipv6;
+  c.enable_ipv4 = n.enable_ipv4.value_or(true);
   for (const auto& p : n.ipam) c.ipam.push_back({p.subnet, p.ip_range, p.gateway});
   c.driver_opts = n.driver_opts;
   c.labels = n.labels;

@@ -47,6 +47,13 @@ class StoreAddresses final : public net::AddressStore {
   state::Store& store_;
 };
 
+// Where a network's embedded DNS listens, and its containers' resolv.conf points: the gateway,
+// the IPv6 one on an IPv6-only network (its containers have no IPv4 to reach the other with).
+std::string dns_address(const net::NetworkInfo& info) {
+  if (!info.spec.enable_ipv4 && info.v6) return info.v6->gateway.str();
+  return info.addressing.gateway.str();
+}
+
 }  // namespace
 
 Networking::Networking(asio::io_context& io, state::Store& store, const Paths& paths)
@@ -89,6 +96,7 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
     return fail(ctx + ": driver " + n.driver + " is not supported");
   spec.internal = n.internal;
   spec.enable_ipv6 = n.enable_ipv6;
+  spec.enable_ipv4 = n.enable_ipv4;
   // The first IPv4 entry of ipam.config, and its IPv6 entry (spec/network_fields.cpp allows
   // one, with enable_ipv6).
   auto is_v6 = [](const model::IpamPool& p) {
@@ -165,7 +173,7 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
   if (in_cluster) cluster_->watch(full);
   if (!dns_.count(full)) {
     net::dns::DnsServerOptions o;
-    o.address = info->addressing.gateway.str();
+    o.address = dns_address(*info);
     o.port = 53;
     if (auto conf = net::dns::read_resolv_conf()) o.upstreams = net::dns::upstreams_from(*conf);
     auto server = std::make_unique<net::dns::DnsServer>(io_, *registry_, o);
@@ -225,8 +233,7 @@ std::string Networking::resolv_conf(const RuntimeRecord& rt) const {
   if (rt.network_mode != "bridge" || rt.networks.empty() || !manager_) return {};
   const auto* info = manager_->find(rt.networks.front().network);
   if (!info) return {};
-  return net::dns::render_container_resolv_conf(info->addressing.gateway.str(), rt.dns_search,
-                                                rt.dns_opt);
+  return net::dns::render_container_resolv_conf(dns_address(*info), rt.dns_search, rt.dns_opt);
 }
 
 bool Networking::attaches(const RuntimeRecord& rt) const {
@@ -287,7 +294,9 @@ Result<void> Networking::attach(const RuntimeRecord& rt, pid_t pid, int netns) {
   // /etc/hosts is bind-mounted already: rewritten in place (same inode) with our address.
   std::string hosts = rt.spec.hosts;
   std::string names = rt.spec.hostname + (rt.spec.hostname != name ? " " + name : std::string());
-  if (!eps->empty()) hosts += eps->front().address.address.str() + "\t" + names + "\n";
+  const auto* first = eps->empty() ? nullptr : manager_->find(eps->front().network);
+  if (first && first->spec.enable_ipv4)
+    hosts += eps->front().address.address.str() + "\t" + names + "\n";
   if (!eps->empty() && eps->front().address6)
     hosts += eps->front().address6->address.str() + "\t" + names + "\n";
   if (auto r = write_file(rt.spec.dir / "hosts", hosts); !r) return fail(r.error());
@@ -363,6 +372,7 @@ void Networking::register_names(const RuntimeRecord& rt, bool adopted) {
     e.container = name;
     e.address = net::dns::Ipv4{address->value};
     if (address6) e.address6 = net::dns::Ipv6{address6->bytes};
+    if (const auto* info = manager_->find(j.network)) e.has_ipv4 = info->spec.enable_ipv4;
     e.service = rt.service;
     if (rt.spec.hostname != name) e.hostname = rt.spec.hostname;
     e.aliases = j.aliases;

@@ -32,6 +32,8 @@ std::string network_config_hash(const Network& n) {
                         {"driver_opts", n.driver_opts}, {"internal", n.internal},
                         {"enable_ipv6", n.enable_ipv6}, {"ipam", ipam},
                         {"labels", n.labels}};
+  // Only when false: the hash of every network made before the field existed stays the same.
+  if (n.enable_ipv4 && !*n.enable_ipv4) doc["enable_ipv4"] = false;
   return sha256_hex(doc.dump());
 }
 

@@ -208,6 +208,30 @@ void check_ipv6_network(const Network& n, Diagnostics& diag) {
   }
 }
 
+// enable_ipv4: false makes an IPv6-only network; a network with neither family is refused at
+// load as docker refuses it ("IPv4 or IPv6 must be enabled"), and IPv4 settings on it too.
+void check_ipv6_only_network(const Stack& stack, const Network& n, Diagnostics& diag) {
+  if (!n.enable_ipv4 || *n.enable_ipv4) return;
+  std::string at = "networks." + n.key;
+  SourcePos pos = n.pos;
+  for (const KeyUse& k : stack.keys)
+    if (k.path == at + ".enable_ipv4") pos = k.pos;
+  if (!n.enable_ipv6) {
+    diag.error(pos, at + ": IPv4 or IPv6 must be enabled (enable_ipv4: false needs "
+                         "enable_ipv6: true)");
+    return;
+  }
+  for (const IpamPool& p : n.ipam)
+    if (p.subnet.find(':') == std::string::npos && p.gateway.find(':') == std::string::npos)
+      diag.error(pos, at + ".ipam.config: IPv4 subnet " + p.subnet +
+                          " on a network with enable_ipv4: false");
+  for (const Service& s : stack.services)
+    for (const NetworkAttachment& a : s.networks)
+      if (a.network == n.key && !a.ipv4_address.empty())
+        diag.error(a.pos, "services." + s.name + ".networks." + a.network + ".ipv4_address: " +
+                              "network " + n.key + " has enable_ipv4: false");
+}
+
 void check_ipv6_attachments(const Stack& stack, const Service& s, Diagnostics& diag) {
   for (const NetworkAttachment& a : s.networks) {
     if (a.ipv6_address.empty()) continue;
@@ -246,7 +270,10 @@ void check_network_fields(const Stack& stack, Diagnostics& diag) {
     check_endpoints(s, diag);
     check_ipv6_attachments(stack, s, diag);
   }
-  for (const Network& n : stack.networks) check_ipv6_network(n, diag);
+  for (const Network& n : stack.networks) {
+    check_ipv6_network(n, diag);
+    check_ipv6_only_network(stack, n, diag);
+  }
 }
 
 }  // namespace stack::spec

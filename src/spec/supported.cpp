@@ -45,17 +45,6 @@ void local_volume_drivers(const Stack& stack, const Report& report) {
       report(v.pos, "volumes." + v.key + ".driver " + v.driver + " (only local)");
 }
 
-// enable_ipv4: true is every network; an IPv6-only one (false) is not made yet.
-void ipv4_networks(const Stack& stack, const Report& report) {
-  for (const Network& n : stack.networks) {
-    if (!n.enable_ipv4 || *n.enable_ipv4) continue;
-    SourcePos pos = n.pos;
-    for (const KeyUse& k : stack.keys)
-      if (k.path == "networks." + n.key + ".enable_ipv4") pos = k.pos;
-    report(pos, "networks." + n.key + ".enable_ipv4 false (an IPv6-only network)");
-  }
-}
-
 // A provider service runs before every network and container of its `up` (reconciler/
 // providers.h), so it may depend on other providers only; a container it needed would not
 // exist yet.
@@ -299,7 +288,7 @@ const std::vector<Implemented>& implemented() {
       {"networks.*.driver_opts.**", {}},
       {"networks.*.internal", {}},
       {"networks.*.enable_ipv6", {}},
-      {"networks.*.enable_ipv4", {}},  // true only (ipv4_networks)
+      {"networks.*.enable_ipv4", {}},
       {"networks.*.ipam", {}},
       {"networks.*.ipam.config", {}},
       {"networks.*.labels.**", {}},
@@ -458,7 +447,6 @@ Result<void> check_supported(const Stack& stack, bool cluster) {
   walk(stack.keys, "");
   const HostLsms lsms = host_lsms();
   local_volume_drivers(stack, report);
-  ipv4_networks(stack, report);
   provider_dependencies(stack, report);
   file_sources(stack, report);
   check_stack_fields(stack, diag);

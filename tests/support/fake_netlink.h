@@ -53,7 +53,7 @@ class FakeNetlink final : public net::Netlink {
 
   Result<void> ensure_bridge(const net::BridgeConfig& c) override {
     if (auto f =
-            record("ensure_bridge", c.name + " " + c.gateway.str() + " " + std::to_string(c.mtu) +
+            record("ensure_bridge", c.name + " " + (c.address4 ? c.gateway.str() : "-") + " " + std::to_string(c.mtu) +
                                         (c.gateway6 ? " " + c.gateway6->str() : "")))
       return *f;
     auto it = links.find(c.name);
@@ -141,7 +141,7 @@ class FakeNetlink final : public net::Netlink {
     return out;
   }
   Result<void> configure_interface(const net::InterfaceConfig& c) override {
-    if (auto f = record("configure_interface", c.name + " " + c.address.str() + " " +
+    if (auto f = record("configure_interface", c.name + " " + (c.address4 ? c.address.str() : "-") + " " +
                                                    std::to_string(c.mtu) +
                                                    (c.gateway ? " via " + c.gateway->str() : "") +
                                                    (c.address6 ? " " + c.address6->str() : "") +
@@ -156,7 +156,8 @@ class FakeNetlink final : public net::Netlink {
     Link& l = ns->second[c.name];
     l.info.mtu = c.mtu;
     l.info.up = true;
-    if (std::find(l.addresses.begin(), l.addresses.end(), c.address) == l.addresses.end())
+    if (c.address4 &&
+        std::find(l.addresses.begin(), l.addresses.end(), c.address) == l.addresses.end())
       l.addresses.push_back(c.address);
     if (c.gateway) l.gateway = c.gateway;
     return {};

@@ -90,15 +90,14 @@ TEST_CASE("pid and ipc container:NAME load, one joined container only") {
                 m);
 }
 
-TEST_CASE("networks: name, external and attachable run, enable_ipv4 false does not yet") {
+TEST_CASE("networks: name, external and attachable run, enable_ipv4 false needs enable_ipv6") {
   CHECK(check("services:\n  web: {image: x, networks: [front, back]}\n"
               "networks:\n  front: {name: shared-front, attachable: true}\n"
               "  back: {external: true, name: made-elsewhere}\n")
             .empty());
   CHECK(check("services:\n  web: {image: x}\nnetworks: {n: {enable_ipv4: true}}\n").empty());
   std::string m = check("services:\n  web: {image: x}\nnetworks: {n: {enable_ipv4: false}}\n");
-  CHECK_MESSAGE(m.find("not supported yet: networks.n.enable_ipv4 false (an IPv6-only network)") !=
-                    std::string::npos,
+  CHECK_MESSAGE(m.find("networks.n: IPv4 or IPv6 must be enabled") != std::string::npos,
                 m);
 }
 

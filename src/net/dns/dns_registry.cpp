@@ -86,6 +86,7 @@ Result<void> DnsRegistry::add(const Endpoint& ep) {
   }
   entry.upstreams = ep.upstreams;
   entry.address6 = ep.address6;
+  entry.has_ipv4 = ep.has_ipv4;
 
   remove(ep.network, ep.container);
   Key key{ep.container, ep.network};
@@ -187,14 +188,25 @@ std::vector<Upstream> DnsRegistry::upstreams_of(Ipv4 client) const {
 std::optional<std::vector<Ipv4>> DnsRegistry::lookup_a(Ipv4 client, std::string_view name) {
   std::string n = normalize_name(name);
   std::vector<Ipv4> out;
-  for (const Entry* e : visible(client, n)) out.push_back(e->address);
-  if (out.empty()) return std::nullopt;
+  auto entries = visible(client, n);
+  if (entries.empty()) return std::nullopt;
+  for (const Entry* e : entries)
+    if (e->has_ipv4) out.push_back(e->address);
+  if (out.empty()) return out;  // registered, IPv6 only: no data, not forwarded
   if (out.size() > 1) {
     std::uint64_t turn = rotation_[n]++;
     std::rotate(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(turn % out.size()),
                 out.end());
   }
   return out;
+}
+
+// A scan: IPv6-only clients are few and the registry is small (one entry per attachment).
+std::optional<Ipv4> DnsRegistry::client_of6(const Ipv6& client6) const {
+  for (const auto& [container, networks] : containers_)
+    for (const auto& [network, entry] : networks)
+      if (entry.address6 && *entry.address6 == client6) return entry.address;
+  return std::nullopt;
 }
 
 bool DnsRegistry::contains(Ipv4 client, std::string_view name) const {

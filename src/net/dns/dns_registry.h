@@ -55,6 +55,9 @@ class Records {
   // Where to forward CLIENT's other queries: its service's `dns` servers; empty for the
   // server's own upstreams.
   virtual std::vector<Upstream> upstreams_of(Ipv4 /*client*/) const { return {}; }
+  // The client key (a container's IPv4 allocation on its network, which an IPv6-only container
+  // holds but does not carry) of a query coming from CLIENT6; nullopt: an unknown client.
+  virtual std::optional<Ipv4> client_of6(const Ipv6& /*client6*/) const { return std::nullopt; }
 };
 
 // A name only one container sees (compose's `links` and `external_links`): ALIAS answers with
@@ -76,6 +79,9 @@ struct Endpoint {
   std::vector<Link> links = {};          // names this container alone resolves
   std::vector<Upstream> upstreams = {};  // the service's `dns`: this container's other queries
   std::optional<Ipv6> address6 = std::nullopt;  // its IPv6 address on NETWORK, if it has one
+  // false on an IPv6-only network (enable_ipv4: false): ADDRESS only identifies the container
+  // and is never answered (an A query gets NOERROR, no data).
+  bool has_ipv4 = true;
 };
 
 // Scoping: a client is identified by its source address; it sees the names of every network
@@ -98,6 +104,7 @@ class DnsRegistry final : public Records {
   bool contains(Ipv4 client, std::string_view name) const override;
   std::vector<Ipv6> lookup_aaaa(Ipv4 client, std::string_view name) const override;
   std::vector<Upstream> upstreams_of(Ipv4 client) const override;
+  std::optional<Ipv4> client_of6(const Ipv6& client6) const override;
 
   // The networks a client at CLIENT is on, sorted.
   std::vector<std::string> networks_of(Ipv4 client) const;
@@ -115,6 +122,7 @@ class DnsRegistry final : public Records {
     std::vector<Link> links;         // normalised
     std::vector<Upstream> upstreams;
     std::optional<Ipv6> address6;
+    bool has_ipv4 = true;
   };
   void unindex(const Key& key, const Entry& entry);
   std::vector<const Entry*> visible(Ipv4 client, const std::string& name) const;

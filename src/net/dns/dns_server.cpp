@@ -94,8 +94,10 @@ void DnsServer::Impl::spawn(asio::awaitable<void> work) {
 Result<void> DnsServer::Impl::start() {
   if (running_ || stopped_) return fail("dns " + opts_.address + ": already started");
   error_code ec;
-  auto address = asio::ip::make_address_v4(opts_.address, ec);
-  if (ec) return fail("dns " + opts_.address + ": not an IPv4 address");
+  // IPv4: the network's gateway; IPv6 on an IPv6-only network (its bridge's address, put there
+  // without DAD so that it can be bound at once).
+  auto address = asio::ip::make_address(opts_.address, ec);
+  if (ec) return fail("dns " + opts_.address + ": not an IP address");
 
   // Port 0 asks the kernel for a UDP port, then takes the same one for TCP, which may be in use:
   // a few tries.
@@ -105,14 +107,14 @@ Result<void> DnsServer::Impl::start() {
     udp::socket u(io_);
     tcp::acceptor a(io_);
     std::uint16_t port = opts_.port;
-    u.open(udp::v4(), ec);
+    u.open(address.is_v6() ? udp::v6() : udp::v4(), ec);
     if (!ec) u.bind(udp::endpoint(address, port), ec);
     if (ec) {
       last_error = "bind udp: " + ec.message();
       continue;
     }
     port = u.local_endpoint(ec).port();
-    a.open(tcp::v4(), ec);
+    a.open(address.is_v6() ? tcp::v6() : tcp::v4(), ec);
     if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) a.bind(tcp::endpoint(address, port), ec);
     if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
@@ -166,6 +168,10 @@ DnsServer::Impl::Outcome DnsServer::Impl::decide(std::span<const std::uint8_t> w
   Query& q = *c.query;
   const std::size_t max_size = tcp ? kTcpMaxMessage : q.max_udp_size();
   Ipv4 from{client.is_v4() ? client.to_v4().to_uint() : 0};
+  if (client.is_v6()) {
+    Ipv6 six{client.to_v6().to_bytes()};
+    if (auto key = records_.client_of6(six)) from = *key;
+  }
   if (q.qclass() == kClassIn || q.qclass() == kClassAny) {
     std::optional<std::vector<Ipv4>> addresses;
     if (q.qtype() == kTypeAaaa && records_.contains(from, q.name())) {

@@ -20,7 +20,7 @@ class io_context;
 namespace stack::net::dns {
 
 struct DnsServerOptions {
-  std::string address;              // listen address: the network's gateway IP (IPv4)
+  std::string address;              // listen address: the gateway IP (IPv6 on an IPv6-only net)
   std::uint16_t port = 53;          // 0: a free port, the same for UDP and TCP (tests)
   std::vector<Upstream> upstreams;  // tried in order; none: non-local names get SERVFAIL
   std::chrono::milliseconds upstream_timeout{1500};  // per upstream, per transport
