@@ -26,6 +26,12 @@ void add_mounts(wire::Writer& cfg, const model::ContainerSpec& spec) {
     if (m.kind == Kind::kTmpfs) {
       w.u32(W_MOUNT_KIND, 1).bytes(W_MOUNT_DST, m.target);
       if (!m.options.empty()) w.bytes(W_MOUNT_DATA, m.options);
+    } else if (m.kind == Kind::kImage) {
+      std::string lowers;  // topmost first, as overlayfs stacks them
+      for (auto l = m.layers.rbegin(); l != m.layers.rend(); ++l)
+        lowers += (lowers.empty() ? "" : ":") + l->string();
+      w.u32(W_MOUNT_KIND, 2).bytes(W_MOUNT_SRC, lowers).bytes(W_MOUNT_DST, m.target);
+      if (!m.subpath.empty()) w.bytes(W_MOUNT_SUBPATH, m.subpath);
     } else {
       w.bytes(W_MOUNT_SRC, m.source.string()).bytes(W_MOUNT_DST, m.target);
       if (!m.subpath.empty()) w.bytes(W_MOUNT_SUBPATH, m.subpath);

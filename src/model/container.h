@@ -77,12 +77,16 @@ struct BindMount {
   std::string target;            // absolute path in the container
   bool read_only = false;
   // Storage (issue 13). A tmpfs has no source; OPTIONS is its mount data ("size=65536k,mode=1777").
-  enum class Kind { kBind, kTmpfs } kind = Kind::kBind;
+  // An image (type: image) has no source either: LAYERS, lowest first, are mounted read-only as
+  // one tree by the init (SUBPATH resolved inside it); IMAGE_ID keeps the image from `image rm`.
+  enum class Kind { kBind, kTmpfs, kImage } kind = Kind::kBind;
   std::string options;
   std::string propagation;     // bind: "" (rprivate), private, shared, slave, r*, unbindable
   std::string subpath;         // bind: this path of SOURCE, resolved inside SOURCE, never outside
   bool seed = false;           // a volume: filled with the image's content at TARGET when empty
   bool create_source = true;   // bind: make a missing SOURCE directory (create_host_path)
+  std::vector<std::filesystem::path> layers;  // image
+  std::string image_id;                       // image: "sha256:..."
 };
 
 // A secret or config: written under the run root before the container starts (never to a

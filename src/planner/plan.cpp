@@ -134,6 +134,7 @@ class UpPlanner {
     for (const auto& name : order_) {
       if (!selected_.count(name)) continue;
       const DesiredService& s = *services_[name];
+      if (auto r = emit_mount_pulls(s, pulls); !r) return r;
       if (s.image.empty()) continue;
       if (s.build) {
         if (auto r = emit_build(s); !r) return r;
@@ -166,6 +167,33 @@ class UpPlanner {
                                        s.image_present ? "policy " + policy : "missing", s.name, {}))
                  .first;
       pull_node_[s.name] = it->second;
+    }
+    return {};
+  }
+
+  // The images of S's `type: image` mounts, each decided by S's pull_policy as its own image
+  // is; the service's creates follow their pulls.
+  Result<void> emit_mount_pulls(const DesiredService& s, std::map<std::string, size_t>& pulls) {
+    std::string policy = options_.pull.empty() ? s.pull_policy : options_.pull;
+    for (const auto& m : s.mount_images) {
+      std::string where = (s.image_where.empty() ? "" : s.image_where + ": ") + "service \"" +
+                          s.name + "\": image mount \"" + m.ref + "\"";
+      auto action = pull_action(policy == "build" ? "missing" : policy, m.present, m.last_pulled,
+                                options_.now);
+      if (!action) return fail(action.error().wrap(where + ": pull_policy"));
+      if (options_.continuous && m.present) continue;
+      if (options_.continuous)
+        return fail(where + " is not in the image store (pull it with: stack pull, or stack up)");
+      if (*action == PullAction::use_local) continue;
+      if (*action == PullAction::fail_missing)
+        return fail(where + " is not in the image store and its pull_policy is " + policy);
+      std::string key = m.ref + "|" + s.platform;
+      auto it = pulls.find(key);
+      if (it == pulls.end())
+        it = pulls.emplace(key, b_.add(PullImage{m.ref, s.platform},
+                                       m.present ? "policy " + policy : "missing", s.name, {}))
+                 .first;
+      mount_pull_nodes_.emplace(s.name, it->second);
     }
     return {};
   }
@@ -339,6 +367,8 @@ class UpPlanner {
   std::vector<size_t> start_prerequisites(const DesiredService& s, bool starts = true) {
     std::vector<size_t> after;
     if (auto pull = pull_node_.find(s.name); pull != pull_node_.end()) after.push_back(pull->second);
+    for (auto [m, end] = mount_pull_nodes_.equal_range(s.name); m != end; ++m)
+      after.push_back(m->second);
     for (const auto& net : s.networks)
       if (auto it = network_ready_.find(net); it != network_ready_.end()) after.push_back(it->second);
     for (const auto& vol : s.volumes)
@@ -536,6 +566,7 @@ class UpPlanner {
   std::map<std::string, size_t> started_;               // container -> its start node
   std::map<std::string, size_t> awaits_;                // "container/condition" -> await node
   std::map<std::string, size_t> pull_node_;             // service -> the pull (or build) of its image
+  std::multimap<std::string, size_t> mount_pull_nodes_;  // service -> pulls of its image mounts
   std::map<std::string, size_t> builds_;                // image -> its build
   std::map<std::string, size_t> provider_run_;          // provider service -> its RunProvider
   std::set<std::string> recreate_deps_;                 // --always-recreate-deps: recreated

@@ -81,6 +81,14 @@ struct DesiredService {
   bool image_present = true;
   std::optional<std::chrono::system_clock::time_point> last_pulled;
   std::string image_where;
+  // Its `type: image` mounts' images, pulled as its own image is (its pull_policy). Any of
+  // them missing: RECORDS are made after the pulls, as when IMAGE is.
+  struct MountImage {
+    std::string ref;
+    bool present = true;
+    std::optional<std::chrono::system_clock::time_point> last_pulled;
+  };
+  std::vector<MountImage> mount_images;
   // `build:`: its image is built (a BuildImage step) instead of pulled. Null: none.
   std::shared_ptr<const model::BuildConfig> build;
   // `provider:`: no container (REPLICAS is 0); an explicit up runs it (a RunProvider step)

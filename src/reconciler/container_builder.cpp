@@ -238,7 +238,8 @@ void network_fields(const spec::Service& svc, RuntimeRecord& r) {
 }  // namespace
 
 Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack,
-                                    const spec::Service& svc, int number, const fs::Image& image) {
+                                    const spec::Service& svc, int number, const fs::Image& image,
+                                    const fs::ImageStore* images) {
   RuntimeRecord r;
   auto& s = r.spec;
   s.name = svc.container_name.empty() ? planner::container_name(stack.name, svc.name, number)
@@ -257,7 +258,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   // Volumes, binds, tmpfs, secrets (volumes.cpp), and an anonymous volume for each of the
   // image's VOLUME paths the service does not mount otherwise. A missing bind source is made
   // by the CreateContainer step, as compose makes it.
-  if (auto st = build_storage(paths, stack, svc, r, ic.volumes); !st) return fail(st.error());
+  if (auto st = build_storage(paths, stack, svc, r, ic.volumes, images); !st) return fail(st.error());
   s.limits.memory_bytes = svc.limits.memory_bytes;
   s.limits.cpus = svc.limits.cpus;
   s.limits.cpu_shares = svc.limits.cpu_shares;

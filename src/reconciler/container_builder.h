@@ -33,6 +33,7 @@ namespace stack::reconciler {
 // keep 0 (chosen when the container is created), missing bind sources are made then too.
 [[nodiscard]] Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack,
                                                   const spec::Service& service, int number,
-                                                  const fs::Image& image);
+                                                  const fs::Image& image,
+                                                  const fs::ImageStore* images = nullptr);
 
 }  // namespace stack::reconciler

@@ -103,8 +103,9 @@ std::shared_ptr<const model::BuildConfig> build_config(const spec::Service& svc)
 
 static Result<std::shared_ptr<const RuntimeRecord>> replica_record(
     const spec::Stack& stack, const spec::Service& svc, int number, const fs::Image& image,
-    const Paths& paths, const std::map<std::string, std::string>& network_hashes) {
-  auto r = build_runtime(paths, stack, svc, number, image);
+    const fs::ImageStore& images, const Paths& paths,
+    const std::map<std::string, std::string>& network_hashes) {
+  auto r = build_runtime(paths, stack, svc, number, image, &images);
   if (!r) return fail(r.error());
   // What the kernel would refuse at the start, found before anything is made.
   if (auto limits = check_exec_limits(svc, r->spec.process); !limits) return fail(limits.error());
@@ -133,7 +134,7 @@ Result<std::shared_ptr<const RuntimeRecord>> replica_record(const spec::Stack& s
   if (!svc) return fail("no such service in project " + stack.name + ": " + service);
   auto image = images.get(svc->image);
   if (!image) return fail(image.error().wrap(svc->image_pos.str()));
-  return replica_record(stack, *svc, number, *image, paths, network_hashes(stack));
+  return replica_record(stack, *svc, number, *image, images, paths, network_hashes(stack));
 }
 
 std::vector<planner::Dependency> dependencies_of(const spec::Service& service) {
@@ -202,7 +203,33 @@ Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Path
     s.pull_policy = spec::effective_pull_policy(svc);
     s.image_where = svc.image_pos.str();
     s.build = build_config(svc);
+    bool mounts_present = true;  // every `type: image` mount's image is in the store
+    for (const auto& m : svc.volumes) {
+      if (m.type != "image") continue;
+      planner::DesiredService::MountImage mi{m.source.string(), true, {}};
+      auto got = images.get(mi.ref);
+      if (!got && got.error().sys_errno != ENOENT) {
+        report(m.pos.str() + ": image mount: " + got.error().message);
+        continue;
+      }
+      mi.present = got.has_value();
+      if (got && got->pulled_at > 0)
+        mi.last_pulled =
+            std::chrono::system_clock::time_point(std::chrono::seconds(got->pulled_at));
+      mounts_present = mounts_present && mi.present;
+      s.mount_images.push_back(std::move(mi));
+    }
     auto image = images.get(svc.image);
+    if (!mounts_present && image) {
+      // Its records are made when its creates run, after the pulls (replica_record).
+      s.image_id = image->id;
+      s.records.resize(static_cast<size_t>(std::max(svc.replicas, 0)));
+      for (const auto& n : service_networks(stack, svc)) s.networks.push_back(n);
+      s.network_service = spec::joined_service(svc);
+      s.healthcheck = svc.healthcheck && !svc.healthcheck->disable;
+      d.services.push_back(std::move(s));
+      continue;
+    }
     if (!image && image.error().sys_errno == ENOENT) {
       // Not here yet: the planner decides whether it is pulled (and its creates follow the
       // pull, their records made then, see replica_record) or the service cannot run.
@@ -223,7 +250,7 @@ Result<planner::DesiredState> desired_state(const spec::Stack& stack, const Path
       s.last_pulled = std::chrono::system_clock::time_point(std::chrono::seconds(image->pulled_at));
     bool ok = true;
     for (int n = 1; n <= svc.replicas && ok; n++) {
-      auto r = replica_record(stack, svc, n, *image, paths, network_hashes);
+      auto r = replica_record(stack, svc, n, *image, images, paths, network_hashes);
       if (!r) {
         report(r.error().message);
         ok = false;

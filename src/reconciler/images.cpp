@@ -51,8 +51,13 @@ Result<fs::InUse> ImageService::in_use() {
   auto records = state_.list_all_containers();
   if (!records) return fail(records.error());
   fs::InUse out;
-  for (const auto& r : *records)
+  for (const auto& r : *records) {
     if (!r.image_id.empty()) out.emplace(r.image_id, r.name);
+    if (r.runtime)  // the images its `type: image` mounts show (their layers must stay)
+      for (const auto& m : r.runtime->spec.mounts)
+        if (m.kind == model::BindMount::Kind::kImage && !m.image_id.empty())
+          out.emplace(m.image_id, r.name);
+  }
   return out;
 }
 

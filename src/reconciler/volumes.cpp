@@ -72,7 +72,7 @@ std::string octal(int mode) {
 // The mounts of SVC's `volumes:` (volumes_from reuses them).
 Result<void> volume_mounts(const Paths& paths, const spec::Stack& stack, const spec::Service& svc,
                            const std::filesystem::path& dir, bool force_ro,
-                           std::vector<model::BindMount>& out) {
+                           const fs::ImageStore* images, std::vector<model::BindMount>& out) {
   for (const auto& m : svc.volumes) {
     model::BindMount b;
     b.target = m.target;
@@ -107,6 +107,24 @@ Result<void> volume_mounts(const Paths& paths, const spec::Stack& stack, const s
       if (m.tmpfs_size) b.options = "size=" + std::to_string(*m.tmpfs_size);
       if (m.tmpfs_mode)
         b.options += (b.options.empty() ? "mode=" : ",mode=") + octal(*m.tmpfs_mode);
+    } else if (m.type == "image") {
+      // Read-only whatever the file says, as Docker mounts an image; the init resolves the
+      // subpath inside the image's tree (a symlink in the image cannot lead out of it).
+      if (!m.subpath.empty() && !plain_subpath(m.subpath))
+        return fail(where(svc, m.pos) + ": image subpath \"" + m.subpath +
+                    "\" must be a relative path without \"..\"");
+      if (!images)
+        return fail(where(svc, m.pos) + ": image " + m.source.string() + ": no image store");
+      auto image = images->get(m.source.string());
+      if (!image) return fail(image.error().wrap(where(svc, m.pos) + ": image mount"));
+      if (image->layers.empty())
+        return fail(where(svc, m.pos) + ": image " + m.source.string() + " has no layers");
+      b.kind = model::BindMount::Kind::kImage;
+      b.read_only = true;
+      b.subpath = m.subpath;
+      b.layers = image->layers;
+      b.image_id = image->id;
+      b.create_source = false;
     } else {
       return fail(where(svc, m.pos) + ": mount type " + m.type + " is not supported");
     }
@@ -183,7 +201,8 @@ std::filesystem::path volume_dir(const Paths& paths, const std::string& name) {
 }
 
 Result<void> build_storage(const Paths& paths, const spec::Stack& stack, const spec::Service& svc,
-                           RuntimeRecord& r, const std::vector<std::string>& image_volumes) {
+                           RuntimeRecord& r, const std::vector<std::string>& image_volumes,
+                           const fs::ImageStore* images) {
   auto& s = r.spec;
   // volumes_from first: the service's own mounts may cover a target of the other's.
   if (auto it = svc.extra.find("volumes_from"); it != svc.extra.end() && it->is_array())
@@ -201,9 +220,9 @@ Result<void> build_storage(const Paths& paths, const spec::Stack& stack, const s
       const spec::Service* other = stack.find(from);
       if (!other) return fail(where(svc, svc.pos) + ": volumes_from: no service \"" + from + "\"");
       auto dir = paths.root / "containers" / planner::container_name(stack.name, from, 1);
-      if (auto m = volume_mounts(paths, stack, *other, dir, ro, s.mounts); !m) return m;
+      if (auto m = volume_mounts(paths, stack, *other, dir, ro, images, s.mounts); !m) return m;
     }
-  if (auto m = volume_mounts(paths, stack, svc, s.dir, false, s.mounts); !m) return m;
+  if (auto m = volume_mounts(paths, stack, svc, s.dir, false, images, s.mounts); !m) return m;
   for (const auto& target : image_volumes) {
     bool covered = std::any_of(s.mounts.begin(), s.mounts.end(),
                                [&](const model::BindMount& m) { return m.target == target; });

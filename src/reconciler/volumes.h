@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "fs/image_store.h"
 #include "model/runtime_record.h"
 #include "planner/state.h"
 #include "reconciler/controller.h"
@@ -25,9 +26,11 @@ namespace stack::reconciler {
 // R.spec.name and dir are set). Reads each secret's and config's content (kept in memory only).
 // IMAGE_VOLUMES: the image's VOLUME paths; each one no mount of the service covers becomes an
 // anonymous volume (seeded from the image), as Docker makes them.
+// IMAGES: the store `type: image` mounts take their image from (nullptr: none may be used).
 [[nodiscard]] Result<void> build_storage(const Paths& paths, const spec::Stack& stack,
                                          const spec::Service& service, RuntimeRecord& r,
-                                         const std::vector<std::string>& image_volumes = {});
+                                         const std::vector<std::string>& image_volumes = {},
+                                         const fs::ImageStore* images = nullptr);
 
 // A named volume the project made earlier with other driver_opts or labels: refused at up
 // before anything changes, as compose refuses it ("exists but doesn't match configuration");

@@ -27,13 +27,12 @@ struct Implemented {
   ValueCheck check;  // may be empty
 };
 
-// Mounts of every kind but image (no image store mount yet), npipe (Windows) and cluster
-// (Swarm). SELinux relabelling (z, Z) is accepted: the reconciler says once that it does
+// Mounts of every kind but npipe (Windows) and cluster (Swarm). SELinux relabelling (z, Z) is accepted: the reconciler says once that it does
 // nothing (no SELinux labels are set on this host).
 void supported_mounts(const Service& s, const Report& report) {
   for (const Mount& m : s.volumes) {
     std::string where = "services." + s.name + ".volumes";
-    if (m.type != "bind" && m.type != "volume" && m.type != "tmpfs")
+    if (m.type != "bind" && m.type != "volume" && m.type != "tmpfs" && m.type != "image")
       report(m.pos, where + " (mount type " + m.type + ")");
   }
 }

@@ -165,6 +165,13 @@ std::string encode_runtime(const RuntimeRecord& r) {
   for (const auto& m : s.mounts) {
     json e = {{"source", m.source.string()}, {"target", m.target}, {"ro", m.read_only}};
     if (m.kind == model::BindMount::Kind::kTmpfs) e["kind"] = "tmpfs";
+    if (m.kind == model::BindMount::Kind::kImage) {
+      e["kind"] = "image";
+      e["image_id"] = m.image_id;
+      json ls = json::array();
+      for (const auto& l : m.layers) ls.push_back(l.string());
+      e["layers"] = std::move(ls);
+    }
     if (!m.options.empty()) e["options"] = m.options;
     if (!m.propagation.empty()) e["propagation"] = m.propagation;
     if (!m.subpath.empty()) e["subpath"] = m.subpath;
@@ -297,6 +304,11 @@ Result<RuntimeRecord> decode_runtime(const std::string& text) {
     for (const auto& m : j.at("mounts")) {
       model::BindMount b{m.at("source").get<std::string>(), m.at("target"), m.at("ro")};
       if (m.value("kind", "") == "tmpfs") b.kind = model::BindMount::Kind::kTmpfs;
+      if (m.value("kind", "") == "image") {
+        b.kind = model::BindMount::Kind::kImage;
+        b.image_id = m.value("image_id", "");
+        for (const auto& l : m.value("layers", json::array())) b.layers.push_back(l.get<std::string>());
+      }
       b.options = m.value("options", "");
       b.propagation = m.value("propagation", "");
       b.subpath = m.value("subpath", "");

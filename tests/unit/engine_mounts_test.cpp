@@ -30,7 +30,14 @@ model::ContainerSpec storage_spec() {
   tmp.kind = BindMount::Kind::kTmpfs;
   tmp.target = "/scratch";
   tmp.options = "size=1m,mode=1770";
-  s.mounts = {vol, bind, tmp};
+  BindMount image;
+  image.kind = BindMount::Kind::kImage;
+  image.target = "/img";
+  image.read_only = true;
+  image.subpath = "bin";
+  image.layers = {"/var/lib/stack/layers/low", "/var/lib/stack/layers/high"};
+  image.image_id = "sha256:abc";
+  s.mounts = {vol, bind, tmp, image};
   s.read_only_root = true;
   s.shm_size = 8 << 20;
   return s;
@@ -60,7 +67,7 @@ TEST_CASE("mounts: every kind reaches the init's decoder as sent") {
   char err[512] = "";
   REQUIRE_MESSAGE(read_config(fds[0], &cfg, err, sizeof err) == 0, err);
   ::close(fds[0]);
-  REQUIRE(cfg.nbinds == 3);
+  REQUIRE(cfg.nbinds == 4);
   CHECK(std::string(cfg.binds[0].src) == "/var/lib/stack/volumes/p_data");
   CHECK(std::string(cfg.binds[0].subpath) == "sub/dir");
   CHECK(cfg.binds[0].seed == 1);
@@ -72,6 +79,10 @@ TEST_CASE("mounts: every kind reaches the init's decoder as sent") {
   CHECK(cfg.binds[2].src == nullptr);
   CHECK(std::string(cfg.binds[2].dst) == "/scratch");
   CHECK(std::string(cfg.binds[2].data) == "size=1m,mode=1770");
+  CHECK(cfg.binds[3].kind == 2);  // an image: its layers topmost first, as overlayfs stacks them
+  CHECK(std::string(cfg.binds[3].src) == "/var/lib/stack/layers/high:/var/lib/stack/layers/low");
+  CHECK(std::string(cfg.binds[3].subpath) == "bin");
+  CHECK(cfg.binds[3].ro == 1);
   CHECK(cfg.root_readonly == 1);
   CHECK(cfg.shm_size == 8 << 20);
 }
@@ -87,13 +98,18 @@ TEST_CASE("runtime record: mounts and secret files round-trip, secret contents n
   auto back = state::decode_runtime(stored);
   REQUIRE_MESSAGE(back, (back ? "" : back.error().message));
   const auto& m = back->spec.mounts;
-  REQUIRE(m.size() == 3);
+  REQUIRE(m.size() == 4);
   CHECK(m[0].subpath == "sub/dir");
   CHECK(m[0].seed);
   CHECK(m[1].propagation == "rslave");
   CHECK(m[1].read_only);
   CHECK(m[2].kind == BindMount::Kind::kTmpfs);
   CHECK(m[2].options == "size=1m,mode=1770");
+  CHECK(m[3].kind == BindMount::Kind::kImage);
+  CHECK(m[3].layers == std::vector<std::filesystem::path>{"/var/lib/stack/layers/low",
+                                                         "/var/lib/stack/layers/high"});
+  CHECK(m[3].image_id == "sha256:abc");
+  CHECK(m[3].subpath == "bin");
   CHECK(back->spec.read_only_root);
   CHECK(back->spec.shm_size == 8 << 20);
   REQUIRE(back->secret_files.size() == 1);

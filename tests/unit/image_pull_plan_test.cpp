@@ -157,3 +157,23 @@ TEST_CASE("a platform of its own is a pull of its own") {
   REQUIRE(p);
   CHECK(render(*p).find("+ pull busybox (missing)\n+ pull busybox for linux/arm64 (missing)\n") == 0);
 }
+
+TEST_CASE("the image of a type image mount is pulled as the service's own, before its create") {
+  auto web = service("web", "busybox", true);
+  web.mount_images.push_back({"reg:5000/assets:1", false, {}});
+  web.mount_images.push_back({"busybox", true, {}});
+  auto p = plan(stack_of({web}), {}, at_now());
+  REQUIRE_MESSAGE(p, (p ? "" : p.error().message));
+  CHECK(render(*p).find("+ pull reg:5000/assets:1 (missing)\n") == 0);
+  CHECK(render(*p).find("+ pull busybox") == std::string::npos);  // present: used as it is
+  size_t pull = index_of(*p, "+ pull reg:5000/assets:1 (missing)");
+  const auto& after = p->nodes[index_of(*p, "+ create demo-web-1 (new)")].after;
+  CHECK(std::find(after.begin(), after.end(), pull) != after.end());
+  // pull_policy never: a missing mount image stops the plan, named.
+  auto never = service("web", "busybox", true, "never");
+  never.mount_images.push_back({"reg:5000/assets:1", false, {}});
+  auto refused = plan(stack_of({never}), {}, at_now());
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message.find("image mount \"reg:5000/assets:1\" is not in the image store") !=
+        std::string::npos);
+}

@@ -122,10 +122,12 @@ TEST_CASE("refusals: what cannot work on one Linux host says why, at its key") {
   m = refusal("    cpu_count: 2\n");
   CHECK_MESSAGE(m.find("refused: services.web.cpu_count (a Windows") != std::string::npos, m);
   // What could work here and is not done yet still says so.
-  m = refusal("    volumes: [{type: image, source: y, target: /y}]\n");
-  CHECK_MESSAGE(m.find("not supported yet: services.web.volumes (mount type image)") !=
+  m = refusal("    volumes: [{type: npipe, source: y, target: /y}]\n");
+  CHECK_MESSAGE(m.find("not supported yet: services.web.volumes (mount type npipe)") !=
                     std::string::npos,
                 m);
+  CHECK(refusal("    volumes: [{type: image, source: y, target: /y, image: {subpath: a}}]\n")
+            .empty());
 }
 
 TEST_CASE("namespaces: uts host and ipc host load, what would change the host is refused") {

@@ -134,7 +134,7 @@ static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n,
     } else if (tag == W_MOUNT_KIND || tag == W_MOUNT_PROPAGATION) {
       if (u32(tag, val, len, tag == W_MOUNT_KIND ? &b.kind : &b.propagation, err, errlen) != 0)
         return -1;
-      if (tag == W_MOUNT_KIND && b.kind > 1) return ERR("config: unknown mount kind %u", b.kind);
+      if (tag == W_MOUNT_KIND && b.kind > 2) return ERR("config: unknown mount kind %u", b.kind);
     } else if (tag == W_MOUNT_DATA) {
       if (!(b.data = cstr(tag, val, len, err, errlen))) return -1;
     } else if (tag == W_MOUNT_SUBPATH) {
@@ -144,7 +144,7 @@ static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n,
     }
   }
   if (got < 0) return ERR("config: a mount's record runs past its end");
-  if ((!b.src && b.kind == 0) || !b.dst) return ERR("config: a mount without source or target");
+  if ((!b.src && b.kind != 1) || !b.dst) return ERR("config: a mount without source or target");
   cfg->binds = grow(cfg->binds, &cfg->cap_binds, cfg->nbinds, sizeof *cfg->binds);
   cfg->binds[cfg->nbinds++] = b;
   return 0;

@@ -20,7 +20,7 @@ enum { STDIN_CTL_FD = 101 };
 struct bind {
   const char *src, *dst;
   int ro;
-  unsigned kind;            /* 0 bind, 1 tmpfs (wire.h W_MOUNT_KIND) */
+  unsigned kind;            /* 0 bind, 1 tmpfs, 2 image: SRC its layers (wire.h W_MOUNT_KIND) */
   const char *data;         /* tmpfs options, or NULL */
   unsigned propagation;     /* MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE, or 0 */
   const char *subpath;      /* bind this path of SRC, resolved inside SRC; or NULL */

@@ -26,6 +26,10 @@ struct mount_attr_ {
 #define MOUNT_ATTR_RDONLY_ 0x1
 #define MOVE_MOUNT_F_EMPTY_PATH_ 0x4
 #define MOVE_MOUNT_T_EMPTY_PATH_ 0x40
+#define FSOPEN_CLOEXEC_ 0x1
+#define FSMOUNT_CLOEXEC_ 0x1
+#define FSCONFIG_SET_STRING_ 1
+#define FSCONFIG_CMD_CREATE_ 6
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
@@ -172,6 +176,71 @@ static int attach(int root, int tree, const struct bind* b, char* err, size_t er
   return 0;
 }
 
+/* An image's layers (SRC "a:b:c", topmost first) as one tree, a descriptor of its root: one
+ * layer is its directory (cloned read-only by the caller), more a detached read-only overlay
+ * of them alone. overlayfs refuses a single lowerdir without an upperdir (EINVAL), hence the
+ * two ways. */
+static int image_tree(const struct bind* b, char* err, size_t errlen) {
+  if (!strchr(b->src, ':')) {
+    int t = open(b->src, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return t >= 0 ? t : ERR("image layer %s: %s", b->src, strerror(errno));
+  }
+  int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC_);
+  if (fs < 0) return ERR("fsopen overlay: %s", strerror(errno));
+  syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING_, "source", "overlay", 0);
+  for (const char* p = b->src; *p;) {
+    const char* end = strchrnul(p, ':');
+    char layer[4096];
+    snprintf(layer, sizeof layer, "%.*s", (int)(end - p), p);
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING_, "lowerdir+", layer, 0) != 0) {
+      close(fs);
+      return ERR("image mount %s: layer %s: %s", b->dst, layer, strerror(errno));
+    }
+    p = *end ? end + 1 : end;
+  }
+  int mnt = -1;
+  if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE_, NULL, NULL, 0) != 0)
+    (void)ERR("image mount %s: create overlay: %s", b->dst, strerror(errno));
+  else if ((mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC_, MOUNT_ATTR_RDONLY_)) < 0)
+    (void)ERR("image mount %s: fsmount: %s", b->dst, strerror(errno));
+  close(fs);
+  return mnt;
+}
+
+/* An image of several layers: its overlay attached at DST; with a subpath, the path inside it
+ * cloned and put there in its place. The clone is taken once the overlay is attached: open_tree(2)
+ * of a path in the still detached overlay fails here (EINVAL). */
+static int mount_overlay_image(int root, const struct bind* b, char* err, size_t errlen) {
+  int image = image_tree(b, err, errlen);
+  if (image < 0) return -1;
+  struct bind whole = *b;
+  whole.propagation = 0;
+  int rc = attach(root, image, &whole, err, errlen);
+  close(image);
+  if (rc != 0 || !b->subpath) return rc;
+  int top = open_in_root(root, b->dst, IR_NONE, err, errlen); /* the overlay's root */
+  if (top < 0) return -1;
+  /* The image is a root of its own: a symlink in it ("/", "../..") cannot lead out. */
+  int at = open_in_root(top, b->subpath, IR_NONE, err, errlen);
+  int tree = at < 0 ? -1
+                    : (int)syscall(SYS_open_tree, at, "",
+                                   OPEN_TREE_CLONE_ | O_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+  if (at >= 0 && tree < 0) (void)ERR("image mount %s: %s: %s", b->dst, b->subpath, strerror(errno));
+  if (at >= 0) close(at);
+  char path[32];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", top);
+  if (umount2(path, MNT_DETACH) != 0 && tree >= 0) {
+    (void)ERR("image mount %s: take the whole image off: %s", b->dst, strerror(errno));
+    close(tree);
+    tree = -1;
+  }
+  close(top);
+  if (tree < 0) return -1;
+  rc = attach(root, tree, b, err, errlen);
+  close(tree);
+  return rc;
+}
+
 int mount_one(int root, const struct bind* b, char* err, size_t errlen) {
   if (b->kind == 1)
     return mount_in_root(root, b->dst, "tmpfs", "tmpfs",
@@ -179,7 +248,21 @@ int mount_one(int root, const struct bind* b, char* err, size_t errlen) {
   if (b->seed && !b->subpath && seed(root, b->src, b->dst, err, errlen) != 0) return -1;
   int from = AT_FDCWD, srcroot = -1;
   const char* path = b->src;
-  if (b->subpath) {
+  if (b->kind == 2 && strchr(b->src, ':')) return mount_overlay_image(root, b, err, errlen);
+  if (b->kind == 2) { /* one layer: its directory, or the subpath inside it */
+    int image = image_tree(b, err, errlen);
+    if (image < 0) return -1;
+    if (!b->subpath) {
+      from = image;
+      path = "";
+    } else {
+      /* The image is a root of its own: a symlink in it ("/", "../..") cannot lead out. */
+      from = open_in_root(image, b->subpath, IR_NONE, err, errlen);
+      close(image);
+      if (from < 0) return -1;
+      path = "";
+    }
+  } else if (b->subpath) {
     srcroot = open(b->src, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (srcroot < 0) return ERR("volume %s: %s", b->src, strerror(errno));
     /* The volume is a root of its own: its content (written by containers) cannot lead out. */

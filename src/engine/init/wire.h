@@ -52,7 +52,8 @@ enum {
                         W_STDIO_INHERIT the pty is opened before READY and its master held at
                         fd 100 until GO, for the OCI runtime to copy (pidfd_getfd(2)) */
   /* storage (issue 13) */
-  W_MOUNT_KIND = 24, /* u32 in a mount: 0 bind (default), 1 tmpfs (W_MOUNT_SRC ignored) */
+  W_MOUNT_KIND = 24, /* u32 in a mount: 0 bind (default), 1 tmpfs (W_MOUNT_SRC ignored),
+                        2 an image read-only (W_MOUNT_SRC its layers "a:b:c", topmost first) */
   W_MOUNT_DATA = 25, /* bytes in a mount: a tmpfs's options ("size=1m,mode=1777") */
   W_MOUNT_PROPAGATION = 26, /* u32 in a mount: MS_SHARED, MS_SLAVE, MS_PRIVATE or
                                MS_UNBINDABLE for a bind; 0 leaves it private */
