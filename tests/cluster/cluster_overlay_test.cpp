@@ -73,12 +73,17 @@ void cluster_daemon(StackEnv& env, const std::string& netns, const EtcdCluster& 
                   env.api_get("/v1/version").dump());
 }
 
+// The service is pinned to NODE: in cluster mode the scheduler places every project, and this
+// test wants one container on each node (and b's not moved to A when B's daemon is killed).
 std::string project_file(const std::string& project, const std::string& service,
-                         const std::string& network) {
+                         const std::string& network, const std::string& node) {
   return "name: " + project + "\nservices:\n  " + service + R"(:
     image: busybox
     command: [sleep, "3600"]
     networks: [shared]
+    deploy:
+      placement:
+        constraints: ["node.hostname == )" + node + R"("]
 networks:
   shared:
     driver: overlay
@@ -134,8 +139,8 @@ TEST_CASE("cluster overlay: containers on two nodes reach each other by name ove
   const std::string node_a = "na" + id, node_b = "nb" + id;
   cluster_daemon(a, hosts.ns[0], *etcd, node_a, hosts.addr[0]);
   cluster_daemon(b, hosts.ns[1], *etcd, node_b, hosts.addr[1]);
-  a.write(project_file(pa, "a", net));
-  b.write(project_file(pb, "b", net));
+  a.write(project_file(pa, "a", net, node_a));
+  b.write(project_file(pb, "b", net, node_b));
   auto up_a = a.stack({"up", "-d"});
   REQUIRE_MESSAGE(up_a.code == 0, up_a.err);
   auto t_b = Clock::now();
