@@ -258,17 +258,22 @@ awaitable<Reply> attach_route(Daemon& d, const Request& req, const Target& t, co
     // The init answers "started" on fd 3 (its control socket) and only then closes it and
     // moves the terminal there (init.c): an attach right after the start (`run -t`) can fall
     // between the two and find the socket or nothing. Asked again for a while (2 s).
+    // A container that has already ended (`run --rm app true`) has no stdin to wait for: its
+    // output is still followed below, so `run` gets it without the wait.
+    auto ended = [&job] {
+      pollfd gone{job->pidfd.get(), POLLIN, 0};  // a pidfd is readable once its process ended
+      return ::poll(&gone, 1, 0) == 1;
+    };
     asio::steady_timer pause(co_await asio::this_coro::executor);
-    for (int i = 0; !input && i < 200; i++) {
+    for (int i = 0; !input && i < 200 && !ended(); i++) {
       pause.expires_after(std::chrono::milliseconds(10));
       co_await pause.async_wait(reconciler::no_throw);
       input = take_input(job->pidfd.get(), spec.tty);
     }
-    pollfd gone{job->pidfd.get(), POLLIN, 0};  // a pidfd is readable once its process ended
-    if (!input && ::poll(&gone, 1, 0) == 1)
-      co_return error_reply(409, "attach: container " + target->name + " is not running");
-    if (!input) co_return error_reply(500, input.error().wrap("attach " + target->name).message);
-    job->input = std::move(*input);
+    if (input)
+      job->input = std::move(*input);
+    else if (!ended())
+      co_return error_reply(500, input.error().wrap("attach " + target->name).message);
     if (spec.tty && cols > 0 && rows > 0 && cols <= 0xffff && rows <= 0xffff) {
       winsize ws{};
       ws.ws_col = static_cast<unsigned short>(cols);
