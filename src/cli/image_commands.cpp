@@ -55,31 +55,10 @@ std::string created_ago(const std::string& iso) {
 
 // Pulls REFERENCE through the daemon with a progress display; the image JSON, or exits 1.
 json pull(const std::string& reference, const std::string& platform, bool quiet) {
-  TransferDisplay display(quiet, false);
-  json result;
-  std::string error;
-  json body = {
-      {"reference", reference}, {"platform", platform}, {"auth_file", auth_file().string()}};
-  auto status =
-      daemon_client().stream("POST", "/v1/images/pull", body.dump(), [&](std::string_view line) {
-        auto j = json::parse(line, nullptr, false);
-        if (!j.is_object()) return true;
-        if (j.contains("pull"))
-          display.event(j["pull"]);
-        else if (j.contains("pulled"))
-          result = j["pulled"];
-        else if (j.contains("error"))
-          error = j["error"].get<std::string>();
-        return true;
-      });
-  if (!status) throw ExitCode{report(status.error())};
-  display.finish(error.empty() && !result.is_null());
-  if (!error.empty() || result.is_null()) {
-    std::fprintf(stderr, "stack: %s\n",
-                 error.empty() ? "the daemon ended the pull" : error.c_str());
-    throw ExitCode{1};
-  }
-  return result;
+  return stream_transfer(
+      Transfer::pull,
+      {{"reference", reference}, {"platform", platform}, {"auth_file", auth_file().string()}},
+      quiet);
 }
 
 // An import, load or save with its progress on stderr: {"progress": {phase, bytes, total}}

@@ -19,30 +19,8 @@ using nlohmann::json;
 // Pushes REFERENCE through the daemon with a progress display; the "pushed" result (reference,
 // digest, size, layers, existed), or exits 1.
 json push(const std::string& reference, bool quiet) {
-  TransferDisplay display(quiet, true);
-  json result;
-  std::string error;
-  json body = {{"reference", reference}, {"auth_file", auth_file().string()}};
-  auto status =
-      daemon_client().stream("POST", "/v1/images/push", body.dump(), [&](std::string_view line) {
-        auto j = json::parse(line, nullptr, false);
-        if (!j.is_object()) return true;
-        if (j.contains("push"))
-          display.event(j["push"]);
-        else if (j.contains("pushed"))
-          result = j["pushed"];
-        else if (j.contains("error"))
-          error = j["error"].get<std::string>();
-        return true;
-      });
-  if (!status) throw ExitCode{report(status.error())};
-  display.finish(error.empty() && !result.is_null());
-  if (!error.empty() || result.is_null()) {
-    std::fprintf(stderr, "stack: %s\n",
-                 error.empty() ? "the daemon ended the push" : error.c_str());
-    throw ExitCode{1};
-  }
-  return result;
+  return stream_transfer(Transfer::push,
+                         {{"reference", reference}, {"auth_file", auth_file().string()}}, quiet);
 }
 
 // The services to push: NAMES (every service when none), with what they depend on when DEPS,
