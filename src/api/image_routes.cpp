@@ -2,8 +2,8 @@
 // save) stream their progress as JSON lines and end with one result line or {"error": ...}.
 //   GET    /v1/images                  every reference (and untagged image)
 //   GET    /v1/images/inspect?ref=R    one image: config, layers, size, digest, tags, created
-//   POST   /v1/images/pull             {reference, platform, auth_file}: {"pull": event}...
-//   {"pulled"} POST   /v1/images/push {reference, auth_file}: {"push": event}... {"pushed":
+//   POST   /v1/images/pull             {reference, platform, credentials}: {"pull": event}...
+//   {"pulled"} POST   /v1/images/push {reference, credentials}: {"push": event}... {"pushed":
 //   {reference, digest, size, layers, existed}} POST   /v1/images/import           {reference, path, max_bytes, progress} POST
 //   /v1/images/load             {path}: {"progress"}... {"loaded": [image]} POST   /v1/images/save
 //   {references, path}: {"progress"}... {"saved": path} POST   /v1/images/tag              {source,
@@ -116,15 +116,45 @@ std::function<void(std::string_view, uint64_t, uint64_t)> progress_lines(Emit em
   };
 }
 
+// The credential a pull or push request carries for its registry: {"username", "password"} or
+// {"identity_token"}; none without one (the daemon's own auth file is used then). The CLI reads
+// its user's auth file and sends only this: a path in a request is refused, never opened (the
+// daemon is root; a member of the socket's group could name any file root can read).
+Result<std::optional<fs::Credentials>> credentials_of(const json& body, const std::string& what) {
+  if (body.contains("auth_file"))
+    return fail(what + ": auth_file is not accepted: the daemon opens no file a request names "
+                "(send \"credentials\": {\"username\", \"password\"} or {\"identity_token\"})");
+  if (!body.contains("credentials") || body["credentials"].is_null())
+    return std::optional<fs::Credentials>{};
+  const json& c = body["credentials"];
+  if (!c.is_object()) return fail(what + ": credentials must be an object");
+  fs::Credentials out;
+  for (const auto& [key, value] : c.items()) {
+    if (!value.is_string()) return fail(what + ": credentials." + key + " must be a string");
+    if (key == "username")
+      out.username = value.get<std::string>();
+    else if (key == "password")
+      out.password = value.get<std::string>();
+    else if (key == "identity_token")
+      out.identity_token = value.get<std::string>();
+    else
+      return fail(what + ": unknown credentials field " + key +
+                  " (username, password, identity_token)");
+  }
+  if (out.username.empty() && out.identity_token.empty())
+    return fail(what + ": credentials need a username or an identity_token");
+  return std::optional<fs::Credentials>{out};
+}
+
 Reply pull_reply(Daemon& d, const json& body) {
   fs::PullRequest req;
   req.reference = body.value("reference", "");
   if (req.reference.empty()) return error_reply(400, "pull: no reference");
   if (body.contains("platform") && !body["platform"].get<std::string>().empty())
     req.platform = body["platform"].get<std::string>();
-  // The caller's auth file (the CLI sends its user's): the daemon's own otherwise.
-  if (body.contains("auth_file") && !body["auth_file"].get<std::string>().empty())
-    req.auth_file = body["auth_file"].get<std::string>();
+  auto creds = credentials_of(body, "pull");
+  if (!creds) return error_reply(400, creds.error().message);
+  req.credentials = *creds;
   return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
             fs::PullRequest r = req;
             r.progress = [emit](const fs::PullEvent& e) { emit({{"pull", event_json(e)}}); };
@@ -140,8 +170,9 @@ Reply push_reply(Daemon& d, const json& body) {
   fs::PushRequest req;
   req.reference = body.value("reference", "");
   if (req.reference.empty()) return error_reply(400, "push: no reference");
-  if (body.contains("auth_file") && !body["auth_file"].get<std::string>().empty())
-    req.auth_file = body["auth_file"].get<std::string>();
+  auto creds = credentials_of(body, "push");
+  if (!creds) return error_reply(400, creds.error().message);
+  req.credentials = *creds;
   return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
             fs::PushRequest r = req;
             r.progress = [emit](const fs::PullEvent& e) { emit({{"push", event_json(e)}}); };

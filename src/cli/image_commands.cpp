@@ -20,6 +20,8 @@
 
 #include "cli/cli.h"
 #include "cli/transfer_display.h"
+#include "common/base64.h"
+#include "common/registry_credentials.h"
 
 namespace stack::cli {
 
@@ -55,10 +57,7 @@ std::string created_ago(const std::string& iso) {
 
 // Pulls REFERENCE through the daemon with a progress display; the image JSON, or exits 1.
 json pull(const std::string& reference, const std::string& platform, bool quiet) {
-  return stream_transfer(
-      Transfer::pull,
-      {{"reference", reference}, {"platform", platform}, {"auth_file", auth_file().string()}},
-      quiet);
+  return stream_transfer(Transfer::pull, {{"reference", reference}, {"platform", platform}}, quiet);
 }
 
 // An import, load or save with its progress on stderr: {"progress": {phase, bytes, total}}
@@ -122,21 +121,6 @@ std::string read_password(bool from_stdin) {
   while (!password.empty() && (password.back() == '\n' || password.back() == '\r'))
     password.pop_back();
   return password;
-}
-
-std::string base64(std::string_view in) {
-  static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (size_t i = 0; i < in.size(); i += 3) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    if (i + 1 < in.size()) v |= uint8_t(in[i + 1]) << 8;
-    if (i + 2 < in.size()) v |= uint8_t(in[i + 2]);
-    out += k[(v >> 18) & 63];
-    out += k[(v >> 12) & 63];
-    out += i + 1 < in.size() ? k[(v >> 6) & 63] : '=';
-    out += i + 2 < in.size() ? k[v & 63] : '=';
-  }
-  return out;
 }
 
 // The auth file's key for REGISTRY: docker's own for Docker Hub, the host otherwise.
@@ -401,9 +385,9 @@ void add_login_commands(CLI::App& app) {
     if (password.empty()) password = read_password(password_stdin);
     call("POST", "/v1/auth",
          json{{"registry", registry}, {"username", username}, {"password", password}}.dump());
-    edit_auth_file(auth_file(), [](json& j) {
+    edit_auth_file(default_auth_file(), [](json& j) {
       if (!j.contains("auths") || !j["auths"].is_object()) j["auths"] = json::object();
-      j["auths"][auth_key(registry)] = {{"auth", base64(username + ":" + password)}};
+      j["auths"][auth_key(registry)] = {{"auth", base64_encode(username + ":" + password)}};
     });
     std::printf("Login Succeeded\n");
   });
@@ -413,11 +397,11 @@ void add_login_commands(CLI::App& app) {
   logout->add_option("registry", out_registry, "REGISTRY[:PORT] (default docker.io)");
   logout->callback([] {
     std::error_code ec;
-    if (!std::filesystem::exists(auth_file(), ec)) {
+    if (!std::filesystem::exists(default_auth_file(), ec)) {
       std::fprintf(stderr, "Not logged in to %s\n", out_registry.c_str());
       return;
     }
-    edit_auth_file(auth_file(), [](json& j) {
+    edit_auth_file(default_auth_file(), [](json& j) {
       if (j.contains("auths") && j["auths"].is_object()) {
         j["auths"].erase(auth_key(out_registry));
         j["auths"].erase(out_registry);

@@ -19,8 +19,7 @@ using nlohmann::json;
 // Pushes REFERENCE through the daemon with a progress display; the "pushed" result (reference,
 // digest, size, layers, existed), or exits 1.
 json push(const std::string& reference, bool quiet) {
-  return stream_transfer(Transfer::push,
-                         {{"reference", reference}, {"auth_file", auth_file().string()}}, quiet);
+  return stream_transfer(Transfer::push, {{"reference", reference}}, quiet);
 }
 
 // The services to push: NAMES (every service when none), with what they depend on when DEPS,

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/registry_credentials.h"
+
 namespace stack::cli {
 
 namespace {
@@ -122,7 +124,13 @@ class TransferDisplay {
 
 }  // namespace
 
-json stream_transfer(Transfer kind, const json& body, bool quiet) {
+json stream_transfer(Transfer kind, json body, bool quiet) {
+  std::string registry = registry_of_reference(body.value("reference", ""));
+  auto creds = value_or_exit(find_credentials(default_auth_file(), registry));
+  if (creds)
+    body["credentials"] = {{"username", creds->username},
+                           {"password", creds->password},
+                           {"identity_token", creds->identity_token}};
   const bool push = kind == Transfer::push;
   const char* event_key = push ? "push" : "pull";
   const char* result_key = push ? "pushed" : "pulled";

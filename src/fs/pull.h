@@ -15,16 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "common/registry_credentials.h"
 #include "common/result.h"
 #include "fs/image_store.h"
 
 namespace stack::fs {
 
-struct Credentials {
-  std::string username;
-  std::string password;
-  std::string identity_token;  // an OAuth2 refresh token (docker's "identitytoken")
-};
+using Credentials = RegistryCredentials;  // common/registry_credentials.h
 
 // /etc/stack/registries.json, or the file $STACK_REGISTRIES_CONFIG names:
 //   {"mirrors":  {"docker.io": ["https://mirror.example.com", "http://127.0.0.1:5000"]},
@@ -43,10 +40,6 @@ struct RegistryConfig {
 [[nodiscard]] std::filesystem::path default_registries_config();
 // An absent file is an empty configuration; a malformed one an error naming it.
 [[nodiscard]] Result<RegistryConfig> load_registries_config(const std::filesystem::path& file);
-
-// The auth file: $REGISTRY_AUTH_FILE, else $DOCKER_CONFIG/config.json, else
-// ~/.docker/config.json (what `docker login`, `podman login` and `stack login` write).
-[[nodiscard]] std::filesystem::path default_auth_file();
 
 // What a pull reports as it goes, from its worker threads, one call at a time.
 struct PullEvent {
@@ -72,6 +65,7 @@ struct PullRequest {
   std::string reference;  // "busybox", "reg:5000/app@sha256:..."
   std::string platform = "linux/amd64";
   std::optional<Credentials> credentials;  // else looked up in AUTH_FILE
+  // The daemon's own (its user's); never a path from an API request (the CLI sends credentials).
   std::filesystem::path auth_file = default_auth_file();
   std::filesystem::path registries_config = default_registries_config();
   std::function<void(const PullEvent&)> progress;

@@ -20,6 +20,7 @@ namespace stack::fs {
 struct PushRequest {
   std::string reference;  // a name in the store: "127.0.0.1:5000/team/app:1"
   std::optional<Credentials> credentials;  // else looked up in AUTH_FILE
+  // The daemon's own (its user's); never a path from an API request (the CLI sends credentials).
   std::filesystem::path auth_file = default_auth_file();
   std::filesystem::path registries_config = default_registries_config();
   // Events of kind resolved (the manifest's digest, the layer count), layer ("Preparing",

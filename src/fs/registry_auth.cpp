@@ -1,5 +1,5 @@
-// Auth files and WWW-Authenticate challenges (registry_auth.h), and where the auth file and the
-// registries configuration live. Reads files; no network.
+// WWW-Authenticate challenges (registry_auth.h) and the registries configuration (pull.h):
+// where it lives and what it holds. Reads files; no network.
 #include "fs/registry_auth.h"
 
 #include <cstdlib>
@@ -20,14 +20,6 @@ std::string lower(std::string s) {
 }
 
 }  // namespace
-
-std::filesystem::path default_auth_file() {
-  if (const char* f = std::getenv("REGISTRY_AUTH_FILE"); f && *f) return f;
-  if (const char* d = std::getenv("DOCKER_CONFIG"); d && *d)
-    return std::filesystem::path(d) / "config.json";
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home && *home ? home : "/root") / ".docker" / "config.json";
-}
 
 std::filesystem::path default_registries_config() {
   if (const char* f = std::getenv("STACK_REGISTRIES_CONFIG"); f && *f) return f;
@@ -67,51 +59,6 @@ Result<RegistryConfig> load_registries_config(const std::filesystem::path& file)
     return fail(file.string() + ": " + e.what());
   }
   return out;
-}
-
-std::string registry_of_key(std::string_view key) {
-  std::string_view k = key;
-  if (size_t p = k.find("://"); p != std::string_view::npos) k.remove_prefix(p + 3);
-  k = k.substr(0, k.find('/'));
-  std::string host = lower(std::string(k));
-  if (host == "index.docker.io" || host == "registry-1.docker.io" || host == "docker.io")
-    return "docker.io";
-  return host;
-}
-
-Result<std::optional<Credentials>> find_credentials(const std::filesystem::path& file,
-                                                    std::string_view registry) {
-  auto text = read_file(file, 1 << 20, "the registry auth file");
-  if (!text) {
-    if (text.error().sys_errno == ENOENT || text.error().sys_errno == ENOTDIR)
-      return std::optional<Credentials>{};
-    return fail(text.error());
-  }
-  json j = json::parse(*text, nullptr, false);
-  if (!j.is_object()) return fail(file.string() + ": not a JSON object");
-  if (!j.contains("auths") || !j["auths"].is_object()) return std::optional<Credentials>{};
-  std::string want = registry_of_key(registry);
-  for (const auto& [key, entry] : j["auths"].items()) {
-    if (registry_of_key(key) != want || !entry.is_object()) continue;
-    Credentials c;
-    if (entry.contains("identitytoken") && entry["identitytoken"].is_string())
-      c.identity_token = entry["identitytoken"].get<std::string>();
-    if (entry.contains("auth") && entry["auth"].is_string()) {
-      auto decoded = base64_decode(entry["auth"].get<std::string>());
-      if (!decoded) return fail(file.string() + ": the auth of " + key + " is not base64");
-      size_t colon = decoded->find(':');
-      if (colon == std::string::npos)
-        return fail(file.string() + ": the auth of " + key + " is not user:password");
-      c.username = decoded->substr(0, colon);
-      c.password = decoded->substr(colon + 1);
-    } else if (entry.contains("username") && entry["username"].is_string()) {
-      c.username = entry["username"].get<std::string>();
-      c.password = entry.value("password", "");
-    }
-    if (c.username.empty() && c.identity_token.empty()) continue;
-    return std::optional<Credentials>{c};
-  }
-  return std::optional<Credentials>{};
 }
 
 std::vector<Challenge> parse_challenges(std::string_view h) {

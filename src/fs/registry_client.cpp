@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/base64.h"
 #include "fs/registry_auth.h"
 #include "fs/sha256.h"
 #include "fs/store_internal.h"

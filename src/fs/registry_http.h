@@ -55,8 +55,4 @@ struct HttpResponse {
   return http_request(request);
 }
 
-// base64 (RFC 4648, with padding), for Basic credentials and auth files.
-[[nodiscard]] std::string base64_encode(std::string_view in);
-[[nodiscard]] Result<std::string> base64_decode(std::string_view in);
-
 }  // namespace stack::fs

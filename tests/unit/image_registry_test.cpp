@@ -6,6 +6,8 @@
 
 #include <filesystem>
 
+#include "common/base64.h"
+#include "common/registry_credentials.h"
 #include "fs/oci_layout.h"
 #include "fs/registry_auth.h"
 #include "fs/registry_client.h"
@@ -123,32 +125,41 @@ TEST_CASE("WWW-Authenticate challenges, bearer and basic") {
   CHECK(fs::parse_challenges("").empty());
 }
 
+TEST_CASE("the registry of a reference, whose credential the CLI sends") {
+  CHECK(stack::registry_of_reference("busybox") == "docker.io");
+  CHECK(stack::registry_of_reference("org/app:1") == "docker.io");
+  CHECK(stack::registry_of_reference("127.0.0.1:5000/team/app:1") == "127.0.0.1:5000");
+  CHECK(stack::registry_of_reference("localhost/app") == "localhost");
+  CHECK(stack::registry_of_reference("ghcr.io/a/b@sha256:00") == "ghcr.io");
+  CHECK(stack::registry_of_reference("docker.io/library/busybox") == "docker.io");
+}
+
 TEST_CASE("the auth file docker login and podman login write") {
   test::TempDir tmp;
-  CHECK(fs::registry_of_key("https://index.docker.io/v1/") == "docker.io");
-  CHECK(fs::registry_of_key("http://Reg.Example:5000/v2/") == "reg.example:5000");
-  CHECK(fs::registry_of_key("ghcr.io") == "ghcr.io");
+  CHECK(stack::registry_of_key("https://index.docker.io/v1/") == "docker.io");
+  CHECK(stack::registry_of_key("http://Reg.Example:5000/v2/") == "reg.example:5000");
+  CHECK(stack::registry_of_key("ghcr.io") == "ghcr.io");
   test::write_text(tmp / "config.json", R"({"auths":{
     "https://index.docker.io/v1/":{"auth":"dXNlcjpwYXNzOndpdGg6Y29sb25z"},
     "127.0.0.1:5000":{"auth":"YWxpY2U6czNjcmV0"},
     "quay.io":{"identitytoken":"tok"}}, "credsStore":"desktop"})");
-  auto hub = fs::find_credentials(tmp / "config.json", "docker.io");
+  auto hub = stack::find_credentials(tmp / "config.json", "docker.io");
   REQUIRE(hub);
   REQUIRE(*hub);
   CHECK((*hub)->username == "user");
   CHECK((*hub)->password == "pass:with:colons");
-  auto local = fs::find_credentials(tmp / "config.json", "127.0.0.1:5000");
+  auto local = stack::find_credentials(tmp / "config.json", "127.0.0.1:5000");
   REQUIRE((local && *local));
   CHECK((*local)->username == "alice");
-  auto quay = fs::find_credentials(tmp / "config.json", "quay.io");
+  auto quay = stack::find_credentials(tmp / "config.json", "quay.io");
   REQUIRE((quay && *quay));
   CHECK((*quay)->identity_token == "tok");
-  auto none = fs::find_credentials(tmp / "config.json", "ghcr.io");
+  auto none = stack::find_credentials(tmp / "config.json", "ghcr.io");
   REQUIRE(none);
   CHECK(!*none);
-  CHECK(!*fs::find_credentials(tmp / "missing.json", "docker.io"));
+  CHECK(!*stack::find_credentials(tmp / "missing.json", "docker.io"));
   test::write_text(tmp / "bad.json", "[1,2]");
-  CHECK(!fs::find_credentials(tmp / "bad.json", "docker.io"));
+  CHECK(!stack::find_credentials(tmp / "bad.json", "docker.io"));
 }
 
 TEST_CASE("the registries configuration: mirrors and insecure registries") {
@@ -200,12 +211,12 @@ TEST_CASE("base64 both ways") {
   for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "alice:s3cret",
                                                        std::string("\0\xff\x10", 3)}) {
     CAPTURE(s);
-    auto back = fs::base64_decode(fs::base64_encode(s));
+    auto back = stack::base64_decode(stack::base64_encode(s));
     REQUIRE(back);
     CHECK(*back == s);
   }
-  CHECK(fs::base64_encode("alice:s3cret") == "YWxpY2U6czNjcmV0");
-  CHECK(!fs::base64_decode("a!b"));
+  CHECK(stack::base64_encode("alice:s3cret") == "YWxpY2U6czNjcmV0");
+  CHECK(!stack::base64_decode("a!b"));
 }
 
 TEST_CASE("a blob is never stored under a digest its bytes do not have") {
