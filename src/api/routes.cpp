@@ -351,8 +351,8 @@ Reply network_reply(reconciler::Daemon& d, const std::string& m, const std::vect
 
 // /v1/volumes: GET (list), POST (create {name, driver_opts, labels}); /v1/volumes/NAME: GET
 // (inspect), DELETE (rm, 409 while in use); POST /v1/volumes/prune.
-Reply volume_reply(reconciler::Daemon& d, const std::string& m, const std::vector<std::string>& p,
-                   const json& body) {
+awaitable<Reply> volume_reply(reconciler::Daemon& d, std::string m, std::vector<std::string> p,
+                              json body) {
   auto to_json = [](const reconciler::Daemon::VolumeInfo& v) {
     return json{{"name", v.name},          {"project", v.project},
                 {"driver", "local"},       {"mountpoint", v.mountpoint},
@@ -361,10 +361,10 @@ Reply volume_reply(reconciler::Daemon& d, const std::string& m, const std::vecto
   };
   if (p.size() == 2 && m == "GET") {
     auto list = d.list_volumes();
-    if (!list) return error_reply(500, list.error().message);
+    if (!list) co_return error_reply(500, list.error().message);
     json arr = json::array();
     for (const auto& v : *list) arr.push_back(to_json(v));
-    return {200, arr, {}};
+    co_return Reply{200, arr, {}};
   }
   if (p.size() == 2 && m == "POST") {
     auto strings = [&](const char* key) {
@@ -375,28 +375,28 @@ Reply volume_reply(reconciler::Daemon& d, const std::string& m, const std::vecto
       return out;
     };
     auto v = d.create_volume(body.value("name", ""), strings("driver_opts"), strings("labels"));
-    if (!v) return error_reply(400, v.error().message);
-    return {200, to_json(*v), {}};
+    if (!v) co_return error_reply(400, v.error().message);
+    co_return Reply{200, to_json(*v), {}};
   }
   if (p.size() == 3 && m == "POST" && p[2] == "prune") {
-    auto removed = d.prune_volumes();
-    if (!removed) return error_reply(409, removed.error().message);
-    return {200, {{"removed", *removed}}, {}};
+    auto removed = co_await d.prune_volumes();
+    if (!removed) co_return error_reply(409, removed.error().message);
+    co_return Reply{200, {{"removed", *removed}}, {}};
   }
   if (p.size() == 3 && m == "GET") {
     auto list = d.list_volumes();
-    if (!list) return error_reply(500, list.error().message);
+    if (!list) co_return error_reply(500, list.error().message);
     for (const auto& v : *list)
-      if (v.name == p[2]) return {200, to_json(v), {}};
-    return error_reply(404, "no such volume: " + p[2]);
+      if (v.name == p[2]) co_return Reply{200, to_json(v), {}};
+    co_return error_reply(404, "no such volume: " + p[2]);
   }
   if (p.size() == 3 && m == "DELETE") {
-    if (auto r = d.remove_volume(p[2]); !r)
-      return error_reply(r.error().message.find("no such volume") != std::string::npos ? 404 : 409,
+    if (auto r = co_await d.remove_volume(p[2]); !r)
+      co_return error_reply(r.error().message.find("no such volume") != std::string::npos ? 404 : 409,
                          r.error().message);
-    return {200, {{"deleted", p[2]}}, {}};
+    co_return Reply{200, {{"deleted", p[2]}}, {}};
   }
-  return error_reply(404, "unknown API path " + m + " /v1/volumes" + (p.size() > 2 ? "/" + p[2] : ""));
+  co_return error_reply(404, "unknown API path " + m + " /v1/volumes" + (p.size() > 2 ? "/" + p[2] : ""));
 }
 
 }  // namespace
@@ -457,7 +457,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
     if (m == "POST" && p.size() == 2 && p[1] == "up") co_return up_reply(d, body);
     if (m == "POST" && p.size() == 2 && p[1] == "build") co_return build_reply(d, body);
     if (m == "GET" && p.size() == 2 && p[1] == "events") co_return events_reply(d, t);
-    if (p.size() >= 2 && p[1] == "volumes") co_return volume_reply(d, m, p, body);
+    if (p.size() >= 2 && p[1] == "volumes") co_return co_await volume_reply(d, m, p, body);
     if (p.size() >= 2 && p[1] == "networks") co_return network_reply(d, m, p, body);
     if (p.size() == 4 && p[1] == "projects") {
       const std::string& project = p[2];

@@ -144,8 +144,8 @@ class Daemon {
                                             std::optional<std::chrono::seconds> timeout,
                                             Progress progress, bool volumes = false);
   // Removes named volume NAME and its data; refused while a container mounts it (named in the
-  // error). daemon_volumes.cpp.
-  [[nodiscard]] Result<void> remove_volume(const std::string& name);
+  // error). The data is deleted on the worker pool (daemon_volumes.cpp).
+  boost::asio::awaitable<Result<void>> remove_volume(std::string name);
   // `stack volume ls|inspect|create|prune` (daemon_volumes.cpp): each volume with where its
   // data is and the containers that mount it.
   struct VolumeInfo {
@@ -159,7 +159,7 @@ class Daemon {
                                                  std::map<std::string, std::string> driver_opts,
                                                  std::map<std::string, std::string> labels);
   // Every volume no container mounts; their names.
-  [[nodiscard]] Result<std::vector<std::string>> prune_volumes();
+  boost::asio::awaitable<Result<std::vector<std::string>>> prune_volumes();
   // `stack network ls|inspect|create|rm` (daemon_networks.cpp): every network of this host,
   // with the project that owns it ("" : made by `stack network create`) and the containers on
   // it. A network made here has no project: only `stack network rm` removes it, refused while

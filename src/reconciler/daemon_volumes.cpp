@@ -1,9 +1,12 @@
 // The daemon's named volumes outside a plan's steps (see daemon.h): `stack volume` listing,
 // creation, removal and pruning; removal is refused while a container mounts the volume.
-// Loop thread.
+// Loop thread; a removed volume's files are deleted on the worker pool.
 #include <cctype>
 #include <chrono>
+#include <functional>
 
+#include "common/files.h"
+#include "reconciler/async.h"
 #include "reconciler/daemon.h"
 #include "reconciler/volumes.h"
 #include "state/store.h"
@@ -42,18 +45,28 @@ bool valid_name(const std::string& n) {
 
 }  // namespace
 
-Result<void> Daemon::remove_volume(const std::string& name) {
+awaitable<Result<void>> Daemon::remove_volume(std::string name) {
   auto& store = controller_->store();
   auto known = store.get_volume(name);
-  if (!known) return fail(known.error());
-  if (!*known) return fail("remove volume " + name + ": no such volume");
+  if (!known) co_return fail(known.error());
+  if (!*known) co_return fail("remove volume " + name + ": no such volume");
   auto used = users(store);
-  if (!used) return fail(used.error().wrap("remove volume " + name));
+  if (!used) co_return fail(used.error().wrap("remove volume " + name));
   if (auto it = used->find(volume_dir(paths_, name)); it != used->end())
-    return fail("remove volume " + name + ": volume is in use by container " + it->second.front());
-  if (auto r = remove_volume_dir(paths_, name, !(*known)->driver_opts.empty()); !r)
-    return fail(r.error().wrap("remove volume"));
-  return store.remove_volume(name);
+    co_return fail("remove volume " + name + ": volume is in use by container " +
+                   it->second.front());
+  auto aside = detach_volume_dir(paths_, name, !(*known)->driver_opts.empty());
+  if (!aside) co_return fail(aside.error().wrap("remove volume"));
+  if (auto r = store.remove_volume(name); !r) co_return fail(r.error());
+  if (aside->empty()) co_return Result<void>{};
+  // Unlinking a large volume's files takes seconds: on the worker pool, so that the loop
+  // answers every other request meanwhile. The name is free already (a volume made again
+  // under it is a new directory).
+  std::function<Result<void>()> erase = [dir = *aside, name]() -> Result<void> {
+    if (auto r = remove_tree(dir); !r) return fail(r.error().wrap("remove volume " + name));
+    return Result<void>{};
+  };
+  co_return co_await on_pool(*pool_, std::move(erase));
 }
 
 Result<std::vector<Daemon::VolumeInfo>> Daemon::list_volumes() {
@@ -97,16 +110,16 @@ Result<Daemon::VolumeInfo> Daemon::create_volume(const std::string& name,
       name, "", volume_dir(paths_, name).string(), rec.driver_opts, rec.labels, rec.created_at, {}};
 }
 
-Result<std::vector<std::string>> Daemon::prune_volumes() {
+awaitable<Result<std::vector<std::string>>> Daemon::prune_volumes() {
   auto list = list_volumes();
-  if (!list) return fail(list.error());
+  if (!list) co_return fail(list.error());
   std::vector<std::string> removed;
   for (const auto& v : *list) {
     if (!v.used_by.empty()) continue;
-    if (auto r = remove_volume(v.name); !r) return fail(r.error());
+    if (auto r = co_await remove_volume(v.name); !r) co_return fail(r.error());
     removed.push_back(v.name);
   }
-  return removed;
+  co_return removed;
 }
 
 }  // namespace stack::reconciler

@@ -144,7 +144,7 @@ awaitable<Outcome> DaemonSteps::ensure_volume(const planner::EnsureVolume& s, Pa
 
 awaitable<Outcome> DaemonSteps::remove_volume(const planner::RemoveVolume& s, PassId) {
   auto t0 = Clock::now();
-  if (auto r = daemon_.remove_volume(s.name); !r) co_return Terminal{r.error()};
+  if (auto r = co_await daemon_.remove_volume(s.name); !r) co_return Terminal{r.error()};
   progress_("volume " + s.name, "Removed", since(t0));
   co_return Done{};
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -396,7 +397,8 @@ bool volume_present(const Paths& paths, const std::string& name, bool mounted) {
   return !mounted || is_mountpoint(dir);
 }
 
-Result<void> remove_volume_dir(const Paths& paths, const std::string& name, bool mounted) {
+Result<std::filesystem::path> detach_volume_dir(const Paths& paths, const std::string& name,
+                                                bool mounted) {
   auto dir = volume_dir(paths, name);
   while (is_mountpoint(dir))
     if (::umount2(dir.c_str(), MNT_DETACH) != 0) return fail_errno("volume " + name + ": umount");
@@ -405,10 +407,32 @@ Result<void> remove_volume_dir(const Paths& paths, const std::string& name, bool
   if (mounted) {
     if (::rmdir(dir.c_str()) != 0 && errno != ENOENT)
       return fail_errno("volume " + name + ": remove mount point " + dir.string());
-    return {};
+    return std::filesystem::path();
   }
-  if (auto r = remove_tree(dir); !r) return fail(r.error().wrap("volume " + name));
+  // One rename(2) here; the unlinking of every file is the caller's, off the loop. A name
+  // starting with '.' is no volume's, and the time keeps it apart from a previous daemon's.
+  auto aside = paths.root / "volumes" /
+               (std::string(kVolumeAsidePrefix) +
+                std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  if (::rename(dir.c_str(), aside.c_str()) != 0) {
+    if (errno == ENOENT) return std::filesystem::path();
+    return fail_errno("volume " + name + ": move " + dir.string() + " aside");
+  }
+  return aside;
+}
+
+Result<void> remove_volume_dir(const Paths& paths, const std::string& name, bool mounted) {
+  auto aside = detach_volume_dir(paths, name, mounted);
+  if (!aside) return fail(aside.error());
+  if (auto r = remove_tree(*aside); !r) return fail(r.error().wrap("volume " + name));
   return {};
+}
+
+void remove_volumes_set_aside(const Paths& paths) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(paths.root / "volumes", ec))
+    if (e.path().filename().string().rfind(kVolumeAsidePrefix, 0) == 0)
+      (void)remove_tree(e.path());
 }
 
 Result<void> check_volumes_unchanged(const spec::Stack& stack,

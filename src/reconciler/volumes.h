@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -77,6 +78,14 @@ void drop_kept_volumes(const Paths& paths, const std::string& name);
 // the empty mount point only, never what the device holds.
 [[nodiscard]] Result<void> remove_volume_dir(const Paths& paths, const std::string& name,
                                              bool mounted);
+// As remove_volume_dir, but the data is only renamed aside (<root>/volumes/.removing-*, cheap
+// on the loop): the path to remove_tree on the worker pool, empty when nothing is left
+// (MOUNTED, or no directory).
+inline constexpr std::string_view kVolumeAsidePrefix = ".removing-";
+[[nodiscard]] Result<std::filesystem::path> detach_volume_dir(const Paths& paths,
+                                                             const std::string& name, bool mounted);
+// At daemon start, on the pool: the data of volumes removed while the daemon died mid-way.
+void remove_volumes_set_aside(const Paths& paths);
 
 // Writes R's secret files (0700 directory, owner and mode as asked) unless present with the
 // same content. Nothing written when R carries no content (a record read back from the state).
