@@ -44,7 +44,8 @@ class TransferDisplay {
     it->total = e.value("total", uint64_t{0});
     it->message = e.value("message", "");
     if (tty_) {
-      if (changed || std::chrono::steady_clock::now() - drawn_ > std::chrono::milliseconds(100)) draw();
+      if (changed || std::chrono::steady_clock::now() - drawn_ > std::chrono::milliseconds(100))
+        draw();
     } else if (changed || !it->message.empty()) {
       std::fprintf(stderr, "%s: %s%s%s\n", id.c_str(), status.c_str(),
                    it->message.empty() ? "" : ": ", it->message.c_str());

@@ -1,6 +1,6 @@
 // Registry transfers as the CLI runs them: pulls and pushes streamed from the daemon with the
-// user's credential for the registry, their progress on stderr. Private to src/cli: image_commands.cpp and
-// push_command.cpp share it; transfer_display.cpp owns the drawing.
+// user's credential for the registry, their progress on stderr. Private to src/cli:
+// image_commands.cpp and push_command.cpp share it; transfer_display.cpp owns the drawing.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>

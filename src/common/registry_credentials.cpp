@@ -32,7 +32,7 @@ std::string registry_of_key(std::string_view key) {
 }
 
 Result<std::optional<RegistryCredentials>> find_credentials(const std::filesystem::path& file,
-                                                    std::string_view registry) {
+                                                            std::string_view registry) {
   auto text = read_file(file, 1 << 20, "the registry auth file");
   if (!text) {
     if (text.error().sys_errno == ENOENT || text.error().sys_errno == ENOTDIR)

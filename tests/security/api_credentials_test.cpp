@@ -28,7 +28,8 @@ TEST_CASE("a pull or push naming a root-only auth file is refused and the daemon
   // asked for, with an auth that is not base64.
   const std::string secret = "stk-secret-5e1f";
   const fs::path file = tmp / "config.json";
-  write_text(file, "{\"auths\": {\"127.0.0.1:9/" + secret + "\": {\"auth\": \"" + secret + "!\"}}}");
+  write_text(file,
+             "{\"auths\": {\"127.0.0.1:9/" + secret + "\": {\"auth\": \"" + secret + "!\"}}}");
   REQUIRE(::chmod(file.c_str(), 0600) == 0);
   // A FIFO: whoever opens it for reading is seen by a writer's non-blocking open.
   const fs::path fifo = tmp / "auth.fifo";
