@@ -86,7 +86,8 @@ std::string fluentd_message(const std::string& tag, const std::string& time, boo
     seconds = ::timegm(&tm);
     if (time.size() > 20 && time[19] == '.')
       for (size_t i = 20; i < 29; i++)
-        nanos = nanos * 10 + (i < time.size() && time[i] >= '0' && time[i] <= '9' ? time[i] - '0' : 0);
+        nanos = nanos * 10 +
+                (i < time.size() && time[i] >= '0' && time[i] <= '9' ? time[i] - '0' : 0);
   }
   std::string out;
   msgpack::put_array(out, 3);

@@ -22,7 +22,10 @@ double unix_seconds(const std::string& t) {
                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
     return 0;
   if (t.size() > 20 && t[19] == '.')
-    for (size_t i = 20; i < 23; i++) ms = ms * 10 + (i < t.size() && std::isdigit(t[i]) ? t[i] - '0' : 0);
+    for (size_t i = 20; i < 23; i++) {
+      bool digit = i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]));
+      ms = ms * 10 + (digit ? t[i] - '0' : 0);
+    }
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   return static_cast<double>(::timegm(&tm)) + ms / 1000.0;

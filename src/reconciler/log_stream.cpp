@@ -302,8 +302,10 @@ Result<RemoteSink> gelf_sink(asio::io_context& io, const std::map<std::string, s
     return out;
   }
   StreamPolicy policy;
-  auto retries = spec::parse_count("gelf-tcp-max-reconnect", option(o, "gelf-tcp-max-reconnect", "3"));
-  auto delay = spec::parse_count("gelf-tcp-reconnect-delay", option(o, "gelf-tcp-reconnect-delay", "1"));
+  auto retries =
+      spec::parse_count("gelf-tcp-max-reconnect", option(o, "gelf-tcp-max-reconnect", "3"));
+  auto delay =
+      spec::parse_count("gelf-tcp-reconnect-delay", option(o, "gelf-tcp-reconnect-delay", "1"));
   if (!retries) return fail(retries.error());
   if (!delay) return fail(delay.error());
   policy.max_retries = *retries;
@@ -327,11 +329,12 @@ Result<RemoteSink> fluentd_sink(asio::io_context& io, const std::map<std::string
   auto async = spec::parse_go_bool("fluentd-async", option(o, "fluentd-async", "false"));
   auto subsecond = spec::parse_go_bool("fluentd-sub-second-precision",
                                        option(o, "fluentd-sub-second-precision", "false"));
-  auto wait = spec::parse_go_duration_ms("fluentd-retry-wait", option(o, "fluentd-retry-wait", "1s"));
+  auto wait =
+      spec::parse_go_duration_ms("fluentd-retry-wait", option(o, "fluentd-retry-wait", "1s"));
   auto retries = spec::parse_count("fluentd-max-retries",
                                    option(o, "fluentd-max-retries", "2147483647"));
-  auto limit = spec::parse_count("fluentd-buffer-limit", option(o, "fluentd-buffer-limit", "1048576"),
-                                 true);
+  auto limit = spec::parse_count("fluentd-buffer-limit",
+                                 option(o, "fluentd-buffer-limit", "1048576"), true);
   for (const auto* e : {&async, &subsecond})
     if (!*e) return fail(e->error());
   if (!wait) return fail(wait.error());
