@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config musl-tools
   libyaml-dev libboost1.81-dev libspdlog-dev nlohmann-json3-dev libexpected-dev libcli11-dev
   libnl-3-dev libnl-route-3-dev libnftables-dev libldns-dev libarchive-dev libssl-dev libzstd-dev
-  libcurl4-openssl-dev libseccomp-dev libcap-dev libsqlite3-dev libsystemd-dev doctest-dev
+  libcurl4-openssl-dev zlib1g-dev libseccomp-dev libcap-dev libsqlite3-dev libsystemd-dev doctest-dev
   iproute2 nftables zstd crun python3-jsonschema python3-yaml procps file iperf3
   debootstrap systemd-container  # tests/systemd: a Debian rootfs booted with systemd-nspawn
   dpkg-dev lintian               # packaging: cpack's dpkg-shlibdeps; the package test's lintian

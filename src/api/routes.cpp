@@ -193,6 +193,17 @@ Reply logs_reply(Daemon& d, const std::string& project, const Target& t) {
     if ((services.empty() || std::count(services.begin(), services.end(), c.service)) &&
         (names.empty() || std::count(names.begin(), names.end(), c.name)))
       containers.emplace_back(c.name, c.service);
+  // logging driver none keeps no copy to read: said as docker says it when that is all there is.
+  std::vector<std::string> unreadable;
+  std::erase_if(containers, [&](const auto& c) {
+    auto rec = d.controller().store().get_container(c.first);
+    bool none = rec && *rec && (*rec)->runtime && (*rec)->runtime->log_driver == "none";
+    if (none) unreadable.push_back(c.first);
+    return none;
+  });
+  if (containers.empty() && !unreadable.empty())
+    return error_reply(501, "configured logging driver does not support reading: " +
+                                unreadable.front() + " (logging driver none)");
   auto tail_or = t.integer("tail", -1);
   if (!tail_or) return error_reply(400, tail_or.error().message);
   int64_t tail = *tail_or;

@@ -84,6 +84,7 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
       .bytes(W_LOWERDIRS, lowers)
       .u64(W_LOG_MAX_SIZE, static_cast<uint64_t>(spec.log_max_size))
       .u32(W_LOG_MAX_FILES, static_cast<uint32_t>(spec.log_max_files));
+  if (spec.log_none) cfg.u32(W_LOG_NONE, 1);
   if (spec.root_in_place) cfg.bytes(W_ROOT_BIND, spec.layers.front().string());
   // In the host's UTS namespace the init must not set a name: it would be the host's.
   if (!spec.host_uts) cfg.bytes(W_HOSTNAME, spec.hostname);

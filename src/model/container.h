@@ -148,6 +148,7 @@ struct ContainerSpec {
   CgroupLimits limits;
   int64_t log_max_size = 10 * 1024 * 1024;
   int log_max_files = 3;
+  bool log_none = false;  // logging driver none: the init writes no log file at all
   std::string hosts;  // content of /etc/hosts
   std::string resolv_conf;    // content of /etc/resolv.conf; empty: the image's is kept
   bool host_network = false;  // network_mode host: no network namespace of its own

@@ -265,6 +265,7 @@ Result<RuntimeRecord> build_runtime(const Paths& paths, const spec::Stack& stack
   s.limits.pids = svc.limits.pids;
   s.log_max_size = svc.logging.max_size_set ? svc.logging.max_size_bytes : paths.log_max_size;
   s.log_max_files = svc.logging.max_files_set ? svc.logging.max_files : paths.log_max_files;
+  s.log_none = svc.logging.driver == "none";
   s.hosts = "127.0.0.1\tlocalhost " + s.hostname +
             "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
   for (const auto& h : svc.extra_hosts) s.hosts += h.ip + "\t" + h.host + "\n";

@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <regex>
 #include <sstream>
 #include <vector>
 
@@ -193,12 +194,8 @@ class JournalSink final : public LogSink {
       : fields_{"CONTAINER_ID=" + source.name,        "CONTAINER_ID_FULL=" + source.name,
                 "CONTAINER_NAME=" + source.name,      "CONTAINER_TAG=" + tag,
                 "IMAGE_NAME=" + source.image,         "SYSLOG_IDENTIFIER=" + tag} {
-    for (const auto& key : comma_list(option(options, "labels")))
-      if (auto it = source.labels.find(key); it != source.labels.end() && !journal_key(key).empty())
-        fields_.push_back(journal_key(key) + "=" + it->second);
-    for (const auto& key : comma_list(option(options, "env")))
-      if (auto it = source.env.find(key); it != source.env.end() && !journal_key(key).empty())
-        fields_.push_back(journal_key(key) + "=" + it->second);
+    for (const auto& [key, value] : log_extra_attributes(options, source))
+      if (!journal_key(key).empty()) fields_.push_back(journal_key(key) + "=" + value);
   }
 
   Result<void> send(const engine::LogRecord& r) override {
@@ -218,6 +215,26 @@ class JournalSink final : public LogSink {
 };
 
 }  // namespace
+
+std::map<std::string, std::string> log_extra_attributes(
+    const std::map<std::string, std::string>& options, const LogSource& source) {
+  std::map<std::string, std::string> out;
+  auto pick = [&](const std::map<std::string, std::string>& from, const std::string& names,
+                  const std::string& regex) {
+    for (const auto& key : comma_list(names))
+      if (auto it = from.find(key); it != from.end()) out[key] = it->second;
+    if (regex.empty()) return;
+    try {  // checked at up (log_options.cpp); a bad one picks nothing
+      std::regex re(regex);
+      for (const auto& [k, v] : from)
+        if (std::regex_search(k, re)) out[k] = v;
+    } catch (const std::regex_error&) {
+    }
+  };
+  pick(source.labels, option(options, "labels"), option(options, "labels-regex"));
+  pick(source.env, option(options, "env"), option(options, "env-regex"));
+  return out;
+}
 
 std::string log_tag(const std::map<std::string, std::string>& options, const LogSource& source) {
   std::string tag = option(options, "tag", "{{.ID}}");

@@ -24,7 +24,15 @@ struct LogSource {
   std::string hostname;    // the host's
   int pid = 0;             // the daemon's (docker's syslog messages carry dockerd's)
   std::map<std::string, std::string> labels, env;  // the container's, for labels= and env=
+  std::string command;     // the argv joined by spaces (gelf's _command)
+  std::string created;     // RFC 3339 with nanoseconds (gelf's _created)
 };
+
+// docker's extra attributes: the labels named in "labels" (a comma list) or matching
+// "labels-regex", then the variables named in "env" or matching "env-regex" (env wins a
+// clash of names). Regexes search, as Go's MatchString.
+[[nodiscard]] std::map<std::string, std::string> log_extra_attributes(
+    const std::map<std::string, std::string>& options, const LogSource& source);
 
 // The tag of OPTIONS ("tag", default "{{.ID}}") with {{.Name}}, {{.ID}}, {{.FullID}},
 // {{.ImageName}}, {{.ImageID}}, {{.ImageFullID}} and {{.DaemonName}} replaced.

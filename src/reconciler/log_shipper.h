@@ -1,7 +1,7 @@
-// Dual logging: each container whose logging driver is syslog or journald has its new log lines
-// followed (the init's own files stay the local copy `stack logs` reads) and sent to that
-// driver's sink. One follower per container, by name, on the daemon's loop; private to the
-// reconciler (the supervisor starts and stops them).
+// Dual logging: each container whose logging driver is syslog, journald, gelf or fluentd has its
+// new log lines followed (the init's own files stay the local copy `stack logs` reads) and sent
+// to that driver's sink. One follower per container, by name, on the daemon's loop; private to
+// the reconciler (the supervisor starts and stops them).
 #pragma once
 
 #include <filesystem>
@@ -9,11 +9,11 @@
 #include <memory>
 #include <string>
 
-#include "common/result.h"
+#include <boost/asio/io_context.hpp>
 
-namespace boost::asio {
-class io_context;
-}
+#include "common/result.h"
+#include <boost/asio/awaitable.hpp>  // private to the reconciler: supervisor.cpp only
+
 
 namespace stack::model {
 struct RuntimeRecord;
@@ -29,10 +29,17 @@ class LogShipper {
   LogShipper& operator=(const LogShipper&) = delete;
 
   // From now on, the lines NAME writes to its log in DIR (from the log's current end) go to
-  // RT's logging driver as well. Nothing for json-file and local, nor when NAME is already
-  // followed. An error when the driver's destination cannot be reached: the start fails.
+  // RT's logging driver as well. Nothing for json-file, local and none, nor when NAME is
+  // already followed. An error when a syslog or journald destination cannot be reached: the
+  // start fails. A stream driver (tcp gelf, fluentd) is dialled in the background, except
+  // with CHECK: then connected() dials it first. CREATED_MS: the container's creation.
   [[nodiscard]] Result<void> follow(const std::string& name, const std::filesystem::path& dir,
-                                    const model::RuntimeRecord& rt);
+                                    const model::RuntimeRecord& rt, int64_t created_ms,
+                                    bool check = false);
+  // The start's check of a driver that must reach its collector first, as docker's (tcp gelf,
+  // fluentd without fluentd-async): one dial within 5 s, an error naming the address. Then
+  // the lines flow. Nothing to do for the others.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> connected(const std::string& name);
   void rename(const std::string& from, const std::string& to);
   void stop(const std::string& name);
   void stop_all();

@@ -118,10 +118,16 @@ awaitable<Result<void>> Supervisor::start(state::ContainerRecord& rec, bool serv
   }
   if (auto r = note_cgroup_parents(c.paths().root, c.engine().cgroups(), spec->cgroup); !r)
     co_return fail(r.error().wrap("start " + rec.name));
-  // Before the first line is written: syslog and journald get every line of this run (an
-  // unreachable destination fails the start, as docker's driver does).
-  if (auto r = shipper_->follow(rec.name, c.container_dir(rec.name), *rt); !r)
+  // Before the first line is written: the driver gets every line of this run (an unreachable
+  // destination fails the start where docker's driver does: syslog, journald, tcp gelf,
+  // fluentd without fluentd-async).
+  if (auto r = shipper_->follow(rec.name, c.container_dir(rec.name), *rt, rec.created_at, true);
+      !r)
     co_return fail(r.error().wrap("start " + rec.name));
+  if (auto r = co_await shipper_->connected(rec.name); !r) {
+    shipper_->stop(rec.name);
+    co_return fail(r.error().wrap("start " + rec.name));
+  }
   if (auto* cluster = daemon_.cluster_overlay()) {  // its cluster overlay addresses first
     auto reserved = co_await cluster->reserve(*rt);
     if (!reserved) {
@@ -210,7 +216,7 @@ void Supervisor::watch(const state::ContainerRecord& rec) {
   // An adopted container (a daemon restart): its lines from now on.
   if (rec.runtime && !shipper_->following(rec.name))
     if (auto r = shipper_->follow(rec.name, daemon_.controller().container_dir(rec.name),
-                                  *rec.runtime);
+                                  *rec.runtime, rec.created_at);
         !r)
       log::get("reconciler")->warn("log driver name={}: {}", rec.name, r.error().message);
   uint64_t gen = next_generation_++;

@@ -5,6 +5,7 @@
 // file is reported once, at its topmost unsupported key. Extending the engine: add a line.
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <tuple>
 
 #include "spec/diagnostics.h"
@@ -71,6 +72,35 @@ void file_sources(const Stack& stack, const Report& report) {
       if (f.external)
         report(f.pos, std::string(list == &stack.secrets ? "secrets." : "configs.") + f.key +
                           ".external (no Swarm store on a single host: give a file instead)");
+}
+
+// Logging drivers stack refuses, with the reason: each sends to a vendor's cloud API with
+// that vendor's credentials (stack ships no client for them), or runs on Windows only.
+const char* refused_log_driver(const std::string& driver) {
+  static const std::map<std::string, const char*> kRefused = {
+      {"awslogs", "Amazon CloudWatch Logs' API with AWS credentials: stack ships no client for "
+                  "it; use gelf, fluentd or syslog to a local collector that forwards there"},
+      {"gcplogs", "Google Cloud Logging's API with a service account: stack ships no client for "
+                  "it; use gelf, fluentd or syslog to a local collector that forwards there"},
+      {"splunk", "Splunk's HTTP Event Collector with its token: stack ships no client for it; "
+                 "use gelf, fluentd or syslog to a local collector that forwards there"},
+      {"logentries", "the Logentries service with its token: stack ships no client for it; use "
+                     "gelf, fluentd or syslog to a local collector that forwards there"},
+      {"etwlogs", "Event Tracing for Windows: Windows only"},
+  };
+  auto it = kRefused.find(driver);
+  return it == kRefused.end() ? nullptr : it->second;
+}
+
+// `logging`: a refused driver with its reason, or check_log_options (log_options.cpp).
+void check_logging(const Service& s, Diagnostics& diag) {
+  const char* reason = refused_log_driver(s.logging.driver);
+  if (!reason) return check_log_options(s, diag);
+  std::string key = "services." + s.name + ".logging.driver";
+  SourcePos pos = s.pos;
+  for (const KeyUse& k : s.keys)
+    if (k.path == key) pos = k.pos;
+  diag.error(pos, "refused: " + key + " " + s.logging.driver + " (" + reason + ")");
 }
 
 // What cannot work on a single Linux host, with the reason given to the user (a "refused:"
@@ -273,7 +303,8 @@ const std::vector<Implemented>& implemented() {
       {"configs.*.content", {}},
       {"configs.*.name", {}},
       {"configs.*.external.**", {}},
-      // json-file and local; syslog and journald besides them (check_log_options).
+      // json-file, local and none; syslog, journald, gelf and fluentd besides a local copy
+      // (check_logging: the refused drivers with their reasons).
       {"services.*.logging", {}},
       {"services.*.logging.driver", {}},
       {"services.*.logging.options.**", {}},
@@ -454,7 +485,7 @@ Result<void> check_supported(const Stack& stack, bool cluster) {
     walk(s.keys, s.name);
     check_service_fields(s, diag);
     check_lsm_options(s, lsms, diag);
-    check_log_options(s, diag);
+    check_logging(s, diag);
     for (const Implemented& i : implemented()) {
       if (!i.check) continue;
       std::string key = i.pattern.substr(std::string("services.*.").size());

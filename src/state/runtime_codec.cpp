@@ -277,6 +277,7 @@ std::string encode_runtime(const RuntimeRecord& r) {
   j["dns_opt"] = r.dns_opt;
   if (!r.dns.empty()) j["dns"] = r.dns;
   if (!r.links.empty()) j["links"] = r.links;
+  if (s.log_none) j["log_none"] = true;  // logging driver none: the init writes no log file
   encode_service_fields(r, j);
   return j.dump();
 }
@@ -331,6 +332,7 @@ Result<RuntimeRecord> decode_runtime(const std::string& text) {
     if (l.contains("pids")) s.limits.pids = l["pids"].get<int64_t>();
     s.log_max_size = j.at("log_max_size");
     s.log_max_files = j.at("log_max_files");
+    s.log_none = j.value("log_none", false);
     s.hosts = j.at("hosts");
     r.stop_signal = j.at("stop_signal");
     r.stop_grace = std::chrono::milliseconds(j.at("stop_grace_ms").get<int64_t>());

@@ -303,9 +303,9 @@ TEST_CASE("compose keys that stack does not implement yet load, and check_suppor
         "into RUN: pass values with args, or COPY a file)");
   CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {driver: syslog}\n") ==
         "SUPPORTED");
-  CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {driver: gelf}\n") ==
-        "stack.yaml:4:15: not supported yet: services.web.logging.driver gelf (json-file, "
-        "local, syslog and journald are)");
+  CHECK(unsupported("services:\n  web:\n    image: x\n    logging: {driver: etwlogs}\n") ==
+        "stack.yaml:4:15: refused: services.web.logging.driver etwlogs (Event Tracing for "
+        "Windows: Windows only)");
   CHECK(unsupported("services:\n  web:\n    image: x\n    deploy: {placement: {}}\n") ==
         "stack.yaml:4:14: refused: services.web.deploy.placement (placing replicas on "
         "nodes needs a cluster: stack daemon --cluster)");

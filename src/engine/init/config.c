@@ -241,6 +241,7 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
     case W_CGROUPNS:
     case W_STDIO_INHERIT:
     case W_PAUSE_PIVOT:
+    case W_LOG_NONE:
       if (u32(tag, val, len, &v, err, errlen) != 0) return -1;
       if (tag == W_LOG_MAX_FILES) cfg->log_max_files = (int)v;
       else if (tag == W_UID) cfg->uid = v;
@@ -256,6 +257,7 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
       else if (tag == W_CGROUPNS) cfg->cgroupns = v != 0;
       else if (tag == W_STDIO_INHERIT) cfg->stdio_inherit = v != 0;
       else if (tag == W_PAUSE_PIVOT) cfg->pause_pivot = v != 0;
+      else if (tag == W_LOG_NONE) cfg->log_none = v != 0;
       else if (cfg->ngroups == sizeof cfg->groups / sizeof *cfg->groups)
         return ERR("config: more than %zu supplementary groups", cfg->ngroups);
       else cfg->groups[cfg->ngroups++] = v;

@@ -360,7 +360,7 @@ static int run_container(void) {
   }
 
   if (cfg.stdio_inherit) return run_inherited(&cfg, sfd, tty_slave);
-  struct logfile *lf = log_open(DIR_FD, cfg.log_max_size, cfg.log_max_files);
+  struct logfile *lf = log_open(DIR_FD, cfg.log_max_size, cfg.log_max_files, cfg.log_none);
   int outp[2], errp[2];
   if (!lf || pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
     reply_error("log pipes: %s", strerror(errno));

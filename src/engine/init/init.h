@@ -83,6 +83,7 @@ struct config {
   /* logging (container mode) */
   long long log_max_size;
   int log_max_files;
+  int log_none; /* W_LOG_NONE */
   unsigned char *message; /* the engine's message, until release_config */
   uint32_t message_len;
 };
@@ -146,7 +147,7 @@ int drop_own_caps(const struct config *cfg);
 
 /* log.c */
 struct logfile;
-struct logfile *log_open(int dirfd, long long max_size, int max_files);
+struct logfile *log_open(int dirfd, long long max_size, int max_files, int none);
 /* Feeds bytes read from a stream ("stdout"/"stderr"); writes complete lines as records. */
 void log_feed(struct logfile *lf, int stream, const char *buf, size_t n);
 void log_flush(struct logfile *lf, int stream); /* the partial line left at EOF */

@@ -38,13 +38,14 @@ static void open_current(struct logfile *lf) {
   lf->size = (lf->fd >= 0 && fstat(lf->fd, &st) == 0) ? st.st_size : 0;
 }
 
-struct logfile *log_open(int dirfd, long long max_size, int max_files) {
+struct logfile *log_open(int dirfd, long long max_size, int max_files, int none) {
   struct logfile *lf = calloc(1, sizeof *lf);
   if (!lf) return NULL;
   lf->dirfd = dirfd;
   lf->max_size = max_size > 0 ? max_size : 10 << 20;
   lf->max_files = max_files > 0 ? max_files : 1;
-  open_current(lf);
+  lf->fd = -1; /* none: every record is dropped in write_record, no file is made */
+  if (!none) open_current(lf);
   return lf;
 }
 

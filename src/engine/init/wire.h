@@ -61,6 +61,8 @@ enum {
                            source as a root (a symlink in it cannot leave it) */
   W_ROOT_READONLY = 28, /* u32: 1 mounts the container's root read-only (read_only: true) */
   W_SHM_SIZE = 29,      /* u64: bytes of /dev/shm; absent: 64 MiB */
+  W_LOG_NONE = 70,      /* u32: 1 the service's output is read and dropped: no log file is
+                           made (logging driver none) */
   W_STDIO_INHERIT = 83, /* u32: 1 the service gets the init's own stdin, stdout and stderr (the
                            caller's, an OCI runtime's) instead of /dev/null and the log pipes */
   W_KERNEL = 31,     /* nested: WK_* (run mode), the container's kernel settings; limits.c */
