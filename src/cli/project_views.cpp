@@ -218,7 +218,15 @@ void add_project_view_commands(CLI::App& app) {
                          (follow ? "&follow=1" : "");
     for (const auto& s : log_services) target += "&service=" + url_encode(s);
     LogPrinter printer(timestamps, width, !no_color, !no_prefix);
+    std::string refused;  // an error reply's message (logging driver none)
     auto print = [&](std::string_view l) {
+      if (l.find("\"error\"") != std::string_view::npos) {
+        auto j = json::parse(l, nullptr, false);
+        if (j.is_object() && j.contains("error") && !j.contains("text")) {
+          refused = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
+          return false;
+        }
+      }
       if (since != INT64_MIN || until != INT64_MAX) {
         auto j = json::parse(l, nullptr, false);
         int64_t t = j.is_object() ? record_ms(j.value("time", "")) : 0;
@@ -227,7 +235,10 @@ void add_project_view_commands(CLI::App& app) {
       printer.print(l);
       return true;
     };
-    check(daemon_client().stream("GET", target, {}, print).map([](int) {}));
+    auto status = daemon_client().stream("GET", target, {}, print);
+    check(status.map([](int) {}));
+    if (*status != 200) check(fail(refused.empty() ? "daemon answered " + std::to_string(*status)
+                                                   : refused));
   });
 
   // port
