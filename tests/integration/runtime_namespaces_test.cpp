@@ -3,6 +3,9 @@
 // name.
 // Run against crun too where installed. Root; containers and cgroups named stack-rt-<pid>-...,
 // removed pass or fail.
+#include <sys/mount.h>
+#include <sys/stat.h>
+
 #include "runtime_support.h"
 
 using namespace stack::test::rt;
@@ -150,5 +153,41 @@ TEST_CASE("runtime joins a user namespace by path") {
           " 0 100000 65536\n 0 100000 65536\n" + ns_link(pid, "user") + "\n0\n");
     stack::test::write_text(b.shared / "go", "");
     CHECK(wait_status(rt, first, "stopped"));
+  }
+}
+
+TEST_CASE("runtime joins a mount namespace by path, building the root there") {
+  STACK_REQUIRE_ROOT();
+  TempDir roots("stack-rt-roots");
+  // stack-runtime only: crun 1.8.1 here fails the same bundle ("cannot setns ...: Invalid
+  // argument") in its own init, so it cannot check this assertion.
+  for (const auto& rt : {runtimes(roots.path()).front()}) {
+    CAPTURE(rt.name);
+    Bundle b;
+    // A mount namespace of the test's own, kept by a bind of its nsfs file (unshare(1)), and
+    // unmounted pass or fail: the mounts made in it go with it.
+    auto ns = b.dir / "mntns";
+    stack::test::write_text(ns, "");
+    REQUIRE(stack::test::run({"/usr/bin/unshare", "--mount=" + ns.string(), "--propagation",
+                              "private", "/bin/true"})
+                .code == 0);
+    struct Unmount {
+      fs::path p;
+      ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+    } unmount{ns};
+    std::string id = unique("mntns");
+    json c = config({"sh", "-c", "readlink /proc/self/ns/mnt > /tmp/out"}, b.shared, id);
+    c["root"]["readonly"] = false;  // the root is no mount of the container's own there
+    c["linux"]["namespaces"][4] = {{"type", "mount"}, {"path", ns.string()}};
+    b.write(c);
+    b.made.emplace_back(&rt, id);
+    auto r = rt({"run", "--bundle", b.path(), id});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    struct stat st {};
+    REQUIRE(::stat(ns.c_str(), &st) == 0);
+    CHECK(stack::test::read_text(b.shared / "out") == "mnt:[" + std::to_string(st.st_ino) + "]\n");
+    // Nothing of it was mounted in the host's namespace.
+    CHECK(stack::test::read_text("/proc/self/mountinfo").find(
+              (stack::test::busybox_rootfs() / "proc").string()) == std::string::npos);
   }
 }
