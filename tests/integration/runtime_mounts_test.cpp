@@ -34,8 +34,8 @@ TEST_CASE("runtime idmapped bind mount shows a host directory owned by 1000 as 0
     REQUIRE(::chown(data.c_str(), 1000, 1000) == 0);
     REQUIRE(::chown((data / "f").c_str(), 1000, 1000) == 0);
     std::string id = unique("idmap");
-    json c = config({"sh", "-c", "stat -c %u:%g /data /data/f > /tmp/own"}, b.shared, id);
-    c["mounts"].push_back({{"destination", "/data"},
+    json c = config({"sh", "-c", "stat -c %u:%g /var/www /var/www/f > /tmp/own"}, b.shared, id);
+    c["mounts"].push_back({{"destination", "/var/www"},
                            {"type", "bind"},
                            {"source", data.string()},
                            {"options", {"bind", "idmap"}},
@@ -56,7 +56,7 @@ TEST_CASE("runtime idmapped bind mount shows a host directory owned by 1000 as 0
   Bundle b;
   std::string id = unique("idmapsys");
   json c = config({"true"}, b.shared, id);
-  c["mounts"].push_back({{"destination", "/data"},
+  c["mounts"].push_back({{"destination", "/var/www"},
                          {"type", "bind"},
                          {"source", "/sys/kernel"},
                          {"options", {"bind", "idmap"}},
@@ -66,7 +66,7 @@ TEST_CASE("runtime idmapped bind mount shows a host directory owned by 1000 as 0
   b.made.emplace_back(&rt, id);
   auto r = rt({"create", "--bundle", b.path(), id});
   CHECK(r.code != 0);
-  CHECK_MESSAGE(r.err.find("idmapped mount /sys/kernel on /data: its filesystem does not support "
+  CHECK_MESSAGE(r.err.find("idmapped mount /sys/kernel on /var/www: its filesystem does not support "
                            "idmapped mounts") != std::string::npos,
                 r.err);
   CHECK(status(rt, id) == "absent");
@@ -82,8 +82,8 @@ TEST_CASE("runtime bind mount options nosuid, nodev and noexec are applied") {
     auto data = b.dir / "data";
     fs::create_directories(data);
     std::string id = unique("bindopts");
-    json c = config({"sh", "-c", "grep ' /data ' /proc/self/mountinfo > /tmp/mi"}, b.shared, id);
-    c["mounts"].push_back({{"destination", "/data"},
+    json c = config({"sh", "-c", "grep ' /var/www ' /proc/self/mountinfo > /tmp/mi"}, b.shared, id);
+    c["mounts"].push_back({{"destination", "/var/www"},
                            {"type", "bind"},
                            {"source", data.string()},
                            {"options", {"rbind", "nosuid", "nodev", "noexec"}}});
