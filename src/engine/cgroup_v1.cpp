@@ -37,7 +37,7 @@ bool is_optional(const std::filesystem::path& dir) {
 }
 bool optional_hierarchy(const std::filesystem::path& dir, const CgroupLimits& limits) {
   std::string name = dir.filename().string();
-  if (name == "cpuset") return limits.cpuset_cpus.empty();
+  if (name == "cpuset") return limits.cpuset_cpus.empty() && limits.cpuset_mems.empty();
   if (name == "blkio") return !limits.blkio_weight && limits.blkio_device.empty();
   return false;
 }
@@ -351,8 +351,8 @@ class CgroupV1 final : public CgroupDriver {
     if (limits.cpu_quota)
       if (auto r = write(path, "cpu", "cpu.cfs_quota_us", std::to_string(*limits.cpu_quota)); !r)
         return r;
-    if (!limits.cpuset_cpus.empty())
-      if (auto r = set_cpuset(path, limits.cpuset_cpus); !r) return r;
+    if (!limits.cpuset_cpus.empty() || !limits.cpuset_mems.empty())
+      if (auto r = set_cpuset(path, limits); !r) return r;
     if (limits.cpu_rt_runtime || limits.cpu_rt_period)
       if (auto r = set_rt(path, limits); !r) return r;
     return set_blkio(path, limits);
@@ -419,7 +419,8 @@ class CgroupV1 final : public CgroupDriver {
 
   // A new v1 cpuset cgroup starts with no cpus and no mems (cgroup.clone_children is 0) and
   // cannot take a task: each level gets its parent's, top-down, then the leaf its own cpus.
-  Result<void> set_cpuset(const std::string& path, const std::string& cpus) {
+  Result<void> set_cpuset(const std::string& path, const CgroupLimits& limits) {
+    const std::string& cpus = limits.cpuset_cpus;
     if (!has("cpuset")) return fail("cgroup v1: cpuset needs the cpuset hierarchy");
     fs::path dir = root_ / "cpuset";
     for (const auto& part : fs::path(path)) {
@@ -434,6 +435,15 @@ class CgroupV1 final : public CgroupDriver {
           return fail(r.error().wrap("cgroup v1"));
       }
     }
+    if (!limits.cpuset_mems.empty()) {
+      auto m = write(path, "cpuset", "cpuset.mems", limits.cpuset_mems);
+      if (!m && m.error().sys_errno == EINVAL)
+        return fail("cgroup v1: cpuset mems " + limits.cpuset_mems +
+                    ": not a subset of this host's memory nodes (" +
+                    cgroupfs::read_value(root_ / "cpuset" / "cpuset.mems").value_or("?") + ")");
+      if (!m) return m;
+    }
+    if (cpus.empty()) return {};
     auto r = write(path, "cpuset", "cpuset.cpus", cpus);
     if (!r && r.error().sys_errno == EINVAL)
       return fail("cgroup v1: cpuset " + cpus + ": not a subset of this host's CPUs (" +

@@ -222,7 +222,8 @@ class CgroupV2 final : public CgroupDriver {
     if (limits.memory_reservation)
       if (auto r = write(leaf / "memory.low", std::to_string(*limits.memory_reservation)); !r)
         return r;
-    if (!limits.cpuset_cpus.empty() || limits.blkio_weight || !limits.blkio_device.empty())
+    if (!limits.cpuset_cpus.empty() || !limits.cpuset_mems.empty() || limits.blkio_weight ||
+        !limits.blkio_device.empty())
       return fail(ctx + ": cpuset and blkio_config are not supported on cgroup v2 yet");
     if (limits.cpu_rt_runtime || limits.cpu_rt_period)
       return fail(ctx + ": cpu_rt_runtime needs RT group scheduling, which cgroup v2 does not "

@@ -29,6 +29,7 @@ struct ChildArgs {
   int ctl;
   int fd4;
   int fd5;       // the user namespace for the init, or -1
+  int fd6;       // a mount namespace for the init to join, or -1
   int stdio[3];  // -1: keep the caller's
 };
 
@@ -42,10 +43,14 @@ int child_main(void* p) {
   // Out of the way first: the ctl fd might currently be 4 or 5.
   int fd4 = a->fd4 >= 0 ? ::fcntl(a->fd4, F_DUPFD_CLOEXEC, 10) : -1;
   int fd5 = a->fd5 >= 0 ? ::fcntl(a->fd5, F_DUPFD_CLOEXEC, 10) : -1;
+  int fd6 = a->fd6 >= 0 ? ::fcntl(a->fd6, F_DUPFD_CLOEXEC, 10) : -1;
   if (::dup2(a->ctl, 3) < 0) ::_exit(126);
   if (fd4 >= 0 && ::dup2(fd4, 4) < 0) ::_exit(126);
   if (fd5 >= 0 && ::dup2(fd5, 5) < 0) ::_exit(126);
-  ::syscall(SYS_close_range, fd5 >= 0 ? 6u : 5u, ~0u, 0u);
+  // fd 6 alone (no user namespace) leaves 5 closed: the init only looks at 6 then.
+  if (fd6 >= 0 && ::dup2(fd6, 6) < 0) ::_exit(126);
+  ::syscall(SYS_close_range, fd6 >= 0 ? 7u : fd5 >= 0 ? 6u : 5u, ~0u, 0u);
+  if (fd6 >= 0 && fd5 < 0) ::close(5);
   static char* const empty_env[] = {nullptr};
   ::execve(a->init, a->argv, empty_env);
   ::_exit(127);
@@ -111,8 +116,13 @@ class ForkExecLauncher final : public InitLauncher {
     char arg0[] = "stack-init";
     char arg1[] = "exec";
     char* argv[] = {arg0, exec_mode ? arg1 : nullptr, nullptr};
-    ChildArgs args{path.c_str(), argv,          child_ctl.get(),
-                   how.fd4,      how.userns_fd, {stdio[0], stdio[1], stdio[2]}};
+    UniqueFd mntns;
+    if (!how.join_mntns.empty()) {
+      mntns.reset(::open(how.join_mntns.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!mntns) return fail_errno("open " + how.join_mntns.string());
+    }
+    ChildArgs args{path.c_str(), argv,          child_ctl.get(), how.fd4,
+                   how.userns_fd, mntns.get(), {stdio[0], stdio[1], stdio[2]}};
     // Joining another container's namespaces: this thread enters them for the clone (a child
     // is born in its creating thread's network and IPC namespaces, and in its PID namespace
     // for children, setns(2)), then returns to its own. Per-thread: the pool's other threads
@@ -122,8 +132,12 @@ class ForkExecLauncher final : public InitLauncher {
       int type;
       const char* own;
     };
+    // UTS and cgroup namespaces are per-thread too (nsproxy); mount and user namespaces are
+    // not joinable by a threaded process (setns(2), EINVAL): the init joins those.
     const Join joins[] = {{how.join_netns, CLONE_NEWNET, "/proc/thread-self/ns/net"},
                           {how.join_ipcns, CLONE_NEWIPC, "/proc/thread-self/ns/ipc"},
+                          {how.join_utsns, CLONE_NEWUTS, "/proc/thread-self/ns/uts"},
+                          {how.join_cgroupns, CLONE_NEWCGROUP, "/proc/thread-self/ns/cgroup"},
                           {how.join_pidns, CLONE_NEWPID, "/proc/thread-self/ns/pid_for_children"}};
     std::vector<std::pair<UniqueFd, int>> back;  // our own namespaces, to return to
     auto go_back = [&back] {

@@ -2,6 +2,8 @@
 // from the seccomp cache; the wire format is init/wire.h's.
 #include "engine/init_message.h"
 
+#include <sched.h>
+
 #include <algorithm>
 
 #include "engine/mounts.h"
@@ -47,6 +49,9 @@ void add_process(wire::Writer& w, const ProcessSpec& p, const Filter& filter) {
   w.u32(W_UID, p.uid).u32(W_GID, p.gid);
   for (gid_t g : p.groups) w.u32(W_GROUP, g);
   w.u64(W_CAPS, p.capabilities);
+  if (p.inheritable || p.ambient)
+    w.nested(W_CAPS_MORE,
+             wire::Writer().u64(WC_INHERITABLE, p.inheritable).u64(WC_AMBIENT, p.ambient));
   w.u32(W_NO_NEW_PRIVS, p.no_new_privs ? 1 : 0);
   for (const auto& rl : p.rlimits) {
     auto value = [](int64_t v) { return v < 0 ? UINT64_MAX : static_cast<uint64_t>(v); };
@@ -86,8 +91,10 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
       .u32(W_LOG_MAX_FILES, static_cast<uint32_t>(spec.log_max_files));
   if (spec.log_none) cfg.u32(W_LOG_NONE, 1);
   if (spec.root_in_place) cfg.bytes(W_ROOT_BIND, spec.layers.front().string());
-  // In the host's UTS namespace the init must not set a name: it would be the host's.
-  if (!spec.host_uts) cfg.bytes(W_HOSTNAME, spec.hostname);
+  // In the host's UTS namespace the init must not set a name: it would be the host's. In a
+  // joined one only a name asked for (crun's way): else the namespace keeps its own.
+  if (!spec.host_uts && (spec.join_utsns.empty() || !spec.hostname.empty()))
+    cfg.bytes(W_HOSTNAME, spec.hostname);
   auto bind = [&](const std::filesystem::path& src, const std::string& dst, bool ro) {
     cfg.nested(W_MOUNT, wire::Writer()
                             .bytes(W_MOUNT_SRC, src.string())
@@ -125,6 +132,15 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
   if (layers_shifted) cfg.u32(W_LAYERS_SHIFTED, 1);
   if (spec.inherit_stdio) cfg.u32(W_STDIO_INHERIT, 1);
   if (pause_pivot) cfg.u32(W_PAUSE_PIVOT, 1);
+  uint32_t joined = (spec.join_netns.empty() ? 0 : CLONE_NEWNET) |
+                    (spec.join_ipcns.empty() ? 0 : CLONE_NEWIPC) |
+                    (spec.join_pidns.empty() ? 0 : CLONE_NEWPID) |
+                    (spec.join_utsns.empty() ? 0 : CLONE_NEWUTS) |
+                    (spec.join_cgroupns.empty() ? 0 : CLONE_NEWCGROUP) |
+                    (spec.join_mntns.empty() ? 0 : CLONE_NEWNS);
+  if (joined) cfg.u32(W_NS_JOINED, joined);
+  if (uint32_t p = propagation_flags(spec.rootfs_propagation)) cfg.u32(W_ROOT_PROPAGATION, p);
+  if (spec.personality) cfg.u32(W_PERSONALITY, *spec.personality);
   if (spec.privileged) {
     cfg.u32(W_SYS_RW, 1);
   } else {

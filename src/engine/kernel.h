@@ -41,6 +41,11 @@ struct InitLaunch {
   std::filesystem::path join_netns;
   std::filesystem::path join_pidns;
   std::filesystem::path join_ipcns;
+  // UTS and cgroup namespaces joined the same way; a mount namespace opened and handed to the
+  // init as its fd 6 (a threaded process cannot setns(2) into one), which joins it.
+  std::filesystem::path join_utsns;
+  std::filesystem::path join_cgroupns;
+  std::filesystem::path join_mntns;
   // The init's stdio in exec mode (-1 keeps the caller's); a container's init gets /dev/null
   // unless INHERIT_STDIO (an OCI runtime's container: the caller's stdio).
   int stdio[3] = {-1, -1, -1};
@@ -104,6 +109,8 @@ class UserNamespaces {
  public:
   virtual ~UserNamespaces() = default;
   [[nodiscard]] virtual Result<UniqueFd> make(const model::IdMapping& map) = 0;
+  // An existing one (linux.namespaces[].path of an OCI bundle), joined instead of a new one.
+  [[nodiscard]] virtual Result<UniqueFd> open(const std::filesystem::path& ns) = 0;
   // The container's directory given to the mapped root.
   [[nodiscard]] virtual Result<void> own_for(const std::filesystem::path& dir,
                                              const model::IdMapping& map) = 0;

@@ -4,6 +4,9 @@
 #include "engine/kernel_real.h"
 
 #include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -64,6 +67,15 @@ class HostFiles final : public ContainerFiles {
 class LinuxUserNamespaces final : public UserNamespaces {
  public:
   Result<UniqueFd> make(const IdMapping& map) override { return make_userns(map); }
+  Result<UniqueFd> open(const std::filesystem::path& ns) override {
+    UniqueFd fd(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno("open " + ns.string());
+    // NS_GET_NSTYPE (ioctl_ns(2)): a path to another kind of namespace, or to a plain file,
+    // would otherwise fail only in the init, with a vaguer EINVAL from setns(2).
+    if (::ioctl(fd.get(), NS_GET_NSTYPE) != CLONE_NEWUSER)
+      return fail(ns.string() + ": not a user namespace");
+    return fd;
+  }
   Result<void> own_for(const std::filesystem::path& dir, const IdMapping& map) override {
     return engine::own_for(dir, map);
   }

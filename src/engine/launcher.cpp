@@ -112,14 +112,23 @@ Result<Created> Engine::create(const ContainerSpec& spec, const BeforePivot& bef
   if (auto r = check_c_strings(spec.process); !r) return fail(r.error());
   auto filter = filter_for(spec.process);
   if (!filter) return fail(filter.error());
-  if (spec.userns && (spec.host_network || !spec.join_netns.empty()))
+  // A user namespace made here owns the container's other namespaces: never the host's, nor
+  // another container's, except where an OCI bundle joins the user namespace itself (its
+  // other namespaces then belong to that one, as with crun).
+  bool own_userns = spec.userns && spec.join_userns.empty();
+  if (spec.userns && (spec.host_network || (own_userns && !spec.join_netns.empty())))
     return fail("a user namespace needs the container's own network namespace");
-  if (spec.userns && (spec.host_uts || spec.host_ipc || !spec.join_ipcns.empty()))
+  if (spec.userns &&
+      (spec.host_uts || spec.host_ipc || (own_userns && !spec.join_ipcns.empty())))
     return fail("a user namespace needs the container's own UTS and IPC namespaces");
-  if (spec.userns && (spec.host_pid || !spec.join_pidns.empty()))
+  if (spec.userns && (spec.host_pid || (own_userns && !spec.join_pidns.empty())))
     return fail("a user namespace needs the container's own PID namespace");
-  if (spec.root_in_place && (spec.userns || spec.layers.size() != 1))
+  if (!spec.join_userns.empty() && !spec.userns)
+    return fail("a joined user namespace needs its mapping (for the container's directory)");
+  if (spec.root_in_place && ((spec.userns && spec.join_mntns.empty()) || spec.layers.size() != 1))
     return fail("a root in place is one directory, without a user namespace");
+  if (!spec.join_mntns.empty() && !spec.root_in_place)
+    return fail("a joined mount namespace needs the root in place (its directory there)");
   std::string lowers = STACK_TRY_CTX(lower_dirs(spec.layers), "rootfs");
   auto& files = kernel_.files;
   auto& processes = kernel_.processes;
@@ -158,11 +167,14 @@ Result<Created> Engine::create(const ContainerSpec& spec, const BeforePivot& bef
   if (spec.userns) {
     if (auto r = kernel_.userns.own_for(dir, *spec.userns); !r)
       return fail(r.error().wrap("user namespace"));
-    userns = STACK_TRY_CTX(kernel_.userns.make(*spec.userns), "start " + spec.name);
+    userns = spec.join_userns.empty()
+                 ? STACK_TRY_CTX(kernel_.userns.make(*spec.userns), "start " + spec.name)
+                 : STACK_TRY_CTX(kernel_.userns.open(spec.join_userns), "user namespace");
     using LO = ContainerSpec::LayerOwnership;
-    layers_shifted = spec.userns_layers == LO::kCopy ||
-                     (spec.userns_layers == LO::kAuto && !spec.layers.empty() &&
-                      !kernel_.userns.idmap_supported(spec.layers.front(), userns.get()));
+    layers_shifted = !spec.root_in_place &&
+                     (spec.userns_layers == LO::kCopy ||
+                      (spec.userns_layers == LO::kAuto && !spec.layers.empty() &&
+                       !kernel_.userns.idmap_supported(spec.layers.front(), userns.get())));
     if (layers_shifted) {
       if (spec.userns_layer_cache.empty()) return fail("user namespace: no cache for layer copies");
       std::vector<std::filesystem::path> copies;
@@ -174,9 +186,10 @@ Result<Created> Engine::create(const ContainerSpec& spec, const BeforePivot& bef
     }
   }
   InitLaunch how;
-  how.namespaces = kMountNs | (spec.host_pid || !spec.join_pidns.empty() ? 0u : unsigned{kPidNs});
+  how.namespaces = (spec.join_mntns.empty() ? unsigned{kMountNs} : 0u) |
+                   (spec.host_pid || !spec.join_pidns.empty() ? 0u : unsigned{kPidNs});
   if (!spec.userns)
-    how.namespaces |= (spec.host_uts ? 0u : unsigned{kUtsNs}) |
+    how.namespaces |= (spec.host_uts || !spec.join_utsns.empty() ? 0u : unsigned{kUtsNs}) |
                       (spec.host_ipc || !spec.join_ipcns.empty() ? 0u : unsigned{kIpcNs}) |
                       (spec.host_network || !spec.join_netns.empty() ? 0u : unsigned{kNetNs});
   how.fd4 = dirfd->get();
@@ -184,6 +197,9 @@ Result<Created> Engine::create(const ContainerSpec& spec, const BeforePivot& bef
   how.join_netns = spec.join_netns;
   how.join_pidns = spec.join_pidns;
   how.join_ipcns = spec.join_ipcns;
+  how.join_utsns = spec.join_utsns;
+  how.join_cgroupns = spec.join_cgroupns;
+  how.join_mntns = spec.join_mntns;
   how.inherit_stdio = spec.inherit_stdio;
   auto launched = kernel_.launcher.launch(init_, how);
   userns.reset();

@@ -36,8 +36,14 @@ void add_mounts(wire::Writer& cfg, const model::ContainerSpec& spec) {
       w.bytes(W_MOUNT_SRC, m.source.string()).bytes(W_MOUNT_DST, m.target);
       if (!m.subpath.empty()) w.bytes(W_MOUNT_SUBPATH, m.subpath);
       if (uint32_t p = propagation_flags(m.propagation)) w.u32(W_MOUNT_PROPAGATION, p);
+      if (!m.idmap_uids.empty())
+        w.nested(W_MOUNT_IDMAP,
+                 wire::Writer().bytes(WI_UIDS, m.idmap_uids).bytes(WI_GIDS, m.idmap_gids));
     }
-    w.u32(W_MOUNT_FLAGS, (m.read_only ? WIRE_MOUNT_RO : 0) | (m.seed ? WIRE_MOUNT_SEED : 0));
+    w.u32(W_MOUNT_FLAGS, (m.read_only ? WIRE_MOUNT_RO : 0) | (m.seed ? WIRE_MOUNT_SEED : 0) |
+                             (m.nosuid ? WIRE_MOUNT_NOSUID : 0) | (m.nodev ? WIRE_MOUNT_NODEV : 0) |
+                             (m.noexec ? WIRE_MOUNT_NOEXEC : 0) |
+                             (m.idmap_recursive ? WIRE_MOUNT_IDMAP_REC : 0));
     cfg.nested(W_MOUNT, w);
   }
   if (spec.read_only_root) cfg.u32(W_ROOT_READONLY, 1);

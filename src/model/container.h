@@ -40,6 +40,7 @@ struct CgroupLimits {
   std::optional<int64_t> cpu_quota;           // cpu_quota (us per period; -1 none)
   std::optional<int64_t> cpu_period;          // cpu_period (us)
   std::string cpuset_cpus;                    // cpuset: "0-1", "" all of the parent's
+  std::string cpuset_mems;                    // memory nodes: "0", "" all of the parent's
   // blkio_config: a weight, and per-device lines of v1's blkio files, as written there:
   // {"blkio.throttle.read_bps_device", "254:0 1048576"}, {"blkio.weight_device", "254:0 300"}.
   std::optional<int64_t> blkio_weight;
@@ -87,6 +88,12 @@ struct BindMount {
   bool create_source = true;   // bind: make a missing SOURCE directory (create_host_path)
   std::vector<std::filesystem::path> layers;  // image
   std::string image_id;                       // image: "sha256:..."
+  // bind: nosuid, nodev, noexec set on the mount (an OCI bundle's options).
+  bool nosuid = false, nodev = false, noexec = false;
+  // bind: an idmapped mount (mount_setattr(2) MOUNT_ATTR_IDMAP) through a user namespace with
+  // these maps, uid_map(5)'s lines ("0 1000 1\n"); empty: not idmapped.
+  std::string idmap_uids, idmap_gids;
+  bool idmap_recursive = false;  // every mount of the bound tree ("ridmap"), not only its top
 };
 
 // A secret or config: written under the run root before the container starts (never to a
@@ -108,8 +115,11 @@ struct ProcessSpec {
   gid_t gid = 0;
   std::vector<gid_t> groups;
   // The bounding set, and the effective and permitted sets when uid is 0 (a user other than
-  // root keeps none). Inheritable and ambient are always empty. See default_capabilities().
+  // root keeps none). See default_capabilities().
   uint64_t capabilities = 0;
+  // Inheritable and ambient sets, for uid 0 only (an OCI bundle's process.capabilities; the
+  // engine's own services keep both empty, as Docker since 20.10.14, CVE-2022-24769).
+  uint64_t inheritable = 0, ambient = 0;
   bool no_new_privs = true;  // PR_SET_NO_NEW_PRIVS before execve (Docker's no-new-privileges)
   // The seccomp filter: Docker's default profile unless the service says otherwise. Compiled
   // at each start or exec (once per distinct profile and capability set: cached) with this
@@ -167,6 +177,19 @@ struct ContainerSpec {
   std::string join_netns;
   std::string join_pidns;
   std::string join_ipcns;
+  // An OCI bundle's linux.namespaces[].path for the other kinds: UTS and cgroup joined as
+  // network and IPC are; the user namespace joined instead of made (USERNS still holds its
+  // mapping, for the container's directory); a mount namespace joined means no root is built
+  // in a namespace of its own: the root's path is looked up there and chroot(2)ed into.
+  std::string join_utsns;
+  std::string join_cgroupns;
+  std::string join_userns;
+  std::string join_mntns;
+  // The propagation of the container's root once pivoted (linux.rootfsPropagation: shared,
+  // slave, private, unbindable, or r*); empty: rprivate.
+  std::string rootfs_propagation;
+  // personality(2)'s persona for the service (linux.personality: PER_LINUX, PER_LINUX32).
+  std::optional<uint32_t> personality;
   // Every host device in /dev and allowed by the device cgroup, /sys writable, nothing masked
   // or read-only (the capabilities and seccomp of a privileged service are in `process`).
   // Otherwise /dev holds null, zero, full, random, urandom, tty, ptmx and pts only, the device

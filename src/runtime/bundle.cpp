@@ -5,32 +5,23 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <map>
-#include <nlohmann/json.hpp>
 
 #include "common/files.h"
 #include "engine/container.h"
 #include "engine/security.h"
+#include "runtime/bundle_internal.h"
 
 namespace stack::runtime {
 namespace {
 
 using json = nlohmann::json;
 
-tl::unexpected<Error> refuse(const std::string& field, const std::string& why) {
-  return fail(field + ": " + why);
-}
-
-// A member that must be absent, null or empty for this runtime.
-Result<void> refuse_if_set(const json& obj, const char* key, const std::string& field,
-                           const std::string& why) {
-  if (!obj.is_object() || !obj.contains(key)) return {};
-  const json& v = obj.at(key);
-  if (v.is_null() || (v.is_array() && v.empty()) || (v.is_object() && v.empty()) ||
-      (v.is_string() && v.get<std::string>().empty()))
-    return {};
-  return refuse(field, why);
-}
+using detail::read_resources;
+using detail::refuse;
+using detail::refuse_if_set;
 
 const std::map<std::string, int>& rlimit_names() {
   static const std::map<std::string, int> names = {
@@ -69,10 +60,11 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
     console.cols = static_cast<uint16_t>(cs.value("width", 0u));
   }
   if (auto r = refuse_if_set(p, "apparmorProfile", "process.apparmorProfile",
-                             "AppArmor is not supported");
+                             "AppArmor is not enabled on this kernel");
       !r)
     return r;
-  if (auto r = refuse_if_set(p, "selinuxLabel", "process.selinuxLabel", "SELinux is not supported");
+  if (auto r = refuse_if_set(p, "selinuxLabel", "process.selinuxLabel",
+                             "SELinux is not enabled on this kernel");
       !r)
     return r;
   if (auto r = refuse_if_set(p, "ioPriority", "process.ioPriority", "not supported"); !r) return r;
@@ -87,22 +79,30 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
     if (auto r = refuse_if_set(u, "username", "process.user.username", "Windows only"); !r)
       return r;
   }
-  proc.capabilities = 0;
+  proc.capabilities = proc.inheritable = proc.ambient = 0;
   if (p.contains("capabilities")) {
     const json& c = p["capabilities"];
     uint64_t bounding = STACK_TRY_CTX(cap_set(c.value("bounding", json::array()),
                                               "process.capabilities.bounding"), "config.json");
     proc.capabilities = bounding;
-    // The engine keeps these empty. For root that changes nothing (execve(2) gives uid 0 its
-    // whole bounding set: capabilities(7), "Capabilities and execution of programs by root"),
-    // so a subset of the bounding set is accepted; another user would lose them: refused.
-    for (const char* k : {"inheritable", "ambient"}) {
-      std::string field = std::string("process.capabilities.") + k;
-      uint64_t set = STACK_TRY_CTX(cap_set(c.value(k, json::array()), field), "config.json");
-      if (set != 0 && (proc.uid != 0 || (set & ~bounding) != 0))
-        return refuse(field, "only a subset of the bounding set, for uid 0 (the engine keeps "
-                             "this set empty)");
+    // Inheritable and ambient: set for root as asked (runtime-tools' runtimetest checks all
+    // five sets); ambient needs each capability permitted and inheritable (prctl(2)). Another
+    // user keeps no capability in the engine's model: refused.
+    uint64_t sets[2] = {0, 0};
+    const char* names[2] = {"inheritable", "ambient"};
+    for (int i = 0; i < 2; i++) {
+      std::string field = std::string("process.capabilities.") + names[i];
+      sets[i] = STACK_TRY_CTX(cap_set(c.value(names[i], json::array()), field), "config.json");
+      if (sets[i] != 0 && proc.uid != 0)
+        return refuse(field, "only for uid 0 (the engine gives another user no capability)");
     }
+    if ((sets[0] & ~bounding) != 0)
+      return refuse("process.capabilities.inheritable", "must be a subset of the bounding set");
+    if ((sets[1] & ~(sets[0] & bounding)) != 0)
+      return refuse("process.capabilities.ambient",
+                    "must be a subset of the inheritable and permitted sets");
+    proc.inheritable = sets[0];
+    proc.ambient = sets[1];
     for (const char* k : {"effective", "permitted"}) {
       if (!c.contains(k)) continue;
       std::string field = std::string("process.capabilities.") + k;
@@ -153,6 +153,28 @@ bool engine_mount(const std::string& type, const std::string& dst) {
          (type == "mqueue" && dst == "/dev/mqueue");
 }
 
+// A mount's uidMappings or gidMappings as uid_map(5) lines ("containerID hostID size", as crun
+// writes them) of the user namespace it is idmapped through. The kernel maps a file's owner as
+// an id inside that namespace to the one outside it (mount_setattr(2)): {containerID 1000,
+// hostID 0} shows the source's uid 1000 as 0.
+Result<std::string> id_map(const json& m, const char* key, const std::string& field) {
+  const json& list = m.value(key, json::array());
+  if (list.empty())
+    return refuse(field + "." + key, "required for an idmapped mount (the container's own "
+                                     "mappings are not taken)");
+  if (list.size() > 340) return refuse(field + "." + key, "more than 340 ranges");
+  std::string out;
+  for (const auto& r : list) {
+    if (!r.contains("containerID") || !r.contains("hostID") || !r.contains("size") ||
+        r["size"].get<uint32_t>() == 0)
+      return refuse(field + "." + key, "each range needs containerID, hostID and a size");
+    out += std::to_string(r["containerID"].get<uint32_t>()) + " " +
+           std::to_string(r["hostID"].get<uint32_t>()) + " " +
+           std::to_string(r["size"].get<uint32_t>()) + "\n";
+  }
+  return out;
+}
+
 Result<void> read_mounts(const json& mounts, Bundle& b) {
   auto& spec = b.spec;
   for (size_t i = 0; i < mounts.size(); i++) {
@@ -164,12 +186,16 @@ Result<void> read_mounts(const json& mounts, Bundle& b) {
     auto options = m.value("options", std::vector<std::string>{});
     if (dst.empty() || dst[0] != '/') return refuse(field + ".destination", "must be absolute");
     field += " (" + dst + ")";
-    if (m.contains("uidMappings") || m.contains("gidMappings"))
-      return refuse(field + ".uidMappings",
-                    "idmapped mounts are not supported (the engine idmaps only a root under the "
-                    "container's own user namespace, not a mount with mappings of its own)");
     bool is_bind = type == "bind";
-    for (const auto& o : options) is_bind |= o == "bind" || o == "rbind";
+    bool idmap = false, ridmap = false;
+    for (const auto& o : options) {
+      is_bind |= o == "bind" || o == "rbind";
+      idmap |= o == "idmap";
+      ridmap |= o == "ridmap";
+    }
+    bool maps = m.contains("uidMappings") || m.contains("gidMappings");
+    if ((maps || idmap || ridmap) && !is_bind)
+      return refuse(field + ".uidMappings", "an idmapped mount must be a bind mount");
     if (engine_mount(type, dst)) continue;
     if (type == "tmpfs" && dst == "/dev/shm") {
       for (const auto& o : options)
@@ -193,17 +219,31 @@ Result<void> read_mounts(const json& mounts, Bundle& b) {
       bm.source = src;
       for (const auto& o : options) {
         if (o == "ro") bm.read_only = true;
-        else if (o == "rw" || o == "bind" || o == "rbind" || o == "nosuid" || o == "nodev" ||
-                 o == "relatime" || o == "noatime" || o == "strictatime" || o == "exec" ||
-                 o == "suid" || o == "dev")
+        else if (o == "nosuid") bm.nosuid = true;
+        else if (o == "nodev") bm.nodev = true;
+        else if (o == "noexec") bm.noexec = true;
+        else if (o == "suid") bm.nosuid = false;
+        else if (o == "dev") bm.nodev = false;
+        else if (o == "exec") bm.noexec = false;
+        else if (o == "rw" || o == "bind" || o == "rbind" || o == "idmap" || o == "ridmap")
           continue;
-        else if (o == "noexec")
-          b.warnings.push_back(field + ": noexec is not applied to bind mounts");
+        else if (o == "relatime" || o == "noatime" || o == "strictatime")
+          b.warnings.push_back(field + ": " + o + " is not applied to a bind mount (it keeps "
+                               "its source's atime mode)");
         else if (o == "private" || o == "rprivate" || o == "shared" || o == "rshared" ||
                  o == "slave" || o == "rslave" || o == "unbindable" || o == "runbindable")
           bm.propagation = o;
         else
           return refuse(field + ".options", "\"" + o + "\" is not supported on a bind mount");
+      }
+      if (maps || idmap || ridmap) {
+        auto uids = id_map(m, "uidMappings", field);
+        if (!uids) return fail(uids.error());
+        auto gids = id_map(m, "gidMappings", field);
+        if (!gids) return fail(gids.error());
+        bm.idmap_uids = *uids;
+        bm.idmap_gids = *gids;
+        bm.idmap_recursive = ridmap;
       }
     } else if (type == "tmpfs") {
       bm.kind = model::BindMount::Kind::kTmpfs;
@@ -229,27 +269,49 @@ Result<void> read_mounts(const json& mounts, Bundle& b) {
   return {};
 }
 
+// /proc/PID/uid_map's single range starting at 0, for a user namespace joined by
+// /proc/PID/ns/user without mappings in config.json (the engine needs them for the container's
+// directory). The one file read here besides config.json.
+Result<std::pair<uint32_t, uint32_t>> proc_map(const std::string& ns_path, const char* file) {
+  std::string field = std::string("linux.") + (file[0] == 'u' ? "uidMappings" : "gidMappings");
+  static const std::string prefix = "/proc/", suffix = "/ns/user";
+  if (ns_path.rfind(prefix, 0) != 0 || ns_path.size() <= prefix.size() + suffix.size() ||
+      ns_path.compare(ns_path.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return refuse(field, "required with a user namespace joined by a path other than "
+                         "/proc/PID/ns/user");
+  std::string dir = ns_path.substr(0, ns_path.size() - suffix.size());
+  auto text = read_file(dir + "/" + file);
+  if (!text) return fail(text.error().wrap(field + " of " + ns_path));
+  unsigned inside = 1, outside = 0, count = 0;
+  int n = 0;
+  if (std::sscanf(text->c_str(), "%u %u %u %n", &inside, &outside, &count, &n) != 3 ||
+      inside != 0 || static_cast<size_t>(n) != text->size())
+    return refuse(field, ns_path + ": one range starting at id 0 is supported");
+  return std::pair{static_cast<uint32_t>(outside), static_cast<uint32_t>(count)};
+}
+
 Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSpec& spec) {
   std::map<std::string, std::string> ns;  // type -> path ("" new)
   for (const auto& n : nss) ns[n.value("type", "")] = n.value("path", "");
   for (const auto& [type, path] : ns) {
     std::string field = "linux.namespaces (" + type + ")";
-    // Joined by path: the engine's setns(2) before its clone (pods, podman's --network ns:,
-    // --pid container:, --ipc container:). The others it always makes anew.
+    // Joined by path. Network, PID, IPC, UTS and cgroup: the engine's setns(2) before its
+    // clone; user and mount: the init's, the user namespace first (as crun).
     if (type == "network") {
       spec.join_netns = path;
     } else if (type == "pid") {
       spec.join_pidns = path;
     } else if (type == "ipc") {
       spec.join_ipcns = path;
+    } else if (type == "uts") {
+      spec.join_utsns = path;
     } else if (type == "cgroup") {
-      if (!path.empty())
-        return refuse(field, "joining an existing one is not supported (a new one is)");
-      spec.cgroupns = true;
-    } else if (type == "mount" || type == "uts" || type == "user") {
-      if (!path.empty())
-        return refuse(field, "joining an existing one is not supported (network, pid and ipc "
-                             "namespaces can be joined)");
+      spec.join_cgroupns = path;
+      spec.cgroupns = path.empty();
+    } else if (type == "mount") {
+      spec.join_mntns = path;
+    } else if (type == "user") {
+      spec.join_userns = path;
     } else {
       return refuse(field, "not supported");
     }
@@ -265,6 +327,8 @@ Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSp
     return {};
   }
   auto one = [&](const char* key) -> Result<std::pair<uint32_t, uint32_t>> {
+    if (!maps && !spec.join_userns.empty())
+      return proc_map(spec.join_userns, key[0] == 'u' ? "uid_map" : "gid_map");
     const json& m = lx.value(key, json::array());
     if (m.size() != 1 || m[0].value("containerID", 1u) != 0)
       return fail(std::string("linux.") + key + ": one range starting at container id 0 is supported");
@@ -277,59 +341,6 @@ Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSp
   if (u->second != g->second || u->second == 0)
     return refuse("linux.gidMappings", "must have the size of linux.uidMappings");
   spec.userns = model::IdMapping{u->first, g->first, u->second};
-  return {};
-}
-
-Result<void> read_resources(const json& r, model::ContainerSpec& spec) {
-  auto& l = spec.limits;
-  for (const char* k : {"blockIO", "hugepageLimits", "network", "rdma", "unified"})
-    if (auto e = refuse_if_set(r, k, std::string("linux.resources.") + k, "not supported"); !e)
-      return e;
-  if (r.contains("memory")) {
-    const json& m = r["memory"];
-    if (m.contains("limit")) l.memory_bytes = m["limit"].get<int64_t>();
-    if (m.contains("reservation")) l.memory_reservation = m["reservation"].get<int64_t>();
-    if (m.contains("swap")) l.memory_swap = m["swap"].get<int64_t>();
-    if (m.contains("swappiness")) l.swappiness = m["swappiness"].get<int64_t>();
-    l.oom_kill_disable = m.value("disableOOMKiller", false);
-    for (const char* k : {"kernel", "kernelTCP", "useHierarchy", "checkBeforeUpdate"})
-      if (auto e = refuse_if_set(m, k, std::string("linux.resources.memory.") + k, "not supported");
-          !e)
-        return e;
-  }
-  if (r.contains("cpu")) {
-    const json& c = r["cpu"];
-    if (c.contains("shares")) l.cpu_shares = c["shares"].get<int64_t>();
-    if (c.contains("quota")) l.cpu_quota = c["quota"].get<int64_t>();
-    if (c.contains("period")) l.cpu_period = c["period"].get<int64_t>();
-    if (c.contains("cpus")) l.cpuset_cpus = c["cpus"].get<std::string>();
-    for (const char* k : {"mems", "realtimeRuntime", "realtimePeriod", "idle", "burst"})
-      if (auto e = refuse_if_set(c, k, std::string("linux.resources.cpu.") + k, "not supported");
-          !e)
-        return e;
-  }
-  if (r.contains("pids") && r["pids"].contains("limit")) {
-    int64_t v = r["pids"]["limit"].get<int64_t>();
-    if (v > 0) l.pids = v;
-  }
-  // The device cgroup: the engine denies everything but its default nodes; config.json's
-  // "deny all" first rule says the same, its allow rules are added.
-  const json& devs = r.value("devices", json::array());
-  for (size_t i = 0; i < devs.size(); i++) {
-    const json& d = devs[i];
-    std::string field = "linux.resources.devices[" + std::to_string(i) + "]";
-    std::string type = d.value("type", "a");
-    model::DeviceRule rule;
-    rule.type = type.empty() ? 'a' : type[0];
-    rule.major = d.contains("major") && !d["major"].is_null() ? d["major"].get<int64_t>() : -1;
-    rule.minor = d.contains("minor") && !d["minor"].is_null() ? d["minor"].get<int64_t>() : -1;
-    rule.access = d.value("access", "rwm");
-    if (!d.value("allow", false)) {
-      if (i == 0 && rule.type == 'a' && rule.major < 0 && rule.minor < 0) continue;
-      return refuse(field, "only a first \"deny all\" rule may deny");
-    }
-    spec.device_rules.push_back(rule);
-  }
   return {};
 }
 
@@ -368,15 +379,46 @@ Result<void> read_linux(const json& lx, const std::string& id, model::ContainerS
     dm.major = d.value("major", 0u);
     dm.minor = d.value("minor", 0u);
     dm.mode = d.value("fileMode", 0666u) & 07777;
+    // The engine makes every node root's: another owner is refused, not dropped.
+    for (const char* k : {"uid", "gid"})
+      if (d.contains(k) && !d[k].is_null() && d[k].get<uint32_t>() != 0)
+        return refuse("linux.devices (" + dm.path + ")." + k, "only 0 (root) is supported");
     bool is_default = false;
     for (const auto& n : engine::default_devices()) is_default |= n.path == dm.path;
     if (is_default) continue;  // the engine makes it already, with the same numbers
     spec.devices.push_back(dm);
   }
   std::string prop = lx.value("rootfsPropagation", "");
-  if (!prop.empty() && prop != "private" && prop != "rprivate")
-    return refuse("linux.rootfsPropagation", "only private is supported");
-  for (const char* k : {"mountLabel", "intelRdt", "personality", "timeOffsets", "memoryPolicy"})
+  if (!prop.empty()) {
+    static const char* const kinds[] = {"shared",  "slave",  "private",  "unbindable",
+                                        "rshared", "rslave", "rprivate", "runbindable"};
+    if (std::find(std::begin(kinds), std::end(kinds), prop) == std::end(kinds))
+      return refuse("linux.rootfsPropagation", "\"" + prop + "\" is not a propagation type");
+    if (!spec.join_mntns.empty())
+      return refuse("linux.rootfsPropagation", "not with a joined mount namespace (the root is "
+                                               "not a mount of the container's own there)");
+    spec.rootfs_propagation = prop;
+  }
+  if (lx.contains("personality") && !lx["personality"].is_null()) {
+    // personality(2)'s personas crun and runc know; flags are refused (none is defined).
+    std::string domain = lx["personality"].value("domain", "");
+    if (domain == "LINUX") spec.personality = 0x0000;         // PER_LINUX
+    else if (domain == "LINUX32") spec.personality = 0x0008;  // PER_LINUX32
+    else return refuse("linux.personality.domain", "\"" + domain + "\": LINUX or LINUX32");
+    if (auto r = refuse_if_set(lx["personality"], "flags", "linux.personality.flags",
+                               "not supported");
+        !r)
+      return r;
+  }
+  if (auto r = refuse_if_set(lx, "mountLabel", "linux.mountLabel",
+                             "SELinux is not enabled on this kernel");
+      !r)
+    return r;
+  if (auto r = refuse_if_set(lx, "intelRdt", "linux.intelRdt",
+                             "not supported (this kernel has no resctrl: X86_CPU_RESCTRL is off)");
+      !r)
+    return r;
+  for (const char* k : {"timeOffsets", "memoryPolicy"})
     if (auto r = refuse_if_set(lx, k, std::string("linux.") + k, "not supported"); !r) return r;
   return {};
 }
@@ -421,7 +463,10 @@ Result<Bundle> parse(const json& c, const std::filesystem::path& bundle, const s
   // The root written in place, as runc and crun do (podman commits and copies from it). With a
   // user namespace the engine mounts the root idmapped, which needs its overlay: there the
   // writes stay in the container's own layer (<root>/<id>/container/upper).
-  spec.root_in_place = !spec.userns;
+  spec.root_in_place = !spec.userns || !spec.join_mntns.empty();
+  if (!spec.join_mntns.empty() && spec.read_only_root)
+    return refuse("root.readonly", "not with a joined mount namespace (the root is not a mount "
+                                   "of the container's own there)");
   if (spec.host_uts && (!spec.hostname.empty() || !spec.domainname.empty()))
     return refuse("hostname", "needs a uts namespace");
   const json& hooks = c.value("hooks", json::object());

@@ -1,6 +1,7 @@
 // A bundle's config.json (runtime-spec 1.x, Linux) read into the engine's ContainerSpec and
 // its hooks: each field is honoured or refused naming it ("linux.resources.blockIO: ..."),
-// never silently dropped. Pure apart from reading config.json; nlohmann/json stays in the .cpp.
+// never silently dropped. Pure apart from reading config.json (and /proc/PID/uid_map for a user
+// namespace joined without mappings); nlohmann/json stays in the .cpp files.
 #pragma once
 
 #include <filesystem>

@@ -415,16 +415,16 @@ std::string features_json() {
           {"prestart", "createRuntime", "createContainer", "startContainer", "poststart",
            "poststop"}},
          {"mountOptions",
-          {"ro", "rw", "bind", "rbind", "nosuid", "nodev", "private", "rprivate", "shared",
-           "rshared", "slave", "rslave", "unbindable", "runbindable", "relatime", "noatime",
-           "strictatime"}},
+          {"ro", "rw", "bind", "rbind", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
+           "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable",
+           "runbindable", "idmap", "ridmap"}},
          {"linux",
           {{"namespaces", {"pid", "mount", "network", "uts", "ipc", "user", "cgroup"}},
            {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
            {"seccomp", {{"enabled", true}}},
            {"apparmor", {{"enabled", false}}},
            {"selinux", {{"enabled", false}}},
-           {"mountExtensions", {{"idmap", {{"enabled", false}}}}}}}};
+           {"mountExtensions", {{"idmap", {{"enabled", true}}}}}}}};
   return f.dump(2);
 }
 

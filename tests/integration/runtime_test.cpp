@@ -190,7 +190,7 @@ TEST_CASE("stack-runtime run passes the exit code and the output, and refuses un
   Bundle b;
   std::string id = unique("refuse");
   json c = config({"true"}, b.shared, id);
-  c["linux"]["resources"]["blockIO"] = {{"weight", 500}};
+  c["linux"]["resources"]["hugepageLimits"] = {{{"pageSize", "2MB"}, {"limit", 2097152}}};
   b.write(c);
   b.made.emplace_back(&rt, id);
   auto log = b.dir / "log.json";
@@ -198,10 +198,11 @@ TEST_CASE("stack-runtime run passes the exit code and the output, and refuses un
                              (roots / "stack-root").string(), "--log", log.string(),
                              "--log-format", "json", "create", "--bundle", b.path(), id});
   CHECK(r.code != 0);
-  CHECK(r.err.find("linux.resources.blockIO") != std::string::npos);
+  CHECK(r.err.find("linux.resources.hugepageLimits") != std::string::npos);
   auto line = json::parse(stack::test::read_text(log));
   CHECK(line["level"] == "error");
-  CHECK(line["msg"].get<std::string>().find("linux.resources.blockIO") != std::string::npos);
+  CHECK(line["msg"].get<std::string>().find("linux.resources.hugepageLimits") !=
+        std::string::npos);
   CHECK(status(rt, id) == "absent");
   CHECK_FALSE(cgroup_exists(id));
 }

@@ -61,9 +61,9 @@ TEST_CASE("runtime update sets memory, cpu and pids limits of a running containe
   b.made.emplace_back(&rt, id);
   REQUIRE(rt({"create", "--bundle", b.path(), id}).code == 0);
   auto file = b.dir / "resources.json";
-  stack::test::write_text(file, R"({"pids": {"limit": 70}, "blockIO": {"weight": 300}})");
+  stack::test::write_text(file, R"({"pids": {"limit": 70}, "network": {"classID": 1}})");
   auto u = rt({"update", "--resources", file.string(), id});
   CHECK(u.code != 0);
-  CHECK(u.err.find("linux.resources.blockIO") != std::string::npos);
+  CHECK(u.err.find("linux.resources.network") != std::string::npos);
   CHECK(cgroup_file(id, "pids", "pids.max") == "max");
 }

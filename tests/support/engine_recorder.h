@@ -263,6 +263,10 @@ class RecordingUserns final : public engine::UserNamespaces {
       return fail(*f);
     return inner_.make(map);
   }
+  Result<UniqueFd> open(const std::filesystem::path& ns) override {
+    if (auto f = log_.record("userns.open", ns.string())) return fail(*f);
+    return inner_.open(ns);
+  }
   Result<void> own_for(const std::filesystem::path& dir, const model::IdMapping& map) override {
     if (auto f = log_.record("userns.own", dir.string())) return fail(*f);
     return inner_.own_for(dir, map);

@@ -311,6 +311,7 @@ class SimUserns final : public engine::UserNamespaces {
  public:
   explicit SimUserns(SimWorld& w) : w_(w) {}
   Result<UniqueFd> make(const model::IdMapping&) override { return sim_fd(); }
+  Result<UniqueFd> open(const std::filesystem::path&) override { return sim_fd(); }
   Result<void> own_for(const std::filesystem::path&, const model::IdMapping&) override {
     return {};
   }

@@ -130,15 +130,33 @@ TEST_CASE("runtime bundle: what cannot be honoured is refused naming the field")
   CHECK(with([](json& c) { c["ociVersion"] = "2.0.0"; }).find("ociVersion") == 0);
   CHECK(with([](json& c) { c["linux"]["cgroupsPath"] = "machine.slice:libpod:x"; })
             .find("linux.cgroupsPath") == 0);
-  CHECK(with([](json& c) { c["linux"]["resources"]["blockIO"] = {{"weight", 10}}; })
-            .find("linux.resources.blockIO") == 0);
   CHECK(with([](json& c) {
-          c["linux"]["namespaces"].push_back({{"type", "cgroup"}, {"path", "/proc/1/ns/cgroup"}});
-        }).find("linux.namespaces (cgroup)") == 0);
-  CHECK(with([](json& c) { c["linux"]["namespaces"].push_back({{"type", "uts"}, {"path", "/x"}}); })
-            .find("linux.namespaces (uts)") == 0);
-  CHECK(with([](json& c) { c["linux"]["namespaces"][1]["path"] = "/proc/1/ns/mnt"; })
-            .find("linux.namespaces (mount)") == 0);
+          c["linux"]["resources"]["hugepageLimits"] = {{{"pageSize", "2MB"}, {"limit", 1 << 21}}};
+        }).find("linux.resources.hugepageLimits: not supported") == 0);
+  CHECK(with([](json& c) { c["linux"]["resources"]["network"] = {{"classID", 1}}; })
+            .find("linux.resources.network: not supported") == 0);
+  CHECK(with([](json& c) { c["linux"]["resources"]["blockIO"] = {{"leafWeight", 10}}; })
+            .find("linux.resources.blockIO.leafWeight") == 0);
+  CHECK(with([](json& c) { c["linux"]["namespaces"].push_back({{"type", "time"}}); })
+            .find("linux.namespaces (time)") == 0);
+  CHECK(with([](json& c) {
+          c["linux"]["namespaces"][1]["path"] = "/proc/1/ns/mnt";
+          c["root"]["readonly"] = true;
+        }).find("root.readonly: not with a joined mount namespace") == 0);
+  CHECK(with([](json& c) { c["linux"]["rootfsPropagation"] = "bogus"; })
+            .find("linux.rootfsPropagation") == 0);
+  CHECK(with([](json& c) {
+          c["linux"]["namespaces"].push_back({{"type", "user"}, {"path", "/run/userns/x"}});
+        }).find("linux.uidMappings: required with a user namespace joined by a path") == 0);
+  CHECK(with([](json& c) { c["linux"]["intelRdt"] = {{"closID", "x"}}; }).find("linux.intelRdt") ==
+        0);
+  CHECK(with([](json& c) {
+          c["process"]["capabilities"] = {{"bounding", {"CAP_KILL"}}, {"ambient", {"CAP_KILL"}}};
+        }).find("process.capabilities.ambient") == 0);
+  CHECK(with([](json& c) {
+          c["process"]["user"]["uid"] = 1000;
+          c["process"]["capabilities"] = {{"bounding", {"CAP_KILL"}}, {"inheritable", {"CAP_KILL"}}};
+        }).find("process.capabilities.inheritable: only for uid 0") == 0);
   CHECK(with([](json& c) {
           c["mounts"] = {{{"destination", "/x"}, {"type", "nfs"}, {"source", "h:/x"}}};
         }).find("mounts[0] (/x).type") == 0);
@@ -149,9 +167,13 @@ TEST_CASE("runtime bundle: what cannot be honoured is refused naming the field")
           c["mounts"] = {{{"destination", "/x"}, {"type", "bind"}, {"source", "/srv"},
                           {"options", {"rbind"}},
                           {"uidMappings", {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}}}}};
-        }).find("mounts[0] (/x).uidMappings: idmapped mounts are not supported") == 0);
-  CHECK(with([](json& c) { c["linux"]["personality"] = {{"domain", "LINUX32"}}; })
-            .find("linux.personality") == 0);
+        }).find("mounts[0] (/x).gidMappings: required for an idmapped mount") == 0);
+  CHECK(with([](json& c) {
+          c["mounts"] = {{{"destination", "/x"}, {"type", "tmpfs"}, {"source", "tmpfs"},
+                          {"options", {"idmap"}}}};
+        }).find("mounts[0] (/x).uidMappings: an idmapped mount must be a bind mount") == 0);
+  CHECK(with([](json& c) { c["linux"]["personality"] = {{"domain", "WINDOWS"}}; })
+            .find("linux.personality.domain") == 0);
   CHECK(with([](json& c) { c["process"]["user"]["umask"] = 077; }).find("process.user.umask") ==
         0);
   CHECK(with([](json& c) { c["root"]["path"] = 5; }).find("invalid") == 0);
@@ -182,4 +204,56 @@ TEST_CASE("runtime bundle: a terminal, namespaces joined by path, a cgroup names
   b = parse_config(c.dump(), "/b", "ctr", "/state/ctr/container");
   REQUIRE(b);
   CHECK(b->spec.host_pid);
+}
+
+TEST_CASE("runtime bundle: joined uts, cgroup, user and mount namespaces, root propagation") {
+  json c = minimal();
+  c["linux"]["namespaces"] = {{{"type", "uts"}, {"path", "/proc/9/ns/uts"}},
+                              {{"type", "cgroup"}, {"path", "/proc/9/ns/cgroup"}},
+                              {{"type", "user"}, {"path", "/run/userns/x"}},
+                              {{"type", "network"}},
+                              {{"type", "mount"}, {"path", "/run/mntns/x"}}};
+  c["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  c["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  auto b = parse_config(c.dump(), "/b", "ctr", "/state/ctr/container");
+  REQUIRE_MESSAGE(b, b.error().message);
+  CHECK(b->spec.join_utsns == "/proc/9/ns/uts");
+  CHECK(b->spec.join_cgroupns == "/proc/9/ns/cgroup");
+  CHECK_FALSE(b->spec.cgroupns);
+  CHECK(b->spec.join_userns == "/run/userns/x");
+  CHECK(b->spec.join_mntns == "/run/mntns/x");
+  CHECK(b->spec.root_in_place);  // the root's directory as the joined namespace has it
+  REQUIRE(b->spec.userns);
+  CHECK(b->spec.userns->uid_base == 100000);
+  c = minimal();
+  c["linux"]["rootfsPropagation"] = "rshared";
+  c["linux"]["personality"] = {{"domain", "LINUX32"}};
+  c["linux"]["resources"]["blockIO"] = {
+      {"weight", 300}, {"throttleReadBpsDevice", {{{"major", 254}, {"minor", 0}, {"rate", 1024}}}}};
+  c["linux"]["resources"]["cpu"] = {
+      {"realtimeRuntime", 1000}, {"realtimePeriod", 100000}, {"mems", "0"}};
+  c["mounts"] = {{{"destination", "/x"}, {"type", "bind"}, {"source", "/srv"},
+                  {"options", {"rbind", "ridmap", "nosuid", "nodev", "noexec"}},
+                  {"uidMappings", {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}}},
+                  {"gidMappings", {{{"containerID", 0}, {"hostID", 1001}, {"size", 2}}}}}};
+  b = parse_config(c.dump(), "/b", "ctr", "/state/ctr/container");
+  REQUIRE_MESSAGE(b, b.error().message);
+  CHECK(b->spec.rootfs_propagation == "rshared");
+  CHECK(b->spec.personality == 8u);
+  CHECK(b->spec.limits.blkio_weight == 300);
+  REQUIRE(b->spec.limits.blkio_device.size() == 1);
+  CHECK(b->spec.limits.blkio_device[0].first == "blkio.throttle.read_bps_device");
+  CHECK(b->spec.limits.blkio_device[0].second == "254:0 1024");
+  CHECK(b->spec.limits.cpu_rt_runtime == 1000);
+  CHECK(b->spec.limits.cpu_rt_period == 100000);
+  CHECK(b->spec.limits.cpuset_mems == "0");
+  REQUIRE(b->spec.mounts.size() == 1);
+  const auto& m = b->spec.mounts[0];
+  CHECK(m.nosuid);
+  CHECK(m.nodev);
+  CHECK(m.noexec);
+  // uid_map(5) lines as crun writes them: "containerID hostID size".
+  CHECK(m.idmap_uids == "0 1000 1\n");
+  CHECK(m.idmap_gids == "0 1001 2\n");
+  CHECK(m.idmap_recursive);
 }

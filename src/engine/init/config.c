@@ -115,7 +115,7 @@ static int u32(uint16_t tag, const unsigned char *val, uint32_t len, uint32_t *o
 
 static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
                       size_t errlen) {
-  struct bind b = {NULL, NULL, 0, 0, NULL, 0, NULL, 0};
+  struct bind b = {NULL, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, NULL};
   struct wire_reader r;
   wire_reader_init(&r, body, n);
   uint16_t tag;
@@ -131,6 +131,8 @@ static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n,
       if (u32(tag, val, len, &flags, err, errlen) != 0) return -1;
       b.ro = (flags & WIRE_MOUNT_RO) != 0;
       b.seed = (flags & WIRE_MOUNT_SEED) != 0;
+      b.attrs = flags & (WIRE_MOUNT_NOSUID | WIRE_MOUNT_NODEV | WIRE_MOUNT_NOEXEC |
+                         WIRE_MOUNT_IDMAP_REC);
     } else if (tag == W_MOUNT_KIND || tag == W_MOUNT_PROPAGATION) {
       if (u32(tag, val, len, tag == W_MOUNT_KIND ? &b.kind : &b.propagation, err, errlen) != 0)
         return -1;
@@ -139,6 +141,20 @@ static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n,
       if (!(b.data = cstr(tag, val, len, err, errlen))) return -1;
     } else if (tag == W_MOUNT_SUBPATH) {
       if (!(b.subpath = cstr(tag, val, len, err, errlen))) return -1;
+    } else if (tag == W_MOUNT_IDMAP) {
+      struct wire_reader m;
+      uint16_t mtag;
+      const unsigned char *mval;
+      uint32_t mlen;
+      int mgot;
+      wire_reader_init(&m, val, len);
+      while ((mgot = wire_next(&m, &mtag, &mval, &mlen)) == 1) {
+        const char **map = mtag == WI_UIDS ? &b.idmap_uids : mtag == WI_GIDS ? &b.idmap_gids : NULL;
+        if (!map) return ERR("config: unknown record %u in a mount's idmap", mtag);
+        if (!(*map = cstr(mtag, mval, mlen, err, errlen))) return -1;
+      }
+      if (mgot < 0 || !b.idmap_uids || !b.idmap_gids)
+        return ERR("config: a mount's idmap needs its uid and gid maps");
     } else {
       return ERR("config: unknown record %u in a mount", tag);
     }
@@ -212,6 +228,22 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
     case W_MOUNT: return read_mount(cfg, val, len, err, errlen);
     case W_DEVICE: return read_device(cfg, val, len, err, errlen);
     case W_RLIMIT: return read_rlimit(cfg, val, len, err, errlen);
+    case W_CAPS_MORE: {
+      struct wire_reader m;
+      uint16_t mtag;
+      const unsigned char *mval;
+      uint32_t mlen;
+      int mgot;
+      wire_reader_init(&m, val, len);
+      while ((mgot = wire_next(&m, &mtag, &mval, &mlen)) == 1) {
+        uint64_t *set = mtag == WC_INHERITABLE ? &cfg->caps_inheritable
+                        : mtag == WC_AMBIENT   ? &cfg->caps_ambient
+                                               : NULL;
+        if (!set) return ERR("config: unknown record %u in the capability sets", mtag);
+        if (wire_u64(mval, mlen, set) != 0) return ERR("config: a capability set must be 8 bytes");
+      }
+      return mgot < 0 ? ERR("config: the capability sets run past their end") : 0;
+    }
     case W_KERNEL: return read_kernel(cfg, val, len, err, errlen);
     case W_SECCOMP:
       if (len == 0 || len % 8 != 0) return ERR("config: a seccomp program of %u bytes", len);
@@ -242,6 +274,9 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
     case W_STDIO_INHERIT:
     case W_PAUSE_PIVOT:
     case W_LOG_NONE:
+    case W_NS_JOINED:
+    case W_ROOT_PROPAGATION:
+    case W_PERSONALITY:
       if (u32(tag, val, len, &v, err, errlen) != 0) return -1;
       if (tag == W_LOG_MAX_FILES) cfg->log_max_files = (int)v;
       else if (tag == W_UID) cfg->uid = v;
@@ -258,6 +293,9 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
       else if (tag == W_STDIO_INHERIT) cfg->stdio_inherit = v != 0;
       else if (tag == W_PAUSE_PIVOT) cfg->pause_pivot = v != 0;
       else if (tag == W_LOG_NONE) cfg->log_none = v != 0;
+      else if (tag == W_NS_JOINED) cfg->ns_joined = v;
+      else if (tag == W_ROOT_PROPAGATION) cfg->root_propagation = v;
+      else if (tag == W_PERSONALITY) cfg->has_personality = 1, cfg->personality = v;
       else if (cfg->ngroups == sizeof cfg->groups / sizeof *cfg->groups)
         return ERR("config: more than %zu supplementary groups", cfg->ngroups);
       else cfg->groups[cfg->ngroups++] = v;

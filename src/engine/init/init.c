@@ -180,8 +180,9 @@ static pid_t spawn(const struct config *cfg, int session, int ctty, int in, int 
   if (r == (ssize_t)sizeof report) {
     static const char *stage[] = {"set user", "set capabilities", "chdir", "exec",
                                   "install the seccomp filter", "set no_new_privs",
-                                  "set the controlling terminal", "set ulimits"};
-    const char *what = report[0] >= 0 && report[0] <= ST_RLIMIT ? stage[report[0]] : "start";
+                                  "set the controlling terminal", "set ulimits",
+                                  "set the personality"};
+    const char *what = report[0] >= 0 && report[0] <= ST_PERSONALITY ? stage[report[0]] : "start";
     if (report[0] == 2)
       snprintf(err, errlen, "%s %s: %s", what, cfg->cwd, strerror(report[1]));
     else if (report[0] == 3)

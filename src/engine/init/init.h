@@ -9,7 +9,7 @@
 #include <sys/types.h>
 
 /* Descriptors the engine hands over at exec (see the sequence in init.c). */
-enum { CTL_FD = 3, DIR_FD = 4, PIDFD_FD = 4, USERNS_FD = 5 };
+enum { CTL_FD = 3, DIR_FD = 4, PIDFD_FD = 4, USERNS_FD = 5, MNTNS_FD = 6 };
 /* An OCI runtime's terminal master, held from READY to GO for the runtime to copy with
  * pidfd_getfd(2) (W_TTY with W_STDIO_INHERIT): high, clear of the descriptors opened before. */
 enum { TTY_MASTER_FD = 100 };
@@ -25,6 +25,8 @@ struct bind {
   unsigned propagation;     /* MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE, or 0 */
   const char *subpath;      /* bind this path of SRC, resolved inside SRC; or NULL */
   int seed;                 /* copy the root's content at DST into an empty SRC first */
+  unsigned attrs;           /* bind: WIRE_MOUNT_NOSUID, NODEV, NOEXEC, IDMAP_REC */
+  const char *idmap_uids, *idmap_gids; /* bind: idmapped through these maps, or NULL */
 };
 
 struct device {
@@ -59,6 +61,10 @@ struct config {
   long long shm_size;           /* bytes of /dev/shm; 0: 64 MiB */
   int cgroupns;                 /* a cgroup namespace of its own, made at GO */
   int pause_pivot;              /* MOUNTED, then wait for PIVOT, before pivot_root (OCI hooks) */
+  unsigned ns_joined;           /* CLONE_NEW* joined by path (W_NS_JOINED); NEWNS at MNTNS_FD */
+  unsigned long root_propagation; /* MS_* set on / after pivot_root; 0: MS_REC|MS_PRIVATE */
+  int has_personality;
+  unsigned personality;         /* personality(2) of the service */
   /* kernel settings of the container (limits.c) */
   struct strv sysctls;     /* "key=value" */
   const char *domainname;  /* NULL: none */
@@ -71,6 +77,7 @@ struct config {
   gid_t groups[64];
   size_t ngroups;
   uint64_t caps;    /* the bounding set; also effective and permitted for uid 0 */
+  uint64_t caps_inheritable, caps_ambient; /* uid 0 only (W_CAPS_MORE) */
   int no_new_privs; /* PR_SET_NO_NEW_PRIVS before execve */
   const unsigned char *seccomp; /* struct sock_filter array, or NULL */
   size_t seccomp_len;
@@ -135,7 +142,8 @@ int loopback_up(char *err, size_t errlen);
 
 /* process.c */
 /* What failed in the forked child, for its report to the init (spawn in init.c). */
-enum stage { ST_CREDS, ST_CAPS, ST_CWD, ST_EXEC, ST_SECCOMP, ST_NNP, ST_CTTY, ST_RLIMIT };
+enum stage { ST_CREDS, ST_CAPS, ST_CWD, ST_EXEC, ST_SECCOMP, ST_NNP, ST_CTTY, ST_RLIMIT,
+            ST_PERSONALITY };
 /* In the forked service (or exec'd) process: credentials, capabilities, no_new_privs, seccomp,
  * cwd, then execve. Returns only on failure, with errno set. */
 void exec_process(const struct config *cfg, int errpipe);

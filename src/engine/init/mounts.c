@@ -9,12 +9,15 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "init.h"
+#include "wire.h"
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 
@@ -24,6 +27,10 @@ struct mount_attr_ {
 };
 #define OPEN_TREE_CLONE_ 1
 #define MOUNT_ATTR_RDONLY_ 0x1
+#define MOUNT_ATTR_NOSUID_ 0x2
+#define MOUNT_ATTR_NODEV_ 0x4
+#define MOUNT_ATTR_NOEXEC_ 0x8
+#define MOUNT_ATTR_IDMAP_ 0x00100000
 #define MOVE_MOUNT_F_EMPTY_PATH_ 0x4
 #define MOVE_MOUNT_T_EMPTY_PATH_ 0x40
 #define FSOPEN_CLOEXEC_ 0x1
@@ -241,6 +248,103 @@ static int mount_overlay_image(int root, const struct bind* b, char* err, size_t
   return rc;
 }
 
+/* MAP (uid_map(5) lines) into PROC/PID/FILE, in one write(2) as the kernel wants it. */
+static int write_map(int proc, pid_t pid, const char* file, const char* map, char* err,
+                     size_t errlen) {
+  char path[64];
+  snprintf(path, sizeof path, "%d/%s", (int)pid, file);
+  int fd = openat(proc, path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return ERR("open %s: %s", path, strerror(errno));
+  size_t n = strlen(map);
+  ssize_t w = write(fd, map, n);
+  int saved = errno;
+  close(fd);
+  if (w != (ssize_t)n) return ERR("write %s \"%s\": %s", file, map, strerror(w < 0 ? saved : EIO));
+  return 0;
+}
+
+/* A user namespace holding B's maps, only to idmap B through (mount_setattr(2) wants a
+ * namespace, not maps): a child unshares one and waits on a pipe while its maps are written
+ * from here, root of the parent namespace; its descriptor outlives the child. */
+static int idmap_userns(int root, const struct bind* b, char* err, size_t errlen) {
+  /* The child's pid is one of the init's PID namespace: the container's /proc (mounted in the
+   * root already, step 3) names it, the host's would name another process. */
+  int procdir = open_in_root(root, "/proc", IR_NONE, err, errlen);
+  if (procdir < 0) return -1;
+  int proc = openat(procdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  close(procdir);
+  if (proc < 0) return ERR("idmapped mount %s: open /proc: %s", b->dst, strerror(errno));
+  int done[2], ready[2];
+  if (pipe2(done, O_CLOEXEC) != 0) {
+    close(proc);
+    return ERR("idmapped mount %s: pipe: %s", b->dst, strerror(errno));
+  }
+  if (pipe2(ready, O_CLOEXEC) != 0) {
+    close(proc);
+    close(done[0]);
+    close(done[1]);
+    return ERR("idmapped mount %s: pipe: %s", b->dst, strerror(errno));
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(done[1]); /* else its own copy keeps the EOF it waits for from coming */
+    close(ready[0]);
+    char c = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
+    if (write(ready[1], &c, 1) != 1 || c != 'y') _exit(1);
+    _exit(read(done[0], &c, 1) < 0); /* EOF: the parent is done with us */
+  }
+  close(done[0]);
+  close(ready[1]);
+  int ns = -1;
+  char c = 0;
+  if (pid < 0) {
+    (void)ERR("idmapped mount %s: fork: %s", b->dst, strerror(errno));
+  } else if (read(ready[0], &c, 1) != 1 || c != 'y') {
+    (void)ERR("idmapped mount %s: no user namespace for its maps", b->dst);
+  } else if (write_map(proc, pid, "uid_map", b->idmap_uids, err, errlen) == 0 &&
+             write_map(proc, pid, "gid_map", b->idmap_gids, err, errlen) == 0) {
+    char own[64];
+    snprintf(own, sizeof own, "%d/ns/user", (int)pid);
+    ns = openat(proc, own, O_RDONLY | O_CLOEXEC);
+    if (ns < 0) (void)ERR("idmapped mount %s: open %s: %s", b->dst, own, strerror(errno));
+  }
+  close(done[1]);
+  close(ready[0]);
+  close(proc);
+  if (pid > 0) waitpid(pid, NULL, 0);
+  return ns;
+}
+
+/* The attributes B asks of the detached TREE: read-only, nosuid, nodev, noexec (the whole
+ * tree), then its idmapping (its top mount, or with WIRE_MOUNT_IDMAP_REC every one: "ridmap"). The
+ * kernel refuses an idmapping of a filesystem without FS_ALLOW_IDMAP: said so, naming the
+ * mount. */
+static int set_attrs(int root, int tree, const struct bind* b, char* err, size_t errlen) {
+  uint64_t set = (b->ro ? MOUNT_ATTR_RDONLY_ : 0) |
+                 (b->attrs & WIRE_MOUNT_NOSUID ? MOUNT_ATTR_NOSUID_ : 0) |
+                 (b->attrs & WIRE_MOUNT_NODEV ? MOUNT_ATTR_NODEV_ : 0) |
+                 (b->attrs & WIRE_MOUNT_NOEXEC ? MOUNT_ATTR_NOEXEC_ : 0);
+  if (set) {
+    struct mount_attr_ attr = {set, 0, 0, 0};
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr))
+      return ERR("bind %s: set its attributes: %s", b->src, strerror(errno));
+  }
+  if (!b->idmap_uids) return 0;
+  int ns = idmap_userns(root, b, err, errlen);
+  if (ns < 0) return -1;
+  struct mount_attr_ attr = {MOUNT_ATTR_IDMAP_, 0, 0, (uint64_t)ns};
+  int rc = (int)syscall(SYS_mount_setattr, tree, "",
+                        AT_EMPTY_PATH | (b->attrs & WIRE_MOUNT_IDMAP_REC ? AT_RECURSIVE : 0), &attr,
+                        sizeof attr);
+  int saved = errno;
+  close(ns);
+  if (rc == 0) return 0;
+  if (saved == EINVAL)
+    return ERR("idmapped mount %s on %s: its filesystem does not support idmapped mounts here "
+               "(mount_setattr: %s)", b->src, b->dst, strerror(saved));
+  return ERR("idmapped mount %s on %s: %s", b->src, b->dst, strerror(saved));
+}
+
 int mount_one(int root, const struct bind* b, char* err, size_t errlen) {
   if (b->kind == 1)
     return mount_in_root(root, b->dst, "tmpfs", "tmpfs",
@@ -277,17 +381,9 @@ int mount_one(int root, const struct bind* b, char* err, size_t errlen) {
   int saved = errno;
   if (from >= 0) close(from);
   if (tree < 0) return ERR("bind %s: %s", b->src, strerror(saved));
-  int rc = -1;
-  if (b->ro) {
-    /* Read-only before it is attached: the container never sees it writable. */
-    struct mount_attr_ attr = {MOUNT_ATTR_RDONLY_, 0, 0, 0};
-    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr)) {
-      (void)ERR("bind %s: make read-only: %s", b->src, strerror(errno));
-      goto out;
-    }
-  }
-  rc = attach(root, tree, b, err, errlen);
-out:
+  /* Read-only (and the rest) before it is attached: the container never sees it writable. */
+  int rc = set_attrs(root, tree, b, err, errlen);
+  if (rc == 0) rc = attach(root, tree, b, err, errlen);
   close(tree);
   return rc;
 }

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -118,6 +119,9 @@ void exec_process(const struct config *cfg, int errpipe) {
    * CAP_SYS_RESOURCE (setrlimit(2)). */
   stage = ST_RLIMIT;
   if (apply_rlimits(cfg) != 0) goto fail;
+  /* linux.personality: before any seccomp filter, which may well deny personality(2). */
+  stage = ST_PERSONALITY;
+  if (cfg->has_personality && personality(cfg->personality) == -1) goto fail;
   stage = ST_SECCOMP;
   if (cfg->seccomp && !cfg->no_new_privs && install_seccomp(cfg) != 0) goto fail;
   stage = ST_CAPS;
@@ -131,8 +135,15 @@ void exec_process(const struct config *cfg, int errpipe) {
    * (CVE-2022-24769). */
   stage = ST_CAPS;
   uint64_t set = cfg->uid == 0 ? cfg->caps : 0;
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 || capset_all(set, set, 0) != 0)
+  uint64_t inh = cfg->uid == 0 ? cfg->caps_inheritable : 0;
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 || capset_all(set, set, inh) != 0)
     goto fail;
+  /* An OCI bundle's ambient set: raised once in permitted and inheritable (prctl(2)); execve(2)
+   * keeps it for root (no file capabilities, no set-id: capabilities(7)). */
+  for (int cap = 0; cap < 64 && cfg->uid == 0; cap++)
+    if ((cfg->caps_ambient & (1ull << cap)) &&
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
+      goto fail;
   stage = ST_CWD;
   if (chdir(cfg->cwd) != 0) goto fail;
   stage = ST_NNP;

@@ -24,7 +24,7 @@
 
 /* The container's /dev: a fresh tmpfs, the device nodes the engine listed (minimal, or the
  * host's for a privileged container), its own devpts, shm and mqueue. */
-static int make_dev(int rootfd, const struct config *cfg, char *err, size_t errlen) {
+static int make_dev(int rootfd, const struct config *cfg, int mqueue, char *err, size_t errlen) {
   if (mount_in_root(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
                     "mode=755,size=65536k", err, errlen) != 0)
     return -1;
@@ -66,7 +66,7 @@ static int make_dev(int rootfd, const struct config *cfg, char *err, size_t errl
                     errlen) != 0)
     goto out;
   mkdirat(devfd, "mqueue", 0755);
-  if (!cfg->userns) /* else once the container's IPC namespace exists (enter_userns) */
+  if (mqueue) /* else once the container's IPC namespace exists (enter_userns) */
     mount_in_root(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
                   err, errlen);
   static const char *links[][2] = {{"pts/ptmx", "ptmx"},         {"/proc/self/fd", "fd"},
@@ -265,7 +265,8 @@ static int enter_userns(const struct config *cfg, int *root, char *err, size_t e
   /* unshare(2) moves our cwd into the new mount namespace's copy of it: the way to find the
    * rootfs again there, as the container's root cannot walk the host's paths to it. */
   if (fchdir(*root) != 0) return ERR("chdir %s: %s", cfg->rootfs, strerror(errno));
-  if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) != 0)
+  /* Those joined by path the init was born in (W_NS_JOINED): kept. */
+  if (unshare(CLONE_NEWNS | ((CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) & ~cfg->ns_joined)) != 0)
     return ERR("create the container's namespaces: %s", strerror(errno));
   int copy = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (copy < 0) return ERR("open the rootfs: %s", strerror(errno));
@@ -289,12 +290,49 @@ static int enter_userns(const struct config *cfg, int *root, char *err, size_t e
   return 0;
 }
 
+/* A mount namespace joined by path (W_NS_JOINED NEWNS, at MNTNS_FD), as crun does: the user
+ * namespace first (the others belong to it, and joining it gives up the host's capabilities
+ * that joining those needed no more), the namespaces it must own made then, and the mount
+ * namespace last. Nothing of its tree is made private: it is not the container's own. */
+static int join_mount_ns(const struct config *cfg, char *err, size_t errlen) {
+  if (cfg->userns) {
+    if (setns(USERNS_FD, CLONE_NEWUSER) != 0)
+      return ERR("join the user namespace: %s", strerror(errno));
+    close(USERNS_FD);
+    if (setgroups(0, NULL) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
+      return ERR("become root of the user namespace: %s", strerror(errno));
+    int fresh = (CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) & ~(int)cfg->ns_joined;
+    if (fresh && unshare(fresh) != 0)
+      return ERR("create the container's namespaces: %s", strerror(errno));
+  }
+  if (setns(MNTNS_FD, CLONE_NEWNS) != 0)
+    return ERR("join the mount namespace: %s", strerror(errno));
+  close(MNTNS_FD);
+  return 0;
+}
+
+/* linux.rootfsPropagation once the root is pivoted, as crun and runc set it: the root mount
+ * (and with MS_REC every mount below) shared, slave, private or unbindable. */
+static int root_propagation(const struct config *cfg, char *err, size_t errlen) {
+  if (!cfg->root_propagation) return 0; /* every mount is private since step 1 */
+  if (mount(NULL, "/", NULL, cfg->root_propagation, NULL) != 0)
+    return ERR("rootfsPropagation: %s", strerror(errno));
+  return 0;
+}
+
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
   /* 1. Our copy of the host's mount tree must not propagate back to the host: everything
-   *    mounted from here on lives and dies with this namespace. */
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+   *    mounted from here on lives and dies with this namespace. A joined one is not ours: the
+   *    root is its directory there (mounts under it land in that namespace, as crun's do). */
+  int joined = (cfg->ns_joined & CLONE_NEWNS) != 0;
+  if (joined && !cfg->root_bind) return ERR("config: a joined mount namespace needs the root's path");
+  if (joined) {
+    if (join_mount_ns(cfg, err, errlen) != 0) return -1;
+  } else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
     return ERR("make / private: %s", strerror(errno));
-  if (!cfg->userns && cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
+  }
+  if ((!cfg->userns || joined) && cfg->hostname &&
+      sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
     return ERR("sethostname: %s", strerror(errno));
   if (!cfg->rootfs || (!cfg->root_bind && (!cfg->lowerdirs || !cfg->upper || !cfg->work)))
     return ERR("config: rootfs and either the root to bind or lowerdirs, upper and work are "
@@ -302,7 +340,10 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
   /* 2. The overlay: image layers below, the container's own writable layer on top. Its paths
    *    are the engine's, on the host. Or an OCI bundle's root bound as it is (MS_REC: podman's
    *    own overlay mounted there comes along), written in place as runc and crun do. */
-  if (cfg->root_bind) {
+  const char *rootfs = joined ? cfg->root_bind : cfg->rootfs;
+  if (joined) {
+    /* nothing mounted: the directory as that namespace has it */
+  } else if (cfg->root_bind) {
     if (mount(cfg->root_bind, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0)
       return ERR("bind the root %s: %s", cfg->root_bind, strerror(errno));
   } else {
@@ -310,17 +351,17 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
     if (mounted == 1) mounted = mount_overlay_legacy(cfg, err, errlen);
     if (mounted != 0) return -1;
   }
-  int root = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root < 0) return ERR("open %s: %s", cfg->rootfs, strerror(errno));
+  int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return ERR("open %s: %s", rootfs, strerror(errno));
   /* 3. Kernel filesystems. /proc after the PID namespace exists (it does: we are its PID 1). */
   int rc = -1;
   if (mount_in_root(root, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
                     errlen) != 0 ||
-      (!cfg->userns &&
+      ((!cfg->userns || joined) &&
        mount_in_root(root, "/sys", "sysfs", "sysfs",
                      (cfg->sys_rw ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
                      errlen) != 0) ||
-      make_dev(root, cfg, err, errlen) != 0)
+      make_dev(root, cfg, !cfg->userns || joined, err, errlen) != 0)
     goto out;
   /* 4. Mounts: volumes, binds, tmpfs, secrets and the files stack writes (/etc/hosts,
    *    /etc/hostname), in the engine's order (a parent before what is mounted under it). */
@@ -332,7 +373,7 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
     }
     if (mount_one(root, b, err, errlen) != 0) goto out;
   }
-  if (cfg->userns && enter_userns(cfg, &root, err, errlen) != 0) goto out;
+  if (cfg->userns && !joined && enter_userns(cfg, &root, err, errlen) != 0) goto out;
   /* After every mount point was made in it (a read-only root takes no new directory). */
   if (cfg->root_readonly && root_readonly(root, err, errlen) != 0) goto out;
   /* The runtime spec's prestart, createRuntime and createContainer hooks run here: the
@@ -340,16 +381,22 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
    * resolves on the host), pivot_root has not happened. */
   if (cfg->pause_pivot && pause_before_pivot(err, errlen) != 0) goto out;
   /* 5. pivot_root(".", ".") stacks the old root under the new one; detaching it leaves the
-   *    container with no path back to the host tree (pivot_root(2), NOTES). */
+   *    container with no path back to the host tree (pivot_root(2), NOTES). In a joined mount
+   *    namespace, whose tree is not ours to rearrange: chroot(2), as crun does. */
   if (fchdir(root) != 0) {
-    (void)ERR("chdir %s: %s", cfg->rootfs, strerror(errno));
+    (void)ERR("chdir %s: %s", rootfs, strerror(errno));
     goto out;
   }
-  if (syscall(SYS_pivot_root, ".", ".") != 0) {
+  if (joined) {
+    if (chroot(".") != 0 || chdir("/") != 0) {
+      (void)ERR("chroot %s: %s", rootfs, strerror(errno));
+      goto out;
+    }
+  } else if (syscall(SYS_pivot_root, ".", ".") != 0) {
     (void)ERR("pivot_root: %s", strerror(errno));
     goto out;
   }
-  if (umount2(".", MNT_DETACH) != 0) {
+  if (!joined && umount2(".", MNT_DETACH) != 0) {
     (void)ERR("detach old root: %s", strerror(errno));
     goto out;
   }
@@ -357,6 +404,7 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
     (void)ERR("chdir /: %s", strerror(errno));
     goto out;
   }
+  if (!joined && root_propagation(cfg, err, errlen) != 0) goto out;
   if (!cfg->stdio_inherit) reopen_stdio();
   /* Before mask_paths: it makes /proc/sys read-only. */
   if (apply_kernel_settings(cfg, err, errlen) != 0) goto out;

@@ -71,6 +71,18 @@ enum {
   W_PAUSE_PIVOT = 57, /* u32: 1 the init stops between its mounts and pivot_root, answers
                           MOUNTED and waits for PIVOT: the OCI runtime runs its prestart,
                           createRuntime and createContainer hooks there (runtime-spec) */
+  /* an OCI bundle's namespaces joined by path, its root's propagation, persona, idmapped
+     mounts (issue 17) */
+  W_NS_JOINED = 60,  /* u32: CLONE_NEW* of the namespaces joined by path. NET, IPC, PID, UTS,
+                        CGROUP: the init was born in them (not unshared after a user namespace
+                        is joined); NEWNS: the init joins the mount namespace at fd 6 (after
+                        the user namespace), builds no root of its own there and chroot(2)s
+                        into W_ROOT_BIND instead of pivot_root */
+  W_ROOT_PROPAGATION = 61, /* u32: MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE (|MS_REC) set on
+                              the root after pivot_root; absent: MS_REC|MS_PRIVATE */
+  W_PERSONALITY = 62, /* u32: personality(2) persona of the service, set before execve */
+  W_MOUNT_IDMAP = 63, /* nested in a mount: WI_* records, the maps of a user namespace the
+                         init makes for it; the bind is idmapped through it (mount_setattr(2)) */
   W_CGROUPNS = 42,   /* u32: 1 makes a cgroup namespace at GO, once the engine has put the
                         init into its cgroups (cgroup: private) */
 
@@ -86,6 +98,8 @@ enum {
   W_SECCOMP = 40,    /* bytes: struct sock_filter array; absent: no filter */
   W_SECCOMP_FLAGS = 41, /* u32: SECCOMP_FILTER_FLAG_* for seccomp(2) */
   W_RLIMIT = 30,     /* nested: WR_* (repeated), a setrlimit(2) just before execve */
+  W_CAPS_MORE = 75,  /* nested: WC_* u64 records, the inheritable and ambient sets of a uid 0
+                        process (an OCI bundle's); absent: both empty */
   /* terminals (tty, issues 13 and 15) */
   W_STDIN_OPEN = 50, /* u32: 1 the service's stdin is a pipe whose writing end the init keeps
                         at fd 3 (run mode, stdin_open without tty); the init also reads
@@ -110,9 +124,21 @@ enum {
 
 enum {
   WIRE_MOUNT_RO = 1,
-  WIRE_MOUNT_SEED = 2 /* a volume: when its source is empty, the image's content at the
+  WIRE_MOUNT_SEED = 2, /* a volume: when its source is empty, the image's content at the
                           target is copied into it first (Docker's copy-up; not nocopy) */
+  WIRE_MOUNT_NOSUID = 4, /* a bind: MOUNT_ATTR_NOSUID */
+  WIRE_MOUNT_NODEV = 8,  /* a bind: MOUNT_ATTR_NODEV */
+  WIRE_MOUNT_NOEXEC = 16, /* a bind: MOUNT_ATTR_NOEXEC */
+  WIRE_MOUNT_IDMAP_REC = 32 /* a bind with W_MOUNT_IDMAP: every mount of its tree idmapped
+                               ("ridmap"), not only its top one ("idmap") */
 };
+
+/* Records inside a W_MOUNT_IDMAP record: uid_map(5) and gid_map text ("0 1000 1\n", up to
+ * 340 lines as the kernel allows). */
+enum { WI_UIDS = 1, WI_GIDS = 2 };
+
+/* Records inside a W_CAPS_MORE record. */
+enum { WC_INHERITABLE = 1, WC_AMBIENT = 2 };
 
 /* Records inside a W_RLIMIT record. */
 enum { WR_RESOURCE = 1 /* u32 RLIMIT_* */, WR_SOFT = 2 /* u64 */, WR_HARD = 3 /* u64 */ };

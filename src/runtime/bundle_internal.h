@@ -1,0 +1,32 @@
+// What bundle.cpp and bundle_resources.cpp share: refusing a config.json member by its path,
+// and linux.resources into the engine's cgroup limits. Private to src/runtime (it includes
+// nlohmann/json: never from a header others include).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/result.h"
+#include "model/container.h"
+
+namespace stack::runtime::detail {
+
+inline tl::unexpected<Error> refuse(const std::string& field, const std::string& why) {
+  return fail(field + ": " + why);
+}
+
+// A member that must be absent, null or empty for this runtime.
+inline Result<void> refuse_if_set(const nlohmann::json& obj, const char* key,
+                                  const std::string& field, const std::string& why) {
+  if (!obj.is_object() || !obj.contains(key)) return {};
+  const nlohmann::json& v = obj.at(key);
+  if (v.is_null() || (v.is_array() && v.empty()) || (v.is_object() && v.empty()) ||
+      (v.is_string() && v.get<std::string>().empty()))
+    return {};
+  return refuse(field, why);
+}
+
+// linux.resources (also `update --resources`'s document) into SPEC's limits and device rules.
+[[nodiscard]] Result<void> read_resources(const nlohmann::json& r, model::ContainerSpec& spec);
+
+}  // namespace stack::runtime::detail
