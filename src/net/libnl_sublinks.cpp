@@ -16,14 +16,21 @@ namespace {
 
 int errno_of(int nlerr) {
   switch (nlerr < 0 ? -nlerr : nlerr) {
-    case NLE_EXIST: return EEXIST;
+    case NLE_EXIST:
+      return EEXIST;
     case NLE_OBJ_NOTFOUND:
-    case NLE_NODEV: return ENODEV;
-    case NLE_PERM: return EPERM;
-    case NLE_BUSY: return EBUSY;
-    case NLE_INVAL: return EINVAL;
-    case NLE_OPNOTSUPP: return EOPNOTSUPP;
-    default: return EIO;
+    case NLE_NODEV:
+      return ENODEV;
+    case NLE_PERM:
+      return EPERM;
+    case NLE_BUSY:
+      return EBUSY;
+    case NLE_INVAL:
+      return EINVAL;
+    case NLE_OPNOTSUPP:
+      return EOPNOTSUPP;
+    default:
+      return EIO;
   }
 }
 

@@ -44,7 +44,8 @@ Result<void> NetworkManager::ensure_sublinks(const NetworkInfo& info) {
   if (info.spec.parent.empty()) {
     NET_CHECK(sublinks_->ensure_dummy(info.parent), "dummy parent");
   } else if (auto [base, id] = split_vlan(info.parent); id > 0) {
-    auto ours = sublinks_->ensure_vlan(info.parent, base, id, "stack:" + table_name(options_.instance));
+    auto ours =
+        sublinks_->ensure_vlan(info.parent, base, id, "stack:" + table_name(options_.instance));
     if (!ours) return fail(ours.error().wrap("parent"));
   } else {
     auto link = STACK_TRY_CTX(kernel_.get_link(info.parent), "parent");
