@@ -329,7 +329,7 @@ struct Ints {
 Reply network_reply(reconciler::Daemon& d, const std::string& m, const std::vector<std::string>& p,
                     const json& body) {
   auto to_json = [](const reconciler::Daemon::NetworkListing& n) {
-    return json{{"name", n.name},     {"project", n.project},        {"driver", "bridge"},
+    return json{{"name", n.name},     {"project", n.project},        {"driver", n.driver},
                 {"subnet", n.subnet}, {"gateway", n.gateway},        {"containers", n.containers}};
   };
   if (p.size() == 2 && m == "GET") {

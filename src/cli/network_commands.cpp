@@ -26,7 +26,8 @@ void add_network_commands(CLI::App& app) {
     }
     std::printf("%-32s %-8s %-20s %-18s %s\n", "NAME", "DRIVER", "PROJECT", "SUBNET", "CONTAINERS");
     for (const auto& n : list)
-      std::printf("%-32s %-8s %-20s %-18s %zu\n", n["name"].get<std::string>().c_str(), "bridge",
+      std::printf("%-32s %-8s %-20s %-18s %zu\n", n["name"].get<std::string>().c_str(),
+                  n.value("driver", "bridge").c_str(),
                   n["project"].get<std::string>().c_str(), n["subnet"].get<std::string>().c_str(),
                   n["containers"].size());
   });

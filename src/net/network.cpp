@@ -23,6 +23,10 @@ Result<UniqueFd> open_netns(pid_t pid) {
 }
 
 namespace {
+// An IPAM owner no container can be (container names have no ':'): the DNS shim's address on
+// a macvlan or ipvlan network.
+constexpr const char* kShimOwner = "stack:dns";
+
 FirewallEndpoint firewall_endpoint(const Endpoint& ep) {
   return {ep.host_veth, ep.mac, ep.address.address,
           ep.address6 ? std::optional<Ipv6>(ep.address6->address) : std::nullopt};
@@ -69,6 +73,23 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
       info.vni = spec.vni ? *spec.vni : derive_vni(owner, local);
       info.vxlan = vxlan_name(info.vni);
     }
+    if (info.sublinks()) {
+      // No bridge: the name only derives the shim's and the dummy parent's (15 bytes at most).
+      std::string base = info.bridge;
+      info.bridge.clear();
+      info.shim = base + "-s";
+      info.parent = spec.parent.empty() ? base + "-p" : spec.parent;
+      auto shim = ipam_.allocate(key, kShimOwner);
+      if (!shim) {
+        (void)ipam_.remove_network(key);
+        return fail(shim.error().wrap(ctx + ": the DNS shim's address"));
+      }
+      info.shim_address = *shim;
+      if (spec.enable_ipv6) {
+        (void)ipam_.remove_network(key);
+        return fail(ctx + ": enable_ipv6 on a macvlan or ipvlan network is not supported");
+      }
+    }
     info.mtu = spec.mtu ? *spec.mtu : (spec.driver == Driver::kOverlay ? 1450 : 1500);
     if (!spec.enable_ipv4 && !spec.enable_ipv6) {
       (void)ipam_.remove_network(key);
@@ -93,14 +114,19 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
     }
   }
   if (auto r = ensure_links(info); !r) {
-    if (!find(key)) (void)ipam_.remove_network(key);  // a new network that could not be made
+    if (!find(key)) {  // a new network that could not be made: nothing of it stays
+      (void)ipam_.remove_network(key);
+      if (info.sublinks()) (void)remove_sublinks(info);
+    }
     return fail(r.error().wrap(ctx));
   }
   bool is_new = !find(key);
   networks_[key] = info;
   if (is_new) {
     if (auto r = apply_firewall(); !r) return fail(r.error().wrap(ctx));
-    log::get("net")->info("network ready name={} bridge={} subnet={}{}", key, info.bridge,
+    log::get("net")->info("network ready name={} {} subnet={}{}", key,
+                          info.sublinks() ? "parent=" + info.parent + " shim=" + info.shim
+                                          : "bridge=" + info.bridge,
                           info.addressing.subnet.str(),
                           info.vxlan.empty() ? "" : " vxlan=" + info.vxlan);
   }
@@ -108,6 +134,7 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
 }
 
 Result<void> NetworkManager::ensure_links(const NetworkInfo& info) {
+  if (info.sublinks()) return ensure_sublinks(info);
   const auto& a = info.addressing;
   auto salt = info.spec.underlay ? info.spec.underlay->str() : std::string();
   BridgeConfig bridge{info.bridge, Cidr{a.gateway, a.subnet.prefix}, info.mtu,
@@ -170,6 +197,7 @@ Result<void> NetworkManager::remove_network(std::string_view full_name) {
   NetworkInfo info = it->second;
   networks_.erase(it);
   NET_CHECK(apply_firewall(), ctx);
+  if (info.sublinks()) NET_CHECK(remove_sublinks(info), ctx);
   for (const auto& link : {info.vxlan, info.bridge}) {
     if (link.empty()) continue;
     auto r = kernel_.delete_link(link);
@@ -195,6 +223,8 @@ Result<std::vector<Endpoint>> NetworkManager::plan_endpoints(
     const NetworkInfo* info = find(req.network);
     if (!info) return fail(nctx + ": unknown network");
     auto ip = STACK_TRY_CTX(address(req), nctx);
+    if (info->shim_address && ip == *info->shim_address)
+      return fail(nctx + ": " + ip.str() + " is the network's DNS shim's address");
     // A default name never takes one a later request chose ("eth1" asked for by the second).
     std::string ifname = req.ifname;
     for (size_t n = i; ifname.empty(); n++)
@@ -205,7 +235,8 @@ Result<std::vector<Endpoint>> NetworkManager::plan_endpoints(
                   " needs enable_ipv6 on the network");
     Endpoint ep{req.network,
                 ifname,
-                veth_name(options_.instance, container, req.network, generation),
+                info->sublinks() ? std::string()
+                                 : veth_name(options_.instance, container, req.network, generation),
                 Cidr{ip, info->addressing.subnet.prefix},
                 info->addressing.gateway,
                 info->mtu,
@@ -273,6 +304,7 @@ Result<std::vector<Endpoint>> NetworkManager::attach(std::string_view container,
 Result<void> NetworkManager::make_port(const Endpoint& ep, int netns_fd) {
   const NetworkInfo* info = find(ep.network);
   if (!info) return fail("unknown network");
+  if (info->sublinks()) return make_sublink_port(*info, ep, netns_fd);
   VethConfig veth{ep.host_veth, info->bridge, netns_fd, ep.ifname, ep.mtu, ep.mac};
   auto created = kernel_.create_veth(veth);
   if (!created && created.error().sys_errno == EEXIST) {
@@ -322,7 +354,7 @@ Result<std::vector<std::string>> NetworkManager::reattach(std::string_view conta
   for (const auto& ep : endpoints(container)) {
     auto nctx = ctx + " to " + ep.network;
     const NetworkInfo* info = find(ep.network);
-    if (!info) continue;
+    if (!info || info->sublinks()) continue;  // a child lives in the container, not on a bridge
     auto link = STACK_TRY_CTX(kernel_.get_link(ep.host_veth), nctx);
     if (link && link->master == info->bridge && link->up) continue;
     if (link) NET_CHECK(kernel_.ensure_port(ep.host_veth, info->bridge), nctx);
@@ -341,7 +373,7 @@ Result<std::vector<std::string>> NetworkManager::observe_detached() {
     for (const auto& ep : eps) {
       const NetworkInfo* info = find(ep.network);
       auto it = by_name.find(ep.host_veth);
-      if (info && (it == by_name.end() || it->second->master != info->bridge || !it->second->up)) {
+      if (info && !info->sublinks() && (it == by_name.end() || it->second->master != info->bridge || !it->second->up)) {
         out.push_back(container);
         break;
       }
@@ -399,13 +431,16 @@ Result<void> NetworkManager::publish(std::string_view container, std::vector<Por
   std::optional<Ipv4> target;
   std::optional<Ipv6> target6;
   std::string via;  // the network the ports lead to
-  if (auto eps = endpoints(container); !eps.empty()) {
-    target = eps.front().address.address;
-    if (eps.front().address6) target6 = eps.front().address6->address;
-    via = eps.front().network;
+  // Never a macvlan or ipvlan one: docker publishes no port there.
+  for (const auto& ep : endpoints(container)) {
+    const NetworkInfo* info = find(ep.network);
+    if (target || (info && info->sublinks())) continue;
+    target = ep.address.address;
+    if (ep.address6) target6 = ep.address6->address;
+    via = ep.network;
   }
   for (const auto& [name, info] : networks_)
-    if (!target && !info.spec.internal)
+    if (!target && !info.spec.internal && !info.sublinks())
       if ((target = ipam_.address_of(name, container))) via = name;
   for (auto& p : ports) {
     if (p.container_ip.value == 0) {
@@ -487,14 +522,17 @@ Result<void> NetworkManager::switch_ports(std::string_view from, std::string_vie
 FirewallModel NetworkManager::firewall_model() const {
   FirewallModel m;
   m.table = table_name(options_.instance);
+  // macvlan and ipvlan networks have no bridge: their traffic never crosses the host's
+  // forwarding path, and they publish no port.
   for (const auto& [name, info] : networks_)
-    m.networks.push_back({info.bridge, info.addressing.subnet, info.spec.internal, info.vxlan,
+    if (!info.sublinks()) m.networks.push_back({info.bridge, info.addressing.subnet, info.spec.internal, info.vxlan,
                           info.addressing.gateway,
                           info.v6 ? std::optional<Cidr6>(info.v6->subnet) : std::nullopt});
   for (const auto& [container, ports] : ports_)
     m.ports.insert(m.ports.end(), ports.begin(), ports.end());
   for (const auto& [container, eps] : endpoints_)
-    for (const auto& ep : eps) m.endpoints.push_back(firewall_endpoint(ep));
+    for (const auto& ep : eps)
+      if (!ep.host_veth.empty()) m.endpoints.push_back(firewall_endpoint(ep));
   return m;
 }
 
@@ -514,7 +552,8 @@ Result<void> NetworkManager::change_ports(const std::vector<Endpoint>& add,
   }
   auto entries = [](const std::vector<Endpoint>& eps) {
     std::vector<FirewallEndpoint> out;
-    for (const auto& ep : eps) out.push_back(firewall_endpoint(ep));
+    for (const auto& ep : eps)
+      if (!ep.host_veth.empty()) out.push_back(firewall_endpoint(ep));
     return out;
   };
   auto r = firewall_.change_endpoints(table_name(options_.instance), entries(add), entries(remove));
@@ -534,6 +573,10 @@ Result<void> NetworkManager::release_firewall() {
 Result<std::vector<std::string>> NetworkManager::observe_missing() {
   std::vector<std::string> out;
   for (const auto& [name, info] : networks_) {
+    if (info.sublinks()) {
+      if (STACK_TRY_CTX(sublinks_missing(info), "observe networks")) out.push_back(name);
+      continue;
+    }
     auto bridge = STACK_TRY_CTX(kernel_.get_link(info.bridge), "observe networks");
     bool missing = !bridge;
     if (!info.vxlan.empty()) {

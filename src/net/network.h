@@ -19,10 +19,14 @@
 #include "net/ipam.h"
 #include "net/netlink.h"
 #include "net/overlay.h"
+#include "net/sublinks.h"
 
 namespace stack::net {
 
-enum class Driver { kBridge, kOverlay };
+// kMacvlan, kIpvlan: children of a parent link (docker's drivers of those names): no bridge, no
+// NAT, no published ports; the embedded DNS answers on a "shim" child of the same parent on the
+// host, which holds an address of the subnet (see ensure_sublinks in network_sublinks.cpp).
+enum class Driver { kBridge, kOverlay, kMacvlan, kIpvlan };
 
 // One network of a stack file, as the reconciler resolved it.
 struct NetworkSpec {
@@ -50,6 +54,12 @@ struct NetworkSpec {
   std::optional<Cidr6> subnet6 = std::nullopt;
   std::optional<Ipv6> gateway6 = std::nullopt;
 
+  // macvlan/ipvlan: driver_opts.parent ("" : a dummy link stack makes; "IFACE.VLAN": the
+  // 802.1q link, made when missing), macvlan_mode or ipvlan_mode, ipvlan_flag.
+  std::string parent = "";
+  std::string mode = "";
+  std::string flag = "";
+
   // `name:` in the file: the network's name on the host, the same for every project naming it
   // (its bridge and VNI derive from it alone). "" : "<project>_<name>".
   std::string host_name = "";
@@ -68,6 +78,14 @@ struct NetworkInfo {
   uint32_t vni = 0;
   int mtu = 1500;
   std::optional<Addressing6> v6 = std::nullopt;  // enable_ipv6
+  // macvlan/ipvlan (bridge is ""): the parent link, the host's shim child ("stk-<hash8>-s")
+  // and its address, where the network's DNS server listens.
+  std::string parent = "";
+  std::string shim = "";
+  std::optional<Ipv4> shim_address = std::nullopt;
+  [[nodiscard]] bool sublinks() const {
+    return spec.driver == Driver::kMacvlan || spec.driver == Driver::kIpvlan;
+  }
 };
 
 struct EndpointRequest {
@@ -86,7 +104,7 @@ struct EndpointRequest {
 struct Endpoint {
   std::string network;
   std::string ifname;     // "eth0", "eth1", ... in the order of the requests
-  std::string host_veth;  // "stk0123456789", enslaved to the bridge
+  std::string host_veth;  // "stk0123456789", enslaved to the bridge; "" on macvlan/ipvlan
   Cidr address;           // 10.89.0.2/24
   Ipv4 gateway;
   int mtu = 1500;
@@ -177,6 +195,9 @@ class NetworkManager {
   // ensure_network.
   [[nodiscard]] Result<std::vector<std::string>> observe_missing();
 
+  // The kernel calls of macvlan and ipvlan networks; without it they are refused.
+  void use_sublinks(Sublinks& sublinks) { sublinks_ = &sublinks; }
+
   [[nodiscard]] FirewallModel firewall_model() const;
   // While held, changes to the model are not applied; release applies them in one transaction
   // (if any). A restarted daemon holds it while it re-learns its networks and containers, so
@@ -190,6 +211,12 @@ class NetworkManager {
   // container's start and exit, the whole model if it fails.
   Result<void> change_ports(const std::vector<Endpoint>& add, const std::vector<Endpoint>& remove);
   Result<void> ensure_links(const NetworkInfo& info);
+  // macvlan/ipvlan (network_sublinks.cpp): the parent (dummy or 802.1q link) and the shim
+  // with its address; remove_sublinks deletes what stack made of them.
+  Result<void> ensure_sublinks(const NetworkInfo& info);
+  Result<void> remove_sublinks(const NetworkInfo& info);
+  Result<void> make_sublink_port(const NetworkInfo& info, const Endpoint& ep, int netns_fd);
+  Result<bool> sublinks_missing(const NetworkInfo& info);
   // The endpoints REQUESTS ask for, ADDRESS giving each one's address; no kernel call.
   Result<std::vector<Endpoint>> plan_endpoints(
       std::string_view container, uint64_t generation, const std::vector<EndpointRequest>& requests,
@@ -200,6 +227,7 @@ class NetworkManager {
   Result<void> ipv6_only_port(std::string_view network, PortMapping& p) const;
 
   Netlink& kernel_;
+  Sublinks* sublinks_ = nullptr;
   Firewall& firewall_;
   Ipam ipam_;
   OverlayPeers& peers_;

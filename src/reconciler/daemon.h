@@ -167,6 +167,7 @@ class Daemon {
   struct NetworkListing {
     std::string name, project, subnet, gateway;
     std::vector<std::string> containers;
+    std::string driver = "bridge";  // bridge | overlay | macvlan | ipvlan
   };
   [[nodiscard]] Result<std::vector<NetworkListing>> list_networks();
   [[nodiscard]] Result<NetworkListing> create_network(const std::string& name,

@@ -45,6 +45,7 @@ Result<std::vector<Daemon::NetworkListing>> Daemon::list_networks() {
     if (n.name == Networking::kBuildNetwork) continue;  // the builds' own, not a user's
     NetworkListing l{n.name, n.project, n.subnet, n.gateway, {}};
     if (auto it = users->find(n.name); it != users->end()) l.containers = it->second;
+    l.driver = networking_->driver_of(n.name);
     out.push_back(std::move(l));
   }
   return out;

@@ -49,7 +49,9 @@ class StoreAddresses final : public net::AddressStore {
 
 // Where a network's embedded DNS listens, and its containers' resolv.conf points: the gateway,
 // the IPv6 one on an IPv6-only network (its containers have no IPv4 to reach the other with).
+// On a macvlan or ipvlan network: its shim's address (net/network_sublinks.cpp says why).
 std::string dns_address(const net::NetworkInfo& info) {
+  if (info.shim_address) return info.shim_address->str();
   if (!info.spec.enable_ipv4 && info.v6) return info.v6->gateway.str();
   return info.addressing.gateway.str();
 }
@@ -76,10 +78,14 @@ Result<void> Networking::open() {
   if (!nft) return fail(nft.error().wrap("networking: nftables"));
   nft_ = std::move(*nft);
   firewall_ = std::make_unique<net::Firewall>(*nft_, *netlink_);
+  auto sub = net::make_libnl_sublinks();
+  if (!sub) return fail(sub.error().wrap("networking: netlink"));
+  sublinks_ = std::move(*sub);
   net::NetworkOptions options;
   options.instance = instance_;
   manager_ =
       std::make_unique<net::NetworkManager>(*netlink_, *firewall_, *addresses_, *peers_, options);
+  manager_->use_sublinks(*sublinks_);
   return {};
 }
 
@@ -92,6 +98,8 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
   spec.name = n.key;
   if (n.name != project + "_" + n.key) spec.host_name = n.name;  // `name:` in the file
   if (n.driver == "overlay") spec.driver = net::Driver::kOverlay;
+  else if (n.driver == "macvlan") spec.driver = net::Driver::kMacvlan;
+  else if (n.driver == "ipvlan") spec.driver = net::Driver::kIpvlan;
   else if (n.driver != "bridge" && !n.driver.empty())
     return fail(ctx + ": driver " + n.driver + " is not supported");
   spec.internal = n.internal;
@@ -124,6 +132,12 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
     return it == n.driver_opts.end() ? nullptr : &it->second;
   };
   if (auto* mtu = opt("mtu")) spec.mtu = std::atoi(mtu->c_str());
+  if (spec.driver == net::Driver::kMacvlan || spec.driver == net::Driver::kIpvlan) {
+    if (auto* parent = opt("parent")) spec.parent = *parent;
+    if (auto* mode = opt(spec.driver == net::Driver::kMacvlan ? "macvlan_mode" : "ipvlan_mode"))
+      spec.mode = *mode;
+    if (auto* flag = opt("ipvlan_flag")) spec.flag = *flag;
+  }
   const bool in_cluster = cluster_ && ClusterOverlay::is_cluster_network(n);
   if (in_cluster) {
     // The cluster's subnet (prepare read it from the store; a restarted daemon keeps the one
@@ -183,6 +197,18 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
       dns_[full] = std::move(server);
   }
   return {};
+}
+
+std::string Networking::driver_of(const std::string& name) const {
+  const net::NetworkInfo* info = manager_ ? manager_->find(name) : nullptr;
+  if (info == nullptr) return "bridge";
+  switch (info->spec.driver) {
+    case net::Driver::kOverlay: return "overlay";
+    case net::Driver::kMacvlan: return "macvlan";
+    case net::Driver::kIpvlan: return "ipvlan";
+    case net::Driver::kBridge: break;
+  }
+  return "bridge";
 }
 
 Result<void> Networking::remove_network(const std::string& name) {
@@ -344,7 +370,12 @@ void Networking::started(const RuntimeRecord& rt, bool adopted, bool serve) {
       if (cluster_->is_cluster(e.network)) eps.push_back({e.network, e.address.address, e.mac});
     cluster_->attached(rt, eps);
   }
-  if (auto ports = port_mappings(rt); !ports.empty())
+  // Only macvlan/ipvlan networks: no port is published (as docker; the loader warned at up).
+  bool bridged = std::any_of(rt.networks.begin(), rt.networks.end(), [&](const auto& j) {
+    const net::NetworkInfo* info = manager_->find(j.network);
+    return info == nullptr || !info->sublinks();
+  });
+  if (auto ports = port_mappings(rt); !ports.empty() && bridged)
     if (auto r = manager_->publish(rt.spec.name, std::move(ports)); !r)
       log::get("net")->error("publish ports of {}: {}", rt.spec.name, r.error().message);
 }

@@ -29,6 +29,7 @@ class Netlink;
 class NftRunner;
 class Firewall;
 class NetworkManager;
+class Sublinks;
 class StaticPeers;
 class AddressStore;
 struct NetworkInfo;
@@ -132,6 +133,8 @@ class Networking {
   static constexpr const char* kBuildNetwork = "_stack_build";
   // Makes NETWORK (a known one) exist again.
   [[nodiscard]] Result<void> repair(const std::string& network);
+  // NAME's driver as this daemon made it: bridge, overlay, macvlan or ipvlan.
+  [[nodiscard]] std::string driver_of(const std::string& name) const;
   // Names of networks whose bridge (or vxlan device) has gone missing.
   [[nodiscard]] std::vector<std::string> missing();
 
@@ -160,6 +163,7 @@ class Networking {
   std::unique_ptr<net::Netlink> netlink_;
   std::unique_ptr<net::NftRunner> nft_;
   std::unique_ptr<net::Firewall> firewall_;
+  std::unique_ptr<net::Sublinks> sublinks_;
   std::unique_ptr<net::NetworkManager> manager_;
   std::unique_ptr<net::dns::DnsRegistry> registry_;
   std::map<std::string, std::unique_ptr<net::dns::DnsServer>> dns_;  // by network full name

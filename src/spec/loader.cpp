@@ -2,6 +2,7 @@
 // include and extends, merges the files, then validates and normalises the top level and every
 // service, applies profiles and checks cross-references. Reads files only.
 #include "spec/loader.h"
+#include "spec/network_fields.h"
 
 #include <algorithm>
 #include <system_error>
@@ -293,6 +294,7 @@ Result<Stack> load(const LoadOptions& opts) {
       diag.error(at, "services." + s.name + ".pull_policy: build needs a build section");
     }
   }
+  warn_network_drivers(out, diag);
   if (diag.has_errors()) return fail(diag.to_error());
   out.warnings = diag.warnings();
   out.file_names = diag.files();

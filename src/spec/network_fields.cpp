@@ -249,6 +249,68 @@ void check_ipv6_attachments(const Stack& stack, const Service& s, Diagnostics& d
   }
 }
 
+// The network's driver: stack's own (bridge, overlay) and the two kernel drivers docker users
+// run on one host (macvlan, ipvlan, with the options docker's drivers take). Anything else is
+// refused by name at the `driver` key: docker's `host` and `none` are network modes, not
+// networks stack can make; a plugin name (weave, calico...) has no plugin host here.
+void check_network_driver(const Stack& stack, const Network& n, Diagnostics& diag) {
+  if (n.external) return;  // made elsewhere: its driver is not used
+  std::string at = "networks." + n.key;
+  auto pos_of = [&](const std::string& path) {
+    for (const KeyUse& k : stack.keys)
+      if (k.path == path) return k.pos;
+    return n.pos;
+  };
+  const std::string& d = n.driver;
+  SourcePos pos = pos_of(at + ".driver");
+  if (d == "host" || d == "none") {
+    diag.error(pos, at + ".driver: " + d + " is not a network stack can make (use network_mode: " +
+                        d + " on the service)");
+    return;
+  }
+  if (d != "bridge" && d != "overlay" && d != "macvlan" && d != "ipvlan" && !d.empty()) {
+    diag.error(pos, at + ".driver: " + d +
+                        ": refused, no network plugin can run here (stack's drivers: bridge, "
+                        "overlay, macvlan, ipvlan)");
+    return;
+  }
+  if (d != "macvlan" && d != "ipvlan") return;
+  const std::string mode_key = d + "_mode";
+  for (const auto& [key, value] : n.driver_opts) {
+    std::string where = at + ".driver_opts." + key;
+    SourcePos opos = pos_of(where);
+    if (key == "parent") {
+      size_t dot = value.rfind('.');
+      std::string base = dot == std::string::npos ? value : value.substr(0, dot);
+      std::string vlan = dot == std::string::npos ? "" : value.substr(dot + 1);
+      bool vlan_ok = vlan.empty() || (vlan.size() <= 4 &&
+                                      std::all_of(vlan.begin(), vlan.end(), ::isdigit) &&
+                                      std::atoi(vlan.c_str()) >= 1 && std::atoi(vlan.c_str()) <= 4094);
+      if (!valid_ifname(value) || !valid_ifname(base) || (dot != std::string::npos && !vlan_ok))
+        diag.error(opos, where + ": \"" + value +
+                             "\" is not an interface name, or IFACE.VLAN with VLAN 1 to 4094");
+    } else if (key == mode_key) {
+      bool ok = d == "macvlan" ? (value == "bridge" || value == "private" || value == "vepa")
+                               : (value == "l2" || value == "l3" || value == "l3s");
+      if (d == "macvlan" && value == "passthru")
+        diag.error(opos, where + ": passthru gives the parent to one container alone; stack "
+                                 "needs a second macvlan on it for the embedded DNS (use bridge)");
+      else if (!ok)
+        diag.error(opos, where + ": \"" + value + "\" is not one of " +
+                             (d == "macvlan" ? "bridge, private, vepa" : "l2, l3, l3s"));
+    } else if (d == "ipvlan" && key == "ipvlan_flag") {
+      if (value != "bridge" && value != "private" && value != "vepa")
+        diag.error(opos, where + ": \"" + value + "\" is not one of bridge, private, vepa");
+    } else if (key != "mtu") {
+      diag.error(opos, where + ": not an option of the " + d + " driver (it takes parent, " +
+                           mode_key + (d == "ipvlan" ? ", ipvlan_flag" : "") + ", mtu)");
+    }
+  }
+  if (n.enable_ipv6)
+    diag.error(pos_of(at + ".enable_ipv6"),
+               at + ".enable_ipv6: not supported on " + d + " networks yet (IPv4 only)");
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> link_aliases(const Service& s) {
@@ -263,6 +325,35 @@ std::string network_name(const Stack& stack, const std::string& key) {
   return stack.name + "_" + key;
 }
 
+void warn_network_drivers(const Stack& stack, Diagnostics& diag) {
+  auto sub = [&](const std::string& key) {
+    const Network* n = stack.find_network(key);
+    return n != nullptr && !n->external && (n->driver == "macvlan" || n->driver == "ipvlan");
+  };
+  for (const Service& s : stack.services) {
+    if (s.ports.empty() || s.networks.empty()) continue;
+    if (std::all_of(s.networks.begin(), s.networks.end(),
+                    [&](const NetworkAttachment& a) { return sub(a.network); }))
+      diag.warn(key_pos(s, "ports"),
+                "services." + s.name + ".ports are ignored: its networks are macvlan or ipvlan "
+                "ones, where (as in docker) no port is published; reach it at its own address");
+  }
+  for (const Network& n : stack.networks) {
+    if (n.external || (n.driver != "macvlan" && n.driver != "ipvlan")) continue;
+    auto opt = [&](const char* key) {
+      auto it = n.driver_opts.find(key);
+      return it == n.driver_opts.end() ? std::string() : it->second;
+    };
+    std::string mode = opt("macvlan_mode"), flag = opt("ipvlan_flag");
+    bool cut = n.driver == "macvlan" ? (mode == "private" || mode == "vepa") : flag == "private" || flag == "vepa";
+    if (cut)
+      diag.warn(n.pos, "networks." + n.key + ": with " +
+                           (n.driver == "macvlan" ? "macvlan_mode " + mode : "ipvlan_flag " + flag) +
+                           " its containers cannot reach the embedded DNS (nor each other through "
+                           "the host): service names do not resolve there");
+  }
+}
+
 void check_network_fields(const Stack& stack, Diagnostics& diag) {
   for (const Service& s : stack.services) {
     check_links(stack, s, diag);
@@ -273,6 +364,7 @@ void check_network_fields(const Stack& stack, Diagnostics& diag) {
   for (const Network& n : stack.networks) {
     check_ipv6_network(n, diag);
     check_ipv6_only_network(stack, n, diag);
+    check_network_driver(stack, n, diag);
   }
 }
 

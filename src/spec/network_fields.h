@@ -31,4 +31,8 @@ inline constexpr const char* kEndpointMacOpt = "com.docker.network.endpoint.maca
 // bridge driver does not take.
 void check_network_fields(const Stack& stack, Diagnostics& diag);
 
+// Warnings at load about macvlan and ipvlan networks: a service's ports on such networks only
+// (not published, as docker), a mode in which its containers cannot reach the embedded DNS.
+void warn_network_drivers(const Stack& stack, Diagnostics& diag);
+
 }  // namespace stack::spec

@@ -311,7 +311,8 @@ const std::vector<Implemented>& implemented() {
       {"services.*.depends_on.**", {}},
       {"services.*.restart", {}},
       {"services.*.healthcheck.**", {}},
-      // Networking: bridge and overlay networks, DNS names, published ports.
+      // Networking: bridge, overlay, macvlan and ipvlan networks (drivers and their options are
+      // checked in network_fields.cpp), DNS names, published ports.
       {"networks", {}},
       {"networks.*", {}},
       {"networks.*.driver", {}},

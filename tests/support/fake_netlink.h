@@ -148,12 +148,13 @@ class FakeNetlink final : public net::Netlink {
                                                    (c.gateway6 ? " via " + c.gateway6->str() : "") +
                                                    extras(c)))
       return *f;
-    auto ns = netns.find(c.netns_fd);
-    if (ns == netns.end() || !ns->second.count(c.name))
+    // netns_fd -1: this (the host's) namespace, as the real one does.
+    auto& space = c.netns_fd < 0 ? links : netns[c.netns_fd];
+    if (!space.count(c.name))
       return fail(
           "configure " + c.name + " in container namespace: link " + c.name + ": no such device",
           ENODEV);
-    Link& l = ns->second[c.name];
+    Link& l = space[c.name];
     l.info.mtu = c.mtu;
     l.info.up = true;
     if (c.address4 &&
