@@ -249,6 +249,9 @@ Result<Stack> load(const LoadOptions& opts) {
   FieldCtx top{diag, out.project_dir, lookup, "services", &base_dirs};
   check_top_level(top, merged);
   record_keys(merged, "", out.keys);
+  // The Compose specification keeps `version` for old files only; docker compose warns too.
+  for (const Entry& e : merged.entries)
+    if (e.key == "version") diag.warn(e.key_pos, "version is obsolete and ignored; remove it");
 
   std::string raw_name = out.project_dir.filename().string();
   SourcePos name_pos{display.front(), 0, 0};

@@ -194,7 +194,8 @@ void add_mount_from_mapping(const FieldCtx& ctx, const Node& n, Service& s) {
   static const Shape bind = object({{"propagation", str()},
                                     {"create_host_path", boolean()},
                                     {"selinux", str({"z", "Z"})},
-                                    {"recursive", str()}});
+                                    {"recursive",
+                                     str({"enabled", "disabled", "writable", "readonly"})}});
   static const Shape volume = object({{"nocopy", boolean()}, {"subpath", str()},
                                       {"labels", dict()}});
   static const Shape tmpfs = object({{"size", bytes()}, {"mode", scalar()}});
@@ -203,10 +204,25 @@ void add_mount_from_mapping(const FieldCtx& ctx, const Node& n, Service& s) {
     m.propagation = b.value("propagation", "");
     m.create_host_path = b.value("create_host_path", false);
     m.selinux = b.value("selinux", "");
+    // The engine binds recursively and makes every mount below read-only with the top one:
+    // docker's enabled (its default) and readonly. The other two would need it to bind the
+    // source's own mount only, or to leave the ones below writable.
+    std::string recursive = b.value("recursive", "enabled");
+    const SourcePos& at = n.find("bind")->pos;
+    if (recursive == "disabled" || recursive == "writable")
+      ctx.unsupported(at, ctx.path + " bind.recursive " + recursive +
+                              " (the mounts below the source always come along, read-only "
+                              "with it)");
+    else if (recursive == "readonly" && !m.read_only)
+      ctx.child("bind.recursive").error(at, "readonly needs read_only: true");
   }
   if (auto v = sub("volume", volume); v.is_object()) {
     m.nocopy = v.value("nocopy", false);
     m.subpath = v.value("subpath", "");
+    if (v.contains("labels"))
+      ctx.unsupported(n.find("volume")->pos,
+                      ctx.path + " volume.labels (stack's anonymous volumes carry no labels; "
+                                 "label a named volume under the top-level volumes)");
   }
   if (auto i = sub("image", image); i.is_object()) m.subpath = i.value("subpath", "");
   if (auto t = sub("tmpfs", tmpfs); t.is_object()) {

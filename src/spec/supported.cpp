@@ -111,7 +111,6 @@ struct Refused {
 };
 const std::vector<Refused>& refused() {
   static const std::vector<Refused> table = {
-      {"services.*.isolation", "a Windows container setting"},
       {"services.*.credential_spec", "a Windows gMSA credential"},
       {"services.*.cpu_count", "a Windows container setting; use cpus"},
       {"services.*.cpu_percent", "a Windows container setting; use cpus"},
@@ -126,8 +125,6 @@ const std::vector<Refused>& refused() {
        "Swarm node resources; stack runs on one host"},
       {"services.*.deploy.placement",
        "placing replicas on nodes needs a cluster: stack daemon --cluster"},
-      {"services.*.deploy.endpoint_mode",
-       "Swarm's virtual IP; stack's DNS answers with every replica's address"},
       {"services.*.storage_opt",
        "a size quota needs overlay on xfs with pquota; the layers are not on one"},
       {"services.*.use_api_socket", "stack's API is not Docker's: there is no Docker socket"},
@@ -139,8 +136,62 @@ const std::vector<Refused>& refused() {
       {"services.*.build.privileged", "RUN gets no extra privileges"},
       {"services.*.build.isolation", "a Windows container setting"},
       {"services.*.build.ulimits", "RUN runs with the engine's default limits"},
+      {"secrets.*.driver", "a secret driver is a Swarm plugin; give a file or a variable"},
+      {"secrets.*.driver_opts",
+       "a secret driver is a Swarm plugin; give a file or a variable"},
+      {"secrets.*.template_driver",
+       "Swarm renders templates; stack mounts the content as it is"},
+      {"configs.*.template_driver",
+       "Swarm renders templates; stack mounts the content as it is"},
+      {"volumes.*.driver_opts.*", "the local driver takes type, o and device, as mount(8)"},
+      {"networks.*.ipam.options", "options of an IPAM plugin; stack's own IPAM takes none"},
   };
   return table;
+}
+
+// Where KEY (a full path such as "services.web.isolation") is written, else FALLBACK.
+SourcePos key_pos(const std::vector<KeyUse>& keys, const std::string& key, SourcePos fallback) {
+  for (const KeyUse& k : keys)
+    if (k.path == key) return k.pos;
+  return fallback;
+}
+
+std::string text_of(const nlohmann::json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+// Fields whose key runs but only some of whose values can: the others are refused with the
+// reason (docker compose passes them to an engine that refuses them too, or to Swarm).
+void refused_values(const Stack& stack, Diagnostics& diag) {
+  auto refuse = [&](const SourcePos& pos, const std::string& what, const std::string& why) {
+    diag.error(pos, "refused: " + what + " (" + why + ")");
+  };
+  for (const Network& n : stack.networks) {
+    std::string at = "networks." + n.key + ".ipam";
+    if (!n.ipam_driver.empty() && n.ipam_driver != "default")
+      refuse(key_pos(stack.keys, at + ".driver", n.pos), at + ".driver " + n.ipam_driver,
+             "an IPAM plugin; stack allocates the addresses itself: default");
+    // Reserved addresses would need the allocator to skip them; until it does, refused
+    // rather than handed to a container.
+    for (const IpamPool& p : n.ipam)
+      if (!p.aux_addresses.empty())
+        diag.error(key_pos(stack.keys, at, n.pos),
+                   "not supported yet: " + at + ".config aux_addresses (addresses kept from "
+                   "containers)");
+  }
+  for (const Service& s : stack.services) {
+    std::string at = "services." + s.name;
+    if (auto it = s.extra.find("isolation"); it != s.extra.end() && *it != "default")
+      refuse(key_pos(s.keys, at + ".isolation", s.pos), at + ".isolation " + text_of(*it),
+             "a Windows container setting; Linux runs only default");
+    auto d = s.extra.find("deploy");
+    if (d == s.extra.end() || !d->is_object() || !d->contains("endpoint_mode")) continue;
+    const auto& mode = (*d)["endpoint_mode"];
+    if (mode != "dnsrr")
+      refuse(key_pos(s.keys, at + ".deploy.endpoint_mode", s.pos),
+             at + ".deploy.endpoint_mode " + text_of(mode),
+             "Swarm's virtual IP; stack's DNS answers with every replica's address: dnsrr");
+  }
 }
 
 // deploy.mode: replicated is what stack does on one host; global (one replica on every node)
@@ -296,6 +347,7 @@ const std::vector<Implemented>& implemented() {
       {"secrets.*.environment", {}},
       {"secrets.*.name", {}},
       {"secrets.*.external.**", {}},
+      {"secrets.*.labels.**", {}},  // metadata, shown by `stack config` (no secret object)
       {"configs", {}},
       {"configs.*", {}},
       {"configs.*.file", {}},
@@ -303,6 +355,7 @@ const std::vector<Implemented>& implemented() {
       {"configs.*.content", {}},
       {"configs.*.name", {}},
       {"configs.*.external.**", {}},
+      {"configs.*.labels.**", {}},
       // json-file, local and none; syslog, journald, gelf and fluentd besides a local copy
       // (check_logging: the refused drivers with their reasons).
       {"services.*.logging", {}},
@@ -322,6 +375,7 @@ const std::vector<Implemented>& implemented() {
       {"networks.*.enable_ipv4", {}},
       {"networks.*.ipam", {}},
       {"networks.*.ipam.config", {}},
+      {"networks.*.ipam.driver", {}},  // default only (refused_values)
       {"networks.*.labels.**", {}},
       {"networks.*.name", {}},  // its name on the host, shared by every project naming it
       {"networks.*.external.**", {}},  // must exist (daemon_ops.cpp); never made or removed
@@ -393,6 +447,8 @@ const std::vector<Implemented>& implemented() {
       {"services.*.cpu_rt_runtime", {}},  // refused at up where the kernel lacks RT groups
       {"services.*.cpu_rt_period", {}},
       {"services.*.deploy.mode", replicated_mode},
+      {"services.*.deploy.endpoint_mode", {}},  // dnsrr only (refused_values)
+      {"services.*.isolation", {}},             // default only (refused_values)
       {"services.*.post_start.**", {}},  // run through the exec path (reconciler/hooks.cpp)
       {"services.*.pre_stop.**", {}},
       // A provider's binary, run by an explicit up and down (reconciler/providers.h).
@@ -481,6 +537,7 @@ Result<void> check_supported(const Stack& stack, bool cluster) {
   provider_dependencies(stack, report);
   file_sources(stack, report);
   check_stack_fields(stack, diag);
+  refused_values(stack, diag);
   check_network_fields(stack, diag);
   for (const Service& s : stack.services) {
     walk(s.keys, s.name);

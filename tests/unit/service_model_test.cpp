@@ -111,7 +111,9 @@ TEST_CASE("runtime record: hooks round-trip with their whole process") {
 
 TEST_CASE("refusals: what cannot work on one Linux host says why, at its key") {
   std::string m = refusal("    isolation: process\n");
-  CHECK_MESSAGE(m == "stack.yaml:4:5: refused: services.web.isolation (a Windows container setting)", m);
+  CHECK_MESSAGE(m == "stack.yaml:4:5: refused: services.web.isolation process (a Windows container "
+                     "setting; Linux runs only default)",
+                m);
   m = refusal("    credential_spec: {file: x.json}\n");
   CHECK_MESSAGE(m.find("refused: services.web.credential_spec (a Windows gMSA") != std::string::npos, m);
   m = refusal("    gpus: all\n");
