@@ -18,6 +18,7 @@ std::string encode(const OverlayEndpoint& ep) {
   if (!ep.service.empty()) j["service"] = ep.service;
   if (!ep.project.empty()) j["project"] = ep.project;
   if (!ep.aliases.empty()) j["aliases"] = ep.aliases;
+  if (!ep.health.empty()) j["health"] = ep.health;
   return j.dump();
 }
 
@@ -52,6 +53,7 @@ std::optional<OverlayEndpoint> decode(const std::string& network, const KeyValue
   ep.underlay = *underlay;
   ep.service = text("service");
   ep.project = text("project");
+  ep.health = text("health");
   if (auto it = j.find("aliases"); it != j.end() && it->is_array())
     for (const auto& a : *it)
       if (a.is_string()) ep.aliases.push_back(a.get<std::string>());

@@ -30,6 +30,9 @@ struct OverlayEndpoint {
   std::string service = "";
   std::string project = "";
   std::vector<std::string> aliases = {};
+  // The container's health check status (the routing mesh sends connections only to replicas
+  // whose health is "" (none) or "healthy"): "starting", "healthy", "unhealthy".
+  std::string health = "";
   bool operator==(const OverlayEndpoint&) const = default;
 };
 

@@ -59,10 +59,34 @@ struct FirewallEndpoint {
   std::optional<Ipv6> address6 = std::nullopt;  // the port's IPv6 source, when it has one
 };
 
+// A published port of a cluster service, answered on every node of the cluster (the routing
+// mesh, reconciler/cluster_mesh.h): PORT on any local address is DNATed to one of BACKENDS
+// (round robin) on TARGET, across the service's overlay network (bridge BRIDGE here).
+// Connections to another node's replica leave with SNAT, this node's own address on the overlay
+// as their source, so that the replies come back through this node; to a local replica they are
+// masqueraded to the gateway. No backend: the port drops (it falls through to no local port).
+struct MeshBackend {
+  Ipv4 address;
+  bool local = false;  // a replica on this node
+  auto operator<=>(const MeshBackend&) const = default;
+};
+struct MeshPort {
+  Proto proto = Proto::kTcp;
+  uint16_t port = 0;
+  uint16_t target = 0;
+  std::string bridge;
+  Ipv4 snat;
+  std::vector<MeshBackend> backends;
+  bool operator==(const MeshPort&) const = default;
+};
+// The mark the mesh's DNAT gives a connection's first packet, for its SNAT in postrouting.
+inline constexpr uint32_t kMeshMark = 0x53544d00;  // "STM\0"
+
 struct FirewallModel {
   std::vector<FirewallNetwork> networks;
   std::vector<PortMapping> ports;
   std::vector<FirewallEndpoint> endpoints;
+  std::vector<MeshPort> mesh;  // before PORTS: a meshed port shadows a local one
   // The instance's tables, one name in both families: "stack" for the default root,
   // "stack-<instance id>" for another (table_name in naming.h). Also the comment that tags its
   // rules in Docker's chain.
@@ -71,6 +95,12 @@ struct FirewallModel {
 
 // `table ip TABLE { ... }` for MODEL; deterministic (sorted), so equal models render equally.
 [[nodiscard]] Result<std::string> render_table(const FirewallModel& model);
+// The mesh's lines of `chain published` and of `chain postrouting` (render_table puts them
+// first in each); deterministic. Fails on a port 0.
+struct MeshRules {
+  std::string published, postrouting;
+};
+[[nodiscard]] Result<MeshRules> render_mesh(const std::vector<MeshPort>& mesh);
 // `table ip6 TABLE { ... }` for MODEL's networks with IPv6: published ports, NAT66 masquerade,
 // isolation. "" when none has IPv6.
 [[nodiscard]] Result<std::string> render_table6(const FirewallModel& model);

@@ -177,6 +177,8 @@ Result<std::string> render_table(const FirewallModel& model) {
            std::tie(b.host_ip, b.proto, b.host_port, b.container_ip);
   });
 
+  auto mesh = STACK_TRY_CTX(render_mesh(model.mesh), "render table ip " + model.table);
+
   std::ostringstream out;
   out << "table ip " << model.table << " {\n";
   // Published ports: DNAT for packets to any local address, arriving (prerouting) or sent by
@@ -185,14 +187,15 @@ Result<std::string> render_table(const FirewallModel& model) {
       << "\t\tfib daddr type local jump published\n\t}\n";
   out << "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n"
       << "\t\tfib daddr type local jump published\n\t}\n";
-  out << "\tchain published {\n";
+  out << "\tchain published {\n" << mesh.published;
   for (const auto& p : ports)
     if (p.host_ip6) continue;  // published on IPv6 only (render_table6)
     else if (auto r = render_port(out, p); !r)
       return fail(r.error().wrap("render table ip " + model.table));
   out << "\t}\n";
 
-  out << "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
+  out << "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+      << mesh.postrouting;
   for (const auto& n : networks) {
     auto subnet = n.subnet.network().str();
     // 127.0.0.1:PORT -> container: needs route_localnet on the bridge and this masquerade.

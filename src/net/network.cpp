@@ -6,6 +6,7 @@
 #include <fcntl.h>
 
 #include <set>
+#include <utility>
 #include <spdlog/spdlog.h>
 
 #include "common/log.h"
@@ -530,10 +531,21 @@ FirewallModel NetworkManager::firewall_model() const {
                           info.v6 ? std::optional<Cidr6>(info.v6->subnet) : std::nullopt});
   for (const auto& [container, ports] : ports_)
     m.ports.insert(m.ports.end(), ports.begin(), ports.end());
+  m.mesh = mesh_;
   for (const auto& [container, eps] : endpoints_)
     for (const auto& ep : eps)
       if (!ep.host_veth.empty()) m.endpoints.push_back(firewall_endpoint(ep));
   return m;
+}
+
+Result<void> NetworkManager::set_mesh(std::vector<MeshPort> mesh) {
+  if (mesh == mesh_) return {};
+  auto old = std::exchange(mesh_, std::move(mesh));
+  if (auto r = apply_firewall(); !r) {
+    mesh_ = std::move(old);
+    return fail(r.error().wrap("routing mesh"));
+  }
+  return {};
 }
 
 Result<void> NetworkManager::apply_firewall() {

@@ -198,6 +198,10 @@ class NetworkManager {
   // The kernel calls of macvlan and ipvlan networks; without it they are refused.
   void use_sublinks(Sublinks& sublinks) { sublinks_ = &sublinks; }
 
+  // The routing mesh's ports (reconciler/cluster_mesh.h) in the firewall from now on; applied
+  // when they changed.
+  [[nodiscard]] Result<void> set_mesh(std::vector<MeshPort> mesh);
+
   [[nodiscard]] FirewallModel firewall_model() const;
   // While held, changes to the model are not applied; release applies them in one transaction
   // (if any). A restarted daemon holds it while it re-learns its networks and containers, so
@@ -235,6 +239,7 @@ class NetworkManager {
   std::map<std::string, NetworkInfo, std::less<>> networks_;
   std::map<std::string, std::vector<Endpoint>, std::less<>> endpoints_;
   std::map<std::string, std::vector<PortMapping>, std::less<>> ports_;
+  std::vector<MeshPort> mesh_;
   bool held_ = false;
   bool dirty_ = false;  // changed while held
 };

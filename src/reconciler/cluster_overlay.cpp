@@ -293,6 +293,8 @@ void ClusterOverlay::attached(const RuntimeRecord& rt, const std::vector<Attache
     cluster::OverlayEndpoint ep{agent_.name(), rt.spec.name, a.ip, a.mac, *underlay_};
     ep.service = rt.service;
     ep.project = rt.project;
+    // Until its first probe: the routing mesh sends it nothing yet.
+    if (!rt.health.argv.empty()) ep.health = "starting";
     for (const auto& j : rt.networks)
       if (j.network == a.network) ep.aliases = j.aliases;
     regs.emplace_back(a.network, std::move(ep));
@@ -353,43 +355,129 @@ void ClusterOverlay::renamed(const std::string& from, const std::string& to) {
   });
 }
 
+void ClusterOverlay::health(const std::string& container, const std::string& status) {
+  std::vector<std::pair<std::string, cluster::OverlayEndpoint>> regs;
+  {
+    std::lock_guard lk(shared_->mu);
+    for (auto& [n, eps] : shared_->local)
+      if (auto it = eps.find(container); it != eps.end() && it->second.health != status) {
+        it->second.health = status;
+        regs.emplace_back(n, it->second);
+      }
+  }
+  if (regs.empty()) return;
+  auto* agent = &agent_;
+  agent_.submit([agent, regs] {
+    for (const auto& [network, ep] : regs) publish(*agent, network, ep);
+  });
+}
+
+awaitable<Result<net::Ipv4>> ClusterOverlay::host_address(const std::string& network,
+                                                          const net::Mac& mac) {
+  if (!underlay_)
+    co_return fail("network " + network + ": this node advertises no IPv4 address (--advertise)");
+  {
+    std::lock_guard lk(shared_->mu);
+    auto n = shared_->local.find(network);
+    if (n != shared_->local.end())
+      if (auto it = n->second.find(kHostEndpoint); it != n->second.end() && it->second.mac == mac)
+        co_return it->second.ip;
+  }
+  auto* agent = &agent_;
+  const std::string owner = owner_of(agent_.name(), kHostEndpoint);
+  std::function<Result<net::Ipv4>()> work = [agent, network, owner]() -> Result<net::Ipv4> {
+    auto status = agent->status();
+    if (status.lease == 0) return fail("this node is not registered in the cluster");
+    cluster::ClusterIpam ipam(agent->store());
+    return ipam.allocate(network, owner, std::nullopt, status.lease);
+  };
+  auto ip = co_await on_agent(agent_, std::move(work));
+  if (!ip) co_return fail(ip.error().wrap("this node's address on " + network));
+  cluster::OverlayEndpoint ep{agent_.name(), kHostEndpoint, *ip, mac, *underlay_};
+  {
+    std::lock_guard lk(shared_->mu);
+    shared_->local[network][kHostEndpoint] = ep;
+  }
+  agent_.submit([agent, network, ep] { publish(*agent, network, ep); });
+  co_return *ip;
+}
+
+void ClusterOverlay::release_host_address(const std::string& network) {
+  {
+    std::lock_guard lk(shared_->mu);
+    auto n = shared_->local.find(network);
+    if (n == shared_->local.end() || !n->second.erase(kHostEndpoint)) return;
+  }
+  auto* agent = &agent_;
+  agent_.submit([agent, network, node = agent_.name()] {
+    unpublish(*agent, network, node, kHostEndpoint);
+  });
+}
+
+const std::map<std::string, cluster::OverlayEndpoint>& ClusterOverlay::endpoints(
+    const std::string& network) const {
+  static const std::map<std::string, cluster::OverlayEndpoint> none;
+  auto it = all_.find(network);
+  return it == all_.end() ? none : it->second;
+}
+
+namespace {
+// Whether A and B are programmed alike (the health a record carries is the mesh's only).
+bool same_wiring(cluster::OverlayEndpoint a, const cluster::OverlayEndpoint& b) {
+  a.health = b.health;
+  return a == b;
+}
+}  // namespace
+
 void ClusterOverlay::program(const std::string& network,
                              const std::vector<cluster::OverlayEndpoint>& listing) {
+  auto& all = all_[network];
+  all.clear();
+  for (const auto& ep : listing) all[owner_of(ep.node, ep.container)] = ep;
   auto& have = remote_[network];
   std::set<std::string> keep;
   for (const auto& ep : listing) {
     if (ep.node == agent_.name()) continue;
     auto key = owner_of(ep.node, ep.container);
     keep.insert(key);
-    if (auto it = have.find(key); it != have.end() && *it->second == ep) continue;
+    if (auto it = have.find(key); it != have.end() && same_wiring(*it->second, ep)) continue;
     add_remote(network, ep);
   }
   std::vector<std::string> stale;
   for (const auto& [key, ep] : have)
     if (!keep.count(key)) stale.push_back(key);
   for (const auto& key : stale) remove_remote(network, key);
+  if (listener_) listener_(network);
 }
 
 void ClusterOverlay::change(const std::string& network,
                             const std::vector<cluster::EndpointChange>& changes) {
+  auto& all = all_[network];
   for (const auto& c : changes) {
-    if (c.endpoint.node == agent_.name()) continue;
     auto key = owner_of(c.endpoint.node, c.endpoint.container);
+    if (c.kind == cluster::EndpointChange::Kind::Removed) all.erase(key);
+    else all[key] = c.endpoint;
+    if (c.endpoint.node == agent_.name()) continue;
     if (c.kind == cluster::EndpointChange::Kind::Removed) {
       remove_remote(network, key);
       continue;
     }
     auto& have = remote_[network];
-    if (auto it = have.find(key); it != have.end() && *it->second == c.endpoint) continue;
+    if (auto it = have.find(key); it != have.end() && same_wiring(*it->second, c.endpoint)) {
+      *it->second = c.endpoint;
+      continue;
+    }
     add_remote(network, c.endpoint);
   }
+  if (listener_) listener_(network);
 }
 
 namespace {
 Networking::RemoteEndpoint remote_of(const cluster::OverlayEndpoint& ep) {
   Networking::RemoteEndpoint r;
   r.key = owner_of(ep.node, ep.container);
-  r.container = ep.container;
+  // A node's own address (host_address) has no name in the DNS.
+  r.container = ep.container == ClusterOverlay::kHostEndpoint ? "" : ep.container;
   r.service = ep.service;
   r.aliases = ep.aliases;
   r.ip = ep.ip;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,10 +24,10 @@
 namespace boost::asio {
 class io_context;
 }
+#include "cluster/store_peers.h"
+
 namespace stack::cluster {
 class NodeAgent;
-struct OverlayEndpoint;
-struct EndpointChange;
 }  // namespace stack::cluster
 
 namespace stack::reconciler {
@@ -81,6 +82,27 @@ class ClusterOverlay {
   // A start-first update keeps the old container under another name.
   void renamed(const std::string& from, const std::string& to);
 
+  // A container's health check status changed ("starting", "healthy", "unhealthy"): its
+  // endpoint records say so (the routing mesh reaches healthy replicas only).
+  void health(const std::string& container, const std::string& status);
+
+  // This node's own address on cluster network NETWORK (the routing mesh's SNAT source,
+  // cluster_mesh.h), held under the node's lease as owner "<node>/_mesh" and registered as an
+  // endpoint with MAC (this node's bridge), so that the other nodes' replicas reach it over the
+  // VXLAN. The same address on every call. release_host_address gives it back.
+  static constexpr const char* kHostEndpoint = "_mesh";
+  boost::asio::awaitable<Result<net::Ipv4>> host_address(const std::string& network,
+                                                         const net::Mac& mac);
+  void release_host_address(const std::string& network);
+
+  // Every endpoint of NETWORK as the watch last reported it, this node's too, by
+  // "<node>/<container>"; LISTENER is called on the loop after each change of a network.
+  [[nodiscard]] const std::map<std::string, cluster::OverlayEndpoint>& endpoints(
+      const std::string& network) const;
+  void set_listener(std::function<void(const std::string& network)> listener) {
+    listener_ = std::move(listener);
+  }
+
   // The subnet a cluster network without ipam.config gets: 10.128.0.0/9 cut in /24s, chosen
   // by the name's hash, so that every node proposes the same one.
   [[nodiscard]] static net::Cidr default_subnet(const std::string& full_name);
@@ -102,6 +124,9 @@ class ClusterOverlay {
   std::map<std::string, std::map<std::string, net::Ipv4>> reserved_;
   // network -> "<node>/<container>" -> endpoint programmed here (other nodes' only)
   std::map<std::string, std::map<std::string, std::unique_ptr<cluster::OverlayEndpoint>>> remote_;
+  // network -> "<node>/<container>" -> every endpoint (the routing mesh's replicas)
+  std::map<std::string, std::map<std::string, cluster::OverlayEndpoint>> all_;
+  std::function<void(const std::string&)> listener_;
   std::shared_ptr<Shared> shared_;  // with the watch thread and the agent's queued work
 };
 

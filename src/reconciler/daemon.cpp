@@ -16,6 +16,7 @@
 #include "fs/image_store.h"
 #include "reconciler/async.h"
 #include "reconciler/builds.h"
+#include "reconciler/cluster_mesh.h"
 #include "reconciler/cluster_overlay.h"
 #include "reconciler/desired.h"
 #include "reconciler/images.h"
@@ -87,6 +88,8 @@ awaitable<Result<int>> Daemon::start() {
   if (cluster_agent) {
     cluster_overlay_ = std::make_unique<ClusterOverlay>(io_, *cluster_agent, *networking_);
     networking_->set_cluster(cluster_overlay_.get());
+    cluster_mesh_ =
+        std::make_unique<ClusterMesh>(io_, *cluster_agent, *cluster_overlay_, *networking_);
   }
   builds_ = std::make_unique<BuildService>(io_, *controller_, *networking_, paths_.root / "builds",
                                            options_.builder);

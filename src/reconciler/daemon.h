@@ -115,6 +115,7 @@ class Notifier;
 class ImageService;
 class Networking;
 class ClusterOverlay;
+class ClusterMesh;
 class BuildService;
 
 class Daemon {
@@ -364,6 +365,7 @@ class Daemon {
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<Networking> networking_;
   std::unique_ptr<ClusterOverlay> cluster_overlay_;  // after networking_: it goes first
+  std::unique_ptr<ClusterMesh> cluster_mesh_;        // after cluster_overlay_: it goes first
   std::unique_ptr<BuildService> builds_;  // after networking_: its network goes first
   EventBus events_;
   std::map<std::string, spec::Stack> stacks_;  // the last loaded file of each project

@@ -17,6 +17,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "reconciler/cluster_mesh.h"
 #include "reconciler/daemon.h"
 #include "reconciler/on_agent.h"
 #include "reconciler/project_lock.h"
@@ -181,6 +182,9 @@ void Daemon::cluster_view(const std::map<std::string, cluster::LocalProject>& vi
     cluster_slots_[name] = lp.slots;
     asio::co_spawn(io_, guarded_reconcile(name, "cluster assignment"), asio::detached);
   }
+  // The routing mesh: every project's published ports answer here (before a removed project's
+  // networks go below: its rules leave first).
+  if (cluster_mesh_) cluster_mesh_->projects(view);
   // A project the cluster no longer has: what runs of it here goes.
   auto all = store.list_projects();
   if (!all) return;

@@ -10,6 +10,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "net/dns/dns_server.h"
+#include "net/naming.h"
 #include "net/network.h"
 #include "reconciler/cluster_overlay.h"
 
@@ -544,9 +545,22 @@ void Networking::gone(const std::string& container) {
     log::get("net")->warn("detach {}: {}", container, r.error().message);
 }
 
+Result<void> Networking::set_mesh(std::vector<net::MeshPort> mesh) {
+  if (!manager_) return {};
+  return manager_->set_mesh(std::move(mesh));
+}
+
+std::optional<Networking::Bridge> Networking::bridge_of(const std::string& network) const {
+  const auto* info = manager_ ? manager_->find(network) : nullptr;
+  if (!info) return std::nullopt;
+  auto salt = info->spec.underlay ? info->spec.underlay->str() : std::string();
+  return Bridge{info->bridge, net::bridge_mac(info->bridge, salt)};
+}
+
 Result<void> Networking::add_remote(const std::string& network, const RemoteEndpoint& ep) {
   if (!manager_) return {};
   if (auto r = manager_->add_remote(network, ep.ip, ep.mac, ep.underlay); !r) return r;
+  if (ep.container.empty()) return {};  // a node's own address: no name
   net::dns::Endpoint e;
   e.network = network;
   e.container = ep.key;  // unique here; its container name is one of its aliases

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@ class StaticPeers;
 class AddressStore;
 struct NetworkInfo;
 struct PortMapping;
+struct MeshPort;
 namespace dns {
 class DnsRegistry;
 class DnsServer;
@@ -115,6 +117,15 @@ class Networking {
   };
   [[nodiscard]] Result<void> add_remote(const std::string& network, const RemoteEndpoint& ep);
   [[nodiscard]] Result<void> remove_remote(const std::string& network, const RemoteEndpoint& ep);
+
+  // The routing mesh's ports on this node (reconciler/cluster_mesh.h), in the firewall.
+  [[nodiscard]] Result<void> set_mesh(std::vector<net::MeshPort> mesh);
+  // NETWORK's bridge here and its MAC; nullopt when the network is not made here.
+  struct Bridge {
+    std::string name;
+    net::Mac mac;
+  };
+  [[nodiscard]] std::optional<Bridge> bridge_of(const std::string& network) const;
 
   // `stack port`: the host side of CONTAINER's PRIVATE_PORT/PROTOCOL.
   [[nodiscard]] Result<PortAnswer> port(const RuntimeRecord& rt, int private_port,

@@ -484,6 +484,8 @@ awaitable<void> Supervisor::health_loop(std::string name, uint64_t generation) {
     current->health = health_name(now);
     (void)daemon_.controller().store().put_container(*current);
     publish(*current, "health_status", {{"health", current->health}});
+    // In a cluster, the endpoint records carry it: the routing mesh reaches healthy replicas.
+    if (auto* overlay = daemon_.cluster_overlay()) overlay->health(name, current->health);
     log::get("reconciler")->info("health name={} status={}", name, current->health);
     changed_->notify();
     if (now != Health::Unhealthy || !rt->restart_on_unhealthy) continue;
