@@ -26,39 +26,11 @@
 
 #include "common/unique_fd.h"
 #include "net/check.h"
+#include "net/libnl_error.h"
 #include "net/netlink.h"
 
 namespace stack::net {
 namespace {
-
-// libnl turns the kernel's errno into its own codes; turn the common ones back.
-int nl_to_errno(int nlerr) {
-  switch (nlerr < 0 ? -nlerr : nlerr) {
-    case NLE_EXIST:
-      return EEXIST;
-    case NLE_OBJ_NOTFOUND:
-    case NLE_NODEV:
-      return ENODEV;
-    case NLE_PERM:
-      return EPERM;
-    case NLE_BUSY:
-      return EBUSY;
-    case NLE_INVAL:
-      return EINVAL;
-    case NLE_OPNOTSUPP:
-      return EOPNOTSUPP;
-    case NLE_NOMEM:
-      return ENOMEM;
-    case NLE_NOADDR:
-      return EADDRNOTAVAIL;
-    default:
-      return EIO;
-  }
-}
-
-Error nl_error(std::string_view context, int nlerr) {
-  return Error{std::string(context) + ": " + nl_geterror(nlerr), nl_to_errno(nlerr)};
-}
 
 template <class T, void (*Free)(T*)>
 struct Deleter {

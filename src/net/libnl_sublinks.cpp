@@ -9,34 +9,11 @@
 #include <netlink/route/link.h>
 
 #include "net/check.h"
+#include "net/libnl_error.h"
 #include "net/sublinks.h"
 
 namespace stack::net {
 namespace {
-
-int errno_of(int nlerr) {
-  switch (nlerr < 0 ? -nlerr : nlerr) {
-    case NLE_EXIST:
-      return EEXIST;
-    case NLE_OBJ_NOTFOUND:
-    case NLE_NODEV:
-      return ENODEV;
-    case NLE_PERM:
-      return EPERM;
-    case NLE_BUSY:
-      return EBUSY;
-    case NLE_INVAL:
-      return EINVAL;
-    case NLE_OPNOTSUPP:
-      return EOPNOTSUPP;
-    default:
-      return EIO;
-  }
-}
-
-Error nl_error(std::string_view context, int nlerr) {
-  return Error{std::string(context) + ": " + nl_geterror(nlerr), errno_of(nlerr)};
-}
 
 struct SockFree {
   void operator()(nl_sock* s) const { nl_socket_free(s); }
