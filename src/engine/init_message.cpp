@@ -49,10 +49,37 @@ void add_process(wire::Writer& w, const ProcessSpec& p, const Filter& filter) {
   w.u32(W_UID, p.uid).u32(W_GID, p.gid);
   for (gid_t g : p.groups) w.u32(W_GROUP, g);
   w.u64(W_CAPS, p.capabilities);
-  if (p.inheritable || p.ambient)
-    w.nested(W_CAPS_MORE,
-             wire::Writer().u64(WC_INHERITABLE, p.inheritable).u64(WC_AMBIENT, p.ambient));
+  if (p.inheritable || p.ambient || p.user_permitted || p.user_effective) {
+    wire::Writer sets;
+    sets.u64(WC_INHERITABLE, p.inheritable).u64(WC_AMBIENT, p.ambient);
+    if (p.user_permitted || p.user_effective)
+      sets.u64(WC_PERMITTED, p.user_permitted).u64(WC_EFFECTIVE, p.user_effective);
+    w.nested(W_CAPS_MORE, sets);
+  }
   w.u32(W_NO_NEW_PRIVS, p.no_new_privs ? 1 : 0);
+  if (p.umask) w.u32(W_UMASK, *p.umask);
+  if (p.io_priority) w.u32(W_IOPRIO, *p.io_priority);
+  if (const auto& s = p.scheduler) {
+    w.nested(W_SCHED, wire::Writer()
+                          .u32(WS_POLICY, s->policy)
+                          .u32(WS_NICE, static_cast<uint32_t>(s->nice))
+                          .u32(WS_PRIORITY, s->priority)
+                          .u64(WS_FLAGS, s->flags)
+                          .u64(WS_RUNTIME, s->runtime)
+                          .u64(WS_DEADLINE, s->deadline)
+                          .u64(WS_PERIOD, s->period));
+  }
+  if (const auto& m = p.memory_policy) {
+    wire::Writer mp;
+    mp.u32(WM_MODE, m->mode);
+    if (!m->nodes.empty()) {
+      std::string words;
+      for (uint64_t word : m->nodes)
+        for (int i = 0; i < 8; i++) words += static_cast<char>((word >> (8 * i)) & 0xff);
+      mp.bytes(WM_NODES, words);
+    }
+    w.nested(W_MEMPOLICY, mp);
+  }
   for (const auto& rl : p.rlimits) {
     auto value = [](int64_t v) { return v < 0 ? UINT64_MAX : static_cast<uint64_t>(v); };
     w.nested(W_RLIMIT, wire::Writer()
@@ -139,6 +166,19 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
                     (spec.join_cgroupns.empty() ? 0 : CLONE_NEWCGROUP) |
                     (spec.join_mntns.empty() ? 0 : CLONE_NEWNS);
   if (joined) cfg.u32(W_NS_JOINED, joined);
+  if (spec.timens) {
+    wire::Writer t;
+    if (!spec.join_timens.empty()) {
+      t.bytes(WT_PATH, spec.join_timens);
+    } else {
+      const auto& o = spec.time_offsets;
+      t.bytes(WT_OFFSETS, "monotonic " + std::to_string(o.monotonic_secs) + " " +
+                              std::to_string(o.monotonic_nanosecs) + "\nboottime " +
+                              std::to_string(o.boottime_secs) + " " +
+                              std::to_string(o.boottime_nanosecs) + "\n");
+    }
+    cfg.nested(W_TIMENS, t);
+  }
   if (uint32_t p = propagation_flags(spec.rootfs_propagation)) cfg.u32(W_ROOT_PROPAGATION, p);
   if (spec.personality) cfg.u32(W_PERSONALITY, *spec.personality);
   if (spec.privileged) {

@@ -106,6 +106,23 @@ struct SecretFile {
   int mode = 0444;
 };
 
+// sched_setattr(2)'s attributes (an OCI bundle's process.scheduler).
+struct Scheduler {
+  uint32_t policy = 0;  // SCHED_*
+  int32_t nice = 0;
+  uint32_t priority = 0;
+  uint64_t flags = 0;                              // SCHED_FLAG_*
+  uint64_t runtime = 0, deadline = 0, period = 0;  // ns, SCHED_DEADLINE
+  bool operator==(const Scheduler&) const = default;
+};
+
+// set_mempolicy(2)'s arguments (an OCI bundle's linux.memoryPolicy).
+struct MemoryPolicy {
+  uint32_t mode = 0;            // MPOL_* | MPOL_F_* flags
+  std::vector<uint64_t> nodes;  // the node mask, 64 nodes a word; empty for DEFAULT and LOCAL
+  bool operator==(const MemoryPolicy&) const = default;
+};
+
 // The process to run: the service, or a command for `stack exec`.
 struct ProcessSpec {
   std::vector<std::string> argv;  // argv[0] is looked up in the container's PATH
@@ -115,10 +132,10 @@ struct ProcessSpec {
   gid_t gid = 0;
   std::vector<gid_t> groups;
   // The bounding set, and the effective and permitted sets when uid is 0 (a user other than
-  // root keeps none). See default_capabilities().
+  // root keeps none, unless user_permitted below). See default_capabilities().
   uint64_t capabilities = 0;
-  // Inheritable and ambient sets, for uid 0 only (an OCI bundle's process.capabilities; the
-  // engine's own services keep both empty, as Docker since 20.10.14, CVE-2022-24769).
+  // Inheritable and ambient sets (an OCI bundle's process.capabilities; the engine's own
+  // services keep both empty, as Docker since 20.10.14, CVE-2022-24769).
   uint64_t inheritable = 0, ambient = 0;
   bool no_new_privs = true;  // PR_SET_NO_NEW_PRIVS before execve (Docker's no-new-privileges)
   // The seccomp filter: Docker's default profile unless the service says otherwise. Compiled
@@ -128,6 +145,22 @@ struct ProcessSpec {
   SeccompSpec seccomp;
   // ulimits: set in the process just before execve (the service's, and every exec's).
   std::vector<Rlimit> rlimits;
+  // An OCI bundle's process settings, applied by the init just before execve (unset: the
+  // init's own are inherited). umask(2); ioprio_set(2)'s value (class << 13 | level).
+  std::optional<uint32_t> umask;
+  std::optional<uint32_t> io_priority;
+  std::optional<Scheduler> scheduler;
+  std::optional<MemoryPolicy> memory_policy;
+  // For a uid other than 0 (an OCI bundle's): the permitted and effective sets it keeps
+  // through setresuid (PR_SET_KEEPCAPS); execve(2) then keeps its ambient set only.
+  uint64_t user_permitted = 0, user_effective = 0;
+};
+
+// The offsets of a time namespace's clocks (time_namespaces(7)).
+struct TimeOffsets {
+  int64_t monotonic_secs = 0, boottime_secs = 0;
+  uint32_t monotonic_nanosecs = 0, boottime_nanosecs = 0;
+  bool operator==(const TimeOffsets&) const = default;
 };
 
 // A user namespace for the container: its ids 0..count-1 are the host's uid_base.. and
@@ -185,6 +218,11 @@ struct ContainerSpec {
   std::string join_cgroupns;
   std::string join_userns;
   std::string join_mntns;
+  // A time namespace (an OCI bundle's): made by the init with these offsets, or joined by
+  // path (JOIN_TIMENS); the init and everything it starts are in it.
+  bool timens = false;
+  std::string join_timens;
+  TimeOffsets time_offsets;
   // The propagation of the container's root once pivoted (linux.rootfsPropagation: shared,
   // slave, private, unbindable, or r*); empty: rprivate.
   std::string rootfs_propagation;

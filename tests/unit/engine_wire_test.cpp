@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "engine/init_message.h"
 #include "engine/wire.h"
 
 extern "C" {
@@ -174,4 +175,56 @@ TEST_CASE("wire: an exec with a terminal asks the init for a controlling termina
   bad.bytes(W_ARG, "sh").bytes(W_TTY, "x");
   d = init_decode(bad.message());
   CHECK(d.rc == -1);
+}
+
+TEST_CASE("wire: an OCI bundle's process settings reach the init as the engine wrote them") {
+  ProcessSpec p;
+  p.argv = {"sh"};
+  p.uid = 1000;
+  p.umask = 027;
+  p.io_priority = 2u << 13 | 6;
+  p.scheduler = model::Scheduler{6, -2, 0, 1, 1000000, 10000000, 20000000};
+  p.memory_policy = model::MemoryPolicy{2u | 1u << 15, {1, 1u << 3}};
+  p.user_permitted = 1u << 10;
+  p.user_effective = 1u << 10;
+  p.ambient = 1u << 10;
+  wire::Writer w;
+  add_process(w, p, Filter{});
+  auto d = init_decode(w.message());
+  REQUIRE_MESSAGE(d.rc == 0, d.err);
+  CHECK(d.cfg.has_umask == 1);
+  CHECK(d.cfg.umask_bits == 027);
+  CHECK(d.cfg.ioprio == (2u << 13 | 6));
+  REQUIRE(d.cfg.has_sched == 1);
+  CHECK(d.cfg.sched.policy == 6);
+  CHECK(d.cfg.sched.nice == -2);
+  CHECK(d.cfg.sched.flags == 1);
+  CHECK(d.cfg.sched.runtime == 1000000);
+  CHECK(d.cfg.sched.deadline == 10000000);
+  CHECK(d.cfg.sched.period == 20000000);
+  REQUIRE(d.cfg.has_mempolicy == 1);
+  CHECK(d.cfg.mempolicy_mode == (2u | 1u << 15));
+  CHECK(d.cfg.mempolicy_words == 2);
+  CHECK(d.cfg.mempolicy_nodes[1] == 8);
+  CHECK(d.cfg.caps_permitted == 1u << 10);
+  CHECK(d.cfg.caps_effective == 1u << 10);
+  CHECK(d.cfg.caps_ambient == 1u << 10);
+  // Unset: nothing sent, the init keeps its own.
+  wire::Writer plain;
+  ProcessSpec bare;
+  bare.argv = {"sh"};
+  add_process(plain, bare, Filter{});
+  d = init_decode(plain.message());
+  REQUIRE(d.rc == 0);
+  CHECK(d.cfg.has_umask + d.cfg.has_ioprio + d.cfg.has_sched + d.cfg.has_mempolicy == 0);
+  // A time namespace: the path joined, or the offsets of a new one.
+  wire::Writer t;
+  t.bytes(W_ARG, "sh").nested(W_TIMENS, wire::Writer().bytes(WT_OFFSETS, "boottime 5 0\n"));
+  d = init_decode(t.message());
+  REQUIRE(d.rc == 0);
+  CHECK(d.cfg.timens == 1);
+  CHECK(std::string(d.cfg.timens_offsets) == "boottime 5 0\n");
+  wire::Writer bad;
+  bad.bytes(W_ARG, "sh").nested(W_MEMPOLICY, wire::Writer().bytes(WM_NODES, "12345678"));
+  CHECK(init_decode(bad.message()).rc == -1);  // no mode
 }

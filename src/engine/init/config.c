@@ -238,6 +238,8 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
       while ((mgot = wire_next(&m, &mtag, &mval, &mlen)) == 1) {
         uint64_t *set = mtag == WC_INHERITABLE ? &cfg->caps_inheritable
                         : mtag == WC_AMBIENT   ? &cfg->caps_ambient
+                        : mtag == WC_PERMITTED ? &cfg->caps_permitted
+                        : mtag == WC_EFFECTIVE ? &cfg->caps_effective
                                                : NULL;
         if (!set) return ERR("config: unknown record %u in the capability sets", mtag);
         if (wire_u64(mval, mlen, set) != 0) return ERR("config: a capability set must be 8 bytes");
@@ -245,6 +247,9 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
       return mgot < 0 ? ERR("config: the capability sets run past their end") : 0;
     }
     case W_KERNEL: return read_kernel(cfg, val, len, err, errlen);
+    case W_SCHED: return read_sched(cfg, val, len, err, errlen);
+    case W_MEMPOLICY: return read_mempolicy(cfg, val, len, err, errlen);
+    case W_TIMENS: return read_timens(cfg, val, len, err, errlen);
     case W_SECCOMP:
       if (len == 0 || len % 8 != 0) return ERR("config: a seccomp program of %u bytes", len);
       cfg->seccomp = val;
@@ -277,6 +282,8 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
     case W_NS_JOINED:
     case W_ROOT_PROPAGATION:
     case W_PERSONALITY:
+    case W_UMASK:
+    case W_IOPRIO:
       if (u32(tag, val, len, &v, err, errlen) != 0) return -1;
       if (tag == W_LOG_MAX_FILES) cfg->log_max_files = (int)v;
       else if (tag == W_UID) cfg->uid = v;
@@ -296,6 +303,8 @@ static int apply(struct config *cfg, uint16_t tag, const unsigned char *val, uin
       else if (tag == W_NS_JOINED) cfg->ns_joined = v;
       else if (tag == W_ROOT_PROPAGATION) cfg->root_propagation = v;
       else if (tag == W_PERSONALITY) cfg->has_personality = 1, cfg->personality = v;
+      else if (tag == W_UMASK) cfg->has_umask = 1, cfg->umask_bits = v & 0777;
+      else if (tag == W_IOPRIO) cfg->has_ioprio = 1, cfg->ioprio = v;
       else if (cfg->ngroups == sizeof cfg->groups / sizeof *cfg->groups)
         return ERR("config: more than %zu supplementary groups", cfg->ngroups);
       else cfg->groups[cfg->ngroups++] = v;

@@ -54,6 +54,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -181,9 +182,14 @@ static pid_t spawn(const struct config *cfg, int session, int ctty, int in, int 
     static const char *stage[] = {"set user", "set capabilities", "chdir", "exec",
                                   "install the seccomp filter", "set no_new_privs",
                                   "set the controlling terminal", "set ulimits",
-                                  "set the personality"};
-    const char *what = report[0] >= 0 && report[0] <= ST_PERSONALITY ? stage[report[0]] : "start";
-    if (report[0] == 2)
+                                  "set the personality", "set the I/O priority",
+                                  "set the scheduler", "set the memory policy"};
+    const char *what = report[0] >= 0 && report[0] <= ST_MEMPOLICY ? stage[report[0]] : "start";
+    int rt = cfg->sched.policy == 1 || cfg->sched.policy == 2; /* SCHED_FIFO, SCHED_RR */
+    if (report[0] == ST_SCHED && report[1] == EPERM && rt)
+      snprintf(err, errlen, "%s: %s (a realtime policy needs realtime runtime in the "
+               "container's cpu cgroup: cpu.rt_runtime_us, sched(7))", what, strerror(report[1]));
+    else if (report[0] == 2)
       snprintf(err, errlen, "%s %s: %s", what, cfg->cwd, strerror(report[1]));
     else if (report[0] == 3)
       snprintf(err, errlen, "%s \"%s\": %s", what, cfg->args.v[0], strerror(report[1]));
@@ -326,8 +332,9 @@ static int run_container(void) {
   /* Before anything of the container exists: no ptrace, no /proc/1/mem, no /proc/1/fd/N for
    * the container's processes (ptrace_may_access needs CAP_SYS_PTRACE then). */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  if (read_config(CTL_FD, &cfg, err, sizeof err) != 0 || setup_rootfs(&cfg, err, sizeof err) != 0 ||
-      loopback_up(err, sizeof err) != 0) {
+  if (read_config(CTL_FD, &cfg, err, sizeof err) != 0 ||
+      (cfg.timens && enter_timens(&cfg, err, sizeof err) != 0) ||
+      setup_rootfs(&cfg, err, sizeof err) != 0 || loopback_up(err, sizeof err) != 0) {
     reply_error("%s", err);
     return 1;
   }
@@ -470,6 +477,34 @@ exited:
   return status_code(status);
 }
 
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x80
+#endif
+
+/* The container's init (the process of the pidfd at PIDFD_FD, its pid in fdinfo's "Pid:"):
+ * an O_PATH descriptor of its root, and CLONE_NEWTIME in *EXTRA when its time namespace is
+ * not ours (a container's own: joining it by pidfd needs the flag; asking for our own would
+ * fail). */
+static int open_init_root(int *root, unsigned *extra, char *err, size_t errlen) {
+  char buf[512], path[64];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", PIDFD_FD);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+  if (fd >= 0) close(fd);
+  const char *at = n > 0 ? (buf[n] = 0, strstr(buf, "\nPid:")) : NULL;
+  int pid = at ? atoi(at + 5) : 0;
+  if (pid <= 0) return snprintf(err, errlen, "the container's init: no pid in its pidfd"), -1;
+  snprintf(path, sizeof path, "/proc/%d/root", pid);
+  *root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (*root < 0) return snprintf(err, errlen, "open %s: %s", path, strerror(errno)), -1;
+  struct stat ours, theirs;
+  snprintf(path, sizeof path, "/proc/%d/ns/time", pid);
+  if (stat("/proc/self/ns/time", &ours) == 0 && stat(path, &theirs) == 0 &&
+      ours.st_ino != theirs.st_ino)
+    *extra |= CLONE_NEWTIME;
+  return 0;
+}
+
 static int run_exec(void) {
   char err[4096];
   struct config cfg;
@@ -479,13 +514,27 @@ static int run_exec(void) {
     reply_error("%s", err);
     return 126;
   }
+  /* The init's root as it sees it, opened while /proc is still the host's: in a mount
+   * namespace joined by path the init chroot(2)ed into it, so it is not that namespace's root. */
+  int initroot = -1;
+  unsigned extra = 0;
+  if (open_init_root(&initroot, &extra, err, sizeof err) != 0) {
+    reply_error("%s", err);
+    return 126;
+  }
   /* setns(2) with a pidfd joins several namespaces of that process atomically (Linux 5.8).
-   * Joining the mount namespace also moves our root and cwd to the container's root. */
+   * Joining the mount namespace also moves our root and cwd to that namespace's root; the
+   * init's own root is then taken with chroot, before the user namespace (CAP_SYS_CHROOT). */
   if (setns(PIDFD_FD, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID |
-                           CLONE_NEWCGROUP)) {
+                          CLONE_NEWCGROUP | extra)) {
     reply_error("enter the container's namespaces: %s", strerror(errno));
     return 126;
   }
+  if (fchdir(initroot) != 0 || chroot(".") != 0) {
+    reply_error("enter the container's root: %s", strerror(errno));
+    return 126;
+  }
+  close(initroot);
   /* Its user namespace last: joining it gives up every capability outside it, which joining
    * the PID namespace (owned by the host's) still needed. */
   if (cfg.userns && setns(PIDFD_FD, CLONE_NEWUSER)) {

@@ -77,7 +77,22 @@ struct config {
   gid_t groups[64];
   size_t ngroups;
   uint64_t caps;    /* the bounding set; also effective and permitted for uid 0 */
-  uint64_t caps_inheritable, caps_ambient; /* uid 0 only (W_CAPS_MORE) */
+  uint64_t caps_inheritable, caps_ambient; /* W_CAPS_MORE */
+  uint64_t caps_permitted, caps_effective;  /* another uid's, kept through setresuid */
+  /* an OCI bundle's process settings (attrs.c); has_*: set, else the init's own are kept */
+  int has_umask, has_ioprio, has_sched, has_mempolicy;
+  unsigned umask_bits, ioprio;
+  struct sched_set {
+    uint32_t policy, priority;
+    int32_t nice;
+    uint64_t flags, runtime, deadline, period;
+  } sched;
+  unsigned mempolicy_mode;      /* MPOL_* | MPOL_F_* */
+  uint64_t mempolicy_nodes[16]; /* up to 1024 nodes */
+  size_t mempolicy_words;
+  /* a time namespace (run mode, W_TIMENS): joined at TIMENS_PATH, or made with these offsets */
+  int timens;
+  const char *timens_path, *timens_offsets;
   int no_new_privs; /* PR_SET_NO_NEW_PRIVS before execve */
   const unsigned char *seccomp; /* struct sock_filter array, or NULL */
   size_t seccomp_len;
@@ -132,6 +147,19 @@ int apply_kernel_settings(const struct config *cfg, char *err, size_t errlen);
 /* setrlimit(2) of each ulimit in the calling process (-1 with errno). */
 int apply_rlimits(const struct config *cfg);
 
+/* attrs.c: W_SCHED, W_MEMPOLICY and W_TIMENS records into CFG (0, or -1 with ERR); setting the
+ * umask, I/O priority, scheduler and memory policy in the calling process (-1 with errno and
+ * *STAGE, an enum stage); and entering the container's time namespace (the init itself, before
+ * it starts anything: 0, or -1 with ERR). */
+int read_sched(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
+               size_t errlen);
+int read_mempolicy(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
+                   size_t errlen);
+int read_timens(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
+                size_t errlen);
+int apply_process_attrs(const struct config *cfg, int *stage);
+int enter_timens(const struct config *cfg, char *err, size_t errlen);
+
 /* init.c: answers MOUNTED and waits for the engine's PIVOT (W_PAUSE_PIVOT). 0, or -1 with ERR
  * (the engine gave up: a hook failed). */
 int pause_before_pivot(char *err, size_t errlen);
@@ -143,7 +171,7 @@ int loopback_up(char *err, size_t errlen);
 /* process.c */
 /* What failed in the forked child, for its report to the init (spawn in init.c). */
 enum stage { ST_CREDS, ST_CAPS, ST_CWD, ST_EXEC, ST_SECCOMP, ST_NNP, ST_CTTY, ST_RLIMIT,
-            ST_PERSONALITY };
+            ST_PERSONALITY, ST_IOPRIO, ST_SCHED, ST_MEMPOLICY };
 /* In the forked service (or exec'd) process: credentials, capabilities, no_new_privs, seccomp,
  * cwd, then execve. Returns only on failure, with errno set. */
 void exec_process(const struct config *cfg, int errpipe);

@@ -122,25 +122,38 @@ void exec_process(const struct config *cfg, int errpipe) {
   /* linux.personality: before any seccomp filter, which may well deny personality(2). */
   stage = ST_PERSONALITY;
   if (cfg->has_personality && personality(cfg->personality) == -1) goto fail;
+  /* umask, I/O priority, scheduler, memory policy: still as root (a realtime policy or the
+   * realtime I/O class needs CAP_SYS_NICE / CAP_SYS_ADMIN) and before any seccomp filter. */
+  if (apply_process_attrs(cfg, &stage) != 0) goto fail;
   stage = ST_SECCOMP;
   if (cfg->seccomp && !cfg->no_new_privs && install_seccomp(cfg) != 0) goto fail;
   stage = ST_CAPS;
   if (drop_bounding(cfg) != 0) goto fail;
+  /* Another user with capabilities (an OCI bundle's, crun's order): PR_SET_KEEPCAPS keeps the
+   * permitted set through setresuid, which still clears the effective one (capabilities(7));
+   * capset then trims permitted and raises effective, and the ambient set is raised from them.
+   * The flag is cleared again by execve. */
+  int keep = cfg->uid != 0 &&
+             (cfg->caps_permitted | cfg->caps_inheritable | cfg->caps_ambient) != 0;
+  stage = ST_CAPS;
+  if (keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) goto fail;
   stage = ST_CREDS;
   if (setgroups(cfg->ngroups, cfg->groups) != 0 || setresgid(cfg->gid, cfg->gid, cfg->gid) != 0 ||
       setresuid(cfg->uid, cfg->uid, cfg->uid) != 0)
     goto fail;
-  /* A non-root user keeps no capability (setresuid cleared them; capabilities(7)); root keeps
-   * the container's set. Inheritable and ambient stay empty, as Docker's since 20.10.14
-   * (CVE-2022-24769). */
+  /* Root keeps the container's set; another user only what it was given above (none for the
+   * engine's own services). Inheritable and ambient stay empty unless an OCI bundle asks, as
+   * Docker's since 20.10.14 (CVE-2022-24769). */
   stage = ST_CAPS;
-  uint64_t set = cfg->uid == 0 ? cfg->caps : 0;
-  uint64_t inh = cfg->uid == 0 ? cfg->caps_inheritable : 0;
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 || capset_all(set, set, inh) != 0)
+  uint64_t eff = cfg->uid == 0 ? cfg->caps : cfg->caps_effective;
+  uint64_t prm = cfg->uid == 0 ? cfg->caps : cfg->caps_permitted;
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 ||
+      capset_all(eff, prm, cfg->caps_inheritable) != 0)
     goto fail;
   /* An OCI bundle's ambient set: raised once in permitted and inheritable (prctl(2)); execve(2)
-   * keeps it for root (no file capabilities, no set-id: capabilities(7)). */
-  for (int cap = 0; cap < 64 && cfg->uid == 0; cap++)
+   * keeps it (no file capabilities, no set-id: capabilities(7)), and for a user other than root
+   * it is then all that user has, permitted and effective. */
+  for (int cap = 0; cap < 64; cap++)
     if ((cfg->caps_ambient & (1ull << cap)) &&
         prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
       goto fail;

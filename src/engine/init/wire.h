@@ -83,6 +83,8 @@ enum {
   W_PERSONALITY = 62, /* u32: personality(2) persona of the service, set before execve */
   W_MOUNT_IDMAP = 63, /* nested in a mount: WI_* records, the maps of a user namespace the
                          init makes for it; the bind is idmapped through it (mount_setattr(2)) */
+  W_TIMENS = 68,     /* nested: WT_* (run mode), a time namespace: the init joins WT_PATH, or
+                        makes one with WT_OFFSETS, before anything else */
   W_CGROUPNS = 42,   /* u32: 1 makes a cgroup namespace at GO, once the engine has put the
                         init into its cgroups (cgroup: private) */
 
@@ -98,8 +100,14 @@ enum {
   W_SECCOMP = 40,    /* bytes: struct sock_filter array; absent: no filter */
   W_SECCOMP_FLAGS = 41, /* u32: SECCOMP_FILTER_FLAG_* for seccomp(2) */
   W_RLIMIT = 30,     /* nested: WR_* (repeated), a setrlimit(2) just before execve */
-  W_CAPS_MORE = 75,  /* nested: WC_* u64 records, the inheritable and ambient sets of a uid 0
-                        process (an OCI bundle's); absent: both empty */
+  W_CAPS_MORE = 75,  /* nested: WC_* u64 records, the inheritable and ambient sets (an OCI
+                        bundle's), and for a uid other than 0 its permitted and effective
+                        sets, kept through setresuid; absent: all empty */
+  /* an OCI bundle's process settings, set in the process just before execve (issue 17) */
+  W_UMASK = 65,      /* u32: umask(2) */
+  W_IOPRIO = 66,     /* u32: ioprio_set(2) value (class << 13 | level) */
+  W_SCHED = 67,      /* nested: WS_* records, sched_setattr(2) */
+  W_MEMPOLICY = 69,  /* nested: WM_* records, set_mempolicy(2) */
   /* terminals (tty, issues 13 and 15) */
   W_STDIN_OPEN = 50, /* u32: 1 the service's stdin is a pipe whose writing end the init keeps
                         at fd 3 (run mode, stdin_open without tty); the init also reads
@@ -138,7 +146,28 @@ enum {
 enum { WI_UIDS = 1, WI_GIDS = 2 };
 
 /* Records inside a W_CAPS_MORE record. */
-enum { WC_INHERITABLE = 1, WC_AMBIENT = 2 };
+enum { WC_INHERITABLE = 1, WC_AMBIENT = 2, WC_PERMITTED = 3, WC_EFFECTIVE = 4 };
+
+/* Records inside a W_SCHED record: struct sched_attr's fields (sched_setattr(2)); nice is an
+ * s32 sent as u32. */
+enum {
+  WS_POLICY = 1, /* u32 */
+  WS_NICE = 2,   /* u32 */
+  WS_PRIORITY = 3, /* u32 */
+  WS_FLAGS = 4,  /* u64 */
+  WS_RUNTIME = 5, /* u64 ns */
+  WS_DEADLINE = 6, /* u64 ns */
+  WS_PERIOD = 7  /* u64 ns */
+};
+
+/* Records inside a W_MEMPOLICY record: the mode with its MPOL_F_* flags, and the node mask as
+ * u64 words, lowest nodes first (absent for MPOL_DEFAULT and MPOL_LOCAL). */
+enum { WM_MODE = 1 /* u32 */, WM_NODES = 2 /* bytes: u64 words, little-endian */ };
+
+/* Records inside a W_TIMENS record: a namespace to join (bytes: its path, opened by the init in
+ * the host's mount namespace), or the offsets of a new one (bytes: timens_offsets lines,
+ * "monotonic 5000 0\n", time_namespaces(7)). */
+enum { WT_PATH = 1, WT_OFFSETS = 2 };
 
 /* Records inside a W_RLIMIT record. */
 enum { WR_RESOURCE = 1 /* u32 RLIMIT_* */, WR_SOFT = 2 /* u64 */, WR_HARD = 3 /* u64 */ };
