@@ -67,53 +67,72 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
                              "SELinux is not enabled on this kernel");
       !r)
     return r;
-  if (auto r = refuse_if_set(p, "ioPriority", "process.ioPriority", "not supported"); !r) return r;
-  if (auto r = refuse_if_set(p, "scheduler", "process.scheduler", "not supported"); !r) return r;
+  // What an exec's process.json leaves out is not taken from the container's process.
+  proc.umask.reset();
+  proc.io_priority.reset();
+  proc.scheduler.reset();
+  if (p.contains("ioPriority") && !p["ioPriority"].is_null()) {
+    auto io = detail::read_io_priority(p["ioPriority"]);
+    if (!io) return fail(io.error());
+    proc.io_priority = *io;
+  }
+  if (p.contains("scheduler") && !p["scheduler"].is_null()) {
+    auto sched = detail::read_scheduler(p["scheduler"]);
+    if (!sched) return fail(sched.error());
+    proc.scheduler = *sched;
+  }
   if (p.contains("user")) {
     const json& u = p["user"];
     proc.uid = u.value("uid", 0u);
     proc.gid = u.value("gid", 0u);
     proc.groups = u.value("additionalGids", std::vector<gid_t>{});
-    if (u.contains("umask") && u["umask"].get<unsigned>() != 022)
-      return refuse("process.user.umask", "only 0022 (18) is supported");
+    if (u.contains("umask") && !u["umask"].is_null()) {
+      uint32_t mask = u["umask"].get<uint32_t>();
+      if (mask > 0777) return refuse("process.user.umask", "must be at most 0777 (511)");
+      proc.umask = mask;
+    }
     if (auto r = refuse_if_set(u, "username", "process.user.username", "Windows only"); !r)
       return r;
   }
   proc.capabilities = proc.inheritable = proc.ambient = 0;
+  proc.user_permitted = proc.user_effective = 0;
   if (p.contains("capabilities")) {
     const json& c = p["capabilities"];
-    uint64_t bounding = STACK_TRY_CTX(cap_set(c.value("bounding", json::array()),
-                                              "process.capabilities.bounding"), "config.json");
+    auto set_of = [&](const char* name) -> Result<uint64_t> {
+      return cap_set(c.value(name, json::array()), std::string("process.capabilities.") + name);
+    };
+    uint64_t bounding = STACK_TRY_CTX(set_of("bounding"), "config.json");
+    uint64_t inheritable = STACK_TRY_CTX(set_of("inheritable"), "config.json");
+    uint64_t ambient = STACK_TRY_CTX(set_of("ambient"), "config.json");
+    uint64_t permitted = STACK_TRY_CTX(set_of("permitted"), "config.json");
+    uint64_t effective = STACK_TRY_CTX(set_of("effective"), "config.json");
     proc.capabilities = bounding;
-    // Inheritable and ambient: set for root as asked (runtime-tools' runtimetest checks all
-    // five sets); ambient needs each capability permitted and inheritable (prctl(2)). Another
-    // user keeps no capability in the engine's model: refused.
-    uint64_t sets[2] = {0, 0};
-    const char* names[2] = {"inheritable", "ambient"};
-    for (int i = 0; i < 2; i++) {
-      std::string field = std::string("process.capabilities.") + names[i];
-      sets[i] = STACK_TRY_CTX(cap_set(c.value(names[i], json::array()), field), "config.json");
-      if (sets[i] != 0 && proc.uid != 0)
-        return refuse(field, "only for uid 0 (the engine gives another user no capability)");
-    }
-    if ((sets[0] & ~bounding) != 0)
+    if ((inheritable & ~bounding) != 0)
       return refuse("process.capabilities.inheritable", "must be a subset of the bounding set");
-    if ((sets[1] & ~(sets[0] & bounding)) != 0)
+    if (proc.uid == 0) {
+      // The engine's model: uid 0 has its bounding set effective and permitted.
+      const char* why = "must equal the bounding set for uid 0 (the engine's model)";
+      if (c.contains("effective") && effective != bounding)
+        return refuse("process.capabilities.effective", why);
+      if (c.contains("permitted") && permitted != bounding)
+        return refuse("process.capabilities.permitted", why);
+      permitted = bounding;
+    } else {
+      // Another user keeps these through setresuid (PR_SET_KEEPCAPS) for its ambient set to be
+      // raised from; execve(2) then leaves it the ambient set alone (capabilities(7)).
+      if ((permitted & ~bounding) != 0)
+        return refuse("process.capabilities.permitted", "must be a subset of the bounding set");
+      if ((effective & ~permitted) != 0)
+        return refuse("process.capabilities.effective", "must be a subset of the permitted set");
+      proc.user_permitted = permitted;
+      proc.user_effective = effective;
+    }
+    // Ambient needs each capability permitted and inheritable (prctl(2)).
+    if ((ambient & ~(inheritable & permitted)) != 0)
       return refuse("process.capabilities.ambient",
                     "must be a subset of the inheritable and permitted sets");
-    proc.inheritable = sets[0];
-    proc.ambient = sets[1];
-    for (const char* k : {"effective", "permitted"}) {
-      if (!c.contains(k)) continue;
-      std::string field = std::string("process.capabilities.") + k;
-      uint64_t set = STACK_TRY_CTX(cap_set(c[k], field), "config.json");
-      // The engine's model: uid 0 has its bounding set effective and permitted, any other
-      // user none (engine/container.h).
-      if (proc.uid == 0 && set != bounding)
-        return refuse(field, "must equal the bounding set for uid 0 (the engine's model)");
-      if (proc.uid != 0 && set != 0)
-        return refuse(field, "must be empty for a user other than root (the engine's model)");
-    }
+    proc.inheritable = inheritable;
+    proc.ambient = ambient;
   }
   for (const auto& rl : p.value("rlimits", json::array())) {
     std::string type = rl.value("type", "");
@@ -312,6 +331,9 @@ Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSp
       spec.join_mntns = path;
     } else if (type == "user") {
       spec.join_userns = path;
+    } else if (type == "time") {
+      spec.timens = true;  // made or joined by the init itself (init/attrs.c)
+      spec.join_timens = path;
     } else {
       return refuse(field, "not supported");
     }
@@ -418,9 +440,22 @@ Result<void> read_linux(const json& lx, const std::string& id, model::ContainerS
                              "not supported (this kernel has no resctrl: X86_CPU_RESCTRL is off)");
       !r)
     return r;
-  for (const char* k : {"timeOffsets", "memoryPolicy"})
-    if (auto r = refuse_if_set(lx, k, std::string("linux.") + k, "not supported"); !r) return r;
-  return {};
+  if (lx.contains("timeOffsets") && !lx["timeOffsets"].is_null()) {
+    // Offsets are written before any process is in the namespace (time_namespaces(7)).
+    if (!spec.timens || !spec.join_timens.empty())
+      return refuse("linux.timeOffsets",
+                    "needs a new time namespace (linux.namespaces type "
+                    "\"time\" without a path)");
+    auto offsets = detail::read_time_offsets(lx["timeOffsets"]);
+    if (!offsets) return fail(offsets.error());
+    spec.time_offsets = *offsets;
+  }
+  if (lx.contains("memoryPolicy") && !lx["memoryPolicy"].is_null()) {
+    auto policy = detail::read_memory_policy(lx["memoryPolicy"]);
+    if (!policy) return fail(policy.error());
+    spec.process.memory_policy = *policy;
+  }
+  return detail::check_realtime(spec);
 }
 
 Result<std::vector<Hook>> read_hooks(const json& hooks, const char* kind) {

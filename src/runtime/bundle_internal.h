@@ -29,4 +29,13 @@ inline Result<void> refuse_if_set(const nlohmann::json& obj, const char* key,
 // linux.resources (also `update --resources`'s document) into SPEC's limits and device rules.
 [[nodiscard]] Result<void> read_resources(const nlohmann::json& r, model::ContainerSpec& spec);
 
+// bundle_process.cpp: process.ioPriority (ioprio_set(2)'s value), process.scheduler,
+// linux.memoryPolicy (nodes checked against this host's) and linux.timeOffsets.
+[[nodiscard]] Result<uint32_t> read_io_priority(const nlohmann::json& io);
+[[nodiscard]] Result<model::Scheduler> read_scheduler(const nlohmann::json& s);
+[[nodiscard]] Result<model::MemoryPolicy> read_memory_policy(const nlohmann::json& m);
+[[nodiscard]] Result<model::TimeOffsets> read_time_offsets(const nlohmann::json& t);
+// A realtime process.scheduler where this host's cpu cgroups would refuse it (EPERM).
+[[nodiscard]] Result<void> check_realtime(const model::ContainerSpec& spec);
+
 }  // namespace stack::runtime::detail

@@ -137,8 +137,9 @@ TEST_CASE("runtime bundle: what cannot be honoured is refused naming the field")
             .find("linux.resources.network: not supported") == 0);
   CHECK(with([](json& c) { c["linux"]["resources"]["blockIO"] = {{"leafWeight", 10}}; })
             .find("linux.resources.blockIO.leafWeight") == 0);
-  CHECK(with([](json& c) { c["linux"]["namespaces"].push_back({{"type", "time"}}); })
-            .find("linux.namespaces (time)") == 0);
+  CHECK(with([](json& c) {
+          c["linux"]["namespaces"].push_back({{"type", "bogus"}});
+        }).find("linux.namespaces (bogus)") == 0);
   CHECK(with([](json& c) {
           c["linux"]["namespaces"][1]["path"] = "/proc/1/ns/mnt";
           c["root"]["readonly"] = true;
@@ -155,8 +156,8 @@ TEST_CASE("runtime bundle: what cannot be honoured is refused naming the field")
         }).find("process.capabilities.ambient") == 0);
   CHECK(with([](json& c) {
           c["process"]["user"]["uid"] = 1000;
-          c["process"]["capabilities"] = {{"bounding", {"CAP_KILL"}}, {"inheritable", {"CAP_KILL"}}};
-        }).find("process.capabilities.inheritable: only for uid 0") == 0);
+          c["process"]["capabilities"] = {{"bounding", {"CAP_KILL"}}, {"effective", {"CAP_KILL"}}};
+        }).find("process.capabilities.effective: must be a subset of the permitted set") == 0);
   CHECK(with([](json& c) {
           c["mounts"] = {{{"destination", "/x"}, {"type", "nfs"}, {"source", "h:/x"}}};
         }).find("mounts[0] (/x).type") == 0);
@@ -174,8 +175,54 @@ TEST_CASE("runtime bundle: what cannot be honoured is refused naming the field")
         }).find("mounts[0] (/x).uidMappings: an idmapped mount must be a bind mount") == 0);
   CHECK(with([](json& c) { c["linux"]["personality"] = {{"domain", "WINDOWS"}}; })
             .find("linux.personality.domain") == 0);
-  CHECK(with([](json& c) { c["process"]["user"]["umask"] = 077; }).find("process.user.umask") ==
+  CHECK(with([](json& c) { c["process"]["user"]["umask"] = 01000; }).find("process.user.umask") ==
         0);
+  CHECK(with([](json& c) {
+          c["process"]["ioPriority"] = {{"class", "IOPRIO_CLASS_NONE"}};
+        }).find("process.ioPriority.class: \"IOPRIO_CLASS_NONE\" is not one of") == 0);
+  CHECK(with([](json& c) {
+          c["process"]["ioPriority"] = {{"class", "IOPRIO_CLASS_BE"}, {"priority", 8}};
+        }).find("process.ioPriority.priority") == 0);
+  CHECK(with([](json& c) {
+          c["process"]["scheduler"] = {{"policy", "SCHED_ISO"}};
+        }).find("process.scheduler.policy") == 0);
+  CHECK(with([](json& c) {
+          c["process"]["scheduler"] = {{"policy", "SCHED_OTHER"}, {"nice", 20}};
+        }).find("process.scheduler.nice") == 0);
+  CHECK(with([](json& c) {
+          c["process"]["scheduler"] = {{"policy", "SCHED_FIFO"}};
+        }).find("process.scheduler.priority: must be 1 to 99") == 0);
+  CHECK(with([](json& c) {
+          c["process"]["scheduler"] = {{"policy", "SCHED_OTHER"}, {"flags", {"SCHED_FLAG_X"}}};
+        }).find("process.scheduler.flags") == 0);
+  CHECK(with([](json& c) {
+          c["process"]["scheduler"] = {{"policy", "SCHED_DEADLINE"}};
+        }).find("process.scheduler: SCHED_DEADLINE needs") == 0);
+  CHECK(with([](json& c) {
+          c["linux"]["memoryPolicy"] = {{"mode", "MPOL_BIND"}};
+        }).find("linux.memoryPolicy.nodes: required with MPOL_BIND") == 0);
+  CHECK(with([](json& c) {
+          c["linux"]["memoryPolicy"] = {{"mode", "MPOL_BIND"}, {"nodes", "0-"}};
+        }).find("linux.memoryPolicy.nodes: \"0-\" is not a node list") == 0);
+  CHECK(with([](json& c) {
+          c["linux"]["memoryPolicy"] = {{"mode", "MPOL_BIND"}, {"nodes", "1023"}};
+        }).find("linux.memoryPolicy.nodes: node 1023 does not exist on this host") == 0);
+  CHECK(with([](json& c) {
+          c["linux"]["memoryPolicy"] = {{"mode", "MPOL_LOCAL"}, {"nodes", "0"}};
+        }).find("linux.memoryPolicy: MPOL_DEFAULT and MPOL_LOCAL take no") == 0);
+  CHECK(with([](json& c) {
+          c["linux"]["memoryPolicy"] = {
+              {"mode", "MPOL_BIND"},
+              {"nodes", "0"},
+              {"flags", {"MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"}}};
+        }).find("linux.memoryPolicy.flags") == 0);
+  CHECK(with([](json& c) {
+          c["linux"]["timeOffsets"] = {{"boottime", {{"secs", 1}}}};
+        }).find("linux.timeOffsets: needs a new time namespace") == 0);
+  CHECK(with([](json& c) {
+          c["linux"]["namespaces"].push_back({{"type", "time"}});
+          c["linux"]["timeOffsets"] = {{"realtime", {{"secs", 1}}}};
+        }).find("linux.timeOffsets.realtime") == 0);
   CHECK(with([](json& c) { c["root"]["path"] = 5; }).find("invalid") == 0);
 }
 
@@ -256,4 +303,52 @@ TEST_CASE("runtime bundle: joined uts, cgroup, user and mount namespaces, root p
   CHECK(m.idmap_uids == "0 1000 1\n");
   CHECK(m.idmap_gids == "0 1001 2\n");
   CHECK(m.idmap_recursive);
+}
+
+TEST_CASE("runtime bundle: umask, I/O priority, scheduler, memory policy, time namespace") {
+  json c = minimal();
+  c["process"]["user"] = {{"uid", 1000}, {"gid", 1000}, {"umask", 027}};
+  json one = {"CAP_NET_BIND_SERVICE"};
+  c["process"]["capabilities"] = {{"bounding", {"CAP_NET_BIND_SERVICE", "CAP_KILL"}},
+                                  {"permitted", one},
+                                  {"effective", one},
+                                  {"inheritable", one},
+                                  {"ambient", one}};
+  c["process"]["ioPriority"] = {{"class", "IOPRIO_CLASS_IDLE"}, {"priority", 7}};
+  c["process"]["scheduler"] = {
+      {"policy", "SCHED_BATCH"}, {"nice", -3}, {"flags", {"SCHED_FLAG_RESET_ON_FORK"}}};
+  c["linux"]["memoryPolicy"] = {
+      {"mode", "MPOL_INTERLEAVE"}, {"nodes", "0"}, {"flags", {"MPOL_F_STATIC_NODES"}}};
+  c["linux"]["namespaces"].push_back({{"type", "time"}});
+  c["linux"]["timeOffsets"] = {{"monotonic", {{"secs", -5}, {"nanosecs", 9}}}};
+  auto b = parse_config(c.dump(), "/b", "ctr", "/state/ctr/container");
+  REQUIRE_MESSAGE(b, b.error().message);
+  const auto& p = b->spec.process;
+  CHECK(p.umask == 027u);
+  CHECK(p.io_priority == (3u << 13 | 7));
+  REQUIRE(p.scheduler);
+  CHECK(p.scheduler->policy == 3);
+  CHECK(p.scheduler->nice == -3);
+  CHECK(p.scheduler->flags == 1);
+  REQUIRE(p.memory_policy);
+  CHECK(p.memory_policy->mode == (3u | 1u << 15));
+  CHECK(p.memory_policy->nodes == std::vector<uint64_t>{1});
+  CHECK(p.user_permitted == 1u << 10);
+  CHECK(p.user_effective == 1u << 10);
+  CHECK(p.ambient == 1u << 10);
+  CHECK(p.inheritable == 1u << 10);
+  CHECK(b->spec.timens);
+  CHECK(b->spec.join_timens.empty());
+  CHECK(b->spec.time_offsets.monotonic_secs == -5);
+  CHECK(b->spec.time_offsets.monotonic_nanosecs == 9);
+  CHECK(b->spec.time_offsets.boottime_secs == 0);
+  // An exec's process.json takes none of these from the container's process.
+  stack::runtime::Console console;
+  auto e = stack::runtime::parse_process(R"({"args": ["sh"], "cwd": "/"})", p, console);
+  REQUIRE(e);
+  CHECK_FALSE(e->umask);
+  CHECK_FALSE(e->io_priority);
+  CHECK_FALSE(e->scheduler);
+  CHECK(e->user_permitted == 0);
+  CHECK(e->memory_policy == p.memory_policy);  // linux.memoryPolicy: the container's
 }
