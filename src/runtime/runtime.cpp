@@ -419,12 +419,18 @@ std::string features_json() {
            "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable",
            "runbindable", "idmap", "ridmap"}},
          {"linux",
-          {{"namespaces", {"pid", "mount", "network", "uts", "ipc", "user", "cgroup"}},
+          {{"namespaces", {"pid", "mount", "network", "uts", "ipc", "user", "cgroup", "time"}},
            {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
            {"seccomp", {{"enabled", true}}},
            {"apparmor", {{"enabled", false}}},
            {"selinux", {{"enabled", false}}},
-           {"mountExtensions", {{"idmap", {{"enabled", true}}}}}}}};
+           {"mountExtensions", {{"idmap", {{"enabled", true}}}}},
+           {"memoryPolicy",
+            {{"modes",
+              {"MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+               "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"}},
+             {"flags",
+              {"MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"}}}}}}};
   return f.dump(2);
 }
 

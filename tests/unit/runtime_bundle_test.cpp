@@ -2,10 +2,12 @@
 // the engine's ContainerSpec, and that what cannot be honoured is refused naming the field.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "runtime/bundle.h"
+#include "runtime/runtime.h"
 
 using json = nlohmann::json;
 using stack::runtime::parse_config;
@@ -351,4 +353,12 @@ TEST_CASE("runtime bundle: umask, I/O priority, scheduler, memory policy, time n
   CHECK_FALSE(e->scheduler);
   CHECK(e->user_permitted == 0);
   CHECK(e->memory_policy == p.memory_policy);  // linux.memoryPolicy: the container's
+}
+
+TEST_CASE("runtime features: the time namespace and the memory policy's modes are listed") {
+  json f = json::parse(stack::runtime::features_json());
+  auto ns = f["linux"]["namespaces"].get<std::vector<std::string>>();
+  CHECK(std::find(ns.begin(), ns.end(), "time") != ns.end());
+  auto modes = f["linux"]["memoryPolicy"]["modes"].get<std::vector<std::string>>();
+  CHECK(std::find(modes.begin(), modes.end(), "MPOL_BIND") != modes.end());
 }
