@@ -135,7 +135,6 @@ void exec_process(const struct config *cfg, int errpipe) {
    * The flag is cleared again by execve. */
   int keep = cfg->uid != 0 &&
              (cfg->caps_permitted | cfg->caps_inheritable | cfg->caps_ambient) != 0;
-  stage = ST_CAPS;
   if (keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) goto fail;
   stage = ST_CREDS;
   if (setgroups(cfg->ngroups, cfg->groups) != 0 || setresgid(cfg->gid, cfg->gid, cfg->gid) != 0 ||
