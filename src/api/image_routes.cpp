@@ -1,15 +1,16 @@
-// The image routes: JSON in, ImageService calls, JSON out. Long operations (pull, import, load,
-// save) stream their progress as JSON lines and end with one result line or {"error": ...}.
+// The image routes: JSON in, ImageService calls, JSON out. Long operations (pull, push) stream
+// their progress as JSON lines and end with one result line or {"error": ...}. Import, load and
+// save stream a tar over an upgraded connection: api/image_transfer.h.
 //   GET    /v1/images                  every reference (and untagged image)
 //   GET    /v1/images/inspect?ref=R    one image: config, layers, size, digest, tags, created
 //   POST   /v1/images/pull             {reference, platform, credentials}: {"pull": event}...
-//   {"pulled"} POST   /v1/images/push {reference, credentials}: {"push": event}... {"pushed":
-//   {reference, digest, size, layers, existed}} POST   /v1/images/import           {reference, path, max_bytes, progress} POST
-//   /v1/images/load             {path}: {"progress"}... {"loaded": [image]} POST   /v1/images/save
-//   {references, path}: {"progress"}... {"saved": path} POST   /v1/images/tag              {source,
-//   target} POST   /v1/images/prune            {all} DELETE /v1/images/REF[?force=1] {"untagged":
-//   [...], "deleted": [...]} POST   /v1/auth                    {registry, username, password}:
-//   checked against it
+//                                      {"pulled": image}
+//   POST   /v1/images/push             {reference, credentials}: {"push": event}... {"pushed":
+//                                      {reference, digest, size, layers, existed}}
+//   POST   /v1/images/tag              {source, target}
+//   POST   /v1/images/prune            {all}
+//   DELETE /v1/images/REF[?force=1]    {"untagged": [...], "deleted": [...]}
+//   POST   /v1/auth                    {registry, username, password}: checked against it
 #include "api/image_routes.h"
 
 #include <boost/asio/this_coro.hpp>
@@ -46,47 +47,6 @@ std::pair<std::string, std::string> repository_tag(const std::string& canonical)
   return {familiar.substr(0, colon), familiar.substr(colon + 1)};
 }
 
-json image_json(const fs::Image& i) {
-  const auto& c = i.config;
-  json config = {{"Env", c.env},
-                 {"Entrypoint", c.entrypoint},
-                 {"Cmd", c.cmd},
-                 {"WorkingDir", c.working_dir},
-                 {"User", c.user},
-                 {"StopSignal", c.stop_signal},
-                 {"ExposedPorts", c.exposed_ports},
-                 {"Volumes", c.volumes},
-                 {"Labels", c.labels}};
-  if (c.healthcheck)
-    config["Healthcheck"] = {{"Test", c.healthcheck->test},
-                             {"Interval", c.healthcheck->interval_ns},
-                             {"Timeout", c.healthcheck->timeout_ns},
-                             {"StartPeriod", c.healthcheck->start_period_ns},
-                             {"StartInterval", c.healthcheck->start_interval_ns},
-                             {"Retries", c.healthcheck->retries}};
-  else
-    config["Healthcheck"] = nullptr;
-  json tags = json::array();
-  for (const auto& t : i.tags) tags.push_back(fs::familiar_reference(t));
-  auto [repository, tag] = repository_tag(i.reference);
-  return {{"reference", i.reference.empty() ? "" : fs::familiar_reference(i.reference)},
-          {"canonical", i.reference},
-          {"repository", repository},
-          {"tag", tag},
-          {"tags", tags},
-          {"id", i.id},
-          {"digest", i.manifest_digest},
-          {"repo_digests", i.repo_digest.empty() ? json::array() : json::array({i.repo_digest})},
-          {"size", i.size},
-          {"created", time_of(i.created)},
-          {"pulled_at", time_of(i.pulled_at)},
-          {"os", i.os},
-          {"architecture", i.architecture},
-          {"variant", i.variant},
-          {"layers", i.diff_ids},
-          {"config", config}};
-}
-
 json removal_json(const fs::Removal& r) {
   json untagged = json::array();
   for (const auto& u : r.untagged) untagged.push_back(fs::familiar_reference(u));
@@ -107,13 +67,6 @@ json event_json(const fs::PullEvent& e) {
     if (!e.message.empty()) j["message"] = e.message;
   }
   return j;
-}
-
-// Import progress as the CLI shows it: {"progress": {"phase", "bytes", "total"}}.
-std::function<void(std::string_view, uint64_t, uint64_t)> progress_lines(Emit emit) {
-  return [emit](std::string_view phase, uint64_t done, uint64_t total) {
-    emit({{"progress", {{"phase", phase}, {"bytes", done}, {"total", total}}}});
-  };
 }
 
 // The credential a pull or push request carries for its registry: {"username", "password"} or
@@ -189,59 +142,48 @@ Reply push_reply(Daemon& d, const json& body) {
           }};
 }
 
-Reply import_reply(Daemon& d, const json& body) {
-  std::string ref = body.value("reference", ""), path = body.value("path", "");
-  fs::ImportOptions options;
-  if (body.contains("max_bytes")) {
-    if (!body["max_bytes"].is_number_unsigned() || body["max_bytes"].get<uint64_t>() == 0)
-      return error_reply(400, "max_bytes must be a positive number of bytes");
-    options.max_bytes = body["max_bytes"].get<uint64_t>();
-  }
-  return {200, {}, [&d, ref, path, options](Emit emit, Cancelled) -> awaitable<void> {
-            fs::ImportOptions o = options;
-            o.progress = progress_lines(emit);
-            auto r = co_await d.images().import(ref, path, o);
-            if (!r)
-              emit({{"error", r.error().message}});
-            else
-              emit({{"imported", fs::familiar_reference(r->reference) + " " + r->id},
-                    {"image", image_json(*r)}});
-          }};
-}
-
-Reply load_reply(Daemon& d, const json& body) {
-  std::string path = body.value("path", "");
-  if (path.empty()) return error_reply(400, "load: no path");
-  return {200, {}, [&d, path](Emit emit, Cancelled) -> awaitable<void> {
-            fs::ImportOptions o;
-            o.progress = progress_lines(emit);
-            auto r = co_await d.images().load(path, o);
-            if (!r) {
-              emit({{"error", r.error().message}});
-              co_return;
-            }
-            json loaded = json::array();
-            for (const auto& i : *r) loaded.push_back(image_json(i));
-            emit({{"loaded", loaded}});
-          }};
-}
-
-Reply save_reply(Daemon& d, const json& body) {
-  auto refs = body.value("references", std::vector<std::string>{});
-  std::string path = body.value("path", "");
-  if (refs.empty() || path.empty()) return error_reply(400, "save: references and path needed");
-  return {200, {}, [&d, refs, path](Emit emit, Cancelled) -> awaitable<void> {
-            fs::ImportOptions o;
-            o.progress = progress_lines(emit);
-            auto r = co_await d.images().save(refs, path, o);
-            if (!r)
-              emit({{"error", r.error().message}});
-            else
-              emit({{"saved", path}});
-          }};
-}
-
 }  // namespace
+
+nlohmann::json image_json(const fs::Image& i) {
+  const auto& c = i.config;
+  json config = {{"Env", c.env},
+                 {"Entrypoint", c.entrypoint},
+                 {"Cmd", c.cmd},
+                 {"WorkingDir", c.working_dir},
+                 {"User", c.user},
+                 {"StopSignal", c.stop_signal},
+                 {"ExposedPorts", c.exposed_ports},
+                 {"Volumes", c.volumes},
+                 {"Labels", c.labels}};
+  if (c.healthcheck)
+    config["Healthcheck"] = {{"Test", c.healthcheck->test},
+                             {"Interval", c.healthcheck->interval_ns},
+                             {"Timeout", c.healthcheck->timeout_ns},
+                             {"StartPeriod", c.healthcheck->start_period_ns},
+                             {"StartInterval", c.healthcheck->start_interval_ns},
+                             {"Retries", c.healthcheck->retries}};
+  else
+    config["Healthcheck"] = nullptr;
+  json tags = json::array();
+  for (const auto& t : i.tags) tags.push_back(fs::familiar_reference(t));
+  auto [repository, tag] = repository_tag(i.reference);
+  return {{"reference", i.reference.empty() ? "" : fs::familiar_reference(i.reference)},
+          {"canonical", i.reference},
+          {"repository", repository},
+          {"tag", tag},
+          {"tags", tags},
+          {"id", i.id},
+          {"digest", i.manifest_digest},
+          {"repo_digests", i.repo_digest.empty() ? json::array() : json::array({i.repo_digest})},
+          {"size", i.size},
+          {"created", time_of(i.created)},
+          {"pulled_at", time_of(i.pulled_at)},
+          {"os", i.os},
+          {"architecture", i.architecture},
+          {"variant", i.variant},
+          {"layers", i.diff_ids},
+          {"config", config}};
+}
 
 bool is_image_route(const Target& t) {
   const auto& p = t.path;
@@ -283,24 +225,6 @@ awaitable<Reply> image_route(Daemon& d, const Request& req, const Target& t, con
     {  // POST: allowed_methods let nothing else through
       if (what == "pull") co_return pull_reply(d, body);
       if (what == "push") co_return push_reply(d, body);
-      if (what == "import") {
-        if (body.value("progress", false)) co_return import_reply(d, body);
-        std::string ref = body.value("reference", ""), path = body.value("path", "");
-        fs::ImportOptions options;
-        if (body.contains("max_bytes")) {
-          if (!body["max_bytes"].is_number_unsigned() || body["max_bytes"].get<uint64_t>() == 0)
-            co_return error_reply(400, "max_bytes must be a positive number of bytes");
-          options.max_bytes = body["max_bytes"].get<uint64_t>();
-        }
-        auto r = co_await images.import(ref, path, options);
-        if (!r) co_return error_reply(400, r.error().message);
-        co_return Reply{200,
-                        {{"imported", fs::familiar_reference(r->reference) + " " + r->id},
-                         {"image", image_json(*r)}},
-                        {}};
-      }
-      if (what == "load") co_return load_reply(d, body);
-      if (what == "save") co_return save_reply(d, body);
       if (what == "tag") {
         auto r = images.tag(body.value("source", ""), body.value("target", ""));
         if (!r) co_return error_reply(400, r.error().message);

@@ -7,7 +7,14 @@
 #include "api/request.h"
 #include "api/routes.h"
 
+namespace stack::fs {
+struct Image;
+}
+
 namespace stack::api {
+
+// An image as the API shows it (`image ls --format json`, inspect, import's result).
+[[nodiscard]] nlohmann::json image_json(const fs::Image& image);
 
 // True for the paths image_route answers. The router has checked the method against
 // allowed_methods (request.cpp) and parsed BODY.

@@ -16,6 +16,7 @@
 #include "api/copy_routes.h"
 #include "api/exec_session.h"
 #include "api/image_routes.h"
+#include "api/image_transfer.h"
 #include "api/lifecycle_routes.h"
 #include "api/node_routes.h"
 #include "api/stats_routes.h"
@@ -423,6 +424,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
     if (body.is_discarded()) co_return error_reply(400, "request body is not JSON");
     if (!body.is_object()) co_return error_reply(400, "request body is not a JSON object");
   }
+  if (is_image_transfer(req, t)) co_return co_await image_transfer(d, req, t, body);
   if (is_image_route(t)) co_return co_await image_route(d, req, t, body);
   if (is_verb_route(t)) co_return co_await verb_route(d, req, t, body);
   if (is_lifecycle_route(t)) co_return lifecycle_route(d, req, t, body);

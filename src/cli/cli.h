@@ -94,6 +94,8 @@ class LogPrinter {
 
 void add_project_commands(CLI::App& app);
 void add_image_commands(CLI::App& app);
+// `image import|load|save`: image_transfer_commands.cpp.
+void add_image_transfer_commands(CLI::App* image);
 void add_volume_commands(CLI::App& app);
 void add_network_commands(CLI::App& app);  // network_commands.cpp
 void add_node_commands(CLI::App& app);  // node_commands.cpp
