@@ -70,7 +70,9 @@ json event_json(const fs::PullEvent& e) {
 }
 
 // The credential a pull or push request carries for its registry: {"username", "password"} or
-// {"identity_token"}; none without one (the daemon's own auth file is used then). The CLI reads
+// {"identity_token"}; none without one: then the pull or push is anonymous. The daemon's own
+// auth file is never used for a client (a member of the socket's group would pull a private
+// image with root's login); it serves the daemon's own pulls. The CLI reads
 // its user's auth file and sends only this: a path in a request is refused, never opened (the
 // daemon is root; a member of the socket's group could name any file root can read).
 Result<std::optional<fs::Credentials>> credentials_of(const json& body, const std::string& what) {
@@ -108,6 +110,7 @@ Reply pull_reply(Daemon& d, const json& body) {
   auto creds = credentials_of(body, "pull");
   if (!creds) return error_reply(400, creds.error().message);
   req.credentials = *creds;
+  req.auth_file.clear();
   return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
             fs::PullRequest r = req;
             r.progress = [emit](const fs::PullEvent& e) { emit({{"pull", event_json(e)}}); };
@@ -126,6 +129,7 @@ Reply push_reply(Daemon& d, const json& body) {
   auto creds = credentials_of(body, "push");
   if (!creds) return error_reply(400, creds.error().message);
   req.credentials = *creds;
+  req.auth_file.clear();
   return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
             fs::PushRequest r = req;
             r.progress = [emit](const fs::PullEvent& e) { emit({{"push", event_json(e)}}); };
@@ -143,6 +147,19 @@ Reply push_reply(Daemon& d, const json& body) {
 }
 
 }  // namespace
+
+Result<std::shared_ptr<const RegistryAuths>> registry_auth_of(const json& body) {
+  auto out = std::make_shared<RegistryAuths>();
+  if (!body.contains("registry_auth") || body["registry_auth"].is_null()) return out;
+  const json& all = body["registry_auth"];
+  if (!all.is_object()) return fail("registry_auth must be an object of registries");
+  for (const auto& [registry, c] : all.items()) {
+    auto creds = credentials_of(json{{"credentials", c}}, "registry_auth." + registry);
+    if (!creds) return fail(creds.error());
+    if (*creds) (*out)[registry_of_key(registry)] = **creds;
+  }
+  return out;
+}
 
 nlohmann::json image_json(const fs::Image& i) {
   const auto& c = i.config;

@@ -131,6 +131,9 @@ Reply up_reply(Daemon& d, const json& body) {
   req.scale = body.value("scale", std::map<std::string, int>{});
   req.wait = body.value("wait", false);
   req.wait_timeout = std::chrono::seconds(body.value("wait_timeout", 300));
+  auto auth = registry_auth_of(body);
+  if (!auth) return error_reply(400, "up: " + auth.error().message);
+  req.registry_auth = *auth;
   return {200, {}, [&d, req](Emit emit, Cancelled) mutable -> awaitable<void> {
             req.warn = [emit](const std::string& w) { emit({{"warning", w}}); };
             auto up = co_await d.up(req, progress_to(emit));
@@ -159,6 +162,9 @@ Reply build_reply(Daemon& d, const json& body) {
   for (const auto& [k, v] : args.items())
     if (v.is_string()) req.args[k] = v.get<std::string>();
   req.load.services = req.services;
+  auto auth = registry_auth_of(body);
+  if (!auth) return error_reply(400, "build: " + auth.error().message);
+  req.registry_auth = *auth;
   return {200, {}, [&d, req](Emit emit, Cancelled) mutable -> awaitable<void> {
             req.warn = [emit](const std::string& w) { emit({{"warning", w}}); };
             auto built = co_await d.build_services(req, progress_to(emit));

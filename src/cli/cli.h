@@ -48,7 +48,8 @@ std::vector<std::string> daemon_global_args();
 // The project a project-scoped command acts on: -p, else the name the stack file gives.
 [[nodiscard]] Result<std::string> project_name();
 // What `up` sends the daemon so that it can load the files itself: absolute paths, -p, the
-// working directory and this shell's environment (for interpolation), as a JSON object text.
+// working directory and this shell's environment (for interpolation), and the user's registry
+// credentials (its pulls use them, never the daemon's own), as a JSON object text.
 std::string load_request_json();
 
 // Unwraps R or prints its error and ends with exit code 1.

@@ -268,6 +268,7 @@ awaitable<void> Daemon::reconcile(std::string project, std::string reason) {
   if (stopping_) co_return;
   auto log = log::get("reconciler");
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
+  auto as_daemon = pull_as_daemon(project);
   auto rec = controller_->store().get_project(project);
   if (!rec || !*rec) co_return;  // gone
   // A cluster project before this node knows its slots: what runs keeps running.

@@ -422,6 +422,7 @@ awaitable<Outcome> DaemonSteps::pull(const planner::PullImage& s, const std::str
   request.reference = s.ref;
   if (!s.platform.empty()) request.platform = s.platform;
   request.now = std::chrono::system_clock::now();
+  apply_auth(request, auth_.get());
   struct Seen {
     std::string status;
     Clock::time_point at;
@@ -488,7 +489,7 @@ awaitable<Outcome> DaemonSteps::build_image(const planner::BuildImage& s, const 
   // Made before the co_await: g++ 12 mishandles a default argument's temporary inside one
   // (its map is left unconstructed).
   build::BuildRequest request = build_request(*s.config);
-  auto built = co_await daemon_.builds().build(std::move(request), std::move(progress));
+  auto built = co_await daemon_.builds().build(std::move(request), std::move(progress), auth_);
   if (!built) {
     Error e = built.error();
     if (!s.config->where.empty()) e = e.wrap(s.config->where);
