@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "api/exec_stream.h"
+#include "api/frame_socket.h"
 #include "common/log.h"
 #include "common/tree_copy.h"
 #include "engine/container.h"
@@ -51,61 +52,6 @@ struct Job {
   copy::Destination dest;
   copy::PackOptions pack;
   copy::UnpackOptions unpack;
-};
-
-bool send_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// The client's stdin frames as one byte stream, ending at its stdin-eof frame.
-class FrameSource {
- public:
-  FrameSource(int sock, std::string after) : sock_(sock) { frames_.feed(after); }
-  Result<size_t> read(char* buf, size_t n) {
-    while (pending_.size() == offset_) {
-      if (eof_) return size_t{0};
-      auto f = frames_.next();
-      if (!f) return fail(f.error());
-      if (*f) {
-        if ((*f)->type == exec::Type::stdin_eof) eof_ = true;
-        else if ((*f)->type == exec::Type::stdin_data) pending_ = std::move((*f)->payload), offset_ = 0;
-        else return fail("cp stream: unexpected frame from the client");
-        continue;
-      }
-      char chunk[64 * 1024];
-      ssize_t got = ::recv(sock_, chunk, sizeof chunk, 0);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) return fail_errno("cp stream: read from the client");
-      if (got == 0) return fail("cp stream: the client closed before the end of the archive");
-      frames_.feed(std::string_view(chunk, static_cast<size_t>(got)));
-    }
-    size_t k = std::min(n, pending_.size() - offset_);
-    std::memcpy(buf, pending_.data() + offset_, k);
-    offset_ += k;
-    return k;
-  }
-  // Reads and drops the rest of the client's archive (so that it reads our answer).
-  void drain() {
-    char buf[64 * 1024];
-    while (!eof_) {
-      auto n = read(buf, sizeof buf);
-      if (!n) return;
-      if (*n == 0) return;
-    }
-  }
-
- private:
-  int sock_;
-  exec::FrameReader frames_;
-  std::string pending_;
-  size_t offset_ = 0;
-  bool eof_ = false;
 };
 
 void serve(const Job& job, int sock, std::string after) {

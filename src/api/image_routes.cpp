@@ -1,15 +1,16 @@
-// The image routes: JSON in, ImageService calls, JSON out. Long operations (pull, import, load,
-// save) stream their progress as JSON lines and end with one result line or {"error": ...}.
+// The image routes: JSON in, ImageService calls, JSON out. Long operations (pull, push) stream
+// their progress as JSON lines and end with one result line or {"error": ...}. Import, load and
+// save stream a tar over an upgraded connection: api/image_transfer.h.
 //   GET    /v1/images                  every reference (and untagged image)
 //   GET    /v1/images/inspect?ref=R    one image: config, layers, size, digest, tags, created
 //   POST   /v1/images/pull             {reference, platform, credentials}: {"pull": event}...
-//   {"pulled"} POST   /v1/images/push {reference, credentials}: {"push": event}... {"pushed":
-//   {reference, digest, size, layers, existed}} POST   /v1/images/import           {reference, path, max_bytes, progress} POST
-//   /v1/images/load             {path}: {"progress"}... {"loaded": [image]} POST   /v1/images/save
-//   {references, path}: {"progress"}... {"saved": path} POST   /v1/images/tag              {source,
-//   target} POST   /v1/images/prune            {all} DELETE /v1/images/REF[?force=1] {"untagged":
-//   [...], "deleted": [...]} POST   /v1/auth                    {registry, username, password}:
-//   checked against it
+//                                      {"pulled": image}
+//   POST   /v1/images/push             {reference, credentials}: {"push": event}... {"pushed":
+//                                      {reference, digest, size, layers, existed}}
+//   POST   /v1/images/tag              {source, target}
+//   POST   /v1/images/prune            {all}
+//   DELETE /v1/images/REF[?force=1]    {"untagged": [...], "deleted": [...]}
+//   POST   /v1/auth                    {registry, username, password}: checked against it
 #include "api/image_routes.h"
 
 #include <boost/asio/this_coro.hpp>
@@ -46,7 +47,121 @@ std::pair<std::string, std::string> repository_tag(const std::string& canonical)
   return {familiar.substr(0, colon), familiar.substr(colon + 1)};
 }
 
-json image_json(const fs::Image& i) {
+json removal_json(const fs::Removal& r) {
+  json untagged = json::array();
+  for (const auto& u : r.untagged) untagged.push_back(fs::familiar_reference(u));
+  return {{"untagged", untagged}, {"deleted", r.deleted}, {"reclaimed", r.reclaimed}};
+}
+
+json event_json(const fs::PullEvent& e) {
+  static const char* kinds[] = {"resolving", "resolved", "layer", "done"};
+  json j = {{"kind", kinds[static_cast<int>(e.kind)]},
+            {"reference", fs::familiar_reference(e.reference)}};
+  if (!e.digest.empty()) j["digest"] = e.digest;
+  if (e.kind == fs::PullEvent::Kind::resolved) j["layers"] = e.layers;
+  if (e.kind == fs::PullEvent::Kind::layer) {
+    j["id"] = e.id;
+    j["status"] = e.status;
+    j["current"] = e.current;
+    j["total"] = e.total;
+    if (!e.message.empty()) j["message"] = e.message;
+  }
+  return j;
+}
+
+// The credential a pull or push request carries for its registry: {"username", "password"} or
+// {"identity_token"}; none without one: then the pull or push is anonymous. The daemon's own
+// auth file is never used for a client (a member of the socket's group would pull a private
+// image with root's login); it serves the daemon's own pulls. The CLI reads
+// its user's auth file and sends only this: a path in a request is refused, never opened (the
+// daemon is root; a member of the socket's group could name any file root can read).
+Result<std::optional<fs::Credentials>> credentials_of(const json& body, const std::string& what) {
+  if (body.contains("auth_file"))
+    return fail(what + ": auth_file is not accepted: the daemon opens no file a request names "
+                "(send \"credentials\": {\"username\", \"password\"} or {\"identity_token\"})");
+  if (!body.contains("credentials") || body["credentials"].is_null())
+    return std::optional<fs::Credentials>{};
+  const json& c = body["credentials"];
+  if (!c.is_object()) return fail(what + ": credentials must be an object");
+  fs::Credentials out;
+  for (const auto& [key, value] : c.items()) {
+    if (!value.is_string()) return fail(what + ": credentials." + key + " must be a string");
+    if (key == "username")
+      out.username = value.get<std::string>();
+    else if (key == "password")
+      out.password = value.get<std::string>();
+    else if (key == "identity_token")
+      out.identity_token = value.get<std::string>();
+    else
+      return fail(what + ": unknown credentials field " + key +
+                  " (username, password, identity_token)");
+  }
+  if (out.username.empty() && out.identity_token.empty())
+    return fail(what + ": credentials need a username or an identity_token");
+  return std::optional<fs::Credentials>{out};
+}
+
+Reply pull_reply(Daemon& d, const json& body) {
+  fs::PullRequest req;
+  req.reference = body.value("reference", "");
+  if (req.reference.empty()) return error_reply(400, "pull: no reference");
+  if (body.contains("platform") && !body["platform"].get<std::string>().empty())
+    req.platform = body["platform"].get<std::string>();
+  auto creds = credentials_of(body, "pull");
+  if (!creds) return error_reply(400, creds.error().message);
+  req.credentials = *creds;
+  req.auth_file.clear();
+  return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
+            fs::PullRequest r = req;
+            r.progress = [emit](const fs::PullEvent& e) { emit({{"pull", event_json(e)}}); };
+            auto image = co_await d.images().pull(std::move(r));
+            if (!image)
+              emit({{"error", image.error().message}});
+            else
+              emit({{"pulled", image_json(*image)}});
+          }};
+}
+
+Reply push_reply(Daemon& d, const json& body) {
+  fs::PushRequest req;
+  req.reference = body.value("reference", "");
+  if (req.reference.empty()) return error_reply(400, "push: no reference");
+  auto creds = credentials_of(body, "push");
+  if (!creds) return error_reply(400, creds.error().message);
+  req.credentials = *creds;
+  req.auth_file.clear();
+  return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
+            fs::PushRequest r = req;
+            r.progress = [emit](const fs::PullEvent& e) { emit({{"push", event_json(e)}}); };
+            auto pushed = co_await d.images().push(std::move(r));
+            if (!pushed)
+              emit({{"error", pushed.error().message}});
+            else
+              emit({{"pushed",
+                     {{"reference", fs::familiar_reference(pushed->reference)},
+                      {"digest", pushed->digest},
+                      {"size", pushed->size},
+                      {"layers", pushed->layers},
+                      {"existed", pushed->existed}}}});
+          }};
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const RegistryAuths>> registry_auth_of(const json& body) {
+  auto out = std::make_shared<RegistryAuths>();
+  if (!body.contains("registry_auth") || body["registry_auth"].is_null()) return out;
+  const json& all = body["registry_auth"];
+  if (!all.is_object()) return fail("registry_auth must be an object of registries");
+  for (const auto& [registry, c] : all.items()) {
+    auto creds = credentials_of(json{{"credentials", c}}, "registry_auth." + registry);
+    if (!creds) return fail(creds.error());
+    if (*creds) (*out)[registry_of_key(registry)] = **creds;
+  }
+  return out;
+}
+
+nlohmann::json image_json(const fs::Image& i) {
   const auto& c = i.config;
   json config = {{"Env", c.env},
                  {"Entrypoint", c.entrypoint},
@@ -86,162 +201,6 @@ json image_json(const fs::Image& i) {
           {"layers", i.diff_ids},
           {"config", config}};
 }
-
-json removal_json(const fs::Removal& r) {
-  json untagged = json::array();
-  for (const auto& u : r.untagged) untagged.push_back(fs::familiar_reference(u));
-  return {{"untagged", untagged}, {"deleted", r.deleted}, {"reclaimed", r.reclaimed}};
-}
-
-json event_json(const fs::PullEvent& e) {
-  static const char* kinds[] = {"resolving", "resolved", "layer", "done"};
-  json j = {{"kind", kinds[static_cast<int>(e.kind)]},
-            {"reference", fs::familiar_reference(e.reference)}};
-  if (!e.digest.empty()) j["digest"] = e.digest;
-  if (e.kind == fs::PullEvent::Kind::resolved) j["layers"] = e.layers;
-  if (e.kind == fs::PullEvent::Kind::layer) {
-    j["id"] = e.id;
-    j["status"] = e.status;
-    j["current"] = e.current;
-    j["total"] = e.total;
-    if (!e.message.empty()) j["message"] = e.message;
-  }
-  return j;
-}
-
-// Import progress as the CLI shows it: {"progress": {"phase", "bytes", "total"}}.
-std::function<void(std::string_view, uint64_t, uint64_t)> progress_lines(Emit emit) {
-  return [emit](std::string_view phase, uint64_t done, uint64_t total) {
-    emit({{"progress", {{"phase", phase}, {"bytes", done}, {"total", total}}}});
-  };
-}
-
-// The credential a pull or push request carries for its registry: {"username", "password"} or
-// {"identity_token"}; none without one (the daemon's own auth file is used then). The CLI reads
-// its user's auth file and sends only this: a path in a request is refused, never opened (the
-// daemon is root; a member of the socket's group could name any file root can read).
-Result<std::optional<fs::Credentials>> credentials_of(const json& body, const std::string& what) {
-  if (body.contains("auth_file"))
-    return fail(what + ": auth_file is not accepted: the daemon opens no file a request names "
-                "(send \"credentials\": {\"username\", \"password\"} or {\"identity_token\"})");
-  if (!body.contains("credentials") || body["credentials"].is_null())
-    return std::optional<fs::Credentials>{};
-  const json& c = body["credentials"];
-  if (!c.is_object()) return fail(what + ": credentials must be an object");
-  fs::Credentials out;
-  for (const auto& [key, value] : c.items()) {
-    if (!value.is_string()) return fail(what + ": credentials." + key + " must be a string");
-    if (key == "username")
-      out.username = value.get<std::string>();
-    else if (key == "password")
-      out.password = value.get<std::string>();
-    else if (key == "identity_token")
-      out.identity_token = value.get<std::string>();
-    else
-      return fail(what + ": unknown credentials field " + key +
-                  " (username, password, identity_token)");
-  }
-  if (out.username.empty() && out.identity_token.empty())
-    return fail(what + ": credentials need a username or an identity_token");
-  return std::optional<fs::Credentials>{out};
-}
-
-Reply pull_reply(Daemon& d, const json& body) {
-  fs::PullRequest req;
-  req.reference = body.value("reference", "");
-  if (req.reference.empty()) return error_reply(400, "pull: no reference");
-  if (body.contains("platform") && !body["platform"].get<std::string>().empty())
-    req.platform = body["platform"].get<std::string>();
-  auto creds = credentials_of(body, "pull");
-  if (!creds) return error_reply(400, creds.error().message);
-  req.credentials = *creds;
-  return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
-            fs::PullRequest r = req;
-            r.progress = [emit](const fs::PullEvent& e) { emit({{"pull", event_json(e)}}); };
-            auto image = co_await d.images().pull(std::move(r));
-            if (!image)
-              emit({{"error", image.error().message}});
-            else
-              emit({{"pulled", image_json(*image)}});
-          }};
-}
-
-Reply push_reply(Daemon& d, const json& body) {
-  fs::PushRequest req;
-  req.reference = body.value("reference", "");
-  if (req.reference.empty()) return error_reply(400, "push: no reference");
-  auto creds = credentials_of(body, "push");
-  if (!creds) return error_reply(400, creds.error().message);
-  req.credentials = *creds;
-  return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
-            fs::PushRequest r = req;
-            r.progress = [emit](const fs::PullEvent& e) { emit({{"push", event_json(e)}}); };
-            auto pushed = co_await d.images().push(std::move(r));
-            if (!pushed)
-              emit({{"error", pushed.error().message}});
-            else
-              emit({{"pushed",
-                     {{"reference", fs::familiar_reference(pushed->reference)},
-                      {"digest", pushed->digest},
-                      {"size", pushed->size},
-                      {"layers", pushed->layers},
-                      {"existed", pushed->existed}}}});
-          }};
-}
-
-Reply import_reply(Daemon& d, const json& body) {
-  std::string ref = body.value("reference", ""), path = body.value("path", "");
-  fs::ImportOptions options;
-  if (body.contains("max_bytes")) {
-    if (!body["max_bytes"].is_number_unsigned() || body["max_bytes"].get<uint64_t>() == 0)
-      return error_reply(400, "max_bytes must be a positive number of bytes");
-    options.max_bytes = body["max_bytes"].get<uint64_t>();
-  }
-  return {200, {}, [&d, ref, path, options](Emit emit, Cancelled) -> awaitable<void> {
-            fs::ImportOptions o = options;
-            o.progress = progress_lines(emit);
-            auto r = co_await d.images().import(ref, path, o);
-            if (!r)
-              emit({{"error", r.error().message}});
-            else
-              emit({{"imported", fs::familiar_reference(r->reference) + " " + r->id},
-                    {"image", image_json(*r)}});
-          }};
-}
-
-Reply load_reply(Daemon& d, const json& body) {
-  std::string path = body.value("path", "");
-  if (path.empty()) return error_reply(400, "load: no path");
-  return {200, {}, [&d, path](Emit emit, Cancelled) -> awaitable<void> {
-            fs::ImportOptions o;
-            o.progress = progress_lines(emit);
-            auto r = co_await d.images().load(path, o);
-            if (!r) {
-              emit({{"error", r.error().message}});
-              co_return;
-            }
-            json loaded = json::array();
-            for (const auto& i : *r) loaded.push_back(image_json(i));
-            emit({{"loaded", loaded}});
-          }};
-}
-
-Reply save_reply(Daemon& d, const json& body) {
-  auto refs = body.value("references", std::vector<std::string>{});
-  std::string path = body.value("path", "");
-  if (refs.empty() || path.empty()) return error_reply(400, "save: references and path needed");
-  return {200, {}, [&d, refs, path](Emit emit, Cancelled) -> awaitable<void> {
-            fs::ImportOptions o;
-            o.progress = progress_lines(emit);
-            auto r = co_await d.images().save(refs, path, o);
-            if (!r)
-              emit({{"error", r.error().message}});
-            else
-              emit({{"saved", path}});
-          }};
-}
-
-}  // namespace
 
 bool is_image_route(const Target& t) {
   const auto& p = t.path;
@@ -283,24 +242,6 @@ awaitable<Reply> image_route(Daemon& d, const Request& req, const Target& t, con
     {  // POST: allowed_methods let nothing else through
       if (what == "pull") co_return pull_reply(d, body);
       if (what == "push") co_return push_reply(d, body);
-      if (what == "import") {
-        if (body.value("progress", false)) co_return import_reply(d, body);
-        std::string ref = body.value("reference", ""), path = body.value("path", "");
-        fs::ImportOptions options;
-        if (body.contains("max_bytes")) {
-          if (!body["max_bytes"].is_number_unsigned() || body["max_bytes"].get<uint64_t>() == 0)
-            co_return error_reply(400, "max_bytes must be a positive number of bytes");
-          options.max_bytes = body["max_bytes"].get<uint64_t>();
-        }
-        auto r = co_await images.import(ref, path, options);
-        if (!r) co_return error_reply(400, r.error().message);
-        co_return Reply{200,
-                        {{"imported", fs::familiar_reference(r->reference) + " " + r->id},
-                         {"image", image_json(*r)}},
-                        {}};
-      }
-      if (what == "load") co_return load_reply(d, body);
-      if (what == "save") co_return save_reply(d, body);
       if (what == "tag") {
         auto r = images.tag(body.value("source", ""), body.value("target", ""));
         if (!r) co_return error_reply(400, r.error().message);

@@ -4,10 +4,26 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
+
 #include "api/request.h"
+#include "common/registry_credentials.h"
 #include "api/routes.h"
 
+namespace stack::fs {
+struct Image;
+}
+
 namespace stack::api {
+
+// The registry credentials a client's `up`, `build` or `run` carries ({"registry_auth":
+// {"REGISTRY": {"username", "password"} or {"identity_token"}}}): what that request's pulls
+// use, and nothing else (reconciler/daemon.h). Never null; an error for a malformed field.
+[[nodiscard]] Result<std::shared_ptr<const RegistryAuths>> registry_auth_of(
+    const nlohmann::json& body);
+
+// An image as the API shows it (`image ls --format json`, inspect, import's result).
+[[nodiscard]] nlohmann::json image_json(const fs::Image& image);
 
 // True for the paths image_route answers. The router has checked the method against
 // allowed_methods (request.cpp) and parsed BODY.

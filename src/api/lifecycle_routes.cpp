@@ -6,6 +6,7 @@
 
 #include <map>
 
+#include "api/image_routes.h"
 #include "reconciler/daemon.h"
 
 namespace stack::api {
@@ -54,6 +55,9 @@ Reply run_reply(Daemon& d, const json& body) {
     return error_reply(400, std::string("bad request: ") + e.what());
   }
   if (req.service.empty()) return error_reply(400, "run needs a service");
+  auto auth = registry_auth_of(body);
+  if (!auth) return error_reply(400, "run: " + auth.error().message);
+  req.registry_auth = *auth;
   return {200, {}, [&d, req](Emit emit, Cancelled) -> awaitable<void> {
             auto r = co_await d.run(req, progress_to(emit));
             if (!r) emit({{"error", r.error().message}});

@@ -16,6 +16,7 @@
 #include "api/copy_routes.h"
 #include "api/exec_session.h"
 #include "api/image_routes.h"
+#include "api/image_transfer.h"
 #include "api/lifecycle_routes.h"
 #include "api/node_routes.h"
 #include "api/stats_routes.h"
@@ -130,6 +131,9 @@ Reply up_reply(Daemon& d, const json& body) {
   req.scale = body.value("scale", std::map<std::string, int>{});
   req.wait = body.value("wait", false);
   req.wait_timeout = std::chrono::seconds(body.value("wait_timeout", 300));
+  auto auth = registry_auth_of(body);
+  if (!auth) return error_reply(400, "up: " + auth.error().message);
+  req.registry_auth = *auth;
   return {200, {}, [&d, req](Emit emit, Cancelled) mutable -> awaitable<void> {
             req.warn = [emit](const std::string& w) { emit({{"warning", w}}); };
             auto up = co_await d.up(req, progress_to(emit));
@@ -158,6 +162,9 @@ Reply build_reply(Daemon& d, const json& body) {
   for (const auto& [k, v] : args.items())
     if (v.is_string()) req.args[k] = v.get<std::string>();
   req.load.services = req.services;
+  auto auth = registry_auth_of(body);
+  if (!auth) return error_reply(400, "build: " + auth.error().message);
+  req.registry_auth = *auth;
   return {200, {}, [&d, req](Emit emit, Cancelled) mutable -> awaitable<void> {
             req.warn = [emit](const std::string& w) { emit({{"warning", w}}); };
             auto built = co_await d.build_services(req, progress_to(emit));
@@ -423,6 +430,7 @@ awaitable<Reply> route(Daemon& d, const Request& req) {
     if (body.is_discarded()) co_return error_reply(400, "request body is not JSON");
     if (!body.is_object()) co_return error_reply(400, "request body is not a JSON object");
   }
+  if (is_image_transfer(req, t)) co_return co_await image_transfer(d, req, t, body);
   if (is_image_route(t)) co_return co_await image_route(d, req, t, body);
   if (is_verb_route(t)) co_return co_await verb_route(d, req, t, body);
   if (is_lifecycle_route(t)) co_return lifecycle_route(d, req, t, body);

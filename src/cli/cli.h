@@ -48,7 +48,8 @@ std::vector<std::string> daemon_global_args();
 // The project a project-scoped command acts on: -p, else the name the stack file gives.
 [[nodiscard]] Result<std::string> project_name();
 // What `up` sends the daemon so that it can load the files itself: absolute paths, -p, the
-// working directory and this shell's environment (for interpolation), as a JSON object text.
+// working directory and this shell's environment (for interpolation), and the user's registry
+// credentials (its pulls use them, never the daemon's own), as a JSON object text.
 std::string load_request_json();
 
 // Unwraps R or prints its error and ends with exit code 1.
@@ -94,6 +95,8 @@ class LogPrinter {
 
 void add_project_commands(CLI::App& app);
 void add_image_commands(CLI::App& app);
+// `image import|load|save`: image_transfer_commands.cpp.
+void add_image_transfer_commands(CLI::App* image);
 void add_volume_commands(CLI::App& app);
 void add_network_commands(CLI::App& app);  // network_commands.cpp
 void add_node_commands(CLI::App& app);  // node_commands.cpp

@@ -1,5 +1,5 @@
-// `stack image import|ls|rm|inspect|prune|tag|pull|save|load`, `stack pull [SERVICE...]` and
-// `stack login|logout`: the daemon's image store over the API. Progress goes to stderr (a TTY
+// `stack image ls|rm|inspect|prune|tag|pull`, `stack pull [SERVICE...]` and `stack login|logout`
+// (import, load, save: image_transfer_commands.cpp): the daemon's image store over the API. Progress goes to stderr (a TTY
 // redraws in place, a pipe gets plain lines); results to stdout. Writes nothing but the auth file
 // (`login`), which docker and podman read too.
 #include <fcntl.h>
@@ -58,40 +58,6 @@ std::string created_ago(const std::string& iso) {
 // Pulls REFERENCE through the daemon with a progress display; the image JSON, or exits 1.
 json pull(const std::string& reference, const std::string& platform, bool quiet) {
   return stream_transfer(Transfer::pull, {{"reference", reference}, {"platform", platform}}, quiet);
-}
-
-// An import, load or save with its progress on stderr: {"progress": {phase, bytes, total}}
-// lines, then the result line (returned).
-json with_progress(const std::string& target, const json& body, bool quiet) {
-  bool tty = ::isatty(2) == 1;
-  json result;
-  std::string phase;
-  auto status = daemon_client().stream("POST", target, body.dump(), [&](std::string_view line) {
-    auto j = json::parse(line, nullptr, false);
-    if (!j.is_object()) return true;
-    if (!j.contains("progress")) {
-      result = j;
-      return true;
-    }
-    if (quiet) return true;
-    const auto& p = j["progress"];
-    std::string now = p["phase"];
-    uint64_t bytes = p["bytes"], total = p["total"];
-    std::string text = now + " " + human_size(bytes) + (total ? "/" + human_size(total) : "");
-    if (tty)
-      std::fprintf(stderr, "\r\033[2K%s", text.c_str());
-    else if (now != phase)
-      std::fprintf(stderr, "%s\n", now.c_str());
-    phase = now;
-    return true;
-  });
-  if (tty && !phase.empty() && !quiet) std::fprintf(stderr, "\r\033[2K");
-  if (!status) throw ExitCode{report(status.error())};
-  if (result.contains("error")) {
-    std::fprintf(stderr, "stack: %s\n", result["error"].get<std::string>().c_str());
-    throw ExitCode{1};
-  }
-  return result;
 }
 
 void print_removal(const json& r) {
@@ -219,55 +185,6 @@ void add_pull_commands(CLI::App& app, CLI::App* image) {
     if (failed > 0) std::fprintf(stderr, "%d image(s) could not be pulled\n", failed);
   });
 }
-
-void add_transfer_commands(CLI::App* image) {
-  auto* save = image->add_subcommand(
-      "save",
-      "Write images to a tar (an OCI layout and docker's manifest.json: skopeo "
-      "oci-archive:, podman load and docker load read it)");
-  static std::vector<std::string> save_names;
-  static std::string output;
-  save->add_option("names", save_names, "NAME[:TAG]")->required();
-  save->add_option("-o,--output", output, "The tar to write")->required();
-  save->callback([] {
-    with_progress(
-        "/v1/images/save",
-        {{"references", save_names}, {"path", std::filesystem::absolute(output).string()}}, false);
-  });
-
-  auto* load = image->add_subcommand("load",
-                                     "Load images from an OCI archive or a docker "
-                                     "save tarball");
-  static std::string input;
-  static bool load_quiet = false;
-  load->add_option("-i,--input", input, "The tar to read")->required();
-  load->add_flag("-q,--quiet", load_quiet, "No progress");
-  load->callback([] {
-    auto r = with_progress("/v1/images/load", {{"path", std::filesystem::absolute(input).string()}},
-                           load_quiet);
-    for (const auto& i : r["loaded"]) {
-      std::string name = i["reference"];
-      std::printf("Loaded image: %s\n",
-                  name.empty() ? i["id"].get<std::string>().c_str() : name.c_str());
-    }
-  });
-
-  auto* import = image->add_subcommand(
-      "import",
-      "Import a rootfs (directory or tarball, plain, gzip or zstd) as a one-layer "
-      "image, or an OCI image layout (directory or tar) or docker save tarball");
-  static std::string name, path;
-  import->add_option("name", name, "NAME[:TAG]")->required();
-  import->add_option("path", path, "Directory or tarball")->required();
-  import->callback([] {
-    std::fprintf(stderr, "Importing %s from %s\n", name.c_str(), path.c_str());
-  auto r = with_progress(
-      "/v1/images/import",
-      {{"reference", name}, {"path", std::filesystem::absolute(path).string()}, {"progress", true}},
-      false);
-  std::printf("%s\n", r["imported"].get<std::string>().c_str());
-});
-}  // namespace
 
 void add_store_commands(CLI::App* image) {
   auto* ls = image->add_subcommand("ls", "List images");
@@ -411,12 +328,12 @@ void add_login_commands(CLI::App& app) {
   });
 }
 
-}  // namespace stack::cli
+}  // namespace
 
 void add_image_commands(CLI::App& app) {
   auto* image = app.add_subcommand("image", "Manage images");
   image->require_subcommand(1);
-  add_transfer_commands(image);
+  add_image_transfer_commands(image);
   add_store_commands(image);
   add_pull_commands(app, image);
   add_push_commands(app, image);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "common/registry_credentials.h"
 #include "spec/loader.h"
 
 extern char** environ;
@@ -89,10 +90,21 @@ std::string load_request_json() {
   json files_json = json::array();
   if (files)
     for (const auto& f : *files) files_json.push_back(f.string());
+  // The user's registry credentials, as docker's CLI sends its auth config with a build: the
+  // pulls of this request use them and nothing else, never the daemon's own login.
+  json auth = json::object();
+  auto creds = value_or_exit(all_credentials(default_auth_file()));
+  for (const auto& [registry, c] : creds) {
+    json one = json::object();
+    if (!c.username.empty()) one["username"] = c.username, one["password"] = c.password;
+    if (!c.identity_token.empty()) one["identity_token"] = c.identity_token;
+    auth[registry] = one;
+  }
   return json{{"files", files_json},
               {"project_name", opts.project_name.value_or("")},
               {"working_dir", opts.working_dir.string()},
-              {"environment", opts.environment}}
+              {"environment", opts.environment},
+              {"registry_auth", auth}}
       .dump();
 }
 

@@ -24,7 +24,10 @@ namespace stack {
                                              std::string_view content, unsigned mode = 0644);
 [[nodiscard]] Result<void> write_file(const std::filesystem::path& path, std::string_view content);
 [[nodiscard]] Result<void> make_dirs(const std::filesystem::path& path, unsigned mode = 0755);
-// Removes a tree; a missing path is not an error. Never crosses into other mounts.
+// Removes a tree; a missing path is not an error. Never enters another mount (statx mount ids,
+// so a bind mount of the same file system counts): a directory still mounted below PATH (a
+// bind mount left behind by a crash) keeps its files, and the error names it; PATH itself a
+// mount point is refused. Symlinks are removed, never followed.
 [[nodiscard]] Result<void> remove_tree(const std::filesystem::path& path);
 
 }  // namespace stack

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,5 +38,14 @@ struct RegistryCredentials {
 // quoting it).
 [[nodiscard]] Result<std::optional<RegistryCredentials>> find_credentials(
     const std::filesystem::path& file, std::string_view registry);
+
+// Credentials by registry ("docker.io", "127.0.0.1:5000").
+using RegistryAuths = std::map<std::string, RegistryCredentials>;
+
+// Every registry's credentials FILE holds, by registry (registry_of_key); none when the file
+// is missing. The CLI sends them with `up`, `build` and `run`: the daemon pulls what a client
+// asked for with that client's credentials only.
+[[nodiscard]] Result<RegistryAuths> all_credentials(
+    const std::filesystem::path& file);
 
 }  // namespace stack

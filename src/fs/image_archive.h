@@ -35,14 +35,14 @@ struct ArchivedImage {
     ImageStore::Internal& store, const std::filesystem::path& path, SourceKind kind,
     const ImportOptions& options, const Platform& platform, ImageStore::Internal::Pin& keep);
 
-// Writes IMAGES (each with the names to give it) as a tar to FD: an OCI image layout (oci-layout,
+// Writes IMAGES (each with the names to give it) as a tar to SINK: an OCI image layout (oci-layout,
 // index.json with one entry per name, blobs/sha256/...) and docker's manifest.json beside it.
 struct SavedImage {
   Image image;
   std::vector<std::string> names;  // canonical
 };
 [[nodiscard]] Result<void> write_archive(const std::filesystem::path& root,
-                                         const std::vector<SavedImage>& images, int fd,
-                                         const ImportOptions& options);
+                                         const std::vector<SavedImage>& images,
+                                         const ByteSink& sink, const ImportOptions& options);
 
 }  // namespace stack::fs

@@ -1,6 +1,7 @@
 // ImageStore::import, load and save: a rootfs (directory or tarball) becomes a one-layer image;
 // OCI layouts and `docker save` tarballs go through image_archive.cpp. Imports are bounded
 // (ImportOptions): refused up front without the space they need, stopped when they outgrow it.
+// The _stream forms take a client's tar as bytes (the daemon's API): no client path is opened.
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
@@ -38,6 +39,19 @@ uint64_t tree_size(const stdfs::path& dir, uint64_t limit) {
   return total;
 }
 
+// Refuses an import whose least NEED (WHY says what it is) is not free on ROOT's file system
+// with the reserve kept.
+Result<void> check_free(const stdfs::path& root, uint64_t need, const std::string& why,
+                        const ImportOptions& options) {
+  auto free = free_bytes(options, root);
+  if (!free) return fail(free.error());
+  if (*free < need + options.reserve_bytes)
+    return fail("not enough space in " + root.string() + ": the import needs at least " +
+                format_size(need) + " (" + why + "), " + format_size(*free) + " is free and " +
+                format_size(options.reserve_bytes) + " must stay free");
+  return {};
+}
+
 // Refuses an import over its size limit, or one whose least need is not free on the images'
 // file system (with the reserve kept): before anything is written.
 Result<void> check_import_space(const stdfs::path& root, const stdfs::path& src,
@@ -63,13 +77,7 @@ Result<void> check_import_space(const stdfs::path& root, const stdfs::path& src,
                           format_size(options.max_bytes)
                     : "the file is " + format_size(size) + ", larger than the import limit of " +
                           format_size(options.max_bytes));
-  auto free = free_bytes(options, root);
-  if (!free) return fail(free.error());
-  if (*free < need + options.reserve_bytes)
-    return fail("not enough space in " + root.string() + ": the import needs at least " +
-                format_size(need) + " (" + why + "), " + format_size(*free) + " is free and " +
-                format_size(options.reserve_bytes) + " must stay free");
-  return {};
+  return check_free(root, need, why, options);
 }
 
 Result<void> copy_into(int in, const stdfs::path& src, BlobWriter& blob, ImportMeter& meter) {
@@ -85,6 +93,10 @@ Result<void> copy_into(int in, const stdfs::path& src, BlobWriter& blob, ImportM
     if (auto r = blob.write(buf, static_cast<size_t>(n)); !r) return r;
   }
 }
+
+Result<Descriptor> rootfs_image(ImageStore::Internal& store, const std::string& blob_hex,
+                                bool existed, const ImportOptions& options,
+                                ImageStore::Internal::Pin& pin);
 
 // A rootfs as a one-layer image's manifest blob: a directory is packed as tar+gzip, a tarball
 // kept byte for byte (its digest is the file's), then unpacked into its layer.
@@ -119,6 +131,14 @@ Result<Descriptor> import_rootfs(ImageStore::Internal& store, const stdfs::path&
     meter.done();
     blob_hex = FS_TRY(blob.commit("", -1, &existed));
   }
+  return rootfs_image(store, blob_hex, existed, options, pin);
+}
+
+// A rootfs tarball, in the store as blob BLOB_HEX (EXISTED: before this import), unpacked into
+// its layer and made a one-layer image's manifest blob.
+Result<Descriptor> rootfs_image(ImageStore::Internal& store, const std::string& blob_hex,
+                                bool existed, const ImportOptions& options,
+                                ImageStore::Internal::Pin& pin) {
   stdfs::path layer_blob = blob_path(store.root, blob_hex);
   // A blob this import made, which no image names yet, is not left behind on failure.
   auto guard = ScopeGuard([&] {
@@ -185,7 +205,120 @@ Result<ArchivedImage> pick(const std::vector<ArchivedImage>& images, const std::
               "): name one of them, or use stack image load");
 }
 
+// Every image of an archive under the names it carries (untagged when it carries none).
+Result<std::vector<Image>> name_loaded(ImageStore::Internal& store,
+                                       const std::vector<ArchivedImage>& images) {
+  std::vector<Image> out;
+  for (const auto& a : images) {
+    if (a.names.empty()) out.push_back(FS_TRY(store.commit(NewImage{"", a.manifest, 0, ""})));
+    for (const auto& name : a.names)
+      out.push_back(FS_TRY(store.commit(NewImage{name, a.manifest, 0, ""})));
+  }
+  return out;
+}
+
+// A client's tar, received into the store as a blob (whatever it holds: the kind is read from
+// it afterwards).
+struct Received {
+  std::string hex;
+  bool existed = false;  // the store had that blob before
+};
+
+// Reads SOURCE into a blob, held to the SIZE announced (0: unknown) and to OPTIONS' limit and
+// reserve. No progress is reported here: the client, which sends, shows its own (and while it
+// sends it does not read, so lines the daemon wrote now could only pile up in the socket).
+Result<Received> receive(ImageStore::Internal& store, const ByteSource& source, uint64_t size,
+                         const ImportOptions& options, ImageStore::Internal::Pin& pin) {
+  if (size > options.max_bytes)
+    return fail("the tar is " + format_size(size) + ", larger than the import limit of " +
+                format_size(options.max_bytes));
+  if (size > 0)
+    if (auto r = check_free(store.root, 2 * size,
+                            "the " + format_size(size) + " file, kept as a blob and unpacked",
+                            options);
+        !r)
+      return fail(r.error());
+  ImportOptions quiet = options;
+  quiet.progress = nullptr;
+  BlobWriter blob = FS_TRY(BlobWriter::create(store.root, pin_to(pin)));
+  ImportMeter meter(quiet, store.root, "copy", size);
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    auto n = source(buf.data(), buf.size());
+    if (!n) return fail(n.error().wrap("receive the tar"));
+    if (*n == 0) break;
+    if (size > 0 && blob.size() + *n > size)
+      return fail("the client sent more than the " + std::to_string(size) + " bytes it announced");
+    if (auto r = meter.add(*n); !r) return fail(r.error());
+    if (auto r = blob.write(buf.data(), *n); !r) return fail(r.error());
+  }
+  if (size > 0 && blob.size() != size)
+    return fail("the stream ended after " + std::to_string(blob.size()) + " of the " +
+                std::to_string(size) + " bytes announced");
+  if (blob.size() == 0) return fail("no tar received: the stream was empty");
+  Received out;
+  out.hex = FS_TRY(blob.commit("", -1, &out.existed));
+  return out;
+}
+
+// The received tar of an archive is no image's blob once read: removed, unless the store had
+// it before or another import holds it too (a pin besides ours).
+void drop_received(ImageStore::Internal& store, const Received& got) {
+  if (got.existed) return;
+  auto lock = StoreLock::acquire(store.root);
+  if (!lock) return;  // a later GC collects it
+  std::lock_guard<std::mutex> g(store.mu);
+  if (store.pins.count(got.hex) <= 1) ::unlink(blob_path(store.root, got.hex).c_str());
+}
+
 }  // namespace
+
+Result<Image> ImageStore::import_stream(std::string_view reference, const ByteSource& source,
+                                        uint64_t size, const ImportOptions& options) {
+  std::string ref = STACK_TRY_CTX(normalize_reference(reference), "import");
+  std::string ctx = "import " + familiar_reference(ref);
+  if (auto r = ensure_dirs(root_); !r) return fail(r.error().wrap(ctx));
+  auto pin = internal_->pin();
+  Received got = STACK_TRY_CTX(receive(*internal_, source, size, options, pin), ctx);
+  stdfs::path tar = blob_path(root_, got.hex);
+  auto kind = detect_source(tar);
+  if (!kind) {
+    drop_received(*internal_, got);
+    return fail(kind.error().wrap(ctx));
+  }
+  Descriptor manifest;
+  if (*kind == SourceKind::rootfs_tar) {
+    manifest = STACK_TRY_CTX(rootfs_image(*internal_, got.hex, got.existed, options, pin), ctx);
+  } else {
+    auto images = read_archive(*internal_, tar, *kind, options, Platform{}, pin);
+    drop_received(*internal_, got);
+    if (!images) return fail(images.error().wrap(ctx));
+    manifest = STACK_TRY_CTX(pick(*images, ref), ctx).manifest;
+  }
+  Image img = STACK_TRY_CTX(internal_->commit(NewImage{ref, manifest, 0, ""}), ctx);
+  log::get("fs")->info("imported image ref={} id={} layers={} from=stream", ref, img.id,
+                       img.layers.size());
+  return img;
+}
+
+Result<std::vector<Image>> ImageStore::load_stream(const ByteSource& source, uint64_t size,
+                                                   const ImportOptions& options) {
+  std::string ctx = "load";
+  if (auto r = ensure_dirs(root_); !r) return fail(r.error().wrap(ctx));
+  auto pin = internal_->pin();
+  Received got = STACK_TRY_CTX(receive(*internal_, source, size, options, pin), ctx);
+  auto guard = ScopeGuard([&] { drop_received(*internal_, got); });
+  stdfs::path tar = blob_path(root_, got.hex);
+  SourceKind kind = STACK_TRY_CTX(detect_source(tar), ctx);
+  if (kind == SourceKind::rootfs_tar)
+    return fail(ctx +
+                ": neither an OCI image layout nor a docker save tarball (a root "
+                "filesystem is imported with: stack image import NAME PATH)");
+  auto images = STACK_TRY_CTX(read_archive(*internal_, tar, kind, options, Platform{}, pin), ctx);
+  auto out = STACK_TRY_CTX(name_loaded(*internal_, images), ctx);
+  log::get("fs")->info("loaded images from=stream count={}", out.size());
+  return out;
+}
 
 Result<Image> ImageStore::import(std::string_view reference, const std::filesystem::path& path,
                                  const ImportOptions& options) {
@@ -221,21 +354,14 @@ Result<std::vector<Image>> ImageStore::load(const std::filesystem::path& path,
   if (auto r = check_import_space(root_, path, options); !r) return fail(r.error().wrap(ctx));
   auto pin = internal_->pin();
   auto images = STACK_TRY_CTX(read_archive(*internal_, path, kind, options, Platform{}, pin), ctx);
-  std::vector<Image> out;
-  for (const auto& a : images) {
-    if (a.names.empty())
-      out.push_back(STACK_TRY_CTX(internal_->commit(NewImage{"", a.manifest, 0, ""}), ctx));
-    for (const auto& name : a.names)
-      out.push_back(STACK_TRY_CTX(internal_->commit(NewImage{name, a.manifest, 0, ""}), ctx));
-  }
+  auto out = STACK_TRY_CTX(name_loaded(*internal_, images), ctx);
   log::get("fs")->info("loaded images from={} count={}", path.string(), out.size());
   return out;
 }
 
-Result<void> ImageStore::save(const std::vector<std::string>& references,
-                              const std::filesystem::path& out,
-                              const ImportOptions& options) const {
-  std::string ctx = "save to " + out.string();
+Result<void> ImageStore::save_stream(const std::vector<std::string>& references,
+                                     const ByteSink& sink, const ImportOptions& options) const {
+  std::string ctx = "save";
   std::vector<SavedImage> images;
   for (const auto& r : references) {
     Image img = STACK_TRY_CTX(get(r), ctx);
@@ -262,14 +388,30 @@ Result<void> ImageStore::save(const std::vector<std::string>& references,
     hexes.push_back(s.image.id.substr(7));
   }
   auto pin = internal_->pin(hexes);
+  if (auto r = write_archive(root_, images, sink, options); !r) return fail(r.error().wrap(ctx));
+  return {};
+}
+
+Result<void> ImageStore::save(const std::vector<std::string>& references,
+                              const std::filesystem::path& out,
+                              const ImportOptions& options) const {
+  std::string ctx = "save to " + out.string();
   stdfs::path dir = out.parent_path().empty() ? stdfs::path(".") : out.parent_path();
   std::string tmpl = (dir / (".stack-save-" + std::to_string(::getpid()) + "-XXXXXX")).string();
   UniqueFd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
   if (!fd) return fail_errno(ctx + ": create a temporary file in " + dir.string());
   auto guard = ScopeGuard([&] { ::unlink(tmpl.c_str()); });
   ::fchmod(fd.get(), 0644);
-  if (auto r = write_archive(root_, images, fd.get(), options); !r)
-    return fail(r.error().wrap(ctx));
+  auto sink = [&](std::string_view data) -> Result<void> {
+    while (!data.empty()) {
+      ssize_t n = ::write(fd.get(), data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fail_errno("write " + tmpl);
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return {};
+  };
+  if (auto r = save_stream(references, sink, options); !r) return fail(r.error().wrap(ctx));
   if (::fsync(fd.get()) != 0) return fail_errno(ctx + ": fsync");
   if (::rename(tmpl.c_str(), out.c_str()) != 0) return fail_errno(ctx + ": rename");
   guard.dismiss();

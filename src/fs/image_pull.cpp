@@ -152,7 +152,8 @@ Result<Image> pull_image(ImageStore& store, const PullRequest& req) {
   Platform platform = STACK_TRY_CTX(parse_platform(req.platform), ctx);
   RegistryConfig config = STACK_TRY_CTX(load_registries_config(req.registries_config), ctx);
   std::optional<Credentials> creds = req.credentials;
-  if (!creds) creds = STACK_TRY_CTX(find_credentials(req.auth_file, ref.domain), ctx);
+  if (!creds && !req.auth_file.empty())
+    creds = STACK_TRY_CTX(find_credentials(req.auth_file, ref.domain), ctx);
   std::atomic<bool> stop{false};
   auto cancelled = [&] { return stop.load() || (req.cancel && req.cancel->load()); };
   RegistryClient client(ref, config, creds, req, cancelled);

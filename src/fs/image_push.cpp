@@ -89,7 +89,8 @@ Result<Pushed> push_image(ImageStore& store, const PushRequest& req) {
   RegistryConfig config = STACK_TRY_CTX(load_registries_config(req.registries_config), ctx);
   config.mirrors.clear();  // a push goes to the registry itself
   std::optional<Credentials> creds = req.credentials;
-  if (!creds) creds = STACK_TRY_CTX(find_credentials(req.auth_file, ref.domain), ctx);
+  if (!creds && !req.auth_file.empty())
+    creds = STACK_TRY_CTX(find_credentials(req.auth_file, ref.domain), ctx);
   std::atomic<bool> stop{false};
   auto cancelled = [&] { return stop.load() || (req.cancel && req.cancel->load()); };
   PullRequest tuning;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -88,10 +89,27 @@ class TarWriter {
   archive* a_;
 };
 
+// libarchive's writer hands its blocks to this; a sink's error is kept to be returned as is.
+struct SinkState {
+  const ByteSink* sink;
+  std::optional<Error> error;
+};
+
+la_ssize_t write_to_sink(archive* a, void* data, const void* buf, size_t n) {
+  auto* st = static_cast<SinkState*>(data);
+  auto r = (*st->sink)(std::string_view(static_cast<const char*>(buf), n));
+  if (!r) {
+    st->error = r.error();
+    archive_set_error(a, EIO, "%s", r.error().message.c_str());
+    return -1;
+  }
+  return static_cast<la_ssize_t>(n);
+}
+
 }  // namespace
 
-Result<void> write_archive(const stdfs::path& root, const std::vector<SavedImage>& images, int fd,
-                           const ImportOptions& options) {
+Result<void> write_archive(const stdfs::path& root, const std::vector<SavedImage>& images,
+                           const ByteSink& sink, const ImportOptions& options) {
   OciIndex index;
   json docker = json::array();
   std::vector<std::string> blobs;  // hexes, in order of first use
@@ -128,20 +146,29 @@ Result<void> write_archive(const stdfs::path& root, const std::vector<SavedImage
 
   std::unique_ptr<archive, WriteDeleter> a(archive_write_new());
   archive_write_set_format_pax_restricted(a.get());
-  if (archive_write_open_fd(a.get(), fd) != ARCHIVE_OK) return fail(archive_error(a.get(), "open"));
+  SinkState state{&sink, std::nullopt};
+  if (archive_write_open(a.get(), &state, nullptr, write_to_sink, nullptr) != ARCHIVE_OK)
+    return fail(archive_error(a.get(), "open"));
+  // A sink's failure (the client gone) is its own error, not libarchive's rewording of it.
+  auto failed = [&](Result<void> r) -> Result<void> {
+    if (state.error) return fail(*state.error);
+    return r;
+  };
   TarWriter tar(a.get());
   ImportOptions unbounded = options;
   unbounded.max_bytes = UINT64_MAX;
   unbounded.free_bytes = [](const stdfs::path&) -> Result<uint64_t> { return UINT64_MAX; };
   ImportMeter meter(unbounded, root, "write", total);
-  if (auto r = tar.text("oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"); !r) return r;
-  if (auto r = tar.dir("blobs/"); !r) return r;
-  if (auto r = tar.dir("blobs/sha256/"); !r) return r;
+  if (auto r = tar.text("oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"); !r) return failed(r);
+  if (auto r = tar.dir("blobs/"); !r) return failed(r);
+  if (auto r = tar.dir("blobs/sha256/"); !r) return failed(r);
   for (const auto& hex : blobs)
-    if (auto r = tar.file("blobs/sha256/" + hex, blob_path(root, hex), meter); !r) return r;
-  if (auto r = tar.text("index.json", render_index(index)); !r) return r;
-  if (auto r = tar.text("manifest.json", docker.dump()); !r) return r;
-  if (archive_write_close(a.get()) != ARCHIVE_OK) return fail(archive_error(a.get(), "close"));
+    if (auto r = tar.file("blobs/sha256/" + hex, blob_path(root, hex), meter); !r)
+      return failed(r);
+  if (auto r = tar.text("index.json", render_index(index)); !r) return failed(r);
+  if (auto r = tar.text("manifest.json", docker.dump()); !r) return failed(r);
+  if (archive_write_close(a.get()) != ARCHIVE_OK)
+    return failed(fail(archive_error(a.get(), "close")));
   meter.done();
   return {};
 }

@@ -87,6 +87,11 @@ struct Removal {
 // never deleted, at most untagged.
 using InUse = std::map<std::string, std::string>;
 
+// A tar's bytes as they arrive from a client: up to N bytes into BUF, 0 at the end.
+using ByteSource = std::function<Result<size_t>(char* buf, size_t n)>;
+// Where a tar's bytes go, in order.
+using ByteSink = std::function<Result<void>(std::string_view data)>;
+
 class ImageStore {
  public:
   explicit ImageStore(std::filesystem::path root);  // <root> is e.g. /var/lib/stack/images
@@ -108,6 +113,20 @@ class ImageStore {
   [[nodiscard]] Result<void> save(const std::vector<std::string>& references,
                                   const std::filesystem::path& out,
                                   const ImportOptions& options = {}) const;
+
+  // The same three for a tar a client streams (the daemon opens no host path a request names:
+  // the CLI reads and writes the user's files with the user's rights). SOURCE's bytes are
+  // written straight into a blob of the store (a rootfs tarball stays that blob; an archive's
+  // is dropped once read), bounded by OPTIONS as they come. SIZE is what the client says the
+  // stream holds, 0 when it does not know (stdin): checked against the limit and the free
+  // space before the first byte, and held to (a stream longer than it is cut off).
+  [[nodiscard]] Result<Image> import_stream(std::string_view reference, const ByteSource& source,
+                                            uint64_t size, const ImportOptions& options = {});
+  [[nodiscard]] Result<std::vector<Image>> load_stream(const ByteSource& source, uint64_t size,
+                                                       const ImportOptions& options = {});
+  [[nodiscard]] Result<void> save_stream(const std::vector<std::string>& references,
+                                         const ByteSink& sink,
+                                         const ImportOptions& options = {}) const;
 
   // By reference ("busybox", "reg:5000/a:1", "a@sha256:..."), image id ("sha256:<hex>"), or a
   // unique prefix of at least 4 hex digits of an id.

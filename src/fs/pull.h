@@ -65,7 +65,9 @@ struct PullRequest {
   std::string reference;  // "busybox", "reg:5000/app@sha256:..."
   std::string platform = "linux/amd64";
   std::optional<Credentials> credentials;  // else looked up in AUTH_FILE
-  // The daemon's own (its user's); never a path from an API request (the CLI sends credentials).
+  // The daemon's own (its user's), for its own pulls only; never a path from an API request
+  // (the CLI sends credentials). Empty: none looked up (a client's pull or push uses only the
+  // credential its request carries, as docker's X-Registry-Auth).
   std::filesystem::path auth_file = default_auth_file();
   std::filesystem::path registries_config = default_registries_config();
   std::function<void(const PullEvent&)> progress;

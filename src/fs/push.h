@@ -20,7 +20,9 @@ namespace stack::fs {
 struct PushRequest {
   std::string reference;  // a name in the store: "127.0.0.1:5000/team/app:1"
   std::optional<Credentials> credentials;  // else looked up in AUTH_FILE
-  // The daemon's own (its user's); never a path from an API request (the CLI sends credentials).
+  // The daemon's own (its user's), for its own pulls only; never a path from an API request
+  // (the CLI sends credentials). Empty: none looked up (a client's pull or push uses only the
+  // credential its request carries, as docker's X-Registry-Auth).
   std::filesystem::path auth_file = default_auth_file();
   std::filesystem::path registries_config = default_registries_config();
   // Events of kind resolved (the manifest's digest, the layer count), layer ("Preparing",

@@ -96,8 +96,16 @@ BuildService::~BuildService() {
   workers_->join();
 }
 
+void apply_auth(fs::PullRequest& request, const RegistryAuths* auth) {
+  if (!auth) return;
+  request.auth_file.clear();
+  auto it = auth->find(registry_of_reference(request.reference));
+  if (it != auth->end()) request.credentials = it->second;
+}
+
 awaitable<Result<build::BuildResult>> BuildService::build(build::BuildRequest request,
-                                                           build::Progress progress) {
+                                                           build::Progress progress,
+                                                           std::shared_ptr<const RegistryAuths> auth) {
   auto alive = std::make_shared<bool>(true);
   build::Progress relay;
   if (progress)
@@ -110,15 +118,16 @@ awaitable<Result<build::BuildResult>> BuildService::build(build::BuildRequest re
   auto& images = controller_.images();
   auto& engine = controller_.engine();
   std::string cgroup = controller_.paths().cgroup_parent() + "/build";
-  auto work = [&images, &engine, builder = builder_, request = std::move(request), relay, cancel = cancel_,
+  auto work = [&images, &engine, builder = builder_, request = std::move(request), relay, cancel = cancel_, auth,
                network = network_.get(), dir = work_dir_, cgroup]() -> Result<build::BuildResult> {
     build::BuildHost host{images, engine, dir};
     host.cgroup_parent = cgroup;
     host.network = network;
     host.cancel = cancel.get();
-    host.pull = [&images, cancel](const std::string& ref, const std::string& platform) -> Result<void> {
+    host.pull = [&images, cancel, auth](const std::string& ref, const std::string& platform) -> Result<void> {
       fs::PullRequest p;
       p.reference = ref;
+      apply_auth(p, auth.get());
       if (!platform.empty()) p.platform = platform;
       p.cancel = cancel.get();
       auto image = fs::pull_image(images, p);

@@ -14,7 +14,9 @@
 #include <string>
 
 #include "build/build.h"
+#include "common/registry_credentials.h"
 #include "common/result.h"
+#include "fs/pull.h"
 #include "model/build.h"
 
 namespace boost::asio {
@@ -42,6 +44,11 @@ struct BuildOverrides {
 [[nodiscard]] build::BuildRequest build_request(const model::BuildConfig& config,
                                                 const BuildOverrides& overrides = {});
 
+// Who a pull is made for: with AUTH (a client's request), its credential for REQUEST's registry
+// and no auth file (none there: anonymous); with none (the daemon's own pass), the daemon's
+// own auth file, as REQUEST has it by default.
+void apply_auth(fs::PullRequest& request, const RegistryAuths* auth);
+
 class BuildService {
  public:
   // BUILDER is the build engine's entry point (build::build), given by the daemon's main so
@@ -52,8 +59,11 @@ class BuildService {
   ~BuildService();
 
   // PROGRESS, when set, is called on the loop.
-  boost::asio::awaitable<Result<build::BuildResult>> build(build::BuildRequest request,
-                                                           build::Progress progress);
+  // AUTH: the client's registry credentials the FROM pulls use; null: the daemon's own pass
+  // (its own auth file). See apply_auth.
+  boost::asio::awaitable<Result<build::BuildResult>> build(
+      build::BuildRequest request, build::Progress progress,
+      std::shared_ptr<const RegistryAuths> auth = nullptr);
 
  private:
   class Network;

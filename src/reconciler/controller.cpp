@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include <cstdio>
+#include <unistd.h>
 
 #include "common/files.h"
 #include "common/private_root.h"
@@ -159,11 +160,30 @@ Result<std::string> Controller::unused_cgroup(const std::string& project, const 
   return path;
 }
 
-Result<void> Controller::remove_container(const state::ContainerRecord& rec) {
-  if (auto r = engine_->remove(located(rec)); !r) return fail(r.error().wrap("remove " + rec.name));
+Result<std::filesystem::path> Controller::remove_container(const state::ContainerRecord& rec) {
+  auto spec = located(rec);
+  if (auto r = engine_->release_cgroup(spec.cgroup); !r)
+    return fail(r.error().wrap("remove " + rec.name));
+  std::filesystem::path aside;
+  if (!spec.dir.empty() && ::access(spec.dir.c_str(), F_OK) == 0) {
+    static uint64_t serial = 0;  // loop thread only
+    aside = spec.dir.parent_path() /
+            (std::string(kContainerAsidePrefix) + rec.name + "-" + std::to_string(::getpid()) +
+             "-" + std::to_string(++serial));
+    if (::rename(spec.dir.c_str(), aside.c_str()) != 0)
+      return fail_errno("remove " + rec.name + ": set " + spec.dir.string() + " aside");
+  }
   auto removed = store_->remove_container(rec.name);
   release_cgroup_parents(paths_.root, engine_->cgroups(), *store_);
-  return removed;
+  if (!removed) return fail(removed.error());
+  return aside;
+}
+
+void remove_containers_set_aside(const std::filesystem::path& root) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(root / "containers", ec))
+    if (e.path().filename().string().rfind(kContainerAsidePrefix, 0) == 0)
+      (void)remove_tree(e.path());
 }
 
 Result<std::vector<ContainerStatus>> Controller::ps(const std::string& project, bool all) {

@@ -33,6 +33,11 @@ class CgroupDriver;
 
 namespace stack::reconciler {
 
+// A removed container's directory, renamed in <root>/containers while it is deleted off the loop.
+inline constexpr std::string_view kContainerAsidePrefix = ".removing-";
+// Deletes what a previous daemon set aside and did not finish deleting (blocking: the pool).
+void remove_containers_set_aside(const std::filesystem::path& root);
+
 using model::NetworkJoin;
 using model::PublishedPort;
 using model::RuntimeRecord;
@@ -117,8 +122,10 @@ class Controller {
   // WANTED, or WANTED.2, .3...: a cgroup path no recorded container of PROJECT uses (the old
   // container of a start-first update keeps the one its new container would have).
   [[nodiscard]] Result<std::string> unused_cgroup(const std::string& project, const std::string& wanted);
-  // Removes a container that is not running: its cgroup, directory and record.
-  [[nodiscard]] Result<void> remove_container(const state::ContainerRecord& rec);
+  // Removes a container that is not running: its cgroup and record; its directory is renamed
+  // aside (one rename, on the loop) and returned, for the caller to delete off the loop: a
+  // writable layer of many files takes seconds to delete (empty: it had none).
+  [[nodiscard]] Result<std::filesystem::path> remove_container(const state::ContainerRecord& rec);
   // Re-reads REC against the kernel: an init that has exited is recorded as exited with its
   // code and OOM flag, and its cgroup removed. True when REC changed.
   [[nodiscard]] Result<bool> refresh(state::ContainerRecord& rec);

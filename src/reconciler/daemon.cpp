@@ -79,7 +79,10 @@ awaitable<Result<int>> Daemon::start() {
   controller_ = std::move(*c);
   // The data of volumes whose removal a previous daemon left half-way (set aside, not yet
   // deleted): deleted off the loop, as removal does.
-  asio::post(*pool_, [paths = paths_] { remove_volumes_set_aside(paths); });
+  asio::post(*pool_, [paths = paths_] {
+    remove_volumes_set_aside(paths);
+    remove_containers_set_aside(paths.root);
+  });
   images_ = std::make_unique<ImageService>(io_, controller_->images(), controller_->store());
   supervisor_ = std::make_unique<Supervisor>(*this);
   // Netlink and nftables are opened here, on the loop thread, in the daemon's namespace.
@@ -265,6 +268,7 @@ awaitable<void> Daemon::reconcile(std::string project, std::string reason) {
   if (stopping_) co_return;
   auto log = log::get("reconciler");
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
+  auto as_daemon = pull_as_daemon(project);
   auto rec = controller_->store().get_project(project);
   if (!rec || !*rec) co_return;  // gone
   // A cluster project before this node knows its slots: what runs keeps running.

@@ -18,6 +18,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "common/registry_credentials.h"
 #include "common/result.h"
 #include "fs/image_store.h"
 #include "reconciler/builds.h"
@@ -42,6 +43,10 @@ struct LocalProject;
 
 namespace stack::reconciler {
 
+// A client's RegistryAuths (common/registry_credentials.h), sent with its request: the pulls
+// that request makes use these and nothing else (a registry without one: anonymous), never the
+// daemon's own login, which only its own passes use (stacks.d, the resync of a registered
+// project): a member of the socket's group must not pull a private image with root's login.
 struct DaemonOptions {
   std::filesystem::path stacks_dir;  // stack files reconciled like static pods; empty: none
   std::chrono::milliseconds resync_interval{5'000};  // full re-plan of every project
@@ -50,6 +55,7 @@ struct DaemonOptions {
 
 struct UpRequest {
   spec::LoadOptions load;
+  std::shared_ptr<const RegistryAuths> registry_auth;  // the client's; null: none
   UpOptions options;
   bool wait = false;  // return once every service is running and healthy, or failed
   std::chrono::milliseconds wait_timeout{300'000};
@@ -66,6 +72,7 @@ struct UpRequest {
 // `stack run SERVICE [CMD...]`: a one-off container of SERVICE, with what the flags change.
 struct RunRequest {
   spec::LoadOptions load;
+  std::shared_ptr<const RegistryAuths> registry_auth;  // the client's; null: none
   std::string service;
   std::optional<std::vector<std::string>> command, entrypoint;  // none: the service's
   std::map<std::string, std::string> environment, labels;       // over the service's
@@ -89,6 +96,7 @@ struct RunRequest {
 // with a build section when empty) and what the command line changes of their builds.
 struct BuildServicesRequest {
   spec::LoadOptions load;
+  std::shared_ptr<const RegistryAuths> registry_auth;  // the client's; null: none
   std::vector<std::string> services;
   bool no_cache = false;
   bool pull = false;
@@ -316,6 +324,15 @@ class Daemon {
   // or a change of the file, so the daemon's passes do not recreate it either.
   Result<void> hold_unchanged(const std::string& project,
                               const std::map<std::string, std::string>& file_hashes);
+  // The credentials PROJECT's running operation pulls with (held under its ProjectLock): a
+  // client's request sets its own for its duration (the returned guard's lifetime); the
+  // daemon's own passes set none and pull with its own auth file. Anything else a client
+  // asked for pulls anonymously.
+  [[nodiscard]] std::shared_ptr<void> pull_as_client(const std::string& project,
+                                                     std::shared_ptr<const RegistryAuths> auth);
+  [[nodiscard]] std::shared_ptr<void> pull_as_daemon(const std::string& project);
+  std::map<std::string, std::shared_ptr<const RegistryAuths>> client_auth_;
+  std::set<std::string> own_pulls_;
   // Runs PLAN for PROJECT as one pass: its id in every log line and event of it.
   boost::asio::awaitable<Result<void>> execute(const std::string& project,
                                                const planner::Plan& plan, Progress progress,

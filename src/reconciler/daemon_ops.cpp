@@ -94,6 +94,7 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
   if (auto r = spec::check_supported(*stack); !r) co_return fail(r.error());
   if (auto r = prepare_up(*stack, request); !r) co_return fail(r.error());
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack->name);
+  auto as_client = pull_as_client(stack->name, request.registry_auth);
   // The variables the providers' last up set, in their dependents' environment.
   const spec::Stack as_loaded = *stack;
   if (auto r = inject_provider_env(*stack, controller_->store()); !r) co_return fail(r.error());
@@ -191,6 +192,7 @@ awaitable<Result<std::vector<BuiltImage>>> Daemon::build_services(BuildServicesR
   for (const auto& name : request.services)
     if (!stack->find(name)) co_return fail("no such service: " + name);
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack->name);
+  auto as_client = pull_as_client(stack->name, request.registry_auth);
   planner::Plan plan;
   std::map<std::string, size_t> by_image;
   std::vector<BuiltImage> built;
@@ -344,13 +346,29 @@ awaitable<Result<planner::Plan>> Daemon::apply(const spec::Stack& stack, const U
   co_return fail(done.error());
 }
 
+std::shared_ptr<void> Daemon::pull_as_client(const std::string& project,
+                                             std::shared_ptr<const RegistryAuths> auth) {
+  client_auth_[project] = auth ? std::move(auth) : std::make_shared<const RegistryAuths>();
+  return std::shared_ptr<void>(nullptr, [this, project](void*) { client_auth_.erase(project); });
+}
+
+std::shared_ptr<void> Daemon::pull_as_daemon(const std::string& project) {
+  own_pulls_.insert(project);
+  return std::shared_ptr<void>(nullptr, [this, project](void*) { own_pulls_.erase(project); });
+}
+
 awaitable<Result<void>> Daemon::execute(const std::string& project, const planner::Plan& plan,
                                         Progress progress, std::optional<std::chrono::seconds> timeout) {
   PassId pass{next_pass_++};
   auto log = log::get("reconciler");
   log->info("pass={} project={} steps={}", pass.str(), project, plan.nodes.size());
   for (const auto& n : plan.nodes) log->debug("pass={} plan: {}", pass.str(), planner::render_step(n));
-  DaemonSteps steps(*this, std::move(progress), project, timeout);
+  std::shared_ptr<const RegistryAuths> auth;  // null: the daemon's own pass, its own file
+  if (!own_pulls_.count(project)) {
+    auto it = client_auth_.find(project);
+    auth = it != client_auth_.end() ? it->second : std::make_shared<const RegistryAuths>();
+  }
+  DaemonSteps steps(*this, std::move(progress), project, timeout, std::move(auth));
   ExecOptions options;
   options.cancelled = [this, project] { return stopping_ || cancelled(project); };
   auto t0 = Clock::now();

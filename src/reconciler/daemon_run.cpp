@@ -112,6 +112,7 @@ awaitable<Result<Daemon::RunOutcome>> Daemon::run(RunRequest request, Progress p
   svc->labels["com.docker.compose.oneoff"] = "True";
 
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, stack.name);
+  auto as_client = pull_as_client(stack.name, request.registry_auth);
   auto& store = controller_->store();
   auto taken = store.get_container(name);
   if (!taken) co_return fail(taken.error());

@@ -25,18 +25,6 @@ std::function<void(Args...)> on_loop(asio::any_io_executor ex, std::shared_ptr<b
   };
 }
 
-// An import's progress, relayed to EX; its phase is copied (the worker's string goes away).
-using ImportProgress = std::function<void(std::string_view, uint64_t, uint64_t)>;
-ImportProgress import_on_loop(asio::any_io_executor ex, std::shared_ptr<bool> alive,
-                              ImportProgress f) {
-  if (!f) return {};
-  return [ex, alive, f](std::string_view phase, uint64_t done, uint64_t total) {
-    asio::post(ex, [alive, f, phase = std::string(phase), done, total] {
-      if (*alive) f(phase, done, total);
-    });
-  };
-}
-
 }  // namespace
 
 ImageService::ImageService(asio::io_context& io, fs::ImageStore& store, state::Store& state)
@@ -78,40 +66,6 @@ awaitable<Result<fs::Pushed>> ImageService::push(fs::PushRequest request) {
   request.cancel = cancel_.get();
   auto cancel = cancel_;
   auto work = [&store = store_, request, cancel] { return fs::push_image(store, request); };
-  auto r = co_await on_pool(*workers_, std::move(work));
-  *alive = false;
-  co_return r;
-}
-
-awaitable<Result<fs::Image>> ImageService::import(std::string reference, std::filesystem::path path,
-                                                  fs::ImportOptions options) {
-  auto alive = std::make_shared<bool>(true);
-  options.progress = import_on_loop(io_.get_executor(), alive, options.progress);
-  auto work = [&store = store_, reference, path, options] {
-    return store.import(reference, path, options);
-  };
-  auto r = co_await on_pool(*workers_, std::move(work));
-  *alive = false;
-  co_return r;
-}
-
-awaitable<Result<std::vector<fs::Image>>> ImageService::load(std::filesystem::path path,
-                                                             fs::ImportOptions options) {
-  auto alive = std::make_shared<bool>(true);
-  options.progress = import_on_loop(io_.get_executor(), alive, options.progress);
-  auto work = [&store = store_, path, options] { return store.load(path, options); };
-  auto r = co_await on_pool(*workers_, std::move(work));
-  *alive = false;
-  co_return r;
-}
-
-awaitable<Result<void>> ImageService::save(std::vector<std::string> references,
-                                           std::filesystem::path out, fs::ImportOptions options) {
-  auto alive = std::make_shared<bool>(true);
-  options.progress = import_on_loop(io_.get_executor(), alive, options.progress);
-  auto work = [&store = store_, references, out, options] {
-    return store.save(references, out, options);
-  };
   auto r = co_await on_pool(*workers_, std::move(work));
   *alive = false;
   co_return r;

@@ -1,5 +1,6 @@
 // The daemon's image operations: pull (the planner's PullImage step and `stack pull` call it),
-// push, import, load, save, tag, remove, prune, login. The store's slow work runs on the image
+// push, tag, remove, prune, login. Import, load and save stream a client's tar on a thread of
+// their own (api/image_transfer.h), straight into the store. The store's slow work runs on the image
 // workers, a pool of their own, so a long pull never holds up a container start; callbacks and
 // results come back on the loop. Every method is called on the loop thread.
 #pragma once
@@ -39,15 +40,6 @@ class ImageService {
   boost::asio::awaitable<Result<fs::Image>> pull(fs::PullRequest request);
   // Pushes REQUEST.reference to its registry (fs/push.h); progress on the loop, as pull's.
   boost::asio::awaitable<Result<fs::Pushed>> push(fs::PushRequest request);
-  // OPTIONS.progress, likewise, is called on the loop.
-  boost::asio::awaitable<Result<fs::Image>> import(std::string reference,
-                                                   std::filesystem::path path,
-                                                   fs::ImportOptions options = {});
-  boost::asio::awaitable<Result<std::vector<fs::Image>>> load(std::filesystem::path path,
-                                                              fs::ImportOptions options = {});
-  boost::asio::awaitable<Result<void>> save(std::vector<std::string> references,
-                                            std::filesystem::path out,
-                                            fs::ImportOptions options = {});
   // Refused while a container uses the image (its last name), unless FORCE: then untagged.
   boost::asio::awaitable<Result<fs::Removal>> remove(std::string reference, bool force);
   boost::asio::awaitable<Result<fs::Removal>> prune(bool all);

@@ -351,7 +351,13 @@ awaitable<Outcome> DaemonSteps::remove(const planner::RemoveContainer& s, const 
   } else {
     drop_kept_volumes(daemon_.paths(), s.name);
   }
-  if (auto r = c.remove_container(**rec); !r) co_return outcome_of(r.error());
+  auto aside = c.remove_container(**rec);
+  if (!aside) co_return outcome_of(aside.error());
+  if (!aside->empty()) {  // a big writable layer: deleted on the pool, the loop answers meanwhile
+    auto erase = [dir = *aside] { return remove_tree(dir); };
+    if (auto r = co_await on_pool(*daemon_.pool_, std::move(erase)); !r)
+      co_return outcome_of(r.error().wrap("remove " + s.name));
+  }
   if (auto r = remove_secret_files(daemon_.paths(), s.name); !r) co_return outcome_of(r.error());
   daemon_.supervisor_->forget(s.name);
   daemon_.errors_.erase(s.name);
@@ -416,6 +422,7 @@ awaitable<Outcome> DaemonSteps::pull(const planner::PullImage& s, const std::str
   request.reference = s.ref;
   if (!s.platform.empty()) request.platform = s.platform;
   request.now = std::chrono::system_clock::now();
+  apply_auth(request, auth_.get());
   struct Seen {
     std::string status;
     Clock::time_point at;
@@ -482,7 +489,7 @@ awaitable<Outcome> DaemonSteps::build_image(const planner::BuildImage& s, const 
   // Made before the co_await: g++ 12 mishandles a default argument's temporary inside one
   // (its map is left unconstructed).
   build::BuildRequest request = build_request(*s.config);
-  auto built = co_await daemon_.builds().build(std::move(request), std::move(progress));
+  auto built = co_await daemon_.builds().build(std::move(request), std::move(progress), auth_);
   if (!built) {
     Error e = built.error();
     if (!s.config->where.empty()) e = e.wrap(s.config->where);
@@ -525,7 +532,13 @@ awaitable<Outcome> DaemonSteps::update_failed(const planner::AwaitContainer& s, 
       co_return Terminal{r.error()};
     if (auto fresh = c.store().get_container(s.name); fresh && *fresh) {
       daemon_.networking().gone(s.name);
-      if (auto r = c.remove_container(**fresh); !r) co_return Terminal{r.error()};
+      auto aside = c.remove_container(**fresh);
+      if (!aside) co_return Terminal{aside.error()};
+      if (!aside->empty()) {
+        auto erase = [dir = *aside] { return remove_tree(dir); };
+        if (auto r = co_await on_pool(*daemon_.pool_, std::move(erase)); !r)
+          co_return Terminal{r.error().wrap("remove " + s.name)};
+      }
     }
     if (auto r = co_await rename_container(s.update->previous, s.name); !r) co_return Terminal{r.error()};
   }

@@ -7,9 +7,11 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "common/registry_credentials.h"
 #include "reconciler/controller.h"
 #include "reconciler/executor.h"
 
@@ -22,9 +24,16 @@ class Daemon;
 class DaemonSteps final : public StepRunner {
  public:
   // TIMEOUT replaces each container's stop_grace_period (`down -t`, `stop -t`).
+  // AUTH: the client's registry credentials its pulls use; null: the daemon's own pass, which
+  // pulls with its own auth file (daemon.h, RegistryAuths).
   DaemonSteps(Daemon& daemon, Progress progress, const std::string& project,
-              std::optional<std::chrono::seconds> timeout = std::nullopt)
-      : daemon_(daemon), progress_(std::move(progress)), project_(project), timeout_(timeout) {}
+              std::optional<std::chrono::seconds> timeout = std::nullopt,
+              std::shared_ptr<const RegistryAuths> auth = nullptr)
+      : daemon_(daemon),
+        progress_(std::move(progress)),
+        project_(project),
+        timeout_(timeout),
+        auth_(std::move(auth)) {}
 
   boost::asio::awaitable<Outcome> run(const planner::Node& node, PassId pass) override;
 
@@ -58,6 +67,7 @@ class DaemonSteps final : public StepRunner {
   Progress progress_;
   std::string project_;
   std::optional<std::chrono::seconds> timeout_;
+  std::shared_ptr<const RegistryAuths> auth_;
   std::map<std::string, int> update_failures_;  // per service, in this pass
 };
 

@@ -12,6 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "api/client.h"
+#include "common/base64.h"
+#include "common/scope_guard.h"
+#include "integration/registry_fixture.h"
 #include "e2e/stack_env.h"
 #include "support/fixtures.h"
 #include "support/temp_dir.h"
@@ -69,4 +72,69 @@ TEST_CASE("a pull or push naming a root-only auth file is refused and the daemon
     }
   }
   CHECK(env.stack({"image", "rm", ref}).code == 0);
+}
+
+// A pull through the API without credentials used to fall back to the daemon's own auth file:
+// a member of the socket's group pulled a private image with root's login. A client's pull or
+// push now carries its own credential or goes anonymous (docker's X-Registry-Auth).
+TEST_CASE("a client's pull without credentials does not borrow the daemon's own login") {
+  STACK_REQUIRE_ROOT();
+  if (!registry_tools_present()) {
+    report_skip("needs docker-registry, skopeo and umoci (install-deps.sh)");
+    return;
+  }
+  TempDir tmp("stack-sec-borrow");
+  Registry reg;
+  Proxy gated(reg.port());  // the private registry: /v2/ needs a token, for owner:s3cret
+  gated.gate("owner", "s3cret");
+  // The daemon's own login for that registry, as root's `stack login` would have written it.
+  write_text(tmp / "config.json", "{\"auths\": {\"" + gated.host() + "\": {\"auth\": \"" +
+                                      stack::base64_encode("owner:s3cret") + "\"}}}");
+  ::setenv("REGISTRY_AUTH_FILE", (tmp / "config.json").c_str(), 1);
+  stack::ScopeGuard unset([] { ::unsetenv("REGISTRY_AUTH_FILE"); });
+  StackEnv env;  // its daemon starts now, with that file in its environment
+  ::unsetenv("REGISTRY_AUTH_FILE");
+  // The private image: pushed to the registry directly, pulled through the gate.
+  REQUIRE(env.stack({"image", "tag", "busybox", reg.host() + "/private/app:1"}).code == 0);
+  auto pushed = env.stack({"image", "push", reg.host() + "/private/app:1"});
+  REQUIRE_MESSAGE(pushed.code == 0, pushed.err);
+  const std::string ref = gated.host() + "/private/app:1";
+
+  stack::api::Client client(env.run_root() / "stack.sock");
+  auto pull = [&](const nlohmann::json& body) {
+    std::string last;
+    auto status = client.stream("POST", "/v1/images/pull", body.dump(), [&](std::string_view l) {
+      last = std::string(l);
+      return true;
+    });
+    REQUIRE(status);
+    return nlohmann::json::parse(last, nullptr, false);
+  };
+  auto anonymous = pull({{"reference", ref}});
+  CAPTURE(anonymous.dump());
+  CHECK(anonymous.contains("error"));
+  CHECK_FALSE(anonymous.contains("pulled"));
+  CHECK(env.stack({"image", "inspect", ref}).code != 0);
+  CHECK(gated.count("Authorization: Basic") == 0);  // root's password was not sent either
+
+  // `up` pulls as the client too: a user without a login for the registry gets nothing, its
+  // owner (the CLI reads the owner's auth file and sends it) gets the image.
+  auto project = unique_project("borrow");
+  env.uses(project);
+  env.write("name: " + project + "\nservices:\n  app:\n    image: " + ref +
+            "\n    command: [sleep, '60']\n");
+  auto denied = env.stack({"up", "-d"});
+  CHECK(denied.code != 0);
+  CHECK(env.stack({"image", "inspect", ref}).code != 0);
+  CHECK(gated.count("Authorization: Basic") == 0);
+  auto allowed = env.stack({"up", "-d"}, {"REGISTRY_AUTH_FILE=" + (tmp / "config.json").string()});
+  CHECK_MESSAGE(allowed.code == 0, allowed.err);
+  CHECK(env.stack({"image", "inspect", ref}).code == 0);
+  REQUIRE(env.stack({"down"}).code == 0);
+  REQUIRE(env.stack({"image", "rm", ref}).code == 0);
+
+  // The owner's own credential, carried by the request, is what opens it.
+  auto owned = pull({{"reference", ref}, {"credentials", {{"username", "owner"}, {"password", "s3cret"}}}});
+  CAPTURE(owned.dump());
+  CHECK(owned.contains("pulled"));
 }
