@@ -391,12 +391,16 @@ Result<Bundle> parse(const json& c, const std::filesystem::path& bundle, const s
   // user namespace the engine mounts the root idmapped, which needs its overlay: there the
   // writes stay in the container's own layer (<root>/<id>/container/upper).
   spec.root_in_place = !spec.userns || !spec.join_mntns.empty();
-  // With a user namespace of its own the init mounts /sys after the other mounts, over them.
-  for (size_t i = 0; i < spec.mounts.size(); i++)
-    if (spec.mounts[i].kind == model::BindMount::Kind::kCgroup && spec.userns &&
-        spec.join_mntns.empty() && spec.mounts[i].target.rfind("/sys", 0) == 0)
-      return refuse("mounts (" + spec.mounts[i].target + ")",
-                    "a cgroup mount under /sys is not supported with a user namespace");
+  // With a user namespace of its own the init mounts /sys after the other mounts, over them:
+  // a cgroup mount there is left out, said so (as before it was made at all).
+  std::erase_if(spec.mounts, [&](const model::BindMount& m) {
+    bool covered = m.kind == model::BindMount::Kind::kCgroup && spec.userns &&
+                   spec.join_mntns.empty() && m.target.rfind("/sys", 0) == 0;
+    if (covered)
+      b.warnings.push_back("mounts (" + m.target + "): cgroup is not mounted with a user "
+                           "namespace of the container's own: the directory stays empty");
+    return covered;
+  });
   if (!spec.join_mntns.empty() && spec.read_only_root)
     return refuse("root.readonly", "not with a joined mount namespace (the root is not a mount "
                                    "of the container's own there)");

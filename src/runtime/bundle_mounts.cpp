@@ -137,6 +137,8 @@ Result<void> read_mounts(const json& mounts, Bundle& b) {
         if (o == "rw") bm.read_only = false;
         else if (o == "ro" || o == "nosuid" || o == "nodev" || o == "noexec" || o == "relatime")
           continue;  // the tmpfs and each hierarchy's bind are all of these
+        else if (o == "private" || o == "rprivate")
+          continue;  // podman's; every mount of the container is private already
         else
           return refuse(field + ".options", "\"" + o + "\" is not supported on a cgroup mount");
       }

@@ -315,8 +315,23 @@ TEST_CASE("runtime bundle: fifo devices, device owners, several id ranges, mount
             .find("linux.uidMappings: needs a range starting at container id 0") == 0);
   CHECK(refused([](json& d) { d["mounts"][0]["options"].push_back("lazytime"); })
             .find("mounts[0] (/b).options: \"lazytime\" is not supported") == 0);
-  CHECK(refused([](json& d) {
-          d["mounts"].push_back({{"destination", "/sys/fs/cgroup"}, {"type", "cgroup"}});
-        }).find("mounts (/sys/fs/cgroup): a cgroup mount under /sys is not supported with a user "
-                "namespace") == 0);
+  // podman's cgroup mount (rprivate among its options); with the container's own user
+  // namespace it is left out with a warning, /sys being mounted over it there.
+  json d = c;
+  d["mounts"].push_back({{"destination", "/sys/fs/cgroup"}, {"type", "cgroup"},
+                         {"options", {"rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"}}});
+  b = parse_config(d.dump(), "/b", "ctr", "/d");
+  REQUIRE_MESSAGE(b, (b ? "" : b.error().message));
+  CHECK(b->spec.mounts.size() == 2);
+  REQUIRE(b->warnings.size() == 1);
+  CHECK(b->warnings[0].find("mounts (/sys/fs/cgroup): cgroup is not mounted") == 0);
+  d["linux"]["namespaces"].erase(d["linux"]["namespaces"].size() - 4);  // the user one
+  d["linux"].erase("uidMappings");
+  d["linux"].erase("gidMappings");
+  d["linux"]["devices"] = json::array();
+  b = parse_config(d.dump(), "/b", "ctr", "/d");
+  REQUIRE_MESSAGE(b, (b ? "" : b.error().message));
+  REQUIRE(b->spec.mounts.size() == 3);
+  CHECK(b->spec.mounts[2].kind == stack::model::BindMount::Kind::kCgroup);
+  CHECK(b->warnings.empty());
 }
