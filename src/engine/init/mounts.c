@@ -1,4 +1,4 @@
-/* stack-init: the container's own mounts (volumes, binds, tmpfs, secrets), made before
+/* stack-init: the container's own mounts (volumes, binds, tmpfs, secrets, cgroups), made before
  * pivot_root as root in the container's mount namespace. Targets are resolved inside the
  * container's root (inroot.c) and a volume's subpath inside the volume: no symlink of the
  * image or of a volume's content makes stack mount or copy anything outside them. */
