@@ -328,7 +328,8 @@ class CgroupV1 final : public CgroupDriver {
   // The service fields beyond the basic limits (mem_reservation, mem_swappiness,
   // oom_kill_disable, cpu_period, cpu_quota), in v1's files.
   Result<void> set_more(const std::string& path, const CgroupLimits& limits) {
-    bool memory = limits.memory_reservation || limits.swappiness || limits.oom_kill_disable;
+    bool memory = limits.memory_reservation || limits.swappiness || limits.oom_kill_disable ||
+                  limits.kernel_tcp;
     if (memory && !has("memory"))
       return fail("cgroup v1: create " + path + ": memory settings need the memory hierarchy");
     if ((limits.cpu_quota || limits.cpu_period) && !has("cpu"))
@@ -344,6 +345,11 @@ class CgroupV1 final : public CgroupDriver {
         return r;
     if (limits.oom_kill_disable)
       if (auto r = write(path, "memory", "memory.oom_control", "1"); !r) return r;
+    if (limits.kernel_tcp)
+      if (auto r = write(path, "memory", "memory.kmem.tcp.limit_in_bytes",
+                         std::to_string(*limits.kernel_tcp));
+          !r)
+        return r;
     // The period first: the kernel checks the quota against the current period.
     if (limits.cpu_period)
       if (auto r = write(path, "cpu", "cpu.cfs_period_us", std::to_string(*limits.cpu_period)); !r)

@@ -231,6 +231,7 @@ class CgroupV2 final : public CgroupDriver {
     // v2 has neither a per-cgroup swappiness nor a switch for the OOM killer.
     if (limits.swappiness)
       return fail(ctx + ": mem_swappiness has no cgroup v2 equivalent");
+    if (limits.kernel_tcp) return fail(ctx + ": a kernel TCP memory limit has no cgroup v2 equivalent");
     if (limits.oom_kill_disable)
       return fail(ctx + ": oom_kill_disable has no cgroup v2 equivalent");
     if (limits.cpu_quota || limits.cpu_period) {

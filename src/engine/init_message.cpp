@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <sstream>
 
 #include "engine/mounts.h"
 #include "engine/security.h"
@@ -93,6 +94,16 @@ void add_process(wire::Writer& w, const ProcessSpec& p, const Filter& filter) {
   }
 }
 
+uint32_t host_id(const IdMapping& map, uint32_t id, bool uid) {
+  const std::string& lines = uid ? map.uid_map : map.gid_map;
+  if (lines.empty()) return id < map.count ? (uid ? map.uid_base : map.gid_base) + id : 65534u;
+  std::istringstream in(lines);
+  uint64_t inside = 0, outside = 0, count = 0;
+  while (in >> inside >> outside >> count)
+    if (id >= inside && id - inside < count) return static_cast<uint32_t>(outside + (id - inside));
+  return 65534u;  // unmapped: the kernel's overflow id
+}
+
 Result<std::string> lower_dirs(const std::vector<std::filesystem::path>& layers) {
   std::string out;
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) {  // overlayfs: topmost first
@@ -134,16 +145,21 @@ std::string container_config(const ContainerSpec& spec, const std::string& lower
   }
   if (!spec.resolv_conf.empty()) bind(dir / "resolv.conf", "/etc/resolv.conf", false);
   add_mounts(cfg, spec);  // volumes, binds, tmpfs, secrets (mounts.cpp)
-  auto device = [&](const auto& d) {
-    cfg.nested(W_DEVICE, wire::Writer()
-                             .bytes(W_DEV_PATH, d.path)
-                             .u32(W_DEV_TYPE, static_cast<uint32_t>(d.type))
-                             .u32(W_DEV_MAJOR, d.major)
-                             .u32(W_DEV_MINOR, d.minor)
-                             .u32(W_DEV_MODE, d.mode));
+  auto device = [&](const auto& d, uint32_t uid, uint32_t gid) {
+    wire::Writer w;
+    w.bytes(W_DEV_PATH, d.path)
+        .u32(W_DEV_TYPE, static_cast<uint32_t>(d.type))
+        .u32(W_DEV_MAJOR, d.major)
+        .u32(W_DEV_MINOR, d.minor)
+        .u32(W_DEV_MODE, d.mode);
+    // The init makes the nodes as root on the host: an owner inside a user namespace is the
+    // host id it maps to.
+    if (uid) w.u32(W_DEV_UID, spec.userns ? host_id(*spec.userns, uid, true) : uid);
+    if (gid) w.u32(W_DEV_GID, spec.userns ? host_id(*spec.userns, gid, false) : gid);
+    cfg.nested(W_DEVICE, w);
   };
-  for (const auto& d : spec.privileged ? host_devices() : default_devices()) device(d);
-  for (const auto& d : spec.devices) device(d);  // never a default's path (the builder checks)
+  for (const auto& d : spec.privileged ? host_devices() : default_devices()) device(d, 0, 0);
+  for (const auto& d : spec.devices) device(d, d.uid, d.gid);  // never a default's path (the builder checks)
   if (spec.userns) cfg.u32(W_USERNS, 1);
   if (spec.cgroupns) cfg.u32(W_CGROUPNS, 1);
   if (spec.tty) cfg.u32(W_TTY, 1);

@@ -27,6 +27,10 @@ struct Filter {
 // The process records of a run or exec message (W_ARG ... W_SECCOMP_FLAGS).
 void add_process(wire::Writer& w, const ProcessSpec& p, const Filter& filter);
 
+// The host id container id ID maps to through MAP (its uid ranges when UID, else its gid ranges);
+// 65534 when no range holds it.
+[[nodiscard]] uint32_t host_id(const IdMapping& map, uint32_t id, bool uid);
+
 // overlayfs' lowerdir= value of LAYERS (lowest first): topmost first, ':'-separated.
 [[nodiscard]] Result<std::string> lower_dirs(const std::vector<std::filesystem::path>& layers);
 

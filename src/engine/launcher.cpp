@@ -176,6 +176,10 @@ Result<Created> Engine::create(const ContainerSpec& spec, const BeforePivot& bef
                       (spec.userns_layers == LO::kAuto && !spec.layers.empty() &&
                        !kernel_.userns.idmap_supported(spec.layers.front(), userns.get())));
     if (layers_shifted) {
+      // The copies shift owners by one range (userns_layers.cpp).
+      if (!spec.userns->uid_map.empty() || !spec.userns->gid_map.empty())
+        return fail("user namespace: several id ranges need idmapped layers, which " +
+                    spec.layers.front().string() + "'s filesystem does not support");
       if (spec.userns_layer_cache.empty()) return fail("user namespace: no cache for layer copies");
       std::vector<std::filesystem::path> copies;
       for (const auto& layer : spec.layers)

@@ -26,6 +26,8 @@ void add_mounts(wire::Writer& cfg, const model::ContainerSpec& spec) {
     if (m.kind == Kind::kTmpfs) {
       w.u32(W_MOUNT_KIND, 1).bytes(W_MOUNT_DST, m.target);
       if (!m.options.empty()) w.bytes(W_MOUNT_DATA, m.options);
+    } else if (m.kind == Kind::kCgroup) {
+      w.u32(W_MOUNT_KIND, 3).bytes(W_MOUNT_SRC, spec.cgroup).bytes(W_MOUNT_DST, m.target);
     } else if (m.kind == Kind::kImage) {
       std::string lowers;  // topmost first, as overlayfs stacks them
       for (auto l = m.layers.rbegin(); l != m.layers.rend(); ++l)
@@ -43,7 +45,14 @@ void add_mounts(wire::Writer& cfg, const model::ContainerSpec& spec) {
     w.u32(W_MOUNT_FLAGS, (m.read_only ? WIRE_MOUNT_RO : 0) | (m.seed ? WIRE_MOUNT_SEED : 0) |
                              (m.nosuid ? WIRE_MOUNT_NOSUID : 0) | (m.nodev ? WIRE_MOUNT_NODEV : 0) |
                              (m.noexec ? WIRE_MOUNT_NOEXEC : 0) |
-                             (m.idmap_recursive ? WIRE_MOUNT_IDMAP_REC : 0));
+                             (m.idmap_recursive ? WIRE_MOUNT_IDMAP_REC : 0) |
+                             (m.recursive ? 0 : WIRE_MOUNT_NONREC) |
+                             (m.nosymfollow ? WIRE_MOUNT_NOSYMFOLLOW : 0) |
+                             (m.nodiratime ? WIRE_MOUNT_NODIRATIME : 0) |
+                             (m.atime == "relatime" ? WIRE_MOUNT_RELATIME : 0) |
+                             (m.atime == "noatime" ? WIRE_MOUNT_NOATIME : 0) |
+                             (m.atime == "strictatime" ? WIRE_MOUNT_STRICTATIME : 0) |
+                             (m.tmpcopyup ? WIRE_MOUNT_TMPCOPYUP : 0));
     cfg.nested(W_MOUNT, w);
   }
   if (spec.read_only_root) cfg.u32(W_ROOT_READONLY, 1);

@@ -53,9 +53,13 @@ int hold(void* arg) {
   ::_exit(0);
 }
 
-Result<void> write_map(pid_t pid, const char* which, uint32_t base, uint32_t count) {
+// LINES (uid_map(5)'s, several ranges) or else the one range at BASE, in one write(2) as the
+// kernel wants it.
+Result<void> write_map(pid_t pid, const char* which, const std::string& lines, uint32_t base,
+                       uint32_t count) {
   std::string path = "/proc/" + std::to_string(pid) + "/" + which;
-  std::string line = "0 " + std::to_string(base) + " " + std::to_string(count) + "\n";
+  std::string line =
+      lines.empty() ? "0 " + std::to_string(base) + " " + std::to_string(count) + "\n" : lines;
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd || ::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
     return fail_errno("write " + path);
@@ -92,8 +96,8 @@ Result<UniqueFd> make_userns(const IdMapping& map) {
     return fail_errno("clone a user namespace", err);
   }
   // uid_map and gid_map written by root in the parent namespace: setgroups stays allowed.
-  Result<void> maps = write_map(pid, "uid_map", map.uid_base, map.count);
-  if (maps) maps = write_map(pid, "gid_map", map.gid_base, map.count);
+  Result<void> maps = write_map(pid, "uid_map", map.uid_map, map.uid_base, map.count);
+  if (maps) maps = write_map(pid, "gid_map", map.gid_map, map.gid_base, map.count);
   UniqueFd ns(::open(("/proc/" + std::to_string(pid) + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
   int err = errno;
   wr.reset();  // the child reads EOF and exits

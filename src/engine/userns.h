@@ -13,8 +13,9 @@
 
 namespace stack::engine {
 
-// A new user namespace mapping container ids 0..count-1 to MAP's host ranges, held by the
-// returned descriptor (the process that made it is gone).
+// A new user namespace mapping container ids 0..count-1 to MAP's host ranges (or MAP's several
+// ranges, uid_map and gid_map, when given), held by the returned descriptor (the process that
+// made it is gone).
 [[nodiscard]] Result<UniqueFd> make_userns(const IdMapping& map);
 // Gives the container's directory, and what the init writes or binds from it, to the mapped
 // root: after it joins the namespace the init is that user on the host.

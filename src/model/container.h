@@ -37,6 +37,7 @@ struct CgroupLimits {
   std::optional<int64_t> memory_swap;         // memswap_limit: memory + swap, -1 unlimited
   std::optional<int64_t> swappiness;          // mem_swappiness 0..100
   bool oom_kill_disable = false;              // v1 memory.oom_control 1
+  std::optional<int64_t> kernel_tcp;          // kernelTCP: v1 memory.kmem.tcp.limit_in_bytes
   std::optional<int64_t> cpu_quota;           // cpu_quota (us per period; -1 none)
   std::optional<int64_t> cpu_period;          // cpu_period (us)
   std::string cpuset_cpus;                    // cpuset: "0-1", "" all of the parent's
@@ -54,9 +55,10 @@ struct CgroupLimits {
 // A host device node made in the container's /dev (`devices`).
 struct DeviceMapping {
   std::string path;  // in the container: "/dev/net/tun"
-  char type = 'c';   // 'c' or 'b'
+  char type = 'c';   // 'c', 'b', or 'p' (a fifo: no numbers; an OCI bundle's)
   uint32_t major = 0, minor = 0;
   uint32_t mode = 0600;  // the host node's permission bits
+  uint32_t uid = 0, gid = 0;  // the node's owner, as the container sees it
   bool operator==(const DeviceMapping&) const = default;
 };
 
@@ -80,7 +82,9 @@ struct BindMount {
   // Storage (issue 13). A tmpfs has no source; OPTIONS is its mount data ("size=65536k,mode=1777").
   // An image (type: image) has no source either: LAYERS, lowest first, are mounted read-only as
   // one tree by the init (SUBPATH resolved inside it); IMAGE_ID keeps the image from `image rm`.
-  enum class Kind { kBind, kTmpfs, kImage } kind = Kind::kBind;
+  // A cgroup (an OCI bundle's "cgroup" mount at TARGET): the container's own cgroup of each v1
+  // hierarchy bound on a tmpfs, as crun does on v1; SOURCE unused.
+  enum class Kind { kBind, kTmpfs, kImage, kCgroup } kind = Kind::kBind;
   std::string options;
   std::string propagation;     // bind: "" (rprivate), private, shared, slave, r*, unbindable
   std::string subpath;         // bind: this path of SOURCE, resolved inside SOURCE, never outside
@@ -94,6 +98,13 @@ struct BindMount {
   // these maps, uid_map(5)'s lines ("0 1000 1\n"); empty: not idmapped.
   std::string idmap_uids, idmap_gids;
   bool idmap_recursive = false;  // every mount of the bound tree ("ridmap"), not only its top
+  // An OCI bundle's options. RECURSIVE: the source's submounts come along ("rbind"); false
+  // only its own mount ("bind"). ATIME: "", "relatime", "noatime" or "strictatime"; with
+  // nodiratime and nosymfollow set on every mount of the tree (bind) or on the tmpfs.
+  // TMPCOPYUP: a tmpfs starts with the image's content at TARGET.
+  bool recursive = true;
+  std::string atime{};
+  bool nodiratime = false, nosymfollow = false, tmpcopyup = false;
 };
 
 // A secret or config: written under the run root before the container starts (never to a
@@ -167,6 +178,10 @@ struct TimeOffsets {
 // gid_base.. (container root is an unprivileged user of the host).
 struct IdMapping {
   uint32_t uid_base = 0, gid_base = 0, count = 0;
+  // Several ranges (an OCI bundle's uidMappings/gidMappings): uid_map(5)'s lines, written as
+  // they are; the bases and count above are then those of the range holding container id 0.
+  // Empty: the one range above.
+  std::string uid_map{}, gid_map{};
   bool operator==(const IdMapping&) const = default;
 };
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 
 #include "common/files.h"
 #include "engine/container.h"
@@ -19,6 +20,7 @@ namespace {
 
 using json = nlohmann::json;
 
+using detail::read_mounts;
 using detail::read_resources;
 using detail::refuse;
 using detail::refuse_if_set;
@@ -147,151 +149,15 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
   return {};
 }
 
-// tmpfs(5)'s size=: bytes with an optional k, m or g suffix.
-std::optional<int64_t> tmpfs_size(const std::string& s) {
-  size_t used = 0;
-  int64_t n = 0;
-  try {
-    n = std::stoll(s, &used);
-  } catch (...) {
-    return std::nullopt;
-  }
-  std::string unit = s.substr(used);
-  if (unit == "k" || unit == "K") return n << 10;
-  if (unit == "m" || unit == "M") return n << 20;
-  if (unit == "g" || unit == "G") return n << 30;
-  if (unit.empty()) return n;
-  return std::nullopt;
-}
+// One of uid_map(5)'s ranges: container ids INSIDE.. map to host ids OUTSIDE..
+struct Range {
+  uint32_t inside, outside, count;
+};
 
-// What the engine mounts itself in every container: accepted when config.json asks for the
-// same thing.
-bool engine_mount(const std::string& type, const std::string& dst) {
-  return (type == "proc" && dst == "/proc") || (type == "sysfs" && dst == "/sys") ||
-         (type == "tmpfs" && dst == "/dev") || (type == "devpts" && dst == "/dev/pts") ||
-         (type == "mqueue" && dst == "/dev/mqueue");
-}
-
-// A mount's uidMappings or gidMappings as uid_map(5) lines ("containerID hostID size", as crun
-// writes them) of the user namespace it is idmapped through. The kernel maps a file's owner as
-// an id inside that namespace to the one outside it (mount_setattr(2)): {containerID 1000,
-// hostID 0} shows the source's uid 1000 as 0.
-Result<std::string> id_map(const json& m, const char* key, const std::string& field) {
-  const json& list = m.value(key, json::array());
-  if (list.empty())
-    return refuse(field + "." + key, "required for an idmapped mount (the container's own "
-                                     "mappings are not taken)");
-  if (list.size() > 340) return refuse(field + "." + key, "more than 340 ranges");
-  std::string out;
-  for (const auto& r : list) {
-    if (!r.contains("containerID") || !r.contains("hostID") || !r.contains("size") ||
-        r["size"].get<uint32_t>() == 0)
-      return refuse(field + "." + key, "each range needs containerID, hostID and a size");
-    out += std::to_string(r["containerID"].get<uint32_t>()) + " " +
-           std::to_string(r["hostID"].get<uint32_t>()) + " " +
-           std::to_string(r["size"].get<uint32_t>()) + "\n";
-  }
-  return out;
-}
-
-Result<void> read_mounts(const json& mounts, Bundle& b) {
-  auto& spec = b.spec;
-  for (size_t i = 0; i < mounts.size(); i++) {
-    const json& m = mounts[i];
-    std::string field = "mounts[" + std::to_string(i) + "]";
-    std::string dst = m.value("destination", "");
-    std::string type = m.value("type", "");
-    std::string src = m.value("source", "");
-    auto options = m.value("options", std::vector<std::string>{});
-    if (dst.empty() || dst[0] != '/') return refuse(field + ".destination", "must be absolute");
-    field += " (" + dst + ")";
-    bool is_bind = type == "bind";
-    bool idmap = false, ridmap = false;
-    for (const auto& o : options) {
-      is_bind |= o == "bind" || o == "rbind";
-      idmap |= o == "idmap";
-      ridmap |= o == "ridmap";
-    }
-    bool maps = m.contains("uidMappings") || m.contains("gidMappings");
-    if ((maps || idmap || ridmap) && !is_bind)
-      return refuse(field + ".uidMappings", "an idmapped mount must be a bind mount");
-    if (engine_mount(type, dst)) continue;
-    if (type == "tmpfs" && dst == "/dev/shm") {
-      for (const auto& o : options)
-        if (o.rfind("size=", 0) == 0) {
-          auto size = tmpfs_size(o.substr(5));
-          if (!size) return refuse(field, "size \"" + o.substr(5) + "\" is not a size");
-          spec.shm_size = *size;
-        }
-      continue;
-    }
-    if (type == "cgroup" || type == "cgroup2") {
-      b.warnings.push_back(field + ": " + type +
-                           " is not mounted (no cgroup namespace here): the directory stays empty");
-      continue;
-    }
-    model::BindMount bm;
-    bm.target = dst;
-    bm.create_source = false;
-    if (is_bind) {
-      if (src.empty()) return refuse(field + ".source", "required for a bind mount");
-      bm.source = src;
-      for (const auto& o : options) {
-        if (o == "ro") bm.read_only = true;
-        else if (o == "nosuid") bm.nosuid = true;
-        else if (o == "nodev") bm.nodev = true;
-        else if (o == "noexec") bm.noexec = true;
-        else if (o == "suid") bm.nosuid = false;
-        else if (o == "dev") bm.nodev = false;
-        else if (o == "exec") bm.noexec = false;
-        else if (o == "rw" || o == "bind" || o == "rbind" || o == "idmap" || o == "ridmap")
-          continue;
-        else if (o == "relatime" || o == "noatime" || o == "strictatime")
-          b.warnings.push_back(field + ": " + o + " is not applied to a bind mount (it keeps "
-                               "its source's atime mode)");
-        else if (o == "private" || o == "rprivate" || o == "shared" || o == "rshared" ||
-                 o == "slave" || o == "rslave" || o == "unbindable" || o == "runbindable")
-          bm.propagation = o;
-        else
-          return refuse(field + ".options", "\"" + o + "\" is not supported on a bind mount");
-      }
-      if (maps || idmap || ridmap) {
-        auto uids = id_map(m, "uidMappings", field);
-        if (!uids) return fail(uids.error());
-        auto gids = id_map(m, "gidMappings", field);
-        if (!gids) return fail(gids.error());
-        bm.idmap_uids = *uids;
-        bm.idmap_gids = *gids;
-        bm.idmap_recursive = ridmap;
-      }
-    } else if (type == "tmpfs") {
-      bm.kind = model::BindMount::Kind::kTmpfs;
-      std::string data;
-      for (const auto& o : options) {
-        if (o == "ro") bm.read_only = true;
-        else if (o == "rw" || o == "nosuid" || o == "nodev" || o == "noexec" || o == "relatime" ||
-                 o == "strictatime" || o == "noatime")
-          continue;
-        else if (o.rfind("size=", 0) == 0 || o.rfind("mode=", 0) == 0 ||
-                 o.rfind("uid=", 0) == 0 || o.rfind("gid=", 0) == 0 ||
-                 o.rfind("nr_inodes=", 0) == 0)
-          data += (data.empty() ? "" : ",") + o;
-        else
-          return refuse(field + ".options", "\"" + o + "\" is not supported on a tmpfs");
-      }
-      bm.options = data;
-    } else {
-      return refuse(field + ".type", "\"" + type + "\" is not supported (bind and tmpfs are)");
-    }
-    spec.mounts.push_back(std::move(bm));
-  }
-  return {};
-}
-
-// /proc/PID/uid_map's single range starting at 0, for a user namespace joined by
-// /proc/PID/ns/user without mappings in config.json (the engine needs them for the container's
-// directory). The one file read here besides config.json.
-Result<std::pair<uint32_t, uint32_t>> proc_map(const std::string& ns_path, const char* file) {
+// /proc/PID/uid_map's ranges, for a user namespace joined by /proc/PID/ns/user without
+// mappings in config.json (the engine needs them for the container's directory). The one file
+// read here besides config.json.
+Result<std::vector<Range>> proc_map(const std::string& ns_path, const char* file) {
   std::string field = std::string("linux.") + (file[0] == 'u' ? "uidMappings" : "gidMappings");
   static const std::string prefix = "/proc/", suffix = "/ns/user";
   if (ns_path.rfind(prefix, 0) != 0 || ns_path.size() <= prefix.size() + suffix.size() ||
@@ -301,15 +167,45 @@ Result<std::pair<uint32_t, uint32_t>> proc_map(const std::string& ns_path, const
   std::string dir = ns_path.substr(0, ns_path.size() - suffix.size());
   auto text = read_file(dir + "/" + file);
   if (!text) return fail(text.error().wrap(field + " of " + ns_path));
-  unsigned inside = 1, outside = 0, count = 0;
+  std::vector<Range> out;
+  const char* p = text->c_str();
+  unsigned inside = 0, outside = 0, count = 0;
   int n = 0;
-  if (std::sscanf(text->c_str(), "%u %u %u %n", &inside, &outside, &count, &n) != 3 ||
-      inside != 0 || static_cast<size_t>(n) != text->size())
-    return refuse(field, ns_path + ": one range starting at id 0 is supported");
-  return std::pair{static_cast<uint32_t>(outside), static_cast<uint32_t>(count)};
+  while (std::sscanf(p, "%u %u %u %n", &inside, &outside, &count, &n) == 3) {
+    out.push_back({inside, outside, count});
+    p += n;
+  }
+  if (*p != '\0' || out.empty()) return refuse(field, ns_path + ": not uid_map(5)'s format");
+  return out;
 }
 
-Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSpec& spec) {
+// linux.uidMappings or gidMappings (KEY) as ranges.
+Result<std::vector<Range>> config_map(const json& lx, const char* key) {
+  std::string field = std::string("linux.") + key;
+  const json& list = lx.value(key, json::array());
+  if (list.empty()) return refuse(field, "required with a user namespace");
+  if (list.size() > 340) return refuse(field, "more than 340 ranges (uid_map(5)'s limit)");
+  std::vector<Range> out;
+  for (const auto& r : list) {
+    if (!r.contains("containerID") || !r.contains("hostID") || !r.contains("size") ||
+        r["size"].get<uint32_t>() == 0)
+      return refuse(field, "each range needs containerID, hostID and a size");
+    out.push_back({r["containerID"].get<uint32_t>(), r["hostID"].get<uint32_t>(),
+                   r["size"].get<uint32_t>()});
+  }
+  return out;
+}
+
+// The host id container id ID maps to, if a range holds it.
+std::optional<uint32_t> host_id(const std::vector<Range>& map, uint32_t id) {
+  for (const auto& r : map)
+    if (id >= r.inside && id - r.inside < r.count) return r.outside + (id - r.inside);
+  return std::nullopt;
+}
+
+// UID_RANGES and GID_RANGES: the user namespace's maps, when there is one.
+Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSpec& spec,
+                             std::vector<Range>& uid_ranges, std::vector<Range>& gid_ranges) {
   std::map<std::string, std::string> ns;  // type -> path ("" new)
   for (const auto& n : nss) ns[n.value("type", "")] = n.value("path", "");
   for (const auto& [type, path] : ns) {
@@ -348,26 +244,49 @@ Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSp
     if (maps) return refuse("linux.uidMappings", "needs a user namespace");
     return {};
   }
-  auto one = [&](const char* key) -> Result<std::pair<uint32_t, uint32_t>> {
+  auto ranges = [&](const char* key) -> Result<std::vector<Range>> {
     if (!maps && !spec.join_userns.empty())
       return proc_map(spec.join_userns, key[0] == 'u' ? "uid_map" : "gid_map");
-    const json& m = lx.value(key, json::array());
-    if (m.size() != 1 || m[0].value("containerID", 1u) != 0)
-      return fail(std::string("linux.") + key + ": one range starting at container id 0 is supported");
-    return std::pair{m[0].value("hostID", 0u), m[0].value("size", 0u)};
+    return config_map(lx, key);
   };
-  auto u = one("uidMappings");
+  auto u = ranges("uidMappings");
   if (!u) return fail(u.error());
-  auto g = one("gidMappings");
+  auto g = ranges("gidMappings");
   if (!g) return fail(g.error());
-  if (u->second != g->second || u->second == 0)
-    return refuse("linux.gidMappings", "must have the size of linux.uidMappings");
-  spec.userns = model::IdMapping{u->first, g->first, u->second};
+  // The container's root owns its directory on the host (engine::own_for): id 0 must map.
+  auto zero = [](const std::vector<Range>& m) {
+    return std::find_if(m.begin(), m.end(), [](const Range& r) { return r.inside == 0; });
+  };
+  auto u0 = zero(*u), g0 = zero(*g);
+  if (u0 == u->end()) return refuse("linux.uidMappings", "needs a range starting at container id 0");
+  if (g0 == g->end()) return refuse("linux.gidMappings", "needs a range starting at container id 0");
+  model::IdMapping map{u0->outside, g0->outside, u0->count};
+  if (u->size() == 1 && g->size() == 1) {
+    if (u0->count != g0->count)
+      return refuse("linux.gidMappings", "must have the size of linux.uidMappings");
+  } else {
+    // Several ranges: uid_map(5)'s lines, written as they are (root on the host may: no
+    // newuidmap); the kernel refuses overlapping ones when the engine writes them.
+    auto lines = [](const std::vector<Range>& m) {
+      std::string out;
+      for (const auto& r : m)
+        out += std::to_string(r.inside) + " " + std::to_string(r.outside) + " " +
+               std::to_string(r.count) + "\n";
+      return out;
+    };
+    map.uid_map = lines(*u);
+    map.gid_map = lines(*g);
+  }
+  spec.userns = map;
+  uid_ranges = std::move(*u);
+  gid_ranges = std::move(*g);
   return {};
 }
 
 Result<void> read_linux(const json& lx, const std::string& id, model::ContainerSpec& spec) {
-  if (auto r = read_namespaces(lx.value("namespaces", json::array()), lx, spec); !r) return r;
+  std::vector<Range> uids, gids;
+  if (auto r = read_namespaces(lx.value("namespaces", json::array()), lx, spec, uids, gids); !r)
+    return r;
   std::string cg = lx.value("cgroupsPath", "");
   if (cg.find(':') != std::string::npos)
     return refuse("linux.cgroupsPath", "\"" + cg + "\" is systemd's form (slice:prefix:name), "
@@ -394,20 +313,28 @@ Result<void> read_linux(const json& lx, const std::string& id, model::ContainerS
   for (const auto& d : lx.value("devices", json::array())) {
     model::DeviceMapping dm;
     dm.path = d.value("path", "");
+    std::string field = "linux.devices (" + dm.path + ")";
     std::string type = d.value("type", "c");
-    if (type != "c" && type != "b" && type != "u")
-      return refuse("linux.devices (" + dm.path + ")", "type must be c, b or u");
-    dm.type = type == "b" ? 'b' : 'c';
+    if (type != "c" && type != "b" && type != "u" && type != "p")
+      return refuse(field, "type must be c, b, u or p");
+    dm.type = type == "u" ? 'c' : type[0];
     dm.major = d.value("major", 0u);
     dm.minor = d.value("minor", 0u);
     dm.mode = d.value("fileMode", 0666u) & 07777;
-    // The engine makes every node root's: another owner is refused, not dropped.
-    for (const char* k : {"uid", "gid"})
-      if (d.contains(k) && !d[k].is_null() && d[k].get<uint32_t>() != 0)
-        return refuse("linux.devices (" + dm.path + ")." + k, "only 0 (root) is supported");
+    if (d.contains("uid") && !d["uid"].is_null()) dm.uid = d["uid"].get<uint32_t>();
+    if (d.contains("gid") && !d["gid"].is_null()) dm.gid = d["gid"].get<uint32_t>();
+    // Made by the engine as root on the host: an owner the user namespace cannot show would be
+    // a host id nobody in the container has.
+    if (spec.userns && dm.uid && !host_id(uids, dm.uid))
+      return refuse(field + ".uid", "not mapped by the user namespace");
+    if (spec.userns && dm.gid && !host_id(gids, dm.gid))
+      return refuse(field + ".gid", "not mapped by the user namespace");
     bool is_default = false;
     for (const auto& n : engine::default_devices()) is_default |= n.path == dm.path;
-    if (is_default) continue;  // the engine makes it already, with the same numbers
+    // The engine makes those already, with the same numbers, root's.
+    if (is_default && dm.type != 'p' && !dm.uid && !dm.gid) continue;
+    if (is_default)
+      return refuse(field, "one of the engine's own nodes: only as a root-owned device");
     spec.devices.push_back(dm);
   }
   std::string prop = lx.value("rootfsPropagation", "");
@@ -499,6 +426,16 @@ Result<Bundle> parse(const json& c, const std::filesystem::path& bundle, const s
   // user namespace the engine mounts the root idmapped, which needs its overlay: there the
   // writes stay in the container's own layer (<root>/<id>/container/upper).
   spec.root_in_place = !spec.userns || !spec.join_mntns.empty();
+  // With a user namespace of its own the init mounts /sys after the other mounts, over them:
+  // a cgroup mount there is left out, said so (as before it was made at all).
+  std::erase_if(spec.mounts, [&](const model::BindMount& m) {
+    bool covered = m.kind == model::BindMount::Kind::kCgroup && spec.userns &&
+                   spec.join_mntns.empty() && m.target.rfind("/sys", 0) == 0;
+    if (covered)
+      b.warnings.push_back("mounts (" + m.target + "): cgroup is not mounted with a user "
+                           "namespace of the container's own: the directory stays empty");
+    return covered;
+  });
   if (!spec.join_mntns.empty() && spec.read_only_root)
     return refuse("root.readonly", "not with a joined mount namespace (the root is not a mount "
                                    "of the container's own there)");

@@ -1,6 +1,6 @@
-// What bundle.cpp and bundle_resources.cpp share: refusing a config.json member by its path,
-// and linux.resources into the engine's cgroup limits. Private to src/runtime (it includes
-// nlohmann/json: never from a header others include).
+// What bundle.cpp, bundle_mounts.cpp and bundle_resources.cpp share: refusing a config.json
+// member by its path, the mounts, and linux.resources into the engine's cgroup limits. Private
+// to src/runtime (it includes nlohmann/json: never from a header others include).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -8,6 +8,10 @@
 
 #include "common/result.h"
 #include "model/container.h"
+
+namespace stack::runtime {
+struct Bundle;
+}
 
 namespace stack::runtime::detail {
 
@@ -25,6 +29,9 @@ inline Result<void> refuse_if_set(const nlohmann::json& obj, const char* key,
     return {};
   return refuse(field, why);
 }
+
+// config.json's mounts into B's spec (bundle_mounts.cpp): each option honoured or refused.
+[[nodiscard]] Result<void> read_mounts(const nlohmann::json& mounts, Bundle& b);
 
 // linux.resources (also `update --resources`'s document) into SPEC's limits and device rules.
 [[nodiscard]] Result<void> read_resources(const nlohmann::json& r, model::ContainerSpec& spec);

@@ -89,10 +89,9 @@ Result<void> read_resources(const json& r, model::ContainerSpec& spec) {
                                "not supported (Linux 6 no longer limits kernel memory in v1)");
         !e)
       return e;
-    if (auto e = refuse_if_set(m, "kernelTCP", "linux.resources.memory.kernelTCP",
-                               "not supported (the engine sets no memory.kmem.tcp limit)");
-        !e)
-      return e;
+    // v1's memory.kmem.tcp.limit_in_bytes, which this kernel still enforces (crun sets it too).
+    if (m.contains("kernelTCP") && !m["kernelTCP"].is_null())
+      l.kernel_tcp = m["kernelTCP"].get<int64_t>();
     // v1's memory.use_hierarchy is always 1 on this kernel; checkBeforeUpdate is v2's.
     if (m.contains("useHierarchy") && !m["useHierarchy"].is_null() && !m["useHierarchy"].get<bool>())
       return refuse("linux.resources.memory.useHierarchy", "false is not supported (always on)");

@@ -43,6 +43,13 @@ TEST_CASE("podman with stack-runtime: run -t, and writes seen by podman cp and c
   CHECK(t.out.find("/dev/pts/0") == 0);
   CHECK(t.out.find("sized") != std::string::npos);
 
+  // podman's /sys/fs/cgroup (a cgroup mount, rprivate among its options): the container's own
+  // memory cgroup there, as with crun.
+  auto m = podman({"run", "--rm", "--memory", "64m", "--network", "none", image, "cat",
+                   "/sys/fs/cgroup/memory/memory.limit_in_bytes"});
+  CHECK_MESSAGE(m.code == 0, m.err);
+  CHECK(m.out == "67108864\n");
+
   auto w = podman({"run", "--name", name, "--network", "none", image, "sh", "-c",
                    "echo in-place > /written"});
   REQUIRE_MESSAGE(w.code == 0, w.err);

@@ -97,14 +97,16 @@ TEST_CASE("runtime bundle: process, mounts, linux and hooks are carried over") {
   CHECK(s.process.capabilities == ((1ull << 5) | (1ull << 0)));  // CAP_KILL, CAP_CHOWN
   CHECK(s.hostname == "h");
   CHECK(s.shm_size == 65536 * 1024);
-  REQUIRE(s.mounts.size() == 2);  // /proc is the engine's own; the cgroup mount is not made
+  REQUIRE(s.mounts.size() == 3);  // /proc is the engine's own
   CHECK(s.mounts[0].source == "/host/data");
   CHECK(s.mounts[0].read_only);
+  CHECK(s.mounts[0].recursive);
   CHECK(s.mounts[0].propagation == "rslave");
   CHECK(s.mounts[1].kind == stack::model::BindMount::Kind::kTmpfs);
   CHECK(s.mounts[1].options == "size=1m");
-  REQUIRE(b->warnings.size() == 1);
-  CHECK(b->warnings[0].find("/sys/fs/cgroup") != std::string::npos);
+  CHECK(s.mounts[2].kind == stack::model::BindMount::Kind::kCgroup);
+  CHECK(s.mounts[2].read_only);  // as crun on v1: read-only unless "rw"
+  CHECK(b->warnings.empty());
   CHECK(s.join_netns == "/run/netns/x");
   CHECK_FALSE(s.host_network);
   CHECK_FALSE(s.host_uts);
@@ -361,4 +363,82 @@ TEST_CASE("runtime features: the time namespace and the memory policy's modes ar
   CHECK(std::find(ns.begin(), ns.end(), "time") != ns.end());
   auto modes = f["linux"]["memoryPolicy"]["modes"].get<std::vector<std::string>>();
   CHECK(std::find(modes.begin(), modes.end(), "MPOL_BIND") != modes.end());
+}
+
+TEST_CASE("runtime bundle: fifo devices, device owners, several id ranges, mount options") {
+  json c = minimal();
+  c["linux"]["devices"] = {{{"path", "/dev/f"}, {"type", "p"}, {"fileMode", 0600}, {"uid", 5}},
+                           {{"path", "/dev/c"}, {"type", "c"}, {"major", 1}, {"minor", 3},
+                            {"gid", 6}}};
+  c["linux"]["namespaces"].push_back({{"type", "user"}});
+  c["linux"]["namespaces"].push_back({{"type", "network"}});
+  c["linux"]["namespaces"].push_back({{"type", "ipc"}});
+  c["linux"]["namespaces"].push_back({{"type", "uts"}});
+  c["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 10}},
+                               {{"containerID", 10}, {"hostID", 200000}, {"size", 5}}};
+  c["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 300000}, {"size", 65536}}};
+  c["linux"]["resources"]["memory"] = {{"kernelTCP", 1 << 20}};
+  c["mounts"] = {{{"destination", "/b"}, {"type", "bind"}, {"source", "/srv"},
+                  {"options", {"bind", "rro", "noatime", "rnodiratime", "nosymfollow"}}},
+                 {{"destination", "/t"}, {"type", "tmpfs"}, {"source", "tmpfs"},
+                  {"options", {"tmpcopyup", "rprivate", "noexec", "strictatime", "mode=755"}}}};
+  auto b = parse_config(c.dump(), "/b", "ctr", "/d");
+  REQUIRE_MESSAGE(b, (b ? "" : b.error().message));
+  const auto& s = b->spec;
+  REQUIRE(s.devices.size() == 2);
+  CHECK(s.devices[0].type == 'p');
+  CHECK(s.devices[0].mode == 0600);
+  CHECK(s.devices[0].uid == 5);
+  CHECK(s.devices[1].gid == 6);
+  REQUIRE(s.userns);
+  CHECK(s.userns->uid_base == 100000);  // container root's host ids (its directory's owner)
+  CHECK(s.userns->gid_base == 300000);
+  CHECK(s.userns->uid_map == "0 100000 10\n10 200000 5\n");
+  CHECK(s.userns->gid_map == "0 300000 65536\n");
+  CHECK(s.limits.kernel_tcp == 1 << 20);
+  REQUIRE(s.mounts.size() == 2);
+  CHECK_FALSE(s.mounts[0].recursive);
+  CHECK(s.mounts[0].read_only);
+  CHECK(s.mounts[0].atime == "noatime");
+  CHECK(s.mounts[0].nodiratime);
+  CHECK(s.mounts[0].nosymfollow);
+  CHECK(s.mounts[1].tmpcopyup);
+  CHECK(s.mounts[1].noexec);
+  CHECK(s.mounts[1].atime == "strictatime");
+  CHECK(s.mounts[1].options == "mode=755");
+
+  auto refused = [&](auto edit) {
+    json d = c;
+    edit(d);
+    auto r = parse_config(d.dump(), "/b", "ctr", "/d");
+    return r ? std::string("accepted") : r.error().message;
+  };
+  // A device owner the user namespace does not map; a map without container id 0.
+  CHECK(refused([](json& d) { d["linux"]["devices"][0]["uid"] = 100; })
+            .find("linux.devices (/dev/f).uid: not mapped") == 0);
+  CHECK(refused([](json& d) { d["linux"]["uidMappings"][0]["containerID"] = 1; })
+            .find("linux.uidMappings: needs a range starting at container id 0") == 0);
+  CHECK(refused([](json& d) { d["mounts"][0]["options"].push_back("lazytime"); })
+            .find("mounts[0] (/b).options: \"lazytime\" is not supported") == 0);
+  CHECK(refused([](json& d) { d["mounts"][1]["options"].push_back("rshared"); })
+            .find("mounts[1] (/t).options: \"rshared\" is not supported on a tmpfs") == 0);
+  // podman's cgroup mount (rprivate among its options); with the container's own user
+  // namespace it is left out with a warning, /sys being mounted over it there.
+  json d = c;
+  d["mounts"].push_back({{"destination", "/sys/fs/cgroup"}, {"type", "cgroup"},
+                         {"options", {"rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"}}});
+  b = parse_config(d.dump(), "/b", "ctr", "/d");
+  REQUIRE_MESSAGE(b, (b ? "" : b.error().message));
+  CHECK(b->spec.mounts.size() == 2);
+  REQUIRE(b->warnings.size() == 1);
+  CHECK(b->warnings[0].find("mounts (/sys/fs/cgroup): cgroup is not mounted") == 0);
+  d["linux"]["namespaces"].erase(d["linux"]["namespaces"].size() - 4);  // the user one
+  d["linux"].erase("uidMappings");
+  d["linux"].erase("gidMappings");
+  d["linux"]["devices"] = json::array();
+  b = parse_config(d.dump(), "/b", "ctr", "/d");
+  REQUIRE_MESSAGE(b, (b ? "" : b.error().message));
+  REQUIRE(b->spec.mounts.size() == 3);
+  CHECK(b->spec.mounts[2].kind == stack::model::BindMount::Kind::kCgroup);
+  CHECK(b->warnings.empty());
 }

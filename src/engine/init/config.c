@@ -132,11 +132,13 @@ static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n,
       b.ro = (flags & WIRE_MOUNT_RO) != 0;
       b.seed = (flags & WIRE_MOUNT_SEED) != 0;
       b.attrs = flags & (WIRE_MOUNT_NOSUID | WIRE_MOUNT_NODEV | WIRE_MOUNT_NOEXEC |
-                         WIRE_MOUNT_IDMAP_REC);
+                         WIRE_MOUNT_IDMAP_REC | WIRE_MOUNT_NONREC | WIRE_MOUNT_NOSYMFOLLOW |
+                         WIRE_MOUNT_NODIRATIME | WIRE_MOUNT_RELATIME | WIRE_MOUNT_NOATIME |
+                         WIRE_MOUNT_STRICTATIME | WIRE_MOUNT_TMPCOPYUP);
     } else if (tag == W_MOUNT_KIND || tag == W_MOUNT_PROPAGATION) {
       if (u32(tag, val, len, tag == W_MOUNT_KIND ? &b.kind : &b.propagation, err, errlen) != 0)
         return -1;
-      if (tag == W_MOUNT_KIND && b.kind > 2) return ERR("config: unknown mount kind %u", b.kind);
+      if (tag == W_MOUNT_KIND && b.kind > 3) return ERR("config: unknown mount kind %u", b.kind);
     } else if (tag == W_MOUNT_DATA) {
       if (!(b.data = cstr(tag, val, len, err, errlen))) return -1;
     } else if (tag == W_MOUNT_SUBPATH) {
@@ -168,7 +170,7 @@ static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n,
 
 static int read_device(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
                        size_t errlen) {
-  struct device d = {NULL, 0, 0, 0, 0};
+  struct device d = {NULL, 0, 0, 0, 0, 0, 0};
   struct wire_reader r;
   wire_reader_init(&r, body, n);
   uint16_t tag;
@@ -180,6 +182,8 @@ static int read_device(struct config *cfg, const unsigned char *body, uint32_t n
                       : tag == W_DEV_MAJOR ? &d.major
                       : tag == W_DEV_MINOR ? &d.minor
                       : tag == W_DEV_MODE  ? &d.mode
+                      : tag == W_DEV_UID   ? &d.uid
+                      : tag == W_DEV_GID   ? &d.gid
                                            : NULL;
     if (tag == W_DEV_PATH) {
       if (!(d.path = cstr(tag, val, len, err, errlen))) return -1;
@@ -192,7 +196,7 @@ static int read_device(struct config *cfg, const unsigned char *body, uint32_t n
     }
   }
   if (got < 0) return ERR("config: a device's record runs past its end");
-  if (!d.path || (d.type != 'c' && d.type != 'b'))
+  if (!d.path || (d.type != 'c' && d.type != 'b' && d.type != 'p'))
     return ERR("config: a device without path or type");
   cfg->devices = grow(cfg->devices, &cfg->cap_devices, cfg->ndevices, sizeof *cfg->devices);
   cfg->devices[cfg->ndevices++] = d;

@@ -20,19 +20,21 @@ enum { STDIN_CTL_FD = 101 };
 struct bind {
   const char *src, *dst;
   int ro;
-  unsigned kind;            /* 0 bind, 1 tmpfs, 2 image: SRC its layers (wire.h W_MOUNT_KIND) */
+  unsigned kind;            /* 0 bind, 1 tmpfs, 2 image: SRC its layers, 3 cgroups: SRC the
+                               container's cgroup (wire.h W_MOUNT_KIND) */
   const char *data;         /* tmpfs options, or NULL */
   unsigned propagation;     /* MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE, or 0 */
   const char *subpath;      /* bind this path of SRC, resolved inside SRC; or NULL */
   int seed;                 /* copy the root's content at DST into an empty SRC first */
-  unsigned attrs;           /* bind: WIRE_MOUNT_NOSUID, NODEV, NOEXEC, IDMAP_REC */
+  unsigned attrs;           /* WIRE_MOUNT_* but RO and SEED (NOSUID, NONREC, NOATIME, ...) */
   const char *idmap_uids, *idmap_gids; /* bind: idmapped through these maps, or NULL */
 };
 
 struct device {
   const char *path; /* "/dev/null" */
-  unsigned type;    /* 'c' or 'b' */
+  unsigned type;    /* 'c', 'b' or 'p' */
   unsigned major, minor, mode;
+  unsigned uid, gid; /* its owner on the host */
 };
 
 struct strv {

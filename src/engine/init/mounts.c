@@ -1,4 +1,4 @@
-/* stack-init: the container's own mounts (volumes, binds, tmpfs, secrets), made before
+/* stack-init: the container's own mounts (volumes, binds, tmpfs, secrets, cgroups), made before
  * pivot_root as root in the container's mount namespace. Targets are resolved inside the
  * container's root (inroot.c) and a volume's subpath inside the volume: no symlink of the
  * image or of a volume's content makes stack mount or copy anything outside them. */
@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,7 +31,22 @@ struct mount_attr_ {
 #define MOUNT_ATTR_NOSUID_ 0x2
 #define MOUNT_ATTR_NODEV_ 0x4
 #define MOUNT_ATTR_NOEXEC_ 0x8
+#define MOUNT_ATTR__ATIME_ 0x70
+#define MOUNT_ATTR_RELATIME_ 0x0
+#define MOUNT_ATTR_NOATIME_ 0x10
+#define MOUNT_ATTR_STRICTATIME_ 0x20
+#define MOUNT_ATTR_NODIRATIME_ 0x80
 #define MOUNT_ATTR_IDMAP_ 0x00100000
+#define MOUNT_ATTR_NOSYMFOLLOW_ 0x00200000
+#ifndef MS_NOSYMFOLLOW
+#define MS_NOSYMFOLLOW 256
+#endif
+#ifndef CGROUP_SUPER_MAGIC
+#define CGROUP_SUPER_MAGIC 0x27e0eb
+#endif
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
 #define MOVE_MOUNT_F_EMPTY_PATH_ 0x4
 #define MOVE_MOUNT_T_EMPTY_PATH_ 0x40
 #define FSOPEN_CLOEXEC_ 0x1
@@ -320,12 +336,22 @@ static int idmap_userns(int root, const struct bind* b, char* err, size_t errlen
  * kernel refuses an idmapping of a filesystem without FS_ALLOW_IDMAP: said so, naming the
  * mount. */
 static int set_attrs(int root, int tree, const struct bind* b, char* err, size_t errlen) {
-  uint64_t set = (b->ro ? MOUNT_ATTR_RDONLY_ : 0) |
-                 (b->attrs & WIRE_MOUNT_NOSUID ? MOUNT_ATTR_NOSUID_ : 0) |
-                 (b->attrs & WIRE_MOUNT_NODEV ? MOUNT_ATTR_NODEV_ : 0) |
-                 (b->attrs & WIRE_MOUNT_NOEXEC ? MOUNT_ATTR_NOEXEC_ : 0);
-  if (set) {
-    struct mount_attr_ attr = {set, 0, 0, 0};
+  unsigned a = b->attrs;
+  uint64_t set = (b->ro ? MOUNT_ATTR_RDONLY_ : 0) | (a & WIRE_MOUNT_NOSUID ? MOUNT_ATTR_NOSUID_ : 0) |
+                 (a & WIRE_MOUNT_NODEV ? MOUNT_ATTR_NODEV_ : 0) |
+                 (a & WIRE_MOUNT_NOEXEC ? MOUNT_ATTR_NOEXEC_ : 0) |
+                 (a & WIRE_MOUNT_NODIRATIME ? MOUNT_ATTR_NODIRATIME_ : 0) |
+                 (a & WIRE_MOUNT_NOSYMFOLLOW ? MOUNT_ATTR_NOSYMFOLLOW_ : 0);
+  /* The atime mode is one field of three values: cleared as a whole, then set. */
+  uint64_t clr = 0;
+  if (a & (WIRE_MOUNT_RELATIME | WIRE_MOUNT_NOATIME | WIRE_MOUNT_STRICTATIME)) {
+    clr = MOUNT_ATTR__ATIME_;
+    set |= a & WIRE_MOUNT_NOATIME       ? MOUNT_ATTR_NOATIME_
+           : a & WIRE_MOUNT_STRICTATIME ? MOUNT_ATTR_STRICTATIME_
+                                        : MOUNT_ATTR_RELATIME_;
+  }
+  if (set || clr) {
+    struct mount_attr_ attr = {set, clr, 0, 0};
     if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr))
       return ERR("bind %s: set its attributes: %s", b->src, strerror(errno));
   }
@@ -345,10 +371,117 @@ static int set_attrs(int root, int tree, const struct bind* b, char* err, size_t
   return ERR("idmapped mount %s on %s: %s", b->src, b->dst, strerror(saved));
 }
 
+/* A tmpfs: nosuid and nodev always, the rest as B asks; with WIRE_MOUNT_TMPCOPYUP the content
+ * the root has at its target copied into it (crun's tmpcopyup), owners and modes kept. */
+static int mount_tmpfs(int root, const struct bind* b, char* err, size_t errlen) {
+  unsigned a = b->attrs;
+  unsigned long flags = MS_NOSUID | MS_NODEV | (a & WIRE_MOUNT_NOEXEC ? MS_NOEXEC : 0) |
+                        (a & WIRE_MOUNT_NODIRATIME ? MS_NODIRATIME : 0) |
+                        (a & WIRE_MOUNT_NOSYMFOLLOW ? MS_NOSYMFOLLOW : 0) |
+                        (a & WIRE_MOUNT_NOATIME ? MS_NOATIME : 0) |
+                        (a & WIRE_MOUNT_STRICTATIME ? MS_STRICTATIME : 0) |
+                        (a & WIRE_MOUNT_RELATIME ? MS_RELATIME : 0);
+  int below = -1; /* the directory the tmpfs covers, still readable through this descriptor */
+  struct stat st;
+  if (a & WIRE_MOUNT_TMPCOPYUP) {
+    int at = open_in_root(root, b->dst, IR_DIR, err, errlen);
+    if (at < 0) return -1;
+    below = openat(at, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    close(at);
+    if (below < 0 || fstat(below, &st) != 0) {
+      if (below >= 0) close(below);
+      return ERR("tmpcopyup %s: %s", b->dst, strerror(errno));
+    }
+  }
+  /* Written first, then made read-only: a read-only tmpfs takes no copy. */
+  int ro_later = b->ro && below >= 0;
+  int rc = mount_in_root(root, b->dst, "tmpfs", "tmpfs", flags | (b->ro && !ro_later ? MS_RDONLY : 0),
+                         b->data, err, errlen);
+  if (rc != 0 || below < 0) {
+    if (below >= 0) close(below);
+    return rc;
+  }
+  int top = open_in_root(root, b->dst, IR_NONE, err, errlen); /* the new tmpfs */
+  int fresh = top < 0 ? -1 : openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (top >= 0 && fresh < 0) (void)ERR("tmpcopyup %s: %s", b->dst, strerror(errno));
+  rc = fresh < 0 ? -1 : copy_tree(below, fresh, 0, err, errlen);
+  if (rc == 0 && (fchown(fresh, st.st_uid, st.st_gid) != 0 || fchmod(fresh, st.st_mode & 07777) != 0))
+    rc = ERR("tmpcopyup %s: %s", b->dst, strerror(errno));
+  if (rc == 0 && ro_later) {
+    struct mount_attr_ attr = {MOUNT_ATTR_RDONLY_, 0, 0, 0};
+    if (syscall(SYS_mount_setattr, top, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0)
+      rc = ERR("tmpfs %s read-only: %s", b->dst, strerror(errno));
+  }
+  if (fresh >= 0) close(fresh);
+  if (top >= 0) close(top);
+  close(below);
+  return rc;
+}
+
+/* The container's own cgroup of each hierarchy, as crun mounts a "cgroup" on v1: a tmpfs at
+ * B's target holding, per cgroup filesystem mounted under the host's /sys/fs/cgroup, a
+ * directory with the container's cgroup (B's source, relative) bound on it, read-only unless
+ * asked; the host's symlinks there (cpu -> cpu,cpuacct) copied. Only the container's own
+ * directories: a hierarchy it has no cgroup in is left out, never its host root. */
+static int mount_cgroups(int root, const struct bind* b, char* err, size_t errlen) {
+  if (mount_in_root(root, b->dst, "tmpfs", "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME,
+                    "mode=755,size=1024k", err, errlen) != 0)
+    return -1;
+  int top = open_in_root(root, b->dst, IR_NONE, err, errlen);
+  if (top < 0) return -1;
+  int dir = openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int hostfd = open("/sys/fs/cgroup", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int hostdup = hostfd < 0 ? -1 : dup(hostfd);
+  DIR* host = hostdup < 0 ? NULL : fdopendir(hostdup);
+  int rc = 0;
+  if (dir < 0 || !host) {
+    rc = ERR("cgroup mount %s: %s", b->dst, strerror(errno));
+    if (hostdup >= 0 && !host) close(hostdup);
+  }
+  struct dirent* e;
+  while (rc == 0 && (e = readdir(host))) {
+    const char* n = e->d_name;
+    struct stat st;
+    if (n[0] == '.' || fstatat(hostfd, n, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char target[256];
+      ssize_t len = readlinkat(hostfd, n, target, sizeof target - 1);
+      if (len <= 0) continue;
+      target[len] = 0;
+      if (symlinkat(target, dir, n) != 0) rc = ERR("cgroup mount: symlink %s: %s", n, strerror(errno));
+      continue;
+    }
+    char path[4096];
+    struct statfs sfs;
+    snprintf(path, sizeof path, "/sys/fs/cgroup/%s/%s", n, b->src);
+    if (!S_ISDIR(st.st_mode) || statfs(path, &sfs) != 0 ||
+        (sfs.f_type != CGROUP_SUPER_MAGIC && sfs.f_type != CGROUP2_SUPER_MAGIC))
+      continue; /* not a hierarchy, or the container has no cgroup in it */
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE_ | O_CLOEXEC);
+    struct mount_attr_ attr = {
+        (b->ro ? MOUNT_ATTR_RDONLY_ : 0) | MOUNT_ATTR_NOSUID_ | MOUNT_ATTR_NODEV_ | MOUNT_ATTR_NOEXEC_,
+        0, 0, 0};
+    if (tree < 0 || mkdirat(dir, n, 0755) != 0 ||
+        syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0 ||
+        syscall(SYS_move_mount, tree, "", dir, n, MOVE_MOUNT_F_EMPTY_PATH_) != 0)
+      rc = ERR("cgroup mount: bind %s on %s/%s: %s", path, b->dst, n, strerror(errno));
+    if (tree >= 0) close(tree);
+  }
+  if (host) closedir(host);
+  if (hostfd >= 0) close(hostfd);
+  if (dir >= 0) close(dir);
+  if (rc == 0 && b->ro) {
+    struct mount_attr_ attr = {MOUNT_ATTR_RDONLY_, 0, 0, 0};
+    if (syscall(SYS_mount_setattr, top, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0)
+      rc = ERR("cgroup mount %s read-only: %s", b->dst, strerror(errno));
+  }
+  close(top);
+  return rc;
+}
+
 int mount_one(int root, const struct bind* b, char* err, size_t errlen) {
-  if (b->kind == 1)
-    return mount_in_root(root, b->dst, "tmpfs", "tmpfs",
-                         MS_NOSUID | MS_NODEV | (b->ro ? MS_RDONLY : 0), b->data, err, errlen);
+  if (b->kind == 1) return mount_tmpfs(root, b, err, errlen);
+  if (b->kind == 3) return mount_cgroups(root, b, err, errlen);
   if (b->seed && !b->subpath && seed(root, b->src, b->dst, err, errlen) != 0) return -1;
   int from = AT_FDCWD, srcroot = -1;
   const char* path = b->src;
@@ -375,9 +508,11 @@ int mount_one(int root, const struct bind* b, char* err, size_t errlen) {
     if (from < 0) return -1;
     path = "";
   }
-  int tree =
-      (int)syscall(SYS_open_tree, from, path,
-                   OPEN_TREE_CLONE_ | O_CLOEXEC | AT_RECURSIVE | (*path ? 0 : AT_EMPTY_PATH));
+  /* "bind": the source's own mount only; "rbind" (and the engine's binds): its submounts too. */
+  int tree = (int)syscall(SYS_open_tree, from, path,
+                          OPEN_TREE_CLONE_ | O_CLOEXEC |
+                              (b->attrs & WIRE_MOUNT_NONREC ? 0 : AT_RECURSIVE) |
+                              (*path ? 0 : AT_EMPTY_PATH));
   int saved = errno;
   if (from >= 0) close(from);
   if (tree < 0) return ERR("bind %s: %s", b->src, strerror(saved));

@@ -47,9 +47,15 @@ static int make_dev(int rootfd, const struct config *cfg, int mqueue, char *err,
       snprintf(dir, sizeof dir, "%.*s", (int)(slash - rel), rel);
       mkdirat(devfd, dir, 0755);
     }
-    dev_t num = makedev(d->major, d->minor);
-    if (mknodat(devfd, rel, (d->type == 'b' ? S_IFBLK : S_IFCHR) | (d->mode & 07777), num) != 0) {
+    dev_t num = d->type == 'p' ? 0 : makedev(d->major, d->minor);
+    mode_t type = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+    if (mknodat(devfd, rel, type | (d->mode & 07777), num) != 0) {
       (void)ERR("mknod %s: %s", d->path, strerror(errno));
+      goto out;
+    }
+    /* The owner first: chown(2) clears the set-user-ID and set-group-ID bits fchmodat sets. */
+    if ((d->uid || d->gid) && fchownat(devfd, rel, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      (void)ERR("chown %s: %s", d->path, strerror(errno));
       goto out;
     }
     fchmodat(devfd, rel, d->mode & 07777, 0); /* mknod honours the umask */

@@ -35,12 +35,15 @@ enum {
   W_MOUNT_FLAGS = 11, /* u32: WIRE_MOUNT_* */
   W_MASKED = 12,     /* bytes: a path hidden in the container (repeated) */
   W_READONLY = 13,   /* bytes: a path made read-only in the container (repeated) */
-  W_DEVICE = 14,     /* nested: W_DEV_PATH, W_DEV_TYPE, W_DEV_MAJOR, W_DEV_MINOR, W_DEV_MODE */
+  W_DEVICE = 14,     /* nested: W_DEV_PATH, W_DEV_TYPE, W_DEV_MAJOR, W_DEV_MINOR, W_DEV_MODE,
+                        and W_DEV_UID, W_DEV_GID */
   W_DEV_PATH = 15,   /* bytes: "/dev/null" */
-  W_DEV_TYPE = 16,   /* u32: 'c' or 'b' */
+  W_DEV_TYPE = 16,   /* u32: 'c', 'b' or 'p' (a fifo) */
   W_DEV_MAJOR = 17,  /* u32 */
   W_DEV_MINOR = 18,  /* u32 */
   W_DEV_MODE = 19,   /* u32: permission bits */
+  W_DEV_UID = 43,    /* u32 in a device: its owner on the host (absent: 0) */
+  W_DEV_GID = 44,    /* u32 in a device: its group on the host (absent: 0) */
   W_SYS_RW = 20,     /* u32: 1 mounts /sys read-write (privileged) */
   W_USERNS = 21,     /* u32: 1 joins the user namespace at fd 5 (run mode) or the container's
                         (exec mode); see init.c */
@@ -53,7 +56,9 @@ enum {
                         fd 100 until GO, for the OCI runtime to copy (pidfd_getfd(2)) */
   /* storage (issue 13) */
   W_MOUNT_KIND = 24, /* u32 in a mount: 0 bind (default), 1 tmpfs (W_MOUNT_SRC ignored),
-                        2 an image read-only (W_MOUNT_SRC its layers "a:b:c", topmost first) */
+                        2 an image read-only (W_MOUNT_SRC its layers "a:b:c", topmost first),
+                        3 cgroups: a tmpfs holding the container's cgroup (W_MOUNT_SRC, relative
+                        to each hierarchy) of every v1 hierarchy under /sys/fs/cgroup, bound */
   W_MOUNT_DATA = 25, /* bytes in a mount: a tmpfs's options ("size=1m,mode=1777") */
   W_MOUNT_PROPAGATION = 26, /* u32 in a mount: MS_SHARED, MS_SLAVE, MS_PRIVATE or
                                MS_UNBINDABLE for a bind; 0 leaves it private */
@@ -137,8 +142,16 @@ enum {
   WIRE_MOUNT_NOSUID = 4, /* a bind: MOUNT_ATTR_NOSUID */
   WIRE_MOUNT_NODEV = 8,  /* a bind: MOUNT_ATTR_NODEV */
   WIRE_MOUNT_NOEXEC = 16, /* a bind: MOUNT_ATTR_NOEXEC */
-  WIRE_MOUNT_IDMAP_REC = 32 /* a bind with W_MOUNT_IDMAP: every mount of its tree idmapped
-                               ("ridmap"), not only its top one ("idmap") */
+  WIRE_MOUNT_IDMAP_REC = 32, /* a bind with W_MOUNT_IDMAP: every mount of its tree idmapped
+                                ("ridmap"), not only its top one ("idmap") */
+  /* an OCI bundle's mount options (issue 17) */
+  WIRE_MOUNT_NONREC = 64,        /* a bind of the source's own mount only ("bind", not "rbind") */
+  WIRE_MOUNT_NOSYMFOLLOW = 128,  /* MOUNT_ATTR_NOSYMFOLLOW / MS_NOSYMFOLLOW */
+  WIRE_MOUNT_NODIRATIME = 256,   /* MOUNT_ATTR_NODIRATIME / MS_NODIRATIME */
+  WIRE_MOUNT_RELATIME = 512,     /* the atime mode: at most one of these three */
+  WIRE_MOUNT_NOATIME = 1024,
+  WIRE_MOUNT_STRICTATIME = 2048,
+  WIRE_MOUNT_TMPCOPYUP = 4096    /* a tmpfs: the root's content at its target copied into it */
 };
 
 /* Records inside a W_MOUNT_IDMAP record: uid_map(5) and gid_map text ("0 1000 1\n", up to
