@@ -36,6 +36,8 @@ void add_mounts(wire::Writer& cfg, const model::ContainerSpec& spec) {
       w.bytes(W_MOUNT_SRC, m.source.string()).bytes(W_MOUNT_DST, m.target);
       if (!m.subpath.empty()) w.bytes(W_MOUNT_SUBPATH, m.subpath);
       if (uint32_t p = propagation_flags(m.propagation)) w.u32(W_MOUNT_PROPAGATION, p);
+      if (m.recursive != model::BindMount::Recursive::kAll)
+        w.u32(W_MOUNT_RECURSIVE, m.recursive == model::BindMount::Recursive::kTopOnly ? 1 : 2);
       if (!m.idmap_uids.empty())
         w.nested(W_MOUNT_IDMAP,
                  wire::Writer().bytes(WI_UIDS, m.idmap_uids).bytes(WI_GIDS, m.idmap_gids));

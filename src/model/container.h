@@ -94,6 +94,10 @@ struct BindMount {
   // these maps, uid_map(5)'s lines ("0 1000 1\n"); empty: not idmapped.
   std::string idmap_uids, idmap_gids;
   bool idmap_recursive = false;  // every mount of the bound tree ("ridmap"), not only its top
+  // bind.recursive: kAll binds the mounts below SOURCE too, read-only with it (docker's enabled
+  // and readonly); kTopOnly binds SOURCE's own mount only (disabled); kWritableBelow binds them
+  // all but read_only makes only the top one read-only (writable).
+  enum class Recursive { kAll, kTopOnly, kWritableBelow } recursive = Recursive::kAll;
 };
 
 // A secret or config: written under the run root before the container starts (never to a

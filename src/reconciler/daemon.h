@@ -154,6 +154,7 @@ class Daemon {
     std::map<std::string, std::string> driver_opts, labels;
     int64_t created_at = 0;
     std::vector<std::string> used_by;
+    bool anonymous = false;  // made for one container's mount: listed, gone with its container
   };
   [[nodiscard]] Result<std::vector<VolumeInfo>> list_volumes();
   [[nodiscard]] Result<VolumeInfo> create_volume(const std::string& name,

@@ -322,7 +322,8 @@ const std::vector<Implemented>& implemented() {
       {"services.*.scale", {}},
       {"services.*.stop_signal", {}},
       {"services.*.stop_grace_period", {}},
-      // Storage: volumes, binds, tmpfs, secrets and configs.
+      // Storage: volumes, binds (bind.recursive every value), tmpfs, secrets and configs; a
+      // mount's volume.labels on the volume it makes (reconciler/volumes.cpp).
       {"services.*.volumes", supported_mounts},
       {"services.*.volumes.**", {}},
       {"services.*.tmpfs", {}},
@@ -411,7 +412,7 @@ const std::vector<Implemented>& implemented() {
       {"services.*.container_name", {}},
       {"services.*.labels.**", {}},
       {"services.*.label_file", {}},
-      {"services.*.annotations.**", {}},
+      {"services.*.annotations.**", {}},  // in the container's record: ps --format json
       {"services.*.tty", {}},         // a pty held by the init (engine/init/init.c)
       {"services.*.stdin_open", {}},  // a stdin pipe held by the init, for `stack attach`
       {"services.*.develop.**", {}},

@@ -115,7 +115,7 @@ static int u32(uint16_t tag, const unsigned char *val, uint32_t len, uint32_t *o
 
 static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
                       size_t errlen) {
-  struct bind b = {NULL, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, NULL};
+  struct bind b = {NULL, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, NULL, 0};
   struct wire_reader r;
   wire_reader_init(&r, body, n);
   uint16_t tag;
@@ -133,6 +133,9 @@ static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n,
       b.seed = (flags & WIRE_MOUNT_SEED) != 0;
       b.attrs = flags & (WIRE_MOUNT_NOSUID | WIRE_MOUNT_NODEV | WIRE_MOUNT_NOEXEC |
                          WIRE_MOUNT_IDMAP_REC);
+    } else if (tag == W_MOUNT_RECURSIVE) {
+      if (u32(tag, val, len, &b.recursive, err, errlen) != 0) return -1;
+      if (b.recursive > 2) return ERR("config: unknown bind recursion %u", b.recursive);
     } else if (tag == W_MOUNT_KIND || tag == W_MOUNT_PROPAGATION) {
       if (u32(tag, val, len, tag == W_MOUNT_KIND ? &b.kind : &b.propagation, err, errlen) != 0)
         return -1;

@@ -27,6 +27,8 @@ struct bind {
   int seed;                 /* copy the root's content at DST into an empty SRC first */
   unsigned attrs;           /* bind: WIRE_MOUNT_NOSUID, NODEV, NOEXEC, IDMAP_REC */
   const char *idmap_uids, *idmap_gids; /* bind: idmapped through these maps, or NULL */
+  unsigned recursive;       /* bind: W_MOUNT_RECURSIVE's 0 (all, read-only with it), 1 its own
+                               mount only, 2 all but read-only on the top only */
 };
 
 struct device {

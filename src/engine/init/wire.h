@@ -81,6 +81,10 @@ enum {
   W_ROOT_PROPAGATION = 61, /* u32: MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE (|MS_REC) set on
                               the root after pivot_root; absent: MS_REC|MS_PRIVATE */
   W_PERSONALITY = 62, /* u32: personality(2) persona of the service, set before execve */
+  W_MOUNT_RECURSIVE = 71, /* u32 in a bind: 0 its mounts below come along, read-only with it
+                             (the default); 1 its own mount only, none below (bind.recursive
+                             disabled); 2 they come along but read-only is set on the top one
+                             only (writable) */
   W_MOUNT_IDMAP = 63, /* nested in a mount: WI_* records, the maps of a user namespace the
                          init makes for it; the bind is idmapped through it (mount_setattr(2)) */
   W_CGROUPNS = 42,   /* u32: 1 makes a cgroup namespace at GO, once the engine has put the
