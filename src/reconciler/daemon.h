@@ -330,6 +330,9 @@ class Daemon {
   // Each external network a service joins exists on this host (daemon_ops.cpp).
   Result<void> check_external_networks(const spec::Stack& stack,
                                        const planner::DesiredState& desired);
+  // No two macvlan or ipvlan networks on one parent link, in the file or on this host
+  // (daemon_ops.cpp).
+  Result<void> check_sublink_parents(const spec::Stack& stack);
   // `down` asks the project's running plan (awaiting a dependency, say) to give up.
   [[nodiscard]] bool cancelled(const std::string& project) const { return cancels_.count(project) > 0; }
   // A start of REC failed: kept for `ps`, published, and returned.
