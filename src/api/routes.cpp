@@ -53,7 +53,7 @@ json status_json(const reconciler::ContainerStatus& c) {
           {"oom_killed", c.oom_killed}, {"restarts", c.restarts},
           {"created_at", iso_time(c.created_at)}, {"started_at", iso_time(c.started_at)},
           {"finished_at", iso_time(c.finished_at)}, {"error", c.error},
-          {"labels", c.labels}};
+          {"labels", c.labels},      {"annotations", c.annotations}};
 }
 
 // The plan as a DAG: each step with its index, kind, object, service, reason, the steps it
@@ -375,7 +375,8 @@ awaitable<Reply> volume_reply(reconciler::Daemon& d, std::string m, std::vector<
     return json{{"name", v.name},          {"project", v.project},
                 {"driver", "local"},       {"mountpoint", v.mountpoint},
                 {"options", v.driver_opts}, {"labels", v.labels},
-                {"created", v.created_at}, {"used_by", v.used_by}};
+                {"created", v.created_at}, {"used_by", v.used_by},
+                {"anonymous", v.anonymous}};
   };
   if (p.size() == 2 && m == "GET") {
     auto list = d.list_volumes();

@@ -38,6 +38,8 @@ void add_mounts(wire::Writer& cfg, const model::ContainerSpec& spec) {
       w.bytes(W_MOUNT_SRC, m.source.string()).bytes(W_MOUNT_DST, m.target);
       if (!m.subpath.empty()) w.bytes(W_MOUNT_SUBPATH, m.subpath);
       if (uint32_t p = propagation_flags(m.propagation)) w.u32(W_MOUNT_PROPAGATION, p);
+      if (m.recursive != model::BindMount::Recursive::kAll)
+        w.u32(W_MOUNT_RECURSIVE, m.recursive == model::BindMount::Recursive::kTopOnly ? 1 : 2);
       if (!m.idmap_uids.empty())
         w.nested(W_MOUNT_IDMAP,
                  wire::Writer().bytes(WI_UIDS, m.idmap_uids).bytes(WI_GIDS, m.idmap_gids));
@@ -46,7 +48,6 @@ void add_mounts(wire::Writer& cfg, const model::ContainerSpec& spec) {
                              (m.nosuid ? WIRE_MOUNT_NOSUID : 0) | (m.nodev ? WIRE_MOUNT_NODEV : 0) |
                              (m.noexec ? WIRE_MOUNT_NOEXEC : 0) |
                              (m.idmap_recursive ? WIRE_MOUNT_IDMAP_REC : 0) |
-                             (m.recursive ? 0 : WIRE_MOUNT_NONREC) |
                              (m.nosymfollow ? WIRE_MOUNT_NOSYMFOLLOW : 0) |
                              (m.nodiratime ? WIRE_MOUNT_NODIRATIME : 0) |
                              (m.atime == "relatime" ? WIRE_MOUNT_RELATIME : 0) |

@@ -98,11 +98,14 @@ struct BindMount {
   // these maps, uid_map(5)'s lines ("0 1000 1\n"); empty: not idmapped.
   std::string idmap_uids, idmap_gids;
   bool idmap_recursive = false;  // every mount of the bound tree ("ridmap"), not only its top
-  // An OCI bundle's options. RECURSIVE: the source's submounts come along ("rbind"); false
-  // only its own mount ("bind"). ATIME: "", "relatime", "noatime" or "strictatime"; with
-  // nodiratime and nosymfollow set on every mount of the tree (bind) or on the tmpfs.
-  // TMPCOPYUP: a tmpfs starts with the image's content at TARGET.
-  bool recursive = true;
+  // bind.recursive: kAll binds the mounts below SOURCE too, read-only with it (docker's enabled
+  // and readonly); kTopOnly binds SOURCE's own mount only (disabled); kWritableBelow binds them
+  // all but read_only makes only the top one read-only (writable).
+  enum class Recursive { kAll, kTopOnly, kWritableBelow } recursive = Recursive::kAll;
+  // An OCI bundle's options ("bind" is Recursive::kTopOnly, "rbind" kAll). ATIME: "",
+  // "relatime", "noatime" or "strictatime"; with nodiratime and nosymfollow set on every mount
+  // of the tree (bind) or on the tmpfs. TMPCOPYUP: a tmpfs starts with the image's content at
+  // TARGET.
   std::string atime{};
   bool nodiratime = false, nosymfollow = false, tmpcopyup = false;
 };

@@ -13,6 +13,9 @@ struct IpamPool {
   std::string subnet;    // CIDR, "" for one from the pool
   std::string ip_range;  // CIDR within the subnet
   std::string gateway;
+  // aux_addresses: name -> an address of SUBNET that no container is ever given (a router or
+  // host already there, as docker keeps them out of the pool).
+  std::map<std::string, std::string> aux_addresses = {};
 };
 
 struct NetworkConfig {

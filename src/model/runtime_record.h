@@ -58,6 +58,9 @@ struct RuntimeRecord {
   // deploy.restart_policy delay and window; 0: stack's backoff (restart_policy.h).
   std::chrono::milliseconds restart_delay{0}, restart_window{0};
   std::map<std::string, std::string> labels;  // labels, label_file, deploy.labels
+  std::map<std::string, std::string> annotations;  // annotations (docker's HostConfig.Annotations)
+  // The labels of the anonymous volumes made for it (a mount's volume.labels), by target.
+  std::map<std::string, std::map<std::string, std::string>> volume_labels;
   // logging.driver and its options: syslog and journald get each line besides the local
   // copy the init writes (reconciler/log_shipper.h).
   std::string log_driver = "json-file";

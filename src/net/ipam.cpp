@@ -21,6 +21,11 @@ std::pair<uint32_t, uint32_t> host_span(const NetworkAddressing& a) {
   return {lo, hi};
 }
 
+bool reserved(const NetworkAddressing& a, Ipv4 ip) {
+  return std::any_of(a.reserved.begin(), a.reserved.end(),
+                     [&](const auto& r) { return r.second == ip; });
+}
+
 }  // namespace
 
 Result<NetworkAddressing> plan_addressing(const AddressingRequest& req, const SubnetPool& pool,
@@ -65,6 +70,11 @@ Result<NetworkAddressing> plan_addressing(const AddressingRequest& req, const Su
   } else {
     out.gateway = Ipv4{out.subnet.first().value + 1};
   }
+  for (const auto& [name, ip] : req.reserved)
+    if (!out.subnet.contains(ip))
+      return fail(ctx + ": aux address " + name + " " + ip.str() + " is not in subnet " +
+                  out.subnet.str());
+  out.reserved = req.reserved;
   auto [lo, hi] = host_span(out);
   if (lo > hi)
     return fail(ctx + ": no usable address in " +
@@ -166,6 +176,10 @@ Result<Ipv4> Ipam::allocate(std::string_view network, std::string_view owner,
                   a.subnet.str());
     if (*static_address == a.gateway)
       return fail(ctx + ": " + static_address->str() + " is the gateway");
+    for (const auto& [name, ip] : a.reserved)
+      if (ip == *static_address)
+        return fail(ctx + ": " + ip.str() + " is kept out of the pool (aux_addresses " + name + ")",
+                    EADDRINUSE);
     if (net->used.count(*static_address))
       return fail(ctx + ": " + static_address->str() + " is in use", EADDRINUSE);
     chosen = *static_address;
@@ -176,7 +190,7 @@ Result<Ipv4> Ipam::allocate(std::string_view network, std::string_view owner,
     bool found = false;
     for (uint64_t i = 0; i < span && !found; i++) {
       Ipv4 ip{static_cast<uint32_t>(lo + (start - lo + i) % span)};
-      if (ip != a.gateway && !net->used.count(ip)) {
+      if (ip != a.gateway && !net->used.count(ip) && !reserved(a, ip)) {
         chosen = ip;
         found = true;
       }

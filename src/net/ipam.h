@@ -31,6 +31,9 @@ struct NetworkAddressing {
   Cidr subnet;                   // network address, e.g. 10.89.0.0/24
   Ipv4 gateway;                  // the bridge's address, by default the first host address
   std::optional<Cidr> ip_range;  // containers get addresses only from here when set
+  // aux_addresses, by name: inside the subnet, never handed out (taken by something that is
+  // not a container, as docker keeps them out of its pool).
+  std::map<std::string, Ipv4> reserved = {};
 };
 
 // What a user (or compose's ipam.config) asked for; unset fields are chosen.
@@ -39,9 +42,11 @@ struct AddressingRequest {
   std::optional<Cidr> subnet = std::nullopt;
   std::optional<Cidr> ip_range = std::nullopt;
   std::optional<Ipv4> gateway = std::nullopt;
+  std::map<std::string, Ipv4> reserved = {};  // aux_addresses
 };
 
-// Validates REQUEST (ip_range and gateway inside the subnet, subnet neither /31 nor /32) and
+// Validates REQUEST (ip_range, gateway and the reserved addresses inside the subnet, subnet
+// neither /31 nor /32) and
 // fills what is missing. A missing subnet is the first block of POOL that overlaps none of
 // TAKEN (other networks' subnets and the host's routed subnets).
 [[nodiscard]] Result<NetworkAddressing> plan_addressing(const AddressingRequest& request,
@@ -121,8 +126,8 @@ class Ipam {
   [[nodiscard]] std::vector<Cidr> subnets() const;
 
   // OWNER's address on NETWORK: the one it already holds, else STATIC (ipv4_address, which must
-  // be in the subnet and free), else the lowest free one of the range. Network, broadcast and
-  // gateway addresses are never handed out.
+  // be in the subnet and free), else the lowest free one of the range. Network, broadcast,
+  // gateway and reserved (aux_addresses) addresses are never handed out.
   [[nodiscard]] Result<Ipv4> allocate(std::string_view network, std::string_view owner,
                                       std::optional<Ipv4> static_address = std::nullopt);
   // Releases OWNER's address; a no-op when it holds none.

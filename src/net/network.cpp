@@ -47,6 +47,13 @@ const NetworkInfo* NetworkManager::find(std::string_view full_name) const {
   return it == networks_.end() ? nullptr : &it->second;
 }
 
+std::string NetworkManager::parent_user(std::string_view parent, std::string_view except) const {
+  if (parent.empty()) return "";  // stack's own dummy parent: one per network
+  for (const auto& [name, info] : networks_)
+    if (name != except && info.sublinks() && info.spec.parent == parent) return name;
+  return "";
+}
+
 Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
   auto key = spec.full_name();
   auto ctx = "network " + key;
@@ -54,6 +61,12 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
   if (auto* known = find(key)) {
     info = *known;
   } else {
+    // Two networks on one parent would share its segment with two IPAMs handing out the same
+    // addresses (the kernel takes any number of macvlans on a link): refused as docker does.
+    if (spec.driver == Driver::kMacvlan || spec.driver == Driver::kIpvlan)
+      if (auto other = parent_user(spec.parent, key); !other.empty())
+        return fail(ctx + ": network " + other + " is already using parent interface " +
+                    spec.parent);
     if (spec.driver == Driver::kOverlay && !spec.underlay)
       return fail(ctx +
                   ": an overlay network needs this host's underlay address (driver_opts.local)");
@@ -62,7 +75,7 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
       auto routed = STACK_TRY_CTX(kernel_.list_routed_subnets(), ctx);
       taken.insert(taken.end(), routed.begin(), routed.end());
     }
-    AddressingRequest req{key, spec.subnet, spec.ip_range, spec.gateway};
+    AddressingRequest req{key, spec.subnet, spec.ip_range, spec.gateway, spec.reserved};
     info.addressing = STACK_TRY_CTX(plan_addressing(req, options_.pool, taken), ctx);
     NET_CHECK(ipam_.add_network(info.addressing), ctx);
     info.spec = spec;

@@ -37,6 +37,7 @@ struct NetworkSpec {
   std::optional<Cidr> subnet;  // ipam.config[0]
   std::optional<Cidr> ip_range;
   std::optional<Ipv4> gateway;
+  std::map<std::string, Ipv4> reserved = {};  // ipam.config[0].aux_addresses
   std::optional<int> mtu;  // default 1500, 1450 for overlay (VXLAN adds 50 bytes)
   // overlay only: driver_opts.vni (else derived from project and name, the same on every
   // host), and this host's underlay address (driver_opts.local).
@@ -140,6 +141,9 @@ class NetworkManager {
   // firewall (the table goes with the last network). Refused while containers are attached.
   [[nodiscard]] Result<void> remove_network(std::string_view full_name);
   [[nodiscard]] const NetworkInfo* find(std::string_view full_name) const;
+  // The macvlan or ipvlan network other than EXCEPT whose parent link is PARENT (given in its
+  // driver_opts), "" when none: docker's drivers give one parent to one network only.
+  [[nodiscard]] std::string parent_user(std::string_view parent, std::string_view except) const;
 
   // Attaches the container whose network namespace is NETNS_FD to each requested network:
   // an address, a veth born in the namespace as eth0, eth1... (or its interface_name), its

@@ -192,6 +192,9 @@ awaitable<Result<void>> ClusterOverlay::prepare(const model::NetworkConfig& conf
   for (const auto& p : config.ipam) {
     if (p.subnet.find(':') != std::string::npos || p.gateway.find(':') != std::string::npos)
       continue;
+    if (!p.aux_addresses.empty())  // check_supported refuses them already: a file sent by hand
+      co_return fail(ctx + ": aux_addresses on a cluster network are not supported (the "
+                           "cluster's IPAM hands out any address of the subnet)");
     if (!p.subnet.empty()) {
       auto c = net::Cidr::parse(p.subnet);
       if (!c) co_return fail(c.error().wrap(ctx + ": subnet"));

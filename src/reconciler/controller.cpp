@@ -212,6 +212,7 @@ Result<std::vector<ContainerStatus>> Controller::ps(const std::string& project, 
     s.finished_at = rec.finished_at;
     if (rec.runtime) s.command = rec.runtime->spec.process.argv;
     if (rec.runtime) s.labels = rec.runtime->labels;
+    if (rec.runtime) s.annotations = rec.runtime->annotations;
     out.push_back(std::move(s));
   }
   return out;

@@ -89,6 +89,7 @@ struct ContainerStatus {
   std::vector<std::string> command;
   std::string error;  // why its last start failed, while it is not running
   std::map<std::string, std::string> labels;  // labels, label_file, deploy.labels
+  std::map<std::string, std::string> annotations;  // annotations
 };
 
 // One running container's counters, as `stack stats` reads them (stats.cpp).

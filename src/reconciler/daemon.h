@@ -162,6 +162,7 @@ class Daemon {
     std::map<std::string, std::string> driver_opts, labels;
     int64_t created_at = 0;
     std::vector<std::string> used_by;
+    bool anonymous = false;  // made for one container's mount: listed, gone with its container
   };
   [[nodiscard]] Result<std::vector<VolumeInfo>> list_volumes();
   [[nodiscard]] Result<VolumeInfo> create_volume(const std::string& name,
@@ -346,6 +347,9 @@ class Daemon {
   // Each external network a service joins exists on this host (daemon_ops.cpp).
   Result<void> check_external_networks(const spec::Stack& stack,
                                        const planner::DesiredState& desired);
+  // No two macvlan or ipvlan networks on one parent link, in the file or on this host
+  // (daemon_ops.cpp).
+  Result<void> check_sublink_parents(const spec::Stack& stack);
   // `down` asks the project's running plan (awaiting a dependency, say) to give up.
   [[nodiscard]] bool cancelled(const std::string& project) const { return cancels_.count(project) > 0; }
   // A start of REC failed: kept for `ps`, published, and returned.

@@ -105,6 +105,7 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::up(UpRequest request, Progress prog
   if (auto r = check_container_names(*stack, *desired, controller_->store()); !r)
     co_return fail(r.error());
   if (auto r = check_external_networks(*stack, *desired); !r) co_return fail(r.error());
+  if (auto r = check_sublink_parents(*stack); !r) co_return fail(r.error());
   if (auto r = check_volumes_unchanged(*stack, *desired, controller_->store()); !r)
     co_return fail(r.error());
   if (auto r = check_volumes_from_containers(*stack, controller_->store()); !r)
@@ -441,6 +442,31 @@ Result<void> Daemon::check_external_networks(const spec::Stack& stack,
       return fail(n.pos.str() + ": network " + n.key + " is external: network " + n.name +
                   " does not exist on this host (make it with `stack network create " + n.name +
                   "`, or up the project that defines it)");
+  }
+  return {};
+}
+
+// docker's macvlan and ipvlan drivers give a parent link to one network: a second one would
+// share its segment with another IPAM handing out the same addresses. An 802.1Q
+// sub-interface ("eth0.20") is a parent of its own. Checked before anything is made.
+Result<void> Daemon::check_sublink_parents(const spec::Stack& stack) {
+  std::map<std::string, const spec::Network*> by_parent;
+  for (const auto& n : stack.networks) {
+    if (n.external || (n.driver != "macvlan" && n.driver != "ipvlan")) continue;
+    auto p = n.driver_opts.find("parent");
+    if (p == n.driver_opts.end() || p->second.empty()) continue;  // stack's own dummy parent
+    const std::string& parent = p->second;
+    std::string other;
+    if (auto it = by_parent.find(parent); it != by_parent.end())
+      other = it->second->name;
+    else
+      other = networking_->parent_user(parent, n.name);
+    if (!other.empty())
+      return fail(n.pos.str() + ": network " + n.name + " cannot use parent interface " +
+                  parent + ": network " + other + " is already using parent interface " +
+                  parent + " (another network on that link needs an 802.1Q sub-interface of "
+                  "another VLAN: parent: IFACE.VLAN)");
+    by_parent[parent] = &n;
   }
   return {};
 }

@@ -1,11 +1,13 @@
 // The daemon's named volumes outside a plan's steps (see daemon.h): `stack volume` listing,
 // creation, removal and pruning; removal is refused while a container mounts the volume.
+// Anonymous volumes are listed too (they live and go with their container, never removed here).
 // Loop thread; a removed volume's files are deleted on the worker pool.
 #include <cctype>
 #include <chrono>
 #include <functional>
 
 #include "common/files.h"
+#include "common/sha256.h"
 #include "reconciler/async.h"
 #include "reconciler/daemon.h"
 #include "reconciler/volumes.h"
@@ -43,13 +45,45 @@ bool valid_name(const std::string& n) {
   return true;
 }
 
+// The anonymous volumes of the recorded containers, as docker lists them: a name of 64 hex
+// digits (here the digest of its directory, so the same on every listing), the labels of the
+// mount that made it (volume.labels) and com.docker.volume.anonymous.
+Result<std::vector<Daemon::VolumeInfo>> anonymous_volumes(
+    state::Store& store, const std::map<std::filesystem::path, std::vector<std::string>>& used) {
+  auto all = store.list_all_containers();
+  if (!all) return fail(all.error());
+  std::vector<Daemon::VolumeInfo> out;
+  for (const auto& c : *all) {
+    if (!c.runtime) continue;
+    const auto own = c.runtime->spec.dir / "volumes";
+    for (const auto& m : c.runtime->spec.mounts) {
+      if (m.kind != model::BindMount::Kind::kBind || m.source.parent_path() != own) continue;
+      Daemon::VolumeInfo i{sha256_hex(m.source.string()), c.project, m.source.string(), {}, {},
+                           c.created_at, {}, true};
+      if (auto l = c.runtime->volume_labels.find(m.target); l != c.runtime->volume_labels.end())
+        i.labels = l->second;
+      i.labels["com.docker.volume.anonymous"] = "";
+      if (auto it = used.find(m.source); it != used.end()) i.used_by = it->second;
+      out.push_back(std::move(i));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 awaitable<Result<void>> Daemon::remove_volume(std::string name) {
   auto& store = controller_->store();
   auto known = store.get_volume(name);
   if (!known) co_return fail(known.error());
-  if (!*known) co_return fail("remove volume " + name + ": no such volume");
+  if (!*known) {
+    if (auto list = list_volumes(); list)
+      for (const auto& v : *list)
+        if (v.name == name && v.anonymous && !v.used_by.empty())
+          co_return fail("remove volume " + name + ": volume is in use by container " +
+                         v.used_by.front() + " (an anonymous volume goes with its container)");
+    co_return fail("remove volume " + name + ": no such volume");
+  }
   auto used = users(store);
   if (!used) co_return fail(used.error().wrap("remove volume " + name));
   if (auto it = used->find(volume_dir(paths_, name)); it != used->end())
@@ -79,10 +113,13 @@ Result<std::vector<Daemon::VolumeInfo>> Daemon::list_volumes() {
   for (const auto& v : *list) {
     VolumeInfo i{
         v.name,       v.project, volume_dir(paths_, v.name).string(), v.driver_opts, v.labels,
-        v.created_at, {}};
+        v.created_at, {},         false};
     if (auto it = used->find(volume_dir(paths_, v.name)); it != used->end()) i.used_by = it->second;
     out.push_back(std::move(i));
   }
+  auto anonymous = anonymous_volumes(store, *used);
+  if (!anonymous) return fail(anonymous.error());
+  for (auto& a : *anonymous) out.push_back(std::move(a));
   return out;
 }
 
@@ -107,7 +144,8 @@ Result<Daemon::VolumeInfo> Daemon::create_volume(const std::string& name,
     return fail(r.error());
   }
   return VolumeInfo{
-      name, "", volume_dir(paths_, name).string(), rec.driver_opts, rec.labels, rec.created_at, {}};
+      name, "", volume_dir(paths_, name).string(), rec.driver_opts, rec.labels, rec.created_at, {},
+      false};
 }
 
 awaitable<Result<std::vector<std::string>>> Daemon::prune_volumes() {
@@ -115,7 +153,7 @@ awaitable<Result<std::vector<std::string>>> Daemon::prune_volumes() {
   if (!list) co_return fail(list.error());
   std::vector<std::string> removed;
   for (const auto& v : *list) {
-    if (!v.used_by.empty()) continue;
+    if (!v.used_by.empty() || v.anonymous) continue;
     if (auto r = co_await remove_volume(v.name); !r) co_return fail(r.error());
     removed.push_back(v.name);
   }

@@ -29,7 +29,7 @@ model::NetworkConfig network_config(const spec::Stack& stack, const spec::Networ
   c.internal = n.internal;
   c.enable_ipv6 = n.enable_ipv6;
   c.enable_ipv4 = n.enable_ipv4.value_or(true);
-  for (const auto& p : n.ipam) c.ipam.push_back({p.subnet, p.ip_range, p.gateway});
+  for (const auto& p : n.ipam) c.ipam.push_back({p.subnet, p.ip_range, p.gateway, p.aux_addresses});
   c.driver_opts = n.driver_opts;
   c.labels = n.labels;
   c.config_hash = spec::network_config_hash(n);

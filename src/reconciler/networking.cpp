@@ -120,6 +120,8 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
       spec.ip_range = STACK_TRY_CTX(net::Cidr::parse(p.ip_range), ctx + ": ip_range");
     if (!p.gateway.empty())
       spec.gateway = STACK_TRY_CTX(net::Ipv4::parse(p.gateway), ctx + ": gateway");
+    for (const auto& [name, ip] : p.aux_addresses)
+      spec.reserved[name] = STACK_TRY_CTX(net::Ipv4::parse(ip), ctx + ": aux address " + name);
   }
   if (v6 != n.ipam.end()) {
     if (!n.enable_ipv6) return fail(ctx + ": an IPv6 subnet needs enable_ipv6: true");
@@ -149,8 +151,10 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
       spec.subnet = s->subnet;
       spec.gateway = s->gateway;
     }
-    // Addresses come from the cluster's IPAM, which has no ip_range.
+    // Addresses come from the cluster's IPAM, which has no ip_range, nor aux_addresses
+    // (check_supported refuses them on a cluster network).
     spec.ip_range.reset();
+    spec.reserved.clear();
   }
   if (spec.driver == net::Driver::kOverlay) {
     if (auto* vni = opt("vni")) spec.vni = static_cast<uint32_t>(std::strtoul(vni->c_str(), nullptr, 10));
@@ -198,6 +202,10 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
       dns_[full] = std::move(server);
   }
   return {};
+}
+
+std::string Networking::parent_user(const std::string& parent, const std::string& except) const {
+  return manager_ ? manager_->parent_user(parent, except) : "";
 }
 
 std::string Networking::driver_of(const std::string& name) const {

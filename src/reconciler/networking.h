@@ -144,6 +144,8 @@ class Networking {
   static constexpr const char* kBuildNetwork = "_stack_build";
   // Makes NETWORK (a known one) exist again.
   [[nodiscard]] Result<void> repair(const std::string& network);
+  // The macvlan or ipvlan network (not EXCEPT) on parent link PARENT, "" when none.
+  [[nodiscard]] std::string parent_user(const std::string& parent, const std::string& except) const;
   // NAME's driver as this daemon made it: bridge, overlay, macvlan or ipvlan.
   [[nodiscard]] std::string driver_of(const std::string& name) const;
   // Names of networks whose bridge (or vxlan device) has gone missing.

@@ -71,6 +71,11 @@ Result<void> labels(const spec::Stack& stack, const spec::Service& svc, RuntimeR
   if (const auto* d = extra(svc, "deploy"); d && d->contains("labels"))
     for (const auto& [k, v] : (*d)["labels"].items())
       r.labels[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  // annotations: docker keeps them apart from the labels (HostConfig.Annotations), for the
+  // runtime's eyes; here with the container's record, shown by `ps --format json`.
+  if (const auto* a = extra(svc, "annotations"); a && a->is_object())
+    for (const auto& [k, v] : a->items())
+      r.annotations[k] = v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump();
   return {};
 }
 

@@ -89,6 +89,10 @@ Result<void> volume_mounts(const Paths& paths, const spec::Stack& stack, const s
       b.source = m.source;
       b.propagation = m.propagation;
       b.create_source = m.create_host_path;
+      using Recursive = model::BindMount::Recursive;
+      b.recursive = m.recursive == "disabled"   ? Recursive::kTopOnly
+                    : m.recursive == "writable" ? Recursive::kWritableBelow
+                                                : Recursive::kAll;
     } else if (m.type == "volume") {
       if (!m.subpath.empty() && !plain_subpath(m.subpath))
         return fail(where(svc, m.pos) + ": volume subpath \"" + m.subpath +
@@ -224,6 +228,9 @@ Result<void> build_storage(const Paths& paths, const spec::Stack& stack, const s
       if (auto m = volume_mounts(paths, stack, *other, dir, ro, images, s.mounts); !m) return m;
     }
   if (auto m = volume_mounts(paths, stack, svc, s.dir, false, images, s.mounts); !m) return m;
+  for (const auto& m : svc.volumes)  // `stack volume inspect` shows them (daemon_volumes.cpp)
+    if (m.type == "volume" && m.source.empty() && !m.volume_labels.empty())
+      r.volume_labels[m.target] = m.volume_labels;
   for (const auto& target : image_volumes) {
     bool covered = std::any_of(s.mounts.begin(), s.mounts.end(),
                                [&](const model::BindMount& m) { return m.target == target; });
@@ -298,6 +305,12 @@ Result<std::vector<planner::DesiredVolume>> desired_volumes(const Paths& paths,
     c->project = stack.name;
     c->driver_opts = v.driver_opts;
     c->labels = v.labels;
+    // The labels of the mounts that use it, for when it is made (the first service's value
+    // of a key, and the top-level volume's own over both); an existing volume keeps its own.
+    for (const auto& svc : stack.services)
+      for (const auto& m : svc.volumes)
+        if (m.type == "volume" && m.source == v.key) c->labels.insert(m.volume_labels.begin(),
+                                                                       m.volume_labels.end());
     out.push_back({v.name, std::move(c)});
   }
   return out;
@@ -445,11 +458,22 @@ Result<void> check_volumes_unchanged(const spec::Stack& stack,
     if (!*known || (*known)->project != stack.name) continue;
     std::string changed;
     if ((*known)->driver_opts != d.config->driver_opts) changed = "driver_opts";
-    if ((*known)->labels != d.config->labels) changed += changed.empty() ? "labels" : " and labels";
-    if (changed.empty()) continue;
-    std::string at;
+    // The top-level volume's labels as compose compares them; a mount's volume.labels only
+    // label a volume when it is made (a key of theirs it has is not a change).
+    const spec::Volume* top = nullptr;
     for (const auto& v : stack.volumes)
-      if (v.name == d.name) at = v.pos.str() + ": ";
+      if (v.name == d.name) top = &v;
+    bool labels_changed = false;
+    for (const auto& [k, v] : (*known)->labels) {
+      auto want = d.config->labels.find(k);
+      bool from_top = top && top->labels.count(k);
+      if (want == d.config->labels.end() || (from_top && want->second != v)) labels_changed = true;
+    }
+    if (top)
+      for (const auto& [k, v] : top->labels) labels_changed |= !(*known)->labels.count(k);
+    if (labels_changed) changed += changed.empty() ? "labels" : " and labels";
+    if (changed.empty()) continue;
+    std::string at = top ? top->pos.str() + ": " : "";
     return fail(at + "volume \"" + d.name + "\" exists but doesn't match configuration (" +
                 changed + " changed): making it again loses its data; `stack down -v` removes "
                 "it, or put its earlier configuration back");

@@ -145,9 +145,9 @@ Result<void> read_mounts(const json& mounts, Bundle& b) {
     } else if (is_bind) {
       if (src.empty()) return refuse(field + ".source", "required for a bind mount");
       bm.source = src;
-      bm.recursive = false;
+      bm.recursive = model::BindMount::Recursive::kTopOnly;
       for (const auto& o : options) {
-        if (o == "rbind") bm.recursive = true;
+        if (o == "rbind") bm.recursive = model::BindMount::Recursive::kAll;
         else if (o == "bind" || o == "idmap" || o == "ridmap") continue;
         else if (propagation(o)) bm.propagation = o;
         else if (!attribute(o, bm))

@@ -26,8 +26,11 @@ std::string config_hash(const Service& service) {
 std::string network_config_hash(const Network& n) {
   // What shapes the network on the host; its position in the file and `external` do not.
   nlohmann::json ipam = nlohmann::json::array();
-  for (const auto& p : n.ipam)
+  for (const auto& p : n.ipam) {
     ipam.push_back({{"subnet", p.subnet}, {"ip_range", p.ip_range}, {"gateway", p.gateway}});
+    // Only when given: the hash of every network made before the field existed stays the same.
+    if (!p.aux_addresses.empty()) ipam.back()["aux_addresses"] = p.aux_addresses;
+  }
   nlohmann::json doc = {{"name", n.name},         {"driver", n.driver},
                         {"driver_opts", n.driver_opts}, {"internal", n.internal},
                         {"enable_ipv6", n.enable_ipv6}, {"ipam", ipam},

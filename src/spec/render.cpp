@@ -40,12 +40,14 @@ json mount_json(const Mount& m) {
     json b = {{"create_host_path", m.create_host_path}};
     put_text(b, "propagation", m.propagation);
     put_text(b, "selinux", m.selinux);
+    put_text(b, "recursive", m.recursive);  // "" : enabled, and the hash of a file without it
     j["bind"] = b;
   }
-  if (m.type == "volume" && (m.nocopy || !m.subpath.empty())) {
+  if (m.type == "volume" && (m.nocopy || !m.subpath.empty() || !m.volume_labels.empty())) {
     json v = json::object();
     if (m.nocopy) v["nocopy"] = true;
     put_text(v, "subpath", m.subpath);
+    if (!m.volume_labels.empty()) v["labels"] = m.volume_labels;
     j["volume"] = v;
   }
   if (m.type == "image" && !m.subpath.empty()) j["image"] = {{"subpath", m.subpath}};

@@ -204,25 +204,20 @@ void add_mount_from_mapping(const FieldCtx& ctx, const Node& n, Service& s) {
     m.propagation = b.value("propagation", "");
     m.create_host_path = b.value("create_host_path", false);
     m.selinux = b.value("selinux", "");
-    // The engine binds recursively and makes every mount below read-only with the top one:
-    // docker's enabled (its default) and readonly. The other two would need it to bind the
-    // source's own mount only, or to leave the ones below writable.
+    // enabled (docker's default) and readonly both bind the mounts below the source too,
+    // read-only with it; disabled binds the source's own mount only; writable leaves the
+    // ones below writable under a read-only top (model::BindMount::Recursive).
     std::string recursive = b.value("recursive", "enabled");
-    const SourcePos& at = n.find("bind")->pos;
-    if (recursive == "disabled" || recursive == "writable")
-      ctx.unsupported(at, ctx.path + " bind.recursive " + recursive +
-                              " (the mounts below the source always come along, read-only "
-                              "with it)");
-    else if (recursive == "readonly" && !m.read_only)
-      ctx.child("bind.recursive").error(at, "readonly needs read_only: true");
+    if (recursive == "readonly" && !m.read_only)
+      ctx.child("bind.recursive").error(n.find("bind")->pos, "readonly needs read_only: true");
+    if (recursive != "enabled") m.recursive = recursive;
   }
   if (auto v = sub("volume", volume); v.is_object()) {
     m.nocopy = v.value("nocopy", false);
     m.subpath = v.value("subpath", "");
     if (v.contains("labels"))
-      ctx.unsupported(n.find("volume")->pos,
-                      ctx.path + " volume.labels (stack's anonymous volumes carry no labels; "
-                                 "label a named volume under the top-level volumes)");
+      for (const auto& [k, val] : v["labels"].items())
+        m.volume_labels[k] = val.is_string() ? val.get<std::string>() : "";
   }
   if (auto i = sub("image", image); i.is_object()) m.subpath = i.value("subpath", "");
   if (auto t = sub("tmpfs", tmpfs); t.is_object()) {

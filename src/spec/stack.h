@@ -42,8 +42,12 @@ struct Mount {
   bool create_host_path = true;  // bind: create a missing source directory (short form: yes)
   std::string propagation;       // bind: rprivate, shared, ...; empty: the default
   std::string selinux;           // bind: "z" or "Z"
+  std::string recursive;         // bind: "" (enabled), disabled, writable or readonly
   bool nocopy = false;           // volume: do not copy the image's content into a new volume
   std::string subpath;           // volume / image: mount this path of it
+  // volume: labels of the volume this mount makes (an anonymous one, or a named one not made
+  // yet; the top-level volume's own labels win).
+  std::map<std::string, std::string> volume_labels;
   std::optional<int64_t> tmpfs_size;  // tmpfs: bytes
   std::optional<int> tmpfs_mode;      // tmpfs: permission bits
   SourcePos pos;

@@ -162,7 +162,8 @@ std::string text_of(const nlohmann::json& v) {
 
 // Fields whose key runs but only some of whose values can: the others are refused with the
 // reason (docker compose passes them to an engine that refuses them too, or to Swarm).
-void refused_values(const Stack& stack, Diagnostics& diag) {
+// CLUSTER: the stack goes to a cluster (a cluster overlay's addresses come from its own IPAM).
+void refused_values(const Stack& stack, Diagnostics& diag, bool cluster) {
   auto refuse = [&](const SourcePos& pos, const std::string& what, const std::string& why) {
     diag.error(pos, "refused: " + what + " (" + why + ")");
   };
@@ -171,13 +172,25 @@ void refused_values(const Stack& stack, Diagnostics& diag) {
     if (!n.ipam_driver.empty() && n.ipam_driver != "default")
       refuse(key_pos(stack.keys, at + ".driver", n.pos), at + ".driver " + n.ipam_driver,
              "an IPAM plugin; stack allocates the addresses itself: default");
-    // Reserved addresses would need the allocator to skip them; until it does, refused
-    // rather than handed to a container.
-    for (const IpamPool& p : n.ipam)
-      if (!p.aux_addresses.empty())
-        diag.error(key_pos(stack.keys, at, n.pos),
-                   "not supported yet: " + at + ".config aux_addresses (addresses kept from "
-                   "containers)");
+    // aux_addresses: the per-host IPAM keeps them out of the first IPv4 entry's pool (the one
+    // it allocates from). Elsewhere they would be dropped: refused instead.
+    int v4 = 0;
+    for (const IpamPool& p : n.ipam) {
+      bool is_v6 = p.subnet.find(':') != std::string::npos || p.gateway.find(':') != std::string::npos;
+      if (!is_v6) ++v4;
+      if (p.aux_addresses.empty()) continue;
+      SourcePos pos = key_pos(stack.keys, at, n.pos);
+      if (is_v6)
+        diag.error(pos, "not supported yet: " + at + ".config aux_addresses in an IPv6 entry "
+                        "(a container's IPv6 address is its IPv4 one's image, or ipv6_address)");
+      else if (v4 > 1)
+        diag.error(pos, "not supported yet: " + at + ".config aux_addresses in a second IPv4 "
+                        "entry (stack allocates from the first)");
+      else if (cluster && n.driver == "overlay" && !n.driver_opts.count("peers"))
+        refuse(pos, at + ".config aux_addresses on a cluster overlay network",
+               "the cluster's IPAM hands out any address of the subnet, on every node: give "
+               "the network a subnet that leaves those addresses outside");
+    }
   }
   for (const Service& s : stack.services) {
     std::string at = "services." + s.name;
@@ -322,7 +335,8 @@ const std::vector<Implemented>& implemented() {
       {"services.*.scale", {}},
       {"services.*.stop_signal", {}},
       {"services.*.stop_grace_period", {}},
-      // Storage: volumes, binds, tmpfs, secrets and configs.
+      // Storage: volumes, binds (bind.recursive every value), tmpfs, secrets and configs; a
+      // mount's volume.labels on the volume it makes (reconciler/volumes.cpp).
       {"services.*.volumes", supported_mounts},
       {"services.*.volumes.**", {}},
       {"services.*.tmpfs", {}},
@@ -374,7 +388,7 @@ const std::vector<Implemented>& implemented() {
       {"networks.*.enable_ipv6", {}},
       {"networks.*.enable_ipv4", {}},
       {"networks.*.ipam", {}},
-      {"networks.*.ipam.config", {}},
+      {"networks.*.ipam.config", {}},  // aux_addresses: first IPv4 entry, not in a cluster
       {"networks.*.ipam.driver", {}},  // default only (refused_values)
       {"networks.*.labels.**", {}},
       {"networks.*.name", {}},  // its name on the host, shared by every project naming it
@@ -411,7 +425,7 @@ const std::vector<Implemented>& implemented() {
       {"services.*.container_name", {}},
       {"services.*.labels.**", {}},
       {"services.*.label_file", {}},
-      {"services.*.annotations.**", {}},
+      {"services.*.annotations.**", {}},  // in the container's record: ps --format json
       {"services.*.tty", {}},         // a pty held by the init (engine/init/init.c)
       {"services.*.stdin_open", {}},  // a stdin pipe held by the init, for `stack attach`
       {"services.*.develop.**", {}},
@@ -537,7 +551,7 @@ Result<void> check_supported(const Stack& stack, bool cluster) {
   provider_dependencies(stack, report);
   file_sources(stack, report);
   check_stack_fields(stack, diag);
-  refused_values(stack, diag);
+  refused_values(stack, diag, cluster);
   check_network_fields(stack, diag);
   for (const Service& s : stack.services) {
     walk(s.keys, s.name);

@@ -1,8 +1,12 @@
 // See toplevel.h. Each section is validated by a shape, then read into the typed model.
 #include "spec/toplevel.h"
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
 #include "spec/loader.h"
 #include "spec/shape.h"
@@ -54,6 +58,38 @@ bool valid_cidr(const std::string& cidr) {
   if (!std::all_of(bits.begin(), bits.end(), ::isdigit) || bits.size() > 3) return false;
   std::string ip = cidr.substr(0, slash);
   return !ip.empty() && ip.find_first_not_of("0123456789abcdefABCDEF.:") == std::string::npos;
+}
+
+// Why ADDRESS (aux_addresses NAME) cannot be kept out of SUBNET's pool; "" when it can.
+std::string aux_problem(const std::string& subnet, const std::string& name,
+                        const std::string& address) {
+  std::string what = "aux address " + name + " \"" + address + "\"";
+  if (subnet.empty()) return what + " needs a subnet in the same ipam.config entry";
+  bool v6 = subnet.find(':') != std::string::npos;
+  size_t slash = subnet.find('/');
+  unsigned char net[16], ip[16];
+  if (slash == std::string::npos ||
+      inet_pton(v6 ? AF_INET6 : AF_INET, subnet.substr(0, slash).c_str(), net) != 1)
+    return "";  // the subnet's own error is reported
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, address.c_str(), ip) != 1)
+    return what + " is not an IPv" + std::string(v6 ? "6" : "4") + " address";
+  int bits = std::atoi(subnet.c_str() + slash + 1);
+  for (int i = 0; i < bits && i < (v6 ? 128 : 32); i++) {
+    unsigned char bit = static_cast<unsigned char>(0x80 >> (i % 8));
+    if ((net[i / 8] & bit) != (ip[i / 8] & bit)) return what + " is not in subnet " + subnet;
+  }
+  return "";
+}
+
+// Where aux_addresses NAME of the ipam.config entry AT is written (its value).
+SourcePos aux_pos(const Node& at, const std::string& name) {
+  const Node* aux = at.find("aux_addresses");
+  if (aux == nullptr) return at.pos;
+  for (const Entry& e : aux->entries)
+    if (e.key == name) return e.value.pos;
+  for (const Node& item : aux->items)
+    if (item.value.rfind(name + "=", 0) == 0) return item.pos;
+  return aux->pos;
 }
 
 template <class Fn>
@@ -126,6 +162,9 @@ void read_networks(const FieldCtx& ctx, const Node& root, Stack& out) {
           if (!cidr->empty() && !valid_cidr(*cidr))
             c.child("ipam.config").error(at.pos, "expected a CIDR like 10.5.0.0/16, got \"" +
                                                      *cidr + "\"");
+        for (const auto& [name, address] : p.aux_addresses)
+          if (auto why = aux_problem(p.subnet, name, address); !why.empty())
+            c.child("ipam.config").error(aux_pos(at, name), why);
         net.ipam.push_back(std::move(p));
         ++i;
       }

@@ -99,6 +99,8 @@ void encode_service_fields(const RuntimeRecord& r, json& j) {
   if (r.restart_delay.count()) j["restart_delay_ms"] = r.restart_delay.count();
   if (r.restart_window.count()) j["restart_window_ms"] = r.restart_window.count();
   if (!r.labels.empty()) j["labels"] = r.labels;
+  if (!r.annotations.empty()) j["annotations"] = r.annotations;
+  if (!r.volume_labels.empty()) j["volume_labels"] = r.volume_labels;
   if (r.log_driver != "json-file") j["log_driver"] = r.log_driver;
   if (!r.log_options.empty()) j["log_options"] = r.log_options;
   if (!s.devices.empty()) {
@@ -146,6 +148,11 @@ void decode_service_fields(const json& j, RuntimeRecord& r) {
   r.restart_delay = std::chrono::milliseconds(j.value("restart_delay_ms", int64_t{0}));
   r.restart_window = std::chrono::milliseconds(j.value("restart_window_ms", int64_t{0}));
   if (j.contains("labels")) r.labels = j["labels"].get<std::map<std::string, std::string>>();
+  if (j.contains("annotations"))
+    r.annotations = j["annotations"].get<std::map<std::string, std::string>>();
+  if (j.contains("volume_labels"))
+    r.volume_labels =
+        j["volume_labels"].get<std::map<std::string, std::map<std::string, std::string>>>();
   r.log_driver = j.value("log_driver", "json-file");
   if (j.contains("log_options"))
     r.log_options = j["log_options"].get<std::map<std::string, std::string>>();
@@ -177,6 +184,8 @@ std::string encode_runtime(const RuntimeRecord& r) {
     if (!m.subpath.empty()) e["subpath"] = m.subpath;
     if (m.seed) e["seed"] = true;
     if (!m.create_source) e["create_source"] = false;
+    if (m.recursive == model::BindMount::Recursive::kTopOnly) e["recursive"] = "disabled";
+    if (m.recursive == model::BindMount::Recursive::kWritableBelow) e["recursive"] = "writable";
     mounts.push_back(std::move(e));
   }
   json secret_files = json::array();  // where, whose and which mode: never the content
@@ -315,6 +324,9 @@ Result<RuntimeRecord> decode_runtime(const std::string& text) {
       b.subpath = m.value("subpath", "");
       b.seed = m.value("seed", false);
       b.create_source = m.value("create_source", true);
+      const std::string recursive = m.value("recursive", "");
+      if (recursive == "disabled") b.recursive = model::BindMount::Recursive::kTopOnly;
+      if (recursive == "writable") b.recursive = model::BindMount::Recursive::kWritableBelow;
       s.mounts.push_back(std::move(b));
     }
     if (j.contains("secret_files"))

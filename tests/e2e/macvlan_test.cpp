@@ -47,6 +47,15 @@ bool kernel_has(const std::string& parent, const std::vector<std::string>& type)
   return ok;
 }
 
+// Links whose parent is PARENT ("name@PARENT" in `ip -o link show`): what a network on it made.
+std::vector<std::string> children_of(const std::string& parent) {
+  std::vector<std::string> out;
+  std::istringstream in(run({"/usr/sbin/ip", "-o", "link", "show"}).out);
+  for (std::string line; std::getline(in, line);)
+    if (line.find("@" + parent + ":") != std::string::npos) out.push_back(line);
+  return out;
+}
+
 bool link_exists(const std::string& name) {
   return run({"/usr/sbin/ip", "link", "show", "dev", name}).code == 0;
 }
@@ -210,6 +219,46 @@ TEST_CASE("macvlan: a parent IFACE.VLAN is made by up and removed by down, the u
   check_pair(env, vlan, false);
   check_clean(env, p, before);
   CHECK(link_exists(vlan));
+}
+
+TEST_CASE("macvlan: a second network on a parent already used is refused naming both") {
+  STACK_REQUIRE_ROOT();
+  TestParent parent;
+  StackEnv env;
+  auto p = unique_project("netparent");
+  auto q = unique_project("netparent2");
+  env.uses(p);
+  env.uses(q);
+  auto before = stack_links();
+  // Two in one file: refused before either is made.
+  std::string file = kPair;
+  file.replace(file.find("networks: [lan]"), 15, "networks: [lan, lan2]");
+  env.write("name: " + p + file + "    driver: macvlan\n    driver_opts: {parent: " + parent.name +
+            "}\n  lan2:\n    driver: ipvlan\n    driver_opts: {parent: " + parent.name + "}\n");
+  auto up = env.stack({"up", "-d"});
+  CHECK(up.code != 0);
+  CHECK_MESSAGE(has(up.err, "network " + p + "_lan2 cannot use parent interface " + parent.name +
+                                ": network " + p + "_lan is already using parent interface " +
+                                parent.name),
+                up.err);
+  CHECK(children_of(parent.name).empty());  // neither network's shim was made
+  CHECK(env.ps(p).empty());
+  // One per project: the second project's is refused while the first's exists.
+  env.write("name: " + p + kPair + "    driver: macvlan\n    driver_opts: {parent: " +
+            parent.name + "}\n");
+  up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  env.write("name: " + q + kPair + "    driver: macvlan\n    driver_opts: {parent: " +
+                parent.name + "}\n",
+            "other.yaml");
+  auto second = env.stack({"-f", "other.yaml", "up", "-d"});
+  CHECK(second.code != 0);
+  CHECK_MESSAGE(has(second.err, "network " + q + "_lan cannot use parent interface " +
+                                    parent.name + ": network " + p + "_lan is already using"),
+                second.err);
+  CHECK(env.ps(q).empty());
+  CHECK_MESSAGE(!has(env.stack({"network", "ls"}).out, q + "_lan"), "the refused network was made");
+  check_clean(env, p, before);
 }
 
 TEST_CASE("network drivers: host and weave are refused at their position, nothing made") {

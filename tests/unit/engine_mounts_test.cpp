@@ -117,3 +117,37 @@ TEST_CASE("runtime record: mounts and secret files round-trip, secret contents n
   CHECK(back->secret_files[0].mode == 0400);
   CHECK(!back->secret_contents);
 }
+
+TEST_CASE("mounts: bind.recursive disabled and writable reach the init and survive the record") {
+  model::RuntimeRecord r;
+  BindMount all{"/srv/a", "/a", true};
+  BindMount top{"/srv/b", "/b", true};
+  top.recursive = BindMount::Recursive::kTopOnly;
+  BindMount below{"/srv/c", "/c", true};
+  below.recursive = BindMount::Recursive::kWritableBelow;
+  r.spec.process.argv = {"sleep", "1"};
+  r.spec.mounts = {all, top, below};
+  engine::wire::Writer w;
+  engine::add_mounts(w, r.spec);
+  w.bytes(W_ARG, "sleep");
+  std::string msg = w.message();
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  REQUIRE(::write(fds[1], msg.data(), msg.size()) == static_cast<ssize_t>(msg.size()));
+  ::close(fds[1]);
+  config cfg{};
+  char err[512] = "";
+  REQUIRE_MESSAGE(read_config(fds[0], &cfg, err, sizeof err) == 0, err);
+  ::close(fds[0]);
+  REQUIRE(cfg.nbinds == 3);
+  CHECK(cfg.binds[0].recursive == 0);
+  CHECK(cfg.binds[1].recursive == 1);
+  CHECK(cfg.binds[2].recursive == 2);
+
+  auto back = state::decode_runtime(state::encode_runtime(r));
+  REQUIRE_MESSAGE(back, (back ? "" : back.error().message));
+  REQUIRE(back->spec.mounts.size() == 3);
+  CHECK(back->spec.mounts[0].recursive == BindMount::Recursive::kAll);
+  CHECK(back->spec.mounts[1].recursive == BindMount::Recursive::kTopOnly);
+  CHECK(back->spec.mounts[2].recursive == BindMount::Recursive::kWritableBelow);
+}

@@ -100,7 +100,7 @@ TEST_CASE("runtime bundle: process, mounts, linux and hooks are carried over") {
   REQUIRE(s.mounts.size() == 3);  // /proc is the engine's own
   CHECK(s.mounts[0].source == "/host/data");
   CHECK(s.mounts[0].read_only);
-  CHECK(s.mounts[0].recursive);
+  CHECK(s.mounts[0].recursive == stack::model::BindMount::Recursive::kAll);
   CHECK(s.mounts[0].propagation == "rslave");
   CHECK(s.mounts[1].kind == stack::model::BindMount::Kind::kTmpfs);
   CHECK(s.mounts[1].options == "size=1m");
@@ -397,7 +397,7 @@ TEST_CASE("runtime bundle: fifo devices, device owners, several id ranges, mount
   CHECK(s.userns->gid_map == "0 300000 65536\n");
   CHECK(s.limits.kernel_tcp == 1 << 20);
   REQUIRE(s.mounts.size() == 2);
-  CHECK_FALSE(s.mounts[0].recursive);
+  CHECK(s.mounts[0].recursive == stack::model::BindMount::Recursive::kTopOnly);
   CHECK(s.mounts[0].read_only);
   CHECK(s.mounts[0].atime == "noatime");
   CHECK(s.mounts[0].nodiratime);

@@ -115,7 +115,7 @@ static int u32(uint16_t tag, const unsigned char *val, uint32_t len, uint32_t *o
 
 static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
                       size_t errlen) {
-  struct bind b = {NULL, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, NULL};
+  struct bind b = {NULL, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, NULL, 0};
   struct wire_reader r;
   wire_reader_init(&r, body, n);
   uint16_t tag;
@@ -132,9 +132,12 @@ static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n,
       b.ro = (flags & WIRE_MOUNT_RO) != 0;
       b.seed = (flags & WIRE_MOUNT_SEED) != 0;
       b.attrs = flags & (WIRE_MOUNT_NOSUID | WIRE_MOUNT_NODEV | WIRE_MOUNT_NOEXEC |
-                         WIRE_MOUNT_IDMAP_REC | WIRE_MOUNT_NONREC | WIRE_MOUNT_NOSYMFOLLOW |
+                         WIRE_MOUNT_IDMAP_REC | WIRE_MOUNT_NOSYMFOLLOW |
                          WIRE_MOUNT_NODIRATIME | WIRE_MOUNT_RELATIME | WIRE_MOUNT_NOATIME |
                          WIRE_MOUNT_STRICTATIME | WIRE_MOUNT_TMPCOPYUP);
+    } else if (tag == W_MOUNT_RECURSIVE) {
+      if (u32(tag, val, len, &b.recursive, err, errlen) != 0) return -1;
+      if (b.recursive > 2) return ERR("config: unknown bind recursion %u", b.recursive);
     } else if (tag == W_MOUNT_KIND || tag == W_MOUNT_PROPAGATION) {
       if (u32(tag, val, len, tag == W_MOUNT_KIND ? &b.kind : &b.propagation, err, errlen) != 0)
         return -1;

@@ -26,8 +26,10 @@ struct bind {
   unsigned propagation;     /* MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE, or 0 */
   const char *subpath;      /* bind this path of SRC, resolved inside SRC; or NULL */
   int seed;                 /* copy the root's content at DST into an empty SRC first */
-  unsigned attrs;           /* WIRE_MOUNT_* but RO and SEED (NOSUID, NONREC, NOATIME, ...) */
+  unsigned attrs;           /* WIRE_MOUNT_* but RO and SEED (NOSUID, NOATIME, ...) */
   const char *idmap_uids, *idmap_gids; /* bind: idmapped through these maps, or NULL */
+  unsigned recursive;       /* bind: W_MOUNT_RECURSIVE's 0 (all, read-only with it), 1 its own
+                               mount only, 2 all but read-only on the top only */
 };
 
 struct device {

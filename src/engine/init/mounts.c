@@ -332,12 +332,14 @@ static int idmap_userns(int root, const struct bind* b, char* err, size_t errlen
 }
 
 /* The attributes B asks of the detached TREE: read-only, nosuid, nodev, noexec (the whole
- * tree), then its idmapping (its top mount, or with WIRE_MOUNT_IDMAP_REC every one: "ridmap"). The
- * kernel refuses an idmapping of a filesystem without FS_ALLOW_IDMAP: said so, naming the
- * mount. */
+ * tree; read-only on its top mount only with bind.recursive writable), then its idmapping (its
+ * top mount, or with WIRE_MOUNT_IDMAP_REC every one: "ridmap"). The kernel refuses an
+ * idmapping of a filesystem without FS_ALLOW_IDMAP: said so, naming the mount. */
 static int set_attrs(int root, int tree, const struct bind* b, char* err, size_t errlen) {
   unsigned a = b->attrs;
-  uint64_t set = (b->ro ? MOUNT_ATTR_RDONLY_ : 0) | (a & WIRE_MOUNT_NOSUID ? MOUNT_ATTR_NOSUID_ : 0) |
+  int ro_top_only = b->recursive == 2;
+  uint64_t set = (b->ro && !ro_top_only ? MOUNT_ATTR_RDONLY_ : 0) |
+                 (a & WIRE_MOUNT_NOSUID ? MOUNT_ATTR_NOSUID_ : 0) |
                  (a & WIRE_MOUNT_NODEV ? MOUNT_ATTR_NODEV_ : 0) |
                  (a & WIRE_MOUNT_NOEXEC ? MOUNT_ATTR_NOEXEC_ : 0) |
                  (a & WIRE_MOUNT_NODIRATIME ? MOUNT_ATTR_NODIRATIME_ : 0) |
@@ -354,6 +356,11 @@ static int set_attrs(int root, int tree, const struct bind* b, char* err, size_t
     struct mount_attr_ attr = {set, clr, 0, 0};
     if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr))
       return ERR("bind %s: set its attributes: %s", b->src, strerror(errno));
+  }
+  if (b->ro && ro_top_only) { /* mount_setattr(2) without AT_RECURSIVE: the top mount only */
+    struct mount_attr_ attr = {MOUNT_ATTR_RDONLY_, 0, 0, 0};
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr))
+      return ERR("bind %s: make it read-only: %s", b->src, strerror(errno));
   }
   if (!b->idmap_uids) return 0;
   int ns = idmap_userns(root, b, err, errlen);
@@ -508,10 +515,10 @@ int mount_one(int root, const struct bind* b, char* err, size_t errlen) {
     if (from < 0) return -1;
     path = "";
   }
-  /* "bind": the source's own mount only; "rbind" (and the engine's binds): its submounts too. */
+  /* Without AT_RECURSIVE (bind.recursive disabled) the clone is SRC's own mount alone: what is
+   * mounted below it stays out of the container (open_tree(2)). */
   int tree = (int)syscall(SYS_open_tree, from, path,
-                          OPEN_TREE_CLONE_ | O_CLOEXEC |
-                              (b->attrs & WIRE_MOUNT_NONREC ? 0 : AT_RECURSIVE) |
+                          OPEN_TREE_CLONE_ | O_CLOEXEC | (b->recursive == 1 ? 0 : AT_RECURSIVE) |
                               (*path ? 0 : AT_EMPTY_PATH));
   int saved = errno;
   if (from >= 0) close(from);

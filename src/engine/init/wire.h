@@ -86,6 +86,10 @@ enum {
   W_ROOT_PROPAGATION = 61, /* u32: MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE (|MS_REC) set on
                               the root after pivot_root; absent: MS_REC|MS_PRIVATE */
   W_PERSONALITY = 62, /* u32: personality(2) persona of the service, set before execve */
+  W_MOUNT_RECURSIVE = 71, /* u32 in a bind: 0 its mounts below come along, read-only with it
+                             (the default); 1 its own mount only, none below (bind.recursive
+                             disabled); 2 they come along but read-only is set on the top one
+                             only (writable) */
   W_MOUNT_IDMAP = 63, /* nested in a mount: WI_* records, the maps of a user namespace the
                          init makes for it; the bind is idmapped through it (mount_setattr(2)) */
   W_TIMENS = 68,     /* nested: WT_* (run mode), a time namespace: the init joins WT_PATH, or
@@ -145,7 +149,7 @@ enum {
   WIRE_MOUNT_IDMAP_REC = 32, /* a bind with W_MOUNT_IDMAP: every mount of its tree idmapped
                                 ("ridmap"), not only its top one ("idmap") */
   /* an OCI bundle's mount options (issue 17) */
-  WIRE_MOUNT_NONREC = 64,        /* a bind of the source's own mount only ("bind", not "rbind") */
+  /* 64: free ("bind", not "rbind", travels as W_MOUNT_RECURSIVE 1) */
   WIRE_MOUNT_NOSYMFOLLOW = 128,  /* MOUNT_ATTR_NOSYMFOLLOW / MS_NOSYMFOLLOW */
   WIRE_MOUNT_NODIRATIME = 256,   /* MOUNT_ATTR_NODIRATIME / MS_NODIRATIME */
   WIRE_MOUNT_RELATIME = 512,     /* the atime mode: at most one of these three */
