@@ -3,7 +3,13 @@
 // is unreachable); the loop only awaits their result.
 #include "api/node_routes.h"
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <chrono>
 #include <map>
+#include <optional>
+#include <tuple>
 #include <memory>
 #include <set>
 
@@ -22,6 +28,8 @@ using reconciler::awaitable;
 using reconciler::on_agent;
 
 namespace {
+
+constexpr auto kPsBudget = std::chrono::milliseconds(1000);
 
 json node_json(const cluster::NodeStatus& n, const cluster::NodeAgent& agent) {
   const auto& r = n.record;
@@ -65,12 +73,30 @@ awaitable<void> add_cluster_rows(reconciler::Daemon& d, const std::string& proje
     c["node"] = self;
     here.insert(c.value("name", ""));
   }
-  // Only while the node's lease is kept: ps never waits on an unreachable etcd.
+  // ps never waits long on an unreachable etcd: while the lease is kept, the store is given
+  // kPsBudget to answer (the read goes on alone on the agent's thread, its answer dropped);
+  // otherwise this node's rows alone.
   if (agent->status().state != cluster::NodeAgent::State::Ready) co_return;
-  auto read = [agent, project] { return cluster::read_project_slots(agent->store(), project); };
-  auto slots = co_await on_agent(*agent, read);
-  if (!slots) co_return;  // this node's rows alone
-  for (const auto& [service, slot, node] : *slots) {
+  using Slots = std::vector<std::tuple<std::string, int, std::string>>;
+  struct Pending {
+    explicit Pending(asio::any_io_executor ex) : timer(ex) {}
+    std::optional<Result<Slots>> result;
+    asio::steady_timer timer;
+  };
+  auto ex = co_await asio::this_coro::executor;
+  auto pending = std::make_shared<Pending>(ex);
+  pending->timer.expires_after(kPsBudget);
+  agent->submit([agent, project, pending, ex] {
+    auto r = cluster::read_project_slots(agent->store(), project);
+    asio::post(ex, [pending, r = std::move(r)]() mutable {
+      pending->result = std::move(r);
+      pending->timer.cancel();
+    });
+  });
+  boost::system::error_code ec;
+  co_await pending->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (!pending->result || !*pending->result) co_return;  // this node's rows alone
+  for (const auto& [service, slot, node] : **pending->result) {
     if (node == self) continue;
     cluster::SlotKey k{project, service, slot};
     std::string name = project + "-" + k.service + "-" + std::to_string(k.slot);
