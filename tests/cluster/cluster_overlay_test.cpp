@@ -165,7 +165,7 @@ TEST_CASE("cluster overlay: containers on two nodes reach each other by name ove
   for (const auto& ns : hosts.ns) {
     auto links = sh_in(ns, "ip -o link show");
     CHECK(links.find("stx-") == std::string::npos);
-    CHECK(links.find("stk-") == std::string::npos);
+    CHECK_MESSAGE(links.find("stk-") == std::string::npos, ns << ": " << links);
   }
   CHECK(etcd_prefix(*etcd, "/stack/overlay/" + net + "/").empty());
   CHECK(etcd_prefix(*etcd, "/stack/ipam/" + net + "/addr/").empty());
