@@ -28,7 +28,7 @@ struct SchedulerLoopOptions {
 struct PassResult {
   bool leader = true;  // false: the leader key was gone, nothing was written
   Revision revision = 0;  // the store's revision after the pass
-  size_t writes = 0;      // assignment keys put or deleted
+  size_t writes = 0;      // assignment and per-node index keys put or deleted
   Schedule schedule;
 };
 

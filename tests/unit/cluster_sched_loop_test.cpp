@@ -74,6 +74,21 @@ std::map<int, std::string> slots(Store& s, const std::string& project = "demo") 
   return out;
 }
 
+// slot → node of demo/web, as the per-node index holds it (a slot indexed twice fails).
+std::map<int, std::string> index_of(Store& s, const std::string& project = "demo") {
+  std::map<int, std::string> out;
+  auto r = s.range(KeyRange::with_prefix(std::string(kNodeAssignPrefix)));
+  REQUIRE(r);
+  for (const auto& kv : r->kvs) {
+    std::string node;
+    SlotKey k;
+    REQUIRE(parse_node_assign_key(kv.key, node, k));
+    CHECK(kv.value == node);
+    if (k.project == project) CHECK(out.emplace(k.slot, node).second);
+  }
+  return out;
+}
+
 std::map<std::string, int> per_node(const std::map<int, std::string>& m) {
   std::map<std::string, int> out;
   for (const auto& [slot, node] : m) out[node]++;
@@ -103,8 +118,9 @@ TEST_CASE("scheduler pass: 6 replicas land 2 2 2 and a deposed leader writes not
   auto pass = schedule_pass(s, *leader);
   REQUIRE(pass);
   CHECK(pass->leader);
-  CHECK(pass->writes == 6);
+  CHECK(pass->writes == 12);  // each slot's key and its per-node index key
   CHECK(per_node(slots(s)) == std::map<std::string, int>{{"a", 2}, {"b", 2}, {"c", 2}});
+  CHECK(index_of(s) == slots(s));
   // Nothing changed: nothing written.
   auto again = schedule_pass(s, *leader);
   REQUIRE(again);
@@ -147,6 +163,7 @@ TEST_CASE("scheduler pass: a lost node's slots move after its lease expires, kee
     if (!on_b.count(slot)) CHECK(node == before[slot]);  // nothing else moved
   }
   CHECK(per_node(after) == std::map<std::string, int>{{"a", 3}, {"c", 3}});
+  CHECK(index_of(s) == after);  // b's index keys went with the moves
 }
 
 TEST_CASE("scheduler pass: a constraint pins the service, a removed project loses its slots") {
@@ -164,6 +181,25 @@ TEST_CASE("scheduler pass: a constraint pins the service, a removed project lose
   REQUIRE(pass);
   CHECK(pass->schedule.removed == 3);
   CHECK(slots(s).empty());
+  CHECK(index_of(s).empty());
+}
+
+TEST_CASE("scheduler pass: a stray or missing per-node index key is repaired") {
+  MemoryStore s;
+  LeaseId a = join(s, "a");
+  join(s, "b");
+  put_project(s, "demo", 2);
+  auto leader = s.campaign(std::string(keys::kSchedulerElection), "a", a, 1s);
+  REQUIRE(leader);
+  REQUIRE(schedule_pass(s, *leader));
+  auto placed = slots(s);
+  // As an older version left it: slot 1 not indexed, slot 7 indexed but not assigned.
+  REQUIRE(s.erase(KeyRange::exact(keys::node_assign(placed[1], "demo", "web", 1))));
+  REQUIRE(s.put(keys::node_assign("b", "demo", "web", 7), "b"));
+  auto pass = schedule_pass(s, *leader);
+  REQUIRE(pass);
+  CHECK(pass->writes == 2);
+  CHECK(index_of(s) == placed);
 }
 
 TEST_CASE("scheduler loops: one leads, the other takes over when its node goes") {
@@ -188,15 +224,26 @@ TEST_CASE("scheduler loops: one leads, the other takes over when its node goes")
   loop_b.stop();
 }
 
+// What the scheduler writes for one slot: its key and its per-node index key, the old node's
+// index key deleted (FROM), in one txn.
+void assign(MemoryStore& mem, const std::string& project, const std::string& service, int slot,
+            const std::string& node, const std::string& from = "") {
+  std::vector<TxnOp> ops = {TxnOp::put(keys::assign(project, service, slot), node),
+                            TxnOp::put(keys::node_assign(node, project, service, slot), node)};
+  if (!from.empty())
+    ops.push_back(TxnOp::erase(KeyRange::exact(keys::node_assign(from, project, service, slot))));
+  REQUIRE(mem.txn({}, ops, {}));
+}
+
 TEST_CASE("assignment view: a node sees every project and only its own slots, and each change once") {
   MemoryStore mem;
   std::shared_ptr<Store> s(&mem, [](Store*) {});
   put_project(mem, "demo", 3);
   put_project(mem, "other", 1);
-  REQUIRE(mem.put(keys::assign("demo", "web", 1), "a"));
-  REQUIRE(mem.put(keys::assign("demo", "web", 2), "b"));
-  REQUIRE(mem.put(keys::assign("demo", "web", 3), "a"));
-  REQUIRE(mem.put(keys::assign("other", "web", 1), "b"));
+  assign(mem, "demo", "web", 1, "a");
+  assign(mem, "demo", "web", 2, "b");
+  assign(mem, "demo", "web", 3, "a");
+  assign(mem, "other", "web", 1, "b");
   auto view = read_local_view(mem, "a");
   REQUIRE(view);
   REQUIRE(view->first.size() == 2);
@@ -211,9 +258,11 @@ TEST_CASE("assignment view: a node sees every project and only its own slots, an
   }, 20ms);
   watch.start();
   REQUIRE(eventually([&] { return watch.views() == 1; }));
-  REQUIRE(mem.put(keys::assign("other", "web", 1), "c"));  // not ours either way: no new view
-  REQUIRE(mem.put(keys::assign("demo", "web", 2), "a"));   // moved here
+  auto events = watch.events();
+  assign(mem, "other", "web", 1, "c", "b");  // not ours either way: no new view, no event
+  assign(mem, "demo", "web", 2, "a", "b");   // moved here
   REQUIRE(eventually([&] { return watch.views() == 2; }));
+  CHECK(watch.events() == events + 1);  // the index key put here, nothing of b's or c's
   REQUIRE(mem.erase(KeyRange::exact(project_key("other"))));
   REQUIRE(eventually([&] { return watch.views() == 3; }));
   watch.stop();
