@@ -87,7 +87,7 @@ Result<PassResult> schedule_pass(Store& store, const LeaderKey& leader) {
                          TxnOp::get(KeyRange::with_prefix(std::string(kNodeAssignPrefix)))},
                         {});
   if (!read) return fail(read.error().wrap("scheduler: read the cluster"));
-  out.revision = read->revision;
+  out.revision = out.read_revision = read->revision;
   if (!read->succeeded) {
     out.leader = false;
     return out;
@@ -227,8 +227,10 @@ void SchedulerLoop::lead(const LeaderKey& key) {
       unplaced += u.service + ": " + std::to_string(u.missing) + " waiting, " + u.reason + "; ";
     if (unplaced != last_unplaced && !unplaced.empty()) log->warn("scheduler: {}", unplaced);
     last_unplaced = unplaced;
-    // The next change (ours included: the pass after our own writes finds nothing to do).
-    auto stream = store_->watch(KeyRange::with_prefix("/stack/"), pass->revision + 1);
+    // The next change after the snapshot, ours included (the pass after our own writes finds
+    // nothing to do); from after our writes, a project put between our read and our writes
+    // would wait for an unrelated change.
+    auto stream = store_->watch(KeyRange::with_prefix("/stack/"), pass->read_revision + 1);
     if (!stream) {
       log->warn("scheduler: watch: {}", stream.error().message);
       return;

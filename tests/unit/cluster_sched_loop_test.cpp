@@ -4,6 +4,7 @@
 // hand leadership over, a node's view holds its slots only.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -222,6 +223,71 @@ TEST_CASE("scheduler loops: one leads, the other takes over when its node goes")
   REQUIRE(eventually([&] { return per_node(slots(mem)) == std::map<std::string, int>{{"b", 4}}; }));
   loop_a.stop();
   loop_b.stop();
+}
+
+namespace {
+
+// MemoryStore that puts project LATE just before the first assignment write reaches it: a
+// change made between a pass's read and its writes.
+class PutBeforeWrite final : public Store {
+ public:
+  PutBeforeWrite(MemoryStore& m, std::string late) : m_(m), late_(std::move(late)) {}
+  Result<RangeResult> range(const KeyRange& r) override { return m_.range(r); }
+  Result<Revision> put(const std::string& k, const std::string& v, LeaseId l) override {
+    return m_.put(k, v, l);
+  }
+  Result<std::int64_t> erase(const KeyRange& r) override { return m_.erase(r); }
+  Result<TxnResult> txn(const std::vector<Compare>& c, const std::vector<TxnOp>& t,
+                        const std::vector<TxnOp>& e) override {
+    bool writes = std::any_of(t.begin(), t.end(), [](const TxnOp& op) {
+      return op.kind == TxnOp::Kind::Put && op.range.key.rfind("/stack/assign/", 0) == 0;
+    });
+    if (writes && !done_.exchange(true)) (void)m_.put(project_key("late"), late_);
+    return m_.txn(c, t, e);
+  }
+  Result<void> compact(Revision r) override { return m_.compact(r); }
+  Result<Lease> grant(std::int64_t ttl) override { return m_.grant(ttl); }
+  Result<std::int64_t> keepalive(LeaseId l) override { return m_.keepalive(l); }
+  Result<void> revoke(LeaseId l) override { return m_.revoke(l); }
+  Result<std::unique_ptr<EventStream>> watch(const KeyRange& r, Revision from) override {
+    return m_.watch(r, from);
+  }
+  Result<LeaderKey> campaign(const std::string& n, const std::string& v, LeaseId l,
+                             std::chrono::milliseconds t) override {
+    return m_.campaign(n, v, l, t);
+  }
+  Result<void> proclaim(const LeaderKey& l, const std::string& v) override {
+    return m_.proclaim(l, v);
+  }
+  Result<KeyValue> leader(const std::string& n) override { return m_.leader(n); }
+  Result<void> resign(const LeaderKey& l) override { return m_.resign(l); }
+  Result<std::unique_ptr<EventStream>> observe(const std::string& n) override {
+    return m_.observe(n);
+  }
+
+ private:
+  MemoryStore& m_;
+  std::string late_;  // its record
+  std::atomic<bool> done_{false};
+};
+
+}  // namespace
+
+TEST_CASE("scheduler loop: a project put between a pass's read and its writes is placed") {
+  MemoryStore mem, scratch;
+  put_project(scratch, "late", 1);
+  auto late = scratch.range(KeyRange::exact(project_key("late")));
+  REQUIRE(late);
+  auto s = std::make_shared<PutBeforeWrite>(mem, late->kvs.at(0).value);
+  LeaseId la = join(mem, "a");
+  SchedulerLoop loop(s, {"a", [la] { return la; }, 200ms, 20ms});
+  loop.start();
+  REQUIRE(eventually([&] { return loop.leading(); }));
+  put_project(mem, "demo", 2);
+  REQUIRE(eventually([&] { return slots(mem).size() == 2; }));
+  // Nothing else changes: only the watch from the pass's snapshot wakes the loop for "late".
+  CHECK(eventually([&] { return slots(mem, "late").size() == 1; }, 3s));
+  loop.stop();
 }
 
 // What the scheduler writes for one slot: its key and its per-node index key, the old node's
