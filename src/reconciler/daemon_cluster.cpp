@@ -185,10 +185,22 @@ bool Daemon::is_cluster_project(const state::ProjectRecord& rec) const {
 void Daemon::restrict_to_slots(planner::DesiredState& desired) const {
   auto it = cluster_slots_.find(desired.project);
   if (it == cluster_slots_.end()) return;
+  std::set<std::string> used;
   for (auto& s : desired.services) {
     auto sl = it->second.find(s.name);
     s.slots = sl != it->second.end() ? sl->second : std::set<int>{};
+    if (!s.slots->empty()) used.insert(s.networks.begin(), s.networks.end());
   }
+  // A network is made here only when a replica here joins it, or the routing mesh answers a
+  // service's published ports on it here (cluster_mesh.h: every node, replica or not). Made
+  // for a project with nothing here, a shared overlay (`name:`) stayed that project's on this
+  // node: another project's `down` here left its bridge, removed only when the first project
+  // went from the cluster, later, by this node's view.
+  auto spec = read_file(cluster_file(desired.project), spec::kMaxStackFileBytes, "");
+  if (spec)
+    for (const auto& m : mesh_services(*spec)) used.insert(m.network);
+  std::erase_if(desired.networks,
+                [&](const planner::DesiredNetwork& n) { return !used.count(n.name); });
 }
 
 awaitable<void> Daemon::cluster_gone(std::string project) {

@@ -161,6 +161,12 @@ TEST_CASE("cluster overlay: containers on two nodes reach each other by name ove
   auto readopted = exec_until(a, {"a", "ping", "-c", "1", "-W", "1", "b"}, true, 15s);
   CHECK_MESSAGE(readopted.code == 0, readopted.out << readopted.err);
   REQUIRE(b.stack({"down", "-t", "0"}).code == 0);
+  // B runs nothing now (a's project has no replica there): nothing of the overlay is left on
+  // B when its `down` returns, whatever A does next.
+  auto b_links = sh_in(hosts.ns[1], "ip -o link show");
+  CHECK_MESSAGE(b_links.find("stk-") == std::string::npos, "after b's down: " << b_links
+                << b.stack({"network", "ls"}).out);
+  CHECK(b_links.find("stx-") == std::string::npos);
   REQUIRE(a.stack({"down", "-t", "0"}).code == 0);
   for (const auto& ns : hosts.ns) {
     auto links = sh_in(ns, "ip -o link show");
