@@ -1,10 +1,12 @@
 // Simulated hosts for the cluster tests (issue 18): a fabric namespace holding the underlay
 // bridge, joined to the three-member etcd's bridge (tests/support/etcd_fixture), and one
 // namespace per host on it, each running its own daemon (--root/--run-root of a StackEnv).
-// Everything is removed on destruction, pass or fail. Shared by the cluster tests only.
+// Everything is removed on destruction, pass or fail. The one fixture of the overlay, mesh and
+// hosts tests (tests/cluster/ only); a host that is only a client runs no daemon.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -41,5 +43,8 @@ RunResult exec_until(StackEnv& env, const std::vector<std::string>& argv, bool o
                      std::chrono::milliseconds timeout);
 
 long ms_since(std::chrono::steady_clock::time_point t0);
+
+// Polls PRED every 100 ms until it holds (true) or TIMEOUT passes (false).
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
 }  // namespace stack::test

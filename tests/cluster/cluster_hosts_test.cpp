@@ -54,16 +54,6 @@ std::vector<json> running(StackEnv& env, const std::string& project, const std::
   return out;
 }
 
-template <class F>
-bool eventually(F f, std::chrono::milliseconds limit) {
-  auto until = Clock::now() + limit;
-  while (Clock::now() < until) {
-    if (f()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return f();
-}
-
 }  // namespace
 
 TEST_CASE("cluster hosts: 6 replicas spread over three hosts, reach by name, a pinned service, a dead host, a dead etcd leader") {
@@ -96,7 +86,7 @@ TEST_CASE("cluster hosts: 6 replicas spread over three hosts, reach by name, a p
   auto t0 = Clock::now();
   auto up = a.stack({"up", "-d"});
   REQUIRE_MESSAGE(up.code == 0, up.err);
-  REQUIRE_MESSAGE(eventually([&] { return spread(2); }, 90s),
+  REQUIRE_MESSAGE(wait_until([&] { return spread(2); }, 90s),
                   "a=" << count(a, "web") << " b=" << count(b, "web") << " c=" << count(c, "web"));
   MESSAGE("up (6 web + pinned + client) to all running on three hosts: " << ms_since(t0) << " ms");
   CHECK(count(a, "pinned") + count(b, "pinned") == 0);
@@ -132,12 +122,12 @@ TEST_CASE("cluster hosts: 6 replicas spread over three hosts, reach by name, a p
   a.write(stack_file(p, net, 30, na));
   t0 = Clock::now();
   REQUIRE(a.stack({"up", "-d"}).code == 0);
-  REQUIRE_MESSAGE(eventually([&] { return spread(10); }, 240s),
+  REQUIRE_MESSAGE(wait_until([&] { return spread(10); }, 240s),
                   "a=" << count(a, "web") << " b=" << count(b, "web") << " c=" << count(c, "web"));
   MESSAGE("up 6 -> 30 web replicas to all running on three hosts: " << ms_since(t0) << " ms");
   a.write(stack_file(p, net, 6, na));
   REQUIRE(a.stack({"up", "-d"}).code == 0);
-  REQUIRE(eventually([&] { return spread(2); }, 120s));
+  REQUIRE(wait_until([&] { return spread(2); }, 120s));
 
   // Host B dies: its daemon and its containers killed. Its replicas run on A and C within the
   // lease TTL (10 s) and a few seconds; DNS answers none of B's addresses.
@@ -151,13 +141,13 @@ TEST_CASE("cluster hosts: 6 replicas spread over three hosts, reach by name, a p
   auto killed = Clock::now();
   REQUIRE(::kill(daemon, SIGKILL) == 0);
   for (int pid : pids) ::kill(pid, SIGKILL);
-  bool moved = eventually([&] { return count(a, "web") == 3 && count(c, "web") == 3; }, 60s);
+  bool moved = wait_until([&] { return count(a, "web") == 3 && count(c, "web") == 3; }, 60s);
   long failover = ms_since(killed);
   REQUIRE_MESSAGE(moved, "a=" << count(a, "web") << " c=" << count(c, "web"));
   MESSAGE("failover of host B's 2 replicas: " << failover << " ms after kill -9");
   CHECK(failover < 20000);
   CHECK(etcd_prefix(*etcd, "/stack/overlay/" + net + "/endpoints/" + nb + "/").empty());
-  bool clean = eventually([&] {
+  bool clean = wait_until([&] {
     auto r = a.stack({"exec", "client", "nslookup", "web"});
     if (r.code != 0) return false;
     for (const auto& ip : b_ips)
@@ -176,16 +166,16 @@ TEST_CASE("cluster hosts: 6 replicas spread over three hosts, reach by name, a p
   int leader = etcd->leader();
   REQUIRE(leader >= 0);
   etcd->kill(leader);
-  CHECK(eventually([&] { return etcd_prefix(*etcd, "/stack/assign/" + p + "/") == before; }, 20s));
+  CHECK(wait_until([&] { return etcd_prefix(*etcd, "/stack/assign/" + p + "/") == before; }, 20s));
   a.write(stack_file(p, net, 8, na));
-  CHECK(eventually([&] { return a.stack({"up", "-d"}).code == 0; }, 30s));
-  CHECK(eventually([&] { return count(a, "web") == 4 && count(c, "web") == 4; }, 60s));
+  CHECK(wait_until([&] { return a.stack({"up", "-d"}).code == 0; }, 30s));
+  CHECK(wait_until([&] { return count(a, "web") == 4 && count(c, "web") == 4; }, 60s));
 
   // B back (its daemon adopts nothing it no longer holds), then down from C takes all down.
   cluster_daemon(b, hosts.ns[1], *etcd, nb, hosts.addr[1]);
-  CHECK(eventually([&] { return count(b, "web") == 0; }, 30s));
+  CHECK(wait_until([&] { return count(b, "web") == 0; }, 30s));
   auto down = c.stack({"down", "-p", p, "-t", "0"});
   CHECK_MESSAGE(down.code == 0, down.err);
-  CHECK(eventually([&] { return count(a, "web") + count(a, "client") == 0 && count(c, "web") == 0; },
+  CHECK(wait_until([&] { return count(a, "web") + count(a, "client") == 0 && count(c, "web") == 0; },
                    60s));
 }
