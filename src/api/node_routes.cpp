@@ -107,7 +107,8 @@ awaitable<void> add_cluster_rows(reconciler::Daemon& d, const std::string& proje
                           {"number", k.slot},
                           {"image", ""},
                           {"command", json::array()},
-                          {"state", "assigned"},
+                          {"state", "unknown"},
+                          {"reported_by", node},
                           {"health", ""},
                           {"pid", 0},
                           {"exit_code", 0},
@@ -144,8 +145,9 @@ awaitable<Reply> node_route(reconciler::Daemon& d, const Request& req, const Tar
   }
   if (req.method == "GET" && p.size() == 4 && p[3] == "ps") {
     // The slots assigned to NAME (its per-node index); for this node, each with the state of
-    // its container here ("assigned": not created here yet). Another node's containers are
-    // that node's to tell: their state is "assigned".
+    // its container here ("assigned": not created here yet). Another node publishes no state
+    // of its containers (a store write per state change of every container, for a column):
+    // theirs is "unknown", reported_by that node (its `stack ps` / `node ps` tell).
     auto read_fn = [agent, name]() -> Result<std::vector<cluster::SlotKey>> {
       auto known = cluster::inspect_node(agent->store(), name);
       if (!known) return fail(known.error());
@@ -169,17 +171,21 @@ awaitable<Reply> node_route(reconciler::Daemon& d, const Request& req, const Tar
       if (!local) co_return error_reply(500, local.error().message);
       for (auto& c : *local) here.emplace(c.name, std::move(c));
     }
+    const bool self = name == agent->name();
     json arr = json::array();
     for (const auto& k : *slots) {
       std::string cname = k.project + "-" + k.service + "-" + std::to_string(k.slot);
       auto it = here.find(cname);
-      arr.push_back({{"name", cname},
-                     {"project", k.project},
-                     {"service", k.service},
-                     {"slot", k.slot},
-                     {"node", name},
-                     {"state", it != here.end() ? it->second.state : std::string("assigned")},
-                     {"health", it != here.end() ? it->second.health : std::string()}});
+      std::string state = !self ? "unknown" : it != here.end() ? it->second.state : "assigned";
+      json row = {{"name", cname},
+                  {"project", k.project},
+                  {"service", k.service},
+                  {"slot", k.slot},
+                  {"node", name},
+                  {"state", state},
+                  {"health", it != here.end() ? it->second.health : std::string()}};
+      if (!self) row["reported_by"] = name;
+      arr.push_back(std::move(row));
     }
     co_return Reply{200, arr, {}};
   }

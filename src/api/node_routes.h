@@ -23,10 +23,10 @@ reconciler::awaitable<Reply> node_route(reconciler::Daemon& daemon, const Reques
 [[nodiscard]] nlohmann::json cluster_agent_json(const cluster::NodeAgent& agent);
 
 // `ps` in a cluster: each of CONTAINERS (this node's, as status_json made them) gets "node",
-// and each slot of PROJECT assigned to another node is added as a row in state "assigned"
-// with its node (its state is that node's to tell), read from the store while this node's lease
-// is kept (otherwise this node's rows alone: ps never waits on an unreachable etcd). Unchanged
-// outside a cluster.
+// and each slot of PROJECT assigned to another node is added as a row in state "unknown"
+// with its node and "reported_by" it (its state is that node's to tell), read from the store
+// while this node's lease is kept (otherwise this node's rows alone: ps never waits on an
+// unreachable etcd). Unchanged outside a cluster.
 reconciler::awaitable<void> add_cluster_rows(reconciler::Daemon& daemon, const std::string& project,
                                              nlohmann::json& containers);
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/project_views.h"
 
 namespace stack::cli {
 
@@ -63,7 +64,8 @@ void add_node_commands(CLI::App& app) {
 
   auto* ps = node->add_subcommand(
       "ps", "List the containers assigned to a node (this one by default): project, service, "
-            "slot, and the state of each where the node is this one (another node's: assigned)");
+            "slot and state (assigned: not created yet). Another node's states are reported by "
+            "that node only (its own `stack node ps`): shown as unknown");
   static std::string ps_name, ps_format = "table";
   ps->add_option("name", ps_name, "NAME (default: this daemon's node)");
   ps->add_option("--format", ps_format, "table or json")->check(CLI::IsMember({"table", "json"}));
@@ -86,7 +88,7 @@ void add_node_commands(CLI::App& app) {
     for (const auto& c : list)
       rows.push_back({c["name"].get<std::string>(), c["project"].get<std::string>(),
                       c["service"].get<std::string>(), std::to_string(c["slot"].get<int>()),
-                      c["node"].get<std::string>(), c["state"].get<std::string>()});
+                      c["node"].get<std::string>(), cluster_state_text(c["state"].get<std::string>(), c.value("reported_by", ""))});
     print_table(rows);
   });
 

@@ -192,7 +192,8 @@ TEST_CASE("cluster: node ps lists a node's slots, and down with etcd away remove
   REQUIRE(a.stack({"up", "-d"}).code == 0);
   REQUIRE(eventually([&] { return running(a, p, "web") == 2 && running(b, p, "web") == 2; }, 60s));
 
-  // node ps: this node's slots with their state; another node's, assigned there.
+  // node ps: this node's slots with their state; another node's, its state unknown here (B
+  // reports it: its own node ps says running).
   auto mine_r = a.stack({"node", "ps", "--format", "json"});
   REQUIRE_MESSAGE(mine_r.code == 0, mine_r.err);
   auto mine = json::parse(mine_r.out);
@@ -205,8 +206,18 @@ TEST_CASE("cluster: node ps lists a node's slots, and down with etcd away remove
   }
   auto theirs = json::parse(a.stack({"node", "ps", nb, "--format", "json"}).out);
   REQUIRE(theirs.size() == 2);
-  CHECK(theirs[0]["node"] == nb);
-  CHECK(theirs[0]["state"] == "assigned");
+  for (const auto& row : theirs) {
+    CHECK(row["node"] == nb);
+    CHECK(row["state"] == "unknown");
+    CHECK(row["reported_by"] == nb);
+  }
+  CHECK(a.stack({"node", "ps", nb}).out.find("unknown (reported by " + nb + " only)") !=
+        std::string::npos);
+  auto own = json::parse(b.stack({"node", "ps", nb, "--format", "json"}).out);
+  REQUIRE(own.size() == 2);
+  for (const auto& row : own) CHECK(row["state"] == "running");
+  CHECK(a.stack({"ps", "-p", p}).out.find("unknown (reported by " + nb + " only)") !=
+        std::string::npos);
   auto table = a.stack({"node", "ps"});
   CHECK(table.out.find("SLOT") != std::string::npos);
   CHECK(table.out.find(p + "-web-") != std::string::npos);
