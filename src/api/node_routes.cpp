@@ -1,11 +1,19 @@
-// /v1/nodes: the cluster's nodes as `stack node ls|inspect|update` show them. Each request's
+// /v1/nodes: the cluster's nodes as `stack node ls|inspect|update|ps` show them. Each request's
 // store calls run on the agent's query thread (they block, up to the store's timeout, when etcd
 // is unreachable); the loop only awaits their result.
 #include "api/node_routes.h"
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <tuple>
 #include <memory>
 #include <set>
 
+#include "cluster/assignment_watch.h"
 #include "cluster/node_agent.h"
 #include "cluster/nodes.h"
 #include "cluster/project_record.h"
@@ -20,6 +28,8 @@ using reconciler::awaitable;
 using reconciler::on_agent;
 
 namespace {
+
+constexpr auto kPsBudget = std::chrono::milliseconds(1000);
 
 json node_json(const cluster::NodeStatus& n, const cluster::NodeAgent& agent) {
   const auto& r = n.record;
@@ -63,8 +73,30 @@ awaitable<void> add_cluster_rows(reconciler::Daemon& d, const std::string& proje
     c["node"] = self;
     here.insert(c.value("name", ""));
   }
-  // From the watch's last read, not the store: ps never waits on an unreachable etcd.
-  for (const auto& [service, slot, node] : d.cluster_slots_of(project)) {
+  // ps never waits long on an unreachable etcd: while the lease is kept, the store is given
+  // kPsBudget to answer (the read goes on alone on the agent's thread, its answer dropped);
+  // otherwise this node's rows alone.
+  if (agent->status().state != cluster::NodeAgent::State::Ready) co_return;
+  using Slots = std::vector<std::tuple<std::string, int, std::string>>;
+  struct Pending {
+    explicit Pending(asio::any_io_executor ex) : timer(ex) {}
+    std::optional<Result<Slots>> result;
+    asio::steady_timer timer;
+  };
+  auto ex = co_await asio::this_coro::executor;
+  auto pending = std::make_shared<Pending>(ex);
+  pending->timer.expires_after(kPsBudget);
+  agent->submit([agent, project, pending, ex] {
+    auto r = cluster::read_project_slots(agent->store(), project);
+    asio::post(ex, [pending, r = std::move(r)]() mutable {
+      pending->result = std::move(r);
+      pending->timer.cancel();
+    });
+  });
+  boost::system::error_code ec;
+  co_await pending->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (!pending->result || !*pending->result) co_return;  // this node's rows alone
+  for (const auto& [service, slot, node] : **pending->result) {
     if (node == self) continue;
     cluster::SlotKey k{project, service, slot};
     std::string name = project + "-" + k.service + "-" + std::to_string(k.slot);
@@ -75,7 +107,8 @@ awaitable<void> add_cluster_rows(reconciler::Daemon& d, const std::string& proje
                           {"number", k.slot},
                           {"image", ""},
                           {"command", json::array()},
-                          {"state", "assigned"},
+                          {"state", "unknown"},
+                          {"reported_by", node},
                           {"health", ""},
                           {"pid", 0},
                           {"exit_code", 0},
@@ -109,6 +142,52 @@ awaitable<Reply> node_route(reconciler::Daemon& d, const Request& req, const Tar
     // What this daemon's agent knows that the store cannot say: why it is not ready.
     if (name == agent->name()) out["agent"] = cluster_agent_json(*agent);
     co_return Reply{200, out, {}};
+  }
+  if (req.method == "GET" && p.size() == 4 && p[3] == "ps") {
+    // The slots assigned to NAME (its per-node index); for this node, each with the state of
+    // its container here ("assigned": not created here yet). Another node publishes no state
+    // of its containers (a store write per state change of every container, for a column):
+    // theirs is "unknown", reported_by that node (its `stack ps` / `node ps` tell).
+    auto read_fn = [agent, name]() -> Result<std::vector<cluster::SlotKey>> {
+      auto known = cluster::inspect_node(agent->store(), name);
+      if (!known) return fail(known.error());
+      auto r = agent->store().range(
+          cluster::KeyRange::with_prefix(cluster::keys::node_assigns(name)));
+      if (!r) return fail(r.error().wrap("read the assignments of node " + name));
+      std::vector<cluster::SlotKey> out;
+      for (const auto& kv : r->kvs) {
+        std::string node;
+        cluster::SlotKey k;
+        if (cluster::parse_node_assign_key(kv.key, node, k) && node == name)
+          out.push_back(std::move(k));
+      }
+      return out;
+    };
+    auto slots = co_await on_agent(*agent, read_fn);
+    if (!slots) co_return error_reply(status_of(slots.error()), slots.error().message);
+    std::map<std::string, reconciler::ContainerStatus> here;
+    if (name == agent->name()) {
+      auto local = d.ps("", true);
+      if (!local) co_return error_reply(500, local.error().message);
+      for (auto& c : *local) here.emplace(c.name, std::move(c));
+    }
+    const bool self = name == agent->name();
+    json arr = json::array();
+    for (const auto& k : *slots) {
+      std::string cname = k.project + "-" + k.service + "-" + std::to_string(k.slot);
+      auto it = here.find(cname);
+      std::string state = !self ? "unknown" : it != here.end() ? it->second.state : "assigned";
+      json row = {{"name", cname},
+                  {"project", k.project},
+                  {"service", k.service},
+                  {"slot", k.slot},
+                  {"node", name},
+                  {"state", state},
+                  {"health", it != here.end() ? it->second.health : std::string()}};
+      if (!self) row["reported_by"] = name;
+      arr.push_back(std::move(row));
+    }
+    co_return Reply{200, arr, {}};
   }
   if (req.method == "POST" && p.size() == 4 && p[3] == "update") {
     cluster::Labels add;

@@ -1,5 +1,5 @@
-// The API's cluster node routes: GET /v1/nodes, GET /v1/nodes/NAME, POST /v1/nodes/NAME/update
-// ({"label_add": {K: V}, "label_rm": [K]}). The store is queried on the cluster agent's thread,
+// The API's cluster node routes: GET /v1/nodes, GET /v1/nodes/NAME, GET /v1/nodes/NAME/ps (the
+// slots assigned to it), POST /v1/nodes/NAME/update ({"label_add": {K: V}, "label_rm": [K]}). The store is queried on the cluster agent's thread,
 // never on the loop. Private to src/api; routes.cpp hands these paths over.
 #pragma once
 
@@ -23,9 +23,10 @@ reconciler::awaitable<Reply> node_route(reconciler::Daemon& daemon, const Reques
 [[nodiscard]] nlohmann::json cluster_agent_json(const cluster::NodeAgent& agent);
 
 // `ps` in a cluster: each of CONTAINERS (this node's, as status_json made them) gets "node",
-// and each slot of PROJECT assigned to another node is added as a row in state "assigned"
-// with its node (its state is that node's to tell), as this node's watch of the assignments
-// last read them: ps never waits on the store. Unchanged outside a cluster.
+// and each slot of PROJECT assigned to another node is added as a row in state "unknown"
+// with its node and "reported_by" it (its state is that node's to tell), read from the store
+// while this node's lease is kept (otherwise this node's rows alone: ps never waits on an
+// unreachable etcd). Unchanged outside a cluster.
 reconciler::awaitable<void> add_cluster_rows(reconciler::Daemon& daemon, const std::string& project,
                                              nlohmann::json& containers);
 

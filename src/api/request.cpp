@@ -192,6 +192,7 @@ std::vector<std::string_view> allowed_methods(const std::vector<std::string>& p)
   if (p.size() == 3 && p[1] == "networks") return {"GET", "DELETE"};
   if (p.size() == 3 && p[1] == "nodes") return {"GET"};  // api/node_routes.cpp
   if (p.size() == 4 && p[1] == "nodes" && p[3] == "update") return {"POST"};
+  if (p.size() == 4 && p[1] == "nodes" && p[3] == "ps") return {"GET"};
   if (p.size() == 3 && p[1] == "volumes") {
     if (p[2] == "prune") return {"GET", "POST", "DELETE"};  // GET, DELETE: a volume named "prune"
     return {"GET", "DELETE"};

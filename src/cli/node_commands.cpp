@@ -1,10 +1,11 @@
-// `stack node ls|inspect|update`: the cluster's nodes, through the daemon's API (which asks
+// `stack node ls|inspect|update|ps`: the cluster's nodes, through the daemon's API (which asks
 // etcd). A daemon that is not in a cluster answers "this daemon is not in a cluster".
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/project_views.h"
 
 namespace stack::cli {
 
@@ -59,6 +60,36 @@ void add_node_commands(CLI::App& app) {
     json out = json::array();
     for (const auto& n : names) out.push_back(json::parse(call("GET", "/v1/nodes/" + url_encode(n))));
     std::printf("%s\n", out.dump(2).c_str());
+  });
+
+  auto* ps = node->add_subcommand(
+      "ps", "List the containers assigned to a node (this one by default): project, service, "
+            "slot and state (assigned: not created yet). Another node's states are reported by "
+            "that node only (its own `stack node ps`): shown as unknown");
+  static std::string ps_name, ps_format = "table";
+  ps->add_option("name", ps_name, "NAME (default: this daemon's node)");
+  ps->add_option("--format", ps_format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  ps->callback([] {
+    std::string name = ps_name;
+    if (name.empty()) {
+      auto version = json::parse(call("GET", "/v1/version"));
+      if (!version.contains("cluster") || !version["cluster"].is_object())
+        throw CLI::ValidationError("node ps", "this daemon is not in a cluster (start it with "
+                                              "--cluster URLS)");
+      name = version["cluster"].value("node", "");
+    }
+    auto list = json::parse(call("GET", "/v1/nodes/" + url_encode(name) + "/ps"));
+    if (ps_format == "json") {
+      std::printf("%s\n", list.dump(2).c_str());
+      return;
+    }
+    std::vector<std::vector<std::string>> rows = {
+        {"NAME", "PROJECT", "SERVICE", "SLOT", "NODE", "STATE"}};
+    for (const auto& c : list)
+      rows.push_back({c["name"].get<std::string>(), c["project"].get<std::string>(),
+                      c["service"].get<std::string>(), std::to_string(c["slot"].get<int>()),
+                      c["node"].get<std::string>(), cluster_state_text(c["state"].get<std::string>(), c.value("reported_by", ""))});
+    print_table(rows);
   });
 
   auto* update = node->add_subcommand("update", "Add or remove a node's labels (kept while the "

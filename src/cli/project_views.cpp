@@ -20,6 +20,10 @@ namespace stack::cli {
 
 using nlohmann::json;
 
+std::string cluster_state_text(const std::string& state, const std::string& reported_by) {
+  return reported_by.empty() ? state : state + " (reported by " + reported_by + " only)";
+}
+
 std::string project_path(const std::string& project, const std::string& what) {
   return "/v1/projects/" + url_encode(project) + "/" + what;
 }
@@ -164,7 +168,8 @@ void add_project_view_commands(CLI::App& app) {
       for (const auto& s : list) std::printf("%s\n", s["name"].get<std::string>().c_str());
       return;
     }
-    // In a cluster each row says where it runs (a slot of another node: "assigned" there).
+    // In a cluster each row says where it runs (a slot of another node: its state is that
+    // node's to report).
     bool cluster = std::any_of(list.begin(), list.end(), [](const json& c) { return c.contains("node"); });
     std::vector<std::vector<std::string>> rows = {
         {"NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PID"}};
@@ -173,10 +178,12 @@ void add_project_view_commands(CLI::App& app) {
       std::string cmd = joined(s["command"]);
       if (cmd.size() > 24 && !ps_no_trunc) cmd = cmd.substr(0, 21) + "...";
       int pid = s["pid"];
-      bool remote = s.value("state", "") == "assigned";
+      bool remote = s.contains("reported_by");
+      std::string status = remote ? cluster_state_text(s.value("state", ""), s.value("reported_by", ""))
+                                  : status_text(s);
       rows.push_back({s["name"], s["image"], remote ? "-" : "\"" + cmd + "\"", s["service"],
-                      remote ? "-" : ago(s["created_at"]) + " ago",
-                      remote ? "assigned" : status_text(s), pid ? std::to_string(pid) : "-"});
+                      remote ? "-" : ago(s["created_at"]) + " ago", status,
+                      pid ? std::to_string(pid) : "-"});
       if (cluster) rows.back().push_back(s.value("node", ""));
     }
     print_table(rows);

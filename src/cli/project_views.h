@@ -17,6 +17,10 @@ std::string project_path(const std::string& project, const std::string& what);
 // The project's containers as the daemon lists them (ALL: exited ones too).
 nlohmann::json ps_json(const std::string& project, bool all);
 
+// A cluster row's state as a table shows it: another node's (REPORTED_BY it) is "unknown
+// (reported by NODE only)", this node's as is (`ps`, `node ps`).
+std::string cluster_state_text(const std::string& state, const std::string& reported_by);
+
 void add_project_view_commands(CLI::App& app);  // ps, logs, port
 void add_events_command(CLI::App& app);
 

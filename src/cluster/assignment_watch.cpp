@@ -1,6 +1,6 @@
-// One read transaction (two gets) gives projects and assignments at the same revision: a slot
-// never shows without its project. Every node reads every assignment: a per-node index
-// (/stack/node-assign/<node>/...) would cut the events each node gets, not done yet.
+// One read transaction (two gets) gives projects and this node's index at the same revision: a
+// slot never shows without its project. The two watches start at the revision after the read,
+// so nothing between the read and the watches is missed.
 #include "cluster/assignment_watch.h"
 
 #include <spdlog/spdlog.h>
@@ -22,11 +22,10 @@ bool same_view(const LocalView& a, const LocalView& b) {
   return true;
 }
 
-Result<std::pair<LocalView, Revision>> read_local_view(Store& store, const std::string& node,
-                                                       SlotTable* all) {
+Result<std::pair<LocalView, Revision>> read_local_view(Store& store, const std::string& node) {
   auto read = store.txn({},
                         {TxnOp::get(KeyRange::with_prefix(std::string(kProjectsPrefix))),
-                         TxnOp::get(KeyRange::with_prefix(std::string(kAssignPrefix)))},
+                         TxnOp::get(KeyRange::with_prefix(keys::node_assigns(node)))},
                         {});
   if (!read) return fail(read.error().wrap("read this node's assignments"));
   LocalView view;
@@ -41,13 +40,24 @@ Result<std::pair<LocalView, Revision>> read_local_view(Store& store, const std::
   }
   for (const auto& kv : read->results[1].kvs) {
     SlotKey k;
-    if (!parse_assign_key(kv.key, k)) continue;
-    if (all) (*all)[k.project].emplace_back(k.service, k.slot, kv.value);
-    if (kv.value != node) continue;
+    std::string owner;
+    if (!parse_node_assign_key(kv.key, owner, k) || owner != node) continue;
     auto it = view.find(k.project);
     if (it != view.end()) it->second.slots[k.service].insert(k.slot);
   }
   return std::pair{std::move(view), read->revision};
+}
+
+Result<std::vector<std::tuple<std::string, int, std::string>>> read_project_slots(
+    Store& store, const std::string& project) {
+  auto r = store.range(KeyRange::with_prefix(assign_prefix(project)));
+  if (!r) return fail(r.error().wrap("read the assignments of " + project));
+  std::vector<std::tuple<std::string, int, std::string>> out;
+  for (const auto& kv : r->kvs) {
+    SlotKey k;
+    if (parse_assign_key(kv.key, k)) out.emplace_back(k.service, k.slot, kv.value);
+  }
+  return out;
 }
 
 AssignmentWatch::AssignmentWatch(std::shared_ptr<Store> store, std::string node, Callback on_change,
@@ -75,49 +85,44 @@ bool AssignmentWatch::wait(milliseconds d) {
   return !stopping_;
 }
 
-std::vector<std::tuple<std::string, int, std::string>> AssignmentWatch::slots_of(
-    const std::string& project) const {
-  std::lock_guard lk(mu_);
-  auto it = all_.find(project);
-  return it != all_.end() ? it->second : std::vector<std::tuple<std::string, int, std::string>>{};
-}
-
 void AssignmentWatch::run() {
   auto log = log::get("cluster");
   std::optional<LocalView> last;
   std::string last_error;
   while (!stopping_) {
-    SlotTable all;
-    auto read = read_local_view(*store_, node_, &all);
+    auto read = read_local_view(*store_, node_);
     if (!read) {
       if (read.error().message != last_error)
         log->warn("{} (keeping what runs)", read.error().message);
       last_error = read.error().message;
+      // The first view after the store is back is handed on even if unchanged: what this node
+      // did meanwhile (a down that could not reach the store) is settled against it.
+      last.reset();
       wait(backoff_);
       continue;
     }
     last_error.clear();
-    {
-      std::lock_guard lk(mu_);
-      all_ = std::move(all);
-    }
     if (!last || !same_view(*last, read->first)) {
       last = read->first;
       views_++;
       on_change_(std::move(read->first));
     }
-    auto stream = store_->watch(KeyRange::with_prefix("/stack/"), read->second + 1);
-    if (!stream) {
+    auto mine = store_->watch(KeyRange::with_prefix(keys::node_assigns(node_)), read->second + 1);
+    auto projects =
+        store_->watch(KeyRange::with_prefix(std::string(kProjectsPrefix)), read->second + 1);
+    if (!mine || !projects) {
       wait(backoff_);
       continue;
     }
+    // Each stream in turn, a short wait each: a change on either is seen within ~100 ms.
     bool changed = false;
     while (!changed && !stopping_) {
-      auto events = (*stream)->next(milliseconds(1000));
-      if (!events) break;  // read again (and back off there if the store is gone)
-      for (const auto& e : *events)
-        changed |= e.kv.key.compare(0, kProjectsPrefix.size(), kProjectsPrefix) == 0 ||
-                   e.kv.key.compare(0, kAssignPrefix.size(), kAssignPrefix) == 0;
+      auto a = (*mine)->next(milliseconds(100));
+      if (!a) break;  // read again (and back off there if the store is gone)
+      auto b = (*projects)->next(a->empty() ? milliseconds(100) : milliseconds(0));
+      if (!b) break;
+      events_ += a->size() + b->size();
+      changed = !a->empty() || !b->empty();
     }
   }
 }

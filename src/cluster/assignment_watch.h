@@ -1,6 +1,7 @@
 // What one node runs: the projects of the cluster and, of each, the slots assigned to this node
-// (/stack/projects/, /stack/assign/). A thread reads them at one revision, hands each new view
-// to a callback (the daemon posts it to its loop), then waits on a watch for the next change.
+// (/stack/projects/, this node's index /stack/node-assign/<node>/). A thread reads them at one
+// revision, hands each new view to a callback (the daemon posts it to its loop), then waits on
+// two watches (projects, its own index): another node's slots never wake it.
 // The store unreachable: no view is handed on, so what runs keeps running. Logs as "cluster".
 #pragma once
 
@@ -9,11 +10,10 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
+#include <string>
 #include <tuple>
 #include <vector>
-#include <string>
 #include <thread>
 
 #include "cluster/project_record.h"
@@ -31,11 +31,11 @@ using LocalView = std::map<std::string, LocalProject>;
 [[nodiscard]] bool same_view(const LocalView& a, const LocalView& b);
 
 // The view of NODE at one revision (the revision read).
-// Every slot of every project: (service, slot, node) by project.
-using SlotTable = std::map<std::string, std::vector<std::tuple<std::string, int, std::string>>>;
 [[nodiscard]] Result<std::pair<LocalView, Revision>> read_local_view(Store& store,
-                                                                     const std::string& node,
-                                                                     SlotTable* all = nullptr);
+                                                                     const std::string& node);
+// PROJECT's slots on every node: (service, slot, node), from /stack/assign/<project>/.
+[[nodiscard]] Result<std::vector<std::tuple<std::string, int, std::string>>> read_project_slots(
+    Store& store, const std::string& project);
 
 class AssignmentWatch {
  public:
@@ -47,10 +47,8 @@ class AssignmentWatch {
   AssignmentWatch& operator=(const AssignmentWatch&) = delete;
   void start();
   void stop();
-  [[nodiscard]] uint64_t views() const { return views_; }  // views handed on
-  // PROJECT's slots on every node as last read (`ps` shows them without asking the store).
-  [[nodiscard]] std::vector<std::tuple<std::string, int, std::string>> slots_of(
-      const std::string& project) const;
+  [[nodiscard]] uint64_t views() const { return views_; }    // views handed on
+  [[nodiscard]] uint64_t events() const { return events_; }  // watch events received
 
  private:
   void run();
@@ -61,10 +59,8 @@ class AssignmentWatch {
   Callback on_change_;
   std::chrono::milliseconds backoff_;
   std::atomic<bool> stopping_{false};
-  std::atomic<uint64_t> views_{0};
+  std::atomic<uint64_t> views_{0}, events_{0};
   std::thread thread_;
-  mutable std::mutex mu_;
-  SlotTable all_;
 };
 
 }  // namespace stack::cluster

@@ -60,9 +60,10 @@ Result<ProjectRecord> decode_project(std::string_view text, std::string_view wha
   return p;
 }
 
-bool parse_assign_key(std::string_view key, SlotKey& out) {
-  if (key.substr(0, kAssignPrefix.size()) != kAssignPrefix) return false;
-  key.remove_prefix(kAssignPrefix.size());
+namespace {
+
+// "<project>/<service>/<slot>"
+bool parse_slot_path(std::string_view key, SlotKey& out) {
   auto a = key.find('/');
   if (a == std::string_view::npos) return false;
   auto b = key.find('/', a + 1);
@@ -73,6 +74,22 @@ bool parse_assign_key(std::string_view key, SlotKey& out) {
   auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), out.slot);
   return ec == std::errc() && ptr == num.data() + num.size() && out.slot > 0 &&
          !out.project.empty() && !out.service.empty();
+}
+
+}  // namespace
+
+bool parse_assign_key(std::string_view key, SlotKey& out) {
+  if (key.substr(0, kAssignPrefix.size()) != kAssignPrefix) return false;
+  return parse_slot_path(key.substr(kAssignPrefix.size()), out);
+}
+
+bool parse_node_assign_key(std::string_view key, std::string& node, SlotKey& out) {
+  if (key.substr(0, kNodeAssignPrefix.size()) != kNodeAssignPrefix) return false;
+  key.remove_prefix(kNodeAssignPrefix.size());
+  auto slash = key.find('/');
+  if (slash == std::string_view::npos || slash == 0) return false;
+  node = std::string(key.substr(0, slash));
+  return parse_slot_path(key.substr(slash + 1), out);
 }
 
 }  // namespace stack::cluster

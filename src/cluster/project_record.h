@@ -24,6 +24,7 @@ inline std::string project_key(std::string_view project) {
 }
 inline constexpr std::string_view kProjectsPrefix = "/stack/projects/";
 inline constexpr std::string_view kAssignPrefix = "/stack/assign/";
+inline constexpr std::string_view kNodeAssignPrefix = "/stack/node-assign/";
 inline std::string assign_prefix(std::string_view project) {
   return std::string(kAssignPrefix) + std::string(project) + "/";
 }
@@ -38,5 +39,7 @@ struct SlotKey {
   int slot = 0;
 };
 [[nodiscard]] bool parse_assign_key(std::string_view key, SlotKey& out);
+// "/stack/node-assign/<node>/<project>/<service>/<slot>" → node and slot; false when not one.
+[[nodiscard]] bool parse_node_assign_key(std::string_view key, std::string& node, SlotKey& out);
 
 }  // namespace stack::cluster

@@ -1,6 +1,8 @@
 // The leader's pass: one read transaction guarded by the leader key gives a consistent snapshot
 // (one revision) of nodes, labels, projects and assignments; the changes go out in guarded
-// transactions of at most kOpsPerTxn operations (etcd refuses more than 128 by default).
+// transactions of at most kOpsPerTxn operations (etcd refuses more than 128 by default). A slot's
+// key and its per-node index keys go in the same transaction; the index is rebuilt from the
+// assignments on every pass, so keys a `down` or an older version left are repaired here.
 #include "cluster/scheduler_loop.h"
 
 #include <spdlog/spdlog.h>
@@ -26,7 +28,8 @@ Compare still_leader(const LeaderKey& l) {
 }
 
 bool relevant(const std::string& key) {
-  for (std::string_view p : {kNodesPrefix, kLabelsPrefix, kProjectsPrefix, kAssignPrefix})
+  for (std::string_view p :
+       {kNodesPrefix, kLabelsPrefix, kProjectsPrefix, kAssignPrefix, kNodeAssignPrefix})
     if (key.compare(0, p.size(), p) == 0) return true;
   return false;
 }
@@ -80,17 +83,51 @@ Result<PassResult> schedule_pass(Store& store, const LeaderKey& leader) {
                         {TxnOp::get(KeyRange::with_prefix(std::string(kNodesPrefix))),
                          TxnOp::get(KeyRange::with_prefix(std::string(kLabelsPrefix))),
                          TxnOp::get(KeyRange::with_prefix(std::string(kProjectsPrefix))),
-                         TxnOp::get(KeyRange::with_prefix(std::string(kAssignPrefix)))},
+                         TxnOp::get(KeyRange::with_prefix(std::string(kAssignPrefix))),
+                         TxnOp::get(KeyRange::with_prefix(std::string(kNodeAssignPrefix)))},
                         {});
   if (!read) return fail(read.error().wrap("scheduler: read the cluster"));
-  out.revision = read->revision;
+  out.revision = out.read_revision = read->revision;
   if (!read->succeeded) {
     out.leader = false;
     return out;
   }
   SchedulerInput in = input_of(*read);
   out.schedule = schedule(in);
-  auto diff = changes(in.current, out.schedule.assignments);
+  // The operations by slot ("project/service/slot"): the slot's key and its index keys.
+  std::map<std::string, std::vector<TxnOp>> by_slot;
+  auto slot_id = [](const std::string& service, int slot) {
+    return service + "/" + std::to_string(slot);
+  };
+  for (const auto& c : changes(in.current, out.schedule.assignments)) {
+    auto slash = c.service.find('/');
+    std::string key = keys::assign(c.service.substr(0, slash), c.service.substr(slash + 1), c.slot);
+    by_slot[slot_id(c.service, c.slot)].push_back(
+        c.node.empty() ? TxnOp::erase(KeyRange::exact(key)) : TxnOp::put(key, c.node));
+  }
+  std::set<std::string> want;  // the index the assignments make
+  for (const auto& [service, slots] : out.schedule.assignments) {
+    auto slash = service.find('/');
+    for (const auto& [slot, node] : slots)
+      want.insert(keys::node_assign(node, service.substr(0, slash), service.substr(slash + 1), slot));
+  }
+  std::set<std::string> have;
+  for (const auto& kv : read->results[4].kvs) {
+    std::string node;
+    SlotKey k;
+    bool ours = parse_node_assign_key(kv.key, node, k);
+    have.insert(kv.key);
+    if (!ours || !want.count(kv.key))
+      by_slot[ours ? slot_id(service_key(k.project, k.service), k.slot) : kv.key].push_back(
+          TxnOp::erase(KeyRange::exact(kv.key)));
+  }
+  for (const auto& key : want) {
+    if (have.count(key)) continue;
+    std::string node;
+    SlotKey k;
+    (void)parse_node_assign_key(key, node, k);
+    by_slot[slot_id(service_key(k.project, k.service), k.slot)].push_back(TxnOp::put(key, node));
+  }
   std::vector<TxnOp> ops;
   auto flush = [&]() -> Result<bool> {
     if (ops.empty()) return true;
@@ -101,11 +138,8 @@ Result<PassResult> schedule_pass(Store& store, const LeaderKey& leader) {
     ops.clear();
     return w->succeeded;
   };
-  for (const auto& c : diff) {
-    auto slash = c.service.find('/');
-    std::string key = keys::assign(c.service.substr(0, slash), c.service.substr(slash + 1), c.slot);
-    ops.push_back(c.node.empty() ? TxnOp::erase(KeyRange::exact(key)) : TxnOp::put(key, c.node));
-    if (ops.size() == kOpsPerTxn) {
+  for (auto& [_, group] : by_slot) {
+    if (ops.size() + group.size() > kOpsPerTxn) {  // a slot's keys never span two txns
       auto ok = flush();
       if (!ok) return fail(ok.error());
       if (!*ok) {
@@ -113,6 +147,7 @@ Result<PassResult> schedule_pass(Store& store, const LeaderKey& leader) {
         return out;
       }
     }
+    for (auto& op : group) ops.push_back(std::move(op));
   }
   auto ok = flush();
   if (!ok) return fail(ok.error());
@@ -192,8 +227,10 @@ void SchedulerLoop::lead(const LeaderKey& key) {
       unplaced += u.service + ": " + std::to_string(u.missing) + " waiting, " + u.reason + "; ";
     if (unplaced != last_unplaced && !unplaced.empty()) log->warn("scheduler: {}", unplaced);
     last_unplaced = unplaced;
-    // The next change (ours included: the pass after our own writes finds nothing to do).
-    auto stream = store_->watch(KeyRange::with_prefix("/stack/"), pass->revision + 1);
+    // The next change after the snapshot, ours included (the pass after our own writes finds
+    // nothing to do); from after our writes, a project put between our read and our writes
+    // would wait for an unrelated change.
+    auto stream = store_->watch(KeyRange::with_prefix("/stack/"), pass->read_revision + 1);
     if (!stream) {
       log->warn("scheduler: watch: {}", stream.error().message);
       return;

@@ -28,7 +28,10 @@ struct SchedulerLoopOptions {
 struct PassResult {
   bool leader = true;  // false: the leader key was gone, nothing was written
   Revision revision = 0;  // the store's revision after the pass
-  size_t writes = 0;      // assignment keys put or deleted
+  // The snapshot it placed from: the loop watches from the next revision, so a change made
+  // between the read and the pass's own writes wakes it (from REVISION it was never seen).
+  Revision read_revision = 0;
+  size_t writes = 0;      // assignment and per-node index keys put or deleted
   Schedule schedule;
 };
 

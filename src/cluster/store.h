@@ -12,6 +12,9 @@
 //                                                         create_revision == 0, never overwritten
 //   /stack/overlay/<network>/endpoints/<node>/<container> → {ip, mac, underlay} (node's lease)
 //   /stack/assign/<project>/<service>/<slot>            → node
+//   /stack/node-assign/<node>/<project>/<service>/<slot> → node: the same slot indexed by node,
+//                                                         written in the same leader-guarded txn,
+//                                                         so each node watches only its own
 //   /stack/election/scheduler                           election prefix of the scheduler
 //
 // Semantics follow etcd's, so one conformance suite runs against both implementations:
@@ -212,6 +215,14 @@ inline std::string overlay_endpoint(std::string_view net, std::string_view node,
 }
 inline std::string assign(std::string_view project, std::string_view service, int slot) {
   return "/stack/assign/" + std::string(project) + "/" + std::string(service) + "/" +
+         std::to_string(slot);
+}
+inline std::string node_assigns(std::string_view node) {
+  return "/stack/node-assign/" + std::string(node) + "/";
+}
+inline std::string node_assign(std::string_view node, std::string_view project,
+                               std::string_view service, int slot) {
+  return node_assigns(node) + std::string(project) + "/" + std::string(service) + "/" +
          std::to_string(slot);
 }
 inline constexpr std::string_view kSchedulerElection = "/stack/election/scheduler";

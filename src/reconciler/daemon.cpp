@@ -111,9 +111,17 @@ awaitable<Result<int>> Daemon::start() {
     // is the first reconcile's plan.
     if (auto desired = desired_state(*stack, paths_, controller_->images())) {
       restore_secret_files(paths_, *desired);
-      for (const auto& n : desired->networks)
+      // A cluster project's networks are made only where used (restrict_to_slots): those
+      // recorded here, not every one of its file.
+      const bool cluster = is_cluster_project(p);
+      for (const auto& n : desired->networks) {
+        if (cluster) {
+          auto known = controller_->store().get_network(n.name);
+          if (!known || !*known) continue;
+        }
         if (auto r = networking_->ensure(*n.config); !r)
           log->error("network {} of project={}: {}", n.name, p.name, r.error().message);
+      }
     }
     stacks_[p.name] = std::move(*stack);
   }

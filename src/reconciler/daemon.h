@@ -280,9 +280,6 @@ class Daemon {
   // project's file written under <root>/cluster, registered and reconciled to those slots; a
   // project gone from the cluster goes down here.
   void cluster_view(const std::map<std::string, cluster::LocalProject>& view);
-  // PROJECT's slots on every node, (service, slot, node), as this node's watch last read them.
-  [[nodiscard]] std::vector<std::tuple<std::string, int, std::string>> cluster_slots_of(
-      const std::string& project) const;
   EventBus& events() { return events_; }
   [[nodiscard]] const Paths& paths() const { return paths_; }
 
@@ -396,6 +393,13 @@ class Daemon {
   boost::asio::awaitable<Result<UpOutcome>> cluster_up(UpRequest request);
   boost::asio::awaitable<Result<void>> cluster_down(const std::string& project);
   boost::asio::awaitable<void> cluster_gone(std::string project);  // down here, file removed
+  // A `down` that could not reach the store: <root>/cluster/<project>.down holds the project's
+  // hash as this node had it; the first view that has the project with that hash removes its
+  // record instead of running it again (a newer `up` elsewhere wins: the marker goes).
+  [[nodiscard]] Result<void> cluster_down_later(const std::string& project);  // writes the marker
+  [[nodiscard]] std::filesystem::path cluster_down_marker(const std::string& project) const;
+  boost::asio::awaitable<void> cluster_retry_down(std::string project, std::string hash);
+  std::set<std::string> cluster_retrying_;
   [[nodiscard]] bool is_cluster_project(const state::ProjectRecord& rec) const;
   [[nodiscard]] std::filesystem::path cluster_file(const std::string& project) const;
   // DESIRED limited to this node's slots of PROJECT (when it is a cluster project).

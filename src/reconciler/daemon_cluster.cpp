@@ -1,5 +1,6 @@
 // The daemon in a cluster: `up` writes the project (its canonical JSON, hash and placements) to
-// /stack/projects/<project>, `down` removes it with its assignments; what runs here is what the
+// /stack/projects/<project>, `down` removes it with its assignments (etcd unreachable: this
+// node's share goes and the record goes when etcd is back); what runs here is what the
 // scheduler assigns here, reconciled by the same planner and executor, limited to this node's
 // slots. Store calls run on the agent's threads, never on the loop; a view of the assignments
 // reaches the loop by post. An unreachable store hands on no view: nothing is removed.
@@ -11,6 +12,7 @@
 #include <boost/asio/post.hpp>
 
 #include "cluster/assignment_watch.h"
+#include "cluster/node_agent.h"
 #include "cluster/placement.h"
 #include "cluster/project_record.h"
 #include "cluster/scheduler_loop.h"
@@ -58,14 +60,62 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::cluster_up(UpRequest request) {
   co_return out;
 }
 
+namespace {
+
+// Removes PROJECT's record, its slots and their per-node index keys; with IF_HASH, only while
+// the record is the one of that hash, unchanged since read (false: it was not, nothing done).
+Result<bool> erase_project(cluster::Store& store, const std::string& project,
+                           const std::optional<std::string>& if_hash) {
+  using cluster::KeyRange;
+  using cluster::TxnOp;
+  const std::string key = cluster::project_key(project);
+  std::vector<cluster::Compare> guard;
+  if (if_hash) {
+    auto cur = store.range(KeyRange::exact(key));
+    if (!cur) return fail(cur.error());
+    if (cur->kvs.empty()) return true;  // gone already
+    auto rec = cluster::decode_project(cur->kvs[0].value, key);
+    if (rec && !if_hash->empty() && rec->hash != *if_hash) return false;  // a newer up
+    guard.push_back(cluster::Compare::mod_revision(key, cluster::Compare::Op::Equal,
+                                                   cur->kvs[0].mod_revision));
+  }
+  // The per-node index keys of its slots go in the same txn (a slot moved meanwhile leaves an
+  // index key the scheduler's next pass removes: the project is gone by then).
+  auto slots = cluster::read_project_slots(store, project);
+  if (!slots) return fail(slots.error());
+  std::vector<TxnOp> ops = {TxnOp::erase(KeyRange::exact(key)),
+                            TxnOp::erase(KeyRange::with_prefix(cluster::assign_prefix(project)))};
+  bool first = true;
+  // etcd takes at most 128 operations in a txn: the first holds the record's removal.
+  auto flush = [&]() -> Result<bool> {
+    auto r = store.txn(first ? guard : std::vector<cluster::Compare>{}, ops, {});
+    if (!r) return fail(r.error());
+    ops.clear();
+    bool ok = r->succeeded || !first;
+    first = false;
+    return ok;
+  };
+  for (const auto& [service, slot, node] : *slots) {
+    ops.push_back(TxnOp::erase(
+        KeyRange::exact(cluster::keys::node_assign(node, project, service, slot))));
+    if (ops.size() == 100) {
+      auto r = flush();
+      if (!r || !*r) return r;
+    }
+  }
+  if (ops.empty()) return true;
+  return flush();
+}
+
+}  // namespace
+
 awaitable<Result<void>> Daemon::cluster_down(const std::string& project) {
+  // Known unreachable (the lease's keepalive fails): no wait on the store's timeout.
+  if (auto s = cluster_agent->status(); s.state == cluster::NodeAgent::State::Unreachable)
+    co_return fail("remove project " + project + " from the cluster: etcd is unreachable (" +
+                   s.error + ")");
   auto erase = [agent = cluster_agent, project]() -> Result<void> {
-    auto r = agent->store().txn({},
-                                {cluster::TxnOp::erase(cluster::KeyRange::exact(
-                                     cluster::project_key(project))),
-                                 cluster::TxnOp::erase(cluster::KeyRange::with_prefix(
-                                     cluster::assign_prefix(project)))},
-                                {});
+    auto r = erase_project(agent->store(), project, std::nullopt);
     if (!r) return fail(r.error().wrap("remove project " + project + " from the cluster"));
     return {};
   };
@@ -79,7 +129,49 @@ awaitable<Result<void>> Daemon::cluster_down(const std::string& project) {
   cluster_slots_.erase(project);  // no pass of this node makes it again meanwhile
   std::error_code ec;
   std::filesystem::remove(cluster_file(project), ec);
+  std::filesystem::remove(cluster_down_marker(project), ec);
   co_return Result<void>{};
+}
+
+Result<void> Daemon::cluster_down_later(const std::string& project) {
+  std::string hash;
+  if (auto spec = read_file(cluster_file(project), spec::kMaxStackFileBytes, "");
+      spec.has_value())
+    hash = sha256_hex(*spec);
+  auto marker = cluster_down_marker(project);
+  if (auto r = make_dirs(marker.parent_path(), 0700); !r) return r;
+  if (auto r = write_file_atomic(marker, hash, 0600); !r) return r;
+  cluster_slots_.erase(project);
+  std::error_code ec;
+  std::filesystem::remove(cluster_file(project), ec);
+  return {};
+}
+
+std::filesystem::path Daemon::cluster_down_marker(const std::string& project) const {
+  return paths_.root / "cluster" / (project + ".down");
+}
+
+awaitable<void> Daemon::cluster_retry_down(std::string project, std::string hash) {
+  auto erase = [agent = cluster_agent, project, hash]() -> Result<bool> {
+    auto r = erase_project(agent->store(), project, hash);
+    if (!r) return fail(r.error().wrap("remove project " + project + " from the cluster"));
+    return r;
+  };
+  auto r = co_await on_agent(*cluster_agent, std::move(erase));
+  cluster_retrying_.erase(project);
+  auto log = log::get("cluster");
+  if (!r) {
+    log->warn("{} (the next view tries again)", r.error().message);
+    co_return;
+  }
+  std::error_code ec;
+  std::filesystem::remove(cluster_down_marker(project), ec);
+  if (*r)
+    log->info("cluster: project={} removed from the cluster (its down here did not reach it)",
+              project);
+  else
+    log->info("cluster: project={} was brought up again elsewhere: its earlier down is dropped",
+              project);
 }
 
 std::filesystem::path Daemon::cluster_file(const std::string& project) const {
@@ -93,10 +185,22 @@ bool Daemon::is_cluster_project(const state::ProjectRecord& rec) const {
 void Daemon::restrict_to_slots(planner::DesiredState& desired) const {
   auto it = cluster_slots_.find(desired.project);
   if (it == cluster_slots_.end()) return;
+  std::set<std::string> used;
   for (auto& s : desired.services) {
     auto sl = it->second.find(s.name);
     s.slots = sl != it->second.end() ? sl->second : std::set<int>{};
+    if (!s.slots->empty()) used.insert(s.networks.begin(), s.networks.end());
   }
+  // A network is made here only when a replica here joins it, or the routing mesh answers a
+  // service's published ports on it here (cluster_mesh.h: every node, replica or not). Made
+  // for a project with nothing here, a shared overlay (`name:`) stayed that project's on this
+  // node: another project's `down` here left its bridge, removed only when the first project
+  // went from the cluster, later, by this node's view.
+  auto spec = read_file(cluster_file(desired.project), spec::kMaxStackFileBytes, "");
+  if (spec)
+    for (const auto& m : mesh_services(*spec)) used.insert(m.network);
+  std::erase_if(desired.networks,
+                [&](const planner::DesiredNetwork& n) { return !used.count(n.name); });
 }
 
 awaitable<void> Daemon::cluster_gone(std::string project) {
@@ -106,12 +210,6 @@ awaitable<void> Daemon::cluster_gone(std::string project) {
   cluster_leaving_.erase(project);  // failed: the next view tries again
   std::error_code ec;
   std::filesystem::remove(cluster_file(project), ec);
-}
-
-std::vector<std::tuple<std::string, int, std::string>> Daemon::cluster_slots_of(
-    const std::string& project) const {
-  return assignments_ ? assignments_->slots_of(project)
-                      : std::vector<std::tuple<std::string, int, std::string>>{};
 }
 
 void Daemon::start_cluster() {
@@ -143,8 +241,19 @@ void Daemon::stop_cluster() {
 void Daemon::cluster_view(const std::map<std::string, cluster::LocalProject>& view) {
   auto log = log::get("cluster");
   auto& store = controller_->store();
+  std::error_code ec;
   for (const auto& [name, lp] : view) {
     if (cluster_leaving_.count(name)) continue;  // a view read before its down here
+    if (auto marker = cluster_down_marker(name); std::filesystem::exists(marker, ec)) {
+      auto hash = read_file(marker, 1024, "the pending down of " + name);
+      if (hash && (hash->empty() || *hash == lp.project.hash)) {
+        if (cluster_retrying_.insert(name).second)
+          asio::co_spawn(io_, cluster_retry_down(name, *hash), asio::detached);
+        continue;  // taken down here: not run again
+      }
+      log->info("cluster: project={} was brought up again: its earlier down is dropped", name);
+      std::filesystem::remove(marker, ec);
+    }
     auto path = cluster_file(name);
     auto old = read_file(path, spec::kMaxStackFileBytes, "the cluster's copy of " + name);
     if (!old || *old != lp.project.spec) {
@@ -185,6 +294,12 @@ void Daemon::cluster_view(const std::map<std::string, cluster::LocalProject>& vi
   // The routing mesh: every project's published ports answer here (before a removed project's
   // networks go below: its rules leave first).
   if (cluster_mesh_) cluster_mesh_->projects(view);
+  // The pending down of a project the cluster no longer has is done.
+  for (const auto& e : std::filesystem::directory_iterator(paths_.root / "cluster", ec)) {
+    auto f = e.path().filename().string();
+    if (f.size() > 5 && f.ends_with(".down") && !view.count(f.substr(0, f.size() - 5)))
+      std::filesystem::remove(e.path(), ec);
+  }
   // A project the cluster no longer has: what runs of it here goes.
   auto all = store.list_projects();
   if (!all) return;

@@ -473,9 +473,18 @@ Result<void> Daemon::check_sublink_parents(const spec::Stack& stack) {
 
 awaitable<Result<void>> Daemon::down(std::string project, std::optional<std::chrono::seconds> timeout,
                                      Progress progress, bool volumes) {
-  // Every node's share goes: the store's record first, so no scheduler places it again.
+  // Every node's share goes: the store's record first, so no scheduler places it again. The
+  // store unreachable: this node's share goes anyway, the record when the store is back.
   if (cluster_agent)
-    if (auto r = co_await cluster_down(project); !r) co_return r;
+    if (auto r = co_await cluster_down(project); !r) {
+      if (auto later = cluster_down_later(project); !later) co_return fail(later.error());
+      log::get("cluster")->warn("project={}: {}; removed here, the record when etcd is back",
+                                project, r.error().message);
+      progress(project,
+               "Removed here only: the cluster record could not be removed (" +
+                   r.error().message + "); it is removed when etcd is reachable again",
+               std::chrono::milliseconds(0));
+    }
   cancels_.insert(project);  // a plan of this project waiting on something gives up
   auto lock = co_await ProjectLock::take(busy_, *busy_changed_, project);
   cancels_.erase(project);

@@ -12,7 +12,7 @@
 #include <sstream>
 #include <thread>
 
-#include "cluster/cluster_mesh_fixture.h"
+#include "cluster/cluster_hosts.h"
 
 using namespace stack::test;
 using namespace std::chrono_literals;
@@ -44,14 +44,6 @@ networks:
   mesh:
     driver: overlay
     name: )" + network + "\n";
-}
-
-std::map<std::string, std::string> etcd_prefix(const EtcdCluster& etcd, const std::string& prefix) {
-  auto r = run({"/usr/bin/etcdctl", "--endpoints", etcd.endpoints()[0], "get", "--prefix", prefix});
-  std::map<std::string, std::string> out;
-  std::istringstream in(r.out);
-  for (std::string key, value; std::getline(in, key) && std::getline(in, value);) out[key] = value;
-  return out;
 }
 
 // GET http://ADDRESS:PORT/i from namespace NETNS: the body, "" when nothing answers in 2 s.
@@ -105,15 +97,6 @@ std::map<std::string, std::string> web_endpoints(const EtcdCluster& etcd, const 
   return out;
 }
 
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (!pred()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(100ms);
-  }
-  return true;
-}
-
 }  // namespace
 
 TEST_CASE("cluster mesh: a published port answers on every node and reaches healthy replicas only") {
@@ -121,16 +104,16 @@ TEST_CASE("cluster mesh: a published port answers on every node and reaches heal
   if (auto why = etcd_missing(); !why.empty()) return report_skip(why);
   auto etcd = EtcdCluster::three();
   REQUIRE(etcd->healthy());
-  MeshHosts hosts(*etcd, 4);  // A, B, C and a client; destroyed after the environments
+  Hosts hosts(*etcd, 4);  // A, B, C and a client; destroyed after the environments
   const std::string client = hosts.ns[3];
   StackEnv a, b, c;
   auto id = std::to_string(::getpid() % 100000);
   const std::string net = "stkmesh" + id, project = unique_project("mesh");
   for (auto* env : {&a, &b, &c}) env->uses(project);
   const std::string node_a = "ma" + id, node_b = "mb" + id, node_c = "mc" + id;
-  mesh_daemon(a, hosts.ns[0], *etcd, node_a, hosts.addr[0]);
-  mesh_daemon(b, hosts.ns[1], *etcd, node_b, hosts.addr[1]);
-  mesh_daemon(c, hosts.ns[2], *etcd, node_c, hosts.addr[2]);
+  cluster_daemon(a, hosts.ns[0], *etcd, node_a, hosts.addr[0]);
+  cluster_daemon(b, hosts.ns[1], *etcd, node_b, hosts.addr[1]);
+  cluster_daemon(c, hosts.ns[2], *etcd, node_c, hosts.addr[2]);
 
   // One replica, pinned to C; asked for on A.
   a.write(mesh_file(project, net, 1, "node.hostname == " + node_c));

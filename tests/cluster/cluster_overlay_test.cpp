@@ -1,5 +1,5 @@
 // Cluster overlay networks across simulated hosts (issue 18): two network namespaces on the
-// bridge of a three-member etcd (tests/support/etcd_fixture), one daemon each joined to it,
+// fabric joined to a three-member etcd (cluster_hosts.h), one daemon each joined to it,
 // each node running its own project on one shared overlay (`name:`). Checks the addresses
 // (the cluster's subnet, distinct), reach by name across nodes, the FDB/neighbour entries and
 // DNS name of a stopped container going, and a killed daemon's endpoints going with its lease.
@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cluster/cluster_hosts.h"
 #include "e2e/stack_env.h"
 #include "net/naming.h"
 #include "support/etcd_fixture.h"
@@ -22,56 +23,6 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// Simulated hosts: namespaces stkch<i>-<pid>, each with a veth on ETCD's bridge at .21, .22...
-// of the members' /24. Removed on destruction, pass or fail.
-struct Hosts {
-  std::vector<std::string> ns, links, addr;
-  Hosts(const EtcdCluster& etcd, int n) {
-    auto url = etcd.members()[0].client_url;  // http://192.168.X.11:2379
-    auto host = url.substr(7, url.rfind(':') - 7);
-    auto prefix = host.substr(0, host.rfind('.') + 1);
-    auto id = std::to_string(::getpid() % 100000);
-    for (int i = 0; i < n; i++) {
-      ns.push_back("stkch" + std::to_string(i) + "-" + id);
-      links.push_back("stkcl" + id + "x" + std::to_string(i));
-      addr.push_back(prefix + std::to_string(21 + i));
-      for (const auto& cmd : std::vector<std::string>{
-               "ip netns add " + ns[i],
-               "ip link add " + links[i] + " type veth peer name u0 netns " + ns[i],
-               "ip link set " + links[i] + " master " + etcd.bridge() + " up",
-               "ip -n " + ns[i] + " addr add " + addr[i] + "/24 dev u0",
-               "ip -n " + ns[i] + " link set u0 up",
-               "ip -n " + ns[i] + " link set lo up"}) {
-        auto r = run({"/bin/sh", "-c", cmd});
-        REQUIRE_MESSAGE(r.code == 0, cmd << ": " << r.err);
-      }
-    }
-  }
-  ~Hosts() {
-    for (const auto& l : links) run({"/usr/sbin/ip", "link", "del", l});
-    for (const auto& n : ns) run({"/usr/sbin/ip", "netns", "del", n});
-  }
-};
-
-// (Re)starts ENV's daemon in namespace NETNS, joined to ETCD as NODE advertising ADDRESS.
-void cluster_daemon(StackEnv& env, const std::string& netns, const EtcdCluster& etcd,
-                    const std::string& node, const std::string& address) {
-  env.stack({"daemon", "stop"});
-  std::filesystem::remove(env.run_root() / "stack.sock");
-  std::string endpoints;
-  for (const auto& e : etcd.endpoints()) endpoints += (endpoints.empty() ? "" : ",") + e;
-  run({"/bin/sh", "-c",
-       "setsid nsenter --net=/run/netns/" + netns + " " + std::string(STACK_BUILD_DIR) +
-           "/stack --root " + env.root().string() + " --run-root " + env.run_root().string() +
-           " daemon --cluster " + endpoints + " --node-name " + node + " --advertise " + address +
-           " >>" + (env.run_root() / "daemon.log").string() + " 2>&1 &"});
-  auto deadline = Clock::now() + 15s;
-  while (Clock::now() < deadline && env.api_get("/v1/version")["cluster"]["state"] != "ready")
-    std::this_thread::sleep_for(100ms);
-  REQUIRE_MESSAGE(env.api_get("/v1/version")["cluster"]["state"] == "ready",
-                  env.api_get("/v1/version").dump());
-}
 
 // The service is pinned to NODE: in cluster mode the scheduler places every project, and this
 // test wants one container on each node (and b's not moved to A when B's daemon is killed).
@@ -88,39 +39,6 @@ networks:
   shared:
     driver: overlay
     name: )" + network + "\n";
-}
-
-// etcdctl get --prefix PREFIX from the host: key -> value.
-std::map<std::string, std::string> etcd_prefix(const EtcdCluster& etcd, const std::string& prefix) {
-  auto r = run({"/usr/bin/etcdctl", "--endpoints", etcd.endpoints()[0], "get", "--prefix", prefix});
-  std::map<std::string, std::string> out;
-  std::istringstream in(r.out);
-  for (std::string key, value; std::getline(in, key) && std::getline(in, value);) out[key] = value;
-  return out;
-}
-
-std::string sh_in(const std::string& netns, const std::string& cmd) {
-  return run({"/bin/sh", "-c", "ip netns exec " + netns + " " + cmd}).out;
-}
-
-// Runs ARGV in SERVICE until it succeeds or TIMEOUT passes.
-RunResult exec_until(StackEnv& env, const std::vector<std::string>& argv, bool ok,
-                     std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  std::vector<std::string> args = {"exec"};
-  args.insert(args.end(), argv.begin(), argv.end());
-  RunResult r;
-  do {
-    r = env.stack(args);
-    if ((r.code == 0) == ok) return r;
-    std::this_thread::sleep_for(50ms);
-  } while (Clock::now() < deadline);
-  return r;
-}
-
-long ms_since(Clock::time_point t0) {
-  return static_cast<long>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
 }
 
 }  // namespace
@@ -243,11 +161,17 @@ TEST_CASE("cluster overlay: containers on two nodes reach each other by name ove
   auto readopted = exec_until(a, {"a", "ping", "-c", "1", "-W", "1", "b"}, true, 15s);
   CHECK_MESSAGE(readopted.code == 0, readopted.out << readopted.err);
   REQUIRE(b.stack({"down", "-t", "0"}).code == 0);
+  // B runs nothing now (a's project has no replica there): nothing of the overlay is left on
+  // B when its `down` returns, whatever A does next.
+  auto b_links = sh_in(hosts.ns[1], "ip -o link show");
+  CHECK_MESSAGE(b_links.find("stk-") == std::string::npos, "after b's down: " << b_links
+                << b.stack({"network", "ls"}).out);
+  CHECK(b_links.find("stx-") == std::string::npos);
   REQUIRE(a.stack({"down", "-t", "0"}).code == 0);
   for (const auto& ns : hosts.ns) {
     auto links = sh_in(ns, "ip -o link show");
     CHECK(links.find("stx-") == std::string::npos);
-    CHECK(links.find("stk-") == std::string::npos);
+    CHECK_MESSAGE(links.find("stk-") == std::string::npos, ns << ": " << links);
   }
   CHECK(etcd_prefix(*etcd, "/stack/overlay/" + net + "/").empty());
   CHECK(etcd_prefix(*etcd, "/stack/ipam/" + net + "/addr/").empty());

@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <thread>
@@ -172,4 +173,74 @@ TEST_CASE("cluster: killing the etcd leader loses no assignment") {
   CHECK(eventually([&] { return running(a, p, "web") == 3 && running(b, p, "web") == 3; }, 60s));
   auto ps = json::parse(b.stack({"ps", "-p", p, "--format", "json"}).out);
   CHECK(ps.size() == 6);
+}
+
+TEST_CASE("cluster: node ps lists a node's slots, and down with etcd away removes the record when it returns") {
+  STACK_REQUIRE_ROOT();
+  if (auto why = etcd_missing(); !why.empty()) return report_skip(why);
+  auto etcd = EtcdCluster::single();
+  REQUIRE(etcd->healthy());
+  StackEnv a, b;
+  std::string na = unique_project("pa"), nb = unique_project("pb");
+  a.start_daemon(join_args(etcd->endpoints(), na));
+  b.start_daemon(join_args(etcd->endpoints(), nb));
+  REQUIRE(eventually([&] { return all_ready(a, {na, nb}); }, 15s));
+  const std::string p = unique_project("nps");
+  a.uses(p);
+  b.uses(p);
+  a.write(stack_file(p, 4, false));
+  REQUIRE(a.stack({"up", "-d"}).code == 0);
+  REQUIRE(eventually([&] { return running(a, p, "web") == 2 && running(b, p, "web") == 2; }, 60s));
+
+  // node ps: this node's slots with their state; another node's, its state unknown here (B
+  // reports it: its own node ps says running).
+  auto mine_r = a.stack({"node", "ps", "--format", "json"});
+  REQUIRE_MESSAGE(mine_r.code == 0, mine_r.err);
+  auto mine = json::parse(mine_r.out);
+  REQUIRE(mine.size() == 2);
+  for (const auto& row : mine) {
+    CHECK(row["project"] == p);
+    CHECK(row["service"] == "web");
+    CHECK(row["node"] == na);
+    CHECK(row["state"] == "running");
+  }
+  auto theirs = json::parse(a.stack({"node", "ps", nb, "--format", "json"}).out);
+  REQUIRE(theirs.size() == 2);
+  for (const auto& row : theirs) {
+    CHECK(row["node"] == nb);
+    CHECK(row["state"] == "unknown");
+    CHECK(row["reported_by"] == nb);
+  }
+  CHECK(a.stack({"node", "ps", nb}).out.find("unknown (reported by " + nb + " only)") !=
+        std::string::npos);
+  auto own = json::parse(b.stack({"node", "ps", nb, "--format", "json"}).out);
+  REQUIRE(own.size() == 2);
+  for (const auto& row : own) CHECK(row["state"] == "running");
+  CHECK(a.stack({"ps", "-p", p}).out.find("unknown (reported by " + nb + " only)") !=
+        std::string::npos);
+  auto table = a.stack({"node", "ps"});
+  CHECK(table.out.find("SLOT") != std::string::npos);
+  CHECK(table.out.find(p + "-web-") != std::string::npos);
+  CHECK(a.stack({"node", "ps", "--help"}).out.find("assigned") != std::string::npos);
+  auto unknown = a.stack({"node", "ps", "nosuchnode"});
+  CHECK(unknown.code != 0);
+  CHECK(unknown.err.find("no such node") != std::string::npos);
+
+  // etcd away: down on A does not fail; A's containers go, B keeps its own.
+  etcd->kill(0);
+  auto down = a.stack({"down", "-p", p, "-t", "0"});
+  CHECK_MESSAGE(down.code == 0, down.err);
+  CHECK_MESSAGE((down.out + down.err).find("could not be removed") != std::string::npos,
+                down.out << down.err);
+  CHECK(running(a, p, "web") == 0);
+  CHECK(running(b, p, "web") == 2);
+
+  // etcd back: the record goes (not run again on A), and B takes its share down.
+  REQUIRE(etcd->restart(0));
+  CHECK(eventually([&] { return running(b, p, "web") == 0; }, 60s));
+  CHECK(running(a, p, "web") == 0);
+  auto ls = run({"/usr/bin/etcdctl", "--endpoints", etcd->endpoints()[0], "get", "--prefix",
+                 "--keys-only", "/stack/projects/" + p});
+  CHECK(ls.out.find(p) == std::string::npos);
+  CHECK(!std::filesystem::exists(a.root() / "cluster" / (p + ".down")));
 }

@@ -4,6 +4,7 @@
 // hand leadership over, a node's view holds its slots only.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -74,6 +75,21 @@ std::map<int, std::string> slots(Store& s, const std::string& project = "demo") 
   return out;
 }
 
+// slot → node of demo/web, as the per-node index holds it (a slot indexed twice fails).
+std::map<int, std::string> index_of(Store& s, const std::string& project = "demo") {
+  std::map<int, std::string> out;
+  auto r = s.range(KeyRange::with_prefix(std::string(kNodeAssignPrefix)));
+  REQUIRE(r);
+  for (const auto& kv : r->kvs) {
+    std::string node;
+    SlotKey k;
+    REQUIRE(parse_node_assign_key(kv.key, node, k));
+    CHECK(kv.value == node);
+    if (k.project == project) CHECK(out.emplace(k.slot, node).second);
+  }
+  return out;
+}
+
 std::map<std::string, int> per_node(const std::map<int, std::string>& m) {
   std::map<std::string, int> out;
   for (const auto& [slot, node] : m) out[node]++;
@@ -103,8 +119,9 @@ TEST_CASE("scheduler pass: 6 replicas land 2 2 2 and a deposed leader writes not
   auto pass = schedule_pass(s, *leader);
   REQUIRE(pass);
   CHECK(pass->leader);
-  CHECK(pass->writes == 6);
+  CHECK(pass->writes == 12);  // each slot's key and its per-node index key
   CHECK(per_node(slots(s)) == std::map<std::string, int>{{"a", 2}, {"b", 2}, {"c", 2}});
+  CHECK(index_of(s) == slots(s));
   // Nothing changed: nothing written.
   auto again = schedule_pass(s, *leader);
   REQUIRE(again);
@@ -147,6 +164,7 @@ TEST_CASE("scheduler pass: a lost node's slots move after its lease expires, kee
     if (!on_b.count(slot)) CHECK(node == before[slot]);  // nothing else moved
   }
   CHECK(per_node(after) == std::map<std::string, int>{{"a", 3}, {"c", 3}});
+  CHECK(index_of(s) == after);  // b's index keys went with the moves
 }
 
 TEST_CASE("scheduler pass: a constraint pins the service, a removed project loses its slots") {
@@ -164,6 +182,25 @@ TEST_CASE("scheduler pass: a constraint pins the service, a removed project lose
   REQUIRE(pass);
   CHECK(pass->schedule.removed == 3);
   CHECK(slots(s).empty());
+  CHECK(index_of(s).empty());
+}
+
+TEST_CASE("scheduler pass: a stray or missing per-node index key is repaired") {
+  MemoryStore s;
+  LeaseId a = join(s, "a");
+  join(s, "b");
+  put_project(s, "demo", 2);
+  auto leader = s.campaign(std::string(keys::kSchedulerElection), "a", a, 1s);
+  REQUIRE(leader);
+  REQUIRE(schedule_pass(s, *leader));
+  auto placed = slots(s);
+  // As an older version left it: slot 1 not indexed, slot 7 indexed but not assigned.
+  REQUIRE(s.erase(KeyRange::exact(keys::node_assign(placed[1], "demo", "web", 1))));
+  REQUIRE(s.put(keys::node_assign("b", "demo", "web", 7), "b"));
+  auto pass = schedule_pass(s, *leader);
+  REQUIRE(pass);
+  CHECK(pass->writes == 2);
+  CHECK(index_of(s) == placed);
 }
 
 TEST_CASE("scheduler loops: one leads, the other takes over when its node goes") {
@@ -188,15 +225,91 @@ TEST_CASE("scheduler loops: one leads, the other takes over when its node goes")
   loop_b.stop();
 }
 
+namespace {
+
+// MemoryStore that puts project LATE just before the first assignment write reaches it: a
+// change made between a pass's read and its writes.
+class PutBeforeWrite final : public Store {
+ public:
+  PutBeforeWrite(MemoryStore& m, std::string late) : m_(m), late_(std::move(late)) {}
+  Result<RangeResult> range(const KeyRange& r) override { return m_.range(r); }
+  Result<Revision> put(const std::string& k, const std::string& v, LeaseId l) override {
+    return m_.put(k, v, l);
+  }
+  Result<std::int64_t> erase(const KeyRange& r) override { return m_.erase(r); }
+  Result<TxnResult> txn(const std::vector<Compare>& c, const std::vector<TxnOp>& t,
+                        const std::vector<TxnOp>& e) override {
+    bool writes = std::any_of(t.begin(), t.end(), [](const TxnOp& op) {
+      return op.kind == TxnOp::Kind::Put && op.range.key.rfind("/stack/assign/", 0) == 0;
+    });
+    if (writes && !done_.exchange(true)) (void)m_.put(project_key("late"), late_);
+    return m_.txn(c, t, e);
+  }
+  Result<void> compact(Revision r) override { return m_.compact(r); }
+  Result<Lease> grant(std::int64_t ttl) override { return m_.grant(ttl); }
+  Result<std::int64_t> keepalive(LeaseId l) override { return m_.keepalive(l); }
+  Result<void> revoke(LeaseId l) override { return m_.revoke(l); }
+  Result<std::unique_ptr<EventStream>> watch(const KeyRange& r, Revision from) override {
+    return m_.watch(r, from);
+  }
+  Result<LeaderKey> campaign(const std::string& n, const std::string& v, LeaseId l,
+                             std::chrono::milliseconds t) override {
+    return m_.campaign(n, v, l, t);
+  }
+  Result<void> proclaim(const LeaderKey& l, const std::string& v) override {
+    return m_.proclaim(l, v);
+  }
+  Result<KeyValue> leader(const std::string& n) override { return m_.leader(n); }
+  Result<void> resign(const LeaderKey& l) override { return m_.resign(l); }
+  Result<std::unique_ptr<EventStream>> observe(const std::string& n) override {
+    return m_.observe(n);
+  }
+
+ private:
+  MemoryStore& m_;
+  std::string late_;  // its record
+  std::atomic<bool> done_{false};
+};
+
+}  // namespace
+
+TEST_CASE("scheduler loop: a project put between a pass's read and its writes is placed") {
+  MemoryStore mem, scratch;
+  put_project(scratch, "late", 1);
+  auto late = scratch.range(KeyRange::exact(project_key("late")));
+  REQUIRE(late);
+  auto s = std::make_shared<PutBeforeWrite>(mem, late->kvs.at(0).value);
+  LeaseId la = join(mem, "a");
+  SchedulerLoop loop(s, {"a", [la] { return la; }, 200ms, 20ms});
+  loop.start();
+  REQUIRE(eventually([&] { return loop.leading(); }));
+  put_project(mem, "demo", 2);
+  REQUIRE(eventually([&] { return slots(mem).size() == 2; }));
+  // Nothing else changes: only the watch from the pass's snapshot wakes the loop for "late".
+  CHECK(eventually([&] { return slots(mem, "late").size() == 1; }, 3s));
+  loop.stop();
+}
+
+// What the scheduler writes for one slot: its key and its per-node index key, the old node's
+// index key deleted (FROM), in one txn.
+void assign(MemoryStore& mem, const std::string& project, const std::string& service, int slot,
+            const std::string& node, const std::string& from = "") {
+  std::vector<TxnOp> ops = {TxnOp::put(keys::assign(project, service, slot), node),
+                            TxnOp::put(keys::node_assign(node, project, service, slot), node)};
+  if (!from.empty())
+    ops.push_back(TxnOp::erase(KeyRange::exact(keys::node_assign(from, project, service, slot))));
+  REQUIRE(mem.txn({}, ops, {}));
+}
+
 TEST_CASE("assignment view: a node sees every project and only its own slots, and each change once") {
   MemoryStore mem;
   std::shared_ptr<Store> s(&mem, [](Store*) {});
   put_project(mem, "demo", 3);
   put_project(mem, "other", 1);
-  REQUIRE(mem.put(keys::assign("demo", "web", 1), "a"));
-  REQUIRE(mem.put(keys::assign("demo", "web", 2), "b"));
-  REQUIRE(mem.put(keys::assign("demo", "web", 3), "a"));
-  REQUIRE(mem.put(keys::assign("other", "web", 1), "b"));
+  assign(mem, "demo", "web", 1, "a");
+  assign(mem, "demo", "web", 2, "b");
+  assign(mem, "demo", "web", 3, "a");
+  assign(mem, "other", "web", 1, "b");
   auto view = read_local_view(mem, "a");
   REQUIRE(view);
   REQUIRE(view->first.size() == 2);
@@ -211,9 +324,11 @@ TEST_CASE("assignment view: a node sees every project and only its own slots, an
   }, 20ms);
   watch.start();
   REQUIRE(eventually([&] { return watch.views() == 1; }));
-  REQUIRE(mem.put(keys::assign("other", "web", 1), "c"));  // not ours either way: no new view
-  REQUIRE(mem.put(keys::assign("demo", "web", 2), "a"));   // moved here
+  auto events = watch.events();
+  assign(mem, "other", "web", 1, "c", "b");  // not ours either way: no new view, no event
+  assign(mem, "demo", "web", 2, "a", "b");   // moved here
   REQUIRE(eventually([&] { return watch.views() == 2; }));
+  CHECK(watch.events() == events + 1);  // the index key put here, nothing of b's or c's
   REQUIRE(mem.erase(KeyRange::exact(project_key("other"))));
   REQUIRE(eventually([&] { return watch.views() == 3; }));
   watch.stop();
