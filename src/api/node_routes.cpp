@@ -62,6 +62,8 @@ awaitable<void> add_cluster_rows(reconciler::Daemon& d, const std::string& proje
   for (auto& c : containers) {
     c["node"] = self;
     here.insert(c.value("name", ""));
+    if (auto ports = d.mesh_ports(project, c.value("service", "")); !ports.empty())
+      c["ports"] = ports;
   }
   // From the watch's last read, not the store: ps never waits on an unreachable etcd.
   for (const auto& [service, slot, node] : d.cluster_slots_of(project)) {
@@ -81,6 +83,8 @@ awaitable<void> add_cluster_rows(reconciler::Daemon& d, const std::string& proje
                           {"exit_code", 0},
                           {"restarts", 0},
                           {"node", node}});
+    if (auto ports = d.mesh_ports(project, k.service); !ports.empty())
+      containers.back()["ports"] = ports;
   }
 }
 

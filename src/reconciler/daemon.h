@@ -169,6 +169,7 @@ class Daemon {
     std::string name, project, subnet, gateway;
     std::vector<std::string> containers;
     std::string driver = "bridge";  // bridge | overlay | macvlan | ipvlan
+    bool ingress = false;  // the cluster's routing mesh network (cluster_ingress.h): no project's
   };
   [[nodiscard]] Result<std::vector<NetworkListing>> list_networks();
   [[nodiscard]] Result<NetworkListing> create_network(const std::string& name,
@@ -274,6 +275,15 @@ class Daemon {
   // PROJECT's slots on every node, (service, slot, node), as this node's watch last read them.
   [[nodiscard]] std::vector<std::tuple<std::string, int, std::string>> cluster_slots_of(
       const std::string& project) const;
+  // The cluster's projects (as this node last saw them) whose services join network NETWORK
+  // for the routing mesh: the ingress network stays here while one of them has it.
+  [[nodiscard]] std::set<std::string> mesh_projects(const std::string& network) const;
+  // SERVICE's ports the routing mesh answers on every node, as ps shows them
+  // ("0.0.0.0:30000->80/tcp"), and the one of TARGET/PROTO (its number, 0 when none).
+  [[nodiscard]] std::vector<std::string> mesh_ports(const std::string& project,
+                                                    const std::string& service) const;
+  [[nodiscard]] int mesh_port(const std::string& project, const std::string& service, int target,
+                              const std::string& proto) const;
   EventBus& events() { return events_; }
   [[nodiscard]] const Paths& paths() const { return paths_; }
 

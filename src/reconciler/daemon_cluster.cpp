@@ -17,6 +17,8 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "net/firewall.h"
+#include "reconciler/cluster_ingress.h"
 #include "reconciler/cluster_mesh.h"
 #include "reconciler/daemon.h"
 #include "reconciler/on_agent.h"
@@ -36,6 +38,21 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::cluster_up(UpRequest request) {
   if (auto r = prepare_up(*stack, request); !r) co_return fail(r.error());
   if (!request.options.plan.services.empty())
     co_return fail("up SERVICE... in a cluster: the project is placed as a whole (stack up)");
+  // The routing mesh's network, and a cluster-wide number for each ephemeral port (claimed
+  // before the project is written: a project in the store always has its ports).
+  auto ephemeral = attach_ingress(*stack);
+  if (!ephemeral) co_return fail(ephemeral.error());
+  if (!request.options.dry_run) {
+    std::vector<cluster::PortWant> wants;
+    for (const auto& e : *ephemeral) wants.push_back(e.want);
+    auto claim = [agent = cluster_agent, project = stack->name,
+                  wants = std::move(wants)]() -> Result<std::map<std::string, int>> {
+      return cluster::claim_ingress_ports(agent->store(), project, wants);
+    };
+    auto claimed = co_await on_agent(*cluster_agent, std::move(claim));
+    if (!claimed) co_return fail(claimed.error());
+    set_ephemeral_ports(*stack, *ephemeral, *claimed);
+  }
   auto placements = cluster::placements_of(*stack);
   if (!placements) co_return fail(placements.error());
   cluster::ProjectRecord rec;
@@ -67,6 +84,9 @@ awaitable<Result<void>> Daemon::cluster_down(const std::string& project) {
                                      cluster::assign_prefix(project)))},
                                 {});
     if (!r) return fail(r.error().wrap("remove project " + project + " from the cluster"));
+    // After the project: a port freed first could be claimed by another while it still runs.
+    if (auto p = cluster::release_ingress_ports(agent->store(), project); !p)
+      return fail(p.error().wrap("remove project " + project + " from the cluster"));
     return {};
   };
   // Before the erase: the view without the project may reach the loop before this resumes,
@@ -112,6 +132,39 @@ std::vector<std::tuple<std::string, int, std::string>> Daemon::cluster_slots_of(
     const std::string& project) const {
   return assignments_ ? assignments_->slots_of(project)
                       : std::vector<std::tuple<std::string, int, std::string>>{};
+}
+
+std::set<std::string> Daemon::mesh_projects(const std::string& network) const {
+  return cluster_mesh_ ? cluster_mesh_->projects_on(network) : std::set<std::string>{};
+}
+
+namespace {
+const char* proto_name(int proto) {
+  switch (static_cast<net::Proto>(proto)) {
+    case net::Proto::kUdp: return "udp";
+    case net::Proto::kSctp: return "sctp";
+    case net::Proto::kTcp: break;
+  }
+  return "tcp";
+}
+}  // namespace
+
+std::vector<std::string> Daemon::mesh_ports(const std::string& project,
+                                            const std::string& service) const {
+  std::vector<std::string> out;
+  if (!cluster_mesh_) return out;
+  for (const auto& p : cluster_mesh_->ports_of(project, service))
+    out.push_back("0.0.0.0:" + std::to_string(p.published) + "->" + std::to_string(p.target) +
+                  "/" + proto_name(p.proto));
+  return out;
+}
+
+int Daemon::mesh_port(const std::string& project, const std::string& service, int target,
+                      const std::string& proto) const {
+  if (!cluster_mesh_) return 0;
+  for (const auto& p : cluster_mesh_->ports_of(project, service))
+    if (p.target == target && proto == proto_name(p.proto)) return p.published;
+  return 0;
 }
 
 void Daemon::start_cluster() {
