@@ -66,10 +66,10 @@ std::string get(const std::string& netns, const std::string& address, int port =
 
 // The first answer's body, polling until one comes or TIMEOUT passes.
 std::string get_until(const std::string& netns, const std::string& address,
-                      std::chrono::milliseconds timeout) {
+                      std::chrono::milliseconds timeout, int port = 8080) {
   auto deadline = Clock::now() + timeout;
   std::string body;
-  while ((body = get(netns, address)).empty() && Clock::now() < deadline)
+  while ((body = get(netns, address, port)).empty() && Clock::now() < deadline)
     std::this_thread::sleep_for(100ms);
   return body;
 }
@@ -241,15 +241,15 @@ TEST_CASE("cluster mesh: a published port answers on every node and reaches heal
 
 namespace {
 
-// A service on the project's default network only: 8080 -> 80 and an ephemeral port -> 81; the
-// replica answers with a token of its own start on both.
+// A service on the project's default network only: 8080 -> 80, an ephemeral port -> 81 and
+// 8090 -> 80 in mode host; the replica answers with a token of its own start on each.
 std::string ingress_file(const std::string& project, const std::string& constraint) {
   return "name: " + project + R"(
 services:
   web:
     image: busybox
     command: [sh, -c, "mkdir -p /w && cat /proc/sys/kernel/random/uuid > /w/i && httpd -p 81 -h /w && exec httpd -f -p 80 -h /w"]
-    ports: ["8080:80", "81"]
+    ports: ["8080:80", "81", {target: 80, published: "8090", mode: host}]
     restart: "no"
     deploy:
       replicas: 1
@@ -318,6 +318,12 @@ TEST_CASE("cluster mesh: a service on its default network only answers on every 
       std::this_thread::sleep_for(100ms);
     CHECK_MESSAGE(body == on_c, "node " << i << " on " << eph);
   }
+  // mode: host is the node's own port: on C (its replica) only.
+  auto hosted = get_until(client, hosts.addr[2], 10s, 8090);
+  CHECK(hosted == on_c);
+  CHECK(get(client, hosts.addr[0], 8090).empty());
+  CHECK(get(client, hosts.addr[1], 8090).empty());
+  CHECK(ps.out.find("8090") == std::string::npos);  // not the mesh's
   // The ingress network is no user network: no DNS names, shown as the cluster's.
   auto nets = a.stack({"network", "ls"});
   CHECK_MESSAGE(nets.out.find("(cluster ingress)") != std::string::npos, nets.out);
