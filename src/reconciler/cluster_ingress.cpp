@@ -13,7 +13,7 @@ bool meshed_port(const std::string& mode, const std::string& host_ip) {
   return mode != "host" && (host_ip.empty() || host_ip == "0.0.0.0");
 }
 
-Result<std::vector<EphemeralPort>> attach_ingress(spec::Stack& stack) {
+Result<std::vector<EphemeralPort>> attach_ingress(spec::Stack& stack, const std::string& subnet) {
   for (const auto& n : stack.networks)
     if (n.key == kIngressNetwork || n.name == kIngressNetwork)
       return fail(n.pos.str() + ": network " + n.key +
@@ -52,7 +52,7 @@ Result<std::vector<EphemeralPort>> attach_ingress(spec::Stack& stack) {
   n.key = kIngressNetwork;
   n.name = kIngressNetwork;
   n.driver = "overlay";
-  n.ipam.push_back({kIngressSubnet, "", "", {}});
+  n.ipam.push_back({subnet, "", "", {}});
   auto at = std::lower_bound(stack.networks.begin(), stack.networks.end(), n.key,
                              [](const spec::Network& a, const std::string& key) {
                                return a.key < key;

@@ -40,7 +40,9 @@ struct EphemeralPort {
 // Adds the ingress network to STACK and joins it from each service that publishes a meshed port
 // (on a bridge network: not network_mode host/service/container); returns their ephemeral ports.
 // A network of the file keyed or named `ingress` is refused (reserved, as in Swarm).
-[[nodiscard]] Result<std::vector<EphemeralPort>> attach_ingress(spec::Stack& stack);
+// SUBNET: the network's (the cluster's recorded one, else the daemon's --ingress-subnet).
+[[nodiscard]] Result<std::vector<EphemeralPort>> attach_ingress(
+    spec::Stack& stack, const std::string& subnet = kIngressSubnet);
 // Writes the claimed numbers (owner -> port, claim_ingress_ports) into STACK's ports.
 void set_ephemeral_ports(spec::Stack& stack, const std::vector<EphemeralPort>& ports,
                          const std::map<std::string, int>& claimed);

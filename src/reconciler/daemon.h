@@ -46,6 +46,7 @@ struct DaemonOptions {
   std::filesystem::path stacks_dir;  // stack files reconciled like static pods; empty: none
   std::chrono::milliseconds resync_interval{5'000};  // full re-plan of every project
   BuildFunction builder;  // build::build, from the daemon's main (reconciler/builds.h)
+  std::string ingress_subnet;  // a cluster's ingress network's (cluster_ingress.h); "": default
 };
 
 struct UpRequest {

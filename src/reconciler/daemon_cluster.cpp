@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 
 #include "cluster/assignment_watch.h"
+#include "cluster/ipam.h"
 #include "cluster/placement.h"
 #include "cluster/project_record.h"
 #include "cluster/scheduler_loop.h"
@@ -40,7 +41,24 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::cluster_up(UpRequest request) {
     co_return fail("up SERVICE... in a cluster: the project is placed as a whole (stack up)");
   // The routing mesh's network, and a cluster-wide number for each ephemeral port (claimed
   // before the project is written: a project in the store always has its ports).
-  auto ephemeral = attach_ingress(*stack);
+  // Its subnet: the one the cluster recorded, else this daemon's (the first recorded stays).
+  auto recorded = [agent = cluster_agent]() -> Result<std::string> {
+    auto r = agent->store().range(cluster::KeyRange::exact(cluster::keys::ipam_subnet(kIngressNetwork)));
+    if (!r) return fail(r.error().wrap("read the cluster's ingress subnet"));
+    if (r->kvs.empty()) return std::string();
+    auto s = cluster::ClusterIpam(agent->store()).subnet(kIngressNetwork);
+    if (!s) return fail(s.error());
+    return s->subnet.str();
+  };
+  auto subnet = co_await on_agent(*cluster_agent, std::move(recorded));
+  if (!subnet) co_return fail(subnet.error());
+  const std::string configured =
+      options_.ingress_subnet.empty() ? kIngressSubnet : options_.ingress_subnet;
+  if (!subnet->empty() && *subnet != configured)
+    log::get("cluster")->warn("ingress network: the cluster has subnet {} (this daemon's {} is not "
+                              "used: the first recorded stays)",
+                              *subnet, configured);
+  auto ephemeral = attach_ingress(*stack, subnet->empty() ? configured : *subnet);
   if (!ephemeral) co_return fail(ephemeral.error());
   if (!request.options.dry_run) {
     std::vector<cluster::PortWant> wants;

@@ -279,7 +279,12 @@ TEST_CASE("cluster mesh: a service on its default network only answers on every 
   for (auto* env : {&a, &b, &c})
     for (const auto& p : {project, other1, other2}) env->uses(p);
   const std::string node_a = "ia" + id, node_b = "ib" + id, node_c = "ic" + id;
+  // A's daemon.json names the ingress subnet; A's up records it for the cluster.
+  const auto config = a.run_root() / "daemon.json";
+  write_text(config, R"({"ingress-subnet": "10.126.0.0/16"})");
+  ::setenv("STACK_DAEMON_CONFIG", config.c_str(), 1);
   mesh_daemon(a, hosts.ns[0], *etcd, node_a, hosts.addr[0]);
+  ::unsetenv("STACK_DAEMON_CONFIG");
   mesh_daemon(b, hosts.ns[1], *etcd, node_b, hosts.addr[1]);
   mesh_daemon(c, hosts.ns[2], *etcd, node_c, hosts.addr[2]);
 
@@ -324,7 +329,19 @@ TEST_CASE("cluster mesh: a service on its default network only answers on every 
   CHECK(get(client, hosts.addr[0], 8090).empty());
   CHECK(get(client, hosts.addr[1], 8090).empty());
   CHECK(ps.out.find("8090") == std::string::npos);  // not the mesh's
-  // The ingress network is no user network: no DNS names, shown as the cluster's.
+  // The ingress network is no user network: the replica's DNS server and default route stay its
+  // default network's; its subnet is A's ingress-subnet; `network ls` shows it as the cluster's.
+  c.write(ingress_file(project, "node.hostname == " + node_c));
+  auto resolv = c.stack({"exec", "web", "cat", "/etc/resolv.conf"});
+  CHECK_MESSAGE(resolv.code == 0, resolv.err);
+  CHECK_MESSAGE(resolv.out.find("nameserver 10.126.") == std::string::npos, resolv.out);
+  auto route = c.stack({"exec", "web", "ip", "route"});
+  CHECK_MESSAGE(route.code == 0, route.err);
+  CHECK_MESSAGE(route.out.find("default via 10.126.") == std::string::npos, route.out);
+  CHECK_MESSAGE(route.out.find("10.126.0.0/16") != std::string::npos, route.out);
+  auto subnet = etcd_prefix(*etcd, "/stack/ipam/ingress/subnet");
+  REQUIRE(subnet.size() == 1);
+  CHECK(json::parse(subnet.begin()->second).value("subnet", "") == "10.126.0.0/16");
   auto nets = a.stack({"network", "ls"});
   CHECK_MESSAGE(nets.out.find("(cluster ingress)") != std::string::npos, nets.out);
 
