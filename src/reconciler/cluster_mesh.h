@@ -1,6 +1,6 @@
 // The routing mesh (issue 18), as Swarm's: on every node of the cluster, each published port of
 // a cluster project's service answers, whether or not a replica runs here, and is DNATed to one
-// of the service's healthy replicas across the service's cluster overlay network (net/firewall.h
+// of the service's healthy replicas across the cluster's ingress overlay network (net/firewall.h
 // MeshPort, in the instance's own nftables table). Methods run on the loop thread.
 //
 // The replicas are reached at their addresses on the cluster's `ingress` overlay, which `up` joins

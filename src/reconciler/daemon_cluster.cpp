@@ -39,11 +39,12 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::cluster_up(UpRequest request) {
   if (auto r = prepare_up(*stack, request); !r) co_return fail(r.error());
   if (!request.options.plan.services.empty())
     co_return fail("up SERVICE... in a cluster: the project is placed as a whole (stack up)");
-  // The routing mesh's network, and a cluster-wide number for each ephemeral port (claimed
-  // before the project is written: a project in the store always has its ports).
-  // Its subnet: the one the cluster recorded, else this daemon's (the first recorded stays).
+  // The routing mesh's network (cluster_ingress.h), with the subnet the cluster recorded, else
+  // this daemon's (the first recorded stays); then a cluster-wide number for each ephemeral
+  // port, claimed before the project is written (a project in the store has its ports).
   auto recorded = [agent = cluster_agent]() -> Result<std::string> {
-    auto r = agent->store().range(cluster::KeyRange::exact(cluster::keys::ipam_subnet(kIngressNetwork)));
+    auto key = cluster::keys::ipam_subnet(kIngressNetwork);
+    auto r = agent->store().range(cluster::KeyRange::exact(key));
     if (!r) return fail(r.error().wrap("read the cluster's ingress subnet"));
     if (r->kvs.empty()) return std::string();
     auto s = cluster::ClusterIpam(agent->store()).subnet(kIngressNetwork);
