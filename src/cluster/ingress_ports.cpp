@@ -1,9 +1,10 @@
-// Ephemeral published ports claimed in the store: one read of every claim, then one transaction
+// Published ports claimed in the store: one read of every claim, then one transaction
 // that creates the new keys (each compared absent) and erases the project's stale ones (each
 // compared to its owner); a lost race reads again and retries, so the lowest free port goes to
 // one project only. A retried write whose answer was lost shows as our own claim on the re-read.
 #include "cluster/ingress_ports.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -50,7 +51,7 @@ Result<std::map<std::string, std::string>> ingress_ports(Store& store) {
 
 Result<std::map<std::string, int>> claim_ingress_ports(Store& store, const std::string& project,
                                                        const std::vector<PortWant>& wants) {
-  const std::string ctx = "project " + project + ": claim ephemeral published ports";
+  const std::string ctx = "project " + project + ": publish its ports in the cluster";
   const std::string mine = project + "/";
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     auto listed = STACK_TRY_CTX(store.range(KeyRange::with_prefix(ingress_ports_prefix())), ctx);
@@ -69,7 +70,40 @@ Result<std::map<std::string, int>> claim_ingress_ports(Store& store, const std::
     std::vector<Compare> compares;
     std::vector<TxnOp> ops;
     std::set<std::string> kept;
-    for (const auto& w : wants) {
+    // Fixed ports first: the ephemeral ones then skip them.
+    std::vector<PortWant> ordered;
+    for (const auto& w : wants)
+      if (w.fixed) ordered.push_back(w);
+    for (const auto& w : wants)
+      if (!w.fixed) ordered.push_back(w);
+    for (const auto& w : ordered) {
+      if (w.fixed) {
+        auto key = key_of(w.proto, w.fixed);
+        auto it = std::find_if(listed.kvs.begin(), listed.kvs.end(),
+                               [&](const KeyValue& kv) { return kv.key == key; });
+        if (it != listed.kvs.end() && it->value == mine + w.owner) {
+          out[w.owner] = w.fixed;
+          kept.insert(w.owner);
+          continue;
+        }
+        if (it != listed.kvs.end() ||
+            std::any_of(ops.begin(), ops.end(), [&](const TxnOp& op) { return op.range.key == key; })) {
+          std::string holder = it != listed.kvs.end() ? it->value : std::string();
+          for (const auto& op : ops)
+            if (op.range.key == key) holder = op.value;
+          auto slash = holder.find('/');
+          auto at = holder.find_first_of("/@", slash + 1);
+          return fail(ctx + ": port " + std::to_string(w.fixed) + "/" + w.proto +
+                      " is published by service " + holder.substr(slash + 1, at - slash - 1) +
+                      " of project " + holder.substr(0, slash) +
+                      " already: the routing mesh serves one service per port");
+        }
+        taken.insert({w.proto, w.fixed});
+        out[w.owner] = w.fixed;
+        compares.push_back(Compare::absent(key));
+        ops.push_back(TxnOp::put(key, mine + w.owner));
+        continue;
+      }
       if (auto h = held.find(w.owner); h != held.end() && h->second.proto == w.proto) {
         out[w.owner] = h->second.port;
         kept.insert(w.owner);

@@ -13,13 +13,13 @@ bool meshed_port(const std::string& mode, const std::string& host_ip) {
   return mode != "host" && (host_ip.empty() || host_ip == "0.0.0.0");
 }
 
-Result<std::vector<EphemeralPort>> attach_ingress(spec::Stack& stack, const std::string& subnet) {
+Result<std::vector<IngressPort>> attach_ingress(spec::Stack& stack, const std::string& subnet) {
   for (const auto& n : stack.networks)
     if (n.key == kIngressNetwork || n.name == kIngressNetwork)
       return fail(n.pos.str() + ": network " + n.key +
                   ": the name ingress is reserved in a cluster for the routing mesh's network "
                   "(as in Swarm): name it otherwise");
-  std::vector<EphemeralPort> out;
+  std::vector<IngressPort> out;
   bool used = false;
   for (size_t i = 0; i < stack.services.size(); i++) {
     auto& svc = stack.services[i];
@@ -33,10 +33,16 @@ Result<std::vector<EphemeralPort>> attach_ingress(spec::Stack& stack, const std:
       const auto& p = svc.ports[j];
       if (!meshed_port(p.mode, p.host_ip)) continue;
       meshed = true;
-      if (p.published_start) continue;
+      if (p.published_start) {
+        for (int port = *p.published_start; port <= p.published_end.value_or(*p.published_start);
+             port++)
+          out.push_back({i, j, {svc.name + "@" + std::to_string(port) + "/" + p.protocol,
+                                p.protocol, port}});
+        continue;
+      }
       std::string owner = svc.name + "/" + std::to_string(p.target) + "/" + p.protocol;
       if (int n = ++seen[owner]; n > 1) owner += "#" + std::to_string(n);
-      out.push_back({i, j, {owner, p.protocol}});
+      out.push_back({i, j, {owner, p.protocol, 0}});
     }
     if (!meshed) continue;
     used = true;
@@ -61,9 +67,10 @@ Result<std::vector<EphemeralPort>> attach_ingress(spec::Stack& stack, const std:
   return out;
 }
 
-void set_ephemeral_ports(spec::Stack& stack, const std::vector<EphemeralPort>& ports,
+void set_ephemeral_ports(spec::Stack& stack, const std::vector<IngressPort>& ports,
                          const std::map<std::string, int>& claimed) {
   for (const auto& e : ports) {
+    if (e.want.fixed) continue;
     auto it = claimed.find(e.want.owner);
     if (it == claimed.end()) continue;
     auto& p = stack.services[e.service].ports[e.port];

@@ -28,8 +28,9 @@ inline constexpr const char* kIngressSubnet = "10.127.0.0/16";
 // (gw_priority): resolv.conf names the first network's DNS server, and ingress has no names.
 inline constexpr int kIngressPriority = -1000;
 
-// An ephemeral ingress port of STACK, to be claimed: services[service].ports[port].
-struct EphemeralPort {
+// A meshed port of STACK, to be claimed cluster-wide: services[service].ports[port] (a
+// published range gives one per port).
+struct IngressPort {
   size_t service = 0, port = 0;
   cluster::PortWant want;
 };
@@ -38,13 +39,14 @@ struct EphemeralPort {
 [[nodiscard]] bool meshed_port(const std::string& mode, const std::string& host_ip);
 
 // Adds the ingress network to STACK and joins it from each service that publishes a meshed port
-// (on a bridge network: not network_mode host/service/container); returns their ephemeral ports.
+// (on a bridge network: not network_mode host/service/container); returns those ports.
 // A network of the file keyed or named `ingress` is refused (reserved, as in Swarm).
 // SUBNET: the network's (the cluster's recorded one, else the daemon's --ingress-subnet).
-[[nodiscard]] Result<std::vector<EphemeralPort>> attach_ingress(
+[[nodiscard]] Result<std::vector<IngressPort>> attach_ingress(
     spec::Stack& stack, const std::string& subnet = kIngressSubnet);
-// Writes the claimed numbers (owner -> port, claim_ingress_ports) into STACK's ports.
-void set_ephemeral_ports(spec::Stack& stack, const std::vector<EphemeralPort>& ports,
+// Writes the numbers claimed for the ephemeral ones (owner -> port, claim_ingress_ports) into
+// STACK's ports.
+void set_ephemeral_ports(spec::Stack& stack, const std::vector<IngressPort>& ports,
                          const std::map<std::string, int>& claimed);
 
 }  // namespace stack::reconciler

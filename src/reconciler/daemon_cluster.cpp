@@ -40,8 +40,9 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::cluster_up(UpRequest request) {
   if (!request.options.plan.services.empty())
     co_return fail("up SERVICE... in a cluster: the project is placed as a whole (stack up)");
   // The routing mesh's network (cluster_ingress.h), with the subnet the cluster recorded, else
-  // this daemon's (the first recorded stays); then a cluster-wide number for each ephemeral
-  // port, claimed before the project is written (a project in the store has its ports).
+  // this daemon's (the first recorded stays); then its ports claimed cluster-wide before the
+  // project is written (a fixed one another service has is refused; an ephemeral one gets
+  // its number), so that a project in the store has its ports.
   auto recorded = [agent = cluster_agent]() -> Result<std::string> {
     auto key = cluster::keys::ipam_subnet(kIngressNetwork);
     auto r = agent->store().range(cluster::KeyRange::exact(key));
@@ -59,18 +60,18 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::cluster_up(UpRequest request) {
     log::get("cluster")->warn("ingress network: the cluster has subnet {} (this daemon's {} is not "
                               "used: the first recorded stays)",
                               *subnet, configured);
-  auto ephemeral = attach_ingress(*stack, subnet->empty() ? configured : *subnet);
-  if (!ephemeral) co_return fail(ephemeral.error());
+  auto meshed = attach_ingress(*stack, subnet->empty() ? configured : *subnet);
+  if (!meshed) co_return fail(meshed.error());
   if (!request.options.dry_run) {
     std::vector<cluster::PortWant> wants;
-    for (const auto& e : *ephemeral) wants.push_back(e.want);
+    for (const auto& e : *meshed) wants.push_back(e.want);
     auto claim = [agent = cluster_agent, project = stack->name,
                   wants = std::move(wants)]() -> Result<std::map<std::string, int>> {
       return cluster::claim_ingress_ports(agent->store(), project, wants);
     };
     auto claimed = co_await on_agent(*cluster_agent, std::move(claim));
     if (!claimed) co_return fail(claimed.error());
-    set_ephemeral_ports(*stack, *ephemeral, *claimed);
+    set_ephemeral_ports(*stack, *meshed, *claimed);
   }
   auto placements = cluster::placements_of(*stack);
   if (!placements) co_return fail(placements.error());

@@ -241,15 +241,16 @@ TEST_CASE("cluster mesh: a published port answers on every node and reaches heal
 
 namespace {
 
-// A service on the project's default network only: 8080 -> 80, an ephemeral port -> 81 and
-// 8090 -> 80 in mode host; the replica answers with a token of its own start on each.
-std::string ingress_file(const std::string& project, const std::string& constraint) {
+// A service on the project's default network only: 8080+N -> 80, an ephemeral port -> 81 and
+// 8090+N -> 80 in mode host; the replica answers with a token of its own start on each.
+std::string ingress_file(const std::string& project, const std::string& constraint, int n = 0) {
   return "name: " + project + R"(
 services:
   web:
     image: busybox
     command: [sh, -c, "mkdir -p /w && cat /proc/sys/kernel/random/uuid > /w/i && httpd -p 81 -h /w && exec httpd -f -p 80 -h /w"]
-    ports: ["8080:80", "81", {target: 80, published: "8090", mode: host}]
+    ports: [")" + std::to_string(8080 + n) + R"(:80", "81", {target: 80, published: ")" +
+         std::to_string(8090 + n) + R"(", mode: host}]
     restart: "no"
     deploy:
       replicas: 1
@@ -346,8 +347,8 @@ TEST_CASE("cluster mesh: a service on its default network only answers on every 
   CHECK_MESSAGE(nets.out.find("(cluster ingress)") != std::string::npos, nets.out);
 
   // Two more projects asking for an ephemeral port at once, from two nodes: three numbers.
-  b.write(ingress_file(other1, "node.hostname == " + node_a));
-  c.write(ingress_file(other2, "node.hostname == " + node_b));
+  b.write(ingress_file(other1, "node.hostname == " + node_a, 1));
+  c.write(ingress_file(other2, "node.hostname == " + node_b, 2));
   // StackEnv::stack changes the process's directory: these name their file instead.
   auto up_file = [](StackEnv& env) {
     return run({std::string(STACK_BUILD_DIR) + "/stack", "--root", env.root().string(),
@@ -364,9 +365,25 @@ TEST_CASE("cluster mesh: a service on its default network only answers on every 
   auto claimed = etcd_prefix(*etcd, "/stack/ingress/ports/");
   std::set<std::string> owners;
   for (const auto& [k, v] : claimed) owners.insert(v.substr(0, v.find('/')));
-  CHECK(claimed.size() == 3);
+  CHECK(claimed.size() == 6);  // each project's fixed port and its ephemeral one
   CHECK(owners == std::set<std::string>{project, other1, other2});
   CHECK(claimed.count("/stack/ingress/ports/tcp/" + std::to_string(eph)) == 1);
+  std::map<std::string, int> ephemeral;  // project -> its port of 30000-32767
+  for (const auto& [k, v] : claimed)
+    if (int p = std::stoi(k.substr(k.rfind('/') + 1)); p >= 30000)
+      ephemeral[v.substr(0, v.find('/'))] = p;
+  CHECK(ephemeral.size() == 3);
+  CHECK(std::set<int>{ephemeral[project], ephemeral[other1], ephemeral[other2]}.size() == 3);
+  // 8080 is the first project's: another asking for it is refused, naming it, and is not placed.
+  const std::string clash = unique_project("ingx");
+  a.write(ingress_file(clash, "node.hostname == " + node_a));
+  auto refused = a.stack({"up", "-d"});
+  CHECK(refused.code != 0);
+  CHECK_MESSAGE(refused.err.find("port 8080/tcp is published by service web of project " +
+                                 project + " already") != std::string::npos,
+                refused.err);
+  CHECK(etcd_prefix(*etcd, "/stack/projects/" + clash).empty());
+  CHECK(etcd_prefix(*etcd, "/stack/ingress/ports/").size() == 6);
 
   // The replica moves from C to B: how long until A's mesh reaches the new one.
   a.write(ingress_file(project, "node.hostname == " + node_b));
@@ -391,9 +408,7 @@ TEST_CASE("cluster mesh: a service on its default network only answers on every 
   // down, every project: no ingress link, rule or store key is left on any node. The first
   // down leaves ingress to the others: another project's port still answers on C, which runs
   // none of its replicas.
-  int other_port = 0;
-  for (const auto& [k, v] : claimed)
-    if (v.rfind(other1 + "/", 0) == 0) other_port = std::stoi(k.substr(k.rfind('/') + 1));
+  int other_port = ephemeral[other1];
   REQUIRE(other_port != 0);
   for (auto* env : {&a, &b, &c}) {
     auto down = env->stack({"down", "-t", "0"});

@@ -1,8 +1,9 @@
-// The cluster's ingress network and ephemeral ports (reconciler/cluster_ingress.h,
+// The cluster's ingress network and published ports (reconciler/cluster_ingress.h,
 // cluster/ingress_ports.h): what attach_ingress adds to a project (a network that survives the
 // canonical JSON the nodes load, joined last with the lowest gateway priority, only by services
 // that publish meshed ports; a user network named ingress refused), and ports claimed on a
-// MemoryStore (lowest free, kept across ups, distinct under concurrency, freed on release).
+// MemoryStore (ephemeral: lowest free, kept across ups, distinct under concurrency, freed on
+// release; fixed: one service's, a clash refused naming the holder).
 #include <doctest/doctest.h>
 
 #include <set>
@@ -43,12 +44,15 @@ networks:
   zeta: {}
 )");
   REQUIRE_MESSAGE(stack, stack.error().message);
-  auto ephemeral = reconciler::attach_ingress(*stack);
-  REQUIRE_MESSAGE(ephemeral, ephemeral.error().message);
-  REQUIRE(ephemeral->size() == 1);
-  CHECK((*ephemeral)[0].want.owner == "web/81/tcp");
-  CHECK((*ephemeral)[0].want.proto == "tcp");
-  reconciler::set_ephemeral_ports(*stack, *ephemeral, {{"web/81/tcp", 30007}});
+  auto meshed = reconciler::attach_ingress(*stack);
+  REQUIRE_MESSAGE(meshed, meshed.error().message);
+  REQUIRE(meshed->size() == 2);  // 8080 (fixed) and 81 (ephemeral); not host's 8082
+  CHECK((*meshed)[0].want.owner == "web@8080/tcp");
+  CHECK((*meshed)[0].want.fixed == 8080);
+  CHECK((*meshed)[1].want.owner == "web/81/tcp");
+  CHECK((*meshed)[1].want.proto == "tcp");
+  CHECK((*meshed)[1].want.fixed == 0);
+  reconciler::set_ephemeral_ports(*stack, *meshed, {{"web@8080/tcp", 8080}, {"web/81/tcp", 30007}});
 
   // What a node loads: the canonical JSON, as a stack file.
   auto again = load(spec::render_json(spec::stack_json(*stack)));
@@ -90,15 +94,15 @@ TEST_CASE("cluster ingress: a network of the file named ingress is refused") {
 
 TEST_CASE("cluster ingress: ephemeral ports are the lowest free, kept across ups, freed on down") {
   cluster::MemoryStore store;
-  auto a = cluster::claim_ingress_ports(store, "a", {{"web/80/tcp", "tcp"}, {"dns/53/udp", "udp"}});
+  auto a = cluster::claim_ingress_ports(store, "a", {{"web/80/tcp", "tcp", 0}, {"dns/53/udp", "udp", 0}});
   REQUIRE_MESSAGE(a, a.error().message);
   CHECK(a->at("web/80/tcp") == 30000);
   CHECK(a->at("dns/53/udp") == 30000);  // another protocol's number space
-  auto b = cluster::claim_ingress_ports(store, "b", {{"web/80/tcp", "tcp"}});
+  auto b = cluster::claim_ingress_ports(store, "b", {{"web/80/tcp", "tcp", 0}});
   REQUIRE(b);
   CHECK(b->at("web/80/tcp") == 30001);
   // Up again with one more and one fewer: the kept one keeps its number, the other is freed.
-  auto a2 = cluster::claim_ingress_ports(store, "a", {{"web/80/tcp", "tcp"}, {"web/81/tcp", "tcp"}});
+  auto a2 = cluster::claim_ingress_ports(store, "a", {{"web/80/tcp", "tcp", 0}, {"web/81/tcp", "tcp", 0}});
   REQUIRE(a2);
   CHECK(a2->at("web/80/tcp") == 30000);
   CHECK(a2->at("web/81/tcp") == 30002);
@@ -112,9 +116,41 @@ TEST_CASE("cluster ingress: ephemeral ports are the lowest free, kept across ups
   REQUIRE(all);
   CHECK(*all == std::map<std::string, std::string>{{"tcp/30001", "b/web/80/tcp"}});
   // A freed number is handed out again.
-  auto c = cluster::claim_ingress_ports(store, "c", {{"x/1/tcp", "tcp"}});
+  auto c = cluster::claim_ingress_ports(store, "c", {{"x/1/tcp", "tcp", 0}});
   REQUIRE(c);
   CHECK(c->at("x/1/tcp") == 30000);
+}
+
+TEST_CASE("cluster ingress: a fixed port is one service's cluster-wide, and ephemeral ones skip it") {
+  cluster::MemoryStore store;
+  auto a = cluster::claim_ingress_ports(store, "a", {{"web@30000/tcp", "tcp", 30000},
+                                                     {"web@8080/tcp", "tcp", 8080},
+                                                     {"web/80/tcp", "tcp", 0}});
+  REQUIRE_MESSAGE(a, a.error().message);
+  CHECK(a->at("web@30000/tcp") == 30000);
+  CHECK(a->at("web/80/tcp") == 30001);
+  // Up again: the same; another project asking for 8080 is refused, naming who has it, and
+  // claims nothing.
+  auto again = cluster::claim_ingress_ports(store, "a", {{"web@30000/tcp", "tcp", 30000},
+                                                         {"web@8080/tcp", "tcp", 8080},
+                                                         {"web/80/tcp", "tcp", 0}});
+  REQUIRE(again);
+  CHECK(*again == *a);
+  auto b = cluster::claim_ingress_ports(store, "b", {{"api/81/tcp", "tcp", 0},
+                                                     {"api@8080/tcp", "tcp", 8080}});
+  REQUIRE(!b);
+  CHECK(b.error().message ==
+        "project b: publish its ports in the cluster: port 8080/tcp is published by service web "
+        "of project a already: the routing mesh serves one service per port");
+  CHECK(cluster::ingress_ports(store)->size() == 3);
+  // Two services of one project on one port: refused too.
+  auto c = cluster::claim_ingress_ports(store, "c", {{"x@9000/udp", "udp", 9000},
+                                                     {"y@9000/udp", "udp", 9000}});
+  REQUIRE(!c);
+  CHECK(c.error().message.find("port 9000/udp is published by service x of project c") !=
+        std::string::npos);
+  // Another protocol's 8080 is free.
+  CHECK(cluster::claim_ingress_ports(store, "d", {{"dns@8080/udp", "udp", 8080}}));
 }
 
 TEST_CASE("cluster ingress: projects claiming at once never get the same port") {
@@ -126,7 +162,8 @@ TEST_CASE("cluster ingress: projects claiming at once never get the same port") 
   for (int p = 0; p < kProjects; p++)
     threads.emplace_back([&, p] {
       std::vector<cluster::PortWant> wants;
-      for (int i = 0; i < kPorts; i++) wants.push_back({"s/" + std::to_string(i) + "/tcp", "tcp"});
+      for (int i = 0; i < kPorts; i++)
+        wants.push_back({"s/" + std::to_string(i) + "/tcp", "tcp", 0});
       auto r = cluster::claim_ingress_ports(store, "p" + std::to_string(p), wants);
       if (r) got[p] = *r;
       else errors[p] = r.error().message;
