@@ -164,7 +164,9 @@ TEST_CASE("cluster ingress: projects claiming at once never get the same port") 
       std::vector<cluster::PortWant> wants;
       for (int i = 0; i < kPorts; i++)
         wants.push_back({"s/" + std::to_string(i) + "/tcp", "tcp", 0});
-      auto r = cluster::claim_ingress_ports(store, "p" + std::to_string(p), wants);
+      std::string project = "p";  // not "p" + ...: GCC 12's -Wrestrict false positive
+      project += std::to_string(p);
+      auto r = cluster::claim_ingress_ports(store, project, wants);
       if (r) got[p] = *r;
       else errors[p] = r.error().message;
     });
