@@ -72,6 +72,8 @@ awaitable<void> add_cluster_rows(reconciler::Daemon& d, const std::string& proje
   for (auto& c : containers) {
     c["node"] = self;
     here.insert(c.value("name", ""));
+    if (auto ports = d.mesh_ports(project, c.value("service", "")); !ports.empty())
+      c["ports"] = ports;
   }
   // ps never waits long on an unreachable etcd: while the lease is kept, the store is given
   // kPsBudget to answer (the read goes on alone on the agent's thread, its answer dropped);
@@ -114,6 +116,8 @@ awaitable<void> add_cluster_rows(reconciler::Daemon& d, const std::string& proje
                           {"exit_code", 0},
                           {"restarts", 0},
                           {"node", node}});
+    if (auto ports = d.mesh_ports(project, k.service); !ports.empty())
+      containers.back()["ports"] = ports;
   }
 }
 

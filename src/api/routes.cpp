@@ -336,8 +336,10 @@ struct Ints {
 Reply network_reply(reconciler::Daemon& d, const std::string& m, const std::vector<std::string>& p,
                     const json& body) {
   auto to_json = [](const reconciler::Daemon::NetworkListing& n) {
-    return json{{"name", n.name},     {"project", n.project},        {"driver", n.driver},
-                {"subnet", n.subnet}, {"gateway", n.gateway},        {"containers", n.containers}};
+    json j{{"name", n.name},     {"project", n.project}, {"driver", n.driver},
+           {"subnet", n.subnet}, {"gateway", n.gateway}, {"containers", n.containers}};
+    if (n.ingress) j["ingress"] = true;
+    return j;
   };
   if (p.size() == 2 && m == "GET") {
     auto list = d.list_networks();

@@ -28,7 +28,7 @@ struct DaemonFlags {
   std::string log_max_file;
   std::string registries_config;
   std::vector<std::string> cluster;
-  std::string node_name, advertise, cluster_ca, cluster_cert, cluster_key;
+  std::string node_name, advertise, cluster_ca, cluster_cert, cluster_key, ingress_subnet;
 };
 
 [[noreturn]] void exec_daemon(const DaemonFlags& flags) {
@@ -48,7 +48,8 @@ struct DaemonFlags {
                              {"--advertise", &flags.advertise},
                              {"--cluster-ca", &flags.cluster_ca},
                              {"--cluster-cert", &flags.cluster_cert},
-                             {"--cluster-key", &flags.cluster_key}})
+                             {"--cluster-key", &flags.cluster_key},
+                             {"--ingress-subnet", &flags.ingress_subnet}})
     if (!value->empty()) args.insert(args.end(), {flag, *value});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -115,6 +116,9 @@ void add_daemon_command(CLI::App& app) {
   daemon->add_option("--cluster-cert", flags.cluster_cert,
                      "Client certificate (PEM) presented to etcd, with --cluster-key");
   daemon->add_option("--cluster-key", flags.cluster_key, "Private key (PEM) of --cluster-cert");
+  daemon->add_option("--ingress-subnet", flags.ingress_subnet,
+                     "The cluster's ingress network (the routing mesh's) subnet, proposed by "
+                     "this node's first up (default 10.127.0.0/16)");
   auto* stop = daemon->add_subcommand("stop", "Stop the daemon; containers keep running");
   stop->callback(stop_daemon);
   daemon->callback([daemon] {

@@ -28,7 +28,9 @@ void add_network_commands(CLI::App& app) {
     for (const auto& n : list)
       std::printf("%-32s %-8s %-20s %-18s %zu\n", n["name"].get<std::string>().c_str(),
                   n.value("driver", "bridge").c_str(),
-                  n["project"].get<std::string>().c_str(), n["subnet"].get<std::string>().c_str(),
+                  n.value("ingress", false) ? "(cluster ingress)"
+                                            : n["project"].get<std::string>().c_str(),
+                  n["subnet"].get<std::string>().c_str(),
                   n["containers"].size());
   });
 

@@ -174,6 +174,9 @@ void add_project_view_commands(CLI::App& app) {
     std::vector<std::vector<std::string>> rows = {
         {"NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PID"}};
     if (cluster) rows[0].push_back("NODE");
+    // The routing mesh's ports, answered on every node (cluster only: the API adds them).
+    bool ports = std::any_of(list.begin(), list.end(), [](const json& c) { return c.contains("ports"); });
+    if (ports) rows[0].push_back("PORTS");
     for (const auto& s : list) {
       std::string cmd = joined(s["command"]);
       if (cmd.size() > 24 && !ps_no_trunc) cmd = cmd.substr(0, 21) + "...";
@@ -185,6 +188,7 @@ void add_project_view_commands(CLI::App& app) {
                       remote ? "-" : ago(s["created_at"]) + " ago", status,
                       pid ? std::to_string(pid) : "-"});
       if (cluster) rows.back().push_back(s.value("node", ""));
+      if (ports) rows.back().push_back(s.contains("ports") ? joined(s["ports"]) : "");
     }
     print_table(rows);
   });

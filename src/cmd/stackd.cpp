@@ -57,6 +57,7 @@ struct Flags {
   std::string node_name;  // "": the hostname
   std::string advertise;  // "": the source address of the default route
   std::string cluster_ca, cluster_cert, cluster_key;
+  std::string ingress_subnet;  // "": reconciler/cluster_ingress.h's kIngressSubnet
 };
 
 // stack-init next to this program (the build tree, libexec/stack), else ../libexec/stack.
@@ -177,6 +178,7 @@ int run_daemon(const Flags& flags) {
   asio::io_context io;
   reconciler::DaemonOptions options;
   options.stacks_dir = flags.stacks_dir;
+  options.ingress_subnet = flags.ingress_subnet;
   options.resync_interval = std::chrono::milliseconds(static_cast<int64_t>(flags.resync * 1000));
   options.builder = [](const build::BuildRequest& r, build::BuildHost& h, const build::Progress& p) {
     return build::build(r, h, p);
@@ -270,6 +272,13 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-cert", flags.cluster_cert,
                  "Client certificate (PEM) presented to etcd, with --cluster-key");
   app.add_option("--cluster-key", flags.cluster_key, "Private key (PEM) of --cluster-cert");
+  app.add_option("--ingress-subnet", flags.ingress_subnet,
+                 "The cluster's ingress network (the routing mesh's), proposed by this node's "
+                 "first up; the first recorded stays (default 10.127.0.0/16)")
+      ->check([](const std::string& v) {
+        auto ok = check_ingress_subnet(v);
+        return ok ? std::string() : ok.error().message;
+      });
   app.add_option("--log-max-file", flags.log_max_file,
                  "Log files kept of a service whose logging.options set none")
       ->capture_default_str()
@@ -306,6 +315,7 @@ int main(int argc, char** argv) {
   take("--cluster-ca", flags.cluster_ca, config->cluster_ca);
   take("--cluster-cert", flags.cluster_cert, config->cluster_cert);
   take("--cluster-key", flags.cluster_key, config->cluster_key);
+  take("--ingress-subnet", flags.ingress_subnet, config->ingress_subnet);
   if (!flags.cluster.empty()) {
     auto urls = parse_cluster_urls(flags.cluster);
     if (!urls) {
@@ -319,9 +329,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (flags.cluster.empty() && (!flags.node_name.empty() || !flags.advertise.empty() ||
-                                !flags.cluster_ca.empty() || !flags.cluster_cert.empty())) {
-    std::fprintf(stderr, "stackd: --node-name, --advertise and the --cluster-* files need "
-                         "--cluster URLS\n");
+                                !flags.cluster_ca.empty() || !flags.cluster_cert.empty() ||
+                                !flags.ingress_subnet.empty())) {
+    std::fprintf(stderr, "stackd: --node-name, --advertise, --ingress-subnet and the --cluster-* "
+                         "files need --cluster URLS\n");
     return 2;
   }
   const char* env_registries = std::getenv("STACK_REGISTRIES_CONFIG");

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <array>
+#include <charconv>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -22,7 +23,8 @@ using json = nlohmann::json;
 constexpr std::array kKeys = {"root",         "run-root",          "stacks-dir",   "resync",
                               "log-level",    "userns-remap",      "userns-layers", "log-max-size",
                               "log-max-file", "registries-config", "cluster",      "node-name",
-                              "advertise",    "cluster-ca",        "cluster-cert", "cluster-key"};
+                              "advertise",    "cluster-ca",        "cluster-cert", "cluster-key",
+                              "ingress-subnet"};
 
 std::string known_keys() {
   std::string s;
@@ -109,6 +111,7 @@ Result<DaemonConfig> parse_daemon_config(const std::string& text,
            {&cfg.cluster_ca, c.string("cluster-ca", true)},
            {&cfg.cluster_cert, c.string("cluster-cert", true)},
            {&cfg.cluster_key, c.string("cluster-key", true)},
+           {&cfg.ingress_subnet, c.string("ingress-subnet")},
            {&cfg.log_level, c.string("log-level", false, {"debug", "info", "warn", "error"})},
            {&cfg.userns_remap, c.string("userns-remap")},
            {&cfg.userns_layers, c.string("userns-layers", false, {"auto", "idmap", "copy"})}}) {
@@ -121,6 +124,9 @@ Result<DaemonConfig> parse_daemon_config(const std::string& text,
   if (cfg.advertise)
     if (in_addr a{}; ::inet_pton(AF_INET, cfg.advertise->c_str(), &a) != 1)
       return c.bad("advertise", "an IPv4 address", doc["advertise"]);
+  if (cfg.ingress_subnet && !check_ingress_subnet(*cfg.ingress_subnet))
+    return c.bad("ingress-subnet", "an IPv4 subnet A.B.C.D/N, N from 8 to 28",
+                 doc["ingress-subnet"]);
   if (auto it = doc.find("cluster"); it != doc.end()) {
     std::vector<std::string> words;
     if (it->is_string()) words.push_back(it->get<std::string>());
@@ -199,6 +205,20 @@ Result<void> check_node_name(const std::string& name) {
       !std::all_of(name.begin(), name.end(), ok))
     return fail("not a node name (1 to 63 letters, digits, '.', '_' or '-', starting with a "
                 "letter or digit): \"" + name + "\"");
+  return {};
+}
+
+Result<void> check_ingress_subnet(const std::string& text) {
+  auto slash = text.find('/');
+  in_addr a{};
+  int prefix = 0;
+  bool ok = slash != std::string::npos && ::inet_pton(AF_INET, text.substr(0, slash).c_str(), &a) == 1;
+  if (ok) {
+    auto digits = text.substr(slash + 1);
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+    ok = ec == std::errc() && p == digits.data() + digits.size() && prefix >= 8 && prefix <= 28;
+  }
+  if (!ok) return fail("not an IPv4 subnet A.B.C.D/N with N from 8 to 28: \"" + text + "\"");
   return {};
 }
 

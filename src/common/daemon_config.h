@@ -35,6 +35,9 @@ struct DaemonConfig {
   std::optional<std::string> cluster_ca;    // "cluster-ca": absolute path, PEM
   std::optional<std::string> cluster_cert;  // "cluster-cert": absolute path, PEM (with the key)
   std::optional<std::string> cluster_key;   // "cluster-key": absolute path, PEM
+  // "ingress-subnet": the routing mesh's network's IPv4 subnet, proposed by this node's first
+  // `up` in a cluster (the one recorded first stays the cluster's); default 10.127.0.0/16.
+  std::optional<std::string> ingress_subnet;
 };
 
 // "http://a:2379,https://b:2379" (commas, or one URL per array element): each must be an
@@ -44,6 +47,9 @@ struct DaemonConfig {
 // A node name: 1 to 63 of [A-Za-z0-9._-], starting with a letter or digit (a hostname label
 // or a dotted name; it is an etcd key component and a constraint's value).
 [[nodiscard]] Result<void> check_node_name(const std::string& name);
+
+// An IPv4 subnet "A.B.C.D/N" with N from 8 to 28, for --ingress-subnet.
+[[nodiscard]] Result<void> check_ingress_subnet(const std::string& text);
 
 // "10m", "512k", "1g", "4096" (bytes): a log size as docker's max-size writes it; none: 0 or
 // less, or not a size.

@@ -13,6 +13,7 @@
 #include "cluster/node_agent.h"
 #include "common/log.h"
 #include "net/firewall.h"
+#include "reconciler/cluster_ingress.h"
 #include "reconciler/cluster_overlay.h"
 #include "reconciler/networking.h"
 
@@ -67,9 +68,8 @@ std::vector<MeshService> mesh_services(const std::string& spec_json,
     if (!svc.is_object()) continue;
     MeshService m{project, name, "", {}};
     for (const auto& p : svc.value("ports", json::array())) {
-      if (!p.is_object() || text(p, "mode") == "host") continue;
-      auto host_ip = text(p, "host_ip");
-      if (!host_ip.empty() && host_ip != "0.0.0.0") continue;
+      if (!p.is_object()) continue;
+      if (!meshed_port(text(p, "mode"), text(p, "host_ip"))) continue;
       auto proto = proto_of(text(p, "protocol"));
       auto range = port_range(text(p, "published"));
       int target = p.value("target", 0);
@@ -79,19 +79,14 @@ std::vector<MeshService> mesh_services(const std::string& spec_json,
                            static_cast<uint16_t>(target)});
     }
     if (m.ports.empty()) continue;
-    // The first of its networks (sorted by key, as the canonical JSON has them) that is a
-    // cluster overlay.
+    // The ingress network, which up joined it to (cluster_ingress.h): not when it has no
+    // interface of its own (network_mode), or a project written before ingress existed.
     auto joined = svc.value("networks", json::object());
-    if (joined.is_object())
-      for (const auto& [key, _] : joined.items()) {
-        auto it = networks.find(key);
-        if (it == networks.end() || !it->is_object()) continue;
-        auto opts = it->value("driver_opts", json::object());
-        if (text(*it, "driver") != "overlay" || (opts.is_object() && opts.contains("peers")))
-          continue;
+    if (joined.is_object() && joined.contains(kIngressNetwork)) {
+      auto it = networks.find(kIngressNetwork);
+      if (it != networks.end() && it->is_object() && text(*it, "driver") == "overlay")
         m.network = text(*it, "name");
-        break;
-      }
+    }
     if (m.network.empty()) {
       if (not_meshed) not_meshed->push_back(project + "/" + name);
       continue;
@@ -125,8 +120,8 @@ void ClusterMesh::projects(const cluster::LocalView& view) {
   for (const auto& s : not_meshed)
     if (warned_.insert(s).second)
       log::get("cluster")->warn(
-          "routing mesh: service {} publishes ports on no cluster overlay network: they answer "
-          "only on the nodes that run one of its replicas",
+          "routing mesh: service {} publishes ports but joins no ingress network (network_mode): "
+          "they answer only on the nodes that run one of its replicas",
           s);
   if (services == services_) return;
   services_ = std::move(services);

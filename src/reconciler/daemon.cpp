@@ -254,6 +254,9 @@ Result<ExecTarget> Daemon::exec_target(const std::string& project, const std::st
 
 Result<std::string> Daemon::port(const std::string& project, const std::string& service,
                                  int index, int private_port, const std::string& protocol) {
+  // Meshed in a cluster: the same number on every node, wherever the replica runs.
+  if (int p = mesh_port(project, service, private_port, protocol); p != 0)
+    return "0.0.0.0:" + std::to_string(p);
   std::string name = replica_of(controller_->store(), project, service, index);
   auto rec = controller_->store().get_container(name);
   if (!rec) return fail(rec.error());

@@ -51,6 +51,7 @@ struct DaemonOptions {
   std::filesystem::path stacks_dir;  // stack files reconciled like static pods; empty: none
   std::chrono::milliseconds resync_interval{5'000};  // full re-plan of every project
   BuildFunction builder;  // build::build, from the daemon's main (reconciler/builds.h)
+  std::string ingress_subnet;  // a cluster's ingress network's (cluster_ingress.h); "": default
 };
 
 struct UpRequest {
@@ -178,6 +179,7 @@ class Daemon {
     std::string name, project, subnet, gateway;
     std::vector<std::string> containers;
     std::string driver = "bridge";  // bridge | overlay | macvlan | ipvlan
+    bool ingress = false;  // the cluster's routing mesh network (cluster_ingress.h): no project's
   };
   [[nodiscard]] Result<std::vector<NetworkListing>> list_networks();
   [[nodiscard]] Result<NetworkListing> create_network(const std::string& name,
@@ -280,6 +282,15 @@ class Daemon {
   // project's file written under <root>/cluster, registered and reconciled to those slots; a
   // project gone from the cluster goes down here.
   void cluster_view(const std::map<std::string, cluster::LocalProject>& view);
+  // The cluster's projects (as this node last saw them) whose services join network NETWORK
+  // for the routing mesh: the ingress network stays here while one of them has it.
+  [[nodiscard]] std::set<std::string> mesh_projects(const std::string& network) const;
+  // SERVICE's ports the routing mesh answers on every node, as ps shows them
+  // ("0.0.0.0:30000->80/tcp"), and the one of TARGET/PROTO (its number, 0 when none).
+  [[nodiscard]] std::vector<std::string> mesh_ports(const std::string& project,
+                                                    const std::string& service) const;
+  [[nodiscard]] int mesh_port(const std::string& project, const std::string& service, int target,
+                              const std::string& proto) const;
   EventBus& events() { return events_; }
   [[nodiscard]] const Paths& paths() const { return paths_; }
 

@@ -12,6 +12,7 @@
 #include <boost/asio/post.hpp>
 
 #include "cluster/assignment_watch.h"
+#include "cluster/ipam.h"
 #include "cluster/node_agent.h"
 #include "cluster/placement.h"
 #include "cluster/project_record.h"
@@ -19,6 +20,8 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "net/firewall.h"
+#include "reconciler/cluster_ingress.h"
 #include "reconciler/cluster_mesh.h"
 #include "reconciler/daemon.h"
 #include "reconciler/on_agent.h"
@@ -38,6 +41,40 @@ awaitable<Result<Daemon::UpOutcome>> Daemon::cluster_up(UpRequest request) {
   if (auto r = prepare_up(*stack, request); !r) co_return fail(r.error());
   if (!request.options.plan.services.empty())
     co_return fail("up SERVICE... in a cluster: the project is placed as a whole (stack up)");
+  // The routing mesh's network (cluster_ingress.h), with the subnet the cluster recorded, else
+  // this daemon's (the first recorded stays); then its ports claimed cluster-wide before the
+  // project is written (a fixed one another service has is refused; an ephemeral one gets
+  // its number), so that a project in the store has its ports.
+  auto recorded = [agent = cluster_agent]() -> Result<std::string> {
+    auto key = cluster::keys::ipam_subnet(kIngressNetwork);
+    auto r = agent->store().range(cluster::KeyRange::exact(key));
+    if (!r) return fail(r.error().wrap("read the cluster's ingress subnet"));
+    if (r->kvs.empty()) return std::string();
+    auto s = cluster::ClusterIpam(agent->store()).subnet(kIngressNetwork);
+    if (!s) return fail(s.error());
+    return s->subnet.str();
+  };
+  auto subnet = co_await on_agent(*cluster_agent, std::move(recorded));
+  if (!subnet) co_return fail(subnet.error());
+  const std::string configured =
+      options_.ingress_subnet.empty() ? kIngressSubnet : options_.ingress_subnet;
+  if (!subnet->empty() && *subnet != configured)
+    log::get("cluster")->warn("ingress network: the cluster has subnet {} (this daemon's {} is not "
+                              "used: the first recorded stays)",
+                              *subnet, configured);
+  auto meshed = attach_ingress(*stack, subnet->empty() ? configured : *subnet);
+  if (!meshed) co_return fail(meshed.error());
+  if (!request.options.dry_run) {
+    std::vector<cluster::PortWant> wants;
+    for (const auto& e : *meshed) wants.push_back(e.want);
+    auto claim = [agent = cluster_agent, project = stack->name,
+                  wants = std::move(wants)]() -> Result<std::map<std::string, int>> {
+      return cluster::claim_ingress_ports(agent->store(), project, wants);
+    };
+    auto claimed = co_await on_agent(*cluster_agent, std::move(claim));
+    if (!claimed) co_return fail(claimed.error());
+    set_ephemeral_ports(*stack, *meshed, *claimed);
+  }
   auto placements = cluster::placements_of(*stack);
   if (!placements) co_return fail(placements.error());
   cluster::ProjectRecord rec;
@@ -117,6 +154,9 @@ awaitable<Result<void>> Daemon::cluster_down(const std::string& project) {
   auto erase = [agent = cluster_agent, project]() -> Result<void> {
     auto r = erase_project(agent->store(), project, std::nullopt);
     if (!r) return fail(r.error().wrap("remove project " + project + " from the cluster"));
+    // After the project: a port freed first could be claimed by another while it still runs.
+    if (auto p = cluster::release_ingress_ports(agent->store(), project); !p)
+      return fail(p.error().wrap("remove project " + project + " from the cluster"));
     return {};
   };
   // Before the erase: the view without the project may reach the loop before this resumes,
@@ -155,6 +195,10 @@ awaitable<void> Daemon::cluster_retry_down(std::string project, std::string hash
   auto erase = [agent = cluster_agent, project, hash]() -> Result<bool> {
     auto r = erase_project(agent->store(), project, hash);
     if (!r) return fail(r.error().wrap("remove project " + project + " from the cluster"));
+    // Its published ports go with it (not when a newer up kept the project: they are its).
+    if (*r)
+      if (auto p = cluster::release_ingress_ports(agent->store(), project); !p)
+        return fail(p.error().wrap("remove project " + project + " from the cluster"));
     return r;
   };
   auto r = co_await on_agent(*cluster_agent, std::move(erase));
@@ -210,6 +254,39 @@ awaitable<void> Daemon::cluster_gone(std::string project) {
   cluster_leaving_.erase(project);  // failed: the next view tries again
   std::error_code ec;
   std::filesystem::remove(cluster_file(project), ec);
+}
+
+std::set<std::string> Daemon::mesh_projects(const std::string& network) const {
+  return cluster_mesh_ ? cluster_mesh_->projects_on(network) : std::set<std::string>{};
+}
+
+namespace {
+const char* proto_name(int proto) {
+  switch (static_cast<net::Proto>(proto)) {
+    case net::Proto::kUdp: return "udp";
+    case net::Proto::kSctp: return "sctp";
+    case net::Proto::kTcp: break;
+  }
+  return "tcp";
+}
+}  // namespace
+
+std::vector<std::string> Daemon::mesh_ports(const std::string& project,
+                                            const std::string& service) const {
+  std::vector<std::string> out;
+  if (!cluster_mesh_) return out;
+  for (const auto& p : cluster_mesh_->ports_of(project, service))
+    out.push_back("0.0.0.0:" + std::to_string(p.published) + "->" + std::to_string(p.target) +
+                  "/" + proto_name(p.proto));
+  return out;
+}
+
+int Daemon::mesh_port(const std::string& project, const std::string& service, int target,
+                      const std::string& proto) const {
+  if (!cluster_mesh_) return 0;
+  for (const auto& p : cluster_mesh_->ports_of(project, service))
+    if (p.target == target && proto == proto_name(p.proto)) return p.published;
+  return 0;
 }
 
 void Daemon::start_cluster() {

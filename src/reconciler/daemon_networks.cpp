@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "reconciler/cluster_ingress.h"
 #include "reconciler/daemon.h"
 #include "reconciler/networking.h"
 #include "state/store.h"
@@ -46,6 +47,10 @@ Result<std::vector<Daemon::NetworkListing>> Daemon::list_networks() {
     NetworkListing l{n.name, n.project, n.subnet, n.gateway, {}};
     if (auto it = users->find(n.name); it != users->end()) l.containers = it->second;
     l.driver = networking_->driver_of(n.name);
+    if (cluster_agent && n.name == kIngressNetwork) {
+      l.ingress = true;
+      l.project.clear();  // whichever made it here first; every project of the cluster uses it
+    }
     out.push_back(std::move(l));
   }
   return out;
@@ -56,6 +61,8 @@ Result<Daemon::NetworkListing> Daemon::create_network(const std::string& name,
   if (!valid_name(name))
     return fail("create network \"" + name +
                 "\": a name is letters, digits, '.', '_' and '-', beginning with a letter or digit");
+  if (cluster_agent && name == kIngressNetwork)
+    return fail("create network " + name + ": the name is the cluster's routing mesh network's");
   auto& store = controller_->store();
   auto known = store.get_network(name);
   if (!known) return fail(known.error());

@@ -12,6 +12,7 @@
 #include "net/dns/dns_server.h"
 #include "net/naming.h"
 #include "net/network.h"
+#include "reconciler/cluster_ingress.h"
 #include "reconciler/cluster_overlay.h"
 
 #include <spdlog/spdlog.h>
@@ -190,7 +191,7 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
     if (auto r = store_.put_network(rec); !r) return fail(r.error());
   projects_[full] = rec.project;
   if (in_cluster) cluster_->watch(full);
-  if (!dns_.count(full)) {
+  if (!dns_.count(full) && !(in_cluster && full == kIngressNetwork)) {  // ingress: no names
     net::dns::DnsServerOptions o;
     o.address = dns_address(*info);
     o.port = 53;
@@ -394,6 +395,7 @@ void Networking::register_names(const RuntimeRecord& rt, bool adopted) {
   const auto& name = rt.spec.name;
   auto eps = manager_->endpoints(name);
   for (const auto& j : rt.networks) {
+    if (cluster_ && j.network == kIngressNetwork) continue;  // the routing mesh's: no names on it
     std::optional<net::Ipv4> address;
     std::optional<net::Ipv6> address6;
     for (const auto& e : eps)
@@ -568,7 +570,8 @@ std::optional<Networking::Bridge> Networking::bridge_of(const std::string& netwo
 Result<void> Networking::add_remote(const std::string& network, const RemoteEndpoint& ep) {
   if (!manager_) return {};
   if (auto r = manager_->add_remote(network, ep.ip, ep.mac, ep.underlay); !r) return r;
-  if (ep.container.empty()) return {};  // a node's own address: no name
+  // A node's own address, or the routing mesh's network: no name.
+  if (ep.container.empty() || network == kIngressNetwork) return {};
   net::dns::Endpoint e;
   e.network = network;
   e.container = ep.key;  // unique here; its container name is one of its aliases

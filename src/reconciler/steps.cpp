@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "reconciler/async.h"
 #include "reconciler/builds.h"
+#include "reconciler/cluster_ingress.h"
 #include "reconciler/container_builder.h"
 #include "reconciler/daemon.h"
 #include "reconciler/desired.h"
@@ -119,6 +120,16 @@ awaitable<Outcome> DaemonSteps::remove_network(const planner::RemoveNetwork& s, 
     progress_("network " + s.name, "Kept (in use by project " + c.project + ")", since(t0));
     co_return Done{};
   }
+  // The cluster's ingress network: kept while another project of the cluster has services on
+  // it (there may be none of its containers on this node, yet its ports are meshed here).
+  if (s.name == kIngressNetwork)
+    for (const auto& p : daemon_.mesh_projects(s.name)) {
+      if (p == project_) continue;
+      if (auto r = daemon_.networking().hand_over(s.name, p); !r) co_return outcome_of(r.error());
+      log::get("reconciler")->info("network kept name={} used_by={}", s.name, p);
+      progress_("network " + s.name, "Kept (in use by project " + p + ")", since(t0));
+      co_return Done{};
+    }
   if (auto r = daemon_.networking().remove_network(s.name); !r) co_return outcome_of(r.error());
   progress_("network " + s.name, "Removed", since(t0));
   co_return Done{};

@@ -237,7 +237,15 @@ TEST_CASE("cluster: bad cluster flags stop the daemon before it touches anything
   };
   auto r = stackd({"--node-name", "n1"});
   CHECK(r.code == 2);
-  CHECK(r.err == "stackd: --node-name, --advertise and the --cluster-* files need --cluster URLS\n");
+  CHECK(r.err == "stackd: --node-name, --advertise, --ingress-subnet and the --cluster-* files "
+                 "need --cluster URLS\n");
+  r = stackd({"--ingress-subnet", "10.1.0.0/16"});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("need --cluster URLS") != std::string::npos);
+  r = stackd({"--cluster", "http://127.0.0.1:2379", "--ingress-subnet", "10.1.0.0/30"});
+  CHECK(r.code != 0);
+  CHECK_MESSAGE(r.err.find("not an IPv4 subnet A.B.C.D/N with N from 8 to 28") != std::string::npos,
+                r.err);
   r = stackd({"--cluster", "10.0.0.1:2379"});
   CHECK(r.code == 2);
   CHECK(r.err == "stackd: --cluster: not an etcd client URL such as http://10.0.0.5:2379: "

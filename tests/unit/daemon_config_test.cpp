@@ -45,7 +45,7 @@ TEST_CASE("daemon.json: an unknown key is an error naming it and the known keys"
   CHECK(error_of(R"({"rot": "/srv"})") ==
         "/etc/stack/daemon.json: unknown key \"rot\" (keys: root, run-root, stacks-dir, resync, "
         "log-level, userns-remap, userns-layers, log-max-size, log-max-file, registries-config, "
-        "cluster, node-name, advertise, cluster-ca, cluster-cert, cluster-key)");
+        "cluster, node-name, advertise, cluster-ca, cluster-cert, cluster-key, ingress-subnet)");
 }
 
 TEST_CASE("daemon.json: wrong types and values name the key and what it takes") {
@@ -65,7 +65,7 @@ TEST_CASE("daemon.json: wrong types and values name the key and what it takes") 
   CHECK(error_of(R"(["root"])") ==
         "/etc/stack/daemon.json: expected a JSON object of options (root, run-root, stacks-dir, "
         "resync, log-level, userns-remap, userns-layers, log-max-size, log-max-file, registries-config, "
-        "cluster, node-name, advertise, cluster-ca, cluster-cert, cluster-key)");
+        "cluster, node-name, advertise, cluster-ca, cluster-cert, cluster-key, ingress-subnet)");
 }
 
 TEST_CASE("daemon.json: default log rotation for services whose logging options set none") {
@@ -145,6 +145,15 @@ TEST_CASE("daemon.json: the cluster keys, and what each refuses") {
         "/etc/stack/daemon.json: \"advertise\": expected an IPv4 address, got \"10.0.0\"");
   CHECK(error_of(R"({"cluster-key": "key.pem"})").find("\"cluster-key\": expected an absolute "
                                                        "path") != std::string::npos);
+  auto ingress = parse_daemon_config(R"({"ingress-subnet": "10.250.0.0/20"})", kPath);
+  REQUIRE(ingress);
+  CHECK(ingress->ingress_subnet == "10.250.0.0/20");
+  for (const char* bad : {"10.250.0.0", "10.250.0.0/30", "10.250.0.0/4", "10.250.0/16",
+                          "10.250.0.0/16x", "fd00::/64"})
+    CHECK_MESSAGE(error_of(std::string(R"({"ingress-subnet": ")") + bad + "\"}") ==
+                      std::string("/etc/stack/daemon.json: \"ingress-subnet\": expected an IPv4 "
+                                  "subnet A.B.C.D/N, N from 8 to 28, got \"") + bad + "\"",
+                  bad);
 }
 
 TEST_CASE("daemon.json: the packaged examples parse") {
