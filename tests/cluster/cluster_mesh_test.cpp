@@ -254,7 +254,7 @@ TEST_CASE("cluster mesh: a service on its default network only answers on every 
   if (auto why = etcd_missing(); !why.empty()) return report_skip(why);
   auto etcd = EtcdCluster::three();
   REQUIRE(etcd->healthy());
-  MeshHosts hosts(*etcd, 4);  // A, B, C and a client; destroyed after the environments
+  Hosts hosts(*etcd, 4);  // A, B, C and a client; destroyed after the environments
   const std::string client = hosts.ns[3];
   StackEnv a, b, c;
   auto id = std::to_string(::getpid() % 100000);
@@ -267,10 +267,10 @@ TEST_CASE("cluster mesh: a service on its default network only answers on every 
   const auto config = a.run_root() / "daemon.json";
   write_text(config, R"({"ingress-subnet": "10.126.0.0/16"})");
   ::setenv("STACK_DAEMON_CONFIG", config.c_str(), 1);
-  mesh_daemon(a, hosts.ns[0], *etcd, node_a, hosts.addr[0]);
+  cluster_daemon(a, hosts.ns[0], *etcd, node_a, hosts.addr[0]);
   ::unsetenv("STACK_DAEMON_CONFIG");
-  mesh_daemon(b, hosts.ns[1], *etcd, node_b, hosts.addr[1]);
-  mesh_daemon(c, hosts.ns[2], *etcd, node_c, hosts.addr[2]);
+  cluster_daemon(b, hosts.ns[1], *etcd, node_b, hosts.addr[1]);
+  cluster_daemon(c, hosts.ns[2], *etcd, node_c, hosts.addr[2]);
 
   // One replica on C, no network in the file: on main it answered on C only (the warning).
   a.write(ingress_file(project, "node.hostname == " + node_c));
