@@ -428,10 +428,9 @@ const std::vector<Implemented>& implemented() {
       {"services.*.annotations.**", {}},  // in the container's record: ps --format json
       {"services.*.tty", {}},         // a pty held by the init (engine/init/init.c)
       {"services.*.stdin_open", {}},  // a stdin pipe held by the init, for `stack attach`
-      {"services.*.develop.**", {}},
-      {"services.*.attach", {}},  // the attached `up` leaves its output out (cli, up)  // read by `stack watch` and `up --watch`, not by up
+      {"services.*.develop.**", {}},  // read by `stack watch` and `up --watch`, not by up
+      {"services.*.attach", {}},      // the attached `up` leaves its output out (cli, up)
       {"services.*.init", {}},  // stack-init is always PID 1: true and false both run it
-      {"services.*.platform", {}},
       {"services.*.runtime", {}},
       {"services.*.deploy.labels.**", {}},
       {"services.*.deploy.restart_policy.**", {}},
