@@ -15,6 +15,7 @@
 
 #include "api/exec_stream.h"
 #include "cli/cli.h"
+#include "cli/frame_stream.h"
 #include "cli/service_io.h"
 #include "common/tree_copy.h"
 
@@ -42,33 +43,11 @@ std::optional<std::pair<std::string, std::string>> container_side(const std::str
   return std::make_pair(service, arg.substr(colon + 1));
 }
 
-bool send_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// The daemon's frames on the upgraded socket.
+// The daemon's frames on the upgraded socket, and its data frames as a byte stream.
 class Stream {
  public:
-  Stream(int sock, std::string pending) : sock_(sock) { reader_.feed(pending); }
-  Result<frames::Frame> next() {
-    for (;;) {
-      auto f = reader_.next();
-      if (!f) return fail(f.error());
-      if (*f) return std::move(**f);
-      char buf[64 * 1024];
-      ssize_t n = ::recv(sock_, buf, sizeof buf, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fail_errno("cp: read from the daemon");
-      if (n == 0) return fail("cp: the daemon closed the stream before the end (did it stop?)");
-      reader_.feed(std::string_view(buf, static_cast<size_t>(n)));
-    }
-  }
+  Stream(int sock, std::string pending) : frames_(sock, std::move(pending), "cp: ") {}
+  Result<frames::Frame> next() { return frames_.next(); }
   // Data frames' payloads as one byte stream, for the tar reader; the end of the copy (exit 0)
   // is its end; the daemon's error frame is its error.
   Result<size_t> read(char* buf, size_t n) {
@@ -111,8 +90,7 @@ class Stream {
     return fail("cp: the daemon sent a frame of type " + std::to_string(static_cast<int>(f.type)));
   }
 
-  int sock_;
-  frames::FrameReader reader_;
+  DaemonFrames frames_;
   std::string data_;
   size_t offset_ = 0;
   bool ended_ = false;

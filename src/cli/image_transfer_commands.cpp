@@ -14,6 +14,7 @@
 
 #include "api/exec_stream.h"
 #include "cli/cli.h"
+#include "cli/frame_stream.h"
 #include "common/scope_guard.h"
 #include "common/tree_copy.h"
 
@@ -26,16 +27,6 @@ namespace frames = api::exec;
 
 constexpr std::string_view kUpgrade = "stack-image";  // src/api/image_transfer.h
 constexpr uint64_t kReportEvery = 16ULL << 20;
-
-bool send_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 Result<void> write_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -80,27 +71,7 @@ class Progress {
 };
 
 // The daemon's frames on the upgraded socket.
-class Frames {
- public:
-  Frames(int sock, std::string pending) : sock_(sock) { reader_.feed(pending); }
-  Result<frames::Frame> next() {
-    for (;;) {
-      auto f = reader_.next();
-      if (!f) return fail(f.error());
-      if (*f) return std::move(**f);
-      char buf[64 * 1024];
-      ssize_t n = ::recv(sock_, buf, sizeof buf, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fail_errno("read from the daemon");
-      if (n == 0) return fail("the daemon closed the stream before the end (did it stop?)");
-      reader_.feed(std::string_view(buf, static_cast<size_t>(n)));
-    }
-  }
-
- private:
-  int sock_;
-  frames::FrameReader reader_;
-};
+using Frames = DaemonFrames;
 
 // Reads the daemon's frames to its last: progress lines shown, stdout payloads given to ON_DATA;
 // ok on exit 0, else the daemon's error.
