@@ -106,7 +106,7 @@ check "... and CONTAINER= (journalctl -u stack CONTAINER=$project-a-1)" eval \
 echo '{"log-level": "debug", "rot": "/srv"}' >"$root/etc/stack/daemon.json"
 out=$(in_ct stack ps -p "$project" 2>&1)
 check "a typo in daemon.json: the CLI names the file and the key" \
-  test "$out" == 'stack: /etc/stack/daemon.json: unknown key "rot" (keys: root, run-root, stacks-dir, resync, log-level, userns-remap, userns-layers, log-max-size, log-max-file, registries-config, cluster, node-name, advertise, cluster-ca, cluster-cert, cluster-key)'
+  test "$out" == 'stack: /etc/stack/daemon.json: unknown key "rot" (keys: root, run-root, stacks-dir, resync, log-level, userns-remap, userns-layers, log-max-size, log-max-file, registries-config, cluster, node-name, advertise, cluster-ca, cluster-cert, cluster-key, ingress-subnet)'
 check "... and the daemon does not start" eval '! in_ct systemctl restart stack'
 check "... saying why in its journal" wait_for 5 eval \
   'in_ct journalctl -b -u stack --no-pager -o cat | grep -qF "/etc/stack/daemon.json: unknown key \"rot\""'
