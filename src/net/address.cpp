@@ -163,4 +163,14 @@ Ipv6 Cidr6::at(uint64_t offset) const {
   return out;
 }
 
+std::optional<uint64_t> Cidr6::offset_of(const Ipv6& ip) const {
+  if (!contains(ip)) return std::nullopt;
+  const Ipv6 base = network().address;
+  for (int i = 0; i < 8; i++)
+    if (ip.bytes[i] != base.bytes[i]) return std::nullopt;  // past 2^64
+  uint64_t offset = 0;
+  for (int i = 8; i < 16; i++) offset = (offset << 8) | (ip.bytes[i] - base.bytes[i]);
+  return offset;
+}
+
 }  // namespace stack::net

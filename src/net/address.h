@@ -5,6 +5,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -64,6 +65,9 @@ struct Cidr6 {
   [[nodiscard]] bool overlaps(const Cidr6& other) const;
   // The address OFFSET past the network address (OFFSET fits the host bits, checked by caller).
   [[nodiscard]] Ipv6 at(uint64_t offset) const;
+  // at()'s inverse: how far IP lies past the network address, when it is inside and that
+  // fits 64 bits.
+  [[nodiscard]] std::optional<uint64_t> offset_of(const Ipv6& ip) const;
   auto operator<=>(const Cidr6&) const = default;
 };
 

@@ -284,12 +284,27 @@ Result<Addressing6> plan_ipv6(std::string_view network, int v4_prefix,
   return out;
 }
 
+void reserve_images(const std::map<std::string, Ipv6>& reserved6, const Cidr6& subnet6,
+                    NetworkAddressing& a) {
+  const uint64_t hosts = uint64_t{1} << (32 - a.subnet.prefix);
+  for (const auto& [name, ip] : reserved6) {
+    auto offset = subnet6.offset_of(ip);
+    if (!offset || *offset == 0 || *offset >= hosts - 1) continue;  // no IPv4 host's image
+    a.reserved[name + " (IPv6)"] =
+        Ipv4{a.subnet.first().value + static_cast<uint32_t>(*offset)};
+  }
+}
+
 Result<Ipv6> ipv6_address_for(const Addressing6& v6, const Cidr& v4_subnet, Ipv4 v4,
                               const std::optional<Ipv6>& static_address) {
   Ipv6 ip = static_address ? *static_address
                            : v6.subnet.at(v4.value - v4_subnet.network().address.value);
   if (!v6.subnet.contains(ip))
     return fail("IPv6 address " + ip.str() + " is outside the subnet " + v6.subnet.str());
+  for (const auto& [name, kept] : v6.reserved)
+    if (ip == kept)
+      return fail("IPv6 address " + ip.str() + " is kept out of the pool (aux_addresses " + name +
+                  ")", EADDRINUSE);
   if (ip == v6.subnet.address || ip == v6.gateway)
     return fail("IPv6 address " + ip.str() + " is the " +
                 (ip == v6.gateway ? "network's gateway" : "subnet's own address") +

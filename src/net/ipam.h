@@ -64,8 +64,15 @@ struct AddressingRequest {
 struct Addressing6 {
   Cidr6 subnet;  // network address, e.g. fd3a:1b2c:4d5e:9f01::/64
   Ipv6 gateway;  // the bridge's address, by default <subnet>::1
+  std::map<std::string, Ipv6> reserved = {};  // the IPv6 entry's aux_addresses, by name
   auto operator<=>(const Addressing6&) const = default;
 };
+
+// A container's IPv6 address is the image of its IPv4 one: each of RESERVED6 (IPv6
+// aux_addresses of SUBNET6) that is such an image keeps its IPv4 original out of A's pool, as
+// "NAME (IPv6)".
+void reserve_images(const std::map<std::string, Ipv6>& reserved6, const Cidr6& subnet6,
+                    NetworkAddressing& a);
 
 // The instance's default IPv6 pool: a ULA /48 (RFC 4193, fd00::/8 and a 40-bit global ID) taken
 // from a hash of INSTANCE, so that two instances on one host do not collide.

@@ -77,6 +77,7 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
     }
     AddressingRequest req{key, spec.subnet, spec.ip_range, spec.gateway, spec.reserved};
     info.addressing = STACK_TRY_CTX(plan_addressing(req, options_.pool, taken), ctx);
+    if (spec.subnet6) reserve_images(spec.reserved6, *spec.subnet6, info.addressing);
     NET_CHECK(ipam_.add_network(info.addressing), ctx);
     info.spec = spec;
     // A network named in the file (name:) is the same one whichever project makes it.
@@ -125,6 +126,7 @@ Result<NetworkInfo> NetworkManager::ensure_network(const NetworkSpec& spec) {
         return fail(v6.error().wrap(ctx));
       }
       info.v6 = *v6;
+      info.v6->reserved = spec.reserved6;
     }
   }
   if (auto r = ensure_links(info); !r) {

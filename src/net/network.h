@@ -54,6 +54,9 @@ struct NetworkSpec {
   bool enable_ipv4 = true;
   std::optional<Cidr6> subnet6 = std::nullopt;
   std::optional<Ipv6> gateway6 = std::nullopt;
+  // The IPv6 entry's aux_addresses: never a container's, nor the image of an IPv4 address a
+  // container is given (so the IPv4 address whose image one is stays out of the pool too).
+  std::map<std::string, Ipv6> reserved6 = {};
 
   // macvlan/ipvlan: driver_opts.parent ("" : a dummy link stack makes; "IFACE.VLAN": the
   // 802.1q link, made when missing), macvlan_mode or ipvlan_mode, ipvlan_flag.

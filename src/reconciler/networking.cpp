@@ -107,8 +107,8 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
   spec.internal = n.internal;
   spec.enable_ipv6 = n.enable_ipv6;
   spec.enable_ipv4 = n.enable_ipv4;
-  // The first IPv4 entry of ipam.config, and its IPv6 entry (spec/network_fields.cpp allows
-  // one, with enable_ipv6).
+  // The IPv4 entry of ipam.config and the IPv6 one (spec/network_fields.cpp allows one of
+  // each, IPv6 with enable_ipv6).
   auto is_v6 = [](const model::IpamPool& p) {
     return p.subnet.find(':') != std::string::npos || p.gateway.find(':') != std::string::npos;
   };
@@ -130,6 +130,8 @@ Result<void> Networking::ensure(const model::NetworkConfig& n) {
       spec.subnet6 = STACK_TRY_CTX(net::Cidr6::parse(v6->subnet), ctx + ": IPv6 subnet");
     if (!v6->gateway.empty())
       spec.gateway6 = STACK_TRY_CTX(net::Ipv6::parse(v6->gateway), ctx + ": IPv6 gateway");
+    for (const auto& [name, ip] : v6->aux_addresses)
+      spec.reserved6[name] = STACK_TRY_CTX(net::Ipv6::parse(ip), ctx + ": aux address " + name);
   }
   auto opt = [&](const char* key) -> const std::string* {
     auto it = n.driver_opts.find(key);

@@ -181,17 +181,24 @@ bool ipv6_cidr(const std::string& text) {
          std::atoi(bits.c_str()) <= 128;
 }
 
-// enable_ipv6 and the IPv6 entry of ipam.config: one IPv6 subnet per network, on a bridge.
+// enable_ipv6 and ipam.config's entries: one IPv4 and one IPv6 subnet per network (IPv6 on a
+// bridge).
 void check_ipv6_network(const Network& n, Diagnostics& diag) {
   std::string at = "networks." + n.key;
   if (n.enable_ipv6 && n.driver == "overlay")
     diag.error(n.pos, at + ".enable_ipv6: not supported on an overlay network (stack's overlay"
                            " carries IPv4 only)");
-  int v6 = 0;
+  int v4 = 0, v6 = 0;
   for (const IpamPool& p : n.ipam) {
     bool is_v6 = p.subnet.find(':') != std::string::npos || p.gateway.find(':') != std::string::npos;
-    if (!is_v6) continue;
     std::string what = at + ".ipam.config";
+    // Docker's bridge driver refuses a second subnet of a family ("bridge driver doesn't
+    // support multiple subnets"); its overlay and macvlan take several, stack's one, whose
+    // IPAM keeps one pool per network: a second would go unused, so it is refused.
+    if (!is_v6 && ++v4 == 2)
+      diag.error(n.pos, what + ": more than one IPv4 subnet (a network takes one, as docker's "
+                               "bridge driver: \"doesn't support multiple subnets\")");
+    if (!is_v6) continue;
     if (!n.enable_ipv6)
       diag.error(n.pos, what + ": IPv6 subnet " + p.subnet + " needs enable_ipv6: true");
     if (++v6 == 2) diag.error(n.pos, what + ": more than one IPv6 subnet (stack takes one)");

@@ -172,25 +172,14 @@ void refused_values(const Stack& stack, Diagnostics& diag, bool cluster) {
     if (!n.ipam_driver.empty() && n.ipam_driver != "default")
       refuse(key_pos(stack.keys, at + ".driver", n.pos), at + ".driver " + n.ipam_driver,
              "an IPAM plugin; stack allocates the addresses itself: default");
-    // aux_addresses: the per-host IPAM keeps them out of the first IPv4 entry's pool (the one
-    // it allocates from). Elsewhere they would be dropped: refused instead.
-    int v4 = 0;
-    for (const IpamPool& p : n.ipam) {
-      bool is_v6 = p.subnet.find(':') != std::string::npos || p.gateway.find(':') != std::string::npos;
-      if (!is_v6) ++v4;
-      if (p.aux_addresses.empty()) continue;
-      SourcePos pos = key_pos(stack.keys, at, n.pos);
-      if (is_v6)
-        diag.error(pos, "not supported yet: " + at + ".config aux_addresses in an IPv6 entry "
-                        "(a container's IPv6 address is its IPv4 one's image, or ipv6_address)");
-      else if (v4 > 1)
-        diag.error(pos, "not supported yet: " + at + ".config aux_addresses in a second IPv4 "
-                        "entry (stack allocates from the first)");
-      else if (cluster && n.driver == "overlay" && !n.driver_opts.count("peers"))
-        refuse(pos, at + ".config aux_addresses on a cluster overlay network",
-               "the cluster's IPAM hands out any address of the subnet, on every node: give "
+    // aux_addresses: the per-host IPAM keeps them out of its pool (an IPv6 one, and the IPv4
+    // address whose image it is); a cluster overlay's IPAM has none.
+    if (!cluster || n.driver != "overlay" || n.driver_opts.count("peers")) continue;
+    for (const IpamPool& p : n.ipam)
+      if (!p.aux_addresses.empty())
+        refuse(key_pos(stack.keys, at, n.pos),
+               at + ".config aux_addresses on a cluster overlay network", "the cluster's IPAM hands out any address of the subnet, on every node: give "
                "the network a subnet that leaves those addresses outside");
-    }
   }
   for (const Service& s : stack.services) {
     std::string at = "services." + s.name;
@@ -388,7 +377,7 @@ const std::vector<Implemented>& implemented() {
       {"networks.*.enable_ipv6", {}},
       {"networks.*.enable_ipv4", {}},
       {"networks.*.ipam", {}},
-      {"networks.*.ipam.config", {}},  // aux_addresses: first IPv4 entry, not in a cluster
+      {"networks.*.ipam.config", {}},  // aux_addresses: not on a cluster overlay
       {"networks.*.ipam.driver", {}},  // default only (refused_values)
       {"networks.*.labels.**", {}},
       {"networks.*.name", {}},  // its name on the host, shared by every project naming it

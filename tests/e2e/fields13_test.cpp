@@ -162,6 +162,55 @@ networks:
   check_clean(env, p, before);
 }
 
+TEST_CASE("an IPv6 aux address is given to no container, nor is the IPv4 address it mirrors") {
+  STACK_REQUIRE_ROOT();
+  StackEnv env;
+  auto p = unique_project("auxaddr6");
+  env.uses(p);
+  auto before = stack_links();
+  // /29: .2 would be the first container's, and fd00:a13::2 its IPv6 image: both stay free.
+  auto file = [&](const std::string& asked) {
+    env.write("name: " + p + R"(
+services:
+  app:
+    image: busybox
+    command: [sleep, "300"]
+    deploy: {replicas: 2}
+    networks: [lan]
+)" + asked + R"(
+networks:
+  lan:
+    enable_ipv6: true
+    ipam:
+      config:
+        - subnet: 10.231.16.0/29
+        - subnet: fd00:a13::/64
+          aux_addresses: {router6: "fd00:a13::2"}
+)");
+  };
+  file("");
+  auto up = env.stack({"up", "-d"});
+  REQUIRE_MESSAGE(up.code == 0, up.err);
+  std::string seen;
+  for (int i = 1; i <= 2; i++)
+    seen += env.stack({"exec", "--index", std::to_string(i), "app", "ip", "-o", "addr", "show",
+                       "eth0"}).out;
+  CHECK_MESSAGE((has(seen, "inet 10.231.16.3/") && has(seen, "inet 10.231.16.4/")), seen);
+  CHECK_MESSAGE((has(seen, "inet6 fd00:a13::3/") && has(seen, "inet6 fd00:a13::4/")), seen);
+  CHECK_MESSAGE((!has(seen, "10.231.16.2/") && !has(seen, "fd00:a13::2/")), seen);
+  // Asked for by ipv6_address, it is refused naming it.
+  file(R"(  pinned:
+    image: busybox
+    command: [sleep, "300"]
+    networks:
+      lan: {ipv6_address: "fd00:a13::2"})");
+  auto pinned = env.stack({"up", "-d"});
+  CHECK(pinned.code != 0);
+  CHECK_MESSAGE(has(pinned.err, "fd00:a13::2 is kept out of the pool (aux_addresses router6)"),
+                pinned.err);
+  check_clean(env, p, before);
+}
+
 TEST_CASE("an aux address outside its subnet is refused at its line before anything is made") {
   STACK_REQUIRE_ROOT();
   StackEnv env;

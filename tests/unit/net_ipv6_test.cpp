@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "dns_loopback.h"
 #include "net/dns/dns_server.h"
@@ -197,6 +198,41 @@ TEST_CASE("ipv6: a network with enable_ipv6 gives its bridge and containers IPv6
   auto adopted = again.adopt("demo-a-1", -1, 100, {{"demo_v6"}});
   REQUIRE_MESSAGE(adopted, (adopted ? "" : adopted.error().message));
   CHECK(adopted->front().address6 == eps->front().address6);
+}
+
+TEST_CASE("ipv6: an IPv6 aux address is nobody's, nor the image of anybody's IPv4 address") {
+  test::FakeNetlink kernel;
+  test::FakeNft nft;
+  net::Firewall firewall{nft, kernel};
+  net::MemoryAddressStore store;
+  net::StaticPeers peers;
+  net::NetworkManager mgr{kernel, firewall, store, peers, net::NetworkOptions{"", {}, true}};
+  net::NetworkSpec spec;
+  spec.project = "demo";
+  spec.name = "aux6";
+  spec.enable_ipv6 = true;
+  spec.subnet = *net::Cidr::parse("10.77.6.0/29");
+  spec.subnet6 = cidr6("fd00:db8:6::/64");
+  // ::2 mirrors 10.77.6.2; ::100 mirrors no IPv4 host of a /29, so it keeps nothing of IPv4.
+  spec.reserved6 = {{"router", ip6("fd00:db8:6::2")}, {"far", ip6("fd00:db8:6::100")}};
+  auto info = mgr.ensure_network(spec);
+  REQUIRE_MESSAGE(info, (info ? "" : info.error().message));
+  CHECK(info->addressing.reserved ==
+        std::map<std::string, net::Ipv4>{{"router (IPv6)", *net::Ipv4::parse("10.77.6.2")}});
+  kernel.netns[7];
+  auto eps = mgr.attach("demo-a-1", 7, 100, {{"demo_aux6"}});
+  REQUIRE_MESSAGE(eps, (eps ? "" : eps.error().message));
+  CHECK(eps->front().address.str() == "10.77.6.3/29");
+  CHECK(eps->front().address6->str() == "fd00:db8:6::3/64");
+  for (const char* kept : {"fd00:db8:6::2", "fd00:db8:6::100"}) {
+    net::EndpointRequest req{"demo_aux6"};
+    req.ipv6_address = ip6(kept);
+    kernel.netns[8];
+    auto asked = mgr.attach("demo-b-1", 8, 101, {req});
+    REQUIRE_FALSE(asked);
+    CHECK_MESSAGE(has(asked.error().message, "is kept out of the pool (aux_addresses "),
+                  asked.error().message);
+  }
 }
 
 TEST_CASE("ipv6: the DNS server answers AAAA with a container's IPv6 address") {
