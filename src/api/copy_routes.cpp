@@ -14,10 +14,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstring>
 #include <filesystem>
-#include <thread>
 
 #include "api/exec_stream.h"
 #include "api/frame_socket.h"
@@ -38,8 +36,6 @@ using reconciler::Daemon;
 
 namespace {
 
-constexpr int kSocketTimeoutSeconds = 60;  // a client that neither sends nor reads for this
-
 Reply error_reply(int status, const std::string& message) {
   return {status, {{"error", message}}, {}};
 }
@@ -55,14 +51,6 @@ struct Job {
 };
 
 void serve(const Job& job, int sock, std::string after) {
-  timeval tv{kSocketTimeoutSeconds, 0};
-  ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  int flags = ::fcntl(sock, F_GETFL);
-  ::fcntl(sock, F_SETFL, flags & ~O_NONBLOCK);
-  std::string upgraded = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " +
-                         std::string(kCopyUpgrade) + "\r\n\r\n";
-  if (!send_all(sock, upgraded)) return;
   copy::Tree tree{job.root.get(), true};
   Result<void> result;
   bool sock_broken = false;
@@ -99,22 +87,6 @@ void serve(const Job& job, int sock, std::string after) {
     send_all(sock, exec::encode(exec::Type::error, result.error().message));
   }
   ::shutdown(sock, SHUT_RDWR);
-}
-
-// The copy on its thread; resumes when it has ended (the thread closes DONE's other end).
-awaitable<void> run(std::shared_ptr<Job> job, int fd, std::string after) {
-  int done[2];
-  if (::pipe2(done, O_CLOEXEC) != 0) {
-    ::close(fd);
-    co_return;
-  }
-  asio::posix::stream_descriptor finished(co_await asio::this_coro::executor, done[0]);
-  std::thread([job, fd, after = std::move(after), end = done[1]]() mutable {
-    serve(*job, fd, std::move(after));
-    ::close(fd);
-    ::close(end);
-  }).detach();
-  co_await finished.async_wait(asio::posix::stream_descriptor::wait_read, reconciler::no_throw);
 }
 
 // "/a/./b/../c/" as "/a/c": what a mount's target is compared with.
@@ -276,7 +248,12 @@ awaitable<Reply> copy_route(Daemon& d, const Request& req, const Target& t, cons
   log::get("api")->info("cp {} container={} path={}", job->out ? "out of" : "into",
                         job->container, job->path);
   Reply reply{101, {}, {}};
-  reply.takeover = [job](int fd, std::string after) { return run(job, fd, std::move(after)); };
+  reply.takeover = [job](int fd, std::string after) {
+    return serve_upgraded(fd, std::move(after), std::string(kCopyUpgrade),
+                          [job](int sock, std::string rest) {
+                            serve(*job, sock, std::move(rest));
+                          });
+  };
   co_return reply;
 }
 

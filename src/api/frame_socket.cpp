@@ -1,13 +1,58 @@
 // See frame_socket.h.
 #include "api/frame_socket.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <cerrno>
 #include <cstring>
+#include <thread>
+
+#include "reconciler/async.h"
 
 namespace stack::api {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr int kSocketTimeoutSeconds = 60;
+
+void serve_blocking(int sock, std::string after, const std::string& protocol,
+                    const std::function<void(int, std::string)>& serve) {
+  timeval tv{kSocketTimeoutSeconds, 0};
+  ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  int flags = ::fcntl(sock, F_GETFL);
+  ::fcntl(sock, F_SETFL, flags & ~O_NONBLOCK);
+  if (!send_all(sock, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " +
+                          protocol + "\r\n\r\n"))
+    return;
+  serve(sock, std::move(after));
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_upgraded(int fd, std::string after, std::string protocol,
+                                     std::function<void(int, std::string)> serve) {
+  // The thread closes DONE's other end when it has ended: that wakes this coroutine.
+  int done[2];
+  if (::pipe2(done, O_CLOEXEC) != 0) {
+    ::close(fd);
+    co_return;
+  }
+  asio::posix::stream_descriptor finished(co_await asio::this_coro::executor, done[0]);
+  std::thread([fd, after = std::move(after), protocol = std::move(protocol),
+               serve = std::move(serve), end = done[1]]() mutable {
+    serve_blocking(fd, std::move(after), protocol, serve);
+    ::close(fd);
+    ::close(end);
+  }).detach();
+  co_await finished.async_wait(asio::posix::stream_descriptor::wait_read, reconciler::no_throw);
+}
 
 bool send_all(int fd, std::string_view data) {
   while (!data.empty()) {

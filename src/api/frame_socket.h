@@ -1,9 +1,11 @@
 // The blocking side of an upgraded connection that a route serves on a thread of its own (cp,
-// image transfers): whole writes, and the client's stdin frames read as one byte stream.
-// Frames as exec_stream.h. Private to src/api.
+// image transfers): the thread itself, whole writes, and the client's stdin frames read as one
+// byte stream. Frames as exec_stream.h. Private to src/api.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -11,6 +13,14 @@
 #include "common/result.h"
 
 namespace stack::api {
+
+// Serves the upgraded connection FD on a thread of its own and resumes when it has ended: FD
+// made blocking with 60 s timeouts (a client that neither sends nor reads for that long is
+// dropped), the 101 answer naming PROTOCOL sent, then SERVE(FD, AFTER) (AFTER: what the HTTP
+// reader read past the request), and FD closed. Every parameter is taken by value: a
+// coroutine's reference would dangle once it first waits, while the thread still runs.
+boost::asio::awaitable<void> serve_upgraded(int fd, std::string after, std::string protocol,
+                                            std::function<void(int, std::string)> serve);
 
 // Sends all of DATA on blocking socket FD; false once the client is gone.
 bool send_all(int fd, std::string_view data);

@@ -5,14 +5,11 @@
 // one that stalls); the tar goes straight into a blob of the store, a frame at a time.
 #include "api/image_transfer.h"
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <thread>
 
 #include "api/exec_stream.h"
 #include "api/frame_socket.h"
@@ -31,8 +28,6 @@ using reconciler::awaitable;
 using reconciler::Daemon;
 
 namespace {
-
-constexpr int kSocketTimeoutSeconds = 60;  // a client that neither sends nor reads for this
 
 Reply error_reply(int status, const std::string& message) {
   return {status, {{"error", message}}, {}};
@@ -93,14 +88,6 @@ Result<json> transfer(Job& job, int sock, std::string after, bool& sock_broken) 
 }
 
 void serve(Job& job, int sock, std::string after) {
-  timeval tv{kSocketTimeoutSeconds, 0};
-  ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  int flags = ::fcntl(sock, F_GETFL);
-  ::fcntl(sock, F_SETFL, flags & ~O_NONBLOCK);
-  std::string upgraded = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " +
-                         std::string(kImageUpgrade) + "\r\n\r\n";
-  if (!send_all(sock, upgraded)) return;
   bool sock_broken = false;
   auto result = transfer(job, sock, std::move(after), sock_broken);
   if (sock_broken) return;
@@ -114,22 +101,6 @@ void serve(Job& job, int sock, std::string after) {
     send_all(sock, exec::encode(exec::Type::error, result.error().message));
   }
   ::shutdown(sock, SHUT_RDWR);
-}
-
-// The transfer on its thread; resumes when it has ended (the thread closes DONE's other end).
-awaitable<void> run(std::shared_ptr<Job> job, int fd, std::string after) {
-  int done[2];
-  if (::pipe2(done, O_CLOEXEC) != 0) {
-    ::close(fd);
-    co_return;
-  }
-  asio::posix::stream_descriptor finished(co_await asio::this_coro::executor, done[0]);
-  std::thread([job, fd, after = std::move(after), end = done[1]]() mutable {
-    serve(*job, fd, std::move(after));
-    ::close(fd);
-    ::close(end);
-  }).detach();
-  co_await finished.async_wait(asio::posix::stream_descriptor::wait_read, reconciler::no_throw);
 }
 
 // A non-negative integer field of BODY, or DEF when absent.
@@ -197,7 +168,12 @@ awaitable<Reply> image_transfer(Daemon& d, const Request& req, const Target& t, 
   log::get("api")->info("image {} streamed{}", what,
                         job->reference.empty() ? "" : " ref=" + job->reference);
   Reply reply{101, {}, {}};
-  reply.takeover = [job](int fd, std::string after) { return run(job, fd, std::move(after)); };
+  reply.takeover = [job](int fd, std::string after) {
+    return serve_upgraded(fd, std::move(after), std::string(kImageUpgrade),
+                          [job](int sock, std::string rest) {
+                            serve(*job, sock, std::move(rest));
+                          });
+  };
   co_return reply;
 }
 
