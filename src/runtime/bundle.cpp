@@ -14,6 +14,7 @@
 #include "engine/container.h"
 #include "engine/security.h"
 #include "runtime/bundle_internal.h"
+#include "runtime/realtime.h"
 
 namespace stack::runtime {
 namespace {
@@ -382,7 +383,10 @@ Result<void> read_linux(const json& lx, const std::string& id, model::ContainerS
     if (!policy) return fail(policy.error());
     spec.process.memory_policy = *policy;
   }
-  return detail::check_realtime(spec);
+  // The host is read only for a scheduler (the realtime check's facts).
+  if (spec.process.scheduler)
+    return check_realtime(spec.process, spec.limits, realtime_host());
+  return {};
 }
 
 Result<std::vector<Hook>> read_hooks(const json& hooks, const char* kind) {

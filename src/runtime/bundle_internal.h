@@ -42,7 +42,5 @@ inline Result<void> refuse_if_set(const nlohmann::json& obj, const char* key,
 [[nodiscard]] Result<model::Scheduler> read_scheduler(const nlohmann::json& s);
 [[nodiscard]] Result<model::MemoryPolicy> read_memory_policy(const nlohmann::json& m);
 [[nodiscard]] Result<model::TimeOffsets> read_time_offsets(const nlohmann::json& t);
-// A realtime process.scheduler where this host's cpu cgroups would refuse it (EPERM).
-[[nodiscard]] Result<void> check_realtime(const model::ContainerSpec& spec);
 
 }  // namespace stack::runtime::detail

@@ -1,8 +1,7 @@
 // config.json's process attributes the init sets before execve (process.ioPriority,
 // process.scheduler, linux.memoryPolicy) and linux.timeOffsets: names and ranges checked here,
 // by their path in the document, with crun's names (src/libcrun/scheduler.c, io_priority.c,
-// mempolicy.c). Reads only /sys: the nodes this host has, whether its cpu cgroups do RT group
-// scheduling.
+// mempolicy.c). Reads only /sys: the nodes this host has.
 #include <sched.h>
 #include <sys/stat.h>
 
@@ -165,22 +164,6 @@ Result<model::TimeOffsets> read_time_offsets(const json& t) {
     (clock == "monotonic" ? out.monotonic_nanosecs : out.boottime_nanosecs) = nanos;
   }
   return out;
-}
-
-Result<void> check_realtime(const model::ContainerSpec& spec) {
-  const auto& s = spec.process.scheduler;
-  if (!s || (s->policy != SCHED_FIFO && s->policy != SCHED_RR)) return {};
-  // With RT group scheduling (cgroup v1's cpu.rt_runtime_us), a new cpu cgroup has no realtime
-  // runtime: sched_setattr(2) of a realtime policy in it fails with EPERM (sched(7)).
-  struct stat st {};
-  if (spec.limits.cpu_rt_runtime.value_or(0) > 0 ||
-      ::stat("/sys/fs/cgroup/cpu/cpu.rt_runtime_us", &st) != 0)
-    return {};
-  return refuse("process.scheduler",
-                std::string(s->policy == SCHED_FIFO ? "SCHED_FIFO" : "SCHED_RR") +
-                    " needs linux.resources.cpu.realtimeRuntime: with RT "
-                    "group scheduling (cgroup v1) the container's cpu cgroup "
-                    "has no realtime runtime otherwise");
 }
 
 }  // namespace stack::runtime::detail

@@ -45,6 +45,7 @@
 #include "runtime/console.h"
 #include "runtime/hooks.h"
 #include "runtime/holder.h"
+#include "runtime/realtime.h"
 #include "runtime/record.h"
 
 namespace stack::runtime {
@@ -333,6 +334,10 @@ Result<int> Runtime::exec(const std::string& id, const std::filesystem::path& pr
     auto p = parse_process(*text, b->spec.process, console);
     if (!p) return fail(p.error().wrap(process_file.string()));
     process = std::move(*p);
+    // The exec joins the container's cpu cgroup: its realtime runtime is the container's.
+    if (process.scheduler)
+      if (auto rt = check_realtime(process, b->spec.limits, realtime_host()); !rt)
+        return fail(rt.error().wrap(process_file.string()));
   } else if (!args.empty()) {
     process.argv = args;
   } else {
