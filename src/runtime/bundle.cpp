@@ -84,8 +84,9 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
     if (!sched) return fail(sched.error());
     proc.scheduler = *sched;
   }
-  if (p.contains("user")) {
-    const json& u = p["user"];
+  {
+    // Absent, root (runc's and crun's zero value), not the container's user for an exec.
+    const json& u = p.contains("user") ? p["user"] : json::object();
     proc.uid = u.value("uid", 0u);
     proc.gid = u.value("gid", 0u);
     proc.groups = u.value("additionalGids", std::vector<gid_t>{});
@@ -481,6 +482,11 @@ Result<model::ProcessSpec> parse_process(std::string_view text, const model::Pro
     spec.process.rlimits.clear();
     if (auto r = read_process(p, spec, console); !r) return fail(r.error());
     if (spec.oom_score_adj) return refuse("process.oomScoreAdj", "not supported for exec");
+    // runtime-spec 1.2's, for an exec only (not the container's init, so not read at create).
+    if (auto r = refuse_if_set(p, "execCPUAffinity", "process.execCPUAffinity",
+                               "not supported: the process runs on its cgroup's cpuset");
+        !r)
+      return fail(r.error());
     return spec.process;
   } catch (const json::exception& e) {
     return fail(std::string("invalid: ") + e.what());

@@ -355,6 +355,24 @@ TEST_CASE("runtime bundle: umask, I/O priority, scheduler, memory policy, time n
   CHECK_FALSE(e->scheduler);
   CHECK(e->user_permitted == 0);
   CHECK(e->memory_policy == p.memory_policy);  // linux.memoryPolicy: the container's
+  // Without a user: root, as runc and crun run it, not the container's user.
+  stack::model::ProcessSpec as_user = p;
+  as_user.uid = as_user.gid = 1000;
+  as_user.groups = {5};
+  auto root = stack::runtime::parse_process(R"({"args": ["sh"], "cwd": "/"})", as_user, console);
+  REQUIRE(root);
+  CHECK(root->uid == 0);
+  CHECK(root->gid == 0);
+  CHECK(root->groups.empty());
+  // What an exec cannot honour is refused by name, never dropped.
+  auto affinity = stack::runtime::parse_process(
+      R"({"args": ["sh"], "cwd": "/", "execCPUAffinity": {"final": "0"}})", p, console);
+  REQUIRE_FALSE(affinity);
+  CHECK(affinity.error().message.find("process.execCPUAffinity: ") == 0);
+  auto oom = stack::runtime::parse_process(R"({"args": ["sh"], "cwd": "/", "oomScoreAdj": 5})", p,
+                                           console);
+  REQUIRE_FALSE(oom);
+  CHECK(oom.error().message.find("process.oomScoreAdj: ") == 0);
 }
 
 TEST_CASE("runtime features: the time namespace and the memory policy's modes are listed") {
