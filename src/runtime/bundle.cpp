@@ -48,7 +48,9 @@ Result<uint64_t> cap_set(const json& names, const std::string& field) {
   return *set;
 }
 
-Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& console) {
+// WARNINGS gets what is accepted with a difference (ambient capabilities not raised).
+Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& console,
+                          std::vector<std::string>& warnings) {
   auto& proc = spec.process;
   if (!p.contains("args") || p["args"].empty()) return refuse("process.args", "required");
   proc.argv = p["args"].get<std::vector<std::string>>();
@@ -131,10 +133,19 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
       proc.user_permitted = permitted;
       proc.user_effective = effective;
     }
-    // Ambient needs each capability permitted and inheritable (prctl(2)).
-    if ((ambient & ~(inheritable & permitted)) != 0)
-      return refuse("process.capabilities.ambient",
-                    "must be a subset of the inheritable and permitted sets");
+    // Ambient needs each capability permitted and inheritable (prctl(2)): runc and crun raise
+    // the others to EPERM and go on (`crun spec` and `runc spec` list ambient capabilities
+    // with no inheritable ones); so does this runtime, said in a warning.
+    if (uint64_t lost = ambient & ~(inheritable & permitted); lost != 0) {
+      std::string names;
+      for (const auto& n : c.value("ambient", json::array()))
+        if (auto bit = cap_set(json::array({n}), "process.capabilities.ambient");
+            bit && (*bit & lost))
+          names += (names.empty() ? "" : ", ") + n.get<std::string>();
+      warnings.push_back("process.capabilities.ambient: " + names +
+                         " not raised: not in the inheritable and permitted sets");
+      ambient &= ~lost;
+    }
     proc.inheritable = inheritable;
     proc.ambient = ambient;
   }
@@ -421,7 +432,8 @@ Result<Bundle> parse(const json& c, const std::filesystem::path& bundle, const s
   spec.layers = {root};
   spec.read_only_root = c["root"].value("readonly", false);
   if (!c.contains("process")) return refuse("process", "required to create a container");
-  if (auto r = read_process(c["process"], spec, b.console); !r) return fail(r.error());
+  if (auto r = read_process(c["process"], spec, b.console, b.warnings); !r)
+    return fail(r.error());
   spec.hostname = c.value("hostname", "");
   spec.domainname = c.value("domainname", "");
   if (auto r = read_mounts(c.value("mounts", json::array()), b); !r) return fail(r.error());
@@ -474,13 +486,15 @@ Result<Bundle> parse_config(std::string_view text, const std::filesystem::path& 
 }
 
 Result<model::ProcessSpec> parse_process(std::string_view text, const model::ProcessSpec& base,
-                                         Console& console) {
+                                         Console& console, std::vector<std::string>* warnings) {
   try {
     json p = json::parse(text);
     model::ContainerSpec spec;
     spec.process = base;
     spec.process.rlimits.clear();
-    if (auto r = read_process(p, spec, console); !r) return fail(r.error());
+    std::vector<std::string> accepted;
+    if (auto r = read_process(p, spec, console, accepted); !r) return fail(r.error());
+    if (warnings) warnings->insert(warnings->end(), accepted.begin(), accepted.end());
     if (spec.oom_score_adj) return refuse("process.oomScoreAdj", "not supported for exec");
     // runtime-spec 1.2's, for an exec only (not the container's init, so not read at create).
     if (auto r = refuse_if_set(p, "execCPUAffinity", "process.execCPUAffinity",

@@ -49,10 +49,10 @@ struct Bundle {
                                           const std::string& id, const std::filesystem::path& dir);
 // A process JSON (`exec --process FILE`: the runtime spec's "process" object) over BASE, the
 // container's own process (its seccomp profile stays: the object has none).
-// Its terminal and consoleSize go to CONSOLE.
-[[nodiscard]] Result<model::ProcessSpec> parse_process(std::string_view json,
-                                                       const model::ProcessSpec& base,
-                                                       Console& console);
+// Its terminal and consoleSize go to CONSOLE; what is accepted with a difference to WARNINGS.
+[[nodiscard]] Result<model::ProcessSpec> parse_process(
+    std::string_view json, const model::ProcessSpec& base, Console& console,
+    std::vector<std::string>* warnings = nullptr);
 // `update --resources`: the runtime spec's linux.resources object as the limits to set on a
 // running container's cgroup (only those present); what cannot change refused by name.
 [[nodiscard]] Result<model::CgroupLimits> parse_resources(std::string_view json);

@@ -331,8 +331,10 @@ Result<int> Runtime::exec(const std::string& id, const std::filesystem::path& pr
   if (!process_file.empty()) {
     auto text = read_file(process_file);
     if (!text) return fail(text.error());
-    auto p = parse_process(*text, b->spec.process, console);
+    std::vector<std::string> warnings;
+    auto p = parse_process(*text, b->spec.process, console, &warnings);
     if (!p) return fail(p.error().wrap(process_file.string()));
+    for (const auto& w : warnings) warn_(process_file.string() + ": " + w);
     process = std::move(*p);
     // The exec joins the container's cpu cgroup: its realtime runtime is the container's.
     if (process.scheduler)
