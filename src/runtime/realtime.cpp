@@ -36,8 +36,8 @@ bool has_setting(std::string_view text, std::string_view key, std::string_view v
   return false;
 }
 
-// The running kernel's config: /boot/config-RELEASE (Debian's), else /proc/config.gz
-// (CONFIG_IKCONFIG_PROC). Empty when neither is there.
+}  // namespace
+
 std::string kernel_config() {
   utsname u{};
   if (::uname(&u) == 0)
@@ -50,8 +50,6 @@ std::string kernel_config() {
   ::gzclose(gz);
   return out;
 }
-
-}  // namespace
 
 std::optional<bool> rt_group_sched_from(std::string_view config, std::string_view cmdline) {
   if (config.empty()) return std::nullopt;

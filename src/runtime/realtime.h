@@ -5,6 +5,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "common/result.h"
@@ -32,6 +33,10 @@ struct RealtimeHost {
 // none found) and its command line: CONFIG_RT_GROUP_SCHED=y, unless rt_group_sched=0 or
 // CONFIG_RT_GROUP_SCHED_DEFAULT_DISABLED=y without rt_group_sched=1 (Linux 6.16).
 std::optional<bool> rt_group_sched_from(std::string_view kernel_config, std::string_view cmdline);
+
+// The running kernel's config: /boot/config-RELEASE (Debian's), else /proc/config.gz
+// (CONFIG_IKCONFIG_PROC). Empty when neither is there.
+std::string kernel_config();
 
 // What this host shows: /sys/fs/cgroup, the kernel's config, /proc/cmdline and
 // /proc/sys/kernel/sched_rt_runtime_us.

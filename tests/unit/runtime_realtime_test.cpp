@@ -1,8 +1,11 @@
 // stack-runtime's realtime check (src/runtime/realtime.h): given what a host shows (cgroup v1 or
 // v2, RT group scheduling in the kernel's config and command line, RT throttling), whether a
-// SCHED_FIFO/SCHED_RR process.scheduler is refused, naming the field. No host needed.
+// SCHED_FIFO/SCHED_RR process.scheduler is refused, naming the field. No host needed, but for
+// reading this kernel's config (no root).
 #include <doctest/doctest.h>
 #include <sched.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include "runtime/realtime.h"
 
@@ -102,4 +105,19 @@ TEST_CASE("runtime realtime: RT group scheduling from the kernel's config and co
   CHECK(rt_group_sched_from("CONFIG_RT_GROUP_SCHED_X=y\n", "") == false);
   CHECK(rt_group_sched_from(built, "xrt_group_sched=0") == true);
   CHECK_FALSE(rt_group_sched_from("", "quiet").has_value());
+}
+
+TEST_CASE("runtime realtime: this kernel's config is read from /boot or /proc/config.gz") {
+  std::string config = stack::runtime::kernel_config();
+  struct utsname u {};
+  REQUIRE(::uname(&u) == 0);
+  bool have = ::access((std::string("/boot/config-") + u.release).c_str(), R_OK) == 0 ||
+              ::access("/proc/config.gz", R_OK) == 0;
+  if (!have) {
+    CHECK(config.empty());
+    return;
+  }
+  // Decompressed text (cgroups: this engine's kernels all have them).
+  CHECK(config.find("CONFIG_CGROUPS=y\n") != std::string::npos);
+  CHECK(rt_group_sched_from(config, "").has_value());
 }
