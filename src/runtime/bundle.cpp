@@ -100,10 +100,12 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
     if (auto r = refuse_if_set(u, "username", "process.user.username", "Windows only"); !r)
       return r;
   }
-  proc.capabilities = proc.inheritable = proc.ambient = 0;
-  proc.user_permitted = proc.user_effective = 0;
-  if (p.contains("capabilities")) {
+  // Without capabilities an exec keeps the container's sets, as runc and crun do (at create
+  // the base has none).
+  if (p.contains("capabilities") && !p["capabilities"].is_null()) {
     const json& c = p["capabilities"];
+    proc.capabilities = proc.inheritable = proc.ambient = 0;
+    proc.user_permitted = proc.user_effective = 0;
     auto set_of = [&](const char* name) -> Result<uint64_t> {
       return cap_set(c.value(name, json::array()), std::string("process.capabilities.") + name);
     };

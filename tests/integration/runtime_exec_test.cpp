@@ -75,6 +75,12 @@ TEST_CASE("runtime exec --process honours user.umask, capabilities, noNewPrivile
     CHECK(status_field(caps.out, "CapInh") == "0000000000000000");
     CHECK(status_field(caps.out, "CapAmb") == "0000000000000000");
 
+    // Without capabilities: the container's (CAP_KILL, CAP_NET_BIND_SERVICE, CAP_CHOWN).
+    auto kept = c.exec({"cat", "/proc/self/status"}, [](json& p) { p.erase("capabilities"); });
+    REQUIRE_MESSAGE(kept.code == 0, kept.err);
+    CHECK(status_field(kept.out, "CapEff") == "0000000000000421");
+    CHECK(status_field(kept.out, "CapBnd") == "0000000000000421");
+
     auto nnp = c.exec({"cat", "/proc/self/status"}, [](json& p) { p["noNewPrivileges"] = true; });
     REQUIRE_MESSAGE(nnp.code == 0, nnp.err);
     CHECK(status_field(nnp.out, "NoNewPrivs") == "1");

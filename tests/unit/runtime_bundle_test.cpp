@@ -350,7 +350,10 @@ TEST_CASE("runtime bundle: umask, I/O priority, scheduler, memory policy, time n
   CHECK_FALSE(e->umask);
   CHECK_FALSE(e->io_priority);
   CHECK_FALSE(e->scheduler);
-  CHECK(e->user_permitted == 0);
+  // Without capabilities: the container's sets, as runc and crun keep them.
+  CHECK(e->capabilities == p.capabilities);
+  CHECK(e->ambient == p.ambient);
+  CHECK(e->user_permitted == p.user_permitted);
   CHECK(e->memory_policy == p.memory_policy);  // linux.memoryPolicy: the container's
   // Without a user: root, as runc and crun run it, not the container's user.
   stack::model::ProcessSpec as_user = p;
