@@ -72,7 +72,8 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
                              "SELinux is not enabled on this kernel");
       !r)
     return r;
-  // What an exec's process.json leaves out is not taken from the container's process.
+  // An umask, I/O priority or scheduler an exec's process.json leaves out is not the
+  // container's (capabilities are, below).
   proc.umask.reset();
   proc.io_priority.reset();
   proc.scheduler.reset();
