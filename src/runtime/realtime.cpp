@@ -2,13 +2,12 @@
 // it. Reads /sys, /proc and /boot only.
 #include "runtime/realtime.h"
 
+#include <linux/magic.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <zlib.h>
-
-#include <linux/magic.h>
 
 #include "common/files.h"
 

@@ -92,8 +92,9 @@ TEST_CASE("runtime realtime: with RT throttling off (sched_rt_runtime_us -1) not
 }
 
 TEST_CASE("runtime realtime: RT group scheduling from the kernel's config and command line") {
-  const char* built = "CONFIG_CGROUP_SCHED=y\nCONFIG_RT_GROUP_SCHED=y\n"
-                      "# CONFIG_RT_GROUP_SCHED_DEFAULT_DISABLED is not set\n";
+  const char* built =
+      "CONFIG_CGROUP_SCHED=y\nCONFIG_RT_GROUP_SCHED=y\n"
+      "# CONFIG_RT_GROUP_SCHED_DEFAULT_DISABLED is not set\n";
   const char* default_off = "CONFIG_RT_GROUP_SCHED=y\nCONFIG_RT_GROUP_SCHED_DEFAULT_DISABLED=y\n";
   CHECK(rt_group_sched_from(built, "console=ttyS0 quiet\n") == true);
   CHECK(rt_group_sched_from(built, "quiet rt_group_sched=0\n") == false);
