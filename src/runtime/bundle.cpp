@@ -489,7 +489,8 @@ Result<Bundle> parse_config(std::string_view text, const std::filesystem::path& 
 }
 
 Result<model::ProcessSpec> parse_process(std::string_view text, const model::ProcessSpec& base,
-                                         Console& console, std::vector<std::string>* warnings) {
+                                         Console& console, std::vector<std::string>* warnings,
+                                         ExecAffinity* affinity) {
   try {
     json p = json::parse(text);
     model::ContainerSpec spec;
@@ -500,10 +501,23 @@ Result<model::ProcessSpec> parse_process(std::string_view text, const model::Pro
     if (warnings) warnings->insert(warnings->end(), accepted.begin(), accepted.end());
     if (spec.oom_score_adj) return refuse("process.oomScoreAdj", "not supported for exec");
     // runtime-spec 1.2's, for an exec only (not the container's init, so not read at create).
-    if (auto r = refuse_if_set(p, "execCPUAffinity", "process.execCPUAffinity",
-                               "not supported: the process runs on its cgroup's cpuset");
-        !r)
-      return fail(r.error());
+    if (!affinity) {
+      if (auto r = refuse_if_set(p, "execCPUAffinity", "process.execCPUAffinity",
+                                 "not supported here");
+          !r)
+        return fail(r.error());
+    } else if (p.contains("execCPUAffinity") && !p["execCPUAffinity"].is_null()) {
+      const json& a = p["execCPUAffinity"];
+      for (auto [key, out] : {std::pair{"initial", &affinity->initial},
+                              std::pair{"final", &affinity->final}}) {
+        std::string list = a.value(key, "");
+        if (list.empty()) continue;
+        auto mask = detail::read_id_list(list, std::string("process.execCPUAffinity.") + key,
+                                         "CPU");
+        if (!mask) return fail(mask.error());
+        *out = std::move(*mask);
+      }
+    }
     return spec.process;
   } catch (const json::exception& e) {
     return fail(std::string("invalid: ") + e.what());

@@ -119,14 +119,27 @@ Result<model::MemoryPolicy> read_memory_policy(const json& m) {
                   "MPOL_F_RELATIVE_NODES and MPOL_F_STATIC_NODES exclude each other");
   if (nodes.empty())
     return refuse("linux.memoryPolicy.nodes", "required with " + m["mode"].get<std::string>());
-  // A node list as cpuset(7) writes it: "0-3,7".
-  auto not_a_list =
-      refuse("linux.memoryPolicy.nodes", "\"" + nodes + "\" is not a node list (0-3,7)");
+  auto list = read_id_list(nodes, "linux.memoryPolicy.nodes", "node");
+  if (!list) return fail(list.error());
+  out.nodes = *list;
+  // MPOL_F_RELATIVE_NODES numbers nodes within the allowed set: any number is meaningful.
+  for (size_t n = 0; n < out.nodes.size() * 64 && !(out.mode & (1u << 14)); n++)
+    if ((out.nodes[n / 64] >> (n % 64) & 1) && !node_exists(static_cast<unsigned>(n)))
+      return refuse("linux.memoryPolicy.nodes",
+                    "node " + std::to_string(n) + " does not exist on this host");
+  return out;
+}
+
+Result<std::vector<uint64_t>> read_id_list(const std::string& text, const std::string& field,
+                                           const char* what) {
+  // As cpuset(7) writes it: "0-3,7".
+  auto not_a_list = refuse(field, "\"" + text + "\" is not a " + what + " list (0-3,7)");
+  std::vector<uint64_t> out;
   size_t at = 0;
-  while (at <= nodes.size()) {
-    size_t comma = std::min(nodes.find(',', at), nodes.size());
-    const char* p = nodes.data() + at;
-    const char* end = nodes.data() + comma;
+  while (at <= text.size()) {
+    size_t comma = std::min(text.find(',', at), text.size());
+    const char* p = text.data() + at;
+    const char* end = text.data() + comma;
     unsigned lo = 0, hi = 0;
     auto r = std::from_chars(p, end, lo);
     if (r.ec != std::errc()) return not_a_list;
@@ -139,12 +152,8 @@ Result<model::MemoryPolicy> read_memory_policy(const json& m) {
     }
     if (p != end || hi < lo || hi >= 1024) return not_a_list;
     for (unsigned n = lo; n <= hi; n++) {
-      // MPOL_F_RELATIVE_NODES numbers nodes within the allowed set: any number is meaningful.
-      if (!(out.mode & (1u << 14)) && !node_exists(n))
-        return refuse("linux.memoryPolicy.nodes",
-                      "node " + std::to_string(n) + " does not exist on this host");
-      if (out.nodes.size() <= n / 64) out.nodes.resize(n / 64 + 1);
-      out.nodes[n / 64] |= uint64_t{1} << (n % 64);
+      if (out.size() <= n / 64) out.resize(n / 64 + 1);
+      out[n / 64] |= uint64_t{1} << (n % 64);
     }
     at = comma + 1;
   }

@@ -2,6 +2,8 @@
 // field is checked from inside the exec'd process (/proc/self/status, /proc/self/limits, a file
 // it creates), against crun too. Root; containers and cgroups named stack-rt-<pid>-exec-...,
 // removed pass or fail.
+#include <unistd.h>
+
 #include <functional>
 
 #include "runtime_support.h"
@@ -115,4 +117,33 @@ TEST_CASE("runtime exec --process without a user runs as root, not as the contai
     REQUIRE_MESSAGE(unset.code == 0, unset.err);
     CHECK(unset.out == "0\n0\n");
   }
+}
+
+TEST_CASE("runtime exec --process sets process.execCPUAffinity") {
+  STACK_REQUIRE_ROOT();
+  if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+    stack::test::report_skip("needs two CPUs online");
+    return;
+  }
+  // crun 1.8.1 predates the field (runtime-spec 1.2) and ignores it: stack-runtime alone.
+  MESSAGE("checked against stack-runtime only: crun 1.8.1 ignores execCPUAffinity");
+  TempDir roots("stack-rt-roots");
+  auto all = runtimes(roots.path());  // Running keeps a reference to its runtime
+  Running c(all.front(), [](json&) {});
+  auto cpus = [&](const json& affinity) {
+    return c.exec({"grep", "Cpus_allowed_list", "/proc/self/status"},
+                  [&](json& p) { p["execCPUAffinity"] = affinity; });
+  };
+  auto final_only = cpus({{"final", "1"}});
+  REQUIRE_MESSAGE(final_only.code == 0, final_only.err);
+  CHECK(final_only.out == "Cpus_allowed_list:\t1\n");
+  auto initial_only = cpus({{"initial", "0"}});
+  REQUIRE_MESSAGE(initial_only.code == 0, initial_only.err);
+  CHECK(initial_only.out == "Cpus_allowed_list:\t0\n");
+  auto both = cpus({{"initial", "0"}, {"final", "1"}});
+  CHECK(both.code != 0);
+  CHECK(both.err.find("process.execCPUAffinity: initial and final differ") != std::string::npos);
+  // Without it: all of them, as the caller had.
+  auto none = c.exec({"grep", "Cpus_allowed_list", "/proc/self/status"}, [](json&) {});
+  CHECK(none.out != final_only.out);
 }

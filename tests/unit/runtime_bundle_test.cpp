@@ -369,6 +369,19 @@ TEST_CASE("runtime bundle: umask, I/O priority, scheduler, memory policy, time n
       R"({"args": ["sh"], "cwd": "/", "execCPUAffinity": {"final": "0"}})", p, console);
   REQUIRE_FALSE(affinity);
   CHECK(affinity.error().message.find("process.execCPUAffinity: ") == 0);
+  // execCPUAffinity: refused where the caller cannot apply it, else read as masks.
+  stack::runtime::ExecAffinity masks;
+  auto cpus = stack::runtime::parse_process(
+      R"({"args": ["sh"], "execCPUAffinity": {"initial": "0-1,66", "final": "1"}})", p, console,
+      nullptr, &masks);
+  REQUIRE(cpus);
+  CHECK(masks.initial == std::vector<uint64_t>{3, 4});
+  CHECK(masks.final == std::vector<uint64_t>{2});
+  auto bad = stack::runtime::parse_process(
+      R"({"args": ["sh"], "execCPUAffinity": {"final": "1-x"}})", p, console, nullptr, &masks);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message ==
+        "process.execCPUAffinity.final: \"1-x\" is not a CPU list (0-3,7)");
   auto oom = stack::runtime::parse_process(R"({"args": ["sh"], "cwd": "/", "oomScoreAdj": 5})", p,
                                            console);
   REQUIRE_FALSE(oom);
