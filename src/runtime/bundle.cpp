@@ -399,8 +399,7 @@ Result<void> read_linux(const json& lx, const std::string& id, model::ContainerS
     spec.process.memory_policy = *policy;
   }
   // The host is read only for a scheduler (the realtime check's facts).
-  if (spec.process.scheduler)
-    return check_realtime(spec.process, spec.limits, realtime_host());
+  if (spec.process.scheduler) return check_realtime(spec.process, spec.limits, realtime_host());
   return {};
 }
 
@@ -435,8 +434,7 @@ Result<Bundle> parse(const json& c, const std::filesystem::path& bundle, const s
   spec.layers = {root};
   spec.read_only_root = c["root"].value("readonly", false);
   if (!c.contains("process")) return refuse("process", "required to create a container");
-  if (auto r = read_process(c["process"], spec, b.console, b.warnings); !r)
-    return fail(r.error());
+  if (auto r = read_process(c["process"], spec, b.console, b.warnings); !r) return fail(r.error());
   spec.hostname = c.value("hostname", "");
   spec.domainname = c.value("domainname", "");
   if (auto r = read_mounts(c.value("mounts", json::array()), b); !r) return fail(r.error());
@@ -502,18 +500,18 @@ Result<model::ProcessSpec> parse_process(std::string_view text, const model::Pro
     if (spec.oom_score_adj) return refuse("process.oomScoreAdj", "not supported for exec");
     // runtime-spec 1.2's, for an exec only (not the container's init, so not read at create).
     if (!affinity) {
-      if (auto r = refuse_if_set(p, "execCPUAffinity", "process.execCPUAffinity",
-                                 "not supported here");
+      if (auto r =
+              refuse_if_set(p, "execCPUAffinity", "process.execCPUAffinity", "not supported here");
           !r)
         return fail(r.error());
     } else if (p.contains("execCPUAffinity") && !p["execCPUAffinity"].is_null()) {
       const json& a = p["execCPUAffinity"];
-      for (auto [key, out] : {std::pair{"initial", &affinity->initial},
-                              std::pair{"final", &affinity->final}}) {
+      for (auto [key, out] :
+           {std::pair{"initial", &affinity->initial}, std::pair{"final", &affinity->final}}) {
         std::string list = a.value(key, "");
         if (list.empty()) continue;
-        auto mask = detail::read_id_list(list, std::string("process.execCPUAffinity.") + key,
-                                         "CPU");
+        auto mask =
+            detail::read_id_list(list, std::string("process.execCPUAffinity.") + key, "CPU");
         if (!mask) return fail(mask.error());
         *out = std::move(*mask);
       }

@@ -57,9 +57,11 @@ struct ExecAffinity {
 // container's own process (its seccomp profile stays: the object has none).
 // Its terminal and consoleSize go to CONSOLE; what is accepted with a difference to WARNINGS;
 // execCPUAffinity to AFFINITY (refused without one: the caller cannot apply it).
-[[nodiscard]] Result<model::ProcessSpec> parse_process(
-    std::string_view json, const model::ProcessSpec& base, Console& console,
-    std::vector<std::string>* warnings = nullptr, ExecAffinity* affinity = nullptr);
+[[nodiscard]] Result<model::ProcessSpec> parse_process(std::string_view json,
+                                                       const model::ProcessSpec& base,
+                                                       Console& console,
+                                                       std::vector<std::string>* warnings = nullptr,
+                                                       ExecAffinity* affinity = nullptr);
 // `update --resources`: the runtime spec's linux.resources object as the limits to set on a
 // running container's cgroup (only those present); what cannot change refused by name.
 [[nodiscard]] Result<model::CgroupLimits> parse_resources(std::string_view json);

@@ -1,7 +1,8 @@
 // config.json's process attributes the init sets before execve (process.ioPriority,
 // process.scheduler, linux.memoryPolicy) and linux.timeOffsets: names and ranges checked here,
 // by their path in the document, with crun's names (src/libcrun/scheduler.c, io_priority.c,
-// mempolicy.c). Reads only /sys: the nodes this host has.
+// mempolicy.c), and the cpuset(7) lists they and execCPUAffinity take. Reads only /sys: the
+// nodes this host has.
 #include <sched.h>
 #include <sys/stat.h>
 

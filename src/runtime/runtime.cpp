@@ -44,8 +44,8 @@
 #include "engine/container.h"
 #include "runtime/bundle.h"
 #include "runtime/console.h"
-#include "runtime/hooks.h"
 #include "runtime/holder.h"
+#include "runtime/hooks.h"
 #include "runtime/realtime.h"
 #include "runtime/record.h"
 
@@ -322,11 +322,13 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
 static Result<void> set_exec_affinity(const ExecAffinity& a, const model::CgroupLimits& limits) {
   bool own_cpuset = !limits.cpuset_cpus.empty() || !limits.cpuset_mems.empty();
   if (!a.final.empty() && own_cpuset)
-    return fail("process.execCPUAffinity.final: not with linux.resources.cpu.cpus or mems "
-                "(joining the container's cpuset resets the affinity after this runtime set it)");
+    return fail(
+        "process.execCPUAffinity.final: not with linux.resources.cpu.cpus or mems "
+        "(joining the container's cpuset resets the affinity after this runtime set it)");
   if (!a.initial.empty() && !a.final.empty() && a.initial != a.final)
-    return fail("process.execCPUAffinity: initial and final differ (this runtime sets the "
-                "affinity once, before the exec joins the container's cgroup)");
+    return fail(
+        "process.execCPUAffinity: initial and final differ (this runtime sets the "
+        "affinity once, before the exec joins the container's cgroup)");
   const auto& mask = a.final.empty() ? a.initial : a.final;
   if (mask.empty()) return {};
   cpu_set_t set;

@@ -216,8 +216,11 @@ TEST_CASE("runtime runs `crun spec`'s capabilities: ambient ones outside inherit
     json c = config({"sh", "-c", "grep -E '^Cap(Inh|Amb|Eff)' /proc/self/status > /tmp/caps"},
                     b.shared, id);
     json caps = {"CAP_KILL", "CAP_CHOWN"};
-    c["process"]["capabilities"] = {{"bounding", caps}, {"effective", caps}, {"permitted", caps},
-                                    {"inheritable", json::array()}, {"ambient", caps}};
+    c["process"]["capabilities"] = {{"bounding", caps},
+                                    {"effective", caps},
+                                    {"permitted", caps},
+                                    {"inheritable", json::array()},
+                                    {"ambient", caps}};
     b.write(c);
     b.made.emplace_back(&rt, id);
     auto r = rt({"run", "--bundle", b.path(), id});

@@ -153,8 +153,9 @@ TEST_CASE("runtime bundle: what cannot be honoured is refused naming the field")
   CHECK(with([](json& c) {
           c["linux"]["namespaces"].push_back({{"type", "user"}, {"path", "/run/userns/x"}});
         }).find("linux.uidMappings: required with a user namespace joined by a path") == 0);
-  CHECK(with([](json& c) { c["linux"]["intelRdt"] = {{"closID", "x"}}; }).find("linux.intelRdt") ==
-        0);
+  CHECK(with([](json& c) {
+          c["linux"]["intelRdt"] = {{"closID", "x"}};
+        }).find("linux.intelRdt") == 0);
   CHECK(with([](json& c) {
           c["process"]["user"]["uid"] = 1000;
           c["process"]["capabilities"] = {{"bounding", {"CAP_KILL"}}, {"effective", {"CAP_KILL"}}};
@@ -380,8 +381,7 @@ TEST_CASE("runtime bundle: umask, I/O priority, scheduler, memory policy, time n
   auto bad = stack::runtime::parse_process(
       R"({"args": ["sh"], "execCPUAffinity": {"final": "1-x"}})", p, console, nullptr, &masks);
   REQUIRE_FALSE(bad);
-  CHECK(bad.error().message ==
-        "process.execCPUAffinity.final: \"1-x\" is not a CPU list (0-3,7)");
+  CHECK(bad.error().message == "process.execCPUAffinity.final: \"1-x\" is not a CPU list (0-3,7)");
   auto oom = stack::runtime::parse_process(R"({"args": ["sh"], "cwd": "/", "oomScoreAdj": 5})", p,
                                            console);
   REQUIRE_FALSE(oom);
@@ -393,15 +393,18 @@ TEST_CASE("runtime bundle: ambient capabilities outside inheritable are not rais
   // runtimes raise what the kernel lets them and go on.
   json c = minimal();
   json three = {"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"};
-  c["process"]["capabilities"] = {{"bounding", three},     {"effective", three},
-                                  {"permitted", three},    {"inheritable", {"CAP_KILL"}},
+  c["process"]["capabilities"] = {{"bounding", three},
+                                  {"effective", three},
+                                  {"permitted", three},
+                                  {"inheritable", {"CAP_KILL"}},
                                   {"ambient", three}};
   auto b = parse_config(c.dump(), "/b", "ctr", "/state/ctr/container");
   REQUIRE(b);
   CHECK(b->spec.process.ambient == 1u << 5);  // CAP_KILL alone
   REQUIRE(b->warnings.size() == 1);
-  CHECK(b->warnings[0] == "process.capabilities.ambient: CAP_AUDIT_WRITE, CAP_NET_BIND_SERVICE "
-                          "not raised: not in the inheritable and permitted sets");
+  CHECK(b->warnings[0] ==
+        "process.capabilities.ambient: CAP_AUDIT_WRITE, CAP_NET_BIND_SERVICE "
+        "not raised: not in the inheritable and permitted sets");
   std::vector<std::string> warnings;
   stack::runtime::Console console;
   auto e = stack::runtime::parse_process(
