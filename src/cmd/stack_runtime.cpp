@@ -83,7 +83,7 @@ const char* kUsage =
     "usage: stack-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...\n"
     "commands:\n"
     "  create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] ID   start ID   state ID\n"
-    "  kill ID [SIGNAL] [--all]   delete [--force] ID\n"
+    "  kill ID [SIGNAL] [--all]   delete [--force|-f] ID\n"
     "  run [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] [--detach] ID\n"
     "  pause ID   resume ID\n"
     "  update [--resources FILE|-] [--memory N] [--memory-reservation N] [--memory-swap N]\n"
@@ -131,7 +131,9 @@ struct Args {
   int preserve_fds = 0;
 };
 
-Result<Args> parse_args(const std::vector<std::string>& v, bool exec_args) {
+// CMD's flags: "-f" is delete's --force, as in runc, and --format elsewhere (state, list).
+Result<Args> parse_args(const std::vector<std::string>& v, const std::string& cmd) {
+  bool exec_args = cmd == "exec";
   Args a;
   for (size_t i = 0; i < v.size(); i++) {
     std::string arg = v[i], value;
@@ -156,6 +158,7 @@ Result<Args> parse_args(const std::vector<std::string>& v, bool exec_args) {
     if (arg == "--bundle" || arg == "-b") r = set(a.bundle);
     else if (arg == "--pid-file") r = set(a.pid_file);
     else if (arg == "--console-socket") r = set(a.console_socket);
+    else if (arg == "--force" || (arg == "-f" && cmd == "delete")) a.force = true;
     else if (arg == "--format" || arg == "-f") r = set(a.format);
     else if (arg == "--process" || arg == "-p") r = set(a.process);
     else if (arg == "--tty" || arg == "-t") a.tty = true;
@@ -169,8 +172,7 @@ Result<Args> parse_args(const std::vector<std::string>& v, bool exec_args) {
       std::string n;
       r = set(n);
       if (r) a.preserve_fds = std::atoi(n.c_str());
-    } else if (arg == "--force") a.force = true;
-    else if (arg == "--all" || arg == "-a") a.all = true;
+    } else if (arg == "--all" || arg == "-a") a.all = true;
     else if (arg == "--detach" || arg == "-d") a.detach = true;
     else if (arg == "--no-pivot" || arg == "--no-new-keyring" || arg == "--keep") continue;
     else if (arg.size() > 1 && arg[0] == '-') return stack::fail("unknown flag " + arg);
@@ -227,7 +229,7 @@ Result<void> check_create_flags(const Args& a) {
 }
 
 int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
-  auto parsed = parse_args(rest, cmd == "exec");
+  auto parsed = parse_args(rest, cmd);
   if (!parsed) return error(cmd + ": " + parsed.error().message);
   const Args& a = *parsed;
   stack::runtime::Runtime rt(g.root, find_init(), warn);

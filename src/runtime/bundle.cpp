@@ -14,6 +14,7 @@
 #include "engine/container.h"
 #include "engine/security.h"
 #include "runtime/bundle_internal.h"
+#include "runtime/realtime.h"
 
 namespace stack::runtime {
 namespace {
@@ -47,7 +48,9 @@ Result<uint64_t> cap_set(const json& names, const std::string& field) {
   return *set;
 }
 
-Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& console) {
+// WARNINGS gets what is accepted with a difference (ambient capabilities not raised).
+Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& console,
+                          std::vector<std::string>& warnings) {
   auto& proc = spec.process;
   if (!p.contains("args") || p["args"].empty()) return refuse("process.args", "required");
   proc.argv = p["args"].get<std::vector<std::string>>();
@@ -69,7 +72,8 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
                              "SELinux is not enabled on this kernel");
       !r)
     return r;
-  // What an exec's process.json leaves out is not taken from the container's process.
+  // An umask, I/O priority or scheduler an exec's process.json leaves out is not the
+  // container's (capabilities are, below).
   proc.umask.reset();
   proc.io_priority.reset();
   proc.scheduler.reset();
@@ -83,8 +87,9 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
     if (!sched) return fail(sched.error());
     proc.scheduler = *sched;
   }
-  if (p.contains("user")) {
-    const json& u = p["user"];
+  {
+    // Absent, root (runc's and crun's zero value), not the container's user for an exec.
+    const json& u = p.contains("user") ? p["user"] : json::object();
     proc.uid = u.value("uid", 0u);
     proc.gid = u.value("gid", 0u);
     proc.groups = u.value("additionalGids", std::vector<gid_t>{});
@@ -96,10 +101,12 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
     if (auto r = refuse_if_set(u, "username", "process.user.username", "Windows only"); !r)
       return r;
   }
-  proc.capabilities = proc.inheritable = proc.ambient = 0;
-  proc.user_permitted = proc.user_effective = 0;
-  if (p.contains("capabilities")) {
+  // Without capabilities an exec keeps the container's sets, as runc and crun do (at create
+  // the base has none).
+  if (p.contains("capabilities") && !p["capabilities"].is_null()) {
     const json& c = p["capabilities"];
+    proc.capabilities = proc.inheritable = proc.ambient = 0;
+    proc.user_permitted = proc.user_effective = 0;
     auto set_of = [&](const char* name) -> Result<uint64_t> {
       return cap_set(c.value(name, json::array()), std::string("process.capabilities.") + name);
     };
@@ -129,10 +136,19 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
       proc.user_permitted = permitted;
       proc.user_effective = effective;
     }
-    // Ambient needs each capability permitted and inheritable (prctl(2)).
-    if ((ambient & ~(inheritable & permitted)) != 0)
-      return refuse("process.capabilities.ambient",
-                    "must be a subset of the inheritable and permitted sets");
+    // Ambient needs each capability permitted and inheritable (prctl(2)): runc and crun raise
+    // the others to EPERM and go on (`crun spec` and `runc spec` list ambient capabilities
+    // with no inheritable ones); so does this runtime, said in a warning.
+    if (uint64_t lost = ambient & ~(inheritable & permitted); lost != 0) {
+      std::string names;
+      for (const auto& n : c.value("ambient", json::array()))
+        if (auto bit = cap_set(json::array({n}), "process.capabilities.ambient");
+            bit && (*bit & lost))
+          names += (names.empty() ? "" : ", ") + n.get<std::string>();
+      warnings.push_back("process.capabilities.ambient: " + names +
+                         " not raised: not in the inheritable and permitted sets");
+      ambient &= ~lost;
+    }
     proc.inheritable = inheritable;
     proc.ambient = ambient;
   }
@@ -382,7 +398,9 @@ Result<void> read_linux(const json& lx, const std::string& id, model::ContainerS
     if (!policy) return fail(policy.error());
     spec.process.memory_policy = *policy;
   }
-  return detail::check_realtime(spec);
+  // The host is read only for a scheduler (the realtime check's facts).
+  if (spec.process.scheduler) return check_realtime(spec.process, spec.limits, realtime_host());
+  return {};
 }
 
 Result<std::vector<Hook>> read_hooks(const json& hooks, const char* kind) {
@@ -416,7 +434,7 @@ Result<Bundle> parse(const json& c, const std::filesystem::path& bundle, const s
   spec.layers = {root};
   spec.read_only_root = c["root"].value("readonly", false);
   if (!c.contains("process")) return refuse("process", "required to create a container");
-  if (auto r = read_process(c["process"], spec, b.console); !r) return fail(r.error());
+  if (auto r = read_process(c["process"], spec, b.console, b.warnings); !r) return fail(r.error());
   spec.hostname = c.value("hostname", "");
   spec.domainname = c.value("domainname", "");
   if (auto r = read_mounts(c.value("mounts", json::array()), b); !r) return fail(r.error());
@@ -469,14 +487,35 @@ Result<Bundle> parse_config(std::string_view text, const std::filesystem::path& 
 }
 
 Result<model::ProcessSpec> parse_process(std::string_view text, const model::ProcessSpec& base,
-                                         Console& console) {
+                                         Console& console, std::vector<std::string>* warnings,
+                                         ExecAffinity* affinity) {
   try {
     json p = json::parse(text);
     model::ContainerSpec spec;
     spec.process = base;
     spec.process.rlimits.clear();
-    if (auto r = read_process(p, spec, console); !r) return fail(r.error());
+    std::vector<std::string> accepted;
+    if (auto r = read_process(p, spec, console, accepted); !r) return fail(r.error());
+    if (warnings) warnings->insert(warnings->end(), accepted.begin(), accepted.end());
     if (spec.oom_score_adj) return refuse("process.oomScoreAdj", "not supported for exec");
+    // runtime-spec 1.2's, for an exec only (not the container's init, so not read at create).
+    if (!affinity) {
+      if (auto r =
+              refuse_if_set(p, "execCPUAffinity", "process.execCPUAffinity", "not supported here");
+          !r)
+        return fail(r.error());
+    } else if (p.contains("execCPUAffinity") && !p["execCPUAffinity"].is_null()) {
+      const json& a = p["execCPUAffinity"];
+      for (auto [key, out] :
+           {std::pair{"initial", &affinity->initial}, std::pair{"final", &affinity->final}}) {
+        std::string list = a.value(key, "");
+        if (list.empty()) continue;
+        auto mask =
+            detail::read_id_list(list, std::string("process.execCPUAffinity.") + key, "CPU");
+        if (!mask) return fail(mask.error());
+        *out = std::move(*mask);
+      }
+    }
     return spec.process;
   } catch (const json::exception& e) {
     return fail(std::string("invalid: ") + e.what());

@@ -47,12 +47,21 @@ struct Bundle {
 // container's, DIR the engine's directory for it (writable layer, exit record).
 [[nodiscard]] Result<Bundle> parse_config(std::string_view json, const std::filesystem::path& bundle,
                                           const std::string& id, const std::filesystem::path& dir);
+// process.execCPUAffinity (runtime-spec 1.2; an exec's only): the CPUs of each list as mask
+// words, CPU n at bit n % 64 of word n / 64; empty: not given.
+struct ExecAffinity {
+  std::vector<uint64_t> initial, final;
+};
+
 // A process JSON (`exec --process FILE`: the runtime spec's "process" object) over BASE, the
 // container's own process (its seccomp profile stays: the object has none).
-// Its terminal and consoleSize go to CONSOLE.
+// Its terminal and consoleSize go to CONSOLE; what is accepted with a difference to WARNINGS;
+// execCPUAffinity to AFFINITY (refused without one: the caller cannot apply it).
 [[nodiscard]] Result<model::ProcessSpec> parse_process(std::string_view json,
                                                        const model::ProcessSpec& base,
-                                                       Console& console);
+                                                       Console& console,
+                                                       std::vector<std::string>* warnings = nullptr,
+                                                       ExecAffinity* affinity = nullptr);
 // `update --resources`: the runtime spec's linux.resources object as the limits to set on a
 // running container's cgroup (only those present); what cannot change refused by name.
 [[nodiscard]] Result<model::CgroupLimits> parse_resources(std::string_view json);

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "model/container.h"
@@ -42,7 +43,10 @@ inline Result<void> refuse_if_set(const nlohmann::json& obj, const char* key,
 [[nodiscard]] Result<model::Scheduler> read_scheduler(const nlohmann::json& s);
 [[nodiscard]] Result<model::MemoryPolicy> read_memory_policy(const nlohmann::json& m);
 [[nodiscard]] Result<model::TimeOffsets> read_time_offsets(const nlohmann::json& t);
-// A realtime process.scheduler where this host's cpu cgroups would refuse it (EPERM).
-[[nodiscard]] Result<void> check_realtime(const model::ContainerSpec& spec);
+// A cpuset(7) list ("0-3,7", ids below 1024) as mask words: id n at bit n % 64 of word n / 64.
+// WHAT names an item ("node", "CPU") in the refusal of FIELD.
+[[nodiscard]] Result<std::vector<uint64_t>> read_id_list(const std::string& text,
+                                                         const std::string& field,
+                                                         const char* what);
 
 }  // namespace stack::runtime::detail

@@ -1,8 +1,8 @@
 // config.json's process attributes the init sets before execve (process.ioPriority,
 // process.scheduler, linux.memoryPolicy) and linux.timeOffsets: names and ranges checked here,
 // by their path in the document, with crun's names (src/libcrun/scheduler.c, io_priority.c,
-// mempolicy.c). Reads only /sys: the nodes this host has, whether its cpu cgroups do RT group
-// scheduling.
+// mempolicy.c), and the cpuset(7) lists they and execCPUAffinity take. Reads only /sys: the
+// nodes this host has.
 #include <sched.h>
 #include <sys/stat.h>
 
@@ -120,14 +120,27 @@ Result<model::MemoryPolicy> read_memory_policy(const json& m) {
                   "MPOL_F_RELATIVE_NODES and MPOL_F_STATIC_NODES exclude each other");
   if (nodes.empty())
     return refuse("linux.memoryPolicy.nodes", "required with " + m["mode"].get<std::string>());
-  // A node list as cpuset(7) writes it: "0-3,7".
-  auto not_a_list =
-      refuse("linux.memoryPolicy.nodes", "\"" + nodes + "\" is not a node list (0-3,7)");
+  auto list = read_id_list(nodes, "linux.memoryPolicy.nodes", "node");
+  if (!list) return fail(list.error());
+  out.nodes = *list;
+  // MPOL_F_RELATIVE_NODES numbers nodes within the allowed set: any number is meaningful.
+  for (size_t n = 0; n < out.nodes.size() * 64 && !(out.mode & (1u << 14)); n++)
+    if ((out.nodes[n / 64] >> (n % 64) & 1) && !node_exists(static_cast<unsigned>(n)))
+      return refuse("linux.memoryPolicy.nodes",
+                    "node " + std::to_string(n) + " does not exist on this host");
+  return out;
+}
+
+Result<std::vector<uint64_t>> read_id_list(const std::string& text, const std::string& field,
+                                           const char* what) {
+  // As cpuset(7) writes it: "0-3,7".
+  auto not_a_list = refuse(field, "\"" + text + "\" is not a " + what + " list (0-3,7)");
+  std::vector<uint64_t> out;
   size_t at = 0;
-  while (at <= nodes.size()) {
-    size_t comma = std::min(nodes.find(',', at), nodes.size());
-    const char* p = nodes.data() + at;
-    const char* end = nodes.data() + comma;
+  while (at <= text.size()) {
+    size_t comma = std::min(text.find(',', at), text.size());
+    const char* p = text.data() + at;
+    const char* end = text.data() + comma;
     unsigned lo = 0, hi = 0;
     auto r = std::from_chars(p, end, lo);
     if (r.ec != std::errc()) return not_a_list;
@@ -140,12 +153,8 @@ Result<model::MemoryPolicy> read_memory_policy(const json& m) {
     }
     if (p != end || hi < lo || hi >= 1024) return not_a_list;
     for (unsigned n = lo; n <= hi; n++) {
-      // MPOL_F_RELATIVE_NODES numbers nodes within the allowed set: any number is meaningful.
-      if (!(out.mode & (1u << 14)) && !node_exists(n))
-        return refuse("linux.memoryPolicy.nodes",
-                      "node " + std::to_string(n) + " does not exist on this host");
-      if (out.nodes.size() <= n / 64) out.nodes.resize(n / 64 + 1);
-      out.nodes[n / 64] |= uint64_t{1} << (n % 64);
+      if (out.size() <= n / 64) out.resize(n / 64 + 1);
+      out[n / 64] |= uint64_t{1} << (n % 64);
     }
     at = comma + 1;
   }
@@ -165,22 +174,6 @@ Result<model::TimeOffsets> read_time_offsets(const json& t) {
     (clock == "monotonic" ? out.monotonic_nanosecs : out.boottime_nanosecs) = nanos;
   }
   return out;
-}
-
-Result<void> check_realtime(const model::ContainerSpec& spec) {
-  const auto& s = spec.process.scheduler;
-  if (!s || (s->policy != SCHED_FIFO && s->policy != SCHED_RR)) return {};
-  // With RT group scheduling (cgroup v1's cpu.rt_runtime_us), a new cpu cgroup has no realtime
-  // runtime: sched_setattr(2) of a realtime policy in it fails with EPERM (sched(7)).
-  struct stat st {};
-  if (spec.limits.cpu_rt_runtime.value_or(0) > 0 ||
-      ::stat("/sys/fs/cgroup/cpu/cpu.rt_runtime_us", &st) != 0)
-    return {};
-  return refuse("process.scheduler",
-                std::string(s->policy == SCHED_FIFO ? "SCHED_FIFO" : "SCHED_RR") +
-                    " needs linux.resources.cpu.realtimeRuntime: with RT "
-                    "group scheduling (cgroup v1) the container's cpu cgroup "
-                    "has no realtime runtime otherwise");
 }
 
 }  // namespace stack::runtime::detail

@@ -21,6 +21,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -43,8 +44,9 @@
 #include "engine/container.h"
 #include "runtime/bundle.h"
 #include "runtime/console.h"
-#include "runtime/hooks.h"
 #include "runtime/holder.h"
+#include "runtime/hooks.h"
+#include "runtime/realtime.h"
 #include "runtime/record.h"
 
 namespace stack::runtime {
@@ -313,6 +315,32 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
   return code;
 }
 
+// process.execCPUAffinity, set on this process: the engine's exec helper inherits it before it
+// joins the container's cgroup ("initial"), and its command after. Joining changes it only into
+// a cpuset of the container's own (sched_setaffinity(2) is reset to the cpuset's CPUs), so
+// without one the mask set here is also the one the command runs on ("final").
+static Result<void> set_exec_affinity(const ExecAffinity& a, const model::CgroupLimits& limits) {
+  bool own_cpuset = !limits.cpuset_cpus.empty() || !limits.cpuset_mems.empty();
+  if (!a.final.empty() && own_cpuset)
+    return fail(
+        "process.execCPUAffinity.final: not with linux.resources.cpu.cpus or mems "
+        "(joining the container's cpuset resets the affinity after this runtime set it)");
+  if (!a.initial.empty() && !a.final.empty() && a.initial != a.final)
+    return fail(
+        "process.execCPUAffinity: initial and final differ (this runtime sets the "
+        "affinity once, before the exec joins the container's cgroup)");
+  const auto& mask = a.final.empty() ? a.initial : a.final;
+  if (mask.empty()) return {};
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (size_t n = 0; n < mask.size() * 64; n++)
+    if (mask[n / 64] >> (n % 64) & 1) CPU_SET(n, &set);
+  if (::sched_setaffinity(0, sizeof set, &set) != 0)
+    return fail_errno(std::string("process.execCPUAffinity.") +
+                      (a.final.empty() ? "initial" : "final") + ": sched_setaffinity");
+  return {};
+}
+
 Result<int> Runtime::exec(const std::string& id, const std::filesystem::path& process_file,
                           const std::vector<std::string>& args, const ExecOptions& o) {
   if (auto r = check_id(id); !r) return fail(r.error());
@@ -330,9 +358,18 @@ Result<int> Runtime::exec(const std::string& id, const std::filesystem::path& pr
   if (!process_file.empty()) {
     auto text = read_file(process_file);
     if (!text) return fail(text.error());
-    auto p = parse_process(*text, b->spec.process, console);
+    std::vector<std::string> warnings;
+    ExecAffinity affinity;
+    auto p = parse_process(*text, b->spec.process, console, &warnings, &affinity);
     if (!p) return fail(p.error().wrap(process_file.string()));
+    for (const auto& w : warnings) warn_(process_file.string() + ": " + w);
+    if (auto a = set_exec_affinity(affinity, b->spec.limits); !a)
+      return fail(a.error().wrap(process_file.string()));
     process = std::move(*p);
+    // The exec joins the container's cpu cgroup: its realtime runtime is the container's.
+    if (process.scheduler)
+      if (auto rt = check_realtime(process, b->spec.limits, realtime_host()); !rt)
+        return fail(rt.error().wrap(process_file.string()));
   } else if (!args.empty()) {
     process.argv = args;
   } else {

@@ -1,7 +1,7 @@
 // config.json's mount and root settings against stack-runtime, the same assertions against crun
 // where installed: an idmapped bind, nosuid/nodev/noexec on a bind, linux.rootfsPropagation,
-// linux.personality and linux.resources.blockIO. Root; containers, cgroups and directories named
-// stack-rt-<pid>-..., removed pass or fail.
+// linux.personality, linux.resources.blockIO, the inheritable and ambient sets. Root;
+// containers, cgroups and directories named stack-rt-<pid>-..., removed pass or fail.
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -201,5 +201,31 @@ TEST_CASE("runtime sets the inheritable and ambient capability sets of config.js
     REQUIRE_MESSAGE(r.code == 0, r.err);
     CHECK(stack::test::read_text(b.shared / "caps") ==
           "CapInh:\t0000000000000021\nCapEff:\t0000000000000021\nCapAmb:\t0000000000000020\n");
+  }
+}
+
+TEST_CASE("runtime runs `crun spec`'s capabilities: ambient ones outside inheritable not raised") {
+  // `crun spec` and `runc spec` write ambient capabilities with no inheritable ones: the kernel
+  // raises none of them (prctl(2) EPERM) and both runtimes run the process without them.
+  STACK_REQUIRE_ROOT();
+  TempDir roots("stack-rt-roots");
+  for (const auto& rt : runtimes(roots.path())) {
+    CAPTURE(rt.name);
+    Bundle b;
+    std::string id = unique("ambient");
+    json c = config({"sh", "-c", "grep -E '^Cap(Inh|Amb|Eff)' /proc/self/status > /tmp/caps"},
+                    b.shared, id);
+    json caps = {"CAP_KILL", "CAP_CHOWN"};
+    c["process"]["capabilities"] = {{"bounding", caps},
+                                    {"effective", caps},
+                                    {"permitted", caps},
+                                    {"inheritable", json::array()},
+                                    {"ambient", caps}};
+    b.write(c);
+    b.made.emplace_back(&rt, id);
+    auto r = rt({"run", "--bundle", b.path(), id});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(stack::test::read_text(b.shared / "caps") ==
+          "CapInh:\t0000000000000000\nCapEff:\t0000000000000021\nCapAmb:\t0000000000000000\n");
   }
 }

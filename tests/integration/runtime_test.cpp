@@ -79,7 +79,7 @@ TEST_CASE("runtime delete of a running container is refused without force") {
     auto d = rt({"delete", id});
     CHECK(d.code != 0);
     CHECK(status(rt, id) == "running");
-    auto f = rt({"delete", "--force", id});
+    auto f = rt({"delete", "-f", id});  // runc's short form, as crun takes it too
     CHECK_MESSAGE(f.code == 0, f.err);
     CHECK(status(rt, id) == "absent");
     CHECK_FALSE(cgroup_exists(id));

@@ -153,11 +153,9 @@ TEST_CASE("runtime bundle: what cannot be honoured is refused naming the field")
   CHECK(with([](json& c) {
           c["linux"]["namespaces"].push_back({{"type", "user"}, {"path", "/run/userns/x"}});
         }).find("linux.uidMappings: required with a user namespace joined by a path") == 0);
-  CHECK(with([](json& c) { c["linux"]["intelRdt"] = {{"closID", "x"}}; }).find("linux.intelRdt") ==
-        0);
   CHECK(with([](json& c) {
-          c["process"]["capabilities"] = {{"bounding", {"CAP_KILL"}}, {"ambient", {"CAP_KILL"}}};
-        }).find("process.capabilities.ambient") == 0);
+          c["linux"]["intelRdt"] = {{"closID", "x"}};
+        }).find("linux.intelRdt") == 0);
   CHECK(with([](json& c) {
           c["process"]["user"]["uid"] = 1000;
           c["process"]["capabilities"] = {{"bounding", {"CAP_KILL"}}, {"effective", {"CAP_KILL"}}};
@@ -353,8 +351,68 @@ TEST_CASE("runtime bundle: umask, I/O priority, scheduler, memory policy, time n
   CHECK_FALSE(e->umask);
   CHECK_FALSE(e->io_priority);
   CHECK_FALSE(e->scheduler);
-  CHECK(e->user_permitted == 0);
+  // Without capabilities: the container's sets, as runc and crun keep them.
+  CHECK(e->capabilities == p.capabilities);
+  CHECK(e->ambient == p.ambient);
+  CHECK(e->user_permitted == p.user_permitted);
   CHECK(e->memory_policy == p.memory_policy);  // linux.memoryPolicy: the container's
+  // Without a user: root, as runc and crun run it, not the container's user.
+  stack::model::ProcessSpec as_user = p;
+  as_user.uid = as_user.gid = 1000;
+  as_user.groups = {5};
+  auto root = stack::runtime::parse_process(R"({"args": ["sh"], "cwd": "/"})", as_user, console);
+  REQUIRE(root);
+  CHECK(root->uid == 0);
+  CHECK(root->gid == 0);
+  CHECK(root->groups.empty());
+  // What an exec cannot honour is refused by name, never dropped.
+  auto affinity = stack::runtime::parse_process(
+      R"({"args": ["sh"], "cwd": "/", "execCPUAffinity": {"final": "0"}})", p, console);
+  REQUIRE_FALSE(affinity);
+  CHECK(affinity.error().message.find("process.execCPUAffinity: ") == 0);
+  // execCPUAffinity: refused where the caller cannot apply it, else read as masks.
+  stack::runtime::ExecAffinity masks;
+  auto cpus = stack::runtime::parse_process(
+      R"({"args": ["sh"], "execCPUAffinity": {"initial": "0-1,66", "final": "1"}})", p, console,
+      nullptr, &masks);
+  REQUIRE(cpus);
+  CHECK(masks.initial == std::vector<uint64_t>{3, 4});
+  CHECK(masks.final == std::vector<uint64_t>{2});
+  auto bad = stack::runtime::parse_process(
+      R"({"args": ["sh"], "execCPUAffinity": {"final": "1-x"}})", p, console, nullptr, &masks);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message == "process.execCPUAffinity.final: \"1-x\" is not a CPU list (0-3,7)");
+  auto oom = stack::runtime::parse_process(R"({"args": ["sh"], "cwd": "/", "oomScoreAdj": 5})", p,
+                                           console);
+  REQUIRE_FALSE(oom);
+  CHECK(oom.error().message.find("process.oomScoreAdj: ") == 0);
+}
+
+TEST_CASE("runtime bundle: ambient capabilities outside inheritable are not raised, said so") {
+  // `crun spec`'s and `runc spec`'s default: ambient capabilities, no inheritable ones; both
+  // runtimes raise what the kernel lets them and go on.
+  json c = minimal();
+  json three = {"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"};
+  c["process"]["capabilities"] = {{"bounding", three},
+                                  {"effective", three},
+                                  {"permitted", three},
+                                  {"inheritable", {"CAP_KILL"}},
+                                  {"ambient", three}};
+  auto b = parse_config(c.dump(), "/b", "ctr", "/state/ctr/container");
+  REQUIRE(b);
+  CHECK(b->spec.process.ambient == 1u << 5);  // CAP_KILL alone
+  REQUIRE(b->warnings.size() == 1);
+  CHECK(b->warnings[0] ==
+        "process.capabilities.ambient: CAP_AUDIT_WRITE, CAP_NET_BIND_SERVICE "
+        "not raised: not in the inheritable and permitted sets");
+  std::vector<std::string> warnings;
+  stack::runtime::Console console;
+  auto e = stack::runtime::parse_process(
+      R"({"args": ["sh"], "capabilities": {"bounding": ["CAP_KILL"], "ambient": ["CAP_KILL"]}})",
+      b->spec.process, console, &warnings);
+  REQUIRE(e);
+  CHECK(e->ambient == 0);
+  CHECK(warnings.size() == 1);
 }
 
 TEST_CASE("runtime features: the time namespace and the memory policy's modes are listed") {
