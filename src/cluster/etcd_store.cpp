@@ -296,7 +296,8 @@ class EtcdStream final : public EventStream {
       return fail("canceled by etcd: " + str(r, "cancel_reason"));
     }
     if (const json& events = member(r, "events"); events.is_array()) {
-      if (w == watcher_.end()) return fail("events of watcher " + std::to_string(id) + " not asked for");
+      if (w == watcher_.end())
+        return fail("events of watcher " + std::to_string(id) + " not asked for");
       // One message carries every event of a revision (a txn, a lease's keys): skip only
       // revisions given before a reconnect.
       Revision& next_rev = next_rev_[w->second];

@@ -553,7 +553,8 @@ class UpPlanner {
   void emit_released_networks() {
     std::map<std::string, size_t> removal;  // container -> its RemoveContainer node
     for (size_t i = 0; i < b_.plan.nodes.size(); ++i)
-      if (const auto* r = std::get_if<RemoveContainer>(&b_.plan.nodes[i].step)) removal[r->name] = i;
+      if (const auto* r = std::get_if<RemoveContainer>(&b_.plan.nodes[i].step))
+        removal[r->name] = i;
     for (const auto& n : observed_.networks) {
       if (!desired_.released_networks.count(n.name)) continue;
       std::vector<size_t> after;

@@ -166,15 +166,16 @@ TEST_CASE("cluster overlay: containers on two nodes reach each other by name ove
   auto back_up = b.stack({"up", "-d"});
   REQUIRE_MESSAGE(back_up.code == 0, back_up.err);
   CHECK(wait_until([&] { return links_b().find("stx-") != std::string::npos; }, 30s));
-  REQUIRE(wait_until(
-      [&] { return !etcd_prefix(*etcd, "/stack/overlay/" + net + "/endpoints/" + node_b + "/").empty(); },
-      30s));
+  const std::string b_endpoints = "/stack/overlay/" + net + "/endpoints/" + node_b + "/";
+  REQUIRE(wait_until([&] { return !etcd_prefix(*etcd, b_endpoints).empty(); }, 30s));
   auto returned = exec_until(a, {"a", "ping", "-c", "1", "-W", "1", "b"}, true, 15s);
   REQUIRE_MESSAGE(returned.code == 0, returned.out << returned.err);
   auto reverse = exec_until(b, {"b", "ping", "-c", "1", "-W", "1", "a"}, true, 15s);
   CHECK_MESSAGE(reverse.code == 0, reverse.out << reverse.err);
-  for (const auto& [k, v] : etcd_prefix(*etcd, "/stack/overlay/" + net + "/endpoints/" + node_b + "/"))
-    b_ip = json::parse(v)["ip"].get<std::string>(), b_mac = json::parse(v)["mac"].get<std::string>();
+  for (const auto& [k, v] : etcd_prefix(*etcd, b_endpoints)) {
+    b_ip = json::parse(v)["ip"].get<std::string>();
+    b_mac = json::parse(v)["mac"].get<std::string>();
+  }
   int pid = b.api_get("/v1/version")["pid"].get<int>();
   REQUIRE(::kill(pid, SIGKILL) == 0);
   auto killed = Clock::now();
