@@ -1,6 +1,6 @@
 // One read transaction (two gets) gives projects and this node's index at the same revision: a
-// slot never shows without its project. The two watches start at the revision after the read,
-// so nothing between the read and the watches is missed.
+// slot never shows without its project. The watch of both starts at the revision after the
+// read, so nothing between the read and the watch is missed.
 #include "cluster/assignment_watch.h"
 
 #include <spdlog/spdlog.h>
@@ -74,14 +74,25 @@ void AssignmentWatch::start() {
 }
 
 void AssignmentWatch::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    if (stream_) stream_->cancel();
+  }
+  stopped_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 bool AssignmentWatch::wait(milliseconds d) {
-  auto until = std::chrono::steady_clock::now() + d;
-  while (!stopping_ && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::min(d, milliseconds(50)));
+  std::unique_lock lock(mu_);
+  stopped_.wait_for(lock, d, [this] { return stopping_.load(); });
+  return !stopping_;
+}
+
+// The stream run() waits on, made cancellable by stop() (null: none).
+bool AssignmentWatch::hold(EventStream* stream) {
+  std::lock_guard lock(mu_);
+  stream_ = stopping_ ? nullptr : stream;
   return !stopping_;
 }
 
@@ -107,23 +118,24 @@ void AssignmentWatch::run() {
       views_++;
       on_change_(std::move(read->first));
     }
-    auto mine = store_->watch(KeyRange::with_prefix(keys::node_assigns(node_)), read->second + 1);
-    auto projects =
-        store_->watch(KeyRange::with_prefix(std::string(kProjectsPrefix)), read->second + 1);
-    if (!mine || !projects) {
+    auto stream = store_->watch_ranges({KeyRange::with_prefix(keys::node_assigns(node_)),
+                                        KeyRange::with_prefix(std::string(kProjectsPrefix))},
+                                       read->second + 1);
+    if (!stream) {
       wait(backoff_);
       continue;
     }
-    // Each stream in turn, a short wait each: a change on either is seen within ~100 ms.
-    bool changed = false;
-    while (!changed && !stopping_) {
-      auto a = (*mine)->next(milliseconds(100));
-      if (!a) break;  // read again (and back off there if the store is gone)
-      auto b = (*projects)->next(a->empty() ? milliseconds(100) : milliseconds(0));
-      if (!b) break;
-      events_ += a->size() + b->size();
-      changed = !a->empty() || !b->empty();
+    if (!hold(stream->get())) break;
+    // One wait on both prefixes, with no timeout: a change on either wakes it at once.
+    for (;;) {
+      auto got = (*stream)->next(kNoTimeout);
+      if (stopping_) break;
+      wakeups_++;
+      if (!got) break;  // read again (and back off there if the store is gone)
+      events_ += got->size();
+      if (!got->empty()) break;
     }
+    hold(nullptr);
   }
 }
 

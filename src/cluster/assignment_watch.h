@@ -1,15 +1,18 @@
 // What one node runs: the projects of the cluster and, of each, the slots assigned to this node
 // (/stack/projects/, this node's index /stack/node-assign/<node>/). A thread reads them at one
 // revision, hands each new view to a callback (the daemon posts it to its loop), then waits on
-// two watches (projects, its own index): another node's slots never wake it.
+// one stream watching both prefixes (projects, its own index), with no timeout: it wakes on a
+// change, a lost store or stop(), never to poll; another node's slots never wake it.
 // The store unreachable: no view is handed on, so what runs keeps running. Logs as "cluster".
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <tuple>
@@ -49,17 +52,23 @@ class AssignmentWatch {
   void stop();
   [[nodiscard]] uint64_t views() const { return views_; }    // views handed on
   [[nodiscard]] uint64_t events() const { return events_; }  // watch events received
+  // Returns from the wait on the stream (an event, a lost store): 0 while nothing changes.
+  [[nodiscard]] uint64_t wakeups() const { return wakeups_; }
 
  private:
   void run();
   bool wait(std::chrono::milliseconds d);
+  bool hold(EventStream* stream);
 
   std::shared_ptr<Store> store_;
   std::string node_;
   Callback on_change_;
   std::chrono::milliseconds backoff_;
   std::atomic<bool> stopping_{false};
-  std::atomic<uint64_t> views_{0}, events_{0};
+  std::atomic<uint64_t> views_{0}, events_{0}, wakeups_{0};
+  std::mutex mu_;                  // stopping_ against stream_ (stop() cancels what run() waits on)
+  std::condition_variable stopped_;  // the back-off's wait ends at stop()
+  EventStream* stream_ = nullptr;  // the stream run() waits on, owned by run()
   std::thread thread_;
 };
 

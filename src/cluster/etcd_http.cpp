@@ -4,6 +4,7 @@
 #include "cluster/etcd_http.h"
 
 #include <openssl/evp.h>
+#include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -11,6 +12,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <mutex>
 
 // Result<void>'s counterpart of STACK_TRY_CTX.
 #define CLUSTER_TRY_VOID(expr, ctx)                                   \
@@ -93,6 +95,14 @@ class BeastConnection final : public HttpConnection {
   ~BeastConnection() override { close(); }
 
   const Endpoint& endpoint() const override { return ep_; }
+
+  void interrupt() override {
+    std::lock_guard lock(fd_mu_);
+    // shutdown(2) wakes a read blocked on the socket with end-of-file (the pending async read
+    // completes with an error), whichever thread runs the loop.
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+  }
+
   bool reusable() const override { return !broken_ && !stream_parser_; }
 
   Result<void> connect(std::chrono::milliseconds timeout) {
@@ -107,6 +117,10 @@ class BeastConnection final : public HttpConnection {
     });
     if (auto r = run(done, timeout); !r) return fail(r.error().wrap("connect"));
     if (ec) return fail("connect: " + describe(ec));
+    {
+      std::lock_guard lock(fd_mu_);
+      fd_ = lowest().native_handle();
+    }
     lowest().set_option(tcp::no_delay(true), ec);
     if constexpr (kTls) {
       // SNI for a host name (an IP literal is not one); the member's certificate must carry
@@ -239,6 +253,7 @@ class BeastConnection final : public HttpConnection {
     if (done) return {};
     broken_ = true;
     beast::error_code ignored;
+    forget_fd();
     lowest().close(ignored);
     ioc_->restart();
     ioc_->run();  // the cancelled handler runs, touching nothing after this frame
@@ -268,8 +283,15 @@ class BeastConnection final : public HttpConnection {
     return {};
   }
 
+  // Before the socket is closed: interrupt() must not shut down a number reused meanwhile.
+  void forget_fd() {
+    std::lock_guard lock(fd_mu_);
+    fd_ = -1;
+  }
+
   void close() {
     beast::error_code ignored;
+    forget_fd();
     lowest().shutdown(tcp::socket::shutdown_both, ignored);
     lowest().close(ignored);
     if (read_pending_) {
@@ -289,6 +311,8 @@ class BeastConnection final : public HttpConnection {
   bool read_done_ = false;
   bool stream_failed_ = false;
   std::string stream_error_;
+  std::mutex fd_mu_;  // interrupt() against close
+  int fd_ = -1;
 
 };
 

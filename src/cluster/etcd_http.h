@@ -62,6 +62,11 @@ class HttpConnection {
   [[nodiscard]] virtual Result<std::optional<std::string>> next_message(
       std::chrono::milliseconds timeout) = 0;
 
+  // From any thread: whatever waits on this connection (a stream read) fails at once, and the
+  // connection is broken from then on. The socket is shut down, not closed: only its owner's
+  // thread closes it, so no descriptor number is reused under a waiting read.
+  virtual void interrupt() = 0;
+
   virtual const Endpoint& endpoint() const = 0;
   // False once a call failed or timed out, the server closed, or it carried a stream.
   virtual bool reusable() const = 0;

@@ -4,8 +4,11 @@
 #include "cluster/etcd_store.h"
 
 #include <algorithm>
+#include <atomic>
+#include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "cluster/etcd_http.h"
 #include "cluster/etcd_json.h"
@@ -152,81 +155,91 @@ struct EtcdStore::Impl {
 
 namespace {
 
-// A watch or an observation as a stream of gateway messages; reconnects to the next member when
-// its stream breaks and resumes after what it already gave.
+// A watch (one watcher per range, all on one HTTP stream: the gateway passes each JSON request
+// of the body on to etcd's watch stream) or an observation, as a stream of gateway messages;
+// reconnects to the next member when its stream breaks and resumes each range after what it
+// already gave. cancel() from another thread interrupts the connection a next() waits on.
 class EtcdStream final : public EventStream {
  public:
   enum class Kind { Watch, Observe };
-  EtcdStream(std::shared_ptr<EtcdStore::Impl> impl, Kind kind, KeyRange range, Revision from)
-      : impl_(std::move(impl)), kind_(kind), range_(std::move(range)), next_rev_(from) {}
+  EtcdStream(std::shared_ptr<EtcdStore::Impl> impl, Kind kind, std::vector<KeyRange> ranges,
+             Revision from)
+      : impl_(std::move(impl)), kind_(kind), ranges_(std::move(ranges)),
+        next_rev_(ranges_.size(), from) {
+    for (const auto& r : ranges_) what_ += (what_.empty() ? "" : ",") + r.key;
+  }
 
-  // Opens the stream; a watch returns once etcd confirmed it (so no later write is missed).
+  // Opens the stream; a watch returns once etcd confirmed each watcher (so no later write is
+  // missed).
   Result<void> open(std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string last;
     for (size_t attempt = 0; attempt < impl_->held_attempts(); ++attempt) {
       if (attempt > 0 && std::chrono::steady_clock::now() >= deadline) break;
+      if (cancelled_) return fail("cancelled");
       size_t idx = 0;
       auto conn = impl_->open_held(idx, deadline, last);
       if (!conn) continue;
-      json body;
-      std::string target;
+      std::string body, target;
       if (kind_ == Kind::Watch) {
-        json create;
-        set_range(create, range_);
-        if (next_rev_) create["start_revision"] = std::to_string(next_rev_);
-        body["create_request"] = create;
+        // One request a line; the k-th "created" answer is the k-th range's watcher.
+        for (size_t i = 0; i < ranges_.size(); ++i) {
+          json create;
+          set_range(create, ranges_[i]);
+          if (next_rev_[i]) create["start_revision"] = std::to_string(next_rev_[i]);
+          body += json{{"create_request", create}}.dump() + "\n";
+        }
         target = "/v3/watch";
       } else {
-        body["name"] = b64(range_.key);
+        body = json{{"name", b64(ranges_[0].key)}}.dump();
         target = "/v3/election/observe";
       }
-      if (auto r = conn->open_stream(target, body.dump(), left(deadline)); !r) {
+      if (auto r = conn->open_stream(target, body, left(deadline)); !r) {
         last = r.error().message;
         impl_->next_member(idx);
         continue;
       }
-      conn_ = std::move(conn);
+      set_conn(std::move(conn));
       if (kind_ == Kind::Observe) return {};
-      // The watch's first message says it was created (and at which revision).
-      for (;;) {
+      watcher_.clear();
+      // The watch's first messages say each watcher was created (and at which revision).
+      while (watcher_.size() < ranges_.size()) {
         auto m = conn_->next_message(left(deadline));
         if (!m || !*m) {
           last = m ? "etcd " + impl_->endpoints[idx].url + ": watch not confirmed"
                    : m.error().message;
-          conn_.reset();
+          set_conn(nullptr);
           break;
         }
         auto handled = handle(**m);
         if (!handled) return fail(handled.error());
-        if (created_) return {};
       }
+      if (conn_) return {};
+      if (cancelled_) return fail("cancelled");
       impl_->next_member(idx);
     }
-    return fail("watch " + range_.key + ": " + last);
+    return fail("watch " + what_ + ": " + last);
   }
 
   Result<std::vector<Event>> next(std::chrono::milliseconds timeout) override {
-    if (cancelled_) return fail("watch " + range_.key + ": cancelled");
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
+      if (cancelled_) return fail("watch " + what_ + ": cancelled");
       if (!pending_.empty()) {
         std::vector<Event> out;
         out.swap(pending_);
         return out;
       }
-      if (!conn_) {
-        created_ = false;
-        CLUSTER_TRY_VOID(open(left(deadline)), "reconnect");
-      }
+      if (!conn_) CLUSTER_TRY_VOID(open(left(deadline)), "reconnect");
       auto m = conn_->next_message(left(deadline));
       if (!m) {
-        conn_.reset();  // broken: the next round reconnects, from next_rev_
+        set_conn(nullptr);  // broken (or interrupted): the next round reconnects, from next_rev_
+        if (cancelled_) continue;
         if (std::chrono::steady_clock::now() >= deadline) return fail(m.error());
         continue;
       }
       if (!*m) return std::vector<Event>{};
-      CLUSTER_TRY_VOID(handle(**m), "watch " + range_.key);
+      CLUSTER_TRY_VOID(handle(**m), "watch " + what_);
       if (pending_.empty() && std::chrono::steady_clock::now() >= deadline)
         return std::vector<Event>{};
     }
@@ -234,10 +247,23 @@ class EtcdStream final : public EventStream {
 
   void cancel() override {
     cancelled_ = true;
-    conn_.reset();
+    std::lock_guard lock(conn_mu_);
+    if (conn_) conn_->interrupt();
   }
 
  private:
+  // Only the reading thread changes CONN_; under the lock so that cancel() never interrupts
+  // a connection being destroyed.
+  void set_conn(std::unique_ptr<HttpConnection> c) {
+    std::unique_ptr<HttpConnection> old;
+    {
+      std::lock_guard lock(conn_mu_);
+      old = std::exchange(conn_, std::move(c));
+    }
+    // Cancelled while the connection was being made: it must not wait.
+    if (cancelled_ && conn_) conn_->interrupt();
+  }
+
   Result<void> handle(const std::string& line) {
     json j = json::parse(line, nullptr, false);
     if (j.is_discarded()) return fail("unreadable message: " + line);
@@ -251,29 +277,37 @@ class EtcdStream final : public EventStream {
       pending_.push_back(Event{Event::Type::Put, std::move(kv)});
       return {};
     }
+    const std::int64_t id = i64(r, "watch_id");
     if (flag(r, "created")) {
-      created_ = true;
-      if (next_rev_ == 0) next_rev_ = header_rev(r) + 1;
+      size_t i = watcher_.size();
+      if (i >= ranges_.size()) return fail("watcher " + std::to_string(id) + " not asked for");
+      watcher_[id] = i;
+      if (next_rev_[i] == 0) next_rev_[i] = header_rev(r) + 1;
     }
+    auto w = watcher_.find(id);
     if (flag(r, "canceled")) {
-      conn_.reset();
+      set_conn(nullptr);
       cancelled_ = true;
+      Revision from = w != watcher_.end() ? next_rev_[w->second] : 0;
       if (i64(r, "compact_revision"))
-        return fail("from " + std::to_string(next_rev_) +
+        return fail("from " + std::to_string(from) +
                     ": required revision has been compacted (compacted at " +
                     std::to_string(i64(r, "compact_revision")) + ")");
       return fail("canceled by etcd: " + str(r, "cancel_reason"));
     }
     if (const json& events = member(r, "events"); events.is_array()) {
+      if (w == watcher_.end())
+        return fail("events of watcher " + std::to_string(id) + " not asked for");
       // One message carries every event of a revision (a txn, a lease's keys): skip only
       // revisions given before a reconnect.
-      const Revision floor = next_rev_;
+      Revision& next_rev = next_rev_[w->second];
+      const Revision floor = next_rev;
       for (const auto& e : events) {
         Event ev;
         ev.type = str(e, "type") == "DELETE" ? Event::Type::Delete : Event::Type::Put;
         ev.kv = kv_of(member(e, "kv"));
         if (ev.kv.mod_revision < floor) continue;
-        next_rev_ = std::max(next_rev_, ev.kv.mod_revision + 1);
+        next_rev = std::max(next_rev, ev.kv.mod_revision + 1);
         pending_.push_back(std::move(ev));
       }
     }
@@ -282,10 +316,12 @@ class EtcdStream final : public EventStream {
 
   std::shared_ptr<EtcdStore::Impl> impl_;
   Kind kind_;
-  KeyRange range_;
-  Revision next_rev_ = 0;
-  bool created_ = false;
-  bool cancelled_ = false;
+  std::vector<KeyRange> ranges_;
+  std::string what_;                     // the ranges' keys, for messages
+  std::vector<Revision> next_rev_;       // per range: the first revision not given yet
+  std::map<std::int64_t, size_t> watcher_;  // etcd's watch id -> range, this connection's
+  std::atomic<bool> cancelled_{false};
+  std::mutex conn_mu_;
   std::unique_ptr<HttpConnection> conn_;
   std::vector<Event> pending_;
   KeyValue last_;  // observe: the last leader given
@@ -390,9 +426,11 @@ Result<void> EtcdStore::revoke(LeaseId lease) {
   return {};
 }
 
-Result<std::unique_ptr<EventStream>> EtcdStore::watch(const KeyRange& r, Revision from) {
-  auto s = std::make_unique<EtcdStream>(impl_, EtcdStream::Kind::Watch, r, from);
-  CLUSTER_TRY_VOID(s->open(impl_->timeout), "watch " + r.key);
+Result<std::unique_ptr<EventStream>> EtcdStore::watch_ranges(const std::vector<KeyRange>& ranges,
+                                                            Revision from) {
+  if (ranges.empty()) return fail("watch: no key range");
+  auto s = std::make_unique<EtcdStream>(impl_, EtcdStream::Kind::Watch, ranges, from);
+  if (auto r = s->open(impl_->timeout); !r) return fail(r.error());  // names the ranges
   return std::unique_ptr<EventStream>(std::move(s));
 }
 
@@ -451,7 +489,7 @@ Result<void> EtcdStore::resign(const LeaderKey& leader) {
 
 Result<std::unique_ptr<EventStream>> EtcdStore::observe(const std::string& name) {
   auto s = std::make_unique<EtcdStream>(impl_, EtcdStream::Kind::Observe,
-                                        KeyRange::exact(name), 0);
+                                        std::vector<KeyRange>{KeyRange::exact(name)}, 0);
   CLUSTER_TRY_VOID(s->open(impl_->timeout), "observe " + name);
   return std::unique_ptr<EventStream>(std::move(s));
 }

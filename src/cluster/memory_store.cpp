@@ -22,6 +22,18 @@ bool in_range(const KeyRange& r, const std::string& key) {
   return key.compare(0, r.key.size(), r.key) == 0;
 }
 
+bool in_any(const std::vector<KeyRange>& ranges, const std::string& key) {
+  return std::any_of(ranges.begin(), ranges.end(),
+                     [&](const KeyRange& r) { return in_range(r, key); });
+}
+
+// "/a/,/b/": the ranges of a watch, for its messages.
+std::string ranges_text(const std::vector<KeyRange>& ranges) {
+  std::string out;
+  for (const auto& r : ranges) out += (out.empty() ? "" : ",") + r.key;
+  return out;
+}
+
 std::string lease_hex(LeaseId id) {
   std::ostringstream s;
   s << std::hex << id;
@@ -44,7 +56,7 @@ bool compare_with(const T& actual, Compare::Op op, const T& wanted) {
 namespace detail {
 
 struct Watcher {
-  KeyRange range;
+  std::vector<KeyRange> ranges;
   Revision from = 0;  // events before it are not for this watcher (a future start)
   std::deque<Event> queue;
   bool cancelled = false;
@@ -79,7 +91,7 @@ struct MemoryCore {
     if (pending.empty()) return;
     for (auto& w : watchers)
       for (const auto& e : pending)
-        if (!w->cancelled && e.kv.mod_revision >= w->from && in_range(w->range, e.kv.key))
+        if (!w->cancelled && e.kv.mod_revision >= w->from && in_any(w->ranges, e.kv.key))
           w->queue.push_back(e);
     history.insert(history.end(), pending.begin(), pending.end());
     pending.clear();
@@ -225,7 +237,7 @@ class MemoryWatch final : public EventStream {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       core_->expire();
-      if (w_->cancelled) return fail("watch " + w_->range.key + ": cancelled");
+      if (w_->cancelled) return fail("watch " + ranges_text(w_->ranges) + ": cancelled");
       if (!w_->queue.empty()) {
         std::vector<Event> out(w_->queue.begin(), w_->queue.end());
         w_->queue.clear();
@@ -426,18 +438,20 @@ Result<void> MemoryStore::revoke(LeaseId lease) {
   return {};
 }
 
-Result<std::unique_ptr<EventStream>> MemoryStore::watch(const KeyRange& r, Revision from) {
+Result<std::unique_ptr<EventStream>> MemoryStore::watch_ranges(const std::vector<KeyRange>& ranges,
+                                                              Revision from) {
   std::lock_guard lock(core_->mu);
   core_->expire();
+  if (ranges.empty()) return fail("watch: no key range");
   if (from != 0 && from < core_->compacted)
-    return fail("watch " + r.key + " from " + std::to_string(from) +
+    return fail("watch " + ranges_text(ranges) + " from " + std::to_string(from) +
                 ": required revision has been compacted");
   auto w = std::make_shared<detail::Watcher>();
-  w->range = r;
+  w->ranges = ranges;
   w->from = from;
   if (from != 0)
     for (const auto& e : core_->history)
-      if (e.kv.mod_revision >= from && in_range(r, e.kv.key)) w->queue.push_back(e);
+      if (e.kv.mod_revision >= from && in_any(ranges, e.kv.key)) w->queue.push_back(e);
   core_->watchers.push_back(w);
   return std::unique_ptr<EventStream>(std::make_unique<MemoryWatch>(core_, w));
 }

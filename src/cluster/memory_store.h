@@ -40,7 +40,8 @@ class MemoryStore final : public Store {
   Result<std::int64_t> keepalive(LeaseId lease) override;
   Result<void> revoke(LeaseId lease) override;
 
-  Result<std::unique_ptr<EventStream>> watch(const KeyRange& r, Revision from = 0) override;
+  Result<std::unique_ptr<EventStream>> watch_ranges(const std::vector<KeyRange>& ranges,
+                                                    Revision from = 0) override;
 
   Result<LeaderKey> campaign(const std::string& name, const std::string& value, LeaseId lease,
                              std::chrono::milliseconds timeout) override;

@@ -134,8 +134,13 @@ class EventStream {
   virtual ~EventStream() = default;
   // Waits at most TIMEOUT for events; an empty vector when none came (0 polls).
   [[nodiscard]] virtual Result<std::vector<Event>> next(std::chrono::milliseconds timeout) = 0;
+  // May be called from another thread while next() waits: that next() returns an error at
+  // once (how a thread blocked on a stream with no timeout is stopped).
   virtual void cancel() = 0;
 };
+
+// A next() timeout that is no timeout: a reader woken only by events, a lost store or cancel().
+inline constexpr std::chrono::milliseconds kNoTimeout = std::chrono::hours(24);
 
 struct Lease {
   LeaseId id = 0;
@@ -171,9 +176,14 @@ class Store {
   [[nodiscard]] virtual Result<std::int64_t> keepalive(LeaseId lease) = 0;
   [[nodiscard]] virtual Result<void> revoke(LeaseId lease) = 0;
 
-  // Events on R with mod_revision >= FROM (history included); FROM 0 = from now on.
-  [[nodiscard]] virtual Result<std::unique_ptr<EventStream>> watch(const KeyRange& r,
-                                                                   Revision from = 0) = 0;
+  // Events on any of RANGES with mod_revision >= FROM (history included), in one stream, so a
+  // reader waits on them all at once; FROM 0 = from now on. A range's events come in revision
+  // order; the events of two ranges may interleave otherwise (etcd: one watcher per range).
+  [[nodiscard]] virtual Result<std::unique_ptr<EventStream>> watch_ranges(
+      const std::vector<KeyRange>& ranges, Revision from = 0) = 0;
+  [[nodiscard]] Result<std::unique_ptr<EventStream>> watch(const KeyRange& r, Revision from = 0) {
+    return watch_ranges({r}, from);
+  }
 
   // Blocks until this candidate leads NAME (at most TIMEOUT: then the candidacy is withdrawn
   // and an error returned). The candidacy lives as long as LEASE.

@@ -110,6 +110,7 @@ class UpPlanner {
     for (const auto& name : order_)
       if (selected_.count(name)) emit_service(*services_[name]);
     emit_orphans();
+    emit_released_networks();
     return std::move(b_.plan);
   }
 
@@ -544,6 +545,27 @@ class UpPlanner {
       }
       size_t stop = b_.add(StopContainer{c.name}, "orphan", c.service, {});
       b_.add(RemoveContainer{c.name}, "orphan", c.service, {stop});
+    }
+  }
+
+  // A released network (DesiredState::released_networks) goes after the removal of every
+  // container of the project on it; one that a container this plan keeps still joins stays.
+  void emit_released_networks() {
+    std::map<std::string, size_t> removal;  // container -> its RemoveContainer node
+    for (size_t i = 0; i < b_.plan.nodes.size(); ++i)
+      if (const auto* r = std::get_if<RemoveContainer>(&b_.plan.nodes[i].step))
+        removal[r->name] = i;
+    for (const auto& n : observed_.networks) {
+      if (!desired_.released_networks.count(n.name)) continue;
+      std::vector<size_t> after;
+      bool kept = false;
+      for (const auto& c : observed_.containers) {
+        if (!c.networks.count(n.name)) continue;
+        auto it = removal.find(c.name);
+        if (it == removal.end()) kept = true;
+        else after.push_back(it->second);
+      }
+      if (!kept) b_.add(RemoveNetwork{n.name}, "no replica here", "", after);
     }
   }
 

@@ -104,6 +104,9 @@ struct DesiredState {
   std::vector<DesiredNetwork> networks;
   std::vector<DesiredVolume> volumes;
   std::vector<DesiredService> services;  // in file order
+  // In a cluster: networks of the file this node no longer needs (no slot of it here joins
+  // them): made here before, each goes once no container of the project is left on it.
+  std::set<std::string> released_networks;
 };
 
 struct ObservedNetwork {

@@ -38,6 +38,7 @@ struct ClusterOverlay::Shared {
   std::condition_variable wake;
   std::atomic<bool> stopping = false;  // also read by posted work, without the mutex
   std::set<std::string> networks;  // to watch
+  std::set<std::string> fresh;     // (re)made since the watch thread last looked: listed anew
   // This node's endpoints: network -> container -> record, as last registered.
   std::map<std::string, std::map<std::string, cluster::OverlayEndpoint>> local;
   cluster::LeaseId registered_lease = 0;  // the lease they were all written under
@@ -98,6 +99,11 @@ ClusterOverlay::ClusterOverlay(asio::io_context& io, cluster::NodeAgent& agent,
         std::unique_lock lk(shared->mu);
         if (shared->stopping) return;
         nets = shared->networks;
+        // A network gone from this node is watched no more; one made again is listed again
+        // (its new device has none of the entries programmed before).
+        for (const auto& n : shared->fresh) watches.erase(n), retry_at.erase(n);
+        shared->fresh.clear();
+        std::erase_if(watches, [&](const auto& w) { return !nets.count(w.first); });
         // A new lease (the first, or after the old one expired with our keys): every endpoint
         // of this node written again under it, in the agent's order of writes.
         auto lease = agent_p->status().lease;
@@ -234,8 +240,26 @@ void ClusterOverlay::watch(const std::string& full_name) {
   {
     std::lock_guard lk(shared_->mu);
     shared_->networks.insert(full_name);
+    shared_->fresh.insert(full_name);
   }
   shared_->wake.notify_all();
+}
+
+void ClusterOverlay::unwatch(const std::string& full_name) {
+  if (!watched_.erase(full_name)) return;
+  {
+    std::lock_guard lk(shared_->mu);
+    shared_->networks.erase(full_name);
+  }
+  shared_->wake.notify_all();
+  if (auto it = remote_.find(full_name); it != remote_.end()) {
+    std::vector<std::string> keys;
+    for (const auto& [key, ep] : it->second) keys.push_back(key);
+    for (const auto& key : keys) remove_remote(full_name, key);
+    remote_.erase(full_name);
+  }
+  all_.erase(full_name);
+  log::get("net")->info("overlay network left this node network={}", full_name);
 }
 
 awaitable<Result<void>> ClusterOverlay::reserve(const RuntimeRecord& rt) {
@@ -434,6 +458,7 @@ bool same_wiring(cluster::OverlayEndpoint a, const cluster::OverlayEndpoint& b) 
 
 void ClusterOverlay::program(const std::string& network,
                              const std::vector<cluster::OverlayEndpoint>& listing) {
+  if (!watched_.count(network)) return;  // posted before the network left this node
   auto& all = all_[network];
   all.clear();
   for (const auto& ep : listing) all[owner_of(ep.node, ep.container)] = ep;
@@ -455,6 +480,7 @@ void ClusterOverlay::program(const std::string& network,
 
 void ClusterOverlay::change(const std::string& network,
                             const std::vector<cluster::EndpointChange>& changes) {
+  if (!watched_.count(network)) return;  // posted before the network left this node
   auto& all = all_[network];
   for (const auto& c : changes) {
     auto key = owner_of(c.endpoint.node, c.endpoint.container);

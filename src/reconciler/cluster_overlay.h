@@ -60,6 +60,10 @@ class ClusterOverlay {
   [[nodiscard]] std::optional<Subnet> subnet(const std::string& full_name) const;
   // The network is made here: its endpoints are watched from now on (idempotent).
   void watch(const std::string& full_name);
+  // The network left this node (down, or no replica of its project here any more): its watch
+  // ends and the other nodes' endpoints programmed for it are forgotten (their names leave the
+  // DNS; the FDB entries went with its device), so that a later watch lists them afresh.
+  void unwatch(const std::string& full_name);
   [[nodiscard]] bool is_cluster(const std::string& full_name) const {
     return watched_.count(full_name) > 0;
   }

@@ -243,6 +243,10 @@ void Daemon::restrict_to_slots(planner::DesiredState& desired) const {
   auto spec = read_file(cluster_file(desired.project), spec::kMaxStackFileBytes, "");
   if (spec)
     for (const auto& m : mesh_services(*spec)) used.insert(m.network);
+  // One made here before for a replica that moved away goes (the planner removes it once the
+  // replica's container is gone), and comes back with the next slot that joins it.
+  for (const auto& n : desired.networks)
+    if (!used.count(n.name)) desired.released_networks.insert(n.name);
   std::erase_if(desired.networks,
                 [&](const planner::DesiredNetwork& n) { return !used.count(n.name); });
 }

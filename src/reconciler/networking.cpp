@@ -233,6 +233,7 @@ Result<void> Networking::remove_network(const std::string& name) {
   // Known to the manager only when this daemon made or re-learned it; the record goes anyway.
   if (manager_->find(name))
     if (auto r = manager_->remove_network(name); !r) return fail(r.error());
+  if (cluster_) cluster_->unwatch(name);
   return store_.remove_network(name);
 }
 

@@ -4,8 +4,8 @@
 // network, on a cluster overlay of its own or on its default network only; two replicas both get
 // requests; a stopped or unhealthy replica gets none; an ephemeral port gets one cluster-wide
 // number (distinct for services asking at once); `down` leaves no rule, link or store key on any
-// node. Prints the first-byte latency through the mesh and the time the mesh takes to follow a
-// replica that moves.
+// node, and its fixed port answers nowhere until another project claims it. Prints the
+// first-byte latency through the mesh and the time the mesh takes to follow a replica that moves.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -393,11 +393,26 @@ TEST_CASE("cluster mesh: a service on its default network only answers on every 
   // none of its replicas.
   int other_port = ephemeral[other1];
   REQUIRE(other_port != 0);
+  auto down = a.stack({"down", "-t", "0"});
+  CHECK_MESSAGE(down.code == 0, down.err);
+  CHECK(wait_until([&] { return !get(client, hosts.addr[2], other_port).empty(); }, 10s));
+  // The hand-over at down: 8080 answers on no node, its claim is gone from the store, and
+  // another project takes the same fixed port and answers on it everywhere.
+  CHECK(etcd_prefix(*etcd, "/stack/ingress/ports/tcp/8080").empty());
+  for (int i = 0; i < 3; i++)
+    CHECK_MESSAGE(wait_until([&] { return get(client, hosts.addr[i]).empty(); }, 10s),
+                  "8080 still answers on node " << i << " after down");
+  a.write(ingress_file(clash, "node.hostname == " + node_c));
+  auto taken = a.stack({"up", "-d"});
+  REQUIRE_MESSAGE(taken.code == 0, taken.err);
+  auto claim = etcd_prefix(*etcd, "/stack/ingress/ports/tcp/8080");
+  REQUIRE(claim.size() == 1);
+  CHECK(claim.begin()->second.rfind(clash + "/", 0) == 0);
+  for (int i = 0; i < 3; i++)
+    CHECK_MESSAGE(!get_until(client, hosts.addr[i], 30s).empty(), "8080 on node " << i);
   for (auto* env : {&a, &b, &c}) {
-    auto down = env->stack({"down", "-t", "0"});
+    down = env->stack({"down", "-t", "0"});
     CHECK_MESSAGE(down.code == 0, down.err);
-    if (env != &a) continue;
-    CHECK(wait_until([&] { return !get(client, hosts.addr[2], other_port).empty(); }, 10s));
   }
   for (const auto& ns : {hosts.ns[0], hosts.ns[1], hosts.ns[2]}) {
     std::string rules, links;

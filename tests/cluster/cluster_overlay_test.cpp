@@ -2,7 +2,8 @@
 // fabric joined to a three-member etcd (cluster_hosts.h), one daemon each joined to it,
 // each node running its own project on one shared overlay (`name:`). Checks the addresses
 // (the cluster's subnet, distinct), reach by name across nodes, the FDB/neighbour entries and
-// DNS name of a stopped container going, and a killed daemon's endpoints going with its lease.
+// DNS name of a stopped container going, a node's links going when the only replica it held
+// moves away (and coming back with it), and a killed daemon's endpoints going with its lease.
 #include <doctest/doctest.h>
 #include <signal.h>
 
@@ -98,7 +99,7 @@ TEST_CASE("cluster overlay: containers on two nodes reach each other by name ove
   CHECK(b_ep["service"] == "b");
   CHECK(b_ep["project"] == pb);
   CHECK(b_ep["underlay"] == hosts.addr[1]);
-  const std::string b_ip = b_ep["ip"], b_mac = b_ep["mac"];
+  std::string b_ip = b_ep["ip"], b_mac = b_ep["mac"];  // b's endpoint (a new one after a move)
 
   // Cross-node DNS: nslookup in a (one exec each) against a plain exec: the difference is
   // the answer's own time, roughly.
@@ -142,6 +143,39 @@ TEST_CASE("cluster overlay: containers on two nodes reach each other by name ove
   REQUIRE(b.stack({"start", "b"}).code == 0);
   auto again = exec_until(a, {"a", "ping", "-c", "1", "-W", "1", "b"}, true, 15s);
   REQUIRE_MESSAGE(again.code == 0, again.out << again.err);
+
+  // b's only replica moves to A: B holds no slot of its project any more, so the overlay's
+  // bridge and VXLAN device go from B (and its endpoint watch with them). Pinned back, they
+  // return, and a reaches b across the nodes again (B's device programmed afresh).
+  auto links_b = [&] { return sh_in(hosts.ns[1], "ip -o link show"); };
+  REQUIRE(links_b().find("stx-") != std::string::npos);
+  b.write(project_file(pb, "b", net, node_a));
+  auto moved = b.stack({"up", "-d"});
+  REQUIRE_MESSAGE(moved.code == 0, moved.err);
+  auto t_move = Clock::now();
+  CHECK_MESSAGE(wait_until([&] {
+                  auto l = links_b();
+                  return l.find("stx-") == std::string::npos && l.find("stk-") == std::string::npos;
+                }, 30s),
+                "B still has links of " << pb << " with no slot of it: " << links_b());
+  MESSAGE("B's overlay links gone " << ms_since(t_move) << " ms after the move");
+  auto local = exec_until(a, {"a", "ping", "-c", "1", "-W", "1", "b"}, true, 30s);
+  CHECK_MESSAGE(local.code == 0, local.out << local.err);  // b runs on A now
+  CHECK(etcd_prefix(*etcd, "/stack/overlay/" + net + "/endpoints/" + node_b + "/").empty());
+  b.write(project_file(pb, "b", net, node_b));
+  auto back_up = b.stack({"up", "-d"});
+  REQUIRE_MESSAGE(back_up.code == 0, back_up.err);
+  CHECK(wait_until([&] { return links_b().find("stx-") != std::string::npos; }, 30s));
+  const std::string b_endpoints = "/stack/overlay/" + net + "/endpoints/" + node_b + "/";
+  REQUIRE(wait_until([&] { return !etcd_prefix(*etcd, b_endpoints).empty(); }, 30s));
+  auto returned = exec_until(a, {"a", "ping", "-c", "1", "-W", "1", "b"}, true, 15s);
+  REQUIRE_MESSAGE(returned.code == 0, returned.out << returned.err);
+  auto reverse = exec_until(b, {"b", "ping", "-c", "1", "-W", "1", "a"}, true, 15s);
+  CHECK_MESSAGE(reverse.code == 0, reverse.out << reverse.err);
+  for (const auto& [k, v] : etcd_prefix(*etcd, b_endpoints)) {
+    b_ip = json::parse(v)["ip"].get<std::string>();
+    b_mac = json::parse(v)["mac"].get<std::string>();
+  }
   int pid = b.api_get("/v1/version")["pid"].get<int>();
   REQUIRE(::kill(pid, SIGKILL) == 0);
   auto killed = Clock::now();

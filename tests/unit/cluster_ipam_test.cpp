@@ -39,8 +39,9 @@ class TwiceStore final : public Store {
   Result<Lease> grant(std::int64_t t) override { return s_.grant(t); }
   Result<std::int64_t> keepalive(LeaseId l) override { return s_.keepalive(l); }
   Result<void> revoke(LeaseId l) override { return s_.revoke(l); }
-  Result<std::unique_ptr<EventStream>> watch(const KeyRange& r, Revision f) override {
-    return s_.watch(r, f);
+  Result<std::unique_ptr<EventStream>> watch_ranges(const std::vector<KeyRange>& r,
+                                                    Revision f) override {
+    return s_.watch_ranges(r, f);
   }
   Result<LeaderKey> campaign(const std::string& n, const std::string& v, LeaseId l,
                              std::chrono::milliseconds t) override {

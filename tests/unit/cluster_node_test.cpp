@@ -44,8 +44,9 @@ class FlakyStore final : public Store {
   Result<Lease> grant(std::int64_t ttl) override { FLAKY(grant(ttl)); }
   Result<std::int64_t> keepalive(LeaseId l) override { FLAKY(keepalive(l)); }
   Result<void> revoke(LeaseId l) override { FLAKY(revoke(l)); }
-  Result<std::unique_ptr<EventStream>> watch(const KeyRange& r, Revision from) override {
-    FLAKY(watch(r, from));
+  Result<std::unique_ptr<EventStream>> watch_ranges(const std::vector<KeyRange>& r,
+                                                    Revision from) override {
+    FLAKY(watch_ranges(r, from));
   }
   Result<LeaderKey> campaign(const std::string& n, const std::string& v, LeaseId l,
                              std::chrono::milliseconds t) override {

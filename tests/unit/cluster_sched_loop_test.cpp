@@ -249,8 +249,9 @@ class PutBeforeWrite final : public Store {
   Result<Lease> grant(std::int64_t ttl) override { return m_.grant(ttl); }
   Result<std::int64_t> keepalive(LeaseId l) override { return m_.keepalive(l); }
   Result<void> revoke(LeaseId l) override { return m_.revoke(l); }
-  Result<std::unique_ptr<EventStream>> watch(const KeyRange& r, Revision from) override {
-    return m_.watch(r, from);
+  Result<std::unique_ptr<EventStream>> watch_ranges(const std::vector<KeyRange>& r,
+                                                    Revision from) override {
+    return m_.watch_ranges(r, from);
   }
   Result<LeaderKey> campaign(const std::string& n, const std::string& v, LeaseId l,
                              std::chrono::milliseconds t) override {
@@ -335,4 +336,34 @@ TEST_CASE("assignment view: a node sees every project and only its own slots, an
   std::lock_guard lk(mu);
   CHECK(seen[1]["demo"].slots["web"] == std::set<int>{1, 2, 3});
   CHECK(seen[2].count("other") == 0);
+}
+
+TEST_CASE("assignment view: one wait on both prefixes, woken at once by either, never while idle") {
+  MemoryStore mem;
+  std::shared_ptr<Store> s(&mem, [](Store*) {});
+  put_project(mem, "demo", 2);
+  AssignmentWatch watch(s, "a", [](LocalView) {}, 20ms);
+  watch.start();
+  REQUIRE(eventually([&] { return watch.views() == 1; }));
+  // Idle: no wake-up at all (waiting on two streams in turn woke it ten times a second).
+  std::this_thread::sleep_for(300ms);
+  CHECK(watch.wakeups() == 0);
+  // A change on either prefix is seen at once, whichever the thread waited on before.
+  std::vector<std::chrono::steady_clock::duration> seen;
+  for (int i = 0; i < 6; i++) {
+    auto views = watch.views();
+    auto t0 = std::chrono::steady_clock::now();
+    std::string name = "p";
+    name += std::to_string(i);
+    if (i % 2 == 0) put_project(mem, name, 1);
+    else assign(mem, "demo", "web", i, "a");
+    REQUIRE(eventually([&] { return watch.views() == views + 1; }));
+    seen.push_back(std::chrono::steady_clock::now() - t0);
+  }
+  std::sort(seen.begin(), seen.end());
+  CHECK(seen[3] < 30ms);  // the median: a 100 ms alternation gives ~50 ms
+  CHECK(watch.wakeups() == 6);
+  auto t0 = std::chrono::steady_clock::now();
+  watch.stop();
+  CHECK(std::chrono::steady_clock::now() - t0 < 50ms);
 }

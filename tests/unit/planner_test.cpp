@@ -501,3 +501,32 @@ TEST_CASE("in a cluster only this node's slots are made, and a slot moved away i
   CHECK(p.find("demo-web-2") == std::string::npos);
   CHECK(p.find("demo-web-3") == std::string::npos);
 }
+
+TEST_CASE("in a cluster a network no slot here joins any more goes after its last container") {
+  // web's only replica ran here and moved away: demo_default is released (restrict_to_slots).
+  auto before = a_stack({a_service("web"), a_service("db")});
+  auto o = reached(before);
+  auto now = a_stack({a_service("web"), a_service("db")});
+  now.services[0].slots = std::set<int>{};
+  now.services[1].slots = std::set<int>{};
+  now.networks.clear();
+  now.released_networks = {"demo_default"};
+  CHECK(planned(now, o) ==
+        "< stop demo-web-1 (slot moved to another node)\n"
+        "- remove demo-web-1 (slot moved to another node)\n"
+        "< stop demo-db-1 (slot moved to another node)\n"
+        "- remove demo-db-1 (slot moved to another node)\n"
+        "- network demo_default (no replica here)\n");
+  auto p = plan(now, o).value();
+  const auto& last = p.nodes.back();
+  CHECK(std::holds_alternative<RemoveNetwork>(last.step));
+  CHECK(last.after.size() == 2);  // both removals first
+
+  // A container of the project that stays on it (a service the pass does not touch): kept.
+  PlanOptions only_web;
+  only_web.services = {"web"};
+  CHECK(planned(now, o, only_web).find("network") == std::string::npos);
+  // Without a release (one host, or a network still used here): never removed by up.
+  now.released_networks.clear();
+  CHECK(planned(now, o).find("network") == std::string::npos);
+}
