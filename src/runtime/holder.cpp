@@ -85,10 +85,12 @@ Result<Record> make_container(engine::Engine& eng, Bundle& b, const std::string&
   auto hooks = [&](pid_t pid, int pidfd) -> Result<void> {
     r.pid = pid;
     r.start_time = live_start_time(pid);
+    // prestart (runtime-spec 1.0: "after the start operation is called") sees the container
+    // created, as crun and the runtime-tools validation show it; the create hooks "creating".
+    if (auto h = run_hooks(b.hooks.prestart, "prestart", state_json(r, "created").dump()); !h)
+      return h;
     std::string st = state_json(r, "creating").dump();
-    for (auto [hooks, kind] : {std::pair{&b.hooks.prestart, "prestart"},
-                               std::pair{&b.hooks.create_runtime, "createRuntime"}})
-      if (auto h = run_hooks(*hooks, kind, st); !h) return h;
+    if (auto h = run_hooks(b.hooks.create_runtime, "createRuntime", st); !h) return h;
     return run_hooks_in(pidfd, b.spec.userns.has_value(), b.hooks.create_container,
                         "createContainer", st);
   };

@@ -104,6 +104,16 @@ Result<void> run_hooks(const std::vector<Hook>& hooks, const char* kind,
   return run_hooks_in(-1, false, hooks, kind, state_json);
 }
 
+void run_hooks_warning(const std::vector<Hook>& hooks, const char* kind,
+                       const std::string& state_json,
+                       const std::function<void(const std::string&)>& warn) {
+  for (size_t i = 0; i < hooks.size(); i++)
+    if (auto r = run_one(hooks[i], state_json, -1, false); !r)
+      warn(r.error().wrap(std::string(kind) + " hook " + std::to_string(i) + " (" + hooks[i].path +
+                          ")")
+               .message);
+}
+
 Result<void> run_hooks_in(int init_pidfd, bool userns, const std::vector<Hook>& hooks,
                           const char* kind, const std::string& state_json) {
   for (size_t i = 0; i < hooks.size(); i++)

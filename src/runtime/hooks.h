@@ -3,6 +3,7 @@
 // knowledge of which phase calls them.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,11 @@ namespace stack::runtime {
 // stops the rest and is the error, named by KIND ("prestart") and its index and path.
 [[nodiscard]] Result<void> run_hooks(const std::vector<Hook>& hooks, const char* kind,
                                      const std::string& state_json);
+// poststart and poststop: the runtime spec makes a failing one a warning (given to WARN, named
+// as run_hooks names it), and the hooks after it still run.
+void run_hooks_warning(const std::vector<Hook>& hooks, const char* kind,
+                       const std::string& state_json,
+                       const std::function<void(const std::string&)>& warn);
 // The same inside the namespaces of the process INIT_PIDFD refers to (a created container's
 // init): its mount namespace's root is the hook's "/", so each path resolves in the container
 // (startContainer). USERNS: the container has a user namespace of its own, joined too.

@@ -149,9 +149,7 @@ Result<void> Runtime::start(const std::string& id) {
   auto config = read_file(dir / "config.json");
   if (config)
     if (auto b = parse_config(*config, r->bundle, id, dir / "container"); b)
-      if (auto h = run_hooks(b->hooks.poststart, "poststart", state_json(*r, "running").dump());
-          !h)
-        warn_(h.error().message);
+      run_hooks_warning(b->hooks.poststart, "poststart", state_json(*r, "running").dump(), warn_);
   return {};
 }
 
@@ -243,8 +241,7 @@ Result<void> Runtime::remove(const std::string& id, bool force) {
   auto config = read_file(dir / "config.json");
   if (config)
     if (auto b = parse_config(*config, r->bundle, id, dir / "container"); b)
-      if (auto h = run_hooks(b->hooks.poststop, "poststop", state_json(*r, "stopped").dump()); !h)
-        warn_(h.error().message);
+      run_hooks_warning(b->hooks.poststop, "poststop", state_json(*r, "stopped").dump(), warn_);
   return remove_tree(dir);
 }
 
@@ -294,8 +291,7 @@ Result<int> Runtime::run(const std::string& id, const CreateOptions& o, bool det
   if (!started) return fail(started.error());
   r->started = true;
   (void)write_record(dir, *r);
-  if (auto h = run_hooks(b->hooks.poststart, "poststart", state_json(*r, "running").dump()); !h)
-    warn_(h.error().message);
+  run_hooks_warning(b->hooks.poststart, "poststart", state_json(*r, "running").dump(), warn_);
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, r->pid, 0)));
   drop_dir.dismiss();
   lock->reset();  // kill and delete of a running container may come from others now

@@ -147,6 +147,39 @@ TEST_CASE("runtime hooks run in order with the state on stdin") {
           "prestart\ncreateRuntime\npoststart\npoststop\n");
     CHECK(json::parse(stack::test::read_text(b.dir / "poststart.json"))["id"] == id);
     CHECK(json::parse(stack::test::read_text(b.dir / "poststop.json"))["id"] == id);
+    // The status each hook reads, as runtime-tools' hooks_stdin checks it.
+    CHECK(st["status"] == "created");
+    CHECK(json::parse(stack::test::read_text(b.dir / "poststart.json"))["status"] == "running");
+    CHECK(json::parse(stack::test::read_text(b.dir / "poststop.json"))["status"] == "stopped");
+  }
+}
+
+TEST_CASE("runtime failing poststart and poststop hooks warn, and the hooks after them run") {
+  STACK_REQUIRE_ROOT();
+  TempDir roots("stack-rt-roots");
+  for (const auto& rt : runtimes(roots.path())) {
+    CAPTURE(rt.name);
+    Bundle b;
+    std::string id = unique("postfail");
+    json c = config({"true"}, b.shared, id);
+    auto mark = [&](const std::string& name) {
+      return json{{"path", "/bin/sh"},
+                  {"args", {"/bin/sh", "-c", "echo " + name + " >> " + (b.dir / "order").string()}}};
+    };
+    // runtime spec: "the runtime MUST log a warning, but the remaining hooks and lifecycle
+    // continue as if the hook had succeeded".
+    for (const char* k : {"poststart", "poststop"})
+      c["hooks"][k] = json::array({json{{"path", "/bin/false"}}, mark(k)});
+    b.write(c);
+    b.made.emplace_back(&rt, id);
+    REQUIRE(rt({"create", "--bundle", b.path(), id}).code == 0);
+    auto started = rt({"start", id});
+    CHECK_MESSAGE(started.code == 0, started.err);
+    CHECK(wait_status(rt, id, "stopped"));
+    auto deleted = rt({"delete", id});
+    CHECK_MESSAGE(deleted.code == 0, deleted.err);
+    CHECK(status(rt, id) == "absent");
+    CHECK(stack::test::read_text(b.dir / "order") == "poststart\npoststop\n");
   }
 }
 
