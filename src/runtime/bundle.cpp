@@ -25,6 +25,7 @@ using detail::read_mounts;
 using detail::read_resources;
 using detail::refuse;
 using detail::refuse_if_set;
+using detail::warn_if_set;
 
 const std::map<std::string, int>& rlimit_names() {
   static const std::map<std::string, int> names = {
@@ -68,10 +69,9 @@ Result<void> read_process(const json& p, model::ContainerSpec& spec, Console& co
                              "AppArmor is not enabled on this kernel");
       !r)
     return r;
-  if (auto r = refuse_if_set(p, "selinuxLabel", "process.selinuxLabel",
-                             "SELinux is not enabled on this kernel");
-      !r)
-    return r;
+  // Without SELinux a label means nothing: crun and runc take it to no effect, said here.
+  warn_if_set(p, "selinuxLabel", "process.selinuxLabel", "SELinux is not enabled on this kernel",
+              warnings);
   // An umask, I/O priority or scheduler an exec's process.json leaves out is not the
   // container's (capabilities are, below).
   proc.umask.reset();
@@ -299,7 +299,8 @@ Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSp
   return {};
 }
 
-Result<void> read_linux(const json& lx, const std::string& id, model::ContainerSpec& spec) {
+Result<void> read_linux(const json& lx, const std::string& id, model::ContainerSpec& spec,
+                        std::vector<std::string>& warnings) {
   std::vector<Range> uids, gids;
   if (auto r = read_namespaces(lx.value("namespaces", json::array()), lx, spec, uids, gids); !r)
     return r;
@@ -311,7 +312,7 @@ Result<void> read_linux(const json& lx, const std::string& id, model::ContainerS
   if (cg.find("..") != std::string::npos) return refuse("linux.cgroupsPath", "must not hold \"..\"");
   spec.cgroup = cg.empty() ? "stack-runtime/" + id : cg;
   if (lx.contains("resources"))
-    if (auto r = read_resources(lx["resources"], spec); !r) return r;
+    if (auto r = read_resources(lx["resources"], spec, warnings); !r) return r;
   // items() of a temporary would dangle: the value is kept first.
   const json sysctl = lx.value("sysctl", json::object());
   for (const auto& [k, v] : sysctl.items())
@@ -375,10 +376,8 @@ Result<void> read_linux(const json& lx, const std::string& id, model::ContainerS
         !r)
       return r;
   }
-  if (auto r = refuse_if_set(lx, "mountLabel", "linux.mountLabel",
-                             "SELinux is not enabled on this kernel");
-      !r)
-    return r;
+  warn_if_set(lx, "mountLabel", "linux.mountLabel", "SELinux is not enabled on this kernel",
+              warnings);
   if (auto r = refuse_if_set(lx, "intelRdt", "linux.intelRdt",
                              "not supported (this kernel has no resctrl: X86_CPU_RESCTRL is off)");
       !r)
@@ -439,7 +438,7 @@ Result<Bundle> parse(const json& c, const std::filesystem::path& bundle, const s
   spec.domainname = c.value("domainname", "");
   if (auto r = read_mounts(c.value("mounts", json::array()), b); !r) return fail(r.error());
   if (!c.contains("linux")) return refuse("linux", "required on Linux");
-  if (auto r = read_linux(c["linux"], id, spec); !r) return fail(r.error());
+  if (auto r = read_linux(c["linux"], id, spec, b.warnings); !r) return fail(r.error());
   // The root written in place, as runc and crun do (podman commits and copies from it). With a
   // user namespace the engine mounts the root idmapped, which needs its overlay: there the
   // writes stay in the container's own layer (<root>/<id>/container/upper).
@@ -522,12 +521,13 @@ Result<model::ProcessSpec> parse_process(std::string_view text, const model::Pro
   }
 }
 
-Result<model::CgroupLimits> parse_resources(std::string_view text) {
+Result<model::CgroupLimits> parse_resources(std::string_view text,
+                                            std::vector<std::string>& warnings) {
   try {
     json r = json::parse(text);
     if (!r.is_object()) return fail("not a JSON object");
     model::ContainerSpec spec;
-    if (auto e = read_resources(r, spec); !e) return fail(e.error());
+    if (auto e = read_resources(r, spec, warnings); !e) return fail(e.error());
     if (!spec.device_rules.empty() || r.contains("devices"))
       return refuse("linux.resources.devices", "cannot be updated (set at create)");
     return spec.limits;

@@ -63,8 +63,10 @@ struct ExecAffinity {
                                                        std::vector<std::string>* warnings = nullptr,
                                                        ExecAffinity* affinity = nullptr);
 // `update --resources`: the runtime spec's linux.resources object as the limits to set on a
-// running container's cgroup (only those present); what cannot change refused by name.
-[[nodiscard]] Result<model::CgroupLimits> parse_resources(std::string_view json);
+// running container's cgroup (only those present); what cannot change refused by name, what
+// is taken to no effect said in WARNINGS.
+[[nodiscard]] Result<model::CgroupLimits> parse_resources(std::string_view json,
+                                                          std::vector<std::string>& warnings);
 // BUNDLE/config.json, with errors prefixed by the file's path.
 [[nodiscard]] Result<Bundle> load_bundle(const std::filesystem::path& bundle, const std::string& id,
                                          const std::filesystem::path& dir);

@@ -31,11 +31,21 @@ inline Result<void> refuse_if_set(const nlohmann::json& obj, const char* key,
   return refuse(field, why);
 }
 
+// A member this runtime takes to no effect, as crun and runc do: WARNINGS says so when it is
+// set ("FIELD ignored: WHY"), never silently.
+inline void warn_if_set(const nlohmann::json& obj, const char* key, const std::string& field,
+                        const std::string& why, std::vector<std::string>& warnings) {
+  if (refuse_if_set(obj, key, field, why)) return;  // absent, null or empty
+  warnings.push_back(field + " ignored: " + why);
+}
+
 // config.json's mounts into B's spec (bundle_mounts.cpp): each option honoured or refused.
 [[nodiscard]] Result<void> read_mounts(const nlohmann::json& mounts, Bundle& b);
 
-// linux.resources (also `update --resources`'s document) into SPEC's limits and device rules.
-[[nodiscard]] Result<void> read_resources(const nlohmann::json& r, model::ContainerSpec& spec);
+// linux.resources (also `update --resources`'s document) into SPEC's limits and device rules;
+// what is taken to no effect is said in WARNINGS.
+[[nodiscard]] Result<void> read_resources(const nlohmann::json& r, model::ContainerSpec& spec,
+                                          std::vector<std::string>& warnings);
 
 // bundle_process.cpp: process.ioPriority (ioprio_set(2)'s value), process.scheduler,
 // linux.memoryPolicy (nodes checked against this host's) and linux.timeOffsets.

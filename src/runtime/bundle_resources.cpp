@@ -54,7 +54,8 @@ Result<void> read_block_io(const json& io, model::CgroupLimits& l) {
 
 }  // namespace
 
-Result<void> read_resources(const json& r, model::ContainerSpec& spec) {
+Result<void> read_resources(const json& r, model::ContainerSpec& spec,
+                            std::vector<std::string>& warnings) {
   auto& l = spec.limits;
   if (auto e = refuse_if_set(r, "hugepageLimits", "linux.resources.hugepageLimits",
                              "not supported: the engine sets no hugetlb limits (and this host "
@@ -84,11 +85,10 @@ Result<void> read_resources(const json& r, model::ContainerSpec& spec) {
     if (m.contains("swap")) l.memory_swap = m["swap"].get<int64_t>();
     if (m.contains("swappiness")) l.swappiness = m["swappiness"].get<int64_t>();
     l.oom_kill_disable = m.value("disableOOMKiller", false);
-    // This kernel takes memory.kmem.limit_in_bytes and ignores it (reads back unlimited).
-    if (auto e = refuse_if_set(m, "kernel", "linux.resources.memory.kernel",
-                               "not supported (Linux 6 no longer limits kernel memory in v1)");
-        !e)
-      return e;
+    // This kernel takes memory.kmem.limit_in_bytes and ignores it (reads back unlimited); the
+    // runtime spec marks the field deprecated, "may be ignored by runtimes", and crun does.
+    warn_if_set(m, "kernel", "linux.resources.memory.kernel",
+                "Linux 6 no longer limits kernel memory (deprecated by the runtime spec)", warnings);
     // v1's memory.kmem.tcp.limit_in_bytes, which this kernel still enforces (crun sets it too).
     if (m.contains("kernelTCP") && !m["kernelTCP"].is_null())
       l.kernel_tcp = m["kernelTCP"].get<int64_t>();

@@ -15,8 +15,10 @@ Result<void> Runtime::update(const std::string& id, const std::string& resources
   if (!r) return fail(r.error());
   if (auto st = status_of(*r); st == "stopped")
     return fail("cannot update a container that is stopped (" + id + ")");
-  auto limits = parse_resources(resources);
+  std::vector<std::string> warnings;
+  auto limits = parse_resources(resources, warnings);
   if (!limits) return fail(limits.error().wrap("update " + id + ": resources"));
+  for (const auto& w : warnings) warn_("update " + id + ": " + w);
   auto drv = cgroups();
   if (!drv) return fail(drv.error());
   // create() on an existing cgroup writes only the limits set, and makes nothing.

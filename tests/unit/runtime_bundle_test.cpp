@@ -415,6 +415,31 @@ TEST_CASE("runtime bundle: ambient capabilities outside inheritable are not rais
   CHECK(warnings.size() == 1);
 }
 
+TEST_CASE("runtime bundle: memory.kernel and SELinux labels are taken to no effect, said so") {
+  // crun and runc take them; the OCI validation suite sets memory.kernel in every memory test
+  // (the runtime spec marks it deprecated, "may be ignored by runtimes").
+  json c = minimal();
+  c["linux"]["resources"]["memory"] = {{"limit", 1 << 26}, {"kernel", 1 << 25}};
+  c["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0";
+  c["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0";
+  auto b = parse_config(c.dump(), "/b", "ctr", "/state/ctr/container");
+  REQUIRE_MESSAGE(b, (b ? "" : b.error().message));
+  CHECK(b->spec.limits.memory_bytes == 1 << 26);
+  std::string said;
+  for (const auto& w : b->warnings) said += w + "\n";
+  CHECK_MESSAGE(said.find("linux.resources.memory.kernel ignored: Linux 6 no longer limits "
+                          "kernel memory") != std::string::npos,
+                said);
+  CHECK_MESSAGE(said.find("linux.mountLabel ignored: SELinux is not enabled") != std::string::npos,
+                said);
+  CHECK_MESSAGE(
+      said.find("process.selinuxLabel ignored: SELinux is not enabled") != std::string::npos,
+      said);
+  // An AppArmor profile is still refused: runc and crun refuse it without AppArmor too.
+  c["process"]["apparmorProfile"] = "docker-default";
+  CHECK(refusal(c).find("process.apparmorProfile") != std::string::npos);
+}
+
 TEST_CASE("runtime features: the time namespace and the memory policy's modes are listed") {
   json f = json::parse(stack::runtime::features_json());
   auto ns = f["linux"]["namespaces"].get<std::vector<std::string>>();
