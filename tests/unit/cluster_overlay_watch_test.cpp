@@ -67,7 +67,7 @@ bool eventually(F f, std::chrono::milliseconds limit = 5s) {
 
 }  // namespace
 
-TEST_CASE("overlay watch: one stream for every network, idle without wake-ups, changes at once") {
+TEST_CASE("cluster overlay watch: one stream for every network, idle without wake-ups, changes at once") {
   MemoryStore mem;
   Seen seen;
   OverlayWatch watch(mem, seen.callbacks(), 20ms);
@@ -138,7 +138,7 @@ TEST_CASE("overlay watch: one stream for every network, idle without wake-ups, c
   CHECK(std::chrono::steady_clock::now() - t0 < 50ms);
 }
 
-TEST_CASE("overlay watch: rebuilt while a network changes, it misses and repeats nothing") {
+TEST_CASE("cluster overlay watch: rebuilt while a network changes, it misses and repeats nothing") {
   MemoryStore mem;
   Seen seen;
   OverlayWatch watch(mem, seen.callbacks(), 20ms);
@@ -163,7 +163,7 @@ TEST_CASE("overlay watch: rebuilt while a network changes, it misses and repeats
   watch.stop();
 }
 
-TEST_CASE("overlay watch: a network made again here is listed again") {
+TEST_CASE("cluster overlay watch: a network made again here is listed again") {
   MemoryStore mem;
   Seen seen;
   OverlayWatch watch(mem, seen.callbacks(), 20ms);
