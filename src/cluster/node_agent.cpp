@@ -34,6 +34,7 @@ struct NodeAgent::Threads {
   milliseconds delay{0};  // the current backoff
   std::thread lease, queries;
   std::deque<std::function<void()>> work;
+  std::function<void(LeaseId)> registered;
 };
 
 NodeAgent::NodeAgent(std::shared_ptr<Store> store, AgentOptions options)
@@ -97,11 +98,16 @@ milliseconds NodeAgent::step() {
     return backoff(rec.error().sys_errno == EEXIST ? State::Refused : State::Unreachable,
                    rec.error());
   }
-  std::lock_guard lk(t.mu);
-  t.status = {State::Ready, "", granted->id};
-  t.delay = milliseconds(0);
+  std::function<void(LeaseId)> listener;
+  {
+    std::lock_guard lk(t.mu);
+    t.status = {State::Ready, "", granted->id};
+    t.delay = milliseconds(0);
+    listener = t.registered;
+  }
   log->info("node registered name={} address={} lease={:x} ttl={}s", name(),
             options_.record.address, granted->id, granted->ttl_seconds);
+  if (listener) listener(granted->id);
   return std::chrono::duration_cast<milliseconds>(std::chrono::seconds(granted->ttl_seconds)) / 3;
 }
 
@@ -142,6 +148,11 @@ void NodeAgent::submit(std::function<void()> work) {
     threads_->work.push_back(std::move(work));
   }
   threads_->wake.notify_all();
+}
+
+void NodeAgent::on_registered(std::function<void(LeaseId)> listener) {
+  std::lock_guard lk(threads_->mu);
+  threads_->registered = std::move(listener);
 }
 
 void NodeAgent::stop(bool leave) {

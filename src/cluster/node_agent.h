@@ -55,6 +55,11 @@ class NodeAgent {
   [[nodiscard]] Store& store() { return *store_; }
   // Runs WORK on the query thread (the API's blocking store calls), in order.
   void submit(std::function<void()> work);
+  // Called on the lease thread after each registration under a new lease (the first, or after
+  // the old one expired with the node's keys), once status() has it: what the node keeps in
+  // the store under its lease is written again then, with no one polling status() for it.
+  // Null: none.
+  void on_registered(std::function<void(LeaseId)> listener);
 
  private:
   struct Threads;

@@ -22,16 +22,12 @@ namespace {
 constexpr size_t kOpsPerTxn = 100;
 constexpr std::string_view kNodesPrefix = "/stack/nodes/";
 constexpr std::string_view kLabelsPrefix = "/stack/node-labels/";
+// What a pass reads, and so what the leader watches.
+constexpr std::string_view kInputPrefixes[] = {kNodesPrefix, kLabelsPrefix, kProjectsPrefix,
+                                               kAssignPrefix, kNodeAssignPrefix};
 
 Compare still_leader(const LeaderKey& l) {
   return Compare::create_revision(l.key, Compare::Op::Equal, l.create_revision);
-}
-
-bool relevant(const std::string& key) {
-  for (std::string_view p :
-       {kNodesPrefix, kLabelsPrefix, kProjectsPrefix, kAssignPrefix, kNodeAssignPrefix})
-    if (key.compare(0, p.size(), p) == 0) return true;
-  return false;
 }
 
 SchedulerInput input_of(const TxnResult& read) {
@@ -167,15 +163,33 @@ void SchedulerLoop::start() {
 }
 
 void SchedulerLoop::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    if (stream_) stream_->cancel();
+  }
+  stopped_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 bool SchedulerLoop::wait(milliseconds d) {
-  auto until = std::chrono::steady_clock::now() + d;
-  while (!stopping_ && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::min(d, milliseconds(50)));
+  std::unique_lock lock(mu_);
+  stopped_.wait_for(lock, d, [this] { return stopping_.load(); });
   return !stopping_;
+}
+
+bool SchedulerLoop::hold(EventStream* stream) {
+  std::lock_guard lock(mu_);
+  stream_ = stopping_ ? nullptr : stream;
+  return !stopping_;
+}
+
+Result<std::vector<Event>> SchedulerLoop::next(EventStream& stream) {
+  if (!hold(&stream)) return fail("scheduler: stopping");
+  auto got = stream.next(kNoTimeout);
+  hold(nullptr);
+  if (!stopping_) wakeups_++;
+  return got;
 }
 
 void SchedulerLoop::run() {
@@ -187,11 +201,17 @@ void SchedulerLoop::run() {
       wait(options_.backoff);
       continue;
     }
+    campaigns_++;
     auto key = store_->campaign(std::string(keys::kSchedulerElection), options_.node, lease,
                                 options_.campaign_timeout);
     if (!key) {
-      // A timeout is the normal case of a follower; anything else is worth a line, once.
-      if (key.error().message != last_error && key.error().message.find("not leader after") == std::string::npos)
+      // A timeout is the normal case of a follower: it waits for the leader to go. Anything
+      // else is worth a line, once.
+      if (key.error().message.find("not leader after") != std::string::npos) {
+        follow();
+        continue;
+      }
+      if (key.error().message != last_error)
         log->warn("scheduler election: {}", key.error().message);
       last_error = key.error().message;
       wait(options_.backoff);
@@ -204,6 +224,29 @@ void SchedulerLoop::run() {
     leading_ = false;
     log->info("scheduler: this node no longer leads");
     if (!stopping_) (void)store_->resign(*key);
+  }
+}
+
+// The leader is the key with the lowest create_revision and stays so until it is deleted: its
+// deletion is the only thing worth campaigning again for (another candidate's coming and going
+// is not). No leader, or a store that does not answer (etcd's campaign times out then too):
+// back to the campaign after the back-off.
+void SchedulerLoop::follow() {
+  auto leader = store_->leader(std::string(keys::kSchedulerElection));
+  if (!leader) {
+    wait(options_.backoff);
+    return;
+  }
+  auto stream = store_->watch(KeyRange::exact(leader->key), leader->mod_revision + 1);
+  if (!stream) {
+    wait(options_.backoff);
+    return;
+  }
+  for (;;) {
+    auto events = next(**stream);
+    if (!events) return;
+    for (const auto& e : *events)
+      if (e.type == Event::Type::Delete) return;
   }
 }
 
@@ -229,26 +272,22 @@ void SchedulerLoop::lead(const LeaderKey& key) {
     last_unplaced = unplaced;
     // The next change after the snapshot, ours included (the pass after our own writes finds
     // nothing to do); from after our writes, a project put between our read and our writes
-    // would wait for an unrelated change.
-    auto stream = store_->watch(KeyRange::with_prefix("/stack/"), pass->read_revision + 1);
+    // would wait for an unrelated change. Our leader key is watched too: its deletion (our
+    // node's lease gone, say, after the node registered again) makes the next pass find that
+    // we no longer lead, with no one asking the store every second.
+    std::vector<KeyRange> ranges = {KeyRange::exact(key.key)};
+    for (std::string_view p : kInputPrefixes) ranges.push_back(KeyRange::with_prefix(std::string(p)));
+    auto stream = store_->watch_ranges(ranges, pass->read_revision + 1);
     if (!stream) {
       log->warn("scheduler: watch: {}", stream.error().message);
       return;
     }
-    bool changed = false;
-    while (!changed && !stopping_) {
-      auto events = (*stream)->next(milliseconds(1000));
-      if (!events) {
-        log->warn("scheduler: watch: {}", events.error().message);
-        return;
-      }
-      for (const auto& e : *events) changed |= relevant(e.kv.key) || e.kv.key == key.key;
-      if (events->empty()) {
-        // Still ours? (our node re-registered under a new lease, say, and its key went.)
-        auto l = store_->leader(key.name);
-        if (!l) return;
-        if (l->key != key.key) return;
-      }
+    // Any event: every range watched is something the pass reads.
+    auto events = next(**stream);
+    while (events && events->empty()) events = next(**stream);
+    if (!events) {
+      if (!stopping_) log->warn("scheduler: watch: {}", events.error().message);
+      return;
     }
   }
 }

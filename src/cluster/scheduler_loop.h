@@ -7,8 +7,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -39,6 +41,12 @@ struct PassResult {
 // tests and the simulation.
 [[nodiscard]] Result<PassResult> schedule_pass(Store& store, const LeaderKey& leader);
 
+// Waits only on streams, with no timeout, and so never wakes while nothing changes: the leader
+// on one watch of what it places from (nodes, labels, projects, assignments) and of its own
+// leader key, whose deletion (its node's lease gone, or a resign) is how it learns it no longer
+// leads; a follower, once its campaign timed out, on a watch of the leader's key, campaigning
+// again when that key goes. The only timed waits: a campaign's (campaign_timeout, once per
+// change of leader) and the back-off while unregistered or while the store does not answer.
 class SchedulerLoop {
  public:
   SchedulerLoop(std::shared_ptr<Store> store, SchedulerLoopOptions options);
@@ -47,19 +55,29 @@ class SchedulerLoop {
   SchedulerLoop& operator=(const SchedulerLoop&) = delete;
 
   void start();
-  void stop();
+  void stop();  // prompt: cancels the stream the loop waits on
   [[nodiscard]] bool leading() const { return leading_; }
   [[nodiscard]] uint64_t passes() const { return passes_; }
+  // Returns from the wait on a stream (an event, a lost store): 0 while nothing changes.
+  [[nodiscard]] uint64_t wakeups() const { return wakeups_; }
+  [[nodiscard]] uint64_t campaigns() const { return campaigns_; }
 
  private:
   void run();
   void lead(const LeaderKey& key);
+  void follow();
   bool wait(std::chrono::milliseconds d);  // false: stopping
+  bool hold(EventStream* stream);          // false: stopping (the stream is not waited on)
+  // The next events of STREAM, held for stop() meanwhile; an error when stopped or lost.
+  Result<std::vector<Event>> next(EventStream& stream);
 
   std::shared_ptr<Store> store_;
   SchedulerLoopOptions options_;
   std::atomic<bool> stopping_{false}, leading_{false};
-  std::atomic<uint64_t> passes_{0};
+  std::atomic<uint64_t> passes_{0}, wakeups_{0}, campaigns_{0};
+  std::mutex mu_;                    // stopping_ against stream_
+  std::condition_variable stopped_;  // the back-off's wait ends at stop()
+  EventStream* stream_ = nullptr;    // the stream the loop waits on, owned by its caller
   std::thread thread_;
 };
 

@@ -101,21 +101,24 @@ Result<std::unique_ptr<EndpointWatch>> EndpointWatch::start(Store& store,
       new EndpointWatch(network, std::move(listing), std::move(stream)));
 }
 
+std::optional<EndpointChange> endpoint_change(const std::string& network, const Event& e) {
+  EndpointChange c;
+  if (e.type == Event::Type::Delete) {
+    c.kind = EndpointChange::Kind::Removed;
+    if (!split_key(network, e.kv.key, c.endpoint.node, c.endpoint.container)) return std::nullopt;
+    return c;
+  }
+  auto ep = decode(network, e.kv);
+  if (!ep) return std::nullopt;
+  c.endpoint = std::move(*ep);
+  return c;
+}
+
 Result<std::vector<EndpointChange>> EndpointWatch::next(std::chrono::milliseconds timeout) {
   auto events = STACK_TRY_CTX(stream_->next(timeout), "watch endpoints of " + network_);
   std::vector<EndpointChange> out;
-  for (const auto& e : events) {
-    EndpointChange c;
-    if (e.type == Event::Type::Delete) {
-      c.kind = EndpointChange::Kind::Removed;
-      if (!split_key(network_, e.kv.key, c.endpoint.node, c.endpoint.container)) continue;
-    } else {
-      auto ep = decode(network_, e.kv);
-      if (!ep) continue;
-      c.endpoint = std::move(*ep);
-    }
-    out.push_back(std::move(c));
-  }
+  for (const auto& e : events)
+    if (auto c = endpoint_change(network_, e)) out.push_back(std::move(*c));
   return out;
 }
 

@@ -52,6 +52,10 @@ struct EndpointChange {
   enum class Kind { Added, Removed } kind = Kind::Added;  // Added: new or changed
   OverlayEndpoint endpoint;  // Removed: node and container only
 };
+// The change an event under NETWORK's endpoint prefix makes (none: not an endpoint record, or
+// one that does not parse).
+[[nodiscard]] std::optional<EndpointChange> endpoint_change(const std::string& network,
+                                                            const Event& event);
 
 // NETWORK's endpoints, then each change to them, with nothing missed in between (the watch
 // starts at the revision after the listing). Blocking: the cluster agent's thread only.

@@ -1,19 +1,19 @@
 // ClusterOverlay: the store side (ClusterIpam, endpoint records) on the agent's query thread and
-// on one watch thread; the host side (FDB, neighbours, DNS) on the loop. Writes of this node's
-// endpoints go through the agent's queue, in order, reading the node's lease when they run: a
-// node that registered again (its old lease expired with its keys) writes them all again.
+// on OverlayWatch's thread (one stream over every network's endpoints); the host side (FDB,
+// neighbours, DNS) on the loop. Writes of this node's endpoints go through the agent's queue,
+// in order, reading the node's lease when they run: a node that registered again (its old
+// lease expired with its keys) writes them all again, told so by the agent.
 #include "reconciler/cluster_overlay.h"
 
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <mutex>
-#include <thread>
 
 #include "cluster/ipam.h"
 #include "cluster/node_agent.h"
+#include "cluster/overlay_watch.h"
 #include "cluster/store_peers.h"
 #include "common/log.h"
 #include "net/naming.h"
@@ -23,7 +23,6 @@
 
 namespace stack::reconciler {
 
-using std::chrono::milliseconds;
 
 namespace {
 
@@ -35,21 +34,16 @@ std::string owner_of(const std::string& node, const std::string& container) {
 
 struct ClusterOverlay::Shared {
   std::mutex mu;
-  std::condition_variable wake;
   std::atomic<bool> stopping = false;  // also read by posted work, without the mutex
-  std::set<std::string> networks;  // to watch
-  std::set<std::string> fresh;     // (re)made since the watch thread last looked: listed anew
   // This node's endpoints: network -> container -> record, as last registered.
   std::map<std::string, std::map<std::string, cluster::OverlayEndpoint>> local;
-  cluster::LeaseId registered_lease = 0;  // the lease they were all written under
-  bool republishing = false;
-  std::thread thread;
+  std::unique_ptr<cluster::OverlayWatch> watch;  // every watched network's endpoints
 };
 
 namespace {
 
 // On the agent's query thread: EP (and its address) under the node's current lease. Without
-// a lease nothing is written: the watch thread writes every endpoint once the node has one.
+// a lease nothing is written: every endpoint is written once the node has one (on_registered).
 void publish(cluster::NodeAgent& agent, const std::string& network,
              const cluster::OverlayEndpoint& ep) {
   auto lease = agent.status().lease;
@@ -78,102 +72,46 @@ ClusterOverlay::ClusterOverlay(asio::io_context& io, cluster::NodeAgent& agent,
                                Networking& networking)
     : io_(io), agent_(agent), networking_(networking), shared_(std::make_shared<Shared>()) {
   if (auto ip = net::Ipv4::parse(agent.address())) underlay_ = *ip;
-  auto shared = shared_;
-  auto* agent_p = &agent_;
   auto* io_p = &io_;
   // Posted work reaches this object only while it lives (the loop may outlive it).
   auto alive = std::weak_ptr<Shared>(shared_);
-  shared_->thread = std::thread([this, shared, agent_p, io_p, alive] {
-    auto log = log::get("cluster");
-    std::map<std::string, std::unique_ptr<cluster::EndpointWatch>> watches;
-    std::map<std::string, std::chrono::steady_clock::time_point> retry_at;
-    std::set<std::string> warned;
-    auto post = [io_p, alive](std::function<void(ClusterOverlay&)> f, ClusterOverlay* self) {
-      asio::post(*io_p, [alive, f = std::move(f), self] {
-        if (auto s = alive.lock(); s && !s->stopping) f(*self);
-      });
-    };
-    for (;;) {
-      std::set<std::string> nets;
+  auto post = [io_p, alive, this](std::function<void(ClusterOverlay&)> f) {
+    asio::post(*io_p, [alive, f = std::move(f), this] {
+      if (auto s = alive.lock(); s && !s->stopping) f(*this);
+    });
+  };
+  cluster::OverlayWatch::Callbacks callbacks;
+  callbacks.listed = [post](const std::string& n, const std::vector<cluster::OverlayEndpoint>& l) {
+    post([n, l](ClusterOverlay& self) { self.program(n, l); });
+  };
+  callbacks.changed = [post](const std::string& n, const std::vector<cluster::EndpointChange>& c) {
+    post([n, c](ClusterOverlay& self) { self.change(n, c); });
+  };
+  shared_->watch = std::make_unique<cluster::OverlayWatch>(agent.store(), std::move(callbacks));
+  shared_->watch->start();
+  // A new lease (the first, or after the old one expired with our keys): every endpoint of
+  // this node written again under it, in the agent's order of writes. The listener may run
+  // after this object is gone: it holds only the shared state and the agent.
+  auto* agent_p = &agent_;
+  agent_.on_registered([alive, agent_p](cluster::LeaseId) {
+    agent_p->submit([alive, agent_p] {
+      auto shared = alive.lock();
+      if (!shared || shared->stopping) return;
+      std::map<std::string, std::map<std::string, cluster::OverlayEndpoint>> local;
       {
-        std::unique_lock lk(shared->mu);
-        if (shared->stopping) return;
-        nets = shared->networks;
-        // A network gone from this node is watched no more; one made again is listed again
-        // (its new device has none of the entries programmed before).
-        for (const auto& n : shared->fresh) watches.erase(n), retry_at.erase(n);
-        shared->fresh.clear();
-        std::erase_if(watches, [&](const auto& w) { return !nets.count(w.first); });
-        // A new lease (the first, or after the old one expired with our keys): every endpoint
-        // of this node written again under it, in the agent's order of writes.
-        auto lease = agent_p->status().lease;
-        if (lease != 0 && lease != shared->registered_lease && !shared->republishing) {
-          shared->republishing = true;
-          agent_p->submit([shared, agent_p, lease] {
-            std::map<std::string, std::map<std::string, cluster::OverlayEndpoint>> local;
-            {
-              std::lock_guard g(shared->mu);
-              local = shared->local;
-            }
-            for (const auto& [network, eps] : local)
-              for (const auto& [container, ep] : eps) publish(*agent_p, network, ep);
-            std::lock_guard g(shared->mu);
-            shared->registered_lease = lease;
-            shared->republishing = false;
-          });
-        }
+        std::lock_guard g(shared->mu);
+        local = shared->local;
       }
-      auto now = std::chrono::steady_clock::now();
-      for (const auto& n : nets) {
-        if (watches.count(n) || now < retry_at[n]) continue;
-        auto w = cluster::EndpointWatch::start(agent_p->store(), n);
-        if (!w) {
-          if (warned.insert(n).second)
-            log->warn("overlay {}: cannot watch its endpoints, retrying: {}", n,
-                      w.error().message);
-          retry_at[n] = now + std::chrono::seconds(1);
-          continue;
-        }
-        warned.erase(n);
-        auto listing = (*w)->initial().endpoints;
-        post([n, listing](ClusterOverlay& self) { self.program(n, listing); }, this);
-        watches[n] = std::move(*w);
-      }
-      if (watches.empty()) {
-        std::unique_lock lk(shared->mu);
-        shared->wake.wait_for(lk, milliseconds(200), [&] { return shared->stopping.load(); });
-        continue;
-      }
-      const auto slice = milliseconds(std::max<long>(20, 100 / static_cast<long>(watches.size())));
-      for (auto it = watches.begin(); it != watches.end();) {
-        auto changes = it->second->next(slice);
-        if (!changes) {
-          // Lost (the store, or a compacted revision): listed again from scratch, which
-          // replaces what was programmed.
-          log->warn("overlay {}: endpoint watch lost, listing again: {}", it->first,
-                    changes.error().message);
-          retry_at[it->first] = std::chrono::steady_clock::now() + milliseconds(500);
-          it = watches.erase(it);
-          continue;
-        }
-        if (!changes->empty()) {
-          auto n = it->first;
-          auto c = std::move(*changes);
-          post([n, c](ClusterOverlay& self) { self.change(n, c); }, this);
-        }
-        ++it;
-      }
-    }
+      for (const auto& [network, eps] : local)
+        for (const auto& [container, ep] : eps) publish(*agent_p, network, ep);
+    });
   });
 }
 
 ClusterOverlay::~ClusterOverlay() {
-  {
-    std::lock_guard lk(shared_->mu);
-    shared_->stopping = true;
-  }
-  shared_->wake.notify_all();
-  if (shared_->thread.joinable()) shared_->thread.join();
+  agent_.on_registered(nullptr);
+  shared_->stopping = true;
+  shared_->watch->stop();
 }
 
 bool ClusterOverlay::is_cluster_network(const model::NetworkConfig& c) {
@@ -237,21 +175,12 @@ std::optional<ClusterOverlay::Subnet> ClusterOverlay::subnet(const std::string& 
 
 void ClusterOverlay::watch(const std::string& full_name) {
   if (!watched_.insert(full_name).second) return;
-  {
-    std::lock_guard lk(shared_->mu);
-    shared_->networks.insert(full_name);
-    shared_->fresh.insert(full_name);
-  }
-  shared_->wake.notify_all();
+  shared_->watch->watch(full_name);
 }
 
 void ClusterOverlay::unwatch(const std::string& full_name) {
   if (!watched_.erase(full_name)) return;
-  {
-    std::lock_guard lk(shared_->mu);
-    shared_->networks.erase(full_name);
-  }
-  shared_->wake.notify_all();
+  shared_->watch->unwatch(full_name);
   if (auto it = remote_.find(full_name); it != remote_.end()) {
     std::vector<std::string> keys;
     for (const auto& [key, ep] : it->second) keys.push_back(key);

@@ -159,6 +159,9 @@ TEST_CASE("cluster node: a lost lease is noticed and the node registers again") 
   NodeAgent agent(borrow(store), node("n1", "aaaa"));
   REQUIRE(agent.join());
   auto first_lease = agent.status().lease;
+  // Told of the new lease once status() has it (ClusterOverlay writes its endpoints again then).
+  std::vector<std::pair<LeaseId, LeaseId>> told;  // (given, status().lease then)
+  agent.on_registered([&](LeaseId l) { told.emplace_back(l, agent.status().lease); });
   clock.now += 11s;  // no keepalive in time: the lease expires, the record goes
   store.expire_leases();
   auto down = find(store, "n1");
@@ -169,6 +172,10 @@ TEST_CASE("cluster node: a lost lease is noticed and the node registers again") 
   agent.step();
   CHECK(agent.status().state == NodeAgent::State::Ready);
   CHECK(agent.status().lease != first_lease);
+  REQUIRE(told.size() == 1);
+  CHECK(told[0].first == agent.status().lease);
+  CHECK(told[0].second == agent.status().lease);
+  agent.on_registered(nullptr);
   auto back = find(store, "n1");
   CHECK(back.ready);
   CHECK(back.record.labels == Labels{{"zone", "a"}});

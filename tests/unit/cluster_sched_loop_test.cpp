@@ -226,6 +226,70 @@ TEST_CASE("scheduler loops: one leads, the other takes over when its node goes")
 }
 
 namespace {
+// The candidates' keys under the election: one once the followers' campaigns timed out.
+size_t candidates(MemoryStore& mem) {
+  auto r = mem.range(KeyRange::with_prefix(std::string(keys::kSchedulerElection) + "/"));
+  REQUIRE(r);
+  return r->kvs.size();
+}
+}  // namespace
+
+TEST_CASE("scheduler loops: no wake-up while idle, a lost leader key noticed at once, prompt stop") {
+  MemoryStore mem;
+  std::shared_ptr<Store> s(&mem, [](Store*) {});
+  LeaseId la = join(mem, "a");
+  LeaseId lb = join(mem, "b");
+  SchedulerLoop loop_a(s, {"a", [la] { return la; }, 200ms, 20ms});
+  SchedulerLoop loop_b(s, {"b", [lb] { return lb; }, 200ms, 20ms});
+  loop_a.start();
+  REQUIRE(eventually([&] { return loop_a.leading(); }));
+  loop_b.start();
+  put_project(mem, "demo", 2);
+  REQUIRE(eventually([&] { return slots(mem).size() == 2; }));
+  REQUIRE(eventually([&] { return loop_b.campaigns() == 1 && candidates(mem) == 1; }));
+  std::this_thread::sleep_for(50ms);  // the leader's pass after its own writes
+  // Idle: nobody wakes (the leader asked the store every second; the follower campaigned
+  // again every campaign_timeout, each time waking the leader with its candidate key).
+  auto passes = loop_a.passes();
+  auto woken_a = loop_a.wakeups(), woken_b = loop_b.wakeups();
+  std::this_thread::sleep_for(1200ms);
+  CHECK(loop_a.passes() == passes);
+  CHECK(loop_a.wakeups() == woken_a);
+  CHECK(loop_b.wakeups() == woken_b);
+  CHECK(loop_b.campaigns() == 1);
+
+  // A change is placed at once, with one pass (and one more after its own writes).
+  put_project(mem, "more", 1);
+  REQUIRE(eventually([&] { return slots(mem, "more").size() == 1; }, 100ms));
+  CHECK(loop_b.wakeups() == woken_b);  // not the follower's business
+
+  // The leader's key goes while its node stays (as when the node's old lease expires after
+  // it registered again): both notice at once, and one of them leads.
+  auto old = mem.leader(std::string(keys::kSchedulerElection));
+  REQUIRE(old);
+  auto campaigns = loop_a.campaigns() + loop_b.campaigns();
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(mem.erase(KeyRange::exact(old->key)));
+  REQUIRE(eventually([&] {
+    auto now = mem.leader(std::string(keys::kSchedulerElection));
+    return now && now->create_revision != old->create_revision &&
+           (loop_a.leading() || loop_b.leading());
+  }));
+  CHECK(std::chrono::steady_clock::now() - t0 < 100ms);
+  // Each campaigned once; the loser's timed out and it follows again.
+  CHECK(eventually([&] {
+    return loop_a.campaigns() + loop_b.campaigns() == campaigns + 2 && candidates(mem) == 1 &&
+           loop_a.leading() != loop_b.leading();
+  }));
+
+  for (auto* loop : {&loop_a, &loop_b}) {
+    t0 = std::chrono::steady_clock::now();
+    loop->stop();
+    CHECK(std::chrono::steady_clock::now() - t0 < 50ms);
+  }
+}
+
+namespace {
 
 // MemoryStore that puts project LATE just before the first assignment write reaches it: a
 // change made between a pass's read and its writes.
