@@ -188,7 +188,8 @@ static pid_t spawn(const struct config *cfg, int session, int ctty, int in, int 
     int rt = cfg->sched.policy == 1 || cfg->sched.policy == 2; /* SCHED_FIFO, SCHED_RR */
     if (report[0] == ST_SCHED && report[1] == EPERM && rt)
       snprintf(err, errlen, "%s: %s (a realtime policy needs realtime runtime in the "
-               "container's cpu cgroup: cpu.rt_runtime_us, sched(7))", what, strerror(report[1]));
+               "container's cpu cgroup: linux.resources.cpu.realtimeRuntime, sched(7))", what,
+               strerror(report[1]));
     else if (report[0] == 2)
       snprintf(err, errlen, "%s %s: %s", what, cfg->cwd, strerror(report[1]));
     else if (report[0] == 3)
