@@ -222,7 +222,7 @@ void Supervisor::watch(const state::ContainerRecord& rec) {
   uint64_t gen = next_generation_++;
   auto& w = watches_[rec.name];
   w = Watch{gen, false, streaks_[rec.name], std::chrono::steady_clock::now()};
-  asio::co_spawn(daemon_.io_, watch_loop(rec.name, gen, fd), asio::detached);
+  asio::co_spawn(daemon_.io_, watch_loop(gen, fd), asio::detached);
   if (rec.runtime && rec.runtime->health.enabled())
     asio::co_spawn(daemon_.io_, health_loop(rec.name, gen), asio::detached);
   changed_->notify();
@@ -252,7 +252,7 @@ void Supervisor::rename(const std::string& from, const std::string& to) {
   }
 }
 
-awaitable<void> Supervisor::watch_loop(std::string name, uint64_t generation, int pidfd) {
+awaitable<void> Supervisor::watch_loop(uint64_t generation, int pidfd) {
   co_await wait_pidfd(pidfd);
   ::close(pidfd);
   // Looked up by generation: the container may have been renamed meanwhile.

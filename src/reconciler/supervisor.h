@@ -59,7 +59,7 @@ class Supervisor {
   };
   // The name of the container a watch of GENERATION is for now (it may have been renamed).
   [[nodiscard]] std::optional<std::string> name_of(uint64_t generation) const;
-  awaitable<void> watch_loop(std::string name, uint64_t generation, int pidfd);
+  awaitable<void> watch_loop(uint64_t generation, int pidfd);
   awaitable<void> health_loop(std::string name, uint64_t generation);
   awaitable<void> after_exit(std::string name, uint64_t generation, bool stopping);
   awaitable<bool> probe(const state::ContainerRecord& rec, const std::vector<std::string>& argv,
