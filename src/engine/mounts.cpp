@@ -26,6 +26,8 @@ void add_mounts(wire::Writer& cfg, const model::ContainerSpec& spec) {
     if (m.kind == Kind::kTmpfs) {
       w.u32(W_MOUNT_KIND, 1).bytes(W_MOUNT_DST, m.target);
       if (!m.options.empty()) w.bytes(W_MOUNT_DATA, m.options);
+    } else if (m.kind == Kind::kKernel) {
+      w.u32(W_MOUNT_KIND, 4).bytes(W_MOUNT_DST, m.target);
     } else if (m.kind == Kind::kCgroup) {
       w.u32(W_MOUNT_KIND, 3).bytes(W_MOUNT_SRC, spec.cgroup).bytes(W_MOUNT_DST, m.target);
     } else if (m.kind == Kind::kImage) {

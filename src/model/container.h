@@ -84,7 +84,10 @@ struct BindMount {
   // one tree by the init (SUBPATH resolved inside it); IMAGE_ID keeps the image from `image rm`.
   // A cgroup (an OCI bundle's "cgroup" mount at TARGET): the container's own cgroup of each v1
   // hierarchy bound on a tmpfs, as crun does on v1; SOURCE unused.
-  enum class Kind { kBind, kTmpfs, kImage, kCgroup } kind = Kind::kBind;
+  // A kernel filesystem (an OCI bundle's /proc, /sys, /dev, /dev/pts, /dev/shm or /dev/mqueue
+  // at TARGET): the init's own, mounted at this place of the list instead of before it, as the
+  // runtime spec orders them; SOURCE and options unused (/dev/shm's size is shm_size).
+  enum class Kind { kBind, kTmpfs, kImage, kCgroup, kKernel } kind = Kind::kBind;
   std::string options;
   std::string propagation;     // bind: "" (rprivate), private, shared, slave, r*, unbindable
   std::string subpath;         // bind: this path of SOURCE, resolved inside SOURCE, never outside

@@ -31,11 +31,11 @@ std::optional<int64_t> tmpfs_size(const std::string& s) {
 }
 
 // What the engine mounts itself in every container: accepted when config.json asks for the
-// same thing.
+// same thing, and mounted at its place in the list (the runtime spec: "in the listed order").
 bool engine_mount(const std::string& type, const std::string& dst) {
   return (type == "proc" && dst == "/proc") || (type == "sysfs" && dst == "/sys") ||
          (type == "tmpfs" && dst == "/dev") || (type == "devpts" && dst == "/dev/pts") ||
-         (type == "mqueue" && dst == "/dev/mqueue");
+         (type == "mqueue" && dst == "/dev/mqueue") || (type == "tmpfs" && dst == "/dev/shm");
 }
 
 // A mount's uidMappings or gidMappings as uid_map(5) lines ("containerID hostID size", as crun
@@ -110,14 +110,19 @@ Result<void> read_mounts(const json& mounts, Bundle& b) {
     bool maps = m.contains("uidMappings") || m.contains("gidMappings");
     if ((maps || idmap || ridmap) && !is_bind)
       return refuse(field + ".uidMappings", "an idmapped mount must be a bind mount");
-    if (engine_mount(type, dst)) continue;
-    if (type == "tmpfs" && dst == "/dev/shm") {
-      for (const auto& o : options)
-        if (o.rfind("size=", 0) == 0) {
-          auto size = tmpfs_size(o.substr(5));
-          if (!size) return refuse(field, "size \"" + o.substr(5) + "\" is not a size");
-          spec.shm_size = *size;
-        }
+    if (engine_mount(type, dst)) {
+      if (dst == "/dev/shm")
+        for (const auto& o : options)
+          if (o.rfind("size=", 0) == 0) {
+            auto size = tmpfs_size(o.substr(5));
+            if (!size) return refuse(field, "size \"" + o.substr(5) + "\" is not a size");
+            spec.shm_size = *size;
+          }
+      model::BindMount kernel;
+      kernel.kind = model::BindMount::Kind::kKernel;
+      kernel.target = dst;
+      kernel.create_source = false;
+      spec.mounts.push_back(std::move(kernel));
       continue;
     }
     if (type == "cgroup2") {

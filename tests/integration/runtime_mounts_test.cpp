@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <algorithm>
+#include <sstream>
+
 #include "runtime_support.h"
 
 using namespace stack::test::rt;
@@ -227,5 +230,41 @@ TEST_CASE("runtime runs `crun spec`'s capabilities: ambient ones outside inherit
     REQUIRE_MESSAGE(r.code == 0, r.err);
     CHECK(stack::test::read_text(b.shared / "caps") ==
           "CapInh:\t0000000000000000\nCapEff:\t0000000000000021\nCapAmb:\t0000000000000000\n");
+  }
+}
+
+TEST_CASE("runtime mounts config.json's kernel filesystems in the listed order") {
+  // The runtime spec: "The runtime MUST mount entries in the listed order". runtime-tools'
+  // runtimetest reads the mount table back and compares its order with config.json's.
+  STACK_REQUIRE_ROOT();
+  TempDir roots("stack-rt-roots");
+  for (const auto& rt : runtimes(roots.path())) {
+    CAPTURE(rt.name);
+    Bundle b;
+    std::string id = unique("order");
+    json c = config({"sh", "-c", "awk '{print $5}' /proc/self/mountinfo > /tmp/order"}, b.shared,
+                    id);
+    auto byDst = [&](const std::string& dst) {
+      for (const auto& m : c["mounts"])
+        if (m["destination"] == dst) return m;
+      return json{{"destination", dst}, {"type", "mqueue"}, {"source", "mqueue"}};
+    };
+    // /sys first and /proc last: no fixed order of the runtime's own gives this one.
+    std::vector<std::string> order = {"/sys",      "/dev", "/dev/pts", "/dev/mqueue",
+                                      "/dev/shm",  "/proc", "/tmp"};
+    json mounts = json::array();
+    for (const auto& dst : order) mounts.push_back(byDst(dst));
+    c["mounts"] = mounts;
+    b.write(c);
+    b.made.emplace_back(&rt, id);
+    auto r = rt({"run", "--bundle", b.path(), id});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    std::vector<std::string> seen;
+    std::istringstream lines(stack::test::read_text(b.shared / "order"));
+    for (std::string line; std::getline(lines, line);)
+      if (std::find(order.begin(), order.end(), line) != order.end() &&
+          std::find(seen.begin(), seen.end(), line) == seen.end())
+        seen.push_back(line);
+    CHECK(seen == order);
   }
 }

@@ -97,15 +97,20 @@ TEST_CASE("runtime bundle: process, mounts, linux and hooks are carried over") {
   CHECK(s.process.capabilities == ((1ull << 5) | (1ull << 0)));  // CAP_KILL, CAP_CHOWN
   CHECK(s.hostname == "h");
   CHECK(s.shm_size == 65536 * 1024);
-  REQUIRE(s.mounts.size() == 3);  // /proc is the engine's own
-  CHECK(s.mounts[0].source == "/host/data");
-  CHECK(s.mounts[0].read_only);
-  CHECK(s.mounts[0].recursive == stack::model::BindMount::Recursive::kAll);
-  CHECK(s.mounts[0].propagation == "rslave");
-  CHECK(s.mounts[1].kind == stack::model::BindMount::Kind::kTmpfs);
-  CHECK(s.mounts[1].options == "size=1m");
-  CHECK(s.mounts[2].kind == stack::model::BindMount::Kind::kCgroup);
-  CHECK(s.mounts[2].read_only);  // as crun on v1: read-only unless "rw"
+  // /proc and /dev/shm are the init's own, mounted at their place in the list.
+  REQUIRE(s.mounts.size() == 5);
+  CHECK(s.mounts[0].kind == stack::model::BindMount::Kind::kKernel);
+  CHECK(s.mounts[0].target == "/proc");
+  CHECK(s.mounts[1].kind == stack::model::BindMount::Kind::kKernel);
+  CHECK(s.mounts[1].target == "/dev/shm");
+  CHECK(s.mounts[2].source == "/host/data");
+  CHECK(s.mounts[2].read_only);
+  CHECK(s.mounts[2].recursive == stack::model::BindMount::Recursive::kAll);
+  CHECK(s.mounts[2].propagation == "rslave");
+  CHECK(s.mounts[3].kind == stack::model::BindMount::Kind::kTmpfs);
+  CHECK(s.mounts[3].options == "size=1m");
+  CHECK(s.mounts[4].kind == stack::model::BindMount::Kind::kCgroup);
+  CHECK(s.mounts[4].read_only);  // as crun on v1: read-only unless "rw"
   CHECK(b->warnings.empty());
   CHECK(s.join_netns == "/run/netns/x");
   CHECK_FALSE(s.host_network);

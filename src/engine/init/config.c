@@ -113,6 +113,17 @@ static int u32(uint16_t tag, const unsigned char *val, uint32_t len, uint32_t *o
   return 0;
 }
 
+unsigned kernel_fs(const char *dst) {
+  static const struct {
+    const char *dst;
+    unsigned bit;
+  } all[] = {{"/proc", KFS_PROC}, {"/sys", KFS_SYS},         {"/dev", KFS_DEV},
+             {"/dev/pts", KFS_PTS}, {"/dev/shm", KFS_SHM}, {"/dev/mqueue", KFS_MQUEUE}};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    if (strcmp(dst, all[i].dst) == 0) return all[i].bit;
+  return 0;
+}
+
 static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n, char *err,
                       size_t errlen) {
   struct bind b = {NULL, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, NULL, 0};
@@ -141,7 +152,7 @@ static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n,
     } else if (tag == W_MOUNT_KIND || tag == W_MOUNT_PROPAGATION) {
       if (u32(tag, val, len, tag == W_MOUNT_KIND ? &b.kind : &b.propagation, err, errlen) != 0)
         return -1;
-      if (tag == W_MOUNT_KIND && b.kind > 3) return ERR("config: unknown mount kind %u", b.kind);
+      if (tag == W_MOUNT_KIND && b.kind > 4) return ERR("config: unknown mount kind %u", b.kind);
     } else if (tag == W_MOUNT_DATA) {
       if (!(b.data = cstr(tag, val, len, err, errlen))) return -1;
     } else if (tag == W_MOUNT_SUBPATH) {
@@ -165,7 +176,10 @@ static int read_mount(struct config *cfg, const unsigned char *body, uint32_t n,
     }
   }
   if (got < 0) return ERR("config: a mount's record runs past its end");
-  if ((!b.src && b.kind != 1) || !b.dst) return ERR("config: a mount without source or target");
+  if ((!b.src && b.kind != 1 && b.kind != 4) || !b.dst)
+    return ERR("config: a mount without source or target");
+  if (b.kind == 4 && !kernel_fs(b.dst))
+    return ERR("config: %s is not a kernel filesystem the init mounts", b.dst);
   cfg->binds = grow(cfg->binds, &cfg->cap_binds, cfg->nbinds, sizeof *cfg->binds);
   cfg->binds[cfg->nbinds++] = b;
   return 0;

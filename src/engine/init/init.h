@@ -21,7 +21,8 @@ struct bind {
   const char *src, *dst;
   int ro;
   unsigned kind;            /* 0 bind, 1 tmpfs, 2 image: SRC its layers, 3 cgroups: SRC the
-                               container's cgroup (wire.h W_MOUNT_KIND) */
+                               container's cgroup, 4 one of the init's kernel filesystems at
+                               DST, at this place of the list (wire.h W_MOUNT_KIND) */
   const char *data;         /* tmpfs options, or NULL */
   unsigned propagation;     /* MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE, or 0 */
   const char *subpath;      /* bind this path of SRC, resolved inside SRC; or NULL */
@@ -136,6 +137,11 @@ int idmapped_tree(const char *path, int userns, char *err, size_t errlen);
 /* A detached, recursive copy of the tree at FD, moved onto FD's own place: a mount of the
  * caller's namespace, not locked (pivot_root(2) refuses a locked new root). Its descriptor. */
 int remount_own(int fd, char *err, size_t errlen);
+
+/* The kernel filesystems the init mounts itself (setup.c), as bits (config.c names them). A W_MOUNT_KIND 4 entry
+ * names one by its target; 0: not one of them. */
+enum { KFS_PROC = 1, KFS_SYS = 2, KFS_DEV = 4, KFS_PTS = 8, KFS_SHM = 16, KFS_MQUEUE = 32 };
+unsigned kernel_fs(const char *dst);
 
 /* mounts.c: one entry of the container's mounts (volumes, binds, tmpfs, secrets) onto ROOT. */
 int mount_one(int root, const struct bind *b, char *err, size_t errlen);

@@ -22,9 +22,43 @@
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 
+static int make_dev(int rootfd, const struct config *cfg, unsigned skip, char *err, size_t errlen);
+
+/* One kernel filesystem (KFS_*): /dev with those of its own not in SKIP (they come later, or,
+ * /sys and mqueue with a user namespace, from enter_userns). */
+static int kernel_mount(int root, const struct config *cfg, unsigned which, unsigned skip,
+                        char *err, size_t errlen) {
+  char shm[64];
+  switch (which) {
+  case KFS_PROC:
+    return mount_in_root(root, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
+                         err, errlen);
+  case KFS_SYS:
+    return mount_in_root(root, "/sys", "sysfs", "sysfs",
+                         (cfg->sys_rw ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
+                         err, errlen);
+  case KFS_DEV:
+    return make_dev(root, cfg, skip, err, errlen);
+  case KFS_PTS:
+    return mount_in_root(root, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+                         "newinstance,ptmxmode=0666,mode=0620,gid=5", err, errlen);
+  case KFS_SHM:
+    snprintf(shm, sizeof shm, "mode=1777,size=%lldk",
+             cfg->shm_size > 0 ? (cfg->shm_size + 1023) / 1024 : 65536);
+    return mount_in_root(root, "/dev/shm", "tmpfs", "shm", MS_NOSUID | MS_NODEV | MS_NOEXEC, shm,
+                         err, errlen);
+  case KFS_MQUEUE:
+    /* Not fatal, as ever: the IPC namespace may not let us. */
+    mount_in_root(root, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
+                  err, errlen);
+    return 0;
+  }
+  return ERR("kernel filesystem %u: unknown", which);
+}
+
 /* The container's /dev: a fresh tmpfs, the device nodes the engine listed (minimal, or the
- * host's for a privileged container), its own devpts, shm and mqueue. */
-static int make_dev(int rootfd, const struct config *cfg, int mqueue, char *err, size_t errlen) {
+ * host's for a privileged container), then its own devpts, shm and mqueue but those in SKIP. */
+static int make_dev(int rootfd, const struct config *cfg, unsigned skip, char *err, size_t errlen) {
   if (mount_in_root(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
                     "mode=755,size=65536k", err, errlen) != 0)
     return -1;
@@ -61,25 +95,17 @@ static int make_dev(int rootfd, const struct config *cfg, int mqueue, char *err,
     fchmodat(devfd, rel, d->mode & 07777, 0); /* mknod honours the umask */
   }
   mkdirat(devfd, "pts", 0755);
-  if (mount_in_root(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
-                    "newinstance,ptmxmode=0666,mode=0620,gid=5", err, errlen) != 0)
-    goto out;
   mkdirat(devfd, "shm", 01777);
-  char shm[64];
-  snprintf(shm, sizeof shm, "mode=1777,size=%lldk",
-           cfg->shm_size > 0 ? (cfg->shm_size + 1023) / 1024 : 65536);
-  if (mount_in_root(rootfd, "/dev/shm", "tmpfs", "shm", MS_NOSUID | MS_NODEV | MS_NOEXEC, shm, err,
-                    errlen) != 0)
-    goto out;
   mkdirat(devfd, "mqueue", 0755);
-  if (mqueue) /* else once the container's IPC namespace exists (enter_userns) */
-    mount_in_root(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
-                  err, errlen);
   static const char *links[][2] = {{"pts/ptmx", "ptmx"},         {"/proc/self/fd", "fd"},
                                    {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
                                    {"/proc/self/fd/2", "stderr"}};
   for (size_t i = 0; i < sizeof links / sizeof *links; i++)
     symlinkat(links[i][0], devfd, links[i][1]);
+  static const unsigned below[] = {KFS_PTS, KFS_SHM, KFS_MQUEUE};
+  for (size_t i = 0; i < sizeof below / sizeof *below; i++)
+    if (!(skip & below[i]) && kernel_mount(rootfd, cfg, below[i], skip, err, errlen) != 0)
+      goto out;
   rc = 0;
 out:
   close(devfd);
@@ -281,9 +307,7 @@ static int enter_userns(const struct config *cfg, int *root, char *err, size_t e
   if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
     return ERR("sethostname: %s", strerror(errno));
   /* sysfs shows the network namespace of whoever mounts it: mounted now, in the new one. */
-  if (mount_in_root(*root, "/sys", "sysfs", "sysfs",
-                    (cfg->sys_rw ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
-                    errlen) != 0 ||
+  if (kernel_mount(*root, cfg, KFS_SYS, 0, err, errlen) != 0 ||
       mount_in_root(*root, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                     NULL, err, errlen) != 0)
     return -1;
@@ -359,20 +383,27 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
   }
   int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return ERR("open %s: %s", rootfs, strerror(errno));
-  /* 3. Kernel filesystems. /proc after the PID namespace exists (it does: we are its PID 1). */
+  /* 3. Kernel filesystems. /proc after the PID namespace exists (it does: we are its PID 1).
+   *    Those the mount list names (an OCI bundle's) wait for their place in it; with a user
+   *    namespace of its own /sys and mqueue come from enter_userns, after the list. */
   int rc = -1;
-  if (mount_in_root(root, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
-                    errlen) != 0 ||
-      ((!cfg->userns || joined) &&
-       mount_in_root(root, "/sys", "sysfs", "sysfs",
-                     (cfg->sys_rw ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
-                     errlen) != 0) ||
-      make_dev(root, cfg, !cfg->userns || joined, err, errlen) != 0)
-    goto out;
+  unsigned listed = 0, later = cfg->userns && !joined ? KFS_SYS | KFS_MQUEUE : 0;
+  for (size_t i = 0; i < cfg->nbinds; i++)
+    if (cfg->binds[i].kind == 4) listed |= kernel_fs(cfg->binds[i].dst);
+  unsigned skip = listed | later;
+  static const unsigned fixed[] = {KFS_PROC, KFS_SYS, KFS_DEV};
+  for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+    if (!(skip & fixed[i]) && kernel_mount(root, cfg, fixed[i], skip, err, errlen) != 0) goto out;
   /* 4. Mounts: volumes, binds, tmpfs, secrets and the files stack writes (/etc/hosts,
-   *    /etc/hostname), in the engine's order (a parent before what is mounted under it). */
+   *    /etc/hostname), in the engine's order (a parent before what is mounted under it), or
+   *    an OCI bundle's, which also places the kernel filesystems. */
   for (size_t i = 0; i < cfg->nbinds; i++) {
     const struct bind *b = &cfg->binds[i];
+    if (b->kind == 4) {
+      unsigned which = kernel_fs(b->dst);
+      if (!(later & which) && kernel_mount(root, cfg, which, skip, err, errlen) != 0) goto out;
+      continue;
+    }
     if (b->dst[0] != '/') {
       (void)ERR("mount %s: target %s must be absolute", b->src ? b->src : "tmpfs", b->dst);
       goto out;

@@ -58,7 +58,10 @@ enum {
   W_MOUNT_KIND = 24, /* u32 in a mount: 0 bind (default), 1 tmpfs (W_MOUNT_SRC ignored),
                         2 an image read-only (W_MOUNT_SRC its layers "a:b:c", topmost first),
                         3 cgroups: a tmpfs holding the container's cgroup (W_MOUNT_SRC, relative
-                        to each hierarchy) of every v1 hierarchy under /sys/fs/cgroup, bound */
+                        to each hierarchy) of every v1 hierarchy under /sys/fs/cgroup, bound,
+                        4 the init's own /proc, /sys, /dev, /dev/pts, /dev/shm or /dev/mqueue
+                        (W_MOUNT_DST), mounted here in the list instead of before it (an OCI
+                        bundle's order) */
   W_MOUNT_DATA = 25, /* bytes in a mount: a tmpfs's options ("size=1m,mode=1777") */
   W_MOUNT_PROPAGATION = 26, /* u32 in a mount: MS_SHARED, MS_SLAVE, MS_PRIVATE or
                                MS_UNBINDABLE for a bind; 0 leaves it private */
