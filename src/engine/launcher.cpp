@@ -224,13 +224,18 @@ Result<Created> Engine::create(const ContainerSpec& spec, const BeforePivot& bef
   c.pidfd_ = STACK_TRY_CTX(processes.open_pidfd(c.pid_), "create namespaces");
   c.start_time_ = processes.start_time(c.pid_);
 
+  // A cgroup namespace of its own is made by the init before READY (at create, as crun's) and
+  // takes the init's cgroup then as its root: the move must come first.
+  if (spec.cgroupns)
+    if (auto r = cgroups_.attach(spec.cgroup, c.pid_); !r) return fail(r.error());
   if (auto r = c.ctl_->send(
           container_config(spec, lowers, layers_shifted, *filter, bool(before_pivot)));
       !r)
     return fail(r.error().wrap("set up container"));
-  // While the init builds the rootfs: on cgroup v1 moving a task waits for an RCU grace period
-  // (cgroup_threadgroup_rwsem), the largest single cost of a start; the two overlap.
-  if (auto r = cgroups_.attach(spec.cgroup, c.pid_); !r) return fail(r.error());
+  // Else while the init builds the rootfs: on cgroup v1 moving a task waits for an RCU grace
+  // period (cgroup_threadgroup_rwsem), the largest single cost of a start; the two overlap.
+  if (!spec.cgroupns)
+    if (auto r = cgroups_.attach(spec.cgroup, c.pid_); !r) return fail(r.error());
   if (before_pivot) {
     // A failure here (a hook's) discards the init: its mounts die with its mount namespace.
     if (auto r = expect_reply(*c.ctl_, W_MOUNTED, 10s); !r)

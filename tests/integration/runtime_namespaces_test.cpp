@@ -191,3 +191,26 @@ TEST_CASE("runtime joins a mount namespace by path, building the root there") {
               (stack::test::busybox_rootfs() / "proc").string()) == std::string::npos);
   }
 }
+
+TEST_CASE("runtime makes the cgroup namespace at create, rooted at the container's cgroup") {
+  // runtime-tools' linux_ns_nopath reads /proc/<pid>/ns/cgroup right after `create`.
+  STACK_REQUIRE_ROOT();
+  TempDir roots("stack-rt-roots");
+  for (const auto& rt : runtimes(roots.path())) {
+    CAPTURE(rt.name);
+    Bundle b;
+    std::string id = unique("cgns");
+    json c = config({"sh", "-c", "grep ':memory:' /proc/self/cgroup | cut -d: -f3 > /tmp/out"},
+                    b.shared, id);
+    c["linux"]["namespaces"].push_back({{"type", "cgroup"}});
+    b.write(c);
+    b.made.emplace_back(&rt, id);
+    auto r = rt({"create", "--bundle", b.path(), id});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    int pid = json::parse(rt({"state", id}).out)["pid"].get<int>();
+    CHECK(ns_link(pid, "cgroup") != ns_link(getpid(), "cgroup"));
+    REQUIRE(rt({"start", id}).code == 0);
+    REQUIRE(wait_status(rt, id, "stopped"));
+    CHECK(stack::test::read_text(b.shared / "out") == "/\n");
+  }
+}

@@ -358,16 +358,16 @@ static int run_container(void) {
     }
     close(master);
   }
-  reply(W_READY, NULL, 0);
-  if (wait_go() != 0) return 1; /* the engine gave up on this container */
-  /* cgroup: private. Not at clone: the namespace's root is the cgroup of its maker when made
-   * (cgroup_namespaces(7)), and the engine moves us into ours only after the clone; GO comes
-   * after that move. */
+  /* cgroup: private, before READY (an OCI runtime's `create` shows it, as crun's). Not at
+   * clone: the namespace's root is the cgroup of its maker when made (cgroup_namespaces(7)),
+   * and the engine moves us into ours after the clone, before it sends the config (W_CGROUPNS).
+   * After setup_rootfs: with a user namespace, the namespace is then that one's. */
   if (cfg.cgroupns && unshare(CLONE_NEWCGROUP) != 0) {
     reply_error("cgroup namespace: %s", strerror(errno));
     return 1;
   }
-
+  reply(W_READY, NULL, 0);
+  if (wait_go() != 0) return 1; /* the engine gave up on this container */
   if (cfg.stdio_inherit) return run_inherited(&cfg, sfd, tty_slave);
   struct logfile *lf = log_open(DIR_FD, cfg.log_max_size, cfg.log_max_files, cfg.log_none);
   int outp[2], errp[2];

@@ -64,7 +64,7 @@ struct config {
   int root_readonly;            /* read_only: the overlay mounted read-only */
   int stdio_inherit;            /* the service's stdio is the init's own (W_STDIO_INHERIT) */
   long long shm_size;           /* bytes of /dev/shm; 0: 64 MiB */
-  int cgroupns;                 /* a cgroup namespace of its own, made at GO */
+  int cgroupns;                 /* a cgroup namespace of its own, made before READY */
   int pause_pivot;              /* MOUNTED, then wait for PIVOT, before pivot_root (OCI hooks) */
   unsigned ns_joined;           /* CLONE_NEW* joined by path (W_NS_JOINED); NEWNS at MNTNS_FD */
   unsigned long root_propagation; /* MS_* set on / after pivot_root; 0: MS_REC|MS_PRIVATE */

@@ -97,8 +97,8 @@ enum {
                          init makes for it; the bind is idmapped through it (mount_setattr(2)) */
   W_TIMENS = 68,     /* nested: WT_* (run mode), a time namespace: the init joins WT_PATH, or
                         makes one with WT_OFFSETS, before anything else */
-  W_CGROUPNS = 42,   /* u32: 1 makes a cgroup namespace at GO, once the engine has put the
-                        init into its cgroups (cgroup: private) */
+  W_CGROUPNS = 42,   /* u32: 1 makes a cgroup namespace before READY; the engine puts the
+                        init into its cgroups before it sends the config (cgroup: private) */
 
   /* engine -> init: the process (run and exec modes) */
   W_ARG = 32,        /* bytes (repeated, argv order) */
