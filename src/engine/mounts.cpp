@@ -26,6 +26,7 @@ void add_mounts(wire::Writer& cfg, const model::ContainerSpec& spec) {
     if (m.kind == Kind::kTmpfs) {
       w.u32(W_MOUNT_KIND, 1).bytes(W_MOUNT_DST, m.target);
       if (!m.options.empty()) w.bytes(W_MOUNT_DATA, m.options);
+      if (uint32_t p = propagation_flags(m.propagation)) w.u32(W_MOUNT_PROPAGATION, p);
     } else if (m.kind == Kind::kKernel) {
       w.u32(W_MOUNT_KIND, 4).bytes(W_MOUNT_DST, m.target);
     } else if (m.kind == Kind::kCgroup) {

@@ -89,7 +89,7 @@ struct BindMount {
   // runtime spec orders them; SOURCE and options unused (/dev/shm's size is shm_size).
   enum class Kind { kBind, kTmpfs, kImage, kCgroup, kKernel } kind = Kind::kBind;
   std::string options;
-  std::string propagation;     // bind: "" (rprivate), private, shared, slave, r*, unbindable
+  std::string propagation;     // bind, tmpfs: "" (rprivate), private, shared, slave, r*, unbindable
   std::string subpath;         // bind: this path of SOURCE, resolved inside SOURCE, never outside
   bool seed = false;           // a volume: filled with the image's content at TARGET when empty
   bool create_source = true;   // bind: make a missing SOURCE directory (create_host_path)

@@ -172,7 +172,7 @@ Result<void> read_mounts(const json& mounts, Bundle& b) {
       std::string data;
       for (const auto& o : options) {
         if (o == "tmpcopyup") bm.tmpcopyup = true;
-        else if (o == "private" || o == "rprivate") continue;  // podman's; it is, as every mount
+        else if (propagation(o)) bm.propagation = o;  // set once mounted, as crun does
         else if (o.rfind("size=", 0) == 0 || o.rfind("mode=", 0) == 0 ||
                  o.rfind("uid=", 0) == 0 || o.rfind("gid=", 0) == 0 ||
                  o.rfind("nr_inodes=", 0) == 0)

@@ -177,6 +177,21 @@ static int seed(int root, const char* src, const char* dst, char* err, size_t er
   return rc;
 }
 
+/* B's propagation (MS_SHARED, ...) on the mount just made at its target, if it asks one. */
+static int propagate(int root, const struct bind* b, char* err, size_t errlen) {
+  if (!b->propagation) return 0;
+  /* Resolved again: the path now names the new mount, whose propagation mount(2) changes. */
+  int target = open_in_root(root, b->dst, IR_NONE, err, errlen);
+  if (target < 0) return -1;
+  char path[32];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", target);
+  int rc = mount(NULL, path, NULL, b->propagation, NULL);
+  int saved = errno;
+  close(target);
+  if (rc != 0) return ERR("propagation of %s: %s", b->dst, strerror(saved));
+  return 0;
+}
+
 /* TREE (a detached mount) moved onto DST resolved in ROOT, then given its propagation. */
 static int attach(int root, int tree, const struct bind* b, char* err, size_t errlen) {
   struct stat st;
@@ -187,16 +202,7 @@ static int attach(int root, int tree, const struct bind* b, char* err, size_t er
                         MOVE_MOUNT_F_EMPTY_PATH_ | MOVE_MOUNT_T_EMPTY_PATH_);
   close(target);
   if (rc != 0) return ERR("bind %s on %s: %s", b->src, b->dst, strerror(errno));
-  if (!b->propagation) return 0;
-  /* Resolved again: the path now names the new mount, whose propagation mount(2) changes. */
-  target = open_in_root(root, b->dst, IR_NONE, err, errlen);
-  if (target < 0) return -1;
-  char path[32];
-  snprintf(path, sizeof path, "/proc/self/fd/%d", target);
-  rc = mount(NULL, path, NULL, b->propagation, NULL);
-  close(target);
-  if (rc != 0) return ERR("propagation of %s: %s", b->dst, strerror(errno));
-  return 0;
+  return propagate(root, b, err, errlen);
 }
 
 /* An image's layers (SRC "a:b:c", topmost first) as one tree, a descriptor of its root: one
@@ -487,7 +493,8 @@ static int mount_cgroups(int root, const struct bind* b, char* err, size_t errle
 }
 
 int mount_one(int root, const struct bind* b, char* err, size_t errlen) {
-  if (b->kind == 1) return mount_tmpfs(root, b, err, errlen);
+  if (b->kind == 1)
+    return mount_tmpfs(root, b, err, errlen) != 0 ? -1 : propagate(root, b, err, errlen);
   if (b->kind == 3) return mount_cgroups(root, b, err, errlen);
   if (b->seed && !b->subpath && seed(root, b->src, b->dst, err, errlen) != 0) return -1;
   int from = AT_FDCWD, srcroot = -1;

@@ -64,7 +64,8 @@ enum {
                         bundle's order) */
   W_MOUNT_DATA = 25, /* bytes in a mount: a tmpfs's options ("size=1m,mode=1777") */
   W_MOUNT_PROPAGATION = 26, /* u32 in a mount: MS_SHARED, MS_SLAVE, MS_PRIVATE or
-                               MS_UNBINDABLE for a bind; 0 leaves it private */
+                               MS_UNBINDABLE for a bind or a tmpfs, set once
+                               mounted; 0 leaves it private */
   W_MOUNT_SUBPATH = 27, /* bytes in a mount: bind this path of the source, resolved inside the
                            source as a root (a symlink in it cannot leave it) */
   W_ROOT_READONLY = 28, /* u32: 1 mounts the container's root read-only (read_only: true) */
