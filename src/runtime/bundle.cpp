@@ -221,7 +221,8 @@ std::optional<uint32_t> host_id(const std::vector<Range>& map, uint32_t id) {
 
 // UID_RANGES and GID_RANGES: the user namespace's maps, when there is one.
 Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSpec& spec,
-                             std::vector<Range>& uid_ranges, std::vector<Range>& gid_ranges) {
+                             std::vector<Range>& uid_ranges, std::vector<Range>& gid_ranges,
+                             std::vector<std::string>& warnings) {
   std::map<std::string, std::string> ns;  // type -> path ("" new)
   for (const auto& n : nss) ns[n.value("type", "")] = n.value("path", "");
   for (const auto& [type, path] : ns) {
@@ -257,7 +258,11 @@ Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSp
   spec.host_ipc = !ns.count("ipc");
   bool maps = lx.contains("uidMappings") || lx.contains("gidMappings");
   if (!ns.count("user")) {
-    if (maps) return refuse("linux.uidMappings", "needs a user namespace");
+    // crun and runc read the maps only for a user namespace they make, and pass over them
+    // without one: the container runs with the host's ids. So here, said so.
+    if (maps)
+      warnings.push_back("linux.uidMappings, linux.gidMappings: ignored without a user "
+                         "namespace in linux.namespaces (the host's ids are used)");
     return {};
   }
   auto ranges = [&](const char* key) -> Result<std::vector<Range>> {
@@ -302,7 +307,9 @@ Result<void> read_namespaces(const json& nss, const json& lx, model::ContainerSp
 Result<void> read_linux(const json& lx, const std::string& id, model::ContainerSpec& spec,
                         std::vector<std::string>& warnings) {
   std::vector<Range> uids, gids;
-  if (auto r = read_namespaces(lx.value("namespaces", json::array()), lx, spec, uids, gids); !r)
+  if (auto r = read_namespaces(lx.value("namespaces", json::array()), lx, spec, uids, gids,
+                               warnings);
+      !r)
     return r;
   std::string cg = lx.value("cgroupsPath", "");
   if (cg.find(':') != std::string::npos)

@@ -214,3 +214,30 @@ TEST_CASE("runtime makes the cgroup namespace at create, rooted at the container
     CHECK(stack::test::read_text(b.shared / "out") == "/\n");
   }
 }
+
+TEST_CASE("runtime runs uidMappings without a user namespace with the host's ids, warning") {
+  // runtime-tools' linux_uid_mappings sets maps and no user namespace; crun and runc read the
+  // maps only for a user namespace and run the container with the host's ids.
+  STACK_REQUIRE_ROOT();
+  TempDir roots("stack-rt-roots");
+  for (const auto& rt : runtimes(roots.path())) {
+    CAPTURE(rt.name);
+    Bundle b;
+    std::string id = unique("nouserns");
+    json c = config({"sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map > /tmp/out"}, b.shared,
+                    id);
+    c["linux"]["uidMappings"] = {{{"containerID", 1000}, {"hostID", 0}, {"size", 3200}}};
+    c["linux"]["gidMappings"] = {{{"containerID", 1000}, {"hostID", 0}, {"size", 3200}}};
+    b.write(c);
+    b.made.emplace_back(&rt, id);
+    auto r = rt({"run", "--bundle", b.path(), id});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    auto maps = stack::test::read_text(b.shared / "out");
+    CHECK_MESSAGE(maps.find("4294967295") != std::string::npos, maps);  // the host's identity
+    CHECK_MESSAGE(maps.find("1000") == std::string::npos, maps);
+    if (rt.name == "stack-runtime")
+      CHECK_MESSAGE(r.err.find("warning: linux.uidMappings, linux.gidMappings: ignored without a "
+                               "user namespace") != std::string::npos,
+                    r.err);
+  }
+}
