@@ -155,6 +155,9 @@ Result<void> read_mounts(const json& mounts, Bundle& b) {
         if (o == "rbind") bm.recursive = model::BindMount::Recursive::kAll;
         else if (o == "bind" || o == "idmap" || o == "ridmap") continue;
         else if (propagation(o)) bm.propagation = o;
+        else if (o.find('=') != std::string::npos)  // crun: mount(2) data, ignored with MS_BIND
+          b.warnings.push_back(field + ".options: \"" + o + "\" ignored: a bind mount takes "
+                               "no filesystem data (mount(2) ignores it with MS_BIND)");
         else if (!attribute(o, bm))
           return refuse(field + ".options", "\"" + o + "\" is not supported on a bind mount");
       }
