@@ -11,7 +11,8 @@
  *     execs this program (nothing else is safe between clone and exec in a threaded engine).
  *  2. engine: sends the configuration, then puts the new PID into the container's cgroups
  *     (device rules included) while the init works (a v1 cgroup move waits for an RCU grace
- *     period: overlap it).
+ *     period: overlap it). With a cgroup namespace of the container's own (W_CGROUPNS) the move
+ *     comes first: the init makes that namespace before READY, rooted at its cgroup then.
  *  3. init: becomes non-dumpable, makes its mount tree private, mounts the overlay, /proc, /sys,
  *     /dev and the binds (every target resolved inside the new root), pivot_root()s, reopens
  *     its stdio on the container's /dev/null, masks Docker's paths, brings lo up, drops its
