@@ -168,8 +168,11 @@ TEST_CASE("runtime failing poststart and poststop hooks warn, and the hooks afte
     };
     // runtime spec: "the runtime MUST log a warning, but the remaining hooks and lifecycle
     // continue as if the hook had succeeded".
+    // The failing hook reads its stdin first: crun dies of SIGPIPE writing the state to a hook
+    // that exited before reading it.
+    json failing = {{"path", "/bin/sh"}, {"args", {"/bin/sh", "-c", "cat >/dev/null; exit 1"}}};
     for (const char* k : {"poststart", "poststop"})
-      c["hooks"][k] = json::array({json{{"path", "/bin/false"}}, mark(k)});
+      c["hooks"][k] = json::array({failing, mark(k)});
     b.write(c);
     b.made.emplace_back(&rt, id);
     REQUIRE(rt({"create", "--bundle", b.path(), id}).code == 0);
