@@ -150,9 +150,11 @@ Result<Created> Engine::create(const ContainerSpec& spec, const BeforePivot& bef
   (void)release_cgroup(spec.cgroup);
   CgroupLimits limits = spec.limits;
   if (!spec.privileged) {
-    limits.devices = default_device_rules();
-    limits.devices->insert(limits.devices->end(), spec.device_rules.begin(),
-                           spec.device_rules.end());
+    // Allow rules only, so their order decides nothing; the container's own come first, in
+    // their order, as crun lists them in v1's devices.list (the OCI validation reads them so).
+    limits.devices = spec.device_rules;
+    const auto& defaults = default_device_rules();
+    limits.devices->insert(limits.devices->end(), defaults.begin(), defaults.end());
   }
   if (auto r = cgroups_.create(spec.cgroup, limits); !r) return fail(r.error());
   ScopeGuard drop_cgroup([&] { (void)cgroups_.remove(spec.cgroup); });

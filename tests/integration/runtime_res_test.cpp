@@ -205,6 +205,29 @@ TEST_CASE("runtime kernelTCP sets the memory cgroup's kernel TCP limit") {
   }
 }
 
+TEST_CASE("runtime device cgroup rules are listed in config.json's order, first") {
+  // runtime-tools' linux_cgroups_devices reads devices.list line by line against the config.
+  STACK_REQUIRE_ROOT();
+  TempDir roots("stack-rt-roots");
+  for (const auto& rt : runtimes(roots.path())) {
+    CAPTURE(rt.name);
+    Bundle b;
+    std::string id = unique("devorder");
+    json c = config({"true"}, b.shared, id);
+    c["linux"]["resources"]["devices"] = {
+        {{"allow", false}, {"access", "rwm"}},
+        {{"allow", true}, {"type", "c"}, {"major", 10}, {"minor", 229}, {"access", "rwm"}},
+        {{"allow", true}, {"type", "b"}, {"major", 8}, {"minor", 20}, {"access", "rw"}}};
+    b.write(c);
+    b.made.emplace_back(&rt, id);
+    auto cr = rt({"create", "--bundle", b.path(), id});
+    REQUIRE_MESSAGE(cr.code == 0, cr.err);
+    auto list = stack::test::read_text("/sys/fs/cgroup/devices/" + id + "/devices.list");
+    CHECK_MESSAGE(list.rfind("c 10:229 rwm\nb 8:20 rw\n", 0) == 0, list);
+    CHECK(rt({"delete", "--force", id}).code == 0);
+  }
+}
+
 TEST_CASE("runtime hugepageLimits and network fail here, with crun too") {
   // This host has the hugetlb, net_cls and net_prio controllers but mounts none: crun fails
   // opening their cgroup directories, stack-runtime refuses naming the field.
