@@ -67,40 +67,15 @@ AssignmentWatch::AssignmentWatch(std::shared_ptr<Store> store, std::string node,
 
 AssignmentWatch::~AssignmentWatch() { stop(); }
 
-void AssignmentWatch::start() {
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { run(); });
-}
+void AssignmentWatch::start() { thread_.start([this] { run(); }); }
 
-void AssignmentWatch::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-    if (stream_) stream_->cancel();
-  }
-  stopped_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-bool AssignmentWatch::wait(milliseconds d) {
-  std::unique_lock lock(mu_);
-  stopped_.wait_for(lock, d, [this] { return stopping_.load(); });
-  return !stopping_;
-}
-
-// The stream run() waits on, made cancellable by stop() (null: none).
-bool AssignmentWatch::hold(EventStream* stream) {
-  std::lock_guard lock(mu_);
-  stream_ = stopping_ ? nullptr : stream;
-  return !stopping_;
-}
+void AssignmentWatch::stop() { thread_.stop(); }
 
 void AssignmentWatch::run() {
   auto log = log::get("cluster");
   std::optional<LocalView> last;
   std::string last_error;
-  while (!stopping_) {
+  while (!thread_.stopping()) {
     auto read = read_local_view(*store_, node_);
     if (!read) {
       if (read.error().message != last_error)
@@ -109,7 +84,7 @@ void AssignmentWatch::run() {
       // The first view after the store is back is handed on even if unchanged: what this node
       // did meanwhile (a down that could not reach the store) is settled against it.
       last.reset();
-      wait(backoff_);
+      thread_.wait(backoff_);
       continue;
     }
     last_error.clear();
@@ -122,20 +97,20 @@ void AssignmentWatch::run() {
                                         KeyRange::with_prefix(std::string(kProjectsPrefix))},
                                        read->second + 1);
     if (!stream) {
-      wait(backoff_);
+      thread_.wait(backoff_);
       continue;
     }
-    if (!hold(stream->get())) break;
+    if (!thread_.hold(stream->get())) break;
     // One wait on both prefixes, with no timeout: a change on either wakes it at once.
     for (;;) {
       auto got = (*stream)->next(kNoTimeout);
-      if (stopping_) break;
+      if (thread_.stopping()) break;
       wakeups_++;
       if (!got) break;  // read again (and back off there if the store is gone)
       events_ += got->size();
       if (!got->empty()) break;
     }
-    hold(nullptr);
+    thread_.hold(nullptr);
   }
 }
 

@@ -8,19 +8,17 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <tuple>
 #include <vector>
-#include <thread>
 
 #include "cluster/project_record.h"
 #include "cluster/store.h"
+#include "cluster/watcher_thread.h"
 
 namespace stack::cluster {
 
@@ -57,19 +55,13 @@ class AssignmentWatch {
 
  private:
   void run();
-  bool wait(std::chrono::milliseconds d);
-  bool hold(EventStream* stream);
 
   std::shared_ptr<Store> store_;
   std::string node_;
   Callback on_change_;
   std::chrono::milliseconds backoff_;
-  std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> views_{0}, events_{0}, wakeups_{0};
-  std::mutex mu_;                  // stopping_ against stream_ (stop() cancels what run() waits on)
-  std::condition_variable stopped_;  // the back-off's wait ends at stop()
-  EventStream* stream_ = nullptr;  // the stream run() waits on, owned by run()
-  std::thread thread_;
+  WatcherThread thread_;  // last: stopped first
 };
 
 }  // namespace stack::cluster

@@ -156,49 +156,25 @@ SchedulerLoop::SchedulerLoop(std::shared_ptr<Store> store, SchedulerLoopOptions 
 
 SchedulerLoop::~SchedulerLoop() { stop(); }
 
-void SchedulerLoop::start() {
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { run(); });
-}
+void SchedulerLoop::start() { thread_.start([this] { run(); }); }
 
-void SchedulerLoop::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-    if (stream_) stream_->cancel();
-  }
-  stopped_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-bool SchedulerLoop::wait(milliseconds d) {
-  std::unique_lock lock(mu_);
-  stopped_.wait_for(lock, d, [this] { return stopping_.load(); });
-  return !stopping_;
-}
-
-bool SchedulerLoop::hold(EventStream* stream) {
-  std::lock_guard lock(mu_);
-  stream_ = stopping_ ? nullptr : stream;
-  return !stopping_;
-}
+void SchedulerLoop::stop() { thread_.stop(); }
 
 Result<std::vector<Event>> SchedulerLoop::next(EventStream& stream) {
-  if (!hold(&stream)) return fail("scheduler: stopping");
+  if (!thread_.hold(&stream)) return fail("scheduler: stopping");
   auto got = stream.next(kNoTimeout);
-  hold(nullptr);
-  if (!stopping_) wakeups_++;
+  thread_.hold(nullptr);
+  if (!thread_.stopping()) wakeups_++;
   return got;
 }
 
 void SchedulerLoop::run() {
   auto log = log::get("cluster");
   std::string last_error;
-  while (!stopping_) {
+  while (!thread_.stopping()) {
     LeaseId lease = options_.lease ? options_.lease() : 0;
     if (lease == 0) {
-      wait(options_.backoff);
+      thread_.wait(options_.backoff);
       continue;
     }
     campaigns_++;
@@ -214,7 +190,7 @@ void SchedulerLoop::run() {
       if (key.error().message != last_error)
         log->warn("scheduler election: {}", key.error().message);
       last_error = key.error().message;
-      wait(options_.backoff);
+      thread_.wait(options_.backoff);
       continue;
     }
     last_error.clear();
@@ -223,7 +199,7 @@ void SchedulerLoop::run() {
     lead(*key);
     leading_ = false;
     log->info("scheduler: this node no longer leads");
-    if (!stopping_) (void)store_->resign(*key);
+    if (!thread_.stopping()) (void)store_->resign(*key);
   }
 }
 
@@ -234,12 +210,12 @@ void SchedulerLoop::run() {
 void SchedulerLoop::follow() {
   auto leader = store_->leader(std::string(keys::kSchedulerElection));
   if (!leader) {
-    wait(options_.backoff);
+    thread_.wait(options_.backoff);
     return;
   }
   auto stream = store_->watch(KeyRange::exact(leader->key), leader->mod_revision + 1);
   if (!stream) {
-    wait(options_.backoff);
+    thread_.wait(options_.backoff);
     return;
   }
   for (;;) {
@@ -253,7 +229,7 @@ void SchedulerLoop::follow() {
 void SchedulerLoop::lead(const LeaderKey& key) {
   auto log = log::get("cluster");
   std::string last_unplaced;
-  while (!stopping_) {
+  while (!thread_.stopping()) {
     auto pass = schedule_pass(*store_, key);
     passes_++;
     if (!pass) {
@@ -286,7 +262,7 @@ void SchedulerLoop::lead(const LeaderKey& key) {
     auto events = next(**stream);
     while (events && events->empty()) events = next(**stream);
     if (!events) {
-      if (!stopping_) log->warn("scheduler: watch: {}", events.error().message);
+      if (!thread_.stopping()) log->warn("scheduler: watch: {}", events.error().message);
       return;
     }
   }

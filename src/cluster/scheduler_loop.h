@@ -7,15 +7,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "cluster/scheduler.h"
 #include "cluster/store.h"
+#include "cluster/watcher_thread.h"
 
 namespace stack::cluster {
 
@@ -66,19 +64,14 @@ class SchedulerLoop {
   void run();
   void lead(const LeaderKey& key);
   void follow();
-  bool wait(std::chrono::milliseconds d);  // false: stopping
-  bool hold(EventStream* stream);          // false: stopping (the stream is not waited on)
   // The next events of STREAM, held for stop() meanwhile; an error when stopped or lost.
   Result<std::vector<Event>> next(EventStream& stream);
 
   std::shared_ptr<Store> store_;
   SchedulerLoopOptions options_;
-  std::atomic<bool> stopping_{false}, leading_{false};
+  std::atomic<bool> leading_{false};
   std::atomic<uint64_t> passes_{0}, wakeups_{0}, campaigns_{0};
-  std::mutex mu_;                    // stopping_ against stream_
-  std::condition_variable stopped_;  // the back-off's wait ends at stop()
-  EventStream* stream_ = nullptr;    // the stream the loop waits on, owned by its caller
-  std::thread thread_;
+  WatcherThread thread_;  // last: stopped first
 };
 
 }  // namespace stack::cluster
