@@ -4,6 +4,8 @@
 #include "cluster/etcd_http.h"
 
 #include <openssl/evp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
@@ -78,6 +80,18 @@ Result<std::shared_ptr<TlsConfig>> load_tls(const TlsFiles& files) {
 
 namespace {
 
+// A watch may wait for hours on a member that then vanishes without a FIN or RST (its host
+// powered off, the network cut): TCP keepalive probes end such a connection within
+// ~5 + 3 x 2 s, the wait returns an error and the caller reconnects to another member. Only a
+// dead peer is found so: a live idle one answers the probes.
+void keep_alive(int fd) {
+  int on = 1, idle = 5, interval = 2, count = 3;
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+}
+
 std::string describe(const beast::error_code& ec) {
   return ec.message();
 }
@@ -122,6 +136,7 @@ class BeastConnection final : public HttpConnection {
       fd_ = lowest().native_handle();
     }
     lowest().set_option(tcp::no_delay(true), ec);
+    keep_alive(lowest().native_handle());
     if constexpr (kTls) {
       // SNI for a host name (an IP literal is not one); the member's certificate must carry
       // the name or IP address we dialled.

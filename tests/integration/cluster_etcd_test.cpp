@@ -202,6 +202,54 @@ TEST_CASE("etcd three members lose their leader and keep every write") {
   CHECK(ev.size() == 100);
 }
 
+TEST_CASE("etcd a watch on a member cut off without a word moves to another member") {
+  // The member's host vanishes (no FIN, no RST: its namespace drops every packet): the idle
+  // watch must not wait on it forever. TCP keepalive ends the connection; the watch resumes
+  // on a survivor and the next write reaches it.
+  STACK_REQUIRE_ROOT();
+  if (auto why = test::etcd_missing(); !why.empty()) {
+    test::report_skip(why);
+    return;
+  }
+  auto c = test::EtcdCluster::three();
+  REQUIRE_MESSAGE(c->healthy(), c->log(0) << c->log(1) << c->log(2));
+  auto watcher = open_store(c->endpoints());  // member 0 first: the watch's connection
+  auto w = watcher->watch(KeyRange::with_prefix("/cut/"), 0);
+  REQUIRE(w);
+  REQUIRE(watcher->put("/cut/before", "1"));
+  REQUIRE(test::conformance::drain(**w, 1, 5000ms).size() == 1);
+
+  const std::string ns = c->members()[0].netns;
+  REQUIRE_FALSE(ns.empty());
+  auto nft = [&](const std::string& script) {
+    return test::run({"/usr/sbin/ip", "netns", "exec", ns, "/usr/sbin/nft", script}).code;
+  };
+  REQUIRE(nft("add table inet stack_test_cut") == 0);
+  REQUIRE(nft("add chain inet stack_test_cut in { type filter hook input priority -300; "
+              "policy drop; }") == 0);
+  REQUIRE(nft("add chain inet stack_test_cut out { type filter hook output priority -300; "
+              "policy drop; }") == 0);
+  auto writer = open_store({c->endpoints()[1], c->endpoints()[2]});
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(writer->put("/cut/after", "2"));
+  // The lost connection is said once (an error from next(), on which the cluster's watchers
+  // read again); the same stream then resumes on a survivor.
+  std::vector<Event> ev;
+  int errors = 0;
+  while (ev.empty() && std::chrono::steady_clock::now() - t0 < 40s) {
+    auto r = (*w)->next(500ms);
+    if (!r) errors++;
+    else ev.insert(ev.end(), r->begin(), r->end());
+  }
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - t0);
+  MESSAGE("a watch on a silent member moved and delivered after " << took.count() << " ms ("
+          << errors << " errors said)");
+  REQUIRE(ev.size() == 1);
+  CHECK(ev[0].kv.key == "/cut/after");
+  (void)nft("delete table inet stack_test_cut");  // the namespace goes with the cluster anyway
+}
+
 TEST_CASE("etcd store gone and back: calls fail within their budget, then work again") {
   auto c = single_or_skip();
   if (!c) return;
