@@ -244,9 +244,12 @@ void Daemon::restrict_to_slots(planner::DesiredState& desired) const {
   if (spec)
     for (const auto& m : mesh_services(*spec)) used.insert(m.network);
   // One made here before for a replica that moved away goes (the planner removes it once the
-  // replica's container is gone), and comes back with the next slot that joins it.
+  // replica's container is gone), and comes back with the next slot that joins it. Not the
+  // ingress network: every project's meshed ports use it on every node, and it goes only with
+  // the last of them (steps.cpp remove_network) — released for one project with no replica
+  // here, it took the other projects' endpoints on this node with it.
   for (const auto& n : desired.networks)
-    if (!used.count(n.name)) desired.released_networks.insert(n.name);
+    if (!used.count(n.name) && n.name != kIngressNetwork) desired.released_networks.insert(n.name);
   std::erase_if(desired.networks,
                 [&](const planner::DesiredNetwork& n) { return !used.count(n.name); });
 }
