@@ -164,12 +164,13 @@ TEST_CASE("runtime failing poststart and poststop hooks warn, and the hooks afte
     json c = config({"true"}, b.shared, id);
     auto mark = [&](const std::string& name) {
       return json{{"path", "/bin/sh"},
-                  {"args", {"/bin/sh", "-c", "echo " + name + " >> " + (b.dir / "order").string()}}};
+                  {"args", {"/bin/sh", "-c",
+                            "cat >/dev/null; echo " + name + " >> " + (b.dir / "order").string()}}};
     };
     // runtime spec: "the runtime MUST log a warning, but the remaining hooks and lifecycle
     // continue as if the hook had succeeded".
-    // The failing hook reads its stdin first: crun dies of SIGPIPE writing the state to a hook
-    // that exited before reading it.
+    // Every hook reads its stdin: crun dies of SIGPIPE writing the state to a hook that exited
+    // before reading it.
     json failing = {{"path", "/bin/sh"}, {"args", {"/bin/sh", "-c", "cat >/dev/null; exit 1"}}};
     for (const char* k : {"poststart", "poststop"})
       c["hooks"][k] = json::array({failing, mark(k)});
