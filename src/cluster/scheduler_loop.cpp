@@ -160,9 +160,9 @@ void SchedulerLoop::start() { thread_.start([this] { run(); }); }
 
 void SchedulerLoop::stop() { thread_.stop(); }
 
-Result<std::vector<Event>> SchedulerLoop::next(EventStream& stream) {
+Result<std::vector<Event>> SchedulerLoop::next(EventStream& stream, milliseconds timeout) {
   if (!thread_.hold(&stream)) return fail("scheduler: stopping");
-  auto got = stream.next(kNoTimeout);
+  auto got = stream.next(timeout);
   thread_.hold(nullptr);
   if (!thread_.stopping()) wakeups_++;
   return got;
@@ -229,6 +229,7 @@ void SchedulerLoop::follow() {
 void SchedulerLoop::lead(const LeaderKey& key) {
   auto log = log::get("cluster");
   std::string last_unplaced;
+  bool resync = false;  // this pass comes from options_.resync, not from an event
   while (!thread_.stopping()) {
     auto pass = schedule_pass(*store_, key);
     passes_++;
@@ -238,9 +239,11 @@ void SchedulerLoop::lead(const LeaderKey& key) {
     }
     if (!pass->leader) return;
     if (pass->writes > 0)
-      log->info("scheduler: placed={} moved={} removed={} kept={} writes={}",
-                pass->schedule.placed, pass->schedule.moved, pass->schedule.removed,
-                pass->schedule.kept, pass->writes);
+      log->log(resync ? spdlog::level::warn : spdlog::level::info,
+               "scheduler: placed={} moved={} removed={} kept={} writes={}{}",
+               pass->schedule.placed, pass->schedule.moved, pass->schedule.removed,
+               pass->schedule.kept, pass->writes,
+               resync ? " (by the periodic pass: a change no watch event announced)" : "");
     std::string unplaced;
     for (const auto& u : pass->schedule.unplaced)
       unplaced += u.service + ": " + std::to_string(u.missing) + " waiting, " + u.reason + "; ";
@@ -258,13 +261,18 @@ void SchedulerLoop::lead(const LeaderKey& key) {
       log->warn("scheduler: watch: {}", stream.error().message);
       return;
     }
-    // Any event: every range watched is something the pass reads.
-    auto events = next(**stream);
-    while (events && events->empty()) events = next(**stream);
+    // Any event: every range watched is something the pass reads. None for options_.resync:
+    // a pass all the same.
+    const auto until = std::chrono::steady_clock::now() + options_.resync;
+    auto events = next(**stream, options_.resync);
+    while (events && events->empty() && std::chrono::steady_clock::now() < until)
+      events = next(**stream, std::chrono::duration_cast<milliseconds>(
+                                  until - std::chrono::steady_clock::now()));
     if (!events) {
       if (!thread_.stopping()) log->warn("scheduler: watch: {}", events.error().message);
       return;
     }
+    resync = events->empty();
   }
 }
 

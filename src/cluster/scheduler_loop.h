@@ -22,6 +22,9 @@ struct SchedulerLoopOptions {
   std::function<LeaseId()> lease;  // the node's lease now (0: not registered yet)
   std::chrono::milliseconds campaign_timeout{2000};
   std::chrono::milliseconds backoff{500};
+  // The leader passes at least this often, events or not: a safety net, should a watch event
+  // ever be missed (a pass that then writes anything says so in the log).
+  std::chrono::milliseconds resync{10000};
 };
 
 // What one pass of a leader did.
@@ -64,8 +67,10 @@ class SchedulerLoop {
   void run();
   void lead(const LeaderKey& key);
   void follow();
-  // The next events of STREAM, held for stop() meanwhile; an error when stopped or lost.
-  Result<std::vector<Event>> next(EventStream& stream);
+  // The next events of STREAM within TIMEOUT (none: empty), held for stop() meanwhile; an
+  // error when stopped or lost.
+  Result<std::vector<Event>> next(EventStream& stream,
+                                  std::chrono::milliseconds timeout = kNoTimeout);
 
   std::shared_ptr<Store> store_;
   SchedulerLoopOptions options_;
