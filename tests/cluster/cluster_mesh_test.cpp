@@ -373,9 +373,14 @@ TEST_CASE("cluster mesh: a service on its default network only answers on every 
   auto t_move = Clock::now();
   up = a.stack({"up", "-d"});
   REQUIRE_MESSAGE(up.code == 0, up.err);
+  // B's replica is there (its ingress endpoint) and answers: a new answer alone could be C's
+  // replica recreated for the changed file, before the scheduler moved the slot.
+  const std::string b_endpoint =
+      "/stack/overlay/ingress/endpoints/" + node_b + "/" + project + "-web-1";
   std::string moved;
   bool followed = wait_until(
       [&] {
+        if (etcd_prefix(*etcd, b_endpoint).empty()) return false;
         moved = get(client, hosts.addr[0]);
         return !moved.empty() && moved != on_c;
       },
@@ -385,8 +390,7 @@ TEST_CASE("cluster mesh: a service on its default network only answers on every 
           << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t_move).count()
           << " ms after up");
   CHECK(get(client, hosts.addr[2]) == moved);
-  CHECK(etcd_prefix(*etcd, "/stack/overlay/ingress/endpoints/" + node_b + "/" + project + "-web-1")
-            .size() == 1);
+  CHECK(etcd_prefix(*etcd, b_endpoint).size() == 1);
 
   // down, every project: no ingress link, rule or store key is left on any node. The first
   // down leaves ingress to the others: another project's port still answers on C, which runs
