@@ -43,10 +43,6 @@ constexpr int kInitTerminalFd = 3;          // where the init keeps it (init.c)
 constexpr size_t kMaxQueuedInput = 1 << 20;  // stdin the service has not read yet
 constexpr int kSendTimeoutSeconds = 30;      // a client that stops reading is dropped
 
-Reply error_reply(int status, const std::string& message) {
-  return {status, {{"error", message}}, {}};
-}
-
 enum class End { client_gone, exited };
 
 struct Job {

@@ -36,10 +36,6 @@ using reconciler::Daemon;
 
 namespace {
 
-Reply error_reply(int status, const std::string& message) {
-  return {status, {{"error", message}}, {}};
-}
-
 struct Job {
   std::string container;
   bool out = true;

@@ -46,12 +46,6 @@ namespace {
 // Caps the output forwarded after the command exited (from descendants still writing).
 constexpr size_t kMaxDrain = 4 << 20;
 
-Reply error_reply(int status, const std::string& message, int exit_code = 0) {
-  json body = {{"error", message}};
-  if (exit_code) body["exit_code"] = exit_code;
-  return Reply{status, body, {}, {}};
-}
-
 Result<std::vector<std::string>> strings(const json& body, const char* key) {
   std::vector<std::string> out;
   if (!body.contains(key)) return out;

@@ -29,10 +29,6 @@ using nlohmann::json;
 using reconciler::awaitable;
 using reconciler::Daemon;
 
-Reply error_reply(int status, const std::string& message) {
-  return {status, {{"error", message}}, {}};
-}
-
 std::string time_of(int64_t unix_seconds) {
   return unix_seconds > 0 ? fs::format_rfc3339(unix_seconds) : std::string();
 }

@@ -29,10 +29,6 @@ using reconciler::Daemon;
 
 namespace {
 
-Reply error_reply(int status, const std::string& message) {
-  return {status, {{"error", message}}, {}};
-}
-
 struct Job {
   enum class Kind { import, load, save } kind = Kind::import;
   fs::ImageStore* store = nullptr;

@@ -46,10 +46,6 @@ json node_json(const cluster::NodeStatus& n, const cluster::NodeAgent& agent) {
   return out;
 }
 
-Reply error_reply(int status, const std::string& message) {
-  return {status, {{"error", message}}, {}};
-}
-
 // "no such node: x" is the client's mistake; anything else is the store's.
 int status_of(const Error& e) { return e.message.rfind("no such node", 0) == 0 ? 404 : 503; }
 

@@ -94,8 +94,6 @@ awaitable<void> follow_one(asio::posix::stream_descriptor* fd, engine::LogFollow
   finished->notify();
 }
 
-Reply error_reply(int status, const std::string& message) { return {status, {{"error", message}}, {}}; }
-
 reconciler::Progress progress_to(Emit emit) {
   return [emit](const std::string& object, const std::string& what, std::chrono::milliseconds t) {
     emit({{"progress", {{"container", object}, {"action", what}, {"ms", t.count()}}}});

@@ -34,6 +34,13 @@ struct Reply {
   std::function<reconciler::awaitable<void>(int fd, std::string after)> takeover{};
 };
 
+// A reply of STATUS whose body is {"error": MESSAGE}, with "exit_code" when EXIT_CODE is set.
+inline Reply error_reply(int status, const std::string& message, int exit_code = 0) {
+  nlohmann::json body = {{"error", message}};
+  if (exit_code) body["exit_code"] = exit_code;
+  return Reply{status, std::move(body), {}, {}};
+}
+
 reconciler::awaitable<Reply> route(reconciler::Daemon& daemon, const Request& request);
 
 }  // namespace stack::api

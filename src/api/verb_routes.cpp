@@ -16,8 +16,6 @@ using reconciler::Daemon;
 
 namespace {
 
-Reply error_reply(int status, const std::string& message) { return {status, {{"error", message}}, {}}; }
-
 // 404 for a service the project does not have, 400 for the rest of what the caller got wrong.
 int status_of(const Error& e) {
   return e.message.find("no such service") != std::string::npos ? 404 : 400;
