@@ -20,14 +20,18 @@ inline tl::unexpected<Error> refuse(const std::string& field, const std::string&
   return fail(field + ": " + why);
 }
 
+// Whether OBJ's member KEY is given: present and neither null nor empty.
+inline bool is_set(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object() || !obj.contains(key)) return false;
+  const nlohmann::json& v = obj.at(key);
+  return !(v.is_null() || (v.is_array() && v.empty()) || (v.is_object() && v.empty()) ||
+           (v.is_string() && v.get<std::string>().empty()));
+}
+
 // A member that must be absent, null or empty for this runtime.
 inline Result<void> refuse_if_set(const nlohmann::json& obj, const char* key,
                                   const std::string& field, const std::string& why) {
-  if (!obj.is_object() || !obj.contains(key)) return {};
-  const nlohmann::json& v = obj.at(key);
-  if (v.is_null() || (v.is_array() && v.empty()) || (v.is_object() && v.empty()) ||
-      (v.is_string() && v.get<std::string>().empty()))
-    return {};
+  if (!is_set(obj, key)) return {};
   return refuse(field, why);
 }
 
@@ -35,8 +39,7 @@ inline Result<void> refuse_if_set(const nlohmann::json& obj, const char* key,
 // set ("FIELD ignored: WHY"), never silently.
 inline void warn_if_set(const nlohmann::json& obj, const char* key, const std::string& field,
                         const std::string& why, std::vector<std::string>& warnings) {
-  if (refuse_if_set(obj, key, field, why)) return;  // absent, null or empty
-  warnings.push_back(field + " ignored: " + why);
+  if (is_set(obj, key)) warnings.push_back(field + " ignored: " + why);
 }
 
 // config.json's mounts into B's spec (bundle_mounts.cpp): each option honoured or refused.
